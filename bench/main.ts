@@ -1,0 +1,18 @@
+/**
+ * `npm run bench -- <suite> [--json]`: benchmarks that print ratios measured side by side in
+ * one run. Suites register here as they land.
+ */
+const suites: Record<string, (json: boolean) => Promise<void>> = {}
+
+const [suite, ...rest] = process.argv.slice(2)
+const json = rest.includes('--json')
+const runSuite = suite === undefined ? undefined : suites[suite]
+if (runSuite === undefined) {
+  const known = Object.keys(suites)
+  console.error(
+    `usage: npm run bench -- <suite> [--json]; suites available: ${known.length === 0 ? 'none yet' : known.join(', ')}`,
+  )
+  process.exitCode = 64
+} else {
+  await runSuite(json)
+}

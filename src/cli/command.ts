@@ -1,0 +1,38 @@
+/**
+ * The shape of a `r3mes` subcommand. Each subcommand lives in its own file under
+ * `commands/`, declares its options for `node:util` `parseArgs`, and returns an exit code.
+ */
+import type { ParseArgsOptionsConfig } from 'node:util'
+
+/** Exit codes, following BSD sysexits where one fits. */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 64,
+  dataError: 65,
+  unavailable: 69,
+} as const
+
+export interface CliIo {
+  out(text: string): void
+  err(text: string): void
+}
+
+export interface Command {
+  readonly name: string
+  /** One line for the command list. */
+  readonly summary: string
+  /** Usage line(s) after `r3mes <name>`. */
+  readonly usage: string
+  /** Longer help text shown by `--help`, options included. */
+  readonly help: string
+  readonly options: ParseArgsOptionsConfig
+  /** Whether positional arguments are accepted. */
+  readonly allowPositionals: boolean
+  run(args: ParsedCommandArgs, io: CliIo): Promise<number>
+}
+
+export interface ParsedCommandArgs {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>
+  positionals: string[]
+}

@@ -1,0 +1,65 @@
+/**
+ * Subcommands whose implementation lands in a later release. They are part of the command
+ * surface now (so `--help` documents them) but refuse to run, with exit code 69, rather than
+ * pretend to work.
+ */
+import { NotYetAvailableError } from '../../runtime/errors.ts'
+import { type Command, ExitCode } from '../command.ts'
+
+function planned(name: string, summary: string, usage: string, description: string): Command {
+  return {
+    name,
+    summary: `${summary} (not yet available)`,
+    usage,
+    help: `${description}\n\nStatus: not yet available in this version; running it exits with code ${ExitCode.unavailable}.`,
+    options: {},
+    allowPositionals: true,
+    async run(_args, io) {
+      const error = new NotYetAvailableError(`r3mes ${name}`)
+      io.err(`r3mes ${name}: ${error.message} (${error.code})`)
+      return ExitCode.unavailable
+    },
+  }
+}
+
+export const nodeCommand = planned(
+  'node',
+  'run one peer with the roles its configuration names',
+  'r3mes node --home DIR --role ROLE[,ROLE] [--subnet K] [--bootstrap MULTIADDR]...',
+  'Runs one R3MES peer (validator, miner, aggregator, verifier, arbiter, serving node) over libp2p.',
+)
+
+export const testnetCommand = planned(
+  'testnet',
+  'launch a local multi-node network from a topology file',
+  'r3mes testnet [topology.yaml] [--json FILE]',
+  'Launches a local network described by a topology file (default: the embedded topology/default.yaml), one process per node on loopback, and ends with a report.',
+)
+
+export const chaosCommand = planned(
+  'chaos',
+  'run a testnet under scheduled faults and check the invariants',
+  'r3mes chaos <scenario.yaml>',
+  'Runs a testnet with a fault schedule and misbehaving peers, then checks safety and liveness invariants; exits non-zero when one breaks.',
+)
+
+export const genesisCommand = planned(
+  'genesis',
+  'create a genesis file and pretrain the backbone model',
+  'r3mes genesis <pretrain|init> [options]',
+  'Creates the genesis state of a chain and pretrains the BitNet b1.58 backbone it starts from.',
+)
+
+export const mlCommand = planned(
+  'ml',
+  'train, fine-tune and check the ML engine',
+  'r3mes ml <finetune|check> [options]',
+  'Fine-tunes LoRA adapters and checks that every backend produces the same bytes.',
+)
+
+export const inferCommand = planned(
+  'infer',
+  'ask a serving node for a completion',
+  'r3mes infer --url URL "prompt"',
+  'Sends a completion request to a serving node and prints the answer.',
+)
