@@ -1,0 +1,82 @@
+/**
+ * Model configurations. A configuration is data: it is stored in every backbone and adapter
+ * artifact, and the named ones below are the defaults the network and tests use.
+ */
+import { MlConfigError } from './errors.ts'
+
+export interface ModelConfig {
+  readonly name: string
+  /** Byte-level tokens. @default 256 */
+  readonly vocabSize: number
+  readonly dModel: number
+  readonly nLayers: number
+  readonly nHeads: number
+  /** Width of the squared-ReLU feed-forward layer. */
+  readonly dFF: number
+  /** Longest sequence the rotary tables cover. */
+  readonly contextLength: number
+  /** Rotary base frequency. @default 10000 */
+  readonly ropeBase: number
+  /** RMSNorm epsilon. @default 1e-5 */
+  readonly normEps: number
+}
+
+export interface LoraConfig {
+  /** Rank of each adapter. @default 8 */
+  readonly rank: number
+  /** Scale numerator: the adapter output is multiplied by alpha / rank. @default 16 */
+  readonly alpha: number
+}
+
+export const modelConfigs: Readonly<Record<string, ModelConfig>> = {
+  /** For tests: small enough that the TypeScript reference runs a step in milliseconds. */
+  micro: {
+    name: 'micro',
+    vocabSize: 256,
+    dModel: 64,
+    nLayers: 2,
+    nHeads: 4,
+    dFF: 256,
+    contextLength: 64,
+    ropeBase: 10000,
+    normEps: 1e-5,
+  },
+  /** The default network model. */
+  tiny: {
+    name: 'tiny',
+    vocabSize: 256,
+    dModel: 256,
+    nLayers: 8,
+    nHeads: 4,
+    dFF: 1024,
+    contextLength: 256,
+    ropeBase: 10000,
+    normEps: 1e-5,
+  },
+}
+
+export const defaultLora: LoraConfig = { rank: 8, alpha: 16 }
+
+export function getModelConfig(name: string): ModelConfig {
+  const config = modelConfigs[name]
+  if (config === undefined) {
+    throw new MlConfigError(`unknown model config '${name}'; known: ${Object.keys(modelConfigs).join(', ')}`)
+  }
+  return config
+}
+
+/** Check the invariants the kernels rely on; throws a typed error naming the field. */
+export function validateModelConfig(c: ModelConfig): void {
+  const positive = ['vocabSize', 'dModel', 'nLayers', 'nHeads', 'dFF', 'contextLength'] as const
+  for (const key of positive) {
+    if (!Number.isInteger(c[key]) || c[key] <= 0) throw new MlConfigError(`config.${key} must be a positive integer`)
+  }
+  if (c.vocabSize > 256) throw new MlConfigError('config.vocabSize must be ≤ 256 (byte tokens)')
+  if (c.dModel % c.nHeads !== 0) throw new MlConfigError('config.dModel must be divisible by config.nHeads')
+  if ((c.dModel / c.nHeads) % 2 !== 0) throw new MlConfigError('config head dimension must be even (rotary pairs)')
+  // The int32 accumulator of a ternary × int8 row is converted to float32 exactly only below 2^24.
+  if (127 * Math.max(c.dModel, c.dFF) >= 2 ** 24)
+    throw new MlConfigError('config.dModel/dFF too large for exact accumulation')
+  if (!(c.normEps > 0) || !(c.ropeBase > 1))
+    throw new MlConfigError('config.normEps must be > 0 and config.ropeBase > 1')
+}

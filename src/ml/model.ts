@@ -1,0 +1,439 @@
+/**
+ * BitNet b1.58 decoder, run over a layer range [first, end): the pipeline stage one subnet
+ * executes. Every number goes through the kernel contract (kernels/contract.ts), so a stage
+ * gives the same bytes on every backend, and running stages one after another gives exactly
+ * the bytes of the whole model.
+ *
+ * One block, for x [rows, d] (rows = sequences × tokens):
+ *   a = RMSNorm(x)                 q,k,v = BitLinear(a) + LoRA(a); RoPE(q,k); causal attention
+ *   b = RMSNorm(attn)              h = x + BitLinear_o(b) + LoRA_o(b)
+ *   c = RMSNorm(h)                 u = BitLinear_up(c) + LoRA_up(c);  r = relu(u)²
+ *   e = RMSNorm(r)                 out = h + BitLinear_down(e) + LoRA_down(e)
+ * BitLinear quantizes its input per token to int8 (absmax) and multiplies by ternary weights
+ * in exact integer arithmetic. Backward uses the straight-through estimator for both
+ * quantizers.
+ */
+import type { LoraConfig } from './config.ts'
+import { ShapeError } from './errors.ts'
+import { rsqrtf } from './fmath.ts'
+import type { Kernels } from './kernels/contract.ts'
+import { ropeTables } from './rope.ts'
+import { assertFinite } from './tensor.ts'
+import {
+  type LayerWeights,
+  loraNames,
+  loraScale,
+  NORMS,
+  type NormName,
+  type Params,
+  type Projection,
+  type StageWeights,
+  type TernaryMatrix,
+} from './weights.ts'
+
+/** What a stage receives: tokens for the first stage, activations for the others. */
+export type StageInput = { kind: 'tokens'; tokens: Uint8Array } | { kind: 'activations'; activations: Float32Array }
+
+export interface StageRun {
+  readonly kernels: Kernels
+  readonly stage: StageWeights
+  readonly adapters: Params
+  readonly lora: LoraConfig
+  /** Number of sequences in the batch. */
+  readonly sequences: number
+  /** Tokens per sequence (≤ contextLength). */
+  readonly tokens: number
+  /** Also compute gradients of the backbone (genesis pretraining). @default false */
+  readonly trainBackbone?: boolean
+}
+
+interface ProjCache {
+  /** The float input to the projection (the RMSNorm output). */
+  x: Float32Array
+  /** LoRA intermediate x·Aᵀ [rows, r]. */
+  u: Float32Array
+}
+
+interface NormCache {
+  x: Float32Array
+  invRms: Float32Array
+}
+
+interface LayerCache {
+  norms: Record<NormName, NormCache>
+  proj: Record<Projection, ProjCache>
+  q: Float32Array
+  k: Float32Array
+  v: Float32Array
+  probs: Float32Array[]
+  u: Float32Array
+}
+
+export interface StageForward {
+  /** Output activations [rows, d] (not the last stage) or logits [rows, V] (the last stage). */
+  readonly output: Float32Array
+  /** Mean cross-entropy (nats per token), last stage only. */
+  readonly loss?: number
+  readonly cache: StageCache
+}
+
+export interface StageCache {
+  readonly layers: LayerCache[]
+  readonly input: StageInput
+  readonly finalNorm?: NormCache
+  readonly finalOut?: Float32Array
+  /** dlogits, computed with the loss. */
+  readonly dlogits?: Float32Array
+}
+
+export interface StageBackward {
+  /** Gradients by parameter name: LoRA always, backbone when `trainBackbone`. */
+  readonly grads: Params
+  /** Gradient of the input activations; absent for the first stage. */
+  readonly dInput?: Float32Array
+}
+
+function rowsOf(run: StageRun): number {
+  return run.sequences * run.tokens
+}
+
+function checkRun(run: StageRun, input: StageInput, targets?: Uint8Array): void {
+  const { stage, tokens, sequences } = run
+  const c = stage.config
+  if (!(Number.isInteger(sequences) && sequences > 0 && Number.isInteger(tokens) && tokens > 0)) {
+    throw new ShapeError(`batch must be a positive number of sequences and tokens, got ${sequences}×${tokens}`)
+  }
+  if (tokens > c.contextLength) throw new ShapeError(`sequence of ${tokens} tokens exceeds context ${c.contextLength}`)
+  const rows = sequences * tokens
+  if (input.kind === 'tokens') {
+    if (stage.first !== 0) throw new ShapeError(`stage [${stage.first}, ${stage.end}) takes activations, not tokens`)
+    if (input.tokens.length !== rows) throw new ShapeError(`expected ${rows} input tokens, got ${input.tokens.length}`)
+    for (let i = 0; i < rows; i++) {
+      if ((input.tokens[i] as number) >= c.vocabSize) throw new ShapeError(`token ${input.tokens[i]} ≥ vocab size`)
+    }
+  } else {
+    if (stage.first === 0) throw new ShapeError('the first stage takes tokens, not activations')
+    if (input.activations.length !== rows * c.dModel) {
+      throw new ShapeError(`expected ${rows}×${c.dModel} input activations, got ${input.activations.length} values`)
+    }
+    assertFinite('input activations', input.activations)
+  }
+  const isLast = stage.end === c.nLayers
+  if (isLast && (targets === undefined || targets.length !== rows)) {
+    throw new ShapeError(`the last stage needs ${rows} targets, got ${targets?.length ?? 'none'}`)
+  }
+  for (let li = stage.first; li < stage.end; li++) {
+    for (const proj of ['q', 'k', 'v', 'o', 'up', 'down'] as const) {
+      const names = loraNames(li, proj)
+      const m = stage.layers[li - stage.first]?.proj[proj] as TernaryMatrix
+      const a = run.adapters.get(names.a)
+      const b = run.adapters.get(names.b)
+      if (a?.length !== run.lora.rank * m.cols || b?.length !== m.rows * run.lora.rank) {
+        throw new ShapeError(`adapter ${names.a}/${names.b} missing or of the wrong size`)
+      }
+    }
+  }
+}
+
+function normForward(
+  K: Kernels,
+  x: Float32Array,
+  g: Float32Array,
+  rows: number,
+  eps: number,
+): [Float32Array, NormCache] {
+  const y = new Float32Array(x.length)
+  const invRms = new Float32Array(rows)
+  K.rmsnormForward(y, invRms, x, g, rows, g.length, eps)
+  return [y, { x, invRms }]
+}
+
+function projForward(
+  run: StageRun,
+  layer: number,
+  proj: Projection,
+  m: TernaryMatrix,
+  x: Float32Array,
+): [Float32Array, ProjCache] {
+  const K = run.kernels
+  const rows = rowsOf(run)
+  const r = run.lora.rank
+  const q = new Int8Array(rows * m.cols)
+  const invScale = new Float32Array(rows)
+  K.quantizeRows(q, invScale, x, rows, m.cols)
+  const y = new Float32Array(rows * m.rows)
+  K.ternaryMatmul(y, q, invScale, m.w, m.gamma, rows, m.cols, m.rows)
+  const names = loraNames(layer, proj)
+  const u = new Float32Array(rows * r)
+  K.matmulNT(u, x, run.adapters.get(names.a) as Float32Array, rows, m.cols, r)
+  const z = new Float32Array(rows * m.rows)
+  K.matmulNT(z, u, run.adapters.get(names.b) as Float32Array, rows, r, m.rows)
+  K.addScaled(y, y, z, loraScale(run.lora))
+  return [y, { x, u }]
+}
+
+function projBackward(
+  run: StageRun,
+  layer: number,
+  proj: Projection,
+  m: TernaryMatrix,
+  cache: ProjCache,
+  dy: Float32Array,
+  grads: Params,
+): Float32Array {
+  const K = run.kernels
+  const rows = rowsOf(run)
+  const r = run.lora.rank
+  const names = loraNames(layer, proj)
+  const dx = new Float32Array(rows * m.cols)
+  K.ternaryMatmulT(dx, dy, m.w, m.gamma, rows, m.cols, m.rows)
+  const dys = new Float32Array(dy.length)
+  K.addScaled(dys, dys, dy, loraScale(run.lora))
+  const dB = new Float32Array(m.rows * r)
+  K.matmulTN(dB, dys, cache.u, rows, m.rows, r)
+  const du = new Float32Array(rows * r)
+  K.matmulNN(du, dys, run.adapters.get(names.b) as Float32Array, rows, m.rows, r)
+  const dA = new Float32Array(r * m.cols)
+  K.matmulTN(dA, du, cache.x, rows, r, m.cols)
+  const dxLora = new Float32Array(rows * m.cols)
+  K.matmulNN(dxLora, du, run.adapters.get(names.a) as Float32Array, rows, r, m.cols)
+  K.addScaled(dx, dx, dxLora, 1)
+  grads.set(names.a, dA)
+  grads.set(names.b, dB)
+  if (run.trainBackbone === true) {
+    const dW = new Float32Array(m.rows * m.cols)
+    K.matmulTN(dW, dy, cache.x, rows, m.rows, m.cols)
+    grads.set(`L${layer}.${proj}.w`, dW)
+  }
+  return dx
+}
+
+/** Apply `fn` to each sequence's rows of a [rows, width] buffer. */
+function perSequence(
+  run: StageRun,
+  width: number,
+  fn: (seq: number, view: (a: Float32Array) => Float32Array) => void,
+): void {
+  const span = run.tokens * width
+  for (let s = 0; s < run.sequences; s++) fn(s, (a) => a.subarray(s * span, (s + 1) * span))
+}
+
+function layerForward(run: StageRun, li: number, w: LayerWeights, x: Float32Array): [Float32Array, LayerCache] {
+  const K = run.kernels
+  const c = run.stage.config
+  const rows = rowsOf(run)
+  const T = run.tokens
+  const headDim = c.dModel / c.nHeads
+  const rope = ropeTables(c)
+  const cos = rope.cos.subarray(0, (T * headDim) / 2)
+  const sin = rope.sin.subarray(0, (T * headDim) / 2)
+
+  const [a, attnNorm] = normForward(K, x, w.norm.attnNorm, rows, c.normEps)
+  const [q, qc] = projForward(run, li, 'q', w.proj.q, a)
+  const [k, kc] = projForward(run, li, 'k', w.proj.k, a)
+  const [v, vc] = projForward(run, li, 'v', w.proj.v, a)
+  const attn = new Float32Array(rows * c.dModel)
+  const probs: Float32Array[] = []
+  const scale = rsqrtf(headDim)
+  perSequence(run, c.dModel, (_s, view) => {
+    K.rope(view(q), cos, sin, T, c.nHeads, headDim, false)
+    K.rope(view(k), cos, sin, T, c.nHeads, headDim, false)
+    const p = new Float32Array(c.nHeads * T * T)
+    K.attentionForward(view(attn), p, view(q), view(k), view(v), T, c.nHeads, headDim, scale)
+    probs.push(p)
+  })
+  const [b, attnSubNorm] = normForward(K, attn, w.norm.attnSubNorm, rows, c.normEps)
+  const [o, oc] = projForward(run, li, 'o', w.proj.o, b)
+  const h = new Float32Array(rows * c.dModel)
+  K.addScaled(h, x, o, 1)
+
+  const [cn, ffnNorm] = normForward(K, h, w.norm.ffnNorm, rows, c.normEps)
+  const [u, upc] = projForward(run, li, 'up', w.proj.up, cn)
+  const r2 = new Float32Array(u.length)
+  K.relu2Forward(r2, u)
+  const [e, ffnSubNorm] = normForward(K, r2, w.norm.ffnSubNorm, rows, c.normEps)
+  const [dn, downc] = projForward(run, li, 'down', w.proj.down, e)
+  const out = new Float32Array(rows * c.dModel)
+  K.addScaled(out, h, dn, 1)
+  return [
+    out,
+    {
+      norms: { attnNorm, attnSubNorm, ffnNorm, ffnSubNorm },
+      proj: { q: qc, k: kc, v: vc, o: oc, up: upc, down: downc },
+      q,
+      k,
+      v,
+      probs,
+      u,
+    },
+  ]
+}
+
+function normBackward(
+  run: StageRun,
+  name: string,
+  g: Float32Array,
+  cache: NormCache,
+  dy: Float32Array,
+  grads: Params,
+): Float32Array {
+  const rows = rowsOf(run)
+  const dx = new Float32Array(cache.x.length)
+  let dg: Float32Array | null = null
+  if (run.trainBackbone === true) {
+    dg = new Float32Array(g.length)
+    grads.set(name, dg)
+  }
+  run.kernels.rmsnormBackward(dx, dg, cache.x, g, cache.invRms, dy, rows, g.length)
+  return dx
+}
+
+function layerBackward(
+  run: StageRun,
+  li: number,
+  w: LayerWeights,
+  cache: LayerCache,
+  dOut: Float32Array,
+  grads: Params,
+): Float32Array {
+  const K = run.kernels
+  const c = run.stage.config
+  const T = run.tokens
+  const headDim = c.dModel / c.nHeads
+  const rope = ropeTables(c)
+  const cos = rope.cos.subarray(0, (T * headDim) / 2)
+  const sin = rope.sin.subarray(0, (T * headDim) / 2)
+
+  // out = h + down(e): the residual passes dOut to h unchanged.
+  const de = projBackward(run, li, 'down', w.proj.down, cache.proj.down, dOut, grads)
+  const dr = normBackward(run, `L${li}.ffnSubNorm`, w.norm.ffnSubNorm, cache.norms.ffnSubNorm, de, grads)
+  const du = new Float32Array(dr.length)
+  K.relu2Backward(du, cache.u, dr)
+  const dcn = projBackward(run, li, 'up', w.proj.up, cache.proj.up, du, grads)
+  const dhFfn = normBackward(run, `L${li}.ffnNorm`, w.norm.ffnNorm, cache.norms.ffnNorm, dcn, grads)
+  const dh = new Float32Array(dOut.length)
+  K.addScaled(dh, dOut, dhFfn, 1)
+
+  // h = x + o(b)
+  const db = projBackward(run, li, 'o', w.proj.o, cache.proj.o, dh, grads)
+  const dattn = normBackward(run, `L${li}.attnSubNorm`, w.norm.attnSubNorm, cache.norms.attnSubNorm, db, grads)
+  const dq = new Float32Array(dattn.length)
+  const dk = new Float32Array(dattn.length)
+  const dv = new Float32Array(dattn.length)
+  const scale = rsqrtf(headDim)
+  perSequence(run, c.dModel, (s, view) => {
+    K.attentionBackward(
+      view(dq),
+      view(dk),
+      view(dv),
+      view(dattn),
+      cache.probs[s] as Float32Array,
+      view(cache.q),
+      view(cache.k),
+      view(cache.v),
+      T,
+      c.nHeads,
+      headDim,
+      scale,
+    )
+    K.rope(view(dq), cos, sin, T, c.nHeads, headDim, true)
+    K.rope(view(dk), cos, sin, T, c.nHeads, headDim, true)
+  })
+  const da = projBackward(run, li, 'q', w.proj.q, cache.proj.q, dq, grads)
+  K.addScaled(da, da, projBackward(run, li, 'k', w.proj.k, cache.proj.k, dk, grads), 1)
+  K.addScaled(da, da, projBackward(run, li, 'v', w.proj.v, cache.proj.v, dv, grads), 1)
+  const dxAttn = normBackward(run, `L${li}.attnNorm`, w.norm.attnNorm, cache.norms.attnNorm, da, grads)
+  const dx = new Float32Array(dh.length)
+  K.addScaled(dx, dh, dxAttn, 1)
+  return dx
+}
+
+/**
+ * Run the stage forward. The last stage needs `targets` (the next byte of each input
+ * position) and returns logits and the mean cross-entropy.
+ */
+export function stageForward(run: StageRun, input: StageInput, targets?: Uint8Array): StageForward {
+  checkRun(run, input, targets)
+  const { stage, kernels: K } = run
+  const c = stage.config
+  const rows = rowsOf(run)
+  let x: Float32Array
+  if (input.kind === 'tokens') {
+    const emb = stage.embedding as Float32Array
+    x = new Float32Array(rows * c.dModel)
+    for (let i = 0; i < rows; i++) {
+      const t = input.tokens[i] as number
+      x.set(emb.subarray(t * c.dModel, (t + 1) * c.dModel), i * c.dModel)
+    }
+  } else {
+    x = input.activations
+  }
+  const layers: LayerCache[] = []
+  for (let li = stage.first; li < stage.end; li++) {
+    const [out, cache] = layerForward(run, li, stage.layers[li - stage.first] as LayerWeights, x)
+    layers.push(cache)
+    x = out
+  }
+  if (stage.end !== c.nLayers) return { output: x, cache: { layers, input } }
+
+  const [y, finalNorm] = normForward(K, x, stage.finalNorm as Float32Array, rows, c.normEps)
+  const logits = new Float32Array(rows * c.vocabSize)
+  K.matmulNT(logits, y, stage.head as Float32Array, rows, c.dModel, c.vocabSize)
+  const dlogits = new Float32Array(logits.length)
+  const loss = K.crossEntropy(dlogits, logits, targets as Uint8Array, rows, c.vocabSize)
+  return { output: logits, loss, cache: { layers, input, finalNorm, finalOut: y, dlogits } }
+}
+
+/**
+ * Run the stage backward. The last stage starts from its own loss (`dOutput` omitted); the
+ * others take the gradient of their output activations from the next stage.
+ */
+export function stageBackward(run: StageRun, forward: StageForward, dOutput?: Float32Array): StageBackward {
+  const { stage, kernels: K } = run
+  const c = stage.config
+  const rows = rowsOf(run)
+  const cache = forward.cache
+  const grads: Params = new Map()
+  let dx: Float32Array
+  if (stage.end === c.nLayers) {
+    const dlogits = cache.dlogits as Float32Array
+    const dy = new Float32Array(rows * c.dModel)
+    K.matmulNN(dy, dlogits, stage.head as Float32Array, rows, c.vocabSize, c.dModel)
+    if (run.trainBackbone === true) {
+      const dHead = new Float32Array(c.vocabSize * c.dModel)
+      K.matmulTN(dHead, dlogits, cache.finalOut as Float32Array, rows, c.vocabSize, c.dModel)
+      grads.set('head', dHead)
+    }
+    dx = normBackward(run, 'finalNorm', stage.finalNorm as Float32Array, cache.finalNorm as NormCache, dy, grads)
+  } else {
+    if (dOutput?.length !== rows * c.dModel) {
+      throw new ShapeError(
+        `stage needs an output gradient of ${rows}×${c.dModel} values, got ${dOutput?.length ?? 'none'}`,
+      )
+    }
+    assertFinite('output gradient', dOutput)
+    dx = dOutput
+  }
+  for (let li = stage.end - 1; li >= stage.first; li--) {
+    const w = stage.layers[li - stage.first] as LayerWeights
+    dx = layerBackward(run, li, w, cache.layers[li - stage.first] as LayerCache, dx, grads)
+  }
+  if (cache.input.kind === 'activations') return { grads, dInput: dx }
+  if (run.trainBackbone === true) {
+    // Embedding gradient: scatter-add rows in increasing row order (the canonical fold).
+    const dEmb = new Float32Array(c.vocabSize * c.dModel)
+    for (let i = 0; i < rows; i++) {
+      const t = cache.input.tokens[i] as number
+      for (let j = 0; j < c.dModel; j++) {
+        dEmb[t * c.dModel + j] = Math.fround((dEmb[t * c.dModel + j] as number) + (dx[i * c.dModel + j] as number))
+      }
+    }
+    grads.set('embedding', dEmb)
+  }
+  return { grads }
+}
+
+/** Norm gain names of a layer, for callers that enumerate backbone parameters. */
+export function normParamNames(layer: number): string[] {
+  return NORMS.map((n) => `L${layer}.${n}`)
+}
