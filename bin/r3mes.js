@@ -10,4 +10,11 @@ if (major < 22 || (major === 22 && minor < 18)) {
   process.exit(1)
 }
 const { runCli, processIo } = await import('../src/cli/main.ts')
-process.exitCode = await runCli(process.argv.slice(2), processIo)
+// The first Ctrl-C asks the running command to stop cleanly; a second one exits at once.
+const interrupt = new AbortController()
+process.once('SIGINT', () => {
+  process.stderr.write('\nr3mes: interrupted, stopping (Ctrl-C again to force)\n')
+  interrupt.abort(new Error('interrupted'))
+  process.once('SIGINT', () => process.exit(130))
+})
+process.exitCode = await runCli(process.argv.slice(2), processIo(interrupt.signal))

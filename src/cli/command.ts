@@ -16,6 +16,10 @@ export const ExitCode = {
 export interface CliIo {
   out(text: string): void
   err(text: string): void
+  /** Where progress bars go (standard error for the process). */
+  readonly progress: { readonly isTTY: boolean; write(text: string): void }
+  /** Aborted when the user interrupts (Ctrl-C). */
+  readonly signal?: AbortSignal
 }
 
 export interface Command {

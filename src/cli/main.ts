@@ -6,14 +6,9 @@
 import { parseArgs } from 'node:util'
 import { isR3mesError } from '../runtime/errors.ts'
 import { type CliIo, type Command, ExitCode } from './command.ts'
-import {
-  chaosCommand,
-  genesisCommand,
-  inferCommand,
-  mlCommand,
-  nodeCommand,
-  testnetCommand,
-} from './commands/planned.ts'
+import { genesisCommand } from './commands/genesis.ts'
+import { mlCommand } from './commands/ml.ts'
+import { chaosCommand, inferCommand, nodeCommand, testnetCommand } from './commands/planned.ts'
 import { packageVersion, versionCommand } from './commands/version.ts'
 
 export const commands: readonly Command[] = [
@@ -88,7 +83,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   }
 }
 
-export const processIo: CliIo = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
+export function processIo(signal?: AbortSignal): CliIo {
+  return {
+    out: (text) => process.stdout.write(`${text}\n`),
+    err: (text) => process.stderr.write(`${text}\n`),
+    progress: { isTTY: process.stderr.isTTY === true, write: (text) => process.stderr.write(text) },
+    ...(signal !== undefined ? { signal } : {}),
+  }
 }

@@ -11,7 +11,7 @@ import { aggregateGradients } from './aggregate.ts'
 import { defaultLora, type ModelConfig, modelConfigs } from './config.ts'
 import { cosf, expf, logf, rsqrtf, sinf } from './fmath.ts'
 import type { Kernels } from './kernels/contract.ts'
-import { stageBackward, stageForward, type StageRun } from './model.ts'
+import { type StageRun, stageBackward, stageForward } from './model.ts'
 import { adamwStep, initAdamW } from './optimizer.ts'
 import { deriveKey, PhiloxStream } from './prng.ts'
 import { initAdapters, initStageWeights, type Params, type StageWeights } from './weights.ts'
@@ -249,7 +249,6 @@ function fmathCase(_K: Kernels, x: Inputs, out: Outputs): void {
 
 function makeRun(
   K: Kernels,
-  config: ModelConfig,
   stage: StageWeights,
   adapters: Params,
   sequences: number,
@@ -275,7 +274,7 @@ function stageCase(K: Kernels, x: Inputs, out: Outputs, problems: string[], inde
   perturbAdapters(adapters, x)
   const inputs = x.bytes(rows, 256)
   const targets = x.bytes(rows, 256)
-  const run = makeRun(K, config, whole, adapters, sequences, tokens)
+  const run = makeRun(K, whole, adapters, sequences, tokens)
   const fw = stageForward(run, { kind: 'tokens', tokens: inputs }, targets)
   const bw = stageBackward(run, fw)
   out.set('loss', fw.loss as number).set('logits', fw.output)
@@ -287,8 +286,8 @@ function stageCase(K: Kernels, x: Inputs, out: Outputs, problems: string[], inde
   const last = { ...whole, first: cut, layers: whole.layers.slice(cut) }
   const { finalNorm: _n, head: _h, ...firstOnly } = first
   const { embedding: _e, ...lastOnly } = last
-  const run1 = makeRun(K, config, firstOnly, adapters, sequences, tokens)
-  const run2 = makeRun(K, config, lastOnly, adapters, sequences, tokens)
+  const run1 = makeRun(K, firstOnly, adapters, sequences, tokens)
+  const run2 = makeRun(K, lastOnly, adapters, sequences, tokens)
   const fw1 = stageForward(run1, { kind: 'tokens', tokens: inputs })
   const fw2 = stageForward(run2, { kind: 'activations', activations: fw1.output }, targets)
   const bw2 = stageBackward(run2, fw2)
@@ -308,7 +307,7 @@ function pretrainStepCase(K: Kernels, x: Inputs, out: Outputs, _problems: string
   const tokens = x.int(2, 10)
   const stage = initStageWeights(config, 0, config.nLayers, deriveKey('golden', `backbone-${index}`))
   const adapters = initAdapters(config, defaultLora, 0, config.nLayers, deriveKey('golden', `lora-${index}`))
-  const run = makeRun(K, config, stage, adapters, sequences, tokens, true)
+  const run = makeRun(K, stage, adapters, sequences, tokens, true)
   const fw = stageForward(run, { kind: 'tokens', tokens: x.bytes(tokens, 256) }, x.bytes(tokens, 256))
   const bw = stageBackward(run, fw)
   const loraGrads: Params = new Map([...bw.grads].filter(([name]) => name.includes('lora')))

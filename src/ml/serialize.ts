@@ -43,6 +43,13 @@ function dataBytes(dtype: DType, n: number): number {
   }
 }
 
+/** A plain Uint8Array copy (Buffer#slice would return a view sharing memory). */
+function copyBytes(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - start)
+  out.set(bytes.subarray(start, end))
+  return out
+}
+
 export function encodeTensor(t: Tensor): Uint8Array {
   const n = elementCount(t.shape)
   const headerBytes = 8 + 4 * t.shape.length
@@ -116,9 +123,9 @@ export function decodeTensor(bytes: Uint8Array, offset = 0, length = bytes.lengt
       return tensor('i32', shape, data)
     }
     case 'i8':
-      return tensor('i8', shape, new Int8Array(bytes.slice(offset + headerBytes, offset + expected).buffer))
+      return tensor('i8', shape, new Int8Array(copyBytes(bytes, offset + headerBytes, offset + expected).buffer))
     case 'u8':
-      return tensor('u8', shape, bytes.slice(offset + headerBytes, offset + expected))
+      return tensor('u8', shape, copyBytes(bytes, offset + headerBytes, offset + expected))
     case 'ternary': {
       const data = new Int8Array(n)
       for (let i = 0; i < n; i++) {
@@ -175,7 +182,8 @@ export function encodeBundle(bundle: Bundle): Uint8Array {
     entryHead.writeUInt32LE(body.length, 2)
     parts.push(entryHead.subarray(0, 2), nameBytes, entryHead.subarray(2, 6), body)
   }
-  return Buffer.concat(parts)
+  const joined = Buffer.concat(parts)
+  return copyBytes(joined, 0, joined.length)
 }
 
 export function decodeBundle(bytes: Uint8Array): Bundle {

@@ -43,20 +43,6 @@ export const chaosCommand = planned(
   'Runs a testnet with a fault schedule and misbehaving peers, then checks safety and liveness invariants; exits non-zero when one breaks.',
 )
 
-export const genesisCommand = planned(
-  'genesis',
-  'create a genesis file and pretrain the backbone model',
-  'r3mes genesis <pretrain|init> [options]',
-  'Creates the genesis state of a chain and pretrains the BitNet b1.58 backbone it starts from.',
-)
-
-export const mlCommand = planned(
-  'ml',
-  'train, fine-tune and check the ML engine',
-  'r3mes ml <finetune|check> [options]',
-  'Fine-tunes LoRA adapters and checks that every backend produces the same bytes.',
-)
-
 export const inferCommand = planned(
   'infer',
   'ask a serving node for a completion',

@@ -29,7 +29,10 @@ export function brownCorpusDir(): string {
 export function stripBrownTags(tagged: string): string {
   const sentences: string[] = []
   for (const line of tagged.split('\n')) {
-    const tokens = line.trim().split(/\s+/).filter((t) => t.length > 0)
+    const tokens = line
+      .trim()
+      .split(/\s+/)
+      .filter((t) => t.length > 0)
     if (tokens.length === 0) continue
     let text = ''
     let glueNext = false

@@ -74,7 +74,8 @@ export interface Batch {
  * so any node can rebuild any batch from the key alone.
  */
 export function sampleBatch(bytes: Uint8Array, key: PhiloxKey, step: number, sequences: number, tokens: number): Batch {
-  if (bytes.length < tokens + 1) throw new MlConfigError(`data holds ${bytes.length} bytes, a sequence needs ${tokens + 1}`)
+  if (bytes.length < tokens + 1)
+    throw new MlConfigError(`data holds ${bytes.length} bytes, a sequence needs ${tokens + 1}`)
   const inputs = new Uint8Array(sequences * tokens)
   const targets = new Uint8Array(sequences * tokens)
   for (let s = 0; s < sequences; s++) {

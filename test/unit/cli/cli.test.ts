@@ -10,7 +10,11 @@ const bin = new URL('../../../bin/r3mes.js', import.meta.url).pathname
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = ''
   let err = ''
-  const code = await runCli(argv, { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) })
+  const code = await runCli(argv, {
+    out: (t) => (out += `${t}\n`),
+    err: (t) => (err += `${t}\n`),
+    progress: { isTTY: false, write: (t) => (err += t) },
+  })
   return { code, out, err }
 }
 

@@ -1,0 +1,56 @@
+/** Typed reading of parsed CLI options: every bad value is an error that names the option. */
+import { InvalidArgumentError } from '../runtime/errors.ts'
+import type { ParsedCommandArgs } from './command.ts'
+
+type Values = ParsedCommandArgs['values']
+
+export function stringOption(values: Values, name: string, fallback: string): string {
+  const v = values[name]
+  if (v === undefined) return fallback
+  if (typeof v !== 'string' || v.length === 0)
+    throw new InvalidArgumentError(`--${name} needs a value`, { option: name })
+  return v
+}
+
+export function intOption(
+  values: Values,
+  name: string,
+  fallback: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const v = values[name]
+  if (v === undefined) return fallback
+  const n = typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`--${name} must be an integer in [${min}, ${max}], got '${String(v)}'`, {
+      option: name,
+    })
+  }
+  return n
+}
+
+export function numberOption(values: Values, name: string, fallback: number, min: number, max: number): number {
+  const v = values[name]
+  if (v === undefined) return fallback
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`--${name} must be a number in [${min}, ${max}], got '${String(v)}'`, {
+      option: name,
+    })
+  }
+  return n
+}
+
+export function listOption(values: Values, name: string): string[] {
+  const v = values[name]
+  if (v === undefined) return []
+  return (Array.isArray(v) ? v : [v]).map(String)
+}
+
+export function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}, got '${value}'`)
+  }
+  return value as T
+}

@@ -1,0 +1,205 @@
+/**
+ * Model artifacts on disk and on the wire: one bundle per backbone layer (so a subnet fetches
+ * only its layers), one for the embedding, one for the output head, one for adapters, and a
+ * manifest naming each by CID. Loading verifies every file against its CID and every tensor
+ * against the configuration: a truncated, corrupt or mismatched artifact is a typed error.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { type ModelConfig, validateModelConfig } from './config.ts'
+import { ArtifactError } from './errors.ts'
+import { type Bundle, cidOf, decodeBundle, encodeBundle, type JsonValue, verifyCid } from './serialize.ts'
+import { assertFinite, type Tensor, tensor } from './tensor.ts'
+import {
+  type LayerWeights,
+  NORMS,
+  type NormName,
+  normWidth,
+  type Params,
+  PROJECTIONS,
+  type Projection,
+  projectionShape,
+  type StageWeights,
+  type TernaryMatrix,
+} from './weights.ts'
+
+export const MANIFEST_FILE = 'manifest.json'
+
+export interface BackboneManifest {
+  readonly kind: 'r3mes-backbone'
+  readonly config: ModelConfig
+  /** CID of each layer's bundle, index = layer. */
+  readonly layers: readonly string[]
+  readonly embedding: string
+  readonly head: string
+  /** Free-form provenance (command, steps, held-out loss). */
+  readonly provenance: { [key: string]: JsonValue }
+}
+
+function configJson(config: ModelConfig): { [key: string]: JsonValue } {
+  return { ...config }
+}
+
+export function encodeLayer(config: ModelConfig, index: number, layer: LayerWeights): Uint8Array {
+  const tensors = new Map<string, Tensor>()
+  for (const proj of PROJECTIONS) {
+    const m = layer.proj[proj]
+    tensors.set(`${proj}.w`, tensor('ternary', [m.rows, m.cols], m.w))
+    tensors.set(`${proj}.gamma`, tensor('f32', [1], Float32Array.of(m.gamma)))
+  }
+  for (const norm of NORMS) tensors.set(norm, tensor('f32', [layer.norm[norm].length], layer.norm[norm]))
+  return encodeBundle({ meta: { kind: 'r3mes-layer', layer: index, config: configJson(config) }, tensors })
+}
+
+function take(bundle: Bundle, name: string, dtype: Tensor['dtype'], shape: readonly number[]): Tensor {
+  const t = bundle.tensors.get(name)
+  if (t === undefined) throw new ArtifactError(`artifact lacks tensor '${name}'`)
+  if (t.dtype !== dtype || t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new ArtifactError(`tensor '${name}' is ${t.dtype}[${t.shape}], expected ${dtype}[${shape}]`)
+  }
+  if (t.dtype === 'f32') assertFinite(`tensor '${name}'`, t.data as Float32Array)
+  return t
+}
+
+export function decodeLayer(config: ModelConfig, index: number, bytes: Uint8Array): LayerWeights {
+  const bundle = decodeBundle(bytes)
+  if (bundle.meta.kind !== 'r3mes-layer' || bundle.meta.layer !== index) {
+    throw new ArtifactError(
+      `expected the bundle of layer ${index}, got ${JSON.stringify(bundle.meta.kind)} ${bundle.meta.layer}`,
+    )
+  }
+  const proj = {} as Record<Projection, TernaryMatrix>
+  for (const name of PROJECTIONS) {
+    const [rows, cols] = projectionShape(config, name)
+    const w = take(bundle, `${name}.w`, 'ternary', [rows, cols]).data as Int8Array
+    const gamma = (take(bundle, `${name}.gamma`, 'f32', [1]).data as Float32Array)[0] as number
+    if (!(gamma > 0)) throw new ArtifactError(`layer ${index} ${name}.gamma must be positive`)
+    proj[name] = { rows, cols, w, gamma }
+  }
+  const norm = {} as Record<NormName, Float32Array>
+  for (const name of NORMS) norm[name] = take(bundle, name, 'f32', [normWidth(config, name)]).data as Float32Array
+  return { proj, norm }
+}
+
+function writeAtomic(path: string, bytes: Uint8Array | string): void {
+  const tmp = `${path}.tmp`
+  writeFileSync(tmp, bytes)
+  renameSync(tmp, path)
+}
+
+function readFileChecked(dir: string, cid: string): Uint8Array {
+  let bytes: Uint8Array
+  try {
+    bytes = readFileSync(join(dir, `${cid}.r3b`))
+  } catch (error) {
+    throw new ArtifactError(`artifact ${cid} missing in ${dir}: ${(error as Error).message}`)
+  }
+  verifyCid(cid, bytes)
+  return bytes
+}
+
+/** Write a full backbone (all layers, embedding, head) as CID-named files plus a manifest. */
+export function saveBackbone(
+  dir: string,
+  stage: StageWeights,
+  provenance: { [key: string]: JsonValue } = {},
+): BackboneManifest {
+  const c = stage.config
+  if (stage.first !== 0 || stage.end !== c.nLayers || !stage.embedding || !stage.head || !stage.finalNorm) {
+    throw new ArtifactError('saveBackbone needs the whole model')
+  }
+  mkdirSync(dir, { recursive: true })
+  const put = (bytes: Uint8Array): string => {
+    const cid = cidOf(bytes).toString()
+    writeAtomic(join(dir, `${cid}.r3b`), bytes)
+    return cid
+  }
+  const layers = stage.layers.map((layer, i) => put(encodeLayer(c, i, layer)))
+  const V = c.vocabSize
+  const d = c.dModel
+  const embedding = put(
+    encodeBundle({
+      meta: { kind: 'r3mes-embedding' },
+      tensors: new Map([['embedding', tensor('f32', [V, d], stage.embedding)]]),
+    }),
+  )
+  const head = put(
+    encodeBundle({
+      meta: { kind: 'r3mes-head' },
+      tensors: new Map([
+        ['finalNorm', tensor('f32', [d], stage.finalNorm)],
+        ['head', tensor('f32', [V, d], stage.head)],
+      ]),
+    }),
+  )
+  const manifest: BackboneManifest = { kind: 'r3mes-backbone', config: c, layers, embedding, head, provenance }
+  writeAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`)
+  return manifest
+}
+
+export function readManifest(dir: string): BackboneManifest {
+  let manifest: BackboneManifest
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, MANIFEST_FILE), 'utf8'))
+  } catch (error) {
+    throw new ArtifactError(`cannot read backbone manifest in ${dir}: ${(error as Error).message}`)
+  }
+  if (manifest.kind !== 'r3mes-backbone' || !Array.isArray(manifest.layers)) {
+    throw new ArtifactError(`${join(dir, MANIFEST_FILE)} is not a backbone manifest`)
+  }
+  validateModelConfig(manifest.config)
+  if (manifest.layers.length !== manifest.config.nLayers) {
+    throw new ArtifactError(`manifest lists ${manifest.layers.length} layers, config has ${manifest.config.nLayers}`)
+  }
+  return manifest
+}
+
+/** Load layers [first, end) (and the ends they own), checking each file against its CID. */
+export function loadBackbone(dir: string, first = 0, end?: number): { stage: StageWeights; bytesRead: number } {
+  const manifest = readManifest(dir)
+  const c = manifest.config
+  const last = end ?? c.nLayers
+  if (!(0 <= first && first < last && last <= c.nLayers))
+    throw new ArtifactError(`invalid layer range [${first}, ${last})`)
+  let bytesRead = 0
+  const layers: LayerWeights[] = []
+  for (let i = first; i < last; i++) {
+    const bytes = readFileChecked(dir, manifest.layers[i] as string)
+    bytesRead += bytes.length
+    layers.push(decodeLayer(c, i, bytes))
+  }
+  const stage: { -readonly [K in keyof StageWeights]: StageWeights[K] } = { config: c, first, end: last, layers }
+  if (first === 0) {
+    const bytes = readFileChecked(dir, manifest.embedding)
+    bytesRead += bytes.length
+    stage.embedding = take(decodeBundle(bytes), 'embedding', 'f32', [c.vocabSize, c.dModel]).data as Float32Array
+  }
+  if (last === c.nLayers) {
+    const bytes = readFileChecked(dir, manifest.head)
+    bytesRead += bytes.length
+    const bundle = decodeBundle(bytes)
+    stage.finalNorm = take(bundle, 'finalNorm', 'f32', [c.dModel]).data as Float32Array
+    stage.head = take(bundle, 'head', 'f32', [c.vocabSize, c.dModel]).data as Float32Array
+  }
+  return { stage, bytesRead }
+}
+
+/** Named float tensors (adapters, gradients, optimizer moments) as one bundle. */
+export function encodeParams(kind: string, params: Params, meta: { [key: string]: JsonValue } = {}): Uint8Array {
+  const tensors = new Map<string, Tensor>()
+  for (const [name, value] of params) tensors.set(name, tensor('f32', [value.length], value))
+  return encodeBundle({ meta: { ...meta, kind }, tensors })
+}
+
+export function decodeParams(kind: string, bytes: Uint8Array): { params: Params; meta: { [key: string]: JsonValue } } {
+  const bundle = decodeBundle(bytes)
+  if (bundle.meta.kind !== kind)
+    throw new ArtifactError(`expected a '${kind}' bundle, got '${String(bundle.meta.kind)}'`)
+  const params: Params = new Map()
+  for (const [name, t] of bundle.tensors) {
+    if (t.dtype !== 'f32' || t.shape.length !== 1) throw new ArtifactError(`'${name}' must be a flat f32 tensor`)
+    assertFinite(`tensor '${name}'`, t.data as Float32Array)
+    params.set(name, t.data as Float32Array)
+  }
+  return { params, meta: bundle.meta }
+}
