@@ -150,8 +150,8 @@ function runPretrain(job: PretrainJob, clock: Clock, emit: Emit): PretrainResult
     })
     const seconds = (clock.monotonicMs() - started) / 1000
     const tokensPerSecond = ((state.step - resumedFrom) * job.sequences * job.tokens) / seconds
-    emit({ type: 'progress', step: state.step, steps: job.steps, loss, tokensPerSecond })
     if (state.step % job.checkpointEvery === 0 || state.step === job.steps) save()
+    emit({ type: 'progress', step: state.step, steps: job.steps, loss, tokensPerSecond })
   }
   const seconds = (clock.monotonicMs() - started) / 1000
   const evalSet = evalBatches(data.heldOutBytes, Math.min(128, config.contextLength), 4, job.evalTokens)
