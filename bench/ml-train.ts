@@ -17,7 +17,13 @@ export interface StepThroughput {
 }
 
 /** Tokens per second of forward + backward + AdamW on LoRA adapters, best of `steps` steps. */
-export function trainStepThroughput(K: Kernels, configName: string, sequences: number, tokens: number, steps: number): StepThroughput {
+export function trainStepThroughput(
+  K: Kernels,
+  configName: string,
+  sequences: number,
+  tokens: number,
+  steps: number,
+): StepThroughput {
   const config = getModelConfig(configName)
   const stage = initStageWeights(config, 0, config.nLayers, deriveKey('bench', 'backbone'))
   for (const layer of stage.layers) for (const m of Object.values(layer.proj)) delete m.latent
