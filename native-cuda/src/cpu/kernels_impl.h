@@ -181,17 +181,28 @@ static inline int32_t rowSum(const int8_t* w, int64_t k) {
   return _mm512_reduce_add_epi32(acc);
 }
 
-template <int RB, int JN>
+// FUSED: also sum the weight rows in the same pass (one pass over the weights, for few
+// activation rows); otherwise take the row sums from wsum (computed once per weight row).
+template <int RB, int JN, bool FUSED>
 static inline void ternaryBlock(float* out, const int8_t* q, const float* rowScale, const int8_t* w,
                                 const int32_t* wsum, int64_t k, int64_t n, int64_t r, int64_t j) {
   const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i ones = _mm512_set1_epi8(1);
   __m512i acc[RB][JN];
+  __m512i ws[JN];
   for (int a = 0; a < RB; a++)
     for (int b = 0; b < JN; b++) acc[a][b] = _mm512_setzero_si512();
+  for (int b = 0; b < JN; b++) ws[b] = _mm512_setzero_si512();
   int64_t p = 0;
   for (; p + 64 <= k; p += 64) {
     __m512i wv[JN];
     for (int b = 0; b < JN; b++) wv[b] = _mm512_loadu_si512(w + (j + b) * k + p);
+    if (FUSED) {
+      for (int b = 0; b < JN; b++) {
+        _mm_prefetch(reinterpret_cast<const char*>(w + (j + b) * k + p + 512), _MM_HINT_T0);
+        ws[b] = _mm512_dpbusd_epi32(ws[b], ones, wv[b]);
+      }
+    }
     for (int a = 0; a < RB; a++) {
       const __m512i qv = _mm512_xor_si512(_mm512_loadu_si512(q + (r + a) * k + p), bias);
       for (int b = 0; b < JN; b++) acc[a][b] = _mm512_dpbusd_epi32(acc[a][b], qv, wv[b]);
@@ -201,16 +212,19 @@ static inline void ternaryBlock(float* out, const int8_t* q, const float* rowSca
     const __mmask64 m = _bzhi_u64(~0ull, static_cast<unsigned>(k - p));
     __m512i wv[JN];
     for (int b = 0; b < JN; b++) wv[b] = _mm512_maskz_loadu_epi8(m, w + (j + b) * k + p);
+    if (FUSED) {
+      for (int b = 0; b < JN; b++) ws[b] = _mm512_dpbusd_epi32(ws[b], ones, wv[b]);
+    }
     for (int a = 0; a < RB; a++) {
       // Masked-off bytes are zero in w, so whatever qb holds there contributes nothing.
       const __m512i qv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, q + (r + a) * k + p), bias);
       for (int b = 0; b < JN; b++) acc[a][b] = _mm512_dpbusd_epi32(acc[a][b], qv, wv[b]);
     }
   }
-  for (int a = 0; a < RB; a++) {
-    for (int b = 0; b < JN; b++) {
-      const uint32_t dot = static_cast<uint32_t>(_mm512_reduce_add_epi32(acc[a][b])) -
-                           128u * static_cast<uint32_t>(wsum[b]);
+  for (int b = 0; b < JN; b++) {
+    const uint32_t sumW = FUSED ? static_cast<uint32_t>(_mm512_reduce_add_epi32(ws[b])) : static_cast<uint32_t>(wsum[b]);
+    for (int a = 0; a < RB; a++) {
+      const uint32_t dot = static_cast<uint32_t>(_mm512_reduce_add_epi32(acc[a][b])) - 128u * sumW;
       out[(r + a) * n + j + b] =
           static_cast<float>(static_cast<double>(static_cast<int32_t>(dot)) * static_cast<double>(rowScale[r + a]));
     }
@@ -227,7 +241,7 @@ static inline int32_t hsum256(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-template <int RB, int JN>
+template <int RB, int JN, bool>
 static inline void ternaryBlock(float* out, const int8_t* q, const float* rowScale, const int8_t* w, const int32_t*,
                                 int64_t k, int64_t n, int64_t r, int64_t j) {
   __m256i acc[RB][JN];
@@ -253,7 +267,7 @@ static inline void ternaryBlock(float* out, const int8_t* q, const float* rowSca
   }
 }
 #else
-template <int RB, int JN>
+template <int RB, int JN, bool>
 static inline void ternaryBlock(float* out, const int8_t* q, const float* rowScale, const int8_t* w, const int32_t*,
                                 int64_t k, int64_t n, int64_t r, int64_t j) {
   for (int a = 0; a < RB; a++) {
@@ -269,29 +283,57 @@ static inline void ternaryBlock(float* out, const int8_t* q, const float* rowSca
 }
 #endif
 
-template <int RB>
+template <int RB, bool FUSED>
 static inline void ternaryRowBlock(float* out, const int8_t* q, const float* rowScale, const int8_t* w,
                                    const int32_t* wsum, int64_t k, int64_t n, int64_t r, int64_t j, int64_t jn) {
   switch (jn) {
     case 4:
-      ternaryBlock<RB, 4>(out, q, rowScale, w, wsum, k, n, r, j);
+      ternaryBlock<RB, 4, FUSED>(out, q, rowScale, w, wsum, k, n, r, j);
       break;
     case 3:
-      ternaryBlock<RB, 3>(out, q, rowScale, w, wsum, k, n, r, j);
+      ternaryBlock<RB, 3, FUSED>(out, q, rowScale, w, wsum, k, n, r, j);
       break;
     case 2:
-      ternaryBlock<RB, 2>(out, q, rowScale, w, wsum, k, n, r, j);
+      ternaryBlock<RB, 2, FUSED>(out, q, rowScale, w, wsum, k, n, r, j);
       break;
     default:
-      ternaryBlock<RB, 1>(out, q, rowScale, w, wsum, k, n, r, j);
+      ternaryBlock<RB, 1, FUSED>(out, q, rowScale, w, wsum, k, n, r, j);
+      break;
+  }
+}
+
+template <bool FUSED>
+static inline void ternaryRowsBlocked(float* out, const int8_t* q, const float* rowScale, const int8_t* w,
+                                      const int32_t* ws, int64_t k, int64_t n, int64_t r, int64_t rb, int64_t j,
+                                      int64_t jn) {
+  switch (rb) {
+    case 4:
+      ternaryRowBlock<4, FUSED>(out, q, rowScale, w, ws, k, n, r, j, jn);
+      break;
+    case 3:
+      ternaryRowBlock<3, FUSED>(out, q, rowScale, w, ws, k, n, r, j, jn);
+      break;
+    case 2:
+      ternaryRowBlock<2, FUSED>(out, q, rowScale, w, ws, k, n, r, j, jn);
+      break;
+    default:
+      ternaryRowBlock<1, FUSED>(out, q, rowScale, w, ws, k, n, r, j, jn);
       break;
   }
 }
 
 static void ternaryRows(float* out, const int8_t* q, const float* rowScale, const int8_t* w, int64_t k, int64_t n,
                         int64_t r0, int64_t r1, int64_t j0, int64_t j1) {
+  if (r1 - r0 <= 4) {
+    // Few activation rows (a matrix-vector product): one streaming pass over the weights.
+    for (int64_t j = j0; j < j1; j += 4) {
+      const int64_t jn = j1 - j < 4 ? j1 - j : 4;
+      ternaryRowsBlocked<true>(out, q, rowScale, w, nullptr, k, n, r0, r1 - r0, j, jn);
+    }
+    return;
+  }
   // Weight rows in chunks that stay in cache while every activation row passes over them.
-  const int64_t chunk = (r1 - r0) <= 4 ? 4 : 64;
+  const int64_t chunk = 64;
   int32_t wsum[64];
   for (int64_t jc = j0; jc < j1; jc += chunk) {
     const int64_t jcEnd = jc + chunk < j1 ? jc + chunk : j1;
@@ -302,21 +344,7 @@ static void ternaryRows(float* out, const int8_t* q, const float* rowScale, cons
       const int64_t rb = r1 - r < 4 ? r1 - r : 4;
       for (int64_t j = jc; j < jcEnd; j += 4) {
         const int64_t jn = jcEnd - j < 4 ? jcEnd - j : 4;
-        const int32_t* ws = wsum + (j - jc);
-        switch (rb) {
-          case 4:
-            ternaryRowBlock<4>(out, q, rowScale, w, ws, k, n, r, j, jn);
-            break;
-          case 3:
-            ternaryRowBlock<3>(out, q, rowScale, w, ws, k, n, r, j, jn);
-            break;
-          case 2:
-            ternaryRowBlock<2>(out, q, rowScale, w, ws, k, n, r, j, jn);
-            break;
-          default:
-            ternaryRowBlock<1>(out, q, rowScale, w, ws, k, n, r, j, jn);
-            break;
-        }
+        ternaryRowsBlocked<false>(out, q, rowScale, w, wsum + (j - jc), k, n, r, rb, j, jn);
       }
     }
   }
