@@ -18,7 +18,13 @@ import {
   type NativeAddon,
   nativeStatus,
 } from '../../src/ml/kernels/native.ts'
-import { availableBackends, backendStatuses, getKernels, selectBackend } from '../../src/ml/kernels/select.ts'
+import {
+  availableBackends,
+  backendStatuses,
+  getKernels,
+  selectBackend,
+  selectKernels,
+} from '../../src/ml/kernels/select.ts'
 import { tsKernels } from '../../src/ml/kernels/ts-kernels.ts'
 import { deriveKey, PhiloxStream } from '../../src/ml/prng.ts'
 
@@ -757,6 +763,9 @@ describe('backend selection', () => {
       assert.equal(selectBackend('auto').notice, undefined, 'the notice comes once')
     }
     assert.equal(getKernels('ts').name, 'ts')
+    const again = selectKernels('auto')
+    assert.equal(again.kernels.name, status.available ? 'cpu' : 'ts')
+    assert.equal(again.fallbackReason === undefined, status.available, 'selectKernels says why, every time')
   })
 
   it('throws MlConfigError for an unknown backend, or cpu/cuda where they cannot run', () => {

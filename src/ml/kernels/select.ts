@@ -47,6 +47,23 @@ export interface Selection {
   readonly notice?: string
 }
 
+/** What `selectKernels` returns (the shape the ML jobs use). */
+export interface Selected {
+  readonly kernels: Kernels
+  /** Why `auto` fell back to a slower backend, if it did (every time it does). */
+  readonly fallbackReason?: string
+}
+
+/** Picks a backend by name, saying why each time `auto` falls back; throws like selectBackend. */
+export function selectKernels(name: string): Selected {
+  const kernels = pick(name, false).kernels
+  if (name === 'auto' && kernels.name === 'ts') {
+    const native = nativeStatus()
+    return { kernels, fallbackReason: native.available ? 'unknown' : native.reason }
+  }
+  return { kernels }
+}
+
 let fallbackNoticeGiven = false
 
 /** Picks a backend by name; throws `MlConfigError` for an unknown name or an unavailable backend. */
