@@ -143,6 +143,10 @@ template <class T, int NV>
 static inline void gemmColumn(float* out, int64_t osl, int64_t oso, const float* P, int64_t ldp, const float* S,
                               int64_t ssp, int64_t sso, int64_t k, int64_t l, int64_t o0, int64_t o1) {
   int64_t o = o0;
+  if (NV == 1) {
+    // One vector of lanes per output row: more rows keep enough independent sums in flight.
+    for (; o + 8 <= o1; o += 8) gemmTile<T, NV, 8>(out, osl, oso, P, ldp, S, ssp, sso, k, l, o);
+  }
   for (; o + 4 <= o1; o += 4) gemmTile<T, NV, 4>(out, osl, oso, P, ldp, S, ssp, sso, k, l, o);
   for (; o < o1; o++) gemmTile<T, NV, 1>(out, osl, oso, P, ldp, S, ssp, sso, k, l, o);
 }
@@ -397,8 +401,58 @@ static inline void ternaryTTile(float* out, const float* dy, const int8_t* w, do
   }
 }
 
+#if R3MES_TERNARY == 1
+// AVX-512: the weight bytes give the lane masks directly (w ≠ 0, w < 0); a masked xor flips the
+// sign of dy, a masked add leaves the lanes with w = 0 untouched (exactly a skipped term).
+template <int RB, int NV>
+static inline void ternaryTTile512(float* out, const float* dy, const int8_t* w, double gamma, int64_t k, int64_t n,
+                                   int64_t r, int64_t c) {
+  const __m512i sign = _mm512_set1_epi32(INT32_MIN);
+  __m512 acc[RB][NV];
+  for (int a = 0; a < RB; a++)
+    for (int v = 0; v < NV; v++) acc[a][v] = _mm512_setzero_ps();
+  const int8_t* wp = w + c;
+  for (int64_t j = 0; j < n; j++, wp += k) {
+    __mmask16 nz[NV];
+    __mmask16 neg[NV];
+    for (int v = 0; v < NV; v++) {
+      const __m128i wb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wp + 16 * v));
+      nz[v] = _mm_test_epi8_mask(wb, wb);
+      neg[v] = _mm_movepi8_mask(wb);
+    }
+    for (int a = 0; a < RB; a++) {
+      const __m512i d = _mm512_set1_epi32(static_cast<int32_t>(r3mes_fmath::floatToBits(dy[(r + a) * n + j])));
+      for (int v = 0; v < NV; v++) {
+        const __m512 term = _mm512_castsi512_ps(_mm512_mask_xor_epi32(d, neg[v], d, sign));
+        acc[a][v] = _mm512_mask_add_ps(acc[a][v], nz[v], acc[a][v], term);
+      }
+    }
+  }
+  for (int a = 0; a < RB; a++) {
+    for (int v = 0; v < NV; v++) {
+      float lanes[16];
+      _mm512_storeu_ps(lanes, acc[a][v]);
+      float* dst = out + (r + a) * k + c + 16 * v;
+      for (int l = 0; l < 16; l++) dst[l] = static_cast<float>(static_cast<double>(lanes[l]) * gamma);
+    }
+  }
+}
+
+template <int NV>
+static inline void ternaryTColumn512(float* out, const float* dy, const int8_t* w, double gamma, int64_t k, int64_t n,
+                                     int64_t r0, int64_t r1, int64_t c) {
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) ternaryTTile512<4, NV>(out, dy, w, gamma, k, n, r, c);
+  for (; r < r1; r++) ternaryTTile512<1, NV>(out, dy, w, gamma, k, n, r, c);
+}
+#endif
+
 static void ternaryTRows(float* out, const float* dy, const int8_t* w, double gamma, int64_t k, int64_t n,
                          int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+#if R3MES_TERNARY == 1
+  for (; c0 + 64 <= c1; c0 += 64) ternaryTColumn512<4>(out, dy, w, gamma, k, n, r0, r1, c0);
+  for (; c0 + 16 <= c1; c0 += 16) ternaryTColumn512<1>(out, dy, w, gamma, k, n, r0, r1, c0);
+#endif
   forLanes(c0, c1, [&](auto z, int64_t c) {
     typedef decltype(z) T;
     int64_t r = r0;
