@@ -95,6 +95,7 @@ function clone<T extends Float32Array | Int8Array | Uint8Array>(a: T): T {
 }
 
 let compared = 0
+let cases = 0
 let nanPatternsIgnored = 0
 
 /**
@@ -122,6 +123,7 @@ function assertSameBytes(what: string, ref: Float32Array | Int8Array, got: Float
  * array byte for byte, on every ISA and with 1 and 2 threads.
  */
 function compare(label: string, make: () => Float32Array[] | (Float32Array | Int8Array)[], body: CaseBody): void {
+  cases++
   const ref = make()
   const refResult = body(tsKernels, ref)
   for (const isa of isas) {
@@ -612,7 +614,9 @@ describe('cpu backend (native) vs ts reference, bytewise', function () {
 
   it('compared enough arrays', function () {
     assert.ok(compared > 1000, `only ${compared} comparisons ran`)
-    if (this.test !== undefined) this.test.title += ` (${compared} arrays; ${nanPatternsIgnored} NaN bit patterns)`
+    if (this.test !== undefined) {
+      this.test.title += ` (${cases} cases, ${compared} arrays on ${isas.join('/')} × 1/2 threads; NaN bit patterns set aside: ${nanPatternsIgnored})`
+    }
   })
 })
 

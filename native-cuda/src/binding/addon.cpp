@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "../cpu/parallel.h"
 #include "../kernels.h"
 
 namespace {
@@ -449,6 +450,7 @@ template <Prepare P>
 Napi::Value runSync(const Napi::CallbackInfo& info) {
   std::unique_ptr<Job> job = P(info, false);
   try {
+    const cpu::IeeeFloatMode ieee;
     job->run();
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), std::string("native kernel failed: ") + e.what());
@@ -463,6 +465,7 @@ class KernelWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
+      const cpu::IeeeFloatMode ieee;
       job_->run();
     } catch (const std::exception& e) {
       SetError(std::string("native kernel failed: ") + e.what());

@@ -107,6 +107,7 @@ void parallelFor(int64_t items, int64_t chunk, double costPerItem, const std::fu
   if (static_cast<double>(items) * costPerItem < 1.0e5) threads = 1;
   std::atomic<int64_t> next{0};
   auto work = [&]() {
+    const IeeeFloatMode ieee;
     for (;;) {
       const int64_t c = next.fetch_add(1);
       if (c >= chunks) return;
