@@ -185,6 +185,16 @@ static inline int32_t rowSum(const int8_t* w, int64_t k) {
   return _mm512_reduce_add_epi32(acc);
 }
 
+/** [Σ a, Σ b, Σ c, Σ d] of four vectors of int32 lanes (wrapping, so exact modulo 2^32). */
+static inline __m128i sum4(__m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+  // Each 128-bit lane now holds [a, b, a, b] and [c, d, c, d] partial sums.
+  const __m512i abcd = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+  const __m256i half = _mm256_add_epi32(_mm512_castsi512_si256(abcd), _mm512_extracti64x4_epi64(abcd, 1));
+  return _mm_add_epi32(_mm256_castsi256_si128(half), _mm256_extracti128_si256(half, 1));
+}
+
 // FUSED: also sum the weight rows in the same pass (one pass over the weights, for few
 // activation rows); otherwise take the row sums from wsum (computed once per weight row).
 template <int RB, int JN, bool FUSED>
@@ -225,10 +235,21 @@ static inline void ternaryBlock(float* out, const int8_t* q, const float* rowSca
       for (int b = 0; b < JN; b++) acc[a][b] = _mm512_dpbusd_epi32(acc[a][b], qv, wv[b]);
     }
   }
+  uint32_t sumW[JN];
   for (int b = 0; b < JN; b++) {
-    const uint32_t sumW = FUSED ? static_cast<uint32_t>(_mm512_reduce_add_epi32(ws[b])) : static_cast<uint32_t>(wsum[b]);
-    for (int a = 0; a < RB; a++) {
-      const uint32_t dot = static_cast<uint32_t>(_mm512_reduce_add_epi32(acc[a][b])) - 128u * sumW;
+    sumW[b] = FUSED ? static_cast<uint32_t>(_mm512_reduce_add_epi32(ws[b])) : static_cast<uint32_t>(wsum[b]);
+  }
+  for (int a = 0; a < RB; a++) {
+    uint32_t dots[JN];
+    if constexpr (JN == 4) {
+      int32_t four[4];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(four), sum4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+      for (int b = 0; b < 4; b++) dots[b] = static_cast<uint32_t>(four[b]);
+    } else {
+      for (int b = 0; b < JN; b++) dots[b] = static_cast<uint32_t>(_mm512_reduce_add_epi32(acc[a][b]));
+    }
+    for (int b = 0; b < JN; b++) {
+      const uint32_t dot = dots[b] - 128u * sumW[b];
       out[(r + a) * n + j + b] =
           static_cast<float>(static_cast<double>(static_cast<int32_t>(dot)) * static_cast<double>(rowScale[r + a]));
     }
