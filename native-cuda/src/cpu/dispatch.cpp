@@ -273,14 +273,15 @@ void ternaryMatmulT(float* out, const float* dy, const int8_t* w, double gamma, 
 // RMSNorm and rotary embedding.
 
 void rmsnormForward(float* y, float* invRms, const float* x, const float* g, int64_t rows, int64_t cols, double eps) {
-  const float fcols = static_cast<float>(cols);
   parallelFor(rows, 16, static_cast<double>(cols) * 3.0, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
       const float* xr = x + r * cols;
       float ss = 0.0f;
       for (int64_t i = 0; i < cols; i++) ss = ss + xr[i] * xr[i];
-      // Reference: rsqrtf(f(f(ss / cols) + eps)), eps a double.
-      const float inv = fm::rsqrtf(static_cast<float>(static_cast<double>(ss / fcols) + eps));
+      // Reference: rsqrtf(f(f(ss / cols) + eps)): each a double op rounded once to float32
+      // (the same as the float op when cols < 2^24, and literal beyond).
+      const float mean = static_cast<float>(static_cast<double>(ss) / static_cast<double>(cols));
+      const float inv = fm::rsqrtf(static_cast<float>(static_cast<double>(mean) + eps));
       invRms[r] = inv;
       float* yr = y + r * cols;
       for (int64_t i = 0; i < cols; i++) yr[i] = (xr[i] * inv) * g[i];
@@ -290,7 +291,6 @@ void rmsnormForward(float* y, float* invRms, const float* x, const float* g, int
 
 void rmsnormBackward(float* dx, float* dg, const float* x, const float* g, const float* invRms, const float* dy,
                      int64_t rows, int64_t cols) {
-  const float fcols = static_cast<float>(cols);
   parallelFor(rows, 16, static_cast<double>(cols) * 6.0, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
       const int64_t base = r * cols;
@@ -300,7 +300,7 @@ void rmsnormBackward(float* dx, float* dg, const float* x, const float* g, const
         const float xh = x[base + i] * inv;
         dot = dot + (dy[base + i] * g[i]) * xh;
       }
-      const float c = dot / fcols;
+      const float c = static_cast<float>(static_cast<double>(dot) / static_cast<double>(cols));
       for (int64_t i = 0; i < cols; i++) {
         const float xh = x[base + i] * inv;
         const float gdy = dy[base + i] * g[i];
@@ -429,7 +429,6 @@ void addScaled(float* out, const float* a, const float* b, double scale, int64_t
 float crossEntropy(float* dlogits, const float* logits, const uint8_t* targets, int64_t t, int64_t vocab) {
   if (t == 0) return std::nanf("");  // reference: f(0 / 0)
   std::vector<float> rowLoss(static_cast<size_t>(t));
-  const float ft = static_cast<float>(t);
   parallelFor(t, 16, static_cast<double>(vocab) * 30.0, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
       const float* l = logits + r * vocab;
@@ -448,13 +447,13 @@ float crossEntropy(float* dlogits, const float* logits, const uint8_t* targets, 
       rowLoss[r] = lse - l[target];
       for (int64_t j = 0; j < vocab; j++) {
         const float p = dl[j] / z;
-        dl[j] = (j == target ? p - 1.0f : p) / ft;
+        dl[j] = static_cast<float>(static_cast<double>(j == target ? p - 1.0f : p) / static_cast<double>(t));
       }
     }
   });
   float total = 0.0f;
   for (int64_t r = 0; r < t; r++) total = total + rowLoss[r];
-  return total / ft;
+  return static_cast<float>(static_cast<double>(total) / static_cast<double>(t));
 }
 
 void adamw(float* p, float* m, float* v, const float* g, int64_t n, double lr, double beta1, double beta2, double eps,
