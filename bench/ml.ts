@@ -14,7 +14,8 @@
  *   in by the training code).
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadNativeAddon, NATIVE_ADDON_PATH } from '../src/ml/kernels/native.ts'
 
@@ -24,6 +25,17 @@ type Raw = Record<string, (...args: unknown[]) => unknown> & {
 
 const FAST_MATH_PATH = fileURLToPath(new URL('../native-cuda/build/r3mes_native_fastmath.node', import.meta.url))
 const BUILD_SCRIPT = fileURLToPath(new URL('../native-cuda/build.mjs', import.meta.url))
+const NATIVE_SOURCES = fileURLToPath(new URL('../native-cuda/src/', import.meta.url))
+
+/** Newest modification time of the C++ sources, so a stale bench build is rebuilt. */
+function newestSourceMs(dir: string): number {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    newest = Math.max(newest, entry.isDirectory() ? newestSourceMs(path) : statSync(path).mtimeMs)
+  }
+  return newest
+}
 
 function seconds(fn: () => void): number {
   const t0 = process.hrtime.bigint()
@@ -157,7 +169,7 @@ const gemm: Section = {
 }
 
 function loadFastMath(): Raw | string {
-  if (!existsSync(FAST_MATH_PATH)) {
+  if (!existsSync(FAST_MATH_PATH) || statSync(FAST_MATH_PATH).mtimeMs < newestSourceMs(NATIVE_SOURCES)) {
     const r = spawnSync(process.execPath, [BUILD_SCRIPT, '--fast-math'], { encoding: 'utf8' })
     if (!existsSync(FAST_MATH_PATH)) return `fast-math build failed: ${(r.stdout + r.stderr).trim()}`
   }
