@@ -10,6 +10,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "../fmath.h"
 #include "../kernels.h"
 #include "isa.h"
@@ -53,6 +57,14 @@ int threadsFromEnv() {
     const int n = std::atoi(env);
     if (n >= 1 && n <= 256) return n;
   }
+#if defined(__linux__)
+  // The CPUs this process may run on (a container or taskset may allow fewer than the machine has).
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n >= 1) return std::min(n, 64);
+  }
+#endif
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(std::min(hw, 64u));
 }
