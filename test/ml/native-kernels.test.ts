@@ -90,10 +90,6 @@ function bytesOf(a: Float32Array | Int8Array | Uint8Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength)
 }
 
-function clone<T extends Float32Array | Int8Array | Uint8Array>(a: T): T {
-  return a.slice() as T
-}
-
 let compared = 0
 let cases = 0
 let nanPatternsIgnored = 0
@@ -797,6 +793,3 @@ describe('backend selection', () => {
     assert.equal(new Set(hashes).size, 1)
   })
 })
-
-// Keeps `clone` used for future cases that need untouched inputs.
-void clone
