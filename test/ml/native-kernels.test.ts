@@ -644,6 +644,74 @@ describe('cpu backend: off the JS thread', function () {
     assert.equal(loss, tsKernels.crossEntropy(new Float32Array(6), logits, targets, 2, 3))
   })
 
+  it('every kernel has an async form that gives the sync bytes', async () => {
+    const rng = stream('async-all', 1)
+    const F = (n: number, scale = 1) => floats(rng, n, { scale })
+    const [t, heads, hd] = [9, 2, 6]
+    const size = t * heads * hd
+    const probs = new Float32Array(heads * t * t)
+    const [q, k, v] = [F(size), F(size), F(size)]
+    tsKernels.attentionForward(new Float32Array(size), probs, q, k, v, t, heads, hd, 0.4)
+    // For each kernel: the arguments, with outputs first; outputs are fresh per run.
+    const cases: Record<string, () => unknown[]> = {
+      matmulNT: () => [new Float32Array(35), F(15), F(21), 5, 3, 7],
+      matmulNN: () => [new Float32Array(35), F(15), F(21), 5, 3, 7],
+      matmulTN: () => [new Float32Array(35), F(15), F(21), 3, 5, 7],
+      quantizeRows: () => [new Int8Array(21), new Float32Array(3), F(21), 3, 7],
+      ternaryMatmul: () => [new Float32Array(12), int8s(rng, 30), F(3), ternary(rng, 40), 0.3, 3, 10, 4],
+      ternaryMatmulT: () => [new Float32Array(30), F(12), ternary(rng, 40), 0.3, 3, 10, 4],
+      rmsnormForward: () => [new Float32Array(21), new Float32Array(3), F(21), F(7), 3, 7, 1e-5],
+      rmsnormBackward: () => [new Float32Array(21), F(7), F(21), F(7), F(3), F(21), 3, 7],
+      rope: () => [F(size), F(t * 3), F(t * 3), t, heads, hd, true],
+      attentionForward: () => [new Float32Array(size), new Float32Array(heads * t * t), q, k, v, t, heads, hd, 0.4],
+      attentionBackward: () => [
+        new Float32Array(size),
+        new Float32Array(size),
+        new Float32Array(size),
+        F(size),
+        probs,
+        q,
+        k,
+        v,
+        t,
+        heads,
+        hd,
+        0.4,
+      ],
+      relu2Forward: () => [new Float32Array(33), F(33)],
+      relu2Backward: () => [new Float32Array(33), F(33), F(33)],
+      addScaled: () => [new Float32Array(33), F(33), F(33), 0.7],
+      crossEntropy: () => [new Float32Array(12), F(12, 5), Uint8Array.of(0, 3, 1), 3, 4],
+      adamw: () => [F(33), F(33), F(33, 0.1).map(Math.abs), F(33), 1e-3, 0.9, 0.999, 1e-8, 0.01, 0.1, 0.01],
+      weightedSum: () => [new Float32Array(33), [F(33), F(33), F(33)], F(3)],
+    }
+    const sync = cpuKernels as unknown as Record<string, (...a: unknown[]) => unknown>
+    const async = cpuKernelsAsync as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>
+    assert.deepEqual(Object.keys(cases).sort(), Object.keys(cpuKernelsAsync).sort())
+    for (const [name, make] of Object.entries(cases)) {
+      const args = make()
+      const copies = (a: unknown[]) =>
+        a.map((x) =>
+          x instanceof Float32Array || x instanceof Int8Array || x instanceof Uint8Array
+            ? x.slice()
+            : Array.isArray(x)
+              ? x.map((y: Float32Array) => y.slice())
+              : x,
+        )
+      const a1 = copies(args)
+      const a2 = copies(args)
+      const r1 = (sync[name] as (...a: unknown[]) => unknown)(...a1)
+      const r2 = await (async[name] as (...a: unknown[]) => Promise<unknown>)(...a2)
+      assert.equal(r2, r1, `${name} result`)
+      for (let i = 0; i < a1.length; i++) {
+        const x = a1[i]
+        const y = a2[i]
+        if (x instanceof Float32Array || x instanceof Int8Array)
+          assertSameBytes(`${name} async arg ${i}`, x, y as Float32Array)
+      }
+    }
+  })
+
   it('async calls validate synchronously', () => {
     assert.throws(
       () => cpuKernelsAsync.matmulNT(new Float32Array(1), new Float32Array(1), new Float32Array(1), 2, 2, 2),
