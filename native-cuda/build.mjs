@@ -30,6 +30,9 @@ function say(line) {
 }
 
 function giveUp(reason) {
+  // No stale addon survives a failed build: the message below promises the ts backend.
+  if (existsSync(target)) rmSync(target, { force: true })
+  rmSync(join(out, fastMath ? 'obj-fastmath' : 'obj'), { recursive: true, force: true })
   const what = fastMath ? 'fast-math bench addon' : 'native CPU backend'
   const fallback = fastMath ? 'the determinism-cost benchmark is skipped' : 'r3mes uses the ts backend'
   say(`r3mes: ${what} not built (${reason}); ${fallback}`)
