@@ -12,7 +12,7 @@
 //                                            and -march=native (build/r3mes_native_fastmath.node)
 //   --verbose                                print every compiler command
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -116,9 +116,17 @@ await Promise.all([worker(), worker()])
 if (failure !== undefined) giveUp(`compile failed: ${failure.slice(0, 300)}`)
 
 const tmp = `${target}.tmp`
-const linkFlags = process.platform === 'darwin' ? ['-bundle', '-undefined', 'dynamic_lookup'] : ['-shared', '-pthread']
+// Export only Node-API's two entry points: the bench loads two builds of these kernels into one
+// process, and neither may bind to the other's copies.
+const versionScript = join(out, fastMath ? 'exports-fastmath.map' : 'exports.map')
+writeFileSync(versionScript, '{ global: napi_register_module_v1; node_api_module_get_api_version_v1; local: *; };\n')
+const linkFlags =
+  process.platform === 'darwin'
+    ? ['-bundle', '-undefined', 'dynamic_lookup']
+    : ['-shared', '-pthread', `-Wl,--version-script=${versionScript}`]
 const link = await run([...objects, '-O3', ...linkFlags, '-o', tmp])
 if (!link.ok) giveUp(`link failed: ${link.err.trim().slice(0, 300)}`)
 renameSync(tmp, target)
 rmSync(objDir, { recursive: true, force: true })
+rmSync(versionScript, { force: true })
 say(`r3mes: built ${fastMath ? 'fast-math bench addon' : 'native CPU backend'} ${target.slice(root.length + 1)}`)
