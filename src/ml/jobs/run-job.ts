@@ -10,7 +10,7 @@ import { evalBatches, loadTextFiles, splitDocuments } from '../data/dataset.ts'
 import { ArtifactError, MlConfigError } from '../errors.ts'
 import { runGoldenCase } from '../golden.ts'
 import { GOLDEN_FILE, readGolden, writeGolden } from '../golden-file.ts'
-import { selectKernels } from '../kernels/select.ts'
+import { selectBackend } from '../kernels/select.ts'
 import { defaultAdamW, initAdamW } from '../optimizer.ts'
 import { deriveKey } from '../prng.ts'
 import { canonicalJson, cidOf } from '../serialize.ts'
@@ -31,9 +31,8 @@ import type {
 type Emit = (event: JobEvent) => void
 
 function kernelsFor(backend: string, emit: Emit) {
-  const selected = selectKernels(backend)
-  if (selected.fallbackReason !== undefined)
-    emit({ type: 'log', message: `using the ts backend: ${selected.fallbackReason}` })
+  const selected = selectBackend(backend)
+  if (selected.notice !== undefined) emit({ type: 'log', message: selected.notice })
   return selected.kernels
 }
 
@@ -179,7 +178,7 @@ function runPretrain(job: PretrainJob, clock: Clock, emit: Emit): PretrainResult
 function runCheck(job: CheckJob, emit: Emit): CheckResult {
   if (!(Number.isInteger(job.cases) && job.cases > 0))
     throw new MlConfigError(`--cases must be a positive integer, got ${job.cases}`)
-  const backends = job.backends.map((name) => selectKernels(name).kernels)
+  const backends = job.backends.map((name) => selectBackend(name).kernels)
   const golden = job.updateGolden ? [] : readGolden()
   const problems: string[] = []
   const details: string[] = []

@@ -1,23 +1,82 @@
 /**
- * Backend selection. Only the TypeScript reference exists in this file's version; the native
- * backend registers here when it is built.
+ * Backend selection. `ts` is always available; `cpu` when its native addon loaded (see
+ * native.ts). `auto` takes `cpu` when it can and falls back to `ts`, and the first such fallback
+ * in a process carries a notice for the caller to print (this module prints nothing).
  */
 import { MlConfigError } from '../errors.ts'
 import type { BackendName, Kernels } from './contract.ts'
+import { cpuKernels, nativeStatus } from './native.ts'
 import { tsKernels } from './ts-kernels.ts'
 
+export type BackendChoice = 'ts' | 'cpu' | 'auto'
+
+export interface BackendStatus {
+  readonly name: BackendName
+  readonly available: boolean
+  /** Why the backend cannot run here (absent when it can). */
+  readonly reason?: string
+  /** Details, e.g. the instruction set the cpu backend uses. */
+  readonly detail?: string
+}
+
+/** Every backend this build knows, available or not, with the reason when not. */
+export function backendStatuses(): BackendStatus[] {
+  const native = nativeStatus()
+  return [
+    { name: 'ts', available: true, detail: 'TypeScript reference' },
+    native.available
+      ? { name: 'cpu', available: true, detail: `native ${native.info.isa}, ${native.info.threads} threads` }
+      : { name: 'cpu', available: false, reason: native.reason },
+    { name: 'cuda', available: false, reason: 'the CUDA backend is not built in this version' },
+  ]
+}
+
+/** The names of the backends that can run here, `ts` first. */
 export function availableBackends(): BackendName[] {
-  return ['ts']
+  return backendStatuses()
+    .filter((b) => b.available)
+    .map((b) => b.name)
 }
 
-export interface Selected {
+export interface Selection {
   readonly kernels: Kernels
-  /** Why `auto` fell back to a slower backend, if it did. */
-  readonly fallbackReason?: string
+  /**
+   * Set when `auto` fell back to `ts`, the first time in this process only: one line saying
+   * why, for the caller to show once.
+   */
+  readonly notice?: string
 }
 
-export function selectKernels(name: string): Selected {
-  if (name === 'ts') return { kernels: tsKernels }
-  if (name === 'auto') return { kernels: tsKernels, fallbackReason: 'the native cpu backend is not built' }
-  throw new MlConfigError(`backend '${name}' is not available; available: ${availableBackends().join(', ')}`)
+let fallbackNoticeGiven = false
+
+/** Picks a backend by name; throws `MlConfigError` for an unknown name or an unavailable backend. */
+export function selectBackend(choice: string): Selection {
+  return pick(choice, true)
+}
+
+/** The kernels for a backend name (see selectBackend); this form neither gives nor uses up the notice. */
+export function getKernels(choice: BackendChoice): Kernels {
+  return pick(choice, false).kernels
+}
+
+function pick(choice: string, withNotice: boolean): Selection {
+  if (choice === 'ts') return { kernels: tsKernels }
+  if (choice === 'cpu' || choice === 'cuda') {
+    const status = backendStatuses().find((b) => b.name === choice) as BackendStatus
+    if (!status.available) {
+      throw new MlConfigError(`backend ${choice} is not available: ${status.reason}`, {
+        backend: choice,
+        reason: status.reason,
+      })
+    }
+    return { kernels: cpuKernels }
+  }
+  if (choice === 'auto') {
+    const native = nativeStatus()
+    if (native.available) return { kernels: cpuKernels }
+    if (!withNotice || fallbackNoticeGiven) return { kernels: tsKernels }
+    fallbackNoticeGiven = true
+    return { kernels: tsKernels, notice: `using the ts backend: ${native.reason}` }
+  }
+  throw new MlConfigError(`unknown backend "${choice}" (expected ts, cpu or auto)`, { backend: choice })
 }
