@@ -1,0 +1,124 @@
+/**
+ * A synchronous consensus node: the pure core plus `NodeIo`, one input at a time. The
+ * simulator and the crash tests drive it directly; the XState actor does the same with its
+ * IO in named actors. Timers go through the component clock. After any error the node is
+ * dead (`crashed`), as a process would be: a test builds a new one over the same stores.
+ */
+import type { TimerHandle } from '../runtime/clock.ts'
+import { gossipMessages, initialState, step } from './core.ts'
+import type { ConsensusInput, ConsensusState } from './core-types.ts'
+import type { ConsensusMessage } from './messages.ts'
+import { type NodeComponents, NodeIo, type TimeoutRequest } from './node-io.ts'
+import type { CommittedBlock } from './types.ts'
+
+/** Bound on inputs queued inside one call (own votes, content, applied): a runaway loop is a bug. */
+const MAX_INPUTS_PER_CALL = 10_000
+
+export interface BlockSource {
+  /** The decided block at `height` with a commit for it, or undefined when the peer lacks it. */
+  getBlock(height: number): Promise<CommittedBlock | undefined>
+}
+
+export class ConsensusNode {
+  readonly io: NodeIo
+  #state: ConsensusState
+  #crashed: unknown = undefined
+  readonly #timers = new Set<TimerHandle>()
+
+  private constructor(io: NodeIo, state: ConsensusState) {
+    this.io = io
+    this.#state = state
+  }
+
+  /** Recover from the stores and the WAL (replaying it), then start or resume consensus. */
+  static open(components: NodeComponents): ConsensusNode {
+    const io = new NodeIo(components)
+    const { tip, replay } = io.recover()
+    const node = new ConsensusNode(io, initialState(components.config, tip))
+    node.#guard(() => {
+      for (const input of replay) node.#process(input, true)
+      node.#submit(replay.length === 0 ? { type: 'start' } : { type: 'resume' })
+    })
+    return node
+  }
+
+  get state(): ConsensusState {
+    return this.#state
+  }
+
+  /** The error that stopped this node, if any. */
+  get crashed(): unknown {
+    return this.#crashed
+  }
+
+  receive(message: ConsensusMessage, from: string): void {
+    if (this.#crashed !== undefined) return
+    this.#guard(() => {
+      const input = this.io.receive(message, from, this.#state)
+      if (input !== undefined) this.#submit(input)
+    })
+  }
+
+  /** Re-send this node's proposal and own votes of the current height (see `gossipMessages`). */
+  gossip(): void {
+    if (this.#crashed !== undefined) return
+    const { proposals, votes } = gossipMessages(this.#state)
+    for (const p of proposals) this.io.c.transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
+    for (const vote of votes) this.io.c.transport.broadcast({ kind: 'vote', vote })
+  }
+
+  /** Fetch and apply decided blocks from `source` until it has no more; returns the number applied. */
+  async catchUp(source: BlockSource): Promise<number> {
+    let applied = 0
+    for (;;) {
+      if (this.#crashed !== undefined) return applied
+      const height = this.#state.tip.height
+      const stored = await source.getBlock(height)
+      if (stored === undefined) return applied
+      this.#guard(() => this.#submit({ type: 'decided', block: stored.block, commit: stored.commit }))
+      if (this.#state.tip.height === height) return applied
+      applied++
+    }
+  }
+
+  /** Stop timers (the node is being shut down or has crashed). */
+  stop(): void {
+    for (const t of this.#timers) t.cancel()
+    this.#timers.clear()
+  }
+
+  #guard(fn: () => void): void {
+    try {
+      fn()
+    } catch (error) {
+      this.#crashed = error
+      this.stop()
+    }
+  }
+
+  #submit(input: ConsensusInput): void {
+    this.io.log(input)
+    this.#process(input, false)
+  }
+
+  /** Step the core with `input` (already in the WAL) and carry out effects until quiet. */
+  #process(first: ConsensusInput, replaying: boolean): void {
+    const queue: ConsensusInput[] = [first]
+    for (let n = 0; queue.length > 0; n++) {
+      if (n >= MAX_INPUTS_PER_CALL) throw new Error('consensus node input loop did not settle')
+      const input = queue.shift() as ConsensusInput
+      const { state, effects } = step(this.#state, input)
+      this.#state = state
+      for (const effect of effects) queue.push(...this.io.execute(effect, state, replaying, (t) => this.#arm(t)))
+    }
+  }
+
+  #arm(t: TimeoutRequest): void {
+    const handle = this.io.c.clock.setTimer(t.durationMs, () => {
+      this.#timers.delete(handle)
+      if (this.#crashed !== undefined) return
+      this.#guard(() => this.#submit({ type: 'timeout', kind: t.kind, height: t.height, round: t.round }))
+    })
+    this.#timers.add(handle)
+  }
+}
