@@ -29,9 +29,9 @@ import {
   verifyProposal,
   verifyVote,
 } from './signing.ts'
-import type { Block, Commit, DuplicateVoteEvidence, Vote, VoteType } from './types.ts'
+import type { Block, Commit, CommitSig, DuplicateVoteEvidence, Vote, VoteType } from './types.ts'
 import type { ValidatorSet } from './validator-set.ts'
-import { addVote, emptyVoteSet, hasTwoThirdsAny, twoThirdsMajority, type VoteSet } from './vote-set.ts'
+import { addVote, emptyVoteSet, hasTwoThirdsAny, twoThirdsMajority, type VoteSet, voteFor } from './vote-set.ts'
 
 /** Bound on buffered next-height messages (a peer one height ahead sends a round's worth). */
 export const MAX_NEXT_HEIGHT_INPUTS = 1024
@@ -304,7 +304,8 @@ function onVote(ctx: Ctx, vote: Vote): void {
   if (vote.height !== s.tip.height || roundTooFar(s, vote.round)) return
   if (!verifyVote(s.config.chainId, vals(s), vote)) return
   const existing = voteSet(s, vote.type, vote.round) ?? emptyVoteSet(vote.type, vote.height, vote.round, vals(s).size)
-  const result = addVote(existing, vals(s), vote)
+  const matters = vote.blockHash === null || s.blocks.has(toHex(vote.blockHash))
+  const result = addVote(existing, vals(s), vote, matters)
   if (result.kind === 'duplicate') return
   if (result.kind === 'conflict') {
     const evidence = makeEvidence(result.existing, vote)
@@ -315,7 +316,6 @@ function onVote(ctx: Ctx, vote: Vote): void {
       s.reportedEvidence = reported
       ctx.fx.push({ type: 'evidence', evidence })
     }
-    return
   }
   const pending = s.pendingOwnVote
   if (
@@ -364,10 +364,10 @@ function decide(ctx: Ctx, block: Block, commit: Commit): void {
 
 function commitFromVotes(set: VoteSet, blockHash: Uint8Array): Commit {
   const key = toHex(blockHash)
-  const signatures = []
-  for (const v of set.votes) {
-    if (v !== undefined && valueKey(v.blockHash) === key)
-      signatures.push({ validatorIndex: v.validatorIndex, signature: v.signature })
+  const signatures: CommitSig[] = []
+  for (let i = 0; i < set.votes.length; i++) {
+    const v = voteFor(set, i, key)
+    if (v !== undefined) signatures.push({ validatorIndex: i, signature: v.signature })
   }
   return { height: set.height, round: set.round, blockHash, signatures }
 }
@@ -572,7 +572,15 @@ function withItem(set: ReadonlySet<number>, item: number): ReadonlySet<number> {
   return next
 }
 
-/** Messages this node re-sends so that peers that missed them (drops, partitions) catch up: its proposals and its own votes of this height. */
+/** How many of the latest rounds' own votes `gossipMessages` re-sends. */
+export const GOSSIP_ROUNDS = 32
+
+/**
+ * Messages this node re-sends so that peers that missed them (drops, partitions) catch up:
+ * the proposals it holds for the current and valid rounds, and its own votes of this height.
+ * Old rounds matter: a re-proposal with polRound vr is accepted only by a peer that holds
+ * +2/3 prevotes of round vr, so every node keeps re-sending its own prevotes of past rounds.
+ */
 export function gossipMessages(state: ConsensusState): { proposals: ProposalEntry[]; votes: Vote[] } {
   const proposals: ProposalEntry[] = []
   for (const r of new Set([state.round, state.validRound])) {
@@ -584,10 +592,19 @@ export function gossipMessages(state: ConsensusState): { proposals: ProposalEntr
   if (me >= 0) {
     for (const sets of [state.prevotes, state.precommits])
       for (const [r, set] of sets) {
-        if (r < state.round - 2 && r !== state.validRound) continue
+        if (r < state.round - GOSSIP_ROUNDS) continue
         const v = set.votes[me]
         if (v !== undefined) votes.push(v)
       }
+  }
+  // Relay the polka behind our valid block: peers need it to accept its re-proposal (line 28).
+  const pol = state.validRound >= 0 ? state.prevotes.get(state.validRound) : undefined
+  if (pol !== undefined) {
+    const key = state.validBlock === null ? '' : toHex(hashBlock(state.validBlock))
+    for (let i = 0; i < pol.votes.length; i++) {
+      const v = i === me ? undefined : voteFor(pol, i, key)
+      if (v !== undefined) votes.push(v)
+    }
   }
   return { proposals, votes }
 }
