@@ -117,6 +117,7 @@ export function encodeTip(tip: Tip): Uint8Array {
     tip.appHash,
     tip.lastCommit === null ? null : commitToArray(tip.lastCommit),
     [...tip.committedEvidence],
+    tip.validators.proposer.address,
   ])
 }
 
@@ -126,7 +127,7 @@ export function decodeTip(data: Uint8Array): Tip {
     if (!(x instanceof Uint8Array)) throw new StoreCorruptError('state file is malformed')
     return new Uint8Array(x)
   }
-  if (!Array.isArray(a) || a.length !== 7) throw new StoreCorruptError('state file is malformed')
+  if (!Array.isArray(a) || a.length !== 8) throw new StoreCorruptError('state file is malformed')
   if (!Array.isArray(a[1])) throw new StoreCorruptError('state file is malformed')
   const validators = (a[1] as unknown[][]).map((v) => {
     const publicKey = bytes(v[0])
@@ -134,7 +135,7 @@ export function decodeTip(data: Uint8Array): Tip {
   })
   return {
     height: a[0] as number,
-    validators: ValidatorSet.fromValidators(validators),
+    validators: ValidatorSet.restore(validators, bytes(a[7])),
     lastBlockHash: bytes(a[2]),
     lastBlockTimeMs: a[3] as number,
     appHash: bytes(a[4]),

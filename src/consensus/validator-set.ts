@@ -30,9 +30,12 @@ export class ValidatorSet {
   readonly validators: readonly Validator[]
   readonly totalPower: number
   readonly #indexByAddress: ReadonlyMap<string, number>
+  /** Chosen by the last increment (it has already paid the total power back). */
+  readonly #proposerIndex: number
 
-  private constructor(validators: readonly Validator[]) {
+  private constructor(validators: readonly Validator[], proposerIndex: number) {
     this.validators = validators
+    this.#proposerIndex = proposerIndex
     this.totalPower = validators.reduce((s, v) => s + v.power, 0)
     this.#indexByAddress = new Map(validators.map((v, i) => [toHex(v.address), i]))
   }
@@ -62,21 +65,27 @@ export class ValidatorSet {
       if (seen.has(id)) throw new InvalidArgumentError('duplicate validator', { address: id })
       seen.add(id)
     }
-    return new ValidatorSet(sorted)
+    return new ValidatorSet(sorted, highestPriority(sorted))
+  }
+
+  /** A set as persisted: validators with their priorities, and who the last increment chose. */
+  static restore(validators: readonly Validator[], proposerAddress: Uint8Array): ValidatorSet {
+    const set = ValidatorSet.fromValidators(validators)
+    const index = set.indexOf(proposerAddress)
+    if (index < 0) throw new InvalidArgumentError('restored proposer is not in the validator set')
+    return new ValidatorSet(set.validators, index)
   }
 
   get size(): number {
     return this.validators.length
   }
 
-  /** The validator that proposes with these priorities: highest priority, ties to the lowest address. */
+  /**
+   * The proposer: the validator the last increment chose (CometBFT's `vals.Proposer`); for a
+   * set built from priorities alone, the highest priority, ties to the lowest address.
+   */
   get proposer(): Validator {
-    let best = this.validators[0] as Validator
-    for (const v of this.validators) {
-      if (v.priority > best.priority || (v.priority === best.priority && compareBytes(v.address, best.address) < 0))
-        best = v
-    }
-    return best
+    return this.validators[this.#proposerIndex] as Validator
   }
 
   indexOf(address: Uint8Array): number {
@@ -100,11 +109,12 @@ export class ValidatorSet {
   incrementProposerPriority(times: number): ValidatorSet {
     assert(Number.isSafeInteger(times) && times > 0, 'incrementProposerPriority needs a positive count')
     let prios = this.validators.map((v) => v.priority)
+    let best = 0
     prios = rescale(prios, PRIORITY_WINDOW_FACTOR * this.totalPower)
     prios = shiftByAverage(prios)
     const powers = this.validators.map((v) => v.power)
     for (let t = 0; t < times; t++) {
-      let best = 0
+      best = 0
       for (let i = 0; i < prios.length; i++) {
         prios[i] = (prios[i] as number) + (powers[i] as number)
       }
@@ -117,13 +127,26 @@ export class ValidatorSet {
       }
       prios[best] = (prios[best] as number) - this.totalPower
     }
-    return new ValidatorSet(this.validators.map((v, i) => ({ ...v, priority: prios[i] as number })))
+    return new ValidatorSet(
+      this.validators.map((v, i) => ({ ...v, priority: prios[i] as number })),
+      best,
+    )
   }
 
   /** The set whose `proposer` proposes round `round` of a height that starts with this set. */
   forRound(round: number): ValidatorSet {
     return round === 0 ? this : this.incrementProposerPriority(round)
   }
+}
+
+function highestPriority(vals: readonly Validator[]): number {
+  let best = 0
+  for (let i = 1; i < vals.length; i++) {
+    const v = vals[i] as Validator
+    const b = vals[best] as Validator
+    if (v.priority > b.priority || (v.priority === b.priority && compareBytes(v.address, b.address) < 0)) best = i
+  }
+  return best
 }
 
 function rescale(prios: number[], diffMax: number): number[] {
