@@ -20,15 +20,7 @@ import type {
 } from './core-types.ts'
 import { stepIndex } from './core-types.ts'
 import { bytesEqual, toHex } from './hash.ts'
-import {
-  evidenceKey,
-  makeEvidence,
-  valueKey,
-  verifyCommit,
-  verifyEvidence,
-  verifyProposal,
-  verifyVote,
-} from './signing.ts'
+import { evidenceKey, makeEvidence, verifyCommit, verifyEvidence, verifyProposal, verifyVote } from './signing.ts'
 import type { Block, Commit, CommitSig, DuplicateVoteEvidence, Vote, VoteType } from './types.ts'
 import type { ValidatorSet } from './validator-set.ts'
 import { addVote, emptyVoteSet, hasTwoThirdsAny, twoThirdsMajority, type VoteSet, voteFor } from './vote-set.ts'
@@ -387,25 +379,30 @@ function onDecided(ctx: Ctx, block: Block, commit: Commit): void {
 function onBlockApplied(ctx: Ctx, height: number, appHash: Uint8Array): void {
   const s = ctx.s
   if (s.step !== 'commit' || s.decision === null || height !== s.tip.height) return
-  const { block, commit } = s.decision
+  const tip = nextTip(s.config, s.tip, s.decision.block, s.decision.commit, appHash)
+  const buffered = s.nextHeightInputs
+  ctx.s = { ...freshHeight(s.config, tip) }
+  ctx.fx.push({ type: 'newHeight', tip })
+  schedule(ctx, 'commit', 0)
+  for (const input of buffered) apply(ctx, input)
+}
+
+/** The tip after `block` (decided by `commit`, executed to `appHash`): where the next height starts. */
+export function nextTip(config: ConsensusConfig, tip: Tip, block: Block, commit: Commit, appHash: Uint8Array): Tip {
+  assert(block.header.height === tip.height, 'next tip from a block of another height')
   const committedEvidence = new Map<string, number>()
-  for (const [key, h] of s.tip.committedEvidence)
-    if (h + s.config.maxEvidenceAgeHeights >= height) committedEvidence.set(key, h)
+  for (const [key, h] of tip.committedEvidence)
+    if (h + config.maxEvidenceAgeHeights >= tip.height) committedEvidence.set(key, h)
   for (const e of block.evidence) committedEvidence.set(evidenceKey(e), e.voteA.height)
-  const tip: Tip = {
-    height: height + 1,
-    validators: vals(s).incrementProposerPriority(1),
+  return {
+    height: tip.height + 1,
+    validators: tip.validators.incrementProposerPriority(1),
     lastBlockHash: hashBlock(block),
     lastBlockTimeMs: block.header.timeMs,
     appHash,
     lastCommit: commit,
     committedEvidence,
   }
-  const buffered = s.nextHeightInputs
-  ctx.s = { ...freshHeight(s.config, tip) }
-  ctx.fx.push({ type: 'newHeight', tip })
-  schedule(ctx, 'commit', 0)
-  for (const input of buffered) apply(ctx, input)
 }
 
 // ---- restart -------------------------------------------------------------------------------

@@ -26,6 +26,8 @@ export type ConsensusMessage =
   | { readonly kind: 'decided'; readonly block: Block; readonly commit: Commit }
   | { readonly kind: 'evidence'; readonly evidence: DuplicateVoteEvidence }
   | { readonly kind: 'tx'; readonly tx: Uint8Array }
+  /** The height a node is deciding; a peer that has decided it answers with `decided`. */
+  | { readonly kind: 'status'; readonly height: number }
 
 /** @default bound on one message: a block of 4 MiB plus headroom */
 export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024
@@ -42,6 +44,8 @@ export function encodeMessage(m: ConsensusMessage): Uint8Array {
       return encode([m.kind, evidenceToArray(m.evidence)])
     case 'tx':
       return encode([m.kind, m.tx])
+    case 'status':
+      return encode([m.kind, m.height])
   }
 }
 
@@ -61,6 +65,10 @@ export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
     case 'tx':
       if (!(a[1] instanceof Uint8Array)) throw new InvalidConsensusDataError('malformed tx message')
       return { kind: 'tx', tx: new Uint8Array(a[1]) }
+    case 'status':
+      if (typeof a[1] !== 'number' || !Number.isSafeInteger(a[1]) || a[1] < 1)
+        throw new InvalidConsensusDataError('malformed status message')
+      return { kind: 'status', height: a[1] }
     default:
       throw new InvalidConsensusDataError('unknown consensus message kind')
   }

@@ -14,6 +14,7 @@ import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { Application } from './application.ts'
+import { nextTip } from './core.ts'
 import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
 import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
 import type { EvidencePool } from './evidence-pool.ts'
@@ -67,8 +68,8 @@ export class NodeIo {
    * stored blocks, check the app hash, open the WAL at the tip's height and read what to replay.
    */
   recover(): Recovered {
-    const { app, blockStore, stateStore, wal, genesis } = this.c
-    const tip = stateStore.load() ?? genesisTip(genesis, app.info().appHash)
+    const { app, blockStore, stateStore, wal, genesis, config } = this.c
+    let tip = stateStore.load() ?? genesisTip(genesis, app.info().appHash)
     for (let h = app.info().height + 1; h < tip.height; h++) {
       const stored = blockStore.load(h)
       if (stored === undefined) throw new StoreCorruptError('block store is behind the state store', { height: h })
@@ -77,6 +78,15 @@ export class NodeIo {
     }
     if (!bytesEqual(app.info().appHash, tip.appHash))
       throw new StoreCorruptError('application state does not match the stored app hash', { height: tip.height - 1 })
+    // Blocks stored but not yet reflected in the state (a crash between the two saves) were
+    // decided: apply them rather than wait to decide them again, so the committed height never goes back.
+    for (let stored = blockStore.load(tip.height); stored !== undefined; stored = blockStore.load(tip.height)) {
+      const appHash = app.executeBlock(stored.block)
+      this.c.mempool.update(stored.block.txs)
+      this.c.evidencePool.markCommitted(stored.block.evidence)
+      tip = nextTip(config, tip, stored.block, stored.commit, appHash)
+      stateStore.save(tip)
+    }
     const replay = wal.readFrom(tip.height)
     wal.startHeight(tip.height)
     return { tip, replay }
@@ -151,6 +161,9 @@ export class NodeIo {
         if (!replaying) schedule(effect)
         return []
       case 'commitBlock': {
+        // The inputs that decided this block must survive a power loss before the block is
+        // stored, or a restart could find a stored block its WAL cannot re-decide.
+        if (!replaying) this.c.wal.sync()
         const appHash = this.#apply({ block: effect.block, commit: effect.commit })
         if (replaying) return []
         const input: ConsensusInput = { type: 'blockApplied', height: effect.block.header.height, appHash }
@@ -209,6 +222,9 @@ export class NodeIo {
           : undefined
       case 'evidence':
         this.c.evidencePool.add(message.evidence)
+        return undefined
+      case 'status':
+        this.#helpIfBehind(message.height, from, state)
         return undefined
       case 'tx':
         try {

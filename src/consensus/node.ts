@@ -59,9 +59,13 @@ export class ConsensusNode {
     })
   }
 
-  /** Re-send this node's proposal and own votes of the current height (see `gossipMessages`). */
+  /**
+   * Announce this node's height (a peer that is ahead answers with the decided block) and
+   * re-send its proposals and own votes of the current height (see `gossipMessages`).
+   */
   gossip(): void {
     if (this.#crashed !== undefined) return
+    this.io.c.transport.broadcast({ kind: 'status', height: this.#state.tip.height })
     const { proposals, votes } = gossipMessages(this.#state)
     for (const p of proposals) this.io.c.transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
     for (const vote of votes) this.io.c.transport.broadcast({ kind: 'vote', vote })

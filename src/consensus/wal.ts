@@ -37,6 +37,8 @@ export const MAX_WAL_RECORD_BYTES = 64 * 1024 * 1024
 export interface Wal {
   /** Append `input`; with `sync` it is on disk (fsync) when this returns. */
   append(input: ConsensusInput, sync: boolean): void
+  /** Make everything appended so far durable. */
+  sync(): void
   /** Begin the segment of `height`; earlier segments are no longer needed. */
   startHeight(height: number): void
   /** Inputs recorded from the segment of `height` on, in order (the replay). */
@@ -62,6 +64,7 @@ export class MemoryWal implements Wal {
       .sort((a, b) => a[0] - b[0])
       .flatMap(([, inputs]) => inputs)
   }
+  sync(): void {}
   close(): void {}
 }
 
@@ -79,6 +82,8 @@ export class FileWal implements Wal {
   readonly #faults: FaultHook
   #fd = -1
   #height = 0
+  #writtenBytes = 0
+  #syncedBytes = 0
 
   constructor(init: FileWalInit) {
     this.#dir = init.dir
@@ -105,11 +110,23 @@ export class FileWal implements Wal {
     const action = this.#faults('wal.append')
     if (action === 'crash') throw injected('wal.append')
     if (action === 'tear') {
-      writeSync(this.#fd, record, 0, Math.max(1, record.byteLength >> 1))
+      this.#writtenBytes += writeSync(this.#fd, record, 0, Math.max(1, record.byteLength >> 1))
       throw injected('wal.append')
     }
     writeSync(this.#fd, record)
-    if (sync) fsyncSync(this.#fd)
+    this.#writtenBytes += record.byteLength
+    if (sync) this.sync()
+  }
+
+  sync(): void {
+    if (this.#fd < 0 || this.#syncedBytes === this.#writtenBytes) return
+    fsyncSync(this.#fd)
+    this.#syncedBytes = this.#writtenBytes
+  }
+
+  /** The current segment and how many of its bytes are known durable (power-loss tests cut there). */
+  get durable(): { path: string; bytes: number } {
+    return { path: join(this.#dir, segmentName(this.#height)), bytes: this.#syncedBytes }
   }
 
   startHeight(height: number): void {
@@ -118,8 +135,12 @@ export class FileWal implements Wal {
       fsyncSync(this.#fd)
       closeSync(this.#fd)
     }
-    this.#fd = openSync(join(this.#dir, segmentName(height)), 'a')
+    const path = join(this.#dir, segmentName(height))
+    this.#fd = openSync(path, 'a')
     this.#height = height
+    this.#writtenBytes = fstatSync(this.#fd).size
+    fsyncSync(this.#fd)
+    this.#syncedBytes = this.#writtenBytes
     // Segments before height-1 cannot be needed: the state store is at least at height-1.
     for (const h of this.#segments()) if (h < height - 1) rmSync(join(this.#dir, segmentName(h)))
     fsyncDir(this.#dir)

@@ -1,0 +1,122 @@
+/**
+ * Crash at every write point (WAL appends, privval saves, block and state store saves):
+ * node 0 runs on files with a fault hook that kills it at its Nth write (a clean crash or a
+ * torn write), is reopened from the same files, and must (a) start, (b) never have signed two
+ * conflicting votes or proposals, (c) not go back below the height it had committed, and
+ * (d) commit again, in agreement with the others.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, truncateSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { crashAtWrite, type FaultHook, noFaults } from '../../src/consensus/faults.ts'
+import { toHex } from '../../src/consensus/hash.ts'
+import type { Signer } from '../../src/consensus/keys.ts'
+import type { ConsensusMessage } from '../../src/consensus/messages.ts'
+import type { NodeComponents } from '../../src/consensus/node-io.ts'
+import { FileLastSignedStore, PrivValidator } from '../../src/consensus/privval.ts'
+import { FileBlockStore, FileStateStore } from '../../src/consensus/stores.ts'
+import { FileWal } from '../../src/consensus/wal.ts'
+import { Cluster, type ComponentsFactory } from './helpers/cluster.ts'
+
+function onFiles(dir: string, signer: Signer, faults: FaultHook, wals: FileWal[] = []): ComponentsFactory {
+  return (d: NodeComponents) => ({
+    ...d,
+    privval: new PrivValidator(signer, new FileLastSignedStore(join(dir, 'privval.state'), faults)),
+    wal: ((w) => {
+      wals.push(w)
+      return w
+    })(new FileWal({ dir: join(dir, 'wal'), faults })),
+    blockStore: new FileBlockStore(join(dir, 'blocks'), faults),
+    stateStore: new FileStateStore(join(dir, 'state.bin'), faults),
+  })
+}
+
+/** Throws when `sent` holds two different signed values for one (height, round, step). */
+export function assertNoConflictingSignatures(sent: readonly ConsensusMessage[], validatorIndex: number): void {
+  const signed = new Map<string, string>()
+  for (const m of sent) {
+    let slot: string
+    let value: string
+    if (m.kind === 'vote' && m.vote.validatorIndex === validatorIndex) {
+      slot = `${m.vote.height}/${m.vote.round}/${m.vote.type}`
+      value = m.vote.blockHash === null ? 'nil' : toHex(m.vote.blockHash)
+    } else if (m.kind === 'proposal') {
+      slot = `${m.proposal.height}/${m.proposal.round}/proposal`
+      value = `${toHex(m.proposal.blockHash)}/${m.proposal.polRound}`
+    } else continue
+    const prior = signed.get(slot)
+    assert.ok(prior === undefined || prior === value, `validator ${validatorIndex} signed two values at ${slot}`)
+    signed.set(slot, value)
+  }
+}
+
+const TARGET_HEIGHT = 3
+
+/**
+ * 'crash' kills the process at a write; 'tear' leaves half of that write on disk; 'powerloss'
+ * also loses every WAL byte not yet fsynced (what a machine crash does to the page cache);
+ * 'walloss' loses the whole WAL (an operator wiped it): then only the privval's last-signed
+ * state stands between the node and a double signature.
+ */
+type CrashKind = 'crash' | 'tear' | 'powerloss' | 'walloss'
+const KINDS: readonly CrashKind[] = ['crash', 'tear', 'powerloss', 'walloss']
+
+function runWithCrash(writeToCrashAt: number, kind: CrashKind): { crashed: boolean; writes: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'r3mes-crash-'))
+  try {
+    const cluster = new Cluster(4, 1000)
+    const signer = cluster.chain.signerByIndex[0] as Signer
+    const hook = crashAtWrite(writeToCrashAt, kind === 'tear' ? 'tear' : 'crash')
+    const wals: FileWal[] = []
+    for (let i = 1; i < 4; i++) cluster.open(i)
+    const first = cluster.open(0, onFiles(dir, signer, hook, wals))
+    const ctx = `crash at write #${writeToCrashAt} (${kind})`
+    cluster.runUntil(30_000, () => first.crashed !== undefined || cluster.height(0) >= TARGET_HEIGHT)
+    const crashed = first.crashed !== undefined
+    if (crashed) {
+      assert.match(
+        String(first.crashed),
+        /injected fault/,
+        `${ctx}: crashed for another reason: ${String(first.crashed)}`,
+      )
+      const committedBefore = Math.max(0, ...(cluster.commits[0] as Map<number, string>).keys())
+      cluster.kill(0)
+      const wal = wals[0] as FileWal
+      if (kind === 'powerloss') truncateSync(wal.durable.path, wal.durable.bytes)
+      wal.close()
+      if (kind === 'walloss') rmSync(join(dir, 'wal'), { recursive: true })
+      cluster.runUntil(cluster.clock.monotonicMs() + 300)
+      const reopened = cluster.open(0, onFiles(dir, signer, noFaults))
+      assert.equal(reopened.crashed, undefined, `${ctx}: restart failed: ${String(reopened.crashed)}`)
+      assert.ok(cluster.height(0) >= committedBefore, `${ctx}: committed height went back from ${committedBefore}`)
+      const goal = Math.max(TARGET_HEIGHT, committedBefore) + 2
+      cluster.runUntil(cluster.clock.monotonicMs() + 60_000, () => cluster.height(0) >= goal)
+      assert.equal(reopened.crashed, undefined, `${ctx}: failed after restart: ${String(reopened.crashed)}`)
+      assert.ok(
+        cluster.height(0) >= goal,
+        `${ctx}: no progress after restart (height ${cluster.height(0)}, others ${[1, 2, 3].map((i) => cluster.height(i))}, round ${reopened.state.round} ${reopened.state.step}, blocks stored ${reopened.io.c.blockStore.height()}, app ${reopened.io.c.app.info().height})`,
+      )
+    }
+    assertNoConflictingSignatures(cluster.sent[0] as ConsensusMessage[], 0)
+    cluster.assertAgreement()
+    for (let i = 0; i < 4; i++) cluster.kill(i)
+    return { crashed, writes: hook.writes() }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+describe('crash at every write point, then restart from disk', function () {
+  this.timeout(170_000)
+  it('survives a crash, a torn write, a power loss or a lost WAL at each write until height 3', () => {
+    // A run that never crashes tells how many writes there are to crash at.
+    const total = runWithCrash(Number.MAX_SAFE_INTEGER, 'crash').writes
+    assert.ok(total > 30, `expected many write points, got ${total}`)
+    let crashes = 0
+    for (let n = 1; n <= total; n++) {
+      if (runWithCrash(n, KINDS[n % KINDS.length] as CrashKind).crashed) crashes++
+    }
+    assert.ok(crashes >= total - 5, `crashed at ${crashes} of ${total} write points`)
+  })
+})
