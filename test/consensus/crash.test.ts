@@ -10,14 +10,13 @@ import { mkdtempSync, rmSync, truncateSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { crashAtWrite, type FaultHook, noFaults } from '../../src/consensus/faults.ts'
-import { toHex } from '../../src/consensus/hash.ts'
 import type { Signer } from '../../src/consensus/keys.ts'
 import type { ConsensusMessage } from '../../src/consensus/messages.ts'
 import type { NodeComponents } from '../../src/consensus/node-io.ts'
 import { FileLastSignedStore, PrivValidator } from '../../src/consensus/privval.ts'
 import { FileBlockStore, FileStateStore } from '../../src/consensus/stores.ts'
 import { FileWal } from '../../src/consensus/wal.ts'
-import { Cluster, type ComponentsFactory } from './helpers/cluster.ts'
+import { assertNoConflictingSignatures, Cluster, type ComponentsFactory } from './helpers/cluster.ts'
 
 function onFiles(dir: string, signer: Signer, faults: FaultHook, wals: FileWal[] = []): ComponentsFactory {
   return (d: NodeComponents) => ({
@@ -30,25 +29,6 @@ function onFiles(dir: string, signer: Signer, faults: FaultHook, wals: FileWal[]
     blockStore: new FileBlockStore(join(dir, 'blocks'), faults),
     stateStore: new FileStateStore(join(dir, 'state.bin'), faults),
   })
-}
-
-/** Throws when `sent` holds two different signed values for one (height, round, step). */
-export function assertNoConflictingSignatures(sent: readonly ConsensusMessage[], validatorIndex: number): void {
-  const signed = new Map<string, string>()
-  for (const m of sent) {
-    let slot: string
-    let value: string
-    if (m.kind === 'vote' && m.vote.validatorIndex === validatorIndex) {
-      slot = `${m.vote.height}/${m.vote.round}/${m.vote.type}`
-      value = m.vote.blockHash === null ? 'nil' : toHex(m.vote.blockHash)
-    } else if (m.kind === 'proposal') {
-      slot = `${m.proposal.height}/${m.proposal.round}/proposal`
-      value = `${toHex(m.proposal.blockHash)}/${m.proposal.polRound}`
-    } else continue
-    const prior = signed.get(slot)
-    assert.ok(prior === undefined || prior === value, `validator ${validatorIndex} signed two values at ${slot}`)
-    signed.set(slot, value)
-  }
 }
 
 const TARGET_HEIGHT = 3

@@ -3,6 +3,8 @@
  * in-process network with short seeded delays, on one HeapClock. Any node can be killed
  * (its object dropped, as a process dies) and reopened from its stores.
  */
+
+import assert from 'node:assert/strict'
 import { hashBlock } from '../../../src/consensus/block.ts'
 import { toHex } from '../../../src/consensus/hash.ts'
 import type { ConsensusMessage, ConsensusTransport } from '../../../src/consensus/messages.ts'
@@ -98,5 +100,24 @@ export class Cluster {
         agreed.set(h, hash)
       }
     })
+  }
+}
+
+/** Throws when `sent` holds two different signed values for one (height, round, step). */
+export function assertNoConflictingSignatures(sent: readonly ConsensusMessage[], validatorIndex: number): void {
+  const signed = new Map<string, string>()
+  for (const m of sent) {
+    let slot: string
+    let value: string
+    if (m.kind === 'vote' && m.vote.validatorIndex === validatorIndex) {
+      slot = `${m.vote.height}/${m.vote.round}/${m.vote.type}`
+      value = m.vote.blockHash === null ? 'nil' : toHex(m.vote.blockHash)
+    } else if (m.kind === 'proposal') {
+      slot = `${m.proposal.height}/${m.proposal.round}/proposal`
+      value = `${toHex(m.proposal.blockHash)}/${m.proposal.polRound}`
+    } else continue
+    const prior = signed.get(slot)
+    assert.ok(prior === undefined || prior === value, `validator ${validatorIndex} signed two values at ${slot}`)
+    signed.set(slot, value)
   }
 }
