@@ -12,7 +12,7 @@ import type { Signer } from '../../../src/consensus/keys.ts'
 import type { ConsensusMessage, ConsensusTransport } from '../../../src/consensus/messages.ts'
 import { ConsensusNode } from '../../../src/consensus/node.ts'
 import { evidenceKey, proposalSignBytes, voteSignBytes } from '../../../src/consensus/signing.ts'
-import type { CommittedBlock, Vote } from '../../../src/consensus/types.ts'
+import type { Block, CommittedBlock, Vote } from '../../../src/consensus/types.ts'
 import { SeededRandom } from '../../../src/runtime/random.ts'
 import { makeChain, memoryComponents, type TestChain } from './fixtures.ts'
 import { HeapClock } from './sim-clock.ts'
@@ -36,6 +36,8 @@ export interface SimResult {
   seed: number
   /** Committed block hash per height, as agreed by the honest nodes. */
   chain: Map<number, string>
+  /** The committed blocks themselves, by height. */
+  blocks: Map<number, Block>
   safetyViolation: string | undefined
   livenessReached: boolean
   minHonestHeight: number
@@ -60,6 +62,7 @@ export function simulate(opts: SimOptions): SimResult {
   const byz = new Set(rng.shuffle([...Array(n).keys()]).slice(0, opts.byzantine))
   const honest = [...Array(n).keys()].filter((i) => !byz.has(i))
   const agreed = new Map<number, string>()
+  const blocks = new Map<number, Block>()
   const evidenceSeen = new Set<string>()
   let evidenceCommitted = 0
   let duplicateEvidence = false
@@ -121,6 +124,7 @@ export function simulate(opts: SimOptions): SimResult {
       const prior = agreed.get(h)
       if (prior === undefined) {
         agreed.set(h, hash)
+        blocks.set(h, cb.block)
         for (const e of cb.block.evidence) {
           const key = evidenceKey(e)
           if (evidenceSeen.has(key)) duplicateEvidence = true
@@ -172,6 +176,7 @@ export function simulate(opts: SimOptions): SimResult {
   return {
     seed: opts.seed,
     chain: agreed,
+    blocks,
     safetyViolation,
     livenessReached: minHonestHeight() >= target,
     minHonestHeight: minHonestHeight(),
