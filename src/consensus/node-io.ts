@@ -14,7 +14,7 @@ import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { Application } from './application.ts'
-import { nextTip } from './core.ts'
+import { initialState, nextTip, step } from './core.ts'
 import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
 import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
 import type { EvidencePool } from './evidence-pool.ts'
@@ -246,6 +246,26 @@ export class NodeIo {
     this.#helped.set(from, { height: peerHeight, atMs: nowMs })
     this.c.transport.send(from, { kind: 'decided', block: stored.block, commit: stored.commit })
   }
+}
+
+/**
+ * Recover and replay: the core's state after the stores and the WAL, and the input that
+ * starts it (`start` on an empty WAL, else `resume` to re-issue what it still owes), which
+ * the caller must log and submit. Effects during replay only rebuild local state.
+ */
+export function recoverState(io: NodeIo): { state: ConsensusState; next: ConsensusInput } {
+  const { tip, replay } = io.recover()
+  let state = initialState(io.c.config, tip)
+  const noTimers = (): void => {}
+  for (const first of replay) {
+    const queue: ConsensusInput[] = [first]
+    while (queue.length > 0) {
+      const r = step(state, queue.shift() as ConsensusInput)
+      state = r.state
+      for (const effect of r.effects) queue.push(...io.execute(effect, state, true, noTimers))
+    }
+  }
+  return { state, next: replay.length === 0 ? { type: 'start' } : { type: 'resume' } }
 }
 
 export function describeInput(input: ConsensusInput): string {

@@ -5,10 +5,10 @@
  * dead (`crashed`), as a process would be: a test builds a new one over the same stores.
  */
 import type { TimerHandle } from '../runtime/clock.ts'
-import { gossipMessages, initialState, step } from './core.ts'
+import { gossipMessages, step } from './core.ts'
 import type { ConsensusInput, ConsensusState } from './core-types.ts'
 import type { ConsensusMessage } from './messages.ts'
-import { type NodeComponents, NodeIo, type TimeoutRequest } from './node-io.ts'
+import { type NodeComponents, NodeIo, recoverState, type TimeoutRequest } from './node-io.ts'
 import type { CommittedBlock } from './types.ts'
 
 /** Bound on inputs queued inside one call (own votes, content, applied): a runaway loop is a bug. */
@@ -33,12 +33,9 @@ export class ConsensusNode {
   /** Recover from the stores and the WAL (replaying it), then start or resume consensus. */
   static open(components: NodeComponents): ConsensusNode {
     const io = new NodeIo(components)
-    const { tip, replay } = io.recover()
-    const node = new ConsensusNode(io, initialState(components.config, tip))
-    node.#guard(() => {
-      for (const input of replay) node.#process(input, true)
-      node.#submit(replay.length === 0 ? { type: 'start' } : { type: 'resume' })
-    })
+    const { state, next } = recoverState(io)
+    const node = new ConsensusNode(io, state)
+    node.#guard(() => node.#submit(next))
     return node
   }
 

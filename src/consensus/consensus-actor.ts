@@ -1,0 +1,231 @@
+/**
+ * The consensus node as an XState v5 actor. The machine itself only holds the core's state
+ * and steps it (pure `assign`); every side effect lives in named actors declared in `setup()`:
+ *
+ * - `recover` (promise): restart handshake and WAL replay (`recoverState`);
+ * - `io` (callback): the single door to the outside. It logs each input to the WAL before
+ *   handing it to the machine, carries out the core's effects (sign with the privval, WAL
+ *   with fsync, broadcast, store, execute), arms timeouts on the component Clock and
+ *   feeds their firing back as inputs, and gossips on a timer;
+ * - `inbox` (callback): turns messages from the transport into events.
+ *
+ * Tests swap any of them with `consensusMachine.provide({ actors })`.
+ */
+import { assign, fromCallback, fromPromise, raise, sendTo, setup } from 'xstate'
+import type { TimerHandle } from '../runtime/clock.ts'
+import { gossipMessages, step } from './core.ts'
+import type { ConsensusEffect, ConsensusInput, ConsensusState } from './core-types.ts'
+import type { ConsensusMessage } from './messages.ts'
+import { type NodeComponents, NodeIo, recoverState } from './node-io.ts'
+
+/** Inbound side of a transport: the network layer calls `handler` for each message from a peer. */
+export interface ConsensusInbox {
+  subscribe(handler: (message: ConsensusMessage, from: string) => void): () => void
+}
+
+export interface ConsensusActorInput {
+  components: NodeComponents
+  inbox: ConsensusInbox
+  /** How often the node re-sends its status, proposal and votes. @default 200 */
+  gossipIntervalMs?: number
+}
+
+type IoEvent =
+  | { type: 'effects'; effects: readonly ConsensusEffect[]; state: ConsensusState }
+  | { type: 'message'; message: ConsensusMessage; from: string; state: ConsensusState }
+  | { type: 'submit'; input: ConsensusInput; state: ConsensusState }
+
+export type ConsensusActorEvent =
+  /** An input already in the WAL, for the core. */
+  | { type: 'input'; input: ConsensusInput }
+  | { type: 'message'; message: ConsensusMessage; from: string }
+  /** A transaction from a client: admitted to the mempool (if valid) and gossiped. */
+  | { type: 'tx'; tx: Uint8Array }
+  | { type: 'io.failed'; error: unknown }
+  | { type: 'stop' }
+  | { type: 'started' }
+
+interface Context {
+  io: NodeIo
+  inbox: ConsensusInbox
+  gossipIntervalMs: number
+  core: ConsensusState | null
+  /** The input that starts consensus after recovery (`start` or `resume`). */
+  next: ConsensusInput | null
+  effects: readonly ConsensusEffect[]
+  error: unknown
+}
+
+const ioActor = fromCallback<IoEvent, { io: NodeIo; gossipIntervalMs: number }>(({ input, sendBack, receive }) => {
+  const { io, gossipIntervalMs } = input
+  const clock = io.c.clock
+  const timers = new Set<TimerHandle>()
+  let latest: ConsensusState | undefined
+  let dead = false
+
+  const guarded = (fn: () => void): void => {
+    if (dead) return
+    try {
+      fn()
+    } catch (error) {
+      dead = true
+      for (const t of timers) t.cancel()
+      sendBack({ type: 'io.failed', error })
+    }
+  }
+  const submit = (inputToCore: ConsensusInput): void => {
+    io.log(inputToCore)
+    sendBack({ type: 'input', input: inputToCore })
+  }
+  const arm = (t: Extract<ConsensusEffect, { type: 'scheduleTimeout' }>): void => {
+    const handle = clock.setTimer(t.durationMs, () => {
+      timers.delete(handle)
+      guarded(() => submit({ type: 'timeout', kind: t.kind, height: t.height, round: t.round }))
+    })
+    timers.add(handle)
+  }
+  const gossip = (): void => {
+    guarded(() => {
+      if (latest !== undefined) {
+        io.c.transport.broadcast({ kind: 'status', height: latest.tip.height })
+        const { proposals, votes } = gossipMessages(latest)
+        for (const p of proposals) io.c.transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
+        for (const vote of votes) io.c.transport.broadcast({ kind: 'vote', vote })
+      }
+      const handle = clock.setTimer(gossipIntervalMs, () => {
+        timers.delete(handle)
+        gossip()
+      })
+      timers.add(handle)
+    })
+  }
+  gossip()
+
+  receive((event) => {
+    guarded(() => {
+      latest = event.state
+      switch (event.type) {
+        case 'effects':
+          for (const effect of event.effects)
+            for (const produced of io.execute(effect, event.state, false, arm))
+              sendBack({ type: 'input', input: produced })
+          return
+        case 'message': {
+          const converted = io.receive(event.message, event.from, event.state)
+          if (converted !== undefined) submit(converted)
+          return
+        }
+        case 'submit':
+          submit(event.input)
+          return
+      }
+    })
+  })
+  return () => {
+    dead = true
+    for (const t of timers) t.cancel()
+  }
+})
+
+const inboxActor = fromCallback<{ type: 'none' }, { inbox: ConsensusInbox }>(({ input, sendBack }) =>
+  input.inbox.subscribe((message, from) => sendBack({ type: 'message', message, from })),
+)
+
+const recoverActor = fromPromise<{ state: ConsensusState; next: ConsensusInput }, { io: NodeIo }>(async ({ input }) =>
+  recoverState(input.io),
+)
+
+export const consensusMachine = setup({
+  types: {
+    context: {} as Context,
+    events: {} as ConsensusActorEvent,
+    input: {} as ConsensusActorInput,
+  },
+  actors: { recover: recoverActor, io: ioActor, inbox: inboxActor },
+  actions: {
+    stepCore: assign(({ context, event }) => {
+      if (event.type !== 'input' || context.core === null) return {}
+      const { state, effects } = step(context.core, event.input)
+      return { core: state, effects }
+    }),
+    runEffects: sendTo(
+      'io',
+      ({ context }): IoEvent => ({
+        type: 'effects',
+        effects: context.effects,
+        state: context.core as ConsensusState,
+      }),
+    ),
+    forwardMessage: sendTo('io', ({ context, event }): IoEvent => {
+      const e = event as Extract<ConsensusActorEvent, { type: 'message' }>
+      return { type: 'message', message: e.message, from: e.from, state: context.core as ConsensusState }
+    }),
+    acceptTx: ({ context, event }) => {
+      if (event.type !== 'tx') return
+      try {
+        context.io.c.mempool.add(event.tx)
+      } catch {
+        return // refused: the client learns it through the mempool's typed error elsewhere (RPC)
+      }
+      context.io.c.transport.broadcast({ kind: 'tx', tx: event.tx })
+    },
+  },
+}).createMachine({
+  id: 'consensus',
+  context: ({ input }) => ({
+    io: new NodeIo(input.components),
+    inbox: input.inbox,
+    gossipIntervalMs: input.gossipIntervalMs ?? 200,
+    core: null,
+    next: null,
+    effects: [],
+    error: undefined,
+  }),
+  initial: 'recovering',
+  states: {
+    recovering: {
+      invoke: {
+        src: 'recover',
+        input: ({ context }) => ({ io: context.io }),
+        onDone: {
+          target: 'running',
+          // The io actor starts on entering `running`; the raised event reaches it once it exists.
+          actions: [
+            assign({ core: ({ event }) => event.output.state, next: ({ event }) => event.output.next }),
+            raise({ type: 'started' }),
+          ],
+        },
+        onError: { target: 'failed', actions: assign({ error: ({ event }) => event.error }) },
+      },
+    },
+    running: {
+      invoke: [
+        {
+          id: 'io',
+          src: 'io',
+          input: ({ context }) => ({ io: context.io, gossipIntervalMs: context.gossipIntervalMs }),
+        },
+        { id: 'inbox', src: 'inbox', input: ({ context }) => ({ inbox: context.inbox }) },
+      ],
+      on: {
+        started: {
+          actions: sendTo(
+            'io',
+            ({ context }): IoEvent => ({
+              type: 'submit',
+              input: context.next as ConsensusInput,
+              state: context.core as ConsensusState,
+            }),
+          ),
+        },
+        input: { actions: ['stepCore', 'runEffects'] },
+        message: { actions: 'forwardMessage' },
+        tx: { actions: 'acceptTx' },
+        'io.failed': { target: 'failed', actions: assign({ error: ({ event }) => event.error }) },
+        stop: 'stopped',
+      },
+    },
+    failed: { type: 'final' },
+    stopped: { type: 'final' },
+  },
+})
