@@ -2,7 +2,11 @@
  * `npm run bench -- <suite> [--json]`: benchmarks that print ratios measured side by side in
  * one run. Suites register here as they land.
  */
-const suites: Record<string, (json: boolean) => Promise<void>> = {}
+import { runConsensusBench } from './consensus.ts'
+
+const suites: Record<string, (json: boolean, args: readonly string[]) => Promise<void>> = {
+  consensus: runConsensusBench,
+}
 
 const [suite, ...rest] = process.argv.slice(2)
 const json = rest.includes('--json')
@@ -14,5 +18,5 @@ if (runSuite === undefined) {
   )
   process.exitCode = 64
 } else {
-  await runSuite(json)
+  await runSuite(json, rest)
 }

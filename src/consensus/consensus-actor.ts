@@ -7,7 +7,8 @@
  *   handing it to the machine, carries out the core's effects (sign with the privval, WAL
  *   with fsync, broadcast, store, execute), arms timeouts on the component Clock and
  *   feeds their firing back as inputs, and gossips on a timer;
- * - `inbox` (callback): turns messages from the transport into events.
+ * - `inbox` (callback): turns messages from the transport into events, and takes
+ *   transactions into the mempool (batched gossip) without going through the machine.
  *
  * Tests swap any of them with `consensusMachine.provide({ actors })`.
  */
@@ -127,9 +128,36 @@ const ioActor = fromCallback<IoEvent, { io: NodeIo; gossipIntervalMs: number }>(
   }
 })
 
-const inboxActor = fromCallback<{ type: 'none' }, { inbox: ConsensusInbox }>(({ input, sendBack }) =>
-  input.inbox.subscribe((message, from) => sendBack({ type: 'message', message, from })),
+/**
+ * The transport's inbound side, and transaction intake. Transactions never touch the
+ * consensus state, so they bypass the machine: submitted and gossiped txs go straight to the
+ * mempool, and the ones it takes are gossiped in one batch per event-loop turn.
+ */
+const inboxActor = fromCallback<{ type: 'tx'; tx: Uint8Array }, { inbox: ConsensusInbox; io: NodeIo }>(
+  ({ input, sendBack, receive }) => {
+    const { io, inbox } = input
+    let batch: Uint8Array[] = []
+    const flush = (): void => {
+      const txs = batch
+      batch = []
+      if (txs.length > 0) io.c.transport.broadcast({ kind: 'txs', txs })
+    }
+    receive((event) => {
+      const added = io.addTxs([event.tx])
+      if (added.length === 0) return
+      if (batch.length === 0) queueMicrotask(flush)
+      batch.push(...added)
+      if (batch.length >= MAX_TX_BATCH) flush()
+    })
+    return inbox.subscribe((message, from) => {
+      if (message.kind === 'txs') io.addTxs(message.txs)
+      else sendBack({ type: 'message', message, from })
+    })
+  },
 )
+
+/** Most txs gossiped in one message. */
+export const MAX_TX_BATCH = 1000
 
 const recoverActor = fromPromise<{ state: ConsensusState; next: ConsensusInput }, { io: NodeIo }>(async ({ input }) =>
   recoverState(input.io),
@@ -160,15 +188,7 @@ export const consensusMachine = setup({
       const e = event as Extract<ConsensusActorEvent, { type: 'message' }>
       return { type: 'message', message: e.message, from: e.from, state: context.core as ConsensusState }
     }),
-    acceptTx: ({ context, event }) => {
-      if (event.type !== 'tx') return
-      try {
-        context.io.c.mempool.add(event.tx)
-      } catch {
-        return // refused: the client learns it through the mempool's typed error elsewhere (RPC)
-      }
-      context.io.c.transport.broadcast({ kind: 'tx', tx: event.tx })
-    },
+    acceptTx: sendTo('inbox', ({ event }) => ({ type: 'tx' as const, tx: (event as { tx: Uint8Array }).tx })),
   },
 }).createMachine({
   id: 'consensus',
@@ -182,6 +202,9 @@ export const consensusMachine = setup({
     error: undefined,
   }),
   initial: 'recovering',
+  // Inbound messages and the mempool work from the start, even while the node recovers.
+  invoke: { id: 'inbox', src: 'inbox', input: ({ context }) => ({ inbox: context.inbox, io: context.io }) },
+  on: { tx: { actions: 'acceptTx' } },
   states: {
     recovering: {
       invoke: {
@@ -199,14 +222,11 @@ export const consensusMachine = setup({
       },
     },
     running: {
-      invoke: [
-        {
-          id: 'io',
-          src: 'io',
-          input: ({ context }) => ({ io: context.io, gossipIntervalMs: context.gossipIntervalMs }),
-        },
-        { id: 'inbox', src: 'inbox', input: ({ context }) => ({ inbox: context.inbox }) },
-      ],
+      invoke: {
+        id: 'io',
+        src: 'io',
+        input: ({ context }) => ({ io: context.io, gossipIntervalMs: context.gossipIntervalMs }),
+      },
       on: {
         started: {
           actions: sendTo(
@@ -220,7 +240,6 @@ export const consensusMachine = setup({
         },
         input: { actions: ['stepCore', 'runEffects'] },
         message: { actions: 'forwardMessage' },
-        tx: { actions: 'acceptTx' },
         'io.failed': { target: 'failed', actions: assign({ error: ({ event }) => event.error }) },
         stop: 'stopped',
       },

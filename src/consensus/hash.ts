@@ -1,12 +1,13 @@
 /** SHA-256 and a binary Merkle root (RFC 6962 leaf/node prefixes, so a leaf never equals a node). */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 export const HASH_SIZE_BYTES = 32
 
+/** SHA-256 of the concatenated parts (one-shot `crypto.hash`: much cheaper than a Hash object per call). */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash('sha256')
-  for (const p of parts) h.update(p)
-  return new Uint8Array(h.digest())
+  const data = parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts)
+  const digest = hash('sha256', data, 'buffer')
+  return new Uint8Array(digest.buffer, digest.byteOffset, digest.byteLength)
 }
 
 export function toHex(bytes: Uint8Array): string {

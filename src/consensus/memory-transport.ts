@@ -12,14 +12,15 @@ type Handler = (message: ConsensusMessage, from: string) => void
 
 export class MemoryHub {
   readonly #clock: Clock
-  readonly #latencyMs: number
+  /** Delivery delay on the clock; 'immediate' delivers on the next event-loop turn (setImmediate). */
+  readonly #latencyMs: number | 'immediate'
   readonly #handlers = new Map<string, Set<Handler>>()
   /** Peers whose traffic is dropped (both ways). */
   readonly isolated = new Set<string>()
   messages = 0
   bytes = 0
 
-  constructor(clock: Clock, latencyMs: number) {
+  constructor(clock: Clock, latencyMs: number | 'immediate') {
     this.#clock = clock
     this.#latencyMs = latencyMs
   }
@@ -30,10 +31,12 @@ export class MemoryHub {
       if (this.isolated.has(id) || this.isolated.has(to)) return
       this.messages++
       this.bytes += bytes.byteLength
-      this.#clock.setTimer(this.#latencyMs, () => {
+      const arrive = (): void => {
         const message = decodeMessage(bytes)
         for (const h of this.#handlers.get(to) ?? []) h(message, id)
-      })
+      }
+      if (this.#latencyMs === 'immediate') setImmediate(arrive)
+      else this.#clock.setTimer(this.#latencyMs, arrive)
     }
     return {
       broadcast: (m) => {

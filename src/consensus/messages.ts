@@ -25,7 +25,8 @@ export type ConsensusMessage =
   /** A decided block with its commit, sent to a peer that is a height behind. */
   | { readonly kind: 'decided'; readonly block: Block; readonly commit: Commit }
   | { readonly kind: 'evidence'; readonly evidence: DuplicateVoteEvidence }
-  | { readonly kind: 'tx'; readonly tx: Uint8Array }
+  /** Transactions for the mempool, batched (one message per burst, not per tx). */
+  | { readonly kind: 'txs'; readonly txs: readonly Uint8Array[] }
   /** The height a node is deciding; a peer that has decided it answers with `decided`. */
   | { readonly kind: 'status'; readonly height: number }
 
@@ -42,8 +43,8 @@ export function encodeMessage(m: ConsensusMessage): Uint8Array {
       return encode([m.kind, blockToArray(m.block), commitToArray(m.commit)])
     case 'evidence':
       return encode([m.kind, evidenceToArray(m.evidence)])
-    case 'tx':
-      return encode([m.kind, m.tx])
+    case 'txs':
+      return encode([m.kind, m.txs])
     case 'status':
       return encode([m.kind, m.height])
   }
@@ -62,9 +63,10 @@ export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
       return { kind: 'decided', block: blockFromArray(a[1]), commit: commitFromArray(a[2]) }
     case 'evidence':
       return { kind: 'evidence', evidence: evidenceFromArray(a[1]) }
-    case 'tx':
-      if (!(a[1] instanceof Uint8Array)) throw new InvalidConsensusDataError('malformed tx message')
-      return { kind: 'tx', tx: new Uint8Array(a[1]) }
+    case 'txs':
+      if (!Array.isArray(a[1]) || !a[1].every((t) => t instanceof Uint8Array))
+        throw new InvalidConsensusDataError('malformed txs message')
+      return { kind: 'txs', txs: a[1] as Uint8Array[] }
     case 'status':
       if (typeof a[1] !== 'number' || !Number.isSafeInteger(a[1]) || a[1] < 1)
         throw new InvalidConsensusDataError('malformed status message')

@@ -226,14 +226,24 @@ export class NodeIo {
       case 'status':
         this.#helpIfBehind(message.height, from, state)
         return undefined
-      case 'tx':
-        try {
-          this.c.mempool.add(message.tx)
-        } catch {
-          // Refused (duplicate, full, invalid): nothing to do for a gossiped tx.
-        }
+      case 'txs':
+        this.addTxs(message.txs)
         return undefined
     }
+  }
+
+  /** Admit gossiped or submitted txs; returns those the mempool took (refusals are normal for gossip). */
+  addTxs(txs: readonly Uint8Array[]): Uint8Array[] {
+    const added: Uint8Array[] = []
+    for (const tx of txs) {
+      try {
+        this.c.mempool.add(tx)
+        added.push(tx)
+      } catch {
+        // Duplicate, full or invalid: a gossiped tx is simply not kept.
+      }
+    }
+    return added
   }
 
   #helpIfBehind(peerHeight: number, from: string, state: ConsensusState): void {

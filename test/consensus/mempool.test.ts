@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { TxRejectedError } from '../../src/consensus/errors.ts'
+import { merkleRoot } from '../../src/consensus/hash.ts'
 import { KvApplication } from '../../src/consensus/kv-application.ts'
 import { Mempool } from '../../src/consensus/mempool.ts'
 
@@ -47,7 +48,12 @@ describe('Mempool and the key-value application', () => {
 
   it('the application executes blocks in order into a deterministic app hash, and answers queries', () => {
     const block = (height: number, txs: string[]) =>
-      ({ header: { height }, txs: txs.map(tx), evidence: [], lastCommit: null }) as never
+      ({
+        header: { height, txsRoot: merkleRoot(txs.map(tx)) },
+        txs: txs.map(tx),
+        evidence: [],
+        lastCommit: null,
+      }) as never
     const a = new KvApplication()
     const b = new KvApplication()
     const ha = a.executeBlock(block(1, ['x=1', 'y=2']))

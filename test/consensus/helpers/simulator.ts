@@ -152,7 +152,7 @@ export function simulate(opts: SimOptions): SimResult {
   const txTick = (): void => {
     const to = txRng.pick(honest)
     const tx = new TextEncoder().encode(`k${txCounter % 17}=v${txCounter++}`)
-    nodes[to]?.receive({ kind: 'tx', tx }, 'client')
+    nodes[to]?.receive({ kind: 'txs', txs: [tx] }, 'client')
     if (clock.monotonicMs() < opts.gstMs + opts.livenessBudgetMs) clock.setTimer(50 + txRng.nextInt(200), txTick)
   }
   clock.setTimer(10, txTick)
