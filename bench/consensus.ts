@@ -13,7 +13,7 @@
  *   (admitted by checkTx, gossiped), until all are committed.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createActor } from 'xstate'
 import { consensusMachine } from '../src/consensus/consensus-actor.ts'
@@ -192,6 +192,7 @@ async function throughputRun(disk: boolean, txCount: number) {
     return new TextEncoder().encode(head + 'x'.repeat(TX_BYTES - head.length))
   })
   const start = clock.monotonicMs()
+  const cpuStart = process.cpuUsage()
   for (let i = 0; i < txs.length; i++) {
     net.actors[i % N]?.send({ type: 'tx', tx: txs[i] })
     if (i % 500 === 499) await new Promise<void>((resolve) => setImmediate(resolve))
@@ -199,6 +200,8 @@ async function throughputRun(disk: boolean, txCount: number) {
   const submittedMs = clock.monotonicMs() - start
   const ok = await until(() => (net.committedTxs[0] as number) >= txCount, 120_000, clock)
   const seconds = (clock.monotonicMs() - start) / 1000
+  const cpu = process.cpuUsage(cpuStart)
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6
   const heights = Math.max(...net.commitTimes.keys())
   net.stop()
   return {
@@ -209,6 +212,9 @@ async function throughputRun(disk: boolean, txCount: number) {
     blocks: heights,
     txPerSecond: Math.round((net.committedTxs[0] as number) / seconds),
     submitSeconds: round(submittedMs / 1000),
+    /** CPU time of the whole process (all four validators share one thread): the figure that load on the machine does not inflate. */
+    cpuSeconds: round(cpuSeconds),
+    txPerCpuSecond: Math.round((net.committedTxs[0] as number) / cpuSeconds),
   }
 }
 
@@ -226,7 +232,10 @@ export async function runConsensusBench(json: boolean, args: readonly string[] =
     network: 'in-process (MemoryHub in one Node.js process, no sockets); the loopback/libp2p run needs src/net',
     storage: disk ? 'files with fsync (WAL, privval, block and state stores)' : 'memory',
     validators: N,
+    /** 1-minute load average and cores when the run ended: on a shared machine, wall-clock figures move with it. */
+    machine: { loadAverage1m: round(loadavg()[0] as number), cores: availableParallelism() },
     latencyVsBound: immediate.latencyVsBound,
+    latencyVsBoundTransport: immediate.transport,
     txPerSecond: throughput.txPerSecond,
     targets: { latencyVsBound: 5, txPerSecond: 2000 },
     latency: [immediate, timer],
