@@ -146,7 +146,24 @@ function schedule(ctx: Ctx, kind: TimeoutKind, round: number): void {
   })
 }
 
-function castVote(ctx: Ctx, type: VoteType, blockHash: Uint8Array | null): void {
+/**
+ * enterPrevote(height, round): entered from propose only; stale (a no-op) for another height
+ * or round, or when this round's prevote step has been passed.
+ */
+function enterPrevote(ctx: Ctx, height: number, round: number, blockHash: Uint8Array | null): void {
+  const s = ctx.s
+  if (height !== s.tip.height || round !== s.round || s.step !== 'propose') return
+  signOwnVote(ctx, 'prevote', blockHash)
+}
+
+/** enterPrecommit(height, round): entered from prevote only; stale otherwise. */
+function enterPrecommit(ctx: Ctx, height: number, round: number, blockHash: Uint8Array | null): void {
+  const s = ctx.s
+  if (height !== s.tip.height || round !== s.round || s.step !== 'prevote') return
+  signOwnVote(ctx, 'precommit', blockHash)
+}
+
+function signOwnVote(ctx: Ctx, type: VoteType, blockHash: Uint8Array | null): void {
   const s = ctx.s
   s.step = type
   if (s.config.myIndex < 0) return
@@ -201,10 +218,10 @@ function bufferNextHeight(ctx: Ctx, input: ConsensusInput): void {
 
 // ---- entering rounds and steps -------------------------------------------------------------
 
-/** StartRound(round), lines 11-21. Stale when the round has already started or the height is decided. */
-function startRound(ctx: Ctx, round: number): void {
+/** enterNewRound(height, round): StartRound, lines 11-21. Stale when the round has already started or the height is decided. */
+function startRound(ctx: Ctx, round: number, height = ctx.s.tip.height): void {
   const s = ctx.s
-  if (s.step === 'commit') return
+  if (height !== s.tip.height || s.step === 'commit') return
   if (round < s.round || (round === s.round && s.step !== 'newHeight')) return
   s.round = round
   s.step = 'propose'
@@ -328,13 +345,13 @@ function onTimeout(ctx: Ctx, kind: TimeoutKind, height: number, round: number): 
   if (height !== s.tip.height) return
   switch (kind) {
     case 'propose': // lines 57-60
-      if (round === s.round && s.step === 'propose') castVote(ctx, 'prevote', null)
+      enterPrevote(ctx, height, round, null)
       return
     case 'prevote': // lines 61-64
-      if (round === s.round && s.step === 'prevote') castVote(ctx, 'precommit', null)
+      enterPrecommit(ctx, height, round, null)
       return
     case 'precommit': // lines 65-67
-      if (round === s.round && s.step !== 'commit') startRound(ctx, round + 1)
+      if (round === s.round) startRound(ctx, round + 1, height)
       return
     case 'commit':
       if (s.step === 'newHeight') startRound(ctx, 0)
@@ -463,13 +480,13 @@ function fireOne(ctx: Ctx): boolean {
     const key = toHex(proposal.blockHash)
     if (proposal.polRound === -1) {
       const ok = isValid(ctx, block) && (s.lockedRound === -1 || sameBlock(s.lockedBlock, key))
-      castVote(ctx, 'prevote', ok ? proposal.blockHash : null)
+      enterPrevote(ctx, s.tip.height, r, ok ? proposal.blockHash : null)
       return true
     }
     const pol = s.prevotes.get(proposal.polRound)
     if (proposal.polRound < r && pol !== undefined && twoThirdsMajority(pol, vals(s)) === key) {
       const ok = isValid(ctx, block) && (s.lockedRound <= proposal.polRound || sameBlock(s.lockedBlock, key))
-      castVote(ctx, 'prevote', ok ? proposal.blockHash : null)
+      enterPrevote(ctx, s.tip.height, r, ok ? proposal.blockHash : null)
       return true
     }
   }
@@ -497,7 +514,7 @@ function fireOne(ctx: Ctx): boolean {
       if (s.step === 'prevote') {
         s.lockedBlock = prop.block
         s.lockedRound = r
-        castVote(ctx, 'precommit', prop.proposal.blockHash)
+        enterPrecommit(ctx, s.tip.height, r, prop.proposal.blockHash)
       }
       s.validBlock = prop.block
       s.validRound = r
@@ -506,7 +523,7 @@ function fireOne(ctx: Ctx): boolean {
   }
   // Lines 44-46: a polka for nil.
   if (s.step === 'prevote' && prevotes !== undefined && twoThirdsMajority(prevotes, vals(s)) === 'nil') {
-    castVote(ctx, 'precommit', null)
+    enterPrecommit(ctx, s.tip.height, r, null)
     return true
   }
   // Lines 47-48: +2/3 precommits of any kind: start the precommit timeout, once.
