@@ -3,6 +3,8 @@
  * and steps it (pure `assign`); every side effect lives in named actors declared in `setup()`:
  *
  * - `recover` (promise): restart handshake and WAL replay (`recoverState`);
+ * - `catchUp` (promise): decided blocks from peers through a `BlockSource`, verified and
+ *   applied, before the node joins the rounds;
  * - `io` (callback): the single door to the outside. It logs each input to the WAL before
  *   handing it to the machine, carries out the core's effects (sign with the privval, WAL
  *   with fsync, broadcast, store, execute), arms timeouts on the component Clock and
@@ -17,7 +19,7 @@ import type { TimerHandle } from '../runtime/clock.ts'
 import { gossipMessages, step } from './core.ts'
 import type { ConsensusEffect, ConsensusInput, ConsensusState } from './core-types.ts'
 import type { ConsensusMessage } from './messages.ts'
-import { type NodeComponents, NodeIo, recoverState } from './node-io.ts'
+import { type BlockSource, catchUpFrom, type NodeComponents, NodeIo, recoverState } from './node-io.ts'
 
 /** Inbound side of a transport: the network layer calls `handler` for each message from a peer. */
 export interface ConsensusInbox {
@@ -29,6 +31,8 @@ export interface ConsensusActorInput {
   inbox: ConsensusInbox
   /** How often the node re-sends its status, proposal and votes. @default 200 */
   gossipIntervalMs?: number
+  /** Peers' decided blocks, fetched after recovery and before joining consensus (catch-up). */
+  blockSource?: BlockSource
 }
 
 type IoEvent =
@@ -48,6 +52,7 @@ export type ConsensusActorEvent =
 
 interface Context {
   io: NodeIo
+  blockSource: BlockSource | undefined
   inbox: ConsensusInbox
   gossipIntervalMs: number
   core: ConsensusState | null
@@ -159,6 +164,15 @@ const inboxActor = fromCallback<{ type: 'tx'; tx: Uint8Array }, { inbox: Consens
 /** Most txs gossiped in one message. */
 export const MAX_TX_BATCH = 1000
 
+const catchUpActor = fromPromise<
+  ConsensusState,
+  { io: NodeIo; state: ConsensusState; source: BlockSource | undefined }
+>(async ({ input, signal }) =>
+  input.source === undefined
+    ? input.state
+    : (await catchUpFrom(input.io, input.state, input.source, () => signal.aborted)).state,
+)
+
 const recoverActor = fromPromise<{ state: ConsensusState; next: ConsensusInput }, { io: NodeIo }>(async ({ input }) =>
   recoverState(input.io),
 )
@@ -169,7 +183,7 @@ export const consensusMachine = setup({
     events: {} as ConsensusActorEvent,
     input: {} as ConsensusActorInput,
   },
-  actors: { recover: recoverActor, io: ioActor, inbox: inboxActor },
+  actors: { recover: recoverActor, catchUp: catchUpActor, io: ioActor, inbox: inboxActor },
   actions: {
     stepCore: assign(({ context, event }) => {
       if (event.type !== 'input' || context.core === null) return {}
@@ -194,6 +208,7 @@ export const consensusMachine = setup({
   id: 'consensus',
   context: ({ input }) => ({
     io: new NodeIo(input.components),
+    blockSource: input.blockSource,
     inbox: input.inbox,
     gossipIntervalMs: input.gossipIntervalMs ?? 200,
     core: null,
@@ -211,12 +226,24 @@ export const consensusMachine = setup({
         src: 'recover',
         input: ({ context }) => ({ io: context.io }),
         onDone: {
+          target: 'catchingUp',
+          actions: assign({ core: ({ event }) => event.output.state, next: ({ event }) => event.output.next }),
+        },
+        onError: { target: 'failed', actions: assign({ error: ({ event }) => event.error }) },
+      },
+    },
+    catchingUp: {
+      invoke: {
+        src: 'catchUp',
+        input: ({ context }) => ({
+          io: context.io,
+          state: context.core as ConsensusState,
+          source: context.blockSource,
+        }),
+        onDone: {
           target: 'running',
           // The io actor starts on entering `running`; the raised event reaches it once it exists.
-          actions: [
-            assign({ core: ({ event }) => event.output.state, next: ({ event }) => event.output.next }),
-            raise({ type: 'started' }),
-          ],
+          actions: [assign({ core: ({ event }) => event.output }), raise({ type: 'started' })],
         },
         onError: { target: 'failed', actions: assign({ error: ({ event }) => event.error }) },
       },

@@ -266,16 +266,59 @@ export class NodeIo {
 export function recoverState(io: NodeIo): { state: ConsensusState; next: ConsensusInput } {
   const { tip, replay } = io.recover()
   let state = initialState(io.c.config, tip)
-  const noTimers = (): void => {}
-  for (const first of replay) {
-    const queue: ConsensusInput[] = [first]
-    while (queue.length > 0) {
-      const r = step(state, queue.shift() as ConsensusInput)
-      state = r.state
-      for (const effect of r.effects) queue.push(...io.execute(effect, state, true, noTimers))
-    }
-  }
+  for (const input of replay) state = drive(io, state, input, true, () => {})
   return { state, next: replay.length === 0 ? { type: 'start' } : { type: 'resume' } }
+}
+
+/** Bound on inputs one input may cascade into (own votes, content, applied): a runaway loop is a bug. */
+export const MAX_INPUTS_PER_DRIVE = 10_000
+
+/**
+ * Step the core with `first` (already in the WAL) and carry out the effects, feeding the
+ * inputs they produce back in order, until quiet. Returns the final state.
+ */
+export function drive(
+  io: NodeIo,
+  state: ConsensusState,
+  first: ConsensusInput,
+  replaying: boolean,
+  schedule: (t: TimeoutRequest) => void,
+): ConsensusState {
+  const queue: ConsensusInput[] = [first]
+  for (let n = 0; queue.length > 0; n++) {
+    assert(n < MAX_INPUTS_PER_DRIVE, 'consensus input cascade did not settle')
+    const r = step(state, queue.shift() as ConsensusInput)
+    state = r.state
+    for (const effect of r.effects) queue.push(...io.execute(effect, state, replaying, schedule))
+  }
+  return state
+}
+
+/** The catch-up loop: decided blocks from `source`, verified by the core, applied in order, until it has no more. */
+export async function catchUpFrom(
+  io: NodeIo,
+  start: ConsensusState,
+  source: BlockSource,
+  isStopped: () => boolean = () => false,
+): Promise<{ state: ConsensusState; applied: number }> {
+  let state = start
+  let applied = 0
+  while (!isStopped()) {
+    const height = state.tip.height
+    const stored = await source.getBlock(height)
+    if (stored === undefined) break
+    const input: ConsensusInput = { type: 'decided', block: stored.block, commit: stored.commit }
+    io.log(input)
+    state = drive(io, state, input, false, () => {})
+    if (state.tip.height === height) break
+    applied++
+  }
+  return { state, applied }
+}
+
+export interface BlockSource {
+  /** The decided block at `height` with a commit for it, or undefined when the peer lacks it. */
+  getBlock(height: number): Promise<CommittedBlock | undefined>
 }
 
 export function describeInput(input: ConsensusInput): string {

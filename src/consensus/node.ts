@@ -5,19 +5,12 @@
  * dead (`crashed`), as a process would be: a test builds a new one over the same stores.
  */
 import type { TimerHandle } from '../runtime/clock.ts'
-import { gossipMessages, step } from './core.ts'
+import { gossipMessages } from './core.ts'
 import type { ConsensusInput, ConsensusState } from './core-types.ts'
 import type { ConsensusMessage } from './messages.ts'
-import { type NodeComponents, NodeIo, recoverState, type TimeoutRequest } from './node-io.ts'
-import type { CommittedBlock } from './types.ts'
+import { type BlockSource, drive, type NodeComponents, NodeIo, recoverState, type TimeoutRequest } from './node-io.ts'
 
-/** Bound on inputs queued inside one call (own votes, content, applied): a runaway loop is a bug. */
-const MAX_INPUTS_PER_CALL = 10_000
-
-export interface BlockSource {
-  /** The decided block at `height` with a commit for it, or undefined when the peer lacks it. */
-  getBlock(height: number): Promise<CommittedBlock | undefined>
-}
+export type { BlockSource }
 
 export class ConsensusNode {
   readonly io: NodeIo
@@ -104,14 +97,7 @@ export class ConsensusNode {
 
   /** Step the core with `input` (already in the WAL) and carry out effects until quiet. */
   #process(first: ConsensusInput, replaying: boolean): void {
-    const queue: ConsensusInput[] = [first]
-    for (let n = 0; queue.length > 0; n++) {
-      if (n >= MAX_INPUTS_PER_CALL) throw new Error('consensus node input loop did not settle')
-      const input = queue.shift() as ConsensusInput
-      const { state, effects } = step(this.#state, input)
-      this.#state = state
-      for (const effect of effects) queue.push(...this.io.execute(effect, state, replaying, (t) => this.#arm(t)))
-    }
+    this.#state = drive(this.io, this.#state, first, replaying, (t) => this.#arm(t))
   }
 
   #arm(t: TimeoutRequest): void {

@@ -5,7 +5,7 @@ import { consensusMachine } from '../../src/consensus/consensus-actor.ts'
 import { toHex } from '../../src/consensus/hash.ts'
 import type { KvApplication } from '../../src/consensus/kv-application.ts'
 import { MemoryHub } from '../../src/consensus/memory-transport.ts'
-import type { NodeComponents } from '../../src/consensus/node-io.ts'
+import type { BlockSource, NodeComponents } from '../../src/consensus/node-io.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
 import { makeChain, memoryComponents } from './helpers/fixtures.ts'
 
@@ -71,6 +71,48 @@ describe('consensus XState actor', function () {
     assert.ok((commits[3]?.size ?? 0) >= before + 2, `restarted node at ${commits[3]?.size}, others at ${before}`)
     for (const [h, hash] of commits[3] ?? []) assert.equal(hash, commits[0]?.get(h))
     for (const a of [...actors, restarted]) a.stop()
+  })
+
+  it('a validator that joins late fetches decided blocks through its BlockSource before taking part', async () => {
+    const chain = makeChain(4)
+    const clock = new SimulatedClock()
+    const hub = new MemoryHub(clock, 5)
+    const commits = Array.from({ length: 4 }, () => new Map<number, string>())
+    const start = (i: number, blockSource?: BlockSource) => {
+      const link = hub.connect(`v${i}`)
+      const { components } = memoryComponents(chain, i, clock, link, (cb) =>
+        commits[i]?.set(cb.block.header.height, toHex(hashBlock(cb.block))),
+      )
+      const input = { components, inbox: link, gossipIntervalMs: 100, ...(blockSource ? { blockSource } : {}) }
+      return { actor: createActor(consensusMachine, { input }).start(), components }
+    }
+    const early = [0, 1, 2].map((i) => start(i))
+    for (let i = 0; i < 4000 && (commits[0]?.size ?? 0) < 8; i++) {
+      clock.advance(5)
+      await settle()
+    }
+    assert.ok((commits[0]?.size ?? 0) >= 8, 'three of four validators make progress')
+    const peerStore = early[0]?.components.blockStore
+    let fetched = 0
+    const late = start(3, {
+      getBlock: async (h) => {
+        fetched++
+        return peerStore?.load(h)
+      },
+    })
+    await settle()
+    await settle()
+    const caughtUp = commits[3]?.size ?? 0
+    assert.ok(caughtUp >= 8, `caught up from the block source before any round (${caughtUp})`)
+    assert.equal(fetched, caughtUp + 1)
+    for (let i = 0; i < 2000 && (commits[3]?.size ?? 0) < caughtUp + 3; i++) {
+      clock.advance(5)
+      await settle()
+    }
+    assert.equal(late.actor.getSnapshot().value, 'running')
+    assert.ok((commits[3]?.size ?? 0) >= caughtUp + 3, 'then it commits with the others')
+    for (const [h, hash] of commits[3] ?? []) assert.equal(hash, commits[0]?.get(h))
+    for (const a of [...early, late]) a.actor.stop()
   })
 
   it('ends in `failed` with the typed error when recovery refuses to start', async () => {
