@@ -31,6 +31,8 @@ describe('consensus simulation (seeded, hostile network, Byzantine equivocators)
           gstMs: 500 + ((seed * 37) % 3000),
           heightsAfterGst: 3,
           livenessBudgetMs: 60_000,
+          // Every third seed the equivocators collude (twin votes for twin blocks).
+          collude: seed % 3 === 0,
           // Unequal stake on odd seeds (each validator still holds less than 1/3 of it).
           ...(seed % 2 === 1 ? { powers: Array.from({ length: validators }, (_, i) => 10 + i) } : {}),
         })
@@ -41,4 +43,22 @@ describe('consensus simulation (seeded, hostile network, Byzantine equivocators)
       assert.ok(evidence > 0, 'equivocation by Byzantine validators ends up as evidence in blocks')
     })
   }
+
+  it('the checker does catch a fork when more than f validators collude (so its silence above means something)', () => {
+    const forks: string[] = []
+    for (let seed = 1; seed <= 40 && forks.length === 0; seed++) {
+      const r = simulate({
+        seed,
+        validators: 4,
+        byzantine: 2,
+        gstMs: 2000,
+        heightsAfterGst: 3,
+        livenessBudgetMs: 20_000,
+        collude: true,
+      })
+      if (r.safetyViolation !== undefined) forks.push(`seed ${seed}: ${r.safetyViolation}`)
+    }
+    assert.equal(forks.length, 1, 'two colluding equivocators of four split the honest validators')
+    assert.match(forks[0] as string, /height \d+: validator \d+ committed/)
+  })
 })

@@ -30,6 +30,11 @@ export interface SimOptions {
   livenessBudgetMs: number
   /** Stake per validator (equal when absent). */
   powers?: number[]
+  /**
+   * Byzantine validators collude: a vote for a Byzantine proposer's block has its twin for the
+   * twin block (sent to the same half of the network), the strongest split they can make.
+   */
+  collude?: boolean
 }
 
 export interface SimResult {
@@ -78,6 +83,8 @@ export function simulate(opts: SimOptions): SimResult {
   const maxDelayMs = 10 + net.nextInt(400)
 
   const nodes: ConsensusNode[] = []
+  /** Twin block hash by original block hash (hex), shared by colluding Byzantine validators. */
+  const twins = new Map<string, Uint8Array>()
   const deliver = (from: number, to: number, m: ConsensusMessage): void => {
     const now = clock.monotonicMs()
     const hostile = now < opts.gstMs
@@ -107,7 +114,7 @@ export function simulate(opts: SimOptions): SimResult {
     return {
       send: honestTransport.send,
       broadcast: (m) => {
-        const twin = equivocate(chain, signer, m, rng)
+        const twin = equivocate(chain, signer, m, rng, opts.collude === true ? twins : undefined)
         for (let to = 0; to < n; to++) {
           if (to === me) continue
           deliver(me, to, twin !== undefined && to % 2 === 0 ? twin : m)
@@ -198,12 +205,14 @@ function equivocate(
   signer: Signer,
   m: ConsensusMessage,
   rng: SeededRandom,
+  twins: Map<string, Uint8Array> | undefined,
 ): ConsensusMessage | undefined {
   const chainId = chain.genesis.chainId
   if (m.kind === 'vote') {
     const other = new Uint8Array(32)
     for (let i = 0; i < 32; i++) other[i] = rng.nextInt(256)
-    const blockHash = m.vote.blockHash === null ? other : rng.chance(0.5) ? null : other
+    const colluding = m.vote.blockHash === null ? undefined : twins?.get(toHex(m.vote.blockHash))
+    const blockHash = colluding ?? (m.vote.blockHash === null ? other : rng.chance(0.5) ? null : other)
     const unsigned = { ...m.vote, blockHash }
     const vote: Vote = { ...unsigned, signature: signer.sign(voteSignBytes(chainId, unsigned)) }
     return { kind: 'vote', vote }
@@ -222,6 +231,8 @@ function equivocate(
       lastCommit: b.lastCommit,
     })
     const unsigned = { ...m.proposal, blockHash: hashBlock(block) }
+    twins?.set(toHex(m.proposal.blockHash), unsigned.blockHash)
+    twins?.set(toHex(unsigned.blockHash), m.proposal.blockHash)
     return {
       kind: 'proposal',
       proposal: { ...unsigned, signature: signer.sign(proposalSignBytes(chainId, unsigned)) },
