@@ -211,9 +211,21 @@ function roundTooFar(s: Draft, round: number): boolean {
   return round > s.round + s.config.maxRoundsAhead
 }
 
+/**
+ * Keep a message for the next height (a peer that decided first is already there). Only
+ * correctly signed ones take a slot of the bounded buffer: membership is fixed, so votes
+ * verify against this set, and proposals against the next height's proposer order.
+ */
 function bufferNextHeight(ctx: Ctx, input: ConsensusInput): void {
-  if (ctx.s.nextHeightInputs.length >= MAX_NEXT_HEIGHT_INPUTS) return
-  ctx.s.nextHeightInputs = [...ctx.s.nextHeightInputs, input]
+  const s = ctx.s
+  if (s.nextHeightInputs.length >= MAX_NEXT_HEIGHT_INPUTS) return
+  if (input.type === 'vote' && !verifyVote(s.config.chainId, vals(s), input.vote)) return
+  if (
+    input.type === 'proposal' &&
+    !verifyProposal(s.config.chainId, vals(s).incrementProposerPriority(1), input.proposal)
+  )
+    return
+  s.nextHeightInputs = [...s.nextHeightInputs, input]
 }
 
 // ---- entering rounds and steps -------------------------------------------------------------
@@ -458,9 +470,11 @@ function resume(ctx: Ctx): void {
 
 // ---- the upon rules ------------------------------------------------------------------------
 
+/** Every rule that fires changes the step, a once-only flag or the round, so a few firings settle an input. */
+export const MAX_RULE_FIRINGS_PER_INPUT = 64
+
 function runRules(ctx: Ctx): void {
-  // Every rule that fires changes the step, a once-only flag or the round, so this ends.
-  for (let i = 0; i < 64; i++) if (!fireOne(ctx)) return
+  for (let i = 0; i < MAX_RULE_FIRINGS_PER_INPUT; i++) if (!fireOne(ctx)) return
   assert(false, 'consensus rules did not settle')
 }
 
