@@ -16,7 +16,7 @@
  */
 import { assign, fromCallback, fromPromise, raise, sendTo, setup } from 'xstate'
 import type { TimerHandle } from '../runtime/clock.ts'
-import { gossipMessages, step } from './core.ts'
+import { step } from './core.ts'
 import type { ConsensusEffect, ConsensusInput, ConsensusState } from './core-types.ts'
 import type { ConsensusMessage } from './messages.ts'
 import { type BlockSource, catchUpFrom, type NodeComponents, NodeIo, recoverState } from './node-io.ts'
@@ -92,12 +92,7 @@ const ioActor = fromCallback<IoEvent, { io: NodeIo; gossipIntervalMs: number }>(
   }
   const gossip = (): void => {
     guarded(() => {
-      if (latest !== undefined) {
-        io.c.transport.broadcast({ kind: 'status', height: latest.tip.height })
-        const { proposals, votes } = gossipMessages(latest)
-        for (const p of proposals) io.c.transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
-        for (const vote of votes) io.c.transport.broadcast({ kind: 'vote', vote })
-      }
+      if (latest !== undefined) io.gossip(latest)
       const handle = clock.setTimer(gossipIntervalMs, () => {
         timers.delete(handle)
         gossip()

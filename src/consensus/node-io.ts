@@ -14,7 +14,7 @@ import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { Application } from './application.ts'
-import { initialState, nextTip, step } from './core.ts'
+import { gossipMessages, initialState, nextTip, step } from './core.ts'
 import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
 import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
 import type { EvidencePool } from './evidence-pool.ts'
@@ -231,6 +231,25 @@ export class NodeIo {
         return undefined
     }
   }
+
+  /**
+   * One gossip tick: announce this node's height (a peer that is ahead answers with the
+   * decided block), re-send its own votes of this height, and re-send the proposals it holds
+   * only when it has been in the same round since the previous tick: while rounds progress,
+   * everyone already has them, and a block can be megabytes.
+   */
+  gossip(state: ConsensusState): void {
+    const { transport } = this.c
+    transport.broadcast({ kind: 'status', height: state.tip.height })
+    const { proposals, votes } = gossipMessages(state)
+    const stuck = this.#lastGossip?.height === state.tip.height && this.#lastGossip.round === state.round
+    this.#lastGossip = { height: state.tip.height, round: state.round }
+    if (stuck)
+      for (const p of proposals) transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
+    for (const vote of votes) transport.broadcast({ kind: 'vote', vote })
+  }
+
+  #lastGossip: { height: number; round: number } | undefined
 
   /** Admit gossiped or submitted txs; returns those the mempool took (refusals are normal for gossip). */
   addTxs(txs: readonly Uint8Array[]): Uint8Array[] {

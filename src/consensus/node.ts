@@ -5,7 +5,6 @@
  * dead (`crashed`), as a process would be: a test builds a new one over the same stores.
  */
 import type { TimerHandle } from '../runtime/clock.ts'
-import { gossipMessages } from './core.ts'
 import type { ConsensusInput, ConsensusState } from './core-types.ts'
 import type { ConsensusMessage } from './messages.ts'
 import { type BlockSource, drive, type NodeComponents, NodeIo, recoverState, type TimeoutRequest } from './node-io.ts'
@@ -49,16 +48,10 @@ export class ConsensusNode {
     })
   }
 
-  /**
-   * Announce this node's height (a peer that is ahead answers with the decided block) and
-   * re-send its proposals and own votes of the current height (see `gossipMessages`).
-   */
+  /** One gossip tick (see `NodeIo.gossip`). */
   gossip(): void {
     if (this.#crashed !== undefined) return
-    this.io.c.transport.broadcast({ kind: 'status', height: this.#state.tip.height })
-    const { proposals, votes } = gossipMessages(this.#state)
-    for (const p of proposals) this.io.c.transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
-    for (const vote of votes) this.io.c.transport.broadcast({ kind: 'vote', vote })
+    this.io.gossip(this.#state)
   }
 
   /** Fetch and apply decided blocks from `source` until it has no more; returns the number applied. */
