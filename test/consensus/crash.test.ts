@@ -6,9 +6,10 @@
  * (d) commit again, in agreement with the others.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, truncateSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { WalCorruptError } from '../../src/consensus/errors.ts'
 import { crashAtWrite, type FaultHook, noFaults } from '../../src/consensus/faults.ts'
 import type { Signer } from '../../src/consensus/keys.ts'
 import type { ConsensusMessage } from '../../src/consensus/messages.ts'
@@ -86,6 +87,40 @@ function runWithCrash(writeToCrashAt: number, kind: CrashKind): { crashed: boole
     rmSync(dir, { recursive: true, force: true })
   }
 }
+
+describe('a node on a damaged WAL', () => {
+  it('refuses to start, with WalCorruptError naming the file and offset', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'r3mes-corrupt-'))
+    try {
+      const cluster = new Cluster(4, 5)
+      const signer = cluster.chain.signerByIndex[0] as Signer
+      for (let i = 1; i < 4; i++) cluster.open(i)
+      const wals: FileWal[] = []
+      cluster.open(0, onFiles(dir, signer, noFaults, wals))
+      // Stop mid-height, once the current segment holds a few records.
+      const segmentBytes = (): number => {
+        const w = wals[wals.length - 1]
+        return w === undefined ? 0 : (statSync(w.durable.path, { throwIfNoEntry: false })?.size ?? 0)
+      }
+      cluster.runUntil(30_000, () => cluster.height(0) >= 2 && segmentBytes() > 300)
+      cluster.kill(0)
+      const { path } = (wals[0] as FileWal).durable
+      ;(wals[0] as FileWal).close()
+      const data = readFileSync(path)
+      assert.ok(data.length > 200, 'the current segment holds several records')
+      const firstLength = data.readUInt32BE(0)
+      data[8 + Math.floor(firstLength / 2)] = (data[8 + Math.floor(firstLength / 2)] as number) ^ 0xff
+      writeFileSync(path, data)
+      assert.throws(
+        () => cluster.open(0, onFiles(dir, signer, noFaults)),
+        (e: unknown) => e instanceof WalCorruptError && e.offset === 0 && e.message.includes(path),
+      )
+      for (let i = 1; i < 4; i++) cluster.kill(i)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
 
 describe('crash at every write point, then restart from disk', function () {
   this.timeout(170_000)
