@@ -70,6 +70,20 @@ export class NodeIo {
   recover(): Recovered {
     const { app, blockStore, stateStore, wal, genesis, config } = this.c
     let tip = stateStore.load() ?? genesisTip(genesis, app.info().appHash)
+    // A persistent application may be one block ahead of the state store (a crash after it
+    // executed the block, before the tip was saved): adopt its result instead of re-executing.
+    if (app.info().height === tip.height) {
+      const stored = blockStore.load(tip.height)
+      if (stored === undefined)
+        throw new StoreCorruptError('application is ahead of the block store', { height: tip.height })
+      tip = nextTip(config, tip, stored.block, stored.commit, app.info().appHash)
+      stateStore.save(tip)
+    }
+    if (app.info().height >= tip.height)
+      throw new StoreCorruptError('application is more than one block ahead of the state', {
+        appHeight: app.info().height,
+        stateHeight: tip.height - 1,
+      })
     for (let h = app.info().height + 1; h < tip.height; h++) {
       const stored = blockStore.load(h)
       if (stored === undefined) throw new StoreCorruptError('block store is behind the state store', { height: h })

@@ -122,6 +122,39 @@ describe('a node on a damaged WAL', () => {
   })
 })
 
+describe('a persistent application one block ahead of the state store', () => {
+  it('is adopted at restart, not re-executed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'r3mes-app-ahead-'))
+    try {
+      const cluster = new Cluster(4, 11)
+      const signer = cluster.chain.signerByIndex[0] as Signer
+      for (let i = 1; i < 4; i++) cluster.open(i)
+      // Crash at the second tip save: block 2 is stored and executed, the tip still says height 2.
+      let saves = 0
+      const hook: FaultHook = (site) => (site === 'statestore.save' && ++saves === 2 ? 'crash' : 'proceed')
+      let app: NodeComponents['app'] | undefined
+      const keepApp = (faults: FaultHook) => (d: NodeComponents) => {
+        app ??= d.app
+        return onFiles(dir, signer, faults)({ ...d, app })
+      }
+      const first = cluster.open(0, keepApp(hook))
+      cluster.runUntil(30_000, () => first.crashed !== undefined)
+      assert.match(String(first.crashed), /statestore.save/)
+      assert.equal(app?.info().height, 2)
+      cluster.kill(0)
+      const reopened = cluster.open(0, keepApp(noFaults))
+      assert.equal(reopened.crashed, undefined)
+      assert.equal(cluster.height(0), 2, 'the tip follows the application')
+      cluster.runUntil(cluster.clock.monotonicMs() + 30_000, () => cluster.height(0) >= 5)
+      assert.ok(cluster.height(0) >= 5)
+      cluster.assertAgreement()
+      for (let i = 0; i < 4; i++) cluster.kill(i)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('crash at every write point, then restart from disk', function () {
   this.timeout(170_000)
   it('survives a crash at every write until height 3, and at each also a torn write, a power loss or a lost WAL (in turn)', () => {
