@@ -108,8 +108,7 @@ const ioActor = fromCallback<IoEvent, { io: NodeIo; gossipIntervalMs: number }>(
       switch (event.type) {
         case 'effects':
           for (const effect of event.effects)
-            for (const produced of io.execute(effect, event.state, false, arm))
-              sendBack({ type: 'input', input: produced })
+            for (const produced of io.execute(effect, false, arm)) sendBack({ type: 'input', input: produced })
           return
         case 'message': {
           const converted = io.receive(event.message, event.from, event.state)

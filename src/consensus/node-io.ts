@@ -116,12 +116,7 @@ export class NodeIo {
    * caller feeds to the core in order. During replay only effects that rebuild local state
    * run; `resume` re-issues the rest afterwards.
    */
-  execute(
-    effect: ConsensusEffect,
-    state: ConsensusState,
-    replaying: boolean,
-    schedule: (t: TimeoutRequest) => void,
-  ): ConsensusInput[] {
+  execute(effect: ConsensusEffect, replaying: boolean, schedule: (t: TimeoutRequest) => void): ConsensusInput[] {
     const { chainId } = this.c.genesis
     switch (effect.type) {
       case 'signVote': {
@@ -193,8 +188,6 @@ export class NodeIo {
           this.c.transport.broadcast({ kind: 'evidence', evidence: effect.evidence })
         return []
     }
-    void state
-    return []
   }
 
   #apply(committed: CommittedBlock): Uint8Array {
@@ -322,7 +315,7 @@ export function drive(
     assert(n < MAX_INPUTS_PER_DRIVE, 'consensus input cascade did not settle')
     const r = step(state, queue.shift() as ConsensusInput)
     state = r.state
-    for (const effect of r.effects) queue.push(...io.execute(effect, state, replaying, schedule))
+    for (const effect of r.effects) queue.push(...io.execute(effect, replaying, schedule))
   }
   return state
 }
