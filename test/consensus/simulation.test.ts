@@ -44,6 +44,15 @@ describe('consensus simulation (seeded, hostile network, Byzantine equivocators)
     })
   }
 
+  it('one seed replays the same run: same blocks, same number of messages', () => {
+    const opts = { seed: 31337, validators: 4, byzantine: 1, gstMs: 1500, heightsAfterGst: 3, livenessBudgetMs: 30_000 }
+    const a = simulate(opts)
+    const b = simulate(opts)
+    assert.deepEqual([...a.chain], [...b.chain])
+    assert.equal(a.messages, b.messages)
+    assert.notDeepEqual([...simulate({ ...opts, seed: 31338 }).chain], [...a.chain], 'another seed, another run')
+  })
+
   it('the checker does catch a fork when more than f validators collude (so its silence above means something)', () => {
     const forks: string[] = []
     for (let seed = 1; seed <= 40 && forks.length === 0; seed++) {
