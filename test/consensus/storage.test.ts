@@ -49,6 +49,26 @@ describe('privval, stores and messages', () => {
     )
   })
 
+  it('a torn last-signed write leaves the previous record in force', () => {
+    const path = join(dir, 'privval')
+    let tear = false
+    const store = new FileLastSignedStore(path, () => (tear ? 'tear' : 'proceed'))
+    const pv = new PrivValidator(signer, store)
+    const v = { type: 'prevote' as const, height: 3, round: 0, blockHash: sha256(), validatorIndex: 0 }
+    pv.signVote(chainId, v)
+    pv.signVote(chainId, { ...v, type: 'precommit' })
+    tear = true
+    assert.throws(() => pv.signVote(chainId, { ...v, height: 4 }), /injected fault/)
+    const last = new FileLastSignedStore(path).load()
+    assert.deepEqual(
+      [last?.height, last?.round, last?.step],
+      [3, 0, 2],
+      'the precommit at height 3 is still the last signed',
+    )
+    writeFileSync(path, new Uint8Array(2 * 512).fill(7))
+    assert.throws(() => new FileLastSignedStore(path).load(), StoreCorruptError)
+  })
+
   it('the block and state stores round-trip and detect damage', () => {
     const block = makeBlock({
       chainId,
