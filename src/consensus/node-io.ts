@@ -19,7 +19,7 @@ import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, 
 import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
 import type { EvidencePool } from './evidence-pool.ts'
 import { type Genesis, genesisTip } from './genesis.ts'
-import { bytesEqual, toHex } from './hash.ts'
+import { bytesEqual } from './hash.ts'
 import type { Mempool } from './mempool.ts'
 import type { ConsensusMessage, ConsensusTransport } from './messages.ts'
 import type { PrivValidator } from './privval.ts'
@@ -345,17 +345,4 @@ export async function catchUpFrom(
 export interface BlockSource {
   /** The decided block at `height` with a commit for it, or undefined when the peer lacks it. */
   getBlock(height: number): Promise<CommittedBlock | undefined>
-}
-
-export function describeInput(input: ConsensusInput): string {
-  switch (input.type) {
-    case 'vote':
-      return `vote ${input.vote.type} h${input.vote.height} r${input.vote.round} v${input.vote.validatorIndex} ${input.vote.blockHash === null ? 'nil' : toHex(input.vote.blockHash).slice(0, 8)}`
-    case 'proposal':
-      return `proposal h${input.proposal.height} r${input.proposal.round}`
-    case 'timeout':
-      return `timeout ${input.kind} h${input.height} r${input.round}`
-    default:
-      return input.type
-  }
 }

@@ -95,7 +95,3 @@ export function twoThirdsMajority(set: VoteSet, vals: ValidatorSet): string | un
 export function hasTwoThirdsAny(set: VoteSet, vals: ValidatorSet): boolean {
   return vals.hasTwoThirds(set.totalPower)
 }
-
-export function powerFor(set: VoteSet, key: string): number {
-  return set.powerByValue.get(key) ?? 0
-}

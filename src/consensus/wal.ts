@@ -10,7 +10,6 @@
  */
 import {
   closeSync,
-  existsSync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
@@ -204,9 +203,5 @@ export class FileWal implements Wal {
   close(): void {
     if (this.#fd >= 0) closeSync(this.#fd)
     this.#fd = -1
-  }
-
-  static exists(dir: string): boolean {
-    return existsSync(dir)
   }
 }
