@@ -2,9 +2,13 @@
  * `npm run bench -- <suite> [--json]`: benchmarks that print ratios measured side by side in
  * one run. Suites register here as they land.
  */
+import { runConsensusBench } from './consensus.ts'
 import { runMlBench } from './ml.ts'
 
-const suites: Record<string, (json: boolean) => Promise<void>> = { ml: runMlBench }
+const suites: Record<string, (json: boolean, args: readonly string[]) => Promise<void>> = {
+  consensus: runConsensusBench,
+  ml: runMlBench,
+}
 
 const [suite, ...rest] = process.argv.slice(2)
 const json = rest.includes('--json')
@@ -16,5 +20,5 @@ if (runSuite === undefined) {
   )
   process.exitCode = 64
 } else {
-  await runSuite(json)
+  await runSuite(json, rest)
 }

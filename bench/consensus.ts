@@ -1,0 +1,254 @@
+/**
+ * `npm run bench -- consensus [--json] [--disk]`: commit latency against its lower bound, and
+ * transactions per second at saturation, for 4 validators in ONE process over the in-process
+ * transport (MemoryHub: messages are encoded, copied and decoded, but no socket is involved).
+ * The loopback/libp2p version comes with the network layer (src/net).
+ *
+ * - latencyVsBound: median time from a proposal's broadcast to the commit by the third of four
+ *   validators (+2/3), divided by three one-way message delays measured on the same transport
+ *   in the same run (propose → prevote → precommit is three delays). Two transports are
+ *   reported: next event-loop turn ('immediate', the raw in-process hop) and a 1 ms timer
+ *   (a loopback-like hop).
+ * - txPerSecond: 300-byte transactions submitted round-robin through the validators' actors
+ *   (admitted by checkTx, gossiped), until all are committed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createActor } from 'xstate'
+import { consensusMachine } from '../src/consensus/consensus-actor.ts'
+import type { ConsensusConfig } from '../src/consensus/core-types.ts'
+import { EvidencePool } from '../src/consensus/evidence-pool.ts'
+import type { Genesis } from '../src/consensus/genesis.ts'
+import { signerFromSeed } from '../src/consensus/keys.ts'
+import { KvApplication } from '../src/consensus/kv-application.ts'
+import { MemoryHub } from '../src/consensus/memory-transport.ts'
+import { Mempool } from '../src/consensus/mempool.ts'
+import type { NodeComponents } from '../src/consensus/node-io.ts'
+import { FileLastSignedStore, MemoryLastSignedStore, PrivValidator } from '../src/consensus/privval.ts'
+import { FileBlockStore, FileStateStore, MemoryBlockStore, MemoryStateStore } from '../src/consensus/stores.ts'
+import { ValidatorSet } from '../src/consensus/validator-set.ts'
+import { FileWal, MemoryWal } from '../src/consensus/wal.ts'
+import { SystemClock } from '../src/runtime/system-clock.ts'
+
+const N = 4
+const TX_BYTES = 300
+
+function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b)
+  return s.length === 0 ? Number.NaN : (s[Math.floor((s.length - 1) / 2)] as number)
+}
+
+interface Net {
+  hub: MemoryHub
+  commitTimes: Map<number, number[]>
+  proposalTimes: Map<number, number>
+  committedTxs: number[]
+  stop: () => void
+}
+
+function startNetwork(latency: number | 'immediate', disk: boolean): Net {
+  const clock = new SystemClock()
+  const hub = new MemoryHub(clock, latency)
+  const signers = Array.from({ length: N }, (_, i) => signerFromSeed(new Uint8Array(32).fill(i + 1)))
+  const genesis: Genesis = {
+    chainId: 'r3mes-bench',
+    genesisTimeMs: Math.floor(clock.nowMs()),
+    validators: signers.map((s) => ({ publicKey: s.publicKey, power: 10 })),
+  }
+  const vals = ValidatorSet.create(genesis.validators)
+  const commitTimes = new Map<number, number[]>()
+  const proposalTimes = new Map<number, number>()
+  const committedTxs = Array.from({ length: N }, () => 0)
+  const dirs: string[] = []
+  const actors = vals.validators.map((v, i) => {
+    const signer = signers.find((s) => Buffer.compare(s.publicKey, v.publicKey) === 0)
+    if (signer === undefined) throw new Error('validator without a signer')
+    const link = hub.connect(`v${i}`)
+    const app = new KvApplication()
+    const config: ConsensusConfig = {
+      chainId: genesis.chainId,
+      myIndex: i,
+      timeouts: {
+        proposeMs: 3000,
+        proposeDeltaMs: 500,
+        prevoteMs: 1000,
+        prevoteDeltaMs: 500,
+        precommitMs: 1000,
+        precommitDeltaMs: 500,
+        commitMs: 0,
+      },
+      maxBlockBytes: 1024 * 1024,
+      maxEvidenceAgeHeights: 100,
+      maxRoundsAhead: 1000,
+    }
+    const dir = disk ? mkdtempSync(join(tmpdir(), 'r3mes-bench-')) : ''
+    if (disk) dirs.push(dir)
+    const components: NodeComponents = {
+      genesis,
+      config,
+      privval: new PrivValidator(
+        signer,
+        disk ? new FileLastSignedStore(join(dir, 'privval')) : new MemoryLastSignedStore(),
+      ),
+      wal: disk ? new FileWal({ dir: join(dir, 'wal') }) : new MemoryWal(),
+      app,
+      mempool: new Mempool(app, { maxTxs: 100_000 }),
+      evidencePool: new EvidencePool(genesis.chainId, vals),
+      blockStore: disk ? new FileBlockStore(join(dir, 'blocks')) : new MemoryBlockStore(),
+      stateStore: disk ? new FileStateStore(join(dir, 'state')) : new MemoryStateStore(),
+      clock,
+      transport: {
+        broadcast: (m) => {
+          if (m.kind === 'proposal' && m.proposal.polRound === -1 && !proposalTimes.has(m.proposal.height))
+            proposalTimes.set(m.proposal.height, clock.monotonicMs())
+          link.broadcast(m)
+        },
+        send: link.send,
+      },
+      onCommit: (cb) => {
+        const h = cb.block.header.height
+        const times = commitTimes.get(h) ?? []
+        times.push(clock.monotonicMs())
+        commitTimes.set(h, times)
+        committedTxs[i] = (committedTxs[i] as number) + cb.block.txs.length
+      },
+    }
+    return createActor(consensusMachine, { input: { components, inbox: link, gossipIntervalMs: 200 } }).start()
+  })
+  const net: Net = {
+    hub,
+    commitTimes,
+    proposalTimes,
+    committedTxs,
+    stop: () => {
+      for (const a of actors) a.stop()
+      for (const d of dirs) rmSync(d, { recursive: true, force: true })
+    },
+  }
+  ;(net as Net & { actors: typeof actors }).actors = actors
+  return net
+}
+
+/** Resolve when `done()` holds, checking on every event-loop turn (the loop is kept alive meanwhile). */
+async function until(done: () => boolean, limitMs: number, clock: SystemClock): Promise<boolean> {
+  const start = clock.monotonicMs()
+  while (!done()) {
+    if (clock.monotonicMs() - start > limitMs) return false
+    await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+  return true
+}
+
+/** One-way delay of the transport itself: timestamped pings between two fresh endpoints. */
+async function oneWayDelayMs(latency: number | 'immediate', clock: SystemClock): Promise<number> {
+  const hub = new MemoryHub(clock, latency)
+  const a = hub.connect('a')
+  const b = hub.connect('b')
+  const samples: number[] = []
+  let sentAt = 0
+  b.subscribe(() => samples.push(clock.monotonicMs() - sentAt))
+  for (let i = 0; i < 200; i++) {
+    sentAt = clock.monotonicMs()
+    a.broadcast({ kind: 'status', height: i + 1 })
+    await until(() => samples.length > i, 1000, clock)
+  }
+  return median(samples)
+}
+
+async function latencyRun(latency: number | 'immediate', disk: boolean) {
+  const clock = new SystemClock()
+  const delay = await oneWayDelayMs(latency, clock)
+  const net = startNetwork(latency, disk)
+  const HEIGHTS = 40
+  await until(() => (net.commitTimes.get(HEIGHTS + 2)?.length ?? 0) >= 3, 60_000, clock)
+  net.stop()
+  const latencies: number[] = []
+  for (let h = 3; h <= HEIGHTS + 2; h++) {
+    const p = net.proposalTimes.get(h)
+    const c = net.commitTimes
+      .get(h)
+      ?.slice()
+      .sort((x, y) => x - y)[2]
+    if (p !== undefined && c !== undefined) latencies.push(c - p)
+  }
+  const commitLatencyMs = median(latencies)
+  const boundMs = 3 * delay
+  return {
+    transport: latency === 'immediate' ? 'in-process, next event-loop turn' : `in-process, ${latency} ms timer`,
+    oneWayDelayMs: round(delay),
+    lowerBoundMs: round(boundMs),
+    commitLatencyMs: round(commitLatencyMs),
+    heightsMeasured: latencies.length,
+    latencyVsBound: round(commitLatencyMs / boundMs),
+  }
+}
+
+async function throughputRun(disk: boolean, txCount: number) {
+  const clock = new SystemClock()
+  const net = startNetwork('immediate', disk) as Net & { actors: { send: (e: unknown) => void }[] }
+  const txs = Array.from({ length: txCount }, (_, i) => {
+    const head = `k${i}=`
+    return new TextEncoder().encode(head + 'x'.repeat(TX_BYTES - head.length))
+  })
+  const start = clock.monotonicMs()
+  const cpuStart = process.cpuUsage()
+  for (let i = 0; i < txs.length; i++) {
+    net.actors[i % N]?.send({ type: 'tx', tx: txs[i] })
+    if (i % 500 === 499) await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+  const submittedMs = clock.monotonicMs() - start
+  const ok = await until(() => (net.committedTxs[0] as number) >= txCount, 120_000, clock)
+  const seconds = (clock.monotonicMs() - start) / 1000
+  const cpu = process.cpuUsage(cpuStart)
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6
+  const heights = Math.max(...net.commitTimes.keys())
+  net.stop()
+  return {
+    txBytes: TX_BYTES,
+    txs: net.committedTxs[0],
+    allCommitted: ok,
+    seconds: round(seconds),
+    blocks: heights,
+    txPerSecond: Math.round((net.committedTxs[0] as number) / seconds),
+    submitSeconds: round(submittedMs / 1000),
+    /** CPU time of the whole process (all four validators share one thread): the figure that load on the machine does not inflate. */
+    cpuSeconds: round(cpuSeconds),
+    txPerCpuSecond: Math.round((net.committedTxs[0] as number) / cpuSeconds),
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000
+}
+
+export async function runConsensusBench(json: boolean, args: readonly string[] = []): Promise<void> {
+  const disk = args.includes('--disk')
+  const immediate = await latencyRun('immediate', disk)
+  const timer = await latencyRun(1, disk)
+  const throughput = await throughputRun(disk, 20_000)
+  const result = {
+    suite: 'consensus',
+    network: 'in-process (MemoryHub in one Node.js process, no sockets); the loopback/libp2p run needs src/net',
+    storage: disk ? 'files with fsync (WAL, privval, block and state stores)' : 'memory',
+    validators: N,
+    /** 1-minute load average and cores when the run ended: on a shared machine, wall-clock figures move with it. */
+    machine: { loadAverage1m: round(loadavg()[0] as number), cores: availableParallelism() },
+    latencyVsBound: immediate.latencyVsBound,
+    latencyVsBoundTransport: immediate.transport,
+    txPerSecond: throughput.txPerSecond,
+    targets: { latencyVsBound: 5, txPerSecond: 2000 },
+    latency: [immediate, timer],
+    throughput,
+  }
+  if (json) console.log(JSON.stringify(result, null, 2))
+  else {
+    for (const r of result.latency)
+      console.log(
+        `commit latency (${r.transport}): ${r.commitLatencyMs} ms vs bound 3 × ${r.oneWayDelayMs} ms = ${r.lowerBoundMs} ms → ${r.latencyVsBound}×`,
+      )
+    console.log(
+      `throughput: ${throughput.txs} txs of ${TX_BYTES} B in ${throughput.seconds} s over ${throughput.blocks} blocks → ${throughput.txPerSecond} tx/s`,
+    )
+  }
+}

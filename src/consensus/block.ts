@@ -1,0 +1,113 @@
+/**
+ * Building, hashing and validating blocks. A block's hash is the hash of its header, and the
+ * header commits to everything else (transactions, evidence, last commit) through roots, so
+ * the header alone is enough to sign, vote and chain on.
+ */
+import { encode } from './codec.ts'
+import { InvalidConsensusDataError } from './errors.ts'
+import { bytesEqual, merkleRoot, sha256 } from './hash.ts'
+import { evidenceKey, verifyCommit, verifyEvidence } from './signing.ts'
+import type { Block, BlockHeader, Commit, DuplicateVoteEvidence } from './types.ts'
+import type { ValidatorSet } from './validator-set.ts'
+import { commitToArray, evidenceToArray, headerToArray } from './wire.ts'
+
+export function hashHeader(header: BlockHeader): Uint8Array {
+  return sha256(encode(headerToArray(header)))
+}
+
+export function hashBlock(block: Block): Uint8Array {
+  return hashHeader(block.header)
+}
+
+export function hashCommit(commit: Commit | null): Uint8Array {
+  return commit === null ? sha256() : sha256(encode(commitToArray(commit)))
+}
+
+export function evidenceRoot(evidence: readonly DuplicateVoteEvidence[]): Uint8Array {
+  return merkleRoot(evidence.map((e) => encode(evidenceToArray(e))))
+}
+
+export function blockSizeBytes(block: Block): number {
+  let n = 0
+  for (const tx of block.txs) n += tx.byteLength
+  return n
+}
+
+export interface BlockContent {
+  chainId: string
+  height: number
+  timeMs: number
+  previousBlockHash: Uint8Array
+  appHash: Uint8Array
+  proposer: Uint8Array
+  txs: readonly Uint8Array[]
+  evidence: readonly DuplicateVoteEvidence[]
+  lastCommit: Commit | null
+}
+
+export function makeBlock(c: BlockContent): Block {
+  return {
+    header: {
+      chainId: c.chainId,
+      height: c.height,
+      timeMs: c.timeMs,
+      previousBlockHash: c.previousBlockHash,
+      txsRoot: merkleRoot(c.txs),
+      evidenceRoot: evidenceRoot(c.evidence),
+      lastCommitHash: hashCommit(c.lastCommit),
+      appHash: c.appHash,
+      proposer: c.proposer,
+    },
+    txs: c.txs,
+    evidence: c.evidence,
+    lastCommit: c.lastCommit,
+  }
+}
+
+/** What a block at `height` must agree with: the chain as this node has committed it. */
+export interface ChainTip {
+  chainId: string
+  height: number
+  previousBlockHash: Uint8Array
+  previousTimeMs: number
+  appHash: Uint8Array
+  validators: ValidatorSet
+  /** Evidence already put in a committed block (keys from `evidenceKey`): never again. */
+  committedEvidence: ReadonlySet<string>
+  maxBlockBytes: number
+  maxEvidenceAgeHeights: number
+}
+
+/** Throws InvalidConsensusDataError naming what is wrong; returns when `block` may be voted for. */
+export function validateBlock(tip: ChainTip, block: Block): void {
+  const h = block.header
+  const bad = (why: string): never => {
+    throw new InvalidConsensusDataError(`invalid block: ${why}`, { height: h.height })
+  }
+  if (h.chainId !== tip.chainId) bad('wrong chain id')
+  if (h.height !== tip.height) bad('wrong height')
+  if (!bytesEqual(h.previousBlockHash, tip.previousBlockHash)) bad('wrong previous block hash')
+  if (!bytesEqual(h.appHash, tip.appHash)) bad('wrong app hash')
+  if (h.height > 1 && h.timeMs <= tip.previousTimeMs) bad('time does not move forward')
+  if (tip.validators.indexOf(h.proposer) < 0) bad('proposer is not a validator')
+  if (!bytesEqual(h.txsRoot, merkleRoot(block.txs))) bad('txs root mismatch')
+  if (!bytesEqual(h.evidenceRoot, evidenceRoot(block.evidence))) bad('evidence root mismatch')
+  if (!bytesEqual(h.lastCommitHash, hashCommit(block.lastCommit))) bad('last commit hash mismatch')
+  if (blockSizeBytes(block) > tip.maxBlockBytes) bad('too many transaction bytes')
+  if (h.height === 1) {
+    if (block.lastCommit !== null) bad('first block carries a last commit')
+  } else if (block.lastCommit === null) {
+    bad('missing last commit')
+  } else {
+    verifyCommit(tip.chainId, tip.validators, h.height - 1, tip.previousBlockHash, block.lastCommit)
+  }
+  const keys = new Set<string>()
+  for (const e of block.evidence) {
+    const key = evidenceKey(e)
+    if (keys.has(key) || tip.committedEvidence.has(key)) bad('evidence already committed or repeated')
+    if (e.voteA.height >= h.height || e.voteA.height + tip.maxEvidenceAgeHeights < h.height)
+      bad('evidence too old or from the future')
+    keys.add(key)
+    verifyEvidence(tip.chainId, tip.validators, e)
+  }
+}

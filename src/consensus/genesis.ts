@@ -1,0 +1,22 @@
+/** The chain's starting point: chain id, time and validators, and the tip height 1 starts from. */
+import type { Tip } from './core-types.ts'
+import { ZERO_HASH } from './types.ts'
+import { type GenesisValidator, ValidatorSet } from './validator-set.ts'
+
+export interface Genesis {
+  readonly chainId: string
+  readonly genesisTimeMs: number
+  readonly validators: readonly GenesisValidator[]
+}
+
+export function genesisTip(genesis: Genesis, initialAppHash: Uint8Array): Tip {
+  return {
+    height: 1,
+    validators: ValidatorSet.create(genesis.validators),
+    lastBlockHash: ZERO_HASH,
+    lastBlockTimeMs: genesis.genesisTimeMs,
+    appHash: initialAppHash,
+    lastCommit: null,
+    committedEvidence: new Map(),
+  }
+}

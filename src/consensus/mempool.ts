@@ -1,0 +1,95 @@
+/**
+ * Transactions waiting for a block, in arrival order, bounded by count and by bytes. A tx
+ * enters only if the application's `checkTx` accepts it; committed txs leave. Duplicates are
+ * refused by hash, and recently committed hashes are remembered so a replayed tx is refused too.
+ */
+import { InvalidArgumentError } from '../runtime/errors.ts'
+import type { Application } from './application.ts'
+import { TxRejectedError } from './errors.ts'
+import { sha256, toHex } from './hash.ts'
+
+export interface MempoolInit {
+  /** @default 10_000 */
+  maxTxs?: number
+  /** @default 64 MiB */
+  maxBytes?: number
+  /** @default 64 KiB */
+  maxTxBytes?: number
+  /** How many committed tx hashes to remember against replays. @default 100_000 */
+  committedCacheSize?: number
+}
+
+export class Mempool {
+  readonly maxTxs: number
+  readonly maxBytes: number
+  readonly maxTxBytes: number
+  readonly #committedCacheSize: number
+  readonly #app: Application
+  readonly #txs = new Map<string, Uint8Array>()
+  readonly #committed = new Set<string>()
+  #bytes = 0
+
+  constructor(app: Application, init: MempoolInit = {}) {
+    this.#app = app
+    this.maxTxs = init.maxTxs ?? 10_000
+    this.maxBytes = init.maxBytes ?? 64 * 1024 * 1024
+    this.maxTxBytes = init.maxTxBytes ?? 64 * 1024
+    this.#committedCacheSize = init.committedCacheSize ?? 100_000
+    if (this.maxTxs <= 0 || this.maxBytes <= 0 || this.maxTxBytes <= 0)
+      throw new InvalidArgumentError('mempool bounds must be positive')
+  }
+
+  get size(): number {
+    return this.#txs.size
+  }
+
+  get sizeBytes(): number {
+    return this.#bytes
+  }
+
+  /** Admit `tx` or throw TxRejectedError saying why. */
+  add(tx: Uint8Array): void {
+    if (tx.byteLength === 0 || tx.byteLength > this.maxTxBytes)
+      throw new TxRejectedError('size out of bounds', { sizeBytes: tx.byteLength })
+    const key = toHex(sha256(tx))
+    if (this.#txs.has(key) || this.#committed.has(key)) throw new TxRejectedError('duplicate')
+    if (this.#txs.size >= this.maxTxs) throw new TxRejectedError('mempool full (count)')
+    if (this.#bytes + tx.byteLength > this.maxBytes) throw new TxRejectedError('mempool full (bytes)')
+    const check = this.#app.checkTx(tx)
+    if (!check.ok) throw new TxRejectedError(check.reason ?? 'refused by the application')
+    this.#txs.set(key, tx)
+    this.#bytes += tx.byteLength
+  }
+
+  /** The oldest txs whose total size fits `maxBytes` (kept in the pool until committed). */
+  reap(maxBytes: number, maxCount = Number.MAX_SAFE_INTEGER): Uint8Array[] {
+    const out: Uint8Array[] = []
+    let bytes = 0
+    for (const tx of this.#txs.values()) {
+      if (out.length >= maxCount || bytes + tx.byteLength > maxBytes) break
+      out.push(tx)
+      bytes += tx.byteLength
+    }
+    return out
+  }
+
+  /** Drop the txs of a committed block, then re-check the rest against the new state. */
+  update(committedTxs: readonly Uint8Array[]): void {
+    for (const tx of committedTxs) {
+      const key = toHex(sha256(tx))
+      const held = this.#txs.get(key)
+      if (held !== undefined) {
+        this.#txs.delete(key)
+        this.#bytes -= held.byteLength
+      }
+      if (this.#committed.size >= this.#committedCacheSize) this.#committed.clear()
+      this.#committed.add(key)
+    }
+    for (const [key, tx] of this.#txs) {
+      if (!this.#app.checkTx(tx).ok) {
+        this.#txs.delete(key)
+        this.#bytes -= tx.byteLength
+      }
+    }
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * What validators send each other, and its wire encoding (msgpackr over fixed-order arrays).
+ * The network layer carries these bytes on the consensus topic; it never looks inside.
+ */
+import { encode } from './codec.ts'
+import { InvalidConsensusDataError } from './errors.ts'
+import type { Block, Commit, DuplicateVoteEvidence, Proposal, Vote } from './types.ts'
+import {
+  blockFromArray,
+  blockToArray,
+  commitFromArray,
+  commitToArray,
+  evidenceFromArray,
+  evidenceToArray,
+  proposalFromArray,
+  proposalToArray,
+  safeDecode,
+  voteFromArray,
+  voteToArray,
+} from './wire.ts'
+
+export type ConsensusMessage =
+  | { readonly kind: 'proposal'; readonly proposal: Proposal; readonly block: Block }
+  | { readonly kind: 'vote'; readonly vote: Vote }
+  /** A decided block with its commit, sent to a peer that is a height behind. */
+  | { readonly kind: 'decided'; readonly block: Block; readonly commit: Commit }
+  | { readonly kind: 'evidence'; readonly evidence: DuplicateVoteEvidence }
+  /** Transactions for the mempool, batched (one message per burst, not per tx). */
+  | { readonly kind: 'txs'; readonly txs: readonly Uint8Array[] }
+  /** The height a node is deciding; a peer that has decided it answers with `decided`. */
+  | { readonly kind: 'status'; readonly height: number }
+
+/** @default bound on one message: a block of 4 MiB plus headroom */
+export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+export function encodeMessage(m: ConsensusMessage): Uint8Array {
+  switch (m.kind) {
+    case 'proposal':
+      return encode([m.kind, proposalToArray(m.proposal), blockToArray(m.block)])
+    case 'vote':
+      return encode([m.kind, voteToArray(m.vote)])
+    case 'decided':
+      return encode([m.kind, blockToArray(m.block), commitToArray(m.commit)])
+    case 'evidence':
+      return encode([m.kind, evidenceToArray(m.evidence)])
+    case 'txs':
+      return encode([m.kind, m.txs])
+    case 'status':
+      return encode([m.kind, m.height])
+  }
+}
+
+export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
+  if (bytes.byteLength > MAX_MESSAGE_BYTES) throw new InvalidConsensusDataError('message too large')
+  const a = safeDecode(bytes, 'consensus message')
+  if (!Array.isArray(a)) throw new InvalidConsensusDataError('malformed consensus message')
+  switch (a[0]) {
+    case 'proposal':
+      return { kind: 'proposal', proposal: proposalFromArray(a[1]), block: blockFromArray(a[2]) }
+    case 'vote':
+      return { kind: 'vote', vote: voteFromArray(a[1]) }
+    case 'decided':
+      return { kind: 'decided', block: blockFromArray(a[1]), commit: commitFromArray(a[2]) }
+    case 'evidence':
+      return { kind: 'evidence', evidence: evidenceFromArray(a[1]) }
+    case 'txs':
+      if (!Array.isArray(a[1]) || !a[1].every((t) => t instanceof Uint8Array))
+        throw new InvalidConsensusDataError('malformed txs message')
+      return { kind: 'txs', txs: a[1] as Uint8Array[] }
+    case 'status':
+      if (typeof a[1] !== 'number' || !Number.isSafeInteger(a[1]) || a[1] < 1)
+        throw new InvalidConsensusDataError('malformed status message')
+      return { kind: 'status', height: a[1] }
+    default:
+      throw new InvalidConsensusDataError('unknown consensus message kind')
+  }
+}
+
+/** How a node reaches its peers. The network layer implements it; tests use in-memory ones. */
+export interface ConsensusTransport {
+  broadcast(message: ConsensusMessage): void
+  send(peer: string, message: ConsensusMessage): void
+}

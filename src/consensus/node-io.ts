@@ -1,0 +1,348 @@
+/**
+ * The IO half of a consensus node: everything the pure core asks for, carried out against
+ * its components. Used by the synchronous driver (`ConsensusNode`, for simulations and crash
+ * tests) and by the XState actor (`consensus-actor.ts`), so both run the same IO in the same
+ * order:
+ *
+ * - an input is appended to the WAL before the core sees it;
+ * - an own vote or proposal is signed by the privval (which fsyncs its last-signed state),
+ *   appended to the WAL with fsync, and only then broadcast and fed back to the core;
+ * - a decided block goes to the block store, then the application, then `blockApplied`
+ *   (WAL'd as an input), then the core persists the new tip through `newHeight`.
+ */
+import { assert } from '../runtime/assert.ts'
+import type { Clock } from '../runtime/clock.ts'
+import type { Logger } from '../runtime/logger.ts'
+import type { Application } from './application.ts'
+import { gossipMessages, initialState, nextTip, step } from './core.ts'
+import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
+import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
+import type { EvidencePool } from './evidence-pool.ts'
+import { type Genesis, genesisTip } from './genesis.ts'
+import { bytesEqual } from './hash.ts'
+import type { Mempool } from './mempool.ts'
+import type { ConsensusMessage, ConsensusTransport } from './messages.ts'
+import type { PrivValidator } from './privval.ts'
+import type { BlockStore, StateStore } from './stores.ts'
+import type { Block, CommittedBlock, Proposal, Vote } from './types.ts'
+import type { Wal } from './wal.ts'
+
+export interface NodeComponents {
+  genesis: Genesis
+  config: ConsensusConfig
+  /** null for a node that follows the chain without signing. */
+  privval: PrivValidator | null
+  wal: Wal
+  app: Application
+  mempool: Mempool
+  evidencePool: EvidencePool
+  blockStore: BlockStore
+  stateStore: StateStore
+  clock: Clock
+  transport: ConsensusTransport
+  logger?: Logger
+  /** Told of every block this node commits (tests, metrics, the chain's subscribers). */
+  onCommit?: (committed: CommittedBlock) => void
+}
+
+export interface Recovered {
+  tip: Tip
+  /** Inputs of the WAL to replay, oldest first. */
+  replay: ConsensusInput[]
+}
+
+/** Where a timeout effect goes: the driver arms a timer whose firing is fed back as an input. */
+export type TimeoutRequest = Extract<ConsensusEffect, { type: 'scheduleTimeout' }>
+
+export class NodeIo {
+  readonly c: NodeComponents
+  /** Heights already served to each lagging peer, with when (bounds the help one peer can ask for). */
+  readonly #helped = new Map<string, { height: number; atMs: number }>()
+
+  constructor(components: NodeComponents) {
+    this.c = components
+  }
+
+  /**
+   * The restart handshake: load the tip, bring the application up to it by re-executing
+   * stored blocks, check the app hash, open the WAL at the tip's height and read what to replay.
+   */
+  recover(): Recovered {
+    const { app, blockStore, stateStore, wal, genesis, config } = this.c
+    let tip = stateStore.load() ?? genesisTip(genesis, app.info().appHash)
+    // A persistent application may be one block ahead of the state store (a crash after it
+    // executed the block, before the tip was saved): adopt its result instead of re-executing.
+    if (app.info().height === tip.height) {
+      const stored = blockStore.load(tip.height)
+      if (stored === undefined)
+        throw new StoreCorruptError('application is ahead of the block store', { height: tip.height })
+      tip = nextTip(config, tip, stored.block, stored.commit, app.info().appHash)
+      stateStore.save(tip)
+    }
+    if (app.info().height >= tip.height)
+      throw new StoreCorruptError('application is more than one block ahead of the state', {
+        appHeight: app.info().height,
+        stateHeight: tip.height - 1,
+      })
+    for (let h = app.info().height + 1; h < tip.height; h++) {
+      const stored = blockStore.load(h)
+      if (stored === undefined) throw new StoreCorruptError('block store is behind the state store', { height: h })
+      app.executeBlock(stored.block)
+      this.c.mempool.update(stored.block.txs)
+    }
+    if (!bytesEqual(app.info().appHash, tip.appHash))
+      throw new StoreCorruptError('application state does not match the stored app hash', { height: tip.height - 1 })
+    // Blocks stored but not yet reflected in the state (a crash between the two saves) were
+    // decided: apply them rather than wait to decide them again, so the committed height never goes back.
+    for (let stored = blockStore.load(tip.height); stored !== undefined; stored = blockStore.load(tip.height)) {
+      const appHash = app.executeBlock(stored.block)
+      this.c.mempool.update(stored.block.txs)
+      this.c.evidencePool.markCommitted(stored.block.evidence)
+      tip = nextTip(config, tip, stored.block, stored.commit, appHash)
+      stateStore.save(tip)
+    }
+    const replay = wal.readFrom(tip.height)
+    wal.startHeight(tip.height)
+    return { tip, replay }
+  }
+
+  /** WAL first: called for every input before the core sees it (own signed messages were logged with fsync already). */
+  log(input: ConsensusInput): void {
+    this.c.wal.append(input, input.type === 'blockApplied')
+  }
+
+  /**
+   * Carry out one effect. Returns the inputs it produces (already in the WAL), which the
+   * caller feeds to the core in order. During replay only effects that rebuild local state
+   * run; `resume` re-issues the rest afterwards.
+   */
+  execute(effect: ConsensusEffect, replaying: boolean, schedule: (t: TimeoutRequest) => void): ConsensusInput[] {
+    const { chainId } = this.c.genesis
+    switch (effect.type) {
+      case 'signVote': {
+        if (replaying || this.c.privval === null) return []
+        let vote: Vote
+        try {
+          vote = this.c.privval.signVote(chainId, effect.vote)
+        } catch (error) {
+          if (error instanceof DoubleSignRefusedError) {
+            this.c.logger?.warn({ err: error }, 'refused to sign a vote')
+            return []
+          }
+          throw error
+        }
+        const input: ConsensusInput = { type: 'vote', vote }
+        this.c.wal.append(input, true)
+        this.c.transport.broadcast({ kind: 'vote', vote })
+        return [input]
+      }
+      case 'signProposal': {
+        if (replaying || this.c.privval === null) return []
+        let proposal: Proposal
+        try {
+          proposal = this.c.privval.signProposal(chainId, effect.proposal)
+        } catch (error) {
+          if (error instanceof DoubleSignRefusedError) {
+            this.c.logger?.warn({ err: error }, 'refused to sign a proposal')
+            return []
+          }
+          throw error
+        }
+        const input: ConsensusInput = { type: 'proposal', proposal, block: effect.block }
+        this.c.wal.append(input, true)
+        this.c.transport.broadcast({ kind: 'proposal', proposal, block: effect.block })
+        return [input]
+      }
+      case 'requestProposalContent': {
+        if (replaying) return []
+        const input: ConsensusInput = {
+          type: 'proposalContent',
+          height: effect.height,
+          round: effect.round,
+          timeMs: Math.floor(this.c.clock.nowMs()),
+          txs: this.c.mempool.reap(effect.maxBytes),
+          evidence: this.c.evidencePool.pending(),
+        }
+        this.log(input)
+        return [input]
+      }
+      case 'scheduleTimeout':
+        if (!replaying) schedule(effect)
+        return []
+      case 'commitBlock': {
+        // The inputs that decided this block must survive a power loss before the block is
+        // stored, or a restart could find a stored block its WAL cannot re-decide.
+        if (!replaying) this.c.wal.sync()
+        const appHash = this.#apply({ block: effect.block, commit: effect.commit })
+        if (replaying) return []
+        const input: ConsensusInput = { type: 'blockApplied', height: effect.block.header.height, appHash }
+        this.log(input)
+        return [input]
+      }
+      case 'newHeight':
+        this.c.stateStore.save(effect.tip)
+        this.c.wal.startHeight(effect.tip.height)
+        return []
+      case 'evidence':
+        if (this.c.evidencePool.add(effect.evidence) && !replaying)
+          this.c.transport.broadcast({ kind: 'evidence', evidence: effect.evidence })
+        return []
+    }
+  }
+
+  #apply(committed: CommittedBlock): Uint8Array {
+    const { app, blockStore } = this.c
+    const block: Block = committed.block
+    const height = block.header.height
+    blockStore.save(committed)
+    const info = app.info()
+    let appHash: Uint8Array
+    if (info.height === height - 1) {
+      appHash = app.executeBlock(block)
+      this.c.mempool.update(block.txs)
+      this.c.evidencePool.markCommitted(block.evidence)
+      this.c.onCommit?.(committed)
+    } else {
+      // Already executed before a crash: the handshake brought the app to this height.
+      assert(info.height === height, `application at height ${info.height} cannot apply block ${height}`)
+      appHash = info.appHash
+    }
+    return appHash
+  }
+
+  /**
+   * A message from a peer, as a core input (undefined when it is not one). A peer that sends
+   * messages for a height this node has decided is behind: it is sent the decided block
+   * with its commit, at most once per height per second.
+   */
+  receive(message: ConsensusMessage, from: string, state: ConsensusState): ConsensusInput | undefined {
+    switch (message.kind) {
+      case 'proposal':
+        this.#helpIfBehind(message.proposal.height, from, state)
+        return { type: 'proposal', proposal: message.proposal, block: message.block }
+      case 'vote':
+        this.#helpIfBehind(message.vote.height, from, state)
+        return { type: 'vote', vote: message.vote }
+      case 'decided':
+        return message.block.header.height === state.tip.height
+          ? { type: 'decided', block: message.block, commit: message.commit }
+          : undefined
+      case 'evidence':
+        this.c.evidencePool.add(message.evidence)
+        return undefined
+      case 'status':
+        this.#helpIfBehind(message.height, from, state)
+        return undefined
+      case 'txs':
+        this.addTxs(message.txs)
+        return undefined
+    }
+  }
+
+  /**
+   * One gossip tick: announce this node's height (a peer that is ahead answers with the
+   * decided block), re-send its own votes of this height, and re-send the proposals it holds
+   * only when it has been in the same round since the previous tick: while rounds progress,
+   * everyone already has them, and a block can be megabytes.
+   */
+  gossip(state: ConsensusState): void {
+    const { transport } = this.c
+    transport.broadcast({ kind: 'status', height: state.tip.height })
+    const { proposals, votes } = gossipMessages(state)
+    const stuck = this.#lastGossip?.height === state.tip.height && this.#lastGossip.round === state.round
+    this.#lastGossip = { height: state.tip.height, round: state.round }
+    if (stuck)
+      for (const p of proposals) transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
+    for (const vote of votes) transport.broadcast({ kind: 'vote', vote })
+  }
+
+  #lastGossip: { height: number; round: number } | undefined
+
+  /** Admit gossiped or submitted txs; returns those the mempool took (refusals are normal for gossip). */
+  addTxs(txs: readonly Uint8Array[]): Uint8Array[] {
+    const added: Uint8Array[] = []
+    for (const tx of txs) {
+      try {
+        this.c.mempool.add(tx)
+        added.push(tx)
+      } catch {
+        // Duplicate, full or invalid: a gossiped tx is simply not kept.
+      }
+    }
+    return added
+  }
+
+  #helpIfBehind(peerHeight: number, from: string, state: ConsensusState): void {
+    if (peerHeight >= state.tip.height) return
+    const nowMs = this.c.clock.monotonicMs()
+    const last = this.#helped.get(from)
+    if (last !== undefined && last.height === peerHeight && nowMs - last.atMs < 1000) return
+    const stored = this.c.blockStore.load(peerHeight)
+    if (stored === undefined) return
+    this.#helped.set(from, { height: peerHeight, atMs: nowMs })
+    this.c.transport.send(from, { kind: 'decided', block: stored.block, commit: stored.commit })
+  }
+}
+
+/**
+ * Recover and replay: the core's state after the stores and the WAL, and the input that
+ * starts it (`start` on an empty WAL, else `resume` to re-issue what it still owes), which
+ * the caller must log and submit. Effects during replay only rebuild local state.
+ */
+export function recoverState(io: NodeIo): { state: ConsensusState; next: ConsensusInput } {
+  const { tip, replay } = io.recover()
+  let state = initialState(io.c.config, tip)
+  for (const input of replay) state = drive(io, state, input, true, () => {})
+  return { state, next: replay.length === 0 ? { type: 'start' } : { type: 'resume' } }
+}
+
+/** Bound on inputs one input may cascade into (own votes, content, applied): a runaway loop is a bug. */
+export const MAX_INPUTS_PER_DRIVE = 10_000
+
+/**
+ * Step the core with `first` (already in the WAL) and carry out the effects, feeding the
+ * inputs they produce back in order, until quiet. Returns the final state.
+ */
+export function drive(
+  io: NodeIo,
+  state: ConsensusState,
+  first: ConsensusInput,
+  replaying: boolean,
+  schedule: (t: TimeoutRequest) => void,
+): ConsensusState {
+  const queue: ConsensusInput[] = [first]
+  for (let n = 0; queue.length > 0; n++) {
+    assert(n < MAX_INPUTS_PER_DRIVE, 'consensus input cascade did not settle')
+    const r = step(state, queue.shift() as ConsensusInput)
+    state = r.state
+    for (const effect of r.effects) queue.push(...io.execute(effect, replaying, schedule))
+  }
+  return state
+}
+
+/** The catch-up loop: decided blocks from `source`, verified by the core, applied in order, until it has no more. */
+export async function catchUpFrom(
+  io: NodeIo,
+  start: ConsensusState,
+  source: BlockSource,
+  isStopped: () => boolean = () => false,
+): Promise<{ state: ConsensusState; applied: number }> {
+  let state = start
+  let applied = 0
+  while (!isStopped()) {
+    const height = state.tip.height
+    const stored = await source.getBlock(height)
+    if (stored === undefined) break
+    const input: ConsensusInput = { type: 'decided', block: stored.block, commit: stored.commit }
+    io.log(input)
+    state = drive(io, state, input, false, () => {})
+    if (state.tip.height === height) break
+    applied++
+  }
+  return { state, applied }
+}
+
+export interface BlockSource {
+  /** The decided block at `height` with a commit for it, or undefined when the peer lacks it. */
+  getBlock(height: number): Promise<CommittedBlock | undefined>
+}

@@ -1,0 +1,94 @@
+/**
+ * What validators sign, and the checks anyone can run on votes, proposals, commits and
+ * evidence. Sign bytes are domain-separated and carry the chain id, so a signature on one
+ * chain or for one kind of message is never valid for another.
+ */
+import { encode } from './codec.ts'
+import { InvalidConsensusDataError } from './errors.ts'
+import { bytesEqual, toHex } from './hash.ts'
+import { verifySignature } from './keys.ts'
+import type { Commit, DuplicateVoteEvidence, Proposal, UnsignedProposal, UnsignedVote, Vote } from './types.ts'
+import type { ValidatorSet } from './validator-set.ts'
+import { voteTypeCode } from './wire.ts'
+
+export function voteSignBytes(chainId: string, v: UnsignedVote): Uint8Array {
+  return encode(['r3mes/vote/1', chainId, voteTypeCode(v.type), v.height, v.round, v.blockHash])
+}
+
+export function proposalSignBytes(chainId: string, p: UnsignedProposal): Uint8Array {
+  return encode(['r3mes/proposal/1', chainId, p.height, p.round, p.polRound, p.blockHash])
+}
+
+export function verifyVote(chainId: string, vals: ValidatorSet, v: Vote): boolean {
+  const val = vals.at(v.validatorIndex)
+  if (val === undefined) return false
+  return verifySignature(val.publicKey, voteSignBytes(chainId, v), v.signature)
+}
+
+/** A proposal is valid only when signed by the proposer of its round (`valsAtRoundZero` = the height's set). */
+export function verifyProposal(chainId: string, valsAtRoundZero: ValidatorSet, p: Proposal): boolean {
+  if (p.polRound < -1 || p.polRound >= p.round) return false
+  const proposer = valsAtRoundZero.forRound(p.round).proposer
+  return verifySignature(proposer.publicKey, proposalSignBytes(chainId, p), p.signature)
+}
+
+/** A key naming the value a vote is for: the block hash in hex, or 'nil'. */
+export function valueKey(blockHash: Uint8Array | null): string {
+  return blockHash === null ? 'nil' : toHex(blockHash)
+}
+
+/** Throws unless `commit` holds valid precommits from more than 2/3 of `vals` for `blockHash` at `height`. */
+export function verifyCommit(
+  chainId: string,
+  vals: ValidatorSet,
+  height: number,
+  blockHash: Uint8Array,
+  commit: Commit,
+): void {
+  if (commit.height !== height) throw new InvalidConsensusDataError('commit for another height', { height })
+  if (!bytesEqual(commit.blockHash, blockHash))
+    throw new InvalidConsensusDataError('commit for another block', { height })
+  const seen = new Set<number>()
+  let power = 0
+  for (const s of commit.signatures) {
+    const val = vals.at(s.validatorIndex)
+    if (val === undefined || seen.has(s.validatorIndex))
+      throw new InvalidConsensusDataError('commit names an unknown or repeated validator', { height })
+    seen.add(s.validatorIndex)
+    const vote: Vote = {
+      type: 'precommit',
+      height,
+      round: commit.round,
+      blockHash,
+      validatorIndex: s.validatorIndex,
+      signature: s.signature,
+    }
+    if (!verifyVote(chainId, vals, vote))
+      throw new InvalidConsensusDataError('commit has a bad signature', { height, validatorIndex: s.validatorIndex })
+    power += val.power
+  }
+  if (!vals.hasTwoThirds(power))
+    throw new InvalidConsensusDataError('commit lacks more than 2/3 of voting power', { height, power })
+}
+
+/** Canonical order of the two votes (by value key) so one equivocation has one encoding. */
+export function makeEvidence(a: Vote, b: Vote): DuplicateVoteEvidence {
+  return valueKey(a.blockHash) < valueKey(b.blockHash) ? { voteA: a, voteB: b } : { voteA: b, voteB: a }
+}
+
+/** A stable identity for one equivocation (validator, height, round, type): deduplicates evidence. */
+export function evidenceKey(e: DuplicateVoteEvidence): string {
+  const v = e.voteA
+  return `${v.height}/${v.round}/${v.type}/${v.validatorIndex}`
+}
+
+/** Throws unless `e` proves that one validator signed two different values for one (type, height, round). */
+export function verifyEvidence(chainId: string, vals: ValidatorSet, e: DuplicateVoteEvidence): void {
+  const { voteA: a, voteB: b } = e
+  if (a.type !== b.type || a.height !== b.height || a.round !== b.round || a.validatorIndex !== b.validatorIndex)
+    throw new InvalidConsensusDataError('evidence votes are not for the same slot')
+  if (valueKey(a.blockHash) >= valueKey(b.blockHash))
+    throw new InvalidConsensusDataError('evidence votes are equal or not in canonical order')
+  if (!verifyVote(chainId, vals, a) || !verifyVote(chainId, vals, b))
+    throw new InvalidConsensusDataError('evidence has a bad signature')
+}

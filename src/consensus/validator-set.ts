@@ -1,0 +1,166 @@
+/**
+ * The validator set and stake-weighted proposer rotation, CometBFT's priority algorithm
+ * (types/validator_set.go): on every step each validator's priority grows by its power, the
+ * one with the highest priority (ties: lowest address) proposes and drops by the total power.
+ * Priorities are rescaled to a window of 2 × total power and centred on their average, so
+ * they stay bounded. The set is immutable; incrementing returns a new one.
+ */
+import { assert } from '../runtime/assert.ts'
+import { InvalidArgumentError } from '../runtime/errors.ts'
+import { compareBytes, toHex } from './hash.ts'
+import { addressOf } from './keys.ts'
+
+export interface Validator {
+  readonly address: Uint8Array
+  readonly publicKey: Uint8Array
+  readonly power: number
+  readonly priority: number
+}
+
+export interface GenesisValidator {
+  readonly publicKey: Uint8Array
+  readonly power: number
+}
+
+/** Bound on total power keeps every priority sum far inside the safe-integer range. */
+export const MAX_TOTAL_POWER = 2 ** 40
+const PRIORITY_WINDOW_FACTOR = 2
+
+export class ValidatorSet {
+  readonly validators: readonly Validator[]
+  readonly totalPower: number
+  readonly #indexByAddress: ReadonlyMap<string, number>
+  /** Chosen by the last increment (it has already paid the total power back). */
+  readonly #proposerIndex: number
+
+  private constructor(validators: readonly Validator[], proposerIndex: number) {
+    this.validators = validators
+    this.#proposerIndex = proposerIndex
+    this.totalPower = validators.reduce((s, v) => s + v.power, 0)
+    this.#indexByAddress = new Map(validators.map((v, i) => [toHex(v.address), i]))
+  }
+
+  /**
+   * A new set, ordered by power (descending) then address (ascending) as CometBFT does, its
+   * priorities initialised and incremented once so that `proposer` names the first proposer.
+   */
+  static create(genesis: readonly GenesisValidator[]): ValidatorSet {
+    if (genesis.length === 0) throw new InvalidArgumentError('validator set must not be empty')
+    const vals = genesis.map((g): Validator => {
+      if (!Number.isSafeInteger(g.power) || g.power <= 0)
+        throw new InvalidArgumentError('validator power must be a positive integer', { power: g.power })
+      return { address: addressOf(g.publicKey), publicKey: g.publicKey, power: g.power, priority: 0 }
+    })
+    return ValidatorSet.fromValidators(vals).incrementProposerPriority(1)
+  }
+
+  /** A set with the given validators and priorities as they are (for tests and restarts). */
+  static fromValidators(validators: readonly Validator[]): ValidatorSet {
+    const sorted = validators.slice().sort((a, b) => b.power - a.power || compareBytes(a.address, b.address))
+    const total = sorted.reduce((s, v) => s + v.power, 0)
+    if (total > MAX_TOTAL_POWER) throw new InvalidArgumentError('total voting power too large', { total })
+    const seen = new Set<string>()
+    for (const v of sorted) {
+      const id = toHex(v.address)
+      if (seen.has(id)) throw new InvalidArgumentError('duplicate validator', { address: id })
+      seen.add(id)
+    }
+    return new ValidatorSet(sorted, highestPriority(sorted))
+  }
+
+  /** A set as persisted: validators with their priorities, and who the last increment chose. */
+  static restore(validators: readonly Validator[], proposerAddress: Uint8Array): ValidatorSet {
+    const set = ValidatorSet.fromValidators(validators)
+    const index = set.indexOf(proposerAddress)
+    if (index < 0) throw new InvalidArgumentError('restored proposer is not in the validator set')
+    return new ValidatorSet(set.validators, index)
+  }
+
+  get size(): number {
+    return this.validators.length
+  }
+
+  /**
+   * The proposer: the validator the last increment chose (CometBFT's `vals.Proposer`); for a
+   * set built from priorities alone, the highest priority, ties to the lowest address.
+   */
+  get proposer(): Validator {
+    return this.validators[this.#proposerIndex] as Validator
+  }
+
+  indexOf(address: Uint8Array): number {
+    return this.#indexByAddress.get(toHex(address)) ?? -1
+  }
+
+  at(index: number): Validator | undefined {
+    return this.validators[index]
+  }
+
+  /** Strictly more than 2/3 of the total power. */
+  hasTwoThirds(power: number): boolean {
+    return power * 3 > this.totalPower * 2
+  }
+
+  /** Strictly more than 1/3 of the total power: at least one honest validator among them. */
+  hasOneThird(power: number): boolean {
+    return power * 3 > this.totalPower
+  }
+
+  incrementProposerPriority(times: number): ValidatorSet {
+    assert(Number.isSafeInteger(times) && times > 0, 'incrementProposerPriority needs a positive count')
+    let prios = this.validators.map((v) => v.priority)
+    let best = 0
+    prios = rescale(prios, PRIORITY_WINDOW_FACTOR * this.totalPower)
+    prios = shiftByAverage(prios)
+    const powers = this.validators.map((v) => v.power)
+    for (let t = 0; t < times; t++) {
+      best = 0
+      for (let i = 0; i < prios.length; i++) {
+        prios[i] = (prios[i] as number) + (powers[i] as number)
+      }
+      for (let i = 1; i < prios.length; i++) {
+        const p = prios[i] as number
+        const bp = prios[best] as number
+        const vi = this.validators[i] as Validator
+        const vb = this.validators[best] as Validator
+        if (p > bp || (p === bp && compareBytes(vi.address, vb.address) < 0)) best = i
+      }
+      prios[best] = (prios[best] as number) - this.totalPower
+    }
+    return new ValidatorSet(
+      this.validators.map((v, i) => ({ ...v, priority: prios[i] as number })),
+      best,
+    )
+  }
+
+  /** The set whose `proposer` proposes round `round` of a height that starts with this set. */
+  forRound(round: number): ValidatorSet {
+    return round === 0 ? this : this.incrementProposerPriority(round)
+  }
+}
+
+function highestPriority(vals: readonly Validator[]): number {
+  let best = 0
+  for (let i = 1; i < vals.length; i++) {
+    const v = vals[i] as Validator
+    const b = vals[best] as Validator
+    if (v.priority > b.priority || (v.priority === b.priority && compareBytes(v.address, b.address) < 0)) best = i
+  }
+  return best
+}
+
+function rescale(prios: number[], diffMax: number): number[] {
+  if (diffMax <= 0) return prios
+  const diff = Math.max(...prios) - Math.min(...prios)
+  if (diff <= diffMax) return prios
+  const ratio = Math.ceil(diff / diffMax)
+  // Go's int64 division truncates toward zero.
+  return prios.map((p) => Math.trunc(p / ratio))
+}
+
+function shiftByAverage(prios: number[]): number[] {
+  const sum = prios.reduce((s, p) => s + p, 0)
+  // big.Int.Div is Euclidean division (floor for a positive divisor).
+  const avg = Math.floor(sum / prios.length)
+  return prios.map((p) => p - avg)
+}

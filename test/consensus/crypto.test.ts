@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict'
+import { ed25519 } from '@noble/curves/ed25519.js'
+import { decode, encode } from '../../src/consensus/codec.ts'
+import { merkleRoot, sha256, toHex } from '../../src/consensus/hash.ts'
+import { signerFromSeed, verifySignature } from '../../src/consensus/keys.ts'
+import { proposalSignBytes, verifyVote, voteSignBytes } from '../../src/consensus/signing.ts'
+import type { Vote } from '../../src/consensus/types.ts'
+import { voteFromArray, voteToArray } from '../../src/consensus/wire.ts'
+import { makeChain, seedFor } from './helpers/fixtures.ts'
+
+describe('consensus crypto and encoding', () => {
+  it('node:crypto ed25519 keys are @noble/curves keys: same public key, signatures verify both ways', () => {
+    const seed = seedFor('compat')
+    const signer = signerFromSeed(seed)
+    assert.equal(toHex(signer.publicKey), toHex(ed25519.getPublicKey(seed)))
+    const msg: Uint8Array = new TextEncoder().encode('r3mes vote bytes')
+    const ours = signer.sign(msg)
+    assert.ok(ed25519.verify(ours, msg, signer.publicKey), 'noble verifies a node:crypto signature')
+    // ed25519 is deterministic (RFC 8032): both libraries produce the same bytes.
+    assert.equal(toHex(ours), toHex(ed25519.sign(msg, seed)))
+    const theirs = ed25519.sign(msg, seed)
+    assert.ok(verifySignature(signer.publicKey, msg, theirs), 'node:crypto verifies a noble signature')
+    const tampered = Uint8Array.from(msg)
+    tampered[0] = (tampered[0] as number) ^ 1
+    assert.ok(!verifySignature(signer.publicKey, tampered, ours), 'a changed message fails')
+    assert.ok(!verifySignature(signer.publicKey, msg, new Uint8Array(63)), 'a short signature fails')
+  })
+
+  it('RFC 8032 test vector 1 (empty message)', () => {
+    const seed = Buffer.from('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60', 'hex')
+    const s = signerFromSeed(seed)
+    assert.equal(toHex(s.publicKey), 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a')
+    assert.equal(
+      toHex(s.sign(new Uint8Array())),
+      'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b',
+    )
+  })
+
+  it('canonical encoding: equal values give equal bytes, and round-trip', () => {
+    const v: Vote = {
+      type: 'precommit',
+      height: 7,
+      round: 2,
+      blockHash: sha256(new Uint8Array([1])),
+      validatorIndex: 3,
+      signature: new Uint8Array(64).fill(9),
+    }
+    const a = encode(voteToArray(v))
+    const b = encode(voteToArray({ ...v }))
+    assert.equal(toHex(a), toHex(b))
+    assert.deepEqual(voteFromArray(decode(a)), v)
+    assert.throws(() => voteFromArray(decode(encode([1, 2, 3]))), /malformed vote/)
+  })
+
+  it('sign bytes separate chains, vote types and messages', () => {
+    const base = { type: 'prevote' as const, height: 1, round: 0, blockHash: null, validatorIndex: 0 }
+    const x = toHex(voteSignBytes('a', base))
+    assert.notEqual(x, toHex(voteSignBytes('b', base)))
+    assert.notEqual(x, toHex(voteSignBytes('a', { ...base, type: 'precommit' })))
+    assert.notEqual(
+      x,
+      toHex(proposalSignBytes('a', { height: 1, round: 0, polRound: -1, blockHash: new Uint8Array(32) })),
+    )
+  })
+
+  it('a vote verifies only under its validator and chain', () => {
+    const chain = makeChain(4)
+    const unsigned = { type: 'prevote' as const, height: 1, round: 0, blockHash: null, validatorIndex: 1 }
+    const vote = {
+      ...unsigned,
+      signature: chain.signerByIndex[1]?.sign(voteSignBytes('r3mes-test', unsigned)) as Uint8Array,
+    }
+    assert.ok(verifyVote('r3mes-test', chain.validators, vote))
+    assert.ok(!verifyVote('other-chain', chain.validators, vote))
+    assert.ok(!verifyVote('r3mes-test', chain.validators, { ...vote, validatorIndex: 2 }))
+    assert.ok(!verifyVote('r3mes-test', chain.validators, { ...vote, validatorIndex: 99 }))
+  })
+
+  it('Merkle root: leaf/node separation, order matters', () => {
+    const t = (s: string) => new TextEncoder().encode(s)
+    assert.equal(toHex(merkleRoot([])), toHex(sha256()))
+    assert.notEqual(toHex(merkleRoot([t('a'), t('b')])), toHex(merkleRoot([t('b'), t('a')])))
+    assert.notEqual(toHex(merkleRoot([t('a')])), toHex(sha256(t('a'))))
+    assert.equal(merkleRoot([t('a'), t('b'), t('c')]).byteLength, 32)
+  })
+})
