@@ -103,7 +103,7 @@ describe('ml/train: genesis pretraining', function () {
   const job = (outDir: string, steps: number) =>
     ({
       kind: 'pretrain',
-      backend: 'ts',
+      backend: 'auto',
       config: 'micro',
       outDir,
       steps,

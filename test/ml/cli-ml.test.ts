@@ -52,7 +52,7 @@ describe('r3mes ml / genesis (in a worker thread)', function () {
       '--eval-tokens',
       '1024',
       '--backend',
-      'ts',
+      'auto',
       '--json',
     )
     assert.equal(pre.code, ExitCode.ok, pre.err)
