@@ -3,18 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ExitCode } from '../../src/cli/command.ts'
-import { runCli } from '../../src/cli/main.ts'
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const code = await runCli(argv, {
-    out: (t) => (out += `${t}\n`),
-    err: (t) => (err += `${t}\n`),
-    progress: { isTTY: false, write: (t) => (err += t) },
-  })
-  return { code, out, err }
-}
+import { cli } from '../helpers/cli.ts'
 
 describe('r3mes ml / genesis (in a worker thread)', function () {
   this.timeout(180_000)

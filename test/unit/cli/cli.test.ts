@@ -2,21 +2,11 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { ExitCode } from '../../../src/cli/command.ts'
-import { commands, runCli } from '../../../src/cli/main.ts'
+import { commands } from '../../../src/cli/main.ts'
+import { cli } from '../../helpers/cli.ts'
 
 const execFileAsync = promisify(execFile)
 const bin = new URL('../../../bin/r3mes.js', import.meta.url).pathname
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const code = await runCli(argv, {
-    out: (t) => (out += `${t}\n`),
-    err: (t) => (err += `${t}\n`),
-    progress: { isTTY: false, write: (t) => (err += t) },
-  })
-  return { code, out, err }
-}
 
 describe('r3mes CLI', () => {
   it('lists every subcommand in --help', async () => {
