@@ -1,0 +1,161 @@
+/**
+ * The node factory: one libp2p node (TCP + noise + yamux, identify, ping, kad-dht under a
+ * per-chain protocol, gossipsub, bootstrap) inside one helia node (bitswap over an on-disk
+ * blockstore), with the R3MES services built on top. Everything a node keeps between runs
+ * lives in its home folder: `identity.key`, `blocks/`, `datastore/`.
+ */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { withBitswap } from '@helia/bitswap'
+import { withLibp2pLight } from '@helia/libp2p'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { FsBlockstore } from 'blockstore-fs'
+import { FsDatastore } from 'datastore-fs'
+import { createHeliaLight, type Helia } from 'helia'
+import type { RuntimeComponents } from '../runtime/components.ts'
+import { InvalidArgumentError } from '../runtime/errors.ts'
+import { ActivationStreams } from './activation-stream.ts'
+import { ContentStore } from './content-store.ts'
+import { FaultInjector } from './faults.ts'
+import { GossipRouter, type GossipsubService } from './gossip.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { isValidChainId, topicSpecs } from './topics.ts'
+
+export interface GossipTuning {
+  /** Gossipsub heartbeat; tests shorten it so meshes form in well under a second. @default 1000 */
+  heartbeatMs?: number
+  /** Mesh degree D (Dlo = D-2, Dhi = 2D). @default 6 */
+  meshDegree?: number
+}
+
+export interface NetNodeInit {
+  /** Chain id: part of every topic and of the DHT protocol, so chains never mix. */
+  chainId: string
+  /** Folder holding the identity key, the blockstore and the datastore. */
+  homeDir: string
+  /** Multiaddrs to listen on. @default ['/ip4/127.0.0.1/tcp/0'] */
+  listen?: string[]
+  /** Multiaddrs (with /p2p/<id>) of peers to dial at start. @default [] */
+  bootstrap?: string[]
+  gossip?: GossipTuning
+  /** The DHT answers queries (server) or only asks (client). @default 'server' */
+  dhtMode?: 'server' | 'client'
+}
+
+export type NetServices = {
+  identify: ReturnType<ReturnType<typeof identify>>
+  ping: ReturnType<ReturnType<typeof ping>>
+  dht: ReturnType<ReturnType<typeof kadDHT>>
+  pubsub: GossipsubService
+}
+
+export interface NetNode {
+  readonly chainId: string
+  readonly peerId: PeerId
+  readonly libp2p: Libp2p<NetServices>
+  readonly helia: Helia
+  readonly gossip: GossipRouter
+  readonly content: ContentStore
+  readonly activations: ActivationStreams
+  readonly faults: FaultInjector
+  multiaddrs(): Multiaddr[]
+  stop(): Promise<void>
+}
+
+export function dhtProtocol(chainId: string): string {
+  return `/r3mes/${chainId}/kad/1.0.0`
+}
+
+/** The largest gossip payload of any topic, plus room for the RPC envelope and signature. */
+const MAX_GOSSIP_RPC_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + 4096
+
+/** Build, start and return a node. */
+export async function createNetNode(init: NetNodeInit, components: RuntimeComponents): Promise<NetNode> {
+  if (!isValidChainId(init.chainId)) throw new InvalidArgumentError('bad chain id', { chainId: init.chainId })
+  await mkdir(init.homeDir, { recursive: true })
+  const privateKey = await loadOrCreateIdentity(init.homeDir)
+  const blockstore = new FsBlockstore(join(init.homeDir, 'blocks'))
+  const datastore = new FsDatastore(join(init.homeDir, 'datastore'))
+  await blockstore.open()
+  await datastore.open()
+
+  const faults = new FaultInjector(components)
+  const heartbeatMs = init.gossip?.heartbeatMs ?? 1000
+  const D = init.gossip?.meshDegree ?? 6
+  const services = {
+    identify: identify(),
+    ping: ping(),
+    dht: kadDHT({
+      protocol: dhtProtocol(init.chainId),
+      clientMode: init.dhtMode === 'client',
+      // Testnets and LANs use private addresses; the chain's own peers are what we route to.
+      peerInfoMapper: passthroughMapper,
+      allowQueryWithZeroPeers: true,
+    }),
+    pubsub: gossipsub({
+      asyncValidation: true,
+      emitSelf: false,
+      globalSignaturePolicy: 'StrictSign',
+      allowPublishToZeroTopicPeers: true,
+      heartbeatInterval: heartbeatMs,
+      D,
+      Dlo: Math.max(1, D - 2),
+      Dhi: 2 * D,
+      maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
+      scoreParams: {
+        // Local testnets put every peer on one IP; co-location is not a sign of a Sybil there.
+        IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']),
+        decayInterval: Math.max(1000, heartbeatMs),
+      },
+    }) as unknown as (components: unknown) => GossipsubService,
+  }
+
+  const helia = withBitswap(
+    withLibp2pLight(createHeliaLight({ blockstore, datastore }), {
+      privateKey,
+      addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionGater: faults.gater,
+      peerDiscovery: init.bootstrap?.length ? [bootstrap({ list: init.bootstrap, timeout: 0 })] : [],
+      services,
+    }),
+  )
+  await helia.start()
+  const libp2p = helia.libp2p as unknown as Libp2p<NetServices>
+  faults.attach(libp2p)
+
+  const gossip = new GossipRouter({ chainId: init.chainId }, { libp2p, ...components, faults })
+  const content = new ContentStore({}, { helia, ...components })
+  const activations = new ActivationStreams({ chainId: init.chainId }, { libp2p, ...components, faults })
+  await activations.start()
+
+  return {
+    chainId: init.chainId,
+    peerId: libp2p.peerId,
+    libp2p,
+    helia,
+    gossip,
+    content,
+    activations,
+    faults,
+    multiaddrs: () => libp2p.getMultiaddrs(),
+    async stop() {
+      gossip.stop()
+      await activations.stop()
+      await helia.stop()
+      await blockstore.close()
+      await datastore.close()
+    },
+  }
+}
