@@ -25,7 +25,7 @@ import { dagPbCid, rawCid, verifyBlock } from './hashing.ts'
 export interface ContentStoreInit {
   /** Chunk size for large content; bitswap refuses blocks over 2 MiB. @default 1 MiB */
   chunkBytes?: number
-  /** Chunks fetched concurrently by `get`. @default 16 */
+  /** Chunks fetched concurrently by `get`. @default 4 */
   fetchConcurrency?: number
   /** Largest content `get` will assemble in memory. @default 1 GiB */
   maxContentBytes?: number
@@ -64,7 +64,7 @@ export class ContentStore {
     this.#log = components.logger.child({ component: 'content' })
     this.chunkBytes = init.chunkBytes ?? 1024 * 1024
     assert(this.chunkBytes > 0 && this.chunkBytes <= 2 * 1024 * 1024, 'chunk must fit a bitswap block')
-    this.#concurrency = init.fetchConcurrency ?? 16
+    this.#concurrency = init.fetchConcurrency ?? 4
     this.#maxContentBytes = init.maxContentBytes ?? 1024 * 1024 * 1024
   }
 
@@ -164,10 +164,15 @@ export class ContentStore {
   async #getBlock(cid: CID, options: GetOptions): Promise<Uint8Array> {
     const parts: Uint8Array[] = []
     let length = 0
-    for await (const part of this.#helia.blockstore.get(cid, options)) {
-      parts.push(part)
-      length += part.byteLength
+    // The caller's signal is raced here rather than handed to helia: with a signal passed
+    // down, helia 7 / bitswap fetches of many chunks stalled in our tests (see ARCHITECTURE.md).
+    const read = async (): Promise<void> => {
+      for await (const part of this.#helia.blockstore.get(cid, { offline: options.offline === true })) {
+        parts.push(part)
+        length += part.byteLength
+      }
     }
+    await raceSignal(read(), options.signal)
     verifyBlock(cid, parts, 'block')
     if (parts.length === 1) return parts[0] as Uint8Array
     const out = new Uint8Array(length)
@@ -177,6 +182,24 @@ export class ContentStore {
       offset += part.byteLength
     }
     return out
+  }
+}
+
+/** Settle with `promise`, or reject with the signal's reason as soon as it aborts. */
+async function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise
+  signal.throwIfAborted()
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  // The losing read still settles later; keep its rejection from going unhandled.
+  promise.catch(() => {})
+  try {
+    return await Promise.race([promise, aborted])
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
   }
 }
 

@@ -78,6 +78,9 @@ export function dhtProtocol(chainId: string): string {
 /** The largest gossip payload of any topic, plus room for the RPC envelope and signature. */
 const MAX_GOSSIP_RPC_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + 4096
 
+/** Yamux per-stream flow-control window (the most a peer may send before we grant more). */
+const STREAM_WINDOW_BYTES = 8 * 1024 * 1024
+
 /** Build, start and return a node. */
 export async function createNetNode(init: NetNodeInit, components: RuntimeComponents): Promise<NetNode> {
   if (!isValidChainId(init.chainId)) throw new InvalidArgumentError('bad chain id', { chainId: init.chainId })
@@ -125,7 +128,14 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
       transports: [tcp()],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      // A paused reader keeps receiving until the sender's window is spent, so the read buffer
+      // must hold a full window: yamux's defaults (16 MiB window, 4 MiB buffer) reset paused
+      // streams under load, which stalled bitswap transfers of large content.
+      streamMuxers: [
+        yamux({
+          streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES, maxReadBufferLength: 2 * STREAM_WINDOW_BYTES },
+        }),
+      ],
       connectionGater: faults.gater,
       peerDiscovery: init.bootstrap?.length ? [bootstrap({ list: init.bootstrap, timeout: 0 })] : [],
       services,
