@@ -186,6 +186,7 @@ export class ActivationStreams {
         // Surface a failed read later, through `await ack`, not as an unhandled rejection.
         ack.catch(() => {})
         const frameBytes = this.maxFrameBytes
+        let writeError: unknown
         await pipe(
           function* () {
             yield encodeMessage(header, MAX_HEADER_BYTES, 'tensor header')
@@ -194,10 +195,21 @@ export class ActivationStreams {
           },
           (source) => lp.encode(source),
           streamSink(stream, { signal, closeWhenDone: false }),
-        )
-        const reply = decodeAck(await ack)
-        await stream.close({ signal }).catch(() => {})
+        ).catch((error: unknown) => {
+          // The receiver may refuse early (say, on the header) and stop reading; its nack
+          // names the reason better than the write failure does, so read it first.
+          writeError = error
+        })
+        let replyBytes: Uint8Array
+        try {
+          replyBytes = await ack
+        } catch (error) {
+          throw writeError ?? error
+        }
+        const reply = decodeAck(replyBytes)
         if (!reply.ok) throw new ActivationRejectedError(reply.code, reply.reason)
+        if (writeError !== undefined) throw writeError
+        await stream.close({ signal }).catch(() => {})
         return { cid, sizeBytes: header.sizeBytes }
       } finally {
         signal.removeEventListener('abort', abort)
@@ -225,15 +237,18 @@ export class ActivationStreams {
       const code = failure instanceof R3mesError ? failure.code : 'ERR_UNKNOWN'
       this.rejected.set(code, (this.rejected.get(code) ?? 0) + 1)
       this.#log.warn({ peer: from.toString(), code, reason: failure.message }, 'activation stream refused')
-      if (stream.writeStatus === 'writable') {
-        try {
+      // Answer with a nack, then close both halves: what the sender still has in flight is
+      // discarded (closeRead) rather than buffered. A reset (abort) is the last resort, as it
+      // could overtake the nack.
+      try {
+        if (stream.writeStatus === 'writable') {
           stream.send(lp.encode.single(encodeMessage({ ok: false, code, reason: failure.message }, MAX_ACK_BYTES)))
-          await stream.close({ signal }).catch(() => {})
-        } catch {
-          // The stream is already gone; the sender sees a reset instead of a nack.
+          await stream.close({ signal })
         }
+        await stream.closeRead({ signal })
+      } catch {
+        if (stream.status === 'open') stream.abort(failure)
       }
-      if (stream.status === 'open') stream.abort(failure)
     } finally {
       signal.removeEventListener('abort', abort)
       done()

@@ -23,8 +23,8 @@ import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type Helia } from 'helia'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
-import { ActivationStreams } from './activation-stream.ts'
-import { ContentStore } from './content-store.ts'
+import { ActivationStreams, type ActivationStreamsInit } from './activation-stream.ts'
+import { ContentStore, type ContentStoreInit } from './content-store.ts'
 import { FaultInjector } from './faults.ts'
 import { GossipRouter, type GossipsubService } from './gossip.ts'
 import { loadOrCreateIdentity } from './identity.ts'
@@ -47,6 +47,10 @@ export interface NetNodeInit {
   /** Multiaddrs (with /p2p/<id>) of peers to dial at start. @default [] */
   bootstrap?: string[]
   gossip?: GossipTuning
+  /** Options of the content store. */
+  content?: ContentStoreInit
+  /** Options of the activation-stream protocol (caps, deadline). */
+  activations?: Omit<ActivationStreamsInit, 'chainId'>
   /** The DHT answers queries (server) or only asks (client). @default 'server' */
   dhtMode?: 'server' | 'client'
 }
@@ -146,8 +150,11 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   faults.attach(libp2p)
 
   const gossip = new GossipRouter({ chainId: init.chainId }, { libp2p, ...components, faults })
-  const content = new ContentStore({}, { helia, ...components })
-  const activations = new ActivationStreams({ chainId: init.chainId }, { libp2p, ...components, faults })
+  const content = new ContentStore(init.content ?? {}, { helia, ...components })
+  const activations = new ActivationStreams(
+    { ...init.activations, chainId: init.chainId },
+    { libp2p, ...components, faults },
+  )
   await activations.start()
 
   return {
