@@ -32,6 +32,11 @@ function normalise(value: unknown): unknown {
   if (value instanceof Uint8Array) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
   if (Array.isArray(value)) return value.map(normalise)
   if (typeof value === 'object' && value !== null) {
+    // Only plain maps are data; msgpackr turns some byte patterns (0xc1, extensions) into
+    // objects of its own classes, which no payload type allows.
+    const proto = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null)
+      throw new MalformedMessageError('message', 'not plain msgpack data')
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(value)) out[k] = normalise(v)
     return out
