@@ -77,8 +77,8 @@ describe('net: gossip validation and subnets', function () {
       await a.libp2p.services.pubsub.publish(topic, new Uint8Array([0xc1, 0xff, 0x00]))
       await waitFor(() => b.gossip.stats.reject === 2, 10_000, 'B rejects both')
       assert.equal(seenByB.length, 1)
-      const scoreAfter = b.gossip.score(a.peerId.toString())
-      assert.ok(scoreAfter < 0, `A's score at B went negative, got ${scoreAfter}`)
+      // Scores are cached between heartbeats; the penalty shows at the next refresh.
+      await waitFor(() => b.gossip.score(a.peerId.toString()) < 0, 5_000, "A's score at B to go negative")
       // B prunes A from its mesh at the next heartbeats.
       await waitFor(() => !b.gossip.meshPeers('gradients', 0).includes(a.peerId.toString()), 10_000, 'A pruned')
       // Nothing more reached C: the rejected messages were not forwarded.
