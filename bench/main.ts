@@ -2,7 +2,9 @@
  * `npm run bench -- <suite> [--json]`: benchmarks that print ratios measured side by side in
  * one run. Suites register here as they land.
  */
-const suites: Record<string, (json: boolean) => Promise<void>> = {}
+import { runNetBench } from './net.ts'
+
+const suites: Record<string, (json: boolean) => Promise<void>> = { net: runNetBench }
 
 const [suite, ...rest] = process.argv.slice(2)
 const json = rest.includes('--json')

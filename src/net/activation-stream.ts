@@ -15,6 +15,7 @@
  * announced) ends that stream with a typed error and a nack naming the reason; the node and
  * its other streams carry on, and memory stays bounded by maxTensorBytes × maxInboundStreams.
  */
+import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
 import { pipe } from 'it-pipe'
@@ -27,13 +28,14 @@ import type { Logger } from '../runtime/logger.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import {
   BadFrameError,
+  ContentIntegrityError,
   DeadlineExceededError,
   FaultInjectedError,
   MalformedMessageError,
   MessageTooLargeError,
 } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
-import { rawCid, verifyBlock } from './hashing.ts'
+import { equalBytes, rawCid, rawCidOfDigest } from './hashing.ts'
 import { streamSink, streamSource } from './stream-io.ts'
 
 export type TensorDirection = 'forward' | 'backward'
@@ -189,11 +191,16 @@ export class ActivationStreams {
         let writeError: unknown
         await pipe(
           function* () {
-            yield encodeMessage(header, MAX_HEADER_BYTES, 'tensor header')
-            for (let offset = 0; offset < tensor.bytes.byteLength; offset += frameBytes)
-              yield tensor.bytes.subarray(offset, offset + frameBytes)
+            // Prefix and payload go out as two writes so the tensor is never copied here.
+            const head = encodeMessage(header, MAX_HEADER_BYTES, 'tensor header')
+            yield varint(head.byteLength)
+            yield head
+            for (let offset = 0; offset < tensor.bytes.byteLength; offset += frameBytes) {
+              const frame = tensor.bytes.subarray(offset, offset + frameBytes)
+              yield varint(frame.byteLength)
+              yield frame
+            }
           },
-          (source) => lp.encode(source),
           streamSink(stream, { signal, closeWhenDone: false }),
         ).catch((error: unknown) => {
           // The receiver may refuse early (say, on the header) and stop reading; its nack
@@ -258,12 +265,16 @@ export class ActivationStreams {
   async #readTensor(stream: Stream, from: PeerId): Promise<ReceivedTensor> {
     const maxTensorBytes = this.maxTensorBytes
     return pipe(
-      streamSource(stream, { highWaterBytes: 4 * this.maxFrameBytes }),
+      // Pause once a full yamux window is queued: enough to keep the link busy while the
+      // consumer copies and hashes, bounded per stream.
+      streamSource(stream, { highWaterBytes: Math.max(8 * 1024 * 1024, 2 * this.maxFrameBytes) }),
       (source) => lp.decode(source, { maxDataLength: this.maxFrameBytes + PREFIX_BYTES }),
       async (frames) => {
         let header: TensorHeader | undefined
         let bytes: Uint8Array | undefined
         let received = 0
+        // Hash as the bytes arrive, so the CID check overlaps the transfer.
+        const hash = createHash('sha256')
         for await (const frame of frames) {
           if (header === undefined || bytes === undefined) {
             header = decodeHeader(frame.subarray())
@@ -277,12 +288,15 @@ export class ActivationStreams {
               throw new BadFrameError('more bytes than the header announced', { sizeBytes: header.sizeBytes })
             for (const part of frame) {
               bytes.set(part, received)
+              hash.update(part)
               received += part.byteLength
             }
           }
           if (received === header.sizeBytes) {
             const cid = CID.parse(header.cid)
-            verifyBlock(cid, bytes, 'tensor')
+            const actual = new Uint8Array(hash.digest())
+            if (!equalBytes(actual, cid.multihash.digest))
+              throw new ContentIntegrityError(header.cid, rawCidOfDigest(actual).toString(), 'tensor')
             return { header, cid, bytes, from }
           }
         }
@@ -331,6 +345,18 @@ function decodeHeader(bytes: Uint8Array): TensorHeader {
   }
   if (cid.code !== raw.code) throw new BadFrameError('header CID is not a raw CID')
   return value as TensorHeader
+}
+
+/** Unsigned LEB128, the length prefix it-length-prefixed reads. */
+function varint(value: number): Uint8Array {
+  const out: number[] = []
+  let rest = value
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80)
+    rest = Math.floor(rest / 0x80)
+  }
+  out.push(rest)
+  return new Uint8Array(out)
 }
 
 function isUint(value: unknown): value is number {

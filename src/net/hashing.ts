@@ -19,6 +19,10 @@ export function rawCid(bytes: Uint8Array | readonly Uint8Array[]): CID {
   return CID.createV1(raw.code, Digest.create(sha256.code, sha256Digest(bytes)))
 }
 
+export function rawCidOfDigest(digest: Uint8Array): CID {
+  return CID.createV1(raw.code, Digest.create(sha256.code, digest))
+}
+
 export function dagPbCid(bytes: Uint8Array): CID {
   return CID.createV1(dagPb.code, Digest.create(sha256.code, sha256Digest(bytes)))
 }

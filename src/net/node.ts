@@ -100,7 +100,11 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   const D = init.gossip?.meshDegree ?? 6
   const services = {
     identify: identify(),
-    ping: ping(),
+    // libp2p's connection monitor pings every connection every 10 s over this protocol and
+    // aborts the connection when a ping fails. With ping's default of one outbound stream, a
+    // ping stream still closing when the next one starts fails it and kills a healthy
+    // connection (seen on every connection under load), so allow a few at once.
+    ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
     dht: kadDHT({
       protocol: dhtProtocol(init.chainId),
       clientMode: init.dhtMode === 'client',
