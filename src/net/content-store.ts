@@ -164,15 +164,13 @@ export class ContentStore {
   async #getBlock(cid: CID, options: GetOptions): Promise<Uint8Array> {
     const parts: Uint8Array[] = []
     let length = 0
-    // The caller's signal is raced here rather than handed to helia: with a signal passed
-    // down, helia 7 / bitswap fetches of many chunks stalled in our tests (see ARCHITECTURE.md).
-    const read = async (): Promise<void> => {
-      for await (const part of this.#helia.blockstore.get(cid, { offline: options.offline === true })) {
-        parts.push(part)
-        length += part.byteLength
-      }
+    for await (const part of this.#helia.blockstore.get(cid, {
+      signal: options.signal,
+      offline: options.offline === true,
+    })) {
+      parts.push(part)
+      length += part.byteLength
     }
-    await raceSignal(read(), options.signal)
     verifyBlock(cid, parts, 'block')
     if (parts.length === 1) return parts[0] as Uint8Array
     const out = new Uint8Array(length)
@@ -182,24 +180,6 @@ export class ContentStore {
       offset += part.byteLength
     }
     return out
-  }
-}
-
-/** Settle with `promise`, or reject with the signal's reason as soon as it aborts. */
-async function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise
-  signal.throwIfAborted()
-  let onAbort: (() => void) | undefined
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-  // The losing read still settles later; keep its rejection from going unhandled.
-  promise.catch(() => {})
-  try {
-    return await Promise.race([promise, aborted])
-  } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
   }
 }
 
