@@ -41,6 +41,8 @@ export interface GetOptions {
   signal?: AbortSignal
   /** Read only what is stored locally; fail rather than ask peers. @default false */
   offline?: boolean
+  /** Called once per block that had to come from a peer (the rest were already stored). */
+  onFetched?: (cid: CID) => void
 }
 
 interface RootHeader {
@@ -167,6 +169,10 @@ export class ContentStore {
     for await (const part of this.#helia.blockstore.get(cid, {
       signal: options.signal,
       offline: options.offline === true,
+      // helia stores a block it fetched from the network before returning it.
+      onProgress: (event: { type: string }) => {
+        if (event.type === 'blocks:get:blockstore:put') options.onFetched?.(cid)
+      },
     })) {
       parts.push(part)
       length += part.byteLength

@@ -55,8 +55,12 @@ describe('net: content store (helia + bitswap, on-disk blockstore)', function ()
     const root = await a.content.put(big)
     await c.content.put(big.subarray(0, 2 * MiB), { pin: false })
     assert.ok(!(await c.content.has(root)))
-    const fetched = await c.content.get(root)
+    const fetchedBlocks: string[] = []
+    const fetched = await c.content.get(root, { onFetched: (block) => fetchedBlocks.push(block.toString()) })
     assert.ok(Buffer.from(fetched).equals(Buffer.from(big)))
+    // Only the root and the two chunks C lacked crossed the network.
+    assert.equal(fetchedBlocks.length, 3, fetchedBlocks.join())
+    assert.ok(fetchedBlocks.includes(root.toString()))
     assert.ok(await c.content.has(root))
   })
 
