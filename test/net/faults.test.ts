@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert'
+import { FaultInjectedError } from '../../src/net/errors.ts'
 import type { TxGossip } from '../../src/net/topics.ts'
 import { sleep } from '../../src/runtime/clock.ts'
 import { at, type Cluster, clock, connect, startNodes, waitFor } from './helpers.ts'
@@ -99,6 +100,19 @@ describe('net: fault injection on real connections', function () {
     await n0.gossip.publish('tx', tx('prompt'))
     await waitFor(() => at(got, 1).includes('prompt'), 10_000, 'prompt delivery')
     assert.ok(clock.monotonicMs() - t0 < 390, 'delay was lifted')
+  })
+
+  it('delay and loss also act on activation streams', async () => {
+    const [n0, n1] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]
+    const tensor = { direction: 'forward' as const, window: 0, step: 0, bytes: new Uint8Array(1024) }
+    n0.faults.setDelay(n1.peerId.toString(), 300)
+    const start = clock.monotonicMs()
+    await n0.activations.send(n1.peerId, tensor)
+    assert.ok(clock.monotonicMs() - start >= 295, 'stream held back by the delay')
+    n0.faults.setLoss(n1.peerId.toString(), 1)
+    await assert.rejects(n0.activations.send(n1.peerId, tensor), FaultInjectedError)
+    await n0.faults.heal()
+    await n0.activations.send(n1.peerId, tensor)
   })
 
   it('disconnect closes the connection and lets the peers reconnect', async () => {
