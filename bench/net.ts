@@ -9,7 +9,8 @@
  *   target ≥ 0.3).
  * One process with 8 nodes for gossip: one-hop delivery latency p50/p99 to the publisher's
  * mesh peers vs a direct-stream round trip on one of those links (`gossipP50VsRtt`, target
- * ≤ 3; `gossipP99VsRtt`), and `lost`, the deliveries missing out of messages × 7 receivers.
+ * ≤ 3; `gossipP99VsRtt`), and `lost`, the deliveries missing out of messages × 7 receivers;
+ * then the same for unsigned gossip (StrictNoSign), reported under `raw`.
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -45,10 +46,15 @@ interface PeerInfo {
   cids: string[]
 }
 
-async function newNode(name: string, seed: number, heartbeatMs = 1000): Promise<{ node: NetNode; home: string }> {
+async function newNode(
+  name: string,
+  seed: number,
+  heartbeatMs = 1000,
+  signed = true,
+): Promise<{ node: NetNode; home: string }> {
   const home = await mkdtemp(join(tmpdir(), `r3mes-bench-${name}-`))
   const node = await createNetNode(
-    { chainId: CHAIN_ID, homeDir: home, gossip: { heartbeatMs, meshDegree: 4 } },
+    { chainId: CHAIN_ID, homeDir: home, gossip: { heartbeatMs, meshDegree: 4, signed } },
     { clock, random: new SeededRandom(seed), logger: createLogger({ name, level: 'silent', clock }) },
   )
   return { node, home }
@@ -189,8 +195,10 @@ async function echoRtts(stream: Stream, samples: number): Promise<number[]> {
   return rtts
 }
 
-async function gossip(): Promise<Record<string, number>> {
-  const started = await Promise.all(Array.from({ length: GOSSIP_NODES }, (_, i) => newNode(`gossip-${i}`, i + 10, 200)))
+async function gossip(signed: boolean): Promise<Record<string, number>> {
+  const started = await Promise.all(
+    Array.from({ length: GOSSIP_NODES }, (_, i) => newNode(`gossip-${i}`, i + 10, 200, signed)),
+  )
   const nodes = started.map((s) => s.node)
   try {
     for (const node of nodes) {
@@ -203,6 +211,8 @@ async function gossip(): Promise<Record<string, number>> {
       await at(i).libp2p.dial(at(i + 1).multiaddrs()[0] ?? at(i + 1).peerId)
       await at(i).libp2p.dial(at(i + 3).multiaddrs()[0] ?? at(i + 3).peerId)
     }
+    let connectionsClosed = 0
+    for (const node of nodes) node.libp2p.addEventListener('connection:close', () => connectionsClosed++)
     const sent = new Map<number, number>()
     const firstArrival: Map<number, number>[] = nodes.map(() => new Map())
     nodes.forEach((node, i) => {
@@ -231,7 +241,10 @@ async function gossip(): Promise<Record<string, number>> {
       await publisher.gossip.publish('tx', { tx })
       await sleep(clock, GOSSIP_SPACING_MS)
     }
-    await sleep(clock, 2000)
+    // Late is not lost: wait up to 5 s for stragglers before counting.
+    const expected = GOSSIP_MESSAGES * (GOSSIP_NODES - 1)
+    const deliveredSoFar = (): number => firstArrival.slice(1).reduce((sum, m) => sum + m.size, 0)
+    for (let waited = 0; deliveredSoFar() < expected && waited < 5000; waited += 100) await sleep(clock, 100)
     const latencies: number[] = []
     for (const i of neighbourIndexes)
       for (const [seq, t] of firstArrival[i] ?? new Map<number, number>()) latencies.push(t - (sent.get(seq) ?? t))
@@ -244,6 +257,7 @@ async function gossip(): Promise<Record<string, number>> {
       lost: GOSSIP_MESSAGES * (GOSSIP_NODES - 1) - delivered,
       messages: GOSSIP_MESSAGES,
       meshNeighbours: neighbourIndexes.length,
+      connectionsClosed,
     }
   } finally {
     await Promise.all(nodes.map((n) => n.stop().catch(() => {})))
@@ -253,7 +267,8 @@ async function gossip(): Promise<Record<string, number>> {
 
 export async function runNetBench(json: boolean): Promise<void> {
   const p2p = await pointToPoint()
-  const g = await gossip()
+  const g = await gossip(true)
+  const u = await gossip(false)
   const MBps = (bps: number | undefined): number => Math.round(((bps ?? 0) / MiB) * 10) / 10
   const ratio = (a: number | undefined, b: number | undefined): number => Math.round(((a ?? 0) / (b ?? 1)) * 100) / 100
   const result = {
@@ -273,6 +288,12 @@ export async function runNetBench(json: boolean): Promise<void> {
       directRttP50Ms: Math.round((g.rttP50Ms ?? 0) * 100) / 100,
       gossipMessages: g.messages,
       gossipMeshNeighbours: g.meshNeighbours,
+      unsignedGossipP50Ms: Math.round((u.gossipP50Ms ?? 0) * 100) / 100,
+      unsignedGossipP99Ms: Math.round((u.gossipP99Ms ?? 0) * 100) / 100,
+      unsignedDirectRttP50Ms: Math.round((u.rttP50Ms ?? 0) * 100) / 100,
+      unsignedGossipP50VsRtt: ratio(u.gossipP50Ms, u.rttP50Ms),
+      unsignedLost: u.lost,
+      connectionsClosedDuringGossip: (g.connectionsClosed ?? 0) + (u.connectionsClosed ?? 0),
     },
     setup: {
       transferBytes: TRANSFER_BYTES,
@@ -280,6 +301,7 @@ export async function runNetBench(json: boolean): Promise<void> {
       contentTransfers: CONTENTS,
       gossipNodes: GOSSIP_NODES,
       transport: 'loopback TCP, noise, yamux; point-to-point between two processes, gossip 8 nodes in one process',
+      gossip: 'ratios from signed gossip (the default); unsigned* from StrictNoSign with content message ids',
     },
   }
   if (json) console.log(JSON.stringify(result, null, 2))

@@ -37,7 +37,7 @@ export interface GossipsubService {
 }
 
 export interface GossipContext {
-  /** The peer that signed and first published the message. */
+  /** The peer that signed and first published the message (unsigned gossip: the forwarder). */
   from: string
   /** The peer that forwarded it to us (the one scored for it). */
   propagationSource: string

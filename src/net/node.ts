@@ -4,6 +4,7 @@
  * blockstore), with the R3MES services built on top. Everything a node keeps between runs
  * lives in its home folder: `identity.key`, `blocks/`, `datastore/`.
  */
+import { createHash } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
@@ -33,6 +34,13 @@ import { isValidChainId, topicSpecs } from './topics.ts'
 export interface GossipTuning {
   /** Gossipsub heartbeat; tests shorten it so meshes form in well under a second. @default 1000 */
   heartbeatMs?: number
+  /**
+   * Sign every gossip message with the node key (gossipsub StrictSign), so `from` names the
+   * author. Unsigned (StrictNoSign, message id = sha2-256 of topic and data, as Lodestar
+   * does) suits payloads that carry their own signatures, and roughly halves the per-hop
+   * cost; `from` is then the forwarding peer. @default true
+   */
+  signed?: boolean
   /** Mesh degree D (Dlo = D-2, Dhi = 2D). @default 6 */
   meshDegree?: number
 }
@@ -82,6 +90,11 @@ export function dhtProtocol(chainId: string): string {
 /** The largest gossip payload of any topic, plus room for the RPC envelope and signature. */
 const MAX_GOSSIP_RPC_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + 4096
 
+/** Message id of unsigned gossip: sha2-256 over the topic and the data. */
+function contentMessageId(message: { topic: string; data: Uint8Array }): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(message.topic).update(message.data).digest())
+}
+
 /** Yamux per-stream flow-control window (the most a peer may send before we grant more). */
 const STREAM_WINDOW_BYTES = 8 * 1024 * 1024
 
@@ -115,8 +128,12 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
     pubsub: gossipsub({
       asyncValidation: true,
       emitSelf: false,
-      globalSignaturePolicy: 'StrictSign',
+      ...(init.gossip?.signed === false
+        ? { globalSignaturePolicy: 'StrictNoSign' as const, msgIdFn: contentMessageId }
+        : { globalSignaturePolicy: 'StrictSign' as const }),
       allowPublishToZeroTopicPeers: true,
+      // With content message ids, publishing a payload already seen is a no-op, not an error.
+      ignoreDuplicatePublishError: true,
       heartbeatInterval: heartbeatMs,
       D,
       Dlo: Math.max(1, D - 2),

@@ -88,4 +88,29 @@ describe('net: gossip validation and subnets', function () {
       assert.equal(c.gossip.stats.accept, 1)
     })
   })
+
+  describe('unsigned gossip (StrictNoSign, content message ids)', () => {
+    let cluster: Cluster
+    after(async () => cluster?.stop())
+
+    it('delivers through a forwarder, names the forwarder as sender, and dedupes by content', async () => {
+      cluster = await startNodes(3, () => ({ gossip: { heartbeatMs: 100, meshDegree: 4, signed: false } }))
+      const [a, b, c] = [at(cluster.nodes, 0), at(cluster.nodes, 1), at(cluster.nodes, 2)]
+      await connect(a, b)
+      await connect(b, c)
+      const seen: { payload: GradientAnnouncement; from: string }[] = []
+      for (const node of [a, b]) node.gossip.subscribe('gradients', { handle: () => {} }, 2)
+      c.gossip.subscribe('gradients', { handle: (payload, context) => seen.push({ payload, from: context.from }) }, 2)
+      await waitFor(() => a.gossip.meshPeers('gradients', 2).length === 1, 10_000, 'A in mesh')
+      await waitFor(() => c.gossip.meshPeers('gradients', 2).length === 1, 10_000, 'C in mesh')
+      const message = { window: 4, cid: CID_A, tokens: 9 }
+      await a.gossip.publish('gradients', message, 2)
+      await waitFor(() => seen.length === 1, 10_000, 'delivery to C')
+      assert.equal(at(seen, 0).from, b.peerId.toString())
+      // The same payload again (from anyone) has the same id and is not delivered twice.
+      await b.gossip.publish('gradients', message, 2)
+      await sleep(clock, 300)
+      assert.equal(seen.length, 1)
+    })
+  })
 })
