@@ -21,7 +21,16 @@ import type { Logger } from '../runtime/logger.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import { GossipValidationError, type GossipVerdict } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
-import { parseTopic, type TopicAddress, type TopicKind, type TopicPayloads, topicSpecs, topicString } from './topics.ts'
+import {
+  parseTopic,
+  type SubnetTopicKind,
+  subnetTopicKinds,
+  type TopicAddress,
+  type TopicKind,
+  type TopicPayloads,
+  topicSpecs,
+  topicString,
+} from './topics.ts'
 
 /** The parts of the gossipsub service we use beyond its published interface. */
 export interface GossipsubService {
@@ -136,6 +145,19 @@ export class GossipRouter {
     return () => {
       this.#routes.delete(topic)
       this.#pubsub.unsubscribe(topic)
+    }
+  }
+
+  /**
+   * Join every topic of subnet `k`: the type asks for one subscriber per subnet kind, so a
+   * new subnet kind in the topic table does not compile until peers handle it.
+   */
+  joinSubnet(subnet: number, subscribers: { [K in SubnetTopicKind]: TopicSubscriber<K> }): () => void {
+    const leaves = subnetTopicKinds.map((kind) =>
+      this.subscribe(kind, subscribers[kind] as TopicSubscriber<typeof kind>, subnet),
+    )
+    return () => {
+      for (const leave of leaves) leave()
     }
   }
 

@@ -49,10 +49,17 @@ export interface TopicPayloads {
 
 export type TopicKind = keyof TopicPayloads
 
+/** Chain-wide topics have one instance per chain; subnet topics one per subnet. */
+export interface TopicScopes {
+  tx: 'chain'
+  consensus: 'chain'
+  activations: 'subnet'
+  gradients: 'subnet'
+}
+
 export interface TopicSpec<K extends TopicKind> {
   kind: K
-  /** Chain-wide topics have one instance per chain; subnet topics one per subnet. */
-  scope: 'chain' | 'subnet'
+  scope: TopicScopes[K]
   /** Cap on the encoded message, checked before decoding. */
   maxBytes: number
   /** Bound on messages waiting for validation; beyond it new messages are IGNOREd. */
@@ -77,6 +84,11 @@ export const topicSpecs: { readonly [K in TopicKind]: TopicSpec<K> } = {
 }
 
 export const topicKinds = Object.keys(topicSpecs) as TopicKind[]
+
+/** The kinds that exist once per subnet. */
+export type SubnetTopicKind = { [K in TopicKind]: TopicScopes[K] extends 'subnet' ? K : never }[TopicKind]
+
+export const subnetTopicKinds = topicKinds.filter((k) => topicSpecs[k].scope === 'subnet') as SubnetTopicKind[]
 
 /** Where a topic lives: which chain and, for subnet topics, which subnet. */
 export interface TopicAddress<K extends TopicKind = TopicKind> {

@@ -20,8 +20,10 @@ describe('net: gossip validation and subnets', function () {
       for (let i = 0; i < nodes.length; i++) await connect(at(nodes, i), at(nodes, i + 1))
       const got = nodes.map(() => [] as GradientAnnouncement[])
       nodes.forEach((node, i) => {
-        const subnet = i < 3 ? 0 : 1
-        node.gossip.subscribe('gradients', { handle: (payload) => at(got, i).push(payload) }, subnet)
+        node.gossip.joinSubnet(i < 3 ? 0 : 1, {
+          activations: { handle: () => {} },
+          gradients: { handle: (payload) => at(got, i).push(payload) },
+        })
       })
       // Node 0's subnet-0 peers are 1 and (through 1) 2; wait until gossip knows them.
       await waitFor(() => at(nodes, 0).gossip.meshPeers('gradients', 0).length >= 1, 10_000, 'subnet 0 mesh')
