@@ -62,6 +62,12 @@ export interface SendTensor {
   window: number
   step: number
   bytes: Uint8Array
+  /**
+   * The raw CID of `bytes` when the caller already has it (pipeline stages content-address
+   * every boundary tensor anyway); saves hashing twice. The receiver checks it regardless.
+   * @default computed here
+   */
+  cid?: CID
 }
 
 export interface SendOptions {
@@ -161,7 +167,7 @@ export class ActivationStreams {
   /** Stream one tensor to `peer`; resolves once the receiver has checked its CID. */
   async send(peer: PeerId, tensor: SendTensor, options: SendOptions = {}): Promise<SendResult> {
     const deadlineMs = options.deadlineMs ?? this.#deadlineMs
-    const cid = rawCid(tensor.bytes)
+    const cid = tensor.cid ?? rawCid(tensor.bytes)
     const header: TensorHeader = {
       v: 1,
       direction: tensor.direction,

@@ -106,6 +106,18 @@ describe('net: activation streams', function () {
     reply = await sendRaw([frame(header(data.byteLength, other)), frame(data)])
     assert.equal(reply.code, 'ERR_CONTENT_INTEGRITY')
 
+    // A caller-supplied CID that does not match is caught by the receiver.
+    await assert.rejects(
+      a.activations.send(b.peerId, {
+        direction: 'forward',
+        window: 0,
+        step: 0,
+        bytes: data,
+        cid: rawCid(data.subarray(1)),
+      }),
+      (error: unknown) => error instanceof ActivationRejectedError && error.remoteCode === 'ERR_CONTENT_INTEGRITY',
+    )
+
     // The sender's API surfaces a nack as a typed error naming the receiver's reason.
     await assert.rejects(
       a.activations.send(b.peerId, { direction: 'backward', window: 0, step: 0, bytes: new Uint8Array(65 * MiB + 1) }),
