@@ -203,7 +203,11 @@ async function gossip(signed: boolean): Promise<Record<string, number>> {
   try {
     for (const node of nodes) {
       await node.libp2p.handle(ECHO_PROTOCOL, (stream) => {
-        stream.addEventListener('message', (evt) => stream.send(evt.data))
+        // A listener that throws inside libp2p's event dispatch takes the process down:
+        // echo only while the stream can still be written.
+        stream.addEventListener('message', (evt) => {
+          if (stream.writeStatus === 'writable') stream.send(evt.data)
+        })
       })
     }
     const at = (i: number): NetNode => nodes[i % nodes.length] as NetNode

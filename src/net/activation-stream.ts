@@ -149,7 +149,10 @@ export class ActivationStreams {
     await this.#libp2p.handle(
       this.protocol,
       (stream, connection) => {
-        void this.#receive(stream, connection.remotePeer)
+        this.#receive(stream, connection.remotePeer).catch((error: unknown) => {
+          this.#log.error({ err: error }, 'activation stream handler failed')
+          stream.abort(error instanceof Error ? error : new Error(String(error)))
+        })
       },
       { maxInboundStreams: this.#maxInboundStreams },
     )

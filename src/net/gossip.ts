@@ -112,7 +112,11 @@ export class GossipRouter {
   readonly #routes = new Map<string, Route>()
   readonly stats: GossipStats = { accept: 0, ignore: 0, reject: 0 }
   readonly #onMessage = (evt: CustomEvent<GossipsubMessage>): void => {
-    void this.#process(evt.detail)
+    // Never let a failure escape into gossipsub's event dispatch (or become an unhandled
+    // rejection, which ends the process).
+    this.#process(evt.detail).catch((error: unknown) => {
+      this.#log.error({ err: error, topic: evt.detail.msg.topic }, 'gossip processing failed')
+    })
   }
 
   constructor(init: GossipRouterInit, components: GossipRouterComponents) {

@@ -31,6 +31,8 @@ export function streamSource(
   const onMessage = (evt: { data: Uint8Array | Uint8ArrayList }): void => {
     queue.push(evt.data)
     queuedBytes += evt.data.byteLength
+    // pause() throws once the stream is closing; a throw here would surface inside the
+    // muxer's dispatch, so only pause a stream that is still readable.
     if (queuedBytes >= highWater && stream.readStatus === 'readable') stream.pause()
     notify()
   }
