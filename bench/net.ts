@@ -110,6 +110,8 @@ async function bareStream(node: NetNode, peer: PeerId, bytes: Uint8Array): Promi
   const ack = (async () => {
     for await (const _ of stream) return
   })()
+  // If sending fails first, the ack's own failure must not go unhandled.
+  ack.catch(() => {})
   stream.send(sizeHeader(bytes.byteLength))
   for (let offset = 0; offset < bytes.byteLength; offset += MiB) {
     if (!stream.send(bytes.subarray(offset, offset + MiB))) await stream.onDrain()
@@ -270,6 +272,14 @@ async function gossip(signed: boolean): Promise<Record<string, number>> {
 }
 
 export async function runNetBench(json: boolean): Promise<void> {
+  // One run in four on the shared test machine died of an unhandled StreamResetError raised
+  // in yamux's receive path (a stream reset by the peer, with no awaiting site in the stack).
+  // Count and report such rejections instead of losing the whole run to one.
+  let unhandledRejections = 0
+  process.on('unhandledRejection', (reason) => {
+    unhandledRejections++
+    console.error('unhandled rejection during the net bench:', reason)
+  })
   const p2p = await pointToPoint()
   const g = await gossip(true)
   const u = await gossip(false)
@@ -297,6 +307,7 @@ export async function runNetBench(json: boolean): Promise<void> {
       unsignedDirectRttP50Ms: Math.round((u.rttP50Ms ?? 0) * 100) / 100,
       unsignedGossipP50VsRtt: ratio(u.gossipP50Ms, u.rttP50Ms),
       unsignedLost: u.lost,
+      unhandledRejections,
       connectionsClosedDuringGossip: (g.connectionsClosed ?? 0) + (u.connectionsClosed ?? 0),
     },
     setup: {
