@@ -70,8 +70,11 @@ export class ContentStore {
     this.#maxContentBytes = init.maxContentBytes ?? 1024 * 1024 * 1024
   }
 
-  /** Store `bytes` and return the CID to fetch them by; pinned unless `pin` is false. */
-  async put(bytes: Uint8Array, options: { pin?: boolean } = {}): Promise<CID> {
+  /**
+   * Store `bytes` and return the CID to fetch them by; pinned unless `pin` is false, and
+   * announced in the chain's DHT unless `announce` is false.
+   */
+  async put(bytes: Uint8Array, options: { pin?: boolean; announce?: boolean } = {}): Promise<CID> {
     let root: CID
     if (bytes.byteLength <= this.chunkBytes) {
       root = rawCid(bytes)
@@ -95,6 +98,7 @@ export class ContentStore {
       await this.#helia.blockstore.put(root, block)
     }
     if (options.pin !== false) await this.pin(root)
+    if (options.announce !== false) await this.announce(root)
     this.#log.debug({ cid: root.toString(), sizeBytes: bytes.byteLength }, 'content stored')
     return root
   }
@@ -129,6 +133,19 @@ export class ContentStore {
     await Promise.all(Array.from({ length: Math.min(this.#concurrency, expectedChunks) }, worker))
     verifyBlock(CID.parse(header.content), out, 'content')
     return out
+  }
+
+  /**
+   * Publish a provider record for `cid` in the chain's DHT, so a peer not connected to us can
+   * find us: bitswap looks up providers of the root it wants and dials them, and the chunks
+   * then come over that connection. Best effort: a DHT with no peers yet is not an error.
+   */
+  async announce(cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      await this.#helia.routing.provide(cid, options)
+    } catch (error) {
+      this.#log.debug({ cid: cid.toString(), err: error }, 'provider record not published')
+    }
   }
 
   /** Whether every block of `cid` is stored locally. */

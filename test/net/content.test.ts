@@ -64,6 +64,22 @@ describe('net: content store (helia + bitswap, on-disk blockstore)', function ()
     assert.ok(await c.content.has(root))
   })
 
+  it('finds content through the DHT from a peer it was not connected to', async () => {
+    const b = at(cluster.nodes, 1)
+    const extra = await startNodes(1)
+    cluster.nodes.push(...extra.nodes)
+    cluster.homes.push(...extra.homes)
+    const d = at(extra.nodes, 0)
+    const bytes = randomBytes(3 * MiB, 5)
+    const cid = await b.content.put(bytes)
+    // D knows only A; A routes D's provider lookup to B, and D dials B for the blocks.
+    await connect(d, at(cluster.nodes, 0))
+    assert.equal(d.libp2p.getConnections(b.peerId).length, 0)
+    const fetched = await d.content.get(cid, timeout(30_000))
+    assert.ok(Buffer.from(fetched).equals(Buffer.from(bytes)))
+    assert.ok(d.libp2p.getConnections(b.peerId).length > 0, 'D connected to the provider')
+  })
+
   it('refuses to return a block whose bytes on disk no longer match its CID', async () => {
     const b = at(cluster.nodes, 1)
     const bytes = randomBytes(4096, 3)
