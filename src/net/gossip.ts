@@ -75,6 +75,8 @@ export interface GossipRouterComponents {
 
 export interface GossipRouterInit {
   chainId: string
+  /** Tighter queue bounds for some kinds (tests, small nodes). @default the topic table's */
+  queueLengths?: Partial<Record<TopicKind, number>>
 }
 
 /** Score parameters for one of our topics: a single invalid message puts the sender below 0. */
@@ -110,6 +112,7 @@ export class GossipRouter {
   readonly #log: Logger
   readonly #faults: FaultInjector
   readonly #routes = new Map<string, Route>()
+  readonly #queueLengths: Partial<Record<TopicKind, number>>
   readonly stats: GossipStats = { accept: 0, ignore: 0, reject: 0 }
   readonly #onMessage = (evt: CustomEvent<GossipsubMessage>): void => {
     // Never let a failure escape into gossipsub's event dispatch (or become an unhandled
@@ -121,6 +124,7 @@ export class GossipRouter {
 
   constructor(init: GossipRouterInit, components: GossipRouterComponents) {
     this.#chainId = init.chainId
+    this.#queueLengths = init.queueLengths ?? {}
     this.#pubsub = components.libp2p.services.pubsub
     assert(typeof this.#pubsub.reportMessageValidationResult === 'function', 'pubsub service is not gossipsub')
     this.#clock = components.clock
@@ -195,7 +199,7 @@ export class GossipRouter {
     if (route === undefined) {
       // Gossipsub only hands us topics we subscribed to; a race with unsubscribe lands here.
       verdict = 'ignore'
-    } else if (route.pending >= topicSpecs[route.address.kind].queueLength) {
+    } else if (route.pending >= this.#queueLength(route.address.kind)) {
       // Overloaded: drop without blame rather than let memory grow.
       verdict = 'ignore'
     } else {
@@ -240,6 +244,11 @@ export class GossipRouter {
     }
     await route.subscriber.validate?.(payload as TopicPayloads[TopicKind], context)
     return payload
+  }
+
+  #queueLength(kind: TopicKind): number {
+    const spec = topicSpecs[kind].queueLength
+    return Math.min(spec, this.#queueLengths[kind] ?? spec)
   }
 
   #verdictOf(error: unknown, topic: string, source: string): GossipVerdict {

@@ -29,7 +29,7 @@ import { ContentStore, type ContentStoreInit } from './content-store.ts'
 import { FaultInjector } from './faults.ts'
 import { GossipRouter, type GossipsubService } from './gossip.ts'
 import { loadOrCreateIdentity } from './identity.ts'
-import { isValidChainId, topicSpecs } from './topics.ts'
+import { isValidChainId, type TopicKind, topicSpecs } from './topics.ts'
 
 export interface GossipTuning {
   /** Gossipsub heartbeat; tests shorten it so meshes form in well under a second. @default 1000 */
@@ -43,6 +43,8 @@ export interface GossipTuning {
   signed?: boolean
   /** Mesh degree D (Dlo = D-2, Dhi = 2D). @default 6 */
   meshDegree?: number
+  /** Tighter bounds on messages awaiting validation, per kind. @default the topic table's */
+  queueLengths?: Partial<Record<TopicKind, number>>
 }
 
 export interface NetNodeInit {
@@ -170,7 +172,10 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   const libp2p = helia.libp2p as unknown as Libp2p<NetServices>
   faults.attach(libp2p)
 
-  const gossip = new GossipRouter({ chainId: init.chainId }, { libp2p, ...components, faults })
+  const gossip = new GossipRouter(
+    { chainId: init.chainId, queueLengths: init.gossip?.queueLengths ?? {} },
+    { libp2p, ...components, faults },
+  )
   const content = new ContentStore(init.content ?? {}, { helia, ...components })
   const activations = new ActivationStreams(
     { ...init.activations, chainId: init.chainId },

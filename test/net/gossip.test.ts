@@ -91,6 +91,36 @@ describe('net: gossip validation and subnets', function () {
     })
   })
 
+  describe('bounded validation queue', () => {
+    let cluster: Cluster
+    after(async () => cluster?.stop())
+
+    it('IGNOREs what arrives while the queue is full, without blaming the sender', async () => {
+      cluster = await startNodes(2, (i) =>
+        i === 1 ? { gossip: { heartbeatMs: 100, queueLengths: { gradients: 2 } } } : {},
+      )
+      const [a, b] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]
+      await connect(a, b)
+      let release: () => void = () => {}
+      const gate = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const accepted: number[] = []
+      a.gossip.subscribe('gradients', { handle: () => {} }, 0)
+      // B's validator is slow: it holds every message until the gate opens.
+      b.gossip.subscribe('gradients', { validate: () => gate, handle: (p) => accepted.push(p.window) }, 0)
+      await waitFor(() => a.gossip.meshPeers('gradients', 0).length === 1, 10_000, 'mesh')
+      for (let window = 0; window < 5; window++)
+        await a.gossip.publish('gradients', { window, cid: CID_A, tokens: 1 }, 0)
+      await waitFor(() => b.gossip.stats.ignore === 3, 10_000, 'three IGNOREs')
+      release()
+      await waitFor(() => accepted.length === 2, 10_000, 'the queued two accepted')
+      assert.equal(new Set(accepted).size, 2)
+      assert.equal(b.gossip.stats.reject, 0)
+      assert.ok(b.gossip.score(a.peerId.toString()) >= 0)
+    })
+  })
+
   describe('unsigned gossip (StrictNoSign, content message ids)', () => {
     let cluster: Cluster
     after(async () => cluster?.stop())
