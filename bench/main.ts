@@ -4,10 +4,12 @@
  */
 import { runConsensusBench } from './consensus.ts'
 import { runMlBench } from './ml.ts'
+import { runNetBench } from './net.ts'
 
 const suites: Record<string, (json: boolean, args: readonly string[]) => Promise<void>> = {
   consensus: runConsensusBench,
   ml: runMlBench,
+  net: runNetBench,
 }
 
 const [suite, ...rest] = process.argv.slice(2)

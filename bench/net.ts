@@ -1,0 +1,336 @@
+/**
+ * `npm run bench -- net [--json]`: the network layer measured side by side in one run.
+ *
+ * Two processes for the point-to-point figures (this one, and bench/net-peer.ts as a child):
+ * - activation-stream throughput vs a bare libp2p stream pump on the same connection
+ *   (`streamVsBare`, target ≥ 0.8) and vs raw TCP between the same two processes
+ *   (`streamVsTcp`, reported);
+ * - content-store transfer (bitswap, fetch by CID) vs the bare stream (`contentVsBare`,
+ *   target ≥ 0.3).
+ * One process with 8 nodes for gossip: one-hop delivery latency p50/p99 to the publisher's
+ * mesh peers vs a direct-stream round trip on one of those links (`gossipP50VsRtt`, target
+ * ≤ 3; `gossipP99VsRtt`), and `lost`, the deliveries missing out of messages × 7 receivers;
+ * then the same for unsigned gossip (StrictNoSign), reported under `raw`.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { connect as tcpConnect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import { createNetNode, type NetNode } from '../src/net/node.ts'
+import { sleep } from '../src/runtime/clock.ts'
+import { createLogger } from '../src/runtime/logger.ts'
+import { SeededRandom } from '../src/runtime/random.ts'
+import { SystemClock } from '../src/runtime/system-clock.ts'
+import { BARE_PROTOCOL, benchBytes, CHAIN_ID, ECHO_PROTOCOL } from './net-shared.ts'
+
+const MiB = 1024 * 1024
+const TRANSFER_BYTES = 32 * MiB
+const REPEATS = 3
+const CONTENTS = 2
+const GOSSIP_NODES = 8
+const GOSSIP_MESSAGES = 200
+const GOSSIP_SPACING_MS = 20
+const RTT_SAMPLES = 200
+const clock = new SystemClock()
+
+interface PeerInfo {
+  peerId: string
+  addrs: string[]
+  tcpPort: number
+  cids: string[]
+}
+
+async function newNode(
+  name: string,
+  seed: number,
+  heartbeatMs = 1000,
+  signed = true,
+): Promise<{ node: NetNode; home: string }> {
+  const home = await mkdtemp(join(tmpdir(), `r3mes-bench-${name}-`))
+  const node = await createNetNode(
+    { chainId: CHAIN_ID, homeDir: home, gossip: { heartbeatMs, meshDegree: 4, signed } },
+    { clock, random: new SeededRandom(seed), logger: createLogger({ name, level: 'silent', clock }) },
+  )
+  return { node, home }
+}
+
+function startPeer(): Promise<{ info: PeerInfo; stop: () => void }> {
+  const script = fileURLToPath(new URL('./net-peer.ts', import.meta.url))
+  const child = spawn(process.execPath, [script, String(TRANSFER_BYTES), String(CONTENTS)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    child.on('error', reject)
+    child.on('exit', (code) => reject(new Error(`bench peer exited with ${code}`)))
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const line = out.split('\n')[0]
+      if (out.includes('\n') && line !== undefined)
+        resolve({ info: JSON.parse(line) as PeerInfo, stop: () => child.stdin.end() })
+    })
+  })
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+}
+
+function sizeHeader(n: number): Uint8Array {
+  const head = new Uint8Array(8)
+  new DataView(head.buffer).setBigUint64(0, BigInt(n), true)
+  return head
+}
+
+/** Bytes per second of `run`, best of the median over REPEATS. */
+async function throughput(bytes: number, run: () => Promise<void>): Promise<number> {
+  const rates: number[] = []
+  for (let i = 0; i < REPEATS; i++) {
+    const start = clock.monotonicMs()
+    await run()
+    rates.push(bytes / ((clock.monotonicMs() - start) / 1000))
+  }
+  return median(rates)
+}
+
+async function bareStream(node: NetNode, peer: PeerId, bytes: Uint8Array): Promise<void> {
+  const stream = await node.libp2p.dialProtocol(peer, BARE_PROTOCOL)
+  const ack = (async () => {
+    for await (const _ of stream) return
+  })()
+  // If sending fails first, the ack's own failure must not go unhandled.
+  ack.catch(() => {})
+  stream.send(sizeHeader(bytes.byteLength))
+  for (let offset = 0; offset < bytes.byteLength; offset += MiB) {
+    if (!stream.send(bytes.subarray(offset, offset + MiB))) await stream.onDrain()
+  }
+  await ack
+  await stream.close().catch(() => {})
+}
+
+function rawTcp(port: number, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(port, '127.0.0.1', () => {
+      socket.write(sizeHeader(bytes.byteLength))
+      let offset = 0
+      const pump = (): void => {
+        while (offset < bytes.byteLength) {
+          const ok = socket.write(bytes.subarray(offset, offset + MiB))
+          offset += MiB
+          if (!ok) {
+            socket.once('drain', pump)
+            return
+          }
+        }
+      }
+      pump()
+    })
+    socket.once('data', () => {
+      socket.destroy()
+      resolve()
+    })
+    socket.on('error', reject)
+  })
+}
+
+async function pointToPoint(): Promise<Record<string, number>> {
+  const peer = await startPeer()
+  const { node, home } = await newNode('bench-a', 1)
+  try {
+    const peerId = peerIdFromString(peer.info.peerId)
+    const addr = peer.info.addrs[0]
+    if (addr === undefined) throw new Error('bench peer has no address')
+    await node.libp2p.dial(multiaddr(addr))
+    const tensor = benchBytes(TRANSFER_BYTES, 7)
+    // One warm-up of each path so no measurement pays for first use.
+    await bareStream(node, peerId, tensor.subarray(0, MiB))
+    await node.activations.send(peerId, { direction: 'forward', window: 0, step: 0, bytes: tensor.subarray(0, MiB) })
+    await rawTcp(peer.info.tcpPort, tensor.subarray(0, MiB))
+
+    const streamBps = await throughput(TRANSFER_BYTES, async () => {
+      await node.activations.send(peerId, { direction: 'forward', window: 0, step: 0, bytes: tensor })
+    })
+    const bareBps = await throughput(TRANSFER_BYTES, () => bareStream(node, peerId, tensor))
+    const tcpBps = await throughput(TRANSFER_BYTES, () => rawTcp(peer.info.tcpPort, tensor))
+    const contentRates: number[] = []
+    for (const cid of peer.info.cids) {
+      const start = clock.monotonicMs()
+      const got = await node.content.get(CID.parse(cid))
+      contentRates.push(got.byteLength / ((clock.monotonicMs() - start) / 1000))
+    }
+    const contentBps = median(contentRates)
+    return { streamBps, bareBps, tcpBps, contentBps }
+  } finally {
+    await node.stop()
+    await rm(home, { recursive: true, force: true })
+    peer.stop()
+  }
+}
+
+async function echoRtts(stream: Stream, samples: number): Promise<number[]> {
+  const iterator = stream[Symbol.asyncIterator]()
+  const probe = new Uint8Array(32)
+  const rtts: number[] = []
+  for (let i = 0; i < samples; i++) {
+    const start = clock.monotonicMs()
+    stream.send(probe)
+    let got = 0
+    while (got < probe.byteLength) {
+      const next = await iterator.next()
+      if (next.done === true) throw new Error('echo stream ended')
+      got += next.value.byteLength
+    }
+    rtts.push(clock.monotonicMs() - start)
+  }
+  return rtts
+}
+
+async function gossip(signed: boolean): Promise<Record<string, number>> {
+  const started = await Promise.all(
+    Array.from({ length: GOSSIP_NODES }, (_, i) => newNode(`gossip-${i}`, i + 10, 200, signed)),
+  )
+  const nodes = started.map((s) => s.node)
+  try {
+    for (const node of nodes) {
+      await node.libp2p.handle(ECHO_PROTOCOL, (stream) => {
+        // A listener that throws inside libp2p's event dispatch takes the process down:
+        // echo only while the stream can still be written.
+        stream.addEventListener('message', (evt) => {
+          if (stream.writeStatus === 'writable') stream.send(evt.data)
+        })
+      })
+    }
+    const at = (i: number): NetNode => nodes[i % nodes.length] as NetNode
+    for (let i = 0; i < nodes.length; i++) {
+      await at(i).libp2p.dial(at(i + 1).multiaddrs()[0] ?? at(i + 1).peerId)
+      await at(i).libp2p.dial(at(i + 3).multiaddrs()[0] ?? at(i + 3).peerId)
+    }
+    let connectionsClosed = 0
+    for (const node of nodes) node.libp2p.addEventListener('connection:close', () => connectionsClosed++)
+    const sent = new Map<number, number>()
+    const firstArrival: Map<number, number>[] = nodes.map(() => new Map())
+    nodes.forEach((node, i) => {
+      node.gossip.subscribe('tx', {
+        handle: (payload) => {
+          const seq = new DataView(payload.tx.buffer, payload.tx.byteOffset).getUint32(0, true)
+          if (!firstArrival[i]?.has(seq)) firstArrival[i]?.set(seq, clock.monotonicMs())
+        },
+      })
+    })
+    const publisher = at(0)
+    for (let waited = 0; nodes.some((n) => n.gossip.meshPeers('tx').length < 3) && waited < 10_000; waited += 50)
+      await sleep(clock, 50)
+    const neighbours = publisher.gossip.meshPeers('tx')
+    const neighbourIndexes = nodes.flatMap((n, i) => (neighbours.includes(n.peerId.toString()) ? [i] : []))
+    const firstNeighbour = nodes[neighbourIndexes[0] ?? 1] as NetNode
+    const echo = await publisher.libp2p.dialProtocol(firstNeighbour.peerId, ECHO_PROTOCOL)
+    await echoRtts(echo, 20)
+    const rtts = await echoRtts(echo, RTT_SAMPLES)
+    await echo.close().catch(() => {})
+
+    for (let seq = 0; seq < GOSSIP_MESSAGES; seq++) {
+      const tx = new Uint8Array(64)
+      new DataView(tx.buffer).setUint32(0, seq, true)
+      sent.set(seq, clock.monotonicMs())
+      await publisher.gossip.publish('tx', { tx })
+      await sleep(clock, GOSSIP_SPACING_MS)
+    }
+    // Late is not lost: wait up to 5 s for stragglers before counting.
+    const expected = GOSSIP_MESSAGES * (GOSSIP_NODES - 1)
+    const deliveredSoFar = (): number => firstArrival.slice(1).reduce((sum, m) => sum + m.size, 0)
+    for (let waited = 0; deliveredSoFar() < expected && waited < 5000; waited += 100) await sleep(clock, 100)
+    const latencies: number[] = []
+    for (const i of neighbourIndexes)
+      for (const [seq, t] of firstArrival[i] ?? new Map<number, number>()) latencies.push(t - (sent.get(seq) ?? t))
+    let delivered = 0
+    for (let i = 1; i < nodes.length; i++) delivered += firstArrival[i]?.size ?? 0
+    return {
+      gossipP50Ms: percentile(latencies, 50),
+      gossipP99Ms: percentile(latencies, 99),
+      rttP50Ms: median(rtts),
+      lost: GOSSIP_MESSAGES * (GOSSIP_NODES - 1) - delivered,
+      messages: GOSSIP_MESSAGES,
+      meshNeighbours: neighbourIndexes.length,
+      connectionsClosed,
+    }
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop().catch(() => {})))
+    await Promise.all(started.map((s) => rm(s.home, { recursive: true, force: true })))
+  }
+}
+
+export async function runNetBench(json: boolean): Promise<void> {
+  // One run in four on the shared test machine died of an unhandled StreamResetError raised
+  // in yamux's receive path (a stream reset by the peer, with no awaiting site in the stack).
+  // Count and report such rejections instead of losing the whole run to one.
+  let unhandledRejections = 0
+  process.on('unhandledRejection', (reason) => {
+    unhandledRejections++
+    console.error('unhandled rejection during the net bench:', reason)
+  })
+  const p2p = await pointToPoint()
+  const g = await gossip(true)
+  const u = await gossip(false)
+  const MBps = (bps: number | undefined): number => Math.round(((bps ?? 0) / MiB) * 10) / 10
+  const ratio = (a: number | undefined, b: number | undefined): number => Math.round(((a ?? 0) / (b ?? 1)) * 100) / 100
+  const result = {
+    streamVsBare: ratio(p2p.streamBps, p2p.bareBps),
+    streamVsTcp: ratio(p2p.streamBps, p2p.tcpBps),
+    gossipP50VsRtt: ratio(g.gossipP50Ms, g.rttP50Ms),
+    gossipP99VsRtt: ratio(g.gossipP99Ms, g.rttP50Ms),
+    lost: g.lost,
+    contentVsBare: ratio(p2p.contentBps, p2p.bareBps),
+    raw: {
+      activationStreamMiBps: MBps(p2p.streamBps),
+      bareStreamMiBps: MBps(p2p.bareBps),
+      rawTcpMiBps: MBps(p2p.tcpBps),
+      contentMiBps: MBps(p2p.contentBps),
+      gossipP50Ms: Math.round((g.gossipP50Ms ?? 0) * 100) / 100,
+      gossipP99Ms: Math.round((g.gossipP99Ms ?? 0) * 100) / 100,
+      directRttP50Ms: Math.round((g.rttP50Ms ?? 0) * 100) / 100,
+      gossipMessages: g.messages,
+      gossipMeshNeighbours: g.meshNeighbours,
+      unsignedGossipP50Ms: Math.round((u.gossipP50Ms ?? 0) * 100) / 100,
+      unsignedGossipP99Ms: Math.round((u.gossipP99Ms ?? 0) * 100) / 100,
+      unsignedDirectRttP50Ms: Math.round((u.rttP50Ms ?? 0) * 100) / 100,
+      unsignedGossipP50VsRtt: ratio(u.gossipP50Ms, u.rttP50Ms),
+      unsignedLost: u.lost,
+      unhandledRejections,
+      connectionsClosedDuringGossip: (g.connectionsClosed ?? 0) + (u.connectionsClosed ?? 0),
+    },
+    setup: {
+      transferBytes: TRANSFER_BYTES,
+      repeats: REPEATS,
+      contentTransfers: CONTENTS,
+      gossipNodes: GOSSIP_NODES,
+      transport: 'loopback TCP, noise, yamux; point-to-point between two processes, gossip 8 nodes in one process',
+      gossip: 'ratios from signed gossip (the default); unsigned* from StrictNoSign with content message ids',
+    },
+  }
+  if (json) console.log(JSON.stringify(result, null, 2))
+  else {
+    console.log(
+      `activation stream ${result.raw.activationStreamMiBps} MiB/s, bare stream ${result.raw.bareStreamMiBps} MiB/s, raw TCP ${result.raw.rawTcpMiBps} MiB/s`,
+    )
+    console.log(`  streamVsBare ${result.streamVsBare} (target >= 0.8), streamVsTcp ${result.streamVsTcp}`)
+    console.log(`content store ${result.raw.contentMiBps} MiB/s: contentVsBare ${result.contentVsBare} (target >= 0.3)`)
+    console.log(
+      `gossip one hop p50 ${result.raw.gossipP50Ms} ms, p99 ${result.raw.gossipP99Ms} ms; direct RTT p50 ${result.raw.directRttP50Ms} ms`,
+    )
+    console.log(
+      `  gossipP50VsRtt ${result.gossipP50VsRtt} (target <= 3), gossipP99VsRtt ${result.gossipP99VsRtt}, lost ${result.lost}`,
+    )
+  }
+}

@@ -1,0 +1,411 @@
+/**
+ * The activation-stream protocol: pipeline stages push tensors (activations forward,
+ * activation-gradients backward) to each other over a dedicated libp2p protocol,
+ * `/r3mes/<chainId>/activations/1.0.0`.
+ *
+ * One tensor per stream, as length-prefixed frames (unsigned varint length, then bytes):
+ *
+ *   sender → receiver   header frame: msgpack { v: 1, direction, window, step, sizeBytes, cid }
+ *   sender → receiver   data frames: the tensor's bytes, each frame ≤ maxFrameBytes
+ *   receiver → sender   ack frame: msgpack { ok: true } or { ok: false, code, reason }
+ *
+ * `cid` is the raw sha2-256 CID of the tensor bytes; the receiver hashes what arrived and
+ * refuses a mismatch. Backpressure is end to end (see stream-io.ts); a deadline bounds the
+ * whole exchange on both sides. A bad frame (oversized, truncated, malformed, more bytes than
+ * announced) ends that stream with a typed error and a nack naming the reason; the node and
+ * its other streams carry on, and memory stays bounded by maxTensorBytes × maxInboundStreams.
+ */
+import { createHash } from 'node:crypto'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import * as lp from 'it-length-prefixed'
+import { pipe } from 'it-pipe'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { type Clock, sleep } from '../runtime/clock.ts'
+import { R3mesError } from '../runtime/errors.ts'
+import type { Logger } from '../runtime/logger.ts'
+import { decodeMessage, encodeMessage } from './codec.ts'
+import {
+  BadFrameError,
+  ContentIntegrityError,
+  DeadlineExceededError,
+  FaultInjectedError,
+  MalformedMessageError,
+  MessageTooLargeError,
+} from './errors.ts'
+import type { FaultInjector } from './faults.ts'
+import { equalBytes, rawCid, rawCidOfDigest } from './hashing.ts'
+import { streamSink, streamSource } from './stream-io.ts'
+
+export type TensorDirection = 'forward' | 'backward'
+
+export interface TensorHeader {
+  v: 1
+  direction: TensorDirection
+  window: number
+  step: number
+  sizeBytes: number
+  /** Raw sha2-256 CID of the tensor bytes, as a string. */
+  cid: string
+}
+
+export interface ReceivedTensor {
+  header: TensorHeader
+  cid: CID
+  bytes: Uint8Array
+  from: PeerId
+}
+
+export interface SendTensor {
+  direction: TensorDirection
+  window: number
+  step: number
+  bytes: Uint8Array
+  /**
+   * The raw CID of `bytes` when the caller already has it (pipeline stages content-address
+   * every boundary tensor anyway); saves hashing twice. The receiver checks it regardless.
+   * @default computed here
+   */
+  cid?: CID
+}
+
+export interface SendOptions {
+  /** Whole-exchange deadline. @default the service's deadlineMs */
+  deadlineMs?: number
+  signal?: AbortSignal
+}
+
+export interface SendResult {
+  cid: CID
+  sizeBytes: number
+}
+
+/** The receiver refused a tensor; `remoteCode` is the receiver's error code. */
+export class ActivationRejectedError extends R3mesError {
+  readonly remoteCode: string
+  constructor(remoteCode: string, reason: string) {
+    super('ERR_ACTIVATION_REJECTED', `peer rejected the tensor: ${reason}`, { remoteCode, reason })
+    this.remoteCode = remoteCode
+  }
+}
+
+export interface ActivationStreamsInit {
+  chainId: string
+  /** Largest data frame accepted. @default 1 MiB */
+  maxFrameBytes?: number
+  /** Largest tensor accepted (checked on the header, before anything is allocated). @default 256 MiB */
+  maxTensorBytes?: number
+  /** Deadline for one tensor exchange, sending or receiving. @default 60 000 ms */
+  deadlineMs?: number
+  /** Concurrent inbound tensor streams per connection. @default 4 */
+  maxInboundStreams?: number
+}
+
+export interface ActivationStreamsComponents {
+  libp2p: Libp2p
+  clock: Clock
+  logger: Logger
+  faults: FaultInjector
+}
+
+const MAX_HEADER_BYTES = 1024
+const MAX_ACK_BYTES = 1024
+/** Room for the varint length prefix on top of a full frame. */
+const PREFIX_BYTES = 10
+
+export function activationProtocol(chainId: string): string {
+  return `/r3mes/${chainId}/activations/1.0.0`
+}
+
+export class ActivationStreams {
+  readonly protocol: string
+  readonly #libp2p: Libp2p
+  readonly #clock: Clock
+  readonly #log: Logger
+  readonly #faults: FaultInjector
+  readonly maxFrameBytes: number
+  readonly maxTensorBytes: number
+  readonly #deadlineMs: number
+  readonly #maxInboundStreams: number
+  #handler: ((tensor: ReceivedTensor) => void | Promise<void>) | undefined
+  /** Count of refused inbound tensors per error code (for tests, metrics and chaos checks). */
+  readonly rejected = new Map<string, number>()
+  received = 0
+
+  constructor(init: ActivationStreamsInit, components: ActivationStreamsComponents) {
+    this.protocol = activationProtocol(init.chainId)
+    this.#libp2p = components.libp2p
+    this.#clock = components.clock
+    this.#log = components.logger.child({ component: 'activations' })
+    this.#faults = components.faults
+    this.maxFrameBytes = init.maxFrameBytes ?? 1024 * 1024
+    this.maxTensorBytes = init.maxTensorBytes ?? 256 * 1024 * 1024
+    this.#deadlineMs = init.deadlineMs ?? 60_000
+    this.#maxInboundStreams = init.maxInboundStreams ?? 4
+  }
+
+  async start(): Promise<void> {
+    await this.#libp2p.handle(
+      this.protocol,
+      (stream, connection) => {
+        this.#receive(stream, connection.remotePeer).catch((error: unknown) => {
+          this.#log.error({ err: error }, 'activation stream handler failed')
+          stream.abort(error instanceof Error ? error : new Error(String(error)))
+        })
+      },
+      { maxInboundStreams: this.#maxInboundStreams },
+    )
+  }
+
+  async stop(): Promise<void> {
+    await this.#libp2p.unhandle(this.protocol)
+  }
+
+  /** Where received tensors go once their CID checks out. */
+  onTensor(handler: (tensor: ReceivedTensor) => void | Promise<void>): void {
+    this.#handler = handler
+  }
+
+  /** Stream one tensor to `peer`; resolves once the receiver has checked its CID. */
+  async send(peer: PeerId, tensor: SendTensor, options: SendOptions = {}): Promise<SendResult> {
+    const deadlineMs = options.deadlineMs ?? this.#deadlineMs
+    const cid = tensor.cid ?? rawCid(tensor.bytes)
+    const header: TensorHeader = {
+      v: 1,
+      direction: tensor.direction,
+      window: tensor.window,
+      step: tensor.step,
+      sizeBytes: tensor.bytes.byteLength,
+      cid: cid.toString(),
+    }
+    const { signal, done } = this.#deadline('sending a tensor', deadlineMs, options.signal)
+    const peerId = peer.toString()
+    try {
+      const link = this.#faults.linkFaults(peerId)
+      if (link.delayMs > 0) await sleep(this.#clock, link.delayMs, signal)
+      const stream = await this.#libp2p.dialProtocol(peer, this.protocol, { signal })
+      const abort = (): void => stream.abort(signal.reason as Error)
+      signal.addEventListener('abort', abort, { once: true })
+      try {
+        if (this.#faults.shouldDrop(peerId)) {
+          const error = new FaultInjectedError('loss', peerId)
+          stream.abort(error)
+          throw error
+        }
+        const ack = readFirstFrame(stream, MAX_ACK_BYTES)
+        // Surface a failed read later, through `await ack`, not as an unhandled rejection.
+        ack.catch(() => {})
+        const frameBytes = this.maxFrameBytes
+        let writeError: unknown
+        await pipe(
+          function* () {
+            // Prefix and payload go out as two writes so the tensor is never copied here.
+            const head = encodeMessage(header, MAX_HEADER_BYTES, 'tensor header')
+            yield varint(head.byteLength)
+            yield head
+            for (let offset = 0; offset < tensor.bytes.byteLength; offset += frameBytes) {
+              const frame = tensor.bytes.subarray(offset, offset + frameBytes)
+              yield varint(frame.byteLength)
+              yield frame
+            }
+          },
+          streamSink(stream, { signal, closeWhenDone: false }),
+        ).catch((error: unknown) => {
+          // The receiver may refuse early (say, on the header) and stop reading; its nack
+          // names the reason better than the write failure does, so read it first.
+          writeError = error
+        })
+        let replyBytes: Uint8Array
+        try {
+          replyBytes = await ack
+        } catch (error) {
+          throw writeError ?? error
+        }
+        const reply = decodeAck(replyBytes)
+        if (!reply.ok) throw new ActivationRejectedError(reply.code, reply.reason)
+        if (writeError !== undefined) throw writeError
+        await stream.close({ signal }).catch(() => {})
+        return { cid, sizeBytes: header.sizeBytes }
+      } finally {
+        signal.removeEventListener('abort', abort)
+      }
+    } catch (error) {
+      if (signal.aborted && signal.reason instanceof DeadlineExceededError) throw signal.reason
+      throw error
+    } finally {
+      done()
+    }
+  }
+
+  async #receive(stream: Stream, from: PeerId): Promise<void> {
+    const { signal, done } = this.#deadline('receiving a tensor', this.#deadlineMs)
+    const abort = (): void => stream.abort(signal.reason as Error)
+    signal.addEventListener('abort', abort, { once: true })
+    try {
+      const tensor = await this.#readTensor(stream, from)
+      stream.send(lp.encode.single(encodeMessage({ ok: true }, MAX_ACK_BYTES, 'ack')))
+      await stream.close({ signal }).catch(() => {})
+      this.received++
+      await this.#handler?.(tensor)
+    } catch (error) {
+      const failure = signal.aborted ? (signal.reason as Error) : toFrameError(error)
+      const code = failure instanceof R3mesError ? failure.code : 'ERR_UNKNOWN'
+      this.rejected.set(code, (this.rejected.get(code) ?? 0) + 1)
+      this.#log.warn({ peer: from.toString(), code, reason: failure.message }, 'activation stream refused')
+      // Answer with a nack, then close both halves: what the sender still has in flight is
+      // discarded (closeRead) rather than buffered. A reset (abort) is the last resort, as it
+      // could overtake the nack.
+      try {
+        if (stream.writeStatus === 'writable') {
+          stream.send(lp.encode.single(encodeMessage({ ok: false, code, reason: failure.message }, MAX_ACK_BYTES)))
+          await stream.close({ signal })
+        }
+        await stream.closeRead({ signal })
+      } catch {
+        if (stream.status === 'open') stream.abort(failure)
+      }
+    } finally {
+      signal.removeEventListener('abort', abort)
+      done()
+    }
+  }
+
+  async #readTensor(stream: Stream, from: PeerId): Promise<ReceivedTensor> {
+    const maxTensorBytes = this.maxTensorBytes
+    return pipe(
+      // Pause once a full yamux window is queued: enough to keep the link busy while the
+      // consumer copies and hashes, bounded per stream.
+      streamSource(stream, { highWaterBytes: Math.max(8 * 1024 * 1024, 2 * this.maxFrameBytes) }),
+      (source) => lp.decode(source, { maxDataLength: this.maxFrameBytes + PREFIX_BYTES }),
+      async (frames) => {
+        let header: TensorHeader | undefined
+        let bytes: Uint8Array | undefined
+        let received = 0
+        // Hash as the bytes arrive, so the CID check overlaps the transfer.
+        const hash = createHash('sha256')
+        for await (const frame of frames) {
+          if (header === undefined || bytes === undefined) {
+            header = decodeHeader(frame.subarray())
+            if (header.sizeBytes > maxTensorBytes)
+              throw new MessageTooLargeError('announced tensor', header.sizeBytes, maxTensorBytes)
+            bytes = new Uint8Array(header.sizeBytes)
+          } else {
+            if (frame.byteLength > this.maxFrameBytes)
+              throw new BadFrameError(`frame of ${frame.byteLength} bytes over the cap of ${this.maxFrameBytes}`)
+            if (received + frame.byteLength > header.sizeBytes)
+              throw new BadFrameError('more bytes than the header announced', { sizeBytes: header.sizeBytes })
+            for (const part of frame) {
+              bytes.set(part, received)
+              hash.update(part)
+              received += part.byteLength
+            }
+          }
+          if (received === header.sizeBytes) {
+            const cid = CID.parse(header.cid)
+            const actual = new Uint8Array(hash.digest())
+            if (!equalBytes(actual, cid.multihash.digest))
+              throw new ContentIntegrityError(header.cid, rawCidOfDigest(actual).toString(), 'tensor')
+            return { header, cid, bytes, from }
+          }
+        }
+        throw new BadFrameError(
+          header === undefined
+            ? 'stream ended before the header'
+            : `truncated: ${received} of ${header.sizeBytes} bytes`,
+          { received },
+        )
+      },
+    )
+  }
+
+  /** An abort signal that fires at the deadline (or with `parent`), and its cleanup. */
+  #deadline(what: string, deadlineMs: number, parent?: AbortSignal): { signal: AbortSignal; done: () => void } {
+    const controller = new AbortController()
+    const timer = this.#clock.setTimer(deadlineMs, () => controller.abort(new DeadlineExceededError(what, deadlineMs)))
+    const signal = parent === undefined ? controller.signal : AbortSignal.any([controller.signal, parent])
+    return { signal, done: () => timer.cancel() }
+  }
+}
+
+function decodeHeader(bytes: Uint8Array): TensorHeader {
+  let value: Partial<TensorHeader>
+  try {
+    value = decodeMessage(bytes, MAX_HEADER_BYTES, 'tensor header') as Partial<TensorHeader>
+  } catch (error) {
+    throw new BadFrameError(`header: ${(error as Error).message}`, {}, { cause: error })
+  }
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    value.v !== 1 ||
+    (value.direction !== 'forward' && value.direction !== 'backward') ||
+    !isUint(value.window) ||
+    !isUint(value.step) ||
+    !isUint(value.sizeBytes) ||
+    typeof value.cid !== 'string'
+  )
+    throw new BadFrameError('header has missing or mistyped fields')
+  let cid: CID
+  try {
+    cid = CID.parse(value.cid)
+  } catch (error) {
+    throw new BadFrameError('header CID does not parse', {}, { cause: error })
+  }
+  if (cid.code !== raw.code) throw new BadFrameError('header CID is not a raw CID')
+  return value as TensorHeader
+}
+
+/** Unsigned LEB128, the length prefix it-length-prefixed reads. */
+function varint(value: number): Uint8Array {
+  const out: number[] = []
+  let rest = value
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80)
+    rest = Math.floor(rest / 0x80)
+  }
+  out.push(rest)
+  return new Uint8Array(out)
+}
+
+function isUint(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
+type Ack = { ok: true } | { ok: false; code: string; reason: string }
+
+function decodeAck(bytes: Uint8Array): Ack {
+  const value = decodeMessage(bytes, MAX_ACK_BYTES, 'ack') as Partial<{ ok: boolean; code: string; reason: string }>
+  if (value?.ok === true) return { ok: true }
+  if (value?.ok === false && typeof value.code === 'string' && typeof value.reason === 'string')
+    return { ok: false, code: value.code, reason: value.reason }
+  throw new MalformedMessageError('ack', 'bad shape')
+}
+
+async function readFirstFrame(stream: Stream, maxBytes: number): Promise<Uint8Array> {
+  for await (const frame of lp.decode(streamSource(stream), { maxDataLength: maxBytes })) {
+    return frame instanceof Uint8ArrayList ? frame.subarray() : frame
+  }
+  throw new BadFrameError('stream closed before the acknowledgement')
+}
+
+/** Map framing-library errors to our typed ones so the nack names the reason. */
+function toFrameError(error: unknown): Error {
+  if (error instanceof R3mesError) return error
+  const code = (error as { code?: string; name?: string })?.code ?? (error as Error)?.name
+  switch (code) {
+    case 'ERR_MSG_DATA_TOO_LONG':
+    case 'InvalidDataLengthError':
+      return new BadFrameError('frame over the size cap', {}, { cause: error })
+    case 'ERR_UNEXPECTED_EOF':
+    case 'UnexpectedEOFError':
+      return new BadFrameError('truncated frame', {}, { cause: error })
+    case 'ERR_MSG_LENGTH_TOO_LONG':
+    case 'InvalidDataLengthLengthError':
+    case 'InvalidMessageLengthError':
+    case 'ERR_INVALID_MSG_LENGTH':
+      return new BadFrameError('bad frame length prefix', {}, { cause: error })
+    default:
+      return error instanceof Error ? error : new Error(String(error))
+  }
+}

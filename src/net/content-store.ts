@@ -1,0 +1,226 @@
+/**
+ * Content-addressed storage on helia (bitswap over an on-disk blockstore).
+ *
+ * Small content (≤ one chunk) is a single raw block whose CID is the hash of the bytes.
+ * Larger content is cut into raw chunks of `chunkBytes` under one dag-pb root that lists them
+ * (Data holds a small msgpack header: total size, chunk size, and the raw CID of the whole).
+ * So a transfer is resumable (chunks already stored locally are not fetched again), draws
+ * chunks from every connected peer that has them (bitswap asks all of them, several chunks in
+ * flight), and pinning the root pins every chunk (helia walks dag-pb links).
+ *
+ * Every block read, from disk or from a peer, is hashed against its CID, and the assembled
+ * content against the root's content CID: a corrupted disk or a lying peer is a typed error.
+ */
+import * as dagPb from '@ipld/dag-pb'
+import type { Helia } from 'helia'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { assert } from '../runtime/assert.ts'
+import type { Clock } from '../runtime/clock.ts'
+import type { Logger } from '../runtime/logger.ts'
+import { decodeMessage, encodeMessage } from './codec.ts'
+import { MalformedMessageError, MessageTooLargeError } from './errors.ts'
+import { dagPbCid, rawCid, verifyBlock } from './hashing.ts'
+
+export interface ContentStoreInit {
+  /** Chunk size for large content; bitswap refuses blocks over 2 MiB. @default 1 MiB */
+  chunkBytes?: number
+  /** Chunks fetched concurrently by `get`. @default 4 */
+  fetchConcurrency?: number
+  /** Largest content `get` will assemble in memory. @default 1 GiB */
+  maxContentBytes?: number
+}
+
+export interface ContentStoreComponents {
+  helia: Helia
+  clock: Clock
+  logger: Logger
+}
+
+export interface GetOptions {
+  signal?: AbortSignal
+  /** Read only what is stored locally; fail rather than ask peers. @default false */
+  offline?: boolean
+  /** Called once per block that had to come from a peer (the rest were already stored). */
+  onFetched?: (cid: CID) => void
+}
+
+interface RootHeader {
+  v: 1
+  size: number
+  chunkBytes: number
+  content: string
+}
+
+const MAX_HEADER_BYTES = 512
+
+export class ContentStore {
+  readonly #helia: Helia
+  readonly #log: Logger
+  readonly chunkBytes: number
+  readonly #concurrency: number
+  readonly #maxContentBytes: number
+
+  constructor(init: ContentStoreInit, components: ContentStoreComponents) {
+    this.#helia = components.helia
+    this.#log = components.logger.child({ component: 'content' })
+    this.chunkBytes = init.chunkBytes ?? 1024 * 1024
+    assert(this.chunkBytes > 0 && this.chunkBytes <= 2 * 1024 * 1024, 'chunk must fit a bitswap block')
+    this.#concurrency = init.fetchConcurrency ?? 4
+    this.#maxContentBytes = init.maxContentBytes ?? 1024 * 1024 * 1024
+  }
+
+  /**
+   * Store `bytes` and return the CID to fetch them by; pinned unless `pin` is false, and
+   * announced in the chain's DHT unless `announce` is false.
+   */
+  async put(bytes: Uint8Array, options: { pin?: boolean; announce?: boolean } = {}): Promise<CID> {
+    let root: CID
+    if (bytes.byteLength <= this.chunkBytes) {
+      root = rawCid(bytes)
+      await this.#helia.blockstore.put(root, bytes)
+    } else {
+      const links: dagPb.PBLink[] = []
+      for (let offset = 0; offset < bytes.byteLength; offset += this.chunkBytes) {
+        const chunk = bytes.subarray(offset, Math.min(offset + this.chunkBytes, bytes.byteLength))
+        const cid = rawCid(chunk)
+        await this.#helia.blockstore.put(cid, chunk)
+        links.push({ Hash: cid, Tsize: chunk.byteLength })
+      }
+      const header: RootHeader = {
+        v: 1,
+        size: bytes.byteLength,
+        chunkBytes: this.chunkBytes,
+        content: rawCid(bytes).toString(),
+      }
+      const block = dagPb.encode(dagPb.prepare({ Data: encodeMessage(header, MAX_HEADER_BYTES, 'root'), Links: links }))
+      root = dagPbCid(block)
+      await this.#helia.blockstore.put(root, block)
+    }
+    if (options.pin !== false) await this.pin(root)
+    if (options.announce !== false) await this.announce(root)
+    this.#log.debug({ cid: root.toString(), sizeBytes: bytes.byteLength }, 'content stored')
+    return root
+  }
+
+  /** Fetch content by CID, from the local store or any peer that has it, checking every hash. */
+  async get(cid: CID, options: GetOptions = {}): Promise<Uint8Array> {
+    if (cid.code === raw.code) return this.#getBlock(cid, options)
+    if (cid.code !== dagPb.code) throw new MalformedMessageError('content CID', `codec 0x${cid.code.toString(16)}`)
+    const node = dagPb.decode(await this.#getBlock(cid, options))
+    const header = parseHeader(node.Data)
+    if (header.size > this.#maxContentBytes)
+      throw new MessageTooLargeError('content', header.size, this.#maxContentBytes)
+    const expectedChunks = Math.ceil(header.size / header.chunkBytes)
+    if (node.Links.length !== expectedChunks)
+      throw new MalformedMessageError('content root', `${node.Links.length} links for ${expectedChunks} chunks`)
+    const out = new Uint8Array(header.size)
+    let next = 0
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        const index = next++
+        const link = node.Links[index]
+        if (link === undefined) return
+        if (link.Hash.code !== raw.code) throw new MalformedMessageError('content root', 'chunk is not a raw block')
+        const chunk = await this.#getBlock(link.Hash, options)
+        const offset = index * header.chunkBytes
+        const expectedLength = Math.min(header.chunkBytes, header.size - offset)
+        if (chunk.byteLength !== expectedLength)
+          throw new MalformedMessageError('content chunk', `${chunk.byteLength} bytes, expected ${expectedLength}`)
+        out.set(chunk, offset)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.#concurrency, expectedChunks) }, worker))
+    verifyBlock(CID.parse(header.content), out, 'content')
+    return out
+  }
+
+  /**
+   * Publish a provider record for `cid` in the chain's DHT, so a peer not connected to us can
+   * find us: bitswap looks up providers of the root it wants and dials them, and the chunks
+   * then come over that connection. Best effort: a DHT with no peers yet is not an error.
+   */
+  async announce(cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      await this.#helia.routing.provide(cid, options)
+    } catch (error) {
+      this.#log.debug({ cid: cid.toString(), err: error }, 'provider record not published')
+    }
+  }
+
+  /** Whether every block of `cid` is stored locally. */
+  async has(cid: CID): Promise<boolean> {
+    if (!(await this.#helia.blockstore.has(cid))) return false
+    if (cid.code !== dagPb.code) return true
+    const node = dagPb.decode(await this.#getBlock(cid, { offline: true }))
+    for (const link of node.Links) if (!(await this.#helia.blockstore.has(link.Hash))) return false
+    return true
+  }
+
+  /** Keep `cid` and everything it links to through garbage collection (fetching what is missing). */
+  async pin(cid: CID, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (await this.#helia.pins.isPinned(cid)) return
+    for await (const _ of this.#helia.pins.add(cid, options)) {
+      // Draining the generator does the work.
+    }
+  }
+
+  async unpin(cid: CID): Promise<void> {
+    for await (const _ of this.#helia.pins.rm(cid)) {
+      // Draining the generator does the work.
+    }
+  }
+
+  isPinned(cid: CID): Promise<boolean> {
+    return this.#helia.pins.isPinned(cid)
+  }
+
+  /** Delete everything not pinned. */
+  gc(): Promise<void> {
+    return this.#helia.gc()
+  }
+
+  async #getBlock(cid: CID, options: GetOptions): Promise<Uint8Array> {
+    const parts: Uint8Array[] = []
+    let length = 0
+    for await (const part of this.#helia.blockstore.get(cid, {
+      signal: options.signal,
+      offline: options.offline === true,
+      // helia stores a block it fetched from the network before returning it.
+      onProgress: (event: { type: string }) => {
+        if (event.type === 'blocks:get:blockstore:put') options.onFetched?.(cid)
+      },
+    })) {
+      parts.push(part)
+      length += part.byteLength
+    }
+    verifyBlock(cid, parts, 'block')
+    if (parts.length === 1) return parts[0] as Uint8Array
+    const out = new Uint8Array(length)
+    let offset = 0
+    for (const part of parts) {
+      out.set(part, offset)
+      offset += part.byteLength
+    }
+    return out
+  }
+}
+
+function parseHeader(data: Uint8Array | undefined): RootHeader {
+  if (data === undefined) throw new MalformedMessageError('content root', 'no header')
+  const value = decodeMessage(data, MAX_HEADER_BYTES, 'content root') as Partial<RootHeader>
+  if (
+    value.v !== 1 ||
+    !Number.isSafeInteger(value.size) ||
+    !Number.isSafeInteger(value.chunkBytes) ||
+    (value.chunkBytes ?? 0) <= 0 ||
+    typeof value.content !== 'string'
+  )
+    throw new MalformedMessageError('content root', 'bad header')
+  try {
+    CID.parse(value.content)
+  } catch (error) {
+    throw new MalformedMessageError('content root', 'bad content CID', { cause: error })
+  }
+  return value as RootHeader
+}

@@ -1,0 +1,204 @@
+/**
+ * The node factory: one libp2p node (TCP + noise + yamux, identify, ping, kad-dht under a
+ * per-chain protocol, gossipsub, bootstrap) inside one helia node (bitswap over an on-disk
+ * blockstore), with the R3MES services built on top. Everything a node keeps between runs
+ * lives in its home folder: `identity.key`, `blocks/`, `datastore/`.
+ */
+import { createHash } from 'node:crypto'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { withBitswap } from '@helia/bitswap'
+import { withLibp2pLight } from '@helia/libp2p'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { FsBlockstore } from 'blockstore-fs'
+import { FsDatastore } from 'datastore-fs'
+import { createHeliaLight, type Helia } from 'helia'
+import type { RuntimeComponents } from '../runtime/components.ts'
+import { InvalidArgumentError } from '../runtime/errors.ts'
+import { ActivationStreams, type ActivationStreamsInit } from './activation-stream.ts'
+import { ContentStore, type ContentStoreInit } from './content-store.ts'
+import { FaultInjector } from './faults.ts'
+import { GossipRouter, type GossipsubService } from './gossip.ts'
+import { loadOrCreateIdentity } from './identity.ts'
+import { isValidChainId, type TopicKind, topicSpecs } from './topics.ts'
+
+export interface GossipTuning {
+  /** Gossipsub heartbeat; tests shorten it so meshes form in well under a second. @default 1000 */
+  heartbeatMs?: number
+  /**
+   * Sign every gossip message with the node key (gossipsub StrictSign), so `from` names the
+   * author. Unsigned (StrictNoSign, message id = sha2-256 of topic and data, as Lodestar
+   * does) suits payloads that carry their own signatures, and roughly halves the per-hop
+   * cost; `from` is then the forwarding peer. @default true
+   */
+  signed?: boolean
+  /** Mesh degree D (Dlo = D-2, Dhi = 2D). @default 6 */
+  meshDegree?: number
+  /** Tighter bounds on messages awaiting validation, per kind. @default the topic table's */
+  queueLengths?: Partial<Record<TopicKind, number>>
+}
+
+export interface NetNodeInit {
+  /** Chain id: part of every topic and of the DHT protocol, so chains never mix. */
+  chainId: string
+  /** Folder holding the identity key, the blockstore and the datastore. */
+  homeDir: string
+  /** Multiaddrs to listen on. @default ['/ip4/127.0.0.1/tcp/0'] */
+  listen?: string[]
+  /** Multiaddrs (with /p2p/<id>) of peers to dial at start. @default [] */
+  bootstrap?: string[]
+  gossip?: GossipTuning
+  /** Options of the content store. */
+  content?: ContentStoreInit
+  /** Options of the activation-stream protocol (caps, deadline). */
+  activations?: Omit<ActivationStreamsInit, 'chainId'>
+  /** The DHT answers queries (server) or only asks (client). @default 'server' */
+  dhtMode?: 'server' | 'client'
+}
+
+export type NetServices = {
+  identify: ReturnType<ReturnType<typeof identify>>
+  ping: ReturnType<ReturnType<typeof ping>>
+  dht: ReturnType<ReturnType<typeof kadDHT>>
+  pubsub: GossipsubService
+}
+
+export interface NetNode {
+  readonly chainId: string
+  readonly peerId: PeerId
+  readonly libp2p: Libp2p<NetServices>
+  readonly helia: Helia
+  readonly gossip: GossipRouter
+  readonly content: ContentStore
+  readonly activations: ActivationStreams
+  readonly faults: FaultInjector
+  multiaddrs(): Multiaddr[]
+  stop(): Promise<void>
+}
+
+export function dhtProtocol(chainId: string): string {
+  return `/r3mes/${chainId}/kad/1.0.0`
+}
+
+/** The largest gossip payload of any topic, plus room for the RPC envelope and signature. */
+const MAX_GOSSIP_RPC_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + 4096
+
+/** Message id of unsigned gossip: sha2-256 over the topic and the data. */
+function contentMessageId(message: { topic: string; data: Uint8Array }): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(message.topic).update(message.data).digest())
+}
+
+/** Yamux per-stream flow-control window (the most a peer may send before we grant more). */
+const STREAM_WINDOW_BYTES = 8 * 1024 * 1024
+
+/** Build, start and return a node. */
+export async function createNetNode(init: NetNodeInit, components: RuntimeComponents): Promise<NetNode> {
+  if (!isValidChainId(init.chainId)) throw new InvalidArgumentError('bad chain id', { chainId: init.chainId })
+  await mkdir(init.homeDir, { recursive: true })
+  const privateKey = await loadOrCreateIdentity(init.homeDir)
+  const blockstore = new FsBlockstore(join(init.homeDir, 'blocks'))
+  const datastore = new FsDatastore(join(init.homeDir, 'datastore'))
+  await blockstore.open()
+  await datastore.open()
+
+  const faults = new FaultInjector(components)
+  const heartbeatMs = init.gossip?.heartbeatMs ?? 1000
+  const D = init.gossip?.meshDegree ?? 6
+  const services = {
+    identify: identify(),
+    // libp2p's connection monitor pings every connection every 10 s over this protocol and
+    // aborts the connection when a ping fails. With ping's default of one outbound stream, a
+    // ping stream still closing when the next one starts fails it and kills a healthy
+    // connection (seen on every connection under load), so allow a few at once.
+    ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
+    dht: kadDHT({
+      protocol: dhtProtocol(init.chainId),
+      clientMode: init.dhtMode === 'client',
+      // Testnets and LANs use private addresses; the chain's own peers are what we route to.
+      peerInfoMapper: passthroughMapper,
+      allowQueryWithZeroPeers: true,
+    }),
+    pubsub: gossipsub({
+      asyncValidation: true,
+      emitSelf: false,
+      ...(init.gossip?.signed === false
+        ? { globalSignaturePolicy: 'StrictNoSign' as const, msgIdFn: contentMessageId }
+        : { globalSignaturePolicy: 'StrictSign' as const }),
+      allowPublishToZeroTopicPeers: true,
+      // With content message ids, publishing a payload already seen is a no-op, not an error.
+      ignoreDuplicatePublishError: true,
+      heartbeatInterval: heartbeatMs,
+      D,
+      Dlo: Math.max(1, D - 2),
+      Dhi: 2 * D,
+      maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
+      scoreParams: {
+        // Local testnets put every peer on one IP; co-location is not a sign of a Sybil there.
+        IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']),
+        decayInterval: Math.max(1000, heartbeatMs),
+      },
+    }) as unknown as (components: unknown) => GossipsubService,
+  }
+
+  const helia = withBitswap(
+    withLibp2pLight(createHeliaLight({ blockstore, datastore }), {
+      privateKey,
+      addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      // A paused reader keeps receiving until the sender's window is spent, so the read buffer
+      // must hold a full window: yamux's defaults (16 MiB window, 4 MiB buffer) reset paused
+      // streams under load, which stalled bitswap transfers of large content.
+      streamMuxers: [
+        yamux({
+          streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES, maxReadBufferLength: 2 * STREAM_WINDOW_BYTES },
+        }),
+      ],
+      connectionGater: faults.gater,
+      peerDiscovery: init.bootstrap?.length ? [bootstrap({ list: init.bootstrap, timeout: 0 })] : [],
+      services,
+    }),
+  )
+  await helia.start()
+  const libp2p = helia.libp2p as unknown as Libp2p<NetServices>
+  faults.attach(libp2p)
+
+  const gossip = new GossipRouter(
+    { chainId: init.chainId, queueLengths: init.gossip?.queueLengths ?? {} },
+    { libp2p, ...components, faults },
+  )
+  const content = new ContentStore(init.content ?? {}, { helia, ...components })
+  const activations = new ActivationStreams(
+    { ...init.activations, chainId: init.chainId },
+    { libp2p, ...components, faults },
+  )
+  await activations.start()
+
+  return {
+    chainId: init.chainId,
+    peerId: libp2p.peerId,
+    libp2p,
+    helia,
+    gossip,
+    content,
+    activations,
+    faults,
+    multiaddrs: () => libp2p.getMultiaddrs(),
+    async stop() {
+      gossip.stop()
+      await activations.stop()
+      await helia.stop()
+      await blockstore.close()
+      await datastore.close()
+    },
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The gossip topics, one table keyed by topic kind (after Lodestar's gossip interface): a kind
+ * does not compile until it has a payload type, a decoder that checks the shape, a size cap
+ * and a bounded queue. Topic strings are versioned and carry the chain id, and the subnet for
+ * per-subnet topics: `/r3mes/<chainId>/tx/1`, `/r3mes/<chainId>/subnet/<k>/<name>/1`.
+ */
+import { UnknownTopicError } from './errors.ts'
+import { type Shape, shapes } from './shapes.ts'
+
+/** A signed chain transaction, opaque to the network (the chain decodes and checks it). */
+export interface TxGossip {
+  /** The transaction's canonical encoding. */
+  tx: Uint8Array
+}
+
+/** A consensus message (proposal or vote), opaque beyond what routing needs. */
+export interface ConsensusGossip {
+  kind: 'proposal' | 'prevote' | 'precommit'
+  height: number
+  round: number
+  /** The signed message's canonical encoding. */
+  body: Uint8Array
+}
+
+/** Announces that a pipeline stage produced a tensor, stored under `cid`. */
+export interface ActivationAnnouncement {
+  window: number
+  step: number
+  /** Which way the tensor flows: activations forward, activation-gradients backward. */
+  direction: 'forward' | 'backward'
+  cid: string
+  sizeBytes: number
+}
+
+/** Announces a miner's gradient for a window (the CID; the bytes live in the content store). */
+export interface GradientAnnouncement {
+  window: number
+  cid: string
+  tokens: number
+}
+
+/** Payload type per topic kind. */
+export interface TopicPayloads {
+  tx: TxGossip
+  consensus: ConsensusGossip
+  activations: ActivationAnnouncement
+  gradients: GradientAnnouncement
+}
+
+export type TopicKind = keyof TopicPayloads
+
+/** Chain-wide topics have one instance per chain; subnet topics one per subnet. */
+export interface TopicScopes {
+  tx: 'chain'
+  consensus: 'chain'
+  activations: 'subnet'
+  gradients: 'subnet'
+}
+
+export interface TopicSpec<K extends TopicKind> {
+  kind: K
+  scope: TopicScopes[K]
+  /** Cap on the encoded message, checked before decoding. */
+  maxBytes: number
+  /** Bound on messages waiting for validation; beyond it new messages are IGNOREd. */
+  queueLength: number
+  /** Structural check of the decoded value; throws MalformedMessageError. */
+  shape: Shape<TopicPayloads[K]>
+}
+
+export const TOPIC_VERSION = 1
+
+export const topicSpecs: { readonly [K in TopicKind]: TopicSpec<K> } = {
+  tx: { kind: 'tx', scope: 'chain', maxBytes: 64 * 1024, queueLength: 4096, shape: shapes.tx },
+  consensus: { kind: 'consensus', scope: 'chain', maxBytes: 1024 * 1024, queueLength: 1024, shape: shapes.consensus },
+  activations: {
+    kind: 'activations',
+    scope: 'subnet',
+    maxBytes: 4 * 1024,
+    queueLength: 1024,
+    shape: shapes.activations,
+  },
+  gradients: { kind: 'gradients', scope: 'subnet', maxBytes: 4 * 1024, queueLength: 1024, shape: shapes.gradients },
+}
+
+export const topicKinds = Object.keys(topicSpecs) as TopicKind[]
+
+/** The kinds that exist once per subnet. */
+export type SubnetTopicKind = { [K in TopicKind]: TopicScopes[K] extends 'subnet' ? K : never }[TopicKind]
+
+export const subnetTopicKinds = topicKinds.filter((k) => topicSpecs[k].scope === 'subnet') as SubnetTopicKind[]
+
+/** Where a topic lives: which chain and, for subnet topics, which subnet. */
+export interface TopicAddress<K extends TopicKind = TopicKind> {
+  kind: K
+  chainId: string
+  subnet?: number
+}
+
+const CHAIN_ID = /^[a-z0-9][a-z0-9-]{0,63}$/
+
+export function isValidChainId(chainId: string): boolean {
+  return CHAIN_ID.test(chainId)
+}
+
+export function topicString(address: TopicAddress): string {
+  const spec = topicSpecs[address.kind]
+  if (!isValidChainId(address.chainId)) throw new UnknownTopicError(address.chainId, 'bad chain id')
+  if (spec.scope === 'chain') {
+    if (address.subnet !== undefined) throw new UnknownTopicError(address.kind, 'chain topic takes no subnet')
+    return `/r3mes/${address.chainId}/${address.kind}/${TOPIC_VERSION}`
+  }
+  const k = address.subnet
+  if (k === undefined || !Number.isSafeInteger(k) || k < 0)
+    throw new UnknownTopicError(address.kind, 'subnet topic needs a subnet index >= 0')
+  return `/r3mes/${address.chainId}/subnet/${k}/${address.kind}/${TOPIC_VERSION}`
+}
+
+/** Parse one of our topic strings for `chainId`; anything else is an UnknownTopicError. */
+export function parseTopic(topic: string, chainId: string): TopicAddress {
+  const parts = topic.split('/')
+  if (parts[0] !== '' || parts[1] !== 'r3mes') throw new UnknownTopicError(topic, 'not an r3mes topic')
+  if (parts[2] !== chainId) throw new UnknownTopicError(topic, `not chain ${chainId}`)
+  let kindPart: string | undefined
+  let subnet: number | undefined
+  let version: string | undefined
+  if (parts[3] === 'subnet' && parts.length === 7) {
+    if (!/^(0|[1-9][0-9]{0,8})$/.test(parts[4] ?? '')) throw new UnknownTopicError(topic, 'bad subnet index')
+    subnet = Number(parts[4])
+    kindPart = parts[5]
+    version = parts[6]
+  } else if (parts.length === 5) {
+    kindPart = parts[3]
+    version = parts[4]
+  } else {
+    throw new UnknownTopicError(topic, 'wrong number of segments')
+  }
+  if (kindPart === undefined || !Object.hasOwn(topicSpecs, kindPart)) throw new UnknownTopicError(topic, 'unknown kind')
+  const kind = kindPart as TopicKind
+  if (version !== String(TOPIC_VERSION)) throw new UnknownTopicError(topic, `unsupported version ${version}`)
+  const scope = topicSpecs[kind].scope
+  if ((scope === 'subnet') !== (subnet !== undefined)) throw new UnknownTopicError(topic, `wrong scope for ${kind}`)
+  return subnet === undefined ? { kind, chainId } : { kind, chainId, subnet }
+}

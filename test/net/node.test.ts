@@ -1,0 +1,82 @@
+import { strict as assert } from 'node:assert'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { activationProtocol } from '../../src/net/activation-stream.ts'
+import { IDENTITY_FILE } from '../../src/net/identity.ts'
+import { createNetNode, dhtProtocol, type NetNode } from '../../src/net/node.ts'
+import { CorruptDataError, InvalidArgumentError } from '../../src/runtime/errors.ts'
+import { at, CHAIN_ID, type Cluster, components, startNodes, waitFor } from './helpers.ts'
+
+/** The DHT's routing table is not on its published interface; tests read it anyway. */
+function routingTableSize(node: NetNode): number {
+  return (node.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
+}
+
+describe('net: node factory', function () {
+  this.timeout(60_000)
+
+  it('keeps its identity in the home folder across restarts and listens where configured', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'r3mes-net-id-'))
+    try {
+      const first = await createNetNode(
+        { chainId: CHAIN_ID, homeDir: home, listen: ['/ip4/127.0.0.1/tcp/0'] },
+        components('id'),
+      )
+      const id = first.peerId.toString()
+      const addrs = first.multiaddrs().map((a) => a.toString())
+      assert.ok(addrs.length > 0 && addrs.every((a) => a.startsWith('/ip4/127.0.0.1/tcp/')), addrs.join())
+      await first.stop()
+      const info = await stat(join(home, IDENTITY_FILE))
+      assert.equal(info.mode & 0o777, 0o600)
+
+      const second = await createNetNode({ chainId: CHAIN_ID, homeDir: home }, components('id'))
+      assert.equal(second.peerId.toString(), id)
+      await second.stop()
+
+      // A damaged key file is an error naming the file, never a silent new identity.
+      const key = await readFile(join(home, IDENTITY_FILE))
+      await writeFile(join(home, IDENTITY_FILE), key.subarray(0, 5))
+      await assert.rejects(createNetNode({ chainId: CHAIN_ID, homeDir: home }, components('id')), CorruptDataError)
+    } finally {
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+
+  it('refuses a bad chain id', async () => {
+    await assert.rejects(
+      createNetNode({ chainId: 'Bad/Chain', homeDir: join(tmpdir(), 'unused') }, components('x')),
+      InvalidArgumentError,
+    )
+  })
+
+  describe('bootstrap and the per-chain DHT', () => {
+    let cluster: Cluster
+    after(async () => cluster?.stop())
+
+    it('joins through bootstrap addresses and finds a third peer through the DHT', async () => {
+      // Node 0 is the bootstrap peer; nodes 1 and 2 know only its address.
+      cluster = await startNodes(1)
+      const seed = at(cluster.nodes, 0)
+      const seedAddr = `${seed.multiaddrs()[0]?.toString()}`
+      const more = await startNodes(2, () => ({ bootstrap: [seedAddr] }))
+      cluster.nodes.push(...more.nodes)
+      cluster.homes.push(...more.homes)
+      const [a, b] = [at(more.nodes, 0), at(more.nodes, 1)]
+      await waitFor(() => a.libp2p.getConnections(seed.peerId).length > 0, 10_000, 'a bootstrapped')
+      await waitFor(() => b.libp2p.getConnections(seed.peerId).length > 0, 10_000, 'b bootstrapped')
+      // The DHT speaks the chain's own protocol, not the public IPFS one.
+      assert.ok(seed.libp2p.getProtocols().includes(dhtProtocol(CHAIN_ID)))
+      assert.ok(!seed.libp2p.getProtocols().includes('/ipfs/kad/1.0.0'))
+      assert.ok(seed.libp2p.getProtocols().includes(activationProtocol(CHAIN_ID)))
+      assert.equal(seed.libp2p.services.dht.getMode(), 'server')
+      // Routing tables fill asynchronously after identify.
+      await waitFor(() => routingTableSize(seed) === 2 && routingTableSize(b) >= 1, 10_000, 'routing tables')
+      const found = await b.libp2p.peerRouting.findPeer(a.peerId, { signal: AbortSignal.timeout(10_000) })
+      assert.equal(found.id.toString(), a.peerId.toString())
+      assert.ok(found.multiaddrs.length > 0)
+      await b.libp2p.dial(a.peerId)
+      assert.ok(b.libp2p.getConnections(a.peerId).length > 0)
+    })
+  })
+})
