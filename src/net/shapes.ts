@@ -20,6 +20,9 @@ const oneOf =
   (...values: string[]): Field =>
   (v) =>
     typeof v === 'string' && values.includes(v) ? undefined : `not one of ${values.join('|')}`
+/** A base58btc peer id, or '' for "everyone". */
+const peerIdOrEmpty: Field = (v) =>
+  typeof v === 'string' && /^[1-9A-HJ-NP-Za-km-z]{0,128}$/.test(v) ? undefined : 'not a peer id'
 const cidString: Field = (v) =>
   typeof v === 'string' && /^[a-z2-7]{20,120}$/.test(v) ? undefined : 'not a base32 CID string'
 
@@ -40,12 +43,7 @@ function record<T>(fields: Record<keyof T & string, Field>): Shape<T> {
 
 export const shapes = {
   tx: record<TxGossip>({ tx: bytes(60 * 1024) }),
-  consensus: record<ConsensusGossip>({
-    kind: oneOf('proposal', 'prevote', 'precommit'),
-    height: uint,
-    round: uint,
-    body: bytes(1000 * 1024),
-  }),
+  consensus: record<ConsensusGossip>({ body: bytes(1000 * 1024), to: peerIdOrEmpty }),
   activations: record<ActivationAnnouncement>({
     window: uint,
     step: uint,

@@ -13,13 +13,14 @@ export interface TxGossip {
   tx: Uint8Array
 }
 
-/** A consensus message (proposal or vote), opaque beyond what routing needs. */
+/**
+ * A consensus message, encoded by src/consensus and opaque here. `to` is empty for messages
+ * meant for every validator, or the peer id of the one peer a message is for (decided blocks
+ * sent to a lagging node); gossip carries both, and only the addressee hands it on.
+ */
 export interface ConsensusGossip {
-  kind: 'proposal' | 'prevote' | 'precommit'
-  height: number
-  round: number
-  /** The signed message's canonical encoding. */
   body: Uint8Array
+  to: string
 }
 
 /** Announces that a pipeline stage produced a tensor, stored under `cid`. */
