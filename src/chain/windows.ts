@@ -182,7 +182,10 @@ function runL1(state: ChainState, task: Task, closing: boolean): void {
     .map((m) => state.claims.get(submissionId(task.id, m)))
     .filter((c): c is Claim => c !== undefined && c.status === 'revealed')
   if (pending.length === 0) return
-  assert(closing || pending.length === task.miners.length, 'L1 before every replica revealed')
+  assert(
+    closing || task.miners.every((m) => state.claims.has(submissionId(task.id, m))),
+    'L1 before every replica revealed',
+  )
   const counts = new Map<string, number>()
   for (const c of pending) counts.set(c.cid, (counts.get(c.cid) ?? 0) + 1)
   let best = ''
