@@ -20,13 +20,16 @@ import { applyEvidence } from './evidence.ts'
 import { arbiterVote, challenge, runDeadlines, verifierResponse } from './game.ts'
 import type { Genesis } from './genesis.ts'
 import { propose, tallyProposals, vote } from './governance.ts'
-import { addressOf, fromHex, toHex } from './keys.ts'
+import { addressOf, fromHex, sha256, toHex } from './keys.ts'
 import { runQuery } from './query.ts'
 import { payValidators } from './rewards.ts'
 import { register, releaseUnbonded, stake, transfer, unstake } from './staking.ts'
 import { ChainState } from './state.ts'
 import { decodeTx, type SignedTx } from './tx.ts'
 import { aggregate, beginWindows, commit, payCredits, reveal } from './windows.ts'
+
+/** Bound on the checkTx cache (a mempool's worth of transactions). */
+const MAX_VERIFIED = 10_000
 
 export interface Block {
   readonly height: number
@@ -57,6 +60,11 @@ export class ChainApp implements Application {
   #appHash: Uint8Array
   /** Outcome of each piece of evidence in the last block (for queries and logs). */
   #lastEvidence: TxResult[] = []
+  /**
+   * Transactions whose signature checkTx already verified, by id, so executeBlock does not
+   * verify them again (decoding is a pure function of the bytes). Cleared every block.
+   */
+  #verified = new Map<string, SignedTx>()
 
   constructor(genesis: Genesis) {
     initGenesis(this.state, genesis)
@@ -81,7 +89,8 @@ export class ChainApp implements Application {
     }
     const mark = this.state.journal.mark()
     try {
-      this.#deliver(ctx, bytes)
+      const tx = this.#deliver(ctx, bytes)
+      if (this.#verified.size < MAX_VERIFIED) this.#verified.set(tx.id, tx)
       return { ok: true }
     } catch (error) {
       if (error instanceof TxRejected) return { ok: false, code: error.code, log: error.message }
@@ -104,7 +113,11 @@ export class ChainApp implements Application {
     s.setMeta({ height: block.height, timeMs: block.timeMs })
     beginWindows(s, ctx)
     this.#lastEvidence = block.evidence.map((e) => this.#guarded(() => applyEvidence(s, ctx, e)))
-    const results = block.txs.map((tx) => this.#guarded(() => this.#deliver(ctx, tx)))
+    const results = block.txs.map((tx) =>
+      this.#guarded(() => {
+        this.#deliver(ctx, tx)
+      }),
+    )
     runDeadlines(s, ctx)
     tallyProposals(s, ctx)
     releaseUnbonded(s, ctx)
@@ -116,6 +129,7 @@ export class ChainApp implements Application {
       `token conservation broken at height ${block.height}: ${JSON.stringify(audit, (_, v) => (typeof v === 'bigint' ? `${v}` : v))}`,
     )
     s.journal.commit()
+    this.#verified.clear()
     this.#appHash = s.hash()
     return { appHash: this.appHash(), results }
   }
@@ -144,9 +158,11 @@ export class ChainApp implements Application {
     }
   }
 
-  #deliver(ctx: BlockContext, bytes: Uint8Array): void {
+  #deliver(ctx: BlockContext, bytes: Uint8Array): SignedTx {
     const s = this.state
-    const tx = decodeTx(bytes, s.params.maxTxBytes)
+    if (bytes.length > s.params.maxTxBytes)
+      reject(TxCode.tooLarge, `transaction is ${bytes.length} bytes, the limit is ${s.params.maxTxBytes}`)
+    const tx = this.#verified.get(toHex(sha256(bytes))) ?? decodeTx(bytes, s.params.maxTxBytes)
     if (tx.body.chainId !== s.m.chainId) reject(TxCode.wrongChain, `transaction is for chain ${tx.body.chainId}`)
     const account = s.accounts.get(tx.sender)
     if (account === undefined) reject(TxCode.unknownAccount, `no account ${tx.sender}`)
@@ -157,6 +173,7 @@ export class ChainApp implements Application {
     s.payOrPool(ctx.proposer, tx.body.fee)
     s.accounts.set(tx.sender, { ...s.account(tx.sender), nonce: account.nonce + 1 })
     dispatch(s, ctx, tx)
+    return tx
   }
 }
 

@@ -10,7 +10,14 @@
  * account prefix (Cosmos hashes secp256k1 keys with RIPEMD-160; ed25519 keys there use the
  * truncated SHA-256 we use here).
  */
-import { createHash, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from 'node:crypto'
 import { bech32 } from '@scure/base'
 
 export const ADDRESS_PREFIX = 'r3mes'
@@ -72,16 +79,36 @@ export function isAddress(text: unknown): text is string {
   }
 }
 
+/** Parsed node:crypto keys, kept per secret-key array: parsing DER costs as much as signing. */
+const privateKeys = new WeakMap<Uint8Array, KeyObject>()
+/** Parsed public keys by hex, bounded: a node verifies the same few hundred signers over and over. */
+const publicKeys = new Map<string, KeyObject>()
+const PUBLIC_KEY_CACHE_SIZE = 4096
+
 export function signBytes(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, secretKey]), format: 'der', type: 'pkcs8' })
+  let key = privateKeys.get(secretKey)
+  if (key === undefined) {
+    key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, secretKey]), format: 'der', type: 'pkcs8' })
+    privateKeys.set(secretKey, key)
+  }
   return new Uint8Array(nodeSign(null, message, key))
+}
+
+function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  const id = toHex(publicKey)
+  let key = publicKeys.get(id)
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' })
+    if (publicKeys.size >= PUBLIC_KEY_CACHE_SIZE) publicKeys.clear()
+    publicKeys.set(id, key)
+  }
+  return key
 }
 
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false
   try {
-    const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' })
-    return nodeVerify(null, message, key, signature)
+    return nodeVerify(null, message, publicKeyObject(publicKey), signature)
   } catch {
     return false
   }

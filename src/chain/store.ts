@@ -33,6 +33,8 @@ export class Table<V> {
   readonly name: string
   readonly #map = new Map<string, V>()
   readonly #journal: Journal
+  /** Bumped by every write and every undo: lets the state hash skip tables that did not change. */
+  #version = 0
 
   constructor(name: string, journal: Journal) {
     this.name = name
@@ -47,6 +49,10 @@ export class Table<V> {
     return this.#map.has(key)
   }
 
+  get version(): number {
+    return this.#version
+  }
+
   get size(): number {
     return this.#map.size
   }
@@ -55,7 +61,9 @@ export class Table<V> {
     const had = this.#map.has(key)
     const old = this.#map.get(key)
     this.#map.set(key, value)
+    this.#version++
     this.#journal.record(() => {
+      this.#version++
       if (had) this.#map.set(key, old as V)
       else this.#map.delete(key)
     })
@@ -65,7 +73,11 @@ export class Table<V> {
     if (!this.#map.has(key)) return
     const old = this.#map.get(key) as V
     this.#map.delete(key)
-    this.#journal.record(() => this.#map.set(key, old))
+    this.#version++
+    this.#journal.record(() => {
+      this.#version++
+      this.#map.set(key, old)
+    })
   }
 
   sortedKeys(): string[] {
@@ -88,16 +100,39 @@ export function toJson(value: unknown): JsonValue {
   return out
 }
 
+/** Canonical JSON of state values, by identity: values are immutable, so it never goes stale. */
+const encoded = new WeakMap<object, string>()
+
+function encodeValue(value: unknown): string {
+  if (value === null || typeof value !== 'object') return canonicalJson(toJson(value))
+  let text = encoded.get(value)
+  if (text === undefined) {
+    text = canonicalJson(toJson(value))
+    encoded.set(value, text)
+  }
+  return text
+}
+
+const tableDigests = new WeakMap<Table<unknown>, { version: number; digest: Buffer }>()
+
+/** SHA-256 over a table's entries in key order, one `key-json:value-json` line each. */
+function tableDigest(t: Table<unknown>): Buffer {
+  const cached = tableDigests.get(t)
+  if (cached !== undefined && cached.version === t.version) return cached.digest
+  // One update of the joined text: thousands of tiny native hash updates cost more than the join.
+  const lines = t.entries().map(([k, v]) => `${JSON.stringify(k)}:${encodeValue(v)}\n`)
+  const digest = createHash('sha256').update(lines.join('')).digest()
+  tableDigests.set(t, { version: t.version, digest })
+  return digest
+}
+
 /**
- * SHA-256 over the canonical JSON of every table in name order, each as its entries in key
- * order. One state, one hash, whatever order the writes came in.
+ * The state hash: SHA-256("r3mes/state/1" ‖ for each table in name order: name ‖ 0 ‖ table
+ * digest). One state, one hash, whatever order the writes came in.
  */
 export function hashTables(tables: readonly Table<unknown>[]): Uint8Array {
   const h = createHash('sha256').update('r3mes/state/1\0')
-  for (const t of [...tables].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    h.update(t.name).update('\0')
-    for (const [k, v] of t.entries()) h.update(canonicalJson([k, toJson(v)])).update('\n')
-    h.update('\0')
-  }
+  for (const t of [...tables].sort((a, b) => (a.name < b.name ? -1 : 1)))
+    h.update(t.name).update('\0').update(tableDigest(t))
   return new Uint8Array(h.digest())
 }

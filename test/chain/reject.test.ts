@@ -10,6 +10,7 @@ const arbiters = keys('arbiter', 3)
 const [user, poor] = keys('user', 2) as [KeyPair, KeyPair]
 const stranger = testKey('stranger')
 const [m0a, m0b] = miners[0] as [KeyPair, KeyPair]
+const [m1a, m1b] = miners[1] as [KeyPair, KeyPair]
 const salt = toHex(sha256('salt')).slice(0, 32)
 
 function net(): Harness {
@@ -36,10 +37,10 @@ function setup(h: Harness): void {
   h.block([
     h.tx(m0a, { type: 'commit', taskId: '0.0.0', commitment: commitmentOf(A, m0a.address, '0.0.0', salt) }),
     h.tx(m0b, { type: 'commit', taskId: '0.0.0', commitment: commitmentOf(A, m0b.address, '0.0.0', salt) }),
-    h.tx(miners[1]?.[0] as KeyPair, {
+    h.tx(m1a, {
       type: 'commit',
       taskId: '0.0.1',
-      commitment: commitmentOf(A, (miners[1]?.[0] as KeyPair).address, '0.0.1', salt),
+      commitment: commitmentOf(A, m1a.address, '0.0.1', salt),
     }),
     h.tx(user, { type: 'transfer', to: poor.address, amount: 1n }),
   ])
@@ -140,15 +141,11 @@ describe('chain/reject: bad transactions are refused with a clear code and leave
     ))
   it('reveal in the wrong window → ERR_WRONG_WINDOW', () =>
     refused(
-      () =>
-        h.tx(miners[1]?.[0] as KeyPair, { type: 'reveal', taskId: '0.0.1', cid: cid('grad-A'), salt, metadata: '' }),
+      () => h.tx(m1a, { type: 'reveal', taskId: '0.0.1', cid: cid('grad-A'), salt, metadata: '' }),
       'ERR_WRONG_WINDOW',
     ))
   it('commit in the wrong window → ERR_WRONG_WINDOW', () =>
-    refused(
-      () => h.tx(miners[1]?.[1] as KeyPair, { type: 'commit', taskId: '0.0.1', commitment: '11'.repeat(32) }),
-      'ERR_WRONG_WINDOW',
-    ))
+    refused(() => h.tx(m1b, { type: 'commit', taskId: '0.0.1', commitment: '11'.repeat(32) }), 'ERR_WRONG_WINDOW'))
   it('commit to a task not assigned → ERR_NOT_ASSIGNED', () =>
     refused(() => h.tx(user, { type: 'commit', taskId: '1.0.0', commitment: '11'.repeat(32) }), 'ERR_NOT_ASSIGNED'))
   it('reveal with a malformed CID → ERR_INVALID_FIELD', () =>
