@@ -13,7 +13,6 @@
  * proposal tallies, unbonding releases, vested credits, validator inflation).
  */
 import { assert } from '../runtime/assert.ts'
-import { isR3mesError } from '../runtime/errors.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode, TxRejected } from './errors.ts'
 import { applyEvidence } from './evidence.ts'
@@ -65,6 +64,13 @@ export class ChainApp implements Application {
    * verify them again (decoding is a pure function of the bytes). Cleared every block.
    */
   #verified = new Map<string, SignedTx>()
+  /**
+   * Next nonce per sender as the mempool sees it: checkTx accepts a sender's second and third
+   * transaction for the coming block (nonce n+1, n+2) while the committed state still says n.
+   * The dry run itself runs on the committed state (so it cannot see what the earlier pending
+   * transactions spend; executeBlock checks again). Cleared every block.
+   */
+  #pendingNonce = new Map<string, number>()
 
   constructor(genesis: Genesis) {
     initGenesis(this.state, genesis)
@@ -89,8 +95,11 @@ export class ChainApp implements Application {
     }
     const mark = this.state.journal.mark()
     try {
-      const tx = this.#deliver(ctx, bytes)
-      if (this.#verified.size < MAX_VERIFIED) this.#verified.set(tx.id, tx)
+      const tx = this.#deliver(ctx, bytes, this.#pendingNonce)
+      if (this.#verified.size < MAX_VERIFIED) {
+        this.#verified.set(tx.id, tx)
+        this.#pendingNonce.set(tx.sender, tx.body.nonce + 1)
+      }
       return { ok: true }
     } catch (error) {
       if (error instanceof TxRejected) return { ok: false, code: error.code, log: error.message }
@@ -130,6 +139,7 @@ export class ChainApp implements Application {
     )
     s.journal.commit()
     this.#verified.clear()
+    this.#pendingNonce.clear()
     this.#appHash = s.hash()
     return { appHash: this.appHash(), results }
   }
@@ -152,13 +162,12 @@ export class ChainApp implements Application {
     } catch (error) {
       this.state.journal.rollback(mark)
       if (error instanceof TxRejected) return { code: error.code, log: error.message }
-      // Anything else is a bug: stop rather than diverge from other nodes.
-      if (isR3mesError(error)) throw error
+      // Anything else is a bug (an AssertionFailure, say): stop rather than diverge from other nodes.
       throw error
     }
   }
 
-  #deliver(ctx: BlockContext, bytes: Uint8Array): SignedTx {
+  #deliver(ctx: BlockContext, bytes: Uint8Array, pendingNonce?: ReadonlyMap<string, number>): SignedTx {
     const s = this.state
     if (bytes.length > s.params.maxTxBytes)
       reject(TxCode.tooLarge, `transaction is ${bytes.length} bytes, the limit is ${s.params.maxTxBytes}`)
@@ -166,12 +175,13 @@ export class ChainApp implements Application {
     if (tx.body.chainId !== s.m.chainId) reject(TxCode.wrongChain, `transaction is for chain ${tx.body.chainId}`)
     const account = s.accounts.get(tx.sender)
     if (account === undefined) reject(TxCode.unknownAccount, `no account ${tx.sender}`)
-    if (tx.body.nonce !== account.nonce)
-      reject(TxCode.wrongNonce, `nonce is ${tx.body.nonce}, the account expects ${account.nonce}`)
+    const expected = pendingNonce?.get(tx.sender) ?? account.nonce
+    if (tx.body.nonce !== expected)
+      reject(TxCode.wrongNonce, `nonce is ${tx.body.nonce}, the account expects ${expected}`)
     if (tx.body.fee < s.params.minFee) reject(TxCode.feeTooLow, `fee ${tx.body.fee} is below ${s.params.minFee}`)
     s.debit(tx.sender, tx.body.fee)
     s.payOrPool(ctx.proposer, tx.body.fee)
-    s.accounts.set(tx.sender, { ...s.account(tx.sender), nonce: account.nonce + 1 })
+    s.accounts.set(tx.sender, { ...s.account(tx.sender), nonce: tx.body.nonce + 1 })
     dispatch(s, ctx, tx)
     return tx
   }

@@ -270,6 +270,25 @@ describe('chain/app: the application interface', () => {
     assert.throws(() => h.app.query('nonsense'), /no query nonsense/)
   })
 
+  it('checkTx admits a sender’s consecutive nonces for the coming block, never a gap, and changes nothing', () => {
+    const h = net()
+    const hash = toHex(h.app.appHash())
+    const t0 = h.tx(alice, { type: 'transfer', to: bob.address, amount: 1n })
+    const t1 = h.tx(alice, { type: 'transfer', to: bob.address, amount: 2n })
+    const gap = h.tx(alice, { type: 'transfer', to: bob.address, amount: 3n }, { nonce: 5 })
+    assert.deepEqual(h.app.checkTx(t0), { ok: true })
+    assert.deepEqual(h.app.checkTx(t1), { ok: true })
+    assert.equal((h.app.checkTx(gap) as { code: string }).code, 'ERR_WRONG_NONCE')
+    assert.equal((h.app.checkTx(t0) as { code: string }).code, 'ERR_WRONG_NONCE', 'a replay is refused')
+    assert.equal(toHex(h.app.appHash()), hash)
+    assert.equal(h.app.state.account(alice.address).nonce, 0)
+    assert.deepEqual(
+      h.block([t0, t1]).map((r) => r.code),
+      ['OK', 'OK'],
+    )
+    assert.equal((h.app.checkTx(t1) as { code: string }).code, 'ERR_WRONG_NONCE')
+  })
+
   it('refuses a block that does not follow the last one (a programming error, not a tx failure)', () => {
     const app = new ChainApp(localTestnetGenesis({ validators }))
     const block = { height: 2, timeMs: 0, proposer: '', hash: new Uint8Array(32), txs: [], evidence: [] }
