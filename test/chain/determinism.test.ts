@@ -12,10 +12,12 @@ import { ROLES, type Role } from '../../src/chain/params.ts'
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
 import { vrfProve } from '../../src/chain/vrf.ts'
 import { SeededRandom } from '../../src/runtime/random.ts'
-import { cid, Harness, keys, R3 } from './harness.ts'
+import { cid, Harness, keys } from './harness.ts'
 
 const SEQUENCES = Number(process.env.R3MES_CHAIN_SEQUENCES ?? 2000)
-const BLOCKS = 6
+const BLOCKS = 4
+const LONG_SEQUENCES = Number(process.env.R3MES_CHAIN_LONG_SEQUENCES ?? 40)
+const LONG_BLOCKS = 30
 const validators = keys('val', 3)
 const miners = [keys('miner0', 2), keys('miner1', 2)]
 const verifiers = keys('verifier', 2)
@@ -158,75 +160,90 @@ function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, string>): Ui
   return h.tx(signer, msg)
 }
 
+interface Stats {
+  total: number
+  accepted: number
+  codes: Set<string>
+  games: { resolved: number; escalated: number; slashed: number }
+}
+
+/** Run `count` sequences of `blocks` blocks from seeds [first, first + count). */
+function runSequences(first: number, count: number, blocks: number, maxTxs: number, windowBlocks: number): Stats {
+  const stats: Stats = { total: 0, accepted: 0, codes: new Set(), games: { resolved: 0, escalated: 0, slashed: 0 } }
+  for (let seed = first; seed < first + count; seed++) {
+    const rng = new SeededRandom(seed)
+    const h = new Harness({
+      validators,
+      miners,
+      verifiers,
+      arbiters,
+      funded: users,
+      twin: true,
+      params: {
+        windowBlocks,
+        replication: 1 + rng.nextInt(2),
+        shardsPerWindow: 1,
+        l2DeadlineBlocks: 2,
+        l3DeadlineBlocks: 2,
+        challengePeriodBlocks: 3,
+        aggregationDeadlineBlocks: 2,
+        votingPeriodBlocks: 2,
+        unbondingBlocks: 2,
+        quorumBps: 100,
+      },
+    })
+    h.hashLabel = `seed-${seed}`
+    h.proposer = rng.pick(validators).address
+    const picks = new Map<string, string>()
+    try {
+      for (let b = 0; b < blocks; b++) {
+        const txs = Array.from({ length: rng.nextInt(maxTxs + 1) }, () => randomTx(h, rng, picks))
+        const evidence: Uint8Array[] = []
+        if (rng.chance(0.03) && h.height > 0) {
+          const v = rng.pick(validators)
+          evidence.push(
+            encodeEvidence({
+              validator: v.address,
+              height: h.height,
+              round: 0,
+              voteA: signVoteDigest(v, sha256('a', String(h.height))),
+              voteB: signVoteDigest(v, sha256(rng.chance(0.8) ? 'b' : 'a', String(h.height))),
+            }),
+          )
+        }
+        const results = h.block(txs, evidence)
+        for (const r of results) stats.codes.add(r.code)
+        stats.accepted += results.filter((r) => r.code === 'OK').length
+        stats.total += results.length
+      }
+    } catch (error) {
+      assert.fail(`seed ${seed}: ${(error as Error).stack}`)
+    }
+    for (const [, c] of h.app.state.challenges.entries()) {
+      if (c.stage === 'resolved') stats.games.resolved++
+      if (c.verifierBeta !== null) stats.games.escalated++
+    }
+    if (h.app.state.m.slashed > 0n) stats.games.slashed++
+  }
+  if (process.env.R3MES_CHAIN_STATS) process.stderr.write(`${JSON.stringify({ ...stats, codes: [...stats.codes] })}\n`)
+  assert.ok(stats.accepted > stats.total / 5, `only ${stats.accepted} of ${stats.total} transactions accepted`)
+  return stats
+}
+
 describe('chain/determinism: seeded random transaction sequences on two independent instances', function () {
   this.timeout(120_000)
 
-  it(`${SEQUENCES} sequences of ${BLOCKS} blocks: same app hash and results at every height, supply conserved`, () => {
-    let accepted = 0
-    let total = 0
-    const codes = new Set<string>()
-    const games = { resolved: 0, escalated: 0, slashed: 0 }
-    for (let seed = 0; seed < SEQUENCES; seed++) {
-      const rng = new SeededRandom(seed)
-      const h = new Harness({
-        validators,
-        miners,
-        verifiers,
-        arbiters,
-        funded: users,
-        twin: true,
-        params: {
-          windowBlocks: 3,
-          replication: 1 + rng.nextInt(2),
-          shardsPerWindow: 1,
-          l2DeadlineBlocks: 2,
-          l3DeadlineBlocks: 2,
-          challengePeriodBlocks: 3,
-          aggregationDeadlineBlocks: 2,
-          votingPeriodBlocks: 2,
-          unbondingBlocks: 2,
-          quorumBps: 100,
-        },
-      })
-      h.hashLabel = `seed-${seed}`
-      h.proposer = rng.pick(validators).address
-      const picks = new Map<string, string>()
-      try {
-        for (let b = 0; b < BLOCKS; b++) {
-          const txs = Array.from({ length: rng.nextInt(5) }, () => randomTx(h, rng, picks))
-          const evidence: Uint8Array[] = []
-          if (rng.chance(0.03) && h.height > 0) {
-            const v = rng.pick(validators)
-            evidence.push(
-              encodeEvidence({
-                validator: v.address,
-                height: h.height,
-                round: 0,
-                voteA: signVoteDigest(v, sha256('a', String(h.height))),
-                voteB: signVoteDigest(v, sha256(rng.chance(0.8) ? 'b' : 'a', String(h.height))),
-              }),
-            )
-          }
-          const results = h.block(txs, evidence)
-          for (const r of results) codes.add(r.code)
-          accepted += results.filter((r) => r.code === 'OK').length
-          total += results.length
-        }
-      } catch (error) {
-        assert.fail(`seed ${seed}: ${(error as Error).stack}`)
-      }
-      for (const [, c] of h.app.state.challenges.entries()) {
-        if (c.stage === 'resolved') games.resolved++
-        if (c.verifierBeta !== null) games.escalated++
-      }
-      if (h.app.state.m.slashed > 0n) games.slashed++
-    }
-    assert.ok(accepted > total / 5, `only ${accepted} of ${total} transactions accepted`)
-    if (process.env.R3MES_CHAIN_STATS)
-      process.stderr.write(`${JSON.stringify({ total, accepted, games, codes: [...codes] })}\n`)
-    assert.ok(games.resolved > 0 && games.escalated > 0 && games.slashed > 0, `games: ${JSON.stringify(games)}`)
-    for (const code of ['OK', 'ERR_WRONG_NONCE', 'ERR_BOND_TOO_SMALL', 'ERR_METADATA_TOO_LARGE', 'ERR_WRONG_WINDOW'])
-      assert.ok(codes.has(code), `the sequences never produced ${code}: ${[...codes].join(' ')}`)
-    assert.ok(R3 > 0n)
+  it(`${SEQUENCES} short sequences (${BLOCKS} blocks): same app hash and results at every height, supply conserved`, () => {
+    const stats = runSequences(0, SEQUENCES, BLOCKS, 3, 2)
+    for (const code of ['OK', 'ERR_WRONG_NONCE', 'ERR_METADATA_TOO_LARGE', 'ERR_WRONG_WINDOW', 'ERR_DUPLICATE'])
+      assert.ok(stats.codes.has(code), `the sequences never produced ${code}: ${[...stats.codes].join(' ')}`)
+  })
+
+  it(`${LONG_SEQUENCES} long sequences (${LONG_BLOCKS} blocks) through whole verification games: same app hashes`, () => {
+    const stats = runSequences(1_000_000, LONG_SEQUENCES, LONG_BLOCKS, 4, 4)
+    const g = stats.games
+    assert.ok(g.resolved > 0 && g.escalated > 0 && g.slashed > 0, `games: ${JSON.stringify(g)}`)
+    for (const code of ['ERR_BOND_TOO_SMALL', 'ERR_NOT_CHALLENGEABLE', 'ERR_CHALLENGE_CLOSED'])
+      assert.ok(stats.codes.has(code), `the sequences never produced ${code}: ${[...stats.codes].join(' ')}`)
   })
 })
