@@ -47,9 +47,29 @@ export interface TxResult {
   readonly log: string
 }
 
+/** A validator as the consensus engine needs it: voting power is bonded stake in base units. */
+export interface ValidatorInfo {
+  readonly address: string
+  /** Hex of the ed25519 public key that signs its votes. */
+  readonly pubKey: string
+  readonly power: bigint
+}
+
+export interface BlockOutcome {
+  /** Hash of the state after this block (the consensus engine commits it in header H + 1). */
+  readonly appHash: Uint8Array
+  /** One per transaction, in order: code 'OK' or the rejection code, and a log saying why. */
+  readonly results: TxResult[]
+  /**
+   * Validators whose power changed in this block (power 0: removed), as CometBFT's EndBlock
+   * reports them; empty when the set did not change. Extra to the minimal interface.
+   */
+  readonly validatorUpdates: ValidatorInfo[]
+}
+
 export interface Application {
   checkTx(tx: Uint8Array): CheckResult
-  executeBlock(block: Block): { appHash: Uint8Array; results: TxResult[] }
+  executeBlock(block: Block): BlockOutcome
   appHash(): Uint8Array
   query(path: string, data?: Uint8Array | string): unknown
 }
@@ -109,7 +129,17 @@ export class ChainApp implements Application {
     }
   }
 
-  executeBlock(block: Block): { appHash: Uint8Array; results: TxResult[] } {
+  /** The current validator set, in address order. */
+  validators(): ValidatorInfo[] {
+    return this.state.withRole('validator').map((v) => ({
+      address: v.address,
+      pubKey: (this.state.stakers.get(v.address) as { pubKey: string }).pubKey,
+      power: v.weight,
+    }))
+  }
+
+  executeBlock(block: Block): BlockOutcome {
+    const before = this.validators()
     assert(block.height === this.height + 1, `block ${block.height} follows height ${this.height}`)
     assert(block.hash.length === 32, 'block hash must be 32 bytes')
     const ctx: BlockContext = {
@@ -141,7 +171,7 @@ export class ChainApp implements Application {
     this.#verified.clear()
     this.#pendingNonce.clear()
     this.#appHash = s.hash()
-    return { appHash: this.appHash(), results }
+    return { appHash: this.appHash(), results, validatorUpdates: validatorDiff(before, this.validators()) }
   }
 
   query(path: string, data?: Uint8Array | string): unknown {
@@ -185,6 +215,16 @@ export class ChainApp implements Application {
     dispatch(s, ctx, tx)
     return tx
   }
+}
+
+function validatorDiff(before: readonly ValidatorInfo[], after: readonly ValidatorInfo[]): ValidatorInfo[] {
+  const now = new Map(after.map((v) => [v.address, v]))
+  const updates = after.filter((v) => {
+    const old = before.find((b) => b.address === v.address)
+    return old === undefined || old.power !== v.power
+  })
+  for (const b of before) if (!now.has(b.address)) updates.push({ ...b, power: 0n })
+  return updates.sort((x, y) => (x.address < y.address ? -1 : 1))
 }
 
 function dispatch(s: ChainState, ctx: BlockContext, tx: SignedTx): void {

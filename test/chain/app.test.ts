@@ -183,7 +183,28 @@ describe('chain/evidence: equivocation slashes once', () => {
       voteB: signVoteDigest(v, sha256('vote-b')),
     })
     const stake0 = h.stake(v.address)
-    h.block([], [evidence])
+    const outcome = h.app.executeBlock({
+      height: h.height + 1,
+      timeMs: 0,
+      proposer: h.proposer,
+      hash: h.blockHash(h.height + 1),
+      txs: [],
+      evidence: [evidence],
+    })
+    if (h.twin !== undefined)
+      h.twin.executeBlock({
+        height: h.twin.height + 1,
+        timeMs: 0,
+        proposer: h.proposer,
+        hash: h.blockHash(h.twin.height + 1),
+        txs: [],
+        evidence: [evidence],
+      })
+    assert.deepEqual(
+      outcome.validatorUpdates.filter((u) => u.address === v.address).map((u) => u.power),
+      [0n],
+      'the consensus engine is told the validator left',
+    )
     assert.equal(h.stake(v.address), stake0 - (stake0 * BigInt(h.params.equivocationSlashBps)) / 10_000n)
     const s = h.app.query(`staker/${v.address}`) as { jailed: boolean; roles: string[] }
     assert.ok(s.jailed && !s.roles.includes('validator'))
@@ -287,6 +308,19 @@ describe('chain/app: the application interface', () => {
       ['OK', 'OK'],
     )
     assert.equal((h.app.checkTx(t1) as { code: string }).code, 'ERR_WRONG_NONCE')
+  })
+
+  it('reports validator power changes to the consensus engine, and nothing when none changed', () => {
+    const app = new ChainApp(localTestnetGenesis({ validators, funded: [alice] }))
+    const v = validators[1] as KeyPair
+    const at = (height: number, txs: Uint8Array[] = []) =>
+      app.executeBlock({ height, timeMs: height, proposer: v.address, hash: sha256(`b${height}`), txs, evidence: [] })
+    assert.deepEqual(at(1).validatorUpdates, [])
+    assert.equal(app.validators().length, 4)
+    const stake = encodeTx({ chainId: 'r3mes-local', nonce: 0, fee: R3, msg: { type: 'stake', amount: 10n * R3 } }, v)
+    const [update] = at(2, [stake]).validatorUpdates
+    assert.equal(update?.address, v.address)
+    assert.equal(update?.power, (app.validators().find((x) => x.address === v.address) as { power: bigint }).power)
   })
 
   it('refuses a block that does not follow the last one (a programming error, not a tx failure)', () => {
