@@ -9,8 +9,9 @@
  * every node computes the same assignment and a miner can compute its own.
  *
  * Submissions are commit (a hash binding CID, miner, task and salt) then reveal, in a later
- * block. A reveal that repeats a CID another miner revealed first earns nothing unless it is
- * an honest replica: same replicated task, committed before that CID was public.
+ * block. A reveal that repeats a CID revealed before earns nothing unless it is an honest
+ * replica: same replicated task, committed before that CID was public. (Different data give
+ * different gradients, so one CID on two tasks, even from one miner, is a copy.)
  */
 
 import { deriveKey, PhiloxStream } from '../ml/prng.ts'
@@ -136,9 +137,10 @@ export function reveal(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: 
   const first = state.cidFirstSeen.get(msg.cid)
   let copied = false
   if (first === undefined) state.cidFirstSeen.set(msg.cid, { owner: tx.sender, taskId: msg.taskId, height: ctx.height })
-  else if (first.owner !== tx.sender) {
-    const honestReplica = replicated && first.taskId === msg.taskId && c.height < first.height
-    copied = !honestReplica
+  else {
+    // Seen before: only an honest replica of the same replicated task, committed before the CID
+    // went public, may repeat it. Another task's CID (even the miner's own) is a copy.
+    copied = !(replicated && first.taskId === msg.taskId && c.height < first.height)
   }
   const w = state.windows.get(windowKey(task.window)) as Window
   state.claims.set(id, {

@@ -269,7 +269,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     )
   })
 
-  it('a copied CID on a non-replicated task flags the later miner', () => {
+  it('a copied CID on a non-replicated task flags the later one, even when the same miner reuses it', () => {
     const h = net({ replication: 1, shardsPerWindow: 4 })
     h.block()
     const tasks = (h.app.query('tasks/0') as { id: string; miners: string[]; subnet: number }[]).filter(
@@ -287,6 +287,25 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     h.ok(m0b, { type: 'reveal', taskId: t2.id, cid: A, salt: salt('b'), metadata: '' })
     assert.equal(claim(h, `${t1.id}/${m0a.address}`).status, 'accepted')
     assert.equal(claim(h, `${t2.id}/${m0b.address}`).flag, 'copied')
+    // The same miner reusing its own CID on a second task is a copy too (this seed gives a miner two more tasks).
+    const spare = (m: KeyPair) => tasks.filter((t) => t.miners[0] === m.address && t.id !== t1.id && t.id !== t2.id)
+    const owner = [m0a, m0b].find((m) => spare(m).length >= 2) as KeyPair
+    const [x, y] = spare(owner) as [(typeof tasks)[0], (typeof tasks)[0]]
+    const B = cid('grad-B')
+    h.block([
+      h.tx(owner, { type: 'commit', taskId: x.id, commitment: commitmentOf(B, owner.address, x.id, salt('x')) }),
+      h.tx(owner, { type: 'commit', taskId: y.id, commitment: commitmentOf(B, owner.address, y.id, salt('y')) }),
+    ])
+    const results = h.block([
+      h.tx(owner, { type: 'reveal', taskId: x.id, cid: B, salt: salt('x'), metadata: '' }),
+      h.tx(owner, { type: 'reveal', taskId: y.id, cid: B, salt: salt('y'), metadata: '' }),
+    ])
+    assert.deepEqual(
+      results.map((r) => r.code),
+      ['OK', 'OK'],
+    )
+    assert.equal(claim(h, `${x.id}/${owner.address}`).status, 'accepted')
+    assert.equal(claim(h, `${y.id}/${owner.address}`).flag, 'copied')
   })
 
   it('a replayed reveal is refused: same bytes (nonce), same task again (duplicate), another miner (commitment)', () => {
