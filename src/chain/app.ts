@@ -277,7 +277,14 @@ function initGenesis(s: ChainState, g: Genesis): void {
   }
   for (const st of g.stakers) {
     const address = addressOf(fromHex(st.pubKey, 32) as Uint8Array)
-    s.stakers.set(address, { pubKey: st.pubKey, stake: st.stake, roles: st.roles, subnet: st.subnet, jailed: false })
+    s.stakers.set(address, {
+      pubKey: st.pubKey,
+      stake: st.stake,
+      roles: st.roles,
+      subnet: st.subnet,
+      jailed: false,
+      wasValidator: st.roles.includes('validator'),
+    })
     if (!s.accounts.has(address)) s.accounts.set(address, { balance: 0n, nonce: 0 })
     supply += st.stake
   }

@@ -72,8 +72,7 @@ function decodeEvidence(bytes: Uint8Array): Evidence {
 export function applyEvidence(state: ChainState, ctx: BlockContext, bytes: Uint8Array): void {
   const e = decodeEvidence(bytes)
   const v = state.stakers.get(e.validator)
-  if (v === undefined || !(v.roles.includes('validator') || v.jailed))
-    reject(TxCode.badEvidence, `${e.validator} is not a validator`)
+  if (v === undefined || !v.wasValidator) reject(TxCode.badEvidence, `${e.validator} has never been a validator`)
   if (e.height > ctx.height || e.height < ctx.height - state.params.evidenceMaxAgeBlocks || e.height < 1)
     reject(TxCode.badEvidence, `evidence height ${e.height} is outside the accepted range`)
   if (e.voteA.digest === e.voteB.digest) reject(TxCode.badEvidence, 'the two votes are the same vote')
@@ -85,7 +84,10 @@ export function applyEvidence(state: ChainState, ctx: BlockContext, bytes: Uint8
   const key = `${e.validator}/${e.height}`
   if (state.evidence.has(key))
     reject(TxCode.duplicate, `equivocation of ${e.validator} at height ${e.height} was already punished`)
-  const slashed = state.slash(e.validator, (v.stake * BigInt(state.params.equivocationSlashBps)) / 10_000n)
+  const slashed = state.slash(
+    e.validator,
+    (state.bondedOf(e.validator) * BigInt(state.params.equivocationSlashBps)) / 10_000n,
+  )
   const after = state.stakers.get(e.validator) ?? v
   state.stakers.set(e.validator, { ...after, jailed: true, roles: after.roles.filter((r) => r !== 'validator') })
   state.evidence.set(key, { round: e.round, slashed })

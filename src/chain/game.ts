@@ -197,8 +197,8 @@ function resolve(
     creditClaim(state, claim.id)
   } else {
     // Only here, after the panel, does anyone lose stake.
-    const owner = state.stakers.get(claim.owner)
-    state.slash(claim.owner, bpsOf(owner?.stake ?? 0n, p.slashFractionBps))
+    // A fraction of everything bonded, unbonding included: unstaking after a fault does not escape it.
+    state.slash(claim.owner, bpsOf(state.bondedOf(claim.owner), p.slashFractionBps))
     state.credits.delete(claim.id)
     state.claims.set(claim.id, { ...claim, status: 'slashed' })
     if (claim.kind === 'aggregate') {
@@ -236,7 +236,7 @@ export function runDeadlines(state: ChainState, ctx: BlockContext): void {
     }
     // L3 round over without a decision: penalize and replace the arbiters that did not vote.
     const missing = c.panel.filter((a) => c.votes[a] === undefined)
-    for (const a of missing) state.slash(a, bpsOf(state.stakeOf(a), p.arbiterPenaltyBps))
+    for (const a of missing) state.slash(a, bpsOf(state.bondedOf(a), p.arbiterPenaltyBps))
     const round = c.panelRound + 1
     const kept = c.panel.filter((a) => c.votes[a] !== undefined)
     const base: Challenge = { ...c, panel: kept, penalized: [...c.penalized, ...missing], panelRound: round }

@@ -39,6 +39,7 @@ export function stake(state: ChainState, tx: SignedTx, msg: MsgOf<'stake'>): voi
     roles: [],
     subnet: null,
     jailed: false,
+    wasValidator: false,
   }
   state.stakers.set(tx.sender, { ...s, stake: s.stake + msg.amount })
 }
@@ -75,7 +76,12 @@ export function register(state: ChainState, tx: SignedTx, msg: MsgOf<'register'>
   const need = requiredStake(state, msg.roles)
   if (s.stake < need)
     reject(TxCode.insufficientStake, `stake ${s.stake} is below ${need}, the minimum for ${msg.roles.join(',')}`)
-  state.stakers.set(tx.sender, { ...s, roles: msg.roles, subnet: msg.subnet })
+  state.stakers.set(tx.sender, {
+    ...s,
+    roles: msg.roles,
+    subnet: msg.subnet,
+    wasValidator: s.wasValidator || msg.roles.includes('validator'),
+  })
 }
 
 /** End of block: unbonded tokens whose delay is over return to their owners' balances. */

@@ -26,6 +26,8 @@ export interface Staker {
   readonly subnet: number | null
   /** Set when the staker equivocated as a validator; it loses the validator role for good. */
   readonly jailed: boolean
+  /** Ever held the validator role: equivocation evidence still applies after it leaves (slashing reaches unbonding tokens). */
+  readonly wasValidator: boolean
 }
 
 export interface Unbonding {
@@ -278,6 +280,13 @@ export class ChainState {
   payOrPool(address: string | null, amount: bigint): void {
     if (address !== null && isAddress(address)) this.credit(address, amount)
     else this.setMeta({ communityPool: this.m.communityPool + amount })
+  }
+
+  /** Stake plus tokens still unbonding: what a slash can reach. */
+  bondedOf(address: string): bigint {
+    let total = this.stakeOf(address)
+    for (const [, u] of this.unbonding.entries()) if (u.address === address) total += u.amount
+    return total
   }
 
   stakeOf(address: string): bigint {

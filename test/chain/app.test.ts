@@ -224,6 +224,39 @@ describe('chain/evidence: equivocation slashes once', () => {
     })
     h.block([], [forged])
     assert.equal((h.app.query('evidence/last') as { code: string }[])[0]?.code, 'ERR_BAD_EVIDENCE')
+    // A validator that unstaked everything is still slashed, from its unbonding tokens.
+    const u = validators[3] as KeyPair
+    h.ok(u, { type: 'unstake', amount: h.stake(u.address) })
+    const unbonding = (): bigint =>
+      BigInt((h.app.query(`unbonding/${u.address}`) as { amount: string }[])[0]?.amount ?? '0')
+    const before = unbonding()
+    h.block(
+      [],
+      [
+        encodeEvidence({
+          validator: u.address,
+          height: h.height,
+          round: 1,
+          voteA: signVoteDigest(u, sha256('p')),
+          voteB: signVoteDigest(u, sha256('q')),
+        }),
+      ],
+    )
+    assert.equal(unbonding(), before - (before * BigInt(h.params.equivocationSlashBps)) / 10_000n)
+    const notValidator = miners[0]?.[0] as KeyPair
+    h.block(
+      [],
+      [
+        encodeEvidence({
+          validator: notValidator.address,
+          height: h.height,
+          round: 0,
+          voteA: signVoteDigest(notValidator, sha256('m')),
+          voteB: signVoteDigest(notValidator, sha256('n')),
+        }),
+      ],
+    )
+    assert.equal((h.app.query('evidence/last') as { code: string }[])[0]?.code, 'ERR_BAD_EVIDENCE')
     h.block([], [new TextEncoder().encode('junk')])
     assert.equal((h.app.query('evidence/last') as { code: string }[])[0]?.code, 'ERR_BAD_EVIDENCE')
   })

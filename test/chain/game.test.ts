@@ -154,6 +154,26 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     assert.equal(h.app.state.m.slashed > 0n, true)
   })
 
+  it('a cheater that unstakes after the fault is still slashed at L3, from its unbonding tokens', () => {
+    const h = net()
+    h.block()
+    submit(h, [
+      [m0a, cid('grad-A')],
+      [m0b, cid('grad-FORGED')],
+    ])
+    const target = `0.0.0/${m0b.address}`
+    h.ok(challenger, { type: 'challenge', claimId: target, bond: bond(h) })
+    const bonded = h.stake(m0b.address)
+    h.ok(m0b, { type: 'unstake', amount: bonded })
+    assert.equal(h.stake(m0b.address), 0n)
+    assert.equal(respond(h, 'ch-0', 'challenger'), 'OK')
+    const p = chal(h, 'ch-0').panel
+    voteAs(h, p[0] as string, 'ch-0', 'fault')
+    voteAs(h, p[1] as string, 'ch-0', 'fault')
+    const [left] = h.app.query(`unbonding/${m0b.address}`) as { amount: string }[]
+    assert.equal(BigInt(left?.amount ?? '0'), bonded - (bonded * BigInt(h.params.slashFractionBps)) / 10_000n)
+  })
+
   it('verifier that does not answer: after the deadline the next verifier is drawn, the silent one is refused', () => {
     const h = net()
     h.block()
