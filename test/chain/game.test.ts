@@ -399,6 +399,35 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     )
   })
 
+  it('answers every query the CLI and the role actors use during a game', () => {
+    const h = net()
+    h.block()
+    submit(h, [
+      [m0a, cid('grad-A')],
+      [m0b, cid('grad-A')],
+    ])
+    h.ok(griefer, { type: 'challenge', claimId: `0.0.0/${m0a.address}`, bond: bond(h) })
+    h.ok(griefer, { type: 'propose', content: { kind: 'dataset', cid: cid('ds-q'), name: 'q', shardCount: 2 } })
+    const q = (path: string) => h.app.query(path) as never
+    assert.equal((q('window/0') as { id: number }).id, 0)
+    assert.equal(q('window/99'), null)
+    assert.equal((q(`tasks/0/${m0a.address}`) as unknown[]).length, 1)
+    assert.equal((q(`claim/0.0.0/${m0a.address}`) as { status: string }).status, 'challenged')
+    assert.equal((q('claims/0') as unknown[]).length, 2)
+    assert.equal((q(`credits/${m0b.address}`) as { amount: string }[])[0]?.amount, `${h.params.baseReward}`)
+    assert.equal((q('challenge/ch-0') as { stage: string }).stage, 'l2')
+    assert.equal((q('challenges') as unknown[]).length, 1)
+    assert.equal((q('proposal/p-0') as { status: string }).status, 'voting')
+    assert.equal((q('proposals') as unknown[]).length, 1)
+    assert.equal((q('datasets') as unknown[]).length, 1)
+    assert.equal((q('stakers') as unknown[]).length, validators.length + 4 + verifiers.length + arbiters.length)
+    assert.deepEqual((q(`staker/${m0a.address}`) as { roles: string[] }).roles, ['miner'])
+    assert.equal(q(`account/${m0a.address}`) !== null, true)
+    assert.deepEqual(q(`unbonding/${m0a.address}`), [])
+    const supply = q('supply') as { supply: string; genesis: string; minted: string; slashed: string }
+    assert.equal(BigInt(supply.supply), BigInt(supply.genesis) + BigInt(supply.minted) - BigInt(supply.slashed))
+  })
+
   it('bonds below 10× the base reward are refused, and so are self-challenges', () => {
     const h = net()
     h.block()
