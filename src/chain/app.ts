@@ -1,0 +1,309 @@
+/**
+ * The chain application: the deterministic state machine every validator runs, behind the
+ * ABCI-like interface the consensus engine calls.
+ *
+ * App hash: `executeBlock(H)` returns the hash of the state AFTER block H's transactions (and
+ * its begin/end-of-block work). As in CometBFT, the consensus engine commits that hash in the
+ * header of block H + 1; `appHash()` always answers the state after the last executed block
+ * (for height 0: the genesis state). The hash is SHA-256 over the canonical JSON of every
+ * table, sorted (store.ts).
+ *
+ * Block order: begin (windows close/open, evidence) → transactions in order, each all-or-
+ * nothing (a rejected one changes nothing: no fee, no nonce) → end (challenge deadlines,
+ * proposal tallies, unbonding releases, vested credits, validator inflation).
+ */
+import { assert } from '../runtime/assert.ts'
+import type { BlockContext } from './context.ts'
+import { reject, TxCode, TxRejected } from './errors.ts'
+import { applyEvidence } from './evidence.ts'
+import { arbiterVote, challenge, runDeadlines, verifierResponse } from './game.ts'
+import type { Genesis } from './genesis.ts'
+import { propose, tallyProposals, vote } from './governance.ts'
+import { addressOf, fromHex, sha256, toHex } from './keys.ts'
+import { runQuery } from './query.ts'
+import { payValidators } from './rewards.ts'
+import { register, releaseUnbonded, stake, transfer, unstake } from './staking.ts'
+import { ChainState } from './state.ts'
+import { decodeTx, type SignedTx } from './tx.ts'
+import { aggregate, beginWindows, commit, payCredits, reveal } from './windows.ts'
+
+/** Bound on the checkTx cache (a mempool's worth of transactions). */
+const MAX_VERIFIED = 10_000
+
+export interface Block {
+  readonly height: number
+  readonly timeMs: number
+  /** Validator address (r3mes1…) of the proposer. */
+  readonly proposer: string
+  readonly hash: Uint8Array
+  readonly txs: readonly Uint8Array[]
+  readonly evidence: readonly Uint8Array[]
+}
+
+export type CheckResult = { ok: true } | { ok: false; code: string; log: string }
+
+export interface TxResult {
+  readonly code: string
+  readonly log: string
+}
+
+/** A validator as the consensus engine needs it: voting power is bonded stake in base units. */
+export interface ValidatorInfo {
+  readonly address: string
+  /** Hex of the ed25519 public key that signs its votes. */
+  readonly pubKey: string
+  readonly power: bigint
+}
+
+export interface BlockOutcome {
+  /** Hash of the state after this block (the consensus engine commits it in header H + 1). */
+  readonly appHash: Uint8Array
+  /** One per transaction, in order: code 'OK' or the rejection code, and a log saying why. */
+  readonly results: TxResult[]
+  /**
+   * Validators whose power changed in this block (power 0: removed), as CometBFT's EndBlock
+   * reports them; empty when the set did not change. Extra to the minimal interface.
+   */
+  readonly validatorUpdates: ValidatorInfo[]
+}
+
+export interface Application {
+  checkTx(tx: Uint8Array): CheckResult
+  executeBlock(block: Block): BlockOutcome
+  appHash(): Uint8Array
+  query(path: string, data?: Uint8Array | string): unknown
+}
+
+export class ChainApp implements Application {
+  readonly state = new ChainState()
+  #appHash: Uint8Array
+  /** Outcome of each piece of evidence in the last block (for queries and logs). */
+  #lastEvidence: TxResult[] = []
+  /**
+   * Transactions whose signature checkTx already verified, by id, so executeBlock does not
+   * verify them again (decoding is a pure function of the bytes). Cleared every block.
+   */
+  #verified = new Map<string, SignedTx>()
+  /**
+   * Next nonce per sender as the mempool sees it: checkTx accepts a sender's second and third
+   * transaction for the coming block (nonce n+1, n+2) while the committed state still says n.
+   * The dry run itself runs on the committed state (so it cannot see what the earlier pending
+   * transactions spend; executeBlock checks again). Cleared every block.
+   */
+  #pendingNonce = new Map<string, number>()
+
+  constructor(genesis: Genesis) {
+    initGenesis(this.state, genesis)
+    this.state.journal.commit()
+    this.#appHash = this.state.hash()
+  }
+
+  get height(): number {
+    return this.state.m.height
+  }
+
+  appHash(): Uint8Array {
+    return this.#appHash.slice()
+  }
+
+  checkTx(bytes: Uint8Array): CheckResult {
+    const ctx: BlockContext = {
+      height: this.height + 1,
+      timeMs: this.state.m.timeMs,
+      proposer: '',
+      hash: '00'.repeat(32),
+    }
+    const mark = this.state.journal.mark()
+    try {
+      const tx = this.#deliver(ctx, bytes, this.#pendingNonce)
+      if (this.#verified.size < MAX_VERIFIED) {
+        this.#verified.set(tx.id, tx)
+        this.#pendingNonce.set(tx.sender, tx.body.nonce + 1)
+      }
+      return { ok: true }
+    } catch (error) {
+      if (error instanceof TxRejected) return { ok: false, code: error.code, log: error.message }
+      throw error
+    } finally {
+      this.state.journal.rollback(mark)
+    }
+  }
+
+  /** The current validator set, in address order. */
+  validators(): ValidatorInfo[] {
+    return this.state.withRole('validator').map((v) => ({
+      address: v.address,
+      pubKey: (this.state.stakers.get(v.address) as { pubKey: string }).pubKey,
+      power: v.weight,
+    }))
+  }
+
+  executeBlock(block: Block): BlockOutcome {
+    const before = this.validators()
+    assert(block.height === this.height + 1, `block ${block.height} follows height ${this.height}`)
+    assert(block.hash.length === 32, 'block hash must be 32 bytes')
+    const ctx: BlockContext = {
+      height: block.height,
+      timeMs: block.timeMs,
+      proposer: block.proposer,
+      hash: toHex(block.hash),
+    }
+    const s = this.state
+    s.setMeta({ height: block.height, timeMs: block.timeMs })
+    beginWindows(s, ctx)
+    this.#lastEvidence = block.evidence.map((e) => this.#guarded(() => applyEvidence(s, ctx, e)))
+    const results = block.txs.map((tx) =>
+      this.#guarded(() => {
+        this.#deliver(ctx, tx)
+      }),
+    )
+    runDeadlines(s, ctx)
+    tallyProposals(s, ctx)
+    releaseUnbonded(s, ctx)
+    payCredits(s, ctx)
+    payValidators(s)
+    const audit = s.audit()
+    assert(
+      audit.ok,
+      `token conservation broken at height ${block.height}: ${JSON.stringify(audit, (_, v) => (typeof v === 'bigint' ? `${v}` : v))}`,
+    )
+    s.journal.commit()
+    this.#verified.clear()
+    this.#pendingNonce.clear()
+    this.#appHash = s.hash()
+    return { appHash: this.appHash(), results, validatorUpdates: validatorDiff(before, this.validators()) }
+  }
+
+  query(path: string, data?: Uint8Array | string): unknown {
+    if (path === 'evidence/last') return this.#lastEvidence
+    return runQuery(
+      this.state,
+      path,
+      typeof data === 'string' || data === undefined ? data : Buffer.from(data).toString('utf8'),
+    )
+  }
+
+  /** Run `apply`; on rejection undo everything it did and report the code. */
+  #guarded(apply: () => void): TxResult {
+    const mark = this.state.journal.mark()
+    try {
+      apply()
+      return { code: TxCode.ok, log: '' }
+    } catch (error) {
+      this.state.journal.rollback(mark)
+      if (error instanceof TxRejected) return { code: error.code, log: error.message }
+      // Anything else is a bug (an AssertionFailure, say): stop rather than diverge from other nodes.
+      throw error
+    }
+  }
+
+  #deliver(ctx: BlockContext, bytes: Uint8Array, pendingNonce?: ReadonlyMap<string, number>): SignedTx {
+    const s = this.state
+    if (bytes.length > s.params.maxTxBytes)
+      reject(TxCode.tooLarge, `transaction is ${bytes.length} bytes, the limit is ${s.params.maxTxBytes}`)
+    const tx = this.#verified.get(toHex(sha256(bytes))) ?? decodeTx(bytes, s.params.maxTxBytes)
+    if (tx.body.chainId !== s.m.chainId) reject(TxCode.wrongChain, `transaction is for chain ${tx.body.chainId}`)
+    const account = s.accounts.get(tx.sender)
+    if (account === undefined) reject(TxCode.unknownAccount, `no account ${tx.sender}`)
+    const expected = pendingNonce?.get(tx.sender) ?? account.nonce
+    if (tx.body.nonce !== expected)
+      reject(TxCode.wrongNonce, `nonce is ${tx.body.nonce}, the account expects ${expected}`)
+    if (tx.body.fee < s.params.minFee) reject(TxCode.feeTooLow, `fee ${tx.body.fee} is below ${s.params.minFee}`)
+    s.debit(tx.sender, tx.body.fee)
+    s.payOrPool(ctx.proposer, tx.body.fee)
+    s.accounts.set(tx.sender, { ...s.account(tx.sender), nonce: tx.body.nonce + 1 })
+    dispatch(s, ctx, tx)
+    return tx
+  }
+}
+
+function validatorDiff(before: readonly ValidatorInfo[], after: readonly ValidatorInfo[]): ValidatorInfo[] {
+  const now = new Map(after.map((v) => [v.address, v]))
+  const updates = after.filter((v) => {
+    const old = before.find((b) => b.address === v.address)
+    return old === undefined || old.power !== v.power
+  })
+  for (const b of before) if (!now.has(b.address)) updates.push({ ...b, power: 0n })
+  return updates.sort((x, y) => (x.address < y.address ? -1 : 1))
+}
+
+function dispatch(s: ChainState, ctx: BlockContext, tx: SignedTx): void {
+  const msg = tx.body.msg
+  switch (msg.type) {
+    case 'transfer':
+      transfer(s, tx, msg)
+      return
+    case 'stake':
+      stake(s, tx, msg)
+      return
+    case 'unstake':
+      unstake(s, ctx, tx, msg)
+      return
+    case 'register':
+      register(s, tx, msg)
+      return
+    case 'commit':
+      commit(s, ctx, tx, msg)
+      return
+    case 'reveal':
+      reveal(s, ctx, tx, msg)
+      return
+    case 'aggregate':
+      aggregate(s, ctx, tx, msg)
+      return
+    case 'challenge':
+      challenge(s, ctx, tx, msg)
+      return
+    case 'verifierResponse':
+      verifierResponse(s, ctx, tx, msg)
+      return
+    case 'arbiterVote':
+      arbiterVote(s, ctx, tx, msg)
+      return
+    case 'propose':
+      propose(s, ctx, tx, msg)
+      return
+    case 'vote':
+      vote(s, ctx, tx, msg)
+      return
+  }
+}
+
+function initGenesis(s: ChainState, g: Genesis): void {
+  let supply = 0n
+  for (const a of g.accounts) {
+    s.accounts.set(a.address, { balance: a.balance, nonce: 0 })
+    supply += a.balance
+  }
+  for (const st of g.stakers) {
+    const address = addressOf(fromHex(st.pubKey, 32) as Uint8Array)
+    s.stakers.set(address, {
+      pubKey: st.pubKey,
+      stake: st.stake,
+      roles: st.roles,
+      subnet: st.subnet,
+      jailed: false,
+      wasValidator: st.roles.includes('validator'),
+    })
+    if (!s.accounts.has(address)) s.accounts.set(address, { balance: 0n, nonce: 0 })
+    supply += st.stake
+  }
+  for (const sub of g.subnets) s.subnets.set(String(sub.id), { id: sub.id, layers: sub.layers })
+  for (const d of g.datasets) s.datasets.set(d.cid, { ...d, approvedHeight: 0 })
+  s.meta.set('meta', {
+    chainId: g.chainId,
+    height: 0,
+    timeMs: g.genesisTimeMs,
+    genesisSupply: supply,
+    supply,
+    minted: 0n,
+    slashed: 0n,
+    communityPool: 0n,
+    currentWindow: -1,
+    nextChallenge: 0,
+    nextProposal: 0,
+    nextUnbonding: 0,
+    params: g.params,
+    model: { config: g.model.config, backbone: g.model.backbone },
+  })
+}

@@ -1,0 +1,231 @@
+/**
+ * Chain parameters. The production defaults are the seed's numbers (5 s blocks, windows of 100
+ * blocks, L2 bond 10× the base reward = 5,000 R3MES, L2 ≈ 5 blocks, L3 ≈ 50 blocks, bounty
+ * 10–20× → 15×); `localTestnetParams` shortens every time so a laptop testnet shows a whole
+ * window and a whole verification game in seconds. Governance may change any of them; every
+ * change goes through `validateParams`, whose errors name the field.
+ *
+ * Amounts are bigint base units: 1 R3MES = 10^6 ur3mes.
+ */
+import { GenesisError } from './errors.ts'
+
+export const UNITS_PER_TOKEN = 1_000_000n
+export const ROLES = ['validator', 'miner', 'verifier', 'arbiter'] as const
+export type Role = (typeof ROLES)[number]
+
+export interface Params {
+  /** Target block interval; used only to turn the yearly inflation rate into a per-block mint. @default 5000 */
+  readonly blockTimeMs: number
+  /** W: a training window opens at block N and closes at N + W. @default 100 */
+  readonly windowBlocks: number
+  /** Miners per task (L1 compares their CIDs). @default 2 */
+  readonly replication: number
+  /** Data shards trained per window; each becomes one task per subnet (a pipeline path). @default 8 */
+  readonly shardsPerWindow: number
+  /** Reward for one accepted submission. @default 500 R3MES */
+  readonly baseReward: bigint
+  /** L2 challenge bond, as a multiple of the base reward. @default 10 */
+  readonly bondMultiple: number
+  /** Fraud-detection bounty paid to a challenger proven right at L3, × base reward (seed: 10–20). @default 15 */
+  readonly bountyMultiple: number
+  /** Blocks a selected verifier has to answer. @default 5 */
+  readonly l2DeadlineBlocks: number
+  /** Blocks the L3 panel has to reach 2 of 3. @default 50 */
+  readonly l3DeadlineBlocks: number
+  /** Verifiers tried before an unanswered challenge lapses (bond returned). @default 3 */
+  readonly maxVerifierAttempts: number
+  /** Panel rounds (missing arbiters replaced) before an undecided dispute lapses. @default 3 */
+  readonly maxPanelRounds: number
+  /** Blocks after window close (or after an aggregate) during which a claim may be challenged; rewards vest then. @default 100 */
+  readonly challengePeriodBlocks: number
+  /** Blocks after window close for the aggregator's transaction. @default 20 */
+  readonly aggregationDeadlineBlocks: number
+  /** Yearly inflation paid to validators, in basis points of supply. @default 700 */
+  readonly inflationBps: number
+  /** Share of a faulty miner's (or aggregator's) stake slashed at L3, basis points. @default 1000 */
+  readonly slashFractionBps: number
+  /** Share of an equivocating validator's stake slashed, basis points. @default 500 */
+  readonly equivocationSlashBps: number
+  /** Share of stake slashed from an arbiter that misses its panel deadline, basis points. @default 100 */
+  readonly arbiterPenaltyBps: number
+  /** Paid (minted) to a verifier that answers. @default 50 R3MES */
+  readonly verifierReward: bigint
+  /** Paid (minted) to each arbiter on the winning side. @default 100 R3MES */
+  readonly arbiterReward: bigint
+  /** Least fee per transaction, paid to the block proposer. @default 0.01 R3MES */
+  readonly minFee: bigint
+  readonly minStakeValidator: bigint
+  readonly minStakeMiner: bigint
+  readonly minStakeVerifier: bigint
+  readonly minStakeArbiter: bigint
+  /** Delay before unstaked tokens return to the balance; slashing still reaches them. @default 100800 (≈ 1 week) */
+  readonly unbondingBlocks: number
+  readonly votingPeriodBlocks: number
+  /** Share of all stake that must vote for a proposal to count, basis points. @default 3334 */
+  readonly quorumBps: number
+  /** Oldest equivocation evidence accepted, in blocks. @default 1000 */
+  readonly evidenceMaxAgeBlocks: number
+  /** Largest encoded transaction. @default 2048 */
+  readonly maxTxBytes: number
+  /** Largest reveal (CID + salt + task + metadata, canonical JSON); the seed's target is < 512 bytes. @default 511 */
+  readonly maxSubmissionBytes: number
+  /** Largest submission metadata (canonical JSON). @default 256 */
+  readonly maxMetadataBytes: number
+}
+
+const R = UNITS_PER_TOKEN
+
+export const defaultParams: Params = {
+  blockTimeMs: 5000,
+  windowBlocks: 100,
+  replication: 2,
+  shardsPerWindow: 8,
+  baseReward: 500n * R,
+  bondMultiple: 10,
+  bountyMultiple: 15,
+  l2DeadlineBlocks: 5,
+  l3DeadlineBlocks: 50,
+  maxVerifierAttempts: 3,
+  maxPanelRounds: 3,
+  challengePeriodBlocks: 100,
+  aggregationDeadlineBlocks: 20,
+  inflationBps: 700,
+  slashFractionBps: 1000,
+  equivocationSlashBps: 500,
+  arbiterPenaltyBps: 100,
+  verifierReward: 50n * R,
+  arbiterReward: 100n * R,
+  minFee: R / 100n,
+  minStakeValidator: 10_000n * R,
+  minStakeMiner: 1_000n * R,
+  minStakeVerifier: 5_000n * R,
+  minStakeArbiter: 5_000n * R,
+  unbondingBlocks: 100_800,
+  votingPeriodBlocks: 17_280,
+  quorumBps: 3334,
+  evidenceMaxAgeBlocks: 1000,
+  maxTxBytes: 2048,
+  maxSubmissionBytes: 511,
+  maxMetadataBytes: 256,
+}
+
+/** Short times for a local testnet: 1 s blocks, 10-block windows, L2 ≈ 3, L3 ≈ 6 blocks. */
+export const localTestnetParams: Params = {
+  ...defaultParams,
+  blockTimeMs: 1000,
+  windowBlocks: 10,
+  shardsPerWindow: 2,
+  l2DeadlineBlocks: 3,
+  l3DeadlineBlocks: 6,
+  challengePeriodBlocks: 10,
+  aggregationDeadlineBlocks: 5,
+  unbondingBlocks: 20,
+  votingPeriodBlocks: 10,
+}
+
+const BIGINT_FIELDS = new Set<keyof Params>([
+  'baseReward',
+  'verifierReward',
+  'arbiterReward',
+  'minFee',
+  'minStakeValidator',
+  'minStakeMiner',
+  'minStakeVerifier',
+  'minStakeArbiter',
+])
+
+/** Bounds for each integer field: [least, greatest]. */
+const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
+  blockTimeMs: [1, 3_600_000],
+  windowBlocks: [2, 1_000_000],
+  replication: [1, 16],
+  shardsPerWindow: [0, 4096],
+  bondMultiple: [1, 1000],
+  bountyMultiple: [0, 1000],
+  l2DeadlineBlocks: [1, 100_000],
+  l3DeadlineBlocks: [1, 1_000_000],
+  maxVerifierAttempts: [1, 100],
+  maxPanelRounds: [1, 100],
+  challengePeriodBlocks: [1, 10_000_000],
+  aggregationDeadlineBlocks: [1, 1_000_000],
+  inflationBps: [0, 10_000],
+  slashFractionBps: [0, 10_000],
+  equivocationSlashBps: [0, 10_000],
+  arbiterPenaltyBps: [0, 10_000],
+  unbondingBlocks: [0, 10_000_000],
+  votingPeriodBlocks: [1, 10_000_000],
+  quorumBps: [0, 10_000],
+  evidenceMaxAgeBlocks: [1, 10_000_000],
+  maxTxBytes: [256, 1 << 20],
+  maxSubmissionBytes: [128, 1 << 16],
+  maxMetadataBytes: [0, 1 << 16],
+}
+
+export const PARAM_NAMES = Object.keys(defaultParams) as (keyof Params)[]
+
+export function isParamName(name: string): name is keyof Params {
+  return Object.hasOwn(defaultParams, name)
+}
+
+/** Parse one parameter from JSON (bigints as decimal strings); throws GenesisError naming `path`. */
+export function parseParam(name: keyof Params, value: unknown, path: string): number | bigint {
+  if (BIGINT_FIELDS.has(name)) {
+    if (typeof value !== 'string' || !/^(0|[1-9][0-9]{0,30})$/.test(value)) {
+      throw new GenesisError(
+        path,
+        `must be a non-negative integer amount as a decimal string, got ${JSON.stringify(value)}`,
+      )
+    }
+    return BigInt(value)
+  }
+  const bounds = INT_BOUNDS[name] as readonly [number, number]
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < bounds[0] || value > bounds[1]) {
+    throw new GenesisError(path, `must be an integer in [${bounds[0]}, ${bounds[1]}], got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+/** Parse a full or partial parameter object over `base`; unknown names are errors. */
+export function parseParams(json: unknown, base: Params = defaultParams, path = 'params'): Params {
+  if (json === undefined) return base
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new GenesisError(path, 'must be an object')
+  const out: Record<string, unknown> = { ...base }
+  for (const [name, value] of Object.entries(json)) {
+    if (!isParamName(name)) throw new GenesisError(`${path}.${name}`, 'is not a chain parameter')
+    out[name] = parseParam(name, value, `${path}.${name}`)
+  }
+  return validateParams(out as unknown as Params, path)
+}
+
+/** Cross-field rules. */
+export function validateParams(p: Params, path = 'params'): Params {
+  if (p.maxSubmissionBytes > p.maxTxBytes)
+    throw new GenesisError(`${path}.maxSubmissionBytes`, 'must not exceed maxTxBytes')
+  if (p.maxMetadataBytes >= p.maxSubmissionBytes)
+    throw new GenesisError(`${path}.maxMetadataBytes`, 'must be smaller than maxSubmissionBytes')
+  if (p.baseReward <= 0n) throw new GenesisError(`${path}.baseReward`, 'must be positive')
+  return p
+}
+
+export function paramsToJson(p: Params): Record<string, string | number> {
+  const out: Record<string, string | number> = {}
+  for (const name of PARAM_NAMES) {
+    const v = p[name]
+    out[name] = typeof v === 'bigint' ? v.toString() : v
+  }
+  return out
+}
+
+export function minStakeFor(p: Params, role: Role): bigint {
+  switch (role) {
+    case 'validator':
+      return p.minStakeValidator
+    case 'miner':
+      return p.minStakeMiner
+    case 'verifier':
+      return p.minStakeVerifier
+    case 'arbiter':
+      return p.minStakeArbiter
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Transfers, staking, role registration and unbonding.
+ *
+ * One stake per address backs all of its roles: the stake must reach the largest minimum of
+ * the roles it holds. Unstaked tokens wait `unbondingBlocks` before they return to the
+ * balance, and slashing reaches them while they wait, so leaving does not escape a verdict.
+ */
+import type { BlockContext } from './context.ts'
+import { reject, TxCode } from './errors.ts'
+import { isAddress, toHex } from './keys.ts'
+import { minStakeFor, type Role } from './params.ts'
+import type { ChainState } from './state.ts'
+import type { Msg, SignedTx } from './tx.ts'
+
+type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
+
+export function requiredStake(state: ChainState, roles: readonly Role[]): bigint {
+  let need = 0n
+  for (const r of roles) {
+    const m = minStakeFor(state.params, r)
+    if (m > need) need = m
+  }
+  return need
+}
+
+export function transfer(state: ChainState, tx: SignedTx, msg: MsgOf<'transfer'>): void {
+  if (!isAddress(msg.to)) reject(TxCode.invalidField, `'msg.to' is not an r3mes address`, { field: 'msg.to' })
+  if (msg.amount === 0n) reject(TxCode.invalidField, "'msg.amount' must be positive", { field: 'msg.amount' })
+  state.debit(tx.sender, msg.amount)
+  state.credit(msg.to, msg.amount)
+}
+
+export function stake(state: ChainState, tx: SignedTx, msg: MsgOf<'stake'>): void {
+  if (msg.amount === 0n) reject(TxCode.invalidField, "'msg.amount' must be positive", { field: 'msg.amount' })
+  state.debit(tx.sender, msg.amount)
+  const s = state.stakers.get(tx.sender) ?? {
+    pubKey: toHex(tx.pubKey),
+    stake: 0n,
+    roles: [],
+    subnet: null,
+    jailed: false,
+    wasValidator: false,
+  }
+  state.stakers.set(tx.sender, { ...s, stake: s.stake + msg.amount })
+}
+
+export function unstake(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'unstake'>): void {
+  const s = state.stakers.get(tx.sender)
+  if (s === undefined) reject(TxCode.notRegistered, 'sender has no stake')
+  if (msg.amount === 0n || msg.amount > s.stake)
+    reject(TxCode.invalidField, `'msg.amount' must be in 1..${s.stake}`, { field: 'msg.amount' })
+  const left = s.stake - msg.amount
+  // Leaving entirely drops every role; a partial unstake must keep the roles covered.
+  if (left > 0n && left < requiredStake(state, s.roles))
+    reject(TxCode.insufficientStake, `remaining stake ${left} is below what roles ${s.roles.join(',')} need`)
+  state.stakers.set(tx.sender, { ...s, stake: left, roles: left === 0n ? [] : s.roles })
+  const seq = state.m.nextUnbonding
+  const releaseHeight = ctx.height + state.params.unbondingBlocks
+  state.unbonding.set(`${String(releaseHeight).padStart(12, '0')}/${String(seq).padStart(12, '0')}`, {
+    address: tx.sender,
+    amount: msg.amount,
+    releaseHeight,
+  })
+  state.setMeta({ nextUnbonding: seq + 1 })
+}
+
+export function register(state: ChainState, tx: SignedTx, msg: MsgOf<'register'>): void {
+  const s = state.stakers.get(tx.sender)
+  if (s === undefined) reject(TxCode.insufficientStake, 'stake before registering a role')
+  if (s.jailed && msg.roles.includes('validator'))
+    reject(TxCode.invalidField, 'a jailed validator cannot register as a validator again')
+  if (msg.roles.includes('miner') && msg.subnet === null)
+    reject(TxCode.invalidField, 'a miner must name its subnet', { field: 'msg.subnet' })
+  if (msg.subnet !== null && !state.subnets.has(String(msg.subnet)))
+    reject(TxCode.invalidField, `subnet ${msg.subnet} does not exist`, { field: 'msg.subnet' })
+  const need = requiredStake(state, msg.roles)
+  if (s.stake < need)
+    reject(TxCode.insufficientStake, `stake ${s.stake} is below ${need}, the minimum for ${msg.roles.join(',')}`)
+  state.stakers.set(tx.sender, {
+    ...s,
+    roles: msg.roles,
+    subnet: msg.subnet,
+    wasValidator: s.wasValidator || msg.roles.includes('validator'),
+  })
+}
+
+/** End of block: unbonded tokens whose delay is over return to their owners' balances. */
+export function releaseUnbonded(state: ChainState, ctx: BlockContext): void {
+  for (const [key, u] of state.unbonding.entries()) {
+    if (u.releaseHeight > ctx.height) break // keys sort by release height
+    state.unbonding.delete(key)
+    state.credit(u.address, u.amount)
+  }
+}

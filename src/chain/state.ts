@@ -1,0 +1,321 @@
+/**
+ * The chain state: typed tables and the token operations every handler goes through.
+ *
+ * Token conservation is structural: tokens move only by `move`-style helpers here; they are
+ * created only by `mint` (inflation: block rewards, miner/verifier/arbiter rewards, bounties)
+ * and destroyed only by `slash`. `audit()` recomputes every holding and checks
+ *   Σ balances + Σ stakes + Σ unbonding + Σ open bonds + community pool
+ *     = supply = genesis supply + minted − slashed.
+ */
+import { assert } from '../runtime/assert.ts'
+import { reject, TxCode } from './errors.ts'
+import { isAddress } from './keys.ts'
+import type { Params, Role } from './params.ts'
+import { hashTables, Journal, Table } from './store.ts'
+
+export interface Account {
+  readonly balance: bigint
+  readonly nonce: number
+}
+
+export interface Staker {
+  readonly pubKey: string
+  readonly stake: bigint
+  readonly roles: readonly Role[]
+  /** The subnet a miner trains (other roles may name one too); null when none. */
+  readonly subnet: number | null
+  /** Set when the staker equivocated as a validator; it loses the validator role for good. */
+  readonly jailed: boolean
+  /** Ever held the validator role: equivocation evidence still applies after it leaves (slashing reaches unbonding tokens). */
+  readonly wasValidator: boolean
+}
+
+export interface Unbonding {
+  readonly address: string
+  readonly amount: bigint
+  readonly releaseHeight: number
+}
+
+export interface Subnet {
+  readonly id: number
+  /** Layers [first, end) of the model this subnet trains. */
+  readonly layers: readonly [number, number]
+}
+
+export interface Dataset {
+  readonly cid: string
+  readonly name: string
+  readonly shardCount: number
+  readonly approvedHeight: number
+}
+
+export interface Window {
+  readonly id: number
+  readonly openHeight: number
+  readonly closeHeight: number
+  /** Hex of the block hash at the opening height: the seed of every draw of this window. */
+  readonly seed: string
+  /** Validator that submits this window's aggregates (drawn from the seed, by stake). */
+  readonly aggregator: string | null
+  readonly closed: boolean
+}
+
+export interface Task {
+  readonly id: string
+  readonly window: number
+  readonly shard: number
+  readonly datasetCid: string
+  readonly datasetShard: number
+  readonly subnet: number
+  readonly miners: readonly string[]
+}
+
+export interface Commit {
+  readonly commitment: string
+  readonly height: number
+}
+
+export type ClaimStatus = 'revealed' | 'accepted' | 'flagged' | 'challenged' | 'slashed'
+
+/** A submission (a miner's gradient CID for a task) or an aggregate: what the ladder can dispute. */
+export interface Claim {
+  readonly id: string
+  readonly kind: 'submission' | 'aggregate'
+  readonly owner: string
+  readonly window: number
+  readonly subnet: number
+  readonly taskId: string | null
+  readonly cid: string
+  readonly height: number
+  readonly status: ClaimStatus
+  /** Why a claim was flagged: 'copied' (no credit, ever) or 'mismatch' (L1 disagreement). */
+  readonly flag: 'copied' | 'mismatch' | null
+  /** Last height at which the claim may be challenged. */
+  readonly challengeUntil: number
+  readonly metadata: string
+  /** For an aggregate: the adapter CID it replaced, restored if the aggregate is proven faulty. */
+  readonly previousCid: string | null
+  readonly claims: readonly string[]
+}
+
+export interface Credit {
+  readonly address: string
+  readonly amount: bigint
+  readonly payableHeight: number
+}
+
+export type Verdict = 'fault' | 'no_fault'
+
+export interface Challenge {
+  readonly id: string
+  readonly claimId: string
+  readonly challenger: string
+  readonly bond: bigint
+  readonly openedHeight: number
+  /** Hex block hash of the block that opened the challenge: seeds the verifier draws. */
+  readonly seed: string
+  readonly stage: 'l2' | 'l3' | 'resolved' | 'lapsed'
+  readonly attempt: number
+  readonly verifier: string | null
+  readonly tried: readonly string[]
+  readonly deadline: number
+  /** The answering verifier's VRF output (hex): seeds the L3 panel, unpredictable before it answered. */
+  readonly verifierBeta: string | null
+  readonly panel: readonly string[]
+  readonly panelRound: number
+  readonly votes: Readonly<Record<string, Verdict>>
+  readonly penalized: readonly string[]
+  readonly priorStatus: ClaimStatus
+  readonly outcome: 'owner' | 'challenger' | 'lapsed' | null
+}
+
+export type ProposalContent =
+  | { readonly kind: 'dataset'; readonly cid: string; readonly name: string; readonly shardCount: number }
+  | { readonly kind: 'params'; readonly changes: Readonly<Record<string, string | number>> }
+
+export interface Proposal {
+  readonly id: string
+  readonly proposer: string
+  readonly content: ProposalContent
+  readonly submitHeight: number
+  readonly votingEnd: number
+  readonly votes: Readonly<Record<string, 'yes' | 'no' | 'abstain'>>
+  readonly status: 'voting' | 'passed' | 'rejected'
+  readonly tally: Readonly<Record<string, string>> | null
+}
+
+export interface Meta {
+  readonly chainId: string
+  readonly height: number
+  readonly timeMs: number
+  readonly genesisSupply: bigint
+  readonly supply: bigint
+  readonly minted: bigint
+  readonly slashed: bigint
+  /** Fees and bond shares with no valid proposer address to go to. */
+  readonly communityPool: bigint
+  /** Id of the newest window (-1 before the first opens). */
+  readonly currentWindow: number
+  readonly nextChallenge: number
+  readonly nextProposal: number
+  readonly nextUnbonding: number
+  readonly params: Params
+  readonly model: {
+    readonly config: string
+    readonly backbone: readonly { readonly layers: readonly [number, number]; readonly cid: string }[]
+  }
+}
+
+export class ChainState {
+  readonly journal = new Journal()
+  readonly meta = new Table<Meta>('meta', this.journal)
+  readonly accounts = new Table<Account>('accounts', this.journal)
+  readonly stakers = new Table<Staker>('stakers', this.journal)
+  readonly unbonding = new Table<Unbonding>('unbonding', this.journal)
+  readonly subnets = new Table<Subnet>('subnets', this.journal)
+  readonly datasets = new Table<Dataset>('datasets', this.journal)
+  readonly adapters = new Table<string>('adapters', this.journal)
+  readonly windows = new Table<Window>('windows', this.journal)
+  readonly tasks = new Table<Task>('tasks', this.journal)
+  readonly commits = new Table<Commit>('commits', this.journal)
+  readonly claims = new Table<Claim>('claims', this.journal)
+  /** First reveal of each CID: who, for which task, at what height (copy detection). */
+  readonly cidFirstSeen = new Table<{ readonly owner: string; readonly taskId: string; readonly height: number }>(
+    'cidFirstSeen',
+    this.journal,
+  )
+  readonly credits = new Table<Credit>('credits', this.journal)
+  readonly challenges = new Table<Challenge>('challenges', this.journal)
+  readonly proposals = new Table<Proposal>('proposals', this.journal)
+  /** Equivocations already punished, key `${validator}/${height}`: evidence slashes once. */
+  readonly evidence = new Table<{ readonly round: number; readonly slashed: bigint }>('evidence', this.journal)
+
+  allTables(): Table<unknown>[] {
+    return [
+      this.meta,
+      this.accounts,
+      this.stakers,
+      this.unbonding,
+      this.subnets,
+      this.datasets,
+      this.adapters,
+      this.windows,
+      this.tasks,
+      this.commits,
+      this.claims,
+      this.cidFirstSeen,
+      this.credits,
+      this.challenges,
+      this.proposals,
+      this.evidence,
+    ] as Table<unknown>[]
+  }
+
+  hash(): Uint8Array {
+    return hashTables(this.allTables())
+  }
+
+  get m(): Meta {
+    return this.meta.get('meta') as Meta
+  }
+
+  get params(): Params {
+    return this.m.params
+  }
+
+  setMeta(patch: Partial<Meta>): void {
+    this.meta.set('meta', { ...this.m, ...patch })
+  }
+
+  account(address: string): Account {
+    return this.accounts.get(address) ?? { balance: 0n, nonce: 0 }
+  }
+
+  credit(address: string, amount: bigint): void {
+    assert(amount >= 0n, 'credit of a negative amount')
+    if (amount === 0n) return
+    const a = this.account(address)
+    this.accounts.set(address, { ...a, balance: a.balance + amount })
+  }
+
+  debit(address: string, amount: bigint): void {
+    assert(amount >= 0n, 'debit of a negative amount')
+    const a = this.account(address)
+    if (a.balance < amount) reject(TxCode.insufficientFunds, `balance ${a.balance} is less than ${amount}`, { address })
+    this.accounts.set(address, { ...a, balance: a.balance - amount })
+  }
+
+  /** New tokens (inflation). */
+  mint(address: string, amount: bigint): void {
+    if (amount <= 0n) return
+    this.credit(address, amount)
+    this.setMeta({ supply: this.m.supply + amount, minted: this.m.minted + amount })
+  }
+
+  /** Destroy up to `amount` of an address's bonded tokens: stake first, then unbonding entries. Returns what was taken. */
+  slash(address: string, amount: bigint): bigint {
+    let left = amount
+    const s = this.stakers.get(address)
+    if (s !== undefined && left > 0n) {
+      let take = left
+      if (s.stake < take) take = s.stake
+      this.stakers.set(address, { ...s, stake: s.stake - take })
+      left -= take
+    }
+    for (const [key, u] of this.unbonding.entries()) {
+      if (left === 0n) break
+      if (u.address !== address) continue
+      let take = left
+      if (u.amount < take) take = u.amount
+      if (take === u.amount) this.unbonding.delete(key)
+      else this.unbonding.set(key, { ...u, amount: u.amount - take })
+      left -= take
+    }
+    const taken = amount - left
+    this.setMeta({ supply: this.m.supply - taken, slashed: this.m.slashed + taken })
+    return taken
+  }
+
+  /** Pay to an address if it is one, else to the community pool (fees when the proposer is unknown). */
+  payOrPool(address: string | null, amount: bigint): void {
+    if (address !== null && isAddress(address)) this.credit(address, amount)
+    else this.setMeta({ communityPool: this.m.communityPool + amount })
+  }
+
+  /** Stake plus tokens still unbonding: what a slash can reach. */
+  bondedOf(address: string): bigint {
+    let total = this.stakeOf(address)
+    for (const [, u] of this.unbonding.entries()) if (u.address === address) total += u.amount
+    return total
+  }
+
+  stakeOf(address: string): bigint {
+    return this.stakers.get(address)?.stake ?? 0n
+  }
+
+  /** Active stakers holding a role, with their stake as weight. */
+  withRole(role: Role): { address: string; weight: bigint }[] {
+    const out: { address: string; weight: bigint }[] = []
+    for (const [address, s] of this.stakers.entries()) {
+      if (s.roles.includes(role) && !s.jailed && s.stake > 0n) out.push({ address, weight: s.stake })
+    }
+    return out
+  }
+
+  totalStake(): bigint {
+    let t = 0n
+    for (const [, s] of this.stakers.entries()) t += s.stake
+    return t
+  }
+
+  /** Recount every holding; `ok` is false if a token was created or lost outside mint/slash. */
+  audit(): { ok: boolean; held: bigint; supply: bigint; expected: bigint } {
+    let held = this.m.communityPool
+    for (const [, a] of this.accounts.entries()) held += a.balance
+    for (const [, s] of this.stakers.entries()) held += s.stake
+    for (const [, u] of this.unbonding.entries()) held += u.amount
+    for (const [, c] of this.challenges.entries()) if (c.stage === 'l2' || c.stage === 'l3') held += c.bond
+    const expected = this.m.genesisSupply + this.m.minted - this.m.slashed
+    return { ok: held === this.m.supply && this.m.supply === expected, held, supply: this.m.supply, expected }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Journaled key-value tables: the state's only storage.
+ *
+ * Every write records how to undo it, so a transaction that fails halfway is rolled back
+ * exactly (`rollback(mark)`), and `checkTx` can dry-run a transaction against the committed
+ * state and leave no trace. Values are treated as immutable: update by `set(key, {...old, x})`,
+ * never by mutating what `get` returned.
+ *
+ * Iteration order of a Map depends on insertion history, which a rollback perturbs; so
+ * anything that feeds state walks `sortedKeys()`, and the state hash sorts too.
+ */
+import { createHash } from 'node:crypto'
+import { canonicalJson, type JsonValue } from '../ml/serialize.ts'
+
+export class Journal {
+  #undo: (() => void)[] = []
+  mark(): number {
+    return this.#undo.length
+  }
+  rollback(mark: number): void {
+    while (this.#undo.length > mark) (this.#undo.pop() as () => void)()
+  }
+  /** Forget undo entries once a block is final (they would only grow). */
+  commit(): void {
+    this.#undo = []
+  }
+  record(undo: () => void): void {
+    this.#undo.push(undo)
+  }
+}
+
+export class Table<V> {
+  readonly name: string
+  readonly #map = new Map<string, V>()
+  readonly #journal: Journal
+  /** Bumped by every write and every undo: lets the state hash skip tables that did not change. */
+  #version = 0
+
+  constructor(name: string, journal: Journal) {
+    this.name = name
+    this.#journal = journal
+  }
+
+  get(key: string): V | undefined {
+    return this.#map.get(key)
+  }
+
+  has(key: string): boolean {
+    return this.#map.has(key)
+  }
+
+  get version(): number {
+    return this.#version
+  }
+
+  get size(): number {
+    return this.#map.size
+  }
+
+  set(key: string, value: V): void {
+    const had = this.#map.has(key)
+    const old = this.#map.get(key)
+    this.#map.set(key, value)
+    this.#version++
+    this.#journal.record(() => {
+      this.#version++
+      if (had) this.#map.set(key, old as V)
+      else this.#map.delete(key)
+    })
+  }
+
+  delete(key: string): void {
+    if (!this.#map.has(key)) return
+    const old = this.#map.get(key) as V
+    this.#map.delete(key)
+    this.#version++
+    this.#journal.record(() => {
+      this.#version++
+      this.#map.set(key, old)
+    })
+  }
+
+  sortedKeys(): string[] {
+    return [...this.#map.keys()].sort()
+  }
+
+  /** Entries in key order. */
+  entries(): [string, V][] {
+    return this.sortedKeys().map((k) => [k, this.#map.get(k) as V])
+  }
+}
+
+/** JSON form of a state value: bigints become decimal strings, undefined fields vanish. */
+export function toJson(value: unknown): JsonValue {
+  if (typeof value === 'bigint') return value.toString()
+  if (value === null || typeof value !== 'object') return value as JsonValue
+  if (Array.isArray(value)) return value.map(toJson)
+  const out: { [k: string]: JsonValue } = {}
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJson(v)
+  return out
+}
+
+/** Canonical JSON of state values, by identity: values are immutable, so it never goes stale. */
+const encoded = new WeakMap<object, string>()
+
+function encodeValue(value: unknown): string {
+  if (value === null || typeof value !== 'object') return canonicalJson(toJson(value))
+  let text = encoded.get(value)
+  if (text === undefined) {
+    text = canonicalJson(toJson(value))
+    encoded.set(value, text)
+  }
+  return text
+}
+
+const tableDigests = new WeakMap<Table<unknown>, { version: number; digest: Buffer }>()
+
+/** SHA-256 over a table's entries in key order, one `key-json:value-json` line each. */
+function tableDigest(t: Table<unknown>): Buffer {
+  const cached = tableDigests.get(t)
+  if (cached !== undefined && cached.version === t.version) return cached.digest
+  // One update of the joined text: thousands of tiny native hash updates cost more than the join.
+  const lines = t.entries().map(([k, v]) => `${JSON.stringify(k)}:${encodeValue(v)}\n`)
+  const digest = createHash('sha256').update(lines.join('')).digest()
+  tableDigests.set(t, { version: t.version, digest })
+  return digest
+}
+
+/**
+ * The state hash: SHA-256("r3mes/state/1" ‖ for each table in name order: name ‖ 0 ‖ table
+ * digest). One state, one hash, whatever order the writes came in.
+ */
+export function hashTables(tables: readonly Table<unknown>[]): Uint8Array {
+  const h = createHash('sha256').update('r3mes/state/1\0')
+  for (const t of [...tables].sort((a, b) => (a.name < b.name ? -1 : 1)))
+    h.update(t.name).update('\0').update(tableDigest(t))
+  return new Uint8Array(h.digest())
+}

@@ -1,0 +1,282 @@
+/**
+ * Transactions: types, canonical encoding, signing and decoding.
+ *
+ * Wire form: canonical JSON (keys sorted at every depth, no spaces; `canonicalJson` of
+ * src/ml/serialize.ts) of `{ body, pubKey, sig }`, amounts as decimal strings, bytes as
+ * lowercase hex. Decoding re-encodes and refuses anything that is not byte-identical, so one
+ * transaction has exactly one encoding (and one hash). The signature is ed25519 over
+ * "r3mes/tx/1\0" ‖ canonicalJson(body); the body names the chain id and the sender's nonce,
+ * so a transaction cannot be replayed on another chain or twice on this one.
+ */
+import { canonicalJson, type JsonValue } from '../ml/serialize.ts'
+import { reject, TxCode } from './errors.ts'
+import { addressOf, fromHex, type KeyPair, sha256, signBytes, toHex, verifySignature } from './keys.ts'
+import { ROLES, type Role } from './params.ts'
+import type { ProposalContent, Verdict } from './state.ts'
+
+export type Msg =
+  | { readonly type: 'transfer'; readonly to: string; readonly amount: bigint }
+  | { readonly type: 'stake'; readonly amount: bigint }
+  | { readonly type: 'unstake'; readonly amount: bigint }
+  | { readonly type: 'register'; readonly roles: readonly Role[]; readonly subnet: number | null }
+  | { readonly type: 'commit'; readonly taskId: string; readonly commitment: string }
+  | {
+      readonly type: 'reveal'
+      readonly taskId: string
+      readonly cid: string
+      readonly salt: string
+      readonly metadata: string
+    }
+  | {
+      readonly type: 'aggregate'
+      readonly window: number
+      readonly subnet: number
+      readonly claims: readonly string[]
+      readonly adapterCid: string
+    }
+  | { readonly type: 'challenge'; readonly claimId: string; readonly bond: bigint }
+  | {
+      readonly type: 'verifierResponse'
+      readonly challengeId: string
+      readonly verdict: 'owner' | 'challenger'
+      readonly proof: string
+    }
+  | { readonly type: 'arbiterVote'; readonly challengeId: string; readonly verdict: Verdict; readonly proof: string }
+  | { readonly type: 'propose'; readonly content: ProposalContent }
+  | { readonly type: 'vote'; readonly proposalId: string; readonly option: 'yes' | 'no' | 'abstain' }
+
+export type MsgType = Msg['type']
+
+export interface TxBody {
+  readonly chainId: string
+  readonly nonce: number
+  readonly fee: bigint
+  readonly msg: Msg
+}
+
+export interface SignedTx {
+  readonly body: TxBody
+  readonly pubKey: Uint8Array
+  readonly sender: string
+  readonly bytes: Uint8Array
+  /** Hex SHA-256 of the encoded transaction. */
+  readonly id: string
+}
+
+function msgToJson(msg: Msg): JsonValue {
+  const out: { [k: string]: JsonValue } = {}
+  for (const [k, v] of Object.entries(msg)) out[k] = typeof v === 'bigint' ? v.toString() : (v as JsonValue)
+  return out
+}
+
+function bodyToJson(body: TxBody): JsonValue {
+  return { chainId: body.chainId, nonce: body.nonce, fee: body.fee.toString(), msg: msgToJson(body.msg) }
+}
+
+function signPayload(body: TxBody): Uint8Array {
+  return new TextEncoder().encode(`r3mes/tx/1\0${canonicalJson(bodyToJson(body))}`)
+}
+
+export function encodeTx(body: TxBody, key: KeyPair): Uint8Array {
+  const sig = signBytes(key.secretKey, signPayload(body))
+  const json = { body: bodyToJson(body), pubKey: toHex(key.publicKey), sig: toHex(sig) }
+  return new TextEncoder().encode(canonicalJson(json))
+}
+
+/** Commitment of a submission: SHA-256("r3mes/commit/1" ‖ cid ‖ miner ‖ task ‖ salt), hex. */
+export function commitmentOf(cid: string, miner: string, taskId: string, salt: string): string {
+  return toHex(sha256(`r3mes/commit/1\0${cid}\0${miner}\0${taskId}\0${salt}`))
+}
+
+// ---- decoding: every field checked, errors name the field -------------------------------
+
+type Obj = Record<string, unknown>
+
+function field(o: Obj, name: string): unknown {
+  if (!Object.hasOwn(o, name)) reject(TxCode.invalidField, `missing field '${name}'`, { field: name })
+  return o[name]
+}
+
+function onlyFields(o: Obj, names: readonly string[], where: string): void {
+  for (const k of Object.keys(o)) {
+    if (!names.includes(k)) reject(TxCode.invalidField, `unknown field '${where}.${k}'`, { field: `${where}.${k}` })
+  }
+  for (const n of names) field(o, n)
+}
+
+function obj(v: unknown, name: string): Obj {
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    reject(TxCode.invalidField, `'${name}' must be an object`, { field: name })
+  return v as Obj
+}
+
+export function str(v: unknown, name: string, maxLength = 128): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > maxLength)
+    reject(TxCode.invalidField, `'${name}' must be a string of 1..${maxLength} characters`, { field: name })
+  return v
+}
+
+function int(v: unknown, name: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max)
+    reject(TxCode.invalidField, `'${name}' must be an integer in [${min}, ${max}]`, { field: name })
+  return v
+}
+
+export function amount(v: unknown, name: string): bigint {
+  if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,30})$/.test(v))
+    reject(TxCode.invalidField, `'${name}' must be a non-negative integer amount as a decimal string`, { field: name })
+  return BigInt(v)
+}
+
+function hex(v: unknown, name: string, bytes: number): string {
+  if (fromHex(v, bytes) === undefined)
+    reject(TxCode.invalidField, `'${name}' must be ${bytes} bytes of lowercase hex`, { field: name })
+  return v as string
+}
+
+function decodeMsg(m: Obj): Msg {
+  const type = field(m, 'type')
+  switch (type) {
+    case 'transfer':
+      onlyFields(m, ['type', 'to', 'amount'], 'msg')
+      return { type, to: str(m.to, 'msg.to', 90), amount: amount(m.amount, 'msg.amount') }
+    case 'stake':
+    case 'unstake':
+      onlyFields(m, ['type', 'amount'], 'msg')
+      return { type, amount: amount(m.amount, 'msg.amount') }
+    case 'register': {
+      onlyFields(m, ['type', 'roles', 'subnet'], 'msg')
+      const roles = m.roles
+      if (!Array.isArray(roles) || roles.length === 0 || roles.length > ROLES.length)
+        reject(TxCode.invalidField, "'msg.roles' must list 1 to 4 roles", { field: 'msg.roles' })
+      for (const r of roles)
+        if (!ROLES.includes(r)) reject(TxCode.invalidField, `unknown role ${JSON.stringify(r)}`, { field: 'msg.roles' })
+      const sorted = [...new Set(roles as Role[])].sort()
+      if (sorted.join() !== roles.join())
+        reject(TxCode.invalidField, "'msg.roles' must be sorted and distinct", { field: 'msg.roles' })
+      const subnet = m.subnet === null ? null : int(m.subnet, 'msg.subnet', 0, 1023)
+      return { type, roles: sorted, subnet }
+    }
+    case 'commit':
+      onlyFields(m, ['type', 'taskId', 'commitment'], 'msg')
+      return { type, taskId: str(m.taskId, 'msg.taskId', 64), commitment: hex(m.commitment, 'msg.commitment', 32) }
+    case 'reveal':
+      onlyFields(m, ['type', 'taskId', 'cid', 'salt', 'metadata'], 'msg')
+      if (typeof m.metadata !== 'string')
+        reject(TxCode.invalidField, "'msg.metadata' must be a string", { field: 'msg.metadata' })
+      return {
+        type,
+        taskId: str(m.taskId, 'msg.taskId', 64),
+        cid: str(m.cid, 'msg.cid', 128),
+        salt: hex(m.salt, 'msg.salt', 16),
+        metadata: m.metadata,
+      }
+    case 'aggregate': {
+      onlyFields(m, ['type', 'window', 'subnet', 'claims', 'adapterCid'], 'msg')
+      if (!Array.isArray(m.claims) || m.claims.length > 256)
+        reject(TxCode.invalidField, "'msg.claims' must be a list of at most 256 claim ids", { field: 'msg.claims' })
+      return {
+        type,
+        window: int(m.window, 'msg.window'),
+        subnet: int(m.subnet, 'msg.subnet', 0, 1023),
+        claims: m.claims.map((c, i) => str(c, `msg.claims[${i}]`, 160)),
+        adapterCid: str(m.adapterCid, 'msg.adapterCid', 128),
+      }
+    }
+    case 'challenge':
+      onlyFields(m, ['type', 'claimId', 'bond'], 'msg')
+      return { type, claimId: str(m.claimId, 'msg.claimId', 160), bond: amount(m.bond, 'msg.bond') }
+    case 'verifierResponse':
+      onlyFields(m, ['type', 'challengeId', 'verdict', 'proof'], 'msg')
+      if (m.verdict !== 'owner' && m.verdict !== 'challenger')
+        reject(TxCode.invalidField, "'msg.verdict' must be 'owner' or 'challenger'", { field: 'msg.verdict' })
+      return {
+        type,
+        challengeId: str(m.challengeId, 'msg.challengeId', 32),
+        verdict: m.verdict,
+        proof: hex(m.proof, 'msg.proof', 80),
+      }
+    case 'arbiterVote':
+      onlyFields(m, ['type', 'challengeId', 'verdict', 'proof'], 'msg')
+      if (m.verdict !== 'fault' && m.verdict !== 'no_fault')
+        reject(TxCode.invalidField, "'msg.verdict' must be 'fault' or 'no_fault'", { field: 'msg.verdict' })
+      return {
+        type,
+        challengeId: str(m.challengeId, 'msg.challengeId', 32),
+        verdict: m.verdict,
+        proof: hex(m.proof, 'msg.proof', 80),
+      }
+    case 'propose': {
+      onlyFields(m, ['type', 'content'], 'msg')
+      const c = obj(m.content, 'msg.content')
+      if (c.kind === 'dataset') {
+        onlyFields(c, ['kind', 'cid', 'name', 'shardCount'], 'msg.content')
+        return {
+          type,
+          content: {
+            kind: 'dataset',
+            cid: str(c.cid, 'msg.content.cid', 128),
+            name: str(c.name, 'msg.content.name', 64),
+            shardCount: int(c.shardCount, 'msg.content.shardCount', 1, 1_000_000),
+          },
+        }
+      }
+      if (c.kind === 'params') {
+        onlyFields(c, ['kind', 'changes'], 'msg.content')
+        const changes = obj(c.changes, 'msg.content.changes')
+        for (const [k, v] of Object.entries(changes))
+          if (typeof v !== 'string' && typeof v !== 'number')
+            reject(TxCode.invalidField, `'msg.content.changes.${k}' must be a number or a string`, { field: k })
+        return { type, content: { kind: 'params', changes: changes as Record<string, string | number> } }
+      }
+      return reject(TxCode.invalidField, "'msg.content.kind' must be 'dataset' or 'params'", {
+        field: 'msg.content.kind',
+      })
+    }
+    case 'vote':
+      onlyFields(m, ['type', 'proposalId', 'option'], 'msg')
+      if (m.option !== 'yes' && m.option !== 'no' && m.option !== 'abstain')
+        reject(TxCode.invalidField, "'msg.option' must be yes, no or abstain", { field: 'msg.option' })
+      return { type, proposalId: str(m.proposalId, 'msg.proposalId', 32), option: m.option }
+    default:
+      return reject(TxCode.invalidField, `unknown message type ${JSON.stringify(type)}`, { field: 'msg.type' })
+  }
+}
+
+/**
+ * Stateless admission: size, canonical form, shape, signature. Throws TxRejected with the
+ * code of the first problem found.
+ */
+export function decodeTx(bytes: Uint8Array, maxTxBytes: number): SignedTx {
+  if (bytes.length > maxTxBytes)
+    reject(TxCode.tooLarge, `transaction is ${bytes.length} bytes, the limit is ${maxTxBytes}`)
+  let json: unknown
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return reject(TxCode.decode, 'transaction is not JSON')
+  }
+  const top = obj(json, 'tx')
+  onlyFields(top, ['body', 'pubKey', 'sig'], 'tx')
+  let canonical: string
+  try {
+    canonical = canonicalJson(json as JsonValue)
+  } catch {
+    return reject(TxCode.decode, 'transaction holds a non-finite number')
+  }
+  if (canonical !== text) reject(TxCode.decode, 'transaction is not in canonical form (sorted keys, no spaces)')
+  const b = obj(top.body, 'body')
+  onlyFields(b, ['chainId', 'nonce', 'fee', 'msg'], 'body')
+  const body: TxBody = {
+    chainId: str(b.chainId, 'body.chainId', 64),
+    nonce: int(b.nonce, 'body.nonce'),
+    fee: amount(b.fee, 'body.fee'),
+    msg: decodeMsg(obj(b.msg, 'body.msg')),
+  }
+  const pubKey = fromHex(top.pubKey, 32)
+  const sig = fromHex(top.sig, 64)
+  if (pubKey === undefined || sig === undefined) return reject(TxCode.badSignature, 'pubKey or sig is malformed')
+  if (!verifySignature(pubKey, signPayload(body), sig)) reject(TxCode.badSignature, 'signature does not verify')
+  return { body, pubKey, sender: addressOf(pubKey), bytes, id: toHex(sha256(bytes)) }
+}

@@ -1,0 +1,252 @@
+/**
+ * Training windows, task assignment, commit–reveal submissions, L1 and aggregation.
+ *
+ * A window opens at block N (the first at height 1) and closes at N + W, where the next one
+ * opens. Its seed is the hash of the opening block. Tasks are (data shard × subnet): for each
+ * of `shardsPerWindow` shards, drawn from the approved data sets, every subnet gets one task,
+ * so one shard's tasks across subnets form a pipeline path. Each task goes to `replication`
+ * distinct miners of its subnet. All draws use Philox keyed by (seed, "r3mes/tasks/1"), so
+ * every node computes the same assignment and a miner can compute its own.
+ *
+ * Submissions are commit (a hash binding CID, miner, task and salt) then reveal, in a later
+ * block. A reveal that repeats a CID revealed before earns nothing unless it is an honest
+ * replica: same replicated task, committed before that CID was public. (Different data give
+ * different gradients, so one CID on two tasks, even from one miner, is a copy.)
+ */
+
+import { deriveKey, PhiloxStream } from '../ml/prng.ts'
+import { canonicalJson } from '../ml/serialize.ts'
+import { assert } from '../runtime/assert.ts'
+import type { BlockContext } from './context.ts'
+import { reject, TxCode } from './errors.ts'
+import { isCid } from './genesis.ts'
+import { fromHex } from './keys.ts'
+import type { ChainState, Claim, Task, Window } from './state.ts'
+import { commitmentOf, type Msg, type SignedTx } from './tx.ts'
+import { sortition } from './vrf.ts'
+
+type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
+
+export const windowKey = (id: number): string => String(id).padStart(10, '0')
+export const submissionId = (taskId: string, miner: string): string => `${taskId}/${miner}`
+export const aggregateId = (window: number, subnet: number): string => `agg/${window}/${subnet}`
+
+export function currentWindow(state: ChainState): Window | undefined {
+  return state.windows.get(windowKey(state.m.currentWindow))
+}
+
+function subnetIds(state: ChainState): number[] {
+  return state.subnets
+    .entries()
+    .map(([, s]) => s.id)
+    .sort((a, b) => a - b)
+}
+
+/** Start of block: close the window that ends here and open the next (the first at height 1). */
+export function beginWindows(state: ChainState, ctx: BlockContext): void {
+  const cur = currentWindow(state)
+  if (cur !== undefined && ctx.height < cur.closeHeight) return
+  if (cur !== undefined) closeWindow(state, cur)
+  openWindow(state, ctx, cur === undefined ? 0 : cur.id + 1)
+}
+
+function openWindow(state: ChainState, ctx: BlockContext, id: number): void {
+  const seed = fromHex(ctx.hash) as Uint8Array
+  const validators = state.withRole('validator')
+  const aggregator = sortition(new Uint8Array([...seed, ...new TextEncoder().encode('aggregator')]), validators, 1)[0]
+  state.windows.set(windowKey(id), {
+    id,
+    openHeight: ctx.height,
+    closeHeight: ctx.height + state.params.windowBlocks,
+    seed: ctx.hash,
+    aggregator: aggregator ?? null,
+    closed: false,
+  })
+  state.setMeta({ currentWindow: id })
+  assignTasks(state, id, seed)
+}
+
+function assignTasks(state: ChainState, window: number, seed: Uint8Array): void {
+  const datasets = state.datasets.entries().map(([, d]) => d)
+  if (datasets.length === 0) return
+  const stream = new PhiloxStream(deriveKey(seed, 'r3mes/tasks/1'))
+  const miners = state.withRole('miner').map((m) => ({ ...m, subnet: state.stakers.get(m.address)?.subnet ?? null }))
+  for (let shard = 0; shard < state.params.shardsPerWindow; shard++) {
+    const ds = datasets[stream.nextInt(datasets.length)] as (typeof datasets)[0]
+    const datasetShard = stream.nextInt(ds.shardCount)
+    for (const subnet of subnetIds(state)) {
+      const pool = miners.filter((m) => m.subnet === subnet).map((m) => m.address) // sorted by address
+      const chosen: string[] = []
+      // Partial Fisher–Yates: `replication` distinct miners, uniformly.
+      for (let i = 0; i < Math.min(state.params.replication, pool.length); i++) {
+        const j = i + stream.nextInt(pool.length - i)
+        ;[pool[i], pool[j]] = [pool[j] as string, pool[i] as string]
+        chosen.push(pool[i] as string)
+      }
+      if (chosen.length === 0) continue
+      const id = `${window}.${shard}.${subnet}`
+      state.tasks.set(id, { id, window, shard, datasetCid: ds.cid, datasetShard, subnet, miners: chosen.sort() })
+    }
+  }
+}
+
+function closeWindow(state: ChainState, w: Window): void {
+  for (const [, task] of state.tasks.entries()) if (task.window === w.id) runL1(state, task, true)
+  state.windows.set(windowKey(w.id), { ...w, closed: true })
+}
+
+function openTask(state: ChainState, ctx: BlockContext, taskId: string, sender: string): Task {
+  const task = state.tasks.get(taskId)
+  if (task === undefined) reject(TxCode.notAssigned, `no task ${taskId}`)
+  const w = state.windows.get(windowKey(task.window)) as Window
+  if (w.closed || ctx.height >= w.closeHeight)
+    reject(TxCode.wrongWindow, `task ${taskId} belongs to window ${task.window}, which closed at ${w.closeHeight}`)
+  if (!task.miners.includes(sender)) reject(TxCode.notAssigned, `task ${taskId} is not assigned to ${sender}`)
+  return task
+}
+
+export function commit(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'commit'>): void {
+  openTask(state, ctx, msg.taskId, tx.sender)
+  const key = submissionId(msg.taskId, tx.sender)
+  if (state.commits.has(key)) reject(TxCode.duplicate, `already committed to task ${msg.taskId}`)
+  state.commits.set(key, { commitment: msg.commitment, height: ctx.height })
+}
+
+export function reveal(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'reveal'>): void {
+  const p = state.params
+  const metaBytes = Buffer.byteLength(msg.metadata, 'utf8')
+  if (metaBytes > p.maxMetadataBytes)
+    reject(TxCode.metadataTooLarge, `metadata is ${metaBytes} bytes, the limit is ${p.maxMetadataBytes}`)
+  const submission = canonicalJson({ cid: msg.cid, metadata: msg.metadata, salt: msg.salt, taskId: msg.taskId })
+  if (Buffer.byteLength(submission) > p.maxSubmissionBytes)
+    reject(
+      TxCode.metadataTooLarge,
+      `submission is ${Buffer.byteLength(submission)} bytes, the limit is ${p.maxSubmissionBytes}`,
+    )
+  if (!isCid(msg.cid)) reject(TxCode.invalidField, "'msg.cid' is not a CID", { field: 'msg.cid' })
+  const task = openTask(state, ctx, msg.taskId, tx.sender)
+  const id = submissionId(msg.taskId, tx.sender)
+  if (state.claims.has(id)) reject(TxCode.duplicate, `already revealed for task ${msg.taskId}`)
+  const c = state.commits.get(id)
+  if (c === undefined) reject(TxCode.noCommit, `no commitment for task ${msg.taskId}`)
+  if (c.height >= ctx.height) reject(TxCode.noCommit, 'reveal must come in a block after its commitment')
+  if (commitmentOf(msg.cid, tx.sender, msg.taskId, msg.salt) !== c.commitment)
+    reject(TxCode.commitMismatch, 'the reveal does not open this miner’s commitment')
+
+  const replicated = task.miners.length >= 2
+  const first = state.cidFirstSeen.get(msg.cid)
+  let copied = false
+  if (first === undefined) state.cidFirstSeen.set(msg.cid, { owner: tx.sender, taskId: msg.taskId, height: ctx.height })
+  else {
+    // Seen before: only an honest replica of the same replicated task, committed before the CID
+    // went public, may repeat it. Another task's CID (even the miner's own) is a copy.
+    copied = !(replicated && first.taskId === msg.taskId && c.height < first.height)
+  }
+  const w = state.windows.get(windowKey(task.window)) as Window
+  state.claims.set(id, {
+    id,
+    kind: 'submission',
+    owner: tx.sender,
+    window: task.window,
+    subnet: task.subnet,
+    taskId: task.id,
+    cid: msg.cid,
+    height: ctx.height,
+    status: copied ? 'flagged' : replicated ? 'revealed' : 'accepted',
+    flag: copied ? 'copied' : null,
+    challengeUntil: w.closeHeight + p.challengePeriodBlocks,
+    metadata: msg.metadata,
+    previousCid: null,
+    claims: [],
+  })
+  if (!copied && !replicated) creditClaim(state, id)
+  if (replicated && task.miners.every((m) => state.claims.has(submissionId(task.id, m)))) runL1(state, task, false)
+}
+
+/** A claim accepted: its owner's reward vests when the claim can no longer be challenged. */
+export function creditClaim(state: ChainState, claimId: string): void {
+  const claim = state.claims.get(claimId) as Claim
+  if (claim.kind !== 'submission' || state.credits.has(claimId)) return
+  state.credits.set(claimId, {
+    address: claim.owner,
+    amount: state.params.baseReward,
+    payableHeight: claim.challengeUntil,
+  })
+}
+
+/**
+ * L1: compare the CIDs of a replicated task. The CID a strict majority of the revealed
+ * replicas agree on is accepted; the rest are flagged; with no majority (1–1) all are flagged.
+ * At window close a lone reveal is accepted optimistically (nothing to compare it with).
+ */
+function runL1(state: ChainState, task: Task, closing: boolean): void {
+  const pending = task.miners
+    .map((m) => state.claims.get(submissionId(task.id, m)))
+    .filter((c): c is Claim => c !== undefined && c.status === 'revealed')
+  if (pending.length === 0) return
+  assert(
+    closing || task.miners.every((m) => state.claims.has(submissionId(task.id, m))),
+    'L1 before every replica revealed',
+  )
+  const counts = new Map<string, number>()
+  for (const c of pending) counts.set(c.cid, (counts.get(c.cid) ?? 0) + 1)
+  let best = ''
+  let bestCount = 0
+  for (const [cid, n] of [...counts].sort()) if (n > bestCount) [best, bestCount] = [cid, n]
+  for (const c of pending) {
+    const accepted = 2 * bestCount > pending.length && c.cid === best
+    state.claims.set(c.id, { ...c, status: accepted ? 'accepted' : 'flagged', flag: accepted ? null : 'mismatch' })
+    if (accepted) creditClaim(state, c.id)
+  }
+}
+
+export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'aggregate'>): void {
+  const w = state.windows.get(windowKey(msg.window))
+  if (w === undefined || !w.closed) reject(TxCode.wrongWindow, `window ${msg.window} has not closed`)
+  if (ctx.height > w.closeHeight + state.params.aggregationDeadlineBlocks)
+    reject(TxCode.wrongWindow, `the aggregation deadline of window ${msg.window} has passed`)
+  if (tx.sender !== w.aggregator) reject(TxCode.notAggregator, `${w.aggregator} aggregates window ${msg.window}`)
+  if (!state.subnets.has(String(msg.subnet)))
+    reject(TxCode.invalidField, `no subnet ${msg.subnet}`, { field: 'msg.subnet' })
+  if (!isCid(msg.adapterCid)) reject(TxCode.invalidField, "'msg.adapterCid' is not a CID", { field: 'msg.adapterCid' })
+  const id = aggregateId(msg.window, msg.subnet)
+  if (state.claims.has(id)) reject(TxCode.duplicate, `window ${msg.window} subnet ${msg.subnet} is already aggregated`)
+  const expected = state.claims
+    .entries()
+    .map(([, c]) => c)
+    .filter(
+      (c) => c.kind === 'submission' && c.window === msg.window && c.subnet === msg.subnet && c.status === 'accepted',
+    )
+    .map((c) => c.id)
+  if (canonicalJson(expected) !== canonicalJson([...msg.claims]))
+    reject(TxCode.badAggregate, 'an aggregate must name exactly the accepted submissions, in order', { expected })
+  const previousCid = state.adapters.get(String(msg.subnet)) ?? null
+  state.adapters.set(String(msg.subnet), msg.adapterCid)
+  state.claims.set(id, {
+    id,
+    kind: 'aggregate',
+    owner: tx.sender,
+    window: msg.window,
+    subnet: msg.subnet,
+    taskId: null,
+    cid: msg.adapterCid,
+    height: ctx.height,
+    status: 'accepted',
+    flag: null,
+    challengeUntil: ctx.height + state.params.challengePeriodBlocks,
+    metadata: '',
+    previousCid,
+    claims: msg.claims,
+  })
+}
+
+/** End of block: pay vested credits of claims still accepted; drop those revoked. */
+export function payCredits(state: ChainState, ctx: BlockContext): void {
+  for (const [id, credit] of state.credits.entries()) {
+    if (credit.payableHeight > ctx.height) continue
+    const claim = state.claims.get(id) as Claim
+    if (claim.status === 'challenged') continue
+    state.credits.delete(id)
+    if (claim.status === 'accepted') state.mint(credit.address, credit.amount)
+  }
+}

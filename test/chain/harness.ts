@@ -1,0 +1,120 @@
+/**
+ * A tiny block producer for chain tests: builds signed transactions with the right nonces,
+ * feeds blocks to the application (and to an optional twin that also runs every transaction
+ * through checkTx first, as a mempool would), and checks after every block that token supply
+ * is conserved and that the twin reached the same app hash.
+ */
+import assert from 'node:assert/strict'
+import { ChainApp, type TxResult } from '../../src/chain/app.ts'
+import { type Genesis, type LocalTestnetOptions, labelCid, localTestnetGenesis } from '../../src/chain/genesis.ts'
+import { type KeyPair, sha256, testKey, toHex } from '../../src/chain/keys.ts'
+import { encodeTx, type Msg } from '../../src/chain/tx.ts'
+
+export const R3 = 1_000_000n
+
+export interface HarnessOptions extends LocalTestnetOptions {
+  readonly twin?: boolean
+}
+
+export function keys(prefix: string, n: number): KeyPair[] {
+  return Array.from({ length: n }, (_, i) => testKey(`${prefix}-${i}`))
+}
+
+export class Harness {
+  readonly genesis: Genesis
+  readonly app: ChainApp
+  readonly twin: ChainApp | undefined
+  readonly #pending = new Map<string, number>()
+  proposer: string
+  hashLabel = 'block'
+
+  constructor(opts: HarnessOptions) {
+    this.genesis = localTestnetGenesis(opts)
+    this.app = new ChainApp(this.genesis)
+    this.twin = opts.twin ? new ChainApp(this.genesis) : undefined
+    this.proposer = (opts.validators[0] as KeyPair).address
+  }
+
+  get height(): number {
+    return this.app.height
+  }
+
+  get params() {
+    return this.app.state.params
+  }
+
+  nonceOf(address: string): number {
+    return this.app.state.account(address).nonce + (this.#pending.get(address) ?? 0)
+  }
+
+  /** A signed transaction with the sender's next nonce (counting ones built for the coming block). */
+  tx(key: KeyPair, msg: Msg, over: { fee?: bigint; nonce?: number; chainId?: string } = {}): Uint8Array {
+    const nonce = over.nonce ?? this.nonceOf(key.address)
+    if (over.nonce === undefined) this.#pending.set(key.address, (this.#pending.get(key.address) ?? 0) + 1)
+    const body = { chainId: over.chainId ?? this.genesis.chainId, nonce, fee: over.fee ?? this.params.minFee, msg }
+    return encodeTx(body, key)
+  }
+
+  blockHash(height: number): Uint8Array {
+    return sha256(`${this.hashLabel}/${height}`)
+  }
+
+  block(txs: Uint8Array[] = [], evidence: Uint8Array[] = []): TxResult[] {
+    this.#pending.clear()
+    const height = this.height + 1
+    const block = {
+      height,
+      timeMs: height * 1000,
+      proposer: this.proposer,
+      hash: this.blockHash(height),
+      txs,
+      evidence,
+    }
+    if (this.twin !== undefined) for (const t of txs) this.twin.checkTx(t)
+    const { appHash, results } = this.app.executeBlock(block)
+    assert.equal(results.length, txs.length)
+    this.checkSupply()
+    if (this.twin !== undefined) {
+      const other = this.twin.executeBlock(block)
+      assert.equal(toHex(other.appHash), toHex(appHash), `app hashes differ at height ${height}`)
+      assert.deepEqual(other.results, results)
+    }
+    return results
+  }
+
+  /** One transaction in its own block; returns its result. */
+  one(key: KeyPair, msg: Msg, over: { fee?: bigint; nonce?: number } = {}): TxResult {
+    return this.block([this.tx(key, msg, over)])[0] as TxResult
+  }
+
+  ok(key: KeyPair, msg: Msg): void {
+    const r = this.one(key, msg)
+    assert.equal(r.code, 'OK', `${msg.type} by ${key.address}: ${r.log}`)
+  }
+
+  run(blocks: number): void {
+    for (let i = 0; i < blocks; i++) this.block()
+  }
+
+  runTo(height: number): void {
+    while (this.height < height) this.block()
+  }
+
+  /** Supply moves only by inflation minus slashing, and every token is accounted for. */
+  checkSupply(): void {
+    const m = this.app.state.m
+    const audit = this.app.state.audit()
+    assert.ok(audit.ok, `audit failed at height ${m.height}`)
+    assert.equal(m.supply, m.genesisSupply + m.minted - m.slashed)
+  }
+
+  balance(address: string): bigint {
+    return this.app.state.account(address).balance
+  }
+
+  stake(address: string): bigint {
+    return this.app.state.stakeOf(address)
+  }
+}
+
+export const cid = labelCid
