@@ -25,7 +25,10 @@ function setup(sequences = 2, tokens = 16): { run: StageRun; inputs: Uint8Array;
   return { run: { kernels: K, stage, adapters, lora: defaultLora, sequences, tokens }, inputs, targets }
 }
 
-describe('ml/model: BitNet b1.58 stage with LoRA', () => {
+describe('ml/model: BitNet b1.58 stage with LoRA', function () {
+  // The reference backend on `tiny` golden cases takes seconds; a shared 2-core machine, more.
+  this.timeout(180_000)
+
   it('starts near the uniform loss and LoRA training alone lowers it (backbone frozen)', () => {
     const { run, inputs, targets } = setup()
     const backboneBefore = Buffer.from(run.stage.layers[0]?.proj.q.w as Int8Array)
