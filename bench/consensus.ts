@@ -2,7 +2,7 @@
  * `npm run bench -- consensus [--json] [--disk]`: commit latency against its lower bound, and
  * transactions per second at saturation, for 4 validators in ONE process over the in-process
  * transport (MemoryHub: messages are encoded, copied and decoded, but no socket is involved).
- * The loopback/libp2p version comes with the network layer (src/net).
+ * The headline figures come from the same validators over libp2p on loopback (consensus-libp2p.ts).
  *
  * - latencyVsBound: median time from a proposal's broadcast to the commit by the third of four
  *   validators (+2/3), divided by three one-way message delays measured on the same transport
@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createActor } from 'xstate'
+import type { ConsensusInbox } from '../src/consensus/consensus-actor.ts'
 import { consensusMachine } from '../src/consensus/consensus-actor.ts'
 import type { ConsensusConfig } from '../src/consensus/core-types.ts'
 import { EvidencePool } from '../src/consensus/evidence-pool.ts'
@@ -24,6 +25,7 @@ import { signerFromSeed } from '../src/consensus/keys.ts'
 import { KvApplication } from '../src/consensus/kv-application.ts'
 import { MemoryHub } from '../src/consensus/memory-transport.ts'
 import { Mempool } from '../src/consensus/mempool.ts'
+import type { ConsensusTransport } from '../src/consensus/messages.ts'
 import type { NodeComponents } from '../src/consensus/node-io.ts'
 import { FileLastSignedStore, MemoryLastSignedStore, PrivValidator } from '../src/consensus/privval.ts'
 import { FileBlockStore, FileStateStore, MemoryBlockStore, MemoryStateStore } from '../src/consensus/stores.ts'
@@ -34,22 +36,23 @@ import { SystemClock } from '../src/runtime/system-clock.ts'
 const N = 4
 const TX_BYTES = 300
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = xs.slice().sort((a, b) => a - b)
   return s.length === 0 ? Number.NaN : (s[Math.floor((s.length - 1) / 2)] as number)
 }
 
-interface Net {
-  hub: MemoryHub
+export type Link = ConsensusTransport & ConsensusInbox
+
+export interface Net {
   commitTimes: Map<number, number[]>
   proposalTimes: Map<number, number>
   committedTxs: number[]
   stop: () => void
 }
 
-function startNetwork(latency: number | 'immediate', disk: boolean): Net {
+/** Four validators over `linkOf(i)`; `maxBlockBytes` bounds a proposal (a gossip message caps it on libp2p). */
+export function startNetwork(linkOf: (i: number) => Link, disk: boolean, maxBlockBytes = 1024 * 1024): Net {
   const clock = new SystemClock()
-  const hub = new MemoryHub(clock, latency)
   const signers = Array.from({ length: N }, (_, i) => signerFromSeed(new Uint8Array(32).fill(i + 1)))
   const genesis: Genesis = {
     chainId: 'r3mes-bench',
@@ -64,7 +67,7 @@ function startNetwork(latency: number | 'immediate', disk: boolean): Net {
   const actors = vals.validators.map((v, i) => {
     const signer = signers.find((s) => Buffer.compare(s.publicKey, v.publicKey) === 0)
     if (signer === undefined) throw new Error('validator without a signer')
-    const link = hub.connect(`v${i}`)
+    const link = linkOf(i)
     const app = new KvApplication()
     const config: ConsensusConfig = {
       chainId: genesis.chainId,
@@ -78,7 +81,7 @@ function startNetwork(latency: number | 'immediate', disk: boolean): Net {
         precommitDeltaMs: 500,
         commitMs: 0,
       },
-      maxBlockBytes: 1024 * 1024,
+      maxBlockBytes,
       maxEvidenceAgeHeights: 100,
       maxRoundsAhead: 1000,
     }
@@ -117,7 +120,6 @@ function startNetwork(latency: number | 'immediate', disk: boolean): Net {
     return createActor(consensusMachine, { input: { components, inbox: link, gossipIntervalMs: 200 } }).start()
   })
   const net: Net = {
-    hub,
     commitTimes,
     proposalTimes,
     committedTxs,
@@ -131,7 +133,7 @@ function startNetwork(latency: number | 'immediate', disk: boolean): Net {
 }
 
 /** Resolve when `done()` holds, checking on every event-loop turn (the loop is kept alive meanwhile). */
-async function until(done: () => boolean, limitMs: number, clock: SystemClock): Promise<boolean> {
+export async function until(done: () => boolean, limitMs: number, clock: SystemClock): Promise<boolean> {
   const start = clock.monotonicMs()
   while (!done()) {
     if (clock.monotonicMs() - start > limitMs) return false
@@ -156,10 +158,24 @@ async function oneWayDelayMs(latency: number | 'immediate', clock: SystemClock):
   return median(samples)
 }
 
+function memoryNetwork(latency: number | 'immediate', disk: boolean): Net {
+  const hub = new MemoryHub(new SystemClock(), latency)
+  return startNetwork((i) => hub.connect(`v${i}`), disk)
+}
+
 async function latencyRun(latency: number | 'immediate', disk: boolean) {
   const clock = new SystemClock()
   const delay = await oneWayDelayMs(latency, clock)
-  const net = startNetwork(latency, disk)
+  const result = await measureCommitLatency(memoryNetwork(latency, disk), delay)
+  return {
+    transport: latency === 'immediate' ? 'in-process, next event-loop turn' : `in-process, ${latency} ms timer`,
+    ...result,
+  }
+}
+
+/** Median proposal-to-commit time (third of four validators) over 40 heights, against 3 one-way delays. */
+export async function measureCommitLatency(net: Net, delay: number) {
+  const clock = new SystemClock()
   const HEIGHTS = 40
   await until(() => (net.commitTimes.get(HEIGHTS + 2)?.length ?? 0) >= 3, 60_000, clock)
   net.stop()
@@ -175,7 +191,6 @@ async function latencyRun(latency: number | 'immediate', disk: boolean) {
   const commitLatencyMs = median(latencies)
   const boundMs = 3 * delay
   return {
-    transport: latency === 'immediate' ? 'in-process, next event-loop turn' : `in-process, ${latency} ms timer`,
     oneWayDelayMs: round(delay),
     lowerBoundMs: round(boundMs),
     commitLatencyMs: round(commitLatencyMs),
@@ -184,9 +199,10 @@ async function latencyRun(latency: number | 'immediate', disk: boolean) {
   }
 }
 
-async function throughputRun(disk: boolean, txCount: number) {
+/** Submit `txCount` 300-byte transactions round-robin and time until all are committed. */
+export async function measureThroughput(network: Net, txCount: number) {
   const clock = new SystemClock()
-  const net = startNetwork('immediate', disk) as Net & { actors: { send: (e: unknown) => void }[] }
+  const net = network as Net & { actors: { send: (e: unknown) => void }[] }
   const txs = Array.from({ length: txCount }, (_, i) => {
     const head = `k${i}=`
     return new TextEncoder().encode(head + 'x'.repeat(TX_BYTES - head.length))
@@ -218,37 +234,59 @@ async function throughputRun(disk: boolean, txCount: number) {
   }
 }
 
-function round(x: number): number {
+export function round(x: number): number {
   return Math.round(x * 1000) / 1000
 }
 
 export async function runConsensusBench(json: boolean, args: readonly string[] = []): Promise<void> {
   const disk = args.includes('--disk')
+  // Headline: four validators over libp2p on loopback (real sockets, noise, yamux, gossipsub).
+  const { gossipOneWayDelayMs, libp2pConsensusNetwork, startLibp2pNodes } = await import('./consensus-libp2p.ts')
+  const probe = await startLibp2pNodes(2)
+  const gossipDelay = await gossipOneWayDelayMs(probe)
+  await probe.stop()
+  const latencyNet = await libp2pConsensusNetwork()
+  const loopbackLatency = await measureCommitLatency(latencyNet.net, gossipDelay)
+  await latencyNet.network.stop()
+  const throughputNet = await libp2pConsensusNetwork()
+  const loopbackThroughput = await measureThroughput(throughputNet.net, 20_000)
+  await throughputNet.network.stop()
+
   const immediate = await latencyRun('immediate', disk)
   const timer = await latencyRun(1, disk)
-  const throughput = await throughputRun(disk, 20_000)
+  const throughput = await measureThroughput(memoryNetwork('immediate', disk), 20_000)
   const result = {
     suite: 'consensus',
-    network: 'in-process (MemoryHub in one Node.js process, no sockets); the loopback/libp2p run needs src/net',
-    storage: disk ? 'files with fsync (WAL, privval, block and state stores)' : 'memory',
+    network:
+      'libp2p on loopback: 4 validators, each its own libp2p node (TCP, noise, yamux, gossipsub), in one Node.js process; memory stores',
     validators: N,
     /** 1-minute load average and cores when the run ended: on a shared machine, wall-clock figures move with it. */
     machine: { loadAverage1m: round(loadavg()[0] as number), cores: availableParallelism() },
-    latencyVsBound: immediate.latencyVsBound,
-    latencyVsBoundTransport: immediate.transport,
-    txPerSecond: throughput.txPerSecond,
+    latencyVsBound: loopbackLatency.latencyVsBound,
+    txPerSecond: loopbackThroughput.txPerSecond,
     targets: { latencyVsBound: 5, txPerSecond: 2000 },
-    latency: [immediate, timer],
-    throughput,
+    loopback: {
+      latency: { transport: 'libp2p gossip, loopback TCP', ...loopbackLatency },
+      throughput: loopbackThroughput,
+    },
+    inProcess: {
+      storage: disk ? 'files with fsync (WAL, privval, block and state stores)' : 'memory',
+      latency: [immediate, timer],
+      throughput,
+    },
   }
   if (json) console.log(JSON.stringify(result, null, 2))
   else {
-    for (const r of result.latency)
+    for (const r of [result.loopback.latency, ...result.inProcess.latency])
       console.log(
         `commit latency (${r.transport}): ${r.commitLatencyMs} ms vs bound 3 × ${r.oneWayDelayMs} ms = ${r.lowerBoundMs} ms → ${r.latencyVsBound}×`,
       )
-    console.log(
-      `throughput: ${throughput.txs} txs of ${TX_BYTES} B in ${throughput.seconds} s over ${throughput.blocks} blocks → ${throughput.txPerSecond} tx/s`,
-    )
+    for (const [name, t] of [
+      ['libp2p loopback', loopbackThroughput],
+      ['in-process', throughput],
+    ] as const)
+      console.log(
+        `throughput (${name}): ${t.txs} txs of ${TX_BYTES} B in ${t.seconds} s over ${t.blocks} blocks → ${t.txPerSecond} tx/s`,
+      )
   }
 }
