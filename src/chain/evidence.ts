@@ -1,21 +1,28 @@
 /**
- * Equivocation evidence from the consensus engine: one validator signed two different votes
- * for the same height and round. The engine's own vote format is its business; what reaches
- * the application is this `Evidence`: the validator's address, height, round and the two
- * conflicting votes, each as the 32-byte digest of the vote's sign-bytes with the validator's
- * ed25519 signature over that digest. Encoded as canonical JSON (hex for bytes).
+ * Equivocation evidence from the consensus engine: one validator signed two different votes of
+ * the same type for the same height and round. The evidence names the validator's address and
+ * carries both votes' content (type, block hash or nil) and signatures; the application
+ * rebuilds each vote's sign-bytes with the consensus engine's own `voteSignBytes`, so only a
+ * signature the validator really gave for *that* vote counts (two unrelated signed messages,
+ * say a prevote and a precommit of one round, cannot be passed off as equivocation).
+ * Encoded as canonical JSON (hex for bytes).
  *
  * Valid evidence slashes `equivocationSlashBps` of the validator's stake and jails it (it loses
  * the validator role for good), once per (validator, height), however many times it arrives.
  */
+import { voteSignBytes } from '../consensus/signing.ts'
+import type { VoteType } from '../consensus/types.ts'
 import { canonicalJson } from '../ml/serialize.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { fromHex, type KeyPair, signBytes, toHex, verifySignature } from './keys.ts'
 import type { ChainState } from './state.ts'
 
-export interface SignedVoteDigest {
-  readonly digest: string
+export interface EvidenceVote {
+  readonly type: VoteType
+  /** Hex of the 32-byte block hash voted for, or null for a nil vote. */
+  readonly blockHash: string | null
+  /** Hex of the validator's 64-byte ed25519 signature over the vote's sign-bytes. */
   readonly signature: string
 }
 
@@ -23,8 +30,8 @@ export interface Evidence {
   readonly validator: string
   readonly height: number
   readonly round: number
-  readonly voteA: SignedVoteDigest
-  readonly voteB: SignedVoteDigest
+  readonly voteA: EvidenceVote
+  readonly voteB: EvidenceVote
 }
 
 export function encodeEvidence(e: Evidence): Uint8Array {
@@ -39,9 +46,25 @@ export function encodeEvidence(e: Evidence): Uint8Array {
   )
 }
 
-/** Sign a vote digest as a validator would (for tests and simulations). */
-export function signVoteDigest(key: KeyPair, digest: Uint8Array): SignedVoteDigest {
-  return { digest: toHex(digest), signature: toHex(signBytes(key.secretKey, digest)) }
+function signBytesOf(
+  chainId: string,
+  height: number,
+  round: number,
+  vote: Omit<EvidenceVote, 'signature'>,
+): Uint8Array {
+  const blockHash = vote.blockHash === null ? null : (fromHex(vote.blockHash, 32) as Uint8Array)
+  return voteSignBytes(chainId, { type: vote.type, height, round, blockHash, validatorIndex: 0 })
+}
+
+/** Sign a vote as a validator's consensus engine would (for tests and simulations). */
+export function signEvidenceVote(
+  key: KeyPair,
+  chainId: string,
+  height: number,
+  round: number,
+  vote: Omit<EvidenceVote, 'signature'>,
+): EvidenceVote {
+  return { ...vote, signature: toHex(signBytes(key.secretKey, signBytesOf(chainId, height, round, vote))) }
 }
 
 function decodeEvidence(bytes: Uint8Array): Evidence {
@@ -52,15 +75,21 @@ function decodeEvidence(bytes: Uint8Array): Evidence {
   } catch {
     return reject(TxCode.badEvidence, 'evidence is not canonical JSON')
   }
-  const vote = (v: unknown): boolean =>
-    v !== null &&
-    typeof v === 'object' &&
-    fromHex((v as SignedVoteDigest).digest, 32) !== undefined &&
-    fromHex((v as SignedVoteDigest).signature, 64) !== undefined
+  const vote = (v: unknown): boolean => {
+    if (v === null || typeof v !== 'object') return false
+    const ev = v as EvidenceVote
+    return (
+      (ev.type === 'prevote' || ev.type === 'precommit') &&
+      (ev.blockHash === null || fromHex(ev.blockHash, 32) !== undefined) &&
+      fromHex(ev.signature, 64) !== undefined &&
+      Object.keys(ev).length === 3
+    )
+  }
   if (
     typeof e.validator !== 'string' ||
     !Number.isSafeInteger(e.height) ||
     !Number.isSafeInteger(e.round) ||
+    e.round < 0 ||
     !vote(e.voteA) ||
     !vote(e.voteB)
   )
@@ -75,10 +104,12 @@ export function applyEvidence(state: ChainState, ctx: BlockContext, bytes: Uint8
   if (v === undefined || !v.wasValidator) reject(TxCode.badEvidence, `${e.validator} has never been a validator`)
   if (e.height > ctx.height || e.height < ctx.height - state.params.evidenceMaxAgeBlocks || e.height < 1)
     reject(TxCode.badEvidence, `evidence height ${e.height} is outside the accepted range`)
-  if (e.voteA.digest === e.voteB.digest) reject(TxCode.badEvidence, 'the two votes are the same vote')
+  if (e.voteA.type !== e.voteB.type) reject(TxCode.badEvidence, 'the two votes are of different types')
+  if (e.voteA.blockHash === e.voteB.blockHash) reject(TxCode.badEvidence, 'the two votes are for the same value')
   const pub = fromHex(v.pubKey, 32) as Uint8Array
   for (const vote of [e.voteA, e.voteB]) {
-    if (!verifySignature(pub, fromHex(vote.digest) as Uint8Array, fromHex(vote.signature) as Uint8Array))
+    const message = signBytesOf(state.m.chainId, e.height, e.round, vote)
+    if (!verifySignature(pub, message, fromHex(vote.signature) as Uint8Array))
       reject(TxCode.badEvidence, 'a vote signature does not verify under the validator’s key')
   }
   const key = `${e.validator}/${e.height}`

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { ChainApp } from '../../src/chain/app.ts'
 import { GenesisError } from '../../src/chain/errors.ts'
-import { encodeEvidence, signVoteDigest } from '../../src/chain/evidence.ts'
+import { encodeEvidence, signEvidenceVote } from '../../src/chain/evidence.ts'
 import { localTestnetGenesis, parseGenesis } from '../../src/chain/genesis.ts'
 import { addressOf, isAddress, type KeyPair, sha256, testKey, toHex } from '../../src/chain/keys.ts'
 import { defaultParams, localTestnetParams, paramsToJson, UNITS_PER_TOKEN } from '../../src/chain/params.ts'
@@ -179,8 +179,8 @@ describe('chain/evidence: equivocation slashes once', () => {
       validator: v.address,
       height: 2,
       round: 0,
-      voteA: signVoteDigest(v, sha256('vote-a')),
-      voteB: signVoteDigest(v, sha256('vote-b')),
+      voteA: signEvidenceVote(v, h.genesis.chainId, 2, 0, { type: 'prevote', blockHash: toHex(sha256('vote-a')) }),
+      voteB: signEvidenceVote(v, h.genesis.chainId, 2, 0, { type: 'prevote', blockHash: toHex(sha256('vote-b')) }),
     })
     const stake0 = h.stake(v.address)
     const outcome = h.app.executeBlock({
@@ -219,8 +219,8 @@ describe('chain/evidence: equivocation slashes once', () => {
       validator: w.address,
       height: 3,
       round: 0,
-      voteA: signVoteDigest(w, sha256('x')),
-      voteB: signVoteDigest(alice, sha256('y')),
+      voteA: signEvidenceVote(w, h.genesis.chainId, 3, 0, { type: 'prevote', blockHash: toHex(sha256('x')) }),
+      voteB: signEvidenceVote(alice, h.genesis.chainId, 3, 0, { type: 'prevote', blockHash: toHex(sha256('y')) }),
     })
     h.block([], [forged])
     assert.equal((h.app.query('evidence/last') as { code: string }[])[0]?.code, 'ERR_BAD_EVIDENCE')
@@ -237,8 +237,14 @@ describe('chain/evidence: equivocation slashes once', () => {
           validator: u.address,
           height: h.height,
           round: 1,
-          voteA: signVoteDigest(u, sha256('p')),
-          voteB: signVoteDigest(u, sha256('q')),
+          voteA: signEvidenceVote(u, h.genesis.chainId, h.height, 1, {
+            type: 'prevote',
+            blockHash: toHex(sha256('p')),
+          }),
+          voteB: signEvidenceVote(u, h.genesis.chainId, h.height, 1, {
+            type: 'prevote',
+            blockHash: toHex(sha256('q')),
+          }),
         }),
       ],
     )
@@ -251,14 +257,59 @@ describe('chain/evidence: equivocation slashes once', () => {
           validator: notValidator.address,
           height: h.height,
           round: 0,
-          voteA: signVoteDigest(notValidator, sha256('m')),
-          voteB: signVoteDigest(notValidator, sha256('n')),
+          voteA: signEvidenceVote(notValidator, h.genesis.chainId, h.height, 0, {
+            type: 'prevote',
+            blockHash: toHex(sha256('m')),
+          }),
+          voteB: signEvidenceVote(notValidator, h.genesis.chainId, h.height, 0, {
+            type: 'prevote',
+            blockHash: toHex(sha256('n')),
+          }),
         }),
       ],
     )
     assert.equal((h.app.query('evidence/last') as { code: string }[])[0]?.code, 'ERR_BAD_EVIDENCE')
     h.block([], [new TextEncoder().encode('junk')])
     assert.equal((h.app.query('evidence/last') as { code: string }[])[0]?.code, 'ERR_BAD_EVIDENCE')
+  })
+})
+
+describe('chain/evidence: only real conflicting votes count', () => {
+  it('refuses a prevote and a precommit of one round, or two votes for one value, and leaves stake alone', () => {
+    const h = net()
+    h.run(3)
+    const v = validators[1] as KeyPair
+    const stake = h.stake(v.address)
+    const hashA = toHex(sha256('block-a'))
+    const hashB = toHex(sha256('block-b'))
+    const cases = [
+      // Both signed honestly in one round: a prevote and a precommit are not an equivocation.
+      [
+        signEvidenceVote(v, h.genesis.chainId, 2, 0, { type: 'prevote', blockHash: hashA }),
+        signEvidenceVote(v, h.genesis.chainId, 2, 0, { type: 'precommit', blockHash: hashA }),
+      ],
+      // The same vote twice.
+      [
+        signEvidenceVote(v, h.genesis.chainId, 2, 0, { type: 'prevote', blockHash: hashA }),
+        signEvidenceVote(v, h.genesis.chainId, 2, 0, { type: 'prevote', blockHash: hashA }),
+      ],
+      // Signed for another round than the evidence claims.
+      [
+        signEvidenceVote(v, h.genesis.chainId, 2, 1, { type: 'prevote', blockHash: hashA }),
+        signEvidenceVote(v, h.genesis.chainId, 2, 1, { type: 'prevote', blockHash: hashB }),
+      ],
+    ] as const
+    for (const [voteA, voteB] of cases) {
+      h.block([], [encodeEvidence({ validator: v.address, height: 2, round: 0, voteA, voteB })])
+      assert.equal((h.app.query('evidence/last') as { code: string }[])[0]?.code, 'ERR_BAD_EVIDENCE')
+    }
+    assert.equal(h.stake(v.address), stake)
+    // A nil prevote and a prevote for a block in the same round is an equivocation.
+    const nil = signEvidenceVote(v, h.genesis.chainId, 2, 0, { type: 'prevote', blockHash: null })
+    const forA = signEvidenceVote(v, h.genesis.chainId, 2, 0, { type: 'prevote', blockHash: hashA })
+    h.block([], [encodeEvidence({ validator: v.address, height: 2, round: 0, voteA: nil, voteB: forA })])
+    assert.equal((h.app.query('evidence/last') as { code: string }[])[0]?.code, 'OK')
+    assert.ok(h.stake(v.address) < stake)
   })
 })
 

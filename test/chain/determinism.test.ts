@@ -5,7 +5,7 @@
  * supply = genesis + minted − slashed with every token accounted for. A failure names its seed.
  */
 import assert from 'node:assert/strict'
-import { encodeEvidence, signVoteDigest } from '../../src/chain/evidence.ts'
+import { encodeEvidence, signEvidenceVote } from '../../src/chain/evidence.ts'
 import { arbiterAlpha, verifierAlpha } from '../../src/chain/game.ts'
 import { type KeyPair, sha256, toHex } from '../../src/chain/keys.ts'
 import { ROLES, type Role } from '../../src/chain/params.ts'
@@ -206,8 +206,14 @@ function runSequences(first: number, count: number, blocks: number, maxTxs: numb
               validator: v.address,
               height: h.height,
               round: 0,
-              voteA: signVoteDigest(v, sha256('a', String(h.height))),
-              voteB: signVoteDigest(v, sha256(rng.chance(0.8) ? 'b' : 'a', String(h.height))),
+              voteA: signEvidenceVote(v, h.genesis.chainId, h.height, 0, {
+                type: 'precommit',
+                blockHash: toHex(sha256('a', String(h.height))),
+              }),
+              voteB: signEvidenceVote(v, h.genesis.chainId, h.height, 0, {
+                type: 'precommit',
+                blockHash: toHex(sha256(rng.chance(0.8) ? 'b' : 'a', String(h.height))),
+              }),
             }),
           )
         }
