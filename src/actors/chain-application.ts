@@ -1,0 +1,81 @@
+/**
+ * The chain application (src/chain) as the consensus engine's `Application`: the adapter
+ * between the engine's block and evidence types and the chain's own. The engine identifies
+ * validators by index and 20-byte address; the chain by `r3mes1…` address of the same bytes
+ * (both are the first 20 bytes of SHA-256 of the ed25519 public key).
+ */
+import type { ChainApp } from '../chain/app.ts'
+import { encodeEvidence } from '../chain/evidence.ts'
+import { addressOf } from '../chain/keys.ts'
+import type { Application, CheckTxResult } from '../consensus/application.ts'
+import { hashBlock } from '../consensus/block.ts'
+import { toHex } from '../consensus/hash.ts'
+import type { Block, DuplicateVoteEvidence } from '../consensus/types.ts'
+import type { ValidatorSet } from '../consensus/validator-set.ts'
+import { assert } from '../runtime/assert.ts'
+
+export interface ChainApplicationInit {
+  readonly chain: ChainApp
+  /** The consensus validator set, to turn a vote's validator index into its key. */
+  readonly validators: ValidatorSet
+}
+
+export class ChainApplication implements Application {
+  readonly chain: ChainApp
+  readonly #validators: ValidatorSet
+  /** Chain address by consensus address (hex), for proposers. */
+  readonly #addressByConsensusAddress = new Map<string, string>()
+
+  constructor(init: ChainApplicationInit) {
+    this.chain = init.chain
+    this.#validators = init.validators
+    for (const v of init.validators.validators)
+      this.#addressByConsensusAddress.set(toHex(v.address), addressOf(v.publicKey))
+  }
+
+  checkTx(tx: Uint8Array): CheckTxResult {
+    const result = this.chain.checkTx(tx)
+    return result.ok ? { ok: true } : { ok: false, reason: `${result.code}: ${result.log}` }
+  }
+
+  executeBlock(block: Block): Uint8Array {
+    const proposer = this.#addressByConsensusAddress.get(toHex(block.header.proposer))
+    // The engine only decides blocks proposed by a member of its set.
+    assert(proposer !== undefined, `block ${block.header.height} proposed by an unknown validator`)
+    return this.chain.executeBlock({
+      height: block.header.height,
+      timeMs: block.header.timeMs,
+      proposer,
+      hash: hashBlock(block),
+      txs: block.txs,
+      evidence: block.evidence.map((e) => this.#evidence(e)),
+    }).appHash
+  }
+
+  info(): { readonly height: number; readonly appHash: Uint8Array } {
+    return { height: this.chain.height, appHash: this.chain.appHash() }
+  }
+
+  /** `key` is a query path (UTF-8), e.g. `account/r3mes1…`; the answer is JSON. */
+  query(key: Uint8Array): Uint8Array | undefined {
+    const answer = this.chain.query(Buffer.from(key).toString('utf8'))
+    return answer === undefined ? undefined : new TextEncoder().encode(JSON.stringify(answer))
+  }
+
+  #evidence(e: DuplicateVoteEvidence): Uint8Array {
+    const validator = this.#validators.at(e.voteA.validatorIndex)
+    assert(validator !== undefined, 'committed evidence names a validator outside the set')
+    const vote = (v: DuplicateVoteEvidence['voteA']) => ({
+      type: v.type,
+      blockHash: v.blockHash === null ? null : toHex(v.blockHash),
+      signature: toHex(v.signature),
+    })
+    return encodeEvidence({
+      validator: addressOf(validator.publicKey),
+      height: e.voteA.height,
+      round: e.voteA.round,
+      voteA: vote(e.voteA),
+      voteB: vote(e.voteB),
+    })
+  }
+}
