@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { createActor } from 'xstate'
 import type { ConsensusInbox } from '../src/consensus/consensus-actor.ts'
 import { consensusMachine } from '../src/consensus/consensus-actor.ts'
-import type { ConsensusConfig } from '../src/consensus/core-types.ts'
+import { type ConsensusConfig, DEFAULT_TIMEOUTS } from '../src/consensus/core-types.ts'
 import { EvidencePool } from '../src/consensus/evidence-pool.ts'
 import type { Genesis } from '../src/consensus/genesis.ts'
 import { signerFromSeed } from '../src/consensus/keys.ts'
@@ -72,15 +72,8 @@ export function startNetwork(linkOf: (i: number) => Link, disk: boolean, maxBloc
     const config: ConsensusConfig = {
       chainId: genesis.chainId,
       myIndex: i,
-      timeouts: {
-        proposeMs: 3000,
-        proposeDeltaMs: 500,
-        prevoteMs: 1000,
-        prevoteDeltaMs: 500,
-        precommitMs: 1000,
-        precommitDeltaMs: 500,
-        commitMs: 0,
-      },
+      // The default timeouts, but no wait after a commit: the bench measures the protocol.
+      timeouts: { ...DEFAULT_TIMEOUTS, commitMs: 0 },
       maxBlockBytes,
       maxEvidenceAgeHeights: 100,
       maxRoundsAhead: 1000,
