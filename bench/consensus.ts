@@ -244,6 +244,16 @@ export async function runConsensusBench(json: boolean, args: readonly string[] =
   const throughputNet = await libp2pConsensusNetwork()
   const loopbackThroughput = await measureThroughput(throughputNet.net, 20_000)
   await throughputNet.network.stop()
+  // The same over unsigned gossip (StrictNoSign): votes and blocks carry their own signatures.
+  const unsignedProbe = await startLibp2pNodes(2, false)
+  const unsignedDelay = await gossipOneWayDelayMs(unsignedProbe)
+  await unsignedProbe.stop()
+  const unsignedLatencyNet = await libp2pConsensusNetwork(false)
+  const unsignedLatency = await measureCommitLatency(unsignedLatencyNet.net, unsignedDelay)
+  await unsignedLatencyNet.network.stop()
+  const unsignedThroughputNet = await libp2pConsensusNetwork(false)
+  const unsignedThroughput = await measureThroughput(unsignedThroughputNet.net, 20_000)
+  await unsignedThroughputNet.network.stop()
 
   const immediate = await latencyRun('immediate', disk)
   const timer = await latencyRun(1, disk)
@@ -262,6 +272,10 @@ export async function runConsensusBench(json: boolean, args: readonly string[] =
       latency: { transport: 'libp2p gossip, loopback TCP', ...loopbackLatency },
       throughput: loopbackThroughput,
     },
+    loopbackUnsignedGossip: {
+      latency: { transport: 'libp2p unsigned gossip, loopback TCP', ...unsignedLatency },
+      throughput: unsignedThroughput,
+    },
     inProcess: {
       storage: disk ? 'files with fsync (WAL, privval, block and state stores)' : 'memory',
       latency: [immediate, timer],
@@ -270,12 +284,13 @@ export async function runConsensusBench(json: boolean, args: readonly string[] =
   }
   if (json) console.log(JSON.stringify(result, null, 2))
   else {
-    for (const r of [result.loopback.latency, ...result.inProcess.latency])
+    for (const r of [result.loopback.latency, result.loopbackUnsignedGossip.latency, ...result.inProcess.latency])
       console.log(
         `commit latency (${r.transport}): ${r.commitLatencyMs} ms vs bound 3 × ${r.oneWayDelayMs} ms = ${r.lowerBoundMs} ms → ${r.latencyVsBound}×`,
       )
     for (const [name, t] of [
       ['libp2p loopback', loopbackThroughput],
+      ['libp2p loopback, unsigned gossip', unsignedThroughput],
       ['in-process', throughput],
     ] as const)
       console.log(

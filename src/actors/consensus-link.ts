@@ -19,28 +19,44 @@ export interface ConsensusLink extends ConsensusTransport, ConsensusInbox {
   close(): void
 }
 
-export function consensusLink(gossip: GossipRouter, selfPeerId: string, logger: Logger): ConsensusLink {
+export interface ConsensusLinkInit {
+  readonly gossip: GossipRouter
+  readonly selfPeerId: string
+  /** Whether the node signs its gossip (then `from` must be the signer). @default true */
+  readonly signedGossip?: boolean
+  readonly logger: Logger
+}
+
+export function consensusLink(init: ConsensusLinkInit): ConsensusLink {
+  const { gossip, selfPeerId, logger } = init
+  const signed = init.signedGossip ?? true
   const handlers = new Set<Handler>()
   /** Decoded once in validation, handed to the handlers without decoding again. */
   const decoded = new WeakMap<ConsensusGossip, ConsensusMessage>()
   const publish = (message: ConsensusMessage, to: string): void => {
-    gossip.publish('consensus', { body: encodeMessage(message), to }).catch((error: unknown) => {
+    gossip.publish('consensus', { body: encodeMessage(message), to, from: selfPeerId }).catch((error: unknown) => {
       // A publish fails only when no peer is reachable; consensus re-sends on its gossip tick.
       logger.debug({ err: error, kind: message.kind }, 'consensus publish failed')
     })
   }
   const leave = gossip.subscribe('consensus', {
-    validate(payload) {
+    validate(payload, context) {
+      if (signed && payload.from !== context.from) {
+        throw new GossipValidationError(
+          'reject',
+          `consensus message signed by ${context.from} claims to be from ${payload.from}`,
+        )
+      }
       try {
         decoded.set(payload, decodeMessage(payload.body))
       } catch (error) {
         throw new GossipValidationError('reject', `undecodable consensus message: ${(error as Error).message}`)
       }
     },
-    handle(payload, context) {
+    handle(payload) {
       if (payload.to !== '' && payload.to !== selfPeerId) return
       const message = decoded.get(payload) ?? decodeMessage(payload.body)
-      for (const handler of handlers) handler(message, context.from)
+      for (const handler of handlers) handler(message, payload.from)
     },
   })
   return {

@@ -23,6 +23,8 @@ const oneOf =
 /** A base58btc peer id, or '' for "everyone". */
 const peerIdOrEmpty: Field = (v) =>
   typeof v === 'string' && /^[1-9A-HJ-NP-Za-km-z]{0,128}$/.test(v) ? undefined : 'not a peer id'
+const peerId: Field = (v) =>
+  typeof v === 'string' && /^[1-9A-HJ-NP-Za-km-z]{1,128}$/.test(v) ? undefined : 'not a peer id'
 const cidString: Field = (v) =>
   typeof v === 'string' && /^[a-z2-7]{20,120}$/.test(v) ? undefined : 'not a base32 CID string'
 
@@ -43,7 +45,7 @@ function record<T>(fields: Record<keyof T & string, Field>): Shape<T> {
 
 export const shapes = {
   tx: record<TxGossip>({ tx: bytes(60 * 1024) }),
-  consensus: record<ConsensusGossip>({ body: bytes(1000 * 1024), to: peerIdOrEmpty }),
+  consensus: record<ConsensusGossip>({ body: bytes(1000 * 1024), to: peerIdOrEmpty, from: peerId }),
   activations: record<ActivationAnnouncement>({
     window: uint,
     step: uint,

@@ -16,11 +16,14 @@ export interface TxGossip {
 /**
  * A consensus message, encoded by src/consensus and opaque here. `to` is empty for messages
  * meant for every validator, or the peer id of the one peer a message is for (decided blocks
- * sent to a lagging node); gossip carries both, and only the addressee hands it on.
+ * sent to a lagging node); gossip carries both, and only the addressee hands it on. `from` is
+ * the sender's peer id, where replies go: with signed gossip it must equal the signer; with
+ * unsigned gossip it is only an address (votes and blocks carry their own signatures).
  */
 export interface ConsensusGossip {
   body: Uint8Array
   to: string
+  from: string
 }
 
 /** Announces that a pipeline stage produced a tensor, stored under `cid`. */

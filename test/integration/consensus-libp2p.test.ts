@@ -33,7 +33,11 @@ describe('consensus over libp2p (loopback TCP)', function () {
     const parts: NodeComponents[] = []
     const links: ConsensusLink[] = []
     const actors = nodes.map((node, i) => {
-      const link = consensusLink(node.gossip, node.peerId.toString(), components(`v${i}`).logger)
+      const link = consensusLink({
+        gossip: node.gossip,
+        selfPeerId: node.peerId.toString(),
+        logger: components(`v${i}`).logger,
+      })
       links.push(link)
       const { components: c } = memoryComponents(chain, i, clock, link, (cb) =>
         commits[i]?.set(cb.block.header.height, toHex(hashBlock(cb.block))),
@@ -63,7 +67,11 @@ describe('consensus over libp2p (loopback TCP)', function () {
     extra.push(revived)
     assert.equal(revived.peerId.toString(), nodes[3]?.peerId.toString(), 'the identity survives the restart')
     for (const peer of nodes.slice(0, 3)) await connect(revived, peer)
-    const link = consensusLink(revived.gossip, revived.peerId.toString(), components('v3b').logger)
+    const link = consensusLink({
+      gossip: revived.gossip,
+      selfPeerId: revived.peerId.toString(),
+      logger: components('v3b').logger,
+    })
     const restarted = createActor(consensusMachine, {
       input: { components: { ...(parts[3] as NodeComponents), transport: link }, inbox: link, gossipIntervalMs: 200 },
     }).start()
