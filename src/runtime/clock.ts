@@ -46,15 +46,21 @@ interface PendingTimer {
   cancelled: boolean
 }
 
+function earlier(a: PendingTimer, b: PendingTimer): boolean {
+  return a.dueMs < b.dueMs || (a.dueMs === b.dueMs && a.sequence < b.sequence)
+}
+
 /**
  * A clock that moves only when told to. Timers fire in order of due time, ties in order of
- * creation, so one sequence of calls always gives one sequence of events.
+ * creation, so one sequence of calls always gives one sequence of events. Pending timers live
+ * in a binary heap, so whole-network simulations with thousands of in-flight messages stay fast.
  */
 export class SimulatedClock implements Clock {
   #nowMs: number
   #monotonicMs = 0
   #sequence = 0
-  readonly #pending: PendingTimer[] = []
+  #live = 0
+  readonly #heap: PendingTimer[] = []
 
   /** @param startMs wall time at creation, default 2026-01-01T00:00:00Z */
   constructor(startMs = 1_767_225_600_000) {
@@ -78,17 +84,20 @@ export class SimulatedClock implements Clock {
       callback,
       cancelled: false,
     }
-    this.#pending.push(timer)
+    this.#push(timer)
+    this.#live++
     return {
       cancel: () => {
+        if (timer.cancelled) return
         timer.cancelled = true
+        this.#live--
       },
     }
   }
 
   /** Number of timers that have neither fired nor been cancelled. */
   get pendingTimers(): number {
-    return this.#pending.filter((t) => !t.cancelled).length
+    return this.#live
   }
 
   /**
@@ -98,14 +107,28 @@ export class SimulatedClock implements Clock {
    */
   advance(deltaMs: number): void {
     assert(Number.isFinite(deltaMs) && deltaMs >= 0, 'SimulatedClock can only move forward')
-    const targetMs = this.#monotonicMs + deltaMs
+    this.runUntil(this.#monotonicMs + deltaMs)
+  }
+
+  /**
+   * Fire timers in order until monotonic time `untilMs`, or until `stop()` (checked after
+   * each timer) says to stop there; without a stop, time ends at `untilMs`.
+   */
+  runUntil(untilMs: number, stop: () => boolean = () => false): void {
+    assert(Number.isFinite(untilMs), 'SimulatedClock target must be finite')
     for (;;) {
-      const next = this.#takeNextDue(targetMs)
-      if (next === undefined) break
+      const next = this.#heap[0]
+      if (next === undefined || next.dueMs > untilMs) break
+      this.#pop()
+      if (next.cancelled) continue
+      // A fired timer counts as done: cancelling it afterwards is a no-op.
+      next.cancelled = true
+      this.#live--
       this.#moveTo(next.dueMs)
       next.callback()
+      if (stop()) return
     }
-    this.#moveTo(targetMs)
+    this.#moveTo(Math.max(this.#monotonicMs, untilMs))
   }
 
   /** Skew wall time without moving monotonic time (clock-skew faults). */
@@ -118,23 +141,33 @@ export class SimulatedClock implements Clock {
     this.#monotonicMs = monotonicMs
   }
 
-  #takeNextDue(limitMs: number): PendingTimer | undefined {
-    let bestIndex = -1
-    for (let i = 0; i < this.#pending.length; i++) {
-      const t = this.#pending[i] as PendingTimer
-      if (t.cancelled || t.dueMs > limitMs) continue
-      const best = this.#pending[bestIndex]
-      if (best === undefined || t.dueMs < best.dueMs || (t.dueMs === best.dueMs && t.sequence < best.sequence)) {
-        bestIndex = i
-      }
+  #push(timer: PendingTimer): void {
+    const h = this.#heap
+    h.push(timer)
+    let i = h.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (!earlier(h[i] as PendingTimer, h[parent] as PendingTimer)) break
+      ;[h[i], h[parent]] = [h[parent] as PendingTimer, h[i] as PendingTimer]
+      i = parent
     }
-    if (bestIndex < 0) {
-      // Drop cancelled timers so long simulations do not accumulate them.
-      for (let i = this.#pending.length - 1; i >= 0; i--)
-        if (this.#pending[i]?.cancelled === true) this.#pending.splice(i, 1)
-      return undefined
+  }
+
+  #pop(): void {
+    const h = this.#heap
+    const last = h.pop() as PendingTimer
+    if (h.length === 0) return
+    h[0] = last
+    let i = 0
+    for (;;) {
+      const left = 2 * i + 1
+      const right = left + 1
+      let least = i
+      if (left < h.length && earlier(h[left] as PendingTimer, h[least] as PendingTimer)) least = left
+      if (right < h.length && earlier(h[right] as PendingTimer, h[least] as PendingTimer)) least = right
+      if (least === i) return
+      ;[h[i], h[least]] = [h[least] as PendingTimer, h[i] as PendingTimer]
+      i = least
     }
-    const [timer] = this.#pending.splice(bestIndex, 1)
-    return timer
   }
 }

@@ -12,8 +12,8 @@ import { ConsensusNode } from '../../src/consensus/node.ts'
 import { FileLastSignedStore, PrivValidator } from '../../src/consensus/privval.ts'
 import { FileBlockStore, FileStateStore } from '../../src/consensus/stores.ts'
 import type { Wal } from '../../src/consensus/wal.ts'
+import { SimulatedClock } from '../../src/runtime/clock.ts'
 import { makeChain, memoryComponents } from './helpers/fixtures.ts'
-import { HeapClock } from './helpers/sim-clock.ts'
 
 const chain = makeChain(4)
 const chainId = chain.genesis.chainId
@@ -105,7 +105,7 @@ describe('privval, stores and messages', () => {
   })
 
   it('an input that cannot be written to the WAL is never processed', () => {
-    const clock = new HeapClock()
+    const clock = new SimulatedClock()
     const sent: ConsensusMessage[] = []
     const { components } = memoryComponents(chain, 0, clock, { broadcast: (m) => sent.push(m), send: () => {} })
     let failWrites = false

@@ -1,6 +1,6 @@
 /**
  * A small deterministic cluster for crash and catch-up tests: n validators over a reliable
- * in-process network with short seeded delays, on one HeapClock. Any node can be killed
+ * in-process network with short seeded delays, on one SimulatedClock. Any node can be killed
  * (its object dropped, as a process dies) and reopened from its stores.
  */
 
@@ -11,15 +11,15 @@ import type { ConsensusMessage, ConsensusTransport } from '../../../src/consensu
 import { ConsensusNode } from '../../../src/consensus/node.ts'
 import type { NodeComponents } from '../../../src/consensus/node-io.ts'
 import type { CommittedBlock } from '../../../src/consensus/types.ts'
+import { SimulatedClock } from '../../../src/runtime/clock.ts'
 import { SeededRandom } from '../../../src/runtime/random.ts'
 import { makeChain, memoryComponents, type TestChain } from './fixtures.ts'
-import { HeapClock } from './sim-clock.ts'
 
 export type ComponentsFactory = (defaults: NodeComponents) => NodeComponents
 
 export class Cluster {
   readonly chain: TestChain
-  readonly clock = new HeapClock()
+  readonly clock = new SimulatedClock()
   readonly nodes: (ConsensusNode | undefined)[] = []
   /** Committed block hash per height per node index. */
   readonly commits: Map<number, string>[] = []

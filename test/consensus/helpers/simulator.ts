@@ -13,9 +13,9 @@ import type { ConsensusMessage, ConsensusTransport } from '../../../src/consensu
 import { ConsensusNode } from '../../../src/consensus/node.ts'
 import { evidenceKey, proposalSignBytes, voteSignBytes } from '../../../src/consensus/signing.ts'
 import type { Block, CommittedBlock, Vote } from '../../../src/consensus/types.ts'
+import { SimulatedClock } from '../../../src/runtime/clock.ts'
 import { SeededRandom } from '../../../src/runtime/random.ts'
 import { makeChain, memoryComponents, type TestChain } from './fixtures.ts'
-import { HeapClock } from './sim-clock.ts'
 
 export interface SimOptions {
   seed: number
@@ -62,7 +62,7 @@ export function simulate(opts: SimOptions): SimResult {
   const rng = new SeededRandom(opts.seed)
   const net = rng.fork('network')
   const chain: TestChain = makeChain(opts.validators, opts.powers)
-  const clock = new HeapClock()
+  const clock = new SimulatedClock()
   const n = opts.validators
   const byz = new Set(rng.shuffle([...Array(n).keys()]).slice(0, opts.byzantine))
   const honest = [...Array(n).keys()].filter((i) => !byz.has(i))

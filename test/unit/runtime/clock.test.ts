@@ -53,6 +53,21 @@ describe('SimulatedClock', () => {
     assert.deepEqual(run(), first)
   })
 
+  it('runs until a stop condition, and cancelling a fired timer changes nothing', () => {
+    const clock = new SimulatedClock(0)
+    const fired: number[] = []
+    const handles = [10, 20, 30, 40].map((t) => clock.setTimer(t, () => fired.push(t)))
+    clock.runUntil(100, () => fired.length === 2)
+    assert.deepEqual(fired, [10, 20])
+    assert.equal(clock.monotonicMs(), 20, 'time stops where the stop condition held')
+    handles[0]?.cancel()
+    assert.equal(clock.pendingTimers, 2)
+    clock.runUntil(100)
+    assert.deepEqual(fired, [10, 20, 30, 40])
+    assert.equal(clock.pendingTimers, 0)
+    assert.equal(clock.monotonicMs(), 100)
+  })
+
   it('does not fire cancelled timers', () => {
     const clock = new SimulatedClock(0)
     let fired = false
