@@ -23,7 +23,6 @@ import {
   type LayerWeights,
   loraNames,
   loraScale,
-  NORMS,
   type NormName,
   type Params,
   type Projection,
@@ -431,9 +430,4 @@ export function stageBackward(run: StageRun, forward: StageForward, dOutput?: Fl
     grads.set('embedding', dEmb)
   }
   return { grads }
-}
-
-/** Norm gain names of a layer, for callers that enumerate backbone parameters. */
-export function normParamNames(layer: number): string[] {
-  return NORMS.map((n) => `L${layer}.${n}`)
 }
