@@ -63,13 +63,15 @@ function pick(choice: string, withNotice: boolean): Selection {
   if (choice === 'ts') return { kernels: tsKernels }
   if (choice === 'cpu' || choice === 'cuda') {
     const status = backendStatuses().find((b) => b.name === choice) as BackendStatus
-    if (!status.available) {
+    // Each named backend answers with its own kernels; a backend with none here (cuda) is unavailable.
+    const kernels = choice === 'cpu' ? cpuKernels : undefined
+    if (!status.available || kernels === undefined) {
       throw new MlConfigError(`backend ${choice} is not available: ${status.reason}`, {
         backend: choice,
         reason: status.reason,
       })
     }
-    return { kernels: cpuKernels }
+    return { kernels }
   }
   if (choice === 'auto') {
     const native = nativeStatus()
