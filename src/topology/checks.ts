@@ -46,12 +46,19 @@ function checkLayers(t: Topology, problems: FieldProblem[]): void {
     if (first !== expectedFirst) {
       problems.push({
         path: ['subnets', k, 'layers'],
-        expected: k === 0 ? 'a range starting at layer 0' : `a range starting at layer ${expectedFirst}, where subnets[${k - 1}] ends`,
+        expected:
+          k === 0
+            ? 'a range starting at layer 0'
+            : `a range starting at layer ${expectedFirst}, where subnets[${k - 1}] ends`,
         found: describeValue(s.layers),
       })
     }
     if (end <= first) {
-      problems.push({ path: ['subnets', k, 'layers'], expected: 'a non-empty range [first, end) with first < end', found: describeValue(s.layers) })
+      problems.push({
+        path: ['subnets', k, 'layers'],
+        expected: 'a non-empty range [first, end) with first < end',
+        found: describeValue(s.layers),
+      })
     }
     expectedFirst = end
   })
@@ -116,7 +123,8 @@ function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], proble
     const resolved = resolveRefs([m.node], nodes, [])
     const node = nodes.find((n) => n.name === m.node)
     if (node === undefined) {
-      for (const p of resolved.problems) problems.push({ path: ['misbehaviours', i, 'node'], expected: p.expected, found: p.found })
+      for (const p of resolved.problems)
+        problems.push({ path: ['misbehaviours', i, 'node'], expected: p.expected, found: p.found })
       return
     }
     const role = MISBEHAVIOUR_ROLE[m.kind]
@@ -129,7 +137,11 @@ function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], proble
     }
     const key = `${m.node}/${m.kind}`
     if (seen.has(key)) {
-      problems.push({ path: ['misbehaviours', i], expected: `each node and kind once`, found: `${m.node} ${m.kind} a second time` })
+      problems.push({
+        path: ['misbehaviours', i],
+        expected: `each node and kind once`,
+        found: `${m.node} ${m.kind} a second time`,
+      })
     }
     seen.add(key)
     if (m.fromWindow >= t.run.windows) {
@@ -141,7 +153,10 @@ function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], proble
     }
     // A cheat nothing can catch would make the chaos check "every planted cheat slashed" fail
     // for a reason that lies in the file, not in the network: refuse it here.
-    if ((m.kind === 'wrongGradient' || m.kind === 'copiedCid') && (honestChallengers.length === 0 || arbiters < MIN_ARBITERS)) {
+    if (
+      (m.kind === 'wrongGradient' || m.kind === 'copiedCid') &&
+      (honestChallengers.length === 0 || arbiters < MIN_ARBITERS)
+    ) {
       problems.push({
         path: ['misbehaviours', i, 'kind'],
         expected: `a cheat the network can catch: ${m.kind} needs an honest challenger (challengers) and at least ${MIN_ARBITERS} arbiters`,
@@ -185,15 +200,27 @@ function checkFaults(t: Topology, nodes: readonly InventoryNode[], problems: Fie
   t.faults.forEach((f, i) => {
     if ('height' in f.at) {
       if (f.at.height < lastHeight) {
-        problems.push({ path: ['faults', i, 'at', 'height'], expected: `a height ≥ ${lastHeight}, the previous height fault's (faults fire in file order)`, found: String(f.at.height) })
+        problems.push({
+          path: ['faults', i, 'at', 'height'],
+          expected: `a height ≥ ${lastHeight}, the previous height fault's (faults fire in file order)`,
+          found: String(f.at.height),
+        })
       }
       lastHeight = Math.max(lastHeight, f.at.height)
     } else {
       if (f.at.ms < lastMs) {
-        problems.push({ path: ['faults', i, 'at', 'ms'], expected: `a time ≥ ${lastMs} ms, the previous timed fault's (faults fire in file order)`, found: String(f.at.ms) })
+        problems.push({
+          path: ['faults', i, 'at', 'ms'],
+          expected: `a time ≥ ${lastMs} ms, the previous timed fault's (faults fire in file order)`,
+          found: String(f.at.ms),
+        })
       }
       if (f.at.ms > t.run.timeoutMs) {
-        problems.push({ path: ['faults', i, 'at', 'ms'], expected: `a time within run.timeoutMs (${t.run.timeoutMs} ms)`, found: String(f.at.ms) })
+        problems.push({
+          path: ['faults', i, 'at', 'ms'],
+          expected: `a time within run.timeoutMs (${t.run.timeoutMs} ms)`,
+          found: String(f.at.ms),
+        })
       }
       lastMs = Math.max(lastMs, f.at.ms)
     }
@@ -204,13 +231,15 @@ function checkFaults(t: Topology, nodes: readonly InventoryNode[], problems: Fie
     if (f.targets === undefined) {
       // The defaults of resume and restart act on every paused or killed node.
       for (const [name, before] of state) {
-        if ((f.action === 'resume' && before === 'paused') || (f.action === 'restart' && before === 'killed')) state.set(name, 'running')
+        if ((f.action === 'resume' && before === 'paused') || (f.action === 'restart' && before === 'killed'))
+          state.set(name, 'running')
       }
       return
     }
     const allowed = f.action === 'resume' || f.action === 'heal' ? GROUP_SELECTORS : TARGET_SELECTORS
     const resolved = resolveRefs(f.targets, nodes, allowed)
-    for (const p of resolved.problems) problems.push({ path: ['faults', i, 'targets', p.index], expected: p.expected, found: p.found })
+    for (const p of resolved.problems)
+      problems.push({ path: ['faults', i, 'targets', p.index], expected: p.expected, found: p.found })
     if (resolved.problems.length === 0 && resolved.names.length === 0 && !resolved.proposer) {
       problems.push({ path: ['faults', i, 'targets'], expected: 'at least one node', found: describeValue(f.targets) })
     }
@@ -218,7 +247,11 @@ function checkFaults(t: Topology, nodes: readonly InventoryNode[], problems: Fie
       const before = state.get(name) as NodeState
       const wrong = transitionProblem(f.action, before)
       if (wrong !== undefined) {
-        problems.push({ path: ['faults', i, 'targets'], expected: `${wrong} when faults[${i}] fires`, found: `${name} is ${before} by then` })
+        problems.push({
+          path: ['faults', i, 'targets'],
+          expected: `${wrong} when faults[${i}] fires`,
+          found: `${name}, ${before} by then`,
+        })
       }
       state.set(name, nextState(f.action, before))
     }
@@ -241,27 +274,45 @@ function nextState(action: string, before: NodeState): NodeState {
   return before
 }
 
-function checkPartition(groups: readonly (readonly string[])[], i: number, nodes: readonly InventoryNode[], problems: FieldProblem[]): void {
+function checkPartition(
+  groups: readonly (readonly string[])[],
+  i: number,
+  nodes: readonly InventoryNode[],
+  problems: FieldProblem[],
+): void {
   const owner = new Map<string, number>()
   let restGroup: number | undefined
   groups.forEach((group, g) => {
     const resolved = resolveRefs(group, nodes, PARTITION_SELECTORS)
-    for (const p of resolved.problems) problems.push({ path: ['faults', i, 'groups', g, p.index], expected: p.expected, found: p.found })
+    for (const p of resolved.problems)
+      problems.push({ path: ['faults', i, 'groups', g, p.index], expected: p.expected, found: p.found })
     if (resolved.rest) {
       if (restGroup !== undefined) {
-        problems.push({ path: ['faults', i, 'groups', g], expected: 'the selector rest in one group only', found: `rest in groups ${restGroup} and ${g}` })
+        problems.push({
+          path: ['faults', i, 'groups', g],
+          expected: 'the selector rest in one group only',
+          found: `rest in groups ${restGroup} and ${g}`,
+        })
       }
       restGroup = g
     }
     for (const name of resolved.names) {
       const other = owner.get(name)
       if (other !== undefined && other !== g) {
-        problems.push({ path: ['faults', i, 'groups', g], expected: 'groups that share no node', found: `${name} in groups ${other} and ${g}` })
+        problems.push({
+          path: ['faults', i, 'groups', g],
+          expected: 'groups that share no node',
+          found: `${name} in groups ${other} and ${g}`,
+        })
       }
       owner.set(name, g)
     }
     if (resolved.problems.length === 0 && resolved.names.length === 0 && !resolved.rest) {
-      problems.push({ path: ['faults', i, 'groups', g], expected: 'a group of at least one node', found: describeValue(group) })
+      problems.push({
+        path: ['faults', i, 'groups', g],
+        expected: 'a group of at least one node',
+        found: describeValue(group),
+      })
     }
   })
   const unplaced = nodes.filter((n) => !owner.has(n.name)).map((n) => n.name)
@@ -273,7 +324,11 @@ function checkPartition(groups: readonly (readonly string[])[], i: number, nodes
     })
   }
   if (restGroup !== undefined && unplaced.length === 0) {
-    problems.push({ path: ['faults', i, 'groups', restGroup], expected: 'rest to stand for at least one node', found: 'every node already named in a group' })
+    problems.push({
+      path: ['faults', i, 'groups', restGroup],
+      expected: 'rest to stand for at least one node',
+      found: 'every node already named in a group',
+    })
   }
 }
 

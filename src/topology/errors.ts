@@ -29,10 +29,14 @@ export class TopologyError extends R3mesError {
   readonly issues: readonly TopologyIssue[]
   constructor(file: string, issues: readonly TopologyIssue[]) {
     const count = issues.length === 1 ? '1 problem' : `${issues.length} problems`
-    super('ERR_TOPOLOGY', `invalid topology file ${file} (${count}):\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`, {
-      file,
-      issues,
-    })
+    super(
+      'ERR_TOPOLOGY',
+      `invalid topology file ${file} (${count}):\n${issues.map((i) => `  ${formatIssue(i)}`).join('\n')}`,
+      {
+        file,
+        issues,
+      },
+    )
     this.issues = issues
   }
 }

@@ -59,7 +59,12 @@ export function nodeInventory(t: Topology): { nodes: InventoryNode[]; problems: 
     })
   }
   for (let i = 0; i < t.arbiters.count; i++) {
-    nodes.push({ name: arbiterName(i), roles: new Set(['arbiter']), stake: t.arbiters.stake, stakePath: ['arbiters', 'stake'] })
+    nodes.push({
+      name: arbiterName(i),
+      roles: new Set(['arbiter']),
+      stake: t.arbiters.stake,
+      stakePath: ['arbiters', 'stake'],
+    })
   }
   for (let i = 0; i < t.serving.count; i++) nodes.push({ name: servingName(i), roles: new Set(['serving']), stake: 0n })
 
@@ -69,12 +74,45 @@ export function nodeInventory(t: Topology): { nodes: InventoryNode[]; problems: 
   }
   // Co-located roles go only on validators and miners, whose stake and process already exist.
   const hosts = nodes.filter((n) => n.roles.has('validator') || n.roles.has('miner'))
-  addRole(resolveEach(t.verifiers.on, ['verifiers', 'on'], hosts, ['validators', 'miners'], nodes, 'a validator or a miner', problems), 'verifier')
-  addRole(resolveEach(t.arbiters.on, ['arbiters', 'on'], hosts, ['validators', 'miners'], nodes, 'a validator or a miner', problems), 'arbiter')
+  addRole(
+    resolveEach(
+      t.verifiers.on,
+      ['verifiers', 'on'],
+      hosts,
+      ['validators', 'miners'],
+      nodes,
+      'a validator or a miner',
+      problems,
+    ),
+    'verifier',
+  )
+  addRole(
+    resolveEach(
+      t.arbiters.on,
+      ['arbiters', 'on'],
+      hosts,
+      ['validators', 'miners'],
+      nodes,
+      'a validator or a miner',
+      problems,
+    ),
+    'arbiter',
+  )
   const validators = nodes.filter((n) => n.roles.has('validator'))
-  addRole(resolveEach(t.aggregator.on, ['aggregator', 'on'], validators, ['validators'], nodes, 'a validator', problems), 'aggregator')
+  addRole(
+    resolveEach(t.aggregator.on, ['aggregator', 'on'], validators, ['validators'], nodes, 'a validator', problems),
+    'aggregator',
+  )
   t.challengers.forEach((entry, i) => {
-    const names = resolveEach(entry.nodes, ['challengers', i, 'nodes'], nodes, GROUP_SELECTORS, nodes, 'a node', problems)
+    const names = resolveEach(
+      entry.nodes,
+      ['challengers', i, 'nodes'],
+      nodes,
+      GROUP_SELECTORS,
+      nodes,
+      'a node',
+      problems,
+    )
     for (const name of names) {
       const node = byName.get(name) as InventoryNode
       node.roles.add('challenger')
@@ -101,11 +139,20 @@ function resolveEach(
   refs.forEach((ref, index) => {
     const resolved = resolveRefs([ref], all, selectors)
     for (const p of resolved.problems) {
-      problems.push({ path: [...path, index], expected: p.expected.replace('a node of this network', what), found: p.found })
+      problems.push({
+        path: [...path, index],
+        expected: p.expected.replace('a node of this network', what),
+        found: p.found,
+      })
     }
     for (const name of resolved.names) {
       if (candidates.some((c) => c.name === name)) picked.add(name)
-      else problems.push({ path: [...path, index], expected: `the name of ${what}`, found: `'${name}', which is not ${what}` })
+      else
+        problems.push({
+          path: [...path, index],
+          expected: `the name of ${what}`,
+          found: `'${name}', which is not ${what}`,
+        })
     }
   })
   return all.map((n) => n.name).filter((name) => picked.has(name))

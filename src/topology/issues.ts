@@ -4,8 +4,8 @@
  */
 import { closestMatch } from 'leven'
 import type { z } from 'zod'
-import { CHAIN_LEVEL_PARAMS, FAULT_ACTIONS } from './schema.ts'
 import { describeValue, type FieldPath, type FieldProblem } from './problems.ts'
+import { CHAIN_LEVEL_PARAMS, FAULT_ACTIONS } from './schema.ts'
 
 type Issue = z.core.$ZodIssue
 type RawIssue = z.core.$ZodRawIssue
@@ -135,7 +135,9 @@ function matches(option: z.ZodType, data: unknown): boolean {
   const record = data as Record<string, unknown>
   const literals = Object.entries(shape).filter(([, field]) => defOf(field).type === 'literal')
   if (literals.length > 0) {
-    return literals.every(([key, field]) => (defOf(field) as { values?: unknown[] }).values?.includes(record[key]) === true)
+    return literals.every(
+      ([key, field]) => (defOf(field) as { values?: unknown[] }).values?.includes(record[key]) === true,
+    )
   }
   return Object.keys(shape).some((key) => key in record)
 }

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { checkTopology } from './checks.ts'
-import { type TopologyIssue, TopologyError } from './errors.ts'
+import { TopologyError, type TopologyIssue } from './errors.ts'
 import { expectedPhrase, problemsOf } from './issues.ts'
 import { type FieldProblem, formatPath } from './problems.ts'
 import { resolveTopology } from './resolve.ts'
@@ -64,8 +64,9 @@ export function parseTopology(text: string, file: string): Topology {
   return topology
 }
 
+/** Problems tied to their lines, in line order (problems without a line last). */
 function toIssues(file: string, source: YamlSource, problems: readonly FieldProblem[]): TopologyIssue[] {
-  return problems.map((p) => {
+  const issues = problems.map((p): TopologyIssue => {
     const pos = positionOf(source, p.path, p.atKey)
     return {
       file,
@@ -75,4 +76,5 @@ function toIssues(file: string, source: YamlSource, problems: readonly FieldProb
       ...(p.found === undefined ? {} : { found: p.found }),
     }
   })
+  return issues.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER))
 }

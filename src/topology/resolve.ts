@@ -13,10 +13,7 @@ import type { Topology } from './types.ts'
 
 const DEFAULT_VALIDATORS = 4
 
-export function resolveTopology(
-  file: string,
-  parsed: TopologyFile,
-): { topology: Topology; problems: FieldProblem[] } {
+export function resolveTopology(file: string, parsed: TopologyFile): { topology: Topology; problems: FieldProblem[] } {
   const problems: FieldProblem[] = []
   const params = resolveParams(parsed.chain, problems)
   const p = params ?? defaultParams
@@ -97,11 +94,7 @@ function genesisMessage(error: GenesisError): { expected: string } {
   return { expected: text.startsWith('must be ') ? text.slice('must be '.length) : `a value that ${text}` }
 }
 
-function resolveValidatorStakes(
-  validators: TopologyFile['validators'],
-  p: Params,
-  problems: FieldProblem[],
-): bigint[] {
+function resolveValidatorStakes(validators: TopologyFile['validators'], p: Params, problems: FieldProblem[]): bigint[] {
   const stake = validators.stake
   if (Array.isArray(stake)) {
     if (validators.count !== undefined && validators.count !== stake.length) {

@@ -8,7 +8,7 @@
  * it takes those names or a selector naming a group (selectors.ts).
  */
 import { z } from 'zod'
-import { defaultParams, type Params, PARAM_NAMES } from '../chain/params.ts'
+import { defaultParams, PARAM_NAMES, type Params } from '../chain/params.ts'
 import { modelConfigs } from '../ml/config.ts'
 import { amountSchema } from './amount.ts'
 import { PARAM_DOCS } from './param-docs.ts'
@@ -43,7 +43,11 @@ const NODE_REF_EXPECTED = 'a node name such as validator-0 or miner-1-0, or a se
 
 function int(min: number, max: number) {
   const expected = `an integer in [${min}, ${max}]`
-  return z.number({ error: expected }).int({ error: expected }).min(min, { error: expected }).max(max, { error: expected })
+  return z
+    .number({ error: expected })
+    .int({ error: expected })
+    .min(min, { error: expected })
+    .max(max, { error: expected })
 }
 
 function nodeRef() {
@@ -93,7 +97,9 @@ const chainSchema = z
 
 const validatorsSchema = z
   .strictObject({
-    count: int(1, 100).optional().describe('Number of validators. Default: the length of `stake` when it is a list, else 4.'),
+    count: int(1, 100)
+      .optional()
+      .describe('Number of validators. Default: the length of `stake` when it is a list, else 4.'),
     stake: z
       .union([amountSchema('One stake for every validator.'), z.array(amountSchema('Stake of one validator.'))], {
         error: 'an amount of R3MES, or a list of amounts (one per validator)',
@@ -123,9 +129,7 @@ const subnetSchema = z
 function hostedRoleSchema(role: string, plural: string, minStake: string) {
   return z
     .strictObject({
-      count: int(0, 64)
-        .default(0)
-        .describe(`Dedicated ${role} nodes to add, named ${role}-0, ${role}-1, …`),
+      count: int(0, 64).default(0).describe(`Dedicated ${role} nodes to add, named ${role}-0, ${role}-1, …`),
       on: nodeRefs(
         `Existing nodes that also hold the ${role} role: validator or miner names, or the selectors validators and miners.`,
       ).default([]),
@@ -171,10 +175,14 @@ const challengerSchema = z
 const misbehaviourSchema = z
   .strictObject({
     node: nodeRef().describe('The misbehaving node, by name.'),
-    kind: z.enum(MISBEHAVIOURS, { error: `one of ${MISBEHAVIOURS.join(', ')}` }).describe(
-      'wrongGradient (a miner submits a gradient it did not compute), copiedCid (a miner reveals the CID of another miner), lazyVerifier (a verifier answers without recomputing), griefingChallenger (a challenger disputes honest submissions), equivocatingValidator (a validator signs two blocks at one height).',
-    ),
-    fromWindow: int(0, 1_000_000).default(0).describe('First training window (0 = the first) in which the node misbehaves.'),
+    kind: z
+      .enum(MISBEHAVIOURS, { error: `one of ${MISBEHAVIOURS.join(', ')}` })
+      .describe(
+        'wrongGradient (a miner submits a gradient it did not compute), copiedCid (a miner reveals the CID of another miner), lazyVerifier (a verifier answers without recomputing), griefingChallenger (a challenger disputes honest submissions), equivocatingValidator (a validator signs two blocks at one height).',
+      ),
+    fromWindow: int(0, 1_000_000)
+      .default(0)
+      .describe('First training window (0 = the first) in which the node misbehaves.'),
   })
   .describe('A node planted to cheat; chaos checks that it is caught and slashed.')
 
@@ -217,7 +225,9 @@ const atSchema = z
   .union(
     [
       z.strictObject({ height: int(1, 100_000_000).describe('Block height at which the fault fires.') }),
-      z.strictObject({ ms: int(0, 86_400_000).describe('Milliseconds after the network starts at which the fault fires.') }),
+      z.strictObject({
+        ms: int(0, 86_400_000).describe('Milliseconds after the network starts at which the fault fires.'),
+      }),
     ],
     { error: 'either { height: N } (a block height) or { ms: N } (milliseconds after start)' },
   )
@@ -263,7 +273,9 @@ const faultSchema = z
       }),
       fault('clockSkew', "Shift the targets' wall clocks.", {
         targets: nodeRefs(targetsDoc),
-        skewMs: int(-3_600_000, 3_600_000).describe('Shift of the wall clock in milliseconds (negative: behind); 0 undoes a skew.'),
+        skewMs: int(-3_600_000, 3_600_000).describe(
+          'Shift of the wall clock in milliseconds (negative: behind); 0 undoes a skew.',
+        ),
       }),
     ],
     { error: `a fault whose action is one of ${FAULT_ACTIONS.join(', ')}` },
@@ -292,7 +304,9 @@ export const topologySchema = z
     description: z.string({ error: 'a text' }).default('').describe('What this network or scenario is for.'),
     seed: int(0, Number.MAX_SAFE_INTEGER)
       .default(1)
-      .describe('Seed of everything random in the run (keys, link jitter and loss, timings): one seed reproduces a run.'),
+      .describe(
+        'Seed of everything random in the run (keys, link jitter and loss, timings): one seed reproduces a run.',
+      ),
     model: z
       .enum(MODEL_NAMES, { error: `one of the model configurations ${MODEL_NAMES.join(', ')}` })
       .default('tiny')
@@ -308,7 +322,11 @@ export const topologySchema = z
       .min(1, { error: 'at least one subnet' })
       .describe('The subnets in pipeline order; subnet k is the k-th entry.'),
     verifiers: hostedRoleSchema('verifier', 'verifiers (L2: recompute a challenged submission)', 'minStakeVerifier'),
-    arbiters: hostedRoleSchema('arbiter', 'arbiters (L3: the 3-member CPU panel; at least 3 when any)', 'minStakeArbiter'),
+    arbiters: hostedRoleSchema(
+      'arbiter',
+      'arbiters (L3: the 3-member CPU panel; at least 3 when any)',
+      'minStakeArbiter',
+    ),
     aggregator: aggregatorSchema,
     serving: servingSchema,
     challengers: z

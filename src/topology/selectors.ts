@@ -6,7 +6,16 @@
 import { closestMatch } from 'leven'
 import type { NodeRole } from './types.ts'
 
-export const SELECTORS = ['validators', 'miners', 'verifiers', 'arbiters', 'serving', 'all', 'proposer', 'rest'] as const
+export const SELECTORS = [
+  'validators',
+  'miners',
+  'verifiers',
+  'arbiters',
+  'serving',
+  'all',
+  'proposer',
+  'rest',
+] as const
 export type Selector = (typeof SELECTORS)[number]
 
 /** The role each group selector picks. */
@@ -50,7 +59,11 @@ export function resolveRefs(
   refs.forEach((ref, index) => {
     if (isSelector(ref)) {
       if (!allowed.includes(ref)) {
-        problems.push({ index, expected: expectedRef(allowed), found: `the selector '${ref}', which is not allowed here` })
+        problems.push({
+          index,
+          expected: expectedRef(allowed),
+          found: `the selector '${ref}', which is not allowed here`,
+        })
         return
       }
       if (ref === 'proposer') proposer = true

@@ -3,7 +3,7 @@
  * ranges) beside the plain data, so every problem can name its line; a field that is missing
  * points at the nearest enclosing field that is present.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Document, parseDocument } from 'yaml'
+import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml'
 import type { FieldPath } from './problems.ts'
 
 export interface YamlSource {

@@ -37,7 +37,11 @@ export interface Topology {
   readonly aggregator: { readonly on: readonly string[] }
   readonly serving: { readonly count: number; readonly port: number }
   readonly challengers: readonly { readonly nodes: readonly string[]; readonly fraction: number }[]
-  readonly misbehaviours: readonly { readonly node: string; readonly kind: MisbehaviourKind; readonly fromWindow: number }[]
+  readonly misbehaviours: readonly {
+    readonly node: string
+    readonly kind: MisbehaviourKind
+    readonly fromWindow: number
+  }[]
   readonly network: TopologyFile['network']
   readonly faults: readonly FaultEntry[]
   readonly run: TopologyFile['run']
@@ -73,11 +77,11 @@ export interface NodePlan {
 export interface FaultPlan {
   readonly at: { readonly height: number } | { readonly ms: number }
   readonly action: FaultEntry['action']
-  /** Named targets, sorted; empty with `proposer` alone, or for the defaults of resume, restart and heal. */
+  /** Named targets, in plan order; empty with `proposer` alone, or for the defaults of resume, restart and heal. */
   readonly nodes: readonly string[]
   /** Also targets the proposer of the current height when the fault fires. */
   readonly proposer: boolean
-  /** Partition sides, each sorted; every node is in exactly one. */
+  /** Partition sides, each in plan order; every node is in exactly one. */
   readonly groups?: readonly (readonly string[])[]
   readonly skewMs?: number
 }
