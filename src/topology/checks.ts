@@ -207,7 +207,7 @@ function checkFaults(t: Topology, nodes: readonly InventoryNode[], problems: Fie
         })
       }
       lastHeight = Math.max(lastHeight, f.at.height)
-    } else {
+    } else if ('ms' in f.at) {
       if (f.at.ms < lastMs) {
         problems.push({
           path: ['faults', i, 'at', 'ms'],

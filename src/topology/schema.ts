@@ -221,17 +221,27 @@ const networkSchema = z
   .default({ delayMs: 0, jitterMs: 0, lossPercent: 0, nodes: {} })
   .describe('Network conditions on loopback, applied by the fault-injection layer of each node.')
 
+const AT_EXPECTED =
+  'one of { height: N } (a block height), { ms: N } (milliseconds after start) or { afterMs: N } (milliseconds after the previous fault)'
+
 const atSchema = z
   .union(
     [
       z.strictObject({ height: int(1, 100_000_000).describe('Block height at which the fault fires.') }),
       z.strictObject({
-        ms: int(0, 86_400_000).describe('Milliseconds after the network starts at which the fault fires.'),
+        ms: int(0, 86_400_000).describe(
+          'Milliseconds after the network starts (every node launched) at which the fault fires.',
+        ),
+      }),
+      z.strictObject({
+        afterMs: int(0, 86_400_000).describe(
+          'Milliseconds after the previous fault fired (after start for the first): for a fault that must follow another whose height is not known in advance, such as a heal after a partition.',
+        ),
       }),
     ],
-    { error: 'either { height: N } (a block height) or { ms: N } (milliseconds after start)' },
+    { error: AT_EXPECTED },
   )
-  .describe('When the fault fires: { height: N } at block height N, or { ms: N } N milliseconds after start.')
+  .describe('When the fault fires: { height: N }, { ms: N } after start, or { afterMs: N } after the previous fault.')
 
 const targetsDoc =
   'Nodes the action applies to: names or the selectors validators, miners, verifiers, arbiters, serving, all, proposer (the proposer of the current height when the fault fires).'

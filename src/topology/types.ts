@@ -75,7 +75,7 @@ export interface NodePlan {
 
 /** A fault with its node references resolved to names. */
 export interface FaultPlan {
-  readonly at: { readonly height: number } | { readonly ms: number }
+  readonly at: FaultEntry['at']
   readonly action: FaultEntry['action']
   /** Named targets, in plan order; empty with `proposer` alone, or for the defaults of resume, restart and heal. */
   readonly nodes: readonly string[]

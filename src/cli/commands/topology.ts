@@ -50,7 +50,12 @@ async function show(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     io.out(`  ${node.name.padEnd(14)} ${node.roles.join(',')}${subnet}${cheats === '' ? '' : `, misbehaves:${cheats}`}`)
   }
   for (const fault of plan.faults) {
-    const at = 'height' in fault.at ? `height ${fault.at.height}` : `${fault.at.ms} ms`
+    const at =
+      'height' in fault.at
+        ? `height ${fault.at.height}`
+        : 'ms' in fault.at
+          ? `${fault.at.ms} ms`
+          : `${fault.at.afterMs} ms after the previous fault`
     const who =
       fault.groups !== undefined
         ? fault.groups.map((g) => g.join(',')).join(' | ')
