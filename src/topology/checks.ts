@@ -246,14 +246,14 @@ function checkFaults(t: Topology, nodes: readonly InventoryNode[], problems: Fie
     for (const name of resolved.names) {
       const before = state.get(name) as NodeState
       const wrong = transitionProblem(f.action, before)
+      // A refused step leaves the node as it was, so one mistake is reported once.
       if (wrong !== undefined) {
         problems.push({
           path: ['faults', i, 'targets'],
           expected: `${wrong} when faults[${i}] fires`,
           found: `${name}, ${before} by then`,
         })
-      }
-      state.set(name, nextState(f.action, before))
+      } else state.set(name, nextState(f.action, before))
     }
   })
 }

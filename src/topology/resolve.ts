@@ -12,6 +12,8 @@ import type { TopologyFile } from './schema.ts'
 import type { Topology } from './types.ts'
 
 const DEFAULT_VALIDATORS = 4
+/** Time the default run timeout allows for launching the nodes and reaching the first block. */
+const START_ALLOWANCE_MS = 120_000
 
 export function resolveTopology(file: string, parsed: TopologyFile): { topology: Topology; problems: FieldProblem[] } {
   const problems: FieldProblem[] = []
@@ -48,7 +50,10 @@ export function resolveTopology(file: string, parsed: TopologyFile): { topology:
     misbehaviours: parsed.misbehaviours,
     network: parsed.network,
     faults: parsed.faults,
-    run: parsed.run,
+    run: {
+      ...parsed.run,
+      timeoutMs: parsed.run.timeoutMs ?? 3 * parsed.run.windows * p.windowBlocks * p.blockTimeMs + START_ALLOWANCE_MS,
+    },
   }
   return { topology, problems }
 }

@@ -296,13 +296,15 @@ const runSchema = z
   .strictObject({
     windows: int(1, 10_000).default(3).describe('Training windows to run before the network stops.'),
     timeoutMs: int(1_000, 86_400_000)
-      .default(600_000)
-      .describe('Longest the run may take, in milliseconds; a run that has not finished by then fails.'),
+      .optional()
+      .describe(
+        'Longest the run may take, in milliseconds; a run that has not finished by then fails. Default: three times the nominal length (windows × windowBlocks × blockTimeMs) plus two minutes to start.',
+      ),
     recoveryBlocks: int(1, 1_000_000)
       .default(20)
       .describe('Chaos: blocks within which the network must commit again after each fault.'),
   })
-  .default({ windows: 3, timeoutMs: 600_000, recoveryBlocks: 20 })
+  .default({ windows: 3, recoveryBlocks: 20 })
   .describe('How long the run lasts and how quickly it must recover.')
 
 export const topologySchema = z

@@ -14,7 +14,7 @@ export interface YamlSource {
 export function parseYaml(text: string): YamlSource {
   const lines = new LineCounter()
   // uniqueKeys: a key written twice is an error, not a silent override.
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true })
   return { doc, lines }
 }
 

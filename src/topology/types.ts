@@ -44,7 +44,7 @@ export interface Topology {
   }[]
   readonly network: TopologyFile['network']
   readonly faults: readonly FaultEntry[]
-  readonly run: TopologyFile['run']
+  readonly run: { readonly windows: number; readonly timeoutMs: number; readonly recoveryBlocks: number }
 }
 
 /** Roles a node process runs: the staked chain roles plus the unstaked ones. */
