@@ -45,7 +45,7 @@ export function parseTopology(text: string, file: string): Topology {
           path: '',
           ...(pos === undefined ? {} : { line: pos.line, column: pos.col }),
           expected: 'valid YAML',
-          found: e.message.split('\n')[0] as string,
+          found: (e.message.split('\n')[0] as string).replace(/ at line \d+, column \d+:?$/, ''),
         }
       }),
     )
