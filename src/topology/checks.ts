@@ -15,6 +15,8 @@ import { resolveRefs, type Selector } from './selectors.ts'
 import type { NodeRole, Topology } from './types.ts'
 
 const MIN_ARBITERS = 3
+/** A topology runs one process per node on one machine; past this many it is a typo, not a plan. */
+export const MAX_NODES = 128
 
 /** The role a node needs for each misbehaviour. */
 export const MISBEHAVIOUR_ROLE: Readonly<Record<MisbehaviourKind, NodeRole>> = {
@@ -27,6 +29,13 @@ export const MISBEHAVIOUR_ROLE: Readonly<Record<MisbehaviourKind, NodeRole>> = {
 
 export function checkTopology(t: Topology): FieldProblem[] {
   const { nodes, problems } = nodeInventory(t)
+  if (nodes.length > MAX_NODES) {
+    problems.push({
+      path: [],
+      expected: `at most ${MAX_NODES} nodes (one process each on this machine)`,
+      found: `${nodes.length} nodes`,
+    })
+  }
   checkLayers(t, problems)
   checkStakes(t, nodes, problems)
   checkArbiters(nodes, problems)

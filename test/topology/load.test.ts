@@ -212,6 +212,13 @@ describe('topology values', () => {
     assert.equal(error.issues[0]?.path, 'subnets[1].minerStake')
     assert.match(error.message, /miner-1-0 holds the arbiter role/)
   })
+
+  it('refuses more nodes than one machine can run', () => {
+    const subnets = Array.from({ length: 8 }, (_, k) => ({ layers: [k, k + 1], miners: 17 }))
+    const error = topologyErrorOf(JSON.stringify(withField(fullTopology(), ['subnets'], subnets)))
+    assert.equal(error.issues[0]?.path, '')
+    assert.match(error.message, /the document: expected at most 128 nodes/)
+  })
 })
 
 describe('fault schedule checks', () => {
