@@ -160,12 +160,10 @@ function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], proble
         found: String(m.fromWindow),
       })
     }
-    // A cheat nothing can catch would make the chaos check "every planted cheat slashed" fail
-    // for a reason that lies in the file, not in the network: refuse it here.
-    if (
-      (m.kind === 'wrongGradient' || m.kind === 'copiedCid') &&
-      (honestChallengers.length === 0 || arbiters < MIN_ARBITERS)
-    ) {
+    // A cheat nothing can catch would make the chaos check "every planted cheat caught" fail
+    // for a reason that lies in the file, not in the network: refuse it here. (A copied CID
+    // needs no one: the chain flags it at reveal, and a flagged copy earns nothing.)
+    if (m.kind === 'wrongGradient' && (honestChallengers.length === 0 || arbiters < MIN_ARBITERS)) {
       problems.push({
         path: ['misbehaviours', i, 'kind'],
         expected: `a cheat the network can catch: ${m.kind} needs an honest challenger (challengers) and at least ${MIN_ARBITERS} arbiters`,

@@ -299,9 +299,12 @@ describe('fault schedule checks', () => {
   it('refuses a cheat that nothing in the network could catch', () => {
     const data = withField(fullTopology(), ['challengers'], [])
     const error = topologyErrorOf(
-      JSON.stringify(withField(data, ['misbehaviours'], [{ node: 'miner-0-1', kind: 'copiedCid' }])),
+      JSON.stringify(withField(data, ['misbehaviours'], [{ node: 'miner-0-1', kind: 'wrongGradient' }])),
     )
     assert.equal(error.issues[0]?.path, 'misbehaviours[0].kind')
     assert.match(error.message, /needs an honest challenger/)
+    // A copy is caught by the chain itself, at reveal: no challenger needed.
+    const copy = withField(data, ['misbehaviours'], [{ node: 'miner-0-1', kind: 'copiedCid' }])
+    assert.equal(parseData(copy).misbehaviours[0]?.kind, 'copiedCid')
   })
 })
