@@ -163,11 +163,11 @@ function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], proble
     // A cheat nothing can catch would make the chaos check "every planted cheat caught" fail
     // for a reason that lies in the file, not in the network: refuse it here. (A copied CID
     // needs no one: the chain flags it at reveal, and a flagged copy earns nothing.)
-    if (m.kind === 'wrongGradient' && (honestChallengers.length === 0 || arbiters < MIN_ARBITERS)) {
+    if (m.kind === 'wrongGradient' && (honestChallengers.length === 0 || verifiers === 0 || arbiters < MIN_ARBITERS)) {
       problems.push({
         path: ['misbehaviours', i, 'kind'],
-        expected: `a cheat the network can catch: ${m.kind} needs an honest challenger (challengers) and at least ${MIN_ARBITERS} arbiters`,
-        found: `${honestChallengers.length} honest challengers and ${arbiters} arbiters`,
+        expected: `a cheat the network can catch: wrongGradient needs an honest challenger, an honest verifier and at least ${MIN_ARBITERS} arbiters`,
+        found: `${honestChallengers.length} honest challengers, ${verifiers} honest verifiers and ${arbiters} arbiters`,
       })
     }
     if (m.kind === 'griefingChallenger' && verifiers === 0) {
