@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
+import { readdirSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import { parse } from 'yaml'
 import { COMMITTED_SCHEMA_FILE, topologyJsonSchema, topologyJsonSchemaText } from '../../src/topology/json-schema.ts'
+import { CHAOS_TOPOLOGY_DIR, DEFAULT_TOPOLOGY_FILE } from '../../src/topology/load.ts'
+import { fullTopology, withField } from './helpers.ts'
 
 describe('topology JSON Schema', () => {
   it('the committed topology/schema.json matches the schema (regenerate: r3mes topology schema --out topology/schema.json)', async () => {
@@ -42,5 +48,21 @@ describe('topology JSON Schema', () => {
     }
     walk(topologyJsonSchema(), '')
     assert.deepEqual(open, [])
+  })
+
+  it('lets an editor accept every shipped file and flag a bad field', async () => {
+    const validate = new Ajv2020({ allErrors: true, strict: false }).compile(topologyJsonSchema())
+    const files = [
+      DEFAULT_TOPOLOGY_FILE,
+      ...readdirSync(CHAOS_TOPOLOGY_DIR)
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => join(CHAOS_TOPOLOGY_DIR, f)),
+    ]
+    for (const file of files) {
+      assert.ok(validate(parse(await readFile(file, 'utf8'))), `${file}: ${JSON.stringify(validate.errors)}`)
+    }
+    assert.ok(validate(fullTopology()), JSON.stringify(validate.errors))
+    assert.equal(validate(withField(fullTopology(), ['subnets', 0, 'minerz'], 2)), false)
+    assert.equal(validate.errors?.[0]?.instancePath, '/subnets/0')
   })
 })
