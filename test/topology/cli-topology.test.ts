@@ -36,6 +36,15 @@ describe('r3mes topology', () => {
     )
   })
 
+  it('check: several files are each checked; one bad file fails the command', async () => {
+    const bad = join(dir, 'typo.yaml')
+    await writeFile(bad, 'name: typo\nsubnet: []\n')
+    const { code, out, err } = await cli('topology', 'check', DEFAULT_TOPOLOGY_FILE, bad, DEFAULT_TOPOLOGY_FILE)
+    assert.equal(code, ExitCode.dataError)
+    assert.equal(out.trimEnd().split('\n').length, 2)
+    assert.match(err, /field 'subnet': .*did you mean 'subnets'/)
+  })
+
   it('check: no file is a usage error', async () => {
     const { code, err } = await cli('topology', 'check')
     assert.equal(code, ExitCode.usage)

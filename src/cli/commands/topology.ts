@@ -20,18 +20,17 @@ async function planOf(file: string, io: CliIo): Promise<NetworkPlan | number> {
   }
 }
 
-function fileArgument(args: ParsedCommandArgs, action: string): string {
-  const [, file, ...extra] = args.positionals
-  if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
-  if (file === undefined) throw new InvalidArgumentError(`r3mes topology ${action} needs a topology file`)
-  return file
-}
-
+/** Every file is checked, so one command checks a whole folder of scenarios. */
 async function check(args: ParsedCommandArgs, io: CliIo): Promise<number> {
-  const plan = await planOf(fileArgument(args, 'check'), io)
-  if (typeof plan === 'number') return plan
-  io.out(`${plan.topology.file}: ok: ${summarizePlan(plan)}`)
-  return ExitCode.ok
+  const files = args.positionals.slice(1)
+  if (files.length === 0) throw new InvalidArgumentError('r3mes topology check needs a topology file')
+  let code: number = ExitCode.ok
+  for (const file of files) {
+    const plan = await planOf(file, io)
+    if (typeof plan === 'number') code = plan
+    else io.out(`${plan.topology.file}: ok: ${summarizePlan(plan)}`)
+  }
+  return code
 }
 
 async function show(args: ParsedCommandArgs, io: CliIo): Promise<number> {
@@ -79,10 +78,10 @@ async function schema(args: ParsedCommandArgs, io: CliIo): Promise<number> {
 export const topologyCommand: Command = {
   name: 'topology',
   summary: 'check a topology file, list the nodes it describes, export its JSON Schema',
-  usage: 'r3mes topology <check FILE | plan [FILE] | schema [--out FILE]>',
+  usage: 'r3mes topology <check FILE... | plan [FILE] | schema [--out FILE]>',
   help: `Actions:
-  check FILE      load and check a topology file: prints a one-line summary and exits 0, or prints
-                  every problem (file, line, field, expected, found) and exits ${ExitCode.dataError}
+  check FILE...   load and check topology files: prints a one-line summary of each and exits 0, or
+                  prints every problem (file, line, field, expected, found) and exits ${ExitCode.dataError}
   plan [FILE]     the nodes and faults the file expands to (default: the embedded default.yaml)
   schema          print the JSON Schema of topology files (for editors)
 
