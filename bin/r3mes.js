@@ -17,4 +17,6 @@ process.once('SIGINT', () => {
   interrupt.abort(new Error('interrupted'))
   process.once('SIGINT', () => process.exit(130))
 })
+// SIGTERM (a testnet stopping its nodes, a service manager) stops the command the same way.
+process.once('SIGTERM', () => interrupt.abort(new Error('terminated')))
 process.exitCode = await runCli(process.argv.slice(2), processIo(interrupt.signal))

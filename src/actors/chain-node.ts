@@ -64,6 +64,11 @@ export class ChainNode {
   /** Index in the validator set, or -1 for a follower. */
   readonly validatorIndex: number
   readonly #listeners = new Set<(b: ExecutedBlock) => void>()
+  /** Block hash and the app hash after it, per height executed here (checks across nodes). */
+  readonly history = new Map<
+    number,
+    { readonly blockHash: string; readonly appHash: string; readonly proposer: string; readonly timeMs: number }
+  >()
   readonly #actor
   readonly #link
   readonly #leaveTx: () => void
@@ -186,6 +191,12 @@ export class ChainNode {
       this.#intervalMs = this.#intervalMs === undefined ? dt : 0.8 * this.#intervalMs + 0.2 * dt
     }
     this.#lastBlockAt = now
+    this.history.set(block.height, {
+      blockHash: Buffer.from(block.hash).toString('hex'),
+      appHash: Buffer.from(outcome.appHash).toString('hex'),
+      proposer: block.proposer,
+      timeMs: block.timeMs,
+    })
     const txIds = block.txs.map((tx) => txIdOf(tx))
     for (const l of this.#listeners) l({ block, outcome, txIds })
   }

@@ -22,6 +22,8 @@ export interface NodeSpec {
   /** The subnet a miner trains. */
   readonly subnet?: number
   readonly misbehaviours?: readonly Misbehaviour[]
+  /** Stake at genesis (base units). @default twice the largest minimum of its roles */
+  readonly stake?: bigint
 }
 
 export interface LocalNetworkPlan {
@@ -32,6 +34,7 @@ export interface LocalNetworkPlan {
   /** Layer ranges [first, end) of the subnets, in pipeline order, tiling the model. */
   readonly subnets: readonly (readonly [number, number])[]
   readonly nodes: readonly NodeSpec[]
+  /** Chain parameters over the local-testnet preset. */
   readonly params?: Partial<Params>
   /** Shards of the data set. @default 64 */
   readonly shardCount?: number
@@ -74,7 +77,8 @@ export function localNetworkGenesis(plan: LocalNetworkPlan): Genesis {
     if (roles.length === 0) continue
     if (roles.includes('miner') && (node.subnet === undefined || node.subnet < 0 || node.subnet >= plan.subnets.length))
       throw new InvalidArgumentError(`miner '${node.name}' must name a subnet in [0, ${plan.subnets.length})`)
-    const stake = roles.reduce((max, r) => (minStakeFor(params, r) * 2n > max ? minStakeFor(params, r) * 2n : max), 0n)
+    const stake =
+      node.stake ?? roles.reduce((max, r) => (minStakeFor(params, r) * 2n > max ? minStakeFor(params, r) * 2n : max), 0n)
     stakers.push({ pubKey: toHex(key.publicKey), stake, roles, subnet: node.subnet ?? null })
   }
   if (!stakers.some((s) => s.roles.includes('validator')))

@@ -164,6 +164,15 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
         }),
       ],
       connectionGater: faults.gater,
+      // The monitor pings each connection every 10 s and, by default, aborts it when a ping is
+      // late. On a loaded machine (a testnet of many nodes on two cores) late pings are common
+      // and the aborts cut healthy links in the middle of tensor transfers. Round-trip times
+      // are still measured; dead peers show as closed streams and failed dials instead.
+      connectionMonitor: { abortConnectionOnPingFailure: false },
+      // libp2p accepts 5 inbound connections a second per remote host by default; a local
+      // testnet has every peer on 127.0.0.1, so a node joining it is dialled by more than that
+      // at once and the surplus dials were refused.
+      connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 100 },
       peerDiscovery: init.bootstrap?.length ? [bootstrap({ list: init.bootstrap, timeout: 0 })] : [],
       services,
     }),

@@ -1,8 +1,8 @@
 /**
  * A whole training network in one process, every node with its own libp2p node on loopback
- * TCP, its own content store and its own copy of the chain: 4 validators (which aggregate,
- * and three of them sit on the arbiter panel; one also challenges), 2 subnets × 2 miners on
- * the `micro` model, a verifier. One miner plants a wrong gradient. Over 3 windows: honest
+ * TCP, its own content store and its own copy of the chain: 4 validators (they aggregate;
+ * one verifies, one challenges, two sit on the arbiter panel with a miner of the other
+ * subnet) and 2 subnets × 2 miners on the `micro` model. One miner plants a wrong gradient. Over 3 windows: honest
  * submissions are accepted and credited, the model pointer moves every window, held-out loss
  * falls, the wrong gradient is challenged, goes through L2 and L3, and only its miner is slashed.
  */
@@ -44,7 +44,7 @@ describe('a training network over real connections', function () {
   const nodes: R3mesNode[] = []
   after(async () => {
     await Promise.all(nodes.map((n) => n.stop().catch(() => {})))
-    if (root !== '') await rm(root, { recursive: true, force: true })
+    if (root !== '') await rm(root, { recursive: true, force: true, maxRetries: 5 })
   })
 
   it('trains over 3 windows, and catches, escalates and slashes a wrong gradient', async () => {
@@ -53,15 +53,16 @@ describe('a training network over real connections', function () {
     const modelDir = join(root, 'model')
     saveBackbone(modelDir, initStageWeights(config, 0, config.nLayers, deriveKey('e2e', 'backbone')))
     const specs: NodeSpec[] = [
-      { name: 'validator-0', roles: ['validator', 'arbiter'] },
+      // Roles share processes where the rules allow: the verifier, the challenger and the
+      // three arbiters must be distinct from each other and from the disputed miner.
+      { name: 'validator-0', roles: ['validator', 'verifier'] },
       { name: 'validator-1', roles: ['validator', 'arbiter'] },
       { name: 'validator-2', roles: ['validator', 'arbiter'] },
       { name: 'validator-3', roles: ['validator', 'challenger'] },
       { name: 'miner-0-0', roles: ['miner'], subnet: 0 },
       { name: 'miner-0-1', roles: ['miner'], subnet: 0, misbehaviours: ['wrongGradient'] },
-      { name: 'miner-1-0', roles: ['miner'], subnet: 1 },
+      { name: 'miner-1-0', roles: ['miner', 'arbiter'], subnet: 1 },
       { name: 'miner-1-1', roles: ['miner'], subnet: 1 },
-      { name: 'verifier-0', roles: ['verifier'] },
     ]
     const genesis = localNetworkGenesis({
       chainId: CHAIN_ID,
@@ -120,8 +121,11 @@ describe('a training network over real connections', function () {
             break
           } catch (error) {
             // Two nodes dialling each other at once can close one of the two connections.
-            if (attempt === 4) throw new Error(`dial ${j} -> ${i}: ${(error as Error).message}`)
-            await sleep(clock, 100)
+            if (attempt === 9)
+              throw new Error(
+                `dial ${j} -> ${i}: ${(error as Error).message} (${nodes.map((n) => n.net.peerId.toString().slice(-6))})`,
+              )
+            await sleep(clock, 500)
           }
         }
       }

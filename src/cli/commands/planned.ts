@@ -22,20 +22,6 @@ function planned(name: string, summary: string, usage: string, description: stri
   }
 }
 
-export const nodeCommand = planned(
-  'node',
-  'run one peer with the roles its configuration names',
-  'r3mes node --home DIR --role ROLE[,ROLE] [--subnet K] [--bootstrap MULTIADDR]...',
-  'Runs one R3MES peer (validator, miner, aggregator, verifier, arbiter, serving node) over libp2p.',
-)
-
-export const testnetCommand = planned(
-  'testnet',
-  'launch a local multi-node network from a topology file',
-  'r3mes testnet [topology.yaml] [--json FILE]',
-  'Launches a local network described by a topology file (default: the embedded topology/default.yaml), one process per node on loopback, and ends with a report.',
-)
-
 export const chaosCommand = planned(
   'chaos',
   'run a testnet under scheduled faults and check the invariants',

@@ -1,0 +1,178 @@
+/**
+ * A node's HTTP API on loopback (node:http): what operators, `r3mes testnet` and `r3mes chaos`
+ * read and steer.
+ *
+ *   GET  /status              height, window, peers, roles, metrics, held-out loss history
+ *   GET  /events              recent actor events (the XState inspection log)
+ *   GET  /chain/history       block hash and app hash per height (?from=&to=)
+ *   GET  /query/<path>        a chain query, e.g. /query/supply, /query/claims/3
+ *   POST /admin/faults        fault injection on this node's real connections, and clock skew
+ *
+ * Every bad request gets a 4xx JSON error naming what is wrong; the node carries on.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { SkewedClock } from '../runtime/skewed-clock.ts'
+import type { R3mesNode } from './node.ts'
+import type { ModelWatchWork } from './roles/model-watch.ts'
+
+const MAX_BODY_BYTES = 64 * 1024
+
+class HttpError extends Error {
+  readonly status: number
+  constructor(status: number, message: string) {
+    super(message)
+    this.status = status
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let size = 0
+  const parts: Buffer[] = []
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`)
+    parts.push(chunk as Buffer)
+  }
+  let body: unknown
+  try {
+    body = JSON.parse(Buffer.concat(parts).toString('utf8'))
+  } catch {
+    throw new HttpError(400, 'body is not JSON')
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be an object')
+  return body as Record<string, unknown>
+}
+
+function num(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+    throw new HttpError(400, `'${field}' must be a number in [${min}, ${max}]`)
+  return v
+}
+
+function peers(v: unknown, field: string) {
+  if (!Array.isArray(v) || v.some((p) => typeof p !== 'string'))
+    throw new HttpError(400, `'${field}' must be a list of peer ids`)
+  return v.map((p: string) => {
+    try {
+      return peerIdFromString(p)
+    } catch {
+      throw new HttpError(400, `'${field}' holds '${p}', which is not a peer id`)
+    }
+  })
+}
+
+export interface NodeApiInit {
+  readonly node: R3mesNode
+  readonly clock: SkewedClock
+  readonly modelWatch?: ModelWatchWork
+  /** @default 127.0.0.1 */
+  readonly host?: string
+  /** @default 0 (any free port) */
+  readonly port?: number
+}
+
+export class NodeApi {
+  readonly #server: Server
+  readonly #init: NodeApiInit
+
+  constructor(init: NodeApiInit) {
+    this.#init = init
+    this.#server = createServer((req, res) => {
+      this.#handle(req, res).catch((error: unknown) => {
+        const status = error instanceof HttpError ? error.status : 500
+        this.#send(res, status, { error: { message: (error as Error).message } })
+      })
+    })
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject)
+      this.#server.listen(this.#init.port ?? 0, this.#init.host ?? '127.0.0.1', () => resolve())
+    })
+    const a = this.#server.address() as AddressInfo
+    return `http://${a.address}:${a.port}`
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+
+  #send(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body, (_, v) => (typeof v === 'bigint' ? v.toString() : v))
+    res.writeHead(status, { 'content-type': 'application/json' })
+    res.end(text)
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://node')
+    const node = this.#init.node
+    const route = `${req.method} ${url.pathname}`
+    if (route === 'GET /status') {
+      this.#send(res, 200, {
+        ...node.status(),
+        timeMs: this.#init.clock.nowMs(),
+        clockSkewMs: this.#init.clock.offsetMs,
+        loss: this.#init.modelWatch?.history ?? [],
+      })
+    } else if (route === 'GET /events') {
+      this.#send(res, 200, node.events)
+    } else if (route === 'GET /chain/history') {
+      const from = Number(url.searchParams.get('from') ?? 1)
+      const to = Number(url.searchParams.get('to') ?? node.chain.height)
+      if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 1 || to < from || to - from > 100_000)
+        throw new HttpError(400, "'from' and 'to' must be heights with 1 ≤ from ≤ to")
+      const out = []
+      for (let h = from; h <= to; h++) {
+        const entry = node.chain.history.get(h)
+        if (entry !== undefined) out.push({ height: h, ...entry })
+      }
+      this.#send(res, 200, out)
+    } else if (req.method === 'GET' && url.pathname.startsWith('/query/')) {
+      const path = decodeURIComponent(url.pathname.slice('/query/'.length))
+      try {
+        this.#send(res, 200, node.chain.query(path))
+      } catch (error) {
+        throw new HttpError(404, (error as Error).message)
+      }
+    } else if (route === 'POST /admin/faults') {
+      await this.#fault(await readJson(req))
+      this.#send(res, 200, { ok: true })
+    } else {
+      throw new HttpError(404, `no route ${route}`)
+    }
+  }
+
+  async #fault(body: Record<string, unknown>): Promise<void> {
+    const faults = this.#init.node.net.faults
+    switch (body.action) {
+      case 'partition':
+        // Cut this node off from `peers` (the other side of the partition).
+        for (const p of peers(body.peers, 'peers')) await faults.block(p)
+        return
+      case 'disconnect':
+        for (const p of peers(body.peers, 'peers')) await faults.disconnect(p)
+        return
+      case 'heal':
+        await faults.heal()
+        return
+      case 'delay':
+        for (const p of peers(body.peers, 'peers')) faults.setDelay(p.toString(), num(body.ms, 'ms', 0, 600_000))
+        return
+      case 'loss':
+        for (const p of peers(body.peers, 'peers')) faults.setLoss(p.toString(), num(body.fraction, 'fraction', 0, 1))
+        return
+      case 'clockSkew':
+        this.#init.clock.offsetMs = num(body.ms, 'ms', -86_400_000, 86_400_000)
+        return
+      default:
+        throw new HttpError(
+          400,
+          `'action' must be one of partition, disconnect, heal, delay, loss, clockSkew; got ${JSON.stringify(body.action)}`,
+        )
+    }
+  }
+}

@@ -1,0 +1,153 @@
+/** `r3mes node`: run one peer with the roles it is given, until interrupted. */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { MISBEHAVIOURS, type Misbehaviour, parseMisbehaviour } from '../../actors/misbehaviour.ts'
+import { NodeApi } from '../../actors/node-api.ts'
+import { NODE_ROLES, type NodeRole, startNode } from '../../actors/node.ts'
+import { ModelWatchWork } from '../../actors/roles/model-watch.ts'
+import { brownFictionDataset } from '../../actors/training/datasets.ts'
+import { parseGenesis } from '../../chain/genesis.ts'
+import { sleep } from '../../runtime/clock.ts'
+import { InvalidArgumentError } from '../../runtime/errors.ts'
+import { createLogger } from '../../runtime/logger.ts'
+import { SeededRandom } from '../../runtime/random.ts'
+import { SkewedClock } from '../../runtime/skewed-clock.ts'
+import { SystemClock } from '../../runtime/system-clock.ts'
+import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
+import { intOption, listOption, numberOption, oneOf, stringOption } from '../options.ts'
+
+function readGenesis(path: string) {
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot read the genesis file ${path}: ${(error as Error).message}`)
+  }
+  return parseGenesis(json)
+}
+
+async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
+  const v = args.values
+  const home = stringOption(v, 'home', '')
+  if (home === '') throw new InvalidArgumentError('--home DIR is required: the node keeps its key and stores there')
+  const genesis = readGenesis(stringOption(v, 'genesis', join(home, 'genesis.json')))
+  const roles = listOption(v, 'role')
+    .flatMap((r) => r.split(','))
+    .map((r) => oneOf(r.trim(), NODE_ROLES, '--role'))
+  if (roles.length === 0) throw new InvalidArgumentError(`--role is required: some of ${NODE_ROLES.join(', ')}`)
+  const misbehaviours: Misbehaviour[] = listOption(v, 'misbehave').map(parseMisbehaviour)
+  const base = new SystemClock()
+  const clock = new SkewedClock(base)
+  const level = oneOf(stringOption(v, 'log-level', 'info'), ['debug', 'info', 'warn', 'error', 'silent'], '--log-level')
+  const name = stringOption(v, 'name', 'node')
+  const components = { clock, random: new SeededRandom(intOption(v, 'seed', 1, 0)), logger: createLogger({ name, level, clock }) }
+  const node = await startNode(
+    {
+      home,
+      genesis,
+      roles: roles as NodeRole[],
+      listen: listOption(v, 'listen').length > 0 ? listOption(v, 'listen') : undefined,
+      bootstrap: listOption(v, 'bootstrap'),
+      backend: oneOf(stringOption(v, 'backend', 'auto'), ['auto', 'ts', 'cpu'] as const, '--backend'),
+      challengeFraction: numberOption(v, 'challenge-fraction', 0.25, 0, 1),
+      misbehaviours,
+      modelDir: typeof v.model === 'string' ? v.model : undefined,
+      gossip: { heartbeatMs: intOption(v, 'heartbeat-ms', 700, 50, 10_000) },
+    },
+    components,
+  )
+  const subnet = v.subnet === undefined ? undefined : intOption(v, 'subnet', 0, 0, 1023)
+  const staker = node.chain.query<{ subnet: number | null } | null>(`staker/${node.services.address}`)
+  if (subnet !== undefined && staker?.subnet !== subnet) {
+    await node.stop()
+    throw new InvalidArgumentError(
+      `--subnet ${subnet} does not match the chain: ${node.services.address} trains subnet ${staker?.subnet ?? 'none'}`,
+    )
+  }
+  const watch =
+    roles.includes('serving') || v.evaluate === true
+      ? new ModelWatchWork(node.services, brownFictionDataset().heldOut)
+      : undefined
+  const api = new NodeApi({ node, clock, modelWatch: watch, port: intOption(v, 'api-port', 0, 0, 65_535) })
+  const apiUrl = await api.listen()
+  const unwatch = watch === undefined ? () => {} : node.chain.onBlock((b) => void watchModel(watch, b.block.height))
+  const ready = {
+    name,
+    address: node.services.address,
+    peerId: node.net.peerId.toString(),
+    multiaddrs: node.net.multiaddrs().map((m) => m.toString()),
+    api: apiUrl,
+    roles,
+  }
+  io.out(JSON.stringify(ready))
+  if (typeof v['ready-file'] === 'string') writeFileSync(v['ready-file'], `${JSON.stringify(ready)}\n`)
+  // Run until interrupted (Ctrl-C, or the testnet stopping this process).
+  while (io.signal?.aborted !== true) {
+    await sleep(base, 500).catch(() => {})
+  }
+  unwatch()
+  await api.close()
+  await node.stop()
+  return ExitCode.ok
+}
+
+/** One evaluation at a time: a new block while the last is still running is skipped. */
+let evaluating = false
+async function watchModel(watch: ModelWatchWork, height: number): Promise<void> {
+  if (evaluating) return
+  evaluating = true
+  try {
+    await watch.run(height)
+  } catch {
+    // The next block tries again (a piece of the model may not have arrived yet).
+  } finally {
+    evaluating = false
+  }
+}
+
+export const nodeCommand: Command = {
+  name: 'node',
+  summary: 'run one peer with the roles its configuration names',
+  usage: 'r3mes node --home DIR [--genesis FILE] --role ROLE[,ROLE] [--bootstrap MULTIADDR]... [options]',
+  help: `Runs one R3MES peer over libp2p until interrupted. It prints one JSON line when ready
+(address, peer id, listen addresses, API URL) and serves its HTTP API on loopback
+(GET /status, /events, /chain/history, /query/<path>; POST /admin/faults).
+
+Options:
+  --home DIR              the node's folder: key (node.key), stores, WAL (required)
+  --genesis FILE          the chain's genesis JSON (default DIR/genesis.json)
+  --role ROLE             repeat or comma-separate: ${NODE_ROLES.join(', ')}
+  --subnet K              check that the chain has this node training subnet K
+  --listen MULTIADDR      repeatable (default /ip4/127.0.0.1/tcp/0)
+  --bootstrap MULTIADDR   repeatable: peers to dial at start (with /p2p/<id>)
+  --api-port N            HTTP API port on 127.0.0.1 (default: any free port)
+  --model DIR             publish this backbone folder (it must be the genesis model)
+  --backend NAME          auto, ts or cpu (default auto)
+  --challenge-fraction F  share of submissions a challenger re-executes (default 0.25)
+  --misbehave NAME        for tests only: ${MISBEHAVIOURS.join(', ')}
+  --evaluate              record the held-out loss whenever the model moves (serving nodes do)
+  --ready-file FILE       also write the ready line to FILE
+  --name NAME             name in the logs (default node)
+  --log-level LEVEL       debug, info, warn, error or silent (default info)`,
+  options: {
+    home: { type: 'string' },
+    genesis: { type: 'string' },
+    role: { type: 'string', multiple: true },
+    subnet: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    bootstrap: { type: 'string', multiple: true },
+    'api-port': { type: 'string' },
+    model: { type: 'string' },
+    backend: { type: 'string' },
+    'challenge-fraction': { type: 'string' },
+    misbehave: { type: 'string', multiple: true },
+    evaluate: { type: 'boolean' },
+    'ready-file': { type: 'string' },
+    name: { type: 'string' },
+    seed: { type: 'string' },
+    'heartbeat-ms': { type: 'string' },
+    'log-level': { type: 'string' },
+  },
+  allowPositionals: false,
+  run,
+}

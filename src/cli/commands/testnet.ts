@@ -1,0 +1,106 @@
+/** `r3mes testnet`: launch a local network from a topology file, watch it train, report. */
+import { writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SystemClock } from '../../runtime/system-clock.ts'
+import { type Progress, runTestnet } from '../../testnet/testnet.ts'
+import { formatReport } from '../../testnet/report.ts'
+import { TopologyError } from '../../topology/errors.ts'
+import { expandTopology } from '../../topology/expand.ts'
+import { DEFAULT_TOPOLOGY_FILE, loadTopology } from '../../topology/load.ts'
+import type { NetworkPlan } from '../../topology/types.ts'
+import { InvalidArgumentError } from '../../runtime/errors.ts'
+import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
+import { stringOption } from '../options.ts'
+
+/** Load and expand a topology, printing its problems (exit 65) when it is invalid. */
+export async function loadPlan(file: string, io: CliIo): Promise<NetworkPlan | number> {
+  try {
+    return expandTopology(await loadTopology(file))
+  } catch (error) {
+    if (!(error instanceof TopologyError)) throw error
+    io.err(error.message)
+    return ExitCode.dataError
+  }
+}
+
+function progressLines(p: Progress): string[] {
+  const loss = p.loss === null ? '–' : p.loss.toFixed(4)
+  const nodes = p.nodes.map((n) => `${n.name}${n.up ? '' : '(down)'}:${n.height ?? '?'}`).join(' ')
+  return [
+    `[${(p.elapsedMs / 1000).toFixed(0)}s] height ${p.height}  window ${p.window}/${p.windows}  loss ${loss}  submissions ${p.submissions}  challenged ${p.challenges}  slashed ${p.slashed}`,
+    `  ${nodes}`,
+  ]
+}
+
+/** A live view on a terminal (redrawn in place), plain lines every few seconds otherwise. */
+export function progressView(io: CliIo): { update(p: Progress): void; stage(stage: string, detail: string): void } {
+  let drawn = 0
+  let lastPlainMs = Number.NEGATIVE_INFINITY
+  return {
+    update(p) {
+      const lines = progressLines(p)
+      if (io.progress.isTTY) {
+        io.progress.write(`${drawn > 0 ? `\u001b[${drawn}A` : ''}${lines.map((l) => `\u001b[2K${l}\n`).join('')}`)
+        drawn = lines.length
+      } else if (p.elapsedMs - lastPlainMs >= 5000) {
+        lastPlainMs = p.elapsedMs
+        io.progress.write(`${lines[0]}\n`)
+      }
+    },
+    stage(stage, detail) {
+      drawn = 0
+      io.progress.write(`testnet: ${stage}: ${detail}\n`)
+    },
+  }
+}
+
+async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
+  const [file = DEFAULT_TOPOLOGY_FILE, ...extra] = args.positionals
+  if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
+  const plan = await loadPlan(file, io)
+  if (typeof plan === 'number') return plan
+  const clock = new SystemClock()
+  const dir = stringOption(args.values, 'dir', join(tmpdir(), `r3mes-testnet-${plan.topology.name}-${clock.nowMs()}`))
+  const view = progressView(io)
+  const result = await runTestnet(plan, {
+    dir,
+    clock,
+    keep: args.values.keep === true,
+    logLevel: stringOption(args.values, 'log-level', 'info'),
+    signal: io.signal,
+    onProgress: (p) => view.update(p),
+    onStage: (s, d) => view.stage(s, d),
+  })
+  io.out(formatReport(result.report))
+  if (args.values.keep === true) io.out(`  run folder (logs, stores): ${result.layout.dir}`)
+  const jsonFile = args.values.json
+  if (typeof jsonFile === 'string') writeFileSync(jsonFile, `${JSON.stringify(result.report, null, 2)}\n`)
+  if (result.interrupted) return 130
+  return result.report.finished ? ExitCode.ok : ExitCode.failure
+}
+
+export const testnetCommand: Command = {
+  name: 'testnet',
+  summary: 'launch a local multi-node network from a topology file',
+  usage: 'r3mes testnet [topology.yaml] [--json FILE] [--dir DIR] [--keep]',
+  help: `Launches the network a topology file describes (default: the embedded
+topology/default.yaml), one process per node on loopback, shows its progress (height,
+window, held-out loss, submissions, disputes), and ends with a report. Ctrl-C stops every
+node cleanly. Stages: setup (homes, keys, genesis, ports), start, run, stop, cleanup.
+
+Options:
+  --json FILE        also write the report as JSON (fields include windows, lossPerWindow,
+                     honestSlashed, cheatersSlashed)
+  --dir DIR          run folder (default: a new folder under the system temp folder)
+  --keep             keep the run folder (node logs, stores) afterwards
+  --log-level LEVEL  node log level in the run folder (default info)`,
+  options: {
+    json: { type: 'string' },
+    dir: { type: 'string' },
+    keep: { type: 'boolean' },
+    'log-level': { type: 'string' },
+  },
+  allowPositionals: true,
+  run,
+}

@@ -1,0 +1,184 @@
+/**
+ * One testnet node as an operating-system process: `r3mes node` started with the same Node
+ * binary, its output in `<home>/node.log`, its readiness taken from the ready file it writes.
+ * Faults act on it as they would on a real machine: kill (SIGKILL), pause and resume
+ * (SIGSTOP, SIGCONT), restart (a new process on the same home, key and stores).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type Clock, sleep } from '../runtime/clock.ts'
+import { R3mesError } from '../runtime/errors.ts'
+import type { NodeLayout, TestnetLayout } from './layout.ts'
+
+const bin = fileURLToPath(new URL('../../bin/r3mes.js', import.meta.url))
+
+export class NodeStartError extends R3mesError {
+  constructor(name: string, reason: string, log: string) {
+    super('ERR_NODE_START', `node ${name} did not start: ${reason} (log: ${log})`, { name, log })
+  }
+}
+
+export interface ReadyInfo {
+  readonly address: string
+  readonly peerId: string
+  readonly multiaddrs: readonly string[]
+  readonly api: string
+}
+
+export class NodeProcess {
+  readonly layout: NodeLayout
+  readonly #net: TestnetLayout
+  readonly #clock: Clock
+  readonly #bootstrap: readonly string[]
+  readonly #logLevel: string
+  #child: ChildProcess | undefined
+  #exited: Promise<number | null> = Promise.resolve(null)
+  ready: ReadyInfo | undefined
+  paused = false
+  /** Times this node was started (1 after the first start). */
+  starts = 0
+
+  constructor(init: {
+    layout: NodeLayout
+    net: TestnetLayout
+    clock: Clock
+    bootstrap: readonly string[]
+    logLevel?: string
+  }) {
+    this.layout = init.layout
+    this.#net = init.net
+    this.#clock = init.clock
+    this.#bootstrap = init.bootstrap
+    this.#logLevel = init.logLevel ?? 'info'
+  }
+
+  get name(): string {
+    return this.layout.name
+  }
+
+  get logFile(): string {
+    return join(this.layout.home, 'node.log')
+  }
+
+  get running(): boolean {
+    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
+  }
+
+  args(): string[] {
+    const l = this.layout
+    const a = [
+      'node',
+      '--home',
+      l.home,
+      '--genesis',
+      this.#net.genesisFile,
+      '--name',
+      l.name,
+      '--role',
+      l.roles.join(','),
+      '--listen',
+      `/ip4/127.0.0.1/tcp/${l.p2pPort}`,
+      '--api-port',
+      String(l.apiPort),
+      '--ready-file',
+      join(l.home, 'ready.json'),
+      '--log-level',
+      this.#logLevel,
+      '--challenge-fraction',
+      String(l.plan.challengeFraction ?? 0.25),
+    ]
+    for (const b of this.#bootstrap) if (!b.endsWith(l.peerId)) a.push('--bootstrap', b)
+    for (const m of l.misbehaviours) a.push('--misbehave', m)
+    if (l.seedsModel) a.push('--model', this.#net.modelDir)
+    if (l.roles.includes('serving')) a.push('--evaluate')
+    return a
+  }
+
+  /** Start the process and wait until it is ready (or fails, or `timeoutMs` passes). */
+  async start(timeoutMs = 120_000): Promise<ReadyInfo> {
+    const readyFile = join(this.layout.home, 'ready.json')
+    rmSync(readyFile, { force: true })
+    const log = openSync(this.logFile, 'a')
+    const child = spawn(process.execPath, [bin, ...this.args()], { stdio: ['ignore', log, log] })
+    closeSync(log)
+    this.#child = child
+    this.paused = false
+    this.starts++
+    this.#exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+    const started = this.#clock.monotonicMs()
+    while (!existsSync(readyFile)) {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new NodeStartError(this.name, `exited with ${child.exitCode ?? child.signalCode}`, this.logFile)
+      if (this.#clock.monotonicMs() - started > timeoutMs)
+        throw new NodeStartError(this.name, `not ready within ${timeoutMs} ms`, this.logFile)
+      await sleep(this.#clock, 100)
+    }
+    this.ready = JSON.parse(readFileSync(readyFile, 'utf8')) as ReadyInfo
+    return this.ready
+  }
+
+  /** Ask the node to stop (SIGTERM), and kill it if it has not exited within `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    const child = this.#child
+    if (child === undefined || !this.running) return
+    if (this.paused) child.kill('SIGCONT')
+    child.kill('SIGTERM')
+    const exited = await Promise.race([this.#exited.then(() => true), sleep(this.#clock, graceMs).then(() => false)])
+    if (!exited) {
+      child.kill('SIGKILL')
+      await this.#exited
+    }
+  }
+
+  async kill(): Promise<void> {
+    if (!this.running) return
+    this.#child?.kill('SIGKILL')
+    await this.#exited
+  }
+
+  pause(): void {
+    if (!this.running || this.paused) return
+    this.#child?.kill('SIGSTOP')
+    this.paused = true
+  }
+
+  resume(): void {
+    if (!this.running || !this.paused) return
+    this.#child?.kill('SIGCONT')
+    this.paused = false
+  }
+
+  async restart(): Promise<ReadyInfo> {
+    await this.kill()
+    return this.start()
+  }
+
+  /** GET a JSON document from the node's API; undefined when it does not answer in time. */
+  async get<T>(path: string, timeoutMs = 3000): Promise<T | undefined> {
+    if (this.ready === undefined || !this.running || this.paused) return undefined
+    try {
+      const res = await fetch(`${this.ready.api}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
+      if (!res.ok) return undefined
+      return (await res.json()) as T
+    } catch {
+      return undefined
+    }
+  }
+
+  async post(path: string, body: unknown, timeoutMs = 5000): Promise<boolean> {
+    if (this.ready === undefined || !this.running || this.paused) return false
+    try {
+      const res = await fetch(`${this.ready.api}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+      return res.ok
+    } catch {
+      return false
+    }
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * `r3mes testnet`: a local network from a topology plan, one process per node on loopback,
+ * in stages: setup (homes, keys, genesis, ports), start (validators first, then the rest,
+ * each bootstrapping from the validators), run (watch every node's status until the planned
+ * windows are trained, firing the fault schedule on the way), stop (every process, cleanly)
+ * and cleanup (the run folder, unless kept). The report comes from the nodes themselves.
+ */
+import { rmSync } from 'node:fs'
+import type { Claim } from '../chain/state.ts'
+import { type Clock, sleep } from '../runtime/clock.ts'
+import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
+import { setupTestnet, type TestnetLayout } from './layout.ts'
+import { NodeProcess } from './node-process.ts'
+import { buildReport, type TestnetReport } from './report.ts'
+
+export interface NodeStatusView {
+  readonly address: string
+  readonly height: number
+  readonly window: number | null
+  readonly peers: number
+  readonly roles: readonly string[]
+  readonly metrics: Record<string, number>
+  readonly loss: readonly { height: number; window: number; loss: number }[]
+}
+
+export interface Progress {
+  readonly elapsedMs: number
+  readonly stage: string
+  readonly height: number
+  readonly window: number
+  readonly windows: number
+  readonly loss: number | null
+  readonly submissions: number
+  readonly challenges: number
+  readonly slashed: number
+  readonly nodes: readonly { name: string; up: boolean; height: number | null; peers: number | null }[]
+}
+
+export interface TestnetOptions {
+  readonly dir: string
+  readonly clock: Clock
+  /** Keep the run folder (logs, stores) after the run. @default false */
+  readonly keep?: boolean
+  readonly logLevel?: string
+  readonly signal?: AbortSignal
+  readonly onProgress?: (p: Progress) => void
+  readonly onStage?: (stage: string, detail: string) => void
+}
+
+export interface FaultRecord {
+  readonly fault: FaultPlan
+  readonly firedAtMs: number
+  readonly heightAtFire: number
+  readonly targets: readonly string[]
+}
+
+export interface TestnetRun {
+  readonly layout: TestnetLayout
+  readonly report: TestnetReport
+  readonly faults: readonly FaultRecord[]
+  readonly nodes: readonly NodeProcess[]
+  readonly history: ReadonlyMap<string, readonly { height: number; blockHash: string; appHash: string }[]>
+  readonly interrupted: boolean
+}
+
+function validatorsOf(nodes: readonly NodeProcess[]): NodeProcess[] {
+  return nodes.filter((n) => n.layout.roles.includes('validator'))
+}
+
+export class Testnet {
+  readonly plan: NetworkPlan
+  readonly o: TestnetOptions
+  layout: TestnetLayout | undefined
+  nodes: NodeProcess[] = []
+  readonly faults: FaultRecord[] = []
+  readonly #started: number
+
+  constructor(plan: NetworkPlan, options: TestnetOptions) {
+    this.plan = plan
+    this.o = options
+    this.#started = options.clock.monotonicMs()
+  }
+
+  elapsedMs(): number {
+    return this.o.clock.monotonicMs() - this.#started
+  }
+
+  async setup(): Promise<TestnetLayout> {
+    this.o.onStage?.('setup', this.o.dir)
+    this.layout = await setupTestnet(this.plan, this.o.dir, this.o.clock.nowMs())
+    const validators = this.layout.nodes.filter((n) => n.roles.includes('validator')).map((n) => n.multiaddr)
+    this.nodes = this.layout.nodes.map(
+      (l) =>
+        new NodeProcess({
+          layout: l,
+          net: this.layout as TestnetLayout,
+          clock: this.o.clock,
+          bootstrap: validators,
+          logLevel: this.o.logLevel,
+        }),
+    )
+    return this.layout
+  }
+
+  async start(): Promise<void> {
+    this.o.onStage?.('start', `${this.nodes.length} nodes`)
+    const validators = validatorsOf(this.nodes)
+    await Promise.all(validators.map((n) => n.start()))
+    await Promise.all(this.nodes.filter((n) => !validators.includes(n)).map((n) => n.start()))
+    // Apply the link conditions each node's plan names, on its links to every other node.
+    for (const n of this.nodes) {
+      const c = n.layout.plan.network
+      const others = this.nodes.filter((m) => m !== n).map((m) => m.layout.peerId)
+      if (c.delayMs > 0) await n.post('/admin/faults', { action: 'delay', peers: others, ms: c.delayMs })
+      if (c.lossPercent > 0)
+        await n.post('/admin/faults', { action: 'loss', peers: others, fraction: c.lossPercent / 100 })
+    }
+  }
+
+  async statuses(): Promise<(NodeStatusView | undefined)[]> {
+    return Promise.all(this.nodes.map((n) => n.get<NodeStatusView>('/status')))
+  }
+
+  /** The node to read the chain from: the first validator that answers. */
+  async reader(): Promise<NodeProcess | undefined> {
+    for (const n of validatorsOf(this.nodes)) if ((await n.get('/status')) !== undefined) return n
+    return undefined
+  }
+
+  async claims(upToWindow: number): Promise<Claim[]> {
+    const r = await this.reader()
+    if (r === undefined) return []
+    const out: Claim[] = []
+    for (let w = 0; w <= upToWindow; w++) out.push(...((await r.get<Claim[]>(`/query/claims/${w}`)) ?? []))
+    return out
+  }
+
+  /** Run until `windows` windows are trained and aggregated, or the timeout or an interrupt. */
+  async run(): Promise<boolean> {
+    this.o.onStage?.('run', `${this.plan.topology.run.windows} windows`)
+    const t = this.plan.topology
+    const pending = [...this.plan.faults]
+    let lastFireMs = this.elapsedMs()
+    let maxHeight = 0
+    while (this.elapsedMs() < t.run.timeoutMs) {
+      if (this.o.signal?.aborted === true) return false
+      const statuses = await this.statuses()
+      const live = statuses.filter((s): s is NodeStatusView => s !== undefined)
+      maxHeight = Math.max(maxHeight, ...live.map((s) => s.height))
+      const window = Math.max(0, ...live.map((s) => s.window ?? 0))
+      // Faults whose time has come.
+      while (pending.length > 0) {
+        const f = pending[0] as FaultPlan
+        const at = f.at as { height?: number; ms?: number; afterMs?: number }
+        const due =
+          (at.height !== undefined && maxHeight >= at.height) ||
+          (at.ms !== undefined && this.elapsedMs() >= at.ms) ||
+          (at.afterMs !== undefined && this.elapsedMs() - lastFireMs >= at.afterMs)
+        if (!due) break
+        pending.shift()
+        lastFireMs = this.elapsedMs()
+        this.faults.push(await this.fire(f, maxHeight))
+      }
+      const serving = statuses.find((s) => s?.roles.includes('serving'))
+      const losses = serving?.loss ?? []
+      const claims = window > 0 ? await this.claims(window) : []
+      this.o.onProgress?.({
+        elapsedMs: this.elapsedMs(),
+        stage: 'run',
+        height: maxHeight,
+        window,
+        windows: t.run.windows,
+        loss: losses.at(-1)?.loss ?? null,
+        submissions: claims.filter((c) => c.kind === 'submission').length,
+        challenges: claims.filter((c) => c.status === 'challenged').length,
+        slashed: claims.filter((c) => c.status === 'slashed').length,
+        nodes: this.nodes.map((n, i) => ({
+          name: n.name,
+          up: n.running && !n.paused,
+          height: statuses[i]?.height ?? null,
+          peers: statuses[i]?.peers ?? null,
+        })),
+      })
+      // Done once the planned windows have closed and had time to aggregate, with every
+      // fault fired: window `windows` is open and half way through.
+      const halfway = t.chain.params.windowBlocks / 2
+      const reader = await this.reader()
+      const w = reader === undefined ? undefined : await reader.get<{ id: number; openHeight: number }>('/query/window')
+      if (pending.length === 0 && w !== undefined && w.id >= t.run.windows && maxHeight >= w.openHeight + halfway)
+        return true
+      await sleep(this.o.clock, 1000)
+    }
+    return false
+  }
+
+  async fire(f: FaultPlan, height: number): Promise<FaultRecord> {
+    let targets = [...f.nodes]
+    if (f.proposer) {
+      // The validator that proposed the latest block, as the chain recorded it.
+      const r = await this.reader()
+      const last = (await r?.get<{ proposer: string }[]>(`/chain/history?from=${Math.max(1, height)}&to=${Math.max(1, height)}`)) ?? []
+      const node = this.nodes.find((n) => n.layout.address === last[0]?.proposer)
+      if (node !== undefined) targets.push(node.name)
+    }
+    targets = [...new Set(targets)]
+    const byName = (name: string): NodeProcess | undefined => this.nodes.find((n) => n.name === name)
+    this.o.onStage?.('fault', `${f.action} ${targets.join(',') || (f.groups ?? []).map((g) => g.join(',')).join(' | ')}`)
+    switch (f.action) {
+      case 'kill':
+        await Promise.all(targets.map((t) => byName(t)?.kill()))
+        break
+      case 'pause':
+        for (const t of targets) byName(t)?.pause()
+        break
+      case 'resume':
+        for (const n of targets.length > 0 ? targets.map(byName) : this.nodes) n?.resume()
+        break
+      case 'restart':
+        for (const n of targets.length > 0 ? targets.map(byName) : this.nodes.filter((m) => !m.running))
+          await n?.restart().catch((error: unknown) => this.o.onStage?.('fault', (error as Error).message))
+        break
+      case 'disconnect':
+        for (const t of targets) {
+          const others = this.nodes.filter((n) => n.name !== t).map((n) => n.layout.peerId)
+          await byName(t)?.post('/admin/faults', { action: 'disconnect', peers: others })
+        }
+        break
+      case 'partition': {
+        const groups = f.groups ?? [targets, this.nodes.map((n) => n.name).filter((n) => !targets.includes(n))]
+        for (const g of groups) {
+          const others = this.nodes.filter((n) => !g.includes(n.name)).map((n) => n.layout.peerId)
+          await Promise.all(g.map((name) => byName(name)?.post('/admin/faults', { action: 'partition', peers: others })))
+        }
+        break
+      }
+      case 'heal':
+        await Promise.all(this.nodes.map((n) => n.post('/admin/faults', { action: 'heal' })))
+        break
+      case 'clockSkew':
+        await Promise.all(targets.map((t) => byName(t)?.post('/admin/faults', { action: 'clockSkew', ms: f.skewMs ?? 0 })))
+        break
+    }
+    return { fault: f, firedAtMs: this.elapsedMs(), heightAtFire: height, targets }
+  }
+
+  /** Block and app hashes per height from every node that answers. */
+  async histories(): Promise<Map<string, { height: number; blockHash: string; appHash: string }[]>> {
+    const out = new Map<string, { height: number; blockHash: string; appHash: string }[]>()
+    for (const n of this.nodes) {
+      const h = await n.get<{ height: number; blockHash: string; appHash: string }[]>('/chain/history', 10_000)
+      if (h !== undefined) out.set(n.name, h)
+    }
+    return out
+  }
+
+  async stop(): Promise<void> {
+    this.o.onStage?.('stop', `${this.nodes.filter((n) => n.running).length} running`)
+    await Promise.all(this.nodes.map((n) => n.stop()))
+  }
+
+  cleanup(): void {
+    if (this.o.keep === true || this.layout === undefined) return
+    this.o.onStage?.('cleanup', this.layout.dir)
+    rmSync(this.layout.dir, { recursive: true, force: true, maxRetries: 3 })
+  }
+}
+
+/** All stages in order; the nodes are stopped whatever happens. */
+export async function runTestnet(plan: NetworkPlan, options: TestnetOptions): Promise<TestnetRun> {
+  const net = new Testnet(plan, options)
+  const layout = await net.setup()
+  try {
+    await net.start()
+    const finished = await net.run()
+    const report = await buildReport(net, finished)
+    const history = await net.histories()
+    return { layout, report, faults: net.faults, nodes: net.nodes, history, interrupted: options.signal?.aborted === true }
+  } finally {
+    await net.stop()
+    net.cleanup()
+  }
+}
