@@ -78,7 +78,8 @@ export function localNetworkGenesis(plan: LocalNetworkPlan): Genesis {
     if (roles.includes('miner') && (node.subnet === undefined || node.subnet < 0 || node.subnet >= plan.subnets.length))
       throw new InvalidArgumentError(`miner '${node.name}' must name a subnet in [0, ${plan.subnets.length})`)
     const stake =
-      node.stake ?? roles.reduce((max, r) => (minStakeFor(params, r) * 2n > max ? minStakeFor(params, r) * 2n : max), 0n)
+      node.stake ??
+      roles.reduce((max, r) => (minStakeFor(params, r) * 2n > max ? minStakeFor(params, r) * 2n : max), 0n)
     stakers.push({ pubKey: toHex(key.publicKey), stake, roles, subnet: node.subnet ?? null })
   }
   if (!stakers.some((s) => s.roles.includes('validator')))

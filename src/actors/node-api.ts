@@ -41,7 +41,8 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   } catch {
     throw new HttpError(400, 'body is not JSON')
   }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be an object')
+  if (body === null || typeof body !== 'object' || Array.isArray(body))
+    throw new HttpError(400, 'body must be an object')
   return body as Record<string, unknown>
 }
 

@@ -53,7 +53,10 @@ export async function buildReport(net: Testnet, finished: boolean): Promise<Test
     if (c === undefined || c === null) break
     challenges.push(c)
   }
-  const supply = (await reader?.get<{ minted: string; slashed: string }>('/query/supply')) ?? { minted: '0', slashed: '0' }
+  const supply = (await reader?.get<{ minted: string; slashed: string }>('/query/supply')) ?? {
+    minted: '0',
+    slashed: '0',
+  }
   const cheaters = layout.nodes.filter((n) => n.misbehaviours.length > 0).map((n) => n.address)
   const slashedOwners = submissions.filter((c) => c.status === 'slashed').map((c) => c.owner)
   const serving = statuses.find((s) => s?.roles.includes('serving'))

@@ -198,13 +198,19 @@ export class Testnet {
     if (f.proposer) {
       // The validator that proposed the latest block, as the chain recorded it.
       const r = await this.reader()
-      const last = (await r?.get<{ proposer: string }[]>(`/chain/history?from=${Math.max(1, height)}&to=${Math.max(1, height)}`)) ?? []
+      const last =
+        (await r?.get<{ proposer: string }[]>(
+          `/chain/history?from=${Math.max(1, height)}&to=${Math.max(1, height)}`,
+        )) ?? []
       const node = this.nodes.find((n) => n.layout.address === last[0]?.proposer)
       if (node !== undefined) targets.push(node.name)
     }
     targets = [...new Set(targets)]
     const byName = (name: string): NodeProcess | undefined => this.nodes.find((n) => n.name === name)
-    this.o.onStage?.('fault', `${f.action} ${targets.join(',') || (f.groups ?? []).map((g) => g.join(',')).join(' | ')}`)
+    this.o.onStage?.(
+      'fault',
+      `${f.action} ${targets.join(',') || (f.groups ?? []).map((g) => g.join(',')).join(' | ')}`,
+    )
     switch (f.action) {
       case 'kill':
         await Promise.all(targets.map((t) => byName(t)?.kill()))
@@ -229,7 +235,9 @@ export class Testnet {
         const groups = f.groups ?? [targets, this.nodes.map((n) => n.name).filter((n) => !targets.includes(n))]
         for (const g of groups) {
           const others = this.nodes.filter((n) => !g.includes(n.name)).map((n) => n.layout.peerId)
-          await Promise.all(g.map((name) => byName(name)?.post('/admin/faults', { action: 'partition', peers: others })))
+          await Promise.all(
+            g.map((name) => byName(name)?.post('/admin/faults', { action: 'partition', peers: others })),
+          )
         }
         break
       }
@@ -237,7 +245,9 @@ export class Testnet {
         await Promise.all(this.nodes.map((n) => n.post('/admin/faults', { action: 'heal' })))
         break
       case 'clockSkew':
-        await Promise.all(targets.map((t) => byName(t)?.post('/admin/faults', { action: 'clockSkew', ms: f.skewMs ?? 0 })))
+        await Promise.all(
+          targets.map((t) => byName(t)?.post('/admin/faults', { action: 'clockSkew', ms: f.skewMs ?? 0 })),
+        )
         break
     }
     return { fault: f, firedAtMs: this.elapsedMs(), heightAtFire: height, targets }
@@ -274,7 +284,14 @@ export async function runTestnet(plan: NetworkPlan, options: TestnetOptions): Pr
     const finished = await net.run()
     const report = await buildReport(net, finished)
     const history = await net.histories()
-    return { layout, report, faults: net.faults, nodes: net.nodes, history, interrupted: options.signal?.aborted === true }
+    return {
+      layout,
+      report,
+      faults: net.faults,
+      nodes: net.nodes,
+      history,
+      interrupted: options.signal?.aborted === true,
+    }
   } finally {
     await net.stop()
     net.cleanup()

@@ -2,8 +2,8 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MISBEHAVIOURS, type Misbehaviour, parseMisbehaviour } from '../../actors/misbehaviour.ts'
-import { NodeApi } from '../../actors/node-api.ts'
 import { NODE_ROLES, type NodeRole, startNode } from '../../actors/node.ts'
+import { NodeApi } from '../../actors/node-api.ts'
 import { ModelWatchWork } from '../../actors/roles/model-watch.ts'
 import { brownFictionDataset } from '../../actors/training/datasets.ts'
 import { parseGenesis } from '../../chain/genesis.ts'
@@ -40,7 +40,11 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const clock = new SkewedClock(base)
   const level = oneOf(stringOption(v, 'log-level', 'info'), ['debug', 'info', 'warn', 'error', 'silent'], '--log-level')
   const name = stringOption(v, 'name', 'node')
-  const components = { clock, random: new SeededRandom(intOption(v, 'seed', 1, 0)), logger: createLogger({ name, level, clock }) }
+  const components = {
+    clock,
+    random: new SeededRandom(intOption(v, 'seed', 1, 0)),
+    logger: createLogger({ name, level, clock }),
+  }
   const node = await startNode(
     {
       home,
