@@ -24,7 +24,10 @@ import { MalformedMessageError, MessageTooLargeError } from './errors.ts'
 import { dagPbCid, rawCid, verifyBlock, verifyDigest } from './hashing.ts'
 
 export interface ContentStoreInit {
-  /** Chunk size for large content; bitswap refuses blocks over 2 MiB. @default 1 MiB */
+  /**
+   * Chunk size for large content. bitswap refuses blocks over 2 MiB; the largest chunk means
+   * the fewest blocks to want, send, write and read. @default 2 MiB
+   */
   chunkBytes?: number
   /** Chunks fetched concurrently by `get` (more wants in flight let a peer batch them). @default 16 */
   fetchConcurrency?: number
@@ -65,7 +68,7 @@ export class ContentStore {
   constructor(init: ContentStoreInit, components: ContentStoreComponents) {
     this.#helia = components.helia
     this.#log = components.logger.child({ component: 'content' })
-    this.chunkBytes = init.chunkBytes ?? 1024 * 1024
+    this.chunkBytes = init.chunkBytes ?? 2 * 1024 * 1024
     assert(this.chunkBytes > 0 && this.chunkBytes <= 2 * 1024 * 1024, 'chunk must fit a bitswap block')
     this.#concurrency = init.fetchConcurrency ?? 16
     this.#maxContentBytes = init.maxContentBytes ?? 1024 * 1024 * 1024
