@@ -13,7 +13,8 @@
  * refuses a mismatch. Backpressure is end to end (see stream-io.ts); a deadline bounds the
  * whole exchange on both sides. A bad frame (oversized, truncated, malformed, more bytes than
  * announced) ends that stream with a typed error and a nack naming the reason; the node and
- * its other streams carry on, and memory stays bounded by maxTensorBytes × maxInboundStreams.
+ * its other streams carry on, and memory stays bounded by maxTensorBytes × maxInboundStreams
+ * per connection, plus the pool of released receive buffers (its own bounds, buffer-pool.ts).
  */
 import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
