@@ -22,7 +22,8 @@ const node = await createNetNode(
   { chainId: CHAIN_ID, homeDir: home, activations: { maxTensorBytes: 512 * 1024 * 1024 } },
   { clock, random: new SeededRandom(2), logger: createLogger({ name: 'bench-peer', level: 'silent', clock }) },
 )
-node.activations.onTensor(() => {})
+// A pipeline stage hands each tensor's buffer back once it has used it; so does this sink.
+node.activations.onTensor((tensor) => tensor.release())
 
 // Bare libp2p stream pump: an 8-byte length, then that many bytes; answer one byte.
 await node.libp2p.handle(BARE_PROTOCOL, async (stream) => {

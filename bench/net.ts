@@ -31,7 +31,7 @@ import { BARE_PROTOCOL, benchBytes, CHAIN_ID, ECHO_PROTOCOL } from './net-shared
 
 const MiB = 1024 * 1024
 const TRANSFER_BYTES = 32 * MiB
-const REPEATS = 3
+const REPEATS = 5
 const CONTENTS = 2
 const GOSSIP_NODES = 8
 const GOSSIP_MESSAGES = 200
@@ -94,15 +94,20 @@ function sizeHeader(n: number): Uint8Array {
   return head
 }
 
-/** Bytes per second of `run`, best of the median over REPEATS. */
-async function throughput(bytes: number, run: () => Promise<void>): Promise<number> {
-  const rates: number[] = []
+/**
+ * Bytes per second of each of `runs`, the median over REPEATS. The runs take turns (one of
+ * each, REPEATS times) so that a change in the machine's load hits them alike.
+ */
+async function throughputs(bytes: number, runs: (() => Promise<void>)[]): Promise<number[]> {
+  const rates: number[][] = runs.map(() => [])
   for (let i = 0; i < REPEATS; i++) {
-    const start = clock.monotonicMs()
-    await run()
-    rates.push(bytes / ((clock.monotonicMs() - start) / 1000))
+    for (const [k, run] of runs.entries()) {
+      const start = clock.monotonicMs()
+      await run()
+      rates[k]?.push(bytes / ((clock.monotonicMs() - start) / 1000))
+    }
   }
-  return median(rates)
+  return rates.map(median)
 }
 
 async function bareStream(node: NetNode, peer: PeerId, bytes: Uint8Array): Promise<void> {
@@ -159,11 +164,13 @@ async function pointToPoint(): Promise<Record<string, number>> {
     await node.activations.send(peerId, { direction: 'forward', window: 0, step: 0, bytes: tensor.subarray(0, MiB) })
     await rawTcp(peer.info.tcpPort, tensor.subarray(0, MiB))
 
-    const streamBps = await throughput(TRANSFER_BYTES, async () => {
-      await node.activations.send(peerId, { direction: 'forward', window: 0, step: 0, bytes: tensor })
-    })
-    const bareBps = await throughput(TRANSFER_BYTES, () => bareStream(node, peerId, tensor))
-    const tcpBps = await throughput(TRANSFER_BYTES, () => rawTcp(peer.info.tcpPort, tensor))
+    const [streamBps = 0, bareBps = 0, tcpBps = 0] = await throughputs(TRANSFER_BYTES, [
+      async () => {
+        await node.activations.send(peerId, { direction: 'forward', window: 0, step: 0, bytes: tensor })
+      },
+      () => bareStream(node, peerId, tensor),
+      () => rawTcp(peer.info.tcpPort, tensor),
+    ])
     const contentRates: number[] = []
     for (const cid of peer.info.cids) {
       const start = clock.monotonicMs()

@@ -13,7 +13,8 @@
  * refuses a mismatch. Backpressure is end to end (see stream-io.ts); a deadline bounds the
  * whole exchange on both sides. A bad frame (oversized, truncated, malformed, more bytes than
  * announced) ends that stream with a typed error and a nack naming the reason; the node and
- * its other streams carry on, and memory stays bounded by maxTensorBytes × maxInboundStreams.
+ * its other streams carry on, and memory stays bounded by maxTensorBytes × maxInboundStreams
+ * per connection, plus the pool of released receive buffers (its own bounds, buffer-pool.ts).
  */
 import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -25,6 +26,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
 import type { Logger } from '../runtime/logger.ts'
+import { BufferPool, type BufferPoolInit } from './buffer-pool.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import {
   BadFrameError,
@@ -35,6 +37,7 @@ import {
   MessageTooLargeError,
 } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
+import { FrameReader } from './frame-reader.ts'
 import { equalBytes, rawCid, rawCidOfDigest } from './hashing.ts'
 import { streamSink, streamSource } from './stream-io.ts'
 
@@ -55,6 +58,12 @@ export interface ReceivedTensor {
   cid: CID
   bytes: Uint8Array
   from: PeerId
+  /**
+   * Hand `bytes` back for reuse by a later tensor of the same size, once done with them: it
+   * spares that tensor the page faults of fresh memory. Optional (unreleased buffers are
+   * garbage collected as usual); `bytes` must not be touched after it. Idempotent.
+   */
+  release(): void
 }
 
 export interface SendTensor {
@@ -100,6 +109,8 @@ export interface ActivationStreamsInit {
   deadlineMs?: number
   /** Concurrent inbound tensor streams per connection. @default 4 */
   maxInboundStreams?: number
+  /** Bounds of the pool of released receive buffers. @default see BufferPoolInit */
+  receiveBuffers?: BufferPoolInit
 }
 
 export interface ActivationStreamsComponents {
@@ -111,8 +122,6 @@ export interface ActivationStreamsComponents {
 
 const MAX_HEADER_BYTES = 1024
 const MAX_ACK_BYTES = 1024
-/** Room for the varint length prefix on top of a full frame. */
-const PREFIX_BYTES = 10
 
 export function activationProtocol(chainId: string): string {
   return `/r3mes/${chainId}/activations/1.0.0`
@@ -128,6 +137,7 @@ export class ActivationStreams {
   readonly maxTensorBytes: number
   readonly #deadlineMs: number
   readonly #maxInboundStreams: number
+  readonly #buffers: BufferPool
   #handler: ((tensor: ReceivedTensor) => void | Promise<void>) | undefined
   /** Count of refused inbound tensors per error code (for tests, metrics and chaos checks). */
   readonly rejected = new Map<string, number>()
@@ -143,6 +153,12 @@ export class ActivationStreams {
     this.maxTensorBytes = init.maxTensorBytes ?? 256 * 1024 * 1024
     this.#deadlineMs = init.deadlineMs ?? 60_000
     this.#maxInboundStreams = init.maxInboundStreams ?? 4
+    this.#buffers = new BufferPool(init.receiveBuffers)
+  }
+
+  /** Receive buffers handed out again instead of allocated. */
+  get reusedBuffers(): number {
+    return this.#buffers.reused
   }
 
   async start(): Promise<void> {
@@ -272,51 +288,53 @@ export class ActivationStreams {
   }
 
   async #readTensor(stream: Stream, from: PeerId): Promise<ReceivedTensor> {
-    const maxTensorBytes = this.maxTensorBytes
-    return pipe(
-      // Pause once a full yamux window is queued: enough to keep the link busy while the
-      // consumer copies and hashes, bounded per stream.
+    // Pause once a full yamux window is queued: enough to keep the link busy while the
+    // frames are copied and hashed, bounded per stream.
+    const reader = new FrameReader(
       streamSource(stream, { highWaterBytes: Math.max(8 * 1024 * 1024, 2 * this.maxFrameBytes) }),
-      (source) => lp.decode(source, { maxDataLength: this.maxFrameBytes + PREFIX_BYTES }),
-      async (frames) => {
-        let header: TensorHeader | undefined
-        let bytes: Uint8Array | undefined
-        let received = 0
-        // Hash as the bytes arrive, so the CID check overlaps the transfer.
-        const hash = createHash('sha256')
-        for await (const frame of frames) {
-          if (header === undefined || bytes === undefined) {
-            header = decodeHeader(frame.subarray())
-            if (header.sizeBytes > maxTensorBytes)
-              throw new MessageTooLargeError('announced tensor', header.sizeBytes, maxTensorBytes)
-            bytes = new Uint8Array(header.sizeBytes)
-          } else {
-            if (frame.byteLength > this.maxFrameBytes)
-              throw new BadFrameError(`frame of ${frame.byteLength} bytes over the cap of ${this.maxFrameBytes}`)
-            if (received + frame.byteLength > header.sizeBytes)
-              throw new BadFrameError('more bytes than the header announced', { sizeBytes: header.sizeBytes })
-            for (const part of frame) {
-              bytes.set(part, received)
-              hash.update(part)
-              received += part.byteLength
-            }
-          }
-          if (received === header.sizeBytes) {
-            const cid = CID.parse(header.cid)
-            const actual = new Uint8Array(hash.digest())
-            if (!equalBytes(actual, cid.multihash.digest))
-              throw new ContentIntegrityError(header.cid, rawCidOfDigest(actual).toString(), 'tensor')
-            return { header, cid, bytes, from }
-          }
-        }
-        throw new BadFrameError(
-          header === undefined
-            ? 'stream ended before the header'
-            : `truncated: ${received} of ${header.sizeBytes} bytes`,
-          { received },
-        )
-      },
     )
+    let bytes: Uint8Array | undefined
+    try {
+      const headerLength = await reader.nextLength(MAX_HEADER_BYTES)
+      if (headerLength === undefined) throw new BadFrameError('stream ended before the header')
+      const header = decodeHeader(await reader.readBytes(headerLength))
+      if (header.sizeBytes > this.maxTensorBytes)
+        throw new MessageTooLargeError('announced tensor', header.sizeBytes, this.maxTensorBytes)
+      const target = this.#buffers.acquire(header.sizeBytes)
+      bytes = target
+      // Each frame is copied from the stream's chunks straight into place and hashed on the
+      // way, so the CID check is done when the last byte lands.
+      const hash = createHash('sha256')
+      const onPiece = (piece: Uint8Array): void => {
+        hash.update(piece)
+      }
+      let received = 0
+      while (received < header.sizeBytes) {
+        const length = await reader.nextLength(this.maxFrameBytes)
+        if (length === undefined)
+          throw new BadFrameError(`truncated: ${received} of ${header.sizeBytes} bytes`, { received })
+        if (received + length > header.sizeBytes)
+          throw new BadFrameError('more bytes than the header announced', { sizeBytes: header.sizeBytes })
+        await reader.readInto(target, received, length, onPiece)
+        received += length
+      }
+      const cid = CID.parse(header.cid)
+      const actual = new Uint8Array(hash.digest())
+      if (!equalBytes(actual, cid.multihash.digest))
+        throw new ContentIntegrityError(header.cid, rawCidOfDigest(actual).toString(), 'tensor')
+      let released = false
+      const release = (): void => {
+        if (released) return
+        released = true
+        this.#buffers.release(target)
+      }
+      bytes = undefined
+      return { header, cid, bytes: target, from, release }
+    } finally {
+      // A refused tensor's buffer was never handed out: keep it for the next one.
+      if (bytes !== undefined) this.#buffers.release(bytes)
+      await reader.close()
+    }
   }
 
   /** An abort signal that fires at the deadline (or with `parent`), and its cleanup. */

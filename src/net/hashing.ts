@@ -29,16 +29,25 @@ export function dagPbCid(bytes: Uint8Array): CID {
 
 /** Throw ContentIntegrityError unless `bytes` hash to `cid` (sha2-256 CIDs only). */
 export function verifyBlock(cid: CID, bytes: Uint8Array | readonly Uint8Array[], what = 'block'): void {
-  if (cid.multihash.code !== sha256.code)
-    throw new ContentIntegrityError(cid.toString(), `multihash 0x${cid.multihash.code.toString(16)}`, what)
-  const actual = sha256Digest(bytes)
-  if (!equalBytes(actual, cid.multihash.digest)) {
+  requireSha256(cid, what)
+  verifyDigest(cid, sha256Digest(bytes), what)
+}
+
+/** Throw ContentIntegrityError unless `digest`, a sha2-256 computed by the caller, is `cid`'s. */
+export function verifyDigest(cid: CID, digest: Uint8Array, what = 'content'): void {
+  requireSha256(cid, what)
+  if (!equalBytes(digest, cid.multihash.digest)) {
     throw new ContentIntegrityError(
       cid.toString(),
-      CID.createV1(cid.code, Digest.create(sha256.code, actual)).toString(),
+      CID.createV1(cid.code, Digest.create(sha256.code, digest)).toString(),
       what,
     )
   }
+}
+
+function requireSha256(cid: CID, what: string): void {
+  if (cid.multihash.code !== sha256.code)
+    throw new ContentIntegrityError(cid.toString(), `multihash 0x${cid.multihash.code.toString(16)}`, what)
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -19,12 +19,12 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { FsBlockstore } from 'blockstore-fs'
 import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type Helia } from 'helia'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { ActivationStreams, type ActivationStreamsInit } from './activation-stream.ts'
+import { WholeBlockFsBlockstore } from './blockstore.ts'
 import { ContentStore, type ContentStoreInit } from './content-store.ts'
 import { FaultInjector } from './faults.ts'
 import { GossipRouter, type GossipsubService } from './gossip.ts'
@@ -105,7 +105,7 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   if (!isValidChainId(init.chainId)) throw new InvalidArgumentError('bad chain id', { chainId: init.chainId })
   await mkdir(init.homeDir, { recursive: true })
   const privateKey = await loadOrCreateIdentity(init.homeDir)
-  const blockstore = new FsBlockstore(join(init.homeDir, 'blocks'))
+  const blockstore = new WholeBlockFsBlockstore(join(init.homeDir, 'blocks'))
   const datastore = new FsDatastore(join(init.homeDir, 'datastore'))
   await blockstore.open()
   await datastore.open()

@@ -46,6 +46,27 @@ describe('net: activation streams', function () {
     assert.ok(Buffer.from(tensor.bytes).equals(Buffer.from(bytes)), 'bytes differ')
   })
 
+  it('receives into a released buffer again, and the new tensor is intact', async () => {
+    const [a, b] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]
+    const first = randomBytes(3 * MiB + 5, 11)
+    const second = randomBytes(3 * MiB + 5, 12)
+    const before = received.length
+    const reusedBefore = b.activations.reusedBuffers
+    await a.activations.send(b.peerId, { direction: 'forward', window: 0, step: 1, bytes: first })
+    await waitFor(() => received.length === before + 1, 10_000, 'first tensor')
+    const kept = at(received, before)
+    assert.ok(Buffer.from(kept.bytes).equals(Buffer.from(first)))
+    const buffer = kept.bytes
+    kept.release()
+    await a.activations.send(b.peerId, { direction: 'forward', window: 0, step: 2, bytes: second })
+    await waitFor(() => received.length === before + 2, 10_000, 'second tensor')
+    const next = at(received, before + 1)
+    assert.equal(b.activations.reusedBuffers, reusedBefore + 1)
+    assert.equal(next.bytes, buffer, 'the released buffer was taken again')
+    assert.ok(Buffer.from(next.bytes).equals(Buffer.from(second)), 'bytes differ')
+    next.release()
+  })
+
   /** Open a raw stream, write `frames` (already framed), and return the receiver's reply. */
   async function sendRaw(frames: Uint8Array[]): Promise<{ ok: boolean; code?: string; reason?: string }> {
     const [a, b] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]

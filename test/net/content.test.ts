@@ -50,10 +50,11 @@ describe('net: content store (helia + bitswap, on-disk blockstore)', function ()
     const small = randomBytes(1000, 1)
     const cid = await a.content.put(small)
     assert.equal(cid.toString(), rawCid(small).toString())
-    // C already holds the first half of a 4 MiB object's chunks; get fetches only the rest.
-    const big = randomBytes(4 * MiB, 2)
+    // C already holds the first half of a four-chunk object's chunks; get fetches only the rest.
+    const chunk = a.content.chunkBytes
+    const big = randomBytes(4 * chunk, 2)
     const root = await a.content.put(big)
-    await c.content.put(big.subarray(0, 2 * MiB), { pin: false })
+    await c.content.put(big.subarray(0, 2 * chunk), { pin: false })
     assert.ok(!(await c.content.has(root)))
     const fetchedBlocks: string[] = []
     const fetched = await c.content.get(root, { onFetched: (block) => fetchedBlocks.push(block.toString()) })
