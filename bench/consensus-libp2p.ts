@@ -28,7 +28,11 @@ export async function startLibp2pNodes(n: number, signed = true): Promise<Libp2p
     const components = createRuntimeComponents({ name: `bench-v${i}`, seed: i + 1, logLevel: 'silent' })
     nodes.push(
       await createNetNode(
-        { chainId: CHAIN_ID, homeDir: homes[i] as string, gossip: { heartbeatMs: 100, meshDegree: 3, signed } },
+        {
+          chainId: CHAIN_ID,
+          homeDir: homes[i] as string,
+          gossip: { heartbeatMs: 100, meshDegree: 3, signed, skipDuplicateSignatureChecks: true },
+        },
         components,
       ),
     )

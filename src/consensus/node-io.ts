@@ -45,6 +45,9 @@ export interface NodeComponents {
   onCommit?: (committed: CommittedBlock) => void
 }
 
+/** Peers whose status this node remembers at once; beyond it the memory starts over (peer names come off the wire). */
+const MAX_PEERS_TRACKED = 1024
+
 export interface Recovered {
   tip: Tip
   /** Inputs of the WAL to replay, oldest first. */
@@ -58,6 +61,8 @@ export class NodeIo {
   readonly c: NodeComponents
   /** Heights already served to each lagging peer, with when (bounds the help one peer can ask for). */
   readonly #helped = new Map<string, { height: number; atMs: number }>()
+  /** The height each peer's last status named. */
+  readonly #statusHeights = new Map<string, number>()
 
   constructor(components: NodeComponents) {
     this.c = components
@@ -211,17 +216,18 @@ export class NodeIo {
   }
 
   /**
-   * A message from a peer, as a core input (undefined when it is not one). A peer that sends
-   * messages for a height this node has decided is behind: it is sent the decided block
-   * with its commit, at most once per height per second.
+   * A message from a peer, as a core input (undefined when it is not one). A peer whose
+   * `status` names a height this node has decided is behind: it is sent the decided block
+   * with its commit, at most once per height per second. Votes and proposals for a decided
+   * height prove nothing of the kind: the last precommits of a height routinely arrive after
+   * the receiver has moved on, from peers that have moved on too, and answering each of them
+   * with a whole block cost more than the rest of a height's traffic.
    */
   receive(message: ConsensusMessage, from: string, state: ConsensusState): ConsensusInput | undefined {
     switch (message.kind) {
       case 'proposal':
-        this.#helpIfBehind(message.proposal.height, from, state)
         return { type: 'proposal', proposal: message.proposal, block: message.block }
       case 'vote':
-        this.#helpIfBehind(message.vote.height, from, state)
         return { type: 'vote', vote: message.vote }
       case 'decided':
         return message.block.header.height === state.tip.height
@@ -240,19 +246,21 @@ export class NodeIo {
   }
 
   /**
-   * One gossip tick: announce this node's height (a peer that is ahead answers with the
-   * decided block), re-send its own votes of this height, and re-send the proposals it holds
-   * only when it has been in the same round since the previous tick: while rounds progress,
-   * everyone already has them, and a block can be megabytes.
+   * One gossip tick, for a node that has been at the same height and round since the previous
+   * tick: it announces its height (a peer that is ahead answers with the decided block) and
+   * re-sends its own votes of the height and the proposals it holds. A node that moved on
+   * since the previous tick sent its votes of the new position moments ago and is not behind,
+   * so re-sending would only multiply traffic: with signed gossip every re-send is a new
+   * message that every peer verifies and forwards.
    */
   gossip(state: ConsensusState): void {
     const { transport } = this.c
-    transport.broadcast({ kind: 'status', height: state.tip.height })
-    const { proposals, votes } = gossipMessages(state)
     const stuck = this.#lastGossip?.height === state.tip.height && this.#lastGossip.round === state.round
     this.#lastGossip = { height: state.tip.height, round: state.round }
-    if (stuck)
-      for (const p of proposals) transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
+    if (!stuck) return
+    transport.broadcast({ kind: 'status', height: state.tip.height })
+    const { proposals, votes } = gossipMessages(state)
+    for (const p of proposals) transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
     for (const vote of votes) transport.broadcast({ kind: 'vote', vote })
   }
 
@@ -273,7 +281,13 @@ export class NodeIo {
   }
 
   #helpIfBehind(peerHeight: number, from: string, state: ConsensusState): void {
+    const previous = this.#statusHeights.get(from)
+    if (this.#statusHeights.size >= MAX_PEERS_TRACKED) this.#statusHeights.clear()
+    this.#statusHeights.set(from, peerHeight)
     if (peerHeight >= state.tip.height) return
+    // A status one height behind has usually crossed this node's own commit in flight, from a
+    // peer that commits a moment later: it is behind only when it says so twice in a row.
+    if (peerHeight === state.tip.height - 1 && previous !== peerHeight) return
     const nowMs = this.c.clock.monotonicMs()
     const last = this.#helped.get(from)
     if (last !== undefined && last.height === peerHeight && nowMs - last.atMs < 1000) return
