@@ -45,9 +45,6 @@ export interface NodeComponents {
   onCommit?: (committed: CommittedBlock) => void
 }
 
-/** Peers whose status this node remembers at once; beyond it the memory starts over (peer names come off the wire). */
-const MAX_PEERS_TRACKED = 1024
-
 export interface Recovered {
   tip: Tip
   /** Inputs of the WAL to replay, oldest first. */
@@ -61,8 +58,6 @@ export class NodeIo {
   readonly c: NodeComponents
   /** Heights already served to each lagging peer, with when (bounds the help one peer can ask for). */
   readonly #helped = new Map<string, { height: number; atMs: number }>()
-  /** The height each peer's last status named. */
-  readonly #statusHeights = new Map<string, number>()
 
   constructor(components: NodeComponents) {
     this.c = components
@@ -217,7 +212,8 @@ export class NodeIo {
 
   /**
    * A message from a peer, as a core input (undefined when it is not one). A peer whose
-   * `status` names a height this node has decided is behind: it is sent the decided block
+   * `status` names a height this node has decided is behind (a node announces its height only
+   * after a whole gossip interval without progress): it is sent the decided block
    * with its commit, at most once per height per second. Votes and proposals for a decided
    * height prove nothing of the kind: the last precommits of a height routinely arrive after
    * the receiver has moved on, from peers that have moved on too, and answering each of them
@@ -281,13 +277,7 @@ export class NodeIo {
   }
 
   #helpIfBehind(peerHeight: number, from: string, state: ConsensusState): void {
-    const previous = this.#statusHeights.get(from)
-    if (this.#statusHeights.size >= MAX_PEERS_TRACKED) this.#statusHeights.clear()
-    this.#statusHeights.set(from, peerHeight)
     if (peerHeight >= state.tip.height) return
-    // A status one height behind has usually crossed this node's own commit in flight, from a
-    // peer that commits a moment later: it is behind only when it says so twice in a row.
-    if (peerHeight === state.tip.height - 1 && previous !== peerHeight) return
     const nowMs = this.c.clock.monotonicMs()
     const last = this.#helped.get(from)
     if (last !== undefined && last.height === peerHeight && nowMs - last.atMs < 1000) return
