@@ -71,7 +71,7 @@ export function startNetwork(linkOf: (i: number) => Link, disk: boolean, maxBloc
     const app = new KvApplication()
     const config: ConsensusConfig = {
       chainId: genesis.chainId,
-      myIndex: i,
+      myAddress: v.address,
       // The default timeouts, but no wait after a commit: the bench measures the protocol.
       timeouts: { ...DEFAULT_TIMEOUTS, commitMs: 0 },
       maxBlockBytes,

@@ -13,7 +13,7 @@
 import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
-import type { Application } from './application.ts'
+import type { Application, ExecutedBlock } from './application.ts'
 import { gossipMessages, initialState, nextTip, step } from './core.ts'
 import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
 import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
@@ -76,7 +76,8 @@ export class NodeIo {
       const stored = blockStore.load(tip.height)
       if (stored === undefined)
         throw new StoreCorruptError('application is ahead of the block store', { height: tip.height })
-      tip = nextTip(config, tip, stored.block, stored.commit, app.info().appHash)
+      const info = app.info()
+      tip = nextTip(config, tip, stored.block, stored.commit, info.appHash, info.validatorUpdates)
       stateStore.save(tip)
     }
     if (app.info().height >= tip.height)
@@ -95,12 +96,13 @@ export class NodeIo {
     // Blocks stored but not yet reflected in the state (a crash between the two saves) were
     // decided: apply them rather than wait to decide them again, so the committed height never goes back.
     for (let stored = blockStore.load(tip.height); stored !== undefined; stored = blockStore.load(tip.height)) {
-      const appHash = app.executeBlock(stored.block)
+      const executed = app.executeBlock(stored.block)
       this.c.mempool.update(stored.block.txs)
       this.c.evidencePool.markCommitted(stored.block.evidence)
-      tip = nextTip(config, tip, stored.block, stored.commit, appHash)
+      tip = nextTip(config, tip, stored.block, stored.commit, executed.appHash, executed.validatorUpdates)
       stateStore.save(tip)
     }
+    this.c.evidencePool.setValidators(tip.validators)
     const replay = wal.readFrom(tip.height)
     wal.startHeight(tip.height)
     return { tip, replay }
@@ -173,15 +175,25 @@ export class NodeIo {
         // The inputs that decided this block must survive a power loss before the block is
         // stored, or a restart could find a stored block its WAL cannot re-decide.
         if (!replaying) this.c.wal.sync()
-        const appHash = this.#apply({ block: effect.block, commit: effect.commit })
+        const executed = this.#apply({ block: effect.block, commit: effect.commit })
         if (replaying) return []
-        const input: ConsensusInput = { type: 'blockApplied', height: effect.block.header.height, appHash }
+        const input: ConsensusInput = {
+          type: 'blockApplied',
+          height: effect.block.header.height,
+          appHash: executed.appHash,
+          validatorUpdates: executed.validatorUpdates,
+        }
         this.log(input)
         return [input]
       }
       case 'newHeight':
         this.c.stateStore.save(effect.tip)
+        this.c.evidencePool.setValidators(effect.tip.validators)
         this.c.wal.startHeight(effect.tip.height)
+        // Catching up: ask for the next decided block at once rather than at the next gossip
+        // tick, or a lagging node would never close the gap to a chain faster than its ticks.
+        if (!replaying && this.#catchingUpFrom === effect.tip.height - 1)
+          this.c.transport.broadcast({ kind: 'status', height: effect.tip.height })
         return []
       case 'evidence':
         if (this.c.evidencePool.add(effect.evidence) && !replaying)
@@ -190,24 +202,22 @@ export class NodeIo {
     }
   }
 
-  #apply(committed: CommittedBlock): Uint8Array {
+  #apply(committed: CommittedBlock): ExecutedBlock {
     const { app, blockStore } = this.c
     const block: Block = committed.block
     const height = block.header.height
     blockStore.save(committed)
     const info = app.info()
-    let appHash: Uint8Array
     if (info.height === height - 1) {
-      appHash = app.executeBlock(block)
+      const executed = app.executeBlock(block)
       this.c.mempool.update(block.txs)
       this.c.evidencePool.markCommitted(block.evidence)
       this.c.onCommit?.(committed)
-    } else {
-      // Already executed before a crash: the handshake brought the app to this height.
-      assert(info.height === height, `application at height ${info.height} cannot apply block ${height}`)
-      appHash = info.appHash
+      return executed
     }
-    return appHash
+    // Already executed before a crash: the handshake brought the app to this height.
+    assert(info.height === height, `application at height ${info.height} cannot apply block ${height}`)
+    return info
   }
 
   /**
@@ -226,9 +236,9 @@ export class NodeIo {
       case 'vote':
         return { type: 'vote', vote: message.vote }
       case 'decided':
-        return message.block.header.height === state.tip.height
-          ? { type: 'decided', block: message.block, commit: message.commit }
-          : undefined
+        if (message.block.header.height !== state.tip.height) return undefined
+        this.#catchingUpFrom = state.tip.height
+        return { type: 'decided', block: message.block, commit: message.commit }
       case 'evidence':
         this.c.evidencePool.add(message.evidence)
         return undefined
@@ -261,6 +271,8 @@ export class NodeIo {
   }
 
   #lastGossip: { height: number; round: number } | undefined
+  /** The height of the last decided block a peer sent this node (it is catching up). */
+  #catchingUpFrom = -1
 
   /** Admit gossiped or submitted txs; returns those the mempool took (refusals are normal for gossip). */
   addTxs(txs: readonly Uint8Array[]): Uint8Array[] {
