@@ -2,7 +2,8 @@
  * Consensus over the real network layer: four validators, each with its own libp2p node (TCP
  * on loopback, noise, yamux, gossipsub), in one process. The lower bound of a commit is three
  * one-way gossip delays (propose → prevote → precommit) measured on the same connections in
- * the same run: half the median round trip of a gossip ping-pong between two of the nodes.
+ * the same run: half the median round trip of a gossip ping-pong between two of the four
+ * nodes, just before consensus starts on them.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,7 +29,11 @@ export async function startLibp2pNodes(n: number, signed = true): Promise<Libp2p
     const components = createRuntimeComponents({ name: `bench-v${i}`, seed: i + 1, logLevel: 'silent' })
     nodes.push(
       await createNetNode(
-        { chainId: CHAIN_ID, homeDir: homes[i] as string, gossip: { heartbeatMs: 100, meshDegree: 3, signed } },
+        {
+          chainId: CHAIN_ID,
+          homeDir: homes[i] as string,
+          gossip: { heartbeatMs: 100, meshDegree: 3, signed, skipDuplicateSignatureChecks: true },
+        },
         components,
       ),
     )
@@ -86,10 +91,16 @@ export async function gossipOneWayDelayMs(net: Libp2pNetwork, samples = 100): Pr
   return median(rtts) / 2
 }
 
-/** A consensus network over libp2p links, plus the nodes to stop afterwards. */
-export async function libp2pConsensusNetwork(signed = true): Promise<{ net: Net; network: Libp2pNetwork }> {
+/**
+ * A consensus network over libp2p links, plus the nodes to stop afterwards, and the one-way
+ * gossip delay measured on those very connections before consensus starts.
+ */
+export async function libp2pConsensusNetwork(
+  signed = true,
+): Promise<{ net: Net; network: Libp2pNetwork; oneWayDelayMs: number }> {
   const network = await startLibp2pNodes(4, signed)
+  const oneWayDelayMs = await gossipOneWayDelayMs(network)
   // A proposal travels as one gossip message (capped at 1 MiB), so blocks stay well below it.
   const net = startNetwork((i) => network.links[i] as Link, false, 512 * 1024)
-  return { net, network }
+  return { net, network, oneWayDelayMs }
 }

@@ -2,7 +2,9 @@
  * `npm run bench -- consensus [--json] [--disk]`: commit latency against its lower bound, and
  * transactions per second at saturation, for 4 validators in ONE process over the in-process
  * transport (MemoryHub: messages are encoded, copied and decoded, but no socket is involved).
- * The headline figures come from the same validators over libp2p on loopback (consensus-libp2p.ts).
+ * The headline figures come from the same validators over libp2p on loopback (consensus-libp2p.ts),
+ * all four in this process; the same with one process per validator (consensus-processes.ts)
+ * sits beside them.
  *
  * - latencyVsBound: median time from a proposal's broadcast to the commit by the third of four
  *   validators (+2/3), divided by three one-way message delays measured on the same transport
@@ -50,8 +52,17 @@ export interface Net {
   stop: () => void
 }
 
-/** Four validators over `linkOf(i)`; `maxBlockBytes` bounds a proposal (a gossip message caps it on libp2p). */
-export function startNetwork(linkOf: (i: number) => Link, disk: boolean, maxBlockBytes = 1024 * 1024): Net {
+/**
+ * Four validators over `linkOf(i)`; `maxBlockBytes` bounds a proposal (a gossip message caps
+ * it on libp2p). `local` names the validators this process runs (one per process in the
+ * multi-process bench); `actors[k]` is the actor of `local[k]`.
+ */
+export function startNetwork(
+  linkOf: (i: number) => Link,
+  disk: boolean,
+  maxBlockBytes = 1024 * 1024,
+  local: readonly number[] = [0, 1, 2, 3],
+): Net {
   const clock = new SystemClock()
   const signers = Array.from({ length: N }, (_, i) => signerFromSeed(new Uint8Array(32).fill(i + 1)))
   const genesis: Genesis = {
@@ -64,14 +75,15 @@ export function startNetwork(linkOf: (i: number) => Link, disk: boolean, maxBloc
   const proposalTimes = new Map<number, number>()
   const committedTxs = Array.from({ length: N }, () => 0)
   const dirs: string[] = []
-  const actors = vals.validators.map((v, i) => {
+  const actors = local.map((i) => {
+    const v = vals.validators[i] as (typeof vals.validators)[number]
     const signer = signers.find((s) => Buffer.compare(s.publicKey, v.publicKey) === 0)
     if (signer === undefined) throw new Error('validator without a signer')
     const link = linkOf(i)
-    const app = new KvApplication()
+    const app = new KvApplication(genesis.validators)
     const config: ConsensusConfig = {
       chainId: genesis.chainId,
-      myIndex: i,
+      myAddress: v.address,
       // The default timeouts, but no wait after a commit: the bench measures the protocol.
       timeouts: { ...DEFAULT_TIMEOUTS, commitMs: 0 },
       maxBlockBytes,
@@ -170,7 +182,10 @@ async function latencyRun(latency: number | 'immediate', disk: boolean) {
 export async function measureCommitLatency(net: Net, delay: number) {
   const clock = new SystemClock()
   const HEIGHTS = 40
+  await until(() => (net.commitTimes.get(2)?.length ?? 0) >= 3, 60_000, clock)
+  const cpuStart = process.cpuUsage()
   await until(() => (net.commitTimes.get(HEIGHTS + 2)?.length ?? 0) >= 3, 60_000, clock)
+  const cpu = process.cpuUsage(cpuStart)
   net.stop()
   const latencies: number[] = []
   for (let h = 3; h <= HEIGHTS + 2; h++) {
@@ -189,6 +204,8 @@ export async function measureCommitLatency(net: Net, delay: number) {
     commitLatencyMs: round(commitLatencyMs),
     heightsMeasured: latencies.length,
     latencyVsBound: round(commitLatencyMs / boundMs),
+    /** CPU time of the whole process per height (all four validators share one thread): what a loaded machine does not inflate much. */
+    cpuMsPerHeight: round((cpu.user + cpu.system) / 1000 / HEIGHTS),
   }
 }
 
@@ -234,26 +251,26 @@ export function round(x: number): number {
 export async function runConsensusBench(json: boolean, args: readonly string[] = []): Promise<void> {
   const disk = args.includes('--disk')
   // Headline: four validators over libp2p on loopback (real sockets, noise, yamux, gossipsub).
-  const { gossipOneWayDelayMs, libp2pConsensusNetwork, startLibp2pNodes } = await import('./consensus-libp2p.ts')
-  const probe = await startLibp2pNodes(2)
-  const gossipDelay = await gossipOneWayDelayMs(probe)
-  await probe.stop()
+  const { libp2pConsensusNetwork } = await import('./consensus-libp2p.ts')
   const latencyNet = await libp2pConsensusNetwork()
-  const loopbackLatency = await measureCommitLatency(latencyNet.net, gossipDelay)
+  const loopbackLatency = await measureCommitLatency(latencyNet.net, latencyNet.oneWayDelayMs)
   await latencyNet.network.stop()
   const throughputNet = await libp2pConsensusNetwork()
   const loopbackThroughput = await measureThroughput(throughputNet.net, 20_000)
   await throughputNet.network.stop()
   // The same over unsigned gossip (StrictNoSign): votes and blocks carry their own signatures.
-  const unsignedProbe = await startLibp2pNodes(2, false)
-  const unsignedDelay = await gossipOneWayDelayMs(unsignedProbe)
-  await unsignedProbe.stop()
   const unsignedLatencyNet = await libp2pConsensusNetwork(false)
-  const unsignedLatency = await measureCommitLatency(unsignedLatencyNet.net, unsignedDelay)
+  const unsignedLatency = await measureCommitLatency(unsignedLatencyNet.net, unsignedLatencyNet.oneWayDelayMs)
   await unsignedLatencyNet.network.stop()
   const unsignedThroughputNet = await libp2pConsensusNetwork(false)
   const unsignedThroughput = await measureThroughput(unsignedThroughputNet.net, 20_000)
   await unsignedThroughputNet.network.stop()
+
+  // One process per validator: each has its own event loop, as the bound's two nodes do.
+  const { processesLatency, processesThroughput } = await import('./consensus-processes.ts')
+  const processesSigned = await processesLatency(true)
+  const processesUnsigned = await processesLatency(false)
+  const processesTput = await processesThroughput(true, 20_000, TX_BYTES)
 
   const immediate = await latencyRun('immediate', disk)
   const timer = await latencyRun(1, disk)
@@ -276,6 +293,10 @@ export async function runConsensusBench(json: boolean, args: readonly string[] =
       latency: { transport: 'libp2p unsigned gossip, loopback TCP', ...unsignedLatency },
       throughput: unsignedThroughput,
     },
+    loopbackProcessPerValidator: {
+      latency: [processesSigned, processesUnsigned],
+      throughput: { transport: 'libp2p signed gossip, loopback TCP, one process per validator', ...processesTput },
+    },
     inProcess: {
       storage: disk ? 'files with fsync (WAL, privval, block and state stores)' : 'memory',
       latency: [immediate, timer],
@@ -284,13 +305,19 @@ export async function runConsensusBench(json: boolean, args: readonly string[] =
   }
   if (json) console.log(JSON.stringify(result, null, 2))
   else {
-    for (const r of [result.loopback.latency, result.loopbackUnsignedGossip.latency, ...result.inProcess.latency])
+    for (const r of [
+      result.loopback.latency,
+      result.loopbackUnsignedGossip.latency,
+      ...result.loopbackProcessPerValidator.latency,
+      ...result.inProcess.latency,
+    ])
       console.log(
         `commit latency (${r.transport}): ${r.commitLatencyMs} ms vs bound 3 × ${r.oneWayDelayMs} ms = ${r.lowerBoundMs} ms → ${r.latencyVsBound}×`,
       )
     for (const [name, t] of [
       ['libp2p loopback', loopbackThroughput],
       ['libp2p loopback, unsigned gossip', unsignedThroughput],
+      ['libp2p loopback, one process per validator', { ...processesTput, blocks: 'n/a' }],
       ['in-process', throughput],
     ] as const)
       console.log(

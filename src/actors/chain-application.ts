@@ -7,16 +7,17 @@
 import type { BlockOutcome, ChainApp, Block as ChainBlock } from '../chain/app.ts'
 import { encodeEvidence } from '../chain/evidence.ts'
 import { addressOf } from '../chain/keys.ts'
-import type { Application, CheckTxResult } from '../consensus/application.ts'
+import type { Application, CheckTxResult, ExecutedBlock } from '../consensus/application.ts'
 import { hashBlock } from '../consensus/block.ts'
-import { toHex } from '../consensus/hash.ts'
+import { fromHex, toHex } from '../consensus/hash.ts'
+import { addressOf as consensusAddressOf } from '../consensus/keys.ts'
 import type { Block, DuplicateVoteEvidence } from '../consensus/types.ts'
-import type { ValidatorSet } from '../consensus/validator-set.ts'
+import type { ValidatorSet, ValidatorUpdate } from '../consensus/validator-set.ts'
 import { assert } from '../runtime/assert.ts'
 
 export interface ChainApplicationInit {
   readonly chain: ChainApp
-  /** The consensus validator set, to turn a vote's validator index into its key. */
+  /** The consensus validator set at genesis, to turn a vote's validator index into its key. */
   readonly validators: ValidatorSet
   /** Told of every block executed (replays after a restart included), with its outcome. */
   readonly onExecuted?: (block: ChainBlock, outcome: BlockOutcome) => void
@@ -24,15 +25,22 @@ export interface ChainApplicationInit {
 
 export class ChainApplication implements Application {
   readonly chain: ChainApp
-  readonly #validators: ValidatorSet
   readonly #onExecuted: ChainApplicationInit['onExecuted']
+  /**
+   * Membership of the consensus sets of the block being executed and of the next two heights
+   * (the chain's updates after block h take effect at h + 2): evidence names a validator by its
+   * index in the set of the block that carries it. Only the order matters here, and it depends
+   * on power and address alone, not on proposer priorities.
+   */
+  #sets: [ValidatorSet, ValidatorSet]
+  #lastUpdates: readonly ValidatorUpdate[] = []
   /** Chain address by consensus address (hex), for proposers. */
   readonly #addressByConsensusAddress = new Map<string, string>()
 
   constructor(init: ChainApplicationInit) {
     this.chain = init.chain
-    this.#validators = init.validators
     this.#onExecuted = init.onExecuted
+    this.#sets = [init.validators, init.validators]
     for (const v of init.validators.validators)
       this.#addressByConsensusAddress.set(toHex(v.address), addressOf(v.publicKey))
   }
@@ -42,25 +50,38 @@ export class ChainApplication implements Application {
     return result.ok ? { ok: true } : { ok: false, reason: `${result.code}: ${result.log}` }
   }
 
-  executeBlock(block: Block): Uint8Array {
+  executeBlock(block: Block): ExecutedBlock {
     const proposer = this.#addressByConsensusAddress.get(toHex(block.header.proposer))
     // The engine only decides blocks proposed by a member of its set.
     assert(proposer !== undefined, `block ${block.header.height} proposed by an unknown validator`)
+    const [current, next] = this.#sets
     const chainBlock: ChainBlock = {
       height: block.header.height,
       timeMs: block.header.timeMs,
       proposer,
       hash: hashBlock(block),
       txs: block.txs,
-      evidence: block.evidence.map((e) => this.#evidence(e)),
+      evidence: block.evidence.map((e) => this.#evidence(current, e)),
     }
     const outcome = this.chain.executeBlock(chainBlock)
     this.#onExecuted?.(chainBlock, outcome)
-    return outcome.appHash
+    const updates = outcome.validatorUpdates.map((v): ValidatorUpdate => {
+      assert(v.power <= BigInt(Number.MAX_SAFE_INTEGER), `validator ${v.address} has more power than consensus counts`)
+      const publicKey = fromHex(v.pubKey)
+      this.#addressByConsensusAddress.set(toHex(consensusAddressOf(publicKey)), v.address)
+      return { publicKey, power: Number(v.power) }
+    })
+    this.#sets = [next, next.applyUpdates(updates)]
+    this.#lastUpdates = updates
+    return { appHash: outcome.appHash, validatorUpdates: updates }
   }
 
-  info(): { readonly height: number; readonly appHash: Uint8Array } {
-    return { height: this.chain.height, appHash: this.chain.appHash() }
+  info(): {
+    readonly height: number
+    readonly appHash: Uint8Array
+    readonly validatorUpdates: readonly ValidatorUpdate[]
+  } {
+    return { height: this.chain.height, appHash: this.chain.appHash(), validatorUpdates: this.#lastUpdates }
   }
 
   /** `key` is a query path (UTF-8), e.g. `account/r3mes1…`; the answer is JSON. */
@@ -69,8 +90,8 @@ export class ChainApplication implements Application {
     return answer === undefined ? undefined : new TextEncoder().encode(JSON.stringify(answer))
   }
 
-  #evidence(e: DuplicateVoteEvidence): Uint8Array {
-    const validator = this.#validators.at(e.voteA.validatorIndex)
+  #evidence(validators: ValidatorSet, e: DuplicateVoteEvidence): Uint8Array {
+    const validator = validators.at(e.voteA.validatorIndex)
     assert(validator !== undefined, 'committed evidence names a validator outside the set')
     const vote = (v: DuplicateVoteEvidence['voteA']) => ({
       type: v.type,

@@ -18,7 +18,7 @@ import { consensusMachine } from '../consensus/consensus-actor.ts'
 import type { TimeoutConfig } from '../consensus/core-types.ts'
 import { EvidencePool } from '../consensus/evidence-pool.ts'
 import type { Genesis } from '../consensus/genesis.ts'
-import { type Signer, signerFromSeed } from '../consensus/keys.ts'
+import { addressOf as consensusAddressOf, type Signer, signerFromSeed } from '../consensus/keys.ts'
 import { Mempool } from '../consensus/mempool.ts'
 import type { NodeComponents } from '../consensus/node-io.ts'
 import { FileLastSignedStore, PrivValidator } from '../consensus/privval.ts'
@@ -103,7 +103,7 @@ export class ChainNode {
       genesis,
       config: {
         chainId: genesis.chainId,
-        myIndex: this.validatorIndex,
+        myAddress: this.validatorIndex < 0 ? null : consensusAddressOf(this.signer.publicKey),
         timeouts: init.timeouts,
         maxBlockBytes: 4 * 1024 * 1024,
         maxEvidenceAgeHeights: init.genesis.params.evidenceMaxAgeBlocks,

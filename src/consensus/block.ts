@@ -72,6 +72,8 @@ export interface ChainTip {
   previousTimeMs: number
   appHash: Uint8Array
   validators: ValidatorSet
+  /** Who signed the previous block's commit (null at height 1). */
+  lastValidators: ValidatorSet | null
   /** Evidence already put in a committed block (keys from `evidenceKey`): never again. */
   committedEvidence: ReadonlySet<string>
   maxBlockBytes: number
@@ -98,8 +100,10 @@ export function validateBlock(tip: ChainTip, block: Block): void {
     if (block.lastCommit !== null) bad('first block carries a last commit')
   } else if (block.lastCommit === null) {
     bad('missing last commit')
+  } else if (tip.lastValidators === null) {
+    bad('no validator set for the last commit')
   } else {
-    verifyCommit(tip.chainId, tip.validators, h.height - 1, tip.previousBlockHash, block.lastCommit)
+    verifyCommit(tip.chainId, tip.lastValidators, h.height - 1, tip.previousBlockHash, block.lastCommit)
   }
   const keys = new Set<string>()
   for (const e of block.evidence) {

@@ -5,7 +5,7 @@
  */
 
 import type { Block, Commit, DuplicateVoteEvidence, Proposal, UnsignedProposal, UnsignedVote, Vote } from './types.ts'
-import type { ValidatorSet } from './validator-set.ts'
+import type { ValidatorSet, ValidatorUpdate } from './validator-set.ts'
 import type { VoteSet } from './vote-set.ts'
 
 /** Steps of a round, in order (CometBFT's RoundStepType). `commit` waits for the application. */
@@ -32,8 +32,11 @@ export interface TimeoutConfig {
 
 export interface ConsensusConfig {
   chainId: string
-  /** Index of this node in the validator set, or -1 for a non-validator (it follows but never signs). */
-  myIndex: number
+  /**
+   * The address this node signs as, or null for a node that only follows. A node whose address
+   * is not in a height's validator set follows that height without signing (it may join later).
+   */
+  myAddress: Uint8Array | null
   timeouts: TimeoutConfig
   /** @default 1 MiB of transaction bytes per block */
   maxBlockBytes: number
@@ -59,6 +62,13 @@ export interface Tip {
   height: number
   /** Validators of `height` with their proposer priorities at round 0. */
   validators: ValidatorSet
+  /**
+   * Validators of `height + 1`, priorities at its round 0: the application's updates returned
+   * after block h take effect at h + 2 (as in CometBFT), so the next set is always known.
+   */
+  nextValidators: ValidatorSet
+  /** Validators of `height - 1`, who signed `lastCommit` (null at height 1). */
+  lastValidators: ValidatorSet | null
   lastBlockHash: Uint8Array
   lastBlockTimeMs: number
   /** Application state after block height-1 (goes into block `height`'s header). */
@@ -76,6 +86,8 @@ export interface ProposalEntry {
 export interface ConsensusState {
   readonly config: ConsensusConfig
   readonly tip: Tip
+  /** This node's index in `tip.validators`, or -1 when it does not sign at this height. */
+  readonly myIndex: number
   readonly round: number
   readonly step: Step
   readonly lockedRound: number
@@ -122,8 +134,13 @@ export type ConsensusInput =
     }
   /** A decided block and its commit, learned from a peer (catch-up). */
   | { readonly type: 'decided'; readonly block: Block; readonly commit: Commit }
-  /** The application executed the decided block of `height`. */
-  | { readonly type: 'blockApplied'; readonly height: number; readonly appHash: Uint8Array }
+  /** The application executed the decided block of `height`; its validator updates take effect at height + 2. */
+  | {
+      readonly type: 'blockApplied'
+      readonly height: number
+      readonly appHash: Uint8Array
+      readonly validatorUpdates: readonly ValidatorUpdate[]
+    }
 
 export type ConsensusEffect =
   | { readonly type: 'signVote'; readonly vote: UnsignedVote }

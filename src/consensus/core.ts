@@ -22,7 +22,7 @@ import { stepIndex } from './core-types.ts'
 import { bytesEqual, toHex } from './hash.ts'
 import { evidenceKey, makeEvidence, verifyCommit, verifyEvidence, verifyProposal, verifyVote } from './signing.ts'
 import type { Block, Commit, CommitSig, DuplicateVoteEvidence, Vote, VoteType } from './types.ts'
-import type { ValidatorSet } from './validator-set.ts'
+import type { ValidatorSet, ValidatorUpdate } from './validator-set.ts'
 import { addVote, emptyVoteSet, hasTwoThirdsAny, twoThirdsMajority, type VoteSet, voteFor } from './vote-set.ts'
 
 /** Bound on buffered next-height messages (a peer one height ahead sends a round's worth). */
@@ -36,7 +36,6 @@ interface Ctx {
 }
 
 export function initialState(config: ConsensusConfig, tip: Tip): ConsensusState {
-  assert(config.myIndex >= -1 && config.myIndex < tip.validators.size, 'myIndex out of the validator set')
   return freshHeight(config, tip)
 }
 
@@ -44,6 +43,7 @@ function freshHeight(config: ConsensusConfig, tip: Tip): ConsensusState {
   return {
     config,
     tip,
+    myIndex: config.myAddress === null ? -1 : tip.validators.indexOf(config.myAddress),
     round: 0,
     step: 'newHeight',
     lockedRound: -1,
@@ -101,7 +101,7 @@ function apply(ctx: Ctx, input: ConsensusInput): void {
       onDecided(ctx, input.block, input.commit)
       return
     case 'blockApplied':
-      onBlockApplied(ctx, input.height, input.appHash)
+      onBlockApplied(ctx, input.height, input.appHash, input.validatorUpdates)
       return
     default:
       unreachable(input, 'consensus input')
@@ -115,8 +115,8 @@ function vals(s: Draft): ValidatorSet {
 }
 
 function isProposer(s: Draft, round: number): boolean {
-  if (s.config.myIndex < 0) return false
-  const me = vals(s).at(s.config.myIndex)
+  if (s.myIndex < 0) return false
+  const me = vals(s).at(s.myIndex)
   return me !== undefined && bytesEqual(vals(s).forRound(round).proposer.address, me.address)
 }
 
@@ -166,8 +166,8 @@ function enterPrecommit(ctx: Ctx, height: number, round: number, blockHash: Uint
 function signOwnVote(ctx: Ctx, type: VoteType, blockHash: Uint8Array | null): void {
   const s = ctx.s
   s.step = type
-  if (s.config.myIndex < 0) return
-  const vote = { type, height: s.tip.height, round: s.round, blockHash, validatorIndex: s.config.myIndex }
+  if (s.myIndex < 0) return
+  const vote = { type, height: s.tip.height, round: s.round, blockHash, validatorIndex: s.myIndex }
   s.pendingOwnVote = vote
   ctx.fx.push({ type: 'signVote', vote })
 }
@@ -197,6 +197,7 @@ function chainTip(s: Draft) {
     previousTimeMs: s.tip.lastBlockTimeMs,
     appHash: s.tip.appHash,
     validators: s.tip.validators,
+    lastValidators: s.tip.lastValidators,
     committedEvidence: new Set(s.tip.committedEvidence.keys()),
     maxBlockBytes: s.config.maxBlockBytes,
     maxEvidenceAgeHeights: s.config.maxEvidenceAgeHeights,
@@ -213,18 +214,16 @@ function roundTooFar(s: Draft, round: number): boolean {
 
 /**
  * Keep a message for the next height (a peer that decided first is already there). Only
- * correctly signed ones take a slot of the bounded buffer: membership is fixed, so votes
- * verify against this set, and proposals against the next height's proposer order.
+ * correctly signed ones take a slot of the bounded buffer: the next height's validators are
+ * known already (updates take effect two heights after the block that made them), so votes
+ * and proposals verify against that set and its proposer order.
  */
 function bufferNextHeight(ctx: Ctx, input: ConsensusInput): void {
   const s = ctx.s
   if (s.nextHeightInputs.length >= MAX_NEXT_HEIGHT_INPUTS) return
-  if (input.type === 'vote' && !verifyVote(s.config.chainId, vals(s), input.vote)) return
-  if (
-    input.type === 'proposal' &&
-    !verifyProposal(s.config.chainId, vals(s).incrementProposerPriority(1), input.proposal)
-  )
-    return
+  const next = s.tip.nextValidators
+  if (input.type === 'vote' && !verifyVote(s.config.chainId, next, input.vote)) return
+  if (input.type === 'proposal' && !verifyProposal(s.config.chainId, next, input.proposal)) return
   s.nextHeightInputs = [...s.nextHeightInputs, input]
 }
 
@@ -264,7 +263,7 @@ function onProposalContent(ctx: Ctx, input: Extract<ConsensusInput, { type: 'pro
   const s = ctx.s
   if (input.height !== s.tip.height || input.round !== s.round || s.step !== 'propose' || !s.awaitingContent) return
   s.awaitingContent = false
-  const me = vals(s).at(s.config.myIndex)
+  const me = vals(s).at(s.myIndex)
   assert(me !== undefined, 'a non-validator was asked to propose')
   const block = makeBlock({
     chainId: s.config.chainId,
@@ -341,7 +340,7 @@ function onVote(ctx: Ctx, vote: Vote): void {
   const pending = s.pendingOwnVote
   if (
     pending !== null &&
-    vote.validatorIndex === s.config.myIndex &&
+    vote.validatorIndex === s.myIndex &&
     vote.type === pending.type &&
     vote.round === pending.round
   )
@@ -405,10 +404,15 @@ function onDecided(ctx: Ctx, block: Block, commit: Commit): void {
   decide(ctx, block, commit)
 }
 
-function onBlockApplied(ctx: Ctx, height: number, appHash: Uint8Array): void {
+function onBlockApplied(
+  ctx: Ctx,
+  height: number,
+  appHash: Uint8Array,
+  validatorUpdates: readonly ValidatorUpdate[],
+): void {
   const s = ctx.s
   if (s.step !== 'commit' || s.decision === null || height !== s.tip.height) return
-  const tip = nextTip(s.config, s.tip, s.decision.block, s.decision.commit, appHash)
+  const tip = nextTip(s.config, s.tip, s.decision.block, s.decision.commit, appHash, validatorUpdates)
   const buffered = s.nextHeightInputs
   ctx.s = { ...freshHeight(s.config, tip) }
   ctx.fx.push({ type: 'newHeight', tip })
@@ -416,8 +420,19 @@ function onBlockApplied(ctx: Ctx, height: number, appHash: Uint8Array): void {
   for (const input of buffered) apply(ctx, input)
 }
 
-/** The tip after `block` (decided by `commit`, executed to `appHash`): where the next height starts. */
-export function nextTip(config: ConsensusConfig, tip: Tip, block: Block, commit: Commit, appHash: Uint8Array): Tip {
+/**
+ * The tip after `block` (decided by `commit`, executed to `appHash` with `validatorUpdates`):
+ * where the next height starts. Sets move down one place (next → current → last) and the
+ * updates shape the set of the height after next, as CometBFT's state transition does.
+ */
+export function nextTip(
+  config: ConsensusConfig,
+  tip: Tip,
+  block: Block,
+  commit: Commit,
+  appHash: Uint8Array,
+  validatorUpdates: readonly ValidatorUpdate[],
+): Tip {
   assert(block.header.height === tip.height, 'next tip from a block of another height')
   const committedEvidence = new Map<string, number>()
   for (const [key, h] of tip.committedEvidence)
@@ -425,7 +440,9 @@ export function nextTip(config: ConsensusConfig, tip: Tip, block: Block, commit:
   for (const e of block.evidence) committedEvidence.set(evidenceKey(e), e.voteA.height)
   return {
     height: tip.height + 1,
-    validators: tip.validators.incrementProposerPriority(1),
+    validators: tip.nextValidators,
+    nextValidators: tip.nextValidators.applyUpdates(validatorUpdates).incrementProposerPriority(1),
+    lastValidators: tip.validators,
     lastBlockHash: hashBlock(block),
     lastBlockTimeMs: block.header.timeMs,
     appHash,
@@ -616,7 +633,7 @@ export function gossipMessages(state: ConsensusState): { proposals: ProposalEntr
     if (p !== undefined) proposals.push(p)
   }
   const votes: Vote[] = []
-  const me = state.config.myIndex
+  const me = state.myIndex
   if (me >= 0) {
     for (const sets of [state.prevotes, state.precommits])
       for (const [r, set] of sets) {

@@ -9,7 +9,7 @@ import type { ValidatorSet } from './validator-set.ts'
 
 export class EvidencePool {
   readonly #chainId: string
-  readonly #validators: ValidatorSet
+  #validators: ValidatorSet
   readonly #pending = new Map<string, DuplicateVoteEvidence>()
   readonly #committed = new Set<string>()
   readonly #maxPending: number
@@ -18,6 +18,15 @@ export class EvidencePool {
     this.#chainId = chainId
     this.#validators = validators
     this.#maxPending = maxPending
+  }
+
+  /**
+   * The set that evidence is checked against from now on: the current height's (evidence names
+   * validators by index, and proposals check it against the height's set). Evidence pending from
+   * before a change stays; a proposer drops what no longer verifies.
+   */
+  setValidators(validators: ValidatorSet): void {
+    this.#validators = validators
   }
 
   /** Add verified evidence; returns false when it is known, committed, invalid or the pool is full. */

@@ -10,9 +10,12 @@ export interface Genesis {
 }
 
 export function genesisTip(genesis: Genesis, initialAppHash: Uint8Array): Tip {
+  const validators = ValidatorSet.create(genesis.validators)
   return {
     height: 1,
-    validators: ValidatorSet.create(genesis.validators),
+    validators,
+    nextValidators: validators.incrementProposerPriority(1),
+    lastValidators: null,
     lastBlockHash: ZERO_HASH,
     lastBlockTimeMs: genesis.genesisTimeMs,
     appHash: initialAppHash,

@@ -39,7 +39,12 @@ export function encodeInput(input: ConsensusInput): Uint8Array {
     case 'decided':
       return encode([input.type, blockToArray(input.block), commitToArray(input.commit)])
     case 'blockApplied':
-      return encode([input.type, input.height, input.appHash])
+      return encode([
+        input.type,
+        input.height,
+        input.appHash,
+        input.validatorUpdates.map((u) => [u.publicKey, u.power]),
+      ])
   }
 }
 
@@ -76,8 +81,17 @@ export function decodeInput(bytes: Uint8Array): ConsensusInput {
     case 'decided':
       return { type: 'decided', block: blockFromArray(a[1]), commit: commitFromArray(a[2]) }
     case 'blockApplied':
-      if (!(a[2] instanceof Uint8Array)) bad()
-      return { type: 'blockApplied', height: num(a[1]), appHash: new Uint8Array(a[2] as Uint8Array) }
+      if (!(a[2] instanceof Uint8Array) || !Array.isArray(a[3])) bad()
+      return {
+        type: 'blockApplied',
+        height: num(a[1]),
+        appHash: new Uint8Array(a[2] as Uint8Array),
+        validatorUpdates: (a[3] as unknown[]).map((u) =>
+          Array.isArray(u) && u[0] instanceof Uint8Array && u[0].byteLength === 32
+            ? { publicKey: new Uint8Array(u[0]), power: num(u[1]) }
+            : bad(),
+        ),
+      }
     default:
       return bad()
   }

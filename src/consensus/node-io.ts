@@ -13,7 +13,7 @@
 import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
-import type { Application } from './application.ts'
+import type { Application, ExecutedBlock } from './application.ts'
 import { gossipMessages, initialState, nextTip, step } from './core.ts'
 import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
 import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
@@ -76,7 +76,8 @@ export class NodeIo {
       const stored = blockStore.load(tip.height)
       if (stored === undefined)
         throw new StoreCorruptError('application is ahead of the block store', { height: tip.height })
-      tip = nextTip(config, tip, stored.block, stored.commit, app.info().appHash)
+      const info = app.info()
+      tip = nextTip(config, tip, stored.block, stored.commit, info.appHash, info.validatorUpdates)
       stateStore.save(tip)
     }
     if (app.info().height >= tip.height)
@@ -95,12 +96,13 @@ export class NodeIo {
     // Blocks stored but not yet reflected in the state (a crash between the two saves) were
     // decided: apply them rather than wait to decide them again, so the committed height never goes back.
     for (let stored = blockStore.load(tip.height); stored !== undefined; stored = blockStore.load(tip.height)) {
-      const appHash = app.executeBlock(stored.block)
+      const executed = app.executeBlock(stored.block)
       this.c.mempool.update(stored.block.txs)
       this.c.evidencePool.markCommitted(stored.block.evidence)
-      tip = nextTip(config, tip, stored.block, stored.commit, appHash)
+      tip = nextTip(config, tip, stored.block, stored.commit, executed.appHash, executed.validatorUpdates)
       stateStore.save(tip)
     }
+    this.c.evidencePool.setValidators(tip.validators)
     const replay = wal.readFrom(tip.height)
     wal.startHeight(tip.height)
     return { tip, replay }
@@ -173,15 +175,25 @@ export class NodeIo {
         // The inputs that decided this block must survive a power loss before the block is
         // stored, or a restart could find a stored block its WAL cannot re-decide.
         if (!replaying) this.c.wal.sync()
-        const appHash = this.#apply({ block: effect.block, commit: effect.commit })
+        const executed = this.#apply({ block: effect.block, commit: effect.commit })
         if (replaying) return []
-        const input: ConsensusInput = { type: 'blockApplied', height: effect.block.header.height, appHash }
+        const input: ConsensusInput = {
+          type: 'blockApplied',
+          height: effect.block.header.height,
+          appHash: executed.appHash,
+          validatorUpdates: executed.validatorUpdates,
+        }
         this.log(input)
         return [input]
       }
       case 'newHeight':
         this.c.stateStore.save(effect.tip)
+        this.c.evidencePool.setValidators(effect.tip.validators)
         this.c.wal.startHeight(effect.tip.height)
+        // Catching up: ask for the next decided block at once rather than at the next gossip
+        // tick, or a lagging node would never close the gap to a chain faster than its ticks.
+        if (!replaying && this.#catchingUpFrom === effect.tip.height - 1)
+          this.c.transport.broadcast({ kind: 'status', height: effect.tip.height })
         return []
       case 'evidence':
         if (this.c.evidencePool.add(effect.evidence) && !replaying)
@@ -190,43 +202,43 @@ export class NodeIo {
     }
   }
 
-  #apply(committed: CommittedBlock): Uint8Array {
+  #apply(committed: CommittedBlock): ExecutedBlock {
     const { app, blockStore } = this.c
     const block: Block = committed.block
     const height = block.header.height
     blockStore.save(committed)
     const info = app.info()
-    let appHash: Uint8Array
     if (info.height === height - 1) {
-      appHash = app.executeBlock(block)
+      const executed = app.executeBlock(block)
       this.c.mempool.update(block.txs)
       this.c.evidencePool.markCommitted(block.evidence)
       this.c.onCommit?.(committed)
-    } else {
-      // Already executed before a crash: the handshake brought the app to this height.
-      assert(info.height === height, `application at height ${info.height} cannot apply block ${height}`)
-      appHash = info.appHash
+      return executed
     }
-    return appHash
+    // Already executed before a crash: the handshake brought the app to this height.
+    assert(info.height === height, `application at height ${info.height} cannot apply block ${height}`)
+    return info
   }
 
   /**
-   * A message from a peer, as a core input (undefined when it is not one). A peer that sends
-   * messages for a height this node has decided is behind: it is sent the decided block
-   * with its commit, at most once per height per second.
+   * A message from a peer, as a core input (undefined when it is not one). A peer whose
+   * `status` names a height this node has decided is behind (a node announces its height only
+   * after a whole gossip interval without progress): it is sent the decided block
+   * with its commit, at most once per height per second. Votes and proposals for a decided
+   * height prove nothing of the kind: the last precommits of a height routinely arrive after
+   * the receiver has moved on, from peers that have moved on too, and answering each of them
+   * with a whole block cost more than the rest of a height's traffic.
    */
   receive(message: ConsensusMessage, from: string, state: ConsensusState): ConsensusInput | undefined {
     switch (message.kind) {
       case 'proposal':
-        this.#helpIfBehind(message.proposal.height, from, state)
         return { type: 'proposal', proposal: message.proposal, block: message.block }
       case 'vote':
-        this.#helpIfBehind(message.vote.height, from, state)
         return { type: 'vote', vote: message.vote }
       case 'decided':
-        return message.block.header.height === state.tip.height
-          ? { type: 'decided', block: message.block, commit: message.commit }
-          : undefined
+        if (message.block.header.height !== state.tip.height) return undefined
+        this.#catchingUpFrom = state.tip.height
+        return { type: 'decided', block: message.block, commit: message.commit }
       case 'evidence':
         this.c.evidencePool.add(message.evidence)
         return undefined
@@ -240,23 +252,27 @@ export class NodeIo {
   }
 
   /**
-   * One gossip tick: announce this node's height (a peer that is ahead answers with the
-   * decided block), re-send its own votes of this height, and re-send the proposals it holds
-   * only when it has been in the same round since the previous tick: while rounds progress,
-   * everyone already has them, and a block can be megabytes.
+   * One gossip tick, for a node that has been at the same height and round since the previous
+   * tick: it announces its height (a peer that is ahead answers with the decided block) and
+   * re-sends its own votes of the height and the proposals it holds. A node that moved on
+   * since the previous tick sent its votes of the new position moments ago and is not behind,
+   * so re-sending would only multiply traffic: with signed gossip every re-send is a new
+   * message that every peer verifies and forwards.
    */
   gossip(state: ConsensusState): void {
     const { transport } = this.c
-    transport.broadcast({ kind: 'status', height: state.tip.height })
-    const { proposals, votes } = gossipMessages(state)
     const stuck = this.#lastGossip?.height === state.tip.height && this.#lastGossip.round === state.round
     this.#lastGossip = { height: state.tip.height, round: state.round }
-    if (stuck)
-      for (const p of proposals) transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
+    if (!stuck) return
+    transport.broadcast({ kind: 'status', height: state.tip.height })
+    const { proposals, votes } = gossipMessages(state)
+    for (const p of proposals) transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
     for (const vote of votes) transport.broadcast({ kind: 'vote', vote })
   }
 
   #lastGossip: { height: number; round: number } | undefined
+  /** The height of the last decided block a peer sent this node (it is catching up). */
+  #catchingUpFrom = -1
 
   /** Admit gossiped or submitted txs; returns those the mempool took (refusals are normal for gossip). */
   addTxs(txs: readonly Uint8Array[]): Uint8Array[] {

@@ -108,16 +108,22 @@ export class FileBlockStore implements BlockStore {
   }
 }
 
+/** A validator set with its priorities and the proposer its last increment chose. */
+function setToArray(set: ValidatorSet): unknown[] {
+  return [set.validators.map((v) => [v.publicKey, v.power, v.priority]), set.proposer.address]
+}
+
 export function encodeTip(tip: Tip): Uint8Array {
   return encode([
     tip.height,
-    tip.validators.validators.map((v) => [v.publicKey, v.power, v.priority]),
+    setToArray(tip.validators),
     tip.lastBlockHash,
     tip.lastBlockTimeMs,
     tip.appHash,
     tip.lastCommit === null ? null : commitToArray(tip.lastCommit),
     [...tip.committedEvidence],
-    tip.validators.proposer.address,
+    setToArray(tip.nextValidators),
+    tip.lastValidators === null ? null : setToArray(tip.lastValidators),
   ])
 }
 
@@ -127,15 +133,20 @@ export function decodeTip(data: Uint8Array): Tip {
     if (!(x instanceof Uint8Array)) throw new StoreCorruptError('state file is malformed')
     return new Uint8Array(x)
   }
-  if (!Array.isArray(a) || a.length !== 8) throw new StoreCorruptError('state file is malformed')
-  if (!Array.isArray(a[1])) throw new StoreCorruptError('state file is malformed')
-  const validators = (a[1] as unknown[][]).map((v) => {
-    const publicKey = bytes(v[0])
-    return { address: addressOf(publicKey), publicKey, power: v[1] as number, priority: v[2] as number }
-  })
+  if (!Array.isArray(a) || a.length !== 9) throw new StoreCorruptError('state file is malformed')
+  const set = (x: unknown): ValidatorSet => {
+    if (!Array.isArray(x) || !Array.isArray(x[0])) throw new StoreCorruptError('state file is malformed')
+    const validators = (x[0] as unknown[][]).map((v) => {
+      const publicKey = bytes(v[0])
+      return { address: addressOf(publicKey), publicKey, power: v[1] as number, priority: v[2] as number }
+    })
+    return ValidatorSet.restore(validators, bytes(x[1]))
+  }
   return {
     height: a[0] as number,
-    validators: ValidatorSet.restore(validators, bytes(a[7])),
+    validators: set(a[1]),
+    nextValidators: set(a[7]),
+    lastValidators: a[8] === null ? null : set(a[8]),
     lastBlockHash: bytes(a[2]),
     lastBlockTimeMs: a[3] as number,
     appHash: bytes(a[4]),

@@ -3,7 +3,12 @@
  * (types/validator_set.go): on every step each validator's priority grows by its power, the
  * one with the highest priority (ties: lowest address) proposes and drops by the total power.
  * Priorities are rescaled to a window of 2 × total power and centred on their average, so
- * they stay bounded. The set is immutable; incrementing returns a new one.
+ * they stay bounded. The set is immutable; incrementing and updating return a new one.
+ *
+ * Membership changes come from the application (`applyUpdates`, CometBFT's
+ * `UpdateWithChangeSet`): power 0 removes a validator, a new key joins with a priority of
+ * −1.125 × the new total power (so it does not propose at once, and cannot jump the queue by
+ * leaving and joining again), a changed power keeps the validator's priority.
  */
 import { assert } from '../runtime/assert.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
@@ -18,6 +23,12 @@ export interface Validator {
 }
 
 export interface GenesisValidator {
+  readonly publicKey: Uint8Array
+  readonly power: number
+}
+
+/** A change of membership from the application: power 0 removes the validator with this key. */
+export interface ValidatorUpdate {
   readonly publicKey: Uint8Array
   readonly power: number
 }
@@ -131,6 +142,44 @@ export class ValidatorSet {
       this.validators.map((v, i) => ({ ...v, priority: prios[i] as number })),
       best,
     )
+  }
+
+  /**
+   * The set after the application's `updates` (in any order, each key at most once): removals,
+   * power changes and newcomers. Throws InvalidArgumentError naming the bad update: a negative
+   * or fractional power, a key named twice, removing a key that is not a member, or a change
+   * that would leave the set empty. The proposer is recomputed by the next increment.
+   */
+  applyUpdates(updates: readonly ValidatorUpdate[]): ValidatorSet {
+    if (updates.length === 0) return this
+    const byKey = new Map(this.validators.map((v) => [toHex(v.publicKey), v]))
+    const named = new Set<string>()
+    const joining: Validator[] = []
+    for (const u of updates) {
+      const key = toHex(u.publicKey)
+      if (u.publicKey.byteLength !== 32)
+        throw new InvalidArgumentError('validator update key must be 32 bytes', { key, bytes: u.publicKey.byteLength })
+      if (!Number.isSafeInteger(u.power) || u.power < 0)
+        throw new InvalidArgumentError('validator update power must be a non-negative integer', { key, power: u.power })
+      if (named.has(key)) throw new InvalidArgumentError('validator update names a key twice', { key })
+      named.add(key)
+      const existing = byKey.get(key)
+      if (u.power === 0) {
+        if (existing === undefined) throw new InvalidArgumentError('validator update removes a non-member', { key })
+        byKey.delete(key)
+      } else if (existing !== undefined) {
+        byKey.set(key, { ...existing, power: u.power })
+      } else {
+        joining.push({ address: addressOf(u.publicKey), publicKey: u.publicKey, power: u.power, priority: 0 })
+      }
+    }
+    const staying = [...byKey.values()]
+    if (staying.length + joining.length === 0) throw new InvalidArgumentError('validator updates would empty the set')
+    const total = [...staying, ...joining].reduce((s, v) => s + v.power, 0)
+    if (total > MAX_TOTAL_POWER) throw new InvalidArgumentError('total voting power too large', { total })
+    // CometBFT: a newcomer starts at -(total + total/8), far behind everyone already queued.
+    const newcomerPriority = -(total + Math.floor(total / 8))
+    return ValidatorSet.fromValidators([...staying, ...joining.map((v) => ({ ...v, priority: newcomerPriority }))])
   }
 
   /** The set whose `proposer` proposes round `round` of a height that starts with this set. */

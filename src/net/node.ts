@@ -45,6 +45,14 @@ export interface GossipTuning {
   meshDegree?: number
   /** Tighter bounds on messages awaiting validation, per kind. @default the topic table's */
   queueLengths?: Partial<Record<TopicKind, number>>
+  /**
+   * Signed gossip only: recognise a duplicate by its author and sequence number (the pair its
+   * message id is made of) before checking its signature, instead of after. In a mesh every
+   * message arrives once from each mesh peer, and gossipsub otherwise verifies every copy;
+   * only a copy whose signature checked out enters the cache of known ids, so a forged copy
+   * cannot hide the real one. No effect on unsigned gossip. @default false
+   */
+  skipDuplicateSignatureChecks?: boolean
 }
 
 export interface NetNodeInit {
@@ -97,6 +105,11 @@ function contentMessageId(message: { topic: string; data: Uint8Array }): Uint8Ar
   return new Uint8Array(createHash('sha256').update(message.topic).update(message.data).digest())
 }
 
+/** Fast message id of signed gossip, read off the wire before the signature is checked: author and sequence number. */
+function authorSequenceId(message: { from?: Uint8Array; seqno?: Uint8Array }): string {
+  return `${Buffer.from(message.from ?? []).toString('base64')}/${Buffer.from(message.seqno ?? []).toString('base64')}`
+}
+
 /** Yamux per-stream flow-control window (the most a peer may send before we grant more). */
 const STREAM_WINDOW_BYTES = 8 * 1024 * 1024
 
@@ -132,7 +145,10 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       emitSelf: false,
       ...(init.gossip?.signed === false
         ? { globalSignaturePolicy: 'StrictNoSign' as const, msgIdFn: contentMessageId }
-        : { globalSignaturePolicy: 'StrictSign' as const }),
+        : {
+            globalSignaturePolicy: 'StrictSign' as const,
+            ...(init.gossip?.skipDuplicateSignatureChecks === true ? { fastMsgIdFn: authorSequenceId } : {}),
+          }),
       allowPublishToZeroTopicPeers: true,
       // With content message ids, publishing a payload already seen is a no-op, not an error.
       ignoreDuplicatePublishError: true,

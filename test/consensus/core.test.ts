@@ -103,7 +103,7 @@ describe('consensus core (pure step)', () => {
     assert.ok(commit !== undefined && commit.type === 'commitBlock')
     assert.equal(commit.commit.signatures.length, 3)
     assert.equal(r.state.step, 'commit')
-    r = run(r.state, { type: 'blockApplied', height: 1, appHash: sha256(new Uint8Array([1])) })
+    r = run(r.state, { type: 'blockApplied', height: 1, appHash: sha256(new Uint8Array([1])), validatorUpdates: [] })
     assert.equal(r.state.tip.height, 2)
     assert.equal(toHex(r.state.tip.lastBlockHash), toHex(h))
     assert.ok(r.effects.some((e) => e.type === 'newHeight'))

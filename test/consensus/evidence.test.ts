@@ -53,6 +53,7 @@ describe('evidence of equivocation', function () {
       previousTimeMs: previous.header.timeMs,
       appHash: withEvidence.header.appHash,
       validators: chain.validators,
+      lastValidators: chain.validators,
       committedEvidence: new Set<string>(),
       maxBlockBytes: 1 << 20,
       maxEvidenceAgeHeights: 100,

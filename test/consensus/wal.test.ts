@@ -10,7 +10,12 @@ import { FileWal, WAL_HEADER_BYTES } from '../../src/consensus/wal.ts'
 const inputs: ConsensusInput[] = [
   { type: 'start' },
   { type: 'timeout', kind: 'propose', height: 1, round: 0 },
-  { type: 'blockApplied', height: 1, appHash: new Uint8Array(32).fill(7) },
+  {
+    type: 'blockApplied',
+    height: 1,
+    appHash: new Uint8Array(32).fill(7),
+    validatorUpdates: [{ publicKey: new Uint8Array(32).fill(3), power: 5 }],
+  },
   { type: 'timeout', kind: 'prevote', height: 1, round: 3 },
 ]
 

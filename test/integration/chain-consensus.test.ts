@@ -63,7 +63,7 @@ describe('chain application under the consensus engine', function () {
         genesis,
         config: {
           chainId: CHAIN_ID,
-          myIndex: i,
+          myAddress: v.address,
           timeouts: FAST_TIMEOUTS,
           maxBlockBytes: 1024 * 1024,
           maxEvidenceAgeHeights: 100,

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import type { ConsensusConfig, TimeoutConfig } from '../../../src/consensus/core-types.ts'
 import { EvidencePool } from '../../../src/consensus/evidence-pool.ts'
 import type { Genesis } from '../../../src/consensus/genesis.ts'
-import { type Signer, signerFromSeed } from '../../../src/consensus/keys.ts'
+import { addressOf, type Signer, signerFromSeed } from '../../../src/consensus/keys.ts'
 import { KvApplication } from '../../../src/consensus/kv-application.ts'
 import { Mempool } from '../../../src/consensus/mempool.ts'
 import type { ConsensusTransport } from '../../../src/consensus/messages.ts'
@@ -51,10 +51,11 @@ export const FAST_TIMEOUTS: TimeoutConfig = {
   commitMs: 20,
 }
 
+/** The config of validator `myIndex` of the genesis set (-1: a node that only follows). */
 export function makeConfig(chain: TestChain, myIndex: number, timeouts = FAST_TIMEOUTS): ConsensusConfig {
   return {
     chainId: chain.genesis.chainId,
-    myIndex,
+    myAddress: chain.validators.at(myIndex)?.address ?? null,
     timeouts,
     maxBlockBytes: 1024 * 1024,
     maxEvidenceAgeHeights: 100,
@@ -73,12 +74,15 @@ export function memoryComponents(
   clock: Clock,
   transport: ConsensusTransport,
   onCommit?: (cb: CommittedBlock) => void,
+  /** Sign with this key instead of genesis validator `index`'s (a validator that joins later). */
+  signer?: Signer,
 ): MemoryNodeParts {
-  const app = new KvApplication()
+  const app = new KvApplication(chain.genesis.validators)
+  const key = signer ?? (chain.signerByIndex[index] as Signer)
   const components: NodeComponents = {
     genesis: chain.genesis,
-    config: makeConfig(chain, index),
-    privval: new PrivValidator(chain.signerByIndex[index] as Signer, new MemoryLastSignedStore()),
+    config: { ...makeConfig(chain, index), myAddress: addressOf(key.publicKey) },
+    privval: new PrivValidator(key, new MemoryLastSignedStore()),
     wal: new MemoryWal(),
     app,
     mempool: new Mempool(app),

@@ -7,15 +7,15 @@
  * of the peers, a conflicting vote to the other half; proposals likewise.
  */
 import { hashBlock, makeBlock } from '../../../src/consensus/block.ts'
-import { toHex } from '../../../src/consensus/hash.ts'
-import type { Signer } from '../../../src/consensus/keys.ts'
+import { bytesEqual, toHex } from '../../../src/consensus/hash.ts'
+import { type Signer, signerFromSeed, verifySignature } from '../../../src/consensus/keys.ts'
 import type { ConsensusMessage, ConsensusTransport } from '../../../src/consensus/messages.ts'
 import { ConsensusNode } from '../../../src/consensus/node.ts'
 import { evidenceKey, proposalSignBytes, voteSignBytes } from '../../../src/consensus/signing.ts'
 import type { Block, CommittedBlock, Vote } from '../../../src/consensus/types.ts'
 import { SimulatedClock } from '../../../src/runtime/clock.ts'
 import { SeededRandom } from '../../../src/runtime/random.ts'
-import { makeChain, memoryComponents, type TestChain } from './fixtures.ts'
+import { makeChain, memoryComponents, seedFor, type TestChain } from './fixtures.ts'
 
 export interface SimOptions {
   seed: number
@@ -35,6 +35,23 @@ export interface SimOptions {
    * twin block (sent to the same half of the network), the strongest split they can make.
    */
   collude?: boolean
+  /**
+   * Membership changes through the application: a validator outside genesis follows from the
+   * start, a `val:` transaction adds it a quarter of the way to GST, and another removes one
+   * honest genesis validator halfway to GST (both take effect two heights after their block).
+   */
+  membership?: boolean
+}
+
+export interface MembershipResult {
+  /** Heights of the blocks that carried the join and the removal (undefined: not committed). */
+  joinHeight: number | undefined
+  removeHeight: number | undefined
+  /** Heights at which the joining and the removed node signed votes. */
+  joinerVoteHeights: number[]
+  removedVoteHeights: number[]
+  /** Precommits of the joiner found in committed blocks' last commits. */
+  joinerCommitSignatures: number
 }
 
 export interface SimResult {
@@ -54,6 +71,7 @@ export interface SimResult {
   raw: ConsensusNode[]
   /** Where each node stopped (height/round/step), for the failure message. */
   nodes: string[]
+  membership: MembershipResult | undefined
 }
 
 const GOSSIP_INTERVAL_MS = 150
@@ -63,9 +81,15 @@ export function simulate(opts: SimOptions): SimResult {
   const net = rng.fork('network')
   const chain: TestChain = makeChain(opts.validators, opts.powers)
   const clock = new SimulatedClock()
-  const n = opts.validators
-  const byz = new Set(rng.shuffle([...Array(n).keys()]).slice(0, opts.byzantine))
+  // With membership changes, node `validators` is the joiner: it follows until it is added.
+  const n = opts.validators + (opts.membership === true ? 1 : 0)
+  const joinerIndex = opts.membership === true ? opts.validators : -1
+  const joiner = signerFromSeed(seedFor(`${chain.genesis.chainId}/joiner`))
+  const byz = new Set(rng.shuffle([...Array(opts.validators).keys()]).slice(0, opts.byzantine))
   const honest = [...Array(n).keys()].filter((i) => !byz.has(i))
+  const removedIndex = opts.membership === true ? rng.pick(honest.filter((i) => i !== joinerIndex)) : -1
+  /** Votes each node broadcast (its own, and others' it relays). */
+  const broadcastVotes = new Map<number, Vote[]>()
   const agreed = new Map<number, string>()
   const blocks = new Map<number, Block>()
   const evidenceSeen = new Set<string>()
@@ -105,6 +129,7 @@ export function simulate(opts: SimOptions): SimResult {
   const transportFor = (me: number): ConsensusTransport => {
     const honestTransport: ConsensusTransport = {
       broadcast: (m) => {
+        if (m.kind === 'vote') broadcastVotes.set(me, [...(broadcastVotes.get(me) ?? []), m.vote])
         for (let to = 0; to < n; to++) if (to !== me) deliver(me, to, m)
       },
       send: (peer, m) => deliver(me, Number(peer.slice(1)), m),
@@ -142,7 +167,8 @@ export function simulate(opts: SimOptions): SimResult {
         safetyViolation = `height ${h}: validator ${i} committed ${hash.slice(0, 12)}, another honest one ${prior.slice(0, 12)}`
       }
     }
-    const { components } = memoryComponents(chain, i, clock, transportFor(i), onCommit)
+    const signer = i === joinerIndex ? joiner : undefined
+    const { components } = memoryComponents(chain, i, clock, transportFor(i), onCommit, signer)
     nodes.push(ConsensusNode.open(components))
   }
   // Gossip ticks, staggered per node.
@@ -163,6 +189,19 @@ export function simulate(opts: SimOptions): SimResult {
     if (clock.monotonicMs() < opts.gstMs + opts.livenessBudgetMs) clock.setTimer(50 + txRng.nextInt(200), txTick)
   }
   clock.setTimer(10, txTick)
+  const update = (publicKey: Uint8Array, power: number): Uint8Array =>
+    new TextEncoder().encode(`val:${toHex(publicKey)}=${power}`)
+  const joinTx = update(joiner.publicKey, 10)
+  const removed = removedIndex < 0 ? undefined : (chain.signerByIndex[removedIndex] as Signer)
+  const removeTx = removed === undefined ? joinTx : update(removed.publicKey, 0)
+  if (opts.membership === true) {
+    // Every honest node holds the update, so whichever proposer comes next can include it.
+    const submit = (tx: Uint8Array) => () => {
+      for (const i of honest) nodes[i]?.receive({ kind: 'txs', txs: [tx] }, 'client')
+    }
+    clock.setTimer(Math.floor(opts.gstMs / 4), submit(joinTx))
+    clock.setTimer(Math.floor(opts.gstMs / 2), submit(removeTx))
+  }
 
   const minHonestHeight = (): number => Math.min(...honest.map((i) => (nodes[i] as ConsensusNode).state.tip.height - 1))
   const crashedNode = (): string | undefined => {
@@ -180,7 +219,36 @@ export function simulate(opts: SimOptions): SimResult {
     () => safetyViolation !== undefined || crashedNode() !== undefined || minHonestHeight() >= target,
   )
   for (const node of nodes) node.stop()
+  const heightOf = (tx: Uint8Array): number | undefined =>
+    [...blocks].find(([, b]) => b.txs.some((t) => bytesEqual(t, tx)))?.[0]
+  const joinerCommitSignatures = [...blocks.values()].filter((b) => {
+    const c = b.lastCommit
+    return c?.signatures.some((s) =>
+      verifySignature(
+        joiner.publicKey,
+        voteSignBytes(chain.genesis.chainId, {
+          type: 'precommit',
+          height: c.height,
+          round: c.round,
+          blockHash: c.blockHash,
+          validatorIndex: s.validatorIndex,
+        }),
+        s.signature,
+      ),
+    )
+  }).length
+  const membership: MembershipResult | undefined =
+    opts.membership === true
+      ? {
+          joinHeight: heightOf(joinTx),
+          removeHeight: heightOf(removeTx),
+          joinerVoteHeights: ownVoteHeights(chain, joinerIndex, joiner, broadcastVotes),
+          removedVoteHeights: ownVoteHeights(chain, removedIndex, removed as Signer, broadcastVotes),
+          joinerCommitSignatures,
+        }
+      : undefined
   return {
+    membership,
     seed: opts.seed,
     chain: agreed,
     blocks,
@@ -194,9 +262,17 @@ export function simulate(opts: SimOptions): SimResult {
     raw: nodes,
     nodes: nodes.map((node, i) => {
       const st = node.state
-      return `v${i}${byz.has(i) ? '(byz)' : ''} h${st.tip.height} r${st.round} ${st.step} locked=${st.lockedRound} valid=${st.validRound}`
+      const role = byz.has(i) ? '(byz)' : i === joinerIndex ? '(joiner)' : i === removedIndex ? '(removed)' : ''
+      return `v${i}${role} h${st.tip.height} r${st.round} ${st.step} locked=${st.lockedRound} valid=${st.validRound}`
     }),
   }
+}
+
+/** Heights of the votes node `index` broadcast that `signer` signed (not those it relayed). */
+function ownVoteHeights(chain: TestChain, index: number, signer: Signer, votes: Map<number, Vote[]>): number[] {
+  return (votes.get(index) ?? [])
+    .filter((v) => verifySignature(signer.publicKey, voteSignBytes(chain.genesis.chainId, v), v.signature))
+    .map((v) => v.height)
 }
 
 /** The conflicting twin a Byzantine validator sends to half of its peers, signed with its key. */

@@ -1,0 +1,153 @@
+/**
+ * Consensus over libp2p on loopback with ONE PROCESS PER VALIDATOR (`consensus-validator.ts`):
+ * what four machines would see, minus the wire. In one process the four validators share one
+ * thread, so every message costs the sum of four nodes' work, while the lower bound (a gossip
+ * ping-pong between two idle nodes) does not; here each node has its own event loop, as the
+ * bound's nodes do. The bound is measured between validators 0 and 1 on their consensus
+ * connections before consensus starts. Timestamps come from the machine's monotonic clock.
+ */
+import { type ChildProcess, fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { sleep } from '../src/runtime/clock.ts'
+import { SystemClock } from '../src/runtime/system-clock.ts'
+import { median, round } from './consensus.ts'
+
+const clock = new SystemClock()
+
+import type { ChildMessage, ParentMessage } from './consensus-validator.ts'
+
+const N = 4
+const HEIGHTS = 40
+const machineMs = (): number => Number(process.hrtime.bigint()) / 1e6
+
+interface Validators {
+  readonly children: ChildProcess[]
+  send(i: number, m: ParentMessage): void
+  /** Resolves with the next message of `type` from validator `i`. */
+  next<T extends ChildMessage['type']>(i: number, type: T): Promise<Extract<ChildMessage, { type: T }>>
+  onMessage(handler: (i: number, m: ChildMessage) => void): void
+  stop(): Promise<number>
+}
+
+async function startValidators(signed: boolean): Promise<Validators> {
+  const script = fileURLToPath(new URL('./consensus-validator.ts', import.meta.url))
+  const children = Array.from({ length: N }, (_, i) =>
+    fork(script, [String(i), signed ? '1' : '0'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  )
+  const handlers: ((i: number, m: ChildMessage) => void)[] = []
+  children.forEach((child, i) => {
+    child.on('message', (m) => {
+      for (const h of handlers) h(i, m as ChildMessage)
+    })
+  })
+  const validators: Validators = {
+    children,
+    send: (i, m) => void children[i]?.send(m),
+    next: (i, type) =>
+      new Promise((resolve) => {
+        const h = (from: number, m: ChildMessage): void => {
+          if (from !== i || m.type !== type) return
+          handlers.splice(handlers.indexOf(h), 1)
+          resolve(m as never)
+        }
+        handlers.push(h)
+      }),
+    onMessage: (handler) => void handlers.push(handler),
+    async stop() {
+      const stopped = children.map((_, i) => validators.next(i, 'stopped'))
+      for (let i = 0; i < N; i++) validators.send(i, { type: 'stop' })
+      const cpu = (await Promise.all(stopped)).reduce((s, m) => s + m.cpuMs, 0)
+      return cpu
+    },
+  }
+  const ready = await Promise.all(children.map((_, i) => validators.next(i, 'ready')))
+  const addrs = ready.map((r) => r.addr)
+  const meshed = children.map((_, i) => validators.next(i, 'meshed'))
+  for (let i = 0; i < N; i++) validators.send(i, { type: 'peers', addrs })
+  await Promise.all(meshed)
+  return validators
+}
+
+async function oneWayDelayMs(v: Validators): Promise<number> {
+  const echoing = v.next(1, 'echoing')
+  v.send(1, { type: 'echo' })
+  await echoing
+  const delay = v.next(0, 'delay')
+  v.send(0, { type: 'probe', samples: 100 })
+  return (await delay).oneWayMs
+}
+
+/** Proposal and commit times reported by the validators, on the machine's clock. */
+function record(v: Validators) {
+  const proposals = new Map<number, number>()
+  const commits = new Map<number, number[]>()
+  const committedTxs = Array.from({ length: N }, () => 0)
+  v.onMessage((i, m) => {
+    if (m.type === 'proposal' && !proposals.has(m.height)) proposals.set(m.height, m.atMs)
+    if (m.type === 'commit') {
+      commits.set(m.height, [...(commits.get(m.height) ?? []), m.atMs])
+      committedTxs[i] = m.txs
+    }
+  })
+  return { proposals, commits, committedTxs }
+}
+
+/** Poll every few milliseconds (the parent must not spin: the validators need the cores). */
+async function waitFor(done: () => boolean, limitMs: number): Promise<boolean> {
+  const start = machineMs()
+  while (!done()) {
+    if (machineMs() - start > limitMs) return false
+    await sleep(clock, 5)
+  }
+  return true
+}
+
+export async function processesLatency(signed: boolean) {
+  const v = await startValidators(signed)
+  const delay = await oneWayDelayMs(v)
+  const r = record(v)
+  for (let i = 0; i < N; i++) v.send(i, { type: 'start' })
+  await waitFor(() => (r.commits.get(HEIGHTS + 2)?.length ?? 0) >= 3, 120_000)
+  const cpuMs = await v.stop()
+  const latencies: number[] = []
+  for (let h = 3; h <= HEIGHTS + 2; h++) {
+    const p = r.proposals.get(h)
+    const c = r.commits
+      .get(h)
+      ?.slice()
+      .sort((x, y) => x - y)[2]
+    if (p !== undefined && c !== undefined) latencies.push(c - p)
+  }
+  const commitLatencyMs = median(latencies)
+  return {
+    transport: `libp2p ${signed ? 'signed' : 'unsigned'} gossip, loopback TCP, one process per validator`,
+    oneWayDelayMs: round(delay),
+    lowerBoundMs: round(3 * delay),
+    commitLatencyMs: round(commitLatencyMs),
+    heightsMeasured: latencies.length,
+    latencyVsBound: round(commitLatencyMs / (3 * delay)),
+    /** CPU time of all four processes per height, from start to stop (start-up excluded). */
+    cpuMsPerHeight: round(cpuMs / (r.commits.size || 1)),
+  }
+}
+
+export async function processesThroughput(signed: boolean, txCount: number, txBytes: number) {
+  const v = await startValidators(signed)
+  const r = record(v)
+  for (let i = 0; i < N; i++) v.send(i, { type: 'start' })
+  await waitFor(() => (r.commits.get(2)?.length ?? 0) >= N, 60_000)
+  const start = machineMs()
+  for (let i = 0; i < N; i++) v.send(i, { type: 'submit', txCount: txCount / N, txBytes })
+  const ok = await waitFor(() => (r.committedTxs[0] as number) >= txCount, 120_000)
+  const seconds = (machineMs() - start) / 1000
+  const cpuMs = await v.stop()
+  return {
+    txBytes,
+    txs: r.committedTxs[0],
+    allCommitted: ok,
+    seconds: round(seconds),
+    txPerSecond: Math.round((r.committedTxs[0] as number) / seconds),
+    /** CPU time of all four processes, start-up excluded. */
+    cpuSeconds: round(cpuMs / 1000),
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * One validator of `bench/consensus-processes.ts`, run as its own process: a libp2p node and
+ * one consensus actor. The parent drives it over the IPC channel (`process.send`) and gets
+ * every proposal and commit back with a timestamp on the machine's monotonic clock
+ * (`process.hrtime`, the same for every process), so latencies span processes.
+ *
+ * argv: <validator index> <signed: 1 | 0>
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { consensusLink } from '../src/actors/consensus-link.ts'
+import { createNetNode } from '../src/net/node.ts'
+import { createRuntimeComponents } from '../src/runtime/components.ts'
+import { SystemClock } from '../src/runtime/system-clock.ts'
+import { median, startNetwork, until } from './consensus.ts'
+
+export type ParentMessage =
+  | { type: 'peers'; addrs: string[] }
+  | { type: 'echo' }
+  | { type: 'probe'; samples: number }
+  | { type: 'start' }
+  | { type: 'submit'; txCount: number; txBytes: number }
+  | { type: 'stop' }
+
+export type ChildMessage =
+  | { type: 'ready'; addr: string }
+  | { type: 'meshed' }
+  | { type: 'echoing' }
+  | { type: 'delay'; oneWayMs: number }
+  | { type: 'proposal'; height: number; atMs: number }
+  | { type: 'commit'; height: number; atMs: number; txs: number }
+  | { type: 'stopped'; cpuMs: number }
+
+const REPORT_INTERVAL_MS = 5
+const index = Number(process.argv[2])
+const signed = process.argv[3] !== '0'
+const clock = new SystemClock()
+/** The machine-wide monotonic clock in ms (performance.now() starts at each process's own origin). */
+const machineMs = (): number => Number(process.hrtime.bigint()) / 1e6
+const send = (m: ChildMessage): void => {
+  process.send?.(m)
+}
+
+const home = mkdtempSync(join(tmpdir(), `r3mes-bench-proc-${index}-`))
+const components = createRuntimeComponents({ name: `bench-v${index}`, seed: index + 1, logLevel: 'silent' })
+const node = await createNetNode(
+  {
+    chainId: 'r3mes-bench',
+    homeDir: home,
+    gossip: { heartbeatMs: 100, meshDegree: 3, signed, skipDuplicateSignatureChecks: true },
+  },
+  components,
+)
+const link = consensusLink({
+  gossip: node.gossip,
+  selfPeerId: node.peerId.toString(),
+  signedGossip: signed,
+  logger: components.logger,
+})
+let net: ReturnType<typeof startNetwork> | undefined
+let cpuStart = process.cpuUsage()
+
+process.on('message', (raw) => {
+  const m = raw as ParentMessage
+  void handle(m).catch((error: unknown) => {
+    console.error(`validator ${index}:`, error)
+    process.exit(1)
+  })
+})
+
+async function handle(m: ParentMessage): Promise<void> {
+  switch (m.type) {
+    case 'peers':
+      // Each pair of validators is dialled once, by the higher index.
+      for (const addr of m.addrs.slice(0, index)) await node.libp2p.dial(multiaddr(addr))
+      await until(() => node.gossip.meshPeers('consensus').length >= m.addrs.length - 1, 20_000, clock)
+      send({ type: 'meshed' })
+      return
+    case 'echo':
+      node.gossip.subscribe('tx', {
+        handle: (p) => void node.gossip.publish('tx', { tx: new Uint8Array([...p.tx, 0x21]) }),
+      })
+      send({ type: 'echoing' })
+      return
+    case 'probe': {
+      let received = 0
+      node.gossip.subscribe('tx', {
+        handle: () => {
+          received++
+        },
+      })
+      await until(() => node.gossip.meshPeers('tx').length >= 1, 10_000, clock)
+      const rtts: number[] = []
+      for (let i = 0; i < m.samples; i++) {
+        const before = received
+        const start = clock.monotonicMs()
+        await node.gossip.publish('tx', { tx: new TextEncoder().encode(`ping ${i}`) })
+        if (await until(() => received > before, 2_000, clock)) rtts.push(clock.monotonicMs() - start)
+      }
+      send({ type: 'delay', oneWayMs: median(rtts) / 2 })
+      return
+    }
+    case 'start': {
+      cpuStart = process.cpuUsage()
+      const network = startNetwork(() => link, false, 512 * 1024, [index])
+      net = network
+      // Report this validator's proposals and commits as they happen.
+      let reportedProposals = 0
+      let reportedHeight = 0
+      const report = (): void => {
+        for (const [height, at] of network.proposalTimes)
+          if (height > reportedProposals) {
+            reportedProposals = height
+            send({ type: 'proposal', height, atMs: at - clock.monotonicMs() + machineMs() })
+          }
+        for (let h = reportedHeight + 1; network.commitTimes.has(h); h++) {
+          const at = network.commitTimes.get(h)?.[0] as number
+          send({
+            type: 'commit',
+            height: h,
+            atMs: at - clock.monotonicMs() + machineMs(),
+            txs: network.committedTxs[index] as number,
+          })
+          reportedHeight = h
+        }
+        // Poll on a timer, not every event-loop turn: a busy loop would steal the core the
+        // other validators need (the timestamps were taken at commit time, so polling adds no error).
+        if (net !== undefined) clock.setTimer(REPORT_INTERVAL_MS, report)
+      }
+      report()
+      return
+    }
+    case 'submit': {
+      const actor = (net as unknown as { actors: { send: (e: unknown) => void }[] }).actors[0]
+      for (let j = 0; j < m.txCount; j++) {
+        const head = `k${index}-${j}=`
+        actor?.send({ type: 'tx', tx: new TextEncoder().encode(head + 'x'.repeat(m.txBytes - head.length)) })
+        if (j % 500 === 499) await new Promise<void>((resolve) => setImmediate(resolve))
+      }
+      return
+    }
+    case 'stop': {
+      net?.stop()
+      net = undefined
+      const cpu = process.cpuUsage(cpuStart)
+      link.close()
+      await node.stop().catch(() => {})
+      rmSync(home, { recursive: true, force: true })
+      send({ type: 'stopped', cpuMs: (cpu.user + cpu.system) / 1000 })
+      process.disconnect()
+      return
+    }
+  }
+}
+
+send({ type: 'ready', addr: String(node.multiaddrs()[0]) })
