@@ -177,12 +177,17 @@ export function verifierClaim(state: ChainState, ctx: BlockContext, tx: SignedTx
     reject(TxCode.notSelected, `${tx.sender} is not an eligible verifier of ${c.id} (attempt ${c.attempt})`)
   const stake = c.eligible[tx.sender] as bigint
   const beta = vrfVerify(tx.pubKey, verifierAlpha(drawOf(c)), fromHex(msg.proof) as Uint8Array)
-  if (beta === undefined) reject(TxCode.badVrfProof, `the VRF proof does not verify for attempt ${c.attempt} of ${c.id}`)
+  if (beta === undefined)
+    reject(TxCode.badVrfProof, `the VRF proof does not verify for attempt ${c.attempt} of ${c.id}`)
   if (!isSelected(beta, stake, c.eligibleStake, state.params.verifierExpectedCount))
     reject(TxCode.notSelected, `the VRF ticket does not select ${tx.sender} for attempt ${c.attempt} of ${c.id}`)
   if (c.verifier === tx.sender) reject(TxCode.duplicate, `${tx.sender} already holds the seat of ${c.id}`)
   if (c.verifier !== null) {
-    const seat = { beta: betaBytes(c.verifierBeta as string), stake: c.eligible[c.verifier] as bigint, address: c.verifier }
+    const seat = {
+      beta: betaBytes(c.verifierBeta as string),
+      stake: c.eligible[c.verifier] as bigint,
+      address: c.verifier,
+    }
     if (!betterTicket({ beta, stake, address: tx.sender }, seat))
       reject(TxCode.notSelected, `${c.verifier} holds the seat of ${c.id} with a better ticket`)
   }
@@ -197,10 +202,16 @@ export function verifierResponse(
 ): void {
   const { c, claim } = liveChallenge(state, msg.challengeId, 'l2')
   if (c.verifier === null)
-    reject(TxCode.notSelected, `no verifier holds the seat of ${c.id} (attempt ${c.attempt}): a selected one claims it first`)
+    reject(
+      TxCode.notSelected,
+      `no verifier holds the seat of ${c.id} (attempt ${c.attempt}): a selected one claims it first`,
+    )
   if (tx.sender !== c.verifier) reject(TxCode.notSelected, `${c.verifier} holds the seat of ${c.id}`)
   if (ctx.height <= c.claimUntil)
-    reject(TxCode.wrongStage, `claims for ${c.id} are open until height ${c.claimUntil}; the seated verifier answers after`)
+    reject(
+      TxCode.wrongStage,
+      `claims for ${c.id} are open until height ${c.claimUntil}; the seated verifier answers after`,
+    )
   if (ctx.height > c.deadline) reject(TxCode.deadlinePassed, `the verifier deadline was height ${c.deadline}`)
   const beta = vrfVerify(tx.pubKey, verifierAlpha(drawOf(c)), fromHex(msg.proof) as Uint8Array)
   if (beta === undefined || toHex(beta) !== c.verifierBeta)

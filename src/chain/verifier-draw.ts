@@ -84,7 +84,11 @@ export function verifierTicket(
 ): VerifierTicket {
   const proof = vrfProve(secretKey, verifierAlpha(draw))
   const beta = vrfProofToHash(proof) as Uint8Array
-  return { selected: isSelected(beta, stake, totalStake, params.verifierExpectedCount), proof: toHex(proof), beta: toHex(beta) }
+  return {
+    selected: isSelected(beta, stake, totalStake, params.verifierExpectedCount),
+    proof: toHex(proof),
+    beta: toHex(beta),
+  }
 }
 
 /** The beta of a hex ticket already checked by the chain (stored on the challenge). */
