@@ -153,6 +153,7 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     penalized: [],
     priorStatus: claim.status,
     outcome: null,
+    settledHeight: null,
   }
   const c = openAttempt(state, draft, claim.owner, ctx.height, 0)
   if (c === undefined) reject(TxCode.notSelected, 'no verifier is eligible to answer a challenge of this claim')
@@ -232,7 +233,7 @@ export function verifierResponse(
   }
   const panel = drawArbiters(state, escalated, claim.owner, 0, PANEL_SIZE)
   if (panel.length === 0) {
-    lapse(state, escalated, claim)
+    lapse(state, ctx, escalated, claim)
     return
   }
   state.challenges.set(c.id, { ...escalated, panel })
@@ -289,14 +290,14 @@ function resolve(
     state.credit(c.challenger, c.bond)
     state.mint(c.challenger, p.baseReward * BigInt(p.bountyMultiple))
   }
-  state.challenges.set(c.id, { ...c, stage: 'resolved', outcome: winner })
+  state.challenges.set(c.id, { ...c, stage: 'resolved', outcome: winner, settledHeight: ctx.height })
 }
 
 /** No verdict could be reached: the bond goes back and the claim returns to where it was. */
-function lapse(state: ChainState, c: Challenge, claim: Claim): void {
+function lapse(state: ChainState, ctx: BlockContext, c: Challenge, claim: Claim): void {
   state.credit(c.challenger, c.bond)
   state.claims.set(claim.id, { ...claim, status: c.priorStatus })
-  state.challenges.set(c.id, { ...c, stage: 'lapsed', outcome: 'lapsed' })
+  state.challenges.set(c.id, { ...c, stage: 'lapsed', outcome: 'lapsed', settledHeight: ctx.height })
 }
 
 /** The next L2 attempt, or a lapse when attempts are spent or no verifier is left. */
@@ -304,7 +305,7 @@ function nextAttempt(state: ChainState, ctx: BlockContext, c: Challenge, claim: 
   const attempt = c.attempt + 1
   const next =
     attempt < state.params.maxVerifierAttempts ? openAttempt(state, c, claim.owner, ctx.height, attempt) : undefined
-  if (next === undefined) lapse(state, { ...c, attempt, verifier: null, verifierBeta: null }, claim)
+  if (next === undefined) lapse(state, ctx, { ...c, attempt, verifier: null, verifierBeta: null }, claim)
   else state.challenges.set(c.id, next)
 }
 
@@ -334,7 +335,7 @@ export function runDeadlines(state: ChainState, ctx: BlockContext): void {
     const kept = c.panel.filter((a) => c.votes[a] !== undefined)
     const base: Challenge = { ...c, panel: kept, penalized: [...c.penalized, ...missing], panelRound: round }
     const fresh = round < p.maxPanelRounds ? drawArbiters(state, base, claim.owner, round, missing.length) : []
-    if (fresh.length === 0) lapse(state, base, claim)
+    if (fresh.length === 0) lapse(state, ctx, base, claim)
     else state.challenges.set(c.id, { ...base, panel: [...kept, ...fresh], deadline: ctx.height + p.l3DeadlineBlocks })
   }
 }

@@ -2,8 +2,9 @@
  * State pruning: a finished window leaves the state `retentionBlocks` after it settled.
  *
  * A window is finished when it has closed, its aggregation deadline has passed, every one of
- * its claims (submissions and aggregates) is past its challenge period, no dispute on them is
- * open and no reward of theirs is still waiting to vest. Then, `retentionBlocks` later, its
+ * its claims (submissions and aggregates) is past its challenge period, every dispute on them
+ * has settled and no reward of theirs is still waiting to vest. Then, `retentionBlocks` after
+ * the last of these, its
  * window record, tasks, commitments, claims, settled challenges and first-seen CID records are
  * deleted together. Windows go strictly in id order, so one watermark (`meta.prunedWindows`)
  * tells a query whether something it cannot find was pruned or never existed. A window whose
@@ -48,9 +49,16 @@ export function prunableHeight(state: ChainState, windowId: number): number | un
   const w = state.windows.get(windowKey(windowId))
   if (w === undefined || !w.closed) return undefined
   let settled = w.closeHeight + p.aggregationDeadlineBlocks
-  for (const c of claimsOf(state, windowId)) {
+  const claims = claimsOf(state, windowId)
+  for (const c of claims) {
     if (c.status === 'challenged' || state.credits.has(c.id)) return undefined
     if (c.challengeUntil > settled) settled = c.challengeUntil
+  }
+  const ids = new Set(claims.map((c) => c.id))
+  for (const [, ch] of state.challenges.entries()) {
+    if (!ids.has(ch.claimId)) continue
+    if (ch.settledHeight === null) return undefined
+    if (ch.settledHeight > settled) settled = ch.settledHeight
   }
   return settled + p.retentionBlocks
 }

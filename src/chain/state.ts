@@ -138,6 +138,8 @@ export interface Challenge {
   readonly penalized: readonly string[]
   readonly priorStatus: ClaimStatus
   readonly outcome: 'owner' | 'challenger' | 'lapsed' | null
+  /** Height at which the challenge was resolved or lapsed; null while open. */
+  readonly settledHeight: number | null
 }
 
 export type ProposalContent =
