@@ -32,6 +32,7 @@ import { createHash } from 'node:crypto'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { fromHex, toHex } from './keys.ts'
+import { isWindowPruned, windowOfClaim } from './pruning.ts'
 import type { ChainState, Challenge, Claim, Verdict } from './state.ts'
 import type { Msg, SignedTx } from './tx.ts'
 import { betaBytes, betterTicket, isSelected, type VerifierDraw, verifierAlpha } from './verifier-draw.ts'
@@ -114,7 +115,10 @@ function drawArbiters(state: ChainState, c: Challenge, owner: string, round: num
 export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'challenge'>): void {
   const p = state.params
   const claim = state.claims.get(msg.claimId)
-  if (claim === undefined) reject(TxCode.unknownClaim, `no claim ${msg.claimId}`)
+  if (claim === undefined) {
+    const pruned = isWindowPruned(state, windowOfClaim(msg.claimId))
+    reject(TxCode.unknownClaim, pruned ? `claim ${msg.claimId} was pruned with its window` : `no claim ${msg.claimId}`)
+  }
   if (claim.owner === tx.sender) reject(TxCode.selfChallenge, 'a claim’s owner cannot challenge it')
   if (ctx.height > claim.challengeUntil)
     reject(TxCode.challengeClosed, `claim ${msg.claimId} could be challenged until height ${claim.challengeUntil}`)
