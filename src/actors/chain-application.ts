@@ -4,7 +4,7 @@
  * validators by index and 20-byte address; the chain by `r3mes1…` address of the same bytes
  * (both are the first 20 bytes of SHA-256 of the ed25519 public key).
  */
-import type { ChainApp } from '../chain/app.ts'
+import type { BlockOutcome, ChainApp, Block as ChainBlock } from '../chain/app.ts'
 import { encodeEvidence } from '../chain/evidence.ts'
 import { addressOf } from '../chain/keys.ts'
 import type { Application, CheckTxResult } from '../consensus/application.ts'
@@ -18,17 +18,21 @@ export interface ChainApplicationInit {
   readonly chain: ChainApp
   /** The consensus validator set, to turn a vote's validator index into its key. */
   readonly validators: ValidatorSet
+  /** Told of every block executed (replays after a restart included), with its outcome. */
+  readonly onExecuted?: (block: ChainBlock, outcome: BlockOutcome) => void
 }
 
 export class ChainApplication implements Application {
   readonly chain: ChainApp
   readonly #validators: ValidatorSet
+  readonly #onExecuted: ChainApplicationInit['onExecuted']
   /** Chain address by consensus address (hex), for proposers. */
   readonly #addressByConsensusAddress = new Map<string, string>()
 
   constructor(init: ChainApplicationInit) {
     this.chain = init.chain
     this.#validators = init.validators
+    this.#onExecuted = init.onExecuted
     for (const v of init.validators.validators)
       this.#addressByConsensusAddress.set(toHex(v.address), addressOf(v.publicKey))
   }
@@ -42,14 +46,17 @@ export class ChainApplication implements Application {
     const proposer = this.#addressByConsensusAddress.get(toHex(block.header.proposer))
     // The engine only decides blocks proposed by a member of its set.
     assert(proposer !== undefined, `block ${block.header.height} proposed by an unknown validator`)
-    return this.chain.executeBlock({
+    const chainBlock: ChainBlock = {
       height: block.header.height,
       timeMs: block.header.timeMs,
       proposer,
       hash: hashBlock(block),
       txs: block.txs,
       evidence: block.evidence.map((e) => this.#evidence(e)),
-    }).appHash
+    }
+    const outcome = this.chain.executeBlock(chainBlock)
+    this.#onExecuted?.(chainBlock, outcome)
+    return outcome.appHash
   }
 
   info(): { readonly height: number; readonly appHash: Uint8Array } {

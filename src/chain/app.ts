@@ -108,7 +108,12 @@ export class ChainApp implements Application {
     return this.#appHash.slice()
   }
 
-  checkTx(bytes: Uint8Array): CheckResult {
+  /**
+   * Would `bytes` be accepted in the next block? With `record` (the mempool's admission) an
+   * accepted transaction also reserves its sender's nonce for the block; a node asking about
+   * its own transaction before sending it passes `record: false`.
+   */
+  checkTx(bytes: Uint8Array, options: { record?: boolean } = {}): CheckResult {
     const ctx: BlockContext = {
       height: this.height + 1,
       timeMs: this.state.m.timeMs,
@@ -118,7 +123,7 @@ export class ChainApp implements Application {
     const mark = this.state.journal.mark()
     try {
       const tx = this.#deliver(ctx, bytes, this.#pendingNonce)
-      if (this.#verified.size < MAX_VERIFIED) {
+      if (options.record !== false && this.#verified.size < MAX_VERIFIED) {
         this.#verified.set(tx.id, tx)
         this.#pendingNonce.set(tx.sender, tx.body.nonce + 1)
       }

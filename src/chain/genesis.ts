@@ -12,6 +12,7 @@ import {
   localTestnetParams,
   minStakeFor,
   type Params,
+  paramsToJson,
   parseParams,
   ROLES,
   type Role,
@@ -237,5 +238,19 @@ export function localTestnetGenesis(opts: LocalTestnetOptions): Genesis {
     },
     subnets: layers.map((l, id) => ({ id, layers: l })),
     datasets: [{ cid: cid('dataset-brown'), name: 'brown', shardCount: 64 }],
+  }
+}
+
+/** The JSON document of a genesis (amounts as decimal strings), as `parseGenesis` reads it. */
+export function genesisToJson(g: Genesis): Record<string, unknown> {
+  return {
+    chainId: g.chainId,
+    genesisTimeMs: g.genesisTimeMs,
+    params: paramsToJson(g.params),
+    accounts: g.accounts.map((a) => ({ address: a.address, balance: a.balance.toString() })),
+    stakers: g.stakers.map((s) => ({ ...s, roles: [...s.roles], stake: s.stake.toString() })),
+    model: { config: g.model.config, backbone: g.model.backbone.map((b) => ({ layers: [...b.layers], cid: b.cid })) },
+    subnets: g.subnets.map((s) => ({ id: s.id, layers: [...s.layers] })),
+    datasets: g.datasets.map((d) => ({ ...d })),
   }
 }

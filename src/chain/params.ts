@@ -130,20 +130,23 @@ export const defaultParams: Params = {
   maxMetadataBytes: 256,
 }
 
-/** Short times for a local testnet: 1 s blocks, 10-block windows, L2 ≈ 3 (claims 1), L3 ≈ 6 blocks. */
+/**
+ * Short times for a local testnet: 1 s blocks, 10-block windows, L2 ≈ 5 blocks (2 to claim the
+ * seat: a claim sent when the challenge is seen must still land in time), L3 ≈ 6 blocks, and a
+ * retention of 500 blocks (≈ 8 minutes), so a run shows finished windows leaving the state.
+ */
 export const localTestnetParams: Params = {
   ...defaultParams,
   blockTimeMs: 1000,
   windowBlocks: 10,
   shardsPerWindow: 2,
-  l2DeadlineBlocks: 3,
-  verifierClaimBlocks: 1,
+  l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 6,
   challengePeriodBlocks: 10,
   aggregationDeadlineBlocks: 5,
   unbondingBlocks: 20,
   votingPeriodBlocks: 10,
-  retentionBlocks: 30,
+  retentionBlocks: 500,
 }
 
 const BIGINT_FIELDS = new Set<keyof Params>([

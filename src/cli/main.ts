@@ -9,12 +9,14 @@ import { type CliIo, type Command, ExitCode } from './command.ts'
 import { genesisCommand } from './commands/genesis.ts'
 import { mlCommand } from './commands/ml.ts'
 import { chaosCommand, inferCommand, nodeCommand, testnetCommand } from './commands/planned.ts'
+import { topologyCommand } from './commands/topology.ts'
 import { packageVersion, versionCommand } from './commands/version.ts'
 
 export const commands: readonly Command[] = [
   testnetCommand,
   nodeCommand,
   chaosCommand,
+  topologyCommand,
   genesisCommand,
   mlCommand,
   inferCommand,

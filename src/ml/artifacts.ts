@@ -162,26 +162,45 @@ export function loadBackbone(dir: string, first = 0, end?: number): { stage: Sta
   if (!(0 <= first && first < last && last <= c.nLayers))
     throw new ArtifactError(`invalid layer range [${first}, ${last})`)
   let bytesRead = 0
-  const layers: LayerWeights[] = []
-  for (let i = first; i < last; i++) {
-    const bytes = readFileChecked(dir, manifest.layers[i] as string)
+  const read = (cid: string): Uint8Array => {
+    const bytes = readFileChecked(dir, cid)
     bytesRead += bytes.length
-    layers.push(decodeLayer(c, i, bytes))
+    return bytes
   }
-  const stage: { -readonly [K in keyof StageWeights]: StageWeights[K] } = { config: c, first, end: last, layers }
+  const layers = manifest.layers.slice(first, last).map(read)
+  const embedding = first === 0 ? read(manifest.embedding) : undefined
+  const head = last === c.nLayers ? read(manifest.head) : undefined
+  return { stage: stageFromBundles(c, first, last, layers, embedding, head), bytesRead }
+}
+
+/**
+ * A stage's weights from its bundles: layers [first, end) in order, the embedding bundle when
+ * first = 0 and the head bundle when end = nLayers (wherever the bytes came from: disk or peers).
+ */
+export function stageFromBundles(
+  c: ModelConfig,
+  first: number,
+  end: number,
+  layerBundles: readonly Uint8Array[],
+  embeddingBundle?: Uint8Array,
+  headBundle?: Uint8Array,
+): StageWeights {
+  if (layerBundles.length !== end - first)
+    throw new ArtifactError(`stage [${first}, ${end}) needs ${end - first} layer bundles, got ${layerBundles.length}`)
+  const layers = layerBundles.map((bytes, i) => decodeLayer(c, first + i, bytes))
+  const stage: { -readonly [K in keyof StageWeights]: StageWeights[K] } = { config: c, first, end, layers }
   if (first === 0) {
-    const bytes = readFileChecked(dir, manifest.embedding)
-    bytesRead += bytes.length
-    stage.embedding = take(decodeBundle(bytes), 'embedding', 'f32', [c.vocabSize, c.dModel]).data as Float32Array
+    if (embeddingBundle === undefined) throw new ArtifactError('the first stage needs the embedding bundle')
+    stage.embedding = take(decodeBundle(embeddingBundle), 'embedding', 'f32', [c.vocabSize, c.dModel])
+      .data as Float32Array
   }
-  if (last === c.nLayers) {
-    const bytes = readFileChecked(dir, manifest.head)
-    bytesRead += bytes.length
-    const bundle = decodeBundle(bytes)
+  if (end === c.nLayers) {
+    if (headBundle === undefined) throw new ArtifactError('the last stage needs the head bundle')
+    const bundle = decodeBundle(headBundle)
     stage.finalNorm = take(bundle, 'finalNorm', 'f32', [c.dModel]).data as Float32Array
     stage.head = take(bundle, 'head', 'f32', [c.vocabSize, c.dModel]).data as Float32Array
   }
-  return { stage, bytesRead }
+  return stage
 }
 
 /** Named float tensors (adapters, gradients, optimizer moments) as one bundle. */

@@ -1,0 +1,196 @@
+/**
+ * One node's view of the chain: the consensus engine (a validator when the node's key is in
+ * the set, a follower that verifies and applies decided blocks otherwise) running the chain
+ * application over the node's gossip, with its WAL, block store, state store and signing
+ * record on disk in the node's home. Every executed block is announced to `onBlock`
+ * listeners (the role actors); transactions enter through `submit`, which hands them to the
+ * local mempool (validators) and to the transaction topic (everyone else's way in).
+ */
+import { createHash } from 'node:crypto'
+import { join } from 'node:path'
+import { createActor } from 'xstate'
+import { type BlockOutcome, ChainApp, type Block as ChainBlock } from '../chain/app.ts'
+import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
+import { fromHex } from '../chain/keys.ts'
+import { UNITS_PER_TOKEN } from '../chain/params.ts'
+import { decodeTx } from '../chain/tx.ts'
+import { consensusMachine } from '../consensus/consensus-actor.ts'
+import type { TimeoutConfig } from '../consensus/core-types.ts'
+import { EvidencePool } from '../consensus/evidence-pool.ts'
+import type { Genesis } from '../consensus/genesis.ts'
+import { type Signer, signerFromSeed } from '../consensus/keys.ts'
+import { Mempool } from '../consensus/mempool.ts'
+import type { NodeComponents } from '../consensus/node-io.ts'
+import { FileLastSignedStore, PrivValidator } from '../consensus/privval.ts'
+import { FileBlockStore, FileStateStore } from '../consensus/stores.ts'
+import { ValidatorSet } from '../consensus/validator-set.ts'
+import { FileWal } from '../consensus/wal.ts'
+import { GossipValidationError } from '../net/errors.ts'
+import type { NetNode } from '../net/node.ts'
+import type { RuntimeComponents } from '../runtime/components.ts'
+import { ChainApplication } from './chain-application.ts'
+import { consensusLink } from './consensus-link.ts'
+
+export interface ExecutedBlock {
+  readonly block: ChainBlock
+  readonly outcome: BlockOutcome
+  /** Hex ids of the block's transactions, in order (results line up with them). */
+  readonly txIds: readonly string[]
+}
+
+export interface ChainNodeInit {
+  readonly home: string
+  readonly genesis: ChainGenesis
+  /** The node's ed25519 seed: its chain key and, if in the set, its validator key. */
+  readonly seed: Uint8Array
+  readonly net: NetNode
+  readonly timeouts: TimeoutConfig
+  /** Re-send status, proposal and votes this often. @default 200 */
+  readonly gossipIntervalMs?: number
+}
+
+/** The consensus engine's genesis from the chain's: validators are the validator-role stakers, power = whole tokens staked. */
+export function consensusGenesis(g: ChainGenesis): Genesis {
+  const validators = g.stakers
+    .filter((s) => s.roles.includes('validator'))
+    .map((s) => ({ publicKey: fromHex(s.pubKey, 32) as Uint8Array, power: Number(s.stake / UNITS_PER_TOKEN) }))
+  return { chainId: g.chainId, genesisTimeMs: g.genesisTimeMs, validators }
+}
+
+export class ChainNode {
+  readonly app: ChainApplication
+  readonly validators: ValidatorSet
+  readonly signer: Signer
+  /** Index in the validator set, or -1 for a follower. */
+  readonly validatorIndex: number
+  readonly #listeners = new Set<(b: ExecutedBlock) => void>()
+  readonly #actor
+  readonly #link
+  readonly #leaveTx: () => void
+  readonly #c: RuntimeComponents
+  readonly #netNode: NetNode
+  #lastBlockAt: number | undefined
+  #intervalMs: number | undefined
+
+  constructor(init: ChainNodeInit, components: RuntimeComponents) {
+    this.#c = components
+    this.#netNode = init.net
+    const genesis = consensusGenesis(init.genesis)
+    this.validators = ValidatorSet.create(genesis.validators)
+    this.signer = signerFromSeed(init.seed)
+    this.validatorIndex = this.validators.validators.findIndex(
+      (v) => Buffer.compare(Buffer.from(v.publicKey), Buffer.from(this.signer.publicKey)) === 0,
+    )
+    const chain = new ChainApp(init.genesis)
+    this.app = new ChainApplication({
+      chain,
+      validators: this.validators,
+      onExecuted: (block, outcome) => this.#announce(block, outcome),
+    })
+    const dir = join(init.home, 'consensus')
+    this.#link = consensusLink({
+      gossip: init.net.gossip,
+      selfPeerId: init.net.peerId.toString(),
+      logger: components.logger,
+    })
+    const mempool = new Mempool(this.app)
+    const nodeComponents: NodeComponents = {
+      genesis,
+      config: {
+        chainId: genesis.chainId,
+        myIndex: this.validatorIndex,
+        timeouts: init.timeouts,
+        maxBlockBytes: 4 * 1024 * 1024,
+        maxEvidenceAgeHeights: init.genesis.params.evidenceMaxAgeBlocks,
+        maxRoundsAhead: 1000,
+      },
+      privval:
+        this.validatorIndex < 0
+          ? null
+          : new PrivValidator(this.signer, new FileLastSignedStore(join(dir, 'last-signed'))),
+      wal: new FileWal({ dir: join(dir, 'wal') }),
+      app: this.app,
+      mempool,
+      evidencePool: new EvidencePool(genesis.chainId, this.validators),
+      blockStore: new FileBlockStore(join(dir, 'blocks')),
+      stateStore: new FileStateStore(join(dir, 'state')),
+      clock: components.clock,
+      transport: this.#link,
+      logger: components.logger.child({ component: 'consensus' }),
+    }
+    this.#actor = createActor(consensusMachine, {
+      input: { components: nodeComponents, inbox: this.#link, gossipIntervalMs: init.gossipIntervalMs ?? 200 },
+    })
+    // Transactions from the topic reach a validator's mempool, which runs the application's
+    // check (running it here too would count the sender's nonce twice). Gossip forwards only
+    // well-formed, correctly signed transactions; a malformed one is the forwarder's fault.
+    this.#leaveTx = init.net.gossip.subscribe('tx', {
+      validate: (payload) => {
+        try {
+          decodeTx(payload.tx, init.genesis.params.maxTxBytes)
+        } catch (error) {
+          throw new GossipValidationError('reject', `bad transaction: ${(error as Error).message}`)
+        }
+      },
+      handle: (payload) => {
+        if (this.validatorIndex >= 0) this.#actor.send({ type: 'tx', tx: payload.tx })
+      },
+    })
+  }
+
+  get chain(): ChainApp {
+    return this.app.chain
+  }
+
+  get height(): number {
+    return this.app.chain.height
+  }
+
+  start(): void {
+    this.#actor.start()
+  }
+
+  onBlock(listener: (b: ExecutedBlock) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Hand a signed transaction to the network: the local mempool when a validator, and the topic. */
+  async submit(tx: Uint8Array): Promise<void> {
+    if (this.validatorIndex >= 0) this.#actor.send({ type: 'tx', tx })
+    await this.#netNode.gossip.publish('tx', { tx }).catch((error: unknown) => {
+      this.#c.logger.debug({ err: error }, 'transaction publish failed; resubmitted later')
+    })
+  }
+
+  query<T = unknown>(path: string): T {
+    return this.app.chain.query(path) as T
+  }
+
+  stop(): void {
+    this.#leaveTx()
+    this.#actor.send({ type: 'stop' })
+    this.#actor.stop()
+    this.#link.close()
+  }
+
+  /** Mean wall time between recent blocks (ms): how long "N blocks from now" really is. */
+  get blockIntervalMs(): number {
+    return this.#intervalMs ?? this.app.chain.state.params.blockTimeMs
+  }
+
+  #announce(block: ChainBlock, outcome: BlockOutcome): void {
+    const now = this.#c.clock.monotonicMs()
+    if (this.#lastBlockAt !== undefined) {
+      const dt = now - this.#lastBlockAt
+      this.#intervalMs = this.#intervalMs === undefined ? dt : 0.8 * this.#intervalMs + 0.2 * dt
+    }
+    this.#lastBlockAt = now
+    const txIds = block.txs.map((tx) => txIdOf(tx))
+    for (const l of this.#listeners) l({ block, outcome, txIds })
+  }
+}
+
+export function txIdOf(tx: Uint8Array): string {
+  return createHash('sha256').update(tx).digest('hex')
+}

@@ -1,0 +1,49 @@
+/**
+ * A node's one key: a 32-byte ed25519 seed in `<home>/node.key` (hex, mode 0600). The same key
+ * is the node's chain account (`r3mes1…`), its validator key when it is in the set, and its
+ * libp2p identity, so any node can turn a staker's public key into the peer id to dial.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { generateKeyPairFromSeed, privateKeyToProtobuf, publicKeyFromRaw } from '@libp2p/crypto/keys'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { fromHex, type KeyPair, keyPairFromSeed } from '../chain/keys.ts'
+import { IDENTITY_FILE } from '../net/identity.ts'
+import { CorruptDataError } from '../runtime/errors.ts'
+
+export const NODE_KEY_FILE = 'node.key'
+
+export interface NodeIdentity {
+  readonly seed: Uint8Array
+  readonly key: KeyPair
+}
+
+/** Write `seed` as the node key of `home` (a testnet's setup does this with derived seeds). */
+export function writeNodeKey(home: string, seed: Uint8Array): void {
+  mkdirSync(home, { recursive: true })
+  writeFileSync(join(home, NODE_KEY_FILE), `${Buffer.from(seed).toString('hex')}\n`, { mode: 0o600 })
+}
+
+/** Read the node key of `home`; a missing key is created from `fresh()` once. */
+export function loadNodeKey(home: string, fresh: () => Uint8Array): NodeIdentity {
+  const path = join(home, NODE_KEY_FILE)
+  if (!existsSync(path)) writeNodeKey(home, fresh())
+  const seed = fromHex(readFileSync(path, 'utf8').trim(), 32)
+  if (seed === undefined) throw new CorruptDataError(`node key ${path} is not 32 bytes of hex`, { path })
+  return { seed, key: keyPairFromSeed(seed) }
+}
+
+/** Make the libp2p identity file of `netHome` the node key, so the peer id follows from the chain key. */
+export async function installLibp2pIdentity(netHome: string, seed: Uint8Array): Promise<void> {
+  const key = await generateKeyPairFromSeed('Ed25519', seed)
+  mkdirSync(netHome, { recursive: true })
+  writeFileSync(join(netHome, IDENTITY_FILE), privateKeyToProtobuf(key), { mode: 0o600 })
+}
+
+/** The peer id of the node whose ed25519 public key is `pubKeyHex`. */
+export function peerIdOfPubKey(pubKeyHex: string): PeerId {
+  const raw = fromHex(pubKeyHex, 32)
+  if (raw === undefined) throw new CorruptDataError(`public key ${pubKeyHex} is not 32 bytes of hex`)
+  return peerIdFromPublicKey(publicKeyFromRaw(raw))
+}

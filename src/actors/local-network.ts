@@ -1,0 +1,97 @@
+/**
+ * A local network's genesis from a list of nodes: each node's key is derived from the
+ * network seed and its name (so a plan always gives the same chain), every staking role
+ * gets twice its minimum stake, every node is funded, the model is the backbone in a folder
+ * split into the subnets' layer ranges, and the approved data set is the Brown Corpus
+ * fiction that ships with the project.
+ */
+import { createHash } from 'node:crypto'
+import type { Genesis, GenesisStaker } from '../chain/genesis.ts'
+import { keyPairFromSeed, toHex } from '../chain/keys.ts'
+import { localTestnetParams, minStakeFor, type Params, type Role, UNITS_PER_TOKEN } from '../chain/params.ts'
+import { readManifest } from '../ml/artifacts.ts'
+import { InvalidArgumentError } from '../runtime/errors.ts'
+import type { Misbehaviour } from './misbehaviour.ts'
+import type { NodeRole } from './node.ts'
+import { brownFictionDataset } from './training/datasets.ts'
+import { backboneRangeCids } from './training/model-store.ts'
+
+export interface NodeSpec {
+  readonly name: string
+  readonly roles: readonly NodeRole[]
+  /** The subnet a miner trains. */
+  readonly subnet?: number
+  readonly misbehaviours?: readonly Misbehaviour[]
+}
+
+export interface LocalNetworkPlan {
+  readonly chainId: string
+  /** Seed of every node key. */
+  readonly seed: string
+  readonly modelDir: string
+  /** Layer ranges [first, end) of the subnets, in pipeline order, tiling the model. */
+  readonly subnets: readonly (readonly [number, number])[]
+  readonly nodes: readonly NodeSpec[]
+  readonly params?: Partial<Params>
+  /** Shards of the data set. @default 64 */
+  readonly shardCount?: number
+  /** @default 0 */
+  readonly genesisTimeMs?: number
+}
+
+/** The 32-byte key seed of node `name` in a network. */
+export function nodeSeed(chainId: string, seed: string, name: string): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(`r3mes/node-key/1\0${chainId}\0${seed}\0${name}`).digest())
+}
+
+const CHAIN_ROLES: Partial<Record<NodeRole, Role>> = {
+  validator: 'validator',
+  miner: 'miner',
+  verifier: 'verifier',
+  arbiter: 'arbiter',
+}
+
+export function localNetworkGenesis(plan: LocalNetworkPlan): Genesis {
+  const params: Params = { ...localTestnetParams, ...plan.params }
+  const manifest = readManifest(plan.modelDir)
+  const n = manifest.config.nLayers
+  plan.subnets.forEach(([first, end], i) => {
+    const prevEnd = i === 0 ? 0 : (plan.subnets[i - 1] as readonly [number, number])[1]
+    if (first !== prevEnd || !(first < end))
+      throw new InvalidArgumentError(`subnet ${i} layers [${first}, ${end}) must start at ${prevEnd} and be non-empty`)
+  })
+  if ((plan.subnets.at(-1)?.[1] ?? 0) !== n)
+    throw new InvalidArgumentError(`the subnets must cover the model's ${n} layers`)
+  const names = new Set<string>()
+  const stakers: GenesisStaker[] = []
+  const accounts: { address: string; balance: bigint }[] = []
+  for (const node of plan.nodes) {
+    if (names.has(node.name)) throw new InvalidArgumentError(`node name '${node.name}' is used twice`)
+    names.add(node.name)
+    const key = keyPairFromSeed(nodeSeed(plan.chainId, plan.seed, node.name))
+    accounts.push({ address: key.address, balance: 100_000n * UNITS_PER_TOKEN })
+    const roles = [...new Set(node.roles.map((r) => CHAIN_ROLES[r]).filter((r): r is Role => r !== undefined))].sort()
+    if (roles.length === 0) continue
+    if (roles.includes('miner') && (node.subnet === undefined || node.subnet < 0 || node.subnet >= plan.subnets.length))
+      throw new InvalidArgumentError(`miner '${node.name}' must name a subnet in [0, ${plan.subnets.length})`)
+    const stake = roles.reduce((max, r) => (minStakeFor(params, r) * 2n > max ? minStakeFor(params, r) * 2n : max), 0n)
+    stakers.push({ pubKey: toHex(key.publicKey), stake, roles, subnet: node.subnet ?? null })
+  }
+  if (!stakers.some((s) => s.roles.includes('validator')))
+    throw new InvalidArgumentError('a network needs at least one validator')
+  const rangeCids = backboneRangeCids(plan.modelDir, plan.subnets)
+  const dataset = brownFictionDataset()
+  return {
+    chainId: plan.chainId,
+    genesisTimeMs: plan.genesisTimeMs ?? 0,
+    params,
+    accounts,
+    stakers,
+    model: {
+      config: manifest.config.name,
+      backbone: plan.subnets.map((layers, i) => ({ layers: [layers[0], layers[1]], cid: rangeCids[i] as string })),
+    },
+    subnets: plan.subnets.map((layers, id) => ({ id, layers: [layers[0], layers[1]] })),
+    datasets: [{ cid: dataset.cid, name: dataset.name, shardCount: plan.shardCount ?? 64 }],
+  }
+}

