@@ -2,11 +2,13 @@
  * `npm run bench -- <suite> [--json]`: benchmarks that print ratios measured side by side in
  * one run. Suites register here as they land.
  */
+import { runChainBench } from './chain.ts'
 import { runConsensusBench } from './consensus.ts'
 import { runMlBench } from './ml.ts'
 import { runNetBench } from './net.ts'
 
 const suites: Record<string, (json: boolean, args: readonly string[]) => Promise<void>> = {
+  chain: runChainBench,
   consensus: runConsensusBench,
   ml: runMlBench,
   net: runNetBench,

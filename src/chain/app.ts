@@ -10,16 +10,18 @@
  *
  * Block order: begin (windows close/open, evidence) → transactions in order, each all-or-
  * nothing (a rejected one changes nothing: no fee, no nonce) → end (challenge deadlines,
- * proposal tallies, unbonding releases, vested credits, validator inflation).
+ * proposal tallies, unbonding releases, vested credits, pruning of finished windows, validator
+ * inflation).
  */
 import { assert } from '../runtime/assert.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode, TxRejected } from './errors.ts'
 import { applyEvidence } from './evidence.ts'
-import { arbiterVote, challenge, runDeadlines, verifierResponse } from './game.ts'
+import { arbiterVote, challenge, runDeadlines, verifierClaim, verifierResponse } from './game.ts'
 import type { Genesis } from './genesis.ts'
 import { propose, tallyProposals, vote } from './governance.ts'
 import { addressOf, fromHex, sha256, toHex } from './keys.ts'
+import { pruneFinished } from './pruning.ts'
 import { runQuery } from './query.ts'
 import { payValidators } from './rewards.ts'
 import { register, releaseUnbonded, stake, transfer, unstake } from './staking.ts'
@@ -166,6 +168,7 @@ export class ChainApp implements Application {
     tallyProposals(s, ctx)
     releaseUnbonded(s, ctx)
     payCredits(s, ctx)
+    pruneFinished(s, ctx)
     payValidators(s)
     const audit = s.audit()
     assert(
@@ -259,6 +262,9 @@ function dispatch(s: ChainState, ctx: BlockContext, tx: SignedTx): void {
     case 'challenge':
       challenge(s, ctx, tx, msg)
       return
+    case 'verifierClaim':
+      verifierClaim(s, ctx, tx, msg)
+      return
     case 'verifierResponse':
       verifierResponse(s, ctx, tx, msg)
       return
@@ -305,6 +311,7 @@ function initGenesis(s: ChainState, g: Genesis): void {
     slashed: 0n,
     communityPool: 0n,
     currentWindow: -1,
+    prunedWindows: 0,
     nextChallenge: 0,
     nextProposal: 0,
     nextUnbonding: 0,

@@ -1,43 +1,60 @@
 /**
  * The verification game: L2 challenge → VRF-selected verifier → L3 arbiter panel.
  *
- * Selection is stake-weighted sortition (vrf.ts) over randomness nobody can steer:
- * - the verifier of attempt a is drawn from SHA-256(block hash of the challenge ‖ id ‖ a), a
- *   public draw, so every node knows who must answer and when "no answer" has happened;
- * - the verifier's answer carries its VRF proof over (challenge id, attempt); its output beta,
- *   unique to its key and unknown until it answers, seeds the L3 panel draw, so no one (the
- *   verifier included) can predict or pick the panel before the L2 verdict is on chain;
- * - each arbiter's vote carries its VRF proof over (challenge id, round), binding the vote to
- *   the arbiter's key and round.
+ * L2, private sortition (verifier-draw.ts): each attempt fixes a VRF input (challenge seed, id,
+ * attempt) and snapshots the eligible verifiers' stakes. A verifier whose VRF output selects it
+ * claims the attempt's seat with its proof during the first `verifierClaimBlocks` blocks; the
+ * best ticket claimed holds the seat. After the claim phase the seated verifier answers, its
+ * answer carrying the same proof, by the L2 deadline. The chain cannot know who was selected
+ * until a proof is shown, so only a verifier that claimed can be held to it: a seated verifier
+ * that does not answer is penalized (verifierPenaltyBps of its bonded tokens) and excluded, and
+ * the next attempt draws afresh; an attempt whose claim phase ends with no claim moves on at
+ * once. After `maxVerifierAttempts` the challenge lapses and the bond returns.
+ *
+ * L3, a public draw from unsteerable randomness: the panel is drawn by stake from SHA-256 of
+ * the answering verifier's VRF output and the hash of the block that escalated, so nobody (the
+ * verifier included) can predict or pick it before the L2 verdict is on chain, and every node
+ * knows exactly who sits on it: that is what lets the chain count 2 of 3 and penalize an absent
+ * arbiter. Each arbiter's vote carries its VRF proof over (challenge id, round), binding the
+ * vote to the arbiter's key and round.
  *
  * Money: the bond (≥ bondMultiple × baseReward) is escrowed in the challenge. Verifier or panel
  * sides with the claim's owner → the bond is split between the owner and the block proposer
  * (the "validator" of the seed). The panel confirms a fault (2 of 3) → the owner is slashed
  * (slashFractionBps of its stake), its pending reward revoked, an aggregate's model pointer
  * restored, and the challenger gets the bond back plus bountyMultiple × baseReward (minted).
- * Nothing is slashed before L3. Verifiers that answer and arbiters on the deciding side are
- * paid (minted). An arbiter that misses a round's deadline is penalized (arbiterPenaltyBps of
- * its stake) and replaced by a fresh draw; a vote after its seat was replaced is refused.
+ * Nothing is slashed for a fault before L3. Verifiers that answer and arbiters on the deciding
+ * side are paid (minted). An arbiter that misses a round's deadline is penalized
+ * (arbiterPenaltyBps of its stake) and replaced by a fresh draw; a vote after its seat was
+ * replaced is refused. Penalties go through `slash`, so supply stays accounted for.
  */
 import { createHash } from 'node:crypto'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { fromHex, toHex } from './keys.ts'
+import { isWindowPruned, windowOfClaim } from './pruning.ts'
 import type { ChainState, Challenge, Claim, Verdict } from './state.ts'
 import type { Msg, SignedTx } from './tx.ts'
-import { sortition, vrfVerify } from './vrf.ts'
+import { betaBytes, betterTicket, isSelected, type VerifierDraw, verifierAlpha } from './verifier-draw.ts'
+import { sortition, vrfProve, vrfVerify } from './vrf.ts'
 import { creditClaim } from './windows.ts'
 
 type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
 
 export const PANEL_SIZE = 3
 
-export function verifierAlpha(challengeId: string, attempt: number): Uint8Array {
-  return new TextEncoder().encode(`r3mes/verifier/1\0${challengeId}\0${attempt}`)
-}
-
 export function arbiterAlpha(challengeId: string, round: number): Uint8Array {
   return new TextEncoder().encode(`r3mes/arbiter/1\0${challengeId}\0${round}`)
+}
+
+/** The hex VRF proof an arbiter's vote carries for a panel round. */
+export function arbiterProof(secretKey: Uint8Array, challengeId: string, round: number): string {
+  return toHex(vrfProve(secretKey, arbiterAlpha(challengeId, round)))
+}
+
+/** The VRF input of a challenge's current L2 attempt. */
+export function drawOf(c: Challenge): VerifierDraw {
+  return { challengeId: c.id, seed: c.seed, attempt: c.attempt }
 }
 
 function drawSeed(...parts: (string | Uint8Array)[]): Uint8Array {
@@ -50,15 +67,38 @@ function bpsOf(amount: bigint, bps: number): bigint {
   return (amount * BigInt(bps)) / 10_000n
 }
 
-/** The verifier for the challenge's current attempt, excluding owner, challenger and those tried. */
-function drawVerifier(state: ChainState, c: Challenge, owner: string, attempt: number): string | undefined {
+/**
+ * Open L2 attempt `attempt` at `height`: snapshot the eligible verifiers (not the owner, not the
+ * challenger, none that already failed to answer here) and their stakes, and clear the seat.
+ * Undefined when no verifier is eligible.
+ */
+function openAttempt(
+  state: ChainState,
+  c: Challenge,
+  owner: string,
+  height: number,
+  attempt: number,
+): Challenge | undefined {
+  const p = state.params
   const excluded = new Set([owner, c.challenger, ...c.tried])
-  const candidates = state.withRole('verifier').filter((v) => !excluded.has(v.address))
-  return sortition(
-    drawSeed('r3mes/verifier-draw/1', fromHex(c.seed) as Uint8Array, c.id, String(attempt)),
-    candidates,
-    1,
-  )[0]
+  const eligible: Record<string, bigint> = {}
+  let eligibleStake = 0n
+  for (const v of state.withRole('verifier')) {
+    if (excluded.has(v.address)) continue
+    eligible[v.address] = v.weight
+    eligibleStake += v.weight
+  }
+  if (eligibleStake === 0n) return undefined
+  return {
+    ...c,
+    attempt,
+    claimUntil: height + p.verifierClaimBlocks,
+    deadline: height + p.l2DeadlineBlocks,
+    eligible,
+    eligibleStake,
+    verifier: null,
+    verifierBeta: null,
+  }
 }
 
 /** `count` arbiters for a panel round, excluding parties and everyone already seated. */
@@ -66,7 +106,7 @@ function drawArbiters(state: ChainState, c: Challenge, owner: string, round: num
   const excluded = new Set([owner, c.challenger, c.verifier ?? '', ...c.panel, ...c.penalized])
   const candidates = state.withRole('arbiter').filter((a) => !excluded.has(a.address))
   return sortition(
-    drawSeed('r3mes/panel-draw/1', fromHex(c.verifierBeta ?? '') as Uint8Array, String(round)),
+    drawSeed('r3mes/panel-draw/2', fromHex(c.panelSeed ?? '') as Uint8Array, String(round)),
     candidates,
     count,
   )
@@ -75,7 +115,10 @@ function drawArbiters(state: ChainState, c: Challenge, owner: string, round: num
 export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'challenge'>): void {
   const p = state.params
   const claim = state.claims.get(msg.claimId)
-  if (claim === undefined) reject(TxCode.unknownClaim, `no claim ${msg.claimId}`)
+  if (claim === undefined) {
+    const pruned = isWindowPruned(state, windowOfClaim(msg.claimId))
+    reject(TxCode.unknownClaim, pruned ? `claim ${msg.claimId} was pruned with its window` : `no claim ${msg.claimId}`)
+  }
   if (claim.owner === tx.sender) reject(TxCode.selfChallenge, 'a claim’s owner cannot challenge it')
   if (ctx.height > claim.challengeUntil)
     reject(TxCode.challengeClosed, `claim ${msg.claimId} could be challenged until height ${claim.challengeUntil}`)
@@ -91,8 +134,7 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     reject(TxCode.bondTooSmall, `bond ${msg.bond} is below ${minBond} (${p.bondMultiple}× base reward)`)
   state.debit(tx.sender, msg.bond)
   const id = `ch-${state.m.nextChallenge}`
-  state.setMeta({ nextChallenge: state.m.nextChallenge + 1 })
-  const c: Challenge = {
+  const draft: Challenge = {
     id,
     claimId: claim.id,
     challenger: tx.sender,
@@ -101,20 +143,26 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     seed: ctx.hash,
     stage: 'l2',
     attempt: 0,
+    claimUntil: ctx.height,
+    eligible: {},
+    eligibleStake: 0n,
     verifier: null,
     tried: [],
-    deadline: ctx.height + p.l2DeadlineBlocks,
+    deadline: ctx.height,
     verifierBeta: null,
+    panelSeed: null,
     panel: [],
     panelRound: 0,
     votes: {},
     penalized: [],
     priorStatus: claim.status,
     outcome: null,
+    settledHeight: null,
   }
-  const verifier = drawVerifier(state, c, claim.owner, 0)
-  if (verifier === undefined) reject(TxCode.notSelected, 'no verifier is available to answer a challenge')
-  state.challenges.set(id, { ...c, verifier: verifier as string })
+  const c = openAttempt(state, draft, claim.owner, ctx.height, 0)
+  if (c === undefined) reject(TxCode.notSelected, 'no verifier is eligible to answer a challenge of this claim')
+  state.setMeta({ nextChallenge: state.m.nextChallenge + 1 })
+  state.challenges.set(id, c)
   state.claims.set(claim.id, { ...claim, status: 'challenged' })
 }
 
@@ -125,6 +173,32 @@ function liveChallenge(state: ChainState, id: string, stage: 'l2' | 'l3'): { c: 
   return { c, claim: state.claims.get(c.claimId) as Claim }
 }
 
+/** A selected verifier takes the seat of the current attempt, or takes it over with a better ticket. */
+export function verifierClaim(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'verifierClaim'>): void {
+  const { c } = liveChallenge(state, msg.challengeId, 'l2')
+  if (ctx.height > c.claimUntil)
+    reject(TxCode.deadlinePassed, `claims for attempt ${c.attempt} of ${c.id} closed at height ${c.claimUntil}`)
+  if (!Object.hasOwn(c.eligible, tx.sender))
+    reject(TxCode.notSelected, `${tx.sender} is not an eligible verifier of ${c.id} (attempt ${c.attempt})`)
+  const stake = c.eligible[tx.sender] as bigint
+  const beta = vrfVerify(tx.pubKey, verifierAlpha(drawOf(c)), fromHex(msg.proof) as Uint8Array)
+  if (beta === undefined)
+    reject(TxCode.badVrfProof, `the VRF proof does not verify for attempt ${c.attempt} of ${c.id}`)
+  if (!isSelected(beta, stake, c.eligibleStake, state.params.verifierExpectedCount))
+    reject(TxCode.notSelected, `the VRF ticket does not select ${tx.sender} for attempt ${c.attempt} of ${c.id}`)
+  if (c.verifier === tx.sender) reject(TxCode.duplicate, `${tx.sender} already holds the seat of ${c.id}`)
+  if (c.verifier !== null) {
+    const seat = {
+      beta: betaBytes(c.verifierBeta as string),
+      stake: c.eligible[c.verifier] as bigint,
+      address: c.verifier,
+    }
+    if (!betterTicket({ beta, stake, address: tx.sender }, seat))
+      reject(TxCode.notSelected, `${c.verifier} holds the seat of ${c.id} with a better ticket`)
+  }
+  state.challenges.set(c.id, { ...c, verifier: tx.sender, verifierBeta: toHex(beta) })
+}
+
 export function verifierResponse(
   state: ChainState,
   ctx: BlockContext,
@@ -132,26 +206,38 @@ export function verifierResponse(
   msg: MsgOf<'verifierResponse'>,
 ): void {
   const { c, claim } = liveChallenge(state, msg.challengeId, 'l2')
-  if (tx.sender !== c.verifier) reject(TxCode.notSelected, `${c.verifier} is the selected verifier of ${c.id}`)
+  if (c.verifier === null)
+    reject(
+      TxCode.notSelected,
+      `no verifier holds the seat of ${c.id} (attempt ${c.attempt}): a selected one claims it first`,
+    )
+  if (tx.sender !== c.verifier) reject(TxCode.notSelected, `${c.verifier} holds the seat of ${c.id}`)
+  if (ctx.height <= c.claimUntil)
+    reject(
+      TxCode.wrongStage,
+      `claims for ${c.id} are open until height ${c.claimUntil}; the seated verifier answers after`,
+    )
   if (ctx.height > c.deadline) reject(TxCode.deadlinePassed, `the verifier deadline was height ${c.deadline}`)
-  const beta = vrfVerify(tx.pubKey, verifierAlpha(c.id, c.attempt), fromHex(msg.proof) as Uint8Array)
-  if (beta === undefined) reject(TxCode.badVrfProof, 'the VRF proof does not verify for this challenge')
+  const beta = vrfVerify(tx.pubKey, verifierAlpha(drawOf(c)), fromHex(msg.proof) as Uint8Array)
+  if (beta === undefined || toHex(beta) !== c.verifierBeta)
+    reject(TxCode.badVrfProof, `the VRF proof does not verify for attempt ${c.attempt} of ${c.id}`)
   state.mint(tx.sender, state.params.verifierReward)
   if (msg.verdict === 'owner') {
     resolve(state, ctx, c, claim, 'owner')
     return
   }
-  // The verifier sides with the challenger: escalate to an L3 panel drawn from its VRF output.
+  // The verifier sides with the challenger: escalate to an L3 panel drawn from its VRF output
+  // and this block's hash.
   const escalated: Challenge = {
     ...c,
     stage: 'l3',
-    verifierBeta: toHex(beta),
+    panelSeed: toHex(drawSeed('r3mes/panel-seed/1', beta, fromHex(ctx.hash) as Uint8Array)),
     deadline: ctx.height + state.params.l3DeadlineBlocks,
     panelRound: 0,
   }
   const panel = drawArbiters(state, escalated, claim.owner, 0, PANEL_SIZE)
   if (panel.length === 0) {
-    lapse(state, escalated, claim)
+    lapse(state, ctx, escalated, claim)
     return
   }
   state.challenges.set(c.id, { ...escalated, panel })
@@ -208,32 +294,44 @@ function resolve(
     state.credit(c.challenger, c.bond)
     state.mint(c.challenger, p.baseReward * BigInt(p.bountyMultiple))
   }
-  state.challenges.set(c.id, { ...c, stage: 'resolved', outcome: winner })
+  state.challenges.set(c.id, { ...c, stage: 'resolved', outcome: winner, settledHeight: ctx.height })
 }
 
 /** No verdict could be reached: the bond goes back and the claim returns to where it was. */
-function lapse(state: ChainState, c: Challenge, claim: Claim): void {
+function lapse(state: ChainState, ctx: BlockContext, c: Challenge, claim: Claim): void {
   state.credit(c.challenger, c.bond)
   state.claims.set(claim.id, { ...claim, status: c.priorStatus })
-  state.challenges.set(c.id, { ...c, stage: 'lapsed', outcome: 'lapsed' })
+  state.challenges.set(c.id, { ...c, stage: 'lapsed', outcome: 'lapsed', settledHeight: ctx.height })
 }
 
-/** End of block: move every challenge whose deadline is this height. */
+/** The next L2 attempt, or a lapse when attempts are spent or no verifier is left. */
+function nextAttempt(state: ChainState, ctx: BlockContext, c: Challenge, claim: Claim): void {
+  const attempt = c.attempt + 1
+  const next =
+    attempt < state.params.maxVerifierAttempts ? openAttempt(state, c, claim.owner, ctx.height, attempt) : undefined
+  if (next === undefined) lapse(state, ctx, { ...c, attempt, verifier: null, verifierBeta: null }, claim)
+  else state.challenges.set(c.id, next)
+}
+
+/** End of block: move every challenge whose claim phase or deadline ends at this height. */
 export function runDeadlines(state: ChainState, ctx: BlockContext): void {
   const p = state.params
   for (const [, c] of state.challenges.entries()) {
-    if ((c.stage !== 'l2' && c.stage !== 'l3') || c.deadline !== ctx.height) continue
-    const claim = state.claims.get(c.claimId) as Claim
     if (c.stage === 'l2') {
-      // No answer: the next verifier, drawn afresh; the silent one is passed over.
-      const tried = [...c.tried, c.verifier as string]
-      const attempt = c.attempt + 1
-      const next: Challenge = { ...c, tried, attempt, deadline: ctx.height + p.l2DeadlineBlocks }
-      const verifier = attempt < p.maxVerifierAttempts ? drawVerifier(state, next, claim.owner, attempt) : undefined
-      if (verifier === undefined) lapse(state, next, claim)
-      else state.challenges.set(c.id, { ...next, verifier })
+      const claim = state.claims.get(c.claimId) as Claim
+      if (c.verifier === null && c.claimUntil === ctx.height) {
+        // Nobody selected claimed the seat (the chain cannot know who was selected): draw again now.
+        nextAttempt(state, ctx, c, claim)
+      } else if (c.verifier !== null && c.deadline === ctx.height) {
+        // The seated verifier did not answer: penalize it, exclude it, draw again.
+        const silent = c.verifier
+        state.slash(silent, bpsOf(state.bondedOf(silent), p.verifierPenaltyBps))
+        nextAttempt(state, ctx, { ...c, tried: [...c.tried, silent] }, claim)
+      }
       continue
     }
+    if (c.stage !== 'l3' || c.deadline !== ctx.height) continue
+    const claim = state.claims.get(c.claimId) as Claim
     // L3 round over without a decision: penalize and replace the arbiters that did not vote.
     const missing = c.panel.filter((a) => c.votes[a] === undefined)
     for (const a of missing) state.slash(a, bpsOf(state.bondedOf(a), p.arbiterPenaltyBps))
@@ -241,7 +339,7 @@ export function runDeadlines(state: ChainState, ctx: BlockContext): void {
     const kept = c.panel.filter((a) => c.votes[a] !== undefined)
     const base: Challenge = { ...c, panel: kept, penalized: [...c.penalized, ...missing], panelRound: round }
     const fresh = round < p.maxPanelRounds ? drawArbiters(state, base, claim.owner, round, missing.length) : []
-    if (fresh.length === 0) lapse(state, base, claim)
+    if (fresh.length === 0) lapse(state, ctx, base, claim)
     else state.challenges.set(c.id, { ...base, panel: [...kept, ...fresh], deadline: ctx.height + p.l3DeadlineBlocks })
   }
 }

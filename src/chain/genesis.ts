@@ -17,6 +17,7 @@ import {
   ROLES,
   type Role,
   UNITS_PER_TOKEN,
+  validateParams,
 } from './params.ts'
 
 export interface GenesisStaker {
@@ -197,7 +198,7 @@ export function labelCid(label: string): string {
 /** A local testnet genesis from deterministic keys; every staker is also funded with `balance`. */
 export function localTestnetGenesis(opts: LocalTestnetOptions): Genesis {
   const cid = labelCid
-  const params = { ...localTestnetParams, ...opts.params }
+  const params = validateParams({ ...localTestnetParams, ...opts.params })
   const balance = opts.balance ?? 100_000n * UNITS_PER_TOKEN
   const layers = opts.subnetLayers ?? [
     [0, 4],

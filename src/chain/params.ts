@@ -32,7 +32,16 @@ export interface Params {
   readonly l2DeadlineBlocks: number
   /** Blocks the L3 panel has to reach 2 of 3. @default 50 */
   readonly l3DeadlineBlocks: number
-  /** Verifiers tried before an unanswered challenge lapses (bond returned). @default 3 */
+  /**
+   * Expected number of verifiers the VRF sortition selects per L2 attempt: a verifier holding
+   * stake w of the eligible total W is selected with probability min(1, expected × w / W), so
+   * one verifier (or one holding ≥ W / expected) is always selected, and with many equal ones
+   * an attempt selects nobody with probability about e^−expected. @default 5
+   */
+  readonly verifierExpectedCount: number
+  /** Blocks at the start of each L2 attempt during which selected verifiers claim the seat (the best ticket wins). @default 2 */
+  readonly verifierClaimBlocks: number
+  /** L2 attempts (each a fresh VRF draw) before an unanswered challenge lapses (bond returned). @default 3 */
   readonly maxVerifierAttempts: number
   /** Panel rounds (missing arbiters replaced) before an undecided dispute lapses. @default 3 */
   readonly maxPanelRounds: number
@@ -48,6 +57,8 @@ export interface Params {
   readonly equivocationSlashBps: number
   /** Share of stake slashed from an arbiter that misses its panel deadline, basis points. @default 100 */
   readonly arbiterPenaltyBps: number
+  /** Share of stake slashed from a verifier that claimed the L2 seat and did not answer by the deadline, basis points. @default 100 */
+  readonly verifierPenaltyBps: number
   /** Paid (minted) to a verifier that answers. @default 50 R3MES */
   readonly verifierReward: bigint
   /** Paid (minted) to each arbiter on the winning side. @default 100 R3MES */
@@ -63,6 +74,12 @@ export interface Params {
   readonly votingPeriodBlocks: number
   /** Share of all stake that must vote for a proposal to count, basis points. @default 3334 */
   readonly quorumBps: number
+  /**
+   * Blocks a finished window (every claim settled, paid or revoked, no dispute open) stays in
+   * the state before its tasks, commitments, claims, challenges and CID records are pruned.
+   * @default 17280 (≈ 1 day)
+   */
+  readonly retentionBlocks: number
   /** Oldest equivocation evidence accepted, in blocks. @default 1000 */
   readonly evidenceMaxAgeBlocks: number
   /** Largest encoded transaction. @default 2048 */
@@ -85,6 +102,8 @@ export const defaultParams: Params = {
   bountyMultiple: 15,
   l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 50,
+  verifierExpectedCount: 5,
+  verifierClaimBlocks: 2,
   maxVerifierAttempts: 3,
   maxPanelRounds: 3,
   challengePeriodBlocks: 100,
@@ -93,6 +112,7 @@ export const defaultParams: Params = {
   slashFractionBps: 1000,
   equivocationSlashBps: 500,
   arbiterPenaltyBps: 100,
+  verifierPenaltyBps: 100,
   verifierReward: 50n * R,
   arbiterReward: 100n * R,
   minFee: R / 100n,
@@ -103,24 +123,30 @@ export const defaultParams: Params = {
   unbondingBlocks: 100_800,
   votingPeriodBlocks: 17_280,
   quorumBps: 3334,
+  retentionBlocks: 17_280,
   evidenceMaxAgeBlocks: 1000,
   maxTxBytes: 2048,
   maxSubmissionBytes: 511,
   maxMetadataBytes: 256,
 }
 
-/** Short times for a local testnet: 1 s blocks, 10-block windows, L2 ≈ 3, L3 ≈ 6 blocks. */
+/**
+ * Short times for a local testnet: 1 s blocks, 10-block windows, L2 ≈ 5 blocks (2 to claim the
+ * seat: a claim sent when the challenge is seen must still land in time), L3 ≈ 6 blocks, and a
+ * retention of 500 blocks (≈ 8 minutes), so a run shows finished windows leaving the state.
+ */
 export const localTestnetParams: Params = {
   ...defaultParams,
   blockTimeMs: 1000,
   windowBlocks: 10,
   shardsPerWindow: 2,
-  l2DeadlineBlocks: 3,
+  l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 6,
   challengePeriodBlocks: 10,
   aggregationDeadlineBlocks: 5,
   unbondingBlocks: 20,
   votingPeriodBlocks: 10,
+  retentionBlocks: 500,
 }
 
 const BIGINT_FIELDS = new Set<keyof Params>([
@@ -144,6 +170,8 @@ const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   bountyMultiple: [0, 1000],
   l2DeadlineBlocks: [1, 100_000],
   l3DeadlineBlocks: [1, 1_000_000],
+  verifierExpectedCount: [1, 1000],
+  verifierClaimBlocks: [1, 100_000],
   maxVerifierAttempts: [1, 100],
   maxPanelRounds: [1, 100],
   challengePeriodBlocks: [1, 10_000_000],
@@ -152,9 +180,11 @@ const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   slashFractionBps: [0, 10_000],
   equivocationSlashBps: [0, 10_000],
   arbiterPenaltyBps: [0, 10_000],
+  verifierPenaltyBps: [0, 10_000],
   unbondingBlocks: [0, 10_000_000],
   votingPeriodBlocks: [1, 10_000_000],
   quorumBps: [0, 10_000],
+  retentionBlocks: [1, 10_000_000],
   evidenceMaxAgeBlocks: [1, 10_000_000],
   maxTxBytes: [256, 1 << 20],
   maxSubmissionBytes: [128, 1 << 16],
@@ -205,6 +235,11 @@ export function validateParams(p: Params, path = 'params'): Params {
   if (p.maxMetadataBytes >= p.maxSubmissionBytes)
     throw new GenesisError(`${path}.maxMetadataBytes`, 'must be smaller than maxSubmissionBytes')
   if (p.baseReward <= 0n) throw new GenesisError(`${path}.baseReward`, 'must be positive')
+  if (p.verifierClaimBlocks >= p.l2DeadlineBlocks)
+    throw new GenesisError(
+      `${path}.verifierClaimBlocks`,
+      'must be smaller than l2DeadlineBlocks (the seated verifier needs blocks to answer)',
+    )
   return p
 }
 

@@ -112,21 +112,34 @@ export interface Challenge {
   readonly challenger: string
   readonly bond: bigint
   readonly openedHeight: number
-  /** Hex block hash of the block that opened the challenge: seeds the verifier draws. */
+  /** Hex block hash of the block that opened the challenge: part of every attempt's VRF input. */
   readonly seed: string
   readonly stage: 'l2' | 'l3' | 'resolved' | 'lapsed'
+  /** L2 attempt: each is a fresh VRF sortition (verifier-draw.ts). */
   readonly attempt: number
+  /** Last height at which selected verifiers may claim the current attempt's seat. */
+  readonly claimUntil: number
+  /** Stake of every verifier eligible in the current attempt, fixed when it opened: the sortition's weights. */
+  readonly eligible: Readonly<Record<string, bigint>>
+  readonly eligibleStake: bigint
+  /** The verifier holding the current attempt's seat (best claimed ticket); null until one claims. */
   readonly verifier: string | null
+  /** Verifiers that held a seat and did not answer: penalized, and not eligible again in this challenge. */
   readonly tried: readonly string[]
+  /** End of the current stage: the seated verifier's answer (L2) or the panel round (L3). */
   readonly deadline: number
-  /** The answering verifier's VRF output (hex): seeds the L3 panel, unpredictable before it answered. */
+  /** The seated verifier's VRF output (hex). */
   readonly verifierBeta: string | null
+  /** Seed of the L3 panel draws (hex): hash of the answering verifier's VRF output and of the block that escalated. */
+  readonly panelSeed: string | null
   readonly panel: readonly string[]
   readonly panelRound: number
   readonly votes: Readonly<Record<string, Verdict>>
   readonly penalized: readonly string[]
   readonly priorStatus: ClaimStatus
   readonly outcome: 'owner' | 'challenger' | 'lapsed' | null
+  /** Height at which the challenge was resolved or lapsed; null while open. */
+  readonly settledHeight: number | null
 }
 
 export type ProposalContent =
@@ -156,6 +169,8 @@ export interface Meta {
   readonly communityPool: bigint
   /** Id of the newest window (-1 before the first opens). */
   readonly currentWindow: number
+  /** Windows with a smaller id have been pruned, with their tasks, commitments, claims and challenges (pruning.ts). */
+  readonly prunedWindows: number
   readonly nextChallenge: number
   readonly nextProposal: number
   readonly nextUnbonding: number

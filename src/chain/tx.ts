@@ -35,6 +35,7 @@ export type Msg =
       readonly adapterCid: string
     }
   | { readonly type: 'challenge'; readonly claimId: string; readonly bond: bigint }
+  | { readonly type: 'verifierClaim'; readonly challengeId: string; readonly proof: string }
   | {
       readonly type: 'verifierResponse'
       readonly challengeId: string
@@ -186,6 +187,9 @@ function decodeMsg(m: Obj): Msg {
     case 'challenge':
       onlyFields(m, ['type', 'claimId', 'bond'], 'msg')
       return { type, claimId: str(m.claimId, 'msg.claimId', 160), bond: amount(m.bond, 'msg.bond') }
+    case 'verifierClaim':
+      onlyFields(m, ['type', 'challengeId', 'proof'], 'msg')
+      return { type, challengeId: str(m.challengeId, 'msg.challengeId', 32), proof: hex(m.proof, 'msg.proof', 80) }
     case 'verifierResponse':
       onlyFields(m, ['type', 'challengeId', 'verdict', 'proof'], 'msg')
       if (m.verdict !== 'owner' && m.verdict !== 'challenger')

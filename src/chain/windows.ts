@@ -202,6 +202,8 @@ function runL1(state: ChainState, task: Task, closing: boolean): void {
 
 export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'aggregate'>): void {
   const w = state.windows.get(windowKey(msg.window))
+  if (w === undefined && msg.window < state.m.prunedWindows)
+    reject(TxCode.wrongWindow, `window ${msg.window} was pruned long after its aggregation deadline`)
   if (w === undefined || !w.closed) reject(TxCode.wrongWindow, `window ${msg.window} has not closed`)
   if (ctx.height > w.closeHeight + state.params.aggregationDeadlineBlocks)
     reject(TxCode.wrongWindow, `the aggregation deadline of window ${msg.window} has passed`)

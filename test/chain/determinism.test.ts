@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict'
 import { encodeEvidence, signEvidenceVote } from '../../src/chain/evidence.ts'
-import { arbiterAlpha, verifierAlpha } from '../../src/chain/game.ts'
+import { arbiterProof, drawOf } from '../../src/chain/game.ts'
 import { type KeyPair, sha256, toHex } from '../../src/chain/keys.ts'
 import { ROLES, type Role } from '../../src/chain/params.ts'
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
-import { vrfProve } from '../../src/chain/vrf.ts'
+import { verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { SeededRandom } from '../../src/runtime/random.ts'
 import { cid, Harness, keys } from './harness.ts'
 
@@ -107,12 +107,30 @@ function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, string>): Ui
       if (open.length === 0) return h.tx(who, { type: 'transfer', to: who.address, amount: 1n })
       const c = rng.pick(open)
       if (c.stage === 'l2') {
-        signer = byAddress.get(c.verifier as string) as KeyPair
-        const proof = toHex(vrfProve(signer.secretKey, verifierAlpha(c.id, c.attempt)))
-        msg = { type: 'verifierResponse', challengeId: c.id, verdict: rng.chance(0.5) ? 'owner' : 'challenger', proof }
+        // Some verifier (now and then an eligible one that is not selected) claims during the
+        // claim phase; afterwards the seat (or anyone) answers.
+        const claiming = s.m.height + 1 <= c.claimUntil
+        const seatTaken = c.verifier !== null && !claiming
+        signer = seatTaken && rng.chance(0.9) ? (byAddress.get(c.verifier as string) as KeyPair) : rng.pick(verifiers)
+        const ticket = verifierTicket(
+          signer.secretKey,
+          drawOf(c),
+          c.eligible[signer.address] ?? 0n,
+          c.eligibleStake,
+          h.params,
+        )
+        msg =
+          claiming && rng.chance(0.9)
+            ? { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof }
+            : {
+                type: 'verifierResponse',
+                challengeId: c.id,
+                verdict: rng.chance(0.5) ? 'owner' : 'challenger',
+                proof: ticket.proof,
+              }
       } else {
         signer = byAddress.get(rng.pick(c.panel)) as KeyPair
-        const proof = toHex(vrfProve(signer.secretKey, arbiterAlpha(c.id, c.panelRound)))
+        const proof = arbiterProof(signer.secretKey, c.id, c.panelRound)
         msg = { type: 'arbiterVote', challengeId: c.id, verdict: rng.chance(0.5) ? 'fault' : 'no_fault', proof }
       }
       break
@@ -164,12 +182,20 @@ interface Stats {
   total: number
   accepted: number
   codes: Set<string>
-  games: { resolved: number; escalated: number; slashed: number }
+  games: { resolved: number; escalated: number; slashed: number; silentVerifiers: number }
+  /** Blocks after which at least one window had been pruned. */
+  prunedBlocks: number
 }
 
 /** Run `count` sequences of `blocks` blocks from seeds [first, first + count). */
 function runSequences(first: number, count: number, blocks: number, maxTxs: number, windowBlocks: number): Stats {
-  const stats: Stats = { total: 0, accepted: 0, codes: new Set(), games: { resolved: 0, escalated: 0, slashed: 0 } }
+  const stats: Stats = {
+    total: 0,
+    accepted: 0,
+    codes: new Set(),
+    games: { resolved: 0, escalated: 0, slashed: 0, silentVerifiers: 0 },
+    prunedBlocks: 0,
+  }
   for (let seed = first; seed < first + count; seed++) {
     const rng = new SeededRandom(seed)
     const h = new Harness({
@@ -183,18 +209,24 @@ function runSequences(first: number, count: number, blocks: number, maxTxs: numb
         windowBlocks,
         replication: 1 + rng.nextInt(2),
         shardsPerWindow: 1,
-        l2DeadlineBlocks: 2,
+        l2DeadlineBlocks: 2 + rng.nextInt(2),
+        verifierClaimBlocks: 1,
+        verifierExpectedCount: 1 + rng.nextInt(2),
         l3DeadlineBlocks: 2,
         challengePeriodBlocks: 3,
         aggregationDeadlineBlocks: 2,
         votingPeriodBlocks: 2,
         unbondingBlocks: 2,
         quorumBps: 100,
+        retentionBlocks: 1 + rng.nextInt(4),
       },
     })
     h.hashLabel = `seed-${seed}`
     h.proposer = rng.pick(validators).address
     const picks = new Map<string, string>()
+    const resolved = new Set<string>()
+    const escalated = new Set<string>()
+    const silent = new Set<string>()
     try {
       for (let b = 0; b < blocks; b++) {
         const txs = Array.from({ length: rng.nextInt(maxTxs + 1) }, () => randomTx(h, rng, picks))
@@ -218,6 +250,12 @@ function runSequences(first: number, count: number, blocks: number, maxTxs: numb
           )
         }
         const results = h.block(txs, evidence)
+        for (const [, c] of h.app.state.challenges.entries()) {
+          if (c.stage === 'resolved') resolved.add(c.id)
+          if (c.panelSeed !== null) escalated.add(c.id)
+          if (c.tried.length > 0) silent.add(c.id)
+        }
+        if (h.app.state.m.prunedWindows > 0) stats.prunedBlocks++
         for (const r of results) stats.codes.add(r.code)
         stats.accepted += results.filter((r) => r.code === 'OK').length
         stats.total += results.length
@@ -225,10 +263,9 @@ function runSequences(first: number, count: number, blocks: number, maxTxs: numb
     } catch (error) {
       assert.fail(`seed ${seed}: ${(error as Error).stack}`)
     }
-    for (const [, c] of h.app.state.challenges.entries()) {
-      if (c.stage === 'resolved') stats.games.resolved++
-      if (c.verifierBeta !== null) stats.games.escalated++
-    }
+    stats.games.resolved += resolved.size
+    stats.games.escalated += escalated.size
+    stats.games.silentVerifiers += silent.size
     if (h.app.state.m.slashed > 0n) stats.games.slashed++
   }
   if (process.env.R3MES_CHAIN_STATS) process.stderr.write(`${JSON.stringify({ ...stats, codes: [...stats.codes] })}\n`)
@@ -248,7 +285,11 @@ describe('chain/determinism: seeded random transaction sequences on two independ
   it(`${LONG_SEQUENCES} long sequences (${LONG_BLOCKS} blocks) through whole verification games: same app hashes`, () => {
     const stats = runSequences(1_000_000, LONG_SEQUENCES, LONG_BLOCKS, 4, 4)
     const g = stats.games
-    assert.ok(g.resolved > 0 && g.escalated > 0 && g.slashed > 0, `games: ${JSON.stringify(g)}`)
+    assert.ok(
+      g.resolved > 0 && g.escalated > 0 && g.slashed > 0 && g.silentVerifiers > 0,
+      `games: ${JSON.stringify(g)}`,
+    )
+    assert.ok(stats.prunedBlocks > 0, 'no sequence pruned a window')
     for (const code of ['ERR_BOND_TOO_SMALL', 'ERR_NOT_CHALLENGEABLE', 'ERR_CHALLENGE_CLOSED'])
       assert.ok(stats.codes.has(code), `the sequences never produced ${code}: ${[...stats.codes].join(' ')}`)
   })

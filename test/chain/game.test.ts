@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { arbiterAlpha, verifierAlpha } from '../../src/chain/game.ts'
+import { arbiterProof, drawOf } from '../../src/chain/game.ts'
 import { type KeyPair, sha256, toHex } from '../../src/chain/keys.ts'
 import type { Challenge, Claim } from '../../src/chain/state.ts'
 import { commitmentOf } from '../../src/chain/tx.ts'
-import { vrfProve } from '../../src/chain/vrf.ts'
+import { type VerifierTicket, verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { cid, Harness, keys, R3 } from './harness.ts'
 
 const validators = keys('val', 4)
@@ -52,26 +52,43 @@ const claim = (h: Harness, id: string): Claim => h.app.state.claims.get(id) as C
 const chal = (h: Harness, id: string): Challenge => h.app.state.challenges.get(id) as Challenge
 const bond = (h: Harness): bigint => h.params.baseReward * BigInt(h.params.bondMultiple)
 
+/** Every eligible verifier's ticket for the challenge's current attempt, as its node computes it. */
+function tickets(h: Harness, id: string): { key: KeyPair; ticket: VerifierTicket }[] {
+  const c = chal(h, id)
+  return verifiers
+    .filter((v) => Object.hasOwn(c.eligible, v.address))
+    .map((v) => ({
+      key: v,
+      ticket: verifierTicket(v.secretKey, drawOf(c), c.eligible[v.address] as bigint, c.eligibleStake, h.params),
+    }))
+}
+
+function claimMsg(id: string, proof: string) {
+  return { type: 'verifierClaim' as const, challengeId: id, proof }
+}
+
+/** Every selected verifier claims the seat in one block; the claim phase then runs out. Returns the seated one. */
+function seat(h: Harness, id: string): KeyPair {
+  const selected = tickets(h, id).filter((t) => t.ticket.selected)
+  assert.ok(selected.length > 0, `nobody selected for attempt ${chal(h, id).attempt} of ${id}`)
+  h.block(selected.map((t) => h.tx(t.key, claimMsg(id, t.ticket.proof))))
+  h.runTo(chal(h, id).claimUntil)
+  return key(chal(h, id).verifier)
+}
+
+/** The seated verifier (seating one first if needed) answers. */
 function respond(h: Harness, id: string, verdict: 'owner' | 'challenger'): string {
+  if (chal(h, id).verifier === null) seat(h, id)
   const c = chal(h, id)
   const v = key(c.verifier)
-  return h.one(v, {
-    type: 'verifierResponse',
-    challengeId: id,
-    verdict,
-    proof: toHex(vrfProve(v.secretKey, verifierAlpha(id, c.attempt))),
-  }).code
+  const proof = verifierTicket(v.secretKey, drawOf(c), c.eligible[v.address] as bigint, c.eligibleStake, h.params).proof
+  return h.one(v, { type: 'verifierResponse', challengeId: id, verdict, proof }).code
 }
 
 function voteAs(h: Harness, address: string, id: string, verdict: 'fault' | 'no_fault'): string {
   const a = key(address)
   const round = chal(h, id).panelRound
-  return h.one(a, {
-    type: 'arbiterVote',
-    challengeId: id,
-    verdict,
-    proof: toHex(vrfProve(a.secretKey, arbiterAlpha(id, round))),
-  }).code
+  return h.one(a, { type: 'arbiterVote', challengeId: id, verdict, proof: arbiterProof(a.secretKey, id, round) }).code
 }
 
 describe('chain/game: the three-layer verification game, scenario by scenario', () => {
@@ -174,37 +191,43 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     assert.equal(BigInt(left?.amount ?? '0'), bonded - (bonded * BigInt(h.params.slashFractionBps)) / 10_000n)
   })
 
-  it('verifier that does not answer: after the deadline the next verifier is drawn, the silent one is refused', () => {
-    const h = net()
+  it('verifier that does not answer: the seated one is penalized and excluded, the next attempt draws afresh', () => {
+    const h = net({ l2DeadlineBlocks: 5, verifierClaimBlocks: 2 })
     h.block()
     submit(h, [
       [m0a, cid('grad-A')],
       [m0b, cid('grad-A')],
     ])
     h.ok(griefer, { type: 'challenge', claimId: `0.0.0/${m0a.address}`, bond: bond(h) })
+    const silent = seat(h, 'ch-0')
     const first = chal(h, 'ch-0')
+    const bonded = h.stake(silent.address)
+    const slashed0 = h.app.state.m.slashed
     h.runTo(first.deadline)
     const second = chal(h, 'ch-0')
     assert.equal(second.attempt, 1)
-    assert.notEqual(second.verifier, first.verifier)
-    assert.deepEqual(second.tried, [first.verifier])
-    const silent = key(first.verifier)
-    const late = h.one(silent, {
-      type: 'verifierResponse',
-      challengeId: 'ch-0',
-      verdict: 'owner',
-      proof: toHex(vrfProve(silent.secretKey, verifierAlpha('ch-0', 0))),
-    })
-    assert.equal(late.code, 'ERR_NOT_SELECTED')
-    // A proof for the wrong attempt does not verify.
-    const next = key(second.verifier)
-    const wrong = h.one(next, {
-      type: 'verifierResponse',
-      challengeId: 'ch-0',
-      verdict: 'owner',
-      proof: toHex(vrfProve(next.secretKey, verifierAlpha('ch-0', 0))),
-    })
-    assert.equal(wrong.code, 'ERR_BAD_VRF_PROOF')
+    assert.deepEqual(second.tried, [silent.address])
+    assert.equal(second.verifier, null, 'the new attempt starts with an empty seat')
+    assert.ok(!Object.hasOwn(second.eligible, silent.address), 'the silent verifier is not eligible again')
+    const penalty = (bonded * BigInt(h.params.verifierPenaltyBps)) / 10_000n
+    assert.ok(penalty > 0n)
+    assert.equal(h.stake(silent.address), bonded - penalty, 'penalized by verifierPenaltyBps')
+    assert.equal(h.app.state.m.slashed - slashed0, penalty, 'through slash: supply accounts for it')
+    // In the new attempt's claim phase: the silent one's late answer and claim, and a proof made for the old attempt.
+    const stale = verifierTicket(silent.secretKey, drawOf(first), bonded, first.eligibleStake, h.params)
+    const other = tickets(h, 'ch-0')[0] as { key: KeyPair }
+    const old = verifierTicket(other.key.secretKey, drawOf(first), 1n, 1n, h.params)
+    const codes = h.block([
+      h.tx(silent, { type: 'verifierResponse', challengeId: 'ch-0', verdict: 'owner', proof: stale.proof }),
+      // The refused answer uses no nonce, so the claim reuses it.
+      h.tx(silent, claimMsg('ch-0', stale.proof), { nonce: h.app.state.account(silent.address).nonce }),
+      h.tx(other.key, claimMsg('ch-0', old.proof)),
+    ])
+    assert.deepEqual(
+      codes.map((r) => r.code),
+      ['ERR_NOT_SELECTED', 'ERR_NOT_SELECTED', 'ERR_BAD_VRF_PROOF'],
+      'late answer refused; excluded from new attempts; an old attempt’s proof does not verify',
+    )
     assert.equal(respond(h, 'ch-0', 'owner'), 'OK')
     assert.equal(chal(h, 'ch-0').outcome, 'owner')
   })
@@ -218,8 +241,10 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     ])
     const g0 = h.balance(griefer.address)
     h.ok(griefer, { type: 'challenge', claimId: `0.0.0/${m0a.address}`, bond: bond(h) })
-    h.run(h.params.l2DeadlineBlocks * h.params.maxVerifierAttempts + 1)
-    assert.equal(chal(h, 'ch-0').outcome, 'lapsed')
+    const slashed0 = h.app.state.m.slashed
+    h.run(h.params.verifierClaimBlocks * h.params.maxVerifierAttempts)
+    assert.equal(chal(h, 'ch-0').outcome, 'lapsed', 'attempts with no claim move on at the end of their claim phase')
+    assert.equal(h.app.state.m.slashed, slashed0, 'nobody claimed, so nobody is penalized')
     assert.equal(claim(h, `0.0.0/${m0a.address}`).status, 'accepted')
     assert.equal(h.balance(griefer.address), g0 - h.params.minFee)
   })

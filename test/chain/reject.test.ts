@@ -64,6 +64,7 @@ function everyType(): Msg[] {
     { type: 'reveal', taskId: '1.0.0', cid: cid('x'), salt, metadata: '' },
     { type: 'aggregate', window: 0, subnet: 0, claims: [], adapterCid: cid('a') },
     { type: 'challenge', claimId: `0.0.0/${m0a.address}`, bond: 10n ** 12n },
+    { type: 'verifierClaim', challengeId: 'ch-0', proof },
     { type: 'verifierResponse', challengeId: 'ch-0', verdict: 'owner', proof },
     { type: 'arbiterVote', challengeId: 'ch-0', verdict: 'fault', proof },
     { type: 'propose', content: { kind: 'params', changes: { bountyMultiple: 20 } } },
@@ -203,6 +204,22 @@ describe('chain/reject: bad transactions are refused with a clear code and leave
   it('verifier response with a short proof → ERR_INVALID_FIELD', () =>
     refused(
       () => h.tx(user, { type: 'verifierResponse', challengeId: 'ch-0', verdict: 'owner', proof: '00'.repeat(79) }),
+      'ERR_INVALID_FIELD',
+    ))
+  it('verifier claim on no challenge → ERR_UNKNOWN_CHALLENGE', () =>
+    refused(
+      () => h.tx(user, { type: 'verifierClaim', challengeId: 'ch-9', proof: '00'.repeat(80) }),
+      'ERR_UNKNOWN_CHALLENGE',
+    ))
+  it('verifier claim with a proof that is not hex → ERR_INVALID_FIELD', () =>
+    refused(
+      () => h.tx(user, { type: 'verifierClaim', challengeId: 'ch-0', proof: 'zz'.repeat(80) }),
+      'ERR_INVALID_FIELD',
+    ))
+  it('verifier claim with an extra field → ERR_INVALID_FIELD', () =>
+    refused(
+      () =>
+        h.tx(user, { type: 'verifierClaim', challengeId: 'ch-0', proof: '00'.repeat(80), verdict: 'owner' } as never),
       'ERR_INVALID_FIELD',
     ))
   it('arbiter vote on no challenge → ERR_UNKNOWN_CHALLENGE', () =>

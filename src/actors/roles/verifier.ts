@@ -3,12 +3,17 @@
  * by re-executing the disputed stage. Arbiters always use the CPU kernels, so the panel's
  * verdict does not depend on any accelerator. A lazy verifier (a misbehaviour for tests)
  * sides with the miner without looking.
+ *
+ * A verifier learns whether it is selected for an L2 attempt only by evaluating its VRF ticket
+ * over the attempt's input (src/chain/verifier-draw.ts): when selected it claims the seat at
+ * once, starts re-executing as soon as it holds it, and answers after the claim phase. Once
+ * seated it must answer by the deadline, or the chain penalizes it.
  */
 
-import { arbiterAlpha, verifierAlpha } from '../../chain/game.ts'
-import { toHex } from '../../chain/keys.ts'
+import { arbiterProof } from '../../chain/game.ts'
+import type { VerifierDrawInfo } from '../../chain/query.ts'
 import type { Challenge, Claim } from '../../chain/state.ts'
-import { vrfProve } from '../../chain/vrf.ts'
+import { type VerifierTicket, verifierTicket } from '../../chain/verifier-draw.ts'
 import type { NodeServices } from '../node-services.ts'
 import { reexecute } from './reexecute.ts'
 import type { RoleWork } from './role-machine.ts'
@@ -17,9 +22,20 @@ function openChallenges(s: NodeServices): Challenge[] {
   return s.chain.query<Challenge[]>('challenges')
 }
 
+/** Bound on the attempts a verifier remembers (tickets, claims, verdicts); old ones are forgotten first. */
+const MAX_REMEMBERED = 256
+
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.set(key, value)
+  if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value as string)
+}
+
 export class VerifierWork implements RoleWork {
   readonly #s: NodeServices
-  readonly #answered = new Set<string>()
+  readonly #tickets = new Map<string, VerifierTicket>()
+  readonly #claimed = new Map<string, true>()
+  readonly #verdicts = new Map<string, { honest: boolean; reason: string }>()
+  readonly #answered = new Map<string, true>()
 
   constructor(services: NodeServices) {
     this.#s = services
@@ -27,20 +43,41 @@ export class VerifierWork implements RoleWork {
 
   async run(height: number, signal: AbortSignal): Promise<void> {
     const s = this.#s
-    for (const c of openChallenges(s)) {
-      const key = `${c.id}/${c.attempt}`
-      if (c.stage !== 'l2' || c.verifier !== s.address || height > c.deadline || this.#answered.has(key)) continue
-      this.#answered.add(key)
-      const claim = s.chain.query<Claim | null>(`claim/${c.claimId}`)
-      if (claim === null) continue
-      const check = s.misbehaviour.has('lazyVerifier')
-        ? { honest: true, reason: 'not checked' }
-        : await reexecute(s, claim, s.kernels, signal)
-      const proof = toHex(vrfProve(s.key.secretKey, verifierAlpha(c.id, c.attempt)))
+    for (const d of s.chain.query<VerifierDrawInfo[]>(`verifier-draws/${s.address}`)) {
+      const key = `${d.challengeId}/${d.attempt}`
+      if (height >= d.deadline || this.#answered.has(key)) continue
+      let ticket = this.#tickets.get(key)
+      if (ticket === undefined) {
+        ticket = verifierTicket(s.key.secretKey, d, BigInt(d.stakes[s.address] ?? '0'), BigInt(d.totalStake), {
+          verifierExpectedCount: d.expectedCount,
+        })
+        remember(this.#tickets, key, ticket)
+      }
+      if (!ticket.selected) continue
+      // Selected: claim the seat while claims are open (the chain keeps the best ticket).
+      if (d.seat !== s.address) {
+        if (height >= d.claimUntil || this.#claimed.has(key)) continue
+        remember(this.#claimed, key, true)
+        const r = await s.tx.send({ type: 'verifierClaim', challengeId: d.challengeId, proof: ticket.proof })
+        s.c.logger.info({ challenge: d.challengeId, attempt: d.attempt, code: r.code }, 'verifier claimed the seat')
+        continue
+      }
+      // Seated: re-execute now, answer once the claim phase is over.
+      let check = this.#verdicts.get(key)
+      if (check === undefined) {
+        const claim = d.claim as Claim | null
+        if (claim === null) continue
+        check = s.misbehaviour.has('lazyVerifier')
+          ? { honest: true, reason: 'not checked' }
+          : await reexecute(s, claim, s.kernels, signal)
+        remember(this.#verdicts, key, check)
+      }
+      if (height < d.claimUntil) continue
+      remember(this.#answered, key, true)
       const verdict = check.honest ? 'owner' : 'challenger'
-      const r = await s.tx.send({ type: 'verifierResponse', challengeId: c.id, verdict, proof })
+      const r = await s.tx.send({ type: 'verifierResponse', challengeId: d.challengeId, verdict, proof: ticket.proof })
       s.metrics.verdicts++
-      s.c.logger.info({ challenge: c.id, verdict, reason: check.reason, code: r.code }, 'verifier answered')
+      s.c.logger.info({ challenge: d.challengeId, verdict, reason: check.reason, code: r.code }, 'verifier answered')
     }
   }
 }
@@ -63,7 +100,7 @@ export class ArbiterWork implements RoleWork {
       const claim = s.chain.query<Claim | null>(`claim/${c.claimId}`)
       if (claim === null) continue
       const check = await reexecute(s, claim, s.cpuKernels, signal)
-      const proof = toHex(vrfProve(s.key.secretKey, arbiterAlpha(c.id, c.panelRound)))
+      const proof = arbiterProof(s.key.secretKey, c.id, c.panelRound)
       const verdict = check.honest ? 'no_fault' : 'fault'
       const r = await s.tx.send({ type: 'arbiterVote', challengeId: c.id, verdict, proof })
       s.metrics.verdicts++
