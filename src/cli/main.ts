@@ -7,8 +7,10 @@ import { parseArgs } from 'node:util'
 import { isR3mesError } from '../runtime/errors.ts'
 import { type CliIo, type Command, ExitCode } from './command.ts'
 import { genesisCommand } from './commands/genesis.ts'
+import { inferCommand } from './commands/infer.ts'
 import { mlCommand } from './commands/ml.ts'
-import { chaosCommand, inferCommand, nodeCommand, testnetCommand } from './commands/planned.ts'
+import { chaosCommand, nodeCommand, testnetCommand } from './commands/planned.ts'
+import { serveCommand } from './commands/serve.ts'
 import { packageVersion, versionCommand } from './commands/version.ts'
 
 export const commands: readonly Command[] = [
@@ -17,6 +19,7 @@ export const commands: readonly Command[] = [
   chaosCommand,
   genesisCommand,
   mlCommand,
+  serveCommand,
   inferCommand,
   versionCommand,
 ]
@@ -87,6 +90,7 @@ export function processIo(signal?: AbortSignal): CliIo {
   return {
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
+    write: (text) => process.stdout.write(text),
     progress: { isTTY: process.stderr.isTTY === true, write: (text) => process.stderr.write(text) },
     ...(signal !== undefined ? { signal } : {}),
   }
