@@ -101,18 +101,13 @@ class CompletionsApi {
     }
     this.#inFlight++
     try {
-      await this.#generate(parsed, model, request, response)
+      await this.#generate(parsed, model, response)
     } finally {
       this.#inFlight--
     }
   }
 
-  async #generate(
-    parsed: CompletionRequest,
-    model: ServedModel,
-    request: IncomingMessage,
-    response: ServerResponse,
-  ): Promise<void> {
+  async #generate(parsed: CompletionRequest, model: ServedModel, response: ServerResponse): Promise<void> {
     const encoder = new TextEncoder()
     // Without a seed the draw is still reproducible from the node's seeded randomness.
     const seed = parsed.seed ?? this.#components.random.nextU32()
@@ -127,10 +122,8 @@ class CompletionsApi {
     // Bytes may split a UTF-8 character between tokens: the streaming decoder holds such pieces.
     const decoder = new TextDecoder('utf-8')
     let closed = false
+    // The response closes early only when the client goes away: stop generating for it.
     response.on('close', () => {
-      closed = true
-    })
-    request.on('aborted', () => {
       closed = true
     })
     const usage = (): NonNullable<CompletionBody['usage']> => ({

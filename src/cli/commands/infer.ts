@@ -56,6 +56,19 @@ interface CompletionChunk {
   error?: { message: string }
 }
 
+function parseAnswer(text: string, url: string): CompletionChunk {
+  let answer: CompletionChunk
+  try {
+    answer = JSON.parse(text) as CompletionChunk
+  } catch {
+    throw new ServingRequestError(`${url} answered with something other than JSON: ${text.slice(0, 200)}`, { url })
+  }
+  if (answer.error === undefined && !Array.isArray(answer.choices)) {
+    throw new ServingRequestError(`${url} answered without choices: ${text.slice(0, 200)}`, { url })
+  }
+  return answer
+}
+
 /** Print the text of each server-sent event as it arrives; returns the finish reason. */
 async function printStream(response: Response, url: string, io: CliIo): Promise<string | null> {
   const reader = (response.body as ReadableStream<Uint8Array>).getReader()
@@ -84,7 +97,7 @@ async function printStream(response: Response, url: string, io: CliIo): Promise<
           done = true
           break
         }
-        const chunk = JSON.parse(data) as CompletionChunk
+        const chunk = parseAnswer(data, url)
         if (chunk.error !== undefined) throw new ServingRequestError(`${url} failed mid-stream: ${chunk.error.message}`)
         const choice = chunk.choices[0]
         if (choice !== undefined) {
@@ -155,7 +168,7 @@ Options:
       await printStream(response, url, io)
       return ExitCode.ok
     }
-    const answer = (await response.json()) as CompletionChunk
+    const answer = parseAnswer(await response.text(), url)
     if (v.json === true) io.out(JSON.stringify(answer))
     else io.out(answer.choices[0]?.text ?? '')
     return ExitCode.ok
