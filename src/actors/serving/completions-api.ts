@@ -2,18 +2,20 @@
  * The OpenAI-style API of a serving node: `POST /v1/completions` (whole or streamed as
  * server-sent events) and `GET /v1/models`, mounted on the node's router.
  *
- * Generation runs on the event loop one token at a time and yields to it between tokens
- * (`setImmediate`), so concurrent completions interleave and status requests are answered
- * between tokens; the number of completions in flight is bounded.
+ * Completions are computed by a runner (completion-runner.ts): by default in a worker thread,
+ * so the node's event loop stays free; concurrent completions take turns token by token, and
+ * their number is bounded (more get 429). A client that goes away stops its completion.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Generation } from '../../ml/generate.ts'
+import type { GenerationOptions } from '../../ml/generate.ts'
 import type { Clock } from '../../runtime/clock.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { SeededRandom } from '../../runtime/random.ts'
 import { HttpError, type Router, readJsonBody, sendJson } from '../http/http-server.ts'
 import { type CompletionRequest, parseCompletionRequest } from './completion-request.ts'
+import type { CompletionOutcome, CompletionRunner } from './completion-runner.ts'
 import type { ModelSource, ServedModel } from './model-source.ts'
+import { WorkerRunner } from './worker-runner.ts'
 
 export interface CompletionsApiInit {
   readonly source: ModelSource
@@ -23,6 +25,8 @@ export interface CompletionsApiInit {
   readonly maxTokens?: number
   /** Completions generated at the same time; more get 429. @default 4 */
   readonly maxConcurrent?: number
+  /** Where completions are computed. @default a WorkerRunner (a worker thread of its own) */
+  readonly runner?: CompletionRunner
 }
 
 export interface CompletionsApiComponents {
@@ -47,18 +51,16 @@ interface CompletionBody {
   readonly usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number }
 }
 
-/** Let the event loop run (I/O, timers, other requests) before the next token. */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve))
-}
-
-class CompletionsApi {
-  readonly #init: Required<CompletionsApiInit>
+class CompletionsApiService implements CompletionsApi {
+  readonly #init: Required<Omit<CompletionsApiInit, 'runner'>>
+  readonly #runner: CompletionRunner
   readonly #components: CompletionsApiComponents
   #inFlight = 0
 
   constructor(init: CompletionsApiInit, components: CompletionsApiComponents) {
-    this.#init = { maxBodyBytes: 1 << 20, maxTokens: 1024, maxConcurrent: 4, ...init }
+    const { runner, ...limits } = init
+    this.#init = { maxBodyBytes: 1 << 20, maxTokens: 1024, maxConcurrent: 4, ...limits }
+    this.#runner = runner ?? new WorkerRunner()
     this.#components = components
   }
 
@@ -111,41 +113,50 @@ class CompletionsApi {
     const encoder = new TextEncoder()
     // Without a seed the draw is still reproducible from the node's seeded randomness.
     const seed = parsed.seed ?? this.#components.random.nextU32()
-    const generation = new Generation(model, encoder.encode(parsed.prompt), {
+    const options: GenerationOptions = {
       maxTokens: parsed.maxTokens,
       temperature: parsed.temperature,
       topP: parsed.topP,
       seed: String(seed),
       stop: parsed.stop.map((s) => encoder.encode(s)),
-    })
+    }
     const head = { id: this.#completionId(), object: 'text_completion' as const, created: this.#now(), model: model.id }
-    // Bytes may split a UTF-8 character between tokens: the streaming decoder holds such pieces.
-    const decoder = new TextDecoder('utf-8')
-    let closed = false
-    // The response closes early only when the client goes away: stop generating for it.
-    response.on('close', () => {
-      closed = true
-    })
-    const usage = (): NonNullable<CompletionBody['usage']> => ({
-      prompt_tokens: generation.promptTokens,
-      completion_tokens: generation.completionTokens,
-      total_tokens: generation.promptTokens + generation.completionTokens,
-    })
-    const chunk = (text: string, finish: Choice['finish_reason'], withUsage: boolean): CompletionBody => ({
+    const chunk = (text: string, finish: Choice['finish_reason'], usage?: CompletionOutcome): CompletionBody => ({
       ...head,
       choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
-      ...(withUsage ? { usage: usage() } : {}),
+      ...(usage !== undefined
+        ? {
+            usage: {
+              prompt_tokens: usage.promptTokens,
+              completion_tokens: usage.completionTokens,
+              total_tokens: usage.promptTokens + usage.completionTokens,
+            },
+          }
+        : {}),
     })
+    // The response closes before it is finished only when the client goes away: stop generating.
+    const client = new AbortController()
+    response.on('close', () => {
+      if (!response.writableFinished) client.abort(new Error('the client closed the connection'))
+    })
+    // Bytes may split a UTF-8 character between tokens: the streaming decoder holds such pieces.
+    const decoder = new TextDecoder('utf-8')
+    const prompt = encoder.encode(parsed.prompt)
 
     if (!parsed.stream) {
       let text = ''
-      while (!generation.done) {
-        text += decoder.decode(generation.step(), { stream: true })
-        await yieldToEventLoop()
-        if (closed) return
+      const onPiece = (bytes: Uint8Array): void => {
+        text += decoder.decode(bytes, { stream: true })
+      }
+      let outcome: CompletionOutcome
+      try {
+        outcome = await this.#runner.run(model, prompt, options, onPiece, client.signal)
+      } catch (error) {
+        if (client.signal.aborted) return
+        throw error
       }
       text += decoder.decode()
-      sendJson(response, 200, chunk(text, generation.finishReason ?? null, true))
+      sendJson(response, 200, chunk(text, outcome.finishReason, outcome))
       return
     }
 
@@ -157,26 +168,34 @@ class CompletionsApi {
     const send = (body: unknown): void => {
       response.write(`data: ${JSON.stringify(body)}\n\n`)
     }
+    const onPiece = (bytes: Uint8Array): void => {
+      const text = decoder.decode(bytes, { stream: true })
+      if (text.length > 0) send(chunk(text, null))
+    }
     try {
-      while (!generation.done) {
-        const text = decoder.decode(generation.step(), { stream: true })
-        if (text.length > 0 && !generation.done) send(chunk(text, null, false))
-        else if (generation.done) send(chunk(text + decoder.decode(), generation.finishReason ?? null, true))
-        await yieldToEventLoop()
-        if (closed) return
-      }
+      const outcome = await this.#runner.run(model, prompt, options, onPiece, client.signal)
+      send(chunk(decoder.decode(), outcome.finishReason, outcome))
     } catch (error) {
+      if (client.signal.aborted) return
       // The status line is gone already: the error travels as an event of its own.
       this.#components.logger.error({ err: error }, 'completion failed while streaming')
       send(new HttpError(500, 'generation failed').toJSON())
     }
     response.end('data: [DONE]\n\n')
   }
+
+  close(): Promise<void> {
+    return this.#runner.close()
+  }
+}
+
+export interface CompletionsApi {
+  mount(router: Router): void
+  /** Stop the runner (the generation worker); completions in flight fail. */
+  close(): Promise<void>
 }
 
 /** Mount the completion API on `router`, in the `(init) => (components) => service` style. */
-export function completionsApi(init: CompletionsApiInit): (components: CompletionsApiComponents) => {
-  mount(router: Router): void
-} {
-  return (components) => new CompletionsApi(init, components)
+export function completionsApi(init: CompletionsApiInit): (components: CompletionsApiComponents) => CompletionsApi {
+  return (components) => new CompletionsApiService(init, components)
 }

@@ -21,7 +21,8 @@ export interface ServingNode extends RunningHttpServer {
 
 export async function startServingNode(init: ServingNodeInit, components: RuntimeComponents): Promise<ServingNode> {
   const router = new Router()
-  completionsApi(init)(components).mount(router)
+  const api = completionsApi(init)(components)
+  api.mount(router)
   const server = await startHttpServer(
     {
       router,
@@ -30,5 +31,12 @@ export async function startServingNode(init: ServingNodeInit, components: Runtim
     },
     components,
   )
-  return { ...server, router }
+  return {
+    ...server,
+    router,
+    close: async () => {
+      await server.close()
+      await api.close()
+    },
+  }
 }
