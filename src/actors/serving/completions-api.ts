@@ -111,7 +111,7 @@ class CompletionsApiService implements CompletionsApi {
 
   async #generate(parsed: CompletionRequest, model: ServedModel, response: ServerResponse): Promise<void> {
     const encoder = new TextEncoder()
-    // Without a seed the draw is still reproducible from the node's seeded randomness.
+    // Without a seed, one comes from the node's component PRNG (a simulation replays it).
     const seed = parsed.seed ?? this.#components.random.nextU32()
     const options: GenerationOptions = {
       maxTokens: parsed.maxTokens,

@@ -1,4 +1,5 @@
 /** `r3mes serve`: a serving node on its own, answering OpenAI-style completions from a local model. */
+import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { loadLocalModel, SwappableModelSource } from '../../actors/serving/model-source.ts'
 import { startServingNode } from '../../actors/serving/serving-node.ts'
@@ -55,7 +56,13 @@ Options:
       kernels: selected.kernels,
       ...(adaptersFile !== undefined ? { adaptersFile } : {}),
     })
-    const components = createRuntimeComponents({ name: 'serve', logLevel: 'warn' })
+    // Requests without a seed draw one from the component PRNG: seeded per process from the OS,
+    // so unseeded requests vary from run to run as clients expect.
+    const components = createRuntimeComponents({
+      name: 'serve',
+      logLevel: 'warn',
+      seed: randomBytes(4).readUInt32LE(0),
+    })
     const node = await startServingNode(
       { source: new SwappableModelSource(model), host, port, maxTokens, maxConcurrent },
       components,
