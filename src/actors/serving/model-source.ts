@@ -87,6 +87,28 @@ function loraOf(meta: { [key: string]: unknown }, what: string): LoraConfig {
   return { rank: rank as number, alpha }
 }
 
+export interface AdapterBytesInit {
+  /** The whole backbone, already loaded (it does not change when the model pointer moves). */
+  readonly backbone: StageWeights
+  /** An adapters bundle as stored (`r3mes-adapters`), e.g. fetched by CID from the content store. */
+  readonly adapters: Uint8Array
+  readonly kernels: Kernels
+  /** The model's id. @default the adapters' CID */
+  readonly id?: string
+  /** How errors name the bundle. @default 'adapters bundle' */
+  readonly what?: string
+}
+
+/** A model from a loaded backbone and the bytes of an adapters bundle, checked against each other. */
+export function modelFromAdapterBytes(init: AdapterBytesInit): ServedModel {
+  const what = init.what ?? 'adapters bundle'
+  const { params, meta } = decodeParams('r3mes-adapters', init.adapters)
+  const lora = loraOf(meta, what)
+  checkAdapters(init.backbone, params, lora, what)
+  const id = init.id ?? cidOf(init.adapters).toString()
+  return { id, kernels: init.kernels, backbone: init.backbone, adapters: params, lora }
+}
+
 export interface LocalModelInit {
   /** Folder of the backbone artifact (manifest + CID-named files), e.g. models/tiny. */
   readonly backboneDir: string
@@ -112,8 +134,5 @@ export function loadLocalModel(init: LocalModelInit): ServedModel {
   } catch (error) {
     throw new ArtifactError(`cannot read adapters file ${init.adaptersFile}: ${(error as Error).message}`)
   }
-  const { params, meta } = decodeParams('r3mes-adapters', bytes)
-  const lora = loraOf(meta, init.adaptersFile)
-  checkAdapters(backbone, params, lora, init.adaptersFile)
-  return { id: cidOf(bytes).toString(), kernels: init.kernels, backbone, adapters: params, lora }
+  return modelFromAdapterBytes({ backbone, adapters: bytes, kernels: init.kernels, what: init.adaptersFile })
 }
