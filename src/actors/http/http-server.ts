@@ -8,6 +8,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { R3mesError } from '../../runtime/errors.ts'
 import type { Logger } from '../../runtime/logger.ts'
 
 /** What a failed request gets back: `{ error: { message, type, param, code } }`, as OpenAI sends. */
@@ -29,6 +30,13 @@ export class HttpError extends Error {
 
   toJSON(): { error: { message: string; type: string; param: string | null; code: string | null } } {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
+  }
+}
+
+/** The server cannot listen where it was asked to (address in use, no permission, unknown host). */
+export class ListenError extends R3mesError {
+  constructor(address: string, cause: Error) {
+    super('ERR_LISTEN', `cannot listen on ${address}: ${cause.message}`, { address }, { cause })
   }
 }
 
@@ -140,15 +148,17 @@ export function startHttpServer(init: HttpServerInit, components: HttpServerComp
     void handle(init.router, components.logger, request, response)
   })
   const host = init.host ?? '127.0.0.1'
+  const port = init.port ?? 0
   return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(init.port ?? 0, host, () => {
-      server.off('error', reject)
-      const { port } = server.address() as AddressInfo
+    const failed = (error: Error): void => reject(new ListenError(`${host}:${port}`, error))
+    server.once('error', failed)
+    server.listen(port, host, () => {
+      server.off('error', failed)
+      const bound = (server.address() as AddressInfo).port
       const shownHost = host.includes(':') ? `[${host}]` : host
       resolve({
-        url: `http://${shownHost}:${port}`,
-        port,
+        url: `http://${shownHost}:${bound}`,
+        port: bound,
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done())
