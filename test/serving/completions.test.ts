@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type CompletionRunner, inlineRunner } from '../../src/actors/serving/completion-runner.ts'
 import { loadLocalModel, type ServedModel, SwappableModelSource } from '../../src/actors/serving/model-source.ts'
 import { type ServingNode, startServingNode } from '../../src/actors/serving/serving-node.ts'
 import { defaultBackboneDir } from '../../src/cli/commands/ml.ts'
@@ -88,6 +90,10 @@ describe('serving: OpenAI-style completions over HTTP', function () {
     rmSync(dir, { recursive: true, force: true })
   })
   beforeEach(() => source.swap(first))
+  const closeAfterTest: ServingNode[] = []
+  afterEach(async () => {
+    for (const server of closeAfterTest.splice(0)) await server.close()
+  })
 
   const request = { prompt: 'Once upon a time', max_tokens: 24, temperature: 0.9, seed: 42 }
 
@@ -221,6 +227,43 @@ describe('serving: OpenAI-style completions over HTTP', function () {
     assert.equal(third.json.error.code, 'too_many_completions')
     assert.equal((await fetch(`${node.url}/v1/models`)).status, 200)
     for (const r of await Promise.all(running)) assert.equal(r.status, 200)
+  })
+
+  it('stops the completion of a client that goes away, and frees its slot', async () => {
+    // The real inline runner, watched: the test sees the signal the API hands it.
+    const signals: AbortSignal[] = []
+    const watched: CompletionRunner = {
+      run: (model, prompt, options, onPiece, signal) => {
+        signals.push(signal)
+        return inlineRunner.run(model, prompt, options, onPiece, signal)
+      },
+      close: () => inlineRunner.close(),
+    }
+    const components = createRuntimeComponents({
+      name: 'serving-gone',
+      clock: new SimulatedClock(),
+      logLevel: 'silent',
+    })
+    const single = await startServingNode({ source, port: 0, maxConcurrent: 1, runner: watched }, components)
+    // Closed after the test even when it times out waiting for the abort.
+    closeAfterTest.push(single)
+    const client = new AbortController()
+    const response = await fetch(`${single.url}/v1/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ ...request, max_tokens: 1000, stream: true }),
+      signal: client.signal,
+    })
+    await (response.body as ReadableStream<Uint8Array>).getReader().read()
+    assert.equal((await post(single.url, request)).status, 429, 'the one slot is taken')
+    client.abort()
+    const signal = signals[0] as AbortSignal
+    if (!signal.aborted) await once(signal, 'abort')
+    // The completion stops at its next token (1000 tokens would take seconds): a few turns of
+    // the event loop, shared here by client and server, are enough to free the slot.
+    for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve))
+    const next = await post(single.url, request)
+    assert.equal(next.status, 200, 'the slot is free again')
+    assert.equal(next.json.usage?.completion_tokens, 24)
   })
 
   it('answers 503 until a model is loaded', async () => {
