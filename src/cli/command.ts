@@ -16,6 +16,11 @@ export const ExitCode = {
 export interface CliIo {
   out(text: string): void
   err(text: string): void
+  /**
+   * Standard output without an added newline, for text that arrives in pieces (a streamed
+   * completion). Commands print the pieces joined with `out` at the end when it is absent.
+   */
+  write?(text: string): void
   /** Where progress bars go (standard error for the process). */
   readonly progress: { readonly isTTY: boolean; write(text: string): void }
   /** Aborted when the user interrupts (Ctrl-C). */

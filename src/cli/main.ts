@@ -7,9 +7,11 @@ import { parseArgs } from 'node:util'
 import { isR3mesError } from '../runtime/errors.ts'
 import { type CliIo, type Command, ExitCode } from './command.ts'
 import { genesisCommand } from './commands/genesis.ts'
+import { inferCommand } from './commands/infer.ts'
 import { mlCommand } from './commands/ml.ts'
 import { nodeCommand } from './commands/node.ts'
-import { chaosCommand, inferCommand } from './commands/planned.ts'
+import { chaosCommand } from './commands/planned.ts'
+import { serveCommand } from './commands/serve.ts'
 import { testnetCommand } from './commands/testnet.ts'
 import { topologyCommand } from './commands/topology.ts'
 import { packageVersion, versionCommand } from './commands/version.ts'
@@ -21,6 +23,7 @@ export const commands: readonly Command[] = [
   topologyCommand,
   genesisCommand,
   mlCommand,
+  serveCommand,
   inferCommand,
   versionCommand,
 ]
@@ -91,6 +94,7 @@ export function processIo(signal?: AbortSignal): CliIo {
   return {
     out: (text) => process.stdout.write(`${text}\n`),
     err: (text) => process.stderr.write(`${text}\n`),
+    write: (text) => process.stdout.write(text),
     progress: { isTTY: process.stderr.isTTY === true, write: (text) => process.stderr.write(text) },
     ...(signal !== undefined ? { signal } : {}),
   }

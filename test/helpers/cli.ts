@@ -7,6 +7,7 @@ export async function cli(...argv: string[]): Promise<{ code: number; out: strin
   const code = await runCli(argv, {
     out: (t) => (out += `${t}\n`),
     err: (t) => (err += `${t}\n`),
+    write: (t) => (out += t),
     progress: { isTTY: false, write: (t) => (err += t) },
   })
   return { code, out, err }

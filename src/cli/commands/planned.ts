@@ -28,10 +28,3 @@ export const chaosCommand = planned(
   'r3mes chaos <scenario.yaml>',
   'Runs a testnet with a fault schedule and misbehaving peers, then checks safety and liveness invariants; exits non-zero when one breaks.',
 )
-
-export const inferCommand = planned(
-  'infer',
-  'ask a serving node for a completion',
-  'r3mes infer --url URL "prompt"',
-  'Sends a completion request to a serving node and prints the answer.',
-)

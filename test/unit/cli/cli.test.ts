@@ -12,7 +12,7 @@ describe('r3mes CLI', () => {
   it('lists every subcommand in --help', async () => {
     const { code, out } = await cli('--help')
     assert.equal(code, ExitCode.ok)
-    for (const name of ['node', 'testnet', 'chaos', 'topology', 'genesis', 'ml', 'infer', 'version']) {
+    for (const name of ['node', 'testnet', 'chaos', 'topology', 'genesis', 'ml', 'serve', 'infer', 'version']) {
       assert.match(out, new RegExp(`^  ${name} `, 'm'), `--help lists ${name}`)
     }
   })

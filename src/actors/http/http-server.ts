@@ -1,0 +1,170 @@
+/**
+ * The node's small HTTP server on `node:http`: a router of exact (method, path) routes, JSON
+ * bodies read up to a bound, and errors in OpenAI's JSON shape. The serving role mounts its
+ * completion routes here and the node adds its status route to the same server.
+ *
+ * A handler that throws never takes the server down: an `HttpError` becomes its status and
+ * JSON body, anything else a 500 (logged), and the server goes on serving.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { R3mesError } from '../../runtime/errors.ts'
+import type { Logger } from '../../runtime/logger.ts'
+
+/** What a failed request gets back: `{ error: { message, type, param, code } }`, as OpenAI sends. */
+export class HttpError extends Error {
+  readonly status: number
+  readonly type: string
+  /** The request field at fault, or null when the request as a whole is. */
+  readonly param: string | null
+  readonly code: string | null
+
+  constructor(status: number, message: string, options: { type?: string; param?: string; code?: string } = {}) {
+    super(message)
+    this.name = 'HttpError'
+    this.status = status
+    this.type = options.type ?? (status < 500 ? 'invalid_request_error' : 'server_error')
+    this.param = options.param ?? null
+    this.code = options.code ?? null
+  }
+
+  toJSON(): { error: { message: string; type: string; param: string | null; code: string | null } } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } }
+  }
+}
+
+/** The server cannot listen where it was asked to (address in use, no permission, unknown host). */
+export class ListenError extends R3mesError {
+  constructor(address: string, cause: Error) {
+    super('ERR_LISTEN', `cannot listen on ${address}: ${cause.message}`, { address }, { cause })
+  }
+}
+
+export type RouteHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void
+
+/** Exact-path routes by method. Unknown paths answer 404, known paths with another method 405. */
+export class Router {
+  readonly #routes = new Map<string, Map<string, RouteHandler>>()
+
+  route(method: string, path: string, handler: RouteHandler): this {
+    const byMethod = this.#routes.get(path) ?? new Map<string, RouteHandler>()
+    if (byMethod.has(method)) throw new Error(`route ${method} ${path} is already registered`)
+    byMethod.set(method, handler)
+    this.#routes.set(path, byMethod)
+    return this
+  }
+
+  /** The handler for a request; throws the 404 or 405 HttpError otherwise. */
+  resolve(method: string, path: string): RouteHandler {
+    const byMethod = this.#routes.get(path)
+    if (byMethod === undefined) throw new HttpError(404, `no route ${method} ${path}`, { code: 'not_found' })
+    const handler = byMethod.get(method)
+    if (handler === undefined) {
+      throw new HttpError(405, `${path} accepts ${[...byMethod.keys()].join(', ')}, not ${method}`, {
+        code: 'method_not_allowed',
+      })
+    }
+    return handler
+  }
+}
+
+export function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body)
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  response.end(text)
+}
+
+/**
+ * The request body parsed as JSON, at most `maxBytes` long. A longer body is read to its end
+ * (up to 16 × the bound, so the client sees the answer rather than a reset) but not kept.
+ */
+export async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const declared = Number(request.headers['content-length'] ?? 0)
+  const tooLarge = (): HttpError =>
+    new HttpError(400, `request body exceeds the limit of ${maxBytes} bytes`, { code: 'request_too_large' })
+  if (declared > 16 * maxBytes) {
+    request.destroy()
+    throw tooLarge()
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length
+    if (size > 16 * maxBytes) {
+      request.destroy()
+      throw tooLarge()
+    }
+    if (size <= maxBytes) chunks.push(chunk as Buffer)
+  }
+  if (size > maxBytes) throw tooLarge()
+  const text = Buffer.concat(chunks).toString('utf8')
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new HttpError(400, `request body is not valid JSON: ${(error as Error).message}`, { code: 'invalid_json' })
+  }
+}
+
+export interface HttpServerInit {
+  /** @default '127.0.0.1' */
+  readonly host?: string
+  /** 0 picks a free port. @default 0 */
+  readonly port?: number
+  readonly router: Router
+}
+
+export interface HttpServerComponents {
+  readonly logger: Logger
+}
+
+export interface RunningHttpServer {
+  /** `http://host:port`, with the port actually bound. */
+  readonly url: string
+  readonly port: number
+  /** Stop accepting connections and end the open ones (streams included). */
+  close(): Promise<void>
+}
+
+async function handle(
+  router: Router,
+  logger: Logger,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  try {
+    const path = new URL(request.url ?? '/', 'http://localhost').pathname
+    await router.resolve(request.method ?? 'GET', path)(request, response)
+  } catch (error) {
+    const httpError =
+      error instanceof HttpError ? error : new HttpError(500, 'internal error while serving the request')
+    if (!(error instanceof HttpError)) logger.error({ err: error, url: request.url }, 'request handler failed')
+    if (!response.headersSent) sendJson(response, httpError.status, httpError.toJSON())
+    else response.end()
+  }
+}
+
+export function startHttpServer(init: HttpServerInit, components: HttpServerComponents): Promise<RunningHttpServer> {
+  const server: Server = createServer((request, response) => {
+    void handle(init.router, components.logger, request, response)
+  })
+  const host = init.host ?? '127.0.0.1'
+  const port = init.port ?? 0
+  return new Promise((resolve, reject) => {
+    const failed = (error: Error): void => reject(new ListenError(`${host}:${port}`, error))
+    server.once('error', failed)
+    server.listen(port, host, () => {
+      server.off('error', failed)
+      const bound = (server.address() as AddressInfo).port
+      const shownHost = host.includes(':') ? `[${host}]` : host
+      resolve({
+        url: `http://${shownHost}:${bound}`,
+        port: bound,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done())
+            server.closeAllConnections()
+          }),
+      })
+    })
+  })
+}
