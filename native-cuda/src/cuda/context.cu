@@ -1,0 +1,71 @@
+// See context.h.
+#include <cstdio>
+
+#include "context.h"
+
+namespace r3mes {
+namespace cuda {
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) {
+    throw std::runtime_error(std::string("CUDA error in ") + what + ": " + cudaGetErrorString(status));
+  }
+}
+
+void checkLaunch(const char* what) { check(cudaGetLastError(), what); }
+
+void* Context::slot(int s, size_t bytes) {
+  if (s < 0 || s >= kSlots) throw std::logic_error("device buffer slot out of range");
+  if (bytes < 256) bytes = 256;
+  if (sizes_[s] < bytes) {
+    if (buffers_[s] != nullptr) {
+      check(cudaStreamSynchronize(stream), "synchronize before reallocation");
+      check(cudaFree(buffers_[s]), "cudaFree");
+      buffers_[s] = nullptr;
+      sizes_[s] = 0;
+    }
+    // Grow by a quarter beyond the request, so that slowly growing shapes do not reallocate every call.
+    const size_t want = bytes + bytes / 4;
+    check(cudaMalloc(&buffers_[s], want), "cudaMalloc");
+    sizes_[s] = want;
+  }
+  return buffers_[s];
+}
+
+bool probe(std::string& description) {
+  int count = 0;
+  const cudaError_t st = cudaGetDeviceCount(&count);
+  if (st != cudaSuccess) {
+    description = std::string("no usable CUDA driver or device (") + cudaGetErrorString(st) + ")";
+    return false;
+  }
+  if (count == 0) {
+    description = "no CUDA device";
+    return false;
+  }
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+    description = "cannot read the properties of CUDA device 0";
+    return false;
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "%s, compute capability %d.%d, %d SMs, %.0f MiB", prop.name, prop.major,
+                prop.minor, prop.multiProcessorCount, static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0));
+  description = line;
+  return true;
+}
+
+Context& context() {
+  static Context* ctx = [] {
+    std::string why;
+    if (!probe(why)) throw std::runtime_error(why);
+    auto* c = new Context();  // lives for the process: its device memory goes with it
+    check(cudaSetDevice(0), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    return c;
+  }();
+  return *ctx;
+}
+
+}  // namespace cuda
+}  // namespace r3mes
