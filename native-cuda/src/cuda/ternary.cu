@@ -98,20 +98,16 @@ __global__ void packKernel(uint32_t* packed, const int8_t* w, int64_t n, int64_t
 }
 
 /**
- * One warp per output row j; the vector q sits in shared memory, permuted so that for packed
- * word g and shift s the four q bytes that meet (word >> 2s) & 0x03030303 form one int, and
- * stored component-major (qT[i][v] for the i-th int of 16-byte vector v) so that the lanes of a
- * warp, which read consecutive vectors, hit consecutive banks. Each lane reads 16 bytes (64
- * weights) per step, four steps in flight.
+ * The vector q for the packed matrix-vector product, prepared once per call (one block): q
+ * permuted so that for packed word g and shift s the four q bytes that meet
+ * (word >> 2s) & 0x03030303 form one int, stored component-major (qT[i][v] for the i-th int of
+ * 16-byte weight vector v) so that the lanes of a warp, which read consecutive vectors, hit
+ * consecutive shared-memory banks; and qT[16·vecs] = Σ q (block 0), for the −1 offset of the codes.
  */
-constexpr int kMatvecWarps = 8;
-
-__global__ void matvecPackedKernel(int32_t* acc, const int8_t* q, const uint32_t* packed, int64_t k, int64_t n,
-                                   int64_t words) {
-  extern __shared__ int32_t qT[];  // words * 4 ints
-  const int64_t vecs = words / 4;  // uint4 per row (words is a multiple of 4 here)
-  for (int64_t e = threadIdx.x; e < words * 4; e += blockDim.x) {
-    const int64_t g = e / 4;
+__global__ void matvecPrepareKernel(int32_t* qT, const int8_t* q, int64_t k, int64_t vecs) {
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < vecs * 16;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t g = e / 4;  // packed word
     const int s = static_cast<int>(e % 4);
     const int64_t vec = g / 4;
     const int c = static_cast<int>(g % 4);
@@ -123,16 +119,35 @@ __global__ void matvecPackedKernel(int32_t* acc, const int8_t* q, const uint32_t
     }
     qT[(c * 4 + s) * vecs + vec] = static_cast<int32_t>(v);
   }
-  // Σ q (for the −1 offset of the codes), every warp its own copy, exact.
+  if (blockIdx.x != 0) return;
+  __shared__ int32_t partial[1024];
+  int32_t sum = 0;
+  for (int64_t p = threadIdx.x; p < k; p += blockDim.x) sum += q[p];
+  partial[threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int32_t total = 0;
+    for (unsigned i = 0; i < blockDim.x; i++) total += partial[i];
+    qT[16 * vecs] = total;
+  }
+}
+
+/** One warp per output row j; each lane reads 16 bytes (64 weights) per step, four steps in flight. */
+constexpr int kMatvecWarps = 8;
+
+__global__ void matvecPackedKernel(int32_t* acc, const int32_t* qTGlobal, const uint32_t* packed, int64_t n,
+                                   int64_t vecs) {
+  extern __shared__ int32_t qT[];  // 16 · vecs ints
+  const int4* src = reinterpret_cast<const int4*>(qTGlobal);
+  int4* dst = reinterpret_cast<int4*>(qT);
+  for (int64_t e = threadIdx.x; e < vecs * 4; e += blockDim.x) dst[e] = src[e];
+  const int32_t qSum = qTGlobal[16 * vecs];
   __syncthreads();
   const int lane = threadIdx.x % 32;
   const int warp = threadIdx.x / 32;
-  int32_t qSum = 0;
-  for (int64_t p = lane; p < k; p += 32) qSum += q[p];
-  for (int o = 16; o > 0; o /= 2) qSum += __shfl_xor_sync(0xffffffffu, qSum, o);
   for (int64_t j = static_cast<int64_t>(blockIdx.x) * kMatvecWarps + warp; j < n;
        j += static_cast<int64_t>(gridDim.x) * kMatvecWarps) {
-    const uint4* row = reinterpret_cast<const uint4*>(packed + j * words);
+    const uint4* row = reinterpret_cast<const uint4*>(packed) + j * vecs;
     int32_t sum = 0;
     int64_t v = lane;
     for (; v + 96 < vecs; v += 128) {
@@ -215,17 +230,21 @@ void ternaryMatvecPackedDevice(int32_t* acc, const int8_t* q, const uint32_t* pa
   Context& c = context();
   const int64_t words = packedWordsPerRow(k);
   if (words % 4 != 0) throw std::invalid_argument("packed matvec needs k to be a multiple of 64");
-  const size_t shared = static_cast<size_t>(words) * 4 * sizeof(int32_t);
+  const int64_t vecs = words / 4;
+  const size_t shared = static_cast<size_t>(vecs) * 16 * sizeof(int32_t);
   if (shared > 200 * 1024) throw std::invalid_argument("packed matvec: k too large for shared memory");
   check(cudaFuncSetAttribute(matvecPackedKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(shared)),
         "cudaFuncSetAttribute");
   int sms = 0;
   check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), "cudaDeviceGetAttribute");
+  int32_t* qT = c.slotOf<int32_t>(Context::kSlots - 1, vecs * 16 + 4);
+  matvecPrepareKernel<<<32, 1024, 0, c.stream>>>(qT, q, k, vecs);
+  checkLaunch("ternary matvec prepare");
   int64_t blocks = (n + kMatvecWarps - 1) / kMatvecWarps;
-  if (blocks > static_cast<int64_t>(sms) * 8) blocks = static_cast<int64_t>(sms) * 8;
-  matvecPackedKernel<<<static_cast<unsigned>(blocks), kMatvecWarps * 32, shared, c.stream>>>(acc, q, packed, k, n,
-                                                                                            words);
+  if (blocks > static_cast<int64_t>(sms) * 4) blocks = static_cast<int64_t>(sms) * 4;
+  matvecPackedKernel<<<static_cast<unsigned>(blocks), kMatvecWarps * 32, shared, c.stream>>>(acc, qT, packed, n,
+                                                                                            vecs);
   checkLaunch("ternary matvec");
 }
 
