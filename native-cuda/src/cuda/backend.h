@@ -5,6 +5,8 @@
 // the library is built with --fmad=false, IEEE division, square root and denormals.
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include <cstdint>
 
 namespace r3mes {
@@ -44,8 +46,15 @@ void fmathMap(float* out, const float* x, int64_t n, int op);
 void ternaryAccumulateDevice(int32_t* acc, const int8_t* q, const int8_t* w, int64_t t, int64_t k, int64_t n);
 /** The same sums with the dp4a tile kernel only (any shape). */
 void ternaryAccumulateDp4aDevice(int32_t* acc, const int8_t* q, const int8_t* w, int64_t t, int64_t k, int64_t n);
-/** out[r, j] = float(double(acc[r, j]) · double(float(gamma · invScale[r]))), as the reference rounds it. */
-void ternaryScaleDevice(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t t, int64_t n);
+/**
+ * out[r, j] = float(double(acc[r, j]) · double(float(gamma · invScale[r]))), as the reference
+ * rounds it; on `stream` (default: the context's).
+ */
+void ternaryScaleDevice(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t t, int64_t n,
+                        cudaStream_t stream = nullptr);
+/** The whole BitLinear product on device arrays (acc is scratch of t·n int32): sums, then scale. */
+void ternaryMatmulDevice(float* out, int32_t* acc, const int8_t* q, const float* invScale, const int8_t* w,
+                         double gamma, int64_t t, int64_t k, int64_t n);
 
 /** Words of 2-bit codes per packed row: k rounded up to 16 weights per uint32. */
 #ifdef __CUDACC__
@@ -61,10 +70,12 @@ inline int64_t packedWordsPerRow(int64_t k) {
  */
 void packTernaryDevice(uint32_t* packed, const int8_t* w, int64_t n, int64_t k);
 /**
- * Matrix-vector product over packed weights: acc[j] = Σ_k q[k]·w[j,k] (exact int32), from the
- * 2-bit codes as Σ q·code − Σ q. Reads each packed byte once.
+ * Matrix-vector product over packed weights, scaled: out[j] = the reference's rounding of
+ * (Σ_k q[k]·w[j,k]) · float(gamma · invScale[0]), the exact int32 sum taken from the 2-bit
+ * codes as Σ q·code − Σ q. Reads each packed byte once. k must be a multiple of 64.
  */
-void ternaryMatvecPackedDevice(int32_t* acc, const int8_t* q, const uint32_t* packed, int64_t k, int64_t n);
+void ternaryMatvecPackedDevice(float* out, const int8_t* q, const float* invScale, const uint32_t* packed,
+                               double gamma, int64_t k, int64_t n);
 
 }  // namespace cuda
 }  // namespace r3mes

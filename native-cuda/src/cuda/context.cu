@@ -62,6 +62,10 @@ Context& context() {
     auto* c = new Context();  // lives for the process: its device memory goes with it
     check(cudaSetDevice(0), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cudaStreamCreateWithFlags(&c->aux, cudaStreamNonBlocking), "cudaStreamCreate");
+    for (cudaEvent_t* e : {&c->mainReady, &c->bandDone, &c->auxDone}) {
+      check(cudaEventCreateWithFlags(e, cudaEventDisableTiming), "cudaEventCreate");
+    }
     return c;
   }();
   return *ctx;

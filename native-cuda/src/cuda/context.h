@@ -26,6 +26,11 @@ class Context {
 
   std::mutex mutex;
   cudaStream_t stream = nullptr;
+  /** A second stream and events, for work that overlaps the main stream (see ternaryMatmulDevice). */
+  cudaStream_t aux = nullptr;
+  cudaEvent_t mainReady = nullptr;
+  cudaEvent_t bandDone = nullptr;
+  cudaEvent_t auxDone = nullptr;
 
   /** A device buffer of at least `bytes` bytes in `slot` (grown as needed, never shrunk). */
   void* slot(int slot, size_t bytes);

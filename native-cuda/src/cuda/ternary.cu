@@ -70,13 +70,25 @@ __global__ void ternaryDp4aKernel(int32_t* acc, const int8_t* q, const int8_t* w
   }
 }
 
-__global__ void ternaryScaleKernel(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t t,
-                                   int64_t n) {
-  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= t * n) return;
-  const int64_t r = idx / n;
+/** The reference's rounding of one output: float(double(acc) · double(s)). */
+__device__ __forceinline__ float scaleOne(int32_t acc, float s) {
+  return static_cast<float>(static_cast<double>(acc) * static_cast<double>(s));
+}
+
+/** Row r = blockIdx.y; each thread scales four consecutive outputs (16-byte accesses where aligned). */
+__global__ void ternaryScaleKernel(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t n) {
+  const int64_t r = blockIdx.y;
+  const int64_t j = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
+  if (j >= n) return;
   const float s = static_cast<float>(gamma * static_cast<double>(invScale[r]));
-  out[idx] = static_cast<float>(static_cast<double>(acc[idx]) * static_cast<double>(s));
+  const int64_t base = r * n + j;
+  if (n % 4 == 0) {
+    const int4 a = *reinterpret_cast<const int4*>(acc + base);
+    *reinterpret_cast<float4*>(out + base) = make_float4(scaleOne(a.x, s), scaleOne(a.y, s), scaleOne(a.z, s),
+                                                         scaleOne(a.w, s));
+    return;
+  }
+  for (int64_t e = 0; e < 4 && j + e < n; e++) out[base + e] = scaleOne(acc[base + e], s);
 }
 
 __global__ void packKernel(uint32_t* packed, const int8_t* w, int64_t n, int64_t k) {
@@ -132,16 +144,21 @@ __global__ void matvecPrepareKernel(int32_t* qT, const int8_t* q, int64_t k, int
   }
 }
 
-/** One warp per output row j; each lane reads 16 bytes (64 weights) per step, four steps in flight. */
+/**
+ * One warp per output row j; each lane reads 16 bytes (64 weights) per step, kInFlight steps
+ * in flight; lane 0 writes the scaled output.
+ */
 constexpr int kMatvecWarps = 8;
+constexpr int kInFlight = 8;
 
-__global__ void matvecPackedKernel(int32_t* acc, const int32_t* qTGlobal, const uint32_t* packed, int64_t n,
-                                   int64_t vecs) {
+__global__ void matvecPackedKernel(float* out, const int32_t* qTGlobal, const uint32_t* packed, const float* invScale,
+                                   double gamma, int64_t n, int64_t vecs) {
   extern __shared__ int32_t qT[];  // 16 · vecs ints
   const int4* src = reinterpret_cast<const int4*>(qTGlobal);
   int4* dst = reinterpret_cast<int4*>(qT);
   for (int64_t e = threadIdx.x; e < vecs * 4; e += blockDim.x) dst[e] = src[e];
   const int32_t qSum = qTGlobal[16 * vecs];
+  const float scale = static_cast<float>(gamma * static_cast<double>(invScale[0]));
   __syncthreads();
   const int lane = threadIdx.x % 32;
   const int warp = threadIdx.x / 32;
@@ -150,12 +167,12 @@ __global__ void matvecPackedKernel(int32_t* acc, const int32_t* qTGlobal, const 
     const uint4* row = reinterpret_cast<const uint4*>(packed) + j * vecs;
     int32_t sum = 0;
     int64_t v = lane;
-    for (; v + 96 < vecs; v += 128) {
-      uint4 x[4];
+    for (; v + 32 * (kInFlight - 1) < vecs; v += 32 * kInFlight) {
+      uint4 x[kInFlight];
 #pragma unroll
-      for (int u = 0; u < 4; u++) x[u] = __ldcs(row + v + 32 * u);
+      for (int u = 0; u < kInFlight; u++) x[u] = __ldcs(row + v + 32 * u);
 #pragma unroll
-      for (int u = 0; u < 4; u++) {
+      for (int u = 0; u < kInFlight; u++) {
         const uint32_t ws[4] = {x[u].x, x[u].y, x[u].z, x[u].w};
         const int32_t* qp = qT + v + 32 * u;
 #pragma unroll
@@ -180,7 +197,7 @@ __global__ void matvecPackedKernel(int32_t* acc, const int32_t* qTGlobal, const 
       }
     }
     for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    if (lane == 0) acc[j] = sum - qSum;
+    if (lane == 0) out[j] = scaleOne(sum - qSum, scale);
   }
 }
 
@@ -214,10 +231,38 @@ void ternaryAccumulateDp4aDevice(int32_t* acc, const int8_t* q, const int8_t* w,
   checkLaunch("ternaryMatmul");
 }
 
-void ternaryScaleDevice(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t t, int64_t n) {
-  Context& c = context();
-  ternaryScaleKernel<<<blocksFor(t * n, kThreads), kThreads, 0, c.stream>>>(out, acc, invScale, gamma, t, n);
+void ternaryScaleDevice(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t t, int64_t n,
+                        cudaStream_t stream) {
+  if (t == 0 || n == 0) return;
+  const dim3 grid(blocksFor((n + 3) / 4, kThreads), static_cast<unsigned>(t));
+  ternaryScaleKernel<<<grid, kThreads, 0, stream != nullptr ? stream : context().stream>>>(out, acc, invScale, gamma,
+                                                                                         n);
   checkLaunch("ternaryMatmul scale");
+}
+
+void ternaryMatmulDevice(float* out, int32_t* acc, const int8_t* q, const float* invScale, const int8_t* w,
+                         double gamma, int64_t t, int64_t k, int64_t n) {
+  Context& c = context();
+  // Large products go in bands of rows: while the tensor cores compute band i + 1, a second
+  // stream scales band i, whose int32 sums are still in L2. Bands are independent outputs, so
+  // the split changes no bit.
+  constexpr int64_t kBand = 1024;
+  if (t < 2 * kBand) {
+    ternaryAccumulateDevice(acc, q, w, t, k, n);
+    ternaryScaleDevice(out, acc, invScale, gamma, t, n);
+    return;
+  }
+  check(cudaEventRecord(c.mainReady, c.stream), "cudaEventRecord");
+  check(cudaStreamWaitEvent(c.aux, c.mainReady, 0), "cudaStreamWaitEvent");
+  for (int64_t r0 = 0; r0 < t; r0 += kBand) {
+    const int64_t rows = t - r0 < kBand ? t - r0 : kBand;
+    ternaryAccumulateDevice(acc + r0 * n, q + r0 * k, w, rows, k, n);
+    check(cudaEventRecord(c.bandDone, c.stream), "cudaEventRecord");
+    check(cudaStreamWaitEvent(c.aux, c.bandDone, 0), "cudaStreamWaitEvent");
+    ternaryScaleDevice(out + r0 * n, acc + r0 * n, invScale + r0, gamma, rows, n, c.aux);
+  }
+  check(cudaEventRecord(c.auxDone, c.aux), "cudaEventRecord");
+  check(cudaStreamWaitEvent(c.stream, c.auxDone, 0), "cudaStreamWaitEvent");
 }
 
 void packTernaryDevice(uint32_t* packed, const int8_t* w, int64_t n, int64_t k) {
@@ -226,7 +271,8 @@ void packTernaryDevice(uint32_t* packed, const int8_t* w, int64_t n, int64_t k) 
   checkLaunch("packTernary");
 }
 
-void ternaryMatvecPackedDevice(int32_t* acc, const int8_t* q, const uint32_t* packed, int64_t k, int64_t n) {
+void ternaryMatvecPackedDevice(float* out, const int8_t* q, const float* invScale, const uint32_t* packed,
+                               double gamma, int64_t k, int64_t n) {
   Context& c = context();
   const int64_t words = packedWordsPerRow(k);
   if (words % 4 != 0) throw std::invalid_argument("packed matvec needs k to be a multiple of 64");
@@ -243,8 +289,8 @@ void ternaryMatvecPackedDevice(int32_t* acc, const int8_t* q, const uint32_t* pa
   checkLaunch("ternary matvec prepare");
   int64_t blocks = (n + kMatvecWarps - 1) / kMatvecWarps;
   if (blocks > static_cast<int64_t>(sms) * 4) blocks = static_cast<int64_t>(sms) * 4;
-  matvecPackedKernel<<<static_cast<unsigned>(blocks), kMatvecWarps * 32, shared, c.stream>>>(acc, qT, packed, n,
-                                                                                            vecs);
+  matvecPackedKernel<<<static_cast<unsigned>(blocks), kMatvecWarps * 32, shared, c.stream>>>(out, qT, packed,
+                                                                                            invScale, gamma, n, vecs);
   checkLaunch("ternary matvec");
 }
 
@@ -258,8 +304,7 @@ void ternaryMatmul(float* out, const int8_t* q, const float* invScale, const int
   const int8_t* dw = c.upload(2, w, n * k);
   int32_t* dacc = c.slotOf<int32_t>(3, t * n);
   float* dout = c.slotOf<float>(4, t * n);
-  ternaryAccumulateDevice(dacc, dq, dw, t, k, n);
-  ternaryScaleDevice(dout, dacc, dinv, gamma, t, n);
+  ternaryMatmulDevice(dout, dacc, dq, dinv, dw, gamma, t, k, n);
   c.download(out, dout, t * n);
 }
 
