@@ -52,9 +52,12 @@ void ternaryAccumulateDp4aDevice(int32_t* acc, const int8_t* q, const int8_t* w,
  */
 void ternaryScaleDevice(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t t, int64_t n,
                         cudaStream_t stream = nullptr);
-/** The whole BitLinear product on device arrays (acc is scratch of t·n int32): sums, then scale. */
+/**
+ * The whole BitLinear product on device arrays (acc is scratch of t·n int32): sums, then scale;
+ * bandRows > 0 overlaps the scale of one band of rows with the sums of the next.
+ */
 void ternaryMatmulDevice(float* out, int32_t* acc, const int8_t* q, const float* invScale, const int8_t* w,
-                         double gamma, int64_t t, int64_t k, int64_t n);
+                         double gamma, int64_t t, int64_t k, int64_t n, int64_t bandRows = 0);
 
 /** Words of 2-bit codes per packed row: k rounded up to 16 weights per uint32. */
 #ifdef __CUDACC__

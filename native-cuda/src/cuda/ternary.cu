@@ -241,13 +241,13 @@ void ternaryScaleDevice(float* out, const int32_t* acc, const float* invScale, d
 }
 
 void ternaryMatmulDevice(float* out, int32_t* acc, const int8_t* q, const float* invScale, const int8_t* w,
-                         double gamma, int64_t t, int64_t k, int64_t n) {
+                         double gamma, int64_t t, int64_t k, int64_t n, int64_t bandRows) {
   Context& c = context();
-  // Large products go in bands of rows: while the tensor cores compute band i + 1, a second
-  // stream scales band i, whose int32 sums are still in L2. Bands are independent outputs, so
-  // the split changes no bit.
-  constexpr int64_t kBand = 1024;
-  if (t < 2 * kBand) {
+  // With bandRows > 0, large products go in bands of rows: while the tensor cores compute band
+  // i + 1, a second stream scales band i, whose int32 sums are still in L2. Bands are
+  // independent outputs, so the split changes no bit (the bench measures whether it pays).
+  const int64_t kBand = bandRows;
+  if (kBand <= 0 || t < 2 * kBand) {
     ternaryAccumulateDevice(acc, q, w, t, k, n);
     ternaryScaleDevice(out, acc, invScale, gamma, t, n);
     return;
