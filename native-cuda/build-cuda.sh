@@ -47,7 +47,9 @@ cpuflags=(-std=c++17 -O3 -fPIC -ffp-contract=off -fno-fast-math)
 pids+=($!)
 "$cxx" "${cpuflags[@]}" -c "$src/cpu/isa_scalar.cpp" -o "$obj/cpu_isa_scalar.o" &
 pids+=($!)
-cpuobjs=("$obj/cpu_dispatch.o" "$obj/cpu_isa_scalar.o")
+"$cxx" "${cpuflags[@]}" -c "$src/cpu/table.cpp" -o "$obj/cpu_table.o" &
+pids+=($!)
+cpuobjs=("$obj/cpu_dispatch.o" "$obj/cpu_isa_scalar.o" "$obj/cpu_table.o")
 if [[ "$(uname -m)" == "x86_64" ]]; then
   "$cxx" "${cpuflags[@]}" -mavx2 -c "$src/cpu/isa_avx2.cpp" -o "$obj/cpu_isa_avx2.o" &
   pids+=($!)

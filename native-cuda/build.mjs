@@ -70,6 +70,7 @@ const common = [
 const units = [
   { file: 'binding/addon.cpp', flags: ['-DNAPI_VERSION=8', `-I${apiHeaders}`, `-I${addonApi}`] },
   { file: 'cpu/dispatch.cpp', flags: [] },
+  { file: 'cpu/table.cpp', flags: [] },
   { file: 'cpu/isa_scalar.cpp', flags: [] },
   ...(x64
     ? [

@@ -28,13 +28,6 @@ namespace {
 
 namespace cpu = r3mes::cpu;
 
-const R3mesKernelTable kCpuTable = {
-    R3MES_KERNEL_TABLE_VERSION, cpu::matmulNT,       cpu::matmulNN,      cpu::matmulTN,       cpu::quantizeRows,
-    cpu::ternaryMatmul,         cpu::ternaryMatmulT, cpu::rmsnormForward, cpu::rmsnormBackward, cpu::rope,
-    cpu::attentionForward,      cpu::attentionBackward, cpu::relu2Forward, cpu::relu2Backward, cpu::addScaled,
-    cpu::crossEntropy,          cpu::adamw,          cpu::weightedSum,   cpu::fmathMap,
-};
-
 std::string exeDir() {
   char path[4096];
   const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
@@ -117,7 +110,7 @@ int golden(int cases, const std::string& hashFile, bool verbose) {
     }
     run++;
     auto t0 = std::chrono::steady_clock::now();
-    const std::string h = runGoldenCase(kCpuTable, i);
+    const std::string h = runGoldenCase(*cpu::kernelTable(), i);
     cpuSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const bool cpuOk = h == golden[i];
     if (!cpuOk) cpuBad++;
@@ -154,7 +147,7 @@ int bench(bool quick) {
     return 2;
   }
   std::vector<char> json(1 << 16);
-  const int rc = cuda.bench(&kCpuTable, json.data(), static_cast<int>(json.size()), quick ? 1 : 0);
+  const int rc = cuda.bench(cpu::kernelTable(), json.data(), static_cast<int>(json.size()), quick ? 1 : 0);
   std::printf("%s\n", json.data());
   return rc == 0 ? 0 : 1;
 }

@@ -51,13 +51,6 @@ struct Job {
 using Table = R3mesKernelTable;
 using Prepare = std::unique_ptr<Job> (*)(const Napi::CallbackInfo&, bool keepAlive, const Table* kt);
 
-const Table kCpuTable = {
-    R3MES_KERNEL_TABLE_VERSION, cpu::matmulNT,       cpu::matmulNN,       cpu::matmulTN,        cpu::quantizeRows,
-    cpu::ternaryMatmul,         cpu::ternaryMatmulT, cpu::rmsnormForward, cpu::rmsnormBackward, cpu::rope,
-    cpu::attentionForward,      cpu::attentionBackward, cpu::relu2Forward, cpu::relu2Backward,  cpu::addScaled,
-    cpu::crossEntropy,          cpu::adamw,          cpu::weightedSum,    cpu::fmathMap,
-};
-
 // ---------------------------------------------------------------------------------------------
 // The CUDA library, opened once per process beside this addon (or at R3MES_CUDA_LIB).
 
@@ -211,9 +204,15 @@ std::unique_ptr<Job> prepMatmul(const Napi::CallbackInfo& info, bool keep, const
   if (variant == 2) job->run = [=] { kt->matmulTN(o, pa, pb, k, m, n); };
   return job;
 }
-std::unique_ptr<Job> prepMatmulNT(const Napi::CallbackInfo& info, bool keep, const Table* kt) { return prepMatmul(info, keep, kt, 0); }
-std::unique_ptr<Job> prepMatmulNN(const Napi::CallbackInfo& info, bool keep, const Table* kt) { return prepMatmul(info, keep, kt, 1); }
-std::unique_ptr<Job> prepMatmulTN(const Napi::CallbackInfo& info, bool keep, const Table* kt) { return prepMatmul(info, keep, kt, 2); }
+std::unique_ptr<Job> prepMatmulNT(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepMatmul(info, keep, kt, 0);
+}
+std::unique_ptr<Job> prepMatmulNN(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepMatmul(info, keep, kt, 1);
+}
+std::unique_ptr<Job> prepMatmulTN(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepMatmul(info, keep, kt, 2);
+}
 
 std::unique_ptr<Job> prepQuantizeRows(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 5);
@@ -408,8 +407,12 @@ std::unique_ptr<Job> prepRelu2(const Napi::CallbackInfo& info, bool keep, const 
   }
   return job;
 }
-std::unique_ptr<Job> prepRelu2Forward(const Napi::CallbackInfo& info, bool keep, const Table* kt) { return prepRelu2(info, keep, kt, false); }
-std::unique_ptr<Job> prepRelu2Backward(const Napi::CallbackInfo& info, bool keep, const Table* kt) { return prepRelu2(info, keep, kt, true); }
+std::unique_ptr<Job> prepRelu2Forward(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepRelu2(info, keep, kt, false);
+}
+std::unique_ptr<Job> prepRelu2Backward(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepRelu2(info, keep, kt, true);
+}
 
 std::unique_ptr<Job> prepAddScaled(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 4);
@@ -523,7 +526,7 @@ Napi::Value resultOf(Napi::Env env, const Job& job) {
 /** The kernel table of a backend: the CPU's, or the CUDA library's (a JS error when it cannot run). */
 template <bool Cuda>
 const Table* tableOf(Napi::Env env) {
-  if (!Cuda) return &kCpuTable;
+  if (!Cuda) return cpu::kernelTable();
   const CudaLibrary& lib = cudaLibrary();
   if (lib.table == nullptr) throw Napi::Error::New(env, "the cuda backend is not available: " + lib.detail);
   return lib.table;
@@ -646,7 +649,7 @@ Napi::Value cudaBench(const Napi::CallbackInfo& info) {
   if (lib.bench == nullptr) throw Napi::Error::New(env, "the CUDA library has no benchmarks");
   const bool quick = info.Length() > 0 && info[0].ToBoolean().Value();
   std::vector<char> json(1 << 16);
-  const int rc = lib.bench(&kCpuTable, json.data(), static_cast<int>(json.size()), quick ? 1 : 0);
+  const int rc = lib.bench(cpu::kernelTable(), json.data(), static_cast<int>(json.size()), quick ? 1 : 0);
   if (rc != 0) throw Napi::Error::New(env, std::string("CUDA benchmark failed: ") + json.data());
   return Napi::String::New(env, json.data());
 }

@@ -261,11 +261,13 @@ std::string bench(const R3mesKernelTable* cpu, bool quick) {
       bf16Gemm(h, ob.as<__nv_bfloat16>(), qb.as<__nv_bfloat16>(), wb.as<__nv_bfloat16>(), d, d, d);
     });
     const double ops = 2.0 * static_cast<double>(d) * static_cast<double>(d) * static_cast<double>(d);
+    const long long dd = static_cast<long long>(d);
     add(",\"ternaryMatmul\":{\"m\":%lld,\"k\":%lld,\"n\":%lld,\"seconds\":%.9f,\"opsPerSecond\":%.6g,"
-        "\"bandedSeconds\":%.9f,\"bandedBitExactWithCpu\":%s,\"integerProductSeconds\":%.9f,\"dp4aSeconds\":%.9f,\"bf16Seconds\":%.9f,\"bf16FlopsPerSecond\":%.6g,\"speedupVsBf16\":%.4f,"
+        "\"bandedSeconds\":%.9f,\"bandedBitExactWithCpu\":%s,\"integerProductSeconds\":%.9f,"
+        "\"dp4aSeconds\":%.9f,\"bf16Seconds\":%.9f,\"bf16FlopsPerSecond\":%.6g,\"speedupVsBf16\":%.4f,"
         "\"bitExactWithCpu\":%s,\"dp4aBitExactWithCpu\":%s,\"cpuSeconds\":%.4f}",
-        static_cast<long long>(d), static_cast<long long>(d), static_cast<long long>(d), s, ops / s, sBanded, exactBanded ? "true" : "false", sInt, sdp, sb,
-        ops / sb, sb / s, exact ? "true" : "false", exactDp4a ? "true" : "false", cpuSeconds);
+        dd, dd, dd, s, ops / s, sBanded, exactBanded ? "true" : "false", sInt, sdp, sb, ops / sb, sb / s,
+        exact ? "true" : "false", exactDp4a ? "true" : "false", cpuSeconds);
   }
   json += "}";
   return json;

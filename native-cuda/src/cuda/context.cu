@@ -32,6 +32,41 @@ void* Context::slot(int s, size_t bytes) {
   return buffers_[s];
 }
 
+char* Context::stage(size_t bytes) {
+  const size_t aligned = (bytes + 255) & ~size_t{255};
+  if (stagingUsed_ + aligned > stagingSize_) {
+    // Wait for the copies in flight from the old buffer, then replace it with a larger one.
+    check(cudaStreamSynchronize(stream), "synchronize before restaging");
+    const size_t want = 2 * (stagingUsed_ + aligned) + (size_t{1} << 20);
+    if (staging_ != nullptr) check(cudaFreeHost(staging_), "cudaFreeHost");
+    staging_ = nullptr;
+    stagingSize_ = 0;
+    void* p = nullptr;
+    check(cudaMallocHost(&p, want), "cudaMallocHost");
+    staging_ = static_cast<char*>(p);
+    stagingSize_ = want;
+    stagingUsed_ = 0;
+  }
+  char* region = staging_ + stagingUsed_;
+  stagingUsed_ += aligned;
+  return region;
+}
+
+void Context::copyToDevice(void* device, const void* host, size_t bytes) {
+  if (bytes == 0) return;
+  char* region = stage(bytes);
+  std::memcpy(region, host, bytes);
+  check(cudaMemcpyAsync(device, region, bytes, cudaMemcpyHostToDevice, stream), "copy to the GPU");
+}
+
+void Context::copyToHost(void* host, const void* device, size_t bytes) {
+  char* region = bytes > 0 ? stage(bytes) : nullptr;
+  if (bytes > 0) check(cudaMemcpyAsync(region, device, bytes, cudaMemcpyDeviceToHost, stream), "copy from the GPU");
+  check(cudaStreamSynchronize(stream), "kernel");
+  if (bytes > 0) std::memcpy(host, region, bytes);
+  stagingUsed_ = 0;  // the stream is idle: every staged copy has completed
+}
+
 bool probe(std::string& description) {
   int count = 0;
   const cudaError_t st = cudaGetDeviceCount(&count);

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -42,25 +43,33 @@ class Context {
   template <typename T>
   T* upload(int s, const T* host, int64_t count) {
     T* d = slotOf<T>(s, count);
-    if (count > 0) {
-      check(cudaMemcpyAsync(d, host, static_cast<size_t>(count) * sizeof(T), cudaMemcpyHostToDevice, stream),
-            "copy to the GPU");
-    }
+    copyToDevice(d, host, static_cast<size_t>(count) * sizeof(T));
     return d;
   }
   /** Copies `count` values back to the host and waits for the stream. */
   template <typename T>
   void download(T* host, const T* device, int64_t count) {
-    if (count > 0) {
-      check(cudaMemcpyAsync(host, device, static_cast<size_t>(count) * sizeof(T), cudaMemcpyDeviceToHost, stream),
-            "copy from the GPU");
-    }
-    check(cudaStreamSynchronize(stream), "kernel");
+    copyToHost(host, device, static_cast<size_t>(count) * sizeof(T));
   }
+  /** Host → device through the pinned staging buffer (asynchronous on `stream`). */
+  void copyToDevice(void* device, const void* host, size_t bytes);
+  /** Device → host through the pinned staging buffer; waits for the stream. */
+  void copyToHost(void* host, const void* device, size_t bytes);
 
  private:
+  /**
+   * A region of pinned host memory for one copy. Copies from pageable memory (a JS typed array)
+   * are several times slower than from pinned memory, so every copy goes through this buffer:
+   * a memcpy on the host, then DMA. Regions are handed out in order and the buffer is reused
+   * from the start once the stream has drained (copyToHost waits for it).
+   */
+  char* stage(size_t bytes);
+
   void* buffers_[kSlots] = {};
   size_t sizes_[kSlots] = {};
+  char* staging_ = nullptr;
+  size_t stagingSize_ = 0;
+  size_t stagingUsed_ = 0;
 };
 
 /**

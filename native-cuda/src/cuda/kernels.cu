@@ -85,7 +85,7 @@ __global__ void gemmKernel(float* out, const float* a, int64_t sai, int64_t sap,
 }
 
 void gemm(float* out, const float* a, int64_t sai, int64_t sap, const float* b, int64_t sbp, int64_t sbj, int64_t m,
-          int64_t k, int64_t n, int aCount, int bCount) {
+          int64_t k, int64_t n, int64_t aCount, int64_t bCount) {
   Context& c = context();
   std::lock_guard<std::mutex> lock(c.mutex);
   const float* da = c.upload(0, a, aCount);
@@ -478,17 +478,17 @@ int rowThreads(int64_t cols) {
 
 void matmulNT(float* out, const float* a, const float* b, int64_t m, int64_t k, int64_t n) {
   if (m == 0 || n == 0) return;
-  gemm(out, a, k, 1, b, 1, k, m, k, n, static_cast<int>(m * k), static_cast<int>(n * k));
+  gemm(out, a, k, 1, b, 1, k, m, k, n, m * k, n * k);
 }
 
 void matmulNN(float* out, const float* a, const float* b, int64_t m, int64_t k, int64_t n) {
   if (m == 0 || n == 0) return;
-  gemm(out, a, k, 1, b, n, 1, m, k, n, static_cast<int>(m * k), static_cast<int>(k * n));
+  gemm(out, a, k, 1, b, n, 1, m, k, n, m * k, k * n);
 }
 
 void matmulTN(float* out, const float* a, const float* b, int64_t k, int64_t m, int64_t n) {
   if (m == 0 || n == 0) return;
-  gemm(out, a, 1, m, b, n, 1, m, k, n, static_cast<int>(k * m), static_cast<int>(k * n));
+  gemm(out, a, 1, m, b, n, 1, m, k, n, k * m, k * n);
 }
 
 void quantizeRows(int8_t* q, float* invScale, const float* x, int64_t rows, int64_t cols) {
@@ -694,11 +694,7 @@ void weightedSum(float* out, const float* const* grads, const float* coef, int64
   Context& c = context();
   std::lock_guard<std::mutex> lock(c.mutex);
   float* dGrads = c.slotOf<float>(0, count * n);
-  for (int64_t i = 0; i < count; i++) {
-    check(cudaMemcpyAsync(dGrads + i * n, grads[i], static_cast<size_t>(n) * sizeof(float), cudaMemcpyHostToDevice,
-                          c.stream),
-          "copy to the GPU");
-  }
+  for (int64_t i = 0; i < count; i++) c.copyToDevice(dGrads + i * n, grads[i], static_cast<size_t>(n) * sizeof(float));
   const float* dCoef = c.upload(1, coef, count);
   float* dOut = c.slotOf<float>(2, n);
   weightedSumKernel<<<blocksFor(n, kThreads), kThreads, 0, c.stream>>>(dOut, dGrads, dCoef, count, n);

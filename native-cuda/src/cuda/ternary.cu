@@ -75,20 +75,25 @@ __device__ __forceinline__ float scaleOne(int32_t acc, float s) {
   return static_cast<float>(static_cast<double>(acc) * static_cast<double>(s));
 }
 
-/** Row r = blockIdx.y; each thread scales four consecutive outputs (16-byte accesses where aligned). */
-__global__ void ternaryScaleKernel(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t n) {
-  const int64_t r = blockIdx.y;
+/**
+ * Rows r = blockIdx.y, blockIdx.y + gridDim.y, …; each thread scales four consecutive outputs
+ * (16-byte accesses where aligned).
+ */
+__global__ void ternaryScaleKernel(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t t,
+                                   int64_t n) {
   const int64_t j = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
   if (j >= n) return;
-  const float s = static_cast<float>(gamma * static_cast<double>(invScale[r]));
-  const int64_t base = r * n + j;
-  if (n % 4 == 0) {
-    const int4 a = *reinterpret_cast<const int4*>(acc + base);
-    *reinterpret_cast<float4*>(out + base) = make_float4(scaleOne(a.x, s), scaleOne(a.y, s), scaleOne(a.z, s),
-                                                         scaleOne(a.w, s));
-    return;
+  for (int64_t r = blockIdx.y; r < t; r += gridDim.y) {
+    const float s = static_cast<float>(gamma * static_cast<double>(invScale[r]));
+    const int64_t base = r * n + j;
+    if (n % 4 == 0) {
+      const int4 a = *reinterpret_cast<const int4*>(acc + base);
+      *reinterpret_cast<float4*>(out + base) = make_float4(scaleOne(a.x, s), scaleOne(a.y, s), scaleOne(a.z, s),
+                                                           scaleOne(a.w, s));
+    } else {
+      for (int64_t e = 0; e < 4 && j + e < n; e++) out[base + e] = scaleOne(acc[base + e], s);
+    }
   }
-  for (int64_t e = 0; e < 4 && j + e < n; e++) out[base + e] = scaleOne(acc[base + e], s);
 }
 
 __global__ void packKernel(uint32_t* packed, const int8_t* w, int64_t n, int64_t k) {
@@ -234,9 +239,9 @@ void ternaryAccumulateDp4aDevice(int32_t* acc, const int8_t* q, const int8_t* w,
 void ternaryScaleDevice(float* out, const int32_t* acc, const float* invScale, double gamma, int64_t t, int64_t n,
                         cudaStream_t stream) {
   if (t == 0 || n == 0) return;
-  const dim3 grid(blocksFor((n + 3) / 4, kThreads), static_cast<unsigned>(t));
+  const dim3 grid(blocksFor((n + 3) / 4, kThreads), static_cast<unsigned>(t < 65535 ? t : 65535));
   ternaryScaleKernel<<<grid, kThreads, 0, stream != nullptr ? stream : context().stream>>>(out, acc, invScale, gamma,
-                                                                                         n);
+                                                                                         t, n);
   checkLaunch("ternaryMatmul scale");
 }
 
