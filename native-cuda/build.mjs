@@ -11,6 +11,9 @@
 //   node native-cuda/build.mjs --fast-math   a bench-only copy built with -ffast-math, FMA
 //                                            and -march=native (build/r3mes_native_fastmath.node)
 //   --verbose                                print every compiler command
+//
+// Where nvcc and a GPU are both present it then runs build-cuda.sh for the `cuda` backend
+// (R3MES_SKIP_CUDA=1 skips that).
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
