@@ -1,17 +1,16 @@
 /**
  * `npm run bench -- <suite> [--json]`: benchmarks that print ratios measured side by side in
- * one run. Suites register here as they land.
+ * one run. Suites register here as they land; each is imported only when it runs, so a suite
+ * needs only its own dependencies (the cuda suite runs on a GPU machine with just src/ml).
  */
-import { runChainBench } from './chain.ts'
-import { runConsensusBench } from './consensus.ts'
-import { runMlBench } from './ml.ts'
-import { runNetBench } from './net.ts'
+type Suite = (json: boolean, args: readonly string[]) => Promise<void>
 
-const suites: Record<string, (json: boolean, args: readonly string[]) => Promise<void>> = {
-  chain: runChainBench,
-  consensus: runConsensusBench,
-  ml: runMlBench,
-  net: runNetBench,
+const suites: Record<string, Suite> = {
+  chain: async (json) => (await import('./chain.ts')).runChainBench(json),
+  consensus: async (json, args) => (await import('./consensus.ts')).runConsensusBench(json, args),
+  cuda: async (json, args) => (await import('./cuda.ts')).runCudaBench(json, args),
+  ml: async (json) => (await import('./ml.ts')).runMlBench(json),
+  net: async (json) => (await import('./net.ts')).runNetBench(json),
 }
 
 const [suite, ...rest] = process.argv.slice(2)

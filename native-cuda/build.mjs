@@ -11,6 +11,9 @@
 //   node native-cuda/build.mjs --fast-math   a bench-only copy built with -ffast-math, FMA
 //                                            and -march=native (build/r3mes_native_fastmath.node)
 //   --verbose                                print every compiler command
+//
+// Where nvcc and a GPU are both present it then runs build-cuda.sh for the `cuda` backend
+// (R3MES_SKIP_CUDA=1 skips that).
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -70,6 +73,7 @@ const common = [
 const units = [
   { file: 'binding/addon.cpp', flags: ['-DNAPI_VERSION=8', `-I${apiHeaders}`, `-I${addonApi}`] },
   { file: 'cpu/dispatch.cpp', flags: [] },
+  { file: 'cpu/table.cpp', flags: [] },
   { file: 'cpu/isa_scalar.cpp', flags: [] },
   ...(x64
     ? [
@@ -123,10 +127,23 @@ writeFileSync(versionScript, '{ global: napi_register_module_v1; node_api_module
 const linkFlags =
   process.platform === 'darwin'
     ? ['-bundle', '-undefined', 'dynamic_lookup']
-    : ['-shared', '-pthread', `-Wl,--version-script=${versionScript}`]
+    : ['-shared', '-pthread', `-Wl,--version-script=${versionScript}`, '-ldl']
 const link = await run([...objects, '-O3', ...linkFlags, '-o', tmp])
 if (!link.ok) giveUp(`link failed: ${link.err.trim().slice(0, 300)}`)
 renameSync(tmp, target)
 rmSync(objDir, { recursive: true, force: true })
 rmSync(versionScript, { force: true })
 say(`r3mes: built ${fastMath ? 'fast-math bench addon' : 'native CPU backend'} ${target.slice(root.length + 1)}`)
+
+// The CUDA backend is a second library that the addon opens at run time. It is built here only
+// where it can be used at once (nvcc and a GPU both present), because compiling CUDA takes
+// minutes on a small machine; elsewhere `npm run build:cuda` builds it on request. Its failure
+// never fails the install either: the addon then reports cuda as unavailable, with the reason.
+if (!fastMath && process.env.R3MES_SKIP_CUDA !== '1') {
+  const nvcc = spawnSync('nvcc', ['--version'], { encoding: 'utf8' })
+  const gpu = spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8' })
+  if (nvcc.status === 0 && gpu.status === 0 && /GPU \d/.test(gpu.stdout)) {
+    const cuda = spawnSync('bash', [join(here, 'build-cuda.sh')], { stdio: 'inherit' })
+    if (cuda.status !== 0) say('r3mes: CUDA backend not built (build-cuda.sh failed); the cuda backend is unavailable')
+  }
+}

@@ -1,8 +1,10 @@
 // Float32 transcendentals that give the same bits on every backend: a literal port of
-// src/ml/fmath.ts. Every line mirrors one line of the TypeScript reference; each float op is
-// rounded on its own (build with -ffp-contract=off, no fast-math, and, for CUDA later,
-// --fmad=false). Constants are written as exact float32 bit patterns (the hex in each comment is
-// the IEEE bit pattern of the TypeScript `Math.fround(...)` value).
+// src/ml/fmath.ts (exp, log, rsqrt, sin, cos, roundHalfAway). Every line mirrors one line of
+// the TypeScript reference; each float op is rounded on its own (build with -ffp-contract=off,
+// no fast-math, and, for CUDA, --fmad=false; the CUDA files define R3MES_HD as
+// __host__ __device__ so that the same functions run on the GPU). Constants are written as
+// exact float32 bit patterns (the hex in each comment is the IEEE bit pattern of the TypeScript
+// `Math.fround(...)` value).
 //
 // The functions are `static inline` on purpose: this header is compiled into translation units
 // built for different instruction sets, and internal linkage keeps the linker from picking an
@@ -118,5 +120,58 @@ static inline R3MES_HD float logf(float x) {
 
 /** 1/sqrt(x): one correctly rounded sqrt, one correctly rounded division. */
 static inline R3MES_HD float rsqrtf(float x) { return 1.0f / __builtin_sqrtf(x); }
+
+// sin and cos (fmath.ts `sinf`, `cosf`): quadrant reduction with pi/2 split in three, then
+// Taylor polynomials by Horner. Each constant is the float32 rounding of the reference's double.
+static const float PIO2_HI = 1.5703125f;
+static const float PIO2_MID = static_cast<float>(4.837512969970703e-4);
+static const float PIO2_LO = static_cast<float>(7.549789954891882e-8);
+static const float TWO_OVER_PI = static_cast<float>(0.6366197723675814);
+
+static inline R3MES_HD float sinPoly(float r) {
+  const float z = r * r;
+  float p = static_cast<float>(-1.0 / 5040.0);
+  p = p * z + static_cast<float>(1.0 / 120.0);
+  p = p * z + static_cast<float>(-1.0 / 6.0);
+  p = p * z + 1.0f;
+  return p * r;
+}
+
+static inline R3MES_HD float cosPoly(float r) {
+  const float z = r * r;
+  float p = static_cast<float>(1.0 / 40320.0);
+  p = p * z + static_cast<float>(-1.0 / 720.0);
+  p = p * z + static_cast<float>(1.0 / 24.0);
+  p = p * z + static_cast<float>(-1.0 / 2.0);
+  return p * z + 1.0f;
+}
+
+/** x = k·pi/2 + r; returns k mod 4 and sets r. */
+static inline R3MES_HD int reduceQuadrant(float x, float* r) {
+  const float k = roundHalfAway(x * TWO_OVER_PI);
+  *r = ((x - k * PIO2_HI) - k * PIO2_MID) - k * PIO2_LO;
+  const int ki = static_cast<int>(k);
+  return ((ki % 4) + 4) % 4;
+}
+
+/** sin x for the |x| up to about 10^4 that rotary tables need: fmath.ts `sinf`. */
+static inline R3MES_HD float sinf(float x) {
+  float r;
+  const int q = reduceQuadrant(x, &r);
+  if (q == 0) return sinPoly(r);
+  if (q == 1) return cosPoly(r);
+  if (q == 2) return -sinPoly(r);
+  return -cosPoly(r);
+}
+
+/** cos x: fmath.ts `cosf`. */
+static inline R3MES_HD float cosf(float x) {
+  float r;
+  const int q = reduceQuadrant(x, &r);
+  if (q == 0) return cosPoly(r);
+  if (q == 1) return -sinPoly(r);
+  if (q == 2) return -cosPoly(r);
+  return sinPoly(r);
+}
 
 }  // namespace r3mes_fmath

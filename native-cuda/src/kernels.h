@@ -76,3 +76,14 @@ uint64_t streamRead(const uint8_t* data, int64_t bytes);
 
 }  // namespace cpu
 }  // namespace r3mes
+
+struct R3mesKernelTable;
+
+namespace r3mes {
+namespace cpu {
+
+/** These kernels as a kernel table (kernel_table.h; cpu/table.cpp). */
+const R3mesKernelTable* kernelTable();
+
+}  // namespace cpu
+}  // namespace r3mes

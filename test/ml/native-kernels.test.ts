@@ -3,8 +3,10 @@
  * cases (odd sizes, 1, sizes that are not multiples of any SIMD width, negative zeros, huge and
  * tiny values, NaN and infinities where the kernel passes them through), on every instruction
  * set this CPU can run and with one and two threads. Skipped only when the addon is not built.
+ * Where a GPU and the CUDA library are present, every case also runs on the `cuda` backend.
  */
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
 import { MlConfigError, ShapeError } from '../../src/ml/errors.ts'
@@ -13,6 +15,8 @@ import type { Kernels } from '../../src/ml/kernels/contract.ts'
 import {
   cpuKernels,
   cpuKernelsAsync,
+  cudaKernels,
+  cudaStatus,
   loadNativeAddon,
   NATIVE_ADDON_PATH,
   type NativeAddon,
@@ -26,6 +30,8 @@ const f = Math.fround
 const status = nativeStatus()
 const addon = loadNativeAddon().addon as NativeAddon
 const isas: readonly string[] = status.available ? status.info.isas : []
+const cuda = cudaStatus()
+const NATIVE_TS_URL = new URL('../../src/ml/kernels/native.ts', import.meta.url).href
 
 function skipUnlessBuilt(ctx: Mocha.Context): void {
   if (!status.available) {
@@ -104,13 +110,13 @@ function assertSameBytes(what: string, ref: Float32Array | Int8Array, got: Float
       nanPatternsIgnored++
       continue
     }
-    if (!Object.is(a, b)) assert.fail(`${what}: differs at ${i} of ${ref.length}: ts ${a} vs cpu ${b}`)
+    if (!Object.is(a, b)) assert.fail(`${what}: differs at ${i} of ${ref.length}: ts ${a} vs native ${b}`)
   }
 }
 
 /**
  * Runs `body` with each backend on fresh copies of the same inputs and compares every output
- * array byte for byte, on every ISA and with 1 and 2 threads.
+ * array byte for byte: cpu on every ISA and with 1 and 2 threads, and cuda where it runs.
  */
 function compare(label: string, make: () => Float32Array[] | (Float32Array | Int8Array)[], body: CaseBody): void {
   cases++
@@ -129,6 +135,16 @@ function compare(label: string, make: () => Float32Array[] | (Float32Array | Int
       if (refResult !== undefined) {
         assertSameBytes(`${where} result`, Float32Array.of(refResult), Float32Array.of(result as number))
       }
+    }
+  }
+  if (cuda.available) {
+    const got = make()
+    const result = body(cudaKernels, got)
+    for (let i = 0; i < ref.length; i++) {
+      assertSameBytes(`${label} [cuda] array ${i}`, ref[i] as Float32Array, got[i] as Float32Array)
+    }
+    if (refResult !== undefined) {
+      assertSameBytes(`${label} [cuda] result`, Float32Array.of(refResult), Float32Array.of(result as number))
     }
   }
 }
@@ -804,19 +820,21 @@ describe('cpu backend: bad input', () => {
 })
 
 describe('backend selection', () => {
-  it('always offers ts, and cpu exactly when the addon loaded', () => {
+  it('always offers ts, cpu exactly when the addon loaded, cuda exactly when a GPU can run it', () => {
     const names = availableBackends()
     assert.equal(names[0], 'ts')
     assert.equal(names.includes('cpu'), status.available)
-    assert.ok(!names.includes('cuda'))
+    assert.equal(names.includes('cuda'), cuda.available)
     const cpu = backendStatuses().find((b) => b.name === 'cpu')
     assert.equal(cpu?.available, status.available)
     if (!status.available) assert.match(cpu?.reason ?? '', /native/)
   })
 
-  it('auto takes cpu when available, else ts with a notice', () => {
+  it('auto takes cuda, else cpu when available, else ts with a notice', () => {
     const sel = selectBackend('auto')
-    if (status.available) {
+    if (cuda.available) {
+      assert.equal(sel.kernels.name, 'cuda')
+    } else if (status.available) {
       assert.equal(sel.kernels.name, 'cpu')
       assert.equal(sel.notice, undefined)
     } else {
@@ -829,8 +847,41 @@ describe('backend selection', () => {
 
   it('throws MlConfigError for an unknown backend, or cpu/cuda where they cannot run', () => {
     assert.throws(() => selectBackend('gpu'), MlConfigError)
-    assert.throws(() => getKernels('cuda' as 'cpu'), MlConfigError)
+    if (!cuda.available) assert.throws(() => getKernels('cuda'), MlConfigError)
     if (!status.available) assert.throws(() => getKernels('cpu'), MlConfigError)
+  })
+
+  it('without a GPU, cuda is reported unavailable with the reason, and its kernels refuse to run', function () {
+    if (cuda.available) {
+      if (this.test !== undefined) this.test.title += ` (skipped: a GPU is present: ${cuda.device})`
+      this.skip()
+    }
+    const entry = backendStatuses().find((b) => b.name === 'cuda')
+    assert.equal(entry?.available, false)
+    // The reason names what is missing: the addon, the CUDA library, or a usable driver/device.
+    assert.match(entry?.reason ?? '', /native addon|CUDA library is not built|CUDA driver|CUDA device/)
+    assert.throws(
+      () => selectBackend('cuda'),
+      (e: unknown) => e instanceof MlConfigError && e.message.includes(entry?.reason ?? '?'),
+    )
+    assert.throws(() => cudaKernels.relu2Forward(new Float32Array(2), new Float32Array(2)), MlConfigError)
+    if (status.available) {
+      assert.throws(() => addon.cuda.relu2Forward?.(new Float32Array(2), new Float32Array(2)), /not available/)
+    }
+  })
+
+  it('a cuda library that cannot be opened is reported, not thrown', function () {
+    if (!status.available) this.skip()
+    // A fresh process with R3MES_CUDA_LIB pointing nowhere: the status says the library is missing.
+    const script = 'const { cudaStatus } = await import(process.argv[1]); console.log(JSON.stringify(cudaStatus()))'
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script, NATIVE_TS_URL], {
+      encoding: 'utf8',
+      env: { ...process.env, R3MES_CUDA_LIB: '/nonexistent/libr3mes_cuda.so' },
+    })
+    assert.equal(run.status, 0, run.stderr)
+    const reported = JSON.parse(run.stdout) as { available: boolean; reason: string }
+    assert.equal(reported.available, false)
+    assert.match(reported.reason, /CUDA library is not built.*build:cuda/)
   })
 
   it('a missing addon is reported, not thrown', () => {
@@ -846,7 +897,7 @@ describe('backend selection', () => {
     const b = floats(rng, 24 * 48, { scale: 1 })
     const hashes = availableBackends().map((name) => {
       const out = new Float32Array(32 * 24)
-      getKernels(name as 'ts' | 'cpu').matmulNT(out, a, b, 32, 48, 24)
+      getKernels(name).matmulNT(out, a, b, 32, 48, 24)
       return createHash('sha256').update(bytesOf(out)).digest('hex')
     })
     assert.equal(new Set(hashes).size, 1)

@@ -1,7 +1,8 @@
-// Node-API binding of the CPU backend. Each kernel has three parts, as in llm.c and BitNet:
+// Node-API binding of the native backends. Each kernel has three parts, as in llm.c and BitNet:
 //   prepare  (JS thread): read and check the arguments, keep the typed arrays alive, and
 //            capture raw pointers into a Job;
-//   compute  (any thread): the pure C++ kernel from ../kernels.h, no Node-API;
+//   compute  (any thread): the pure C++ or CUDA kernel, called through a kernel table
+//            (../kernel_table.h), no Node-API;
 //   finish   (JS thread): return the result, or settle the promise.
 // `name(...)` runs the job at once on the calling thread; `nameAsync(...)` runs it on the libuv
 // thread pool and returns a promise (the caller must not touch the arrays until it settles).
@@ -9,18 +10,28 @@
 // The JS wrapper (src/ml/kernels/native.ts) validates shapes first and throws typed errors;
 // the checks here are a backstop so that no call can read or write outside its arrays.
 // The module keeps no per-instance state, so it loads in any number of worker threads.
+//
+// Backends: the top-level functions run the CPU kernels (cpu/dispatch.cpp, linked in). The
+// `cuda` object holds the same functions for the CUDA backend, a separate library
+// (build/libr3mes_cuda.so, built by build-cuda.sh where nvcc exists) that is opened on first use
+// and only if a GPU is present; `cudaStatus()` says whether it can run, and why not.
 #define NAPI_VERSION 8
 #define NAPI_CPP_EXCEPTIONS
 #define NODE_ADDON_API_DISABLE_DEPRECATED
 #include <napi.h>
 
+#include <dlfcn.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "../cpu/parallel.h"
+#include "../kernel_table.h"
 #include "../kernels.h"
 
 namespace {
@@ -28,7 +39,7 @@ namespace {
 namespace cpu = r3mes::cpu;
 
 /** Bump when the exported functions change, so the JS side can refuse a stale build. */
-constexpr int kAbiVersion = 1;
+constexpr int kAbiVersion = 2;
 
 struct Job {
   std::vector<Napi::Reference<Napi::Value>> keep;
@@ -37,7 +48,63 @@ struct Job {
   bool hasResult = false;
 };
 
-using Prepare = std::unique_ptr<Job> (*)(const Napi::CallbackInfo&, bool keepAlive);
+using Table = R3mesKernelTable;
+using Prepare = std::unique_ptr<Job> (*)(const Napi::CallbackInfo&, bool keepAlive, const Table* kt);
+
+// ---------------------------------------------------------------------------------------------
+// The CUDA library, opened once per process beside this addon (or at R3MES_CUDA_LIB).
+
+struct CudaLibrary {
+  const Table* table = nullptr;
+  R3mesCudaBenchFn bench = nullptr;
+  std::string path;
+  /** The device when table is set, else why the backend cannot run. */
+  std::string detail;
+};
+
+std::string addonDirectory() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&addonDirectory), &info) == 0 || info.dli_fname == nullptr) return ".";
+  const std::string self(info.dli_fname);
+  const size_t slash = self.rfind('/');
+  return slash == std::string::npos ? "." : self.substr(0, slash);
+}
+
+const CudaLibrary& cudaLibrary() {
+  static std::once_flag once;
+  static CudaLibrary lib;
+  std::call_once(once, [] {
+    const char* env = std::getenv("R3MES_CUDA_LIB");
+    lib.path = env != nullptr ? env : addonDirectory() + "/libr3mes_cuda.so";
+    void* handle = dlopen(lib.path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      const char* err = dlerror();
+      lib.detail = "the CUDA library is not built (" + std::string(err != nullptr ? err : lib.path) +
+                   "); run `npm run build:cuda` on a machine with nvcc";
+      return;
+    }
+    auto open = reinterpret_cast<R3mesCudaOpenFn>(dlsym(handle, "r3mes_cuda_open"));
+    lib.bench = reinterpret_cast<R3mesCudaBenchFn>(dlsym(handle, "r3mes_cuda_bench"));
+    if (open == nullptr) {
+      lib.detail = lib.path + " is not an r3mes CUDA library (no r3mes_cuda_open)";
+      return;
+    }
+    char reason[512] = {};
+    const Table* table = open(reason, sizeof reason);
+    if (table == nullptr) {
+      lib.detail = reason;
+      return;
+    }
+    if (table->version != R3MES_KERNEL_TABLE_VERSION) {
+      lib.detail = lib.path + " has kernel table version " + std::to_string(table->version) + ", this addon needs " +
+                   std::to_string(R3MES_KERNEL_TABLE_VERSION) + ": rebuild it with `npm run build:cuda`";
+      return;
+    }
+    lib.table = table;
+    lib.detail = reason;
+  });
+  return lib;
+}
 
 [[noreturn]] void fail(Napi::Env env, const std::string& message) { throw Napi::RangeError::New(env, message); }
 
@@ -113,7 +180,7 @@ void argc(const Napi::CallbackInfo& info, size_t n) {
 // ---------------------------------------------------------------------------------------------
 // prepare: one function per kernel, arguments in the order of contract.ts.
 
-std::unique_ptr<Job> prepMatmul(const Napi::CallbackInfo& info, bool keep, int variant) {
+std::unique_ptr<Job> prepMatmul(const Napi::CallbackInfo& info, bool keep, const Table* kt, int variant) {
   argc(info, 6);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -132,16 +199,22 @@ std::unique_ptr<Job> prepMatmul(const Napi::CallbackInfo& info, bool keep, int v
   float* o = out.data;
   const float* pa = a.data;
   const float* pb = b.data;
-  if (variant == 0) job->run = [=] { cpu::matmulNT(o, pa, pb, m, k, n); };
-  if (variant == 1) job->run = [=] { cpu::matmulNN(o, pa, pb, m, k, n); };
-  if (variant == 2) job->run = [=] { cpu::matmulTN(o, pa, pb, k, m, n); };
+  if (variant == 0) job->run = [=] { kt->matmulNT(o, pa, pb, m, k, n); };
+  if (variant == 1) job->run = [=] { kt->matmulNN(o, pa, pb, m, k, n); };
+  if (variant == 2) job->run = [=] { kt->matmulTN(o, pa, pb, k, m, n); };
   return job;
 }
-std::unique_ptr<Job> prepMatmulNT(const Napi::CallbackInfo& info, bool keep) { return prepMatmul(info, keep, 0); }
-std::unique_ptr<Job> prepMatmulNN(const Napi::CallbackInfo& info, bool keep) { return prepMatmul(info, keep, 1); }
-std::unique_ptr<Job> prepMatmulTN(const Napi::CallbackInfo& info, bool keep) { return prepMatmul(info, keep, 2); }
+std::unique_ptr<Job> prepMatmulNT(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepMatmul(info, keep, kt, 0);
+}
+std::unique_ptr<Job> prepMatmulNN(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepMatmul(info, keep, kt, 1);
+}
+std::unique_ptr<Job> prepMatmulTN(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepMatmul(info, keep, kt, 2);
+}
 
-std::unique_ptr<Job> prepQuantizeRows(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepQuantizeRows(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 5);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -153,14 +226,14 @@ std::unique_ptr<Job> prepQuantizeRows(const Napi::CallbackInfo& info, bool keep)
   need(env, q, mul(env, rows, cols), "q");
   need(env, inv, rows, "invScale");
   need(env, x, mul(env, rows, cols), "x");
-  job->run = [=] { cpu::quantizeRows(q.data, inv.data, x.data, rows, cols); };
+  job->run = [=] { kt->quantizeRows(q.data, inv.data, x.data, rows, cols); };
   return job;
 }
 
 /** Largest k for which |Σ q·w| ≤ 128·128·k stays below 2^31 (exact int32 sums). */
 constexpr int64_t kMaxTernaryK = 131071;
 
-std::unique_ptr<Job> prepTernaryMatmul(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepTernaryMatmul(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 8);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -177,11 +250,11 @@ std::unique_ptr<Job> prepTernaryMatmul(const Napi::CallbackInfo& info, bool keep
   need(env, q, mul(env, t, k), "q");
   need(env, inv, t, "invScale");
   need(env, w, mul(env, n, k), "w");
-  job->run = [=] { cpu::ternaryMatmul(out.data, q.data, inv.data, w.data, gamma, t, k, n); };
+  job->run = [=] { kt->ternaryMatmul(out.data, q.data, inv.data, w.data, gamma, t, k, n); };
   return job;
 }
 
-std::unique_ptr<Job> prepTernaryMatmulT(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepTernaryMatmulT(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 7);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -195,11 +268,11 @@ std::unique_ptr<Job> prepTernaryMatmulT(const Napi::CallbackInfo& info, bool kee
   need(env, out, mul(env, t, k), "out");
   need(env, dy, mul(env, t, n), "dy");
   need(env, w, mul(env, n, k), "w");
-  job->run = [=] { cpu::ternaryMatmulT(out.data, dy.data, w.data, gamma, t, k, n); };
+  job->run = [=] { kt->ternaryMatmulT(out.data, dy.data, w.data, gamma, t, k, n); };
   return job;
 }
 
-std::unique_ptr<Job> prepRmsnormForward(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepRmsnormForward(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 7);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -214,11 +287,11 @@ std::unique_ptr<Job> prepRmsnormForward(const Napi::CallbackInfo& info, bool kee
   need(env, inv, rows, "invRms");
   need(env, x, mul(env, rows, cols), "x");
   need(env, g, cols, "g");
-  job->run = [=] { cpu::rmsnormForward(y.data, inv.data, x.data, g.data, rows, cols, eps); };
+  job->run = [=] { kt->rmsnormForward(y.data, inv.data, x.data, g.data, rows, cols, eps); };
   return job;
 }
 
-std::unique_ptr<Job> prepRmsnormBackward(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepRmsnormBackward(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 8);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -240,11 +313,11 @@ std::unique_ptr<Job> prepRmsnormBackward(const Napi::CallbackInfo& info, bool ke
   need(env, g, cols, "g");
   need(env, inv, rows, "invRms");
   need(env, dy, mul(env, rows, cols), "dy");
-  job->run = [=] { cpu::rmsnormBackward(dx.data, dg, x.data, g.data, inv.data, dy.data, rows, cols); };
+  job->run = [=] { kt->rmsnormBackward(dx.data, dg, x.data, g.data, inv.data, dy.data, rows, cols); };
   return job;
 }
 
-std::unique_ptr<Job> prepRope(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepRope(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 7);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -259,11 +332,11 @@ std::unique_ptr<Job> prepRope(const Napi::CallbackInfo& info, bool keep) {
   need(env, x, mul(env, t, heads, headDim), "x");
   need(env, c, mul(env, t, headDim / 2), "cos");
   need(env, s, mul(env, t, headDim / 2), "sin");
-  job->run = [=] { cpu::rope(x.data, c.data, s.data, t, heads, headDim, inverse); };
+  job->run = [=] { kt->rope(x.data, c.data, s.data, t, heads, headDim, inverse); };
   return job;
 }
 
-std::unique_ptr<Job> prepAttentionForward(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepAttentionForward(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 9);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -282,11 +355,11 @@ std::unique_ptr<Job> prepAttentionForward(const Napi::CallbackInfo& info, bool k
   need(env, q, size, "q");
   need(env, k, size, "k");
   need(env, v, size, "v");
-  job->run = [=] { cpu::attentionForward(out.data, probs.data, q.data, k.data, v.data, t, heads, headDim, scale); };
+  job->run = [=] { kt->attentionForward(out.data, probs.data, q.data, k.data, v.data, t, heads, headDim, scale); };
   return job;
 }
 
-std::unique_ptr<Job> prepAttentionBackward(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepAttentionBackward(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 12);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -312,13 +385,13 @@ std::unique_ptr<Job> prepAttentionBackward(const Napi::CallbackInfo& info, bool 
   need(env, k, size, "k");
   need(env, v, size, "v");
   job->run = [=] {
-    cpu::attentionBackward(dq.data, dk.data, dv.data, dout.data, probs.data, q.data, k.data, v.data, t, heads, headDim,
+    kt->attentionBackward(dq.data, dk.data, dv.data, dout.data, probs.data, q.data, k.data, v.data, t, heads, headDim,
                            scale);
   };
   return job;
 }
 
-std::unique_ptr<Job> prepRelu2(const Napi::CallbackInfo& info, bool keep, bool backward) {
+std::unique_ptr<Job> prepRelu2(const Napi::CallbackInfo& info, bool keep, const Table* kt, bool backward) {
   argc(info, backward ? 3 : 2);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -328,16 +401,20 @@ std::unique_ptr<Job> prepRelu2(const Napi::CallbackInfo& info, bool keep, bool b
   if (backward) {
     auto dy = f32(info, 2, "dy", *job, keep);
     need(env, dy, x.length, "dy");
-    job->run = [=] { cpu::relu2Backward(out.data, x.data, dy.data, x.length); };
+    job->run = [=] { kt->relu2Backward(out.data, x.data, dy.data, x.length); };
   } else {
-    job->run = [=] { cpu::relu2Forward(out.data, x.data, x.length); };
+    job->run = [=] { kt->relu2Forward(out.data, x.data, x.length); };
   }
   return job;
 }
-std::unique_ptr<Job> prepRelu2Forward(const Napi::CallbackInfo& info, bool keep) { return prepRelu2(info, keep, false); }
-std::unique_ptr<Job> prepRelu2Backward(const Napi::CallbackInfo& info, bool keep) { return prepRelu2(info, keep, true); }
+std::unique_ptr<Job> prepRelu2Forward(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepRelu2(info, keep, kt, false);
+}
+std::unique_ptr<Job> prepRelu2Backward(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
+  return prepRelu2(info, keep, kt, true);
+}
 
-std::unique_ptr<Job> prepAddScaled(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepAddScaled(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 4);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -347,11 +424,11 @@ std::unique_ptr<Job> prepAddScaled(const Napi::CallbackInfo& info, bool keep) {
   const double scale = numArg(info, 3, "scale");
   need(env, a, out.length, "a");
   need(env, b, out.length, "b");
-  job->run = [=] { cpu::addScaled(out.data, a.data, b.data, scale, out.length); };
+  job->run = [=] { kt->addScaled(out.data, a.data, b.data, scale, out.length); };
   return job;
 }
 
-std::unique_ptr<Job> prepCrossEntropy(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepCrossEntropy(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 5);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -368,11 +445,11 @@ std::unique_ptr<Job> prepCrossEntropy(const Napi::CallbackInfo& info, bool keep)
   }
   Job* self = job.get();
   job->hasResult = true;
-  job->run = [=] { self->result = cpu::crossEntropy(dl.data, logits.data, targets.data, t, vocab); };
+  job->run = [=] { self->result = kt->crossEntropy(dl.data, logits.data, targets.data, t, vocab); };
   return job;
 }
 
-std::unique_ptr<Job> prepAdamw(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepAdamw(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 11);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -386,11 +463,11 @@ std::unique_ptr<Job> prepAdamw(const Napi::CallbackInfo& info, bool keep) {
   double s[7];
   const char* names[7] = {"lr", "beta1", "beta2", "eps", "weightDecay", "bc1", "bc2"};
   for (int i = 0; i < 7; i++) s[i] = numArg(info, 4 + i, names[i]);
-  job->run = [=] { cpu::adamw(p.data, m.data, v.data, g.data, p.length, s[0], s[1], s[2], s[3], s[4], s[5], s[6]); };
+  job->run = [=] { kt->adamw(p.data, m.data, v.data, g.data, p.length, s[0], s[1], s[2], s[3], s[4], s[5], s[6]); };
   return job;
 }
 
-std::unique_ptr<Job> prepWeightedSum(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepWeightedSum(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 3);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -411,11 +488,11 @@ std::unique_ptr<Job> prepWeightedSum(const Napi::CallbackInfo& info, bool keep) 
     if (keep) job->keep.push_back(Napi::Persistent(g));
     ptrs->push_back(ga.Data());
   }
-  job->run = [=] { cpu::weightedSum(out.data, ptrs->data(), coef.data, count, out.length); };
+  job->run = [=] { kt->weightedSum(out.data, ptrs->data(), coef.data, count, out.length); };
   return job;
 }
 
-std::unique_ptr<Job> prepFmathMap(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepFmathMap(const Napi::CallbackInfo& info, bool keep, const Table* kt) {
   argc(info, 3);
   Napi::Env env = info.Env();
   auto job = std::make_unique<Job>();
@@ -423,11 +500,11 @@ std::unique_ptr<Job> prepFmathMap(const Napi::CallbackInfo& info, bool keep) {
   auto x = f32(info, 1, "x", *job, keep);
   const int64_t op = dimArg(info, 2, "op");
   need(env, out, x.length, "out");
-  job->run = [=] { cpu::fmathMap(out.data, x.data, x.length, static_cast<int>(op)); };
+  job->run = [=] { kt->fmathMap(out.data, x.data, x.length, static_cast<int>(op)); };
   return job;
 }
 
-std::unique_ptr<Job> prepStreamRead(const Napi::CallbackInfo& info, bool keep) {
+std::unique_ptr<Job> prepStreamRead(const Napi::CallbackInfo& info, bool keep, const Table*) {
   argc(info, 1);
   auto job = std::make_unique<Job>();
   auto data = u8(info, 0, "data", *job, keep);
@@ -446,9 +523,18 @@ Napi::Value resultOf(Napi::Env env, const Job& job) {
   return job.hasResult ? Napi::Value(Napi::Number::New(env, job.result)) : env.Undefined();
 }
 
-template <Prepare P>
+/** The kernel table of a backend: the CPU's, or the CUDA library's (a JS error when it cannot run). */
+template <bool Cuda>
+const Table* tableOf(Napi::Env env) {
+  if (!Cuda) return cpu::kernelTable();
+  const CudaLibrary& lib = cudaLibrary();
+  if (lib.table == nullptr) throw Napi::Error::New(env, "the cuda backend is not available: " + lib.detail);
+  return lib.table;
+}
+
+template <Prepare P, bool Cuda>
 Napi::Value runSync(const Napi::CallbackInfo& info) {
-  std::unique_ptr<Job> job = P(info, false);
+  std::unique_ptr<Job> job = P(info, false, tableOf<Cuda>(info.Env()));
   try {
     const cpu::IeeeFloatMode ieee;
     job->run();
@@ -480,20 +566,25 @@ class KernelWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 };
 
-template <Prepare P>
+template <Prepare P, bool Cuda>
 Napi::Value runAsync(const Napi::CallbackInfo& info) {
-  std::unique_ptr<Job> job = P(info, true);
+  std::unique_ptr<Job> job = P(info, true, tableOf<Cuda>(info.Env()));
   auto* worker = new KernelWorker(info.Env(), std::move(job));
   Napi::Promise promise = worker->promise();
   worker->Queue();  // the worker deletes itself after it settles
   return promise;
 }
 
+/** Exports `name` and `nameAsync` for the CPU backend, and (a kernel of the contract) the same on `cudaExports`. */
 template <Prepare P>
-void exportKernel(Napi::Env env, Napi::Object exports, const char* name) {
-  exports.Set(name, Napi::Function::New(env, runSync<P>, name));
+void exportKernel(Napi::Env env, Napi::Object exports, Napi::Object cudaExports, const char* name,
+                  bool contractKernel = true) {
   const std::string asyncName = std::string(name) + "Async";
-  exports.Set(asyncName, Napi::Function::New(env, runAsync<P>, asyncName));
+  exports.Set(name, Napi::Function::New(env, runSync<P, false>, name));
+  exports.Set(asyncName, Napi::Function::New(env, runAsync<P, false>, asyncName));
+  if (!contractKernel) return;
+  cudaExports.Set(name, Napi::Function::New(env, runSync<P, true>, name));
+  cudaExports.Set(asyncName, Napi::Function::New(env, runAsync<P, true>, asyncName));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -539,26 +630,54 @@ Napi::Value setThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), cpu::threadCount());
 }
 
+/** { available, detail, path }: whether the CUDA backend can run here; detail names the device or the reason. */
+Napi::Value cudaStatus(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CudaLibrary& lib = cudaLibrary();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("available", lib.table != nullptr);
+  o.Set("detail", lib.detail);
+  o.Set("path", lib.path);
+  return o;
+}
+
+/** The GPU benchmarks (build/libr3mes_cuda.so, src/cuda/bench.cu) as a JSON string; `quick` shrinks them. */
+Napi::Value cudaBench(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  tableOf<true>(env);  // throws when the backend cannot run
+  const CudaLibrary& lib = cudaLibrary();
+  if (lib.bench == nullptr) throw Napi::Error::New(env, "the CUDA library has no benchmarks");
+  const bool quick = info.Length() > 0 && info[0].ToBoolean().Value();
+  std::vector<char> json(1 << 16);
+  const int rc = lib.bench(cpu::kernelTable(), json.data(), static_cast<int>(json.size()), quick ? 1 : 0);
+  if (rc != 0) throw Napi::Error::New(env, std::string("CUDA benchmark failed: ") + json.data());
+  return Napi::String::New(env, json.data());
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
-  exportKernel<prepMatmulNT>(env, exports, "matmulNT");
-  exportKernel<prepMatmulNN>(env, exports, "matmulNN");
-  exportKernel<prepMatmulTN>(env, exports, "matmulTN");
-  exportKernel<prepQuantizeRows>(env, exports, "quantizeRows");
-  exportKernel<prepTernaryMatmul>(env, exports, "ternaryMatmul");
-  exportKernel<prepTernaryMatmulT>(env, exports, "ternaryMatmulT");
-  exportKernel<prepRmsnormForward>(env, exports, "rmsnormForward");
-  exportKernel<prepRmsnormBackward>(env, exports, "rmsnormBackward");
-  exportKernel<prepRope>(env, exports, "rope");
-  exportKernel<prepAttentionForward>(env, exports, "attentionForward");
-  exportKernel<prepAttentionBackward>(env, exports, "attentionBackward");
-  exportKernel<prepRelu2Forward>(env, exports, "relu2Forward");
-  exportKernel<prepRelu2Backward>(env, exports, "relu2Backward");
-  exportKernel<prepAddScaled>(env, exports, "addScaled");
-  exportKernel<prepCrossEntropy>(env, exports, "crossEntropy");
-  exportKernel<prepAdamw>(env, exports, "adamw");
-  exportKernel<prepWeightedSum>(env, exports, "weightedSum");
-  exportKernel<prepFmathMap>(env, exports, "fmathMap");
-  exportKernel<prepStreamRead>(env, exports, "streamRead");
+  Napi::Object cudaExports = Napi::Object::New(env);
+  exportKernel<prepMatmulNT>(env, exports, cudaExports, "matmulNT");
+  exportKernel<prepMatmulNN>(env, exports, cudaExports, "matmulNN");
+  exportKernel<prepMatmulTN>(env, exports, cudaExports, "matmulTN");
+  exportKernel<prepQuantizeRows>(env, exports, cudaExports, "quantizeRows");
+  exportKernel<prepTernaryMatmul>(env, exports, cudaExports, "ternaryMatmul");
+  exportKernel<prepTernaryMatmulT>(env, exports, cudaExports, "ternaryMatmulT");
+  exportKernel<prepRmsnormForward>(env, exports, cudaExports, "rmsnormForward");
+  exportKernel<prepRmsnormBackward>(env, exports, cudaExports, "rmsnormBackward");
+  exportKernel<prepRope>(env, exports, cudaExports, "rope");
+  exportKernel<prepAttentionForward>(env, exports, cudaExports, "attentionForward");
+  exportKernel<prepAttentionBackward>(env, exports, cudaExports, "attentionBackward");
+  exportKernel<prepRelu2Forward>(env, exports, cudaExports, "relu2Forward");
+  exportKernel<prepRelu2Backward>(env, exports, cudaExports, "relu2Backward");
+  exportKernel<prepAddScaled>(env, exports, cudaExports, "addScaled");
+  exportKernel<prepCrossEntropy>(env, exports, cudaExports, "crossEntropy");
+  exportKernel<prepAdamw>(env, exports, cudaExports, "adamw");
+  exportKernel<prepWeightedSum>(env, exports, cudaExports, "weightedSum");
+  exportKernel<prepFmathMap>(env, exports, cudaExports, "fmathMap");
+  exportKernel<prepStreamRead>(env, exports, cudaExports, "streamRead", false);  // a CPU bench helper
+  exports.Set("cuda", cudaExports);
+  exports.Set("cudaStatus", Napi::Function::New(env, cudaStatus, "cudaStatus"));
+  exports.Set("cudaBench", Napi::Function::New(env, cudaBench, "cudaBench"));
   exports.Set("info", Napi::Function::New(env, info, "info"));
   exports.Set("setIsa", Napi::Function::New(env, setIsa, "setIsa"));
   exports.Set("setThreads", Napi::Function::New(env, setThreads, "setThreads"));

@@ -59,7 +59,7 @@ Options:
   --seed TEXT            seed of the init and the data order (default r3mes-genesis)
   --checkpoint-every N   steps between checkpoints (default 50)
   --eval-tokens N        held-out tokens evaluated at the end (default 16384)
-  --backend NAME         ts, cpu or auto (default auto)
+  --backend NAME         ts, cpu, cuda or auto (default auto: cuda, else cpu, else ts)
   --json                 print one JSON object`,
   options: {
     config: { type: 'string' },

@@ -96,11 +96,11 @@ Options (finetune):
   --data FILE          plain text file to train on (repeatable; every 10th is held out)
   --eval-tokens N      held-out tokens evaluated before and after (default 16384)
   --out FILE           write the trained adapters bundle there
-  --backend NAME       ts, cpu or auto (default auto)
+  --backend NAME       ts, cpu, cuda or auto (default auto: cuda, else cpu, else ts)
   --json               print one JSON object: before, after, tokensPerSecond, backend, …
 
 Options (check):
-  --backend NAME       all (default), ts or cpu
+  --backend NAME       all (default: every backend available here), ts, cpu or cuda
   --cases N            number of seeded cases (default 200)
   --update-golden      rewrite src/ml/golden-hashes.json from the ts backend
   --json               print one JSON object: cases, backends, mismatches, …`,

@@ -1,5 +1,7 @@
 /**
- * The `cpu` backend: the kernel contract in C++ (native-cuda/), loaded as a Node-API addon.
+ * The native backends, loaded as one Node-API addon (native-cuda/): `cpu`, the kernel contract in
+ * C++, and `cuda`, the same kernels on an NVIDIA GPU, which the addon opens from a separately
+ * built library (`npm run build:cuda`) only where a GPU is present.
  *
  * The addon is optional: `npm ci` builds it when a C++ compiler is present, and everything
  * else runs on the `ts` reference when it is not. `nativeStatus()` says whether it loaded and,
@@ -17,7 +19,7 @@ import { MlConfigError, ShapeError } from '../errors.ts'
 import type { Kernels } from './contract.ts'
 
 /** The addon's exports version this wrapper speaks (native-cuda/src/binding/addon.cpp). */
-const ABI_VERSION = 1
+const ABI_VERSION = 2
 
 /** The default location of the built addon. */
 export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../../native-cuda/build/r3mes_native.node', import.meta.url))
@@ -54,6 +56,12 @@ export interface NativeAddon {
   fmathMap(out: Float32Array, x: Float32Array, op: number): void
   /** Reads every byte once from all threads (a bandwidth probe); returns a checksum. */
   streamRead(data: Uint8Array): number
+  /** The CUDA backend's kernels (sync and `…Async`); each throws when the backend cannot run. */
+  readonly cuda: Readonly<Record<string, ((...args: unknown[]) => unknown) | undefined>>
+  /** Whether the CUDA backend can run here: `detail` names the device, or says why not. */
+  cudaStatus(): { available: boolean; detail: string; path: string }
+  /** The GPU benchmarks as a JSON string (throws without a GPU); `quick` shrinks the shapes. */
+  cudaBench(quick: boolean): string
 }
 
 const loaded = new Map<string, { addon?: NativeAddon; status: NativeStatus }>()
@@ -92,6 +100,21 @@ export function loadNativeAddon(path: string = NATIVE_ADDON_PATH): { addon?: Nat
 /** Whether the `cpu` backend can run here, and why not when it cannot. */
 export function nativeStatus(): NativeStatus {
   return loadNativeAddon().status
+}
+
+/** What `cudaStatus()` reports: the device when the `cuda` backend can run, else the reason. */
+export type CudaStatus =
+  | { readonly available: true; readonly device: string; readonly path: string }
+  | { readonly available: false; readonly reason: string }
+
+/** Whether the `cuda` backend can run here (addon loaded, CUDA library built, GPU present), and why not. */
+export function cudaStatus(): CudaStatus {
+  const { addon: a, status } = loadNativeAddon()
+  if (a === undefined) {
+    return { available: false, reason: `the native addon is needed first: ${(status as { reason: string }).reason}` }
+  }
+  const s = a.cudaStatus()
+  return s.available ? { available: true, device: s.detail, path: s.path } : { available: false, reason: s.detail }
 }
 
 function addon(): Record<string, AnyFn> {
@@ -289,12 +312,21 @@ export type AsyncKernels = {
   readonly [K in KernelName]: (...args: Parameters<Kernels[K]>) => Promise<ReturnType<Kernels[K]>>
 }
 
-function bind(name: KernelName, suffix: '' | 'Async'): AnyFn {
+function cudaAddon(): Record<string, AnyFn> {
+  const status = cudaStatus()
+  if (!status.available) {
+    throw new MlConfigError(`the cuda backend is not available: ${status.reason}`, { backend: 'cuda' })
+  }
+  return addon().cuda as unknown as Record<string, AnyFn>
+}
+
+function bind(name: KernelName, suffix: '' | 'Async', backend: 'cpu' | 'cuda' = 'cpu'): AnyFn {
   const check = validate[name] as AnyFn
   const fn = `${name}${suffix}`
+  const functions = backend === 'cpu' ? addon : cudaAddon
   return (...args: unknown[]) => {
     check(...args)
-    return (addon()[fn] as AnyFn)(...args)
+    return (functions()[fn] as AnyFn)(...args)
   }
 }
 
@@ -306,4 +338,17 @@ export const cpuKernels: Kernels = Object.freeze(
 /** The `cpu` backend with promises: the same kernels run on libuv's thread pool. */
 export const cpuKernelsAsync: AsyncKernels = Object.freeze(
   Object.fromEntries(KERNEL_NAMES.map((k) => [k, bind(k, 'Async')])) as unknown as AsyncKernels,
+)
+
+/**
+ * The `cuda` backend: the same validation, then the CUDA kernels (each call copies its arrays to
+ * the GPU and back). Calls throw `MlConfigError` where it cannot run (see cudaStatus).
+ */
+export const cudaKernels: Kernels = Object.freeze(
+  Object.fromEntries([['name', 'cuda'], ...KERNEL_NAMES.map((k) => [k, bind(k, '', 'cuda')])]) as unknown as Kernels,
+)
+
+/** The `cuda` backend with promises, run off the JS thread. */
+export const cudaKernelsAsync: AsyncKernels = Object.freeze(
+  Object.fromEntries(KERNEL_NAMES.map((k) => [k, bind(k, 'Async', 'cuda')])) as unknown as AsyncKernels,
 )

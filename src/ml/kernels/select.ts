@@ -1,14 +1,15 @@
 /**
- * Backend selection. `ts` is always available; `cpu` when its native addon loaded (see
- * native.ts). `auto` takes `cpu` when it can and falls back to `ts`, and the first such fallback
- * in a process carries a notice for the caller to print (this module prints nothing).
+ * Backend selection. `ts` is always available; `cpu` when its native addon loaded, `cuda` when
+ * the addon also found the CUDA library and a GPU (see native.ts). `auto` takes `cuda`, else
+ * `cpu`, else falls back to `ts`, and the first such fallback in a process carries a notice for
+ * the caller to print (this module prints nothing). All three give the same bytes.
  */
 import { MlConfigError } from '../errors.ts'
 import type { BackendName, Kernels } from './contract.ts'
-import { cpuKernels, nativeStatus } from './native.ts'
+import { cpuKernels, cudaKernels, cudaStatus, nativeStatus } from './native.ts'
 import { tsKernels } from './ts-kernels.ts'
 
-export type BackendChoice = 'ts' | 'cpu' | 'auto'
+export type BackendChoice = 'ts' | 'cpu' | 'cuda' | 'auto'
 
 export interface BackendStatus {
   readonly name: BackendName
@@ -22,12 +23,15 @@ export interface BackendStatus {
 /** Every backend this build knows, available or not, with the reason when not. */
 export function backendStatuses(): BackendStatus[] {
   const native = nativeStatus()
+  const cuda = cudaStatus()
   return [
     { name: 'ts', available: true, detail: 'TypeScript reference' },
     native.available
       ? { name: 'cpu', available: true, detail: `native ${native.info.isa}, ${native.info.threads} threads` }
       : { name: 'cpu', available: false, reason: native.reason },
-    { name: 'cuda', available: false, reason: 'the CUDA backend is not built in this version' },
+    cuda.available
+      ? { name: 'cuda', available: true, detail: cuda.device }
+      : { name: 'cuda', available: false, reason: cuda.reason },
   ]
 }
 
@@ -63,9 +67,9 @@ function pick(choice: string, withNotice: boolean): Selection {
   if (choice === 'ts') return { kernels: tsKernels }
   if (choice === 'cpu' || choice === 'cuda') {
     const status = backendStatuses().find((b) => b.name === choice) as BackendStatus
-    // Each named backend answers with its own kernels; a backend with none here (cuda) is unavailable.
-    const kernels = choice === 'cpu' ? cpuKernels : undefined
-    if (!status.available || kernels === undefined) {
+    // Each named backend answers with its own kernels, never another's.
+    const kernels = choice === 'cpu' ? cpuKernels : cudaKernels
+    if (!status.available) {
       throw new MlConfigError(`backend ${choice} is not available: ${status.reason}`, {
         backend: choice,
         reason: status.reason,
@@ -74,11 +78,12 @@ function pick(choice: string, withNotice: boolean): Selection {
     return { kernels }
   }
   if (choice === 'auto') {
+    if (cudaStatus().available) return { kernels: cudaKernels }
     const native = nativeStatus()
     if (native.available) return { kernels: cpuKernels }
     if (!withNotice || fallbackNoticeGiven) return { kernels: tsKernels }
     fallbackNoticeGiven = true
     return { kernels: tsKernels, notice: `using the ts backend: ${native.reason}` }
   }
-  throw new MlConfigError(`unknown backend "${choice}" (expected ts, cpu or auto)`, { backend: choice })
+  throw new MlConfigError(`unknown backend "${choice}" (expected ts, cpu, cuda or auto)`, { backend: choice })
 }
