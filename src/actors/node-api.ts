@@ -7,25 +7,22 @@
  *   GET  /chain/history       block hash and app hash per height (?from=&to=)
  *   GET  /query/<path>        a chain query, e.g. /query/supply, /query/claims/3
  *   POST /admin/faults        fault injection on this node's real connections, and clock skew
+ *   POST /v1/completions      (serving nodes) the completion API on the latest model, and
+ *   GET  /v1/models           the model it serves (serving/completions-api.ts)
  *
  * Every bad request gets a 4xx JSON error naming what is wrong; the node carries on.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { RuntimeComponents } from '../runtime/components.ts'
 import type { SkewedClock } from '../runtime/skewed-clock.ts'
+import { HttpError, Router } from './http/http-server.ts'
 import type { R3mesNode } from './node.ts'
-import type { ModelWatchWork } from './roles/model-watch.ts'
+import type { ServingWork } from './roles/serving.ts'
+import { type CompletionsApi, completionsApi } from './serving/completions-api.ts'
 
 const MAX_BODY_BYTES = 64 * 1024
-
-class HttpError extends Error {
-  readonly status: number
-  constructor(status: number, message: string) {
-    super(message)
-    this.status = status
-  }
-}
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   let size = 0
@@ -67,7 +64,7 @@ function peers(v: unknown, field: string) {
 export interface NodeApiInit {
   readonly node: R3mesNode
   readonly clock: SkewedClock
-  readonly modelWatch?: ModelWatchWork
+  readonly components: RuntimeComponents
   /** @default 127.0.0.1 */
   readonly host?: string
   /** @default 0 (any free port) */
@@ -77,13 +74,24 @@ export interface NodeApiInit {
 export class NodeApi {
   readonly #server: Server
   readonly #init: NodeApiInit
+  /** The serving role's completion routes, on a node that serves. */
+  readonly #completions: { router: Router; api: CompletionsApi } | undefined
+  readonly #serving: ServingWork | undefined
 
   constructor(init: NodeApiInit) {
     this.#init = init
+    this.#serving = init.node.works.get('serving') as ServingWork | undefined
+    if (this.#serving !== undefined) {
+      const router = new Router()
+      const api = completionsApi({ source: this.#serving.source })(init.components)
+      api.mount(router)
+      this.#completions = { router, api }
+    }
     this.#server = createServer((req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
-        const status = error instanceof HttpError ? error.status : 500
-        this.#send(res, status, { error: { message: (error as Error).message } })
+        const e = error instanceof HttpError ? error : new HttpError(500, (error as Error).message)
+        if (res.headersSent) res.end()
+        else this.#send(res, e.status, e.toJSON())
       })
     })
   }
@@ -100,6 +108,7 @@ export class NodeApi {
   async close(): Promise<void> {
     this.#server.closeAllConnections()
     await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    await this.#completions?.api.close()
   }
 
   #send(res: ServerResponse, status: number, body: unknown): void {
@@ -117,7 +126,7 @@ export class NodeApi {
         ...node.status(),
         timeMs: this.#init.clock.nowMs(),
         clockSkewMs: this.#init.clock.offsetMs,
-        loss: this.#init.modelWatch?.history ?? [],
+        loss: this.#serving?.history ?? [],
       })
     } else if (route === 'GET /events') {
       this.#send(res, 200, node.events)
@@ -142,6 +151,8 @@ export class NodeApi {
     } else if (route === 'POST /admin/faults') {
       await this.#fault(await readJson(req))
       this.#send(res, 200, { ok: true })
+    } else if (this.#completions !== undefined && url.pathname.startsWith('/v1/')) {
+      await this.#completions.router.resolve(req.method ?? 'GET', url.pathname)(req, res)
     } else {
       throw new HttpError(404, `no route ${route}`)
     }

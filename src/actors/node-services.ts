@@ -6,11 +6,12 @@
 import type { PeerId } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import type { KeyPair } from '../chain/keys.ts'
-import type { Task, Window } from '../chain/state.ts'
+import type { Claim, Task, Window } from '../chain/state.ts'
 import type { ModelConfig } from '../ml/config.ts'
 import type { Kernels } from '../ml/kernels/contract.ts'
 import type { Params, StageWeights } from '../ml/weights.ts'
 import type { NetNode } from '../net/node.ts'
+import { deadlineSignal } from '../runtime/clock.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { ChainNode } from './chain-node.ts'
@@ -27,6 +28,9 @@ import {
 } from './training/protocol.ts'
 import { TensorInbox } from './training/tensor-inbox.ts'
 import type { TxSender } from './tx-sender.ts'
+
+/** How long a node waits for model bytes (backbone range, adapter state) before asking again. */
+const FETCH_DEADLINE_MS = 30_000
 
 export interface TrainingData {
   /** The approved data set's training bytes (its CID is in the genesis). */
@@ -150,7 +154,10 @@ export class NodeServices {
       const model = this.chain.chain.state.m.model
       const range = model.backbone.find((b) => b.layers[0] === first && b.layers[1] === end)
       if (range === undefined) throw new InvalidArgumentError(`genesis names no backbone for layers [${first}, ${end})`)
-      p = fetchStage(this.net.content, range.cid).then((f) => {
+      // A fetch that cannot finish (no peer has the bytes yet) must fail, so the next window
+      // asks again instead of waiting on a promise that never settles.
+      const signal = deadlineSignal(this.c.clock, FETCH_DEADLINE_MS, `fetching backbone range ${range.cid}`)
+      p = fetchStage(this.net.content, range.cid, signal).then((f) => {
         this.metrics.backboneBytes += f.bytes
         return f.stage
       })
@@ -175,7 +182,7 @@ export class NodeServices {
           ? Promise.resolve(
               initialAdapterState(this.config, this.protocol, this.chainId, subnet, this.subnetLayers(subnet)),
             )
-          : this.net.content.get(CID.parse(cid)).then((bytes) => {
+          : this.fetch(cid, undefined, this.#aggregatorOf(cid)).then((bytes) => {
               this.metrics.adapterBytes += bytes.length
               return decodeAdapterState(bytes)
             })
@@ -185,6 +192,16 @@ export class NodeServices {
       if (this.#adapterStates.size > 16) this.#adapterStates.delete(this.#adapterStates.keys().next().value as string)
     }
     return p
+  }
+
+  /** The node that aggregated the adapter state `cid`, from the recent windows' aggregate claims. */
+  #aggregatorOf(cid: string): string | undefined {
+    const latest = this.window()?.id ?? 0
+    for (let w = latest; w >= Math.max(0, latest - 8); w--) {
+      const claim = this.chain.query<Claim[]>(`claims/${w}`).find((c) => c.kind === 'aggregate' && c.cid === cid)
+      if (claim !== undefined) return claim.owner
+    }
+    return undefined
   }
 
   /** Store the initial adapter state of every subnet, so its CID resolves on the network too. */
@@ -223,7 +240,23 @@ export class NodeServices {
     return { model: joinStages(stages), adapters: joinAdapters(states), pointers }
   }
 
-  fetch(cid: string, signal?: AbortSignal): Promise<Uint8Array> {
-    return this.net.content.get(CID.parse(cid), { signal })
+  /**
+   * Bytes by CID from the content store, or a `DeadlineError` after `FETCH_DEADLINE_MS`: a
+   * role never waits forever on a peer that does not answer, it fails and tries again later.
+   * `from` names the node that stored the bytes (a claim's owner): it is dialled first, so
+   * bitswap asks it directly rather than only the peers this node happens to be connected to
+   * and the DHT, which on a small or young network may know no provider yet.
+   */
+  async fetch(cid: string, signal?: AbortSignal, from?: string): Promise<Uint8Array> {
+    const deadline = deadlineSignal(this.c.clock, FETCH_DEADLINE_MS, `fetching ${cid}`)
+    const both = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
+    if (from !== undefined && from !== this.address) {
+      const peer = this.peerOf(from)
+      if (this.net.libp2p.getConnections(peer).length === 0)
+        await this.net.libp2p.dial(peer, { signal: both }).catch((error: unknown) => {
+          this.c.logger.debug({ err: error, peer: peer.toString() }, 'could not dial the holder of wanted content')
+        })
+    }
+    return this.net.content.get(CID.parse(cid), { signal: both })
   }
 }

@@ -25,6 +25,7 @@ import { AggregatorWork } from './roles/aggregator.ts'
 import { ChallengerWork } from './roles/challenger.ts'
 import { MinerWork } from './roles/miner.ts'
 import { type RoleWork, roleMachine } from './roles/role-machine.ts'
+import { ServingWork } from './roles/serving.ts'
 import { ArbiterWork, VerifierWork } from './roles/verifier.ts'
 import { resolveDataset } from './training/datasets.ts'
 import { publishBackbone } from './training/model-store.ts'
@@ -209,6 +210,7 @@ export class R3mesNode {
     this.#unsubscribe()
     this.#system.send({ type: 'stop' })
     this.#system.stop()
+    for (const work of this.works.values()) work.stop?.()
     this.services.tx.close()
     this.chain.stop()
     await this.net.stop()
@@ -300,6 +302,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     if (roles.includes('arbiter')) works.set('arbiter', new ArbiterWork(services))
     if (roles.includes('challenger') || (config.misbehaviours ?? []).includes('griefingChallenger'))
       works.set('challenger', new ChallengerWork(services, config.challengeFraction ?? 0.25))
+    if (roles.includes('serving')) works.set('serving', new ServingWork(services, dataset.heldOut))
     const node = new R3mesNode({ services, roles, works, components })
     chain.start()
     return node

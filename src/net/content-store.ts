@@ -109,6 +109,13 @@ export class ContentStore {
 
   /** Fetch content by CID, from the local store or any peer that has it, checking every hash. */
   async get(cid: CID, options: GetOptions = {}): Promise<Uint8Array> {
+    this.#log.debug({ cid: cid.toString() }, 'content wanted')
+    const bytes = await this.#get(cid, options)
+    this.#log.debug({ cid: cid.toString(), sizeBytes: bytes.byteLength }, 'content fetched')
+    return bytes
+  }
+
+  async #get(cid: CID, options: GetOptions): Promise<Uint8Array> {
     if (cid.code === raw.code) return this.#getBlock(cid, options)
     if (cid.code !== dagPb.code) throw new MalformedMessageError('content CID', `codec 0x${cid.code.toString(16)}`)
     const node = dagPb.decode(await this.#getBlock(cid, options))

@@ -38,6 +38,21 @@ export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Prom
   })
 }
 
+/** An abort signal that fires `delayMs` from now on `clock` (`AbortSignal.timeout` on a given clock). */
+export function deadlineSignal(clock: Clock, delayMs: number, what: string): AbortSignal {
+  const controller = new AbortController()
+  clock.setTimer(delayMs, () => controller.abort(new DeadlineError(what, delayMs)))
+  return controller.signal
+}
+
+export class DeadlineError extends Error {
+  readonly code = 'ERR_DEADLINE'
+  constructor(what: string, delayMs: number) {
+    super(`${what} did not finish within ${delayMs} ms`)
+    this.name = 'DeadlineError'
+  }
+}
+
 interface PendingTimer {
   readonly dueMs: number
   /** Insertion order breaks ties between timers due at the same instant. */

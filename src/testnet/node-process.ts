@@ -92,7 +92,6 @@ export class NodeProcess {
     for (const b of this.#bootstrap) if (!b.endsWith(l.peerId)) a.push('--bootstrap', b)
     for (const m of l.misbehaviours) a.push('--misbehave', m)
     if (l.seedsModel) a.push('--model', this.#net.modelDir)
-    if (l.roles.includes('serving')) a.push('--evaluate')
     return a
   }
 

@@ -4,7 +4,8 @@
  * one verifies, one challenges, two sit on the arbiter panel with a miner of the other
  * subnet) and 2 subnets × 2 miners on the `micro` model. One miner plants a wrong gradient. Over 3 windows: honest
  * submissions are accepted and credited, the model pointer moves every window, held-out loss
- * falls, the wrong gradient is challenged, goes through L2 and L3, and only its miner is slashed.
+ * falls, the wrong gradient is challenged, goes through L2 and L3, and only its miner is slashed;
+ * the serving node (on validator-3) follows the model and answers a completion with the latest.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -14,7 +15,9 @@ import { pino } from 'pino'
 import { writeNodeKey } from '../../src/actors/identity.ts'
 import { localNetworkGenesis, type NodeSpec, nodeSeed } from '../../src/actors/local-network.ts'
 import { type R3mesNode, startNode } from '../../src/actors/node.ts'
+import { NodeApi } from '../../src/actors/node-api.ts'
 import type { MinerWork } from '../../src/actors/roles/miner.ts'
+import { modelIdOf, type ServingWork } from '../../src/actors/roles/serving.ts'
 import { brownFictionDataset } from '../../src/actors/training/datasets.ts'
 import { heldOutLoss } from '../../src/actors/training/evaluate.ts'
 import type { Challenge, Claim } from '../../src/chain/state.ts'
@@ -25,6 +28,7 @@ import { initStageWeights } from '../../src/ml/weights.ts'
 import { sleep } from '../../src/runtime/clock.ts'
 import { createLogger } from '../../src/runtime/logger.ts'
 import { SeededRandom } from '../../src/runtime/random.ts'
+import { SkewedClock } from '../../src/runtime/skewed-clock.ts'
 import { SystemClock } from '../../src/runtime/system-clock.ts'
 
 const clock = new SystemClock()
@@ -58,7 +62,7 @@ describe('a training network over real connections', function () {
       { name: 'validator-0', roles: ['validator', 'verifier'] },
       { name: 'validator-1', roles: ['validator', 'arbiter'] },
       { name: 'validator-2', roles: ['validator', 'arbiter'] },
-      { name: 'validator-3', roles: ['validator', 'challenger'] },
+      { name: 'validator-3', roles: ['validator', 'challenger', 'serving'] },
       { name: 'miner-0-0', roles: ['miner'], subnet: 0 },
       { name: 'miner-0-1', roles: ['miner'], subnet: 0, misbehaviours: ['wrongGradient'] },
       { name: 'miner-1-0', roles: ['miner', 'arbiter'], subnet: 1 },
@@ -154,7 +158,7 @@ describe('a training network over real connections', function () {
         const w = v0.services.window()
         const cl = allClaims()
         process.stderr.write(
-          `heights ${nodes.map((n) => n.chain.height)} window ${w?.id} claims ${cl.map((c) => `${c.id}:${c.status}`).join(' ')} pointers ${pointers.length}\n`,
+          `heights ${nodes.map((n) => n.chain.height)} connections ${nodes.map((n) => n.net.libp2p.getConnections().length)} window ${w?.id} claims ${cl.map((c) => `${c.id}:${c.status}`).join(' ')} pointers ${pointers.length}\n`,
         )
       }
       const p = v0.services.subnetIds().map((k) => v0.services.adapterPointer(k) ?? '')
@@ -211,5 +215,31 @@ describe('a training network over real connections', function () {
     assert.ok((miner.works.get('miner') as MinerWork).outcomes.size > 0, 'the miner ran tasks')
     // Sharding: a miner fetched only its range of the backbone.
     assert.ok(miner.status().metrics.backboneBytes > 0)
+
+    // The serving node loaded the latest model and answers completions with it.
+    const server = nodes[3] as R3mesNode
+    const serving = server.works.get('serving') as ServingWork
+    const latest = modelIdOf(server.services.subnetIds().map((k) => server.services.adapterPointer(k)))
+    await waitFor('the serving node to load the latest model', 30_000, () => serving.source.current()?.id === latest)
+    assert.ok(serving.history.length >= 2, 'the serving node evaluated the model as it moved')
+    const api = new NodeApi({
+      node: server,
+      clock: new SkewedClock(clock),
+      components: { clock, random: new SeededRandom(9), logger: createLogger({ name: 'api', level: 'silent', clock }) },
+    })
+    try {
+      const url = await api.listen()
+      const res = await fetch(`${url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'The old man', max_tokens: 8, temperature: 0 }),
+      })
+      assert.equal(res.status, 200)
+      const body = (await res.json()) as { model: string; choices: { text: string }[] }
+      assert.equal(body.model, latest, 'answered with the latest model')
+      assert.ok((body.choices[0]?.text.length ?? 0) > 0, 'a completion came back')
+    } finally {
+      await api.close()
+    }
   })
 })

@@ -42,7 +42,7 @@ export async function aggregateState(
   for (const c of claims) {
     if (c.taskId === null || seen.has(c.taskId)) continue
     seen.add(c.taskId)
-    const g = decodeGradient(await s.fetch(c.cid))
+    const g = decodeGradient(await s.fetch(c.cid, undefined, c.owner))
     contributions.push({ grads: g.grads, tokens: g.tokens })
   }
   const next = copyAdapterState(await s.adapterState(subnet, pointer))

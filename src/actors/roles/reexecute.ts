@@ -40,7 +40,7 @@ export async function reexecute(
   if (task === undefined || window === null) return { honest: true, reason: 'task no longer on chain' }
   const fetch = async (cid: string): Promise<Uint8Array | undefined> => {
     try {
-      return await s.fetch(cid, signal)
+      return await s.fetch(cid, signal, claim.owner)
     } catch {
       return undefined
     }

@@ -11,6 +11,8 @@ import type { Logger } from '../../runtime/logger.ts'
 export interface RoleWork {
   /** Do what this role does at `height`; `signal` aborts when the node stops. */
   run(height: number, signal: AbortSignal): Promise<void>
+  /** Release what the work holds (actors, workers) when the node stops. */
+  stop?(): void
 }
 
 export interface RoleInput {

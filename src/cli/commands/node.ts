@@ -4,8 +4,6 @@ import { join } from 'node:path'
 import { MISBEHAVIOURS, type Misbehaviour, parseMisbehaviour } from '../../actors/misbehaviour.ts'
 import { NODE_ROLES, type NodeRole, startNode } from '../../actors/node.ts'
 import { NodeApi } from '../../actors/node-api.ts'
-import { ModelWatchWork } from '../../actors/roles/model-watch.ts'
-import { brownFictionDataset } from '../../actors/training/datasets.ts'
 import { parseGenesis } from '../../chain/genesis.ts'
 import { sleep } from '../../runtime/clock.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
@@ -68,13 +66,8 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
       `--subnet ${subnet} does not match the chain: ${node.services.address} trains subnet ${staker?.subnet ?? 'none'}`,
     )
   }
-  const watch =
-    roles.includes('serving') || v.evaluate === true
-      ? new ModelWatchWork(node.services, brownFictionDataset().heldOut)
-      : undefined
-  const api = new NodeApi({ node, clock, modelWatch: watch, port: intOption(v, 'api-port', 0, 0, 65_535) })
+  const api = new NodeApi({ node, clock, components, port: intOption(v, 'api-port', 0, 0, 65_535) })
   const apiUrl = await api.listen()
-  const unwatch = watch === undefined ? () => {} : node.chain.onBlock((b) => void watchModel(watch, b.block.height))
   const ready = {
     name,
     address: node.services.address,
@@ -89,24 +82,9 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   while (io.signal?.aborted !== true) {
     await sleep(base, 500).catch(() => {})
   }
-  unwatch()
   await api.close()
   await node.stop()
   return ExitCode.ok
-}
-
-/** One evaluation at a time: a new block while the last is still running is skipped. */
-let evaluating = false
-async function watchModel(watch: ModelWatchWork, height: number): Promise<void> {
-  if (evaluating) return
-  evaluating = true
-  try {
-    await watch.run(height)
-  } catch {
-    // The next block tries again (a piece of the model may not have arrived yet).
-  } finally {
-    evaluating = false
-  }
 }
 
 export const nodeCommand: Command = {
@@ -129,7 +107,6 @@ Options:
   --backend NAME          auto, ts or cpu (default auto)
   --challenge-fraction F  share of submissions a challenger re-executes (default 0.25)
   --misbehave NAME        for tests only: ${MISBEHAVIOURS.join(', ')}
-  --evaluate              record the held-out loss whenever the model moves (serving nodes do)
   --ready-file FILE       also write the ready line to FILE
   --name NAME             name in the logs (default node)
   --log-level LEVEL       debug, info, warn, error or silent (default info)`,
@@ -145,7 +122,6 @@ Options:
     backend: { type: 'string' },
     'challenge-fraction': { type: 'string' },
     misbehave: { type: 'string', multiple: true },
-    evaluate: { type: 'boolean' },
     'ready-file': { type: 'string' },
     name: { type: 'string' },
     seed: { type: 'string' },
