@@ -157,7 +157,7 @@ export class NodeServices {
       // A fetch that cannot finish (no peer has the bytes yet) must fail, so the next window
       // asks again instead of waiting on a promise that never settles.
       const signal = deadlineSignal(this.c.clock, FETCH_DEADLINE_MS, `fetching backbone range ${range.cid}`)
-      p = fetchStage(this.net.content, range.cid, signal).then((f) => {
+      p = fetchStage(this.net.content, range.cid, signal, this.modelSeeders()).then((f) => {
         this.metrics.backboneBytes += f.bytes
         return f.stage
       })
@@ -249,14 +249,18 @@ export class NodeServices {
    */
   async fetch(cid: string, signal?: AbortSignal, from?: string): Promise<Uint8Array> {
     const deadline = deadlineSignal(this.c.clock, FETCH_DEADLINE_MS, `fetching ${cid}`)
-    const both = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
-    if (from !== undefined && from !== this.address) {
-      const peer = this.peerOf(from)
-      if (this.net.libp2p.getConnections(peer).length === 0)
-        await this.net.libp2p.dial(peer, { signal: both }).catch((error: unknown) => {
-          this.c.logger.debug({ err: error, peer: peer.toString() }, 'could not dial the holder of wanted content')
-        })
-    }
-    return this.net.content.get(CID.parse(cid), { signal: both })
+    return this.net.content.get(CID.parse(cid), {
+      signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
+      providers: from === undefined || from === this.address ? [] : [this.peerOf(from)],
+    })
+  }
+
+  /** The genesis model's seeders (the validators), as peers to fetch backbone pieces from. */
+  modelSeeders(): PeerId[] {
+    return this.chain.chain.state
+      .withRole('validator')
+      .map((v) => v.address)
+      .filter((a) => a !== this.address)
+      .map((a) => this.peerOf(a))
   }
 }

@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { type ActorRefFrom, type AnyActorRef, createActor, enqueueActions, type InspectionEvent, setup } from 'xstate'
 import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
+import { submissionId } from '../chain/windows.ts'
 import type { TimeoutConfig } from '../consensus/core-types.ts'
 import { getModelConfig } from '../ml/config.ts'
 import { type BackendChoice, getKernels } from '../ml/kernels/select.ts'
@@ -136,6 +137,8 @@ export interface NodeStatus {
   readonly window: number | null
   readonly peers: number
   readonly metrics: NodeServices['metrics']
+  /** Claims whose reveal the chain acknowledged to this miner (the latest 256), by claim id. */
+  readonly acknowledged: readonly string[]
 }
 
 export class R3mesNode {
@@ -201,6 +204,10 @@ export class R3mesNode {
       window: w?.id ?? null,
       peers: this.net.libp2p.getPeers().length,
       metrics: { ...this.services.metrics },
+      acknowledged: [...((this.works.get('miner') as MinerWork | undefined)?.outcomes.values() ?? [])]
+        .filter((o) => o.code === 'OK')
+        .slice(-256)
+        .map((o) => submissionId(o.taskId, this.services.address)),
     }
   }
 

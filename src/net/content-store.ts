@@ -13,12 +13,14 @@
  */
 import { createHash } from 'node:crypto'
 import * as dagPb from '@ipld/dag-pb'
+import type { PeerId } from '@libp2p/interface'
 import type { Helia } from 'helia'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { assert } from '../runtime/assert.ts'
-import type { Clock } from '../runtime/clock.ts'
+import { type Clock, deadlineSignal } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
+import type { BlockExchange } from './block-exchange.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import { MalformedMessageError, MessageTooLargeError } from './errors.ts'
 import { dagPbCid, rawCid, verifyBlock, verifyDigest } from './hashing.ts'
@@ -39,6 +41,8 @@ export interface ContentStoreComponents {
   helia: Helia
   clock: Clock
   logger: Logger
+  /** Direct fetches from named holders (block-exchange.ts); without it, bitswap only. */
+  exchange?: BlockExchange
 }
 
 export interface GetOptions {
@@ -47,6 +51,11 @@ export interface GetOptions {
   offline?: boolean
   /** Called once per block that had to come from a peer (the rest were already stored). */
   onFetched?: (cid: CID) => void
+  /**
+   * Peers known to hold the content (a claim's miner, an aggregate's aggregator, the model's
+   * seeders): asked directly for every block, in order, before bitswap asks everyone.
+   */
+  providers?: readonly PeerId[]
 }
 
 interface RootHeader {
@@ -57,10 +66,17 @@ interface RootHeader {
 }
 
 const MAX_HEADER_BYTES = 512
+/** How long a want may go unanswered before it is made again, at first and at most. */
+const WANT_RETRY_FIRST_MS = 3_000
+const WANT_RETRY_MAX_MS = 24_000
+/** How long one named provider has to deliver a block before the next is asked. */
+const DIRECT_FETCH_MS = 15_000
 
 export class ContentStore {
   readonly #helia: Helia
   readonly #log: Logger
+  readonly #clock: Clock
+  readonly #exchange: BlockExchange | undefined
   readonly chunkBytes: number
   readonly #concurrency: number
   readonly #maxContentBytes: number
@@ -68,6 +84,8 @@ export class ContentStore {
   constructor(init: ContentStoreInit, components: ContentStoreComponents) {
     this.#helia = components.helia
     this.#log = components.logger.child({ component: 'content' })
+    this.#clock = components.clock
+    this.#exchange = components.exchange
     this.chunkBytes = init.chunkBytes ?? 2 * 1024 * 1024
     assert(this.chunkBytes > 0 && this.chunkBytes <= 2 * 1024 * 1024, 'chunk must fit a bitswap block')
     this.#concurrency = init.fetchConcurrency ?? 16
@@ -201,6 +219,38 @@ export class ContentStore {
     return this.#helia.gc()
   }
 
+  /** This node's copy of a block, or undefined (never asks the network). */
+  async localBlock(cid: CID): Promise<Uint8Array | undefined> {
+    if (!(await this.#helia.blockstore.has(cid))) return undefined
+    return this.#getBlock(cid, { offline: true })
+  }
+
+  /**
+   * A block missing here, asked of the named providers one after another (each for at most
+   * `DIRECT_FETCH_MS`), stored once it checks out; undefined when none of them had it.
+   */
+  async #fromProviders(cid: CID, options: GetOptions): Promise<Uint8Array | undefined> {
+    const exchange = this.#exchange
+    const providers = options.providers ?? []
+    if (exchange === undefined || providers.length === 0 || options.offline === true) return undefined
+    if (await this.#helia.blockstore.has(cid)) return undefined
+    for (const peer of providers) {
+      const deadline = deadlineSignal(this.#clock, DIRECT_FETCH_MS, `fetching ${cid} from ${peer}`)
+      const signal = options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline])
+      try {
+        const block = await exchange.fetch(peer, cid, signal)
+        if (block === undefined) continue
+        await this.#helia.blockstore.put(cid, block)
+        options.onFetched?.(cid)
+        return block
+      } catch (error) {
+        if (options.signal?.aborted === true) throw error
+        this.#log.debug({ cid: cid.toString(), peer: peer.toString(), err: error }, 'direct block fetch failed')
+      }
+    }
+    return undefined
+  }
+
   /**
    * One block, from disk or from peers. `lookUpProviders` is false for chunks: only roots have
    * provider records, so a DHT query per chunk (bitswap's default) always came back empty,
@@ -208,24 +258,44 @@ export class ContentStore {
    * root's lookup found.
    */
   async #getBlock(cid: CID, options: GetOptions, lookUpProviders = true): Promise<Uint8Array> {
+    const direct = await this.#fromProviders(cid, options)
+    if (direct !== undefined) return direct
     const parts: Uint8Array[] = []
     let length = 0
     let fetched = false
-    for await (const part of this.#helia.blockstore.get(cid, {
-      signal: options.signal,
-      offline: options.offline === true,
-      // bitswap's WantOptions: how many providers to look up in the routing (DHT) for this block.
-      ...(lookUpProviders ? {} : { maxProviders: 0 }),
-      // helia stores a block it fetched from the network before returning it.
-      onProgress: (event: { type: string }) => {
-        if (event.type === 'blocks:get:blockstore:put') {
-          fetched = true
-          options.onFetched?.(cid)
+    // Bitswap sends a want once: a want message lost on a busy connection, or a peer whose
+    // first wantlist failed to send, leaves the fetch waiting for ever. So a want that brings
+    // nothing within a while is cancelled and made again, which sends it to every connected
+    // peer afresh, with a longer wait each time, until the caller's signal ends the fetch.
+    for (let attempt = 0, waitMs = WANT_RETRY_FIRST_MS; ; attempt++, waitMs = Math.min(2 * waitMs, WANT_RETRY_MAX_MS)) {
+      const retry = new AbortController()
+      const timer = options.offline === true ? undefined : this.#clock.setTimer(waitMs, () => retry.abort())
+      try {
+        for await (const part of this.#helia.blockstore.get(cid, {
+          signal: options.signal === undefined ? retry.signal : AbortSignal.any([options.signal, retry.signal]),
+          offline: options.offline === true,
+          // bitswap's WantOptions: how many providers to look up in the routing (DHT) for this block.
+          ...(lookUpProviders ? {} : { maxProviders: 0 }),
+          // helia stores a block it fetched from the network before returning it.
+          onProgress: (event: { type: string }) => {
+            if (event.type === 'blocks:get:blockstore:put') {
+              fetched = true
+              options.onFetched?.(cid)
+            }
+          },
+        })) {
+          parts.push(part)
+          length += part.byteLength
         }
-      },
-    })) {
-      parts.push(part)
-      length += part.byteLength
+        break
+      } catch (error) {
+        if (!retry.signal.aborted || options.signal?.aborted === true) throw error
+        this.#log.debug({ cid: cid.toString(), attempt, waitMs }, 'block not received: wanting it again')
+        parts.length = 0
+        length = 0
+      } finally {
+        timer?.cancel()
+      }
     }
     // A block from a peer was hashed against its CID by helia before it was stored (a
     // mismatch fails the fetch); one read back from our own disk is checked here.

@@ -24,6 +24,7 @@ import { createHeliaLight, type Helia } from 'helia'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { ActivationStreams, type ActivationStreamsInit } from './activation-stream.ts'
+import { BlockExchange } from './block-exchange.ts'
 import { WholeBlockFsBlockstore } from './blockstore.ts'
 import { ContentStore, type ContentStoreInit } from './content-store.ts'
 import { FaultInjector } from './faults.ts'
@@ -87,6 +88,8 @@ export interface NetNode {
   readonly helia: Helia
   readonly gossip: GossipRouter
   readonly content: ContentStore
+  /** Direct block fetches from a named peer (the content store uses it for `providers`). */
+  readonly exchange: BlockExchange
   readonly activations: ActivationStreams
   readonly faults: FaultInjector
   multiaddrs(): Multiaddr[]
@@ -192,6 +195,11 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       peerDiscovery: init.bootstrap?.length ? [bootstrap({ list: init.bootstrap, timeout: 0 })] : [],
       services,
     }),
+    // Bitswap sends each round of want updates to every peer at once and starts the next
+    // round only when the last send of the previous one has finished or timed out: one slow
+    // peer held every new want of this node back for up to the 10 s default. Wants are small;
+    // a peer that cannot take one in 3 s is asked again later (content-store.ts retries).
+    { messageSendTimeout: 3_000 },
   )
   await helia.start()
   const libp2p = helia.libp2p as unknown as Libp2p<NetServices>
@@ -201,7 +209,15 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
     { chainId: init.chainId, queueLengths: init.gossip?.queueLengths ?? {} },
     { libp2p, ...components, faults },
   )
-  const content = new ContentStore(init.content ?? {}, { helia, ...components })
+  // The store serves blocks to the exchange and the exchange fetches blocks for the store.
+  let store: ContentStore | undefined
+  const exchange = new BlockExchange(
+    { chainId: init.chainId },
+    { libp2p, ...components, faults, localBlock: async (cid) => store?.localBlock(cid) },
+  )
+  await exchange.start()
+  const content = new ContentStore(init.content ?? {}, { helia, ...components, exchange })
+  store = content
   const activations = new ActivationStreams(
     { ...init.activations, chainId: init.chainId },
     { libp2p, ...components, faults },
@@ -215,12 +231,14 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
     helia,
     gossip,
     content,
+    exchange,
     activations,
     faults,
     multiaddrs: () => libp2p.getMultiaddrs(),
     async stop() {
       gossip.stop()
       await activations.stop()
+      await exchange.stop()
       await helia.stop()
       await blockstore.close()
       await datastore.close()

@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs'
 import type { Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
+import { checkInvariants, type InvariantResult } from './invariants.ts'
 import { setupTestnet, type TestnetLayout } from './layout.ts'
 import { NodeProcess } from './node-process.ts'
 import { buildReport, type TestnetReport } from './report.ts'
@@ -61,6 +62,8 @@ export interface TestnetRun {
   readonly nodes: readonly NodeProcess[]
   readonly history: ReadonlyMap<string, readonly { height: number; blockHash: string; appHash: string }[]>
   readonly interrupted: boolean
+  /** `r3mes chaos` only: the invariant checks, in order. */
+  readonly invariants?: readonly InvariantResult[]
 }
 
 function validatorsOf(nodes: readonly NodeProcess[]): NodeProcess[] {
@@ -73,6 +76,8 @@ export class Testnet {
   layout: TestnetLayout | undefined
   nodes: NodeProcess[] = []
   readonly faults: FaultRecord[] = []
+  /** The highest committed height seen at each poll of the run (for the recovery check). */
+  readonly samples: { atMs: number; height: number }[] = []
   readonly #started: number
 
   constructor(plan: NetworkPlan, options: TestnetOptions) {
@@ -147,6 +152,7 @@ export class Testnet {
       const statuses = await this.statuses()
       const live = statuses.filter((s): s is NodeStatusView => s !== undefined)
       maxHeight = Math.max(maxHeight, ...live.map((s) => s.height))
+      this.samples.push({ atMs: this.elapsedMs(), height: maxHeight })
       const window = Math.max(0, ...live.map((s) => s.window ?? 0))
       // Faults whose time has come.
       while (pending.length > 0) {
@@ -253,6 +259,24 @@ export class Testnet {
     return { fault: f, firedAtMs: this.elapsedMs(), heightAtFire: height, targets }
   }
 
+  /**
+   * After the run: poll until the chain has committed `blocks` more blocks than at the last
+   * fault (every restored node with it), or `boundMs` passes. Returns whether it got there.
+   */
+  async settle(blocks: number, boundMs: number): Promise<boolean> {
+    const from = this.faults.at(-1)?.heightAtFire ?? 0
+    const until = this.elapsedMs() + boundMs
+    while (this.elapsedMs() < until) {
+      if (this.o.signal?.aborted === true) return false
+      const live = (await this.statuses()).filter((s): s is NodeStatusView => s !== undefined)
+      const height = Math.max(0, ...live.map((s) => s.height))
+      this.samples.push({ atMs: this.elapsedMs(), height })
+      if (height >= from + blocks) return true
+      await sleep(this.o.clock, 1000)
+    }
+    return false
+  }
+
   /** Block and app hashes per height from every node that answers. */
   async histories(): Promise<Map<string, { height: number; blockHash: string; appHash: string }[]>> {
     const out = new Map<string, { height: number; blockHash: string; appHash: string }[]>()
@@ -275,13 +299,28 @@ export class Testnet {
   }
 }
 
-/** All stages in order; the nodes are stopped whatever happens. */
-export async function runTestnet(plan: NetworkPlan, options: TestnetOptions): Promise<TestnetRun> {
+/**
+ * All stages in order; the nodes are stopped whatever happens. With `chaos`, the network is
+ * then given time to settle after its last fault and the invariants are checked before the
+ * nodes stop.
+ */
+export async function runTestnet(
+  plan: NetworkPlan,
+  options: TestnetOptions & { readonly chaos?: boolean },
+): Promise<TestnetRun> {
   const net = new Testnet(plan, options)
   const layout = await net.setup()
   try {
     await net.start()
     const finished = await net.run()
+    let invariants: InvariantResult[] | undefined
+    if (options.chaos === true && options.signal?.aborted !== true) {
+      const t = plan.topology
+      options.onStage?.('settle', `${t.run.recoveryBlocks} blocks after the last fault`)
+      await net.settle(t.run.recoveryBlocks, t.run.recoveryBlocks * t.chain.params.blockTimeMs * 6 + 30_000)
+      options.onStage?.('check', 'invariants')
+      invariants = await checkInvariants(net, net.samples)
+    }
     const report = await buildReport(net, finished)
     const history = await net.histories()
     return {
@@ -291,6 +330,7 @@ export async function runTestnet(plan: NetworkPlan, options: TestnetOptions): Pr
       nodes: net.nodes,
       history,
       interrupted: options.signal?.aborted === true,
+      ...(invariants === undefined ? {} : { invariants }),
     }
   } finally {
     await net.stop()

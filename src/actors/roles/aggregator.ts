@@ -25,16 +25,20 @@ export class AggregatorWork implements RoleWork {
     for (let id = Math.max(0, current.id - 2); id < current.id; id++) {
       const w = s.window(id) as Window | null
       if (w === null || !w.closed || w.aggregator !== s.address || height > w.closeHeight + deadline) continue
-      for (const subnet of s.subnetIds()) {
-        const key = `${id}/${subnet}`
-        if (this.#tried.has(key)) continue
-        this.#tried.add(key)
-        const cid = await aggregateSubnet(s, id, subnet)
-        if (cid !== null) {
-          this.aggregated.set(key, cid)
-          s.c.logger.info({ window: id, subnet, cid }, 'aggregated')
-        }
-      }
+      // Subnets side by side: their fetches overlap, and one slow holder does not make the
+      // other subnets miss the deadline.
+      await Promise.all(
+        s.subnetIds().map(async (subnet) => {
+          const key = `${id}/${subnet}`
+          if (this.#tried.has(key)) return
+          this.#tried.add(key)
+          const cid = await aggregateSubnet(s, id, subnet)
+          if (cid !== null) {
+            this.aggregated.set(key, cid)
+            s.c.logger.info({ window: id, subnet, cid }, 'aggregated')
+          }
+        }),
+      )
     }
   }
 }

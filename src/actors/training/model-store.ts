@@ -8,6 +8,7 @@
 
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { PeerId } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import { type BackboneManifest, readManifest, stageFromBundles } from '../../ml/artifacts.ts'
 import type { ModelConfig } from '../../ml/config.ts'
@@ -76,8 +77,13 @@ export interface FetchedStage {
 }
 
 /** Fetch one range's weights from the store (local blocks or peers), checked against their CIDs. */
-export async function fetchStage(content: ContentStore, rangeCid: string, signal?: AbortSignal): Promise<FetchedStage> {
-  const get = async (cid: string): Promise<Uint8Array> => content.get(CID.parse(cid), { signal })
+export async function fetchStage(
+  content: ContentStore,
+  rangeCid: string,
+  signal?: AbortSignal,
+  providers: readonly PeerId[] = [],
+): Promise<FetchedStage> {
+  const get = async (cid: string): Promise<Uint8Array> => content.get(CID.parse(cid), { signal, providers })
   const manifestBytes = await get(rangeCid)
   let r: RangeManifest
   try {

@@ -1,0 +1,225 @@
+/**
+ * What `r3mes chaos` checks once a network has run its fault schedule and settled, read from
+ * the nodes themselves over their HTTP APIs:
+ *
+ * - agreement: no two nodes committed different blocks at any height (safety);
+ * - app hashes: every node's application state hash agrees per height (determinism);
+ * - conservation: every node's chain audit finds the token supply conserved;
+ * - acknowledged submissions: every reveal a miner was told succeeded is on chain;
+ * - cheats slashed: every planted cheat was caught the way the rules say it is;
+ * - honest not slashed: no node without a planted misbehaviour lost stake;
+ * - recovery: after the last fault, and after every heal, restart or resume, the chain
+ *   committed `recoveryBlocks` more blocks within the bound.
+ *
+ * Each check names what broke, so a failed run says which invariant and where.
+ */
+import { addressOf, fromHex } from '../chain/keys.ts'
+import type { Challenge, Claim } from '../chain/state.ts'
+import type { FaultRecord, Testnet } from './testnet.ts'
+
+export interface InvariantResult {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+}
+
+interface HistoryEntry {
+  readonly height: number
+  readonly blockHash: string
+  readonly appHash: string
+}
+
+const pass = (name: string, detail: string): InvariantResult => ({ name, ok: true, detail })
+const fail = (name: string, detail: string): InvariantResult => ({ name, ok: false, detail })
+
+/** Same block and same app hash at every height, over every pair of nodes that committed it. */
+export function checkAgreement(histories: ReadonlyMap<string, readonly HistoryEntry[]>): InvariantResult[] {
+  const blocks = new Map<number, { node: string; hash: string }>()
+  const apps = new Map<number, { node: string; hash: string }>()
+  const forks: string[] = []
+  const diverged: string[] = []
+  let heights = 0
+  for (const [node, history] of histories) {
+    for (const e of history) {
+      const b = blocks.get(e.height)
+      if (b === undefined) {
+        blocks.set(e.height, { node, hash: e.blockHash })
+        heights++
+      } else if (b.hash !== e.blockHash)
+        forks.push(`height ${e.height}: ${b.node} has ${b.hash.slice(0, 12)}, ${node} has ${e.blockHash.slice(0, 12)}`)
+      const a = apps.get(e.height)
+      if (a === undefined) apps.set(e.height, { node, hash: e.appHash })
+      else if (a.hash !== e.appHash)
+        diverged.push(`height ${e.height}: ${a.node} has ${a.hash.slice(0, 12)}, ${node} has ${e.appHash.slice(0, 12)}`)
+    }
+  }
+  const nodes = histories.size
+  return [
+    forks.length === 0
+      ? pass('agreement', `${heights} heights, ${nodes} nodes: one block per height`)
+      : fail('agreement', `different blocks committed: ${forks.slice(0, 5).join('; ')}`),
+    diverged.length === 0
+      ? pass('app hashes', `${heights} heights, ${nodes} nodes: one app hash per height`)
+      : fail('app hashes', `application states diverged: ${diverged.slice(0, 5).join('; ')}`),
+  ]
+}
+
+/**
+ * Recovery after faults: for the last fault and every fault that restores (heal, restart,
+ * resume), the highest committed height must reach the height at the fault plus
+ * `recoveryBlocks` within `boundMs` of it. `samples` are (elapsed ms, highest height) pairs.
+ */
+export function checkRecovery(
+  faults: readonly FaultRecord[],
+  samples: readonly { atMs: number; height: number }[],
+  recoveryBlocks: number,
+  boundMs: number,
+): InvariantResult {
+  const restoring = faults.filter(
+    (f, i) => i === faults.length - 1 || ['heal', 'restart', 'resume'].includes(f.fault.action),
+  )
+  if (restoring.length === 0) return pass('recovery', 'no faults scheduled')
+  const late: string[] = []
+  const times: number[] = []
+  for (const f of restoring) {
+    const target = f.heightAtFire + recoveryBlocks
+    const reached = samples.find((s) => s.atMs >= f.firedAtMs && s.height >= target)
+    if (reached === undefined || reached.atMs - f.firedAtMs > boundMs)
+      late.push(
+        `${f.fault.action} at height ${f.heightAtFire}: ${reached === undefined ? 'never reached' : `reached only after ${Math.round(reached.atMs - f.firedAtMs)} ms`} height ${target}`,
+      )
+    else times.push(reached.atMs - f.firedAtMs)
+  }
+  return late.length === 0
+    ? pass(
+        'recovery',
+        `${restoring.length} faults: ${recoveryBlocks} more blocks within ${Math.round(Math.max(...times))} ms at worst (bound ${boundMs} ms)`,
+      )
+    : fail('recovery', `not recovered within ${boundMs} ms: ${late.join('; ')}`)
+}
+
+/** Every check, read from the running network. `samples` is the height timeline of the run. */
+export async function checkInvariants(
+  net: Testnet,
+  samples: readonly { atMs: number; height: number }[],
+): Promise<InvariantResult[]> {
+  const layout = net.layout
+  if (layout === undefined) throw new Error('the testnet was not set up')
+  const t = net.plan.topology
+  const results: InvariantResult[] = []
+
+  results.push(...checkAgreement(await net.histories()))
+
+  // Conservation, on every node that answers.
+  const audits: string[] = []
+  let audited = 0
+  for (const n of net.nodes) {
+    const a = await n.get<{ ok: boolean; held: string; expected: string }>('/query/audit')
+    if (a === undefined) continue
+    audited++
+    if (!a.ok) audits.push(`${n.name}: held ${a.held}, expected ${a.expected}`)
+  }
+  results.push(
+    audits.length === 0
+      ? pass('conservation', `${audited} nodes audited: supply conserved`)
+      : fail('conservation', audits.join('; ')),
+  )
+
+  const reader = await net.reader()
+  const claimOf = async (id: string): Promise<Claim | null | 'gone'> => {
+    const c = await reader?.get<Claim | null>(`/query/claim/${encodeURIComponent(id)}`)
+    return c === undefined ? 'gone' : c
+  }
+
+  // Acknowledged submissions are on chain (a pruned one was on chain once).
+  const missing: string[] = []
+  let acknowledged = 0
+  for (const n of net.nodes) {
+    const s = await n.get<{ acknowledged?: string[] }>('/status')
+    for (const id of s?.acknowledged ?? []) {
+      acknowledged++
+      if ((await claimOf(id)) === null) missing.push(`${n.name}: ${id}`)
+    }
+  }
+  results.push(
+    missing.length === 0
+      ? pass('acknowledged submissions', `${acknowledged} acknowledged reveals, every one on chain`)
+      : fail('acknowledged submissions', `acknowledged but not on chain: ${missing.slice(0, 5).join('; ')}`),
+  )
+
+  // Stakes now against genesis.
+  const genesisStake = new Map(layout.genesis.stakers.map((s) => [addressOf(fromHex(s.pubKey) as Uint8Array), s.stake]))
+  const stakeNow = async (address: string): Promise<bigint | undefined> => {
+    const s = await reader?.get<{ stake: string } | null>(`/query/staker/${address}`)
+    return s === undefined || s === null ? undefined : BigInt(s.stake)
+  }
+  const window = (await reader?.get<{ id: number }>('/query/window'))?.id ?? 0
+  const claims = await net.claims(window)
+  const challenges: Challenge[] = []
+  for (let i = 0; ; i++) {
+    const c = await reader?.get<Challenge | null>(`/query/challenge/ch-${i}`)
+    if (c === undefined || c === null) break
+    challenges.push(c)
+  }
+
+  const uncaught: string[] = []
+  const caught: string[] = []
+  const honestLost: string[] = []
+  for (const n of layout.nodes) {
+    const before = genesisStake.get(n.address)
+    const now = await stakeNow(n.address)
+    const lost = before !== undefined && now !== undefined && now < before
+    if (n.misbehaviours.length === 0) {
+      if (lost) honestLost.push(`${n.name} (${before} → ${now})`)
+      continue
+    }
+    for (const kind of n.misbehaviours) {
+      const own = claims.filter((c) => c.owner === n.address && c.kind === 'submission')
+      switch (kind) {
+        case 'wrongGradient': {
+          const slashed = own.filter((c) => c.status === 'slashed').length
+          if (slashed > 0 && lost) caught.push(`${n.name} wrongGradient: ${slashed} claims slashed`)
+          else uncaught.push(`${n.name} wrongGradient: ${own.length} claims, ${slashed} slashed, stake ${now}`)
+          break
+        }
+        case 'copiedCid': {
+          const paid = own.filter((c) => c.status === 'accepted' && c.flag !== 'copied')
+          if (own.length > 0 && paid.length === 0) caught.push(`${n.name} copiedCid: ${own.length} claims, none paid`)
+          else uncaught.push(`${n.name} copiedCid: ${own.length} claims, ${paid.length} paid`)
+          break
+        }
+        case 'griefingChallenger': {
+          const mine = challenges.filter((c) => c.challenger === n.address)
+          const lostBonds = mine.filter((c) => c.outcome === 'owner').length
+          const upheld = mine.filter((c) => c.outcome === 'challenger').length
+          if (lostBonds > 0 && upheld === 0) caught.push(`${n.name} griefingChallenger: ${lostBonds} bonds lost`)
+          else uncaught.push(`${n.name} griefingChallenger: ${mine.length} challenges, ${lostBonds} bonds lost`)
+          break
+        }
+        case 'equivocatingValidator':
+          if (lost) caught.push(`${n.name} equivocated: stake ${before} → ${now}`)
+          else uncaught.push(`${n.name} equivocated but kept stake ${now}`)
+          break
+        default:
+          caught.push(`${n.name} ${kind}: not checked by the chain`)
+      }
+    }
+  }
+  results.push(
+    uncaught.length === 0
+      ? pass('cheats slashed', caught.length === 0 ? 'no cheats planted' : caught.join('; '))
+      : fail('cheats slashed', uncaught.join('; ')),
+  )
+  results.push(
+    honestLost.length === 0
+      ? pass(
+          'honest not slashed',
+          `${layout.nodes.filter((n) => n.misbehaviours.length === 0).length} honest nodes kept their stake`,
+        )
+      : fail('honest not slashed', honestLost.join('; ')),
+  )
+
+  const boundMs = t.run.recoveryBlocks * t.chain.params.blockTimeMs * 6 + 30_000
+  results.push(checkRecovery(net.faults, samples, t.run.recoveryBlocks, boundMs))
+  return results
+}
