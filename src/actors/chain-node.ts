@@ -20,9 +20,12 @@ import { EvidencePool } from '../consensus/evidence-pool.ts'
 import type { Genesis } from '../consensus/genesis.ts'
 import { addressOf as consensusAddressOf, type Signer, signerFromSeed } from '../consensus/keys.ts'
 import { Mempool } from '../consensus/mempool.ts'
+import type { ConsensusTransport } from '../consensus/messages.ts'
 import type { NodeComponents } from '../consensus/node-io.ts'
 import { FileLastSignedStore, PrivValidator } from '../consensus/privval.ts'
+import { voteSignBytes } from '../consensus/signing.ts'
 import { FileBlockStore, FileStateStore } from '../consensus/stores.ts'
+import type { UnsignedVote } from '../consensus/types.ts'
 import { ValidatorSet } from '../consensus/validator-set.ts'
 import { FileWal } from '../consensus/wal.ts'
 import { GossipValidationError } from '../net/errors.ts'
@@ -47,6 +50,12 @@ export interface ChainNodeInit {
   readonly timeouts: TimeoutConfig
   /** Re-send status, proposal and votes this often. @default 200 */
   readonly gossipIntervalMs?: number
+  /**
+   * Misbehaviour for tests: with every prevote for a block this validator also signs and
+   * sends a nil prevote for the same height and round, around its privval (which would
+   * refuse). Peers must turn the pair into evidence and the chain must slash it, once.
+   */
+  readonly equivocate?: boolean
 }
 
 /** The consensus engine's genesis from the chain's: validators are the validator-role stakers, power = whole tokens staked. */
@@ -120,7 +129,7 @@ export class ChainNode {
       blockStore: new FileBlockStore(join(dir, 'blocks')),
       stateStore: new FileStateStore(join(dir, 'state')),
       clock: components.clock,
-      transport: this.#link,
+      transport: init.equivocate === true ? this.#equivocating(this.#link, genesis.chainId) : this.#link,
       logger: components.logger.child({ component: 'consensus' }),
     }
     this.#actor = createActor(consensusMachine, {
@@ -182,6 +191,22 @@ export class ChainNode {
   /** Mean wall time between recent blocks (ms): how long "N blocks from now" really is. */
   get blockIntervalMs(): number {
     return this.#intervalMs ?? this.app.chain.state.params.blockTimeMs
+  }
+
+  /** A transport that sends a conflicting nil prevote beside each of this validator's block prevotes. */
+  #equivocating(link: ConsensusTransport, chainId: string): ConsensusTransport {
+    return {
+      send: (peer, message) => link.send(peer, message),
+      broadcast: (message) => {
+        link.broadcast(message)
+        if (message.kind !== 'vote') return
+        const v = message.vote
+        if (v.type !== 'prevote' || v.blockHash === null || v.validatorIndex !== this.validatorIndex) return
+        const twin: UnsignedVote = { ...v, blockHash: null }
+        link.broadcast({ kind: 'vote', vote: { ...twin, signature: this.signer.sign(voteSignBytes(chainId, twin)) } })
+        this.#c.logger.info({ height: v.height, round: v.round }, 'equivocated: signed a second prevote')
+      },
+    }
   }
 
   #announce(block: ChainBlock, outcome: BlockOutcome): void {

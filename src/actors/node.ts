@@ -252,6 +252,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         seed: identity.seed,
         net,
         timeouts: config.timeouts ?? timeoutsFor(genesis.params.blockTimeMs),
+        equivocate: (config.misbehaviours ?? []).includes('equivocatingValidator'),
       },
       components,
     )

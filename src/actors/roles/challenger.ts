@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto'
 import type { Claim } from '../../chain/state.ts'
 import type { NodeServices } from '../node-services.ts'
-import { reexecute } from './reexecute.ts'
+import { type Recheck, reexecute } from './reexecute.ts'
 import type { RoleWork } from './role-machine.ts'
 
 export class ChallengerWork implements RoleWork {
@@ -34,21 +34,29 @@ export class ChallengerWork implements RoleWork {
     const current = s.window()
     if (current === null) return
     const p = s.chain.chain.state.params
+    const due: Claim[] = []
     for (let id = Math.max(0, current.id - 2); id <= current.id; id++) {
       for (const claim of s.chain.query<Claim[]>(`claims/${id}`)) {
         if (claim.kind !== 'submission' || claim.owner === s.address || this.#checked.has(claim.id)) continue
         const challengeable = claim.status === 'accepted' || (claim.status === 'flagged' && claim.flag === 'mismatch')
         if (!challengeable || height > claim.challengeUntil) continue
         this.#checked.add(claim.id)
-        if (!(claim.status === 'flagged' || this.#sampled(claim.id))) continue
-        const griefing = s.misbehaviour.has('griefingChallenger')
-        const check = griefing ? { honest: false, reason: 'griefing' } : await reexecute(s, claim, s.kernels, signal)
-        if (check.honest) continue
-        const r = await s.tx.send({ type: 'challenge', claimId: claim.id, bond: p.baseReward * BigInt(p.bondMultiple) })
-        s.metrics.challengesMade++
-        this.challenged.set(claim.id, check.reason)
-        s.c.logger.info({ claim: claim.id, reason: check.reason, code: r.code }, 'challenged')
+        if (claim.status === 'flagged' || this.#sampled(claim.id)) due.push(claim)
       }
+    }
+    // Re-execute side by side (mostly waiting on fetches), so a claim late in the list is
+    // still checked within its challenge period; challenge in the chain's order.
+    const griefing = s.misbehaviour.has('griefingChallenger')
+    const checks = await Promise.all(
+      due.map((claim) => (griefing ? { honest: false, reason: 'griefing' } : reexecute(s, claim, s.kernels, signal))),
+    )
+    for (const [i, claim] of due.entries()) {
+      const check = checks[i] as Recheck
+      if (check.honest) continue
+      const r = await s.tx.send({ type: 'challenge', claimId: claim.id, bond: p.baseReward * BigInt(p.bondMultiple) })
+      s.metrics.challengesMade++
+      this.challenged.set(claim.id, check.reason)
+      s.c.logger.info({ claim: claim.id, reason: check.reason, code: r.code }, 'challenged')
     }
   }
 }
