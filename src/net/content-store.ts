@@ -18,7 +18,7 @@ import type { Helia } from 'helia'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { assert } from '../runtime/assert.ts'
-import { type Clock, deadlineSignal } from '../runtime/clock.ts'
+import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { BlockExchange } from './block-exchange.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
@@ -69,8 +69,24 @@ const MAX_HEADER_BYTES = 512
 /** How long a want may go unanswered before it is made again, at first and at most. */
 const WANT_RETRY_FIRST_MS = 3_000
 const WANT_RETRY_MAX_MS = 24_000
-/** How long one named provider has to deliver a block before the next is asked. */
+/** How long one named provider has to deliver a block. */
 const DIRECT_FETCH_MS = 15_000
+/** How long a provider may keep us waiting before the next one is asked as well. */
+const HEDGE_MS = 2_000
+const NEXT = Symbol('ask the next provider')
+
+/** The first attempt that brings a block, or undefined once every attempt has come back empty. */
+async function firstBlock(attempts: readonly Promise<Uint8Array | undefined>[]): Promise<Uint8Array | undefined> {
+  return new Promise((resolve) => {
+    let pending = attempts.length
+    for (const a of attempts)
+      void a.then((block) => {
+        pending--
+        if (block !== undefined) resolve(block)
+        else if (pending === 0) resolve(undefined)
+      })
+  })
+}
 
 export class ContentStore {
   readonly #helia: Helia
@@ -226,29 +242,50 @@ export class ContentStore {
   }
 
   /**
-   * A block missing here, asked of the named providers one after another (each for at most
-   * `DIRECT_FETCH_MS`), stored once it checks out; undefined when none of them had it.
+   * A block missing here, asked of the named providers, stored once it checks out; undefined
+   * when none of them had it. Requests are hedged: the first provider is asked at once, and
+   * each next one when no answer has come `HEDGE_MS` later (or at once when the last one
+   * failed), so a busy or unreachable provider costs a short delay, not its whole deadline.
+   * The first good answer cancels the rest.
    */
   async #fromProviders(cid: CID, options: GetOptions): Promise<Uint8Array | undefined> {
     const exchange = this.#exchange
     const providers = options.providers ?? []
     if (exchange === undefined || providers.length === 0 || options.offline === true) return undefined
     if (await this.#helia.blockstore.has(cid)) return undefined
-    for (const peer of providers) {
-      const deadline = deadlineSignal(this.#clock, DIRECT_FETCH_MS, `fetching ${cid} from ${peer}`)
-      const signal = options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline])
-      try {
-        const block = await exchange.fetch(peer, cid, signal)
-        if (block === undefined) continue
-        await this.#helia.blockstore.put(cid, block)
-        options.onFetched?.(cid)
-        return block
-      } catch (error) {
-        if (options.signal?.aborted === true) throw error
-        this.#log.debug({ cid: cid.toString(), peer: peer.toString(), err: error }, 'direct block fetch failed')
+    const done = new AbortController()
+    const attempts: Promise<Uint8Array | undefined>[] = []
+    try {
+      for (const [i, peer] of providers.entries()) {
+        const deadline = deadlineSignal(this.#clock, DIRECT_FETCH_MS, `fetching ${cid} from ${peer}`)
+        const signal = AbortSignal.any([done.signal, deadline, ...(options.signal ? [options.signal] : [])])
+        const attempt = exchange.fetch(peer, cid, signal).catch((error: unknown) => {
+          if (!done.signal.aborted)
+            this.#log.debug({ cid: cid.toString(), peer: peer.toString(), err: error }, 'direct block fetch failed')
+          return undefined
+        })
+        attempts.push(attempt)
+        // Any attempt so far may answer; move on to the next provider when this one comes
+        // back empty or keeps us waiting past the hedge delay. After the last, wait for all.
+        const found =
+          i === providers.length - 1
+            ? await firstBlock(attempts)
+            : await Promise.race([
+                firstBlock(attempts),
+                attempt.then((block) => block ?? NEXT),
+                sleep(this.#clock, HEDGE_MS, done.signal).then(() => NEXT),
+              ])
+        if (found instanceof Uint8Array) {
+          await this.#helia.blockstore.put(cid, found)
+          options.onFetched?.(cid)
+          return found
+        }
+        if (options.signal?.aborted === true) throw options.signal.reason
       }
+      return undefined
+    } finally {
+      done.abort()
     }
-    return undefined
   }
 
   /**

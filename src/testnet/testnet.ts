@@ -170,6 +170,7 @@ export class Testnet {
       const serving = statuses.find((s) => s?.roles.includes('serving'))
       const losses = serving?.loss ?? []
       const claims = window > 0 ? await this.claims(window) : []
+      const submissions = claims.filter((c) => c.kind === 'submission')
       this.o.onProgress?.({
         elapsedMs: this.elapsedMs(),
         stage: 'run',
@@ -177,9 +178,9 @@ export class Testnet {
         window,
         windows: t.run.windows,
         loss: losses.at(-1)?.loss ?? null,
-        submissions: claims.filter((c) => c.kind === 'submission').length,
-        challenges: claims.filter((c) => c.status === 'challenged').length,
-        slashed: claims.filter((c) => c.status === 'slashed').length,
+        submissions: submissions.length,
+        challenges: submissions.filter((c) => c.status === 'challenged').length,
+        slashed: submissions.filter((c) => c.status === 'slashed').length,
         nodes: this.nodes.map((n, i) => ({
           name: n.name,
           up: n.running && !n.paused,
@@ -187,13 +188,13 @@ export class Testnet {
           peers: statuses[i]?.peers ?? null,
         })),
       })
-      // Done once the planned windows have closed and had time to aggregate, with every
-      // fault fired: window `windows` is open and half way through.
-      const halfway = t.chain.params.windowBlocks / 2
-      const reader = await this.reader()
-      const w = reader === undefined ? undefined : await reader.get<{ id: number; openHeight: number }>('/query/window')
-      if (pending.length === 0 && w !== undefined && w.id >= t.run.windows && maxHeight >= w.openHeight + halfway)
-        return true
+      // Done once the planned number of windows has trained (an aggregate accepted: the
+      // model moved), with every fault fired. Windows that open while nodes are still
+      // starting may train nothing; they do not count.
+      const trained = new Set(
+        claims.filter((c) => c.kind === 'aggregate' && c.status === 'accepted').map((c) => c.window),
+      )
+      if (pending.length === 0 && trained.size >= t.run.windows) return true
       await sleep(this.o.clock, 1000)
     }
     return false

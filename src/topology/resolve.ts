@@ -62,6 +62,16 @@ export function resolveTopology(file: string, parsed: TopologyFile): { topology:
 function resolveParams(chain: TopologyFile['chain'], problems: FieldProblem[]): Params | undefined {
   const base = chain.preset === 'production' ? defaultParams : localTestnetParams
   const out: Record<string, unknown> = { ...base }
+  // A local testnet's deadlines follow its window: a longer window is chosen for a slower
+  // machine, and a verification game or an aggregation needs the same room there
+  // (chain.params still overrides each of them).
+  if (chain.preset !== 'production' && chain.windowBlocks !== undefined) {
+    const half = Math.ceil(chain.windowBlocks / 2)
+    out.l2DeadlineBlocks = Math.max(base.l2DeadlineBlocks, half)
+    out.l3DeadlineBlocks = Math.max(base.l3DeadlineBlocks, half)
+    out.aggregationDeadlineBlocks = Math.max(base.aggregationDeadlineBlocks, half)
+    out.challengePeriodBlocks = Math.max(base.challengePeriodBlocks, chain.windowBlocks)
+  }
   const overrides: [keyof Params, unknown, FieldPath][] = []
   if (chain.blockTimeMs !== undefined) overrides.push(['blockTimeMs', chain.blockTimeMs, ['chain', 'blockTimeMs']])
   if (chain.windowBlocks !== undefined) overrides.push(['windowBlocks', chain.windowBlocks, ['chain', 'windowBlocks']])
