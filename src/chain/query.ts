@@ -4,7 +4,8 @@
  *
  *   height, params, supply, model, subnets, datasets, validators, stakers, staker/<addr>,
  *   account/<addr>, unbonding/<addr>, window (current), window/<id>, tasks/<window>,
- *   tasks/<window>/<addr> (a miner's tasks), claim/<id>, claims/<window>, credits/<addr>,
+ *   tasks/<window>/<addr> (a miner's tasks), commits/<taskId> (its miners that committed),
+ *   claim/<id>, claims/<window>, credits/<addr>,
  *   challenge/<id>, challenges (open ones), proposal/<id>, proposals, audit,
  *   verifier-draws[/<addr>] (open L2 attempts: what a verifier needs to compute its ticket),
  *   arbiter-duties/<addr> (panel seats waiting for the arbiter's vote), pruned (the watermark)
@@ -17,7 +18,7 @@ import { paramsToJson } from './params.ts'
 import { isWindowPruned, windowOfClaim, windowOfTask } from './pruning.ts'
 import type { ChainState, Challenge } from './state.ts'
 import { toJson } from './store.ts'
-import { currentWindow, windowKey } from './windows.ts'
+import { currentWindow, submissionId, windowKey } from './windows.ts'
 
 export class UnknownQueryError extends R3mesError {
   constructor(path: string) {
@@ -146,6 +147,13 @@ export function runQuery(s: ChainState, path: string, _data?: string): unknown {
           .map(([, t]) => t)
           .filter((t) => String(t.window) === a && (b === undefined || t.miners.includes(b))),
       )
+    case 'commits': {
+      // The miners of task `a` that have committed (a miner reveals once its replicas have,
+      // so an honest replica's identical CID is never mistaken for a copy).
+      const task = s.tasks.get(String(a))
+      if (task === undefined) return toJson([])
+      return toJson(task.miners.filter((m) => s.commits.has(submissionId(task.id, m))))
+    }
     case 'claim': {
       const id = path.slice('claim/'.length)
       const claim = s.claims.get(id)

@@ -41,7 +41,8 @@ export interface TestnetReport {
 export async function buildReport(net: Testnet, finished: boolean): Promise<TestnetReport> {
   const layout = net.layout
   if (layout === undefined) throw new Error('no testnet layout')
-  const statuses = await net.statuses()
+  const answered = await net.statuses()
+  const statuses = answered.map((s, i) => s ?? net.lastStatuses[i])
   const reader = await net.reader()
   const window = (await reader?.get<{ id: number }>('/query/window'))?.id ?? 0
   const claims = await net.claims(window)

@@ -122,9 +122,17 @@ export class Testnet {
     }
   }
 
+  /** Every node's status now (undefined: it did not answer in time). */
   async statuses(): Promise<(NodeStatusView | undefined)[]> {
-    return Promise.all(this.nodes.map((n) => n.get<NodeStatusView>('/status')))
+    const now = await Promise.all(this.nodes.map((n) => n.get<NodeStatusView>('/status')))
+    now.forEach((s, i) => {
+      if (s !== undefined) this.lastStatuses[i] = s
+    })
+    return now
   }
+
+  /** The last status each node answered with (a busy node may miss a poll, not the report). */
+  readonly lastStatuses: (NodeStatusView | undefined)[] = []
 
   /** The node to read the chain from: the first validator that answers. */
   async reader(): Promise<NodeProcess | undefined> {
@@ -167,7 +175,7 @@ export class Testnet {
         lastFireMs = this.elapsedMs()
         this.faults.push(await this.fire(f, maxHeight))
       }
-      const serving = statuses.find((s) => s?.roles.includes('serving'))
+      const serving = this.lastStatuses.find((s) => s?.roles.includes('serving'))
       const losses = serving?.loss ?? []
       const claims = window > 0 ? await this.claims(window) : []
       const submissions = claims.filter((c) => c.kind === 'submission')

@@ -170,9 +170,26 @@ export async function submit(s: NodeServices, task: Task, cid: string, traceCid:
     commitment: commitmentOf(cid, s.address, task.id, salt),
   })
   if (committed.code !== 'OK') return { taskId: task.id, cid, code: committed.code }
+  await replicasCommitted(s, task)
   const revealed = await s.tx.send({ type: 'reveal', taskId: task.id, cid, salt, metadata: traceMetadata(traceCid) })
   if (revealed.code === 'OK') s.metrics.submissions++
   return { taskId: task.id, cid, code: revealed.code }
+}
+
+/**
+ * Wait (a block at a time) until every replica of `task` has committed, or until two blocks
+ * before the window closes. The chain treats a CID revealed before a replica committed to it
+ * as public: an honest replica that commits after that would be flagged as a copy.
+ */
+async function replicasCommitted(s: NodeServices, task: Task): Promise<void> {
+  if (task.miners.length < 2) return
+  const window = s.window(task.window)
+  for (;;) {
+    const committed = s.chain.query<string[]>(`commits/${task.id}`)
+    if (committed.length >= task.miners.length) return
+    if (window === null || s.chain.height >= window.closeHeight - 2) return
+    await sleep(s.c.clock, s.chain.blockIntervalMs / 2)
+  }
 }
 
 /**
