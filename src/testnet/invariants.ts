@@ -183,8 +183,11 @@ export async function checkInvariants(
           break
         }
         case 'copiedCid': {
+          // Caught when no copy is ever paid: flagged at reveal, or never in time to reveal.
           const paid = own.filter((c) => c.status === 'accepted' && c.flag !== 'copied')
-          if (own.length > 0 && paid.length === 0) caught.push(`${n.name} copiedCid: ${own.length} claims, none paid`)
+          const flagged = own.filter((c) => c.flag === 'copied').length
+          if (paid.length === 0)
+            caught.push(`${n.name} copiedCid: ${own.length} claims (${flagged} flagged as copies), none paid`)
           else uncaught.push(`${n.name} copiedCid: ${own.length} claims, ${paid.length} paid`)
           break
         }

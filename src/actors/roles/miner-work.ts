@@ -177,17 +177,20 @@ export async function submit(s: NodeServices, task: Task, cid: string, traceCid:
 }
 
 /**
- * Wait (a block at a time) until every replica of `task` has committed, or until two blocks
- * before the window closes. The chain treats a CID revealed before a replica committed to it
- * as public: an honest replica that commits after that would be flagged as a copy.
+ * Wait until every replica of `task` has committed, for at most a quarter of a window (and
+ * never past two blocks before it closes). The chain treats a CID revealed before a replica
+ * committed to it as public, so an honest replica that commits after that would be flagged
+ * as a copy; replicas run the same path in step, so they commit within a few blocks of each
+ * other, and a replica that is gone must not hold the others' reveals for ever.
  */
 async function replicasCommitted(s: NodeServices, task: Task): Promise<void> {
   if (task.miners.length < 2) return
   const window = s.window(task.window)
-  for (;;) {
-    const committed = s.chain.query<string[]>(`commits/${task.id}`)
-    if (committed.length >= task.miners.length) return
-    if (window === null || s.chain.height >= window.closeHeight - 2) return
+  if (window === null) return
+  const p = s.chain.chain.state.params
+  const until = Math.min(window.closeHeight - 2, s.chain.height + Math.ceil(p.windowBlocks / 4))
+  while (s.chain.height < until) {
+    if (s.chain.query<string[]>(`commits/${task.id}`).length >= task.miners.length) return
     await sleep(s.c.clock, s.chain.blockIntervalMs / 2)
   }
 }

@@ -1,0 +1,94 @@
+/**
+ * The main job end to end, as a user runs it: `r3mes testnet` on the embedded default topology
+ * and `r3mes chaos` on two scenarios, each a network of one `r3mes node` process per node on
+ * loopback. Slow (minutes each); the figures they print are the ones README quotes.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+const bin = join(repo, 'bin', 'r3mes.js')
+
+interface Run {
+  readonly code: number
+  readonly out: string
+  readonly err: string
+}
+
+function r3mes(args: readonly string[], timeoutMs: number): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { cwd: repo, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
+        resolve({ code, out: stdout, err: stderr })
+      },
+    )
+  })
+}
+
+interface Report {
+  readonly finished: boolean
+  readonly windows: number
+  readonly lossPerWindow: readonly { loss: number }[]
+  readonly submissions: { total: number; accepted: number; flagged: number; slashed: number }
+  readonly honestSlashed: number
+  readonly cheatersSlashed: number
+  readonly cheaters: readonly string[]
+  readonly sharding: { saving: number }
+  readonly invariants?: readonly { name: string; ok: boolean; detail: string }[]
+}
+
+describe('r3mes testnet and r3mes chaos (one process per node on loopback)', function () {
+  this.timeout(12 * 60_000)
+  let root = ''
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'r3mes-testnet-'))
+  })
+  after(async () => {
+    if (root !== '') await rm(root, { recursive: true, force: true, maxRetries: 5 })
+  })
+
+  async function run(args: readonly string[], name: string): Promise<Report> {
+    const json = join(root, `${name}.json`)
+    const r = await r3mes([...args, '--json', json, '--dir', join(root, name)], 11 * 60_000)
+    assert.equal(r.code, 0, `${args.join(' ')} exited ${r.code}\n${r.out}\n${r.err.slice(-4000)}`)
+    return JSON.parse(await readFile(json, 'utf8')) as Report
+  }
+
+  it('the default testnet trains three windows: the model moves, held-out loss falls, nobody is slashed', async () => {
+    const r = await run(['testnet'], 'default')
+    assert.equal(r.finished, true)
+    assert.ok(r.windows >= 3, `windows trained: ${r.windows}`)
+    const losses = r.lossPerWindow.map((l) => l.loss)
+    assert.ok(losses.length >= 2, `loss measured ${losses.length} times`)
+    assert.ok((losses.at(-1) as number) < (losses[0] as number), `held-out loss ${losses.join(' → ')}`)
+    assert.ok(r.submissions.accepted > 0)
+    assert.equal(r.submissions.flagged, 0, 'honest replicas agree (L1)')
+    assert.equal(r.honestSlashed, 0)
+    assert.ok(r.sharding.saving > 0, 'miners fetched only their layers')
+  })
+
+  it('chaos: a wrong gradient is slashed through L2 and L3 and a copied CID is never paid', async () => {
+    const r = await run(['chaos', 'topology/chaos/cheating-miners.yaml'], 'cheating-miners')
+    const failed = (r.invariants ?? []).filter((i) => !i.ok)
+    assert.deepEqual(failed, [], 'every invariant holds')
+    assert.ok((r.invariants ?? []).length >= 7)
+    assert.ok(r.cheatersSlashed >= 1, 'the wrong-gradient miner was slashed')
+    assert.equal(r.honestSlashed, 0)
+  })
+
+  it('chaos: each validator killed and restarted in turn; the chain agrees and recovers', async () => {
+    const r = await run(['chaos', 'topology/chaos/kill-restart-validators.yaml'], 'kill-restart-validators')
+    const failed = (r.invariants ?? []).filter((i) => !i.ok)
+    assert.deepEqual(failed, [], 'every invariant holds')
+    const names = (r.invariants ?? []).map((i) => i.name)
+    for (const name of ['agreement', 'app hashes', 'conservation', 'recovery']) assert.ok(names.includes(name), name)
+  })
+})
