@@ -278,6 +278,54 @@ async function gossip(signed: boolean): Promise<Record<string, number>> {
   }
 }
 
+/**
+ * Block exchange against bitswap: 8 nodes in a full mesh, each storing one 100 KB block, and
+ * every node fetching every other node's block at once (56 transfers), through the named
+ * holder (`providers`) and through bitswap alone, alternating, three rounds each; the time of
+ * a whole round, median.
+ */
+async function exchangeVsBitswap(): Promise<Record<string, number>> {
+  const NODES = 8
+  const started = await Promise.all(Array.from({ length: NODES }, (_, i) => newNode(`exchange-${i}`, i + 40)))
+  const nodes = started.map((s) => s.node)
+  try {
+    for (let i = 0; i < NODES; i++)
+      for (let j = 0; j < i; j++)
+        await (nodes[i] as NetNode).libp2p.dial((nodes[j] as NetNode).multiaddrs()[0] as never)
+    const round = async (direct: boolean, seed: number): Promise<{ ms: number; failed: number }> => {
+      const cids = await Promise.all(
+        nodes.map((n, i) => n.content.put(benchBytes(100_000, seed * 100 + i), { announce: false })),
+      )
+      let failed = 0
+      const t0 = clock.monotonicMs()
+      await Promise.all(
+        nodes.flatMap((n, i) =>
+          cids.map(async (cid, j) => {
+            if (i === j) return
+            const providers = direct ? [(nodes[j] as NetNode).peerId] : []
+            await n.content.get(cid, { providers, signal: AbortSignal.timeout(30_000) }).catch(() => failed++)
+          }),
+        ),
+      )
+      return { ms: clock.monotonicMs() - t0, failed }
+    }
+    const direct: number[] = []
+    const bitswap: number[] = []
+    let failed = 0
+    for (let r = 0; r < 3; r++) {
+      const d = await round(true, 2 * r)
+      const b = await round(false, 2 * r + 1)
+      direct.push(d.ms)
+      bitswap.push(b.ms)
+      failed += d.failed + b.failed
+    }
+    return { directMs: median(direct), bitswapMs: median(bitswap), failed, transfers: NODES * (NODES - 1) }
+  } finally {
+    await Promise.all(nodes.map((n) => n.stop().catch(() => {})))
+    await Promise.all(started.map((s) => rm(s.home, { recursive: true, force: true })))
+  }
+}
+
 export async function runNetBench(json: boolean): Promise<void> {
   // One run in four on the shared test machine died of an unhandled StreamResetError raised
   // in yamux's receive path (a stream reset by the peer, with no awaiting site in the stack).
@@ -290,6 +338,7 @@ export async function runNetBench(json: boolean): Promise<void> {
   const p2p = await pointToPoint()
   const g = await gossip(true)
   const u = await gossip(false)
+  const x = await exchangeVsBitswap()
   const MBps = (bps: number | undefined): number => Math.round(((bps ?? 0) / MiB) * 10) / 10
   const ratio = (a: number | undefined, b: number | undefined): number => Math.round(((a ?? 0) / (b ?? 1)) * 100) / 100
   const result = {
@@ -299,7 +348,12 @@ export async function runNetBench(json: boolean): Promise<void> {
     gossipP99VsRtt: ratio(g.gossipP99Ms, g.rttP50Ms),
     lost: g.lost,
     contentVsBare: ratio(p2p.contentBps, p2p.bareBps),
+    exchangeVsBitswap: ratio(x.bitswapMs, x.directMs),
     raw: {
+      exchangeRoundMs: Math.round(x.directMs ?? 0),
+      bitswapRoundMs: Math.round(x.bitswapMs ?? 0),
+      exchangeTransfersPerRound: x.transfers,
+      exchangeFailedFetches: x.failed,
       activationStreamMiBps: MBps(p2p.streamBps),
       bareStreamMiBps: MBps(p2p.bareBps),
       rawTcpMiBps: MBps(p2p.tcpBps),
@@ -338,6 +392,9 @@ export async function runNetBench(json: boolean): Promise<void> {
     )
     console.log(
       `  gossipP50VsRtt ${result.gossipP50VsRtt} (target <= 3), gossipP99VsRtt ${result.gossipP99VsRtt}, lost ${result.lost}`,
+    )
+    console.log(
+      `${result.raw.exchangeTransfersPerRound} fetches of 100 KB among 8 nodes: block exchange ${result.raw.exchangeRoundMs} ms, bitswap ${result.raw.bitswapRoundMs} ms (exchangeVsBitswap ${result.exchangeVsBitswap}× faster), ${result.raw.exchangeFailedFetches} failed`,
     )
   }
 }

@@ -154,6 +154,10 @@ export class Testnet {
     const t = this.plan.topology
     const pending = [...this.plan.faults]
     let lastFireMs = this.elapsedMs()
+    // Height-scheduled faults keep their spacing: when start-up took longer than the first
+    // heights of the schedule, a kill at 5 and a restart at 10 still fire 5 blocks apart,
+    // not back to back.
+    let lastFire: { height: number; at: number } | undefined
     let maxHeight = 0
     while (this.elapsedMs() < t.run.timeoutMs) {
       if (this.o.signal?.aborted === true) return false
@@ -166,13 +170,16 @@ export class Testnet {
       while (pending.length > 0) {
         const f = pending[0] as FaultPlan
         const at = f.at as { height?: number; ms?: number; afterMs?: number }
+        const spaced =
+          at.height === undefined || lastFire === undefined || maxHeight - lastFire.height >= at.height - lastFire.at
         const due =
-          (at.height !== undefined && maxHeight >= at.height) ||
+          (at.height !== undefined && maxHeight >= at.height && spaced) ||
           (at.ms !== undefined && this.elapsedMs() >= at.ms) ||
           (at.afterMs !== undefined && this.elapsedMs() - lastFireMs >= at.afterMs)
         if (!due) break
         pending.shift()
         lastFireMs = this.elapsedMs()
+        if (at.height !== undefined) lastFire = { height: maxHeight, at: at.height }
         this.faults.push(await this.fire(f, maxHeight))
       }
       const serving = this.lastStatuses.find((s) => s?.roles.includes('serving'))
