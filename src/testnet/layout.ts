@@ -4,7 +4,7 @@
  * backbone for the model (the committed one, or a seeded initialization for models that
  * ship none), and free loopback ports for each node's libp2p listener and HTTP API.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -12,12 +12,13 @@ import { peerIdOfPubKey, writeNodeKey } from '../actors/identity.ts'
 import { localNetworkGenesis, type NodeSpec, nodeSeed } from '../actors/local-network.ts'
 import type { Misbehaviour } from '../actors/misbehaviour.ts'
 import type { NodeRole } from '../actors/node.ts'
-import { type Genesis, genesisToJson } from '../chain/genesis.ts'
+import { type Genesis, genesisToJson, parseGenesis } from '../chain/genesis.ts'
 import { keyPairFromSeed, toHex } from '../chain/keys.ts'
 import { saveBackbone } from '../ml/artifacts.ts'
 import { getModelConfig } from '../ml/config.ts'
 import { deriveKey } from '../ml/prng.ts'
 import { initStageWeights } from '../ml/weights.ts'
+import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { NetworkPlan, NodePlan } from '../topology/types.ts'
 
 export interface NodeLayout {
@@ -93,27 +94,64 @@ export async function setupTestnet(plan: NetworkPlan, dir: string, nowMs: number
   })
   const genesisFile = join(runDir, 'genesis.json')
   writeFileSync(genesisFile, `${JSON.stringify(genesisToJson(genesis), null, 2)}\n`)
-  const nodes: NodeLayout[] = []
-  for (const n of plan.nodes) {
+  const ports: RunFile['ports'] = {}
+  for (const n of plan.nodes) ports[n.name] = { p2p: await freePort(), api: await freePort() }
+  const layout = { dir: runDir, genesisFile, genesis, modelDir, nodes: nodeLayouts(plan, runDir, ports) }
+  const run: RunFile = { v: 1, topologyFile: resolve(plan.topology.file), modelDir, ports }
+  writeFileSync(join(runDir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`)
+  return layout
+}
+
+/** What a run folder records so the later stages can be run on their own. */
+interface RunFile {
+  readonly v: 1
+  readonly topologyFile: string
+  readonly modelDir: string
+  readonly ports: Record<string, { p2p: number; api: number }>
+}
+
+export const RUN_FILE = 'testnet.json'
+
+/** Each node's layout: its key from the topology seed and its name, its ports from `ports`. */
+function nodeLayouts(plan: NetworkPlan, runDir: string, ports: RunFile['ports']): NodeLayout[] {
+  const t = plan.topology
+  return plan.nodes.map((n) => {
     const home = join(runDir, n.name)
-    const key = nodeSeed(t.chain.id, seed, n.name)
+    const key = nodeSeed(t.chain.id, String(t.seed), n.name)
     writeNodeKey(home, key)
     const pair = keyPairFromSeed(key)
     const peerId = peerIdOfPubKey(toHex(pair.publicKey)).toString()
-    const p2pPort = await freePort()
-    nodes.push({
+    const port = ports[n.name]
+    if (port === undefined) throw new InvalidArgumentError(`the run folder ${runDir} has no ports for ${n.name}`)
+    return {
       plan: n,
       name: n.name,
       home,
       roles: n.roles as NodeRole[],
       address: pair.address,
       peerId,
-      p2pPort,
-      apiPort: await freePort(),
-      multiaddr: `/ip4/127.0.0.1/tcp/${p2pPort}/p2p/${peerId}`,
+      p2pPort: port.p2p,
+      apiPort: port.api,
+      multiaddr: `/ip4/127.0.0.1/tcp/${port.p2p}/p2p/${peerId}`,
       misbehaviours: n.misbehaviours.map((m) => m.kind as Misbehaviour),
       seedsModel: n.roles.includes('validator'),
-    })
-  }
-  return { dir: runDir, genesisFile, genesis, modelDir, nodes }
+    }
+  })
+}
+
+/** The topology file a run folder was set up from (for the stages run on their own). */
+export function runTopologyFile(dir: string): string {
+  const file = join(resolve(dir), RUN_FILE)
+  if (!existsSync(file))
+    throw new InvalidArgumentError(`${dir} is not a testnet run folder (no ${RUN_FILE}): run the setup stage first`)
+  return (JSON.parse(readFileSync(file, 'utf8')) as RunFile).topologyFile
+}
+
+/** The layout of a run folder made by `setupTestnet`, for the stages run on their own. */
+export function loadTestnet(plan: NetworkPlan, dir: string): TestnetLayout {
+  const runDir = resolve(dir)
+  const run = JSON.parse(readFileSync(join(runDir, RUN_FILE), 'utf8')) as RunFile
+  const genesisFile = join(runDir, 'genesis.json')
+  const genesis = parseGenesis(JSON.parse(readFileSync(genesisFile, 'utf8')))
+  return { dir: runDir, genesisFile, genesis, modelDir: run.modelDir, nodes: nodeLayouts(plan, runDir, run.ports) }
 }

@@ -3,9 +3,13 @@
  * binary, its output in `<home>/node.log`, its readiness taken from the ready file it writes.
  * Faults act on it as they would on a real machine: kill (SIGKILL), pause and resume
  * (SIGSTOP, SIGCONT), restart (a new process on the same home, key and stores).
+ *
+ * A node started `detached` outlives the command that started it (the testnet's stages run
+ * on their own: `start` leaves the nodes running, a later `run` or `stop` adopts them by the
+ * pid in `<home>/node.pid`), so everything here acts on the pid, not on a child handle.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Clock, sleep } from '../runtime/clock.ts'
@@ -13,6 +17,16 @@ import { R3mesError } from '../runtime/errors.ts'
 import type { NodeLayout, TestnetLayout } from './layout.ts'
 
 const bin = fileURLToPath(new URL('../../bin/r3mes.js', import.meta.url))
+
+/** Whether a process exists (signal 0 checks without signalling; EPERM means it exists). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
 
 export class NodeStartError extends R3mesError {
   constructor(name: string, reason: string, log: string) {
@@ -34,7 +48,9 @@ export class NodeProcess {
   readonly #bootstrap: readonly string[]
   readonly #logLevel: string
   #child: ChildProcess | undefined
-  #exited: Promise<number | null> = Promise.resolve(null)
+  #pid: number | undefined
+  /** Started (or adopted) to outlive the command: a restart keeps it so. */
+  #detached = false
   ready: ReadyInfo | undefined
   paused = false
   /** Times this node was started (1 after the first start). */
@@ -62,8 +78,48 @@ export class NodeProcess {
     return join(this.layout.home, 'node.log')
   }
 
+  get pidFile(): string {
+    return join(this.layout.home, 'node.pid')
+  }
+
   get running(): boolean {
-    return this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
+    if (this.#pid === undefined) return false
+    const child = this.#child
+    if (child !== undefined) return child.exitCode === null && child.signalCode === null
+    return isAlive(this.#pid)
+  }
+
+  /** Take over a node a previous command started (detached); false when it is not running. */
+  adopt(): boolean {
+    const readyFile = join(this.layout.home, 'ready.json')
+    if (!existsSync(this.pidFile) || !existsSync(readyFile)) return false
+    const pid = Number(readFileSync(this.pidFile, 'utf8'))
+    if (!Number.isSafeInteger(pid) || pid <= 0 || !isAlive(pid)) return false
+    this.#pid = pid
+    this.#child = undefined
+    this.#detached = true
+    this.ready = JSON.parse(readFileSync(readyFile, 'utf8')) as ReadyInfo
+    this.starts = Math.max(1, this.starts)
+    return true
+  }
+
+  /** Resolves once the process is gone (polling: an adopted process is not our child). */
+  async #gone(timeoutMs: number): Promise<boolean> {
+    const until = this.#clock.monotonicMs() + timeoutMs
+    while (this.running) {
+      if (this.#clock.monotonicMs() > until) return false
+      await sleep(this.#clock, 50)
+    }
+    return true
+  }
+
+  #signal(signal: NodeJS.Signals): void {
+    if (this.#pid === undefined) return
+    try {
+      process.kill(this.#pid, signal)
+    } catch {
+      // Already gone.
+    }
   }
 
   args(): string[] {
@@ -96,19 +152,23 @@ export class NodeProcess {
   }
 
   /** Start the process and wait until it is ready (or fails, or `timeoutMs` passes). */
-  async start(timeoutMs = 120_000): Promise<ReadyInfo> {
+  async start(timeoutMs = 120_000, options: { detached?: boolean } = {}): Promise<ReadyInfo> {
     const readyFile = join(this.layout.home, 'ready.json')
     rmSync(readyFile, { force: true })
     const log = openSync(this.logFile, 'a')
-    const child = spawn(process.execPath, [bin, ...this.args()], { stdio: ['ignore', log, log] })
+    const detached = options.detached ?? this.#detached
+    this.#detached = detached
+    const child = spawn(process.execPath, [bin, ...this.args()], { stdio: ['ignore', log, log], detached })
     closeSync(log)
+    if (detached) child.unref()
     this.#child = child
+    this.#pid = child.pid
+    writeFileSync(this.pidFile, `${child.pid}\n`)
     this.paused = false
     this.starts++
-    this.#exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
     const started = this.#clock.monotonicMs()
     while (!existsSync(readyFile)) {
-      if (child.exitCode !== null || child.signalCode !== null)
+      if (!this.running)
         throw new NodeStartError(this.name, `exited with ${child.exitCode ?? child.signalCode}`, this.logFile)
       if (this.#clock.monotonicMs() - started > timeoutMs)
         throw new NodeStartError(this.name, `not ready within ${timeoutMs} ms`, this.logFile)
@@ -120,32 +180,30 @@ export class NodeProcess {
 
   /** Ask the node to stop (SIGTERM), and kill it if it has not exited within `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
-    const child = this.#child
-    if (child === undefined || !this.running) return
-    if (this.paused) child.kill('SIGCONT')
-    child.kill('SIGTERM')
-    const exited = await Promise.race([this.#exited.then(() => true), sleep(this.#clock, graceMs).then(() => false)])
-    if (!exited) {
-      child.kill('SIGKILL')
-      await this.#exited
+    if (!this.running) return
+    if (this.paused) this.#signal('SIGCONT')
+    this.#signal('SIGTERM')
+    if (!(await this.#gone(graceMs))) {
+      this.#signal('SIGKILL')
+      await this.#gone(10_000)
     }
   }
 
   async kill(): Promise<void> {
     if (!this.running) return
-    this.#child?.kill('SIGKILL')
-    await this.#exited
+    this.#signal('SIGKILL')
+    await this.#gone(10_000)
   }
 
   pause(): void {
     if (!this.running || this.paused) return
-    this.#child?.kill('SIGSTOP')
+    this.#signal('SIGSTOP')
     this.paused = true
   }
 
   resume(): void {
     if (!this.running || !this.paused) return
-    this.#child?.kill('SIGCONT')
+    this.#signal('SIGCONT')
     this.paused = false
   }
 

@@ -10,7 +10,7 @@ import type { Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
 import { checkInvariants, type InvariantResult } from './invariants.ts'
-import { setupTestnet, type TestnetLayout } from './layout.ts'
+import { loadTestnet, setupTestnet, type TestnetLayout } from './layout.ts'
 import { NodeProcess } from './node-process.ts'
 import { buildReport, type TestnetReport } from './report.ts'
 
@@ -92,7 +92,21 @@ export class Testnet {
 
   async setup(): Promise<TestnetLayout> {
     this.o.onStage?.('setup', this.o.dir)
-    this.layout = await setupTestnet(this.plan, this.o.dir, this.o.clock.nowMs())
+    this.#use(await setupTestnet(this.plan, this.o.dir, this.o.clock.nowMs()))
+    return this.layout as TestnetLayout
+  }
+
+  /**
+   * Take over a run folder that an earlier `setup` made and whose nodes an earlier `start`
+   * left running (the stages run on their own); returns the names of the nodes found running.
+   */
+  attach(): string[] {
+    this.#use(loadTestnet(this.plan, this.o.dir))
+    return this.nodes.filter((n) => n.adopt()).map((n) => n.name)
+  }
+
+  #use(layout: TestnetLayout): void {
+    this.layout = layout
     const validators = this.layout.nodes.filter((n) => n.roles.includes('validator')).map((n) => n.multiaddr)
     this.nodes = this.layout.nodes.map(
       (l) =>
@@ -104,14 +118,14 @@ export class Testnet {
           logLevel: this.o.logLevel,
         }),
     )
-    return this.layout
   }
 
-  async start(): Promise<void> {
+  /** Start every node (validators first); `detached` nodes outlive this process. */
+  async start(options: { detached?: boolean } = {}): Promise<void> {
     this.o.onStage?.('start', `${this.nodes.length} nodes`)
     const validators = validatorsOf(this.nodes)
-    await Promise.all(validators.map((n) => n.start()))
-    await Promise.all(this.nodes.filter((n) => !validators.includes(n)).map((n) => n.start()))
+    await Promise.all(validators.map((n) => n.start(120_000, options)))
+    await Promise.all(this.nodes.filter((n) => !validators.includes(n)).map((n) => n.start(120_000, options)))
     // Apply the link conditions each node's plan names, on its links to every other node.
     for (const n of this.nodes) {
       const c = n.layout.plan.network

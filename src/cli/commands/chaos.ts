@@ -4,15 +4,10 @@
  * when one breaks, printing the seed and file that reproduce the run.
  */
 import { writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
-import { SystemClock } from '../../runtime/system-clock.ts'
 import { formatReport } from '../../testnet/report.ts'
-import { runTestnet } from '../../testnet/testnet.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
-import { stringOption } from '../options.ts'
-import { loadPlan, progressView } from './testnet.ts'
+import { loadPlan, runAllStages } from './testnet.ts'
 
 async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const [file, ...extra] = args.positionals
@@ -20,19 +15,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
   const plan = await loadPlan(file, io)
   if (typeof plan === 'number') return plan
-  const clock = new SystemClock()
-  const dir = stringOption(args.values, 'dir', join(tmpdir(), `r3mes-chaos-${plan.topology.name}-${clock.nowMs()}`))
-  const view = progressView(io)
-  const result = await runTestnet(plan, {
-    dir,
-    clock,
-    keep: args.values.keep === true,
-    logLevel: stringOption(args.values, 'log-level', 'info'),
-    signal: io.signal,
-    chaos: true,
-    onProgress: (p) => view.update(p),
-    onStage: (s, d) => view.stage(s, d),
-  })
+  const result = await runAllStages(plan, args, io, true)
   io.out(formatReport(result.report))
   for (const f of result.faults)
     io.out(

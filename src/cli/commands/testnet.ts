@@ -1,17 +1,18 @@
 /** `r3mes testnet`: launch a local network from a topology file, watch it train, report. */
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { SystemClock } from '../../runtime/system-clock.ts'
-import { formatReport } from '../../testnet/report.ts'
-import { type Progress, runTestnet } from '../../testnet/testnet.ts'
+import { runTopologyFile } from '../../testnet/layout.ts'
+import { buildReport, formatReport } from '../../testnet/report.ts'
+import { type Progress, runTestnet, Testnet, type TestnetRun } from '../../testnet/testnet.ts'
 import { TopologyError } from '../../topology/errors.ts'
 import { expandTopology } from '../../topology/expand.ts'
 import { DEFAULT_TOPOLOGY_FILE, loadTopology } from '../../topology/load.ts'
 import type { NetworkPlan } from '../../topology/types.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
-import { stringOption } from '../options.ts'
+import { oneOf, stringOption } from '../options.ts'
 
 /** Load and expand a topology, printing its problems (exit 65) when it is invalid. */
 export async function loadPlan(file: string, io: CliIo): Promise<NetworkPlan | number> {
@@ -55,23 +56,39 @@ export function progressView(io: CliIo): { update(p: Progress): void; stage(stag
   }
 }
 
-async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
-  const [file = DEFAULT_TOPOLOGY_FILE, ...extra] = args.positionals
-  if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
-  const plan = await loadPlan(file, io)
-  if (typeof plan === 'number') return plan
+const STAGES = ['setup', 'start', 'run', 'stop', 'cleanup'] as const
+
+/** Every stage in order with the progress view, for `testnet` and (with `chaos`) `r3mes chaos`. */
+export async function runAllStages(
+  plan: NetworkPlan,
+  args: ParsedCommandArgs,
+  io: CliIo,
+  chaos: boolean,
+): Promise<TestnetRun> {
   const clock = new SystemClock()
-  const dir = stringOption(args.values, 'dir', join(tmpdir(), `r3mes-testnet-${plan.topology.name}-${clock.nowMs()}`))
+  const kind = chaos ? 'chaos' : 'testnet'
+  const dir = stringOption(args.values, 'dir', join(tmpdir(), `r3mes-${kind}-${plan.topology.name}-${clock.nowMs()}`))
   const view = progressView(io)
-  const result = await runTestnet(plan, {
+  return runTestnet(plan, {
     dir,
     clock,
     keep: args.values.keep === true,
     logLevel: stringOption(args.values, 'log-level', 'info'),
     signal: io.signal,
+    chaos,
     onProgress: (p) => view.update(p),
     onStage: (s, d) => view.stage(s, d),
   })
+}
+
+async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
+  const stage = args.values.stage
+  if (stage !== undefined) return runStage(oneOf(String(stage), STAGES, '--stage'), args, io)
+  const [file = DEFAULT_TOPOLOGY_FILE, ...extra] = args.positionals
+  if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
+  const plan = await loadPlan(file, io)
+  if (typeof plan === 'number') return plan
+  const result = await runAllStages(plan, args, io, false)
   io.out(formatReport(result.report))
   if (args.values.keep === true) io.out(`  run folder (logs, stores): ${result.layout.dir}`)
   const jsonFile = args.values.json
@@ -80,22 +97,84 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   return result.report.finished ? ExitCode.ok : ExitCode.failure
 }
 
+/**
+ * One stage on its own, on a run folder (`--dir`, required): `setup` makes it from a topology
+ * file; `start` starts its nodes and leaves them running; `run` watches them train (firing
+ * the fault schedule) and reports; `stop` stops them; `cleanup` removes the folder.
+ */
+async function runStage(stage: (typeof STAGES)[number], args: ParsedCommandArgs, io: CliIo): Promise<number> {
+  const dir = stringOption(args.values, 'dir', '')
+  if (dir === '') throw new InvalidArgumentError(`--stage ${stage} needs --dir DIR, the run folder`)
+  const [given, ...extra] = args.positionals
+  if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
+  if (stage !== 'setup' && given !== undefined)
+    throw new InvalidArgumentError(`--stage ${stage} takes the topology from the run folder, not ${given}`)
+  if (stage === 'cleanup') {
+    runTopologyFile(dir) // refuses a folder that is not a run folder
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+    io.out(`removed ${dir}`)
+    return ExitCode.ok
+  }
+  const file = stage === 'setup' ? (given ?? DEFAULT_TOPOLOGY_FILE) : runTopologyFile(dir)
+  const plan = await loadPlan(file, io)
+  if (typeof plan === 'number') return plan
+  const view = progressView(io)
+  const net = new Testnet(plan, {
+    dir,
+    clock: new SystemClock(),
+    logLevel: stringOption(args.values, 'log-level', 'info'),
+    signal: io.signal,
+    onProgress: (p) => view.update(p),
+    onStage: (s, d) => view.stage(s, d),
+  })
+  if (stage === 'setup') {
+    const layout = await net.setup()
+    io.out(`set up ${layout.nodes.length} nodes in ${layout.dir}; next: r3mes testnet --stage start --dir ${dir}`)
+    return ExitCode.ok
+  }
+  const running = net.attach()
+  if (stage === 'start') {
+    if (running.length > 0) throw new InvalidArgumentError(`nodes already running in ${dir}: ${running.join(', ')}`)
+    await net.start({ detached: true })
+    io.out(`started ${net.nodes.length} nodes; next: r3mes testnet --stage run --dir ${dir}`)
+    return ExitCode.ok
+  }
+  if (stage === 'stop') {
+    await net.stop()
+    io.out(`stopped ${running.length} nodes`)
+    return ExitCode.ok
+  }
+  if (running.length === 0) throw new InvalidArgumentError(`no node of ${dir} is running: run --stage start first`)
+  const finished = await net.run()
+  const report = await buildReport(net, finished)
+  io.out(formatReport(report))
+  const jsonFile = args.values.json
+  if (typeof jsonFile === 'string') writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`)
+  if (io.signal?.aborted === true) return 130
+  return finished ? ExitCode.ok : ExitCode.failure
+}
+
 export const testnetCommand: Command = {
   name: 'testnet',
   summary: 'launch a local multi-node network from a topology file',
-  usage: 'r3mes testnet [topology.yaml] [--json FILE] [--dir DIR] [--keep]',
+  usage: 'r3mes testnet [topology.yaml] [--json FILE] [--dir DIR] [--keep] [--stage STAGE]',
   help: `Launches the network a topology file describes (default: the embedded
 topology/default.yaml), one process per node on loopback, shows its progress (height,
 window, held-out loss, submissions, disputes), and ends with a report. Ctrl-C stops every
-node cleanly. Stages: setup (homes, keys, genesis, ports), start, run, stop, cleanup.
+node cleanly. Stages: setup (homes, keys, genesis, ports), start, run, stop, cleanup; with
+--stage each runs on its own on the run folder --dir (start leaves the nodes running, run
+watches them and reports, stop stops them).
 
 Options:
   --json FILE        also write the report as JSON (fields include windows, lossPerWindow,
                      honestSlashed, cheatersSlashed)
   --dir DIR          run folder (default: a new folder under the system temp folder)
   --keep             keep the run folder (node logs, stores) afterwards
-  --log-level LEVEL  node log level in the run folder (default info)`,
+  --log-level LEVEL  node log level in the run folder (default info)
+  --stage STAGE      run one stage alone: setup [topology.yaml], start, run, stop, cleanup
+                     (each needs --dir)`,
   options: {
+    stage: { type: 'string' },
     json: { type: 'string' },
     dir: { type: 'string' },
     keep: { type: 'boolean' },
