@@ -291,20 +291,32 @@ export class Testnet {
 
   /**
    * After the run: poll until the chain has committed `blocks` more blocks than at the last
-   * fault (every restored node with it), or `boundMs` passes. Returns whether it got there.
+   * fault, and the verification game has played out for what the run trained: every claim's
+   * challenge period is over and no challenge is open. Gives up after `boundMs`; returns
+   * whether it got there.
    */
   async settle(blocks: number, boundMs: number): Promise<boolean> {
     const from = this.faults.at(-1)?.heightAtFire ?? 0
     const until = this.elapsedMs() + boundMs
+    // The windows the run trained: those closed when it ended (later ones keep coming).
+    const reader = await this.reader()
+    const trained = ((await reader?.get<{ id: number }>('/query/window'))?.id ?? 1) - 1
     while (this.elapsedMs() < until) {
       if (this.o.signal?.aborted === true) return false
       const live = (await this.statuses()).filter((s): s is NodeStatusView => s !== undefined)
       const height = Math.max(0, ...live.map((s) => s.height))
       this.samples.push({ atMs: this.elapsedMs(), height })
-      if (height >= from + blocks) return true
+      if (height >= from + blocks && (await this.#disputesSettled(height, trained))) return true
       await sleep(this.o.clock, 1000)
     }
     return false
+  }
+
+  async #disputesSettled(height: number, upToWindow: number): Promise<boolean> {
+    const open = await (await this.reader())?.get<unknown[]>('/query/challenges')
+    if (open === undefined || open.length > 0) return false
+    const claims = await this.claims(Math.max(0, upToWindow))
+    return claims.every((c) => c.kind !== 'submission' || c.challengeUntil < height)
   }
 
   /** Block and app hashes per height from every node that answers. */
@@ -346,8 +358,10 @@ export async function runTestnet(
     let invariants: InvariantResult[] | undefined
     if (options.chaos === true && options.signal?.aborted !== true) {
       const t = plan.topology
-      options.onStage?.('settle', `${t.run.recoveryBlocks} blocks after the last fault`)
-      await net.settle(t.run.recoveryBlocks, t.run.recoveryBlocks * t.chain.params.blockTimeMs * 6 + 30_000)
+      options.onStage?.('settle', `${t.run.recoveryBlocks} blocks after the last fault, disputes played out`)
+      const p = t.chain.params
+      const gameBlocks = p.challengePeriodBlocks + p.l2DeadlineBlocks + p.l3DeadlineBlocks + p.windowBlocks
+      await net.settle(t.run.recoveryBlocks, Math.max(t.run.recoveryBlocks, gameBlocks) * p.blockTimeMs * 4 + 30_000)
       options.onStage?.('check', 'invariants')
       invariants = await checkInvariants(net, net.samples)
     }

@@ -48,11 +48,22 @@ export class ChallengerWork implements RoleWork {
     // still checked within its challenge period; challenge in the chain's order.
     const griefing = s.misbehaviour.has('griefingChallenger')
     const checks = await Promise.all(
-      due.map((claim) => (griefing ? { honest: false, reason: 'griefing' } : reexecute(s, claim, s.kernels, signal))),
+      due.map(async (claim): Promise<Recheck | undefined> => {
+        if (griefing) return { honest: false, reason: 'griefing' }
+        try {
+          return await reexecute(s, claim, s.kernels, signal)
+        } catch (error) {
+          // Could not check it now (a fetch timed out, say): try again at the next block,
+          // while its challenge period lasts.
+          this.#checked.delete(claim.id)
+          s.c.logger.warn({ err: error, claim: claim.id }, 'could not re-execute a claim')
+          return undefined
+        }
+      }),
     )
     for (const [i, claim] of due.entries()) {
-      const check = checks[i] as Recheck
-      if (check.honest) continue
+      const check = checks[i]
+      if (check === undefined || check.honest) continue
       const r = await s.tx.send({ type: 'challenge', claimId: claim.id, bond: p.baseReward * BigInt(p.bondMultiple) })
       s.metrics.challengesMade++
       this.challenged.set(claim.id, check.reason)

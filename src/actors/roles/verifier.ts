@@ -96,10 +96,11 @@ export class ArbiterWork implements RoleWork {
       const key = `${c.id}/${c.panelRound}`
       if (c.stage !== 'l3' || !c.panel.includes(s.address) || height > c.deadline || this.#voted.has(key)) continue
       if (c.votes[s.address] !== undefined) continue
-      this.#voted.add(key)
       const claim = s.chain.query<Claim | null>(`claim/${c.claimId}`)
       if (claim === null) continue
+      // A re-execution that throws (a fetch timed out) is tried again at the next block.
       const check = await reexecute(s, claim, s.cpuKernels, signal)
+      this.#voted.add(key)
       const proof = arbiterProof(s.key.secretKey, c.id, c.panelRound)
       const verdict = check.honest ? 'no_fault' : 'fault'
       const r = await s.tx.send({ type: 'arbiterVote', challengeId: c.id, verdict, proof })
