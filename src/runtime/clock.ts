@@ -15,12 +15,21 @@ export interface Clock {
   nowMs(): number
   /** Milliseconds from an arbitrary origin that never goes backwards (for durations). */
   monotonicMs(): number
-  /** Call `callback` once, `delayMs` from now. */
-  setTimer(delayMs: number, callback: () => void): TimerHandle
+  /**
+   * Call `callback` once, `delayMs` from now. A pending timer does not keep the process alive
+   * unless `keepAlive` (a command waiting on something outside the process, e.g. another
+   * process exiting, must not end while it waits).
+   */
+  setTimer(delayMs: number, callback: () => void, options?: { keepAlive?: boolean }): TimerHandle
 }
 
 /** Resolve after `delayMs` on `clock`; rejects with the signal's reason when aborted. */
-export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Promise<void> {
+export function sleep(
+  clock: Clock,
+  delayMs: number,
+  signal?: AbortSignal,
+  options?: { keepAlive?: boolean },
+): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
       reject(signal.reason)
@@ -30,10 +39,14 @@ export function sleep(clock: Clock, delayMs: number, signal?: AbortSignal): Prom
       timer.cancel()
       reject(signal?.reason)
     }
-    const timer = clock.setTimer(delayMs, () => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    })
+    const timer = clock.setTimer(
+      delayMs,
+      () => {
+        signal?.removeEventListener('abort', onAbort)
+        resolve()
+      },
+      options,
+    )
     signal?.addEventListener('abort', onAbort, { once: true })
   })
 }

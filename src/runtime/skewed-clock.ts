@@ -21,7 +21,7 @@ export class SkewedClock implements Clock {
     return this.#base.monotonicMs()
   }
 
-  setTimer(delayMs: number, callback: () => void): TimerHandle {
-    return this.#base.setTimer(delayMs, callback)
+  setTimer(delayMs: number, callback: () => void, options?: { keepAlive?: boolean }): TimerHandle {
+    return this.#base.setTimer(delayMs, callback, options)
   }
 }

@@ -27,10 +27,10 @@ export class SystemClock implements Clock {
     return performance.now()
   }
 
-  setTimer(delayMs: number, callback: () => void): TimerHandle {
+  setTimer(delayMs: number, callback: () => void, options: { keepAlive?: boolean } = {}): TimerHandle {
     const handle = setTimeout(callback, Math.max(0, delayMs))
     // A pending protocol timer must not keep a process alive that is otherwise done.
-    handle.unref()
+    if (options.keepAlive !== true) handle.unref()
     return new SystemTimer(handle)
   }
 }

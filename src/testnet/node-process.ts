@@ -108,7 +108,8 @@ export class NodeProcess {
     const until = this.#clock.monotonicMs() + timeoutMs
     while (this.running) {
       if (this.#clock.monotonicMs() > until) return false
-      await sleep(this.#clock, 50)
+      // Kept alive: the process may have nothing else to wait on (`--stage stop`).
+      await sleep(this.#clock, 50, undefined, { keepAlive: true })
     }
     return true
   }
@@ -172,7 +173,7 @@ export class NodeProcess {
         throw new NodeStartError(this.name, `exited with ${child.exitCode ?? child.signalCode}`, this.logFile)
       if (this.#clock.monotonicMs() - started > timeoutMs)
         throw new NodeStartError(this.name, `not ready within ${timeoutMs} ms`, this.logFile)
-      await sleep(this.#clock, 100)
+      await sleep(this.#clock, 100, undefined, { keepAlive: true })
     }
     this.ready = JSON.parse(readFileSync(readyFile, 'utf8')) as ReadyInfo
     return this.ready

@@ -1,7 +1,7 @@
 /**
  * `r3mes testnet`: a local network from a topology plan, one process per node on loopback,
  * in stages: setup (homes, keys, genesis, ports), start (validators first, then the rest,
- * each bootstrapping from the validators), run (watch every node's status until the planned
+ * each bootstrapping from every other node), run (watch every node's status until the planned
  * windows are trained, firing the fault schedule on the way), stop (every process, cleanly)
  * and cleanup (the run folder, unless kept). The report comes from the nodes themselves.
  */
@@ -107,14 +107,17 @@ export class Testnet {
 
   #use(layout: TestnetLayout): void {
     this.layout = layout
-    const validators = this.layout.nodes.filter((n) => n.roles.includes('validator')).map((n) => n.multiaddr)
+    // Every node learns every other node's address at start (a local network knows them all):
+    // pipeline neighbours, verifiers and aggregators then reach a miner by its peer id at
+    // once, instead of after a DHT walk that a young network may not answer in time.
+    const everyone = this.layout.nodes.map((n) => n.multiaddr)
     this.nodes = this.layout.nodes.map(
       (l) =>
         new NodeProcess({
           layout: l,
           net: this.layout as TestnetLayout,
           clock: this.o.clock,
-          bootstrap: validators,
+          bootstrap: everyone,
           logLevel: this.o.logLevel,
         }),
     )
@@ -224,7 +227,7 @@ export class Testnet {
         claims.filter((c) => c.kind === 'aggregate' && c.status === 'accepted').map((c) => c.window),
       )
       if (pending.length === 0 && trained.size >= t.run.windows) return true
-      await sleep(this.o.clock, 1000)
+      await sleep(this.o.clock, 1000, undefined, { keepAlive: true })
     }
     return false
   }
@@ -307,7 +310,7 @@ export class Testnet {
       const height = Math.max(0, ...live.map((s) => s.height))
       this.samples.push({ atMs: this.elapsedMs(), height })
       if (height >= from + blocks && (await this.#disputesSettled(height, trained))) return true
-      await sleep(this.o.clock, 1000)
+      await sleep(this.o.clock, 1000, undefined, { keepAlive: true })
     }
     return false
   }
