@@ -30,7 +30,7 @@ import { TensorInbox } from './training/tensor-inbox.ts'
 import type { TxSender } from './tx-sender.ts'
 
 /** How long a node waits for model bytes (backbone range, adapter state) before asking again. */
-const FETCH_DEADLINE_MS = 30_000
+const FETCH_DEADLINE_MS = 60_000
 
 export interface TrainingData {
   /** The approved data set's training bytes (its CID is in the genesis). */

@@ -44,30 +44,34 @@ export class ChallengerWork implements RoleWork {
         if (claim.status === 'flagged' || this.#sampled(claim.id)) due.push(claim)
       }
     }
-    // Re-execute side by side (mostly waiting on fetches), so a claim late in the list is
-    // still checked within its challenge period; challenge in the chain's order.
-    const griefing = s.misbehaviour.has('griefingChallenger')
-    const checks = await Promise.all(
-      due.map(async (claim): Promise<Recheck | undefined> => {
-        if (griefing) return { honest: false, reason: 'griefing' }
-        try {
-          return await reexecute(s, claim, s.kernels, signal)
-        } catch (error) {
-          // Could not check it now (a fetch timed out, say): try again at the next block,
-          // while its challenge period lasts.
-          this.#checked.delete(claim.id)
-          s.c.logger.warn({ err: error, claim: claim.id }, 'could not re-execute a claim')
-          return undefined
-        }
-      }),
+    // L1 disagreements first (most likely a fault), then the claims whose challenge period
+    // ends soonest. Two at a time: re-execution is mostly compute, and challenging each
+    // mismatch as soon as it is found beats finding them all together, late.
+    due.sort(
+      (a, b) => Number(b.status === 'flagged') - Number(a.status === 'flagged') || a.challengeUntil - b.challengeUntil,
     )
-    for (const [i, claim] of due.entries()) {
-      const check = checks[i]
-      if (check === undefined || check.honest) continue
+    const griefing = s.misbehaviour.has('griefingChallenger')
+    const check = async (claim: Claim): Promise<void> => {
+      let result: Recheck
+      try {
+        result = griefing ? { honest: false, reason: 'griefing' } : await reexecute(s, claim, s.kernels, signal)
+      } catch (error) {
+        // Could not check it now (a fetch timed out, say): try again at the next block,
+        // while its challenge period lasts.
+        this.#checked.delete(claim.id)
+        s.c.logger.warn({ err: error, claim: claim.id }, 'could not re-execute a claim')
+        return
+      }
+      if (result.honest) return
       const r = await s.tx.send({ type: 'challenge', claimId: claim.id, bond: p.baseReward * BigInt(p.bondMultiple) })
       s.metrics.challengesMade++
-      this.challenged.set(claim.id, check.reason)
-      s.c.logger.info({ claim: claim.id, reason: check.reason, code: r.code }, 'challenged')
+      this.challenged.set(claim.id, result.reason)
+      s.c.logger.info({ claim: claim.id, reason: result.reason, code: r.code }, 'challenged')
     }
+    let next = 0
+    const worker = async (): Promise<void> => {
+      for (let claim = due[next++]; claim !== undefined; claim = due[next++]) await check(claim)
+    }
+    await Promise.all([worker(), worker()])
   }
 }

@@ -38,7 +38,7 @@ export class ServingWork implements RoleWork {
   readonly history: LossRecord[] = []
   readonly actor: Actor<typeof servingMachine>
 
-  constructor(services: NodeServices, heldOut: Uint8Array, maxTokens = 4096) {
+  constructor(services: NodeServices, heldOut: Uint8Array, maxTokens = 2048) {
     this.#s = services
     this.#heldOut = heldOut
     this.#maxTokens = maxTokens
