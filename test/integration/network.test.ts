@@ -43,7 +43,7 @@ async function waitFor(what: string, timeoutMs: number, cond: () => boolean): Pr
 }
 
 describe('a training network over real connections', function () {
-  this.timeout(480_000)
+  this.timeout(720_000)
   let root = ''
   const nodes: R3mesNode[] = []
   after(async () => {
@@ -153,7 +153,7 @@ describe('a training network over real connections', function () {
     const slashedClaims = (): Claim[] => allClaims().filter((c) => c.status === 'slashed')
     let lastDump = 0
     const verbose = process.env.R3MES_E2E_VERBOSE === '1'
-    await waitFor('3 windows aggregated and the cheater slashed', 300_000, () => {
+    await waitFor('3 windows aggregated and the cheater slashed', 480_000, () => {
       if (verbose && clock.monotonicMs() - lastDump > 5000) {
         lastDump = clock.monotonicMs()
         const w = v0.services.window()

@@ -2,11 +2,14 @@
  * Re-execution of a submission: what verifiers, arbiters and challengers do to check a
  * miner's gradient. From the claim's trace (by CID) it fetches the stage's inputs, runs the
  * stage again with the given kernels, and compares bytes with what the miner stored: its
- * boundary outputs and its gradient. Any difference, or content the miner does not serve,
- * is a fault.
+ * boundary outputs and its gradient. Any difference, or content that arrives corrupt, is a
+ * fault. Content that cannot be had in time is not: the check throws and is tried again at a
+ * later block (so a slow or cut network never convicts an honest miner; a miner that
+ * withholds its content is never cleared, and its challenge lapses).
  */
 import type { Claim, Task } from '../../chain/state.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
+import { ContentIntegrityError, MalformedMessageError } from '../../net/errors.ts'
 import type { NodeServices } from '../node-services.ts'
 import {
   decodeTrace,
@@ -38,11 +41,16 @@ export async function reexecute(
   const task = s.tasksOf(claim.window).find((t: Task) => t.id === claim.taskId)
   const window = s.window(claim.window)
   if (task === undefined || window === null) return { honest: true, reason: 'task no longer on chain' }
+  // Content that cannot be had in time is not proof of a fault (the network may be slow or
+  // cut): the check throws and is tried again later. Content that arrives wrong is.
   const fetch = async (cid: string): Promise<Uint8Array | undefined> => {
     try {
       return await s.fetch(cid, signal, claim.owner)
-    } catch {
-      return undefined
+    } catch (error) {
+      // Bytes that do not match their CID, or content that is not what it claims to be, are
+      // the miner's doing; anything else (a deadline, an unreachable or silent peer) is not.
+      if (error instanceof ContentIntegrityError || error instanceof MalformedMessageError) return undefined
+      throw error
     }
   }
   let trace: ReturnType<typeof decodeTrace>
