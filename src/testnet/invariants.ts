@@ -7,7 +7,8 @@
  * - conservation: every node's chain audit finds the token supply conserved;
  * - acknowledged submissions: every reveal a miner was told succeeded is on chain;
  * - cheats slashed: every planted cheat was caught the way the rules say it is;
- * - honest not slashed: no node without a planted misbehaviour lost stake;
+ * - honest not slashed: no node without a planted misbehaviour lost stake beyond the duty
+ *   penalties a late verifier or arbiter pays (at most 5%);
  * - recovery: after the last fault, and after every heal, restart or resume, the chain
  *   committed `recoveryBlocks` more blocks within the bound.
  *
