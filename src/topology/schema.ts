@@ -8,6 +8,7 @@
  * it takes those names or a selector naming a group (selectors.ts).
  */
 import { z } from 'zod'
+import { MISBEHAVIOURS } from '../actors/misbehaviour.ts'
 import { defaultParams, PARAM_NAMES, type Params } from '../chain/params.ts'
 import { modelConfigs } from '../ml/config.ts'
 import { amountSchema } from './amount.ts'
@@ -17,13 +18,6 @@ const MODEL_NAMES = Object.keys(modelConfigs) as [string, ...string[]]
 
 export const BACKENDS = ['auto', 'ts', 'cpu', 'cuda'] as const
 export const PRESETS = ['localTestnet', 'production'] as const
-export const MISBEHAVIOURS = [
-  'wrongGradient',
-  'copiedCid',
-  'lazyVerifier',
-  'griefingChallenger',
-  'equivocatingValidator',
-] as const
 export const FAULT_ACTIONS = [
   'kill',
   'pause',
