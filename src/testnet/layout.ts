@@ -46,17 +46,55 @@ export interface TestnetLayout {
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 
-/** A free TCP port on loopback (the OS picks; the listener closes before the node binds). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+/**
+ * The OS's ephemeral port range, from which it picks the local port of every outbound
+ * connection (and of a listener on port 0). A node's listen port must lie outside it: a port
+ * picked inside it, then left unbound until the node starts, can meanwhile become the local
+ * end of another node's outbound dial, and the late node then fails with EADDRINUSE.
+ */
+function ephemeralRange(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (Number.isSafeInteger(low) && Number.isSafeInteger(high)) return { low, high }
+  } catch {
+    // Not Linux: the IANA range, which other systems use.
+  }
+  return { low: 49152, high: 65535 }
+}
+
+/** Whether a TCP port on loopback can be bound now. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolveBind) => {
     const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => resolvePort(port))
-    })
+    server.once('error', () => resolveBind(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveBind(true)))
   })
+}
+
+/** Ports handed out by this process, so that two calls never give the same one. */
+const handedOut = new Set<number>()
+
+/**
+ * A free TCP port on loopback outside the ephemeral range (see `ephemeralRange`). The search
+ * starts at a point derived from `salt` (the run folder), so that testnets set up side by side
+ * look in different places, and skips every port that cannot be bound now.
+ */
+export async function freePort(salt = ''): Promise<number> {
+  const { low, high } = ephemeralRange()
+  // Below the ephemeral range when there is room there, else above it.
+  const [from, to] = low - 10_000 >= 1024 ? [10_000, low] : [high + 1, 65_536]
+  const span = to - from
+  let start = 0
+  for (const ch of `${salt}:${process.pid}`) start = (start * 31 + ch.charCodeAt(0)) % span
+  for (let i = 0; i < span; i++) {
+    const port = from + ((start + i) % span)
+    if (handedOut.has(port)) continue
+    if (await canBind(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
+  throw new InvalidArgumentError(`no free loopback port outside the ephemeral range ${low}-${high}`)
 }
 
 /** The committed backbone of a model, or a seeded initialization written into the run folder. */
@@ -95,7 +133,7 @@ export async function setupTestnet(plan: NetworkPlan, dir: string, nowMs: number
   const genesisFile = join(runDir, 'genesis.json')
   writeFileSync(genesisFile, `${JSON.stringify(genesisToJson(genesis), null, 2)}\n`)
   const ports: RunFile['ports'] = {}
-  for (const n of plan.nodes) ports[n.name] = { p2p: await freePort(), api: await freePort() }
+  for (const n of plan.nodes) ports[n.name] = { p2p: await freePort(runDir), api: await freePort(runDir) }
   const layout = { dir: runDir, genesisFile, genesis, modelDir, nodes: nodeLayouts(plan, runDir, ports) }
   const run: RunFile = { v: 1, topologyFile: resolve(plan.topology.file), modelDir, ports }
   writeFileSync(join(runDir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`)

@@ -30,7 +30,26 @@ function isAlive(pid: number): boolean {
 
 export class NodeStartError extends R3mesError {
   constructor(name: string, reason: string, log: string) {
-    super('ERR_NODE_START', `node ${name} did not start: ${reason} (log: ${log})`, { name, log })
+    const tail = logTail(log, 20)
+    super('ERR_NODE_START', `node ${name} did not start: ${reason} (log: ${log})${tail ? `\n${tail}` : ''}`, {
+      name,
+      log,
+    })
+  }
+}
+
+/** The last `lines` lines of a log, indented; empty when it cannot be read (the reason must not hide). */
+function logTail(file: string, lines: number): string {
+  try {
+    const text = readFileSync(file, 'utf8').trimEnd()
+    if (text === '') return ''
+    return text
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `  | ${l.length > 400 ? `${l.slice(0, 400)}…` : l}`)
+      .join('\n')
+  } catch {
+    return ''
   }
 }
 
