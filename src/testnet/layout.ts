@@ -55,7 +55,8 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
 function ephemeralRange(): { low: number; high: number } {
   try {
     const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
-    if (Number.isSafeInteger(low) && Number.isSafeInteger(high)) return { low, high }
+    if (low !== undefined && high !== undefined && Number.isSafeInteger(low) && Number.isSafeInteger(high))
+      return { low, high }
   } catch {
     // Not Linux: the IANA range, which other systems use.
   }

@@ -14,6 +14,7 @@ import { NodeStartError } from '../../../src/testnet/node-process.ts'
 
 function ephemeral(): [number, number] {
   const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+  assert.ok(low !== undefined && high !== undefined)
   return [low, high]
 }
 
