@@ -65,7 +65,7 @@ process.stdin.on('end', () => {
   void (async () => {
     tcp.close()
     await node.stop()
-    await rm(home, { recursive: true, force: true })
+    await rm(home, { recursive: true, force: true, maxRetries: 5 })
     process.exit(0)
   })()
 })

@@ -172,12 +172,14 @@ export class ContentStore {
         const link = node.Links[index]
         if (link === undefined) return
         if (link.Hash.code !== raw.code) throw new MalformedMessageError('content root', 'chunk is not a raw block')
-        const chunk = await this.#getBlock(link.Hash, options, false)
         const offset = index * header.chunkBytes
         const expectedLength = Math.min(header.chunkBytes, header.size - offset)
+        const slot = out.subarray(offset, offset + expectedLength)
+        const chunk = await this.#getBlock(link.Hash, options, false, slot)
         if (chunk.byteLength !== expectedLength)
           throw new MalformedMessageError('content chunk', `${chunk.byteLength} bytes, expected ${expectedLength}`)
-        out.set(chunk, offset)
+        // A chunk from a named holder was received straight into its place.
+        if (chunk !== slot) out.set(chunk, offset)
         landed[index] = true
         for (; hashed < expectedChunks && landed[hashed] === true; hashed++) {
           const start = hashed * header.chunkBytes
@@ -248,7 +250,7 @@ export class ContentStore {
    * failed), so a busy or unreachable provider costs a short delay, not its whole deadline.
    * The first good answer cancels the rest.
    */
-  async #fromProviders(cid: CID, options: GetOptions): Promise<Uint8Array | undefined> {
+  async #fromProviders(cid: CID, options: GetOptions, into?: Uint8Array): Promise<Uint8Array | undefined> {
     const exchange = this.#exchange
     const providers = options.providers ?? []
     if (exchange === undefined || providers.length === 0 || options.offline === true) return undefined
@@ -259,7 +261,7 @@ export class ContentStore {
       for (const [i, peer] of providers.entries()) {
         const deadline = deadlineSignal(this.#clock, DIRECT_FETCH_MS, `fetching ${cid} from ${peer}`)
         const signal = AbortSignal.any([done.signal, deadline, ...(options.signal ? [options.signal] : [])])
-        const attempt = exchange.fetch(peer, cid, signal).catch((error: unknown) => {
+        const attempt = exchange.fetch(peer, cid, signal, into).catch((error: unknown) => {
           if (!done.signal.aborted)
             this.#log.debug({ cid: cid.toString(), peer: peer.toString(), err: error }, 'direct block fetch failed')
           return undefined
@@ -276,6 +278,8 @@ export class ContentStore {
                 sleep(this.#clock, HEDGE_MS, done.signal).then(() => NEXT),
               ])
         if (found instanceof Uint8Array) {
+          // Stop the other attempts before anything awaits: they share `into`.
+          done.abort()
           await this.#helia.blockstore.put(cid, found)
           options.onFetched?.(cid)
           return found
@@ -292,10 +296,11 @@ export class ContentStore {
    * One block, from disk or from peers. `lookUpProviders` is false for chunks: only roots have
    * provider records, so a DHT query per chunk (bitswap's default) always came back empty,
    * and cost both peers more than the chunk itself; chunks come from the connected peers the
-   * root's lookup found.
+   * root's lookup found. `into`, a chunk's place in the content, receives a chunk that comes
+   * from a named holder (see `BlockExchange.fetch`).
    */
-  async #getBlock(cid: CID, options: GetOptions, lookUpProviders = true): Promise<Uint8Array> {
-    const direct = await this.#fromProviders(cid, options)
+  async #getBlock(cid: CID, options: GetOptions, lookUpProviders = true, into?: Uint8Array): Promise<Uint8Array> {
+    const direct = await this.#fromProviders(cid, options, into)
     if (direct !== undefined) return direct
     const parts: Uint8Array[] = []
     let length = 0

@@ -39,3 +39,12 @@ export class SystemClock implements Clock {
 export function systemEntropy(bytes: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(bytes))
 }
+
+/**
+ * Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC), which every process on one
+ * machine shares: a time taken in one process can be subtracted from one taken in another.
+ * `performance.now()` counts from each process's own start and cannot be. Benchmarks only.
+ */
+export function machineMonotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6
+}

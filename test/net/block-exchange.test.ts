@@ -53,4 +53,26 @@ describe('net: direct block exchange (content from a named holder)', function ()
     const missing = rawCid(randomBytes(64, 1))
     assert.equal(await b.exchange.fetch(a.peerId, missing, new AbortController().signal), undefined)
   })
+
+  it("receives a chunk into its place, and a lying holder's bytes there are replaced by the next holder's", async () => {
+    const [a, liar, c] = [at(cluster.nodes, 0), at(cluster.nodes, 1), at(cluster.nodes, 2)]
+    // The liar answers every request with "found" and bytes of the right length that are not the block.
+    const protocol = '/r3mes/testchain/block/1.0.0'
+    await liar.libp2p.unhandle(protocol)
+    let lies = 0
+    await liar.libp2p.handle(protocol, async (stream) => {
+      const lp = lpStream(stream)
+      const request = await lp.read()
+      assert.ok(request.byteLength > 0)
+      lies++
+      await lp.writeV([Uint8Array.of(0), new Uint8Array(2 * MiB).fill(0xee)])
+      await stream.close()
+    })
+    const bytes = randomBytes(4 * MiB, 4)
+    const cid = await a.content.put(bytes, { announce: false })
+    const got = await c.content.get(cid, { providers: [liar.peerId, a.peerId] })
+    assert.ok(lies >= 2, 'the liar was asked for the chunks first')
+    assert.ok(Buffer.from(got).equals(Buffer.from(bytes)), "every chunk is the honest holder's")
+    assert.equal(Buffer.from(got).indexOf(Buffer.alloc(64, 0xee)), -1, 'nothing of the lie is left')
+  })
 })
