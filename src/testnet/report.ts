@@ -21,6 +21,10 @@ export interface TestnetReport {
     readonly total: number
     readonly accepted: number
     readonly flagged: number
+    /** Of those flagged: revealed after the same CID was public (a copy, or a replica too late to commit). */
+    readonly flaggedCopied: number
+    /** Of those flagged: outvoted by, or tied with, the task's other replicas at L1. */
+    readonly flaggedMismatch: number
     readonly challenged: number
     readonly slashed: number
   }
@@ -79,6 +83,8 @@ export async function buildReport(net: Testnet, finished: boolean): Promise<Test
       total: submissions.length,
       accepted: submissions.filter((c) => c.status === 'accepted').length,
       flagged: submissions.filter((c) => c.status === 'flagged').length,
+      flaggedCopied: submissions.filter((c) => c.status === 'flagged' && c.flag === 'copied').length,
+      flaggedMismatch: submissions.filter((c) => c.status === 'flagged' && c.flag === 'mismatch').length,
       challenged: submissions.filter((c) => c.status === 'challenged').length,
       slashed: submissions.filter((c) => c.status === 'slashed').length,
     },
@@ -107,7 +113,7 @@ export function formatReport(r: TestnetReport): string {
     `testnet ${r.name} (seed ${r.seed}): ${r.finished ? 'finished' : 'stopped early'} after ${(r.elapsedMs / 1000).toFixed(0)} s`,
     `  blocks ${r.blocks}, windows trained ${r.windows}`,
     `  held-out loss (nats/byte): ${losses || 'not measured'}`,
-    `  submissions ${r.submissions.total}: ${r.submissions.accepted} accepted, ${r.submissions.flagged} flagged, ${r.submissions.challenged} under challenge, ${r.submissions.slashed} slashed`,
+    `  submissions ${r.submissions.total}: ${r.submissions.accepted} accepted, ${r.submissions.flagged} flagged (${r.submissions.flaggedCopied} as copies, ${r.submissions.flaggedMismatch} at L1), ${r.submissions.challenged} under challenge, ${r.submissions.slashed} slashed`,
     `  challenges ${r.challenges.total}: ${r.challenges.upheld} upheld, ${r.challenges.rejected} rejected`,
     `  minted ${r.supply.minted} ur3mes, slashed ${r.supply.slashed} ur3mes; cheaters slashed ${r.cheatersSlashed}/${r.cheaters.length}, honest slashed ${r.honestSlashed}`,
     `  bytes moved (model pieces) ${r.bytesMoved}; miners fetched ${r.sharding.minerBackboneBytes} bytes of backbone vs ${r.sharding.fullModelBytes} each for the whole model: sharding saves ${pct(r.sharding.saving)}`,

@@ -177,34 +177,51 @@ export async function submit(s: NodeServices, task: Task, cid: string, traceCid:
 }
 
 /**
- * Wait until every replica of `task` has committed, for at most a quarter of a window (and
- * never past two blocks before it closes). The chain treats a CID revealed before a replica
- * committed to it as public, so an honest replica that commits after that would be flagged
- * as a copy; replicas run the same path in step, so they commit within a few blocks of each
- * other, and a replica that is gone must not hold the others' reveals for ever.
+ * Wait until every replica of `task` has committed before revealing. The chain treats a CID
+ * revealed before a replica committed to it as public, so an honest replica that commits after
+ * that is flagged as a copy and goes unpaid. Replicas run the same path in step, but each node
+ * sends one transaction per block and a miner with several tasks commits them a block apart,
+ * so on a busy machine one replica's commit can trail the other's by several blocks late in
+ * the window. So the reveal waits for a replica that is at work (it has committed another of
+ * its tasks in this window) until only the blocks this node's reveals need are left; a replica
+ * that has committed nothing here a quarter of a window on is gone (or cheating) and holds the
+ * reveal no longer. Revealing late costs nothing: aggregation and the challenge period both
+ * run from the close.
  */
 async function replicasCommitted(s: NodeServices, task: Task): Promise<void> {
   if (task.miners.length < 2) return
   const window = s.window(task.window)
   if (window === null) return
   const p = s.chain.chain.state.params
-  const until = Math.min(window.closeHeight - 2, s.chain.height + Math.ceil(p.windowBlocks / 4))
-  while (s.chain.height < until) {
-    if (s.chain.query<string[]>(`commits/${task.id}`).length >= task.miners.length) return
+  // One block for each reveal this node may still have to send, before the close.
+  const last = window.closeHeight - 1 - Math.max(1, s.tasksOf(task.window, s.address).length)
+  const patience = s.chain.height + Math.ceil(p.windowBlocks / 4)
+  while (s.chain.height < last) {
+    const committed = s.chain.query<string[]>(`commits/${task.id}`)
+    if (committed.length >= task.miners.length) return
+    const absent = task.miners.filter((m) => !committed.includes(m))
+    if (s.chain.height >= patience && absent.some((m) => !committedInWindow(s, task.window, m))) return
     await sleep(s.c.clock, s.chain.blockIntervalMs / 2)
   }
 }
 
+/** Whether `miner` has committed any of its tasks of `window`. */
+function committedInWindow(s: NodeServices, window: number, miner: string): boolean {
+  return s.tasksOf(window, miner).some((t) => s.chain.query<string[]>(`commits/${t.id}`).includes(miner))
+}
+
 /**
- * The copied-CID misbehaviour: do no work, wait for another miner's reveal in the same subnet
- * and window, and submit that CID as this miner's own.
+ * The copied-CID misbehaviour: do no work, wait (until the window closes) for another miner's
+ * reveal in the same window, and submit that CID as this miner's own. Its own replicas wait
+ * for its commit before they reveal, so the first CID it sees is usually another task's.
  */
 export async function copyTask(s: NodeServices, task: Task, signal: AbortSignal): Promise<TaskOutcome> {
-  for (let i = 0; i < 120 && !signal.aborted; i++) {
+  const closeHeight = s.window(task.window)?.closeHeight ?? 0
+  while (!signal.aborted && s.chain.height < closeHeight) {
     const claims = s.chain.query<{ owner: string; subnet: number; cid: string; metadata: string; kind: string }[]>(
       `claims/${task.window}`,
     )
-    const other = claims.find((c) => c.kind === 'submission' && c.subnet === task.subnet && c.owner !== s.address)
+    const other = claims.find((c) => c.kind === 'submission' && c.owner !== s.address)
     if (other !== undefined) {
       const traceCid = JSON.parse(other.metadata).trace as string
       return submit(s, task, other.cid, traceCid)
