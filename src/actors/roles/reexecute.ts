@@ -53,11 +53,18 @@ export async function reexecute(
       throw error
     }
   }
+  let traceCid: string
+  try {
+    traceCid = traceCidOf(claim.metadata)
+  } catch (error) {
+    return { honest: false, reason: `bad trace: ${(error as Error).message}` }
+  }
+  // Outside the try: a fetch that runs out of time throws, and must not read as a bad trace.
+  const traceBytes = await fetch(traceCid)
+  if (traceBytes === undefined) return { honest: false, reason: 'the trace is not served' }
   let trace: ReturnType<typeof decodeTrace>
   try {
-    const bytes = await fetch(traceCidOf(claim.metadata))
-    if (bytes === undefined) return { honest: false, reason: 'the trace is not served' }
-    trace = decodeTrace(bytes)
+    trace = decodeTrace(traceBytes)
   } catch (error) {
     return { honest: false, reason: `bad trace: ${(error as Error).message}` }
   }

@@ -6,8 +6,8 @@
  *
  * A verifier learns whether it is selected for an L2 attempt only by evaluating its VRF ticket
  * over the attempt's input (src/chain/verifier-draw.ts): when selected it claims the seat at
- * once, starts re-executing as soon as it holds it, and answers after the claim phase. Once
- * seated it must answer by the deadline, or the chain penalizes it.
+ * once, starts re-executing at once too (in the background), and answers after the claim
+ * phase. Once seated it must answer by the deadline, or the chain penalizes it.
  */
 
 import { arbiterProof } from '../../chain/game.ts'
@@ -34,15 +34,29 @@ export class VerifierWork implements RoleWork {
   readonly #s: NodeServices
   readonly #tickets = new Map<string, VerifierTicket>()
   readonly #claimed = new Map<string, true>()
+  /** Verdicts by claim: a re-execution is deterministic, so a later attempt of the same challenge reuses it. */
   readonly #verdicts = new Map<string, { honest: boolean; reason: string }>()
   readonly #answered = new Map<string, true>()
+  /** Re-executions under way, by claim; they run one after another, behind `#lastCheck`. */
+  readonly #checking = new Map<string, Promise<void>>()
+  #lastCheck: Promise<void> = Promise.resolve()
 
   constructor(services: NodeServices) {
     this.#s = services
   }
 
+  /**
+   * Claims first, for every attempt this node is selected for: a claim phase lasts a couple of
+   * blocks, and a claim that waited on a re-execution of another challenge (seconds on a busy
+   * machine) came too late, the attempt passed and the seat went unclaimed. Re-executions run
+   * in the background, one at a time, earliest deadline first, starting as soon as the node
+   * knows it is selected; an answer goes out once the verdict is ready, the node holds the
+   * seat and the claim phase is over. `run` itself returns at once, so every block gets its
+   * claims pass.
+   */
   async run(height: number, signal: AbortSignal): Promise<void> {
     const s = this.#s
+    const selected: { d: VerifierDrawInfo; key: string; ticket: VerifierTicket }[] = []
     for (const d of s.chain.query<VerifierDrawInfo[]>(`verifier-draws/${s.address}`)) {
       const key = `${d.challengeId}/${d.attempt}`
       if (height >= d.deadline || this.#answered.has(key)) continue
@@ -54,31 +68,62 @@ export class VerifierWork implements RoleWork {
         remember(this.#tickets, key, ticket)
       }
       if (!ticket.selected) continue
+      selected.push({ d, key, ticket })
       // Selected: claim the seat while claims are open (the chain keeps the best ticket).
-      if (d.seat !== s.address) {
-        if (height >= d.claimUntil || this.#claimed.has(key)) continue
+      if (d.seat !== s.address && height < d.claimUntil && !this.#claimed.has(key)) {
         remember(this.#claimed, key, true)
-        const r = await s.tx.send({ type: 'verifierClaim', challengeId: d.challengeId, proof: ticket.proof })
-        s.c.logger.info({ challenge: d.challengeId, attempt: d.attempt, code: r.code }, 'verifier claimed the seat')
+        void s.tx
+          .send({ type: 'verifierClaim', challengeId: d.challengeId, proof: ticket.proof })
+          .then((r) =>
+            s.c.logger.info(
+              { challenge: d.challengeId, attempt: d.attempt, code: r.code },
+              'verifier claimed the seat',
+            ),
+          )
+      }
+    }
+    selected.sort((a, b) => a.d.deadline - b.d.deadline)
+    for (const { d, key, ticket } of selected) {
+      const check = this.#verdicts.get(d.claimId)
+      if (check === undefined) {
+        this.#check(d, signal)
         continue
       }
-      // Seated: re-execute now, answer once the claim phase is over.
-      let check = this.#verdicts.get(key)
-      if (check === undefined) {
-        const claim = d.claim as Claim | null
-        if (claim === null) continue
-        check = s.misbehaviour.has('lazyVerifier')
+      if (d.seat !== s.address || height < d.claimUntil) continue
+      remember(this.#answered, key, true)
+      const verdict = check.honest ? 'owner' : 'challenger'
+      s.metrics.verdicts++
+      void s.tx
+        .send({ type: 'verifierResponse', challengeId: d.challengeId, verdict, proof: ticket.proof })
+        .then((r) =>
+          s.c.logger.info(
+            { challenge: d.challengeId, verdict, reason: check.reason, code: r.code },
+            'verifier answered',
+          ),
+        )
+    }
+  }
+
+  /** Queue the re-execution of the attempt's claim; one that throws is queued again at a later block. */
+  #check(d: VerifierDrawInfo, signal: AbortSignal): void {
+    const s = this.#s
+    const claim = d.claim as Claim | null
+    const key = d.claimId
+    if (claim === null || this.#checking.has(key)) return
+    const run = this.#lastCheck
+      .then(async () => {
+        if (signal.aborted) return
+        const check = s.misbehaviour.has('lazyVerifier')
           ? { honest: true, reason: 'not checked' }
           : await reexecute(s, claim, s.kernels, signal)
         remember(this.#verdicts, key, check)
-      }
-      if (height < d.claimUntil) continue
-      remember(this.#answered, key, true)
-      const verdict = check.honest ? 'owner' : 'challenger'
-      const r = await s.tx.send({ type: 'verifierResponse', challengeId: d.challengeId, verdict, proof: ticket.proof })
-      s.metrics.verdicts++
-      s.c.logger.info({ challenge: d.challengeId, verdict, reason: check.reason, code: r.code }, 'verifier answered')
-    }
+      })
+      .catch((error: unknown) => {
+        s.c.logger.warn({ err: error, challenge: d.challengeId, attempt: d.attempt }, 'could not re-execute a claim')
+      })
+      .finally(() => this.#checking.delete(key))
+    this.#checking.set(key, run)
+    this.#lastCheck = run
   }
 }
 
