@@ -53,6 +53,16 @@ function logTail(file: string, lines: number): string {
   }
 }
 
+/** The ready file's content, or undefined while it is missing or not yet whole. */
+function readReady(file: string): ReadyInfo | undefined {
+  if (!existsSync(file)) return undefined
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ReadyInfo
+  } catch {
+    return undefined
+  }
+}
+
 export interface ReadyInfo {
   readonly address: string
   readonly peerId: string
@@ -110,14 +120,14 @@ export class NodeProcess {
 
   /** Take over a node a previous command started (detached); false when it is not running. */
   adopt(): boolean {
-    const readyFile = join(this.layout.home, 'ready.json')
-    if (!existsSync(this.pidFile) || !existsSync(readyFile)) return false
+    const ready = readReady(join(this.layout.home, 'ready.json'))
+    if (!existsSync(this.pidFile) || ready === undefined) return false
     const pid = Number(readFileSync(this.pidFile, 'utf8'))
     if (!Number.isSafeInteger(pid) || pid <= 0 || !isAlive(pid)) return false
     this.#pid = pid
     this.#child = undefined
     this.#detached = true
-    this.ready = JSON.parse(readFileSync(readyFile, 'utf8')) as ReadyInfo
+    this.ready = ready
     this.starts = Math.max(1, this.starts)
     return true
   }
@@ -187,15 +197,20 @@ export class NodeProcess {
     this.paused = false
     this.starts++
     const started = this.#clock.monotonicMs()
-    while (!existsSync(readyFile)) {
+    for (;;) {
+      // A node writes its ready file whole (write, then rename); one written by an older
+      // node may still be seen half-written, so a file that does not parse yet is waited on.
+      const ready = readReady(readyFile)
+      if (ready !== undefined) {
+        this.ready = ready
+        return ready
+      }
       if (!this.running)
         throw new NodeStartError(this.name, `exited with ${child.exitCode ?? child.signalCode}`, this.logFile)
       if (this.#clock.monotonicMs() - started > timeoutMs)
         throw new NodeStartError(this.name, `not ready within ${timeoutMs} ms`, this.logFile)
       await sleep(this.#clock, 100, undefined, { keepAlive: true })
     }
-    this.ready = JSON.parse(readFileSync(readyFile, 'utf8')) as ReadyInfo
-    return this.ready
   }
 
   /** Ask the node to stop (SIGTERM), and kill it if it has not exited within `graceMs`. */

@@ -1,5 +1,5 @@
 /** `r3mes node`: run one peer with the roles it is given, until interrupted. */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MISBEHAVIOURS, type Misbehaviour, parseMisbehaviour } from '../../actors/misbehaviour.ts'
 import { NODE_ROLES, type NodeRole, startNode } from '../../actors/node.ts'
@@ -77,7 +77,12 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     roles,
   }
   io.out(JSON.stringify(ready))
-  if (typeof v['ready-file'] === 'string') writeFileSync(v['ready-file'], `${JSON.stringify(ready)}\n`)
+  if (typeof v['ready-file'] === 'string') {
+    // Written whole or not at all: a reader polls for the file and parses it the moment it appears.
+    const file = v['ready-file']
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(ready)}\n`)
+    renameSync(`${file}.tmp`, file)
+  }
   // Run until interrupted (Ctrl-C, or the testnet stopping this process).
   while (io.signal?.aborted !== true) {
     await sleep(base, 500).catch(() => {})
