@@ -55,7 +55,6 @@ function logTail(file: string, lines: number): string {
 
 /** The ready file's content, or undefined while it is missing or not yet whole. */
 function readReady(file: string): ReadyInfo | undefined {
-  if (!existsSync(file)) return undefined
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as ReadyInfo
   } catch {

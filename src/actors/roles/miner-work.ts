@@ -218,7 +218,7 @@ function committedInWindow(s: NodeServices, window: number, miner: string): bool
 export async function copyTask(s: NodeServices, task: Task, signal: AbortSignal): Promise<TaskOutcome> {
   const closeHeight = s.window(task.window)?.closeHeight ?? 0
   while (!signal.aborted && s.chain.height < closeHeight) {
-    const claims = s.chain.query<{ owner: string; subnet: number; cid: string; metadata: string; kind: string }[]>(
+    const claims = s.chain.query<{ owner: string; cid: string; metadata: string; kind: string }[]>(
       `claims/${task.window}`,
     )
     const other = claims.find((c) => c.kind === 'submission' && c.owner !== s.address)

@@ -38,7 +38,7 @@ export class VerifierWork implements RoleWork {
   readonly #verdicts = new Map<string, { honest: boolean; reason: string }>()
   readonly #answered = new Map<string, true>()
   /** Re-executions under way, by claim; they run one after another, behind `#lastCheck`. */
-  readonly #checking = new Map<string, Promise<void>>()
+  readonly #checking = new Set<string>()
   #lastCheck: Promise<void> = Promise.resolve()
 
   constructor(services: NodeServices) {
@@ -122,7 +122,7 @@ export class VerifierWork implements RoleWork {
         s.c.logger.warn({ err: error, challenge: d.challengeId, attempt: d.attempt }, 'could not re-execute a claim')
       })
       .finally(() => this.#checking.delete(key))
-    this.#checking.set(key, run)
+    this.#checking.add(key)
     this.#lastCheck = run
   }
 }

@@ -1,10 +1,11 @@
 /** `r3mes node`: run one peer with the roles it is given, until interrupted. */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MISBEHAVIOURS, type Misbehaviour, parseMisbehaviour } from '../../actors/misbehaviour.ts'
 import { NODE_ROLES, type NodeRole, startNode } from '../../actors/node.ts'
 import { NodeApi } from '../../actors/node-api.ts'
 import { parseGenesis } from '../../chain/genesis.ts'
+import { writeFileDurable } from '../../consensus/fs-util.ts'
 import { sleep } from '../../runtime/clock.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { createLogger } from '../../runtime/logger.ts'
@@ -77,12 +78,9 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     roles,
   }
   io.out(JSON.stringify(ready))
-  if (typeof v['ready-file'] === 'string') {
-    // Written whole or not at all: a reader polls for the file and parses it the moment it appears.
-    const file = v['ready-file']
-    writeFileSync(`${file}.tmp`, `${JSON.stringify(ready)}\n`)
-    renameSync(`${file}.tmp`, file)
-  }
+  // Written whole or not at all: a reader polls for the file and parses it the moment it appears.
+  if (typeof v['ready-file'] === 'string')
+    writeFileDurable(v['ready-file'], new TextEncoder().encode(`${JSON.stringify(ready)}\n`))
   // Run until interrupted (Ctrl-C, or the testnet stopping this process).
   while (io.signal?.aborted !== true) {
     await sleep(base, 500).catch(() => {})
