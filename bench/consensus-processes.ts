@@ -10,7 +10,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { sleep } from '../src/runtime/clock.ts'
 import { SystemClock } from '../src/runtime/system-clock.ts'
-import { median, round } from './consensus.ts'
+import { latencyFigures, round } from './consensus.ts'
 
 const clock = new SystemClock()
 
@@ -22,17 +22,19 @@ const machineMs = (): number => Number(process.hrtime.bigint()) / 1e6
 
 interface Validators {
   readonly children: ChildProcess[]
+  readonly peerIds: string[]
   send(i: number, m: ParentMessage): void
   /** Resolves with the next message of `type` from validator `i`. */
   next<T extends ChildMessage['type']>(i: number, type: T): Promise<Extract<ChildMessage, { type: T }>>
   onMessage(handler: (i: number, m: ChildMessage) => void): void
-  stop(): Promise<number>
+  /** Stop every validator: their CPU time since start, and validator 0's probe delays. */
+  stop(): Promise<{ cpuMs: number; underLoadDelaysMs: number[] }>
 }
 
-async function startValidators(signed: boolean): Promise<Validators> {
+async function startValidators(): Promise<Validators> {
   const script = fileURLToPath(new URL('./consensus-validator.ts', import.meta.url))
   const children = Array.from({ length: N }, (_, i) =>
-    fork(script, [String(i), signed ? '1' : '0'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(script, [String(i)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   )
   const handlers: ((i: number, m: ChildMessage) => void)[] = []
   children.forEach((child, i) => {
@@ -40,8 +42,10 @@ async function startValidators(signed: boolean): Promise<Validators> {
       for (const h of handlers) h(i, m as ChildMessage)
     })
   })
+  const peerIds: string[] = []
   const validators: Validators = {
     children,
+    peerIds,
     send: (i, m) => void children[i]?.send(m),
     next: (i, type) =>
       new Promise((resolve) => {
@@ -56,12 +60,13 @@ async function startValidators(signed: boolean): Promise<Validators> {
     async stop() {
       const stopped = children.map((_, i) => validators.next(i, 'stopped'))
       for (let i = 0; i < N; i++) validators.send(i, { type: 'stop' })
-      const cpu = (await Promise.all(stopped)).reduce((s, m) => s + m.cpuMs, 0)
-      return cpu
+      const all = await Promise.all(stopped)
+      return { cpuMs: all.reduce((s, m) => s + m.cpuMs, 0), underLoadDelaysMs: all.flatMap((m) => m.underLoadDelaysMs) }
     },
   }
   const ready = await Promise.all(children.map((_, i) => validators.next(i, 'ready')))
   const addrs = ready.map((r) => r.addr)
+  peerIds.push(...ready.map((r) => r.peerId))
   const meshed = children.map((_, i) => validators.next(i, 'meshed'))
   for (let i = 0; i < N; i++) validators.send(i, { type: 'peers', addrs })
   await Promise.all(meshed)
@@ -69,11 +74,8 @@ async function startValidators(signed: boolean): Promise<Validators> {
 }
 
 async function oneWayDelayMs(v: Validators): Promise<number> {
-  const echoing = v.next(1, 'echoing')
-  v.send(1, { type: 'echo' })
-  await echoing
   const delay = v.next(0, 'delay')
-  v.send(0, { type: 'probe', samples: 100 })
+  v.send(0, { type: 'probe', samples: 100, peer: v.peerIds[1] as string })
   return (await delay).oneWayMs
 }
 
@@ -102,13 +104,13 @@ async function waitFor(done: () => boolean, limitMs: number): Promise<boolean> {
   return true
 }
 
-export async function processesLatency(signed: boolean) {
-  const v = await startValidators(signed)
+export async function processesLatency() {
+  const v = await startValidators()
   const delay = await oneWayDelayMs(v)
   const r = record(v)
-  for (let i = 0; i < N; i++) v.send(i, { type: 'start' })
+  for (let i = 0; i < N; i++) v.send(i, { type: 'start', ...(i === 0 ? { probe: v.peerIds[1] as string } : {}) })
   await waitFor(() => (r.commits.get(HEIGHTS + 2)?.length ?? 0) >= 3, 120_000)
-  const cpuMs = await v.stop()
+  const { cpuMs, underLoadDelaysMs } = await v.stop()
   const latencies: number[] = []
   for (let h = 3; h <= HEIGHTS + 2; h++) {
     const p = r.proposals.get(h)
@@ -118,21 +120,16 @@ export async function processesLatency(signed: boolean) {
       .sort((x, y) => x - y)[2]
     if (p !== undefined && c !== undefined) latencies.push(c - p)
   }
-  const commitLatencyMs = median(latencies)
   return {
-    transport: `libp2p ${signed ? 'signed' : 'unsigned'} gossip, loopback TCP, one process per validator`,
-    oneWayDelayMs: round(delay),
-    lowerBoundMs: round(3 * delay),
-    commitLatencyMs: round(commitLatencyMs),
-    heightsMeasured: latencies.length,
-    latencyVsBound: round(commitLatencyMs / (3 * delay)),
+    transport: 'libp2p consensus channel, loopback TCP, one process per validator',
+    ...latencyFigures(latencies, delay, underLoadDelaysMs),
     /** CPU time of all four processes per height, from start to stop (start-up excluded). */
     cpuMsPerHeight: round(cpuMs / (r.commits.size || 1)),
   }
 }
 
-export async function processesThroughput(signed: boolean, txCount: number, txBytes: number) {
-  const v = await startValidators(signed)
+export async function processesThroughput(txCount: number, txBytes: number) {
+  const v = await startValidators()
   const r = record(v)
   for (let i = 0; i < N; i++) v.send(i, { type: 'start' })
   await waitFor(() => (r.commits.get(2)?.length ?? 0) >= N, 60_000)
@@ -140,7 +137,7 @@ export async function processesThroughput(signed: boolean, txCount: number, txBy
   for (let i = 0; i < N; i++) v.send(i, { type: 'submit', txCount: txCount / N, txBytes })
   const ok = await waitFor(() => (r.committedTxs[0] as number) >= txCount, 120_000)
   const seconds = (machineMs() - start) / 1000
-  const cpuMs = await v.stop()
+  const { cpuMs } = await v.stop()
   return {
     txBytes,
     txs: r.committedTxs[0],

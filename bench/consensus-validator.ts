@@ -4,7 +4,7 @@
  * every proposal and commit back with a timestamp on the machine's monotonic clock
  * (`process.hrtime`, the same for every process), so latencies span processes.
  *
- * argv: <validator index> <signed: 1 | 0>
+ * argv: <validator index>
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -14,28 +14,27 @@ import { consensusLink } from '../src/actors/consensus-link.ts'
 import { createNetNode } from '../src/net/node.ts'
 import { createRuntimeComponents } from '../src/runtime/components.ts'
 import { SystemClock } from '../src/runtime/system-clock.ts'
-import { median, startNetwork, until } from './consensus.ts'
+import { startNetwork, until } from './consensus.ts'
+import { channelOneWayDelayMs, probeUnderLoad } from './consensus-libp2p.ts'
 
 export type ParentMessage =
   | { type: 'peers'; addrs: string[] }
-  | { type: 'echo' }
-  | { type: 'probe'; samples: number }
-  | { type: 'start' }
+  | { type: 'probe'; samples: number; peer: string }
+  /** Start consensus; `probe` names the peer validator 0 pings while it runs. */
+  | { type: 'start'; probe?: string }
   | { type: 'submit'; txCount: number; txBytes: number }
   | { type: 'stop' }
 
 export type ChildMessage =
-  | { type: 'ready'; addr: string }
+  | { type: 'ready'; addr: string; peerId: string }
   | { type: 'meshed' }
-  | { type: 'echoing' }
   | { type: 'delay'; oneWayMs: number }
   | { type: 'proposal'; height: number; atMs: number }
   | { type: 'commit'; height: number; atMs: number; txs: number }
-  | { type: 'stopped'; cpuMs: number }
+  | { type: 'stopped'; cpuMs: number; underLoadDelaysMs: number[] }
 
 const REPORT_INTERVAL_MS = 5
 const index = Number(process.argv[2])
-const signed = process.argv[3] !== '0'
 const clock = new SystemClock()
 /** The machine-wide monotonic clock in ms (performance.now() starts at each process's own origin). */
 const machineMs = (): number => Number(process.hrtime.bigint()) / 1e6
@@ -45,20 +44,9 @@ const send = (m: ChildMessage): void => {
 
 const home = mkdtempSync(join(tmpdir(), `r3mes-bench-proc-${index}-`))
 const components = createRuntimeComponents({ name: `bench-v${index}`, seed: index + 1, logLevel: 'silent' })
-const node = await createNetNode(
-  {
-    chainId: 'r3mes-bench',
-    homeDir: home,
-    gossip: { heartbeatMs: 100, meshDegree: 3, signed, skipDuplicateSignatureChecks: true },
-  },
-  components,
-)
-const link = consensusLink({
-  gossip: node.gossip,
-  selfPeerId: node.peerId.toString(),
-  signedGossip: signed,
-  logger: components.logger,
-})
+const node = await createNetNode({ chainId: 'r3mes-bench', homeDir: home }, components)
+let link: ReturnType<typeof consensusLink> | undefined
+let probe: ReturnType<typeof probeUnderLoad> | undefined
 let net: ReturnType<typeof startNetwork> | undefined
 let cpuStart = process.cpuUsage()
 
@@ -75,36 +63,18 @@ async function handle(m: ParentMessage): Promise<void> {
     case 'peers':
       // Each pair of validators is dialled once, by the higher index.
       for (const addr of m.addrs.slice(0, index)) await node.libp2p.dial(multiaddr(addr))
-      await until(() => node.gossip.meshPeers('consensus').length >= m.addrs.length - 1, 20_000, clock)
+      await until(() => node.consensus.peers().length >= m.addrs.length - 1, 20_000, clock)
       send({ type: 'meshed' })
       return
-    case 'echo':
-      node.gossip.subscribe('tx', {
-        handle: (p) => void node.gossip.publish('tx', { tx: new Uint8Array([...p.tx, 0x21]) }),
-      })
-      send({ type: 'echoing' })
+    case 'probe':
+      send({ type: 'delay', oneWayMs: await channelOneWayDelayMs(node.consensus, m.peer, m.samples) })
       return
-    case 'probe': {
-      let received = 0
-      node.gossip.subscribe('tx', {
-        handle: () => {
-          received++
-        },
-      })
-      await until(() => node.gossip.meshPeers('tx').length >= 1, 10_000, clock)
-      const rtts: number[] = []
-      for (let i = 0; i < m.samples; i++) {
-        const before = received
-        const start = clock.monotonicMs()
-        await node.gossip.publish('tx', { tx: new TextEncoder().encode(`ping ${i}`) })
-        if (await until(() => received > before, 2_000, clock)) rtts.push(clock.monotonicMs() - start)
-      }
-      send({ type: 'delay', oneWayMs: median(rtts) / 2 })
-      return
-    }
     case 'start': {
       cpuStart = process.cpuUsage()
-      const network = startNetwork(() => link, false, 512 * 1024, [index])
+      const consensus = consensusLink({ channel: node.consensus, logger: components.logger })
+      link = consensus
+      const network = startNetwork(() => consensus, false, 1024 * 1024, [index])
+      if (m.probe !== undefined) probe = probeUnderLoad(node.consensus, m.probe)
       net = network
       // Report this validator's proposals and commits as they happen.
       let reportedProposals = 0
@@ -142,17 +112,18 @@ async function handle(m: ParentMessage): Promise<void> {
       return
     }
     case 'stop': {
+      const underLoadDelaysMs = (await probe?.stop()) ?? []
       net?.stop()
       net = undefined
       const cpu = process.cpuUsage(cpuStart)
-      link.close()
+      link?.close()
       await node.stop().catch(() => {})
       rmSync(home, { recursive: true, force: true })
-      send({ type: 'stopped', cpuMs: (cpu.user + cpu.system) / 1000 })
+      send({ type: 'stopped', cpuMs: (cpu.user + cpu.system) / 1000, underLoadDelaysMs })
       process.disconnect()
       return
     }
   }
 }
 
-send({ type: 'ready', addr: String(node.multiaddrs()[0]) })
+send({ type: 'ready', addr: String(node.multiaddrs()[0]), peerId: node.peerId.toString() })

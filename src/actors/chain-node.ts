@@ -102,11 +102,7 @@ export class ChainNode {
       onExecuted: (block, outcome) => this.#announce(block, outcome),
     })
     const dir = join(init.home, 'consensus')
-    this.#link = consensusLink({
-      gossip: init.net.gossip,
-      selfPeerId: init.net.peerId.toString(),
-      logger: components.logger,
-    })
+    this.#link = consensusLink({ channel: init.net.consensus, logger: components.logger })
     const mempool = new Mempool(this.app)
     const nodeComponents: NodeComponents = {
       genesis,

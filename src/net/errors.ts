@@ -49,10 +49,10 @@ export class MalformedMessageError extends R3mesError {
   }
 }
 
-/** A frame on the activation stream broke the framing rules (bad length, truncated, wrong order). */
+/** A frame on a stream (activations, the flood channel) broke the framing rules (bad length, truncated, wrong order). */
 export class BadFrameError extends R3mesError {
   constructor(reason: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
-    super('ERR_BAD_FRAME', `bad activation frame: ${reason}`, details, options)
+    super('ERR_BAD_FRAME', `bad frame: ${reason}`, details, options)
   }
 }
 

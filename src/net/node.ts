@@ -28,6 +28,7 @@ import { BlockExchange } from './block-exchange.ts'
 import { WholeBlockFsBlockstore } from './blockstore.ts'
 import { ContentStore, type ContentStoreInit } from './content-store.ts'
 import { FaultInjector } from './faults.ts'
+import { FloodChannel } from './flood-channel.ts'
 import { GossipRouter, type GossipsubService } from './gossip.ts'
 import { loadOrCreateIdentity } from './identity.ts'
 import { isValidChainId, type TopicKind, topicSpecs } from './topics.ts'
@@ -91,6 +92,8 @@ export interface NetNode {
   /** Direct block fetches from a named peer (the content store uses it for `providers`). */
   readonly exchange: BlockExchange
   readonly activations: ActivationStreams
+  /** The channel consensus messages travel on: a stream to every connected peer, relayed by peers. */
+  readonly consensus: FloodChannel
   readonly faults: FaultInjector
   multiaddrs(): Multiaddr[]
   stop(): Promise<void>
@@ -99,6 +102,13 @@ export interface NetNode {
 export function dhtProtocol(chainId: string): string {
   return `/r3mes/${chainId}/kad/1.0.0`
 }
+
+export function consensusProtocol(chainId: string): string {
+  return `/r3mes/${chainId}/consensus/1.0.0`
+}
+
+/** The largest consensus message the channel carries: a block of 4 MiB with its commit, and headroom. */
+const MAX_CONSENSUS_BODY_BYTES = 8 * 1024 * 1024
 
 /** The largest gossip payload of any topic, plus room for the RPC envelope and signature. */
 const MAX_GOSSIP_RPC_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + 4096
@@ -223,6 +233,11 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
     { libp2p, ...components, faults },
   )
   await activations.start()
+  const consensus = new FloodChannel(
+    { protocol: consensusProtocol(init.chainId), maxBodyBytes: MAX_CONSENSUS_BODY_BYTES },
+    { libp2p, ...components, faults },
+  )
+  await consensus.start()
 
   return {
     chainId: init.chainId,
@@ -233,10 +248,12 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
     content,
     exchange,
     activations,
+    consensus,
     faults,
     multiaddrs: () => libp2p.getMultiaddrs(),
     async stop() {
       gossip.stop()
+      await consensus.stop()
       await activations.stop()
       await exchange.stop()
       await helia.stop()

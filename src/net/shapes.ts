@@ -4,7 +4,7 @@
  * keys, right types, integers in range), so handlers never see a half-formed value.
  */
 import { MalformedMessageError } from './errors.ts'
-import type { ActivationAnnouncement, ConsensusGossip, GradientAnnouncement, TxGossip } from './topics.ts'
+import type { ActivationAnnouncement, GradientAnnouncement, TxGossip } from './topics.ts'
 
 /** Returns the value typed as T, or throws MalformedMessageError naming the bad field. */
 export type Shape<T> = (value: unknown, what: string) => T
@@ -20,11 +20,6 @@ const oneOf =
   (...values: string[]): Field =>
   (v) =>
     typeof v === 'string' && values.includes(v) ? undefined : `not one of ${values.join('|')}`
-/** A base58btc peer id, or '' for "everyone". */
-const peerIdOrEmpty: Field = (v) =>
-  typeof v === 'string' && /^[1-9A-HJ-NP-Za-km-z]{0,128}$/.test(v) ? undefined : 'not a peer id'
-const peerId: Field = (v) =>
-  typeof v === 'string' && /^[1-9A-HJ-NP-Za-km-z]{1,128}$/.test(v) ? undefined : 'not a peer id'
 const cidString: Field = (v) =>
   typeof v === 'string' && /^[a-z2-7]{20,120}$/.test(v) ? undefined : 'not a base32 CID string'
 
@@ -45,7 +40,6 @@ function record<T>(fields: Record<keyof T & string, Field>): Shape<T> {
 
 export const shapes = {
   tx: record<TxGossip>({ tx: bytes(60 * 1024) }),
-  consensus: record<ConsensusGossip>({ body: bytes(1000 * 1024), to: peerIdOrEmpty, from: peerId }),
   activations: record<ActivationAnnouncement>({
     window: uint,
     step: uint,

@@ -13,19 +13,6 @@ export interface TxGossip {
   tx: Uint8Array
 }
 
-/**
- * A consensus message, encoded by src/consensus and opaque here. `to` is empty for messages
- * meant for every validator, or the peer id of the one peer a message is for (decided blocks
- * sent to a lagging node); gossip carries both, and only the addressee hands it on. `from` is
- * the sender's peer id, where replies go: with signed gossip it must equal the signer; with
- * unsigned gossip it is only an address (votes and blocks carry their own signatures).
- */
-export interface ConsensusGossip {
-  body: Uint8Array
-  to: string
-  from: string
-}
-
 /** Announces that a pipeline stage produced a tensor, stored under `cid`. */
 export interface ActivationAnnouncement {
   window: number
@@ -46,7 +33,6 @@ export interface GradientAnnouncement {
 /** Payload type per topic kind. */
 export interface TopicPayloads {
   tx: TxGossip
-  consensus: ConsensusGossip
   activations: ActivationAnnouncement
   gradients: GradientAnnouncement
 }
@@ -56,7 +42,6 @@ export type TopicKind = keyof TopicPayloads
 /** Chain-wide topics have one instance per chain; subnet topics one per subnet. */
 export interface TopicScopes {
   tx: 'chain'
-  consensus: 'chain'
   activations: 'subnet'
   gradients: 'subnet'
 }
@@ -76,7 +61,6 @@ export const TOPIC_VERSION = 1
 
 export const topicSpecs: { readonly [K in TopicKind]: TopicSpec<K> } = {
   tx: { kind: 'tx', scope: 'chain', maxBytes: 64 * 1024, queueLength: 4096, shape: shapes.tx },
-  consensus: { kind: 'consensus', scope: 'chain', maxBytes: 1024 * 1024, queueLength: 1024, shape: shapes.consensus },
   activations: {
     kind: 'activations',
     scope: 'subnet',

@@ -1,6 +1,6 @@
 /**
  * Consensus over the real network layer: 4 validators, each its own libp2p node on loopback
- * TCP, exchange proposals and votes through gossip, commit the same blocks; one is killed
+ * TCP, exchange proposals and votes on the consensus flood channel, commit the same blocks; one is killed
  * (its libp2p node stopped) and restarted on the same home and stores, and catches up.
  */
 import assert from 'node:assert/strict'
@@ -33,11 +33,7 @@ describe('consensus over libp2p (loopback TCP)', function () {
     const parts: NodeComponents[] = []
     const links: ConsensusLink[] = []
     const actors = nodes.map((node, i) => {
-      const link = consensusLink({
-        gossip: node.gossip,
-        selfPeerId: node.peerId.toString(),
-        logger: components(`v${i}`).logger,
-      })
+      const link = consensusLink({ channel: node.consensus, logger: components(`v${i}`).logger })
       links.push(link)
       const { components: c } = memoryComponents(chain, i, clock, link, (cb) =>
         commits[i]?.set(cb.block.header.height, toHex(hashBlock(cb.block))),
@@ -67,11 +63,7 @@ describe('consensus over libp2p (loopback TCP)', function () {
     extra.push(revived)
     assert.equal(revived.peerId.toString(), nodes[3]?.peerId.toString(), 'the identity survives the restart')
     for (const peer of nodes.slice(0, 3)) await connect(revived, peer)
-    const link = consensusLink({
-      gossip: revived.gossip,
-      selfPeerId: revived.peerId.toString(),
-      logger: components('v3b').logger,
-    })
+    const link = consensusLink({ channel: revived.consensus, logger: components('v3b').logger })
     const restarted = createActor(consensusMachine, {
       input: { components: { ...(parts[3] as NodeComponents), transport: link }, inbox: link, gossipIntervalMs: 200 },
     }).start()

@@ -6,7 +6,6 @@ import { parseTopic, topicKinds, topicSpecs, topicString } from '../../src/net/t
 describe('net: topics and codec', () => {
   it('builds versioned per-chain and per-subnet topic strings and parses them back', () => {
     assert.equal(topicString({ kind: 'tx', chainId: 'r3mes-1' }), '/r3mes/r3mes-1/tx/1')
-    assert.equal(topicString({ kind: 'consensus', chainId: 'r3mes-1' }), '/r3mes/r3mes-1/consensus/1')
     assert.equal(
       topicString({ kind: 'activations', chainId: 'r3mes-1', subnet: 3 }),
       '/r3mes/r3mes-1/subnet/3/activations/1',

@@ -1,0 +1,634 @@
+/**
+ * A flood channel: messages for every peer (or addressed to one), carried on one long-lived
+ * stream per connected peer and relayed by peers, as CometBFT's consensus reactor carries
+ * proposals and votes on its own peer channels rather than through a pubsub router. Consensus
+ * messages are few, small and urgent: on this channel a message costs one length-prefixed
+ * frame per peer that needs it; through gossipsub it cost an RPC envelope, a seen-cache lookup
+ * and score bookkeeping per copy, and a full mesh of four nodes handed every node each
+ * message three times.
+ *
+ * Relaying without duplicates in a full mesh: every peer tells its neighbours which peers it
+ * has a stream to (a `neighbours` frame, sent again whenever that set changes). A node that
+ * takes in a message for the first time passes it to each of its peers except the one it
+ * came from, the author, and the neighbours of either (they had it from them). In a full
+ * mesh nothing is relayed; where the author is not connected to everyone, the message goes
+ * round. Every message has an id (sha2-256 of its frame), and a message seen before is
+ * dropped, so no topology makes it loop.
+ *
+ * Frames on the wire: an unsigned varint length, then
+ *   message:    0x00, author (u8 length + peer id), addressee (u8 length + peer id, 0 = all), body
+ *   neighbours: 0x01, count (u16), then count × (u8 length + peer id)
+ *   ping, pong: 0x02 / 0x03, nonce (u32): a round trip on the stream itself, as CometBFT's
+ *               connections ping (the consensus benchmark's message delay is measured so)
+ * The author is what its sender says it is: it is an address for replies, not a proof;
+ * bodies that need an author prove it themselves (consensus votes and proposals are signed).
+ *
+ * Faults: loss and delay from the node's fault injector apply per frame received from a peer,
+ * as they do to gossip; partitions cut the connections, and with them the streams.
+ */
+import { createHash } from 'node:crypto'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+import type { Clock } from '../runtime/clock.ts'
+import type { Logger } from '../runtime/logger.ts'
+import { BadFrameError } from './errors.ts'
+import type { FaultInjector } from './faults.ts'
+
+/** Who a message is from, as far as this node can tell. */
+export interface FloodContext {
+  /** The peer that wrote the message (as its sender states it). */
+  readonly author: string
+  /** The neighbour that handed it to us (authenticated by the connection). */
+  readonly from: string
+}
+
+export interface FloodSubscriber {
+  /** Throw to refuse a message: it is neither handled nor relayed. */
+  validate?(body: Uint8Array, context: FloodContext): void
+  handle(body: Uint8Array, context: FloodContext): void
+}
+
+export interface FloodChannelInit {
+  /** The stream protocol, e.g. `/r3mes/<chainId>/consensus/1.0.0`. */
+  readonly protocol: string
+  /** The largest body accepted or sent. */
+  readonly maxBodyBytes: number
+  /** Message ids remembered to drop duplicates. @default 16384 */
+  readonly seenCacheSize?: number
+  /** Bytes queued for one slow peer beyond which its frames are dropped. @default 64 MiB */
+  readonly maxQueuedBytesPerPeer?: number
+}
+
+export interface FloodChannelComponents {
+  readonly libp2p: Libp2p
+  readonly logger: Logger
+  readonly faults: FaultInjector
+  readonly clock: Clock
+}
+
+export interface FloodStats {
+  /** Messages handed to the subscribers. */
+  delivered: number
+  /** Copies of messages already seen. */
+  duplicates: number
+  /** Messages a subscriber refused, and frames that did not parse. */
+  invalid: number
+  /** Frames this node passed on for others. */
+  relayed: number
+  /** Frames lost to injected faults or to a peer too slow to take them. */
+  dropped: number
+}
+
+const KIND_MESSAGE = 0
+const KIND_NEIGHBOURS = 1
+const KIND_PING = 2
+const KIND_PONG = 3
+const MAX_PEER_ID_BYTES = 255
+const MAX_NEIGHBOURS = 0xffff
+
+interface Outbound {
+  stream: Stream
+  /** Bytes handed to the stream since it last asked us to wait. */
+  pendingBytes: number
+}
+
+export class FloodChannel {
+  readonly protocol: string
+  readonly stats: FloodStats = { delivered: 0, duplicates: 0, invalid: 0, relayed: 0, dropped: 0 }
+  readonly #libp2p: Libp2p
+  readonly #log: Logger
+  readonly #faults: FaultInjector
+  readonly #clock: Clock
+  readonly #self: string
+  readonly #maxBody: number
+  readonly #maxFrame: number
+  readonly #seenCap: number
+  readonly #maxQueued: number
+  readonly #subscribers = new Set<FloodSubscriber>()
+  readonly #out = new Map<string, Outbound>()
+  readonly #opening = new Set<string>()
+  readonly #neighbours = new Map<string, ReadonlySet<string>>()
+  /** Ids of messages seen, oldest first (a Map keeps insertion order). */
+  readonly #seen = new Map<string, true>()
+  /** Pings awaiting their pong, by nonce. */
+  readonly #pings = new Map<number, () => void>()
+  #nextNonce = 1
+  #topologyId: string | undefined
+  #announceQueued = false
+  #running = false
+  readonly #onPeerUpdate = (evt: CustomEvent<{ peer: { id: PeerId; protocols: string[] } }>): void => {
+    const { peer } = evt.detail
+    if (peer.protocols.includes(this.protocol)) this.#connectTo(peer.id)
+  }
+
+  constructor(init: FloodChannelInit, components: FloodChannelComponents) {
+    this.protocol = init.protocol
+    this.#libp2p = components.libp2p
+    this.#log = components.logger.child({ component: 'flood', protocol: init.protocol })
+    this.#faults = components.faults
+    this.#clock = components.clock
+    this.#self = components.libp2p.peerId.toString()
+    this.#maxBody = init.maxBodyBytes
+    this.#maxFrame = init.maxBodyBytes + 2 * (MAX_PEER_ID_BYTES + 1) + 1
+    this.#seenCap = init.seenCacheSize ?? 16_384
+    this.#maxQueued = init.maxQueuedBytesPerPeer ?? 64 * 1024 * 1024
+  }
+
+  async start(): Promise<void> {
+    this.#running = true
+    await this.#libp2p.handle(this.protocol, (stream, connection) => this.#accept(stream, connection), {
+      maxInboundStreams: 4,
+      maxOutboundStreams: 4,
+    })
+    this.#topologyId = await this.#libp2p.register(this.protocol, {
+      onConnect: (peer) => this.#connectTo(peer),
+      onDisconnect: (peer) => this.#forget(peer.toString()),
+    })
+    // Peers identified before the handler existed, or that added the protocol later.
+    this.#libp2p.addEventListener('peer:update', this.#onPeerUpdate as never)
+    for (const connection of this.#libp2p.getConnections()) {
+      const peer = await this.#libp2p.peerStore.get(connection.remotePeer).catch(() => undefined)
+      if (peer?.protocols.includes(this.protocol) === true) this.#connectTo(connection.remotePeer)
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false
+    this.#subscribers.clear()
+    this.#libp2p.removeEventListener('peer:update', this.#onPeerUpdate as never)
+    if (this.#topologyId !== undefined) this.#libp2p.unregister(this.#topologyId)
+    await this.#libp2p.unhandle(this.protocol).catch(() => {})
+    for (const out of this.#out.values()) out.stream.abort(new Error('flood channel stopped'))
+    this.#out.clear()
+  }
+
+  subscribe(subscriber: FloodSubscriber): () => void {
+    this.#subscribers.add(subscriber)
+    return () => this.#subscribers.delete(subscriber)
+  }
+
+  /** Peers this node has a stream to. */
+  peers(): string[] {
+    return [...this.#out.keys()]
+  }
+
+  /** The peers `peer` last said it has streams to; undefined before it said anything. */
+  knownNeighbours(peer: string): readonly string[] | undefined {
+    const known = this.#neighbours.get(peer)
+    return known === undefined ? undefined : [...known]
+  }
+
+  /**
+   * Send `body` to every peer (`to` empty) or to the one peer `to` (straight to it when it is
+   * a neighbour, else round the network). Never delivered to this node itself.
+   */
+  publish(body: Uint8Array, to = ''): void {
+    if (body.byteLength > this.#maxBody)
+      throw new BadFrameError(`message of ${body.byteLength} bytes over the cap of ${this.#maxBody}`)
+    const frame = encodeMessageFrame(this.#self, to, body)
+    this.#remember(messageId(frame.payload))
+    if (to !== '' && this.#out.has(to)) {
+      this.#write(to, frame.wire)
+      return
+    }
+    for (const peer of this.#out.keys()) this.#write(peer, frame.wire)
+  }
+
+  /**
+   * One round trip to the neighbour `peer` on this channel's streams, in ms: a ping frame out,
+   * the pong back. Rejects when `peer` is not a neighbour or no pong comes within `timeoutMs`.
+   */
+  async roundTripMs(peer: string, timeoutMs = 2_000): Promise<number> {
+    if (!this.#out.has(peer)) throw new BadFrameError(`no stream to ${peer}`)
+    const nonce = this.#nextNonce
+    this.#nextNonce = (this.#nextNonce + 1) >>> 0 || 1
+    const start = this.#clock.monotonicMs()
+    await new Promise<void>((resolve, reject) => {
+      const timer = this.#clock.setTimer(timeoutMs, () => {
+        this.#pings.delete(nonce)
+        reject(new BadFrameError(`no pong from ${peer} within ${timeoutMs} ms`))
+      })
+      this.#pings.set(nonce, () => {
+        timer.cancel()
+        resolve()
+      })
+      this.#write(peer, withLengthPrefix(encodePingFrame(KIND_PING, nonce)))
+    })
+    return this.#clock.monotonicMs() - start
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  #accept(stream: Stream, connection: Connection): void {
+    const from = connection.remotePeer.toString()
+    // The peer reached us first: answer with our own stream, so we can write to it too.
+    if (!this.#out.has(from)) this.#connectTo(connection.remotePeer)
+    const parser = new FrameParser(this.#maxFrame)
+    stream.addEventListener('message', (evt) => {
+      let frames: Uint8Array[]
+      try {
+        frames = parser.push(evt.data)
+      } catch (error) {
+        this.stats.invalid++
+        this.#log.warn({ err: error, peer: from }, 'bad frame: closing the stream')
+        stream.abort(error as Error)
+        return
+      }
+      for (const frame of frames) this.#receiveFrame(frame, from)
+    })
+  }
+
+  #receiveFrame(frame: Uint8Array, from: string): void {
+    if (this.#faults.shouldDrop(from)) {
+      this.stats.dropped++
+      return
+    }
+    const { delayMs } = this.#faults.linkFaults(from)
+    if (delayMs > 0) {
+      this.#clock.setTimer(delayMs, () => this.#process(frame, from))
+      return
+    }
+    this.#process(frame, from)
+  }
+
+  #process(frame: Uint8Array, from: string): void {
+    if (!this.#running) return
+    let parsed: ParsedFrame
+    try {
+      parsed = parseFrame(frame)
+    } catch (error) {
+      this.stats.invalid++
+      this.#log.warn({ err: error, peer: from }, 'malformed frame dropped')
+      return
+    }
+    if (parsed.kind === 'neighbours') {
+      this.#neighbours.set(from, new Set(parsed.peers))
+      return
+    }
+    if (parsed.kind === 'ping') {
+      this.#write(from, withLengthPrefix(encodePingFrame(KIND_PONG, parsed.nonce)))
+      return
+    }
+    if (parsed.kind === 'pong') {
+      const done = this.#pings.get(parsed.nonce)
+      this.#pings.delete(parsed.nonce)
+      done?.()
+      return
+    }
+    const id = messageId(frame)
+    if (this.#seen.has(id)) {
+      this.stats.duplicates++
+      return
+    }
+    this.#remember(id)
+    const context: FloodContext = { author: parsed.author, from }
+    const forMe = parsed.to === '' || parsed.to === this.#self
+    if (forMe) {
+      try {
+        for (const s of this.#subscribers) s.validate?.(parsed.body, context)
+      } catch (error) {
+        this.stats.invalid++
+        this.#log.debug({ err: error, peer: from, author: parsed.author }, 'message refused')
+        return
+      }
+    }
+    if (parsed.to !== this.#self) this.#relay(frame, parsed.author, parsed.to, from)
+    if (!forMe) return
+    this.stats.delivered++
+    for (const s of this.#subscribers) {
+      try {
+        s.handle(parsed.body, context)
+      } catch (error) {
+        this.#log.error({ err: error }, 'flood subscriber failed')
+      }
+    }
+  }
+
+  #relay(payload: Uint8Array, author: string, to: string, from: string): void {
+    let wire: Uint8Array | undefined
+    const send = (peer: string): void => {
+      wire ??= withLengthPrefix(payload)
+      this.stats.relayed++
+      this.#write(peer, wire)
+    }
+    if (to !== '' && this.#out.has(to)) {
+      send(to)
+      return
+    }
+    const theirsFrom = this.#neighbours.get(from)
+    const theirsAuthor = this.#neighbours.get(author)
+    for (const peer of this.#out.keys()) {
+      if (peer === from || peer === author) continue
+      if (theirsFrom?.has(peer) === true || theirsAuthor?.has(peer) === true) continue
+      send(peer)
+    }
+  }
+
+  #remember(id: string): void {
+    this.#seen.set(id, true)
+    if (this.#seen.size > this.#seenCap) {
+      const oldest = this.#seen.keys().next().value
+      if (oldest !== undefined) this.#seen.delete(oldest)
+    }
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  #write(peer: string, wire: Uint8Array): void {
+    const out = this.#out.get(peer)
+    if (out === undefined) return
+    if (out.stream.writableNeedsDrain && out.pendingBytes + wire.byteLength > this.#maxQueued) {
+      // Consensus re-sends what a peer still lacks; a peer this far behind catches up later.
+      this.stats.dropped++
+      return
+    }
+    try {
+      if (out.stream.writableNeedsDrain) out.pendingBytes += wire.byteLength
+      else out.pendingBytes = 0
+      out.stream.send(wire)
+    } catch (error) {
+      this.#log.debug({ err: error, peer }, 'write failed')
+      this.#dropStream(peer, out.stream)
+    }
+  }
+
+  #connectTo(peerId: PeerId): void {
+    const peer = peerId.toString()
+    if (!this.#running || this.#out.has(peer) || this.#opening.has(peer) || peer === this.#self) return
+    const connection = this.#libp2p.getConnections(peerId).find((c) => c.status === 'open')
+    if (connection === undefined) return
+    this.#opening.add(peer)
+    connection
+      .newStream(this.protocol, { signal: AbortSignal.timeout(10_000) })
+      .then((stream) => {
+        this.#opening.delete(peer)
+        if (!this.#running) {
+          stream.abort(new Error('flood channel stopped'))
+          return
+        }
+        const out: Outbound = { stream, pendingBytes: 0 }
+        this.#out.set(peer, out)
+        stream.addEventListener('drain', () => {
+          out.pendingBytes = 0
+        })
+        stream.addEventListener('close', () => this.#dropStream(peer, stream))
+        this.#scheduleAnnounce()
+      })
+      .catch((error: unknown) => {
+        this.#opening.delete(peer)
+        this.#log.debug({ err: error, peer }, 'could not open a stream')
+      })
+  }
+
+  #dropStream(peer: string, stream: Stream): void {
+    if (this.#out.get(peer)?.stream !== stream) return
+    this.#out.delete(peer)
+    this.#scheduleAnnounce()
+    // A stream reset on a live connection is opened again; a gone connection is not.
+    if (this.#running)
+      this.#clock.setTimer(500, () => {
+        const id = this.#libp2p.getConnections().find((c) => c.remotePeer.toString() === peer)?.remotePeer
+        if (id !== undefined) this.#connectTo(id)
+      })
+  }
+
+  #forget(peer: string): void {
+    this.#neighbours.delete(peer)
+    const out = this.#out.get(peer)
+    if (out !== undefined) {
+      this.#out.delete(peer)
+      out.stream.abort(new Error('peer disconnected'))
+      this.#scheduleAnnounce()
+    }
+  }
+
+  /** Tell every neighbour our current neighbours, once per burst of changes. */
+  #scheduleAnnounce(): void {
+    if (this.#announceQueued) return
+    this.#announceQueued = true
+    queueMicrotask(() => {
+      this.#announceQueued = false
+      if (!this.#running) return
+      const wire = withLengthPrefix(encodeNeighboursFrame([...this.#out.keys()]))
+      for (const peer of this.#out.keys()) this.#write(peer, wire)
+    })
+  }
+}
+
+// ---------------------------------------------------------------- frames
+
+type ParsedFrame =
+  | { kind: 'message'; author: string; to: string; body: Uint8Array }
+  | { kind: 'neighbours'; peers: string[] }
+  | { kind: 'ping'; nonce: number }
+  | { kind: 'pong'; nonce: number }
+
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+function messageId(payload: Uint8Array): string {
+  return createHash('sha256').update(payload).digest('base64')
+}
+
+function varintLength(n: number): number {
+  let bytes = 1
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80)
+    bytes++
+  }
+  return bytes
+}
+
+function writeVarint(out: Uint8Array, offset: number, n: number): number {
+  while (n >= 0x80) {
+    out[offset++] = (n & 0x7f) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  out[offset++] = n
+  return offset
+}
+
+function withLengthPrefix(payload: Uint8Array): Uint8Array {
+  const wire = new Uint8Array(varintLength(payload.byteLength) + payload.byteLength)
+  wire.set(payload, writeVarint(wire, 0, payload.byteLength))
+  return wire
+}
+
+function peerIdBytes(peer: string): Uint8Array {
+  const bytes = utf8.encode(peer)
+  if (bytes.byteLength > MAX_PEER_ID_BYTES) throw new BadFrameError(`peer id of ${bytes.byteLength} bytes`)
+  return bytes
+}
+
+/** A message frame: `payload` (kind, author, addressee, body) and `wire` (payload with its length). */
+export function encodeMessageFrame(
+  author: string,
+  to: string,
+  body: Uint8Array,
+): { payload: Uint8Array; wire: Uint8Array } {
+  const a = peerIdBytes(author)
+  const t = peerIdBytes(to)
+  const length = 3 + a.byteLength + t.byteLength + body.byteLength
+  const prefix = varintLength(length)
+  const wire = new Uint8Array(prefix + length)
+  let o = writeVarint(wire, 0, length)
+  wire[o++] = KIND_MESSAGE
+  wire[o++] = a.byteLength
+  wire.set(a, o)
+  o += a.byteLength
+  wire[o++] = t.byteLength
+  wire.set(t, o)
+  o += t.byteLength
+  wire.set(body, o)
+  return { payload: wire.subarray(prefix), wire }
+}
+
+export function encodeNeighboursFrame(peers: readonly string[]): Uint8Array {
+  if (peers.length > MAX_NEIGHBOURS) throw new BadFrameError(`${peers.length} neighbours`)
+  const ids = peers.map(peerIdBytes)
+  const out = new Uint8Array(3 + ids.reduce((s, b) => s + 1 + b.byteLength, 0))
+  out[0] = KIND_NEIGHBOURS
+  out[1] = peers.length >> 8
+  out[2] = peers.length & 0xff
+  let o = 3
+  for (const id of ids) {
+    out[o++] = id.byteLength
+    out.set(id, o)
+    o += id.byteLength
+  }
+  return out
+}
+
+function encodePingFrame(kind: number, nonce: number): Uint8Array {
+  const out = new Uint8Array(5)
+  out[0] = kind
+  new DataView(out.buffer).setUint32(1, nonce)
+  return out
+}
+
+export function parseFrame(payload: Uint8Array): ParsedFrame {
+  let o = 0
+  const need = (n: number, what: string): void => {
+    if (o + n > payload.byteLength) throw new BadFrameError(`frame ends inside its ${what}`)
+  }
+  const peerId = (what: string): string => {
+    need(1, what)
+    const n = payload[o++] as number
+    need(n, what)
+    const s = fromUtf8.decode(payload.subarray(o, o + n))
+    o += n
+    return s
+  }
+  need(1, 'kind')
+  const kind = payload[o++]
+  if (kind === KIND_MESSAGE) {
+    const author = peerId('author')
+    if (author === '') throw new BadFrameError('message without an author')
+    const to = peerId('addressee')
+    return { kind: 'message', author, to, body: payload.subarray(o) }
+  }
+  if (kind === KIND_NEIGHBOURS) {
+    need(2, 'neighbour count')
+    const count = ((payload[o] as number) << 8) | (payload[o + 1] as number)
+    o += 2
+    const peers: string[] = []
+    for (let i = 0; i < count; i++) peers.push(peerId('neighbour'))
+    if (o !== payload.byteLength) throw new BadFrameError('bytes after the neighbour list')
+    return { kind: 'neighbours', peers }
+  }
+  if (kind === KIND_PING || kind === KIND_PONG) {
+    if (payload.byteLength !== 5) throw new BadFrameError('ping or pong frame not 5 bytes')
+    const nonce = new DataView(payload.buffer, payload.byteOffset, 5).getUint32(1)
+    return kind === KIND_PING ? { kind: 'ping', nonce } : { kind: 'pong', nonce }
+  }
+  throw new BadFrameError(`unknown frame kind ${kind}`)
+}
+
+/**
+ * Splits a stream's chunks into frames (unsigned varint length, then bytes), synchronously, so
+ * a frame is handled in the same turn its last byte arrives. A frame inside one chunk is a
+ * view of it; one spread over chunks is copied together once.
+ */
+export class FrameParser {
+  readonly #maxFrame: number
+  #pending: Uint8Array[] = []
+  #pendingBytes = 0
+
+  constructor(maxFrameBytes: number) {
+    this.#maxFrame = maxFrameBytes
+  }
+
+  push(chunk: Uint8Array | Uint8ArrayList): Uint8Array[] {
+    if (chunk instanceof Uint8Array) this.#append(chunk)
+    else for (const part of chunk) this.#append(part)
+    const frames: Uint8Array[] = []
+    for (;;) {
+      const frame = this.#next()
+      if (frame === undefined) return frames
+      frames.push(frame)
+    }
+  }
+
+  #append(part: Uint8Array): void {
+    if (part.byteLength === 0) return
+    this.#pending.push(part)
+    this.#pendingBytes += part.byteLength
+  }
+
+  #next(): Uint8Array | undefined {
+    if (this.#pendingBytes === 0) return undefined
+    // Read the length prefix across pieces.
+    let length = 0
+    let scale = 1
+    let prefix = 0
+    let done = false
+    outer: for (const piece of this.#pending) {
+      for (let i = 0; i < piece.byteLength; i++) {
+        const byte = piece[i] as number
+        length += (byte & 0x7f) * scale
+        prefix++
+        if (byte < 0x80) {
+          done = true
+          break outer
+        }
+        scale *= 0x80
+        if (prefix >= 9) throw new BadFrameError('bad frame length prefix')
+      }
+    }
+    if (!done) return undefined
+    if (length > this.#maxFrame) throw new BadFrameError(`frame of ${length} bytes over the cap of ${this.#maxFrame}`)
+    if (this.#pendingBytes < prefix + length) return undefined
+    const first = this.#pending[0] as Uint8Array
+    let frame: Uint8Array
+    if (first.byteLength >= prefix + length) {
+      frame = first.subarray(prefix, prefix + length)
+      this.#consume(prefix + length)
+    } else {
+      this.#consume(prefix)
+      frame = new Uint8Array(length)
+      let filled = 0
+      while (filled < length) {
+        const piece = this.#pending[0] as Uint8Array
+        const take = Math.min(piece.byteLength, length - filled)
+        frame.set(piece.subarray(0, take), filled)
+        filled += take
+        this.#consume(take)
+      }
+    }
+    return frame
+  }
+
+  #consume(n: number): void {
+    this.#pendingBytes -= n
+    while (n > 0) {
+      const piece = this.#pending[0] as Uint8Array
+      if (piece.byteLength <= n) {
+        n -= piece.byteLength
+        this.#pending.shift()
+      } else {
+        this.#pending[0] = piece.subarray(n)
+        n = 0
+      }
+    }
+  }
+}
