@@ -13,10 +13,13 @@
  * came from, the author, and the neighbours of either (they had it from them). In a full
  * mesh nothing is relayed; where the author is not connected to everyone, the message goes
  * round. Every message has an id (sha2-256 of its frame), and a message seen before is
- * dropped, so no topology makes it loop.
+ * dropped, so no topology makes it loop. The author numbers its messages, so the same body
+ * sent again (consensus re-sends its votes when it makes no progress) is a new message that
+ * relays pass on, not a duplicate they swallow before it reaches the peer that lost it.
  *
  * Frames on the wire: an unsigned varint length, then
- *   message:    0x00, author (u8 length + peer id), addressee (u8 length + peer id, 0 = all), body
+ *   message:    0x00, sequence (u32), author (u8 length + peer id), addressee (u8 length +
+ *               peer id, 0 = all), body
  *   neighbours: 0x01, count (u16), then count × (u8 length + peer id)
  *   ping, pong: 0x02 / 0x03, nonce (u32): a round trip on the stream itself, as CometBFT's
  *               connections ping (the consensus benchmark's message delay is measured so)
@@ -113,6 +116,8 @@ export class FloodChannel {
   /** Pings awaiting their pong, by nonce. */
   readonly #pings = new Map<number, () => void>()
   #nextNonce = 1
+  /** Sequence number of this node's next message; starts from the clock so a restart does not reuse them. */
+  #nextSeq: number
   #topologyId: string | undefined
   #announceQueued = false
   #running = false
@@ -129,9 +134,10 @@ export class FloodChannel {
     this.#clock = components.clock
     this.#self = components.libp2p.peerId.toString()
     this.#maxBody = init.maxBodyBytes
-    this.#maxFrame = init.maxBodyBytes + 2 * (MAX_PEER_ID_BYTES + 1) + 1
+    this.#maxFrame = init.maxBodyBytes + 2 * (MAX_PEER_ID_BYTES + 1) + 5
     this.#seenCap = init.seenCacheSize ?? 16_384
     this.#maxQueued = init.maxQueuedBytesPerPeer ?? 64 * 1024 * 1024
+    this.#nextSeq = Math.floor(components.clock.nowMs()) >>> 0
   }
 
   async start(): Promise<void> {
@@ -185,7 +191,8 @@ export class FloodChannel {
   publish(body: Uint8Array, to = ''): void {
     if (body.byteLength > this.#maxBody)
       throw new BadFrameError(`message of ${body.byteLength} bytes over the cap of ${this.#maxBody}`)
-    const frame = encodeMessageFrame(this.#self, to, body)
+    const frame = encodeMessageFrame(this.#nextSeq, this.#self, to, body)
+    this.#nextSeq = (this.#nextSeq + 1) >>> 0
     this.#remember(messageId(frame.payload))
     if (to !== '' && this.#out.has(to)) {
       this.#write(to, frame.wire)
@@ -418,7 +425,7 @@ export class FloodChannel {
 // ---------------------------------------------------------------- frames
 
 type ParsedFrame =
-  | { kind: 'message'; author: string; to: string; body: Uint8Array }
+  | { kind: 'message'; seq: number; author: string; to: string; body: Uint8Array }
   | { kind: 'neighbours'; peers: string[] }
   | { kind: 'ping'; nonce: number }
   | { kind: 'pong'; nonce: number }
@@ -460,19 +467,22 @@ function peerIdBytes(peer: string): Uint8Array {
   return bytes
 }
 
-/** A message frame: `payload` (kind, author, addressee, body) and `wire` (payload with its length). */
+/** A message frame: `payload` (kind, sequence, author, addressee, body) and `wire` (payload with its length). */
 export function encodeMessageFrame(
+  seq: number,
   author: string,
   to: string,
   body: Uint8Array,
 ): { payload: Uint8Array; wire: Uint8Array } {
   const a = peerIdBytes(author)
   const t = peerIdBytes(to)
-  const length = 3 + a.byteLength + t.byteLength + body.byteLength
+  const length = 7 + a.byteLength + t.byteLength + body.byteLength
   const prefix = varintLength(length)
   const wire = new Uint8Array(prefix + length)
   let o = writeVarint(wire, 0, length)
   wire[o++] = KIND_MESSAGE
+  new DataView(wire.buffer).setUint32(o, seq)
+  o += 4
   wire[o++] = a.byteLength
   wire.set(a, o)
   o += a.byteLength
@@ -522,10 +532,13 @@ export function parseFrame(payload: Uint8Array): ParsedFrame {
   need(1, 'kind')
   const kind = payload[o++]
   if (kind === KIND_MESSAGE) {
+    need(4, 'sequence number')
+    const seq = new DataView(payload.buffer, payload.byteOffset + o, 4).getUint32(0)
+    o += 4
     const author = peerId('author')
     if (author === '') throw new BadFrameError('message without an author')
     const to = peerId('addressee')
-    return { kind: 'message', author, to, body: payload.subarray(o) }
+    return { kind: 'message', seq, author, to, body: payload.subarray(o) }
   }
   if (kind === KIND_NEIGHBOURS) {
     need(2, 'neighbour count')

@@ -48,7 +48,7 @@ describe('net: flood channel (consensus messages on direct streams)', function (
   describe('frames', () => {
     it('round-trips message and neighbour frames, whatever the chunking', () => {
       const body = randomBytes(3000, 5)
-      const message = encodeMessageFrame('12D3KooWauthor', '', body)
+      const message = encodeMessageFrame(0xfffffffe, '12D3KooWauthor', '', body)
       const neighbours = encodeNeighboursFrame(['12D3KooWa', '12D3KooWb'])
       const wire = new Uint8Array([...message.wire, neighbours.byteLength, ...neighbours])
       for (const step of [1, 7, 100, wire.byteLength]) {
@@ -59,6 +59,7 @@ describe('net: flood channel (consensus messages on direct streams)', function (
         const first = parseFrame(frames[0] as Uint8Array)
         assert.equal(first.kind, 'message')
         if (first.kind === 'message') {
+          assert.equal(first.seq, 0xfffffffe)
           assert.equal(first.author, '12D3KooWauthor')
           assert.equal(first.to, '')
           assert.ok(Buffer.from(first.body).equals(Buffer.from(body)))
@@ -71,8 +72,9 @@ describe('net: flood channel (consensus messages on direct streams)', function (
       const parser = new FrameParser(100)
       assert.throws(() => parser.push(Uint8Array.of(0xff, 0x01)), /frame of 255 bytes over the cap of 100/)
       assert.throws(() => parseFrame(Uint8Array.of(9)), /unknown frame kind 9/)
-      assert.throws(() => parseFrame(Uint8Array.of(0, 5, 0x41)), /frame ends inside its author/)
-      assert.throws(() => parseFrame(Uint8Array.of(0, 0, 0)), /message without an author/)
+      assert.throws(() => parseFrame(Uint8Array.of(0, 0, 0)), /frame ends inside its sequence number/)
+      assert.throws(() => parseFrame(Uint8Array.of(0, 0, 0, 0, 1, 5, 0x41)), /frame ends inside its author/)
+      assert.throws(() => parseFrame(Uint8Array.of(0, 0, 0, 0, 1, 0, 0)), /message without an author/)
       assert.throws(() => parseFrame(Uint8Array.of(1, 0, 0, 7)), /bytes after the neighbour list/)
       assert.throws(() => parseFrame(Uint8Array.of(2, 0, 0)), BadFrameError)
     })
@@ -147,6 +149,9 @@ describe('net: flood channel (consensus messages on direct streams)', function (
     before(async () => {
       cluster = await startNodes(3)
       const [a, b, c] = [at(cluster.nodes, 0), at(cluster.nodes, 1), at(cluster.nodes, 2)]
+      // Keep it a line: a and c would otherwise find each other through b.
+      await a.faults.block(c.peerId)
+      await c.faults.block(a.peerId)
       await connect(a, b)
       await connect(b, c)
       await settled(cluster.nodes, [1, 2, 1])
@@ -170,6 +175,21 @@ describe('net: flood channel (consensus messages on direct streams)', function (
       await waitFor(() => inA.got.length === 1, 10_000, 'the reply')
       assert.equal(asText(inA.got[0]?.body as Uint8Array), 'reply')
       for (const inbox of [inA, inB, inC]) inbox.leave()
+    })
+
+    it('passes on the same body sent again, so a node that lost it gets it from the re-send', async () => {
+      const [a, b, c] = [at(cluster.nodes, 0), at(cluster.nodes, 1), at(cluster.nodes, 2)]
+      const inC = listen(c)
+      // c loses what b passes on; a sends the same vote again once c hears b again.
+      c.faults.setLoss(id(b), 1)
+      a.consensus.publish(text('same vote'))
+      await sleep(clock, 300)
+      assert.equal(inC.got.length, 0)
+      c.faults.setLoss(id(b), 0)
+      a.consensus.publish(text('same vote'))
+      await waitFor(() => inC.got.length === 1, 10_000, 'the re-sent vote')
+      assert.equal(asText(inC.got[0]?.body as Uint8Array), 'same vote')
+      inC.leave()
     })
 
     it('does not pass on a message the middle node refuses', async () => {
