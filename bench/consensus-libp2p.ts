@@ -60,7 +60,7 @@ export async function channelOneWayDelayMs(a: FloodChannel, peer: string, sample
  * every `gapMs` until `stop()`, which returns half of each round trip. A message of consensus
  * meets the machine as these pings do (the same event loops, the same busy cores).
  */
-export function probeUnderLoad(a: FloodChannel, peer: string, gapMs = 10): { stop(): Promise<number[]> } {
+export function probeUnderLoad(a: FloodChannel, peer: string, gapMs = 40): { stop(): Promise<number[]> } {
   const clock = new SystemClock()
   const delays: number[] = []
   let running = true

@@ -30,14 +30,18 @@ export type ChildMessage =
   | { type: 'meshed' }
   | { type: 'delay'; oneWayMs: number }
   | { type: 'proposal'; height: number; atMs: number }
-  | { type: 'commit'; height: number; atMs: number; txs: number }
+  /** `cpuMs`: this process's CPU time so far, read at the commit. */
+  | { type: 'commit'; height: number; atMs: number; txs: number; cpuMs: number }
   | { type: 'stopped'; cpuMs: number; underLoadDelaysMs: number[] }
 
-const REPORT_INTERVAL_MS = 5
 const index = Number(process.argv[2])
 const clock = new SystemClock()
 /** The machine-wide monotonic clock in ms (performance.now() starts at each process's own origin). */
 const machineMs = (): number => Number(process.hrtime.bigint()) / 1e6
+const cpuMsNow = (): number => {
+  const cpu = process.cpuUsage()
+  return (cpu.user + cpu.system) / 1000
+}
 const send = (m: ChildMessage): void => {
   process.send?.(m)
 }
@@ -73,33 +77,27 @@ async function handle(m: ParentMessage): Promise<void> {
       cpuStart = process.cpuUsage()
       const consensus = consensusLink({ channel: node.consensus, logger: components.logger })
       link = consensus
-      const network = startNetwork(() => consensus, false, 1024 * 1024, [index])
+      // Proposals and commits go to the parent as they happen, stamped on the machine's clock.
+      const toMachineMs = (atMs: number): number => atMs - clock.monotonicMs() + machineMs()
+      const network = startNetwork(
+        () => consensus,
+        false,
+        1024 * 1024,
+        [index],
+        (e) => {
+          if (e.kind === 'proposal') send({ type: 'proposal', height: e.height, atMs: toMachineMs(e.atMs) })
+          else
+            send({
+              type: 'commit',
+              height: e.height,
+              atMs: toMachineMs(e.atMs),
+              txs: e.committedTxs,
+              cpuMs: cpuMsNow(),
+            })
+        },
+      )
       if (m.probe !== undefined) probe = probeUnderLoad(node.consensus, m.probe)
       net = network
-      // Report this validator's proposals and commits as they happen.
-      let reportedProposals = 0
-      let reportedHeight = 0
-      const report = (): void => {
-        for (const [height, at] of network.proposalTimes)
-          if (height > reportedProposals) {
-            reportedProposals = height
-            send({ type: 'proposal', height, atMs: at - clock.monotonicMs() + machineMs() })
-          }
-        for (let h = reportedHeight + 1; network.commitTimes.has(h); h++) {
-          const at = network.commitTimes.get(h)?.[0] as number
-          send({
-            type: 'commit',
-            height: h,
-            atMs: at - clock.monotonicMs() + machineMs(),
-            txs: network.committedTxs[index] as number,
-          })
-          reportedHeight = h
-        }
-        // Poll on a timer, not every event-loop turn: a busy loop would steal the core the
-        // other validators need (the timestamps were taken at commit time, so polling adds no error).
-        if (net !== undefined) clock.setTimer(REPORT_INTERVAL_MS, report)
-      }
-      report()
       return
     }
     case 'submit': {

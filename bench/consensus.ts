@@ -55,13 +55,22 @@ export interface Net {
 /**
  * Four validators over `linkOf(i)`; `maxBlockBytes` bounds a proposal (a gossip message caps
  * it on libp2p). `local` names the validators this process runs (one per process in the
- * multi-process bench); `actors[k]` is the actor of `local[k]`.
+ * multi-process bench); `actors[k]` is the actor of `local[k]`. `onEvent` hears of each
+ * proposal and commit as it happens (the multi-process bench reports them to its parent).
  */
 export function startNetwork(
   linkOf: (i: number) => Link,
   disk: boolean,
   maxBlockBytes = 1024 * 1024,
   local: readonly number[] = [0, 1, 2, 3],
+  onEvent?: (event: {
+    kind: 'proposal' | 'commit'
+    height: number
+    atMs: number
+    validator: number
+    /** Transactions the validator has committed so far. */
+    committedTxs: number
+  }) => void,
 ): Net {
   const clock = new SystemClock()
   const signers = Array.from({ length: N }, (_, i) => signerFromSeed(new Uint8Array(32).fill(i + 1)))
@@ -108,8 +117,17 @@ export function startNetwork(
       clock,
       transport: {
         broadcast: (m) => {
-          if (m.kind === 'proposal' && m.proposal.polRound === -1 && !proposalTimes.has(m.proposal.height))
-            proposalTimes.set(m.proposal.height, clock.monotonicMs())
+          if (m.kind === 'proposal' && m.proposal.polRound === -1 && !proposalTimes.has(m.proposal.height)) {
+            const atMs = clock.monotonicMs()
+            proposalTimes.set(m.proposal.height, atMs)
+            onEvent?.({
+              kind: 'proposal',
+              height: m.proposal.height,
+              atMs,
+              validator: i,
+              committedTxs: committedTxs[i] as number,
+            })
+          }
           link.broadcast(m)
         },
         send: link.send,
@@ -120,6 +138,13 @@ export function startNetwork(
         times.push(clock.monotonicMs())
         commitTimes.set(h, times)
         committedTxs[i] = (committedTxs[i] as number) + cb.block.txs.length
+        onEvent?.({
+          kind: 'commit',
+          height: h,
+          atMs: times[times.length - 1] as number,
+          validator: i,
+          committedTxs: committedTxs[i] as number,
+        })
       },
     }
     return createActor(consensusMachine, { input: { components, inbox: link, gossipIntervalMs: 200 } }).start()
