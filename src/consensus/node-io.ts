@@ -256,8 +256,8 @@ export class NodeIo {
    * tick: it announces its height (a peer that is ahead answers with the decided block) and
    * re-sends its own votes of the height and the proposals it holds. A node that moved on
    * since the previous tick sent its votes of the new position moments ago and is not behind,
-   * so re-sending would only multiply traffic: with signed gossip every re-send is a new
-   * message that every peer verifies and forwards.
+   * so re-sending would only multiply traffic: every re-send is a new message that every peer
+   * checks (and relays, where its author is not connected to everyone).
    */
   gossip(state: ConsensusState): void {
     const { transport } = this.c
