@@ -109,6 +109,8 @@ export class FloodChannel {
   readonly #maxQueued: number
   readonly #subscribers = new Set<FloodSubscriber>()
   readonly #out = new Map<string, Outbound>()
+  /** Streams peers opened to us, by peer: closed when a peer sends what we refuse. */
+  readonly #inbound = new Map<string, Set<Stream>>()
   readonly #opening = new Set<string>()
   readonly #neighbours = new Map<string, ReadonlySet<string>>()
   /** Ids of messages seen, oldest first (a Map keeps insertion order). */
@@ -231,14 +233,19 @@ export class FloodChannel {
     // The peer reached us first: answer with our own stream, so we can write to it too.
     if (!this.#out.has(from)) this.#connectTo(connection.remotePeer)
     const parser = new FrameParser(this.#maxFrame)
+    const streams = this.#inbound.get(from) ?? new Set<Stream>()
+    this.#inbound.set(from, streams)
+    streams.add(stream)
+    stream.addEventListener('close', () => {
+      streams.delete(stream)
+      if (streams.size === 0 && this.#inbound.get(from) === streams) this.#inbound.delete(from)
+    })
     stream.addEventListener('message', (evt) => {
       let frames: Uint8Array[]
       try {
         frames = parser.push(evt.data)
       } catch (error) {
-        this.stats.invalid++
-        this.#log.warn({ err: error, peer: from }, 'bad frame: closing the stream')
-        stream.abort(error as Error)
+        this.#refuse(from, error, 'bad frame')
         return
       }
       for (const frame of frames) this.#receiveFrame(frame, from)
@@ -264,8 +271,7 @@ export class FloodChannel {
     try {
       parsed = parseFrame(frame)
     } catch (error) {
-      this.stats.invalid++
-      this.#log.warn({ err: error, peer: from }, 'malformed frame dropped')
+      this.#refuse(from, error, 'malformed frame')
       return
     }
     if (parsed.kind === 'neighbours') {
@@ -290,14 +296,12 @@ export class FloodChannel {
     this.#remember(id)
     const context: FloodContext = { author: parsed.author, from }
     const forMe = parsed.to === '' || parsed.to === this.#self
-    if (forMe) {
-      try {
-        for (const s of this.#subscribers) s.validate?.(parsed.body, context)
-      } catch (error) {
-        this.stats.invalid++
-        this.#log.debug({ err: error, peer: from, author: parsed.author }, 'message refused')
-        return
-      }
+    // Checked even when only passing it on: garbage goes no further than its first honest hop.
+    try {
+      for (const s of this.#subscribers) s.validate?.(parsed.body, context)
+    } catch (error) {
+      this.#refuse(from, error, `message from ${parsed.author} refused`)
+      return
     }
     if (parsed.to !== this.#self) this.#relay(frame, parsed.author, parsed.to, from)
     if (!forMe) return
@@ -309,6 +313,17 @@ export class FloodChannel {
         this.#log.error({ err: error }, 'flood subscriber failed')
       }
     }
+  }
+
+  /**
+   * `from` sent something no honest peer sends (honest peers check before they relay): count
+   * it and close the streams it opened to us, as gossipsub prunes a peer below its score
+   * threshold. It may open a new one; consensus re-sends what was lost meanwhile.
+   */
+  #refuse(from: string, error: unknown, what: string): void {
+    this.stats.invalid++
+    this.#log.warn({ err: error, peer: from }, `${what}: closing the peer's stream`)
+    for (const stream of this.#inbound.get(from) ?? []) stream.abort(new BadFrameError(what))
   }
 
   #relay(payload: Uint8Array, author: string, to: string, from: string): void {
