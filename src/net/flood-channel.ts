@@ -33,8 +33,9 @@ import { createHash } from 'node:crypto'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { Clock } from '../runtime/clock.ts'
+import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { Logger } from '../runtime/logger.ts'
-import { BadFrameError } from './errors.ts'
+import { BadFrameError, DeadlineExceededError, MessageTooLargeError } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
 
 /** Who a message is from, as far as this node can tell. */
@@ -192,7 +193,7 @@ export class FloodChannel {
    */
   publish(body: Uint8Array, to = ''): void {
     if (body.byteLength > this.#maxBody)
-      throw new BadFrameError(`message of ${body.byteLength} bytes over the cap of ${this.#maxBody}`)
+      throw new MessageTooLargeError(`a message on ${this.protocol}`, body.byteLength, this.#maxBody)
     const frame = encodeMessageFrame(this.#nextSeq, this.#self, to, body)
     this.#nextSeq = (this.#nextSeq + 1) >>> 0
     this.#remember(messageId(frame.payload))
@@ -208,14 +209,14 @@ export class FloodChannel {
    * the pong back. Rejects when `peer` is not a neighbour or no pong comes within `timeoutMs`.
    */
   async roundTripMs(peer: string, timeoutMs = 2_000): Promise<number> {
-    if (!this.#out.has(peer)) throw new BadFrameError(`no stream to ${peer}`)
+    if (!this.#out.has(peer)) throw new InvalidArgumentError(`no stream to ${peer} on ${this.protocol}`, { peer })
     const nonce = this.#nextNonce
     this.#nextNonce = (this.#nextNonce + 1) >>> 0 || 1
     const start = this.#clock.monotonicMs()
     await new Promise<void>((resolve, reject) => {
       const timer = this.#clock.setTimer(timeoutMs, () => {
         this.#pings.delete(nonce)
-        reject(new BadFrameError(`no pong from ${peer} within ${timeoutMs} ms`))
+        reject(new DeadlineExceededError(`a pong from ${peer}`, timeoutMs))
       })
       this.#pings.set(nonce, () => {
         timer.cancel()
@@ -478,7 +479,8 @@ function withLengthPrefix(payload: Uint8Array): Uint8Array {
 
 function peerIdBytes(peer: string): Uint8Array {
   const bytes = utf8.encode(peer)
-  if (bytes.byteLength > MAX_PEER_ID_BYTES) throw new BadFrameError(`peer id of ${bytes.byteLength} bytes`)
+  if (bytes.byteLength > MAX_PEER_ID_BYTES)
+    throw new InvalidArgumentError(`peer id of ${bytes.byteLength} bytes, over ${MAX_PEER_ID_BYTES}`, { peer })
   return bytes
 }
 

@@ -126,7 +126,7 @@ describe('net: flood channel (consensus messages on direct streams)', function (
       const rtt = await a.consensus.roundTripMs(id(b))
       assert.ok(rtt > 0 && rtt < 2_000, `round trip ${rtt} ms`)
       await assert.rejects(a.consensus.roundTripMs('12D3KooWnotaneighbour'), /no stream to/)
-      assert.throws(() => a.consensus.publish(new Uint8Array(9 * 1024 * 1024)), /over the cap/)
+      assert.throws(() => a.consensus.publish(new Uint8Array(9 * 1024 * 1024)), /over its cap of 8388608/)
     })
 
     it('closes a stream that breaks the framing, and keeps serving', async () => {
