@@ -22,6 +22,7 @@ import * as lp from 'it-length-prefixed'
 import { pipe } from 'it-pipe'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
@@ -218,11 +219,11 @@ export class ActivationStreams {
           function* () {
             // Prefix and payload go out as two writes so the tensor is never copied here.
             const head = encodeMessage(header, MAX_HEADER_BYTES, 'tensor header')
-            yield varint(head.byteLength)
+            yield varint.encode(head.byteLength)
             yield head
             for (let offset = 0; offset < tensor.bytes.byteLength; offset += frameBytes) {
               const frame = tensor.bytes.subarray(offset, offset + frameBytes)
-              yield varint(frame.byteLength)
+              yield varint.encode(frame.byteLength)
               yield frame
             }
           },
@@ -372,18 +373,6 @@ function decodeHeader(bytes: Uint8Array): TensorHeader {
   }
   if (cid.code !== raw.code) throw new BadFrameError('header CID is not a raw CID')
   return value as TensorHeader
-}
-
-/** Unsigned LEB128, the length prefix it-length-prefixed reads. */
-function varint(value: number): Uint8Array {
-  const out: number[] = []
-  let rest = value
-  while (rest >= 0x80) {
-    out.push((rest % 0x80) | 0x80)
-    rest = Math.floor(rest / 0x80)
-  }
-  out.push(rest)
-  return new Uint8Array(out)
 }
 
 function isUint(value: unknown): value is number {

@@ -31,6 +31,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import * as varint from 'uint8-varint'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import type { Clock } from '../runtime/clock.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
@@ -197,11 +198,7 @@ export class FloodChannel {
     const frame = encodeMessageFrame(this.#nextSeq, this.#self, to, body)
     this.#nextSeq = (this.#nextSeq + 1) >>> 0
     this.#remember(messageId(frame.payload))
-    if (to !== '' && this.#out.has(to)) {
-      this.#write(to, frame.wire)
-      return
-    }
-    for (const peer of this.#out.keys()) this.#write(peer, frame.wire)
+    for (const peer of this.#nextHops(this.#self, to, this.#self)) this.#write(peer, frame.wire)
   }
 
   /**
@@ -328,23 +325,27 @@ export class FloodChannel {
   }
 
   #relay(payload: Uint8Array, author: string, to: string, from: string): void {
-    let wire: Uint8Array | undefined
-    const send = (peer: string): void => {
-      wire ??= withLengthPrefix(payload)
+    const hops = this.#nextHops(author, to, from)
+    if (hops.length === 0) return
+    const wire = withLengthPrefix(payload)
+    for (const peer of hops) {
       this.stats.relayed++
       this.#write(peer, wire)
     }
-    if (to !== '' && this.#out.has(to)) {
-      send(to)
-      return
-    }
+  }
+
+  /**
+   * Where a message by `author` for `to`, taken from `from`, goes next: straight to `to` when
+   * it is a neighbour; otherwise to every neighbour except `from`, the author and the known
+   * neighbours of either (they had it from them). For this node's own messages, every neighbour.
+   */
+  #nextHops(author: string, to: string, from: string): string[] {
+    if (to !== '' && this.#out.has(to)) return [to]
     const theirsFrom = this.#neighbours.get(from)
     const theirsAuthor = this.#neighbours.get(author)
-    for (const peer of this.#out.keys()) {
-      if (peer === from || peer === author) continue
-      if (theirsFrom?.has(peer) === true || theirsAuthor?.has(peer) === true) continue
-      send(peer)
-    }
+    return [...this.#out.keys()].filter(
+      (peer) => peer !== from && peer !== author && theirsFrom?.has(peer) !== true && theirsAuthor?.has(peer) !== true,
+    )
   }
 
   #remember(id: string): void {
@@ -453,27 +454,11 @@ function messageId(payload: Uint8Array): string {
   return createHash('sha256').update(payload).digest('base64')
 }
 
-function varintLength(n: number): number {
-  let bytes = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    bytes++
-  }
-  return bytes
-}
-
-function writeVarint(out: Uint8Array, offset: number, n: number): number {
-  while (n >= 0x80) {
-    out[offset++] = (n & 0x7f) | 0x80
-    n = Math.floor(n / 0x80)
-  }
-  out[offset++] = n
-  return offset
-}
-
 function withLengthPrefix(payload: Uint8Array): Uint8Array {
-  const wire = new Uint8Array(varintLength(payload.byteLength) + payload.byteLength)
-  wire.set(payload, writeVarint(wire, 0, payload.byteLength))
+  const prefix = varint.encodingLength(payload.byteLength)
+  const wire = new Uint8Array(prefix + payload.byteLength)
+  varint.encode(payload.byteLength, wire)
+  wire.set(payload, prefix)
   return wire
 }
 
@@ -494,9 +479,10 @@ export function encodeMessageFrame(
   const a = peerIdBytes(author)
   const t = peerIdBytes(to)
   const length = 7 + a.byteLength + t.byteLength + body.byteLength
-  const prefix = varintLength(length)
+  const prefix = varint.encodingLength(length)
   const wire = new Uint8Array(prefix + length)
-  let o = writeVarint(wire, 0, length)
+  varint.encode(length, wire)
+  let o = prefix
   wire[o++] = KIND_MESSAGE
   new DataView(wire.buffer).setUint32(o, seq)
   o += 4
