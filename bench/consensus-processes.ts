@@ -1,23 +1,22 @@
 /**
- * Consensus over libp2p on loopback with ONE PROCESS PER VALIDATOR (`consensus-validator.ts`):
- * what four machines would see, minus the wire. In one process the four validators share one
- * thread, so every message costs the sum of four nodes' work, while the lower bound (a gossip
- * ping-pong between two idle nodes) does not; here each node has its own event loop, as the
- * bound's nodes do. The bound is measured between validators 0 and 1 on their consensus
- * connections before consensus starts. Timestamps come from the machine's monotonic clock.
+ * Consensus over libp2p on loopback with ONE PROCESS PER VALIDATOR (`consensus-validator.ts`),
+ * the bench's headline: what four machines would see, minus the wire. In one process the four
+ * validators share one thread, so every message costs the sum of four nodes' work, while the
+ * lower bound (a ping-pong between two idle nodes) does not; here each node has its own event
+ * loop, as the bound's nodes do. The bound is measured between validators 0 and 1 on their
+ * consensus channel before consensus starts. Timestamps come from the machine's monotonic clock.
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { sleep } from '../src/runtime/clock.ts'
 import { SystemClock } from '../src/runtime/system-clock.ts'
-import { latencyFigures, round } from './consensus.ts'
+import { commitLatencies, LATENCY_HEIGHTS, latencyFigures, round } from './consensus.ts'
 
 const clock = new SystemClock()
 
 import type { ChildMessage, ParentMessage } from './consensus-validator.ts'
 
 const N = 4
-const HEIGHTS = 40
 const machineMs = (): number => Number(process.hrtime.bigint()) / 1e6
 
 interface Validators {
@@ -112,27 +111,18 @@ export async function processesLatency() {
   const delay = await oneWayDelayMs(v)
   const r = record(v)
   for (let i = 0; i < N; i++) v.send(i, { type: 'start', ...(i === 0 ? { probe: v.peerIds[1] as string } : {}) })
-  await waitFor(() => (r.commits.get(HEIGHTS + 2)?.length ?? 0) >= 3, 120_000)
+  await waitFor(() => (r.commits.get(LATENCY_HEIGHTS + 2)?.length ?? 0) >= 3, 120_000)
   const { underLoadDelaysMs } = await v.stop()
   // CPU per height of each process from height 3 to the last it reported (start-up excluded), summed.
   let cpuMsPerHeight = 0
   for (const at of r.cpuAt) {
-    const last = Math.max(...[...at.keys()].filter((h) => h <= HEIGHTS + 2))
+    const last = Math.max(...[...at.keys()].filter((h) => h <= LATENCY_HEIGHTS + 2))
     cpuMsPerHeight += ((at.get(last) ?? Number.NaN) - (at.get(3) ?? Number.NaN)) / (last - 3)
-  }
-  const latencies: number[] = []
-  for (let h = 3; h <= HEIGHTS + 2; h++) {
-    const p = r.proposals.get(h)
-    const c = r.commits
-      .get(h)
-      ?.slice()
-      .sort((x, y) => x - y)[2]
-    if (p !== undefined && c !== undefined) latencies.push(c - p)
   }
   return {
     transport: 'libp2p consensus channel, loopback TCP, one process per validator',
-    ...latencyFigures(latencies, delay, underLoadDelaysMs),
-    /** CPU time of all four processes per height, from start to stop (start-up excluded). */
+    ...latencyFigures(commitLatencies(r.proposals, r.commits), delay, underLoadDelaysMs),
+    /** CPU time of all four processes per height, from height 3 on (start-up excluded). */
     cpuMsPerHeight: round(cpuMsPerHeight),
   }
 }

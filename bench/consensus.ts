@@ -2,9 +2,9 @@
  * `npm run bench -- consensus [--json] [--disk]`: commit latency against its lower bound, and
  * transactions per second at saturation, for 4 validators in ONE process over the in-process
  * transport (MemoryHub: messages are encoded, copied and decoded, but no socket is involved).
- * The headline figures come from the same validators over libp2p on loopback (consensus-libp2p.ts),
- * all four in this process; the same with one process per validator (consensus-processes.ts)
- * sits beside them.
+ * The headline figures come from the same validators over libp2p on loopback with one process
+ * per validator (consensus-processes.ts); all four in this process (consensus-libp2p.ts) sit
+ * beside them.
  *
  * - latencyVsBound: median time from a proposal's broadcast to the commit by the third of four
  *   validators (+2/3), divided by three one-way message delays measured on the same transport
@@ -53,10 +53,10 @@ export interface Net {
 }
 
 /**
- * Four validators over `linkOf(i)`; `maxBlockBytes` bounds a proposal (a gossip message caps
- * it on libp2p). `local` names the validators this process runs (one per process in the
- * multi-process bench); `actors[k]` is the actor of `local[k]`. `onEvent` hears of each
- * proposal and commit as it happens (the multi-process bench reports them to its parent).
+ * Four validators over `linkOf(i)`; `maxBlockBytes` bounds a proposal. `local` names the
+ * validators this process runs (one per process in the multi-process bench); `actors[k]` is
+ * the actor of `local[k]`. `onEvent` hears of each proposal and commit as it happens (the
+ * multi-process bench reports them to its parent).
  */
 export function startNetwork(
   linkOf: (i: number) => Link,
@@ -231,30 +231,37 @@ export function latencyFigures(latencies: number[], idleDelayMs: number, underLo
   }
 }
 
-/** Median proposal-to-commit time (third of four validators) over 40 heights, against 3 one-way delays. */
-export async function measureCommitLatency(net: Net, delay: number, probe?: () => { stop(): Promise<number[]> }) {
-  const clock = new SystemClock()
-  const HEIGHTS = 40
-  await until(() => (net.commitTimes.get(2)?.length ?? 0) >= 3, 60_000, clock)
-  const cpuStart = process.cpuUsage()
-  const probing = probe?.()
-  await until(() => (net.commitTimes.get(HEIGHTS + 2)?.length ?? 0) >= 3, 60_000, clock)
-  const underLoad = (await probing?.stop()) ?? []
-  const cpu = process.cpuUsage(cpuStart)
-  net.stop()
+/** Heights a latency figure is the median of: 3 to LATENCY_HEIGHTS + 2 (the first two start the network). */
+export const LATENCY_HEIGHTS = 40
+
+/** Proposal-to-commit times of heights 3 to LATENCY_HEIGHTS + 2, to the third of four validators' commit (+2/3). */
+export function commitLatencies(proposals: Map<number, number>, commits: Map<number, number[]>): number[] {
   const latencies: number[] = []
-  for (let h = 3; h <= HEIGHTS + 2; h++) {
-    const p = net.proposalTimes.get(h)
-    const c = net.commitTimes
+  for (let h = 3; h <= LATENCY_HEIGHTS + 2; h++) {
+    const p = proposals.get(h)
+    const c = commits
       .get(h)
       ?.slice()
       .sort((x, y) => x - y)[2]
     if (p !== undefined && c !== undefined) latencies.push(c - p)
   }
+  return latencies
+}
+
+/** Median proposal-to-commit time (third of four validators) over 40 heights, against 3 one-way delays. */
+export async function measureCommitLatency(net: Net, delay: number, probe?: () => { stop(): Promise<number[]> }) {
+  const clock = new SystemClock()
+  await until(() => (net.commitTimes.get(2)?.length ?? 0) >= 3, 60_000, clock)
+  const cpuStart = process.cpuUsage()
+  const probing = probe?.()
+  await until(() => (net.commitTimes.get(LATENCY_HEIGHTS + 2)?.length ?? 0) >= 3, 60_000, clock)
+  const underLoad = (await probing?.stop()) ?? []
+  const cpu = process.cpuUsage(cpuStart)
+  net.stop()
   return {
-    ...latencyFigures(latencies, delay, underLoad),
+    ...latencyFigures(commitLatencies(net.proposalTimes, net.commitTimes), delay, underLoad),
     /** CPU time of the whole process per height (all four validators share one thread): what a loaded machine does not inflate much. */
-    cpuMsPerHeight: round((cpu.user + cpu.system) / 1000 / HEIGHTS),
+    cpuMsPerHeight: round((cpu.user + cpu.system) / 1000 / LATENCY_HEIGHTS),
   }
 }
 
