@@ -1,0 +1,19 @@
+/**
+ * Every bound on what a peer, a client or a file on disk can make a node hold, loop over or
+ * allocate, in one place (as go-libp2p's resource manager keeps its limits): per peer and in
+ * total, with units last in the names. docs/SECURITY.md lists each with what it protects.
+ *
+ * A module that enforces a limit imports it from here, so the value a reader sees is the one
+ * the node runs with. Pure data: importable from every layer (the consensus core and the
+ * chain included).
+ */
+
+// ---- consensus core -------------------------------------------------------------------
+
+// ---- consensus IO: WAL, mempool, the consensus channel ----------------------------------
+
+// ---- chain application --------------------------------------------------------------------
+
+// ---- network: streams, inboxes, block exchange, HTTP --------------------------------------
+
+// ---- files on disk and topology files --------------------------------------------------------
