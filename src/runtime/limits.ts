@@ -10,6 +10,13 @@
 
 // ---- consensus core -------------------------------------------------------------------
 
+/**
+ * The highest round a node takes a message for. Round timeouts grow with the round, so honest
+ * validators reach this only after days without a decision; a bound keeps a peer's far-future
+ * round from costing work proportional to its number.
+ */
+export const MAX_CONSENSUS_ROUND = 4096
+
 // ---- consensus IO: WAL, mempool, the consensus channel ----------------------------------
 
 // ---- chain application --------------------------------------------------------------------
