@@ -56,7 +56,9 @@ export function decodeInput(bytes: Uint8Array): ConsensusInput {
     throw new InvalidConsensusDataError('malformed consensus input')
   }
   if (!Array.isArray(a) || typeof a[0] !== 'string') return bad()
-  const num = (x: unknown): number => (typeof x === 'number' && Number.isSafeInteger(x) ? x : bad())
+  // Heights start at 1, rounds, times and powers at 0: a record outside that is damage.
+  const num = (x: unknown, min = 0): number =>
+    typeof x === 'number' && Number.isSafeInteger(x) && x >= min ? x : bad()
   switch (a[0]) {
     case 'start':
     case 'resume':
@@ -67,12 +69,12 @@ export function decodeInput(bytes: Uint8Array): ConsensusInput {
       return { type: 'vote', vote: voteFromArray(a[1]) }
     case 'timeout':
       if (!TIMEOUT_KINDS.includes(a[1])) bad()
-      return { type: 'timeout', kind: a[1] as TimeoutKind, height: num(a[2]), round: num(a[3]) }
+      return { type: 'timeout', kind: a[1] as TimeoutKind, height: num(a[2], 1), round: num(a[3]) }
     case 'proposalContent':
       if (!Array.isArray(a[4]) || !Array.isArray(a[5])) bad()
       return {
         type: 'proposalContent',
-        height: num(a[1]),
+        height: num(a[1], 1),
         round: num(a[2]),
         timeMs: num(a[3]),
         txs: (a[4] as unknown[]).map((t) => (t instanceof Uint8Array ? new Uint8Array(t) : bad())),
@@ -81,10 +83,10 @@ export function decodeInput(bytes: Uint8Array): ConsensusInput {
     case 'decided':
       return { type: 'decided', block: blockFromArray(a[1]), commit: commitFromArray(a[2]) }
     case 'blockApplied':
-      if (!(a[2] instanceof Uint8Array) || !Array.isArray(a[3])) bad()
+      if (!(a[2] instanceof Uint8Array) || a[2].byteLength !== 32 || !Array.isArray(a[3])) bad()
       return {
         type: 'blockApplied',
-        height: num(a[1]),
+        height: num(a[1], 1),
         appHash: new Uint8Array(a[2] as Uint8Array),
         validatorUpdates: (a[3] as unknown[]).map((u) =>
           Array.isArray(u) && u[0] instanceof Uint8Array && u[0].byteLength === 32
