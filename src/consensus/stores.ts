@@ -7,13 +7,14 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
+import { InvalidArgumentError } from '../runtime/errors.ts'
 import { decode, encode } from './codec.ts'
 import type { Tip } from './core-types.ts'
-import { StoreCorruptError } from './errors.ts'
+import { InvalidConsensusDataError, StoreCorruptError } from './errors.ts'
 import { type FaultHook, injected, noFaults } from './faults.ts'
 import { writeFileDurable } from './fs-util.ts'
 import { addressOf } from './keys.ts'
-import type { CommittedBlock } from './types.ts'
+import type { Commit, CommittedBlock } from './types.ts'
 import { ValidatorSet } from './validator-set.ts'
 import { commitFromArray, commitToArray, decodeCommittedBlock, encodeCommittedBlock } from './wire.ts'
 
@@ -95,7 +96,16 @@ export class FileBlockStore implements BlockStore {
 
   load(height: number): CommittedBlock | undefined {
     if (height < 1 || height > this.#height) return undefined
-    return decodeCommittedBlock(unseal(this.#path(height)))
+    const path = this.#path(height)
+    const payload = unseal(path)
+    try {
+      return decodeCommittedBlock(payload)
+    } catch (error) {
+      // The CRC matched, so these bytes were written as they are: damage, not a torn write.
+      if (error instanceof InvalidConsensusDataError)
+        throw new StoreCorruptError(`block file does not decode: ${error.message}`, { path })
+      throw error
+    }
   }
 
   save(cb: CommittedBlock): void {
@@ -127,31 +137,72 @@ export function encodeTip(tip: Tip): Uint8Array {
   ])
 }
 
+/**
+ * The tip as stored. The file passed its CRC, so a bad shape here is a bug or a file written
+ * by something else: every field is checked and any problem is a StoreCorruptError, so a
+ * damaged state file stops the node with a reason instead of a TypeError deep in a restart.
+ */
 export function decodeTip(data: Uint8Array): Tip {
-  const a = decode(data) as unknown[]
-  const bytes = (x: unknown): Uint8Array => {
-    if (!(x instanceof Uint8Array)) throw new StoreCorruptError('state file is malformed')
-    return new Uint8Array(x)
+  const malformed = (field: string): never => {
+    throw new StoreCorruptError(`state file is malformed: ${field}`, { field })
   }
-  if (!Array.isArray(a) || a.length !== 9) throw new StoreCorruptError('state file is malformed')
-  const set = (x: unknown): ValidatorSet => {
-    if (!Array.isArray(x) || !Array.isArray(x[0])) throw new StoreCorruptError('state file is malformed')
-    const validators = (x[0] as unknown[][]).map((v) => {
-      const publicKey = bytes(v[0])
-      return { address: addressOf(publicKey), publicKey, power: v[1] as number, priority: v[2] as number }
+  let a: unknown
+  try {
+    a = decode(data)
+  } catch (error) {
+    throw new StoreCorruptError('state file is not msgpack', { cause: (error as Error).message })
+  }
+  const bytes = (x: unknown, field: string, size?: number): Uint8Array =>
+    x instanceof Uint8Array && (size === undefined || x.byteLength === size) ? new Uint8Array(x) : malformed(field)
+  const int = (x: unknown, field: string, min = Number.MIN_SAFE_INTEGER): number =>
+    typeof x === 'number' && Number.isSafeInteger(x) && x >= min ? x : malformed(field)
+  const list = (x: unknown, field: string): unknown[] => (Array.isArray(x) ? x : malformed(field))
+  const pair = (x: unknown, field: string): unknown[] => (Array.isArray(x) && x.length === 2 ? x : malformed(field))
+  if (!Array.isArray(a) || a.length !== 9) return malformed('top-level array')
+  const set = (x: unknown, field: string): ValidatorSet => {
+    const [members, proposer] = pair(x, field)
+    const validators = list(members, `${field} validators`).map((v) => {
+      const [publicKey, power, priority] = Array.isArray(v) && v.length === 3 ? v : malformed(`${field} validator`)
+      const key = bytes(publicKey, `${field} public key`, 32)
+      return {
+        address: addressOf(key),
+        publicKey: key,
+        power: int(power, `${field} power`, 1),
+        priority: int(priority, `${field} priority`),
+      }
     })
-    return ValidatorSet.restore(validators, bytes(x[1]))
+    try {
+      return ValidatorSet.restore(validators, bytes(proposer, `${field} proposer`, 20))
+    } catch (error) {
+      if (error instanceof InvalidArgumentError) throw new StoreCorruptError(`state file ${field}: ${error.message}`)
+      throw error
+    }
+  }
+  let lastCommit: Commit | null = null
+  try {
+    lastCommit = a[5] === null ? null : commitFromArray(a[5])
+  } catch (error) {
+    if (error instanceof InvalidConsensusDataError) malformed('last commit')
+    throw error
+  }
+  const committedEvidence = new Map<string, number>()
+  for (const entry of list(a[6], 'committed evidence')) {
+    const [key, at] = pair(entry, 'committed evidence entry')
+    committedEvidence.set(
+      typeof key === 'string' ? key : malformed('committed evidence key'),
+      int(at, 'evidence height', 0),
+    )
   }
   return {
-    height: a[0] as number,
-    validators: set(a[1]),
-    nextValidators: set(a[7]),
-    lastValidators: a[8] === null ? null : set(a[8]),
-    lastBlockHash: bytes(a[2]),
-    lastBlockTimeMs: a[3] as number,
-    appHash: bytes(a[4]),
-    lastCommit: a[5] === null ? null : commitFromArray(a[5]),
-    committedEvidence: new Map(a[6] as [string, number][]),
+    height: int(a[0], 'height', 1),
+    validators: set(a[1], 'validators'),
+    nextValidators: set(a[7], 'next validators'),
+    lastValidators: a[8] === null ? null : set(a[8], 'last validators'),
+    lastBlockHash: bytes(a[2], 'last block hash', 32),
+    lastBlockTimeMs: int(a[3], 'last block time', 0),
+    appHash: bytes(a[4], 'app hash', 32),
+    lastCommit,
+    committedEvidence,
   }
 }
 
