@@ -528,7 +528,14 @@ export function parseFrame(payload: Uint8Array): ParsedFrame {
     need(1, what)
     const n = payload[o++] as number
     need(n, what)
-    const s = fromUtf8.decode(payload.subarray(o, o + n))
+    let s: string
+    try {
+      s = fromUtf8.decode(payload.subarray(o, o + n))
+    } catch (error) {
+      // The fatal decoder's TypeError is the one way this field can be bad beyond its length.
+      if (error instanceof TypeError) throw new BadFrameError(`${what} is not UTF-8`, {}, { cause: error })
+      throw error
+    }
     o += n
     return s
   }
