@@ -347,7 +347,7 @@ export class ActivationStreams {
   }
 }
 
-function decodeHeader(bytes: Uint8Array): TensorHeader {
+export function decodeHeader(bytes: Uint8Array): TensorHeader {
   let value: Partial<TensorHeader>
   try {
     value = decodeMessage(bytes, MAX_HEADER_BYTES, 'tensor header') as Partial<TensorHeader>

@@ -16,7 +16,7 @@ import { lpStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
-import { FaultInjectedError } from './errors.ts'
+import { FaultInjectedError, MalformedMessageError } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
 import { verifyBlock } from './hashing.ts'
 
@@ -138,12 +138,7 @@ export class BlockExchange {
     try {
       const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
       const request = (await lp.read({ signal })).subarray()
-      let cid: CID
-      try {
-        cid = CID.decode(request)
-      } catch {
-        throw new Error(`peer ${from} asked for a block by a malformed CID`)
-      }
+      const cid = decodeBlockRequest(request, from.toString())
       const block = await this.#c.localBlock(cid)
       if (block === undefined || block.byteLength > this.#maxBlockBytes) {
         await lp.write(Uint8Array.of(NOT_FOUND), { signal })
@@ -154,5 +149,15 @@ export class BlockExchange {
     } finally {
       signal.removeEventListener('abort', abort)
     }
+  }
+}
+
+/** The CID a block request names; MalformedMessageError when its bytes are not exactly one CID. */
+export function decodeBlockRequest(request: Uint8Array, from: string): CID {
+  try {
+    return CID.decode(request)
+  } catch (error) {
+    // multiformats throws plain Errors and RangeErrors for every way a CID can be malformed.
+    throw new MalformedMessageError(`block request from ${from}`, 'not a CID', { cause: error })
   }
 }

@@ -58,7 +58,7 @@ export interface GetOptions {
   providers?: readonly PeerId[]
 }
 
-interface RootHeader {
+export interface RootHeader {
   v: 1
   size: number
   chunkBytes: number
@@ -353,12 +353,13 @@ export class ContentStore {
   }
 }
 
-function parseHeader(data: Uint8Array | undefined): RootHeader {
+export function parseHeader(data: Uint8Array | undefined): RootHeader {
   if (data === undefined) throw new MalformedMessageError('content root', 'no header')
   const value = decodeMessage(data, MAX_HEADER_BYTES, 'content root') as Partial<RootHeader>
   if (
     value.v !== 1 ||
     !Number.isSafeInteger(value.size) ||
+    (value.size ?? -1) < 0 ||
     !Number.isSafeInteger(value.chunkBytes) ||
     (value.chunkBytes ?? 0) <= 0 ||
     typeof value.content !== 'string'
