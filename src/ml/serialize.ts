@@ -26,6 +26,8 @@ const SHA2_256 = 0x12
 const MAX_RANK = 8
 const MAX_ELEMENTS = 1 << 30
 const MAX_ENTRIES = 4096
+/** The mantissa bit that marks a float32 NaN quiet. */
+const F32_QUIET_BIT = 0x00400000
 
 const DTYPE_CODE: Record<DType, number> = { f32: 1, i8: 2, u8: 3, i32: 4, ternary: 5 }
 const CODE_DTYPE = new Map<number, DType>(Object.entries(DTYPE_CODE).map(([k, v]) => [v, k as DType]))
@@ -91,6 +93,9 @@ export function decodeTensor(bytes: Uint8Array, offset = 0, length = bytes.lengt
   if (view.getUint8(4) !== VERSION) throw new ArtifactError(`unsupported tensor version ${view.getUint8(4)}`)
   const dtype = CODE_DTYPE.get(view.getUint8(5))
   if (dtype === undefined) throw new ArtifactError(`unknown tensor dtype code ${view.getUint8(5)}`)
+  // One tensor, one encoding (its CID names it): the reserved byte and the bits past the last
+  // ternary value must be the zeros encodeTensor writes.
+  if (view.getUint8(7) !== 0) throw new ArtifactError('tensor header reserved byte is not 0')
   const rank = view.getUint8(6)
   if (rank > MAX_RANK) throw new ArtifactError(`tensor rank ${rank} exceeds ${MAX_RANK}`)
   const headerBytes = 8 + 4 * rank
@@ -114,7 +119,14 @@ export function decodeTensor(bytes: Uint8Array, offset = 0, length = bytes.lengt
   switch (dtype) {
     case 'f32': {
       const data = new Float32Array(n)
-      for (let i = 0; i < n; i++) data[i] = body.getFloat32(4 * i, true)
+      for (let i = 0; i < n; i++) {
+        const value = body.getFloat32(4 * i, true)
+        // Reading a float32 into a JS number quiets a signalling NaN, so the encoder can never
+        // write one back: such bytes would be a second encoding of the tensor.
+        if (Number.isNaN(value) && (body.getUint32(4 * i, true) & F32_QUIET_BIT) === 0)
+          throw new ArtifactError(`f32 tensor holds a signalling NaN at index ${i}`)
+        data[i] = value
+      }
       return tensor('f32', shape, data)
     }
     case 'i32': {
@@ -133,6 +145,8 @@ export function decodeTensor(bytes: Uint8Array, offset = 0, length = bytes.lengt
         if (code === 3) throw new ArtifactError(`ternary tensor holds invalid code 3 at index ${i}`)
         data[i] = code - 1
       }
+      if (n % 4 !== 0 && body.getUint8(n >> 2) >> (2 * (n % 4)) !== 0)
+        throw new ArtifactError('ternary tensor has bits set past its last value')
       return tensor('ternary', shape, data)
     }
   }
