@@ -24,3 +24,10 @@ export const MAX_CONSENSUS_ROUND = 4096
 // ---- network: streams, inboxes, block exchange, HTTP --------------------------------------
 
 // ---- files on disk and topology files --------------------------------------------------------
+
+/**
+ * Alias expansions a topology file may make (yaml's `maxAliasCount`). Each alias copies its
+ * anchor's whole subtree, so nested aliases grow a few lines of text exponentially (the
+ * "billion laughs" file); a real topology uses a handful.
+ */
+export const MAX_YAML_ALIAS_COUNT = 100

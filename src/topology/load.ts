@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import { MAX_YAML_ALIAS_COUNT } from '../runtime/limits.ts'
 import { checkTopology } from './checks.ts'
 import { TopologyError, type TopologyIssue } from './errors.ts'
 import { expectedPhrase, problemsOf } from './issues.ts'
@@ -50,7 +51,19 @@ export function parseTopology(text: string, file: string): Topology {
       }),
     )
   }
-  const data: unknown = source.doc.toJS({ maxAliasCount: 100 })
+  let data: unknown
+  try {
+    data = source.doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT })
+  } catch (error) {
+    // The yaml library resolves aliases only here, and reports an alias to no anchor, or more
+    // alias expansions than the bound (a "billion laughs" file), as a ReferenceError.
+    if (!(error instanceof ReferenceError)) throw error
+    throw new TopologyError(file, [{ file, path: '', expected: 'valid YAML', found: error.message }])
+  }
+  if (isCircular(data))
+    throw new TopologyError(file, [
+      { file, path: '', expected: 'valid YAML', found: 'an anchor aliased inside itself' },
+    ])
   const parsed = topologySchema.safeParse(data ?? undefined, { reportInput: true, error: expectedPhrase })
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((issue) => problemsOf(issue, topologySchema, data))
@@ -77,4 +90,14 @@ function toIssues(file: string, source: YamlSource, problems: readonly FieldProb
     }
   })
   return issues.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER))
+}
+
+/** Whether `value` contains itself: YAML lets an anchor be aliased inside its own node (`&a [*a]`). */
+function isCircular(value: unknown, ancestors = new Set<object>()): boolean {
+  if (value === null || typeof value !== 'object') return false
+  if (ancestors.has(value)) return true
+  ancestors.add(value)
+  const found = Object.values(value).some((v) => isCircular(v, ancestors))
+  ancestors.delete(value)
+  return found
 }
