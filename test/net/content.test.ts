@@ -1,8 +1,11 @@
 import { strict as assert } from 'node:assert'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
-import { ContentIntegrityError } from '../../src/net/errors.ts'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { encodeMessage } from '../../src/net/codec.ts'
+import { ContentIntegrityError, MalformedMessageError } from '../../src/net/errors.ts'
 import { rawCid } from '../../src/net/hashing.ts'
 import { at, type Cluster, clock, connect, randomBytes, startNodes } from './helpers.ts'
 
@@ -113,6 +116,20 @@ describe('net: content store (helia + bitswap, on-disk blockstore)', function ()
       /codec/,
     )
     await assert.rejects(b.content.get(missing, timeout(500)), /timed out|Failed to load block/)
+  })
+
+  it('refuses a root block from a peer that announces a negative content size', async () => {
+    // A hostile holder serves a root whose header says size -1: the fetch must refuse it as
+    // malformed, not die allocating `new Uint8Array(-1)`.
+    const [hostile, victim] = [at(cluster.nodes, 0), at(cluster.nodes, 2)]
+    const header = { v: 1, size: -1, chunkBytes: 1024, content: rawCid(new Uint8Array(0)).toString() }
+    const root = dagPb.encode(dagPb.prepare({ Data: encodeMessage(header, 512), Links: [] }))
+    const cid = CID.createV1(dagPb.code, await sha256.digest(root))
+    await hostile.helia.blockstore.put(cid, root)
+    await assert.rejects(
+      victim.content.get(cid, { providers: [hostile.peerId], ...timeout(20_000) }),
+      MalformedMessageError,
+    )
   })
 })
 
