@@ -23,4 +23,7 @@ export const MAX_CONSENSUS_ROUND = 4096
 
 // ---- network: streams, inboxes, block exchange, HTTP --------------------------------------
 
+/** Largest JSON body the node API reads (admin requests): a client cannot make it buffer more. */
+export const MAX_NODE_API_BODY_BYTES = 64 * 1024
+
 // ---- files on disk and topology files --------------------------------------------------------
