@@ -10,9 +10,8 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { createActor } from 'xstate'
 import { type BlockOutcome, ChainApp, type Block as ChainBlock } from '../chain/app.ts'
-import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
+import { type Genesis as ChainGenesis, genesisValidators } from '../chain/genesis.ts'
 import { fromHex } from '../chain/keys.ts'
-import { UNITS_PER_TOKEN } from '../chain/params.ts'
 import { decodeTx } from '../chain/tx.ts'
 import { consensusMachine } from '../consensus/consensus-actor.ts'
 import type { TimeoutConfig } from '../consensus/core-types.ts'
@@ -58,11 +57,15 @@ export interface ChainNodeInit {
   readonly equivocate?: boolean
 }
 
-/** The consensus engine's genesis from the chain's: validators are the validator-role stakers, power = whole tokens staked. */
+/**
+ * The consensus engine's genesis from the chain's: validators are the validator-role stakers,
+ * with the power the chain application reports in every later update (whole tokens staked).
+ */
 export function consensusGenesis(g: ChainGenesis): Genesis {
-  const validators = g.stakers
-    .filter((s) => s.roles.includes('validator'))
-    .map((s) => ({ publicKey: fromHex(s.pubKey, 32) as Uint8Array, power: Number(s.stake / UNITS_PER_TOKEN) }))
+  const validators = genesisValidators(g).map((v) => ({
+    publicKey: fromHex(v.pubKey, 32) as Uint8Array,
+    power: Number(v.power),
+  }))
   return { chainId: g.chainId, genesisTimeMs: g.genesisTimeMs, validators }
 }
 

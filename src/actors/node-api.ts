@@ -6,7 +6,9 @@
  *   GET  /events              recent actor events (the XState inspection log)
  *   GET  /chain/history       block hash and app hash per height (?from=&to=)
  *   GET  /query/<path>        a chain query, e.g. /query/supply, /query/claims/3
- *   POST /admin/faults        fault injection on this node's real connections, and clock skew
+ *   POST /admin/faults        fault injection on this node's real connections, and clock skew:
+ *                             only with `admin` set (the testnet harness), and then only with
+ *                             its bearer token, a loopback Host and a JSON body (admin-access.ts)
  *   POST /v1/completions      (serving nodes) the completion API on the latest model, and
  *   GET  /v1/models           the model it serves (serving/completions-api.ts)
  *
@@ -16,20 +18,20 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { RuntimeComponents } from '../runtime/components.ts'
+import { MAX_NODE_API_BODY_BYTES } from '../runtime/limits.ts'
 import type { SkewedClock } from '../runtime/skewed-clock.ts'
+import { type AdminAccess, checkAdminRequest } from './http/admin-access.ts'
 import { HttpError, Router } from './http/http-server.ts'
 import type { R3mesNode } from './node.ts'
 import type { ServingWork } from './roles/serving.ts'
 import { type CompletionsApi, completionsApi } from './serving/completions-api.ts'
-
-const MAX_BODY_BYTES = 64 * 1024
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
   let size = 0
   const parts: Buffer[] = []
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body over ${MAX_BODY_BYTES} bytes`)
+    if (size > MAX_NODE_API_BODY_BYTES) throw new HttpError(413, `body over ${MAX_NODE_API_BODY_BYTES} bytes`)
     parts.push(chunk as Buffer)
   }
   let body: unknown
@@ -69,6 +71,8 @@ export interface NodeApiInit {
   readonly host?: string
   /** @default 0 (any free port) */
   readonly port?: number
+  /** Serve the admin routes to requests that pass these checks. @default undefined (no admin routes: 404) */
+  readonly admin?: AdminAccess
 }
 
 export class NodeApi {
@@ -148,7 +152,8 @@ export class NodeApi {
       } catch (error) {
         throw new HttpError(404, (error as Error).message)
       }
-    } else if (route === 'POST /admin/faults') {
+    } else if (route === 'POST /admin/faults' && this.#init.admin !== undefined) {
+      checkAdminRequest(this.#init.admin, req)
       await this.#fault(await readJson(req))
       this.#send(res, 200, { ok: true })
     } else if (this.#completions !== undefined && url.pathname.startsWith('/v1/')) {

@@ -31,6 +31,7 @@ import { ArbiterWork, VerifierWork } from './roles/verifier.ts'
 import { resolveDataset } from './training/datasets.ts'
 import { publishBackbone } from './training/model-store.ts'
 import { trainingProtocol } from './training/protocol.ts'
+import { boundaryTensorBytes, installTensorReceiver } from './training/tensor-admission.ts'
 import { TxSender } from './tx-sender.ts'
 
 export const NODE_ROLES = ['validator', 'miner', 'aggregator', 'verifier', 'arbiter', 'challenger', 'serving'] as const
@@ -243,6 +244,8 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       // A node takes every consensus message from each of its mesh peers; checking the
       // signature of the first copy only is what keeps a 2-core testnet of nine nodes going.
       gossip: { skipDuplicateSignatureChecks: true, ...config.gossip },
+      // Only a pipeline stage takes tensors; on any other node the protocol is not served.
+      activations: { receive: roles.includes('miner') },
     },
     components,
   )
@@ -283,11 +286,14 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       misbehaviour: new Set(config.misbehaviours ?? []),
       components,
     })
-    net.activations.onTensor((t) => {
-      const from = services.addressOfPeer(t.from)
-      if (from === undefined) return
-      services.inbox.deliver(t.header.window, t.header.step, t.header.direction, from, t.bytes)
-    })
+    if (roles.includes('miner'))
+      installTensorReceiver(net.activations, {
+        self: identity.key.address,
+        query: (path) => chain.query(path),
+        tensorBytes: boundaryTensorBytes(modelConfig, services.protocol),
+        inbox: services.inbox,
+        logger: components.logger,
+      })
     if (config.modelDir !== undefined) {
       const cids = await publishBackbone(
         net.content,

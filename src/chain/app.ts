@@ -24,7 +24,7 @@ import { addressOf, fromHex, sha256, toHex } from './keys.ts'
 import { pruneFinished } from './pruning.ts'
 import { runQuery } from './query.ts'
 import { payValidators } from './rewards.ts'
-import { register, releaseUnbonded, stake, transfer, unstake } from './staking.ts'
+import { register, releaseUnbonded, stake, transfer, unstake, votingPower } from './staking.ts'
 import { ChainState } from './state.ts'
 import { decodeTx, type SignedTx } from './tx.ts'
 import { aggregate, beginWindows, commit, payCredits, reveal } from './windows.ts'
@@ -49,11 +49,12 @@ export interface TxResult {
   readonly log: string
 }
 
-/** A validator as the consensus engine needs it: voting power is bonded stake in base units. */
+/** A validator as the consensus engine needs it. */
 export interface ValidatorInfo {
   readonly address: string
   /** Hex of the ed25519 public key that signs its votes. */
   readonly pubKey: string
+  /** Consensus voting power: whole tokens staked (`votingPower`), the unit genesis uses too. */
   readonly power: bigint
 }
 
@@ -136,13 +137,19 @@ export class ChainApp implements Application {
     }
   }
 
-  /** The current validator set, in address order. */
+  /**
+   * The current validator set, in address order. A validator whose stake is under one whole
+   * token has no power and is not in the set (a slash can take it there).
+   */
   validators(): ValidatorInfo[] {
-    return this.state.withRole('validator').map((v) => ({
-      address: v.address,
-      pubKey: (this.state.stakers.get(v.address) as { pubKey: string }).pubKey,
-      power: v.weight,
-    }))
+    return this.state
+      .withRole('validator')
+      .map((v) => ({
+        address: v.address,
+        pubKey: (this.state.stakers.get(v.address) as { pubKey: string }).pubKey,
+        power: votingPower(v.weight),
+      }))
+      .filter((v) => v.power > 0n)
   }
 
   executeBlock(block: Block): BlockOutcome {

@@ -39,6 +39,7 @@ export const TxCode = {
   unknownProposal: 'ERR_UNKNOWN_PROPOSAL',
   votingClosed: 'ERR_VOTING_CLOSED',
   badEvidence: 'ERR_BAD_EVIDENCE',
+  votingPowerCap: 'ERR_VOTING_POWER_CAP',
 } as const
 export type TxCodeValue = (typeof TxCode)[keyof typeof TxCode]
 

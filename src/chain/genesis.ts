@@ -4,6 +4,7 @@
  * builds one for tests and local testnets from deterministic keys.
  */
 import { CID } from 'multiformats/cid'
+import { MAX_TOTAL_POWER } from '../consensus/validator-set.ts'
 import { cidOf } from '../ml/serialize.ts'
 import { GenesisError } from './errors.ts'
 import { addressOf, fromHex, isAddress, type KeyPair, toHex } from './keys.ts'
@@ -19,6 +20,7 @@ import {
   UNITS_PER_TOKEN,
   validateParams,
 } from './params.ts'
+import { votingPower } from './staking.ts'
 
 export interface GenesisStaker {
   readonly pubKey: string
@@ -150,6 +152,17 @@ export function parseGenesis(json: unknown): Genesis {
     'stakers',
     'must include at least one validator',
   )
+  let totalPower = 0n
+  stakers.forEach((s, i) => {
+    if (!s.roles.includes('validator')) return
+    need(votingPower(s.stake) > 0n, `stakers[${i}].stake`, 'gives a validator no voting power (under one token)')
+    totalPower += votingPower(s.stake)
+  })
+  need(
+    totalPower <= BigInt(MAX_TOTAL_POWER),
+    'stakers',
+    `give validators ${totalPower} voting power in total, the limit is ${MAX_TOTAL_POWER}`,
+  )
   const datasets = arr(g.datasets ?? [], 'datasets').map((d, i) => {
     const o = obj(d, `datasets[${i}]`)
     need(isCid(o.cid), `datasets[${i}].cid`, 'must be a CID')
@@ -174,6 +187,17 @@ export function parseGenesis(json: unknown): Genesis {
     subnets,
     datasets,
   }
+}
+
+/**
+ * The consensus validators at genesis: every validator-role staker with its voting power, in
+ * the unit every later update uses (`votingPower`: whole tokens staked).
+ */
+export function genesisValidators(g: Genesis): { readonly pubKey: string; readonly power: bigint }[] {
+  return g.stakers
+    .filter((s) => s.roles.includes('validator'))
+    .map((s) => ({ pubKey: s.pubKey, power: votingPower(s.stake) }))
+    .filter((v) => v.power > 0n)
 }
 
 export interface LocalTestnetOptions {

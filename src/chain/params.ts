@@ -10,6 +10,12 @@
 import { GenesisError } from './errors.ts'
 
 export const UNITS_PER_TOKEN = 1_000_000n
+/**
+ * Bonded ur3mes per unit of consensus voting power (the Cosmos SDK's DefaultPowerReduction):
+ * a validator's power is its whole staked tokens, floor(stake / POWER_REDUCTION), at genesis
+ * and after every block alike, so the set never mixes two units.
+ */
+export const POWER_REDUCTION = UNITS_PER_TOKEN
 export const ROLES = ['validator', 'miner', 'verifier', 'arbiter'] as const
 export type Role = (typeof ROLES)[number]
 

@@ -5,10 +5,11 @@
  * the roles it holds. Unstaked tokens wait `unbondingBlocks` before they return to the
  * balance, and slashing reaches them while they wait, so leaving does not escape a verdict.
  */
+import { MAX_TOTAL_POWER } from '../consensus/validator-set.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isAddress, toHex } from './keys.ts'
-import { minStakeFor, type Role } from './params.ts'
+import { minStakeFor, POWER_REDUCTION, type Role } from './params.ts'
 import type { ChainState } from './state.ts'
 import type { Msg, SignedTx } from './tx.ts'
 
@@ -21,6 +22,29 @@ export function requiredStake(state: ChainState, roles: readonly Role[]): bigint
     if (m > need) need = m
   }
   return need
+}
+
+/** Consensus voting power of a stake: whole tokens (0: too little to sit in the set). */
+export function votingPower(stake: bigint): bigint {
+  return stake / POWER_REDUCTION
+}
+
+/**
+ * Refuse a change that would take the validators' total voting power past what the consensus
+ * set accepts (MAX_TOTAL_POWER): the updates a block emits must always apply, or every node
+ * would halt on the same block. `address` is about to hold `stake` with `roles`.
+ */
+function requirePowerFits(state: ChainState, address: string, stake: bigint, roles: readonly Role[]): void {
+  const s = state.stakers.get(address)
+  if (!roles.includes('validator') || s?.jailed === true) return
+  let total = votingPower(stake)
+  for (const v of state.withRole('validator')) if (v.address !== address) total += votingPower(v.weight)
+  if (total > BigInt(MAX_TOTAL_POWER))
+    reject(
+      TxCode.votingPowerCap,
+      `validators' total voting power would be ${total}, the limit is ${MAX_TOTAL_POWER} (whole tokens staked)`,
+      { total: `${total}` },
+    )
 }
 
 export function transfer(state: ChainState, tx: SignedTx, msg: MsgOf<'transfer'>): void {
@@ -41,6 +65,7 @@ export function stake(state: ChainState, tx: SignedTx, msg: MsgOf<'stake'>): voi
     jailed: false,
     wasValidator: false,
   }
+  requirePowerFits(state, tx.sender, s.stake + msg.amount, s.roles)
   state.stakers.set(tx.sender, { ...s, stake: s.stake + msg.amount })
 }
 
@@ -76,6 +101,7 @@ export function register(state: ChainState, tx: SignedTx, msg: MsgOf<'register'>
   const need = requiredStake(state, msg.roles)
   if (s.stake < need)
     reject(TxCode.insufficientStake, `stake ${s.stake} is below ${need}, the minimum for ${msg.roles.join(',')}`)
+  requirePowerFits(state, tx.sender, s.stake, msg.roles)
   state.stakers.set(tx.sender, {
     ...s,
     roles: msg.roles,

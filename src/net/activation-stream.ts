@@ -15,6 +15,11 @@
  * announced) ends that stream with a typed error and a nack naming the reason; the node and
  * its other streams carry on, and memory stays bounded by maxTensorBytes × maxInboundStreams
  * per connection, plus the pool of released receive buffers (its own bounds, buffer-pool.ts).
+ *
+ * A node takes tensors only when it has a pipeline stage (`receive`), and then an `admit`
+ * check sees each header (and the sender) before a byte of the payload is read or a buffer
+ * allocated: a peer that is not a pipeline neighbour, or announces the wrong window or size,
+ * costs one header.
  */
 import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -26,6 +31,7 @@ import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
+import { MAX_INBOUND_TENSOR_STREAMS, MAX_TENSOR_BYTES } from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { BufferPool, type BufferPoolInit } from './buffer-pool.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
@@ -104,15 +110,27 @@ export interface ActivationStreamsInit {
   chainId: string
   /** Largest data frame accepted. @default 1 MiB */
   maxFrameBytes?: number
-  /** Largest tensor accepted (checked on the header, before anything is allocated). @default 256 MiB */
+  /** Largest tensor accepted (checked on the header, before anything is allocated). @default MAX_TENSOR_BYTES */
   maxTensorBytes?: number
   /** Deadline for one tensor exchange, sending or receiving. @default 60 000 ms */
   deadlineMs?: number
-  /** Concurrent inbound tensor streams per connection. @default 4 */
+  /** Concurrent inbound tensor streams per connection. @default MAX_INBOUND_TENSOR_STREAMS */
   maxInboundStreams?: number
+  /**
+   * Whether this node takes tensors at all: installs the protocol handler. A node without a
+   * pipeline stage leaves it off, and a peer's stream to it is refused at protocol selection.
+   * @default true
+   */
+  receive?: boolean
   /** Bounds of the pool of released receive buffers. @default see BufferPoolInit */
   receiveBuffers?: BufferPoolInit
 }
+
+/**
+ * Sees each inbound header and its sender before the payload is read; throws an R3mesError
+ * (its code and message go back in the nack) to refuse the tensor.
+ */
+export type TensorAdmission = (header: TensorHeader, from: PeerId) => void
 
 export interface ActivationStreamsComponents {
   libp2p: Libp2p
@@ -139,10 +157,14 @@ export class ActivationStreams {
   readonly #deadlineMs: number
   readonly #maxInboundStreams: number
   readonly #buffers: BufferPool
+  readonly #receives: boolean
+  #admit: TensorAdmission | undefined
   #handler: ((tensor: ReceivedTensor) => void | Promise<void>) | undefined
   /** Count of refused inbound tensors per error code (for tests, metrics and chaos checks). */
   readonly rejected = new Map<string, number>()
   received = 0
+  /** Bytes of receive buffers handed to inbound tensors (fresh or reused): what peers made this node set aside. */
+  acquiredBytes = 0
 
   constructor(init: ActivationStreamsInit, components: ActivationStreamsComponents) {
     this.protocol = activationProtocol(init.chainId)
@@ -151,9 +173,10 @@ export class ActivationStreams {
     this.#log = components.logger.child({ component: 'activations' })
     this.#faults = components.faults
     this.maxFrameBytes = init.maxFrameBytes ?? 1024 * 1024
-    this.maxTensorBytes = init.maxTensorBytes ?? 256 * 1024 * 1024
+    this.maxTensorBytes = init.maxTensorBytes ?? MAX_TENSOR_BYTES
     this.#deadlineMs = init.deadlineMs ?? 60_000
-    this.#maxInboundStreams = init.maxInboundStreams ?? 4
+    this.#maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_TENSOR_STREAMS
+    this.#receives = init.receive ?? true
     this.#buffers = new BufferPool(init.receiveBuffers)
   }
 
@@ -163,6 +186,7 @@ export class ActivationStreams {
   }
 
   async start(): Promise<void> {
+    if (!this.#receives) return
     await this.#libp2p.handle(
       this.protocol,
       (stream, connection) => {
@@ -176,7 +200,12 @@ export class ActivationStreams {
   }
 
   async stop(): Promise<void> {
-    await this.#libp2p.unhandle(this.protocol)
+    if (this.#receives) await this.#libp2p.unhandle(this.protocol)
+  }
+
+  /** Check every inbound header (and its sender) with `admit` before reading the payload. */
+  admitWith(admit: TensorAdmission): void {
+    this.#admit = admit
   }
 
   /** Where received tensors go once their CID checks out. */
@@ -301,7 +330,9 @@ export class ActivationStreams {
       const header = decodeHeader(await reader.readBytes(headerLength))
       if (header.sizeBytes > this.maxTensorBytes)
         throw new MessageTooLargeError('announced tensor', header.sizeBytes, this.maxTensorBytes)
+      this.#admit?.(header, from)
       const target = this.#buffers.acquire(header.sizeBytes)
+      this.acquiredBytes += header.sizeBytes
       bytes = target
       // Each frame is copied from the stream's chunks straight into place and hashed on the
       // way, so the CID check is done when the last byte lands.

@@ -23,6 +23,29 @@ export const MAX_CONSENSUS_ROUND = 4096
 
 // ---- network: streams, inboxes, block exchange, HTTP --------------------------------------
 
+/**
+ * Largest tensor an activation stream takes, checked on its header before anything is
+ * allocated; a node that knows the model's boundary shape (a miner) takes exactly that size.
+ */
+export const MAX_TENSOR_BYTES = 256 * 1024 * 1024
+/** Concurrent inbound activation streams per connection: with MAX_TENSOR_BYTES, a peer's receive buffers. */
+export const MAX_INBOUND_TENSOR_STREAMS = 4
+
+/** Tensors a miner holds for stages that have not asked for them yet, from all senders together. */
+export const MAX_INBOX_TENSORS = 64
+/** Bytes of such tensors held, from all senders together. */
+export const MAX_INBOX_BYTES = 512 * 1024 * 1024
+/**
+ * Tensors held from one sender: a pipeline neighbour sends one per shard and direction of the
+ * window now open and the next; a neighbour cannot crowd out the others.
+ */
+export const MAX_INBOX_TENSORS_PER_SENDER = 16
+/** Bytes held from one sender. */
+export const MAX_INBOX_BYTES_PER_SENDER = 128 * 1024 * 1024
+
+/** Largest JSON body the node API reads (admin requests): a client cannot make it buffer more. */
+export const MAX_NODE_API_BODY_BYTES = 64 * 1024
+
 // ---- files on disk and topology files --------------------------------------------------------
 
 /**

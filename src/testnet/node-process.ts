@@ -12,6 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ADMIN_TOKEN_FILE, readAdminToken, writeAdminToken } from '../actors/http/admin-access.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
 import type { NodeLayout, TestnetLayout } from './layout.ts'
@@ -110,6 +111,16 @@ export class NodeProcess {
     return join(this.layout.home, 'node.pid')
   }
 
+  /**
+   * The node's admin token file: made once per home (kept across restarts, so a node adopted by
+   * a later stage takes the same token), handed to the node with --admin-token-file.
+   */
+  get adminTokenFile(): string {
+    const file = join(this.layout.home, ADMIN_TOKEN_FILE)
+    if (!existsSync(file)) writeAdminToken(file)
+    return file
+  }
+
   get running(): boolean {
     if (this.#pid === undefined) return false
     const child = this.#child
@@ -173,6 +184,8 @@ export class NodeProcess {
       this.#logLevel,
       '--challenge-fraction',
       String(l.plan.challengeFraction ?? 0.25),
+      '--admin-token-file',
+      this.adminTokenFile,
     ]
     for (const b of this.#bootstrap) if (!b.endsWith(l.peerId)) a.push('--bootstrap', b)
     for (const m of l.misbehaviours) a.push('--misbehave', m)
@@ -260,10 +273,12 @@ export class NodeProcess {
 
   async post(path: string, body: unknown, timeoutMs = 5000): Promise<boolean> {
     if (this.ready === undefined || !this.running || this.paused) return false
+    // Outside the try: a missing or broken token file is the harness's fault, not the node's.
+    const token = readAdminToken(this.adminTokenFile)
     try {
       const res = await fetch(`${this.ready.api}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       })

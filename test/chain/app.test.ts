@@ -113,6 +113,8 @@ describe('chain/genesis: parameters, presets and validation', () => {
       ['accounts[1].balance', ['accounts', 1, 'balance'], -1],
       ['stakers[0].stake', ['stakers', 0, 'stake'], '1'],
       ['stakers[0].roles', ['stakers', 0, 'roles'], ['king']],
+      // More voting power (whole tokens) than the consensus set accepts.
+      ['stakers', ['stakers', 0, 'stake'], `${2n ** 41n * UNITS_PER_TOKEN}`],
       ['subnets[1].layers', ['subnets', 1, 'layers'], [5, 8]],
       ['model.backbone[0].cid', ['model', 'backbone', 0, 'cid'], 'Qm?'],
       ['datasets[0].shardCount', ['datasets', 0, 'shardCount'], 0],

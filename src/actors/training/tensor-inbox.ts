@@ -1,11 +1,23 @@
 /**
  * Tensors that pipeline neighbours streamed to this node, held until the stage that needs
- * them asks. A tensor may arrive before its stage starts waiting, so arrivals are kept (a
- * bounded number, oldest windows dropped first) and a waiter is answered at once when its
- * tensor is already here. Keyed by window, path step (the shard), direction and sender.
+ * them asks. A tensor may arrive before its stage starts waiting, so arrivals are kept and a
+ * waiter is answered at once when its tensor is already here. Keyed by window, path step (the
+ * shard), direction and sender.
+ *
+ * What is held is bounded per sender and in total (entries and bytes, runtime/limits.ts).
+ * Room is made only by dropping tensors of windows before the one now open (a stage that late
+ * has missed its window anyway); a held tensor of the open window or the next is never
+ * evicted by a newcomer, whatever window that newcomer names: when there is no stale tensor
+ * to drop, the newcomer is refused (`hasRoom` lets the stream refuse it before its payload).
  */
 import { type Clock, sleep } from '../../runtime/clock.ts'
 import { R3mesError } from '../../runtime/errors.ts'
+import {
+  MAX_INBOX_BYTES,
+  MAX_INBOX_BYTES_PER_SENDER,
+  MAX_INBOX_TENSORS,
+  MAX_INBOX_TENSORS_PER_SENDER,
+} from '../../runtime/limits.ts'
 
 export type Direction = 'forward' | 'backward'
 
@@ -15,21 +27,84 @@ export class TensorWaitTimeoutError extends R3mesError {
   }
 }
 
+/** The inbox cannot hold a tensor without evicting one a stage may still need. */
+export class InboxFullError extends R3mesError {
+  constructor(from: string, what: string) {
+    super('ERR_TENSOR_INBOX_FULL', `tensor inbox full: ${what}`, { from })
+  }
+}
+
+export interface TensorInboxLimits {
+  /** @default MAX_INBOX_TENSORS */
+  readonly maxTensors?: number
+  /** @default MAX_INBOX_BYTES */
+  readonly maxBytes?: number
+  /** @default MAX_INBOX_TENSORS_PER_SENDER */
+  readonly maxTensorsPerSender?: number
+  /** @default MAX_INBOX_BYTES_PER_SENDER */
+  readonly maxBytesPerSender?: number
+}
+
 const keyOf = (window: number, step: number, direction: Direction, from: string): string =>
   `${window}/${step}/${direction}/${from}`
 
+interface Held {
+  readonly window: number
+  readonly from: string
+  readonly bytes: Uint8Array
+}
+
 export class TensorInbox {
   readonly #clock: Clock
-  readonly #maxHeld: number
-  readonly #held = new Map<string, { window: number; bytes: Uint8Array }>()
+  readonly #maxTensors: number
+  readonly #maxBytes: number
+  readonly #maxTensorsPerSender: number
+  readonly #maxBytesPerSender: number
+  readonly #held = new Map<string, Held>()
   readonly #waiters = new Map<string, (bytes: Uint8Array) => void>()
+  #bytes = 0
+  readonly #bySender = new Map<string, { tensors: number; bytes: number }>()
 
-  constructor(clock: Clock, maxHeld = 64) {
+  constructor(clock: Clock, limits: TensorInboxLimits = {}) {
     this.#clock = clock
-    this.#maxHeld = maxHeld
+    this.#maxTensors = limits.maxTensors ?? MAX_INBOX_TENSORS
+    this.#maxBytes = limits.maxBytes ?? MAX_INBOX_BYTES
+    this.#maxTensorsPerSender = limits.maxTensorsPerSender ?? MAX_INBOX_TENSORS_PER_SENDER
+    this.#maxBytesPerSender = limits.maxBytesPerSender ?? MAX_INBOX_BYTES_PER_SENDER
   }
 
-  deliver(window: number, step: number, direction: Direction, from: string, bytes: Uint8Array): void {
+  /** Tensors held now. */
+  get size(): number {
+    return this.#held.size
+  }
+
+  /** Bytes held now. */
+  get heldBytes(): number {
+    return this.#bytes
+  }
+
+  /**
+   * Would a tensor of `sizeBytes` from `from` fit, once tensors of windows before `openWindow`
+   * are dropped? Asked on the stream's header, before the payload is read.
+   */
+  hasRoom(from: string, sizeBytes: number, openWindow: number): boolean {
+    this.#dropBefore(openWindow)
+    return this.#roomFor(from, sizeBytes) === undefined
+  }
+
+  /**
+   * Hand a tensor to its waiting stage, or hold it. `openWindow` is the window now open:
+   * held tensors of earlier windows may be dropped to make room. Throws InboxFullError when
+   * the tensor does not fit within the bounds (nothing held is evicted for it).
+   */
+  deliver(
+    window: number,
+    step: number,
+    direction: Direction,
+    from: string,
+    bytes: Uint8Array,
+    openWindow: number,
+  ): void {
     const key = keyOf(window, step, direction, from)
     const waiter = this.#waiters.get(key)
     if (waiter !== undefined) {
@@ -37,14 +112,15 @@ export class TensorInbox {
       waiter(bytes)
       return
     }
-    this.#held.set(key, { window, bytes })
-    while (this.#held.size > this.#maxHeld) {
-      // Drop the oldest window's tensor: a stage that late has missed its window anyway.
-      let oldest: string | undefined
-      let oldestWindow = Number.POSITIVE_INFINITY
-      for (const [k, v] of this.#held) if (v.window < oldestWindow) [oldest, oldestWindow] = [k, v.window]
-      this.#held.delete(oldest as string)
-    }
+    // A sender's second copy of one tensor (a retried send) replaces the first.
+    this.#remove(key)
+    this.#dropBefore(openWindow)
+    const full = this.#roomFor(from, bytes.byteLength)
+    if (full !== undefined) throw new InboxFullError(from, full)
+    this.#held.set(key, { window, from, bytes })
+    this.#bytes += bytes.byteLength
+    const mine = this.#bySender.get(from) ?? { tensors: 0, bytes: 0 }
+    this.#bySender.set(from, { tensors: mine.tensors + 1, bytes: mine.bytes + bytes.byteLength })
   }
 
   /** The tensor from `from`, waiting up to `timeoutMs` for it to arrive. */
@@ -59,7 +135,7 @@ export class TensorInbox {
     const key = keyOf(window, step, direction, from)
     const held = this.#held.get(key)
     if (held !== undefined) {
-      this.#held.delete(key)
+      this.#remove(key)
       return held.bytes
     }
     const abort = new AbortController()
@@ -77,5 +153,29 @@ export class TensorInbox {
       abort.abort()
       signal?.removeEventListener('abort', onAbort)
     }
+  }
+
+  /** Why a tensor of `sizeBytes` from `from` does not fit now, or undefined when it does. */
+  #roomFor(from: string, sizeBytes: number): string | undefined {
+    const mine = this.#bySender.get(from) ?? { tensors: 0, bytes: 0 }
+    if (mine.tensors + 1 > this.#maxTensorsPerSender) return `${mine.tensors} tensors held from this sender`
+    if (mine.bytes + sizeBytes > this.#maxBytesPerSender) return `${mine.bytes} bytes held from this sender`
+    if (this.#held.size + 1 > this.#maxTensors) return `${this.#held.size} tensors held`
+    if (this.#bytes + sizeBytes > this.#maxBytes) return `${this.#bytes} bytes held`
+    return undefined
+  }
+
+  #dropBefore(openWindow: number): void {
+    for (const [key, h] of this.#held) if (h.window < openWindow) this.#remove(key)
+  }
+
+  #remove(key: string): void {
+    const h = this.#held.get(key)
+    if (h === undefined) return
+    this.#held.delete(key)
+    this.#bytes -= h.bytes.byteLength
+    const mine = this.#bySender.get(h.from) ?? { tensors: 1, bytes: h.bytes.byteLength }
+    if (mine.tensors <= 1) this.#bySender.delete(h.from)
+    else this.#bySender.set(h.from, { tensors: mine.tensors - 1, bytes: mine.bytes - h.bytes.byteLength })
   }
 }

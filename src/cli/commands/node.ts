@@ -1,6 +1,7 @@
 /** `r3mes node`: run one peer with the roles it is given, until interrupted. */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { readAdminToken } from '../../actors/http/admin-access.ts'
 import { MISBEHAVIOURS, type Misbehaviour, parseMisbehaviour } from '../../actors/misbehaviour.ts'
 import { NODE_ROLES, type NodeRole, startNode } from '../../actors/node.ts'
 import { NodeApi } from '../../actors/node-api.ts'
@@ -34,6 +35,9 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     .flatMap((r) => r.split(','))
     .map((r) => oneOf(r.trim(), NODE_ROLES, '--role'))
   if (roles.length === 0) throw new InvalidArgumentError(`--role is required: some of ${NODE_ROLES.join(', ')}`)
+  // Read before the node starts: a bad token file stops here, with nothing to shut down.
+  const tokenFile = stringOption(v, 'admin-token-file', '')
+  const adminToken = tokenFile === '' ? undefined : readAdminToken(tokenFile)
   const misbehaviours: Misbehaviour[] = listOption(v, 'misbehave').map(parseMisbehaviour)
   const base = new SystemClock()
   const clock = new SkewedClock(base)
@@ -67,7 +71,13 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
       `--subnet ${subnet} does not match the chain: ${node.services.address} trains subnet ${staker?.subnet ?? 'none'}`,
     )
   }
-  const api = new NodeApi({ node, clock, components, port: intOption(v, 'api-port', 0, 0, 65_535) })
+  const api = new NodeApi({
+    node,
+    clock,
+    components,
+    port: intOption(v, 'api-port', 0, 0, 65_535),
+    ...(adminToken === undefined ? {} : { admin: { token: adminToken } }),
+  })
   const apiUrl = await api.listen()
   const ready = {
     name,
@@ -96,7 +106,8 @@ export const nodeCommand: Command = {
   usage: 'r3mes node --home DIR [--genesis FILE] --role ROLE[,ROLE] [--bootstrap MULTIADDR]... [options]',
   help: `Runs one R3MES peer over libp2p until interrupted. It prints one JSON line when ready
 (address, peer id, listen addresses, API URL) and serves its HTTP API on loopback
-(GET /status, /events, /chain/history, /query/<path>; POST /admin/faults).
+(GET /status, /events, /chain/history, /query/<path>; POST /admin/faults only with
+--admin-token-file, and then only with that token as a bearer token).
 
 Options:
   --home DIR              the node's folder: key (node.key), stores, WAL (required)
@@ -106,6 +117,8 @@ Options:
   --listen MULTIADDR      repeatable (default /ip4/127.0.0.1/tcp/0)
   --bootstrap MULTIADDR   repeatable: peers to dial at start (with /p2p/<id>)
   --api-port N            HTTP API port on 127.0.0.1 (default: any free port)
+  --admin-token-file FILE enable the admin routes (fault injection, for tests), for requests
+                          that carry the token in FILE (written mode 0600 by r3mes testnet)
   --model DIR             publish this backbone folder (it must be the genesis model)
   --backend NAME          auto, ts or cpu (default auto)
   --challenge-fraction F  share of submissions a challenger re-executes (default 0.25)
@@ -121,6 +134,7 @@ Options:
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
     'api-port': { type: 'string' },
+    'admin-token-file': { type: 'string' },
     model: { type: 'string' },
     backend: { type: 'string' },
     'challenge-fraction': { type: 'string' },

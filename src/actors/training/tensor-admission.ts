@@ -1,0 +1,147 @@
+/**
+ * Which inbound tensors a miner takes, decided on the stream's header against the chain,
+ * before a byte of the payload is read or a buffer allocated:
+ *
+ *   - the sender is a staker (its peer id follows from its key on chain);
+ *   - the window is the one now open, or the next (a neighbour a block ahead may start early);
+ *   - the sender is a pipeline neighbour for that tensor: in the open window, a miner of the
+ *     neighbouring subnet's task on the same path step (upstream for activations, downstream
+ *     for activation-gradients) of this node's task; for the next window, whose tasks are not
+ *     drawn yet, a miner registered in the neighbouring subnet;
+ *   - the size is the model's boundary shape (sequences × tokens × dModel float32), the only
+ *     size an honest stage sends either way;
+ *   - the inbox has room for it without evicting anything a stage may still need.
+ *
+ * Each refusal is a TensorRefusedError whose code the sender sees in its nack.
+ */
+import type { PeerId } from '@libp2p/interface'
+import type { Task, Window } from '../../chain/state.ts'
+import type { ModelConfig } from '../../ml/config.ts'
+import type { ActivationStreams, TensorHeader } from '../../net/activation-stream.ts'
+import { R3mesError } from '../../runtime/errors.ts'
+import type { Logger } from '../../runtime/logger.ts'
+import { peerIdOfPubKey } from '../identity.ts'
+import type { TrainingProtocol } from './protocol.ts'
+import { InboxFullError, type TensorInbox } from './tensor-inbox.ts'
+
+export const TensorRefusal = {
+  unknownSender: 'ERR_TENSOR_UNKNOWN_SENDER',
+  wrongWindow: 'ERR_TENSOR_WRONG_WINDOW',
+  notNeighbour: 'ERR_TENSOR_NOT_NEIGHBOUR',
+  wrongSize: 'ERR_TENSOR_WRONG_SIZE',
+  inboxFull: 'ERR_TENSOR_INBOX_FULL',
+} as const
+export type TensorRefusalCode = (typeof TensorRefusal)[keyof typeof TensorRefusal]
+
+export class TensorRefusedError extends R3mesError {
+  constructor(code: TensorRefusalCode, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, details)
+  }
+}
+
+/**
+ * Bytes of the tensor that crosses any subnet boundary, activations or their gradients: one
+ * float32 per model dimension for each token of the task's batch.
+ */
+export function boundaryTensorBytes(config: ModelConfig, protocol: TrainingProtocol): number {
+  return protocol.sequences * protocol.tokens * config.dModel * Float32Array.BYTES_PER_ELEMENT
+}
+
+interface StakerView {
+  readonly address: string
+  readonly pubKey: string
+  readonly roles: readonly string[]
+  readonly subnet: number | null
+}
+
+export interface TensorReceiverInit {
+  /** This node's chain address. */
+  readonly self: string
+  /** A chain query (`ChainApp.query` paths: window, tasks/<w>, staker/<a>, stakers). */
+  readonly query: (path: string) => unknown
+  /** Bytes of a tensor at a subnet boundary, either direction. */
+  readonly tensorBytes: number
+  readonly inbox: TensorInbox
+  readonly logger: Logger
+}
+
+/** The window now open (the latest opened), or -1 before the first. */
+function openWindowOf(query: TensorReceiverInit['query']): number {
+  return (query('window') as Window | null)?.id ?? -1
+}
+
+/** The staker behind `peer`, or undefined; a peer id is the staker's ed25519 key. */
+function stakerOfPeer(query: TensorReceiverInit['query'], peer: PeerId): StakerView | undefined {
+  const id = peer.toString()
+  return (query('stakers') as StakerView[]).find((s) => peerIdOfPubKey(s.pubKey).toString() === id)
+}
+
+/** Throws the TensorRefusedError `header` from `sender` deserves, or returns the open window. */
+export function admitTensor(init: TensorReceiverInit, header: TensorHeader, sender: StakerView | undefined): number {
+  if (sender === undefined) throw new TensorRefusedError(TensorRefusal.unknownSender, 'the sender is not a staker')
+  const open = openWindowOf(init.query)
+  if (header.window !== open && header.window !== open + 1)
+    throw new TensorRefusedError(
+      TensorRefusal.wrongWindow,
+      `window ${header.window} is neither the open window ${open} nor the next`,
+      { window: header.window, open },
+    )
+  if (header.sizeBytes !== init.tensorBytes)
+    throw new TensorRefusedError(
+      TensorRefusal.wrongSize,
+      `a boundary tensor is ${init.tensorBytes} bytes, not ${header.sizeBytes}`,
+      { sizeBytes: header.sizeBytes },
+    )
+  // Activations come from the subnet before this node's, activation-gradients from the one after.
+  const offset = header.direction === 'forward' ? -1 : 1
+  if (header.window === open) {
+    const tasks = init.query(`tasks/${open}`) as Task[]
+    const mine = tasks.find((t) => t.shard === header.step && t.miners.includes(init.self))
+    const neighbour =
+      mine === undefined ? undefined : tasks.find((t) => t.shard === header.step && t.subnet === mine.subnet + offset)
+    if (neighbour === undefined || !neighbour.miners.includes(sender.address))
+      throw new TensorRefusedError(
+        TensorRefusal.notNeighbour,
+        `${sender.address} is not this node's ${header.direction === 'forward' ? 'upstream' : 'downstream'} neighbour on step ${header.step} of window ${open}`,
+      )
+  } else {
+    const me = init.query(`staker/${init.self}`) as StakerView | null
+    const mySubnet = me?.subnet ?? null
+    if (mySubnet === null || !sender.roles.includes('miner') || sender.subnet !== mySubnet + offset)
+      throw new TensorRefusedError(
+        TensorRefusal.notNeighbour,
+        `${sender.address} is not a miner of the ${header.direction === 'forward' ? 'upstream' : 'downstream'} subnet`,
+      )
+  }
+  if (!init.inbox.hasRoom(sender.address, header.sizeBytes, open))
+    throw new TensorRefusedError(TensorRefusal.inboxFull, `no room for another tensor from ${sender.address}`)
+  return open
+}
+
+/**
+ * Make `streams` a miner's tensor receiver: every header passes `admitTensor` before its
+ * payload is read, and admitted tensors go to the inbox.
+ */
+export function installTensorReceiver(streams: ActivationStreams, init: TensorReceiverInit): void {
+  streams.admitWith((header, from) => {
+    admitTensor(init, header, stakerOfPeer(init.query, from))
+  })
+  streams.onTensor((t) => {
+    const sender = stakerOfPeer(init.query, t.from)
+    if (sender === undefined) return
+    try {
+      init.inbox.deliver(
+        t.header.window,
+        t.header.step,
+        t.header.direction,
+        sender.address,
+        t.bytes,
+        openWindowOf(init.query),
+      )
+    } catch (error) {
+      // Another stream from the same sender took the room between its header and its end.
+      if (!(error instanceof InboxFullError)) throw error
+      init.logger.warn({ from: sender.address, reason: error.message }, 'tensor dropped: inbox full')
+    }
+  })
+}
