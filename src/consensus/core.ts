@@ -7,6 +7,7 @@
  * none fires, so one input may move the node through several steps.
  */
 import { assert, unreachable } from '../runtime/assert.ts'
+import { MAX_CONSENSUS_ROUND, MAX_NEXT_HEIGHT_INPUTS } from '../runtime/limits.ts'
 import { hashBlock, makeBlock, validateBlock } from './block.ts'
 import type {
   ConsensusConfig,
@@ -24,9 +25,6 @@ import { evidenceKey, makeEvidence, verifyCommit, verifyEvidence, verifyProposal
 import type { Block, Commit, CommitSig, DuplicateVoteEvidence, Vote, VoteType } from './types.ts'
 import type { ValidatorSet, ValidatorUpdate } from './validator-set.ts'
 import { addVote, emptyVoteSet, hasTwoThirdsAny, twoThirdsMajority, type VoteSet, voteFor } from './vote-set.ts'
-
-/** Bound on buffered next-height messages (a peer one height ahead sends a round's worth). */
-export const MAX_NEXT_HEIGHT_INPUTS = 1024
 
 type Draft = { -readonly [K in keyof ConsensusState]: ConsensusState[K] }
 
@@ -84,10 +82,12 @@ function apply(ctx: Ctx, input: ConsensusInput): void {
       resume(ctx)
       return
     case 'proposal':
+      if (!roundInRange(input.proposal.round)) return
       if (input.proposal.height === s.tip.height + 1) bufferNextHeight(ctx, input)
       else onProposal(ctx, input.proposal, input.block)
       return
     case 'vote':
+      if (!roundInRange(input.vote.round)) return
       if (input.vote.height === s.tip.height + 1) bufferNextHeight(ctx, input)
       else onVote(ctx, input.vote)
       return
@@ -117,7 +117,7 @@ function vals(s: Draft): ValidatorSet {
 function isProposer(s: Draft, round: number): boolean {
   if (s.myIndex < 0) return false
   const me = vals(s).at(s.myIndex)
-  return me !== undefined && bytesEqual(vals(s).forRound(round).proposer.address, me.address)
+  return me !== undefined && bytesEqual(vals(s).proposerForRound(round).address, me.address)
 }
 
 function timeoutMs(s: Draft, kind: TimeoutKind, round: number): number {
@@ -208,6 +208,15 @@ function voteSet(s: Draft, type: VoteType, round: number): VoteSet | undefined {
   return (type === 'prevote' ? s.prevotes : s.precommits).get(round)
 }
 
+/**
+ * Rounds a message may name: no peer can make this node work for a round past
+ * MAX_CONSENSUS_ROUND (proposer selection, vote sets and timeouts all grow with it), at this
+ * height or the next. Checked first, before the message is buffered or verified.
+ */
+function roundInRange(round: number): boolean {
+  return Number.isSafeInteger(round) && round >= 0 && round <= MAX_CONSENSUS_ROUND
+}
+
 function roundTooFar(s: Draft, round: number): boolean {
   return round > s.round + s.config.maxRoundsAhead
 }
@@ -221,6 +230,9 @@ function roundTooFar(s: Draft, round: number): boolean {
 function bufferNextHeight(ctx: Ctx, input: ConsensusInput): void {
   const s = ctx.s
   if (s.nextHeightInputs.length >= MAX_NEXT_HEIGHT_INPUTS) return
+  // The next height starts at round 0: the same look-ahead as for this height's messages.
+  const round = input.type === 'vote' ? input.vote.round : input.type === 'proposal' ? input.proposal.round : 0
+  if (round > s.config.maxRoundsAhead) return
   const next = s.tip.nextValidators
   if (input.type === 'vote' && !verifyVote(s.config.chainId, next, input.vote)) return
   if (input.type === 'proposal' && !verifyProposal(s.config.chainId, next, input.proposal)) return
@@ -362,7 +374,8 @@ function onTimeout(ctx: Ctx, kind: TimeoutKind, height: number, round: number): 
       enterPrecommit(ctx, height, round, null)
       return
     case 'precommit': // lines 65-67
-      if (round === s.round) startRound(ctx, round + 1, height)
+      // Past the last round no peer would take this node's messages: it waits for a decided block.
+      if (round === s.round && round < MAX_CONSENSUS_ROUND) startRound(ctx, round + 1, height)
       return
     case 'commit':
       if (s.step === 'newHeight') startRound(ctx, 0)

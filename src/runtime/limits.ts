@@ -17,6 +17,12 @@
  */
 export const MAX_CONSENSUS_ROUND = 4096
 
+/**
+ * Messages for the next height a node keeps until it gets there (a peer that decided first
+ * sends a round's worth). Only correctly signed ones for rounds within the look-ahead take a slot.
+ */
+export const MAX_NEXT_HEIGHT_INPUTS = 1024
+
 // ---- consensus IO: WAL, mempool, the consensus channel ----------------------------------
 
 // ---- chain application --------------------------------------------------------------------

@@ -1,0 +1,131 @@
+/**
+ * Hostile inputs against the real consensus core and node: each test performs the attack (a
+ * far-future round, a poisoned decided block, a far-future block time, an evidence flood, a
+ * failing IO component) and checks the node neither hangs, forks, halts nor dies silently.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { hashBlock, makeBlock } from '../../src/consensus/block.ts'
+import { initialState, step } from '../../src/consensus/core.ts'
+import type { ConsensusConfig, ConsensusInput, ConsensusState } from '../../src/consensus/core-types.ts'
+import { genesisTip } from '../../src/consensus/genesis.ts'
+import { sha256 } from '../../src/consensus/hash.ts'
+import type { Signer } from '../../src/consensus/keys.ts'
+import { ConsensusNode } from '../../src/consensus/node.ts'
+import { proposalSignBytes } from '../../src/consensus/signing.ts'
+import type { Block, Proposal } from '../../src/consensus/types.ts'
+import { FileWal } from '../../src/consensus/wal.ts'
+import { SimulatedClock } from '../../src/runtime/clock.ts'
+import { MAX_CONSENSUS_ROUND } from '../../src/runtime/limits.ts'
+import { makeChain, makeConfig, memoryComponents, type TestChain } from './helpers/fixtures.ts'
+
+/** Rounds whose proposer, computed by stepping the rotation once per round, costs seconds with 100 validators. */
+const EXPENSIVE_ROUND = 2 ** 24
+/** What "returns promptly" means: far below the seconds the unbounded work takes, far above a loaded machine's noise. */
+const PROMPT_MS = 1500
+
+function emptyBlock(chain: TestChain, height: number, proposer: Uint8Array): Block {
+  return makeBlock({
+    chainId: chain.genesis.chainId,
+    height,
+    timeMs: chain.genesis.genesisTimeMs + 1000,
+    previousBlockHash: new Uint8Array(32),
+    appHash: sha256(),
+    proposer,
+    txs: [],
+    evidence: [],
+    lastCommit: null,
+  })
+}
+
+/** A proposal for (height, round) signed by validator `by` (who need not be that round's proposer). */
+function signedProposal(chain: TestChain, by: number, height: number, round: number, block: Block): Proposal {
+  const unsigned = { height, round, polRound: -1, blockHash: hashBlock(block) }
+  const signer = chain.signerByIndex[by] as Signer
+  return { ...unsigned, signature: signer.sign(proposalSignBytes(chain.genesis.chainId, unsigned)) }
+}
+
+function timed<T>(fn: () => T): { value: T; ms: number } {
+  const start = performance.now()
+  const value = fn()
+  return { value, ms: performance.now() - start }
+}
+
+describe('hostile inputs: consensus core', () => {
+  describe('far-future rounds (finding 1)', () => {
+    const chain = makeChain(100)
+    const fresh = (config: ConsensusConfig = makeConfig(chain, 0)): ConsensusState =>
+      step(initialState(config, genesisTip(chain.genesis, sha256())), { type: 'start' }).state
+
+    it('refuses a proposal past MAX_CONSENSUS_ROUND, for this height and the next, at once', () => {
+      const state = fresh()
+      for (const height of [1, 2])
+        for (const round of [MAX_CONSENSUS_ROUND + 1, EXPENSIVE_ROUND, Number.MAX_SAFE_INTEGER]) {
+          const block = emptyBlock(chain, height, chain.validators.at(0)?.address as Uint8Array)
+          const input: ConsensusInput = {
+            type: 'proposal',
+            proposal: signedProposal(chain, 0, height, round, block),
+            block,
+          }
+          const { value, ms } = timed(() => step(state, input))
+          assert.ok(ms < PROMPT_MS, `proposal for height ${height} round ${round} took ${ms.toFixed(0)} ms`)
+          assert.equal(value.state.nextHeightInputs.length, 0, 'nothing buffered')
+          assert.equal(value.state.proposals.size, 0, 'nothing taken')
+        }
+    })
+
+    it('selects the proposer of round MAX_CONSENSUS_ROUND among 100 validators cheaply, again and again', () => {
+      // A look-ahead as wide as the bound: every round a peer may name is considered.
+      const state = fresh({ ...makeConfig(chain, 0), maxRoundsAhead: MAX_CONSENSUS_ROUND })
+      const { ms } = timed(() => {
+        let s = state
+        for (let i = 0; i < 200; i++) {
+          const block = emptyBlock(chain, 1 + (i % 2), chain.validators.at(i % 100)?.address as Uint8Array)
+          // Signed by the wrong validator: refused, so every one costs a fresh proposer check.
+          const proposal = signedProposal(chain, i % 100, 1 + (i % 2), MAX_CONSENSUS_ROUND - (i % 3), block)
+          s = step(s, { type: 'proposal', proposal, block }).state
+        }
+        return s
+      })
+      assert.ok(ms < PROMPT_MS, `200 proposals at the last round took ${ms.toFixed(0)} ms`)
+    })
+
+    it('the memoised proposer of every round is the one r increments of the rotation choose', () => {
+      const uneven = makeChain(7, [1, 2, 3, 5, 8, 13, 21]).validators
+      for (let r = 0; r <= 300; r++)
+        assert.deepEqual(uneven.proposerForRound(r).address, uneven.forRound(r).proposer.address, `round ${r}`)
+      assert.throws(() => uneven.proposerForRound(MAX_CONSENSUS_ROUND + 1), /round out of range/)
+    })
+
+    it('a node that logged a far-future proposal to its WAL restarts and replays it promptly', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'r3mes-round-'))
+      try {
+        const clock = new SimulatedClock()
+        const transport = { broadcast: () => {}, send: () => {} }
+        const parts = memoryComponents(chain, 0, clock, transport)
+        const components = { ...parts.components, wal: new FileWal({ dir }) }
+        const node = ConsensusNode.open(components)
+        const block = emptyBlock(chain, 2, chain.validators.at(1)?.address as Uint8Array)
+        const attack = {
+          kind: 'proposal' as const,
+          proposal: signedProposal(chain, 1, 2, EXPENSIVE_ROUND, block),
+          block,
+        }
+        const live = timed(() => node.receive(attack, 'attacker'))
+        assert.ok(live.ms < PROMPT_MS, `live proposal took ${live.ms.toFixed(0)} ms`)
+        assert.equal(node.crashed, undefined)
+        node.stop()
+        components.wal.close()
+        const restarted = timed(() => ConsensusNode.open({ ...components, wal: new FileWal({ dir }) }))
+        assert.ok(restarted.ms < PROMPT_MS, `replay took ${restarted.ms.toFixed(0)} ms`)
+        assert.equal(restarted.value.crashed, undefined)
+        assert.equal(restarted.value.state.nextHeightInputs.length, 0)
+        restarted.value.stop()
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  })
+})
