@@ -80,6 +80,21 @@ export interface ChainTip {
   maxEvidenceAgeHeights: number
 }
 
+/**
+ * Whether the block's transactions, evidence and last commit are the ones its header commits
+ * to. Only then does the block's hash (the header's) name this block: a relay can keep a
+ * signed header and swap the body, and a verdict on that body says nothing about the block
+ * the hash stands for.
+ */
+export function bodyMatchesHeader(block: Block): boolean {
+  const h = block.header
+  return (
+    bytesEqual(h.txsRoot, merkleRoot(block.txs)) &&
+    bytesEqual(h.evidenceRoot, evidenceRoot(block.evidence)) &&
+    bytesEqual(h.lastCommitHash, hashCommit(block.lastCommit))
+  )
+}
+
 /** Throws InvalidConsensusDataError naming what is wrong; returns when `block` may be voted for. */
 export function validateBlock(tip: ChainTip, block: Block): void {
   const h = block.header

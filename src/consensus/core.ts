@@ -8,7 +8,7 @@
  */
 import { assert, unreachable } from '../runtime/assert.ts'
 import { MAX_CONSENSUS_ROUND, MAX_NEXT_HEIGHT_INPUTS } from '../runtime/limits.ts'
-import { hashBlock, makeBlock, validateBlock } from './block.ts'
+import { bodyMatchesHeader, hashBlock, makeBlock, validateBlock } from './block.ts'
 import type {
   ConsensusConfig,
   ConsensusEffect,
@@ -20,6 +20,7 @@ import type {
   Tip,
 } from './core-types.ts'
 import { stepIndex } from './core-types.ts'
+import { InvalidConsensusDataError } from './errors.ts'
 import { bytesEqual, toHex } from './hash.ts'
 import { evidenceKey, makeEvidence, verifyCommit, verifyEvidence, verifyProposal, verifyVote } from './signing.ts'
 import type { Block, Commit, CommitSig, DuplicateVoteEvidence, Vote, VoteType } from './types.ts'
@@ -172,15 +173,23 @@ function signOwnVote(ctx: Ctx, type: VoteType, blockHash: Uint8Array | null): vo
   ctx.fx.push({ type: 'signVote', vote })
 }
 
+/**
+ * Whether `block` may be voted for or decided, remembered by block hash. The hash is the
+ * header's, so a verdict is remembered only for a body the header commits to: a wrong body
+ * is refused without a verdict on the block its header names. Only the expected validation
+ * error means "invalid"; anything else is a bug and propagates.
+ */
 function isValid(ctx: Ctx, block: Block): boolean {
   const s = ctx.s
+  if (!bodyMatchesHeader(block)) return false
   const key = toHex(hashBlock(block))
   const known = s.validity.get(key)
   if (known !== undefined) return known
   let ok = true
   try {
     validateBlock(chainTip(s), block)
-  } catch {
+  } catch (error) {
+    if (!(error instanceof InvalidConsensusDataError)) throw error
     ok = false
   }
   const validity = new Map(s.validity)
@@ -303,7 +312,8 @@ function usableEvidence(s: Draft, evidence: readonly DuplicateVoteEvidence[]): D
     if (h >= s.tip.height || h + s.config.maxEvidenceAgeHeights < s.tip.height) continue
     try {
       verifyEvidence(s.config.chainId, vals(s), e)
-    } catch {
+    } catch (error) {
+      if (!(error instanceof InvalidConsensusDataError)) throw error
       continue
     }
     keys.add(key)
@@ -319,7 +329,9 @@ function onProposal(ctx: Ctx, proposal: ProposalEntry['proposal'], block: Block)
   if (proposal.height !== s.tip.height || roundTooFar(s, proposal.round)) return
   if (s.proposals.has(proposal.round)) return
   if (!verifyProposal(s.config.chainId, vals(s), proposal)) return
-  if (!bytesEqual(hashBlock(block), proposal.blockHash)) return
+  // The signature covers the header's hash only: a relay may have swapped the body, and the
+  // round's one slot must not go to a body that is not the proposer's block.
+  if (!bytesEqual(hashBlock(block), proposal.blockHash) || !bodyMatchesHeader(block)) return
   const proposals = new Map(s.proposals)
   proposals.set(proposal.round, { proposal, block })
   s.proposals = proposals
@@ -408,12 +420,14 @@ function commitFromVotes(set: VoteSet, blockHash: Uint8Array): Commit {
 function onDecided(ctx: Ctx, block: Block, commit: Commit): void {
   const s = ctx.s
   if (s.decision !== null || block.header.height !== s.tip.height) return
-  if (!isValid(ctx, block)) return
+  // The commit first: a block nobody decided gets no verdict, not even a remembered one.
   try {
     verifyCommit(s.config.chainId, vals(s), s.tip.height, hashBlock(block), commit)
-  } catch {
+  } catch (error) {
+    if (!(error instanceof InvalidConsensusDataError)) throw error
     return
   }
+  if (!isValid(ctx, block)) return
   decide(ctx, block, commit)
 }
 

@@ -11,11 +11,11 @@ import { hashBlock, makeBlock } from '../../src/consensus/block.ts'
 import { initialState, step } from '../../src/consensus/core.ts'
 import type { ConsensusConfig, ConsensusInput, ConsensusState } from '../../src/consensus/core-types.ts'
 import { genesisTip } from '../../src/consensus/genesis.ts'
-import { sha256 } from '../../src/consensus/hash.ts'
+import { bytesEqual, sha256 } from '../../src/consensus/hash.ts'
 import type { Signer } from '../../src/consensus/keys.ts'
 import { ConsensusNode } from '../../src/consensus/node.ts'
-import { proposalSignBytes } from '../../src/consensus/signing.ts'
-import type { Block, Proposal } from '../../src/consensus/types.ts'
+import { proposalSignBytes, voteSignBytes } from '../../src/consensus/signing.ts'
+import type { Block, Commit, Proposal } from '../../src/consensus/types.ts'
 import { FileWal } from '../../src/consensus/wal.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
 import { MAX_CONSENSUS_ROUND } from '../../src/runtime/limits.ts'
@@ -124,6 +124,102 @@ describe('hostile inputs: consensus core', () => {
         assert.equal(restarted.value.crashed, undefined)
         assert.equal(restarted.value.state.nextHeightInputs.length, 0)
         restarted.value.stop()
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  })
+
+  describe('a poisoned decided block (finding 4)', () => {
+    const chain = makeChain(4)
+    const chainId = chain.genesis.chainId
+    const proposer0 = chain.validators.proposerForRound(0).address
+    const honest = makeBlock({
+      chainId,
+      height: 1,
+      timeMs: chain.genesis.genesisTimeMs + 1000,
+      previousBlockHash: new Uint8Array(32),
+      appHash: sha256(),
+      proposer: proposer0,
+      txs: [new TextEncoder().encode('x=1')],
+      evidence: [],
+      lastCommit: null,
+    })
+    const hash = hashBlock(honest)
+    const realCommit: Commit = {
+      height: 1,
+      round: 0,
+      blockHash: hash,
+      signatures: [0, 1, 2].map((i) => ({
+        validatorIndex: i,
+        signature: (chain.signerByIndex[i] as Signer).sign(
+          voteSignBytes(chainId, { type: 'precommit', height: 1, round: 0, blockHash: hash, validatorIndex: i }),
+        ),
+      })),
+    }
+    const junkCommit: Commit = { height: 1, round: 0, blockHash: hash, signatures: [] }
+    // The real header (so the same hash) with the transactions stripped.
+    const poison: Block = { ...honest, txs: [] }
+    const follower = (): ConsensusState =>
+      step(initialState(makeConfig(chain, -1), genesisTip(chain.genesis, sha256())), { type: 'start' }).state
+    const committed = (effects: readonly { type: string }[]) => effects.some((e) => e.type === 'commitBlock')
+
+    for (const [label, commit] of [
+      ['a junk commit', junkCommit],
+      ['the real commit', realCommit],
+    ] as const)
+      it(`the honest decided block is accepted after the real header with no txs and ${label}`, () => {
+        let state = follower()
+        const r1 = step(state, { type: 'decided', block: poison, commit })
+        assert.ok(!committed(r1.effects), 'the poisoned body is not decided')
+        state = r1.state
+        const r2 = step(state, { type: 'decided', block: honest, commit: realCommit })
+        assert.ok(committed(r2.effects), 'the honest block is decided')
+        assert.equal(r2.state.decision?.block.txs.length, 1)
+      })
+
+    it('after a poisoned decided block or a relayed proposal with a swapped body, a validator prevotes the honest proposal', () => {
+      const me = [0, 1, 2, 3].find(
+        (i) => !bytesEqual(chain.validators.at(i)?.address as Uint8Array, proposer0),
+      ) as number
+      const proposerIndex = chain.validators.indexOf(proposer0)
+      const signed = signedProposal(chain, proposerIndex, 1, 0, honest)
+      let state = step(initialState(makeConfig(chain, me), genesisTip(chain.genesis, sha256())), {
+        type: 'start',
+      }).state
+      state = step(state, { type: 'decided', block: poison, commit: junkCommit }).state
+      // The proposer's signature with someone else's body: the slot of round 0 must stay free.
+      state = step(state, { type: 'proposal', proposal: signed, block: poison }).state
+      const r = step(state, { type: 'proposal', proposal: signed, block: honest })
+      const prevote = r.effects.find((e) => e.type === 'signVote')
+      assert.ok(prevote?.type === 'signVote' && prevote.vote.blockHash !== null, 'prevote for the block, not nil')
+      assert.ok(bytesEqual(prevote.vote.blockHash, hash))
+    })
+
+    it('a node whose WAL holds the poison restarts and still accepts the honest decided block', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'r3mes-poison-'))
+      try {
+        const clock = new SimulatedClock()
+        const transport = { broadcast: () => {}, send: () => {} }
+        const parts = memoryComponents(chain, 0, clock, transport)
+        const components = {
+          ...parts.components,
+          config: { ...parts.components.config, myAddress: null },
+          privval: null,
+          wal: new FileWal({ dir }),
+        }
+        const node = ConsensusNode.open(components)
+        node.receive({ kind: 'decided', block: poison, commit: junkCommit }, 'attacker')
+        assert.equal(node.state.tip.height, 1)
+        node.stop()
+        components.wal.close()
+        const restarted = ConsensusNode.open({ ...components, wal: new FileWal({ dir }) })
+        restarted.receive({ kind: 'decided', block: honest, commit: realCommit }, 'honest')
+        assert.equal(restarted.crashed, undefined)
+        assert.equal(restarted.state.tip.height, 2, 'height 1 committed')
+        assert.ok(bytesEqual(restarted.state.tip.lastBlockHash, hash))
+        assert.equal(parts.app.info().height, 1)
+        restarted.stop()
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
