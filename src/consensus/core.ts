@@ -7,7 +7,12 @@
  * none fires, so one input may move the node through several steps.
  */
 import { assert, unreachable } from '../runtime/assert.ts'
-import { MAX_CONSENSUS_ROUND, MAX_NEXT_HEIGHT_INPUTS } from '../runtime/limits.ts'
+import {
+  MAX_BLOCK_TIME_DRIFT_MS,
+  MAX_BLOCK_TIME_STEP_MS,
+  MAX_CONSENSUS_ROUND,
+  MAX_NEXT_HEIGHT_INPUTS,
+} from '../runtime/limits.ts'
 import { bodyMatchesHeader, hashBlock, makeBlock, validateBlock } from './block.ts'
 import type {
   ConsensusConfig,
@@ -85,7 +90,7 @@ function apply(ctx: Ctx, input: ConsensusInput): void {
     case 'proposal':
       if (!roundInRange(input.proposal.round)) return
       if (input.proposal.height === s.tip.height + 1) bufferNextHeight(ctx, input)
-      else onProposal(ctx, input.proposal, input.block)
+      else onProposal(ctx, input.proposal, input.block, input.receivedMs)
       return
     case 'vote':
       if (!roundInRange(input.vote.round)) return
@@ -289,8 +294,9 @@ function onProposalContent(ctx: Ctx, input: Extract<ConsensusInput, { type: 'pro
   const block = makeBlock({
     chainId: s.config.chainId,
     height: s.tip.height,
-    // Block time must move forward even when this node's clock lags the previous proposer's.
-    timeMs: Math.max(input.timeMs, s.tip.lastBlockTimeMs + 1),
+    // Block time must move forward even when this node's clock lags the previous proposer's,
+    // and by at most a step even when it runs far ahead (or the chain stood still for long).
+    timeMs: Math.min(Math.max(input.timeMs, s.tip.lastBlockTimeMs + 1), s.tip.lastBlockTimeMs + MAX_BLOCK_TIME_STEP_MS),
     previousBlockHash: s.tip.lastBlockHash,
     appHash: s.tip.appHash,
     proposer: me.address,
@@ -324,7 +330,7 @@ function usableEvidence(s: Draft, evidence: readonly DuplicateVoteEvidence[]): D
 
 // ---- messages ------------------------------------------------------------------------------
 
-function onProposal(ctx: Ctx, proposal: ProposalEntry['proposal'], block: Block): void {
+function onProposal(ctx: Ctx, proposal: ProposalEntry['proposal'], block: Block, receivedMs: number | undefined): void {
   const s = ctx.s
   if (proposal.height !== s.tip.height || roundTooFar(s, proposal.round)) return
   if (s.proposals.has(proposal.round)) return
@@ -333,7 +339,7 @@ function onProposal(ctx: Ctx, proposal: ProposalEntry['proposal'], block: Block)
   // round's one slot must not go to a body that is not the proposer's block.
   if (!bytesEqual(hashBlock(block), proposal.blockHash) || !bodyMatchesHeader(block)) return
   const proposals = new Map(s.proposals)
-  proposals.set(proposal.round, { proposal, block })
+  proposals.set(proposal.round, receivedMs === undefined ? { proposal, block } : { proposal, block, receivedMs })
   s.proposals = proposals
   const blocks = new Map(s.blocks)
   blocks.set(toHex(proposal.blockHash), block)
@@ -537,7 +543,7 @@ function fireOne(ctx: Ctx): boolean {
     const { proposal, block } = prop
     const key = toHex(proposal.blockHash)
     if (proposal.polRound === -1) {
-      const ok = isValid(ctx, block) && (s.lockedRound === -1 || sameBlock(s.lockedBlock, key))
+      const ok = isTimely(prop) && isValid(ctx, block) && (s.lockedRound === -1 || sameBlock(s.lockedBlock, key))
       enterPrevote(ctx, s.tip.height, r, ok ? proposal.blockHash : null)
       return true
     }
@@ -632,6 +638,16 @@ function ruleRoundSkip(ctx: Ctx): boolean {
     }
   }
   return false
+}
+
+/**
+ * Proposer-based timestamps' timeliness, for a fresh proposal in the live round only: its
+ * block time is not further ahead of this node's clock (at arrival) than the drift bound.
+ * Re-proposals (a polka already vouches for them) and decided blocks are checked by the
+ * deterministic rule in validateBlock alone, as in CometBFT's PBTS.
+ */
+function isTimely(entry: ProposalEntry): boolean {
+  return entry.receivedMs === undefined || entry.block.header.timeMs <= entry.receivedMs + MAX_BLOCK_TIME_DRIFT_MS
 }
 
 function sameBlock(block: Block | null, key: string): boolean {

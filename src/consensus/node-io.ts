@@ -232,7 +232,12 @@ export class NodeIo {
   receive(message: ConsensusMessage, from: string, state: ConsensusState): ConsensusInput | undefined {
     switch (message.kind) {
       case 'proposal':
-        return { type: 'proposal', proposal: message.proposal, block: message.block }
+        return {
+          type: 'proposal',
+          proposal: message.proposal,
+          block: message.block,
+          receivedMs: Math.floor(this.c.clock.nowMs()),
+        }
       case 'vote':
         return { type: 'vote', vote: message.vote }
       case 'decided':

@@ -23,6 +23,24 @@ export const MAX_CONSENSUS_ROUND = 4096
  */
 export const MAX_NEXT_HEIGHT_INPUTS = 1024
 
+/**
+ * How far a block's time may run past its parent's. Deterministic (every node checks it the
+ * same way, catch-up included): a block time can never be pushed near 2^53 ms, where the next
+ * proposer's `previous + 1` stops being a safe integer. A proposer whose clock is further
+ * ahead (or who resumes after a longer outage) uses the parent's time plus this step; the
+ * chain's time then catches up a step per block.
+ */
+export const MAX_BLOCK_TIME_STEP_MS = 24 * 60 * 60 * 1000
+
+/**
+ * How far ahead of its own clock (when the proposal arrived) a validator lets a fresh
+ * proposal's block time be and still prevote for it (proposer-based timestamps' precision and
+ * message delay in one). Wider than the clock skew the chaos scenarios apply (±3 s) plus a
+ * message's delay, so honest skew never costs a round; a Byzantine proposer cannot move
+ * decided block times further ahead of honest clocks than this.
+ */
+export const MAX_BLOCK_TIME_DRIFT_MS = 10_000
+
 // ---- consensus IO: WAL, mempool, the consensus channel ----------------------------------
 
 // ---- chain application --------------------------------------------------------------------

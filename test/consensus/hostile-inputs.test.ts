@@ -7,9 +7,10 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { hashBlock, makeBlock } from '../../src/consensus/block.ts'
+import { hashBlock, makeBlock, validateBlock } from '../../src/consensus/block.ts'
 import { initialState, step } from '../../src/consensus/core.ts'
 import type { ConsensusConfig, ConsensusInput, ConsensusState } from '../../src/consensus/core-types.ts'
+import { InvalidConsensusDataError } from '../../src/consensus/errors.ts'
 import { genesisTip } from '../../src/consensus/genesis.ts'
 import { bytesEqual, sha256 } from '../../src/consensus/hash.ts'
 import type { Signer } from '../../src/consensus/keys.ts'
@@ -18,8 +19,10 @@ import { proposalSignBytes, voteSignBytes } from '../../src/consensus/signing.ts
 import type { Block, Commit, Proposal } from '../../src/consensus/types.ts'
 import { FileWal } from '../../src/consensus/wal.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
-import { MAX_CONSENSUS_ROUND } from '../../src/runtime/limits.ts'
+import { MAX_BLOCK_TIME_DRIFT_MS, MAX_BLOCK_TIME_STEP_MS, MAX_CONSENSUS_ROUND } from '../../src/runtime/limits.ts'
+import { SkewedClock } from '../../src/runtime/skewed-clock.ts'
 import { machineMonotonicMs } from '../../src/runtime/system-clock.ts'
+import { Cluster } from './helpers/cluster.ts'
 import { makeChain, makeConfig, memoryComponents, type TestChain } from './helpers/fixtures.ts'
 
 /** Rounds whose proposer, computed by stepping the rotation once per round, costs seconds with 100 validators. */
@@ -222,6 +225,63 @@ describe('hostile inputs: consensus core', () => {
         restarted.stop()
       } finally {
         rmSync(dir, { recursive: true, force: true })
+      }
+    })
+  })
+
+  describe('far-future block times (finding 3)', () => {
+    it('validateBlock refuses a block time more than MAX_BLOCK_TIME_STEP_MS past its parent, naming the rule', () => {
+      const chain = makeChain(4)
+      const tip = {
+        chainId: chain.genesis.chainId,
+        height: 1,
+        previousBlockHash: new Uint8Array(32),
+        previousTimeMs: chain.genesis.genesisTimeMs,
+        appHash: sha256(),
+        validators: chain.validators,
+        lastValidators: null,
+        committedEvidence: new Set<string>(),
+        maxBlockBytes: 1024,
+        maxEvidenceAgeHeights: 10,
+      }
+      const at = (timeMs: number): Block => ({
+        ...emptyBlock(chain, 1, chain.validators.at(0)?.address as Uint8Array),
+        header: { ...emptyBlock(chain, 1, chain.validators.at(0)?.address as Uint8Array).header, timeMs },
+      })
+      validateBlock(tip, at(tip.previousTimeMs + MAX_BLOCK_TIME_STEP_MS))
+      for (const timeMs of [tip.previousTimeMs + MAX_BLOCK_TIME_STEP_MS + 1, Number.MAX_SAFE_INTEGER])
+        assert.throws(
+          () => validateBlock(tip, at(timeMs)),
+          (e: unknown) => e instanceof InvalidConsensusDataError && /MAX_BLOCK_TIME_STEP_MS/.test(e.message),
+        )
+      assert.throws(() => validateBlock(tip, at(tip.previousTimeMs)), /time does not move forward/)
+    })
+
+    it('a Byzantine proposer with a far-future clock gets no block decided; the chain goes on with sane, increasing times', function () {
+      this.timeout(60_000)
+      const cluster = new Cluster(4, 7)
+      const skewed = new SkewedClock(cluster.clock)
+      skewed.offsetMs = Number.MAX_SAFE_INTEGER - cluster.clock.nowMs() - 1_000_000
+      cluster.open(0, (d) => ({ ...d, clock: skewed }))
+      for (let i = 1; i < 4; i++) cluster.open(i)
+      const target = 12
+      cluster.runUntil(120_000, () => [1, 2, 3].every((i) => cluster.height(i) >= target))
+      cluster.assertAgreement()
+      const farProposals = (cluster.sent[0] ?? []).filter(
+        (m) => m.kind === 'proposal' && m.block.header.timeMs > cluster.clock.nowMs() + MAX_BLOCK_TIME_DRIFT_MS,
+      )
+      assert.ok(farProposals.length > 0, 'the Byzantine validator proposed far-future blocks')
+      for (const i of [1, 2, 3]) {
+        assert.ok(cluster.height(i) >= target, `validator ${i} reached height ${target}`)
+        let previous = cluster.chain.genesis.genesisTimeMs
+        for (let h = 1; h <= cluster.height(i); h++) {
+          const stored = cluster.nodes[i]?.io.c.blockStore.load(h)
+          assert.ok(stored !== undefined)
+          const t = stored.block.header.timeMs
+          assert.ok(t > previous, `height ${h}: block time moves forward`)
+          assert.ok(t <= cluster.clock.nowMs() + MAX_BLOCK_TIME_DRIFT_MS, `height ${h}: block time ${t} is sane`)
+          previous = t
+        }
       }
     })
   })
