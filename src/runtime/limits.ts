@@ -41,6 +41,16 @@ export const MAX_BLOCK_TIME_STEP_MS = 24 * 60 * 60 * 1000
  */
 export const MAX_BLOCK_TIME_DRIFT_MS = 10_000
 
+/** Evidence items a node holds waiting for a block, from all validators together. */
+export const MAX_PENDING_EVIDENCE = 1024
+
+/**
+ * Evidence items held against any one validator. The chain slashes an equivocator once per
+ * height, so a few items prove all there is to prove; the bound keeps a validator that signs
+ * equivocations by the thousand from filling the pool that evidence against others needs.
+ */
+export const MAX_PENDING_EVIDENCE_PER_VALIDATOR = 4
+
 // ---- consensus IO: WAL, mempool, the consensus channel ----------------------------------
 
 // ---- chain application --------------------------------------------------------------------

@@ -11,15 +11,22 @@ import { hashBlock, makeBlock, validateBlock } from '../../src/consensus/block.t
 import { initialState, step } from '../../src/consensus/core.ts'
 import type { ConsensusConfig, ConsensusInput, ConsensusState } from '../../src/consensus/core-types.ts'
 import { InvalidConsensusDataError } from '../../src/consensus/errors.ts'
+import { EvidencePool } from '../../src/consensus/evidence-pool.ts'
 import { genesisTip } from '../../src/consensus/genesis.ts'
 import { bytesEqual, sha256 } from '../../src/consensus/hash.ts'
 import type { Signer } from '../../src/consensus/keys.ts'
 import { ConsensusNode } from '../../src/consensus/node.ts'
-import { proposalSignBytes, voteSignBytes } from '../../src/consensus/signing.ts'
-import type { Block, Commit, Proposal } from '../../src/consensus/types.ts'
+import { evidenceKey, makeEvidence, proposalSignBytes, voteSignBytes } from '../../src/consensus/signing.ts'
+import type { Block, Commit, DuplicateVoteEvidence, Proposal, Vote } from '../../src/consensus/types.ts'
 import { FileWal } from '../../src/consensus/wal.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
-import { MAX_BLOCK_TIME_DRIFT_MS, MAX_BLOCK_TIME_STEP_MS, MAX_CONSENSUS_ROUND } from '../../src/runtime/limits.ts'
+import {
+  MAX_BLOCK_TIME_DRIFT_MS,
+  MAX_BLOCK_TIME_STEP_MS,
+  MAX_CONSENSUS_ROUND,
+  MAX_PENDING_EVIDENCE,
+  MAX_PENDING_EVIDENCE_PER_VALIDATOR,
+} from '../../src/runtime/limits.ts'
 import { SkewedClock } from '../../src/runtime/skewed-clock.ts'
 import { machineMonotonicMs } from '../../src/runtime/system-clock.ts'
 import { Cluster } from './helpers/cluster.ts'
@@ -283,6 +290,73 @@ describe('hostile inputs: consensus core', () => {
           previous = t
         }
       }
+    })
+  })
+
+  describe('an evidence flood (finding 10)', () => {
+    /** Validator `by`'s two conflicting prevotes at (height, round), as evidence. */
+    function equivocation(chain: TestChain, by: number, height: number, round: number): DuplicateVoteEvidence {
+      const signer = chain.signerByIndex[by] as Signer
+      const v = (blockHash: Uint8Array | null): Vote => {
+        const unsigned = { type: 'prevote' as const, height, round, blockHash, validatorIndex: by }
+        return { ...unsigned, signature: signer.sign(voteSignBytes(chain.genesis.chainId, unsigned)) }
+      }
+      return makeEvidence(v(sha256(new Uint8Array([height % 256, round % 256]))), v(null))
+    }
+
+    it('a Byzantine validator flooding its own equivocations cannot crowd out real evidence, which is committed', function () {
+      this.timeout(60_000)
+      const cluster = new Cluster(4, 11)
+      for (let i = 0; i < 4; i++) cluster.open(i)
+      cluster.runUntil(60_000, () => [0, 1, 2, 3].every((i) => cluster.height(i) >= 2))
+      const byzantine = 3
+      const flood: DuplicateVoteEvidence[] = []
+      // Heights no block can carry yet (or ever), then many rounds of a height a block can.
+      for (let k = 0; k < MAX_PENDING_EVIDENCE + 100; k++)
+        flood.push(equivocation(cluster.chain, byzantine, 1_000_000 + k, 0))
+      for (let r = 0; r < 50; r++) flood.push(equivocation(cluster.chain, byzantine, 1, r))
+      for (const e of flood)
+        for (let i = 0; i < 4; i++) cluster.nodes[i]?.receive({ kind: 'evidence', evidence: e }, 'attacker')
+      for (let i = 0; i < 4; i++) {
+        const held = cluster.nodes[i]?.io.c.evidencePool.pending() ?? []
+        assert.ok(
+          held.length <= MAX_PENDING_EVIDENCE_PER_VALIDATOR,
+          `node ${i} holds ${held.length} items of one validator`,
+        )
+        assert.ok(
+          held.every((e) => e.voteA.height < 1_000_000),
+          'nothing from heights not reached',
+        )
+      }
+      // A real equivocation by another validator, at a height a block can carry.
+      const real = equivocation(cluster.chain, 1, cluster.height(0), 0)
+      for (let i = 0; i < 4; i++) cluster.nodes[i]?.receive({ kind: 'evidence', evidence: real }, 'witness')
+      const start = cluster.height(0)
+      cluster.runUntil(cluster.clock.monotonicMs() + 60_000, () =>
+        [0, 1, 2, 3].every((i) => cluster.height(i) >= start + 4),
+      )
+      cluster.assertAgreement()
+      const node = cluster.nodes[0]
+      assert.ok(node !== undefined)
+      const carried = []
+      for (let h = start; h <= cluster.height(0); h++)
+        carried.push(...(node.io.c.blockStore.load(h)?.block.evidence ?? []))
+      assert.ok(
+        carried.some((e) => evidenceKey(e) === evidenceKey(real)),
+        'the real evidence was committed',
+      )
+    })
+
+    it('the pool drops evidence past the age window at a new height, and refuses it afterwards', () => {
+      const chain = makeChain(4)
+      const pool = new EvidencePool(chain.genesis.chainId, chain.validators)
+      pool.setHeight(3, chain.validators, 10)
+      const e = equivocation(chain, 0, 2, 0)
+      assert.ok(pool.add(e))
+      assert.ok(!pool.add(equivocation(chain, 0, 4, 0)), 'from a height not reached yet')
+      pool.setHeight(13, chain.validators, 10)
+      assert.equal(pool.pending().length, 0, 'pruned once too old')
+      assert.ok(!pool.add(e), 'refused once too old')
     })
   })
 })
