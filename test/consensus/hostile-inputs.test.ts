@@ -7,7 +7,9 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createActor } from 'xstate'
 import { hashBlock, makeBlock, validateBlock } from '../../src/consensus/block.ts'
+import { consensusMachine } from '../../src/consensus/consensus-actor.ts'
 import { initialState, step } from '../../src/consensus/core.ts'
 import type { ConsensusConfig, ConsensusInput, ConsensusState } from '../../src/consensus/core-types.ts'
 import { InvalidConsensusDataError } from '../../src/consensus/errors.ts'
@@ -15,7 +17,9 @@ import { EvidencePool } from '../../src/consensus/evidence-pool.ts'
 import { genesisTip } from '../../src/consensus/genesis.ts'
 import { bytesEqual, sha256 } from '../../src/consensus/hash.ts'
 import type { Signer } from '../../src/consensus/keys.ts'
+import { MemoryHub } from '../../src/consensus/memory-transport.ts'
 import { ConsensusNode } from '../../src/consensus/node.ts'
+import type { NodeComponents } from '../../src/consensus/node-io.ts'
 import { evidenceKey, makeEvidence, proposalSignBytes, voteSignBytes } from '../../src/consensus/signing.ts'
 import type { Block, Commit, DuplicateVoteEvidence, Proposal, Vote } from '../../src/consensus/types.ts'
 import { FileWal } from '../../src/consensus/wal.ts'
@@ -27,6 +31,7 @@ import {
   MAX_PENDING_EVIDENCE,
   MAX_PENDING_EVIDENCE_PER_VALIDATOR,
 } from '../../src/runtime/limits.ts'
+import { createLogger } from '../../src/runtime/logger.ts'
 import { SkewedClock } from '../../src/runtime/skewed-clock.ts'
 import { machineMonotonicMs } from '../../src/runtime/system-clock.ts'
 import { Cluster } from './helpers/cluster.ts'
@@ -357,6 +362,59 @@ describe('hostile inputs: consensus core', () => {
       pool.setHeight(13, chain.validators, 10)
       assert.equal(pool.pending().length, 0, 'pruned once too old')
       assert.ok(!pool.add(e), 'refused once too old')
+    })
+  })
+
+  describe('no silent death (finding 14)', () => {
+    it('a consensus actor whose IO fails logs at fatal level and reports the error through onFatal', async () => {
+      const chain = makeChain(4)
+      const clock = new SimulatedClock()
+      const link = new MemoryHub(clock, 1).connect('v0')
+      const { components } = memoryComponents(chain, 0, clock, link)
+      const lines: string[] = []
+      const logger = createLogger({ name: 'v0', clock, destination: { write: (line: string) => lines.push(line) } })
+      const diskFull = new Error('ENOSPC: no space left on device')
+      const failing: NodeComponents = {
+        ...components,
+        logger,
+        wal: {
+          ...components.wal,
+          readFrom: (h) => components.wal.readFrom(h),
+          startHeight: (h) => components.wal.startHeight(h),
+          sync: () => {},
+          close: () => {},
+          append: () => {
+            throw diskFull
+          },
+        },
+      }
+      const fatal: unknown[] = []
+      const actor = createActor(consensusMachine, {
+        input: { components: failing, inbox: link, onFatal: (e) => fatal.push(e) },
+      }).start()
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      assert.equal(actor.getSnapshot().value, 'failed')
+      assert.deepEqual(fatal, [diskFull], 'onFatal called once, with the IO error')
+      const logged = lines.map((l) => JSON.parse(l) as { level: number; err?: { message: string } })
+      assert.ok(
+        logged.some((l) => l.level === 60 && l.err?.message === diskFull.message),
+        'a fatal line names the error',
+      )
+      actor.stop()
+    })
+
+    it('a programmer error inside block validation propagates instead of counting as an invalid block', () => {
+      const chain = makeChain(4)
+      const proposer = chain.validators.proposerForRound(0)
+      const me = chain.validators.indexOf(chain.validators.proposerForRound(1).address)
+      const good = emptyBlock(chain, 1, proposer.address)
+      // No decoder yields a proposer that is not bytes: it stands for a bug that breaks validation.
+      const broken: Block = { ...good, header: { ...good.header, proposer: 42 as unknown as Uint8Array } }
+      const proposal = signedProposal(chain, chain.validators.indexOf(proposer.address), 1, 0, broken)
+      const state = step(initialState(makeConfig(chain, me), genesisTip(chain.genesis, sha256())), {
+        type: 'start',
+      }).state
+      assert.throws(() => step(state, { type: 'proposal', proposal, block: broken }), TypeError)
     })
   })
 })
