@@ -55,6 +55,11 @@ export interface ChainNodeInit {
    * refuse). Peers must turn the pair into evidence and the chain must slash it, once.
    */
   readonly equivocate?: boolean
+  /**
+   * Told when consensus stops for good (after it logged the error at fatal level).
+   * @default end the process with exit code 1
+   */
+  readonly onFatal?: (error: unknown) => void
 }
 
 /**
@@ -132,7 +137,12 @@ export class ChainNode {
       logger: components.logger.child({ component: 'consensus' }),
     }
     this.#actor = createActor(consensusMachine, {
-      input: { components: nodeComponents, inbox: this.#link, gossipIntervalMs: init.gossipIntervalMs ?? 200 },
+      input: {
+        components: nodeComponents,
+        inbox: this.#link,
+        gossipIntervalMs: init.gossipIntervalMs ?? 200,
+        ...(init.onFatal === undefined ? {} : { onFatal: init.onFatal }),
+      },
     })
     // Transactions from the topic reach a validator's mempool, which runs the application's
     // check (running it here too would count the sender's nonce twice). Gossip forwards only

@@ -3,6 +3,7 @@
  * header commits to everything else (transactions, evidence, last commit) through roots, so
  * the header alone is enough to sign, vote and chain on.
  */
+import { MAX_BLOCK_TIME_STEP_MS } from '../runtime/limits.ts'
 import { encode } from './codec.ts'
 import { InvalidConsensusDataError } from './errors.ts'
 import { bytesEqual, merkleRoot, sha256 } from './hash.ts'
@@ -80,6 +81,21 @@ export interface ChainTip {
   maxEvidenceAgeHeights: number
 }
 
+/**
+ * Whether the block's transactions, evidence and last commit are the ones its header commits
+ * to. Only then does the block's hash (the header's) name this block: a relay can keep a
+ * signed header and swap the body, and a verdict on that body says nothing about the block
+ * the hash stands for.
+ */
+export function bodyMatchesHeader(block: Block): boolean {
+  const h = block.header
+  return (
+    bytesEqual(h.txsRoot, merkleRoot(block.txs)) &&
+    bytesEqual(h.evidenceRoot, evidenceRoot(block.evidence)) &&
+    bytesEqual(h.lastCommitHash, hashCommit(block.lastCommit))
+  )
+}
+
 /** Throws InvalidConsensusDataError naming what is wrong; returns when `block` may be voted for. */
 export function validateBlock(tip: ChainTip, block: Block): void {
   const h = block.header
@@ -90,7 +106,9 @@ export function validateBlock(tip: ChainTip, block: Block): void {
   if (h.height !== tip.height) bad('wrong height')
   if (!bytesEqual(h.previousBlockHash, tip.previousBlockHash)) bad('wrong previous block hash')
   if (!bytesEqual(h.appHash, tip.appHash)) bad('wrong app hash')
-  if (h.height > 1 && h.timeMs <= tip.previousTimeMs) bad('time does not move forward')
+  if (h.timeMs <= tip.previousTimeMs) bad('time does not move forward')
+  if (h.timeMs > tip.previousTimeMs + MAX_BLOCK_TIME_STEP_MS)
+    bad(`time is more than MAX_BLOCK_TIME_STEP_MS (${MAX_BLOCK_TIME_STEP_MS}) after the previous block`)
   if (tip.validators.indexOf(h.proposer) < 0) bad('proposer is not a validator')
   if (!bytesEqual(h.txsRoot, merkleRoot(block.txs))) bad('txs root mismatch')
   if (!bytesEqual(h.evidenceRoot, evidenceRoot(block.evidence))) bad('evidence root mismatch')

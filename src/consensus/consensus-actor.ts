@@ -13,6 +13,10 @@
  *   transactions into the mempool (batched gossip) without going through the machine.
  *
  * Tests swap any of them with `consensusMachine.provide({ actors })`.
+ *
+ * A node that cannot go on (recovery refused, catch-up or IO failed) does not linger serving a
+ * frozen height: entering `failed` logs the error at fatal level and calls `onFatal`, whose
+ * default ends the process with a non-zero exit code.
  */
 import { assign, fromCallback, fromPromise, raise, sendTo, setup } from 'xstate'
 import type { TimerHandle } from '../runtime/clock.ts'
@@ -33,6 +37,16 @@ export interface ConsensusActorInput {
   gossipIntervalMs?: number
   /** Peers' decided blocks, fetched after recovery and before joining consensus (catch-up). */
   blockSource?: BlockSource
+  /**
+   * Called once, with the error, when the actor enters `failed` (after the fatal log line).
+   * @default exitProcess: end the process with exit code 1
+   */
+  onFatal?: (error: unknown) => void
+}
+
+/** The default `onFatal`: a consensus node that cannot go on must not keep serving its stale state. */
+export function exitProcess(): void {
+  process.exit(1)
 }
 
 type IoEvent =
@@ -60,6 +74,7 @@ interface Context {
   next: ConsensusInput | null
   effects: readonly ConsensusEffect[]
   error: unknown
+  onFatal: (error: unknown) => void
 }
 
 const ioActor = fromCallback<IoEvent, { io: NodeIo; gossipIntervalMs: number }>(({ input, sendBack, receive }) => {
@@ -209,6 +224,7 @@ export const consensusMachine = setup({
     next: null,
     effects: [],
     error: undefined,
+    onFatal: input.onFatal ?? exitProcess,
   }),
   initial: 'recovering',
   // Inbound messages and the mempool work from the start, even while the node recovers.
@@ -265,7 +281,13 @@ export const consensusMachine = setup({
         stop: 'stopped',
       },
     },
-    failed: { type: 'final' },
+    failed: {
+      type: 'final',
+      entry: ({ context }) => {
+        context.io.c.logger?.fatal({ err: context.error }, 'consensus stopped: the node cannot go on')
+        context.onFatal(context.error)
+      },
+    },
     stopped: { type: 'final' },
   },
 })

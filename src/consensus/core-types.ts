@@ -81,6 +81,8 @@ export interface Tip {
 export interface ProposalEntry {
   readonly proposal: Proposal
   readonly block: Block
+  /** When it arrived from a peer, by this node's clock (absent for its own proposal). */
+  readonly receivedMs?: number
 }
 
 export interface ConsensusState {
@@ -121,7 +123,17 @@ export type ConsensusInput =
   | { readonly type: 'start' }
   /** Re-issue what the node still owes after a restart: its vote, proposal, timeout or commit. */
   | { readonly type: 'resume' }
-  | { readonly type: 'proposal'; readonly proposal: Proposal; readonly block: Block }
+  | {
+      readonly type: 'proposal'
+      readonly proposal: Proposal
+      readonly block: Block
+      /**
+       * This node's wall clock when the proposal arrived from a peer (absent for its own): a
+       * fresh proposal whose block time runs further ahead of it than MAX_BLOCK_TIME_DRIFT_MS
+       * gets a nil prevote. Logged with the input, so a replay decides the same.
+       */
+      readonly receivedMs?: number
+    }
   | { readonly type: 'vote'; readonly vote: Vote }
   | { readonly type: 'timeout'; readonly kind: TimeoutKind; readonly height: number; readonly round: number }
   | {

@@ -7,7 +7,13 @@
  * none fires, so one input may move the node through several steps.
  */
 import { assert, unreachable } from '../runtime/assert.ts'
-import { hashBlock, makeBlock, validateBlock } from './block.ts'
+import {
+  MAX_BLOCK_TIME_DRIFT_MS,
+  MAX_BLOCK_TIME_STEP_MS,
+  MAX_CONSENSUS_ROUND,
+  MAX_NEXT_HEIGHT_INPUTS,
+} from '../runtime/limits.ts'
+import { bodyMatchesHeader, hashBlock, makeBlock, validateBlock } from './block.ts'
 import type {
   ConsensusConfig,
   ConsensusEffect,
@@ -19,14 +25,12 @@ import type {
   Tip,
 } from './core-types.ts'
 import { stepIndex } from './core-types.ts'
+import { InvalidConsensusDataError } from './errors.ts'
 import { bytesEqual, toHex } from './hash.ts'
 import { evidenceKey, makeEvidence, verifyCommit, verifyEvidence, verifyProposal, verifyVote } from './signing.ts'
 import type { Block, Commit, CommitSig, DuplicateVoteEvidence, Vote, VoteType } from './types.ts'
 import type { ValidatorSet, ValidatorUpdate } from './validator-set.ts'
 import { addVote, emptyVoteSet, hasTwoThirdsAny, twoThirdsMajority, type VoteSet, voteFor } from './vote-set.ts'
-
-/** Bound on buffered next-height messages (a peer one height ahead sends a round's worth). */
-export const MAX_NEXT_HEIGHT_INPUTS = 1024
 
 type Draft = { -readonly [K in keyof ConsensusState]: ConsensusState[K] }
 
@@ -84,10 +88,12 @@ function apply(ctx: Ctx, input: ConsensusInput): void {
       resume(ctx)
       return
     case 'proposal':
+      if (!roundInRange(input.proposal.round)) return
       if (input.proposal.height === s.tip.height + 1) bufferNextHeight(ctx, input)
-      else onProposal(ctx, input.proposal, input.block)
+      else onProposal(ctx, input.proposal, input.block, input.receivedMs)
       return
     case 'vote':
+      if (!roundInRange(input.vote.round)) return
       if (input.vote.height === s.tip.height + 1) bufferNextHeight(ctx, input)
       else onVote(ctx, input.vote)
       return
@@ -117,7 +123,7 @@ function vals(s: Draft): ValidatorSet {
 function isProposer(s: Draft, round: number): boolean {
   if (s.myIndex < 0) return false
   const me = vals(s).at(s.myIndex)
-  return me !== undefined && bytesEqual(vals(s).forRound(round).proposer.address, me.address)
+  return me !== undefined && bytesEqual(vals(s).proposerForRound(round).address, me.address)
 }
 
 function timeoutMs(s: Draft, kind: TimeoutKind, round: number): number {
@@ -172,15 +178,23 @@ function signOwnVote(ctx: Ctx, type: VoteType, blockHash: Uint8Array | null): vo
   ctx.fx.push({ type: 'signVote', vote })
 }
 
+/**
+ * Whether `block` may be voted for or decided, remembered by block hash. The hash is the
+ * header's, so a verdict is remembered only for a body the header commits to: a wrong body
+ * is refused without a verdict on the block its header names. Only the expected validation
+ * error means "invalid"; anything else is a bug and propagates.
+ */
 function isValid(ctx: Ctx, block: Block): boolean {
   const s = ctx.s
+  if (!bodyMatchesHeader(block)) return false
   const key = toHex(hashBlock(block))
   const known = s.validity.get(key)
   if (known !== undefined) return known
   let ok = true
   try {
     validateBlock(chainTip(s), block)
-  } catch {
+  } catch (error) {
+    if (!(error instanceof InvalidConsensusDataError)) throw error
     ok = false
   }
   const validity = new Map(s.validity)
@@ -208,6 +222,15 @@ function voteSet(s: Draft, type: VoteType, round: number): VoteSet | undefined {
   return (type === 'prevote' ? s.prevotes : s.precommits).get(round)
 }
 
+/**
+ * Rounds a message may name: no peer can make this node work for a round past
+ * MAX_CONSENSUS_ROUND (proposer selection, vote sets and timeouts all grow with it), at this
+ * height or the next. Checked first, before the message is buffered or verified.
+ */
+function roundInRange(round: number): boolean {
+  return Number.isSafeInteger(round) && round >= 0 && round <= MAX_CONSENSUS_ROUND
+}
+
 function roundTooFar(s: Draft, round: number): boolean {
   return round > s.round + s.config.maxRoundsAhead
 }
@@ -221,6 +244,9 @@ function roundTooFar(s: Draft, round: number): boolean {
 function bufferNextHeight(ctx: Ctx, input: ConsensusInput): void {
   const s = ctx.s
   if (s.nextHeightInputs.length >= MAX_NEXT_HEIGHT_INPUTS) return
+  // The next height starts at round 0: the same look-ahead as for this height's messages.
+  const round = input.type === 'vote' ? input.vote.round : input.type === 'proposal' ? input.proposal.round : 0
+  if (round > s.config.maxRoundsAhead) return
   const next = s.tip.nextValidators
   if (input.type === 'vote' && !verifyVote(s.config.chainId, next, input.vote)) return
   if (input.type === 'proposal' && !verifyProposal(s.config.chainId, next, input.proposal)) return
@@ -268,8 +294,9 @@ function onProposalContent(ctx: Ctx, input: Extract<ConsensusInput, { type: 'pro
   const block = makeBlock({
     chainId: s.config.chainId,
     height: s.tip.height,
-    // Block time must move forward even when this node's clock lags the previous proposer's.
-    timeMs: Math.max(input.timeMs, s.tip.lastBlockTimeMs + 1),
+    // Block time must move forward even when this node's clock lags the previous proposer's,
+    // and by at most a step even when it runs far ahead (or the chain stood still for long).
+    timeMs: Math.min(Math.max(input.timeMs, s.tip.lastBlockTimeMs + 1), s.tip.lastBlockTimeMs + MAX_BLOCK_TIME_STEP_MS),
     previousBlockHash: s.tip.lastBlockHash,
     appHash: s.tip.appHash,
     proposer: me.address,
@@ -291,7 +318,8 @@ function usableEvidence(s: Draft, evidence: readonly DuplicateVoteEvidence[]): D
     if (h >= s.tip.height || h + s.config.maxEvidenceAgeHeights < s.tip.height) continue
     try {
       verifyEvidence(s.config.chainId, vals(s), e)
-    } catch {
+    } catch (error) {
+      if (!(error instanceof InvalidConsensusDataError)) throw error
       continue
     }
     keys.add(key)
@@ -302,14 +330,16 @@ function usableEvidence(s: Draft, evidence: readonly DuplicateVoteEvidence[]): D
 
 // ---- messages ------------------------------------------------------------------------------
 
-function onProposal(ctx: Ctx, proposal: ProposalEntry['proposal'], block: Block): void {
+function onProposal(ctx: Ctx, proposal: ProposalEntry['proposal'], block: Block, receivedMs: number | undefined): void {
   const s = ctx.s
   if (proposal.height !== s.tip.height || roundTooFar(s, proposal.round)) return
   if (s.proposals.has(proposal.round)) return
   if (!verifyProposal(s.config.chainId, vals(s), proposal)) return
-  if (!bytesEqual(hashBlock(block), proposal.blockHash)) return
+  // The signature covers the header's hash only: a relay may have swapped the body, and the
+  // round's one slot must not go to a body that is not the proposer's block.
+  if (!bytesEqual(hashBlock(block), proposal.blockHash) || !bodyMatchesHeader(block)) return
   const proposals = new Map(s.proposals)
-  proposals.set(proposal.round, { proposal, block })
+  proposals.set(proposal.round, receivedMs === undefined ? { proposal, block } : { proposal, block, receivedMs })
   s.proposals = proposals
   const blocks = new Map(s.blocks)
   blocks.set(toHex(proposal.blockHash), block)
@@ -362,7 +392,8 @@ function onTimeout(ctx: Ctx, kind: TimeoutKind, height: number, round: number): 
       enterPrecommit(ctx, height, round, null)
       return
     case 'precommit': // lines 65-67
-      if (round === s.round) startRound(ctx, round + 1, height)
+      // Past the last round no peer would take this node's messages: it waits for a decided block.
+      if (round === s.round && round < MAX_CONSENSUS_ROUND) startRound(ctx, round + 1, height)
       return
     case 'commit':
       if (s.step === 'newHeight') startRound(ctx, 0)
@@ -395,12 +426,14 @@ function commitFromVotes(set: VoteSet, blockHash: Uint8Array): Commit {
 function onDecided(ctx: Ctx, block: Block, commit: Commit): void {
   const s = ctx.s
   if (s.decision !== null || block.header.height !== s.tip.height) return
-  if (!isValid(ctx, block)) return
+  // The commit first: a block nobody decided gets no verdict, not even a remembered one.
   try {
     verifyCommit(s.config.chainId, vals(s), s.tip.height, hashBlock(block), commit)
-  } catch {
+  } catch (error) {
+    if (!(error instanceof InvalidConsensusDataError)) throw error
     return
   }
+  if (!isValid(ctx, block)) return
   decide(ctx, block, commit)
 }
 
@@ -510,7 +543,7 @@ function fireOne(ctx: Ctx): boolean {
     const { proposal, block } = prop
     const key = toHex(proposal.blockHash)
     if (proposal.polRound === -1) {
-      const ok = isValid(ctx, block) && (s.lockedRound === -1 || sameBlock(s.lockedBlock, key))
+      const ok = isTimely(prop) && isValid(ctx, block) && (s.lockedRound === -1 || sameBlock(s.lockedBlock, key))
       enterPrevote(ctx, s.tip.height, r, ok ? proposal.blockHash : null)
       return true
     }
@@ -605,6 +638,16 @@ function ruleRoundSkip(ctx: Ctx): boolean {
     }
   }
   return false
+}
+
+/**
+ * Proposer-based timestamps' timeliness, for a fresh proposal in the live round only: its
+ * block time is not further ahead of this node's clock (at arrival) than the drift bound.
+ * Re-proposals (a polka already vouches for them) and decided blocks are checked by the
+ * deterministic rule in validateBlock alone, as in CometBFT's PBTS.
+ */
+function isTimely(entry: ProposalEntry): boolean {
+  return entry.receivedMs === undefined || entry.block.header.timeMs <= entry.receivedMs + MAX_BLOCK_TIME_DRIFT_MS
 }
 
 function sameBlock(block: Block | null, key: string): boolean {

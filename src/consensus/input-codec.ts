@@ -22,7 +22,11 @@ export function encodeInput(input: ConsensusInput): Uint8Array {
     case 'resume':
       return encode([input.type])
     case 'proposal':
-      return encode([input.type, proposalToArray(input.proposal), blockToArray(input.block)])
+      return encode(
+        input.receivedMs === undefined
+          ? [input.type, proposalToArray(input.proposal), blockToArray(input.block)]
+          : [input.type, proposalToArray(input.proposal), blockToArray(input.block), input.receivedMs],
+      )
     case 'vote':
       return encode([input.type, voteToArray(input.vote)])
     case 'timeout':
@@ -63,8 +67,14 @@ export function decodeInput(bytes: Uint8Array): ConsensusInput {
     case 'start':
     case 'resume':
       return { type: a[0] }
-    case 'proposal':
-      return { type: 'proposal', proposal: proposalFromArray(a[1]), block: blockFromArray(a[2]) }
+    case 'proposal': {
+      const proposal = proposalFromArray(a[1])
+      const block = blockFromArray(a[2])
+      // Records written before arrival times were logged have three fields.
+      return a.length > 3
+        ? { type: 'proposal', proposal, block, receivedMs: num(a[3]) }
+        : { type: 'proposal', proposal, block }
+    }
     case 'vote':
       return { type: 'vote', vote: voteFromArray(a[1]) }
     case 'timeout':

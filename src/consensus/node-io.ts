@@ -102,7 +102,7 @@ export class NodeIo {
       tip = nextTip(config, tip, stored.block, stored.commit, executed.appHash, executed.validatorUpdates)
       stateStore.save(tip)
     }
-    this.c.evidencePool.setValidators(tip.validators)
+    this.c.evidencePool.setHeight(tip.height, tip.validators, config.maxEvidenceAgeHeights)
     const replay = wal.readFrom(tip.height)
     wal.startHeight(tip.height)
     return { tip, replay }
@@ -188,7 +188,7 @@ export class NodeIo {
       }
       case 'newHeight':
         this.c.stateStore.save(effect.tip)
-        this.c.evidencePool.setValidators(effect.tip.validators)
+        this.c.evidencePool.setHeight(effect.tip.height, effect.tip.validators, this.c.config.maxEvidenceAgeHeights)
         this.c.wal.startHeight(effect.tip.height)
         // Catching up: ask for the next decided block at once rather than at the next gossip
         // tick, or a lagging node would never close the gap to a chain faster than its ticks.
@@ -232,7 +232,12 @@ export class NodeIo {
   receive(message: ConsensusMessage, from: string, state: ConsensusState): ConsensusInput | undefined {
     switch (message.kind) {
       case 'proposal':
-        return { type: 'proposal', proposal: message.proposal, block: message.block }
+        return {
+          type: 'proposal',
+          proposal: message.proposal,
+          block: message.block,
+          receivedMs: Math.floor(this.c.clock.nowMs()),
+        }
       case 'vote':
         return { type: 'vote', vote: message.vote }
       case 'decided':

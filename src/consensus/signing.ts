@@ -3,6 +3,7 @@
  * evidence. Sign bytes are domain-separated and carry the chain id, so a signature on one
  * chain or for one kind of message is never valid for another.
  */
+import { MAX_CONSENSUS_ROUND } from '../runtime/limits.ts'
 import { encode } from './codec.ts'
 import { InvalidConsensusDataError } from './errors.ts'
 import { bytesEqual, toHex } from './hash.ts'
@@ -25,10 +26,14 @@ export function verifyVote(chainId: string, vals: ValidatorSet, v: Vote): boolea
   return verifySignature(val.publicKey, voteSignBytes(chainId, v), v.signature)
 }
 
-/** A proposal is valid only when signed by the proposer of its round (`valsAtRoundZero` = the height's set). */
+/**
+ * A proposal is valid only when signed by the proposer of its round (`valsAtRoundZero` = the
+ * height's set). A round beyond MAX_CONSENSUS_ROUND is refused before any work on it.
+ */
 export function verifyProposal(chainId: string, valsAtRoundZero: ValidatorSet, p: Proposal): boolean {
+  if (!Number.isSafeInteger(p.round) || p.round < 0 || p.round > MAX_CONSENSUS_ROUND) return false
   if (p.polRound < -1 || p.polRound >= p.round) return false
-  const proposer = valsAtRoundZero.forRound(p.round).proposer
+  const proposer = valsAtRoundZero.proposerForRound(p.round)
   return verifySignature(proposer.publicKey, proposalSignBytes(chainId, p), p.signature)
 }
 

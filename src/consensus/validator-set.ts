@@ -12,6 +12,7 @@
  */
 import { assert } from '../runtime/assert.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
+import { MAX_CONSENSUS_ROUND } from '../runtime/limits.ts'
 import { compareBytes, toHex } from './hash.ts'
 import { addressOf } from './keys.ts'
 
@@ -43,10 +44,18 @@ export class ValidatorSet {
   readonly #indexByAddress: ReadonlyMap<string, number>
   /** Chosen by the last increment (it has already paid the total power back). */
   readonly #proposerIndex: number
+  /**
+   * Proposer index of each round of a height that starts with this set (index = round), and
+   * the priorities after the last of them: filled one round at a time on demand, so a proposal
+   * for round r costs O(validators) amortised instead of O(r × validators) every time.
+   */
+  readonly #roundProposers: number[]
+  #roundPrios: number[] | undefined
 
   private constructor(validators: readonly Validator[], proposerIndex: number) {
     this.validators = validators
     this.#proposerIndex = proposerIndex
+    this.#roundProposers = [proposerIndex]
     this.totalPower = validators.reduce((s, v) => s + v.power, 0)
     this.#indexByAddress = new Map(validators.map((v, i) => [toHex(v.address), i]))
   }
@@ -119,29 +128,58 @@ export class ValidatorSet {
 
   incrementProposerPriority(times: number): ValidatorSet {
     assert(Number.isSafeInteger(times) && times > 0, 'incrementProposerPriority needs a positive count')
-    let prios = this.validators.map((v) => v.priority)
+    const prios = this.#centredPriorities()
     let best = 0
-    prios = rescale(prios, PRIORITY_WINDOW_FACTOR * this.totalPower)
-    prios = shiftByAverage(prios)
-    const powers = this.validators.map((v) => v.power)
-    for (let t = 0; t < times; t++) {
-      best = 0
-      for (let i = 0; i < prios.length; i++) {
-        prios[i] = (prios[i] as number) + (powers[i] as number)
-      }
-      for (let i = 1; i < prios.length; i++) {
-        const p = prios[i] as number
-        const bp = prios[best] as number
-        const vi = this.validators[i] as Validator
-        const vb = this.validators[best] as Validator
-        if (p > bp || (p === bp && compareBytes(vi.address, vb.address) < 0)) best = i
-      }
-      prios[best] = (prios[best] as number) - this.totalPower
-    }
+    for (let t = 0; t < times; t++) best = this.#incrementOnce(prios)
     return new ValidatorSet(
       this.validators.map((v, i) => ({ ...v, priority: prios[i] as number })),
       best,
     )
+  }
+
+  /**
+   * The proposer of round `round` of a height that starts with this set: the same validator
+   * as `forRound(round).proposer`, memoised round by round. Throws InvalidArgumentError for a
+   * round outside [0, MAX_CONSENSUS_ROUND]: callers refuse such messages before asking.
+   */
+  proposerForRound(round: number): Validator {
+    if (!Number.isSafeInteger(round) || round < 0 || round > MAX_CONSENSUS_ROUND)
+      throw new InvalidArgumentError('round out of range', { round, max: MAX_CONSENSUS_ROUND })
+    const known = this.#roundProposers
+    if (round >= known.length) {
+      const prios = this.#roundPrios ?? this.#centredPriorities()
+      while (known.length <= round) known.push(this.#incrementOnce(prios))
+      this.#roundPrios = prios
+    }
+    return this.validators[known[round] as number] as Validator
+  }
+
+  /** Priorities rescaled and centred, as every increment starts (CometBFT's IncrementProposerPriority). */
+  #centredPriorities(): number[] {
+    return shiftByAverage(
+      rescale(
+        this.validators.map((v) => v.priority),
+        PRIORITY_WINDOW_FACTOR * this.totalPower,
+      ),
+    )
+  }
+
+  /** One step of the rotation on `prios` (in place): everyone gains their power, the chosen one pays the total. */
+  #incrementOnce(prios: number[]): number {
+    let best = 0
+    for (let i = 0; i < prios.length; i++) prios[i] = (prios[i] as number) + (this.validators[i] as Validator).power
+    for (let i = 1; i < prios.length; i++) {
+      const p = prios[i] as number
+      const bp = prios[best] as number
+      if (
+        p > bp ||
+        (p === bp &&
+          compareBytes((this.validators[i] as Validator).address, (this.validators[best] as Validator).address) < 0)
+      )
+        best = i
+    }
+    prios[best] = (prios[best] as number) - this.totalPower
+    return best
   }
 
   /**

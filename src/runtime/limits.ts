@@ -17,6 +17,40 @@
  */
 export const MAX_CONSENSUS_ROUND = 4096
 
+/**
+ * Messages for the next height a node keeps until it gets there (a peer that decided first
+ * sends a round's worth). Only correctly signed ones for rounds within the look-ahead take a slot.
+ */
+export const MAX_NEXT_HEIGHT_INPUTS = 1024
+
+/**
+ * How far a block's time may run past its parent's. Deterministic (every node checks it the
+ * same way, catch-up included): a block time can never be pushed near 2^53 ms, where the next
+ * proposer's `previous + 1` stops being a safe integer. A proposer whose clock is further
+ * ahead (or who resumes after a longer outage) uses the parent's time plus this step; the
+ * chain's time then catches up a step per block.
+ */
+export const MAX_BLOCK_TIME_STEP_MS = 24 * 60 * 60 * 1000
+
+/**
+ * How far ahead of its own clock (when the proposal arrived) a validator lets a fresh
+ * proposal's block time be and still prevote for it (proposer-based timestamps' precision and
+ * message delay in one). Wider than the clock skew the chaos scenarios apply (±3 s) plus a
+ * message's delay, so honest skew never costs a round; a Byzantine proposer cannot move
+ * decided block times further ahead of honest clocks than this.
+ */
+export const MAX_BLOCK_TIME_DRIFT_MS = 10_000
+
+/** Evidence items a node holds waiting for a block, from all validators together. */
+export const MAX_PENDING_EVIDENCE = 1024
+
+/**
+ * Evidence items held against any one validator. The chain slashes an equivocator once per
+ * height, so a few items prove all there is to prove; the bound keeps a validator that signs
+ * equivocations by the thousand from filling the pool that evidence against others needs.
+ */
+export const MAX_PENDING_EVIDENCE_PER_VALIDATOR = 4
+
 // ---- consensus IO: WAL, mempool, the consensus channel ----------------------------------
 
 // ---- chain application --------------------------------------------------------------------

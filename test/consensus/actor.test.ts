@@ -133,9 +133,14 @@ describe('consensus XState actor', function () {
         close: () => {},
       },
     }
-    const actor = createActor(consensusMachine, { input: { components: broken, inbox: link } }).start()
+    const fatal: unknown[] = []
+    const actor = createActor(consensusMachine, {
+      input: { components: broken, inbox: link, onFatal: (e) => fatal.push(e) },
+    }).start()
     await settle()
     assert.equal(actor.getSnapshot().value, 'failed')
     assert.match(String(actor.getSnapshot().context.error), /offset 12/)
+    assert.equal(fatal.length, 1, 'reported fatally, once')
+    assert.match(String(fatal[0]), /offset 12/)
   })
 })

@@ -65,6 +65,7 @@ describe('evidence of equivocation', function () {
       /evidence already committed/,
     )
     const pool = new EvidencePool(chain.genesis.chainId, chain.validators)
+    pool.setHeight(height, chain.validators, 100)
     const e = withEvidence.evidence[0] as DuplicateVoteEvidence
     assert.ok(pool.add(e))
     assert.ok(!pool.add(e), 'held once')
