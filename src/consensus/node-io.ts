@@ -54,6 +54,8 @@ export interface NodeComponents {
   logger?: Logger
   /** Told of every block this node commits (tests, metrics, the chain's subscribers). */
   onCommit?: (committed: CommittedBlock) => void
+  /** WAL bytes of a height past which peers' inputs are dropped. @default MAX_WAL_SEGMENT_PEER_BYTES */
+  maxWalSegmentPeerBytes?: number
 }
 
 export interface Recovered {
@@ -280,7 +282,7 @@ export class NodeIo {
     state: ConsensusState,
   ): T | undefined {
     if (admitPeerInput(state, input) !== 'admit') return undefined
-    if (this.c.wal.segmentBytes >= MAX_WAL_SEGMENT_PEER_BYTES) {
+    if (this.c.wal.segmentBytes >= (this.c.maxWalSegmentPeerBytes ?? MAX_WAL_SEGMENT_PEER_BYTES)) {
       if (this.droppedOverWalCap++ === 0)
         this.c.logger?.warn({ height: state.tip.height }, 'WAL segment at its cap for peer inputs: dropping them')
       return undefined
