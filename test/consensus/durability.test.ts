@@ -18,9 +18,9 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ConsensusInput } from '../../src/consensus/core-types.ts'
-import { ShortWriteError } from '../../src/consensus/errors.ts'
 import { type WriteFn, writeFileDurable } from '../../src/consensus/fs-util.ts'
 import { FileWal } from '../../src/consensus/wal.ts'
+import { R3mesError } from '../../src/runtime/errors.ts'
 
 /** A disk that takes at most `perCall` bytes per write, and none at all after `total`. */
 function shortWriter(perCall: number, total = Number.POSITIVE_INFINITY): WriteFn & { calls: number } {
@@ -64,7 +64,10 @@ describe('durability: short writes and zero-filled tails', () => {
     assert.throws(
       () => writeFileDurable(path, new Uint8Array(4096).fill(2), shortWriter(100, 1000)),
       (e: unknown) =>
-        e instanceof ShortWriteError && e.code === 'ERR_CONSENSUS_SHORT_WRITE' && e.message.includes('1000 of 4096'),
+        e instanceof R3mesError &&
+        e.name === 'ShortWriteError' &&
+        e.code === 'ERR_CONSENSUS_SHORT_WRITE' &&
+        e.message.includes('1000 of 4096'),
     )
     assert.deepEqual(new Uint8Array(readFileSync(path)), good, 'the good file is untouched')
     assert.equal(existsSync(`${path}.tmp`), false, 'no partial temporary file is left')
