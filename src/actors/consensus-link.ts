@@ -5,8 +5,11 @@
  * message is the consensus module's own encoding, decoded once when it arrives; a message that
  * does not decode is refused (neither handled nor relayed). Messages for one peer (decided
  * blocks for a node that is catching up) carry that peer as their addressee, and only it
- * takes them. The author a message names is where replies go; votes and blocks prove their
- * own authors with their signatures.
+ * takes them. Handlers are told the neighbour a message came from, as the connection
+ * authenticates it: the author a message names is only what its sender claims, so nothing is
+ * ever sent to it on the message's word. A `status` (a peer asking for a decided block) is
+ * taken only straight from its author: the answer goes to the neighbour that asked, never to
+ * a name a relayed message gives. Votes and blocks prove their own authors with signatures.
  */
 import type { ConsensusInbox, ConsensusMessage, ConsensusTransport } from '../consensus/index.ts'
 import { decodeMessage, encodeMessage } from '../consensus/index.ts'
@@ -44,7 +47,8 @@ export function consensusLink(init: ConsensusLinkInit): ConsensusLink {
     },
     handle(body, context) {
       const message = decoded.get(body) ?? decodeMessage(body)
-      for (const handler of handlers) handler(message, context.author)
+      if (message.kind === 'status' && context.author !== context.from) return
+      for (const handler of handlers) handler(message, context.from)
     },
   })
   return {
@@ -53,6 +57,9 @@ export function consensusLink(init: ConsensusLinkInit): ConsensusLink {
     subscribe(handler) {
       handlers.add(handler)
       return () => handlers.delete(handler)
+    },
+    disconnect(peer, reason) {
+      channel.closePeer(peer, reason)
     },
     close() {
       handlers.clear()

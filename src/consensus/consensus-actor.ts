@@ -20,14 +20,20 @@
  */
 import { assign, fromCallback, fromPromise, raise, sendTo, setup } from 'xstate'
 import type { TimerHandle } from '../runtime/clock.ts'
+import { MAX_PENDING_GOSSIP_TXS, MAX_TX_MESSAGE_BYTES, MAX_TXS_PER_MESSAGE } from '../runtime/limits.ts'
 import { step } from './core.ts'
 import type { ConsensusEffect, ConsensusInput, ConsensusState } from './core-types.ts'
 import type { ConsensusMessage } from './messages.ts'
 import { type BlockSource, catchUpFrom, type NodeComponents, NodeIo, recoverState } from './node-io.ts'
 
-/** Inbound side of a transport: the network layer calls `handler` for each message from a peer. */
+/**
+ * Inbound side of a transport: the network layer calls `handler` for each message, with `from`
+ * the neighbour it came from as the connection authenticates it (never a name the message gives).
+ */
 export interface ConsensusInbox {
   subscribe(handler: (message: ConsensusMessage, from: string) => void): () => void
+  /** Cut off the neighbour `peer`: it sent what no honest peer sends (e.g. a flood of invalid txs). */
+  disconnect?(peer: string, reason: string): void
 }
 
 export interface ConsensusActorInput {
@@ -144,34 +150,77 @@ const ioActor = fromCallback<IoEvent, { io: NodeIo; gossipIntervalMs: number }>(
 
 /**
  * The transport's inbound side, and transaction intake. Transactions never touch the
- * consensus state, so they bypass the machine: submitted and gossiped txs go straight to the
- * mempool, and the ones it takes are gossiped in one batch per event-loop turn.
+ * consensus state, so they bypass the machine: submitted txs go straight to the mempool, and
+ * the ones it takes are gossiped in one batch per event-loop turn. Gossiped txs are queued
+ * (at most MAX_PENDING_GOSSIP_TXS; beyond it a message is dropped, as gossip may be) and
+ * checked in bounded batches that yield to the event loop; a neighbour that sends too many
+ * invalid ones is disconnected. They are never written to the WAL: the mempool is not
+ * consensus state, and a tx reaches the WAL only inside the node's own proposal content.
  */
 const inboxActor = fromCallback<{ type: 'tx'; tx: Uint8Array }, { inbox: ConsensusInbox; io: NodeIo }>(
   ({ input, sendBack, receive }) => {
     const { io, inbox } = input
     let batch: Uint8Array[] = []
+    let batchBytes = 0
+    let stopped = false
     const flush = (): void => {
       const txs = batch
       batch = []
+      batchBytes = 0
       if (txs.length > 0) io.c.transport.broadcast({ kind: 'txs', txs })
     }
     receive((event) => {
       const added = io.addTxs([event.tx])
       if (added.length === 0) return
-      if (batch.length === 0) queueMicrotask(flush)
-      batch.push(...added)
-      if (batch.length >= MAX_TX_BATCH) flush()
+      for (const tx of added) {
+        if (batch.length >= MAX_TXS_PER_MESSAGE || batchBytes + tx.byteLength > MAX_TX_MESSAGE_BYTES) flush()
+        if (batch.length === 0) queueMicrotask(flush)
+        batch.push(tx)
+        batchBytes += tx.byteLength
+      }
     })
-    return inbox.subscribe((message, from) => {
-      if (message.kind === 'txs') io.addTxs(message.txs)
+
+    const queue: { txs: readonly Uint8Array[]; from: string }[] = []
+    let queuedTxs = 0
+    let draining = false
+    const drain = async (): Promise<void> => {
+      draining = true
+      try {
+        for (let next = queue.shift(); next !== undefined && !stopped; next = queue.shift()) {
+          queuedTxs -= next.txs.length
+          const ok = await io.addGossipedTxs(next.txs, next.from, () => stopped)
+          if (!ok && !stopped) {
+            io.c.logger?.warn({ peer: next.from }, 'peer sent too many invalid txs: disconnecting it')
+            for (let i = queue.length - 1; i >= 0; i--)
+              if (queue[i]?.from === next.from) queuedTxs -= queue.splice(i, 1)[0]?.txs.length ?? 0
+            inbox.disconnect?.(next.from, 'too many invalid transactions')
+          }
+        }
+      } finally {
+        draining = false
+      }
+    }
+    const onGossipedTxs = (txs: readonly Uint8Array[], from: string): void => {
+      if (queuedTxs + txs.length > MAX_PENDING_GOSSIP_TXS) return
+      queue.push({ txs, from })
+      queuedTxs += txs.length
+      if (!draining)
+        drain().catch((error: unknown) => {
+          // Mempool checks throw only TxRejectedError (handled inside); anything else is a bug.
+          stopped = true
+          sendBack({ type: 'io.failed', error })
+        })
+    }
+    const leave = inbox.subscribe((message, from) => {
+      if (message.kind === 'txs') onGossipedTxs(message.txs, from)
       else sendBack({ type: 'message', message, from })
     })
+    return () => {
+      stopped = true
+      leave()
+    }
   },
 )
-
-/** Most txs gossiped in one message. */
-export const MAX_TX_BATCH = 1000
 
 const catchUpActor = fromPromise<
   ConsensusState,

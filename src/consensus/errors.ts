@@ -47,7 +47,24 @@ export class InjectedFaultError extends R3mesError {
 
 /** A transaction was refused by the mempool (too big, full, duplicate, or rejected by the application). */
 export class TxRejectedError extends R3mesError {
-  constructor(reason: string, details: Record<string, unknown> = {}) {
+  /**
+   * True when the tx itself is at fault (out of bounds, refused by the application): a peer
+   * that gossips many of these is misbehaving. False for duplicates and a full pool.
+   */
+  readonly invalid: boolean
+  constructor(reason: string, details: Record<string, unknown> = {}, invalid = false) {
     super('ERR_CONSENSUS_TX_REJECTED', `transaction rejected: ${reason}`, { reason, ...details })
+    this.invalid = invalid
+  }
+}
+
+/** A write to disk stopped short (full disk, quota): the file it was for is left as it was. */
+export class ShortWriteError extends R3mesError {
+  constructor(path: string, writtenBytes: number, expectedBytes: number) {
+    super('ERR_CONSENSUS_SHORT_WRITE', `write to ${path} stopped after ${writtenBytes} of ${expectedBytes} bytes`, {
+      path,
+      writtenBytes,
+      expectedBytes,
+    })
   }
 }

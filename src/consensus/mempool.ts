@@ -2,8 +2,11 @@
  * Transactions waiting for a block, in arrival order, bounded by count and by bytes. A tx
  * enters only if the application's `checkTx` accepts it; committed txs leave. Duplicates are
  * refused by hash, and recently committed hashes are remembered so a replayed tx is refused too.
+ * Hashes of txs the application refused are remembered until the next block (which may make
+ * them valid), so a tx sent again costs a hash lookup rather than another check.
  */
 import { InvalidArgumentError } from '../runtime/errors.ts'
+import { REFUSED_TX_CACHE_SIZE } from '../runtime/limits.ts'
 import type { Application } from './application.ts'
 import { TxRejectedError } from './errors.ts'
 import { sha256, toHex } from './hash.ts'
@@ -27,6 +30,8 @@ export class Mempool {
   readonly #app: Application
   readonly #txs = new Map<string, Uint8Array>()
   readonly #committed = new Set<string>()
+  /** Hashes of txs the application refused since the last block, oldest first. */
+  readonly #refused = new Set<string>()
   #bytes = 0
 
   constructor(app: Application, init: MempoolInit = {}) {
@@ -50,13 +55,21 @@ export class Mempool {
   /** Admit `tx` or throw TxRejectedError saying why. */
   add(tx: Uint8Array): void {
     if (tx.byteLength === 0 || tx.byteLength > this.maxTxBytes)
-      throw new TxRejectedError('size out of bounds', { sizeBytes: tx.byteLength })
+      throw new TxRejectedError('size out of bounds', { sizeBytes: tx.byteLength }, true)
     const key = toHex(sha256(tx))
     if (this.#txs.has(key) || this.#committed.has(key)) throw new TxRejectedError('duplicate')
+    if (this.#refused.has(key)) throw new TxRejectedError('refused before', {}, true)
     if (this.#txs.size >= this.maxTxs) throw new TxRejectedError('mempool full (count)')
     if (this.#bytes + tx.byteLength > this.maxBytes) throw new TxRejectedError('mempool full (bytes)')
     const check = this.#app.checkTx(tx)
-    if (!check.ok) throw new TxRejectedError(check.reason ?? 'refused by the application')
+    if (!check.ok) {
+      this.#refused.add(key)
+      if (this.#refused.size > REFUSED_TX_CACHE_SIZE) {
+        const oldest = this.#refused.values().next().value
+        if (oldest !== undefined) this.#refused.delete(oldest)
+      }
+      throw new TxRejectedError(check.reason ?? 'refused by the application', {}, true)
+    }
     this.#txs.set(key, tx)
     this.#bytes += tx.byteLength
   }
@@ -75,6 +88,8 @@ export class Mempool {
 
   /** Drop the txs of a committed block, then re-check the rest against the new state. */
   update(committedTxs: readonly Uint8Array[]): void {
+    // The new state may make a refused tx valid (an account funded, a nonce reached).
+    this.#refused.clear()
     for (const tx of committedTxs) {
       const key = toHex(sha256(tx))
       const held = this.#txs.get(key)

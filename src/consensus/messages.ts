@@ -2,6 +2,7 @@
  * What validators send each other, and its wire encoding (msgpackr over fixed-order arrays).
  * The network layer carries these bytes on the consensus topic; it never looks inside.
  */
+import { MAX_TX_MESSAGE_BYTES, MAX_TXS_PER_MESSAGE } from '../runtime/limits.ts'
 import { encode } from './codec.ts'
 import { InvalidConsensusDataError } from './errors.ts'
 import type { Block, Commit, DuplicateVoteEvidence, Proposal, Vote } from './types.ts'
@@ -66,6 +67,10 @@ export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
     case 'txs':
       if (!Array.isArray(a[1]) || !a[1].every((t) => t instanceof Uint8Array))
         throw new InvalidConsensusDataError('malformed txs message')
+      if (a[1].length > MAX_TXS_PER_MESSAGE)
+        throw new InvalidConsensusDataError(`txs message of ${a[1].length} txs, over ${MAX_TXS_PER_MESSAGE}`)
+      if (a[1].reduce((n: number, t: Uint8Array) => n + t.byteLength, 0) > MAX_TX_MESSAGE_BYTES)
+        throw new InvalidConsensusDataError(`txs message over ${MAX_TX_MESSAGE_BYTES} bytes of txs`)
       return { kind: 'txs', txs: a[1] as Uint8Array[] }
     case 'status':
       if (typeof a[1] !== 'number' || !Number.isSafeInteger(a[1]) || a[1] < 1)

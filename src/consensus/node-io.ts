@@ -4,7 +4,9 @@
  * tests) and by the XState actor (`consensus-actor.ts`), so both run the same IO in the same
  * order:
  *
- * - an input is appended to the WAL before the core sees it;
+ * - an input is appended to the WAL before the core sees it; a peer's input only when the
+ *   core could use it (`admission.ts`) and the height's segment is under its cap for peers'
+ *   inputs, so a peer can neither fill the disk nor the replay;
  * - an own vote or proposal is signed by the privval (which fsyncs its last-signed state),
  *   appended to the WAL with fsync, and only then broadcast and fed back to the core;
  * - a decided block goes to the block store, then the application, then `blockApplied`
@@ -12,11 +14,20 @@
  */
 import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
+import {
+  MAX_HELPED_PEERS,
+  MAX_REFUSED_TXS_PER_PEER,
+  MAX_WAL_SEGMENT_PEER_BYTES,
+  MIN_HELP_INTERVAL_PER_PEER_MS,
+  TX_CHECK_BATCH,
+  TX_REFUSAL_WINDOW_MS,
+} from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
+import { admitPeerInput } from './admission.ts'
 import type { Application, ExecutedBlock } from './application.ts'
 import { gossipMessages, initialState, nextTip, step } from './core.ts'
 import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
-import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
+import { DoubleSignRefusedError, StoreCorruptError, TxRejectedError } from './errors.ts'
 import type { EvidencePool } from './evidence-pool.ts'
 import { type Genesis, genesisTip } from './genesis.ts'
 import { bytesEqual } from './hash.ts'
@@ -43,6 +54,8 @@ export interface NodeComponents {
   logger?: Logger
   /** Told of every block this node commits (tests, metrics, the chain's subscribers). */
   onCommit?: (committed: CommittedBlock) => void
+  /** WAL bytes of a height past which peers' inputs are dropped. @default MAX_WAL_SEGMENT_PEER_BYTES */
+  maxWalSegmentPeerBytes?: number
 }
 
 export interface Recovered {
@@ -56,8 +69,16 @@ export type TimeoutRequest = Extract<ConsensusEffect, { type: 'scheduleTimeout' 
 
 export class NodeIo {
   readonly c: NodeComponents
-  /** Heights already served to each lagging peer, with when (bounds the help one peer can ask for). */
+  /**
+   * The last height served to each lagging peer, with when (bounds the help one peer can ask
+   * for). Keyed by the authenticated neighbour, least recently helped first, at most
+   * MAX_HELPED_PEERS entries.
+   */
   readonly #helped = new Map<string, { height: number; atMs: number }>()
+  /** Peer inputs dropped because the height's WAL segment reached its cap for peers. */
+  droppedOverWalCap = 0
+  /** Invalid gossiped txs per neighbour in the current window (see `refusedTxsOf`). */
+  readonly #refusedTxs = new Map<string, { count: number; sinceMs: number }>()
 
   constructor(components: NodeComponents) {
     this.c = components
@@ -232,18 +253,22 @@ export class NodeIo {
   receive(message: ConsensusMessage, from: string, state: ConsensusState): ConsensusInput | undefined {
     switch (message.kind) {
       case 'proposal':
-        return {
-          type: 'proposal',
-          proposal: message.proposal,
-          block: message.block,
-          receivedMs: Math.floor(this.c.clock.nowMs()),
-        }
+        return this.#admit(
+          {
+            type: 'proposal',
+            proposal: message.proposal,
+            block: message.block,
+            receivedMs: Math.floor(this.c.clock.nowMs()),
+          },
+          state,
+        )
       case 'vote':
-        return { type: 'vote', vote: message.vote }
-      case 'decided':
-        if (message.block.header.height !== state.tip.height) return undefined
-        this.#catchingUpFrom = state.tip.height
-        return { type: 'decided', block: message.block, commit: message.commit }
+        return this.#admit({ type: 'vote', vote: message.vote }, state)
+      case 'decided': {
+        const input = this.#admit({ type: 'decided', block: message.block, commit: message.commit }, state)
+        if (input !== undefined) this.#catchingUpFrom = state.tip.height
+        return input
+      }
       case 'evidence':
         this.c.evidencePool.add(message.evidence)
         return undefined
@@ -254,6 +279,23 @@ export class NodeIo {
         this.addTxs(message.txs)
         return undefined
     }
+  }
+
+  /**
+   * A peer's input if the core could use it and the WAL has room for it (the caller logs it),
+   * else undefined: nothing of it reaches the WAL.
+   */
+  #admit<T extends Extract<ConsensusInput, { type: 'vote' | 'proposal' | 'decided' }>>(
+    input: T,
+    state: ConsensusState,
+  ): T | undefined {
+    if (admitPeerInput(state, input) !== 'admit') return undefined
+    if (this.c.wal.segmentBytes >= (this.c.maxWalSegmentPeerBytes ?? MAX_WAL_SEGMENT_PEER_BYTES)) {
+      if (this.droppedOverWalCap++ === 0)
+        this.c.logger?.warn({ height: state.tip.height }, 'WAL segment at its cap for peer inputs: dropping them')
+      return undefined
+    }
+    return input
   }
 
   /**
@@ -279,29 +321,92 @@ export class NodeIo {
   /** The height of the last decided block a peer sent this node (it is catching up). */
   #catchingUpFrom = -1
 
-  /** Admit gossiped or submitted txs; returns those the mempool took (refusals are normal for gossip). */
+  /**
+   * Admit gossiped or submitted txs; returns those the mempool took and how many were
+   * invalid (refused by the application or out of bounds: not merely duplicate or late).
+   */
   addTxs(txs: readonly Uint8Array[]): Uint8Array[] {
+    return this.#addTxs(txs).added
+  }
+
+  #addTxs(txs: readonly Uint8Array[]): { added: Uint8Array[]; invalid: number } {
     const added: Uint8Array[] = []
+    let invalid = 0
     for (const tx of txs) {
       try {
         this.c.mempool.add(tx)
         added.push(tx)
-      } catch {
+      } catch (error) {
         // Duplicate, full or invalid: a gossiped tx is simply not kept.
+        if (!(error instanceof TxRejectedError)) throw error
+        if (error.invalid) invalid++
       }
     }
-    return added
+    return { added, invalid }
   }
 
+  /**
+   * Gossiped txs from the neighbour `from`, checked TX_CHECK_BATCH at a time with a turn of
+   * the event loop between batches (each check is a signature verification and more), so a
+   * flood of txs never holds the loop for long. Resolves true while `from` stays under
+   * MAX_REFUSED_TXS_PER_PEER invalid txs per TX_REFUSAL_WINDOW_MS; false once it went over
+   * (the caller disconnects it; its remaining txs are not checked).
+   */
+  async addGossipedTxs(
+    txs: readonly Uint8Array[],
+    from: string,
+    isStopped: () => boolean = () => false,
+  ): Promise<boolean> {
+    for (let i = 0; i < txs.length; i += TX_CHECK_BATCH) {
+      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve))
+      if (isStopped()) return true
+      const { invalid } = this.#addTxs(txs.slice(i, i + TX_CHECK_BATCH))
+      if (invalid > 0 && this.#countRefused(from, invalid) > MAX_REFUSED_TXS_PER_PEER) return false
+    }
+    return true
+  }
+
+  #countRefused(from: string, invalid: number): number {
+    const nowMs = this.c.clock.monotonicMs()
+    let entry = this.#refusedTxs.get(from)
+    if (entry === undefined || nowMs - entry.sinceMs > TX_REFUSAL_WINDOW_MS) {
+      entry = { count: 0, sinceMs: nowMs }
+      // Entries of quiet peers go with the window; the map holds only peers refused lately.
+      for (const [peer, e] of this.#refusedTxs)
+        if (nowMs - e.sinceMs > TX_REFUSAL_WINDOW_MS) this.#refusedTxs.delete(peer)
+      this.#refusedTxs.set(from, entry)
+    }
+    entry.count += invalid
+    return entry.count
+  }
+
+  /**
+   * `from` is the authenticated neighbour the status came on (never an author it names), so a
+   * block goes only to the peer that asked, at most once per MIN_HELP_INTERVAL_PER_PEER_MS,
+   * and the same height at most once a second.
+   */
   #helpIfBehind(peerHeight: number, from: string, state: ConsensusState): void {
     if (peerHeight >= state.tip.height) return
     const nowMs = this.c.clock.monotonicMs()
     const last = this.#helped.get(from)
-    if (last !== undefined && last.height === peerHeight && nowMs - last.atMs < 1000) return
+    if (last !== undefined) {
+      if (nowMs - last.atMs < MIN_HELP_INTERVAL_PER_PEER_MS) return
+      if (last.height === peerHeight && nowMs - last.atMs < 1000) return
+    }
     const stored = this.c.blockStore.load(peerHeight)
     if (stored === undefined) return
+    this.#helped.delete(from)
     this.#helped.set(from, { height: peerHeight, atMs: nowMs })
+    if (this.#helped.size > MAX_HELPED_PEERS) {
+      const oldest = this.#helped.keys().next().value
+      if (oldest !== undefined) this.#helped.delete(oldest)
+    }
     this.c.transport.send(from, { kind: 'decided', block: stored.block, commit: stored.commit })
+  }
+
+  /** Peers remembered as helped (bounded by MAX_HELPED_PEERS). */
+  get helpedPeers(): number {
+    return this.#helped.size
   }
 }
 

@@ -33,8 +33,9 @@ import { createHash } from 'node:crypto'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import * as varint from 'uint8-varint'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import type { Clock } from '../runtime/clock.ts'
+import type { Clock, TimerHandle } from '../runtime/clock.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
+import { MAX_PARTIAL_FRAME_BYTES_TOTAL, PARTIAL_FRAME_IDLE_MS } from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { BadFrameError, DeadlineExceededError, MessageTooLargeError } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
@@ -62,6 +63,10 @@ export interface FloodChannelInit {
   readonly seenCacheSize?: number
   /** Bytes queued for one slow peer beyond which its frames are dropped. @default 64 MiB */
   readonly maxQueuedBytesPerPeer?: number
+  /** Bytes of unfinished frames all inbound streams together may hold. @default MAX_PARTIAL_FRAME_BYTES_TOTAL */
+  readonly maxPartialFrameBytesTotal?: number
+  /** A stream holding an unfinished frame that sends nothing for this long is closed. @default PARTIAL_FRAME_IDLE_MS */
+  readonly partialFrameIdleMs?: number
 }
 
 export interface FloodChannelComponents {
@@ -82,6 +87,8 @@ export interface FloodStats {
   relayed: number
   /** Frames lost to injected faults or to a peer too slow to take them. */
   dropped: number
+  /** Inbound streams closed for holding an unfinished frame too long or past the node's total. */
+  stalled: number
 }
 
 const KIND_MESSAGE = 0
@@ -99,7 +106,14 @@ interface Outbound {
 
 export class FloodChannel {
   readonly protocol: string
-  readonly stats: FloodStats = { delivered: 0, duplicates: 0, invalid: 0, relayed: 0, dropped: 0 }
+  readonly stats: FloodStats = {
+    delivered: 0,
+    duplicates: 0,
+    invalid: 0,
+    relayed: 0,
+    dropped: 0,
+    stalled: 0,
+  }
   readonly #libp2p: Libp2p
   readonly #log: Logger
   readonly #faults: FaultInjector
@@ -109,6 +123,10 @@ export class FloodChannel {
   readonly #maxFrame: number
   readonly #seenCap: number
   readonly #maxQueued: number
+  readonly #maxPartialTotal: number
+  readonly #partialIdleMs: number
+  /** Bytes of unfinished frames held across all inbound streams. */
+  #partialBytes = 0
   readonly #subscribers = new Set<FloodSubscriber>()
   readonly #out = new Map<string, Outbound>()
   /** Streams peers opened to us, by peer: closed when a peer sends what we refuse. */
@@ -141,6 +159,8 @@ export class FloodChannel {
     this.#maxFrame = init.maxBodyBytes + 2 * (MAX_PEER_ID_BYTES + 1) + 5
     this.#seenCap = init.seenCacheSize ?? 16_384
     this.#maxQueued = init.maxQueuedBytesPerPeer ?? 64 * 1024 * 1024
+    this.#maxPartialTotal = init.maxPartialFrameBytesTotal ?? MAX_PARTIAL_FRAME_BYTES_TOTAL
+    this.#partialIdleMs = init.partialFrameIdleMs ?? PARTIAL_FRAME_IDLE_MS
     this.#nextSeq = Math.floor(components.clock.nowMs()) >>> 0
   }
 
@@ -224,6 +244,14 @@ export class FloodChannel {
     return this.#clock.monotonicMs() - start
   }
 
+  /**
+   * Close the streams `peer` opened to us: a subscriber found it misbehaving after the fact
+   * (e.g. a flood of invalid transactions that each decoded fine). It may open a new one.
+   */
+  closePeer(peer: string, reason: string): void {
+    this.#refuse(peer, new BadFrameError(reason), reason)
+  }
+
   // ---------------------------------------------------------------- receiving
 
   #accept(stream: Stream, connection: Connection): void {
@@ -234,7 +262,33 @@ export class FloodChannel {
     const streams = this.#inbound.get(from) ?? new Set<Stream>()
     this.#inbound.set(from, streams)
     streams.add(stream)
+    // An unfinished frame costs memory for as long as its sender likes: bounded in total across
+    // streams, and a stream that holds one and goes quiet is closed after `#partialIdleMs`.
+    let held = 0
+    let lastDataMs = 0
+    let idleTimer: TimerHandle | undefined
+    const setHeld = (bytes: number): void => {
+      this.#partialBytes += bytes - held
+      held = bytes
+    }
+    const stall = (why: string): void => {
+      this.stats.stalled++
+      this.#log.warn({ peer: from, heldBytes: held }, `${why}: closing the stream`)
+      setHeld(0)
+      stream.abort(new BadFrameError(why))
+    }
+    const watchIdle = (delayMs: number): void => {
+      idleTimer = this.#clock.setTimer(delayMs, () => {
+        idleTimer = undefined
+        if (held === 0) return
+        const quietMs = this.#clock.monotonicMs() - lastDataMs
+        if (quietMs >= this.#partialIdleMs) stall(`no byte of an unfinished frame for ${this.#partialIdleMs} ms`)
+        else watchIdle(this.#partialIdleMs - quietMs)
+      })
+    }
     stream.addEventListener('close', () => {
+      idleTimer?.cancel()
+      setHeld(0)
       streams.delete(stream)
       if (streams.size === 0 && this.#inbound.get(from) === streams) this.#inbound.delete(from)
     })
@@ -243,10 +297,19 @@ export class FloodChannel {
       try {
         frames = parser.push(evt.data)
       } catch (error) {
+        setHeld(0)
         this.#refuse(from, error, 'bad frame')
         return
       }
+      setHeld(parser.heldBytes)
       for (const frame of frames) this.#receiveFrame(frame, from)
+      if (held === 0) return
+      if (this.#partialBytes > this.#maxPartialTotal) {
+        stall(`unfinished frames over ${this.#maxPartialTotal} bytes in all`)
+        return
+      }
+      lastDataMs = this.#clock.monotonicMs()
+      if (idleTimer === undefined) watchIdle(this.#partialIdleMs)
     })
   }
 
@@ -571,14 +634,29 @@ export function parseFrame(payload: Uint8Array): ParsedFrame {
  * Splits a stream's chunks into frames (unsigned varint length, then bytes), synchronously, so
  * a frame is handled in the same turn its last byte arrives. A frame inside one chunk is a
  * view of it; one spread over chunks is copied together once.
+ *
+ * Linear in the bytes pushed however they are cut: pieces are consumed by moving an index
+ * (the array is compacted only once most of it is consumed), and a length prefix is read
+ * once, not again on every push while the frame's body trickles in. After a push the parser
+ * holds at most one unfinished frame (`heldBytes`), which the frame cap bounds.
  */
 export class FrameParser {
   readonly #maxFrame: number
-  #pending: Uint8Array[] = []
+  #pieces: Uint8Array[] = []
+  /** Index of the first piece not yet consumed, and the bytes of it already consumed. */
+  #head = 0
+  #headOffset = 0
   #pendingBytes = 0
+  /** Length of the frame whose prefix has been read, its body not yet complete. */
+  #expected: number | undefined
 
   constructor(maxFrameBytes: number) {
     this.#maxFrame = maxFrameBytes
+  }
+
+  /** Bytes held for a frame not yet complete (the part of it that has arrived, less its prefix once read). */
+  get heldBytes(): number {
+    return this.#pendingBytes
   }
 
   push(chunk: Uint8Array | Uint8ArrayList): Uint8Array[] {
@@ -587,71 +665,94 @@ export class FrameParser {
     const frames: Uint8Array[] = []
     for (;;) {
       const frame = this.#next()
-      if (frame === undefined) return frames
+      if (frame === undefined) break
       frames.push(frame)
     }
+    if (this.#head > 64 && this.#head * 2 >= this.#pieces.length) {
+      this.#pieces = this.#pieces.slice(this.#head)
+      this.#head = 0
+    }
+    return frames
   }
 
   #append(part: Uint8Array): void {
     if (part.byteLength === 0) return
-    this.#pending.push(part)
+    this.#pieces.push(part)
     this.#pendingBytes += part.byteLength
   }
 
   #next(): Uint8Array | undefined {
-    if (this.#pendingBytes === 0) return undefined
-    // Read the length prefix across pieces.
+    if (this.#expected === undefined) {
+      const length = this.#readPrefix()
+      if (length === undefined) return undefined
+      this.#expected = length
+    }
+    const length = this.#expected
+    if (this.#pendingBytes < length) return undefined
+    this.#expected = undefined
+    const first = this.#pieces[this.#head] as Uint8Array
+    if (first.byteLength - this.#headOffset >= length) {
+      const frame = first.subarray(this.#headOffset, this.#headOffset + length)
+      this.#consume(length)
+      return frame
+    }
+    const frame = new Uint8Array(length)
+    let filled = 0
+    while (filled < length) {
+      const piece = this.#pieces[this.#head] as Uint8Array
+      const take = Math.min(piece.byteLength - this.#headOffset, length - filled)
+      frame.set(piece.subarray(this.#headOffset, this.#headOffset + take), filled)
+      filled += take
+      this.#consume(take)
+    }
+    return frame
+  }
+
+  /** Read and consume a complete length prefix (refusing one over the cap), or undefined while it is incomplete. */
+  #readPrefix(): number | undefined {
     let length = 0
     let scale = 1
     let prefix = 0
-    let done = false
-    outer: for (const piece of this.#pending) {
-      for (let i = 0; i < piece.byteLength; i++) {
-        const byte = piece[i] as number
-        length += (byte & 0x7f) * scale
-        prefix++
-        if (byte < 0x80) {
-          done = true
-          break outer
-        }
-        scale *= 0x80
-        if (prefix >= 9) throw new BadFrameError('bad frame length prefix')
+    let index = this.#head
+    let offset = this.#headOffset
+    while (index < this.#pieces.length) {
+      const piece = this.#pieces[index] as Uint8Array
+      if (offset >= piece.byteLength) {
+        index++
+        offset = 0
+        continue
       }
-    }
-    if (!done) return undefined
-    if (length > this.#maxFrame) throw new BadFrameError(`frame of ${length} bytes over the cap of ${this.#maxFrame}`)
-    if (this.#pendingBytes < prefix + length) return undefined
-    const first = this.#pending[0] as Uint8Array
-    let frame: Uint8Array
-    if (first.byteLength >= prefix + length) {
-      frame = first.subarray(prefix, prefix + length)
-      this.#consume(prefix + length)
-    } else {
-      this.#consume(prefix)
-      frame = new Uint8Array(length)
-      let filled = 0
-      while (filled < length) {
-        const piece = this.#pending[0] as Uint8Array
-        const take = Math.min(piece.byteLength, length - filled)
-        frame.set(piece.subarray(0, take), filled)
-        filled += take
-        this.#consume(take)
+      const byte = piece[offset++] as number
+      length += (byte & 0x7f) * scale
+      prefix++
+      if (byte < 0x80) {
+        if (length > this.#maxFrame)
+          throw new BadFrameError(`frame of ${length} bytes over the cap of ${this.#maxFrame}`)
+        this.#consume(prefix)
+        return length
       }
+      scale *= 0x80
+      if (prefix >= 9) throw new BadFrameError('bad frame length prefix')
     }
-    return frame
+    return undefined
   }
 
   #consume(n: number): void {
     this.#pendingBytes -= n
     while (n > 0) {
-      const piece = this.#pending[0] as Uint8Array
-      if (piece.byteLength <= n) {
-        n -= piece.byteLength
-        this.#pending.shift()
+      const piece = this.#pieces[this.#head] as Uint8Array
+      const left = piece.byteLength - this.#headOffset
+      if (left <= n) {
+        n -= left
+        this.#pieces[this.#head] = EMPTY
+        this.#head++
+        this.#headOffset = 0
       } else {
-        this.#pending[0] = piece.subarray(n)
+        this.#headOffset += n
         n = 0
       }
     }
   }
 }
+
+const EMPTY = new Uint8Array(0)

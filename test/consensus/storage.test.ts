@@ -118,6 +118,9 @@ describe('privval, stores and messages', () => {
       sync: () => inner.sync(),
       startHeight: (h) => inner.startHeight(h),
       readFrom: (h) => inner.readFrom(h),
+      get segmentBytes() {
+        return inner.segmentBytes
+      },
       close: () => inner.close(),
     }
     const node = ConsensusNode.open({ ...components, wal })
