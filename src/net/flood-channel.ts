@@ -690,6 +690,8 @@ export class FrameParser {
     const length = this.#expected
     if (this.#pendingBytes < length) return undefined
     this.#expected = undefined
+    // An empty frame may follow the last byte held: there is no piece to take a view of.
+    if (length === 0) return new Uint8Array(0)
     const first = this.#pieces[this.#head] as Uint8Array
     if (first.byteLength - this.#headOffset >= length) {
       const frame = first.subarray(this.#headOffset, this.#headOffset + length)

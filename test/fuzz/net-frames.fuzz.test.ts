@@ -103,6 +103,17 @@ describe('fuzz: stream framing', () => {
       )
     })
 
+    it('returns an empty frame that follows the last byte held, rather than reading past its pieces', () => {
+      // Found by the property above: a frame of 8 bytes, then a zero length prefix.
+      const parser = new FrameParser(MAX_FRAME_BYTES)
+      const frames = parser.push(Uint8Array.from([8, 0, 0, 0, 0, 0, 1, 0, 0, 0]))
+      assert.deepEqual(
+        frames.map((f) => f.byteLength),
+        [8, 0],
+      )
+      assert.equal(parser.heldBytes, 0)
+    })
+
     it('splits any chunking of valid frames into exactly those frames', () => {
       fc.assert(
         fc.property(
