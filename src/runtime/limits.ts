@@ -23,4 +23,35 @@ export const MAX_CONSENSUS_ROUND = 4096
 
 // ---- network: streams, inboxes, block exchange, HTTP --------------------------------------
 
+// Block exchange (src/net/block-exchange.ts, src/net/content-store.ts).
+
+/**
+ * Largest content block served or accepted over the block exchange: a chunk (at most 2 MiB,
+ * bitswap's own cap) or a small whole; room to spare. A reply's length prefix over this (or
+ * over the length the caller expects) fails the read before the bytes are taken in.
+ */
+export const MAX_CONTENT_BLOCK_BYTES = 4 * 1024 * 1024
+
+/** A block request is one CID's bytes: version, codec, multihash (sha2-256: 36 bytes); room to spare. */
+export const MAX_BLOCK_REQUEST_BYTES = 128
+
+/**
+ * Block requests served at once on one connection (libp2p resets streams past it), and to one
+ * peer over all its connections: each holds a block of up to MAX_CONTENT_BLOCK_BYTES in
+ * memory while it is sent. A fetch asks a provider for at most 16 chunks at once.
+ */
+export const MAX_BLOCK_STREAMS_PER_CONNECTION = 32
+export const MAX_BLOCK_REQUESTS_SERVED_PER_PEER = 32
+
+/** Longest one served block request may hold its stream, from open to the last byte. */
+export const BLOCK_SERVE_DEADLINE_MS = 30_000
+
+/**
+ * How long a provider that sent bytes not matching the CID asked for is skipped as a named
+ * provider (bitswap may still reach it), and how many such providers are remembered (the
+ * oldest is forgotten first).
+ */
+export const LYING_PROVIDER_SKIP_MS = 10 * 60_000
+export const MAX_LYING_PROVIDERS_REMEMBERED = 1024
+
 // ---- files on disk and topology files --------------------------------------------------------
