@@ -55,3 +55,16 @@ export const LYING_PROVIDER_SKIP_MS = 10 * 60_000
 export const MAX_LYING_PROVIDERS_REMEMBERED = 1024
 
 // ---- files on disk and topology files --------------------------------------------------------
+
+/** Largest topology file read: the shipped ones are a few KB; a file is read whole into memory. */
+export const MAX_TOPOLOGY_FILE_BYTES = 1024 * 1024
+
+/**
+ * Most values (mappings, lists and scalars, each alias counted as all it stands for) a
+ * topology file may expand to: an alias bomb (a few lines of aliases to aliases) would
+ * otherwise expand to billions of values, taking minutes and gigabytes.
+ */
+export const MAX_TOPOLOGY_EXPANDED_VALUES = 100_000
+
+/** The `yaml` package's own alias bound (`toJS({ maxAliasCount })`), behind the count above. */
+export const MAX_TOPOLOGY_ALIAS_COUNT = 100
