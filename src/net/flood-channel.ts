@@ -33,7 +33,7 @@ import { createHash } from 'node:crypto'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import * as varint from 'uint8-varint'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import type { Clock } from '../runtime/clock.ts'
+import { type Clock, deadlineSignal } from '../runtime/clock.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { BadFrameError, DeadlineExceededError, MessageTooLargeError } from './errors.ts'
@@ -383,7 +383,7 @@ export class FloodChannel {
     if (connection === undefined) return
     this.#opening.add(peer)
     connection
-      .newStream(this.protocol, { signal: AbortSignal.timeout(10_000) })
+      .newStream(this.protocol, { signal: deadlineSignal(this.#clock, 10_000, `opening the flood channel to ${peer}`) })
       .then((stream) => {
         this.#opening.delete(peer)
         if (!this.#running) {

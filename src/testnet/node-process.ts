@@ -12,7 +12,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { type Clock, sleep } from '../runtime/clock.ts'
+import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
 import type { NodeLayout, TestnetLayout } from './layout.ts'
 
@@ -250,7 +250,9 @@ export class NodeProcess {
   async get<T>(path: string, timeoutMs = 3000): Promise<T | undefined> {
     if (this.ready === undefined || !this.running || this.paused) return undefined
     try {
-      const res = await fetch(`${this.ready.api}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
+      const res = await fetch(`${this.ready.api}${path}`, {
+        signal: deadlineSignal(this.#clock, timeoutMs, `GET ${path}`),
+      })
       if (!res.ok) return undefined
       return (await res.json()) as T
     } catch {
@@ -265,7 +267,7 @@ export class NodeProcess {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: deadlineSignal(this.#clock, timeoutMs, `POST ${path}`),
       })
       return res.ok
     } catch {
