@@ -54,6 +54,25 @@ export const BLOCK_SERVE_DEADLINE_MS = 30_000
 export const LYING_PROVIDER_SKIP_MS = 10 * 60_000
 export const MAX_LYING_PROVIDERS_REMEMBERED = 1024
 
+// HTTP: the node's API and the completions API (src/actors/http/http-server.ts).
+
+/**
+ * A client has this long to send its request headers, and this long for the whole request
+ * (headers and body), or gets 408 and the connection closed: a slow-loris client, trickling a
+ * byte at a time, holds a connection no longer. Responses (streamed completions) are not bound
+ * by it. Node checks them every HTTP_TIMEOUT_CHECK_INTERVAL_MS.
+ */
+export const HTTP_HEADERS_TIMEOUT_MS = 10_000
+export const HTTP_REQUEST_TIMEOUT_MS = 30_000
+export const HTTP_TIMEOUT_CHECK_INTERVAL_MS = 1_000
+
+/** Most request headers taken (the rest are dropped), and their total size (431 past it). */
+export const HTTP_MAX_HEADERS_COUNT = 64
+export const HTTP_MAX_HEADER_BYTES = 16 * 1024
+
+/** Connections held open at once; past it new ones are closed on arrival. */
+export const HTTP_MAX_CONNECTIONS = 256
+
 // ---- files on disk and topology files --------------------------------------------------------
 
 /** Largest topology file read: the shipped ones are a few KB; a file is read whole into memory. */
