@@ -14,14 +14,14 @@
  *
  * Every bad request gets a 4xx JSON error naming what is wrong; the node carries on.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { MAX_NODE_API_BODY_BYTES } from '../runtime/limits.ts'
 import type { SkewedClock } from '../runtime/skewed-clock.ts'
 import { type AdminAccess, checkAdminRequest } from './http/admin-access.ts'
-import { HttpError, Router } from './http/http-server.ts'
+import { createBoundedServer, HttpError, Router, requestUrl } from './http/http-server.ts'
 import type { R3mesNode } from './node.ts'
 import type { ServingWork } from './roles/serving.ts'
 import { type CompletionsApi, completionsApi } from './serving/completions-api.ts'
@@ -63,6 +63,16 @@ function peers(v: unknown, field: string) {
   })
 }
 
+/** A `/query/` path, percent-decoded; one that does not decode is the client's error. */
+function queryPath(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded)
+  } catch (error) {
+    if (!(error instanceof URIError)) throw error
+    throw new HttpError(400, `query path '${encoded}' is not percent-encoded text`)
+  }
+}
+
 export interface NodeApiInit {
   readonly node: R3mesNode
   readonly clock: SkewedClock
@@ -91,7 +101,7 @@ export class NodeApi {
       api.mount(router)
       this.#completions = { router, api }
     }
-    this.#server = createServer((req, res) => {
+    this.#server = createBoundedServer((req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
         const e = error instanceof HttpError ? error : new HttpError(500, (error as Error).message)
         if (res.headersSent) res.end()
@@ -122,7 +132,7 @@ export class NodeApi {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://node')
+    const url = requestUrl(req)
     const node = this.#init.node
     const route = `${req.method} ${url.pathname}`
     if (route === 'GET /status') {
@@ -146,7 +156,7 @@ export class NodeApi {
       }
       this.#send(res, 200, out)
     } else if (req.method === 'GET' && url.pathname.startsWith('/query/')) {
-      const path = decodeURIComponent(url.pathname.slice('/query/'.length))
+      const path = queryPath(url.pathname.slice('/query/'.length))
       try {
         this.#send(res, 200, node.chain.query(path))
       } catch (error) {

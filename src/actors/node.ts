@@ -18,6 +18,7 @@ import { IDENTITY_FILE } from '../net/identity.ts'
 import { createNetNode, type GossipTuning, type NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
+import { onNextTurn } from '../runtime/event-loop.ts'
 import { ChainNode } from './chain-node.ts'
 import { installLibp2pIdentity, loadNodeKey } from './identity.ts'
 import type { Misbehaviour } from './misbehaviour.ts'
@@ -187,7 +188,7 @@ export class R3mesNode {
     this.#system.start()
     this.#unsubscribe = this.chain.onBlock((b) => {
       // After the block is fully applied: roles read the chain's new state.
-      setImmediate(() => {
+      onNextTurn(() => {
         if (!this.#stopped) this.#system.send({ type: 'block', height: b.block.height })
       })
     })

@@ -5,6 +5,7 @@
  * same two interfaces over libp2p.
  */
 import type { Clock } from '../runtime/clock.ts'
+import { onNextTurn } from '../runtime/event-loop.ts'
 import type { ConsensusInbox } from './consensus-actor.ts'
 import { type ConsensusMessage, type ConsensusTransport, decodeMessage, encodeMessage } from './messages.ts'
 
@@ -35,7 +36,7 @@ export class MemoryHub {
         const message = decodeMessage(bytes)
         for (const h of this.#handlers.get(to) ?? []) h(message, id)
       }
-      if (this.#latencyMs === 'immediate') setImmediate(arrive)
+      if (this.#latencyMs === 'immediate') onNextTurn(arrive)
       else this.#clock.setTimer(this.#latencyMs, arrive)
     }
     return {

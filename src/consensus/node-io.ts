@@ -14,6 +14,7 @@
  */
 import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
+import { nextTurn } from '../runtime/event-loop.ts'
 import {
   MAX_HELPED_PEERS,
   MAX_REFUSED_TXS_PER_PEER,
@@ -358,7 +359,7 @@ export class NodeIo {
     isStopped: () => boolean = () => false,
   ): Promise<boolean> {
     for (let i = 0; i < txs.length; i += TX_CHECK_BATCH) {
-      if (i > 0) await new Promise<void>((resolve) => setImmediate(resolve))
+      if (i > 0) await nextTurn()
       if (isStopped()) return true
       const { invalid } = this.#addTxs(txs.slice(i, i + TX_CHECK_BATCH))
       if (invalid > 0 && this.#countRefused(from, invalid) > MAX_REFUSED_TXS_PER_PEER) return false

@@ -1,8 +1,9 @@
 /**
  * Direct block exchange: ask one named peer for one block by CID, over a protocol of its own
  * (`/r3mes/<chainId>/block/1.0.0`), one stream per block. The request is the CID's bytes; the
- * answer is a status byte, then the block (length-prefixed frames, `lpStream`). The caller
- * hashes what arrives against the CID before anything keeps it.
+ * answer is a status byte, then the block (length-prefixed frames, `lpStream`). A reply is
+ * hashed against the CID where it landed, before a byte of it is copied anywhere the caller
+ * reads: a provider that lies, early or late, cannot put its bytes in the caller's buffer.
  *
  * Why next to bitswap: the network usually knows who holds a block (a claim names its miner,
  * an aggregate its aggregator, the genesis its seeders), and on loopback 8 peers fetching
@@ -15,8 +16,15 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
+import {
+  BLOCK_SERVE_DEADLINE_MS,
+  MAX_BLOCK_REQUEST_BYTES,
+  MAX_BLOCK_REQUESTS_SERVED_PER_PEER,
+  MAX_BLOCK_STREAMS_PER_CONNECTION,
+  MAX_CONTENT_BLOCK_BYTES,
+} from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
-import { FaultInjectedError, MalformedMessageError } from './errors.ts'
+import { FaultInjectedError, MalformedMessageError, TooManyRequestsError } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
 import { verifyBlock } from './hashing.ts'
 
@@ -26,17 +34,17 @@ export function blockProtocol(chainId: string): string {
 
 const FOUND = 0
 const NOT_FOUND = 1
-/** A CID's bytes: version, codec, multihash (sha2-256: 36 bytes); room to spare. */
-const MAX_REQUEST_BYTES = 128
 
 export interface BlockExchangeInit {
   readonly chainId: string
-  /** Largest block served or accepted. @default 4 MiB */
+  /** Largest block served or accepted. @default MAX_CONTENT_BLOCK_BYTES (4 MiB) */
   readonly maxBlockBytes?: number
-  /** Longest a served request may take, from stream open to the last byte. @default 30 s */
+  /** Longest a served request may take, from stream open to the last byte. @default BLOCK_SERVE_DEADLINE_MS (30 s) */
   readonly serveDeadlineMs?: number
-  /** Requests served at once per connection. @default 64 */
+  /** Requests served at once per connection. @default MAX_BLOCK_STREAMS_PER_CONNECTION (32) */
   readonly maxInboundStreams?: number
+  /** Requests served at once per peer, over all its connections. @default MAX_BLOCK_REQUESTS_SERVED_PER_PEER (32) */
+  readonly maxRequestsPerPeer?: number
 }
 
 export interface BlockExchangeComponents {
@@ -54,14 +62,18 @@ export class BlockExchange {
   readonly #maxBlockBytes: number
   readonly #serveDeadlineMs: number
   readonly #maxInboundStreams: number
+  readonly #maxRequestsPerPeer: number
+  /** Requests being served, per peer (entries removed at zero). */
+  readonly #serving = new Map<string, number>()
   readonly #log: Logger
 
   constructor(init: BlockExchangeInit, components: BlockExchangeComponents) {
     this.protocol = blockProtocol(init.chainId)
     this.#c = components
-    this.#maxBlockBytes = init.maxBlockBytes ?? 4 * 1024 * 1024
-    this.#serveDeadlineMs = init.serveDeadlineMs ?? 30_000
-    this.#maxInboundStreams = init.maxInboundStreams ?? 64
+    this.#maxBlockBytes = init.maxBlockBytes ?? MAX_CONTENT_BLOCK_BYTES
+    this.#serveDeadlineMs = init.serveDeadlineMs ?? BLOCK_SERVE_DEADLINE_MS
+    this.#maxInboundStreams = init.maxInboundStreams ?? MAX_BLOCK_STREAMS_PER_CONNECTION
+    this.#maxRequestsPerPeer = init.maxRequestsPerPeer ?? MAX_BLOCK_REQUESTS_SERVED_PER_PEER
     this.#log = components.logger.child({ component: 'blocks' })
   }
 
@@ -69,10 +81,24 @@ export class BlockExchange {
     await this.#c.libp2p.handle(
       this.protocol,
       (stream, connection) => {
-        this.#serve(stream, connection.remotePeer).catch((error: unknown) => {
-          this.#log.debug({ err: error, peer: connection.remotePeer.toString() }, 'block request failed')
-          stream.abort(error instanceof Error ? error : new Error(String(error)))
-        })
+        const peer = connection.remotePeer.toString()
+        const serving = this.#serving.get(peer) ?? 0
+        if (serving >= this.#maxRequestsPerPeer) {
+          // Over its share: the stream is reset unread, and the peer asks elsewhere.
+          stream.abort(new TooManyRequestsError('block requests', peer, this.#maxRequestsPerPeer))
+          return
+        }
+        this.#serving.set(peer, serving + 1)
+        this.#serve(stream, connection.remotePeer)
+          .catch((error: unknown) => {
+            this.#log.debug({ err: error, peer }, 'block request failed')
+            stream.abort(error instanceof Error ? error : new Error(String(error)))
+          })
+          .finally(() => {
+            const left = (this.#serving.get(peer) ?? 1) - 1
+            if (left === 0) this.#serving.delete(peer)
+            else this.#serving.set(peer, left)
+          })
       },
       { maxInboundStreams: this.#maxInboundStreams },
     )
@@ -87,11 +113,13 @@ export class BlockExchange {
    * not hold it. Throws when the peer cannot be reached, breaks the protocol or sends bytes
    * that do not hash to the CID.
    *
-   * With `into`, a block of exactly that length is copied there from the received frames and
+   * With `into`, the block must be exactly that long (a longer reply fails at its length
+   * prefix, before its bytes are read), and it is copied there from the received frames and
    * `into` is returned: the block's bytes land once, where the caller wants them, instead of
    * in a fresh buffer first (fresh memory costs a page fault per page on first write, as much
-   * as the copy itself for chunks of megabytes). Nothing is written to `into` once `signal`
-   * has aborted, so the caller that aborts a losing request keeps the winner's bytes.
+   * as the copy itself for chunks of megabytes). Only bytes that hash to `cid` are written to
+   * `into`, and only while `signal` has not aborted: so whatever several providers asked at
+   * once into the same place send, `into` holds nothing but the block.
    */
   async fetch(peer: PeerId, cid: CID, signal: AbortSignal, into?: Uint8Array): Promise<Uint8Array | undefined> {
     const link = this.#c.faults.linkFaults(peer.toString())
@@ -101,31 +129,30 @@ export class BlockExchange {
     const abort = (): void => stream.abort(signal.reason as Error)
     signal.addEventListener('abort', abort, { once: true })
     try {
-      const lp = lpStream(stream, { maxDataLength: this.#maxBlockBytes })
+      const lp = lpStream(stream, { maxDataLength: Math.min(into?.byteLength ?? Infinity, this.#maxBlockBytes) })
       await lp.write(cid.bytes, { signal })
       const status = (await lp.read({ signal })).subarray()
       if (status.byteLength !== 1 || (status[0] !== FOUND && status[0] !== NOT_FOUND))
-        throw new Error(`peer ${peer} answered a block request with a malformed status`)
+        throw new MalformedMessageError(`block reply from ${peer}`, 'the status is not found or not-found')
       if (status[0] === NOT_FOUND) {
         await stream.close({ signal }).catch(() => {})
         return undefined
       }
       const frame = await lp.read({ signal })
-      signal.throwIfAborted()
-      let block: Uint8Array
-      if (into !== undefined && frame.byteLength === into.byteLength) {
-        let offset = 0
-        for (const part of frame) {
-          into.set(part, offset)
-          offset += part.byteLength
-        }
-        block = into
-      } else {
-        block = frame.subarray()
-      }
-      verifyBlock(cid, block, `block from ${peer}`)
+      // Hashed in the frames it arrived in: bytes that are not the block go nowhere.
+      const parts = [...frame]
+      verifyBlock(cid, parts, `block from ${peer}`)
       await stream.close({ signal }).catch(() => {})
-      return block
+      // Checked and copied in one synchronous step: a caller that has taken another
+      // provider's answer and aborted this request finds `into` untouched by it.
+      signal.throwIfAborted()
+      if (into === undefined || frame.byteLength !== into.byteLength) return frame.subarray()
+      let offset = 0
+      for (const part of parts) {
+        into.set(part, offset)
+        offset += part.byteLength
+      }
+      return into
     } finally {
       signal.removeEventListener('abort', abort)
     }
@@ -136,7 +163,7 @@ export class BlockExchange {
     const abort = (): void => stream.abort(signal.reason as Error)
     signal.addEventListener('abort', abort, { once: true })
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES })
+      const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_REQUEST_BYTES })
       const request = (await lp.read({ signal })).subarray()
       const cid = decodeBlockRequest(request, from.toString())
       const block = await this.#c.localBlock(cid)

@@ -19,10 +19,11 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { assert } from '../runtime/assert.ts'
 import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
+import { LYING_PROVIDER_SKIP_MS, MAX_LYING_PROVIDERS_REMEMBERED } from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { BlockExchange } from './block-exchange.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
-import { MalformedMessageError, MessageTooLargeError } from './errors.ts'
+import { ContentIntegrityError, MalformedMessageError, MessageTooLargeError } from './errors.ts'
 import { dagPbCid, rawCid, verifyBlock, verifyDigest } from './hashing.ts'
 
 export interface ContentStoreInit {
@@ -96,6 +97,8 @@ export class ContentStore {
   readonly chunkBytes: number
   readonly #concurrency: number
   readonly #maxContentBytes: number
+  /** Named providers that sent bytes not matching the CID asked for, to when they are skipped (monotonic ms). */
+  readonly #lyingUntil = new Map<string, number>()
 
   constructor(init: ContentStoreInit, components: ContentStoreComponents) {
     this.#helia = components.helia
@@ -252,7 +255,7 @@ export class ContentStore {
    */
   async #fromProviders(cid: CID, options: GetOptions, into?: Uint8Array): Promise<Uint8Array | undefined> {
     const exchange = this.#exchange
-    const providers = options.providers ?? []
+    const providers = (options.providers ?? []).filter((peer) => !this.#isSkipped(peer))
     if (exchange === undefined || providers.length === 0 || options.offline === true) return undefined
     if (await this.#helia.blockstore.has(cid)) return undefined
     const done = new AbortController()
@@ -262,6 +265,7 @@ export class ContentStore {
         const deadline = deadlineSignal(this.#clock, DIRECT_FETCH_MS, `fetching ${cid} from ${peer}`)
         const signal = AbortSignal.any([done.signal, deadline, ...(options.signal ? [options.signal] : [])])
         const attempt = exchange.fetch(peer, cid, signal, into).catch((error: unknown) => {
+          if (error instanceof ContentIntegrityError) this.#skipLiar(peer)
           if (!done.signal.aborted)
             this.#log.debug({ cid: cid.toString(), peer: peer.toString(), err: error }, 'direct block fetch failed')
           return undefined
@@ -278,7 +282,9 @@ export class ContentStore {
                 sleep(this.#clock, HEDGE_MS, done.signal).then(() => NEXT),
               ])
         if (found instanceof Uint8Array) {
-          // Stop the other attempts before anything awaits: they share `into`.
+          // Stop the other attempts before anything awaits. They share `into`, but each writes
+          // there only bytes that hash to `cid` (see BlockExchange.fetch), so a late answer
+          // cannot change a block that has been taken; aborting saves their work.
           done.abort()
           await this.#helia.blockstore.put(cid, found)
           options.onFetched?.(cid)
@@ -289,6 +295,27 @@ export class ContentStore {
       return undefined
     } finally {
       done.abort()
+    }
+  }
+
+  #isSkipped(peer: PeerId): boolean {
+    const until = this.#lyingUntil.get(peer.toString())
+    if (until === undefined) return false
+    if (until > this.#clock.monotonicMs()) return true
+    this.#lyingUntil.delete(peer.toString())
+    return false
+  }
+
+  /** A provider whose bytes did not hash to the CID is not asked by name again for a while. */
+  #skipLiar(peer: PeerId): void {
+    const key = peer.toString()
+    this.#log.warn({ peer: key, skipMs: LYING_PROVIDER_SKIP_MS }, 'provider sent a block that is not the one asked for')
+    // Re-inserted so the map's order is the order of the last lie: the oldest goes first.
+    this.#lyingUntil.delete(key)
+    this.#lyingUntil.set(key, this.#clock.monotonicMs() + LYING_PROVIDER_SKIP_MS)
+    for (const oldest of this.#lyingUntil.keys()) {
+      if (this.#lyingUntil.size <= MAX_LYING_PROVIDERS_REMEMBERED) break
+      this.#lyingUntil.delete(oldest)
     }
   }
 

@@ -76,3 +76,14 @@ export class FaultInjectedError extends R3mesError {
     super('ERR_FAULT_INJECTED', `${fault} towards peer ${peer}`, { fault, peer })
   }
 }
+
+/** A peer asked for more at once than its share; the request is refused unread. */
+export class TooManyRequestsError extends R3mesError {
+  constructor(what: string, peer: string, limit: number) {
+    super('ERR_TOO_MANY_REQUESTS', `peer ${peer} has ${limit} ${what} in flight already, its limit`, {
+      what,
+      peer,
+      limit,
+    })
+  }
+}

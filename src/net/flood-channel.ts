@@ -33,7 +33,7 @@ import { createHash } from 'node:crypto'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import * as varint from 'uint8-varint'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import type { Clock, TimerHandle } from '../runtime/clock.ts'
+import { type Clock, deadlineSignal, type TimerHandle } from '../runtime/clock.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { MAX_PARTIAL_FRAME_BYTES_TOTAL, PARTIAL_FRAME_IDLE_MS } from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
@@ -446,7 +446,7 @@ export class FloodChannel {
     if (connection === undefined) return
     this.#opening.add(peer)
     connection
-      .newStream(this.protocol, { signal: AbortSignal.timeout(10_000) })
+      .newStream(this.protocol, { signal: deadlineSignal(this.#clock, 10_000, `opening the flood channel to ${peer}`) })
       .then((stream) => {
         this.#opening.delete(peer)
         if (!this.#running) {

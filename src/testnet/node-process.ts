@@ -13,7 +13,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ADMIN_TOKEN_FILE, readAdminToken, writeAdminToken } from '../actors/http/admin-access.ts'
-import { type Clock, sleep } from '../runtime/clock.ts'
+import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
 import type { NodeLayout, TestnetLayout } from './layout.ts'
 
@@ -263,7 +263,9 @@ export class NodeProcess {
   async get<T>(path: string, timeoutMs = 3000): Promise<T | undefined> {
     if (this.ready === undefined || !this.running || this.paused) return undefined
     try {
-      const res = await fetch(`${this.ready.api}${path}`, { signal: AbortSignal.timeout(timeoutMs) })
+      const res = await fetch(`${this.ready.api}${path}`, {
+        signal: deadlineSignal(this.#clock, timeoutMs, `GET ${path}`),
+      })
       if (!res.ok) return undefined
       return (await res.json()) as T
     } catch {
@@ -280,7 +282,7 @@ export class NodeProcess {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: deadlineSignal(this.#clock, timeoutMs, `POST ${path}`),
       })
       return res.ok
     } catch {

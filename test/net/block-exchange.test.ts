@@ -1,6 +1,12 @@
 import { strict as assert } from 'node:assert'
+import * as dagPb from '@ipld/dag-pb'
+import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
+import type { CID } from 'multiformats/cid'
+import { ContentIntegrityError } from '../../src/net/errors.ts'
 import { rawCid } from '../../src/net/hashing.ts'
+import type { NetNode } from '../../src/net/node.ts'
+import { MAX_BLOCK_REQUESTS_SERVED_PER_PEER } from '../../src/runtime/limits.ts'
 import { at, type Cluster, connect, randomBytes, startNodes } from './helpers.ts'
 
 const MiB = 1024 * 1024
@@ -54,13 +60,33 @@ describe('net: direct block exchange (content from a named holder)', function ()
     assert.equal(await b.exchange.fetch(a.peerId, missing, new AbortController().signal), undefined)
   })
 
-  it("receives a chunk into its place, and a lying holder's bytes there are replaced by the next holder's", async () => {
+  it('serves one peer at most MAX_BLOCK_REQUESTS_SERVED_PER_PEER requests at once, and others meanwhile', async () => {
+    const [a, b, c] = [at(cluster.nodes, 0), at(cluster.nodes, 1), at(cluster.nodes, 2)]
+    // c opens its whole share of streams and never sends a request on them.
+    const idle = await Promise.all(
+      Array.from({ length: MAX_BLOCK_REQUESTS_SERVED_PER_PEER }, () =>
+        c.libp2p.dialProtocol(a.peerId, a.exchange.protocol),
+      ),
+    )
+    try {
+      const bytes = randomBytes(10_000, 31)
+      const cid = await a.content.put(bytes, { announce: false })
+      await assert.rejects(
+        c.exchange.fetch(a.peerId, cid, AbortSignal.any([])),
+        'one request more from the same peer is refused',
+      )
+      const got = await b.exchange.fetch(a.peerId, cid, AbortSignal.any([]))
+      assert.ok(got !== undefined && Buffer.from(got).equals(bytes), 'another peer is served meanwhile')
+    } finally {
+      for (const stream of idle) stream.abort(new Error('test over'))
+    }
+  })
+
+  it("receives a chunk into its place, keeps a lying holder's bytes out of it and stops asking that holder", async () => {
     const [a, liar, c] = [at(cluster.nodes, 0), at(cluster.nodes, 1), at(cluster.nodes, 2)]
     // The liar answers every request with "found" and bytes of the right length that are not the block.
-    const protocol = '/r3mes/testchain/block/1.0.0'
-    await liar.libp2p.unhandle(protocol)
     let lies = 0
-    await liar.libp2p.handle(protocol, async (stream) => {
+    await replaceHandler(liar, async (stream) => {
       const lp = lpStream(stream)
       const request = await lp.read()
       assert.ok(request.byteLength > 0)
@@ -71,8 +97,122 @@ describe('net: direct block exchange (content from a named holder)', function ()
     const bytes = randomBytes(4 * MiB, 4)
     const cid = await a.content.put(bytes, { announce: false })
     const got = await c.content.get(cid, { providers: [liar.peerId, a.peerId] })
-    assert.ok(lies >= 2, 'the liar was asked for the chunks first')
+    assert.ok(lies >= 1, 'the liar was asked first')
     assert.ok(Buffer.from(got).equals(Buffer.from(bytes)), "every chunk is the honest holder's")
     assert.equal(Buffer.from(got).indexOf(Buffer.alloc(64, 0xee)), -1, 'nothing of the lie is left')
+    for (const chunk of await chunksOf(c, cid))
+      assert.equal(rawCid(await stored(c, chunk)).toString(), chunk.toString(), 'the stored chunk hashes to its CID')
+    // Caught lying, it is not asked by name again: the next fetch goes straight to the honest holder.
+    const liesBefore = lies
+    const more = randomBytes(4 * MiB, 5)
+    const moreCid = await a.content.put(more, { announce: false })
+    assert.ok(Buffer.from(await c.content.get(moreCid, { providers: [liar.peerId, a.peerId] })).equals(more))
+    assert.equal(lies, liesBefore, 'the liar was not asked again')
   })
 })
+
+describe('net: block exchange against a lying holder (bytes are checked before they land)', function () {
+  this.timeout(60_000)
+  let cluster: Cluster
+  let honest: NetNode
+  let liar: NetNode
+  let fetcher: NetNode
+  /** Resolves the liar's pending answer: it holds every reply until told to send. */
+  let release: () => void = () => {}
+  let released = Promise.resolve()
+  before(async () => {
+    cluster = await startNodes(3)
+    ;[honest, liar, fetcher] = [at(cluster.nodes, 0), at(cluster.nodes, 1), at(cluster.nodes, 2)]
+    await connect(fetcher, honest)
+    await connect(fetcher, liar)
+    await replaceHandler(liar, async (stream) => {
+      const lp = lpStream(stream)
+      const request = await lp.read()
+      await released
+      await lp.writeV([Uint8Array.of(0), new Uint8Array(2 * MiB).fill(0xee)])
+      await stream.close()
+      assert.ok(request.byteLength > 0)
+    })
+  })
+  after(async () => cluster?.stop())
+
+  function holdLiar(): void {
+    released = new Promise((resolve) => {
+      release = resolve
+    })
+  }
+
+  it("a lying answer into a chunk's place leaves the place as it was and fails the fetch", async () => {
+    const bytes = randomBytes(2 * MiB, 51)
+    const cid = rawCid(bytes)
+    const place = Uint8Array.from(bytes)
+    await assert.rejects(
+      fetcher.exchange.fetch(liar.peerId, cid, new AbortController().signal, place),
+      ContentIntegrityError,
+    )
+    assert.ok(Buffer.from(place).equals(bytes), 'not a byte of the lie was written')
+  })
+
+  it('a late liar cannot overwrite a chunk that the honest holder delivered into the same place', async () => {
+    const bytes = randomBytes(2 * MiB, 52)
+    const cid = await honest.content.put(bytes, { announce: false })
+    const place = new Uint8Array(bytes.byteLength)
+    holdLiar()
+    const late = fetcher.exchange.fetch(liar.peerId, cid, new AbortController().signal, place)
+    const delivered = await fetcher.exchange.fetch(honest.peerId, cid, new AbortController().signal, place)
+    assert.equal(delivered, place)
+    // The liar answers only now, after the honest holder, into the same place.
+    release()
+    await assert.rejects(late, ContentIntegrityError)
+    assert.ok(Buffer.from(delivered).equals(bytes), 'the delivered chunk is still the true one')
+  })
+
+  it('a late liar asked in parallel (hedged) gets nothing into the store: the fetch takes the honest chunks', async () => {
+    const bytes = randomBytes(4 * MiB + 3, 53)
+    const cid = await honest.content.put(bytes, { announce: false })
+    holdLiar()
+    // The liar, asked first, keeps the fetch waiting past the hedge delay; the honest holder is asked and answers.
+    const got = await fetcher.content.get(cid, { providers: [liar.peerId, honest.peerId] })
+    release()
+    assert.ok(Buffer.from(got).equals(bytes))
+    for (const chunk of await chunksOf(fetcher, cid))
+      assert.equal(
+        rawCid(await stored(fetcher, chunk)).toString(),
+        chunk.toString(),
+        'the stored chunk hashes to its CID',
+      )
+  })
+
+  it('refuses a reply longer than the block expected, at its length prefix', async () => {
+    const bytes = randomBytes(1 * MiB, 54)
+    holdLiar()
+    release()
+    await assert.rejects(
+      fetcher.exchange.fetch(
+        liar.peerId,
+        rawCid(bytes),
+        new AbortController().signal,
+        new Uint8Array(bytes.byteLength),
+      ),
+      /too long/,
+    )
+  })
+})
+
+async function replaceHandler(node: NetNode, handler: (stream: Stream) => Promise<void>): Promise<void> {
+  await node.libp2p.unhandle(node.exchange.protocol)
+  await node.libp2p.handle(node.exchange.protocol, (stream) => {
+    handler(stream).catch((error: unknown) => stream.abort(error as Error))
+  })
+}
+
+async function chunksOf(node: NetNode, root: CID): Promise<CID[]> {
+  return dagPb.decode(await stored(node, root)).Links.map((link) => link.Hash)
+}
+
+/** The bytes `node` keeps under `cid`, as its blockstore has them (no hash check on the way). */
+async function stored(node: NetNode, cid: CID): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  for await (const part of node.helia.blockstore.get(cid, { offline: true })) parts.push(part)
+  return Buffer.concat(parts)
+}

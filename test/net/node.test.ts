@@ -5,8 +5,9 @@ import { join } from 'node:path'
 import { activationProtocol } from '../../src/net/activation-stream.ts'
 import { IDENTITY_FILE } from '../../src/net/identity.ts'
 import { createNetNode, dhtProtocol, type NetNode } from '../../src/net/node.ts'
+import { deadlineSignal } from '../../src/runtime/clock.ts'
 import { CorruptDataError, InvalidArgumentError } from '../../src/runtime/errors.ts'
-import { at, CHAIN_ID, type Cluster, components, startNodes, waitFor } from './helpers.ts'
+import { at, CHAIN_ID, type Cluster, clock, components, startNodes, waitFor } from './helpers.ts'
 
 /** The DHT's routing table is not on its published interface; tests read it anyway. */
 function routingTableSize(node: NetNode): number {
@@ -72,7 +73,9 @@ describe('net: node factory', function () {
       assert.equal(seed.libp2p.services.dht.getMode(), 'server')
       // Routing tables fill asynchronously after identify.
       await waitFor(() => routingTableSize(seed) === 2 && routingTableSize(b) >= 1, 10_000, 'routing tables')
-      const found = await b.libp2p.peerRouting.findPeer(a.peerId, { signal: AbortSignal.timeout(10_000) })
+      const found = await b.libp2p.peerRouting.findPeer(a.peerId, {
+        signal: deadlineSignal(clock, 10_000, 'finding a peer'),
+      })
       assert.equal(found.id.toString(), a.peerId.toString())
       assert.ok(found.multiaddrs.length > 0)
       await b.libp2p.dial(a.peerId)

@@ -3,9 +3,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ExitCode } from '../../src/cli/command.ts'
+import { SystemClock } from '../../src/runtime/system-clock.ts'
 import { topologyJsonSchemaText } from '../../src/topology/json-schema.ts'
 import { DEFAULT_TOPOLOGY_FILE } from '../../src/topology/load.ts'
 import { cli } from '../helpers/cli.ts'
+
+const clock = new SystemClock()
 
 describe('r3mes topology', () => {
   let dir: string
@@ -43,6 +46,37 @@ describe('r3mes topology', () => {
     assert.equal(code, ExitCode.dataError)
     assert.equal(out.trimEnd().split('\n').length, 2)
     assert.match(err, /field 'subnet': .*did you mean 'subnets'/)
+  })
+
+  it('check: a self-referencing alias, an alias bomb or a key written twice: exit 65, the place, no stack trace', async () => {
+    const files = {
+      'cycle.yaml': [
+        'name: x\nsubnets: &s\n  - layers: [0, 8]\n    miners: *s\n',
+        /cycle\.yaml:4:13: field 'subnets\[0\]\.miners'/,
+      ],
+      'bomb.yaml': [
+        `a: &a [${Array(9).fill('"lol"').join(', ')}]\n${'bcdefghijk'
+          .split('')
+          .map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghijk'[i]}`).join(', ')}]`)
+          .join('\n')}\n`,
+        /bomb\.yaml:\d+:\d+: field '[a-k]\[0\]': expected at most \d+ values once aliases are expanded/,
+      ],
+      'twice.yaml': [
+        'name: a\nname: b\n',
+        /twice\.yaml:2:1: field 'name': expected each key once in a mapping, found the key 'name' a second time/,
+      ],
+    } as const
+    for (const [name, [text, place]] of Object.entries(files)) {
+      const file = join(dir, name)
+      await writeFile(file, text)
+      const start = clock.monotonicMs()
+      const { code, out, err } = await cli('topology', 'check', file)
+      assert.ok(clock.monotonicMs() - start < 2_000, `${name} took ${clock.monotonicMs() - start} ms`)
+      assert.equal(code, ExitCode.dataError, name)
+      assert.equal(out, '')
+      assert.match(err, place)
+      assert.doesNotMatch(err, /\n\s+at /, `${name}: no stack trace`)
+    }
   })
 
   it('check: no file is a usage error', async () => {

@@ -4,11 +4,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { localTestnetParams, UNITS_PER_TOKEN } from '../../src/chain/params.ts'
+import {
+  MAX_TOPOLOGY_ALIAS_COUNT,
+  MAX_TOPOLOGY_EXPANDED_VALUES,
+  MAX_TOPOLOGY_FILE_BYTES,
+} from '../../src/runtime/limits.ts'
+import { SystemClock } from '../../src/runtime/system-clock.ts'
 import { toBaseUnits } from '../../src/topology/amount.ts'
 import { TopologyError } from '../../src/topology/errors.ts'
 import { expandTopology } from '../../src/topology/expand.ts'
 import { CHAOS_TOPOLOGY_DIR, DEFAULT_TOPOLOGY_FILE, loadTopology, parseTopology } from '../../src/topology/load.ts'
 import { fullTopology, parseData, topologyErrorOf, withField } from './helpers.ts'
+
+const clock = new SystemClock()
 
 const chaosFiles = readdirSync(CHAOS_TOPOLOGY_DIR)
   .filter((f) => f.endsWith('.yaml'))
@@ -126,9 +134,74 @@ describe('topology loading', () => {
     assert.equal(typeof error.issues[0]?.line, 'number')
   })
 
-  it('refuses a key written twice rather than keep the last', () => {
-    const error = topologyErrorOf('name: a\nname: b\nsubnets: [{ layers: [0, 8] }]\n')
-    assert.equal(error.issues[0]?.expected, 'valid YAML')
+  it('refuses a key written twice rather than keep the last, naming the key and its line', () => {
+    const error = topologyErrorOf('name: a\nsubnets:\n  - layers: [0, 8]\n    layers: [0, 4]\n', 'twice.yaml')
+    assert.equal(error.issues.length, 1)
+    assert.deepEqual(error.issues[0], {
+      file: 'twice.yaml',
+      path: 'subnets[0].layers',
+      line: 4,
+      column: 5,
+      expected: 'each key once in a mapping',
+      found: "the key 'layers' a second time",
+    })
+  })
+
+  describe('hostile YAML: refused quickly with a topology error, never a crash', () => {
+    /** Each level lists the one above nine times: 9^levels values from a few hundred bytes. */
+    const aliasBomb = (levels: number): string => {
+      const lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+      for (let i = 1; i <= levels; i++)
+        lines.push(
+          `l${i}: &l${i} [${Array(9)
+            .fill(`*l${i - 1}`)
+            .join(', ')}]`,
+        )
+      return `${lines.join('\n')}\n`
+    }
+
+    it('an alias inside the value its anchor names (a value that contains itself)', () => {
+      const error = topologyErrorOf('name: x\nsubnets: &s\n  - layers: [0, 8]\n    miners: *s\n', 'cycle.yaml')
+      assert.equal(error.issues.length, 1)
+      assert.equal(error.issues[0]?.path, 'subnets[0].miners')
+      assert.equal(error.issues[0]?.line, 4)
+      assert.equal(error.issues[0]?.column, 13)
+      assert.match(error.message, /cycle\.yaml:4:13: field 'subnets\[0\]\.miners': expected an alias outside the value/)
+    })
+
+    it('an alias bomb, in well under a second and without expanding it', () => {
+      const start = clock.monotonicMs()
+      const error = topologyErrorOf(aliasBomb(12), 'bomb.yaml')
+      assert.ok(clock.monotonicMs() - start < 1_000, `took ${clock.monotonicMs() - start} ms`)
+      assert.equal(error.issues.length, 1)
+      assert.equal(
+        error.issues[0]?.expected,
+        `at most ${MAX_TOPOLOGY_EXPANDED_VALUES} values once aliases are expanded`,
+      )
+      assert.equal(typeof error.issues[0]?.line, 'number')
+    })
+
+    it("an alias to no anchor, and more alias uses than the yaml package's own bound", () => {
+      const unresolved = topologyErrorOf('name: *nothing\n')
+      assert.equal(unresolved.issues[0]?.path, 'name')
+      assert.equal(unresolved.issues[0]?.found, "'*nothing'")
+      const many = `name: x\nv: &v 1\nsubnets: [${Array(MAX_TOPOLOGY_ALIAS_COUNT + 1)
+        .fill('*v')
+        .join(', ')}]\n`
+      assert.match(topologyErrorOf(many).issues[0]?.expected ?? '', /at most 100 uses of aliases/)
+    })
+
+    it('a file over MAX_TOPOLOGY_FILE_BYTES, from disk or as text', async () => {
+      const big = `name: x\n#${'x'.repeat(MAX_TOPOLOGY_FILE_BYTES)}\n`
+      assert.match(topologyErrorOf(big).message, /expected a file of at most 1048576 bytes/)
+      const dir = await mkdtemp(join(tmpdir(), 'r3mes-topology-big-'))
+      try {
+        await writeFile(join(dir, 'big.yaml'), big)
+        await assert.rejects(loadTopology(join(dir, 'big.yaml')), /expected a file of at most 1048576 bytes/)
+      } finally {
+        await rm(dir, { recursive: true })
+      }
+    })
   })
 
   it('refuses an empty file, naming the missing fields', () => {

@@ -6,9 +6,17 @@
  * A handler that throws never takes the server down: an `HttpError` becomes its status and
  * JSON body, anything else a 500 (logged), and the server goes on serving.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { R3mesError } from '../../runtime/errors.ts'
+import {
+  HTTP_HEADERS_TIMEOUT_MS,
+  HTTP_MAX_CONNECTIONS,
+  HTTP_MAX_HEADER_BYTES,
+  HTTP_MAX_HEADERS_COUNT,
+  HTTP_REQUEST_TIMEOUT_MS,
+  HTTP_TIMEOUT_CHECK_INTERVAL_MS,
+} from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
 
 /** What a failed request gets back: `{ error: { message, type, param, code } }`, as OpenAI sends. */
@@ -111,6 +119,8 @@ export interface HttpServerInit {
   /** 0 picks a free port. @default 0 */
   readonly port?: number
   readonly router: Router
+  /** Bounds on what a client may make the server hold. @default the limits in src/runtime/limits.ts */
+  readonly bounds?: ServerBounds
 }
 
 export interface HttpServerComponents {
@@ -125,6 +135,54 @@ export interface RunningHttpServer {
   close(): Promise<void>
 }
 
+/** What one client may make the server hold; each defaults to its bound in src/runtime/limits.ts. */
+export interface ServerBounds {
+  /** @default HTTP_HEADERS_TIMEOUT_MS */
+  readonly headersTimeoutMs?: number
+  /** @default HTTP_REQUEST_TIMEOUT_MS */
+  readonly requestTimeoutMs?: number
+  /** @default HTTP_TIMEOUT_CHECK_INTERVAL_MS */
+  readonly timeoutCheckIntervalMs?: number
+  /** @default HTTP_MAX_HEADERS_COUNT */
+  readonly maxHeadersCount?: number
+  /** @default HTTP_MAX_HEADER_BYTES */
+  readonly maxHeaderBytes?: number
+  /** @default HTTP_MAX_CONNECTIONS */
+  readonly maxConnections?: number
+}
+
+/**
+ * A `node:http` server with every bound a client could otherwise stretch set explicitly
+ * (Node's defaults let a client take 60 s to send its headers and 5 min for a request, and
+ * hold any number of connections), for every HTTP server of the node.
+ */
+export function createBoundedServer(listener: RequestListener, bounds: ServerBounds = {}): Server {
+  const requestTimeout = bounds.requestTimeoutMs ?? HTTP_REQUEST_TIMEOUT_MS
+  const server = createServer(
+    {
+      // Node requires the headers' deadline to be within the request's.
+      headersTimeout: Math.min(bounds.headersTimeoutMs ?? HTTP_HEADERS_TIMEOUT_MS, requestTimeout),
+      requestTimeout,
+      connectionsCheckingInterval: bounds.timeoutCheckIntervalMs ?? HTTP_TIMEOUT_CHECK_INTERVAL_MS,
+      maxHeaderSize: bounds.maxHeaderBytes ?? HTTP_MAX_HEADER_BYTES,
+    },
+    listener,
+  )
+  server.maxHeadersCount = bounds.maxHeadersCount ?? HTTP_MAX_HEADERS_COUNT
+  server.maxConnections = bounds.maxConnections ?? HTTP_MAX_CONNECTIONS
+  return server
+}
+
+/** The request's path; a request target that is not a URL path is the client's error. */
+export function requestUrl(request: IncomingMessage): URL {
+  try {
+    return new URL(request.url ?? '/', 'http://localhost')
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error
+    throw new HttpError(400, `request target ${JSON.stringify(request.url)} is not a path`, { code: 'invalid_url' })
+  }
+}
+
 async function handle(
   router: Router,
   logger: Logger,
@@ -132,7 +190,7 @@ async function handle(
   response: ServerResponse,
 ): Promise<void> {
   try {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname
+    const path = requestUrl(request).pathname
     await router.resolve(request.method ?? 'GET', path)(request, response)
   } catch (error) {
     const httpError =
@@ -144,9 +202,9 @@ async function handle(
 }
 
 export function startHttpServer(init: HttpServerInit, components: HttpServerComponents): Promise<RunningHttpServer> {
-  const server: Server = createServer((request, response) => {
+  const server: Server = createBoundedServer((request, response) => {
     void handle(init.router, components.logger, request, response)
-  })
+  }, init.bounds)
   const host = init.host ?? '127.0.0.1'
   const port = init.port ?? 0
   return new Promise((resolve, reject) => {

@@ -10,6 +10,7 @@
  * Both run the same `Generation`, so they give the same bytes.
  */
 import { type FinishReason, Generation, type GenerationOptions } from '../../ml/generate.ts'
+import { nextTurn } from '../../runtime/event-loop.ts'
 import type { ServedModel } from './model-source.ts'
 
 export interface CompletionOutcome {
@@ -34,17 +35,13 @@ export interface CompletionRunner {
   close(): Promise<void>
 }
 
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve))
-}
-
 export const inlineRunner: CompletionRunner = {
   async run(model, prompt, options, onPiece, signal) {
     const generation = new Generation(model, prompt, options)
     while (!generation.done) {
       signal.throwIfAborted()
       onPiece(generation.step())
-      await yieldToEventLoop()
+      await nextTurn()
     }
     return {
       finishReason: generation.finishReason as FinishReason,

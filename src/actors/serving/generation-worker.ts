@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads'
 import { Generation, type GenerationModel } from '../../ml/generate.ts'
 import { selectBackend } from '../../ml/kernels/select.ts'
+import { onNextTurn } from '../../runtime/event-loop.ts'
 import type { ToMain, ToWorker } from './worker-protocol.ts'
 
 const port = parentPort
@@ -54,7 +55,7 @@ function turn(): void {
 function schedule(): void {
   if (scheduled || active.size === 0) return
   scheduled = true
-  setImmediate(turn)
+  onNextTurn(turn)
 }
 
 port.on('message', (message: ToWorker) => {

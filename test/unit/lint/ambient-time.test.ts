@@ -45,8 +45,48 @@ describe('lint: no ambient time or randomness', function () {
     }
   })
 
-  it('allows the one adapter that wraps the host clock', async () => {
-    const { code, output } = await lint(join('src', 'runtime', 'system-clock.ts'))
-    assert.equal(code, 0, output)
+  it('rejects AbortSignal.timeout, setImmediate, process.hrtime and Date() planted outside the runtime', async () => {
+    const planted = join('src', 'ml', `planted-ambient-time-${process.pid}.ts`)
+    const lines = [
+      'export const a = AbortSignal.timeout(1)',
+      'setImmediate(() => {})',
+      'globalThis.setImmediate(() => {})',
+      'export const b = process.hrtime()',
+      'export const c = process.hrtime.bigint()',
+      'export const d = Date()',
+    ]
+    await writeFile(join(root, planted), `${lines.join('\n')}\n`)
+    try {
+      const { code, output } = await lint(planted)
+      assert.notEqual(code, 0, output)
+      for (const [i, text] of lines.entries())
+        assert.match(output, new RegExp(`planted-ambient-time-\\d+\\.ts:${i + 1}:`), `${text} is flagged`)
+    } finally {
+      await rm(join(root, planted), { force: true })
+    }
+  })
+
+  it('lets tests yield to the event loop, but not read the host clock', async () => {
+    const planted = join('test', 'unit', `planted-ambient-time-${process.pid}.ts`)
+    await writeFile(
+      join(root, planted),
+      ['await new Promise((resolve) => setImmediate(resolve))', 'export const a = AbortSignal.timeout(1)', ''].join(
+        '\n',
+      ),
+    )
+    try {
+      const { output } = await lint(planted)
+      assert.doesNotMatch(output, /planted-ambient-time-\d+\.ts:1:/, output)
+      assert.match(output, /planted-ambient-time-\d+\.ts:2:/, output)
+    } finally {
+      await rm(join(root, planted), { force: true })
+    }
+  })
+
+  it('allows the one adapter that wraps the host clock, and the one place that yields to the event loop', async () => {
+    for (const file of [join('src', 'runtime', 'system-clock.ts'), join('src', 'runtime', 'event-loop.ts')]) {
+      const { code, output } = await lint(file)
+      assert.equal(code, 0, output)
+    }
   })
 })

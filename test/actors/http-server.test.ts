@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import { connect, type Socket } from 'node:net'
+import {
+  Router,
+  type RunningHttpServer,
+  readJsonBody,
+  sendJson,
+  startHttpServer,
+} from '../../src/actors/http/http-server.ts'
+import { sleep } from '../../src/runtime/clock.ts'
+import { createLogger } from '../../src/runtime/logger.ts'
+import { SystemClock } from '../../src/runtime/system-clock.ts'
+
+const clock = new SystemClock()
+
+/** A raw client: whatever the server sends until it closes the connection, and when it closed. */
+function rawClient(port: number): { socket: Socket; closed: Promise<{ text: string; afterMs: number }> } {
+  const start = clock.monotonicMs()
+  const socket = connect(port, '127.0.0.1')
+  let text = ''
+  socket.on('data', (chunk) => {
+    text += chunk.toString('latin1')
+  })
+  socket.on('error', () => {})
+  const closed = new Promise<{ text: string; afterMs: number }>((resolve) =>
+    socket.on('close', () => resolve({ text, afterMs: clock.monotonicMs() - start })),
+  )
+  return { socket, closed }
+}
+
+/** Write `text` to `socket` every `everyMs` on the clock until stopped. */
+function trickle(socket: Socket, text: string, everyMs: number): { stop(): void } {
+  let timer = clock.setTimer(everyMs, tick)
+  function tick(): void {
+    socket.write(text)
+    timer = clock.setTimer(everyMs, tick)
+  }
+  return { stop: () => timer.cancel() }
+}
+
+describe('http server: hostile clients', function () {
+  this.timeout(20_000)
+  let server: RunningHttpServer
+  before(async () => {
+    const router = new Router()
+      .route('GET', '/ok', (_request, response) => sendJson(response, 200, { ok: true }))
+      .route('POST', '/echo', async (request, response) => sendJson(response, 200, await readJsonBody(request, 1024)))
+    server = await startHttpServer(
+      {
+        router,
+        bounds: { headersTimeoutMs: 300, requestTimeoutMs: 600, timeoutCheckIntervalMs: 50, maxConnections: 8 },
+      },
+      { logger: createLogger({ name: 'http', level: 'silent', clock }) },
+    )
+  })
+  after(async () => server?.close())
+
+  it('closes a slow-loris connection that never finishes its headers, and serves others meanwhile', async () => {
+    const loris = rawClient(server.port)
+    loris.socket.write('GET /ok HTTP/1.1\r\nHost: x\r\n')
+    const trickling = trickle(loris.socket, 'X-a: b\r\n', 100)
+    try {
+      const ok = await fetch(`${server.url}/ok`)
+      assert.equal(ok.status, 200, 'another client is served while the loris waits')
+      const { text, afterMs } = await loris.closed
+      assert.ok(afterMs < 3_000, `closed after ${afterMs} ms`)
+      assert.match(text, /^HTTP\/1\.1 408/, 'the loris is told it timed out')
+    } finally {
+      trickling.stop()
+    }
+  })
+
+  it('closes a connection whose body trickles in past the request deadline', async () => {
+    const slow = rawClient(server.port)
+    slow.socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n')
+    const trickling = trickle(slow.socket, ' ', 100)
+    try {
+      const { afterMs } = await slow.closed
+      assert.ok(afterMs < 3_000, `closed after ${afterMs} ms`)
+    } finally {
+      trickling.stop()
+    }
+  })
+
+  it('refuses headers over HTTP_MAX_HEADER_BYTES with 431', async () => {
+    const response = await fetch(`${server.url}/ok`, { headers: { 'x-big': 'a'.repeat(20 * 1024) } })
+    assert.equal(response.status, 431)
+  })
+
+  it('answers a request target that is not a path, or a body that is not JSON, with 400, not 500', async () => {
+    const odd = rawClient(server.port)
+    odd.socket.end('GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    const { text } = await odd.closed
+    assert.match(text, /^HTTP\/1\.1 400/, text)
+    assert.match(text, /invalid_url/)
+    const bad = await fetch(`${server.url}/echo`, { method: 'POST', body: '{"a": ' })
+    assert.equal(bad.status, 400)
+    assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'invalid_json')
+  })
+
+  it('holds at most maxConnections connections; past it new ones are closed on arrival', async () => {
+    const idle = Array.from({ length: 8 }, () => rawClient(server.port))
+    try {
+      await sleep(clock, 100)
+      const extra = rawClient(server.port)
+      extra.socket.write('GET /ok HTTP/1.1\r\nHost: x\r\n\r\n')
+      const { text } = await extra.closed
+      assert.equal(text, '', 'the connection past the bound is closed unanswered')
+    } finally {
+      for (const c of idle) c.socket.destroy()
+    }
+  })
+})
