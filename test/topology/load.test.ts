@@ -62,7 +62,13 @@ describe('topology loading', () => {
     const plans = await Promise.all(chaosFiles.map(async (f) => expandTopology(await loadTopology(f))))
     const faults = plans.flatMap((p) => p.faults)
     const kinds = new Set(plans.flatMap((p) => p.nodes.flatMap((n) => n.misbehaviours.map((m) => m.kind))))
-    for (const kind of ['wrongGradient', 'copiedCid', 'griefingChallenger', 'equivocatingValidator']) {
+    for (const kind of [
+      'wrongGradient',
+      'copiedCid',
+      'griefingChallenger',
+      'equivocatingValidator',
+      'byzantineValidator',
+    ]) {
       assert.ok(kinds.has(kind as never), kind)
     }
     const killed = new Set(faults.filter((f) => f.action === 'kill').flatMap((f) => f.nodes))
