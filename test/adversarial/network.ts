@@ -47,7 +47,12 @@ export interface ValidatorNetwork {
   stop(): Promise<void>
 }
 
-export async function startValidatorNetwork(): Promise<ValidatorNetwork> {
+export interface ValidatorNetworkOptions {
+  /** Run validator `i` with the byzantineValidator misbehaviour (src/actors/byzantine-validator.ts). */
+  readonly byzantine?: number
+}
+
+export async function startValidatorNetwork(options: ValidatorNetworkOptions = {}): Promise<ValidatorNetwork> {
   const seeds = [0, 1, 2, 3].map((i) => seedFor(`${CHAIN_ID}/adversarial/validator/${i}`))
   const genesis = localTestnetGenesis({ chainId: CHAIN_ID, validators: seeds.map((s) => keyPairFromSeed(s)) })
   const cluster: Cluster = await startNodes(4)
@@ -61,7 +66,15 @@ export async function startValidatorNetwork(): Promise<ValidatorNetwork> {
       homes.push(home)
       chains.push(
         new ChainNode(
-          { home, genesis, seed: seeds[i] as Uint8Array, net, timeouts: TIMEOUTS, gossipIntervalMs: 200 },
+          {
+            home,
+            genesis,
+            seed: seeds[i] as Uint8Array,
+            net,
+            timeouts: TIMEOUTS,
+            gossipIntervalMs: 200,
+            byzantine: options.byzantine === i,
+          },
           components(`validator-${i}`, i + 1),
         ),
       )
