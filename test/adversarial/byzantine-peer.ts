@@ -133,7 +133,7 @@ export function isCut(stream: Stream): boolean {
   return stream.status !== 'open' || stream.readStatus !== 'readable' || stream.remoteWriteStatus !== 'writable'
 }
 
-/** Resolves when the victim has cut `stream` (closed it, reset it, or dropped the connection). */
+/** Resolves when the victim has cut `stream` (closed it, reset it, or dropped the connection); then drops our end. */
 export async function cutOff(stream: Stream, timeoutMs: number): Promise<void> {
   const start = clock.monotonicMs()
   // Keep reading so a close from the far end is noticed; what the victim says is not needed.
@@ -142,4 +142,6 @@ export async function cutOff(stream: Stream, timeoutMs: number): Promise<void> {
     if (clock.monotonicMs() - start > timeoutMs) throw new Error(`the victim kept the stream open ${timeoutMs} ms`)
     await sleep(clock, 20)
   }
+  // Free the slot it holds on the victim's connection, as a peer would that gives up.
+  if (stream.status === 'open') stream.abort(new Error('cut off by the victim'))
 }

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import { FAR_FUTURE_BLOCK_TIME_MS } from '../../src/actors/byzantine-validator.ts'
+import { clock } from '../net/helpers.ts'
 import { assertMemoryBounded, liveBytes, startValidatorNetwork, type ValidatorNetwork } from './network.ts'
 
 describe('adversarial: a Byzantine validator', function () {
@@ -18,7 +19,7 @@ describe('adversarial: a Byzantine validator', function () {
   })
 
   it('three honest validators of four keep committing, agree, slash no one, and never take its far-future blocks', async () => {
-    const startMs = Date.now()
+    const startMs = clock.nowMs()
     network = await startValidatorNetwork({ byzantine: 3 })
     const net = network
     const before = liveBytes()
