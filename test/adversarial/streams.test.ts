@@ -12,7 +12,8 @@ import { blockProtocol } from '../../src/net/block-exchange.ts'
 import { encodeMessage } from '../../src/net/codec.ts'
 import { rawCid } from '../../src/net/hashing.ts'
 import type { NetNode } from '../../src/net/node.ts'
-import { at, CHAIN_ID, waitFor } from '../net/helpers.ts'
+import { R3mesError } from '../../src/runtime/errors.ts'
+import { at, CHAIN_ID, clock, waitFor } from '../net/helpers.ts'
 import { breathe, underAttack } from './attack.ts'
 import { ByzantinePeer, cutOff } from './byzantine-peer.ts'
 import { startValidatorNetwork, type ValidatorNetwork } from './network.ts'
@@ -182,6 +183,64 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
         await breathe(20)
       }
     })
+  })
+
+  it('a block server that answers with junk, oversized, corrupt or endless frames: each fetch fails, memory bounded', async () => {
+    const protocol = blockProtocol(CHAIN_ID)
+    // The attacker stops serving honestly and answers every request with one of these.
+    await attacker.node.exchange.stop()
+    const lp = ByzantinePeer.lengthPrefixed
+    const answers: { what: string; typed: boolean; answer: (stream: Stream) => Promise<void> }[] = [
+      { what: 'a malformed status', typed: true, answer: async (s) => void s.send(lp(1, Uint8Array.of(7))) },
+      {
+        what: 'a block frame of 1 GiB',
+        typed: true,
+        answer: async (s) => {
+          s.send(lp(1, Uint8Array.of(0)))
+          s.send(lp(1 << 30, attacker.junk(64 * 1024)))
+        },
+      },
+      {
+        what: 'a block that does not hash to its CID',
+        typed: true,
+        answer: async (s) => {
+          s.send(lp(1, Uint8Array.of(0)))
+          s.send(lp(256 * 1024, attacker.junk(256 * 1024)))
+        },
+      },
+      {
+        what: 'a block one byte at a time, forever',
+        typed: false,
+        answer: async (s) => {
+          s.send(lp(1, Uint8Array.of(0)))
+          await attacker.write(s, lp(4 * 1024 * 1024, attacker.junk(64 * 1024)), 1, 10)
+        },
+      },
+    ]
+    let k = 0
+    await attacker.node.libp2p.handle(protocol, (stream) => {
+      at(answers, k++)
+        .answer(stream)
+        .catch(() => stream.abort(new Error('attacker done')))
+    })
+    const failures: string[] = []
+    await underAttack(network, 'hostile block server', async (running) => {
+      for (let i = 0; running(); i++) {
+        const c = at(answers, i)
+        const started = clock.monotonicMs()
+        const error = await victim()
+          .exchange.fetch(attacker.peerId, rawCid(attacker.junk(64)), AbortSignal.timeout(3_000))
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+        if (error === undefined) failures.push(`${c.what}: the fetch succeeded`)
+        else if (c.typed && !(error instanceof R3mesError))
+          failures.push(`${c.what}: untyped ${(error as Error).name}: ${(error as Error).message}`)
+        if (clock.monotonicMs() - started > 5_000) failures.push(`${c.what}: took ${clock.monotonicMs() - started} ms`)
+      }
+    })
+    assert.deepEqual([...new Set(failures)], [], 'every hostile answer ends the fetch with a typed error in time')
   })
 
   it('junk, oversized and slow DHT messages and a flood of queries: cut, the network commits', async () => {
