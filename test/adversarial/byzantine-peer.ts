@@ -24,6 +24,8 @@ export class ByzantinePeer {
   readonly node: NetNode
   readonly #home: string
   readonly #random: SeededRandom
+  /** Streams this peer opened and may still hold: each takes one of the victim's per-connection slots. */
+  readonly #streams = new Set<Stream>()
   #seq = 1
 
   private constructor(node: NetNode, home: string, seed: number) {
@@ -55,7 +57,16 @@ export class ByzantinePeer {
 
   /** A fresh stream to `victim` on `protocol`, written to by hand. */
   async open(victim: NetNode, protocol: string): Promise<Stream> {
-    return this.node.libp2p.dialProtocol(victim.peerId, protocol, { signal: AbortSignal.timeout(10_000) })
+    const stream = await this.node.libp2p.dialProtocol(victim.peerId, protocol, { signal: AbortSignal.timeout(10_000) })
+    this.#streams.add(stream)
+    stream.addEventListener('close', () => this.#streams.delete(stream))
+    return stream
+  }
+
+  /** Drop every stream this peer opened (between attacks, so one attack's streams do not block the next). */
+  abortStreams(): void {
+    for (const stream of this.#streams) stream.abort(new Error('attack over'))
+    this.#streams.clear()
   }
 
   async openConsensus(victim: NetNode): Promise<Stream> {

@@ -34,6 +34,7 @@ describe('adversarial: the consensus channel', function () {
     })
     for (const net of network.nets) await attacker.connect(net)
   })
+  afterEach(() => attacker?.abortStreams())
   after(async () => {
     await attacker?.stop()
     await network?.stop()

@@ -28,6 +28,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
     attacker = await ByzantinePeer.start(777)
     for (const net of network.nets) await attacker.connect(net)
   })
+  afterEach(() => attacker?.abortStreams())
   after(async () => {
     await attacker?.stop()
     await network?.stop()

@@ -313,4 +313,18 @@ describe('fault schedule checks', () => {
     const copy = withField(data, ['misbehaviours'], [{ node: 'miner-0-1', kind: 'copiedCid' }])
     assert.equal(parseData(copy).misbehaviours[0]?.kind, 'copiedCid')
   })
+
+  it('refuses a Byzantine validator among fewer than 4 validators, takes it among 4', () => {
+    const byzantine = [{ node: 'validator-2', kind: 'byzantineValidator' }]
+    const three = withField(
+      withField(fullTopology(), ['validators'], { count: 3, stake: 30000 }),
+      ['misbehaviours'],
+      byzantine,
+    )
+    const error = topologyErrorOf(JSON.stringify(three))
+    assert.equal(error.issues[0]?.path, 'misbehaviours[0].kind')
+    assert.match(error.message, /byzantineValidator needs at least 4 validators/)
+    const four = withField(fullTopology(), ['misbehaviours'], byzantine)
+    assert.equal(parseData(four).misbehaviours[0]?.kind, 'byzantineValidator')
+  })
 })
