@@ -30,6 +30,7 @@ import { FileWal } from '../consensus/wal.ts'
 import { GossipValidationError } from '../net/errors.ts'
 import type { NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
+import { byzantineTransport } from './byzantine-validator.ts'
 import { ChainApplication } from './chain-application.ts'
 import { consensusLink } from './consensus-link.ts'
 
@@ -60,6 +61,13 @@ export interface ChainNodeInit {
    * @default end the process with exit code 1
    */
   readonly onFatal?: (error: unknown) => void
+  /**
+   * Misbehaviour for tests: beside its honest messages this validator sends a running mix of
+   * hostile ones (far-future rounds, heights and block times, junk commits, evidence and
+   * transactions, statuses with forged authors; see byzantine-validator.ts). Peers must keep
+   * committing and slash nobody.
+   */
+  readonly byzantine?: boolean
 }
 
 /**
@@ -112,6 +120,21 @@ export class ChainNode {
     const dir = join(init.home, 'consensus')
     this.#link = consensusLink({ channel: init.net.consensus, logger: components.logger })
     const mempool = new Mempool(this.app)
+    const blockStore = new FileBlockStore(join(dir, 'blocks'))
+    let transport: ConsensusTransport = this.#link
+    if (init.equivocate === true) transport = this.#equivocating(transport, genesis.chainId)
+    if (init.byzantine === true && this.validatorIndex >= 0)
+      transport = byzantineTransport({
+        chainId: genesis.chainId,
+        signer: this.signer,
+        validatorIndex: this.validatorIndex,
+        link: transport,
+        net: init.net,
+        blockStore,
+        random: components.random.fork('byzantine'),
+        clock: components.clock,
+        logger: components.logger,
+      })
     const nodeComponents: NodeComponents = {
       genesis,
       config: {
@@ -130,10 +153,10 @@ export class ChainNode {
       app: this.app,
       mempool,
       evidencePool: new EvidencePool(genesis.chainId, this.validators),
-      blockStore: new FileBlockStore(join(dir, 'blocks')),
+      blockStore,
       stateStore: new FileStateStore(join(dir, 'state')),
       clock: components.clock,
-      transport: init.equivocate === true ? this.#equivocating(this.#link, genesis.chainId) : this.#link,
+      transport,
       logger: components.logger.child({ component: 'consensus' }),
     }
     this.#actor = createActor(consensusMachine, {

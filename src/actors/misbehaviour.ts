@@ -9,6 +9,9 @@
  * - griefingChallenger: a challenger disputes honest submissions (it must lose its bonds).
  * - equivocatingValidator: a validator signs a second, conflicting vote (evidence must
  *   slash it once).
+ * - byzantineValidator: a validator sends, beside its honest messages, far-future rounds,
+ *   heights and block times, junk commits and evidence, invalid transactions and statuses with
+ *   forged authors (byzantine-validator.ts); the network must keep committing and slash nobody.
  */
 import { InvalidArgumentError } from '../runtime/errors.ts'
 
@@ -18,6 +21,7 @@ export const MISBEHAVIOURS = [
   'lazyVerifier',
   'griefingChallenger',
   'equivocatingValidator',
+  'byzantineValidator',
 ] as const
 
 export type Misbehaviour = (typeof MISBEHAVIOURS)[number]

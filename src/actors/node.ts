@@ -259,6 +259,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         net,
         timeouts: config.timeouts ?? timeoutsFor(genesis.params.blockTimeMs),
         equivocate: (config.misbehaviours ?? []).includes('equivocatingValidator'),
+        byzantine: (config.misbehaviours ?? []).includes('byzantineValidator'),
       },
       components,
     )

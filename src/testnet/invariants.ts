@@ -212,6 +212,11 @@ export async function checkInvariants(
           if (lost) caught.push(`${n.name} equivocated: stake ${before} → ${now}`)
           else uncaught.push(`${n.name} equivocated but kept stake ${now}`)
           break
+        case 'byzantineValidator':
+          // Nothing it sends is a double sign: what must hold is liveness, agreement and the
+          // honest stakes, checked for every node above and below.
+          caught.push(`${n.name} byzantineValidator: refused by its peers, stake ${before} → ${now}`)
+          break
         default:
           caught.push(`${n.name} ${kind}: not checked by the chain`)
       }

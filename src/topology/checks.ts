@@ -25,6 +25,7 @@ export const MISBEHAVIOUR_ROLE: Readonly<Record<MisbehaviourKind, NodeRole>> = {
   lazyVerifier: 'verifier',
   griefingChallenger: 'challenger',
   equivocatingValidator: 'validator',
+  byzantineValidator: 'validator',
 }
 
 export function checkTopology(t: Topology): FieldProblem[] {
@@ -182,6 +183,14 @@ function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], proble
         path: ['misbehaviours', i, 'kind'],
         expected: 'a cheat the network can catch: equivocatingValidator needs another validator to report it',
         found: '1 validator',
+      })
+    }
+    // BFT tolerates f Byzantine validators of 3f + 1: one needs three honest others to outvote it.
+    if (m.kind === 'byzantineValidator' && t.validators.stakes.length < 4) {
+      problems.push({
+        path: ['misbehaviours', i, 'kind'],
+        expected: 'a fault the network can survive: byzantineValidator needs at least 4 validators (3 honest)',
+        found: `${t.validators.stakes.length} validators`,
       })
     }
   })

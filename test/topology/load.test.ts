@@ -70,7 +70,13 @@ describe('topology loading', () => {
     const plans = await Promise.all(chaosFiles.map(async (f) => expandTopology(await loadTopology(f))))
     const faults = plans.flatMap((p) => p.faults)
     const kinds = new Set(plans.flatMap((p) => p.nodes.flatMap((n) => n.misbehaviours.map((m) => m.kind))))
-    for (const kind of ['wrongGradient', 'copiedCid', 'griefingChallenger', 'equivocatingValidator']) {
+    for (const kind of [
+      'wrongGradient',
+      'copiedCid',
+      'griefingChallenger',
+      'equivocatingValidator',
+      'byzantineValidator',
+    ]) {
       assert.ok(kinds.has(kind as never), kind)
     }
     const killed = new Set(faults.filter((f) => f.action === 'kill').flatMap((f) => f.nodes))
@@ -379,5 +385,19 @@ describe('fault schedule checks', () => {
     // A copy is caught by the chain itself, at reveal: no challenger needed.
     const copy = withField(data, ['misbehaviours'], [{ node: 'miner-0-1', kind: 'copiedCid' }])
     assert.equal(parseData(copy).misbehaviours[0]?.kind, 'copiedCid')
+  })
+
+  it('refuses a Byzantine validator among fewer than 4 validators, takes it among 4', () => {
+    const byzantine = [{ node: 'validator-2', kind: 'byzantineValidator' }]
+    const three = withField(
+      withField(fullTopology(), ['validators'], { count: 3, stake: 30000 }),
+      ['misbehaviours'],
+      byzantine,
+    )
+    const error = topologyErrorOf(JSON.stringify(three))
+    assert.equal(error.issues[0]?.path, 'misbehaviours[0].kind')
+    assert.match(error.message, /byzantineValidator needs at least 4 validators/)
+    const four = withField(fullTopology(), ['misbehaviours'], byzantine)
+    assert.equal(parseData(four).misbehaviours[0]?.kind, 'byzantineValidator')
   })
 })

@@ -1,0 +1,210 @@
+/**
+ * The `byzantineValidator` misbehaviour: a validator that keeps doing its honest work (its
+ * core's proposals and votes go out, signed through its privval as usual) and, beside them,
+ * sends what a hostile validator with a real key and a real place in the set can send:
+ *
+ * - votes and proposals it signs itself (around its privval) for far-future rounds and heights;
+ * - when it proposes, a twin of its block whose time lies far in the future, in place of the
+ *   honest one (peers must refuse the block, and the round move on);
+ * - `decided` messages with a real committed block and a commit of junk signatures;
+ * - `status` messages whose frame names another peer as author (a node that answered them
+ *   would send its blocks to that peer, not to the liar);
+ * - batches of transactions that do not decode, on the consensus channel and on the tx topic;
+ * - evidence of equivocation whose votes carry junk signatures.
+ *
+ * Honest peers must keep committing, agree on every block, and slash nobody for it: none of
+ * this is a double sign of the same height and round, so the chain has nothing to slash.
+ *
+ * One attack goes out with every `ATTACK_EVERY_BROADCASTS`-th broadcast of the honest core,
+ * in turn: the core re-sends its status and votes every gossip interval, so the attacks keep
+ * coming for as long as the validator runs and stop when it stops.
+ */
+import type { PeerId, Stream } from '@libp2p/interface'
+import { hashBlock } from '../consensus/block.ts'
+import { addressOf, type Signer } from '../consensus/keys.ts'
+import { type ConsensusMessage, type ConsensusTransport, encodeMessage } from '../consensus/messages.ts'
+import { proposalSignBytes, voteSignBytes } from '../consensus/signing.ts'
+import type { BlockStore } from '../consensus/stores.ts'
+import type { Block, Proposal, UnsignedProposal, UnsignedVote, Vote } from '../consensus/types.ts'
+import { encodeMessageFrame } from '../net/flood-channel.ts'
+import type { NetNode } from '../net/node.ts'
+import { consensusProtocol } from '../net/node.ts'
+import { type Clock, deadlineSignal } from '../runtime/clock.ts'
+import type { Logger } from '../runtime/logger.ts'
+import type { SeededRandom } from '../runtime/random.ts'
+
+/** An attack with every this many honest broadcasts (the core broadcasts a few times a gossip interval). */
+export const ATTACK_EVERY_BROADCASTS = 4
+/** How far ahead the far-future votes and proposals claim to be. */
+export const FAR_FUTURE_ROUNDS = 1_000_000
+export const FAR_FUTURE_HEIGHTS = 1_000_000
+/** How far ahead of the honest block time the twin proposal's block claims to be: a day. */
+export const FAR_FUTURE_BLOCK_TIME_MS = 24 * 3600 * 1000
+/** Junk transactions per flood, and the size of each. */
+export const JUNK_TXS_PER_FLOOD = 64
+export const JUNK_TX_BYTES = 200
+
+export const BYZANTINE_ATTACKS = [
+  'farFutureRoundVote',
+  'farFutureHeightVote',
+  'farFutureRoundProposal',
+  'junkDecided',
+  'forgedStatusAuthor',
+  'junkTxFlood',
+  'junkEvidence',
+] as const
+export type ByzantineAttack = (typeof BYZANTINE_ATTACKS)[number]
+
+export interface ByzantineValidatorInit {
+  readonly chainId: string
+  readonly signer: Signer
+  readonly validatorIndex: number
+  /** The honest link: everything the core sends still goes through it. */
+  readonly link: ConsensusTransport
+  /** For frames with a forged author (written on a stream of our own) and the tx topic. */
+  readonly net: NetNode
+  /** Real committed blocks, for `decided` messages that look right but for their commit. */
+  readonly blockStore: BlockStore
+  readonly random: SeededRandom
+  readonly clock: Clock
+  readonly logger: Logger
+}
+
+/** The consensus transport of a Byzantine validator: the honest link plus a running mix of attacks. */
+export function byzantineTransport(init: ByzantineValidatorInit): ConsensusTransport {
+  const { chainId, signer, validatorIndex, link, net, blockStore, random, clock, logger } = init
+  const myAddress = addressOf(signer.publicKey)
+  const log = logger.child({ misbehaviour: 'byzantineValidator' })
+  let broadcasts = 0
+  let next = 0
+  /** The height the honest core is deciding (from its own status messages and votes). */
+  let height = 1
+  const rawStreams = new Map<string, Stream>()
+  const junk = (n: number): Uint8Array => {
+    const out = new Uint8Array(n)
+    for (let i = 0; i < n; i++) out[i] = random.nextU32() & 0xff
+    return out
+  }
+  const signVote = (v: UnsignedVote): Vote => ({ ...v, signature: signer.sign(voteSignBytes(chainId, v)) })
+  const signProposal = (p: UnsignedProposal): Proposal => ({
+    ...p,
+    signature: signer.sign(proposalSignBytes(chainId, p)),
+  })
+
+  /** A frame on the consensus protocol, on a stream of our own, naming `author` as its author. */
+  const sendForged = async (peer: PeerId, author: string, message: ConsensusMessage): Promise<void> => {
+    const key = peer.toString()
+    let stream = rawStreams.get(key)
+    if (stream === undefined || stream.status !== 'open') {
+      stream = await net.libp2p.dialProtocol(peer, consensusProtocol(chainId), {
+        signal: deadlineSignal(clock, 5_000, 'a raw consensus stream'),
+      })
+      rawStreams.set(key, stream)
+    }
+    stream.send(encodeMessageFrame(random.nextU32(), author, '', encodeMessage(message)).wire)
+  }
+
+  const attack = (kind: ByzantineAttack): void => {
+    switch (kind) {
+      case 'farFutureRoundVote':
+        link.broadcast({
+          kind: 'vote',
+          vote: signVote({ type: 'prevote', height, round: FAR_FUTURE_ROUNDS, blockHash: null, validatorIndex }),
+        })
+        return
+      case 'farFutureHeightVote':
+        link.broadcast({
+          kind: 'vote',
+          vote: signVote({
+            type: 'precommit',
+            height: height + FAR_FUTURE_HEIGHTS,
+            round: 0,
+            blockHash: junk(32),
+            validatorIndex,
+          }),
+        })
+        return
+      case 'farFutureRoundProposal': {
+        const last = blockStore.load(blockStore.height())
+        if (last === undefined) return
+        const block: Block = { ...last.block, header: { ...last.block.header, height, proposer: myAddress } }
+        const proposal = signProposal({ height, round: FAR_FUTURE_ROUNDS, polRound: -1, blockHash: hashBlock(block) })
+        link.broadcast({ kind: 'proposal', proposal, block })
+        return
+      }
+      case 'junkDecided': {
+        const last = blockStore.load(blockStore.height())
+        if (last === undefined) return
+        const commit = {
+          ...last.commit,
+          signatures: last.commit.signatures.map((s) => ({ validatorIndex: s.validatorIndex, signature: junk(64) })),
+        }
+        link.broadcast({ kind: 'decided', block: last.block, commit })
+        return
+      }
+      case 'forgedStatusAuthor': {
+        const peers = net.libp2p.getPeers()
+        for (const [i, peer] of peers.entries()) {
+          // Name another peer as the author: a node that answers a status answers its author.
+          const victim = peers[(i + 1) % peers.length] ?? peer
+          sendForged(peer, victim.toString(), { kind: 'status', height: 1 }).catch((error: unknown) => {
+            rawStreams.delete(peer.toString())
+            log.debug({ err: error, peer: peer.toString() }, 'forged status not sent')
+          })
+        }
+        return
+      }
+      case 'junkTxFlood': {
+        const txs = Array.from({ length: JUNK_TXS_PER_FLOOD }, () => junk(JUNK_TX_BYTES))
+        link.broadcast({ kind: 'txs', txs })
+        for (const tx of txs.slice(0, 4))
+          net.gossip.publish('tx', { tx }).catch((error: unknown) => {
+            log.debug({ err: error }, 'junk tx not published')
+          })
+        return
+      }
+      case 'junkEvidence': {
+        const vote = (blockHash: Uint8Array | null): Vote => ({
+          type: 'prevote',
+          height: Math.max(1, height - 1),
+          round: 0,
+          blockHash,
+          validatorIndex: validatorIndex === 0 ? 1 : 0,
+          signature: junk(64),
+        })
+        link.broadcast({ kind: 'evidence', evidence: { voteA: vote(junk(32)), voteB: vote(null) } })
+        return
+      }
+    }
+  }
+
+  /** The honest proposal's twin, its block dated far in the future, signed for the same height and round. */
+  const farFutureTwin = (m: Extract<ConsensusMessage, { kind: 'proposal' }>): ConsensusMessage => {
+    const block: Block = {
+      ...m.block,
+      header: { ...m.block.header, timeMs: m.block.header.timeMs + FAR_FUTURE_BLOCK_TIME_MS },
+    }
+    const { signature: _, ...unsigned } = m.proposal
+    return { kind: 'proposal', proposal: signProposal({ ...unsigned, blockHash: hashBlock(block) }), block }
+  }
+
+  const observe = (message: ConsensusMessage): void => {
+    if (message.kind === 'status') height = message.height
+    else if (message.kind === 'vote' && message.vote.validatorIndex === validatorIndex) height = message.vote.height
+  }
+
+  return {
+    send: (peer, message) => link.send(peer, message),
+    broadcast: (message) => {
+      observe(message)
+      const mine = message.kind === 'proposal' && Buffer.from(message.block.header.proposer).equals(myAddress)
+      link.broadcast(mine ? farFutureTwin(message) : message)
+      broadcasts++
+      if (broadcasts % ATTACK_EVERY_BROADCASTS !== 0) return
+      const kind = BYZANTINE_ATTACKS[next % BYZANTINE_ATTACKS.length] as ByzantineAttack
+      next++
+      log.info({ attack: kind, height }, 'byzantine: attack sent')
+      attack(kind)
+    },
+  }
+}
