@@ -87,3 +87,21 @@ export class TooManyRequestsError extends R3mesError {
     })
   }
 }
+
+/** A peer asked us to store a DHT record of a type the chain does not use (the DHT stores none). */
+export class DhtRecordRefusedError extends R3mesError {
+  constructor(key: string) {
+    super('ERR_DHT_RECORD_REFUSED', `DHT record ${key} refused: this DHT stores no records`, { key })
+  }
+}
+
+/** A provider record over one of the DHT's provider bounds (per key, per peer, in total). */
+export class ProviderRecordLimitError extends R3mesError {
+  constructor(bound: 'per key' | 'per peer' | 'in total', limit: number, details: Record<string, unknown>) {
+    super('ERR_PROVIDER_RECORD_LIMIT', `provider record refused: ${limit} stored ${bound}`, {
+      ...details,
+      bound,
+      limit,
+    })
+  }
+}

@@ -35,7 +35,11 @@ import * as varint from 'uint8-varint'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { type Clock, deadlineSignal, type TimerHandle } from '../runtime/clock.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
-import { MAX_PARTIAL_FRAME_BYTES_TOTAL, PARTIAL_FRAME_IDLE_MS } from '../runtime/limits.ts'
+import {
+  MAX_CONSENSUS_STREAMS_PER_CONNECTION,
+  MAX_PARTIAL_FRAME_BYTES_TOTAL,
+  PARTIAL_FRAME_IDLE_MS,
+} from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { BadFrameError, DeadlineExceededError, MessageTooLargeError } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
@@ -167,8 +171,8 @@ export class FloodChannel {
   async start(): Promise<void> {
     this.#running = true
     await this.#libp2p.handle(this.protocol, (stream, connection) => this.#accept(stream, connection), {
-      maxInboundStreams: 4,
-      maxOutboundStreams: 4,
+      maxInboundStreams: MAX_CONSENSUS_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_CONSENSUS_STREAMS_PER_CONNECTION,
     })
     this.#topologyId = await this.#libp2p.register(this.protocol, {
       onConnect: (peer) => this.#connectTo(peer),

@@ -23,10 +23,63 @@ import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type Helia } from 'helia'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
+import {
+  DHT_INCOMING_MESSAGE_TIMEOUT_MS,
+  DHT_KBUCKET_SIZE,
+  DHT_PREFIX_BITS,
+  DHT_PROVIDER_RECOUNT_INTERVAL_MS,
+  GOSSIP_MCACHE_GOSSIP_HEARTBEATS,
+  GOSSIP_MCACHE_HEARTBEATS,
+  GOSSIP_RPC_OVERHEAD_BYTES,
+  GOSSIP_SEEN_TTL_MS,
+  INBOUND_UPGRADE_TIMEOUT_MS,
+  MAX_BITSWAP_MESSAGE_BYTES,
+  MAX_BITSWAP_STREAMS_PER_CONNECTION,
+  MAX_BITSWAP_WANTLIST_ENTRIES,
+  MAX_CONNECTIONS,
+  MAX_DHT_PING_QUEUE,
+  MAX_DHT_PROVIDER_RECORDS,
+  MAX_DHT_PROVIDER_RECORDS_PER_PEER,
+  MAX_DHT_PROVIDERS_PER_KEY,
+  MAX_DHT_ROUTING_UPDATE_QUEUE,
+  MAX_DHT_STREAMS_PER_CONNECTION,
+  MAX_DIAL_QUEUE_LENGTH,
+  MAX_GOSSIP_IDONTWANT_PER_HEARTBEAT,
+  MAX_GOSSIP_OUTBOUND_BUFFER_BYTES,
+  MAX_GOSSIP_RPC_CONTROL_MESSAGES,
+  MAX_GOSSIP_RPC_IDONTWANT_IDS,
+  MAX_GOSSIP_RPC_IHAVE_IWANT_IDS,
+  MAX_GOSSIP_RPC_MESSAGES,
+  MAX_GOSSIP_RPC_PRUNE_PEERS,
+  MAX_GOSSIP_RPC_SUBSCRIPTIONS,
+  MAX_GOSSIP_STREAMS_PER_CONNECTION,
+  MAX_GOSSIP_TOPIC_BYTES_PER_PEER,
+  MAX_IDENTIFY_STREAMS_PER_CONNECTION,
+  MAX_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+  MAX_INBOUND_PENDING_CONNECTIONS,
+  MAX_MUXED_EARLY_STREAMS,
+  MAX_MUXED_INBOUND_STREAMS_PER_CONNECTION,
+  MAX_MUXED_OUTBOUND_STREAMS_PER_CONNECTION,
+  MAX_PARALLEL_DIALS,
+  MAX_PEER_ADDRS_TO_DIAL,
+  MAX_PING_STREAMS_PER_CONNECTION,
+  MUXED_MAX_MESSAGE_BYTES,
+  STREAM_INACTIVITY_TIMEOUT_MS,
+  STREAM_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
+  STREAM_READ_BUFFER_BYTES,
+  STREAM_WINDOW_BYTES,
+} from '../runtime/limits.ts'
 import { ActivationStreams, type ActivationStreamsInit } from './activation-stream.ts'
 import { BlockExchange } from './block-exchange.ts'
 import { WholeBlockFsBlockstore } from './blockstore.ts'
 import { ContentStore, type ContentStoreInit } from './content-store.ts'
+import {
+  DHT_DATASTORE_PREFIX,
+  type ProviderBounds,
+  ProviderRecordBounds,
+  type ProviderStore,
+  refusingRecordValidators,
+} from './dht-limits.ts'
 import { FaultInjector } from './faults.ts'
 import { FloodChannel } from './flood-channel.ts'
 import { GossipRouter, type GossipsubService } from './gossip.ts'
@@ -73,6 +126,40 @@ export interface NetNodeInit {
   activations?: Omit<ActivationStreamsInit, 'chainId'>
   /** The DHT answers queries (server) or only asks (client). @default 'server' */
   dhtMode?: 'server' | 'client'
+  /** Tighter resource bounds (tests, small nodes); each defaults to its value in runtime/limits.ts. */
+  limits?: Partial<NetResourceLimits>
+}
+
+/** The bounds a node can be started with below their defaults in runtime/limits.ts. */
+export interface NetResourceLimits {
+  /** @default MAX_CONNECTIONS */
+  maxConnections: number
+  /** @default MAX_DHT_PROVIDER_RECORDS */
+  maxDhtProviderRecords: number
+  /** @default MAX_DHT_PROVIDER_RECORDS_PER_PEER */
+  maxDhtProviderRecordsPerPeer: number
+  /** @default MAX_DHT_PROVIDERS_PER_KEY */
+  maxDhtProvidersPerKey: number
+}
+
+const defaultLimits: NetResourceLimits = {
+  maxConnections: MAX_CONNECTIONS,
+  maxDhtProviderRecords: MAX_DHT_PROVIDER_RECORDS,
+  maxDhtProviderRecordsPerPeer: MAX_DHT_PROVIDER_RECORDS_PER_PEER,
+  maxDhtProvidersPerKey: MAX_DHT_PROVIDERS_PER_KEY,
+}
+
+/** The defaults, each lowered (never raised) by `init`. */
+function resourceLimits(init: Partial<NetResourceLimits> = {}): NetResourceLimits {
+  const out = { ...defaultLimits }
+  for (const name of Object.keys(defaultLimits) as (keyof NetResourceLimits)[]) {
+    const value = init[name]
+    if (value === undefined) continue
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new InvalidArgumentError(`limits.${name} must be an integer >= 1`, { [name]: value })
+    out[name] = Math.min(value, defaultLimits[name])
+  }
+  return out
 }
 
 export type NetServices = {
@@ -111,7 +198,7 @@ export function consensusProtocol(chainId: string): string {
 const MAX_CONSENSUS_BODY_BYTES = 8 * 1024 * 1024
 
 /** The largest gossip payload of any topic, plus room for the RPC envelope and signature. */
-const MAX_GOSSIP_RPC_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + 4096
+const MAX_GOSSIP_RPC_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + GOSSIP_RPC_OVERHEAD_BYTES
 
 /** Message id of unsigned gossip: sha2-256 over the topic and the data. */
 function contentMessageId(message: { topic: string; data: Uint8Array }): Uint8Array {
@@ -123,12 +210,26 @@ function authorSequenceId(message: { from?: Uint8Array; seqno?: Uint8Array }): s
   return `${Buffer.from(message.from ?? []).toString('base64')}/${Buffer.from(message.seqno ?? []).toString('base64')}`
 }
 
-/** Yamux per-stream flow-control window (the most a peer may send before we grant more). */
-const STREAM_WINDOW_BYTES = 8 * 1024 * 1024
+type DhtFactory = ReturnType<typeof kadDHT>
+
+/**
+ * kad-dht with its provider store behind ProviderRecordBounds, installed as the service is
+ * built so that no peer's ADD_PROVIDER reaches the store unbounded.
+ */
+function withProviderBounds(factory: DhtFactory, bounds: ProviderBounds, runtime: RuntimeComponents): DhtFactory {
+  return (components) => {
+    const dht = factory(components)
+    new ProviderRecordBounds(bounds, { datastore: components.datastore, peerId: components.peerId, ...runtime }).guard(
+      (dht as unknown as { providers: ProviderStore }).providers,
+    )
+    return dht
+  }
+}
 
 /** Build, start and return a node. */
 export async function createNetNode(init: NetNodeInit, components: RuntimeComponents): Promise<NetNode> {
   if (!isValidChainId(init.chainId)) throw new InvalidArgumentError('bad chain id', { chainId: init.chainId })
+  const limits = resourceLimits(init.limits)
   await mkdir(init.homeDir, { recursive: true })
   const privateKey = await loadOrCreateIdentity(init.homeDir)
   const blockstore = new WholeBlockFsBlockstore(join(init.homeDir, 'blocks'))
@@ -140,19 +241,40 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   const heartbeatMs = init.gossip?.heartbeatMs ?? 1000
   const D = init.gossip?.meshDegree ?? 6
   const services = {
-    identify: identify(),
-    // libp2p's connection monitor pings every connection every 10 s over this protocol and
-    // aborts the connection when a ping fails. With ping's default of one outbound stream, a
-    // ping stream still closing when the next one starts fails it and kills a healthy
-    // connection (seen on every connection under load), so allow a few at once.
-    ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
-    dht: kadDHT({
-      protocol: dhtProtocol(init.chainId),
-      clientMode: init.dhtMode === 'client',
-      // Testnets and LANs use private addresses; the chain's own peers are what we route to.
-      peerInfoMapper: passthroughMapper,
-      allowQueryWithZeroPeers: true,
+    identify: identify({
+      maxInboundStreams: MAX_IDENTIFY_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_IDENTIFY_STREAMS_PER_CONNECTION,
     }),
+    ping: ping({
+      maxOutboundStreams: MAX_PING_STREAMS_PER_CONNECTION,
+      maxInboundStreams: MAX_PING_STREAMS_PER_CONNECTION,
+    }),
+    dht: withProviderBounds(
+      kadDHT({
+        protocol: dhtProtocol(init.chainId),
+        clientMode: init.dhtMode === 'client',
+        // Testnets and LANs use private addresses; the chain's own peers are what we route to.
+        peerInfoMapper: passthroughMapper,
+        allowQueryWithZeroPeers: true,
+        datastorePrefix: DHT_DATASTORE_PREFIX,
+        validators: refusingRecordValidators(),
+        maxInboundStreams: MAX_DHT_STREAMS_PER_CONNECTION,
+        maxOutboundStreams: MAX_DHT_STREAMS_PER_CONNECTION,
+        kBucketSize: DHT_KBUCKET_SIZE,
+        prefixLength: DHT_PREFIX_BITS,
+        routingTableUpdateMaxQueueSize: MAX_DHT_ROUTING_UPDATE_QUEUE,
+        pingOldContactMaxQueueSize: MAX_DHT_PING_QUEUE,
+        pingNewContactMaxQueueSize: MAX_DHT_PING_QUEUE,
+        incomingMessageTimeout: DHT_INCOMING_MESSAGE_TIMEOUT_MS,
+      }),
+      {
+        maxPerKey: limits.maxDhtProvidersPerKey,
+        maxPerPeer: limits.maxDhtProviderRecordsPerPeer,
+        maxTotal: limits.maxDhtProviderRecords,
+        recountIntervalMs: DHT_PROVIDER_RECOUNT_INTERVAL_MS,
+      },
+      components,
+    ),
     pubsub: gossipsub({
       asyncValidation: true,
       emitSelf: false,
@@ -170,6 +292,23 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       Dlo: Math.max(1, D - 2),
       Dhi: 2 * D,
       maxInboundDataLength: MAX_GOSSIP_RPC_BYTES,
+      maxInboundStreams: MAX_GOSSIP_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_GOSSIP_STREAMS_PER_CONNECTION,
+      maxOutboundBufferSize: MAX_GOSSIP_OUTBOUND_BUFFER_BYTES,
+      maxTopicBytesPerPeer: MAX_GOSSIP_TOPIC_BYTES_PER_PEER,
+      idontwantMaxMessages: MAX_GOSSIP_IDONTWANT_PER_HEARTBEAT,
+      decodeRpcLimits: {
+        maxSubscriptions: MAX_GOSSIP_RPC_SUBSCRIPTIONS,
+        maxMessages: MAX_GOSSIP_RPC_MESSAGES,
+        maxIhaveMessageIDs: MAX_GOSSIP_RPC_IHAVE_IWANT_IDS,
+        maxIwantMessageIDs: MAX_GOSSIP_RPC_IHAVE_IWANT_IDS,
+        maxIdontwantMessageIDs: MAX_GOSSIP_RPC_IDONTWANT_IDS,
+        maxControlMessages: MAX_GOSSIP_RPC_CONTROL_MESSAGES,
+        maxPeerInfos: MAX_GOSSIP_RPC_PRUNE_PEERS,
+      },
+      mcacheLength: GOSSIP_MCACHE_HEARTBEATS,
+      mcacheGossip: GOSSIP_MCACHE_GOSSIP_HEARTBEATS,
+      seenTTL: GOSSIP_SEEN_TTL_MS,
       scoreParams: {
         // Local testnets put every peer on one IP; co-location is not a sign of a Sybil there.
         IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']),
@@ -189,7 +328,15 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       // streams under load, which stalled bitswap transfers of large content.
       streamMuxers: [
         yamux({
-          streamOptions: { maxStreamWindowSize: STREAM_WINDOW_BYTES, maxReadBufferLength: 2 * STREAM_WINDOW_BYTES },
+          maxInboundStreams: MAX_MUXED_INBOUND_STREAMS_PER_CONNECTION,
+          maxOutboundStreams: MAX_MUXED_OUTBOUND_STREAMS_PER_CONNECTION,
+          maxEarlyStreams: MAX_MUXED_EARLY_STREAMS,
+          maxMessageSize: MUXED_MAX_MESSAGE_BYTES,
+          streamOptions: {
+            maxStreamWindowSize: STREAM_WINDOW_BYTES,
+            maxReadBufferLength: STREAM_READ_BUFFER_BYTES,
+            inactivityTimeout: STREAM_INACTIVITY_TIMEOUT_MS,
+          },
         }),
       ],
       connectionGater: faults.gater,
@@ -200,8 +347,18 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       connectionMonitor: { abortConnectionOnPingFailure: false },
       // libp2p accepts 5 inbound connections a second per remote host by default; a local
       // testnet has every peer on 127.0.0.1, so a node joining it is dialled by more than that
-      // at once and the surplus dials were refused.
-      connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 100 },
+      // at once and the surplus dials were refused. No allow-list for loopback: libp2p's
+      // allow-list also exempts from maxConnections and pruning.
+      connectionManager: {
+        maxConnections: limits.maxConnections,
+        maxIncomingPendingConnections: MAX_INBOUND_PENDING_CONNECTIONS,
+        inboundConnectionThreshold: MAX_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+        inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+        inboundStreamProtocolNegotiationTimeout: STREAM_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
+        maxParallelDials: MAX_PARALLEL_DIALS,
+        maxDialQueueLength: MAX_DIAL_QUEUE_LENGTH,
+        maxPeerAddrsToDial: MAX_PEER_ADDRS_TO_DIAL,
+      },
       peerDiscovery: init.bootstrap?.length ? [bootstrap({ list: init.bootstrap, timeout: 0 })] : [],
       services,
     }),
@@ -209,7 +366,13 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
     // round only when the last send of the previous one has finished or timed out: one slow
     // peer held every new want of this node back for up to the 10 s default. Wants are small;
     // a peer that cannot take one in 3 s is asked again later (content-store.ts retries).
-    { messageSendTimeout: 3_000 },
+    {
+      messageSendTimeout: 3_000,
+      maxInboundStreams: MAX_BITSWAP_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_BITSWAP_STREAMS_PER_CONNECTION,
+      maxIncomingMessageSize: MAX_BITSWAP_MESSAGE_BYTES,
+      maxWantlistSize: MAX_BITSWAP_WANTLIST_ENTRIES,
+    },
   )
   await helia.start()
   const libp2p = helia.libp2p as unknown as Libp2p<NetServices>

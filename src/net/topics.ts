@@ -4,6 +4,14 @@
  * and a bounded queue. Topic strings are versioned and carry the chain id, and the subnet for
  * per-subnet topics: `/r3mes/<chainId>/tx/1`, `/r3mes/<chainId>/subnet/<k>/<name>/1`.
  */
+import {
+  MAX_ACTIVATION_GOSSIP_BYTES,
+  MAX_ACTIVATION_GOSSIP_PENDING,
+  MAX_GRADIENT_GOSSIP_BYTES,
+  MAX_GRADIENT_GOSSIP_PENDING,
+  MAX_TX_GOSSIP_BYTES,
+  MAX_TX_GOSSIP_PENDING,
+} from '../runtime/limits.ts'
 import { UnknownTopicError } from './errors.ts'
 import { type Shape, shapes } from './shapes.ts'
 
@@ -60,15 +68,27 @@ export interface TopicSpec<K extends TopicKind> {
 export const TOPIC_VERSION = 1
 
 export const topicSpecs: { readonly [K in TopicKind]: TopicSpec<K> } = {
-  tx: { kind: 'tx', scope: 'chain', maxBytes: 64 * 1024, queueLength: 4096, shape: shapes.tx },
+  tx: {
+    kind: 'tx',
+    scope: 'chain',
+    maxBytes: MAX_TX_GOSSIP_BYTES,
+    queueLength: MAX_TX_GOSSIP_PENDING,
+    shape: shapes.tx,
+  },
   activations: {
     kind: 'activations',
     scope: 'subnet',
-    maxBytes: 4 * 1024,
-    queueLength: 1024,
+    maxBytes: MAX_ACTIVATION_GOSSIP_BYTES,
+    queueLength: MAX_ACTIVATION_GOSSIP_PENDING,
     shape: shapes.activations,
   },
-  gradients: { kind: 'gradients', scope: 'subnet', maxBytes: 4 * 1024, queueLength: 1024, shape: shapes.gradients },
+  gradients: {
+    kind: 'gradients',
+    scope: 'subnet',
+    maxBytes: MAX_GRADIENT_GOSSIP_BYTES,
+    queueLength: MAX_GRADIENT_GOSSIP_PENDING,
+    shape: shapes.gradients,
+  },
 }
 
 export const topicKinds = Object.keys(topicSpecs) as TopicKind[]

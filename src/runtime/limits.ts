@@ -136,6 +136,182 @@ export const MAX_NODE_API_BODY_BYTES = 64 * 1024
 
 // Block exchange (src/net/block-exchange.ts, src/net/content-store.ts).
 
+// libp2p connections (createNetNode's connection manager). Loopback testnets put every peer on
+// 127.0.0.1, so the per-host bounds are set for ~16 local nodes dialling one another at once,
+// not for one peer per address.
+
+/**
+ * Connections a node holds at once; an inbound connection beyond it is refused before its
+ * upgrade, and libp2p prunes the least valued ones when our own dials go over. Each connection
+ * costs a socket, a noise session, a yamux muxer and the streams below: this bounds them all.
+ */
+export const MAX_CONNECTIONS = 128
+/**
+ * Inbound connections still in their upgrade (noise handshake, muxer negotiation) at once. A
+ * peer that opens sockets and never finishes the handshake holds one slot each until
+ * INBOUND_UPGRADE_TIMEOUT_MS; beyond this bound new sockets are closed at once.
+ */
+export const MAX_INBOUND_PENDING_CONNECTIONS = 64
+/**
+ * Inbound connections a second from one IP address (libp2p's `inboundConnectionThreshold`).
+ * One host cannot use up the pending slots by itself; set above what a local testnet of ~16
+ * nodes on one address does when a node joins and every other dials it at once.
+ */
+export const MAX_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND = 64
+/** How long an inbound connection may take to finish its upgrade before it is closed. */
+export const INBOUND_UPGRADE_TIMEOUT_MS = 10_000
+/** How long a peer may take to agree on a stream's protocol (each stream holds a slot meanwhile). */
+export const STREAM_PROTOCOL_NEGOTIATION_TIMEOUT_MS = 10_000
+/** Dials in progress at once, across all peers (our own work: sockets and handshakes). */
+export const MAX_PARALLEL_DIALS = 64
+/** Dials waiting for a slot; peer discovery (DHT, bootstrap) cannot queue more than this. */
+export const MAX_DIAL_QUEUE_LENGTH = 256
+/** Addresses tried per peer when dialling it: a peer record listing thousands is cut here. */
+export const MAX_PEER_ADDRS_TO_DIAL = 16
+
+// yamux, per connection
+
+/**
+ * Streams a peer may have open to us on one connection, all protocols together (yamux resets
+ * the surplus before protocol negotiation). The per-protocol bounds below add up to well under
+ * it; this bounds the streams still negotiating, which count against no protocol yet.
+ */
+export const MAX_MUXED_INBOUND_STREAMS_PER_CONNECTION = 256
+/** Streams we open on one connection, all protocols together. */
+export const MAX_MUXED_OUTBOUND_STREAMS_PER_CONNECTION = 256
+/** Streams a peer may open before the node has attached its stream listener (yamux resets the connection beyond). */
+export const MAX_MUXED_EARLY_STREAMS = 10
+/** Largest yamux data frame we send, so one stream does not hold the connection for long. */
+export const MUXED_MAX_MESSAGE_BYTES = 64 * 1024
+/**
+ * Yamux per-stream flow-control window: the most a peer may send on a stream before we grant
+ * more, so the most one stream makes us hold unread.
+ */
+export const STREAM_WINDOW_BYTES = 8 * 1024 * 1024
+/**
+ * What a paused stream may hold unread before yamux resets it. A paused reader keeps receiving
+ * until the sender's window is spent, so it must hold a full window: yamux's defaults (16 MiB
+ * window, 4 MiB buffer) reset paused streams under load.
+ */
+export const STREAM_READ_BUFFER_BYTES = 2 * STREAM_WINDOW_BYTES
+/** A stream with no byte either way for this long is reset, so a silent peer frees its slot. */
+export const STREAM_INACTIVITY_TIMEOUT_MS = 120_000
+
+// Streams per protocol and per connection (libp2p resets an inbound stream over its protocol's
+// bound after negotiation). Handlers registered in createNetNode take theirs there; the others
+// pass theirs to `libp2p.handle(protocol, handler, { maxInboundStreams, maxOutboundStreams })`.
+
+/** Identify: one exchange per connection, and a push when our addresses change. */
+export const MAX_IDENTIFY_STREAMS_PER_CONNECTION = 2
+/**
+ * Ping: the connection monitor pings every 10 s; a ping still closing when the next starts
+ * needs a second stream, and one stream only failed (and killed) healthy connections.
+ */
+export const MAX_PING_STREAMS_PER_CONNECTION = 4
+/** Kad-DHT: one stream per request; a peer's queries in flight to us at once. */
+export const MAX_DHT_STREAMS_PER_CONNECTION = 16
+/** Gossipsub: one long-lived stream each way per peer; a second covers a stream being replaced. */
+export const MAX_GOSSIP_STREAMS_PER_CONNECTION = 2
+/** Bitswap: one stream per message; its default (1024) let one peer hold a thousand. */
+export const MAX_BITSWAP_STREAMS_PER_CONNECTION = 32
+// The block exchange's and the activation streams' bounds are MAX_BLOCK_STREAMS_PER_CONNECTION
+// and MAX_INBOUND_TENSOR_STREAMS, beside their other limits.
+/** The consensus channel: one long-lived stream each way per peer. */
+export const MAX_CONSENSUS_STREAMS_PER_CONNECTION = 4
+
+// Bitswap messages
+
+/** Largest bitswap message we take from a peer (a block of 2 MiB with its envelope fits). */
+export const MAX_BITSWAP_MESSAGE_BYTES = 4 * 1024 * 1024
+/** Entries a peer's wantlist may hold with us; each costs a lookup in our blockstore. */
+export const MAX_BITSWAP_WANTLIST_ENTRIES = 1024
+
+// Gossipsub
+
+/** Encoded cap of a `tx` gossip message (a signed transaction), checked before decoding. */
+export const MAX_TX_GOSSIP_BYTES = 64 * 1024
+/** `tx` messages awaiting validation at once; beyond it they are IGNOREd (no blame). */
+export const MAX_TX_GOSSIP_PENDING = 4096
+/** Encoded cap of an `activations` announcement. */
+export const MAX_ACTIVATION_GOSSIP_BYTES = 4 * 1024
+/** `activations` announcements awaiting validation at once. */
+export const MAX_ACTIVATION_GOSSIP_PENDING = 1024
+/** Encoded cap of a `gradients` announcement. */
+export const MAX_GRADIENT_GOSSIP_BYTES = 4 * 1024
+/** `gradients` announcements awaiting validation at once. */
+export const MAX_GRADIENT_GOSSIP_PENDING = 1024
+/**
+ * Room in one gossipsub RPC beyond the largest topic payload: the envelope, topic string,
+ * author, sequence number and signature. An RPC over payload + this is not decoded at all.
+ */
+export const GOSSIP_RPC_OVERHEAD_BYTES = 4096
+/**
+ * Bytes queued to one peer's gossipsub stream that it has not read; beyond it the stream is
+ * reset. A peer that stops reading costs at most this, not every message since.
+ */
+export const MAX_GOSSIP_OUTBOUND_BUFFER_BYTES = 32 * 1024 * 1024
+/** Topic subscriptions one RPC may carry (ours: `tx` and two per subnet). */
+export const MAX_GOSSIP_RPC_SUBSCRIPTIONS = 1024
+/** Messages one RPC may carry (the RPC byte cap bounds them too). */
+export const MAX_GOSSIP_RPC_MESSAGES = 5000
+/**
+ * Message ids one IHAVE or IWANT may carry: gossipsub's own emission cap (5000), so an honest
+ * peer's control message always decodes; beyond it the whole RPC is dropped.
+ */
+export const MAX_GOSSIP_RPC_IHAVE_IWANT_IDS = 5000
+/** IDONTWANT ids one RPC may carry (gossipsub sends at most 512 a heartbeat). */
+export const MAX_GOSSIP_RPC_IDONTWANT_IDS = 512
+/** Control messages (IHAVE, IWANT, GRAFT, PRUNE, IDONTWANT) of one kind per RPC. */
+export const MAX_GOSSIP_RPC_CONTROL_MESSAGES = 5000
+/** Peer records one PRUNE may carry for peer exchange. */
+export const MAX_GOSSIP_RPC_PRUNE_PEERS = 16
+/**
+ * Memory one peer's topic subscriptions may take in our topic map (each topic costs its
+ * length plus ~1 KiB): about 250 topics, far above a node in every subnet of a large network.
+ */
+export const MAX_GOSSIP_TOPIC_BYTES_PER_PEER = 256 * 1024
+/** IDONTWANT ids kept per peer and heartbeat. */
+export const MAX_GOSSIP_IDONTWANT_PER_HEARTBEAT = 512
+/** Heartbeats a message stays in the message cache (answering IWANTs); bounds the cache. */
+export const GOSSIP_MCACHE_HEARTBEATS = 5
+/** Heartbeats of the message cache advertised in IHAVEs. */
+export const GOSSIP_MCACHE_GOSSIP_HEARTBEATS = 3
+/** How long a message id is remembered to drop duplicates; bounds the seen-cache by rate × this. */
+export const GOSSIP_SEEN_TTL_MS = 120_000
+
+// Kad-DHT (the chain's DHT, `/r3mes/<chainId>/kad/1.0.0`)
+
+/** Peers per k-bucket. */
+export const DHT_KBUCKET_SIZE = 20
+/** Routing table depth in bits: it holds at most 2^this × DHT_KBUCKET_SIZE peers (1280). */
+export const DHT_PREFIX_BITS = 6
+/** Routing table updates (peers learnt from query answers) waiting to be applied. */
+export const MAX_DHT_ROUTING_UPDATE_QUEUE = 1024
+/** Peers waiting to be pinged before they enter, or to decide whether they stay in, the routing table. */
+export const MAX_DHT_PING_QUEUE = 100
+/** How long a peer's DHT request may take to arrive and be answered before its stream is closed. */
+export const DHT_INCOMING_MESSAGE_TIMEOUT_MS = 10_000
+/**
+ * Provider records the DHT stores for other peers, in total (each is a datastore entry, kept
+ * 48 h). Our own records are not counted: we only publish what we hold.
+ */
+export const MAX_DHT_PROVIDER_RECORDS = 65_536
+/** Provider records one peer may make us store, so one peer cannot use up the total. */
+export const MAX_DHT_PROVIDER_RECORDS_PER_PEER = 1024
+/**
+ * Providers stored for one key: a GET_PROVIDERS answer lists them all, so this bounds its size;
+ * content is held by its producer and a few seeders.
+ */
+export const MAX_DHT_PROVIDERS_PER_KEY = 64
+/**
+ * Least time between two recounts of the stored provider records. The counts are kept in
+ * memory; expired records are deleted behind them, so a full count is recounted before a
+ * record is refused, at most this often.
+ */
+export const DHT_PROVIDER_RECOUNT_INTERVAL_MS = 60_000
+
+// ---- files on disk and topology files --------------------------------------------------------
+
 /**
  * Largest content block served or accepted over the block exchange: a chunk (at most 2 MiB,
  * bitswap's own cap) or a small whole; room to spare. A reply's length prefix over this (or
