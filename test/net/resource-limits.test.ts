@@ -16,7 +16,7 @@ import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { dhtProtocol, type NetNode } from '../../src/net/node.ts'
-import { sleep } from '../../src/runtime/clock.ts'
+import { deadlineSignal, sleep } from '../../src/runtime/clock.ts'
 import { MAX_DHT_STREAMS_PER_CONNECTION } from '../../src/runtime/limits.ts'
 import { CHAIN_ID, type Cluster, clock, connect, startNodes, waitFor } from './helpers.ts'
 
@@ -88,7 +88,10 @@ describe('net: resource limits against hostile peers', function () {
     const streams: Stream[] = []
     const opened = await Promise.allSettled(
       Array.from({ length: attempts }, () =>
-        connection.newStream(dhtProtocol(CHAIN_ID), { maxOutboundStreams: 1000, signal: AbortSignal.timeout(5000) }),
+        connection.newStream(dhtProtocol(CHAIN_ID), {
+          maxOutboundStreams: 1000,
+          signal: deadlineSignal(clock, 5000, 'a test step'),
+        }),
       ),
     )
     for (const result of opened) if (result.status === 'fulfilled') streams.push(result.value)
@@ -114,7 +117,7 @@ describe('net: resource limits against hostile peers', function () {
     await connect(honest, victim)
     const root = await cidOf('honest content')
     await waitFor(async () => {
-      await honest.content.announce(root, { signal: AbortSignal.timeout(2000) })
+      await honest.content.announce(root, { signal: deadlineSignal(clock, 2000, 'a test step') })
       return (await storedKeys(victim, '/dht/provider')).some((k) => k.endsWith(honest.peerId.toString()))
     }, 20_000)
   })
@@ -141,7 +144,7 @@ describe('net: resource limits against hostile peers', function () {
     const key = new Uint8Array([...new TextEncoder().encode('/pk/'), ...junk.publicKey.toMultihash().bytes])
     let sentToVictim = false
     for await (const event of dht.put(key, publicKeyToProtobuf(junk.publicKey), {
-      signal: AbortSignal.timeout(10_000),
+      signal: deadlineSignal(clock, 10_000, 'a test step'),
     })) {
       if (event.name === 'SEND_QUERY' && event.to.equals(victim.peerId)) sentToVictim = true
     }
@@ -160,7 +163,7 @@ describe('net: resource limits against hostile peers', function () {
     // Wait until announcements reach the victim, then flood it.
     const first = await cidOf('flood 0')
     await waitFor(async () => {
-      await attacker.content.announce(first, { signal: AbortSignal.timeout(2000) })
+      await attacker.content.announce(first, { signal: deadlineSignal(clock, 2000, 'a test step') })
       return (await fromPeer(attacker)) === 1
     }, 20_000)
     for (let i = 1; i < 10; i++) await attacker.content.announce(await cidOf(`flood ${i}`))
@@ -169,7 +172,7 @@ describe('net: resource limits against hostile peers', function () {
     // Another peer's records are still taken.
     const root = await cidOf('honest root')
     await waitFor(async () => {
-      await honest.content.announce(root, { signal: AbortSignal.timeout(2000) })
+      await honest.content.announce(root, { signal: deadlineSignal(clock, 2000, 'a test step') })
       return (await fromPeer(honest)) === 1
     }, 20_000)
   })
@@ -183,7 +186,9 @@ describe('net: resource limits against hostile peers', function () {
     // One at a time, so the refusal is the connection count's and not the pending-upgrade bound's.
     const dials: PromiseSettledResult<unknown>[] = []
     for (const peer of peers)
-      dials.push(...(await Promise.allSettled([peer.dial(address, { signal: AbortSignal.timeout(5000) })])))
+      dials.push(
+        ...(await Promise.allSettled([peer.dial(address, { signal: deadlineSignal(clock, 5000, 'a test step') })])),
+      )
     await sleep(clock, 500)
     assert.ok(
       dials.some((d) => d.status === 'rejected'),
