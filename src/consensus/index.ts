@@ -1,7 +1,7 @@
 /**
  * The consensus module's public surface, for `src/actors` (which hosts the actor) and
  * `src/net` (which implements `ConsensusTransport` and `ConsensusInbox` over the consensus
- * topic, carrying `encodeMessage` bytes, at most `MAX_MESSAGE_BYTES` each).
+ * topic, carrying `encodeMessage` bytes, at most `MAX_CONSENSUS_MESSAGE_BYTES` (src/runtime/limits.ts) each).
  */
 export type { Application, CheckTxResult } from './application.ts'
 export { type ConsensusActorInput, type ConsensusInbox, consensusMachine } from './consensus-actor.ts'
@@ -22,13 +22,7 @@ export { type Signer, signerFromSeed } from './keys.ts'
 export { KvApplication } from './kv-application.ts'
 export { MemoryHub } from './memory-transport.ts'
 export { Mempool, type MempoolInit } from './mempool.ts'
-export {
-  type ConsensusMessage,
-  type ConsensusTransport,
-  decodeMessage,
-  encodeMessage,
-  MAX_MESSAGE_BYTES,
-} from './messages.ts'
+export { type ConsensusMessage, type ConsensusTransport, decodeMessage, encodeMessage } from './messages.ts'
 export { ConsensusNode } from './node.ts'
 export type { BlockSource, NodeComponents } from './node-io.ts'
 export { FileLastSignedStore, MemoryLastSignedStore, PrivValidator } from './privval.ts'

@@ -6,7 +6,13 @@
  * them valid), so a tx sent again costs a hash lookup rather than another check.
  */
 import { InvalidArgumentError } from '../runtime/errors.ts'
-import { REFUSED_TX_CACHE_SIZE } from '../runtime/limits.ts'
+import {
+  MAX_MEMPOOL_BYTES,
+  MAX_MEMPOOL_TX_BYTES,
+  MAX_MEMPOOL_TXS,
+  MEMPOOL_COMMITTED_CACHE_SIZE,
+  REFUSED_TX_CACHE_SIZE,
+} from '../runtime/limits.ts'
 import type { Application } from './application.ts'
 import { TxRejectedError } from './errors.ts'
 import { sha256, toHex } from './hash.ts'
@@ -36,10 +42,10 @@ export class Mempool {
 
   constructor(app: Application, init: MempoolInit = {}) {
     this.#app = app
-    this.maxTxs = init.maxTxs ?? 10_000
-    this.maxBytes = init.maxBytes ?? 64 * 1024 * 1024
-    this.maxTxBytes = init.maxTxBytes ?? 64 * 1024
-    this.#committedCacheSize = init.committedCacheSize ?? 100_000
+    this.maxTxs = init.maxTxs ?? MAX_MEMPOOL_TXS
+    this.maxBytes = init.maxBytes ?? MAX_MEMPOOL_BYTES
+    this.maxTxBytes = init.maxTxBytes ?? MAX_MEMPOOL_TX_BYTES
+    this.#committedCacheSize = init.committedCacheSize ?? MEMPOOL_COMMITTED_CACHE_SIZE
     if (this.maxTxs <= 0 || this.maxBytes <= 0 || this.maxTxBytes <= 0)
       throw new InvalidArgumentError('mempool bounds must be positive')
   }

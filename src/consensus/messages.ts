@@ -2,7 +2,7 @@
  * What validators send each other, and its wire encoding (msgpackr over fixed-order arrays).
  * The network layer carries these bytes on the consensus topic; it never looks inside.
  */
-import { MAX_TX_MESSAGE_BYTES, MAX_TXS_PER_MESSAGE } from '../runtime/limits.ts'
+import { MAX_CONSENSUS_MESSAGE_BYTES, MAX_TX_MESSAGE_BYTES, MAX_TXS_PER_MESSAGE } from '../runtime/limits.ts'
 import { encode } from './codec.ts'
 import { InvalidConsensusDataError } from './errors.ts'
 import type { Block, Commit, DuplicateVoteEvidence, Proposal, Vote } from './types.ts'
@@ -31,9 +31,6 @@ export type ConsensusMessage =
   /** The height a node is deciding; a peer that has decided it answers with `decided`. */
   | { readonly kind: 'status'; readonly height: number }
 
-/** @default bound on one message: a block of 4 MiB plus headroom */
-export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-
 export function encodeMessage(m: ConsensusMessage): Uint8Array {
   switch (m.kind) {
     case 'proposal':
@@ -52,7 +49,7 @@ export function encodeMessage(m: ConsensusMessage): Uint8Array {
 }
 
 export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
-  if (bytes.byteLength > MAX_MESSAGE_BYTES) throw new InvalidConsensusDataError('message too large')
+  if (bytes.byteLength > MAX_CONSENSUS_MESSAGE_BYTES) throw new InvalidConsensusDataError('message too large')
   const a = safeDecode(bytes, 'consensus message')
   if (!Array.isArray(a)) throw new InvalidConsensusDataError('malformed consensus message')
   switch (a[0]) {

@@ -19,7 +19,11 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { assert } from '../runtime/assert.ts'
 import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
-import { LYING_PROVIDER_SKIP_MS, MAX_LYING_PROVIDERS_REMEMBERED } from '../runtime/limits.ts'
+import {
+  LYING_PROVIDER_SKIP_MS,
+  MAX_CONTENT_ROOT_HEADER_BYTES,
+  MAX_LYING_PROVIDERS_REMEMBERED,
+} from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { BlockExchange } from './block-exchange.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
@@ -66,7 +70,6 @@ export interface RootHeader {
   content: string
 }
 
-const MAX_HEADER_BYTES = 512
 /** How long a want may go unanswered before it is made again, at first and at most. */
 const WANT_RETRY_FIRST_MS = 3_000
 const WANT_RETRY_MAX_MS = 24_000
@@ -134,7 +137,9 @@ export class ContentStore {
         chunkBytes: this.chunkBytes,
         content: rawCid(bytes).toString(),
       }
-      const block = dagPb.encode(dagPb.prepare({ Data: encodeMessage(header, MAX_HEADER_BYTES, 'root'), Links: links }))
+      const block = dagPb.encode(
+        dagPb.prepare({ Data: encodeMessage(header, MAX_CONTENT_ROOT_HEADER_BYTES, 'root'), Links: links }),
+      )
       root = dagPbCid(block)
       await this.#helia.blockstore.put(root, block)
     }
@@ -382,7 +387,7 @@ export class ContentStore {
 
 export function parseHeader(data: Uint8Array | undefined): RootHeader {
   if (data === undefined) throw new MalformedMessageError('content root', 'no header')
-  const value = decodeMessage(data, MAX_HEADER_BYTES, 'content root') as Partial<RootHeader>
+  const value = decodeMessage(data, MAX_CONTENT_ROOT_HEADER_BYTES, 'content root') as Partial<RootHeader>
   if (
     value.v !== 1 ||
     !Number.isSafeInteger(value.size) ||

@@ -36,7 +36,9 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import { type Clock, deadlineSignal, type TimerHandle } from '../runtime/clock.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import {
+  FLOOD_SEEN_CACHE_SIZE,
   MAX_CONSENSUS_STREAMS_PER_CONNECTION,
+  MAX_FLOOD_QUEUED_BYTES_PER_PEER,
   MAX_PARTIAL_FRAME_BYTES_TOTAL,
   PARTIAL_FRAME_IDLE_MS,
 } from '../runtime/limits.ts'
@@ -161,8 +163,8 @@ export class FloodChannel {
     this.#self = components.libp2p.peerId.toString()
     this.#maxBody = init.maxBodyBytes
     this.#maxFrame = init.maxBodyBytes + 2 * (MAX_PEER_ID_BYTES + 1) + 5
-    this.#seenCap = init.seenCacheSize ?? 16_384
-    this.#maxQueued = init.maxQueuedBytesPerPeer ?? 64 * 1024 * 1024
+    this.#seenCap = init.seenCacheSize ?? FLOOD_SEEN_CACHE_SIZE
+    this.#maxQueued = init.maxQueuedBytesPerPeer ?? MAX_FLOOD_QUEUED_BYTES_PER_PEER
     this.#maxPartialTotal = init.maxPartialFrameBytesTotal ?? MAX_PARTIAL_FRAME_BYTES_TOTAL
     this.#partialIdleMs = init.partialFrameIdleMs ?? PARTIAL_FRAME_IDLE_MS
     this.#nextSeq = Math.floor(components.clock.nowMs()) >>> 0

@@ -37,6 +37,7 @@ import {
   MAX_BITSWAP_STREAMS_PER_CONNECTION,
   MAX_BITSWAP_WANTLIST_ENTRIES,
   MAX_CONNECTIONS,
+  MAX_CONSENSUS_MESSAGE_BYTES,
   MAX_DHT_PING_QUEUE,
   MAX_DHT_PROVIDER_RECORDS,
   MAX_DHT_PROVIDER_RECORDS_PER_PEER,
@@ -193,9 +194,6 @@ export function dhtProtocol(chainId: string): string {
 export function consensusProtocol(chainId: string): string {
   return `/r3mes/${chainId}/consensus/1.0.0`
 }
-
-/** The largest consensus message the channel carries: a block of 4 MiB with its commit, and headroom. */
-const MAX_CONSENSUS_BODY_BYTES = 8 * 1024 * 1024
 
 /** The largest gossip payload of any topic, plus room for the RPC envelope and signature. */
 const MAX_GOSSIP_RPC_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.maxBytes)) + GOSSIP_RPC_OVERHEAD_BYTES
@@ -397,7 +395,7 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   )
   await activations.start()
   const consensus = new FloodChannel(
-    { protocol: consensusProtocol(init.chainId), maxBodyBytes: MAX_CONSENSUS_BODY_BYTES },
+    { protocol: consensusProtocol(init.chainId), maxBodyBytes: MAX_CONSENSUS_MESSAGE_BYTES },
     { libp2p, ...components, faults },
   )
   await consensus.start()

@@ -53,6 +53,23 @@ export const MAX_PENDING_EVIDENCE_PER_VALIDATOR = 4
 
 // ---- consensus IO: WAL, mempool, the consensus channel ----------------------------------
 
+/** One consensus message (a block of 4 MiB with its commit, and headroom); larger is refused before it is decoded. */
+export const MAX_CONSENSUS_MESSAGE_BYTES = 8 * 1024 * 1024
+
+/** Bytes queued to one peer on the consensus channel; a peer too slow to take them loses frames (consensus re-sends). */
+export const MAX_FLOOD_QUEUED_BYTES_PER_PEER = 64 * 1024 * 1024
+
+/** Frames remembered as seen (relay de-duplication), oldest forgotten first. */
+export const FLOOD_SEEN_CACHE_SIZE = 16_384
+
+/** Transactions the mempool holds, their bytes in total, and one transaction's bytes. */
+export const MAX_MEMPOOL_TXS = 10_000
+export const MAX_MEMPOOL_BYTES = 64 * 1024 * 1024
+export const MAX_MEMPOOL_TX_BYTES = 64 * 1024
+
+/** Hashes of committed txs remembered, so a replayed one costs a lookup. */
+export const MEMPOOL_COMMITTED_CACHE_SIZE = 100_000
+
 /** A WAL record larger than this is damage, not data (a block is bounded far below). */
 export const MAX_WAL_RECORD_BYTES = 64 * 1024 * 1024
 
@@ -135,6 +152,9 @@ export const MAX_INBOX_BYTES_PER_SENDER = 128 * 1024 * 1024
 export const MAX_NODE_API_BODY_BYTES = 64 * 1024
 
 // Block exchange (src/net/block-exchange.ts, src/net/content-store.ts).
+
+/** A content root's header (size, chunk size, content kind), read from a peer's root block. */
+export const MAX_CONTENT_ROOT_HEADER_BYTES = 512
 
 // libp2p connections (createNetNode's connection manager). Loopback testnets put every peer on
 // 127.0.0.1, so the per-host bounds are set for ~16 local nodes dialling one another at once,
