@@ -9,7 +9,7 @@ import * as limits from '../../../src/runtime/limits.ts'
 const doc = readFileSync(new URL('../../../docs/SECURITY.md', import.meta.url), 'utf8')
 
 /** A limit's value as the document writes it: bytes in KiB/MiB/GiB where whole, times with their unit. */
-export function formatLimit(name: string, value: number): string {
+function formatLimit(name: string, value: number): string {
   const grouped = (n: number) => n.toLocaleString('en-US').replaceAll(',', ' ')
   if (name.endsWith('_BYTES') || name.includes('_BYTES_')) {
     for (const [unit, size] of [
