@@ -70,13 +70,20 @@ export interface ByzantineValidatorInit {
   readonly logger: Logger
 }
 
+/** The transport, and how many of each attack it has sent ('farFutureBlockTime': its own proposals' twins). */
+export interface ByzantineTransport extends ConsensusTransport {
+  readonly sent: ReadonlyMap<ByzantineAttack | 'farFutureBlockTime', number>
+}
+
 /** The consensus transport of a Byzantine validator: the honest link plus a running mix of attacks. */
-export function byzantineTransport(init: ByzantineValidatorInit): ConsensusTransport {
+export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTransport {
   const { chainId, signer, validatorIndex, link, net, blockStore, random, clock, logger } = init
   const myAddress = addressOf(signer.publicKey)
   const log = logger.child({ misbehaviour: 'byzantineValidator' })
   let broadcasts = 0
   let next = 0
+  const sent = new Map<ByzantineAttack | 'farFutureBlockTime', number>()
+  const count = (kind: ByzantineAttack | 'farFutureBlockTime') => sent.set(kind, (sent.get(kind) ?? 0) + 1)
   /** The height the honest core is deciding (from its own status messages and votes). */
   let height = 1
   const rawStreams = new Map<string, Stream>()
@@ -194,17 +201,20 @@ export function byzantineTransport(init: ByzantineValidatorInit): ConsensusTrans
   }
 
   return {
+    sent,
     send: (peer, message) => link.send(peer, message),
     broadcast: (message) => {
       observe(message)
       const mine = message.kind === 'proposal' && Buffer.from(message.block.header.proposer).equals(myAddress)
       link.broadcast(mine ? farFutureTwin(message) : message)
+      if (mine) count('farFutureBlockTime')
       broadcasts++
       if (broadcasts % ATTACK_EVERY_BROADCASTS !== 0) return
       const kind = BYZANTINE_ATTACKS[next % BYZANTINE_ATTACKS.length] as ByzantineAttack
       next++
       log.info({ attack: kind, height }, 'byzantine: attack sent')
       attack(kind)
+      count(kind)
     },
   }
 }

@@ -88,6 +88,8 @@ export class ChainNode {
   readonly signer: Signer
   /** Index in the validator set, or -1 for a follower. */
   readonly validatorIndex: number
+  /** Attacks sent so far, by kind, when this node runs the byzantineValidator misbehaviour. */
+  readonly byzantineAttacksSent: ReadonlyMap<string, number> | undefined
   readonly #listeners = new Set<(b: ExecutedBlock) => void>()
   /** Block hash and the app hash after it, per height executed here (checks across nodes). */
   readonly history = new Map<
@@ -123,8 +125,8 @@ export class ChainNode {
     const blockStore = new FileBlockStore(join(dir, 'blocks'))
     let transport: ConsensusTransport = this.#link
     if (init.equivocate === true) transport = this.#equivocating(transport, genesis.chainId)
-    if (init.byzantine === true && this.validatorIndex >= 0)
-      transport = byzantineTransport({
+    if (init.byzantine === true && this.validatorIndex >= 0) {
+      const byzantine = byzantineTransport({
         chainId: genesis.chainId,
         signer: this.signer,
         validatorIndex: this.validatorIndex,
@@ -135,6 +137,9 @@ export class ChainNode {
         clock: components.clock,
         logger: components.logger,
       })
+      this.byzantineAttacksSent = byzantine.sent
+      transport = byzantine
+    } else this.byzantineAttacksSent = undefined
     const nodeComponents: NodeComponents = {
       genesis,
       config: {

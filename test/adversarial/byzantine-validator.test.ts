@@ -7,7 +7,7 @@
  * proposed must not carry its far-future time.
  */
 import assert from 'node:assert/strict'
-import { FAR_FUTURE_BLOCK_TIME_MS } from '../../src/actors/byzantine-validator.ts'
+import { BYZANTINE_ATTACKS, FAR_FUTURE_BLOCK_TIME_MS } from '../../src/actors/byzantine-validator.ts'
 import { clock } from '../net/helpers.ts'
 import { assertMemoryBounded, liveBytes, startValidatorNetwork, type ValidatorNetwork } from './network.ts'
 
@@ -37,6 +37,10 @@ describe('adversarial: a Byzantine validator', function () {
           `block ${height} dated ${new Date(entry.timeMs).toISOString()}, far in the future`,
         )
     }
+    // The attacks really went out: every kind, and far-future blocks whenever it proposed.
+    const sent = net.chains[3]?.byzantineAttacksSent
+    for (const kind of [...BYZANTINE_ATTACKS, 'farFutureBlockTime'])
+      assert.ok((sent?.get(kind) ?? 0) > 0, `the Byzantine validator sent no ${kind}`)
     assertMemoryBounded(liveBytes() - before, 'a Byzantine validator')
   })
 })
