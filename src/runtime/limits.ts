@@ -358,14 +358,6 @@ export const HTTP_MAX_HEADER_BYTES = 16 * 1024
 export const HTTP_MAX_CONNECTIONS = 256
 
 /**
- * A connection on which nothing moved (no byte read, no byte written) for this long is closed:
- * a client that sends a request and never reads the answer holds its connection, and the
- * responses Node queued for it, no longer. The request deadlines above do not cover the
- * response side.
- */
-export const HTTP_IDLE_TIMEOUT_MS = 60_000
-
-/**
  * Largest JSON body the node API reads (admin requests): a client cannot make it buffer more;
  * a body announced larger is refused with 413 before a byte of it is read.
  */

@@ -11,7 +11,6 @@ import type { AddressInfo } from 'node:net'
 import { R3mesError } from '../../runtime/errors.ts'
 import {
   HTTP_HEADERS_TIMEOUT_MS,
-  HTTP_IDLE_TIMEOUT_MS,
   HTTP_MAX_CONNECTIONS,
   HTTP_MAX_HEADER_BYTES,
   HTTP_MAX_HEADERS_COUNT,
@@ -150,14 +149,12 @@ export interface ServerBounds {
   readonly maxHeaderBytes?: number
   /** @default HTTP_MAX_CONNECTIONS */
   readonly maxConnections?: number
-  /** @default HTTP_IDLE_TIMEOUT_MS */
-  readonly idleTimeoutMs?: number
 }
 
 /**
  * A `node:http` server with every bound a client could otherwise stretch set explicitly
- * (Node's defaults let a client take 60 s to send its headers and 5 min for a request, hold
- * any number of connections, and never read its answers), for every HTTP server of the node.
+ * (Node's defaults let a client take 60 s to send its headers and 5 min for a request, and
+ * hold any number of connections), for every HTTP server of the node.
  */
 export function createBoundedServer(listener: RequestListener, bounds: ServerBounds = {}): Server {
   const requestTimeout = bounds.requestTimeoutMs ?? HTTP_REQUEST_TIMEOUT_MS
@@ -173,10 +170,6 @@ export function createBoundedServer(listener: RequestListener, bounds: ServerBou
   )
   server.maxHeadersCount = bounds.maxHeadersCount ?? HTTP_MAX_HEADERS_COUNT
   server.maxConnections = bounds.maxConnections ?? HTTP_MAX_CONNECTIONS
-  // With no 'timeout' listener, Node destroys a socket idle this long: the one bound on a
-  // client that sends requests and never reads the answers (Node stops parsing its pipelined
-  // requests while answers are queued, so it sits idle rather than grow the queue).
-  server.timeout = bounds.idleTimeoutMs ?? HTTP_IDLE_TIMEOUT_MS
   return server
 }
 
