@@ -4,7 +4,8 @@
  *
  *   GET  /status              height, window, peers, roles, metrics, held-out loss history
  *   GET  /events              recent actor events (the XState inspection log)
- *   GET  /chain/history       block hash and app hash per height (?from=&to=)
+ *   GET  /chain/history       block hash and app hash per height (?from=&to=, at most
+ *                             MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST heights a request)
  *   GET  /query/<path>        a chain query, e.g. /query/supply, /query/claims/3
  *   POST /admin/faults        fault injection on this node's real connections, and clock skew:
  *                             only with `admin` set (the testnet harness), and then only with
@@ -17,28 +18,40 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { PrunedError, UnknownQueryError } from '../chain/query.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
-import { MAX_NODE_API_BODY_BYTES } from '../runtime/limits.ts'
+import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST, MAX_NODE_API_BODY_BYTES } from '../runtime/limits.ts'
 import type { SkewedClock } from '../runtime/skewed-clock.ts'
 import { type AdminAccess, checkAdminRequest } from './http/admin-access.ts'
-import { createBoundedServer, HttpError, Router, requestUrl } from './http/http-server.ts'
+import { createBoundedServer, HttpError, Router, requestUrl, type ServerBounds } from './http/http-server.ts'
 import type { R3mesNode } from './node.ts'
 import type { ServingWork } from './roles/serving.ts'
 import { type CompletionsApi, completionsApi } from './serving/completions-api.ts'
 
+function bodyTooLarge(): HttpError {
+  return new HttpError(413, `the request body is over ${MAX_NODE_API_BODY_BYTES} bytes`, { code: 'request_too_large' })
+}
+
+/**
+ * The request's JSON object body, at most MAX_NODE_API_BODY_BYTES. A body announced larger is
+ * refused before a byte of it is read (the error answer closes the connection, so the rest is
+ * never read either); one that turns out larger is refused at the first byte past the bound.
+ */
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_NODE_API_BODY_BYTES) throw bodyTooLarge()
   let size = 0
   const parts: Buffer[] = []
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > MAX_NODE_API_BODY_BYTES) throw new HttpError(413, `body over ${MAX_NODE_API_BODY_BYTES} bytes`)
+    if (size > MAX_NODE_API_BODY_BYTES) throw bodyTooLarge()
     parts.push(chunk as Buffer)
   }
   let body: unknown
   try {
     body = JSON.parse(Buffer.concat(parts).toString('utf8'))
-  } catch {
-    throw new HttpError(400, 'body is not JSON')
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error
+    throw new HttpError(400, `the request body is not JSON: ${error.message}`, { code: 'invalid_json' })
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     throw new HttpError(400, 'body must be an object')
@@ -63,6 +76,31 @@ function peers(v: unknown, field: string) {
   })
 }
 
+/**
+ * The heights `GET /chain/history` answers: `from` (default 1) to `to` (default the last
+ * height, at most one page of MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST from `from`).
+ */
+function historyRange(params: URLSearchParams, height: number): { from: number; to: number } {
+  const heightParam = (name: string, fallback: number): number => {
+    const text = params.get(name)
+    if (text === null) return fallback
+    const n = Number(text)
+    if (text.trim() === '' || !Number.isSafeInteger(n) || n < 1)
+      throw new HttpError(400, `'${name}' must be a height (a whole number ≥ 1), not '${text}'`, { param: name })
+    return n
+  }
+  const from = heightParam('from', 1)
+  const to = heightParam('to', Math.max(from, Math.min(height, from + MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST - 1)))
+  if (to < from) throw new HttpError(400, `'to' (${to}) must not be below 'from' (${from})`, { param: 'to' })
+  if (to - from + 1 > MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST)
+    throw new HttpError(
+      400,
+      `'from'..'to' spans ${to - from + 1} heights; one request answers at most ${MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST}, page with 'from'`,
+      { param: 'to', code: 'range_too_large' },
+    )
+  return { from, to }
+}
+
 /** A `/query/` path, percent-decoded; one that does not decode is the client's error. */
 function queryPath(encoded: string): string {
   try {
@@ -83,6 +121,8 @@ export interface NodeApiInit {
   readonly port?: number
   /** Serve the admin routes to requests that pass these checks. @default undefined (no admin routes: 404) */
   readonly admin?: AdminAccess
+  /** Bounds on what a client may make the server hold. @default the HTTP limits in src/runtime/limits.ts */
+  readonly bounds?: ServerBounds
 }
 
 export class NodeApi {
@@ -101,13 +141,20 @@ export class NodeApi {
       api.mount(router)
       this.#completions = { router, api }
     }
+    const log = init.components.logger.child({ component: 'node-api' })
     this.#server = createBoundedServer((req, res) => {
       this.#handle(req, res).catch((error: unknown) => {
-        const e = error instanceof HttpError ? error : new HttpError(500, (error as Error).message)
+        if (!(error instanceof HttpError)) log.error({ err: error, url: req.url }, 'request handler failed')
+        const e = error instanceof HttpError ? error : new HttpError(500, 'internal error while serving the request')
         if (res.headersSent) res.end()
-        else this.#send(res, e.status, e.toJSON())
+        else {
+          // Answered before its body was read to the end (refused, too large): close rather
+          // than read the rest of a body nobody wants.
+          if (!req.complete) res.setHeader('connection', 'close')
+          this.#send(res, e.status, e.toJSON())
+        }
       })
-    })
+    }, init.bounds)
   }
 
   async listen(): Promise<string> {
@@ -145,10 +192,7 @@ export class NodeApi {
     } else if (route === 'GET /events') {
       this.#send(res, 200, node.events)
     } else if (route === 'GET /chain/history') {
-      const from = Number(url.searchParams.get('from') ?? 1)
-      const to = Number(url.searchParams.get('to') ?? node.chain.height)
-      if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 1 || to < from || to - from > 100_000)
-        throw new HttpError(400, "'from' and 'to' must be heights with 1 ≤ from ≤ to")
+      const { from, to } = historyRange(url.searchParams, node.chain.height)
       const out = []
       for (let h = from; h <= to; h++) {
         const entry = node.chain.history.get(h)
@@ -157,11 +201,15 @@ export class NodeApi {
       this.#send(res, 200, out)
     } else if (req.method === 'GET' && url.pathname.startsWith('/query/')) {
       const path = queryPath(url.pathname.slice('/query/'.length))
+      let answer: unknown
       try {
-        this.#send(res, 200, node.chain.query(path))
+        answer = node.chain.query(path)
       } catch (error) {
-        throw new HttpError(404, (error as Error).message)
+        if (error instanceof UnknownQueryError) throw new HttpError(404, error.message, { code: 'unknown_query' })
+        if (error instanceof PrunedError) throw new HttpError(410, error.message, { code: 'pruned' })
+        throw error
       }
+      this.#send(res, 200, answer)
     } else if (route === 'POST /admin/faults' && this.#init.admin !== undefined) {
       checkAdminRequest(this.#init.admin, req)
       await this.#fault(await readJson(req))

@@ -148,9 +148,6 @@ export const MAX_INBOX_TENSORS_PER_SENDER = 16
 /** Bytes held from one sender. */
 export const MAX_INBOX_BYTES_PER_SENDER = 128 * 1024 * 1024
 
-/** Largest JSON body the node API reads (admin requests): a client cannot make it buffer more. */
-export const MAX_NODE_API_BODY_BYTES = 64 * 1024
-
 // Block exchange (src/net/block-exchange.ts, src/net/content-store.ts).
 
 /** A content root's header (size, chunk size, content kind), read from a peer's root block. */
@@ -379,6 +376,19 @@ export const HTTP_MAX_HEADER_BYTES = 16 * 1024
 
 /** Connections held open at once; past it new ones are closed on arrival. */
 export const HTTP_MAX_CONNECTIONS = 256
+
+/**
+ * Largest JSON body the node API reads (admin requests): a client cannot make it buffer more;
+ * a body announced larger is refused with 413 before a byte of it is read.
+ */
+export const MAX_NODE_API_BODY_BYTES = 64 * 1024
+
+/**
+ * Heights one `GET /chain/history` answers (~230 bytes each as JSON): a client asking for the
+ * whole of a long chain gets 400 rather than make the node build a reply of megabytes per
+ * request; without `to` it gets the first page, and pages on with `from`.
+ */
+export const MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST = 256
 
 // ---- files on disk and topology files --------------------------------------------------------
 

@@ -8,6 +8,7 @@
 import { rmSync } from 'node:fs'
 import type { Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
+import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST } from '../runtime/limits.ts'
 import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
 import { checkInvariants, type InvariantResult } from './invariants.ts'
 import { loadTestnet, setupTestnet, type TestnetLayout } from './layout.ts'
@@ -322,12 +323,26 @@ export class Testnet {
     return claims.every((c) => c.kind !== 'submission' || c.challengeUntil < height)
   }
 
-  /** Block and app hashes per height from every node that answers. */
+  /**
+   * Block and app hashes per height from every node that answers, page by page (a node answers
+   * at most MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST heights a request); a node that stops
+   * answering midway is left out.
+   */
   async histories(): Promise<Map<string, { height: number; blockHash: string; appHash: string }[]>> {
-    const out = new Map<string, { height: number; blockHash: string; appHash: string }[]>()
+    type Entry = { height: number; blockHash: string; appHash: string }
+    const out = new Map<string, Entry[]>()
+    const page = MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST
     for (const n of this.nodes) {
-      const h = await n.get<{ height: number; blockHash: string; appHash: string }[]>('/chain/history', 10_000)
-      if (h !== undefined) out.set(n.name, h)
+      const top = (await n.get<{ height: number }>('/status', 10_000))?.height
+      if (top === undefined) continue
+      const entries: Entry[] = []
+      let from = 1
+      for (; from <= top; from += page) {
+        const h = await n.get<Entry[]>(`/chain/history?from=${from}&to=${Math.min(top, from + page - 1)}`, 10_000)
+        if (h === undefined) break
+        entries.push(...h)
+      }
+      if (from > top) out.set(n.name, entries)
     }
     return out
   }

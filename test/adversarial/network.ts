@@ -52,8 +52,13 @@ export interface ValidatorNetworkOptions {
   readonly byzantine?: number
 }
 
+/** The key seed of validator `i` (its consensus key and its chain account). */
+export function validatorSeed(i: number): Uint8Array {
+  return seedFor(`${CHAIN_ID}/adversarial/validator/${i}`)
+}
+
 export async function startValidatorNetwork(options: ValidatorNetworkOptions = {}): Promise<ValidatorNetwork> {
-  const seeds = [0, 1, 2, 3].map((i) => seedFor(`${CHAIN_ID}/adversarial/validator/${i}`))
+  const seeds = [0, 1, 2, 3].map((i) => validatorSeed(i))
   const genesis = localTestnetGenesis({ chainId: CHAIN_ID, validators: seeds.map((s) => keyPairFromSeed(s)) })
   const cluster: Cluster = await startNodes(4)
   const homes: string[] = []

@@ -1,0 +1,66 @@
+/**
+ * The node API (src/actors/node-api.ts) of one validator of the adversarial network: the real
+ * `NodeApi` over a real `R3mesNode` wrapped around that validator's `ChainNode` and libp2p
+ * node, as `startNode` builds it for a node with the validator role only (no role work: a
+ * validator's work is consensus, which the `ChainNode` already runs).
+ */
+
+import type { AdminAccess } from '../../src/actors/http/admin-access.ts'
+import type { ServerBounds } from '../../src/actors/http/http-server.ts'
+import { R3mesNode } from '../../src/actors/node.ts'
+import { NodeApi } from '../../src/actors/node-api.ts'
+import { NodeServices } from '../../src/actors/node-services.ts'
+import { trainingProtocol } from '../../src/actors/training/protocol.ts'
+import { TxSender } from '../../src/actors/tx-sender.ts'
+import { keyPairFromSeed } from '../../src/chain/keys.ts'
+import { getModelConfig } from '../../src/ml/config.ts'
+import { getKernels } from '../../src/ml/kernels/select.ts'
+import { SkewedClock } from '../../src/runtime/skewed-clock.ts'
+import { clock, components } from '../net/helpers.ts'
+import { type ValidatorNetwork, validatorSeed } from './network.ts'
+
+export interface ServedApi {
+  readonly url: string
+  readonly port: number
+  readonly node: R3mesNode
+  close(): Promise<void>
+}
+
+export async function serveNodeApi(
+  network: ValidatorNetwork,
+  index: number,
+  options: { readonly bounds?: ServerBounds; readonly admin?: AdminAccess } = {},
+): Promise<ServedApi> {
+  const chain = network.chains[index]
+  const net = network.nets[index]
+  if (chain === undefined || net === undefined) throw new Error(`no validator ${index}`)
+  const c = components(`api-${index}`, 100 + index)
+  const key = keyPairFromSeed(validatorSeed(index))
+  const config = getModelConfig('micro')
+  const tx = new TxSender({ chain, key, logger: c.logger })
+  const services = new NodeServices({
+    key,
+    chain,
+    tx,
+    net,
+    kernels: getKernels('ts'),
+    cpuKernels: getKernels('ts'),
+    config,
+    protocol: trainingProtocol(config),
+    data: { train: new Uint8Array(0), shardCount: 1 },
+    misbehaviour: new Set(),
+    components: c,
+  })
+  const node = new R3mesNode({ services, roles: ['validator'], works: new Map(), components: c })
+  const api = new NodeApi({ node, clock: new SkewedClock(clock), components: c, ...options })
+  const url = await api.listen()
+  return {
+    url,
+    port: Number(new URL(url).port),
+    node,
+    async close() {
+      await api.close()
+      tx.close()
+    },
+  }
+}
