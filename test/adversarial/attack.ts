@@ -3,6 +3,7 @@
  * network must commit `during` blocks, then `after` more once it stopped; live memory is
  * measured across the whole of it.
  */
+import { AssertionError } from 'node:assert'
 import { sleep } from '../../src/runtime/clock.ts'
 import { clock } from '../net/helpers.ts'
 import { assertMemoryBounded, liveBytes, type ValidatorNetwork } from './network.ts'
@@ -27,10 +28,11 @@ export async function underAttack(
   const timeoutMs = options.timeoutMs ?? 45_000
   const before = liveBytes()
   let running = true
+  let failure: unknown
   const attacking = attack(() => running).catch((error: unknown) => {
-    // The victim cutting the attacker off mid-write is the expected end of many attacks.
-    if (!(error instanceof Error)) throw error
-    return error
+    // The victim cutting the attacker off mid-write is the expected end of many attacks; an
+    // assertion that failed inside the attack is a failed test, reported once the attack ends.
+    if (error instanceof AssertionError || !(error instanceof Error)) failure = error
   })
   try {
     await Promise.all([
@@ -41,6 +43,7 @@ export async function underAttack(
     running = false
     await Promise.race([attacking, sleep(clock, 5_000)])
   }
+  if (failure !== undefined) throw failure
   await network.advance(options.after ?? 2, timeoutMs, `${what}: committing after the attack`)
   network.assertAgreement()
   const growth = liveBytes() - before
