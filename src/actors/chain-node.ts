@@ -30,6 +30,7 @@ import { FileWal } from '../consensus/wal.ts'
 import { GossipValidationError } from '../net/errors.ts'
 import type { NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
+import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { byzantineTransport } from './byzantine-validator.ts'
 import { ChainApplication } from './chain-application.ts'
 import { consensusLink } from './consensus-link.ts'
@@ -148,7 +149,7 @@ export class ChainNode {
         timeouts: init.timeouts,
         maxBlockBytes: 4 * 1024 * 1024,
         maxEvidenceAgeHeights: init.genesis.params.evidenceMaxAgeBlocks,
-        maxRoundsAhead: 1000,
+        maxRoundsAhead: MAX_ROUNDS_AHEAD,
       },
       privval:
         this.validatorIndex < 0

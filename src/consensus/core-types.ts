@@ -42,7 +42,7 @@ export interface ConsensusConfig {
   maxBlockBytes: number
   /** Evidence older than this many heights is no longer accepted into a block. */
   maxEvidenceAgeHeights: number
-  /** Votes and proposals for rounds further ahead than this are ignored (bounds the work a peer can cause). */
+  /** Votes and proposals for rounds further ahead than this are ignored (bounds the work a peer can cause). Nodes run with MAX_ROUNDS_AHEAD. */
   maxRoundsAhead: number
 }
 

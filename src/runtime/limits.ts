@@ -24,6 +24,13 @@ export const MAX_CONSENSUS_ROUND = 4096
 export const MAX_NEXT_HEIGHT_INPUTS = 1024
 
 /**
+ * How far past its own round a node takes a vote or proposal (the look-ahead of the round-skip
+ * rule). Each round taken may hold a vote set, so this bounds the vote sets one height can
+ * gather; a node further behind than this catches up through decided blocks instead.
+ */
+export const MAX_ROUNDS_AHEAD = 1000
+
+/**
  * How far a block's time may run past its parent's. Deterministic (every node checks it the
  * same way, catch-up included): a block time can never be pushed near 2^53 ms, where the next
  * proposer's `previous + 1` stops being a safe integer. A proposer whose clock is further
