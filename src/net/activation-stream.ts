@@ -46,6 +46,7 @@ import {
 import type { FaultInjector } from './faults.ts'
 import { FrameReader } from './frame-reader.ts'
 import { equalBytes, rawCid, rawCidOfDigest } from './hashing.ts'
+import { framingFault, readFramed } from './length-prefixed.ts'
 import { streamSink, streamSource } from './stream-io.ts'
 
 export type TensorDirection = 'forward' | 'backward'
@@ -239,7 +240,7 @@ export class ActivationStreams {
           stream.abort(error)
           throw error
         }
-        const ack = readFirstFrame(stream, MAX_ACK_BYTES)
+        const ack = readFirstFrame(stream, MAX_ACK_BYTES, `ack from ${peerId}`)
         // Surface a failed read later, through `await ack`, not as an unhandled rejection.
         ack.catch(() => {})
         const frameBytes = this.maxFrameBytes
@@ -268,11 +269,16 @@ export class ActivationStreams {
         } catch (error) {
           throw writeError ?? error
         }
-        const reply = decodeAck(replyBytes)
+        const reply = decodeAck(replyBytes, `ack from ${peerId}`)
         if (!reply.ok) throw new ActivationRejectedError(reply.code, reply.reason)
         if (writeError !== undefined) throw writeError
         await stream.close({ signal }).catch(() => {})
         return { cid, sizeBytes: header.sizeBytes }
+      } catch (error) {
+        // A receiver that answered badly, or not at all, may have left the stream open: reset
+        // it so it does not hold one of our outbound streams until the muxer's idle timeout.
+        if (stream.status === 'open') stream.abort(error instanceof Error ? error : new Error(String(error)))
+        throw error
       } finally {
         signal.removeEventListener('abort', abort)
       }
@@ -412,38 +418,28 @@ function isUint(value: unknown): value is number {
 
 type Ack = { ok: true } | { ok: false; code: string; reason: string }
 
-function decodeAck(bytes: Uint8Array): Ack {
-  const value = decodeMessage(bytes, MAX_ACK_BYTES, 'ack') as Partial<{ ok: boolean; code: string; reason: string }>
+function decodeAck(bytes: Uint8Array, what: string): Ack {
+  const value = decodeMessage(bytes, MAX_ACK_BYTES, what) as Partial<{ ok: boolean; code: string; reason: string }>
   if (value?.ok === true) return { ok: true }
   if (value?.ok === false && typeof value.code === 'string' && typeof value.reason === 'string')
     return { ok: false, code: value.code, reason: value.reason }
-  throw new MalformedMessageError('ack', 'bad shape')
+  throw new MalformedMessageError(what, 'bad shape')
 }
 
-async function readFirstFrame(stream: Stream, maxBytes: number): Promise<Uint8Array> {
-  for await (const frame of lp.decode(streamSource(stream), { maxDataLength: maxBytes })) {
-    return frame instanceof Uint8ArrayList ? frame.subarray() : frame
-  }
-  throw new BadFrameError('stream closed before the acknowledgement')
+/** The first frame on `stream` (the receiver's ack), at most `maxBytes`; `what` names it in errors. */
+async function readFirstFrame(stream: Stream, maxBytes: number, what: string): Promise<Uint8Array> {
+  const frame = await readFramed(what, async () => {
+    for await (const frame of lp.decode(streamSource(stream), { maxDataLength: maxBytes })) return frame
+    return undefined
+  })
+  if (frame === undefined) throw new BadFrameError('stream closed before the acknowledgement')
+  return frame instanceof Uint8ArrayList ? frame.subarray() : frame
 }
 
 /** Map framing-library errors to our typed ones so the nack names the reason. */
 function toFrameError(error: unknown): Error {
   if (error instanceof R3mesError) return error
-  const code = (error as { code?: string; name?: string })?.code ?? (error as Error)?.name
-  switch (code) {
-    case 'ERR_MSG_DATA_TOO_LONG':
-    case 'InvalidDataLengthError':
-      return new BadFrameError('frame over the size cap', {}, { cause: error })
-    case 'ERR_UNEXPECTED_EOF':
-    case 'UnexpectedEOFError':
-      return new BadFrameError('truncated frame', {}, { cause: error })
-    case 'ERR_MSG_LENGTH_TOO_LONG':
-    case 'InvalidDataLengthLengthError':
-    case 'InvalidMessageLengthError':
-    case 'ERR_INVALID_MSG_LENGTH':
-      return new BadFrameError('bad frame length prefix', {}, { cause: error })
-    default:
-      return error instanceof Error ? error : new Error(String(error))
-  }
+  const fault = framingFault(error)
+  if (fault !== undefined) return new BadFrameError(fault, {}, { cause: error })
+  return error instanceof Error ? error : new Error(String(error))
 }

@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert'
 import type { Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
+import * as varint from 'uint8-varint'
 import { ActivationRejectedError, type ReceivedTensor } from '../../src/net/activation-stream.ts'
 import { encodeMessage } from '../../src/net/codec.ts'
-import { DeadlineExceededError } from '../../src/net/errors.ts'
+import { DeadlineExceededError, MalformedMessageError } from '../../src/net/errors.ts'
 import { rawCid } from '../../src/net/hashing.ts'
 import { at, type Cluster, connect, randomBytes, startNodes, waitFor } from './helpers.ts'
 
@@ -157,5 +158,37 @@ describe('net: activation streams', function () {
     // Memory: nothing of the refused streams is kept (a generous bound; the 64 MiB test ran before).
     const heapAfter = process.memoryUsage().heapUsed
     assert.ok(heapAfter - heapBefore < 32 * MiB, `heap grew by ${heapAfter - heapBefore} bytes`)
+  })
+
+  it('a receiver answering with an ack frame over the cap, or cut short, fails the send with a typed error naming it', async () => {
+    const [a, b] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]
+    const data = randomBytes(1000, 21)
+    const replies = [
+      { what: 'an ack announcing 1 GiB', bytes: new Uint8Array([...varint.encode(1024 * MiB), 0x80]) },
+      { what: 'an ack cut short', bytes: new Uint8Array([...varint.encode(100), 0x80, 0xc3]) },
+    ]
+    try {
+      for (const reply of replies) {
+        await b.libp2p.unhandle(b.activations.protocol)
+        await b.libp2p.handle(b.activations.protocol, (stream) => {
+          stream.send(reply.bytes)
+          stream.close().catch(() => {})
+        })
+        const error = await a.activations
+          .send(b.peerId, { direction: 'forward', window: 0, step: 0, bytes: data })
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+        assert.ok(error instanceof MalformedMessageError, `${reply.what}: a typed error, not ${String(error)}`)
+        assert.match(error.message, new RegExp(`ack from ${b.peerId}`))
+      }
+    } finally {
+      await b.libp2p.unhandle(b.activations.protocol)
+      await b.activations.start()
+    }
+    // The failed sends reset their streams: they hold none of the receiver's slots, and the
+    // restored receiver takes the next tensor.
+    await a.activations.send(b.peerId, { direction: 'forward', window: 0, step: 0, bytes: data })
   })
 })
