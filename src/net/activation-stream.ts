@@ -11,15 +11,19 @@
  *
  * `cid` is the raw sha2-256 CID of the tensor bytes; the receiver hashes what arrived and
  * refuses a mismatch. Backpressure is end to end (see stream-io.ts); a deadline bounds the
- * whole exchange on both sides. A bad frame (oversized, truncated, malformed, more bytes than
+ * whole exchange on both sides, and a stream that delivers nothing for `idleMs` before its
+ * last byte is closed. A bad frame (oversized, truncated, malformed, more bytes than
  * announced) ends that stream with a typed error and a nack naming the reason; the node and
- * its other streams carry on, and memory stays bounded by maxTensorBytes × maxInboundStreams
- * per connection, plus the pool of released receive buffers (its own bounds, buffer-pool.ts).
+ * its other streams carry on.
+ *
+ * A header costs no memory: receive memory is taken as the tensor's bytes arrive (see
+ * tensor-receive-buffer.ts), so what a peer makes this node hold it has sent, and all
+ * unfinished tensors together hold at most `maxInFlightBytes` (a stream past it is refused on
+ * its header, before its payload), plus the pool of released receive buffers (buffer-pool.ts).
  *
  * A node takes tensors only when it has a pipeline stage (`receive`), and then an `admit`
- * check sees each header (and the sender) before a byte of the payload is read or a buffer
- * allocated: a peer that is not a pipeline neighbour, or announces the wrong window or size,
- * costs one header.
+ * check sees each header (and the sender) before a byte of the payload is read: a peer that
+ * is not a pipeline neighbour, or announces the wrong window or size, costs one header.
  */
 import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -29,9 +33,16 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { type Clock, sleep } from '../runtime/clock.ts'
+import { type Clock, sleep, type TimerHandle } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
-import { MAX_INBOUND_TENSOR_STREAMS, MAX_TENSOR_BYTES } from '../runtime/limits.ts'
+import {
+  MAX_INBOUND_TENSOR_BYTES_IN_FLIGHT,
+  MAX_INBOUND_TENSOR_STREAMS,
+  MAX_TENSOR_BYTES,
+  TENSOR_EAGER_RECEIVE_BYTES,
+  TENSOR_RECEIVE_PIECE_BYTES,
+  TENSOR_STREAM_IDLE_MS,
+} from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { BufferPool, type BufferPoolInit } from './buffer-pool.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
@@ -42,11 +53,14 @@ import {
   FaultInjectedError,
   MalformedMessageError,
   MessageTooLargeError,
+  StreamIdleError,
 } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
 import { FrameReader } from './frame-reader.ts'
 import { equalBytes, rawCid, rawCidOfDigest } from './hashing.ts'
+import { framingFault, readFramed } from './length-prefixed.ts'
 import { streamSink, streamSource } from './stream-io.ts'
+import { InFlightBytes, TensorReceiveBuffer, type TensorReceiveBufferInit } from './tensor-receive-buffer.ts'
 
 export type TensorDirection = 'forward' | 'backward'
 
@@ -110,7 +124,7 @@ export interface ActivationStreamsInit {
   chainId: string
   /** Largest data frame accepted. @default 1 MiB */
   maxFrameBytes?: number
-  /** Largest tensor accepted (checked on the header, before anything is allocated). @default MAX_TENSOR_BYTES */
+  /** Largest tensor accepted (checked on the header). @default MAX_TENSOR_BYTES */
   maxTensorBytes?: number
   /** Deadline for one tensor exchange, sending or receiving. @default 60 000 ms */
   deadlineMs?: number
@@ -124,6 +138,18 @@ export interface ActivationStreamsInit {
   receive?: boolean
   /** Bounds of the pool of released receive buffers. @default see BufferPoolInit */
   receiveBuffers?: BufferPoolInit
+  /**
+   * Receive memory all unfinished inbound tensors may hold together; a stream past it is
+   * refused on its header, or cut when its next piece would pass it.
+   * @default MAX_INBOUND_TENSOR_BYTES_IN_FLIGHT
+   */
+  maxInFlightBytes?: number
+  /** Tensors up to this size are received straight into one buffer. @default TENSOR_EAGER_RECEIVE_BYTES */
+  eagerReceiveBytes?: number
+  /** Larger tensors are received in pieces of this size, then copied once. @default TENSOR_RECEIVE_PIECE_BYTES */
+  receivePieceBytes?: number
+  /** An inbound stream delivering no byte for this long before its last is closed. @default TENSOR_STREAM_IDLE_MS */
+  idleMs?: number
 }
 
 /**
@@ -157,13 +183,19 @@ export class ActivationStreams {
   readonly #deadlineMs: number
   readonly #maxInboundStreams: number
   readonly #buffers: BufferPool
+  readonly #inFlight: InFlightBytes
+  readonly #receiveInit: TensorReceiveBufferInit
+  readonly #idleMs: number
   readonly #receives: boolean
   #admit: TensorAdmission | undefined
   #handler: ((tensor: ReceivedTensor) => void | Promise<void>) | undefined
   /** Count of refused inbound tensors per error code (for tests, metrics and chaos checks). */
   readonly rejected = new Map<string, number>()
   received = 0
-  /** Bytes of receive buffers handed to inbound tensors (fresh or reused): what peers made this node set aside. */
+  /**
+   * Bytes of receive buffers taken for inbound tensors (fresh or reused), counted as each
+   * stream ends: what peers made this node set aside.
+   */
   acquiredBytes = 0
 
   constructor(init: ActivationStreamsInit, components: ActivationStreamsComponents) {
@@ -178,6 +210,20 @@ export class ActivationStreams {
     this.#maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_TENSOR_STREAMS
     this.#receives = init.receive ?? true
     this.#buffers = new BufferPool(init.receiveBuffers)
+    this.#inFlight = new InFlightBytes(
+      init.maxInFlightBytes ?? MAX_INBOUND_TENSOR_BYTES_IN_FLIGHT,
+      'unfinished inbound tensors',
+    )
+    this.#receiveInit = {
+      eagerBytes: init.eagerReceiveBytes ?? TENSOR_EAGER_RECEIVE_BYTES,
+      pieceBytes: init.receivePieceBytes ?? TENSOR_RECEIVE_PIECE_BYTES,
+    }
+    this.#idleMs = init.idleMs ?? TENSOR_STREAM_IDLE_MS
+  }
+
+  /** Receive memory held by unfinished inbound tensors now, over all peers and streams. */
+  get inFlightBytes(): number {
+    return this.#inFlight.heldBytes
   }
 
   /** Receive buffers handed out again instead of allocated. */
@@ -239,7 +285,7 @@ export class ActivationStreams {
           stream.abort(error)
           throw error
         }
-        const ack = readFirstFrame(stream, MAX_ACK_BYTES)
+        const ack = readFirstFrame(stream, MAX_ACK_BYTES, `ack from ${peerId}`)
         // Surface a failed read later, through `await ack`, not as an unhandled rejection.
         ack.catch(() => {})
         const frameBytes = this.maxFrameBytes
@@ -268,11 +314,16 @@ export class ActivationStreams {
         } catch (error) {
           throw writeError ?? error
         }
-        const reply = decodeAck(replyBytes)
+        const reply = decodeAck(replyBytes, `ack from ${peerId}`)
         if (!reply.ok) throw new ActivationRejectedError(reply.code, reply.reason)
         if (writeError !== undefined) throw writeError
         await stream.close({ signal }).catch(() => {})
         return { cid, sizeBytes: header.sizeBytes }
+      } catch (error) {
+        // A receiver that answered badly, or not at all, may have left the stream open: reset
+        // it so it does not hold one of our outbound streams until the muxer's idle timeout.
+        if (stream.status === 'open') stream.abort(error instanceof Error ? error : new Error(String(error)))
+        throw error
       } finally {
         signal.removeEventListener('abort', abort)
       }
@@ -285,11 +336,31 @@ export class ActivationStreams {
   }
 
   async #receive(stream: Stream, from: PeerId): Promise<void> {
-    const { signal, done } = this.#deadline('receiving a tensor', this.#deadlineMs)
+    const deadline = this.#deadline('receiving a tensor', this.#deadlineMs)
+    // Until its last byte, a stream that delivers nothing for #idleMs is closed: a sender that
+    // stops mid-tensor frees what it made us hold long before the deadline.
+    const idle = new AbortController()
+    const signal = AbortSignal.any([deadline.signal, idle.signal])
+    let reading = true
+    let lastByteMs = this.#clock.monotonicMs()
+    let watchdog: TimerHandle | undefined
+    const watch = (delayMs: number): void => {
+      watchdog = this.#clock.setTimer(delayMs, () => {
+        if (!reading) return
+        const quietMs = this.#clock.monotonicMs() - lastByteMs
+        if (quietMs >= this.#idleMs) idle.abort(new StreamIdleError('an inbound tensor stream', this.#idleMs))
+        else watch(this.#idleMs - quietMs)
+      })
+    }
+    watch(this.#idleMs)
     const abort = (): void => stream.abort(signal.reason as Error)
     signal.addEventListener('abort', abort, { once: true })
     try {
-      const tensor = await this.#readTensor(stream, from)
+      const tensor = await this.#readTensor(stream, from, () => {
+        lastByteMs = this.#clock.monotonicMs()
+      })
+      reading = false
+      watchdog?.cancel()
       stream.send(lp.encode.single(encodeMessage({ ok: true }, MAX_ACK_BYTES, 'ack')))
       await stream.close({ signal }).catch(() => {})
       this.received++
@@ -312,18 +383,21 @@ export class ActivationStreams {
         if (stream.status === 'open') stream.abort(failure)
       }
     } finally {
+      reading = false
+      watchdog?.cancel()
       signal.removeEventListener('abort', abort)
-      done()
+      deadline.done()
     }
   }
 
-  async #readTensor(stream: Stream, from: PeerId): Promise<ReceivedTensor> {
+  /** Read, check and assemble one tensor; `onChunk` hears of every chunk that arrives. */
+  async #readTensor(stream: Stream, from: PeerId, onChunk: () => void): Promise<ReceivedTensor> {
     // Pause once a full yamux window is queued: enough to keep the link busy while the
     // frames are copied and hashed, bounded per stream.
     const reader = new FrameReader(
-      streamSource(stream, { highWaterBytes: Math.max(8 * 1024 * 1024, 2 * this.maxFrameBytes) }),
+      noting(streamSource(stream, { highWaterBytes: Math.max(8 * 1024 * 1024, 2 * this.maxFrameBytes) }), onChunk),
     )
-    let bytes: Uint8Array | undefined
+    let buffer: TensorReceiveBuffer | undefined
     try {
       const headerLength = await reader.nextLength(MAX_HEADER_BYTES)
       if (headerLength === undefined) throw new BadFrameError('stream ended before the header')
@@ -331,14 +405,18 @@ export class ActivationStreams {
       if (header.sizeBytes > this.maxTensorBytes)
         throw new MessageTooLargeError('announced tensor', header.sizeBytes, this.maxTensorBytes)
       this.#admit?.(header, from)
-      const target = this.#buffers.acquire(header.sizeBytes)
-      this.acquiredBytes += header.sizeBytes
-      bytes = target
-      // Each frame is copied from the stream's chunks straight into place and hashed on the
-      // way, so the CID check is done when the last byte lands.
+      // Refused here, before its payload, when the node already holds so much for unfinished
+      // tensors that this one's first buffer would pass the bound.
+      this.#inFlight.check(TensorReceiveBuffer.firstTakeBytes(header.sizeBytes, this.#receiveInit))
+      const into = new TensorReceiveBuffer(header.sizeBytes, this.#buffers, this.#inFlight, this.#receiveInit)
+      buffer = into
+      // Each frame is copied from the stream's chunks straight into place (memory taken as
+      // the bytes arrive, see TensorReceiveBuffer) and hashed on the way, so the CID check is
+      // done when the last byte lands.
       const hash = createHash('sha256')
       const onPiece = (piece: Uint8Array): void => {
         hash.update(piece)
+        into.write(piece)
       }
       let received = 0
       while (received < header.sizeBytes) {
@@ -347,24 +425,27 @@ export class ActivationStreams {
           throw new BadFrameError(`truncated: ${received} of ${header.sizeBytes} bytes`, { received })
         if (received + length > header.sizeBytes)
           throw new BadFrameError('more bytes than the header announced', { sizeBytes: header.sizeBytes })
-        await reader.readInto(target, received, length, onPiece)
+        await reader.readPieces(length, onPiece)
         received += length
       }
       const cid = CID.parse(header.cid)
       const actual = new Uint8Array(hash.digest())
       if (!equalBytes(actual, cid.multihash.digest))
         throw new ContentIntegrityError(header.cid, rawCidOfDigest(actual).toString(), 'tensor')
+      const bytes = into.finish()
       let released = false
       const release = (): void => {
         if (released) return
         released = true
-        this.#buffers.release(target)
+        this.#buffers.release(bytes)
       }
-      bytes = undefined
-      return { header, cid, bytes: target, from, release }
+      return { header, cid, bytes, from, release }
     } finally {
-      // A refused tensor's buffer was never handed out: keep it for the next one.
-      if (bytes !== undefined) this.#buffers.release(bytes)
+      // A refused tensor's memory is given back (its one buffer, if any, kept for the next one).
+      if (buffer !== undefined) {
+        buffer.dispose()
+        this.acquiredBytes += buffer.takenBytes
+      }
       await reader.close()
     }
   }
@@ -412,38 +493,36 @@ function isUint(value: unknown): value is number {
 
 type Ack = { ok: true } | { ok: false; code: string; reason: string }
 
-function decodeAck(bytes: Uint8Array): Ack {
-  const value = decodeMessage(bytes, MAX_ACK_BYTES, 'ack') as Partial<{ ok: boolean; code: string; reason: string }>
+function decodeAck(bytes: Uint8Array, what: string): Ack {
+  const value = decodeMessage(bytes, MAX_ACK_BYTES, what) as Partial<{ ok: boolean; code: string; reason: string }>
   if (value?.ok === true) return { ok: true }
   if (value?.ok === false && typeof value.code === 'string' && typeof value.reason === 'string')
     return { ok: false, code: value.code, reason: value.reason }
-  throw new MalformedMessageError('ack', 'bad shape')
+  throw new MalformedMessageError(what, 'bad shape')
 }
 
-async function readFirstFrame(stream: Stream, maxBytes: number): Promise<Uint8Array> {
-  for await (const frame of lp.decode(streamSource(stream), { maxDataLength: maxBytes })) {
-    return frame instanceof Uint8ArrayList ? frame.subarray() : frame
-  }
-  throw new BadFrameError('stream closed before the acknowledgement')
+/** The first frame on `stream` (the receiver's ack), at most `maxBytes`; `what` names it in errors. */
+async function readFirstFrame(stream: Stream, maxBytes: number, what: string): Promise<Uint8Array> {
+  const frame = await readFramed(what, async () => {
+    for await (const frame of lp.decode(streamSource(stream), { maxDataLength: maxBytes })) return frame
+    return undefined
+  })
+  if (frame === undefined) throw new BadFrameError('stream closed before the acknowledgement')
+  return frame instanceof Uint8ArrayList ? frame.subarray() : frame
 }
 
 /** Map framing-library errors to our typed ones so the nack names the reason. */
 function toFrameError(error: unknown): Error {
   if (error instanceof R3mesError) return error
-  const code = (error as { code?: string; name?: string })?.code ?? (error as Error)?.name
-  switch (code) {
-    case 'ERR_MSG_DATA_TOO_LONG':
-    case 'InvalidDataLengthError':
-      return new BadFrameError('frame over the size cap', {}, { cause: error })
-    case 'ERR_UNEXPECTED_EOF':
-    case 'UnexpectedEOFError':
-      return new BadFrameError('truncated frame', {}, { cause: error })
-    case 'ERR_MSG_LENGTH_TOO_LONG':
-    case 'InvalidDataLengthLengthError':
-    case 'InvalidMessageLengthError':
-    case 'ERR_INVALID_MSG_LENGTH':
-      return new BadFrameError('bad frame length prefix', {}, { cause: error })
-    default:
-      return error instanceof Error ? error : new Error(String(error))
+  const fault = framingFault(error)
+  if (fault !== undefined) return new BadFrameError(fault, {}, { cause: error })
+  return error instanceof Error ? error : new Error(String(error))
+}
+
+/** `source`, calling `onChunk` as each chunk arrives. */
+async function* noting<T>(source: AsyncIterable<T>, onChunk: () => void): AsyncGenerator<T> {
+  for await (const chunk of source) {
+    onChunk()
+    yield chunk
   }
 }

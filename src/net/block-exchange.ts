@@ -1,7 +1,7 @@
 /**
  * Direct block exchange: ask one named peer for one block by CID, over a protocol of its own
  * (`/r3mes/<chainId>/block/1.0.0`), one stream per block. The request is the CID's bytes; the
- * answer is a status byte, then the block (length-prefixed frames, `lpStream`). A reply is
+ * answer is a status byte, then the block (length-prefixed frames, `framedStream`). A reply is
  * hashed against the CID where it landed, before a byte of it is copied anywhere the caller
  * reads: a provider that lies, early or late, cannot put its bytes in the caller's buffer.
  *
@@ -13,9 +13,9 @@
  * The content store asks the named holders this way first and falls back to bitswap.
  */
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
 import { CID } from 'multiformats/cid'
 import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
+import { R3mesError } from '../runtime/errors.ts'
 import {
   BLOCK_SERVE_DEADLINE_MS,
   MAX_BLOCK_REQUEST_BYTES,
@@ -27,6 +27,7 @@ import type { Logger } from '../runtime/logger.ts'
 import { FaultInjectedError, MalformedMessageError, TooManyRequestsError } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
 import { verifyBlock } from './hashing.ts'
+import { framedStream, readFramed } from './length-prefixed.ts'
 
 export function blockProtocol(chainId: string): string {
   return `/r3mes/${chainId}/block/1.0.0`
@@ -65,6 +66,11 @@ export class BlockExchange {
   readonly #maxRequestsPerPeer: number
   /** Requests being served, per peer (entries removed at zero). */
   readonly #serving = new Map<string, number>()
+  /**
+   * Served requests that failed, per error code (ERR_UNKNOWN when the error has none): a peer's
+   * malformed request, a deadline. For tests, metrics and chaos checks.
+   */
+  readonly refused = new Map<string, number>()
   readonly #log: Logger
 
   constructor(init: BlockExchangeInit, components: BlockExchangeComponents) {
@@ -91,7 +97,9 @@ export class BlockExchange {
         this.#serving.set(peer, serving + 1)
         this.#serve(stream, connection.remotePeer)
           .catch((error: unknown) => {
-            this.#log.debug({ err: error, peer }, 'block request failed')
+            const code = error instanceof R3mesError ? error.code : 'ERR_UNKNOWN'
+            this.refused.set(code, (this.refused.get(code) ?? 0) + 1)
+            this.#log.debug({ err: error, peer, code }, 'block request failed')
             stream.abort(error instanceof Error ? error : new Error(String(error)))
           })
           .finally(() => {
@@ -110,8 +118,9 @@ export class BlockExchange {
 
   /**
    * The block `cid` from `peer`, checked against its CID; undefined when the peer says it does
-   * not hold it. Throws when the peer cannot be reached, breaks the protocol or sends bytes
-   * that do not hash to the CID.
+   * not hold it. Throws when the peer cannot be reached, breaks the protocol (a
+   * MalformedMessageError naming it: a bad status, a frame over the cap or cut short) or
+   * sends bytes that do not hash to the CID (ContentIntegrityError).
    *
    * With `into`, the block must be exactly that long (a longer reply fails at its length
    * prefix, before its bytes are read), and it is copied there from the received frames and
@@ -129,16 +138,17 @@ export class BlockExchange {
     const abort = (): void => stream.abort(signal.reason as Error)
     signal.addEventListener('abort', abort, { once: true })
     try {
-      const lp = lpStream(stream, { maxDataLength: Math.min(into?.byteLength ?? Infinity, this.#maxBlockBytes) })
+      const lp = framedStream(stream, Math.min(into?.byteLength ?? Infinity, this.#maxBlockBytes))
       await lp.write(cid.bytes, { signal })
-      const status = (await lp.read({ signal })).subarray()
+      const reply = `block reply from ${peer}`
+      const status = (await readFramed(`${reply} (status)`, () => lp.read({ signal }))).subarray()
       if (status.byteLength !== 1 || (status[0] !== FOUND && status[0] !== NOT_FOUND))
-        throw new MalformedMessageError(`block reply from ${peer}`, 'the status is not found or not-found')
+        throw new MalformedMessageError(reply, 'the status is not found or not-found')
       if (status[0] === NOT_FOUND) {
         await stream.close({ signal }).catch(() => {})
         return undefined
       }
-      const frame = await lp.read({ signal })
+      const frame = await readFramed(`${reply} (block)`, () => lp.read({ signal }))
       // Hashed in the frames it arrived in: bytes that are not the block go nowhere.
       const parts = [...frame]
       verifyBlock(cid, parts, `block from ${peer}`)
@@ -163,8 +173,8 @@ export class BlockExchange {
     const abort = (): void => stream.abort(signal.reason as Error)
     signal.addEventListener('abort', abort, { once: true })
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_BLOCK_REQUEST_BYTES })
-      const request = (await lp.read({ signal })).subarray()
+      const lp = framedStream(stream, MAX_BLOCK_REQUEST_BYTES)
+      const request = (await readFramed(`block request from ${from}`, () => lp.read({ signal }))).subarray()
       const cid = decodeBlockRequest(request, from.toString())
       const block = await this.#c.localBlock(cid)
       if (block === undefined || block.byteLength > this.#maxBlockBytes) {

@@ -38,8 +38,13 @@ export class BufferPool {
 
   /** A buffer of exactly `sizeBytes`: a kept one if there is one, else a new one. Contents are undefined. */
   acquire(sizeBytes: number): Uint8Array {
+    return this.take(sizeBytes) ?? new Uint8Array(sizeBytes)
+  }
+
+  /** A kept buffer of exactly `sizeBytes`, or undefined when none is kept (nothing is allocated). */
+  take(sizeBytes: number): Uint8Array | undefined {
     const kept = this.#free.get(sizeBytes)?.pop()
-    if (kept === undefined) return new Uint8Array(sizeBytes)
+    if (kept === undefined) return undefined
     this.#kept.delete(kept)
     this.#keptBytes -= sizeBytes
     this.#keptBuffers--

@@ -105,3 +105,21 @@ export class ProviderRecordLimitError extends R3mesError {
     })
   }
 }
+
+/** A stream that had to keep sending went quiet for too long and was closed. */
+export class StreamIdleError extends R3mesError {
+  constructor(what: string, idleMs: number) {
+    super('ERR_STREAM_IDLE', `${what} sent nothing for ${idleMs} ms`, { what, idleMs })
+  }
+}
+
+/** Taking more memory for peers' unfinished transfers would pass a node-wide bound. */
+export class InFlightBytesLimitError extends R3mesError {
+  constructor(what: string, heldBytes: number, moreBytes: number, maxBytes: number) {
+    super(
+      'ERR_IN_FLIGHT_BYTES_LIMIT',
+      `${what}: ${heldBytes} bytes held, ${moreBytes} more would pass the bound of ${maxBytes}`,
+      { what, heldBytes, moreBytes, maxBytes },
+    )
+  }
+}

@@ -70,15 +70,27 @@ export class FrameReader {
     length: number,
     onPiece?: (piece: Uint8Array) => void,
   ): Promise<void> {
+    let at = offset
+    await this.readPieces(length, (piece) => {
+      target.set(piece, at)
+      at += piece.byteLength
+      onPiece?.(piece)
+    })
+  }
+
+  /**
+   * Hand the next `length` bytes to `onPiece` as they arrive, as views of the stream's chunks
+   * (valid only during the call: copy what is kept). An error `onPiece` throws ends the read.
+   */
+  async readPieces(length: number, onPiece: (piece: Uint8Array) => void): Promise<void> {
     let done = 0
     while (done < length) {
       if (!(await this.#fill())) throw new BadFrameError(`truncated frame: ${done} of ${length} bytes`)
       const take = Math.min(length - done, this.#piece.byteLength - this.#offset)
       const piece = this.#piece.subarray(this.#offset, this.#offset + take)
-      target.set(piece, offset + done)
-      onPiece?.(piece)
       this.#offset += take
       done += take
+      onPiece(piece)
     }
   }
 

@@ -140,8 +140,36 @@ export const PARTIAL_FRAME_IDLE_MS = 10_000
  * allocated; a node that knows the model's boundary shape (a miner) takes exactly that size.
  */
 export const MAX_TENSOR_BYTES = 256 * 1024 * 1024
-/** Concurrent inbound activation streams per connection: with MAX_TENSOR_BYTES, a peer's receive buffers. */
+/** Concurrent inbound activation streams per connection. */
 export const MAX_INBOUND_TENSOR_STREAMS = 4
+/**
+ * Receive memory for an inbound tensor is taken as its bytes arrive, never on its header: a
+ * tensor up to this size goes straight into its own buffer, taken with its first data byte
+ * (the honest fast path, no copy beyond the one off the stream); a tensor received into a
+ * buffer released by a consumer (the pool's, the same size) does too. What a stream can make a
+ * node hold beyond the bytes its sender actually sent is at most this.
+ */
+export const TENSOR_EAGER_RECEIVE_BYTES = 4 * 1024 * 1024
+/**
+ * A larger tensor is received into pieces of this size, each taken when the first byte that
+ * belongs in it arrives, and copied once into one buffer when its last byte is in: memory
+ * grows with the bytes received (plus at most one piece), at the cost of one extra copy.
+ */
+export const TENSOR_RECEIVE_PIECE_BYTES = 1024 * 1024
+/**
+ * Receive memory all unfinished inbound tensors may hold together, node-wide over every peer
+ * and stream. A stream whose first buffer would pass it is refused on its header, before its
+ * payload; one whose next piece would pass it is cut. Peers that send bytes and stall (or
+ * trickle) cannot make the node hold more than this between them.
+ */
+export const MAX_INBOUND_TENSOR_BYTES_IN_FLIGHT = 512 * 1024 * 1024
+/**
+ * An inbound tensor stream that delivers no byte for this long before its last one is closed
+ * (ERR_STREAM_IDLE): a sender that stops mid-tensor frees its memory and its stream slot long
+ * before the exchange's deadline. An honest sender writes without pause; backpressure pauses
+ * it only while this node is not reading, which does not count.
+ */
+export const TENSOR_STREAM_IDLE_MS = 10_000
 
 /** Tensors a miner holds for stages that have not asked for them yet, from all senders together. */
 export const MAX_INBOX_TENSORS = 64

@@ -1,11 +1,14 @@
 import { strict as assert } from 'node:assert'
 import type { Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
+import * as varint from 'uint8-varint'
 import { ActivationRejectedError, type ReceivedTensor } from '../../src/net/activation-stream.ts'
 import { encodeMessage } from '../../src/net/codec.ts'
-import { DeadlineExceededError } from '../../src/net/errors.ts'
+import { DeadlineExceededError, MalformedMessageError } from '../../src/net/errors.ts'
 import { rawCid } from '../../src/net/hashing.ts'
-import { at, type Cluster, connect, randomBytes, startNodes, waitFor } from './helpers.ts'
+import type { NetNode } from '../../src/net/node.ts'
+import { sleep } from '../../src/runtime/clock.ts'
+import { at, type Cluster, clock, connect, randomBytes, startNodes, waitFor } from './helpers.ts'
 
 const MiB = 1024 * 1024
 
@@ -157,5 +160,152 @@ describe('net: activation streams', function () {
     // Memory: nothing of the refused streams is kept (a generous bound; the 64 MiB test ran before).
     const heapAfter = process.memoryUsage().heapUsed
     assert.ok(heapAfter - heapBefore < 32 * MiB, `heap grew by ${heapAfter - heapBefore} bytes`)
+  })
+
+  it('a receiver answering with an ack frame over the cap, or cut short, fails the send with a typed error naming it', async () => {
+    const [a, b] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]
+    const data = randomBytes(1000, 21)
+    const replies = [
+      { what: 'an ack announcing 1 GiB', bytes: new Uint8Array([...varint.encode(1024 * MiB), 0x80]) },
+      { what: 'an ack cut short', bytes: new Uint8Array([...varint.encode(100), 0x80, 0xc3]) },
+    ]
+    try {
+      for (const reply of replies) {
+        await b.libp2p.unhandle(b.activations.protocol)
+        await b.libp2p.handle(b.activations.protocol, (stream) => {
+          stream.send(reply.bytes)
+          stream.close().catch(() => {})
+        })
+        const error = await a.activations
+          .send(b.peerId, { direction: 'forward', window: 0, step: 0, bytes: data })
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          )
+        assert.ok(error instanceof MalformedMessageError, `${reply.what}: a typed error, not ${String(error)}`)
+        assert.match(error.message, new RegExp(`ack from ${b.peerId}`))
+      }
+    } finally {
+      await b.libp2p.unhandle(b.activations.protocol)
+      await b.activations.start()
+    }
+    // The failed sends reset their streams: they hold none of the receiver's slots, and the
+    // restored receiver takes the next tensor.
+    await a.activations.send(b.peerId, { direction: 'forward', window: 0, step: 0, bytes: data })
+  })
+})
+
+describe('net: activation streams against senders that announce much and send little', function () {
+  this.timeout(60_000)
+  const IDLE_MS = 500
+  const MAX_IN_FLIGHT = 24 * MiB
+  let cluster: Cluster
+  let victim: NetNode
+  const received: ReceivedTensor[] = []
+
+  before(async () => {
+    // Node 0 receives, at the default tensor cap (256 MiB); nodes 1 and 2 attack it.
+    cluster = await startNodes(3, (i) =>
+      i === 0 ? { activations: { idleMs: IDLE_MS, maxInFlightBytes: MAX_IN_FLIGHT } } : {},
+    )
+    victim = at(cluster.nodes, 0)
+    await connect(at(cluster.nodes, 1), victim)
+    await connect(at(cluster.nodes, 2), victim)
+    victim.activations.onTensor((tensor) => {
+      received.push(tensor)
+    })
+  })
+  after(async () => cluster?.stop())
+
+  const frame = (bytes: Uint8Array) => lp.encode.single(bytes).subarray()
+  const headerFrame = (sizeBytes: number) =>
+    frame(
+      encodeMessage(
+        { v: 1, direction: 'forward', window: 0, step: 0, sizeBytes, cid: rawCid(randomBytes(32, 1)).toString() },
+        1024,
+      ),
+    )
+  /** A raw stream from `attacker` to the victim, with the victim's reply (ack or nack) as it comes. */
+  async function open(attacker: NetNode): Promise<{ stream: Stream; reply: Promise<{ ok: boolean; code?: string }> }> {
+    const stream = await attacker.libp2p.dialProtocol(victim.peerId, victim.activations.protocol)
+    const reply = readReply(stream).catch(() => ({ ok: false, code: 'no reply' }))
+    return { stream, reply }
+  }
+  const refusals = (code: string) => victim.activations.rejected.get(code) ?? 0
+
+  it('headers announcing the largest tensor, then silence: nothing is taken, and the streams are closed when idle', async () => {
+    const attacker = at(cluster.nodes, 1)
+    const maxTensor = victim.activations.maxTensorBytes
+    assert.ok(maxTensor >= 256 * MiB)
+    const acquiredBefore = victim.activations.acquiredBytes
+    const idleBefore = refusals('ERR_STREAM_IDLE')
+    const arrayBuffersBefore = process.memoryUsage().arrayBuffers
+    const streams: Stream[] = []
+    for (let i = 0; i < 4; i++) {
+      const { stream } = await open(attacker)
+      // The header, and the first byte of a data frame's length prefix.
+      stream.send(headerFrame(maxTensor))
+      stream.send(Uint8Array.of(0x80))
+      streams.push(stream)
+    }
+    // Half the idle time: the headers are in, the streams not yet closed.
+    await sleep(clock, IDLE_MS / 2)
+    const grownBytes = process.memoryUsage().arrayBuffers - arrayBuffersBefore
+    assert.ok(grownBytes < 16 * MiB, `array buffers grew by ${grownBytes} bytes while the headers were held`)
+    assert.equal(victim.activations.inFlightBytes, 0, 'nothing is held for a header')
+    assert.equal(refusals('ERR_STREAM_IDLE'), idleBefore)
+    // Closed once idle, long before the exchange's deadline (60 s).
+    await waitFor(() => refusals('ERR_STREAM_IDLE') === idleBefore + 4, 5_000, 'the idle streams to be closed')
+    await waitFor(() => streams.every((s) => s.status !== 'open'), 5_000, 'the attacker to see its streams closed')
+    assert.equal(victim.activations.acquiredBytes, acquiredBefore, 'no receive buffer was taken for a header')
+    assert.equal(victim.activations.inFlightBytes, 0)
+  })
+
+  it('a trickle of a huge tensor holds only what it sent (plus a piece), and is closed when it stops', async () => {
+    const attacker = at(cluster.nodes, 1)
+    const idleBefore = refusals('ERR_STREAM_IDLE')
+    const { stream } = await open(attacker)
+    stream.send(headerFrame(256 * MiB))
+    let sent = 0
+    for (let i = 0; i < 6; i++) {
+      stream.send(frame(randomBytes(256 * 1024, 10 + i)))
+      sent += 256 * 1024
+      await waitFor(() => victim.activations.inFlightBytes > 0, 5_000, 'the bytes to arrive')
+      assert.ok(
+        victim.activations.inFlightBytes <= sent + MiB,
+        `${victim.activations.inFlightBytes} bytes held after ${sent} bytes were sent`,
+      )
+      await sleep(clock, IDLE_MS / 4)
+    }
+    // Then it stops: closed, and what it made the node hold is given back.
+    await waitFor(() => refusals('ERR_STREAM_IDLE') === idleBefore + 1, 5_000, 'the stalled stream to be closed')
+    assert.equal(victim.activations.inFlightBytes, 0)
+  })
+
+  it('streams holding the node-wide in-flight bound: the next is refused on its header, then honest tensors pass again', async () => {
+    const [first, second] = [at(cluster.nodes, 1), at(cluster.nodes, 2)]
+    const limitBefore = refusals('ERR_IN_FLIGHT_BYTES_LIMIT')
+    // Three streams (from two peers) each send 8 MiB of a 256 MiB tensor and stall: 24 MiB, the bound.
+    const holders = [await open(first), await open(first), await open(second)]
+    for (const [i, { stream }] of holders.entries()) {
+      stream.send(headerFrame(256 * MiB))
+      for (let k = 0; k < 8; k++) stream.send(frame(randomBytes(MiB, 100 + 8 * i + k)))
+    }
+    await waitFor(() => victim.activations.inFlightBytes === MAX_IN_FLIGHT, 5_000, 'the holders to fill the bound')
+    // A new stream, even for a small tensor, is refused on its header, its payload unread.
+    const next = await open(second)
+    next.stream.send(headerFrame(64 * 1024))
+    const reply = await next.reply
+    assert.equal(reply.code, 'ERR_IN_FLIGHT_BYTES_LIMIT')
+    assert.equal(refusals('ERR_IN_FLIGHT_BYTES_LIMIT'), limitBefore + 1)
+    assert.equal(victim.activations.inFlightBytes, MAX_IN_FLIGHT)
+    // The holders go idle and are closed; an honest tensor larger than a piece then passes.
+    await waitFor(() => victim.activations.inFlightBytes === 0, 5_000, 'the stalled holders to be closed')
+    const bytes = randomBytes(6 * MiB + 3, 99)
+    const before = received.length
+    await second.activations.send(victim.peerId, { direction: 'backward', window: 1, step: 2, bytes })
+    await waitFor(() => received.length === before + 1, 5_000, 'the honest tensor')
+    assert.ok(Buffer.from(at(received, before).bytes).equals(Buffer.from(bytes)), 'bytes differ')
+    for (const { stream } of [...holders, next]) stream.abort(new Error('test over'))
   })
 })

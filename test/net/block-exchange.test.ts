@@ -3,11 +3,13 @@ import * as dagPb from '@ipld/dag-pb'
 import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { CID } from 'multiformats/cid'
-import { ContentIntegrityError } from '../../src/net/errors.ts'
+import * as varint from 'uint8-varint'
+import { ContentIntegrityError, MalformedMessageError } from '../../src/net/errors.ts'
 import { rawCid } from '../../src/net/hashing.ts'
 import type { NetNode } from '../../src/net/node.ts'
+import { deadlineSignal } from '../../src/runtime/clock.ts'
 import { MAX_BLOCK_REQUESTS_SERVED_PER_PEER } from '../../src/runtime/limits.ts'
-import { at, type Cluster, connect, randomBytes, startNodes } from './helpers.ts'
+import { at, type Cluster, clock, connect, randomBytes, startNodes, waitFor } from './helpers.ts'
 
 const MiB = 1024 * 1024
 
@@ -194,8 +196,93 @@ describe('net: block exchange against a lying holder (bytes are checked before t
         new AbortController().signal,
         new Uint8Array(bytes.byteLength),
       ),
-      /too long/,
+      (error: unknown) => error instanceof MalformedMessageError && /cap/.test(error.message),
     )
+  })
+})
+
+describe('net: block exchange against broken framing (a typed error naming the peer)', function () {
+  this.timeout(60_000)
+  let cluster: Cluster
+  let server: NetNode
+  let fetcher: NetNode
+  before(async () => {
+    cluster = await startNodes(2)
+    ;[server, fetcher] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]
+    await connect(fetcher, server)
+  })
+  after(async () => cluster?.stop())
+
+  const GiB = 1024 * MiB
+  const framed = (length: number, bytes: Uint8Array): Uint8Array => new Uint8Array([...varint.encode(length), ...bytes])
+  const answers: { what: string; reply: Uint8Array[]; reason: RegExp; close?: false }[] = [
+    {
+      what: 'a status frame announcing 1 GiB',
+      reply: [framed(GiB, Uint8Array.of(0))],
+      reason: /\(status\).*length prefix/,
+    },
+    {
+      what: 'a block frame announcing 1 GiB',
+      reply: [framed(1, Uint8Array.of(0)), framed(GiB, randomBytes(1024, 3))],
+      reason: /\(block\).*length prefix/,
+    },
+    {
+      what: 'a block frame announcing 16 MiB',
+      reply: [framed(1, Uint8Array.of(0)), framed(16 * MiB, randomBytes(1024, 3))],
+      reason: /\(block\).*over the cap/,
+    },
+    {
+      what: 'a block frame whose length prefix never ends',
+      reply: [framed(1, Uint8Array.of(0)), new Uint8Array(64 * 1024).fill(0xff)],
+      reason: /\(block\).*length prefix/,
+      close: false,
+    },
+    {
+      what: 'a block frame cut short',
+      reply: [framed(1, Uint8Array.of(0)), framed(1000, randomBytes(100, 4))],
+      reason: /\(block\).*ended inside a frame/,
+    },
+  ]
+  for (const answer of answers)
+    it(`a reply with ${answer.what} fails the fetch with MalformedMessageError`, async () => {
+      await replaceHandler(server, async (stream) => {
+        for (const bytes of answer.reply) stream.send(bytes)
+        if (answer.close !== false) await stream.close()
+      })
+      const signal = deadlineSignal(clock, 5_000, 'the fetch')
+      const error = await fetcher.exchange.fetch(server.peerId, rawCid(randomBytes(64, 5)), signal).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      assert.ok(error instanceof MalformedMessageError, `a typed error, not ${String(error)}`)
+      assert.match(error.message, new RegExp(`block reply from ${server.peerId}`))
+      assert.match(error.message, answer.reason)
+    })
+
+  it('a request announcing 1 GiB, with an endless length prefix, or cut short, is refused as malformed by the server', async () => {
+    await server.libp2p.unhandle(server.exchange.protocol)
+    await server.exchange.start()
+    const before = server.exchange.refused.get('ERR_MALFORMED_MESSAGE') ?? 0
+    const requests = [
+      framed(GiB, randomBytes(64, 6)),
+      new Uint8Array(64 * 1024).fill(0xff),
+      framed(36, randomBytes(10, 7)),
+    ]
+    for (const request of requests) {
+      const stream = await fetcher.libp2p.dialProtocol(server.peerId, server.exchange.protocol)
+      stream.send(request)
+      await stream.close().catch(() => {})
+    }
+    await waitFor(
+      () => (server.exchange.refused.get('ERR_MALFORMED_MESSAGE') ?? 0) === before + requests.length,
+      10_000,
+      'every request refused as malformed',
+    )
+    // And it still serves a good request.
+    const bytes = randomBytes(10_000, 8)
+    const cid = await server.content.put(bytes, { announce: false })
+    const got = await fetcher.exchange.fetch(server.peerId, cid, AbortSignal.any([]))
+    assert.ok(got !== undefined && Buffer.from(got).equals(bytes))
   })
 })
 
