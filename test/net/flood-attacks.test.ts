@@ -152,7 +152,9 @@ describe('net: hostile peers on the flood channel', function () {
         await sleep(clock, 300)
         delay.disable()
         const maxMs = delay.max / 1e6
-        assert.ok(maxMs < 60, `longest event-loop stall ${maxMs.toFixed(1)} ms`)
+        // Checked all at once the 20k txs stalled the loop for about 2 s; in batches no stretch
+        // comes near that. The bound leaves room for a collection pause on a busy 2-core machine.
+        assert.ok(maxMs < 250, `longest event-loop stall ${maxMs.toFixed(1)} ms`)
         assert.ok(checks < 2_000, `${checks} txs checked before the sender was cut off`)
         // The same refused tx again costs a lookup, not a check.
         const checksBefore = checks
