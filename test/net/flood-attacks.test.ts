@@ -27,7 +27,7 @@ const silent = createLogger({ name: 'test', level: 'silent', clock })
 describe('net: hostile peers on the flood channel', function () {
   this.timeout(120_000)
 
-  it('parses a frame cut into 400k one-byte pieces in well under a second', () => {
+  it('parses a frame cut into 400k one-byte pieces in a few seconds at most (the quadratic parser took 54 s)', () => {
     const body = new Uint8Array(400_000).fill(9)
     const { wire } = encodeMessageFrame(1, '12D3KooWauthor', '', body)
     const list = new Uint8ArrayList()
@@ -38,7 +38,8 @@ describe('net: hostile peers on the flood channel', function () {
     const ms = clock.monotonicMs() - start
     assert.equal(frames.length, 1)
     assert.equal(parser.heldBytes, 0)
-    assert.ok(ms < 500, `one push of 400k pieces took ${ms.toFixed(0)} ms`)
+    // About 0.25 s on a quiet 2-core machine; the bound leaves room for coverage and load.
+    assert.ok(ms < 3_000, `one push of 400k pieces took ${ms.toFixed(0)} ms`)
   })
 
   describe('two nodes', () => {
