@@ -33,6 +33,7 @@ import { FileLastSignedStore, MemoryLastSignedStore, PrivValidator } from '../sr
 import { FileBlockStore, FileStateStore, MemoryBlockStore, MemoryStateStore } from '../src/consensus/stores.ts'
 import { ValidatorSet } from '../src/consensus/validator-set.ts'
 import { FileWal, MemoryWal } from '../src/consensus/wal.ts'
+import { MAX_ROUNDS_AHEAD } from '../src/runtime/limits.ts'
 import { SystemClock } from '../src/runtime/system-clock.ts'
 
 const N = 4
@@ -97,7 +98,7 @@ export function startNetwork(
       timeouts: { ...DEFAULT_TIMEOUTS, commitMs: 0 },
       maxBlockBytes,
       maxEvidenceAgeHeights: 100,
-      maxRoundsAhead: 1000,
+      maxRoundsAhead: MAX_ROUNDS_AHEAD,
     }
     const dir = disk ? mkdtempSync(join(tmpdir(), 'r3mes-bench-')) : ''
     if (disk) dirs.push(dir)

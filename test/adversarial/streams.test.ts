@@ -11,39 +11,29 @@ import * as varint from 'uint8-varint'
 import { blockProtocol } from '../../src/net/block-exchange.ts'
 import { encodeMessage } from '../../src/net/codec.ts'
 import { rawCid } from '../../src/net/hashing.ts'
-import type { NetNode } from '../../src/net/node.ts'
 import { deadlineSignal } from '../../src/runtime/clock.ts'
 import { R3mesError } from '../../src/runtime/errors.ts'
 import { at, CHAIN_ID, clock, waitFor } from '../net/helpers.ts'
 import { breathe, underAttack } from './attack.ts'
+import { withAttackedNetwork } from './attacked-network.ts'
 import { ByzantinePeer, cutOff } from './byzantine-peer.ts'
-import { startValidatorNetwork, type ValidatorNetwork } from './network.ts'
 
 describe('adversarial: gossip, activation streams, block exchange, DHT', function () {
   this.timeout(240_000)
-  let network: ValidatorNetwork
-  let attacker: ByzantinePeer
-
-  before(async () => {
-    network = await startValidatorNetwork()
-    attacker = await ByzantinePeer.start(777)
-    for (const net of network.nets) await attacker.connect(net)
-  })
-  afterEach(() => attacker?.abortStreams())
-  after(async () => {
-    await attacker?.stop()
-    await network?.stop()
-  })
-
-  const victim = (): NetNode => at(network.nets, 0)
+  const fixture = withAttackedNetwork({ attackerSeed: 777 })
+  const { victim } = fixture
 
   it('a flood of undecodable transactions on the tx topic: rejected, the attacker scored below zero', async () => {
-    await waitFor(() => network.nets.every((n) => n.gossip.meshPeers('tx').length > 0), 20_000, 'tx meshes to form')
+    await waitFor(
+      () => fixture.network.nets.every((n) => n.gossip.meshPeers('tx').length > 0),
+      20_000,
+      'tx meshes to form',
+    )
     let published = 0
-    await underAttack(network, 'tx topic flood', async (running) => {
+    await underAttack(fixture.network, 'tx topic flood', async (running) => {
       while (running()) {
         for (let i = 0; i < 50; i++) {
-          await attacker.node.gossip.publish('tx', { tx: attacker.junk(150) })
+          await fixture.attacker.node.gossip.publish('tx', { tx: fixture.attacker.junk(150) })
           published++
         }
         await breathe(20)
@@ -51,9 +41,9 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
     })
     assert.ok(published > 100)
     await waitFor(
-      () => network.nets.every((n) => n.gossip.score(attacker.id) < 0),
+      () => fixture.network.nets.every((n) => n.gossip.score(fixture.attacker.id) < 0),
       10_000,
-      `every victim to score the attacker below zero (scores ${network.nets.map((n) => n.gossip.score(attacker.id))})`,
+      `every victim to score the attacker below zero (scores ${fixture.network.nets.map((n) => n.gossip.score(fixture.attacker.id))})`,
     )
     assert.ok(victim().gossip.stats.reject > 0)
   })
@@ -63,8 +53,8 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
     const maxTensor = victim().activations.maxTensorBytes
     const streams: Stream[] = []
     try {
-      await underAttack(network, 'activation headers announcing the largest tensor', async (running) => {
-        const cid = rawCid(attacker.junk(32)).toString()
+      await underAttack(fixture.network, 'activation headers announcing the largest tensor', async (running) => {
+        const cid = rawCid(fixture.attacker.junk(32)).toString()
         const head = encodeMessage(
           { v: 1, direction: 'forward', window: 0, step: 0, sizeBytes: maxTensor, cid },
           1024,
@@ -73,12 +63,12 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
         while (running()) {
           // As many streams as the victim lets one connection have (the surplus is reset), each
           // holding a header that announces the largest tensor, then one byte of a frame length.
-          const stream = await attacker.open(victim(), protocol).catch(() => undefined)
+          const stream = await fixture.attacker.open(victim(), protocol).catch(() => undefined)
           if (stream !== undefined) {
             streams.push(stream)
-            await attacker.write(stream, varint.encode(head.byteLength))
-            await attacker.write(stream, head)
-            await attacker.write(stream, Uint8Array.of(0x80))
+            await fixture.attacker.write(stream, varint.encode(head.byteLength))
+            await fixture.attacker.write(stream, head)
+            await fixture.attacker.write(stream, Uint8Array.of(0x80))
           }
           await breathe(200)
         }
@@ -95,10 +85,14 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
       const head = encodeMessage({ v: 1, direction: 'forward', window: 0, step: 0, sizeBytes, cid }, 1024, 'h')
       return ByzantinePeer.lengthPrefixed(head.byteLength, head)
     }
-    const tensor = attacker.junk(4096)
+    const tensor = fixture.attacker.junk(4096)
     const cases: { what: string; bytes: Uint8Array; end: boolean }[] = [
-      { what: 'junk header', bytes: ByzantinePeer.lengthPrefixed(40, attacker.junk(40)), end: false },
-      { what: 'header over its cap', bytes: ByzantinePeer.lengthPrefixed(1 << 20, attacker.junk(2048)), end: false },
+      { what: 'junk header', bytes: ByzantinePeer.lengthPrefixed(40, fixture.attacker.junk(40)), end: false },
+      {
+        what: 'header over its cap',
+        bytes: ByzantinePeer.lengthPrefixed(1 << 20, fixture.attacker.junk(2048)),
+        end: false,
+      },
       {
         what: 'tensor over the cap',
         bytes: goodHeader(victim().activations.maxTensorBytes + 1, rawCid(tensor).toString()),
@@ -109,7 +103,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
         bytes: new Uint8Array([
           ...goodHeader(tensor.byteLength, rawCid(tensor).toString()),
           ...varint.encode(64 * 1024 * 1024),
-          ...attacker.junk(1024),
+          ...fixture.attacker.junk(1024),
         ]),
         end: false,
       },
@@ -124,7 +118,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
       {
         what: 'bytes that do not hash to the CID',
         bytes: new Uint8Array([
-          ...goodHeader(tensor.byteLength, rawCid(attacker.junk(8)).toString()),
+          ...goodHeader(tensor.byteLength, rawCid(fixture.attacker.junk(8)).toString()),
           ...ByzantinePeer.lengthPrefixed(tensor.byteLength, tensor),
         ]),
         end: false,
@@ -139,11 +133,11 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
       },
     ]
     let refused = 0
-    await underAttack(network, 'malformed activation streams', async (running) => {
+    await underAttack(fixture.network, 'malformed activation streams', async (running) => {
       for (let i = 0; running(); i++) {
         const c = at(cases, i)
-        const stream = await attacker.open(victim(), protocol)
-        await attacker.write(stream, c.bytes, 256, 1)
+        const stream = await fixture.attacker.open(victim(), protocol)
+        await fixture.attacker.write(stream, c.bytes, 256, 1)
         if (c.end) await stream.close().catch(() => {})
         await cutOff(stream, 10_000).catch((error: unknown) => {
           throw new Error(`${c.what}: ${(error as Error).message}`)
@@ -160,24 +154,24 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
 
   it('block requests that are junk, oversized, one byte at a time or in a flood: cut, the network commits', async () => {
     const protocol = blockProtocol(CHAIN_ID)
-    await underAttack(network, 'block exchange abuse', async (running) => {
+    await underAttack(fixture.network, 'block exchange abuse', async (running) => {
       for (let i = 0; running(); i++) {
         const cases: Uint8Array[] = [
-          ByzantinePeer.lengthPrefixed(36, attacker.junk(36)),
-          ByzantinePeer.lengthPrefixed(1 << 30, attacker.junk(512)),
+          ByzantinePeer.lengthPrefixed(36, fixture.attacker.junk(36)),
+          ByzantinePeer.lengthPrefixed(1 << 30, fixture.attacker.junk(512)),
           new Uint8Array(12).fill(0xff),
         ]
         const bytes = at(cases, i)
-        const stream = await attacker.open(victim(), protocol)
-        await attacker.write(stream, bytes, i % 2 === 0 ? bytes.byteLength : 1, i % 2 === 0 ? 0 : 1)
+        const stream = await fixture.attacker.open(victim(), protocol)
+        await fixture.attacker.write(stream, bytes, i % 2 === 0 ? bytes.byteLength : 1, i % 2 === 0 ? 0 : 1)
         await cutOff(stream, 10_000)
         // And a burst of well-formed requests for blocks nobody holds.
         const flood = await Promise.all(
           Array.from({ length: 16 }, async () => {
-            const s = await attacker.open(victim(), protocol).catch(() => undefined)
+            const s = await fixture.attacker.open(victim(), protocol).catch(() => undefined)
             if (s === undefined) return undefined
-            const cid = rawCid(attacker.junk(32))
-            await attacker.write(s, ByzantinePeer.lengthPrefixed(cid.bytes.byteLength, cid.bytes))
+            const cid = rawCid(fixture.attacker.junk(32))
+            await fixture.attacker.write(s, ByzantinePeer.lengthPrefixed(cid.bytes.byteLength, cid.bytes))
             return s
           }),
         )
@@ -190,7 +184,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
   it('a block server that answers with junk, oversized, corrupt or endless frames: each fetch fails, memory bounded', async () => {
     const protocol = blockProtocol(CHAIN_ID)
     // The attacker stops serving honestly and answers every request with one of these.
-    await attacker.node.exchange.stop()
+    await fixture.attacker.node.exchange.stop()
     const lp = ByzantinePeer.lengthPrefixed
     const answers: { what: string; typed: boolean; answer: (stream: Stream) => Promise<void> }[] = [
       { what: 'a malformed status', typed: true, answer: async (s) => void s.send(lp(1, Uint8Array.of(7))) },
@@ -199,7 +193,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
         typed: true,
         answer: async (s) => {
           s.send(lp(1, Uint8Array.of(0)))
-          s.send(lp(1 << 30, attacker.junk(64 * 1024)))
+          s.send(lp(1 << 30, fixture.attacker.junk(64 * 1024)))
         },
       },
       {
@@ -207,7 +201,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
         typed: true,
         answer: async (s) => {
           s.send(lp(1, Uint8Array.of(0)))
-          s.send(lp(256 * 1024, attacker.junk(256 * 1024)))
+          s.send(lp(256 * 1024, fixture.attacker.junk(256 * 1024)))
         },
       },
       {
@@ -215,23 +209,27 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
         typed: false,
         answer: async (s) => {
           s.send(lp(1, Uint8Array.of(0)))
-          await attacker.write(s, lp(4 * 1024 * 1024, attacker.junk(64 * 1024)), 1, 10)
+          await fixture.attacker.write(s, lp(4 * 1024 * 1024, fixture.attacker.junk(64 * 1024)), 1, 10)
         },
       },
     ]
     let k = 0
-    await attacker.node.libp2p.handle(protocol, (stream) => {
+    await fixture.attacker.node.libp2p.handle(protocol, (stream) => {
       at(answers, k++)
         .answer(stream)
         .catch(() => stream.abort(new Error('attacker done')))
     })
     const failures: string[] = []
-    await underAttack(network, 'hostile block server', async (running) => {
+    await underAttack(fixture.network, 'hostile block server', async (running) => {
       for (let i = 0; running(); i++) {
         const c = at(answers, i)
         const started = clock.monotonicMs()
         const error = await victim()
-          .exchange.fetch(attacker.peerId, rawCid(attacker.junk(64)), deadlineSignal(clock, 3_000, 'the attack'))
+          .exchange.fetch(
+            fixture.attacker.peerId,
+            rawCid(fixture.attacker.junk(64)),
+            deadlineSignal(clock, 3_000, 'the attack'),
+          )
           .then(
             () => undefined,
             (e: unknown) => e,
@@ -246,22 +244,22 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
   })
 
   it('junk, oversized and slow DHT messages and a flood of queries: cut, the network commits', async () => {
-    await underAttack(network, 'DHT abuse', async (running) => {
-      const dht = attacker.node.libp2p.services.dht
+    await underAttack(fixture.network, 'DHT abuse', async (running) => {
+      const dht = fixture.attacker.node.libp2p.services.dht
       for (let i = 0; running(); i++) {
         const cases: Uint8Array[] = [
-          ByzantinePeer.lengthPrefixed(200, attacker.junk(200)),
-          ByzantinePeer.lengthPrefixed(1 << 30, attacker.junk(1024)),
+          ByzantinePeer.lengthPrefixed(200, fixture.attacker.junk(200)),
+          ByzantinePeer.lengthPrefixed(1 << 30, fixture.attacker.junk(1024)),
           new Uint8Array(12).fill(0xff),
         ]
-        const stream = await attacker.openDht(victim())
-        await attacker.write(stream, at(cases, i), i % 2 === 0 ? 4096 : 1, i % 2 === 0 ? 0 : 1)
+        const stream = await fixture.attacker.openDht(victim())
+        await fixture.attacker.write(stream, at(cases, i), i % 2 === 0 ? 4096 : 1, i % 2 === 0 ? 0 : 1)
         await cutOff(stream, 10_000)
         // Junk records and random lookups through the attacker's own DHT client.
-        const key = attacker.junk(32)
+        const key = fixture.attacker.junk(32)
         const queries = [
           (async () => {
-            for await (const _ of dht.put(new TextEncoder().encode(`/junk/${i}`), attacker.junk(1024), {
+            for await (const _ of dht.put(new TextEncoder().encode(`/junk/${i}`), fixture.attacker.junk(1024), {
               signal: deadlineSignal(clock, 2_000, 'the attack'),
             }));
           })(),

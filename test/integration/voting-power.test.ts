@@ -8,40 +8,27 @@
  * keep being committed.
  */
 import assert from 'node:assert/strict'
-import { createActor } from 'xstate'
-import { ChainApplication } from '../../src/actors/chain-application.ts'
+import type { ChainApplication } from '../../src/actors/chain-application.ts'
 import { consensusGenesis } from '../../src/actors/chain-node.ts'
 import type { BlockOutcome } from '../../src/chain/app.ts'
-import { ChainApp } from '../../src/chain/app.ts'
 import { TxCode } from '../../src/chain/errors.ts'
 import { type Genesis as ChainGenesis, localTestnetGenesis } from '../../src/chain/genesis.ts'
 import { type KeyPair, keyPairFromSeed } from '../../src/chain/keys.ts'
 import { localTestnetParams, UNITS_PER_TOKEN } from '../../src/chain/params.ts'
 import { encodeTx, type Msg } from '../../src/chain/tx.ts'
-import { consensusMachine } from '../../src/consensus/consensus-actor.ts'
-import { EvidencePool } from '../../src/consensus/evidence-pool.ts'
 import { toHex } from '../../src/consensus/hash.ts'
 import { signerFromSeed } from '../../src/consensus/keys.ts'
-import { MemoryHub } from '../../src/consensus/memory-transport.ts'
-import { Mempool } from '../../src/consensus/mempool.ts'
-import type { NodeComponents } from '../../src/consensus/node-io.ts'
-import { MemoryLastSignedStore, PrivValidator } from '../../src/consensus/privval.ts'
-import { MemoryBlockStore, MemoryStateStore } from '../../src/consensus/stores.ts'
-import { MAX_TOTAL_POWER, ValidatorSet } from '../../src/consensus/validator-set.ts'
-import { MemoryWal } from '../../src/consensus/wal.ts'
-import { SimulatedClock } from '../../src/runtime/clock.ts'
-import { FAST_TIMEOUTS, seedFor } from '../consensus/helpers/fixtures.ts'
+import type { MemoryStateStore } from '../../src/consensus/stores.ts'
+import { MAX_TOTAL_POWER } from '../../src/consensus/validator-set.ts'
+import { seedFor } from '../consensus/helpers/fixtures.ts'
+import { settle, startChainCluster } from './helpers/chain-cluster.ts'
 
 const CHAIN_ID = 'r3mes-power-test'
 
-async function settle(): Promise<void> {
-  await new Promise<void>((resolve) => setImmediate(resolve))
-}
-
 interface Net {
   readonly keys: KeyPair[]
-  readonly apps: ChainApplication[]
-  readonly stores: MemoryStateStore[]
+  readonly apps: readonly ChainApplication[]
+  readonly stores: readonly MemoryStateStore[]
   /** Every node's outcome per height. */
   readonly outcomes: Map<number, BlockOutcome>[]
   /** Each node's transaction ids (hex) per height, in block order. */
@@ -60,74 +47,31 @@ function startNet(balance?: bigint): Net {
     validators: keys,
     ...(balance === undefined ? {} : { balance }),
   })
-  const genesis = consensusGenesis(chainGenesis)
-  const validators = ValidatorSet.create(genesis.validators)
   const signers = seeds.map((s) => signerFromSeed(s))
-  const clock = new SimulatedClock(genesis.genesisTimeMs)
-  const hub = new MemoryHub(clock, 5)
-  const apps: ChainApplication[] = []
-  const stores: MemoryStateStore[] = []
   const outcomes = signers.map(() => new Map<number, BlockOutcome>())
   const txs = signers.map(() => new Map<number, string[]>())
-  const byKey = new Map(signers.map((s, i) => [toHex(s.publicKey), i]))
-  const actors = signers.map((signer, i) => {
-    const app = new ChainApplication({
-      chain: new ChainApp(chainGenesis),
-      validators,
-      onExecuted: (block, outcome) => {
-        outcomes[i]?.set(block.height, outcome)
-        txs[i]?.set(
-          block.height,
-          block.txs.map((t) => toHex(t)),
-        )
-      },
-    })
-    apps.push(app)
-    const stateStore = new MemoryStateStore()
-    stores.push(stateStore)
-    const link = hub.connect(`v${i}`)
-    const v = validators.validators.find((x) => byKey.get(toHex(x.publicKey)) === i)
-    assert.ok(v !== undefined)
-    const components: NodeComponents = {
-      genesis,
-      config: {
-        chainId: CHAIN_ID,
-        myAddress: v.address,
-        timeouts: FAST_TIMEOUTS,
-        maxBlockBytes: 1024 * 1024,
-        maxEvidenceAgeHeights: 100,
-        maxRoundsAhead: 1000,
-      },
-      privval: new PrivValidator(signer, new MemoryLastSignedStore()),
-      wal: new MemoryWal(),
-      app,
-      mempool: new Mempool(app),
-      evidencePool: new EvidencePool(CHAIN_ID, validators),
-      blockStore: new MemoryBlockStore(),
-      stateStore,
-      clock,
-      transport: link,
-    }
-    return createActor(consensusMachine, { input: { components, inbox: link, gossipIntervalMs: 100 } }).start()
+  const cluster = startChainCluster({
+    chainGenesis,
+    genesis: consensusGenesis(chainGenesis),
+    signers,
+    onExecuted: (i, block, outcome) => {
+      outcomes[i]?.set(block.height, outcome)
+      txs[i]?.set(
+        block.height,
+        block.txs.map((t) => toHex(t)),
+      )
+    },
   })
-  const heights = (): number[] => apps.map((a) => a.info().height)
   return {
     keys,
-    apps,
-    stores,
+    apps: cluster.apps,
+    stores: cluster.stateStores,
     outcomes,
     txs,
-    heights,
-    send: (node, tx) => actors[node]?.send({ type: 'tx', tx }),
-    runUntil: async (done, maxSteps = 6000) => {
-      for (let i = 0; i < maxSteps && !done(); i++) {
-        clock.advance(5)
-        await settle()
-      }
-    },
-    stop: () => {
-      for (const a of actors) a.stop()
-    },
+    heights: cluster.heights,
+    send: (node, tx) => cluster.actors[node]?.send({ type: 'tx', tx }),
+    runUntil: (done, maxSteps = 6000) => cluster.runUntil(done, maxSteps),
+    stop: cluster.stop,
   }
 }
 

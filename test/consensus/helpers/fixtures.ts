@@ -14,6 +14,7 @@ import type { CommittedBlock } from '../../../src/consensus/types.ts'
 import { ValidatorSet } from '../../../src/consensus/validator-set.ts'
 import { MemoryWal } from '../../../src/consensus/wal.ts'
 import type { Clock } from '../../../src/runtime/clock.ts'
+import { MAX_ROUNDS_AHEAD } from '../../../src/runtime/limits.ts'
 
 export function seedFor(label: string): Uint8Array {
   return new Uint8Array(createHash('sha256').update(label).digest())
@@ -59,7 +60,7 @@ export function makeConfig(chain: TestChain, myIndex: number, timeouts = FAST_TI
     timeouts,
     maxBlockBytes: 1024 * 1024,
     maxEvidenceAgeHeights: 100,
-    maxRoundsAhead: 1000,
+    maxRoundsAhead: MAX_ROUNDS_AHEAD,
   }
 }
 
