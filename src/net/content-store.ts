@@ -160,7 +160,7 @@ export class ContentStore {
   async #get(cid: CID, options: GetOptions): Promise<Uint8Array> {
     if (cid.code === raw.code) return this.#getBlock(cid, options)
     if (cid.code !== dagPb.code) throw new MalformedMessageError('content CID', `codec 0x${cid.code.toString(16)}`)
-    const node = dagPb.decode(await this.#getBlock(cid, options))
+    const node = decodeRootBlock(await this.#getBlock(cid, options))
     const header = parseHeader(node.Data)
     if (header.size > this.#maxContentBytes)
       throw new MessageTooLargeError('content', header.size, this.#maxContentBytes)
@@ -217,7 +217,7 @@ export class ContentStore {
   async has(cid: CID): Promise<boolean> {
     if (!(await this.#helia.blockstore.has(cid))) return false
     if (cid.code !== dagPb.code) return true
-    const node = dagPb.decode(await this.#getBlock(cid, { offline: true }))
+    const node = decodeRootBlock(await this.#getBlock(cid, { offline: true }))
     for (const link of node.Links) if (!(await this.#helia.blockstore.has(link.Hash))) return false
     return true
   }
@@ -382,6 +382,18 @@ export class ContentStore {
       offset += part.byteLength
     }
     return out
+  }
+}
+
+/**
+ * A content root block (dag-pb) as a peer sent it. `@ipld/dag-pb` reports malformed bytes with
+ * plain `Error`s and `TypeError`s; they are the peer's fault, so they become its typed error.
+ */
+export function decodeRootBlock(bytes: Uint8Array): dagPb.PBNode {
+  try {
+    return dagPb.decode(bytes)
+  } catch (error) {
+    throw new MalformedMessageError('content root', 'not a dag-pb block', { cause: error })
   }
 }
 

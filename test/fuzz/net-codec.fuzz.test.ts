@@ -5,13 +5,14 @@
  * encode → decode unchanged.
  */
 import assert from 'node:assert/strict'
+import * as dagPb from '@ipld/dag-pb'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { decodeHeader, type TensorHeader } from '../../src/net/activation-stream.ts'
 import { decodeBlockRequest } from '../../src/net/block-exchange.ts'
 import { decodeMessage, encodeMessage } from '../../src/net/codec.ts'
-import { parseHeader, type RootHeader } from '../../src/net/content-store.ts'
+import { decodeRootBlock, parseHeader, type RootHeader } from '../../src/net/content-store.ts'
 import { BadFrameError, MalformedMessageError, MessageTooLargeError, UnknownTopicError } from '../../src/net/errors.ts'
 import { rawCid } from '../../src/net/hashing.ts'
 import { parseTopic, type TopicKind, type TopicPayloads, topicSpecs, topicString } from '../../src/net/topics.ts'
@@ -134,6 +135,21 @@ describe('fuzz: network message decoders', () => {
       fc.assert(
         fc.property(tensorHeader, (h) => {
           assert.deepStrictEqual(decodeHeader(encodeMessage(h, 1024)), h)
+        }),
+        fuzzParams(),
+      )
+    })
+  })
+
+  describe('content-store root block (decodeRootBlock)', () => {
+    it('raises only MalformedMessageError on hostile bytes, and decodes a real root block', () => {
+      const header = encodeMessage({ v: 1, size: 3, chunkBytes: 3, content: 'x' }, 512)
+      const chunk = rawCid(new Uint8Array([1, 2, 3]))
+      const root = dagPb.encode(dagPb.prepare({ Data: header, Links: [{ Hash: chunk, Tsize: 3 }] }))
+      assert.deepEqual(decodeRootBlock(root).Links[0]?.Hash.toString(), chunk.toString())
+      fc.assert(
+        fc.property(hostileBytes(fc.constant(root)), (bytes) => {
+          onlyTyped(() => decodeRootBlock(bytes), MalformedMessageError)
         }),
         fuzzParams(),
       )
