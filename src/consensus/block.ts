@@ -88,13 +88,23 @@ export interface ChainTip {
  * the hash stands for.
  */
 export function bodyMatchesHeader(block: Block): boolean {
+  const known = bodyVerdicts.get(block)
+  if (known !== undefined) return known
   const h = block.header
-  return (
+  const matches =
     bytesEqual(h.txsRoot, merkleRoot(block.txs)) &&
     bytesEqual(h.evidenceRoot, evidenceRoot(block.evidence)) &&
     bytesEqual(h.lastCommitHash, hashCommit(block.lastCommit))
-  )
+  bodyVerdicts.set(block, matches)
+  return matches
 }
+
+/**
+ * The verdict of `bodyMatchesHeader` per block object. Blocks are never changed once built or
+ * decoded, and the core asks about the same block object on every rule it evaluates: without
+ * this, each ask hashed every transaction again (a Merkle root over a block of thousands).
+ */
+const bodyVerdicts = new WeakMap<Block, boolean>()
 
 /** Throws InvalidConsensusDataError naming what is wrong; returns when `block` may be voted for. */
 export function validateBlock(tip: ChainTip, block: Block): void {
