@@ -78,7 +78,7 @@ export class NodeIo {
   readonly #helped = new Map<string, { height: number; atMs: number }>()
   /** Peer inputs dropped because the height's WAL segment reached its cap for peers. */
   droppedOverWalCap = 0
-  /** Invalid gossiped txs per neighbour in the current window (see `refusedTxsOf`). */
+  /** Invalid gossiped txs per neighbour in the current window (see `#countRefused`). */
   readonly #refusedTxs = new Map<string, { count: number; sinceMs: number }>()
 
   constructor(components: NodeComponents) {
@@ -322,14 +322,12 @@ export class NodeIo {
   /** The height of the last decided block a peer sent this node (it is catching up). */
   #catchingUpFrom = -1
 
-  /**
-   * Admit gossiped or submitted txs; returns those the mempool took and how many were
-   * invalid (refused by the application or out of bounds: not merely duplicate or late).
-   */
+  /** Admit gossiped or submitted txs; returns those the mempool took. */
   addTxs(txs: readonly Uint8Array[]): Uint8Array[] {
     return this.#addTxs(txs).added
   }
 
+  /** The txs the mempool took, and how many were invalid (refused by the application or out of bounds: not merely duplicate or late). */
   #addTxs(txs: readonly Uint8Array[]): { added: Uint8Array[]; invalid: number } {
     const added: Uint8Array[] = []
     let invalid = 0
