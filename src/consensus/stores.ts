@@ -56,7 +56,8 @@ export class MemoryStateStore implements StateStore {
   }
 }
 
-function seal(payload: Uint8Array): Uint8Array {
+/** A store file's bytes: CRC-32 (big-endian) of the payload, then the payload. */
+export function seal(payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + payload.byteLength)
   new DataView(out.buffer).setUint32(0, crc32(payload))
   out.set(payload, 4)

@@ -44,6 +44,16 @@ function recordCrc(header: Uint8Array, payload: Uint8Array): number {
   return crc32(payload, crc32(header.subarray(0, 4)))
 }
 
+/** One record as it lies in a segment: u32 payload length, u32 CRC (`recordCrc`), the payload. */
+export function encodeWalRecord(payload: Uint8Array): Uint8Array {
+  const record = new Uint8Array(WAL_HEADER_BYTES + payload.byteLength)
+  const view = new DataView(record.buffer)
+  view.setUint32(0, payload.byteLength)
+  view.setUint32(4, recordCrc(record, payload))
+  record.set(payload, WAL_HEADER_BYTES)
+  return record
+}
+
 export interface Wal {
   /** Append `input`; with `sync` it is on disk (fsync) when this returns. */
   append(input: ConsensusInput, sync: boolean): void
@@ -132,11 +142,7 @@ export class FileWal implements Wal {
     assert(this.#fd >= 0, 'WAL append before startHeight')
     const payload = encodeInput(input)
     assert(payload.byteLength <= MAX_WAL_RECORD_BYTES, 'WAL record too large')
-    const record = new Uint8Array(WAL_HEADER_BYTES + payload.byteLength)
-    const view = new DataView(record.buffer)
-    view.setUint32(0, payload.byteLength)
-    view.setUint32(4, recordCrc(record, payload))
-    record.set(payload, WAL_HEADER_BYTES)
+    const record = encodeWalRecord(payload)
     const action = this.#faults('wal.append')
     if (action === 'crash') throw injected('wal.append')
     const path = this.durable.path
