@@ -60,7 +60,7 @@ function run(retentionBlocks: number): RunResult {
   const countEntries = (): number => app.state.allTables().reduce((n, t) => n + t.size, 0)
   for (let height = 1; height <= WINDOWS * WINDOW_BLOCKS; height++) {
     const offset = (height - 1) % WINDOW_BLOCKS
-    const w = app.state.m.currentWindow
+    const w = app.state.globals.currentWindow
     const jobs =
       offset === 1 || offset === 2
         ? app.state.tasks
@@ -89,7 +89,7 @@ function run(retentionBlocks: number): RunResult {
   return {
     retentionBlocks,
     stateEntries: entries,
-    prunedWindows: app.state.m.prunedWindows,
+    prunedWindows: app.state.globals.prunedWindows,
     growth60vs20: round((entries[2] as number) / (entries[0] as number)),
   }
 }

@@ -105,7 +105,7 @@ export class NodeServices {
   }
 
   get chainId(): string {
-    return this.chain.chain.state.m.chainId
+    return this.chain.chain.state.globals.chainId
   }
 
   /** The peer id of a staker, from its public key on chain. */
@@ -151,7 +151,7 @@ export class NodeServices {
     let p = this.#stages.get(subnet)
     if (p === undefined) {
       const [first, end] = this.subnetLayers(subnet)
-      const model = this.chain.chain.state.m.model
+      const model = this.chain.chain.state.globals.model
       const range = model.backbone.find((b) => b.layers[0] === first && b.layers[1] === end)
       if (range === undefined) throw new InvalidArgumentError(`genesis names no backbone for layers [${first}, ${end})`)
       // A fetch that cannot finish (no peer has the bytes yet) must fail, so the next window

@@ -84,7 +84,7 @@ export class TxSender {
     const account = this.#chain.query<{ nonce: number } | null>(`account/${this.#key.address}`)
     const params = this.#chain.chain.state.params
     const bytes = encodeTx(
-      { chainId: this.#chain.chain.state.m.chainId, nonce: account?.nonce ?? 0, fee: params.minFee, msg: p.msg },
+      { chainId: this.#chain.chain.state.globals.chainId, nonce: account?.nonce ?? 0, fee: params.minFee, msg: p.msg },
       this.#key,
     )
     const height = this.#chain.height

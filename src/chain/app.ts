@@ -102,7 +102,7 @@ export class ChainApp implements Application {
   }
 
   get height(): number {
-    return this.state.m.height
+    return this.state.globals.height
   }
 
   appHash(): Uint8Array {
@@ -117,7 +117,7 @@ export class ChainApp implements Application {
   checkTx(bytes: Uint8Array, options: { record?: boolean } = {}): CheckResult {
     const ctx: BlockContext = {
       height: this.height + 1,
-      timeMs: this.state.m.timeMs,
+      timeMs: this.state.globals.timeMs,
       proposer: '',
       hash: '00'.repeat(32),
     }
@@ -217,7 +217,7 @@ export class ChainApp implements Application {
     if (bytes.length > s.params.maxTxBytes)
       reject(TxCode.tooLarge, `transaction is ${bytes.length} bytes, the limit is ${s.params.maxTxBytes}`)
     const tx = this.#verified.get(toHex(sha256(bytes))) ?? decodeTx(bytes, s.params.maxTxBytes)
-    if (tx.body.chainId !== s.m.chainId) reject(TxCode.wrongChain, `transaction is for chain ${tx.body.chainId}`)
+    if (tx.body.chainId !== s.globals.chainId) reject(TxCode.wrongChain, `transaction is for chain ${tx.body.chainId}`)
     const account = s.accounts.get(tx.sender)
     if (account === undefined) reject(TxCode.unknownAccount, `no account ${tx.sender}`)
     const expected = pendingNonce?.get(tx.sender) ?? account.nonce

@@ -108,7 +108,7 @@ export function applyEvidence(state: ChainState, ctx: BlockContext, bytes: Uint8
   if (e.voteA.blockHash === e.voteB.blockHash) reject(TxCode.badEvidence, 'the two votes are for the same value')
   const pub = fromHex(v.pubKey, 32) as Uint8Array
   for (const vote of [e.voteA, e.voteB]) {
-    const message = signBytesOf(state.m.chainId, e.height, e.round, vote)
+    const message = signBytesOf(state.globals.chainId, e.height, e.round, vote)
     if (!verifySignature(pub, message, fromHex(vote.signature) as Uint8Array))
       reject(TxCode.badEvidence, 'a vote signature does not verify under the validator’s key')
   }

@@ -133,7 +133,7 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
   if (msg.bond < minBond)
     reject(TxCode.bondTooSmall, `bond ${msg.bond} is below ${minBond} (${p.bondMultiple}× base reward)`)
   state.debit(tx.sender, msg.bond)
-  const id = `ch-${state.m.nextChallenge}`
+  const id = `ch-${state.globals.nextChallenge}`
   const draft: Challenge = {
     id,
     claimId: claim.id,
@@ -161,7 +161,7 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
   }
   const c = openAttempt(state, draft, claim.owner, ctx.height, 0)
   if (c === undefined) reject(TxCode.notSelected, 'no verifier is eligible to answer a challenge of this claim')
-  state.setMeta({ nextChallenge: state.m.nextChallenge + 1 })
+  state.setMeta({ nextChallenge: state.globals.nextChallenge + 1 })
   state.challenges.set(id, c)
   state.claims.set(claim.id, { ...claim, status: 'challenged' })
 }

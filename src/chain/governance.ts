@@ -37,8 +37,8 @@ export function propose(state: ChainState, ctx: BlockContext, tx: SignedTx, msg:
       throw error
     }
   }
-  const id = `p-${state.m.nextProposal}`
-  state.setMeta({ nextProposal: state.m.nextProposal + 1 })
+  const id = `p-${state.globals.nextProposal}`
+  state.setMeta({ nextProposal: state.globals.nextProposal + 1 })
   state.proposals.set(id, {
     id,
     proposer: tx.sender,

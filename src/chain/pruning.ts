@@ -40,7 +40,7 @@ export function windowOfClaim(claimId: string): number {
 
 /** Whether everything of window `id` has been pruned. */
 export function isWindowPruned(state: ChainState, id: number): boolean {
-  return id < state.m.prunedWindows
+  return id < state.globals.prunedWindows
 }
 
 /** The height from which window `w` may be pruned, or undefined while it is not finished. */
@@ -73,7 +73,7 @@ function claimsOf(state: ChainState, windowId: number): Claim[] {
 /** End of block: prune the oldest finished windows whose retention has run out. */
 export function pruneFinished(state: ChainState, ctx: BlockContext): void {
   for (let i = 0; i < MAX_WINDOWS_PER_BLOCK; i++) {
-    const id = state.m.prunedWindows
+    const id = state.globals.prunedWindows
     const w = state.windows.get(windowKey(id))
     // Cheap bound first: nothing of this window can go before closeHeight + retentionBlocks.
     if (w === undefined || !w.closed || ctx.height < w.closeHeight + state.params.retentionBlocks) return

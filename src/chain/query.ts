@@ -90,12 +90,12 @@ function arbiterDuties(s: ChainState, address: string): unknown[] {
 
 /** Refuse a query for something of a pruned window. */
 function checkRetained(s: ChainState, path: string, what: string, window: number): void {
-  if (Number.isSafeInteger(window) && isWindowPruned(s, window)) throw new PrunedError(path, what, s.m.prunedWindows)
+  if (Number.isSafeInteger(window) && isWindowPruned(s, window)) throw new PrunedError(path, what, s.globals.prunedWindows)
 }
 
 export function runQuery(s: ChainState, path: string, _data?: string): unknown {
   const [kind, a, b] = path.split('/')
-  const m = s.m
+  const m = s.globals
   switch (kind) {
     case 'height':
       return m.height
@@ -185,8 +185,8 @@ export function runQuery(s: ChainState, path: string, _data?: string): unknown {
       const c = s.challenges.get(a ?? '')
       const n = /^ch-(0|[1-9][0-9]*)$/.exec(a ?? '')
       // Challenge ids are never reused and only pruning deletes one: a missing id below the counter was pruned.
-      if (c === undefined && n !== null && Number(n[1]) < s.m.nextChallenge)
-        throw new PrunedError(path, `challenge ${a}`, s.m.prunedWindows)
+      if (c === undefined && n !== null && Number(n[1]) < s.globals.nextChallenge)
+        throw new PrunedError(path, `challenge ${a}`, s.globals.prunedWindows)
       return toJson(c ?? null)
     }
     case 'verifier-draws':
@@ -194,7 +194,7 @@ export function runQuery(s: ChainState, path: string, _data?: string): unknown {
     case 'arbiter-duties':
       return arbiterDuties(s, a ?? '')
     case 'pruned':
-      return { prunedWindows: s.m.prunedWindows, retentionBlocks: s.params.retentionBlocks }
+      return { prunedWindows: s.globals.prunedWindows, retentionBlocks: s.params.retentionBlocks }
     case 'challenges':
       return toJson(
         s.challenges

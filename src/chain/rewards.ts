@@ -11,7 +11,7 @@ const MS_PER_YEAR = 31_536_000_000n
 export function blockInflation(state: ChainState): bigint {
   const p = state.params
   const blocksPerYear = MS_PER_YEAR / BigInt(p.blockTimeMs)
-  return (state.m.supply * BigInt(p.inflationBps)) / 10_000n / blocksPerYear
+  return (state.globals.supply * BigInt(p.inflationBps)) / 10_000n / blocksPerYear
 }
 
 export function payValidators(state: ChainState): void {

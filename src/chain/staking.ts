@@ -79,7 +79,7 @@ export function unstake(state: ChainState, ctx: BlockContext, tx: SignedTx, msg:
   if (left > 0n && left < requiredStake(state, s.roles))
     reject(TxCode.insufficientStake, `remaining stake ${left} is below what roles ${s.roles.join(',')} need`)
   state.stakers.set(tx.sender, { ...s, stake: left, roles: left === 0n ? [] : s.roles })
-  const seq = state.m.nextUnbonding
+  const seq = state.globals.nextUnbonding
   const releaseHeight = ctx.height + state.params.unbondingBlocks
   state.unbonding.set(`${String(releaseHeight).padStart(12, '0')}/${String(seq).padStart(12, '0')}`, {
     address: tx.sender,

@@ -230,16 +230,16 @@ export class ChainState {
     return hashTables(this.allTables())
   }
 
-  get m(): Meta {
+  get globals(): Meta {
     return this.meta.get('meta') as Meta
   }
 
   get params(): Params {
-    return this.m.params
+    return this.globals.params
   }
 
   setMeta(patch: Partial<Meta>): void {
-    this.meta.set('meta', { ...this.m, ...patch })
+    this.meta.set('meta', { ...this.globals, ...patch })
   }
 
   account(address: string): Account {
@@ -264,7 +264,7 @@ export class ChainState {
   mint(address: string, amount: bigint): void {
     if (amount <= 0n) return
     this.credit(address, amount)
-    this.setMeta({ supply: this.m.supply + amount, minted: this.m.minted + amount })
+    this.setMeta({ supply: this.globals.supply + amount, minted: this.globals.minted + amount })
   }
 
   /** Destroy up to `amount` of an address's bonded tokens: stake first, then unbonding entries. Returns what was taken. */
@@ -287,14 +287,14 @@ export class ChainState {
       left -= take
     }
     const taken = amount - left
-    this.setMeta({ supply: this.m.supply - taken, slashed: this.m.slashed + taken })
+    this.setMeta({ supply: this.globals.supply - taken, slashed: this.globals.slashed + taken })
     return taken
   }
 
   /** Pay to an address if it is one, else to the community pool (fees when the proposer is unknown). */
   payOrPool(address: string | null, amount: bigint): void {
     if (address !== null && isAddress(address)) this.credit(address, amount)
-    else this.setMeta({ communityPool: this.m.communityPool + amount })
+    else this.setMeta({ communityPool: this.globals.communityPool + amount })
   }
 
   /** Stake plus tokens still unbonding: what a slash can reach. */
@@ -325,12 +325,12 @@ export class ChainState {
 
   /** Recount every holding; `ok` is false if a token was created or lost outside mint/slash. */
   audit(): { ok: boolean; held: bigint; supply: bigint; expected: bigint } {
-    let held = this.m.communityPool
+    let held = this.globals.communityPool
     for (const [, a] of this.accounts.entries()) held += a.balance
     for (const [, s] of this.stakers.entries()) held += s.stake
     for (const [, u] of this.unbonding.entries()) held += u.amount
     for (const [, c] of this.challenges.entries()) if (c.stage === 'l2' || c.stage === 'l3') held += c.bond
-    const expected = this.m.genesisSupply + this.m.minted - this.m.slashed
-    return { ok: held === this.m.supply && this.m.supply === expected, held, supply: this.m.supply, expected }
+    const expected = this.globals.genesisSupply + this.globals.minted - this.globals.slashed
+    return { ok: held === this.globals.supply && this.globals.supply === expected, held, supply: this.globals.supply, expected }
   }
 }

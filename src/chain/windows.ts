@@ -32,7 +32,7 @@ export const submissionId = (taskId: string, miner: string): string => `${taskId
 export const aggregateId = (window: number, subnet: number): string => `agg/${window}/${subnet}`
 
 export function currentWindow(state: ChainState): Window | undefined {
-  return state.windows.get(windowKey(state.m.currentWindow))
+  return state.windows.get(windowKey(state.globals.currentWindow))
 }
 
 function subnetIds(state: ChainState): number[] {
@@ -202,7 +202,7 @@ function runL1(state: ChainState, task: Task, closing: boolean): void {
 
 export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'aggregate'>): void {
   const w = state.windows.get(windowKey(msg.window))
-  if (w === undefined && msg.window < state.m.prunedWindows)
+  if (w === undefined && msg.window < state.globals.prunedWindows)
     reject(TxCode.wrongWindow, `window ${msg.window} was pruned long after its aggregation deadline`)
   if (w === undefined || !w.closed) reject(TxCode.wrongWindow, `window ${msg.window} has not closed`)
   if (ctx.height > w.closeHeight + state.params.aggregationDeadlineBlocks)

@@ -85,7 +85,7 @@ interface Context {
 
 const ioActor = fromCallback<IoEvent, { io: NodeIo; gossipIntervalMs: number }>(({ input, sendBack, receive }) => {
   const { io, gossipIntervalMs } = input
-  const clock = io.c.clock
+  const clock = io.components.clock
   const timers = new Set<TimerHandle>()
   let latest: ConsensusState | undefined
   let dead = false
@@ -167,7 +167,7 @@ const inboxActor = fromCallback<{ type: 'tx'; tx: Uint8Array }, { inbox: Consens
       const txs = batch
       batch = []
       batchBytes = 0
-      if (txs.length > 0) io.c.transport.broadcast({ kind: 'txs', txs })
+      if (txs.length > 0) io.components.transport.broadcast({ kind: 'txs', txs })
     }
     receive((event) => {
       const added = io.addTxs([event.tx])
@@ -190,7 +190,7 @@ const inboxActor = fromCallback<{ type: 'tx'; tx: Uint8Array }, { inbox: Consens
           queuedTxs -= next.txs.length
           const ok = await io.addGossipedTxs(next.txs, next.from, () => stopped)
           if (!ok && !stopped) {
-            io.c.logger?.warn({ peer: next.from }, 'peer sent too many invalid txs: disconnecting it')
+            io.components.logger?.warn({ peer: next.from }, 'peer sent too many invalid txs: disconnecting it')
             for (let i = queue.length - 1; i >= 0; i--)
               if (queue[i]?.from === next.from) queuedTxs -= queue.splice(i, 1)[0]?.txs.length ?? 0
             inbox.disconnect?.(next.from, 'too many invalid transactions')
@@ -333,7 +333,7 @@ export const consensusMachine = setup({
     failed: {
       type: 'final',
       entry: ({ context }) => {
-        context.io.c.logger?.fatal({ err: context.error }, 'consensus stopped: the node cannot go on')
+        context.io.components.logger?.fatal({ err: context.error }, 'consensus stopped: the node cannot go on')
         context.onFatal(context.error)
       },
     },

@@ -69,7 +69,7 @@ export interface Recovered {
 export type TimeoutRequest = Extract<ConsensusEffect, { type: 'scheduleTimeout' }>
 
 export class NodeIo {
-  readonly c: NodeComponents
+  readonly components: NodeComponents
   /**
    * The last height served to each lagging peer, with when (bounds the help one peer can ask
    * for). Keyed by the authenticated neighbour, least recently helped first, at most
@@ -82,7 +82,7 @@ export class NodeIo {
   readonly #refusedTxs = new Map<string, { count: number; sinceMs: number }>()
 
   constructor(components: NodeComponents) {
-    this.c = components
+    this.components = components
   }
 
   /**
@@ -90,7 +90,7 @@ export class NodeIo {
    * stored blocks, check the app hash, open the WAL at the tip's height and read what to replay.
    */
   recover(): Recovered {
-    const { app, blockStore, stateStore, wal, genesis, config } = this.c
+    const { app, blockStore, stateStore, wal, genesis, config } = this.components
     let tip = stateStore.load() ?? genesisTip(genesis, app.info().appHash)
     // A persistent application may be one block ahead of the state store (a crash after it
     // executed the block, before the tip was saved): adopt its result instead of re-executing.
@@ -111,7 +111,7 @@ export class NodeIo {
       const stored = blockStore.load(h)
       if (stored === undefined) throw new StoreCorruptError('block store is behind the state store', { height: h })
       app.executeBlock(stored.block)
-      this.c.mempool.update(stored.block.txs)
+      this.components.mempool.update(stored.block.txs)
     }
     if (!bytesEqual(app.info().appHash, tip.appHash))
       throw new StoreCorruptError('application state does not match the stored app hash', { height: tip.height - 1 })
@@ -119,12 +119,12 @@ export class NodeIo {
     // decided: apply them rather than wait to decide them again, so the committed height never goes back.
     for (let stored = blockStore.load(tip.height); stored !== undefined; stored = blockStore.load(tip.height)) {
       const executed = app.executeBlock(stored.block)
-      this.c.mempool.update(stored.block.txs)
-      this.c.evidencePool.markCommitted(stored.block.evidence)
+      this.components.mempool.update(stored.block.txs)
+      this.components.evidencePool.markCommitted(stored.block.evidence)
       tip = nextTip(config, tip, stored.block, stored.commit, executed.appHash, executed.validatorUpdates)
       stateStore.save(tip)
     }
-    this.c.evidencePool.setHeight(tip.height, tip.validators, config.maxEvidenceAgeHeights)
+    this.components.evidencePool.setHeight(tip.height, tip.validators, config.maxEvidenceAgeHeights)
     const replay = wal.readFrom(tip.height)
     wal.startHeight(tip.height)
     return { tip, replay }
@@ -132,7 +132,7 @@ export class NodeIo {
 
   /** WAL first: called for every input before the core sees it (own signed messages were logged with fsync already). */
   log(input: ConsensusInput): void {
-    this.c.wal.append(input, input.type === 'blockApplied')
+    this.components.wal.append(input, input.type === 'blockApplied')
   }
 
   /**
@@ -141,40 +141,40 @@ export class NodeIo {
    * run; `resume` re-issues the rest afterwards.
    */
   execute(effect: ConsensusEffect, replaying: boolean, schedule: (t: TimeoutRequest) => void): ConsensusInput[] {
-    const { chainId } = this.c.genesis
+    const { chainId } = this.components.genesis
     switch (effect.type) {
       case 'signVote': {
-        if (replaying || this.c.privval === null) return []
+        if (replaying || this.components.privval === null) return []
         let vote: Vote
         try {
-          vote = this.c.privval.signVote(chainId, effect.vote)
+          vote = this.components.privval.signVote(chainId, effect.vote)
         } catch (error) {
           if (error instanceof DoubleSignRefusedError) {
-            this.c.logger?.warn({ err: error }, 'refused to sign a vote')
+            this.components.logger?.warn({ err: error }, 'refused to sign a vote')
             return []
           }
           throw error
         }
         const input: ConsensusInput = { type: 'vote', vote }
-        this.c.wal.append(input, true)
-        this.c.transport.broadcast({ kind: 'vote', vote })
+        this.components.wal.append(input, true)
+        this.components.transport.broadcast({ kind: 'vote', vote })
         return [input]
       }
       case 'signProposal': {
-        if (replaying || this.c.privval === null) return []
+        if (replaying || this.components.privval === null) return []
         let proposal: Proposal
         try {
-          proposal = this.c.privval.signProposal(chainId, effect.proposal)
+          proposal = this.components.privval.signProposal(chainId, effect.proposal)
         } catch (error) {
           if (error instanceof DoubleSignRefusedError) {
-            this.c.logger?.warn({ err: error }, 'refused to sign a proposal')
+            this.components.logger?.warn({ err: error }, 'refused to sign a proposal')
             return []
           }
           throw error
         }
         const input: ConsensusInput = { type: 'proposal', proposal, block: effect.block }
-        this.c.wal.append(input, true)
-        this.c.transport.broadcast({ kind: 'proposal', proposal, block: effect.block })
+        this.components.wal.append(input, true)
+        this.components.transport.broadcast({ kind: 'proposal', proposal, block: effect.block })
         return [input]
       }
       case 'requestProposalContent': {
@@ -183,9 +183,9 @@ export class NodeIo {
           type: 'proposalContent',
           height: effect.height,
           round: effect.round,
-          timeMs: Math.floor(this.c.clock.nowMs()),
-          txs: this.c.mempool.reap(effect.maxBytes),
-          evidence: this.c.evidencePool.pending(),
+          timeMs: Math.floor(this.components.clock.nowMs()),
+          txs: this.components.mempool.reap(effect.maxBytes),
+          evidence: this.components.evidencePool.pending(),
         }
         this.log(input)
         return [input]
@@ -196,7 +196,7 @@ export class NodeIo {
       case 'commitBlock': {
         // The inputs that decided this block must survive a power loss before the block is
         // stored, or a restart could find a stored block its WAL cannot re-decide.
-        if (!replaying) this.c.wal.sync()
+        if (!replaying) this.components.wal.sync()
         const executed = this.#apply({ block: effect.block, commit: effect.commit })
         if (replaying) return []
         const input: ConsensusInput = {
@@ -209,32 +209,32 @@ export class NodeIo {
         return [input]
       }
       case 'newHeight':
-        this.c.stateStore.save(effect.tip)
-        this.c.evidencePool.setHeight(effect.tip.height, effect.tip.validators, this.c.config.maxEvidenceAgeHeights)
-        this.c.wal.startHeight(effect.tip.height)
+        this.components.stateStore.save(effect.tip)
+        this.components.evidencePool.setHeight(effect.tip.height, effect.tip.validators, this.components.config.maxEvidenceAgeHeights)
+        this.components.wal.startHeight(effect.tip.height)
         // Catching up: ask for the next decided block at once rather than at the next gossip
         // tick, or a lagging node would never close the gap to a chain faster than its ticks.
         if (!replaying && this.#catchingUpFrom === effect.tip.height - 1)
-          this.c.transport.broadcast({ kind: 'status', height: effect.tip.height })
+          this.components.transport.broadcast({ kind: 'status', height: effect.tip.height })
         return []
       case 'evidence':
-        if (this.c.evidencePool.add(effect.evidence) && !replaying)
-          this.c.transport.broadcast({ kind: 'evidence', evidence: effect.evidence })
+        if (this.components.evidencePool.add(effect.evidence) && !replaying)
+          this.components.transport.broadcast({ kind: 'evidence', evidence: effect.evidence })
         return []
     }
   }
 
   #apply(committed: CommittedBlock): ExecutedBlock {
-    const { app, blockStore } = this.c
+    const { app, blockStore } = this.components
     const block: Block = committed.block
     const height = block.header.height
     blockStore.save(committed)
     const info = app.info()
     if (info.height === height - 1) {
       const executed = app.executeBlock(block)
-      this.c.mempool.update(block.txs)
-      this.c.evidencePool.markCommitted(block.evidence)
-      this.c.onCommit?.(committed)
+      this.components.mempool.update(block.txs)
+      this.components.evidencePool.markCommitted(block.evidence)
+      this.components.onCommit?.(committed)
       return executed
     }
     // Already executed before a crash: the handshake brought the app to this height.
@@ -259,7 +259,7 @@ export class NodeIo {
             type: 'proposal',
             proposal: message.proposal,
             block: message.block,
-            receivedMs: Math.floor(this.c.clock.nowMs()),
+            receivedMs: Math.floor(this.components.clock.nowMs()),
           },
           state,
         )
@@ -271,7 +271,7 @@ export class NodeIo {
         return input
       }
       case 'evidence':
-        this.c.evidencePool.add(message.evidence)
+        this.components.evidencePool.add(message.evidence)
         return undefined
       case 'status':
         this.#helpIfBehind(message.height, from, state)
@@ -291,9 +291,9 @@ export class NodeIo {
     state: ConsensusState,
   ): T | undefined {
     if (admitPeerInput(state, input) !== 'admit') return undefined
-    if (this.c.wal.segmentBytes >= (this.c.maxWalSegmentPeerBytes ?? MAX_WAL_SEGMENT_PEER_BYTES)) {
+    if (this.components.wal.segmentBytes >= (this.components.maxWalSegmentPeerBytes ?? MAX_WAL_SEGMENT_PEER_BYTES)) {
       if (this.droppedOverWalCap++ === 0)
-        this.c.logger?.warn({ height: state.tip.height }, 'WAL segment at its cap for peer inputs: dropping them')
+        this.components.logger?.warn({ height: state.tip.height }, 'WAL segment at its cap for peer inputs: dropping them')
       return undefined
     }
     return input
@@ -308,7 +308,7 @@ export class NodeIo {
    * checks (and relays, where its author is not connected to everyone).
    */
   gossip(state: ConsensusState): void {
-    const { transport } = this.c
+    const { transport } = this.components
     const stuck = this.#lastGossip?.height === state.tip.height && this.#lastGossip.round === state.round
     this.#lastGossip = { height: state.tip.height, round: state.round }
     if (!stuck) return
@@ -333,7 +333,7 @@ export class NodeIo {
     let invalid = 0
     for (const tx of txs) {
       try {
-        this.c.mempool.add(tx)
+        this.components.mempool.add(tx)
         added.push(tx)
       } catch (error) {
         // Duplicate, full or invalid: a gossiped tx is simply not kept.
@@ -366,7 +366,7 @@ export class NodeIo {
   }
 
   #countRefused(from: string, invalid: number): number {
-    const nowMs = this.c.clock.monotonicMs()
+    const nowMs = this.components.clock.monotonicMs()
     let entry = this.#refusedTxs.get(from)
     if (entry === undefined || nowMs - entry.sinceMs > TX_REFUSAL_WINDOW_MS) {
       entry = { count: 0, sinceMs: nowMs }
@@ -386,13 +386,13 @@ export class NodeIo {
    */
   #helpIfBehind(peerHeight: number, from: string, state: ConsensusState): void {
     if (peerHeight >= state.tip.height) return
-    const nowMs = this.c.clock.monotonicMs()
+    const nowMs = this.components.clock.monotonicMs()
     const last = this.#helped.get(from)
     if (last !== undefined) {
       if (nowMs - last.atMs < MIN_HELP_INTERVAL_PER_PEER_MS) return
       if (last.height === peerHeight && nowMs - last.atMs < 1000) return
     }
-    const stored = this.c.blockStore.load(peerHeight)
+    const stored = this.components.blockStore.load(peerHeight)
     if (stored === undefined) return
     this.#helped.delete(from)
     this.#helped.set(from, { height: peerHeight, atMs: nowMs })
@@ -400,7 +400,7 @@ export class NodeIo {
       const oldest = this.#helped.keys().next().value
       if (oldest !== undefined) this.#helped.delete(oldest)
     }
-    this.c.transport.send(from, { kind: 'decided', block: stored.block, commit: stored.commit })
+    this.components.transport.send(from, { kind: 'decided', block: stored.block, commit: stored.commit })
   }
 
   /** Peers remembered as helped (bounded by MAX_HELPED_PEERS). */
@@ -416,7 +416,7 @@ export class NodeIo {
  */
 export function recoverState(io: NodeIo): { state: ConsensusState; next: ConsensusInput } {
   const { tip, replay } = io.recover()
-  let state = initialState(io.c.config, tip)
+  let state = initialState(io.components.config, tip)
   for (const input of replay) state = drive(io, state, input, true, () => {})
   return { state, next: replay.length === 0 ? { type: 'start' } : { type: 'resume' } }
 }

@@ -94,7 +94,7 @@ export class ConsensusNode {
   }
 
   #arm(t: TimeoutRequest): void {
-    const handle = this.io.c.clock.setTimer(t.durationMs, () => {
+    const handle = this.io.components.clock.setTimer(t.durationMs, () => {
       this.#timers.delete(handle)
       if (this.#crashed !== undefined) return
       this.#guard(() => this.#submit({ type: 'timeout', kind: t.kind, height: t.height, round: t.round }))

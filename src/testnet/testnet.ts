@@ -73,7 +73,7 @@ function validatorsOf(nodes: readonly NodeProcess[]): NodeProcess[] {
 
 export class Testnet {
   readonly plan: NetworkPlan
-  readonly o: TestnetOptions
+  readonly options: TestnetOptions
   layout: TestnetLayout | undefined
   nodes: NodeProcess[] = []
   readonly faults: FaultRecord[] = []
@@ -83,17 +83,17 @@ export class Testnet {
 
   constructor(plan: NetworkPlan, options: TestnetOptions) {
     this.plan = plan
-    this.o = options
+    this.options = options
     this.#started = options.clock.monotonicMs()
   }
 
   elapsedMs(): number {
-    return this.o.clock.monotonicMs() - this.#started
+    return this.options.clock.monotonicMs() - this.#started
   }
 
   async setup(): Promise<TestnetLayout> {
-    this.o.onStage?.('setup', this.o.dir)
-    this.#use(await setupTestnet(this.plan, this.o.dir, this.o.clock.nowMs()))
+    this.options.onStage?.('setup', this.options.dir)
+    this.#use(await setupTestnet(this.plan, this.options.dir, this.options.clock.nowMs()))
     return this.layout as TestnetLayout
   }
 
@@ -102,7 +102,7 @@ export class Testnet {
    * left running (the stages run on their own); returns the names of the nodes found running.
    */
   attach(): string[] {
-    this.#use(loadTestnet(this.plan, this.o.dir))
+    this.#use(loadTestnet(this.plan, this.options.dir))
     return this.nodes.filter((n) => n.adopt()).map((n) => n.name)
   }
 
@@ -117,16 +117,16 @@ export class Testnet {
         new NodeProcess({
           layout: l,
           net: this.layout as TestnetLayout,
-          clock: this.o.clock,
+          clock: this.options.clock,
           bootstrap: everyone,
-          logLevel: this.o.logLevel,
+          logLevel: this.options.logLevel,
         }),
     )
   }
 
   /** Start every node (validators first); `detached` nodes outlive this process. */
   async start(options: { detached?: boolean } = {}): Promise<void> {
-    this.o.onStage?.('start', `${this.nodes.length} nodes`)
+    this.options.onStage?.('start', `${this.nodes.length} nodes`)
     const validators = validatorsOf(this.nodes)
     await Promise.all(validators.map((n) => n.start(120_000, options)))
     await Promise.all(this.nodes.filter((n) => !validators.includes(n)).map((n) => n.start(120_000, options)))
@@ -168,7 +168,7 @@ export class Testnet {
 
   /** Run until `windows` windows are trained and aggregated, or the timeout or an interrupt. */
   async run(): Promise<boolean> {
-    this.o.onStage?.('run', `${this.plan.topology.run.windows} windows`)
+    this.options.onStage?.('run', `${this.plan.topology.run.windows} windows`)
     const t = this.plan.topology
     const pending = [...this.plan.faults]
     let lastFireMs = this.elapsedMs()
@@ -178,7 +178,7 @@ export class Testnet {
     let lastFire: { height: number; at: number } | undefined
     let maxHeight = 0
     while (this.elapsedMs() < t.run.timeoutMs) {
-      if (this.o.signal?.aborted === true) return false
+      if (this.options.signal?.aborted === true) return false
       const statuses = await this.statuses()
       const live = statuses.filter((s): s is NodeStatusView => s !== undefined)
       maxHeight = Math.max(maxHeight, ...live.map((s) => s.height))
@@ -204,7 +204,7 @@ export class Testnet {
       const losses = serving?.loss ?? []
       const claims = window > 0 ? await this.claims(window) : []
       const submissions = claims.filter((c) => c.kind === 'submission')
-      this.o.onProgress?.({
+      this.options.onProgress?.({
         elapsedMs: this.elapsedMs(),
         stage: 'run',
         height: maxHeight,
@@ -228,7 +228,7 @@ export class Testnet {
         claims.filter((c) => c.kind === 'aggregate' && c.status === 'accepted').map((c) => c.window),
       )
       if (pending.length === 0 && trained.size >= t.run.windows) return true
-      await sleep(this.o.clock, 1000, undefined, { keepAlive: true })
+      await sleep(this.options.clock, 1000, undefined, { keepAlive: true })
     }
     return false
   }
@@ -247,7 +247,7 @@ export class Testnet {
     }
     targets = [...new Set(targets)]
     const byName = (name: string): NodeProcess | undefined => this.nodes.find((n) => n.name === name)
-    this.o.onStage?.(
+    this.options.onStage?.(
       'fault',
       `${f.action} ${targets.join(',') || (f.groups ?? []).map((g) => g.join(',')).join(' | ')}`,
     )
@@ -263,7 +263,7 @@ export class Testnet {
         break
       case 'restart':
         for (const n of targets.length > 0 ? targets.map(byName) : this.nodes.filter((m) => !m.running))
-          await n?.restart().catch((error: unknown) => this.o.onStage?.('fault', (error as Error).message))
+          await n?.restart().catch((error: unknown) => this.options.onStage?.('fault', (error as Error).message))
         break
       case 'disconnect':
         for (const t of targets) {
@@ -306,12 +306,12 @@ export class Testnet {
     const reader = await this.reader()
     const trained = ((await reader?.get<{ id: number }>('/query/window'))?.id ?? 1) - 1
     while (this.elapsedMs() < until) {
-      if (this.o.signal?.aborted === true) return false
+      if (this.options.signal?.aborted === true) return false
       const live = (await this.statuses()).filter((s): s is NodeStatusView => s !== undefined)
       const height = Math.max(0, ...live.map((s) => s.height))
       this.samples.push({ atMs: this.elapsedMs(), height })
       if (height >= from + blocks && (await this.#disputesSettled(height, trained))) return true
-      await sleep(this.o.clock, 1000, undefined, { keepAlive: true })
+      await sleep(this.options.clock, 1000, undefined, { keepAlive: true })
     }
     return false
   }
@@ -348,13 +348,13 @@ export class Testnet {
   }
 
   async stop(): Promise<void> {
-    this.o.onStage?.('stop', `${this.nodes.filter((n) => n.running).length} running`)
+    this.options.onStage?.('stop', `${this.nodes.filter((n) => n.running).length} running`)
     await Promise.all(this.nodes.map((n) => n.stop()))
   }
 
   cleanup(): void {
-    if (this.o.keep === true || this.layout === undefined) return
-    this.o.onStage?.('cleanup', this.layout.dir)
+    if (this.options.keep === true || this.layout === undefined) return
+    this.options.onStage?.('cleanup', this.layout.dir)
     rmSync(this.layout.dir, { recursive: true, force: true, maxRetries: 3 })
   }
 }

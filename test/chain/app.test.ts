@@ -64,7 +64,7 @@ describe('chain/accounts: addresses, encoding, transfers and fees', () => {
     assert.equal(h.balance(bob.address), b0 + 250n * R3 + 1n)
     assert.equal(h.balance(h.proposer), p0 + fee + h.params.minFee)
     assert.equal(h.app.state.account(alice.address).nonce, 2)
-    assert.equal(h.app.state.m.minted, 0n)
+    assert.equal(h.app.state.globals.minted, 0n)
     const fresh = testKey('fresh')
     h.ok(alice, { type: 'transfer', to: fresh.address, amount: 5n * R3 })
     h.ok(fresh, { type: 'transfer', to: alice.address, amount: 1n })
@@ -73,7 +73,7 @@ describe('chain/accounts: addresses, encoding, transfers and fees', () => {
   it('mints validator inflation by stake every block, and only that', () => {
     const h = net({ inflationBps: 1000 })
     h.run(5)
-    const m = h.app.state.m
+    const m = h.app.state.globals
     assert.ok(m.minted > 0n)
     assert.equal(m.supply, m.genesisSupply + m.minted)
     const perBlock = (m.genesisSupply * 1000n) / 10_000n / (31_536_000_000n / BigInt(h.params.blockTimeMs))

@@ -63,7 +63,7 @@ function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, string>): Ui
     case 4:
     case 5: {
       const all = s.tasks.entries().map(([, t]) => t)
-      const current = all.filter((t) => t.window === s.m.currentWindow)
+      const current = all.filter((t) => t.window === s.globals.currentWindow)
       const tasks = current.length > 0 && rng.chance(0.9) ? current : all
       if (tasks.length === 0) return h.tx(who, { type: 'transfer', to: who.address, amount: 1n })
       const t = rng.pick(tasks)
@@ -109,7 +109,7 @@ function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, string>): Ui
       if (c.stage === 'l2') {
         // Some verifier (now and then an eligible one that is not selected) claims during the
         // claim phase; afterwards the seat (or anyone) answers.
-        const claiming = s.m.height + 1 <= c.claimUntil
+        const claiming = s.globals.height + 1 <= c.claimUntil
         const seatTaken = c.verifier !== null && !claiming
         signer = seatTaken && rng.chance(0.9) ? (byAddress.get(c.verifier as string) as KeyPair) : rng.pick(verifiers)
         const ticket = verifierTicket(
@@ -255,7 +255,7 @@ function runSequences(first: number, count: number, blocks: number, maxTxs: numb
           if (c.panelSeed !== null) escalated.add(c.id)
           if (c.tried.length > 0) silent.add(c.id)
         }
-        if (h.app.state.m.prunedWindows > 0) stats.prunedBlocks++
+        if (h.app.state.globals.prunedWindows > 0) stats.prunedBlocks++
         for (const r of results) stats.codes.add(r.code)
         stats.accepted += results.filter((r) => r.code === 'OK').length
         stats.total += results.length
@@ -266,7 +266,7 @@ function runSequences(first: number, count: number, blocks: number, maxTxs: numb
     stats.games.resolved += resolved.size
     stats.games.escalated += escalated.size
     stats.games.silentVerifiers += silent.size
-    if (h.app.state.m.slashed > 0n) stats.games.slashed++
+    if (h.app.state.globals.slashed > 0n) stats.games.slashed++
   }
   if (process.env.R3MES_CHAIN_STATS) process.stderr.write(`${JSON.stringify({ ...stats, codes: [...stats.codes] })}\n`)
   assert.ok(stats.accepted > stats.total / 5, `only ${stats.accepted} of ${stats.total} transactions accepted`)

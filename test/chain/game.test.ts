@@ -168,7 +168,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     const bounty = h.params.baseReward * BigInt(h.params.bountyMultiple)
     assert.equal(h.balance(challenger.address), c0 + bounty - h.params.minFee, 'bond back plus bounty')
     assert.equal(voteAs(h, c.panel[2] as string, 'ch-0', 'fault'), 'ERR_WRONG_STAGE', 'decided: later votes refused')
-    assert.equal(h.app.state.m.slashed > 0n, true)
+    assert.equal(h.app.state.globals.slashed > 0n, true)
   })
 
   it('a cheater that unstakes after the fault is still slashed at L3, from its unbonding tokens', () => {
@@ -202,7 +202,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     const silent = seat(h, 'ch-0')
     const first = chal(h, 'ch-0')
     const bonded = h.stake(silent.address)
-    const slashed0 = h.app.state.m.slashed
+    const slashed0 = h.app.state.globals.slashed
     h.runTo(first.deadline)
     const second = chal(h, 'ch-0')
     assert.equal(second.attempt, 1)
@@ -212,7 +212,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     const penalty = (bonded * BigInt(h.params.verifierPenaltyBps)) / 10_000n
     assert.ok(penalty > 0n)
     assert.equal(h.stake(silent.address), bonded - penalty, 'penalized by verifierPenaltyBps')
-    assert.equal(h.app.state.m.slashed - slashed0, penalty, 'through slash: supply accounts for it')
+    assert.equal(h.app.state.globals.slashed - slashed0, penalty, 'through slash: supply accounts for it')
     // In the new attempt's claim phase: the silent one's late answer and claim, and a proof made for the old attempt.
     const stale = verifierTicket(silent.secretKey, drawOf(first), bonded, first.eligibleStake, h.params)
     const other = tickets(h, 'ch-0')[0] as { key: KeyPair }
@@ -241,10 +241,10 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     ])
     const g0 = h.balance(griefer.address)
     h.ok(griefer, { type: 'challenge', claimId: `0.0.0/${m0a.address}`, bond: bond(h) })
-    const slashed0 = h.app.state.m.slashed
+    const slashed0 = h.app.state.globals.slashed
     h.run(h.params.verifierClaimBlocks * h.params.maxVerifierAttempts)
     assert.equal(chal(h, 'ch-0').outcome, 'lapsed', 'attempts with no claim move on at the end of their claim phase')
-    assert.equal(h.app.state.m.slashed, slashed0, 'nobody claimed, so nobody is penalized')
+    assert.equal(h.app.state.globals.slashed, slashed0, 'nobody claimed, so nobody is penalized')
     assert.equal(claim(h, `0.0.0/${m0a.address}`).status, 'accepted')
     assert.equal(h.balance(griefer.address), g0 - h.params.minFee)
   })

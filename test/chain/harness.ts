@@ -102,7 +102,7 @@ export class Harness {
 
   /** Supply moves only by inflation minus slashing, and every token is accounted for. */
   checkSupply(): void {
-    const m = this.app.state.m
+    const m = this.app.state.globals
     const audit = this.app.state.audit()
     assert.ok(audit.ok, `audit failed at height ${m.height}`)
     assert.equal(m.supply, m.genesisSupply + m.minted - m.slashed)

@@ -44,7 +44,7 @@ function net(params: Record<string, unknown> = {}): Harness {
 
 /** Every assigned miner of the current window commits, then reveals its task's CID; subnet 1's miners only commit. */
 function trainWindow(h: Harness): void {
-  const w = h.app.state.m.currentWindow
+  const w = h.app.state.globals.currentWindow
   const tasks = h.app.query(`tasks/${w}`) as { id: string; subnet: number; miners: string[] }[]
   const jobs = tasks.flatMap((t) => t.miners.map((m) => ({ t, m: key(m), c: cid(`grad-${t.id}`) })))
   h.block(
@@ -141,7 +141,7 @@ describe('chain/pruning: finished windows leave the state after the retention pe
       w0.closeHeight + PARAMS.aggregationDeadlineBlocks + PARAMS.challengePeriodBlocks + PARAMS.retentionBlocks + 2,
     )
     assert.equal(leftovers(h, 0).claims, 2, 'the disputed window stays')
-    assert.equal(h.app.state.m.prunedWindows, 0)
+    assert.equal(h.app.state.globals.prunedWindows, 0)
     assert.equal((h.app.query('challenges') as unknown[]).length, 1)
     for (const a of panel.slice(0, 2))
       h.ok(key(a), {
@@ -169,12 +169,12 @@ describe('chain/pruning: finished windows leave the state after the retention pe
     const sizes: number[] = []
     for (let w = 0; w < 10; w++) {
       trainWindow(h)
-      h.runTo((windowOf(h, h.app.state.m.currentWindow) as Window).closeHeight)
+      h.runTo((windowOf(h, h.app.state.globals.currentWindow) as Window).closeHeight)
       const s = h.app.state
       sizes.push(s.windows.size + s.tasks.size + s.commits.size + s.claims.size + s.cidFirstSeen.size)
     }
     // A window is pruned 6 + 4 + 3 blocks after it closes: at most three windows are ever held.
-    assert.ok(h.app.state.m.prunedWindows >= 7, `pruned ${h.app.state.m.prunedWindows} windows`)
+    assert.ok(h.app.state.globals.prunedWindows >= 7, `pruned ${h.app.state.globals.prunedWindows} windows`)
     assert.ok(h.app.state.windows.size <= 3, `${h.app.state.windows.size} windows held`)
     assert.deepEqual(sizes.slice(4), sizes.slice(3, -1), `state size is flat once pruning runs: ${sizes.join(' ')}`)
   })

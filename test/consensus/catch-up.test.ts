@@ -39,11 +39,11 @@ describe('catch-up from peers (BlockSource)', function () {
     const source: BlockSource = {
       getBlock: async (h) => {
         served++
-        return peer.io.c.blockStore.load(h)
+        return peer.io.components.blockStore.load(h)
       },
     }
     const applied = await node.catchUp(source)
-    assert.equal(cluster.height(3), peer.io.c.blockStore.height(), 'caught up to the peer')
+    assert.equal(cluster.height(3), peer.io.components.blockStore.height(), 'caught up to the peer')
     assert.equal(applied, cluster.height(3) - down)
     assert.ok(served > applied)
     for (let h = 1; h <= cluster.height(3); h++)
@@ -69,7 +69,7 @@ describe('catch-up from peers (BlockSource)', function () {
     assert.ok(peer !== undefined)
     const forged: BlockSource = {
       getBlock: async (h) => {
-        const real = peer.io.c.blockStore.load(h)
+        const real = peer.io.components.blockStore.load(h)
         if (real === undefined) return undefined
         const sigs = real.commit.signatures.map((s) => ({ ...s, signature: new Uint8Array(64).fill(3) }))
         return { block: real.block, commit: { ...real.commit, signatures: sigs } } satisfies CommittedBlock

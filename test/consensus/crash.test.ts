@@ -76,7 +76,7 @@ function runWithCrash(writeToCrashAt: number, kind: CrashKind): { crashed: boole
       assert.equal(reopened.crashed, undefined, `${ctx}: failed after restart: ${String(reopened.crashed)}`)
       assert.ok(
         cluster.height(0) >= goal,
-        `${ctx}: no progress after restart (height ${cluster.height(0)}, others ${[1, 2, 3].map((i) => cluster.height(i))}, round ${reopened.state.round} ${reopened.state.step}, blocks stored ${reopened.io.c.blockStore.height()}, app ${reopened.io.c.app.info().height})`,
+        `${ctx}: no progress after restart (height ${cluster.height(0)}, others ${[1, 2, 3].map((i) => cluster.height(i))}, round ${reopened.state.round} ${reopened.state.step}, blocks stored ${reopened.io.components.blockStore.height()}, app ${reopened.io.components.app.info().height})`,
       )
     }
     assertNoConflictingSignatures(cluster.sent[0] as ConsensusMessage[], 0)

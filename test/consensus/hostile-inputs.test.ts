@@ -287,7 +287,7 @@ describe('hostile inputs: consensus core', () => {
         assert.ok(cluster.height(i) >= target, `validator ${i} reached height ${target}`)
         let previous = cluster.chain.genesis.genesisTimeMs
         for (let h = 1; h <= cluster.height(i); h++) {
-          const stored = cluster.nodes[i]?.io.c.blockStore.load(h)
+          const stored = cluster.nodes[i]?.io.components.blockStore.load(h)
           assert.ok(stored !== undefined)
           const t = stored.block.header.timeMs
           assert.ok(t > previous, `height ${h}: block time moves forward`)
@@ -323,7 +323,7 @@ describe('hostile inputs: consensus core', () => {
       for (const e of flood)
         for (let i = 0; i < 4; i++) cluster.nodes[i]?.receive({ kind: 'evidence', evidence: e }, 'attacker')
       for (let i = 0; i < 4; i++) {
-        const held = cluster.nodes[i]?.io.c.evidencePool.pending() ?? []
+        const held = cluster.nodes[i]?.io.components.evidencePool.pending() ?? []
         assert.ok(
           held.length <= MAX_PENDING_EVIDENCE_PER_VALIDATOR,
           `node ${i} holds ${held.length} items of one validator`,
@@ -345,7 +345,7 @@ describe('hostile inputs: consensus core', () => {
       assert.ok(node !== undefined)
       const carried = []
       for (let h = start; h <= cluster.height(0); h++)
-        carried.push(...(node.io.c.blockStore.load(h)?.block.evidence ?? []))
+        carried.push(...(node.io.components.blockStore.load(h)?.block.evidence ?? []))
       assert.ok(
         carried.some((e) => evidenceKey(e) === evidenceKey(real)),
         'the real evidence was committed',

@@ -32,7 +32,7 @@ function openNode(maxWalSegmentPeerBytes?: number): ConsensusNode {
 describe('consensus: what a peer can put in the WAL', () => {
   it('logs none of far-future heights and rounds, junk signatures, unknown validators or duplicates', () => {
     const node = openNode()
-    const wal = node.io.c.wal
+    const wal = node.io.components.wal
     const logged = (): number => wal.readFrom(1).length
     const before = logged()
     const base = { type: 'prevote' as const, height: 1, round: 0, blockHash: null, validatorIndex: 1 }
@@ -61,7 +61,7 @@ describe('consensus: what a peer can put in the WAL', () => {
   it('keeps a height segment under its cap against a flood of valid-looking votes, and still logs its own', () => {
     const capBytes = 64 * 1024
     const node = openNode(capBytes)
-    const wal = node.io.c.wal
+    const wal = node.io.components.wal
     // A Byzantine validator signs as many distinct votes as it likes: twins for random blocks.
     for (let i = 0; i < 2000; i++) {
       const blockHash = new Uint8Array(32)

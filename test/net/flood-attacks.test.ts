@@ -89,7 +89,7 @@ describe('net: hostile peers on the flood channel', function () {
           link.send(peer, m)
         },
       }
-      const io = new NodeIo({ ...decided.io.c, transport, clock })
+      const io = new NodeIo({ ...decided.io.components, transport, clock })
       const leave = link.subscribe((message, from) => io.receive(message, from, decided.state))
       try {
         const deliveredBefore = a.consensus.stats.delivered
