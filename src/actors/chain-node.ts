@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { createActor } from 'xstate'
 import { type BlockOutcome, ChainApp, type Block as ChainBlock } from '../chain/app.ts'
 import { type Genesis as ChainGenesis, genesisValidators } from '../chain/genesis.ts'
+import { ChainReader } from '../chain/reader.ts'
 import { fromHex } from '../chain/keys.ts'
 import { decodeTx } from '../chain/tx.ts'
 import { consensusMachine } from '../consensus/consensus-actor.ts'
@@ -85,6 +86,8 @@ export function consensusGenesis(g: ChainGenesis): Genesis {
 
 export class ChainNode {
   readonly app: ChainApplication
+  /** Typed reads of the chain state after the last executed block. */
+  readonly reader: ChainReader
   readonly validators: ValidatorSet
   readonly signer: Signer
   /** Index in the validator set, or -1 for a follower. */
@@ -115,6 +118,7 @@ export class ChainNode {
       (v) => Buffer.compare(Buffer.from(v.publicKey), Buffer.from(this.signer.publicKey)) === 0,
     )
     const chain = new ChainApp(init.genesis)
+    this.reader = new ChainReader(chain.state)
     this.app = new ChainApplication({
       chain,
       validators: this.validators,

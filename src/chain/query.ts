@@ -15,10 +15,9 @@
  */
 import { R3mesError } from '../runtime/errors.ts'
 import { paramsToJson } from './params.ts'
-import { isWindowPruned, windowOfClaim, windowOfTask } from './pruning.ts'
-import type { ChainState, Challenge } from './state.ts'
+import { ChainReader, PrunedError } from './reader.ts'
+import type { ChainState } from './state.ts'
 import { toJson } from './store.ts'
-import { currentWindow, submissionId, windowKey } from './windows.ts'
 
 export class UnknownQueryError extends R3mesError {
   constructor(path: string) {
@@ -26,76 +25,31 @@ export class UnknownQueryError extends R3mesError {
   }
 }
 
-/** The thing asked for existed but has been pruned: the state keeps only windows from `retainedFrom` on. */
-export class PrunedError extends R3mesError {
-  constructor(path: string, what: string, retainedFrom: number) {
-    super('ERR_PRUNED', `${what} was pruned: the state keeps windows from ${retainedFrom} on (query ${path})`, {
-      path,
-      retainedFrom,
-    })
+export { PrunedError }
+
+/** Run a reader call, naming the query path in a pruning refusal. */
+function retained<T>(path: string, read: () => T): T {
+  try {
+    return read()
+  } catch (error) {
+    if (error instanceof PrunedError) throw new PrunedError(String(error.details.what), retainedFromOf(error), path)
+    throw error
   }
 }
 
-/** An open L2 attempt as a verifier node needs it to compute its ticket (verifier-draw.ts). */
-export interface VerifierDrawInfo {
-  readonly challengeId: string
-  readonly claimId: string
-  readonly seed: string
-  readonly attempt: number
-  /** Claims are accepted up to this height, answers after it. */
-  readonly claimUntil: number
-  readonly deadline: number
-  readonly totalStake: string
-  readonly expectedCount: number
-  /** Stakes of the eligible verifiers, fixed when the attempt opened. */
-  readonly stakes: Readonly<Record<string, string>>
-  /** The verifier holding the seat, or null. */
-  readonly seat: string | null
-  readonly claim: unknown
+function retainedFromOf(error: PrunedError): number {
+  return Number(error.details.retainedFrom)
 }
 
-function verifierDraws(s: ChainState, address: string | undefined): VerifierDrawInfo[] {
-  return s.challenges
-    .entries()
-    .map(([, c]) => c)
-    .filter((c) => c.stage === 'l2' && (address === undefined || Object.hasOwn(c.eligible, address)))
-    .map((c) => ({
-      challengeId: c.id,
-      claimId: c.claimId,
-      seed: c.seed,
-      attempt: c.attempt,
-      claimUntil: c.claimUntil,
-      deadline: c.deadline,
-      totalStake: c.eligibleStake.toString(),
-      expectedCount: s.params.verifierExpectedCount,
-      stakes: toJson(c.eligible) as Record<string, string>,
-      seat: c.verifier,
-      claim: toJson(s.claims.get(c.claimId) ?? null),
-    }))
-}
-
-function arbiterDuties(s: ChainState, address: string): unknown[] {
-  return s.challenges
-    .entries()
-    .map(([, c]) => c)
-    .filter((c: Challenge) => c.stage === 'l3' && c.panel.includes(address) && c.votes[address] === undefined)
-    .map((c) => ({
-      challengeId: c.id,
-      claimId: c.claimId,
-      round: c.panelRound,
-      deadline: c.deadline,
-      claim: toJson(s.claims.get(c.claimId) ?? null),
-    }))
-}
-
-/** Refuse a query for something of a pruned window. */
-function checkRetained(s: ChainState, path: string, what: string, window: number): void {
-  if (Number.isSafeInteger(window) && isWindowPruned(s, window)) throw new PrunedError(path, what, s.globals.prunedWindows)
+/** A window id from a path segment: only a canonical decimal names one (anything else matches nothing). */
+function windowId(segment: string | undefined): number {
+  return segment !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(segment) ? Number(segment) : Number.NaN
 }
 
 export function runQuery(s: ChainState, path: string, _data?: string): unknown {
   const [kind, a, b] = path.split('/')
   const m = s.globals
+  const read = new ChainReader(s)
   switch (kind) {
     case 'height':
       return m.height
@@ -137,43 +91,21 @@ export function runQuery(s: ChainState, path: string, _data?: string): unknown {
           .filter((u) => u.address === a),
       )
     case 'window':
-      if (a !== undefined) checkRetained(s, path, `window ${a}`, Number(a))
-      return toJson((a === undefined ? currentWindow(s) : s.windows.get(windowKey(Number(a)))) ?? null)
+      return toJson(a === undefined ? read.currentWindow() : retained(path, () => read.window(windowId(a))))
     case 'tasks':
-      checkRetained(s, path, `the tasks of window ${a}`, Number(a))
-      return toJson(
-        s.tasks
-          .entries()
-          .map(([, t]) => t)
-          .filter((t) => String(t.window) === a && (b === undefined || t.miners.includes(b))),
-      )
-    case 'commits': {
+      return toJson(retained(path, () => read.tasks(windowId(a), b)))
+    case 'commits':
       // The miners of task `a` that have committed (a miner reveals once its replicas have,
       // so an honest replica's identical CID is never mistaken for a copy).
-      const task = s.tasks.get(String(a))
-      if (task === undefined) return toJson([])
-      return toJson(task.miners.filter((m) => s.commits.has(submissionId(task.id, m))))
-    }
+      return toJson(read.commits(String(a)))
     case 'claim': {
       const id = path.slice('claim/'.length)
-      const claim = s.claims.get(id)
-      if (claim === undefined) checkRetained(s, path, `claim ${id}`, windowOfClaim(id))
-      return toJson(claim ?? null)
+      return toJson(retained(path, () => read.claim(id)))
     }
-    case 'task': {
-      const id = a ?? ''
-      const task = s.tasks.get(id)
-      if (task === undefined) checkRetained(s, path, `task ${id}`, windowOfTask(id))
-      return toJson(task ?? null)
-    }
+    case 'task':
+      return toJson(retained(path, () => read.task(a ?? '')))
     case 'claims':
-      checkRetained(s, path, `the claims of window ${a}`, Number(a))
-      return toJson(
-        s.claims
-          .entries()
-          .map(([, c]) => c)
-          .filter((c) => String(c.window) === a),
-      )
+      return toJson(retained(path, () => read.claims(windowId(a))))
     case 'credits':
       return toJson(
         s.credits
@@ -186,22 +118,17 @@ export function runQuery(s: ChainState, path: string, _data?: string): unknown {
       const n = /^ch-(0|[1-9][0-9]*)$/.exec(a ?? '')
       // Challenge ids are never reused and only pruning deletes one: a missing id below the counter was pruned.
       if (c === undefined && n !== null && Number(n[1]) < s.globals.nextChallenge)
-        throw new PrunedError(path, `challenge ${a}`, s.globals.prunedWindows)
+        throw new PrunedError(`challenge ${a}`, s.globals.prunedWindows, path)
       return toJson(c ?? null)
     }
     case 'verifier-draws':
-      return verifierDraws(s, a)
+      return toJson(read.verifierDraws(a))
     case 'arbiter-duties':
-      return arbiterDuties(s, a ?? '')
+      return toJson(read.arbiterDuties(a ?? ''))
     case 'pruned':
       return { prunedWindows: s.globals.prunedWindows, retentionBlocks: s.params.retentionBlocks }
     case 'challenges':
-      return toJson(
-        s.challenges
-          .entries()
-          .map(([, c]) => c)
-          .filter((c) => c.stage === 'l2' || c.stage === 'l3'),
-      )
+      return toJson(read.openChallenges())
     case 'proposal':
       return toJson(s.proposals.get(a ?? '') ?? null)
     case 'proposals':

@@ -331,6 +331,11 @@ export class ChainState {
     for (const [, u] of this.unbonding.entries()) held += u.amount
     for (const [, c] of this.challenges.entries()) if (c.stage === 'l2' || c.stage === 'l3') held += c.bond
     const expected = this.globals.genesisSupply + this.globals.minted - this.globals.slashed
-    return { ok: held === this.globals.supply && this.globals.supply === expected, held, supply: this.globals.supply, expected }
+    return {
+      ok: held === this.globals.supply && this.globals.supply === expected,
+      held,
+      supply: this.globals.supply,
+      expected,
+    }
   }
 }

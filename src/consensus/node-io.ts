@@ -210,7 +210,11 @@ export class NodeIo {
       }
       case 'newHeight':
         this.components.stateStore.save(effect.tip)
-        this.components.evidencePool.setHeight(effect.tip.height, effect.tip.validators, this.components.config.maxEvidenceAgeHeights)
+        this.components.evidencePool.setHeight(
+          effect.tip.height,
+          effect.tip.validators,
+          this.components.config.maxEvidenceAgeHeights,
+        )
         this.components.wal.startHeight(effect.tip.height)
         // Catching up: ask for the next decided block at once rather than at the next gossip
         // tick, or a lagging node would never close the gap to a chain faster than its ticks.
@@ -293,7 +297,10 @@ export class NodeIo {
     if (admitPeerInput(state, input) !== 'admit') return undefined
     if (this.components.wal.segmentBytes >= (this.components.maxWalSegmentPeerBytes ?? MAX_WAL_SEGMENT_PEER_BYTES)) {
       if (this.droppedOverWalCap++ === 0)
-        this.components.logger?.warn({ height: state.tip.height }, 'WAL segment at its cap for peer inputs: dropping them')
+        this.components.logger?.warn(
+          { height: state.tip.height },
+          'WAL segment at its cap for peer inputs: dropping them',
+        )
       return undefined
     }
     return input

@@ -11,7 +11,7 @@
  */
 
 import { arbiterProof } from '../../chain/game.ts'
-import type { VerifierDrawInfo } from '../../chain/query.ts'
+import type { VerifierDraw as VerifierDrawInfo } from '../../chain/reader.ts'
 import type { Challenge, Claim } from '../../chain/state.ts'
 import { type VerifierTicket, verifierTicket } from '../../chain/verifier-draw.ts'
 import type { NodeServices } from '../node-services.ts'
@@ -57,7 +57,7 @@ export class VerifierWork implements RoleWork {
   async run(height: number, signal: AbortSignal): Promise<void> {
     const s = this.#s
     const selected: { d: VerifierDrawInfo; key: string; ticket: VerifierTicket }[] = []
-    for (const d of s.chain.query<VerifierDrawInfo[]>(`verifier-draws/${s.address}`)) {
+    for (const d of s.chain.reader.verifierDraws(s.address)) {
       const key = `${d.challengeId}/${d.attempt}`
       if (height >= d.deadline || this.#answered.has(key)) continue
       let ticket = this.#tickets.get(key)
