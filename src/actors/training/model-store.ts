@@ -8,8 +8,6 @@
 
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { PeerId } from '@libp2p/interface'
-import { CID } from 'multiformats/cid'
 import { type BackboneManifest, readManifest, stageFromBundles } from '../../ml/artifacts.ts'
 import type { ModelConfig } from '../../ml/config.ts'
 import { canonicalJson, cidOf } from '../../ml/serialize.ts'
@@ -77,13 +75,15 @@ export interface FetchedStage {
 }
 
 /** Fetch one range's weights from the store (local blocks or peers), checked against their CIDs. */
+/** Bytes by CID: `rangeCid` names the range the bytes belong to (its holders hold them too). */
+export type FetchPiece = (cid: string, options: { signal?: AbortSignal; rangeCid: string }) => Promise<Uint8Array>
+
 export async function fetchStage(
-  content: ContentStore,
+  fetchPiece: FetchPiece,
   rangeCid: string,
   signal?: AbortSignal,
-  providers: readonly PeerId[] = [],
 ): Promise<FetchedStage> {
-  const get = async (cid: string): Promise<Uint8Array> => content.get(CID.parse(cid), { signal, providers })
+  const get = (cid: string): Promise<Uint8Array> => fetchPiece(cid, { signal, rangeCid })
   const manifestBytes = await get(rangeCid)
   let r: RangeManifest
   try {
