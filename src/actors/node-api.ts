@@ -1,8 +1,10 @@
 /**
- * A node's HTTP API on loopback (node:http): what operators, `r3mes testnet` and `r3mes chaos`
- * read and steer.
+ * A node's HTTP API on loopback: what operators, `r3mes testnet` and `r3mes chaos` read and
+ * steer, and on a serving node the completion API, all on one router behind one server
+ * (http/http-server.ts).
  *
- *   GET  /status              height, window, peers, roles, metrics, held-out loss history
+ *   GET  /status              height, window, peers, roles, metrics, held-out loss history,
+ *                             the node's clock and its skew
  *   GET  /events              recent actor events (the XState inspection log)
  *   GET  /chain/history       block hash and app hash per height (?from=&to=, at most
  *                             MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST heights a request)
@@ -13,107 +15,72 @@
  *   POST /v1/completions      (serving nodes) the completion API on the latest model, and
  *   GET  /v1/models           the model it serves (serving/completions-api.ts)
  *
- * Every bad request gets a 4xx JSON error naming what is wrong; the node carries on.
+ * Every bad request gets a 4xx in OpenAI's error shape naming what is wrong; the node carries
+ * on. The API reads the node only through `NodeApiBackend` (node-api-backend.ts builds one
+ * from a running node), so it does not depend on how the node is put together.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { peerIdFromString } from '@libp2p/peer-id'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { PeerId } from '@libp2p/interface'
 import { PrunedError, UnknownQueryError } from '../chain/query.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
-import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST, MAX_NODE_API_BODY_BYTES } from '../runtime/limits.ts'
+import { MAX_HTTP_BODY_BYTES } from '../runtime/limits.ts'
 import type { SkewedClock } from '../runtime/skewed-clock.ts'
 import { type AdminAccess, checkAdminRequest } from './http/admin-access.ts'
-import { createBoundedServer, HttpError, Router, requestUrl, type ServerBounds } from './http/http-server.ts'
-import type { R3mesNode } from './node.ts'
-import type { ServingWork } from './roles/serving.ts'
+import {
+  HttpError,
+  Router,
+  type RunningHttpServer,
+  readJsonBody,
+  requestUrl,
+  type ServerBounds,
+  sendJson,
+  startHttpServer,
+} from './http/http-server.ts'
+import { type FaultRequest, parseFaultRequest, parseHistoryRange } from './http/node-api-requests.ts'
 import { type CompletionsApi, completionsApi } from './serving/completions-api.ts'
+import type { ModelSource } from './serving/model-source.ts'
 
-function bodyTooLarge(): HttpError {
-  return new HttpError(413, `the request body is over ${MAX_NODE_API_BODY_BYTES} bytes`, { code: 'request_too_large' })
+/** One executed height as `GET /chain/history` shows it. */
+export interface HistoryEntry {
+  readonly blockHash: string
+  readonly appHash: string
+  readonly proposer: string
+  readonly timeMs: number
 }
 
-/**
- * The request's JSON object body, at most MAX_NODE_API_BODY_BYTES. A body announced larger is
- * refused before a byte of it is read (the error answer closes the connection, so the rest is
- * never read either); one that turns out larger is refused at the first byte past the bound.
- */
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  if (Number(req.headers['content-length'] ?? 0) > MAX_NODE_API_BODY_BYTES) throw bodyTooLarge()
-  let size = 0
-  const parts: Buffer[] = []
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_NODE_API_BODY_BYTES) throw bodyTooLarge()
-    parts.push(chunk as Buffer)
-  }
-  let body: unknown
-  try {
-    body = JSON.parse(Buffer.concat(parts).toString('utf8'))
-  } catch (error) {
-    if (!(error instanceof SyntaxError)) throw error
-    throw new HttpError(400, `the request body is not JSON: ${error.message}`, { code: 'invalid_json' })
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body))
-    throw new HttpError(400, 'body must be an object')
-  return body as Record<string, unknown>
+/** The faults `POST /admin/faults` sets on the node's real connections (net/faults.ts). */
+export interface NodeFaults {
+  /** Cut `peer` off: connections close, new ones are refused. */
+  block(peer: PeerId): Promise<void>
+  /** Close the connections to `peer`; it may come back. */
+  disconnect(peer: PeerId): Promise<void>
+  /** Lift every block, delay and loss. */
+  heal(): Promise<void>
+  setDelay(peer: string, delayMs: number): void
+  setLoss(peer: string, loss: number): void
 }
 
-function num(v: unknown, field: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
-    throw new HttpError(400, `'${field}' must be a number in [${min}, ${max}]`)
-  return v
-}
-
-function peers(v: unknown, field: string) {
-  if (!Array.isArray(v) || v.some((p) => typeof p !== 'string'))
-    throw new HttpError(400, `'${field}' must be a list of peer ids`)
-  return v.map((p: string) => {
-    try {
-      return peerIdFromString(p)
-    } catch {
-      throw new HttpError(400, `'${field}' holds '${p}', which is not a peer id`)
-    }
-  })
-}
-
-/**
- * The heights `GET /chain/history` answers: `from` (default 1) to `to` (default the last
- * height, at most one page of MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST from `from`).
- */
-function historyRange(params: URLSearchParams, height: number): { from: number; to: number } {
-  const heightParam = (name: string, fallback: number): number => {
-    const text = params.get(name)
-    if (text === null) return fallback
-    const n = Number(text)
-    if (text.trim() === '' || !Number.isSafeInteger(n) || n < 1)
-      throw new HttpError(400, `'${name}' must be a height (a whole number ≥ 1), not '${text}'`, { param: name })
-    return n
-  }
-  const from = heightParam('from', 1)
-  const to = heightParam('to', Math.max(from, Math.min(height, from + MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST - 1)))
-  if (to < from) throw new HttpError(400, `'to' (${to}) must not be below 'from' (${from})`, { param: 'to' })
-  if (to - from + 1 > MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST)
-    throw new HttpError(
-      400,
-      `'from'..'to' spans ${to - from + 1} heights; one request answers at most ${MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST}, page with 'from'`,
-      { param: 'to', code: 'range_too_large' },
-    )
-  return { from, to }
-}
-
-/** A `/query/` path, percent-decoded; one that does not decode is the client's error. */
-function queryPath(encoded: string): string {
-  try {
-    return decodeURIComponent(encoded)
-  } catch (error) {
-    if (!(error instanceof URIError)) throw error
-    throw new HttpError(400, `query path '${encoded}' is not percent-encoded text`)
-  }
+/** What the API reads and steers of a node: all it knows of one. */
+export interface NodeApiBackend {
+  /** The body of `GET /status`, less the clock fields the API adds. */
+  status(): object
+  /** The body of `GET /events`, oldest first. */
+  events(): readonly unknown[]
+  /** The last executed height. */
+  height(): number
+  /** The block hash and app hash at `height`, if this node executed it. */
+  history(height: number): HistoryEntry | undefined
+  /** A chain query by path; throws UnknownQueryError or PrunedError (chain/query.ts). */
+  query(path: string): unknown
+  readonly faults: NodeFaults
+  /** The node's clock, which the clock-skew fault moves. */
+  readonly clock: SkewedClock
+  /** Present on a serving node: the completion routes serve this model source. */
+  readonly serving?: { readonly source: ModelSource }
 }
 
 export interface NodeApiInit {
-  readonly node: R3mesNode
-  readonly clock: SkewedClock
+  readonly backend: NodeApiBackend
   readonly components: RuntimeComponents
   /** @default 127.0.0.1 */
   readonly host?: string
@@ -125,129 +92,116 @@ export interface NodeApiInit {
   readonly bounds?: ServerBounds
 }
 
+/** A `/query/` path, percent-decoded; one that does not decode is the client's error. */
+function queryPath(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded)
+  } catch (error) {
+    if (!(error instanceof URIError)) throw error
+    throw new HttpError(400, `query path '${encoded}' is not percent-encoded text`, { code: 'invalid_query_path' })
+  }
+}
+
 export class NodeApi {
-  readonly #server: Server
   readonly #init: NodeApiInit
-  /** The serving role's completion routes, on a node that serves. */
-  readonly #completions: { router: Router; api: CompletionsApi } | undefined
-  readonly #serving: ServingWork | undefined
+  /** Every route of the node, the completion routes included on a serving node. */
+  readonly router = new Router()
+  readonly #completions: CompletionsApi | undefined
+  #server: RunningHttpServer | undefined
 
   constructor(init: NodeApiInit) {
     this.#init = init
-    this.#serving = init.node.works.get('serving') as ServingWork | undefined
-    if (this.#serving !== undefined) {
-      const router = new Router()
-      const api = completionsApi({ source: this.#serving.source })(init.components)
-      api.mount(router)
-      this.#completions = { router, api }
-    }
-    const log = init.components.logger.child({ component: 'node-api' })
-    this.#server = createBoundedServer((req, res) => {
-      this.#handle(req, res).catch((error: unknown) => {
-        if (!(error instanceof HttpError)) log.error({ err: error, url: req.url }, 'request handler failed')
-        const e = error instanceof HttpError ? error : new HttpError(500, 'internal error while serving the request')
-        if (res.headersSent) res.end()
-        else {
-          // Answered before its body was read to the end (refused, too large): close rather
-          // than read the rest of a body nobody wants.
-          if (!req.complete) res.setHeader('connection', 'close')
-          this.#send(res, e.status, e.toJSON())
-        }
+    const backend = init.backend
+    this.router
+      .route('GET', '/status', (_req, res) => this.#status(res))
+      .route('GET', '/events', (_req, res) => sendJson(res, 200, backend.events()))
+      .route('GET', '/chain/history', (req, res) => this.#history(req, res))
+      .prefix('GET', '/query/', (req, res) => this.#query(req, res))
+    if (init.admin !== undefined) {
+      const admin = init.admin
+      this.router.route('POST', '/admin/faults', async (req, res) => {
+        checkAdminRequest(admin, req)
+        await this.#fault(parseFaultRequest(await readJsonBody(req, MAX_HTTP_BODY_BYTES)))
+        sendJson(res, 200, { ok: true })
       })
-    }, init.bounds)
+    }
+    if (backend.serving !== undefined) {
+      this.#completions = completionsApi({ source: backend.serving.source })(init.components)
+      this.#completions.mount(this.router)
+    }
   }
 
+  /** Start serving; returns the URL (`http://host:port`, with the port actually bound). */
   async listen(): Promise<string> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject)
-      this.#server.listen(this.#init.port ?? 0, this.#init.host ?? '127.0.0.1', () => resolve())
-    })
-    const a = this.#server.address() as AddressInfo
-    return `http://${a.address}:${a.port}`
+    if (this.#server !== undefined) return this.#server.url
+    this.#server = await startHttpServer(
+      {
+        router: this.router,
+        ...(this.#init.host !== undefined ? { host: this.#init.host } : {}),
+        ...(this.#init.port !== undefined ? { port: this.#init.port } : {}),
+        ...(this.#init.bounds !== undefined ? { bounds: this.#init.bounds } : {}),
+      },
+      this.#init.components,
+    )
+    return this.#server.url
   }
 
   async close(): Promise<void> {
-    this.#server.closeAllConnections()
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
-    await this.#completions?.api.close()
+    await this.#server?.close()
+    await this.#completions?.close()
   }
 
-  #send(res: ServerResponse, status: number, body: unknown): void {
-    const text = JSON.stringify(body, (_, v) => (typeof v === 'bigint' ? v.toString() : v))
-    res.writeHead(status, { 'content-type': 'application/json' })
-    res.end(text)
+  #status(res: ServerResponse): void {
+    const { backend } = this.#init
+    sendJson(res, 200, { ...backend.status(), timeMs: backend.clock.nowMs(), clockSkewMs: backend.clock.offsetMs })
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = requestUrl(req)
-    const node = this.#init.node
-    const route = `${req.method} ${url.pathname}`
-    if (route === 'GET /status') {
-      this.#send(res, 200, {
-        ...node.status(),
-        timeMs: this.#init.clock.nowMs(),
-        clockSkewMs: this.#init.clock.offsetMs,
-        loss: this.#serving?.history ?? [],
-      })
-    } else if (route === 'GET /events') {
-      this.#send(res, 200, node.events)
-    } else if (route === 'GET /chain/history') {
-      const { from, to } = historyRange(url.searchParams, node.chain.height)
-      const out = []
-      for (let h = from; h <= to; h++) {
-        const entry = node.chain.history.get(h)
-        if (entry !== undefined) out.push({ height: h, ...entry })
-      }
-      this.#send(res, 200, out)
-    } else if (req.method === 'GET' && url.pathname.startsWith('/query/')) {
-      const path = queryPath(url.pathname.slice('/query/'.length))
-      let answer: unknown
-      try {
-        answer = node.chain.query(path)
-      } catch (error) {
-        if (error instanceof UnknownQueryError) throw new HttpError(404, error.message, { code: 'unknown_query' })
-        if (error instanceof PrunedError) throw new HttpError(410, error.message, { code: 'pruned' })
-        throw error
-      }
-      this.#send(res, 200, answer)
-    } else if (route === 'POST /admin/faults' && this.#init.admin !== undefined) {
-      checkAdminRequest(this.#init.admin, req)
-      await this.#fault(await readJson(req))
-      this.#send(res, 200, { ok: true })
-    } else if (this.#completions !== undefined && url.pathname.startsWith('/v1/')) {
-      await this.#completions.router.resolve(req.method ?? 'GET', url.pathname)(req, res)
-    } else {
-      throw new HttpError(404, `no route ${route}`)
+  #history(req: IncomingMessage, res: ServerResponse): void {
+    const { backend } = this.#init
+    const { from, to } = parseHistoryRange(requestUrl(req).searchParams, backend.height())
+    const heights = []
+    for (let height = from; height <= to; height++) {
+      const entry = backend.history(height)
+      if (entry !== undefined) heights.push({ height, ...entry })
     }
+    sendJson(res, 200, heights)
   }
 
-  async #fault(body: Record<string, unknown>): Promise<void> {
-    const faults = this.#init.node.net.faults
-    switch (body.action) {
+  #query(req: IncomingMessage, res: ServerResponse): void {
+    const path = queryPath(requestUrl(req).pathname.slice('/query/'.length))
+    let answer: unknown
+    try {
+      answer = this.#init.backend.query(path)
+    } catch (error) {
+      if (error instanceof UnknownQueryError) throw new HttpError(404, error.message, { code: 'unknown_query' })
+      if (error instanceof PrunedError) throw new HttpError(410, error.message, { code: 'pruned' })
+      throw error
+    }
+    sendJson(res, 200, answer)
+  }
+
+  async #fault(fault: FaultRequest): Promise<void> {
+    const { faults, clock } = this.#init.backend
+    switch (fault.action) {
       case 'partition':
         // Cut this node off from `peers` (the other side of the partition).
-        for (const p of peers(body.peers, 'peers')) await faults.block(p)
+        for (const peer of fault.peers) await faults.block(peer)
         return
       case 'disconnect':
-        for (const p of peers(body.peers, 'peers')) await faults.disconnect(p)
+        for (const peer of fault.peers) await faults.disconnect(peer)
         return
       case 'heal':
         await faults.heal()
         return
       case 'delay':
-        for (const p of peers(body.peers, 'peers')) faults.setDelay(p.toString(), num(body.ms, 'ms', 0, 600_000))
+        for (const peer of fault.peers) faults.setDelay(peer.toString(), fault.ms)
         return
       case 'loss':
-        for (const p of peers(body.peers, 'peers')) faults.setLoss(p.toString(), num(body.fraction, 'fraction', 0, 1))
+        for (const peer of fault.peers) faults.setLoss(peer.toString(), fault.fraction)
         return
       case 'clockSkew':
-        this.#init.clock.offsetMs = num(body.ms, 'ms', -86_400_000, 86_400_000)
+        clock.offsetMs = fault.ms
         return
-      default:
-        throw new HttpError(
-          400,
-          `'action' must be one of partition, disconnect, heal, delay, loss, clockSkew; got ${JSON.stringify(body.action)}`,
-        )
     }
   }
 }

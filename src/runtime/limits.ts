@@ -413,10 +413,11 @@ export const HTTP_MAX_HEADER_BYTES = 16 * 1024
 export const HTTP_MAX_CONNECTIONS = 256
 
 /**
- * Largest JSON body the node API reads (admin requests): a client cannot make it buffer more;
- * a body announced larger is refused with 413 before a byte of it is read.
+ * Largest JSON body the node's HTTP server reads (a completion request, an admin fault): a
+ * client cannot make it buffer more; a body announced larger gets 413 before a byte of it is
+ * read, and one that turns out larger gets it at the first chunk past the bound.
  */
-export const MAX_NODE_API_BODY_BYTES = 64 * 1024
+export const MAX_HTTP_BODY_BYTES = 1024 * 1024
 
 /**
  * Heights one `GET /chain/history` answers (~230 bytes each as JSON): a client asking for the

@@ -14,6 +14,7 @@ import { writeNodeKey } from '../../src/actors/identity.ts'
 import { localNetworkGenesis, nodeSeed } from '../../src/actors/local-network.ts'
 import { type R3mesNode, startNode } from '../../src/actors/node.ts'
 import { NodeApi } from '../../src/actors/node-api.ts'
+import { nodeApiBackend } from '../../src/actors/node-api-backend.ts'
 import { saveBackbone } from '../../src/ml/artifacts.ts'
 import { modelConfigs } from '../../src/ml/config.ts'
 import { deriveKey } from '../../src/ml/prng.ts'
@@ -91,8 +92,7 @@ describe('node API: the admin route refuses what a browser page or a stranger se
     const file = join(root, ADMIN_TOKEN_FILE)
     const token = writeAdminToken(file)
     const api = new NodeApi({
-      node: node as R3mesNode,
-      clock,
+      backend: nodeApiBackend(node as R3mesNode, clock),
       components,
       ...(admin ? { admin: { token: readAdminToken(file) } } : {}),
     })

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { deadlineSignal } from '../../src/runtime/clock.ts'
-import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST, MAX_NODE_API_BODY_BYTES } from '../../src/runtime/limits.ts'
+import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST, MAX_HTTP_BODY_BYTES } from '../../src/runtime/limits.ts'
 import { clock } from '../net/helpers.ts'
 import { breathe, underAttack } from './attack.ts'
 import { startValidatorNetwork, type ValidatorNetwork } from './network.ts'
@@ -275,7 +275,7 @@ describe('adversarial: the node API over HTTP', function () {
       { what: 'peers that are not peer ids', bytes: admin(json, '{"action":"disconnect","peers":["x"]}'), status: 400 },
       {
         what: 'a body over the bound, announced and not sent',
-        bytes: request('POST', '/admin/faults', { ...json, 'content-length': String(64 * MAX_NODE_API_BODY_BYTES) }),
+        bytes: request('POST', '/admin/faults', { ...json, 'content-length': String(64 * MAX_HTTP_BODY_BYTES) }),
         status: 413,
       },
     ]
@@ -295,7 +295,7 @@ describe('adversarial: the node API over HTTP', function () {
   })
 
   it('a body over the bound is refused with 413 without being read to its end', async () => {
-    const body = Buffer.alloc(32 * MAX_NODE_API_BODY_BYTES, 0x20)
+    const body = Buffer.alloc(32 * MAX_HTTP_BODY_BYTES, 0x20)
     const head = request('POST', '/admin/faults', {
       ...authorized,
       host,

@@ -9,6 +9,7 @@ import type { AdminAccess } from '../../src/actors/http/admin-access.ts'
 import type { ServerBounds } from '../../src/actors/http/http-server.ts'
 import { R3mesNode } from '../../src/actors/node.ts'
 import { NodeApi } from '../../src/actors/node-api.ts'
+import { nodeApiBackend } from '../../src/actors/node-api-backend.ts'
 import { NodeServices } from '../../src/actors/node-services.ts'
 import { trainingProtocol } from '../../src/actors/training/protocol.ts'
 import { TxSender } from '../../src/actors/tx-sender.ts'
@@ -52,7 +53,7 @@ export async function serveNodeApi(
     components: c,
   })
   const node = new R3mesNode({ services, roles: ['validator'], works: new Map(), components: c })
-  const api = new NodeApi({ node, clock: new SkewedClock(clock), components: c, ...options })
+  const api = new NodeApi({ backend: nodeApiBackend(node, new SkewedClock(clock)), components: c, ...options })
   const url = await api.listen()
   return {
     url,

@@ -16,6 +16,7 @@ import { writeNodeKey } from '../../src/actors/identity.ts'
 import { localNetworkGenesis, type NodeSpec, nodeSeed } from '../../src/actors/local-network.ts'
 import { type R3mesNode, startNode } from '../../src/actors/node.ts'
 import { NodeApi } from '../../src/actors/node-api.ts'
+import { nodeApiBackend } from '../../src/actors/node-api-backend.ts'
 import type { MinerWork } from '../../src/actors/roles/miner.ts'
 import { modelIdOf, type ServingWork } from '../../src/actors/roles/serving.ts'
 import { brownFictionDataset } from '../../src/actors/training/datasets.ts'
@@ -229,8 +230,7 @@ describe('a training network over real connections', function () {
     await waitFor('the serving node to load the latest model', 60_000, () => serving.source.current()?.id === latest())
     assert.ok(serving.history.length >= 2, 'the serving node evaluated the model as it moved')
     const api = new NodeApi({
-      node: server,
-      clock: new SkewedClock(clock),
+      backend: nodeApiBackend(server, new SkewedClock(clock)),
       components: { clock, random: new SeededRandom(9), logger: createLogger({ name: 'api', level: 'silent', clock }) },
     })
     try {

@@ -1,10 +1,14 @@
 /**
- * The node's small HTTP server on `node:http`: a router of exact (method, path) routes, JSON
- * bodies read up to a bound, and errors in OpenAI's JSON shape. The serving role mounts its
- * completion routes here and the node adds its status route to the same server.
+ * The node's one HTTP server on `node:http`: a router of (method, path) routes, exact or by
+ * prefix, JSON bodies read up to a bound, and every error in OpenAI's JSON shape. The node API
+ * (node-api.ts: status, events, chain history and queries, admin faults) and the completion API
+ * (serving/completions-api.ts) mount their routes on one router behind one server; `r3mes
+ * serve` runs the same server with the completion routes alone.
  *
  * A handler that throws never takes the server down: an `HttpError` becomes its status and
- * JSON body, anything else a 500 (logged), and the server goes on serving.
+ * JSON body, anything else a 500 (logged), and the server goes on serving. An error answered
+ * before the request's body was read to its end closes the connection, so the rest of a body
+ * nobody wants is never read.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -50,21 +54,30 @@ export class ListenError extends R3mesError {
 
 export type RouteHandler = (request: IncomingMessage, response: ServerResponse) => Promise<void> | void
 
-/** Exact-path routes by method. Unknown paths answer 404, known paths with another method 405. */
+/**
+ * Routes by method: exact paths, and path prefixes (`/query/` takes `/query/<anything>`; the
+ * longest matching prefix wins, an exact path before any prefix). Unknown paths answer 404,
+ * known paths with another method 405.
+ */
 export class Router {
-  readonly #routes = new Map<string, Map<string, RouteHandler>>()
+  readonly #exact = new Map<string, Map<string, RouteHandler>>()
+  readonly #prefixes = new Map<string, Map<string, RouteHandler>>()
 
   route(method: string, path: string, handler: RouteHandler): this {
-    const byMethod = this.#routes.get(path) ?? new Map<string, RouteHandler>()
-    if (byMethod.has(method)) throw new Error(`route ${method} ${path} is already registered`)
-    byMethod.set(method, handler)
-    this.#routes.set(path, byMethod)
+    add(this.#exact, method, path, handler)
+    return this
+  }
+
+  /** Route every path that starts with `prefix` (which ends with `/`). */
+  prefix(method: string, prefix: string, handler: RouteHandler): this {
+    if (!prefix.endsWith('/')) throw new Error(`route prefix ${prefix} must end with /`)
+    add(this.#prefixes, method, prefix, handler)
     return this
   }
 
   /** The handler for a request; throws the 404 or 405 HttpError otherwise. */
   resolve(method: string, path: string): RouteHandler {
-    const byMethod = this.#routes.get(path)
+    const byMethod = this.#exact.get(path) ?? this.#longestPrefix(path)
     if (byMethod === undefined) throw new HttpError(404, `no route ${method} ${path}`, { code: 'not_found' })
     const handler = byMethod.get(method)
     if (handler === undefined) {
@@ -74,42 +87,55 @@ export class Router {
     }
     return handler
   }
+
+  #longestPrefix(path: string): Map<string, RouteHandler> | undefined {
+    let best: string | undefined
+    for (const prefix of this.#prefixes.keys())
+      if (path.startsWith(prefix) && prefix.length > (best?.length ?? -1)) best = prefix
+    return best === undefined ? undefined : this.#prefixes.get(best)
+  }
 }
 
+function add(table: Map<string, Map<string, RouteHandler>>, method: string, path: string, handler: RouteHandler): void {
+  const byMethod = table.get(path) ?? new Map<string, RouteHandler>()
+  if (byMethod.has(method)) throw new Error(`route ${method} ${path} is already registered`)
+  byMethod.set(method, handler)
+  table.set(path, byMethod)
+}
+
+/** JSON with bigints as decimal strings (chain amounts are bigints). */
 export function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
+  const text = JSON.stringify(body, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value))
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   response.end(text)
 }
 
+/** The 413 every route answers for a body over its bound. */
+export function bodyTooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, `the request body exceeds the limit of ${maxBytes} bytes`, { code: 'request_too_large' })
+}
+
 /**
- * The request body parsed as JSON, at most `maxBytes` long. A longer body is read to its end
- * (up to 16 × the bound, so the client sees the answer rather than a reset) but not kept.
+ * The request body parsed as JSON, at most `maxBytes` long. A body announced larger is refused
+ * before a byte of it is read; one that turns out larger (chunked) is refused at the first
+ * chunk past the bound. Either way the error answer closes the connection, so the rest is
+ * never read.
  */
 export async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const declared = Number(request.headers['content-length'] ?? 0)
-  const tooLarge = (): HttpError =>
-    new HttpError(400, `request body exceeds the limit of ${maxBytes} bytes`, { code: 'request_too_large' })
-  if (declared > 16 * maxBytes) {
-    request.destroy()
-    throw tooLarge()
-  }
+  if (Number(request.headers['content-length'] ?? 0) > maxBytes) throw bodyTooLarge(maxBytes)
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of request) {
     size += (chunk as Buffer).length
-    if (size > 16 * maxBytes) {
-      request.destroy()
-      throw tooLarge()
-    }
-    if (size <= maxBytes) chunks.push(chunk as Buffer)
+    if (size > maxBytes) throw bodyTooLarge(maxBytes)
+    chunks.push(chunk as Buffer)
   }
-  if (size > maxBytes) throw tooLarge()
   const text = Buffer.concat(chunks).toString('utf8')
   try {
     return JSON.parse(text)
   } catch (error) {
-    throw new HttpError(400, `request body is not valid JSON: ${(error as Error).message}`, { code: 'invalid_json' })
+    if (!(error instanceof SyntaxError)) throw error
+    throw new HttpError(400, `request body is not valid JSON: ${error.message}`, { code: 'invalid_json' })
   }
 }
 
@@ -183,6 +209,16 @@ export function requestUrl(request: IncomingMessage): URL {
   }
 }
 
+/**
+ * True when the request announced a body that was not read to its end: the answer then closes
+ * the connection rather than make the server read (or the next request parse) the rest.
+ */
+function bodyLeftUnread(request: IncomingMessage): boolean {
+  const announced =
+    request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0
+  return announced && !request.complete
+}
+
 async function handle(
   router: Router,
   logger: Logger,
@@ -196,8 +232,12 @@ async function handle(
     const httpError =
       error instanceof HttpError ? error : new HttpError(500, 'internal error while serving the request')
     if (!(error instanceof HttpError)) logger.error({ err: error, url: request.url }, 'request handler failed')
-    if (!response.headersSent) sendJson(response, httpError.status, httpError.toJSON())
-    else response.end()
+    if (response.headersSent) {
+      response.end()
+      return
+    }
+    if (bodyLeftUnread(request)) response.setHeader('connection', 'close')
+    sendJson(response, httpError.status, httpError.toJSON())
   }
 }
 

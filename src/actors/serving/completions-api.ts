@@ -9,19 +9,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { GenerationOptions } from '../../ml/generate.ts'
 import type { Clock } from '../../runtime/clock.ts'
+import { MAX_HTTP_BODY_BYTES } from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { SeededRandom } from '../../runtime/random.ts'
 import { HttpError, type Router, readJsonBody, sendJson } from '../http/http-server.ts'
-import { type CompletionRequest, parseCompletionRequest } from './completion-request.ts'
+import { parseRequest } from '../http/request-schema.ts'
+import { type CompletionRequest, completionRequestSchema, DEFAULT_MAX_TOKENS_LIMIT } from './completion-request.ts'
 import type { CompletionOutcome, CompletionRunner } from './completion-runner.ts'
 import type { ModelSource, ServedModel } from './model-source.ts'
 import { WorkerRunner } from './worker-runner.ts'
 
 export interface CompletionsApiInit {
   readonly source: ModelSource
-  /** Largest request body accepted. @default 1 MiB */
+  /** Largest request body accepted (413 past it). @default MAX_HTTP_BODY_BYTES */
   readonly maxBodyBytes?: number
-  /** Largest `max_tokens` accepted. @default 1024 */
+  /** Largest `max_tokens` accepted. @default DEFAULT_MAX_TOKENS_LIMIT */
   readonly maxTokens?: number
   /** Completions generated at the same time; more get 429. @default 4 */
   readonly maxConcurrent?: number
@@ -55,11 +57,13 @@ class CompletionsApiService implements CompletionsApi {
   readonly #init: Required<Omit<CompletionsApiInit, 'runner'>>
   readonly #runner: CompletionRunner
   readonly #components: CompletionsApiComponents
+  readonly #requestSchema: ReturnType<typeof completionRequestSchema>
   #inFlight = 0
 
   constructor(init: CompletionsApiInit, components: CompletionsApiComponents) {
     const { runner, ...limits } = init
-    this.#init = { maxBodyBytes: 1 << 20, maxTokens: 1024, maxConcurrent: 4, ...limits }
+    this.#init = { maxBodyBytes: MAX_HTTP_BODY_BYTES, maxTokens: DEFAULT_MAX_TOKENS_LIMIT, maxConcurrent: 4, ...limits }
+    this.#requestSchema = completionRequestSchema({ maxTokens: this.#init.maxTokens })
     this.#runner = runner ?? new WorkerRunner()
     this.#components = components
   }
@@ -86,9 +90,7 @@ class CompletionsApiService implements CompletionsApi {
   }
 
   async #complete(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const parsed = parseCompletionRequest(await readJsonBody(request, this.#init.maxBodyBytes), {
-      maxTokens: this.#init.maxTokens,
-    })
+    const parsed = parseRequest(this.#requestSchema, await readJsonBody(request, this.#init.maxBodyBytes))
     const model = this.#init.source.current()
     if (model === undefined) {
       throw new HttpError(503, 'no model is loaded yet; retry once the model pointer has been fetched', {

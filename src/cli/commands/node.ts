@@ -5,6 +5,7 @@ import { readAdminToken } from '../../actors/http/admin-access.ts'
 import { MISBEHAVIOURS, type Misbehaviour, parseMisbehaviour } from '../../actors/misbehaviour.ts'
 import { NODE_ROLES, type NodeRole, startNode } from '../../actors/node.ts'
 import { NodeApi } from '../../actors/node-api.ts'
+import { nodeApiBackend } from '../../actors/node-api-backend.ts'
 import { parseGenesis } from '../../chain/genesis.ts'
 import { writeFileDurable } from '../../consensus/fs-util.ts'
 import { sleep } from '../../runtime/clock.ts'
@@ -72,8 +73,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     )
   }
   const api = new NodeApi({
-    node,
-    clock,
+    backend: nodeApiBackend(node, clock),
     components,
     port: intOption(v, 'api-port', 0, 0, 65_535),
     ...(adminToken === undefined ? {} : { admin: { token: adminToken } }),

@@ -1,0 +1,115 @@
+/**
+ * What the node API's requests may carry, as zod schemas: the body of `POST /admin/faults` and
+ * the query parameters of `GET /chain/history`. A bad value is a 400 naming its field
+ * (request-schema.ts).
+ */
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { base58btc } from 'multiformats/bases/base58'
+import { z } from 'zod'
+import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST } from '../../runtime/limits.ts'
+import { HttpError } from './http-server.ts'
+import { parseRequest, quoted, rangeMessage, typeMessage } from './request-schema.ts'
+
+/** Longest a fault delay may be: ten minutes, longer than any test waits. */
+export const MAX_FAULT_DELAY_MS = 600_000
+/** Furthest a node's clock may be skewed either way: one day. */
+export const MAX_CLOCK_SKEW_MS = 86_400_000
+
+/**
+ * An ed25519 peer id as text (every key of this network is ed25519): `12D3KooW` and 44 more
+ * base58btc characters, the base58 form of the identity multihash of the protobuf public key,
+ * whose first six bytes are fixed. Checked byte by byte here, so what reaches
+ * `peerIdFromString` always parses (it throws a different error type for each way a string
+ * can be wrong, none of which could be caught alone).
+ */
+const ED25519_PEER_ID_TEXT = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/
+/** Identity multihash (0x00) of 36 bytes (0x24): protobuf key type 1 (ed25519), data of 32 bytes. */
+const ED25519_PEER_ID_PREFIX = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20]
+const ED25519_PEER_ID_BYTES = ED25519_PEER_ID_PREFIX.length + 32
+
+function isEd25519PeerIdText(text: string): boolean {
+  if (!ED25519_PEER_ID_TEXT.test(text)) return false
+  // The pattern admits only base58btc characters, so this decodes.
+  const bytes = base58btc.baseDecode(text)
+  return bytes.length === ED25519_PEER_ID_BYTES && ED25519_PEER_ID_PREFIX.every((byte, i) => bytes[i] === byte)
+}
+
+const peerId = z
+  .string({ error: typeMessage('a peer id') })
+  .refine(isEd25519PeerIdText, { error: (issue) => `'${quoted(issue.input)}' is not a peer id` })
+  .transform((text): PeerId => peerIdFromString(text))
+
+const peers = z.array(peerId, { error: typeMessage('a list of peer ids') })
+
+function numberIn(min: number, max: number) {
+  return z
+    .number({ error: typeMessage('a number') })
+    .min(min, { error: rangeMessage(min, max) })
+    .max(max, { error: rangeMessage(min, max) })
+}
+
+const FAULT_ACTIONS = ['partition', 'disconnect', 'heal', 'delay', 'loss', 'clockSkew'] as const
+
+/**
+ * `POST /admin/faults`: `partition` (cut this node off from `peers`), `disconnect` (hang up on
+ * `peers`, who may come back), `heal` (undo both), `delay` (`ms` on every message to and from
+ * `peers`), `loss` (drop that `fraction` of them), `clockSkew` (move this node's clock `ms`).
+ */
+const faultRequest = z.discriminatedUnion(
+  'action',
+  [
+    z.object({ action: z.literal('partition'), peers }),
+    z.object({ action: z.literal('disconnect'), peers }),
+    z.object({ action: z.literal('heal') }),
+    z.object({ action: z.literal('delay'), peers, ms: numberIn(0, MAX_FAULT_DELAY_MS) }),
+    z.object({ action: z.literal('loss'), peers, fraction: numberIn(0, 1) }),
+    z.object({ action: z.literal('clockSkew'), ms: numberIn(-MAX_CLOCK_SKEW_MS, MAX_CLOCK_SKEW_MS) }),
+  ],
+  { error: (issue) => actionMessage(issue.input) },
+)
+
+function actionMessage(body: unknown): string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'request body must be a JSON object'
+  const action = (body as { action?: unknown }).action
+  return `must be one of ${FAULT_ACTIONS.join(', ')}; got ${action === undefined ? 'nothing' : quoted(action)}`
+}
+
+export type FaultRequest = z.output<typeof faultRequest>
+
+export function parseFaultRequest(body: unknown): FaultRequest {
+  return parseRequest(faultRequest, body)
+}
+
+/** A height as a query parameter: a canonical decimal ≥ 1 that is a safe integer. */
+const height = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, {
+    error: (issue) => `must be a height (a whole number ≥ 1), not '${quoted(issue.input)}'`,
+  })
+  .transform(Number)
+  .pipe(z.number().max(Number.MAX_SAFE_INTEGER, { error: 'must be at most 2^53 - 1' }))
+
+const historyParams = z.object({ from: height.optional(), to: height.optional() })
+
+/**
+ * The heights `GET /chain/history` answers: `from` (default 1) to `to` (default the last
+ * height `latest`, at most one page of MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST from `from`).
+ */
+export function parseHistoryRange(params: URLSearchParams, latest: number): { from: number; to: number } {
+  const given = parseRequest(historyParams, Object.fromEntries(params))
+  const from = given.from ?? 1
+  const to = given.to ?? Math.max(from, Math.min(latest, from + MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST - 1))
+  if (to < from)
+    throw new HttpError(400, `to: must not be below 'from' (${from}), got ${to}`, {
+      param: 'to',
+      code: 'invalid_value',
+    })
+  if (to - from + 1 > MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST)
+    throw new HttpError(
+      400,
+      `to: 'from'..'to' spans ${to - from + 1} heights; one request answers at most ${MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST}, page with 'from'`,
+      { param: 'to', code: 'range_too_large' },
+    )
+  return { from, to }
+}

@@ -1,0 +1,23 @@
+/**
+ * The node API's view of a running `R3mesNode` (node-api.ts reads nothing else of it): its
+ * status with the serving role's held-out loss history, its actor events, its chain's
+ * history and queries, its fault injector, and the serving role's model source.
+ */
+import type { SkewedClock } from '../runtime/skewed-clock.ts'
+import type { R3mesNode } from './node.ts'
+import type { NodeApiBackend } from './node-api.ts'
+import type { ServingWork } from './roles/serving.ts'
+
+export function nodeApiBackend(node: R3mesNode, clock: SkewedClock): NodeApiBackend {
+  const serving = node.works.get('serving') as ServingWork | undefined
+  return {
+    status: () => ({ ...node.status(), loss: serving?.history ?? [] }),
+    events: () => node.events,
+    height: () => node.chain.height,
+    history: (height) => node.chain.history.get(height),
+    query: (path) => node.chain.query(path),
+    faults: node.net.faults,
+    clock,
+    ...(serving !== undefined ? { serving: { source: serving.source } } : {}),
+  }
+}
