@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { connect, type Socket } from 'node:net'
 import {
+  HttpError,
+  type RouteHandler,
   Router,
   type RunningHttpServer,
   readJsonBody,
@@ -37,6 +39,50 @@ function trickle(socket: Socket, text: string, everyMs: number): { stop(): void 
   }
   return { stop: () => timer.cancel() }
 }
+
+describe('http server: the router', () => {
+  const handlers = {
+    exact: (() => {}) as RouteHandler,
+    query: (() => {}) as RouteHandler,
+    claims: (() => {}) as RouteHandler,
+    complete: (() => {}) as RouteHandler,
+  }
+  const router = new Router()
+    .route('GET', '/query/height', handlers.exact)
+    .prefix('GET', '/query/', handlers.query)
+    .prefix('GET', '/query/claims/', handlers.claims)
+    .route('POST', '/v1/completions', handlers.complete)
+  const named = (): RouteHandler => () => {}
+
+  const resolved = (method: string, path: string): RouteHandler => router.resolve(method, path)
+  const refusal = (method: string, path: string): { status: number; code: string | null } => {
+    try {
+      router.resolve(method, path)
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error
+      return { status: error.status, code: error.code }
+    }
+    assert.fail(`${method} ${path} resolved`)
+  }
+
+  it('takes an exact path before a prefix, and the longest prefix that matches', () => {
+    assert.equal(resolved('GET', '/query/height'), handlers.exact)
+    assert.equal(resolved('GET', '/query/supply'), handlers.query)
+    assert.equal(resolved('GET', '/query/height/1'), handlers.query)
+    assert.equal(resolved('GET', '/query/claims/3'), handlers.claims)
+    assert.equal(resolved('GET', '/query/claims/'), handlers.claims)
+    assert.equal(resolved('POST', '/v1/completions'), handlers.complete)
+  })
+
+  it('answers an unknown path 404 and a known path with another method 405, prefix routes included', () => {
+    assert.deepEqual(refusal('GET', '/nothing'), { status: 404, code: 'not_found' })
+    assert.deepEqual(refusal('GET', '/query'), { status: 404, code: 'not_found' }, 'the prefix needs its slash')
+    assert.deepEqual(refusal('POST', '/query/supply'), { status: 405, code: 'method_not_allowed' })
+    assert.deepEqual(refusal('GET', '/v1/completions'), { status: 405, code: 'method_not_allowed' })
+    assert.throws(() => new Router().prefix('GET', '/query', named()), /must end with \//)
+    assert.throws(() => new Router().route('GET', '/a', named()).route('GET', '/a', named()), /already registered/)
+  })
+})
 
 describe('http server: hostile clients', function () {
   this.timeout(20_000)

@@ -149,7 +149,7 @@ describe('serving: OpenAI-style completions over HTTP', function () {
     assert.equal(texts.join(''), expected)
   })
 
-  it('answers every bad request with 400 naming the field, and stays up', async () => {
+  it('answers every bad request with 400 naming the field (413 for a body over the bound), and stays up', async () => {
     const cases: [unknown, string | null, RegExp][] = [
       [{ ...request, max_tokens: 0 }, 'max_tokens', /max_tokens: must be in \[1, 200\]/],
       [{ ...request, max_tokens: 201 }, 'max_tokens', /max_tokens/],
@@ -179,6 +179,14 @@ describe('serving: OpenAI-style completions over HTTP', function () {
       assert.equal(json.error.param, param, what)
       assert.match(json.error.message, message, what)
     }
+    const large = await post(node.url, { ...request, prompt: 'x'.repeat(5000) })
+    assert.equal(large.status, 413, 'a body over maxBodyBytes')
+    assert.deepEqual(large.json.error, {
+      message: 'the request body exceeds the limit of 4096 bytes',
+      type: 'invalid_request_error',
+      param: null,
+      code: 'request_too_large',
+    })
     const unknown = await fetch(`${node.url}/v1/chat/completions`, { method: 'POST', body: '{}' })
     assert.equal(unknown.status, 404)
     assert.match(((await unknown.json()) as Answer).error.message, /no route POST \/v1\/chat\/completions/)
