@@ -1,10 +1,11 @@
 /**
  * A serving node on its own (`r3mes serve`): one HTTP server carrying the completion API for a
- * model source. A full node builds the same pieces itself so that its status route shares the
- * server: a `Router`, `completionsApi(...)(components).mount(router)`, `startHttpServer`.
+ * model source. It is the node API's code path (node-api.ts) with the completion routes alone:
+ * a `Router`, `completionsApi(...)(components).mount(router)`, `startHttpServer`, so both
+ * answer bodies, errors and bounds alike.
  */
 import type { RuntimeComponents } from '../../runtime/components.ts'
-import { Router, type RunningHttpServer, startHttpServer } from '../http/http-server.ts'
+import { Router, type RunningHttpServer, type ServerBounds, startHttpServer } from '../http/http-server.ts'
 import { type CompletionsApiInit, completionsApi } from './completions-api.ts'
 
 export interface ServingNodeInit extends CompletionsApiInit {
@@ -12,6 +13,8 @@ export interface ServingNodeInit extends CompletionsApiInit {
   readonly host?: string
   /** 0 picks a free port. @default 0 */
   readonly port?: number
+  /** Bounds on what a client may make the server hold. @default the HTTP limits in src/runtime/limits.ts */
+  readonly bounds?: ServerBounds
 }
 
 export interface ServingNode extends RunningHttpServer {
@@ -21,13 +24,15 @@ export interface ServingNode extends RunningHttpServer {
 
 export async function startServingNode(init: ServingNodeInit, components: RuntimeComponents): Promise<ServingNode> {
   const router = new Router()
-  const api = completionsApi(init)(components)
+  const { host, port, bounds, ...apiInit } = init
+  const api = completionsApi(apiInit)(components)
   api.mount(router)
   const server = await startHttpServer(
     {
       router,
-      ...(init.host !== undefined ? { host: init.host } : {}),
-      ...(init.port !== undefined ? { port: init.port } : {}),
+      ...(host !== undefined ? { host } : {}),
+      ...(port !== undefined ? { port } : {}),
+      ...(bounds !== undefined ? { bounds } : {}),
     },
     components,
   )
