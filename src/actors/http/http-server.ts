@@ -123,20 +123,49 @@ export function bodyTooLarge(maxBytes: number): HttpError {
  */
 export async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
   if (Number(request.headers['content-length'] ?? 0) > maxBytes) throw bodyTooLarge(maxBytes)
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of request) {
-    size += (chunk as Buffer).length
-    if (size > maxBytes) throw bodyTooLarge(maxBytes)
-    chunks.push(chunk as Buffer)
-  }
-  const text = Buffer.concat(chunks).toString('utf8')
+  const text = (await readBody(request, maxBytes)).toString('utf8')
   try {
     return JSON.parse(text)
   } catch (error) {
     if (!(error instanceof SyntaxError)) throw error
     throw new HttpError(400, `request body is not valid JSON: ${error.message}`, { code: 'invalid_json' })
   }
+}
+
+/**
+ * The body's bytes, or the 413 at the first chunk past `maxBytes`. The request is paused, not
+ * destroyed, there: destroying it would reset the connection before the 413 is sent.
+ */
+function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const done = (): void => {
+      request.off('data', onData).off('end', onEnd).off('error', onFailure).off('close', onClose)
+    }
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length
+      if (size <= maxBytes) {
+        chunks.push(chunk)
+        return
+      }
+      done()
+      request.pause()
+      reject(bodyTooLarge(maxBytes))
+    }
+    const onEnd = (): void => {
+      done()
+      resolve(Buffer.concat(chunks))
+    }
+    const onFailure = (error: Error): void => {
+      done()
+      reject(error)
+    }
+    // The client went away (or the request deadline cut it) before the body ended.
+    const onClose = (): void =>
+      onFailure(new HttpError(400, 'the request body ended early', { code: 'incomplete_body' }))
+    request.on('data', onData).on('end', onEnd).on('error', onFailure).on('close', onClose)
+  })
 }
 
 export interface HttpServerInit {
@@ -243,6 +272,7 @@ async function handle(
 
 export function startHttpServer(init: HttpServerInit, components: HttpServerComponents): Promise<RunningHttpServer> {
   const server: Server = createBoundedServer((request, response) => {
+    // `handle` answers every failure itself and never rejects: nothing is left to wait for.
     void handle(init.router, components.logger, request, response)
   }, init.bounds)
   const host = init.host ?? '127.0.0.1'
