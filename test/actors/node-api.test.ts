@@ -219,6 +219,13 @@ describe('node API: the node routes and the completion routes on one server', fu
         'peers',
         /'x' is not a peer id/,
       ],
+      // Shaped like a peer id, but peerIdFromString would throw a TypeError on it: a 400, never a 500.
+      [
+        'a base58 string of the right shape that decodes to no key',
+        admin({ action: 'partition', peers: [`12D3KooW${'1'.repeat(44)}`] }),
+        'peers',
+        /is not a peer id/,
+      ],
       ['an unknown fault', admin({ action: 'explode' }), 'action', /must be one of partition/],
       ['a history height that is not one', fetch(`${url}/chain/history?from=1e3`), 'from', /must be a height/],
       ['an upside-down history range', fetch(`${url}/chain/history?from=9&to=3`), 'to', /below 'from'/],
