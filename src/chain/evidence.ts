@@ -10,12 +10,15 @@
  * Valid evidence slashes `equivocationSlashBps` of the validator's stake and jails it (it loses
  * the validator role for good), once per (validator, height), however many times it arrives.
  */
+
+import { fromHex, toHex } from '../codec/bytes.ts'
+import { canonicalJson } from '../codec/canonical-json.ts'
+import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
 import { voteSignBytes } from '../consensus/signing.ts'
 import type { VoteType } from '../consensus/types.ts'
-import { canonicalJson } from '../ml/serialize.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
-import { fromHex, type KeyPair, signBytes, toHex, verifySignature } from './keys.ts'
+import type { KeyPair } from './keys.ts'
 import type { ChainState } from './state.ts'
 
 export interface EvidenceVote {
@@ -64,7 +67,7 @@ export function signEvidenceVote(
   round: number,
   vote: Omit<EvidenceVote, 'signature'>,
 ): EvidenceVote {
-  return { ...vote, signature: toHex(signBytes(key.secretKey, signBytesOf(chainId, height, round, vote))) }
+  return { ...vote, signature: toHex(ed25519Sign(key.secretKey, signBytesOf(chainId, height, round, vote))) }
 }
 
 function decodeEvidence(bytes: Uint8Array): Evidence {
@@ -109,7 +112,7 @@ export function applyEvidence(state: ChainState, ctx: BlockContext, bytes: Uint8
   const pub = fromHex(v.pubKey, 32) as Uint8Array
   for (const vote of [e.voteA, e.voteB]) {
     const message = signBytesOf(state.globals.chainId, e.height, e.round, vote)
-    if (!verifySignature(pub, message, fromHex(vote.signature) as Uint8Array))
+    if (!ed25519Verify(pub, message, fromHex(vote.signature) as Uint8Array))
       reject(TxCode.badEvidence, 'a vote signature does not verify under the validator’s key')
   }
   const key = `${e.validator}/${e.height}`

@@ -8,9 +8,13 @@
  * "r3mes/tx/1\0" ‖ canonicalJson(body); the body names the chain id and the sender's nonce,
  * so a transaction cannot be replayed on another chain or twice on this one.
  */
-import { canonicalJson, type JsonValue } from '../ml/serialize.ts'
+
+import { fromHex, toHex } from '../codec/bytes.ts'
+import { canonicalJson, type JsonValue } from '../codec/canonical-json.ts'
+import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
+import { sha256 } from '../codec/hash.ts'
 import { reject, TxCode } from './errors.ts'
-import { addressOf, fromHex, type KeyPair, sha256, signBytes, toHex, verifySignature } from './keys.ts'
+import { addressOf, type KeyPair } from './keys.ts'
 import { ROLES, type Role } from './params.ts'
 import type { ProposalContent, Verdict } from './state.ts'
 
@@ -79,7 +83,7 @@ function signPayload(body: TxBody): Uint8Array {
 }
 
 export function encodeTx(body: TxBody, key: KeyPair): Uint8Array {
-  const sig = signBytes(key.secretKey, signPayload(body))
+  const sig = ed25519Sign(key.secretKey, signPayload(body))
   const json = { body: bodyToJson(body), pubKey: toHex(key.publicKey), sig: toHex(sig) }
   return new TextEncoder().encode(canonicalJson(json))
 }
@@ -281,6 +285,6 @@ export function decodeTx(bytes: Uint8Array, maxTxBytes: number): SignedTx {
   const pubKey = fromHex(top.pubKey, 32)
   const sig = fromHex(top.sig, 64)
   if (pubKey === undefined || sig === undefined) return reject(TxCode.badSignature, 'pubKey or sig is malformed')
-  if (!verifySignature(pubKey, signPayload(body), sig)) reject(TxCode.badSignature, 'signature does not verify')
+  if (!ed25519Verify(pubKey, signPayload(body), sig)) reject(TxCode.badSignature, 'signature does not verify')
   return { body, pubKey, sender: addressOf(pubKey), bytes, id: toHex(sha256(bytes)) }
 }

@@ -6,6 +6,8 @@
  * replaced, never changed in place. After each input the "upon" rules are evaluated until
  * none fires, so one input may move the node through several steps.
  */
+
+import { bytesEqual, toHex } from '../codec/bytes.ts'
 import { assert, unreachable } from '../runtime/assert.ts'
 import {
   MAX_BLOCK_TIME_DRIFT_MS,
@@ -26,7 +28,6 @@ import type {
 } from './core-types.ts'
 import { stepIndex } from './core-types.ts'
 import { InvalidConsensusDataError } from './errors.ts'
-import { bytesEqual, toHex } from './hash.ts'
 import { evidenceKey, makeEvidence, verifyCommit, verifyEvidence, verifyProposal, verifyVote } from './signing.ts'
 import type { Block, Commit, CommitSig, DuplicateVoteEvidence, Vote, VoteType } from './types.ts'
 import type { ValidatorSet, ValidatorUpdate } from './validator-set.ts'

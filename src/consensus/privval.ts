@@ -8,12 +8,12 @@
 
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { crc32 } from 'node:zlib'
+import { bytesEqual } from '../codec/bytes.ts'
 import { assert } from '../runtime/assert.ts'
 import { decode, encode } from './codec.ts'
 import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
 import { type FaultHook, injected, noFaults } from './faults.ts'
 import { writeFileDurable } from './fs-util.ts'
-import { bytesEqual } from './hash.ts'
 import type { Signer } from './keys.ts'
 import { proposalSignBytes, voteSignBytes } from './signing.ts'
 import type { Proposal, UnsignedProposal, UnsignedVote, Vote } from './types.ts'
