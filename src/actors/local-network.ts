@@ -12,8 +12,7 @@ import { localTestnetParams, minStakeFor, type Params, type Role, UNITS_PER_TOKE
 import { toHex } from '../codec/bytes.ts'
 import { readManifest } from '../ml/artifacts.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
-import type { Misbehaviour } from './misbehaviour.ts'
-import type { NodeRole } from './node.ts'
+import type { Misbehaviour, NodeRole } from '../topology/roles.ts'
 import { brownFictionDataset } from './training/datasets.ts'
 import { backboneRangeCids } from './training/model-store.ts'
 

@@ -14,6 +14,7 @@
 import { fromHex, toHex } from '../codec/bytes.ts'
 import { canonicalJson } from '../codec/canonical-json.ts'
 import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
+import { NonCanonicalValueError } from '../codec/errors.ts'
 import { voteSignBytes } from '../consensus/signing.ts'
 import type { VoteType } from '../consensus/types.ts'
 import type { BlockContext } from './context.ts'
@@ -71,13 +72,18 @@ export function signEvidenceVote(
 }
 
 function decodeEvidence(bytes: Uint8Array): Evidence {
+  const text = Buffer.from(bytes).toString('utf8')
   let e: Evidence
+  let canonical: string
   try {
-    e = JSON.parse(Buffer.from(bytes).toString('utf8')) as Evidence
-    if (canonicalJson(e as never) !== Buffer.from(bytes).toString('utf8')) throw new Error('not canonical')
-  } catch {
-    return reject(TxCode.badEvidence, 'evidence is not canonical JSON')
+    e = JSON.parse(text) as Evidence
+    canonical = canonicalJson(e as never)
+  } catch (error) {
+    if (error instanceof SyntaxError || error instanceof NonCanonicalValueError)
+      return reject(TxCode.badEvidence, 'evidence is not canonical JSON')
+    throw error
   }
+  if (canonical !== text) return reject(TxCode.badEvidence, 'evidence is not canonical JSON')
   const vote = (v: unknown): boolean => {
     if (v === null || typeof v !== 'object') return false
     const ev = v as EvidenceVote

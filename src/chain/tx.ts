@@ -12,6 +12,7 @@
 import { fromHex, toHex } from '../codec/bytes.ts'
 import { canonicalJson, type JsonValue } from '../codec/canonical-json.ts'
 import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
+import { NonCanonicalValueError } from '../codec/errors.ts'
 import { sha256 } from '../codec/hash.ts'
 import { reject, TxCode } from './errors.ts'
 import { addressOf, type KeyPair } from './keys.ts'
@@ -270,8 +271,9 @@ export function decodeTx(bytes: Uint8Array, maxTxBytes: number): SignedTx {
   let canonical: string
   try {
     canonical = canonicalJson(json as JsonValue)
-  } catch {
-    return reject(TxCode.decode, 'transaction holds a non-finite number')
+  } catch (error) {
+    if (error instanceof NonCanonicalValueError) return reject(TxCode.decode, 'transaction holds a non-finite number')
+    throw error
   }
   if (canonical !== text) reject(TxCode.decode, 'transaction is not in canonical form (sorted keys, no spaces)')
   const b = obj(top.body, 'body')
