@@ -3,7 +3,7 @@
  * with chain parameters resolved against the preset and amounts in ur3mes; node references are
  * still as written (names or selectors) and are resolved by expand.ts.
  */
-import type { Params, Role } from '../chain/params.ts'
+import type { Params } from '../chain/params.ts'
 import type { NodeRole } from './roles.ts'
 import type { Backend, FaultEntry, MisbehaviourKind, TopologyFile } from './schema.ts'
 
