@@ -79,7 +79,8 @@ function decodeEvidence(bytes: Uint8Array): Evidence {
     e = JSON.parse(text) as Evidence
     canonical = canonicalJson(e as never)
   } catch (error) {
-    if (error instanceof SyntaxError || error instanceof NonCanonicalValueError)
+    // RangeError: nesting deeper than the recursive encoder's stack.
+    if (error instanceof SyntaxError || error instanceof NonCanonicalValueError || error instanceof RangeError)
       return reject(TxCode.badEvidence, 'evidence is not canonical JSON')
     throw error
   }

@@ -273,6 +273,8 @@ export function decodeTx(bytes: Uint8Array, maxTxBytes: number): SignedTx {
     canonical = canonicalJson(json as JsonValue)
   } catch (error) {
     if (error instanceof NonCanonicalValueError) return reject(TxCode.decode, 'transaction holds a non-finite number')
+    // JSON.parse takes nesting that the recursive encoder cannot: the stack runs out first.
+    if (error instanceof RangeError) return reject(TxCode.decode, 'transaction is nested too deeply')
     throw error
   }
   if (canonical !== text) reject(TxCode.decode, 'transaction is not in canonical form (sorted keys, no spaces)')

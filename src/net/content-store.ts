@@ -400,7 +400,10 @@ export function decodeRootBlock(bytes: Uint8Array): dagPb.PBNode {
 
 export function parseHeader(data: Uint8Array | undefined): RootHeader {
   if (data === undefined) throw new MalformedMessageError('content root', 'no header')
-  const value = decodeMessage(data, MAX_CONTENT_ROOT_HEADER_BYTES, 'content root') as Partial<RootHeader>
+  const decoded: unknown = decodeMessage(data, MAX_CONTENT_ROOT_HEADER_BYTES, 'content root')
+  // msgpack decodes some bytes (an empty extension) to undefined: not a header.
+  if (typeof decoded !== 'object' || decoded === null) throw new MalformedMessageError('content root', 'not a map')
+  const value = decoded as Partial<RootHeader>
   if (
     value.v !== 1 ||
     !Number.isSafeInteger(value.size) ||

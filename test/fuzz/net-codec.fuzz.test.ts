@@ -168,6 +168,12 @@ describe('fuzz: network message decoders', () => {
       )
     })
 
+    it('refuses bytes that decode to no map at all', () => {
+      // Found by the fuzzer: an empty msgpack extension decodes to undefined, and reading the
+      // header's version from it threw a TypeError.
+      assert.throws(() => parseHeader(Uint8Array.from([199, 0, 0])), MalformedMessageError)
+    })
+
     it('refuses a negative content size', () => {
       // Found by the fuzzer: size -1 passed the header check and reached `new Uint8Array(size)`,
       // a RangeError in the middle of a fetch instead of a refusal of the peer's root block.
