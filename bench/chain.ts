@@ -12,11 +12,13 @@
 import { availableParallelism, loadavg } from 'node:os'
 import { ChainApp } from '../src/chain/app.ts'
 import { labelCid, localTestnetGenesis } from '../src/chain/genesis.ts'
-import { type KeyPair, sha256, testKey, toHex } from '../src/chain/keys.ts'
+import { type KeyPair, testKey } from '../src/chain/keys.ts'
 import type { Params } from '../src/chain/params.ts'
 import { commitmentOf, encodeTx, type Msg } from '../src/chain/tx.ts'
 import { verifierAlpha, verifierTicket } from '../src/chain/verifier-draw.ts'
 import { vrfVerify } from '../src/chain/vrf.ts'
+import { toHex } from '../src/codec/bytes.ts'
+import { sha256 } from '../src/codec/hash.ts'
 import { SystemClock } from '../src/runtime/system-clock.ts'
 
 const WINDOWS = 60

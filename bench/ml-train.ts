@@ -2,11 +2,12 @@
  * Training-step throughput of LoRA fine-tuning on a model config, per backend, measured side
  * by side in one run on the same batch. Time comes from process.hrtime (benchmarks only).
  */
+
+import { deriveKey, PhiloxStream } from '../src/codec/prng.ts'
 import { defaultLora, getModelConfig } from '../src/ml/config.ts'
 import type { Kernels } from '../src/ml/kernels/contract.ts'
 import { type StageRun, stageBackward, stageForward } from '../src/ml/model.ts'
 import { adamwStep, defaultAdamW, initAdamW } from '../src/ml/optimizer.ts'
-import { deriveKey, PhiloxStream } from '../src/ml/prng.ts'
 import { initAdapters, initStageWeights } from '../src/ml/weights.ts'
 
 export interface StepThroughput {

@@ -7,9 +7,9 @@
 import type { BlockOutcome, ChainApp, Block as ChainBlock } from '../chain/app.ts'
 import { encodeEvidence } from '../chain/evidence.ts'
 import { addressOf } from '../chain/keys.ts'
+import { hexToBytes, toHex } from '../codec/bytes.ts'
 import type { Application, CheckTxResult, ExecutedBlock } from '../consensus/application.ts'
 import { hashBlock } from '../consensus/block.ts'
-import { fromHex, toHex } from '../consensus/hash.ts'
 import { addressOf as consensusAddressOf } from '../consensus/keys.ts'
 import type { Block, DuplicateVoteEvidence } from '../consensus/types.ts'
 import type { ValidatorSet, ValidatorUpdate } from '../consensus/validator-set.ts'
@@ -67,7 +67,7 @@ export class ChainApplication implements Application {
     this.#onExecuted?.(chainBlock, outcome)
     const updates = outcome.validatorUpdates.map((v): ValidatorUpdate => {
       assert(v.power <= BigInt(Number.MAX_SAFE_INTEGER), `validator ${v.address} has more power than consensus counts`)
-      const publicKey = fromHex(v.pubKey)
+      const publicKey = hexToBytes(v.pubKey, 'validator public key')
       this.#addressByConsensusAddress.set(toHex(consensusAddressOf(publicKey)), v.address)
       return { publicKey, power: Number(v.power) }
     })

@@ -7,12 +7,12 @@
  */
 import { createHash } from 'node:crypto'
 import type { Genesis, GenesisStaker } from '../chain/genesis.ts'
-import { keyPairFromSeed, toHex } from '../chain/keys.ts'
+import { keyPairFromSeed } from '../chain/keys.ts'
 import { localTestnetParams, minStakeFor, type Params, type Role, UNITS_PER_TOKEN } from '../chain/params.ts'
+import { toHex } from '../codec/bytes.ts'
 import { readManifest } from '../ml/artifacts.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
-import type { Misbehaviour } from './misbehaviour.ts'
-import type { NodeRole } from './node.ts'
+import type { Misbehaviour, NodeRole } from '../topology/roles.ts'
 import { brownFictionDataset } from './training/datasets.ts'
 import { backboneRangeCids } from './training/model-store.ts'
 

@@ -19,9 +19,9 @@ import { createNetNode, type GossipTuning, type NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { onNextTurn } from '../runtime/event-loop.ts'
+import { type Misbehaviour, NODE_ROLES, type NodeRole } from '../topology/roles.ts'
 import { ChainNode } from './chain-node.ts'
 import { installLibp2pIdentity, loadNodeKey } from './identity.ts'
-import type { Misbehaviour } from './misbehaviour.ts'
 import { NodeServices } from './node-services.ts'
 import { AggregatorWork } from './roles/aggregator.ts'
 import { ChallengerWork } from './roles/challenger.ts'
@@ -34,9 +34,6 @@ import { publishBackbone } from './training/model-store.ts'
 import { trainingProtocol } from './training/protocol.ts'
 import { boundaryTensorBytes, installTensorReceiver } from './training/tensor-admission.ts'
 import { TxSender } from './tx-sender.ts'
-
-export const NODE_ROLES = ['validator', 'miner', 'aggregator', 'verifier', 'arbiter', 'challenger', 'serving'] as const
-export type NodeRole = (typeof NODE_ROLES)[number]
 
 export interface NodeConfig {
   readonly home: string

@@ -13,6 +13,9 @@
  * proposal tallies, unbonding releases, vested credits, pruning of finished windows, validator
  * inflation).
  */
+
+import { fromHex, toHex } from '../codec/bytes.ts'
+import { sha256 } from '../codec/hash.ts'
 import { assert } from '../runtime/assert.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode, TxRejected } from './errors.ts'
@@ -20,7 +23,7 @@ import { applyEvidence } from './evidence.ts'
 import { arbiterVote, challenge, runDeadlines, verifierClaim, verifierResponse } from './game.ts'
 import type { Genesis } from './genesis.ts'
 import { propose, tallyProposals, vote } from './governance.ts'
-import { addressOf, fromHex, sha256, toHex } from './keys.ts'
+import { addressOf } from './keys.ts'
 import { pruneFinished } from './pruning.ts'
 import { runQuery } from './query.ts'
 import { payValidators } from './rewards.ts'

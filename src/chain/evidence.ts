@@ -10,12 +10,16 @@
  * Valid evidence slashes `equivocationSlashBps` of the validator's stake and jails it (it loses
  * the validator role for good), once per (validator, height), however many times it arrives.
  */
+
+import { fromHex, toHex } from '../codec/bytes.ts'
+import { canonicalJson } from '../codec/canonical-json.ts'
+import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
+import { NonCanonicalValueError } from '../codec/errors.ts'
 import { voteSignBytes } from '../consensus/signing.ts'
 import type { VoteType } from '../consensus/types.ts'
-import { canonicalJson } from '../ml/serialize.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
-import { fromHex, type KeyPair, signBytes, toHex, verifySignature } from './keys.ts'
+import type { KeyPair } from './keys.ts'
 import type { ChainState } from './state.ts'
 
 export interface EvidenceVote {
@@ -64,17 +68,23 @@ export function signEvidenceVote(
   round: number,
   vote: Omit<EvidenceVote, 'signature'>,
 ): EvidenceVote {
-  return { ...vote, signature: toHex(signBytes(key.secretKey, signBytesOf(chainId, height, round, vote))) }
+  return { ...vote, signature: toHex(ed25519Sign(key.secretKey, signBytesOf(chainId, height, round, vote))) }
 }
 
 function decodeEvidence(bytes: Uint8Array): Evidence {
+  const text = Buffer.from(bytes).toString('utf8')
   let e: Evidence
+  let canonical: string
   try {
-    e = JSON.parse(Buffer.from(bytes).toString('utf8')) as Evidence
-    if (canonicalJson(e as never) !== Buffer.from(bytes).toString('utf8')) throw new Error('not canonical')
-  } catch {
-    return reject(TxCode.badEvidence, 'evidence is not canonical JSON')
+    e = JSON.parse(text) as Evidence
+    canonical = canonicalJson(e as never)
+  } catch (error) {
+    // RangeError: nesting deeper than the recursive encoder's stack.
+    if (error instanceof SyntaxError || error instanceof NonCanonicalValueError || error instanceof RangeError)
+      return reject(TxCode.badEvidence, 'evidence is not canonical JSON')
+    throw error
   }
+  if (canonical !== text) return reject(TxCode.badEvidence, 'evidence is not canonical JSON')
   const vote = (v: unknown): boolean => {
     if (v === null || typeof v !== 'object') return false
     const ev = v as EvidenceVote
@@ -109,7 +119,7 @@ export function applyEvidence(state: ChainState, ctx: BlockContext, bytes: Uint8
   const pub = fromHex(v.pubKey, 32) as Uint8Array
   for (const vote of [e.voteA, e.voteB]) {
     const message = signBytesOf(state.globals.chainId, e.height, e.round, vote)
-    if (!verifySignature(pub, message, fromHex(vote.signature) as Uint8Array))
+    if (!ed25519Verify(pub, message, fromHex(vote.signature) as Uint8Array))
       reject(TxCode.badEvidence, 'a vote signature does not verify under the validator’s key')
   }
   const key = `${e.validator}/${e.height}`

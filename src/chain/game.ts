@@ -28,10 +28,11 @@
  * (arbiterPenaltyBps of its stake) and replaced by a fresh draw; a vote after its seat was
  * replaced is refused. Penalties go through `slash`, so supply stays accounted for.
  */
-import { createHash } from 'node:crypto'
+
+import { fromHex, toHex } from '../codec/bytes.ts'
+import { sha256 } from '../codec/hash.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
-import { fromHex, toHex } from './keys.ts'
 import { isWindowPruned, windowOfClaim } from './pruning.ts'
 import type { ChainState, Challenge, Claim, Verdict } from './state.ts'
 import type { Msg, SignedTx } from './tx.ts'
@@ -58,9 +59,7 @@ export function drawOf(c: Challenge): VerifierDraw {
 }
 
 function drawSeed(...parts: (string | Uint8Array)[]): Uint8Array {
-  const h = createHash('sha256')
-  for (const p of parts) h.update(p).update('\0')
-  return new Uint8Array(h.digest())
+  return sha256(...parts.flatMap((part) => [part, '\0']))
 }
 
 function bpsOf(amount: bigint, bps: number): bigint {

@@ -4,10 +4,11 @@
  * builds one for tests and local testnets from deterministic keys.
  */
 import { CID } from 'multiformats/cid'
+import { fromHex, toHex } from '../codec/bytes.ts'
+import { cidOf } from '../codec/cid.ts'
 import { MAX_TOTAL_POWER } from '../consensus/validator-set.ts'
-import { cidOf } from '../ml/serialize.ts'
 import { GenesisError } from './errors.ts'
-import { addressOf, fromHex, isAddress, type KeyPair, toHex } from './keys.ts'
+import { addressOf, isAddress, type KeyPair } from './keys.ts'
 import {
   defaultParams,
   localTestnetParams,

@@ -5,10 +5,12 @@
  * the roles it holds. Unstaked tokens wait `unbondingBlocks` before they return to the
  * balance, and slashing reaches them while they wait, so leaving does not escape a verdict.
  */
+
+import { toHex } from '../codec/bytes.ts'
 import { MAX_TOTAL_POWER } from '../consensus/validator-set.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
-import { isAddress, toHex } from './keys.ts'
+import { isAddress } from './keys.ts'
 import { minStakeFor, POWER_REDUCTION, type Role } from './params.ts'
 import type { ChainState } from './state.ts'
 import type { Msg, SignedTx } from './tx.ts'

@@ -9,8 +9,8 @@
  * Iteration order of a Map depends on insertion history, which a rollback perturbs; so
  * anything that feeds state walks `sortedKeys()`, and the state hash sorts too.
  */
-import { createHash } from 'node:crypto'
-import { canonicalJson, type JsonValue } from '../ml/serialize.ts'
+import { canonicalJson, type JsonValue } from '../codec/canonical-json.ts'
+import { sha256 } from '../codec/hash.ts'
 
 export class Journal {
   #undo: (() => void)[] = []
@@ -113,15 +113,15 @@ function encodeValue(value: unknown): string {
   return text
 }
 
-const tableDigests = new WeakMap<Table<unknown>, { version: number; digest: Buffer }>()
+const tableDigests = new WeakMap<Table<unknown>, { version: number; digest: Uint8Array }>()
 
 /** SHA-256 over a table's entries in key order, one `key-json:value-json` line each. */
-function tableDigest(t: Table<unknown>): Buffer {
+function tableDigest(t: Table<unknown>): Uint8Array {
   const cached = tableDigests.get(t)
   if (cached !== undefined && cached.version === t.version) return cached.digest
   // One update of the joined text: thousands of tiny native hash updates cost more than the join.
   const lines = t.entries().map(([k, v]) => `${JSON.stringify(k)}:${encodeValue(v)}\n`)
-  const digest = createHash('sha256').update(lines.join('')).digest()
+  const digest = sha256(lines.join(''))
   tableDigests.set(t, { version: t.version, digest })
   return digest
 }
@@ -131,8 +131,7 @@ function tableDigest(t: Table<unknown>): Buffer {
  * digest). One state, one hash, whatever order the writes came in.
  */
 export function hashTables(tables: readonly Table<unknown>[]): Uint8Array {
-  const h = createHash('sha256').update('r3mes/state/1\0')
-  for (const t of [...tables].sort((a, b) => (a.name < b.name ? -1 : 1)))
-    h.update(t.name).update('\0').update(tableDigest(t))
-  return new Uint8Array(h.digest())
+  const parts: (string | Uint8Array)[] = ['r3mes/state/1\0']
+  for (const t of [...tables].sort((a, b) => (a.name < b.name ? -1 : 1))) parts.push(t.name, '\0', tableDigest(t))
+  return sha256(...parts)
 }

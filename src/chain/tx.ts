@@ -8,9 +8,14 @@
  * "r3mes/tx/1\0" ‖ canonicalJson(body); the body names the chain id and the sender's nonce,
  * so a transaction cannot be replayed on another chain or twice on this one.
  */
-import { canonicalJson, type JsonValue } from '../ml/serialize.ts'
+
+import { fromHex, toHex } from '../codec/bytes.ts'
+import { canonicalJson, type JsonValue } from '../codec/canonical-json.ts'
+import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
+import { NonCanonicalValueError } from '../codec/errors.ts'
+import { sha256 } from '../codec/hash.ts'
 import { reject, TxCode } from './errors.ts'
-import { addressOf, fromHex, type KeyPair, sha256, signBytes, toHex, verifySignature } from './keys.ts'
+import { addressOf, type KeyPair } from './keys.ts'
 import { ROLES, type Role } from './params.ts'
 import type { ProposalContent, Verdict } from './state.ts'
 
@@ -79,7 +84,7 @@ function signPayload(body: TxBody): Uint8Array {
 }
 
 export function encodeTx(body: TxBody, key: KeyPair): Uint8Array {
-  const sig = signBytes(key.secretKey, signPayload(body))
+  const sig = ed25519Sign(key.secretKey, signPayload(body))
   const json = { body: bodyToJson(body), pubKey: toHex(key.publicKey), sig: toHex(sig) }
   return new TextEncoder().encode(canonicalJson(json))
 }
@@ -266,8 +271,11 @@ export function decodeTx(bytes: Uint8Array, maxTxBytes: number): SignedTx {
   let canonical: string
   try {
     canonical = canonicalJson(json as JsonValue)
-  } catch {
-    return reject(TxCode.decode, 'transaction holds a non-finite number')
+  } catch (error) {
+    if (error instanceof NonCanonicalValueError) return reject(TxCode.decode, 'transaction holds a non-finite number')
+    // JSON.parse takes nesting that the recursive encoder cannot: the stack runs out first.
+    if (error instanceof RangeError) return reject(TxCode.decode, 'transaction is nested too deeply')
+    throw error
   }
   if (canonical !== text) reject(TxCode.decode, 'transaction is not in canonical form (sorted keys, no spaces)')
   const b = obj(top.body, 'body')
@@ -281,6 +289,6 @@ export function decodeTx(bytes: Uint8Array, maxTxBytes: number): SignedTx {
   const pubKey = fromHex(top.pubKey, 32)
   const sig = fromHex(top.sig, 64)
   if (pubKey === undefined || sig === undefined) return reject(TxCode.badSignature, 'pubKey or sig is malformed')
-  if (!verifySignature(pubKey, signPayload(body), sig)) reject(TxCode.badSignature, 'signature does not verify')
+  if (!ed25519Verify(pubKey, signPayload(body), sig)) reject(TxCode.badSignature, 'signature does not verify')
   return { body, pubKey, sender: addressOf(pubKey), bytes, id: toHex(sha256(bytes)) }
 }

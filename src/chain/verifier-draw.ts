@@ -19,7 +19,7 @@
  * Everything here is a pure function: the chain uses it to check a claim, a verifier node uses
  * `verifierTicket` to learn whether it is selected and to get the proof it sends.
  */
-import { fromHex, toHex } from './keys.ts'
+import { fromHex, toHex } from '../codec/bytes.ts'
 import type { Params } from './params.ts'
 import { vrfProofToHash, vrfProve } from './vrf.ts'
 

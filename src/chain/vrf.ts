@@ -9,8 +9,8 @@
  *
  * Checked against every ed25519 TAI example of RFC 9381 Appendix B.3 (test/chain/vrf.test.ts).
  */
-import { createHash } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
+import { sha512 } from '../codec/hash.ts'
 import { assert } from '../runtime/assert.ts'
 
 type Point = ReturnType<typeof ed25519.Point.fromBytes>
@@ -22,12 +22,6 @@ const COFACTOR = 8n
 const C_LEN = 16
 export const PROOF_BYTES = 80
 export const OUTPUT_BYTES = 64
-
-function sha512(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash('sha512')
-  for (const p of parts) h.update(p)
-  return new Uint8Array(h.digest())
-}
 
 /** string_to_int: little-endian. */
 function leToInt(bytes: Uint8Array): bigint {

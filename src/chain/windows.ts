@@ -14,13 +14,13 @@
  * different gradients, so one CID on two tasks, even from one miner, is a copy.)
  */
 
-import { deriveKey, PhiloxStream } from '../ml/prng.ts'
-import { canonicalJson } from '../ml/serialize.ts'
+import { fromHex } from '../codec/bytes.ts'
+import { canonicalJson } from '../codec/canonical-json.ts'
+import { deriveKey, PhiloxStream } from '../codec/prng.ts'
 import { assert } from '../runtime/assert.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isCid } from './genesis.ts'
-import { fromHex } from './keys.ts'
 import type { ChainState, Claim, Task, Window } from './state.ts'
 import { commitmentOf, type Msg, type SignedTx } from './tx.ts'
 import { sortition } from './vrf.ts'

@@ -9,11 +9,12 @@
  * proposal), not already held; a proposal's block within the block size bound; a decided
  * block for the height being decided, with a valid commit, while none is decided yet.
  */
+
+import { bytesEqual } from '../codec/bytes.ts'
 import { MAX_CONSENSUS_ROUND, MAX_NEXT_HEIGHT_INPUTS } from '../runtime/limits.ts'
 import { blockSizeBytes, hashBlock } from './block.ts'
 import type { ConsensusInput, ConsensusState } from './core-types.ts'
 import { InvalidConsensusDataError } from './errors.ts'
-import { bytesEqual } from './hash.ts'
 import { valueKey, verifyCommit, verifyProposal, verifyVote } from './signing.ts'
 import type { Proposal, Vote } from './types.ts'
 import type { ValidatorSet } from './validator-set.ts'

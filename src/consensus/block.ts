@@ -3,10 +3,13 @@
  * header commits to everything else (transactions, evidence, last commit) through roots, so
  * the header alone is enough to sign, vote and chain on.
  */
+
+import { bytesEqual } from '../codec/bytes.ts'
+import { sha256 } from '../codec/hash.ts'
 import { MAX_BLOCK_TIME_STEP_MS } from '../runtime/limits.ts'
 import { encode } from './codec.ts'
 import { InvalidConsensusDataError } from './errors.ts'
-import { bytesEqual, merkleRoot, sha256 } from './hash.ts'
+import { merkleRoot } from './merkle.ts'
 import { evidenceKey, verifyCommit, verifyEvidence } from './signing.ts'
 import type { Block, BlockHeader, Commit, DuplicateVoteEvidence } from './types.ts'
 import type { ValidatorSet } from './validator-set.ts'

@@ -6,6 +6,8 @@
  * replaced, never changed in place. After each input the "upon" rules are evaluated until
  * none fires, so one input may move the node through several steps.
  */
+
+import { bytesEqual, toHex } from '../codec/bytes.ts'
 import { assert, unreachable } from '../runtime/assert.ts'
 import {
   MAX_BLOCK_TIME_DRIFT_MS,
@@ -26,7 +28,6 @@ import type {
 } from './core-types.ts'
 import { stepIndex } from './core-types.ts'
 import { InvalidConsensusDataError } from './errors.ts'
-import { bytesEqual, toHex } from './hash.ts'
 import { evidenceKey, makeEvidence, verifyCommit, verifyEvidence, verifyProposal, verifyVote } from './signing.ts'
 import type { Block, Commit, CommitSig, DuplicateVoteEvidence, Vote, VoteType } from './types.ts'
 import type { ValidatorSet, ValidatorUpdate } from './validator-set.ts'
@@ -34,9 +35,10 @@ import { addVote, emptyVoteSet, hasTwoThirdsAny, twoThirdsMajority, type VoteSet
 
 type Draft = { -readonly [K in keyof ConsensusState]: ConsensusState[K] }
 
+/** One step's working state and the effects it has asked for so far. */
 interface Ctx {
-  s: Draft
-  fx: ConsensusEffect[]
+  state: Draft
+  effects: ConsensusEffect[]
 }
 
 export function initialState(config: ConsensusConfig, tip: Tip): ConsensusState {
@@ -72,14 +74,14 @@ function freshHeight(config: ConsensusConfig, tip: Tip): ConsensusState {
 }
 
 export function step(state: ConsensusState, input: ConsensusInput): StepResult {
-  const ctx: Ctx = { s: { ...state }, fx: [] }
+  const ctx: Ctx = { state: { ...state }, effects: [] }
   apply(ctx, input)
   runRules(ctx)
-  return { state: ctx.s, effects: ctx.fx }
+  return { state: ctx.state, effects: ctx.effects }
 }
 
 function apply(ctx: Ctx, input: ConsensusInput): void {
-  const s = ctx.s
+  const s = ctx.state
   switch (input.type) {
     case 'start':
       if (s.step === 'newHeight') startRound(ctx, 0)
@@ -143,12 +145,12 @@ function timeoutMs(s: Draft, kind: TimeoutKind, round: number): number {
 }
 
 function schedule(ctx: Ctx, kind: TimeoutKind, round: number): void {
-  ctx.fx.push({
+  ctx.effects.push({
     type: 'scheduleTimeout',
     kind,
-    height: ctx.s.tip.height,
+    height: ctx.state.tip.height,
     round,
-    durationMs: timeoutMs(ctx.s, kind, round),
+    durationMs: timeoutMs(ctx.state, kind, round),
   })
 }
 
@@ -157,25 +159,25 @@ function schedule(ctx: Ctx, kind: TimeoutKind, round: number): void {
  * or round, or when this round's prevote step has been passed.
  */
 function enterPrevote(ctx: Ctx, height: number, round: number, blockHash: Uint8Array | null): void {
-  const s = ctx.s
+  const s = ctx.state
   if (height !== s.tip.height || round !== s.round || s.step !== 'propose') return
   signOwnVote(ctx, 'prevote', blockHash)
 }
 
 /** enterPrecommit(height, round): entered from prevote only; stale otherwise. */
 function enterPrecommit(ctx: Ctx, height: number, round: number, blockHash: Uint8Array | null): void {
-  const s = ctx.s
+  const s = ctx.state
   if (height !== s.tip.height || round !== s.round || s.step !== 'prevote') return
   signOwnVote(ctx, 'precommit', blockHash)
 }
 
 function signOwnVote(ctx: Ctx, type: VoteType, blockHash: Uint8Array | null): void {
-  const s = ctx.s
+  const s = ctx.state
   s.step = type
   if (s.myIndex < 0) return
   const vote = { type, height: s.tip.height, round: s.round, blockHash, validatorIndex: s.myIndex }
   s.pendingOwnVote = vote
-  ctx.fx.push({ type: 'signVote', vote })
+  ctx.effects.push({ type: 'signVote', vote })
 }
 
 /**
@@ -185,7 +187,7 @@ function signOwnVote(ctx: Ctx, type: VoteType, blockHash: Uint8Array | null): vo
  * error means "invalid"; anything else is a bug and propagates.
  */
 function isValid(ctx: Ctx, block: Block): boolean {
-  const s = ctx.s
+  const s = ctx.state
   if (!bodyMatchesHeader(block)) return false
   const key = toHex(hashBlock(block))
   const known = s.validity.get(key)
@@ -242,7 +244,7 @@ function roundTooFar(s: Draft, round: number): boolean {
  * and proposals verify against that set and its proposer order.
  */
 function bufferNextHeight(ctx: Ctx, input: ConsensusInput): void {
-  const s = ctx.s
+  const s = ctx.state
   if (s.nextHeightInputs.length >= MAX_NEXT_HEIGHT_INPUTS) return
   // The next height starts at round 0: the same look-ahead as for this height's messages.
   const round = input.type === 'vote' ? input.vote.round : input.type === 'proposal' ? input.proposal.round : 0
@@ -256,8 +258,8 @@ function bufferNextHeight(ctx: Ctx, input: ConsensusInput): void {
 // ---- entering rounds and steps -------------------------------------------------------------
 
 /** enterNewRound(height, round): StartRound, lines 11-21. Stale when the round has already started or the height is decided. */
-function startRound(ctx: Ctx, round: number, height = ctx.s.tip.height): void {
-  const s = ctx.s
+function startRound(ctx: Ctx, round: number, height = ctx.state.tip.height): void {
+  const s = ctx.state
   if (height !== s.tip.height || s.step === 'commit') return
   if (round < s.round || (round === s.round && s.step !== 'newHeight')) return
   s.round = round
@@ -270,7 +272,12 @@ function startRound(ctx: Ctx, round: number, height = ctx.s.tip.height): void {
       proposeBlock(ctx, s.validBlock, s.validRound)
     } else {
       s.awaitingContent = true
-      ctx.fx.push({ type: 'requestProposalContent', height: s.tip.height, round, maxBytes: s.config.maxBlockBytes })
+      ctx.effects.push({
+        type: 'requestProposalContent',
+        height: s.tip.height,
+        round,
+        maxBytes: s.config.maxBlockBytes,
+      })
     }
   }
   // The paper schedules this only for non-proposers; a proposer that cannot produce its block
@@ -279,14 +286,14 @@ function startRound(ctx: Ctx, round: number, height = ctx.s.tip.height): void {
 }
 
 function proposeBlock(ctx: Ctx, block: Block, polRound: number): void {
-  const s = ctx.s
+  const s = ctx.state
   const proposal = { height: s.tip.height, round: s.round, polRound, blockHash: hashBlock(block) }
   s.pendingOwnProposal = { proposal, block }
-  ctx.fx.push({ type: 'signProposal', proposal, block })
+  ctx.effects.push({ type: 'signProposal', proposal, block })
 }
 
 function onProposalContent(ctx: Ctx, input: Extract<ConsensusInput, { type: 'proposalContent' }>): void {
-  const s = ctx.s
+  const s = ctx.state
   if (input.height !== s.tip.height || input.round !== s.round || s.step !== 'propose' || !s.awaitingContent) return
   s.awaitingContent = false
   const me = vals(s).at(s.myIndex)
@@ -331,7 +338,7 @@ function usableEvidence(s: Draft, evidence: readonly DuplicateVoteEvidence[]): D
 // ---- messages ------------------------------------------------------------------------------
 
 function onProposal(ctx: Ctx, proposal: ProposalEntry['proposal'], block: Block, receivedMs: number | undefined): void {
-  const s = ctx.s
+  const s = ctx.state
   if (proposal.height !== s.tip.height || roundTooFar(s, proposal.round)) return
   if (s.proposals.has(proposal.round)) return
   if (!verifyProposal(s.config.chainId, vals(s), proposal)) return
@@ -350,7 +357,7 @@ function onProposal(ctx: Ctx, proposal: ProposalEntry['proposal'], block: Block,
 }
 
 function onVote(ctx: Ctx, vote: Vote): void {
-  const s = ctx.s
+  const s = ctx.state
   if (vote.height !== s.tip.height || roundTooFar(s, vote.round)) return
   if (!verifyVote(s.config.chainId, vals(s), vote)) return
   const existing = voteSet(s, vote.type, vote.round) ?? emptyVoteSet(vote.type, vote.height, vote.round, vals(s).size)
@@ -364,7 +371,7 @@ function onVote(ctx: Ctx, vote: Vote): void {
       const reported = new Set(s.reportedEvidence)
       reported.add(key)
       s.reportedEvidence = reported
-      ctx.fx.push({ type: 'evidence', evidence })
+      ctx.effects.push({ type: 'evidence', evidence })
     }
   }
   const pending = s.pendingOwnVote
@@ -382,7 +389,7 @@ function onVote(ctx: Ctx, vote: Vote): void {
 }
 
 function onTimeout(ctx: Ctx, kind: TimeoutKind, height: number, round: number): void {
-  const s = ctx.s
+  const s = ctx.state
   if (height !== s.tip.height) return
   switch (kind) {
     case 'propose': // lines 57-60
@@ -406,11 +413,11 @@ function onTimeout(ctx: Ctx, kind: TimeoutKind, height: number, round: number): 
 // ---- deciding ------------------------------------------------------------------------------
 
 function decide(ctx: Ctx, block: Block, commit: Commit): void {
-  const s = ctx.s
+  const s = ctx.state
   assert(s.decision === null, 'a height is decided once')
   s.step = 'commit'
   s.decision = { block, commit }
-  ctx.fx.push({ type: 'commitBlock', block, commit })
+  ctx.effects.push({ type: 'commitBlock', block, commit })
 }
 
 function commitFromVotes(set: VoteSet, blockHash: Uint8Array): Commit {
@@ -424,7 +431,7 @@ function commitFromVotes(set: VoteSet, blockHash: Uint8Array): Commit {
 }
 
 function onDecided(ctx: Ctx, block: Block, commit: Commit): void {
-  const s = ctx.s
+  const s = ctx.state
   if (s.decision !== null || block.header.height !== s.tip.height) return
   // The commit first: a block nobody decided gets no verdict, not even a remembered one.
   try {
@@ -443,12 +450,12 @@ function onBlockApplied(
   appHash: Uint8Array,
   validatorUpdates: readonly ValidatorUpdate[],
 ): void {
-  const s = ctx.s
+  const s = ctx.state
   if (s.step !== 'commit' || s.decision === null || height !== s.tip.height) return
   const tip = nextTip(s.config, s.tip, s.decision.block, s.decision.commit, appHash, validatorUpdates)
   const buffered = s.nextHeightInputs
-  ctx.s = { ...freshHeight(s.config, tip) }
-  ctx.fx.push({ type: 'newHeight', tip })
+  ctx.state = { ...freshHeight(s.config, tip) }
+  ctx.effects.push({ type: 'newHeight', tip })
   schedule(ctx, 'commit', 0)
   for (const input of buffered) apply(ctx, input)
 }
@@ -488,28 +495,28 @@ export function nextTip(
 
 /** After WAL replay: re-issue what the node owes. Signing again is safe: the signer returns the same signature for the same vote. */
 function resume(ctx: Ctx): void {
-  const s = ctx.s
+  const s = ctx.state
   switch (s.step) {
     case 'newHeight':
       schedule(ctx, 'commit', 0)
       return
     case 'commit':
-      if (s.decision !== null) ctx.fx.push({ type: 'commitBlock', ...s.decision })
+      if (s.decision !== null) ctx.effects.push({ type: 'commitBlock', ...s.decision })
       return
     case 'propose':
       if (s.awaitingContent)
-        ctx.fx.push({
+        ctx.effects.push({
           type: 'requestProposalContent',
           height: s.tip.height,
           round: s.round,
           maxBytes: s.config.maxBlockBytes,
         })
-      if (s.pendingOwnProposal !== null) ctx.fx.push({ type: 'signProposal', ...s.pendingOwnProposal })
+      if (s.pendingOwnProposal !== null) ctx.effects.push({ type: 'signProposal', ...s.pendingOwnProposal })
       schedule(ctx, 'propose', s.round)
       return
     case 'prevote':
     case 'precommit':
-      if (s.pendingOwnVote !== null) ctx.fx.push({ type: 'signVote', vote: s.pendingOwnVote })
+      if (s.pendingOwnVote !== null) ctx.effects.push({ type: 'signVote', vote: s.pendingOwnVote })
       if (s.step === 'prevote' && s.prevoteTimeoutRounds.has(s.round)) schedule(ctx, 'prevote', s.round)
       if (s.precommitTimeoutRounds.has(s.round)) schedule(ctx, 'precommit', s.round)
       return
@@ -529,7 +536,7 @@ function runRules(ctx: Ctx): void {
 }
 
 function fireOne(ctx: Ctx): boolean {
-  const s = ctx.s
+  const s = ctx.state
   if (s.step === 'newHeight') return false
   if (ruleCommit(ctx)) return true
   if (s.step === 'commit') return false
@@ -601,7 +608,7 @@ function fireOne(ctx: Ctx): boolean {
 
 /** Lines 49-54: +2/3 precommits for a block in any round, and we hold that block: decide. */
 function ruleCommit(ctx: Ctx): boolean {
-  const s = ctx.s
+  const s = ctx.state
   if (s.decision !== null) return false
   for (const [, set] of s.precommits) {
     const key = twoThirdsMajority(set, vals(s))
@@ -616,7 +623,7 @@ function ruleCommit(ctx: Ctx): boolean {
 
 /** Lines 55-56: messages from more than 1/3 of the power in a later round: jump to it. */
 function ruleRoundSkip(ctx: Ctx): boolean {
-  const s = ctx.s
+  const s = ctx.state
   const rounds = new Set<number>()
   for (const r of s.prevotes.keys()) if (r > s.round) rounds.add(r)
   for (const r of s.precommits.keys()) if (r > s.round) rounds.add(r)

@@ -57,14 +57,3 @@ export class TxRejectedError extends R3mesError {
     this.invalid = invalid
   }
 }
-
-/** A write to disk stopped short (full disk, quota): the file it was for is left as it was. */
-export class ShortWriteError extends R3mesError {
-  constructor(path: string, writtenBytes: number, expectedBytes: number) {
-    super('ERR_CONSENSUS_SHORT_WRITE', `write to ${path} stopped after ${writtenBytes} of ${expectedBytes} bytes`, {
-      path,
-      writtenBytes,
-      expectedBytes,
-    })
-  }
-}

@@ -10,9 +10,9 @@
  * by the thousand fills its own slots, not the pool: evidence against anyone else still fits.
  */
 
+import { toHex } from '../codec/bytes.ts'
 import { MAX_CONSENSUS_ROUND, MAX_PENDING_EVIDENCE, MAX_PENDING_EVIDENCE_PER_VALIDATOR } from '../runtime/limits.ts'
 import { InvalidConsensusDataError } from './errors.ts'
-import { toHex } from './hash.ts'
 import { evidenceKey, verifyEvidence } from './signing.ts'
 import type { DuplicateVoteEvidence } from './types.ts'
 import type { ValidatorSet } from './validator-set.ts'

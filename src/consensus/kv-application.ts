@@ -10,10 +10,12 @@
  * CometBFT's kvstore example does: the block returns it as a validator update. An update that
  * the set cannot take (removing a non-member, or the last member) is skipped, deterministically.
  */
+
+import { hexToBytes, toHex } from '../codec/bytes.ts'
+import { sha256 } from '../codec/hash.ts'
 import { assert } from '../runtime/assert.ts'
 import type { Application, CheckTxResult, ExecutedBlock } from './application.ts'
 import { encode } from './codec.ts'
-import { fromHex, sha256, toHex } from './hash.ts'
 import type { Block } from './types.ts'
 import type { GenesisValidator, ValidatorUpdate } from './validator-set.ts'
 
@@ -39,7 +41,7 @@ const VALIDATOR_PREFIX = 'val:'
 function parseValidatorUpdate(key: string, value: string): ValidatorUpdate | undefined {
   const hex = key.slice(VALIDATOR_PREFIX.length)
   if (!/^[0-9a-f]{64}$/.test(hex) || !/^[0-9]{1,15}$/.test(value)) return undefined
-  return { publicKey: fromHex(hex), power: Number(value) }
+  return { publicKey: hexToBytes(hex, 'validator key'), power: Number(value) }
 }
 
 export class KvApplication implements Application {

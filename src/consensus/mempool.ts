@@ -5,6 +5,9 @@
  * Hashes of txs the application refused are remembered until the next block (which may make
  * them valid), so a tx sent again costs a hash lookup rather than another check.
  */
+
+import { toHex } from '../codec/bytes.ts'
+import { sha256 } from '../codec/hash.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import {
   MAX_MEMPOOL_BYTES,
@@ -15,7 +18,6 @@ import {
 } from '../runtime/limits.ts'
 import type { Application } from './application.ts'
 import { TxRejectedError } from './errors.ts'
-import { sha256, toHex } from './hash.ts'
 
 export interface MempoolInit {
   /** @default 10_000 */

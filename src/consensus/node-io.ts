@@ -12,6 +12,8 @@
  * - a decided block goes to the block store, then the application, then `blockApplied`
  *   (WAL'd as an input), then the core persists the new tip through `newHeight`.
  */
+
+import { bytesEqual } from '../codec/bytes.ts'
 import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { nextTurn } from '../runtime/event-loop.ts'
@@ -31,7 +33,6 @@ import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, 
 import { DoubleSignRefusedError, StoreCorruptError, TxRejectedError } from './errors.ts'
 import type { EvidencePool } from './evidence-pool.ts'
 import { type Genesis, genesisTip } from './genesis.ts'
-import { bytesEqual } from './hash.ts'
 import type { Mempool } from './mempool.ts'
 import type { ConsensusMessage, ConsensusTransport } from './messages.ts'
 import type { PrivValidator } from './privval.ts'

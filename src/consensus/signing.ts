@@ -3,10 +3,11 @@
  * evidence. Sign bytes are domain-separated and carry the chain id, so a signature on one
  * chain or for one kind of message is never valid for another.
  */
+
+import { bytesEqual, toHex } from '../codec/bytes.ts'
 import { MAX_CONSENSUS_ROUND } from '../runtime/limits.ts'
 import { encode } from './codec.ts'
 import { InvalidConsensusDataError } from './errors.ts'
-import { bytesEqual, toHex } from './hash.ts'
 import { verifySignature } from './keys.ts'
 import type { Commit, DuplicateVoteEvidence, Proposal, UnsignedProposal, UnsignedVote, Vote } from './types.ts'
 import type { ValidatorSet } from './validator-set.ts'

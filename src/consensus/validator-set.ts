@@ -10,10 +10,11 @@
  * −1.125 × the new total power (so it does not propose at once, and cannot jump the queue by
  * leaving and joining again), a changed power keeps the validator's priority.
  */
+
+import { compareBytes, toHex } from '../codec/bytes.ts'
 import { assert } from '../runtime/assert.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { MAX_CONSENSUS_ROUND } from '../runtime/limits.ts'
-import { compareBytes, toHex } from './hash.ts'
 import { addressOf } from './keys.ts'
 
 export interface Validator {

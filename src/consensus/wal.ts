@@ -29,11 +29,11 @@ import {
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { assert } from '../runtime/assert.ts'
+import { fsyncDir, type WriteFn, writeAll } from '../runtime/durable-file.ts'
 import { MAX_WAL_RECORD_BYTES } from '../runtime/limits.ts'
 import type { ConsensusInput } from './core-types.ts'
 import { WalCorruptError } from './errors.ts'
 import { type FaultHook, injected, noFaults } from './faults.ts'
-import { fsyncDir, type WriteFn, writeAll } from './fs-util.ts'
 import { decodeInput, encodeInput } from './input-codec.ts'
 
 export { MAX_WAL_RECORD_BYTES }

@@ -6,9 +6,11 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { JsonValue } from '../codec/canonical-json.ts'
+import { cidOf } from '../codec/cid.ts'
 import { type ModelConfig, validateModelConfig } from './config.ts'
 import { ArtifactError } from './errors.ts'
-import { type Bundle, cidOf, decodeBundle, encodeBundle, type JsonValue, verifyCid } from './serialize.ts'
+import { type Bundle, decodeBundle, encodeBundle, verifyCid } from './serialize.ts'
 import { assertFinite, type Tensor, tensor } from './tensor.ts'
 import {
   type LayerWeights,

@@ -17,12 +17,13 @@
  * string are held back, so what a step hands out never has to be taken back, and the streamed
  * pieces concatenate to exactly the final completion.
  */
+
+import { deriveKey, type PhiloxKey, philox } from '../codec/prng.ts'
 import type { LoraConfig } from './config.ts'
 import { MlConfigError } from './errors.ts'
 import { expf } from './fmath.ts'
 import type { Kernels } from './kernels/contract.ts'
 import { stageForward } from './model.ts'
-import { deriveKey, type PhiloxKey, philox } from './prng.ts'
 import type { Params, StageWeights } from './weights.ts'
 
 const f = Math.fround

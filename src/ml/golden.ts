@@ -6,14 +6,16 @@
  * Case i draws everything from Philox keyed by ("golden", "case-i"), so a case can be rebuilt
  * alone, by any implementation (the CUDA harness included), from its index.
  */
-import { createHash } from 'node:crypto'
+
+import { toHex } from '../codec/bytes.ts'
+import { incrementalSha256 } from '../codec/hash.ts'
+import { deriveKey, PhiloxStream } from '../codec/prng.ts'
 import { aggregateGradients } from './aggregate.ts'
 import { defaultLora, type ModelConfig, modelConfigs } from './config.ts'
 import { cosf, expf, logf, rsqrtf, sinf } from './fmath.ts'
 import type { Kernels } from './kernels/contract.ts'
 import { type StageRun, stageBackward, stageForward } from './model.ts'
 import { adamwStep, initAdamW } from './optimizer.ts'
-import { deriveKey, PhiloxStream } from './prng.ts'
 import { initAdapters, initStageWeights, type Params, type StageWeights } from './weights.ts'
 
 const f = Math.fround
@@ -76,19 +78,19 @@ class Inputs {
 type Outputs = Map<string, ArrayBufferView | number>
 
 function hashOutputs(outputs: Outputs): string {
-  const h = createHash('sha256')
+  const hasher = incrementalSha256()
   for (const name of [...outputs.keys()].sort()) {
     const value = outputs.get(name) as ArrayBufferView | number
-    h.update(name).update('\0')
+    hasher.update(name).update('\0')
     if (typeof value === 'number') {
       const b = Buffer.alloc(4)
       b.writeFloatLE(value, 0)
-      h.update(b)
+      hasher.update(b)
     } else {
-      h.update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+      hasher.update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
     }
   }
-  return h.digest('hex')
+  return toHex(hasher.digest())
 }
 
 function paramsInto(outputs: Outputs, prefix: string, params: Params): void {

@@ -11,17 +11,16 @@
  * One value has exactly one encoding, so the CID (CIDv1, raw codec, sha2-256) of a bundle
  * names its content: a gradient's CID on chain is the hash of its canonical bytes.
  */
-import { createHash } from 'node:crypto'
 import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
+import { canonicalJson, type JsonValue } from '../codec/canonical-json.ts'
+import { cidOf } from '../codec/cid.ts'
+import { NonCanonicalValueError } from '../codec/errors.ts'
 import { ArtifactError } from './errors.ts'
 import { type DType, elementCount, type Tensor, tensor } from './tensor.ts'
 
 const TENSOR_MAGIC = 0x4e543352 // "R3TN" read as u32le
 const BUNDLE_MAGIC = 0x44423352 // "R3BD" read as u32le
 const VERSION = 1
-const RAW_CODEC = 0x55
-const SHA2_256 = 0x12
 /** Bounds that keep a hostile header from asking for absurd allocations. */
 const MAX_RANK = 8
 const MAX_ELEMENTS = 1 << 30
@@ -152,20 +151,6 @@ export function decodeTensor(bytes: Uint8Array, offset = 0, length = bytes.lengt
   }
 }
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
-
-/** JSON with object keys sorted at every depth: one value, one string. */
-export function canonicalJson(value: JsonValue): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).sort()
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k] as JsonValue)}`).join(',')}}`
-  }
-  if (typeof value === 'number' && !Number.isFinite(value))
-    throw new ArtifactError('metadata holds a non-finite number')
-  return JSON.stringify(value)
-}
-
 export interface Bundle {
   readonly meta: { [key: string]: JsonValue }
   readonly tensors: ReadonlyMap<string, Tensor>
@@ -175,8 +160,18 @@ function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }
 
+/** The metadata's canonical JSON; a value without one is an artifact error, as every other flaw of a bundle. */
+function canonicalMeta(meta: { [key: string]: JsonValue }): string {
+  try {
+    return canonicalJson(meta)
+  } catch (error) {
+    if (error instanceof NonCanonicalValueError) throw new ArtifactError(`bundle ${error.message}`)
+    throw error
+  }
+}
+
 export function encodeBundle(bundle: Bundle): Uint8Array {
-  const meta = Buffer.from(canonicalJson(bundle.meta), 'utf8')
+  const meta = Buffer.from(canonicalMeta(bundle.meta), 'utf8')
   const names = [...bundle.tensors.keys()].sort(compareUtf8)
   const parts: Uint8Array[] = []
   const head = Buffer.alloc(16)
@@ -241,15 +236,6 @@ export function decodeBundle(bytes: Uint8Array): Bundle {
   const decoded = { meta, tensors }
   if (Buffer.compare(encodeBundle(decoded), buf) !== 0) throw new ArtifactError('bundle is not in canonical form')
   return decoded
-}
-
-export function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(bytes).digest())
-}
-
-/** CIDv1, raw codec, sha2-256 of the bytes. */
-export function cidOf(bytes: Uint8Array): CID {
-  return CID.createV1(RAW_CODEC, Digest.create(SHA2_256, sha256(bytes)))
 }
 
 /** Decode bytes fetched by `cid`, refusing them unless they hash to it. */

@@ -4,6 +4,8 @@
  * backbone. Both are deterministic functions of (backbone, data, seed, hyper-parameters) on
  * any backend; time is read only to report throughput.
  */
+
+import { deriveKey } from '../codec/prng.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { defaultLora, type LoraConfig } from './config.ts'
 import { type Batch, evalBatches, sampleBatch } from './data/dataset.ts'
@@ -11,7 +13,6 @@ import { MlConfigError } from './errors.ts'
 import type { Kernels } from './kernels/contract.ts'
 import { type StageRun, stageBackward, stageForward } from './model.ts'
 import { type AdamWConfig, type AdamWState, adamwStep, defaultAdamW, initAdamW } from './optimizer.ts'
-import { deriveKey } from './prng.ts'
 import { initAdapters, NORMS, type Params, PROJECTIONS, requantize, type StageWeights } from './weights.ts'
 
 const f = Math.fround

@@ -9,11 +9,12 @@
  * The backbone is frozen on the network: a miner holds the ternary weights of its layer range
  * only. Genesis pretraining also keeps latent float weights, quantized to ternary every step.
  */
+
+import type { PhiloxKey } from '../codec/prng.ts'
+import { PhiloxStream } from '../codec/prng.ts'
 import type { LoraConfig, ModelConfig } from './config.ts'
 import { MlConfigError } from './errors.ts'
 import { roundHalfAway, rsqrtf } from './fmath.ts'
-import type { PhiloxKey } from './prng.ts'
-import { PhiloxStream } from './prng.ts'
 
 const f = Math.fround
 

@@ -25,7 +25,6 @@
  * check sees each header (and the sender) before a byte of the payload is read: a peer that
  * is not a pipeline neighbour, or announces the wrong window or size, costs one header.
  */
-import { createHash } from 'node:crypto'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
 import { pipe } from 'it-pipe'
@@ -33,6 +32,9 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
+import { bytesEqual } from '../codec/bytes.ts'
+import { cidOf, cidOfDigest } from '../codec/cid.ts'
+import { incrementalSha256 } from '../codec/hash.ts'
 import { type Clock, sleep, type TimerHandle } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
 import {
@@ -57,7 +59,6 @@ import {
 } from './errors.ts'
 import type { FaultInjector } from './faults.ts'
 import { FrameReader } from './frame-reader.ts'
-import { equalBytes, rawCid, rawCidOfDigest } from './hashing.ts'
 import { framingFault, readFramed } from './length-prefixed.ts'
 import { streamSink, streamSource } from './stream-io.ts'
 import { InFlightBytes, TensorReceiveBuffer, type TensorReceiveBufferInit } from './tensor-receive-buffer.ts'
@@ -262,7 +263,7 @@ export class ActivationStreams {
   /** Stream one tensor to `peer`; resolves once the receiver has checked its CID. */
   async send(peer: PeerId, tensor: SendTensor, options: SendOptions = {}): Promise<SendResult> {
     const deadlineMs = options.deadlineMs ?? this.#deadlineMs
-    const cid = tensor.cid ?? rawCid(tensor.bytes)
+    const cid = tensor.cid ?? cidOf(tensor.bytes)
     const header: TensorHeader = {
       v: 1,
       direction: tensor.direction,
@@ -413,7 +414,7 @@ export class ActivationStreams {
       // Each frame is copied from the stream's chunks straight into place (memory taken as
       // the bytes arrive, see TensorReceiveBuffer) and hashed on the way, so the CID check is
       // done when the last byte lands.
-      const hash = createHash('sha256')
+      const hash = incrementalSha256()
       const onPiece = (piece: Uint8Array): void => {
         hash.update(piece)
         into.write(piece)
@@ -429,9 +430,9 @@ export class ActivationStreams {
         received += length
       }
       const cid = CID.parse(header.cid)
-      const actual = new Uint8Array(hash.digest())
-      if (!equalBytes(actual, cid.multihash.digest))
-        throw new ContentIntegrityError(header.cid, rawCidOfDigest(actual).toString(), 'tensor')
+      const actual = hash.digest()
+      if (!bytesEqual(actual, cid.multihash.digest))
+        throw new ContentIntegrityError(header.cid, cidOfDigest(actual).toString(), 'tensor')
       const bytes = into.finish()
       let released = false
       const release = (): void => {

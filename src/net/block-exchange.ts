@@ -59,7 +59,7 @@ export interface BlockExchangeComponents {
 
 export class BlockExchange {
   readonly protocol: string
-  readonly #c: BlockExchangeComponents
+  readonly #components: BlockExchangeComponents
   readonly #maxBlockBytes: number
   readonly #serveDeadlineMs: number
   readonly #maxInboundStreams: number
@@ -75,7 +75,7 @@ export class BlockExchange {
 
   constructor(init: BlockExchangeInit, components: BlockExchangeComponents) {
     this.protocol = blockProtocol(init.chainId)
-    this.#c = components
+    this.#components = components
     this.#maxBlockBytes = init.maxBlockBytes ?? MAX_CONTENT_BLOCK_BYTES
     this.#serveDeadlineMs = init.serveDeadlineMs ?? BLOCK_SERVE_DEADLINE_MS
     this.#maxInboundStreams = init.maxInboundStreams ?? MAX_BLOCK_STREAMS_PER_CONNECTION
@@ -84,7 +84,7 @@ export class BlockExchange {
   }
 
   async start(): Promise<void> {
-    await this.#c.libp2p.handle(
+    await this.#components.libp2p.handle(
       this.protocol,
       (stream, connection) => {
         const peer = connection.remotePeer.toString()
@@ -113,7 +113,7 @@ export class BlockExchange {
   }
 
   async stop(): Promise<void> {
-    await this.#c.libp2p.unhandle(this.protocol)
+    await this.#components.libp2p.unhandle(this.protocol)
   }
 
   /**
@@ -131,10 +131,10 @@ export class BlockExchange {
    * once into the same place send, `into` holds nothing but the block.
    */
   async fetch(peer: PeerId, cid: CID, signal: AbortSignal, into?: Uint8Array): Promise<Uint8Array | undefined> {
-    const link = this.#c.faults.linkFaults(peer.toString())
-    if (link.delayMs > 0) await sleep(this.#c.clock, link.delayMs, signal)
-    if (this.#c.faults.shouldDrop(peer.toString())) throw new FaultInjectedError('loss', peer.toString())
-    const stream = await this.#c.libp2p.dialProtocol(peer, this.protocol, { signal })
+    const link = this.#components.faults.linkFaults(peer.toString())
+    if (link.delayMs > 0) await sleep(this.#components.clock, link.delayMs, signal)
+    if (this.#components.faults.shouldDrop(peer.toString())) throw new FaultInjectedError('loss', peer.toString())
+    const stream = await this.#components.libp2p.dialProtocol(peer, this.protocol, { signal })
     const abort = (): void => stream.abort(signal.reason as Error)
     signal.addEventListener('abort', abort, { once: true })
     try {
@@ -169,14 +169,14 @@ export class BlockExchange {
   }
 
   async #serve(stream: Stream, from: PeerId): Promise<void> {
-    const signal = deadlineSignal(this.#c.clock, this.#serveDeadlineMs, 'serving a block')
+    const signal = deadlineSignal(this.#components.clock, this.#serveDeadlineMs, 'serving a block')
     const abort = (): void => stream.abort(signal.reason as Error)
     signal.addEventListener('abort', abort, { once: true })
     try {
       const lp = framedStream(stream, MAX_BLOCK_REQUEST_BYTES)
       const request = (await readFramed(`block request from ${from}`, () => lp.read({ signal }))).subarray()
       const cid = decodeBlockRequest(request, from.toString())
-      const block = await this.#c.localBlock(cid)
+      const block = await this.#components.localBlock(cid)
       if (block === undefined || block.byteLength > this.#maxBlockBytes) {
         await lp.write(Uint8Array.of(NOT_FOUND), { signal })
       } else {

@@ -11,12 +11,13 @@
  * Every block read, from disk or from a peer, is hashed against its CID, and the assembled
  * content against the root's content CID: a corrupted disk or a lying peer is a typed error.
  */
-import { createHash } from 'node:crypto'
 import * as dagPb from '@ipld/dag-pb'
 import type { PeerId } from '@libp2p/interface'
 import type { Helia } from 'helia'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import { cidOf } from '../codec/cid.ts'
+import { incrementalSha256 } from '../codec/hash.ts'
 import { assert } from '../runtime/assert.ts'
 import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
 import {
@@ -28,7 +29,7 @@ import type { Logger } from '../runtime/logger.ts'
 import type { BlockExchange } from './block-exchange.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import { ContentIntegrityError, MalformedMessageError, MessageTooLargeError } from './errors.ts'
-import { dagPbCid, rawCid, verifyBlock, verifyDigest } from './hashing.ts'
+import { dagPbCid, verifyBlock, verifyDigest } from './hashing.ts'
 
 export interface ContentStoreInit {
   /**
@@ -121,13 +122,13 @@ export class ContentStore {
   async put(bytes: Uint8Array, options: { pin?: boolean; announce?: boolean } = {}): Promise<CID> {
     let root: CID
     if (bytes.byteLength <= this.chunkBytes) {
-      root = rawCid(bytes)
+      root = cidOf(bytes)
       await this.#helia.blockstore.put(root, bytes)
     } else {
       const links: dagPb.PBLink[] = []
       for (let offset = 0; offset < bytes.byteLength; offset += this.chunkBytes) {
         const chunk = bytes.subarray(offset, Math.min(offset + this.chunkBytes, bytes.byteLength))
-        const cid = rawCid(chunk)
+        const cid = cidOf(chunk)
         await this.#helia.blockstore.put(cid, chunk)
         links.push({ Hash: cid, Tsize: chunk.byteLength })
       }
@@ -135,7 +136,7 @@ export class ContentStore {
         v: 1,
         size: bytes.byteLength,
         chunkBytes: this.chunkBytes,
-        content: rawCid(bytes).toString(),
+        content: cidOf(bytes).toString(),
       }
       const block = dagPb.encode(
         dagPb.prepare({ Data: encodeMessage(header, MAX_CONTENT_ROOT_HEADER_BYTES, 'root'), Links: links }),
@@ -170,7 +171,7 @@ export class ContentStore {
     const out = new Uint8Array(header.size)
     // Chunks land out of order; the whole is hashed in order as the finished prefix grows, so
     // the content check overlaps the chunks still in flight.
-    const contentHash = createHash('sha256')
+    const contentHash = incrementalSha256()
     const landed: boolean[] = new Array(expectedChunks).fill(false)
     let hashed = 0
     let next = 0
@@ -196,7 +197,7 @@ export class ContentStore {
       }
     }
     await Promise.all(Array.from({ length: Math.min(this.#concurrency, expectedChunks) }, worker))
-    verifyDigest(CID.parse(header.content), new Uint8Array(contentHash.digest()), 'content')
+    verifyDigest(CID.parse(header.content), contentHash.digest(), 'content')
     return out
   }
 
@@ -399,7 +400,10 @@ export function decodeRootBlock(bytes: Uint8Array): dagPb.PBNode {
 
 export function parseHeader(data: Uint8Array | undefined): RootHeader {
   if (data === undefined) throw new MalformedMessageError('content root', 'no header')
-  const value = decodeMessage(data, MAX_CONTENT_ROOT_HEADER_BYTES, 'content root') as Partial<RootHeader>
+  const decoded: unknown = decodeMessage(data, MAX_CONTENT_ROOT_HEADER_BYTES, 'content root')
+  // msgpack decodes some bytes (an empty extension) to undefined: not a header.
+  if (typeof decoded !== 'object' || decoded === null) throw new MalformedMessageError('content root', 'not a map')
+  const value = decoded as Partial<RootHeader>
   if (
     value.v !== 1 ||
     !Number.isSafeInteger(value.size) ||

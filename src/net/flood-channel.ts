@@ -29,10 +29,10 @@
  * Faults: loss and delay from the node's fault injector apply per frame received from a peer,
  * as they do to gossip; partitions cut the connections, and with them the streams.
  */
-import { createHash } from 'node:crypto'
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import * as varint from 'uint8-varint'
 import type { Uint8ArrayList } from 'uint8arraylist'
+import { sha256 } from '../codec/hash.ts'
 import { type Clock, deadlineSignal, type TimerHandle } from '../runtime/clock.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import {
@@ -520,7 +520,7 @@ const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true })
 
 function messageId(payload: Uint8Array): string {
-  return createHash('sha256').update(payload).digest('base64')
+  return Buffer.from(sha256(payload)).toString('base64')
 }
 
 function withLengthPrefix(payload: Uint8Array): Uint8Array {

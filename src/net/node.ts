@@ -4,7 +4,6 @@
  * blockstore), with the R3MES services built on top. Everything a node keeps between runs
  * lives in its home folder: `identity.key`, `blocks/`, `datastore/`.
  */
-import { createHash } from 'node:crypto'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
@@ -21,6 +20,7 @@ import { yamux } from '@libp2p/yamux'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type Helia } from 'helia'
+import { sha256 } from '../codec/hash.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import {
@@ -200,7 +200,7 @@ const MAX_GOSSIP_RPC_BYTES = Math.max(...Object.values(topicSpecs).map((s) => s.
 
 /** Message id of unsigned gossip: sha2-256 over the topic and the data. */
 function contentMessageId(message: { topic: string; data: Uint8Array }): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(message.topic).update(message.data).digest())
+  return sha256(message.topic, message.data)
 }
 
 /** Fast message id of signed gossip, read off the wire before the signature is checked: author and sequence number. */

@@ -8,6 +8,20 @@
  * chain included).
  */
 
+// ---- signatures -----------------------------------------------------------------------
+
+/**
+ * Parsed ed25519 public keys kept for reuse (parsing costs as much as verifying). Peers choose
+ * which keys a node verifies, so the cache is cleared when full rather than grown.
+ */
+export const ED25519_PUBLIC_KEY_CACHE_ENTRIES = 4096
+
+/**
+ * Consensus signatures already found valid, remembered so a vote checked at admission is not
+ * verified again by the core. Cleared when full.
+ */
+export const VERIFIED_SIGNATURE_MEMO_ENTRIES = 65_536
+
 // ---- consensus core -------------------------------------------------------------------
 
 /**

@@ -14,8 +14,9 @@
  *
  * Each check names what broke, so a failed run says which invariant and where.
  */
-import { addressOf, fromHex } from '../chain/keys.ts'
+import { addressOf } from '../chain/keys.ts'
 import type { Challenge, Claim } from '../chain/state.ts'
+import { fromHex } from '../codec/bytes.ts'
 import type { FaultRecord, Testnet } from './testnet.ts'
 
 export interface InvariantResult {

@@ -10,15 +10,16 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { peerIdOfPubKey, writeNodeKey } from '../actors/identity.ts'
 import { localNetworkGenesis, type NodeSpec, nodeSeed } from '../actors/local-network.ts'
-import type { Misbehaviour } from '../actors/misbehaviour.ts'
-import type { NodeRole } from '../actors/node.ts'
 import { type Genesis, genesisToJson, parseGenesis } from '../chain/genesis.ts'
-import { keyPairFromSeed, toHex } from '../chain/keys.ts'
+import { keyPairFromSeed } from '../chain/keys.ts'
+import { toHex } from '../codec/bytes.ts'
+import { deriveKey } from '../codec/prng.ts'
 import { saveBackbone } from '../ml/artifacts.ts'
 import { getModelConfig } from '../ml/config.ts'
-import { deriveKey } from '../ml/prng.ts'
 import { initStageWeights } from '../ml/weights.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
+import type { Misbehaviour, NodeRole } from '../topology/roles.ts'
+import type { Backend } from '../topology/schema.ts'
 import type { NetworkPlan, NodePlan } from '../topology/types.ts'
 
 export interface NodeLayout {
@@ -34,6 +35,8 @@ export interface NodeLayout {
   readonly misbehaviours: readonly Misbehaviour[]
   /** Publishes the backbone into the network (the validators seed it). */
   readonly seedsModel: boolean
+  /** The kernels the node trains and re-executes with: the topology's `backend`. */
+  readonly backend: Backend
 }
 
 export interface TestnetLayout {
@@ -118,7 +121,7 @@ export async function setupTestnet(plan: NetworkPlan, dir: string, nowMs: number
   const seed = String(t.seed)
   const specs: NodeSpec[] = plan.nodes.map((n) => ({
     name: n.name,
-    roles: n.roles as NodeRole[],
+    roles: n.roles,
     subnet: n.subnet,
     stake: n.stake > 0n ? n.stake : undefined,
   }))
@@ -166,14 +169,15 @@ function nodeLayouts(plan: NetworkPlan, runDir: string, ports: RunFile['ports'])
       plan: n,
       name: n.name,
       home,
-      roles: n.roles as NodeRole[],
+      roles: n.roles,
       address: pair.address,
       peerId,
       p2pPort: port.p2p,
       apiPort: port.api,
       multiaddr: `/ip4/127.0.0.1/tcp/${port.p2p}/p2p/${peerId}`,
-      misbehaviours: n.misbehaviours.map((m) => m.kind as Misbehaviour),
+      misbehaviours: n.misbehaviours.map((m) => m.kind),
       seedsModel: n.roles.includes('validator'),
+      backend: t.backend,
     }
   })
 }

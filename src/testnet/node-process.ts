@@ -186,6 +186,8 @@ export class NodeProcess {
       String(l.plan.challengeFraction ?? 0.25),
       '--admin-token-file',
       this.adminTokenFile,
+      '--backend',
+      l.backend,
     ]
     for (const b of this.#bootstrap) if (!b.endsWith(l.peerId)) a.push('--bootstrap', b)
     for (const m of l.misbehaviours) a.push('--misbehave', m)

@@ -10,9 +10,10 @@ import { modelConfigs } from '../ml/config.ts'
 import { formatAmount } from './amount.ts'
 import { GROUP_SELECTORS, type InventoryNode, nodeInventory } from './inventory.ts'
 import { describeValue, type FieldProblem } from './problems.ts'
+import type { NodeRole } from './roles.ts'
 import type { MisbehaviourKind } from './schema.ts'
 import { resolveRefs, type Selector } from './selectors.ts'
-import type { NodeRole, Topology } from './types.ts'
+import type { Topology } from './types.ts'
 
 const MIN_ARBITERS = 3
 /** A topology runs one process per node on one machine; past this many it is a typo, not a plan. */

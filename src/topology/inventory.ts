@@ -6,8 +6,9 @@
  * so the loader reports them with every other problem of the file.
  */
 import type { FieldPath, FieldProblem } from './problems.ts'
+import type { NodeRole } from './roles.ts'
 import { type NamedNode, resolveRefs, type Selector } from './selectors.ts'
-import type { NodeRole, Topology } from './types.ts'
+import type { Topology } from './types.ts'
 
 export interface InventoryNode extends NamedNode {
   readonly roles: Set<NodeRole>

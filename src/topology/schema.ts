@@ -8,11 +8,11 @@
  * it takes those names or a selector naming a group (selectors.ts).
  */
 import { z } from 'zod'
-import { MISBEHAVIOURS } from '../actors/misbehaviour.ts'
 import { defaultParams, PARAM_NAMES, type Params } from '../chain/params.ts'
 import { modelConfigs } from '../ml/config.ts'
 import { amountSchema } from './amount.ts'
 import { PARAM_DOCS } from './param-docs.ts'
+import { MISBEHAVIOURS } from './roles.ts'
 
 const MODEL_NAMES = Object.keys(modelConfigs) as [string, ...string[]]
 

@@ -4,7 +4,7 @@
  * current height); `rest` only inside a partition (every node named in no other group).
  */
 import { closestMatch } from 'leven'
-import type { NodeRole } from './types.ts'
+import type { NodeRole } from './roles.ts'
 
 export const SELECTORS = [
   'validators',

@@ -1,5 +1,7 @@
 /** One line that says what a network plan holds, for `r3mes topology check` and run headers. */
-import type { NetworkPlan, NodeRole } from './types.ts'
+
+import type { NodeRole } from './roles.ts'
+import type { NetworkPlan } from './types.ts'
 
 function count(plan: NetworkPlan, role: NodeRole): number {
   return plan.nodes.filter((n) => n.roles.includes(role)).length

@@ -3,7 +3,8 @@
  * with chain parameters resolved against the preset and amounts in ur3mes; node references are
  * still as written (names or selectors) and are resolved by expand.ts.
  */
-import type { Params, Role } from '../chain/params.ts'
+import type { Params } from '../chain/params.ts'
+import type { NodeRole } from './roles.ts'
 import type { Backend, FaultEntry, MisbehaviourKind, TopologyFile } from './schema.ts'
 
 export interface HostedRole {
@@ -46,9 +47,6 @@ export interface Topology {
   readonly faults: readonly FaultEntry[]
   readonly run: { readonly windows: number; readonly timeoutMs: number; readonly recoveryBlocks: number }
 }
-
-/** Roles a node process runs: the staked chain roles plus the unstaked ones. */
-export type NodeRole = Role | 'aggregator' | 'challenger' | 'serving'
 
 export interface LinkConditions {
   readonly delayMs: number

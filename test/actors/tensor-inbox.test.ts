@@ -23,15 +23,16 @@ import {
 import { InboxFullError, TensorInbox } from '../../src/actors/training/tensor-inbox.ts'
 import { ChainApp } from '../../src/chain/app.ts'
 import { localTestnetGenesis } from '../../src/chain/genesis.ts'
-import { type KeyPair, keyPairFromSeed, sha256 } from '../../src/chain/keys.ts'
+import { type KeyPair, keyPairFromSeed } from '../../src/chain/keys.ts'
 import type { Task, Window } from '../../src/chain/state.ts'
+import { cidOf } from '../../src/codec/cid.ts'
+import { sha256 } from '../../src/codec/hash.ts'
+import { deriveKey } from '../../src/codec/prng.ts'
 import { saveBackbone } from '../../src/ml/artifacts.ts'
 import { getModelConfig, modelConfigs } from '../../src/ml/config.ts'
-import { deriveKey } from '../../src/ml/prng.ts'
 import { initStageWeights } from '../../src/ml/weights.ts'
 import { ActivationRejectedError } from '../../src/net/activation-stream.ts'
 import { decodeMessage, encodeMessage } from '../../src/net/codec.ts'
-import { rawCid } from '../../src/net/hashing.ts'
 import { createNetNode, type NetNode } from '../../src/net/node.ts'
 import { seedFor } from '../consensus/helpers/fixtures.ts'
 import { components, connect, randomBytes } from '../net/helpers.ts'
@@ -123,7 +124,7 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
     // Announces 200 MiB (under the stream's cap) and starts pushing it.
     const sizeBytes = 200 * MiB
     const head = encodeMessage(
-      { v: 1, direction: 'forward', window: open, step, sizeBytes, cid: rawCid(new Uint8Array(1)).toString() },
+      { v: 1, direction: 'forward', window: open, step, sizeBytes, cid: cidOf(new Uint8Array(1)).toString() },
       1024,
     )
     stream.send(lp.encode.single(head).subarray())

@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict'
 import type { Stream } from '@libp2p/interface'
 import * as varint from 'uint8-varint'
+import { cidOf } from '../../src/codec/cid.ts'
 import { blockProtocol } from '../../src/net/block-exchange.ts'
 import { encodeMessage } from '../../src/net/codec.ts'
-import { rawCid } from '../../src/net/hashing.ts'
 import { deadlineSignal } from '../../src/runtime/clock.ts'
 import { R3mesError } from '../../src/runtime/errors.ts'
 import { at, CHAIN_ID, clock, waitFor } from '../net/helpers.ts'
@@ -54,7 +54,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
     const streams: Stream[] = []
     try {
       await underAttack(fixture.network, 'activation headers announcing the largest tensor', async (running) => {
-        const cid = rawCid(fixture.attacker.junk(32)).toString()
+        const cid = cidOf(fixture.attacker.junk(32)).toString()
         const head = encodeMessage(
           { v: 1, direction: 'forward', window: 0, step: 0, sizeBytes: maxTensor, cid },
           1024,
@@ -95,13 +95,13 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
       },
       {
         what: 'tensor over the cap',
-        bytes: goodHeader(victim().activations.maxTensorBytes + 1, rawCid(tensor).toString()),
+        bytes: goodHeader(victim().activations.maxTensorBytes + 1, cidOf(tensor).toString()),
         end: false,
       },
       {
         what: 'frame over the frame cap',
         bytes: new Uint8Array([
-          ...goodHeader(tensor.byteLength, rawCid(tensor).toString()),
+          ...goodHeader(tensor.byteLength, cidOf(tensor).toString()),
           ...varint.encode(64 * 1024 * 1024),
           ...fixture.attacker.junk(1024),
         ]),
@@ -110,7 +110,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
       {
         what: 'more bytes than announced',
         bytes: new Uint8Array([
-          ...goodHeader(16, rawCid(tensor).toString()),
+          ...goodHeader(16, cidOf(tensor).toString()),
           ...ByzantinePeer.lengthPrefixed(tensor.byteLength, tensor),
         ]),
         end: false,
@@ -118,7 +118,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
       {
         what: 'bytes that do not hash to the CID',
         bytes: new Uint8Array([
-          ...goodHeader(tensor.byteLength, rawCid(fixture.attacker.junk(8)).toString()),
+          ...goodHeader(tensor.byteLength, cidOf(fixture.attacker.junk(8)).toString()),
           ...ByzantinePeer.lengthPrefixed(tensor.byteLength, tensor),
         ]),
         end: false,
@@ -126,7 +126,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
       {
         what: 'truncated tensor',
         bytes: new Uint8Array([
-          ...goodHeader(tensor.byteLength, rawCid(tensor).toString()),
+          ...goodHeader(tensor.byteLength, cidOf(tensor).toString()),
           ...ByzantinePeer.lengthPrefixed(tensor.byteLength, tensor.subarray(0, 100)),
         ]),
         end: true,
@@ -170,7 +170,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
           Array.from({ length: 16 }, async () => {
             const s = await fixture.attacker.open(victim(), protocol).catch(() => undefined)
             if (s === undefined) return undefined
-            const cid = rawCid(fixture.attacker.junk(32))
+            const cid = cidOf(fixture.attacker.junk(32))
             await fixture.attacker.write(s, ByzantinePeer.lengthPrefixed(cid.bytes.byteLength, cid.bytes))
             return s
           }),
@@ -227,7 +227,7 @@ describe('adversarial: gossip, activation streams, block exchange, DHT', functio
         const error = await victim()
           .exchange.fetch(
             fixture.attacker.peerId,
-            rawCid(fixture.attacker.junk(64)),
+            cidOf(fixture.attacker.junk(64)),
             deadlineSignal(clock, 3_000, 'the attack'),
           )
           .then(

@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict'
 import { encodeEvidence, signEvidenceVote } from '../../src/chain/evidence.ts'
 import { arbiterProof, drawOf } from '../../src/chain/game.ts'
-import { type KeyPair, sha256, toHex } from '../../src/chain/keys.ts'
+import type { KeyPair } from '../../src/chain/keys.ts'
 import { ROLES, type Role } from '../../src/chain/params.ts'
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
 import { verifierTicket } from '../../src/chain/verifier-draw.ts'
+import { toHex } from '../../src/codec/bytes.ts'
+import { sha256 } from '../../src/codec/hash.ts'
 import { SeededRandom } from '../../src/runtime/random.ts'
 import { cid, Harness, keys } from './harness.ts'
 

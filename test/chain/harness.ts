@@ -7,8 +7,10 @@
 import assert from 'node:assert/strict'
 import { ChainApp, type TxResult } from '../../src/chain/app.ts'
 import { type Genesis, type LocalTestnetOptions, labelCid, localTestnetGenesis } from '../../src/chain/genesis.ts'
-import { type KeyPair, sha256, testKey, toHex } from '../../src/chain/keys.ts'
+import { type KeyPair, testKey } from '../../src/chain/keys.ts'
 import { encodeTx, type Msg } from '../../src/chain/tx.ts'
+import { toHex } from '../../src/codec/bytes.ts'
+import { sha256 } from '../../src/codec/hash.ts'
 
 export const R3 = 1_000_000n
 

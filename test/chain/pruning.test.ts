@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
 import { arbiterProof, drawOf } from '../../src/chain/game.ts'
-import { type KeyPair, sha256, toHex } from '../../src/chain/keys.ts'
+import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Challenge, Claim, Window } from '../../src/chain/state.ts'
 import { commitmentOf } from '../../src/chain/tx.ts'
 import { verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { windowKey } from '../../src/chain/windows.ts'
+import { toHex } from '../../src/codec/bytes.ts'
+import { sha256 } from '../../src/codec/hash.ts'
 import { cid, Harness, keys } from './harness.ts'
 
 const validators = keys('val', 3)

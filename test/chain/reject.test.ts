@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
-import { type KeyPair, sha256, testKey, toHex } from '../../src/chain/keys.ts'
+import { type KeyPair, testKey } from '../../src/chain/keys.ts'
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
+import { toHex } from '../../src/codec/bytes.ts'
+import { sha256 } from '../../src/codec/hash.ts'
 import { cid, Harness, keys } from './harness.ts'
 
 const validators = keys('val', 4)

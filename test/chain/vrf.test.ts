@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
-import { keyPairFromSeed, toHex } from '../../src/chain/keys.ts'
+import { keyPairFromSeed } from '../../src/chain/keys.ts'
 import { encodeToCurve, sortition, vrfProofToHash, vrfProve, vrfVerify } from '../../src/chain/vrf.ts'
+import { toHex } from '../../src/codec/bytes.ts'
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'))
 const le = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).reverse().toString('hex') || '0'}`)

@@ -18,8 +18,8 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ConsensusInput } from '../../src/consensus/core-types.ts'
-import { type WriteFn, writeFileDurable } from '../../src/consensus/fs-util.ts'
 import { FileWal } from '../../src/consensus/wal.ts'
+import { type WriteFn, writeFileDurable } from '../../src/runtime/durable-file.ts'
 import { R3mesError } from '../../src/runtime/errors.ts'
 
 /** A disk that takes at most `perCall` bytes per write, and none at all after `total`. */
@@ -66,7 +66,7 @@ describe('durability: short writes and zero-filled tails', () => {
       (e: unknown) =>
         e instanceof R3mesError &&
         e.name === 'ShortWriteError' &&
-        e.code === 'ERR_CONSENSUS_SHORT_WRITE' &&
+        e.code === 'ERR_SHORT_WRITE' &&
         e.message.includes('1000 of 4096'),
     )
     assert.deepEqual(new Uint8Array(readFileSync(path)), good, 'the good file is untouched')

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { TxRejectedError } from '../../src/consensus/errors.ts'
-import { merkleRoot } from '../../src/consensus/hash.ts'
 import { KvApplication } from '../../src/consensus/kv-application.ts'
 import { Mempool } from '../../src/consensus/mempool.ts'
+import { merkleRoot } from '../../src/consensus/merkle.ts'
 
 const tx = (s: string) => new TextEncoder().encode(s)
 

@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { TxRejected } from '../../src/chain/errors.ts'
-import { testKey, toHex } from '../../src/chain/keys.ts'
+import { testKey } from '../../src/chain/keys.ts'
 import { ROLES } from '../../src/chain/params.ts'
 import { decodeTx, encodeTx, type Msg, type TxBody } from '../../src/chain/tx.ts'
-import { canonicalJson, type JsonValue } from '../../src/ml/serialize.ts'
+import { toHex } from '../../src/codec/bytes.ts'
+import { canonicalJson, type JsonValue } from '../../src/codec/canonical-json.ts'
 import { fuzzParams, hostileBytes, onlyTyped, rec } from './helpers/bytes.ts'
 
 const MAX_TX_BYTES = 64 * 1024

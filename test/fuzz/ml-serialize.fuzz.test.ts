@@ -5,15 +5,9 @@
  */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import type { JsonValue } from '../../src/codec/canonical-json.ts'
 import { ArtifactError } from '../../src/ml/errors.ts'
-import {
-  type Bundle,
-  decodeBundle,
-  decodeTensor,
-  encodeBundle,
-  encodeTensor,
-  type JsonValue,
-} from '../../src/ml/serialize.ts'
+import { type Bundle, decodeBundle, decodeTensor, encodeBundle, encodeTensor } from '../../src/ml/serialize.ts'
 import { type Tensor, tensor } from '../../src/ml/tensor.ts'
 import { fuzzParams, hostileBytes, onlyTyped } from './helpers/bytes.ts'
 

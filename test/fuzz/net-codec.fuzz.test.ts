@@ -9,16 +9,16 @@ import * as dagPb from '@ipld/dag-pb'
 import fc from 'fast-check'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
+import { cidOf } from '../../src/codec/cid.ts'
 import { decodeHeader, type TensorHeader } from '../../src/net/activation-stream.ts'
 import { decodeBlockRequest } from '../../src/net/block-exchange.ts'
 import { decodeMessage, encodeMessage } from '../../src/net/codec.ts'
 import { decodeRootBlock, parseHeader, type RootHeader } from '../../src/net/content-store.ts'
 import { BadFrameError, MalformedMessageError, MessageTooLargeError, UnknownTopicError } from '../../src/net/errors.ts'
-import { rawCid } from '../../src/net/hashing.ts'
 import { parseTopic, type TopicKind, type TopicPayloads, topicSpecs, topicString } from '../../src/net/topics.ts'
 import { fuzzParams, hostileBytes, onlyTyped, rec } from './helpers/bytes.ts'
 
-const cid = fc.uint8Array({ maxLength: 64 }).map((b) => rawCid(b))
+const cid = fc.uint8Array({ maxLength: 64 }).map((b) => cidOf(b))
 const cidString = cid.map((c) => c.toString())
 const uint = fc.oneof(fc.nat({ max: 10_000 }), fc.constant(Number.MAX_SAFE_INTEGER))
 const direction = fc.constantFrom('forward' as const, 'backward' as const)
@@ -144,7 +144,7 @@ describe('fuzz: network message decoders', () => {
   describe('content-store root block (decodeRootBlock)', () => {
     it('raises only MalformedMessageError on hostile bytes, and decodes a real root block', () => {
       const header = encodeMessage({ v: 1, size: 3, chunkBytes: 3, content: 'x' }, 512)
-      const chunk = rawCid(new Uint8Array([1, 2, 3]))
+      const chunk = cidOf(new Uint8Array([1, 2, 3]))
       const root = dagPb.encode(dagPb.prepare({ Data: header, Links: [{ Hash: chunk, Tsize: 3 }] }))
       assert.deepEqual(decodeRootBlock(root).Links[0]?.Hash.toString(), chunk.toString())
       fc.assert(
@@ -168,10 +168,16 @@ describe('fuzz: network message decoders', () => {
       )
     })
 
+    it('refuses bytes that decode to no map at all', () => {
+      // Found by the fuzzer: an empty msgpack extension decodes to undefined, and reading the
+      // header's version from it threw a TypeError.
+      assert.throws(() => parseHeader(Uint8Array.from([199, 0, 0])), MalformedMessageError)
+    })
+
     it('refuses a negative content size', () => {
       // Found by the fuzzer: size -1 passed the header check and reached `new Uint8Array(size)`,
       // a RangeError in the middle of a fetch instead of a refusal of the peer's root block.
-      const header = { v: 1, size: -1, chunkBytes: 1024, content: rawCid(new Uint8Array(0)).toString() }
+      const header = { v: 1, size: -1, chunkBytes: 1024, content: cidOf(new Uint8Array(0)).toString() }
       assert.throws(() => parseHeader(encodeMessage(header, 512)), MalformedMessageError)
     })
 

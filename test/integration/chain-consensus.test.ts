@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict'
 import type { ChainApplication } from '../../src/actors/chain-application.ts'
 import { localTestnetGenesis } from '../../src/chain/genesis.ts'
-import { toHex as chainHex, type KeyPair, keyPairFromSeed } from '../../src/chain/keys.ts'
+import { type KeyPair, keyPairFromSeed } from '../../src/chain/keys.ts'
 import { localTestnetParams, UNITS_PER_TOKEN } from '../../src/chain/params.ts'
 import { encodeTx } from '../../src/chain/tx.ts'
-import { toHex } from '../../src/consensus/hash.ts'
+import { toHex as chainHex, toHex } from '../../src/codec/bytes.ts'
 import { makeChain, seedFor } from '../consensus/helpers/fixtures.ts'
 import { settle, startChainCluster } from './helpers/chain-cluster.ts'
 

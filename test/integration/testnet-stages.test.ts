@@ -44,11 +44,12 @@ describe('r3mes testnet --stage: each stage on its own', function () {
     if (root !== '') await rm(root, { recursive: true, force: true, maxRetries: 5 })
   })
 
-  it('setup, start (nodes outlive the command), stop (by pid), cleanup', async () => {
+  it("setup, start (nodes outlive the command, on the topology's backend), stop (by pid), cleanup", async () => {
     const file = join(root, 'one.yaml')
     await writeFile(
       file,
-      'name: one\nmodel: micro\nvalidators: { count: 1, stake: 20000 }\nsubnets:\n  - { layers: [0, 2], miners: 1 }\n',
+      // `ts`, not the default `auto`: the native backend is built here, so auto would run `cpu`.
+      'name: one\nmodel: micro\nbackend: ts\nvalidators: { count: 1, stake: 20000 }\nsubnets:\n  - { layers: [0, 2], miners: 1 }\n',
     )
     const dir = join(root, 'run')
     const setup = await r3mes(['testnet', '--stage', 'setup', file, '--dir', dir])
@@ -61,7 +62,8 @@ describe('r3mes testnet --stage: each stage on its own', function () {
       const pid = Number(readFileSync(join(dir, node, 'node.pid'), 'utf8'))
       pids.push(pid)
       assert.ok(alive(pid), `${node} runs after the start command exited`)
-      const ready = JSON.parse(readFileSync(join(dir, node, 'ready.json'), 'utf8')) as { api: string }
+      const ready = JSON.parse(readFileSync(join(dir, node, 'ready.json'), 'utf8')) as { api: string; backend: string }
+      assert.equal(ready.backend, 'ts', `${node} runs the topology's backend`)
       const status = (await (await fetch(`${ready.api}/status`)).json()) as { roles: string[] }
       assert.ok(status.roles.length > 0)
     }

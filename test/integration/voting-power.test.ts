@@ -16,7 +16,7 @@ import { type Genesis as ChainGenesis, localTestnetGenesis } from '../../src/cha
 import { type KeyPair, keyPairFromSeed } from '../../src/chain/keys.ts'
 import { localTestnetParams, UNITS_PER_TOKEN } from '../../src/chain/params.ts'
 import { encodeTx, type Msg } from '../../src/chain/tx.ts'
-import { toHex } from '../../src/consensus/hash.ts'
+import { toHex } from '../../src/codec/bytes.ts'
 import { signerFromSeed } from '../../src/consensus/keys.ts'
 import type { MemoryStateStore } from '../../src/consensus/stores.ts'
 import { MAX_TOTAL_POWER } from '../../src/consensus/validator-set.ts'

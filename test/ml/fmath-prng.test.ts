@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
+import { deriveKey, PhiloxStream, philox } from '../../src/codec/prng.ts'
 import { cosf, expf, logf, roundHalfAway, rsqrtf, sinf } from '../../src/ml/fmath.ts'
-import { deriveKey, PhiloxStream, philox } from '../../src/ml/prng.ts'
 
 const hex = (words: number[]): string => words.map((x) => x.toString(16).padStart(8, '0')).join(' ')
 

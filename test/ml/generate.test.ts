@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { deriveKey, PhiloxStream } from '../../src/codec/prng.ts'
 import { defaultLora, modelConfigs } from '../../src/ml/config.ts'
 import { MlConfigError } from '../../src/ml/errors.ts'
 import {
@@ -11,7 +12,6 @@ import {
 } from '../../src/ml/generate.ts'
 import { availableBackends, getKernels } from '../../src/ml/kernels/select.ts'
 import { tsKernels } from '../../src/ml/kernels/ts-kernels.ts'
-import { deriveKey, PhiloxStream } from '../../src/ml/prng.ts'
 import { initAdapters, initStageWeights } from '../../src/ml/weights.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>

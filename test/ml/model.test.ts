@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
+import { deriveKey } from '../../src/codec/prng.ts'
 import { defaultLora, modelConfigs } from '../../src/ml/config.ts'
 import { NonFiniteError, ShapeError } from '../../src/ml/errors.ts'
 import { runGoldenCase } from '../../src/ml/golden.ts'
 import { tsKernels as K } from '../../src/ml/kernels/ts-kernels.ts'
 import { type StageRun, stageBackward, stageForward } from '../../src/ml/model.ts'
 import { adamwStep, defaultAdamW, initAdamW } from '../../src/ml/optimizer.ts'
-import { deriveKey } from '../../src/ml/prng.ts'
 import { initAdapters, initStageWeights } from '../../src/ml/weights.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>

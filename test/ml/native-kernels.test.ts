@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
+import { deriveKey, PhiloxStream } from '../../src/codec/prng.ts'
 import { MlConfigError, ShapeError } from '../../src/ml/errors.ts'
 import { expf, logf, roundHalfAway, rsqrtf } from '../../src/ml/fmath.ts'
 import type { Kernels } from '../../src/ml/kernels/contract.ts'
@@ -24,7 +25,6 @@ import {
 } from '../../src/ml/kernels/native.ts'
 import { availableBackends, backendStatuses, getKernels, selectBackend } from '../../src/ml/kernels/select.ts'
 import { tsKernels } from '../../src/ml/kernels/ts-kernels.ts'
-import { deriveKey, PhiloxStream } from '../../src/ml/prng.ts'
 
 const f = Math.fround
 const status = nativeStatus()

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
+import { cidOf } from '../../src/codec/cid.ts'
 import { ArtifactError, ShapeError } from '../../src/ml/errors.ts'
-import { cidOf, decodeBundle, decodeTensor, encodeBundle, encodeTensor, verifyCid } from '../../src/ml/serialize.ts'
+import { decodeBundle, decodeTensor, encodeBundle, encodeTensor, verifyCid } from '../../src/ml/serialize.ts'
 import { f32, type Tensor, tensor } from '../../src/ml/tensor.ts'
 
 describe('ml/serialize: canonical tensor bytes and CIDs', () => {

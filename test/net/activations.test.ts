@@ -2,10 +2,10 @@ import { strict as assert } from 'node:assert'
 import type { Stream } from '@libp2p/interface'
 import * as lp from 'it-length-prefixed'
 import * as varint from 'uint8-varint'
+import { cidOf } from '../../src/codec/cid.ts'
 import { ActivationRejectedError, type ReceivedTensor } from '../../src/net/activation-stream.ts'
 import { encodeMessage } from '../../src/net/codec.ts'
 import { DeadlineExceededError, MalformedMessageError } from '../../src/net/errors.ts'
-import { rawCid } from '../../src/net/hashing.ts'
 import type { NetNode } from '../../src/net/node.ts'
 import { sleep } from '../../src/runtime/clock.ts'
 import { at, type Cluster, clock, connect, randomBytes, startNodes, waitFor } from './helpers.ts'
@@ -39,7 +39,7 @@ describe('net: activation streams', function () {
     const [a, b] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]
     const bytes = randomBytes(64 * MiB, 7)
     const result = await a.activations.send(b.peerId, { direction: 'forward', window: 3, step: 9, bytes })
-    assert.equal(result.cid.toString(), rawCid(bytes).toString())
+    assert.equal(result.cid.toString(), cidOf(bytes).toString())
     await waitFor(() => received.length === 1, 10_000, 'tensor handed over')
     const tensor = at(received, 0)
     assert.equal(tensor.header.direction, 'forward')
@@ -88,7 +88,7 @@ describe('net: activation streams', function () {
   it('rejects bad input with a clear reason and stays up, memory bounded', async () => {
     const [a, b] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]
     const data = randomBytes(1000, 1)
-    const cid = rawCid(data).toString()
+    const cid = cidOf(data).toString()
     const heapBefore = process.memoryUsage().heapUsed
 
     // Malformed header: not msgpack.
@@ -107,7 +107,7 @@ describe('net: activation streams', function () {
 
     // A frame over the frame cap (its length prefix alone says so).
     const oversized = new Uint8Array(b.activations.maxFrameBytes + 1024)
-    reply = await sendRaw([frame(header(oversized.byteLength, rawCid(oversized).toString())), frame(oversized)])
+    reply = await sendRaw([frame(header(oversized.byteLength, cidOf(oversized).toString())), frame(oversized)])
     assert.equal(reply.code, 'ERR_BAD_FRAME')
     assert.match(reply.reason ?? '', /cap/)
 
@@ -121,12 +121,12 @@ describe('net: activation streams', function () {
     assert.equal(reply.code, 'ERR_BAD_FRAME')
 
     // More bytes than announced.
-    reply = await sendRaw([frame(header(10, rawCid(data.subarray(0, 10)).toString())), frame(data)])
+    reply = await sendRaw([frame(header(10, cidOf(data.subarray(0, 10)).toString())), frame(data)])
     assert.equal(reply.code, 'ERR_BAD_FRAME')
     assert.match(reply.reason ?? '', /more bytes/)
 
     // Wrong CID: bytes that do not hash to what the header claims.
-    const other = rawCid(randomBytes(1000, 2)).toString()
+    const other = cidOf(randomBytes(1000, 2)).toString()
     reply = await sendRaw([frame(header(data.byteLength, other)), frame(data)])
     assert.equal(reply.code, 'ERR_CONTENT_INTEGRITY')
 
@@ -137,7 +137,7 @@ describe('net: activation streams', function () {
         window: 0,
         step: 0,
         bytes: data,
-        cid: rawCid(data.subarray(1)),
+        cid: cidOf(data.subarray(1)),
       }),
       (error: unknown) => error instanceof ActivationRejectedError && error.remoteCode === 'ERR_CONTENT_INTEGRITY',
     )
@@ -221,7 +221,7 @@ describe('net: activation streams against senders that announce much and send li
   const headerFrame = (sizeBytes: number) =>
     frame(
       encodeMessage(
-        { v: 1, direction: 'forward', window: 0, step: 0, sizeBytes, cid: rawCid(randomBytes(32, 1)).toString() },
+        { v: 1, direction: 'forward', window: 0, step: 0, sizeBytes, cid: cidOf(randomBytes(32, 1)).toString() },
         1024,
       ),
     )

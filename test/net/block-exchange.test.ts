@@ -4,8 +4,8 @@ import type { Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { CID } from 'multiformats/cid'
 import * as varint from 'uint8-varint'
+import { cidOf } from '../../src/codec/cid.ts'
 import { ContentIntegrityError, MalformedMessageError } from '../../src/net/errors.ts'
-import { rawCid } from '../../src/net/hashing.ts'
 import type { NetNode } from '../../src/net/node.ts'
 import { deadlineSignal } from '../../src/runtime/clock.ts'
 import { MAX_BLOCK_REQUESTS_SERVED_PER_PEER } from '../../src/runtime/limits.ts'
@@ -58,7 +58,7 @@ describe('net: direct block exchange (content from a named holder)', function ()
     const cid = await a.content.put(bytes, { announce: false })
     assert.ok(Buffer.from(await b.content.get(cid, { providers: [a.peerId] })).equals(Buffer.from(bytes)))
     // And a peer asked for a block it does not hold says so rather than hanging.
-    const missing = rawCid(randomBytes(64, 1))
+    const missing = cidOf(randomBytes(64, 1))
     assert.equal(await b.exchange.fetch(a.peerId, missing, new AbortController().signal), undefined)
   })
 
@@ -103,7 +103,7 @@ describe('net: direct block exchange (content from a named holder)', function ()
     assert.ok(Buffer.from(got).equals(Buffer.from(bytes)), "every chunk is the honest holder's")
     assert.equal(Buffer.from(got).indexOf(Buffer.alloc(64, 0xee)), -1, 'nothing of the lie is left')
     for (const chunk of await chunksOf(c, cid))
-      assert.equal(rawCid(await stored(c, chunk)).toString(), chunk.toString(), 'the stored chunk hashes to its CID')
+      assert.equal(cidOf(await stored(c, chunk)).toString(), chunk.toString(), 'the stored chunk hashes to its CID')
     // Caught lying, it is not asked by name again: the next fetch goes straight to the honest holder.
     const liesBefore = lies
     const more = randomBytes(4 * MiB, 5)
@@ -146,7 +146,7 @@ describe('net: block exchange against a lying holder (bytes are checked before t
 
   it("a lying answer into a chunk's place leaves the place as it was and fails the fetch", async () => {
     const bytes = randomBytes(2 * MiB, 51)
-    const cid = rawCid(bytes)
+    const cid = cidOf(bytes)
     const place = Uint8Array.from(bytes)
     await assert.rejects(
       fetcher.exchange.fetch(liar.peerId, cid, new AbortController().signal, place),
@@ -179,7 +179,7 @@ describe('net: block exchange against a lying holder (bytes are checked before t
     assert.ok(Buffer.from(got).equals(bytes))
     for (const chunk of await chunksOf(fetcher, cid))
       assert.equal(
-        rawCid(await stored(fetcher, chunk)).toString(),
+        cidOf(await stored(fetcher, chunk)).toString(),
         chunk.toString(),
         'the stored chunk hashes to its CID',
       )
@@ -190,12 +190,7 @@ describe('net: block exchange against a lying holder (bytes are checked before t
     holdLiar()
     release()
     await assert.rejects(
-      fetcher.exchange.fetch(
-        liar.peerId,
-        rawCid(bytes),
-        new AbortController().signal,
-        new Uint8Array(bytes.byteLength),
-      ),
+      fetcher.exchange.fetch(liar.peerId, cidOf(bytes), new AbortController().signal, new Uint8Array(bytes.byteLength)),
       (error: unknown) => error instanceof MalformedMessageError && /cap/.test(error.message),
     )
   })
@@ -250,7 +245,7 @@ describe('net: block exchange against broken framing (a typed error naming the p
         if (answer.close !== false) await stream.close()
       })
       const signal = deadlineSignal(clock, 5_000, 'the fetch')
-      const error = await fetcher.exchange.fetch(server.peerId, rawCid(randomBytes(64, 5)), signal).then(
+      const error = await fetcher.exchange.fetch(server.peerId, cidOf(randomBytes(64, 5)), signal).then(
         () => undefined,
         (e: unknown) => e,
       )

@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { cidOf } from '../../src/codec/cid.ts'
 import { encodeMessage } from '../../src/net/codec.ts'
 import { ContentIntegrityError, MalformedMessageError } from '../../src/net/errors.ts'
-import { rawCid } from '../../src/net/hashing.ts'
 import { at, type Cluster, clock, connect, randomBytes, startNodes } from './helpers.ts'
 
 const MiB = 1024 * 1024
@@ -52,7 +52,7 @@ describe('net: content store (helia + bitswap, on-disk blockstore)', function ()
     const [a, c] = [at(cluster.nodes, 0), at(cluster.nodes, 2)]
     const small = randomBytes(1000, 1)
     const cid = await a.content.put(small)
-    assert.equal(cid.toString(), rawCid(small).toString())
+    assert.equal(cid.toString(), cidOf(small).toString())
     // C already holds the first half of a four-chunk object's chunks; get fetches only the rest.
     const chunk = a.content.chunkBytes
     const big = randomBytes(4 * chunk, 2)
@@ -109,7 +109,7 @@ describe('net: content store (helia + bitswap, on-disk blockstore)', function ()
 
   it('fails a wrong or unknown CID with a clear reason instead of hanging', async () => {
     const b = at(cluster.nodes, 1)
-    const missing = rawCid(randomBytes(10, 99))
+    const missing = cidOf(randomBytes(10, 99))
     await assert.rejects(b.content.get(missing, { offline: true }), /not found|NotFound/i)
     await assert.rejects(
       b.content.get(CID.parse('bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'), { offline: true }),
@@ -122,7 +122,7 @@ describe('net: content store (helia + bitswap, on-disk blockstore)', function ()
     // A hostile holder serves a root whose header says size -1: the fetch must refuse it as
     // malformed, not die allocating `new Uint8Array(-1)`.
     const [hostile, victim] = [at(cluster.nodes, 0), at(cluster.nodes, 2)]
-    const header = { v: 1, size: -1, chunkBytes: 1024, content: rawCid(new Uint8Array(0)).toString() }
+    const header = { v: 1, size: -1, chunkBytes: 1024, content: cidOf(new Uint8Array(0)).toString() }
     const root = dagPb.encode(dagPb.prepare({ Data: encodeMessage(header, 512), Links: [] }))
     const cid = CID.createV1(dagPb.code, await sha256.digest(root))
     await hostile.helia.blockstore.put(cid, root)

@@ -1,9 +1,9 @@
 /** A micro backbone on disk and adapters files with non-zero B, for serving tests. */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { deriveKey, PhiloxStream } from '../../src/codec/prng.ts'
 import { encodeParams, saveBackbone } from '../../src/ml/artifacts.ts'
 import { defaultLora, modelConfigs } from '../../src/ml/config.ts'
-import { deriveKey, PhiloxStream } from '../../src/ml/prng.ts'
 import { initAdapters, initStageWeights } from '../../src/ml/weights.ts'
 
 const micro = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>

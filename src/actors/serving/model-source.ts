@@ -10,12 +10,12 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { cidOf } from '../../codec/cid.ts'
 import { decodeParams, loadBackbone, MANIFEST_FILE } from '../../ml/artifacts.ts'
 import { defaultLora, type LoraConfig } from '../../ml/config.ts'
 import { ArtifactError } from '../../ml/errors.ts'
 import type { GenerationModel } from '../../ml/generate.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
-import { cidOf } from '../../ml/serialize.ts'
 import { loraNames, type Params, PROJECTIONS, projectionShape, type StageWeights } from '../../ml/weights.ts'
 
 /** A loaded model: the whole backbone and its adapters, named by what identifies it on the network. */

@@ -4,9 +4,10 @@
  * of its training bytes); a node rebuilds the bytes locally and refuses to train when they
  * do not hash to the approved CID.
  */
+
+import { cidOf } from '../../codec/cid.ts'
 import { FICTION_GENRES, loadBrown } from '../../ml/data/brown.ts'
 import { splitDocuments } from '../../ml/data/dataset.ts'
-import { cidOf } from '../../ml/serialize.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 
 export interface LocalDataset {

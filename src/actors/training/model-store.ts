@@ -8,9 +8,10 @@
 
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { canonicalJson } from '../../codec/canonical-json.ts'
+import { cidOf } from '../../codec/cid.ts'
 import { type BackboneManifest, readManifest, stageFromBundles } from '../../ml/artifacts.ts'
 import type { ModelConfig } from '../../ml/config.ts'
-import { canonicalJson, cidOf } from '../../ml/serialize.ts'
 import type { StageWeights } from '../../ml/weights.ts'
 import type { ContentStore } from '../../net/content-store.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'

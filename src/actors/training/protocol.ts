@@ -14,11 +14,11 @@
  *   aggregation the state is the deterministic initialization from the chain id.
  */
 import type { Task } from '../../chain/state.ts'
+import { deriveKey } from '../../codec/prng.ts'
 import { decodeParams, encodeParams } from '../../ml/artifacts.ts'
 import { defaultLora, type LoraConfig, type ModelConfig } from '../../ml/config.ts'
 import { type Batch, sampleBatch } from '../../ml/data/dataset.ts'
 import { type AdamWConfig, type AdamWState, defaultAdamW, initAdamW } from '../../ml/optimizer.ts'
-import { deriveKey } from '../../ml/prng.ts'
 import { initAdapters, type Params } from '../../ml/weights.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 

@@ -2,18 +2,19 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readAdminToken } from '../../actors/http/admin-access.ts'
-import { MISBEHAVIOURS, type Misbehaviour, parseMisbehaviour } from '../../actors/misbehaviour.ts'
-import { NODE_ROLES, type NodeRole, startNode } from '../../actors/node.ts'
+import { startNode } from '../../actors/node.ts'
 import { NodeApi } from '../../actors/node-api.ts'
 import { nodeApiBackend } from '../../actors/node-api-backend.ts'
 import { parseGenesis } from '../../chain/genesis.ts'
-import { writeFileDurable } from '../../consensus/fs-util.ts'
 import { sleep } from '../../runtime/clock.ts'
+import { writeFileDurable } from '../../runtime/durable-file.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { createLogger } from '../../runtime/logger.ts'
 import { SeededRandom } from '../../runtime/random.ts'
 import { SkewedClock } from '../../runtime/skewed-clock.ts'
 import { SystemClock } from '../../runtime/system-clock.ts'
+import { MISBEHAVIOURS, type Misbehaviour, NODE_ROLES, type NodeRole, parseMisbehaviour } from '../../topology/roles.ts'
+import { BACKENDS } from '../../topology/schema.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
 import { intOption, listOption, numberOption, oneOf, stringOption } from '../options.ts'
 
@@ -56,7 +57,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
       roles: roles as NodeRole[],
       listen: listOption(v, 'listen').length > 0 ? listOption(v, 'listen') : undefined,
       bootstrap: listOption(v, 'bootstrap'),
-      backend: oneOf(stringOption(v, 'backend', 'auto'), ['auto', 'ts', 'cpu'] as const, '--backend'),
+      backend: oneOf(stringOption(v, 'backend', 'auto'), BACKENDS, '--backend'),
       challengeFraction: numberOption(v, 'challenge-fraction', 0.25, 0, 1),
       misbehaviours,
       modelDir: typeof v.model === 'string' ? v.model : undefined,
@@ -86,6 +87,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     multiaddrs: node.net.multiaddrs().map((m) => m.toString()),
     api: apiUrl,
     roles,
+    backend: node.services.kernels.name,
   }
   io.out(JSON.stringify(ready))
   // Written whole or not at all: a reader polls for the file and parses it the moment it appears.
@@ -120,11 +122,13 @@ Options:
   --admin-token-file FILE enable the admin routes (fault injection, for tests), for requests
                           that carry the token in FILE (written mode 0600 by r3mes testnet)
   --model DIR             publish this backbone folder (it must be the genesis model)
-  --backend NAME          auto, ts or cpu (default auto)
+  --backend NAME          kernels to train and re-execute with: \${BACKENDS.join(', ')} (default auto)
   --challenge-fraction F  share of submissions a challenger re-executes (default 0.25)
   --misbehave NAME        for tests only: ${MISBEHAVIOURS.join(', ')}
   --ready-file FILE       also write the ready line to FILE
   --name NAME             name in the logs (default node)
+  --seed N                seed of the node's own draws: injected faults, misbehaviours (default 1)
+  --heartbeat-ms N        gossipsub heartbeat, 50 to 10000 (default 700)
   --log-level LEVEL       debug, info, warn, error or silent (default info)`,
   options: {
     home: { type: 'string' },

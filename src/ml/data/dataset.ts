@@ -4,9 +4,9 @@
  * same (seed, step), and evaluated on a fixed set of held-out windows.
  */
 import { readFileSync } from 'node:fs'
+import { cidOf } from '../../codec/cid.ts'
+import { type PhiloxKey, PhiloxStream } from '../../codec/prng.ts'
 import { MlConfigError } from '../errors.ts'
-import { type PhiloxKey, PhiloxStream } from '../prng.ts'
-import { cidOf } from '../serialize.ts'
 
 export interface TextDocument {
   readonly id: string

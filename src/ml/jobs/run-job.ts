@@ -1,6 +1,9 @@
 /** Carries out a Job (job.ts) synchronously; the worker entry and tests call this. */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { canonicalJson } from '../../codec/canonical-json.ts'
+import { cidOf } from '../../codec/cid.ts'
+import { deriveKey } from '../../codec/prng.ts'
 import { unreachable } from '../../runtime/assert.ts'
 import type { Clock } from '../../runtime/clock.ts'
 import { decodeParams, encodeParams, loadBackbone, saveBackbone } from '../artifacts.ts'
@@ -12,8 +15,6 @@ import { runGoldenCase } from '../golden.ts'
 import { GOLDEN_FILE, readGolden, writeGolden } from '../golden-file.ts'
 import { selectBackend } from '../kernels/select.ts'
 import { defaultAdamW, initAdamW } from '../optimizer.ts'
-import { deriveKey } from '../prng.ts'
-import { canonicalJson, cidOf } from '../serialize.ts'
 import { backboneParams, evaluate, finetune, pretrainStep } from '../train.ts'
 import { initAdapters, initStageWeights, type Params, requantize } from '../weights.ts'
 import type {

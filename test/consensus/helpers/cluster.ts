@@ -5,8 +5,8 @@
  */
 
 import assert from 'node:assert/strict'
+import { toHex } from '../../../src/codec/bytes.ts'
 import { hashBlock } from '../../../src/consensus/block.ts'
-import { toHex } from '../../../src/consensus/hash.ts'
 import type { ConsensusMessage, ConsensusTransport } from '../../../src/consensus/messages.ts'
 import { ConsensusNode } from '../../../src/consensus/node.ts'
 import type { NodeComponents } from '../../../src/consensus/node-io.ts'

@@ -6,8 +6,9 @@
  * liveness can be checked. Byzantine validators equivocate: each vote they sign goes to half
  * of the peers, a conflicting vote to the other half; proposals likewise.
  */
+
+import { bytesEqual, toHex } from '../../../src/codec/bytes.ts'
 import { hashBlock, makeBlock } from '../../../src/consensus/block.ts'
-import { bytesEqual, toHex } from '../../../src/consensus/hash.ts'
 import { type Signer, signerFromSeed, verifySignature } from '../../../src/consensus/keys.ts'
 import type { ConsensusMessage, ConsensusTransport } from '../../../src/consensus/messages.ts'
 import { ConsensusNode } from '../../../src/consensus/node.ts'

@@ -25,6 +25,18 @@ describe('r3mes CLI', () => {
     }
   })
 
+  it('documents in --help every option each subcommand accepts', async () => {
+    const undocumented: Record<string, string[]> = {}
+    for (const command of commands) {
+      const { out } = await cli(command.name, '--help')
+      const missing = Object.keys(command.options ?? {}).filter(
+        (option) => !new RegExp(`(^|[\\s,\\[])--${option}(?![\\w-])`, 'm').test(out),
+      )
+      if (missing.length > 0) undocumented[command.name] = missing
+    }
+    assert.deepEqual(undocumented, {}, 'options that a command accepts and its --help does not name')
+  })
+
   it('prints the version', async () => {
     const { code, out } = await cli('version', '--json')
     assert.equal(code, ExitCode.ok)

@@ -7,7 +7,18 @@
  */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { ShortWriteError } from './errors.ts'
+import { R3mesError } from './errors.ts'
+
+/** A write to disk stopped short (full disk, quota): the file it was for is left as it was. */
+export class ShortWriteError extends R3mesError {
+  constructor(path: string, writtenBytes: number, expectedBytes: number) {
+    super('ERR_SHORT_WRITE', `write to ${path} stopped after ${writtenBytes} of ${expectedBytes} bytes`, {
+      path,
+      writtenBytes,
+      expectedBytes,
+    })
+  }
+}
 
 /** `fs.writeSync` as this module calls it; tests hand in one that writes fewer bytes. */
 export type WriteFn = (fd: number, buffer: Uint8Array, offset: number, length: number) => number

@@ -4,9 +4,11 @@
  * Philox4x32-10 (Salmon et al., SC'11): the i-th random block is a pure function of a 64-bit
  * key and a 128-bit counter, so any value can be recomputed alone, in any order, on any
  * backend. The key is derived from (seed, purpose) with SHA-256, so LoRA init, data sampling
- * and task assignment draw from unrelated streams of one window seed.
+ * and task assignment draw from unrelated streams of one window seed. The chain's task draw and
+ * the trainer's data sampling must agree bit for bit, hence its place beside the other shared
+ * encodings rather than in the ML engine.
  */
-import { createHash } from 'node:crypto'
+import { sha256 } from './hash.ts'
 
 const M0 = 0xd2511f53
 const M1 = 0xcd9e8d57
@@ -50,13 +52,9 @@ export function philox(key: PhiloxKey, counter: PhiloxCounter): [number, number,
 
 /** Key for one purpose of one seed: the first 8 bytes of SHA-256("r3mes/prng/1" ‖ 0 ‖ purpose ‖ 0 ‖ seed). */
 export function deriveKey(seed: Uint8Array | string, purpose: string): PhiloxKey {
-  const h = createHash('sha256')
-    .update('r3mes/prng/1\0')
-    .update(purpose)
-    .update('\0')
-    .update(typeof seed === 'string' ? Buffer.from(seed, 'utf8') : seed)
-    .digest()
-  return [h.readUInt32LE(0), h.readUInt32LE(4)]
+  const digest = sha256('r3mes/prng/1\0', purpose, '\0', typeof seed === 'string' ? Buffer.from(seed, 'utf8') : seed)
+  const view = new DataView(digest.buffer, digest.byteOffset, digest.byteLength)
+  return [view.getUint32(0, true), view.getUint32(4, true)]
 }
 
 /**

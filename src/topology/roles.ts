@@ -1,4 +1,29 @@
 /**
+ * The names a topology file and `r3mes node` give to what a node runs: its roles, and the
+ * misbehaviours a test or chaos scenario may switch on. Plain data, so the topology loader can
+ * check a file without importing the node that runs it.
+ */
+import { InvalidArgumentError } from '../runtime/errors.ts'
+
+/**
+ * Roles a node process runs: the staked chain roles (validator, miner, verifier, arbiter) plus
+ * the unstaked ones. A subnet peer joins its subnet's topics and seeds the subnet's layer range
+ * and recent content without training.
+ */
+export const NODE_ROLES = [
+  'validator',
+  'miner',
+  'aggregator',
+  'verifier',
+  'arbiter',
+  'challenger',
+  'serving',
+  'subnet-peer',
+] as const
+
+export type NodeRole = (typeof NODE_ROLES)[number]
+
+/**
  * Misbehaviours a node can be configured with, for tests and chaos scenarios only: none is
  * ever on by default, and each names the honest rule it breaks.
  *
@@ -13,8 +38,6 @@
  *   heights and block times, junk commits and evidence, invalid transactions and statuses with
  *   forged authors (byzantine-validator.ts); the network must keep committing and slash nobody.
  */
-import { InvalidArgumentError } from '../runtime/errors.ts'
-
 export const MISBEHAVIOURS = [
   'wrongGradient',
   'copiedCid',

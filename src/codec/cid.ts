@@ -1,0 +1,21 @@
+/**
+ * Content identifiers of raw bytes: CIDv1, raw codec (0x55), sha2-256. A tensor bundle's,
+ * a gradient's and a dataset's CID is the hash of its canonical bytes.
+ */
+import { CID } from 'multiformats/cid'
+import { code as RAW_CODEC } from 'multiformats/codecs/raw'
+import * as Digest from 'multiformats/hashes/digest'
+import { sha256 } from './hash.ts'
+
+/** The multihash code of sha2-256. */
+const SHA2_256_CODE = 0x12
+
+/** The CID of raw bytes (given whole or as parts that concatenate to them). */
+export function cidOf(bytes: Uint8Array | readonly Uint8Array[]): CID {
+  return cidOfDigest(bytes instanceof Uint8Array ? sha256(bytes) : sha256(...bytes))
+}
+
+/** The raw-codec CID of a sha2-256 digest computed by the caller. */
+export function cidOfDigest(digest: Uint8Array): CID {
+  return CID.createV1(RAW_CODEC, Digest.create(SHA2_256_CODE, digest))
+}

@@ -1,0 +1,62 @@
+/**
+ * ed25519 (RFC 8032) through node:crypto, the native path (about 50× faster than pure JS), with
+ * raw keys: a 32-byte secret seed and a 32-byte public key, the same bytes @noble/curves uses,
+ * so a key made here signs what noble verifies and the reverse (the chain's VRF proves with the
+ * same seed). node:crypto wants DER, so raw keys are wrapped in the fixed PKCS#8 / SPKI prefixes.
+ */
+import { createPrivateKey, createPublicKey, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
+import { assert } from '../runtime/assert.ts'
+import { ED25519_PUBLIC_KEY_CACHE_ENTRIES } from '../runtime/limits.ts'
+import { toHex } from './bytes.ts'
+
+export const ED25519_SEED_SIZE_BYTES = 32
+export const ED25519_PUBLIC_KEY_SIZE_BYTES = 32
+export const ED25519_SIGNATURE_SIZE_BYTES = 64
+
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+
+/** Parsed private keys per seed array: parsing DER costs as much as signing. */
+const privateKeys = new WeakMap<Uint8Array, KeyObject>()
+/** Parsed public keys by hex: a node verifies the same few hundred signers over and over. */
+const publicKeys = new Map<string, KeyObject>()
+
+function privateKeyObject(seed: Uint8Array): KeyObject {
+  let key = privateKeys.get(seed)
+  if (key === undefined) {
+    assert(seed.byteLength === ED25519_SEED_SIZE_BYTES, 'an ed25519 seed is 32 bytes')
+    key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+    privateKeys.set(seed, key)
+  }
+  return key
+}
+
+function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  const id = toHex(publicKey)
+  let key = publicKeys.get(id)
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+    if (publicKeys.size >= ED25519_PUBLIC_KEY_CACHE_ENTRIES) publicKeys.clear()
+    publicKeys.set(id, key)
+  }
+  return key
+}
+
+/** The public key of a 32-byte seed. */
+export function ed25519PublicKey(seed: Uint8Array): Uint8Array {
+  const spki = createPublicKey(privateKeyObject(seed)).export({ format: 'der', type: 'spki' })
+  return new Uint8Array(spki.subarray(SPKI_PREFIX.length))
+}
+
+/** The 64-byte signature of `message` by the key of `seed`. */
+export function ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
+  return new Uint8Array(nodeSign(null, message, privateKeyObject(seed)))
+}
+
+/** Whether `signature` is `publicKey`'s over `message`; false for keys or signatures of the wrong size. */
+export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.byteLength !== ED25519_PUBLIC_KEY_SIZE_BYTES || signature.byteLength !== ED25519_SIGNATURE_SIZE_BYTES)
+    return false
+  // OpenSSL parses any 32 bytes as a key (a non-point just fails verification), so nothing here throws.
+  return nodeVerify(null, message, publicKeyObject(publicKey), signature)
+}
