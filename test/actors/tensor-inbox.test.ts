@@ -23,6 +23,7 @@ import {
 import { InboxFullError, TensorInbox } from '../../src/actors/training/tensor-inbox.ts'
 import { ChainApp } from '../../src/chain/app.ts'
 import { localTestnetGenesis } from '../../src/chain/genesis.ts'
+import { ChainReader } from '../../src/chain/reader.ts'
 import { type KeyPair, keyPairFromSeed, sha256 } from '../../src/chain/keys.ts'
 import type { Task, Window } from '../../src/chain/state.ts'
 import { saveBackbone } from '../../src/ml/artifacts.ts'
@@ -104,7 +105,7 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
     inbox = new TensorInbox(components('inbox').clock)
     installTensorReceiver(receiver.activations, {
       self: key('miner-1').address,
-      query: (path) => app.query(path),
+      chain: new ChainReader(app.state),
       tensorBytes,
       inbox,
       logger: components('receiver').logger,
