@@ -25,7 +25,6 @@ import type { SkewedClock } from '../runtime/skewed-clock.ts'
 import { type AdminAccess, checkAdminRequest } from './http/admin-access.ts'
 import { createBoundedServer, HttpError, Router, requestUrl, type ServerBounds } from './http/http-server.ts'
 import type { R3mesNode } from './node.ts'
-import type { ServingWork } from './roles/serving.ts'
 import { type CompletionsApi, completionsApi } from './serving/completions-api.ts'
 
 function bodyTooLarge(): HttpError {
@@ -130,14 +129,13 @@ export class NodeApi {
   readonly #init: NodeApiInit
   /** The serving role's completion routes, on a node that serves. */
   readonly #completions: { router: Router; api: CompletionsApi } | undefined
-  readonly #serving: ServingWork | undefined
 
   constructor(init: NodeApiInit) {
     this.#init = init
-    this.#serving = init.node.works.get('serving') as ServingWork | undefined
-    if (this.#serving !== undefined) {
+    const source = init.node.servingSource
+    if (source !== undefined) {
       const router = new Router()
-      const api = completionsApi({ source: this.#serving.source })(init.components)
+      const api = completionsApi({ source })(init.components)
       api.mount(router)
       this.#completions = { router, api }
     }
@@ -187,7 +185,7 @@ export class NodeApi {
         ...node.status(),
         timeMs: this.#init.clock.nowMs(),
         clockSkewMs: this.#init.clock.offsetMs,
-        loss: this.#serving?.history ?? [],
+        loss: node.lossHistory(),
       })
     } else if (route === 'GET /events') {
       this.#send(res, 200, node.events)
@@ -203,7 +201,7 @@ export class NodeApi {
       const path = queryPath(url.pathname.slice('/query/'.length))
       let answer: unknown
       try {
-        answer = node.chain.query(path)
+        answer = node.chain.queryJson(path)
       } catch (error) {
         if (error instanceof UnknownQueryError) throw new HttpError(404, error.message, { code: 'unknown_query' })
         if (error instanceof PrunedError) throw new HttpError(410, error.message, { code: 'pruned' })
