@@ -160,9 +160,7 @@ const sendTensor = fromPromise<void, SendInput>(async ({ input, signal }) => {
   const ready = neighbour === undefined ? undefined : c.presence?.readyMiners(neighbour.subnet, task.window)
   const tensor = { direction: input.direction, window: task.window, step: task.shard, bytes: input.bytes }
   await Promise.all(
-    sendTargets(neighbour, task, input.replica, ready).map((to) =>
-      c.tensors.send(to, tensor, input.untilMs, signal),
-    ),
+    sendTargets(neighbour, task, input.replica, ready).map((to) => c.tensors.send(to, tensor, input.untilMs, signal)),
   )
 })
 
@@ -315,17 +313,19 @@ const watchClaim = fromPromise<ClaimStatus | 'unsettled', { components: MinerCom
  * reveal in the same window, and take that CID as this miner's own. Its own replicas wait for
  * its commit before they reveal, so the first CID it sees is usually another task's.
  */
-const findCopy = fromPromise<{ cid: string; traceCid: string } | null, { components: MinerComponents; task: Task; closeHeight: number }>(
-  async ({ input, signal }) => {
-    const { components: c, task } = input
-    while (!signal.aborted && c.chain.height < input.closeHeight) {
-      const other = c.chain.claims(task.window).find((cl) => cl.kind === 'submission' && cl.owner !== c.key.address)
-      if (other !== undefined) return { cid: other.cid, traceCid: (JSON.parse(other.metadata) as { trace: string }).trace }
-      await sleep(c.clock, 250, signal)
-    }
-    return null
-  },
-)
+const findCopy = fromPromise<
+  { cid: string; traceCid: string } | null,
+  { components: MinerComponents; task: Task; closeHeight: number }
+>(async ({ input, signal }) => {
+  const { components: c, task } = input
+  while (!signal.aborted && c.chain.height < input.closeHeight) {
+    const other = c.chain.claims(task.window).find((cl) => cl.kind === 'submission' && cl.owner !== c.key.address)
+    if (other !== undefined)
+      return { cid: other.cid, traceCid: (JSON.parse(other.metadata) as { trace: string }).trace }
+    await sleep(c.clock, 250, signal)
+  }
+  return null
+})
 
 // ---- the machine --------------------------------------------------------------------------
 
@@ -392,7 +392,10 @@ export const minerTaskMachine = setup({
   actions: {
     markFailed: assign({ code: TaskStop.failed }),
     logFailure: ({ context, event }, params: { step: string }) =>
-      context.components.logger.warn({ err: (event as { error?: unknown }).error, task: context.task.id, step: params.step }, 'task failed'),
+      context.components.logger.warn(
+        { err: (event as { error?: unknown }).error, task: context.task.id, step: params.step },
+        'task failed',
+      ),
     finish: sendParent(({ context }) => ({ type: 'task.finished', outcome: outcomeOf(context) })),
     acknowledge: sendParent(({ context }) => ({ type: 'task.revealed', outcome: outcomeOf(context) })),
   },
@@ -430,12 +433,19 @@ export const minerTaskMachine = setup({
       on: closesEarly,
       invoke: {
         src: 'findCopy',
-        input: ({ context }) => ({ components: context.components, task: context.task, closeHeight: context.closeHeight }),
+        input: ({ context }) => ({
+          components: context.components,
+          task: context.task,
+          closeHeight: context.closeHeight,
+        }),
         onDone: [
           {
             guard: ({ event }) => event.output !== null,
             target: 'committing',
-            actions: assign({ cid: ({ event }) => event.output?.cid ?? null, traceCid: ({ event }) => event.output?.traceCid ?? null }),
+            actions: assign({
+              cid: ({ event }) => event.output?.cid ?? null,
+              traceCid: ({ event }) => event.output?.traceCid ?? null,
+            }),
           },
           { target: 'failed', actions: assign({ code: TaskStop.nothingToCopy }) },
         ],
@@ -466,7 +476,10 @@ export const minerTaskMachine = setup({
           { guard: 'lastStage', target: 'backward', actions: assign({ forwardPass: ({ event }) => event.output }) },
           {
             target: 'sendingOutput',
-            actions: assign({ forwardPass: ({ event }) => event.output, output: ({ event }) => f32Bytes(event.output.output) }),
+            actions: assign({
+              forwardPass: ({ event }) => event.output,
+              output: ({ event }) => f32Bytes(event.output.output),
+            }),
           },
         ],
         onError: failOn('forward'),
@@ -566,7 +579,12 @@ export const minerTaskMachine = setup({
       },
     },
     awaitingReplicaCommits: {
-      invoke: { src: 'awaitReplicaCommits', input: submitInput, onDone: 'revealing', onError: failOn('awaitingReplicaCommits') },
+      invoke: {
+        src: 'awaitReplicaCommits',
+        input: submitInput,
+        onDone: 'revealing',
+        onError: failOn('awaitingReplicaCommits'),
+      },
     },
     revealing: {
       invoke: {

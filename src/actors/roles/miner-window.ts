@@ -79,7 +79,13 @@ export const minerWindowMachine = setup({
   },
 }).createMachine({
   id: 'minerWindow',
-  context: ({ input }) => ({ ...input, shards: new Map(), running: [], unfinished: input.tasks.length, error: undefined }),
+  context: ({ input }) => ({
+    ...input,
+    shards: new Map(),
+    running: [],
+    unfinished: input.tasks.length,
+    error: undefined,
+  }),
   initial: 'starting',
   states: {
     starting: {
@@ -133,14 +139,25 @@ export const minerWindowMachine = setup({
             assign({ unfinished: ({ context }) => context.unfinished - 1 }),
             ({ context, event }) =>
               context.components.logger.info(
-                { task: event.outcome.taskId, code: event.outcome.code, cid: event.outcome.cid, window: context.window.id },
+                {
+                  task: event.outcome.taskId,
+                  code: event.outcome.code,
+                  cid: event.outcome.cid,
+                  window: context.window.id,
+                },
                 'task done',
               ),
           ],
         },
       },
     },
-    done: { type: 'final', entry: sendParent(({ context }) => ({ type: 'window.finished', window: context.window.id })) },
-    failed: { type: 'final', entry: sendParent(({ context }) => ({ type: 'window.finished', window: context.window.id })) },
+    done: {
+      type: 'final',
+      entry: sendParent(({ context }) => ({ type: 'window.finished', window: context.window.id })),
+    },
+    failed: {
+      type: 'final',
+      entry: sendParent(({ context }) => ({ type: 'window.finished', window: context.window.id })),
+    },
   },
 })

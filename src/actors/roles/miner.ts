@@ -88,8 +88,7 @@ export const minerMachine = setup({
       },
     }),
     forget: assign({
-      windows: ({ context, event }) =>
-        context.windows.filter((w) => w.id !== (event as { window: number }).window),
+      windows: ({ context, event }) => context.windows.filter((w) => w.id !== (event as { window: number }).window),
     }),
   },
 }).createMachine({

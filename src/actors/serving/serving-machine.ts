@@ -71,7 +71,14 @@ const loadModel = fromPromise<LoadedModel, { components: ServingComponents; poin
   const { chain, model, training, heldOut, logger } = input.components
   const height = chain.height
   const current = await model.currentModel()
-  const loss = heldOutLoss(training.cpuKernels, current.model, current.adapters, training.protocol, heldOut, HELD_OUT_TOKENS)
+  const loss = heldOutLoss(
+    training.cpuKernels,
+    current.model,
+    current.adapters,
+    training.protocol,
+    heldOut,
+    HELD_OUT_TOKENS,
+  )
   logger.info({ height, loss, model: modelIdOf(current.pointers) }, 'model loaded')
   return {
     served: {
