@@ -9,6 +9,9 @@ import type { AnyActorRef, InspectionEvent } from 'xstate'
 import type { Clock } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
 
+/** Events every block brings to every actor (a block, the pointer the serving role reads at each): not news. */
+const ROUTINE_EVENTS = new Set(['block', 'model.pointer'])
+
 /** Records kept for `/events` (the oldest go first). */
 const MAX_ACTOR_EVENTS = 500
 
@@ -45,7 +48,7 @@ export class ActorEventLog {
     this.#log.debug(full, 'actor event')
   }
 
-  /** The inspector of the node's actor system: state changes, and every event but blocks. */
+  /** The inspector of the node's actor system: state changes, and every event but the routine ones. */
   readonly inspectRoles = (ev: InspectionEvent): void => {
     const ref = ev.actorRef as AnyActorRef
     if (ev.type === '@xstate.snapshot') {
@@ -53,7 +56,11 @@ export class ActorEventLog {
       this.#changed(ref, JSON.stringify(snapshot.value ?? null), snapshot.status, () =>
         this.record({ actor: ref.id, kind: 'snapshot', event: ev.event.type, state: snapshot.value }),
       )
-    } else if (ev.type === '@xstate.event' && ev.event.type !== 'block' && !ev.event.type.startsWith('xstate.')) {
+    } else if (
+      ev.type === '@xstate.event' &&
+      !ROUTINE_EVENTS.has(ev.event.type) &&
+      !ev.event.type.startsWith('xstate.')
+    ) {
       this.record({ actor: ref.id, kind: 'event', event: ev.event.type })
     }
   }
