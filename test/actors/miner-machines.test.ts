@@ -11,6 +11,7 @@ import { minerMachine } from '../../src/actors/roles/miner.ts'
 import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
 import { minerTaskMachine, type ShardPieces } from '../../src/actors/roles/miner-task.ts'
 import { minerWindowMachine } from '../../src/actors/roles/miner-window.ts'
+import { partners, receiveSources, sendTargets } from '../../src/actors/roles/pipeline.ts'
 import { TensorWaitTimeoutError } from '../../src/actors/training/tensor-inbox.ts'
 import type { Task, Window } from '../../src/chain/state.ts'
 import type { StageForward } from '../../src/ml/model.ts'
@@ -250,5 +251,29 @@ describe('actors: the node machine', () => {
     node.send({ type: 'stop' })
     assert.equal(node.getSnapshot().status, 'done')
     assert.equal((node.system.get('miner') as AnyActorRef | undefined)?.getSnapshot().status ?? 'stopped', 'stopped')
+  })
+})
+
+describe('actors: pipeline neighbours', () => {
+  const mine = { id: 'm', subnet: 0, shard: 0, miners: ['a0', 'a1'] } as unknown as Task
+  const down = { id: 'd', subnet: 1, shard: 0, miners: ['b0', 'b1'] } as unknown as Task
+
+  it('with nothing known, replica i works with replica i of the neighbour', () => {
+    assert.deepEqual(sendTargets(down, mine, 0), ['b0'])
+    assert.deepEqual(sendTargets(down, mine, 1), ['b1'])
+    assert.deepEqual(partners(down, mine, 1), ['b1'])
+  })
+
+  it('the first ready replica also serves the neighbours whose usual partner is not ready', () => {
+    const ready = new Set(['a0', 'b0', 'b1'])
+    assert.deepEqual(sendTargets(down, mine, 0, ready).sort(), ['b0', 'b1'])
+    // a1 is not ready: it keeps its own partner (presence may lag) and serves nobody else.
+    assert.deepEqual(sendTargets(down, mine, 1, ready), ['b1'])
+  })
+
+  it('a stage takes its input from any replica of the neighbouring task, ready ones first', () => {
+    assert.deepEqual(receiveSources(down, new Set(['b1'])), ['b1', 'b0'])
+    assert.deepEqual(receiveSources(down), ['b0', 'b1'])
+    assert.deepEqual(receiveSources(undefined), [])
   })
 })
