@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
-import { createActor } from 'xstate'
+import { createActor, type InspectionEvent } from 'xstate'
 import { type BlockOutcome, ChainApp, type Block as ChainBlock } from '../chain/app.ts'
 import { type Genesis as ChainGenesis, genesisValidators } from '../chain/genesis.ts'
 import { ChainReader } from '../chain/reader.ts'
@@ -70,6 +70,15 @@ export interface ChainNodeInit {
    * committing and slash nobody.
    */
   readonly byzantine?: boolean
+  /** Sees the consensus actor's inspection events (the node's event log). */
+  readonly inspect?: (event: InspectionEvent) => void
+}
+
+/** Where the consensus engine is: its actor's state, and the height and round it decides. */
+export interface ConsensusPosition {
+  readonly state: string
+  readonly height: number
+  readonly round: number
 }
 
 /**
@@ -176,6 +185,7 @@ export class ChainNode {
         gossipIntervalMs: init.gossipIntervalMs ?? 200,
         ...(init.onFatal === undefined ? {} : { onFatal: init.onFatal }),
       },
+      ...(init.inspect === undefined ? {} : { inspect: init.inspect }),
     })
     // Transactions from the topic reach a validator's mempool, which runs the application's
     // check (running it here too would count the sender's nonce twice). Gossip forwards only
@@ -219,8 +229,38 @@ export class ChainNode {
     })
   }
 
+  /** Where consensus is now (the node's status shows it). */
+  consensusPosition(): ConsensusPosition {
+    const snapshot = this.#actor.getSnapshot()
+    const core = snapshot.context.core
+    return {
+      state: typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value),
+      height: core?.tip.height ?? this.height + 1,
+      round: core?.round ?? 0,
+    }
+  }
+
+  /** The JSON answer to a string-path query (query.ts; the HTTP API and the CLI). */
+  queryJson(path: string): unknown {
+    return this.app.chain.query(path)
+  }
+
+  /**
+   * The same, cast. Only the roles still on the NodeServices facade (aggregator, verifier,
+   * challenger) read through it; every other reader uses `reader`.
+   */
   query<T = unknown>(path: string): T {
     return this.app.chain.query(path) as T
+  }
+
+  /** The application's check of a signed transaction against the state now, recording nothing. */
+  checkTx(tx: Uint8Array): ReturnType<ChainApp['checkTx']> {
+    return this.app.chain.checkTx(tx, { record: false })
+  }
+
+  /** The state's app hash after the last executed block. */
+  appHash(): Uint8Array {
+    return this.app.chain.appHash()
   }
 
   stop(): void {
@@ -232,7 +272,7 @@ export class ChainNode {
 
   /** Mean wall time between recent blocks (ms): how long "N blocks from now" really is. */
   get blockIntervalMs(): number {
-    return this.#intervalMs ?? this.app.chain.state.params.blockTimeMs
+    return this.#intervalMs ?? this.reader.params.blockTimeMs
   }
 
   /** A transport that sends a conflicting nil prevote beside each of this validator's block prevotes. */

@@ -6,18 +6,17 @@
 import type { SkewedClock } from '../runtime/skewed-clock.ts'
 import type { R3mesNode } from './node.ts'
 import type { NodeApiBackend } from './node-api.ts'
-import type { ServingWork } from './roles/serving.ts'
 
 export function nodeApiBackend(node: R3mesNode, clock: SkewedClock): NodeApiBackend {
-  const serving = node.works.get('serving') as ServingWork | undefined
+  const source = node.servingSource
   return {
-    status: () => ({ ...node.status(), loss: serving?.history ?? [] }),
+    status: () => ({ ...node.status(), loss: node.lossHistory() }),
     events: () => node.events,
     height: () => node.chain.height,
     history: (height) => node.chain.history.get(height),
-    query: (path) => node.chain.query(path),
+    query: (path) => node.chain.queryJson(path),
     faults: node.net.faults,
     clock,
-    ...(serving !== undefined ? { serving: { source: serving.source } } : {}),
+    ...(source !== undefined ? { serving: { source } } : {}),
   }
 }

@@ -1,7 +1,8 @@
 /**
- * What the role actors of one node share: the chain, the transaction sender, the network
- * node, the kernels, the training data, and caches of fetched model pieces, with counters
- * of the bytes each piece cost (the sharding figures).
+ * The one object the aggregator, verifier, arbiter and challenger roles still take (they read
+ * what they need from it); built over the node's shared pieces (node-pieces.ts), so those
+ * roles share the caches and counters of the others. The miner and serving roles take typed
+ * components instead; this facade goes once the last role does too.
  */
 import type { PeerId } from '@libp2p/interface'
 import type { KeyPair } from '../chain/keys.ts'
@@ -13,13 +14,14 @@ import type { NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import type { Misbehaviour } from '../topology/roles.ts'
 import type { ChainNode } from './chain-node.ts'
-import { type ContentFetcher, contentFetcher } from './services/content-fetcher.ts'
-import { type NodeMetrics, newNodeMetrics } from './services/metrics.ts'
-import { ModelPieces } from './services/model-pieces.ts'
-import { type PeerDirectory, peerDirectory } from './services/peer-directory.ts'
+import type { NodePieces } from './node-pieces.ts'
+import type { ContentFetcher } from './services/content-fetcher.ts'
+import type { NodeMetrics } from './services/metrics.ts'
+import type { ModelPieces } from './services/model-pieces.ts'
+import type { PeerDirectory } from './services/peer-directory.ts'
 import type { TrainingData } from './services/training-setup.ts'
 import type { AdapterState, TrainingProtocol } from './training/protocol.ts'
-import { TensorInbox } from './training/tensor-inbox.ts'
+import type { TensorInbox } from './training/tensor-inbox.ts'
 import type { TxSender } from './tx-sender.ts'
 
 export type { NodeMetrics } from './services/metrics.ts'
@@ -40,58 +42,29 @@ export class NodeServices {
   readonly inbox: TensorInbox
   readonly misbehaviour: ReadonlySet<Misbehaviour>
   readonly c: RuntimeComponents
-  readonly metrics: NodeMetrics = newNodeMetrics()
+  readonly metrics: NodeMetrics
   readonly peers: PeerDirectory
   readonly content: ContentFetcher
   readonly model: ModelPieces
 
-  constructor(init: {
-    key: KeyPair
-    chain: ChainNode
-    tx: TxSender
-    net: NetNode
-    kernels: Kernels
-    cpuKernels: Kernels
-    config: ModelConfig
-    protocol: TrainingProtocol
-    data: TrainingData
-    misbehaviour: ReadonlySet<Misbehaviour>
-    components: RuntimeComponents
-  }) {
-    this.key = init.key
-    this.address = init.key.address
-    this.chain = init.chain
-    this.tx = init.tx
-    this.net = init.net
-    this.kernels = init.kernels
-    this.cpuKernels = init.cpuKernels
-    this.config = init.config
-    this.protocol = init.protocol
-    this.data = init.data
-    this.misbehaviour = init.misbehaviour
-    this.c = init.components
-    this.inbox = new TensorInbox(init.components.clock)
-    const reader = init.chain.reader
-    this.peers = peerDirectory({ chain: reader })
-    this.content = contentFetcher({
-      content: init.net.content,
-      peers: this.peers,
-      clock: init.components.clock,
-      self: this.address,
-    })
-    this.model = new ModelPieces({
-      chain: reader,
-      content: this.content,
-      training: {
-        config: init.config,
-        protocol: init.protocol,
-        data: init.data,
-        kernels: init.kernels,
-        cpuKernels: init.cpuKernels,
-      },
-      metrics: this.metrics,
-      modelSeeders: () => this.modelSeeders(),
-    })
+  constructor(pieces: NodePieces) {
+    this.key = pieces.key
+    this.address = pieces.key.address
+    this.chain = pieces.chain
+    this.tx = pieces.tx
+    this.net = pieces.net
+    this.kernels = pieces.training.kernels
+    this.cpuKernels = pieces.training.cpuKernels
+    this.config = pieces.training.config
+    this.protocol = pieces.training.protocol
+    this.data = pieces.training.data
+    this.misbehaviour = pieces.misbehaviours
+    this.c = pieces.runtime
+    this.inbox = pieces.inbox
+    this.metrics = pieces.metrics
+    this.peers = pieces.peers
+    this.content = pieces.content
+    this.model = pieces.model
   }
 
   get chainId(): string {
@@ -124,10 +97,6 @@ export class NodeServices {
 
   adapterState(subnet: number, cid: string | null): Promise<AdapterState> {
     return this.model.adapterState(subnet, cid, cid === null ? undefined : this.model.aggregatorOf(cid))
-  }
-
-  async storeInitialAdapterStates(): Promise<void> {
-    for (const bytes of this.model.initialAdapterStateBytes()) await this.net.content.put(bytes)
   }
 
   window(id?: number): Window | null {

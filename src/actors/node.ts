@@ -1,15 +1,18 @@
 /**
- * A node: one libp2p node, one content store, one chain, and the role actors its
- * configuration names, hosted by one XState actor system (`nodeMachine` spawns a role
- * machine per role and hands each executed block to all of them). The system's inspection
- * stream feeds a structured event log (pino at debug level, and a ring of recent events the
- * status endpoint serves), so a run can be followed actor by actor.
+ * A node: one libp2p node, one content store, one chain, and a machine for each role its
+ * configuration names, hosted by one XState actor system: `nodeMachine` spawns each role's
+ * machine (system id = the role's name) and hands it every executed block; stopping the node
+ * stops them. The validator's machine is the consensus actor the chain node runs. Both
+ * inspection streams feed the node's event log (actor-events.ts, `GET /events`), and
+ * `status()` shows each role's state.
  */
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { type ActorRefFrom, type AnyActorRef, createActor, enqueueActions, type InspectionEvent, setup } from 'xstate'
+import { type AnyActorLogic, type AnyActorRef, createActor, enqueueActions, setup } from 'xstate'
 import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
+import type { KeyPair } from '../chain/keys.ts'
+import type { ChainReader } from '../chain/reader.ts'
 import { submissionId } from '../chain/windows.ts'
 import type { TimeoutConfig } from '../consensus/core-types.ts'
 import { getModelConfig } from '../ml/config.ts'
@@ -20,20 +23,22 @@ import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { onNextTurn } from '../runtime/event-loop.ts'
 import { type Misbehaviour, NODE_ROLES, type NodeRole } from '../topology/roles.ts'
+import { ActorEventLog, type ActorEventRecord } from './actor-events.ts'
 import { ChainNode } from './chain-node.ts'
 import { installLibp2pIdentity, loadNodeKey } from './identity.ts'
-import { NodeServices } from './node-services.ts'
-import { AggregatorWork } from './roles/aggregator.ts'
-import { ChallengerWork } from './roles/challenger.ts'
-import { MinerWork } from './roles/miner.ts'
-import { type RoleWork, roleMachine } from './roles/role-machine.ts'
-import { ServingWork } from './roles/serving.ts'
-import { ArbiterWork, VerifierWork } from './roles/verifier.ts'
+import { buildNodePieces, type NodePieces } from './node-pieces.ts'
+import { type HostedRole, type HostedRoleOptions, hostedRoles } from './node-roles.ts'
+import type { BlockEvent } from './roles/block-event.ts'
+import type { minerMachine, TaskOutcome } from './roles/miner.ts'
+import type { NodeMetrics } from './services/metrics.ts'
+import type { ModelPieces } from './services/model-pieces.ts'
+import type { TrainingSetup } from './services/training-setup.ts'
+import type { SwappableModelSource } from './serving/model-source.ts'
+import type { LossRecord, servingMachine } from './serving/serving-machine.ts'
 import { resolveDataset } from './training/datasets.ts'
 import { publishBackbone } from './training/model-store.ts'
 import { trainingProtocol } from './training/protocol.ts'
 import { boundaryTensorBytes, installTensorReceiver } from './training/tensor-admission.ts'
-import { TxSender } from './tx-sender.ts'
 
 export interface NodeConfig {
   readonly home: string
@@ -72,28 +77,27 @@ export function timeoutsFor(blockTimeMs: number): TimeoutConfig {
 
 // ---- the actor system ---------------------------------------------------------------------
 
-interface HostedRole {
-  readonly role: NodeRole
-  readonly work: RoleWork
-}
-
-type NodeEvent = { type: 'block'; height: number } | { type: 'stop' }
+type NodeEvent = BlockEvent | { type: 'stop' }
 
 export const nodeMachine = setup({
   types: {
-    input: {} as { roles: readonly HostedRole[]; logger: RuntimeComponents['logger'] },
-    context: {} as { roles: ActorRefFrom<typeof roleMachine>[]; height: number },
+    input: {} as { roles: readonly HostedRole[] },
+    context: {} as { roles: readonly AnyActorRef[]; height: number },
     events: {} as NodeEvent,
   },
-  actors: { role: roleMachine },
 }).createMachine({
   id: 'node',
-  context: ({ input, spawn }) => ({
-    height: 0,
-    roles: input.roles.map((r) =>
-      spawn('role', { id: r.role, input: { role: r.role, work: r.work, logger: input.logger } }),
-    ),
-  }),
+  context: ({ input, spawn }) => {
+    // Each role brings its own machine, so the logic is not one declared in `setup`.
+    const spawnRole = spawn as unknown as (
+      logic: AnyActorLogic,
+      options: { id: string; systemId: string; input: unknown },
+    ) => AnyActorRef
+    return {
+      height: 0,
+      roles: input.roles.map((r) => spawnRole(r.logic, { id: r.name, systemId: r.name, input: r.input })),
+    }
+  },
   initial: 'running',
   states: {
     running: {
@@ -104,25 +108,15 @@ export const nodeMachine = setup({
             for (const ref of context.roles) enqueue.sendTo(ref, event)
           }),
         },
-        stop: {
-          target: 'stopped',
-          actions: enqueueActions(({ context, enqueue }) => {
-            for (const ref of context.roles) enqueue.sendTo(ref, { type: 'stop' })
-          }),
-        },
+        stop: 'stopped',
       },
     },
+    // Final: the system stops every role machine, and with them their windows and tasks.
     stopped: { type: 'final' },
   },
 })
 
-export interface ActorEventRecord {
-  readonly atMs: number
-  readonly actor: string
-  readonly kind: string
-  readonly event?: string
-  readonly state?: unknown
-}
+export type { ActorEventRecord } from './actor-events.ts'
 
 // ---- the node -----------------------------------------------------------------------------
 
@@ -130,58 +124,64 @@ export interface NodeStatus {
   readonly address: string
   readonly peerId: string
   readonly roles: readonly NodeRole[]
+  /** The state of each role's machine ('validator': the consensus actor's, or 'following'). */
+  readonly machines: Readonly<Record<string, unknown>>
   readonly validator: boolean
   readonly height: number
+  readonly round: number | null
   readonly appHash: string
   readonly window: number | null
   readonly peers: number
-  readonly metrics: NodeServices['metrics']
+  readonly metrics: NodeMetrics
   /** Claims whose reveal the chain acknowledged to this miner (the latest 256), by claim id. */
   readonly acknowledged: readonly string[]
 }
 
-export class R3mesNode {
-  readonly services: NodeServices
-  readonly chain: ChainNode
-  readonly net: NetNode
+/** Acknowledged reveals `/status` lists (the testnet checks each is on chain). */
+const MAX_ACKNOWLEDGED_LISTED = 256
+
+export interface R3mesNodeInit {
+  readonly pieces: NodePieces
   readonly roles: readonly NodeRole[]
-  readonly works: ReadonlyMap<NodeRole, RoleWork>
-  /** The most recent actor events (inspection), oldest first. */
-  readonly events: ActorEventRecord[] = []
+  readonly options?: HostedRoleOptions
+  /** The event log (built before the chain node when it records consensus too). @default a new one */
+  readonly log?: ActorEventLog
+}
+
+export class R3mesNode {
+  readonly address: string
+  readonly key: KeyPair
+  readonly chain: ChainNode
+  readonly reader: ChainReader
+  readonly net: NetNode
+  readonly model: ModelPieces
+  readonly training: TrainingSetup
+  readonly metrics: NodeMetrics
+  readonly roles: readonly NodeRole[]
+  /** The serving role's model source (the completion API answers from it), on a node that serves. */
+  readonly servingSource: SwappableModelSource | undefined
+  readonly #pieces: NodePieces
+  readonly #log: ActorEventLog
   readonly #system
   readonly #unsubscribe: () => void
   #stopped = false
 
-  constructor(init: {
-    services: NodeServices
-    roles: readonly NodeRole[]
-    works: Map<NodeRole, RoleWork>
-    components: RuntimeComponents
-  }) {
-    this.services = init.services
-    this.chain = init.services.chain
-    this.net = init.services.net
+  constructor(init: R3mesNodeInit) {
+    const p = init.pieces
+    this.#pieces = p
+    this.address = p.key.address
+    this.key = p.key
+    this.chain = p.chain
+    this.reader = p.reader
+    this.net = p.net
+    this.model = p.model
+    this.training = p.training
+    this.metrics = p.metrics
     this.roles = init.roles
-    this.works = init.works
-    const log = init.components.logger.child({ component: 'actors' })
-    const clock = init.components.clock
-    const record = (r: ActorEventRecord): void => {
-      this.events.push(r)
-      if (this.events.length > 500) this.events.shift()
-      log.debug(r, 'actor event')
-    }
-    this.#system = createActor(nodeMachine, {
-      input: { roles: [...init.works].map(([role, work]) => ({ role, work })), logger: init.components.logger },
-      inspect: (ev: InspectionEvent) => {
-        const actor = (ev.actorRef as AnyActorRef).id
-        if (ev.type === '@xstate.snapshot') {
-          const value = (ev.snapshot as { value?: unknown }).value
-          record({ atMs: clock.nowMs(), actor, kind: 'snapshot', event: ev.event.type, state: value })
-        } else if (ev.type === '@xstate.event' && ev.event.type !== 'block') {
-          record({ atMs: clock.nowMs(), actor, kind: 'event', event: ev.event.type })
-        }
-      },
-    })
+    this.#log = init.log ?? new ActorEventLog(p.runtime)
+    const { hosted, servingSource } = hostedRoles(p, init.roles, init.options)
+    this.servingSource = servingSource
+    this.#system = createActor(nodeMachine, { input: { roles: hosted }, inspect: this.#log.inspectRoles })
     this.#system.start()
     this.#unsubscribe = this.chain.onBlock((b) => {
       // After the block is fully applied: roles read the chain's new state.
@@ -191,22 +191,51 @@ export class R3mesNode {
     })
   }
 
+  /** The most recent actor events (inspection), oldest first. */
+  get events(): readonly ActorEventRecord[] {
+    return this.#log.events
+  }
+
+  /** The machine hosting `role` on this node, if it hosts one. */
+  role(role: string): AnyActorRef | undefined {
+    return this.#system.system.get(role) as AnyActorRef | undefined
+  }
+
+  /** Every task outcome this node's miner recorded, oldest first (none when it does not mine). */
+  minerOutcomes(): readonly TaskOutcome[] {
+    const miner = this.role('miner') as ReturnType<typeof createActor<typeof minerMachine>> | undefined
+    return [...(miner?.getSnapshot().context.outcomes.values() ?? [])]
+  }
+
+  /** Held-out loss of every model the serving role loaded, in order (none when it does not serve). */
+  lossHistory(): readonly LossRecord[] {
+    const serving = this.role('serving') as ReturnType<typeof createActor<typeof servingMachine>> | undefined
+    return serving?.getSnapshot().context.history ?? []
+  }
+
   status(): NodeStatus {
-    const w = this.services.window()
+    const w = this.reader.currentWindow()
+    const consensus = this.chain.consensusPosition()
+    const validator = this.chain.validatorIndex >= 0
+    const machines: Record<string, unknown> = { validator: validator ? consensus.state : 'following' }
+    for (const ref of this.#system.getSnapshot().context.roles)
+      machines[ref.id] = (ref.getSnapshot() as { value?: unknown }).value
     return {
-      address: this.services.address,
+      address: this.address,
       peerId: this.net.peerId.toString(),
       roles: this.roles,
-      validator: this.chain.validatorIndex >= 0,
+      machines,
+      validator,
       height: this.chain.height,
-      appHash: Buffer.from(this.chain.chain.appHash()).toString('hex'),
+      round: validator ? consensus.round : null,
+      appHash: Buffer.from(this.chain.appHash()).toString('hex'),
       window: w?.id ?? null,
       peers: this.net.libp2p.getPeers().length,
-      metrics: { ...this.services.metrics },
-      acknowledged: [...((this.works.get('miner') as MinerWork | undefined)?.outcomes.values() ?? [])]
+      metrics: { ...this.metrics },
+      acknowledged: this.minerOutcomes()
         .filter((o) => o.code === 'OK')
-        .slice(-256)
-        .map((o) => submissionId(o.taskId, this.services.address)),
+        .slice(-MAX_ACKNOWLEDGED_LISTED)
+        .map((o) => submissionId(o.taskId, this.address)),
     }
   }
 
@@ -216,8 +245,7 @@ export class R3mesNode {
     this.#unsubscribe()
     this.#system.send({ type: 'stop' })
     this.#system.stop()
-    for (const work of this.works.values()) work.stop?.()
-    this.services.tx.close()
+    this.#pieces.tx.close()
     this.chain.stop()
     await this.net.stop()
   }
@@ -248,6 +276,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     components,
   )
   try {
+    const log = new ActorEventLog(components)
     const chain = new ChainNode(
       {
         home: config.home,
@@ -257,6 +286,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         timeouts: config.timeouts ?? timeoutsFor(genesis.params.blockTimeMs),
         equivocate: (config.misbehaviours ?? []).includes('equivocatingValidator'),
         byzantine: (config.misbehaviours ?? []).includes('byzantineValidator'),
+        inspect: log.inspectConsensus,
       },
       components,
     )
@@ -271,26 +301,28 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     } catch {
       cpuKernels = getKernels('ts')
     }
-    const tx = new TxSender({ chain, key: identity.key, logger: components.logger })
-    const services = new NodeServices({
-      key: identity.key,
-      chain,
-      tx,
-      net,
-      kernels,
-      cpuKernels,
-      config: modelConfig,
-      protocol: trainingProtocol(modelConfig),
-      data: { train: dataset.train, shardCount: approved.shardCount },
-      misbehaviour: new Set(config.misbehaviours ?? []),
+    const pieces = buildNodePieces(
+      {
+        key: identity.key,
+        chain,
+        net,
+        training: {
+          config: modelConfig,
+          protocol: trainingProtocol(modelConfig),
+          data: { train: dataset.train, shardCount: approved.shardCount },
+          kernels,
+          cpuKernels,
+        },
+        misbehaviours: config.misbehaviours ?? [],
+      },
       components,
-    })
+    )
     if (roles.includes('miner'))
       installTensorReceiver(net.activations, {
         self: identity.key.address,
-        query: (path) => chain.query(path),
-        tensorBytes: boundaryTensorBytes(modelConfig, services.protocol),
-        inbox: services.inbox,
+        chain: chain.reader,
+        tensorBytes: boundaryTensorBytes(modelConfig, pieces.training.protocol),
+        inbox: pieces.inbox,
         logger: components.logger,
       })
     if (config.modelDir !== undefined) {
@@ -307,18 +339,14 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
           )
       })
     }
-    await services.storeInitialAdapterStates()
-
-    const works = new Map<NodeRole, RoleWork>()
-    if (roles.includes('miner')) works.set('miner', new MinerWork(services))
-    if (roles.includes('aggregator') || roles.includes('validator'))
-      works.set('aggregator', new AggregatorWork(services))
-    if (roles.includes('verifier')) works.set('verifier', new VerifierWork(services))
-    if (roles.includes('arbiter')) works.set('arbiter', new ArbiterWork(services))
-    if (roles.includes('challenger') || (config.misbehaviours ?? []).includes('griefingChallenger'))
-      works.set('challenger', new ChallengerWork(services, config.challengeFraction ?? 0.25))
-    if (roles.includes('serving')) works.set('serving', new ServingWork(services, dataset.heldOut))
-    const node = new R3mesNode({ services, roles, works, components })
+    // Every node stores the initial adapter states, so their CIDs resolve from anyone.
+    for (const bytes of pieces.model.initialAdapterStateBytes()) await net.content.put(bytes)
+    const node = new R3mesNode({
+      pieces,
+      roles,
+      log,
+      options: { heldOut: dataset.heldOut, challengeFraction: config.challengeFraction ?? 0.25 },
+    })
     chain.start()
     return node
   } catch (error) {

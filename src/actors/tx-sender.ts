@@ -30,7 +30,7 @@ interface InFlight extends Pending {
 }
 
 export interface TxSenderInit {
-  readonly chain: ChainNode
+  readonly chain: Pick<ChainNode, 'reader' | 'height' | 'checkTx' | 'submit' | 'onBlock'>
   readonly key: KeyPair
   readonly logger: Logger
   /** @default 4 */
@@ -40,7 +40,7 @@ export interface TxSenderInit {
 }
 
 export class TxSender {
-  readonly #chain: ChainNode
+  readonly #chain: TxSenderInit['chain']
   readonly #key: KeyPair
   readonly #log: Logger
   readonly #queue: Pending[] = []
@@ -81,16 +81,20 @@ export class TxSender {
   #next(): void {
     const p = this.#queue.shift()
     if (p === undefined) return
-    const account = this.#chain.query<{ nonce: number } | null>(`account/${this.#key.address}`)
-    const params = this.#chain.chain.state.params
+    const reader = this.#chain.reader
     const bytes = encodeTx(
-      { chainId: this.#chain.chain.state.globals.chainId, nonce: account?.nonce ?? 0, fee: params.minFee, msg: p.msg },
+      {
+        chainId: reader.chainId,
+        nonce: reader.account(this.#key.address).nonce,
+        fee: reader.params.minFee,
+        msg: p.msg,
+      },
       this.#key,
     )
     const height = this.#chain.height
     // What this node's copy of the chain refuses, the validators would too: answer at once
     // rather than hold the queue until the transaction is given up on.
-    const check = this.#chain.chain.checkTx(bytes, { record: false })
+    const check = this.#chain.checkTx(bytes)
     if (!check.ok) {
       this.#log.info({ code: check.code, type: p.msg.type }, 'transaction refused before sending')
       p.resolve({ code: check.code, log: check.log, height })
@@ -128,7 +132,7 @@ export class TxSender {
       })
     } else if (height - f.resentAt >= this.#resendAfter) {
       f.resentAt = height
-      const check = this.#chain.chain.checkTx(f.bytes, { record: false })
+      const check = this.#chain.checkTx(f.bytes)
       if (check.ok) {
         void this.#chain.submit(f.bytes)
         return

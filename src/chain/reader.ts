@@ -10,7 +10,7 @@
 import { R3mesError } from '../runtime/errors.ts'
 import type { Params, Role } from './params.ts'
 import { isWindowPruned, windowOfClaim, windowOfTask } from './pruning.ts'
-import type { ChainState, Challenge, Claim, Meta, Staker, Subnet, Task, Window } from './state.ts'
+import type { Account, ChainState, Challenge, Claim, Meta, Staker, Subnet, Task, Window } from './state.ts'
 import { currentWindow, submissionId, windowKey } from './windows.ts'
 
 /** The thing asked for existed but has been pruned: the state keeps only windows from `retainedFrom` on. */
@@ -123,6 +123,11 @@ export class ChainReader {
     const claim = this.#state.claims.get(id)
     if (claim === undefined) this.#retained(`claim ${id}`, windowOfClaim(id))
     return claim ?? null
+  }
+
+  /** An account's balance and next nonce (an address never seen has neither). */
+  account(address: string): Account {
+    return this.#state.account(address)
   }
 
   staker(address: string): Staker | null {

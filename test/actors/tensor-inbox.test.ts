@@ -24,6 +24,7 @@ import { InboxFullError, TensorInbox } from '../../src/actors/training/tensor-in
 import { ChainApp } from '../../src/chain/app.ts'
 import { localTestnetGenesis } from '../../src/chain/genesis.ts'
 import { type KeyPair, keyPairFromSeed } from '../../src/chain/keys.ts'
+import { ChainReader } from '../../src/chain/reader.ts'
 import type { Task, Window } from '../../src/chain/state.ts'
 import { cidOf } from '../../src/codec/cid.ts'
 import { sha256 } from '../../src/codec/hash.ts'
@@ -105,7 +106,7 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
     inbox = new TensorInbox(components('inbox').clock)
     installTensorReceiver(receiver.activations, {
       self: key('miner-1').address,
-      query: (path) => app.query(path),
+      chain: new ChainReader(app.state),
       tensorBytes,
       inbox,
       logger: components('receiver').logger,

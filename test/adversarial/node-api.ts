@@ -10,9 +10,8 @@ import type { ServerBounds } from '../../src/actors/http/http-server.ts'
 import { R3mesNode } from '../../src/actors/node.ts'
 import { NodeApi } from '../../src/actors/node-api.ts'
 import { nodeApiBackend } from '../../src/actors/node-api-backend.ts'
-import { NodeServices } from '../../src/actors/node-services.ts'
+import { buildNodePieces } from '../../src/actors/node-pieces.ts'
 import { trainingProtocol } from '../../src/actors/training/protocol.ts'
-import { TxSender } from '../../src/actors/tx-sender.ts'
 import { keyPairFromSeed } from '../../src/chain/keys.ts'
 import { getModelConfig } from '../../src/ml/config.ts'
 import { getKernels } from '../../src/ml/kernels/select.ts'
@@ -38,21 +37,22 @@ export async function serveNodeApi(
   const c = components(`api-${index}`, 100 + index)
   const key = keyPairFromSeed(validatorSeed(index))
   const config = getModelConfig('micro')
-  const tx = new TxSender({ chain, key, logger: c.logger })
-  const services = new NodeServices({
-    key,
-    chain,
-    tx,
-    net,
-    kernels: getKernels('ts'),
-    cpuKernels: getKernels('ts'),
-    config,
-    protocol: trainingProtocol(config),
-    data: { train: new Uint8Array(0), shardCount: 1 },
-    misbehaviour: new Set(),
-    components: c,
-  })
-  const node = new R3mesNode({ services, roles: ['validator'], works: new Map(), components: c })
+  const pieces = buildNodePieces(
+    {
+      key,
+      chain,
+      net,
+      training: {
+        config,
+        protocol: trainingProtocol(config),
+        data: { train: new Uint8Array(0), shardCount: 1 },
+        kernels: getKernels('ts'),
+        cpuKernels: getKernels('ts'),
+      },
+    },
+    c,
+  )
+  const node = new R3mesNode({ pieces, roles: ['validator'] })
   const api = new NodeApi({ backend: nodeApiBackend(node, new SkewedClock(clock)), components: c, ...options })
   const url = await api.listen()
   return {
@@ -61,7 +61,7 @@ export async function serveNodeApi(
     node,
     async close() {
       await api.close()
-      tx.close()
+      pieces.tx.close()
     },
   }
 }

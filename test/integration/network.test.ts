@@ -17,8 +17,7 @@ import { localNetworkGenesis, type NodeSpec, nodeSeed } from '../../src/actors/l
 import { type R3mesNode, startNode } from '../../src/actors/node.ts'
 import { NodeApi } from '../../src/actors/node-api.ts'
 import { nodeApiBackend } from '../../src/actors/node-api-backend.ts'
-import type { MinerWork } from '../../src/actors/roles/miner.ts'
-import { modelIdOf, type ServingWork } from '../../src/actors/roles/serving.ts'
+import { modelIdOf } from '../../src/actors/serving/serving-machine.ts'
 import { brownFictionDataset } from '../../src/actors/training/datasets.ts'
 import { heldOutLoss } from '../../src/actors/training/evaluate.ts'
 import type { Challenge, Claim } from '../../src/chain/state.ts'
@@ -138,33 +137,27 @@ describe('a training network over real connections', function () {
     }
     const v0 = nodes[0] as R3mesNode
     const heldOut = brownFictionDataset().heldOut
-    const before = heldOutLoss(
-      v0.services.cpuKernels,
-      ...(Object.values(await v0.services.currentModel()).slice(0, 2) as [never, never]),
-      v0.services.protocol,
-      heldOut,
-    )
+    const initial = await v0.model.currentModel()
+    const before = heldOutLoss(v0.training.cpuKernels, initial.model, initial.adapters, v0.training.protocol, heldOut)
     // Every adapter state each subnet's model pointer has named, in order.
     const pointers: string[][] = [[], []]
     const cheater = nodes[5] as R3mesNode
     const allClaims = (): Claim[] =>
-      Array.from({ length: (v0.services.window()?.id ?? 0) + 1 }, (_, w) =>
-        v0.chain.query<Claim[]>(`claims/${w}`),
-      ).flat()
+      Array.from({ length: (v0.reader.currentWindow()?.id ?? 0) + 1 }, (_, w) => v0.reader.claims(w)).flat()
     const slashedClaims = (): Claim[] => allClaims().filter((c) => c.status === 'slashed')
     let lastDump = 0
     const verbose = process.env.R3MES_E2E_VERBOSE === '1'
     await waitFor('3 windows aggregated and the cheater slashed', 480_000, () => {
       if (verbose && clock.monotonicMs() - lastDump > 5000) {
         lastDump = clock.monotonicMs()
-        const w = v0.services.window()
+        const w = v0.reader.currentWindow()
         const cl = allClaims()
         process.stderr.write(
           `heights ${nodes.map((n) => n.chain.height)} connections ${nodes.map((n) => n.net.libp2p.getConnections().length)} window ${w?.id} claims ${cl.map((c) => `${c.id}:${c.status}`).join(' ')} pointers ${pointers.map((p) => p.length)}\n`,
         )
       }
-      for (const k of v0.services.subnetIds()) {
-        const p = v0.services.adapterPointer(k)
+      for (const k of v0.reader.subnets().map((s) => s.id)) {
+        const p = v0.reader.adapterPointer(k)
         const seen = pointers[k] as string[]
         if (p !== null && seen.at(-1) !== p) seen.push(p)
       }
@@ -175,27 +168,25 @@ describe('a training network over real connections', function () {
     // held-out loss fell.
     for (const [k, seen] of pointers.entries())
       assert.equal(new Set(seen).size, seen.length, `subnet ${k} never went back to an earlier state`)
-    const current = await v0.services.currentModel()
-    const after = heldOutLoss(v0.services.cpuKernels, current.model, current.adapters, v0.services.protocol, heldOut)
+    const current = await v0.model.currentModel()
+    const after = heldOutLoss(v0.training.cpuKernels, current.model, current.adapters, v0.training.protocol, heldOut)
     assert.ok(after < before, `held-out loss ${before} → ${after}`)
 
     // Every honest submission was accepted; the cheater's were challenged through L2 and L3.
     const honest = allClaims().filter(
-      (c) => c.kind === 'submission' && c.owner !== cheater.services.address && c.status !== 'revealed',
+      (c) => c.kind === 'submission' && c.owner !== cheater.address && c.status !== 'revealed',
     )
     assert.ok(honest.length >= 6, `honest submissions: ${honest.length}`)
     for (const c of honest) assert.equal(c.status, 'accepted', `${c.id} is ${c.status}`)
     const slashed = slashedClaims()
     assert.ok(
-      slashed.every((c) => c.owner === cheater.services.address),
+      slashed.every((c) => c.owner === cheater.address),
       'only the cheater is slashed',
     )
-    const challenge = v0.chain
-      .query<Challenge[]>('challenges')
+    const challenge = v0.reader
+      .openChallenges()
       .concat(
-        Array.from({ length: 20 }, (_, i) => v0.chain.query<Challenge | null>(`challenge/ch-${i}`)).filter(
-          (c): c is Challenge => c !== null,
-        ),
+        Array.from({ length: 20 }, (_, i) => v0.reader.challenge(`ch-${i}`)).filter((c): c is Challenge => c !== null),
       )
       .find((c) => c.claimId === slashed[0]?.id)
     assert.ok(challenge !== undefined, 'the slashed claim was challenged')
@@ -204,38 +195,43 @@ describe('a training network over real connections', function () {
     // No honest staker was slashed. Honest miners keep every unit; a verifier or arbiter that
     // missed a duty's deadline on this loaded machine pays the chain's duty penalty (1% a
     // time), which is the rule working, not a slash for fraud.
-    const stakeOf = (n: R3mesNode): bigint =>
-      BigInt(n.chain.query<{ stake: string }>(`staker/${n.services.address}`).stake)
+    const stakeOf = (n: R3mesNode): bigint => n.reader.staker(n.address)?.stake ?? 0n
     const genesisStake = new Map(genesis.stakers.map((s) => [s.pubKey, s.stake]))
     for (const [i, n] of nodes.entries()) {
       if (n === cheater) continue
-      const before = genesisStake.get(Buffer.from(n.services.key.publicKey).toString('hex')) ?? 0n
+      const before = genesisStake.get(Buffer.from(n.key.publicKey).toString('hex')) ?? 0n
       const dutyBound = specs[i]?.roles.some((r) => r === 'verifier' || r === 'arbiter') ? before / 20n : 0n
-      assert.ok(before - stakeOf(n) <= dutyBound, `${n.services.address} kept its stake: ${before} → ${stakeOf(n)}`)
+      assert.ok(before - stakeOf(n) <= dutyBound, `${n.address} kept its stake: ${before} → ${stakeOf(n)}`)
     }
-    assert.ok(stakeOf(cheater) < (genesisStake.get(Buffer.from(cheater.services.key.publicKey).toString('hex')) ?? 0n))
+    assert.ok(stakeOf(cheater) < (genesisStake.get(Buffer.from(cheater.key.publicKey).toString('hex')) ?? 0n))
     // Every node agrees on the chain.
     const h = Math.min(...nodes.map((n) => n.chain.height))
     assert.ok(h > 0)
     const miner = nodes[4] as R3mesNode
-    assert.ok((miner.works.get('miner') as MinerWork).outcomes.size > 0, 'the miner ran tasks')
+    assert.ok(miner.minerOutcomes().length > 0, 'the miner ran tasks')
+    assert.ok(miner.status().machines.miner !== undefined, 'the miner role shows its state')
     // Sharding: a miner fetched only its range of the backbone.
     assert.ok(miner.status().metrics.backboneBytes > 0)
 
     // The serving node loaded the latest model and answers completions with it.
     const server = nodes[3] as R3mesNode
-    const serving = server.works.get('serving') as ServingWork
+    const source = server.servingSource
+    assert.ok(source !== undefined, 'the serving node has a model source')
     // Training goes on meanwhile, so "latest" is read afresh at every look.
-    const latest = (): string => modelIdOf(server.services.subnetIds().map((k) => server.services.adapterPointer(k)))
-    await waitFor('the serving node to load the latest model', 60_000, () => serving.source.current()?.id === latest())
-    assert.ok(serving.history.length >= 2, 'the serving node evaluated the model as it moved')
+    const latest = (): string => modelIdOf(server.reader.subnets().map((s) => server.reader.adapterPointer(s.id)))
+    await waitFor('the serving node to load the latest model', 60_000, () => source.current()?.id === latest())
+    assert.ok(server.lossHistory().length >= 2, 'the serving node evaluated the model as it moved')
+    assert.ok(
+      server.events.some((e) => e.actor === 'validator'),
+      "the consensus actor's state changes are in the event log",
+    )
     const api = new NodeApi({
       backend: nodeApiBackend(server, new SkewedClock(clock)),
       components: { clock, random: new SeededRandom(9), logger: createLogger({ name: 'api', level: 'silent', clock }) },
     })
     try {
       const url = await api.listen()
-      const served = serving.source.current()?.id
+      const served = source.current()?.id
       const res = await fetch(`${url}/v1/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -245,10 +241,10 @@ describe('a training network over real connections', function () {
       const body = (await res.json()) as { model: string; choices: { text: string }[] }
       // The model it served when asked, or the next one if the pointer moved during the request.
       assert.ok(
-        body.model === served || body.model === serving.source.current()?.id,
+        body.model === served || body.model === source.current()?.id,
         `answered with the latest model: ${body.model}`,
       )
-      assert.ok(serving.history.some((h) => modelIdOf(h.pointers) === body.model))
+      assert.ok(server.lossHistory().some((h) => modelIdOf(h.pointers) === body.model))
       assert.ok((body.choices[0]?.text.length ?? 0) > 0, 'a completion came back')
     } finally {
       await api.close()
@@ -257,12 +253,18 @@ describe('a training network over real connections', function () {
     // A miner killed mid-window: the chain and the other miners carry on, the window closes
     // without it, and a later window's aggregate still moves the model.
     const victim = nodes[7] as R3mesNode
-    const killedIn = v0.services.window()?.id ?? 0
+    const killedIn = v0.reader.currentWindow()?.id ?? 0
     await victim.stop()
-    const moved = v0.services.subnetIds().map((k) => v0.services.adapterPointer(k))
+    const moved = v0.reader
+      .subnets()
+      .map((s) => s.id)
+      .map((k) => v0.reader.adapterPointer(k))
     await waitFor('the network to carry on without the killed miner', 120_000, () => {
-      const w = v0.services.window()?.id ?? 0
-      const now = v0.services.subnetIds().map((k) => v0.services.adapterPointer(k))
+      const w = v0.reader.currentWindow()?.id ?? 0
+      const now = v0.reader
+        .subnets()
+        .map((s) => s.id)
+        .map((k) => v0.reader.adapterPointer(k))
       return w >= killedIn + 2 && now.some((p, k) => p !== moved[k])
     })
     const survivors = nodes.filter((n) => n !== victim)

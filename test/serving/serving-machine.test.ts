@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createActor, fromPromise, waitFor } from 'xstate'
-import { loadLocalModel, type ServedModel, SwappableModelSource } from '../../src/actors/serving/model-source.ts'
-import { servingMachine } from '../../src/actors/serving/serving-machine.ts'
+import { loadLocalModel, SwappableModelSource } from '../../src/actors/serving/model-source.ts'
+import { type LoadedModel, type ServingComponents, servingMachine } from '../../src/actors/serving/serving-machine.ts'
 import { tsKernels } from '../../src/ml/kernels/ts-kernels.ts'
+import { SimulatedClock } from '../../src/runtime/clock.ts'
+import { createLogger } from '../../src/runtime/logger.ts'
 import { writeAdapters, writeMicroBackbone } from './helpers.ts'
 
 /** A load the test finishes when it wants to, for one pointer. */
@@ -23,32 +25,44 @@ describe('serving: the role machine follows the model pointer', () => {
   })
   after(() => rmSync(dir, { recursive: true, force: true }))
 
+  /** The serving components, of which these tests use only the source (the loads are provided above). */
+  function withSource(source: SwappableModelSource): ServingComponents {
+    return {
+      source,
+      chain: { height: 0, subnets: () => [], adapterPointer: () => null, currentWindow: () => null },
+      model: { currentModel: () => Promise.reject(new Error('the tests provide loadModel')) },
+      training: {} as ServingComponents['training'],
+      heldOut: new Uint8Array(0),
+      logger: createLogger({ name: 'serving', level: 'silent', clock: new SimulatedClock() }),
+    }
+  }
+
   function start() {
     const pending: PendingLoad[] = []
     const source = new SwappableModelSource()
     const machine = servingMachine.provide({
       actors: {
         // Loads the adapters the pointer names from disk, once the test lets it finish.
-        loadModel: fromPromise<ServedModel, { pointer: string }>(
+        loadModel: fromPromise<LoadedModel, { components: ServingComponents; pointer: string }>(
           ({ input }) =>
             new Promise((resolve, reject) => {
               pending.push({
                 pointer: input.pointer,
                 finish: () =>
-                  resolve(
-                    loadLocalModel({
+                  resolve({
+                    served: loadLocalModel({
                       backboneDir: dir,
                       adaptersFile: writeAdapters(dir, input.pointer),
                       kernels: tsKernels,
                     }),
-                  ),
+                  }),
                 fail: reject,
               })
             }),
         ),
       },
     })
-    const actor = createActor(machine, { input: { source } }).start()
+    const actor = createActor(machine, { input: withSource(source) }).start()
     const next = async (): Promise<PendingLoad> => {
       await waitFor(actor, () => pending.length > 0)
       return pending.shift() as PendingLoad

@@ -15,7 +15,7 @@
  * Each refusal is a TensorRefusedError whose code the sender sees in its nack.
  */
 import type { PeerId } from '@libp2p/interface'
-import type { Task, Window } from '../../chain/state.ts'
+import type { ChainReader } from '../../chain/reader.ts'
 import type { ModelConfig } from '../../ml/config.ts'
 import type { ActivationStreams, TensorHeader } from '../../net/activation-stream.ts'
 import { R3mesError } from '../../runtime/errors.ts'
@@ -49,7 +49,6 @@ export function boundaryTensorBytes(config: ModelConfig, protocol: TrainingProto
 
 interface StakerView {
   readonly address: string
-  readonly pubKey: string
   readonly roles: readonly string[]
   readonly subnet: number | null
 }
@@ -57,8 +56,8 @@ interface StakerView {
 export interface TensorReceiverInit {
   /** This node's chain address. */
   readonly self: string
-  /** A chain query (`ChainApp.query` paths: window, tasks/<w>, staker/<a>, stakers). */
-  readonly query: (path: string) => unknown
+  /** The chain state the header is checked against. */
+  readonly chain: Pick<ChainReader, 'currentWindow' | 'tasks' | 'staker' | 'stakers'>
   /** Bytes of a tensor at a subnet boundary, either direction. */
   readonly tensorBytes: number
   readonly inbox: TensorInbox
@@ -66,20 +65,23 @@ export interface TensorReceiverInit {
 }
 
 /** The window now open (the latest opened), or -1 before the first. */
-function openWindowOf(query: TensorReceiverInit['query']): number {
-  return (query('window') as Window | null)?.id ?? -1
+function openWindowOf(chain: TensorReceiverInit['chain']): number {
+  return chain.currentWindow()?.id ?? -1
 }
 
 /** The staker behind `peer`, or undefined; a peer id is the staker's ed25519 key. */
-function stakerOfPeer(query: TensorReceiverInit['query'], peer: PeerId): StakerView | undefined {
+function stakerOfPeer(chain: TensorReceiverInit['chain'], peer: PeerId): StakerView | undefined {
   const id = peer.toString()
-  return (query('stakers') as StakerView[]).find((s) => peerIdOfPubKey(s.pubKey).toString() === id)
+  const found = chain.stakers().find((s) => peerIdOfPubKey(s.staker.pubKey).toString() === id)
+  return found === undefined
+    ? undefined
+    : { address: found.address, roles: found.staker.roles, subnet: found.staker.subnet }
 }
 
 /** Throws the TensorRefusedError `header` from `sender` deserves, or returns the open window. */
 export function admitTensor(init: TensorReceiverInit, header: TensorHeader, sender: StakerView | undefined): number {
   if (sender === undefined) throw new TensorRefusedError(TensorRefusal.unknownSender, 'the sender is not a staker')
-  const open = openWindowOf(init.query)
+  const open = openWindowOf(init.chain)
   if (header.window !== open && header.window !== open + 1)
     throw new TensorRefusedError(
       TensorRefusal.wrongWindow,
@@ -95,7 +97,7 @@ export function admitTensor(init: TensorReceiverInit, header: TensorHeader, send
   // Activations come from the subnet before this node's, activation-gradients from the one after.
   const offset = header.direction === 'forward' ? -1 : 1
   if (header.window === open) {
-    const tasks = init.query(`tasks/${open}`) as Task[]
+    const tasks = init.chain.tasks(open)
     const mine = tasks.find((t) => t.shard === header.step && t.miners.includes(init.self))
     const neighbour =
       mine === undefined ? undefined : tasks.find((t) => t.shard === header.step && t.subnet === mine.subnet + offset)
@@ -105,8 +107,7 @@ export function admitTensor(init: TensorReceiverInit, header: TensorHeader, send
         `${sender.address} is not this node's ${header.direction === 'forward' ? 'upstream' : 'downstream'} neighbour on step ${header.step} of window ${open}`,
       )
   } else {
-    const me = init.query(`staker/${init.self}`) as StakerView | null
-    const mySubnet = me?.subnet ?? null
+    const mySubnet = init.chain.staker(init.self)?.subnet ?? null
     if (mySubnet === null || !sender.roles.includes('miner') || sender.subnet !== mySubnet + offset)
       throw new TensorRefusedError(
         TensorRefusal.notNeighbour,
@@ -124,10 +125,10 @@ export function admitTensor(init: TensorReceiverInit, header: TensorHeader, send
  */
 export function installTensorReceiver(streams: ActivationStreams, init: TensorReceiverInit): void {
   streams.admitWith((header, from) => {
-    admitTensor(init, header, stakerOfPeer(init.query, from))
+    admitTensor(init, header, stakerOfPeer(init.chain, from))
   })
   streams.onTensor((t) => {
-    const sender = stakerOfPeer(init.query, t.from)
+    const sender = stakerOfPeer(init.chain, t.from)
     if (sender === undefined) return
     try {
       init.inbox.deliver(
@@ -136,7 +137,7 @@ export function installTensorReceiver(streams: ActivationStreams, init: TensorRe
         t.header.direction,
         sender.address,
         t.bytes,
-        openWindowOf(init.query),
+        openWindowOf(init.chain),
       )
     } catch (error) {
       // Another stream from the same sender took the room between its header and its end.

@@ -124,7 +124,7 @@ export class TensorInbox {
   }
 
   /** The tensor from `from`, waiting up to `timeoutMs` for it to arrive. */
-  async take(
+  take(
     window: number,
     step: number,
     direction: Direction,
@@ -132,24 +132,50 @@ export class TensorInbox {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
-    const key = keyOf(window, step, direction, from)
-    const held = this.#held.get(key)
-    if (held !== undefined) {
-      this.#remove(key)
-      return held.bytes
+    return this.takeFirst(window, step, direction, [from], timeoutMs, signal)
+  }
+
+  /**
+   * The first tensor from any of `senders` (the replicas of one neighbouring task, whose honest
+   * members send identical bytes), waiting up to `timeoutMs` for one to arrive. The others'
+   * copies, if they come, stay held until their window passes.
+   */
+  async takeFirst(
+    window: number,
+    step: number,
+    direction: Direction,
+    senders: readonly string[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Uint8Array> {
+    const keys = senders.map((from) => keyOf(window, step, direction, from))
+    for (const key of keys) {
+      const held = this.#held.get(key)
+      if (held !== undefined) {
+        this.#remove(key)
+        return held.bytes
+      }
     }
+    const what = `${window}/${step}/${direction} from ${senders.join(' or ')}`
     const abort = new AbortController()
     const onAbort = (): void => abort.abort()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
       return await Promise.race([
-        new Promise<Uint8Array>((resolve) => this.#waiters.set(key, resolve)),
+        new Promise<Uint8Array>((resolve) => {
+          // The first arrival answers; a second replica's copy after it is held, not lost.
+          const answer = (bytes: Uint8Array): void => {
+            for (const key of keys) this.#waiters.delete(key)
+            resolve(bytes)
+          }
+          for (const key of keys) this.#waiters.set(key, answer)
+        }),
         sleep(this.#clock, timeoutMs, abort.signal).then(() => {
-          throw new TensorWaitTimeoutError(key, timeoutMs)
+          throw new TensorWaitTimeoutError(what, timeoutMs)
         }),
       ])
     } finally {
-      this.#waiters.delete(key)
+      for (const key of keys) this.#waiters.delete(key)
       abort.abort()
       signal?.removeEventListener('abort', onAbort)
     }

@@ -66,11 +66,11 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     components,
   )
   const subnet = v.subnet === undefined ? undefined : intOption(v, 'subnet', 0, 0, 1023)
-  const staker = node.chain.query<{ subnet: number | null } | null>(`staker/${node.services.address}`)
+  const staker = node.reader.staker(node.address)
   if (subnet !== undefined && staker?.subnet !== subnet) {
     await node.stop()
     throw new InvalidArgumentError(
-      `--subnet ${subnet} does not match the chain: ${node.services.address} trains subnet ${staker?.subnet ?? 'none'}`,
+      `--subnet ${subnet} does not match the chain: ${node.address} trains subnet ${staker?.subnet ?? 'none'}`,
     )
   }
   const api = new NodeApi({
@@ -82,12 +82,12 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const apiUrl = await api.listen()
   const ready = {
     name,
-    address: node.services.address,
+    address: node.address,
     peerId: node.net.peerId.toString(),
     multiaddrs: node.net.multiaddrs().map((m) => m.toString()),
     api: apiUrl,
     roles,
-    backend: node.services.kernels.name,
+    backend: node.training.kernels.name,
   }
   io.out(JSON.stringify(ready))
   // Written whole or not at all: a reader polls for the file and parses it the moment it appears.

@@ -1,0 +1,108 @@
+/**
+ * Which machines a node hosts for the roles its configuration names, each with its own
+ * components object built from the node's shared pieces. The miner and serving roles are
+ * machines of their own; the aggregator, verifier, arbiter and challenger still run as
+ * `RoleWork` behind the role debouncer (role-machine.ts) over the NodeServices facade. The
+ * validator's machine is the consensus actor the chain node runs.
+ */
+import type { AnyActorLogic } from 'xstate'
+import type { Misbehaviour } from '../topology/roles.ts'
+import type { NodePieces } from './node-pieces.ts'
+import { NodeServices } from './node-services.ts'
+import { AggregatorWork } from './roles/aggregator.ts'
+import { ChallengerWork } from './roles/challenger.ts'
+import { type MinerComponents, minerMachine } from './roles/miner.ts'
+import type { MinerPresence } from './roles/miner-components.ts'
+import { type RoleWork, roleMachine } from './roles/role-machine.ts'
+import { ArbiterWork, VerifierWork } from './roles/verifier.ts'
+import { SwappableModelSource } from './serving/model-source.ts'
+import { type ServingComponents, servingMachine } from './serving/serving-machine.ts'
+
+/** A machine the node spawns, under the role's name (its id and system id). */
+export interface HostedRole {
+  readonly name: string
+  readonly logic: AnyActorLogic
+  readonly input: unknown
+}
+
+export interface HostedRoleOptions {
+  /** The approved data set's held-out bytes (the serving role evaluates on them). */
+  readonly heldOut?: Uint8Array
+  /** Share of other miners' submissions a challenger re-executes. @default 0.25 */
+  readonly challengeFraction?: number
+  /** Who is ready for a window, from the subnet's presence gossip. @default none known */
+  readonly presence?: MinerPresence
+}
+
+export interface HostedRoles {
+  readonly hosted: readonly HostedRole[]
+  /** The serving role's model source (the completion API reads it), on a node that serves. */
+  readonly servingSource: SwappableModelSource | undefined
+}
+
+export function minerComponents(p: NodePieces, presence?: MinerPresence): MinerComponents {
+  return {
+    chain: p.reader,
+    pace: p.chain,
+    tx: p.tx,
+    content: p.content,
+    model: p.model,
+    training: p.training,
+    inbox: p.inbox,
+    tensors: p.tensors,
+    ...(presence === undefined ? {} : { presence }),
+    metrics: p.metrics,
+    key: p.key,
+    clock: p.runtime.clock,
+    logger: p.runtime.logger.child({ role: 'miner' }),
+    misbehaviours: p.misbehaviours,
+  }
+}
+
+export function servingComponents(p: NodePieces, heldOut: Uint8Array, source: SwappableModelSource): ServingComponents {
+  return {
+    source,
+    chain: p.reader,
+    model: p.model,
+    training: p.training,
+    heldOut,
+    logger: p.runtime.logger.child({ role: 'serving' }),
+  }
+}
+
+export function hostedRoles(
+  pieces: NodePieces,
+  roles: readonly string[],
+  options: HostedRoleOptions = {},
+): HostedRoles {
+  const hosted: HostedRole[] = []
+  let legacy: NodeServices | undefined
+  const services = (): NodeServices => {
+    legacy ??= new NodeServices(pieces)
+    return legacy
+  }
+  const work = (name: string, w: RoleWork): HostedRole => ({
+    name,
+    logic: roleMachine,
+    input: { role: name, work: w, logger: pieces.runtime.logger },
+  })
+  const misbehaving = (m: Misbehaviour): boolean => pieces.misbehaviours.has(m)
+  if (roles.includes('miner'))
+    hosted.push({ name: 'miner', logic: minerMachine, input: minerComponents(pieces, options.presence) })
+  if (roles.includes('aggregator') || roles.includes('validator'))
+    hosted.push(work('aggregator', new AggregatorWork(services())))
+  if (roles.includes('verifier')) hosted.push(work('verifier', new VerifierWork(services())))
+  if (roles.includes('arbiter')) hosted.push(work('arbiter', new ArbiterWork(services())))
+  if (roles.includes('challenger') || misbehaving('griefingChallenger'))
+    hosted.push(work('challenger', new ChallengerWork(services(), options.challengeFraction ?? 0.25)))
+  let servingSource: SwappableModelSource | undefined
+  if (roles.includes('serving')) {
+    servingSource = new SwappableModelSource()
+    hosted.push({
+      name: 'serving',
+      logic: servingMachine,
+      input: servingComponents(pieces, options.heldOut ?? new Uint8Array(0), servingSource),
+    })
+  }
+  return { hosted, servingSource }
+}
