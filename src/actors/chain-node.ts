@@ -204,10 +204,6 @@ export class ChainNode {
     })
   }
 
-  get chain(): ChainApp {
-    return this.app.chain
-  }
-
   get height(): number {
     return this.app.chain.height
   }
@@ -243,14 +239,6 @@ export class ChainNode {
   /** The JSON answer to a string-path query (query.ts; the HTTP API and the CLI). */
   queryJson(path: string): unknown {
     return this.app.chain.query(path)
-  }
-
-  /**
-   * The same, cast. Only the roles still on the NodeServices facade (aggregator, verifier,
-   * challenger) read through it; every other reader uses `reader`.
-   */
-  query<T = unknown>(path: string): T {
-    return this.app.chain.query(path) as T
   }
 
   /** The application's check of a signed transaction against the state now, recording nothing. */

@@ -1,20 +1,18 @@
 /**
  * Which machines a node hosts for the roles its configuration names, each with its own
- * components object built from the node's shared pieces. The miner and serving roles are
- * machines of their own; the aggregator, verifier, arbiter and challenger still run as
- * `RoleWork` behind the role debouncer (role-machine.ts) over the NodeServices facade. The
- * validator's machine is the consensus actor the chain node runs.
+ * components object built from the node's shared pieces: each role declares in its
+ * `*Components` interface exactly what it uses, and gets only that. The validator's machine
+ * is the consensus actor the chain node runs.
  */
 import type { AnyActorLogic } from 'xstate'
 import type { Misbehaviour } from '../topology/roles.ts'
 import type { NodePieces } from './node-pieces.ts'
-import { NodeServices } from './node-services.ts'
-import { AggregatorWork } from './roles/aggregator.ts'
-import { ChallengerWork } from './roles/challenger.ts'
+import { type AggregatorComponents, aggregatorMachine } from './roles/aggregator.ts'
+import { type ArbiterComponents, arbiterMachine } from './roles/arbiter.ts'
+import { type ChallengerComponents, challengerMachine } from './roles/challenger.ts'
 import { type MinerComponents, minerMachine } from './roles/miner.ts'
 import type { MinerPresence } from './roles/miner-components.ts'
-import { type RoleWork, roleMachine } from './roles/role-machine.ts'
-import { ArbiterWork, VerifierWork } from './roles/verifier.ts'
+import { type VerifierComponents, verifierMachine } from './roles/verifier.ts'
 import { SwappableModelSource } from './serving/model-source.ts'
 import { type ServingComponents, servingMachine } from './serving/serving-machine.ts'
 
@@ -70,31 +68,58 @@ export function servingComponents(p: NodePieces, heldOut: Uint8Array, source: Sw
   }
 }
 
+/** What the verification roles share: the chain, content, model, training, transactions. */
+function verificationComponents(p: NodePieces, role: string) {
+  return {
+    chain: p.reader,
+    content: p.content,
+    model: p.model,
+    training: p.training,
+    tx: p.tx,
+    key: p.key,
+    metrics: p.metrics,
+    logger: p.runtime.logger.child({ role }),
+    misbehaviours: p.misbehaviours,
+  }
+}
+
+export function aggregatorComponents(p: NodePieces): AggregatorComponents {
+  return verificationComponents(p, 'aggregator')
+}
+
+export function verifierComponents(p: NodePieces): VerifierComponents {
+  return verificationComponents(p, 'verifier')
+}
+
+export function arbiterComponents(p: NodePieces): ArbiterComponents {
+  return verificationComponents(p, 'arbiter')
+}
+
+export function challengerComponents(p: NodePieces, challengeFraction: number): ChallengerComponents {
+  return { ...verificationComponents(p, 'challenger'), challengeFraction }
+}
+
 export function hostedRoles(
   pieces: NodePieces,
   roles: readonly string[],
   options: HostedRoleOptions = {},
 ): HostedRoles {
   const hosted: HostedRole[] = []
-  let legacy: NodeServices | undefined
-  const services = (): NodeServices => {
-    legacy ??= new NodeServices(pieces)
-    return legacy
-  }
-  const work = (name: string, w: RoleWork): HostedRole => ({
-    name,
-    logic: roleMachine,
-    input: { role: name, work: w, logger: pieces.runtime.logger },
-  })
   const misbehaving = (m: Misbehaviour): boolean => pieces.misbehaviours.has(m)
   if (roles.includes('miner'))
     hosted.push({ name: 'miner', logic: minerMachine, input: minerComponents(pieces, options.presence) })
   if (roles.includes('aggregator') || roles.includes('validator'))
-    hosted.push(work('aggregator', new AggregatorWork(services())))
-  if (roles.includes('verifier')) hosted.push(work('verifier', new VerifierWork(services())))
-  if (roles.includes('arbiter')) hosted.push(work('arbiter', new ArbiterWork(services())))
+    hosted.push({ name: 'aggregator', logic: aggregatorMachine, input: aggregatorComponents(pieces) })
+  if (roles.includes('verifier'))
+    hosted.push({ name: 'verifier', logic: verifierMachine, input: verifierComponents(pieces) })
+  if (roles.includes('arbiter'))
+    hosted.push({ name: 'arbiter', logic: arbiterMachine, input: arbiterComponents(pieces) })
   if (roles.includes('challenger') || misbehaving('griefingChallenger'))
-    hosted.push(work('challenger', new ChallengerWork(services(), options.challengeFraction ?? 0.25)))
+    hosted.push({
+      name: 'challenger',
+      logic: challengerMachine,
+      input: challengerComponents(pieces, options.challengeFraction ?? 0.25),
+    })
   let servingSource: SwappableModelSource | undefined
   if (roles.includes('serving')) {
     servingSource = new SwappableModelSource()

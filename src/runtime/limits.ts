@@ -454,3 +454,18 @@ export const MAX_TOPOLOGY_EXPANDED_VALUES = 100_000
 
 /** The `yaml` package's own alias bound (`toJS({ maxAliasCount })`), behind the count above. */
 export const MAX_TOPOLOGY_ALIAS_COUNT = 100
+
+// Verification roles (src/actors/roles/): what peers' claims and challenges make a node remember.
+
+/**
+ * Entries each memory of a verification role keeps (a verifier's tickets, verdicts and
+ * finished attempts; an arbiter's seats; a challenger's checked claims; an aggregator's
+ * results): anyone who bonds can open challenges, so the oldest entry is forgotten first.
+ */
+export const MAX_REMEMBERED_VERIFICATIONS = 256
+
+/**
+ * Re-executions waiting their turn (a verifier's one-at-a-time queue, a challenger's checks).
+ * Over it the one whose deadline is latest waits outside and is asked for again at a later block.
+ */
+export const MAX_QUEUED_REEXECUTIONS = 64

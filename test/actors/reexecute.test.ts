@@ -1,12 +1,12 @@
 /**
  * Re-execution convicts a miner only on what the miner did: content that arrives wrong or
  * cannot be decoded. Content that does not arrive in time (a slow or cut network) makes the
- * check throw, to be tried again later; it never reads as a fault. The node's services are
- * stubbed down to what the check touches before it fetches.
+ * check throw, to be tried again later; it never reads as a fault. The components are stubbed
+ * down to what the check touches before it fetches.
  */
 import { strict as assert } from 'node:assert'
-import type { NodeServices } from '../../src/actors/node-services.ts'
-import { reexecute } from '../../src/actors/roles/reexecute.ts'
+import { type ReexecuteComponents, reexecute } from '../../src/actors/roles/reexecute.ts'
+import type { FetchOptions } from '../../src/actors/services/content-fetcher.ts'
 import { traceMetadata } from '../../src/actors/training/protocol.ts'
 import type { Claim } from '../../src/chain/state.ts'
 import type { Kernels } from '../../src/ml/kernels/contract.ts'
@@ -26,18 +26,31 @@ const claim = {
   metadata: traceMetadata(TRACE),
 } as unknown as Claim
 
-function services(fetch: () => Promise<Uint8Array>): NodeServices {
+/** Components whose fetches all answer with `fetch`; `asked` records who each fetch named as holder. */
+function services(
+  fetch: () => Promise<Uint8Array>,
+  asked: (readonly string[] | undefined)[] = [],
+): ReexecuteComponents {
   return {
-    tasksOf: () => [{ id: '1.0.0', window: 1, subnet: 0, shard: 0, miners: ['r3mes1miner'] }],
-    window: () => ({ id: 1, seed: '00', closeHeight: 20 }),
-    fetch,
-  } as unknown as NodeServices
+    chain: {
+      tasks: () => [{ id: '1.0.0', window: 1, subnet: 0, shard: 0, miners: ['r3mes1miner'] }],
+      window: () => ({ id: 1, seed: '00', closeHeight: 20 }),
+    },
+    content: {
+      fetch: (_cid: string, options?: FetchOptions) => {
+        asked.push(options?.from)
+        return fetch()
+      },
+    },
+  } as unknown as ReexecuteComponents
 }
 
 describe('actors: re-execution verdicts', () => {
   it('throws, and convicts nobody, when the trace does not arrive in time', async () => {
-    const s = services(() => Promise.reject(new DeadlineError(`fetching ${TRACE}`, 60_000)))
+    const asked: (readonly string[] | undefined)[] = []
+    const s = services(() => Promise.reject(new DeadlineError(`fetching ${TRACE}`, 60_000)), asked)
     await assert.rejects(reexecute(s, claim, {} as Kernels), DeadlineError)
+    assert.deepEqual(asked, [['r3mes1miner']], 'the trace is asked of the miner that stored it')
   })
 
   it('convicts when the trace arrives corrupt or is not a trace', async () => {

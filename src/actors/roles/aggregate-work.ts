@@ -1,17 +1,66 @@
 /**
- * The aggregator's work at window close, for one subnet: fetch the gradients of the accepted
- * submissions (one per task: replicas of a task carry the same bytes), aggregate them
- * weighted by tokens in the chain's order, clip, apply AdamW to the subnet's adapter state,
- * store the new state and name it in an aggregate transaction. Every step is deterministic,
- * so any node can recompute the aggregate and dispute a wrong one.
+ * The aggregator's work at window close, for one subnet, as a machine: fetch the gradients of
+ * the accepted submissions (one per task: replicas of a task carry the same bytes) and the
+ * adapter state the subnet's pointer names, aggregate the gradients weighted by tokens in the
+ * chain's order, clip, apply AdamW, store the new state and name it in an aggregate
+ * transaction. Every step is deterministic, so any node can recompute the aggregate and
+ * dispute a wrong one.
+ *
+ *   fetchingGradients → aggregating → storing → submitting → submitted | rejected
+ *   (any step that throws → failed: no transaction goes out, the window's pointer stays)
  */
+import { assign, fromPromise, setup } from 'xstate'
 import type { Claim } from '../../chain/state.ts'
 import { aggregateGradients } from '../../ml/aggregate.ts'
 import { adamwStep } from '../../ml/optimizer.ts'
 import { clipGradients } from '../../ml/train.ts'
 import type { Params } from '../../ml/weights.ts'
-import type { NodeServices } from '../node-services.ts'
+import type { Logger } from '../../runtime/logger.ts'
+import type { ContentFetcher } from '../services/content-fetcher.ts'
+import type { ModelPieces } from '../services/model-pieces.ts'
+import type { TrainingSetup } from '../services/training-setup.ts'
 import { type AdapterState, decodeGradient, encodeAdapterState } from '../training/protocol.ts'
+import type { TxResultInfo, TxSender } from '../tx-sender.ts'
+
+/** What one subnet's aggregation uses. */
+export interface AggregationComponents {
+  readonly content: Pick<ContentFetcher, 'fetch' | 'store'>
+  readonly model: Pick<ModelPieces, 'adapterState' | 'aggregatorOf'>
+  readonly training: Pick<TrainingSetup, 'kernels' | 'protocol'>
+  readonly tx: Pick<TxSender, 'send'>
+  readonly logger: Logger
+}
+
+export interface AggregationInput {
+  readonly components: AggregationComponents
+  readonly window: number
+  readonly subnet: number
+  /** The accepted submissions, in the chain's order (what the aggregate must name). */
+  readonly claims: readonly Claim[]
+  /** The adapter-state CID the subnet's pointer names (null: the initial state). */
+  readonly pointer: string | null
+}
+
+export interface AggregationResult {
+  readonly window: number
+  readonly subnet: number
+  readonly outcome: 'submitted' | 'rejected' | 'failed'
+  /** The new adapter state's CID, once stored. */
+  readonly cid: string | null
+  /** The chain's answer code, or what failed. */
+  readonly reason: string
+}
+
+export interface Contribution {
+  readonly grads: Params
+  readonly tokens: number
+}
+
+export interface FetchedInputs {
+  readonly contributions: readonly Contribution[]
+  /** A copy of the adapter state to step from (the cached one stays as it was). */
+  readonly base: AdapterState
+}
 
 const copyParams = (p: Params): Params => new Map([...p].map(([k, v]) => [k, v.slice()]))
 
@@ -23,54 +72,168 @@ export function copyAdapterState(a: AdapterState): AdapterState {
   }
 }
 
-/** The accepted submissions of a window's subnet, in the chain's order (what the aggregate must name). */
-export function acceptedClaims(s: NodeServices, window: number, subnet: number): Claim[] {
-  return s.chain
-    .query<Claim[]>(`claims/${window}`)
-    .filter((c) => c.kind === 'submission' && c.subnet === subnet && c.status === 'accepted')
+/** The accepted submissions of a window's subnet, in the chain's order. */
+export function acceptedClaims(claims: readonly Claim[], subnet: number): Claim[] {
+  return claims.filter((c) => c.kind === 'submission' && c.subnet === subnet && c.status === 'accepted')
 }
 
-/** The new adapter state of `subnet` after `claims`, from the state `pointer` names. */
-export async function aggregateState(
-  s: NodeServices,
-  subnet: number,
-  pointer: string | null,
-  claims: readonly Claim[],
-): Promise<AdapterState> {
+/** The gradients of `claims` (one per task), each asked first of the miner that stored it, and the base state. */
+export async function fetchInputs(input: AggregationInput, signal?: AbortSignal): Promise<FetchedInputs> {
+  const { content, model } = input.components
   const seen = new Set<string>()
-  const contributions: { grads: Params; tokens: number }[] = []
-  for (const c of claims) {
+  const contributions: Contribution[] = []
+  for (const c of input.claims) {
     if (c.taskId === null || seen.has(c.taskId)) continue
     seen.add(c.taskId)
-    const g = decodeGradient(await s.fetch(c.cid, undefined, c.owner))
+    const g = decodeGradient(await content.fetch(c.cid, { signal, from: [c.owner] }))
     contributions.push({ grads: g.grads, tokens: g.tokens })
   }
-  const next = copyAdapterState(await s.adapterState(subnet, pointer))
-  const grads = aggregateGradients(s.kernels, contributions)
-  clipGradients(grads, s.protocol.clipNorm)
-  adamwStep(s.kernels, next.adapters, grads, next.optimizer, s.protocol.optimizer)
+  const { pointer } = input
+  const state = await model.adapterState(
+    input.subnet,
+    pointer,
+    pointer === null ? undefined : model.aggregatorOf(pointer),
+  )
+  return { contributions, base: copyAdapterState(state) }
+}
+
+/** The new adapter state: `base` after one AdamW step on the token-weighted, clipped aggregate. */
+export function aggregateState(training: AggregationComponents['training'], inputs: FetchedInputs): AdapterState {
+  const next = inputs.base
+  const grads = aggregateGradients(training.kernels, [...inputs.contributions])
+  clipGradients(grads, training.protocol.clipNorm)
+  adamwStep(training.kernels, next.adapters, grads, next.optimizer, training.protocol.optimizer)
   return next
 }
 
-/** Aggregate and submit; returns the new adapter CID, or null when there was nothing to aggregate. */
-export async function aggregateSubnet(s: NodeServices, window: number, subnet: number): Promise<string | null> {
-  const claims = acceptedClaims(s, window, subnet)
-  if (claims.length === 0) return null
-  s.c.logger.debug({ window, subnet, height: s.chain.height, claims: claims.length }, 'aggregating')
-  const pointer = s.adapterPointer(subnet)
-  const next = await aggregateState(s, subnet, pointer, claims)
-  const cid = await s.store(encodeAdapterState(next))
-  s.c.logger.debug({ window, subnet, height: s.chain.height }, 'aggregate computed')
-  const result = await s.tx.send({
-    type: 'aggregate',
-    window,
-    subnet,
-    claims: claims.map((c) => c.id),
-    adapterCid: cid,
-  })
-  if (result.code !== 'OK') {
-    s.c.logger.warn({ window, subnet, code: result.code, log: result.log }, 'aggregate rejected')
-    return null
-  }
-  return cid
+interface AggregationContext extends AggregationInput {
+  inputs: FetchedInputs | null
+  next: AdapterState | null
+  cid: string | null
+  outcome: AggregationResult['outcome']
+  reason: string
 }
+
+const failureOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
+export const aggregationMachine = setup({
+  types: {
+    input: {} as AggregationInput,
+    context: {} as AggregationContext,
+    output: {} as AggregationResult,
+  },
+  actors: {
+    fetchGradients: fromPromise<FetchedInputs, AggregationInput>(({ input, signal }) => fetchInputs(input, signal)),
+    aggregate: fromPromise<AdapterState, { training: AggregationComponents['training']; inputs: FetchedInputs }>(
+      async ({ input }) => aggregateState(input.training, input.inputs),
+    ),
+    store: fromPromise<string, { content: AggregationComponents['content']; state: AdapterState }>(({ input }) =>
+      input.content.store(encodeAdapterState(input.state)),
+    ),
+    submit: fromPromise<
+      TxResultInfo,
+      { tx: AggregationComponents['tx']; window: number; subnet: number; claims: readonly Claim[]; cid: string }
+    >(({ input }) =>
+      input.tx.send({
+        type: 'aggregate',
+        window: input.window,
+        subnet: input.subnet,
+        claims: input.claims.map((c) => c.id),
+        adapterCid: input.cid,
+      }),
+    ),
+  },
+  actions: {
+    logFailure: ({ context }) =>
+      context.components.logger.warn(
+        { window: context.window, subnet: context.subnet, reason: context.reason },
+        'aggregation failed',
+      ),
+  },
+}).createMachine({
+  id: 'aggregation',
+  context: ({ input }) => ({ ...input, inputs: null, next: null, cid: null, outcome: 'failed', reason: '' }),
+  initial: 'fetchingGradients',
+  states: {
+    fetchingGradients: {
+      entry: ({ context }) =>
+        context.components.logger.debug(
+          { window: context.window, subnet: context.subnet, claims: context.claims.length },
+          'aggregating',
+        ),
+      invoke: {
+        src: 'fetchGradients',
+        input: ({ context }) => context,
+        onDone: { target: 'aggregating', actions: assign({ inputs: ({ event }) => event.output }) },
+        onError: { target: 'failed', actions: assign({ reason: ({ event }) => failureOf(event.error) }) },
+      },
+    },
+    aggregating: {
+      invoke: {
+        src: 'aggregate',
+        input: ({ context }) => ({ training: context.components.training, inputs: context.inputs as FetchedInputs }),
+        // The fetched gradients are not needed past this point: the context lets them go.
+        onDone: { target: 'storing', actions: assign({ next: ({ event }) => event.output, inputs: null }) },
+        onError: { target: 'failed', actions: assign({ reason: ({ event }) => failureOf(event.error) }) },
+      },
+    },
+    storing: {
+      invoke: {
+        src: 'store',
+        input: ({ context }) => ({ content: context.components.content, state: context.next as AdapterState }),
+        onDone: { target: 'submitting', actions: assign({ cid: ({ event }) => event.output, next: null }) },
+        onError: { target: 'failed', actions: assign({ reason: ({ event }) => failureOf(event.error) }) },
+      },
+    },
+    submitting: {
+      entry: ({ context }) =>
+        context.components.logger.debug({ window: context.window, subnet: context.subnet }, 'aggregate computed'),
+      invoke: {
+        src: 'submit',
+        input: ({ context }) => ({
+          tx: context.components.tx,
+          window: context.window,
+          subnet: context.subnet,
+          claims: context.claims,
+          cid: context.cid as string,
+        }),
+        onDone: [
+          {
+            guard: ({ event }) => event.output.code === 'OK',
+            target: 'submitted',
+            actions: assign({ outcome: 'submitted', reason: ({ event }) => event.output.code }),
+          },
+          {
+            target: 'rejected',
+            actions: [
+              assign({ outcome: 'rejected', reason: ({ event }) => `${event.output.code}: ${event.output.log}` }),
+              ({ context, event }) =>
+                context.components.logger.warn(
+                  { window: context.window, subnet: context.subnet, code: event.output.code, log: event.output.log },
+                  'aggregate rejected',
+                ),
+            ],
+          },
+        ],
+        onError: { target: 'failed', actions: assign({ reason: ({ event }) => failureOf(event.error) }) },
+      },
+    },
+    submitted: {
+      type: 'final',
+      entry: ({ context }) =>
+        context.components.logger.info(
+          { window: context.window, subnet: context.subnet, cid: context.cid },
+          'aggregated',
+        ),
+    },
+    rejected: { type: 'final' },
+    failed: { type: 'final', entry: 'logFailure' },
+  },
+  output: ({ context }) => ({
+    window: context.window,
+    subnet: context.subnet,
+    outcome: context.outcome,
+    cid: context.cid,
+    reason: context.reason,
+  }),
+})

@@ -1,77 +1,265 @@
 /**
- * The challenger behaviour: check a fraction of other miners' accepted or L1-flagged
- * submissions by re-executing them, and challenge (with the bond) those that do not
- * reproduce. Which submissions a node checks is a hash of the claim and the node's address,
- * so different challengers cover different claims. A griefing challenger (a misbehaviour for
- * tests) challenges what it checks whatever the result.
+ * The challenger role: check a fraction of other miners' accepted or L1-flagged submissions by
+ * re-executing them, and challenge (with the bond) those that do not reproduce. Which
+ * submissions a node checks is a hash of the claim and the node's address, so different
+ * challengers cover different claims. A griefing challenger (a misbehaviour for tests)
+ * challenges what it checks whatever the result.
+ *
+ * On each block the role collects the claims now due and queues them: L1 disagreements first
+ * (most likely a fault), then the claims whose challenge period ends soonest. Two checks run
+ * at a time: re-execution is mostly compute, and challenging each mismatch as soon as it is
+ * found beats finding them all together, late. A check that throws (a fetch timed out, say) is
+ * forgotten and the claim collected again at a later block, while its challenge period lasts.
+ *
+ *   challenger: scanning (children: at most `PARALLEL_CHECKS` claimCheck actors)
+ *   check:      reexecuting → challenging → challenged
+ *               reexecuting → cleared | failed (collected again later)
  */
 import { createHash } from 'node:crypto'
+import { assign, enqueueActions, fromPromise, setup } from 'xstate'
+import type { KeyPair } from '../../chain/keys.ts'
+import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
-import type { NodeServices } from '../node-services.ts'
-import { type Recheck, reexecute } from './reexecute.ts'
-import type { RoleWork } from './role-machine.ts'
+import { MAX_QUEUED_REEXECUTIONS } from '../../runtime/limits.ts'
+import type { Logger } from '../../runtime/logger.ts'
+import type { Misbehaviour } from '../../topology/roles.ts'
+import type { NodeMetrics } from '../services/metrics.ts'
+import type { TrainingSetup } from '../services/training-setup.ts'
+import type { TxResultInfo, TxSender } from '../tx-sender.ts'
+import type { BlockEvent } from './block-event.ts'
+import { forgotten, remembered } from './bounded-memory.ts'
+import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
 
-export class ChallengerWork implements RoleWork {
-  readonly #s: NodeServices
-  readonly #fraction: number
-  readonly #checked = new Set<string>()
-  /** Claims challenged, with the reason. */
-  readonly challenged = new Map<string, string>()
+/** Checks under way at once. */
+export const PARALLEL_CHECKS = 2
 
-  constructor(services: NodeServices, fraction: number) {
-    this.#s = services
-    this.#fraction = fraction
-  }
-
-  #sampled(claimId: string): boolean {
-    // Flagged claims are always worth a look; the rest by a stable per-node draw.
-    const h = createHash('sha256').update(`r3mes/check/1\0${this.#s.address}\0${claimId}`).digest()
-    return h.readUInt32BE(0) / 2 ** 32 < this.#fraction
-  }
-
-  async run(height: number, signal: AbortSignal): Promise<void> {
-    const s = this.#s
-    const current = s.window()
-    if (current === null) return
-    const p = s.chain.chain.state.params
-    const due: Claim[] = []
-    for (let id = Math.max(0, current.id - 2); id <= current.id; id++) {
-      for (const claim of s.chain.query<Claim[]>(`claims/${id}`)) {
-        if (claim.kind !== 'submission' || claim.owner === s.address || this.#checked.has(claim.id)) continue
-        const challengeable = claim.status === 'accepted' || (claim.status === 'flagged' && claim.flag === 'mismatch')
-        if (!challengeable || height > claim.challengeUntil) continue
-        this.#checked.add(claim.id)
-        if (claim.status === 'flagged' || this.#sampled(claim.id)) due.push(claim)
-      }
-    }
-    // L1 disagreements first (most likely a fault), then the claims whose challenge period
-    // ends soonest. Two at a time: re-execution is mostly compute, and challenging each
-    // mismatch as soon as it is found beats finding them all together, late.
-    due.sort(
-      (a, b) => Number(b.status === 'flagged') - Number(a.status === 'flagged') || a.challengeUntil - b.challengeUntil,
-    )
-    const griefing = s.misbehaviour.has('griefingChallenger')
-    const check = async (claim: Claim): Promise<void> => {
-      let result: Recheck
-      try {
-        result = griefing ? { honest: false, reason: 'griefing' } : await reexecute(s, claim, s.kernels, signal)
-      } catch (error) {
-        // Could not check it now (a fetch timed out, say): try again at the next block,
-        // while its challenge period lasts.
-        this.#checked.delete(claim.id)
-        s.c.logger.warn({ err: error, claim: claim.id }, 'could not re-execute a claim')
-        return
-      }
-      if (result.honest) return
-      const r = await s.tx.send({ type: 'challenge', claimId: claim.id, bond: p.baseReward * BigInt(p.bondMultiple) })
-      s.metrics.challengesMade++
-      this.challenged.set(claim.id, result.reason)
-      s.c.logger.info({ claim: claim.id, reason: result.reason, code: r.code }, 'challenged')
-    }
-    let next = 0
-    const worker = async (): Promise<void> => {
-      for (let claim = due[next++]; claim !== undefined; claim = due[next++]) await check(claim)
-    }
-    await Promise.all([worker(), worker()])
-  }
+export interface ChallengerComponents extends ReexecuteComponents {
+  readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'currentWindow' | 'claims' | 'params'>
+  readonly training: Pick<TrainingSetup, 'protocol' | 'data' | 'kernels'>
+  readonly tx: Pick<TxSender, 'send'>
+  readonly key: Pick<KeyPair, 'address'>
+  readonly metrics: Pick<NodeMetrics, 'challengesMade'>
+  readonly logger: Logger
+  readonly misbehaviours: ReadonlySet<Misbehaviour>
+  /** Share of other miners' submissions this node re-executes (flagged ones always). */
+  readonly challengeFraction: number
 }
+
+/** Whether this node checks `claimId`: a stable per-node draw, so challengers cover different claims. */
+export function sampled(address: string, claimId: string, fraction: number): boolean {
+  const h = createHash('sha256').update(`r3mes/check/1\0${address}\0${claimId}`).digest()
+  return h.readUInt32BE(0) / 2 ** 32 < fraction
+}
+
+/** The claims of the last windows that are newly due for a check at `height`, in check order. */
+export function claimsDue(
+  components: ChallengerComponents,
+  height: number,
+  collected: ReadonlyMap<string, true>,
+): { due: Claim[]; seen: string[] } {
+  const { chain, key, challengeFraction } = components
+  const current = chain.currentWindow()
+  if (current === null) return { due: [], seen: [] }
+  const due: Claim[] = []
+  const seen: string[] = []
+  for (let id = Math.max(0, current.id - 2); id <= current.id; id++) {
+    for (const claim of chain.claims(id)) {
+      if (claim.kind !== 'submission' || claim.owner === key.address || collected.has(claim.id)) continue
+      const challengeable = claim.status === 'accepted' || (claim.status === 'flagged' && claim.flag === 'mismatch')
+      if (!challengeable || height > claim.challengeUntil) continue
+      seen.push(claim.id)
+      // Flagged claims are always worth a look; the rest by the per-node draw.
+      if (claim.status === 'flagged' || sampled(key.address, claim.id, challengeFraction)) due.push(claim)
+    }
+  }
+  return { due, seen }
+}
+
+const checkOrder = (a: Claim, b: Claim): number =>
+  Number(b.status === 'flagged') - Number(a.status === 'flagged') || a.challengeUntil - b.challengeUntil
+
+// ---- one claim's check ----------------------------------------------------------------------
+
+export interface ClaimCheckInput {
+  readonly components: ChallengerComponents
+  readonly claim: Claim
+}
+
+export type CheckOutcome = 'challenged' | 'cleared' | 'failed'
+
+export interface ClaimCheckOutput {
+  readonly claimId: string
+  readonly outcome: CheckOutcome
+  readonly reason: string
+}
+
+interface CheckContext extends ClaimCheckInput {
+  reason: string
+}
+
+export const claimCheckMachine = setup({
+  types: {
+    input: {} as ClaimCheckInput,
+    context: {} as CheckContext,
+    output: {} as ClaimCheckOutput,
+  },
+  actors: {
+    reexecute: fromPromise<Recheck, ClaimCheckInput>(({ input, signal }) =>
+      input.components.misbehaviours.has('griefingChallenger')
+        ? Promise.resolve({ honest: false, reason: 'griefing' })
+        : reexecute(input.components, input.claim, input.components.training.kernels, signal),
+    ),
+    challenge: fromPromise<TxResultInfo, ClaimCheckInput>(({ input }) => {
+      const params = input.components.chain.params
+      return input.components.tx.send({
+        type: 'challenge',
+        claimId: input.claim.id,
+        bond: params.baseReward * BigInt(params.bondMultiple),
+      })
+    }),
+  },
+}).createMachine({
+  id: 'claimCheck',
+  context: ({ input }) => ({ ...input, reason: '' }),
+  initial: 'reexecuting',
+  states: {
+    reexecuting: {
+      invoke: {
+        src: 'reexecute',
+        input: ({ context }) => context,
+        onDone: [
+          { guard: ({ event }) => event.output.honest, target: 'cleared' },
+          { target: 'challenging', actions: assign({ reason: ({ event }) => event.output.reason }) },
+        ],
+        onError: {
+          target: 'failed',
+          actions: ({ context, event }) =>
+            context.components.logger.warn(
+              { err: event.error, claim: context.claim.id },
+              'could not re-execute a claim',
+            ),
+        },
+      },
+    },
+    challenging: {
+      invoke: {
+        src: 'challenge',
+        input: ({ context }) => context,
+        onDone: {
+          target: 'challenged',
+          actions: ({ context, event }) => {
+            context.components.metrics.challengesMade++
+            context.components.logger.info(
+              { claim: context.claim.id, reason: context.reason, code: event.output.code },
+              'challenged',
+            )
+          },
+        },
+        // The challenge did not go out: check the claim again later, while its period lasts.
+        onError: { target: 'failed' },
+      },
+    },
+    challenged: { type: 'final', output: 'challenged' },
+    cleared: { type: 'final', output: 'cleared' },
+    failed: { type: 'final', output: 'failed' },
+  },
+  output: ({ context, event }) => ({
+    claimId: context.claim.id,
+    outcome: (event as unknown as { output: CheckOutcome }).output,
+    reason: context.reason,
+  }),
+})
+
+// ---- the role -------------------------------------------------------------------------------
+
+interface ChallengerContext {
+  readonly components: ChallengerComponents
+  readonly height: number
+  /** Claims collected (queued, checked or under way): not collected again unless their check failed. */
+  readonly collected: ReadonlyMap<string, true>
+  /** Claims waiting for a check, in check order. */
+  readonly queue: readonly Claim[]
+  /** Checks under way, by claim. */
+  readonly running: ReadonlyMap<string, true>
+  /** Claims challenged, with the reason. */
+  readonly challenged: ReadonlyMap<string, string>
+}
+
+type CheckDoneEvent = { type: `xstate.done.actor.${string}`; output: ClaimCheckOutput }
+
+/** The child actor id of a claim's check. */
+export const checkActorId = (claimId: string): string => `check:${claimId}`
+
+export const challengerMachine = setup({
+  types: {
+    input: {} as ChallengerComponents,
+    context: {} as ChallengerContext,
+    events: {} as BlockEvent | CheckDoneEvent,
+  },
+  actors: { check: claimCheckMachine },
+  actions: {
+    /** Start checks from the head of the queue while fewer than `PARALLEL_CHECKS` run. */
+    startChecks: enqueueActions(({ context, enqueue }) => {
+      // Claims whose challenge period ended while they waited are dropped.
+      const queue = context.queue.filter((c) => context.height <= c.challengeUntil)
+      const running = new Map(context.running)
+      while (running.size < PARALLEL_CHECKS && queue.length > 0) {
+        const claim = queue.shift() as Claim
+        running.set(claim.id, true)
+        enqueue.spawnChild('check', { id: checkActorId(claim.id), input: { components: context.components, claim } })
+      }
+      enqueue.assign({ queue, running })
+    }),
+  },
+}).createMachine({
+  id: 'challenger',
+  context: ({ input }) => ({
+    components: input,
+    height: 0,
+    collected: new Map(),
+    queue: [],
+    running: new Map(),
+    challenged: new Map(),
+  }),
+  initial: 'scanning',
+  states: {
+    scanning: {
+      on: {
+        block: {
+          actions: [
+            assign(({ context, event }) => {
+              const { due, seen } = claimsDue(context.components, event.height, context.collected)
+              const queue = [...context.queue, ...due].sort(checkOrder)
+              // Past the bound, the claims due last wait outside and are collected at a later block.
+              const waiting = queue.slice(MAX_QUEUED_REEXECUTIONS).map((c) => c.id)
+              let collected = context.collected
+              for (const id of seen) collected = remembered(collected, id, true)
+              for (const id of waiting) collected = forgotten(collected, id)
+              return {
+                height: event.height,
+                queue: queue.slice(0, MAX_QUEUED_REEXECUTIONS),
+                collected,
+              }
+            }),
+            'startChecks',
+          ],
+        },
+        'xstate.done.actor.*': {
+          actions: [
+            assign(({ context, event }) => {
+              const { claimId, outcome, reason } = event.output
+              return {
+                running: forgotten(context.running, claimId),
+                // A check that failed is forgotten: the claim is collected again at a later block.
+                collected: outcome === 'failed' ? forgotten(context.collected, claimId) : context.collected,
+                challenged:
+                  outcome === 'challenged' ? remembered(context.challenged, claimId, reason) : context.challenged,
+              }
+            }),
+            'startChecks',
+          ],
+        },
+      },
+    },
+  },
+})

@@ -7,10 +7,13 @@
  * later block (so a slow or cut network never convicts an honest miner; a miner that
  * withholds its content is never cleared, and its challenge lapses).
  */
+import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim, Task } from '../../chain/state.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
 import { ContentIntegrityError, MalformedMessageError } from '../../net/errors.ts'
-import type { NodeServices } from '../node-services.ts'
+import type { ContentFetcher } from '../services/content-fetcher.ts'
+import type { ModelPieces } from '../services/model-pieces.ts'
+import type { TrainingSetup } from '../services/training-setup.ts'
 import {
   decodeTrace,
   encodeGradient,
@@ -22,6 +25,14 @@ import {
 } from '../training/protocol.ts'
 import { backward, forward, type StageContext } from '../training/stage-work.ts'
 
+/** What a re-execution reads: the claim's window and task, its content, the model pieces of its stage. */
+export interface ReexecuteComponents {
+  readonly chain: Pick<ChainReader, 'window' | 'tasks'>
+  readonly content: Pick<ContentFetcher, 'fetch'>
+  readonly model: Pick<ModelPieces, 'stageWeights' | 'adapterState' | 'aggregatorOf'>
+  readonly training: Pick<TrainingSetup, 'protocol' | 'data'>
+}
+
 export interface Recheck {
   readonly honest: boolean
   readonly reason: string
@@ -32,20 +43,21 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 export async function reexecute(
-  s: NodeServices,
+  components: ReexecuteComponents,
   claim: Claim,
   kernels: Kernels,
   signal?: AbortSignal,
 ): Promise<Recheck> {
   if (claim.kind !== 'submission' || claim.taskId === null) return { honest: true, reason: 'not a submission' }
-  const task = s.tasksOf(claim.window).find((t: Task) => t.id === claim.taskId)
-  const window = s.window(claim.window)
+  const { chain, content, model, training } = components
+  const task = chain.tasks(claim.window).find((t: Task) => t.id === claim.taskId)
+  const window = chain.window(claim.window)
   if (task === undefined || window === null) return { honest: true, reason: 'task no longer on chain' }
   // Content that cannot be had in time is not proof of a fault (the network may be slow or
   // cut): the check throws and is tried again later. Content that arrives wrong is.
   const fetch = async (cid: string): Promise<Uint8Array | undefined> => {
     try {
-      return await s.fetch(cid, signal, claim.owner)
+      return await content.fetch(cid, { signal, from: [claim.owner] })
     } catch (error) {
       // Bytes that do not match their CID, or content that is not what it claims to be, are
       // the miner's doing; anything else (a deadline, an unreachable or silent peer) is not.
@@ -69,14 +81,20 @@ export async function reexecute(
     return { honest: false, reason: `bad trace: ${(error as Error).message}` }
   }
   if (trace.task !== task.id) return { honest: false, reason: 'the trace is of another task' }
-  const stage = await s.stageWeights(task.subnet)
-  const adapterState = await s.adapterState(task.subnet, trace.adapterState === 'initial' ? null : trace.adapterState)
+  const stage = await model.stageWeights(task.subnet)
+  // The adapter state the miner trained from, asked first of the node that aggregated it.
+  const stateCid = trace.adapterState === 'initial' ? null : trace.adapterState
+  const adapterState = await model.adapterState(
+    task.subnet,
+    stateCid,
+    stateCid === null ? undefined : model.aggregatorOf(stateCid),
+  )
   const ctx: StageContext = {
     kernels,
     stage,
     adapters: adapterState.adapters,
-    protocol: s.protocol,
-    batch: taskBatch(s.protocol, s.data.train, s.data.shardCount, task, window.seed),
+    protocol: training.protocol,
+    batch: taskBatch(training.protocol, training.data.train, training.data.shardCount, task, window.seed),
   }
   const tensor = async (cid: string | null, what: string): Promise<Float32Array | null | string> => {
     if (cid === null) return null
@@ -96,7 +114,7 @@ export async function reexecute(
   const bw = backward(ctx, fw, dOutput)
   const claimed = await fetch(claim.cid)
   if (claimed === undefined) return { honest: false, reason: 'the gradient is not served' }
-  const recomputed = encodeGradient(bw.grads, task, taskTokens(s.protocol))
+  const recomputed = encodeGradient(bw.grads, task, taskTokens(training.protocol))
   if (!equalBytes(recomputed, claimed)) return { honest: false, reason: 'the gradient differs from re-execution' }
   return { honest: true, reason: 'the gradient re-executes bit for bit' }
 }

@@ -1,0 +1,191 @@
+/**
+ * One L2 attempt this node's VRF ticket selected it for. It claims the seat at once (the
+ * claim phase lasts a couple of blocks, so a claim must not wait behind anything), waits for
+ * the verdict of the claim's re-execution (run by the verifier's reexecutor, started as soon
+ * as the node knew it was selected), and once the claim phase is over answers if it holds the
+ * seat. Once seated it must answer by the deadline, or the chain penalizes it.
+ *
+ *   claimingSeat → reexecuting → awaitingClaimPhaseEnd → answering → answered
+ *                                                      ↘ notSeated (another ticket won the seat)
+ *   (any state) → expired (the deadline passed) | closed (the attempt is no longer open)
+ */
+import { assign, fromPromise, not, setup } from 'xstate'
+import type { KeyPair } from '../../chain/keys.ts'
+import type { VerifierDraw } from '../../chain/reader.ts'
+import type { VerifierTicket } from '../../chain/verifier-draw.ts'
+import type { Logger } from '../../runtime/logger.ts'
+import type { NodeMetrics } from '../services/metrics.ts'
+import type { TxResultInfo, TxSender } from '../tx-sender.ts'
+import type { Recheck } from './reexecute.ts'
+
+export interface VerifierAttemptComponents {
+  readonly tx: Pick<TxSender, 'send'>
+  readonly key: Pick<KeyPair, 'address'>
+  readonly metrics: Pick<NodeMetrics, 'verdicts'>
+  readonly logger: Logger
+}
+
+export interface VerifierAttemptInput {
+  readonly components: VerifierAttemptComponents
+  readonly draw: VerifierDraw
+  readonly ticket: VerifierTicket
+  readonly height: number
+  /** The claim's verdict, when an earlier attempt already re-executed it. */
+  readonly verdict: Recheck | null
+}
+
+export type AttemptOutcome = 'answered' | 'notSeated' | 'expired' | 'closed'
+
+export interface VerifierAttemptOutput {
+  readonly challengeId: string
+  readonly attempt: number
+  readonly outcome: AttemptOutcome
+}
+
+export type VerifierAttemptEvent =
+  /** A block: the attempt as the chain now has it. */
+  | { type: 'draw'; height: number; draw: VerifierDraw }
+  | { type: 'verdict'; claimId: string; check: Recheck }
+  /** The attempt left the chain's open attempts (answered by another, moved to L3, timed out). */
+  | { type: 'closed' }
+
+interface AttemptContext extends VerifierAttemptInput {}
+
+const claimPhaseOver = (c: AttemptContext): boolean => c.height >= c.draw.claimUntil
+const seated = (c: AttemptContext): boolean => c.draw.seat === c.components.key.address
+
+export const verifierAttemptMachine = setup({
+  types: {
+    input: {} as VerifierAttemptInput,
+    context: {} as AttemptContext,
+    events: {} as VerifierAttemptEvent,
+    output: {} as VerifierAttemptOutput,
+  },
+  actors: {
+    claimSeat: fromPromise<TxResultInfo, { tx: VerifierAttemptComponents['tx']; challengeId: string; proof: string }>(
+      ({ input }) => input.tx.send({ type: 'verifierClaim', challengeId: input.challengeId, proof: input.proof }),
+    ),
+    answer: fromPromise<
+      TxResultInfo,
+      { tx: VerifierAttemptComponents['tx']; challengeId: string; verdict: 'owner' | 'challenger'; proof: string }
+    >(({ input }) =>
+      input.tx.send({
+        type: 'verifierResponse',
+        challengeId: input.challengeId,
+        verdict: input.verdict,
+        proof: input.proof,
+      }),
+    ),
+  },
+  guards: {
+    // The chain keeps the best ticket among the claims: claim unless seated already or too late.
+    mayClaim: ({ context }) => !seated(context) && !claimPhaseOver(context),
+    hasVerdict: ({ context }) => context.verdict !== null,
+    mayAnswer: ({ context }) => claimPhaseOver(context) && seated(context),
+    lostSeat: ({ context }) => claimPhaseOver(context) && !seated(context),
+    pastDeadline: ({ event }) => event.type === 'draw' && event.height >= event.draw.deadline,
+  },
+}).createMachine({
+  id: 'verifierAttempt',
+  context: ({ input }) => input,
+  initial: 'claimingSeat',
+  on: {
+    draw: [
+      { guard: 'pastDeadline', target: '.expired' },
+      { actions: assign({ height: ({ event }) => event.height, draw: ({ event }) => event.draw }) },
+    ],
+    verdict: {
+      guard: ({ context, event }) => event.claimId === context.draw.claimId,
+      actions: assign({ verdict: ({ event }) => event.check }),
+    },
+    closed: '.closed',
+  },
+  states: {
+    claimingSeat: {
+      always: { guard: not('mayClaim'), target: 'reexecuting' },
+      invoke: {
+        src: 'claimSeat',
+        input: ({ context }) => ({
+          tx: context.components.tx,
+          challengeId: context.draw.challengeId,
+          proof: context.ticket.proof,
+        }),
+        onDone: {
+          target: 'reexecuting',
+          actions: ({ context, event }) =>
+            context.components.logger.info(
+              { challenge: context.draw.challengeId, attempt: context.draw.attempt, code: event.output.code },
+              'verifier claimed the seat',
+            ),
+        },
+        onError: {
+          target: 'reexecuting',
+          actions: ({ context, event }) =>
+            context.components.logger.warn(
+              { err: event.error, challenge: context.draw.challengeId },
+              'could not claim the verifier seat',
+            ),
+        },
+      },
+    },
+    reexecuting: {
+      always: { guard: 'hasVerdict', target: 'awaitingClaimPhaseEnd' },
+    },
+    awaitingClaimPhaseEnd: {
+      always: [
+        { guard: 'mayAnswer', target: 'answering' },
+        { guard: 'lostSeat', target: 'notSeated' },
+      ],
+    },
+    answering: {
+      // The answer's own block closes the attempt: that is the answer landing, not a close.
+      on: { closed: {} },
+      invoke: {
+        src: 'answer',
+        input: ({ context }) => ({
+          tx: context.components.tx,
+          challengeId: context.draw.challengeId,
+          verdict: (context.verdict as Recheck).honest ? 'owner' : 'challenger',
+          proof: context.ticket.proof,
+        }),
+        onDone: {
+          target: 'answered',
+          actions: ({ context, event }) => {
+            context.components.metrics.verdicts++
+            context.components.logger.info(
+              {
+                challenge: context.draw.challengeId,
+                verdict: (context.verdict as Recheck).honest ? 'owner' : 'challenger',
+                reason: context.verdict?.reason,
+                code: event.output.code,
+              },
+              'verifier answered',
+            )
+          },
+        },
+        // The answer did not go out: try again at the next block, while the deadline allows.
+        onError: { target: 'retryingAnswer' },
+      },
+    },
+    retryingAnswer: {
+      on: {
+        draw: [
+          { guard: 'pastDeadline', target: 'expired' },
+          {
+            target: 'answering',
+            actions: assign({ height: ({ event }) => event.height, draw: ({ event }) => event.draw }),
+          },
+        ],
+      },
+    },
+    answered: { type: 'final', output: 'answered' },
+    notSeated: { type: 'final', output: 'notSeated' },
+    expired: { type: 'final', output: 'expired' },
+    closed: { type: 'final', output: 'closed' },
+  },
+  output: ({ context, event }) => ({
+    challengeId: context.draw.challengeId,
+    attempt: context.draw.attempt,
+    outcome: (event as unknown as { output: AttemptOutcome }).output,
+  }),
+})

@@ -1,0 +1,157 @@
+/**
+ * The challenger role machine over a fake chain: a claim that does not re-execute is
+ * challenged with the bond, one that does is cleared, one whose content cannot be had is
+ * checked again at a later block; never more than two checks run at once.
+ */
+import { strict as assert } from 'node:assert'
+import { createActor, fromPromise } from 'xstate'
+import {
+  type ChallengerComponents,
+  type ClaimCheckInput,
+  challengerMachine,
+  checkActorId,
+  claimCheckMachine,
+} from '../../../src/actors/roles/challenger.ts'
+import type { Recheck } from '../../../src/actors/roles/reexecute.ts'
+import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
+import type { Claim } from '../../../src/chain/state.ts'
+import type { Msg } from '../../../src/chain/tx.ts'
+import { settle, silentLogger, stateTrace } from './machine-trace.ts'
+
+const SELF = 'r3mes1challenger'
+
+function claim(id: string, status: Claim['status'], owner = 'r3mes1miner'): Claim {
+  return {
+    id,
+    kind: 'submission',
+    owner,
+    window: 1,
+    subnet: 0,
+    taskId: id,
+    cid: `cid-${id}`,
+    height: 15,
+    status,
+    flag: status === 'flagged' ? 'mismatch' : null,
+    challengeUntil: 30,
+    metadata: '',
+    previousCid: null,
+    claims: [],
+  }
+}
+
+const CLAIMS = [
+  claim('wrong', 'accepted'),
+  claim('right', 'accepted'),
+  claim('slow', 'accepted'),
+  claim('mine', 'accepted', SELF),
+]
+
+function harness(verdicts: Record<string, () => Promise<Recheck>>) {
+  const sent: Msg[] = []
+  const metrics = newNodeMetrics()
+  const checks: string[] = []
+  let running = 0
+  let mostRunning = 0
+  const components = {
+    chain: {
+      currentWindow: () => ({ id: 1 }),
+      claims: (window: number) => (window === 1 ? CLAIMS : []),
+      params: { baseReward: 10n, bondMultiple: 10 },
+    },
+    tx: {
+      send: async (msg: Msg) => {
+        sent.push(msg)
+        return { code: 'OK', log: '', height: 0 }
+      },
+    },
+    key: { address: SELF },
+    metrics,
+    logger: silentLogger,
+    misbehaviours: new Set(),
+    challengeFraction: 1,
+  } as unknown as ChallengerComponents
+  const machine = challengerMachine.provide({
+    actors: {
+      check: claimCheckMachine.provide({
+        actors: {
+          reexecute: fromPromise<Recheck, ClaimCheckInput>(async ({ input }) => {
+            checks.push(input.claim.id)
+            running++
+            mostRunning = Math.max(mostRunning, running)
+            try {
+              const verdict = verdicts[input.claim.id]
+              if (verdict === undefined) throw new Error(`unexpected check of ${input.claim.id}`)
+              return await verdict()
+            } finally {
+              running--
+            }
+          }),
+        },
+      }),
+    },
+  })
+  const trace = stateTrace()
+  const actor = createActor(machine, { id: 'challenger', input: components, inspect: trace.inspect }).start()
+  const block = async (height: number): Promise<void> => {
+    actor.send({ type: 'block', height })
+    await settle(10)
+  }
+  return { actor, sent, metrics, trace, block, checks, mostRunning: () => mostRunning }
+}
+
+describe('actors: challenger role machine', () => {
+  it('challenges a mismatch with the bond, clears a match, and retries a failed fetch at a later block', async () => {
+    let slowCalls = 0
+    const h = harness({
+      wrong: async () => ({ honest: false, reason: 'the gradient differs from re-execution' }),
+      right: async () => ({ honest: true, reason: 'the gradient re-executes bit for bit' }),
+      slow: async () => {
+        slowCalls++
+        if (slowCalls === 1) throw new Error('fetching cid-slow: deadline')
+        return { honest: true, reason: 'the gradient re-executes bit for bit' }
+      },
+    })
+    await h.block(20)
+    assert.deepEqual(h.trace.statesOf(checkActorId('wrong')), ['reexecuting', 'challenging', 'challenged'])
+    assert.deepEqual(h.trace.statesOf(checkActorId('right')), ['reexecuting', 'cleared'])
+    assert.deepEqual(h.trace.statesOf(checkActorId('slow')), ['reexecuting', 'failed'])
+    assert.deepEqual(h.sent, [{ type: 'challenge', claimId: 'wrong', bond: 100n }])
+    assert.equal(h.metrics.challengesMade, 1)
+    assert.deepEqual([...h.actor.getSnapshot().context.challenged.keys()], ['wrong'])
+    assert.ok(h.mostRunning() <= 2, `at most two checks at a time, saw ${h.mostRunning()}`)
+    assert.ok(!h.checks.includes('mine'), 'its own claims are not checked')
+
+    await h.block(21)
+    assert.deepEqual(h.checks.sort(), ['right', 'slow', 'slow', 'wrong'], 'only the failed check runs again')
+    assert.equal(h.sent.length, 1)
+  })
+
+  it('does not check again a claim whose challenge period is over', async () => {
+    const h = harness({ slow: () => Promise.reject(new Error('deadline')) })
+    await h.block(31)
+    assert.deepEqual(h.checks, [])
+    assert.deepEqual(h.trace.actorsLike('check:'), [])
+  })
+
+  it('checks flagged claims first', async () => {
+    CLAIMS.push(claim('flagged', 'flagged'))
+    try {
+      const order: string[] = []
+      const verdict = (id: string) => async () => {
+        order.push(id)
+        return { honest: true, reason: '' }
+      }
+      const h = harness({
+        wrong: verdict('wrong'),
+        right: verdict('right'),
+        slow: verdict('slow'),
+        flagged: verdict('flagged'),
+      })
+      await h.block(20)
+      assert.equal(order[0], 'flagged')
+      assert.equal(order.length, 4)
+    } finally {
+      CLAIMS.pop()
+    }
+  })
+})

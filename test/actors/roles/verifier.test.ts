@@ -1,0 +1,161 @@
+/**
+ * The verifier role machine over a fake chain whose open L2 attempt the test moves block by
+ * block: the seat is claimed at once, the claim re-executed by the one-at-a-time reexecutor,
+ * and the answer goes out after the claim phase only when this node holds the seat. A
+ * re-execution that throws is queued again at the next block; an attempt whose deadline
+ * passes ends as expired with no answer.
+ */
+import { strict as assert } from 'node:assert'
+import { createActor, fromPromise } from 'xstate'
+import type { Recheck } from '../../../src/actors/roles/reexecute.ts'
+import { reexecutorMachine } from '../../../src/actors/roles/reexecutor.ts'
+import { attemptActorId, type VerifierComponents, verifierMachine } from '../../../src/actors/roles/verifier.ts'
+import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
+import { testKey } from '../../../src/chain/keys.ts'
+import type { VerifierDraw } from '../../../src/chain/reader.ts'
+import type { Claim } from '../../../src/chain/state.ts'
+import type { Msg } from '../../../src/chain/tx.ts'
+import { settle, silentLogger, stateTrace } from './machine-trace.ts'
+
+const key = testKey('verifier')
+const ATTEMPT = attemptActorId('ch1/0')
+const claim = { id: '1.0.0/r3mes1miner', kind: 'submission', owner: 'r3mes1miner' } as Claim
+
+/** The attempt as the chain shows it: claims until 12, answers due by 20; all stake is this node's. */
+function draw(seat: string | null): VerifierDraw {
+  return {
+    challengeId: 'ch1',
+    claimId: claim.id,
+    seed: 'ab',
+    attempt: 0,
+    claimUntil: 12,
+    deadline: 20,
+    totalStake: 100n,
+    expectedCount: 1,
+    stakes: { [key.address]: 100n },
+    seat,
+    claim,
+  }
+}
+
+function harness(reexecute: () => Promise<Recheck>) {
+  const chainView = { draws: [draw(null)] }
+  const sent: Msg[] = []
+  const metrics = newNodeMetrics()
+  let reexecutions = 0
+  const components = {
+    chain: { verifierDraws: () => chainView.draws },
+    tx: {
+      send: async (msg: Msg) => {
+        sent.push(msg)
+        return { code: 'OK', log: '', height: 0 }
+      },
+    },
+    key,
+    metrics,
+    logger: silentLogger,
+    misbehaviours: new Set(),
+  } as unknown as VerifierComponents
+  const machine = verifierMachine.provide({
+    actors: {
+      reexecutor: reexecutorMachine.provide({
+        actors: {
+          reexecute: fromPromise(() => {
+            reexecutions++
+            return reexecute()
+          }),
+        },
+      }),
+    },
+  })
+  const trace = stateTrace()
+  const actor = createActor(machine, { id: 'verifier', input: components, inspect: trace.inspect }).start()
+  const block = async (height: number): Promise<void> => {
+    actor.send({ type: 'block', height })
+    await settle()
+  }
+  return { actor, chainView, sent, metrics, trace, block, reexecutions: () => reexecutions }
+}
+
+const types = (sent: Msg[]) => sent.map((m) => m.type)
+
+describe('actors: verifier role machine', () => {
+  it('claims the seat at once, re-executes, and answers once the claim phase is over', async () => {
+    let release: (check: Recheck) => void = () => {}
+    const h = harness(() => new Promise((resolve) => (release = resolve)))
+    await h.block(10)
+    assert.deepEqual(types(h.sent), ['verifierClaim'], 'the claim goes out before any verdict')
+    h.chainView.draws = [draw(key.address)]
+    release({ honest: false, reason: 'the gradient differs from re-execution' })
+    await h.block(11)
+    assert.deepEqual(types(h.sent), ['verifierClaim'], 'no answer inside the claim phase')
+    await h.block(12)
+    assert.deepEqual(h.trace.statesOf(ATTEMPT), [
+      'claimingSeat',
+      'reexecuting',
+      'awaitingClaimPhaseEnd',
+      'answering',
+      'answered',
+    ])
+    const answer = h.sent[1]
+    assert.equal(answer?.type, 'verifierResponse')
+    assert.equal(answer.type === 'verifierResponse' && answer.verdict, 'challenger')
+    assert.equal(h.metrics.verdicts, 1)
+    assert.equal(h.actor.getSnapshot().context.finished.get('ch1/0'), 'answered')
+    assert.equal(h.actor.getSnapshot().context.verdicts.get(claim.id)?.honest, false, 'the verdict is kept per claim')
+    await h.block(13)
+    assert.deepEqual(types(h.sent), ['verifierClaim', 'verifierResponse'], 'answered once')
+    h.actor.stop()
+  })
+
+  it('ends as notSeated, without answering, when another verifier holds the seat after the claim phase', async () => {
+    const h = harness(async () => ({ honest: true, reason: 'the gradient re-executes bit for bit' }))
+    await h.block(10)
+    h.chainView.draws = [draw('r3mes1othervalidator')]
+    await h.block(12)
+    assert.deepEqual(h.trace.statesOf(ATTEMPT), ['claimingSeat', 'reexecuting', 'awaitingClaimPhaseEnd', 'notSeated'])
+    assert.deepEqual(types(h.sent), ['verifierClaim'])
+    assert.equal(h.metrics.verdicts, 0)
+  })
+
+  it('queues a re-execution that threw again at the next block, then answers', async () => {
+    let calls = 0
+    const h = harness(async () => {
+      calls++
+      if (calls === 1) throw new Error('fetching the trace: deadline')
+      return { honest: true, reason: 'the gradient re-executes bit for bit' }
+    })
+    h.chainView.draws = [draw(key.address)]
+    await h.block(12)
+    assert.equal(h.reexecutions(), 1)
+    assert.deepEqual(types(h.sent), [], 'a failed re-execution answers nothing')
+    // Seated already: nothing to claim.
+    assert.deepEqual(h.trace.statesOf(ATTEMPT), ['reexecuting'])
+    await h.block(13)
+    assert.equal(h.reexecutions(), 2)
+    const answer = h.sent.at(-1)
+    assert.equal(answer?.type === 'verifierResponse' && answer.verdict, 'owner')
+    // The verdict came after the claim phase: it passes awaitingClaimPhaseEnd within one step.
+    assert.deepEqual(h.trace.statesOf(ATTEMPT), ['reexecuting', 'answering', 'answered'])
+  })
+
+  it('ends as expired, with no answer, when the deadline passes before a verdict', async () => {
+    const h = harness(() => Promise.reject(new Error('the trace is nowhere to be had')))
+    await h.block(10)
+    h.chainView.draws = [draw(key.address)]
+    for (let height = 11; height <= 20; height++) await h.block(height)
+    assert.deepEqual(h.trace.statesOf(ATTEMPT).at(-1), 'expired')
+    assert.deepEqual(types(h.sent), ['verifierClaim'])
+    assert.equal(h.actor.getSnapshot().context.finished.get('ch1/0'), 'expired')
+    assert.ok(h.reexecutions() >= 9, 'tried again at every block until the deadline')
+  })
+
+  it('does not enter attempts its ticket does not select', async () => {
+    const h = harness(async () => ({ honest: true, reason: '' }))
+    h.chainView.draws = [{ ...draw(null), stakes: { [key.address]: 0n } }]
+    await h.block(10)
+    assert.deepEqual(h.trace.actorsLike('attempt:'), [])
+    assert.deepEqual(h.sent, [])
+    assert.equal(h.reexecutions(), 0)
+  })
+})
