@@ -35,7 +35,10 @@ const nullable =
     v === null ? undefined : field(v)
 /** An array of `minItems` to `maxItems` items, each passing `item` (and distinct, if `unique`). */
 const list =
-  (item: Field, { minItems = 0, maxItems, unique = false }: { minItems?: number; maxItems: number; unique?: boolean }): Field =>
+  (
+    item: Field,
+    { minItems = 0, maxItems, unique = false }: { minItems?: number; maxItems: number; unique?: boolean },
+  ): Field =>
   (v) => {
     if (!Array.isArray(v)) return 'not a list'
     if (v.length > maxItems) return `longer than ${maxItems}`
@@ -74,5 +77,9 @@ export const shapes = {
     range: nullable(cidString),
     adapter: nullable(cidString),
   }),
-  holdings: record<HoldingsGossip>({ peer: peerIdString, window: uint, cids: list(cidString, { maxItems: MAX_CIDS_IN_SHAPE }) }),
+  holdings: record<HoldingsGossip>({
+    peer: peerIdString,
+    window: uint,
+    cids: list(cidString, { maxItems: MAX_CIDS_IN_SHAPE }),
+  }),
 }

@@ -6,10 +6,7 @@ import { parseTopic, topicKinds, topicSpecs, topicString } from '../../src/net/t
 describe('net: topics and codec', () => {
   it('builds versioned per-chain and per-subnet topic strings and parses them back', () => {
     assert.equal(topicString({ kind: 'tx', chainId: 'r3mes-1' }), '/r3mes/r3mes-1/tx/1')
-    assert.equal(
-      topicString({ kind: 'presence', chainId: 'r3mes-1', subnet: 3 }),
-      '/r3mes/r3mes-1/subnet/3/presence/1',
-    )
+    assert.equal(topicString({ kind: 'presence', chainId: 'r3mes-1', subnet: 3 }), '/r3mes/r3mes-1/subnet/3/presence/1')
     for (const kind of topicKinds) {
       const address = topicSpecs[kind].scope === 'chain' ? { kind, chainId: 'c' } : { kind, chainId: 'c', subnet: 12 }
       assert.deepEqual(parseTopic(topicString(address), 'c'), address)
