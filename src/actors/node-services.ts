@@ -13,7 +13,7 @@ import type { NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import type { ChainNode } from './chain-node.ts'
 import type { Misbehaviour } from './misbehaviour.ts'
-import { type ContentFetcher, contentFetcher } from './services/content-fetcher.ts'
+import { type ContentFetcher, contentFetcher, type HolderHints } from './services/content-fetcher.ts'
 import { type NodeMetrics, newNodeMetrics } from './services/metrics.ts'
 import { ModelPieces } from './services/model-pieces.ts'
 import { type PeerDirectory, peerDirectory } from './services/peer-directory.ts'
@@ -57,6 +57,8 @@ export class NodeServices {
     data: TrainingData
     misbehaviour: ReadonlySet<Misbehaviour>
     components: RuntimeComponents
+    /** Peers that announced CIDs on the subnet topics (the subnet directory). */
+    holders?: HolderHints
   }) {
     this.key = init.key
     this.address = init.key.address
@@ -78,6 +80,7 @@ export class NodeServices {
       peers: this.peers,
       clock: init.components.clock,
       self: this.address,
+      ...(init.holders === undefined ? {} : { holders: init.holders }),
     })
     this.model = new ModelPieces({
       chain: reader,

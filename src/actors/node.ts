@@ -29,13 +29,23 @@ import { MinerWork } from './roles/miner.ts'
 import { type RoleWork, roleMachine } from './roles/role-machine.ts'
 import { ServingWork } from './roles/serving.ts'
 import { ArbiterWork, VerifierWork } from './roles/verifier.ts'
+import { joinSubnets, type SubnetServices } from './subnet/subnet-services.ts'
 import { resolveDataset } from './training/datasets.ts'
 import { publishBackbone } from './training/model-store.ts'
 import { trainingProtocol } from './training/protocol.ts'
 import { boundaryTensorBytes, installTensorReceiver } from './training/tensor-admission.ts'
 import { TxSender } from './tx-sender.ts'
 
-export const NODE_ROLES = ['validator', 'miner', 'aggregator', 'verifier', 'arbiter', 'challenger', 'serving'] as const
+export const NODE_ROLES = [
+  'validator',
+  'miner',
+  'aggregator',
+  'verifier',
+  'arbiter',
+  'challenger',
+  'serving',
+  'subnet-peer',
+] as const
 export type NodeRole = (typeof NODE_ROLES)[number]
 
 export interface NodeConfig {
@@ -57,6 +67,8 @@ export interface NodeConfig {
   readonly gossip?: GossipTuning
   /** 32-byte seed for a node with no key yet. @default random */
   readonly seed?: Uint8Array
+  /** The subnet a subnet peer seeds (a miner's subnet is the one it staked in). */
+  readonly subnet?: number
 }
 
 /** Consensus timeouts for a target block time: a round fits in a few block times. */
@@ -149,6 +161,8 @@ export class R3mesNode {
   readonly net: NetNode
   readonly roles: readonly NodeRole[]
   readonly works: ReadonlyMap<NodeRole, RoleWork>
+  /** The subnet topics this node joined, and its subnet peer machine if it is one. */
+  readonly subnet: SubnetServices | undefined
   /** The most recent actor events (inspection), oldest first. */
   readonly events: ActorEventRecord[] = []
   readonly #system
@@ -160,8 +174,10 @@ export class R3mesNode {
     roles: readonly NodeRole[]
     works: Map<NodeRole, RoleWork>
     components: RuntimeComponents
+    subnet?: SubnetServices
   }) {
     this.services = init.services
+    this.subnet = init.subnet
     this.chain = init.services.chain
     this.net = init.services.net
     this.roles = init.roles
@@ -219,6 +235,7 @@ export class R3mesNode {
     this.#unsubscribe()
     this.#system.send({ type: 'stop' })
     this.#system.stop()
+    this.subnet?.stop()
     for (const work of this.works.values()) work.stop?.()
     this.services.tx.close()
     this.chain.stop()
@@ -275,6 +292,11 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       cpuKernels = getKernels('ts')
     }
     const tx = new TxSender({ chain, key: identity.key, logger: components.logger })
+    // The subnet topics: holder hints for the content fetcher, and the subnet peer role.
+    const subnet = joinSubnets(
+      { roles, address: identity.key.address, ...(config.subnet === undefined ? {} : { subnet: config.subnet }) },
+      { gossip: net.gossip, chain: chain.reader, self: net.peerId, logger: components.logger },
+    )
     const services = new NodeServices({
       key: identity.key,
       chain,
@@ -287,6 +309,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       data: { train: dataset.train, shardCount: approved.shardCount },
       misbehaviour: new Set(config.misbehaviours ?? []),
       components,
+      holders: subnet.directory,
     })
     if (roles.includes('miner'))
       installTensorReceiver(net.activations, {
@@ -321,7 +344,18 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     if (roles.includes('challenger') || (config.misbehaviours ?? []).includes('griefingChallenger'))
       works.set('challenger', new ChallengerWork(services, config.challengeFraction ?? 0.25))
     if (roles.includes('serving')) works.set('serving', new ServingWork(services, dataset.heldOut))
-    const node = new R3mesNode({ services, roles, works, components })
+    if (roles.includes('subnet-peer'))
+      // joinSubnets refused a subnet peer without a subnet.
+      subnet.startPeer(config.subnet as number, {
+        model: services.model,
+        content: services.content,
+        pins: net.content,
+        chain: chain.reader,
+        modelSeeders: () => services.modelSeeders(),
+        logger: components.logger,
+        onBlock: (listener) => chain.onBlock((b) => listener(b.block.height)),
+      })
+    const node = new R3mesNode({ services, roles, works, components, subnet })
     chain.start()
     return node
   } catch (error) {
