@@ -19,7 +19,7 @@ import { CID } from 'multiformats/cid'
 import { assign, fromPromise, setup } from 'xstate'
 import type { ChainReader } from '../../chain/reader.ts'
 import type { ContentStore } from '../../net/content-store.ts'
-import { InvalidArgumentError } from '../../runtime/errors.ts'
+import { InvalidArgumentError, isR3mesError } from '../../runtime/errors.ts'
 import { MAX_SUBNET_PEER_SEED_BYTES } from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
@@ -99,6 +99,9 @@ export type SubnetPeerEvent = { type: 'block'; height: number } | { type: 'stop'
 const notProvided = (what: string) => () => {
   throw new InvalidArgumentError(`the subnet peer's ${what} effect was not provided`)
 }
+
+const isAbort = (error: unknown): boolean =>
+  error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
@@ -376,8 +379,9 @@ export function subnetPeerActors(c: SubnetPeerComponents) {
           budget -= bytes.byteLength
           added.push({ cid, window: of, sizeBytes: bytes.byteLength })
         } catch (error) {
-          // One CID nobody serves any more must not stop the round; it is tried next block.
-          if (signal.aborted) throw error
+          // One CID nobody serves any more (its fetch deadline passed, or a holder sent bad
+          // bytes) must not stop the round; it is tried next block. Anything else is a bug.
+          if (signal.aborted || !(isR3mesError(error) || isAbort(error))) throw error
           log.debug({ cid, err: error }, 'announced content not fetched')
         }
       }
