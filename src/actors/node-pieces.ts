@@ -1,7 +1,7 @@
 /**
  * The pieces a node builds once and its roles share: the chain reader, the peer directory,
  * the content fetcher, the model pieces, the counters, the tensor inbox and sender, the
- * transaction sender. Each role takes only the ones it uses, as its own components object
+ * transaction sender, the subnet directory. Each role takes only the ones it uses, as its own components object
  * (node-roles.ts).
  */
 import type { PeerId } from '@libp2p/interface'
@@ -16,6 +16,8 @@ import { type NodeMetrics, newNodeMetrics } from './services/metrics.ts'
 import { ModelPieces } from './services/model-pieces.ts'
 import { type PeerDirectory, peerDirectory } from './services/peer-directory.ts'
 import type { TrainingSetup } from './services/training-setup.ts'
+import type { SubnetDirectory } from './subnet/subnet-directory.ts'
+import { joinSubnets } from './subnet/subnet-services.ts'
 import { TensorInbox } from './training/tensor-inbox.ts'
 import { type TensorSender, tensorSender } from './training/tensor-sender.ts'
 import { TxSender } from './tx-sender.ts'
@@ -34,6 +36,10 @@ export interface NodePieces {
   readonly inbox: TensorInbox
   readonly tensors: TensorSender
   readonly misbehaviours: ReadonlySet<Misbehaviour>
+  /** The subnet topics the node joined: holder hints for fetches, presence for pipeline neighbours. */
+  readonly subnets: SubnetDirectory
+  /** The genesis model's seeders (the validators), asked for backbone pieces besides announced holders. */
+  readonly modelSeeders: () => PeerId[]
   readonly runtime: RuntimeComponents
 }
 
@@ -43,6 +49,10 @@ export interface NodePiecesInit {
   readonly net: NetNode
   readonly training: TrainingSetup
   readonly misbehaviours?: readonly Misbehaviour[]
+  /** The roles the node hosts: they say which subnet topics it joins. @default none (every subnet) */
+  readonly roles?: readonly string[]
+  /** The subnet a subnet peer seeds. */
+  readonly subnet?: number
 }
 
 export function buildNodePieces(init: NodePiecesInit, runtime: RuntimeComponents): NodePieces {
@@ -50,7 +60,17 @@ export function buildNodePieces(init: NodePiecesInit, runtime: RuntimeComponents
   const reader = chain.reader
   const metrics = newNodeMetrics()
   const peers = peerDirectory({ chain: reader })
-  const content = contentFetcher({ content: net.content, peers, clock: runtime.clock, self: key.address })
+  const subnets = joinSubnets(
+    { roles: init.roles ?? [], address: key.address, ...(init.subnet === undefined ? {} : { subnet: init.subnet }) },
+    { gossip: net.gossip, chain: reader, peers, self: net.peerId, logger: runtime.logger },
+  )
+  const content = contentFetcher({
+    content: net.content,
+    peers,
+    clock: runtime.clock,
+    self: key.address,
+    holders: subnets,
+  })
   // The genesis model's seeders (the validators), as peers to fetch backbone pieces from.
   const modelSeeders = (): PeerId[] =>
     reader
@@ -72,6 +92,8 @@ export function buildNodePieces(init: NodePiecesInit, runtime: RuntimeComponents
     inbox: new TensorInbox(runtime.clock),
     tensors: tensorSender({ activations: net.activations, peers, clock: runtime.clock, logger: runtime.logger }),
     misbehaviours: new Set(init.misbehaviours ?? []),
+    subnets,
+    modelSeeders,
     runtime,
   }
 }

@@ -15,6 +15,8 @@ import type { MinerPresence } from './roles/miner-components.ts'
 import { type VerifierComponents, verifierMachine } from './roles/verifier.ts'
 import { SwappableModelSource } from './serving/model-source.ts'
 import { type ServingComponents, servingMachine } from './serving/serving-machine.ts'
+import type { SubnetDirectory } from './subnet/subnet-directory.ts'
+import { subnetPeerRole } from './subnet/subnet-peer.ts'
 
 /** A machine the node spawns, under the role's name (its id and system id). */
 export interface HostedRole {
@@ -28,8 +30,8 @@ export interface HostedRoleOptions {
   readonly heldOut?: Uint8Array
   /** Share of other miners' submissions a challenger re-executes. @default 0.25 */
   readonly challengeFraction?: number
-  /** Who is ready for a window, from the subnet's presence gossip. @default none known */
-  readonly presence?: MinerPresence
+  /** The subnet a subnet peer seeds. */
+  readonly subnet?: number
 }
 
 export interface HostedRoles {
@@ -38,7 +40,32 @@ export interface HostedRoles {
   readonly servingSource: SwappableModelSource | undefined
 }
 
-export function minerComponents(p: NodePieces, presence?: MinerPresence): MinerComponents {
+/**
+ * The miner's link to its subnet's topics. An announcement that does not go out (no peer on
+ * the topic yet, a publish error) is logged and dropped: it is a hint, and a neighbour that
+ * missed it still finds the bytes by asking the chain's named holder.
+ */
+export function minerPresence(subnets: SubnetDirectory, p: NodePieces): MinerPresence {
+  const log = p.runtime.logger.child({ role: 'miner' })
+  const hint = async (what: string, publish: () => Promise<void>): Promise<void> => {
+    await publish().catch((error: unknown) => log.debug({ err: error }, `subnet ${what} announcement not sent`))
+  }
+  return {
+    readyMiners: (subnet, window) => new Set(subnets.readyMiners(subnet, window).map((m) => m.address)),
+    announceReady: (subnet, window, pointer) =>
+      hint('presence', () =>
+        subnets.announcePresence(subnet, {
+          window,
+          roles: ['miner'],
+          range: p.model.rangeCid(subnet),
+          adapter: pointer,
+        }),
+      ),
+    announceHeld: (subnet, window, cids) => hint('holdings', () => subnets.announce(subnet, cids, window)),
+  }
+}
+
+export function minerComponents(p: NodePieces, presence: MinerPresence = minerPresence(p.subnets, p)): MinerComponents {
   return {
     chain: p.reader,
     pace: p.chain,
@@ -106,8 +133,7 @@ export function hostedRoles(
 ): HostedRoles {
   const hosted: HostedRole[] = []
   const misbehaving = (m: Misbehaviour): boolean => pieces.misbehaviours.has(m)
-  if (roles.includes('miner'))
-    hosted.push({ name: 'miner', logic: minerMachine, input: minerComponents(pieces, options.presence) })
+  if (roles.includes('miner')) hosted.push({ name: 'miner', logic: minerMachine, input: minerComponents(pieces) })
   if (roles.includes('aggregator') || roles.includes('validator'))
     hosted.push({ name: 'aggregator', logic: aggregatorMachine, input: aggregatorComponents(pieces) })
   if (roles.includes('verifier'))
@@ -119,6 +145,21 @@ export function hostedRoles(
       name: 'challenger',
       logic: challengerMachine,
       input: challengerComponents(pieces, options.challengeFraction ?? 0.25),
+    })
+  if (roles.includes('subnet-peer'))
+    hosted.push({
+      name: 'subnet-peer',
+      logic: subnetPeerRole({
+        directory: pieces.subnets,
+        model: pieces.model,
+        content: pieces.content,
+        pins: pieces.net.content,
+        chain: pieces.reader,
+        modelSeeders: pieces.modelSeeders,
+        logger: pieces.runtime.logger.child({ role: 'subnet-peer' }),
+      }),
+      // joinSubnets refused a subnet peer without a subnet.
+      input: { subnet: options.subnet as number },
     })
   let servingSource: SwappableModelSource | undefined
   if (roles.includes('serving')) {

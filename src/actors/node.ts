@@ -35,6 +35,7 @@ import type { ModelPieces } from './services/model-pieces.ts'
 import type { TrainingSetup } from './services/training-setup.ts'
 import type { SwappableModelSource } from './serving/model-source.ts'
 import type { LossRecord, servingMachine } from './serving/serving-machine.ts'
+import type { SubnetDirectory } from './subnet/subnet-directory.ts'
 import { resolveDataset } from './training/datasets.ts'
 import { publishBackbone } from './training/model-store.ts'
 import { trainingProtocol } from './training/protocol.ts'
@@ -59,6 +60,8 @@ export interface NodeConfig {
   readonly gossip?: GossipTuning
   /** 32-byte seed for a node with no key yet. @default random */
   readonly seed?: Uint8Array
+  /** The subnet a subnet peer seeds (a miner's subnet is the one it staked in). */
+  readonly subnet?: number
 }
 
 /** Consensus timeouts for a target block time: a round fits in a few block times. */
@@ -157,6 +160,8 @@ export class R3mesNode {
   readonly model: ModelPieces
   readonly training: TrainingSetup
   readonly metrics: NodeMetrics
+  /** The subnet topics this node joined. */
+  readonly subnets: SubnetDirectory
   readonly roles: readonly NodeRole[]
   /** The serving role's model source (the completion API answers from it), on a node that serves. */
   readonly servingSource: SwappableModelSource | undefined
@@ -177,6 +182,7 @@ export class R3mesNode {
     this.model = p.model
     this.training = p.training
     this.metrics = p.metrics
+    this.subnets = p.subnets
     this.roles = init.roles
     this.#log = init.log ?? new ActorEventLog(p.runtime)
     const { hosted, servingSource } = hostedRoles(p, init.roles, init.options)
@@ -245,6 +251,7 @@ export class R3mesNode {
     this.#unsubscribe()
     this.#system.send({ type: 'stop' })
     this.#system.stop()
+    this.#pieces.subnets.stop()
     this.#pieces.tx.close()
     this.chain.stop()
     await this.net.stop()
@@ -314,6 +321,8 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
           cpuKernels,
         },
         misbehaviours: config.misbehaviours ?? [],
+        roles,
+        ...(config.subnet === undefined ? {} : { subnet: config.subnet }),
       },
       components,
     )
@@ -345,7 +354,11 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       pieces,
       roles,
       log,
-      options: { heldOut: dataset.heldOut, challengeFraction: config.challengeFraction ?? 0.25 },
+      options: {
+        heldOut: dataset.heldOut,
+        challengeFraction: config.challengeFraction ?? 0.25,
+        ...(config.subnet === undefined ? {} : { subnet: config.subnet }),
+      },
     })
     chain.start()
     return node

@@ -51,6 +51,8 @@ export interface GossipContext {
   /** The peer that forwarded it to us (the one scored for it). */
   propagationSource: string
   topic: TopicAddress
+  /** Whether the message is signed, so `from` is its author (unsigned gossip names no author). */
+  signed: boolean
 }
 
 export interface TopicSubscriber<K extends TopicKind> {
@@ -209,6 +211,7 @@ export class GossipRouter {
           from: event.msg.type === 'signed' ? event.msg.from.toString() : source,
           propagationSource: source,
           topic: route.address,
+          signed: event.msg.type === 'signed',
         }
         payload = await this.#validate(route, event, context)
         verdict = 'accept'

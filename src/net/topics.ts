@@ -5,15 +5,17 @@
  * per-subnet topics: `/r3mes/<chainId>/tx/1`, `/r3mes/<chainId>/subnet/<k>/<name>/1`.
  */
 import {
-  MAX_ACTIVATION_GOSSIP_BYTES,
-  MAX_ACTIVATION_GOSSIP_PENDING,
-  MAX_GRADIENT_GOSSIP_BYTES,
-  MAX_GRADIENT_GOSSIP_PENDING,
+  MAX_HOLDINGS_GOSSIP_BYTES,
+  MAX_HOLDINGS_GOSSIP_PENDING,
+  MAX_PRESENCE_GOSSIP_BYTES,
+  MAX_PRESENCE_GOSSIP_PENDING,
   MAX_TX_GOSSIP_BYTES,
   MAX_TX_GOSSIP_PENDING,
 } from '../runtime/limits.ts'
 import { UnknownTopicError } from './errors.ts'
-import { type Shape, shapes } from './shapes.ts'
+import { type Shape, type SubnetMemberRole, shapes } from './shapes.ts'
+
+export { SUBNET_MEMBER_ROLES, type SubnetMemberRole } from './shapes.ts'
 
 /** A signed chain transaction, opaque to the network (the chain decodes and checks it). */
 export interface TxGossip {
@@ -21,28 +23,40 @@ export interface TxGossip {
   tx: Uint8Array
 }
 
-/** Announces that a pipeline stage produced a tensor, stored under `cid`. */
-export interface ActivationAnnouncement {
+/**
+ * A node of the subnet says it is alive and ready for `window`: sent when it joins and when a
+ * window opens. Pipeline neighbours are chosen among the miners ready for the window.
+ */
+export interface PresenceGossip {
+  /** The node's libp2p peer id; must be the message's signer. */
+  peer: string
   window: number
-  step: number
-  /** Which way the tensor flows: activations forward, activation-gradients backward. */
-  direction: 'forward' | 'backward'
-  cid: string
-  sizeBytes: number
+  /** What it does in the subnet (one or both, no repeats). */
+  roles: SubnetMemberRole[]
+  /** The subnet's backbone range CID, when the node holds the range. */
+  range: string | null
+  /** The subnet's adapter-state CID the node holds (null: the initial state). */
+  adapter: string | null
 }
 
-/** Announces a miner's gradient for a window (the CID; the bytes live in the content store). */
-export interface GradientAnnouncement {
+/**
+ * CIDs a node holds and serves for the subnet (a range manifest and its bundles, adapter
+ * states, gradients, boundary tensors, traces), batched: a fetcher asks these peers for the
+ * bytes without asking the chain who stored them.
+ */
+export interface HoldingsGossip {
+  /** The node's libp2p peer id; must be the message's signer. */
+  peer: string
+  /** The window the content belongs to (the current one for the backbone and adapters). */
   window: number
-  cid: string
-  tokens: number
+  cids: string[]
 }
 
 /** Payload type per topic kind. */
 export interface TopicPayloads {
   tx: TxGossip
-  activations: ActivationAnnouncement
-  gradients: GradientAnnouncement
+  presence: PresenceGossip
+  holdings: HoldingsGossip
 }
 
 export type TopicKind = keyof TopicPayloads
@@ -50,8 +64,8 @@ export type TopicKind = keyof TopicPayloads
 /** Chain-wide topics have one instance per chain; subnet topics one per subnet. */
 export interface TopicScopes {
   tx: 'chain'
-  activations: 'subnet'
-  gradients: 'subnet'
+  presence: 'subnet'
+  holdings: 'subnet'
 }
 
 export interface TopicSpec<K extends TopicKind> {
@@ -75,19 +89,19 @@ export const topicSpecs: { readonly [K in TopicKind]: TopicSpec<K> } = {
     queueLength: MAX_TX_GOSSIP_PENDING,
     shape: shapes.tx,
   },
-  activations: {
-    kind: 'activations',
+  presence: {
+    kind: 'presence',
     scope: 'subnet',
-    maxBytes: MAX_ACTIVATION_GOSSIP_BYTES,
-    queueLength: MAX_ACTIVATION_GOSSIP_PENDING,
-    shape: shapes.activations,
+    maxBytes: MAX_PRESENCE_GOSSIP_BYTES,
+    queueLength: MAX_PRESENCE_GOSSIP_PENDING,
+    shape: shapes.presence,
   },
-  gradients: {
-    kind: 'gradients',
+  holdings: {
+    kind: 'holdings',
     scope: 'subnet',
-    maxBytes: MAX_GRADIENT_GOSSIP_BYTES,
-    queueLength: MAX_GRADIENT_GOSSIP_PENDING,
-    shape: shapes.gradients,
+    maxBytes: MAX_HOLDINGS_GOSSIP_BYTES,
+    queueLength: MAX_HOLDINGS_GOSSIP_PENDING,
+    shape: shapes.holdings,
   },
 }
 

@@ -298,14 +298,30 @@ export const MAX_BITSWAP_WANTLIST_ENTRIES = 1024
 export const MAX_TX_GOSSIP_BYTES = 64 * 1024
 /** `tx` messages awaiting validation at once; beyond it they are IGNOREd (no blame). */
 export const MAX_TX_GOSSIP_PENDING = 4096
-/** Encoded cap of an `activations` announcement. */
-export const MAX_ACTIVATION_GOSSIP_BYTES = 4 * 1024
-/** `activations` announcements awaiting validation at once. */
-export const MAX_ACTIVATION_GOSSIP_PENDING = 1024
-/** Encoded cap of a `gradients` announcement. */
-export const MAX_GRADIENT_GOSSIP_BYTES = 4 * 1024
-/** `gradients` announcements awaiting validation at once. */
-export const MAX_GRADIENT_GOSSIP_PENDING = 1024
+/** Encoded cap of a subnet `presence` message (one node, one window, two CIDs). */
+export const MAX_PRESENCE_GOSSIP_BYTES = 1024
+/** `presence` messages awaiting validation at once, per subnet. */
+export const MAX_PRESENCE_GOSSIP_PENDING = 1024
+/** Encoded cap of a subnet `holdings` message (a batch of CIDs). */
+export const MAX_HOLDINGS_GOSSIP_BYTES = 8 * 1024
+/** `holdings` messages awaiting validation at once, per subnet. */
+export const MAX_HOLDINGS_GOSSIP_PENDING = 1024
+/** CIDs one `holdings` message may name; a longer list (the byte cap allows a few more) is IGNOREd. */
+export const MAX_HOLDINGS_CIDS_PER_MESSAGE = 64
+/** Windows a subnet message may be away from the chain's current one before it is IGNOREd. */
+export const SUBNET_GOSSIP_WINDOW_SLACK = 2
+/** Holder hints (a CID and a peer that announced it) the subnet directory keeps in all (LRU). */
+export const MAX_HOLDER_HINTS = 16_384
+/** Holder hints one peer may have in the directory; its oldest go first beyond it. */
+export const MAX_HOLDER_HINTS_PER_PEER = 1024
+/** Peers the directory remembers as holders of one CID; the least recently announced go first. */
+export const MAX_HOLDERS_PER_CID = 16
+/** Presence records of unstaked peers (subnet peers) the directory keeps per subnet (LRU). */
+export const MAX_UNSTAKED_PRESENCE_PER_SUBNET = 256
+/** Recently announced CIDs the directory keeps per subnet, for seeders to fetch (oldest go first). */
+export const MAX_RECENT_SUBNET_CIDS = 1024
+/** Bytes a subnet peer fetches and pins of a subnet's recent content, beyond its layer range. */
+export const MAX_SUBNET_PEER_SEED_BYTES = 256 * 1024 * 1024
 /**
  * Room in one gossipsub RPC beyond the largest topic payload: the envelope, topic string,
  * author, sequence number and signature. An RPC over payload + this is not decoded at all.

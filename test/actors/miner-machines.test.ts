@@ -198,7 +198,7 @@ describe('actors: the miner window and role machines', () => {
     }
     const failingFetch = fromPromise<
       ReadonlyMap<number, ShardPieces>,
-      { components: MinerComponents; subnets: number[] }
+      { components: MinerComponents; subnets: number[]; window: number }
     >(async () => {
       fetches++
       throw new Error('no holder answered')

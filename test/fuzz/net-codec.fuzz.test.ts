@@ -15,18 +15,33 @@ import { decodeBlockRequest } from '../../src/net/block-exchange.ts'
 import { decodeMessage, encodeMessage } from '../../src/net/codec.ts'
 import { decodeRootBlock, parseHeader, type RootHeader } from '../../src/net/content-store.ts'
 import { BadFrameError, MalformedMessageError, MessageTooLargeError, UnknownTopicError } from '../../src/net/errors.ts'
-import { parseTopic, type TopicKind, type TopicPayloads, topicSpecs, topicString } from '../../src/net/topics.ts'
+import {
+  parseTopic,
+  SUBNET_MEMBER_ROLES,
+  type TopicKind,
+  type TopicPayloads,
+  topicSpecs,
+  topicString,
+} from '../../src/net/topics.ts'
 import { fuzzParams, hostileBytes, onlyTyped, rec } from './helpers/bytes.ts'
 
 const cid = fc.uint8Array({ maxLength: 64 }).map((b) => cidOf(b))
 const cidString = cid.map((c) => c.toString())
 const uint = fc.oneof(fc.nat({ max: 10_000 }), fc.constant(Number.MAX_SAFE_INTEGER))
 const direction = fc.constantFrom('forward' as const, 'backward' as const)
+/** A libp2p peer id as it is written (base58btc: `12D3KooW…` for ed25519 keys). */
+const peerIdString = fc.stringMatching(/^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/)
 
 const payloads: { [K in TopicKind]: fc.Arbitrary<TopicPayloads[K]> } = {
   tx: rec({ tx: fc.uint8Array({ maxLength: 512 }) }),
-  activations: rec({ window: uint, step: uint, direction, cid: cidString, sizeBytes: uint }),
-  gradients: rec({ window: uint, cid: cidString, tokens: uint }),
+  presence: rec({
+    peer: peerIdString,
+    window: uint,
+    roles: fc.subarray([...SUBNET_MEMBER_ROLES], { minLength: 1 }),
+    range: fc.option(cidString, { nil: null }),
+    adapter: fc.option(cidString, { nil: null }),
+  }),
+  holdings: rec({ peer: peerIdString, window: uint, cids: fc.array(cidString, { maxLength: 64 }) }),
 }
 const kinds = Object.keys(payloads) as TopicKind[]
 
@@ -87,7 +102,7 @@ describe('fuzz: network message decoders', () => {
     const address = fc.oneof(
       rec({ kind: fc.constant('tx' as TopicKind), chainId: fc.constant('r3mes-fuzz') }),
       rec({
-        kind: fc.constantFrom<TopicKind>('activations', 'gradients'),
+        kind: fc.constantFrom<TopicKind>('presence', 'holdings'),
         chainId: fc.constant('r3mes-fuzz'),
         subnet: fc.nat({ max: 999_999_999 }),
       }),

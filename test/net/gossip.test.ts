@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert'
 import { GossipValidationError } from '../../src/net/errors.ts'
-import type { GradientAnnouncement } from '../../src/net/topics.ts'
+import type { HoldingsGossip } from '../../src/net/topics.ts'
 import { sleep } from '../../src/runtime/clock.ts'
 import { at, type Cluster, clock, connect, startNodes, waitFor } from './helpers.ts'
 
@@ -18,24 +18,25 @@ describe('net: gossip validation and subnets', function () {
       cluster = await startNodes(6)
       const { nodes } = cluster
       for (let i = 0; i < nodes.length; i++) await connect(at(nodes, i), at(nodes, i + 1))
-      const got = nodes.map(() => [] as GradientAnnouncement[])
+      const got = nodes.map(() => [] as HoldingsGossip[])
       nodes.forEach((node, i) => {
         node.gossip.joinSubnet(i < 3 ? 0 : 1, {
-          activations: { handle: () => {} },
-          gradients: { handle: (payload) => at(got, i).push(payload) },
+          presence: { handle: () => {} },
+          holdings: { handle: (payload) => at(got, i).push(payload) },
         })
       })
       // Node 0's subnet-0 peers are 1 and (through 1) 2; wait until gossip knows them.
-      await waitFor(() => at(nodes, 0).gossip.meshPeers('gradients', 0).length >= 1, 10_000, 'subnet 0 mesh')
-      await waitFor(() => at(nodes, 2).gossip.meshPeers('gradients', 0).length >= 1, 10_000, 'subnet 0 mesh at 2')
-      await at(nodes, 0).gossip.publish('gradients', { window: 7, cid: CID_A, tokens: 100 }, 0)
+      await waitFor(() => at(nodes, 0).gossip.meshPeers('holdings', 0).length >= 1, 10_000, 'subnet 0 mesh')
+      await waitFor(() => at(nodes, 2).gossip.meshPeers('holdings', 0).length >= 1, 10_000, 'subnet 0 mesh at 2')
+      const sent = { peer: at(nodes, 0).peerId.toString(), window: 7, cids: [CID_A] }
+      await at(nodes, 0).gossip.publish('holdings', sent, 0)
       await waitFor(() => at(got, 1).length === 1 && at(got, 2).length === 1, 10_000, 'subnet delivery')
-      assert.deepEqual(at(got, 2)[0], { window: 7, cid: CID_A, tokens: 100 })
+      assert.deepEqual(at(got, 2)[0], sent)
       for (const i of [3, 4, 5]) {
         assert.equal(at(got, i).length, 0, `node ${i} (subnet 1) got a subnet-0 message`)
-        assert.ok(!at(nodes, i).libp2p.services.pubsub.getMeshPeers(at(nodes, 0).gossip.topic('gradients', 0)).length)
+        assert.ok(!at(nodes, i).libp2p.services.pubsub.getMeshPeers(at(nodes, 0).gossip.topic('holdings', 0)).length)
       }
-      assert.equal(at(nodes, 0).gossip.topic('gradients', 0), '/r3mes/testchain/subnet/0/gradients/1')
+      assert.equal(at(nodes, 0).gossip.topic('holdings', 0), '/r3mes/testchain/subnet/0/holdings/1')
     })
   })
 
@@ -48,41 +49,41 @@ describe('net: gossip validation and subnets', function () {
       const [a, b, c] = [at(cluster.nodes, 0), at(cluster.nodes, 1), at(cluster.nodes, 2)]
       await connect(a, b)
       await connect(b, c)
-      const seenByC: GradientAnnouncement[] = []
-      const seenByB: GradientAnnouncement[] = []
-      a.gossip.subscribe('gradients', { handle: () => {} }, 0)
-      // B's own rule: tokens must be positive (a semantic check beyond the shape).
+      const seenByC: HoldingsGossip[] = []
+      const seenByB: HoldingsGossip[] = []
+      a.gossip.subscribe('holdings', { handle: () => {} }, 0)
+      // B's own rule: a batch names at least one CID (a semantic check beyond the shape).
       b.gossip.subscribe(
-        'gradients',
+        'holdings',
         {
           validate: (payload) => {
-            if (payload.tokens === 0) throw new GossipValidationError('reject', 'zero tokens')
+            if (payload.cids.length === 0) throw new GossipValidationError('reject', 'no CIDs')
           },
           handle: (payload) => seenByB.push(payload),
         },
         0,
       )
-      c.gossip.subscribe('gradients', { handle: (payload) => seenByC.push(payload) }, 0)
-      const topic = a.gossip.topic('gradients', 0)
-      await waitFor(() => a.gossip.meshPeers('gradients', 0).length === 1, 10_000, 'A in mesh')
-      await waitFor(() => c.gossip.meshPeers('gradients', 0).length === 1, 10_000, 'C in mesh')
+      c.gossip.subscribe('holdings', { handle: (payload) => seenByC.push(payload) }, 0)
+      const topic = a.gossip.topic('holdings', 0)
+      await waitFor(() => a.gossip.meshPeers('holdings', 0).length === 1, 10_000, 'A in mesh')
+      await waitFor(() => c.gossip.meshPeers('holdings', 0).length === 1, 10_000, 'C in mesh')
 
       // A valid message goes A → B → C.
-      await a.gossip.publish('gradients', { window: 1, cid: CID_A, tokens: 5 }, 0)
+      await a.gossip.publish('holdings', { peer: a.peerId.toString(), window: 1, cids: [CID_A] }, 0)
       await waitFor(() => seenByC.length === 1, 10_000, 'valid message at C')
       const scoreBefore = b.gossip.score(a.peerId.toString())
       assert.ok(scoreBefore >= 0, `A's score starts non-negative, got ${scoreBefore}`)
 
-      // Two invalid messages: one semantic (zero tokens), one that is not even msgpack,
+      // Two invalid messages: one semantic (no CIDs), one that is not even msgpack,
       // published below our codec, as a misbehaving peer would.
-      await a.gossip.publish('gradients', { window: 2, cid: CID_A, tokens: 0 }, 0)
+      await a.gossip.publish('holdings', { peer: a.peerId.toString(), window: 2, cids: [] }, 0)
       await a.libp2p.services.pubsub.publish(topic, new Uint8Array([0xc1, 0xff, 0x00]))
       await waitFor(() => b.gossip.stats.reject === 2, 10_000, 'B rejects both')
       assert.equal(seenByB.length, 1)
       // Scores are cached between heartbeats; the penalty shows at the next refresh.
       await waitFor(() => b.gossip.score(a.peerId.toString()) < 0, 5_000, "A's score at B to go negative")
       // B prunes A from its mesh at the next heartbeats.
-      await waitFor(() => !b.gossip.meshPeers('gradients', 0).includes(a.peerId.toString()), 10_000, 'A pruned')
+      await waitFor(() => !b.gossip.meshPeers('holdings', 0).includes(a.peerId.toString()), 10_000, 'A pruned')
       // Nothing more reached C: the rejected messages were not forwarded.
       await sleep(clock, 300)
       assert.equal(seenByC.length, 1)
@@ -97,7 +98,7 @@ describe('net: gossip validation and subnets', function () {
 
     it('IGNOREs what arrives while the queue is full, without blaming the sender', async () => {
       cluster = await startNodes(2, (i) =>
-        i === 1 ? { gossip: { heartbeatMs: 100, queueLengths: { gradients: 2 } } } : {},
+        i === 1 ? { gossip: { heartbeatMs: 100, queueLengths: { holdings: 2 } } } : {},
       )
       const [a, b] = [at(cluster.nodes, 0), at(cluster.nodes, 1)]
       await connect(a, b)
@@ -106,12 +107,12 @@ describe('net: gossip validation and subnets', function () {
         release = resolve
       })
       const accepted: number[] = []
-      a.gossip.subscribe('gradients', { handle: () => {} }, 0)
+      a.gossip.subscribe('holdings', { handle: () => {} }, 0)
       // B's validator is slow: it holds every message until the gate opens.
-      b.gossip.subscribe('gradients', { validate: () => gate, handle: (p) => accepted.push(p.window) }, 0)
-      await waitFor(() => a.gossip.meshPeers('gradients', 0).length === 1, 10_000, 'mesh')
+      b.gossip.subscribe('holdings', { validate: () => gate, handle: (p) => accepted.push(p.window) }, 0)
+      await waitFor(() => a.gossip.meshPeers('holdings', 0).length === 1, 10_000, 'mesh')
       for (let window = 0; window < 5; window++)
-        await a.gossip.publish('gradients', { window, cid: CID_A, tokens: 1 }, 0)
+        await a.gossip.publish('holdings', { peer: a.peerId.toString(), window, cids: [CID_A] }, 0)
       await waitFor(() => b.gossip.stats.ignore === 3, 10_000, 'three IGNOREs')
       release()
       await waitFor(() => accepted.length === 2, 10_000, 'the queued two accepted')
@@ -130,17 +131,17 @@ describe('net: gossip validation and subnets', function () {
       const [a, b, c] = [at(cluster.nodes, 0), at(cluster.nodes, 1), at(cluster.nodes, 2)]
       await connect(a, b)
       await connect(b, c)
-      const seen: { payload: GradientAnnouncement; from: string }[] = []
-      for (const node of [a, b]) node.gossip.subscribe('gradients', { handle: () => {} }, 2)
-      c.gossip.subscribe('gradients', { handle: (payload, context) => seen.push({ payload, from: context.from }) }, 2)
-      await waitFor(() => a.gossip.meshPeers('gradients', 2).length === 1, 10_000, 'A in mesh')
-      await waitFor(() => c.gossip.meshPeers('gradients', 2).length === 1, 10_000, 'C in mesh')
-      const message = { window: 4, cid: CID_A, tokens: 9 }
-      await a.gossip.publish('gradients', message, 2)
+      const seen: { payload: HoldingsGossip; from: string }[] = []
+      for (const node of [a, b]) node.gossip.subscribe('holdings', { handle: () => {} }, 2)
+      c.gossip.subscribe('holdings', { handle: (payload, context) => seen.push({ payload, from: context.from }) }, 2)
+      await waitFor(() => a.gossip.meshPeers('holdings', 2).length === 1, 10_000, 'A in mesh')
+      await waitFor(() => c.gossip.meshPeers('holdings', 2).length === 1, 10_000, 'C in mesh')
+      const message = { peer: a.peerId.toString(), window: 4, cids: [CID_A] }
+      await a.gossip.publish('holdings', message, 2)
       await waitFor(() => seen.length === 1, 10_000, 'delivery to C')
       assert.equal(at(seen, 0).from, b.peerId.toString())
       // The same payload again (from anyone) has the same id and is not delivered twice.
-      await b.gossip.publish('gradients', message, 2)
+      await b.gossip.publish('holdings', message, 2)
       await sleep(clock, 300)
       assert.equal(seen.length, 1)
     })

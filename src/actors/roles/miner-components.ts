@@ -21,9 +21,18 @@ export interface BlockPace {
   readonly blockIntervalMs: number
 }
 
-/** The miners of a subnet that announced they are ready for a window (subnet presence gossip). */
+/**
+ * The miner's side of its subnet's topics: who announced they are ready for a window
+ * (pipeline neighbours are chosen among them), and this miner's own announcements (ready for
+ * a window, holding what it stored). Announcements are hints: one that does not go out
+ * costs a neighbour a retry, never the task.
+ */
 export interface MinerPresence {
   readyMiners(subnet: number, window: number): ReadonlySet<string>
+  /** Say this miner holds its range and the adapters at `pointer`, and is ready for `window`. */
+  announceReady(subnet: number, window: number, pointer: string | null): Promise<void>
+  /** Say this miner holds and serves `cids` (its gradient, boundary tensors, trace) of `window`. */
+  announceHeld(subnet: number, window: number, cids: readonly string[]): Promise<void>
 }
 
 export interface MinerComponents {

@@ -220,7 +220,14 @@ const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(
     dOutput: input.dOutput === null ? null : await store(f32Bytes(input.dOutput)),
     dInput: input.dInput === null ? null : await store(f32Bytes(input.dInput)),
   }
-  return { cid, traceCid: await store(encodeTrace(trace)) }
+  const traceCid = await store(encodeTrace(trace))
+  const held = [cid, traceCid, trace.input, trace.output, trace.dOutput, trace.dInput]
+  await c.presence?.announceHeld(
+    input.task.subnet,
+    input.task.window,
+    held.filter((x): x is string => x !== null),
+  )
+  return { cid, traceCid }
 })
 
 interface SubmitInput {

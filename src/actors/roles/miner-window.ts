@@ -40,24 +40,25 @@ interface MinerWindowContext extends MinerWindowInput {
   readonly error: string | undefined
 }
 
-/** The backbone range and the adapters at the pointer, for each subnet the tasks are in. */
-const fetchShard = fromPromise<ReadonlyMap<number, ShardPieces>, { components: MinerComponents; subnets: number[] }>(
-  async ({ input, signal }) => {
-    const { chain, model } = input.components
-    const out = new Map<number, ShardPieces>()
-    for (const subnet of input.subnets) {
-      const pointer = chain.adapterPointer(subnet)
-      const stage = await model.stageWeights(subnet, signal)
-      const state = await model.adapterState(
-        subnet,
-        pointer,
-        pointer === null ? undefined : model.aggregatorOf(pointer),
-      )
-      out.set(subnet, { stage, adapters: state.adapters, pointer })
-    }
-    return out
-  },
-)
+/**
+ * The backbone range and the adapters at the pointer, for each subnet the tasks are in; then
+ * this miner tells each subnet it is ready for the window.
+ */
+const fetchShard = fromPromise<
+  ReadonlyMap<number, ShardPieces>,
+  { components: MinerComponents; subnets: number[]; window: number }
+>(async ({ input, signal }) => {
+  const { chain, model, presence } = input.components
+  const out = new Map<number, ShardPieces>()
+  for (const subnet of input.subnets) {
+    const pointer = chain.adapterPointer(subnet)
+    const stage = await model.stageWeights(subnet, signal)
+    const state = await model.adapterState(subnet, pointer, pointer === null ? undefined : model.aggregatorOf(pointer))
+    out.set(subnet, { stage, adapters: state.adapters, pointer })
+  }
+  for (const [subnet, shard] of out) await presence?.announceReady(subnet, input.window, shard.pointer)
+  return out
+})
 
 export const minerWindowMachine = setup({
   types: {
@@ -98,6 +99,7 @@ export const minerWindowMachine = setup({
         input: ({ context }) => ({
           components: context.components,
           subnets: [...new Set(context.tasks.map((t) => t.subnet))],
+          window: context.window.id,
         }),
         onDone: { target: 'training', actions: assign({ shards: ({ event }) => event.output }) },
         onError: {

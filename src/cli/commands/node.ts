@@ -50,9 +50,11 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     random: new SeededRandom(intOption(v, 'seed', 1, 0)),
     logger: createLogger({ name, level, clock }),
   }
+  const subnet = v.subnet === undefined ? undefined : intOption(v, 'subnet', 0, 0, 1023)
   const node = await startNode(
     {
       home,
+      ...(subnet === undefined ? {} : { subnet }),
       genesis,
       roles: roles as NodeRole[],
       listen: listOption(v, 'listen').length > 0 ? listOption(v, 'listen') : undefined,
@@ -65,9 +67,8 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     },
     components,
   )
-  const subnet = v.subnet === undefined ? undefined : intOption(v, 'subnet', 0, 0, 1023)
   const staker = node.reader.staker(node.address)
-  if (subnet !== undefined && staker?.subnet !== subnet) {
+  if (subnet !== undefined && roles.includes('miner') && staker?.subnet !== subnet) {
     await node.stop()
     throw new InvalidArgumentError(
       `--subnet ${subnet} does not match the chain: ${node.address} trains subnet ${staker?.subnet ?? 'none'}`,
@@ -115,7 +116,7 @@ Options:
   --home DIR              the node's folder: key (node.key), stores, WAL (required)
   --genesis FILE          the chain's genesis JSON (default DIR/genesis.json)
   --role ROLE             repeat or comma-separate: ${NODE_ROLES.join(', ')}
-  --subnet K              check that the chain has this node training subnet K
+  --subnet K              the subnet a subnet peer seeds; for a miner, check that the chain has it training K
   --listen MULTIADDR      repeatable (default /ip4/127.0.0.1/tcp/0)
   --bootstrap MULTIADDR   repeatable: peers to dial at start (with /p2p/<id>)
   --api-port N            HTTP API port on 127.0.0.1 (default: any free port)
