@@ -51,7 +51,9 @@ export function minerPresence(subnets: SubnetDirectory, p: NodePieces): MinerPre
     await publish().catch((error: unknown) => log.debug({ err: error }, `subnet ${what} announcement not sent`))
   }
   return {
-    readyMiners: (subnet, window) => new Set(subnets.readyMiners(subnet, window).map((m) => m.address)),
+    // Unknown (an empty set: partners as the replica rule has them) for a subnet not joined.
+    readyMiners: (subnet, window) =>
+      new Set(subnets.subnets.includes(subnet) ? subnets.readyMiners(subnet, window).map((m) => m.address) : []),
     announceReady: (subnet, window, pointer) =>
       hint('presence', () =>
         subnets.announcePresence(subnet, {

@@ -1,6 +1,7 @@
 /**
  * A node's part in the subnet topics: which subnets it joins, and its directory of them (the
- * subnet peer's seeding machine is a role the node hosts, subnet-peer.ts). Miners and subnet peers join their own subnet;
+ * subnet peer's seeding machine is a role the node hosts, subnet-peer.ts). A subnet peer joins
+ * its own subnet, a miner its own and the ones beside it on the pipeline;
  * every other role (aggregating validators, verifiers, arbiters, challengers, serving nodes)
  * fetches pieces of every subnet (gradients, adapter states, traces, ranges), so it joins
  * them all, and its content fetcher finds holders by their announcements.
@@ -47,9 +48,11 @@ export function subnetsToJoin(init: JoinSubnetsInit, chain: ChainReader): number
     const staked = chain.staker(init.address)?.subnet ?? init.subnet
     if (staked === undefined || staked === null)
       throw new InvalidArgumentError(`miner ${init.address} trains no subnet on chain and names none`)
-    own.add(staked)
+    // A pipeline stage exchanges tensors with the stages beside it: it hears who is ready
+    // there, and where its neighbours' tensors are held.
+    for (const k of [staked - 1, staked, staked + 1]) if (all.includes(k)) own.add(k)
   }
-  return [...own]
+  return [...own].sort((a, b) => a - b)
 }
 
 /** Join the subnet topics `init.roles` call for. */

@@ -173,7 +173,7 @@ describe('actors/subnet: subnet topics over real connections', function () {
       assert.deepEqual(v0.subnets.subnets, [0, 1], 'a validator joins every subnet')
 
       const miner = await start(specs[3] as NodeSpec, 3)
-      assert.deepEqual(miner.subnets.subnets, [0])
+      assert.deepEqual(miner.subnets.subnets, [0, 1], 'a miner joins its subnet and the ones beside it')
       const rangeCid = miner.model.rangeCid(0)
       // The subnet peer announces its holdings again when a window opens: the late miner hears it.
       const seederId = seeder.net.peerId.toString()
