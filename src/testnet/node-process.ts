@@ -192,6 +192,8 @@ export class NodeProcess {
     for (const b of this.#bootstrap) if (!b.endsWith(l.peerId)) a.push('--bootstrap', b)
     for (const m of l.misbehaviours) a.push('--misbehave', m)
     if (l.seedsModel) a.push('--model', this.#net.modelDir)
+    // A subnet peer seeds the subnet named here; a miner's is checked against the chain.
+    if (l.plan.subnet !== undefined) a.push('--subnet', String(l.plan.subnet))
     return a
   }
 

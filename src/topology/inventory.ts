@@ -1,7 +1,7 @@
 /**
  * The nodes a topology describes and the roles each holds. Dedicated nodes come first, in a
  * fixed order with stable names (validator-<i>, miner-<subnet>-<i>, verifier-<i>, arbiter-<i>,
- * serving-<i>); then co-located roles (`on`), the aggregator role and the challengers are added
+ * serving-<i>, peer-<subnet>-<i>); then co-located roles (`on`), the aggregator role and the challengers are added
  * to the nodes they name. References that name no node are returned as problems, not thrown,
  * so the loader reports them with every other problem of the file.
  */
@@ -25,9 +25,18 @@ export const minerName = (subnet: number, i: number): string => `miner-${subnet}
 export const verifierName = (i: number): string => `verifier-${i}`
 export const arbiterName = (i: number): string => `arbiter-${i}`
 export const servingName = (i: number): string => `serving-${i}`
+export const subnetPeerName = (subnet: number, i: number): string => `peer-${subnet}-${i}`
 
 /** Selectors accepted where a field names nodes that exist for the whole run. */
-export const GROUP_SELECTORS: readonly Selector[] = ['validators', 'miners', 'verifiers', 'arbiters', 'serving', 'all']
+export const GROUP_SELECTORS: readonly Selector[] = [
+  'validators',
+  'miners',
+  'verifiers',
+  'arbiters',
+  'serving',
+  'peers',
+  'all',
+]
 
 export function nodeInventory(t: Topology): { nodes: InventoryNode[]; problems: FieldProblem[] } {
   const nodes: InventoryNode[] = []
@@ -68,6 +77,10 @@ export function nodeInventory(t: Topology): { nodes: InventoryNode[]; problems: 
     })
   }
   for (let i = 0; i < t.serving.count; i++) nodes.push({ name: servingName(i), roles: new Set(['serving']), stake: 0n })
+  t.subnets.forEach((s, k) => {
+    for (let i = 0; i < s.peers; i++)
+      nodes.push({ name: subnetPeerName(k, i), roles: new Set(['subnet-peer']), subnet: k, stake: 0n })
+  })
 
   const byName = new Map(nodes.map((n) => [n.name, n]))
   const addRole = (names: readonly string[], role: NodeRole): void => {

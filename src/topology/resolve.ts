@@ -32,6 +32,7 @@ export function resolveTopology(file: string, parsed: TopologyFile): { topology:
     subnets: parsed.subnets.map((s) => ({
       layers: s.layers,
       miners: s.miners,
+      peers: s.peers,
       minerStake: s.minerStake === undefined ? 2n * p.minStakeMiner : toBaseUnits(s.minerStake),
     })),
     verifiers: {

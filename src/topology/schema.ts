@@ -114,6 +114,11 @@ const subnetSchema = z
         'Layer range [first, end) of the model this subnet trains. Together the subnets tile the model: the first starts at 0, each starts where the previous ends, the last ends at the model depth.',
       ),
     miners: int(1, 64).default(2).describe('Miners training this subnet, named miner-<subnet>-0, miner-<subnet>-1, …'),
+    peers: int(0, 16)
+      .default(0)
+      .describe(
+        "Subnet peers seeding this subnet, named peer-<subnet>-0, peer-<subnet>-1, …: they join the subnet's topics, hold its layer range and recent content and serve them, without training or stake.",
+      ),
     minerStake: amountSchema("Stake of each miner of this subnet. Default: twice the chain's minStakeMiner.")
       .optional()
       .describe("Stake of each miner of this subnet. Default: twice the chain's minStakeMiner."),

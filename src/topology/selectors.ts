@@ -12,6 +12,7 @@ export const SELECTORS = [
   'verifiers',
   'arbiters',
   'serving',
+  'peers',
   'all',
   'proposer',
   'rest',
@@ -25,6 +26,7 @@ const SELECTOR_ROLES: Partial<Record<Selector, NodeRole>> = {
   verifiers: 'verifier',
   arbiters: 'arbiter',
   serving: 'serving',
+  peers: 'subnet-peer',
 }
 
 export function isSelector(ref: string): ref is Selector {

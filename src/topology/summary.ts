@@ -19,6 +19,7 @@ export function summarizePlan(plan: NetworkPlan): string {
     plural(count(plan, 'verifier'), 'verifier'),
     plural(count(plan, 'arbiter'), 'arbiter'),
     `${count(plan, 'serving')} serving`,
+    ...(count(plan, 'subnet-peer') > 0 ? [plural(count(plan, 'subnet-peer'), 'subnet peer')] : []),
   ]
   const misbehaving = plan.nodes.filter((n) => n.misbehaviours.length > 0).length
   return [

@@ -30,6 +30,8 @@ export interface Topology {
   readonly subnets: readonly {
     readonly layers: readonly [number, number]
     readonly miners: number
+    /** Subnet peers seeding this subnet (no training, no stake). */
+    readonly peers: number
     /** ur3mes */
     readonly minerStake: bigint
   }[]

@@ -11,9 +11,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sleep } from '../../src/runtime/clock.ts'
+import { SystemClock } from '../../src/runtime/system-clock.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const bin = join(repo, 'bin', 'r3mes.js')
+const clock = new SystemClock()
 
 function r3mes(args: readonly string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
@@ -49,7 +52,7 @@ describe('r3mes testnet --stage: each stage on its own', function () {
     await writeFile(
       file,
       // `ts`, not the default `auto`: the native backend is built here, so auto would run `cpu`.
-      'name: one\nmodel: micro\nbackend: ts\nvalidators: { count: 1, stake: 20000 }\nsubnets:\n  - { layers: [0, 2], miners: 1 }\n',
+      'name: one\nmodel: micro\nbackend: ts\nvalidators: { count: 1, stake: 20000 }\nsubnets:\n  - { layers: [0, 2], miners: 1, peers: 1 }\n',
     )
     const dir = join(root, 'run')
     const setup = await r3mes(['testnet', '--stage', 'setup', file, '--dir', dir])
@@ -58,7 +61,7 @@ describe('r3mes testnet --stage: each stage on its own', function () {
 
     const start = await r3mes(['testnet', '--stage', 'start', '--dir', dir])
     assert.equal(start.code, 0, start.err)
-    for (const node of ['validator-0', 'miner-0-0']) {
+    for (const node of ['validator-0', 'miner-0-0', 'peer-0-0']) {
       const pid = Number(readFileSync(join(dir, node, 'node.pid'), 'utf8'))
       pids.push(pid)
       assert.ok(alive(pid), `${node} runs after the start command exited`)
@@ -67,13 +70,27 @@ describe('r3mes testnet --stage: each stage on its own', function () {
       const status = (await (await fetch(`${ready.api}/status`)).json()) as { roles: string[] }
       assert.ok(status.roles.length > 0)
     }
+    // The subnet peer fetches its subnet's range from the validator and seeds it: its machine
+    // shows in the status and the event log.
+    const peerApi = (JSON.parse(readFileSync(join(dir, 'peer-0-0', 'ready.json'), 'utf8')) as { api: string }).api
+    let machines: Record<string, unknown> = {}
+    for (let i = 0; i < 120 && !JSON.stringify(machines['subnet-peer'] ?? '').includes('seeding'); i++) {
+      machines = ((await (await fetch(`${peerApi}/status`)).json()) as { machines: Record<string, unknown> }).machines
+      await sleep(clock, 500)
+    }
+    assert.match(JSON.stringify(machines['subnet-peer']), /seeding/, 'the subnet peer seeds its subnet')
+    const events = (await (await fetch(`${peerApi}/events`)).json()) as { actor: string }[]
+    assert.ok(
+      events.some((e) => e.actor === 'subnet-peer'),
+      'the subnet peer machine is in the event log',
+    )
     const again = await r3mes(['testnet', '--stage', 'start', '--dir', dir])
     assert.equal(again.code, 64, 'a second start is refused while the nodes run')
     assert.match(again.err, /already running/)
 
     const stop = await r3mes(['testnet', '--stage', 'stop', '--dir', dir])
     assert.equal(stop.code, 0, stop.err)
-    assert.match(stop.out, /stopped 2 nodes/)
+    assert.match(stop.out, /stopped 3 nodes/)
     for (const pid of pids) assert.equal(alive(pid), false)
 
     const cleanup = await r3mes(['testnet', '--stage', 'cleanup', '--dir', dir])

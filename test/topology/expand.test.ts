@@ -50,6 +50,23 @@ describe('topology expansion', () => {
     assert.equal(grown.nodes.length, before.nodes.length + 4)
   })
 
+  it('adds subnet peers per subnet, unstaked and after every other group, and the peers selector names them', () => {
+    const before = plan()
+    const data = withField(withField(fullTopology(), ['subnets', 1, 'peers'], 2), ['challengers', 2], {
+      nodes: ['peers'],
+      fraction: 0.5,
+    })
+    const p = plan(data)
+    assert.deepEqual(
+      p.nodes.slice(before.nodes.length).map((n) => [n.name, n.roles, n.subnet, n.stake]),
+      [
+        ['peer-1-0', ['challenger', 'subnet-peer'], 1, 0n],
+        ['peer-1-1', ['challenger', 'subnet-peer'], 1, 0n],
+      ],
+    )
+    for (const n of before.nodes) assert.equal(node(p, n.name).subnet, n.subnet, `${n.name} keeps its name and subnet`)
+  })
+
   it('co-locates roles on the nodes named by `on`, aggregator and challengers', () => {
     const p = plan()
     assert.deepEqual(node(p, 'validator-0').roles, ['aggregator', 'challenger', 'validator', 'verifier'])

@@ -41,6 +41,7 @@ const cases: Record<string, BadCase> = {
   subnets: { set: ['subnets'], value: [] },
   'subnets[].layers': { set: ['subnets', 1, 'layers'], value: [4, 8] },
   'subnets[].miners': { set: ['subnets', 0, 'miners'], value: 0 },
+  'subnets[].peers': { set: ['subnets', 0, 'peers'], value: 17 },
   'subnets[].minerStake': { set: ['subnets', 0, 'minerStake'], value: 999 },
   verifiers: { set: ['verifiers'], value: ['validator-0'] },
   'verifiers.count': { set: ['verifiers', 'count'], value: 1.5 },

@@ -115,7 +115,7 @@ describe('topology loading', () => {
     assert.match(error.message, /several\.yaml \(3 problems\)/)
     assert.match(
       error.message,
-      /several\.yaml:5:5: field 'subnets\[0\]\.minerz': expected one of the fields layers, miners, minerStake, found the unknown field 'minerz' \(did you mean 'miners'\?\)/,
+      /several\.yaml:5:5: field 'subnets\[0\]\.minerz': expected one of the fields layers, miners, peers, minerStake, found the unknown field 'minerz' \(did you mean 'miners'\?\)/,
     )
     assert.match(error.message, /field 'seed': expected an integer in \[0, \d+\], found -1/)
   })
