@@ -6,7 +6,7 @@
  * listeners (the role actors); transactions enter through `submit`, which hands them to the
  * local mempool (validators) and to the transaction topic (everyone else's way in).
  */
-import { createHash } from 'node:crypto'
+
 import { join } from 'node:path'
 import { createActor, type InspectionEvent } from 'xstate'
 import { type BlockOutcome, ChainApp, type Block as ChainBlock } from '../chain/app.ts'
@@ -14,6 +14,7 @@ import { type Genesis as ChainGenesis, genesisValidators } from '../chain/genesi
 import { ChainReader } from '../chain/reader.ts'
 import { decodeTx } from '../chain/tx.ts'
 import { fromHex } from '../codec/bytes.ts'
+import { sha256Hex } from '../codec/hash.ts'
 import { consensusMachine } from '../consensus/consensus-actor.ts'
 import type { TimeoutConfig } from '../consensus/core-types.ts'
 import { EvidencePool } from '../consensus/evidence-pool.ts'
@@ -298,5 +299,5 @@ export class ChainNode {
 }
 
 export function txIdOf(tx: Uint8Array): string {
-  return createHash('sha256').update(tx).digest('hex')
+  return sha256Hex(tx)
 }

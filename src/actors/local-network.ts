@@ -5,11 +5,12 @@
  * split into the subnets' layer ranges, and the approved data set is the Brown Corpus
  * fiction that ships with the project.
  */
-import { createHash } from 'node:crypto'
+
 import type { Genesis, GenesisStaker } from '../chain/genesis.ts'
 import { keyPairFromSeed } from '../chain/keys.ts'
 import { localTestnetParams, minStakeFor, type Params, type Role, UNITS_PER_TOKEN } from '../chain/params.ts'
 import { toHex } from '../codec/bytes.ts'
+import { sha256 } from '../codec/hash.ts'
 import { readManifest } from '../ml/artifacts.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { Misbehaviour, NodeRole } from '../topology/roles.ts'
@@ -44,7 +45,7 @@ export interface LocalNetworkPlan {
 
 /** The 32-byte key seed of node `name` in a network. */
 export function nodeSeed(chainId: string, seed: string, name: string): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(`r3mes/node-key/1\0${chainId}\0${seed}\0${name}`).digest())
+  return sha256(`r3mes/node-key/1\0${chainId}\0${seed}\0${name}`)
 }
 
 const CHAIN_ROLES: Partial<Record<NodeRole, Role>> = {

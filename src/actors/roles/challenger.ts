@@ -15,11 +15,12 @@
  *   check:      reexecuting → challenging → challenged
  *               reexecuting → cleared | failed (collected again later)
  */
-import { createHash } from 'node:crypto'
+
 import { assign, enqueueActions, fromPromise, setup } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
+import { sha256 } from '../../codec/hash.ts'
 import { MAX_QUEUED_REEXECUTIONS } from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
@@ -47,8 +48,8 @@ export interface ChallengerComponents extends ReexecuteComponents {
 
 /** Whether this node checks `claimId`: a stable per-node draw, so challengers cover different claims. */
 export function sampled(address: string, claimId: string, fraction: number): boolean {
-  const h = createHash('sha256').update(`r3mes/check/1\0${address}\0${claimId}`).digest()
-  return h.readUInt32BE(0) / 2 ** 32 < fraction
+  const h = sha256(`r3mes/check/1\0${address}\0${claimId}`)
+  return new DataView(h.buffer, h.byteOffset, 4).getUint32(0) / 2 ** 32 < fraction
 }
 
 /** The claims of the last windows that are newly due for a check at `height`, in check order. */

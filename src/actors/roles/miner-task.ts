@@ -18,11 +18,12 @@
  * parent (the window) `task.revealed` once the chain acknowledged the reveal and
  * `task.finished` with the outcome when it ends.
  */
-import { createHash } from 'node:crypto'
+
 import { assign, fromPromise, sendParent, setup } from 'xstate'
 import type { ClaimStatus, Task } from '../../chain/state.ts'
 import { commitmentOf } from '../../chain/tx.ts'
 import { submissionId } from '../../chain/windows.ts'
+import { sha256Hex } from '../../codec/hash.ts'
 import type { StageForward } from '../../ml/model.ts'
 import type { Params, StageWeights } from '../../ml/weights.ts'
 import { sleep } from '../../runtime/clock.ts'
@@ -105,7 +106,7 @@ interface MinerTaskContext extends MinerTaskInput {
 
 /** Salt of a commitment: secret (from the node key) and fixed per task, so a retry reveals the same. */
 export function saltFor(secretKey: Uint8Array, taskId: string): string {
-  return createHash('sha256').update(secretKey).update(`r3mes/salt/1\0${taskId}`).digest('hex').slice(0, 32)
+  return sha256Hex(secretKey, `r3mes/salt/1\0${taskId}`).slice(0, 32)
 }
 
 function stageContext(c: MinerComponents, task: Task, windowSeed: string, shard: ShardPieces): StageContext {
