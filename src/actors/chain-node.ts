@@ -24,9 +24,7 @@ import { Mempool } from '../consensus/mempool.ts'
 import type { ConsensusTransport } from '../consensus/messages.ts'
 import type { NodeComponents } from '../consensus/node-io.ts'
 import { FileLastSignedStore, PrivValidator } from '../consensus/privval.ts'
-import { voteSignBytes } from '../consensus/signing.ts'
 import { FileBlockStore, FileStateStore } from '../consensus/stores.ts'
-import type { UnsignedVote } from '../consensus/types.ts'
 import { ValidatorSet } from '../consensus/validator-set.ts'
 import { FileWal } from '../consensus/wal.ts'
 import { GossipValidationError } from '../net/errors.ts'
@@ -36,6 +34,7 @@ import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { byzantineTransport } from './byzantine-validator.ts'
 import { ChainApplication } from './chain-application.ts'
 import { consensusLink } from './consensus-link.ts'
+import { equivocatingTransport } from './equivocating-validator.ts'
 
 export interface ExecutedBlock {
   readonly block: ChainBlock
@@ -139,7 +138,14 @@ export class ChainNode {
     const mempool = new Mempool(this.app)
     const blockStore = new FileBlockStore(join(dir, 'blocks'))
     let transport: ConsensusTransport = this.#link
-    if (init.equivocate === true) transport = this.#equivocating(transport, genesis.chainId)
+    if (init.equivocate === true)
+      transport = equivocatingTransport({
+        chainId: genesis.chainId,
+        signer: this.signer,
+        validatorIndex: this.validatorIndex,
+        link: transport,
+        logger: components.logger,
+      })
     if (init.byzantine === true && this.validatorIndex >= 0) {
       const byzantine = byzantineTransport({
         chainId: genesis.chainId,
@@ -262,22 +268,6 @@ export class ChainNode {
   /** Mean wall time between recent blocks (ms): how long "N blocks from now" really is. */
   get blockIntervalMs(): number {
     return this.#intervalMs ?? this.reader.params.blockTimeMs
-  }
-
-  /** A transport that sends a conflicting nil prevote beside each of this validator's block prevotes. */
-  #equivocating(link: ConsensusTransport, chainId: string): ConsensusTransport {
-    return {
-      send: (peer, message) => link.send(peer, message),
-      broadcast: (message) => {
-        link.broadcast(message)
-        if (message.kind !== 'vote') return
-        const v = message.vote
-        if (v.type !== 'prevote' || v.blockHash === null || v.validatorIndex !== this.validatorIndex) return
-        const twin: UnsignedVote = { ...v, blockHash: null }
-        link.broadcast({ kind: 'vote', vote: { ...twin, signature: this.signer.sign(voteSignBytes(chainId, twin)) } })
-        this.#c.logger.info({ height: v.height, round: v.round }, 'equivocated: signed a second prevote')
-      },
-    }
   }
 
   #announce(block: ChainBlock, outcome: BlockOutcome): void {

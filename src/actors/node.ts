@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { type AnyActorLogic, type AnyActorRef, createActor, enqueueActions, setup } from 'xstate'
+import { type AnyActorRef, createActor } from 'xstate'
 import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import type { ChainReader } from '../chain/reader.ts'
@@ -26,9 +26,9 @@ import { type Misbehaviour, NODE_ROLES, type NodeRole } from '../topology/roles.
 import { ActorEventLog, type ActorEventRecord } from './actor-events.ts'
 import { ChainNode } from './chain-node.ts'
 import { installLibp2pIdentity, loadNodeKey } from './identity.ts'
+import { nodeMachine } from './node-machine.ts'
 import { buildNodePieces, type NodePieces } from './node-pieces.ts'
-import { type HostedRole, type HostedRoleOptions, hostedRoles } from './node-roles.ts'
-import type { BlockEvent } from './roles/block-event.ts'
+import { type HostedRoleOptions, hostedRoles } from './node-roles.ts'
 import type { minerMachine, TaskOutcome } from './roles/miner.ts'
 import type { NodeMetrics } from './services/metrics.ts'
 import type { ModelPieces } from './services/model-pieces.ts'
@@ -78,50 +78,7 @@ export function timeoutsFor(blockTimeMs: number): TimeoutConfig {
   }
 }
 
-// ---- the actor system ---------------------------------------------------------------------
-
-type NodeEvent = BlockEvent | { type: 'stop' }
-
-export const nodeMachine = setup({
-  types: {
-    input: {} as { roles: readonly HostedRole[] },
-    context: {} as { roles: readonly AnyActorRef[]; height: number },
-    events: {} as NodeEvent,
-  },
-}).createMachine({
-  id: 'node',
-  context: ({ input, spawn }) => {
-    // Each role brings its own machine, so the logic is not one declared in `setup`.
-    const spawnRole = spawn as unknown as (
-      logic: AnyActorLogic,
-      options: { id: string; systemId: string; input: unknown },
-    ) => AnyActorRef
-    return {
-      height: 0,
-      roles: input.roles.map((r) => spawnRole(r.logic, { id: r.name, systemId: r.name, input: r.input })),
-    }
-  },
-  initial: 'running',
-  states: {
-    running: {
-      on: {
-        block: {
-          actions: enqueueActions(({ context, event, enqueue }) => {
-            enqueue.assign({ height: event.height })
-            for (const ref of context.roles) enqueue.sendTo(ref, event)
-          }),
-        },
-        stop: 'stopped',
-      },
-    },
-    // Final: the system stops every role machine, and with them their windows and tasks.
-    stopped: { type: 'final' },
-  },
-})
-
 export type { ActorEventRecord } from './actor-events.ts'
-
-// ---- the node -----------------------------------------------------------------------------
 
 export interface NodeStatus {
   readonly address: string

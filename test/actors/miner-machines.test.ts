@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { type AnyActorRef, assign, createActor, fromPromise, setup, waitFor } from 'xstate'
-import { nodeMachine } from '../../src/actors/node.ts'
+import { nodeMachine } from '../../src/actors/node-machine.ts'
 import { minerMachine } from '../../src/actors/roles/miner.ts'
 import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
 import { minerTaskMachine, type ShardPieces } from '../../src/actors/roles/miner-task.ts'
