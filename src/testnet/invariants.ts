@@ -156,6 +156,7 @@ export async function checkInvariants(
     return s === undefined || s === null ? undefined : BigInt(s.stake)
   }
   const window = (await reader?.get<{ id: number }>('/query/window'))?.id ?? 0
+  const chainHeight = (await reader?.get<number>('/query/height')) ?? 0
   const claims = await net.claims(window)
   const challenges: Challenge[] = []
   for (let i = 0; ; i++) {
@@ -190,6 +191,23 @@ export async function checkInvariants(
           const slashed = own.filter((c) => c.status === 'slashed').length
           if (slashed > 0 && lost) caught.push(`${n.name} wrongGradient: ${slashed} claims slashed`)
           else uncaught.push(`${n.name} wrongGradient: ${own.length} claims, ${slashed} slashed, stake ${now}`)
+          break
+        }
+        case 'wrongAggregate': {
+          // Every aggregate this validator published is wrong. None may outlive its challenge
+          // period unchallenged, and each slashed one costs it stake. One still inside its
+          // period or under challenge when the run ends is not judged yet (a validator may
+          // be drawn to aggregate only the last window, or never).
+          const aggregates = claims.filter((c) => c.owner === n.address && c.kind === 'aggregate')
+          const slashed = aggregates.filter((c) => c.status === 'slashed').length
+          const escaped = aggregates.filter((c) => c.status === 'accepted' && c.challengeUntil < chainHeight).length
+          const pending = aggregates.length - slashed - escaped
+          if (escaped === 0 && (slashed === 0 || lost))
+            caught.push(`${n.name} wrongAggregate: ${slashed} aggregates slashed, ${pending} not judged yet`)
+          else
+            uncaught.push(
+              `${n.name} wrongAggregate: ${aggregates.length} aggregates, ${escaped} accepted past their challenge period, ${slashed} slashed, stake ${now}`,
+            )
           break
         }
         case 'copiedCid': {

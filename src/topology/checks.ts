@@ -23,6 +23,7 @@ export const MAX_NODES = 128
 export const MISBEHAVIOUR_ROLE: Readonly<Record<MisbehaviourKind, NodeRole>> = {
   wrongGradient: 'miner',
   copiedCid: 'miner',
+  wrongAggregate: 'aggregator',
   lazyVerifier: 'verifier',
   griefingChallenger: 'challenger',
   equivocatingValidator: 'validator',
@@ -126,10 +127,16 @@ function checkServing(t: Topology, problems: FieldProblem[]): void {
 
 function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], problems: FieldProblem[]): void {
   const seen = new Set<string>()
-  const cheaters = new Set(t.misbehaviours.map((m) => m.node))
-  const honestChallengers = nodes.filter((n) => n.roles.has('challenger') && !cheaters.has(n.name))
+  // A node is dishonest in a duty only where its misbehaviour is: a validator that aggregates
+  // wrongly still verifies, judges and challenges honestly.
+  const cheatingAt = (kind: MisbehaviourKind): Set<string> =>
+    new Set(t.misbehaviours.filter((m) => m.kind === kind).map((m) => m.node))
+  const griefers = cheatingAt('griefingChallenger')
+  const lazy = cheatingAt('lazyVerifier')
+  const honestChallengers = nodes.filter((n) => n.roles.has('challenger') && !griefers.has(n.name))
   const arbiters = nodes.filter((n) => n.roles.has('arbiter')).length
-  const verifiers = nodes.filter((n) => n.roles.has('verifier') && !cheaters.has(n.name)).length
+  const honestVerifiers = nodes.filter((n) => n.roles.has('verifier') && !lazy.has(n.name))
+  const verifiers = honestVerifiers.length
   t.misbehaviours.forEach((m, i) => {
     const resolved = resolveRefs([m.node], nodes, [])
     const node = nodes.find((n) => n.name === m.node)
@@ -165,11 +172,15 @@ function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], proble
     // A cheat nothing can catch would make the chaos check "every planted cheat caught" fail
     // for a reason that lies in the file, not in the network: refuse it here. (A copied CID
     // needs no one: the chain flags it at reveal, and a flagged copy earns nothing.)
-    if (m.kind === 'wrongGradient' && (honestChallengers.length === 0 || verifiers === 0 || arbiters < MIN_ARBITERS)) {
+    // A cheat is caught by others: a node does not challenge or judge its own claims.
+    const challengersBesides = honestChallengers.filter((n) => n.name !== m.node).length
+    const verifiersBesides = honestVerifiers.filter((n) => n.name !== m.node).length
+    const recomputed = m.kind === 'wrongGradient' || m.kind === 'wrongAggregate'
+    if (recomputed && (challengersBesides === 0 || verifiersBesides === 0 || arbiters < MIN_ARBITERS)) {
       problems.push({
         path: ['misbehaviours', i, 'kind'],
-        expected: `a cheat the network can catch: wrongGradient needs an honest challenger, an honest verifier and at least ${MIN_ARBITERS} arbiters`,
-        found: `${honestChallengers.length} honest challengers, ${verifiers} honest verifiers and ${arbiters} arbiters`,
+        expected: `a cheat the network can catch: ${m.kind} needs an honest challenger, an honest verifier and at least ${MIN_ARBITERS} arbiters besides the cheat`,
+        found: `${challengersBesides} honest challengers, ${verifiersBesides} honest verifiers and ${arbiters} arbiters`,
       })
     }
     if (m.kind === 'griefingChallenger' && verifiers === 0) {

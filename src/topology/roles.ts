@@ -30,6 +30,8 @@ export type NodeRole = (typeof NODE_ROLES)[number]
  * - wrongGradient: a miner perturbs its gradient before storing it (L1/L2/L3 must catch it).
  * - copiedCid: a miner skips the work and reveals another miner's CID (commit–reveal must
  *   give it nothing).
+ * - wrongAggregate: a validator drawn to aggregate perturbs the new adapter state before
+ *   storing it (a challenger must recompute it, and L2/L3 slash it and restore the pointer).
  * - lazyVerifier: a verifier sides with the miner without re-executing.
  * - griefingChallenger: a challenger disputes honest submissions (it must lose its bonds).
  * - equivocatingValidator: a validator signs a second, conflicting vote (evidence must
@@ -41,6 +43,7 @@ export type NodeRole = (typeof NODE_ROLES)[number]
 export const MISBEHAVIOURS = [
   'wrongGradient',
   'copiedCid',
+  'wrongAggregate',
   'lazyVerifier',
   'griefingChallenger',
   'equivocatingValidator',

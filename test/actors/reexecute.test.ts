@@ -5,11 +5,22 @@
  * down to what the check touches before it fetches.
  */
 import { strict as assert } from 'node:assert'
+import { aggregateState, copyAdapterState } from '../../src/actors/roles/aggregate-work.ts'
 import { type ReexecuteComponents, reexecute } from '../../src/actors/roles/reexecute.ts'
 import type { FetchOptions } from '../../src/actors/services/content-fetcher.ts'
-import { traceMetadata } from '../../src/actors/training/protocol.ts'
-import type { Claim } from '../../src/chain/state.ts'
+import {
+  decodeGradient,
+  encodeAdapterState,
+  encodeGradient,
+  initialAdapterState,
+  traceMetadata,
+  trainingProtocol,
+} from '../../src/actors/training/protocol.ts'
+import type { Claim, Task } from '../../src/chain/state.ts'
+import { modelConfigs } from '../../src/ml/config.ts'
 import type { Kernels } from '../../src/ml/kernels/contract.ts'
+import { getKernels } from '../../src/ml/kernels/select.ts'
+import type { Params } from '../../src/ml/weights.ts'
 import { ContentIntegrityError } from '../../src/net/errors.ts'
 import { DeadlineError } from '../../src/runtime/clock.ts'
 
@@ -63,5 +74,103 @@ describe('actors: re-execution verdicts', () => {
     const verdict = await reexecute(garbage, claim, {} as Kernels)
     assert.equal(verdict.honest, false)
     assert.match(verdict.reason, /^bad trace: /)
+  })
+})
+
+describe('actors: re-execution of an aggregate', () => {
+  const config = modelConfigs.micro as (typeof modelConfigs)['micro']
+  const protocol = trainingProtocol(config)
+  const kernels = getKernels('ts')
+  const base = initialAdapterState(config, protocol, 'r3mes-test', 0, [0, config.nLayers])
+  const task = (id: string) => ({ id, window: 1, shard: 0, subnet: 0, miners: [] }) as unknown as Task
+  /** A gradient of the adapters' shapes, its values drawn from `salt`. */
+  const gradient = (salt: number): Params =>
+    new Map(
+      [...base.adapters].map(([name, p]) => [name, p.map((_, i) => Math.fround(Math.sin(i * 0.37 + salt) * 0.01))]),
+    )
+  const submissions = [
+    { id: '1.0.0/r3mes1a', kind: 'submission', owner: 'r3mes1a', taskId: '1.0.0', cid: 'bafy-g0' },
+    { id: '1.0.0/r3mes1b', kind: 'submission', owner: 'r3mes1b', taskId: '1.0.0', cid: 'bafy-g0' }, // a replica
+    { id: '1.1.0/r3mes1c', kind: 'submission', owner: 'r3mes1c', taskId: '1.1.0', cid: 'bafy-g1' },
+  ] as unknown as Claim[]
+  const bytes = new Map<string, Uint8Array>([
+    ['bafy-g0', encodeGradient(gradient(1), task('1.0.0'), 256)],
+    ['bafy-g1', encodeGradient(gradient(2), task('1.1.0'), 128)],
+  ])
+  const honest = aggregateState(
+    { kernels, protocol },
+    {
+      contributions: ['bafy-g0', 'bafy-g1'].map((cid) => {
+        const g = decodeGradient(bytes.get(cid) as Uint8Array)
+        return { grads: g.grads, tokens: g.tokens }
+      }),
+      base: copyAdapterState(base),
+    },
+  )
+  const aggregate = (cid: string) =>
+    ({
+      id: 'agg/1/0',
+      kind: 'aggregate',
+      owner: 'r3mes1aggregator',
+      window: 1,
+      subnet: 0,
+      taskId: null,
+      cid,
+      previousCid: null,
+      claims: submissions.map((c) => c.id),
+    }) as unknown as Claim
+
+  function components(fetched: string[] = []): ReexecuteComponents {
+    return {
+      chain: { claim: (id: string) => submissions.find((c) => c.id === id) ?? null },
+      content: {
+        fetch: async (cid: string) => {
+          fetched.push(cid)
+          const b = bytes.get(cid)
+          if (b === undefined) throw new DeadlineError(`fetching ${cid}`, 60_000)
+          return b
+        },
+      },
+      model: { adapterState: async () => base, aggregatorOf: () => undefined },
+      training: { protocol },
+    } as unknown as ReexecuteComponents
+  }
+
+  it('clears an aggregate that recomputes bit for bit, fetching each task once', async () => {
+    bytes.set('bafy-honest', encodeAdapterState(honest))
+    const fetched: string[] = []
+    assert.deepEqual(await reexecute(components(fetched), aggregate('bafy-honest'), kernels), {
+      honest: true,
+      reason: 'the aggregate re-executes bit for bit',
+    })
+    assert.deepEqual(fetched, ['bafy-honest', 'bafy-g0', 'bafy-g1'])
+  })
+
+  it('convicts an aggregate one adapter value off, as the wrongAggregate misbehaviour leaves it', async () => {
+    const wrong = copyAdapterState(honest)
+    const first = [...wrong.adapters.keys()].sort()[0] as string
+    const values = wrong.adapters.get(first) as Float32Array
+    values[0] = Math.fround((values[0] as number) + 0.01)
+    bytes.set('bafy-wrong', encodeAdapterState(wrong))
+    assert.deepEqual(await reexecute(components(), aggregate('bafy-wrong'), kernels), {
+      honest: false,
+      reason: 'the aggregate differs from re-execution',
+    })
+  })
+
+  it('throws, convicting nobody, when a named gradient does not arrive; convicts when the aggregate arrives corrupt', async () => {
+    bytes.set('bafy-honest', encodeAdapterState(honest))
+    const missing = [...submissions, { id: '1.2.0/r3mes1d', taskId: '1.2.0', cid: 'bafy-gone' }] as unknown as Claim[]
+    const c = components()
+    ;(c.chain as { claim: (id: string) => Claim | null }).claim = (id) => missing.find((m) => m.id === id) ?? null
+    const claim = { ...aggregate('bafy-honest'), claims: missing.map((m) => m.id) } as Claim
+    await assert.rejects(reexecute(c, claim, kernels), DeadlineError)
+    const corrupt = components()
+    ;(corrupt.content as { fetch: () => Promise<Uint8Array> }).fetch = () =>
+      Promise.reject(new ContentIntegrityError('bafy-honest', 'bafkreiother', 'content'))
+    assert.deepEqual(await reexecute(corrupt, aggregate('bafy-honest'), kernels), {
+      honest: false,
+      reason: 'the aggregate is not served',
+    })
   })
 })

@@ -16,6 +16,7 @@ import { adamwStep } from '../../ml/optimizer.ts'
 import { clipGradients } from '../../ml/train.ts'
 import type { Params } from '../../ml/weights.ts'
 import type { Logger } from '../../runtime/logger.ts'
+import type { Misbehaviour } from '../../topology/roles.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
 import type { ModelPieces } from '../services/model-pieces.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
@@ -29,6 +30,7 @@ export interface AggregationComponents {
   readonly training: Pick<TrainingSetup, 'kernels' | 'protocol'>
   readonly tx: Pick<TxSender, 'send'>
   readonly logger: Logger
+  readonly misbehaviours: ReadonlySet<Misbehaviour>
 }
 
 export interface AggregationInput {
@@ -124,9 +126,19 @@ export const aggregationMachine = setup({
   },
   actors: {
     fetchGradients: fromPromise<FetchedInputs, AggregationInput>(({ input, signal }) => fetchInputs(input, signal)),
-    aggregate: fromPromise<AdapterState, { training: AggregationComponents['training']; inputs: FetchedInputs }>(
-      async ({ input }) => aggregateState(input.training, input.inputs),
-    ),
+    aggregate: fromPromise<
+      AdapterState,
+      { training: AggregationComponents['training']; inputs: FetchedInputs; wrong: boolean }
+    >(async ({ input }) => {
+      const next = aggregateState(input.training, input.inputs)
+      if (input.wrong) {
+        // Planted fault: one adapter value off by a little, as a bug or a shortcut would leave it.
+        const first = [...next.adapters.keys()].sort()[0] as string
+        const values = next.adapters.get(first) as Float32Array
+        values[0] = Math.fround((values[0] as number) + 0.01)
+      }
+      return next
+    }),
     store: fromPromise<string, { content: AggregationComponents['content']; state: AdapterState }>(({ input }) =>
       input.content.store(encodeAdapterState(input.state)),
     ),
@@ -171,7 +183,11 @@ export const aggregationMachine = setup({
     aggregating: {
       invoke: {
         src: 'aggregate',
-        input: ({ context }) => ({ training: context.components.training, inputs: context.inputs as FetchedInputs }),
+        input: ({ context }) => ({
+          training: context.components.training,
+          inputs: context.inputs as FetchedInputs,
+          wrong: context.components.misbehaviours.has('wrongAggregate'),
+        }),
         // The fetched gradients are not needed past this point: the context lets them go.
         onDone: { target: 'storing', actions: assign({ next: ({ event }) => event.output, inputs: null }) },
         onError: { target: 'failed', actions: assign({ reason: ({ event }) => failureOf(event.error) }) },

@@ -1,12 +1,14 @@
 /**
- * The challenger role: check a fraction of other miners' accepted or L1-flagged submissions by
- * re-executing them, and challenge (with the bond) those that do not reproduce. Which
- * submissions a node checks is a hash of the claim and the node's address, so different
+ * The challenger role: check every other node's accepted aggregate and a fraction of other
+ * miners' accepted or L1-flagged submissions by re-executing them, and challenge (with the
+ * bond) those that do not reproduce. Aggregates are always checked: one moves the whole
+ * subnet's model, and recomputing it costs a few gradient fetches and one optimizer step.
+ * Which submissions a node checks is a hash of the claim and the node's address, so different
  * challengers cover different claims. A griefing challenger (a misbehaviour for tests)
  * challenges what it checks whatever the result.
  *
- * On each block the role collects the claims now due and queues them: L1 disagreements first
- * (most likely a fault), then the claims whose challenge period ends soonest. Two checks run
+ * On each block the role collects the claims now due and queues them: aggregates and L1
+ * disagreements first, then the claims whose challenge period ends soonest. Two checks run
  * at a time: re-execution is mostly compute, and challenging each mismatch as soon as it is
  * found beats finding them all together, late. A check that throws (a fetch timed out, say) is
  * forgotten and the claim collected again at a later block, while its challenge period lasts.
@@ -65,19 +67,22 @@ export function claimsDue(
   const seen: string[] = []
   for (let id = Math.max(0, current.id - 2); id <= current.id; id++) {
     for (const claim of chain.claims(id)) {
-      if (claim.kind !== 'submission' || claim.owner === key.address || collected.has(claim.id)) continue
+      if (claim.owner === key.address || collected.has(claim.id)) continue
       const challengeable = claim.status === 'accepted' || (claim.status === 'flagged' && claim.flag === 'mismatch')
       if (!challengeable || height > claim.challengeUntil) continue
       seen.push(claim.id)
-      // Flagged claims are always worth a look; the rest by the per-node draw.
-      if (claim.status === 'flagged' || sampled(key.address, claim.id, challengeFraction)) due.push(claim)
+      // Aggregates and flagged claims are always worth a look; the rest by the per-node draw.
+      if (firstChecked(claim) || sampled(key.address, claim.id, challengeFraction)) due.push(claim)
     }
   }
   return { due, seen }
 }
 
+/** Aggregates (they move the model) and L1 disagreements (most likely a fault): always checked, first. */
+const firstChecked = (claim: Claim): boolean => claim.kind === 'aggregate' || claim.status === 'flagged'
+
 const checkOrder = (a: Claim, b: Claim): number =>
-  Number(b.status === 'flagged') - Number(a.status === 'flagged') || a.challengeUntil - b.challengeUntil
+  Number(firstChecked(b)) - Number(firstChecked(a)) || a.challengeUntil - b.challengeUntil
 
 // ---- one claim's check ----------------------------------------------------------------------
 

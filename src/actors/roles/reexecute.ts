@@ -1,6 +1,12 @@
 /**
- * Re-execution of a submission: what verifiers, arbiters and challengers do to check a
- * miner's gradient. From the claim's trace (by CID) it fetches the stage's inputs, runs the
+ * Re-execution of a claim: what verifiers, arbiters and challengers do to check a miner's
+ * gradient or an aggregator's new adapter state.
+ *
+ * An aggregate is recomputed as its aggregator had to compute it (aggregate-work.ts): the
+ * gradients of the submissions it names, in its order, aggregated by tokens, clipped, one AdamW
+ * step from the state it replaced; its bytes must equal the adapter state it published.
+ *
+ * A submission: From the claim's trace (by CID) it fetches the stage's inputs, runs the
  * stage again with the given kernels, and compares bytes with what the miner stored: its
  * boundary outputs and its gradient. Any difference, or content that arrives corrupt, is a
  * fault. Content that cannot be had in time is not: the check throws and is tried again at a
@@ -10,12 +16,15 @@
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim, Task } from '../../chain/state.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
+import type { Params } from '../../ml/weights.ts'
 import { ContentIntegrityError, MalformedMessageError } from '../../net/errors.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
 import type { ModelPieces } from '../services/model-pieces.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import {
+  decodeGradient,
   decodeTrace,
+  encodeAdapterState,
   encodeGradient,
   f32Bytes,
   f32From,
@@ -24,10 +33,11 @@ import {
   traceCidOf,
 } from '../training/protocol.ts'
 import { backward, forward, type StageContext } from '../training/stage-work.ts'
+import { aggregateState, copyAdapterState } from './aggregate-work.ts'
 
 /** What a re-execution reads: the claim's window and task, its content, the model pieces of its stage. */
 export interface ReexecuteComponents {
-  readonly chain: Pick<ChainReader, 'window' | 'tasks'>
+  readonly chain: Pick<ChainReader, 'window' | 'tasks' | 'claim'>
   readonly content: Pick<ContentFetcher, 'fetch'>
   readonly model: Pick<ModelPieces, 'stageWeights' | 'adapterState' | 'aggregatorOf'>
   readonly training: Pick<TrainingSetup, 'protocol' | 'data'>
@@ -48,23 +58,15 @@ export async function reexecute(
   kernels: Kernels,
   signal?: AbortSignal,
 ): Promise<Recheck> {
-  if (claim.kind !== 'submission' || claim.taskId === null) return { honest: true, reason: 'not a submission' }
+  if (claim.kind === 'aggregate') return reexecuteAggregate(components, claim, kernels, signal)
+  if (claim.taskId === null) return { honest: true, reason: 'a submission names no task' }
   const { chain, content, model, training } = components
   const task = chain.tasks(claim.window).find((t: Task) => t.id === claim.taskId)
   const window = chain.window(claim.window)
   if (task === undefined || window === null) return { honest: true, reason: 'task no longer on chain' }
   // Content that cannot be had in time is not proof of a fault (the network may be slow or
   // cut): the check throws and is tried again later. Content that arrives wrong is.
-  const fetch = async (cid: string): Promise<Uint8Array | undefined> => {
-    try {
-      return await content.fetch(cid, { signal, from: [claim.owner] })
-    } catch (error) {
-      // Bytes that do not match their CID, or content that is not what it claims to be, are
-      // the miner's doing; anything else (a deadline, an unreachable or silent peer) is not.
-      if (error instanceof ContentIntegrityError || error instanceof MalformedMessageError) return undefined
-      throw error
-    }
-  }
+  const fetch = (cid: string): Promise<Uint8Array | undefined> => fetchOrFault(content, cid, claim.owner, signal)
   let traceCid: string
   try {
     traceCid = traceCidOf(claim.metadata)
@@ -117,4 +119,60 @@ export async function reexecute(
   const recomputed = encodeGradient(bw.grads, task, taskTokens(training.protocol))
   if (!equalBytes(recomputed, claimed)) return { honest: false, reason: 'the gradient differs from re-execution' }
   return { honest: true, reason: 'the gradient re-executes bit for bit' }
+}
+
+/**
+ * Bytes by CID, asked of `owner` first. Content that cannot be had in time is not proof of a
+ * fault (the network may be slow or cut): that throws, and the check is tried again later.
+ * Bytes that do not match their CID, or content that is not what it claims to be, are the
+ * owner's doing: undefined.
+ */
+async function fetchOrFault(
+  content: ReexecuteComponents['content'],
+  cid: string,
+  owner: string,
+  signal?: AbortSignal,
+): Promise<Uint8Array | undefined> {
+  try {
+    return await content.fetch(cid, { signal, from: [owner] })
+  } catch (error) {
+    if (error instanceof ContentIntegrityError || error instanceof MalformedMessageError) return undefined
+    throw error
+  }
+}
+
+/**
+ * Recompute an aggregate and compare bytes. A named submission whose gradient cannot be had in
+ * time makes the check throw (tried again later), like any content that does not arrive; one
+ * that arrives corrupt is its miner's fault, not the aggregator's, and makes no verdict either.
+ */
+async function reexecuteAggregate(
+  components: ReexecuteComponents,
+  claim: Claim,
+  kernels: Kernels,
+  signal?: AbortSignal,
+): Promise<Recheck> {
+  const { chain, content, model, training } = components
+  const published = await fetchOrFault(content, claim.cid, claim.owner, signal)
+  if (published === undefined) return { honest: false, reason: 'the aggregate is not served' }
+  const seen = new Set<string>()
+  const contributions: { grads: Params; tokens: number }[] = []
+  for (const id of claim.claims) {
+    const named = chain.claim(id)
+    if (named === null) return { honest: true, reason: `submission ${id} is no longer on chain` }
+    if (named.taskId === null || seen.has(named.taskId)) continue
+    seen.add(named.taskId)
+    const bytes = await content.fetch(named.cid, { signal, from: [named.owner] })
+    const gradient = decodeGradient(bytes)
+    contributions.push({ grads: gradient.grads, tokens: gradient.tokens })
+  }
+  const base = await model.adapterState(
+    claim.subnet,
+    claim.previousCid,
+    claim.previousCid === null ? undefined : model.aggregatorOf(claim.previousCid),
+  )
+  const next = aggregateState({ kernels, protocol: training.protocol }, { contributions, base: copyAdapterState(base) })
+  if (!equalBytes(encodeAdapterState(next), published))
+    return { honest: false, reason: 'the aggregate differs from re-execution' }
+  return { honest: true, reason: 'the aggregate re-executes bit for bit' }
 }

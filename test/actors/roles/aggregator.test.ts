@@ -89,6 +89,7 @@ function fakes(fetch: (cid: string) => Promise<Uint8Array>) {
     },
     key: { address: SELF },
     logger: silentLogger,
+    misbehaviours: new Set(),
   }
   return { components, sent, stored, fetched }
 }
