@@ -54,7 +54,7 @@ export function sampled(address: string, claimId: string, fraction: number): boo
   return new DataView(h.buffer, h.byteOffset, 4).getUint32(0) / 2 ** 32 < fraction
 }
 
-/** The claims of the last windows that are newly due for a check at `height`, in check order. */
+/** The claims of the last windows that are newly due for a check at `height` (the role queues them by `checkOrder`). */
 export function claimsDue(
   components: ChallengerComponents,
   height: number,

@@ -11,6 +11,7 @@ import {
   challengerMachine,
   checkActorId,
   claimCheckMachine,
+  claimsDue,
 } from '../../../src/actors/roles/challenger.ts'
 import type { Recheck } from '../../../src/actors/roles/reexecute.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
@@ -131,6 +132,44 @@ describe('actors: challenger role machine', () => {
     await h.block(31)
     assert.deepEqual(h.checks, [])
     assert.deepEqual(h.trace.actorsLike('check:'), [])
+  })
+
+  it('checks every aggregate of another node, whatever the sampled fraction', () => {
+    const aggregate: Claim = { ...claim('agg/1/0', 'accepted', 'r3mes1aggregator'), kind: 'aggregate', taskId: null }
+    const own: Claim = { ...claim('agg/1/1', 'accepted', SELF), kind: 'aggregate', taskId: null }
+    const components = {
+      chain: { currentWindow: () => ({ id: 1 }), claims: (w: number) => (w === 1 ? [...CLAIMS, aggregate, own] : []) },
+      key: { address: SELF },
+      challengeFraction: 0,
+    } as unknown as ChallengerComponents
+    const { due, seen } = claimsDue(components, 20, new Map())
+    assert.deepEqual(
+      due.map((c) => c.id),
+      ['agg/1/0'],
+      'a fraction of 0 samples no submission, and the node skips its own aggregate',
+    )
+    assert.ok(seen.includes('wrong') && !seen.includes('agg/1/1'))
+  })
+
+  it('checks an aggregate first', async () => {
+    CLAIMS.push({ ...claim('agg/1/0', 'accepted', 'r3mes1aggregator'), kind: 'aggregate', taskId: null })
+    try {
+      const order: string[] = []
+      const verdict = (id: string) => async () => {
+        order.push(id)
+        return { honest: true, reason: '' }
+      }
+      const h = harness({
+        wrong: verdict('wrong'),
+        right: verdict('right'),
+        slow: verdict('slow'),
+        'agg/1/0': verdict('agg/1/0'),
+      })
+      await h.block(20)
+      assert.deepEqual(order, ['agg/1/0', 'wrong', 'right', 'slow'])
+    } finally {
+      CLAIMS.pop()
+    }
   })
 
   it('checks flagged claims first', async () => {
