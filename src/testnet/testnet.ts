@@ -221,12 +221,11 @@ export class Testnet {
           peers: statuses[i]?.peers ?? null,
         })),
       })
-      // Done once the planned number of windows has trained (an aggregate accepted: the
-      // model moved), with every fault fired. Windows that open while nodes are still
-      // starting may train nothing; they do not count.
-      const trained = new Set(
-        claims.filter((c) => c.kind === 'aggregate' && c.status === 'accepted').map((c) => c.window),
-      )
+      // Done once the planned number of windows has trained (an aggregate on chain: the
+      // model moved, unless the aggregate is then disputed and, if wrong, undone), with every
+      // fault fired. Windows that open while nodes are still starting may train nothing;
+      // they do not count.
+      const trained = new Set(claims.filter((c) => c.kind === 'aggregate').map((c) => c.window))
       if (pending.length === 0 && trained.size >= t.run.windows) return true
       await sleep(this.options.clock, 1000, undefined, { keepAlive: true })
     }
