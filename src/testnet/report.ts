@@ -63,7 +63,8 @@ export async function buildReport(net: Testnet, finished: boolean): Promise<Test
     slashed: '0',
   }
   const cheaters = layout.nodes.filter((n) => n.misbehaviours.length > 0).map((n) => n.address)
-  const slashedOwners = submissions.filter((c) => c.status === 'slashed').map((c) => c.owner)
+  // Submissions and aggregates alike: a wrong aggregate slashes its aggregator.
+  const slashedOwners = claims.filter((c) => c.status === 'slashed').map((c) => c.owner)
   const serving = statuses.find((s) => s?.roles.includes('serving'))
   const metrics = statuses.map((s) => s?.metrics ?? {})
   const minerIdx = layout.nodes.map((n, i) => (n.roles.includes('miner') ? i : -1)).filter((i) => i >= 0)
