@@ -58,11 +58,13 @@ export function contentFetcher(components: ContentFetcherComponents): ContentFet
       const add = (p: PeerId): void => {
         if (!asked.has(p.toString())) asked.set(p.toString(), p)
       }
+      // Asked in this order: the node that stored the bytes, the peers that announced them,
+      // then the general seeders (who may not have them).
       for (const address of options.from ?? []) if (address !== self) add(peers.peerOf(address))
-      for (const p of options.providers ?? []) add(p)
       for (const p of components.holders?.holdersOf(cid) ?? []) add(p)
       if (options.sameHoldersAs !== undefined)
         for (const p of components.holders?.holdersOf(options.sameHoldersAs) ?? []) add(p)
+      for (const p of options.providers ?? []) add(p)
       return content.get(CID.parse(cid), {
         signal: options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline]),
         providers: [...asked.values()],

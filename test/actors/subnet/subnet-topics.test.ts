@@ -182,7 +182,10 @@ describe('actors/subnet: subnet topics over real connections', function () {
         60_000,
         "the subnet peer's holdings at the late miner",
       )
-      const stage = await miner.model.stageWeights(0)
+      // The miner's own role may have asked for its range when a window opened, before the
+      // announcement arrived, and found no holder: a failed fetch is forgotten, and the next
+      // one asks the announced holder (what the miner's next window does).
+      const stage = await miner.model.stageWeights(0).catch(() => miner.model.stageWeights(0))
       assert.equal(stage.first, 0)
       assert.ok(miner.metrics.backboneBytes > 0)
       assert.ok(await miner.net.content.has(ContentId.parse(rangeCid)))
