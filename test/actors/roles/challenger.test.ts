@@ -151,46 +151,31 @@ describe('actors: challenger role machine', () => {
     assert.ok(seen.includes('wrong') && !seen.includes('agg/1/1'))
   })
 
-  it('checks an aggregate first', async () => {
-    CLAIMS.push({ ...claim('agg/1/0', 'accepted', 'r3mes1aggregator'), kind: 'aggregate', taskId: null })
+  /** The order in which the role checks the usual claims and `extra`, all of which re-execute. */
+  async function checkOrderWith(extra: Claim): Promise<string[]> {
+    CLAIMS.push(extra)
     try {
       const order: string[] = []
       const verdict = (id: string) => async () => {
         order.push(id)
         return { honest: true, reason: '' }
       }
-      const h = harness({
-        wrong: verdict('wrong'),
-        right: verdict('right'),
-        slow: verdict('slow'),
-        'agg/1/0': verdict('agg/1/0'),
-      })
+      const h = harness(Object.fromEntries(['wrong', 'right', 'slow', extra.id].map((id) => [id, verdict(id)])))
       await h.block(20)
-      assert.deepEqual(order, ['agg/1/0', 'wrong', 'right', 'slow'])
+      return order
     } finally {
       CLAIMS.pop()
     }
+  }
+
+  it('checks an aggregate first', async () => {
+    const aggregate: Claim = { ...claim('agg/1/0', 'accepted', 'r3mes1aggregator'), kind: 'aggregate', taskId: null }
+    assert.deepEqual(await checkOrderWith(aggregate), ['agg/1/0', 'wrong', 'right', 'slow'])
   })
 
   it('checks flagged claims first', async () => {
-    CLAIMS.push(claim('flagged', 'flagged'))
-    try {
-      const order: string[] = []
-      const verdict = (id: string) => async () => {
-        order.push(id)
-        return { honest: true, reason: '' }
-      }
-      const h = harness({
-        wrong: verdict('wrong'),
-        right: verdict('right'),
-        slow: verdict('slow'),
-        flagged: verdict('flagged'),
-      })
-      await h.block(20)
-      assert.equal(order[0], 'flagged')
-      assert.equal(order.length, 4)
-    } finally {
-      CLAIMS.pop()
-    }
+    const order = await checkOrderWith(claim('flagged', 'flagged'))
+    assert.equal(order[0], 'flagged')
+    assert.equal(order.length, 4)
   })
 })
