@@ -79,23 +79,34 @@ export function acceptedClaims(claims: readonly Claim[], subnet: number): Claim[
   return claims.filter((c) => c.kind === 'submission' && c.subnet === subnet && c.status === 'accepted')
 }
 
-/** The gradients of `claims` (one per task), each asked first of the miner that stored it, and the base state. */
-export async function fetchInputs(input: AggregationInput, signal?: AbortSignal): Promise<FetchedInputs> {
-  const { content, model } = input.components
+/** Where an aggregate's inputs come from: its aggregator, and anyone who re-executes it. */
+export interface AggregateSources {
+  readonly content: Pick<ContentFetcher, 'fetch'>
+  readonly model: Pick<ModelPieces, 'adapterState' | 'aggregatorOf'>
+}
+
+/**
+ * The inputs of `subnet`'s aggregate over `claims` from the state `pointer` names: the
+ * gradients (one per task: replicas carry the same bytes), each asked first of the miner that
+ * stored it, and a copy of the base state.
+ */
+export async function fetchInputs(
+  sources: AggregateSources,
+  subnet: number,
+  claims: readonly Claim[],
+  pointer: string | null,
+  signal?: AbortSignal,
+): Promise<FetchedInputs> {
+  const { content, model } = sources
   const seen = new Set<string>()
   const contributions: Contribution[] = []
-  for (const c of input.claims) {
+  for (const c of claims) {
     if (c.taskId === null || seen.has(c.taskId)) continue
     seen.add(c.taskId)
     const g = decodeGradient(await content.fetch(c.cid, { signal, from: [c.owner] }))
     contributions.push({ grads: g.grads, tokens: g.tokens })
   }
-  const { pointer } = input
-  const state = await model.adapterState(
-    input.subnet,
-    pointer,
-    pointer === null ? undefined : model.aggregatorOf(pointer),
-  )
+  const state = await model.adapterState(subnet, pointer, pointer === null ? undefined : model.aggregatorOf(pointer))
   return { contributions, base: copyAdapterState(state) }
 }
 
@@ -125,7 +136,9 @@ export const aggregationMachine = setup({
     output: {} as AggregationResult,
   },
   actors: {
-    fetchGradients: fromPromise<FetchedInputs, AggregationInput>(({ input, signal }) => fetchInputs(input, signal)),
+    fetchGradients: fromPromise<FetchedInputs, AggregationInput>(({ input, signal }) =>
+      fetchInputs(input.components, input.subnet, input.claims, input.pointer, signal),
+    ),
     aggregate: fromPromise<
       AdapterState,
       { training: AggregationComponents['training']; inputs: FetchedInputs; wrong: boolean }

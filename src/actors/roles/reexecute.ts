@@ -16,13 +16,11 @@
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim, Task } from '../../chain/state.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
-import type { Params } from '../../ml/weights.ts'
 import { ContentIntegrityError, MalformedMessageError } from '../../net/errors.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
 import type { ModelPieces } from '../services/model-pieces.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import {
-  decodeGradient,
   decodeTrace,
   encodeAdapterState,
   encodeGradient,
@@ -33,7 +31,7 @@ import {
   traceCidOf,
 } from '../training/protocol.ts'
 import { backward, forward, type StageContext } from '../training/stage-work.ts'
-import { aggregateState, copyAdapterState } from './aggregate-work.ts'
+import { aggregateState, fetchInputs } from './aggregate-work.ts'
 
 /** What a re-execution reads: the claim's window and task, its content, the model pieces of its stage. */
 export interface ReexecuteComponents {
@@ -155,23 +153,14 @@ async function reexecuteAggregate(
   const { chain, content, model, training } = components
   const published = await fetchOrFault(content, claim.cid, claim.owner, signal)
   if (published === undefined) return { honest: false, reason: 'the aggregate is not served' }
-  const seen = new Set<string>()
-  const contributions: { grads: Params; tokens: number }[] = []
+  const named: Claim[] = []
   for (const id of claim.claims) {
-    const named = chain.claim(id)
-    if (named === null) return { honest: true, reason: `submission ${id} is no longer on chain` }
-    if (named.taskId === null || seen.has(named.taskId)) continue
-    seen.add(named.taskId)
-    const bytes = await content.fetch(named.cid, { signal, from: [named.owner] })
-    const gradient = decodeGradient(bytes)
-    contributions.push({ grads: gradient.grads, tokens: gradient.tokens })
+    const submission = chain.claim(id)
+    if (submission === null) return { honest: true, reason: `submission ${id} is no longer on chain` }
+    named.push(submission)
   }
-  const base = await model.adapterState(
-    claim.subnet,
-    claim.previousCid,
-    claim.previousCid === null ? undefined : model.aggregatorOf(claim.previousCid),
-  )
-  const next = aggregateState({ kernels, protocol: training.protocol }, { contributions, base: copyAdapterState(base) })
+  const inputs = await fetchInputs({ content, model }, claim.subnet, named, claim.previousCid, signal)
+  const next = aggregateState({ kernels, protocol: training.protocol }, inputs)
   if (!equalBytes(encodeAdapterState(next), published))
     return { honest: false, reason: 'the aggregate differs from re-execution' }
   return { honest: true, reason: 'the aggregate re-executes bit for bit' }
