@@ -15,6 +15,7 @@
  */
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim, Task } from '../../chain/state.ts'
+import { bytesEqual } from '../../codec/bytes.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
 import { ContentIntegrityError, MalformedMessageError } from '../../net/errors.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
@@ -44,10 +45,6 @@ export interface ReexecuteComponents {
 export interface Recheck {
   readonly honest: boolean
   readonly reason: string
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), b) === 0
 }
 
 export async function reexecute(
@@ -106,7 +103,7 @@ export async function reexecute(
   const fw = forward(ctx, input)
   if (trace.output !== null) {
     const stored = await fetch(trace.output)
-    if (stored === undefined || !equalBytes(f32Bytes(fw.output), stored))
+    if (stored === undefined || !bytesEqual(f32Bytes(fw.output), stored))
       return { honest: false, reason: 'the stage output differs' }
   }
   const dOutput = await tensor(trace.dOutput, 'the output gradient')
@@ -115,7 +112,7 @@ export async function reexecute(
   const claimed = await fetch(claim.cid)
   if (claimed === undefined) return { honest: false, reason: 'the gradient is not served' }
   const recomputed = encodeGradient(bw.grads, task, taskTokens(training.protocol))
-  if (!equalBytes(recomputed, claimed)) return { honest: false, reason: 'the gradient differs from re-execution' }
+  if (!bytesEqual(recomputed, claimed)) return { honest: false, reason: 'the gradient differs from re-execution' }
   return { honest: true, reason: 'the gradient re-executes bit for bit' }
 }
 
@@ -161,7 +158,7 @@ async function reexecuteAggregate(
   }
   const inputs = await fetchInputs({ content, model }, claim.subnet, named, claim.previousCid, signal)
   const next = aggregateState({ kernels, protocol: training.protocol }, inputs)
-  if (!equalBytes(encodeAdapterState(next), published))
+  if (!bytesEqual(encodeAdapterState(next), published))
     return { honest: false, reason: 'the aggregate differs from re-execution' }
   return { honest: true, reason: 'the aggregate re-executes bit for bit' }
 }
