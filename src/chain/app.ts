@@ -20,7 +20,14 @@ import { assert } from '../runtime/assert.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode, TxRejected } from './errors.ts'
 import { applyEvidence } from './evidence.ts'
-import { arbiterVote, challenge, runDeadlines, verifierClaim, verifierResponse } from './game.ts'
+import {
+  arbiterVote,
+  challenge,
+  openAvailabilityDisputes,
+  runDeadlines,
+  verifierClaim,
+  verifierResponse,
+} from './game.ts'
 import type { Genesis } from './genesis.ts'
 import { propose, tallyProposals, vote } from './governance.ts'
 import { addressOf } from './keys.ts'
@@ -268,6 +275,7 @@ function dispatch(s: ChainState, ctx: BlockContext, tx: SignedTx): void {
       return
     case 'aggregate':
       aggregate(s, ctx, tx, msg)
+      openAvailabilityDisputes(s, ctx, tx.sender, msg.unavailable)
       return
     case 'challenge':
       challenge(s, ctx, tx, msg)

@@ -133,31 +133,7 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     reject(TxCode.bondTooSmall, `bond ${msg.bond} is below ${minBond} (${p.bondMultiple}× base reward)`)
   state.debit(tx.sender, msg.bond)
   const id = `ch-${state.globals.nextChallenge}`
-  const draft: Challenge = {
-    id,
-    claimId: claim.id,
-    challenger: tx.sender,
-    bond: msg.bond,
-    openedHeight: ctx.height,
-    seed: ctx.hash,
-    stage: 'l2',
-    attempt: 0,
-    claimUntil: ctx.height,
-    eligible: {},
-    eligibleStake: 0n,
-    verifier: null,
-    tried: [],
-    deadline: ctx.height,
-    verifierBeta: null,
-    panelSeed: null,
-    panel: [],
-    panelRound: 0,
-    votes: {},
-    penalized: [],
-    priorStatus: claim.status,
-    outcome: null,
-    settledHeight: null,
-  }
+  const draft = draftChallenge(id, 'fault', claim, tx.sender, msg.bond, ctx)
   const c = openAttempt(state, draft, claim.owner, ctx.height, 0)
   if (c === undefined) reject(TxCode.notSelected, 'no verifier is eligible to answer a challenge of this claim')
   state.setMeta({ nextChallenge: state.globals.nextChallenge + 1 })
@@ -220,17 +196,27 @@ export function verifierResponse(
   const beta = vrfVerify(tx.pubKey, verifierAlpha(drawOf(c)), fromHex(msg.proof) as Uint8Array)
   if (beta === undefined || toHex(beta) !== c.verifierBeta)
     reject(TxCode.badVrfProof, `the VRF proof does not verify for attempt ${c.attempt} of ${c.id}`)
+  // Any answer is paid, 'unavailable' included: a verifier that could not fetch withheld
+  // content must have an answer that costs it nothing.
   state.mint(tx.sender, state.params.verifierReward)
   if (msg.verdict === 'owner') {
     resolve(state, ctx, c, claim, 'owner')
     return
   }
-  // The verifier sides with the challenger: escalate to an L3 panel drawn from its VRF output
-  // and this block's hash.
+  // The verifier sides with the challenger, or could not fetch the content: escalate to an L3
+  // panel drawn from its VRF output and this block's hash (the panel rules on both).
+  openPanel(state, ctx, c, claim, beta)
+}
+
+/**
+ * Move a challenge to L3 and seat its first panel, drawn from `entropy` and this block's hash:
+ * nobody can predict the panel before the block that opens it. Lapses when no arbiter is left.
+ */
+function openPanel(state: ChainState, ctx: BlockContext, c: Challenge, claim: Claim, entropy: Uint8Array): void {
   const escalated: Challenge = {
     ...c,
     stage: 'l3',
-    panelSeed: toHex(drawSeed('r3mes/panel-seed/1', beta, fromHex(ctx.hash) as Uint8Array)),
+    panelSeed: toHex(drawSeed('r3mes/panel-seed/1', entropy, fromHex(ctx.hash) as Uint8Array)),
     deadline: ctx.height + state.params.l3DeadlineBlocks,
     panelRound: 0,
   }
@@ -240,6 +226,70 @@ export function verifierResponse(
     return
   }
   state.challenges.set(c.id, { ...escalated, panel })
+}
+
+/**
+ * An aggregate left these accepted submissions out because it could not fetch their gradients:
+ * each gets an availability dispute, straight at L3 (there is nothing for a verifier to
+ * re-execute without the content), with the aggregator as challenger and no bond. Its panel
+ * is drawn as an escalated challenge's, from the claim id in place of a verifier's VRF output
+ * (the block hash keeps it unpredictable). The caller checked that every id is an accepted
+ * submission of the aggregate's window and subnet.
+ */
+export function openAvailabilityDisputes(
+  state: ChainState,
+  ctx: BlockContext,
+  aggregator: string,
+  claimIds: readonly string[],
+): void {
+  for (const claimId of claimIds) {
+    const claim = state.claims.get(claimId) as Claim
+    const id = `ch-${state.globals.nextChallenge}`
+    state.setMeta({ nextChallenge: state.globals.nextChallenge + 1 })
+    const draft: Challenge = {
+      ...draftChallenge(id, 'availability', claim, aggregator, 0n, ctx),
+      stage: 'l3',
+    }
+    state.claims.set(claim.id, { ...claim, status: 'challenged' })
+    openPanel(state, ctx, draft, claim, sha256('r3mes/availability/1\0', claim.id))
+  }
+}
+
+/** A challenge as it opens, before its first L2 attempt or L3 panel. */
+function draftChallenge(
+  id: string,
+  kind: Challenge['kind'],
+  claim: Claim,
+  challenger: string,
+  bond: bigint,
+  ctx: BlockContext,
+): Challenge {
+  return {
+    id,
+    kind,
+    claimId: claim.id,
+    challenger,
+    bond,
+    openedHeight: ctx.height,
+    seed: ctx.hash,
+    stage: 'l2',
+    attempt: 0,
+    claimUntil: ctx.height,
+    eligible: {},
+    eligibleStake: 0n,
+    verifier: null,
+    tried: [],
+    deadline: ctx.height,
+    verifierBeta: null,
+    panelSeed: null,
+    panel: [],
+    panelRound: 0,
+    votes: {},
+    penalized: [],
+    priorStatus: claim.status,
+    outcome: null,
+    settledHeight: null,
+  }
 }
 
 /** Votes needed to decide: 2 of a full panel of 3 (a majority of a smaller panel when arbiters are scarce). */
@@ -252,6 +302,10 @@ export function arbiterVote(state: ChainState, ctx: BlockContext, tx: SignedTx, 
   if (!c.panel.includes(tx.sender)) reject(TxCode.notSelected, `${tx.sender} holds no seat on the panel of ${c.id}`)
   if (ctx.height > c.deadline) reject(TxCode.deadlinePassed, `the panel deadline was height ${c.deadline}`)
   if (c.votes[tx.sender] !== undefined) reject(TxCode.duplicate, 'this arbiter has already voted')
+  if (c.kind === 'availability' && msg.verdict === 'fault')
+    reject(TxCode.invalidField, `${c.id} is an availability dispute: its verdicts are no_fault and unavailable`, {
+      field: 'msg.verdict',
+    })
   if (vrfVerify(tx.pubKey, arbiterAlpha(c.id, c.panelRound), fromHex(msg.proof) as Uint8Array) === undefined)
     reject(TxCode.badVrfProof, 'the VRF proof does not verify for this panel round')
   const votes = { ...c.votes, [tx.sender]: msg.verdict }
@@ -259,7 +313,17 @@ export function arbiterVote(state: ChainState, ctx: BlockContext, tx: SignedTx, 
   state.challenges.set(c.id, voted)
   const tally = (v: Verdict): number => Object.values(votes).filter((x) => x === v).length
   if (tally('fault') >= quorum(c)) resolve(state, ctx, voted, claim, 'challenger')
+  else if (tally('unavailable') >= quorum(c)) resolve(state, ctx, voted, claim, 'unavailable')
   else if (tally('no_fault') >= quorum(c)) resolve(state, ctx, voted, claim, 'owner')
+  // Every seat answered and no verdict has a quorum (one of each): nothing is decided.
+  else if (c.panel.every((a) => votes[a] !== undefined)) lapse(state, ctx, voted, claim)
+}
+
+/** The vote that sides with each outcome. */
+const VOTE_OF: Record<'owner' | 'challenger' | 'unavailable', Verdict> = {
+  owner: 'no_fault',
+  challenger: 'fault',
+  unavailable: 'unavailable',
 }
 
 function resolve(
@@ -267,11 +331,11 @@ function resolve(
   ctx: BlockContext,
   c: Challenge,
   claim: Claim,
-  winner: 'owner' | 'challenger',
+  winner: 'owner' | 'challenger' | 'unavailable',
 ): void {
   const p = state.params
   if (c.stage === 'l3') {
-    const side: Verdict = winner === 'challenger' ? 'fault' : 'no_fault'
+    const side = VOTE_OF[winner]
     for (const a of Object.keys(c.votes).sort()) if (c.votes[a] === side) state.mint(a, p.arbiterReward)
   }
   if (winner === 'owner') {
@@ -280,18 +344,28 @@ function resolve(
     state.payOrPool(ctx.proposer, c.bond - toOwner)
     state.claims.set(claim.id, { ...claim, status: 'accepted', flag: null })
     creditClaim(state, claim.id)
+    // The content was there: the aggregator left out work it could have had. Penalized like a
+    // silent verifier, so excluding honest work is never free.
+    if (c.kind === 'availability') state.slash(c.challenger, bpsOf(state.bondedOf(c.challenger), p.verifierPenaltyBps))
   } else {
-    // Only here, after the panel, does anyone lose stake.
+    // Only here, after the panel, does anyone lose stake. Withheld content costs what a fault
+    // costs: were it cheaper, a cheat would withhold whenever challenged.
     // A fraction of everything bonded, unbonding included: unstaking after a fault does not escape it.
     state.slash(claim.owner, bpsOf(state.bondedOf(claim.owner), p.slashFractionBps))
     state.credits.delete(claim.id)
-    state.claims.set(claim.id, { ...claim, status: 'slashed' })
+    state.claims.set(claim.id, {
+      ...claim,
+      status: 'slashed',
+      flag: winner === 'unavailable' ? 'unavailable' : claim.flag,
+    })
     if (claim.kind === 'aggregate') {
       if (claim.previousCid === null) state.adapters.delete(String(claim.subnet))
       else state.adapters.set(String(claim.subnet), claim.previousCid)
     }
     state.credit(c.challenger, c.bond)
-    state.mint(c.challenger, p.baseReward * BigInt(p.bountyMultiple))
+    // No bounty for an availability dispute: an aggregator could otherwise mint bounties by
+    // excluding an accomplice that withholds on purpose.
+    if (c.kind === 'fault') state.mint(c.challenger, p.baseReward * BigInt(p.bountyMultiple))
   }
   state.challenges.set(c.id, { ...c, stage: 'resolved', outcome: winner, settledHeight: ctx.height })
 }

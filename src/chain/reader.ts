@@ -45,6 +45,8 @@ export interface VerifierDraw {
 /** An L3 panel seat waiting for an arbiter's vote. */
 export interface ArbiterDuty {
   readonly challengeId: string
+  /** 'availability': the panel only rules on whether the claim's content can be fetched. */
+  readonly kind: Challenge['kind']
   readonly claimId: string
   readonly round: number
   readonly deadline: number
@@ -203,6 +205,7 @@ export class ChainReader {
       .filter((c) => c.stage === 'l3' && c.panel.includes(address) && c.votes[address] === undefined)
       .map((c) => ({
         challengeId: c.id,
+        kind: c.kind,
         claimId: c.claimId,
         round: c.panelRound,
         deadline: c.deadline,

@@ -88,8 +88,11 @@ export interface Claim {
   readonly cid: string
   readonly height: number
   readonly status: ClaimStatus
-  /** Why a claim was flagged: 'copied' (no credit, ever) or 'mismatch' (L1 disagreement). */
-  readonly flag: 'copied' | 'mismatch' | null
+  /**
+   * Why a claim was flagged: 'copied' (no credit, ever) or 'mismatch' (L1 disagreement); on a
+   * slashed claim, 'unavailable' when an L3 panel found its content withheld.
+   */
+  readonly flag: 'copied' | 'mismatch' | 'unavailable' | null
   /** Last height at which the claim may be challenged. */
   readonly challengeUntil: number
   readonly metadata: string
@@ -104,10 +107,21 @@ export interface Credit {
   readonly payableHeight: number
 }
 
-export type Verdict = 'fault' | 'no_fault'
+/** An arbiter's vote: the claim re-executes wrong, right, or its content could not be fetched. */
+export const VERDICTS = ['fault', 'no_fault', 'unavailable'] as const
+export type Verdict = (typeof VERDICTS)[number]
+
+/** A verifier's answer: the claim is right, wrong, or its content could not be fetched (escalates). */
+export const L2_VERDICTS = ['owner', 'challenger', 'unavailable'] as const
+export type L2Verdict = (typeof L2_VERDICTS)[number]
 
 export interface Challenge {
   readonly id: string
+  /**
+   * 'fault': a bonded challenge, L2 then L3. 'availability': opened by an aggregate that left
+   * the claim out for want of its content; straight at L3, no bond, the arbiters only fetch.
+   */
+  readonly kind: 'fault' | 'availability'
   readonly claimId: string
   readonly challenger: string
   readonly bond: bigint
@@ -137,7 +151,8 @@ export interface Challenge {
   readonly votes: Readonly<Record<string, Verdict>>
   readonly penalized: readonly string[]
   readonly priorStatus: ClaimStatus
-  readonly outcome: 'owner' | 'challenger' | 'lapsed' | null
+  /** 'unavailable': the panel found the claim's content withheld (the owner is slashed as for a fault). */
+  readonly outcome: 'owner' | 'challenger' | 'unavailable' | 'lapsed' | null
   /** Height at which the challenge was resolved or lapsed; null while open. */
   readonly settledHeight: number | null
 }

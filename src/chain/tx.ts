@@ -17,7 +17,7 @@ import { sha256 } from '../codec/hash.ts'
 import { reject, TxCode } from './errors.ts'
 import { addressOf, type KeyPair } from './keys.ts'
 import { ROLES, type Role } from './params.ts'
-import type { ProposalContent, Verdict } from './state.ts'
+import { L2_VERDICTS, type L2Verdict, type ProposalContent, VERDICTS, type Verdict } from './state.ts'
 
 export type Msg =
   | { readonly type: 'transfer'; readonly to: string; readonly amount: bigint }
@@ -37,6 +37,8 @@ export type Msg =
       readonly window: number
       readonly subnet: number
       readonly claims: readonly string[]
+      /** Accepted submissions left out because their gradient could not be fetched in time (each opens an availability dispute). */
+      readonly unavailable: readonly string[]
       readonly adapterCid: string
     }
   | { readonly type: 'challenge'; readonly claimId: string; readonly bond: bigint }
@@ -44,7 +46,7 @@ export type Msg =
   | {
       readonly type: 'verifierResponse'
       readonly challengeId: string
-      readonly verdict: 'owner' | 'challenger'
+      readonly verdict: L2Verdict
       readonly proof: string
     }
   | { readonly type: 'arbiterVote'; readonly challengeId: string; readonly verdict: Verdict; readonly proof: string }
@@ -140,6 +142,17 @@ function hex(v: unknown, name: string, bytes: number): string {
   return v as string
 }
 
+/** The most claim ids one aggregate list may carry (a window's accepted submissions of one subnet). */
+const MAX_AGGREGATE_CLAIMS = 256
+
+function claimIds(v: unknown, name: string): string[] {
+  if (!Array.isArray(v) || v.length > MAX_AGGREGATE_CLAIMS)
+    reject(TxCode.invalidField, `'${name}' must be a list of at most ${MAX_AGGREGATE_CLAIMS} claim ids`, {
+      field: name,
+    })
+  return v.map((c, i) => str(c, `${name}[${i}]`, 160))
+}
+
 function decodeMsg(m: Obj): Msg {
   const type = field(m, 'type')
   switch (type) {
@@ -178,14 +191,13 @@ function decodeMsg(m: Obj): Msg {
         metadata: m.metadata,
       }
     case 'aggregate': {
-      onlyFields(m, ['type', 'window', 'subnet', 'claims', 'adapterCid'], 'msg')
-      if (!Array.isArray(m.claims) || m.claims.length > 256)
-        reject(TxCode.invalidField, "'msg.claims' must be a list of at most 256 claim ids", { field: 'msg.claims' })
+      onlyFields(m, ['type', 'window', 'subnet', 'claims', 'unavailable', 'adapterCid'], 'msg')
       return {
         type,
         window: int(m.window, 'msg.window'),
         subnet: int(m.subnet, 'msg.subnet', 0, 1023),
-        claims: m.claims.map((c, i) => str(c, `msg.claims[${i}]`, 160)),
+        claims: claimIds(m.claims, 'msg.claims'),
+        unavailable: claimIds(m.unavailable, 'msg.unavailable'),
         adapterCid: str(m.adapterCid, 'msg.adapterCid', 128),
       }
     }
@@ -197,22 +209,22 @@ function decodeMsg(m: Obj): Msg {
       return { type, challengeId: str(m.challengeId, 'msg.challengeId', 32), proof: hex(m.proof, 'msg.proof', 80) }
     case 'verifierResponse':
       onlyFields(m, ['type', 'challengeId', 'verdict', 'proof'], 'msg')
-      if (m.verdict !== 'owner' && m.verdict !== 'challenger')
-        reject(TxCode.invalidField, "'msg.verdict' must be 'owner' or 'challenger'", { field: 'msg.verdict' })
+      if (!(L2_VERDICTS as readonly unknown[]).includes(m.verdict))
+        reject(TxCode.invalidField, `'msg.verdict' must be one of ${L2_VERDICTS.join(', ')}`, { field: 'msg.verdict' })
       return {
         type,
         challengeId: str(m.challengeId, 'msg.challengeId', 32),
-        verdict: m.verdict,
+        verdict: m.verdict as L2Verdict,
         proof: hex(m.proof, 'msg.proof', 80),
       }
     case 'arbiterVote':
       onlyFields(m, ['type', 'challengeId', 'verdict', 'proof'], 'msg')
-      if (m.verdict !== 'fault' && m.verdict !== 'no_fault')
-        reject(TxCode.invalidField, "'msg.verdict' must be 'fault' or 'no_fault'", { field: 'msg.verdict' })
+      if (!(VERDICTS as readonly unknown[]).includes(m.verdict))
+        reject(TxCode.invalidField, `'msg.verdict' must be one of ${VERDICTS.join(', ')}`, { field: 'msg.verdict' })
       return {
         type,
         challengeId: str(m.challengeId, 'msg.challengeId', 32),
-        verdict: m.verdict,
+        verdict: m.verdict as Verdict,
         proof: hex(m.proof, 'msg.proof', 80),
       }
     case 'propose': {

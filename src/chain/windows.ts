@@ -220,8 +220,20 @@ export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
       (c) => c.kind === 'submission' && c.window === msg.window && c.subnet === msg.subnet && c.status === 'accepted',
     )
     .map((c) => c.id)
-  if (canonicalJson(expected) !== canonicalJson([...msg.claims]))
-    reject(TxCode.badAggregate, 'an aggregate must name exactly the accepted submissions, in order', { expected })
+  // Every accepted submission is either aggregated or declared unavailable (and disputed), in
+  // the chain's order: an aggregator cannot drop work silently, nor name work twice.
+  const inAggregate = new Set(msg.claims)
+  const declared = new Set(msg.unavailable)
+  if (
+    inAggregate.size + declared.size !== expected.length ||
+    canonicalJson(expected.filter((id) => inAggregate.has(id))) !== canonicalJson([...msg.claims]) ||
+    canonicalJson(expected.filter((id) => declared.has(id))) !== canonicalJson([...msg.unavailable])
+  )
+    reject(
+      TxCode.badAggregate,
+      'an aggregate must split exactly the accepted submissions between claims and unavailable, each in order',
+      { expected },
+    )
   const previousCid = state.adapters.get(String(msg.subnet)) ?? null
   state.adapters.set(String(msg.subnet), msg.adapterCid)
   state.claims.set(id, {

@@ -156,6 +156,7 @@ function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, string>): Ui
         window: win.id,
         subnet,
         claims,
+        unavailable: [],
         adapterCid: cid(`adapter-${win.id}-${rng.nextInt(2)}`),
       }
       break

@@ -407,7 +407,14 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     const agg = key(w.aggregator)
     const accepted = [`0.0.0/${m0a.address}`, `0.0.0/${m0b.address}`].sort()
     const other = validators.find((v) => v.address !== agg.address) as KeyPair
-    const msg = { type: 'aggregate' as const, window: 0, subnet: 0, claims: accepted, adapterCid: cid('adapter-0-w0') }
+    const msg = {
+      type: 'aggregate' as const,
+      window: 0,
+      subnet: 0,
+      claims: accepted,
+      unavailable: [],
+      adapterCid: cid('adapter-0-w0'),
+    }
     assert.equal(h.one(other, msg).code, 'ERR_NOT_AGGREGATOR')
     assert.equal(h.one(agg, { ...msg, claims: accepted.slice(1) }).code, 'ERR_BAD_AGGREGATE')
     assert.equal(h.one(agg, msg).code, 'OK')

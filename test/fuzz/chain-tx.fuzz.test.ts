@@ -40,6 +40,7 @@ const msg: fc.Arbitrary<Msg> = fc.oneof(
     window: uint(),
     subnet: uint(1023),
     claims: fc.array(text(160), { maxLength: 4 }),
+    unavailable: fc.array(text(160), { maxLength: 4 }),
     adapterCid: text(128),
   }),
   rec({ type: c('challenge'), claimId: text(160), bond: amount }),
@@ -47,13 +48,13 @@ const msg: fc.Arbitrary<Msg> = fc.oneof(
   rec({
     type: c('verifierResponse'),
     challengeId: text(32),
-    verdict: fc.constantFrom('owner' as const, 'challenger' as const),
+    verdict: fc.constantFrom('owner' as const, 'challenger' as const, 'unavailable' as const),
     proof: hexOf(80),
   }),
   rec({
     type: c('arbiterVote'),
     challengeId: text(32),
-    verdict: fc.constantFrom('fault' as const, 'no_fault' as const),
+    verdict: fc.constantFrom('fault' as const, 'no_fault' as const, 'unavailable' as const),
     proof: hexOf(80),
   }),
   rec({

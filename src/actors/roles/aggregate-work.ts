@@ -164,6 +164,7 @@ export const aggregationMachine = setup({
         window: input.window,
         subnet: input.subnet,
         claims: input.claims.map((c) => c.id),
+        unavailable: [],
         adapterCid: input.cid,
       }),
     ),

@@ -1,0 +1,255 @@
+import assert from 'node:assert/strict'
+import { arbiterProof, drawOf } from '../../src/chain/game.ts'
+import type { KeyPair } from '../../src/chain/keys.ts'
+import type { Challenge, Claim, Verdict } from '../../src/chain/state.ts'
+import { commitmentOf, decodeTx, encodeTx, type Msg } from '../../src/chain/tx.ts'
+import { verifierTicket } from '../../src/chain/verifier-draw.ts'
+import { toHex } from '../../src/codec/bytes.ts'
+import { sha256 } from '../../src/codec/hash.ts'
+import { cid, Harness, keys } from './harness.ts'
+
+const validators = keys('val', 4)
+const miners = [keys('miner0', 2), keys('miner1', 2)]
+const verifiers = keys('verifier', 4)
+const arbiters = keys('arbiter', 6)
+const [challenger] = keys('user', 1) as [KeyPair]
+const everyone = [...validators, ...miners.flat(), ...verifiers, ...arbiters, challenger]
+const byAddress = new Map(everyone.map((k) => [k.address, k]))
+const key = (address: string | null): KeyPair => byAddress.get(address as string) as KeyPair
+const [m0a, m0b] = miners[0] as [KeyPair, KeyPair]
+const claimA = `0.0.0/${m0a.address}`
+const claimB = `0.0.0/${m0b.address}`
+
+function net(): Harness {
+  return new Harness({
+    validators,
+    miners,
+    verifiers,
+    arbiters,
+    funded: [challenger],
+    params: { replication: 2, shardsPerWindow: 1 },
+  })
+}
+
+const salt = (label: string): string => toHex(sha256(label)).slice(0, 32)
+
+/** Both miners of subnet 0 reveal the same gradient: both claims are accepted at L1. */
+function submitBoth(h: Harness): void {
+  h.block()
+  const task = '0.0.0'
+  const gradient = cid('grad-A')
+  h.block(
+    [m0a, m0b].map((m) =>
+      h.tx(m, { type: 'commit', taskId: task, commitment: commitmentOf(gradient, m.address, task, salt(m.address)) }),
+    ),
+  )
+  h.block(
+    [m0a, m0b].map((m) =>
+      h.tx(m, { type: 'reveal', taskId: task, cid: gradient, salt: salt(m.address), metadata: '{"tokens":4096}' }),
+    ),
+  )
+  assert.equal(claim(h, claimA).status, 'accepted')
+  assert.equal(claim(h, claimB).status, 'accepted')
+}
+
+const claim = (h: Harness, id: string): Claim => h.app.state.claims.get(id) as Claim
+const chal = (h: Harness, id: string): Challenge => h.app.state.challenges.get(id) as Challenge
+const bond = (h: Harness): bigint => h.params.baseReward * BigInt(h.params.bondMultiple)
+const bps = (amount: bigint, points: number): bigint => (amount * BigInt(points)) / 10_000n
+
+/** Every selected verifier claims the seat; the claim phase runs out; the seated one answers. */
+function respond(h: Harness, id: string, verdict: 'owner' | 'challenger' | 'unavailable'): KeyPair {
+  const c = chal(h, id)
+  const selected = verifiers
+    .filter((v) => Object.hasOwn(c.eligible, v.address))
+    .map((v) => ({
+      v,
+      t: verifierTicket(v.secretKey, drawOf(c), c.eligible[v.address] as bigint, c.eligibleStake, h.params),
+    }))
+    .filter((s) => s.t.selected)
+  assert.ok(selected.length > 0, `nobody selected for ${id}`)
+  h.block(selected.map((s) => h.tx(s.v, { type: 'verifierClaim', challengeId: id, proof: s.t.proof })))
+  h.runTo(chal(h, id).claimUntil)
+  const seated = key(chal(h, id).verifier)
+  const proof = (selected.find((s) => s.v.address === seated.address) as { t: { proof: string } }).t.proof
+  assert.equal(h.one(seated, { type: 'verifierResponse', challengeId: id, verdict, proof }).code, 'OK')
+  return seated
+}
+
+function voteAs(h: Harness, address: string, id: string, verdict: Verdict): string {
+  const a = key(address)
+  const round = chal(h, id).panelRound
+  return h.one(a, { type: 'arbiterVote', challengeId: id, verdict, proof: arbiterProof(a.secretKey, id, round) }).code
+}
+
+/** Close window 0 and return its aggregator and an aggregate message of subnet 0. */
+function aggregateMsg(
+  h: Harness,
+  claims: string[],
+  unavailable: string[],
+): { agg: KeyPair; msg: Extract<Msg, { type: 'aggregate' }> } {
+  const w = h.app.query('window/0') as { closeHeight: number; aggregator: string }
+  h.runTo(w.closeHeight)
+  return {
+    agg: key(w.aggregator),
+    msg: { type: 'aggregate', window: 0, subnet: 0, claims, unavailable, adapterCid: cid('adapter-0-w0') },
+  }
+}
+
+describe('chain: data availability (unavailable verdicts, aggregates that leave work out, availability disputes)', () => {
+  it('the tx schema takes the unavailable verdicts and the aggregate’s unavailable list, and refuses others', () => {
+    const v = verifiers[0] as KeyPair
+    const body = (msg: Record<string, unknown>) => ({ chainId: 'c', nonce: 0, fee: 1n, msg: msg as unknown as Msg })
+    const decode = (msg: Record<string, unknown>) => decodeTx(encodeTx(body(msg), v), 4096).body.msg
+    const proof = 'ab'.repeat(80)
+    assert.equal(
+      (decode({ type: 'verifierResponse', challengeId: 'ch-0', verdict: 'unavailable', proof }) as { verdict: string })
+        .verdict,
+      'unavailable',
+    )
+    assert.equal(
+      (decode({ type: 'arbiterVote', challengeId: 'ch-0', verdict: 'unavailable', proof }) as { verdict: string })
+        .verdict,
+      'unavailable',
+    )
+    assert.throws(
+      () => decode({ type: 'arbiterVote', challengeId: 'ch-0', verdict: 'maybe', proof }),
+      /'msg.verdict' must be one of fault, no_fault, unavailable/,
+    )
+    assert.throws(
+      () => decode({ type: 'verifierResponse', challengeId: 'ch-0', verdict: 'fault', proof }),
+      /'msg.verdict' must be one of owner, challenger, unavailable/,
+    )
+    const agg = { type: 'aggregate', window: 0, subnet: 0, claims: ['a'], adapterCid: cid('x') }
+    assert.throws(() => decode(agg), /missing field 'unavailable'/)
+    assert.deepEqual((decode({ ...agg, unavailable: ['b'] }) as { unavailable: string[] }).unavailable, ['b'])
+    assert.throws(
+      () => decode({ ...agg, unavailable: Array.from({ length: 257 }, (_, i) => `c${i}`) }),
+      /'msg.unavailable' must be a list of at most 256 claim ids/,
+    )
+  })
+
+  it('a verifier answering unavailable escalates; a panel quorum of unavailable slashes the withholder like a fault', () => {
+    const h = net()
+    submitBoth(h)
+    const stake0 = h.stake(m0a.address)
+    const c0 = h.balance(challenger.address)
+    h.ok(challenger, { type: 'challenge', claimId: claimA, bond: bond(h) })
+    const seated = respond(h, 'ch-0', 'unavailable')
+    const verifierStake = h.stake(seated.address)
+    const c = chal(h, 'ch-0')
+    assert.equal(c.stage, 'l3', "'unavailable' escalates like 'challenger'")
+    assert.equal(c.kind, 'fault')
+    const [a0, a1, a2] = c.panel as [string, string, string]
+    const paid0 = h.balance(a0)
+    assert.equal(voteAs(h, a0, 'ch-0', 'unavailable'), 'OK')
+    assert.equal(voteAs(h, a1, 'ch-0', 'unavailable'), 'OK')
+    const done = chal(h, 'ch-0')
+    assert.equal(done.outcome, 'unavailable')
+    assert.equal(h.stake(m0a.address), stake0 - bps(stake0, h.params.slashFractionBps), 'slashed as for a fault')
+    assert.equal(claim(h, claimA).status, 'slashed')
+    assert.equal(claim(h, claimA).flag, 'unavailable')
+    assert.equal(h.app.state.credits.has(claimA), false, 'pending reward revoked')
+    const bounty = h.params.baseReward * BigInt(h.params.bountyMultiple)
+    assert.equal(h.balance(challenger.address), c0 + bounty - h.params.minFee, 'bond back plus bounty')
+    assert.equal(h.balance(a0) - paid0, h.params.arbiterReward - h.params.minFee, 'an unavailable vote is paid')
+    assert.equal(h.stake(seated.address), verifierStake, 'the verifier that could not fetch is not penalized')
+    assert.equal(voteAs(h, a2, 'ch-0', 'unavailable'), 'ERR_WRONG_STAGE')
+    h.runTo(claim(h, claimA).challengeUntil + 1)
+    assert.equal(h.app.state.globals.slashed, stake0 - h.stake(m0a.address), 'nobody else lost stake')
+  })
+
+  it('a panel where every seat voted and no verdict has a quorum lapses: bond back, claim as before, nobody penalized', () => {
+    const h = net()
+    submitBoth(h)
+    const c0 = h.balance(challenger.address)
+    h.ok(challenger, { type: 'challenge', claimId: claimA, bond: bond(h) })
+    respond(h, 'ch-0', 'unavailable')
+    const [a0, a1, a2] = chal(h, 'ch-0').panel as [string, string, string]
+    const slashed0 = h.app.state.globals.slashed
+    assert.equal(voteAs(h, a0, 'ch-0', 'fault'), 'OK')
+    assert.equal(voteAs(h, a1, 'ch-0', 'no_fault'), 'OK')
+    assert.equal(chal(h, 'ch-0').stage, 'l3')
+    assert.equal(voteAs(h, a2, 'ch-0', 'unavailable'), 'OK')
+    assert.equal(chal(h, 'ch-0').outcome, 'lapsed')
+    assert.equal(claim(h, claimA).status, 'accepted')
+    assert.equal(h.balance(challenger.address), c0 - h.params.minFee, 'the bond came back')
+    assert.equal(h.app.state.globals.slashed, slashed0, 'a split panel penalizes nobody')
+  })
+
+  it('an aggregate must split the accepted submissions exactly between claims and unavailable, in order', () => {
+    const h = net()
+    submitBoth(h)
+    const both = [claimA, claimB].sort()
+    const { agg, msg } = aggregateMsg(h, both, [])
+    const bad = (claims: string[], unavailable: string[]) => h.one(agg, { ...msg, claims, unavailable }).code
+    assert.equal(bad([both[0] as string], []), 'ERR_BAD_AGGREGATE', 'one dropped silently')
+    assert.equal(bad(both, [both[0] as string]), 'ERR_BAD_AGGREGATE', 'one named twice')
+    assert.equal(bad([], [...both].reverse()), 'ERR_BAD_AGGREGATE', 'out of order')
+    assert.equal(bad([both[0] as string], ['0.0.1/nobody']), 'ERR_BAD_AGGREGATE', 'not an accepted submission')
+    assert.equal(bad([both[1] as string], [both[0] as string]), 'OK')
+    assert.deepEqual(claim(h, 'agg/0/0').claims, [both[1]], 'the aggregate names only what it aggregated')
+  })
+
+  it('an unavailable claim opens an availability dispute at L3; a quorum of unavailable excludes it, unpaid, owner slashed', () => {
+    const h = net()
+    submitBoth(h)
+    const { agg, msg } = aggregateMsg(h, [claimB], [claimA])
+    const aggBalance = h.balance(agg.address)
+    const stake0 = h.stake(m0a.address)
+    const minerBalance = h.balance(m0a.address)
+    assert.equal(h.one(agg, msg).code, 'OK')
+    const c = chal(h, 'ch-0')
+    assert.equal(c.kind, 'availability')
+    assert.equal(c.stage, 'l3', 'straight at L3')
+    assert.equal(c.challenger, agg.address)
+    assert.equal(c.bond, 0n)
+    assert.equal(c.panel.length, 3)
+    assert.ok(!c.panel.includes(m0a.address) && !c.panel.includes(agg.address))
+    assert.equal(claim(h, claimA).status, 'challenged')
+    const [a0, a1] = c.panel as [string, string]
+    assert.equal(voteAs(h, a0, 'ch-0', 'fault'), 'ERR_INVALID_FIELD', 'an availability dispute rules on nothing else')
+    assert.equal(voteAs(h, a0, 'ch-0', 'unavailable'), 'OK')
+    assert.equal(voteAs(h, a1, 'ch-0', 'unavailable'), 'OK')
+    assert.equal(chal(h, 'ch-0').outcome, 'unavailable')
+    assert.equal(claim(h, claimA).status, 'slashed')
+    assert.equal(claim(h, claimA).flag, 'unavailable')
+    assert.equal(h.stake(m0a.address), stake0 - bps(stake0, h.params.slashFractionBps))
+    const bounty = h.params.baseReward * BigInt(h.params.bountyMultiple)
+    assert.ok(h.balance(agg.address) - aggBalance < bounty, 'no bounty for an availability dispute')
+    h.runTo(claim(h, claimB).challengeUntil + 1)
+    assert.equal(h.balance(m0a.address), minerBalance, 'the withheld claim is never paid')
+    assert.equal(h.balance(m0b.address) > 0n, true)
+  })
+
+  it('a false exclusion: a quorum finds the content, the claim is paid and the aggregator penalized', () => {
+    const h = net()
+    submitBoth(h)
+    const { agg, msg } = aggregateMsg(h, [claimB], [claimA])
+    h.ok(agg, msg)
+    const aggStake = h.stake(agg.address)
+    const minerBalance = h.balance(m0a.address)
+    const [a0, a1] = chal(h, 'ch-0').panel as [string, string]
+    assert.equal(voteAs(h, a0, 'ch-0', 'no_fault'), 'OK')
+    assert.equal(voteAs(h, a1, 'ch-0', 'no_fault'), 'OK')
+    assert.equal(chal(h, 'ch-0').outcome, 'owner')
+    assert.equal(claim(h, claimA).status, 'accepted')
+    assert.equal(h.stake(agg.address), aggStake - bps(aggStake, h.params.verifierPenaltyBps), 'aggregator penalized')
+    h.runTo(claim(h, claimA).challengeUntil + 1)
+    assert.equal(h.balance(m0a.address) - minerBalance, h.params.baseReward, 'the excluded claim is paid as accepted')
+  })
+
+  it('an availability dispute nobody decides lapses and the claim is paid', () => {
+    const h = net()
+    submitBoth(h)
+    const { agg, msg } = aggregateMsg(h, [], [claimA, claimB].sort())
+    h.ok(agg, msg)
+    assert.equal(chal(h, 'ch-1').kind, 'availability', 'one dispute per unavailable claim')
+    const minerBalance = h.balance(m0a.address)
+    h.run(h.params.l3DeadlineBlocks * h.params.maxPanelRounds)
+    const id = chal(h, 'ch-0').claimId === claimA ? 'ch-0' : 'ch-1'
+    assert.equal(chal(h, id).outcome, 'lapsed')
+    h.runTo(claim(h, claimA).challengeUntil + 1)
+    assert.equal(h.balance(m0a.address) - minerBalance, h.params.baseReward)
+  })
+})
