@@ -120,34 +120,45 @@ export class ContentStore {
    * announced in the chain's DHT unless `announce` is false.
    */
   async put(bytes: Uint8Array, options: { pin?: boolean; announce?: boolean } = {}): Promise<CID> {
-    let root: CID
-    if (bytes.byteLength <= this.chunkBytes) {
-      root = cidOf(bytes)
-      await this.#helia.blockstore.put(root, bytes)
-    } else {
-      const links: dagPb.PBLink[] = []
-      for (let offset = 0; offset < bytes.byteLength; offset += this.chunkBytes) {
-        const chunk = bytes.subarray(offset, Math.min(offset + this.chunkBytes, bytes.byteLength))
-        const cid = cidOf(chunk)
-        await this.#helia.blockstore.put(cid, chunk)
-        links.push({ Hash: cid, Tsize: chunk.byteLength })
-      }
-      const header: RootHeader = {
-        v: 1,
-        size: bytes.byteLength,
-        chunkBytes: this.chunkBytes,
-        content: cidOf(bytes).toString(),
-      }
-      const block = dagPb.encode(
-        dagPb.prepare({ Data: encodeMessage(header, MAX_CONTENT_ROOT_HEADER_BYTES, 'root'), Links: links }),
-      )
-      root = dagPbCid(block)
-      await this.#helia.blockstore.put(root, block)
-    }
+    const { root, blocks } = this.#layout(bytes)
+    for (const [cid, block] of blocks) await this.#helia.blockstore.put(cid, block)
     if (options.pin !== false) await this.pin(root)
     if (options.announce !== false) await this.announce(root)
     this.#log.debug({ cid: root.toString(), sizeBytes: bytes.byteLength }, 'content stored')
     return root
+  }
+
+  /** The CID `put` would store `bytes` under, without storing anything. */
+  cidOf(bytes: Uint8Array): CID {
+    return this.#layout(bytes).root
+  }
+
+  /** How `bytes` are stored: one raw block, or raw chunks under a dag-pb root (the root last). */
+  #layout(bytes: Uint8Array): { root: CID; blocks: [CID, Uint8Array][] } {
+    if (bytes.byteLength <= this.chunkBytes) {
+      const root = cidOf(bytes)
+      return { root, blocks: [[root, bytes]] }
+    }
+    const blocks: [CID, Uint8Array][] = []
+    const links: dagPb.PBLink[] = []
+    for (let offset = 0; offset < bytes.byteLength; offset += this.chunkBytes) {
+      const chunk = bytes.subarray(offset, Math.min(offset + this.chunkBytes, bytes.byteLength))
+      const cid = cidOf(chunk)
+      blocks.push([cid, chunk])
+      links.push({ Hash: cid, Tsize: chunk.byteLength })
+    }
+    const header: RootHeader = {
+      v: 1,
+      size: bytes.byteLength,
+      chunkBytes: this.chunkBytes,
+      content: cidOf(bytes).toString(),
+    }
+    const block = dagPb.encode(
+      dagPb.prepare({ Data: encodeMessage(header, MAX_CONTENT_ROOT_HEADER_BYTES, 'root'), Links: links }),
+    )
+    const root = dagPbCid(block)
+    blocks.push([root, block])
+    return { root, blocks }
   }
 
   /** Fetch content by CID, from the local store or any peer that has it, checking every hash. */

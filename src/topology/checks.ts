@@ -24,6 +24,8 @@ export const MISBEHAVIOUR_ROLE: Readonly<Record<MisbehaviourKind, NodeRole>> = {
   wrongGradient: 'miner',
   copiedCid: 'miner',
   wrongAggregate: 'aggregator',
+  withholdingMiner: 'miner',
+  withholdAndChallenge: 'challenger',
   lazyVerifier: 'verifier',
   griefingChallenger: 'challenger',
   equivocatingValidator: 'validator',

@@ -32,6 +32,12 @@ export type NodeRole = (typeof NODE_ROLES)[number]
  *   give it nothing).
  * - wrongAggregate: a validator drawn to aggregate perturbs the new adapter state before
  *   storing it (a challenger must recompute it, and L2/L3 slash it and restore the pointer).
+ * - withholdingMiner: a miner trains, reveals and sends its activations as usual, but never
+ *   stores the content it names (gradient, trace, boundary tensors) nor announces it: nobody
+ *   can fetch it from that node (the availability rule must exclude and slash it).
+ * - withholdAndChallenge: a challenger bonds challenges against the claims of withholding
+ *   miners without re-executing them, the accomplice that tries to get honest verifiers
+ *   penalized for content they cannot fetch (they must answer 'unavailable' instead).
  * - lazyVerifier: a verifier sides with the miner without re-executing.
  * - griefingChallenger: a challenger disputes honest submissions (it must lose its bonds).
  * - equivocatingValidator: a validator signs a second, conflicting vote (evidence must
@@ -44,6 +50,8 @@ export const MISBEHAVIOURS = [
   'wrongGradient',
   'copiedCid',
   'wrongAggregate',
+  'withholdingMiner',
+  'withholdAndChallenge',
   'lazyVerifier',
   'griefingChallenger',
   'equivocatingValidator',

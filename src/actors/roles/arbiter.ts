@@ -1,23 +1,33 @@
 /**
- * The arbiter role (L3): for each panel seat this node holds, re-execute the disputed stage
- * on the CPU kernels (so the panel's verdict depends on no accelerator) and vote. Each seat
- * (challenge, round) is its own `arbiterSeatMachine`; a re-execution that throws (a fetch
- * timed out) convicts nobody and is tried again at the next block, while the seat's deadline
- * lasts.
+ * The arbiter role (L3): for each panel seat this node holds, rule on the disputed claim and
+ * vote. Each seat (challenge, round) is its own `arbiterSeatMachine`. It first fetches the
+ * claim's content (availability.ts: from the owner, then the replicas of its task). An
+ * availability dispute asks nothing more: 'no_fault' if the content came, 'unavailable' if it
+ * did not come by the round's last block. A fault challenge then re-executes the stage on the
+ * CPU kernels (so the panel's verdict depends on no accelerator); a re-execution that throws
+ * convicts nobody and is tried again at the next block, and one that still lacks content on
+ * the round's last block votes 'unavailable'. So an arbiter is never silent (hence never
+ * penalized) for content its owner withheld.
  *
  *   arbiter: watching (children: one arbiterSeat per seat waiting for this node's vote)
- *   seat:    reexecuting → voting → voted
- *            reexecuting → retrying → (next block) reexecuting;  (any) → expired | closed
+ *   seat:    fetching → (availability) voting → voted
+ *            fetching → reexecuting → voting → voted
+ *            fetching → retryingFetch → (next block) fetching
+ *            reexecuting → retrying → (next block) reexecuting
+ *            (fetching, retryingFetch, retrying with content missing) → (last block) voting 'unavailable'
+ *            voting → retryingVote → (next block) voting
+ *            (any) → expired | closed
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate'
 import { arbiterProof } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ArbiterDuty, ChainReader } from '../../chain/reader.ts'
-import type { Claim } from '../../chain/state.ts'
+import type { Claim, Verdict } from '../../chain/state.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { NodeMetrics } from '../services/metrics.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
+import { ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
 import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
@@ -47,9 +57,20 @@ export interface ArbiterSeatOutput {
 
 export type ArbiterSeatEvent = { type: 'block'; height: number } | { type: 'closed' }
 
-interface SeatContext extends ArbiterSeatInput {
-  check: Recheck | null
+/** What the seat votes, and why. */
+export interface SeatVote {
+  readonly verdict: Verdict
+  readonly reason: string
 }
+
+interface SeatContext extends ArbiterSeatInput {
+  vote: SeatVote | null
+  /** The last re-execution failed because content did not arrive in time. */
+  contentMissing: boolean
+}
+
+const voteOf = (check: Recheck): SeatVote => ({ verdict: check.honest ? 'no_fault' : 'fault', reason: check.reason })
+const UNAVAILABLE: SeatVote = { verdict: 'unavailable', reason: 'the content was not served in time' }
 
 export const arbiterSeatMachine = setup({
   types: {
@@ -59,48 +80,108 @@ export const arbiterSeatMachine = setup({
     output: {} as ArbiterSeatOutput,
   },
   actors: {
+    fetchContent: fromPromise<Uint8Array, { components: ArbiterComponents; claim: Claim }>(({ input, signal }) =>
+      fetchClaimContent(input.components, input.claim, { signal }),
+    ),
     reexecute: fromPromise<Recheck, { components: ArbiterComponents; claim: Claim }>(({ input, signal }) =>
       reexecute(input.components, input.claim, input.components.training.cpuKernels, signal),
     ),
-    vote: fromPromise<TxResultInfo, { components: ArbiterComponents; duty: ArbiterDuty; check: Recheck }>(({ input }) =>
+    vote: fromPromise<TxResultInfo, { components: ArbiterComponents; duty: ArbiterDuty; vote: SeatVote }>(({ input }) =>
       input.components.tx.send({
         type: 'arbiterVote',
         challengeId: input.duty.challengeId,
-        verdict: input.check.honest ? 'no_fault' : 'fault',
+        verdict: input.vote.verdict,
         proof: arbiterProof(input.components.key.secretKey, input.duty.challengeId, input.duty.round),
       }),
     ),
   },
   guards: {
     pastDeadline: ({ context, event }) => event.type === 'block' && event.height > context.duty.deadline,
+    // A vote sent now lands by the round's deadline; later it would be refused and the seat penalized.
+    lastBlock: ({ context, event }) => event.type === 'block' && event.height >= context.duty.deadline - 1,
+    availabilityOnly: ({ context }) => context.duty.kind === 'availability',
+    contentMissing: ({ context }) => context.contentMissing,
   },
 }).createMachine({
   id: 'arbiterSeat',
-  context: ({ input }) => ({ ...input, check: null }),
-  initial: 'reexecuting',
+  context: ({ input }) => ({ ...input, vote: null, contentMissing: false }),
+  initial: 'fetching',
   on: {
     block: { guard: 'pastDeadline', target: '.expired' },
     closed: '.closed',
   },
   states: {
+    fetching: {
+      on: {
+        block: [
+          { guard: 'pastDeadline', target: 'expired' },
+          { guard: 'lastBlock', target: 'voting', actions: assign({ vote: UNAVAILABLE }) },
+        ],
+      },
+      invoke: {
+        src: 'fetchContent',
+        input: ({ context }) => ({ components: context.components, claim: context.claim }),
+        onDone: [
+          {
+            guard: 'availabilityOnly',
+            target: 'voting',
+            actions: assign({ vote: { verdict: 'no_fault', reason: 'the content was served' } }),
+          },
+          { target: 'reexecuting' },
+        ],
+        onError: [
+          // Bytes that arrived corrupt: the re-execution rules on them (a fault); an availability
+          // dispute only asks whether the content can be had, and corrupt bytes are not it.
+          { guard: ({ event }) => !(event.error instanceof ContentUnavailableError), target: 'fetchFailed' },
+          { target: 'retryingFetch' },
+        ],
+      },
+    },
+    fetchFailed: {
+      always: [
+        { guard: 'availabilityOnly', target: 'voting', actions: assign({ vote: UNAVAILABLE }) },
+        { target: 'reexecuting' },
+      ],
+    },
+    retryingFetch: {
+      on: {
+        block: [
+          { guard: 'pastDeadline', target: 'expired' },
+          { guard: 'lastBlock', target: 'voting', actions: assign({ vote: UNAVAILABLE }) },
+          { target: 'fetching' },
+        ],
+      },
+    },
     reexecuting: {
       invoke: {
         src: 'reexecute',
         input: ({ context }) => ({ components: context.components, claim: context.claim }),
-        onDone: { target: 'voting', actions: assign({ check: ({ event }) => event.output }) },
+        onDone: { target: 'voting', actions: assign({ vote: ({ event }) => voteOf(event.output) }) },
         onError: {
           target: 'retrying',
-          actions: ({ context, event }) =>
-            context.components.logger.warn(
-              { err: event.error, challenge: context.duty.challengeId, round: context.duty.round },
-              'could not re-execute a claim',
-            ),
+          actions: [
+            assign({ contentMissing: ({ event }) => event.error instanceof ContentUnavailableError }),
+            ({ context, event }) =>
+              context.components.logger.warn(
+                { err: event.error, challenge: context.duty.challengeId, round: context.duty.round },
+                'could not re-execute a claim',
+              ),
+          ],
         },
       },
     },
     retrying: {
       on: {
-        block: [{ guard: 'pastDeadline', target: 'expired' }, { target: 'reexecuting' }],
+        block: [
+          { guard: 'pastDeadline', target: 'expired' },
+          {
+            guard: ({ context, event }) =>
+              context.contentMissing && event.type === 'block' && event.height >= context.duty.deadline - 1,
+            target: 'voting',
+            actions: assign({ vote: UNAVAILABLE }),
+          },
+          { target: 'reexecuting' },
+        ],
       },
     },
     voting: {
@@ -111,27 +192,30 @@ export const arbiterSeatMachine = setup({
         input: ({ context }) => ({
           components: context.components,
           duty: context.duty,
-          check: context.check as Recheck,
+          vote: context.vote as SeatVote,
         }),
         onDone: {
           target: 'voted',
           actions: ({ context, event }) => {
             context.components.metrics.verdicts++
-            const check = context.check as Recheck
+            const vote = context.vote as SeatVote
             context.components.logger.info(
               {
                 challenge: context.duty.challengeId,
-                verdict: check.honest ? 'no_fault' : 'fault',
-                reason: check.reason,
+                verdict: vote.verdict,
+                reason: vote.reason,
                 code: event.output.code,
               },
               'arbiter voted',
             )
           },
         },
-        // The vote did not go out: re-execution is cached nowhere, so start over at the next block.
-        onError: { target: 'retrying' },
+        // The vote did not go out: send it again at the next block, while the round lasts.
+        onError: { target: 'retryingVote' },
       },
+    },
+    retryingVote: {
+      on: { block: [{ guard: 'pastDeadline', target: 'expired' }, { target: 'voting' }] },
     },
     voted: { type: 'final', output: 'voted' },
     expired: { type: 'final', output: 'expired' },

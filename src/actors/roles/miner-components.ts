@@ -42,7 +42,7 @@ export interface MinerComponents {
   >
   readonly pace: BlockPace
   readonly tx: Pick<TxSender, 'send'>
-  readonly content: Pick<ContentFetcher, 'store'>
+  readonly content: Pick<ContentFetcher, 'store' | 'cidOf'>
   readonly model: Pick<ModelPieces, 'stageWeights' | 'adapterState' | 'aggregatorOf'>
   readonly training: TrainingSetup
   readonly inbox: Pick<TensorInbox, 'takeFirst'>

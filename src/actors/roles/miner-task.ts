@@ -210,7 +210,11 @@ interface StoreInput {
 /** Store the gradient and the trace (boundary tensors by CID) a verifier re-executes from. */
 const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(async ({ input }) => {
   const c = input.components
-  const store = (bytes: Uint8Array): Promise<string> => c.content.store(bytes)
+  // Planted fault: a withholding miner names its content on chain but never stores it, so
+  // nobody can fetch it from this node, and it announces no holdings.
+  const withholds = c.misbehaviours.has('withholdingMiner')
+  const store = async (bytes: Uint8Array): Promise<string> =>
+    withholds ? c.content.cidOf(bytes) : c.content.store(bytes)
   const cid = await store(encodeGradient(input.grads, input.task, taskTokens(c.training.protocol)))
   const trace: StageTrace = {
     v: 1,
@@ -223,11 +227,12 @@ const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(
   }
   const traceCid = await store(encodeTrace(trace))
   const held = [cid, traceCid, trace.input, trace.output, trace.dOutput, trace.dInput]
-  await c.presence?.announceHeld(
-    input.task.subnet,
-    input.task.window,
-    held.filter((x): x is string => x !== null),
-  )
+  if (!withholds)
+    await c.presence?.announceHeld(
+      input.task.subnet,
+      input.task.window,
+      held.filter((x): x is string => x !== null),
+    )
   return { cid, traceCid }
 })
 

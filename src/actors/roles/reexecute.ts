@@ -9,9 +9,12 @@
  * A submission: From the claim's trace (by CID) it fetches the stage's inputs, runs the
  * stage again with the given kernels, and compares bytes with what the miner stored: its
  * boundary outputs and its gradient. Any difference, or content that arrives corrupt, is a
- * fault. Content that cannot be had in time is not: the check throws and is tried again at a
- * later block (so a slow or cut network never convicts an honest miner; a miner that
- * withholds its content is never cleared, and its challenge lapses).
+ * fault. Content that cannot be had in time is not: the check throws a
+ * `ContentUnavailableError` (availability.ts), asked of the owner and the replicas of its task
+ * first, so a slow or cut network never convicts an honest miner of a fault. What the caller
+ * does with it is the availability rule: a verifier or arbiter that still cannot get the
+ * content when its answer is due answers 'unavailable', and a panel that agrees slashes the
+ * owner for withholding.
  */
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim, Task } from '../../chain/state.ts'
@@ -33,6 +36,7 @@ import {
 } from '../training/protocol.ts'
 import { backward, forward, type StageContext } from '../training/stage-work.ts'
 import { aggregateState, fetchInputs } from './aggregate-work.ts'
+import { fetchAvailable, holdersOf } from './availability.ts'
 
 /** What a re-execution reads: the claim's window and task, its content, the model pieces of its stage. */
 export interface ReexecuteComponents {
@@ -52,16 +56,21 @@ export async function reexecute(
   claim: Claim,
   kernels: Kernels,
   signal?: AbortSignal,
+  /** How long each fetch may take before the content counts as unavailable. @default FETCH_DEADLINE_MS */
+  fetchDeadlineMs?: number,
 ): Promise<Recheck> {
-  if (claim.kind === 'aggregate') return reexecuteAggregate(components, claim, kernels, signal)
+  if (claim.kind === 'aggregate') return reexecuteAggregate(components, claim, kernels, signal, fetchDeadlineMs)
   if (claim.taskId === null) return { honest: true, reason: 'a submission names no task' }
   const { chain, content, model, training } = components
   const task = chain.tasks(claim.window).find((t: Task) => t.id === claim.taskId)
   const window = chain.window(claim.window)
   if (task === undefined || window === null) return { honest: true, reason: 'task no longer on chain' }
   // Content that cannot be had in time is not proof of a fault (the network may be slow or
-  // cut): the check throws and is tried again later. Content that arrives wrong is.
-  const fetch = (cid: string): Promise<Uint8Array | undefined> => fetchOrFault(content, cid, claim.owner, signal)
+  // cut, or the owner withholds): the check throws ContentUnavailableError. Content that
+  // arrives wrong is a fault.
+  const holders = holdersOf(chain, claim)
+  const fetch = (cid: string): Promise<Uint8Array | undefined> =>
+    fetchOrFault(content, cid, holders, signal, fetchDeadlineMs)
   let traceCid: string
   try {
     traceCid = traceCidOf(claim.metadata)
@@ -117,19 +126,22 @@ export async function reexecute(
 }
 
 /**
- * Bytes by CID, asked of `owner` first. Content that cannot be had in time is not proof of a
- * fault (the network may be slow or cut): that throws, and the check is tried again later.
- * Bytes that do not match their CID, or content that is not what it claims to be, are the
- * owner's doing: undefined.
+ * Bytes by CID, asked of `holders` first. Content that cannot be had in time is not proof of a
+ * fault: that throws ContentUnavailableError. Bytes that do not match their CID, or content
+ * that is not what it claims to be, are the owner's doing: undefined.
  */
 async function fetchOrFault(
   content: ReexecuteComponents['content'],
   cid: string,
-  owner: string,
+  holders: readonly string[],
   signal?: AbortSignal,
+  deadlineMs?: number,
 ): Promise<Uint8Array | undefined> {
   try {
-    return await content.fetch(cid, { signal, from: [owner] })
+    return await fetchAvailable(content, cid, holders, {
+      ...(signal === undefined ? {} : { signal }),
+      ...(deadlineMs === undefined ? {} : { deadlineMs }),
+    })
   } catch (error) {
     if (error instanceof ContentIntegrityError || error instanceof MalformedMessageError) return undefined
     throw error
@@ -137,18 +149,20 @@ async function fetchOrFault(
 }
 
 /**
- * Recompute an aggregate and compare bytes. A named submission whose gradient cannot be had in
- * time makes the check throw (tried again later), like any content that does not arrive; one
- * that arrives corrupt is its miner's fault, not the aggregator's, and makes no verdict either.
+ * Recompute an aggregate from the submissions it names (those it declared unavailable are
+ * disputed on their own) and compare bytes. A named submission whose gradient cannot be had
+ * in time makes the check throw, like any content that does not arrive; one that arrives
+ * corrupt is its miner's fault, not the aggregator's, and makes no verdict either.
  */
 async function reexecuteAggregate(
   components: ReexecuteComponents,
   claim: Claim,
   kernels: Kernels,
   signal?: AbortSignal,
+  fetchDeadlineMs?: number,
 ): Promise<Recheck> {
   const { chain, content, model, training } = components
-  const published = await fetchOrFault(content, claim.cid, claim.owner, signal)
+  const published = await fetchOrFault(content, claim.cid, [claim.owner], signal, fetchDeadlineMs)
   if (published === undefined) return { honest: false, reason: 'the aggregate is not served' }
   const named: Claim[] = []
   for (const id of claim.claims) {

@@ -17,6 +17,8 @@ export const FETCH_DEADLINE_MS = 60_000
 
 export interface FetchOptions {
   readonly signal?: AbortSignal
+  /** How long to wait for the bytes before failing with a DeadlineError. @default FETCH_DEADLINE_MS */
+  readonly deadlineMs?: number
   /** Staker addresses that stored the bytes (asked first). */
   readonly from?: readonly string[]
   /** Peers to ask besides (the genesis model's seeders). */
@@ -38,6 +40,8 @@ export interface ContentFetcher {
    * hold up a submission.
    */
   store(bytes: Uint8Array): Promise<string>
+  /** The CID `store` would give `bytes`, storing nothing (a node that withholds its content). */
+  cidOf(bytes: Uint8Array): string
 }
 
 export interface ContentFetcherComponents {
@@ -53,7 +57,7 @@ export function contentFetcher(components: ContentFetcherComponents): ContentFet
   const { content, peers, clock, self } = components
   return {
     async fetch(cid, options = {}) {
-      const deadline = deadlineSignal(clock, FETCH_DEADLINE_MS, `fetching ${cid}`)
+      const deadline = deadlineSignal(clock, options.deadlineMs ?? FETCH_DEADLINE_MS, `fetching ${cid}`)
       const asked = new Map<string, PeerId>()
       const add = (p: PeerId): void => {
         if (!asked.has(p.toString())) asked.set(p.toString(), p)
@@ -75,6 +79,9 @@ export function contentFetcher(components: ContentFetcherComponents): ContentFet
       // Best effort: bitswap serves connected peers without it, and the next announce retries.
       content.announce(cid).catch(() => {})
       return cid.toString()
+    },
+    cidOf(bytes) {
+      return content.cidOf(bytes).toString()
     },
   }
 }

@@ -11,6 +11,7 @@ import {
   arbiterSeatMachine,
   seatActorId,
 } from '../../../src/actors/roles/arbiter.ts'
+import { ContentUnavailableError } from '../../../src/actors/roles/availability.ts'
 import type { Recheck } from '../../../src/actors/roles/reexecute.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
 import { arbiterProof } from '../../../src/chain/game.ts'
@@ -22,10 +23,15 @@ import { settle, silentLogger, stateTrace } from './machine-trace.ts'
 
 const key = testKey('arbiter')
 const claim = { id: '1.0.0/r3mes1miner', kind: 'submission' } as Claim
-const duty: ArbiterDuty = { challengeId: 'ch1', claimId: claim.id, round: 1, deadline: 40, claim }
+const duty: ArbiterDuty = { challengeId: 'ch1', kind: 'fault', claimId: claim.id, round: 1, deadline: 40, claim }
 
-function harness(reexecute: () => Promise<Recheck>) {
-  const chainView = { duties: [duty] }
+function harness(
+  reexecute: () => Promise<Recheck>,
+  fetchContent: () => Promise<Uint8Array> = async () => new Uint8Array([1]),
+  seatDuty: ArbiterDuty = duty,
+) {
+  const chainView = { duties: [seatDuty] }
+  let reexecutions = 0
   const sent: Msg[] = []
   const metrics = newNodeMetrics()
   const components = {
@@ -41,7 +47,17 @@ function harness(reexecute: () => Promise<Recheck>) {
     logger: silentLogger,
   } as unknown as ArbiterComponents
   const machine = arbiterMachine.provide({
-    actors: { seat: arbiterSeatMachine.provide({ actors: { reexecute: fromPromise(reexecute) } }) },
+    actors: {
+      seat: arbiterSeatMachine.provide({
+        actors: {
+          fetchContent: fromPromise(fetchContent),
+          reexecute: fromPromise(() => {
+            reexecutions++
+            return reexecute()
+          }),
+        },
+      }),
+    },
   })
   const trace = stateTrace()
   const actor = createActor(machine, { id: 'arbiter', input: components, inspect: trace.inspect }).start()
@@ -49,8 +65,17 @@ function harness(reexecute: () => Promise<Recheck>) {
     actor.send({ type: 'block', height })
     await settle()
   }
-  return { actor, chainView, sent, metrics, trace, block }
+  return { actor, chainView, sent, metrics, trace, block, reexecutions: () => reexecutions }
 }
+
+const never = (): Promise<Uint8Array> => new Promise(() => {})
+const unavailable = (): Promise<never> => Promise.reject(new ContentUnavailableError('bafy', ['r3mes1miner']))
+const voteFor = (verdict: string) => ({
+  type: 'arbiterVote',
+  challengeId: 'ch1',
+  verdict,
+  proof: arbiterProof(key.secretKey, 'ch1', 1),
+})
 
 describe('actors: arbiter role machine', () => {
   it('retries a re-execution that threw at the next block, then votes once with the seat proof', async () => {
@@ -61,10 +86,11 @@ describe('actors: arbiter role machine', () => {
       return { honest: false, reason: 'the stage output differs' }
     })
     await h.block(30)
-    assert.deepEqual(h.trace.statesOf(seatActorId('ch1/1')), ['reexecuting', 'retrying'])
+    assert.deepEqual(h.trace.statesOf(seatActorId('ch1/1')), ['fetching', 'reexecuting', 'retrying'])
     assert.deepEqual(h.sent, [], 'no vote on a failed re-execution')
     await h.block(31)
     assert.deepEqual(h.trace.statesOf(seatActorId('ch1/1')), [
+      'fetching',
       'reexecuting',
       'retrying',
       'reexecuting',
@@ -87,5 +113,55 @@ describe('actors: arbiter role machine', () => {
     await h.block(41)
     assert.equal(h.trace.statesOf(seatActorId('ch1/1')).at(-1), 'expired')
     assert.deepEqual(h.sent, [])
+  })
+
+  it('votes unavailable on the round’s last block when the claim’s content never arrives, never re-executing', async () => {
+    const h = harness(async () => ({ honest: true, reason: 'not reached' }), never)
+    await h.block(30)
+    await h.block(38)
+    assert.deepEqual(h.sent, [], 'still fetching while the round lasts')
+    await h.block(39)
+    assert.deepEqual(h.sent, [voteFor('unavailable')], 'a vote sent on the last block lands by the deadline')
+    assert.equal(h.reexecutions(), 0)
+    assert.equal(h.actor.getSnapshot().context.finished.get('ch1/1'), 'voted', 'never silent, so never penalized')
+  })
+
+  it('a fetch that times out is tried again at each block, then voted unavailable', async () => {
+    let fetches = 0
+    const h = harness(
+      async () => ({ honest: true, reason: 'not reached' }),
+      () => {
+        fetches++
+        return unavailable()
+      },
+    )
+    await h.block(30)
+    await h.block(31)
+    assert.equal(fetches, 2)
+    assert.deepEqual(h.sent, [])
+    await h.block(39)
+    assert.deepEqual(h.sent, [voteFor('unavailable')])
+  })
+
+  it('a re-execution that keeps missing content votes unavailable on the last block instead of expiring', async () => {
+    const h = harness(unavailable)
+    await h.block(30)
+    await h.block(31)
+    assert.deepEqual(h.sent, [])
+    await h.block(39)
+    assert.deepEqual(h.sent, [voteFor('unavailable')])
+  })
+
+  it('an availability dispute only fetches: no_fault when the content comes, unavailable when it does not', async () => {
+    const availability: ArbiterDuty = { ...duty, kind: 'availability' }
+    const served = harness(async () => ({ honest: false, reason: 'must not run' }), undefined, availability)
+    await served.block(30)
+    assert.deepEqual(served.sent, [voteFor('no_fault')])
+    assert.equal(served.reexecutions(), 0, 'nothing is re-executed in an availability dispute')
+    const withheld = harness(async () => ({ honest: false, reason: 'must not run' }), never, availability)
+    await withheld.block(30)
+    await withheld.block(39)
+    assert.deepEqual(withheld.sent, [voteFor('unavailable')])
+    assert.equal(withheld.reexecutions(), 0)
   })
 })
