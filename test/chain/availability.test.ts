@@ -122,7 +122,9 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
     )
     const agg = { type: 'aggregate', window: 0, subnet: 0, claims: ['a'], adapterCid: cid('x') }
     assert.throws(() => decode(agg), /missing field 'unavailable'/)
-    assert.deepEqual((decode({ ...agg, unavailable: ['b'] }) as unknown as { unavailable: string[] }).unavailable, ['b'])
+    assert.deepEqual((decode({ ...agg, unavailable: ['b'] }) as unknown as { unavailable: string[] }).unavailable, [
+      'b',
+    ])
     assert.throws(
       () => decode({ ...agg, unavailable: Array.from({ length: 257 }, (_, i) => `c${i}`) }),
       /'msg.unavailable' must be a list of at most 256 claim ids/,

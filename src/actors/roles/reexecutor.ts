@@ -9,6 +9,7 @@
  *   idle ⇄ running (each result goes to the parent: `reexecuted` or `reexecutionFailed`)
  */
 import { assign, fromPromise, sendParent, setup } from 'xstate'
+import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
 import { MAX_QUEUED_REEXECUTIONS } from '../../runtime/limits.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
@@ -17,6 +18,7 @@ import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.t
 
 /** What the verifier's re-executions use: the node's own kernels, and its misbehaviours. */
 export interface ReexecutorComponents extends ReexecuteComponents {
+  readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'params'>
   readonly training: Pick<TrainingSetup, 'protocol' | 'data' | 'kernels'>
   readonly misbehaviours: ReadonlySet<Misbehaviour>
 }
@@ -63,7 +65,10 @@ export const reexecutorMachine = setup({
       const { components, claim } = input
       // A lazy verifier sides with the miner without looking.
       if (components.misbehaviours.has('lazyVerifier')) return { honest: true, reason: 'not checked' }
-      return reexecute(components, claim, components.training.kernels, signal)
+      // Content that has not come within an L2 deadline's time will not come in time for the
+      // answer: fail as unavailable then, instead of holding up the queue behind it.
+      const { l2DeadlineBlocks, blockTimeMs } = components.chain.params
+      return reexecute(components, claim, components.training.kernels, signal, l2DeadlineBlocks * blockTimeMs)
     }),
   },
   guards: {

@@ -1,24 +1,34 @@
 /**
- * One L2 attempt this node's VRF ticket selected it for. It claims the seat at once (the
- * claim phase lasts a couple of blocks, so a claim must not wait behind anything), waits for
- * the verdict of the claim's re-execution (run by the verifier's reexecutor, started as soon
- * as the node knew it was selected), and once the claim phase is over answers if it holds the
- * seat. Once seated it must answer by the deadline, or the chain penalizes it.
+ * One L2 attempt this node's VRF ticket selected it for. It first fetches the claim's content
+ * (availability.ts: from the owner, then the replicas of its task), so that it sits only where
+ * it can answer, then claims the seat. A claim phase lasts a couple of blocks, so the fetch
+ * gets until the phase's last block: if the content has not come by then, it claims all the
+ * same and answers 'unavailable' once the phase is over (a panel then rules on availability),
+ * so it is never silent, hence never penalized, for content its owner withheld. Otherwise it
+ * waits for the verdict of the claim's re-execution (run by the verifier's reexecutor, started
+ * as soon as the node knew it was selected) and answers with it if it holds the seat; a
+ * re-execution that fails for want of content makes the answer 'unavailable' too. Once seated
+ * it must answer by the deadline, or the chain penalizes it.
  *
- *   claimingSeat → reexecuting → awaitingClaimPhaseEnd → answering → answered
- *                                                      ↘ notSeated (another ticket won the seat)
+ *   fetchingContent → claimingSeat → reexecuting → awaitingClaimPhaseEnd → answering → answered
+ *                                                                         ↘ notSeated (another ticket won the seat)
  *   (any state) → expired (the deadline passed) | closed (the attempt is no longer open)
  */
 import { assign, fromPromise, not, setup } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
-import type { VerifierDraw } from '../../chain/reader.ts'
+import type { ChainReader, VerifierDraw } from '../../chain/reader.ts'
+import type { Claim, L2Verdict } from '../../chain/state.ts'
 import type { VerifierTicket } from '../../chain/verifier-draw.ts'
 import type { Logger } from '../../runtime/logger.ts'
+import type { ContentFetcher } from '../services/content-fetcher.ts'
 import type { NodeMetrics } from '../services/metrics.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
+import { ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { Recheck } from './reexecute.ts'
 
 export interface VerifierAttemptComponents {
+  readonly chain: Pick<ChainReader, 'tasks'>
+  readonly content: Pick<ContentFetcher, 'fetch'>
   readonly tx: Pick<TxSender, 'send'>
   readonly key: Pick<KeyPair, 'address'>
   readonly metrics: Pick<NodeMetrics, 'verdicts'>
@@ -46,12 +56,22 @@ export type VerifierAttemptEvent =
   /** A block: the attempt as the chain now has it. */
   | { type: 'draw'; height: number; draw: VerifierDraw }
   | { type: 'verdict'; claimId: string; check: Recheck }
+  /** The claim's re-execution failed because its content was not served in time. */
+  | { type: 'contentUnavailable'; claimId: string }
   /** The attempt left the chain's open attempts (answered by another, moved to L3, timed out). */
   | { type: 'closed' }
 
-interface AttemptContext extends VerifierAttemptInput {}
+interface AttemptContext extends VerifierAttemptInput {
+  /** The claim's content did not come by the claim phase's last block (or a re-execution lacked it). */
+  readonly contentMissing: boolean
+}
 
 const claimPhaseOver = (c: AttemptContext): boolean => c.height >= c.draw.claimUntil
+/** A claim sent at this height still lands within the claim phase; one block later it may not. */
+const claimPhaseEnding = (c: AttemptContext): boolean => c.height >= c.draw.claimUntil - 1
+/** The answer: the re-execution's verdict when there is one, else 'unavailable'. */
+export const answerOf = (c: Pick<AttemptContext, 'verdict'>): L2Verdict =>
+  c.verdict === null ? 'unavailable' : c.verdict.honest ? 'owner' : 'challenger'
 const seated = (c: AttemptContext): boolean => c.draw.seat === c.components.key.address
 
 export const verifierAttemptMachine = setup({
@@ -62,12 +82,15 @@ export const verifierAttemptMachine = setup({
     output: {} as VerifierAttemptOutput,
   },
   actors: {
+    fetchContent: fromPromise<Uint8Array, { components: VerifierAttemptComponents; claim: Claim }>(
+      ({ input, signal }) => fetchClaimContent(input.components, input.claim, { signal }),
+    ),
     claimSeat: fromPromise<TxResultInfo, { tx: VerifierAttemptComponents['tx']; challengeId: string; proof: string }>(
       ({ input }) => input.tx.send({ type: 'verifierClaim', challengeId: input.challengeId, proof: input.proof }),
     ),
     answer: fromPromise<
       TxResultInfo,
-      { tx: VerifierAttemptComponents['tx']; challengeId: string; verdict: 'owner' | 'challenger'; proof: string }
+      { tx: VerifierAttemptComponents['tx']; challengeId: string; verdict: L2Verdict; proof: string }
     >(({ input }) =>
       input.tx.send({
         type: 'verifierResponse',
@@ -81,14 +104,17 @@ export const verifierAttemptMachine = setup({
     // The chain keeps the best ticket among the claims: claim unless seated already or too late.
     mayClaim: ({ context }) => !seated(context) && !claimPhaseOver(context),
     hasVerdict: ({ context }) => context.verdict !== null,
+    claimPhaseEnding: ({ context }) => claimPhaseEnding(context),
+    contentMissing: ({ context }) => context.contentMissing,
+    hasClaim: ({ context }) => context.draw.claim !== null,
     mayAnswer: ({ context }) => claimPhaseOver(context) && seated(context),
     lostSeat: ({ context }) => claimPhaseOver(context) && !seated(context),
     pastDeadline: ({ event }) => event.type === 'draw' && event.height >= event.draw.deadline,
   },
 }).createMachine({
   id: 'verifierAttempt',
-  context: ({ input }) => input,
-  initial: 'claimingSeat',
+  context: ({ input }) => ({ ...input, contentMissing: false }),
+  initial: 'fetchingContent',
   on: {
     draw: [
       { guard: 'pastDeadline', target: '.expired' },
@@ -98,9 +124,32 @@ export const verifierAttemptMachine = setup({
       guard: ({ context, event }) => event.claimId === context.draw.claimId,
       actions: assign({ verdict: ({ event }) => event.check }),
     },
+    contentUnavailable: {
+      guard: ({ context, event }) => event.claimId === context.draw.claimId,
+      actions: assign({ contentMissing: true }),
+    },
     closed: '.closed',
   },
   states: {
+    fetchingContent: {
+      always: [
+        { guard: not('mayClaim'), target: 'reexecuting' },
+        { guard: not('hasClaim'), target: 'claimingSeat' },
+        // Out of claim phase: claim now, and answer 'unavailable' unless a verdict comes.
+        { guard: 'claimPhaseEnding', target: 'claimingSeat', actions: assign({ contentMissing: true }) },
+      ],
+      invoke: {
+        src: 'fetchContent',
+        input: ({ context }) => ({ components: context.components, claim: context.draw.claim as Claim }),
+        onDone: { target: 'claimingSeat' },
+        // Content that arrived corrupt is for the re-execution to judge (a fault); content that
+        // did not arrive in time is unavailable.
+        onError: {
+          target: 'claimingSeat',
+          actions: assign({ contentMissing: ({ event }) => event.error instanceof ContentUnavailableError }),
+        },
+      },
+    },
     claimingSeat: {
       always: { guard: not('mayClaim'), target: 'reexecuting' },
       invoke: {
@@ -129,7 +178,10 @@ export const verifierAttemptMachine = setup({
       },
     },
     reexecuting: {
-      always: { guard: 'hasVerdict', target: 'awaitingClaimPhaseEnd' },
+      always: [
+        { guard: 'hasVerdict', target: 'awaitingClaimPhaseEnd' },
+        { guard: 'contentMissing', target: 'awaitingClaimPhaseEnd' },
+      ],
     },
     awaitingClaimPhaseEnd: {
       always: [
@@ -145,7 +197,7 @@ export const verifierAttemptMachine = setup({
         input: ({ context }) => ({
           tx: context.components.tx,
           challengeId: context.draw.challengeId,
-          verdict: (context.verdict as Recheck).honest ? 'owner' : 'challenger',
+          verdict: answerOf(context),
           proof: context.ticket.proof,
         }),
         onDone: {
@@ -155,8 +207,8 @@ export const verifierAttemptMachine = setup({
             context.components.logger.info(
               {
                 challenge: context.draw.challengeId,
-                verdict: (context.verdict as Recheck).honest ? 'owner' : 'challenger',
-                reason: context.verdict?.reason,
+                verdict: answerOf(context),
+                reason: context.verdict?.reason ?? 'the content was not served in time',
                 code: event.output.code,
               },
               'verifier answered',

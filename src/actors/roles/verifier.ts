@@ -12,7 +12,8 @@
  * `reexecutorMachine` (reexecutor.ts), which runs them one at a time, earliest deadline first,
  * from the moment the node knows it is selected. Verdicts are kept per claim: a re-execution is
  * deterministic, so a later attempt of the same challenge reuses it. A re-execution that throws
- * (content not fetched in time) convicts nobody: the claim is queued again at the next block.
+ * convicts nobody: the claim is queued again at the next block; one that throws because the
+ * content was not served in time also tells the claim's attempts, which answer 'unavailable'.
  *
  *   watching (children: reexecutor, one verifierAttempt per selected open attempt)
  */
@@ -20,6 +21,7 @@ import { assign, enqueueActions, setup } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader, VerifierDraw } from '../../chain/reader.ts'
 import { type VerifierTicket, verifierTicket } from '../../chain/verifier-draw.ts'
+import { ContentUnavailableError } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
 import type { Recheck } from './reexecute.ts'
@@ -141,8 +143,14 @@ export const verifierMachine = setup({
           }),
         },
         reexecutionFailed: {
-          actions: ({ context, event }) =>
-            context.components.logger.warn({ err: event.error, claim: event.claimId }, 'could not re-execute a claim'),
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            context.components.logger.warn({ err: event.error, claim: event.claimId }, 'could not re-execute a claim')
+            // Content not served in time: the attempts of this claim answer 'unavailable'.
+            if (!(event.error instanceof ContentUnavailableError)) return
+            for (const [id, claimId] of context.attempts)
+              if (claimId === event.claimId)
+                enqueue.sendTo(attemptActorId(id), { type: 'contentUnavailable', claimId } as const)
+          }),
         },
         'xstate.done.actor.*': {
           actions: assign(({ context, event }) => {

@@ -7,9 +7,11 @@
  */
 import { strict as assert } from 'node:assert'
 import { createActor, fromPromise } from 'xstate'
+import { ContentUnavailableError } from '../../../src/actors/roles/availability.ts'
 import type { Recheck } from '../../../src/actors/roles/reexecute.ts'
 import { reexecutorMachine } from '../../../src/actors/roles/reexecutor.ts'
 import { attemptActorId, type VerifierComponents, verifierMachine } from '../../../src/actors/roles/verifier.ts'
+import { verifierAttemptMachine } from '../../../src/actors/roles/verifier-attempt.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
 import { testKey } from '../../../src/chain/keys.ts'
 import type { VerifierDraw } from '../../../src/chain/reader.ts'
@@ -38,7 +40,10 @@ function draw(seat: string | null): VerifierDraw {
   }
 }
 
-function harness(reexecute: () => Promise<Recheck>) {
+function harness(
+  reexecute: () => Promise<Recheck>,
+  fetchContent: () => Promise<Uint8Array> = async () => new Uint8Array([1]),
+) {
   const chainView = { draws: [draw(null)] }
   const sent: Msg[] = []
   const metrics = newNodeMetrics()
@@ -58,6 +63,7 @@ function harness(reexecute: () => Promise<Recheck>) {
   } as unknown as VerifierComponents
   const machine = verifierMachine.provide({
     actors: {
+      attempt: verifierAttemptMachine.provide({ actors: { fetchContent: fromPromise(fetchContent) } }),
       reexecutor: reexecutorMachine.provide({
         actors: {
           reexecute: fromPromise(() => {
@@ -91,6 +97,7 @@ describe('actors: verifier role machine', () => {
     assert.deepEqual(types(h.sent), ['verifierClaim'], 'no answer inside the claim phase')
     await h.block(12)
     assert.deepEqual(h.trace.statesOf(ATTEMPT), [
+      'fetchingContent',
       'claimingSeat',
       'reexecuting',
       'awaitingClaimPhaseEnd',
@@ -113,7 +120,12 @@ describe('actors: verifier role machine', () => {
     await h.block(10)
     h.chainView.draws = [draw('r3mes1othervalidator')]
     await h.block(12)
-    assert.deepEqual(h.trace.statesOf(ATTEMPT), ['claimingSeat', 'reexecuting', 'awaitingClaimPhaseEnd', 'notSeated'])
+    assert.deepEqual(h.trace.statesOf(ATTEMPT), [
+      'fetchingContent',
+      'claimingSeat',
+      'awaitingClaimPhaseEnd',
+      'notSeated',
+    ])
     assert.deepEqual(types(h.sent), ['verifierClaim'])
     assert.equal(h.metrics.verdicts, 0)
   })
@@ -157,5 +169,47 @@ describe('actors: verifier role machine', () => {
     assert.deepEqual(h.trace.actorsLike('attempt:'), [])
     assert.deepEqual(h.sent, [])
     assert.equal(h.reexecutions(), 0)
+  })
+
+  it('content that never arrives: claims on the claim phase’s last block and answers unavailable, never silent', async () => {
+    let release: (check: Recheck) => void = () => {}
+    const h = harness(
+      () => new Promise((resolve) => (release = resolve)),
+      () => new Promise(() => {}),
+    )
+    await h.block(10)
+    assert.equal(h.sent.length, 0, 'no seat before the content is here, while the claim phase lasts')
+    await h.block(11)
+    assert.deepEqual(types(h.sent), ['verifierClaim'], 'claims all the same in time')
+    h.chainView.draws = [draw(key.address)]
+    await h.block(12)
+    const answer = h.sent.at(-1)
+    assert.equal(answer?.type === 'verifierResponse' && answer.verdict, 'unavailable')
+    assert.equal(h.actor.getSnapshot().context.finished.get('ch1/0'), 'answered')
+    release({ honest: true, reason: 'too late' })
+  })
+
+  it('a fetch that times out claims at once and answers unavailable after the claim phase', async () => {
+    const h = harness(
+      () => new Promise(() => {}),
+      () => Promise.reject(new ContentUnavailableError('bafy', [claim.owner])),
+    )
+    await h.block(10)
+    assert.deepEqual(types(h.sent), ['verifierClaim'])
+    h.chainView.draws = [draw(key.address)]
+    await h.block(12)
+    assert.deepEqual(
+      h.sent.map((m) => (m.type === 'verifierResponse' ? m.verdict : m.type)),
+      ['verifierClaim', 'unavailable'],
+    )
+  })
+
+  it('a re-execution that fails for want of content makes the seated verifier answer unavailable', async () => {
+    const h = harness(() => Promise.reject(new ContentUnavailableError('bafy-trace', [claim.owner])))
+    await h.block(10)
+    h.chainView.draws = [draw(key.address)]
+    await h.block(12)
+    const answer = h.sent.at(-1)
+    assert.equal(answer?.type === 'verifierResponse' && answer.verdict, 'unavailable')
   })
 })
