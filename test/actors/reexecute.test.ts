@@ -6,6 +6,7 @@
  */
 import { strict as assert } from 'node:assert'
 import { aggregateState, copyAdapterState } from '../../src/actors/roles/aggregate-work.ts'
+import { ContentUnavailableError } from '../../src/actors/roles/availability.ts'
 import { type ReexecuteComponents, reexecute } from '../../src/actors/roles/reexecute.ts'
 import type { FetchOptions } from '../../src/actors/services/content-fetcher.ts'
 import {
@@ -57,11 +58,28 @@ function services(
 }
 
 describe('actors: re-execution verdicts', () => {
-  it('throws, and convicts nobody, when the trace does not arrive in time', async () => {
+  it('throws ContentUnavailableError, and convicts nobody, when the trace does not arrive in time', async () => {
     const asked: (readonly string[] | undefined)[] = []
     const s = services(() => Promise.reject(new DeadlineError(`fetching ${TRACE}`, 60_000)), asked)
-    await assert.rejects(reexecute(s, claim, {} as Kernels), DeadlineError)
+    await assert.rejects(reexecute(s, claim, {} as Kernels), ContentUnavailableError)
     assert.deepEqual(asked, [['r3mes1miner']], 'the trace is asked of the miner that stored it')
+  })
+
+  it('asks the owner first, then the other miners of a replicated task (they stored the same CID)', async () => {
+    const asked: (readonly string[] | undefined)[] = []
+    const s = services(() => Promise.reject(new DeadlineError(`fetching ${TRACE}`, 60_000)), asked)
+    const replicated = {
+      ...s,
+      chain: { ...s.chain, tasks: () => [{ id: '1.0.0', window: 1, miners: ['r3mes1a', 'r3mes1miner', 'r3mes1z'] }] },
+    } as unknown as ReexecuteComponents
+    await assert.rejects(reexecute(replicated, claim, {} as Kernels), ContentUnavailableError)
+    assert.deepEqual(asked, [['r3mes1miner', 'r3mes1a', 'r3mes1z']])
+  })
+
+  it('a caller’s abort is not unavailability: it passes through as is', async () => {
+    const abort = new Error('stopped')
+    const s = services(() => Promise.reject(abort))
+    await assert.rejects(reexecute(s, claim, {} as Kernels), (e) => e === abort)
   })
 
   it('convicts when the trace arrives corrupt or is not a trace', async () => {

@@ -1,15 +1,21 @@
 /**
  * The aggregator's work at window close, for one subnet, as a machine: fetch the gradients of
- * the accepted submissions (one per task: replicas of a task carry the same bytes) and the
- * adapter state the subnet's pointer names, aggregate the gradients weighted by tokens in the
- * chain's order, clip, apply AdamW, store the new state and name it in an aggregate
- * transaction. Every step is deterministic, so any node can recompute the aggregate and
- * dispute a wrong one.
+ * the accepted submissions (one per task: replicas of a task carry the same bytes, so any of
+ * them may serve it) and the adapter state the subnet's pointer names, aggregate the gradients
+ * weighted by tokens in the chain's order, clip, apply AdamW, store the new state and name it
+ * in an aggregate transaction. Every step is deterministic, so any node can recompute the
+ * aggregate and dispute a wrong one.
+ *
+ * Every gradient fetch has a deadline (`aggregationFetchDeadlineMs`): a gradient nobody served
+ * in time is left out and listed as `unavailable` in the transaction, which opens an
+ * availability dispute for it, and the rest are aggregated without it. One withholding miner
+ * no longer stops its subnet's training.
  *
  *   fetchingGradients → aggregating → storing → submitting → submitted | rejected
  *   (any step that throws → failed: no transaction goes out, the window's pointer stays)
  */
 import { assign, fromPromise, setup } from 'xstate'
+import type { Params as ChainParams } from '../../chain/params.ts'
 import type { Claim } from '../../chain/state.ts'
 import { aggregateGradients } from '../../ml/aggregate.ts'
 import { adamwStep } from '../../ml/optimizer.ts'
@@ -17,11 +23,12 @@ import { clipGradients } from '../../ml/train.ts'
 import type { Params } from '../../ml/weights.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
-import type { ContentFetcher } from '../services/content-fetcher.ts'
+import { type ContentFetcher, FETCH_DEADLINE_MS } from '../services/content-fetcher.ts'
 import type { ModelPieces } from '../services/model-pieces.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import { type AdapterState, decodeGradient, encodeAdapterState } from '../training/protocol.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
+import { fetchAvailable } from './availability.ts'
 
 /** What one subnet's aggregation uses. */
 export interface AggregationComponents {
@@ -41,6 +48,8 @@ export interface AggregationInput {
   readonly claims: readonly Claim[]
   /** The adapter-state CID the subnet's pointer names (null: the initial state). */
   readonly pointer: string | null
+  /** How long the gradients may take to arrive; those that do not are declared unavailable. */
+  readonly fetchDeadlineMs: number
 }
 
 export interface AggregationResult {
@@ -51,6 +60,8 @@ export interface AggregationResult {
   readonly cid: string | null
   /** The chain's answer code, or what failed. */
   readonly reason: string
+  /** The accepted submissions left out because their gradient was not served in time. */
+  readonly unavailable: readonly string[]
 }
 
 export interface Contribution {
@@ -110,9 +121,82 @@ export async function fetchInputs(
   return { contributions, base: copyAdapterState(state) }
 }
 
-/** The new adapter state: `base` after one AdamW step on the token-weighted, clipped aggregate. */
+/**
+ * How long the aggregator waits for the gradients: the aggregation deadline less two blocks
+ * (to aggregate, store and submit), and never longer than any fetch. It derives from chain
+ * parameters so that it scales with the block time (a testnet's 1 s blocks, the default 5 s)
+ * and needs no setting of its own.
+ */
+export function aggregationFetchDeadlineMs(
+  params: Pick<ChainParams, 'aggregationDeadlineBlocks' | 'blockTimeMs'>,
+): number {
+  const blocks = Math.max(1, params.aggregationDeadlineBlocks - 2)
+  return Math.min(FETCH_DEADLINE_MS, blocks * params.blockTimeMs)
+}
+
+/** What the aggregator could fetch: the inputs of the claims it aggregates, and the claims it could not. */
+export interface AvailableInputs {
+  readonly inputs: FetchedInputs
+  /** The claims aggregated, in the chain's order. */
+  readonly included: readonly Claim[]
+  /** The claims whose gradient nobody served in time, in the chain's order. */
+  readonly unavailable: readonly Claim[]
+}
+
+/**
+ * The aggregator's inputs: every task's gradient fetched at once (a withheld one must not eat
+ * the others' time), each asked of all the miners that claimed it (replicas store the same
+ * CID), within `deadlineMs`. A task whose gradient does not come, or does not decode, has all
+ * its claims unavailable; a caller's abort fails the whole fetch.
+ */
+export async function fetchAvailableInputs(
+  sources: AggregateSources,
+  subnet: number,
+  claims: readonly Claim[],
+  pointer: string | null,
+  options: { deadlineMs: number; signal?: AbortSignal },
+): Promise<AvailableInputs> {
+  const { content, model } = sources
+  const byTask = new Map<string, Claim[]>()
+  for (const c of claims) {
+    if (c.taskId === null) continue
+    byTask.set(c.taskId, [...(byTask.get(c.taskId) ?? []), c])
+  }
+  const fetched = await Promise.allSettled(
+    [...byTask.values()].map(async (replicas) => {
+      const first = replicas[0] as Claim
+      const bytes = await fetchAvailable(
+        content,
+        first.cid,
+        replicas.map((r) => r.owner),
+        { deadlineMs: options.deadlineMs, ...(options.signal === undefined ? {} : { signal: options.signal }) },
+      )
+      return decodeGradient(bytes)
+    }),
+  )
+  options.signal?.throwIfAborted()
+  const contributions: Contribution[] = []
+  const missing = new Set<string>()
+  for (const [i, [taskId]] of [...byTask].entries()) {
+    const result = fetched[i] as PromiseSettledResult<ReturnType<typeof decodeGradient>>
+    if (result.status === 'fulfilled') contributions.push({ grads: result.value.grads, tokens: result.value.tokens })
+    else missing.add(taskId)
+  }
+  const state = await model.adapterState(subnet, pointer, pointer === null ? undefined : model.aggregatorOf(pointer))
+  return {
+    inputs: { contributions, base: copyAdapterState(state) },
+    included: claims.filter((c) => !missing.has(c.taskId ?? '')),
+    unavailable: claims.filter((c) => missing.has(c.taskId ?? '')),
+  }
+}
+
+/**
+ * The new adapter state: `base` after one AdamW step on the token-weighted, clipped aggregate;
+ * `base` unchanged when there is nothing to aggregate (every gradient was unavailable).
+ */
 export function aggregateState(training: AggregationComponents['training'], inputs: FetchedInputs): AdapterState {
   const next = inputs.base
+  if (inputs.contributions.length === 0) return next
   const grads = aggregateGradients(training.kernels, [...inputs.contributions])
   clipGradients(grads, training.protocol.clipNorm)
   adamwStep(training.kernels, next.adapters, grads, next.optimizer, training.protocol.optimizer)
@@ -121,6 +205,9 @@ export function aggregateState(training: AggregationComponents['training'], inpu
 
 interface AggregationContext extends AggregationInput {
   inputs: FetchedInputs | null
+  /** The claims aggregated and those declared unavailable, once the gradients are fetched. */
+  included: readonly Claim[]
+  unavailable: readonly Claim[]
   next: AdapterState | null
   cid: string | null
   outcome: AggregationResult['outcome']
@@ -136,8 +223,11 @@ export const aggregationMachine = setup({
     output: {} as AggregationResult,
   },
   actors: {
-    fetchGradients: fromPromise<FetchedInputs, AggregationInput>(({ input, signal }) =>
-      fetchInputs(input.components, input.subnet, input.claims, input.pointer, signal),
+    fetchGradients: fromPromise<AvailableInputs, AggregationInput>(({ input, signal }) =>
+      fetchAvailableInputs(input.components, input.subnet, input.claims, input.pointer, {
+        deadlineMs: input.fetchDeadlineMs,
+        signal,
+      }),
     ),
     aggregate: fromPromise<
       AdapterState,
@@ -157,14 +247,21 @@ export const aggregationMachine = setup({
     ),
     submit: fromPromise<
       TxResultInfo,
-      { tx: AggregationComponents['tx']; window: number; subnet: number; claims: readonly Claim[]; cid: string }
+      {
+        tx: AggregationComponents['tx']
+        window: number
+        subnet: number
+        claims: readonly Claim[]
+        unavailable: readonly Claim[]
+        cid: string
+      }
     >(({ input }) =>
       input.tx.send({
         type: 'aggregate',
         window: input.window,
         subnet: input.subnet,
         claims: input.claims.map((c) => c.id),
-        unavailable: [],
+        unavailable: input.unavailable.map((c) => c.id),
         adapterCid: input.cid,
       }),
     ),
@@ -178,7 +275,16 @@ export const aggregationMachine = setup({
   },
 }).createMachine({
   id: 'aggregation',
-  context: ({ input }) => ({ ...input, inputs: null, next: null, cid: null, outcome: 'failed', reason: '' }),
+  context: ({ input }) => ({
+    ...input,
+    inputs: null,
+    included: [],
+    unavailable: [],
+    next: null,
+    cid: null,
+    outcome: 'failed',
+    reason: '',
+  }),
   initial: 'fetchingGradients',
   states: {
     fetchingGradients: {
@@ -190,7 +296,27 @@ export const aggregationMachine = setup({
       invoke: {
         src: 'fetchGradients',
         input: ({ context }) => context,
-        onDone: { target: 'aggregating', actions: assign({ inputs: ({ event }) => event.output }) },
+        onDone: {
+          target: 'aggregating',
+          actions: [
+            assign({
+              inputs: ({ event }) => event.output.inputs,
+              included: ({ event }) => event.output.included,
+              unavailable: ({ event }) => event.output.unavailable,
+            }),
+            ({ context, event }) => {
+              if (event.output.unavailable.length > 0)
+                context.components.logger.warn(
+                  {
+                    window: context.window,
+                    subnet: context.subnet,
+                    unavailable: event.output.unavailable.map((c) => c.id),
+                  },
+                  'gradients not served in time: aggregating without them',
+                )
+            },
+          ],
+        },
         onError: { target: 'failed', actions: assign({ reason: ({ event }) => failureOf(event.error) }) },
       },
     },
@@ -224,7 +350,8 @@ export const aggregationMachine = setup({
           tx: context.components.tx,
           window: context.window,
           subnet: context.subnet,
-          claims: context.claims,
+          claims: context.included,
+          unavailable: context.unavailable,
           cid: context.cid as string,
         }),
         onDone: [
@@ -265,5 +392,6 @@ export const aggregationMachine = setup({
     outcome: context.outcome,
     cid: context.cid,
     reason: context.reason,
+    unavailable: context.unavailable.map((c) => c.id),
   }),
 })

@@ -3,7 +3,8 @@
  * the window has closed, within the aggregation deadline. The role machine only watches the
  * blocks; each (window, subnet) to aggregate is its own `aggregationMachine` (aggregate-work.ts),
  * spawned side by side: their fetches overlap, and one slow holder does not make the other
- * subnets miss the deadline. A (window, subnet) is tried once: a failed aggregation leaves the
+ * subnets miss the deadline. A (window, subnet) is tried once: a gradient not served in time
+ * is left out (declared unavailable), so only a failure of the aggregator's own leaves the
  * pointer where it was, and the next window's aggregate carries training on.
  *
  *   watching (on each block: spawn the aggregations now due; collect their results)
@@ -15,6 +16,7 @@ import {
   type AggregationComponents,
   type AggregationResult,
   acceptedClaims,
+  aggregationFetchDeadlineMs,
   aggregationMachine,
 } from './aggregate-work.ts'
 import type { BlockEvent } from './block-event.ts'
@@ -88,6 +90,7 @@ export const aggregatorMachine = setup({
                   subnet: job.subnet,
                   claims,
                   pointer: context.components.chain.adapterPointer(job.subnet),
+                  fetchDeadlineMs: aggregationFetchDeadlineMs(context.components.chain.params),
                 },
               })
             }
