@@ -142,7 +142,7 @@ export function hostedRoles(
     hosted.push({ name: 'verifier', logic: verifierMachine, input: verifierComponents(pieces) })
   if (roles.includes('arbiter'))
     hosted.push({ name: 'arbiter', logic: arbiterMachine, input: arbiterComponents(pieces) })
-  if (roles.includes('challenger') || misbehaving('griefingChallenger'))
+  if (roles.includes('challenger') || misbehaving('griefingChallenger') || misbehaving('withholdAndChallenge'))
     hosted.push({
       name: 'challenger',
       logic: challengerMachine,

@@ -8,7 +8,10 @@
  * - acknowledged submissions: every reveal a miner was told succeeded is on chain;
  * - cheats slashed: every planted cheat was caught the way the rules say it is;
  * - honest not slashed: no node without a planted misbehaviour lost stake beyond the duty
- *   penalties a late verifier or arbiter pays (at most 5%);
+ *   penalties a late verifier or arbiter, or an aggregator that left out work it could have
+ *   fetched, pays (at most 5%);
+ * - withheld content: no honest verifier or arbiter was penalized in a challenge of a claim
+ *   whose owner withholds its content (passes trivially when nobody withholds);
  * - recovery: after the last fault, and after every heal, restart or resume, the chain
  *   committed `recoveryBlocks` more blocks within the bound.
  *
@@ -100,6 +103,34 @@ export function checkRecovery(
     : fail('recovery', `not recovered within ${boundMs} ms: ${late.join('; ')}`)
 }
 
+/**
+ * No honest verifier or arbiter penalized for content its owner withheld: in every challenge
+ * of a withholder's claim, no honest node is among the verifiers that held a seat and did not
+ * answer (`tried`) nor the arbiters that missed a round (`penalized`).
+ */
+export function checkWithheldPenalties(
+  challenges: readonly Challenge[],
+  claims: readonly Claim[],
+  withholders: ReadonlySet<string>,
+  honest: ReadonlySet<string>,
+  names: ReadonlyMap<string, string>,
+): InvariantResult {
+  const name = 'withheld content'
+  if (withholders.size === 0) return pass(name, 'no withholding miner in this scenario: nothing withheld')
+  const owners = new Map(claims.map((c) => [c.id, c.owner]))
+  const blamed: string[] = []
+  let disputes = 0
+  for (const c of challenges) {
+    if (!withholders.has(owners.get(c.claimId) ?? '')) continue
+    disputes++
+    for (const who of [...c.tried, ...c.penalized])
+      if (honest.has(who)) blamed.push(`${names.get(who) ?? who} in ${c.id} (${c.claimId})`)
+  }
+  return blamed.length === 0
+    ? pass(name, `${disputes} challenges of withheld claims: no honest verifier or arbiter penalized`)
+    : fail(name, `honest nodes penalized for withheld content: ${blamed.slice(0, 5).join('; ')}`)
+}
+
 /** Every check, read from the running network. `samples` is the height timeline of the run. */
 export async function checkInvariants(
   net: Testnet,
@@ -174,10 +205,11 @@ export async function checkInvariants(
     const now = await stakeNow(n.address)
     const lost = before !== undefined && now !== undefined && now < before
     if (n.misbehaviours.length === 0) {
-      // A verifier or arbiter that missed a duty's deadline pays the chain's duty penalty
-      // (a percent a time): the rule working, not a slash. Anything beyond a few of those,
+      // A verifier or arbiter that missed a duty's deadline, or an aggregator that declared
+      // unavailable a gradient a panel then fetched, pays the chain's duty penalty (a percent
+      // a time): the rule working, not a slash. Anything beyond a few of those,
       // and any loss at all for a node without such duties, is.
-      const duty = n.roles.some((r) => r === 'verifier' || r === 'arbiter')
+      const duty = n.roles.some((r) => r === 'verifier' || r === 'arbiter' || r === 'validator')
       const bound = duty && before !== undefined ? before / 20n : 0n
       if (lost && before !== undefined && now !== undefined && before - now > bound)
         honestLost.push(`${n.name} (${before} → ${now})`)
@@ -227,6 +259,36 @@ export async function checkInvariants(
           else uncaught.push(`${n.name} griefingChallenger: ${mine.length} challenges, ${lostBonds} bonds lost`)
           break
         }
+        case 'withholdingMiner': {
+          // Every withheld claim must end out of every aggregate, unpaid, and its owner slashed.
+          // One still under dispute or inside its challenge period when the run ends is not
+          // judged yet; one accepted past its period would be paid, and one aggregated moved
+          // the model with work nobody could check.
+          const aggregated = new Set(claims.filter((c) => c.kind === 'aggregate').flatMap((c) => c.claims))
+          const inModel = own.filter((c) => aggregated.has(c.id)).length
+          const slashed = own.filter((c) => c.status === 'slashed').length
+          const escaped = own.filter((c) => c.status === 'accepted' && c.challengeUntil < chainHeight).length
+          const pending = own.length - slashed - escaped
+          if (inModel === 0 && escaped === 0 && slashed > 0 && lost)
+            caught.push(
+              `${n.name} withholdingMiner: ${slashed} claims slashed as unavailable, ${pending} not judged yet`,
+            )
+          else
+            uncaught.push(
+              `${n.name} withholdingMiner: ${own.length} claims, ${inModel} aggregated, ${escaped} paid, ${slashed} slashed, stake ${now}`,
+            )
+          break
+        }
+        case 'withholdAndChallenge': {
+          // The accomplice wants honest verifiers penalized; the withheld-content invariant
+          // checks that none was. Here: its challenges of withheld claims were ruled on.
+          const mine = challenges.filter((c) => c.challenger === n.address)
+          const ruled = mine.filter((c) => c.outcome === 'unavailable').length
+          if (mine.length > 0)
+            caught.push(`${n.name} withholdAndChallenge: ${mine.length} challenges, ${ruled} ruled unavailable`)
+          else uncaught.push(`${n.name} withholdAndChallenge: it never challenged`)
+          break
+        }
         case 'equivocatingValidator':
           if (lost) caught.push(`${n.name} equivocated: stake ${before} → ${now}`)
           else uncaught.push(`${n.name} equivocated but kept stake ${now}`)
@@ -254,6 +316,13 @@ export async function checkInvariants(
         )
       : fail('honest not slashed', honestLost.join('; ')),
   )
+
+  const withholders = new Set(
+    layout.nodes.filter((n) => n.misbehaviours.includes('withholdingMiner')).map((n) => n.address),
+  )
+  const honest = new Set(layout.nodes.filter((n) => n.misbehaviours.length === 0).map((n) => n.address))
+  const names = new Map(layout.nodes.map((n) => [n.address, n.name]))
+  results.push(checkWithheldPenalties(challenges, claims, withholders, honest, names))
 
   const boundMs = t.run.recoveryBlocks * t.chain.params.blockTimeMs * 6 + 30_000
   results.push(checkRecovery(net.faults, samples, t.run.recoveryBlocks, boundMs))

@@ -185,6 +185,22 @@ function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], proble
         found: `${challengersBesides} honest challengers, ${verifiersBesides} honest verifiers and ${arbiters} arbiters`,
       })
     }
+    // Withheld content is ruled on by a panel: the aggregator's availability disputes, or an
+    // accomplice's challenge escalated by the verifier that could not fetch it.
+    if (m.kind === 'withholdingMiner' && arbiters < MIN_ARBITERS) {
+      problems.push({
+        path: ['misbehaviours', i, 'kind'],
+        expected: `a cheat the network can catch: withholdingMiner needs at least ${MIN_ARBITERS} arbiters to rule its content unavailable`,
+        found: `${arbiters} arbiters`,
+      })
+    }
+    if (m.kind === 'withholdAndChallenge' && (verifiersBesides === 0 || arbiters < MIN_ARBITERS)) {
+      problems.push({
+        path: ['misbehaviours', i, 'kind'],
+        expected: `a cheat the network can catch: withholdAndChallenge needs an honest verifier and at least ${MIN_ARBITERS} arbiters`,
+        found: `${verifiersBesides} honest verifiers and ${arbiters} arbiters`,
+      })
+    }
     if (m.kind === 'griefingChallenger' && verifiers === 0) {
       problems.push({
         path: ['misbehaviours', i, 'kind'],

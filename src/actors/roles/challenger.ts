@@ -5,7 +5,9 @@
  * subnet's model, and recomputing it costs a few gradient fetches and one optimizer step.
  * Which submissions a node checks is a hash of the claim and the node's address, so different
  * challengers cover different claims. A griefing challenger (a misbehaviour for tests)
- * challenges what it checks whatever the result.
+ * challenges what it checks whatever the result; a withholding miner's accomplice
+ * (`withholdAndChallenge`) looks at every submission and challenges, without re-executing,
+ * those whose content it cannot fetch: its partners'.
  *
  * On each block the role collects the claims now due and queues them: aggregates and L1
  * disagreements first, then the claims whose challenge period ends soonest. Two checks run
@@ -29,6 +31,7 @@ import type { Misbehaviour } from '../../topology/roles.ts'
 import type { NodeMetrics } from '../services/metrics.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
+import { ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
 import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
@@ -72,7 +75,13 @@ export function claimsDue(
       if (!challengeable || height > claim.challengeUntil) continue
       seen.push(claim.id)
       // Aggregates and flagged claims are always worth a look; the rest by the per-node draw.
-      if (firstChecked(claim) || sampled(key.address, claim.id, challengeFraction)) due.push(claim)
+      // An accomplice looks at every submission, for its partners'.
+      if (
+        firstChecked(claim) ||
+        sampled(key.address, claim.id, challengeFraction) ||
+        components.misbehaviours.has('withholdAndChallenge')
+      )
+        due.push(claim)
     }
   }
   return { due, seen }
@@ -85,6 +94,22 @@ const checkOrder = (a: Claim, b: Claim): number =>
   Number(firstChecked(b)) - Number(firstChecked(a)) || a.challengeUntil - b.challengeUntil
 
 // ---- one claim's check ----------------------------------------------------------------------
+
+/**
+ * The accomplice's "check": no re-execution, only whether a submission's content can be had
+ * within two blocks. What cannot is its withholding partners', and it challenges those, to get
+ * the verifiers that cannot fetch them penalized (they answer 'unavailable' instead).
+ */
+async function accompliceCheck(components: ChallengerComponents, claim: Claim, signal: AbortSignal): Promise<Recheck> {
+  if (claim.kind !== 'submission') return { honest: true, reason: 'not a partner’s claim' }
+  try {
+    await fetchClaimContent(components, claim, { signal, deadlineMs: 2 * components.chain.params.blockTimeMs })
+    return { honest: true, reason: 'served: not a partner’s claim' }
+  } catch (error) {
+    if (error instanceof ContentUnavailableError) return { honest: false, reason: 'withheld by a partner' }
+    throw error
+  }
+}
 
 export interface ClaimCheckInput {
   readonly components: ChallengerComponents
@@ -110,11 +135,13 @@ export const claimCheckMachine = setup({
     output: {} as ClaimCheckOutput,
   },
   actors: {
-    reexecute: fromPromise<Recheck, ClaimCheckInput>(({ input, signal }) =>
-      input.components.misbehaviours.has('griefingChallenger')
-        ? Promise.resolve({ honest: false, reason: 'griefing' })
-        : reexecute(input.components, input.claim, input.components.training.kernels, signal),
-    ),
+    reexecute: fromPromise<Recheck, ClaimCheckInput>(({ input, signal }) => {
+      const { components, claim } = input
+      if (components.misbehaviours.has('griefingChallenger'))
+        return Promise.resolve({ honest: false, reason: 'griefing' })
+      if (components.misbehaviours.has('withholdAndChallenge')) return accompliceCheck(components, claim, signal)
+      return reexecute(components, claim, components.training.kernels, signal)
+    }),
     challenge: fromPromise<TxResultInfo, ClaimCheckInput>(({ input }) => {
       const params = input.components.chain.params
       return input.components.tx.send({

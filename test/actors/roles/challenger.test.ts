@@ -17,6 +17,7 @@ import type { Recheck } from '../../../src/actors/roles/reexecute.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
 import type { Claim } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
+import { DeadlineError } from '../../../src/runtime/clock.ts'
 import { settle, silentLogger, stateTrace } from './machine-trace.ts'
 
 const SELF = 'r3mes1challenger'
@@ -141,6 +142,7 @@ describe('actors: challenger role machine', () => {
       chain: { currentWindow: () => ({ id: 1 }), claims: (w: number) => (w === 1 ? [...CLAIMS, aggregate, own] : []) },
       key: { address: SELF },
       challengeFraction: 0,
+      misbehaviours: new Set(),
     } as unknown as ChallengerComponents
     const { due, seen } = claimsDue(components, 20, new Map())
     assert.deepEqual(
@@ -177,5 +179,46 @@ describe('actors: challenger role machine', () => {
     const order = await checkOrderWith(claim('flagged', 'flagged'))
     assert.equal(order[0], 'flagged')
     assert.equal(order.length, 4)
+  })
+
+  it('an accomplice looks at every submission and challenges, unchecked, only those whose content is not served', async () => {
+    const served = (cid: string) =>
+      cid === 'cid-wrong' ? Promise.reject(new DeadlineError(cid, 2000)) : Promise.resolve(new Uint8Array([1]))
+    const components = {
+      chain: {
+        currentWindow: () => ({ id: 1 }),
+        claims: (w: number) => (w === 1 ? CLAIMS : []),
+        tasks: () => [],
+        params: { blockTimeMs: 1000, baseReward: 1n, bondMultiple: 1 },
+      },
+      content: { fetch: served },
+      metrics: newNodeMetrics(),
+      logger: silentLogger,
+      key: { address: SELF },
+      challengeFraction: 0,
+      misbehaviours: new Set(['withholdAndChallenge']),
+    } as unknown as ChallengerComponents
+    const { due } = claimsDue(components, 20, new Map())
+    assert.deepEqual(
+      due.map((c) => c.id),
+      ['wrong', 'right', 'slow'],
+      'every other node’s submission, whatever the fraction',
+    )
+    const results = await Promise.all(
+      due.map(
+        (claim) =>
+          new Promise<string>((resolve) => {
+            const actor = createActor(
+              claimCheckMachine.provide({
+                actors: { challenge: fromPromise(async () => ({ code: 'OK', log: '', height: 0 })) },
+              }),
+              { input: { components, claim } },
+            )
+            actor.subscribe({ complete: () => resolve(`${claim.id}:${actor.getSnapshot().output?.outcome}`) })
+            actor.start()
+          }),
+      ),
+    )
+    assert.deepEqual(results, ['wrong:challenged', 'right:cleared', 'slow:cleared'])
   })
 })
