@@ -226,6 +226,7 @@ export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
   const declared = new Set(msg.unavailable)
   if (
     inAggregate.size + declared.size !== expected.length ||
+    msg.claims.some((id) => declared.has(id)) ||
     canonicalJson(expected.filter((id) => inAggregate.has(id))) !== canonicalJson([...msg.claims]) ||
     canonicalJson(expected.filter((id) => declared.has(id))) !== canonicalJson([...msg.unavailable])
   )

@@ -187,6 +187,7 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
     const bad = (claims: string[], unavailable: string[]) => h.one(agg, { ...msg, claims, unavailable }).code
     assert.equal(bad([both[0] as string], []), 'ERR_BAD_AGGREGATE', 'one dropped silently')
     assert.equal(bad(both, [both[0] as string]), 'ERR_BAD_AGGREGATE', 'one named twice')
+    assert.equal(bad([both[0] as string], [both[0] as string]), 'ERR_BAD_AGGREGATE', 'one named twice, one dropped')
     assert.equal(bad([], [...both].reverse()), 'ERR_BAD_AGGREGATE', 'out of order')
     assert.equal(bad([both[0] as string], ['0.0.1/nobody']), 'ERR_BAD_AGGREGATE', 'not an accepted submission')
     assert.equal(bad([both[1] as string], [both[0] as string]), 'OK')
