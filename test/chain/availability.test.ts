@@ -184,13 +184,20 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
     submitBoth(h)
     const both = [claimA, claimB].sort()
     const { agg, msg } = aggregateMsg(h, both, [])
-    const bad = (claims: string[], unavailable: string[]) => h.one(agg, { ...msg, claims, unavailable }).code
-    assert.equal(bad([both[0] as string], []), 'ERR_BAD_AGGREGATE', 'one dropped silently')
-    assert.equal(bad(both, [both[0] as string]), 'ERR_BAD_AGGREGATE', 'one named twice')
-    assert.equal(bad([both[0] as string], [both[0] as string]), 'ERR_BAD_AGGREGATE', 'one named twice, one dropped')
-    assert.equal(bad([], [...both].reverse()), 'ERR_BAD_AGGREGATE', 'out of order')
-    assert.equal(bad([both[0] as string], ['0.0.1/nobody']), 'ERR_BAD_AGGREGATE', 'not an accepted submission')
-    assert.equal(bad([both[1] as string], [both[0] as string]), 'OK')
+    const [first, second] = both as [string, string]
+    const attempt = (claims: string[], unavailable: string[]) => h.tx(agg, { ...msg, claims, unavailable })
+    // All in one block: the aggregation deadline is a few blocks.
+    const codes = h
+      .block([
+        attempt([first], []), // one dropped silently
+        attempt(both, [first]), // one named twice
+        attempt([first], [first]), // one named twice, one dropped
+        attempt([], [second, first]), // out of order
+        attempt([first], ['0.0.1/nobody']), // not an accepted submission
+        attempt([second], [first]),
+      ])
+      .map((r) => r.code)
+    assert.deepEqual(codes, [...Array(5).fill('ERR_BAD_AGGREGATE'), 'OK'])
     assert.deepEqual(claim(h, 'agg/0/0').claims, [both[1]], 'the aggregate names only what it aggregated')
   })
 
