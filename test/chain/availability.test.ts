@@ -185,8 +185,10 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
     const both = [claimA, claimB].sort()
     const { agg, msg } = aggregateMsg(h, both, [])
     const [first, second] = both as [string, string]
-    const attempt = (claims: string[], unavailable: string[]) => h.tx(agg, { ...msg, claims, unavailable })
-    // All in one block: the aggregation deadline is a few blocks.
+    // All in one block (the aggregation deadline is a few blocks), on one nonce: a refused
+    // transaction does not use it up.
+    const nonce = h.nonceOf(agg.address)
+    const attempt = (claims: string[], unavailable: string[]) => h.tx(agg, { ...msg, claims, unavailable }, { nonce })
     const codes = h
       .block([
         attempt([first], []), // one dropped silently
