@@ -3,10 +3,10 @@
  * vote. Each seat (challenge, round) is its own `arbiterSeatMachine`. It first fetches the
  * claim's content (availability.ts: from the owner, then the replicas of its task). An
  * availability dispute asks nothing more: 'no_fault' if the content came, 'unavailable' if it
- * did not come by the round's last block. A fault challenge then re-executes the stage on the
+ * did not come in time for the vote to land by the round's deadline. A fault challenge then re-executes the stage on the
  * CPU kernels (so the panel's verdict depends on no accelerator); a re-execution that throws
- * convicts nobody and is tried again at the next block, and one that still lacks content on
- * the round's last block votes 'unavailable'. So an arbiter is never silent (hence never
+ * convicts nobody and is tried again at the next block, and one that still lacks content when
+ * the vote must go out votes 'unavailable'. So an arbiter is never silent (hence never
  * penalized) for content its owner withheld.
  *
  *   arbiter: watching (children: one arbiterSeat per seat waiting for this node's vote)
@@ -14,7 +14,7 @@
  *            fetching → reexecuting → voting → voted
  *            fetching → retryingFetch → (next block) fetching
  *            reexecuting → retrying → (next block) reexecuting
- *            (fetching, retryingFetch, retrying with content missing) → (last block) voting 'unavailable'
+ *            (fetching, retryingFetch, retrying with content missing) → (vote due: deadline − TX_INCLUSION_BLOCKS) voting 'unavailable'
  *            voting → retryingVote → (next block) voting
  *            (any) → expired | closed
  */
@@ -27,7 +27,7 @@ import type { Logger } from '../../runtime/logger.ts'
 import type { NodeMetrics } from '../services/metrics.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
-import { ContentUnavailableError, fetchClaimContent } from './availability.ts'
+import { ContentUnavailableError, fetchClaimContent, TX_INCLUSION_BLOCKS } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
 import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
@@ -97,8 +97,10 @@ export const arbiterSeatMachine = setup({
   },
   guards: {
     pastDeadline: ({ context, event }) => event.type === 'block' && event.height > context.duty.deadline,
-    // A vote sent now lands by the round's deadline; later it would be refused and the seat penalized.
-    lastBlock: ({ context, event }) => event.type === 'block' && event.height >= context.duty.deadline - 1,
+    // The last moment a vote surely lands by the round's deadline; later it would be refused
+    // and the seat penalized.
+    lastBlock: ({ context, event }) =>
+      event.type === 'block' && event.height >= context.duty.deadline - TX_INCLUSION_BLOCKS,
     availabilityOnly: ({ context }) => context.duty.kind === 'availability',
     contentMissing: ({ context }) => context.contentMissing,
   },
@@ -176,7 +178,9 @@ export const arbiterSeatMachine = setup({
           { guard: 'pastDeadline', target: 'expired' },
           {
             guard: ({ context, event }) =>
-              context.contentMissing && event.type === 'block' && event.height >= context.duty.deadline - 1,
+              context.contentMissing &&
+              event.type === 'block' &&
+              event.height >= context.duty.deadline - TX_INCLUSION_BLOCKS,
             target: 'voting',
             actions: assign({ vote: UNAVAILABLE }),
           },

@@ -12,6 +12,15 @@ import { DeadlineError } from '../../runtime/clock.ts'
 import { R3mesError } from '../../runtime/errors.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
 
+/**
+ * Blocks a transaction may take to land after its sender saw a block: sent on seeing block h,
+ * it is on chain by h + 3 on a busy network (in the next proposal, or the one after if that
+ * one was already built). An answer or vote that must land by a deadline is sent no later
+ * than this many blocks before it (in a chaos run, a vote sent one block before its deadline
+ * landed after it, and its arbiter was penalized).
+ */
+export const TX_INCLUSION_BLOCKS = 3
+
 export class ContentUnavailableError extends R3mesError {
   constructor(cid: string, holders: readonly string[], options?: ErrorOptions) {
     super(

@@ -1,14 +1,15 @@
 /**
- * One L2 attempt this node's VRF ticket selected it for. It first fetches the claim's content
- * (availability.ts: from the owner, then the replicas of its task), so that it sits only where
- * it can answer, then claims the seat. A claim phase lasts a couple of blocks, so the fetch
- * gets until the phase's last block: if the content has not come by then, it claims all the
- * same and answers 'unavailable' once the phase is over (a panel then rules on availability),
- * so it is never silent, hence never penalized, for content its owner withheld. Otherwise it
- * waits for the verdict of the claim's re-execution (run by the verifier's reexecutor, started
- * as soon as the node knew it was selected) and answers with it if it holds the seat; a
- * re-execution that fails for want of content makes the answer 'unavailable' too. Once seated
- * it must answer by the deadline, or the chain penalizes it.
+ * One L2 attempt this node's VRF ticket selected it for. From the start it fetches the claim's
+ * content (availability.ts: from the owner, then the replicas of its task), and claims the seat
+ * once the content is here, or sooner if waiting longer would make the claim land after the
+ * claim phase (with the default two-block phase, that is at once). It then waits for the
+ * verdict of the claim's re-execution (run by the verifier's reexecutor, started as soon as the
+ * node knew it was selected) and, once the claim phase is over and it holds the seat, answers
+ * with it. When the content was not served (the fetch timed out, or a re-execution lacked
+ * content) or has still not come when an answer must go out to land by the deadline, it answers
+ * 'unavailable', which a panel then rules on: it is never silent, hence never penalized, for
+ * content its owner withheld. Once seated it must answer by the deadline, or the chain
+ * penalizes it.
  *
  *   fetchingContent → claimingSeat → reexecuting → awaitingClaimPhaseEnd → answering → answered
  *                                                                         ↘ notSeated (another ticket won the seat)
@@ -23,7 +24,7 @@ import type { Logger } from '../../runtime/logger.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
 import type { NodeMetrics } from '../services/metrics.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
-import { ContentUnavailableError, fetchClaimContent } from './availability.ts'
+import { ContentUnavailableError, fetchClaimContent, TX_INCLUSION_BLOCKS } from './availability.ts'
 import type { Recheck } from './reexecute.ts'
 
 export interface VerifierAttemptComponents {
@@ -62,13 +63,17 @@ export type VerifierAttemptEvent =
   | { type: 'closed' }
 
 interface AttemptContext extends VerifierAttemptInput {
-  /** The claim's content did not come by the claim phase's last block (or a re-execution lacked it). */
+  /** The claim's content arrived. */
+  readonly contentArrived: boolean
+  /** The claim's content was not served in time (or has not come when the answer must go out). */
   readonly contentMissing: boolean
 }
 
 const claimPhaseOver = (c: AttemptContext): boolean => c.height >= c.draw.claimUntil
-/** A claim sent at this height still lands within the claim phase; one block later it may not. */
-const claimPhaseEnding = (c: AttemptContext): boolean => c.height >= c.draw.claimUntil - 1
+/** A claim sent later than this may land after the claim phase. */
+const claimPhaseEnding = (c: AttemptContext): boolean => c.height >= c.draw.claimUntil - TX_INCLUSION_BLOCKS
+/** Without content or verdict by now, the answer must go out as 'unavailable' to land by the deadline. */
+const answerDue = (height: number, draw: VerifierDraw): boolean => height >= draw.deadline - TX_INCLUSION_BLOCKS
 /** The answer: the re-execution's verdict when there is one, else 'unavailable'. */
 export const answerOf = (c: Pick<AttemptContext, 'verdict'>): L2Verdict =>
   c.verdict === null ? 'unavailable' : c.verdict.honest ? 'owner' : 'challenger'
@@ -82,8 +87,11 @@ export const verifierAttemptMachine = setup({
     output: {} as VerifierAttemptOutput,
   },
   actors: {
-    fetchContent: fromPromise<Uint8Array, { components: VerifierAttemptComponents; claim: Claim }>(
-      ({ input, signal }) => fetchClaimContent(input.components, input.claim, { signal }),
+    fetchContent: fromPromise<Uint8Array, { components: VerifierAttemptComponents; claim: Claim | null }>(
+      async ({ input, signal }) => {
+        if (input.claim === null) throw new Error('the claim is no longer on chain')
+        return fetchClaimContent(input.components, input.claim, { signal })
+      },
     ),
     claimSeat: fromPromise<TxResultInfo, { tx: VerifierAttemptComponents['tx']; challengeId: string; proof: string }>(
       ({ input }) => input.tx.send({ type: 'verifierClaim', challengeId: input.challengeId, proof: input.proof }),
@@ -106,19 +114,38 @@ export const verifierAttemptMachine = setup({
     hasVerdict: ({ context }) => context.verdict !== null,
     claimPhaseEnding: ({ context }) => claimPhaseEnding(context),
     contentMissing: ({ context }) => context.contentMissing,
-    hasClaim: ({ context }) => context.draw.claim !== null,
+    contentKnown: ({ context }) => context.contentArrived || context.contentMissing || context.draw.claim === null,
     mayAnswer: ({ context }) => claimPhaseOver(context) && seated(context),
     lostSeat: ({ context }) => claimPhaseOver(context) && !seated(context),
     pastDeadline: ({ event }) => event.type === 'draw' && event.height >= event.draw.deadline,
   },
 }).createMachine({
   id: 'verifierAttempt',
-  context: ({ input }) => ({ ...input, contentMissing: false }),
+  context: ({ input }) => ({ ...input, contentArrived: false, contentMissing: false }),
   initial: 'fetchingContent',
+  // The fetch runs for the whole attempt: the seat may have to be claimed before it ends.
+  invoke: {
+    src: 'fetchContent',
+    input: ({ context }) => ({ components: context.components, claim: context.draw.claim }),
+    onDone: { actions: assign({ contentArrived: true }) },
+    // Content that arrived corrupt is for the re-execution to judge (a fault); content that
+    // was not served in time is unavailable.
+    onError: {
+      actions: assign({ contentMissing: ({ event }) => event.error instanceof ContentUnavailableError }),
+    },
+  },
   on: {
     draw: [
       { guard: 'pastDeadline', target: '.expired' },
-      { actions: assign({ height: ({ event }) => event.height, draw: ({ event }) => event.draw }) },
+      {
+        actions: assign({
+          height: ({ event }) => event.height,
+          draw: ({ event }) => event.draw,
+          contentMissing: ({ context, event }) =>
+            context.contentMissing ||
+            (answerDue(event.height, event.draw) && context.verdict === null && !context.contentArrived),
+        }),
+      },
     ],
     verdict: {
       guard: ({ context, event }) => event.claimId === context.draw.claimId,
@@ -134,21 +161,10 @@ export const verifierAttemptMachine = setup({
     fetchingContent: {
       always: [
         { guard: not('mayClaim'), target: 'reexecuting' },
-        { guard: not('hasClaim'), target: 'claimingSeat' },
-        // Out of claim phase: claim now, and answer 'unavailable' unless a verdict comes.
-        { guard: 'claimPhaseEnding', target: 'claimingSeat', actions: assign({ contentMissing: true }) },
+        { guard: 'contentKnown', target: 'claimingSeat' },
+        // Waiting longer would make the claim land too late: claim now, the fetch goes on.
+        { guard: 'claimPhaseEnding', target: 'claimingSeat' },
       ],
-      invoke: {
-        src: 'fetchContent',
-        input: ({ context }) => ({ components: context.components, claim: context.draw.claim as Claim }),
-        onDone: { target: 'claimingSeat' },
-        // Content that arrived corrupt is for the re-execution to judge (a fault); content that
-        // did not arrive in time is unavailable.
-        onError: {
-          target: 'claimingSeat',
-          actions: assign({ contentMissing: ({ event }) => event.error instanceof ContentUnavailableError }),
-        },
-      },
     },
     claimingSeat: {
       always: { guard: not('mayClaim'), target: 'reexecuting' },

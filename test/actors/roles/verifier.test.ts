@@ -97,7 +97,6 @@ describe('actors: verifier role machine', () => {
     assert.deepEqual(types(h.sent), ['verifierClaim'], 'no answer inside the claim phase')
     await h.block(12)
     assert.deepEqual(h.trace.statesOf(ATTEMPT), [
-      'fetchingContent',
       'claimingSeat',
       'reexecuting',
       'awaitingClaimPhaseEnd',
@@ -120,12 +119,7 @@ describe('actors: verifier role machine', () => {
     await h.block(10)
     h.chainView.draws = [draw('r3mes1othervalidator')]
     await h.block(12)
-    assert.deepEqual(h.trace.statesOf(ATTEMPT), [
-      'fetchingContent',
-      'claimingSeat',
-      'awaitingClaimPhaseEnd',
-      'notSeated',
-    ])
+    assert.deepEqual(h.trace.statesOf(ATTEMPT), ['claimingSeat', 'reexecuting', 'awaitingClaimPhaseEnd', 'notSeated'])
     assert.deepEqual(types(h.sent), ['verifierClaim'])
     assert.equal(h.metrics.verdicts, 0)
   })
@@ -171,20 +165,25 @@ describe('actors: verifier role machine', () => {
     assert.equal(h.reexecutions(), 0)
   })
 
-  it('content that never arrives: claims on the claim phase’s last block and answers unavailable, never silent', async () => {
+  it('content that never arrives: waits for it while a claim can still land, then claims and answers unavailable in time', async () => {
     let release: (check: Recheck) => void = () => {}
     const h = harness(
       () => new Promise((resolve) => (release = resolve)),
       () => new Promise(() => {}),
     )
+    // A longer claim phase than the default's two blocks: claims until 16, answers due by 24.
+    const long = (seat: string | null): VerifierDraw => ({ ...draw(seat), claimUntil: 16, deadline: 24 })
+    h.chainView.draws = [long(null)]
     await h.block(10)
-    assert.equal(h.sent.length, 0, 'no seat before the content is here, while the claim phase lasts')
-    await h.block(11)
-    assert.deepEqual(types(h.sent), ['verifierClaim'], 'claims all the same in time')
-    h.chainView.draws = [draw(key.address)]
-    await h.block(12)
+    assert.equal(h.sent.length, 0, 'no seat before the content is here, while a claim can wait')
+    await h.block(13)
+    assert.deepEqual(types(h.sent), ['verifierClaim'], 'claims all the same, three blocks before the phase ends')
+    h.chainView.draws = [long(key.address)]
+    await h.block(16)
+    assert.deepEqual(types(h.sent), ['verifierClaim'], 'the fetch still has time')
+    await h.block(21)
     const answer = h.sent.at(-1)
-    assert.equal(answer?.type === 'verifierResponse' && answer.verdict, 'unavailable')
+    assert.equal(answer?.type === 'verifierResponse' && answer.verdict, 'unavailable', 'sent to land by the deadline')
     assert.equal(h.actor.getSnapshot().context.finished.get('ch1/0'), 'answered')
     release({ honest: true, reason: 'too late' })
   })
