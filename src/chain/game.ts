@@ -9,7 +9,9 @@
  * until a proof is shown, so only a verifier that claimed can be held to it: a seated verifier
  * that does not answer is penalized (verifierPenaltyBps of its bonded tokens) and excluded, and
  * the next attempt draws afresh; an attempt whose claim phase ends with no claim moves on at
- * once. After `maxVerifierAttempts` the challenge lapses and the bond returns.
+ * once. After `maxVerifierAttempts` the challenge lapses and the bond returns. A verifier that
+ * could not fetch the claim's content answers 'unavailable' (paid like any answer), which
+ * escalates like a verdict for the challenger: the panel rules on availability too.
  *
  * L3, a public draw from unsteerable randomness: the panel is drawn by stake from SHA-256 of
  * the answering verifier's VRF output and the hash of the block that escalated, so nobody (the
@@ -23,10 +25,18 @@
  * (the "validator" of the seed). The panel confirms a fault (2 of 3) → the owner is slashed
  * (slashFractionBps of its stake), its pending reward revoked, an aggregate's model pointer
  * restored, and the challenger gets the bond back plus bountyMultiple × baseReward (minted).
+ * A quorum of 'unavailable' (the content could not be fetched) convicts the owner the same
+ * way, the claim flagged 'unavailable'; a panel whose every seat voted without a quorum lapses.
  * Nothing is slashed for a fault before L3. Verifiers that answer and arbiters on the deciding
  * side are paid (minted). An arbiter that misses a round's deadline is penalized
  * (arbiterPenaltyBps of its stake) and replaced by a fresh draw; a vote after its seat was
  * replaced is refused. Penalties go through `slash`, so supply stays accounted for.
+ *
+ * Availability disputes: an aggregate that could not fetch an accepted submission's gradient
+ * lists it as unavailable, and each such claim is disputed straight at L3 (no bond, the
+ * aggregator as challenger, no bounty); its arbiters only fetch. Unavailable → the owner is
+ * slashed as above; available → the claim is paid and the aggregator penalized
+ * (verifierPenaltyBps) for leaving out work it could have had; a lapse → the claim is paid.
  */
 
 import { fromHex, toHex } from '../codec/bytes.ts'
