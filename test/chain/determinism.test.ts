@@ -127,13 +127,18 @@ function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, string>): Ui
             : {
                 type: 'verifierResponse',
                 challengeId: c.id,
-                verdict: rng.chance(0.5) ? 'owner' : 'challenger',
+                verdict: rng.pick(['owner', 'challenger', 'unavailable'] as const),
                 proof: ticket.proof,
               }
       } else {
         signer = byAddress.get(rng.pick(c.panel)) as KeyPair
         const proof = arbiterProof(signer.secretKey, c.id, c.panelRound)
-        msg = { type: 'arbiterVote', challengeId: c.id, verdict: rng.chance(0.5) ? 'fault' : 'no_fault', proof }
+        msg = {
+          type: 'arbiterVote',
+          challengeId: c.id,
+          verdict: rng.pick(['fault', 'no_fault', 'unavailable'] as const),
+          proof,
+        }
       }
       break
     }
@@ -151,12 +156,14 @@ function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, string>): Ui
         .map(([, c]) => c)
         .filter((c) => c.kind === 'submission' && c.window === win.id && c.subnet === subnet && c.status === 'accepted')
         .map((c) => c.id)
+      // Some left out as unavailable: each opens an availability dispute.
+      const out = new Set(claims.filter(() => rng.chance(0.2)))
       msg = {
         type: 'aggregate',
         window: win.id,
         subnet,
-        claims,
-        unavailable: [],
+        claims: claims.filter((id) => !out.has(id)),
+        unavailable: claims.filter((id) => out.has(id)),
         adapterCid: cid(`adapter-${win.id}-${rng.nextInt(2)}`),
       }
       break
