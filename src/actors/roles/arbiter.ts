@@ -3,8 +3,9 @@
  * vote. Each seat (challenge, round) is its own `arbiterSeatMachine`. It first fetches the
  * claim's content (availability.ts: from the owner, then the replicas of its task). An
  * availability dispute asks nothing more: 'no_fault' if the content came, 'unavailable' if it
- * did not come in time for the vote to land by the round's deadline. A fault challenge then re-executes the stage on the
- * CPU kernels (so the panel's verdict depends on no accelerator); a re-execution that throws
+ * was not served within `availabilityFetchDeadlineMs` (half the round) or has not come when the
+ * vote must go out to land by the round's deadline. A fault challenge then re-executes the
+ * stage on the CPU kernels (so the panel's verdict depends on no accelerator); a re-execution that throws
  * convicts nobody and is tried again at the next block, and one that still lacks content when
  * the vote must go out votes 'unavailable'. So an arbiter is never silent (hence never
  * penalized) for content its owner withheld.
@@ -12,18 +13,20 @@
  *   arbiter: watching (children: one arbiterSeat per seat waiting for this node's vote)
  *   seat:    fetching → (availability) voting → voted
  *            fetching → reexecuting → voting → voted
- *            fetching → retryingFetch → (next block) fetching
+ *            fetching → (not served within the fetch's deadline) voting 'unavailable'
  *            reexecuting → retrying → (next block) reexecuting
- *            (fetching, retryingFetch, retrying with content missing) → (vote due: deadline − TX_INCLUSION_BLOCKS) voting 'unavailable'
+ *            (fetching, retrying with content missing) → (vote due: deadline − TX_INCLUSION_BLOCKS) voting 'unavailable'
  *            voting → retryingVote → (next block) voting
  *            (any) → expired | closed
  */
 import { assign, enqueueActions, fromPromise, setup } from 'xstate'
 import { arbiterProof } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
+import type { Params as ChainParams } from '../../chain/params.ts'
 import type { ArbiterDuty, ChainReader } from '../../chain/reader.ts'
 import type { Claim, Verdict } from '../../chain/state.ts'
 import type { Logger } from '../../runtime/logger.ts'
+import { FETCH_DEADLINE_MS } from '../services/content-fetcher.ts'
 import type { NodeMetrics } from '../services/metrics.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
@@ -33,7 +36,7 @@ import { forgotten, remembered } from './bounded-memory.ts'
 import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
 
 export interface ArbiterComponents extends ReexecuteComponents {
-  readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'arbiterDuties'>
+  readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'arbiterDuties' | 'params'>
   readonly training: Pick<TrainingSetup, 'protocol' | 'data' | 'cpuKernels'>
   readonly tx: Pick<TxSender, 'send'>
   readonly key: Pick<KeyPair, 'address' | 'secretKey'>
@@ -69,6 +72,17 @@ interface SeatContext extends ArbiterSeatInput {
   contentMissing: boolean
 }
 
+/**
+ * How long a seat waits for the claim's content: half the round's time before its vote is due.
+ * Every vote of one node goes out one transaction at a time (tx-sender.ts), and an aggregate
+ * opens its availability disputes together, so votes decided at the last moment would not all
+ * land by the deadline; decided at mid-round, they do.
+ */
+export function availabilityFetchDeadlineMs(params: Pick<ChainParams, 'l3DeadlineBlocks' | 'blockTimeMs'>): number {
+  const blocks = Math.max(1, Math.floor((params.l3DeadlineBlocks - TX_INCLUSION_BLOCKS) / 2))
+  return Math.min(FETCH_DEADLINE_MS, blocks * params.blockTimeMs)
+}
+
 const voteOf = (check: Recheck): SeatVote => ({ verdict: check.honest ? 'no_fault' : 'fault', reason: check.reason })
 const UNAVAILABLE: SeatVote = { verdict: 'unavailable', reason: 'the content was not served in time' }
 
@@ -81,7 +95,10 @@ export const arbiterSeatMachine = setup({
   },
   actors: {
     fetchContent: fromPromise<Uint8Array, { components: ArbiterComponents; claim: Claim }>(({ input, signal }) =>
-      fetchClaimContent(input.components, input.claim, { signal }),
+      fetchClaimContent(input.components, input.claim, {
+        signal,
+        deadlineMs: availabilityFetchDeadlineMs(input.components.chain.params),
+      }),
     ),
     reexecute: fromPromise<Recheck, { components: ArbiterComponents; claim: Claim }>(({ input, signal }) =>
       reexecute(input.components, input.claim, input.components.training.cpuKernels, signal),
@@ -135,7 +152,8 @@ export const arbiterSeatMachine = setup({
           // Bytes that arrived corrupt: the re-execution rules on them (a fault); an availability
           // dispute only asks whether the content can be had, and corrupt bytes are not it.
           { guard: ({ event }) => !(event.error instanceof ContentUnavailableError), target: 'fetchFailed' },
-          { target: 'retryingFetch' },
+          // Not served within the fetch's deadline: vote now, while the vote surely lands.
+          { target: 'voting', actions: assign({ vote: UNAVAILABLE }) },
         ],
       },
     },
@@ -144,15 +162,6 @@ export const arbiterSeatMachine = setup({
         { guard: 'availabilityOnly', target: 'voting', actions: assign({ vote: UNAVAILABLE }) },
         { target: 'reexecuting' },
       ],
-    },
-    retryingFetch: {
-      on: {
-        block: [
-          { guard: 'pastDeadline', target: 'expired' },
-          { guard: 'lastBlock', target: 'voting', actions: assign({ vote: UNAVAILABLE }) },
-          { target: 'fetching' },
-        ],
-      },
     },
     reexecuting: {
       invoke: {

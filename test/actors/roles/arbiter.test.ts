@@ -9,6 +9,7 @@ import {
   type ArbiterComponents,
   arbiterMachine,
   arbiterSeatMachine,
+  availabilityFetchDeadlineMs,
   seatActorId,
 } from '../../../src/actors/roles/arbiter.ts'
 import { ContentUnavailableError } from '../../../src/actors/roles/availability.ts'
@@ -126,21 +127,17 @@ describe('actors: arbiter role machine', () => {
     assert.equal(h.actor.getSnapshot().context.finished.get('ch1/1'), 'voted', 'never silent, so never penalized')
   })
 
-  it('a fetch that times out is tried again at each block, then voted unavailable', async () => {
-    let fetches = 0
-    const h = harness(
-      async () => ({ honest: true, reason: 'not reached' }),
-      () => {
-        fetches++
-        return unavailable()
-      },
-    )
+  it('content not served within the fetch’s deadline is voted unavailable at once, never re-executed', async () => {
+    const h = harness(async () => ({ honest: true, reason: 'not reached' }), unavailable)
     await h.block(30)
-    await h.block(31)
-    assert.equal(fetches, 2)
-    assert.deepEqual(h.sent, [])
-    await h.block(37)
-    assert.deepEqual(h.sent, [voteFor('unavailable')])
+    assert.deepEqual(h.sent, [voteFor('unavailable')], 'decided mid-round, so a node’s several votes all land')
+    assert.equal(h.reexecutions(), 0)
+  })
+
+  it('waits for the content half the round’s time before the vote is due', () => {
+    assert.equal(availabilityFetchDeadlineMs({ l3DeadlineBlocks: 20, blockTimeMs: 1000 }), 8_000)
+    assert.equal(availabilityFetchDeadlineMs({ l3DeadlineBlocks: 6, blockTimeMs: 1000 }), 1_000)
+    assert.equal(availabilityFetchDeadlineMs({ l3DeadlineBlocks: 50, blockTimeMs: 5000 }), 60_000, 'at most a fetch')
   })
 
   it('a re-execution that keeps missing content votes unavailable on the last block instead of expiring', async () => {
