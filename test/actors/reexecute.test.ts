@@ -78,8 +78,18 @@ describe('actors: re-execution verdicts', () => {
 
   it('a caller’s abort is not unavailability: it passes through as is', async () => {
     const abort = new Error('stopped')
+    const controller = new AbortController()
+    controller.abort(abort)
     const s = services(() => Promise.reject(abort))
-    await assert.rejects(reexecute(s, claim, {} as Kernels), (e) => e === abort)
+    await assert.rejects(reexecute(s, claim, {} as Kernels, controller.signal), (e) => e === abort)
+  })
+
+  it('any failure that is neither corrupt content nor the caller’s abort is unavailability', async () => {
+    // bitswap reports its deadline's abort in its own words, not as a DeadlineError.
+    const s = services(() =>
+      Promise.reject(Object.assign(new Error('The operation was aborted'), { name: 'AbortError' })),
+    )
+    await assert.rejects(reexecute(s, claim, {} as Kernels), ContentUnavailableError)
   })
 
   it('convicts when the trace arrives corrupt or is not a trace', async () => {

@@ -8,7 +8,7 @@
  */
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
-import { DeadlineError } from '../../runtime/clock.ts'
+import { ContentIntegrityError, MalformedMessageError } from '../../net/errors.ts'
 import { R3mesError } from '../../runtime/errors.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
 
@@ -49,9 +49,12 @@ export function holdersOf(chain: AvailabilityComponents['chain'], claim: Claim):
 }
 
 /**
- * Bytes by CID, asked of `holders` first (then the announced holders and the network). A
- * fetch that runs out of time is a `ContentUnavailableError`; bytes that do not match their
- * CID fail as the content store reports them; a caller's abort is passed on as is.
+ * Bytes by CID, asked of `holders` first (then the announced holders and the network). Bytes
+ * that do not match their CID, or content that is not what it claims to be, fail as the
+ * content store reports them (the owner's fault); a caller's abort is passed on as is; any
+ * other failure means nobody served the content in time: a `ContentUnavailableError`. (The
+ * fetch's own deadline does not surface as one error type: bitswap reports its abort in its
+ * own words, so the rule is "not corrupt and not cancelled", not "a DeadlineError".)
  */
 export async function fetchAvailable(
   content: AvailabilityComponents['content'],
@@ -66,8 +69,9 @@ export async function fetchAvailable(
       ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
     })
   } catch (error) {
-    if (error instanceof DeadlineError) throw new ContentUnavailableError(cid, holders, { cause: error })
-    throw error
+    if (options.signal?.aborted === true) throw error
+    if (error instanceof ContentIntegrityError || error instanceof MalformedMessageError) throw error
+    throw new ContentUnavailableError(cid, holders, { cause: error })
   }
 }
 
