@@ -30,7 +30,7 @@ import { payValidators } from './rewards.ts'
 import { register, releaseUnbonded, stake, transfer, unstake, votingPower } from './staking.ts'
 import { ChainState } from './state.ts'
 import { decodeTx, type SignedTx } from './tx.ts'
-import { aggregate, beginWindows, commit, payCredits, reveal } from './windows.ts'
+import { aggregate, beginWindows, commit, payCredits, reveal, runAggregations } from './windows.ts'
 
 /** Bound on the checkTx cache (a mempool's worth of transactions). */
 const MAX_VERIFIED = 10_000
@@ -175,6 +175,7 @@ export class ChainApp implements Application {
       }),
     )
     runDeadlines(s, ctx)
+    runAggregations(s, ctx)
     tallyProposals(s, ctx)
     releaseUnbonded(s, ctx)
     payCredits(s, ctx)

@@ -60,6 +60,32 @@ export interface Window {
   readonly closed: boolean
 }
 
+/**
+ * Where the aggregation of one (window, subnet) stands (windows.ts): waiting for its
+ * submissions to settle and the subnet's pointer to be final, due for the drawn aggregator
+ * until `deadline`, submitted (the aggregate claim is in its challenge period), or finished:
+ * done (a final aggregate, or nothing accepted to aggregate) or spent (every attempt failed).
+ */
+export interface Aggregation {
+  readonly window: number
+  readonly subnet: number
+  readonly stage: 'waiting' | 'due' | 'submitted' | 'done' | 'spent'
+  /** 0 for the window's own aggregator; each slashed aggregate or missed deadline adds one. */
+  readonly attempt: number
+  /** The validator drawn for this attempt. */
+  readonly aggregator: string | null
+  /** Aggregators of earlier attempts: never drawn again for this (window, subnet). */
+  readonly tried: readonly string[]
+  /** First height at which the drawn aggregator may submit; null while waiting. */
+  readonly dueHeight: number | null
+  /** Last height at which it may submit; null while waiting. */
+  readonly deadline: number | null
+  /** The aggregate claim of this attempt, once submitted. */
+  readonly claimId: string | null
+  /** Height at which it finished (done or spent); null before. */
+  readonly finishedHeight: number | null
+}
+
 export interface Task {
   readonly id: string
   readonly window: number
@@ -191,6 +217,8 @@ export class ChainState {
   readonly datasets = new Table<Dataset>('datasets', this.journal)
   readonly adapters = new Table<string>('adapters', this.journal)
   readonly windows = new Table<Window>('windows', this.journal)
+  /** Aggregation of each (window, subnet), key `aggregationKey(window, subnet)` (windows.ts). */
+  readonly aggregations = new Table<Aggregation>('aggregations', this.journal)
   readonly tasks = new Table<Task>('tasks', this.journal)
   readonly commits = new Table<Commit>('commits', this.journal)
   readonly claims = new Table<Claim>('claims', this.journal)
@@ -215,6 +243,7 @@ export class ChainState {
       this.datasets,
       this.adapters,
       this.windows,
+      this.aggregations,
       this.tasks,
       this.commits,
       this.claims,
