@@ -10,18 +10,7 @@
 import { R3mesError } from '../runtime/errors.ts'
 import type { Params, Role } from './params.ts'
 import { isWindowPruned, windowOfClaim, windowOfTask } from './pruning.ts'
-import type {
-  Account,
-  Aggregation,
-  ChainState,
-  Challenge,
-  Claim,
-  Meta,
-  Staker,
-  Subnet,
-  Task,
-  Window,
-} from './state.ts'
+import type { Account, Aggregation, ChainState, Challenge, Claim, Meta, Staker, Subnet, Task, Window } from './state.ts'
 import {
   aggregationKey,
   currentWindow,
