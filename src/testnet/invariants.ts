@@ -10,12 +10,17 @@
  * - honest not slashed: no node without a planted misbehaviour lost stake beyond the duty
  *   penalties a late verifier or arbiter pays (at most 5%);
  * - recovery: after the last fault, and after every heal, restart or resume, the chain
- *   committed `recoveryBlocks` more blocks within the bound.
+ *   committed `recoveryBlocks` more blocks within the bound;
+ * - served models clean: no adapter state a serving node loaded comes from a slashed aggregate
+ *   or has a slashed submission in it or in the states it was built on;
+ * - slashed aggregates redone: every (window, subnet) whose aggregate was slashed was
+ *   aggregated again, unless no honest aggregator was drawn within its attempts or the run
+ *   ended while the redo was still within its deadline.
  *
  * Each check names what broke, so a failed run says which invariant and where.
  */
 import { addressOf } from '../chain/keys.ts'
-import type { Challenge, Claim } from '../chain/state.ts'
+import type { Aggregation, Challenge, Claim } from '../chain/state.ts'
 import { fromHex } from '../codec/bytes.ts'
 import type { FaultRecord, Testnet } from './testnet.ts'
 
@@ -98,6 +103,112 @@ export function checkRecovery(
         `${restoring.length} faults: ${recoveryBlocks} more blocks within ${Math.round(Math.max(...times))} ms at worst (bound ${boundMs} ms)`,
       )
     : fail('recovery', `not recovered within ${boundMs} ms: ${late.join('; ')}`)
+}
+
+/** What a serving node reported loading: the adapter-state CID of each subnet (null: the initial state). */
+export interface LoadedModelRecord {
+  readonly node: string
+  readonly height: number
+  readonly pointers: readonly (string | null)[]
+}
+
+/**
+ * No model a serving node loaded contains a convicted claim: each loaded adapter state is named
+ * by an aggregate on chain that was not slashed, and no submission that aggregate or any
+ * aggregate under it (its `previousCid` chain) names was slashed. `claims` are every claim of
+ * the run's windows.
+ */
+export function checkServedModels(loaded: readonly LoadedModelRecord[], claims: readonly Claim[]): InvariantResult {
+  const name = 'served models clean'
+  const byId = new Map(claims.map((c) => [c.id, c]))
+  // Identical bytes are the identical state: a CID some unslashed aggregate names is that aggregate's.
+  const byCid = new Map<string, Claim>()
+  for (const c of claims)
+    if (c.kind === 'aggregate' && (byCid.get(c.cid) === undefined || byCid.get(c.cid)?.status === 'slashed'))
+      byCid.set(c.cid, c)
+  const tainted: string[] = []
+  const states = new Set<string>()
+  for (const record of loaded) {
+    for (const pointer of record.pointers) {
+      if (pointer === null) continue
+      states.add(pointer)
+      const problems: string[] = []
+      const seen = new Set<string>()
+      for (let cid: string | null = pointer; cid !== null && !seen.has(cid); ) {
+        seen.add(cid)
+        const agg = byCid.get(cid)
+        if (agg === undefined) {
+          problems.push(`no aggregate on chain names ${cid.slice(0, 16)}`)
+          break
+        }
+        if (agg.status === 'slashed') problems.push(`aggregate ${agg.id} was slashed`)
+        for (const id of agg.claims)
+          if (byId.get(id)?.status === 'slashed') problems.push(`${agg.id} names slashed ${id}`)
+        cid = agg.previousCid
+      }
+      if (problems.length > 0)
+        tainted.push(`${record.node} at height ${record.height} loaded ${pointer.slice(0, 16)}: ${problems.join(', ')}`)
+    }
+  }
+  if (loaded.length === 0) return pass(name, 'no serving node loaded a model: nothing to check')
+  return tainted.length === 0
+    ? pass(
+        name,
+        `${loaded.length} loads, ${states.size} trained adapter states: none from a slashed aggregate or holding a slashed claim`,
+      )
+    : fail(name, tainted.slice(0, 5).join('; '))
+}
+
+/**
+ * Every (window, subnet) whose aggregate was slashed was aggregated again. Passes for one
+ * only when the redo could not be expected: the run ended while an attempt was still within
+ * its deadline (`height` ≤ its deadline), or every attempt went to a cheating validator
+ * (`cheats`) before the attempts ran out. An honest validator drawn that let its attempt lapse
+ * is a failure. `aggregations` are the chain's records of those (window, subnet) pairs.
+ */
+export function checkAggregatesRedone(
+  claims: readonly Claim[],
+  aggregations: ReadonlyMap<string, Aggregation>,
+  cheats: ReadonlySet<string>,
+  height: number,
+): InvariantResult {
+  const name = 'slashed aggregates redone'
+  const slashed = claims.filter((c) => c.kind === 'aggregate' && c.status === 'slashed')
+  if (slashed.length === 0) return pass(name, 'no aggregate was slashed: nothing to redo')
+  const pairs = [...new Set(slashed.map((c) => `${c.window}/${c.subnet}`))]
+  const redone: string[] = []
+  const excused: string[] = []
+  const missing: string[] = []
+  for (const pair of pairs) {
+    const [window, subnet] = pair.split('/').map(Number) as [number, number]
+    const later = claims.filter(
+      (c) => c.kind === 'aggregate' && c.window === window && c.subnet === subnet && c.status !== 'slashed',
+    )
+    if (later.length > 0) {
+      redone.push(`${pair} by ${later.map((c) => c.id).join(', ')}`)
+      continue
+    }
+    const a = aggregations.get(pair)
+    if (a === undefined) {
+      missing.push(`${pair}: no aggregation record`)
+      continue
+    }
+    const drawn = [...a.tried, ...(a.aggregator === null ? [] : [a.aggregator])]
+    const honest = drawn.filter((v) => !cheats.has(v))
+    if ((a.stage === 'due' || a.stage === 'waiting') && (a.deadline === null || a.deadline >= height))
+      excused.push(`${pair}: attempt ${a.attempt} still open at the end of the run`)
+    else if (a.stage === 'spent' && honest.length === 0)
+      excused.push(`${pair}: all ${a.attempt + 1} attempts drawn cheats`)
+    else
+      missing.push(
+        `${pair}: ${a.stage} after ${a.attempt + 1} attempts, honest drawn ${honest.join(', ') || 'none'}, nothing aggregated`,
+      )
+  }
+  const detail = [
+    `${redone.length} of ${pairs.length} redone${redone.length > 0 ? ` (${redone.join('; ')})` : ''}`,
+    ...excused,
+  ].join('; ')
+  return missing.length === 0 ? pass(name, detail) : fail(name, missing.join('; '))
 }
 
 /** Every check, read from the running network. `samples` is the height timeline of the run. */
@@ -254,6 +365,22 @@ export async function checkInvariants(
         )
       : fail('honest not slashed', honestLost.join('; ')),
   )
+
+  // What every serving node loaded, and whether a convicted claim reached it.
+  const loaded: LoadedModelRecord[] = []
+  for (const n of net.nodes) {
+    const s = await n.get<{ loss?: { height: number; pointers?: (string | null)[] }[] }>('/status')
+    for (const l of s?.loss ?? []) loaded.push({ node: n.name, height: l.height, pointers: l.pointers ?? [] })
+  }
+  results.push(checkServedModels(loaded, claims))
+
+  const records = new Map<string, Aggregation>()
+  for (const c of claims.filter((x) => x.kind === 'aggregate' && x.status === 'slashed')) {
+    const a = await reader?.get<Aggregation | null>(`/query/aggregation/${c.window}/${c.subnet}`)
+    if (a !== undefined && a !== null) records.set(`${c.window}/${c.subnet}`, a)
+  }
+  const cheats = new Set(layout.nodes.filter((n) => n.misbehaviours.includes('wrongAggregate')).map((n) => n.address))
+  results.push(checkAggregatesRedone(claims, records, cheats, chainHeight))
 
   const boundMs = t.run.recoveryBlocks * t.chain.params.blockTimeMs * 6 + 30_000
   results.push(checkRecovery(net.faults, samples, t.run.recoveryBlocks, boundMs))

@@ -6,7 +6,7 @@
  * and cleanup (the run folder, unless kept). The report comes from the nodes themselves.
  */
 import { rmSync } from 'node:fs'
-import type { Claim } from '../chain/state.ts'
+import type { Aggregation, Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST } from '../runtime/limits.ts'
 import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
@@ -319,7 +319,13 @@ export class Testnet {
     const open = await (await this.reader())?.get<unknown[]>('/query/challenges')
     if (open === undefined || open.length > 0) return false
     const claims = await this.claims(Math.max(0, upToWindow))
-    return claims.every((c) => c.kind !== 'submission' || c.challengeUntil < height)
+    if (!claims.every((c) => c.kind !== 'submission' || c.challengeUntil < height)) return false
+    // A window whose aggregate was slashed is redone by the next aggregator drawn: wait for it.
+    const aggregations = await (await this.reader())?.get<Aggregation[]>('/query/aggregations')
+    if (aggregations === undefined) return false
+    return !aggregations.some(
+      (a) => a.window <= upToWindow && a.attempt > 0 && (a.stage === 'waiting' || a.stage === 'due'),
+    )
   }
 
   /**
