@@ -31,7 +31,8 @@ export type NodeRole = (typeof NODE_ROLES)[number]
  * - copiedCid: a miner skips the work and reveals another miner's CID (commit–reveal must
  *   give it nothing).
  * - wrongAggregate: a validator drawn to aggregate perturbs the new adapter state before
- *   storing it (a challenger must recompute it, and L2/L3 slash it and restore the pointer).
+ *   storing it (a challenger must recompute it, L2/L3 slash it and restore the pointer, and
+ *   the next aggregator drawn redoes the window).
  * - lazyVerifier: a verifier sides with the miner without re-executing.
  * - griefingChallenger: a challenger disputes honest submissions (it must lose its bonds).
  * - equivocatingValidator: a validator signs a second, conflicting vote (evidence must
