@@ -330,13 +330,15 @@ export function runAggregations(state: ChainState, ctx: BlockContext): void {
     }
   }
   for (const [key, a] of state.aggregations.entries()) {
-    if (a.stage !== 'waiting' || busy.has(a.subnet)) continue
+    if (a.stage !== 'waiting') continue
     const readiness = aggregationReadiness(submissionsOf(state, a.window, a.subnet), null, ctx.height)
     if (!readiness.ready) continue
+    // Nothing accepted: nothing to build, so no pointer to wait for.
     if (readiness.accepted.length === 0) {
       state.aggregations.set(key, { ...a, stage: 'done', finishedHeight: ctx.height })
       continue
     }
+    if (busy.has(a.subnet)) continue
     busy.add(a.subnet)
     state.aggregations.set(key, {
       ...a,
