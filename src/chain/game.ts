@@ -31,13 +31,14 @@
 
 import { fromHex, toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
+import { vrfProve, vrfVerify } from '../codec/vrf.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isWindowPruned, windowOfClaim } from './pruning.ts'
+import { sortition } from './sortition.ts'
 import type { ChainState, Challenge, Claim, Verdict } from './state.ts'
 import type { Msg, SignedTx } from './tx.ts'
 import { betaBytes, betterTicket, isSelected, type VerifierDraw, verifierAlpha } from './verifier-draw.ts'
-import { sortition, vrfProve, vrfVerify } from './vrf.ts'
 import { creditClaim } from './windows.ts'
 
 type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>

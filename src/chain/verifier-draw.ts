@@ -20,8 +20,8 @@
  * `verifierTicket` to learn whether it is selected and to get the proof it sends.
  */
 import { fromHex, toHex } from '../codec/bytes.ts'
+import { vrfProofToHash, vrfProve } from '../codec/vrf.ts'
 import type { Params } from './params.ts'
-import { vrfProofToHash, vrfProve } from './vrf.ts'
 
 /** What the chain fixes for one L2 attempt (the `verifier-draws` query answers it). */
 export interface VerifierDraw {

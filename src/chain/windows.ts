@@ -21,9 +21,9 @@ import { assert } from '../runtime/assert.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isCid } from './genesis.ts'
+import { sortition } from './sortition.ts'
 import type { ChainState, Claim, Task, Window } from './state.ts'
 import { commitmentOf, type Msg, type SignedTx } from './tx.ts'
-import { sortition } from './vrf.ts'
 
 type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
 
