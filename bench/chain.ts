@@ -83,6 +83,7 @@ function run(retentionBlocks: number): RunResult {
       timeMs: height * 1000,
       proposer: (validators[0] as KeyPair).address,
       hash: sha256(`bench/${height}`),
+      beacon: sha256(`bench/beacon/${height}`),
       txs,
       evidence: [],
     })

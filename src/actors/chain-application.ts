@@ -60,6 +60,7 @@ export class ChainApplication implements Application {
       timeMs: block.header.timeMs,
       proposer,
       hash: hashBlock(block),
+      beacon: block.header.beacon,
       txs: block.txs,
       evidence: block.evidence.map((e) => this.#evidence(current, e)),
     }
