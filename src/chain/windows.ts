@@ -56,8 +56,7 @@ export function beginWindows(state: ChainState, ctx: BlockContext): void {
 
 function openWindow(state: ChainState, ctx: BlockContext, id: number): void {
   const seed = fromHex(ctx.beacon) as Uint8Array
-  const validators = state.withRole('validator')
-  const aggregator = sortition(new Uint8Array([...seed, ...new TextEncoder().encode('aggregator')]), validators, 1)[0]
+  const aggregator = aggregatorDraw(seed, state.withRole('validator'))
   state.windows.set(windowKey(id), {
     id,
     openHeight: ctx.height,
@@ -68,6 +67,11 @@ function openWindow(state: ChainState, ctx: BlockContext, id: number): void {
   })
   state.setMeta({ currentWindow: id })
   assignTasks(state, id, seed)
+}
+
+/** The validator a window opened with `seed` draws to aggregate, by stake (undefined when there is none). */
+export function aggregatorDraw(seed: Uint8Array, validators: readonly Weighted[]): string | undefined {
+  return sortition(new Uint8Array([...seed, ...new TextEncoder().encode('aggregator')]), validators, 1)[0]
 }
 
 function assignTasks(state: ChainState, window: number, seed: Uint8Array): void {
