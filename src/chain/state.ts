@@ -53,7 +53,7 @@ export interface Window {
   readonly id: number
   readonly openHeight: number
   readonly closeHeight: number
-  /** Hex of the block hash at the opening height: the seed of every draw of this window. */
+  /** Hex of the opening block's beacon (consensus/beacon.ts): the seed of every draw of this window. */
   readonly seed: string
   /** Validator that submits this window's aggregates (drawn from the seed, by stake). */
   readonly aggregator: string | null
@@ -138,7 +138,7 @@ export interface Challenge {
   readonly challenger: string
   readonly bond: bigint
   readonly openedHeight: number
-  /** Hex block hash of the block that opened the challenge: part of every attempt's VRF input. */
+  /** Hex beacon of the block that opened the challenge: part of every attempt's VRF input. */
   readonly seed: string
   readonly stage: 'l2' | 'l3' | 'resolved' | 'lapsed'
   /** L2 attempt: each is a fresh VRF sortition (verifier-draw.ts). */

@@ -2,11 +2,14 @@
  * Training windows, task assignment, commit–reveal submissions, L1 and aggregation.
  *
  * A window opens at block N (the first at height 1) and closes at N + W, where the next one
- * opens. Its seed is the hash of the opening block. Tasks are (data shard × subnet): for each
- * of `shardsPerWindow` shards, drawn from the approved data sets, every subnet gets one task,
- * so one shard's tasks across subnets form a pipeline path. Each task goes to `replication`
- * distinct miners of its subnet. All draws use Philox keyed by (seed, "r3mes/tasks/1"), so
- * every node computes the same assignment and a miner can compute its own.
+ * opens. Its seed is the beacon of the opening block (consensus/beacon.ts: its proposer's VRF
+ * output, which it can withhold but not choose). Tasks are (data shard × subnet): for each of
+ * `shardsPerWindow` shards, drawn from the approved data sets, every subnet gets one task, so
+ * one shard's tasks across subnets form a pipeline path. Each task goes to `replication`
+ * distinct miners of its subnet, drawn by stake (`replicaDraw`), so an operator's chance to
+ * hold every replica of a task follows its stake, not its number of identities. The data draws
+ * use Philox keyed by (seed, "r3mes/tasks/1"), so every node computes the same assignment and a
+ * miner can compute its own.
  *
  * Submissions are commit (a hash binding CID, miner, task and salt) then reveal, in a later
  * block. A reveal that repeats a CID revealed before earns nothing unless it is an honest
@@ -26,14 +29,15 @@
 
 import { fromHex } from '../codec/bytes.ts'
 import { canonicalJson } from '../codec/canonical-json.ts'
+import { sha256 } from '../codec/hash.ts'
 import { deriveKey, PhiloxStream } from '../codec/prng.ts'
 import { assert } from '../runtime/assert.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isCid } from './genesis.ts'
+import { sortition, type Weighted } from './sortition.ts'
 import type { Aggregation, ChainState, Claim, Task, Window } from './state.ts'
 import { commitmentOf, type Msg, type SignedTx } from './tx.ts'
-import { sortition } from './vrf.ts'
 
 type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
 
@@ -66,19 +70,23 @@ export function beginWindows(state: ChainState, ctx: BlockContext): void {
 }
 
 function openWindow(state: ChainState, ctx: BlockContext, id: number): void {
-  const seed = fromHex(ctx.hash) as Uint8Array
-  const validators = state.withRole('validator')
-  const aggregator = sortition(new Uint8Array([...seed, ...new TextEncoder().encode('aggregator')]), validators, 1)[0]
+  const seed = fromHex(ctx.beacon) as Uint8Array
+  const aggregator = aggregatorDraw(seed, state.withRole('validator'))
   state.windows.set(windowKey(id), {
     id,
     openHeight: ctx.height,
     closeHeight: ctx.height + state.params.windowBlocks,
-    seed: ctx.hash,
+    seed: ctx.beacon,
     aggregator: aggregator ?? null,
     closed: false,
   })
   state.setMeta({ currentWindow: id })
   assignTasks(state, id, seed)
+}
+
+/** The validator a window opened with `seed` draws to aggregate, by stake (undefined when there is none). */
+export function aggregatorDraw(seed: Uint8Array, validators: readonly Weighted[]): string | undefined {
+  return sortition(new Uint8Array([...seed, ...new TextEncoder().encode('aggregator')]), validators, 1)[0]
 }
 
 function assignTasks(state: ChainState, window: number, seed: Uint8Array): void {
@@ -90,20 +98,33 @@ function assignTasks(state: ChainState, window: number, seed: Uint8Array): void 
     const ds = datasets[stream.nextInt(datasets.length)] as (typeof datasets)[0]
     const datasetShard = stream.nextInt(ds.shardCount)
     for (const subnet of subnetIds(state)) {
-      const pool = miners.filter((m) => m.subnet === subnet).map((m) => m.address) // sorted by address
-      const chosen: string[] = []
-      // Partial Fisher–Yates: `replication` distinct miners, uniformly.
-      for (let i = 0; i < Math.min(state.params.replication, pool.length); i++) {
-        const j = i + stream.nextInt(pool.length - i)
-        ;[pool[i], pool[j]] = [pool[j] as string, pool[i] as string]
-        chosen.push(pool[i] as string)
-      }
-      if (chosen.length === 0) continue
+      const pool = miners.filter((m) => m.subnet === subnet)
       const id = `${window}.${shard}.${subnet}`
+      const chosen = replicaDraw(seed, id, pool, state.params.replication)
+      if (chosen.length === 0) continue
       state.tasks.set(id, { id, window, shard, datasetCid: ds.cid, datasetShard, subnet, miners: chosen.sort() })
     }
   }
 }
+
+/**
+ * The `replication` distinct miners of task `taskId`, drawn by stake from the window seed.
+ * Without replacement and by weight, an operator holding a share f of the subnet's miner
+ * stake holds every one of two replicas with probability at most f² (f × (f − w)/(1 − w) for
+ * a first pick of weight w), however it splits that stake into identities: one identity can
+ * never be both replicas, and many small ones only approach f² from below. Each task has its
+ * own draw (a hash of the seed and the task id), so one task's pick says nothing of another's.
+ */
+export function replicaDraw(
+  seed: Uint8Array,
+  taskId: string,
+  miners: readonly Weighted[],
+  replication: number,
+): string[] {
+  return sortition(sha256(REPLICA_TAG, seed, new TextEncoder().encode(taskId)), miners, replication)
+}
+
+const REPLICA_TAG = new TextEncoder().encode('r3mes/replicas/1\0')
 
 function closeWindow(state: ChainState, w: Window): void {
   for (const [, task] of state.tasks.entries()) if (task.window === w.id) runL1(state, task, true)

@@ -15,13 +15,21 @@
  *   or has a slashed submission in it or in the states it was built on;
  * - slashed aggregates redone: every (window, subnet) whose aggregate was slashed was
  *   aggregated again, unless no honest aggregator was drawn within its attempts or the run
- *   ended while the redo was still within its deadline.
+ *   ended while the redo was still within its deadline;
+ * - beacons: every committed block's beacon is its proposer's VRF output over the previous
+ *   beacon (none forged, none chosen), recomputed from the headers the nodes serve, and the
+ *   chain committed at least a window's worth of such blocks.
  *
  * Each check names what broke, so a failed run says which invariant and where.
  */
+import { consensusGenesis } from '../actors/chain-node.ts'
+import { ChainApp } from '../chain/app.ts'
+import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
 import { addressOf } from '../chain/keys.ts'
 import type { Aggregation, Challenge, Claim } from '../chain/state.ts'
-import { fromHex } from '../codec/bytes.ts'
+import { bytesEqual, fromHex, toHex } from '../codec/bytes.ts'
+import { vrfVerify } from '../codec/vrf.ts'
+import { BEACON_SIZE_BYTES, beaconAlpha, genesisBeacon, nextBeacon } from '../consensus/beacon.ts'
 import type { FaultRecord, Testnet } from './testnet.ts'
 
 export interface InvariantResult {
@@ -69,6 +77,71 @@ export function checkAgreement(histories: ReadonlyMap<string, readonly HistoryEn
       ? pass('app hashes', `${heights} heights, ${nodes} nodes: one app hash per height`)
       : fail('app hashes', `application states diverged: ${diverged.slice(0, 5).join('; ')}`),
   ]
+}
+
+/** One committed height's beacon as `GET /chain/history` serves it (hex). */
+export interface BeaconEntry {
+  readonly height: number
+  /** The proposer's chain address (r3mes1…). */
+  readonly proposer: string
+  readonly beacon: string
+  readonly vrfProof: string
+  readonly proposerKey: string
+}
+
+/** The beacon before height 1, from the chain genesis as every node derives it. */
+export function chainGenesisBeacon(genesis: ChainGenesis): Uint8Array {
+  return genesisBeacon(consensusGenesis(genesis), new ChainApp(genesis).appHash())
+}
+
+/**
+ * Every committed block's beacon verifies: the proposer key is the proposer's, its VRF proof
+ * verifies over the previous beacon (the genesis beacon before height 1), and the beacon is
+ * the one derived from that output. Each distinct block is checked once, on every node's
+ * history; and the chain must have committed at least `minHeights` heights, all checked.
+ */
+export function checkBeacons(
+  histories: ReadonlyMap<string, readonly BeaconEntry[]>,
+  genesis: Uint8Array,
+  minHeights: number,
+): InvariantResult {
+  const forged: string[] = []
+  const checked = new Map<string, boolean>()
+  let top = 0
+  for (const [node, history] of histories) {
+    const byHeight = new Map(history.map((e) => [e.height, e]))
+    for (const e of history) {
+      const previous = e.height === 1 ? genesis : fromHex(byHeight.get(e.height - 1)?.beacon, BEACON_SIZE_BYTES)
+      if (previous === undefined) {
+        forged.push(`${node} height ${e.height}: the previous block's beacon is not served`)
+        continue
+      }
+      const key = `${e.height}/${e.beacon}/${e.vrfProof}/${e.proposerKey}/${toHex(previous)}`
+      let ok = checked.get(key)
+      if (ok === undefined) {
+        const proposerKey = fromHex(e.proposerKey, 32)
+        const proof = fromHex(e.vrfProof)
+        const beacon = fromHex(e.beacon, BEACON_SIZE_BYTES)
+        const output =
+          proposerKey === undefined || proof === undefined
+            ? undefined
+            : vrfVerify(proposerKey, beaconAlpha(previous), proof)
+        ok =
+          proposerKey !== undefined &&
+          addressOf(proposerKey) === e.proposer &&
+          output !== undefined &&
+          beacon !== undefined &&
+          bytesEqual(beacon, nextBeacon(previous, output))
+        checked.set(key, ok)
+      }
+      if (!ok) forged.push(`${node} height ${e.height} (proposer ${e.proposer})`)
+      else top = Math.max(top, e.height)
+    }
+  }
+  if (forged.length > 0) return fail('beacons', `beacons that do not verify: ${forged.slice(0, 5).join('; ')}`)
+  if (top < minHeights)
+    return fail('beacons', `the chain made no progress: ${top} heights committed, at least ${minHeights} expected`)
+  return pass('beacons', `${checked.size} committed blocks up to height ${top}: every beacon its proposer's VRF output`)
 }
 
 /**
@@ -221,7 +294,9 @@ export async function checkInvariants(
   const t = net.plan.topology
   const results: InvariantResult[] = []
 
-  results.push(...checkAgreement(await net.histories()))
+  const histories = await net.histories()
+  results.push(...checkAgreement(histories))
+  results.push(checkBeacons(histories, chainGenesisBeacon(layout.genesis), t.chain.params.windowBlocks))
 
   // Conservation, on every node that answers.
   const audits: string[] = []
@@ -342,6 +417,17 @@ export async function checkInvariants(
           if (lost) caught.push(`${n.name} equivocated: stake ${before} → ${now}`)
           else uncaught.push(`${n.name} equivocated but kept stake ${now}`)
           break
+        case 'seedGrinder': {
+          // What must hold is in the beacons check (no committed beacon forged) and liveness;
+          // here, how many blocks it still got in, each with the beacon its key gave.
+          const proposed = [...histories.values()]
+            .reduce<readonly BeaconEntry[]>((a, b) => (b.length > a.length ? b : a), [])
+            .filter((e) => e.proposer === n.address).length
+          caught.push(
+            `${n.name} seedGrinder: its forged beacons refused; ${proposed} of its blocks committed, honest ones`,
+          )
+          break
+        }
         case 'byzantineValidator':
           // Nothing it sends is a double sign: what must hold is liveness, agreement and the
           // honest stakes, checked for every node above and below.

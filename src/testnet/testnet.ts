@@ -6,6 +6,7 @@
  * and cleanup (the run folder, unless kept). The report comes from the nodes themselves.
  */
 import { rmSync } from 'node:fs'
+import type { HistoryEntry } from '../actors/node-api.ts'
 import type { Aggregation, Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST } from '../runtime/limits.ts'
@@ -14,6 +15,9 @@ import { checkInvariants, type InvariantResult } from './invariants.ts'
 import { loadTestnet, setupTestnet, type TestnetLayout } from './layout.ts'
 import { NodeProcess } from './node-process.ts'
 import { buildReport, type TestnetReport } from './report.ts'
+
+/** One committed height as a node's `GET /chain/history` serves it. */
+export type ChainHistoryRow = { readonly height: number } & HistoryEntry
 
 export interface NodeStatusView {
   readonly address: string
@@ -61,7 +65,7 @@ export interface TestnetRun {
   readonly report: TestnetReport
   readonly faults: readonly FaultRecord[]
   readonly nodes: readonly NodeProcess[]
-  readonly history: ReadonlyMap<string, readonly { height: number; blockHash: string; appHash: string }[]>
+  readonly history: ReadonlyMap<string, readonly ChainHistoryRow[]>
   readonly interrupted: boolean
   /** `r3mes chaos` only: the invariant checks, in order. */
   readonly invariants?: readonly InvariantResult[]
@@ -333,8 +337,8 @@ export class Testnet {
    * at most MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST heights a request); a node that stops
    * answering midway is left out.
    */
-  async histories(): Promise<Map<string, { height: number; blockHash: string; appHash: string }[]>> {
-    type Entry = { height: number; blockHash: string; appHash: string }
+  async histories(): Promise<Map<string, ChainHistoryRow[]>> {
+    type Entry = ChainHistoryRow
     const out = new Map<string, Entry[]>()
     const page = MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST
     for (const n of this.nodes) {

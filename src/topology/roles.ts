@@ -40,6 +40,10 @@ export type NodeRole = (typeof NODE_ROLES)[number]
  * - byzantineValidator: a validator sends, beside its honest messages, far-future rounds,
  *   heights and block times, junk commits and evidence, invalid transactions and statuses with
  *   forged authors (byzantine-validator.ts); the network must keep committing and slash nobody.
+ * - seedGrinder: a validator that, when it proposes, forges a beacon of its choosing (with a
+ *   VRF proof that cannot verify) or, at a window opening whose honest beacon does not draw it
+ *   as aggregator, withholds its block (seed-grinder.ts); honest validators must refuse every
+ *   forged block and the chain keep committing.
  */
 export const MISBEHAVIOURS = [
   'wrongGradient',
@@ -49,6 +53,7 @@ export const MISBEHAVIOURS = [
   'griefingChallenger',
   'equivocatingValidator',
   'byzantineValidator',
+  'seedGrinder',
 ] as const
 
 export type Misbehaviour = (typeof MISBEHAVIOURS)[number]
