@@ -41,13 +41,14 @@
 
 import { fromHex, toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
+import { vrfProve, vrfVerify } from '../codec/vrf.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isWindowPruned, windowOfClaim } from './pruning.ts'
+import { sortition } from './sortition.ts'
 import type { ChainState, Challenge, Claim, Verdict } from './state.ts'
 import type { Msg, SignedTx } from './tx.ts'
 import { betaBytes, betterTicket, isSelected, type VerifierDraw, verifierAlpha } from './verifier-draw.ts'
-import { sortition, vrfProve, vrfVerify } from './vrf.ts'
 import { creditClaim } from './windows.ts'
 
 type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
@@ -214,19 +215,21 @@ export function verifierResponse(
     return
   }
   // The verifier sides with the challenger, or could not fetch the content: escalate to an L3
-  // panel drawn from its VRF output and this block's hash (the panel rules on both).
+  // panel drawn from its VRF output and this block's beacon (neither the verifier nor this
+  // block's proposer can choose either; the panel rules on both).
   openPanel(state, ctx, c, claim, beta)
 }
 
 /**
- * Move a challenge to L3 and seat its first panel, drawn from `entropy` and this block's hash:
- * nobody can predict the panel before the block that opens it. Lapses when no arbiter is left.
+ * Move a challenge to L3 and seat its first panel, drawn from `entropy` and this block's
+ * beacon: nobody can predict the panel before the block that opens it. Lapses when no arbiter
+ * is left.
  */
 function openPanel(state: ChainState, ctx: BlockContext, c: Challenge, claim: Claim, entropy: Uint8Array): void {
   const escalated: Challenge = {
     ...c,
     stage: 'l3',
-    panelSeed: toHex(drawSeed('r3mes/panel-seed/1', entropy, fromHex(ctx.hash) as Uint8Array)),
+    panelSeed: toHex(drawSeed('r3mes/panel-seed/1', entropy, fromHex(ctx.beacon) as Uint8Array)),
     deadline: ctx.height + state.params.l3DeadlineBlocks,
     panelRound: 0,
   }
@@ -243,7 +246,7 @@ function openPanel(state: ChainState, ctx: BlockContext, c: Challenge, claim: Cl
  * each gets an availability dispute, straight at L3 (there is nothing for a verifier to
  * re-execute without the content), with the aggregator as challenger and no bond. Its panel
  * is drawn as an escalated challenge's, from the claim id in place of a verifier's VRF output
- * (the block hash keeps it unpredictable). The caller checked that every id is an accepted
+ * (the beacon keeps it unpredictable). The caller checked that every id is an accepted
  * submission of the aggregate's window and subnet.
  */
 export function openAvailabilityDisputes(
@@ -281,7 +284,7 @@ function draftChallenge(
     challenger,
     bond,
     openedHeight: ctx.height,
-    seed: ctx.hash,
+    seed: ctx.beacon,
     stage: 'l2',
     attempt: 0,
     claimUntil: ctx.height,

@@ -82,16 +82,17 @@ function voteAs(h: Harness, address: string, id: string, verdict: Verdict): stri
   return h.one(a, { type: 'arbiterVote', challengeId: id, verdict, proof: arbiterProof(a.secretKey, id, round) }).code
 }
 
-/** Close window 0 and return its aggregator and an aggregate message of subnet 0. */
+/** Run until window 0's subnet 0 is due (its work settled) and return its aggregator and an aggregate message. */
 function aggregateMsg(
   h: Harness,
   claims: string[],
   unavailable: string[],
 ): { agg: KeyPair; msg: Extract<Msg, { type: 'aggregate' }> } {
-  const w = h.app.query('window/0') as { closeHeight: number; aggregator: string }
-  h.runTo(w.closeHeight)
+  h.runTo(claim(h, claimA).challengeUntil)
+  const a = h.app.query('aggregation/0/0') as { stage: string; aggregator: string }
+  assert.equal(a.stage, 'due')
   return {
-    agg: key(w.aggregator),
+    agg: key(a.aggregator),
     msg: { type: 'aggregate', window: 0, subnet: 0, claims, unavailable, adapterCid: cid('adapter-0-w0') },
   }
 }

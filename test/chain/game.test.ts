@@ -112,7 +112,15 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     const before = h.balance(m0a.address)
     const until = claim(h, `0.0.0/${m0a.address}`).challengeUntil
     h.runTo(until)
-    assert.equal(h.balance(m0a.address) - before, h.params.baseReward, 'reward vests after the challenge period')
+    assert.equal(h.balance(m0a.address), before, 'not before the aggregate: it may find the content unavailable')
+    const accepted = [`0.0.0/${m0a.address}`, `0.0.0/${m0b.address}`].sort()
+    const agg = key((h.app.query('aggregation/0/0') as { aggregator: string }).aggregator)
+    h.ok(agg, { type: 'aggregate', window: 0, subnet: 0, claims: accepted, unavailable: [], adapterCid: cid('a') })
+    assert.equal(
+      h.balance(m0a.address) - before,
+      h.params.baseReward,
+      'reward vests after the challenge period, once its work is aggregated',
+    )
   })
 
   it('honest miner challenged: the verifier sides with the miner, the griefer loses its bond to miner and validator', () => {
@@ -415,6 +423,9 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
       unavailable: [],
       adapterCid: cid('adapter-0-w0'),
     }
+    // The submissions are still challengeable: the aggregation waits for them to settle.
+    assert.equal(h.one(agg, msg).code, 'ERR_NOT_DUE')
+    h.runTo(claim(h, accepted[0] as string).challengeUntil)
     assert.equal(h.one(other, msg).code, 'ERR_NOT_AGGREGATOR')
     assert.equal(h.one(agg, { ...msg, claims: accepted.slice(1) }).code, 'ERR_BAD_AGGREGATE')
     assert.equal(h.one(agg, msg).code, 'OK')
