@@ -250,6 +250,20 @@ describe('actors: disputes by bisection over step traces', function () {
     await assert.rejects(reexecute(components(content), claim, kernels, undefined, { dispute }), DeadlineError)
   })
 
+  it('re-executes the whole stage when the challenger’s step trace cannot be had', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, {
+      grads: (g) => nudge(g.get([...g.keys()].sort()[0] as string) as Float32Array),
+    })
+    const { dispute } = await challengerDispute(content, claim)
+    content.bytes.delete(dispute.trace)
+    const verdict = await reexecute(components(content), claim, kernels, undefined, { dispute })
+    assert.deepEqual(
+      [verdict.honest, verdict.reason, verdict.bisected],
+      [false, 'the gradient differs from re-execution', undefined],
+    )
+  })
+
   it('without a challenger trace, re-executes the whole stage and also checks the step trace’s root', async () => {
     const content = contentStore()
     const honest = await minerClaim(content)

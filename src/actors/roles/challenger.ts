@@ -51,6 +51,11 @@ export interface ChallengerComponents extends ReexecuteComponents {
   readonly misbehaviours: ReadonlySet<Misbehaviour>
   /** Share of other miners' submissions this node re-executes (flagged ones always). */
   readonly challengeFraction: number
+  /**
+   * Tells a subnet's nodes this node holds `cids` (its step trace), so the verifier and the
+   * arbiters find a challenger that has no stake, and so no peer id the chain can name.
+   */
+  readonly holdings?: { announceHeld(subnet: number, cids: readonly string[]): Promise<void> }
 }
 
 /** Whether this node checks `claimId`: a stable per-node draw, so challengers cover different claims. */
@@ -134,6 +139,7 @@ export const claimCheckMachine = setup({
       // bisect the two traces and re-execute one step instead of the stage.
       if (steps === null || claim.taskId === null) return c.tx.send({ type: 'challenge', claimId: claim.id, bond })
       const stored = await storeStepTrace((bytes) => c.content.store(bytes), claim.taskId, steps)
+      await c.holdings?.announceHeld(claim.subnet, [stored.index, ...stored.tensors])
       return c.tx.send({ type: 'challenge', claimId: claim.id, bond, trace: stored.index })
     }),
   },

@@ -14,8 +14,10 @@
  * cannot be decoded, or is not of this stage, decides for the owner: the challenger offered no
  * re-execution to bisect against.
  *
- * Content that cannot be had in time throws, as in every re-execution (reexecute.ts): only
- * content that arrived decides.
+ * The owner's content that cannot be had in time throws, as in every re-execution
+ * (reexecute.ts): only content that arrived decides. The challenger's step trace that cannot
+ * be had makes this return null, and the caller re-executes the whole stage: a challenger that
+ * names a trace it does not serve cannot stall the dispute (nor get the verifier penalised).
  */
 import type { Claim, Task } from '../../chain/state.ts'
 import { firstDifference } from '../../codec/merkle.ts'
@@ -46,6 +48,7 @@ export interface StepDisputeInput {
   readonly dispute: Dispute
   readonly fromOwner: PartyFetch
   readonly fromChallenger: PartyFetch
+  readonly signal?: AbortSignal
 }
 
 /** Where a bisection ended: the step it re-executed, and the hash pairs compared to find it. */
@@ -58,7 +61,11 @@ export interface Bisected {
 const fault = (reason: string, bisected?: Bisected): Recheck => ({ honest: false, reason, bisected })
 const cleared = (reason: string, bisected?: Bisected): Recheck => ({ honest: true, reason, bisected })
 
-export async function disputeBySteps(input: StepDisputeInput): Promise<Recheck> {
+/**
+ * The verdict of a dispute by bisection; null when the challenger's step trace cannot be had
+ * (then nothing was bisected, and the whole stage is to be re-executed).
+ */
+export async function disputeBySteps(input: StepDisputeInput): Promise<Recheck | null> {
   const { claim, task, trace, ctx, dispute, fromOwner, fromChallenger } = input
   const plan = stepPlan(ctx.stage)
   const count = plan.length + 1
@@ -77,7 +84,15 @@ export async function disputeBySteps(input: StepDisputeInput): Promise<Recheck> 
       return fault(`the step trace's ${spec.kind} is not the tensor its stage trace names`)
   }
 
-  const challenger = await indexOf(fromChallenger, dispute.trace)
+  // A challenger trace that cannot be had decides nothing: the caller re-executes the whole stage.
+  let challengerBytes: Uint8Array | undefined
+  try {
+    challengerBytes = await fromChallenger(dispute.trace)
+  } catch (error) {
+    if (input.signal?.aborted === true) throw error
+    return null
+  }
+  const challenger = decodedIndex(challengerBytes)
   if (typeof challenger === 'string') return cleared(`the challenger's ${challenger}`)
   if (challenger.task !== task.id || challenger.leaves.length !== count)
     return cleared("the challenger's step trace is not of this stage")
@@ -121,7 +136,10 @@ const isComputeError = (error: unknown): error is Error =>
 
 /** A party's step-trace index, or what is wrong with it. */
 async function indexOf(fetch: PartyFetch, cid: string): Promise<StepTraceIndex | string> {
-  const bytes = await fetch(cid)
+  return decodedIndex(await fetch(cid))
+}
+
+function decodedIndex(bytes: Uint8Array | undefined): StepTraceIndex | string {
   if (bytes === undefined) return 'step trace is not served intact'
   try {
     return decodeStepTrace(bytes)

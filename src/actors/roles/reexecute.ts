@@ -112,7 +112,9 @@ export async function reexecute(
   }
   if (dispute != null) {
     const fromChallenger = (cid: string) => fetchOrFault(content, cid, dispute.challenger, signal)
-    return disputeBySteps({ claim, task, trace, ctx, dispute, fromOwner: fetch, fromChallenger })
+    const settled = await disputeBySteps({ claim, task, trace, ctx, dispute, fromOwner: fetch, fromChallenger, signal })
+    if (settled !== null) return settled
+    // The challenger's step trace cannot be had: settle the dispute by re-executing the whole stage.
   }
   const tensor = async (cid: string | null, what: string): Promise<Float32Array | null | string> => {
     if (cid === null) return null

@@ -52,6 +52,7 @@ const CLAIMS = [
 function harness(verdicts: Record<string, () => Promise<Recheck>>) {
   const sent: Msg[] = []
   const stored = new Map<string, Uint8Array>()
+  const announced: { subnet: number; cids: readonly string[] }[] = []
   const metrics = newNodeMetrics()
   const checks: string[] = []
   let running = 0
@@ -73,6 +74,11 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>) {
         const cid = cidOf(bytes).toString()
         stored.set(cid, bytes)
         return cid
+      },
+    },
+    holdings: {
+      announceHeld: async (subnet: number, cids: readonly string[]) => {
+        announced.push({ subnet, cids })
       },
     },
     key: { address: SELF },
@@ -107,11 +113,11 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>) {
     actor.send({ type: 'block', height })
     await settle(10)
   }
-  return { actor, sent, stored, metrics, trace, block, checks, mostRunning: () => mostRunning }
+  return { actor, sent, stored, announced, metrics, trace, block, checks, mostRunning: () => mostRunning }
 }
 
 describe('actors: challenger role machine', () => {
-  it('names the step trace of its own re-execution in the challenge: every step stored, the index by CID', async () => {
+  it('names the step trace of its own re-execution in the challenge: every step stored and announced, the index by CID', async () => {
     const steps = [new Uint8Array([1, 2, 3, 4]), new Uint8Array([5, 6, 7, 8]), new Uint8Array([9])]
     const h = harness({
       wrong: async () => ({ honest: false, reason: 'the gradient differs from re-execution', steps }),
@@ -130,6 +136,8 @@ describe('actors: challenger role machine', () => {
       steps,
       'each step is stored under the CID the index names',
     )
+    // Announced on the claim's subnet, so a verifier finds this node's bytes without its stake.
+    assert.deepEqual(h.announced, [{ subnet: 0, cids: [msg?.trace, ...index.tensors] }])
   })
 
   it('challenges a mismatch with the bond, clears a match, and retries a failed fetch at a later block', async () => {
