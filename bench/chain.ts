@@ -16,9 +16,9 @@ import { type KeyPair, testKey } from '../src/chain/keys.ts'
 import type { Params } from '../src/chain/params.ts'
 import { commitmentOf, encodeTx, type Msg } from '../src/chain/tx.ts'
 import { verifierAlpha, verifierTicket } from '../src/chain/verifier-draw.ts'
-import { vrfVerify } from '../src/chain/vrf.ts'
 import { toHex } from '../src/codec/bytes.ts'
 import { sha256 } from '../src/codec/hash.ts'
+import { vrfVerify } from '../src/codec/vrf.ts'
 import { SystemClock } from '../src/runtime/system-clock.ts'
 
 const WINDOWS = 60
@@ -83,6 +83,7 @@ function run(retentionBlocks: number): RunResult {
       timeMs: height * 1000,
       proposer: (validators[0] as KeyPair).address,
       hash: sha256(`bench/${height}`),
+      beacon: sha256(`bench/beacon/${height}`),
       txs,
       evidence: [],
     })

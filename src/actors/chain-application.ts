@@ -19,8 +19,17 @@ export interface ChainApplicationInit {
   readonly chain: ChainApp
   /** The consensus validator set at genesis, to turn a vote's validator index into its key. */
   readonly validators: ValidatorSet
-  /** Told of every block executed (replays after a restart included), with its outcome. */
-  readonly onExecuted?: (block: ChainBlock, outcome: BlockOutcome) => void
+  /**
+   * Told of every block executed (replays after a restart included), with its outcome and the
+   * header's beacon evidence: the proposer's VRF proof and public key.
+   */
+  readonly onExecuted?: (block: ChainBlock, outcome: BlockOutcome, beacon: BeaconEvidence) => void
+}
+
+/** What anyone needs to check a committed block's beacon against the previous one (consensus/beacon.ts). */
+export interface BeaconEvidence {
+  readonly vrfProof: Uint8Array
+  readonly proposerKey: Uint8Array
 }
 
 export class ChainApplication implements Application {
@@ -55,16 +64,19 @@ export class ChainApplication implements Application {
     // The engine only decides blocks proposed by a member of its set.
     assert(proposer !== undefined, `block ${block.header.height} proposed by an unknown validator`)
     const [current, next] = this.#sets
+    const proposerKey = current.at(current.indexOf(block.header.proposer))?.publicKey
+    assert(proposerKey !== undefined, `block ${block.header.height} proposed outside its validator set`)
     const chainBlock: ChainBlock = {
       height: block.header.height,
       timeMs: block.header.timeMs,
       proposer,
       hash: hashBlock(block),
+      beacon: block.header.beacon,
       txs: block.txs,
       evidence: block.evidence.map((e) => this.#evidence(current, e)),
     }
     const outcome = this.chain.executeBlock(chainBlock)
-    this.#onExecuted?.(chainBlock, outcome)
+    this.#onExecuted?.(chainBlock, outcome, { vrfProof: block.header.vrfProof, proposerKey })
     const updates = outcome.validatorUpdates.map((v): ValidatorUpdate => {
       assert(v.power <= BigInt(Number.MAX_SAFE_INTEGER), `validator ${v.address} has more power than consensus counts`)
       const publicKey = hexToBytes(v.pubKey, 'validator public key')

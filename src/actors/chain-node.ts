@@ -32,9 +32,11 @@ import type { NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { byzantineTransport } from './byzantine-validator.ts'
-import { ChainApplication } from './chain-application.ts'
+import { type BeaconEvidence, ChainApplication } from './chain-application.ts'
 import { consensusLink } from './consensus-link.ts'
 import { equivocatingTransport } from './equivocating-validator.ts'
+import type { HistoryEntry } from './node-api.ts'
+import { seedGrinderTransport } from './seed-grinder.ts'
 
 export interface ExecutedBlock {
   readonly block: ChainBlock
@@ -70,6 +72,12 @@ export interface ChainNodeInit {
    * committing and slash nobody.
    */
   readonly byzantine?: boolean
+  /**
+   * Misbehaviour for tests: when this validator proposes it tries to steer the beacon, forging
+   * one of its choosing or withholding the proposal (seed-grinder.ts). Peers must refuse every
+   * forged block and keep committing.
+   */
+  readonly seedGrinder?: boolean
   /** Sees the consensus actor's inspection events (the node's event log). */
   readonly inspect?: (event: InspectionEvent) => void
 }
@@ -105,10 +113,7 @@ export class ChainNode {
   readonly byzantineAttacksSent: ReadonlyMap<string, number> | undefined
   readonly #listeners = new Set<(b: ExecutedBlock) => void>()
   /** Block hash and the app hash after it, per height executed here (checks across nodes). */
-  readonly history = new Map<
-    number,
-    { readonly blockHash: string; readonly appHash: string; readonly proposer: string; readonly timeMs: number }
-  >()
+  readonly history = new Map<number, HistoryEntry>()
   readonly #actor
   readonly #link
   readonly #leaveTx: () => void
@@ -131,7 +136,7 @@ export class ChainNode {
     this.app = new ChainApplication({
       chain,
       validators: this.validators,
-      onExecuted: (block, outcome) => this.#announce(block, outcome),
+      onExecuted: (block, outcome, beacon) => this.#announce(block, outcome, beacon),
     })
     const dir = join(init.home, 'consensus')
     this.#link = consensusLink({ channel: init.net.consensus, logger: components.logger })
@@ -161,6 +166,14 @@ export class ChainNode {
       this.byzantineAttacksSent = byzantine.sent
       transport = byzantine
     } else this.byzantineAttacksSent = undefined
+    if (init.seedGrinder === true && this.validatorIndex >= 0)
+      transport = seedGrinderTransport({
+        chainId: genesis.chainId,
+        signer: this.signer,
+        link: transport,
+        chain: this.reader,
+        logger: components.logger,
+      })
     const nodeComponents: NodeComponents = {
       genesis,
       config: {
@@ -270,7 +283,7 @@ export class ChainNode {
     return this.#intervalMs ?? this.reader.params.blockTimeMs
   }
 
-  #announce(block: ChainBlock, outcome: BlockOutcome): void {
+  #announce(block: ChainBlock, outcome: BlockOutcome, beacon: BeaconEvidence): void {
     const now = this.#c.clock.monotonicMs()
     if (this.#lastBlockAt !== undefined) {
       const dt = now - this.#lastBlockAt
@@ -282,6 +295,9 @@ export class ChainNode {
       appHash: Buffer.from(outcome.appHash).toString('hex'),
       proposer: block.proposer,
       timeMs: block.timeMs,
+      beacon: Buffer.from(block.beacon).toString('hex'),
+      vrfProof: Buffer.from(beacon.vrfProof).toString('hex'),
+      proposerKey: Buffer.from(beacon.proposerKey).toString('hex'),
     })
     const txIds = block.txs.map((tx) => txIdOf(tx))
     for (const l of this.#listeners) l({ block, outcome, txIds })

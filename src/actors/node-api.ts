@@ -6,7 +6,7 @@
  *   GET  /status              height, window, peers, roles, metrics, held-out loss history,
  *                             the node's clock and its skew
  *   GET  /events              recent actor events (the XState inspection log)
- *   GET  /chain/history       block hash and app hash per height (?from=&to=, at most
+ *   GET  /chain/history       block hash, app hash and beacon per height (?from=&to=, at most
  *                             MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST heights a request)
  *   GET  /query/<path>        a chain query, e.g. /query/supply, /query/claims/3
  *   POST /admin/faults        fault injection on this node's real connections, and clock skew:
@@ -46,6 +46,10 @@ export interface HistoryEntry {
   readonly appHash: string
   readonly proposer: string
   readonly timeMs: number
+  /** Hex of the block's beacon, its proposer's VRF proof over the previous beacon, and the proposer's public key. */
+  readonly beacon: string
+  readonly vrfProof: string
+  readonly proposerKey: string
 }
 
 /** The faults `POST /admin/faults` sets on the node's real connections (net/faults.ts). */

@@ -250,6 +250,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         timeouts: config.timeouts ?? timeoutsFor(genesis.params.blockTimeMs),
         equivocate: (config.misbehaviours ?? []).includes('equivocatingValidator'),
         byzantine: (config.misbehaviours ?? []).includes('byzantineValidator'),
+        seedGrinder: (config.misbehaviours ?? []).includes('seedGrinder'),
         inspect: log.inspectConsensus,
       },
       components,

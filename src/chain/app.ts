@@ -30,7 +30,7 @@ import { payValidators } from './rewards.ts'
 import { register, releaseUnbonded, stake, transfer, unstake, votingPower } from './staking.ts'
 import { ChainState } from './state.ts'
 import { decodeTx, type SignedTx } from './tx.ts'
-import { aggregate, beginWindows, commit, payCredits, reveal } from './windows.ts'
+import { aggregate, beginWindows, commit, payCredits, reveal, runAggregations } from './windows.ts'
 
 /** Bound on the checkTx cache (a mempool's worth of transactions). */
 const MAX_VERIFIED = 10_000
@@ -41,6 +41,8 @@ export interface Block {
   /** Validator address (r3mes1…) of the proposer. */
   readonly proposer: string
   readonly hash: Uint8Array
+  /** The block's beacon (32 bytes), verified by consensus: the seed of this block's draws. */
+  readonly beacon: Uint8Array
   readonly txs: readonly Uint8Array[]
   readonly evidence: readonly Uint8Array[]
 }
@@ -123,6 +125,7 @@ export class ChainApp implements Application {
       timeMs: this.state.globals.timeMs,
       proposer: '',
       hash: '00'.repeat(32),
+      beacon: '00'.repeat(32),
     }
     const mark = this.state.journal.mark()
     try {
@@ -159,11 +162,13 @@ export class ChainApp implements Application {
     const before = this.validators()
     assert(block.height === this.height + 1, `block ${block.height} follows height ${this.height}`)
     assert(block.hash.length === 32, 'block hash must be 32 bytes')
+    assert(block.beacon.length === 32, 'block beacon must be 32 bytes')
     const ctx: BlockContext = {
       height: block.height,
       timeMs: block.timeMs,
       proposer: block.proposer,
       hash: toHex(block.hash),
+      beacon: toHex(block.beacon),
     }
     const s = this.state
     s.setMeta({ height: block.height, timeMs: block.timeMs })
@@ -175,6 +180,7 @@ export class ChainApp implements Application {
       }),
     )
     runDeadlines(s, ctx)
+    runAggregations(s, ctx)
     tallyProposals(s, ctx)
     releaseUnbonded(s, ctx)
     payCredits(s, ctx)

@@ -35,6 +35,7 @@ export const TxCode = {
   deadlinePassed: 'ERR_DEADLINE_PASSED',
   wrongStage: 'ERR_WRONG_STAGE',
   notAggregator: 'ERR_NOT_AGGREGATOR',
+  notDue: 'ERR_NOT_DUE',
   badAggregate: 'ERR_BAD_AGGREGATE',
   unknownProposal: 'ERR_UNKNOWN_PROPOSAL',
   votingClosed: 'ERR_VOTING_CLOSED',

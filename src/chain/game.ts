@@ -31,13 +31,14 @@
 
 import { fromHex, toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
+import { vrfProve, vrfVerify } from '../codec/vrf.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isWindowPruned, windowOfClaim } from './pruning.ts'
+import { sortition } from './sortition.ts'
 import type { ChainState, Challenge, Claim, Verdict } from './state.ts'
 import type { Msg, SignedTx } from './tx.ts'
 import { betaBytes, betterTicket, isSelected, type VerifierDraw, verifierAlpha } from './verifier-draw.ts'
-import { sortition, vrfProve, vrfVerify } from './vrf.ts'
 import { creditClaim } from './windows.ts'
 
 type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
@@ -140,7 +141,7 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     bond: msg.bond,
     challengerTrace: msg.trace ?? null,
     openedHeight: ctx.height,
-    seed: ctx.hash,
+    seed: ctx.beacon,
     stage: 'l2',
     attempt: 0,
     claimUntil: ctx.height,
@@ -227,11 +228,11 @@ export function verifierResponse(
     return
   }
   // The verifier sides with the challenger: escalate to an L3 panel drawn from its VRF output
-  // and this block's hash.
+  // and this block's beacon (neither the verifier nor this block's proposer can choose either).
   const escalated: Challenge = {
     ...c,
     stage: 'l3',
-    panelSeed: toHex(drawSeed('r3mes/panel-seed/1', beta, fromHex(ctx.hash) as Uint8Array)),
+    panelSeed: toHex(drawSeed('r3mes/panel-seed/1', beta, fromHex(ctx.beacon) as Uint8Array)),
     deadline: ctx.height + state.params.l3DeadlineBlocks,
     panelRound: 0,
   }

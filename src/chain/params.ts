@@ -53,8 +53,18 @@ export interface Params {
   readonly maxPanelRounds: number
   /** Blocks after window close (or after an aggregate) during which a claim may be challenged; rewards vest then. @default 100 */
   readonly challengePeriodBlocks: number
-  /** Blocks after window close for the aggregator's transaction. @default 20 */
+  /**
+   * Blocks a drawn aggregator has for its transaction, counted from the height at which the
+   * aggregation became due (every submission settled, the subnet's pointer final) or from the
+   * slash or missed deadline that opened its attempt. @default 20
+   */
   readonly aggregationDeadlineBlocks: number
+  /**
+   * Aggregators drawn for one (window, subnet), the first included: a slashed aggregate or a
+   * missed deadline draws the next (never one already tried); after this many the window's
+   * training on that subnet is given up. @default 3
+   */
+  readonly maxAggregationAttempts: number
   /** Yearly inflation paid to validators, in basis points of supply. @default 700 */
   readonly inflationBps: number
   /** Share of a faulty miner's (or aggregator's) stake slashed at L3, basis points. @default 1000 */
@@ -114,6 +124,7 @@ export const defaultParams: Params = {
   maxPanelRounds: 3,
   challengePeriodBlocks: 100,
   aggregationDeadlineBlocks: 20,
+  maxAggregationAttempts: 3,
   inflationBps: 700,
   slashFractionBps: 1000,
   equivocationSlashBps: 500,
@@ -150,6 +161,7 @@ export const localTestnetParams: Params = {
   l3DeadlineBlocks: 6,
   challengePeriodBlocks: 10,
   aggregationDeadlineBlocks: 5,
+  maxAggregationAttempts: 3,
   unbondingBlocks: 20,
   votingPeriodBlocks: 10,
   retentionBlocks: 500,
@@ -182,6 +194,7 @@ const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   maxPanelRounds: [1, 100],
   challengePeriodBlocks: [1, 10_000_000],
   aggregationDeadlineBlocks: [1, 1_000_000],
+  maxAggregationAttempts: [1, 100],
   inflationBps: [0, 10_000],
   slashFractionBps: [0, 10_000],
   equivocationSlashBps: [0, 10_000],

@@ -1,8 +1,8 @@
 /**
  * State pruning: a finished window leaves the state `retentionBlocks` after it settled.
  *
- * A window is finished when it has closed, its aggregation deadline has passed, every one of
- * its claims (submissions and aggregates) is past its challenge period, every dispute on them
+ * A window is finished when it has closed, the aggregation of each of its subnets is done or
+ * has spent its attempts (windows.ts), every one of its claims (submissions and aggregates) is past its challenge period, every dispute on them
  * has settled and no reward of theirs is still waiting to vest. Then, `retentionBlocks` after
  * the last of these, its
  * window record, tasks, commitments, claims, settled challenges and first-seen CID records are
@@ -17,8 +17,8 @@
  * Everything here runs at the end of a block on state only, in key order: deterministic.
  */
 import type { BlockContext } from './context.ts'
-import type { ChainState, Claim } from './state.ts'
-import { windowKey } from './windows.ts'
+import type { Aggregation, ChainState, Claim } from './state.ts'
+import { aggregationKey, windowKey } from './windows.ts'
 
 /** Bound on windows pruned in one block (a governance change to a shorter retention catches up over a few blocks). */
 const MAX_WINDOWS_PER_BLOCK = 4
@@ -29,7 +29,7 @@ export function windowOfTask(taskId: string): number {
   return /^(0|[1-9][0-9]*)$/.test(head) ? Number(head) : Number.NaN
 }
 
-/** The window a claim id (`task/miner` or `agg/window/subnet`) belongs to; NaN when not a claim id. */
+/** The window a claim id (`task/miner`, `agg/window/subnet` or `agg/window/subnet/attempt`) belongs to; NaN when not a claim id. */
 export function windowOfClaim(claimId: string): number {
   if (claimId.startsWith('agg/')) {
     const w = claimId.split('/')[1] ?? ''
@@ -48,7 +48,11 @@ export function prunableHeight(state: ChainState, windowId: number): number | un
   const p = state.params
   const w = state.windows.get(windowKey(windowId))
   if (w === undefined || !w.closed) return undefined
-  let settled = w.closeHeight + p.aggregationDeadlineBlocks
+  let settled = w.closeHeight
+  for (const a of aggregationsOf(state, windowId)) {
+    if (a.finishedHeight === null) return undefined
+    if (a.finishedHeight > settled) settled = a.finishedHeight
+  }
   const claims = claimsOf(state, windowId)
   for (const c of claims) {
     if (c.status === 'challenged' || state.credits.has(c.id)) return undefined
@@ -61,6 +65,14 @@ export function prunableHeight(state: ChainState, windowId: number): number | un
     if (ch.settledHeight > settled) settled = ch.settledHeight
   }
   return settled + p.retentionBlocks
+}
+
+function aggregationsOf(state: ChainState, windowId: number): Aggregation[] {
+  const prefix = `${windowKey(windowId)}/`
+  return state.aggregations
+    .entries()
+    .filter(([key]) => key.startsWith(prefix))
+    .map(([, a]) => a)
 }
 
 function claimsOf(state: ChainState, windowId: number): Claim[] {
@@ -92,5 +104,6 @@ function pruneWindow(state: ChainState, id: number): void {
     if (windowOfTask(seen.taskId) === id) state.cidFirstSeen.delete(key)
   for (const key of state.commits.sortedKeys()) if (windowOfTask(key) === id) state.commits.delete(key)
   for (const key of state.tasks.sortedKeys()) if (windowOfTask(key) === id) state.tasks.delete(key)
+  for (const a of aggregationsOf(state, id)) state.aggregations.delete(aggregationKey(a.window, a.subnet))
   state.windows.delete(windowKey(id))
 }

@@ -8,7 +8,9 @@
  *   claim/<id>, claims/<window>, credits/<addr>,
  *   challenge/<id>, challenges (open ones), proposal/<id>, proposals, audit,
  *   verifier-draws[/<addr>] (open L2 attempts: what a verifier needs to compute its ticket),
- *   arbiter-duties/<addr> (panel seats waiting for the arbiter's vote), pruned (the watermark)
+ *   arbiter-duties/<addr> (panel seats waiting for the arbiter's vote), pruned (the watermark),
+ *   aggregations (those not finished), aggregation/<window>/<subnet>,
+ *   final-pointer/<subnet> (the adapter state no dispute can undo)
  *
  * A window, task, claim or challenge that was pruned (pruning.ts) is not answered with null
  * but refused with `PrunedError` (code ERR_PRUNED), so "gone" is never mistaken for "never was".
@@ -66,7 +68,17 @@ export function runQuery(s: ChainState, path: string, _data?: string): unknown {
     case 'audit':
       return toJson(s.audit())
     case 'model':
-      return toJson({ ...m.model, adapters: Object.fromEntries(s.adapters.entries()) })
+      return toJson({
+        ...m.model,
+        adapters: Object.fromEntries(s.adapters.entries()),
+        finalAdapters: Object.fromEntries(read.subnets().map((k) => [String(k.id), read.finalAdapterPointer(k.id)])),
+      })
+    case 'final-pointer':
+      return read.finalAdapterPointer(windowId(a))
+    case 'aggregations':
+      return toJson(read.openAggregations())
+    case 'aggregation':
+      return toJson(retained(path, () => read.aggregation(windowId(a), windowId(b))))
     case 'subnets':
       return toJson(s.subnets.entries().map(([, v]) => v))
     case 'datasets':

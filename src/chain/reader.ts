@@ -10,8 +10,15 @@
 import { R3mesError } from '../runtime/errors.ts'
 import type { Params, Role } from './params.ts'
 import { isWindowPruned, windowOfClaim, windowOfTask } from './pruning.ts'
-import type { Account, ChainState, Challenge, Claim, Meta, Staker, Subnet, Task, Window } from './state.ts'
-import { currentWindow, submissionId, windowKey } from './windows.ts'
+import type { Account, Aggregation, ChainState, Challenge, Claim, Meta, Staker, Subnet, Task, Window } from './state.ts'
+import {
+  aggregationKey,
+  currentWindow,
+  finalAdapterPointer,
+  pendingAggregate,
+  submissionId,
+  windowKey,
+} from './windows.ts'
 
 /** The thing asked for existed but has been pruned: the state keeps only windows from `retainedFrom` on. */
 export class PrunedError extends R3mesError {
@@ -171,6 +178,33 @@ export class ChainReader {
   /** The adapter-state CID a subnet's model pointer names, or null before the first aggregate. */
   adapterPointer(subnet: number): string | null {
     return this.#state.adapters.get(String(subnet)) ?? null
+  }
+
+  /**
+   * The adapter-state CID of a subnet that no dispute can undo: the pointer once the aggregate
+   * that set it is final, else the one that aggregate replaced. What serving and training load.
+   */
+  finalAdapterPointer(subnet: number): string | null {
+    return finalAdapterPointer(this.#state, subnet)
+  }
+
+  /** The aggregate of `subnet` still in its challenge period (or disputed), or null when its pointer is final. */
+  pendingAggregate(subnet: number): Claim | null {
+    return pendingAggregate(this.#state, subnet)
+  }
+
+  /** Where the aggregation of (window, subnet) stands, or null before the window closed. */
+  aggregation(window: number, subnet: number): Aggregation | null {
+    this.#retained(`the aggregation of window ${window}`, window)
+    return this.#state.aggregations.get(aggregationKey(window, subnet)) ?? null
+  }
+
+  /** The aggregations not finished yet (waiting, due or submitted), in window order. */
+  openAggregations(): Aggregation[] {
+    return this.#state.aggregations
+      .entries()
+      .map(([, a]) => a)
+      .filter((a) => a.stage === 'waiting' || a.stage === 'due' || a.stage === 'submitted')
   }
 
   /** Challenges at L2 or L3. */

@@ -53,11 +53,37 @@ export interface Window {
   readonly id: number
   readonly openHeight: number
   readonly closeHeight: number
-  /** Hex of the block hash at the opening height: the seed of every draw of this window. */
+  /** Hex of the opening block's beacon (consensus/beacon.ts): the seed of every draw of this window. */
   readonly seed: string
   /** Validator that submits this window's aggregates (drawn from the seed, by stake). */
   readonly aggregator: string | null
   readonly closed: boolean
+}
+
+/**
+ * Where the aggregation of one (window, subnet) stands (windows.ts): waiting for its
+ * submissions to settle and the subnet's pointer to be final, due for the drawn aggregator
+ * until `deadline`, submitted (the aggregate claim is in its challenge period), or finished:
+ * done (a final aggregate, or nothing accepted to aggregate) or spent (every attempt failed).
+ */
+export interface Aggregation {
+  readonly window: number
+  readonly subnet: number
+  readonly stage: 'waiting' | 'due' | 'submitted' | 'done' | 'spent'
+  /** 0 for the window's own aggregator; each slashed aggregate or missed deadline adds one. */
+  readonly attempt: number
+  /** The validator drawn for this attempt. */
+  readonly aggregator: string | null
+  /** Aggregators of earlier attempts: never drawn again for this (window, subnet). */
+  readonly tried: readonly string[]
+  /** First height at which the drawn aggregator may submit; null while waiting. */
+  readonly dueHeight: number | null
+  /** Last height at which it may submit; null while waiting. */
+  readonly deadline: number | null
+  /** The aggregate claim of this attempt, once submitted. */
+  readonly claimId: string | null
+  /** Height at which it finished (done or spent); null before. */
+  readonly finishedHeight: number | null
 }
 
 export interface Task {
@@ -114,7 +140,7 @@ export interface Challenge {
   /** CID of the challenger's step trace (null: none; the dispute re-executes the whole stage). */
   readonly challengerTrace: string | null
   readonly openedHeight: number
-  /** Hex block hash of the block that opened the challenge: part of every attempt's VRF input. */
+  /** Hex beacon of the block that opened the challenge: part of every attempt's VRF input. */
   readonly seed: string
   readonly stage: 'l2' | 'l3' | 'resolved' | 'lapsed'
   /** L2 attempt: each is a fresh VRF sortition (verifier-draw.ts). */
@@ -193,6 +219,8 @@ export class ChainState {
   readonly datasets = new Table<Dataset>('datasets', this.journal)
   readonly adapters = new Table<string>('adapters', this.journal)
   readonly windows = new Table<Window>('windows', this.journal)
+  /** Aggregation of each (window, subnet), key `aggregationKey(window, subnet)` (windows.ts). */
+  readonly aggregations = new Table<Aggregation>('aggregations', this.journal)
   readonly tasks = new Table<Task>('tasks', this.journal)
   readonly commits = new Table<Commit>('commits', this.journal)
   readonly claims = new Table<Claim>('claims', this.journal)
@@ -217,6 +245,7 @@ export class ChainState {
       this.datasets,
       this.adapters,
       this.windows,
+      this.aggregations,
       this.tasks,
       this.commits,
       this.claims,

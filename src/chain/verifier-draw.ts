@@ -2,7 +2,7 @@
  * L2 verifier selection by private VRF sortition, weighted by stake (as Algorand's sortition).
  *
  * Every attempt of a challenge fixes a VRF input on chain: alpha = (challenge seed, challenge
- * id, attempt), where the seed is the hash of the block that opened the challenge. Each
+ * id, attempt), where the seed is the beacon of the block that opened the challenge. Each
  * eligible verifier evaluates ECVRF over alpha with its own key; only it can compute its output
  * beta, and anyone can check it from the proof. It is selected when beta, read as a fraction u
  * in [0, 1), falls below min(1, expected × stake / totalStake), where stake and totalStake are
@@ -20,8 +20,8 @@
  * `verifierTicket` to learn whether it is selected and to get the proof it sends.
  */
 import { fromHex, toHex } from '../codec/bytes.ts'
+import { vrfProofToHash, vrfProve } from '../codec/vrf.ts'
 import type { Params } from './params.ts'
-import { vrfProofToHash, vrfProve } from './vrf.ts'
 
 /** What the chain fixes for one L2 attempt (the `verifier-draws` query answers it). */
 export interface VerifierDraw {

@@ -2,34 +2,53 @@
  * Training windows, task assignment, commit–reveal submissions, L1 and aggregation.
  *
  * A window opens at block N (the first at height 1) and closes at N + W, where the next one
- * opens. Its seed is the hash of the opening block. Tasks are (data shard × subnet): for each
- * of `shardsPerWindow` shards, drawn from the approved data sets, every subnet gets one task,
- * so one shard's tasks across subnets form a pipeline path. Each task goes to `replication`
- * distinct miners of its subnet. All draws use Philox keyed by (seed, "r3mes/tasks/1"), so
- * every node computes the same assignment and a miner can compute its own.
+ * opens. Its seed is the beacon of the opening block (consensus/beacon.ts: its proposer's VRF
+ * output, which it can withhold but not choose). Tasks are (data shard × subnet): for each of
+ * `shardsPerWindow` shards, drawn from the approved data sets, every subnet gets one task, so
+ * one shard's tasks across subnets form a pipeline path. Each task goes to `replication`
+ * distinct miners of its subnet, drawn by stake (`replicaDraw`), so an operator's chance to
+ * hold every replica of a task follows its stake, not its number of identities. The data draws
+ * use Philox keyed by (seed, "r3mes/tasks/1"), so every node computes the same assignment and a
+ * miner can compute its own.
  *
  * Submissions are commit (a hash binding CID, miner, task and salt) then reveal, in a later
  * block. A reveal that repeats a CID revealed before earns nothing unless it is an honest
  * replica: same replicated task, committed before that CID was public. (Different data give
  * different gradients, so one CID on two tasks, even from one miner, is a copy.)
+ *
+ * Aggregation takes only settled work, on top of final state. The aggregate of (window,
+ * subnet) becomes due once every submission it could name is settled (past its challenge
+ * period, no dispute open) and the subnet's model pointer is final (the aggregate that set it
+ * is past its own challenge period, unchallenged): it names exactly the submissions then
+ * accepted, so a convicted claim never enters a model, and a slashed aggregate never has
+ * another built on it, so restoring the pointer it replaced is always right. The drawn
+ * aggregator has `aggregationDeadlineBlocks` from then. A slashed aggregate or a missed
+ * deadline draws the next aggregator (never one already tried) from the window's seed, up to
+ * `maxAggregationAttempts`; each attempt has its own claim id (`aggregateId`).
  */
 
 import { fromHex } from '../codec/bytes.ts'
 import { canonicalJson } from '../codec/canonical-json.ts'
+import { sha256 } from '../codec/hash.ts'
 import { deriveKey, PhiloxStream } from '../codec/prng.ts'
 import { assert } from '../runtime/assert.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isCid } from './genesis.ts'
-import type { ChainState, Claim, Task, Window } from './state.ts'
+import { sortition, type Weighted } from './sortition.ts'
+import type { Aggregation, ChainState, Claim, Task, Window } from './state.ts'
 import { commitmentOf, type Msg, type SignedTx } from './tx.ts'
-import { sortition } from './vrf.ts'
 
 type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
 
 export const windowKey = (id: number): string => String(id).padStart(10, '0')
 export const submissionId = (taskId: string, miner: string): string => `${taskId}/${miner}`
-export const aggregateId = (window: number, subnet: number): string => `agg/${window}/${subnet}`
+/** The aggregate claim of (window, subnet): `agg/<w>/<s>` for the first attempt, `agg/<w>/<s>/<k>` for attempt k. */
+export const aggregateId = (window: number, subnet: number, attempt = 0): string =>
+  attempt === 0 ? `agg/${window}/${subnet}` : `agg/${window}/${subnet}/${attempt}`
+/** Key of an aggregation record: window then subnet, so key order is window order. */
+export const aggregationKey = (window: number, subnet: number): string =>
+  `${windowKey(window)}/${String(subnet).padStart(6, '0')}`
 
 export function currentWindow(state: ChainState): Window | undefined {
   return state.windows.get(windowKey(state.globals.currentWindow))
@@ -51,19 +70,23 @@ export function beginWindows(state: ChainState, ctx: BlockContext): void {
 }
 
 function openWindow(state: ChainState, ctx: BlockContext, id: number): void {
-  const seed = fromHex(ctx.hash) as Uint8Array
-  const validators = state.withRole('validator')
-  const aggregator = sortition(new Uint8Array([...seed, ...new TextEncoder().encode('aggregator')]), validators, 1)[0]
+  const seed = fromHex(ctx.beacon) as Uint8Array
+  const aggregator = aggregatorDraw(seed, state.withRole('validator'))
   state.windows.set(windowKey(id), {
     id,
     openHeight: ctx.height,
     closeHeight: ctx.height + state.params.windowBlocks,
-    seed: ctx.hash,
+    seed: ctx.beacon,
     aggregator: aggregator ?? null,
     closed: false,
   })
   state.setMeta({ currentWindow: id })
   assignTasks(state, id, seed)
+}
+
+/** The validator a window opened with `seed` draws to aggregate, by stake (undefined when there is none). */
+export function aggregatorDraw(seed: Uint8Array, validators: readonly Weighted[]): string | undefined {
+  return sortition(new Uint8Array([...seed, ...new TextEncoder().encode('aggregator')]), validators, 1)[0]
 }
 
 function assignTasks(state: ChainState, window: number, seed: Uint8Array): void {
@@ -75,24 +98,50 @@ function assignTasks(state: ChainState, window: number, seed: Uint8Array): void 
     const ds = datasets[stream.nextInt(datasets.length)] as (typeof datasets)[0]
     const datasetShard = stream.nextInt(ds.shardCount)
     for (const subnet of subnetIds(state)) {
-      const pool = miners.filter((m) => m.subnet === subnet).map((m) => m.address) // sorted by address
-      const chosen: string[] = []
-      // Partial Fisher–Yates: `replication` distinct miners, uniformly.
-      for (let i = 0; i < Math.min(state.params.replication, pool.length); i++) {
-        const j = i + stream.nextInt(pool.length - i)
-        ;[pool[i], pool[j]] = [pool[j] as string, pool[i] as string]
-        chosen.push(pool[i] as string)
-      }
-      if (chosen.length === 0) continue
+      const pool = miners.filter((m) => m.subnet === subnet)
       const id = `${window}.${shard}.${subnet}`
+      const chosen = replicaDraw(seed, id, pool, state.params.replication)
+      if (chosen.length === 0) continue
       state.tasks.set(id, { id, window, shard, datasetCid: ds.cid, datasetShard, subnet, miners: chosen.sort() })
     }
   }
 }
 
+/**
+ * The `replication` distinct miners of task `taskId`, drawn by stake from the window seed.
+ * Without replacement and by weight, an operator holding a share f of the subnet's miner
+ * stake holds every one of two replicas with probability at most f² (f × (f − w)/(1 − w) for
+ * a first pick of weight w), however it splits that stake into identities: one identity can
+ * never be both replicas, and many small ones only approach f² from below. Each task has its
+ * own draw (a hash of the seed and the task id), so one task's pick says nothing of another's.
+ */
+export function replicaDraw(
+  seed: Uint8Array,
+  taskId: string,
+  miners: readonly Weighted[],
+  replication: number,
+): string[] {
+  return sortition(sha256(REPLICA_TAG, seed, new TextEncoder().encode(taskId)), miners, replication)
+}
+
+const REPLICA_TAG = new TextEncoder().encode('r3mes/replicas/1\0')
+
 function closeWindow(state: ChainState, w: Window): void {
   for (const [, task] of state.tasks.entries()) if (task.window === w.id) runL1(state, task, true)
   state.windows.set(windowKey(w.id), { ...w, closed: true })
+  for (const subnet of subnetIds(state))
+    state.aggregations.set(aggregationKey(w.id, subnet), {
+      window: w.id,
+      subnet,
+      stage: 'waiting',
+      attempt: 0,
+      aggregator: w.aggregator,
+      tried: [],
+      dueHeight: null,
+      deadline: null,
+      claimId: null,
+      finishedHeight: null,
+    })
 }
 
 function openTask(state: ChainState, ctx: BlockContext, taskId: string, sender: string): Task {
@@ -200,28 +249,170 @@ function runL1(state: ChainState, task: Task, closing: boolean): void {
   }
 }
 
+/** No challenge can reach the claim after block `height` and no dispute holds it: its status is final. */
+export function isSettled(claim: Claim, height: number): boolean {
+  return claim.status !== 'revealed' && claim.status !== 'challenged' && claim.challengeUntil <= height
+}
+
+export type AggregationReadiness =
+  | { readonly ready: true; readonly accepted: readonly string[] }
+  | { readonly ready: false; readonly reason: string }
+
+/**
+ * Whether the aggregation over `submissions` (one window's submissions to one subnet) may be
+ * due after block `height`: every one settled and the subnet's pointer final (`pending` is the
+ * aggregate still in its challenge period that set it, if any). Ready with the ids it must
+ * name (the accepted ones, in the chain's order; none: nothing to aggregate), or why not.
+ */
+export function aggregationReadiness(
+  submissions: readonly Claim[],
+  pending: Claim | null,
+  height: number,
+): AggregationReadiness {
+  const open = submissions.find((c) => !isSettled(c, height))
+  if (open !== undefined)
+    return {
+      ready: false,
+      reason:
+        open.status === 'challenged'
+          ? `submission ${open.id} is disputed`
+          : `submission ${open.id} may be challenged until height ${open.challengeUntil}`,
+    }
+  const accepted = submissions.filter((c) => c.status === 'accepted').map((c) => c.id)
+  if (accepted.length > 0 && pending !== null)
+    return {
+      ready: false,
+      reason: `the pointer of subnet ${pending.subnet} is not final: aggregate ${pending.id} is ${pending.status === 'challenged' ? 'disputed' : `challengeable until height ${pending.challengeUntil}`}`,
+    }
+  return { ready: true, accepted }
+}
+
+function submissionsOf(state: ChainState, window: number, subnet: number): Claim[] {
+  return state.claims
+    .entries()
+    .map(([, c]) => c)
+    .filter((c) => c.kind === 'submission' && c.window === window && c.subnet === subnet)
+}
+
+/** The aggregate of `subnet` still in its challenge period (at most one: the next waits for it), or null. */
+export function pendingAggregate(state: ChainState, subnet: number): Claim | null {
+  for (const [, a] of state.aggregations.entries())
+    if (a.subnet === subnet && a.stage === 'submitted') return state.claims.get(a.claimId as string) ?? null
+  return null
+}
+
+/**
+ * The adapter state of `subnet` that no dispute can undo any more: the pointer when the
+ * aggregate that set it is final, else the state that aggregate replaced. What serving nodes
+ * and miners load; challengers check the tentative pointer.
+ */
+export function finalAdapterPointer(state: ChainState, subnet: number): string | null {
+  const pending = pendingAggregate(state, subnet)
+  return pending === null ? (state.adapters.get(String(subnet)) ?? null) : pending.previousCid
+}
+
+/** The next attempt's aggregator for (window, subnet): drawn by stake from the window's seed, none tried before. */
+function drawAggregator(state: ChainState, a: Aggregation, attempt: number, tried: readonly string[]): string | null {
+  const w = state.windows.get(windowKey(a.window)) as Window
+  const seed = fromHex(w.seed) as Uint8Array
+  const label = new TextEncoder().encode(`aggregator/${a.subnet}/${attempt}`)
+  const candidates = state.withRole('validator').filter((v) => !tried.includes(v.address))
+  return sortition(new Uint8Array([...seed, ...label]), candidates, 1)[0] ?? null
+}
+
+/** The attempt after a slashed aggregate or a missed deadline, or spent when none is left. */
+function nextAggregationAttempt(state: ChainState, a: Aggregation, height: number): Aggregation {
+  const tried = a.aggregator === null ? a.tried : [...a.tried, a.aggregator]
+  const attempt = a.attempt + 1
+  const aggregator = attempt < state.params.maxAggregationAttempts ? drawAggregator(state, a, attempt, tried) : null
+  if (aggregator === null) return { ...a, stage: 'spent', tried, finishedHeight: height }
+  return { ...a, stage: 'waiting', attempt, aggregator, tried, dueHeight: null, deadline: null, claimId: null }
+}
+
+/**
+ * End of block: move every aggregation. An attempt in flight ends (its aggregate final: done;
+ * slashed or its deadline missed: the next attempt); then, per subnet with none in flight, the
+ * oldest waiting aggregation whose submissions have settled becomes due (or done, when it has
+ * nothing accepted to aggregate). One in flight per subnet: each builds on a final pointer.
+ */
+export function runAggregations(state: ChainState, ctx: BlockContext): void {
+  const busy = new Set<number>()
+  for (const [key, a] of state.aggregations.entries()) {
+    if (a.stage === 'submitted') {
+      const claim = state.claims.get(a.claimId as string) as Claim
+      if (claim.status === 'slashed') state.aggregations.set(key, nextAggregationAttempt(state, a, ctx.height))
+      else if (claim.status === 'accepted' && claim.challengeUntil <= ctx.height)
+        state.aggregations.set(key, { ...a, stage: 'done', finishedHeight: ctx.height })
+      else busy.add(a.subnet)
+    } else if (a.stage === 'due') {
+      if (ctx.height >= (a.deadline as number))
+        state.aggregations.set(key, nextAggregationAttempt(state, a, ctx.height))
+      else busy.add(a.subnet)
+    }
+  }
+  for (const [key, a] of state.aggregations.entries()) {
+    if (a.stage !== 'waiting') continue
+    const readiness = aggregationReadiness(submissionsOf(state, a.window, a.subnet), null, ctx.height)
+    if (!readiness.ready) continue
+    // Nothing accepted: nothing to build, so no pointer to wait for.
+    if (readiness.accepted.length === 0) {
+      state.aggregations.set(key, { ...a, stage: 'done', finishedHeight: ctx.height })
+      continue
+    }
+    if (busy.has(a.subnet)) continue
+    busy.add(a.subnet)
+    state.aggregations.set(key, {
+      ...a,
+      stage: 'due',
+      dueHeight: ctx.height + 1,
+      deadline: ctx.height + state.params.aggregationDeadlineBlocks,
+    })
+  }
+}
+
 export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'aggregate'>): void {
   const w = state.windows.get(windowKey(msg.window))
   if (w === undefined && msg.window < state.globals.prunedWindows)
-    reject(TxCode.wrongWindow, `window ${msg.window} was pruned long after its aggregation deadline`)
+    reject(TxCode.wrongWindow, `window ${msg.window} was pruned after its aggregation finished`)
   if (w === undefined || !w.closed) reject(TxCode.wrongWindow, `window ${msg.window} has not closed`)
-  if (ctx.height > w.closeHeight + state.params.aggregationDeadlineBlocks)
-    reject(TxCode.wrongWindow, `the aggregation deadline of window ${msg.window} has passed`)
-  if (tx.sender !== w.aggregator) reject(TxCode.notAggregator, `${w.aggregator} aggregates window ${msg.window}`)
   if (!state.subnets.has(String(msg.subnet)))
     reject(TxCode.invalidField, `no subnet ${msg.subnet}`, { field: 'msg.subnet' })
   if (!isCid(msg.adapterCid)) reject(TxCode.invalidField, "'msg.adapterCid' is not a CID", { field: 'msg.adapterCid' })
-  const id = aggregateId(msg.window, msg.subnet)
-  if (state.claims.has(id)) reject(TxCode.duplicate, `window ${msg.window} subnet ${msg.subnet} is already aggregated`)
-  const expected = state.claims
-    .entries()
-    .map(([, c]) => c)
-    .filter(
-      (c) => c.kind === 'submission' && c.window === msg.window && c.subnet === msg.subnet && c.status === 'accepted',
-    )
+  const key = aggregationKey(msg.window, msg.subnet)
+  const a = state.aggregations.get(key)
+  if (a === undefined) reject(TxCode.wrongWindow, `window ${msg.window} has no aggregation for subnet ${msg.subnet}`)
+  const what = `window ${msg.window} subnet ${msg.subnet}`
+  switch (a.stage) {
+    case 'waiting': {
+      const readiness = aggregationReadiness(
+        submissionsOf(state, msg.window, msg.subnet),
+        pendingAggregate(state, msg.subnet),
+        ctx.height - 1,
+      )
+      const reason = readiness.ready ? 'another aggregation of the subnet goes first' : readiness.reason
+      reject(TxCode.notDue, `${what} cannot be aggregated yet: ${reason}`)
+      break
+    }
+    case 'submitted':
+    case 'done':
+      reject(TxCode.duplicate, `${what} is already aggregated (${a.claimId ?? 'nothing accepted to aggregate'})`)
+      break
+    case 'spent':
+      reject(TxCode.wrongWindow, `${what}: all ${a.attempt + 1} aggregation attempts failed`)
+      break
+    case 'due':
+      break
+  }
+  if (ctx.height > (a.deadline as number))
+    reject(TxCode.wrongWindow, `the aggregation deadline of ${what} (attempt ${a.attempt}) was height ${a.deadline}`)
+  if (tx.sender !== a.aggregator)
+    reject(TxCode.notAggregator, `${a.aggregator} aggregates ${what} (attempt ${a.attempt})`)
+  const expected = submissionsOf(state, msg.window, msg.subnet)
+    .filter((c) => c.status === 'accepted')
     .map((c) => c.id)
   if (canonicalJson(expected) !== canonicalJson([...msg.claims]))
     reject(TxCode.badAggregate, 'an aggregate must name exactly the accepted submissions, in order', { expected })
+  const id = aggregateId(msg.window, msg.subnet, a.attempt)
   const previousCid = state.adapters.get(String(msg.subnet)) ?? null
   state.adapters.set(String(msg.subnet), msg.adapterCid)
   state.claims.set(id, {
@@ -240,6 +431,7 @@ export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     previousCid,
     claims: msg.claims,
   })
+  state.aggregations.set(key, { ...a, stage: 'submitted', claimId: id })
 }
 
 /** End of block: pay vested credits of claims still accepted; drop those revoked. */

@@ -7,6 +7,7 @@
 import { bytesEqual } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import { MAX_BLOCK_TIME_STEP_MS } from '../runtime/limits.ts'
+import { beaconFault } from './beacon.ts'
 import { encode } from './codec.ts'
 import { InvalidConsensusDataError } from './errors.ts'
 import { merkleRoot } from './merkle.ts'
@@ -44,6 +45,8 @@ export interface BlockContent {
   previousBlockHash: Uint8Array
   appHash: Uint8Array
   proposer: Uint8Array
+  vrfProof: Uint8Array
+  beacon: Uint8Array
   txs: readonly Uint8Array[]
   evidence: readonly DuplicateVoteEvidence[]
   lastCommit: Commit | null
@@ -61,6 +64,8 @@ export function makeBlock(c: BlockContent): Block {
       lastCommitHash: hashCommit(c.lastCommit),
       appHash: c.appHash,
       proposer: c.proposer,
+      vrfProof: c.vrfProof,
+      beacon: c.beacon,
     },
     txs: c.txs,
     evidence: c.evidence,
@@ -74,6 +79,8 @@ export interface ChainTip {
   height: number
   previousBlockHash: Uint8Array
   previousTimeMs: number
+  /** The beacon of block height-1 (the genesis beacon at height 1). */
+  previousBeacon: Uint8Array
   appHash: Uint8Array
   validators: ValidatorSet
   /** Who signed the previous block's commit (null at height 1). */
@@ -122,7 +129,13 @@ export function validateBlock(tip: ChainTip, block: Block): void {
   if (h.timeMs <= tip.previousTimeMs) bad('time does not move forward')
   if (h.timeMs > tip.previousTimeMs + MAX_BLOCK_TIME_STEP_MS)
     bad(`time is more than MAX_BLOCK_TIME_STEP_MS (${MAX_BLOCK_TIME_STEP_MS}) after the previous block`)
-  if (tip.validators.indexOf(h.proposer) < 0) bad('proposer is not a validator')
+  const proposer = tip.validators.at(tip.validators.indexOf(h.proposer))
+  if (proposer === undefined) bad('proposer is not a validator')
+  else {
+    // The proposer can only publish the one beacon its key gives over the previous one.
+    const fault = beaconFault(proposer.publicKey, tip.previousBeacon, h.vrfProof, h.beacon)
+    if (fault !== undefined) bad(fault)
+  }
   if (!bytesEqual(h.txsRoot, merkleRoot(block.txs))) bad('txs root mismatch')
   if (!bytesEqual(h.evidenceRoot, evidenceRoot(block.evidence))) bad('evidence root mismatch')
   if (!bytesEqual(h.lastCommitHash, hashCommit(block.lastCommit))) bad('last commit hash mismatch')

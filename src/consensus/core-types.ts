@@ -71,6 +71,8 @@ export interface Tip {
   lastValidators: ValidatorSet | null
   lastBlockHash: Uint8Array
   lastBlockTimeMs: number
+  /** The beacon of block height-1 (at height 1, the genesis beacon): what block `height`'s VRF proof is over. */
+  lastBeacon: Uint8Array
   /** Application state after block height-1 (goes into block `height`'s header). */
   appHash: Uint8Array
   lastCommit: Commit | null
@@ -143,6 +145,8 @@ export type ConsensusInput =
       readonly timeMs: number
       readonly txs: readonly Uint8Array[]
       readonly evidence: readonly DuplicateVoteEvidence[]
+      /** The proposer's ECVRF proof over `beaconAlpha(previousBeacon)` of the request. */
+      readonly vrfProof: Uint8Array
     }
   /** A decided block and its commit, learned from a peer (catch-up). */
   | { readonly type: 'decided'; readonly block: Block; readonly commit: Commit }
@@ -162,6 +166,8 @@ export type ConsensusEffect =
       readonly height: number
       readonly round: number
       readonly maxBytes: number
+      /** The beacon the block's VRF proof must be over (the tip's last beacon). */
+      readonly previousBeacon: Uint8Array
     }
   | {
       readonly type: 'scheduleTimeout'

@@ -15,6 +15,7 @@ import {
   MAX_CONSENSUS_ROUND,
   MAX_NEXT_HEIGHT_INPUTS,
 } from '../runtime/limits.ts'
+import { beaconFromProof } from './beacon.ts'
 import { bodyMatchesHeader, hashBlock, makeBlock, validateBlock } from './block.ts'
 import type {
   ConsensusConfig,
@@ -211,6 +212,7 @@ function chainTip(s: Draft) {
     height: s.tip.height,
     previousBlockHash: s.tip.lastBlockHash,
     previousTimeMs: s.tip.lastBlockTimeMs,
+    previousBeacon: s.tip.lastBeacon,
     appHash: s.tip.appHash,
     validators: s.tip.validators,
     lastValidators: s.tip.lastValidators,
@@ -277,6 +279,7 @@ function startRound(ctx: Ctx, round: number, height = ctx.state.tip.height): voi
         height: s.tip.height,
         round,
         maxBytes: s.config.maxBlockBytes,
+        previousBeacon: s.tip.lastBeacon,
       })
     }
   }
@@ -298,6 +301,9 @@ function onProposalContent(ctx: Ctx, input: Extract<ConsensusInput, { type: 'pro
   s.awaitingContent = false
   const me = vals(s).at(s.myIndex)
   assert(me !== undefined, 'a non-validator was asked to propose')
+  const beacon = beaconFromProof(s.tip.lastBeacon, input.vrfProof)
+  // The proof comes from this node's own privval (through its WAL), never from a peer.
+  assert(beacon !== undefined, 'own VRF proof does not decode')
   const block = makeBlock({
     chainId: s.config.chainId,
     height: s.tip.height,
@@ -307,6 +313,8 @@ function onProposalContent(ctx: Ctx, input: Extract<ConsensusInput, { type: 'pro
     previousBlockHash: s.tip.lastBlockHash,
     appHash: s.tip.appHash,
     proposer: me.address,
+    vrfProof: input.vrfProof,
+    beacon,
     txs: input.txs,
     evidence: usableEvidence(s, input.evidence),
     lastCommit: s.tip.lastCommit,
@@ -485,6 +493,7 @@ export function nextTip(
     lastValidators: tip.validators,
     lastBlockHash: hashBlock(block),
     lastBlockTimeMs: block.header.timeMs,
+    lastBeacon: block.header.beacon,
     appHash,
     lastCommit: commit,
     committedEvidence,
@@ -510,6 +519,7 @@ function resume(ctx: Ctx): void {
           height: s.tip.height,
           round: s.round,
           maxBytes: s.config.maxBlockBytes,
+          previousBeacon: s.tip.lastBeacon,
         })
       if (s.pendingOwnProposal !== null) ctx.effects.push({ type: 'signProposal', ...s.pendingOwnProposal })
       schedule(ctx, 'propose', s.round)

@@ -1,4 +1,5 @@
 /** The chain's starting point: chain id, time and validators, and the tip height 1 starts from. */
+import { genesisBeacon } from './beacon.ts'
 import type { Tip } from './core-types.ts'
 import { ZERO_HASH } from './types.ts'
 import { type GenesisValidator, ValidatorSet } from './validator-set.ts'
@@ -18,6 +19,7 @@ export function genesisTip(genesis: Genesis, initialAppHash: Uint8Array): Tip {
     lastValidators: null,
     lastBlockHash: ZERO_HASH,
     lastBlockTimeMs: genesis.genesisTimeMs,
+    lastBeacon: genesisBeacon(genesis, initialAppHash),
     appHash: initialAppHash,
     lastCommit: null,
     committedEvidence: new Map(),

@@ -1,4 +1,5 @@
 /** Consensus inputs as bytes, for the write-ahead log. */
+import { VRF_PROOF_SIZE_BYTES } from './beacon.ts'
 import { encode } from './codec.ts'
 import type { ConsensusInput, TimeoutKind } from './core-types.ts'
 import { InvalidConsensusDataError } from './errors.ts'
@@ -39,6 +40,7 @@ export function encodeInput(input: ConsensusInput): Uint8Array {
         input.timeMs,
         input.txs,
         input.evidence.map(evidenceToArray),
+        input.vrfProof,
       ])
     case 'decided':
       return encode([input.type, blockToArray(input.block), commitToArray(input.commit)])
@@ -89,6 +91,7 @@ export function decodeInput(bytes: Uint8Array): ConsensusInput {
         timeMs: num(a[3]),
         txs: (a[4] as unknown[]).map((t) => (t instanceof Uint8Array ? new Uint8Array(t) : bad())),
         evidence: (a[5] as unknown[]).map(evidenceFromArray),
+        vrfProof: a[6] instanceof Uint8Array && a[6].byteLength === VRF_PROOF_SIZE_BYTES ? new Uint8Array(a[6]) : bad(),
       }
     case 'decided':
       return { type: 'decided', block: blockFromArray(a[1]), commit: commitFromArray(a[2]) }

@@ -11,6 +11,7 @@ import {
   ed25519Verify,
 } from '../codec/ed25519.ts'
 import { sha256 } from '../codec/hash.ts'
+import { vrfProve } from '../codec/vrf.ts'
 import { assert } from '../runtime/assert.ts'
 import { VERIFIED_SIGNATURE_MEMO_ENTRIES } from '../runtime/limits.ts'
 
@@ -23,6 +24,8 @@ export interface Signer {
   readonly publicKey: Uint8Array
   readonly address: Uint8Array
   sign(message: Uint8Array): Uint8Array
+  /** ECVRF proof (RFC 9381) over `alpha` with the same key: one proof, one output, per input. */
+  proveVrf(alpha: Uint8Array): Uint8Array
 }
 
 /** A signer over a raw 32-byte seed. */
@@ -33,6 +36,7 @@ export function signerFromSeed(seed: Uint8Array): Signer {
     publicKey,
     address: addressOf(publicKey),
     sign: (message) => ed25519Sign(seed, message),
+    proveVrf: (alpha) => vrfProve(seed, alpha),
   }
 }
 

@@ -179,7 +179,7 @@ export class NodeIo {
         return [input]
       }
       case 'requestProposalContent': {
-        if (replaying) return []
+        if (replaying || this.components.privval === null) return []
         const input: ConsensusInput = {
           type: 'proposalContent',
           height: effect.height,
@@ -187,6 +187,7 @@ export class NodeIo {
           timeMs: Math.floor(this.components.clock.nowMs()),
           txs: this.components.mempool.reap(effect.maxBytes),
           evidence: this.components.evidencePool.pending(),
+          vrfProof: this.components.privval.proveBeacon(effect.previousBeacon),
         }
         this.log(input)
         return [input]

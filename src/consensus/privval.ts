@@ -11,6 +11,7 @@ import { crc32 } from 'node:zlib'
 import { bytesEqual } from '../codec/bytes.ts'
 import { assert } from '../runtime/assert.ts'
 import { writeFileDurable } from '../runtime/durable-file.ts'
+import { beaconAlpha } from './beacon.ts'
 import { decode, encode } from './codec.ts'
 import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
 import { type FaultHook, injected, noFaults } from './faults.ts'
@@ -162,6 +163,14 @@ export class PrivValidator {
     const step = vote.type === 'prevote' ? 1 : 2
     const signature = this.#sign(vote.height, vote.round, step, voteSignBytes(chainId, vote))
     return { ...vote, signature }
+  }
+
+  /**
+   * The VRF proof for the block after the one whose beacon is `previousBeacon`. Nothing to
+   * remember: a VRF has one proof per input, so proving again can never equivocate.
+   */
+  proveBeacon(previousBeacon: Uint8Array): Uint8Array {
+    return this.#signer.proveVrf(beaconAlpha(previousBeacon))
   }
 
   signProposal(chainId: string, proposal: UnsignedProposal): Proposal {

@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { writeFileDurable } from '../runtime/durable-file.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
+import { BEACON_SIZE_BYTES } from './beacon.ts'
 import { decode, encode } from './codec.ts'
 import type { Tip } from './core-types.ts'
 import { InvalidConsensusDataError, StoreCorruptError } from './errors.ts'
@@ -135,6 +136,7 @@ export function encodeTip(tip: Tip): Uint8Array {
     [...tip.committedEvidence],
     setToArray(tip.nextValidators),
     tip.lastValidators === null ? null : setToArray(tip.lastValidators),
+    tip.lastBeacon,
   ])
 }
 
@@ -159,7 +161,7 @@ export function decodeTip(data: Uint8Array): Tip {
     typeof x === 'number' && Number.isSafeInteger(x) && x >= min ? x : malformed(field)
   const list = (x: unknown, field: string): unknown[] => (Array.isArray(x) ? x : malformed(field))
   const pair = (x: unknown, field: string): unknown[] => (Array.isArray(x) && x.length === 2 ? x : malformed(field))
-  if (!Array.isArray(a) || a.length !== 9) return malformed('top-level array')
+  if (!Array.isArray(a) || a.length !== 10) return malformed('top-level array')
   const set = (x: unknown, field: string): ValidatorSet => {
     const [members, proposer] = pair(x, field)
     const validators = list(members, `${field} validators`).map((v) => {
@@ -201,6 +203,7 @@ export function decodeTip(data: Uint8Array): Tip {
     lastValidators: a[8] === null ? null : set(a[8], 'last validators'),
     lastBlockHash: bytes(a[2], 'last block hash', 32),
     lastBlockTimeMs: int(a[3], 'last block time', 0),
+    lastBeacon: bytes(a[9], 'last beacon', BEACON_SIZE_BYTES),
     appHash: bytes(a[4], 'app hash', 32),
     lastCommit,
     committedEvidence,

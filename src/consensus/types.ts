@@ -67,6 +67,10 @@ export interface BlockHeader {
   readonly appHash: Uint8Array
   /** Address of the validator that built this block. */
   readonly proposer: Uint8Array
+  /** The proposer's ECVRF proof (80 bytes) over `beaconAlpha` of the previous block's beacon (consensus/beacon.ts). */
+  readonly vrfProof: Uint8Array
+  /** SHA-256 of (tag, previous beacon, the proof's VRF output): the chain's randomness at this height. */
+  readonly beacon: Uint8Array
 }
 
 export interface Block {

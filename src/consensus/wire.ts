@@ -3,6 +3,7 @@
  * WAL and the wire. Decoding checks every field's shape and throws InvalidConsensusDataError,
  * so bytes from disk or from a peer never reach the core half-formed.
  */
+import { BEACON_SIZE_BYTES, VRF_PROOF_SIZE_BYTES } from './beacon.ts'
 import { decode, encode } from './codec.ts'
 import { InvalidConsensusDataError } from './errors.ts'
 import type {
@@ -122,11 +123,13 @@ export function headerToArray(h: BlockHeader): Arr {
     h.lastCommitHash,
     h.appHash,
     h.proposer,
+    h.vrfProof,
+    h.beacon,
   ]
 }
 
 export function headerFromArray(x: unknown): BlockHeader {
-  const a = arr(x, 9, 'block header')
+  const a = arr(x, 11, 'block header')
   return {
     chainId: str(a[0], 'chain id'),
     height: int(a[1], 'block height', 1),
@@ -137,6 +140,8 @@ export function headerFromArray(x: unknown): BlockHeader {
     lastCommitHash: bytes(a[6], 'last commit hash', 32),
     appHash: bytes(a[7], 'app hash', 32),
     proposer: bytes(a[8], 'proposer', 20),
+    vrfProof: bytes(a[9], 'VRF proof', VRF_PROOF_SIZE_BYTES),
+    beacon: bytes(a[10], 'beacon', BEACON_SIZE_BYTES),
   }
 }
 

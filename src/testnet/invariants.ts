@@ -10,13 +10,26 @@
  * - honest not slashed: no node without a planted misbehaviour lost stake beyond the duty
  *   penalties a late verifier or arbiter pays (at most 5%);
  * - recovery: after the last fault, and after every heal, restart or resume, the chain
- *   committed `recoveryBlocks` more blocks within the bound.
+ *   committed `recoveryBlocks` more blocks within the bound;
+ * - served models clean: no adapter state a serving node loaded comes from a slashed aggregate
+ *   or has a slashed submission in it or in the states it was built on;
+ * - slashed aggregates redone: every (window, subnet) whose aggregate was slashed was
+ *   aggregated again, unless no honest aggregator was drawn within its attempts or the run
+ *   ended while the redo was still within its deadline;
+ * - beacons: every committed block's beacon is its proposer's VRF output over the previous
+ *   beacon (none forged, none chosen), recomputed from the headers the nodes serve, and the
+ *   chain committed at least a window's worth of such blocks.
  *
  * Each check names what broke, so a failed run says which invariant and where.
  */
+import { consensusGenesis } from '../actors/chain-node.ts'
+import { ChainApp } from '../chain/app.ts'
+import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
 import { addressOf } from '../chain/keys.ts'
-import type { Challenge, Claim } from '../chain/state.ts'
-import { fromHex } from '../codec/bytes.ts'
+import type { Aggregation, Challenge, Claim } from '../chain/state.ts'
+import { bytesEqual, fromHex, toHex } from '../codec/bytes.ts'
+import { vrfVerify } from '../codec/vrf.ts'
+import { BEACON_SIZE_BYTES, beaconAlpha, genesisBeacon, nextBeacon } from '../consensus/beacon.ts'
 import type { FaultRecord, Testnet } from './testnet.ts'
 
 export interface InvariantResult {
@@ -66,6 +79,71 @@ export function checkAgreement(histories: ReadonlyMap<string, readonly HistoryEn
   ]
 }
 
+/** One committed height's beacon as `GET /chain/history` serves it (hex). */
+export interface BeaconEntry {
+  readonly height: number
+  /** The proposer's chain address (r3mes1…). */
+  readonly proposer: string
+  readonly beacon: string
+  readonly vrfProof: string
+  readonly proposerKey: string
+}
+
+/** The beacon before height 1, from the chain genesis as every node derives it. */
+export function chainGenesisBeacon(genesis: ChainGenesis): Uint8Array {
+  return genesisBeacon(consensusGenesis(genesis), new ChainApp(genesis).appHash())
+}
+
+/**
+ * Every committed block's beacon verifies: the proposer key is the proposer's, its VRF proof
+ * verifies over the previous beacon (the genesis beacon before height 1), and the beacon is
+ * the one derived from that output. Each distinct block is checked once, on every node's
+ * history; and the chain must have committed at least `minHeights` heights, all checked.
+ */
+export function checkBeacons(
+  histories: ReadonlyMap<string, readonly BeaconEntry[]>,
+  genesis: Uint8Array,
+  minHeights: number,
+): InvariantResult {
+  const forged: string[] = []
+  const checked = new Map<string, boolean>()
+  let top = 0
+  for (const [node, history] of histories) {
+    const byHeight = new Map(history.map((e) => [e.height, e]))
+    for (const e of history) {
+      const previous = e.height === 1 ? genesis : fromHex(byHeight.get(e.height - 1)?.beacon, BEACON_SIZE_BYTES)
+      if (previous === undefined) {
+        forged.push(`${node} height ${e.height}: the previous block's beacon is not served`)
+        continue
+      }
+      const key = `${e.height}/${e.beacon}/${e.vrfProof}/${e.proposerKey}/${toHex(previous)}`
+      let ok = checked.get(key)
+      if (ok === undefined) {
+        const proposerKey = fromHex(e.proposerKey, 32)
+        const proof = fromHex(e.vrfProof)
+        const beacon = fromHex(e.beacon, BEACON_SIZE_BYTES)
+        const output =
+          proposerKey === undefined || proof === undefined
+            ? undefined
+            : vrfVerify(proposerKey, beaconAlpha(previous), proof)
+        ok =
+          proposerKey !== undefined &&
+          addressOf(proposerKey) === e.proposer &&
+          output !== undefined &&
+          beacon !== undefined &&
+          bytesEqual(beacon, nextBeacon(previous, output))
+        checked.set(key, ok)
+      }
+      if (!ok) forged.push(`${node} height ${e.height} (proposer ${e.proposer})`)
+      else top = Math.max(top, e.height)
+    }
+  }
+  if (forged.length > 0) return fail('beacons', `beacons that do not verify: ${forged.slice(0, 5).join('; ')}`)
+  if (top < minHeights)
+    return fail('beacons', `the chain made no progress: ${top} heights committed, at least ${minHeights} expected`)
+  return pass('beacons', `${checked.size} committed blocks up to height ${top}: every beacon its proposer's VRF output`)
+}
+
 /**
  * Recovery after faults: for the last fault and every fault that restores (heal, restart,
  * resume), the highest committed height must reach the height at the fault plus
@@ -100,6 +178,112 @@ export function checkRecovery(
     : fail('recovery', `not recovered within ${boundMs} ms: ${late.join('; ')}`)
 }
 
+/** What a serving node reported loading: the adapter-state CID of each subnet (null: the initial state). */
+export interface LoadedModelRecord {
+  readonly node: string
+  readonly height: number
+  readonly pointers: readonly (string | null)[]
+}
+
+/**
+ * No model a serving node loaded contains a convicted claim: each loaded adapter state is named
+ * by an aggregate on chain that was not slashed, and no submission that aggregate or any
+ * aggregate under it (its `previousCid` chain) names was slashed. `claims` are every claim of
+ * the run's windows.
+ */
+export function checkServedModels(loaded: readonly LoadedModelRecord[], claims: readonly Claim[]): InvariantResult {
+  const name = 'served models clean'
+  const byId = new Map(claims.map((c) => [c.id, c]))
+  // Identical bytes are the identical state: a CID some unslashed aggregate names is that aggregate's.
+  const byCid = new Map<string, Claim>()
+  for (const c of claims)
+    if (c.kind === 'aggregate' && (byCid.get(c.cid) === undefined || byCid.get(c.cid)?.status === 'slashed'))
+      byCid.set(c.cid, c)
+  const tainted: string[] = []
+  const states = new Set<string>()
+  for (const record of loaded) {
+    for (const pointer of record.pointers) {
+      if (pointer === null) continue
+      states.add(pointer)
+      const problems: string[] = []
+      const seen = new Set<string>()
+      for (let cid: string | null = pointer; cid !== null && !seen.has(cid); ) {
+        seen.add(cid)
+        const agg = byCid.get(cid)
+        if (agg === undefined) {
+          problems.push(`no aggregate on chain names ${cid.slice(0, 16)}`)
+          break
+        }
+        if (agg.status === 'slashed') problems.push(`aggregate ${agg.id} was slashed`)
+        for (const id of agg.claims)
+          if (byId.get(id)?.status === 'slashed') problems.push(`${agg.id} names slashed ${id}`)
+        cid = agg.previousCid
+      }
+      if (problems.length > 0)
+        tainted.push(`${record.node} at height ${record.height} loaded ${pointer.slice(0, 16)}: ${problems.join(', ')}`)
+    }
+  }
+  if (loaded.length === 0) return pass(name, 'no serving node loaded a model: nothing to check')
+  return tainted.length === 0
+    ? pass(
+        name,
+        `${loaded.length} loads, ${states.size} trained adapter states: none from a slashed aggregate or holding a slashed claim`,
+      )
+    : fail(name, tainted.slice(0, 5).join('; '))
+}
+
+/**
+ * Every (window, subnet) whose aggregate was slashed was aggregated again. Passes for one
+ * only when the redo could not be expected: the run ended while an attempt was still within
+ * its deadline (`height` ≤ its deadline), or every attempt went to a cheating validator
+ * (`cheats`) before the attempts ran out. An honest validator drawn that let its attempt lapse
+ * is a failure. `aggregations` are the chain's records of those (window, subnet) pairs.
+ */
+export function checkAggregatesRedone(
+  claims: readonly Claim[],
+  aggregations: ReadonlyMap<string, Aggregation>,
+  cheats: ReadonlySet<string>,
+  height: number,
+): InvariantResult {
+  const name = 'slashed aggregates redone'
+  const slashed = claims.filter((c) => c.kind === 'aggregate' && c.status === 'slashed')
+  if (slashed.length === 0) return pass(name, 'no aggregate was slashed: nothing to redo')
+  const pairs = [...new Set(slashed.map((c) => `${c.window}/${c.subnet}`))]
+  const redone: string[] = []
+  const excused: string[] = []
+  const missing: string[] = []
+  for (const pair of pairs) {
+    const [window, subnet] = pair.split('/').map(Number) as [number, number]
+    const later = claims.filter(
+      (c) => c.kind === 'aggregate' && c.window === window && c.subnet === subnet && c.status !== 'slashed',
+    )
+    if (later.length > 0) {
+      redone.push(`${pair} by ${later.map((c) => c.id).join(', ')}`)
+      continue
+    }
+    const a = aggregations.get(pair)
+    if (a === undefined) {
+      missing.push(`${pair}: no aggregation record`)
+      continue
+    }
+    const drawn = [...a.tried, ...(a.aggregator === null ? [] : [a.aggregator])]
+    const honest = drawn.filter((v) => !cheats.has(v))
+    if ((a.stage === 'due' || a.stage === 'waiting') && (a.deadline === null || a.deadline >= height))
+      excused.push(`${pair}: attempt ${a.attempt} still open at the end of the run`)
+    else if (a.stage === 'spent' && honest.length === 0)
+      excused.push(`${pair}: all ${a.attempt + 1} attempts drawn cheats`)
+    else
+      missing.push(
+        `${pair}: ${a.stage} after ${a.attempt + 1} attempts, honest drawn ${honest.join(', ') || 'none'}, nothing aggregated`,
+      )
+  }
+  const detail = [
+    `${redone.length} of ${pairs.length} redone${redone.length > 0 ? ` (${redone.join('; ')})` : ''}`,
+    ...excused,
+  ].join('; ')
+  return missing.length === 0 ? pass(name, detail) : fail(name, missing.join('; '))
+}
+
 /** Every check, read from the running network. `samples` is the height timeline of the run. */
 export async function checkInvariants(
   net: Testnet,
@@ -110,7 +294,9 @@ export async function checkInvariants(
   const t = net.plan.topology
   const results: InvariantResult[] = []
 
-  results.push(...checkAgreement(await net.histories()))
+  const histories = await net.histories()
+  results.push(...checkAgreement(histories))
+  results.push(checkBeacons(histories, chainGenesisBeacon(layout.genesis), t.chain.params.windowBlocks))
 
   // Conservation, on every node that answers.
   const audits: string[] = []
@@ -231,6 +417,17 @@ export async function checkInvariants(
           if (lost) caught.push(`${n.name} equivocated: stake ${before} → ${now}`)
           else uncaught.push(`${n.name} equivocated but kept stake ${now}`)
           break
+        case 'seedGrinder': {
+          // What must hold is in the beacons check (no committed beacon forged) and liveness;
+          // here, how many blocks it still got in, each with the beacon its key gave.
+          const proposed = [...histories.values()]
+            .reduce<readonly BeaconEntry[]>((a, b) => (b.length > a.length ? b : a), [])
+            .filter((e) => e.proposer === n.address).length
+          caught.push(
+            `${n.name} seedGrinder: its forged beacons refused; ${proposed} of its blocks committed, honest ones`,
+          )
+          break
+        }
         case 'byzantineValidator':
           // Nothing it sends is a double sign: what must hold is liveness, agreement and the
           // honest stakes, checked for every node above and below.
@@ -254,6 +451,22 @@ export async function checkInvariants(
         )
       : fail('honest not slashed', honestLost.join('; ')),
   )
+
+  // What every serving node loaded, and whether a convicted claim reached it.
+  const loaded: LoadedModelRecord[] = []
+  for (const n of net.nodes) {
+    const s = await n.get<{ loss?: { height: number; pointers?: (string | null)[] }[] }>('/status')
+    for (const l of s?.loss ?? []) loaded.push({ node: n.name, height: l.height, pointers: l.pointers ?? [] })
+  }
+  results.push(checkServedModels(loaded, claims))
+
+  const records = new Map<string, Aggregation>()
+  for (const c of claims.filter((x) => x.kind === 'aggregate' && x.status === 'slashed')) {
+    const a = await reader?.get<Aggregation | null>(`/query/aggregation/${c.window}/${c.subnet}`)
+    if (a !== undefined && a !== null) records.set(`${c.window}/${c.subnet}`, a)
+  }
+  const cheats = new Set(layout.nodes.filter((n) => n.misbehaviours.includes('wrongAggregate')).map((n) => n.address))
+  results.push(checkAggregatesRedone(claims, records, cheats, chainHeight))
 
   const boundMs = t.run.recoveryBlocks * t.chain.params.blockTimeMs * 6 + 30_000
   results.push(checkRecovery(net.faults, samples, t.run.recoveryBlocks, boundMs))

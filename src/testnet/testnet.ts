@@ -6,7 +6,8 @@
  * and cleanup (the run folder, unless kept). The report comes from the nodes themselves.
  */
 import { rmSync } from 'node:fs'
-import type { Claim } from '../chain/state.ts'
+import type { HistoryEntry } from '../actors/node-api.ts'
+import type { Aggregation, Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST } from '../runtime/limits.ts'
 import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
@@ -14,6 +15,9 @@ import { checkInvariants, type InvariantResult } from './invariants.ts'
 import { loadTestnet, setupTestnet, type TestnetLayout } from './layout.ts'
 import { NodeProcess } from './node-process.ts'
 import { buildReport, type TestnetReport } from './report.ts'
+
+/** One committed height as a node's `GET /chain/history` serves it. */
+export type ChainHistoryRow = { readonly height: number } & HistoryEntry
 
 export interface NodeStatusView {
   readonly address: string
@@ -61,7 +65,7 @@ export interface TestnetRun {
   readonly report: TestnetReport
   readonly faults: readonly FaultRecord[]
   readonly nodes: readonly NodeProcess[]
-  readonly history: ReadonlyMap<string, readonly { height: number; blockHash: string; appHash: string }[]>
+  readonly history: ReadonlyMap<string, readonly ChainHistoryRow[]>
   readonly interrupted: boolean
   /** `r3mes chaos` only: the invariant checks, in order. */
   readonly invariants?: readonly InvariantResult[]
@@ -319,7 +323,13 @@ export class Testnet {
     const open = await (await this.reader())?.get<unknown[]>('/query/challenges')
     if (open === undefined || open.length > 0) return false
     const claims = await this.claims(Math.max(0, upToWindow))
-    return claims.every((c) => c.kind !== 'submission' || c.challengeUntil < height)
+    if (!claims.every((c) => c.kind !== 'submission' || c.challengeUntil < height)) return false
+    // A window whose aggregate was slashed is redone by the next aggregator drawn: wait for it.
+    const aggregations = await (await this.reader())?.get<Aggregation[]>('/query/aggregations')
+    if (aggregations === undefined) return false
+    return !aggregations.some(
+      (a) => a.window <= upToWindow && a.attempt > 0 && (a.stage === 'waiting' || a.stage === 'due'),
+    )
   }
 
   /**
@@ -327,8 +337,8 @@ export class Testnet {
    * at most MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST heights a request); a node that stops
    * answering midway is left out.
    */
-  async histories(): Promise<Map<string, { height: number; blockHash: string; appHash: string }[]>> {
-    type Entry = { height: number; blockHash: string; appHash: string }
+  async histories(): Promise<Map<string, ChainHistoryRow[]>> {
+    type Entry = ChainHistoryRow
     const out = new Map<string, Entry[]>()
     const page = MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST
     for (const n of this.nodes) {

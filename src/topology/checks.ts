@@ -28,6 +28,7 @@ export const MISBEHAVIOUR_ROLE: Readonly<Record<MisbehaviourKind, NodeRole>> = {
   griefingChallenger: 'challenger',
   equivocatingValidator: 'validator',
   byzantineValidator: 'validator',
+  seedGrinder: 'validator',
 }
 
 export function checkTopology(t: Topology): FieldProblem[] {
@@ -202,6 +203,14 @@ function checkMisbehaviours(t: Topology, nodes: readonly InventoryNode[], proble
       problems.push({
         path: ['misbehaviours', i, 'kind'],
         expected: 'a fault the network can survive: byzantineValidator needs at least 4 validators (3 honest)',
+        found: `${t.validators.stakes.length} validators`,
+      })
+    }
+    // Its proposals fail: the others must hold more than 2/3 of the power to commit without it.
+    if (m.kind === 'seedGrinder' && t.validators.stakes.length < 4) {
+      problems.push({
+        path: ['misbehaviours', i, 'kind'],
+        expected: 'a fault the network can survive: seedGrinder needs at least 4 validators (3 honest)',
         found: `${t.validators.stakes.length} validators`,
       })
     }

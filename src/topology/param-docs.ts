@@ -20,7 +20,9 @@ export const PARAM_DOCS: Readonly<Record<keyof Params, string>> = {
   maxVerifierAttempts: 'L2 attempts (each a fresh VRF draw) before an unanswered challenge lapses.',
   maxPanelRounds: 'Panel rounds before an undecided dispute lapses.',
   challengePeriodBlocks: 'Blocks after a window closes during which its claims may be challenged.',
-  aggregationDeadlineBlocks: "Blocks after a window closes for the aggregator's transaction.",
+  aggregationDeadlineBlocks: 'Blocks a drawn aggregator has for its transaction, from when the aggregation became due.',
+  maxAggregationAttempts:
+    'Aggregators drawn for one window and subnet (a slashed aggregate or a missed deadline draws the next).',
   inflationBps: 'Yearly inflation paid to validators, in basis points of the supply.',
   slashFractionBps: "Share of a faulty miner's stake slashed at L3, in basis points.",
   equivocationSlashBps: "Share of an equivocating validator's stake slashed, in basis points.",

@@ -31,7 +31,8 @@ export type NodeRole = (typeof NODE_ROLES)[number]
  * - copiedCid: a miner skips the work and reveals another miner's CID (commit–reveal must
  *   give it nothing).
  * - wrongAggregate: a validator drawn to aggregate perturbs the new adapter state before
- *   storing it (a challenger must recompute it, and L2/L3 slash it and restore the pointer).
+ *   storing it (a challenger must recompute it, L2/L3 slash it and restore the pointer, and
+ *   the next aggregator drawn redoes the window).
  * - lazyVerifier: a verifier sides with the miner without re-executing.
  * - griefingChallenger: a challenger disputes honest submissions (it must lose its bonds).
  * - equivocatingValidator: a validator signs a second, conflicting vote (evidence must
@@ -39,6 +40,10 @@ export type NodeRole = (typeof NODE_ROLES)[number]
  * - byzantineValidator: a validator sends, beside its honest messages, far-future rounds,
  *   heights and block times, junk commits and evidence, invalid transactions and statuses with
  *   forged authors (byzantine-validator.ts); the network must keep committing and slash nobody.
+ * - seedGrinder: a validator that, when it proposes, forges a beacon of its choosing (with a
+ *   VRF proof that cannot verify) or, at a window opening whose honest beacon does not draw it
+ *   as aggregator, withholds its block (seed-grinder.ts); honest validators must refuse every
+ *   forged block and the chain keep committing.
  */
 export const MISBEHAVIOURS = [
   'wrongGradient',
@@ -48,6 +53,7 @@ export const MISBEHAVIOURS = [
   'griefingChallenger',
   'equivocatingValidator',
   'byzantineValidator',
+  'seedGrinder',
 ] as const
 
 export type Misbehaviour = (typeof MISBEHAVIOURS)[number]

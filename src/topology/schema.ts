@@ -177,14 +177,14 @@ const misbehaviourSchema = z
     kind: z
       .enum(MISBEHAVIOURS, { error: `one of ${MISBEHAVIOURS.join(', ')}` })
       .describe(
-        'wrongGradient (a miner submits a gradient it did not compute), copiedCid (a miner reveals the CID of another miner), wrongAggregate (a validator drawn to aggregate publishes an adapter state it did not compute), lazyVerifier (a verifier answers without recomputing), griefingChallenger (a challenger disputes honest submissions), equivocatingValidator (a validator signs two blocks at one height), byzantineValidator (a validator sends far-future rounds, heights and block times, junk commits, evidence and transactions, and statuses with forged authors, beside its honest votes).',
+        'wrongGradient (a miner submits a gradient it did not compute), copiedCid (a miner reveals the CID of another miner), wrongAggregate (a validator drawn to aggregate publishes an adapter state it did not compute), lazyVerifier (a verifier answers without recomputing), griefingChallenger (a challenger disputes honest submissions), equivocatingValidator (a validator signs two blocks at one height), byzantineValidator (a validator sends far-future rounds, heights and block times, junk commits, evidence and transactions, and statuses with forged authors, beside its honest votes), seedGrinder (a validator that, when it proposes, forges a beacon of its choosing or withholds its block).',
       ),
     fromWindow: int(0, 1_000_000)
       .default(0)
       .describe('First training window (0 = the first) in which the node misbehaves.'),
   })
   .describe(
-    'A node planted to cheat; chaos checks that it is caught and slashed, or (byzantineValidator) that the network shrugs it off.',
+    'A node planted to cheat; chaos checks that it is caught and slashed, or (byzantineValidator, seedGrinder) that the network shrugs it off.',
   )
 
 const linkSchema = {

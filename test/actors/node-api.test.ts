@@ -51,7 +51,15 @@ function testBackend(heights: number, clock: SkewedClock, source: SwappableModel
     height: () => heights,
     history: (height): HistoryEntry | undefined =>
       height >= 1 && height <= heights
-        ? { blockHash: `b${height}`, appHash: `a${height}`, proposer: 'v0', timeMs: 1000 * height }
+        ? {
+            blockHash: `b${height}`,
+            appHash: `a${height}`,
+            proposer: 'v0',
+            timeMs: 1000 * height,
+            beacon: `c${height}`,
+            vrfProof: `p${height}`,
+            proposerKey: 'k0',
+          }
         : undefined,
     query: (path) => {
       if (path === 'supply') return { supply: 10n ** 30n }
@@ -160,8 +168,26 @@ describe('node API: the node routes and the completion routes on one server', fu
     )
     const two = (await (await fetch(`${url}/chain/history?from=3&to=4`)).json()) as HistoryEntry[]
     assert.deepEqual(two, [
-      { height: 3, blockHash: 'b3', appHash: 'a3', proposer: 'v0', timeMs: 3000 },
-      { height: 4, blockHash: 'b4', appHash: 'a4', proposer: 'v0', timeMs: 4000 },
+      {
+        height: 3,
+        blockHash: 'b3',
+        appHash: 'a3',
+        proposer: 'v0',
+        timeMs: 3000,
+        beacon: 'c3',
+        vrfProof: 'p3',
+        proposerKey: 'k0',
+      },
+      {
+        height: 4,
+        blockHash: 'b4',
+        appHash: 'a4',
+        proposer: 'v0',
+        timeMs: 4000,
+        beacon: 'c4',
+        vrfProof: 'p4',
+        proposerKey: 'k0',
+      },
     ])
 
     const supply = await fetch(`${url}/query/supply`)

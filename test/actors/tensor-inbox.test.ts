@@ -89,6 +89,7 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
         timeMs: height * 1000,
         proposer: key('validator').address,
         hash: sha256(`block/${height}`),
+        beacon: sha256(`beacon/${height}`),
         txs: [],
         evidence: [],
       })

@@ -192,6 +192,7 @@ describe('chain/evidence: equivocation slashes once', () => {
       timeMs: 0,
       proposer: h.proposer,
       hash: h.blockHash(h.height + 1),
+      beacon: h.beacon(h.height + 1),
       txs: [],
       evidence: [evidence],
     })
@@ -201,6 +202,7 @@ describe('chain/evidence: equivocation slashes once', () => {
         timeMs: 0,
         proposer: h.proposer,
         hash: h.blockHash(h.twin.height + 1),
+        beacon: h.beacon(h.twin.height + 1),
         txs: [],
         evidence: [evidence],
       })
@@ -402,7 +404,15 @@ describe('chain/app: the application interface', () => {
     const app = new ChainApp(localTestnetGenesis({ validators, funded: [alice] }))
     const v = validators[1] as KeyPair
     const at = (height: number, txs: Uint8Array[] = []) =>
-      app.executeBlock({ height, timeMs: height, proposer: v.address, hash: sha256(`b${height}`), txs, evidence: [] })
+      app.executeBlock({
+        height,
+        timeMs: height,
+        proposer: v.address,
+        hash: sha256(`b${height}`),
+        beacon: sha256(`beacon${height}`),
+        txs,
+        evidence: [],
+      })
     assert.deepEqual(at(1).validatorUpdates, [])
     assert.equal(app.validators().length, 4)
     const stake = encodeTx({ chainId: 'r3mes-local', nonce: 0, fee: R3, msg: { type: 'stake', amount: 10n * R3 } }, v)
@@ -413,7 +423,15 @@ describe('chain/app: the application interface', () => {
 
   it('refuses a block that does not follow the last one (a programming error, not a tx failure)', () => {
     const app = new ChainApp(localTestnetGenesis({ validators }))
-    const block = { height: 2, timeMs: 0, proposer: '', hash: new Uint8Array(32), txs: [], evidence: [] }
+    const block = {
+      height: 2,
+      timeMs: 0,
+      proposer: '',
+      hash: new Uint8Array(32),
+      beacon: new Uint8Array(32),
+      txs: [],
+      evidence: [],
+    }
     assert.throws(() => app.executeBlock(block), AssertionFailure)
     const r = app.executeBlock({ ...block, height: 1, proposer: 'not-an-address' })
     assert.equal(r.appHash.length, 32)

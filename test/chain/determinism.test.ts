@@ -138,25 +138,29 @@ function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, string>): Ui
       break
     }
     case 9: {
-      const w = s.windows
+      // Mostly the aggregations due now, by their drawn aggregator; sometimes any, early or late.
+      const records = s.aggregations
         .entries()
-        .map(([, w]) => w)
-        .filter((w) => w.closed && w.aggregator !== null)
-      if (w.length === 0) return h.tx(who, { type: 'stake', amount: 1n })
-      const win = rng.pick(w)
-      signer = byAddress.get(win.aggregator as string) as KeyPair
-      const subnet = rng.nextInt(2)
+        .map(([, a]) => a)
+        .filter((a) => a.aggregator !== null)
+      if (records.length === 0) return h.tx(who, { type: 'stake', amount: 1n })
+      const due = records.filter((a) => a.stage === 'due')
+      const agg = rng.pick(due.length > 0 && rng.chance(0.8) ? due : records)
+      signer = byAddress.get(agg.aggregator as string) as KeyPair
+      const subnet = agg.subnet
       const claims = s.claims
         .entries()
         .map(([, c]) => c)
-        .filter((c) => c.kind === 'submission' && c.window === win.id && c.subnet === subnet && c.status === 'accepted')
+        .filter(
+          (c) => c.kind === 'submission' && c.window === agg.window && c.subnet === subnet && c.status === 'accepted',
+        )
         .map((c) => c.id)
       msg = {
         type: 'aggregate',
-        window: win.id,
+        window: agg.window,
         subnet,
         claims,
-        adapterCid: cid(`adapter-${win.id}-${rng.nextInt(2)}`),
+        adapterCid: cid(`adapter-${agg.window}-${rng.nextInt(2)}`),
       }
       break
     }

@@ -420,6 +420,9 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     const accepted = [`0.0.0/${m0a.address}`, `0.0.0/${m0b.address}`].sort()
     const other = validators.find((v) => v.address !== agg.address) as KeyPair
     const msg = { type: 'aggregate' as const, window: 0, subnet: 0, claims: accepted, adapterCid: cid('adapter-0-w0') }
+    // The submissions are still challengeable: the aggregation waits for them to settle.
+    assert.equal(h.one(agg, msg).code, 'ERR_NOT_DUE')
+    h.runTo(claim(h, accepted[0] as string).challengeUntil)
     assert.equal(h.one(other, msg).code, 'ERR_NOT_AGGREGATOR')
     assert.equal(h.one(agg, { ...msg, claims: accepted.slice(1) }).code, 'ERR_BAD_AGGREGATE')
     assert.equal(h.one(agg, msg).code, 'OK')

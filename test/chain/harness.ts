@@ -61,6 +61,11 @@ export class Harness {
     return sha256(`${this.hashLabel}/${height}`)
   }
 
+  /** The beacon of block `height` (in a real chain, its proposer's VRF output; here any fixed bytes). */
+  beacon(height: number): Uint8Array {
+    return sha256(`${this.hashLabel}/beacon/${height}`)
+  }
+
   block(txs: Uint8Array[] = [], evidence: Uint8Array[] = []): TxResult[] {
     this.#pending.clear()
     const height = this.height + 1
@@ -69,6 +74,7 @@ export class Harness {
       timeMs: height * 1000,
       proposer: this.proposer,
       hash: this.blockHash(height),
+      beacon: this.beacon(height),
       txs,
       evidence,
     }

@@ -5,9 +5,9 @@ import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Challenge } from '../../src/chain/state.ts'
 import { commitmentOf } from '../../src/chain/tx.ts'
 import { betterTicket, isSelected, verifierAlpha, verifierTicket } from '../../src/chain/verifier-draw.ts'
-import { vrfVerify } from '../../src/chain/vrf.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
+import { vrfVerify } from '../../src/codec/vrf.ts'
 import { cid, Harness, keys } from './harness.ts'
 
 /** Deterministic stand-ins for VRF outputs: uniform 64-byte strings. */

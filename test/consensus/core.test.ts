@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
+import { beaconAlpha, genesisBeacon } from '../../src/consensus/beacon.ts'
 import { hashBlock, makeBlock } from '../../src/consensus/block.ts'
 import { initialState, step } from '../../src/consensus/core.ts'
 import type { ConsensusEffect, ConsensusInput, ConsensusState } from '../../src/consensus/core-types.ts'
@@ -8,7 +9,7 @@ import { genesisTip } from '../../src/consensus/genesis.ts'
 import type { Signer } from '../../src/consensus/keys.ts'
 import { proposalSignBytes, voteSignBytes } from '../../src/consensus/signing.ts'
 import type { Block, Vote, VoteType } from '../../src/consensus/types.ts'
-import { FAST_TIMEOUTS, makeChain, makeConfig } from './helpers/fixtures.ts'
+import { beaconFields, FAST_TIMEOUTS, makeChain, makeConfig } from './helpers/fixtures.ts'
 
 const chain = makeChain(4)
 const chainId = chain.genesis.chainId
@@ -29,6 +30,7 @@ function block(round: number, txs: string[] = []): Block {
     previousBlockHash: new Uint8Array(32),
     appHash: sha256(),
     proposer: vals.at(proposerIndex(round))?.address as Uint8Array,
+    ...beaconFields(chain, vals.at(proposerIndex(round))?.address as Uint8Array),
     txs: txs.map((t) => new TextEncoder().encode(t)),
     evidence: [],
     lastCommit: null,
@@ -81,6 +83,7 @@ describe('consensus core (pure step)', () => {
       timeMs: 5,
       txs: [new TextEncoder().encode('a=1')],
       evidence: [],
+      vrfProof: signer(p).proveVrf(beaconAlpha(genesisBeacon(chain.genesis, sha256()))),
     })
     const sp = r.effects.find((e) => e.type === 'signProposal')
     assert.ok(sp !== undefined && sp.type === 'signProposal')

@@ -105,9 +105,10 @@ describe('durability: short writes and zero-filled tails', () => {
     const wal = new FileWal({ dir })
     wal.startHeight(1)
     const inputs: ConsensusInput[] = []
+    const vrfProof = new Uint8Array(80).fill(3)
     for (let i = 0; i < 3000; i++) {
       const txs = i % 500 === 0 ? [new Uint8Array(20_000).fill(i % 256)] : []
-      inputs.push({ type: 'proposalContent', height: 1, round: i, timeMs: i, txs, evidence: [] })
+      inputs.push({ type: 'proposalContent', height: 1, round: i, timeMs: i, txs, evidence: [], vrfProof })
     }
     for (const i of inputs) wal.append(i, false)
     wal.close()

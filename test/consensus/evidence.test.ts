@@ -51,6 +51,7 @@ describe('evidence of equivocation', function () {
       height,
       previousBlockHash: withEvidence.header.previousBlockHash,
       previousTimeMs: previous.header.timeMs,
+      previousBeacon: previous.header.beacon,
       appHash: withEvidence.header.appHash,
       validators: chain.validators,
       lastValidators: chain.validators,

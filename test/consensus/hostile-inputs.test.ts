@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { createActor } from 'xstate'
 import { bytesEqual } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
+import { genesisBeacon } from '../../src/consensus/beacon.ts'
 import { hashBlock, makeBlock, validateBlock } from '../../src/consensus/block.ts'
 import { consensusMachine } from '../../src/consensus/consensus-actor.ts'
 import { initialState, step } from '../../src/consensus/core.ts'
@@ -36,7 +37,7 @@ import { createLogger } from '../../src/runtime/logger.ts'
 import { SkewedClock } from '../../src/runtime/skewed-clock.ts'
 import { machineMonotonicMs } from '../../src/runtime/system-clock.ts'
 import { Cluster } from './helpers/cluster.ts'
-import { makeChain, makeConfig, memoryComponents, type TestChain } from './helpers/fixtures.ts'
+import { beaconFields, makeChain, makeConfig, memoryComponents, type TestChain } from './helpers/fixtures.ts'
 
 /** Rounds whose proposer, computed by stepping the rotation once per round, costs seconds with 100 validators. */
 const EXPENSIVE_ROUND = 2 ** 24
@@ -51,6 +52,7 @@ function emptyBlock(chain: TestChain, height: number, proposer: Uint8Array): Blo
     previousBlockHash: new Uint8Array(32),
     appHash: sha256(),
     proposer,
+    ...beaconFields(chain, proposer),
     txs: [],
     evidence: [],
     lastCommit: null,
@@ -157,6 +159,7 @@ describe('hostile inputs: consensus core', () => {
       previousBlockHash: new Uint8Array(32),
       appHash: sha256(),
       proposer: proposer0,
+      ...beaconFields(chain, proposer0),
       txs: [new TextEncoder().encode('x=1')],
       evidence: [],
       lastCommit: null,
@@ -250,6 +253,7 @@ describe('hostile inputs: consensus core', () => {
         height: 1,
         previousBlockHash: new Uint8Array(32),
         previousTimeMs: chain.genesis.genesisTimeMs,
+        previousBeacon: genesisBeacon(chain.genesis, sha256()),
         appHash: sha256(),
         validators: chain.validators,
         lastValidators: null,

@@ -13,7 +13,7 @@ import { FileLastSignedStore, PrivValidator } from '../../src/consensus/privval.
 import { FileBlockStore, FileStateStore } from '../../src/consensus/stores.ts'
 import type { Wal } from '../../src/consensus/wal.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
-import { makeChain, memoryComponents } from './helpers/fixtures.ts'
+import { beaconFields, makeChain, memoryComponents } from './helpers/fixtures.ts'
 
 const chain = makeChain(4)
 const chainId = chain.genesis.chainId
@@ -77,6 +77,7 @@ describe('privval, stores and messages', () => {
       previousBlockHash: new Uint8Array(32),
       appHash: sha256(),
       proposer: chain.validators.proposer.address,
+      ...beaconFields(chain, chain.validators.proposer.address),
       txs: [new TextEncoder().encode('a=1')],
       evidence: [],
       lastCommit: null,

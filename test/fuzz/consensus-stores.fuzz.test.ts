@@ -102,7 +102,7 @@ describe('fuzz: consensus stores on disk', () => {
       const { validators } = genesisTip(chains[1]?.genesis ?? assert.fail(), new Uint8Array(32))
       const member = [validators.validators[0]?.publicKey, 10, 0]
       const set = [[member], validators.validators[0]?.address]
-      const good = [1, set, new Uint8Array(32), 0, new Uint8Array(32), null, [], set, null]
+      const good = [1, set, new Uint8Array(32), 0, new Uint8Array(32), null, [], set, null, new Uint8Array(32)]
       assert.doesNotThrow(() => decodeTip(encode(good)))
       const withField = (i: number, v: unknown): Uint8Array => encode(good.map((x, j) => (j === i ? v : x)))
       const bad = [
@@ -121,6 +121,8 @@ describe('fuzz: consensus stores on disk', () => {
         withField(5, [1]),
         withField(6, 5),
         withField(6, [[1, 2]]),
+        withField(9, new Uint8Array(31)),
+        withField(9, null),
       ]
       for (const payload of bad) assert.throws(() => decodeTip(payload), StoreCorruptError)
     })

@@ -217,8 +217,9 @@ describe('a training network over real connections', function () {
     const server = nodes[3] as R3mesNode
     const source = server.servingSource
     assert.ok(source !== undefined, 'the serving node has a model source')
-    // Training goes on meanwhile, so "latest" is read afresh at every look.
-    const latest = (): string => modelIdOf(server.reader.subnets().map((s) => server.reader.adapterPointer(s.id)))
+    // Training goes on meanwhile, so "latest" is read afresh at every look; serving loads the
+    // final pointers (an aggregate still in its challenge period is not served).
+    const latest = (): string => modelIdOf(server.reader.subnets().map((s) => server.reader.finalAdapterPointer(s.id)))
     await waitFor('the serving node to load the latest model', 60_000, () => source.current()?.id === latest())
     assert.ok(server.lossHistory().length >= 2, 'the serving node evaluated the model as it moved')
     assert.ok(

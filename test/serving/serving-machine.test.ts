@@ -29,7 +29,7 @@ describe('serving: the role machine follows the model pointer', () => {
   function withSource(source: SwappableModelSource): ServingComponents {
     return {
       source,
-      chain: { height: 0, subnets: () => [], adapterPointer: () => null, currentWindow: () => null },
+      chain: { height: 0, subnets: () => [], finalAdapterPointer: () => null, currentWindow: () => null },
       model: { currentModel: () => Promise.reject(new Error('the tests provide loadModel')) },
       training: {} as ServingComponents['training'],
       heldOut: new Uint8Array(0),

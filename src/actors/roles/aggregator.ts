@@ -1,12 +1,14 @@
 /**
- * The aggregator role: a validator the chain picked for a window aggregates each subnet once
- * the window has closed, within the aggregation deadline. The role machine only watches the
- * blocks; each (window, subnet) to aggregate is its own `aggregationMachine` (aggregate-work.ts),
- * spawned side by side: their fetches overlap, and one slow holder does not make the other
- * subnets miss the deadline. A (window, subnet) is tried once: a failed aggregation leaves the
- * pointer where it was, and the next window's aggregate carries training on.
+ * The aggregator role: a validator the chain drew for an attempt at aggregating a (window,
+ * subnet) aggregates it once the chain says it is due: every submission of it settled and the
+ * subnet's pointer final (windows.ts), within the attempt's deadline. The role machine only
+ * watches the blocks; each due (window, subnet, attempt) is its own `aggregationMachine`
+ * (aggregate-work.ts), spawned side by side: their fetches overlap, and one slow holder does
+ * not make the other subnets miss the deadline. An attempt is tried once; when it fails (or
+ * its aggregate is slashed) the chain draws another validator for the next attempt, and a node
+ * drawn for a later attempt of a (window, subnet) it already tried for another does it again.
  *
- *   watching (on each block: spawn the aggregations now due; collect their results)
+ *   watching (on each block: spawn the aggregations now due to this node; collect their results)
  */
 import { assign, enqueueActions, setup } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
@@ -21,39 +23,38 @@ import type { BlockEvent } from './block-event.ts'
 import { remembered } from './bounded-memory.ts'
 
 export interface AggregatorComponents extends AggregationComponents {
-  readonly chain: Pick<ChainReader, 'currentWindow' | 'window' | 'params' | 'subnets' | 'claims' | 'adapterPointer'>
+  readonly chain: Pick<ChainReader, 'openAggregations' | 'claims' | 'adapterPointer'>
   readonly key: Pick<KeyPair, 'address'>
 }
 
 interface AggregatorContext {
   readonly components: AggregatorComponents
-  /** The `window/subnet` pairs already started (each is tried once). */
+  /** The `window/subnet/attempt` triples already started (each attempt is tried once). */
   readonly started: ReadonlyMap<string, true>
   /** The finished aggregations by `window/subnet` (the new adapter CID of those submitted). */
   readonly aggregated: ReadonlyMap<string, AggregationResult>
 }
 
-/** What to start at `height`: the closed windows this node aggregates whose deadline has not passed. */
+/**
+ * What to start after block `height`: the aggregations the chain has due to this node (drawn
+ * for their current attempt, deadline not passed) and not started yet.
+ */
 export function aggregationsDue(
   components: AggregatorComponents,
   height: number,
   started: ReadonlyMap<string, true>,
-): { key: string; window: number; subnet: number }[] {
+): { key: string; window: number; subnet: number; attempt: number }[] {
   const { chain, key } = components
-  const current = chain.currentWindow()
-  if (current === null) return []
-  const deadline = chain.params.aggregationDeadlineBlocks
-  const due: { key: string; window: number; subnet: number }[] = []
-  // A window is aggregated after it closes and before its deadline, so only the last two can be due.
-  for (let id = Math.max(0, current.id - 2); id < current.id; id++) {
-    const w = chain.window(id)
-    if (w === null || !w.closed || w.aggregator !== key.address || height > w.closeHeight + deadline) continue
-    for (const { id: subnet } of chain.subnets()) {
-      const pair = `${id}/${subnet}`
-      if (!started.has(pair)) due.push({ key: pair, window: id, subnet })
-    }
-  }
-  return due
+  return chain
+    .openAggregations()
+    .filter((a) => a.stage === 'due' && a.aggregator === key.address && height < (a.deadline ?? 0))
+    .map((a) => ({
+      key: `${a.window}/${a.subnet}/${a.attempt}`,
+      window: a.window,
+      subnet: a.subnet,
+      attempt: a.attempt,
+    }))
+    .filter((job) => !started.has(job.key))
 }
 
 type DoneEvent = { type: `xstate.done.actor.${string}`; output: AggregationResult }
@@ -78,10 +79,10 @@ export const aggregatorMachine = setup({
             for (const job of aggregationsDue(context.components, event.height, started)) {
               started = remembered(started, job.key, true)
               const claims = acceptedClaims(context.components.chain.claims(job.window), job.subnet)
-              // Nothing accepted: nothing to aggregate, and the pointer stays.
+              // Nothing accepted: nothing to aggregate (the chain marks such a window done itself).
               if (claims.length === 0) continue
               enqueue.spawnChild('aggregation', {
-                id: `aggregation-${job.window}-${job.subnet}`,
+                id: `aggregation-${job.window}-${job.subnet}${job.attempt === 0 ? '' : `-${job.attempt}`}`,
                 input: {
                   components: context.components,
                   window: job.window,

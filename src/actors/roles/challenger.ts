@@ -42,7 +42,8 @@ export const PARALLEL_CHECKS = 2
 export interface ChallengerComponents extends ReexecuteComponents {
   /** Fetches what it re-executes; stores the step trace a challenge names. */
   readonly content: ReexecuteComponents['content'] & Pick<ContentFetcher, 'store'>
-  readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'currentWindow' | 'claims' | 'params'>
+  readonly chain: ReexecuteComponents['chain'] &
+    Pick<ChainReader, 'currentWindow' | 'claims' | 'claim' | 'openAggregations' | 'params'>
   readonly training: Pick<TrainingSetup, 'protocol' | 'data' | 'kernels'>
   readonly tx: Pick<TxSender, 'send'>
   readonly key: Pick<KeyPair, 'address'>
@@ -75,15 +76,22 @@ export function claimsDue(
   if (current === null) return { due: [], seen: [] }
   const due: Claim[] = []
   const seen: string[] = []
-  for (let id = Math.max(0, current.id - 2); id <= current.id; id++) {
-    for (const claim of chain.claims(id)) {
-      if (claim.owner === key.address || collected.has(claim.id)) continue
-      const challengeable = claim.status === 'accepted' || (claim.status === 'flagged' && claim.flag === 'mismatch')
-      if (!challengeable || height > claim.challengeUntil) continue
-      seen.push(claim.id)
-      // Aggregates and flagged claims are always worth a look; the rest by the per-node draw.
-      if (firstChecked(claim) || sampled(key.address, claim.id, challengeFraction)) due.push(claim)
-    }
+  const consider = (claim: Claim): void => {
+    if (claim.owner === key.address || collected.has(claim.id)) return
+    const challengeable = claim.status === 'accepted' || (claim.status === 'flagged' && claim.flag === 'mismatch')
+    if (!challengeable || height > claim.challengeUntil) return
+    seen.push(claim.id)
+    // Aggregates and flagged claims are always worth a look; the rest by the per-node draw.
+    if (firstChecked(claim) || sampled(key.address, claim.id, challengeFraction)) due.push(claim)
+  }
+  const oldest = Math.max(0, current.id - 2)
+  for (let id = oldest; id <= current.id; id++) for (const claim of chain.claims(id)) consider(claim)
+  // An aggregate lands windows after its own (it waits for settled work and a final pointer):
+  // every one still in its challenge period is checked, whatever its window.
+  for (const a of chain.openAggregations()) {
+    if (a.stage !== 'submitted' || a.window >= oldest || a.claimId === null) continue
+    const claim = chain.claim(a.claimId)
+    if (claim !== null) consider(claim)
   }
   return { due, seen }
 }

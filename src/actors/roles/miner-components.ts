@@ -38,7 +38,7 @@ export interface MinerPresence {
 export interface MinerComponents {
   readonly chain: Pick<
     ChainReader,
-    'height' | 'params' | 'currentWindow' | 'window' | 'tasks' | 'commits' | 'claims' | 'claim' | 'adapterPointer'
+    'height' | 'params' | 'currentWindow' | 'window' | 'tasks' | 'commits' | 'claims' | 'claim' | 'finalAdapterPointer'
   >
   readonly pace: BlockPace
   readonly tx: Pick<TxSender, 'send'>

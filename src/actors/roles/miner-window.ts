@@ -41,7 +41,7 @@ interface MinerWindowContext extends MinerWindowInput {
 }
 
 /**
- * The backbone range and the adapters at the pointer, for each subnet the tasks are in; then
+ * The backbone range and the adapters at the final pointer, for each subnet the tasks are in; then
  * this miner tells each subnet it is ready for the window.
  */
 const fetchShard = fromPromise<
@@ -51,7 +51,8 @@ const fetchShard = fromPromise<
   const { chain, model, presence } = input.components
   const out = new Map<number, ShardPieces>()
   for (const subnet of input.subnets) {
-    const pointer = chain.adapterPointer(subnet)
+    // Train from the final state: one still in its challenge period may be undone.
+    const pointer = chain.finalAdapterPointer(subnet)
     const stage = await model.stageWeights(subnet, signal)
     const state = await model.adapterState(subnet, pointer, pointer === null ? undefined : model.aggregatorOf(pointer))
     out.set(subnet, { stage, adapters: state.adapters, pointer })

@@ -30,7 +30,7 @@ export interface ModelPiecesComponents {
 export interface CurrentModel {
   readonly model: StageWeights
   readonly adapters: Params
-  /** Adapter-state CID of each subnet, in subnet order (null: the initial state). */
+  /** Final adapter-state CID of each subnet, in subnet order (null: the initial state). */
   readonly pointers: readonly (string | null)[]
 }
 
@@ -124,11 +124,14 @@ export class ModelPieces {
     return undefined
   }
 
-  /** The whole current model: every subnet's range and its adapters at the chain's pointers. */
+  /**
+   * The whole current model: every subnet's range and its adapters at the chain's final
+   * pointers (an aggregate still in its challenge period is not served: a dispute could undo it).
+   */
   async currentModel(): Promise<CurrentModel> {
     const ids = this.#c.chain.subnets().map((s) => s.id)
     const stages = await Promise.all(ids.map((k) => this.stageWeights(k)))
-    const pointers = ids.map((k) => this.#c.chain.adapterPointer(k))
+    const pointers = ids.map((k) => this.#c.chain.finalAdapterPointer(k))
     const states = await Promise.all(
       ids.map((k, i) => {
         const pointer = pointers[i] ?? null

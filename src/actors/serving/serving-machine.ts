@@ -48,7 +48,7 @@ export function modelIdOf(pointers: readonly (string | null)[]): string {
 export interface ServingComponents {
   /** What the completion API answers with: the latest model loaded. */
   readonly source: SwappableModelSource
-  readonly chain: Pick<ChainReader, 'height' | 'subnets' | 'adapterPointer' | 'currentWindow'>
+  readonly chain: Pick<ChainReader, 'height' | 'subnets' | 'finalAdapterPointer' | 'currentWindow'>
   readonly model: Pick<ModelPieces, 'currentModel'>
   readonly training: TrainingSetup
   /** The approved data set's held-out bytes. */
@@ -124,7 +124,10 @@ export const servingMachine = setup({
     }),
     announce: raise(({ context }) => ({
       type: 'model.pointer' as const,
-      pointer: modelIdOf(context.components.chain.subnets().map((s) => context.components.chain.adapterPointer(s.id))),
+      // The final pointers: an aggregate still in its challenge period is not served.
+      pointer: modelIdOf(
+        context.components.chain.subnets().map((s) => context.components.chain.finalAdapterPointer(s.id)),
+      ),
     })),
   },
   guards: {

@@ -1,9 +1,10 @@
 /**
- * The aggregator role machine over a fake chain: at the first block after a window it
- * aggregates closes, one aggregation per subnet runs fetch → aggregate → store → submit and
- * names the accepted claims in the chain's order; a gradient that cannot be fetched fails
- * that subnet's aggregation and sends no transaction; a window past its deadline, or one
- * another validator aggregates, is left alone.
+ * The aggregator role machine over a fake chain: at the first block after the chain has an
+ * aggregation due to this node, one aggregation per due subnet runs fetch → aggregate → store
+ * → submit and names the accepted claims in the chain's order; a gradient that cannot be
+ * fetched fails that subnet's aggregation and sends no transaction; an aggregation still
+ * waiting (work unsettled, pointer not final), past its deadline, or drawn to another
+ * validator is left alone; a later attempt this node is drawn for runs again.
  */
 import { strict as assert } from 'node:assert'
 import { createActor, fromPromise } from 'xstate'
@@ -11,7 +12,7 @@ import type { AggregationInput, FetchedInputs } from '../../../src/actors/roles/
 import { aggregationMachine } from '../../../src/actors/roles/aggregate-work.ts'
 import { type AggregatorComponents, aggregatorMachine } from '../../../src/actors/roles/aggregator.ts'
 import { type AdapterState, initialAdapterState, trainingProtocol } from '../../../src/actors/training/protocol.ts'
-import type { Claim, Window } from '../../../src/chain/state.ts'
+import type { Aggregation, Claim } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
 import { getModelConfig } from '../../../src/ml/config.ts'
 import { DeadlineError } from '../../../src/runtime/clock.ts'
@@ -38,12 +39,29 @@ function claim(id: string, subnet: number, status: Claim['status'], taskId: stri
   }
 }
 
-/** Window 1 closed at 20 and is this node's; window 0 is another validator's; window 2 is open. */
-const WINDOWS: Record<number, Window> = {
-  0: { id: 0, openHeight: 0, closeHeight: 10, seed: '00', aggregator: 'r3mes1other', closed: true },
-  1: { id: 1, openHeight: 10, closeHeight: 20, seed: '01', aggregator: SELF, closed: true },
-  2: { id: 2, openHeight: 20, closeHeight: 30, seed: '02', aggregator: null, closed: false },
+function aggregation(window: number, subnet: number, over: Partial<Aggregation> = {}): Aggregation {
+  return {
+    window,
+    subnet,
+    stage: 'due',
+    attempt: 0,
+    aggregator: SELF,
+    tried: [],
+    dueHeight: 21,
+    deadline: 25,
+    claimId: null,
+    finishedHeight: null,
+    ...over,
+  }
 }
+
+/** Window 1's subnets are due to this node until height 25; window 0's to another validator; window 2's wait. */
+const AGGREGATIONS: Aggregation[] = [
+  aggregation(0, 0, { aggregator: 'r3mes1other' }),
+  aggregation(1, 0),
+  aggregation(1, 1),
+  aggregation(2, 0, { stage: 'waiting', dueHeight: null, deadline: null }),
+]
 
 const CLAIMS: Claim[] = [
   claim('b', 0, 'accepted', 't1'),
@@ -53,16 +71,13 @@ const CLAIMS: Claim[] = [
   claim('d', 1, 'accepted', 't2'),
 ]
 
-function fakes(fetch: (cid: string) => Promise<Uint8Array>) {
+function fakes(fetch: (cid: string) => Promise<Uint8Array>, aggregations: () => Aggregation[] = () => AGGREGATIONS) {
   const sent: Msg[] = []
   const stored: Uint8Array[] = []
   const fetched: string[] = []
   const components: AggregatorComponents = {
     chain: {
-      currentWindow: () => WINDOWS[2] ?? null,
-      window: (id: number) => WINDOWS[id] ?? null,
-      params: { aggregationDeadlineBlocks: 5 } as AggregatorComponents['chain']['params'],
-      subnets: () => [{ id: 0 }, { id: 1 }] as ReturnType<AggregatorComponents['chain']['subnets']>,
+      openAggregations: aggregations,
       claims: (window: number) => (window === 1 ? CLAIMS : []),
       adapterPointer: (subnet: number) => (subnet === 0 ? 'bafy-pointer-0' : null),
     },
@@ -192,15 +207,56 @@ describe('actors: aggregator role machine', () => {
     actor.stop()
   })
 
-  it('leaves a window alone past its aggregation deadline', async () => {
+  it('leaves alone an aggregation past its deadline, still waiting, or drawn to another validator', async () => {
     const { components, sent } = fakes(async () => new Uint8Array())
     const trace = stateTrace()
     const machine = aggregatorMachine.provide({ actors: { aggregation: fakeCompute } })
     const actor = createActor(machine, { id: 'aggregator', input: components, inspect: trace.inspect }).start()
-    actor.send({ type: 'block', height: 26 })
+    // At 25 a transaction would land after window 1's deadline; window 0 is another's, window 2 waits.
+    actor.send({ type: 'block', height: 25 })
     await settle()
     assert.deepEqual(trace.actorsLike('aggregation-'), [])
     assert.deepEqual(sent, [])
+    actor.stop()
+  })
+
+  it('runs a (window, subnet) again when the chain draws this node for a later attempt', async () => {
+    // Attempt 0 of window 1 subnet 0 is this node's; after another validator's attempt 1 was
+    // slashed, the chain draws this node again for attempt 2 (a new deadline).
+    let due = [aggregation(1, 0)]
+    const { components, sent } = fakes(
+      async () => new Uint8Array(),
+      () => due,
+    )
+    const trace = stateTrace()
+    const machine = aggregatorMachine.provide({ actors: { aggregation: fakeCompute } })
+    const actor = createActor(machine, { id: 'aggregator', input: components, inspect: trace.inspect }).start()
+    actor.send({ type: 'block', height: 21 })
+    await settle()
+    actor.send({ type: 'block', height: 22 })
+    await settle()
+    assert.equal(sent.length, 1, 'one transaction per attempt, however many blocks it stays due')
+    due = [aggregation(1, 0, { attempt: 1, aggregator: 'r3mes1other', tried: [SELF], dueHeight: 31, deadline: 35 })]
+    actor.send({ type: 'block', height: 31 })
+    await settle()
+    assert.equal(sent.length, 1, 'another validator’s attempt is not this node’s')
+    due = [aggregation(1, 0, { attempt: 2, tried: ['r3mes1other'], dueHeight: 41, deadline: 45 })]
+    actor.send({ type: 'block', height: 41 })
+    await settle()
+    assert.deepEqual(trace.statesOf('aggregation-1-0-2'), [
+      'fetchingGradients',
+      'aggregating',
+      'storing',
+      'submitting',
+      'submitted',
+    ])
+    assert.deepEqual(
+      sent.map((m) => m.type === 'aggregate' && [m.window, m.subnet, m.claims]),
+      [
+        [1, 0, ['b', 'a', 'c']],
+        [1, 0, ['b', 'a', 'c']],
+      ],
+    )
     actor.stop()
   })
 })

@@ -61,6 +61,7 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>) {
     chain: {
       currentWindow: () => ({ id: 1 }),
       claims: (window: number) => (window === 1 ? CLAIMS : []),
+      openAggregations: () => [],
       params: { baseReward: 10n, bondMultiple: 10 },
     },
     tx: {
@@ -177,7 +178,11 @@ describe('actors: challenger role machine', () => {
     const aggregate: Claim = { ...claim('agg/1/0', 'accepted', 'r3mes1aggregator'), kind: 'aggregate', taskId: null }
     const own: Claim = { ...claim('agg/1/1', 'accepted', SELF), kind: 'aggregate', taskId: null }
     const components = {
-      chain: { currentWindow: () => ({ id: 1 }), claims: (w: number) => (w === 1 ? [...CLAIMS, aggregate, own] : []) },
+      chain: {
+        currentWindow: () => ({ id: 1 }),
+        claims: (w: number) => (w === 1 ? [...CLAIMS, aggregate, own] : []),
+        openAggregations: () => [],
+      },
       key: { address: SELF },
       challengeFraction: 0,
     } as unknown as ChallengerComponents
@@ -188,6 +193,34 @@ describe('actors: challenger role machine', () => {
       'a fraction of 0 samples no submission, and the node skips its own aggregate',
     )
     assert.ok(seen.includes('wrong') && !seen.includes('agg/1/1'))
+  })
+
+  it('checks an aggregate in its challenge period whatever its window, since aggregates land windows late', () => {
+    const late: Claim = {
+      ...claim('agg/0/0/1', 'accepted', 'r3mes1aggregator'),
+      kind: 'aggregate',
+      taskId: null,
+      window: 0,
+    }
+    const record = { window: 0, subnet: 0, attempt: 1, claimId: late.id }
+    const components = {
+      chain: {
+        currentWindow: () => ({ id: 5 }),
+        claims: () => [],
+        claim: (id: string) => (id === late.id ? late : null),
+        openAggregations: () => [
+          { ...record, stage: 'submitted' },
+          { ...record, subnet: 1, stage: 'due', claimId: null },
+        ],
+      },
+      key: { address: SELF },
+      challengeFraction: 0,
+    } as unknown as ChallengerComponents
+    assert.deepEqual(
+      claimsDue(components, 20, new Map()).due.map((c) => c.id),
+      ['agg/0/0/1'],
+    )
+    assert.deepEqual(claimsDue(components, 20, new Map([[late.id, true]])).due, [], 'collected once')
   })
 
   /** The order in which the role checks the usual claims and `extra`, all of which re-execute. */

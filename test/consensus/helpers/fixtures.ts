@@ -1,5 +1,7 @@
 /** Deterministic validator keys and node components for tests. */
 import { createHash } from 'node:crypto'
+import { sha256 } from '../../../src/codec/hash.ts'
+import { beaconAlpha, beaconFromProof, genesisBeacon } from '../../../src/consensus/beacon.ts'
 import type { ConsensusConfig, TimeoutConfig } from '../../../src/consensus/core-types.ts'
 import { EvidencePool } from '../../../src/consensus/evidence-pool.ts'
 import type { Genesis } from '../../../src/consensus/genesis.ts'
@@ -40,6 +42,21 @@ export function makeChain(n: number, powers?: number[], chainId = 'r3mes-test'):
     (v) => signers.find((s) => Buffer.compare(s.publicKey, v.publicKey) === 0) as Signer,
   )
   return { genesis, signers, signerByIndex, validators }
+}
+
+/**
+ * The VRF proof and beacon of a block proposed by `proposer` (an address of `chain`) after
+ * `previousBeacon`; by default the genesis beacon with the tests' initial app hash (a height-1 block).
+ */
+export function beaconFields(
+  chain: TestChain,
+  proposer: Uint8Array,
+  previousBeacon: Uint8Array = genesisBeacon(chain.genesis, sha256()),
+): { vrfProof: Uint8Array; beacon: Uint8Array } {
+  const signer = chain.signers.find((s) => Buffer.compare(addressOf(s.publicKey), proposer) === 0)
+  if (signer === undefined) throw new Error('beaconFields: the proposer is not a validator of the test chain')
+  const vrfProof = signer.proveVrf(beaconAlpha(previousBeacon))
+  return { vrfProof, beacon: beaconFromProof(previousBeacon, vrfProof) as Uint8Array }
 }
 
 export const FAST_TIMEOUTS: TimeoutConfig = {

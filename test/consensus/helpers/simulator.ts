@@ -303,6 +303,9 @@ function equivocate(
       previousBlockHash: b.header.previousBlockHash,
       appHash: b.header.appHash,
       proposer: b.header.proposer,
+      // The same proposer over the same previous beacon: the twin can only carry the same beacon.
+      vrfProof: b.header.vrfProof,
+      beacon: b.header.beacon,
       txs: [],
       evidence: [],
       lastCommit: b.lastCommit,

@@ -62,6 +62,8 @@ export const header: fc.Arbitrary<BlockHeader> = rec({
   lastCommitHash: hash,
   appHash: hash,
   proposer: bytesOf(20),
+  vrfProof: bytesOf(80),
+  beacon: hash,
 })
 
 const txs = fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 4 })
@@ -101,6 +103,7 @@ export const input: fc.Arbitrary<ConsensusInput> = fc.oneof(
     timeMs: uint(0),
     txs,
     evidence: fc.array(evidence, { maxLength: 2 }),
+    vrfProof: bytesOf(80),
   }),
   rec({ type: fc.constant('decided' as const), block, commit }),
   rec({

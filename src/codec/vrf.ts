@@ -1,17 +1,18 @@
 /**
- * ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381 §5, suite 0x03) on @noble/curves, and stake-weighted
- * sortition from a VRF output.
+ * ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381 §5, suite 0x03) on @noble/curves. It lives in the
+ * codec because both the consensus core (the beacon in every block header) and the chain (the
+ * verifier draw) use it.
  *
  * A VRF output (beta) is a hash only the key holder can compute but anyone can check against
  * the public key (the proof, pi). Uniqueness means the prover cannot choose among outputs, so
  * randomness taken from beta cannot be ground. Keys are ed25519 keys (RFC 8032 §5.1.5): the
  * same 32-byte seeds that sign transactions.
  *
- * Checked against every ed25519 TAI example of RFC 9381 Appendix B.3 (test/chain/vrf.test.ts).
+ * Checked against every ed25519 TAI example of RFC 9381 Appendix B.3 (test/codec/vrf.test.ts).
  */
 import { ed25519 } from '@noble/curves/ed25519.js'
-import { sha512 } from '../codec/hash.ts'
 import { assert } from '../runtime/assert.ts'
+import { sha512 } from './hash.ts'
 
 type Point = ReturnType<typeof ed25519.Point.fromBytes>
 const Point = ed25519.Point
@@ -24,13 +25,13 @@ export const PROOF_BYTES = 80
 export const OUTPUT_BYTES = 64
 
 /** string_to_int: little-endian. */
-function leToInt(bytes: Uint8Array): bigint {
+export function leToInt(bytes: Uint8Array): bigint {
   let x = 0n
   for (let i = bytes.length - 1; i >= 0; i--) x = (x << 8n) | BigInt(bytes[i] as number)
   return x
 }
 
-function intToLe(x: bigint, length: number): Uint8Array {
+export function intToLe(x: bigint, length: number): Uint8Array {
   const out = new Uint8Array(length)
   for (let i = 0; i < length; i++) {
     out[i] = Number(x & 0xffn)
@@ -134,39 +135,4 @@ export function vrfVerify(publicKey: Uint8Array, alpha: Uint8Array, pi: Uint8Arr
   const v = h.multiplyUnsafe(d.s).subtract(d.gamma.multiplyUnsafe(d.c))
   if (challenge([y, h, d.gamma, u, v]) !== d.c) return undefined
   return vrfProofToHash(pi)
-}
-
-export interface Weighted {
-  readonly address: string
-  readonly weight: bigint
-}
-
-/**
- * Stake-weighted sortition from random bytes (a VRF output, or chain-derived seed bytes).
- *
- * Picks `count` distinct candidates without replacement; candidate i is chosen with
- * probability weight_i / (total weight still in the pool) at each draw. The candidates are
- * sorted by address first, so the answer depends only on the set, never on the caller's
- * order. Draw j uses r_j = SHA-512("r3mes/sortition/1" ‖ random ‖ j) read as a 512-bit
- * integer mod the remaining weight: the modulo bias is below 2^-400 for any real stake.
- */
-export function sortition(random: Uint8Array, candidates: readonly Weighted[], count: number): string[] {
-  const pool = candidates
-    .filter((c) => c.weight > 0n)
-    .sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))
-  const chosen: string[] = []
-  const label = new TextEncoder().encode('r3mes/sortition/1\0')
-  for (let j = 0; j < count && pool.length > 0; j++) {
-    const total = pool.reduce((sum, c) => sum + c.weight, 0n)
-    const r = leToInt(sha512(label, random, intToLe(BigInt(j), 4))) % total
-    let acc = 0n
-    let index = 0
-    for (; index < pool.length; index++) {
-      acc += (pool[index] as Weighted).weight
-      if (r < acc) break
-    }
-    chosen.push((pool[index] as Weighted).address)
-    pool.splice(index, 1)
-  }
-  return chosen
 }

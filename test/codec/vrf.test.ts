@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { keyPairFromSeed } from '../../src/chain/keys.ts'
-import { encodeToCurve, sortition, vrfProofToHash, vrfProve, vrfVerify } from '../../src/chain/vrf.ts'
+import { sortition } from '../../src/chain/sortition.ts'
 import { toHex } from '../../src/codec/bytes.ts'
+import { encodeToCurve, vrfProofToHash, vrfProve, vrfVerify } from '../../src/codec/vrf.ts'
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'))
 const le = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).reverse().toString('hex') || '0'}`)
@@ -54,7 +55,7 @@ const B3 = [
   },
 ]
 
-describe('chain/vrf: ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381)', () => {
+describe('codec/vrf: ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381)', () => {
   for (const v of B3) {
     it(`reproduces RFC 9381 B.3 ${v.name}`, () => {
       const kp = keyPairFromSeed(hex(v.sk))

@@ -1,0 +1,236 @@
+/**
+ * When work reaches the model: an aggregate takes only settled submissions, on top of a final
+ * pointer; a slashed aggregate or a missed deadline draws the next aggregator; spent attempts
+ * finish the window; serving reads the final pointer. Over the real chain application.
+ */
+import assert from 'node:assert/strict'
+import { arbiterProof, drawOf } from '../../src/chain/game.ts'
+import type { KeyPair } from '../../src/chain/keys.ts'
+import type { Aggregation, Challenge, Claim, Window } from '../../src/chain/state.ts'
+import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
+import { verifierTicket } from '../../src/chain/verifier-draw.ts'
+import { toHex } from '../../src/codec/bytes.ts'
+import { sha256 } from '../../src/codec/hash.ts'
+import { cid, Harness, keys } from './harness.ts'
+
+const validators = keys('val', 4)
+const miners = [keys('miner0', 2), keys('miner1', 2)]
+const verifiers = keys('verifier', 4)
+const arbiters = keys('arbiter', 6)
+const [challenger] = keys('user', 1) as [KeyPair]
+const everyone = [...validators, ...miners.flat(), ...verifiers, ...arbiters, challenger]
+const byAddress = new Map(everyone.map((k) => [k.address, k]))
+const key = (address: string | null): KeyPair => byAddress.get(address as string) as KeyPair
+const [m0a, m0b] = miners[0] as [KeyPair, KeyPair]
+
+function net(params: Record<string, unknown> = {}): Harness {
+  return new Harness({
+    validators,
+    miners,
+    verifiers,
+    arbiters,
+    funded: [challenger],
+    twin: true,
+    params: { replication: 2, shardsPerWindow: 1, ...params },
+  })
+}
+
+const salt = (label: string): string => toHex(sha256(label)).slice(0, 32)
+const bond = (h: Harness): bigint => h.params.baseReward * BigInt(h.params.bondMultiple)
+const claim = (h: Harness, id: string): Claim => h.app.state.claims.get(id) as Claim
+const chal = (h: Harness, id: string): Challenge => h.app.state.challenges.get(id) as Challenge
+const record = (h: Harness, window: number, subnet = 0): Aggregation =>
+  h.app.query(`aggregation/${window}/${subnet}`) as Aggregation
+const windowOf = (h: Harness, id: number): Window => h.app.query(`window/${id}`) as Window
+
+/** Both miners of subnet 0 commit to the current window's task and reveal the same CID (both accepted at L1). */
+function submit(h: Harness): string[] {
+  const w = h.app.state.globals.currentWindow
+  const task = `${w}.0.0`
+  const c = cid(`grad-${task}`)
+  const both = [m0a, m0b]
+  h.block(
+    both.map((m) =>
+      h.tx(m, { type: 'commit', taskId: task, commitment: commitmentOf(c, m.address, task, salt(m.address)) }),
+    ),
+  )
+  const results = h.block(
+    both.map((m) => h.tx(m, { type: 'reveal', taskId: task, cid: c, salt: salt(m.address), metadata: '' })),
+  )
+  assert.deepEqual(
+    results.map((r) => r.log),
+    ['', ''],
+  )
+  return both.map((m) => `${task}/${m.address}`).sort()
+}
+
+function aggregateMsg(window: number, claims: readonly string[], label: string): Msg {
+  return { type: 'aggregate', window, subnet: 0, claims: [...claims], adapterCid: cid(label) }
+}
+
+/** Challenge `claimId`, have the verifier side with the challenger and the panel find a fault: the claim is slashed. */
+function convict(h: Harness, claimId: string): void {
+  h.ok(challenger, { type: 'challenge', claimId, bond: bond(h) })
+  const id = `ch-${h.app.state.globals.nextChallenge - 1}`
+  const c = chal(h, id)
+  const tickets = verifiers
+    .filter((v) => Object.hasOwn(c.eligible, v.address))
+    .map((v) => ({
+      v,
+      t: verifierTicket(v.secretKey, drawOf(c), c.eligible[v.address] as bigint, c.eligibleStake, h.params),
+    }))
+    .filter((x) => x.t.selected)
+  h.block(tickets.map((x) => h.tx(x.v, { type: 'verifierClaim', challengeId: id, proof: x.t.proof })))
+  h.runTo(chal(h, id).claimUntil)
+  const seated = chal(h, id)
+  const v = key(seated.verifier)
+  const proof = verifierTicket(
+    v.secretKey,
+    drawOf(seated),
+    seated.eligible[v.address] as bigint,
+    seated.eligibleStake,
+    h.params,
+  ).proof
+  h.ok(v, { type: 'verifierResponse', challengeId: id, verdict: 'challenger', proof })
+  for (const a of chal(h, id).panel.slice(0, 2))
+    h.ok(key(a), {
+      type: 'arbiterVote',
+      challengeId: id,
+      verdict: 'fault',
+      proof: arbiterProof(key(a).secretKey, id, 0),
+    })
+  assert.equal(claim(h, claimId).status, 'slashed')
+}
+
+describe('chain/aggregation: only settled work, on a final pointer, redone when slashed or missed', () => {
+  it('refuses the aggregate while a submission may still be challenged, takes it after, naming the accepted ones', () => {
+    const h = net()
+    h.block()
+    const accepted = submit(h)
+    const w0 = windowOf(h, 0)
+    h.runTo(w0.closeHeight)
+    const agg = key(w0.aggregator)
+    const early = h.one(agg, aggregateMsg(0, accepted, 'a0'))
+    assert.equal(early.code, 'ERR_NOT_DUE')
+    assert.match(early.log, /may be challenged until height/)
+    assert.equal(record(h, 0).stage, 'waiting')
+    const until = claim(h, accepted[0] as string).challengeUntil
+    h.runTo(until)
+    const due = record(h, 0)
+    assert.deepEqual(
+      [due.stage, due.attempt, due.aggregator, due.dueHeight, due.deadline],
+      ['due', 0, agg.address, until + 1, until + h.params.aggregationDeadlineBlocks],
+      'due the block after the last challenge could land, with the full deadline from there',
+    )
+    assert.equal(h.one(agg, aggregateMsg(0, accepted.slice(1), 'a0')).code, 'ERR_BAD_AGGREGATE')
+    h.ok(agg, aggregateMsg(0, accepted, 'a0'))
+    assert.deepEqual(claim(h, 'agg/0/0').claims, accepted)
+    assert.equal(record(h, 0).stage, 'submitted')
+  })
+
+  it('holds the aggregation back while a dispute is open, and leaves the convicted submission out', () => {
+    const h = net()
+    h.block()
+    const [convicted, honest] = submit(h) as [string, string]
+    convict(h, convicted)
+    // A second dispute, opened at the last height allowed and still open after it, holds the aggregation.
+    const until = claim(h, honest).challengeUntil
+    h.runTo(until - 1)
+    h.ok(challenger, { type: 'challenge', claimId: honest, bond: bond(h) })
+    assert.equal(h.height, until)
+    assert.equal(record(h, 0).stage, 'waiting')
+    const agg = key(windowOf(h, 0).aggregator)
+    const held = h.one(agg, aggregateMsg(0, [honest], 'a0'))
+    assert.equal(held.code, 'ERR_NOT_DUE')
+    assert.match(held.log, /is disputed/)
+    // The dispute runs out (no verifier claims the seat), the claim returns to accepted.
+    while (chal(h, 'ch-1').stage === 'l2') h.block()
+    assert.equal(chal(h, 'ch-1').outcome, 'lapsed')
+    h.block()
+    const due = record(h, 0)
+    assert.equal(due.stage, 'due')
+    assert.equal(due.dueHeight, (chal(h, 'ch-1').settledHeight as number) + 1)
+    assert.equal(h.one(agg, aggregateMsg(0, [convicted, honest].sort(), 'a0')).code, 'ERR_BAD_AGGREGATE')
+    h.ok(agg, aggregateMsg(0, [honest], 'a0'))
+    assert.deepEqual(claim(h, 'agg/0/0').claims, [honest], 'the slashed submission never enters the model')
+  })
+
+  it('builds only on a final pointer, and serving reads the final one meanwhile', () => {
+    const h = net()
+    h.block()
+    const first = submit(h)
+    h.runTo(windowOf(h, 0).closeHeight)
+    const second = submit(h)
+    h.runTo(claim(h, first[0] as string).challengeUntil)
+    h.ok(key(windowOf(h, 0).aggregator), aggregateMsg(0, first, 'a0'))
+    const pending = claim(h, 'agg/0/0')
+    assert.equal(h.app.query('final-pointer/0'), null, 'the aggregate in its challenge period is not final')
+    const model = h.app.query('model') as { adapters: Record<string, string>; finalAdapters: Record<string, unknown> }
+    assert.deepEqual([model.adapters['0'], model.finalAdapters['0']], [cid('a0'), null])
+    // Window 1's submissions settle first; its aggregate waits for the pointer.
+    h.runTo(claim(h, second[0] as string).challengeUntil)
+    assert.ok(h.height < pending.challengeUntil)
+    const agg1 = key(windowOf(h, 1).aggregator)
+    const early = h.one(agg1, aggregateMsg(1, second, 'a1'))
+    assert.equal(early.code, 'ERR_NOT_DUE')
+    assert.match(early.log, /pointer of subnet 0 is not final: aggregate agg\/0\/0/)
+    h.runTo(pending.challengeUntil)
+    assert.equal(h.app.query('final-pointer/0'), cid('a0'))
+    assert.equal(record(h, 0).stage, 'done')
+    assert.equal(record(h, 1).dueHeight, pending.challengeUntil + 1)
+    h.ok(agg1, aggregateMsg(1, second, 'a1'))
+    assert.equal(claim(h, 'agg/1/0').previousCid, cid('a0'))
+  })
+
+  it('a slashed aggregate restores the pointer and draws the next aggregator, none tried before, deadline from the slash', () => {
+    const h = net()
+    h.block()
+    const accepted = submit(h)
+    h.runTo(claim(h, accepted[0] as string).challengeUntil)
+    const first = key(windowOf(h, 0).aggregator)
+    h.ok(first, aggregateMsg(0, accepted, 'wrong'))
+    convict(h, 'agg/0/0')
+    const slashedAt = h.height
+    assert.equal(h.app.state.adapters.get('0'), undefined, 'pointer restored')
+    const next = record(h, 0)
+    assert.deepEqual(
+      [next.stage, next.attempt, next.tried, next.dueHeight, next.deadline],
+      ['due', 1, [first.address], slashedAt + 1, slashedAt + h.params.aggregationDeadlineBlocks],
+    )
+    assert.ok(next.aggregator !== null && next.aggregator !== first.address)
+    assert.equal(h.one(first, aggregateMsg(0, accepted, 'again')).code, 'ERR_NOT_AGGREGATOR')
+    h.ok(key(next.aggregator), aggregateMsg(0, accepted, 'right'))
+    const redo = claim(h, 'agg/0/0/1')
+    assert.deepEqual([redo.owner, redo.cid, redo.previousCid], [next.aggregator, cid('right'), null])
+    assert.equal(h.app.query('final-pointer/0'), null)
+    h.runTo(redo.challengeUntil)
+    assert.equal(h.app.query('final-pointer/0'), cid('right'))
+    assert.equal(record(h, 0).stage, 'done')
+  })
+
+  it('a missed deadline draws the next attempt; spent attempts finish the window, which is then pruned', () => {
+    const h = net({ maxAggregationAttempts: 2, retentionBlocks: 3 })
+    h.block()
+    const accepted = submit(h)
+    h.runTo(claim(h, accepted[0] as string).challengeUntil)
+    const a0 = record(h, 0)
+    h.runTo(a0.deadline as number)
+    const a1 = record(h, 0)
+    assert.deepEqual(
+      [a1.stage, a1.attempt, a1.tried, a1.dueHeight],
+      ['due', 1, [a0.aggregator], (a0.deadline as number) + 1],
+    )
+    assert.notEqual(a1.aggregator, a0.aggregator)
+    assert.equal(h.one(key(a0.aggregator), aggregateMsg(0, accepted, 'late')).code, 'ERR_NOT_AGGREGATOR')
+    h.runTo(a1.deadline as number)
+    const spent = record(h, 0)
+    assert.deepEqual([spent.stage, spent.finishedHeight], ['spent', a1.deadline])
+    const refused = h.one(key(a1.aggregator), aggregateMsg(0, accepted, 'later'))
+    assert.equal(refused.code, 'ERR_WRONG_WINDOW')
+    assert.match(refused.log, /all 2 aggregation attempts failed/)
+    assert.equal(h.app.state.adapters.get('0'), undefined, 'the pointer never moved')
+    h.runTo((spent.finishedHeight as number) + h.params.retentionBlocks)
+    assert.ok(h.app.state.globals.prunedWindows >= 1, 'the window is finished and pruned')
+    assert.equal(h.app.state.aggregations.has('0000000000/000000'), false)
+  })
+})
