@@ -139,6 +139,7 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     claimId: claim.id,
     challenger: tx.sender,
     bond: msg.bond,
+    challengerTrace: msg.trace ?? null,
     openedHeight: ctx.height,
     seed: ctx.beacon,
     stage: 'l2',

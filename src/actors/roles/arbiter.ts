@@ -21,6 +21,7 @@ import type { TxResultInfo, TxSender } from '../tx-sender.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
 import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
+import type { Dispute } from './reexecute-steps.ts'
 
 export interface ArbiterComponents extends ReexecuteComponents {
   readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'arbiterDuties'>
@@ -59,8 +60,11 @@ export const arbiterSeatMachine = setup({
     output: {} as ArbiterSeatOutput,
   },
   actors: {
-    reexecute: fromPromise<Recheck, { components: ArbiterComponents; claim: Claim }>(({ input, signal }) =>
-      reexecute(input.components, input.claim, input.components.training.cpuKernels, signal),
+    reexecute: fromPromise<Recheck, { components: ArbiterComponents; claim: Claim; dispute: Dispute | null }>(
+      ({ input, signal }) =>
+        reexecute(input.components, input.claim, input.components.training.cpuKernels, signal, {
+          dispute: input.dispute,
+        }),
     ),
     vote: fromPromise<TxResultInfo, { components: ArbiterComponents; duty: ArbiterDuty; check: Recheck }>(({ input }) =>
       input.components.tx.send({
@@ -86,7 +90,11 @@ export const arbiterSeatMachine = setup({
     reexecuting: {
       invoke: {
         src: 'reexecute',
-        input: ({ context }) => ({ components: context.components, claim: context.claim }),
+        input: ({ context }) => ({
+          components: context.components,
+          claim: context.claim,
+          dispute: context.duty.dispute,
+        }),
         onDone: { target: 'voting', actions: assign({ check: ({ event }) => event.output }) },
         onError: {
           target: 'retrying',

@@ -8,8 +8,10 @@
  *
  * A submission: From the claim's trace (by CID) it fetches the stage's inputs, runs the
  * stage again with the given kernels, and compares bytes with what the miner stored: its
- * boundary outputs and its gradient. Any difference, or content that arrives corrupt, is a
- * fault. Content that cannot be had in time is not: the check throws and is tried again at a
+ * boundary outputs, its gradient and the root of its step trace. Any difference, or content
+ * that arrives corrupt, is a fault. A disputed submission whose challenger published its own
+ * step trace is settled by bisection instead (reexecute-steps.ts): one step re-executed, not
+ * the stage. Content that cannot be had in time is not: the check throws and is tried again at a
  * later block (so a slow or cut network never convicts an honest miner; a miner that
  * withholds its content is never cleared, and its challenge lapses).
  */
@@ -31,8 +33,10 @@ import {
   taskTokens,
   traceCidOf,
 } from '../training/protocol.ts'
-import { backward, forward, type StageContext } from '../training/stage-work.ts'
+import { type StageContext, tracedBackward, tracedForward } from '../training/stage-work.ts'
+import { stepBytes, stepLeaf, stepRoot } from '../training/step-trace.ts'
 import { aggregateState, fetchInputs } from './aggregate-work.ts'
+import { type Bisected, type Dispute, disputeBySteps } from './reexecute-steps.ts'
 
 /** What a re-execution reads: the claim's window and task, its content, the model pieces of its stage. */
 export interface ReexecuteComponents {
@@ -45,6 +49,17 @@ export interface ReexecuteComponents {
 export interface Recheck {
   readonly honest: boolean
   readonly reason: string
+  /** A whole-stage re-execution's step bytes (step-trace.ts), kept when asked (`keepSteps`): a challenger publishes them. */
+  readonly steps?: readonly Uint8Array[]
+  /** Where a dispute by bisection ended. */
+  readonly bisected?: Bisected
+}
+
+export interface ReexecuteOptions {
+  /** The challenger's step trace: the dispute is settled by bisection (reexecute-steps.ts). */
+  readonly dispute?: Dispute | null
+  /** Return the whole-stage re-execution's step bytes (they are megabytes: only a challenger keeps them). */
+  readonly keepSteps?: boolean
 }
 
 export async function reexecute(
@@ -52,7 +67,9 @@ export async function reexecute(
   claim: Claim,
   kernels: Kernels,
   signal?: AbortSignal,
+  options: ReexecuteOptions = {},
 ): Promise<Recheck> {
+  const { dispute, keepSteps = false } = options
   if (claim.kind === 'aggregate') return reexecuteAggregate(components, claim, kernels, signal)
   if (claim.taskId === null) return { honest: true, reason: 'a submission names no task' }
   const { chain, content, model, training } = components
@@ -93,6 +110,12 @@ export async function reexecute(
     protocol: training.protocol,
     batch: taskBatch(training.protocol, training.data.train, training.data.shardCount, task, window.seed),
   }
+  if (dispute != null) {
+    const fromChallenger = (cid: string) => fetchOrFault(content, cid, dispute.challenger, signal)
+    const settled = await disputeBySteps({ claim, task, trace, ctx, dispute, fromOwner: fetch, fromChallenger, signal })
+    if (settled !== null) return settled
+    // The challenger's step trace cannot be had: settle the dispute by re-executing the whole stage.
+  }
   const tensor = async (cid: string | null, what: string): Promise<Float32Array | null | string> => {
     if (cid === null) return null
     const bytes = await fetch(cid)
@@ -100,20 +123,26 @@ export async function reexecute(
   }
   const input = await tensor(trace.input, 'the input')
   if (typeof input === 'string') return { honest: false, reason: input }
-  const fw = forward(ctx, input)
+  const fw = tracedForward(ctx, input)
+  const dOutput = await tensor(trace.dOutput, 'the output gradient')
+  if (typeof dOutput === 'string') return { honest: false, reason: dOutput }
+  const bw = tracedBackward(ctx, fw, dOutput)
+  const recomputed = encodeGradient(bw.grads, task, taskTokens(training.protocol))
+  // The whole stage's steps, so a challenger can publish them for a dispute by bisection.
+  const all = stepBytes(bw.steps, recomputed)
+  const steps = keepSteps ? all : undefined
   if (trace.output !== null) {
     const stored = await fetch(trace.output)
     if (stored === undefined || !bytesEqual(f32Bytes(fw.output), stored))
-      return { honest: false, reason: 'the stage output differs' }
+      return { honest: false, reason: 'the stage output differs', steps }
   }
-  const dOutput = await tensor(trace.dOutput, 'the output gradient')
-  if (typeof dOutput === 'string') return { honest: false, reason: dOutput }
-  const bw = backward(ctx, fw, dOutput)
   const claimed = await fetch(claim.cid)
-  if (claimed === undefined) return { honest: false, reason: 'the gradient is not served' }
-  const recomputed = encodeGradient(bw.grads, task, taskTokens(training.protocol))
-  if (!bytesEqual(recomputed, claimed)) return { honest: false, reason: 'the gradient differs from re-execution' }
-  return { honest: true, reason: 'the gradient re-executes bit for bit' }
+  if (claimed === undefined) return { honest: false, reason: 'the gradient is not served', steps }
+  if (!bytesEqual(recomputed, claimed))
+    return { honest: false, reason: 'the gradient differs from re-execution', steps }
+  if (stepRoot(all.map(stepLeaf)) !== trace.stepRoot)
+    return { honest: false, reason: 'the step trace differs from re-execution', steps }
+  return { honest: true, reason: 'the gradient re-executes bit for bit', steps }
 }
 
 /**

@@ -35,6 +35,7 @@ function draw(seat: string | null): VerifierDraw {
     stakes: { [key.address]: 100n },
     seat,
     claim,
+    dispute: null,
   }
 }
 
