@@ -9,6 +9,7 @@ const suites: Record<string, Suite> = {
   chain: async (json) => (await import('./chain.ts')).runChainBench(json),
   consensus: async (json, args) => (await import('./consensus.ts')).runConsensusBench(json, args),
   cuda: async (json, args) => (await import('./cuda.ts')).runCudaBench(json, args),
+  dispute: async (json, args) => (await import('./dispute.ts')).runDisputeBench(json, args),
   ml: async (json) => (await import('./ml.ts')).runMlBench(json),
   net: async (json) => (await import('./net.ts')).runNetBench(json),
 }

@@ -125,7 +125,18 @@ export function arbiterComponents(p: NodePieces): ArbiterComponents {
 }
 
 export function challengerComponents(p: NodePieces, challengeFraction: number): ChallengerComponents {
-  return { ...verificationComponents(p, 'challenger'), challengeFraction }
+  const log = p.runtime.logger.child({ role: 'challenger' })
+  return {
+    ...verificationComponents(p, 'challenger'),
+    challengeFraction,
+    // A hint, like the miner's: one that does not go out leaves the bytes to bitswap and the DHT.
+    holdings: {
+      announceHeld: (subnet, cids) =>
+        p.subnets
+          .announce(subnet, cids)
+          .catch((error: unknown) => log.debug({ err: error }, 'subnet holdings announcement not sent')),
+    },
+  }
 }
 
 export function hostedRoles(

@@ -144,7 +144,10 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     reject(TxCode.bondTooSmall, `bond ${msg.bond} is below ${minBond} (${p.bondMultiple}× base reward)`)
   state.debit(tx.sender, msg.bond)
   const id = `ch-${state.globals.nextChallenge}`
-  const draft = draftChallenge(id, 'fault', claim, tx.sender, msg.bond, ctx)
+  const draft: Challenge = {
+    ...draftChallenge(id, 'fault', claim, tx.sender, msg.bond, ctx),
+    challengerTrace: msg.trace ?? null,
+  }
   const c = openAttempt(state, draft, claim.owner, ctx.height, 0)
   if (c === undefined) reject(TxCode.notSelected, 'no verifier is eligible to answer a challenge of this claim')
   state.setMeta({ nextChallenge: state.globals.nextChallenge + 1 })
@@ -283,6 +286,7 @@ function draftChallenge(
     claimId: claim.id,
     challenger,
     bond,
+    challengerTrace: null,
     openedHeight: ctx.height,
     seed: ctx.beacon,
     stage: 'l2',

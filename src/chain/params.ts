@@ -51,8 +51,15 @@ export interface Params {
   readonly maxVerifierAttempts: number
   /** Panel rounds (missing arbiters replaced) before an undecided dispute lapses. @default 3 */
   readonly maxPanelRounds: number
-  /** Blocks after window close (or after an aggregate) during which a claim may be challenged; rewards vest then. @default 100 */
+  /** Blocks after window close during which a submission may be challenged; rewards vest then. @default 100 */
   readonly challengePeriodBlocks: number
+  /**
+   * Blocks after an aggregate lands during which it may be challenged. Shorter than a window on
+   * purpose: a subnet's next aggregate is built only on a final one, so a period of a whole
+   * window would make the model fall behind a little every window; and re-executing an
+   * aggregate takes a checker seconds (no training, one optimizer step). @default 50
+   */
+  readonly aggregateChallengeBlocks: number
   /**
    * Blocks a drawn aggregator has for its transaction, counted from the height at which the
    * aggregation became due (every submission settled, the subnet's pointer final) or from the
@@ -123,6 +130,7 @@ export const defaultParams: Params = {
   maxVerifierAttempts: 3,
   maxPanelRounds: 3,
   challengePeriodBlocks: 100,
+  aggregateChallengeBlocks: 50,
   aggregationDeadlineBlocks: 20,
   maxAggregationAttempts: 3,
   inflationBps: 700,
@@ -160,6 +168,7 @@ export const localTestnetParams: Params = {
   l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 6,
   challengePeriodBlocks: 10,
+  aggregateChallengeBlocks: 5,
   aggregationDeadlineBlocks: 5,
   maxAggregationAttempts: 3,
   unbondingBlocks: 20,
@@ -193,6 +202,7 @@ const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   maxVerifierAttempts: [1, 100],
   maxPanelRounds: [1, 100],
   challengePeriodBlocks: [1, 10_000_000],
+  aggregateChallengeBlocks: [1, 10_000_000],
   aggregationDeadlineBlocks: [1, 1_000_000],
   maxAggregationAttempts: [1, 100],
   inflationBps: [0, 10_000],

@@ -47,6 +47,18 @@ export interface VerifierDraw {
   /** The verifier holding the seat, or null. */
   readonly seat: string | null
   readonly claim: Claim | null
+  /** The challenger and its step trace, when it published one (a dispute by bisection). */
+  readonly dispute: ChallengeDispute | null
+}
+
+/** Who challenged and the CID of the step trace it published. */
+export interface ChallengeDispute {
+  readonly challenger: string
+  readonly trace: string
+}
+
+function disputeOf(c: Challenge): ChallengeDispute | null {
+  return c.challengerTrace === null ? null : { challenger: c.challenger, trace: c.challengerTrace }
 }
 
 /** An L3 panel seat waiting for an arbiter's vote. */
@@ -58,6 +70,7 @@ export interface ArbiterDuty {
   readonly round: number
   readonly deadline: number
   readonly claim: Claim | null
+  readonly dispute: ChallengeDispute | null
 }
 
 export class ChainReader {
@@ -227,6 +240,7 @@ export class ChainReader {
         stakes: c.eligible,
         seat: c.verifier,
         claim: s.claims.get(c.claimId) ?? null,
+        dispute: disputeOf(c),
       }))
   }
 
@@ -244,6 +258,7 @@ export class ChainReader {
         round: c.panelRound,
         deadline: c.deadline,
         claim: s.claims.get(c.claimId) ?? null,
+        dispute: disputeOf(c),
       }))
   }
 

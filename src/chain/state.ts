@@ -151,6 +151,8 @@ export interface Challenge {
   readonly claimId: string
   readonly challenger: string
   readonly bond: bigint
+  /** CID of the challenger's step trace (null: none; the dispute re-executes the whole stage). */
+  readonly challengerTrace: string | null
   readonly openedHeight: number
   /** Hex beacon of the block that opened the challenge: part of every attempt's VRF input. */
   readonly seed: string

@@ -11,6 +11,7 @@
 
 import { fromHex, toHex } from '../codec/bytes.ts'
 import { canonicalJson, type JsonValue } from '../codec/canonical-json.ts'
+import { isCid } from '../codec/cid.ts'
 import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
 import { NonCanonicalValueError } from '../codec/errors.ts'
 import { sha256 } from '../codec/hash.ts'
@@ -41,7 +42,13 @@ export type Msg =
       readonly unavailable: readonly string[]
       readonly adapterCid: string
     }
-  | { readonly type: 'challenge'; readonly claimId: string; readonly bond: bigint }
+  | {
+      readonly type: 'challenge'
+      readonly claimId: string
+      readonly bond: bigint
+      /** CID of the challenger's step trace of the claim, which a dispute bisects against the owner's. */
+      readonly trace?: string
+    }
   | { readonly type: 'verifierClaim'; readonly challengeId: string; readonly proof: string }
   | {
       readonly type: 'verifierResponse'
@@ -105,9 +112,11 @@ function field(o: Obj, name: string): unknown {
   return o[name]
 }
 
-function onlyFields(o: Obj, names: readonly string[], where: string): void {
+/** `o` has every one of `names`, may have the `optional` ones, and nothing else. */
+function onlyFields(o: Obj, names: readonly string[], where: string, optional: readonly string[] = []): void {
   for (const k of Object.keys(o)) {
-    if (!names.includes(k)) reject(TxCode.invalidField, `unknown field '${where}.${k}'`, { field: `${where}.${k}` })
+    if (!names.includes(k) && !optional.includes(k))
+      reject(TxCode.invalidField, `unknown field '${where}.${k}'`, { field: `${where}.${k}` })
   }
   for (const n of names) field(o, n)
 }
@@ -201,9 +210,15 @@ function decodeMsg(m: Obj): Msg {
         adapterCid: str(m.adapterCid, 'msg.adapterCid', 128),
       }
     }
-    case 'challenge':
-      onlyFields(m, ['type', 'claimId', 'bond'], 'msg')
-      return { type, claimId: str(m.claimId, 'msg.claimId', 160), bond: amount(m.bond, 'msg.bond') }
+    case 'challenge': {
+      onlyFields(m, ['type', 'claimId', 'bond'], 'msg', ['trace'])
+      const claimId = str(m.claimId, 'msg.claimId', 160)
+      const bond = amount(m.bond, 'msg.bond')
+      if (m.trace === undefined) return { type, claimId, bond }
+      const trace = str(m.trace, 'msg.trace', 128)
+      if (!isCid(trace)) reject(TxCode.invalidField, "'msg.trace' must be a CID", { field: 'msg.trace' })
+      return { type, claimId, bond, trace }
+    }
     case 'verifierClaim':
       onlyFields(m, ['type', 'challengeId', 'proof'], 'msg')
       return { type, challengeId: str(m.challengeId, 'msg.challengeId', 32), proof: hex(m.proof, 'msg.proof', 80) }

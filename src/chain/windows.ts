@@ -439,7 +439,7 @@ export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     height: ctx.height,
     status: 'accepted',
     flag: null,
-    challengeUntil: ctx.height + state.params.challengePeriodBlocks,
+    challengeUntil: ctx.height + state.params.aggregateChallengeBlocks,
     metadata: '',
     previousCid,
     claims: msg.claims,

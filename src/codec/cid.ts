@@ -19,3 +19,14 @@ export function cidOf(bytes: Uint8Array | readonly Uint8Array[]): CID {
 export function cidOfDigest(digest: Uint8Array): CID {
   return CID.createV1(RAW_CODEC, Digest.create(SHA2_256_CODE, digest))
 }
+
+/** Whether `text` parses as a CID (a name of content, before any fetch). */
+export function isCid(text: unknown): text is string {
+  if (typeof text !== 'string' || text.length === 0) return false
+  try {
+    CID.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -58,7 +58,7 @@ interface NormCache {
   invRms: Float32Array
 }
 
-interface LayerCache {
+export interface LayerCache {
   norms: Record<NormName, NormCache>
   proj: Record<Projection, ProjCache>
   q: Float32Array
@@ -217,7 +217,7 @@ function perSequence(
   for (let s = 0; s < run.sequences; s++) fn(s, (a) => a.subarray(s * span, (s + 1) * span))
 }
 
-function layerForward(run: StageRun, li: number, w: LayerWeights, x: Float32Array): [Float32Array, LayerCache] {
+export function layerForward(run: StageRun, li: number, w: LayerWeights, x: Float32Array): [Float32Array, LayerCache] {
   const K = run.kernels
   const c = run.stage.config
   const rows = rowsOf(run)
@@ -287,7 +287,7 @@ function normBackward(
   return dx
 }
 
-function layerBackward(
+export function layerBackward(
   run: StageRun,
   li: number,
   w: LayerWeights,
@@ -351,59 +351,132 @@ function layerBackward(
  * Run the stage forward. The last stage needs `targets` (the next byte of each input
  * position) and returns logits and the mean cross-entropy.
  */
-export function stageForward(run: StageRun, input: StageInput, targets?: Uint8Array): StageForward {
+export function stageForward(
+  run: StageRun,
+  input: StageInput,
+  targets?: Uint8Array,
+  onStep?: StepObserver,
+): StageForward {
   checkRun(run, input, targets)
-  const { stage, kernels: K } = run
+  const { stage } = run
   const c = stage.config
-  const rows = rowsOf(run)
-  let x: Float32Array
-  if (input.kind === 'tokens') {
-    const emb = stage.embedding as Float32Array
-    x = new Float32Array(rows * c.dModel)
-    for (let i = 0; i < rows; i++) {
-      const t = input.tokens[i] as number
-      x.set(emb.subarray(t * c.dModel, (t + 1) * c.dModel), i * c.dModel)
-    }
-  } else {
-    x = input.activations
-  }
+  let x = input.kind === 'tokens' ? embed(run, input.tokens) : input.activations
+  onStep?.(x)
   const layers: LayerCache[] = []
   for (let li = stage.first; li < stage.end; li++) {
     const [out, cache] = layerForward(run, li, stage.layers[li - stage.first] as LayerWeights, x)
     layers.push(cache)
     x = out
+    onStep?.(x)
   }
   if (stage.end !== c.nLayers) return { output: x, cache: { layers, input } }
+  const head = headForward(run, x, targets as Uint8Array)
+  return {
+    output: head.logits,
+    loss: head.loss,
+    cache: { layers, input, finalNorm: head.finalNorm, finalOut: head.finalOut, dlogits: head.dlogits },
+  }
+}
 
+/**
+ * Called with each step's output as a stage runs (src/ml/steps.ts names the steps): the
+ * stage's input, each layer's output, the gradient entering the last layer, and each layer's
+ * backward (its input gradient followed by its parameter gradients, names sorted).
+ */
+export type StepObserver = (output: Float32Array) => void
+
+/** The first stage's input activations: each token's embedding row. */
+export function embed(run: StageRun, tokens: Uint8Array): Float32Array {
+  const c = run.stage.config
+  const emb = run.stage.embedding as Float32Array
+  const x = new Float32Array(tokens.length * c.dModel)
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i] as number
+    x.set(emb.subarray(t * c.dModel, (t + 1) * c.dModel), i * c.dModel)
+  }
+  return x
+}
+
+interface HeadForward {
+  readonly logits: Float32Array
+  readonly loss: number
+  readonly finalNorm: NormCache
+  readonly finalOut: Float32Array
+  readonly dlogits: Float32Array
+}
+
+/** The last stage's head: final norm, logits and the loss with its gradient. */
+function headForward(run: StageRun, x: Float32Array, targets: Uint8Array): HeadForward {
+  const { stage, kernels: K } = run
+  const c = stage.config
+  const rows = rowsOf(run)
   const [y, finalNorm] = normForward(K, x, stage.finalNorm as Float32Array, rows, c.normEps)
   const logits = new Float32Array(rows * c.vocabSize)
   K.matmulNT(logits, y, stage.head as Float32Array, rows, c.dModel, c.vocabSize)
   const dlogits = new Float32Array(logits.length)
-  const loss = K.crossEntropy(dlogits, logits, targets as Uint8Array, rows, c.vocabSize)
-  return { output: logits, loss, cache: { layers, input, finalNorm, finalOut: y, dlogits } }
+  const loss = K.crossEntropy(dlogits, logits, targets, rows, c.vocabSize)
+  return { logits, loss, finalNorm, finalOut: y, dlogits }
+}
+
+/** The head backward: the gradient of the last layer's output (and the head's, with the backbone). */
+function headBackward(
+  run: StageRun,
+  cache: Pick<StageCache, 'dlogits' | 'finalOut' | 'finalNorm'>,
+  grads: Params,
+): Float32Array {
+  const { stage, kernels: K } = run
+  const c = stage.config
+  const rows = rowsOf(run)
+  const dlogits = cache.dlogits as Float32Array
+  const dy = new Float32Array(rows * c.dModel)
+  K.matmulNN(dy, dlogits, stage.head as Float32Array, rows, c.vocabSize, c.dModel)
+  if (run.trainBackbone === true) {
+    const dHead = new Float32Array(c.vocabSize * c.dModel)
+    K.matmulTN(dHead, dlogits, cache.finalOut as Float32Array, rows, c.vocabSize, c.dModel)
+    grads.set('head', dHead)
+  }
+  return normBackward(run, 'finalNorm', stage.finalNorm as Float32Array, cache.finalNorm as NormCache, dy, grads)
+}
+
+/** The head's forward and backward from the last layer's output: that layer's output gradient. */
+export function headGradient(run: StageRun, x: Float32Array, targets: Uint8Array): Float32Array {
+  return headBackward(run, headForward(run, x, targets), new Map())
+}
+
+/** One layer's backward step output: its input gradient, then its parameter gradients by sorted name. */
+export function packLayerBackward(dx: Float32Array, grads: Params): Float32Array {
+  const names = [...grads.keys()].sort()
+  let size = dx.length
+  for (const name of names) size += (grads.get(name) as Float32Array).length
+  const out = new Float32Array(size)
+  out.set(dx, 0)
+  let at = dx.length
+  for (const name of names) {
+    const g = grads.get(name) as Float32Array
+    out.set(g, at)
+    at += g.length
+  }
+  return out
 }
 
 /**
  * Run the stage backward. The last stage starts from its own loss (`dOutput` omitted); the
  * others take the gradient of their output activations from the next stage.
  */
-export function stageBackward(run: StageRun, forward: StageForward, dOutput?: Float32Array): StageBackward {
-  const { stage, kernels: K } = run
+export function stageBackward(
+  run: StageRun,
+  forward: StageForward,
+  dOutput?: Float32Array,
+  onStep?: StepObserver,
+): StageBackward {
+  const { stage } = run
   const c = stage.config
   const rows = rowsOf(run)
   const cache = forward.cache
   const grads: Params = new Map()
   let dx: Float32Array
   if (stage.end === c.nLayers) {
-    const dlogits = cache.dlogits as Float32Array
-    const dy = new Float32Array(rows * c.dModel)
-    K.matmulNN(dy, dlogits, stage.head as Float32Array, rows, c.vocabSize, c.dModel)
-    if (run.trainBackbone === true) {
-      const dHead = new Float32Array(c.vocabSize * c.dModel)
-      K.matmulTN(dHead, dlogits, cache.finalOut as Float32Array, rows, c.vocabSize, c.dModel)
-      grads.set('head', dHead)
-    }
-    dx = normBackward(run, 'finalNorm', stage.finalNorm as Float32Array, cache.finalNorm as NormCache, dy, grads)
+    dx = headBackward(run, cache, grads)
   } else {
     if (dOutput?.length !== rows * c.dModel) {
       throw new ShapeError(
@@ -413,9 +486,14 @@ export function stageBackward(run: StageRun, forward: StageForward, dOutput?: Fl
     assertFinite('output gradient', dOutput)
     dx = dOutput
   }
+  onStep?.(dx)
   for (let li = stage.end - 1; li >= stage.first; li--) {
     const w = stage.layers[li - stage.first] as LayerWeights
-    dx = layerBackward(run, li, w, cache.layers[li - stage.first] as LayerCache, dx, grads)
+    // Each layer's gradients apart first, so a step trace can name them; the union is the same map.
+    const layerGrads: Params = new Map()
+    dx = layerBackward(run, li, w, cache.layers[li - stage.first] as LayerCache, dx, layerGrads)
+    for (const [name, g] of layerGrads) grads.set(name, g)
+    onStep?.(packLayerBackward(dx, layerGrads))
   }
   if (cache.input.kind === 'activations') return { grads, dInput: dx }
   if (run.trainBackbone === true) {

@@ -485,3 +485,12 @@ export const MAX_REMEMBERED_VERIFICATIONS = 256
  * Over it the one whose deadline is latest waits outside and is asked for again at a later block.
  */
 export const MAX_QUEUED_REEXECUTIONS = 64
+
+/**
+ * Steps a stage's step trace may list (src/ml/steps.ts: 2 per layer plus 3, so 61 layers in
+ * one stage): a disputed trace's index is fetched, decoded and hashed into a Merkle tree.
+ */
+export const MAX_TRACE_STEPS = 125
+
+/** Bytes of a step trace's index (each step a 64-hex leaf and a CID, about 140 bytes of JSON). */
+export const MAX_STEP_TRACE_BYTES = 32 * 1024

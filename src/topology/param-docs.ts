@@ -19,7 +19,9 @@ export const PARAM_DOCS: Readonly<Record<keyof Params, string>> = {
   verifierClaimBlocks: 'Blocks at the start of an L2 attempt during which selected verifiers claim the seat.',
   maxVerifierAttempts: 'L2 attempts (each a fresh VRF draw) before an unanswered challenge lapses.',
   maxPanelRounds: 'Panel rounds before an undecided dispute lapses.',
-  challengePeriodBlocks: 'Blocks after a window closes during which its claims may be challenged.',
+  challengePeriodBlocks: 'Blocks after a window closes during which its submissions may be challenged.',
+  aggregateChallengeBlocks:
+    'Blocks after an aggregate lands during which it may be challenged (shorter than a window).',
   aggregationDeadlineBlocks: 'Blocks a drawn aggregator has for its transaction, from when the aggregation became due.',
   maxAggregationAttempts:
     'Aggregators drawn for one window and subnet (a slashed aggregate or a missed deadline draws the next).',

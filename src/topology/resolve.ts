@@ -72,6 +72,7 @@ function resolveParams(chain: TopologyFile['chain'], problems: FieldProblem[]): 
     out.l3DeadlineBlocks = Math.max(base.l3DeadlineBlocks, half)
     out.aggregationDeadlineBlocks = Math.max(base.aggregationDeadlineBlocks, half)
     out.challengePeriodBlocks = Math.max(base.challengePeriodBlocks, chain.windowBlocks)
+    out.aggregateChallengeBlocks = Math.max(base.aggregateChallengeBlocks, half)
   }
   const overrides: [keyof Params, unknown, FieldPath][] = []
   if (chain.blockTimeMs !== undefined) overrides.push(['blockTimeMs', chain.blockTimeMs, ['chain', 'blockTimeMs']])

@@ -156,7 +156,9 @@ describe('chain/aggregation: only settled work, on a final pointer, redone when 
   })
 
   it('builds only on a final pointer, and serving reads the final one meanwhile', () => {
-    const h = net()
+    // An aggregate challenge period longer than a window, so window 1 settles while window 0's
+    // aggregate is still challengeable.
+    const h = net({ aggregateChallengeBlocks: 25 })
     h.block()
     const first = submit(h)
     h.runTo(windowOf(h, 0).closeHeight)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { arbiterProof, drawOf } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
+import { ChainReader } from '../../src/chain/reader.ts'
 import type { Challenge, Claim } from '../../src/chain/state.ts'
 import { commitmentOf } from '../../src/chain/tx.ts'
 import { type VerifierTicket, verifierTicket } from '../../src/chain/verifier-draw.ts'
@@ -158,9 +159,20 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     assert.equal(claim(h, target).flag, 'mismatch')
     const c0 = h.balance(challenger.address)
     const stake0 = h.stake(m0b.address)
-    assert.equal(h.one(challenger, { type: 'challenge', claimId: target, bond: bond(h) }).code, 'OK')
+    const trace = cid('challenger-steps')
+    assert.equal(h.one(challenger, { type: 'challenge', claimId: target, bond: bond(h), trace }).code, 'OK')
+    // The challenger's step trace is kept and shown to the verifier and then to the panel.
+    assert.equal(chal(h, 'ch-0').challengerTrace, trace)
+    assert.deepEqual(new ChainReader(h.app.state).verifierDraws()[0]?.dispute, {
+      challenger: challenger.address,
+      trace,
+    })
     assert.equal(respond(h, 'ch-0', 'challenger'), 'OK')
     const c = chal(h, 'ch-0')
+    assert.deepEqual(new ChainReader(h.app.state).arbiterDuties(c.panel[0] as string)[0]?.dispute, {
+      challenger: challenger.address,
+      trace,
+    })
     assert.equal(c.stage, 'l3')
     assert.equal(c.panel.length, 3)
     assert.ok(!c.panel.includes(c.verifier as string))

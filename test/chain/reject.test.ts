@@ -163,6 +163,11 @@ describe('chain/reject: bad transactions are refused with a clear code and leave
       () => h.tx(user, { type: 'challenge', claimId: `0.0.0/${m0a.address}`, bond: 10n ** 20n }),
       'ERR_INSUFFICIENT_FUNDS',
     ))
+  it('challenge naming a step trace that is not a CID → ERR_INVALID_FIELD', () =>
+    refused(
+      () => h.tx(user, { type: 'challenge', claimId: `0.0.0/${m0a.address}`, bond: 10n ** 12n, trace: 'not-a-cid' }),
+      'ERR_INVALID_FIELD',
+    ))
   it('challenge of an unknown claim → ERR_UNKNOWN_CLAIM', () =>
     refused(() => h.tx(user, { type: 'challenge', claimId: 'x/y', bond: 10n ** 10n }), 'ERR_UNKNOWN_CLAIM'))
   it('transfer of more than the balance → ERR_INSUFFICIENT_FUNDS', () =>

@@ -34,6 +34,7 @@ import { ContentUnavailableError, fetchClaimContent, TX_INCLUSION_BLOCKS } from 
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
 import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
+import type { Dispute } from './reexecute-steps.ts'
 
 export interface ArbiterComponents extends ReexecuteComponents {
   readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'arbiterDuties' | 'params'>
@@ -100,8 +101,11 @@ export const arbiterSeatMachine = setup({
         deadlineMs: availabilityFetchDeadlineMs(input.components.chain.params),
       }),
     ),
-    reexecute: fromPromise<Recheck, { components: ArbiterComponents; claim: Claim }>(({ input, signal }) =>
-      reexecute(input.components, input.claim, input.components.training.cpuKernels, signal),
+    reexecute: fromPromise<Recheck, { components: ArbiterComponents; claim: Claim; dispute: Dispute | null }>(
+      ({ input, signal }) =>
+        reexecute(input.components, input.claim, input.components.training.cpuKernels, signal, {
+          dispute: input.dispute,
+        }),
     ),
     vote: fromPromise<TxResultInfo, { components: ArbiterComponents; duty: ArbiterDuty; vote: SeatVote }>(({ input }) =>
       input.components.tx.send({
@@ -166,7 +170,11 @@ export const arbiterSeatMachine = setup({
     reexecuting: {
       invoke: {
         src: 'reexecute',
-        input: ({ context }) => ({ components: context.components, claim: context.claim }),
+        input: ({ context }) => ({
+          components: context.components,
+          claim: context.claim,
+          dispute: context.duty.dispute,
+        }),
         onDone: { target: 'voting', actions: assign({ vote: ({ event }) => voteOf(event.output) }) },
         onError: {
           target: 'retrying',

@@ -1,7 +1,8 @@
 /**
  * The challenger role: check every other node's accepted aggregate and a fraction of other
  * miners' accepted or L1-flagged submissions by re-executing them, and challenge (with the
- * bond) those that do not reproduce. Aggregates are always checked: one moves the whole
+ * bond) those that do not reproduce, naming the step trace of its own re-execution (so the
+ * dispute bisects to one step). Aggregates are always checked: one moves the whole
  * subnet's model, and recomputing it costs a few gradient fetches and one optimizer step.
  * Which submissions a node checks is a hash of the claim and the node's address, so different
  * challengers cover different claims. A griefing challenger (a misbehaviour for tests)
@@ -28,8 +29,10 @@ import { sha256 } from '../../codec/hash.ts'
 import { MAX_QUEUED_REEXECUTIONS } from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
+import type { ContentFetcher } from '../services/content-fetcher.ts'
 import type { NodeMetrics } from '../services/metrics.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
+import { storeStepTrace } from '../training/step-trace.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
 import { ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
@@ -40,6 +43,8 @@ import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.t
 export const PARALLEL_CHECKS = 2
 
 export interface ChallengerComponents extends ReexecuteComponents {
+  /** Fetches what it re-executes; stores the step trace a challenge names. */
+  readonly content: ReexecuteComponents['content'] & Pick<ContentFetcher, 'store'>
   readonly chain: ReexecuteComponents['chain'] &
     Pick<ChainReader, 'currentWindow' | 'claims' | 'claim' | 'openAggregations' | 'params'>
   readonly training: Pick<TrainingSetup, 'protocol' | 'data' | 'kernels'>
@@ -50,6 +55,11 @@ export interface ChallengerComponents extends ReexecuteComponents {
   readonly misbehaviours: ReadonlySet<Misbehaviour>
   /** Share of other miners' submissions this node re-executes (flagged ones always). */
   readonly challengeFraction: number
+  /**
+   * Tells a subnet's nodes this node holds `cids` (its step trace), so the verifier and the
+   * arbiters find a challenger that has no stake, and so no peer id the chain can name.
+   */
+  readonly holdings?: { announceHeld(subnet: number, cids: readonly string[]): Promise<void> }
 }
 
 /** Whether this node checks `claimId`: a stable per-node draw, so challengers cover different claims. */
@@ -134,6 +144,12 @@ export interface ClaimCheckOutput {
 
 interface CheckContext extends ClaimCheckInput {
   reason: string
+  /** The re-execution's step bytes, published with the challenge so the dispute can bisect. */
+  steps: readonly Uint8Array[] | null
+}
+
+export interface ChallengeInput extends ClaimCheckInput {
+  readonly steps: readonly Uint8Array[] | null
 }
 
 export const claimCheckMachine = setup({
@@ -148,20 +164,23 @@ export const claimCheckMachine = setup({
       if (components.misbehaviours.has('griefingChallenger'))
         return Promise.resolve({ honest: false, reason: 'griefing' })
       if (components.misbehaviours.has('withholdAndChallenge')) return accompliceCheck(components, claim, signal)
-      return reexecute(components, claim, components.training.kernels, signal)
+      return reexecute(components, claim, components.training.kernels, signal, { keepSteps: true })
     }),
-    challenge: fromPromise<TxResultInfo, ClaimCheckInput>(({ input }) => {
-      const params = input.components.chain.params
-      return input.components.tx.send({
-        type: 'challenge',
-        claimId: input.claim.id,
-        bond: params.baseReward * BigInt(params.bondMultiple),
-      })
+    challenge: fromPromise<TxResultInfo, ChallengeInput>(async ({ input }) => {
+      const { components: c, claim, steps } = input
+      const params = c.chain.params
+      const bond = params.baseReward * BigInt(params.bondMultiple)
+      // A submission's re-execution is published as a step trace: verifier and arbiters then
+      // bisect the two traces and re-execute one step instead of the stage.
+      if (steps === null || claim.taskId === null) return c.tx.send({ type: 'challenge', claimId: claim.id, bond })
+      const stored = await storeStepTrace((bytes) => c.content.store(bytes), claim.taskId, steps)
+      await c.holdings?.announceHeld(claim.subnet, [stored.index, ...stored.tensors])
+      return c.tx.send({ type: 'challenge', claimId: claim.id, bond, trace: stored.index })
     }),
   },
 }).createMachine({
   id: 'claimCheck',
-  context: ({ input }) => ({ ...input, reason: '' }),
+  context: ({ input }) => ({ ...input, reason: '', steps: null }),
   initial: 'reexecuting',
   states: {
     reexecuting: {
@@ -170,7 +189,13 @@ export const claimCheckMachine = setup({
         input: ({ context }) => context,
         onDone: [
           { guard: ({ event }) => event.output.honest, target: 'cleared' },
-          { target: 'challenging', actions: assign({ reason: ({ event }) => event.output.reason }) },
+          {
+            target: 'challenging',
+            actions: assign({
+              reason: ({ event }) => event.output.reason,
+              steps: ({ event }) => event.output.steps ?? null,
+            }),
+          },
         ],
         onError: {
           target: 'failed',

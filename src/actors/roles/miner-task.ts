@@ -24,7 +24,6 @@ import type { ClaimStatus, Task } from '../../chain/state.ts'
 import { commitmentOf } from '../../chain/tx.ts'
 import { submissionId } from '../../chain/windows.ts'
 import { sha256Hex } from '../../codec/hash.ts'
-import type { StageForward } from '../../ml/model.ts'
 import type { Params, StageWeights } from '../../ml/weights.ts'
 import { sleep } from '../../runtime/clock.ts'
 import {
@@ -37,7 +36,8 @@ import {
   taskTokens,
   traceMetadata,
 } from '../training/protocol.ts'
-import { backward, forward, type StageContext } from '../training/stage-work.ts'
+import { type StageContext, type TracedForward, tracedBackward, tracedForward } from '../training/stage-work.ts'
+import { stepBytes, storeStepTrace } from '../training/step-trace.ts'
 import type { Direction } from '../training/tensor-inbox.ts'
 import type { BlockEvent } from './block-event.ts'
 import type { MinerComponents } from './miner-components.ts'
@@ -87,6 +87,8 @@ export type MinerTaskEvent = BlockEvent
 interface StageResult {
   readonly grads: Params
   readonly dInput: Float32Array | null
+  /** Every step's output (src/ml/steps.ts), for the step trace. */
+  readonly steps: readonly Float32Array[]
 }
 
 interface MinerTaskContext extends MinerTaskInput {
@@ -94,7 +96,7 @@ interface MinerTaskContext extends MinerTaskInput {
   readonly upstream: Task | undefined
   readonly downstream: Task | undefined
   readonly input: Float32Array | null
-  readonly forwardPass: StageForward | null
+  readonly forwardPass: TracedForward | null
   readonly output: Uint8Array | null
   readonly dOutput: Float32Array | null
   readonly stageResult: StageResult | null
@@ -171,19 +173,19 @@ interface ComputeInput {
   readonly windowSeed: string
   readonly shard: ShardPieces
   readonly input: Float32Array | null
-  readonly forwardPass: StageForward | null
+  readonly forwardPass: TracedForward | null
   readonly dOutput: Float32Array | null
 }
 
-const computeForward = fromPromise<StageForward, ComputeInput>(async ({ input }) =>
-  forward(stageContext(input.components, input.task, input.windowSeed, input.shard), input.input),
+const computeForward = fromPromise<TracedForward, ComputeInput>(async ({ input }) =>
+  tracedForward(stageContext(input.components, input.task, input.windowSeed, input.shard), input.input),
 )
 
 const computeBackward = fromPromise<StageResult, ComputeInput>(async ({ input }) => {
   const c = input.components
-  const result = backward(
+  const result = tracedBackward(
     stageContext(c, input.task, input.windowSeed, input.shard),
-    input.forwardPass as StageForward,
+    input.forwardPass as TracedForward,
     input.dOutput,
   )
   c.metrics.tasksRun++
@@ -205,9 +207,15 @@ interface StoreInput {
   readonly output: Uint8Array | null
   readonly dOutput: Float32Array | null
   readonly dInput: Float32Array | null
+  readonly steps: readonly Float32Array[]
 }
 
-/** Store the gradient and the trace (boundary tensors by CID) a verifier re-executes from. */
+/**
+ * Store the gradient and the trace a verifier re-executes from: the boundary tensors by CID,
+ * and the step trace (every step's output and the index over them, whose root the trace names).
+ * Only the trace, the gradient and the index are announced: step tensors are asked of the
+ * miner, and only by a dispute that bisects to them.
+ */
 const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(async ({ input }) => {
   const c = input.components
   // Planted fault: a withholding miner names its content on chain but never stores it, so
@@ -215,18 +223,22 @@ const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(
   const withholds = c.misbehaviours.has('withholdingMiner')
   const store = async (bytes: Uint8Array): Promise<string> =>
     withholds ? c.content.cidOf(bytes) : c.content.store(bytes)
-  const cid = await store(encodeGradient(input.grads, input.task, taskTokens(c.training.protocol)))
+  const gradient = encodeGradient(input.grads, input.task, taskTokens(c.training.protocol))
+  const cid = await store(gradient)
+  const steps = await storeStepTrace(store, input.task.id, stepBytes(input.steps, gradient))
   const trace: StageTrace = {
-    v: 1,
+    v: 2,
     task: input.task.id,
     adapterState: input.pointer ?? 'initial',
     input: input.input === null ? null : await store(f32Bytes(input.input)),
     output: input.output === null ? null : await store(input.output),
     dOutput: input.dOutput === null ? null : await store(f32Bytes(input.dOutput)),
     dInput: input.dInput === null ? null : await store(f32Bytes(input.dInput)),
+    steps: steps.index,
+    stepRoot: steps.root,
   }
   const traceCid = await store(encodeTrace(trace))
-  const held = [cid, traceCid, trace.input, trace.output, trace.dOutput, trace.dInput]
+  const held = [cid, traceCid, trace.input, trace.output, trace.dOutput, trace.dInput, trace.steps]
   if (!withholds)
     await c.presence?.announceHeld(
       input.task.subnet,
@@ -572,6 +584,7 @@ export const minerTaskMachine = setup({
           output: context.output,
           dOutput: context.dOutput,
           dInput: context.stageResult?.dInput ?? null,
+          steps: context.stageResult?.steps ?? [],
         }),
         onDone: {
           target: 'committing',

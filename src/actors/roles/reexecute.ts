@@ -8,8 +8,10 @@
  *
  * A submission: From the claim's trace (by CID) it fetches the stage's inputs, runs the
  * stage again with the given kernels, and compares bytes with what the miner stored: its
- * boundary outputs and its gradient. Any difference, or content that arrives corrupt, is a
- * fault. Content that cannot be had in time is not: the check throws a
+ * boundary outputs, its gradient and the root of its step trace. Any difference, or content
+ * that arrives corrupt, is a fault. A disputed submission whose challenger published its own
+ * step trace is settled by bisection instead (reexecute-steps.ts): one step re-executed, not
+ * the stage. Content that cannot be had in time is not a fault: the check throws a
  * `ContentUnavailableError` (availability.ts), asked of the owner and the replicas of its task
  * first, so a slow or cut network never convicts an honest miner of a fault. What the caller
  * does with it is the availability rule: a verifier or arbiter that still cannot get the
@@ -34,9 +36,11 @@ import {
   taskTokens,
   traceCidOf,
 } from '../training/protocol.ts'
-import { backward, forward, type StageContext } from '../training/stage-work.ts'
+import { type StageContext, tracedBackward, tracedForward } from '../training/stage-work.ts'
+import { stepBytes, stepLeaf, stepRoot } from '../training/step-trace.ts'
 import { aggregateState, fetchInputs } from './aggregate-work.ts'
 import { fetchAvailable, holdersOf } from './availability.ts'
+import { type Bisected, type Dispute, disputeBySteps } from './reexecute-steps.ts'
 
 /** What a re-execution reads: the claim's window and task, its content, the model pieces of its stage. */
 export interface ReexecuteComponents {
@@ -49,6 +53,19 @@ export interface ReexecuteComponents {
 export interface Recheck {
   readonly honest: boolean
   readonly reason: string
+  /** A whole-stage re-execution's step bytes (step-trace.ts), kept when asked (`keepSteps`): a challenger publishes them. */
+  readonly steps?: readonly Uint8Array[]
+  /** Where a dispute by bisection ended. */
+  readonly bisected?: Bisected
+}
+
+export interface ReexecuteOptions {
+  /** The challenger's step trace: the dispute is settled by bisection (reexecute-steps.ts). */
+  readonly dispute?: Dispute | null
+  /** Return the whole-stage re-execution's step bytes (they are megabytes: only a challenger keeps them). */
+  readonly keepSteps?: boolean
+  /** How long each fetch may take before the content counts as unavailable. @default FETCH_DEADLINE_MS */
+  readonly fetchDeadlineMs?: number
 }
 
 export async function reexecute(
@@ -56,9 +73,9 @@ export async function reexecute(
   claim: Claim,
   kernels: Kernels,
   signal?: AbortSignal,
-  /** How long each fetch may take before the content counts as unavailable. @default FETCH_DEADLINE_MS */
-  fetchDeadlineMs?: number,
+  options: ReexecuteOptions = {},
 ): Promise<Recheck> {
+  const { dispute, keepSteps = false, fetchDeadlineMs } = options
   if (claim.kind === 'aggregate') return reexecuteAggregate(components, claim, kernels, signal, fetchDeadlineMs)
   if (claim.taskId === null) return { honest: true, reason: 'a submission names no task' }
   const { chain, content, model, training } = components
@@ -102,6 +119,12 @@ export async function reexecute(
     protocol: training.protocol,
     batch: taskBatch(training.protocol, training.data.train, training.data.shardCount, task, window.seed),
   }
+  if (dispute != null) {
+    const fromChallenger = (cid: string) => fetchOrFault(content, cid, [dispute.challenger], signal, fetchDeadlineMs)
+    const settled = await disputeBySteps({ claim, task, trace, ctx, dispute, fromOwner: fetch, fromChallenger, signal })
+    if (settled !== null) return settled
+    // The challenger's step trace cannot be had: settle the dispute by re-executing the whole stage.
+  }
   const tensor = async (cid: string | null, what: string): Promise<Float32Array | null | string> => {
     if (cid === null) return null
     const bytes = await fetch(cid)
@@ -109,20 +132,26 @@ export async function reexecute(
   }
   const input = await tensor(trace.input, 'the input')
   if (typeof input === 'string') return { honest: false, reason: input }
-  const fw = forward(ctx, input)
+  const fw = tracedForward(ctx, input)
+  const dOutput = await tensor(trace.dOutput, 'the output gradient')
+  if (typeof dOutput === 'string') return { honest: false, reason: dOutput }
+  const bw = tracedBackward(ctx, fw, dOutput)
+  const recomputed = encodeGradient(bw.grads, task, taskTokens(training.protocol))
+  // The whole stage's steps, so a challenger can publish them for a dispute by bisection.
+  const all = stepBytes(bw.steps, recomputed)
+  const steps = keepSteps ? all : undefined
   if (trace.output !== null) {
     const stored = await fetch(trace.output)
     if (stored === undefined || !bytesEqual(f32Bytes(fw.output), stored))
-      return { honest: false, reason: 'the stage output differs' }
+      return { honest: false, reason: 'the stage output differs', steps }
   }
-  const dOutput = await tensor(trace.dOutput, 'the output gradient')
-  if (typeof dOutput === 'string') return { honest: false, reason: dOutput }
-  const bw = backward(ctx, fw, dOutput)
   const claimed = await fetch(claim.cid)
-  if (claimed === undefined) return { honest: false, reason: 'the gradient is not served' }
-  const recomputed = encodeGradient(bw.grads, task, taskTokens(training.protocol))
-  if (!bytesEqual(recomputed, claimed)) return { honest: false, reason: 'the gradient differs from re-execution' }
-  return { honest: true, reason: 'the gradient re-executes bit for bit' }
+  if (claimed === undefined) return { honest: false, reason: 'the gradient is not served', steps }
+  if (!bytesEqual(recomputed, claimed))
+    return { honest: false, reason: 'the gradient differs from re-execution', steps }
+  if (stepRoot(all.map(stepLeaf)) !== trace.stepRoot)
+    return { honest: false, reason: 'the step trace differs from re-execution', steps }
+  return { honest: true, reason: 'the gradient re-executes bit for bit', steps }
 }
 
 /**

@@ -15,6 +15,7 @@ import { MAX_QUEUED_REEXECUTIONS } from '../../runtime/limits.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
+import type { Dispute } from './reexecute-steps.ts'
 
 /** What the verifier's re-executions use: the node's own kernels, and its misbehaviours. */
 export interface ReexecutorComponents extends ReexecuteComponents {
@@ -27,6 +28,8 @@ export interface ReexecutionRequest {
   readonly claim: Claim
   /** The height by which the verdict is needed (the attempt's deadline). */
   readonly deadline: number
+  /** The challenger's step trace, when it published one: the claim is settled by bisection. */
+  readonly dispute?: Dispute | null
 }
 
 export type ReexecutorEvent = { type: 'reexecute'; request: ReexecutionRequest }
@@ -61,15 +64,20 @@ export const reexecutorMachine = setup({
     events: {} as ReexecutorEvent,
   },
   actors: {
-    reexecute: fromPromise<Recheck, { components: ReexecutorComponents; claim: Claim }>(async ({ input, signal }) => {
-      const { components, claim } = input
-      // A lazy verifier sides with the miner without looking.
-      if (components.misbehaviours.has('lazyVerifier')) return { honest: true, reason: 'not checked' }
-      // Content that has not come within an L2 deadline's time will not come in time for the
-      // answer: fail as unavailable then, instead of holding up the queue behind it.
-      const { l2DeadlineBlocks, blockTimeMs } = components.chain.params
-      return reexecute(components, claim, components.training.kernels, signal, l2DeadlineBlocks * blockTimeMs)
-    }),
+    reexecute: fromPromise<Recheck, { components: ReexecutorComponents; claim: Claim; dispute: Dispute | null }>(
+      async ({ input, signal }) => {
+        const { components, claim } = input
+        // A lazy verifier sides with the miner without looking.
+        if (components.misbehaviours.has('lazyVerifier')) return { honest: true, reason: 'not checked' }
+        // Content that has not come within an L2 deadline's time will not come in time for the
+        // answer: fail as unavailable then, instead of holding up the queue behind it.
+        const { l2DeadlineBlocks, blockTimeMs } = components.chain.params
+        return reexecute(components, claim, components.training.kernels, signal, {
+          dispute: input.dispute,
+          fetchDeadlineMs: l2DeadlineBlocks * blockTimeMs,
+        })
+      },
+    ),
   },
   guards: {
     hasQueued: ({ context }) => context.queue.length > 0,
@@ -100,6 +108,7 @@ export const reexecutorMachine = setup({
         input: ({ context }) => ({
           components: context.components,
           claim: (context.current as ReexecutionRequest).claim,
+          dispute: (context.current as ReexecutionRequest).dispute ?? null,
         }),
         onDone: {
           target: 'idle',

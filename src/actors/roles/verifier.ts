@@ -125,7 +125,7 @@ export const verifierMachine = setup({
               if (draw.claim !== null && !context.verdicts.has(draw.claimId))
                 enqueue.sendTo('reexecutor', {
                   type: 'reexecute',
-                  request: { claim: draw.claim, deadline: draw.deadline },
+                  request: { claim: draw.claim, deadline: draw.deadline, dispute: draw.dispute },
                 } as const)
             enqueue.assign({ tickets, attempts })
           }),

@@ -10,6 +10,7 @@ import type { PeerId } from '@libp2p/interface'
 import { CID } from 'multiformats/cid'
 import type { ContentStore } from '../../net/content-store.ts'
 import { type Clock, deadlineSignal } from '../../runtime/clock.ts'
+import { InvalidArgumentError } from '../../runtime/errors.ts'
 import type { PeerDirectory } from './peer-directory.ts'
 
 /** How long a fetch waits for bytes before it fails (the caller asks again later). */
@@ -62,9 +63,18 @@ export function contentFetcher(components: ContentFetcherComponents): ContentFet
       const add = (p: PeerId): void => {
         if (!asked.has(p.toString())) asked.set(p.toString(), p)
       }
+      // A holder with no stake (a challenger that holds only a balance) has no known peer id:
+      // its bytes are found through the announced holders and the DHT instead.
+      const addStaker = (address: string): void => {
+        try {
+          add(peers.peerOf(address))
+        } catch (error) {
+          if (!(error instanceof InvalidArgumentError)) throw error
+        }
+      }
       // Asked in this order: the node that stored the bytes, the peers that announced them,
       // then the general seeders (who may not have them).
-      for (const address of options.from ?? []) if (address !== self) add(peers.peerOf(address))
+      for (const address of options.from ?? []) if (address !== self) addStaker(address)
       for (const p of components.holders?.holdersOf(cid) ?? []) add(p)
       if (options.sameHoldersAs !== undefined)
         for (const p of components.holders?.holdersOf(options.sameHoldersAs) ?? []) add(p)

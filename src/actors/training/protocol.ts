@@ -155,15 +155,21 @@ export function decodeGradient(bytes: Uint8Array): { grads: Params; task: string
  * What a verifier needs to re-execute one stage alone, by CID: the adapter state it ran with,
  * its input activations (absent on the first stage, which starts from tokens) and the
  * gradient of its output it received (absent on the last stage, which starts from the loss).
+ * Version 2 adds the stage's step trace (step-trace.ts): the CID of its index and the Merkle
+ * root of its leaves, so a dispute can bisect to one step instead of re-running the stage.
  */
 export interface StageTrace {
-  readonly v: 1
+  readonly v: 2
   readonly task: string
   readonly adapterState: string
   readonly input: string | null
   readonly output: string | null
   readonly dOutput: string | null
   readonly dInput: string | null
+  /** The CID of the step trace's index. */
+  readonly steps: string
+  /** The Merkle root (hex) over the step trace's leaves. */
+  readonly stepRoot: string
 }
 
 /** The reveal's metadata: the trace CID, so the chain carries one short string. */
@@ -196,13 +202,16 @@ export function decodeTrace(bytes: Uint8Array): StageTrace {
   }
   const opt = (v: unknown): boolean => v === null || typeof v === 'string'
   if (
-    t?.v !== 1 ||
+    t?.v !== 2 ||
     typeof t.task !== 'string' ||
     typeof t.adapterState !== 'string' ||
     !opt(t.input) ||
     !opt(t.output) ||
     !opt(t.dOutput) ||
-    !opt(t.dInput)
+    !opt(t.dInput) ||
+    typeof t.steps !== 'string' ||
+    typeof t.stepRoot !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(t.stepRoot)
   )
     throw new InvalidArgumentError('stage trace has the wrong shape')
   return t

@@ -24,7 +24,15 @@ import { settle, silentLogger, stateTrace } from './machine-trace.ts'
 
 const key = testKey('arbiter')
 const claim = { id: '1.0.0/r3mes1miner', kind: 'submission' } as Claim
-const duty: ArbiterDuty = { challengeId: 'ch1', kind: 'fault', claimId: claim.id, round: 1, deadline: 40, claim }
+const duty: ArbiterDuty = {
+  challengeId: 'ch1',
+  kind: 'fault',
+  claimId: claim.id,
+  round: 1,
+  deadline: 40,
+  claim,
+  dispute: null,
+}
 
 function harness(
   reexecute: () => Promise<Recheck>,

@@ -15,8 +15,10 @@ import {
 } from '../../../src/actors/roles/challenger.ts'
 import type { Recheck } from '../../../src/actors/roles/reexecute.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
+import { decodeStepTrace, stepLeaf } from '../../../src/actors/training/step-trace.ts'
 import type { Claim } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
+import { cidOf } from '../../../src/codec/cid.ts'
 import { DeadlineError } from '../../../src/runtime/clock.ts'
 import { settle, silentLogger, stateTrace } from './machine-trace.ts'
 
@@ -50,6 +52,8 @@ const CLAIMS = [
 
 function harness(verdicts: Record<string, () => Promise<Recheck>>) {
   const sent: Msg[] = []
+  const stored = new Map<string, Uint8Array>()
+  const announced: { subnet: number; cids: readonly string[] }[] = []
   const metrics = newNodeMetrics()
   const checks: string[] = []
   let running = 0
@@ -65,6 +69,18 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>) {
       send: async (msg: Msg) => {
         sent.push(msg)
         return { code: 'OK', log: '', height: 0 }
+      },
+    },
+    content: {
+      store: async (bytes: Uint8Array) => {
+        const cid = cidOf(bytes).toString()
+        stored.set(cid, bytes)
+        return cid
+      },
+    },
+    holdings: {
+      announceHeld: async (subnet: number, cids: readonly string[]) => {
+        announced.push({ subnet, cids })
       },
     },
     key: { address: SELF },
@@ -99,10 +115,33 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>) {
     actor.send({ type: 'block', height })
     await settle(10)
   }
-  return { actor, sent, metrics, trace, block, checks, mostRunning: () => mostRunning }
+  return { actor, sent, stored, announced, metrics, trace, block, checks, mostRunning: () => mostRunning }
 }
 
 describe('actors: challenger role machine', () => {
+  it('names the step trace of its own re-execution in the challenge: every step stored and announced, the index by CID', async () => {
+    const steps = [new Uint8Array([1, 2, 3, 4]), new Uint8Array([5, 6, 7, 8]), new Uint8Array([9])]
+    const h = harness({
+      wrong: async () => ({ honest: false, reason: 'the gradient differs from re-execution', steps }),
+      right: async () => ({ honest: true, reason: 'the gradient re-executes bit for bit', steps }),
+      slow: async () => ({ honest: true, reason: 'the gradient re-executes bit for bit' }),
+    })
+    await h.block(20)
+    const [msg] = h.sent as Extract<Msg, { type: 'challenge' }>[]
+    assert.equal(h.sent.length, 1)
+    assert.equal(msg?.claimId, 'wrong')
+    const index = decodeStepTrace(h.stored.get(msg?.trace as string) as Uint8Array)
+    assert.equal(index.task, 'wrong')
+    assert.deepEqual(index.leaves, steps.map(stepLeaf))
+    assert.deepEqual(
+      index.tensors.map((cid) => h.stored.get(cid)),
+      steps,
+      'each step is stored under the CID the index names',
+    )
+    // Announced on the claim's subnet, so a verifier finds this node's bytes without its stake.
+    assert.deepEqual(h.announced, [{ subnet: 0, cids: [msg?.trace, ...index.tensors] }])
+  })
+
   it('challenges a mismatch with the bond, clears a match, and retries a failed fetch at a later block', async () => {
     let slowCalls = 0
     const h = harness({

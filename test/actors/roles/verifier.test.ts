@@ -37,6 +37,7 @@ function draw(seat: string | null): VerifierDraw {
     stakes: { [key.address]: 100n },
     seat,
     claim,
+    dispute: null,
   }
 }
 

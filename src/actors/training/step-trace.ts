@@ -1,0 +1,109 @@
+/**
+ * A stage's step trace: the output of every step of its computation (src/ml/steps.ts), then
+ * the gradient bundle it claims, each stored by CID, and an index that lists for each step the
+ * SHA-256 of its output bytes (the leaf) and its CID. The Merkle root over the leaves goes in
+ * the stage trace, so a miner commits to every intermediate result when it reveals; a
+ * challenger publishes its own index, and a dispute bisects the two trees to the first step
+ * where they part (reexecute-steps.ts).
+ *
+ * The index is JSON, versioned, and decoded as hostile input: bounded in bytes and steps, each
+ * leaf 32 bytes of lowercase hex, each tensor a CID.
+ */
+import { fromHex, toHex } from '../../codec/bytes.ts'
+import { isCid } from '../../codec/cid.ts'
+import { sha256Hex } from '../../codec/hash.ts'
+import { MerkleTree } from '../../codec/merkle.ts'
+import { InvalidArgumentError } from '../../runtime/errors.ts'
+import { MAX_STEP_TRACE_BYTES, MAX_TRACE_STEPS } from '../../runtime/limits.ts'
+import { f32Bytes } from './protocol.ts'
+
+export const STEP_TRACE_KIND = 'r3mes-step-trace'
+
+export interface StepTraceIndex {
+  readonly v: 1
+  readonly kind: typeof STEP_TRACE_KIND
+  readonly task: string
+  /** SHA-256 (hex) of each step's output bytes, in step order; the last is the gradient bundle's. */
+  readonly leaves: readonly string[]
+  /** The CID of each step's output bytes, in step order. */
+  readonly tensors: readonly string[]
+}
+
+/** The leaf of a step: the SHA-256 of its output bytes. */
+export function stepLeaf(bytes: Uint8Array): string {
+  return sha256Hex(bytes)
+}
+
+/** The Merkle tree over a trace's leaves (the leaves' bytes are its items). */
+export function stepTree(leaves: readonly string[]): MerkleTree {
+  return new MerkleTree(leaves.map((leaf) => fromHex(leaf, 32) as Uint8Array))
+}
+
+export function stepRoot(leaves: readonly string[]): string {
+  return toHex(stepTree(leaves).root)
+}
+
+/** The bytes of each step of a traced stage: the ml steps' float32 outputs, then the gradient bundle. */
+export function stepBytes(outputs: readonly Float32Array[], gradient: Uint8Array): Uint8Array[] {
+  return [...outputs.map(f32Bytes), gradient]
+}
+
+/** What storing a step trace names: the index's CID and the root of its leaves. */
+export interface StoredStepTrace {
+  readonly index: string
+  readonly root: string
+  readonly tensors: readonly string[]
+}
+
+/** Store each step's bytes and the index over them. */
+export async function storeStepTrace(
+  store: (bytes: Uint8Array) => Promise<string>,
+  task: string,
+  steps: readonly Uint8Array[],
+): Promise<StoredStepTrace> {
+  const tensors: string[] = []
+  for (const bytes of steps) tensors.push(await store(bytes))
+  const leaves = steps.map(stepLeaf)
+  const index = await store(encodeStepTrace({ v: 1, kind: STEP_TRACE_KIND, task, leaves, tensors }))
+  return { index, root: stepRoot(leaves), tensors }
+}
+
+export function encodeStepTrace(t: StepTraceIndex): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(t))
+}
+
+const HEX_LEAF = /^[0-9a-f]{64}$/
+
+export function decodeStepTrace(bytes: Uint8Array): StepTraceIndex {
+  if (bytes.length > MAX_STEP_TRACE_BYTES)
+    throw new InvalidArgumentError(`step trace of ${bytes.length} bytes is over ${MAX_STEP_TRACE_BYTES}`)
+  let t: unknown
+  try {
+    t = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch {
+    throw new InvalidArgumentError('step trace is not JSON')
+  }
+  if (typeof t !== 'object' || t === null || Array.isArray(t))
+    throw new InvalidArgumentError('step trace is not an object')
+  const o = t as Record<string, unknown>
+  const keys = Object.keys(o).sort().join()
+  if (keys !== 'kind,leaves,task,tensors,v') throw new InvalidArgumentError(`step trace has the fields ${keys}`)
+  if (o.v !== 1) throw new InvalidArgumentError(`step trace version ${String(o.v)} is not 1`)
+  if (o.kind !== STEP_TRACE_KIND) throw new InvalidArgumentError('step trace is of another kind')
+  if (typeof o.task !== 'string' || o.task.length === 0 || o.task.length > 64)
+    throw new InvalidArgumentError('step trace names no task')
+  const { leaves, tensors } = o
+  if (!Array.isArray(leaves) || leaves.length === 0 || leaves.length > MAX_TRACE_STEPS)
+    throw new InvalidArgumentError(`step trace must list 1 to ${MAX_TRACE_STEPS} leaves`)
+  if (!Array.isArray(tensors) || tensors.length !== leaves.length)
+    throw new InvalidArgumentError('step trace must list one tensor per leaf')
+  leaves.forEach((leaf, i) => {
+    if (typeof leaf !== 'string' || !HEX_LEAF.test(leaf))
+      throw new InvalidArgumentError(`step trace leaf ${i} is not 32 bytes of lowercase hex`)
+  })
+  tensors.forEach((cid, i) => {
+    if (typeof cid !== 'string' || cid.length > 128 || !isCid(cid))
+      throw new InvalidArgumentError(`step trace tensor ${i} is not a CID`)
+  })
+  return { v: 1, kind: STEP_TRACE_KIND, task: o.task, leaves, tensors }
+}
