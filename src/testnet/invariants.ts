@@ -447,13 +447,18 @@ export async function checkInvariants(
         }
         case 'withholdingMiner': {
           // Every withheld claim must end out of every aggregate, unpaid, and its owner slashed.
-          // One still under dispute or inside its challenge period when the run ends is not
-          // judged yet; one accepted past its period would be paid, and one aggregated moved
-          // the model with work nobody could check.
+          // One still under dispute, inside its challenge period or waiting for its aggregate
+          // (its reward waits too) when the run ends is not judged yet; one accepted past all of
+          // that was paid, and one aggregated moved the model with work nobody could check.
           const aggregated = new Set(claims.filter((c) => c.kind === 'aggregate').flatMap((c) => c.claims))
           const inModel = own.filter((c) => aggregated.has(c.id)).length
           const slashed = own.filter((c) => c.status === 'slashed').length
-          const escaped = own.filter((c) => c.status === 'accepted' && c.challengeUntil < chainHeight).length
+          let escaped = 0
+          for (const c of own) {
+            if (c.status !== 'accepted' || c.challengeUntil >= chainHeight) continue
+            const a = await reader?.get<Aggregation | null>(`/query/aggregation/${c.window}/${c.subnet}`)
+            if (a?.stage !== 'waiting' && a?.stage !== 'due') escaped++
+          }
           const pending = own.length - slashed - escaped
           if (inModel === 0 && escaped === 0 && slashed > 0 && lost)
             caught.push(
