@@ -24,7 +24,8 @@
  * sides with the claim's owner → the bond is split between the owner and the block proposer
  * (the "validator" of the seed). The panel confirms a fault (2 of 3) → the owner is slashed
  * (slashFractionBps of its stake), its pending reward revoked, an aggregate's model pointer
- * restored, and the challenger gets the bond back plus bountyMultiple × baseReward (minted).
+ * restored, and the challenger gets the bond back plus a bounty (minted): bountyMultiple ×
+ * baseReward, but never more than bountyShareBps of what the owner lost (`bountyFor`).
  * A quorum of 'unavailable' (the content could not be fetched) convicts the owner the same
  * way, the claim flagged 'unavailable'; a panel whose every seat voted without a quorum lapses.
  * Nothing is slashed for a fault before L3. Verifiers that answer and arbiters on the deciding
@@ -44,6 +45,7 @@ import { sha256 } from '../codec/hash.ts'
 import { vrfProve, vrfVerify } from '../codec/vrf.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
+import type { Params } from './params.ts'
 import { isWindowPruned, windowOfClaim } from './pruning.ts'
 import { sortition } from './sortition.ts'
 import type { ChainState, Challenge, Claim, Verdict } from './state.ts'
@@ -368,7 +370,7 @@ function resolve(
     // Only here, after the panel, does anyone lose stake. Withheld content costs what a fault
     // costs: were it cheaper, a cheat would withhold whenever challenged.
     // A fraction of everything bonded, unbonding included: unstaking after a fault does not escape it.
-    state.slash(claim.owner, bpsOf(state.bondedOf(claim.owner), p.slashFractionBps))
+    const slashed = state.slash(claim.owner, bpsOf(state.bondedOf(claim.owner), p.slashFractionBps))
     state.credits.delete(claim.id)
     state.claims.set(claim.id, {
       ...claim,
@@ -382,9 +384,19 @@ function resolve(
     state.credit(c.challenger, c.bond)
     // No bounty for an availability dispute: an aggregator could otherwise mint bounties by
     // excluding an accomplice that withholds on purpose.
-    if (c.kind === 'fault') state.mint(c.challenger, p.baseReward * BigInt(p.bountyMultiple))
+    if (c.kind === 'fault') state.mint(c.challenger, bountyFor(p, slashed))
   }
   state.challenges.set(c.id, { ...c, stage: 'resolved', outcome: winner, settledHeight: ctx.height })
+}
+
+/**
+ * The challenger's bounty: `bountyMultiple` × base reward, but at most `bountyShareBps` of what
+ * the owner lost, so convicting oneself through an accomplice always costs the pair the rest.
+ */
+export function bountyFor(p: Params, slashed: bigint): bigint {
+  const cap = p.baseReward * BigInt(p.bountyMultiple)
+  const share = bpsOf(slashed, p.bountyShareBps)
+  return share < cap ? share : cap
 }
 
 /** No verdict could be reached: the bond goes back and the claim returns to where it was. */

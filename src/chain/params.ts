@@ -34,6 +34,12 @@ export interface Params {
   readonly bondMultiple: number
   /** Fraud-detection bounty paid to a challenger proven right at L3, × base reward (seed: 10–20). @default 15 */
   readonly bountyMultiple: number
+  /**
+   * The bounty never exceeds this share of what the convicted owner was slashed, basis points.
+   * Were it larger, an owner and an accomplice who challenges it would profit from convicting
+   * the owner: the pair must always lose what the slash takes beyond the bounty. @default 5000
+   */
+  readonly bountyShareBps: number
   /** Blocks a selected verifier has to answer. @default 5 */
   readonly l2DeadlineBlocks: number
   /** Blocks the L3 panel has to reach 2 of 3. @default 50 */
@@ -123,6 +129,7 @@ export const defaultParams: Params = {
   baseReward: 500n * R,
   bondMultiple: 10,
   bountyMultiple: 15,
+  bountyShareBps: 5000,
   l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 50,
   verifierExpectedCount: 5,
@@ -195,6 +202,7 @@ const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   shardsPerWindow: [0, 4096],
   bondMultiple: [1, 1000],
   bountyMultiple: [0, 1000],
+  bountyShareBps: [0, 10_000],
   l2DeadlineBlocks: [1, 100_000],
   l3DeadlineBlocks: [1, 1_000_000],
   verifierExpectedCount: [1, 1000],

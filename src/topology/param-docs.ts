@@ -13,6 +13,7 @@ export const PARAM_DOCS: Readonly<Record<keyof Params, string>> = {
   baseReward: 'Reward for one accepted submission.',
   bondMultiple: 'L2 challenge bond, as a multiple of the base reward.',
   bountyMultiple: 'Bounty paid to a challenger proven right at L3, as a multiple of the base reward.',
+  bountyShareBps: "Most of the convicted owner's slash the bounty may be, in basis points.",
   l2DeadlineBlocks: 'Blocks a selected verifier has to answer a challenge.',
   l3DeadlineBlocks: 'Blocks the L3 arbiter panel has to reach 2 of 3.',
   verifierExpectedCount: 'Verifiers the VRF sortition selects per L2 attempt, on average (weighted by stake).',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { arbiterProof, drawOf } from '../../src/chain/game.ts'
+import { arbiterProof, bountyFor, drawOf } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Challenge, Claim, Verdict } from '../../src/chain/state.ts'
 import { commitmentOf, decodeTx, encodeTx, type Msg } from '../../src/chain/tx.ts'
@@ -153,7 +153,7 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
     assert.equal(claim(h, claimA).status, 'slashed')
     assert.equal(claim(h, claimA).flag, 'unavailable')
     assert.equal(h.app.state.credits.has(claimA), false, 'pending reward revoked')
-    const bounty = h.params.baseReward * BigInt(h.params.bountyMultiple)
+    const bounty = bountyFor(h.params, bps(stake0, h.params.slashFractionBps))
     assert.equal(h.balance(challenger.address), c0 + bounty - h.params.minFee, 'bond back plus bounty')
     assert.equal(h.balance(a0) - paid0, h.params.arbiterReward - h.params.minFee, 'an unavailable vote is paid')
     assert.equal(h.stake(seated.address), verifierStake, 'the verifier that could not fetch is not penalized')

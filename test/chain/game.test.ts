@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { arbiterProof, drawOf } from '../../src/chain/game.ts'
+import { arbiterProof, bountyFor, drawOf } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import { ChainReader } from '../../src/chain/reader.ts'
 import type { Challenge, Claim } from '../../src/chain/state.ts'
@@ -187,10 +187,20 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
       'slashed after L3',
     )
     assert.equal(claim(h, target).status, 'slashed')
-    const bounty = h.params.baseReward * BigInt(h.params.bountyMultiple)
+    const lost = (stake0 * BigInt(h.params.slashFractionBps)) / 10_000n
+    const bounty = bountyFor(h.params, lost)
     assert.equal(h.balance(challenger.address), c0 + bounty - h.params.minFee, 'bond back plus bounty')
+    assert.ok(bounty > 0n && bounty <= lost / 2n, 'the bounty is at most half the slash: convicting oneself loses')
     assert.equal(voteAs(h, c.panel[2] as string, 'ch-0', 'fault'), 'ERR_WRONG_STAGE', 'decided: later votes refused')
     assert.equal(h.app.state.globals.slashed > 0n, true)
+  })
+
+  it('the bounty is the multiple of the base reward, capped at a share of the slash, so a pair convicting itself loses', () => {
+    const p = { ...net().params, baseReward: 500n, bountyMultiple: 15, bountyShareBps: 5000 }
+    assert.equal(bountyFor(p, 100_000n), 7_500n, 'a large slash pays the full multiple')
+    assert.equal(bountyFor(p, 1_000n), 500n, 'a small slash pays half of it')
+    assert.equal(bountyFor({ ...p, bountyShareBps: 0 }, 1_000_000n), 0n)
+    for (const slashed of [0n, 1n, 999n, 15_000n, 15_001n, 10n ** 12n]) assert.ok(bountyFor(p, slashed) <= slashed / 2n)
   })
 
   it('a cheater that unstakes after the fault is still slashed at L3, from its unbonding tokens', () => {
