@@ -4,34 +4,16 @@ import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Challenge, Claim, Verdict } from '../../src/chain/state.ts'
 import { commitmentOf, decodeTx, encodeTx, type Msg } from '../../src/chain/tx.ts'
 import { verifierTicket } from '../../src/chain/verifier-draw.ts'
-import { toHex } from '../../src/codec/bytes.ts'
-import { sha256 } from '../../src/codec/hash.ts'
-import { cid, Harness, keys } from './harness.ts'
+import { cid, gameCast, type Harness, salt } from './harness.ts'
 
-const validators = keys('val', 4)
-const miners = [keys('miner0', 2), keys('miner1', 2)]
-const verifiers = keys('verifier', 4)
-const arbiters = keys('arbiter', 6)
-const [challenger] = keys('user', 1) as [KeyPair]
-const everyone = [...validators, ...miners.flat(), ...verifiers, ...arbiters, challenger]
-const byAddress = new Map(everyone.map((k) => [k.address, k]))
-const key = (address: string | null): KeyPair => byAddress.get(address as string) as KeyPair
+const cast = gameCast(1)
+const { miners, verifiers, key } = cast
+const [challenger] = cast.funded as [KeyPair]
 const [m0a, m0b] = miners[0] as [KeyPair, KeyPair]
 const claimA = `0.0.0/${m0a.address}`
 const claimB = `0.0.0/${m0b.address}`
 
-function net(): Harness {
-  return new Harness({
-    validators,
-    miners,
-    verifiers,
-    arbiters,
-    funded: [challenger],
-    params: { replication: 2, shardsPerWindow: 1 },
-  })
-}
-
-const salt = (label: string): string => toHex(sha256(label)).slice(0, 32)
+const net = (params: Record<string, unknown> = {}): Harness => cast.net(params)
 
 /** Both miners of subnet 0 reveal the same gradient: both claims are accepted at L1. */
 function submitBoth(h: Harness): void {

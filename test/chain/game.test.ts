@@ -5,32 +5,14 @@ import { ChainReader } from '../../src/chain/reader.ts'
 import type { Challenge, Claim } from '../../src/chain/state.ts'
 import { commitmentOf } from '../../src/chain/tx.ts'
 import { type VerifierTicket, verifierTicket } from '../../src/chain/verifier-draw.ts'
-import { toHex } from '../../src/codec/bytes.ts'
-import { sha256 } from '../../src/codec/hash.ts'
-import { cid, Harness, keys, R3 } from './harness.ts'
+import { cid, gameCast, type Harness, R3, salt } from './harness.ts'
 
-const validators = keys('val', 4)
-const miners = [keys('miner0', 2), keys('miner1', 2)]
-const verifiers = keys('verifier', 4)
-const arbiters = keys('arbiter', 6)
-const [griefer, challenger] = keys('user', 2) as [KeyPair, KeyPair]
-const everyone = [...validators, ...miners.flat(), ...verifiers, ...arbiters, griefer, challenger]
-const byAddress = new Map(everyone.map((k) => [k.address, k]))
-const key = (address: string | null): KeyPair => byAddress.get(address as string) as KeyPair
+const cast = gameCast(2)
+const { validators, miners, verifiers, arbiters, key } = cast
+const [griefer, challenger] = cast.funded as [KeyPair, KeyPair]
 const [m0a, m0b] = miners[0] as [KeyPair, KeyPair]
 
-function net(params: Record<string, unknown> = {}): Harness {
-  return new Harness({
-    validators,
-    miners,
-    verifiers,
-    arbiters,
-    funded: [griefer, challenger],
-    params: { replication: 2, shardsPerWindow: 1, ...params },
-  })
-}
-
-const salt = (label: string): string => toHex(sha256(label)).slice(0, 32)
+const net = (params: Record<string, unknown> = {}): Harness => cast.net(params)
 
 /** Both miners of subnet 0 commit in one block and reveal in the next. */
 function submit(h: Harness, entries: [KeyPair, string][]): void {

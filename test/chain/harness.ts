@@ -22,6 +22,42 @@ export function keys(prefix: string, n: number): KeyPair[] {
   return Array.from({ length: n }, (_, i) => testKey(`${prefix}-${i}`))
 }
 
+/** A commit–reveal salt derived from a label: 16 bytes of hex. */
+export const salt = (label: string): string => toHex(sha256(label)).slice(0, 32)
+
+/**
+ * The cast of the verification-game tests: 4 validators, 2 subnets of 2 miners, 4 verifiers,
+ * 6 arbiters and `users` funded accounts; `key` finds any of them by address (a drawn verifier,
+ * arbiter or aggregator), `net` starts a chain of 2-replica, 1-shard windows for them.
+ */
+export function gameCast(users: number) {
+  const validators = keys('val', 4)
+  const miners = [keys('miner0', 2), keys('miner1', 2)]
+  const verifiers = keys('verifier', 4)
+  const arbiters = keys('arbiter', 6)
+  const funded = keys('user', users)
+  const everyone = [...validators, ...miners.flat(), ...verifiers, ...arbiters, ...funded]
+  const byAddress = new Map(everyone.map((k) => [k.address, k]))
+  return {
+    validators,
+    miners,
+    verifiers,
+    arbiters,
+    funded,
+    key: (address: string | null): KeyPair => byAddress.get(address as string) as KeyPair,
+    net: (params: Record<string, unknown> = {}, twin = false): Harness =>
+      new Harness({
+        validators,
+        miners,
+        verifiers,
+        arbiters,
+        funded,
+        twin,
+        params: { replication: 2, shardsPerWindow: 1, ...params },
+      }),
+  }
+}
+
 export class Harness {
   readonly genesis: Genesis
   readonly app: ChainApp
