@@ -59,7 +59,7 @@ const STEPS = stepPlan(stage).length + 1
 /** A content store by CID; `asked` records each fetch's CID and the holder it named. */
 function contentStore() {
   const bytes = new Map<string, Uint8Array>()
-  const asked: { cid: string; from: readonly string[] | undefined }[] = []
+  const asked: { cid: string; from: readonly string[] | undefined; deadlineMs?: number | undefined }[] = []
   return {
     bytes,
     asked,
@@ -69,7 +69,7 @@ function contentStore() {
       return cid
     },
     fetch: async (cid: string, options?: FetchOptions): Promise<Uint8Array> => {
-      asked.push({ cid, from: options?.from })
+      asked.push({ cid, from: options?.from, deadlineMs: options?.deadlineMs })
       const b = bytes.get(cid)
       if (b === undefined) throw new DeadlineError(`fetching ${cid}`, 60_000)
       return b
@@ -261,10 +261,19 @@ describe('actors: disputes by bisection over step traces', function () {
     })
     const { dispute } = await challengerDispute(content, claim)
     content.bytes.delete(dispute.trace)
-    const verdict = await reexecute(components(content), claim, kernels, undefined, { dispute })
+    content.asked.length = 0
+    const verdict = await reexecute(components(content), claim, kernels, undefined, { dispute, fetchDeadlineMs: 8000 })
     assert.deepEqual(
       [verdict.honest, verdict.reason, verdict.bisected],
       [false, 'the gradient differs from re-execution', undefined],
+    )
+    // The challenger's trace gets half the time, so the whole stage still fits in the rest.
+    const deadlines = (cid: string) => content.asked.filter((a) => a.cid === cid).map((a) => a.deadlineMs)
+    assert.deepEqual(deadlines(dispute.trace), [4000])
+    const owners = content.asked.filter((a) => a.cid !== dispute.trace)
+    assert.ok(
+      owners.length > 0 && owners.every((a) => a.deadlineMs === 8000),
+      'the owner’s content keeps the whole time',
     )
   })
 

@@ -105,6 +105,9 @@ export const arbiterSeatMachine = setup({
       ({ input, signal }) =>
         reexecute(input.components, input.claim, input.components.training.cpuKernels, signal, {
           dispute: input.dispute,
+          // Bounded like the first fetch: content still missing comes back as unavailable in
+          // time for the round's last vote, instead of keeping the seat silent to its deadline.
+          fetchDeadlineMs: availabilityFetchDeadlineMs(input.components.chain.params),
         }),
     ),
     vote: fromPromise<TxResultInfo, { components: ArbiterComponents; duty: ArbiterDuty; vote: SeatVote }>(({ input }) =>

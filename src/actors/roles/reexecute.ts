@@ -23,7 +23,7 @@ import type { Claim, Task } from '../../chain/state.ts'
 import { bytesEqual } from '../../codec/bytes.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
 import { ContentIntegrityError, MalformedMessageError } from '../../net/errors.ts'
-import type { ContentFetcher } from '../services/content-fetcher.ts'
+import { type ContentFetcher, FETCH_DEADLINE_MS } from '../services/content-fetcher.ts'
 import type { ModelPieces } from '../services/model-pieces.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import {
@@ -120,7 +120,12 @@ export async function reexecute(
     batch: taskBatch(training.protocol, training.data.train, training.data.shardCount, task, window.seed),
   }
   if (dispute != null) {
-    const fromChallenger = (cid: string) => fetchOrFault(content, cid, [dispute.challenger], signal, fetchDeadlineMs)
+    // Half the time for the challenger's trace: when it does not come (a challenger may withhold
+    // it), the whole-stage re-execution below still has the other half, so nobody is silent
+    // (and penalized) over the challenger's content, and the owner is not blamed for it.
+    const challengerDeadlineMs = (fetchDeadlineMs ?? FETCH_DEADLINE_MS) / 2
+    const fromChallenger = (cid: string) =>
+      fetchOrFault(content, cid, [dispute.challenger], signal, challengerDeadlineMs)
     const settled = await disputeBySteps({ claim, task, trace, ctx, dispute, fromOwner: fetch, fromChallenger, signal })
     if (settled !== null) return settled
     // The challenger's step trace cannot be had: settle the dispute by re-executing the whole stage.
