@@ -28,7 +28,17 @@ export interface TestnetReport {
     readonly challenged: number
     readonly slashed: number
   }
-  readonly challenges: { readonly total: number; readonly upheld: number; readonly rejected: number }
+  readonly challenges: {
+    readonly total: number
+    /** Ruled a fault. */
+    readonly upheld: number
+    /** Ruled 'unavailable': the owner withheld the content (a challenge's or an availability dispute's). */
+    readonly unavailable: number
+    readonly rejected: number
+    readonly lapsed: number
+    /** Of all: availability disputes the chain opened for work an aggregate left out. */
+    readonly availability: number
+  }
   readonly supply: { readonly minted: string; readonly slashed: string }
   readonly honestSlashed: number
   readonly cheatersSlashed: number
@@ -92,7 +102,10 @@ export async function buildReport(net: Testnet, finished: boolean): Promise<Test
     challenges: {
       total: challenges.length,
       upheld: challenges.filter((c) => c.outcome === 'challenger').length,
+      unavailable: challenges.filter((c) => c.outcome === 'unavailable').length,
       rejected: challenges.filter((c) => c.outcome === 'owner').length,
+      lapsed: challenges.filter((c) => c.outcome === 'lapsed').length,
+      availability: challenges.filter((c) => c.kind === 'availability').length,
     },
     supply,
     honestSlashed: slashedOwners.filter((o) => !cheaters.includes(o)).length,
@@ -115,7 +128,7 @@ export function formatReport(r: TestnetReport): string {
     `  blocks ${r.blocks}, windows trained ${r.windows}`,
     `  held-out loss (nats/byte): ${losses || 'not measured'}`,
     `  submissions ${r.submissions.total}: ${r.submissions.accepted} accepted, ${r.submissions.flagged} flagged (${r.submissions.flaggedCopied} as copies, ${r.submissions.flaggedMismatch} at L1), ${r.submissions.challenged} under challenge, ${r.submissions.slashed} slashed`,
-    `  challenges ${r.challenges.total}: ${r.challenges.upheld} upheld, ${r.challenges.rejected} rejected`,
+    `  challenges ${r.challenges.total} (${r.challenges.availability} availability disputes): ${r.challenges.upheld} upheld, ${r.challenges.unavailable} ruled unavailable, ${r.challenges.rejected} rejected, ${r.challenges.lapsed} lapsed`,
     `  minted ${r.supply.minted} ur3mes, slashed ${r.supply.slashed} ur3mes; cheaters slashed ${r.cheatersSlashed}/${r.cheaters.length}, honest slashed ${r.honestSlashed}`,
     `  bytes moved (model pieces) ${r.bytesMoved}; miners fetched ${r.sharding.minerBackboneBytes} bytes of backbone vs ${r.sharding.fullModelBytes} each for the whole model: sharding saves ${pct(r.sharding.saving)}`,
   ].join('\n')
