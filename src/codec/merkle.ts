@@ -81,8 +81,19 @@ export class MerkleTree {
   }
 }
 
+/**
+ * The root of a tree over `items` (the hash of nothing for an empty list), computed directly,
+ * without keeping the nodes: what a block's transaction and evidence roots use.
+ */
 export function merkleRoot(items: readonly Uint8Array[]): Uint8Array {
-  return new MerkleTree(items).root
+  if (items.length === 0) return sha256()
+  return subtreeRoot(items, 0, items.length)
+}
+
+function subtreeRoot(items: readonly Uint8Array[], start: number, end: number): Uint8Array {
+  if (end - start === 1) return merkleLeaf(items[start] as Uint8Array)
+  const split = start + splitOf(end - start)
+  return merkleNode(subtreeRoot(items, start, split), subtreeRoot(items, split, end))
 }
 
 /** Whether `item` is item `index` of a `size`-item tree with `root`, by its inclusion `proof`. */

@@ -6,11 +6,11 @@
 
 import { bytesEqual } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
+import { merkleRoot } from '../codec/merkle.ts'
 import { MAX_BLOCK_TIME_STEP_MS } from '../runtime/limits.ts'
 import { beaconFault } from './beacon.ts'
 import { encode } from './codec.ts'
 import { InvalidConsensusDataError } from './errors.ts'
-import { merkleRoot } from './merkle.ts'
 import { evidenceKey, verifyCommit, verifyEvidence } from './signing.ts'
 import type { Block, BlockHeader, Commit, DuplicateVoteEvidence } from './types.ts'
 import type { ValidatorSet } from './validator-set.ts'

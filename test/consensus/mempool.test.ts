@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
+import { merkleRoot } from '../../src/codec/merkle.ts'
 import { TxRejectedError } from '../../src/consensus/errors.ts'
 import { KvApplication } from '../../src/consensus/kv-application.ts'
 import { Mempool } from '../../src/consensus/mempool.ts'
-import { merkleRoot } from '../../src/consensus/merkle.ts'
 
 const tx = (s: string) => new TextEncoder().encode(s)
 
