@@ -4,15 +4,14 @@
  * finish the window; serving reads the final pointer. Over the real chain application.
  */
 import assert from 'node:assert/strict'
-import { arbiterProof, drawOf } from '../../src/chain/game.ts'
+import { arbiterProof } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Aggregation, Challenge, Claim, Window } from '../../src/chain/state.ts'
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
-import { verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { cid, gameCast, type Harness, salt } from './harness.ts'
 
 const cast = gameCast(1)
-const { miners, verifiers, key } = cast
+const { miners, key } = cast
 const [challenger] = cast.funded as [KeyPair]
 const [m0a, m0b] = miners[0] as [KeyPair, KeyPair]
 
@@ -53,26 +52,7 @@ function aggregateMsg(window: number, claims: readonly string[], label: string):
 function convict(h: Harness, claimId: string): void {
   h.ok(challenger, { type: 'challenge', claimId, bond: bond(h) })
   const id = `ch-${h.app.state.globals.nextChallenge - 1}`
-  const c = chal(h, id)
-  const tickets = verifiers
-    .filter((v) => Object.hasOwn(c.eligible, v.address))
-    .map((v) => ({
-      v,
-      t: verifierTicket(v.secretKey, drawOf(c), c.eligible[v.address] as bigint, c.eligibleStake, h.params),
-    }))
-    .filter((x) => x.t.selected)
-  h.block(tickets.map((x) => h.tx(x.v, { type: 'verifierClaim', challengeId: id, proof: x.t.proof })))
-  h.runTo(chal(h, id).claimUntil)
-  const seated = chal(h, id)
-  const v = key(seated.verifier)
-  const proof = verifierTicket(
-    v.secretKey,
-    drawOf(seated),
-    seated.eligible[v.address] as bigint,
-    seated.eligibleStake,
-    h.params,
-  ).proof
-  h.ok(v, { type: 'verifierResponse', challengeId: id, verdict: 'challenger', proof })
+  assert.equal(cast.answer(h, id, 'challenger').code, 'OK')
   for (const a of chal(h, id).panel.slice(0, 2))
     h.ok(key(a), {
       type: 'arbiterVote',

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
-import { arbiterProof, bountyFor, drawOf } from '../../src/chain/game.ts'
+import { arbiterProof, bountyFor } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Challenge, Claim, Verdict } from '../../src/chain/state.ts'
 import { commitmentOf, decodeTx, encodeTx, type Msg } from '../../src/chain/tx.ts'
-import { verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { cid, gameCast, type Harness, salt } from './harness.ts'
 
 const cast = gameCast(1)
@@ -41,21 +40,9 @@ const bps = (amount: bigint, points: number): bigint => (amount * BigInt(points)
 
 /** Every selected verifier claims the seat; the claim phase runs out; the seated one answers. */
 function respond(h: Harness, id: string, verdict: 'owner' | 'challenger' | 'unavailable'): KeyPair {
-  const c = chal(h, id)
-  const selected = verifiers
-    .filter((v) => Object.hasOwn(c.eligible, v.address))
-    .map((v) => ({
-      v,
-      t: verifierTicket(v.secretKey, drawOf(c), c.eligible[v.address] as bigint, c.eligibleStake, h.params),
-    }))
-    .filter((s) => s.t.selected)
-  assert.ok(selected.length > 0, `nobody selected for ${id}`)
-  h.block(selected.map((s) => h.tx(s.v, { type: 'verifierClaim', challengeId: id, proof: s.t.proof })))
-  h.runTo(chal(h, id).claimUntil)
-  const seated = key(chal(h, id).verifier)
-  const proof = (selected.find((s) => s.v.address === seated.address) as { t: { proof: string } }).t.proof
-  assert.equal(h.one(seated, { type: 'verifierResponse', challengeId: id, verdict, proof }).code, 'OK')
-  return seated
+  const { verifier, code } = cast.answer(h, id, verdict)
+  assert.equal(code, 'OK')
+  return verifier
 }
 
 function voteAs(h: Harness, address: string, id: string, verdict: Verdict): string {

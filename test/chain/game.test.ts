@@ -53,22 +53,10 @@ function claimMsg(id: string, proof: string) {
 }
 
 /** Every selected verifier claims the seat in one block; the claim phase then runs out. Returns the seated one. */
-function seat(h: Harness, id: string): KeyPair {
-  const selected = tickets(h, id).filter((t) => t.ticket.selected)
-  assert.ok(selected.length > 0, `nobody selected for attempt ${chal(h, id).attempt} of ${id}`)
-  h.block(selected.map((t) => h.tx(t.key, claimMsg(id, t.ticket.proof))))
-  h.runTo(chal(h, id).claimUntil)
-  return key(chal(h, id).verifier)
-}
+const seat = (h: Harness, id: string): KeyPair => cast.seat(h, id)
 
 /** The seated verifier (seating one first if needed) answers. */
-function respond(h: Harness, id: string, verdict: 'owner' | 'challenger'): string {
-  if (chal(h, id).verifier === null) seat(h, id)
-  const c = chal(h, id)
-  const v = key(c.verifier)
-  const proof = verifierTicket(v.secretKey, drawOf(c), c.eligible[v.address] as bigint, c.eligibleStake, h.params).proof
-  return h.one(v, { type: 'verifierResponse', challengeId: id, verdict, proof }).code
-}
+const respond = (h: Harness, id: string, verdict: 'owner' | 'challenger'): string => cast.answer(h, id, verdict).code
 
 function voteAs(h: Harness, address: string, id: string, verdict: 'fault' | 'no_fault'): string {
   const a = key(address)

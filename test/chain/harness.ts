@@ -6,9 +6,12 @@
  */
 import assert from 'node:assert/strict'
 import { ChainApp, type TxResult } from '../../src/chain/app.ts'
+import { drawOf } from '../../src/chain/game.ts'
 import { type Genesis, type LocalTestnetOptions, labelCid, localTestnetGenesis } from '../../src/chain/genesis.ts'
 import { type KeyPair, testKey } from '../../src/chain/keys.ts'
+import type { Challenge, L2Verdict } from '../../src/chain/state.ts'
 import { encodeTx, type Msg } from '../../src/chain/tx.ts'
+import { verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
 
@@ -38,13 +41,37 @@ export function gameCast(users: number) {
   const funded = keys('user', users)
   const everyone = [...validators, ...miners.flat(), ...verifiers, ...arbiters, ...funded]
   const byAddress = new Map(everyone.map((k) => [k.address, k]))
+  const key = (address: string | null): KeyPair => byAddress.get(address as string) as KeyPair
+  const challengeOf = (h: Harness, id: string): Challenge => h.app.state.challenges.get(id) as Challenge
+  const ticketOf = (h: Harness, v: KeyPair, c: Challenge) =>
+    verifierTicket(v.secretKey, drawOf(c), c.eligible[v.address] as bigint, c.eligibleStake, h.params)
   return {
     validators,
     miners,
     verifiers,
     arbiters,
     funded,
-    key: (address: string | null): KeyPair => byAddress.get(address as string) as KeyPair,
+    key,
+    /** Every verifier the draw selects for challenge `id`'s attempt claims the seat; the claim phase runs out: the seated one. */
+    seat(h: Harness, id: string): KeyPair {
+      const c = challengeOf(h, id)
+      const selected = verifiers
+        .filter((v) => Object.hasOwn(c.eligible, v.address))
+        .map((v) => ({ v, ticket: ticketOf(h, v, c) }))
+        .filter((s) => s.ticket.selected)
+      assert.ok(selected.length > 0, `nobody selected for attempt ${c.attempt} of ${id}`)
+      h.block(selected.map((s) => h.tx(s.v, { type: 'verifierClaim', challengeId: id, proof: s.ticket.proof })))
+      h.runTo(challengeOf(h, id).claimUntil)
+      return key(challengeOf(h, id).verifier)
+    },
+    /** The seated verifier of challenge `id` (seated first when nobody is) answers `verdict`: who, and the result's code. */
+    answer(h: Harness, id: string, verdict: L2Verdict): { verifier: KeyPair; code: string } {
+      if (challengeOf(h, id).verifier === null) this.seat(h, id)
+      const c = challengeOf(h, id)
+      const verifier = key(c.verifier)
+      const proof = ticketOf(h, verifier, c).proof
+      return { verifier, code: h.one(verifier, { type: 'verifierResponse', challengeId: id, verdict, proof }).code }
+    },
     net: (params: Record<string, unknown> = {}, twin = false): Harness =>
       new Harness({
         validators,
