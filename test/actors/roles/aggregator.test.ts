@@ -125,17 +125,21 @@ const gradient = (): Uint8Array => encodeGradient(new Map([['w', new Float32Arra
 /** The aggregation's compute over the fetched inputs: the new state is an initial one. */
 const fakeCompute = aggregationMachine.provide({ actors: { aggregate: fromPromise(async () => newState()) } })
 
+/** The role machine over `components`, with the fake compute, started and traced. */
+function startAggregator(components: ReturnType<typeof fakes>['components']) {
+  const trace = stateTrace()
+  const machine = aggregatorMachine.provide({ actors: { aggregation: fakeCompute } })
+  const actor = createActor(machine, { id: 'aggregator', input: components, inspect: trace.inspect }).start()
+  return { actor, trace }
+}
+
 const aggregatesOf = (sent: Msg[]) =>
   sent.map((m) => (m.type === 'aggregate' ? [m.window, m.subnet, m.claims, m.unavailable] : m.type)).sort()
 
 describe('actors: aggregator role machine', () => {
   it('aggregates each subnet of a closed window once: fetch, aggregate, store, submit the claims in chain order', async () => {
     const { components, sent, fetched } = fakes(async () => gradient())
-    const trace = stateTrace()
-    const machine = aggregatorMachine.provide({
-      actors: { aggregation: fakeCompute },
-    })
-    const actor = createActor(machine, { id: 'aggregator', input: components, inspect: trace.inspect }).start()
+    const { actor, trace } = startAggregator(components)
     actor.send({ type: 'block', height: 21 })
     await settle()
     actor.send({ type: 'block', height: 22 })
@@ -177,9 +181,7 @@ describe('actors: aggregator role machine', () => {
       if (cid === 'cid-a' || cid === 'cid-d') throw new DeadlineError(`fetching ${cid}`, 3_000)
       return gradient()
     })
-    const trace = stateTrace()
-    const machine = aggregatorMachine.provide({ actors: { aggregation: fakeCompute } })
-    const actor = createActor(machine, { id: 'aggregator', input: components, inspect: trace.inspect }).start()
+    const { actor, trace } = startAggregator(components)
     actor.send({ type: 'block', height: 21 })
     await settle()
     actor.send({ type: 'block', height: 22 })
@@ -201,9 +203,7 @@ describe('actors: aggregator role machine', () => {
       asked.push({ cid, from: options?.from ?? [], deadlineMs: options?.deadlineMs })
       return gradient()
     }
-    const actor = createActor(aggregatorMachine.provide({ actors: { aggregation: fakeCompute } }), {
-      input: components,
-    }).start()
+    const { actor } = startAggregator(components)
     actor.send({ type: 'block', height: 21 })
     await settle()
     const t1 = asked.find((a) => a.cid === 'cid-b')
@@ -215,10 +215,7 @@ describe('actors: aggregator role machine', () => {
 
   it('runs the real fetch step: a gradient that does not decode is declared unavailable, not aggregated', async () => {
     const { components, sent } = fakes(async () => new Uint8Array([1, 2, 3]))
-    const actor = createActor(aggregatorMachine.provide({ actors: { aggregation: fakeCompute } }), {
-      id: 'aggregator',
-      input: components,
-    }).start()
+    const { actor } = startAggregator(components)
     actor.send({ type: 'block', height: 21 })
     await settle()
     assert.deepEqual(aggregatesOf(sent), [
@@ -230,9 +227,7 @@ describe('actors: aggregator role machine', () => {
 
   it('leaves alone an aggregation past its deadline, still waiting, or drawn to another validator', async () => {
     const { components, sent } = fakes(async () => new Uint8Array())
-    const trace = stateTrace()
-    const machine = aggregatorMachine.provide({ actors: { aggregation: fakeCompute } })
-    const actor = createActor(machine, { id: 'aggregator', input: components, inspect: trace.inspect }).start()
+    const { actor, trace } = startAggregator(components)
     // At 25 a transaction would land after window 1's deadline; window 0 is another's, window 2 waits.
     actor.send({ type: 'block', height: 25 })
     await settle()
@@ -249,9 +244,7 @@ describe('actors: aggregator role machine', () => {
       async () => gradient(),
       () => due,
     )
-    const trace = stateTrace()
-    const machine = aggregatorMachine.provide({ actors: { aggregation: fakeCompute } })
-    const actor = createActor(machine, { id: 'aggregator', input: components, inspect: trace.inspect }).start()
+    const { actor, trace } = startAggregator(components)
     actor.send({ type: 'block', height: 21 })
     await settle()
     actor.send({ type: 'block', height: 22 })
