@@ -7,7 +7,7 @@
  */
 
 import type { Genesis, GenesisStaker } from '../chain/genesis.ts'
-import { keyPairFromSeed } from '../chain/keys.ts'
+import { keyPairFromSeed, peerIdOfKey } from '../chain/keys.ts'
 import { localTestnetParams, minStakeFor, type Params, type Role, UNITS_PER_TOKEN } from '../chain/params.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
@@ -81,7 +81,15 @@ export function localNetworkGenesis(plan: LocalNetworkPlan): Genesis {
     const stake =
       node.stake ??
       roles.reduce((max, r) => (minStakeFor(params, r) * 2n > max ? minStakeFor(params, r) * 2n : max), 0n)
-    stakers.push({ pubKey: toHex(key.publicKey), stake, roles, subnet: node.subnet ?? null })
+    const pubKey = toHex(key.publicKey)
+    stakers.push({
+      pubKey,
+      consensusKey: pubKey,
+      peerId: peerIdOfKey(key.publicKey),
+      stake,
+      roles,
+      subnet: node.subnet ?? null,
+    })
   }
   if (!stakers.some((s) => s.roles.includes('validator')))
     throw new InvalidArgumentError('a network needs at least one validator')

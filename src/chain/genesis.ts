@@ -8,7 +8,7 @@ import { fromHex, toHex } from '../codec/bytes.ts'
 import { cidOf } from '../codec/cid.ts'
 import { MAX_TOTAL_POWER } from '../consensus/validator-set.ts'
 import { GenesisError } from './errors.ts'
-import { addressOf, isAddress, type KeyPair } from './keys.ts'
+import { addressOf, isAddress, isPeerId, type KeyPair, peerIdOfKey } from './keys.ts'
 import {
   defaultParams,
   localTestnetParams,
@@ -24,7 +24,15 @@ import {
 import { votingPower } from './staking.ts'
 
 export interface GenesisStaker {
+  /** The account's ed25519 public key (hex): it signs the staker's transactions. */
   readonly pubKey: string
+  /**
+   * The key that signs consensus votes and proposals (hex ed25519), when the staker validates.
+   * Absent in the JSON: the account key.
+   */
+  readonly consensusKey: string
+  /** The libp2p peer id the staker's node runs under. Absent in the JSON: the account key's. */
+  readonly peerId: string
   readonly stake: bigint
   readonly roles: readonly Role[]
   readonly subnet: number | null
@@ -135,7 +143,14 @@ export function parseGenesis(json: unknown): Genesis {
   const stakers = arr(g.stakers ?? [], 'stakers').map((s, i) => {
     const f = `stakers[${i}]`
     const o = obj(s, f)
-    need(fromHex(o.pubKey, 32) !== undefined, `${f}.pubKey`, 'must be 32 bytes of lowercase hex')
+    const pubKey = fromHex(o.pubKey, 32)
+    need(pubKey !== undefined, `${f}.pubKey`, 'must be 32 bytes of lowercase hex')
+    need(
+      o.consensusKey === undefined || fromHex(o.consensusKey, 32) !== undefined,
+      `${f}.consensusKey`,
+      'must be 32 bytes of lowercase hex',
+    )
+    need(o.peerId === undefined || isPeerId(o.peerId), `${f}.peerId`, 'must be an ed25519 libp2p peer id (12D3KooW…)')
     const roles = arr(o.roles, `${f}.roles`)
     need(roles.length > 0, `${f}.roles`, 'must list at least one role')
     for (const r of roles) need(ROLES.includes(r as Role), `${f}.roles`, `unknown role ${JSON.stringify(r)}`)
@@ -145,9 +160,18 @@ export function parseGenesis(json: unknown): Genesis {
     const stake = amountField(o.stake, `${f}.stake`)
     for (const r of roles)
       need(stake >= minStakeFor(params, r as Role), `${f}.stake`, `is below the minimum stake of a ${r}`)
-    return { pubKey: o.pubKey as string, stake, roles: [...new Set(roles as Role[])].sort(), subnet }
+    return {
+      pubKey: o.pubKey as string,
+      consensusKey: (o.consensusKey as string | undefined) ?? (o.pubKey as string),
+      peerId: (o.peerId as string | undefined) ?? peerIdOfKey(pubKey),
+      stake,
+      roles: [...new Set(roles as Role[])].sort(),
+      subnet,
+    }
   })
   need(new Set(stakers.map((s) => s.pubKey)).size === stakers.length, 'stakers', 'lists a key twice')
+  need(new Set(stakers.map((s) => s.consensusKey)).size === stakers.length, 'stakers', 'lists a consensus key twice')
+  need(new Set(stakers.map((s) => s.peerId)).size === stakers.length, 'stakers', 'lists a peer id twice')
   need(
     stakers.some((s) => s.roles.includes('validator')),
     'stakers',
@@ -195,9 +219,10 @@ export function parseGenesis(json: unknown): Genesis {
  * the unit every later update uses (`votingPower`: whole tokens staked).
  */
 export function genesisValidators(g: Genesis): { readonly pubKey: string; readonly power: bigint }[] {
+  // pubKey here is the consensus key: the one the validator set checks votes against.
   return g.stakers
     .filter((s) => s.roles.includes('validator'))
-    .map((s) => ({ pubKey: s.pubKey, power: votingPower(s.stake) }))
+    .map((s) => ({ pubKey: s.consensusKey, power: votingPower(s.stake) }))
     .filter((v) => v.power > 0n)
 }
 
@@ -235,7 +260,14 @@ export function localTestnetGenesis(opts: LocalTestnetOptions): Genesis {
     const prev = stakers.get(id)
     const roles = [...new Set([...(prev?.roles ?? []), role])].sort()
     const s = prev === undefined || prev.stake < stake ? stake : prev.stake
-    stakers.set(id, { pubKey: id, stake: s, roles, subnet: prev?.subnet ?? subnet })
+    stakers.set(id, {
+      pubKey: id,
+      consensusKey: id,
+      peerId: peerIdOfKey(k.publicKey),
+      stake: s,
+      roles,
+      subnet: prev?.subnet ?? subnet,
+    })
   }
   for (const v of opts.validators) add(v, 'validator', null, params.minStakeValidator * 2n)
   opts.miners?.forEach((subnet, k) => {

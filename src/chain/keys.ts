@@ -9,6 +9,7 @@
  * truncated SHA-256 we use here).
  */
 import { bech32 } from '@scure/base'
+import { base58btc } from 'multiformats/bases/base58'
 import { ed25519PublicKey } from '../codec/ed25519.ts'
 import { sha256 } from '../codec/hash.ts'
 
@@ -44,4 +45,33 @@ export function isAddress(text: unknown): text is string {
   } catch {
     return false
   }
+}
+
+/**
+ * An ed25519 peer id as text (every key of this network is ed25519): `12D3KooW` and 44 more
+ * base58btc characters, the base58 form of the identity multihash of the protobuf public key,
+ * whose first six bytes are fixed. Checked byte by byte, so what reaches libp2p's
+ * `peerIdFromString` always parses.
+ */
+const ED25519_PEER_ID_TEXT = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/
+/** Identity multihash (0x00) of 36 bytes (0x24): protobuf key type 1 (ed25519), data of 32 bytes. */
+const ED25519_PEER_ID_PREFIX = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20]
+const ED25519_PEER_ID_BYTES = ED25519_PEER_ID_PREFIX.length + 32
+
+export function isPeerId(text: unknown): text is string {
+  if (typeof text !== 'string' || !ED25519_PEER_ID_TEXT.test(text)) return false
+  // The pattern admits only base58btc characters, so this decodes.
+  const bytes = base58btc.baseDecode(text)
+  return bytes.length === ED25519_PEER_ID_BYTES && ED25519_PEER_ID_PREFIX.every((byte, i) => bytes[i] === byte)
+}
+
+/**
+ * The libp2p peer id of an ed25519 public key, computed here so the chain names the peer a
+ * staker runs without depending on libp2p (the same text `peerIdFromPublicKey` gives).
+ */
+export function peerIdOfKey(publicKey: Uint8Array): string {
+  const bytes = new Uint8Array(ED25519_PEER_ID_BYTES)
+  bytes.set(ED25519_PEER_ID_PREFIX)
+  bytes.set(publicKey, ED25519_PEER_ID_PREFIX.length)
+  return base58btc.baseEncode(bytes)
 }

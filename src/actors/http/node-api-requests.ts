@@ -5,8 +5,8 @@
  */
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { base58btc } from 'multiformats/bases/base58'
 import { z } from 'zod'
+import { isPeerId } from '../../chain/keys.ts'
 import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST } from '../../runtime/limits.ts'
 import { HttpError } from './http-server.ts'
 import { parseRequest, quoted, rangeMessage, typeMessage } from './request-schema.ts'
@@ -16,28 +16,9 @@ export const MAX_FAULT_DELAY_MS = 600_000
 /** Furthest a node's clock may be skewed either way: one day. */
 export const MAX_CLOCK_SKEW_MS = 86_400_000
 
-/**
- * An ed25519 peer id as text (every key of this network is ed25519): `12D3KooW` and 44 more
- * base58btc characters, the base58 form of the identity multihash of the protobuf public key,
- * whose first six bytes are fixed. Checked byte by byte here, so what reaches
- * `peerIdFromString` always parses (it throws a different error type for each way a string
- * can be wrong, none of which could be caught alone).
- */
-const ED25519_PEER_ID_TEXT = /^12D3KooW[1-9A-HJ-NP-Za-km-z]{44}$/
-/** Identity multihash (0x00) of 36 bytes (0x24): protobuf key type 1 (ed25519), data of 32 bytes. */
-const ED25519_PEER_ID_PREFIX = [0x00, 0x24, 0x08, 0x01, 0x12, 0x20]
-const ED25519_PEER_ID_BYTES = ED25519_PEER_ID_PREFIX.length + 32
-
-function isEd25519PeerIdText(text: string): boolean {
-  if (!ED25519_PEER_ID_TEXT.test(text)) return false
-  // The pattern admits only base58btc characters, so this decodes.
-  const bytes = base58btc.baseDecode(text)
-  return bytes.length === ED25519_PEER_ID_BYTES && ED25519_PEER_ID_PREFIX.every((byte, i) => bytes[i] === byte)
-}
-
 const peerId = z
   .string({ error: typeMessage('a peer id') })
-  .refine(isEd25519PeerIdText, { error: (issue) => `'${quoted(issue.input)}' is not a peer id` })
+  .refine(isPeerId, { error: (issue) => `'${quoted(issue.input)}' is not a peer id` })
   .transform((text): PeerId => peerIdFromString(text))
 
 const peers = z.array(peerId, { error: typeMessage('a list of peer ids') })
