@@ -51,13 +51,11 @@ async function talk(lan: VirtualLan, from: VirtualHost, to: VirtualHost): Promis
   }
 }
 
-describe('virtual LAN of network namespaces', () => {
-  const available = hostsAvailable()
+const available = hostsAvailable()
+
+describe(`virtual LAN of network namespaces${available.ok ? '' : ` (skipped: ${available.reason})`}`, () => {
   before(function () {
-    if (!available.ok) {
-      console.log(`    skipped: ${available.reason}`)
-      this.skip()
-    }
+    if (!available.ok) this.skip()
   })
 
   it('joins hosts over their own addresses, adds one later, and leaves nothing behind', async () => {
