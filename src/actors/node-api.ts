@@ -90,6 +90,11 @@ export interface NodeApiInit {
   readonly host?: string
   /** @default 0 (any free port) */
   readonly port?: number
+  /**
+   * Also serve on this Unix socket path: a path in the node's home reaches the node from any
+   * network namespace of the machine (the `--hosts` testnet's harness reads nodes through it).
+   */
+  readonly socketPath?: string
   /** Serve the admin routes to requests that pass these checks. @default undefined (no admin routes: 404) */
   readonly admin?: AdminAccess
   /** Bounds on what a client may make the server hold. @default the HTTP limits in src/runtime/limits.ts */
@@ -112,6 +117,7 @@ export class NodeApi {
   readonly router = new Router()
   readonly #completions: CompletionsApi | undefined
   #server: RunningHttpServer | undefined
+  #socketServer: RunningHttpServer | undefined
 
   constructor(init: NodeApiInit) {
     this.#init = init
@@ -138,20 +144,27 @@ export class NodeApi {
   /** Start serving; returns the URL (`http://host:port`, with the port actually bound). */
   async listen(): Promise<string> {
     if (this.#server !== undefined) return this.#server.url
+    const bounds = this.#init.bounds !== undefined ? { bounds: this.#init.bounds } : {}
     this.#server = await startHttpServer(
       {
         router: this.router,
         ...(this.#init.host !== undefined ? { host: this.#init.host } : {}),
         ...(this.#init.port !== undefined ? { port: this.#init.port } : {}),
-        ...(this.#init.bounds !== undefined ? { bounds: this.#init.bounds } : {}),
+        ...bounds,
       },
       this.#init.components,
     )
+    if (this.#init.socketPath !== undefined)
+      this.#socketServer = await startHttpServer(
+        { router: this.router, socketPath: this.#init.socketPath, ...bounds },
+        this.#init.components,
+      )
     return this.#server.url
   }
 
   async close(): Promise<void> {
     await this.#server?.close()
+    await this.#socketServer?.close()
     await this.#completions?.close()
   }
 

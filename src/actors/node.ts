@@ -48,6 +48,12 @@ export interface NodeConfig {
   /** @default ['/ip4/127.0.0.1/tcp/0'] */
   readonly listen?: string[]
   readonly bootstrap?: string[]
+  /** Addresses to announce instead of the listen addresses (a public address before a NAT). @default [] */
+  readonly announce?: string[]
+  /** The network is a LAN: the DHT keeps private addresses. @default false */
+  readonly lan?: boolean
+  /** Serve as a circuit relay for peers that cannot be dialled. @default false */
+  readonly relay?: boolean
   /** Kernels for training and verification (arbiters always re-execute on the CPU). @default 'auto' */
   readonly backend?: BackendChoice
   /** Share of other miners' submissions a challenger re-executes. @default 0.25 */
@@ -231,6 +237,9 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       homeDir: netHome,
       listen: config.listen,
       bootstrap: config.bootstrap,
+      ...(config.announce === undefined ? {} : { announce: config.announce }),
+      ...(config.lan === undefined ? {} : { lan: config.lan }),
+      ...(config.relay === undefined ? {} : { relay: config.relay }),
       // A node takes every consensus message from each of its mesh peers; checking the
       // signature of the first copy only is what keeps a 2-core testnet of nine nodes going.
       gossip: { skipDuplicateSignatureChecks: true, ...config.gossip },

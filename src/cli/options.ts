@@ -1,4 +1,5 @@
 /** Typed reading of parsed CLI options: every bad value is an error that names the option. */
+import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { ParsedCommandArgs } from './command.ts'
 
@@ -53,4 +54,30 @@ export function oneOf<T extends string>(value: string, allowed: readonly T[], wh
     throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}, got '${value}'`)
   }
   return value as T
+}
+
+/** A repeatable multiaddr option, each value parsed; one that is not a multiaddr names the option. */
+export function multiaddrListOption(values: Values, name: string): string[] {
+  return listOption(values, name).map((text) => {
+    try {
+      return multiaddr(text).toString()
+    } catch (error) {
+      throw new InvalidArgumentError(`--${name} '${text}' is not a multiaddr: ${(error as Error).message}`, {
+        option: name,
+      })
+    }
+  })
+}
+
+/** A `HOST:PORT` option (`[v6]:PORT` for IPv6); undefined when absent. */
+export function hostPortOption(values: Values, name: string): { host: string; port: number } | undefined {
+  const v = values[name]
+  if (v === undefined) return undefined
+  const match = typeof v === 'string' ? /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(v) : null
+  const port = Number(match?.[3])
+  if (match === null || port > 65_535)
+    throw new InvalidArgumentError(`--${name} must be HOST:PORT (port 0 to 65535), got '${String(v)}'`, {
+      option: name,
+    })
+  return { host: (match[1] ?? match[2]) as string, port }
 }

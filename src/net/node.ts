@@ -1,6 +1,7 @@
 /**
  * The node factory: one libp2p node (TCP + noise + yamux, identify, ping, kad-dht under a
- * per-chain protocol, gossipsub, bootstrap) inside one helia node (bitswap over an on-disk
+ * per-chain protocol, gossipsub, bootstrap, AutoNAT, the circuit relay v2 transport and, on a
+ * node run as a relay, its server) inside one helia node (bitswap over an on-disk
  * blockstore), with the R3MES services built on top. Everything a node keeps between runs
  * lives in its home folder: `identity.key`, `blocks/`, `datastore/`.
  */
@@ -8,11 +9,13 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
 import { withLibp2pLight } from '@helia/libp2p'
+import { autoNAT } from '@libp2p/autonat'
 import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { Libp2p, PeerId } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { kadDHT } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -33,6 +36,7 @@ import {
   GOSSIP_RPC_OVERHEAD_BYTES,
   GOSSIP_SEEN_TTL_MS,
   INBOUND_UPGRADE_TIMEOUT_MS,
+  MAX_AUTONAT_STREAMS_PER_CONNECTION,
   MAX_BITSWAP_MESSAGE_BYTES,
   MAX_BITSWAP_STREAMS_PER_CONNECTION,
   MAX_BITSWAP_WANTLIST_ENTRIES,
@@ -64,13 +68,19 @@ import {
   MAX_PARALLEL_DIALS,
   MAX_PEER_ADDRS_TO_DIAL,
   MAX_PING_STREAMS_PER_CONNECTION,
+  MAX_RELAY_HOP_STREAMS_PER_CONNECTION,
+  MAX_RELAY_RESERVATION_QUEUE,
+  MAX_RELAY_RESERVATIONS,
+  MAX_RELAY_STOP_STREAMS_PER_CONNECTION,
   MUXED_MAX_MESSAGE_BYTES,
+  RELAY_RESERVATION_TTL_MS,
   STREAM_INACTIVITY_TIMEOUT_MS,
   STREAM_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
   STREAM_READ_BUFFER_BYTES,
   STREAM_WINDOW_BYTES,
 } from '../runtime/limits.ts'
 import { ActivationStreams, type ActivationStreamsInit } from './activation-stream.ts'
+import { dhtPeerInfoMapper } from './addresses.ts'
 import { BlockExchange } from './block-exchange.ts'
 import { WholeBlockFsBlockstore } from './blockstore.ts'
 import { ContentStore, type ContentStoreInit } from './content-store.ts'
@@ -116,8 +126,23 @@ export interface NetNodeInit {
   chainId: string
   /** Folder holding the identity key, the blockstore and the datastore. */
   homeDir: string
-  /** Multiaddrs to listen on. @default ['/ip4/127.0.0.1/tcp/0'] */
+  /**
+   * Multiaddrs to listen on; `/p2p-circuit` asks a relay found among the peers for a
+   * reservation and listens through it. @default ['/ip4/127.0.0.1/tcp/0']
+   */
   listen?: string[]
+  /**
+   * The addresses others should dial, announced instead of the listen addresses (a public
+   * address in front of a NAT or a port forward). @default [] (the listen addresses)
+   */
+  announce?: string[]
+  /**
+   * The network is a LAN: the DHT keeps and hands out private addresses. Off, it drops them,
+   * as they mean nothing to a peer elsewhere on the internet. @default false
+   */
+  lan?: boolean
+  /** Serve as a circuit relay v2 for peers that cannot be dialled (bounded reservations). @default false */
+  relay?: boolean
   /** Multiaddrs (with /p2p/<id>) of peers to dial at start. @default [] */
   bootstrap?: string[]
   gossip?: GossipTuning
@@ -251,9 +276,11 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       kadDHT({
         protocol: dhtProtocol(init.chainId),
         clientMode: init.dhtMode === 'client',
-        // Testnets and LANs use private addresses; the chain's own peers are what we route to.
-        peerInfoMapper: passthroughMapper,
-        allowQueryWithZeroPeers: true,
+        peerInfoMapper: dhtPeerInfoMapper(init.lan === true),
+        // A query with no peer to ask fails at once rather than "succeed" with nothing: the
+        // random walk (AutoNAT and relay discovery look for peers with it) retries a query
+        // that succeeded at once in a loop that never yields to the event loop.
+        allowQueryWithZeroPeers: false,
         datastorePrefix: DHT_DATASTORE_PREFIX,
         validators: refusingRecordValidators(),
         maxInboundStreams: MAX_DHT_STREAMS_PER_CONNECTION,
@@ -313,13 +340,44 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
         decayInterval: Math.max(1000, heartbeatMs),
       },
     }) as unknown as (components: unknown) => GossipsubService,
+    // Learns, from peers dialling back, which of our addresses others can reach.
+    autoNAT: autoNAT({
+      maxInboundStreams: MAX_AUTONAT_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_AUTONAT_STREAMS_PER_CONNECTION,
+    }),
+    ...(init.relay === true
+      ? {
+          relay: circuitRelayServer({
+            maxInboundHopStreams: MAX_RELAY_HOP_STREAMS_PER_CONNECTION,
+            maxOutboundHopStreams: MAX_RELAY_HOP_STREAMS_PER_CONNECTION,
+            maxOutboundStopStreams: MAX_RELAY_STOP_STREAMS_PER_CONNECTION,
+            reservations: {
+              maxReservations: MAX_RELAY_RESERVATIONS,
+              reservationTtl: RELAY_RESERVATION_TTL_MS,
+              // A connection with a data or time cap is "limited", and libp2p runs none of the
+              // chain's protocols over one: the relay forwards whole connections, and bounds
+              // how many peers it does that for.
+              applyDefaultLimit: false,
+            },
+          }),
+        }
+      : {}),
   }
 
   const helia = withBitswap(
     withLibp2pLight(createHeliaLight({ blockstore, datastore }), {
       privateKey,
-      addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
+      addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'], announce: init.announce ?? [] },
+      // The relay transport dials peers through a relay and, with a `/p2p-circuit` listen
+      // address, takes connections relayed to us.
+      transports: [
+        tcp(),
+        circuitRelayTransport({
+          maxInboundStopStreams: MAX_RELAY_STOP_STREAMS_PER_CONNECTION,
+          maxOutboundStopStreams: MAX_RELAY_STOP_STREAMS_PER_CONNECTION,
+          maxReservationQueueLength: MAX_RELAY_RESERVATION_QUEUE,
+        }),
+      ],
       connectionEncrypters: [noise()],
       // A paused reader keeps receiving until the sender's window is spent, so the read buffer
       // must hold a full window: yamux's defaults (16 MiB window, 4 MiB buffer) reset paused

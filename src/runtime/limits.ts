@@ -276,6 +276,23 @@ export const MAX_IDENTIFY_STREAMS_PER_CONNECTION = 2
 export const MAX_PING_STREAMS_PER_CONNECTION = 4
 /** Kad-DHT: one stream per request; a peer's queries in flight to us at once. */
 export const MAX_DHT_STREAMS_PER_CONNECTION = 16
+/** AutoNAT: a peer asks us to dial it back once per address it checks; a couple at once suffice. */
+export const MAX_AUTONAT_STREAMS_PER_CONNECTION = 2
+/**
+ * Circuit relay v2, on a node run with `--relay`: peers (behind NAT) that may hold a
+ * reservation on it at once. Each relayed connection is forwarded in full (no data or time cap:
+ * a capped connection runs none of the chain's protocols), so this is what a relay operator
+ * commits to carry.
+ */
+export const MAX_RELAY_RESERVATIONS = 32
+/** How long a reservation lasts before its holder must renew it (libp2p's default is 2 h). */
+export const RELAY_RESERVATION_TTL_MS = 3_600_000
+/** Relay HOP streams (reserve, connect) a peer may hold open to a relay on one connection. */
+export const MAX_RELAY_HOP_STREAMS_PER_CONNECTION = 4
+/** Relay STOP streams (one per relayed connection) open at once on one connection to a relay. */
+export const MAX_RELAY_STOP_STREAMS_PER_CONNECTION = 8
+/** Relays found (by identify, by the DHT) waiting for this node to try a reservation on. */
+export const MAX_RELAY_RESERVATION_QUEUE = 16
 /** Gossipsub: one long-lived stream each way per peer; a second covers a stream being replaced. */
 export const MAX_GOSSIP_STREAMS_PER_CONNECTION = 2
 /** Bitswap: one stream per message; its default (1024) let one peer hold a thousand. */

@@ -65,7 +65,7 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
     const home = await mkdtemp(join(tmpdir(), `r3mes-inbox-${label}-`))
     homes.push(home)
     if (seed !== undefined) await installLibp2pIdentity(home, seed)
-    const net = await createNetNode({ chainId: CHAIN_ID, homeDir: home }, components(label))
+    const net = await createNetNode({ chainId: CHAIN_ID, homeDir: home, lan: true }, components(label))
     nets.push(net)
     return net
   }

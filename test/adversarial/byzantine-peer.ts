@@ -37,7 +37,7 @@ export class ByzantinePeer {
   static async start(seed = 666): Promise<ByzantinePeer> {
     const home = await mkdtemp(join(tmpdir(), 'r3mes-byzantine-'))
     const node = await createNetNode(
-      { chainId: CHAIN_ID, homeDir: home, gossip: { heartbeatMs: 100, meshDegree: 4 } },
+      { chainId: CHAIN_ID, homeDir: home, lan: true, gossip: { heartbeatMs: 100, meshDegree: 4 } },
       components('byzantine', seed),
     )
     return new ByzantinePeer(node, home, seed)

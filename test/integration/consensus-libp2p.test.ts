@@ -57,7 +57,7 @@ describe('consensus over libp2p (loopback TCP)', function () {
     // Restart it on the same home (same peer id) and the same stores.
     const home = cluster.homes[3] as string
     const revived = await createNetNode(
-      { chainId: CHAIN_ID, homeDir: home, gossip: { heartbeatMs: 100, meshDegree: 4 } },
+      { chainId: CHAIN_ID, homeDir: home, lan: true, gossip: { heartbeatMs: 100, meshDegree: 4 } },
       components('v3-restarted', 9),
     )
     extra.push(revived)

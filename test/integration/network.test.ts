@@ -102,6 +102,7 @@ describe('a training network over real connections', function () {
             misbehaviours: spec.misbehaviours,
             backend: 'auto',
             challengeFraction: 1,
+            lan: true,
             gossip: { heartbeatMs: 200, meshDegree: 4 },
             ...(spec.roles.includes('validator') ? { modelDir } : {}),
           },

@@ -35,7 +35,8 @@ export async function startNodes(n: number, init: (i: number) => Partial<NetNode
     homes.push(home)
     nodes.push(
       await createNetNode(
-        { chainId: CHAIN_ID, homeDir: home, gossip: { heartbeatMs: 100, meshDegree: 4 }, ...init(i) },
+        // Every node is on the loopback: a LAN, whose private addresses the DHT keeps.
+        { chainId: CHAIN_ID, homeDir: home, lan: true, gossip: { heartbeatMs: 100, meshDegree: 4 }, ...init(i) },
         components(`node-${i}`, i + 1),
       ),
     )

@@ -10,6 +10,8 @@
  * before the request's body was read to its end closes the connection, so the rest of a body
  * nobody wants is never read.
  */
+
+import { lstatSync, rmSync } from 'node:fs'
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { R3mesError } from '../../runtime/errors.ts'
@@ -173,6 +175,11 @@ export interface HttpServerInit {
   readonly host?: string
   /** 0 picks a free port. @default 0 */
   readonly port?: number
+  /**
+   * Listen on this Unix socket path instead of TCP (host and port are then ignored). A socket
+   * left by a process that died is replaced; any other file there is an error.
+   */
+  readonly socketPath?: string
   readonly router: Router
   /** Bounds on what a client may make the server hold. @default the limits in src/runtime/limits.ts */
   readonly bounds?: ServerBounds
@@ -183,8 +190,9 @@ export interface HttpServerComponents {
 }
 
 export interface RunningHttpServer {
-  /** `http://host:port`, with the port actually bound. */
+  /** `http://host:port`, with the port actually bound (`unix:<path>` on a Unix socket). */
   readonly url: string
+  /** The TCP port bound (0 on a Unix socket). */
   readonly port: number
   /** Stop accepting connections and end the open ones (streams included). */
   close(): Promise<void>
@@ -277,15 +285,18 @@ export function startHttpServer(init: HttpServerInit, components: HttpServerComp
   }, init.bounds)
   const host = init.host ?? '127.0.0.1'
   const port = init.port ?? 0
+  const socketPath = init.socketPath
+  if (socketPath !== undefined) removeStaleSocket(socketPath)
+  const where = socketPath ?? `${host}:${port}`
   return new Promise((resolve, reject) => {
-    const failed = (error: Error): void => reject(new ListenError(`${host}:${port}`, error))
+    const failed = (error: Error): void => reject(new ListenError(where, error))
     server.once('error', failed)
-    server.listen(port, host, () => {
+    const listening = (): void => {
       server.off('error', failed)
-      const bound = (server.address() as AddressInfo).port
+      const bound = socketPath === undefined ? (server.address() as AddressInfo).port : 0
       const shownHost = host.includes(':') ? `[${host}]` : host
       resolve({
-        url: `http://${shownHost}:${bound}`,
+        url: socketPath === undefined ? `http://${shownHost}:${bound}` : `unix:${socketPath}`,
         port: bound,
         close: () =>
           new Promise<void>((done) => {
@@ -293,6 +304,20 @@ export function startHttpServer(init: HttpServerInit, components: HttpServerComp
             server.closeAllConnections()
           }),
       })
-    })
+    }
+    if (socketPath === undefined) server.listen(port, host, listening)
+    else server.listen(socketPath, listening)
   })
+}
+
+/** A Unix socket left at `path` by a server that died (nothing else is removed). */
+function removeStaleSocket(path: string): void {
+  let isSocket: boolean
+  try {
+    isSocket = lstatSync(path).isSocket()
+  } catch {
+    return // nothing there
+  }
+  if (!isSocket) throw new ListenError(path, new Error('a file that is not a socket is in the way'))
+  rmSync(path, { force: true })
 }

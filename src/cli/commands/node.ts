@@ -16,7 +16,15 @@ import { SystemClock } from '../../runtime/system-clock.ts'
 import { MISBEHAVIOURS, type Misbehaviour, NODE_ROLES, type NodeRole, parseMisbehaviour } from '../../topology/roles.ts'
 import { BACKENDS } from '../../topology/schema.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
-import { intOption, listOption, numberOption, oneOf, stringOption } from '../options.ts'
+import {
+  hostPortOption,
+  intOption,
+  listOption,
+  multiaddrListOption,
+  numberOption,
+  oneOf,
+  stringOption,
+} from '../options.ts'
 
 function readGenesis(path: string) {
   let json: unknown
@@ -51,14 +59,21 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     logger: createLogger({ name, level, clock }),
   }
   const subnet = v.subnet === undefined ? undefined : intOption(v, 'subnet', 0, 0, 1023)
+  const listen = multiaddrListOption(v, 'listen')
+  const announce = multiaddrListOption(v, 'announce')
+  const apiAddress = hostPortOption(v, 'api-address')
+  const apiSocket = stringOption(v, 'api-socket', '')
   const node = await startNode(
     {
       home,
       ...(subnet === undefined ? {} : { subnet }),
       genesis,
       roles: roles as NodeRole[],
-      listen: listOption(v, 'listen').length > 0 ? listOption(v, 'listen') : undefined,
+      listen: listen.length > 0 ? listen : undefined,
       bootstrap: listOption(v, 'bootstrap'),
+      announce,
+      lan: v.lan === true,
+      relay: v.relay === true,
       backend: oneOf(stringOption(v, 'backend', 'auto'), BACKENDS, '--backend'),
       challengeFraction: numberOption(v, 'challenge-fraction', 0.25, 0, 1),
       misbehaviours,
@@ -77,7 +92,10 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const api = new NodeApi({
     backend: nodeApiBackend(node, clock),
     components,
-    port: intOption(v, 'api-port', 0, 0, 65_535),
+    ...(apiAddress === undefined
+      ? { port: intOption(v, 'api-port', 0, 0, 65_535) }
+      : { host: apiAddress.host, port: apiAddress.port }),
+    ...(apiSocket === '' ? {} : { socketPath: apiSocket }),
     ...(adminToken === undefined ? {} : { admin: { token: adminToken } }),
   })
   const apiUrl = await api.listen()
@@ -117,9 +135,17 @@ Options:
   --genesis FILE          the chain's genesis JSON (default DIR/genesis.json)
   --role ROLE             repeat or comma-separate: ${NODE_ROLES.join(', ')}
   --subnet K              the subnet a subnet peer seeds; for a miner, check that the chain has it training K
-  --listen MULTIADDR      repeatable (default /ip4/127.0.0.1/tcp/0)
+  --listen MULTIADDR      repeatable (default /ip4/127.0.0.1/tcp/0); <relay multiaddr>/p2p-circuit
+                          listens through that relay (behind a NAT)
+  --announce MULTIADDR    repeatable: the addresses others should dial, announced instead of
+                          the listen addresses (a public address in front of a NAT)
+  --lan                   the network is a LAN: the DHT keeps private addresses (10/8,
+                          192.168/16, loopback…), which it otherwise drops
+  --relay                 serve as a circuit relay for peers that cannot be dialled
   --bootstrap MULTIADDR   repeatable: peers to dial at start (with /p2p/<id>)
   --api-port N            HTTP API port on 127.0.0.1 (default: any free port)
+  --api-address HOST:PORT HTTP API address instead (port 0: any free port)
+  --api-socket PATH       also serve the HTTP API on this Unix socket
   --admin-token-file FILE enable the admin routes (fault injection, for tests), for requests
                           that carry the token in FILE (written mode 0600 by r3mes testnet)
   --model DIR             publish this backbone folder (it must be the genesis model)
@@ -138,7 +164,12 @@ Options:
     subnet: { type: 'string' },
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
+    announce: { type: 'string', multiple: true },
+    lan: { type: 'boolean' },
+    relay: { type: 'boolean' },
     'api-port': { type: 'string' },
+    'api-address': { type: 'string' },
+    'api-socket': { type: 'string' },
     'admin-token-file': { type: 'string' },
     model: { type: 'string' },
     backend: { type: 'string' },

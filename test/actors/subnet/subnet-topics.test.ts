@@ -150,6 +150,7 @@ describe('actors/subnet: subnet topics over real connections', function () {
             genesis,
             roles: spec.roles,
             backend: 'ts',
+            lan: true,
             gossip: { heartbeatMs: 200, meshDegree: 4 },
             ...(spec.subnet === undefined ? {} : { subnet: spec.subnet }),
             // Only the subnet peer has the backbone: the validators start without it.
