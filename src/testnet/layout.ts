@@ -21,6 +21,7 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { Misbehaviour, NodeRole } from '../topology/roles.ts'
 import type { Backend } from '../topology/schema.ts'
 import type { NetworkPlan, NodePlan } from '../topology/types.ts'
+import type { VirtualHost } from './hosts.ts'
 
 export interface NodeLayout {
   readonly plan: NodePlan
@@ -37,6 +38,8 @@ export interface NodeLayout {
   readonly seedsModel: boolean
   /** The kernels the node trains and re-executes with: the topology's `backend`. */
   readonly backend: Backend
+  /** `--hosts`: the host (network namespace) the node runs in, its address the node's own. */
+  readonly host?: VirtualHost
 }
 
 export interface TestnetLayout {
@@ -113,7 +116,16 @@ function backboneFor(model: string, seed: number, dir: string): string {
   return out
 }
 
-export async function setupTestnet(plan: NetworkPlan, dir: string, nowMs: number): Promise<TestnetLayout> {
+/**
+ * Set up a run folder. With `hosts` (one per node, in the plan's order), each node listens on
+ * its host's address instead of the loopback.
+ */
+export async function setupTestnet(
+  plan: NetworkPlan,
+  dir: string,
+  nowMs: number,
+  hosts?: readonly VirtualHost[],
+): Promise<TestnetLayout> {
   const t = plan.topology
   const runDir = resolve(dir)
   mkdirSync(runDir, { recursive: true })
@@ -138,7 +150,7 @@ export async function setupTestnet(plan: NetworkPlan, dir: string, nowMs: number
   writeFileSync(genesisFile, `${JSON.stringify(genesisToJson(genesis), null, 2)}\n`)
   const ports: RunFile['ports'] = {}
   for (const n of plan.nodes) ports[n.name] = { p2p: await freePort(runDir), api: await freePort(runDir) }
-  const layout = { dir: runDir, genesisFile, genesis, modelDir, nodes: nodeLayouts(plan, runDir, ports) }
+  const layout = { dir: runDir, genesisFile, genesis, modelDir, nodes: nodeLayouts(plan, runDir, ports, hosts) }
   const run: RunFile = { v: 1, topologyFile: resolve(plan.topology.file), modelDir, ports }
   writeFileSync(join(runDir, RUN_FILE), `${JSON.stringify(run, null, 2)}\n`)
   return layout
@@ -155,9 +167,17 @@ interface RunFile {
 export const RUN_FILE = 'testnet.json'
 
 /** Each node's layout: its key from the topology seed and its name, its ports from `ports`. */
-function nodeLayouts(plan: NetworkPlan, runDir: string, ports: RunFile['ports']): NodeLayout[] {
+function nodeLayouts(
+  plan: NetworkPlan,
+  runDir: string,
+  ports: RunFile['ports'],
+  hosts?: readonly VirtualHost[],
+): NodeLayout[] {
   const t = plan.topology
-  return plan.nodes.map((n) => {
+  if (hosts !== undefined && hosts.length < plan.nodes.length)
+    throw new InvalidArgumentError(`${plan.nodes.length} nodes need as many hosts, not ${hosts.length}`)
+  return plan.nodes.map((n, i) => {
+    const host = hosts?.[i]
     const home = join(runDir, n.name)
     const key = nodeSeed(t.chain.id, String(t.seed), n.name)
     writeNodeKey(home, key)
@@ -174,10 +194,11 @@ function nodeLayouts(plan: NetworkPlan, runDir: string, ports: RunFile['ports'])
       peerId,
       p2pPort: port.p2p,
       apiPort: port.api,
-      multiaddr: `/ip4/127.0.0.1/tcp/${port.p2p}/p2p/${peerId}`,
+      multiaddr: `/ip4/${host?.address ?? '127.0.0.1'}/tcp/${port.p2p}/p2p/${peerId}`,
       misbehaviours: n.misbehaviours.map((m) => m.kind),
       seedsModel: n.roles.includes('validator'),
       backend: t.backend,
+      ...(host === undefined ? {} : { host }),
     }
   })
 }

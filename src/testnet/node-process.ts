@@ -10,6 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ADMIN_TOKEN_FILE, readAdminToken, writeAdminToken } from '../actors/http/admin-access.ts'
@@ -52,6 +53,33 @@ function logTail(file: string, lines: number): string {
   } catch {
     return ''
   }
+}
+
+/** The Unix socket a node run in its own network namespace also serves its API on. */
+export const API_SOCKET_FILE = 'api.sock'
+
+/** Status and JSON body of one HTTP request over a Unix socket. */
+function unixRequest(
+  socketPath: string,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  signal: AbortSignal,
+): Promise<{ ok: boolean; json: () => unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, headers: { host: 'localhost', ...headers }, signal }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('error', reject)
+      res.on('end', () => {
+        const status = res.statusCode ?? 0
+        resolve({ ok: status >= 200 && status < 300, json: () => JSON.parse(Buffer.concat(chunks).toString('utf8')) })
+      })
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
 }
 
 /** The ready file's content, or undefined while it is missing or not yet whole. */
@@ -162,8 +190,14 @@ export class NodeProcess {
     }
   }
 
+  /** `--hosts`: the socket the harness reads the node through, from outside its namespace. */
+  get apiSocket(): string | undefined {
+    return this.layout.host === undefined ? undefined : join(this.layout.home, API_SOCKET_FILE)
+  }
+
   args(): string[] {
     const l = this.layout
+    const ip = l.host?.address ?? '127.0.0.1'
     const a = [
       'node',
       '--home',
@@ -175,9 +209,11 @@ export class NodeProcess {
       '--role',
       l.roles.join(','),
       '--listen',
-      `/ip4/127.0.0.1/tcp/${l.p2pPort}`,
-      '--api-port',
-      String(l.apiPort),
+      `/ip4/${ip}/tcp/${l.p2pPort}`,
+      // Every testnet is a LAN: loopback, or the private addresses of --hosts.
+      '--lan',
+      '--api-address',
+      `${ip}:${l.apiPort}`,
       '--ready-file',
       join(l.home, 'ready.json'),
       '--log-level',
@@ -194,6 +230,7 @@ export class NodeProcess {
     if (l.seedsModel) a.push('--model', this.#net.modelDir)
     // A subnet peer seeds the subnet named here; a miner's is checked against the chain.
     if (l.plan.subnet !== undefined) a.push('--subnet', String(l.plan.subnet))
+    if (this.apiSocket !== undefined) a.push('--api-socket', this.apiSocket)
     return a
   }
 
@@ -204,7 +241,9 @@ export class NodeProcess {
     const log = openSync(this.logFile, 'a')
     const detached = options.detached ?? this.#detached
     this.#detached = detached
-    const child = spawn(process.execPath, [bin, ...this.args()], { stdio: ['ignore', log, log], detached })
+    // In its own namespace through `ip netns exec`, which execs the node in place: the pid is the node's.
+    const [cmd, ...prefix] = this.layout.host === undefined ? [process.execPath] : this.#inHost(process.execPath)
+    const child = spawn(cmd as string, [...prefix, bin, ...this.args()], { stdio: ['ignore', log, log], detached })
     closeSync(log)
     if (detached) child.unref()
     this.#child = child
@@ -263,15 +302,34 @@ export class NodeProcess {
     return this.start()
   }
 
+  #inHost(program: string): string[] {
+    const host = this.layout.host
+    return host === undefined ? [program] : ['ip', 'netns', 'exec', host.namespace, program]
+  }
+
+  /** One request to the node's API: over its Unix socket under --hosts, else over TCP. */
+  async #request(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    timeoutMs: number,
+  ): Promise<{ ok: boolean; json: () => unknown }> {
+    const signal = deadlineSignal(this.#clock, timeoutMs, `${method} ${path}`)
+    const socket = this.apiSocket
+    if (socket !== undefined) return unixRequest(socket, method, path, headers, body, signal)
+    const res = await fetch(`${this.ready?.api}${path}`, { method, headers, body, signal })
+    const json = res.ok ? await res.json() : undefined
+    return { ok: res.ok, json: () => json }
+  }
+
   /** GET a JSON document from the node's API; undefined when it does not answer in time. */
   async get<T>(path: string, timeoutMs = 3000): Promise<T | undefined> {
     if (this.ready === undefined || !this.running || this.paused) return undefined
     try {
-      const res = await fetch(`${this.ready.api}${path}`, {
-        signal: deadlineSignal(this.#clock, timeoutMs, `GET ${path}`),
-      })
+      const res = await this.#request('GET', path, {}, undefined, timeoutMs)
       if (!res.ok) return undefined
-      return (await res.json()) as T
+      return res.json() as T
     } catch {
       return undefined
     }
@@ -282,12 +340,13 @@ export class NodeProcess {
     // Outside the try: a missing or broken token file is the harness's fault, not the node's.
     const token = readAdminToken(this.adminTokenFile)
     try {
-      const res = await fetch(`${this.ready.api}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-        body: JSON.stringify(body),
-        signal: deadlineSignal(this.#clock, timeoutMs, `POST ${path}`),
-      })
+      const res = await this.#request(
+        'POST',
+        path,
+        { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        JSON.stringify(body),
+        timeoutMs,
+      )
       return res.ok
     } catch {
       return false

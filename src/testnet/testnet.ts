@@ -4,6 +4,10 @@
  * each bootstrapping from every other node), run (watch every node's status until the planned
  * windows are trained, firing the fault schedule on the way), stop (every process, cleanly)
  * and cleanup (the run folder, unless kept). The report comes from the nodes themselves.
+ *
+ * With `hosts`, the network is a virtual LAN (hosts.ts): each node runs in its own network
+ * namespace and listens on its own address there; the harness stays where it is and reads
+ * each node's API through a Unix socket in the node's home.
  */
 import { rmSync } from 'node:fs'
 import type { HistoryEntry } from '../actors/node-api.ts'
@@ -11,6 +15,7 @@ import type { Aggregation, Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
 import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST } from '../runtime/limits.ts'
 import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
+import { createVirtualLan, HostsError, hostsAvailable, type VirtualLan } from './hosts.ts'
 import { checkInvariants, type InvariantResult } from './invariants.ts'
 import { loadTestnet, setupTestnet, type TestnetLayout } from './layout.ts'
 import { NodeProcess } from './node-process.ts'
@@ -48,6 +53,8 @@ export interface TestnetOptions {
   /** Keep the run folder (logs, stores) after the run. @default false */
   readonly keep?: boolean
   readonly logLevel?: string
+  /** Run each node in its own network namespace on a virtual LAN (root, Linux). @default false */
+  readonly hosts?: boolean
   readonly signal?: AbortSignal
   readonly onProgress?: (p: Progress) => void
   readonly onStage?: (stage: string, detail: string) => void
@@ -79,6 +86,8 @@ export class Testnet {
   readonly plan: NetworkPlan
   readonly options: TestnetOptions
   layout: TestnetLayout | undefined
+  /** `hosts`: the virtual LAN the nodes run on. */
+  lan: VirtualLan | undefined
   nodes: NodeProcess[] = []
   readonly faults: FaultRecord[] = []
   /** The highest committed height seen at each poll of the run (for the recovery check). */
@@ -97,8 +106,25 @@ export class Testnet {
 
   async setup(): Promise<TestnetLayout> {
     this.options.onStage?.('setup', this.options.dir)
-    this.#use(await setupTestnet(this.plan, this.options.dir, this.options.clock.nowMs()))
+    if (this.options.hosts === true) {
+      const available = hostsAvailable()
+      if (!available.ok) throw new HostsError(`--hosts needs network namespaces: ${available.reason}`)
+      this.lan = createVirtualLan({ hosts: this.plan.nodes.length })
+      this.options.onStage?.('hosts', `${this.lan.hosts.length} hosts on ${this.lan.subnet}`)
+    }
+    try {
+      this.#use(await setupTestnet(this.plan, this.options.dir, this.options.clock.nowMs(), this.lan?.hosts))
+    } catch (error) {
+      this.destroyHosts()
+      throw error
+    }
     return this.layout as TestnetLayout
+  }
+
+  /** Remove the virtual LAN, if there is one (after the nodes have stopped). */
+  destroyHosts(): void {
+    this.lan?.destroy()
+    this.lan = undefined
   }
 
   /**
@@ -405,6 +431,7 @@ export async function runTestnet(
     }
   } finally {
     await net.stop()
+    net.destroyHosts()
     net.cleanup()
   }
 }

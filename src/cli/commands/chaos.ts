@@ -7,12 +7,14 @@ import { writeFileSync } from 'node:fs'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { formatReport } from '../../testnet/report.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
-import { loadPlan, runAllStages } from './testnet.ts'
+import { hostsRefused, loadPlan, runAllStages } from './testnet.ts'
 
 async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const [file, ...extra] = args.positionals
   if (file === undefined) throw new InvalidArgumentError('a scenario file is required: r3mes chaos <scenario.yaml>')
   if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
+  const refused = hostsRefused('chaos', args, io)
+  if (refused !== undefined) return refused
   const plan = await loadPlan(file, io)
   if (typeof plan === 'number') return plan
   const result = await runAllStages(plan, args, io, true)
@@ -41,7 +43,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
 export const chaosCommand: Command = {
   name: 'chaos',
   summary: 'run a testnet under scheduled faults and check the invariants',
-  usage: 'r3mes chaos <scenario.yaml> [--json FILE] [--dir DIR] [--keep]',
+  usage: 'r3mes chaos <scenario.yaml> [--json FILE] [--dir DIR] [--keep] [--hosts]',
   help: `Runs the network a scenario file describes (topology/chaos/ has examples) with its fault
 schedule and misbehaving nodes, lets it settle after the last fault, then checks: one block
 and one app hash per height on every node, token conservation, every acknowledged submission
@@ -53,11 +55,13 @@ Options:
   --json FILE        write the report, the faults fired and the invariant results as JSON
   --dir DIR          run folder (default: a new folder under the system temp folder)
   --keep             keep the run folder (node logs, stores) afterwards
-  --log-level LEVEL  node log level in the run folder (default info)`,
+  --log-level LEVEL  node log level in the run folder (default info)
+  --hosts            each node in its own network namespace on a virtual LAN (as r3mes testnet)`,
   options: {
     json: { type: 'string' },
     dir: { type: 'string' },
     keep: { type: 'boolean' },
+    hosts: { type: 'boolean' },
     'log-level': { type: 'string' },
   },
   allowPositionals: true,

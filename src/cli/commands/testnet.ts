@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { SystemClock } from '../../runtime/system-clock.ts'
+import { hostsAvailable } from '../../testnet/hosts.ts'
 import { runTopologyFile } from '../../testnet/layout.ts'
 import { buildReport, formatReport } from '../../testnet/report.ts'
 import { type Progress, runTestnet, Testnet, type TestnetRun } from '../../testnet/testnet.ts'
@@ -56,6 +57,15 @@ export function progressView(io: CliIo): { update(p: Progress): void; stage(stag
   }
 }
 
+/** With --hosts where namespaces cannot be made: says why and gives the exit code (69). */
+export function hostsRefused(command: string, args: ParsedCommandArgs, io: CliIo): number | undefined {
+  if (args.values.hosts !== true) return undefined
+  const available = hostsAvailable()
+  if (available.ok) return undefined
+  io.err(`r3mes ${command}: --hosts needs network namespaces, and ${available.reason}`)
+  return ExitCode.unavailable
+}
+
 const STAGES = ['setup', 'start', 'run', 'stop', 'cleanup'] as const
 
 /** Every stage in order with the progress view, for `testnet` and (with `chaos`) `r3mes chaos`. */
@@ -74,6 +84,7 @@ export async function runAllStages(
     clock,
     keep: args.values.keep === true,
     logLevel: stringOption(args.values, 'log-level', 'info'),
+    hosts: args.values.hosts === true,
     signal: io.signal,
     chaos,
     onProgress: (p) => view.update(p),
@@ -83,6 +94,10 @@ export async function runAllStages(
 
 async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const stage = args.values.stage
+  if (stage !== undefined && args.values.hosts === true)
+    throw new InvalidArgumentError('--hosts runs every stage in one command: it cannot be used with --stage')
+  const refused = hostsRefused('testnet', args, io)
+  if (refused !== undefined) return refused
   if (stage !== undefined) return runStage(oneOf(String(stage), STAGES, '--stage'), args, io)
   const [file = DEFAULT_TOPOLOGY_FILE, ...extra] = args.positionals
   if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
@@ -157,7 +172,7 @@ async function runStage(stage: (typeof STAGES)[number], args: ParsedCommandArgs,
 export const testnetCommand: Command = {
   name: 'testnet',
   summary: 'launch a local multi-node network from a topology file',
-  usage: 'r3mes testnet [topology.yaml] [--json FILE] [--dir DIR] [--keep] [--stage STAGE]',
+  usage: 'r3mes testnet [topology.yaml] [--json FILE] [--dir DIR] [--keep] [--hosts] [--stage STAGE]',
   help: `Launches the network a topology file describes (default: the embedded
 topology/default.yaml), one process per node on loopback, shows its progress (height,
 window, held-out loss, submissions, disputes), and ends with a report. Ctrl-C stops every
@@ -171,6 +186,9 @@ Options:
   --dir DIR          run folder (default: a new folder under the system temp folder)
   --keep             keep the run folder (node logs, stores) afterwards
   --log-level LEVEL  node log level in the run folder (default info)
+  --hosts            run each node in its own network namespace with its own address on a
+                     virtual LAN (ip netns + veth, made by the run and removed after; needs
+                     root and iproute2, refuses otherwise)
   --stage STAGE      run one stage alone: setup [topology.yaml], start, run, stop, cleanup
                      (each needs --dir)`,
   options: {
@@ -178,6 +196,7 @@ Options:
     json: { type: 'string' },
     dir: { type: 'string' },
     keep: { type: 'boolean' },
+    hosts: { type: 'boolean' },
     'log-level': { type: 'string' },
   },
   allowPositionals: true,
