@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import {
   HttpError,
+  ListenError,
   type RouteHandler,
   Router,
   type RunningHttpServer,
@@ -155,5 +161,60 @@ describe('http server: hostile clients', function () {
     } finally {
       for (const c of idle) c.socket.destroy()
     }
+  })
+})
+
+describe('http server: on a Unix socket', () => {
+  const logger = createLogger({ name: 'http-socket', level: 'silent', clock })
+  let dir = ''
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'r3mes-http-socket-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  /** GET `path` over the socket at `socketPath`: status and body. */
+  function getOverSocket(socketPath: string, path: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath, path }, (res) => {
+        let body = ''
+        res.on('data', (c: Buffer) => {
+          body += c.toString('utf8')
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+  }
+
+  it('serves the router on the socket, and replaces a socket left by a server that died', async () => {
+    const path = join(dir, 'api.sock')
+    const router = new Router().route('GET', '/status', (_req, res) => sendJson(res, 200, { ok: true }))
+    // A socket file left behind, as by a process killed without closing it.
+    spawnSync(process.execPath, [
+      '-e',
+      "require('net').createServer().listen(process.argv[1], () => process.kill(process.pid, 'SIGKILL'))",
+      path,
+    ])
+    assert.ok(lstatSync(path).isSocket())
+    const server = await startHttpServer({ router, socketPath: path }, { logger })
+    try {
+      assert.equal(server.url, `unix:${path}`)
+      assert.deepEqual(await getOverSocket(path, '/status'), { status: 200, body: '{"ok":true}' })
+      assert.equal((await getOverSocket(path, '/nope')).status, 404)
+    } finally {
+      await server.close()
+    }
+  })
+
+  it('refuses to listen where a file that is not a socket is, and leaves the file', async () => {
+    const path = join(dir, 'not-a-socket')
+    writeFileSync(path, 'keep me')
+    await assert.rejects(startHttpServer({ router: new Router(), socketPath: path }, { logger }), (error: Error) => {
+      assert.ok(error instanceof ListenError)
+      assert.match(error.message, /not a socket/)
+      return true
+    })
+    assert.equal(readFileSync(path, 'utf8'), 'keep me')
   })
 })

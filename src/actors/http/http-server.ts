@@ -286,9 +286,16 @@ export function startHttpServer(init: HttpServerInit, components: HttpServerComp
   const host = init.host ?? '127.0.0.1'
   const port = init.port ?? 0
   const socketPath = init.socketPath
-  if (socketPath !== undefined) removeStaleSocket(socketPath)
   const where = socketPath ?? `${host}:${port}`
   return new Promise((resolve, reject) => {
+    if (socketPath !== undefined) {
+      try {
+        removeStaleSocket(socketPath)
+      } catch (error) {
+        reject(error)
+        return
+      }
+    }
     const failed = (error: Error): void => reject(new ListenError(where, error))
     server.once('error', failed)
     const listening = (): void => {

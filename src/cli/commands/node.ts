@@ -40,6 +40,11 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const v = args.values
   const home = stringOption(v, 'home', '')
   if (home === '') throw new InvalidArgumentError('--home DIR is required: the node keeps its key and stores there')
+  // Addresses are checked before any file is read: a mistyped one is named at once.
+  const listen = multiaddrListOption(v, 'listen')
+  const announce = multiaddrListOption(v, 'announce')
+  const apiAddress = hostPortOption(v, 'api-address')
+  const apiSocket = stringOption(v, 'api-socket', '')
   const genesis = readGenesis(stringOption(v, 'genesis', join(home, 'genesis.json')))
   const roles = listOption(v, 'role')
     .flatMap((r) => r.split(','))
@@ -59,10 +64,6 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     logger: createLogger({ name, level, clock }),
   }
   const subnet = v.subnet === undefined ? undefined : intOption(v, 'subnet', 0, 0, 1023)
-  const listen = multiaddrListOption(v, 'listen')
-  const announce = multiaddrListOption(v, 'announce')
-  const apiAddress = hostPortOption(v, 'api-address')
-  const apiSocket = stringOption(v, 'api-socket', '')
   const node = await startNode(
     {
       home,
