@@ -24,6 +24,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type Helia } from 'helia'
 import { sha256 } from '../codec/hash.ts'
+import { sleep } from '../runtime/clock.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import {
@@ -249,6 +250,32 @@ function withProviderBounds(factory: DhtFactory, bounds: ProviderBounds, runtime
   }
 }
 
+/** How long a closest-peers lookup on an empty routing table waits before it returns nothing. */
+const EMPTY_ROUTING_TABLE_BACKOFF_MS = 1000
+
+/**
+ * kad-dht whose closest-peers lookup, on an empty routing table, waits a moment before it
+ * returns nothing. libp2p's random walk (AutoNAT looks for peers to check our addresses with
+ * it, relay discovery for relays) starts the next lookup as soon as one ends: lookups that end
+ * at once looped without ever yielding to the event loop, and a node alone on a public
+ * address (the first of a new network) froze.
+ */
+function withEmptyTableBackoff(factory: DhtFactory, runtime: RuntimeComponents): DhtFactory {
+  return (components) => {
+    const dht = factory(components)
+    const table = (dht as unknown as { routingTable: { size: number } }).routingTable
+    const lookup = dht.getClosestPeers.bind(dht)
+    dht.getClosestPeers = async function* (key, options) {
+      if (table.size === 0) {
+        await sleep(runtime.clock, EMPTY_ROUTING_TABLE_BACKOFF_MS, options?.signal)
+        if (table.size === 0) return
+      }
+      yield* lookup(key, options)
+    }
+    return dht
+  }
+}
+
 /** Build, start and return a node. */
 export async function createNetNode(init: NetNodeInit, components: RuntimeComponents): Promise<NetNode> {
   if (!isValidChainId(init.chainId)) throw new InvalidArgumentError('bad chain id', { chainId: init.chainId })
@@ -273,25 +300,28 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       maxInboundStreams: MAX_PING_STREAMS_PER_CONNECTION,
     }),
     dht: withProviderBounds(
-      kadDHT({
-        protocol: dhtProtocol(init.chainId),
-        clientMode: init.dhtMode === 'client',
-        peerInfoMapper: dhtPeerInfoMapper(init.lan === true),
-        // A query with no peer to ask fails at once rather than "succeed" with nothing: the
-        // random walk (AutoNAT and relay discovery look for peers with it) retries a query
-        // that succeeded at once in a loop that never yields to the event loop.
-        allowQueryWithZeroPeers: false,
-        datastorePrefix: DHT_DATASTORE_PREFIX,
-        validators: refusingRecordValidators(),
-        maxInboundStreams: MAX_DHT_STREAMS_PER_CONNECTION,
-        maxOutboundStreams: MAX_DHT_STREAMS_PER_CONNECTION,
-        kBucketSize: DHT_KBUCKET_SIZE,
-        prefixLength: DHT_PREFIX_BITS,
-        routingTableUpdateMaxQueueSize: MAX_DHT_ROUTING_UPDATE_QUEUE,
-        pingOldContactMaxQueueSize: MAX_DHT_PING_QUEUE,
-        pingNewContactMaxQueueSize: MAX_DHT_PING_QUEUE,
-        incomingMessageTimeout: DHT_INCOMING_MESSAGE_TIMEOUT_MS,
-      }),
+      withEmptyTableBackoff(
+        kadDHT({
+          protocol: dhtProtocol(init.chainId),
+          clientMode: init.dhtMode === 'client',
+          peerInfoMapper: dhtPeerInfoMapper(init.lan === true),
+          // A query on an empty routing table returns nothing at once rather than wait for a
+          // peer (publishing a provider record on a lone node must not hang); see also
+          // withEmptyTableBackoff.
+          allowQueryWithZeroPeers: true,
+          datastorePrefix: DHT_DATASTORE_PREFIX,
+          validators: refusingRecordValidators(),
+          maxInboundStreams: MAX_DHT_STREAMS_PER_CONNECTION,
+          maxOutboundStreams: MAX_DHT_STREAMS_PER_CONNECTION,
+          kBucketSize: DHT_KBUCKET_SIZE,
+          prefixLength: DHT_PREFIX_BITS,
+          routingTableUpdateMaxQueueSize: MAX_DHT_ROUTING_UPDATE_QUEUE,
+          pingOldContactMaxQueueSize: MAX_DHT_PING_QUEUE,
+          pingNewContactMaxQueueSize: MAX_DHT_PING_QUEUE,
+          incomingMessageTimeout: DHT_INCOMING_MESSAGE_TIMEOUT_MS,
+        }),
+        components,
+      ),
       {
         maxPerKey: limits.maxDhtProvidersPerKey,
         maxPerPeer: limits.maxDhtProviderRecordsPerPeer,

@@ -8,7 +8,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { dhtPeerInfoMapper } from '../../src/net/addresses.ts'
-import { at, type Cluster, startNodes, waitFor } from './helpers.ts'
+import { sleep } from '../../src/runtime/clock.ts'
+import { at, type Cluster, clock, startNodes, waitFor } from './helpers.ts'
 
 describe('net: addresses', function () {
   this.timeout(60_000)
@@ -51,6 +52,19 @@ describe('net: addresses', function () {
       node.multiaddrs().map((m) => m.toString()),
       [`/dns4/node.example.org/tcp/4001${self}`, `/ip4/93.184.216.34/tcp/4001${self}`],
     )
+  })
+
+  it('a lone node looking for relays keeps its event loop turning (its random walk waits on an empty DHT)', async () => {
+    // Relay discovery walks the DHT for relays; on an empty routing table each lookup used to
+    // end at once and the walk looped without yielding, so no timer ever fired again.
+    cluster = await startNodes(1, () => ({ listen: ['/p2p-circuit'] }))
+    const started = clock.monotonicMs()
+    let ticks = 0
+    while (clock.monotonicMs() - started < 3000) {
+      await sleep(clock, 100)
+      ticks++
+    }
+    assert.ok(ticks >= 10, `only ${ticks} timer ticks in 3 s`)
   })
 
   it('dials a node that listens only through a relay, over a full (unlimited) relayed connection', async () => {
