@@ -14,9 +14,10 @@
  * inflation).
  */
 
-import { fromHex, toHex } from '../codec/bytes.ts'
+import { bytesEqual, fromHex, toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import { assert } from '../runtime/assert.ts'
+import { CorruptDataError } from '../runtime/errors.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode, TxRejected } from './errors.ts'
 import { applyEvidence } from './evidence.ts'
@@ -34,6 +35,7 @@ import { addressOf } from './keys.ts'
 import { pruneFinished } from './pruning.ts'
 import { runQuery } from './query.ts'
 import { payValidators } from './rewards.ts'
+import { decodeChainState, encodeChainState } from './snapshot.ts'
 import { register, releaseUnbonded, stake, transfer, unstake, votingPower } from './staking.ts'
 import { ChainState } from './state.ts'
 import { decodeTx, type SignedTx } from './tx.ts'
@@ -203,6 +205,39 @@ export class ChainApp implements Application {
     this.#pendingNonce.clear()
     this.#appHash = s.hash()
     return { appHash: this.appHash(), results, validatorUpdates: validatorDiff(before, this.validators()) }
+  }
+
+  /** The state after the last executed block, as snapshot bytes (snapshot.ts). */
+  snapshot(): Uint8Array {
+    return encodeChainState(this.state)
+  }
+
+  /**
+   * Replace the state with a snapshot's, once it is known to hash to `expectedAppHash` (the app
+   * hash the chain committed for the snapshot's height). A snapshot that does not, or is of
+   * another chain, is a CorruptDataError and the state stays as it was: never a wrong state.
+   */
+  restore(bytes: Uint8Array, expectedAppHash: Uint8Array): void {
+    const names = this.state.allTables().map((t) => t.name)
+    const tables = decodeChainState(bytes, names)
+    const scratch = new ChainState()
+    for (const t of scratch.allTables()) t.replaceAll(tables.get(t.name) ?? [])
+    const meta = scratch.meta.get('meta')
+    if (meta === undefined || typeof meta.height !== 'number') throw new CorruptDataError('snapshot has no chain meta')
+    if (meta.chainId !== this.state.globals.chainId)
+      throw new CorruptDataError(`snapshot is of chain ${meta.chainId}, this node runs ${this.state.globals.chainId}`)
+    const hash = scratch.hash()
+    if (!bytesEqual(hash, expectedAppHash))
+      throw new CorruptDataError(
+        `snapshot state of height ${meta.height} hashes to ${toHex(hash)}, the chain committed ${toHex(expectedAppHash)}`,
+        { height: meta.height },
+      )
+    this.state.journal.commit()
+    for (const t of this.state.allTables()) t.replaceAll(tables.get(t.name) ?? [])
+    this.#verified.clear()
+    this.#pendingNonce.clear()
+    this.#lastEvidence = []
+    this.#appHash = hash
   }
 
   query(path: string, data?: Uint8Array | string): unknown {

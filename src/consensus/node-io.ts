@@ -110,6 +110,11 @@ export class NodeIo {
       })
     for (let h = app.info().height + 1; h < tip.height; h++) {
       const stored = blockStore.load(h)
+      if (stored === undefined && h < blockStore.base())
+        throw new StoreCorruptError(
+          `block ${h} is pruned (blocks below ${blockStore.base()} are): the application must start from a snapshot of height ${blockStore.base() - 1} or later`,
+          { height: h, base: blockStore.base() },
+        )
       if (stored === undefined) throw new StoreCorruptError('block store is behind the state store', { height: h })
       app.executeBlock(stored.block)
       this.components.mempool.update(stored.block.txs)
