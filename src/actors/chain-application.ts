@@ -12,7 +12,7 @@ import type { Application, CheckTxResult, ExecutedBlock } from '../consensus/app
 import { hashBlock } from '../consensus/block.ts'
 import { addressOf as consensusAddressOf } from '../consensus/keys.ts'
 import type { Block, DuplicateVoteEvidence } from '../consensus/types.ts'
-import type { ValidatorSet, ValidatorUpdate } from '../consensus/validator-set.ts'
+import { type GenesisValidator, ValidatorSet, type ValidatorUpdate } from '../consensus/validator-set.ts'
 import { assert } from '../runtime/assert.ts'
 
 export interface ChainApplicationInit {
@@ -86,6 +86,30 @@ export class ChainApplication implements Application {
     this.#sets = [next, next.applyUpdates(updates)]
     this.#lastUpdates = updates
     return { appHash: outcome.appHash, validatorUpdates: updates }
+  }
+
+  /**
+   * What a snapshot needs beside the chain state: the membership of the consensus sets this
+   * adapter tracks (of the next two heights), which the chain state alone does not give.
+   */
+  snapshotSets(): [GenesisValidator[], GenesisValidator[]] {
+    const members = (set: ValidatorSet): GenesisValidator[] =>
+      set.validators.map((v) => ({ publicKey: v.publicKey, power: v.power }))
+    return [members(this.#sets[0]), members(this.#sets[1])]
+  }
+
+  /**
+   * Start from a snapshot instead of genesis: the chain state (refused unless it hashes to
+   * `expectedAppHash`, see ChainApp.restore) and the consensus sets it was taken with. Every
+   * staker's key is mapped back to its address, so any later proposer is known.
+   */
+  restore(state: Uint8Array, expectedAppHash: Uint8Array, sets: [GenesisValidator[], GenesisValidator[]]): void {
+    const restored: [ValidatorSet, ValidatorSet] = [ValidatorSet.create(sets[0]), ValidatorSet.create(sets[1])]
+    this.chain.restore(state, expectedAppHash)
+    this.#sets = restored
+    this.#lastUpdates = []
+    for (const [address, staker] of this.chain.state.stakers.entries())
+      this.#addressByConsensusAddress.set(toHex(consensusAddressOf(hexToBytes(staker.pubKey, 'staker key'))), address)
   }
 
   info(): {

@@ -33,6 +33,7 @@ import type { RuntimeComponents } from '../runtime/components.ts'
 import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { byzantineTransport } from './byzantine-validator.ts'
 import { type BeaconEvidence, ChainApplication } from './chain-application.ts'
+import { restoreNewestSnapshot, SnapshotStore } from './chain-snapshots.ts'
 import { consensusLink } from './consensus-link.ts'
 import { equivocatingTransport } from './equivocating-validator.ts'
 import type { HistoryEntry } from './node-api.ts'
@@ -45,8 +46,39 @@ export interface ExecutedBlock {
   readonly txIds: readonly string[]
 }
 
+/** How a long-running node keeps its disk in check (`r3mes node --snapshot-interval --keep-blocks --gc-interval`). */
+export interface StorageOptions {
+  /** Write a chain-state snapshot after every this many blocks; 0: never. @default 100 */
+  readonly snapshotIntervalBlocks?: number
+  /**
+   * After a snapshot, delete stored blocks more than this many below the tip (never one a
+   * restart from the snapshots kept would replay); 0: keep every block. @default 0
+   */
+  readonly keepBlocks?: number
+  /** Drop content nothing live needs every this many blocks (content-gc.ts); 0: never. @default 100 */
+  readonly gcIntervalBlocks?: number
+}
+
+export const DEFAULT_SNAPSHOT_INTERVAL_BLOCKS = 100
+export const DEFAULT_GC_INTERVAL_BLOCKS = 100
+
+/** Where the node's disk housekeeping stands (`GET /status`, field `storage`). */
+export interface StorageStatus {
+  /** Height of the newest snapshot on disk; 0 when none. */
+  snapshotHeight: number
+  snapshotBytes: number
+  /** Height the chain state was restored from at start; 0: replayed from genesis (or a fresh node). */
+  restoredFromHeight: number
+  /** Blocks executed since start (replayed after a restart included). */
+  executedBlocks: number
+  /** Lowest block stored: blocks below it were pruned (1: none were). */
+  prunedBelow: number
+  prunedBlocks: number
+}
+
 export interface ChainNodeInit {
   readonly home: string
+  readonly storage?: StorageOptions
   readonly genesis: ChainGenesis
   /** The node's ed25519 seed: its chain key and, if in the set, its validator key. */
   readonly seed: Uint8Array
@@ -114,6 +146,11 @@ export class ChainNode {
   readonly #listeners = new Set<(b: ExecutedBlock) => void>()
   /** Block hash and the app hash after it, per height executed here (checks across nodes). */
   readonly history = new Map<number, HistoryEntry>()
+  readonly storage: StorageStatus
+  readonly #snapshots: SnapshotStore
+  readonly #blockStore: FileBlockStore
+  readonly #snapshotIntervalBlocks: number
+  readonly #keepBlocks: number
   readonly #actor
   readonly #link
   readonly #leaveTx: () => void
@@ -142,6 +179,26 @@ export class ChainNode {
     this.#link = consensusLink({ channel: init.net.consensus, logger: components.logger })
     const mempool = new Mempool(this.app)
     const blockStore = new FileBlockStore(join(dir, 'blocks'))
+    const stateStore = new FileStateStore(join(dir, 'state'))
+    this.#blockStore = blockStore
+    this.#snapshots = new SnapshotStore(join(init.home, 'chain', 'snapshots'))
+    this.#snapshotIntervalBlocks = init.storage?.snapshotIntervalBlocks ?? DEFAULT_SNAPSHOT_INTERVAL_BLOCKS
+    this.#keepBlocks = init.storage?.keepBlocks ?? 0
+    const restoredFromHeight = restoreNewestSnapshot({
+      app: this.app,
+      snapshots: this.#snapshots,
+      blockStore,
+      stateStore,
+      logger: components.logger.child({ component: 'snapshots' }),
+    })
+    this.storage = {
+      snapshotHeight: this.#snapshots.heights().at(-1) ?? 0,
+      snapshotBytes: 0,
+      restoredFromHeight,
+      executedBlocks: 0,
+      prunedBelow: blockStore.base(),
+      prunedBlocks: 0,
+    }
     let transport: ConsensusTransport = this.#link
     if (init.equivocate === true)
       transport = equivocatingTransport({
@@ -193,10 +250,11 @@ export class ChainNode {
       mempool,
       evidencePool: new EvidencePool(genesis.chainId, this.validators),
       blockStore,
-      stateStore: new FileStateStore(join(dir, 'state')),
+      stateStore,
       clock: components.clock,
       transport,
       logger: components.logger.child({ component: 'consensus' }),
+      onCommit: (committed) => this.#afterCommit(committed.block.header.height),
     }
     this.#actor = createActor(consensusMachine, {
       input: {
@@ -283,7 +341,38 @@ export class ChainNode {
     return this.#intervalMs ?? this.reader.params.blockTimeMs
   }
 
+  /**
+   * After block `height` is stored and executed: every snapshot interval, write the state
+   * down, then prune blocks no restart from a kept snapshot would replay.
+   */
+  #afterCommit(height: number): void {
+    const interval = this.#snapshotIntervalBlocks
+    if (interval <= 0 || height % interval !== 0) return
+    const startedMs = this.#c.clock.monotonicMs()
+    const bytes = this.#snapshots.save({
+      height,
+      appHash: this.app.chain.appHash(),
+      state: this.app.chain.snapshot(),
+      sets: this.app.snapshotSets(),
+    })
+    this.storage.snapshotHeight = height
+    this.storage.snapshotBytes = bytes
+    let pruned = 0
+    if (this.#keepBlocks > 0) {
+      // The oldest snapshot kept, not the newest: a damaged newest one must still leave a restart its blocks.
+      const oldest = this.#snapshots.heights()[0] ?? 0
+      pruned = this.#blockStore.pruneBelow(Math.min(height - this.#keepBlocks, oldest))
+      this.storage.prunedBelow = this.#blockStore.base()
+      this.storage.prunedBlocks += pruned
+    }
+    this.#c.logger.info(
+      { height, bytes, pruned, prunedBelow: this.#blockStore.base(), ms: this.#c.clock.monotonicMs() - startedMs },
+      'chain state snapshot written',
+    )
+  }
+
   #announce(block: ChainBlock, outcome: BlockOutcome, beacon: BeaconEvidence): void {
+    this.storage.executedBlocks++
     const now = this.#c.clock.monotonicMs()
     if (this.#lastBlockAt !== undefined) {
       const dt = now - this.#lastBlockAt

@@ -24,7 +24,7 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import { onNextTurn } from '../runtime/event-loop.ts'
 import { type Misbehaviour, NODE_ROLES, type NodeRole } from '../topology/roles.ts'
 import { ActorEventLog, type ActorEventRecord } from './actor-events.ts'
-import { ChainNode } from './chain-node.ts'
+import { ChainNode, type StorageOptions, type StorageStatus } from './chain-node.ts'
 import { installLibp2pIdentity, loadNodeKey } from './identity.ts'
 import { nodeMachine } from './node-machine.ts'
 import { buildNodePieces, type NodePieces } from './node-pieces.ts'
@@ -62,6 +62,8 @@ export interface NodeConfig {
   readonly seed?: Uint8Array
   /** The subnet a subnet peer seeds (a miner's subnet is the one it staked in). */
   readonly subnet?: number
+  /** Snapshots, block pruning and content garbage collection. @default see StorageOptions */
+  readonly storage?: StorageOptions
 }
 
 /** Consensus timeouts for a target block time: a round fits in a few block times. */
@@ -95,6 +97,8 @@ export interface NodeStatus {
   readonly metrics: NodeMetrics
   /** Claims whose reveal the chain acknowledged to this miner (the latest 256), by claim id. */
   readonly acknowledged: readonly string[]
+  /** Snapshots and pruning (chain-node.ts). */
+  readonly storage: StorageStatus
 }
 
 /** Acknowledged reveals `/status` lists (the testnet checks each is on chain). */
@@ -199,6 +203,7 @@ export class R3mesNode {
         .filter((o) => o.code === 'OK')
         .slice(-MAX_ACKNOWLEDGED_LISTED)
         .map((o) => submissionId(o.taskId, this.address)),
+      storage: { ...this.chain.storage },
     }
   }
 
@@ -246,6 +251,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         home: config.home,
         genesis,
         seed: identity.seed,
+        ...(config.storage === undefined ? {} : { storage: config.storage }),
         net,
         timeouts: config.timeouts ?? timeoutsFor(genesis.params.blockTimeMs),
         equivocate: (config.misbehaviours ?? []).includes('equivocatingValidator'),

@@ -82,7 +82,7 @@ export function seal(payload: Uint8Array): Uint8Array {
   return out
 }
 
-function unseal(path: string): Uint8Array {
+export function unseal(path: string): Uint8Array {
   const data = new Uint8Array(readFileSync(path))
   if (data.byteLength < 4) throw new StoreCorruptError('file too short', { path })
   const payload = data.subarray(4)

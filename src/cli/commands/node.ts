@@ -1,6 +1,7 @@
 /** `r3mes node`: run one peer with the roles it is given, until interrupted. */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { DEFAULT_GC_INTERVAL_BLOCKS, DEFAULT_SNAPSHOT_INTERVAL_BLOCKS } from '../../actors/chain-node.ts'
 import { readAdminToken } from '../../actors/http/admin-access.ts'
 import { startNode } from '../../actors/node.ts'
 import { NodeApi } from '../../actors/node-api.ts'
@@ -51,6 +52,16 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     logger: createLogger({ name, level, clock }),
   }
   const subnet = v.subnet === undefined ? undefined : intOption(v, 'subnet', 0, 0, 1023)
+  const storage = {
+    snapshotIntervalBlocks: intOption(v, 'snapshot-interval', DEFAULT_SNAPSHOT_INTERVAL_BLOCKS, 0),
+    keepBlocks: intOption(v, 'keep-blocks', 0, 0),
+    gcIntervalBlocks: intOption(v, 'gc-interval', DEFAULT_GC_INTERVAL_BLOCKS, 0),
+  }
+  if (storage.keepBlocks > 0 && storage.snapshotIntervalBlocks === 0)
+    throw new InvalidArgumentError(
+      '--keep-blocks needs snapshots (--snapshot-interval above 0): without one a restart replays every block',
+      { option: 'keep-blocks' },
+    )
   const node = await startNode(
     {
       home,
@@ -64,6 +75,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
       misbehaviours,
       modelDir: typeof v.model === 'string' ? v.model : undefined,
       gossip: { heartbeatMs: intOption(v, 'heartbeat-ms', 700, 50, 10_000) },
+      storage,
     },
     components,
   )
@@ -130,6 +142,11 @@ Options:
   --name NAME             name in the logs (default node)
   --seed N                seed of the node's own draws: injected faults, misbehaviours (default 1)
   --heartbeat-ms N        gossipsub heartbeat, 50 to 10000 (default 700)
+  --snapshot-interval N   write a chain-state snapshot every N blocks; a restart starts
+                          from the newest (default ${DEFAULT_SNAPSHOT_INTERVAL_BLOCKS}, 0: never)
+  --keep-blocks N         after a snapshot, delete blocks more than N below the tip, never one
+                          a restart needs (default 0: keep every block)
+  --gc-interval N         drop content nothing live needs every N blocks (default ${DEFAULT_GC_INTERVAL_BLOCKS}, 0: never)
   --log-level LEVEL       debug, info, warn, error or silent (default info)`,
   options: {
     home: { type: 'string' },
@@ -149,6 +166,9 @@ Options:
     seed: { type: 'string' },
     'heartbeat-ms': { type: 'string' },
     'log-level': { type: 'string' },
+    'snapshot-interval': { type: 'string' },
+    'keep-blocks': { type: 'string' },
+    'gc-interval': { type: 'string' },
   },
   allowPositionals: false,
   run,
