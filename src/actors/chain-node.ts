@@ -17,6 +17,7 @@ import { fromHex } from '../codec/bytes.ts'
 import { sha256Hex } from '../codec/hash.ts'
 import { consensusMachine } from '../consensus/consensus-actor.ts'
 import type { TimeoutConfig } from '../consensus/core-types.ts'
+import { StoreCorruptError } from '../consensus/errors.ts'
 import { EvidencePool } from '../consensus/evidence-pool.ts'
 import type { Genesis } from '../consensus/genesis.ts'
 import { addressOf as consensusAddressOf, type Signer, signerFromSeed } from '../consensus/keys.ts'
@@ -191,6 +192,11 @@ export class ChainNode {
       stateStore,
       logger: components.logger.child({ component: 'snapshots' }),
     })
+    if (blockStore.base() > this.app.chain.height + 1)
+      throw new StoreCorruptError(
+        `blocks below ${blockStore.base()} are pruned and no snapshot of height ${blockStore.base() - 1} or later in ${this.#snapshots.dir} checks out (see the log): this home cannot restart; start a fresh home from the genesis`,
+        { base: blockStore.base(), restoredFromHeight },
+      )
     this.storage = {
       snapshotHeight: this.#snapshots.heights().at(-1) ?? 0,
       snapshotBytes: 0,
