@@ -12,6 +12,7 @@ const suites: Record<string, Suite> = {
   dispute: async (json, args) => (await import('./dispute.ts')).runDisputeBench(json, args),
   ml: async (json) => (await import('./ml.ts')).runMlBench(json),
   net: async (json) => (await import('./net.ts')).runNetBench(json),
+  restart: async (json, args) => (await import('./restart.ts')).runRestartBench(json, args),
 }
 
 const [suite, ...rest] = process.argv.slice(2)
