@@ -6,6 +6,7 @@
 type Suite = (json: boolean, args: readonly string[]) => Promise<void>
 
 const suites: Record<string, Suite> = {
+  catchup: async (json, args) => (await import('./catchup.ts')).runCatchupBench(json, args),
   chain: async (json) => (await import('./chain.ts')).runChainBench(json),
   consensus: async (json, args) => (await import('./consensus.ts')).runConsensusBench(json, args),
   cuda: async (json, args) => (await import('./cuda.ts')).runCudaBench(json, args),

@@ -108,8 +108,14 @@ export const MAX_WAL_SEGMENT_PEER_BYTES = 256 * 1024 * 1024
  */
 export const MAX_HELPED_PEERS = 1024
 
-/** Least time between two decided blocks sent to one peer in answer to its `status`. */
+/** Least time between two answers to one peer's `status` (a continuing catch-up excepted: consensus/node-io.ts). */
 export const MIN_HELP_INTERVAL_PER_PEER_MS = 100
+
+/** Decided blocks in one answer to a `status`: a catch-up takes a run per round trip, not one block. */
+export const MAX_DECIDED_BLOCKS_PER_STATUS = 32
+
+/** Bytes of decided blocks (`blockSizeBytes`) sent to one peer in answer to its statuses, per second. */
+export const MAX_HELP_BYTES_PER_PEER_PER_S = 16 * 1024 * 1024
 
 /** Transactions one consensus `txs` message may carry (a bigger one is refused whole). */
 export const MAX_TXS_PER_MESSAGE = 1000
