@@ -24,12 +24,13 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import { onNextTurn } from '../runtime/event-loop.ts'
 import { type Misbehaviour, NODE_ROLES, type NodeRole } from '../topology/roles.ts'
 import { ActorEventLog, type ActorEventRecord } from './actor-events.ts'
-import { ChainNode, type StorageOptions, type StorageStatus } from './chain-node.ts'
+import { ChainNode, DEFAULT_GC_INTERVAL_BLOCKS, type StorageOptions, type StorageStatus } from './chain-node.ts'
 import { installLibp2pIdentity, loadNodeKey } from './identity.ts'
 import { nodeMachine } from './node-machine.ts'
 import { buildNodePieces, type NodePieces } from './node-pieces.ts'
 import { type HostedRoleOptions, hostedRoles } from './node-roles.ts'
 import type { minerMachine, TaskOutcome } from './roles/miner.ts'
+import { ContentGc, type ContentGcStats } from './services/content-gc.ts'
 import type { NodeMetrics } from './services/metrics.ts'
 import type { ModelPieces } from './services/model-pieces.ts'
 import type { TrainingSetup } from './services/training-setup.ts'
@@ -97,9 +98,11 @@ export interface NodeStatus {
   readonly metrics: NodeMetrics
   /** Claims whose reveal the chain acknowledged to this miner (the latest 256), by claim id. */
   readonly acknowledged: readonly string[]
-  /** Snapshots and pruning (chain-node.ts). */
-  readonly storage: StorageStatus
+  /** Snapshots and pruning (chain-node.ts), and what content garbage collection freed. */
+  readonly storage: StorageStatus & { readonly gc: ContentGcStats }
 }
+
+const NO_GC: ContentGcStats = { passes: 0, freedRoots: 0, freedBlocks: 0, freedBytes: 0, lastHeight: 0 }
 
 /** Acknowledged reveals `/status` lists (the testnet checks each is on chain). */
 const MAX_ACKNOWLEDGED_LISTED = 256
@@ -110,6 +113,8 @@ export interface R3mesNodeInit {
   readonly options?: HostedRoleOptions
   /** The event log (built before the chain node when it records consensus too). @default a new one */
   readonly log?: ActorEventLog
+  /** Content garbage collection, told of every block. @default none */
+  readonly gc?: ContentGc
 }
 
 export class R3mesNode {
@@ -130,6 +135,7 @@ export class R3mesNode {
   readonly #log: ActorEventLog
   readonly #system
   readonly #unsubscribe: () => void
+  readonly #gc: ContentGc | undefined
   #stopped = false
 
   constructor(init: R3mesNodeInit) {
@@ -150,7 +156,9 @@ export class R3mesNode {
     this.servingSource = servingSource
     this.#system = createActor(nodeMachine, { input: { roles: hosted }, inspect: this.#log.inspectRoles })
     this.#system.start()
+    this.#gc = init.gc
     this.#unsubscribe = this.chain.onBlock((b) => {
+      this.#gc?.onBlock(b.block.height)
       // After the block is fully applied: roles read the chain's new state.
       onNextTurn(() => {
         if (!this.#stopped) this.#system.send({ type: 'block', height: b.block.height })
@@ -203,7 +211,7 @@ export class R3mesNode {
         .filter((o) => o.code === 'OK')
         .slice(-MAX_ACKNOWLEDGED_LISTED)
         .map((o) => submissionId(o.taskId, this.address)),
-      storage: { ...this.chain.storage },
+      storage: { ...this.chain.storage, gc: { ...(this.#gc?.stats ?? NO_GC) } },
     }
   }
 
@@ -216,6 +224,7 @@ export class R3mesNode {
     this.#pieces.subnets.stop()
     this.#pieces.tx.close()
     this.chain.stop()
+    await this.#gc?.settled()
     await this.net.stop()
   }
 }
@@ -313,11 +322,21 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       })
     }
     // Every node stores the initial adapter states, so their CIDs resolve from anyone.
-    for (const bytes of pieces.model.initialAdapterStateBytes()) await net.content.put(bytes)
+    const initialAdapters: string[] = []
+    for (const bytes of pieces.model.initialAdapterStateBytes())
+      initialAdapters.push((await net.content.put(bytes)).toString())
+    const gc = new ContentGc(
+      {
+        intervalBlocks: config.storage?.gcIntervalBlocks ?? DEFAULT_GC_INTERVAL_BLOCKS,
+        alwaysLive: initialAdapters,
+      },
+      { state: chain.app.chain.state, content: net.content, logger: components.logger.child({ component: 'gc' }) },
+    )
     const node = new R3mesNode({
       pieces,
       roles,
       log,
+      gc,
       options: {
         heldOut: dataset.heldOut,
         challengeFraction: config.challengeFraction ?? 0.25,
