@@ -5,8 +5,9 @@
  *
  * Workload: BLOCKS blocks of the chain application with 2 subnets × 8 miners, 8 shards per
  * window, replication 2, 10-block windows: every window's commits and reveals (claims), a
- * bonded challenge of one claim per window (games that run to their deadlines), transfers in
- * every block, and pruning of finished windows. Snapshots every 100 blocks as a node writes
+ * bonded challenge of one accepted claim tried per window (the chain refuses most: the figure
+ * reports how many opened), transfers in every block. No aggregator submits, so windows do not
+ * finish and their claims stay in the state: a heavier state than a pruned chain keeps. Snapshots every 100 blocks as a node writes
  * them (actors/chain-snapshots.ts, on disk, checked against the app hash when loaded); the
  * restart from a snapshot loads the newest and executes the blocks after it. Block decoding and
  * the consensus handshake cost the same per block on both paths and are left out: the figure
@@ -55,6 +56,8 @@ function buildChain(total: number, snapshots: SnapshotStore): Chain {
   const genesis = localTestnetGenesis({
     validators,
     miners,
+    // Eligible verifiers, so a challenge opens (none of them answers: the games run to their deadlines).
+    verifiers: keys('restart-verifier', 4),
     funded: users,
     params: {
       windowBlocks: WINDOW_BLOCKS,
