@@ -76,7 +76,16 @@ function newStaker(state: ChainState, tx: SignedTx): Staker {
   const peerId = peerIdOfKey(tx.pubKey)
   requireKeyFree(tx.sender, 'consensus key', state.stakerOfConsensusKey(pubKey))
   requireKeyFree(tx.sender, 'peer id', state.stakerOfPeerId(peerId))
-  return { pubKey, consensusKey: pubKey, peerId, stake: 0n, roles: [], subnet: null, jailed: false, wasValidator: false }
+  return {
+    pubKey,
+    consensusKey: pubKey,
+    peerId,
+    stake: 0n,
+    roles: [],
+    subnet: null,
+    jailed: false,
+    wasValidator: false,
+  }
 }
 
 function requireKeyFree(sender: string, what: string, holder: string | undefined): void {
@@ -94,7 +103,12 @@ function requireKeyFree(sender: string, what: string, holder: string | undefined
  * addition two heights later. A validator keeps its peer id while it holds the role (its peers
  * find it by that id); others may change theirs at any time.
  */
-function keysAfter(state: ChainState, tx: SignedTx, s: Staker, msg: MsgOf<'register'>): Pick<Staker, 'consensusKey' | 'peerId'> {
+function keysAfter(
+  state: ChainState,
+  tx: SignedTx,
+  s: Staker,
+  msg: MsgOf<'register'>,
+): Pick<Staker, 'consensusKey' | 'peerId'> {
   const chainId = state.globals.chainId
   let { consensusKey, peerId } = s
   if (msg.consensusKey !== undefined) {
