@@ -237,6 +237,32 @@ async function nodeKeys(config: NodeConfig): Promise<OperatorKeys> {
   return { account: legacy.key, consensusSeed: legacy.seed, consensus: legacy.key }
 }
 
+/**
+ * Say so when this node's keys are not the ones its staker names on chain: peers would not
+ * find it by its peer id, or it would not sign in the validator set. Not an error: a node may
+ * start before the `register` that names its keys is committed.
+ */
+function warnOnKeyMismatch(
+  chain: ChainReader,
+  keys: OperatorKeys,
+  peerId: string,
+  components: RuntimeComponents,
+): void {
+  const staker = chain.staker(keys.account.address)
+  if (staker === null) return
+  const consensusKey = Buffer.from(keys.consensus.publicKey).toString('hex')
+  if (staker.peerId !== peerId)
+    components.logger.warn(
+      { address: keys.account.address, onChain: staker.peerId, local: peerId },
+      'this node is not the peer its staker names on chain: register its peer id',
+    )
+  if (staker.consensusKey !== consensusKey)
+    components.logger.warn(
+      { address: keys.account.address, onChain: staker.consensusKey, local: consensusKey },
+      'this node’s consensus key is not the one its staker names on chain',
+    )
+}
+
 /** Start a node from its configuration: network, chain, and the roles it names. */
 export async function startNode(config: NodeConfig, components: RuntimeComponents): Promise<R3mesNode> {
   const roles = [...new Set(config.roles)]
@@ -275,6 +301,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       },
       components,
     )
+    warnOnKeyMismatch(chain.reader, keys, net.peerId.toString(), components)
     const modelConfig = getModelConfig(genesis.model.config)
     const approved = genesis.datasets[0]
     if (approved === undefined) throw new InvalidArgumentError('the genesis approves no data set to train on')
