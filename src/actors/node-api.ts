@@ -196,7 +196,12 @@ export class NodeApi {
 
   #status(res: ServerResponse): void {
     const { backend } = this.#init
-    sendJson(res, 200, { ...backend.status(), chainId: backend.chainId, timeMs: backend.clock.nowMs(), clockSkewMs: backend.clock.offsetMs })
+    sendJson(res, 200, {
+      ...backend.status(),
+      chainId: backend.chainId,
+      timeMs: backend.clock.nowMs(),
+      clockSkewMs: backend.clock.offsetMs,
+    })
   }
 
   #history(req: IncomingMessage, res: ServerResponse): void {
