@@ -1,7 +1,8 @@
 /**
  * The node API's view of a running `R3mesNode` (node-api.ts reads nothing else of it): its
  * status with the serving role's held-out loss history, its actor events, its chain's
- * history and queries, its transaction check and relay with the results of recent blocks, its fault injector, and the serving role's model source.
+ * history and queries, its check and relay of transactions with the results of recent
+ * blocks, its fault injector, and the serving role's model source.
  */
 import { TxCode } from '../chain/errors.ts'
 import type { SkewedClock } from '../runtime/skewed-clock.ts'

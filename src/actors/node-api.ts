@@ -1,7 +1,7 @@
 /**
- * A node's HTTP API (on loopback unless the operator names another address): what operators, `r3mes testnet` and `r3mes chaos` read and
- * steer, and on a serving node the completion API, all on one router behind one server
- * (http/http-server.ts).
+ * A node's HTTP API (on loopback unless the operator names another address): what operators,
+ * `r3mes tx`/`r3mes query`, `r3mes testnet` and `r3mes chaos` read and steer, and on a serving
+ * node the completion API, all on one router behind one server (http/http-server.ts).
  *
  *   GET  /status              chain id, height, window, peers, roles, metrics, held-out loss
  *                             history, the node's clock and its skew
