@@ -15,6 +15,7 @@ export function nodeApiBackend(node: R3mesNode, clock: SkewedClock): NodeApiBack
     height: () => node.chain.height,
     history: (height) => node.chain.history.get(height),
     query: (path) => node.chain.queryJson(path),
+    metrics: () => node.prometheus.scrape(),
     faults: node.net.faults,
     clock,
     ...(source !== undefined ? { serving: { source } } : {}),

@@ -9,6 +9,8 @@
  *   GET  /chain/history       block hash, app hash and beacon per height (?from=&to=, at most
  *                             MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST heights a request)
  *   GET  /query/<path>        a chain query, e.g. /query/supply, /query/claims/3
+ *   GET  /metrics             the node's and its process's Prometheus metrics, in the text
+ *                             exposition format (services/prometheus.ts)
  *   POST /admin/faults        fault injection on this node's real connections, and clock skew:
  *                             only with `admin` set (the testnet harness), and then only with
  *                             its bearer token, a loopback Host and a JSON body (admin-access.ts)
@@ -37,6 +39,7 @@ import {
   startHttpServer,
 } from './http/http-server.ts'
 import { type FaultRequest, parseFaultRequest, parseHistoryRange } from './http/node-api-requests.ts'
+import type { MetricsScrape } from './services/prometheus.ts'
 import { type CompletionsApi, completionsApi } from './serving/completions-api.ts'
 import type { ModelSource } from './serving/model-source.ts'
 
@@ -76,6 +79,8 @@ export interface NodeApiBackend {
   history(height: number): HistoryEntry | undefined
   /** A chain query by path; throws UnknownQueryError or PrunedError (chain/query.ts). */
   query(path: string): unknown
+  /** The node's Prometheus metrics, for `GET /metrics`. @default undefined (no such route: 404) */
+  metrics?(): Promise<MetricsScrape>
   readonly faults: NodeFaults
   /** The node's clock, which the clock-skew fault moves. */
   readonly clock: SkewedClock
@@ -121,6 +126,14 @@ export class NodeApi {
       .route('GET', '/events', (_req, res) => sendJson(res, 200, backend.events()))
       .route('GET', '/chain/history', (req, res) => this.#history(req, res))
       .prefix('GET', '/query/', (req, res) => this.#query(req, res))
+    if (backend.metrics !== undefined) {
+      const scrape = backend.metrics.bind(backend)
+      this.router.route('GET', '/metrics', async (_req, res) => {
+        const { contentType, body } = await scrape()
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
+        res.end(body)
+      })
+    }
     if (init.admin !== undefined) {
       const admin = init.admin
       this.router.route('POST', '/admin/faults', async (req, res) => {
