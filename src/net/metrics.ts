@@ -54,30 +54,39 @@ export function contentTraffic(registry: Registry): ContentTraffic {
 /** The counter helia's bitswap keeps of the block bytes it sends (@helia/bitswap network.js). */
 const BITSWAP_SENT_BYTES = 'helia_bitswap_sent_data_bytes_total'
 
+/** A metric that records nothing: what helia gets for everything but bitswap's sent bytes. */
+const ignored = {
+  update: () => {},
+  increment: () => {},
+  decrement: () => {},
+  reset: () => {},
+  observe: () => {},
+  timer: () => () => {},
+}
+
 /**
- * The `metrics` helia hands its bitswap: only the sent-bytes counter is taken, into `traffic`.
- * Bitswap's other metrics carry one label per peer that ever sent a block, a series a stream
- * of fresh peer ids could grow without bound, so they are declined: helia reads every
- * registration through `?.` and traces nothing when `traceFunction` returns nothing.
+ * The `metrics` helia hands its bitswap: only the sent-bytes counter is kept, into `traffic`.
+ * Bitswap's other metrics carry one label per peer that ever sent a block, series a stream of
+ * fresh peer ids could grow without bound, so they record nothing; traced functions run as they
+ * are.
  */
 export function bitswapTrafficMetrics(traffic: ContentTraffic): Metrics {
-  const declined = (): undefined => undefined
   const adapter = {
     registerCounter: (name: string) =>
       name === BITSWAP_SENT_BYTES
-        ? { increment: (bytes = 1) => traffic.served('bitswap', bytes), reset: () => {} }
-        : undefined,
-    registerMetric: declined,
-    registerMetricGroup: declined,
-    registerCounterGroup: declined,
-    registerHistogram: declined,
-    registerHistogramGroup: declined,
-    registerSummary: declined,
-    registerSummaryGroup: declined,
+        ? { ...ignored, increment: (bytes = 1) => traffic.served('bitswap', bytes) }
+        : ignored,
+    registerMetric: () => ignored,
+    registerMetricGroup: () => ignored,
+    registerCounterGroup: () => ignored,
+    registerHistogram: () => ignored,
+    registerHistogramGroup: () => ignored,
+    registerSummary: () => ignored,
+    registerSummaryGroup: () => ignored,
     trackMultiaddrConnection: () => {},
     trackProtocolStream: () => {},
-    createTrace: declined,
-    traceFunction: declined,
+    createTrace: () => undefined,
+    traceFunction: <F>(_name: string, fn: F): F => fn,
   }
   return adapter as unknown as Metrics
 }
