@@ -2,8 +2,8 @@
  * Stakers and their peers: each staker records the libp2p peer id of its node on chain (its
  * account key's unless it named another with a proof of possession), and no two stakers share
  * one, so an address names a peer and back. Parsed peer ids are cached per address, at most
- * one per staker on chain, so the cache is bounded by the chain's state; an entry whose staker
- * has since named another peer id is replaced.
+ * one per staker on chain, and so are staker addresses per peer id, so both caches are bounded by
+ * the chain's state; an entry whose staker has since named another peer id is replaced.
  */
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -23,6 +23,10 @@ export interface PeerDirectoryComponents {
 
 export function peerDirectory(components: PeerDirectoryComponents): PeerDirectory {
   const byAddress = new Map<string, PeerId>()
+  /** Address by peer id text, for peers found on chain (at most one per staker); checked on every hit. */
+  const byPeer = new Map<string, string>()
+  /** The peer id under which each address sits in `byPeer`, so a new one replaces it: one entry per staker. */
+  const peerOfAddress = new Map<string, string>()
   return {
     peerOf(address) {
       const staker = components.chain.staker(address)
@@ -36,7 +40,17 @@ export function peerDirectory(components: PeerDirectoryComponents): PeerDirector
     },
     addressOfPeer(peer) {
       const id = peer.toString()
-      return components.chain.stakers().find((s) => s.staker.peerId === id)?.address
+      const known = byPeer.get(id)
+      if (known !== undefined && components.chain.staker(known)?.peerId === id) return known
+      byPeer.delete(id)
+      const found = components.chain.stakers().find((s) => s.staker.peerId === id)?.address
+      if (found !== undefined) {
+        const previous = peerOfAddress.get(found)
+        if (previous !== undefined) byPeer.delete(previous)
+        byPeer.set(id, found)
+        peerOfAddress.set(found, id)
+      }
+      return found
     },
   }
 }
