@@ -73,7 +73,10 @@ export async function runCatchupBench(json: boolean, args: readonly string[]): P
     const home = homes[i] as string
     const net = await createNetNode({ chainId: CHAIN_ID, homeDir: join(home, 'net'), bootstrap }, components)
     nets.push(net)
-    const chain = new ChainNode({ home, genesis, seed, net, timeouts: TIMEOUTS, gossipIntervalMs: 200 }, components)
+    const chain = new ChainNode(
+      { home, genesis, consensusSeed: seed, net, timeouts: TIMEOUTS, gossipIntervalMs: 200 },
+      components,
+    )
     chains.push(chain)
     chain.start()
     return chain

@@ -1,6 +1,6 @@
 /**
- * One node's view of the chain: the consensus engine (a validator when the node's key is in
- * the set, a follower that verifies and applies decided blocks otherwise) running the chain
+ * One node's view of the chain: the consensus engine (a validator when the node's consensus
+ * key is in the set, a follower that verifies and applies decided blocks otherwise) running the chain
  * application over the node's gossip, with its WAL, block store, state store and signing
  * record on disk in the node's home. Every executed block is announced to `onBlock`
  * listeners (the role actors); transactions enter through `submit`, which hands them to the
@@ -31,13 +31,14 @@ import { FileWal } from '../consensus/wal.ts'
 import { GossipValidationError } from '../net/errors.ts'
 import type { NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
-import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
+import { MAX_RECENT_TX_RESULTS, MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { byzantineTransport } from './byzantine-validator.ts'
 import { type BeaconEvidence, ChainApplication } from './chain-application.ts'
 import { restoreNewestSnapshot, SnapshotStore } from './chain-snapshots.ts'
 import { consensusLink } from './consensus-link.ts'
 import { equivocatingTransport } from './equivocating-validator.ts'
 import type { HistoryEntry } from './node-api.ts'
+import { RecentTxResults } from './recent-tx-results.ts'
 import { seedGrinderTransport } from './seed-grinder.ts'
 
 export interface ExecutedBlock {
@@ -81,8 +82,11 @@ export interface ChainNodeInit {
   readonly home: string
   readonly storage?: StorageOptions
   readonly genesis: ChainGenesis
-  /** The node's ed25519 seed: its chain key and, if in the set, its validator key. */
-  readonly seed: Uint8Array
+  /**
+   * Seed of the node's consensus key: it signs votes, proposals and beacon proofs when its
+   * public key is in the validator set. The account key (transactions) is not needed here.
+   */
+  readonly consensusSeed: Uint8Array
   readonly net: NetNode
   readonly timeouts: TimeoutConfig
   /** Re-send status, proposal and votes this often. @default 200 */
@@ -152,9 +156,12 @@ export class ChainNode {
   readonly #blockStore: FileBlockStore
   readonly #snapshotIntervalBlocks: number
   readonly #keepBlocks: number
+  /** Height and result of the transactions in recent blocks (`GET /tx/<id>`). */
+  readonly txResults = new RecentTxResults(MAX_RECENT_TX_RESULTS)
   readonly #actor
   readonly #link
   readonly #leaveTx: () => void
+  readonly #mempool: Mempool
   readonly #c: RuntimeComponents
   readonly #netNode: NetNode
   #lastBlockAt: number | undefined
@@ -165,7 +172,7 @@ export class ChainNode {
     this.#netNode = init.net
     const genesis = consensusGenesis(init.genesis)
     this.validators = ValidatorSet.create(genesis.validators)
-    this.signer = signerFromSeed(init.seed)
+    this.signer = signerFromSeed(init.consensusSeed)
     this.validatorIndex = this.validators.validators.findIndex(
       (v) => Buffer.compare(Buffer.from(v.publicKey), Buffer.from(this.signer.publicKey)) === 0,
     )
@@ -179,6 +186,7 @@ export class ChainNode {
     const dir = join(init.home, 'consensus')
     this.#link = consensusLink({ channel: init.net.consensus, logger: components.logger })
     const mempool = new Mempool(this.app)
+    this.#mempool = mempool
     const blockStore = new FileBlockStore(join(dir, 'blocks'))
     const stateStore = new FileStateStore(join(dir, 'state'))
     this.#blockStore = blockStore
@@ -320,6 +328,11 @@ export class ChainNode {
     }
   }
 
+  /** Transactions waiting in this node's mempool (a follower's stays empty: it only forwards). */
+  mempoolSize(): { txs: number; bytes: number } {
+    return { txs: this.#mempool.size, bytes: this.#mempool.sizeBytes }
+  }
+
   /** The JSON answer to a string-path query (query.ts; the HTTP API and the CLI). */
   queryJson(path: string): unknown {
     return this.app.chain.query(path)
@@ -395,6 +408,10 @@ export class ChainNode {
       proposerKey: Buffer.from(beacon.proposerKey).toString('hex'),
     })
     const txIds = block.txs.map((tx) => txIdOf(tx))
+    txIds.forEach((txId, i) => {
+      const r = outcome.results[i]
+      if (r !== undefined) this.txResults.record({ txId, height: block.height, code: r.code, log: r.log })
+    })
     for (const l of this.#listeners) l({ block, outcome, txIds })
   }
 }

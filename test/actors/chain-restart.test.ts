@@ -46,7 +46,7 @@ async function start(home: string): Promise<Running> {
       {
         home,
         genesis,
-        seed,
+        consensusSeed: seed,
         net: cluster.nodes[0] as NonNullable<(typeof cluster.nodes)[0]>,
         timeouts: TIMEOUTS,
         storage: STORAGE,
