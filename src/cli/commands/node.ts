@@ -41,6 +41,17 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const v = args.values
   const home = stringOption(v, 'home', '')
   if (home === '') throw new InvalidArgumentError('--home DIR is required: the node keeps its key and stores there')
+  // Checked before anything is read or started: a bad value stops here.
+  const storage = {
+    snapshotIntervalBlocks: intOption(v, 'snapshot-interval', DEFAULT_SNAPSHOT_INTERVAL_BLOCKS, 0),
+    keepBlocks: intOption(v, 'keep-blocks', 0, 0),
+    gcIntervalBlocks: intOption(v, 'gc-interval', DEFAULT_GC_INTERVAL_BLOCKS, 0),
+  }
+  if (storage.keepBlocks > 0 && storage.snapshotIntervalBlocks === 0)
+    throw new InvalidArgumentError(
+      '--keep-blocks needs snapshots (--snapshot-interval above 0): without one a restart replays every block',
+      { option: 'keep-blocks' },
+    )
   const genesis = readGenesis(stringOption(v, 'genesis', join(home, 'genesis.json')))
   const roles = listOption(v, 'role')
     .flatMap((r) => r.split(','))
@@ -73,16 +84,6 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     logger: createLogger({ name, level, clock }),
   }
   const subnet = v.subnet === undefined ? undefined : intOption(v, 'subnet', 0, 0, 1023)
-  const storage = {
-    snapshotIntervalBlocks: intOption(v, 'snapshot-interval', DEFAULT_SNAPSHOT_INTERVAL_BLOCKS, 0),
-    keepBlocks: intOption(v, 'keep-blocks', 0, 0),
-    gcIntervalBlocks: intOption(v, 'gc-interval', DEFAULT_GC_INTERVAL_BLOCKS, 0),
-  }
-  if (storage.keepBlocks > 0 && storage.snapshotIntervalBlocks === 0)
-    throw new InvalidArgumentError(
-      '--keep-blocks needs snapshots (--snapshot-interval above 0): without one a restart replays every block',
-      { option: 'keep-blocks' },
-    )
   const node = await startNode(
     {
       home,
