@@ -116,8 +116,12 @@ export function checkBeacons(
   let top = 0
   for (const [node, history] of histories) {
     const byHeight = new Map(history.map((e) => [e.height, e]))
+    // A node that restarted from a chain-state snapshot serves the heights after it only: its
+    // first height's beacon is checked against the previous one where another node serves it.
+    const first = history.reduce((low, e) => Math.min(low, e.height), Number.POSITIVE_INFINITY)
     for (const e of history) {
       const previous = e.height === 1 ? genesis : fromHex(byHeight.get(e.height - 1)?.beacon, BEACON_SIZE_BYTES)
+      if (previous === undefined && e.height === first) continue
       if (previous === undefined) {
         forged.push(`${node} height ${e.height}: the previous block's beacon is not served`)
         continue

@@ -42,6 +42,16 @@ describe('testnet/invariants: beacons', () => {
     assert.match(r.detail, /12 committed blocks up to height 12/)
   })
 
+  it('passes a node restarted from a snapshot (its history starts later), and still fails a gap inside a history', () => {
+    const full = chain(12)
+    const restarted = full.filter((e) => e.height > 8)
+    const r = checkBeacons(nodes(full, restarted), genesis, 12)
+    assert.ok(r.ok, r.detail)
+    const gap = checkBeacons(nodes(full.filter((e) => e.height !== 5)), genesis, 1)
+    assert.equal(gap.ok, false)
+    assert.match(gap.detail, /height 6: the previous block's beacon is not served/)
+  })
+
   it('fails a block whose beacon was chosen, proved by another key, or claimed for another proposer', () => {
     const honest = chain(6)
     const at3 = honest[2] as BeaconEntry
