@@ -19,6 +19,7 @@ import { getModelConfig } from '../ml/config.ts'
 import { type BackendChoice, getKernels } from '../ml/kernels/select.ts'
 import { IDENTITY_FILE } from '../net/identity.ts'
 import { createNetNode, type GossipTuning, type NetNode } from '../net/node.ts'
+import type { OperatorKeys } from '../operator/home.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { onNextTurn } from '../runtime/event-loop.ts'
@@ -62,6 +63,11 @@ export interface NodeConfig {
   readonly seed?: Uint8Array
   /** The subnet a subnet peer seeds (a miner's subnet is the one it staked in). */
   readonly subnet?: number
+  /**
+   * The account and consensus keys of a home laid out by `r3mes init` (its libp2p identity is
+   * `net/identity.key`); absent for a home with one legacy `node.key`.
+   */
+  readonly keys?: OperatorKeys
 }
 
 /** Consensus timeouts for a target block time: a round fits in a few block times. */

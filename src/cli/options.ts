@@ -48,9 +48,13 @@ export function listOption(values: Values, name: string): string[] {
   return (Array.isArray(v) ? v : [v]).map(String)
 }
 
+/** `value` if it is one of `allowed`; `what` names it in the error (`--flag` also sets the error's option). */
 export function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}, got '${value}'`)
+    throw new InvalidArgumentError(
+      `${what} must be one of ${allowed.join(', ')}, got '${value}'`,
+      what.startsWith('--') ? { option: what.slice(2) } : {},
+    )
   }
   return value as T
 }
