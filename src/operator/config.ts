@@ -118,14 +118,17 @@ export function parseConfig(toml: string, file: string): NodeConfigFile {
       column: error.column,
     })
   }
-  const result = configSchema.safeParse(data)
+  const result = configSchema.safeParse(data, { reportInput: true })
   if (result.success) return result.data
   const problems = result.error.issues.flatMap((issue) => describeIssue(issue))
   throw new InvalidArgumentError(`${file}: ${problems.join('; ')}`, { file, problems })
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {
-  const at = issue.path.map(String).join('.')
+  const at = issue.path
+    .map((step) => (typeof step === 'number' ? `[${step}]` : `.${String(step)}`))
+    .join('')
+    .slice(1)
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeys(at)
     return issue.keys.map((key) => {
