@@ -117,10 +117,10 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   if (home === '') throw new InvalidArgumentError('--home DIR is required: the node keeps its keys and stores there')
   const merged = valuesWithConfig(home, args.values, nodeCommand.options)
   const o = readAgainstConfig(merged, (values) => readNodeOptions(home, values))
-  const genesis = readGenesis(o.genesisFile)
-  // Read before the node starts: a bad token or key file stops here, with nothing to shut down.
-  const adminToken = o.adminTokenFile === undefined ? undefined : readAdminToken(o.adminTokenFile)
+  // Read before the node starts: a bad key, genesis or token file stops here, with nothing to shut down.
   const keys = readHomeKeys(home, o.passphraseFile)
+  const genesis = readGenesis(o.genesisFile)
+  const adminToken = o.adminTokenFile === undefined ? undefined : readAdminToken(o.adminTokenFile)
   const roles = o.roles
   const subnet = o.subnet
   const base = new SystemClock()
