@@ -11,7 +11,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import { closestMatch } from 'leven'
-import { parse, TomlError } from 'smol-toml'
+import { parse, stringify, TomlError } from 'smol-toml'
 import { z } from 'zod'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { MAX_CONFIG_FILE_BYTES } from '../runtime/limits.ts'
@@ -24,8 +24,15 @@ const text = z.string().min(1, 'must not be empty')
 const texts = z.array(text)
 const count = z.number().int('must be an integer').min(0, 'must be ≥ 0')
 
+/** Longest moniker: a name for logs and dashboards, not a document. */
+const MAX_MONIKER_CHARS = 64
+
 const configSchema = z.strictObject({
-  moniker: text.optional(),
+  moniker: text
+    .max(MAX_MONIKER_CHARS, `must be at most ${MAX_MONIKER_CHARS} characters`)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must have no control characters')
+    .optional(),
   p2p: z
     .strictObject({
       listen: texts.optional(),
@@ -218,20 +225,21 @@ export const DEFAULT_INIT_LISTEN = '/ip4/0.0.0.0/tcp/26656'
 
 /** A commented config.toml: the chosen values set, every other key shown commented at its default. */
 export function renderConfig(choices: ConfigChoices): string {
-  const list = (values: readonly string[]) => `[${values.map((v) => JSON.stringify(v)).join(', ')}]`
+  // smol-toml writes each value, so any text comes out escaped as TOML reads it back.
+  const line = (key: string, value: string | readonly string[]) => stringify({ [key]: value }).trim()
   const apiAddress =
-    choices.apiAddress === undefined ? '# address = "127.0.0.1:0"' : `address = ${JSON.stringify(choices.apiAddress)}`
+    choices.apiAddress === undefined ? '# address = "127.0.0.1:0"' : line('address', choices.apiAddress)
   return `# R3MES node configuration, read by \`r3mes node --home <this folder>\`.
 # Every key is optional; a commented key shows its default or an example. A flag given to \`r3mes node\`
 # wins over the value here (each key names its flag). Relative file paths are read from
 # the home folder. docs/OPERATIONS.md describes every key.
 
 # Name in the logs (--name).
-moniker = ${JSON.stringify(choices.moniker)}
+${line('moniker', choices.moniker)}
 
 [p2p]
 # Multiaddrs to listen on (--listen). Default when absent: /ip4/127.0.0.1/tcp/0.
-listen = ${list(choices.listen)}
+${line('listen', choices.listen)}
 # Public multiaddrs to announce to peers, e.g. "/ip4/203.0.113.7/tcp/26656" (--announce).
 # announce = []
 # Peers to dial at start, each with /p2p/<peer id> (--bootstrap).
@@ -249,7 +257,7 @@ ${apiAddress}
 
 [node]
 # Roles this node runs (--role): ${NODE_ROLES.join(', ')}.
-roles = ${list(choices.roles)}
+${line('roles', choices.roles)}
 # The subnet a subnet peer seeds; a miner's is checked against the chain (--subnet).
 # subnet = 0
 # Kernels for training and verification: auto, ts, cpu or cuda (--backend).

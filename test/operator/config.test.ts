@@ -128,6 +128,7 @@ describe('operator config.toml', () => {
       ['[node]\nroles = []\n', /node\.roles: must name at least one role/],
       ['[log]\nlevel = "loud"\n', /log\.level: must be one of debug, info, warn, error, silent, got 'loud'/],
       ['moniker = ""\n', /moniker: must not be empty/],
+      ['moniker = "a\\u0007b"\n', /moniker: must have no control characters/],
       ['p2p = 3\n', /p2p: must be a table, got 3/],
     ]
     for (const [toml, expected] of cases)
@@ -163,9 +164,13 @@ describe('operator config.toml', () => {
   })
 
   it('renders a default file that parses back to what was chosen, every other key commented out', () => {
-    const text = renderConfig({ moniker: 'bob "the" node', listen: ['/ip4/0.0.0.0/tcp/26656'], roles: ['validator'] })
+    const text = renderConfig({
+      moniker: 'bob "the" \\node ünï',
+      listen: ['/ip4/0.0.0.0/tcp/26656'],
+      roles: ['validator'],
+    })
     assert.deepEqual(configToNodeFlags(parseConfig(text, 'config.toml'), '/h'), {
-      name: 'bob "the" node',
+      name: 'bob "the" \\node ünï',
       listen: ['/ip4/0.0.0.0/tcp/26656'],
       role: ['validator'],
     })

@@ -1,14 +1,14 @@
 /** `r3mes init`: a new operator's home folder, with its configuration file and fresh keys. */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadOrCreateIdentity } from '../../net/identity.ts'
-import { DEFAULT_INIT_LISTEN, renderConfig } from '../../operator/config.ts'
+import { DEFAULT_INIT_LISTEN, parseConfig, renderConfig } from '../../operator/config.ts'
 import { CONFIG_FILE, existingHomeFiles, writeNewOperatorKeys } from '../../operator/home.ts'
 import { readPassphraseFile } from '../../operator/keystore.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { NODE_ROLES } from '../../topology/roles.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
-import { listOption, oneOf, stringOption } from '../options.ts'
+import { listOption, multiaddrsOption, oneOf, stringOption } from '../options.ts'
 import { describeHomeKeys, printHomeKeys } from './keys.ts'
 
 async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
@@ -20,7 +20,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const roles = listOption(v, 'roles')
     .flatMap((r) => r.split(','))
     .map((r) => oneOf(r.trim(), NODE_ROLES, '--roles'))
-  const listen = listOption(v, 'listen')
+  const listen = multiaddrsOption(v, 'listen')
   const apiAddress = v['api-address'] === undefined ? undefined : stringOption(v, 'api-address', '')
   const chainId = v['chain-id'] === undefined ? undefined : stringOption(v, 'chain-id', '')
   if (v.encrypt === true && v['passphrase-file'] === undefined)
@@ -29,6 +29,15 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     throw new InvalidArgumentError('--passphrase-file is for --encrypt: give both, or neither for a plaintext key')
   // Read before anything is written: a bad passphrase file leaves no half-made home behind.
   const passphrase = v.encrypt === true ? readPassphraseFile(stringOption(v, 'passphrase-file', '')) : undefined
+
+  const config = renderConfig({
+    moniker,
+    listen: listen.length > 0 ? listen : [DEFAULT_INIT_LISTEN],
+    roles: roles.length > 0 ? roles : ['validator'],
+    ...(apiAddress === undefined ? {} : { apiAddress }),
+  })
+  // Read back as the node will read it, before anything is written: init never leaves a file the node refuses.
+  parseConfig(config, join(home, CONFIG_FILE))
 
   const existing = existingHomeFiles(home)
   if (existing.length > 0) {
@@ -39,15 +48,10 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   mkdirSync(home, { recursive: true })
   writeNewOperatorKeys(home, passphrase === undefined ? {} : { passphrase })
   mkdirSync(join(home, 'net'), { recursive: true, mode: 0o700 })
+  chmodSync(join(home, 'net'), 0o700)
   // The libp2p identity is written by the network layer, in libp2p's own key format.
   await loadOrCreateIdentity(join(home, 'net'))
   // The configuration last: a home with a config.toml is a finished one.
-  const config = renderConfig({
-    moniker,
-    listen: listen.length > 0 ? listen : [DEFAULT_INIT_LISTEN],
-    roles: roles.length > 0 ? roles : ['validator'],
-    ...(apiAddress === undefined ? {} : { apiAddress }),
-  })
   writeFileSync(join(home, CONFIG_FILE), config, { flag: 'wx' })
   const shown = await describeHomeKeys(home, chainId)
   printHomeKeys({ home, moniker, ...shown }, v.json === true, io)

@@ -25,7 +25,7 @@ import { MISBEHAVIOURS, type Misbehaviour, NODE_ROLES, type NodeRole, parseMisbe
 import { BACKENDS } from '../../topology/schema.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
 import { readAgainstConfig, valuesWithConfig } from '../node-config.ts'
-import { intOption, listOption, numberOption, oneOf, stringOption } from '../options.ts'
+import { intOption, listOption, multiaddrsOption, numberOption, oneOf, stringOption } from '../options.ts'
 
 function readGenesis(path: string) {
   let json: unknown
@@ -69,7 +69,7 @@ export function readNodeOptions(home: string, v: ParsedCommandArgs['values']): N
       { option: 'role' },
     )
   const optional = (name: string) => (v[name] === undefined ? undefined : stringOption(v, name, ''))
-  const listen = listOption(v, 'listen')
+  const listen = multiaddrsOption(v, 'listen')
   const subnet = v.subnet === undefined ? undefined : intOption(v, 'subnet', 0, 0, 1023)
   const adminTokenFile = optional('admin-token-file')
   const passphraseFile = optional('passphrase-file')
@@ -86,7 +86,7 @@ export function readNodeOptions(home: string, v: ParsedCommandArgs['values']): N
     seed: intOption(v, 'seed', 1, 0),
     ...(subnet === undefined ? {} : { subnet }),
     ...(listen.length > 0 ? { listen } : {}),
-    bootstrap: listOption(v, 'bootstrap'),
+    bootstrap: multiaddrsOption(v, 'bootstrap', { peer: true }),
     backend: oneOf(stringOption(v, 'backend', 'auto'), BACKENDS, '--backend'),
     challengeFraction: numberOption(v, 'challenge-fraction', 0.25, 0, 1),
     ...(modelDir === undefined ? {} : { modelDir }),

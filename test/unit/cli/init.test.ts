@@ -69,8 +69,8 @@ describe('r3mes init and r3mes keys show', () => {
 
     const config = readFileSync(join(home, CONFIG_FILE), 'utf8')
     assert.match(config, /^moniker = "alice"$/m)
-    assert.match(config, /^listen = \["\/ip4\/0\.0\.0\.0\/tcp\/26656"\]$/m)
-    assert.match(config, /^roles = \["validator"\]$/m)
+    assert.match(config, /^listen = \[ "\/ip4\/0\.0\.0\.0\/tcp\/26656" \]$/m)
+    assert.match(config, /^roles = \[ "validator" \]$/m)
 
     const again = await cli('keys', 'show', '--home', home, '--json')
     assert.equal(again.code, ExitCode.ok, again.err)
@@ -100,8 +100,8 @@ describe('r3mes init and r3mes keys show', () => {
     )
     assert.equal(code, ExitCode.ok, err)
     const config = readFileSync(join(home, CONFIG_FILE), 'utf8')
-    assert.match(config, /^roles = \["miner", "challenger"\]$/m)
-    assert.match(config, /^listen = \["\/ip4\/10\.0\.0\.2\/tcp\/4001", "\/ip4\/10\.0\.0\.2\/tcp\/4002"\]$/m)
+    assert.match(config, /^roles = \[ "miner", "challenger" \]$/m)
+    assert.match(config, /^listen = \[ "\/ip4\/10\.0\.0\.2\/tcp\/4001", "\/ip4\/10\.0\.0\.2\/tcp\/4002" \]$/m)
     assert.match(config, /^address = "10\.0\.0\.2:8080"$/m)
   })
 
@@ -177,6 +177,12 @@ describe('r3mes init and r3mes keys show', () => {
         ['init', '--home', home, '--moniker', 'x', '--encrypt', '--passphrase-file', join(root, 'none')],
         /cannot read the passphrase file/,
       ],
+      [
+        ['init', '--home', home, '--moniker', 'x', '--listen', '/ip4/1.2.3/tcp/1'],
+        /--listen '\/ip4\/1\.2\.3\/tcp\/1' is not a multiaddr/,
+      ],
+      [['init', '--home', home, '--moniker', 'line\nbreak'], /config\.toml: moniker: must have no control characters/],
+      [['init', '--home', home, '--moniker', 'x'.repeat(65)], /moniker: must be at most 64 characters/],
       [['keys', 'show'], /--home DIR is required/],
       [['keys', 'list', '--home', home], /unknown action 'list'/],
     ]
@@ -259,6 +265,14 @@ describe('r3mes node with a config.toml', () => {
     )
     // The same value given as a flag is reported as the flag.
     assert.throws(() => optionsFor({ backend: 'gpu' }), /^InvalidArgumentError: --backend must be one of/)
+  })
+
+  it('checks the addresses in the file: a bootstrap peer without its peer id is refused against its key', () => {
+    setConfig('bootstrap', '["/ip4/203.0.113.8/tcp/26656"]')
+    assert.throws(
+      () => optionsFor({}),
+      /config\.toml: p2p\.bootstrap: --bootstrap '\/ip4\/203\.0\.113\.8\/tcp\/26656' must end in \/p2p\/<peer id>/,
+    )
   })
 
   it('refuses a file key whose flag this node command does not have, naming the key', () => {
