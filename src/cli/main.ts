@@ -13,9 +13,11 @@ import { initCommand } from './commands/init.ts'
 import { keysCommand } from './commands/keys.ts'
 import { mlCommand } from './commands/ml.ts'
 import { nodeCommand } from './commands/node.ts'
+import { queryCommand } from './commands/query.ts'
 import { serveCommand } from './commands/serve.ts'
 import { testnetCommand } from './commands/testnet.ts'
 import { topologyCommand } from './commands/topology.ts'
+import { txCommand } from './commands/tx.ts'
 import { packageVersion, versionCommand } from './commands/version.ts'
 
 export const commands: readonly Command[] = [
@@ -23,6 +25,8 @@ export const commands: readonly Command[] = [
   initCommand,
   keysCommand,
   nodeCommand,
+  txCommand,
+  queryCommand,
   chaosCommand,
   topologyCommand,
   genesisCommand,

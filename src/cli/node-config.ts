@@ -14,6 +14,12 @@ import type { ParsedCommandArgs } from './command.ts'
 
 type Values = ParsedCommandArgs['values']
 
+/**
+ * Flags that set what another flag sets, in another form: given on the command line, each
+ * replaces the file's value of the other too (`--api-port N` over the file's `[api] address`).
+ */
+const SAME_SETTING: Readonly<Record<string, readonly string[]>> = { 'api-port': ['api-address'] }
+
 export interface ValuesWithConfig {
   /** The option values to run with: the file's, overridden by the command line's. */
   readonly values: Values
@@ -51,7 +57,10 @@ export function valuesWithConfig(home: string, cli: Values, known: ParseArgsOpti
         },
       )
     }
-    if (cli[flag] !== undefined) continue
+    const replaced = Object.entries(SAME_SETTING).some(
+      ([other, flags]) => cli[other] !== undefined && flags.includes(flag),
+    )
+    if (cli[flag] !== undefined || replaced) continue
     values[flag] = option.multiple === true && !Array.isArray(value) ? [value as string] : value
     fromFile[flag] = key
   }

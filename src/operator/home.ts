@@ -86,15 +86,23 @@ export function loadOperatorKeys(home: string, options: LoadKeysOptions = {}): O
   return { account: loadAccountKey(home, options), consensusSeed, consensus: keyPairFromSeed(consensusSeed) }
 }
 
-function loadAccountKey(home: string, options: LoadKeysOptions): KeyPair {
+/**
+ * The account key of `home` alone (what signs transactions): `keys/account.key`,
+ * `keys/account.keystore.json` opened with `options.passphrase`, or the legacy `node.key`.
+ * A home that only sends transactions needs no consensus key.
+ */
+export function loadAccountKey(home: string, options: LoadKeysOptions = {}): KeyPair {
   const accountPath = join(home, ACCOUNT_KEY_FILE)
   const keystorePath = join(home, ACCOUNT_KEYSTORE_FILE)
   const hasKeystore = existsSync(keystorePath)
-  if (hasKeystore && existsSync(accountPath)) {
+  const hasAccount = existsSync(accountPath)
+  if (hasKeystore && hasAccount) {
     throw new InvalidArgumentError(
       `${home} has the account key twice, in ${ACCOUNT_KEY_FILE} and in ${ACCOUNT_KEYSTORE_FILE}: keep one`,
     )
   }
+  const legacy = join(home, LEGACY_NODE_KEY_FILE)
+  if (!hasKeystore && !hasAccount && existsSync(legacy)) return keyPairFromSeed(readKeySeed(legacy))
   if (!hasKeystore) return keyPairFromSeed(readKeySeed(accountPath))
   const keystore = readKeystoreFile(keystorePath)
   if (options.passphrase === undefined) {

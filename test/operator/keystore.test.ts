@@ -10,6 +10,7 @@ import {
   ACCOUNT_KEYSTORE_FILE,
   CONSENSUS_KEY_FILE,
   LEGACY_NODE_KEY_FILE,
+  loadAccountKey,
   loadOperatorKeys,
   showOperatorKeys,
   writeKeySeed,
@@ -210,6 +211,13 @@ describe('operator keystore (scrypt + AES-256-GCM)', () => {
       const keys = loadOperatorKeys(dir)
       assert.equal(keys.account.address, testKey('legacy').address)
       assert.deepEqual(keys.consensus.publicKey, testKey('legacy').publicKey)
+      assert.equal(loadAccountKey(dir).address, testKey('legacy').address)
+    })
+
+    it('reads the account key alone from a home that keeps no consensus key', () => {
+      writeKeySeed(join(dir, ACCOUNT_KEY_FILE), testKey('payer').secretKey)
+      assert.equal(loadAccountKey(dir).address, testKey('payer').address)
+      assert.match(thrown(() => loadOperatorKeys(dir)).message, /cannot read the key file .*consensus\.key/)
     })
   })
 })

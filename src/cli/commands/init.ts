@@ -8,7 +8,7 @@ import { readPassphraseFile } from '../../operator/keystore.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { NODE_ROLES } from '../../topology/roles.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
-import { listOption, multiaddrsOption, oneOf, stringOption } from '../options.ts'
+import { hostPortOption, listOption, multiaddrsOption, oneOf, stringOption } from '../options.ts'
 import { describeHomeKeys, printHomeKeys } from './keys.ts'
 
 async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
@@ -21,6 +21,8 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     .flatMap((r) => r.split(','))
     .map((r) => oneOf(r.trim(), NODE_ROLES, '--roles'))
   const listen = multiaddrsOption(v, 'listen')
+  // Checked as r3mes node will read it, and written as given.
+  hostPortOption(v, 'api-address', { host: '127.0.0.1', port: 0 })
   const apiAddress = v['api-address'] === undefined ? undefined : stringOption(v, 'api-address', '')
   const chainId = v['chain-id'] === undefined ? undefined : stringOption(v, 'chain-id', '')
   if (v.encrypt === true && v['passphrase-file'] === undefined)

@@ -25,7 +25,41 @@ import { MISBEHAVIOURS, type Misbehaviour, NODE_ROLES, type NodeRole, parseMisbe
 import { BACKENDS } from '../../topology/schema.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
 import { readAgainstConfig, valuesWithConfig } from '../node-config.ts'
-import { intOption, listOption, multiaddrsOption, numberOption, oneOf, stringOption } from '../options.ts'
+import {
+  type HostPort,
+  hostPortOption,
+  intOption,
+  listOption,
+  multiaddrsOption,
+  numberOption,
+  oneOf,
+  stringOption,
+} from '../options.ts'
+
+/** Where the API listens: `--api-address HOST:PORT`, or the older `--api-port N` on the loopback. */
+function apiAddress(v: ParsedCommandArgs['values']): HostPort {
+  if (v['api-address'] !== undefined && v['api-port'] !== undefined)
+    throw new InvalidArgumentError('give --api-address HOST:PORT or --api-port N, not both', { option: 'api-port' })
+  if (v['api-port'] !== undefined) return { host: '127.0.0.1', port: intOption(v, 'api-port', 0, 0, 65_535) }
+  return hostPortOption(v, 'api-address', { host: '127.0.0.1', port: 0 })
+}
+
+/** The extra Host names the admin routes answer to (`--admin-host`), each checked. */
+function adminHostsOption(v: ParsedCommandArgs['values'], adminTokenFile: string | undefined): string[] {
+  // The admin Host check admits the loopback names only, wherever the API listens: a name the
+  // node is reached by from elsewhere is added only when the operator names it.
+  const adminHosts = listOption(v, 'admin-host').map((h) => h.trim().toLowerCase())
+  for (const h of adminHosts)
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(h))
+      throw new InvalidArgumentError(`--admin-host must be a host name or address without a port, got '${h}'`, {
+        option: 'admin-host',
+      })
+  if (adminHosts.length > 0 && adminTokenFile === undefined)
+    throw new InvalidArgumentError('--admin-host needs --admin-token-file: the admin routes are off without a token', {
+      option: 'admin-host',
+    })
+  return adminHosts
+}
 
 function readGenesis(path: string) {
   let json: unknown
@@ -54,7 +88,10 @@ export interface NodeOptions {
   readonly challengeFraction: number
   readonly modelDir?: string
   readonly heartbeatMs: number
-  readonly apiPort: number
+  /** Where the HTTP API listens. */
+  readonly api: HostPort
+  /** Host names besides the loopback's the admin routes answer to. */
+  readonly adminHosts: string[]
   readonly readyFile?: string
 }
 
@@ -91,7 +128,8 @@ export function readNodeOptions(home: string, v: ParsedCommandArgs['values']): N
     challengeFraction: numberOption(v, 'challenge-fraction', 0.25, 0, 1),
     ...(modelDir === undefined ? {} : { modelDir }),
     heartbeatMs: intOption(v, 'heartbeat-ms', 700, 50, 10_000),
-    apiPort: intOption(v, 'api-port', 0, 0, 65_535),
+    api: apiAddress(v),
+    adminHosts: adminHostsOption(v, adminTokenFile),
     ...(readyFile === undefined ? {} : { readyFile }),
   }
 }
@@ -155,13 +193,14 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
       `--subnet ${subnet} does not match the chain: ${node.address} trains subnet ${staker?.subnet ?? 'none'}`,
     )
   }
-  const api = new NodeApi({
+  const nodeApi = new NodeApi({
     backend: nodeApiBackend(node, clock),
     components,
-    port: o.apiPort,
-    ...(adminToken === undefined ? {} : { admin: { token: adminToken } }),
+    host: o.api.host,
+    port: o.api.port,
+    ...(adminToken === undefined ? {} : { admin: { token: adminToken, hosts: o.adminHosts } }),
   })
-  const apiUrl = await api.listen()
+  const apiUrl = await nodeApi.listen()
   const ready = {
     name,
     address: node.address,
@@ -178,7 +217,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   while (io.signal?.aborted !== true) {
     await sleep(base, 500).catch(() => {})
   }
-  await api.close()
+  await nodeApi.close()
   await node.stop()
   return ExitCode.ok
 }
@@ -188,9 +227,11 @@ export const nodeCommand: Command = {
   summary: 'run one peer with the roles its configuration names',
   usage: 'r3mes node --home DIR [--genesis FILE] --role ROLE[,ROLE] [--bootstrap MULTIADDR]... [options]',
   help: `Runs one R3MES peer over libp2p until interrupted. It prints one JSON line when ready
-(address, peer id, listen addresses, API URL) and serves its HTTP API on loopback
-(GET /status, /events, /chain/history, /query/<path>; POST /admin/faults only with
---admin-token-file, and then only with that token as a bearer token).
+(address, peer id, listen addresses, API URL) and serves its HTTP API (on the loopback
+unless --api-address names another interface): GET /status, /events, /chain/history,
+/query/<path>, /tx/<id> and POST /tx (signed transactions, as r3mes tx sends them); POST
+/admin/faults only with --admin-token-file, and then only with that token as a bearer token
+and a loopback Host (or one named by --admin-host).
 
 When DIR has a config.toml (written by r3mes init), its values are the defaults of these
 options; an option given here wins. A home made by r3mes init keeps its keys in DIR/keys
@@ -204,7 +245,11 @@ Options:
   --subnet K              the subnet a subnet peer seeds; for a miner, check that the chain has it training K
   --listen MULTIADDR      repeatable (default /ip4/127.0.0.1/tcp/0)
   --bootstrap MULTIADDR   repeatable: peers to dial at start (with /p2p/<id>)
-  --api-port N            HTTP API port on 127.0.0.1 (default: any free port)
+  --api-address HOST:PORT where the HTTP API listens (default 127.0.0.1:0, any free port);
+                          0.0.0.0:PORT or [::]:PORT serves every interface
+  --api-port N            the same as --api-address 127.0.0.1:N
+  --admin-host NAME       repeatable: a Host name (besides the loopback) the admin routes
+                          answer to, e.g. the name the node is reached by; needs the token
   --admin-token-file FILE enable the admin routes (fault injection, for tests), for requests
                           that carry the token in FILE (written mode 0600 by r3mes testnet)
   --model DIR             publish this backbone folder (it must be the genesis model)
@@ -225,6 +270,8 @@ Options:
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
     'api-port': { type: 'string' },
+    'api-address': { type: 'string' },
+    'admin-host': { type: 'string', multiple: true },
     'admin-token-file': { type: 'string' },
     model: { type: 'string' },
     backend: { type: 'string' },

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { publicKeyOfPeerId, verifyKeyProof } from '../../../src/chain/key-proofs.ts'
-import { keyPairFromSeed } from '../../../src/chain/keys.ts'
+import { keyPairFromSeed, testKey } from '../../../src/chain/keys.ts'
 import { ExitCode } from '../../../src/cli/command.ts'
 import { nodeCommand, readNodeOptions } from '../../../src/cli/commands/node.ts'
 import { readAgainstConfig, valuesWithConfig } from '../../../src/cli/node-config.ts'
@@ -183,6 +183,7 @@ describe('r3mes init and r3mes keys show', () => {
       ],
       [['init', '--home', home, '--moniker', 'line\nbreak'], /config\.toml: moniker: must have no control characters/],
       [['init', '--home', home, '--moniker', 'x'.repeat(65)], /moniker: must be at most 64 characters/],
+      [['init', '--home', home, '--moniker', 'x', '--api-address', 'localhost'], /--api-address must be HOST:PORT/],
       [['keys', 'show'], /--home DIR is required/],
       [['keys', 'list', '--home', home], /unknown action 'list'/],
     ]
@@ -246,6 +247,13 @@ describe('r3mes node with a config.toml', () => {
     assert.deepEqual(merged.fromFile, { 'log-level': 'log.level' })
   })
 
+  it('takes the API address from the file, and --api-port on the command line over it', () => {
+    setConfig('address', '"0.0.0.0:26657"')
+    assert.deepEqual(optionsFor({}).options.api, { host: '0.0.0.0', port: 26657 })
+    assert.deepEqual(optionsFor({ 'api-port': '8080' }).options.api, { host: '127.0.0.1', port: 8080 })
+    assert.deepEqual(optionsFor({ 'api-address': '[::1]:9000' }).options.api, { host: '::1', port: 9000 })
+  })
+
   it('reads relative file paths from the home, absolute ones as they are', () => {
     setConfig('genesis', '"chain/genesis.json"')
     setConfig('model', '"/srv/model"')
@@ -306,7 +314,16 @@ describe('r3mes node with a config.toml', () => {
     const missing = await cli('node', '--home', sealed)
     assert.equal(missing.code, ExitCode.usage)
     assert.match(missing.err, /is encrypted: give its passphrase with --passphrase-file FILE/)
+    // r3mes tx opens the key before it contacts a node: no node answers at this address.
+    const tx = ['tx', 'send', testKey('payee').address, '1', '--node', 'http://127.0.0.1:9']
+    const txMissing = await cli(...tx, '--home', sealed)
+    assert.match(txMissing.err, /is encrypted: give its passphrase with --passphrase-file FILE/)
+    const txOpened = await cli(...tx, '--home', sealed, '--passphrase-file', passphraseFile)
+    assert.notEqual(txOpened.code, ExitCode.ok)
+    assert.doesNotMatch(txOpened.err, /passphrase|keystore/, 'the key opened; only the node is missing')
     writeFileSync(passphraseFile, 'not it\n')
+    const txWrong = await cli(...tx, '--home', sealed, '--passphrase-file', passphraseFile)
+    assert.match(txWrong.err, /wrong passphrase for the keystore/)
     const wrong = await cli('node', '--home', sealed, '--passphrase-file', passphraseFile)
     assert.equal(wrong.code, ExitCode.failure)
     assert.match(
