@@ -1,8 +1,8 @@
 /**
  * An operator's home for real: `r3mes init` with an encrypted account key, then `r3mes node
- * --home` started from its config.toml alone (plus the passphrase file and the API port), on a
- * real libp2p node. The ready line and /status show that the file's moniker, roles, listen
- * address and log level were the ones the node ran with.
+ * --home` started from its config.toml alone (plus the passphrase file), on a real libp2p
+ * node. The ready line and /status show that the file's moniker, roles, listen and API
+ * addresses were the ones the node ran with.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -33,7 +33,8 @@ describe('an operator home run by r3mes node', function () {
     writeFileSync(passphraseFile, 'carol passphrase\n', { mode: 0o600 })
     const init = await cli(
       ...['init', '--home', home, '--moniker', 'carol', '--roles', 'validator'],
-      ...['--listen', '/ip4/127.0.0.2/tcp/0', '--encrypt', '--passphrase-file', passphraseFile, '--json'],
+      ...['--listen', '/ip4/127.0.0.2/tcp/0', '--api-address', '127.0.0.2:0'],
+      ...['--encrypt', '--passphrase-file', passphraseFile, '--json'],
     )
     assert.equal(init.code, ExitCode.ok, init.err)
     const { address } = JSON.parse(init.out) as { address: string }
@@ -79,6 +80,7 @@ describe('an operator home run by r3mes node', function () {
       assert.deepEqual(ready.roles, ['validator'], '[node] roles')
       assert.ok(ready.multiaddrs.length > 0)
       for (const addr of ready.multiaddrs) assert.match(addr, /^\/ip4\/127\.0\.0\.2\/tcp\/\d+/, '[p2p] listen')
+      assert.match(ready.api, /^http:\/\/127\.0\.0\.2:\d+/, '[api] address')
       const status = (await (await fetch(`${ready.api}/status`)).json()) as { roles: string[] }
       assert.deepEqual(status.roles, ['validator'])
     } finally {
