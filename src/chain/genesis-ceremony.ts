@@ -142,8 +142,7 @@ export function initGenesis(opts: InitGenesisOptions): CeremonyGenesis {
  * second add is refused rather than summed, so a repeated command cannot fund twice.
  */
 export function addGenesisAccount(genesis: CeremonyGenesis, address: string, balance: bigint): CeremonyGenesis {
-  if (!isAddress(address))
-    throw new InvalidArgumentError(`'${address}' is not an r3mes1… account address`)
+  if (!isAddress(address)) throw new InvalidArgumentError(`'${address}' is not an r3mes1… account address`)
   if (balance <= 0n) throw new InvalidArgumentError(`the balance of ${address} must be positive`)
   if (balance > MAX_AMOUNT) throw new InvalidArgumentError(`the balance of ${address} is above ${MAX_AMOUNT}`)
   const existing = genesis.accounts.find((a) => a.address === address)
@@ -258,7 +257,8 @@ export function parseGentx(json: unknown, what = 'gentx'): Gentx {
   const fail = (field: string, message: string): never => {
     throw new GentxError(`${what}: '${field}' ${message}`, { gentx: what, field })
   }
-  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
   if (!isObject(json)) return fail('gentx', 'must be an object')
   for (const key of Object.keys(json))
     if (key !== 'body' && key !== 'signature') fail(key, 'is not a gentx field (body, signature)')
@@ -279,7 +279,8 @@ export function parseGentx(json: unknown, what = 'gentx'): Gentx {
   if (stake === 0n) fail('body.stake', 'must be positive')
   const roles = b.roles
   if (!Array.isArray(roles) || roles.length === 0) return fail('body.roles', 'must list at least one role')
-  for (const r of roles) if (!ROLES.includes(r as Role)) fail('body.roles', `names the unknown role ${JSON.stringify(r)}`)
+  for (const r of roles)
+    if (!ROLES.includes(r as Role)) fail('body.roles', `names the unknown role ${JSON.stringify(r)}`)
   if (roles.some((r, i) => i > 0 && !(String(roles[i - 1]) < String(r))))
     fail('body.roles', 'must be sorted, each role once')
   const subnet = b.subnet
