@@ -344,6 +344,26 @@ function describe(gentx: Gentx): string {
 // Collect
 
 /**
+ * Refuse a gentx the genesis cannot take, whoever else stakes: its account unfunded or
+ * holding less than the stake, a subnet the genesis lacks, a stake under a role's minimum.
+ * `r3mes genesis gentx` checks this against the draft before signing anything away.
+ */
+export function checkGentxFits(genesis: Genesis, gentx: Gentx): void {
+  const b = gentx.body
+  const who = describe(gentx)
+  const balance = genesis.accounts.find((a) => a.address === gentxAddress(gentx))?.balance
+  if (balance === undefined)
+    throw new GentxError(`${who}: the account is not in the genesis (fund it with add-account first)`)
+  if (balance < b.stake)
+    throw new GentxError(`${who}: it stakes ${b.stake} but the account holds ${balance} (base units)`)
+  if (b.subnet !== null && b.subnet >= genesis.subnets.length)
+    throw new GentxError(`${who}: subnet ${b.subnet} does not exist (the genesis has ${genesis.subnets.length})`)
+  for (const r of b.roles)
+    if (b.stake < minStakeFor(genesis.params, r))
+      throw new GentxError(`${who}: a ${r} stakes at least ${minStakeFor(genesis.params, r)}, it stakes ${b.stake}`)
+}
+
+/**
  * The genesis with the stakers of `gentxs` (in the order given): each gentx verified for this
  * chain, its account funded in the genesis with at least its stake, which moves out of the
  * balance; no account, consensus key or peer id staked twice; at least one validator; and the
@@ -367,16 +387,9 @@ export function collectGentxs(genesis: CeremonyGenesis, gentxs: readonly Gentx[]
     if (seen.consensus.has(b.consensusKey))
       throw new GentxError(`${who}: its consensus key ${b.consensusKey} is already a staker's`)
     if (seen.peer.has(b.peerId)) throw new GentxError(`${who}: its peer id ${b.peerId} is already a staker's`)
-    const balance = accounts.get(address)
-    if (balance === undefined)
-      throw new GentxError(`${who}: the account is not in the genesis (fund it with add-account first)`)
-    if (balance < b.stake)
-      throw new GentxError(`${who}: it stakes ${b.stake} but the account holds ${balance} (base units)`)
-    if (b.subnet !== null && b.subnet >= genesis.subnets.length)
-      throw new GentxError(`${who}: subnet ${b.subnet} does not exist (the genesis has ${genesis.subnets.length})`)
-    for (const r of b.roles)
-      if (b.stake < minStakeFor(genesis.params, r))
-        throw new GentxError(`${who}: a ${r} stakes at least ${minStakeFor(genesis.params, r)}, it stakes ${b.stake}`)
+    // An account stakes once, so its balance in `genesis` is still the one this stake draws on.
+    checkGentxFits(genesis, gentx)
+    const balance = accounts.get(address) as bigint
     seen.account.add(b.pubKey)
     seen.consensus.add(b.consensusKey)
     seen.peer.add(b.peerId)
