@@ -77,7 +77,7 @@ const CHAIN_ID = /^[a-z0-9][a-z0-9-]{0,47}$/
 const AMOUNT = /^(0|[1-9][0-9]{0,30})$/
 /** The largest amount a genesis can hold (31 decimal digits, as `parseGenesis` reads them). */
 const MAX_AMOUNT = 10n ** 31n - 1n
-export const MAX_MONIKER_LENGTH = 64
+export const MAX_MONIKER_CHARS = 64
 /** Printable text without control characters, so a moniker prints safely in a terminal. */
 const MONIKER = /^[^\p{Cc}\p{Cf}]+$/u
 const GENTX_DOMAIN = 'r3mes/gentx/1\0'
@@ -172,8 +172,8 @@ export interface CreateGentxOptions {
 /** A staker's signed self-stake. Bad options are refused with an error naming the option. */
 export function createGentx(opts: CreateGentxOptions): Gentx {
   if (!CHAIN_ID.test(opts.chainId)) throw new InvalidArgumentError(`chain id '${opts.chainId}' is not valid`)
-  const moniker = checkMoniker(opts.moniker)
-  if (moniker !== undefined) throw new InvalidArgumentError(`moniker ${moniker}`)
+  const monikerProblem = checkMoniker(opts.moniker)
+  if (monikerProblem !== undefined) throw new InvalidArgumentError(`moniker ${monikerProblem}`)
   if (opts.stake <= 0n || opts.stake > MAX_AMOUNT)
     throw new InvalidArgumentError(`the stake must be a positive amount up to ${MAX_AMOUNT} base units`)
   const roles = [...new Set(opts.roles)].sort()
@@ -330,8 +330,8 @@ export function gentxProblems(gentx: Gentx, chainId: string): string[] {
 }
 
 function checkMoniker(moniker: unknown): string | undefined {
-  if (typeof moniker !== 'string' || moniker.length === 0 || moniker.length > MAX_MONIKER_LENGTH)
-    return `must be 1 to ${MAX_MONIKER_LENGTH} characters`
+  if (typeof moniker !== 'string' || moniker.length === 0 || moniker.length > MAX_MONIKER_CHARS)
+    return `must be 1 to ${MAX_MONIKER_CHARS} characters`
   if (!MONIKER.test(moniker)) return 'must hold no control characters'
   return undefined
 }
