@@ -247,6 +247,28 @@ describe('genesis ceremony: gentx', () => {
     )
   })
 
+  it('decodeGentx answers any text with a gentx or a GentxError, nothing else', () => {
+    const good = JSON.parse(encodeGentx(gentxOf(operator('fuzz'))))
+    const shapes = fc.oneof(
+      fc.string(),
+      fc.json(),
+      fc.jsonValue().map((v) => JSON.stringify({ body: v, signature: good.signature })),
+      fc
+        .record({ key: fc.constantFrom(...Object.keys(good.body)), value: fc.jsonValue() })
+        .map(({ key, value }) => JSON.stringify({ ...good, body: { ...good.body, [key]: value } })),
+    )
+    fc.assert(
+      fc.property(shapes, (text) => {
+        try {
+          decodeGentx(text)
+        } catch (error) {
+          assert.ok(error instanceof GentxError, String(error))
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+
   it('decodeGentx refuses what is not a gentx, naming the field', () => {
     const good = JSON.parse(encodeGentx(gentxOf(operator('d'))))
     assert.throws(() => decodeGentx('{', 'f.json'), /f.json is not JSON/)
