@@ -30,12 +30,13 @@ import { FileWal } from '../consensus/wal.ts'
 import { GossipValidationError } from '../net/errors.ts'
 import type { NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
-import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
+import { MAX_RECENT_TX_RESULTS, MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { byzantineTransport } from './byzantine-validator.ts'
 import { type BeaconEvidence, ChainApplication } from './chain-application.ts'
 import { consensusLink } from './consensus-link.ts'
 import { equivocatingTransport } from './equivocating-validator.ts'
 import type { HistoryEntry } from './node-api.ts'
+import { RecentTxResults } from './recent-tx-results.ts'
 import { seedGrinderTransport } from './seed-grinder.ts'
 
 export interface ExecutedBlock {
@@ -114,6 +115,8 @@ export class ChainNode {
   readonly #listeners = new Set<(b: ExecutedBlock) => void>()
   /** Block hash and the app hash after it, per height executed here (checks across nodes). */
   readonly history = new Map<number, HistoryEntry>()
+  /** Height and result of the transactions in recent blocks (`GET /tx/<id>`). */
+  readonly txResults = new RecentTxResults(MAX_RECENT_TX_RESULTS)
   readonly #actor
   readonly #link
   readonly #leaveTx: () => void
@@ -300,6 +303,10 @@ export class ChainNode {
       proposerKey: Buffer.from(beacon.proposerKey).toString('hex'),
     })
     const txIds = block.txs.map((tx) => txIdOf(tx))
+    txIds.forEach((txId, i) => {
+      const r = outcome.results[i]
+      if (r !== undefined) this.txResults.record({ txId, height: block.height, code: r.code, log: r.log })
+    })
     for (const l of this.#listeners) l({ block, outcome, txIds })
   }
 }

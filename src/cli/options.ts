@@ -54,3 +54,25 @@ export function oneOf<T extends string>(value: string, allowed: readonly T[], wh
   }
   return value as T
 }
+
+/** A listening address: `HOST:PORT`, an IPv6 host in brackets (`[::]:8080`); port 0 is any free port. */
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
+
+/** `--name HOST:PORT`, or `fallback` when absent. */
+export function hostPortOption(values: Values, name: string, fallback: HostPort): HostPort {
+  const v = values[name]
+  if (v === undefined) return fallback
+  const text = typeof v === 'string' ? v.trim() : ''
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text)
+  const port = Number(match?.[2])
+  if (match === null || port > 65_535)
+    throw new InvalidArgumentError(
+      `--${name} must be HOST:PORT (e.g. 127.0.0.1:26657, 0.0.0.0:26657, [::1]:26657; port 0 for any free port), got '${String(v)}'`,
+      { option: name },
+    )
+  const host = (match[1] as string).startsWith('[') ? (match[1] as string).slice(1, -1) : (match[1] as string)
+  return { host, port }
+}

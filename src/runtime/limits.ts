@@ -456,6 +456,13 @@ export const MAX_HTTP_BODY_BYTES = 1024 * 1024
  */
 export const MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST = 256
 
+/**
+ * Results of recent transactions a node keeps for `GET /tx/<id>` (~200 bytes each): the
+ * oldest is forgotten first, so a chain of busy blocks cannot grow the index; a client that
+ * asks too late gets 404 and reads the block instead.
+ */
+export const MAX_RECENT_TX_RESULTS = 10_000
+
 // ---- files on disk and topology files --------------------------------------------------------
 
 /** Largest topology file read: the shipped ones are a few KB; a file is read whole into memory. */

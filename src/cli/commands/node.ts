@@ -16,7 +16,15 @@ import { SystemClock } from '../../runtime/system-clock.ts'
 import { MISBEHAVIOURS, type Misbehaviour, NODE_ROLES, type NodeRole, parseMisbehaviour } from '../../topology/roles.ts'
 import { BACKENDS } from '../../topology/schema.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
-import { intOption, listOption, numberOption, oneOf, stringOption } from '../options.ts'
+import { type HostPort, hostPortOption, intOption, listOption, numberOption, oneOf, stringOption } from '../options.ts'
+
+/** Where the API listens: `--api-address HOST:PORT`, or the older `--api-port N` on the loopback. */
+function apiAddress(v: ParsedCommandArgs['values']): HostPort {
+  if (v['api-address'] !== undefined && v['api-port'] !== undefined)
+    throw new InvalidArgumentError('give --api-address HOST:PORT or --api-port N, not both', { option: 'api-port' })
+  if (v['api-port'] !== undefined) return { host: '127.0.0.1', port: intOption(v, 'api-port', 0, 0, 65_535) }
+  return hostPortOption(v, 'api-address', { host: '127.0.0.1', port: 0 })
+}
 
 function readGenesis(path: string) {
   let json: unknown
@@ -40,6 +48,19 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   // Read before the node starts: a bad token file stops here, with nothing to shut down.
   const tokenFile = stringOption(v, 'admin-token-file', '')
   const adminToken = tokenFile === '' ? undefined : readAdminToken(tokenFile)
+  const api = apiAddress(v)
+  // The admin Host check admits the loopback names only, wherever the API listens: a name the
+  // node is reached by from elsewhere is added only when the operator names it.
+  const adminHosts = listOption(v, 'admin-host').map((h) => h.trim().toLowerCase())
+  for (const h of adminHosts)
+    if (!/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(h))
+      throw new InvalidArgumentError(`--admin-host must be a host name or address without a port, got '${h}'`, {
+        option: 'admin-host',
+      })
+  if (adminHosts.length > 0 && adminToken === undefined)
+    throw new InvalidArgumentError('--admin-host needs --admin-token-file: the admin routes are off without a token', {
+      option: 'admin-host',
+    })
   const misbehaviours: Misbehaviour[] = listOption(v, 'misbehave').map(parseMisbehaviour)
   const base = new SystemClock()
   const clock = new SkewedClock(base)
@@ -74,13 +95,14 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
       `--subnet ${subnet} does not match the chain: ${node.address} trains subnet ${staker?.subnet ?? 'none'}`,
     )
   }
-  const api = new NodeApi({
+  const nodeApi = new NodeApi({
     backend: nodeApiBackend(node, clock),
     components,
-    port: intOption(v, 'api-port', 0, 0, 65_535),
-    ...(adminToken === undefined ? {} : { admin: { token: adminToken } }),
+    host: api.host,
+    port: api.port,
+    ...(adminToken === undefined ? {} : { admin: { token: adminToken, hosts: adminHosts } }),
   })
-  const apiUrl = await api.listen()
+  const apiUrl = await nodeApi.listen()
   const ready = {
     name,
     address: node.address,
@@ -98,7 +120,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   while (io.signal?.aborted !== true) {
     await sleep(base, 500).catch(() => {})
   }
-  await api.close()
+  await nodeApi.close()
   await node.stop()
   return ExitCode.ok
 }
@@ -108,9 +130,11 @@ export const nodeCommand: Command = {
   summary: 'run one peer with the roles its configuration names',
   usage: 'r3mes node --home DIR [--genesis FILE] --role ROLE[,ROLE] [--bootstrap MULTIADDR]... [options]',
   help: `Runs one R3MES peer over libp2p until interrupted. It prints one JSON line when ready
-(address, peer id, listen addresses, API URL) and serves its HTTP API on loopback
-(GET /status, /events, /chain/history, /query/<path>; POST /admin/faults only with
---admin-token-file, and then only with that token as a bearer token).
+(address, peer id, listen addresses, API URL) and serves its HTTP API (on the loopback
+unless --api-address names another interface): GET /status, /events, /chain/history,
+/query/<path>, /tx/<id> and POST /tx (signed transactions, as r3mes tx sends them); POST
+/admin/faults only with --admin-token-file, and then only with that token as a bearer token
+and a loopback Host (or one named by --admin-host).
 
 Options:
   --home DIR              the node's folder: key (node.key), stores, WAL (required)
@@ -119,7 +143,11 @@ Options:
   --subnet K              the subnet a subnet peer seeds; for a miner, check that the chain has it training K
   --listen MULTIADDR      repeatable (default /ip4/127.0.0.1/tcp/0)
   --bootstrap MULTIADDR   repeatable: peers to dial at start (with /p2p/<id>)
-  --api-port N            HTTP API port on 127.0.0.1 (default: any free port)
+  --api-address HOST:PORT where the HTTP API listens (default 127.0.0.1:0, any free port);
+                          0.0.0.0:PORT or [::]:PORT serves every interface
+  --api-port N            the same as --api-address 127.0.0.1:N
+  --admin-host NAME       repeatable: a Host name (besides the loopback) the admin routes
+                          answer to, e.g. the name the node is reached by; needs the token
   --admin-token-file FILE enable the admin routes (fault injection, for tests), for requests
                           that carry the token in FILE (written mode 0600 by r3mes testnet)
   --model DIR             publish this backbone folder (it must be the genesis model)
@@ -139,6 +167,8 @@ Options:
     listen: { type: 'string', multiple: true },
     bootstrap: { type: 'string', multiple: true },
     'api-port': { type: 'string' },
+    'api-address': { type: 'string' },
+    'admin-host': { type: 'string', multiple: true },
     'admin-token-file': { type: 'string' },
     model: { type: 'string' },
     backend: { type: 'string' },
