@@ -120,6 +120,7 @@ export class ChainNode {
   readonly #actor
   readonly #link
   readonly #leaveTx: () => void
+  readonly #mempool: Mempool
   readonly #c: RuntimeComponents
   readonly #netNode: NetNode
   #lastBlockAt: number | undefined
@@ -144,6 +145,7 @@ export class ChainNode {
     const dir = join(init.home, 'consensus')
     this.#link = consensusLink({ channel: init.net.consensus, logger: components.logger })
     const mempool = new Mempool(this.app)
+    this.#mempool = mempool
     const blockStore = new FileBlockStore(join(dir, 'blocks'))
     let transport: ConsensusTransport = this.#link
     if (init.equivocate === true)
@@ -257,6 +259,11 @@ export class ChainNode {
       height: core?.tip.height ?? this.height + 1,
       round: core?.round ?? 0,
     }
+  }
+
+  /** Transactions waiting in this node's mempool (a follower's stays empty: it only forwards). */
+  mempoolSize(): { txs: number; bytes: number } {
+    return { txs: this.#mempool.size, bytes: this.#mempool.sizeBytes }
   }
 
   /** The JSON answer to a string-path query (query.ts; the HTTP API and the CLI). */

@@ -29,6 +29,7 @@ export function nodeApiBackend(node: R3mesNode, clock: SkewedClock): NodeApiBack
       return { txId, code: TxCode.ok, log: '' }
     },
     txResult: (txId) => node.chain.txResults.get(txId),
+    metrics: () => node.prometheus.scrape(),
     faults: node.net.faults,
     clock,
     ...(source !== undefined ? { serving: { source } } : {}),

@@ -14,6 +14,8 @@
  *                             `{txId, code, log}`, 200 when taken, 422 with the chain's code
  *                             when refused. The only public route that changes anything.
  *   GET  /tx/<id>             where a recent transaction landed: `{txId, height, code, log}`
+ *   GET  /metrics             the node's and its process's Prometheus metrics, in the text
+ *                             exposition format (services/prometheus.ts)
  *   POST /admin/faults        fault injection on this node's real connections, and clock skew:
  *                             only with `admin` set (the testnet harness), and then only with
  *                             its bearer token, a loopback Host and a JSON body (admin-access.ts)
@@ -49,6 +51,7 @@ import {
   parseTxRequest,
 } from './http/node-api-requests.ts'
 import type { TxRecord } from './recent-tx-results.ts'
+import type { MetricsScrape } from './services/prometheus.ts'
 import { type CompletionsApi, completionsApi } from './serving/completions-api.ts'
 import type { ModelSource } from './serving/model-source.ts'
 
@@ -102,6 +105,8 @@ export interface NodeApiBackend {
   submitTx(tx: Uint8Array): Promise<TxAdmission>
   /** Where a recent transaction landed, if this node still remembers it. */
   txResult(txId: string): TxRecord | undefined
+  /** The node's Prometheus metrics, for `GET /metrics`. @default undefined (no such route: 404) */
+  metrics?(): Promise<MetricsScrape>
   readonly faults: NodeFaults
   /** The node's clock, which the clock-skew fault moves. */
   readonly clock: SkewedClock
@@ -160,6 +165,14 @@ export class NodeApi {
           })
         sendJson(res, 200, found)
       })
+    if (backend.metrics !== undefined) {
+      const scrape = backend.metrics.bind(backend)
+      this.router.route('GET', '/metrics', async (_req, res) => {
+        const { contentType, body } = await scrape()
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
+        res.end(body)
+      })
+    }
     if (init.admin !== undefined) {
       const admin = init.admin
       this.router.route('POST', '/admin/faults', async (req, res) => {

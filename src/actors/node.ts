@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { Registry } from 'prom-client'
 import { type AnyActorRef, createActor } from 'xstate'
 import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
 import type { KeyPair } from '../chain/keys.ts'
@@ -32,6 +33,7 @@ import { type HostedRoleOptions, hostedRoles } from './node-roles.ts'
 import type { minerMachine, TaskOutcome } from './roles/miner.ts'
 import type { NodeMetrics } from './services/metrics.ts'
 import type { ModelPieces } from './services/model-pieces.ts'
+import { NodePrometheus } from './services/prometheus.ts'
 import type { TrainingSetup } from './services/training-setup.ts'
 import type { SwappableModelSource } from './serving/model-source.ts'
 import type { LossRecord, servingMachine } from './serving/serving-machine.ts'
@@ -106,6 +108,8 @@ export interface R3mesNodeInit {
   readonly options?: HostedRoleOptions
   /** The event log (built before the chain node when it records consensus too). @default a new one */
   readonly log?: ActorEventLog
+  /** The Prometheus registry the network layer already registers on (startNode's). @default a new one */
+  readonly registry?: Registry
 }
 
 export class R3mesNode {
@@ -117,6 +121,8 @@ export class R3mesNode {
   readonly model: ModelPieces
   readonly training: TrainingSetup
   readonly metrics: NodeMetrics
+  /** The node's Prometheus metrics (`GET /metrics`). */
+  readonly prometheus: NodePrometheus
   /** The subnet topics this node joined. */
   readonly subnets: SubnetDirectory
   readonly roles: readonly NodeRole[]
@@ -142,6 +148,17 @@ export class R3mesNode {
     this.subnets = p.subnets
     this.roles = init.roles
     this.#log = init.log ?? new ActorEventLog(p.runtime)
+    this.prometheus = new NodePrometheus(
+      {
+        chain: p.reader,
+        round: () => (p.chain.validatorIndex >= 0 ? p.chain.consensusPosition().round : null),
+        mempool: () => p.chain.mempoolSize(),
+        peers: () => p.net.libp2p.getPeers().length,
+        metrics: p.metrics,
+        onBlock: (listener) => p.chain.onBlock((b) => listener(b.block)),
+      },
+      init.registry,
+    )
     const { hosted, servingSource } = hostedRoles(p, init.roles, init.options)
     this.servingSource = servingSource
     this.#system = createActor(nodeMachine, { input: { roles: hosted }, inspect: this.#log.inspectRoles })
@@ -206,6 +223,7 @@ export class R3mesNode {
     if (this.#stopped) return
     this.#stopped = true
     this.#unsubscribe()
+    this.prometheus.stop()
     this.#system.send({ type: 'stop' })
     this.#system.stop()
     this.#pieces.subnets.stop()
@@ -225,9 +243,12 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
   const identity = loadNodeKey(config.home, () => config.seed ?? new Uint8Array(randomBytes(32)))
   const netHome = join(config.home, 'net')
   if (!existsSync(join(netHome, IDENTITY_FILE))) await installLibp2pIdentity(netHome, identity.seed)
+  // One registry per node: libp2p's metrics and the content traffic, then the node's own.
+  const registry = new Registry()
   const net = await createNetNode(
     {
       chainId: genesis.chainId,
+      registry,
       homeDir: netHome,
       listen: config.listen,
       bootstrap: config.bootstrap,
@@ -312,6 +333,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       pieces,
       roles,
       log,
+      registry,
       options: {
         heldOut: dataset.heldOut,
         challengeFraction: config.challengeFraction ?? 0.25,

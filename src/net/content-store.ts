@@ -30,6 +30,7 @@ import type { BlockExchange } from './block-exchange.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import { ContentIntegrityError, MalformedMessageError, MessageTooLargeError } from './errors.ts'
 import { dagPbCid, verifyBlock, verifyDigest } from './hashing.ts'
+import type { ContentTraffic } from './metrics.ts'
 
 export interface ContentStoreInit {
   /**
@@ -49,6 +50,8 @@ export interface ContentStoreComponents {
   logger: Logger
   /** Direct fetches from named holders (block-exchange.ts); without it, bitswap only. */
   exchange?: BlockExchange
+  /** Counts the bytes of blocks fetched from peers. @default counts nothing */
+  traffic?: ContentTraffic
 }
 
 export interface GetOptions {
@@ -98,6 +101,7 @@ export class ContentStore {
   readonly #log: Logger
   readonly #clock: Clock
   readonly #exchange: BlockExchange | undefined
+  readonly #traffic: ContentTraffic | undefined
   readonly chunkBytes: number
   readonly #concurrency: number
   readonly #maxContentBytes: number
@@ -109,6 +113,7 @@ export class ContentStore {
     this.#log = components.logger.child({ component: 'content' })
     this.#clock = components.clock
     this.#exchange = components.exchange
+    this.#traffic = components.traffic
     this.chunkBytes = init.chunkBytes ?? 2 * 1024 * 1024
     assert(this.chunkBytes > 0 && this.chunkBytes <= 2 * 1024 * 1024, 'chunk must fit a bitswap block')
     this.#concurrency = init.fetchConcurrency ?? 16
@@ -304,6 +309,7 @@ export class ContentStore {
           // cannot change a block that has been taken; aborting saves their work.
           done.abort()
           await this.#helia.blockstore.put(cid, found)
+          this.#traffic?.fetched('exchange', found.byteLength)
           options.onFetched?.(cid)
           return found
         }
@@ -386,6 +392,7 @@ export class ContentStore {
     // A block from a peer was hashed against its CID by helia before it was stored (a
     // mismatch fails the fetch); one read back from our own disk is checked here.
     if (!fetched) verifyBlock(cid, parts, 'block')
+    else this.#traffic?.fetched('bitswap', length)
     if (parts.length === 1) return parts[0] as Uint8Array
     const out = new Uint8Array(length)
     let offset = 0

@@ -132,9 +132,9 @@ export const nodeCommand: Command = {
   help: `Runs one R3MES peer over libp2p until interrupted. It prints one JSON line when ready
 (address, peer id, listen addresses, API URL) and serves its HTTP API (on the loopback
 unless --api-address names another interface): GET /status, /events, /chain/history,
-/query/<path>, /tx/<id> and POST /tx (signed transactions, as r3mes tx sends them); POST
-/admin/faults only with --admin-token-file, and then only with that token as a bearer token
-and a loopback Host (or one named by --admin-host).
+/query/<path>, /tx/<id>, /metrics (Prometheus) and POST /tx (signed transactions, as r3mes tx
+sends them); POST /admin/faults only with --admin-token-file, and then only with that token as
+a bearer token and a loopback Host (or one named by --admin-host).
 
 Options:
   --home DIR              the node's folder: key (node.key), stores, WAL (required)
