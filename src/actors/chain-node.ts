@@ -1,6 +1,6 @@
 /**
- * One node's view of the chain: the consensus engine (a validator when the node's key is in
- * the set, a follower that verifies and applies decided blocks otherwise) running the chain
+ * One node's view of the chain: the consensus engine (a validator when the node's consensus
+ * key is in the set, a follower that verifies and applies decided blocks otherwise) running the chain
  * application over the node's gossip, with its WAL, block store, state store and signing
  * record on disk in the node's home. Every executed block is announced to `onBlock`
  * listeners (the role actors); transactions enter through `submit`, which hands them to the
@@ -49,8 +49,11 @@ export interface ExecutedBlock {
 export interface ChainNodeInit {
   readonly home: string
   readonly genesis: ChainGenesis
-  /** The node's ed25519 seed: its chain key and, if in the set, its validator key. */
-  readonly seed: Uint8Array
+  /**
+   * Seed of the node's consensus key: it signs votes, proposals and beacon proofs when its
+   * public key is in the validator set. The account key (transactions) is not needed here.
+   */
+  readonly consensusSeed: Uint8Array
   readonly net: NetNode
   readonly timeouts: TimeoutConfig
   /** Re-send status, proposal and votes this often. @default 200 */
@@ -131,7 +134,7 @@ export class ChainNode {
     this.#netNode = init.net
     const genesis = consensusGenesis(init.genesis)
     this.validators = ValidatorSet.create(genesis.validators)
-    this.signer = signerFromSeed(init.seed)
+    this.signer = signerFromSeed(init.consensusSeed)
     this.validatorIndex = this.validators.validators.findIndex(
       (v) => Buffer.compare(Buffer.from(v.publicKey), Buffer.from(this.signer.publicKey)) === 0,
     )

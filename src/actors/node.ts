@@ -20,6 +20,7 @@ import { getModelConfig } from '../ml/config.ts'
 import { type BackendChoice, getKernels } from '../ml/kernels/select.ts'
 import { IDENTITY_FILE } from '../net/identity.ts'
 import { createNetNode, type GossipTuning, type NetNode } from '../net/node.ts'
+import { KEYS_DIR, loadOperatorKeys, type OperatorKeys } from '../operator/home.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { onNextTurn } from '../runtime/event-loop.ts'
@@ -60,7 +61,13 @@ export interface NodeConfig {
   /** Consensus timeouts. @default derived from the genesis block time */
   readonly timeouts?: TimeoutConfig
   readonly gossip?: GossipTuning
-  /** 32-byte seed for a node with no key yet. @default random */
+  /**
+   * The keys the node signs with: transactions with `account`, consensus with `consensusSeed`.
+   * @default the home's `keys/` (loadOperatorKeys), else its legacy `node.key` (created from
+   * `seed` when missing), which is all three keys at once
+   */
+  readonly keys?: OperatorKeys
+  /** 32-byte seed of a legacy `node.key` for a home with no key yet. @default random */
   readonly seed?: Uint8Array
   /** The subnet a subnet peer seeds (a miner's subnet is the one it staked in). */
   readonly subnet?: number
@@ -233,6 +240,47 @@ export class R3mesNode {
   }
 }
 
+/**
+ * The keys `config` names, else the home's: separate keys under `keys/`, else the legacy
+ * `node.key` (created when missing) as all three. The libp2p identity is `net/identity.key`
+ * when it exists; a legacy home gets one derived from `node.key`, so its peer id is the one a
+ * genesis staker without a named peer id has; any other node without one gets a fresh key.
+ */
+async function nodeKeys(config: NodeConfig): Promise<OperatorKeys> {
+  const netHome = join(config.home, 'net')
+  if (config.keys !== undefined) return config.keys
+  if (existsSync(join(config.home, KEYS_DIR))) return loadOperatorKeys(config.home)
+  const legacy = loadNodeKey(config.home, () => config.seed ?? new Uint8Array(randomBytes(32)))
+  if (!existsSync(join(netHome, IDENTITY_FILE))) await installLibp2pIdentity(netHome, legacy.seed)
+  return { account: legacy.key, consensusSeed: legacy.seed, consensus: legacy.key }
+}
+
+/**
+ * Say so when this node's keys are not the ones its staker names on chain: peers would not
+ * find it by its peer id, or it would not sign in the validator set. Not an error: a node may
+ * start before the `register` that names its keys is committed.
+ */
+function warnOnKeyMismatch(
+  chain: ChainReader,
+  keys: OperatorKeys,
+  peerId: string,
+  components: RuntimeComponents,
+): void {
+  const staker = chain.staker(keys.account.address)
+  if (staker === null) return
+  const consensusKey = Buffer.from(keys.consensus.publicKey).toString('hex')
+  if (staker.peerId !== peerId)
+    components.logger.warn(
+      { address: keys.account.address, onChain: staker.peerId, local: peerId },
+      'this node is not the peer its staker names on chain: register its peer id',
+    )
+  if (staker.consensusKey !== consensusKey)
+    components.logger.warn(
+      { address: keys.account.address, onChain: staker.consensusKey, local: consensusKey },
+      'this node’s consensus key is not the one its staker names on chain',
+    )
+}
+
 /** Start a node from its configuration: network, chain, and the roles it names. */
 export async function startNode(config: NodeConfig, components: RuntimeComponents): Promise<R3mesNode> {
   const roles = [...new Set(config.roles)]
@@ -240,16 +288,14 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     if (!(NODE_ROLES as readonly string[]).includes(r))
       throw new InvalidArgumentError(`unknown role '${r}'; expected some of ${NODE_ROLES.join(', ')}`)
   const genesis = config.genesis
-  const identity = loadNodeKey(config.home, () => config.seed ?? new Uint8Array(randomBytes(32)))
-  const netHome = join(config.home, 'net')
-  if (!existsSync(join(netHome, IDENTITY_FILE))) await installLibp2pIdentity(netHome, identity.seed)
+  const keys = await nodeKeys(config)
   // One registry per node: libp2p's metrics and the content traffic, then the node's own.
   const registry = new Registry()
   const net = await createNetNode(
     {
       chainId: genesis.chainId,
       registry,
-      homeDir: netHome,
+      homeDir: join(config.home, 'net'),
       listen: config.listen,
       bootstrap: config.bootstrap,
       // A node takes every consensus message from each of its mesh peers; checking the
@@ -266,7 +312,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       {
         home: config.home,
         genesis,
-        seed: identity.seed,
+        consensusSeed: keys.consensusSeed,
         net,
         timeouts: config.timeouts ?? timeoutsFor(genesis.params.blockTimeMs),
         equivocate: (config.misbehaviours ?? []).includes('equivocatingValidator'),
@@ -276,6 +322,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       },
       components,
     )
+    warnOnKeyMismatch(chain.reader, keys, net.peerId.toString(), components)
     const modelConfig = getModelConfig(genesis.model.config)
     const approved = genesis.datasets[0]
     if (approved === undefined) throw new InvalidArgumentError('the genesis approves no data set to train on')
@@ -289,7 +336,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     }
     const pieces = buildNodePieces(
       {
-        key: identity.key,
+        key: keys.account,
         chain,
         net,
         training: {
@@ -307,7 +354,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     )
     if (roles.includes('miner'))
       installTensorReceiver(net.activations, {
-        self: identity.key.address,
+        self: keys.account.address,
         chain: chain.reader,
         tensorBytes: boundaryTensorBytes(modelConfig, pieces.training.protocol),
         inbox: pieces.inbox,

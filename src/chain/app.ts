@@ -35,7 +35,7 @@ import { pruneFinished } from './pruning.ts'
 import { runQuery } from './query.ts'
 import { payValidators } from './rewards.ts'
 import { register, releaseUnbonded, stake, transfer, unstake, votingPower } from './staking.ts'
-import { ChainState } from './state.ts'
+import { ChainState, type Staker } from './state.ts'
 import { decodeTx, type SignedTx } from './tx.ts'
 import { aggregate, beginWindows, commit, payCredits, reveal, runAggregations } from './windows.ts'
 
@@ -64,8 +64,8 @@ export interface TxResult {
 /** A validator as the consensus engine needs it. */
 export interface ValidatorInfo {
   readonly address: string
-  /** Hex of the ed25519 public key that signs its votes. */
-  readonly pubKey: string
+  /** Hex of the ed25519 consensus key that signs its votes (not its account key). */
+  readonly consensusKey: string
   /** Consensus voting power: whole tokens staked (`votingPower`), the unit genesis uses too. */
   readonly power: bigint
 }
@@ -159,7 +159,7 @@ export class ChainApp implements Application {
       .withRole('validator')
       .map((v) => ({
         address: v.address,
-        pubKey: (this.state.stakers.get(v.address) as { pubKey: string }).pubKey,
+        consensusKey: (this.state.stakers.get(v.address) as Staker).consensusKey,
         power: votingPower(v.weight),
       }))
       .filter((v) => v.power > 0n)
@@ -252,6 +252,8 @@ function validatorDiff(before: readonly ValidatorInfo[], after: readonly Validat
   const now = new Map(after.map((v) => [v.address, v]))
   const updates = after.filter((v) => {
     const old = before.find((b) => b.address === v.address)
+    // A validator's consensus key never changes (staking.ts), so an update by address is one by key.
+    assert(old === undefined || old.consensusKey === v.consensusKey, `validator ${v.address} changed its consensus key`)
     return old === undefined || old.power !== v.power
   })
   for (const b of before) if (!now.has(b.address)) updates.push({ ...b, power: 0n })
@@ -314,6 +316,8 @@ function initGenesis(s: ChainState, g: Genesis): void {
     const address = addressOf(fromHex(st.pubKey, 32) as Uint8Array)
     s.stakers.set(address, {
       pubKey: st.pubKey,
+      consensusKey: st.consensusKey,
+      peerId: st.peerId,
       stake: st.stake,
       roles: st.roles,
       subnet: st.subnet,

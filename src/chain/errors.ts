@@ -41,6 +41,12 @@ export const TxCode = {
   votingClosed: 'ERR_VOTING_CLOSED',
   badEvidence: 'ERR_BAD_EVIDENCE',
   votingPowerCap: 'ERR_VOTING_POWER_CAP',
+  /** A consensus key or peer id named without a valid proof of possession (key-proofs.ts). */
+  badKeyProof: 'ERR_BAD_KEY_PROOF',
+  /** A consensus key or peer id another staker already uses. */
+  keyInUse: 'ERR_KEY_IN_USE',
+  /** A key change the staker's validator history forbids (see `register` in staking.ts). */
+  keyLocked: 'ERR_KEY_LOCKED',
 } as const
 export type TxCodeValue = (typeof TxCode)[keyof typeof TxCode]
 

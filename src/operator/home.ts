@@ -22,6 +22,8 @@ import { CorruptDataError, InvalidArgumentError } from '../runtime/errors.ts'
 
 export const CONFIG_FILE = 'config.toml'
 export const GENESIS_FILE = 'genesis.json'
+/** The folder of the separate keys: a home that has it does not use a legacy `node.key`. */
+export const KEYS_DIR = 'keys'
 export const ACCOUNT_KEY_FILE = join('keys', 'account.key')
 export const ACCOUNT_KEYSTORE_FILE = join('keys', 'account.keystore.json')
 export const CONSENSUS_KEY_FILE = join('keys', 'consensus.key')

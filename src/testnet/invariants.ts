@@ -98,7 +98,9 @@ export function chainGenesisBeacon(genesis: ChainGenesis): Uint8Array {
 }
 
 /**
- * Every committed block's beacon verifies: the proposer key is the proposer's, its VRF proof
+ * Every committed block's beacon verifies: the proposer key is the proposer's consensus key
+ * (from `consensusKeys`, address → hex key; a proposer not listed there must be one whose
+ * account key is its consensus key), its VRF proof
  * verifies over the previous beacon (the genesis beacon before height 1), and the beacon is
  * the one derived from that output. Each distinct block is checked once, on every node's
  * history; and the chain must have committed at least `minHeights` heights, all checked.
@@ -107,6 +109,7 @@ export function checkBeacons(
   histories: ReadonlyMap<string, readonly BeaconEntry[]>,
   genesis: Uint8Array,
   minHeights: number,
+  consensusKeys: ReadonlyMap<string, string> = new Map(),
 ): InvariantResult {
   const forged: string[] = []
   const checked = new Map<string, boolean>()
@@ -131,7 +134,8 @@ export function checkBeacons(
             : vrfVerify(proposerKey, beaconAlpha(previous), proof)
         ok =
           proposerKey !== undefined &&
-          addressOf(proposerKey) === e.proposer &&
+          (consensusKeys.get(e.proposer) ?? toHex(proposerKey)) === e.proposerKey &&
+          (consensusKeys.has(e.proposer) || addressOf(proposerKey) === e.proposer) &&
           output !== undefined &&
           beacon !== undefined &&
           bytesEqual(beacon, nextBeacon(previous, output))
@@ -327,7 +331,10 @@ export async function checkInvariants(
 
   const histories = await net.histories()
   results.push(...checkAgreement(histories))
-  results.push(checkBeacons(histories, chainGenesisBeacon(layout.genesis), t.chain.params.windowBlocks))
+  const consensusKeys = new Map(
+    layout.genesis.stakers.map((s) => [addressOf(fromHex(s.pubKey, 32) as Uint8Array), s.consensusKey]),
+  )
+  results.push(checkBeacons(histories, chainGenesisBeacon(layout.genesis), t.chain.params.windowBlocks, consensusKeys))
 
   // Conservation, on every node that answers.
   const audits: string[] = []

@@ -13,12 +13,13 @@ import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { writeNodeKey } from '../../src/actors/identity.ts'
+import { installLibp2pIdentity, writeNodeKey } from '../../src/actors/identity.ts'
 import { localNetworkGenesis, nodeSeed } from '../../src/actors/local-network.ts'
 import { genesisToJson } from '../../src/chain/genesis.ts'
-import { keyPairFromSeed } from '../../src/chain/keys.ts'
+import { keyPairFromSeed, peerIdOfKey } from '../../src/chain/keys.ts'
 import { ExitCode } from '../../src/cli/command.ts'
 import { runCli } from '../../src/cli/main.ts'
+import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
 import { deriveKey } from '../../src/codec/prng.ts'
 import { saveBackbone } from '../../src/ml/artifacts.ts'
@@ -68,6 +69,7 @@ describe('r3mes tx and r3mes query against a real node', function () {
     const bobSeed = sha256('txcli bob account')
     writeKeySeed(join(bobHome, ACCOUNT_KEY_FILE), bobSeed)
     writeKeySeed(join(bobHome, CONSENSUS_KEY_FILE), sha256('txcli bob consensus'))
+    await installLibp2pIdentity(join(bobHome, 'net'), sha256('txcli bob net'))
     bobAddress = keyPairFromSeed(bobSeed).address
 
     let out = ''
@@ -150,8 +152,13 @@ describe('r3mes tx and r3mes query against a real node', function () {
       stake: string
       roles: string[]
       subnet: number
+      consensusKey: string
+      peerId: string
     }
     assert.deepEqual([staker.stake, staker.roles, staker.subnet], ['1000000000', ['miner'], 0])
+    // The register named bob's own consensus key and libp2p identity, not its account key's.
+    assert.equal(staker.consensusKey, toHex(keyPairFromSeed(sha256('txcli bob consensus')).publicKey))
+    assert.equal(staker.peerId, peerIdOfKey(keyPairFromSeed(sha256('txcli bob net')).publicKey))
     const stakers = await query('stakers')
     assert.match(stakers.out, /^address +/)
     assert.match(stakers.out, new RegExp(`^${bobAddress} .*\\["miner"\\]`, 'm'))

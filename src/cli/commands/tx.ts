@@ -8,6 +8,7 @@
  */
 import { encodeTx } from '../../chain/tx.ts'
 import { loadOperatorKeys } from '../../operator/home.ts'
+import { namedKeysOf } from '../../operator/key-names.ts'
 import { type Clock, sleep } from '../../runtime/clock.ts'
 import { InvalidArgumentError, R3mesError } from '../../runtime/errors.ts'
 import { SystemClock } from '../../runtime/system-clock.ts'
@@ -105,7 +106,8 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const json = v.json === true
   const clock = new SystemClock()
   const client = new NodeClient(nodeUrl, { clock })
-  const key = loadOperatorKeys(home).account
+  const keys = loadOperatorKeys(home)
+  const key = keys.account
 
   const { chainId } = await client.status()
   if (expectedChain !== undefined && expectedChain !== chainId)
@@ -113,7 +115,10 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const params = (await client.query('params')) as ChainParamsJson
   const account = (await client.query(`account/${key.address}`)) as { nonce?: unknown } | null
   if (account === null || typeof account.nonce !== 'number') throw new UnknownAccountError(key.address, chainId)
-  const msg = plan.build(params)
+  const planned = plan.build(params)
+  // A register names the home's own consensus key and peer id (with their proofs) when they
+  // are not the account key's, so a node set up with separate keys is found and can validate.
+  const msg = planned.type === 'register' ? { ...planned, ...namedKeysOf(home, keys, chainId) } : planned
   const tx = encodeTx({ chainId, nonce: account.nonce, fee: fee ?? BigInt(params.minFee ?? 0), msg }, key)
   const admission = await client.submitTx(tx)
   if (admission.code !== 'OK') {
@@ -161,7 +166,9 @@ Actions:
   stake <amount>                           bond tokens (a role needs a minimum stake)
   unbond <amount>                          start unbonding staked tokens
   register <role>[,<role>] [--subnet K]    take roles: validator, miner, verifier, arbiter
-                                           (a miner names its subnet)
+                                           (a miner names its subnet; the home's consensus key
+                                           and net/identity.key peer id are named with proofs
+                                           when they are not the account key's)
   challenge <claimId> [--bond AMOUNT] [--trace CID]
                                            dispute a miner's claim (bond: the chain's least)
   propose param <name> <value> [...]       propose parameter changes (values as
