@@ -6,7 +6,6 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import {
   type CeremonyGenesis,
   ceremonyGenesisToJson,
@@ -15,13 +14,11 @@ import {
   type Gentx,
   parseCeremonyGenesis,
 } from '../chain/genesis-ceremony.ts'
-import { keyPairFromSeed } from '../chain/keys.ts'
 import { writeFileDurable } from '../runtime/durable-file.ts'
 import { CorruptDataError, InvalidArgumentError, isR3mesError } from '../runtime/errors.ts'
 import { LEGACY_NODE_KEY_FILE, readKeySeed } from './home.ts'
+import { IDENTITY_KEY_FILE, readIdentitySeed } from './key-names.ts'
 
-/** The libp2p identity of a home (libp2p's protobuf private key), as `r3mes node` uses it. */
-export const NET_IDENTITY_FILE = join('net', 'identity.key')
 /** Where `r3mes genesis gentx` writes a home's gentx and `collect` looks for them. */
 export const GENTX_DIR = 'gentx'
 
@@ -30,25 +27,11 @@ export const GENTX_DIR = 'gentx'
  * before keys were split, the legacy `node.key` (from which a node installs its identity).
  */
 export function readPeerSeed(home: string): Uint8Array {
-  const path = join(home, NET_IDENTITY_FILE)
-  if (!existsSync(path)) {
-    const legacy = join(home, LEGACY_NODE_KEY_FILE)
-    if (existsSync(legacy)) return readKeySeed(legacy)
-    throw new InvalidArgumentError(`${home} has no libp2p identity (${NET_IDENTITY_FILE}): run r3mes init first`)
-  }
-  let key: ReturnType<typeof privateKeyFromProtobuf>
-  try {
-    key = privateKeyFromProtobuf(readFileSync(path))
-  } catch (error) {
-    throw new CorruptDataError(`identity key file ${path} does not decode`, { path }, { cause: error })
-  }
-  if (key.type !== 'Ed25519') throw new CorruptDataError(`identity key file ${path} holds a ${key.type} key`, { path })
-  // An ed25519 private key's raw form is its 32-byte seed followed by its public key.
-  const seed = key.raw.subarray(0, 32)
-  const derived = keyPairFromSeed(seed).publicKey
-  if (!derived.every((byte, i) => byte === key.publicKey.raw[i]))
-    throw new CorruptDataError(`identity key file ${path}: its public key is not its seed's`, { path })
-  return Uint8Array.from(seed)
+  const seed = readIdentitySeed(home)
+  if (seed !== undefined) return Uint8Array.from(seed)
+  const legacy = join(home, LEGACY_NODE_KEY_FILE)
+  if (existsSync(legacy)) return readKeySeed(legacy)
+  throw new InvalidArgumentError(`${home} has no libp2p identity (${IDENTITY_KEY_FILE}): run r3mes init first`)
 }
 
 function readJson(path: string, what: string): unknown {
