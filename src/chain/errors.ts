@@ -69,3 +69,10 @@ export class GenesisError extends R3mesError {
 export function reject(code: TxCodeValue, message: string, details: Record<string, unknown> = {}): never {
   throw new TxRejected(code, message, details)
 }
+
+/** A gentx (a staker's signed self-stake at genesis) that is malformed, forged or does not fit the genesis. */
+export class GentxError extends R3mesError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('ERR_GENTX', message, details)
+  }
+}

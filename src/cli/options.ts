@@ -1,4 +1,5 @@
 /** Typed reading of parsed CLI options: every bad value is an error that names the option. */
+import { multiaddr } from '@multiformats/multiaddr'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { ParsedCommandArgs } from './command.ts'
 
@@ -48,11 +49,32 @@ export function listOption(values: Values, name: string): string[] {
   return (Array.isArray(v) ? v : [v]).map(String)
 }
 
+/** `value` if it is one of `allowed`; `what` names it in the error (`--flag` also sets the error's option). */
 export function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}, got '${value}'`)
+    throw new InvalidArgumentError(
+      `${what} must be one of ${allowed.join(', ')}, got '${value}'`,
+      what.startsWith('--') ? { option: what.slice(2) } : {},
+    )
   }
   return value as T
+}
+
+/** The multiaddrs given to `--name` (repeatable), each checked; with `peer`, each must end in /p2p/<peer id>. */
+export function multiaddrsOption(values: Values, name: string, options: { peer?: boolean } = {}): string[] {
+  return listOption(values, name).map((text) => {
+    let last: string | undefined
+    try {
+      last = multiaddr(text).getComponents().at(-1)?.name
+    } catch (error) {
+      throw new InvalidArgumentError(`--${name} '${text}' is not a multiaddr: ${(error as Error).message}`, {
+        option: name,
+      })
+    }
+    if (options.peer === true && last !== 'p2p')
+      throw new InvalidArgumentError(`--${name} '${text}' must end in /p2p/<peer id>`, { option: name })
+    return text
+  })
 }
 
 /** A listening address: `HOST:PORT`, an IPv6 host in brackets (`[::]:8080`); port 0 is any free port. */

@@ -507,3 +507,18 @@ export const MAX_TRACE_STEPS = 125
 
 /** Bytes of a step trace's index (each step a 64-hex leaf and a CID, about 140 bytes of JSON). */
 export const MAX_STEP_TRACE_BYTES = 32 * 1024
+
+/** Largest config.toml read: a written one is about 2 KB; a file is read whole into memory. */
+export const MAX_CONFIG_FILE_BYTES = 64 * 1024
+
+/** Largest keystore file read: one is about 600 bytes of JSON. */
+export const MAX_KEYSTORE_FILE_BYTES = 4 * 1024
+
+/** Largest passphrase file read (the passphrase is its first line). */
+export const MAX_PASSPHRASE_FILE_BYTES = 4 * 1024
+
+/**
+ * Most memory the scrypt parameters of a keystore file may ask for (128·N·r bytes): a file
+ * naming a huge N would otherwise make opening it take gigabytes. Ours asks for 32 MiB.
+ */
+export const MAX_KEYSTORE_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024

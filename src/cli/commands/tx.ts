@@ -7,8 +7,9 @@
  * default the command then waits, polling `GET /tx/<id>`, until a block holds the transaction.
  */
 import { encodeTx } from '../../chain/tx.ts'
-import { loadOperatorKeys } from '../../operator/home.ts'
+import { loadAccountKey, loadOperatorKeys } from '../../operator/home.ts'
 import { namedKeysOf } from '../../operator/key-names.ts'
+import { readPassphraseFile } from '../../operator/keystore.ts'
 import { type Clock, sleep } from '../../runtime/clock.ts'
 import { InvalidArgumentError, R3mesError } from '../../runtime/errors.ts'
 import { SystemClock } from '../../runtime/system-clock.ts'
@@ -106,8 +107,9 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const json = v.json === true
   const clock = new SystemClock()
   const client = new NodeClient(nodeUrl, { clock })
-  const keys = loadOperatorKeys(home)
-  const key = keys.account
+  const passphraseFile = v['passphrase-file'] === undefined ? undefined : stringOption(v, 'passphrase-file', '')
+  const unlock = passphraseFile === undefined ? {} : { passphrase: readPassphraseFile(passphraseFile) }
+  const key = loadAccountKey(home, unlock)
 
   const { chainId } = await client.status()
   if (expectedChain !== undefined && expectedChain !== chainId)
@@ -118,7 +120,10 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const planned = plan.build(params)
   // A register names the home's own consensus key and peer id (with their proofs) when they
   // are not the account key's, so a node set up with separate keys is found and can validate.
-  const msg = planned.type === 'register' ? { ...planned, ...namedKeysOf(home, keys, chainId) } : planned
+  const msg =
+    planned.type === 'register'
+      ? { ...planned, ...namedKeysOf(home, loadOperatorKeys(home, unlock), chainId) }
+      : planned
   const tx = encodeTx({ chainId, nonce: account.nonce, fee: fee ?? BigInt(params.minFee ?? 0), msg }, key)
   const admission = await client.submitTx(tx)
   if (admission.code !== 'OK') {
@@ -156,10 +161,10 @@ export const txCommand: Command = {
   name: 'tx',
   summary: 'sign a transaction with the home account key and send it through a node',
   usage: 'r3mes tx <action> [args] --node URL --home DIR [--fee AMOUNT] [--chain-id ID] [--json] [--no-wait]',
-  help: `Signs a transaction with DIR's account key (keys/account.key, or the older node.key) and
-sends it to the node's API (POST /tx). The node checks it against its chain and relays it,
-or refuses it with the chain's code. Then, unless --no-wait, waits until a block holds it
-and prints its height and result.
+  help: `Signs a transaction with DIR's account key (keys/account.key; keys/account.keystore.json,
+opened with --passphrase-file; or the older node.key) and sends it to the node's API (POST
+/tx). The node checks it against its chain and relays it, or refuses it with the chain's code.
+Then, unless --no-wait, waits until a block holds it and prints its height and result.
 
 Actions:
   send <to> <amount>                       move tokens to another account
@@ -181,6 +186,7 @@ Amounts are R3MES with at most 6 decimals (10, 0.5, 2r3mes) or base units (500ur
 Options:
   --node URL         the node's API, e.g. http://127.0.0.1:26657 (required)
   --home DIR         the operator home whose account key signs (required)
+  --passphrase-file FILE  opens an encrypted account key (keys/account.keystore.json)
   --fee AMOUNT       the fee (default: the chain's minimum fee)
   --chain-id ID      refuse, before signing, a node whose chain is another
   --no-wait          return once the node has taken the transaction
@@ -189,6 +195,7 @@ Options:
   options: {
     node: { type: 'string' },
     home: { type: 'string' },
+    'passphrase-file': { type: 'string' },
     fee: { type: 'string' },
     'chain-id': { type: 'string' },
     'no-wait': { type: 'boolean' },

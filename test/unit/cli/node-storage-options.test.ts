@@ -10,7 +10,7 @@ describe('r3mes node: --snapshot-interval, --keep-blocks, --gc-interval', () => 
     ['--gc-interval', '1.5'],
   ] as const)
     it(`refuses ${option} ${value}, naming the option`, async () => {
-      const { code, err } = await cli('node', '--home', '/nonexistent/r3mes-home', option, value)
+      const { code, err } = await cli('node', '--home', '/nonexistent/r3mes-home', '--role', 'validator', option, value)
       assert.notEqual(code, ExitCode.ok)
       assert.match(err, new RegExp(`${option} must be an integer`))
     })
@@ -20,6 +20,8 @@ describe('r3mes node: --snapshot-interval, --keep-blocks, --gc-interval', () => 
       'node',
       '--home',
       '/nonexistent/r3mes-home',
+      '--role',
+      'validator',
       '--keep-blocks',
       '100',
       '--snapshot-interval',
