@@ -6,12 +6,14 @@
 type Suite = (json: boolean, args: readonly string[]) => Promise<void>
 
 const suites: Record<string, Suite> = {
+  catchup: async (json, args) => (await import('./catchup.ts')).runCatchupBench(json, args),
   chain: async (json) => (await import('./chain.ts')).runChainBench(json),
   consensus: async (json, args) => (await import('./consensus.ts')).runConsensusBench(json, args),
   cuda: async (json, args) => (await import('./cuda.ts')).runCudaBench(json, args),
   dispute: async (json, args) => (await import('./dispute.ts')).runDisputeBench(json, args),
   ml: async (json) => (await import('./ml.ts')).runMlBench(json),
   net: async (json) => (await import('./net.ts')).runNetBench(json),
+  restart: async (json, args) => (await import('./restart.ts')).runRestartBench(json, args),
 }
 
 const [suite, ...rest] = process.argv.slice(2)

@@ -1,18 +1,18 @@
 /**
  * The chain application (src/chain) as the consensus engine's `Application`: the adapter
  * between the engine's block and evidence types and the chain's own. The engine identifies
- * validators by index and 20-byte address; the chain by `r3mes1…` address of the same bytes
- * (both are the first 20 bytes of SHA-256 of the ed25519 public key).
+ * validators by index and by the 20-byte address of their consensus key; the chain names
+ * stakers by the `r3mes1…` address of their account key, and each staker records its
+ * consensus key, so this adapter keeps the map from one to the other.
  */
 import type { BlockOutcome, ChainApp, Block as ChainBlock } from '../chain/app.ts'
 import { encodeEvidence } from '../chain/evidence.ts'
-import { addressOf } from '../chain/keys.ts'
 import { hexToBytes, toHex } from '../codec/bytes.ts'
 import type { Application, CheckTxResult, ExecutedBlock } from '../consensus/application.ts'
 import { hashBlock } from '../consensus/block.ts'
 import { addressOf as consensusAddressOf } from '../consensus/keys.ts'
 import type { Block, DuplicateVoteEvidence } from '../consensus/types.ts'
-import type { ValidatorSet, ValidatorUpdate } from '../consensus/validator-set.ts'
+import { type GenesisValidator, ValidatorSet, type ValidatorUpdate } from '../consensus/validator-set.ts'
 import { assert } from '../runtime/assert.ts'
 
 export interface ChainApplicationInit {
@@ -43,15 +43,30 @@ export class ChainApplication implements Application {
    */
   #sets: [ValidatorSet, ValidatorSet]
   #lastUpdates: readonly ValidatorUpdate[] = []
-  /** Chain address by consensus address (hex), for proposers. */
+  /**
+   * Staker address by the consensus address (hex) of its consensus key, for proposers and
+   * evidence: every staker's at start (a key is one staker's), then each key a validator update
+   * brings in. Bounded by the stakers on chain.
+   */
   readonly #addressByConsensusAddress = new Map<string, string>()
 
   constructor(init: ChainApplicationInit) {
     this.chain = init.chain
     this.#onExecuted = init.onExecuted
     this.#sets = [init.validators, init.validators]
-    for (const v of init.validators.validators)
-      this.#addressByConsensusAddress.set(toHex(v.address), addressOf(v.publicKey))
+    for (const [address, staker] of init.chain.state.stakers.entries())
+      this.#learn(hexToBytes(staker.consensusKey, 'consensus key'), address)
+  }
+
+  #learn(consensusKey: Uint8Array, address: string): void {
+    this.#addressByConsensusAddress.set(toHex(consensusAddressOf(consensusKey)), address)
+  }
+
+  /** The staker whose consensus key is `publicKey`; every member of a consensus set has one. */
+  #stakerOf(publicKey: Uint8Array): string {
+    const address = this.#addressByConsensusAddress.get(toHex(consensusAddressOf(publicKey)))
+    assert(address !== undefined, `consensus key ${toHex(publicKey)} belongs to no staker`)
+    return address
   }
 
   checkTx(tx: Uint8Array): CheckTxResult {
@@ -79,13 +94,37 @@ export class ChainApplication implements Application {
     this.#onExecuted?.(chainBlock, outcome, { vrfProof: block.header.vrfProof, proposerKey })
     const updates = outcome.validatorUpdates.map((v): ValidatorUpdate => {
       assert(v.power <= BigInt(Number.MAX_SAFE_INTEGER), `validator ${v.address} has more power than consensus counts`)
-      const publicKey = hexToBytes(v.pubKey, 'validator public key')
-      this.#addressByConsensusAddress.set(toHex(consensusAddressOf(publicKey)), v.address)
+      const publicKey = hexToBytes(v.consensusKey, 'validator consensus key')
+      this.#learn(publicKey, v.address)
       return { publicKey, power: Number(v.power) }
     })
     this.#sets = [next, next.applyUpdates(updates)]
     this.#lastUpdates = updates
     return { appHash: outcome.appHash, validatorUpdates: updates }
+  }
+
+  /**
+   * What a snapshot needs beside the chain state: the membership of the consensus sets this
+   * adapter tracks (of the next two heights), which the chain state alone does not give.
+   */
+  snapshotSets(): [GenesisValidator[], GenesisValidator[]] {
+    const members = (set: ValidatorSet): GenesisValidator[] =>
+      set.validators.map((v) => ({ publicKey: v.publicKey, power: v.power }))
+    return [members(this.#sets[0]), members(this.#sets[1])]
+  }
+
+  /**
+   * Start from a snapshot instead of genesis: the chain state (refused unless it hashes to
+   * `expectedAppHash`, see ChainApp.restore) and the consensus sets it was taken with. Every
+   * staker's consensus key is mapped back to its address, as at genesis.
+   */
+  restore(state: Uint8Array, expectedAppHash: Uint8Array, sets: [GenesisValidator[], GenesisValidator[]]): void {
+    const restored: [ValidatorSet, ValidatorSet] = [ValidatorSet.create(sets[0]), ValidatorSet.create(sets[1])]
+    this.chain.restore(state, expectedAppHash)
+    this.#sets = restored
+    this.#lastUpdates = []
+    for (const [address, staker] of this.chain.state.stakers.entries())
+      this.#learn(hexToBytes(staker.consensusKey, 'consensus key'), address)
   }
 
   info(): {
@@ -111,7 +150,7 @@ export class ChainApplication implements Application {
       signature: toHex(v.signature),
     })
     return encodeEvidence({
-      validator: addressOf(validator.publicKey),
+      validator: this.#stakerOf(validator.publicKey),
       height: e.voteA.height,
       round: e.voteA.round,
       voteA: vote(e.voteA),

@@ -1,6 +1,6 @@
 /**
- * One node's view of the chain: the consensus engine (a validator when the node's key is in
- * the set, a follower that verifies and applies decided blocks otherwise) running the chain
+ * One node's view of the chain: the consensus engine (a validator when the node's consensus
+ * key is in the set, a follower that verifies and applies decided blocks otherwise) running the chain
  * application over the node's gossip, with its WAL, block store, state store and signing
  * record on disk in the node's home. Every executed block is announced to `onBlock`
  * listeners (the role actors); transactions enter through `submit`, which hands them to the
@@ -17,6 +17,7 @@ import { fromHex } from '../codec/bytes.ts'
 import { sha256Hex } from '../codec/hash.ts'
 import { consensusMachine } from '../consensus/consensus-actor.ts'
 import type { TimeoutConfig } from '../consensus/core-types.ts'
+import { StoreCorruptError } from '../consensus/errors.ts'
 import { EvidencePool } from '../consensus/evidence-pool.ts'
 import type { Genesis } from '../consensus/genesis.ts'
 import { addressOf as consensusAddressOf, type Signer, signerFromSeed } from '../consensus/keys.ts'
@@ -30,12 +31,14 @@ import { FileWal } from '../consensus/wal.ts'
 import { GossipValidationError } from '../net/errors.ts'
 import type { NetNode } from '../net/node.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
-import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
+import { MAX_RECENT_TX_RESULTS, MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { byzantineTransport } from './byzantine-validator.ts'
 import { type BeaconEvidence, ChainApplication } from './chain-application.ts'
+import { restoreNewestSnapshot, SnapshotStore } from './chain-snapshots.ts'
 import { consensusLink } from './consensus-link.ts'
 import { equivocatingTransport } from './equivocating-validator.ts'
 import type { HistoryEntry } from './node-api.ts'
+import { RecentTxResults } from './recent-tx-results.ts'
 import { seedGrinderTransport } from './seed-grinder.ts'
 
 export interface ExecutedBlock {
@@ -45,11 +48,45 @@ export interface ExecutedBlock {
   readonly txIds: readonly string[]
 }
 
+/** How a long-running node keeps its disk in check (`r3mes node --snapshot-interval --keep-blocks --gc-interval`). */
+export interface StorageOptions {
+  /** Write a chain-state snapshot after every this many blocks; 0: never. @default 100 */
+  readonly snapshotIntervalBlocks?: number
+  /**
+   * After a snapshot, delete stored blocks more than this many below the tip (never one a
+   * restart from the snapshots kept would replay); 0: keep every block. @default 0
+   */
+  readonly keepBlocks?: number
+  /** Drop content nothing live needs every this many blocks (content-gc.ts); 0: never. @default 100 */
+  readonly gcIntervalBlocks?: number
+}
+
+export const DEFAULT_SNAPSHOT_INTERVAL_BLOCKS = 100
+export const DEFAULT_GC_INTERVAL_BLOCKS = 100
+
+/** Where the node's disk housekeeping stands (`GET /status`, field `storage`). */
+export interface StorageStatus {
+  /** Height of the newest snapshot on disk; 0 when none. */
+  snapshotHeight: number
+  snapshotBytes: number
+  /** Height the chain state was restored from at start; 0: replayed from genesis (or a fresh node). */
+  restoredFromHeight: number
+  /** Blocks executed since start (replayed after a restart included). */
+  executedBlocks: number
+  /** Lowest block stored: blocks below it were pruned (1: none were). */
+  prunedBelow: number
+  prunedBlocks: number
+}
+
 export interface ChainNodeInit {
   readonly home: string
+  readonly storage?: StorageOptions
   readonly genesis: ChainGenesis
-  /** The node's ed25519 seed: its chain key and, if in the set, its validator key. */
-  readonly seed: Uint8Array
+  /**
+   * Seed of the node's consensus key: it signs votes, proposals and beacon proofs when its
+   * public key is in the validator set. The account key (transactions) is not needed here.
+   */
+  readonly consensusSeed: Uint8Array
   readonly net: NetNode
   readonly timeouts: TimeoutConfig
   /** Re-send status, proposal and votes this often. @default 200 */
@@ -114,9 +151,17 @@ export class ChainNode {
   readonly #listeners = new Set<(b: ExecutedBlock) => void>()
   /** Block hash and the app hash after it, per height executed here (checks across nodes). */
   readonly history = new Map<number, HistoryEntry>()
+  readonly storage: StorageStatus
+  readonly #snapshots: SnapshotStore
+  readonly #blockStore: FileBlockStore
+  readonly #snapshotIntervalBlocks: number
+  readonly #keepBlocks: number
+  /** Height and result of the transactions in recent blocks (`GET /tx/<id>`). */
+  readonly txResults = new RecentTxResults(MAX_RECENT_TX_RESULTS)
   readonly #actor
   readonly #link
   readonly #leaveTx: () => void
+  readonly #mempool: Mempool
   readonly #c: RuntimeComponents
   readonly #netNode: NetNode
   #lastBlockAt: number | undefined
@@ -127,7 +172,7 @@ export class ChainNode {
     this.#netNode = init.net
     const genesis = consensusGenesis(init.genesis)
     this.validators = ValidatorSet.create(genesis.validators)
-    this.signer = signerFromSeed(init.seed)
+    this.signer = signerFromSeed(init.consensusSeed)
     this.validatorIndex = this.validators.validators.findIndex(
       (v) => Buffer.compare(Buffer.from(v.publicKey), Buffer.from(this.signer.publicKey)) === 0,
     )
@@ -141,7 +186,33 @@ export class ChainNode {
     const dir = join(init.home, 'consensus')
     this.#link = consensusLink({ channel: init.net.consensus, logger: components.logger })
     const mempool = new Mempool(this.app)
+    this.#mempool = mempool
     const blockStore = new FileBlockStore(join(dir, 'blocks'))
+    const stateStore = new FileStateStore(join(dir, 'state'))
+    this.#blockStore = blockStore
+    this.#snapshots = new SnapshotStore(join(init.home, 'chain', 'snapshots'))
+    this.#snapshotIntervalBlocks = init.storage?.snapshotIntervalBlocks ?? DEFAULT_SNAPSHOT_INTERVAL_BLOCKS
+    this.#keepBlocks = init.storage?.keepBlocks ?? 0
+    const restoredFromHeight = restoreNewestSnapshot({
+      app: this.app,
+      snapshots: this.#snapshots,
+      blockStore,
+      stateStore,
+      logger: components.logger.child({ component: 'snapshots' }),
+    })
+    if (blockStore.base() > this.app.chain.height + 1)
+      throw new StoreCorruptError(
+        `blocks below ${blockStore.base()} are pruned and no snapshot of height ${blockStore.base() - 1} or later in ${this.#snapshots.dir} checks out (see the log): this home cannot restart; start a fresh home from the genesis`,
+        { base: blockStore.base(), restoredFromHeight },
+      )
+    this.storage = {
+      snapshotHeight: this.#snapshots.heights().at(-1) ?? 0,
+      snapshotBytes: 0,
+      restoredFromHeight,
+      executedBlocks: 0,
+      prunedBelow: blockStore.base(),
+      prunedBlocks: 0,
+    }
     let transport: ConsensusTransport = this.#link
     if (init.equivocate === true)
       transport = equivocatingTransport({
@@ -193,10 +264,11 @@ export class ChainNode {
       mempool,
       evidencePool: new EvidencePool(genesis.chainId, this.validators),
       blockStore,
-      stateStore: new FileStateStore(join(dir, 'state')),
+      stateStore,
       clock: components.clock,
       transport,
       logger: components.logger.child({ component: 'consensus' }),
+      onCommit: (committed) => this.#afterCommit(committed.block.header.height),
     }
     this.#actor = createActor(consensusMachine, {
       input: {
@@ -256,6 +328,11 @@ export class ChainNode {
     }
   }
 
+  /** Transactions waiting in this node's mempool (a follower's stays empty: it only forwards). */
+  mempoolSize(): { txs: number; bytes: number } {
+    return { txs: this.#mempool.size, bytes: this.#mempool.sizeBytes }
+  }
+
   /** The JSON answer to a string-path query (query.ts; the HTTP API and the CLI). */
   queryJson(path: string): unknown {
     return this.app.chain.query(path)
@@ -283,7 +360,38 @@ export class ChainNode {
     return this.#intervalMs ?? this.reader.params.blockTimeMs
   }
 
+  /**
+   * After block `height` is stored and executed: every snapshot interval, write the state
+   * down, then prune blocks no restart from a kept snapshot would replay.
+   */
+  #afterCommit(height: number): void {
+    const interval = this.#snapshotIntervalBlocks
+    if (interval <= 0 || height % interval !== 0) return
+    const startedMs = this.#c.clock.monotonicMs()
+    const bytes = this.#snapshots.save({
+      height,
+      appHash: this.app.chain.appHash(),
+      state: this.app.chain.snapshot(),
+      sets: this.app.snapshotSets(),
+    })
+    this.storage.snapshotHeight = height
+    this.storage.snapshotBytes = bytes
+    let pruned = 0
+    if (this.#keepBlocks > 0) {
+      // The oldest snapshot kept, not the newest: a damaged newest one must still leave a restart its blocks.
+      const oldest = this.#snapshots.heights()[0] ?? 0
+      pruned = this.#blockStore.pruneBelow(Math.min(height - this.#keepBlocks, oldest))
+      this.storage.prunedBelow = this.#blockStore.base()
+      this.storage.prunedBlocks += pruned
+    }
+    this.#c.logger.info(
+      { height, bytes, pruned, prunedBelow: this.#blockStore.base(), ms: this.#c.clock.monotonicMs() - startedMs },
+      'chain state snapshot written',
+    )
+  }
+
   #announce(block: ChainBlock, outcome: BlockOutcome, beacon: BeaconEvidence): void {
+    this.storage.executedBlocks++
     const now = this.#c.clock.monotonicMs()
     if (this.#lastBlockAt !== undefined) {
       const dt = now - this.#lastBlockAt
@@ -300,6 +408,10 @@ export class ChainNode {
       proposerKey: Buffer.from(beacon.proposerKey).toString('hex'),
     })
     const txIds = block.txs.map((tx) => txIdOf(tx))
+    txIds.forEach((txId, i) => {
+      const r = outcome.results[i]
+      if (r !== undefined) this.txResults.record({ txId, height: block.height, code: r.code, log: r.log })
+    })
     for (const l of this.#listeners) l({ block, outcome, txIds })
   }
 }

@@ -1,7 +1,9 @@
 /**
- * A node's one key: a 32-byte ed25519 seed in `<home>/node.key` (hex, mode 0600). The same key
- * is the node's chain account (`r3mes1…`), its validator key when it is in the set, and its
- * libp2p identity, so any node can turn a staker's public key into the peer id to dial.
+ * The legacy single node key: a 32-byte ed25519 seed in `<home>/node.key` (hex, mode 0600),
+ * still what `r3mes testnet` writes. One such key serves as the node's account key, its
+ * consensus key and (derived from the same seed) its libp2p identity, which matches a genesis
+ * staker that names no separate consensus key or peer id. A home with `keys/` holds separate
+ * keys instead (src/operator/home.ts).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -35,7 +37,7 @@ export function loadNodeKey(home: string, fresh: () => Uint8Array): NodeIdentity
   return { seed, key: keyPairFromSeed(seed) }
 }
 
-/** Make the libp2p identity file of `netHome` the node key, so the peer id follows from the chain key. */
+/** Make the libp2p identity file of `netHome` the legacy node key, so the peer id is the account key's. */
 export async function installLibp2pIdentity(netHome: string, seed: Uint8Array): Promise<void> {
   const key = await generateKeyPairFromSeed('Ed25519', seed)
   mkdirSync(netHome, { recursive: true })

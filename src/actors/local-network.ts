@@ -6,10 +6,16 @@
  * fiction that ships with the project.
  */
 
-import type { Genesis, GenesisStaker } from '../chain/genesis.ts'
-import { keyPairFromSeed, peerIdOfKey } from '../chain/keys.ts'
+import {
+  addGenesisAccount,
+  type CeremonyGenesis,
+  collectGentxs,
+  createGentx,
+  type Gentx,
+  initGenesis,
+} from '../chain/genesis-ceremony.ts'
+import { keyPairFromSeed } from '../chain/keys.ts'
 import { localTestnetParams, minStakeFor, type Params, type Role, UNITS_PER_TOKEN } from '../chain/params.ts'
-import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import { readManifest } from '../ml/artifacts.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
@@ -48,6 +54,9 @@ export function nodeSeed(chainId: string, seed: string, name: string): Uint8Arra
   return sha256(`r3mes/node-key/1\0${chainId}\0${seed}\0${name}`)
 }
 
+/** What every node's account holds once any stake has moved out of it. */
+const NODE_BALANCE = 100_000n * UNITS_PER_TOKEN
+
 const CHAIN_ROLES: Partial<Record<NodeRole, Role>> = {
   validator: 'validator',
   miner: 'miner',
@@ -55,7 +64,14 @@ const CHAIN_ROLES: Partial<Record<NodeRole, Role>> = {
   arbiter: 'arbiter',
 }
 
-export function localNetworkGenesis(plan: LocalNetworkPlan): Genesis {
+/**
+ * The network's genesis, built through the genesis ceremony (chain/genesis-ceremony.ts) as
+ * operators build a real one: a draft, an account for every node (100 000 tokens, plus the
+ * stake of a staked node, which its gentx then moves into the stake), a gentx for every
+ * staked node signed with its key, collected. A local node keeps one key as account,
+ * consensus key and libp2p identity, so that key signs the gentx and both proofs.
+ */
+export function localNetworkGenesis(plan: LocalNetworkPlan): CeremonyGenesis {
   const params: Params = { ...localTestnetParams, ...plan.params }
   const manifest = readManifest(plan.modelDir)
   const n = manifest.config.nLayers
@@ -66,46 +82,47 @@ export function localNetworkGenesis(plan: LocalNetworkPlan): Genesis {
   })
   if ((plan.subnets.at(-1)?.[1] ?? 0) !== n)
     throw new InvalidArgumentError(`the subnets must cover the model's ${n} layers`)
+  const dataset = brownFictionDataset()
+  let genesis = initGenesis({
+    chainId: plan.chainId,
+    preset: 'localTestnet',
+    params,
+    model: { config: manifest.config.name, backboneCids: backboneRangeCids(plan.modelDir, plan.subnets) },
+    subnets: plan.subnets,
+    datasets: [{ cid: dataset.cid, name: dataset.name, shardCount: plan.shardCount ?? 64 }],
+    genesisTimeMs: plan.genesisTimeMs ?? 0,
+  })
   const names = new Set<string>()
-  const stakers: GenesisStaker[] = []
-  const accounts: { address: string; balance: bigint }[] = []
+  const gentxs: Gentx[] = []
   for (const node of plan.nodes) {
     if (names.has(node.name)) throw new InvalidArgumentError(`node name '${node.name}' is used twice`)
     names.add(node.name)
-    const key = keyPairFromSeed(nodeSeed(plan.chainId, plan.seed, node.name))
-    accounts.push({ address: key.address, balance: 100_000n * UNITS_PER_TOKEN })
+    const seed = nodeSeed(plan.chainId, plan.seed, node.name)
+    const key = keyPairFromSeed(seed)
     const roles = [...new Set(node.roles.map((r) => CHAIN_ROLES[r]).filter((r): r is Role => r !== undefined))].sort()
-    if (roles.length === 0) continue
     if (roles.includes('miner') && (node.subnet === undefined || node.subnet < 0 || node.subnet >= plan.subnets.length))
       throw new InvalidArgumentError(`miner '${node.name}' must name a subnet in [0, ${plan.subnets.length})`)
     const stake =
-      node.stake ??
-      roles.reduce((max, r) => (minStakeFor(params, r) * 2n > max ? minStakeFor(params, r) * 2n : max), 0n)
-    const pubKey = toHex(key.publicKey)
-    stakers.push({
-      pubKey,
-      consensusKey: pubKey,
-      peerId: peerIdOfKey(key.publicKey),
-      stake,
-      roles,
-      subnet: node.subnet ?? null,
-    })
+      roles.length === 0
+        ? 0n
+        : (node.stake ??
+          roles.reduce((max, r) => (minStakeFor(params, r) * 2n > max ? minStakeFor(params, r) * 2n : max), 0n))
+    genesis = addGenesisAccount(genesis, key.address, NODE_BALANCE + stake)
+    if (roles.length === 0) continue
+    gentxs.push(
+      createGentx({
+        chainId: plan.chainId,
+        account: key,
+        consensusSeed: seed,
+        peer: { seed },
+        stake,
+        roles,
+        subnet: node.subnet ?? null,
+        moniker: node.name,
+      }),
+    )
   }
-  if (!stakers.some((s) => s.roles.includes('validator')))
+  if (!gentxs.some((g) => g.body.roles.includes('validator')))
     throw new InvalidArgumentError('a network needs at least one validator')
-  const rangeCids = backboneRangeCids(plan.modelDir, plan.subnets)
-  const dataset = brownFictionDataset()
-  return {
-    chainId: plan.chainId,
-    genesisTimeMs: plan.genesisTimeMs ?? 0,
-    params,
-    accounts,
-    stakers,
-    model: {
-      config: manifest.config.name,
-      backbone: plan.subnets.map((layers, i) => ({ layers: [layers[0], layers[1]], cid: rangeCids[i] as string })),
-    },
-    subnets: plan.subnets.map((layers, id) => ({ id, layers: [layers[0], layers[1]] })),
-    datasets: [{ cid: dataset.cid, name: dataset.name, shardCount: plan.shardCount ?? 64 }],
-  }
+  return collectGentxs(genesis, gentxs)
 }

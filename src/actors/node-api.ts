@@ -1,14 +1,21 @@
 /**
- * A node's HTTP API on loopback: what operators, `r3mes testnet` and `r3mes chaos` read and
- * steer, and on a serving node the completion API, all on one router behind one server
- * (http/http-server.ts).
+ * A node's HTTP API (on loopback unless the operator names another address): what operators,
+ * `r3mes tx`/`r3mes query`, `r3mes testnet` and `r3mes chaos` read and steer, and on a serving
+ * node the completion API, all on one router behind one server (http/http-server.ts).
  *
- *   GET  /status              height, window, peers, roles, metrics, held-out loss history,
- *                             the node's clock and its skew
+ *   GET  /status              chain id, height, window, peers, roles, metrics, held-out loss
+ *                             history, the node's clock and its skew
  *   GET  /events              recent actor events (the XState inspection log)
  *   GET  /chain/history       block hash, app hash and beacon per height (?from=&to=, at most
  *                             MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST heights a request)
  *   GET  /query/<path>        a chain query, e.g. /query/supply, /query/claims/3
+ *   POST /tx                  a signed transaction, `{"tx": "<hex>"}`: checked against the
+ *                             committed state and relayed only when it passes; answers
+ *                             `{txId, code, log}`, 200 when taken, 422 with the chain's code
+ *                             when refused. The only public route that changes anything.
+ *   GET  /tx/<id>             where a recent transaction landed: `{txId, height, code, log}`
+ *   GET  /metrics             the node's and its process's Prometheus metrics, in the text
+ *                             exposition format (services/prometheus.ts)
  *   POST /admin/faults        fault injection on this node's real connections, and clock skew:
  *                             only with `admin` set (the testnet harness), and then only with
  *                             its bearer token, a loopback Host and a JSON body (admin-access.ts)
@@ -36,7 +43,15 @@ import {
   sendJson,
   startHttpServer,
 } from './http/http-server.ts'
-import { type FaultRequest, parseFaultRequest, parseHistoryRange } from './http/node-api-requests.ts'
+import {
+  type FaultRequest,
+  parseFaultRequest,
+  parseHistoryRange,
+  parseTxId,
+  parseTxRequest,
+} from './http/node-api-requests.ts'
+import type { TxRecord } from './recent-tx-results.ts'
+import type { MetricsScrape } from './services/prometheus.ts'
 import { type CompletionsApi, completionsApi } from './serving/completions-api.ts'
 import type { ModelSource } from './serving/model-source.ts'
 
@@ -64,8 +79,18 @@ export interface NodeFaults {
   setLoss(peer: string, loss: number): void
 }
 
+/** What `POST /tx` answers: the transaction's id and whether the node took it. */
+export interface TxAdmission {
+  readonly txId: string
+  /** 'OK' when checked and relayed, or the chain's rejection code (chain/errors.ts). */
+  readonly code: string
+  readonly log: string
+}
+
 /** What the API reads and steers of a node: all it knows of one. */
 export interface NodeApiBackend {
+  /** The chain this node runs (`/status` shows it: a client signs for it). */
+  readonly chainId: string
   /** The body of `GET /status`, less the clock fields the API adds. */
   status(): object
   /** The body of `GET /events`, oldest first. */
@@ -76,6 +101,12 @@ export interface NodeApiBackend {
   history(height: number): HistoryEntry | undefined
   /** A chain query by path; throws UnknownQueryError or PrunedError (chain/query.ts). */
   query(path: string): unknown
+  /** Check a signed transaction against the committed state; relay it only when it passes. */
+  submitTx(tx: Uint8Array): Promise<TxAdmission>
+  /** Where a recent transaction landed, if this node still remembers it. */
+  txResult(txId: string): TxRecord | undefined
+  /** The node's Prometheus metrics, for `GET /metrics`. @default undefined (no such route: 404) */
+  metrics?(): Promise<MetricsScrape>
   readonly faults: NodeFaults
   /** The node's clock, which the clock-skew fault moves. */
   readonly clock: SkewedClock
@@ -127,6 +158,27 @@ export class NodeApi {
       .route('GET', '/events', (_req, res) => sendJson(res, 200, backend.events()))
       .route('GET', '/chain/history', (req, res) => this.#history(req, res))
       .prefix('GET', '/query/', (req, res) => this.#query(req, res))
+      .route('POST', '/tx', async (req, res) => {
+        const admission = await backend.submitTx(parseTxRequest(await readJsonBody(req, MAX_HTTP_BODY_BYTES)))
+        sendJson(res, admission.code === 'OK' ? 200 : 422, admission)
+      })
+      .prefix('GET', '/tx/', (req, res) => {
+        const txId = parseTxId(requestUrl(req).pathname.slice('/tx/'.length))
+        const found = backend.txResult(txId)
+        if (found === undefined)
+          throw new HttpError(404, `no recent transaction ${txId} on this node (not yet in a block, or forgotten)`, {
+            code: 'unknown_tx',
+          })
+        sendJson(res, 200, found)
+      })
+    if (backend.metrics !== undefined) {
+      const scrape = backend.metrics.bind(backend)
+      this.router.route('GET', '/metrics', async (_req, res) => {
+        const { contentType, body } = await scrape()
+        res.writeHead(200, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) })
+        res.end(body)
+      })
+    }
     if (init.admin !== undefined) {
       const admin = init.admin
       this.router.route('POST', '/admin/faults', async (req, res) => {
@@ -170,7 +222,12 @@ export class NodeApi {
 
   #status(res: ServerResponse): void {
     const { backend } = this.#init
-    sendJson(res, 200, { ...backend.status(), timeMs: backend.clock.nowMs(), clockSkewMs: backend.clock.offsetMs })
+    sendJson(res, 200, {
+      ...backend.status(),
+      chainId: backend.chainId,
+      timeMs: backend.clock.nowMs(),
+      clockSkewMs: backend.clock.offsetMs,
+    })
   }
 
   #history(req: IncomingMessage, res: ServerResponse): void {

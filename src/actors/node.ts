@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { Registry } from 'prom-client'
 import { type AnyActorRef, createActor } from 'xstate'
 import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
 import type { KeyPair } from '../chain/keys.ts'
@@ -19,19 +20,22 @@ import { getModelConfig } from '../ml/config.ts'
 import { type BackendChoice, getKernels } from '../ml/kernels/select.ts'
 import { IDENTITY_FILE } from '../net/identity.ts'
 import { createNetNode, type GossipTuning, type NetNode } from '../net/node.ts'
+import { KEYS_DIR, loadOperatorKeys, type OperatorKeys } from '../operator/home.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { onNextTurn } from '../runtime/event-loop.ts'
 import { type Misbehaviour, NODE_ROLES, type NodeRole } from '../topology/roles.ts'
 import { ActorEventLog, type ActorEventRecord } from './actor-events.ts'
-import { ChainNode } from './chain-node.ts'
+import { ChainNode, DEFAULT_GC_INTERVAL_BLOCKS, type StorageOptions, type StorageStatus } from './chain-node.ts'
 import { installLibp2pIdentity, loadNodeKey } from './identity.ts'
 import { nodeMachine } from './node-machine.ts'
 import { buildNodePieces, type NodePieces } from './node-pieces.ts'
 import { type HostedRoleOptions, hostedRoles } from './node-roles.ts'
 import type { minerMachine, TaskOutcome } from './roles/miner.ts'
+import { ContentGc, type ContentGcStats } from './services/content-gc.ts'
 import type { NodeMetrics } from './services/metrics.ts'
 import type { ModelPieces } from './services/model-pieces.ts'
+import { NodePrometheus } from './services/prometheus.ts'
 import type { TrainingSetup } from './services/training-setup.ts'
 import type { SwappableModelSource } from './serving/model-source.ts'
 import type { LossRecord, servingMachine } from './serving/serving-machine.ts'
@@ -64,10 +68,18 @@ export interface NodeConfig {
   /** Consensus timeouts. @default derived from the genesis block time */
   readonly timeouts?: TimeoutConfig
   readonly gossip?: GossipTuning
-  /** 32-byte seed for a node with no key yet. @default random */
+  /**
+   * The keys the node signs with: transactions with `account`, consensus with `consensusSeed`.
+   * @default the home's `keys/` (loadOperatorKeys), else its legacy `node.key` (created from
+   * `seed` when missing), which is all three keys at once
+   */
+  readonly keys?: OperatorKeys
+  /** 32-byte seed of a legacy `node.key` for a home with no key yet. @default random */
   readonly seed?: Uint8Array
   /** The subnet a subnet peer seeds (a miner's subnet is the one it staked in). */
   readonly subnet?: number
+  /** Snapshots, block pruning and content garbage collection. @default see StorageOptions */
+  readonly storage?: StorageOptions
 }
 
 /** Consensus timeouts for a target block time: a round fits in a few block times. */
@@ -101,7 +113,11 @@ export interface NodeStatus {
   readonly metrics: NodeMetrics
   /** Claims whose reveal the chain acknowledged to this miner (the latest 256), by claim id. */
   readonly acknowledged: readonly string[]
+  /** Snapshots and pruning (chain-node.ts), and what content garbage collection freed. */
+  readonly storage: StorageStatus & { readonly gc: ContentGcStats }
 }
+
+const NO_GC: ContentGcStats = { passes: 0, freedRoots: 0, freedBlocks: 0, freedBytes: 0, lastHeight: 0 }
 
 /** Acknowledged reveals `/status` lists (the testnet checks each is on chain). */
 const MAX_ACKNOWLEDGED_LISTED = 256
@@ -112,6 +128,10 @@ export interface R3mesNodeInit {
   readonly options?: HostedRoleOptions
   /** The event log (built before the chain node when it records consensus too). @default a new one */
   readonly log?: ActorEventLog
+  /** Content garbage collection, told of every block. @default none */
+  readonly gc?: ContentGc
+  /** The Prometheus registry the network layer already registers on (startNode's). @default a new one */
+  readonly registry?: Registry
 }
 
 export class R3mesNode {
@@ -123,6 +143,8 @@ export class R3mesNode {
   readonly model: ModelPieces
   readonly training: TrainingSetup
   readonly metrics: NodeMetrics
+  /** The node's Prometheus metrics (`GET /metrics`). */
+  readonly prometheus: NodePrometheus
   /** The subnet topics this node joined. */
   readonly subnets: SubnetDirectory
   readonly roles: readonly NodeRole[]
@@ -132,6 +154,7 @@ export class R3mesNode {
   readonly #log: ActorEventLog
   readonly #system
   readonly #unsubscribe: () => void
+  readonly #gc: ContentGc | undefined
   #stopped = false
 
   constructor(init: R3mesNodeInit) {
@@ -148,11 +171,24 @@ export class R3mesNode {
     this.subnets = p.subnets
     this.roles = init.roles
     this.#log = init.log ?? new ActorEventLog(p.runtime)
+    this.prometheus = new NodePrometheus(
+      {
+        chain: p.reader,
+        round: () => (p.chain.validatorIndex >= 0 ? p.chain.consensusPosition().round : null),
+        mempool: () => p.chain.mempoolSize(),
+        peers: () => p.net.libp2p.getPeers().length,
+        metrics: p.metrics,
+        onBlock: (listener) => p.chain.onBlock((b) => listener(b.block)),
+      },
+      init.registry,
+    )
     const { hosted, servingSource } = hostedRoles(p, init.roles, init.options)
     this.servingSource = servingSource
     this.#system = createActor(nodeMachine, { input: { roles: hosted }, inspect: this.#log.inspectRoles })
     this.#system.start()
+    this.#gc = init.gc
     this.#unsubscribe = this.chain.onBlock((b) => {
+      this.#gc?.onBlock(b.block.height)
       // After the block is fully applied: roles read the chain's new state.
       onNextTurn(() => {
         if (!this.#stopped) this.#system.send({ type: 'block', height: b.block.height })
@@ -205,6 +241,7 @@ export class R3mesNode {
         .filter((o) => o.code === 'OK')
         .slice(-MAX_ACKNOWLEDGED_LISTED)
         .map((o) => submissionId(o.taskId, this.address)),
+      storage: { ...this.chain.storage, gc: { ...(this.#gc?.stats ?? NO_GC) } },
     }
   }
 
@@ -212,13 +249,56 @@ export class R3mesNode {
     if (this.#stopped) return
     this.#stopped = true
     this.#unsubscribe()
+    this.prometheus.stop()
     this.#system.send({ type: 'stop' })
     this.#system.stop()
     this.#pieces.subnets.stop()
     this.#pieces.tx.close()
     this.chain.stop()
+    await this.#gc?.settled()
     await this.net.stop()
   }
+}
+
+/**
+ * The keys `config` names, else the home's: separate keys under `keys/`, else the legacy
+ * `node.key` (created when missing) as all three. The libp2p identity is `net/identity.key`
+ * when it exists; a legacy home gets one derived from `node.key`, so its peer id is the one a
+ * genesis staker without a named peer id has; any other node without one gets a fresh key.
+ */
+async function nodeKeys(config: NodeConfig): Promise<OperatorKeys> {
+  const netHome = join(config.home, 'net')
+  if (config.keys !== undefined) return config.keys
+  if (existsSync(join(config.home, KEYS_DIR))) return loadOperatorKeys(config.home)
+  const legacy = loadNodeKey(config.home, () => config.seed ?? new Uint8Array(randomBytes(32)))
+  if (!existsSync(join(netHome, IDENTITY_FILE))) await installLibp2pIdentity(netHome, legacy.seed)
+  return { account: legacy.key, consensusSeed: legacy.seed, consensus: legacy.key }
+}
+
+/**
+ * Say so when this node's keys are not the ones its staker names on chain: peers would not
+ * find it by its peer id, or it would not sign in the validator set. Not an error: a node may
+ * start before the `register` that names its keys is committed.
+ */
+function warnOnKeyMismatch(
+  chain: ChainReader,
+  keys: OperatorKeys,
+  peerId: string,
+  components: RuntimeComponents,
+): void {
+  const staker = chain.staker(keys.account.address)
+  if (staker === null) return
+  const consensusKey = Buffer.from(keys.consensus.publicKey).toString('hex')
+  if (staker.peerId !== peerId)
+    components.logger.warn(
+      { address: keys.account.address, onChain: staker.peerId, local: peerId },
+      'this node is not the peer its staker names on chain: register its peer id',
+    )
+  if (staker.consensusKey !== consensusKey)
+    components.logger.warn(
+      { address: keys.account.address, onChain: staker.consensusKey, local: consensusKey },
+      'this node’s consensus key is not the one its staker names on chain',
+    )
 }
 
 /** Start a node from its configuration: network, chain, and the roles it names. */
@@ -228,13 +308,14 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     if (!(NODE_ROLES as readonly string[]).includes(r))
       throw new InvalidArgumentError(`unknown role '${r}'; expected some of ${NODE_ROLES.join(', ')}`)
   const genesis = config.genesis
-  const identity = loadNodeKey(config.home, () => config.seed ?? new Uint8Array(randomBytes(32)))
-  const netHome = join(config.home, 'net')
-  if (!existsSync(join(netHome, IDENTITY_FILE))) await installLibp2pIdentity(netHome, identity.seed)
+  const keys = await nodeKeys(config)
+  // One registry per node: libp2p's metrics and the content traffic, then the node's own.
+  const registry = new Registry()
   const net = await createNetNode(
     {
       chainId: genesis.chainId,
-      homeDir: netHome,
+      registry,
+      homeDir: join(config.home, 'net'),
       listen: config.listen,
       bootstrap: config.bootstrap,
       ...(config.announce === undefined ? {} : { announce: config.announce }),
@@ -254,7 +335,8 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       {
         home: config.home,
         genesis,
-        seed: identity.seed,
+        consensusSeed: keys.consensusSeed,
+        ...(config.storage === undefined ? {} : { storage: config.storage }),
         net,
         timeouts: config.timeouts ?? timeoutsFor(genesis.params.blockTimeMs),
         equivocate: (config.misbehaviours ?? []).includes('equivocatingValidator'),
@@ -264,6 +346,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       },
       components,
     )
+    warnOnKeyMismatch(chain.reader, keys, net.peerId.toString(), components)
     const modelConfig = getModelConfig(genesis.model.config)
     const approved = genesis.datasets[0]
     if (approved === undefined) throw new InvalidArgumentError('the genesis approves no data set to train on')
@@ -277,7 +360,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     }
     const pieces = buildNodePieces(
       {
-        key: identity.key,
+        key: keys.account,
         chain,
         net,
         training: {
@@ -295,7 +378,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     )
     if (roles.includes('miner'))
       installTensorReceiver(net.activations, {
-        self: identity.key.address,
+        self: keys.account.address,
         chain: chain.reader,
         tensorBytes: boundaryTensorBytes(modelConfig, pieces.training.protocol),
         inbox: pieces.inbox,
@@ -316,11 +399,22 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       })
     }
     // Every node stores the initial adapter states, so their CIDs resolve from anyone.
-    for (const bytes of pieces.model.initialAdapterStateBytes()) await net.content.put(bytes)
+    const initialAdapters: string[] = []
+    for (const bytes of pieces.model.initialAdapterStateBytes())
+      initialAdapters.push((await net.content.put(bytes)).toString())
+    const gc = new ContentGc(
+      {
+        intervalBlocks: config.storage?.gcIntervalBlocks ?? DEFAULT_GC_INTERVAL_BLOCKS,
+        alwaysLive: initialAdapters,
+      },
+      { state: chain.app.chain.state, content: net.content, logger: components.logger.child({ component: 'gc' }) },
+    )
     const node = new R3mesNode({
       pieces,
       roles,
       log,
+      gc,
+      registry,
       options: {
         heldOut: dataset.heldOut,
         challengeFraction: config.challengeFraction ?? 0.25,

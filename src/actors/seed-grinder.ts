@@ -18,7 +18,7 @@
 import { addressOf as chainAddressOf } from '../chain/keys.ts'
 import type { ChainReader } from '../chain/reader.ts'
 import { aggregatorDraw } from '../chain/windows.ts'
-import { bytesEqual } from '../codec/bytes.ts'
+import { bytesEqual, toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import { beaconAlpha } from '../consensus/beacon.ts'
 import { hashBlock } from '../consensus/block.ts'
@@ -55,7 +55,10 @@ export function seedGrinderTransport(init: SeedGrinderInit): SeedGrinderTranspor
   const { chainId, signer, link, chain } = init
   const log = init.logger.child({ misbehaviour: 'seedGrinder' })
   const myConsensusAddress = addressOf(signer.publicKey)
-  const me = chainAddressOf(signer.publicKey)
+  // The staker that named this consensus key (a legacy single-key node: its own address).
+  const consensusKey = toHex(signer.publicKey)
+  const me =
+    chain.stakers().find((s) => s.staker.consensusKey === consensusKey)?.address ?? chainAddressOf(signer.publicKey)
   const moves = new Map<GrinderMove, number>()
   /** What went out for each of its own proposals, by "height/round" (null: withheld). */
   const decisions = new Map<string, ConsensusMessage | null>()

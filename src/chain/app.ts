@@ -14,9 +14,10 @@
  * inflation).
  */
 
-import { fromHex, toHex } from '../codec/bytes.ts'
+import { bytesEqual, fromHex, toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import { assert } from '../runtime/assert.ts'
+import { CorruptDataError } from '../runtime/errors.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode, TxRejected } from './errors.ts'
 import { applyEvidence } from './evidence.ts'
@@ -34,8 +35,9 @@ import { addressOf } from './keys.ts'
 import { pruneFinished } from './pruning.ts'
 import { runQuery } from './query.ts'
 import { payValidators } from './rewards.ts'
+import { decodeChainState, encodeChainState } from './snapshot.ts'
 import { register, releaseUnbonded, stake, transfer, unstake, votingPower } from './staking.ts'
-import { ChainState } from './state.ts'
+import { ChainState, type Staker } from './state.ts'
 import { decodeTx, type SignedTx } from './tx.ts'
 import { aggregate, beginWindows, commit, payCredits, reveal, runAggregations } from './windows.ts'
 
@@ -64,8 +66,8 @@ export interface TxResult {
 /** A validator as the consensus engine needs it. */
 export interface ValidatorInfo {
   readonly address: string
-  /** Hex of the ed25519 public key that signs its votes. */
-  readonly pubKey: string
+  /** Hex of the ed25519 consensus key that signs its votes (not its account key). */
+  readonly consensusKey: string
   /** Consensus voting power: whole tokens staked (`votingPower`), the unit genesis uses too. */
   readonly power: bigint
 }
@@ -159,7 +161,7 @@ export class ChainApp implements Application {
       .withRole('validator')
       .map((v) => ({
         address: v.address,
-        pubKey: (this.state.stakers.get(v.address) as { pubKey: string }).pubKey,
+        consensusKey: (this.state.stakers.get(v.address) as Staker).consensusKey,
         power: votingPower(v.weight),
       }))
       .filter((v) => v.power > 0n)
@@ -203,6 +205,39 @@ export class ChainApp implements Application {
     this.#pendingNonce.clear()
     this.#appHash = s.hash()
     return { appHash: this.appHash(), results, validatorUpdates: validatorDiff(before, this.validators()) }
+  }
+
+  /** The state after the last executed block, as snapshot bytes (snapshot.ts). */
+  snapshot(): Uint8Array {
+    return encodeChainState(this.state)
+  }
+
+  /**
+   * Replace the state with a snapshot's, once it is known to hash to `expectedAppHash` (the app
+   * hash the chain committed for the snapshot's height). A snapshot that does not, or is of
+   * another chain, is a CorruptDataError and the state stays as it was: never a wrong state.
+   */
+  restore(bytes: Uint8Array, expectedAppHash: Uint8Array): void {
+    const names = this.state.allTables().map((t) => t.name)
+    const tables = decodeChainState(bytes, names)
+    const scratch = new ChainState()
+    for (const t of scratch.allTables()) t.replaceAll(tables.get(t.name) ?? [])
+    const meta = scratch.meta.get('meta')
+    if (meta === undefined || typeof meta.height !== 'number') throw new CorruptDataError('snapshot has no chain meta')
+    if (meta.chainId !== this.state.globals.chainId)
+      throw new CorruptDataError(`snapshot is of chain ${meta.chainId}, this node runs ${this.state.globals.chainId}`)
+    const hash = scratch.hash()
+    if (!bytesEqual(hash, expectedAppHash))
+      throw new CorruptDataError(
+        `snapshot state of height ${meta.height} hashes to ${toHex(hash)}, the chain committed ${toHex(expectedAppHash)}`,
+        { height: meta.height },
+      )
+    this.state.journal.commit()
+    for (const t of this.state.allTables()) t.replaceAll(tables.get(t.name) ?? [])
+    this.#verified.clear()
+    this.#pendingNonce.clear()
+    this.#lastEvidence = []
+    this.#appHash = hash
   }
 
   query(path: string, data?: Uint8Array | string): unknown {
@@ -252,6 +287,8 @@ function validatorDiff(before: readonly ValidatorInfo[], after: readonly Validat
   const now = new Map(after.map((v) => [v.address, v]))
   const updates = after.filter((v) => {
     const old = before.find((b) => b.address === v.address)
+    // A validator's consensus key never changes (staking.ts), so an update by address is one by key.
+    assert(old === undefined || old.consensusKey === v.consensusKey, `validator ${v.address} changed its consensus key`)
     return old === undefined || old.power !== v.power
   })
   for (const b of before) if (!now.has(b.address)) updates.push({ ...b, power: 0n })
@@ -314,6 +351,8 @@ function initGenesis(s: ChainState, g: Genesis): void {
     const address = addressOf(fromHex(st.pubKey, 32) as Uint8Array)
     s.stakers.set(address, {
       pubKey: st.pubKey,
+      consensusKey: st.consensusKey,
+      peerId: st.peerId,
       stake: st.stake,
       roles: st.roles,
       subnet: st.subnet,

@@ -41,6 +41,12 @@ export const TxCode = {
   votingClosed: 'ERR_VOTING_CLOSED',
   badEvidence: 'ERR_BAD_EVIDENCE',
   votingPowerCap: 'ERR_VOTING_POWER_CAP',
+  /** A consensus key or peer id named without a valid proof of possession (key-proofs.ts). */
+  badKeyProof: 'ERR_BAD_KEY_PROOF',
+  /** A consensus key or peer id another staker already uses. */
+  keyInUse: 'ERR_KEY_IN_USE',
+  /** A key change the staker's validator history forbids (see `register` in staking.ts). */
+  keyLocked: 'ERR_KEY_LOCKED',
 } as const
 export type TxCodeValue = (typeof TxCode)[keyof typeof TxCode]
 
@@ -62,4 +68,11 @@ export class GenesisError extends R3mesError {
 
 export function reject(code: TxCodeValue, message: string, details: Record<string, unknown> = {}): never {
   throw new TxRejected(code, message, details)
+}
+
+/** A gentx (a staker's signed self-stake at genesis) that is malformed, forged or does not fit the genesis. */
+export class GentxError extends R3mesError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('ERR_GENTX', message, details)
+  }
 }

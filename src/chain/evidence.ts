@@ -116,11 +116,12 @@ export function applyEvidence(state: ChainState, ctx: BlockContext, bytes: Uint8
     reject(TxCode.badEvidence, `evidence height ${e.height} is outside the accepted range`)
   if (e.voteA.type !== e.voteB.type) reject(TxCode.badEvidence, 'the two votes are of different types')
   if (e.voteA.blockHash === e.voteB.blockHash) reject(TxCode.badEvidence, 'the two votes are for the same value')
-  const pub = fromHex(v.pubKey, 32) as Uint8Array
+  // Votes are signed by the consensus key, which a staker that has been a validator never changes.
+  const pub = fromHex(v.consensusKey, 32) as Uint8Array
   for (const vote of [e.voteA, e.voteB]) {
     const message = signBytesOf(state.globals.chainId, e.height, e.round, vote)
     if (!ed25519Verify(pub, message, fromHex(vote.signature) as Uint8Array))
-      reject(TxCode.badEvidence, 'a vote signature does not verify under the validator’s key')
+      reject(TxCode.badEvidence, 'a vote signature does not verify under the validator’s consensus key')
   }
   const key = `${e.validator}/${e.height}`
   if (state.evidence.has(key))

@@ -85,9 +85,16 @@ export function runQuery(s: ChainState, path: string, _data?: string): unknown {
       return toJson(s.datasets.entries().map(([, v]) => v))
     case 'validators':
       return toJson(
-        s
-          .withRole('validator')
-          .map((v) => ({ address: v.address, power: v.weight, pubKey: s.stakers.get(v.address)?.pubKey })),
+        s.withRole('validator').map((v) => {
+          const staker = s.stakers.get(v.address)
+          return {
+            address: v.address,
+            power: v.weight,
+            pubKey: staker?.pubKey,
+            consensusKey: staker?.consensusKey,
+            peerId: staker?.peerId,
+          }
+        }),
       )
     case 'stakers':
       return toJson(s.stakers.entries().map(([address, v]) => ({ address, ...v })))

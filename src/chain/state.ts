@@ -19,7 +19,15 @@ export interface Account {
 }
 
 export interface Staker {
+  /** Hex of the account key: it signs the staker's transactions; its address holds the stake. */
   readonly pubKey: string
+  /**
+   * Hex of the consensus key: it signs the staker's votes, proposals and beacon proofs while it
+   * validates. The account key unless the staker named another (genesis or `register`).
+   */
+  readonly consensusKey: string
+  /** The libp2p peer id of the staker's node (peers look stakers up by it); the account key's unless named. */
+  readonly peerId: string
   readonly stake: bigint
   readonly roles: readonly Role[]
   /** The subnet a miner trains (other roles may name one too); null when none. */
@@ -348,6 +356,18 @@ export class ChainState {
     let total = this.stakeOf(address)
     for (const [, u] of this.unbonding.entries()) if (u.address === address) total += u.amount
     return total
+  }
+
+  /** The address of the staker whose consensus key is `consensusKey` (hex), if any. */
+  stakerOfConsensusKey(consensusKey: string): string | undefined {
+    for (const [address, s] of this.stakers.entries()) if (s.consensusKey === consensusKey) return address
+    return undefined
+  }
+
+  /** The address of the staker whose node is `peerId`, if any. */
+  stakerOfPeerId(peerId: string): string | undefined {
+    for (const [address, s] of this.stakers.entries()) if (s.peerId === peerId) return address
+    return undefined
   }
 
   stakeOf(address: string): bigint {

@@ -80,6 +80,16 @@ export class Table<V> {
     })
   }
 
+  /**
+   * Replace every entry at once (restoring a snapshot): outside any transaction, so nothing is
+   * journaled, and the version moves on so no cached digest of the old content is reused.
+   */
+  replaceAll(entries: Iterable<readonly [string, V]>): void {
+    this.#map.clear()
+    for (const [key, value] of entries) this.#map.set(key, value)
+    this.#version++
+  }
+
   sortedKeys(): string[] {
     return [...this.#map.keys()].sort()
   }

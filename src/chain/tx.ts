@@ -16,7 +16,7 @@ import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
 import { NonCanonicalValueError } from '../codec/errors.ts'
 import { sha256 } from '../codec/hash.ts'
 import { reject, TxCode } from './errors.ts'
-import { addressOf, type KeyPair } from './keys.ts'
+import { addressOf, isPeerId, type KeyPair } from './keys.ts'
 import { ROLES, type Role } from './params.ts'
 import { L2_VERDICTS, type L2Verdict, type ProposalContent, VERDICTS, type Verdict } from './state.ts'
 
@@ -24,7 +24,17 @@ export type Msg =
   | { readonly type: 'transfer'; readonly to: string; readonly amount: bigint }
   | { readonly type: 'stake'; readonly amount: bigint }
   | { readonly type: 'unstake'; readonly amount: bigint }
-  | { readonly type: 'register'; readonly roles: readonly Role[]; readonly subnet: number | null }
+  | {
+      readonly type: 'register'
+      readonly roles: readonly Role[]
+      readonly subnet: number | null
+      /** Hex of a new consensus key for the sender, with its proof of possession (key-proofs.ts). */
+      readonly consensusKey?: string
+      readonly consensusKeyProof?: string
+      /** The libp2p peer id of the sender's node, with its proof of possession (key-proofs.ts). */
+      readonly peerId?: string
+      readonly peerIdProof?: string
+    }
   | { readonly type: 'commit'; readonly taskId: string; readonly commitment: string }
   | {
       readonly type: 'reveal'
@@ -162,6 +172,39 @@ function claimIds(v: unknown, name: string): string[] {
   return v.map((c, i) => str(c, `${name}[${i}]`, 160))
 }
 
+/** A key and its proof come together: one without the other is refused. */
+function pairedFields(m: Obj, key: string, proof: string): boolean {
+  const hasKey = Object.hasOwn(m, key)
+  if (hasKey !== Object.hasOwn(m, proof))
+    reject(TxCode.invalidField, `'msg.${key}' and 'msg.${proof}' come together`, {
+      field: `msg.${hasKey ? proof : key}`,
+    })
+  return hasKey
+}
+
+/** The optional consensus key and peer id a `register` names, each with its proof, checked for shape. */
+function namedKeys(m: Obj): {
+  consensusKey?: string
+  consensusKeyProof?: string
+  peerId?: string
+  peerIdProof?: string
+} {
+  const out: { consensusKey?: string; consensusKeyProof?: string; peerId?: string; peerIdProof?: string } = {}
+  if (pairedFields(m, 'consensusKey', 'consensusKeyProof')) {
+    out.consensusKey = hex(m.consensusKey, 'msg.consensusKey', 32)
+    out.consensusKeyProof = hex(m.consensusKeyProof, 'msg.consensusKeyProof', 64)
+  }
+  if (pairedFields(m, 'peerId', 'peerIdProof')) {
+    if (!isPeerId(m.peerId))
+      reject(TxCode.invalidField, "'msg.peerId' must be an ed25519 libp2p peer id (12D3KooW…)", {
+        field: 'msg.peerId',
+      })
+    out.peerId = m.peerId
+    out.peerIdProof = hex(m.peerIdProof, 'msg.peerIdProof', 64)
+  }
+  return out
+}
+
 function decodeMsg(m: Obj): Msg {
   const type = field(m, 'type')
   switch (type) {
@@ -173,7 +216,7 @@ function decodeMsg(m: Obj): Msg {
       onlyFields(m, ['type', 'amount'], 'msg')
       return { type, amount: amount(m.amount, 'msg.amount') }
     case 'register': {
-      onlyFields(m, ['type', 'roles', 'subnet'], 'msg')
+      onlyFields(m, ['type', 'roles', 'subnet'], 'msg', ['consensusKey', 'consensusKeyProof', 'peerId', 'peerIdProof'])
       const roles = m.roles
       if (!Array.isArray(roles) || roles.length === 0 || roles.length > ROLES.length)
         reject(TxCode.invalidField, "'msg.roles' must list 1 to 4 roles", { field: 'msg.roles' })
@@ -183,7 +226,7 @@ function decodeMsg(m: Obj): Msg {
       if (sorted.join() !== roles.join())
         reject(TxCode.invalidField, "'msg.roles' must be sorted and distinct", { field: 'msg.roles' })
       const subnet = m.subnet === null ? null : int(m.subnet, 'msg.subnet', 0, 1023)
-      return { type, roles: sorted, subnet }
+      return { type, roles: sorted, subnet, ...namedKeys(m) }
     }
     case 'commit':
       onlyFields(m, ['type', 'taskId', 'commitment'], 'msg')

@@ -9,16 +9,24 @@ import { type CliIo, type Command, ExitCode } from './command.ts'
 import { chaosCommand } from './commands/chaos.ts'
 import { genesisCommand } from './commands/genesis.ts'
 import { inferCommand } from './commands/infer.ts'
+import { initCommand } from './commands/init.ts'
+import { keysCommand } from './commands/keys.ts'
 import { mlCommand } from './commands/ml.ts'
 import { nodeCommand } from './commands/node.ts'
+import { queryCommand } from './commands/query.ts'
 import { serveCommand } from './commands/serve.ts'
 import { testnetCommand } from './commands/testnet.ts'
 import { topologyCommand } from './commands/topology.ts'
+import { txCommand } from './commands/tx.ts'
 import { packageVersion, versionCommand } from './commands/version.ts'
 
 export const commands: readonly Command[] = [
   testnetCommand,
+  initCommand,
+  keysCommand,
   nodeCommand,
+  txCommand,
+  queryCommand,
   chaosCommand,
   topologyCommand,
   genesisCommand,

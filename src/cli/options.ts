@@ -49,35 +49,52 @@ export function listOption(values: Values, name: string): string[] {
   return (Array.isArray(v) ? v : [v]).map(String)
 }
 
+/** `value` if it is one of `allowed`; `what` names it in the error (`--flag` also sets the error's option). */
 export function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
   if (!(allowed as readonly string[]).includes(value)) {
-    throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}, got '${value}'`)
+    throw new InvalidArgumentError(
+      `${what} must be one of ${allowed.join(', ')}, got '${value}'`,
+      what.startsWith('--') ? { option: what.slice(2) } : {},
+    )
   }
   return value as T
 }
 
-/** A repeatable multiaddr option, each value parsed; one that is not a multiaddr names the option. */
-export function multiaddrListOption(values: Values, name: string): string[] {
+/** The multiaddrs given to `--name` (repeatable), each checked; with `peer`, each must end in /p2p/<peer id>. */
+export function multiaddrsOption(values: Values, name: string, options: { peer?: boolean } = {}): string[] {
   return listOption(values, name).map((text) => {
+    let last: string | undefined
     try {
-      return multiaddr(text).toString()
+      last = multiaddr(text).getComponents().at(-1)?.name
     } catch (error) {
       throw new InvalidArgumentError(`--${name} '${text}' is not a multiaddr: ${(error as Error).message}`, {
         option: name,
       })
     }
+    if (options.peer === true && last !== 'p2p')
+      throw new InvalidArgumentError(`--${name} '${text}' must end in /p2p/<peer id>`, { option: name })
+    return text
   })
 }
 
-/** A `HOST:PORT` option (`[v6]:PORT` for IPv6); undefined when absent. */
-export function hostPortOption(values: Values, name: string): { host: string; port: number } | undefined {
+/** A listening address: `HOST:PORT`, an IPv6 host in brackets (`[::]:8080`); port 0 is any free port. */
+export interface HostPort {
+  readonly host: string
+  readonly port: number
+}
+
+/** `--name HOST:PORT`, or `fallback` when absent. */
+export function hostPortOption(values: Values, name: string, fallback: HostPort): HostPort {
   const v = values[name]
-  if (v === undefined) return undefined
-  const match = typeof v === 'string' ? /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(v) : null
-  const port = Number(match?.[3])
+  if (v === undefined) return fallback
+  const text = typeof v === 'string' ? v.trim() : ''
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text)
+  const port = Number(match?.[2])
   if (match === null || port > 65_535)
-    throw new InvalidArgumentError(`--${name} must be HOST:PORT (port 0 to 65535), got '${String(v)}'`, {
-      option: name,
-    })
-  return { host: (match[1] ?? match[2]) as string, port }
+    throw new InvalidArgumentError(
+      `--${name} must be HOST:PORT (e.g. 127.0.0.1:26657, 0.0.0.0:26657, [::1]:26657; port 0 for any free port), got '${String(v)}'`,
+      { option: name },
+    )
+  const host = (match[1] as string).startsWith('[') ? (match[1] as string).slice(1, -1) : (match[1] as string)
+  return { host, port }
 }

@@ -18,6 +18,8 @@ import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { nextTurn } from '../runtime/event-loop.ts'
 import {
+  MAX_DECIDED_BLOCKS_PER_STATUS,
+  MAX_HELP_BYTES_PER_PEER_PER_S,
   MAX_HELPED_PEERS,
   MAX_REFUSED_TXS_PER_PEER,
   MAX_WAL_SEGMENT_PEER_BYTES,
@@ -28,6 +30,7 @@ import {
 import type { Logger } from '../runtime/logger.ts'
 import { admitPeerInput } from './admission.ts'
 import type { Application, ExecutedBlock } from './application.ts'
+import { blockSizeBytes } from './block.ts'
 import { gossipMessages, initialState, nextTip, step } from './core.ts'
 import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
 import { DoubleSignRefusedError, StoreCorruptError, TxRejectedError } from './errors.ts'
@@ -76,7 +79,10 @@ export class NodeIo {
    * for). Keyed by the authenticated neighbour, least recently helped first, at most
    * MAX_HELPED_PEERS entries.
    */
-  readonly #helped = new Map<string, { height: number; atMs: number }>()
+  readonly #helped = new Map<
+    string,
+    { height: number; next: number; atMs: number; windowStartMs: number; windowBytes: number }
+  >()
   /** Peer inputs dropped because the height's WAL segment reached its cap for peers. */
   droppedOverWalCap = 0
   /** Invalid gossiped txs per neighbour in the current window (see `#countRefused`). */
@@ -110,6 +116,11 @@ export class NodeIo {
       })
     for (let h = app.info().height + 1; h < tip.height; h++) {
       const stored = blockStore.load(h)
+      if (stored === undefined && h < blockStore.base())
+        throw new StoreCorruptError(
+          `block ${h} is pruned (blocks below ${blockStore.base()} are): the application must start from a snapshot of height ${blockStore.base() - 1} or later`,
+          { height: h, base: blockStore.base() },
+        )
       if (stored === undefined) throw new StoreCorruptError('block store is behind the state store', { height: h })
       app.executeBlock(stored.block)
       this.components.mempool.update(stored.block.txs)
@@ -389,27 +400,45 @@ export class NodeIo {
   }
 
   /**
-   * `from` is the authenticated neighbour the status came on (never an author it names), so a
-   * block goes only to the peer that asked, at most once per MIN_HELP_INTERVAL_PER_PEER_MS,
-   * and the same height at most once a second.
+   * `from` is the authenticated neighbour the status came on (never an author it names), so
+   * blocks go only to the peer that asked. One answer is a run of decided blocks from the height
+   * asked for (at most MAX_DECIDED_BLOCKS_PER_STATUS), and one peer gets at most
+   * MAX_HELP_BYTES_PER_PEER_PER_S of them a second. A status that continues exactly where the
+   * last answer ended is answered at once (the peer applied the run and asks for the next: a
+   * catch-up goes at the speed of its round trips); any other at most once per
+   * MIN_HELP_INTERVAL_PER_PEER_MS, and the same height at most once a second.
    */
   #helpIfBehind(peerHeight: number, from: string, state: ConsensusState): void {
     if (peerHeight >= state.tip.height) return
     const nowMs = this.components.clock.monotonicMs()
     const last = this.#helped.get(from)
-    if (last !== undefined) {
+    if (last !== undefined && peerHeight !== last.next) {
       if (nowMs - last.atMs < MIN_HELP_INTERVAL_PER_PEER_MS) return
       if (last.height === peerHeight && nowMs - last.atMs < 1000) return
     }
-    const stored = this.components.blockStore.load(peerHeight)
-    if (stored === undefined) return
+    const fresh = last === undefined || nowMs - last.windowStartMs >= 1000
+    const windowStartMs = fresh ? nowMs : last.windowStartMs
+    let windowBytes = fresh ? 0 : last.windowBytes
+    let height = peerHeight
+    for (
+      ;
+      height < state.tip.height &&
+      height - peerHeight < MAX_DECIDED_BLOCKS_PER_STATUS &&
+      windowBytes < MAX_HELP_BYTES_PER_PEER_PER_S;
+      height++
+    ) {
+      const stored = this.components.blockStore.load(height)
+      if (stored === undefined) break
+      windowBytes += blockSizeBytes(stored.block)
+      this.components.transport.send(from, { kind: 'decided', block: stored.block, commit: stored.commit })
+    }
+    if (height === peerHeight) return
     this.#helped.delete(from)
-    this.#helped.set(from, { height: peerHeight, atMs: nowMs })
+    this.#helped.set(from, { height: peerHeight, next: height, atMs: nowMs, windowStartMs, windowBytes })
     if (this.#helped.size > MAX_HELPED_PEERS) {
       const oldest = this.#helped.keys().next().value
       if (oldest !== undefined) this.#helped.delete(oldest)
     }
-    this.components.transport.send(from, { kind: 'decided', block: stored.block, commit: stored.commit })
   }
 
   /** Peers remembered as helped (bounded by MAX_HELPED_PEERS). */

@@ -4,10 +4,10 @@
  * `CRC-32 | payload`, replaced atomically (write, fsync, rename, fsync directory), so a crash
  * leaves the old file or the new one, and damage is detected, not trusted.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
-import { writeFileDurable } from '../runtime/durable-file.ts'
+import { fsyncDir, writeFileDurable } from '../runtime/durable-file.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { BEACON_SIZE_BYTES } from './beacon.ts'
 import { decode, encode } from './codec.ts'
@@ -20,10 +20,15 @@ import { ValidatorSet } from './validator-set.ts'
 import { commitFromArray, commitToArray, decodeCommittedBlock, encodeCommittedBlock } from './wire.ts'
 
 export interface BlockStore {
-  /** Highest stored height (blocks are stored contiguously from 1); 0 when empty. */
+  /** Highest stored height (blocks are stored contiguously from `base()`); 0 when empty. */
   height(): number
+  /** Lowest stored height: 1 until blocks are pruned, then the first height kept. */
+  base(): number
+  /** The block at `height` with its commit; undefined when not stored (above the tip, or pruned below `base()`). */
   load(height: number): CommittedBlock | undefined
   save(block: CommittedBlock): void
+  /** Delete every block (with its commit) below `height`, never the tip: `base()` becomes at most `height`. */
+  pruneBelow(height: number): number
 }
 
 export interface StateStore {
@@ -33,17 +38,29 @@ export interface StateStore {
 
 export class MemoryBlockStore implements BlockStore {
   readonly #blocks = new Map<number, CommittedBlock>()
+  #height = 0
+  #base = 1
   height(): number {
-    return this.#blocks.size
+    return this.#height
+  }
+  base(): number {
+    return this.#base
   }
   load(height: number): CommittedBlock | undefined {
     return this.#blocks.get(height)
   }
   save(cb: CommittedBlock): void {
     const h = cb.block.header.height
-    if (h <= this.#blocks.size) return
-    if (h !== this.#blocks.size + 1) throw new StoreCorruptError('blocks must be stored in order', { height: h })
+    if (h <= this.#height) return
+    if (h !== this.#height + 1) throw new StoreCorruptError('blocks must be stored in order', { height: h })
     this.#blocks.set(h, cb)
+    this.#height = h
+  }
+  pruneBelow(height: number): number {
+    const below = Math.min(height, this.#height)
+    let pruned = 0
+    for (; this.#base < below; this.#base++) if (this.#blocks.delete(this.#base)) pruned++
+    return pruned
   }
 }
 
@@ -65,7 +82,7 @@ export function seal(payload: Uint8Array): Uint8Array {
   return out
 }
 
-function unseal(path: string): Uint8Array {
+export function unseal(path: string): Uint8Array {
   const data = new Uint8Array(readFileSync(path))
   if (data.byteLength < 4) throw new StoreCorruptError('file too short', { path })
   const payload = data.subarray(4)
@@ -78,13 +95,22 @@ export class FileBlockStore implements BlockStore {
   readonly #dir: string
   readonly #faults: FaultHook
   #height: number
+  #base: number
 
   constructor(dir: string, faults: FaultHook = noFaults) {
     this.#dir = dir
     this.#faults = faults
     mkdirSync(dir, { recursive: true })
-    let h = 0
+    // Pruning deletes from the bottom up, so the lowest block file is where the run starts.
+    let base = Number.POSITIVE_INFINITY
+    for (const name of readdirSync(dir)) {
+      const m = /^(\d{12})\.block$/.exec(name)
+      if (m !== null) base = Math.min(base, Number(m[1]))
+    }
+    if (base === Number.POSITIVE_INFINITY) base = 1
+    let h = base - 1
     while (existsSync(this.#path(h + 1))) h++
+    this.#base = base
     this.#height = h
   }
 
@@ -96,8 +122,12 @@ export class FileBlockStore implements BlockStore {
     return this.#height
   }
 
+  base(): number {
+    return this.#base
+  }
+
   load(height: number): CommittedBlock | undefined {
-    if (height < 1 || height > this.#height) return undefined
+    if (height < this.#base || height > this.#height) return undefined
     const path = this.#path(height)
     const payload = unseal(path)
     try {
@@ -117,6 +147,20 @@ export class FileBlockStore implements BlockStore {
     if (this.#faults('blockstore.save') !== 'proceed') throw injected('blockstore.save')
     writeFileDurable(this.#path(h), seal(encodeCommittedBlock(cb)))
     this.#height = h
+  }
+
+  /**
+   * Lowest first, so a crash part way leaves a contiguous run from a higher base (the
+   * constructor finds it again); `base()` moves before the files go, so no load races a delete.
+   */
+  pruneBelow(height: number): number {
+    const below = Math.min(height, this.#height)
+    const from = this.#base
+    if (below <= from) return 0
+    this.#base = below
+    for (let h = from; h < below; h++) rmSync(this.#path(h), { force: true })
+    fsyncDir(this.#dir)
+    return below - from
   }
 }
 

@@ -28,6 +28,7 @@ import { FaultInjectedError, MalformedMessageError, TooManyRequestsError } from 
 import type { FaultInjector } from './faults.ts'
 import { verifyBlock } from './hashing.ts'
 import { framedStream, readFramed } from './length-prefixed.ts'
+import type { ContentTraffic } from './metrics.ts'
 
 export function blockProtocol(chainId: string): string {
   return `/r3mes/${chainId}/block/1.0.0`
@@ -55,6 +56,8 @@ export interface BlockExchangeComponents {
   readonly faults: FaultInjector
   /** This node's blocks: undefined when it does not hold `cid` (never asks the network). */
   readonly localBlock: (cid: CID) => Promise<Uint8Array | undefined>
+  /** Counts the bytes of blocks served. @default counts nothing */
+  readonly traffic?: ContentTraffic
 }
 
 export class BlockExchange {
@@ -181,6 +184,7 @@ export class BlockExchange {
         await lp.write(Uint8Array.of(NOT_FOUND), { signal })
       } else {
         await lp.writeV([Uint8Array.of(FOUND), block], { signal })
+        this.#components.traffic?.served('exchange', block.byteLength)
       }
       await stream.close({ signal })
     } finally {

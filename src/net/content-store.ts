@@ -30,6 +30,7 @@ import type { BlockExchange } from './block-exchange.ts'
 import { decodeMessage, encodeMessage } from './codec.ts'
 import { ContentIntegrityError, MalformedMessageError, MessageTooLargeError } from './errors.ts'
 import { dagPbCid, verifyBlock, verifyDigest } from './hashing.ts'
+import type { ContentTraffic } from './metrics.ts'
 
 export interface ContentStoreInit {
   /**
@@ -49,6 +50,8 @@ export interface ContentStoreComponents {
   logger: Logger
   /** Direct fetches from named holders (block-exchange.ts); without it, bitswap only. */
   exchange?: BlockExchange
+  /** Counts the bytes of blocks fetched from peers. @default counts nothing */
+  traffic?: ContentTraffic
 }
 
 export interface GetOptions {
@@ -98,6 +101,7 @@ export class ContentStore {
   readonly #log: Logger
   readonly #clock: Clock
   readonly #exchange: BlockExchange | undefined
+  readonly #traffic: ContentTraffic | undefined
   readonly chunkBytes: number
   readonly #concurrency: number
   readonly #maxContentBytes: number
@@ -109,6 +113,7 @@ export class ContentStore {
     this.#log = components.logger.child({ component: 'content' })
     this.#clock = components.clock
     this.#exchange = components.exchange
+    this.#traffic = components.traffic
     this.chunkBytes = init.chunkBytes ?? 2 * 1024 * 1024
     assert(this.chunkBytes > 0 && this.chunkBytes <= 2 * 1024 * 1024, 'chunk must fit a bitswap block')
     this.#concurrency = init.fetchConcurrency ?? 16
@@ -243,6 +248,8 @@ export class ContentStore {
   }
 
   async unpin(cid: CID): Promise<void> {
+    // Content garbage collection may have unpinned it already: unpinning twice is no error.
+    if (!(await this.#helia.pins.isPinned(cid))) return
     for await (const _ of this.#helia.pins.rm(cid)) {
       // Draining the generator does the work.
     }
@@ -250,6 +257,55 @@ export class ContentStore {
 
   isPinned(cid: CID): Promise<boolean> {
     return this.#helia.pins.isPinned(cid)
+  }
+
+  /**
+   * Drop `dead` roots and their chunks: each is unpinned, then every block of it stored here is
+   * deleted unless another pinned root links to it (two contents may share a chunk). Blocks
+   * of content never named here (in-flight fetches, other pins) are not touched. Returns what
+   * went: roots that were stored here, blocks and bytes.
+   */
+  async drop(dead: readonly CID[]): Promise<{ roots: number; blocks: number; bytes: number }> {
+    const deadKeys = new Set(dead.map((c) => c.toString()))
+    for (const cid of dead) if (await this.#helia.pins.isPinned(cid)) await this.unpin(cid)
+    const kept = new Set<string>()
+    for await (const pin of this.#helia.pins.ls()) {
+      if (deadKeys.has(pin.cid.toString())) continue
+      for (const b of await this.#localBlocksOf(pin.cid)) kept.add(b.toString())
+    }
+    let roots = 0
+    let blocks = 0
+    let bytes = 0
+    for (const cid of dead) {
+      const own = await this.#localBlocksOf(cid)
+      if (own.length > 0) roots++
+      for (const b of own) {
+        if (kept.has(b.toString())) continue
+        const block = await this.localBlock(b)
+        if (block === undefined) continue
+        await this.#helia.blockstore.delete(b)
+        blocks++
+        bytes += block.byteLength
+      }
+    }
+    return { roots, blocks, bytes }
+  }
+
+  /** The blocks of `cid` stored here: its root and, for chunked content, the chunks present. */
+  async #localBlocksOf(cid: CID): Promise<CID[]> {
+    if (!(await this.#helia.blockstore.has(cid))) return []
+    if (cid.code !== dagPb.code) return [cid]
+    let node: dagPb.PBNode
+    try {
+      node = decodeRootBlock(await this.#getBlock(cid, { offline: true }))
+    } catch (error) {
+      // A root that does not decode still goes; its chunks, unknown, stay.
+      this.#log.warn({ cid: cid.toString(), err: error }, 'content root does not decode')
+      return [cid]
+    }
+    const out = [cid]
+    for (const link of node.Links) if (await this.#helia.blockstore.has(link.Hash)) out.push(link.Hash)
+    return out
   }
 
   /** Delete everything not pinned. */
@@ -304,6 +360,7 @@ export class ContentStore {
           // cannot change a block that has been taken; aborting saves their work.
           done.abort()
           await this.#helia.blockstore.put(cid, found)
+          this.#traffic?.fetched('exchange', found.byteLength)
           options.onFetched?.(cid)
           return found
         }
@@ -386,6 +443,7 @@ export class ContentStore {
     // A block from a peer was hashed against its CID by helia before it was stored (a
     // mismatch fails the fetch); one read back from our own disk is checked here.
     if (!fetched) verifyBlock(cid, parts, 'block')
+    else this.#traffic?.fetched('bitswap', length)
     if (parts.length === 1) return parts[0] as Uint8Array
     const out = new Uint8Array(length)
     let offset = 0

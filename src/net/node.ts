@@ -23,6 +23,7 @@ import { yamux } from '@libp2p/yamux'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type Helia } from 'helia'
+import type { Registry } from 'prom-client'
 import { sha256 } from '../codec/hash.ts'
 import { sleep } from '../runtime/clock.ts'
 import type { RuntimeComponents } from '../runtime/components.ts'
@@ -96,6 +97,7 @@ import { FaultInjector } from './faults.ts'
 import { FloodChannel } from './flood-channel.ts'
 import { GossipRouter, type GossipsubService } from './gossip.ts'
 import { loadOrCreateIdentity } from './identity.ts'
+import { bitswapTrafficMetrics, contentTraffic, libp2pMetrics, oneNodeAtATime, uncountedTraffic } from './metrics.ts'
 import { isValidChainId, type TopicKind, topicSpecs } from './topics.ts'
 
 export interface GossipTuning {
@@ -155,6 +157,8 @@ export interface NetNodeInit {
   dhtMode?: 'server' | 'client'
   /** Tighter resource bounds (tests, small nodes); each defaults to its value in runtime/limits.ts. */
   limits?: Partial<NetResourceLimits>
+  /** The node's Prometheus registry: libp2p's metrics and the content traffic go there (metrics.ts). @default none */
+  registry?: Registry
 }
 
 /** The bounds a node can be started with below their defaults in runtime/limits.ts. */
@@ -288,6 +292,7 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   await datastore.open()
 
   const faults = new FaultInjector(components)
+  const traffic = init.registry === undefined ? uncountedTraffic : contentTraffic(init.registry)
   const heartbeatMs = init.gossip?.heartbeatMs ?? 1000
   const D = init.gossip?.meshDegree ?? 6
   const services = {
@@ -395,59 +400,67 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   }
 
   const helia = withBitswap(
-    withLibp2pLight(createHeliaLight({ blockstore, datastore }), {
-      privateKey,
-      addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'], announce: init.announce ?? [] },
-      // The relay transport dials peers through a relay and, with a `/p2p-circuit` listen
-      // address, takes connections relayed to us.
-      transports: [
-        tcp(),
-        circuitRelayTransport({
-          maxInboundStopStreams: MAX_RELAY_STOP_STREAMS_PER_CONNECTION,
-          maxOutboundStopStreams: MAX_RELAY_STOP_STREAMS_PER_CONNECTION,
-          maxReservationQueueLength: MAX_RELAY_RESERVATION_QUEUE,
-        }),
-      ],
-      connectionEncrypters: [noise()],
-      // A paused reader keeps receiving until the sender's window is spent, so the read buffer
-      // must hold a full window: yamux's defaults (16 MiB window, 4 MiB buffer) reset paused
-      // streams under load, which stalled bitswap transfers of large content.
-      streamMuxers: [
-        yamux({
-          maxInboundStreams: MAX_MUXED_INBOUND_STREAMS_PER_CONNECTION,
-          maxOutboundStreams: MAX_MUXED_OUTBOUND_STREAMS_PER_CONNECTION,
-          maxEarlyStreams: MAX_MUXED_EARLY_STREAMS,
-          maxMessageSize: MUXED_MAX_MESSAGE_BYTES,
-          streamOptions: {
-            maxStreamWindowSize: STREAM_WINDOW_BYTES,
-            maxReadBufferLength: STREAM_READ_BUFFER_BYTES,
-            inactivityTimeout: STREAM_INACTIVITY_TIMEOUT_MS,
-          },
-        }),
-      ],
-      connectionGater: faults.gater,
-      // The monitor pings each connection every 10 s and, by default, aborts it when a ping is
-      // late. On a loaded machine (a testnet of many nodes on two cores) late pings are common
-      // and the aborts cut healthy links in the middle of tensor transfers. Round-trip times
-      // are still measured; dead peers show as closed streams and failed dials instead.
-      connectionMonitor: { abortConnectionOnPingFailure: false },
-      // libp2p accepts 5 inbound connections a second per remote host by default; a local
-      // testnet has every peer on 127.0.0.1, so a node joining it is dialled by more than that
-      // at once and the surplus dials were refused. No allow-list for loopback: libp2p's
-      // allow-list also exempts from maxConnections and pruning.
-      connectionManager: {
-        maxConnections: limits.maxConnections,
-        maxIncomingPendingConnections: MAX_INBOUND_PENDING_CONNECTIONS,
-        inboundConnectionThreshold: MAX_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
-        inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
-        inboundStreamProtocolNegotiationTimeout: STREAM_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
-        maxParallelDials: MAX_PARALLEL_DIALS,
-        maxDialQueueLength: MAX_DIAL_QUEUE_LENGTH,
-        maxPeerAddrsToDial: MAX_PEER_ADDRS_TO_DIAL,
+    withLibp2pLight(
+      createHeliaLight({
+        blockstore,
+        datastore,
+        ...(init.registry === undefined ? {} : { metrics: bitswapTrafficMetrics(traffic) }),
+      }),
+      {
+        privateKey,
+        addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'], announce: init.announce ?? [] },
+        // The relay transport dials peers through a relay and, with a `/p2p-circuit` listen
+        // address, takes connections relayed to us.
+        transports: [
+          tcp(),
+          circuitRelayTransport({
+            maxInboundStopStreams: MAX_RELAY_STOP_STREAMS_PER_CONNECTION,
+            maxOutboundStopStreams: MAX_RELAY_STOP_STREAMS_PER_CONNECTION,
+            maxReservationQueueLength: MAX_RELAY_RESERVATION_QUEUE,
+          }),
+        ],
+        connectionEncrypters: [noise()],
+        // A paused reader keeps receiving until the sender's window is spent, so the read buffer
+        // must hold a full window: yamux's defaults (16 MiB window, 4 MiB buffer) reset paused
+        // streams under load, which stalled bitswap transfers of large content.
+        streamMuxers: [
+          yamux({
+            maxInboundStreams: MAX_MUXED_INBOUND_STREAMS_PER_CONNECTION,
+            maxOutboundStreams: MAX_MUXED_OUTBOUND_STREAMS_PER_CONNECTION,
+            maxEarlyStreams: MAX_MUXED_EARLY_STREAMS,
+            maxMessageSize: MUXED_MAX_MESSAGE_BYTES,
+            streamOptions: {
+              maxStreamWindowSize: STREAM_WINDOW_BYTES,
+              maxReadBufferLength: STREAM_READ_BUFFER_BYTES,
+              inactivityTimeout: STREAM_INACTIVITY_TIMEOUT_MS,
+            },
+          }),
+        ],
+        connectionGater: faults.gater,
+        // The monitor pings each connection every 10 s and, by default, aborts it when a ping is
+        // late. On a loaded machine (a testnet of many nodes on two cores) late pings are common
+        // and the aborts cut healthy links in the middle of tensor transfers. Round-trip times
+        // are still measured; dead peers show as closed streams and failed dials instead.
+        connectionMonitor: { abortConnectionOnPingFailure: false },
+        // libp2p accepts 5 inbound connections a second per remote host by default; a local
+        // testnet has every peer on 127.0.0.1, so a node joining it is dialled by more than that
+        // at once and the surplus dials were refused. No allow-list for loopback: libp2p's
+        // allow-list also exempts from maxConnections and pruning.
+        connectionManager: {
+          maxConnections: limits.maxConnections,
+          maxIncomingPendingConnections: MAX_INBOUND_PENDING_CONNECTIONS,
+          inboundConnectionThreshold: MAX_INBOUND_CONNECTIONS_PER_HOST_PER_SECOND,
+          inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+          inboundStreamProtocolNegotiationTimeout: STREAM_PROTOCOL_NEGOTIATION_TIMEOUT_MS,
+          maxParallelDials: MAX_PARALLEL_DIALS,
+          maxDialQueueLength: MAX_DIAL_QUEUE_LENGTH,
+          maxPeerAddrsToDial: MAX_PEER_ADDRS_TO_DIAL,
+        },
+        peerDiscovery: init.bootstrap?.length ? [bootstrap({ list: init.bootstrap, timeout: 0 })] : [],
+        services,
+        ...(init.registry === undefined ? {} : { metrics: libp2pMetrics(init.registry, init.homeDir) }),
       },
-      peerDiscovery: init.bootstrap?.length ? [bootstrap({ list: init.bootstrap, timeout: 0 })] : [],
-      services,
-    }),
+    ),
     // Bitswap sends each round of want updates to every peer at once and starts the next
     // round only when the last send of the previous one has finished or timed out: one slow
     // peer held every new want of this node back for up to the 10 s default. Wants are small;
@@ -460,7 +473,9 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       maxWantlistSize: MAX_BITSWAP_WANTLIST_ENTRIES,
     },
   )
-  await helia.start()
+  // libp2p is built when helia starts.
+  if (init.registry === undefined) await helia.start()
+  else await oneNodeAtATime(() => helia.start())
   const libp2p = helia.libp2p as unknown as Libp2p<NetServices>
   faults.attach(libp2p)
 
@@ -472,10 +487,10 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   let store: ContentStore | undefined
   const exchange = new BlockExchange(
     { chainId: init.chainId },
-    { libp2p, ...components, faults, localBlock: async (cid) => store?.localBlock(cid) },
+    { libp2p, ...components, faults, traffic, localBlock: async (cid) => store?.localBlock(cid) },
   )
   await exchange.start()
-  const content = new ContentStore(init.content ?? {}, { helia, ...components, exchange })
+  const content = new ContentStore(init.content ?? {}, { helia, ...components, exchange, traffic })
   store = content
   const activations = new ActivationStreams(
     { ...init.activations, chainId: init.chainId },

@@ -108,8 +108,14 @@ export const MAX_WAL_SEGMENT_PEER_BYTES = 256 * 1024 * 1024
  */
 export const MAX_HELPED_PEERS = 1024
 
-/** Least time between two decided blocks sent to one peer in answer to its `status`. */
+/** Least time between two answers to one peer's `status` (a continuing catch-up excepted: consensus/node-io.ts). */
 export const MIN_HELP_INTERVAL_PER_PEER_MS = 100
+
+/** Decided blocks in one answer to a `status`: a catch-up takes a run per round trip, not one block. */
+export const MAX_DECIDED_BLOCKS_PER_STATUS = 32
+
+/** Bytes of decided blocks (`blockSizeBytes`) sent to one peer in answer to its statuses, per second. */
+export const MAX_HELP_BYTES_PER_PEER_PER_S = 16 * 1024 * 1024
 
 /** Transactions one consensus `txs` message may carry (a bigger one is refused whole). */
 export const MAX_TXS_PER_MESSAGE = 1000
@@ -473,6 +479,13 @@ export const MAX_HTTP_BODY_BYTES = 1024 * 1024
  */
 export const MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST = 256
 
+/**
+ * Results of recent transactions a node keeps for `GET /tx/<id>` (~200 bytes each): the
+ * oldest is forgotten first, so a chain of busy blocks cannot grow the index; a client that
+ * asks too late gets 404 and reads the block instead.
+ */
+export const MAX_RECENT_TX_RESULTS = 10_000
+
 // ---- files on disk and topology files --------------------------------------------------------
 
 /** Largest topology file read: the shipped ones are a few KB; a file is read whole into memory. */
@@ -511,3 +524,18 @@ export const MAX_TRACE_STEPS = 125
 
 /** Bytes of a step trace's index (each step a 64-hex leaf and a CID, about 140 bytes of JSON). */
 export const MAX_STEP_TRACE_BYTES = 32 * 1024
+
+/** Largest config.toml read: a written one is about 2 KB; a file is read whole into memory. */
+export const MAX_CONFIG_FILE_BYTES = 64 * 1024
+
+/** Largest keystore file read: one is about 600 bytes of JSON. */
+export const MAX_KEYSTORE_FILE_BYTES = 4 * 1024
+
+/** Largest passphrase file read (the passphrase is its first line). */
+export const MAX_PASSPHRASE_FILE_BYTES = 4 * 1024
+
+/**
+ * Most memory the scrypt parameters of a keystore file may ask for (128·N·r bytes): a file
+ * naming a huge N would otherwise make opening it take gigabytes. Ours asks for 32 MiB.
+ */
+export const MAX_KEYSTORE_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024

@@ -98,7 +98,9 @@ export function chainGenesisBeacon(genesis: ChainGenesis): Uint8Array {
 }
 
 /**
- * Every committed block's beacon verifies: the proposer key is the proposer's, its VRF proof
+ * Every committed block's beacon verifies: the proposer key is the proposer's consensus key
+ * (from `consensusKeys`, address → hex key; a proposer not listed there must be one whose
+ * account key is its consensus key), its VRF proof
  * verifies over the previous beacon (the genesis beacon before height 1), and the beacon is
  * the one derived from that output. Each distinct block is checked once, on every node's
  * history; and the chain must have committed at least `minHeights` heights, all checked.
@@ -107,14 +109,19 @@ export function checkBeacons(
   histories: ReadonlyMap<string, readonly BeaconEntry[]>,
   genesis: Uint8Array,
   minHeights: number,
+  consensusKeys: ReadonlyMap<string, string> = new Map(),
 ): InvariantResult {
   const forged: string[] = []
   const checked = new Map<string, boolean>()
   let top = 0
   for (const [node, history] of histories) {
     const byHeight = new Map(history.map((e) => [e.height, e]))
+    // A node that restarted from a chain-state snapshot serves the heights after it only: its
+    // first height's beacon is checked against the previous one where another node serves it.
+    const first = history.reduce((low, e) => Math.min(low, e.height), Number.POSITIVE_INFINITY)
     for (const e of history) {
       const previous = e.height === 1 ? genesis : fromHex(byHeight.get(e.height - 1)?.beacon, BEACON_SIZE_BYTES)
+      if (previous === undefined && e.height === first) continue
       if (previous === undefined) {
         forged.push(`${node} height ${e.height}: the previous block's beacon is not served`)
         continue
@@ -131,7 +138,8 @@ export function checkBeacons(
             : vrfVerify(proposerKey, beaconAlpha(previous), proof)
         ok =
           proposerKey !== undefined &&
-          addressOf(proposerKey) === e.proposer &&
+          (consensusKeys.get(e.proposer) ?? toHex(proposerKey)) === e.proposerKey &&
+          (consensusKeys.has(e.proposer) || addressOf(proposerKey) === e.proposer) &&
           output !== undefined &&
           beacon !== undefined &&
           bytesEqual(beacon, nextBeacon(previous, output))
@@ -327,7 +335,10 @@ export async function checkInvariants(
 
   const histories = await net.histories()
   results.push(...checkAgreement(histories))
-  results.push(checkBeacons(histories, chainGenesisBeacon(layout.genesis), t.chain.params.windowBlocks))
+  const consensusKeys = new Map(
+    layout.genesis.stakers.map((s) => [addressOf(fromHex(s.pubKey, 32) as Uint8Array), s.consensusKey]),
+  )
+  results.push(checkBeacons(histories, chainGenesisBeacon(layout.genesis), t.chain.params.windowBlocks, consensusKeys))
 
   // Conservation, on every node that answers.
   const audits: string[] = []

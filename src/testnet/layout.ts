@@ -1,8 +1,9 @@
 /**
  * Setup of a local testnet from a topology plan: a run folder with one home per node (its
- * key derived from the topology seed and its name), the genesis every node starts from, a
- * backbone for the model (the committed one, or a seeded initialization for models that
- * ship none), and free loopback ports for each node's libp2p listener and HTTP API.
+ * key derived from the topology seed and its name), the genesis every node starts from (built
+ * through the genesis ceremony, its gentxs kept in the file), a backbone for the model (the
+ * committed one, or a seeded initialization for models that ship none), and free loopback
+ * ports for each node's libp2p listener and HTTP API.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -10,7 +11,8 @@ import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { peerIdOfPubKey, writeNodeKey } from '../actors/identity.ts'
 import { localNetworkGenesis, type NodeSpec, nodeSeed } from '../actors/local-network.ts'
-import { type Genesis, genesisToJson, parseGenesis } from '../chain/genesis.ts'
+import type { Genesis } from '../chain/genesis.ts'
+import { ceremonyGenesisToJson, parseCeremonyGenesis } from '../chain/genesis-ceremony.ts'
 import { keyPairFromSeed } from '../chain/keys.ts'
 import { toHex } from '../codec/bytes.ts'
 import { deriveKey } from '../codec/prng.ts'
@@ -147,7 +149,7 @@ export async function setupTestnet(
     genesisTimeMs: nowMs,
   })
   const genesisFile = join(runDir, 'genesis.json')
-  writeFileSync(genesisFile, `${JSON.stringify(genesisToJson(genesis), null, 2)}\n`)
+  writeFileSync(genesisFile, `${JSON.stringify(ceremonyGenesisToJson(genesis), null, 2)}\n`)
   const ports: RunFile['ports'] = {}
   for (const n of plan.nodes) ports[n.name] = { p2p: await freePort(runDir), api: await freePort(runDir) }
   const layout = { dir: runDir, genesisFile, genesis, modelDir, nodes: nodeLayouts(plan, runDir, ports, hosts) }
@@ -216,6 +218,6 @@ export function loadTestnet(plan: NetworkPlan, dir: string): TestnetLayout {
   const runDir = resolve(dir)
   const run = JSON.parse(readFileSync(join(runDir, RUN_FILE), 'utf8')) as RunFile
   const genesisFile = join(runDir, 'genesis.json')
-  const genesis = parseGenesis(JSON.parse(readFileSync(genesisFile, 'utf8')))
+  const genesis = parseCeremonyGenesis(JSON.parse(readFileSync(genesisFile, 'utf8')))
   return { dir: runDir, genesisFile, genesis, modelDir: run.modelDir, nodes: nodeLayouts(plan, runDir, run.ports) }
 }

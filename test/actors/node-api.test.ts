@@ -46,6 +46,10 @@ function testBackend(heights: number, clock: SkewedClock, source: SwappableModel
     setLoss: (peer, fraction) => void faultCalls.push(`loss ${peer} ${fraction}`),
   }
   const backend: NodeApiBackend = {
+    chainId: 'node-api-test',
+    // The transaction routes have their own test (node-api-tx.test.ts).
+    submitTx: async (tx) => ({ txId: 'ab'.repeat(32), code: 'ERR_TX_DECODE', log: `${tx.length} bytes` }),
+    txResult: () => undefined,
     status: () => ({ height: heights, roles: ['serving'], loss: [] }),
     events: () => [{ atMs: 1, actor: 'serving', kind: 'snapshot', state: 'serving' }],
     height: () => heights,
@@ -147,6 +151,7 @@ describe('node API: the node routes and the completion routes on one server', fu
   it('answers every route as documented', async () => {
     const status = (await (await fetch(`${url}/status`)).json()) as Record<string, unknown>
     assert.equal(status.height, 300)
+    assert.equal(status.chainId, 'node-api-test', 'the chain a client signs for')
     assert.equal(status.clockSkewMs, 0)
     assert.equal(typeof status.timeMs, 'number')
     assert.deepEqual(status.loss, [])

@@ -74,7 +74,7 @@ export async function startValidatorNetwork(options: ValidatorNetworkOptions = {
           {
             home,
             genesis,
-            seed: seeds[i] as Uint8Array,
+            consensusSeed: seeds[i] as Uint8Array,
             net,
             timeouts: TIMEOUTS,
             gossipIntervalMs: 200,

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { TxRejected } from '../../src/chain/errors.ts'
-import { testKey } from '../../src/chain/keys.ts'
+import { peerIdOfKey, testKey } from '../../src/chain/keys.ts'
 import { ROLES } from '../../src/chain/params.ts'
 import { decodeTx, encodeTx, type Msg, type TxBody } from '../../src/chain/tx.ts'
-import { toHex } from '../../src/codec/bytes.ts'
+import { fromHex, toHex } from '../../src/codec/bytes.ts'
 import { canonicalJson, type JsonValue } from '../../src/codec/canonical-json.ts'
 import { fuzzParams, hostileBytes, onlyTyped, rec } from './helpers/bytes.ts'
 
@@ -28,11 +28,19 @@ const msg: fc.Arbitrary<Msg> = fc.oneof(
   rec({ type: c('transfer'), to: text(90), amount }),
   rec({ type: c('stake'), amount }),
   rec({ type: c('unstake'), amount }),
-  rec({
-    type: c('register'),
-    roles: fc.subarray([...ROLES].sort(), { minLength: 1 }),
-    subnet: fc.option(uint(1023), { nil: null }),
-  }),
+  fc
+    .tuple(
+      rec({
+        type: c('register'),
+        roles: fc.subarray([...ROLES].sort(), { minLength: 1 }),
+        subnet: fc.option(uint(1023), { nil: null }),
+      }),
+      fc.option(rec({ consensusKey: hexOf(32), consensusKeyProof: hexOf(64) }), { nil: undefined }),
+      fc.option(rec({ peerId: hexOf(32).map((k) => peerIdOfKey(fromHex(k) as Uint8Array)), peerIdProof: hexOf(64) }), {
+        nil: undefined,
+      }),
+    )
+    .map(([base, consensus, peer]): Msg => ({ ...base, ...consensus, ...peer })),
   rec({ type: c('commit'), taskId: text(64), commitment: hexOf(32) }),
   rec({ type: c('reveal'), taskId: text(64), cid: text(128), salt: hexOf(16), metadata: fc.string() }),
   rec({

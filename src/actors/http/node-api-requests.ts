@@ -1,6 +1,6 @@
 /**
- * What the node API's requests may carry, as zod schemas: the body of `POST /admin/faults` and
- * the query parameters of `GET /chain/history`. A bad value is a 400 naming its field
+ * What the node API's requests may carry, as zod schemas: the bodies of `POST /admin/faults` and
+ * `POST /tx`, the query parameters of `GET /chain/history` and the id of `GET /tx/<id>`. A bad value is a 400 naming its field
  * (request-schema.ts).
  */
 import type { PeerId } from '@libp2p/interface'
@@ -93,4 +93,34 @@ export function parseHistoryRange(params: URLSearchParams, latest: number): { fr
       { param: 'to', code: 'range_too_large' },
     )
   return { from, to }
+}
+
+/**
+ * `POST /tx`: `{"tx": "<lowercase hex of the encoded transaction>"}`. Only the envelope is
+ * checked here; what the bytes say is the chain's to judge (its refusal is a result, not a 400).
+ */
+const txRequest = z.object(
+  {
+    tx: z
+      .string({ error: typeMessage('a string of hex') })
+      .min(2, { error: 'must hold the hex of an encoded transaction, got an empty string' })
+      .regex(/^(?:[0-9a-f]{2})+$/, {
+        error: (issue) => `must be lowercase hex of whole bytes, got '${quoted(issue.input)}'`,
+      }),
+  },
+  { error: 'request body must be a JSON object {"tx": "<hex>"}' },
+)
+
+/** The transaction bytes of a `POST /tx` body. */
+export function parseTxRequest(body: unknown): Uint8Array {
+  return new Uint8Array(Buffer.from(parseRequest(txRequest, body).tx, 'hex'))
+}
+
+/** A transaction id in a path: the hex SHA-256 of its bytes. */
+export function parseTxId(text: string): string {
+  if (!/^[0-9a-f]{64}$/.test(text))
+    throw new HttpError(400, `'${quoted(text)}' is not a transaction id (64 lowercase hex digits)`, {
+      code: 'invalid_tx_id',
+    })
+  return text
 }

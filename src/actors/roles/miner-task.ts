@@ -177,18 +177,25 @@ interface ComputeInput {
   readonly dOutput: Float32Array | null
 }
 
-const computeForward = fromPromise<TracedForward, ComputeInput>(async ({ input }) =>
-  tracedForward(stageContext(input.components, input.task, input.windowSeed, input.shard), input.input),
-)
+const computeForward = fromPromise<TracedForward, ComputeInput>(async ({ input }) => {
+  const c = input.components
+  const started = c.clock.monotonicMs()
+  const forward = tracedForward(stageContext(c, input.task, input.windowSeed, input.shard), input.input)
+  c.metrics.trainingMs += c.clock.monotonicMs() - started
+  return forward
+})
 
 const computeBackward = fromPromise<StageResult, ComputeInput>(async ({ input }) => {
   const c = input.components
+  const started = c.clock.monotonicMs()
   const result = tracedBackward(
     stageContext(c, input.task, input.windowSeed, input.shard),
     input.forwardPass as TracedForward,
     input.dOutput,
   )
+  c.metrics.trainingMs += c.clock.monotonicMs() - started
   c.metrics.tasksRun++
+  c.metrics.tokensTrained += taskTokens(c.training.protocol)
   if (c.misbehaviours.has('wrongGradient')) {
     // Planted fault: one value off by a little, as a bug or a shortcut would leave it.
     const first = [...result.grads.keys()].sort()[0] as string

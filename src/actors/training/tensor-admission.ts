@@ -2,7 +2,7 @@
  * Which inbound tensors a miner takes, decided on the stream's header against the chain,
  * before a byte of the payload is read or a buffer allocated:
  *
- *   - the sender is a staker (its peer id follows from its key on chain);
+ *   - the sender is a staker (the chain records each staker's peer id);
  *   - the window is the one now open, or the next (a neighbour a block ahead may start early);
  *   - the sender is a pipeline neighbour for that tensor: in the open window, a miner of the
  *     neighbouring subnet's task on the same path step (upstream for activations, downstream
@@ -20,7 +20,6 @@ import type { ModelConfig } from '../../ml/config.ts'
 import type { ActivationStreams, TensorHeader } from '../../net/activation-stream.ts'
 import { R3mesError } from '../../runtime/errors.ts'
 import type { Logger } from '../../runtime/logger.ts'
-import { peerIdOfPubKey } from '../identity.ts'
 import type { TrainingProtocol } from './protocol.ts'
 import { InboxFullError, type TensorInbox } from './tensor-inbox.ts'
 
@@ -69,10 +68,10 @@ function openWindowOf(chain: TensorReceiverInit['chain']): number {
   return chain.currentWindow()?.id ?? -1
 }
 
-/** The staker behind `peer`, or undefined; a peer id is the staker's ed25519 key. */
+/** The staker behind `peer`, or undefined: the one whose recorded peer id it is. */
 function stakerOfPeer(chain: TensorReceiverInit['chain'], peer: PeerId): StakerView | undefined {
   const id = peer.toString()
-  const found = chain.stakers().find((s) => peerIdOfPubKey(s.staker.pubKey).toString() === id)
+  const found = chain.stakers().find((s) => s.staker.peerId === id)
   return found === undefined
     ? undefined
     : { address: found.address, roles: found.staker.roles, subnet: found.staker.subnet }

@@ -32,7 +32,8 @@ interface Member {
 const member = (label: string): Member => {
   const key = testKey(label)
   const pubKey = toHex(key.publicKey)
-  return { address: key.address, peer: peerIdOfPubKey(pubKey), pubKey }
+  // The node's libp2p identity is its own key, not the account's: the directory must go by the peer id on chain.
+  return { address: key.address, peer: peerIdOfPubKey(toHex(testKey(`${label}/net`).publicKey)), pubKey }
 }
 
 /** A chain with a miner of subnet 0 and one of subnet 1, at window `window`. */
@@ -51,6 +52,8 @@ function setUp() {
   const self = member('self')
   const staker = (m: Member, subnet: number): Staker => ({
     pubKey: m.pubKey,
+    consensusKey: m.pubKey,
+    peerId: m.peer.toString(),
     stake: 1000n,
     roles: ['miner'],
     subnet,

@@ -108,6 +108,25 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    folder: 'operator',
+    forbidden: [
+      "import { startNode } from '../actors/node.ts'",
+      "import { startNetNode } from '../net/node.ts'",
+      "import { step } from '../consensus/core.ts'",
+      "import { loadTopology } from '../topology/load.ts'",
+      "import { main } from '../cli/main.ts'",
+      "import { tcp } from '@libp2p/tcp'",
+      "import { createHash } from 'node:crypto'",
+    ],
+    allowed: [
+      "import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'",
+      "import { keyPairFromSeed } from '../chain/keys.ts'",
+      "import { toHex } from '../codec/bytes.ts'",
+      "import { NODE_ROLES } from '../topology/roles.ts'",
+      "import { scryptSync } from 'node:crypto'",
+    ],
+  },
+  {
     folder: 'actors/roles',
     forbidden: ["import { main } from '../../cli/main.ts'", "import { startTestnet } from '../../testnet/testnet.ts'"],
     allowed: [
