@@ -117,6 +117,7 @@ describe('split keys over real connections', function () {
             genesis,
             roles: spec.roles,
             backend: 'auto',
+            lan: true,
             gossip: { heartbeatMs: 200, meshDegree: 2 },
             ...(keys === undefined ? {} : { keys }),
           },
