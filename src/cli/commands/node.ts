@@ -225,11 +225,13 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     },
     components,
   )
+  // Checked against what the node's stored chain knows: a node joining a running network has
+  // not synced yet, and learns of its own registration only when it reaches that block.
   const staker = node.reader.staker(node.address)
-  if (subnet !== undefined && roles.includes('miner') && staker?.subnet !== subnet) {
+  if (subnet !== undefined && roles.includes('miner') && staker !== null && staker.subnet !== subnet) {
     await node.stop()
     throw new InvalidArgumentError(
-      `--subnet ${subnet} does not match the chain: ${node.address} trains subnet ${staker?.subnet ?? 'none'}`,
+      `--subnet ${subnet} does not match the chain: ${node.address} trains subnet ${staker.subnet ?? 'none'}`,
     )
   }
   const nodeApi = new NodeApi({
