@@ -144,7 +144,7 @@ export class ChainNode {
   readonly reader: ChainReader
   readonly validators: ValidatorSet
   readonly signer: Signer
-  /** Index in the validator set, or -1 for a follower. */
+  /** Index in the genesis validator set, or -1 (the set can change: `validating()` says what holds now). */
   readonly validatorIndex: number
   /** Attacks sent so far, by kind, when this node runs the byzantineValidator misbehaviour. */
   readonly byzantineAttacksSent: ReadonlyMap<string, number> | undefined
@@ -249,16 +249,16 @@ export class ChainNode {
       genesis,
       config: {
         chainId: genesis.chainId,
-        myAddress: this.validatorIndex < 0 ? null : consensusAddressOf(this.signer.publicKey),
+        // Always the node's consensus address and signer: the core looks itself up in each
+        // height's validator set, so a node the chain adds to the set later starts signing
+        // from the height that includes it, and one removed stops.
+        myAddress: consensusAddressOf(this.signer.publicKey),
         timeouts: init.timeouts,
         maxBlockBytes: 4 * 1024 * 1024,
         maxEvidenceAgeHeights: init.genesis.params.evidenceMaxAgeBlocks,
         maxRoundsAhead: MAX_ROUNDS_AHEAD,
       },
-      privval:
-        this.validatorIndex < 0
-          ? null
-          : new PrivValidator(this.signer, new FileLastSignedStore(join(dir, 'last-signed'))),
+      privval: new PrivValidator(this.signer, new FileLastSignedStore(join(dir, 'last-signed'))),
       wal: new FileWal({ dir: join(dir, 'wal') }),
       app: this.app,
       mempool,
@@ -291,7 +291,7 @@ export class ChainNode {
         }
       },
       handle: (payload) => {
-        if (this.validatorIndex >= 0) this.#actor.send({ type: 'tx', tx: payload.tx })
+        if (this.validating()) this.#actor.send({ type: 'tx', tx: payload.tx })
       },
     })
   }
@@ -311,13 +311,19 @@ export class ChainNode {
 
   /** Hand a signed transaction to the network: the local mempool when a validator, and the topic. */
   async submit(tx: Uint8Array): Promise<void> {
-    if (this.validatorIndex >= 0) this.#actor.send({ type: 'tx', tx })
+    if (this.validating()) this.#actor.send({ type: 'tx', tx })
     await this.#netNode.gossip.publish('tx', { tx }).catch((error: unknown) => {
       this.#c.logger.debug({ err: error }, 'transaction publish failed; resubmitted later')
     })
   }
 
   /** Where consensus is now (the node's status shows it). */
+  /** Whether this node's consensus key is in the validator set of the height it is deciding. */
+  validating(): boolean {
+    const core = this.#actor.getSnapshot().context.core
+    return core === undefined || core === null ? this.validatorIndex >= 0 : core.myIndex >= 0
+  }
+
   consensusPosition(): ConsensusPosition {
     const snapshot = this.#actor.getSnapshot()
     const core = snapshot.context.core

@@ -174,7 +174,7 @@ export class R3mesNode {
     this.prometheus = new NodePrometheus(
       {
         chain: p.reader,
-        round: () => (p.chain.validatorIndex >= 0 ? p.chain.consensusPosition().round : null),
+        round: () => (p.chain.validating() ? p.chain.consensusPosition().round : null),
         mempool: () => p.chain.mempoolSize(),
         peers: () => p.net.libp2p.getPeers().length,
         metrics: p.metrics,
@@ -221,7 +221,7 @@ export class R3mesNode {
   status(): NodeStatus {
     const w = this.reader.currentWindow()
     const consensus = this.chain.consensusPosition()
-    const validator = this.chain.validatorIndex >= 0
+    const validator = this.chain.validating()
     const machines: Record<string, unknown> = { validator: validator ? consensus.state : 'following' }
     for (const ref of this.#system.getSnapshot().context.roles)
       machines[ref.id] = (ref.getSnapshot() as { value?: unknown }).value
