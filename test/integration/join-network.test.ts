@@ -10,13 +10,12 @@
  * validators' public APIs on their LAN addresses.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { type Clock, sleep } from '../../src/runtime/clock.ts'
 import { SystemClock } from '../../src/runtime/system-clock.ts'
 import { hostsAvailable, type VirtualHost, type VirtualLan } from '../../src/testnet/hosts.ts'
@@ -24,9 +23,8 @@ import type { NodeProcess } from '../../src/testnet/node-process.ts'
 import { Testnet } from '../../src/testnet/testnet.ts'
 import { expandTopology } from '../../src/topology/expand.ts'
 import { loadTopology } from '../../src/topology/load.ts'
+import { type Run, runR3mes, spawnR3mes } from './helpers/r3mes-process.ts'
 
-const repo = fileURLToPath(new URL('../../', import.meta.url))
-const bin = join(repo, 'bin', 'r3mes.js')
 const clock: Clock = new SystemClock()
 
 /**
@@ -48,36 +46,9 @@ subnets:
 run: { windows: 100, timeoutMs: 3600000 }
 `
 
-interface Run {
-  readonly code: number
-  readonly out: string
-  readonly err: string
-}
-
-/** The environment of every process started here: without the coverage collector's variable, as a user runs them. */
-function userEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env }
-  delete env.NODE_V8_COVERAGE
-  return env
-}
-
 /** `r3mes ARGS` run to its end inside `host`'s network namespace. */
 function r3mesOn(lan: VirtualLan, host: VirtualHost, args: readonly string[], timeoutMs = 120_000): Promise<Run> {
-  const [command, ...prefix] = lan.exec(host)
-  return new Promise((resolve) => {
-    execFile(
-      command as string,
-      [...prefix, process.execPath, bin, ...args],
-      { cwd: repo, env: userEnv(), timeout: timeoutMs },
-      (error, stdout, stderr) => {
-        resolve({
-          code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1,
-          out: stdout,
-          err: stderr,
-        })
-      },
-    )
-  })
+  return runR3mes(args, { timeoutMs, prefix: lan.exec(host) })
 }
 
 /** `r3mes ARGS --json` that must succeed; its JSON answer. */
@@ -207,21 +178,14 @@ describe(`joining a running network from another host${available.ok ? '' : ` (sk
 
     /** `r3mes node` from the genesis file and one bootstrap address, inside the operator's host. */
     const startOperatorNode = (op: Operator, extra: readonly string[]): void => {
-      const [command, ...prefix] = lan.exec(op.host)
-      const log = openSync(join(op.home, 'node.log'), 'a')
-      op.process = spawn(
-        command as string,
+      op.process = spawnR3mes(
         [
-          ...prefix,
-          process.execPath,
-          bin,
           'node',
           ...['--home', op.home, '--genesis', layout.genesisFile, '--bootstrap', bank.layout.multiaddr],
           ...['--lan', '--api-socket', join(op.home, 'api.sock'), '--log-level', 'warn', ...extra],
         ],
-        { cwd: repo, env: userEnv(), stdio: ['ignore', log, log] },
+        { logFile: join(op.home, 'node.log'), prefix: lan.exec(op.host) },
       )
-      closeSync(log)
     }
     const statusOf = (op: Operator): Promise<Status | undefined> =>
       getOverSocket<Status>(join(op.home, 'api.sock'), '/status')

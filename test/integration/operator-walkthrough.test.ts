@@ -9,18 +9,16 @@
  * produce a working two-operator network fails here.
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { closeSync, copyFileSync, openSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { copyFileSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { type Clock, sleep } from '../../src/runtime/clock.ts'
 import { SystemClock } from '../../src/runtime/system-clock.ts'
 import { createVirtualLan, hostsAvailable, type VirtualHost, type VirtualLan } from '../../src/testnet/hosts.ts'
+import { type Run, repo, runR3mes, spawnR3mes } from './helpers/r3mes-process.ts'
 
-const repo = fileURLToPath(new URL('../../', import.meta.url))
-const bin = join(repo, 'bin', 'r3mes.js')
 const clock: Clock = new SystemClock()
 const available = hostsAvailable()
 
@@ -36,19 +34,6 @@ function walkthroughLines(readme: string): string[] {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l.length > 0)
-}
-
-interface Run {
-  readonly code: number
-  readonly out: string
-  readonly err: string
-}
-
-/** The environment of every process started here: without the coverage collector's variable, as a user runs them. */
-function userEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env }
-  delete env.NODE_V8_COVERAGE
-  return env
 }
 
 describe(`README: start a network with other operators${available.ok ? '' : ` (skipped: ${available.reason})`}`, function () {
@@ -89,20 +74,8 @@ describe(`README: start a network with other operators${available.ok ? '' : ` (s
         }),
       )
 
-    const r3mes = (host: VirtualHost, args: readonly string[]): Promise<Run> => {
-      const [command, ...prefix] = (lan as VirtualLan).exec(host)
-      return new Promise((resolve) => {
-        execFile(
-          command as string,
-          [...prefix, process.execPath, bin, ...args],
-          { cwd: root, env: userEnv(), timeout: 180_000 },
-          (error, stdout, stderr) => {
-            const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
-            resolve({ code, out: stdout, err: stderr })
-          },
-        )
-      })
-    }
+    const r3mes = (host: VirtualHost, args: readonly string[]): Promise<Run> =>
+      runR3mes(args, { timeoutMs: 180_000, prefix: (lan as VirtualLan).exec(host), cwd: root })
 
     /** Wait until the node of `home` answers on its API (its config gives 0.0.0.0:26657) from `from`. */
     const answering = async (from: VirtualHost, at: VirtualHost, home: string, log: string): Promise<void> => {
@@ -141,16 +114,7 @@ describe(`README: start a network with other operators${available.ok ? '' : ` (s
       if (args[0] === 'node') {
         const home = args[args.indexOf('--home') + 1] as string
         const log = join(root, `${home}.log`)
-        const fd = openSync(log, 'a')
-        const [command, ...prefix] = lan.exec(host)
-        nodes.push(
-          spawn(command as string, [...prefix, process.execPath, bin, ...args], {
-            cwd: root,
-            env: userEnv(),
-            stdio: ['ignore', fd, fd],
-          }),
-        )
-        closeSync(fd)
+        nodes.push(spawnR3mes(args, { logFile: log, prefix: lan.exec(host), cwd: root }))
         await answering(host, host, home, log)
         continue
       }

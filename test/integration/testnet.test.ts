@@ -4,44 +4,13 @@
  * loopback. Slow (minutes each); the figures they print are the ones README quotes.
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-
-const repo = fileURLToPath(new URL('../../', import.meta.url))
-const bin = join(repo, 'bin', 'r3mes.js')
-
-interface Run {
-  readonly code: number
-  readonly out: string
-  readonly err: string
-}
-
-/**
- * The environment the testnet runs in: this one without the coverage collector's variable, so
- * the nine node processes run as a user's do instead of each instrumented for coverage (which
- * slowed them several times over and pushed re-executions past their deadlines).
- */
-function userEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env }
-  delete env.NODE_V8_COVERAGE
-  return env
-}
+import { type Run, runR3mes } from './helpers/r3mes-process.ts'
 
 function r3mes(args: readonly string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, ...args],
-      { cwd: repo, env: userEnv(), timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1
-        resolve({ code, out: stdout, err: stderr })
-      },
-    )
-  })
+  return runR3mes(args, { timeoutMs })
 }
 
 interface Report {
