@@ -130,6 +130,7 @@ describe(`joining a running network from another host${available.ok ? '' : ` (sk
         await new Promise((resolve) => op.process?.once('exit', resolve))
     if (net !== undefined) {
       await net.stop()
+      net.destroyHosts()
       net.cleanup()
     }
     if (root !== '') await rm(root, { recursive: true, force: true, maxRetries: 5 })
@@ -139,7 +140,7 @@ describe(`joining a running network from another host${available.ok ? '' : ` (sk
     const file = join(root, 'join.yaml')
     await writeFile(file, TOPOLOGY)
     const plan = expandTopology(await loadTopology(file))
-    net = new Testnet(plan, { dir: join(root, 'run'), clock, hosts: true, logLevel: 'warn', keep: true })
+    net = new Testnet(plan, { dir: join(root, 'run'), clock, hosts: true, logLevel: 'warn' })
     const layout = await net.setup()
     await net.start()
     const lan = net.lan as VirtualLan
