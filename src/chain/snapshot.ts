@@ -16,7 +16,7 @@
  * Decoding trusts nothing: any other shape is a CorruptDataError naming what is wrong, and the
  * caller still checks the decoded state against the app hash the chain committed.
  */
-import { Packr } from 'msgpackr'
+import { packCanonical, unpackCanonical } from '../codec/msgpack.ts'
 import { assert } from '../runtime/assert.ts'
 import { CorruptDataError } from '../runtime/errors.ts'
 import type { ChainState } from './state.ts'
@@ -24,15 +24,6 @@ import type { Table } from './store.ts'
 
 /** Bumped when the layout changes: a snapshot of another layout is refused, not misread. */
 export const SNAPSHOT_FORMAT = 1
-
-const packr = new Packr({
-  useRecords: false,
-  structuredClone: false,
-  moreTypes: false,
-  int64AsType: 'number',
-  mapsAsObjects: true,
-  variableMapSize: true,
-})
 
 /** Every table's entries, by table name, as a snapshot holds them. */
 export type TableEntries = ReadonlyMap<string, readonly (readonly [string, unknown])[]>
@@ -102,8 +93,7 @@ export function encodeChainState(state: ChainState): Uint8Array {
   const tables = state
     .allTables()
     .map((t: Table<unknown>) => [t.name, t.entries().map(([k, v]) => [k, tag(v, `${t.name}/${k}`)])])
-  const buf = packr.pack([SNAPSHOT_FORMAT, tables])
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength).slice()
+  return packCanonical([SNAPSHOT_FORMAT, tables])
 }
 
 /**
@@ -113,7 +103,7 @@ export function encodeChainState(state: ChainState): Uint8Array {
 export function decodeChainState(bytes: Uint8Array, expected: readonly string[]): TableEntries {
   let top: unknown
   try {
-    top = packr.unpack(bytes)
+    top = unpackCanonical(bytes)
   } catch (error) {
     throw new CorruptDataError('snapshot state is not msgpack', { cause: (error as Error).message })
   }
