@@ -38,22 +38,15 @@ import {
   validateParams,
 } from './params.ts'
 
-/** What a staker signs: its self-stake and the keys its node runs under. */
-export interface GentxBody {
+/**
+ * What a staker signs: the staker record it asks the genesis for (its account key, consensus
+ * key, peer id, self-stake in base units taken out of the account's genesis balance, sorted
+ * roles and subnet), with the chain and the proofs that the named keys are its own.
+ */
+export interface GentxBody extends GenesisStaker {
   readonly chainId: string
   /** The operator's name for people; the chain does not use it. */
   readonly moniker: string
-  /** The account key (hex ed25519): holds the stake, signs this body. */
-  readonly pubKey: string
-  /** The key that signs consensus messages (hex ed25519). */
-  readonly consensusKey: string
-  /** The libp2p peer id of the staker's node. */
-  readonly peerId: string
-  /** Base units, taken out of the account's genesis balance. */
-  readonly stake: bigint
-  /** Sorted, each once. */
-  readonly roles: readonly Role[]
-  readonly subnet: number | null
   /** Proof of possession of `consensusKey` (key-proofs.ts). */
   readonly consensusProof: string
   /** Proof of possession of the key of `peerId` (key-proofs.ts). */
