@@ -283,13 +283,15 @@ export async function runTrainingBench(json: boolean, args: readonly string[]): 
   const seconds = minutes * 60
   const windowSeconds = (t.chain.params.windowBlocks * t.chain.params.blockTimeMs) / 1000
 
+  // The central run holds the thread and leaves nothing behind: an interrupt ends it at once.
+  log(`central: ml finetune on ${t.model} for ${minutes} min`)
+  const central = runCentral(plan, protocol, seconds, windowSeconds)
+  // The network run stops its nodes and removes its folder when interrupted.
   const controller = new AbortController()
   const interrupt = (): void => controller.abort()
   process.once('SIGINT', interrupt)
   process.once('SIGTERM', interrupt)
   try {
-    log(`central: ml finetune on ${t.model} for ${minutes} min`)
-    const central = runCentral(plan, protocol, seconds, windowSeconds)
     log(`network: ${t.name} testnet for ${minutes} min`)
     const network = await runNetwork(plan, protocol, seconds, controller.signal)
 
