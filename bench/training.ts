@@ -279,7 +279,7 @@ export async function runTrainingBench(json: boolean, args: readonly string[]): 
   const svgFile = option(args, '--svg') ?? DEFAULT_SVG
   const plan = expandTopology(await loadTopology(topologyFile))
   const t = plan.topology
-  const protocol = trainingProtocol(getModelConfig(t.model))
+  const protocol = trainingProtocol(getModelConfig(t.model), t.chain.params)
   const seconds = minutes * 60
   const windowSeconds = (t.chain.params.windowBlocks * t.chain.params.blockTimeMs) / 1000
 
