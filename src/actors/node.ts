@@ -42,8 +42,8 @@ import type { LossRecord, servingMachine } from './serving/serving-machine.ts'
 import type { SubnetDirectory } from './subnet/subnet-directory.ts'
 import { resolveDataset } from './training/datasets.ts'
 import { publishBackbone } from './training/model-store.ts'
-import { trainingProtocol } from './training/protocol.ts'
 import { boundaryTensorBytes, installTensorReceiver } from './training/tensor-admission.ts'
+import { windowProtocols } from './training/window-protocol.ts'
 
 export interface NodeConfig {
   readonly home: string
@@ -365,7 +365,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         net,
         training: {
           config: modelConfig,
-          protocol: trainingProtocol(modelConfig, genesis.params),
+          protocolAt: windowProtocols(modelConfig, chain.reader),
           data: { train: dataset.train, shardCount: approved.shardCount },
           kernels,
           cpuKernels,
@@ -380,7 +380,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       installTensorReceiver(net.activations, {
         self: keys.account.address,
         chain: chain.reader,
-        tensorBytes: boundaryTensorBytes(modelConfig, pieces.training.protocol),
+        tensorBytes: (window) => boundaryTensorBytes(modelConfig, pieces.training.protocolAt(window)),
         inbox: pieces.inbox,
         logger: components.logger,
       })

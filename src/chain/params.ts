@@ -137,6 +137,25 @@ export interface Params {
   readonly maxMetadataBytes: number
 }
 
+/**
+ * The parameters of training itself (local steps, micro-batches, inner and outer rates). A
+ * window records them when it opens (`Window.training`), so its tasks, aggregates and any
+ * later dispute of them compute with the values the window ran with, even after governance
+ * changes them: a change takes effect at the next window that opens.
+ */
+export const TRAINING_PARAMS = ['innerSteps', 'microBatches', 'innerLrPpm', 'outerLrPpm', 'outerMomentumPpm'] as const
+export type TrainingParams = Pick<Params, (typeof TRAINING_PARAMS)[number]>
+
+export function trainingParamsOf(params: Params): TrainingParams {
+  return {
+    innerSteps: params.innerSteps,
+    microBatches: params.microBatches,
+    innerLrPpm: params.innerLrPpm,
+    outerLrPpm: params.outerLrPpm,
+    outerMomentumPpm: params.outerMomentumPpm,
+  }
+}
+
 const R = UNITS_PER_TOKEN
 
 export const defaultParams: Params = {

@@ -127,7 +127,8 @@ describe('actors: re-execution of an aggregate', () => {
     ['bafy-g1', encodeGradient(gradient(2), task('1.1.0'), 128)],
   ])
   const honest = aggregateState(
-    { kernels, protocol },
+    kernels,
+    protocol.outer,
     {
       contributions: ['bafy-g0', 'bafy-g1'].map((cid) => {
         const g = decodeGradient(bytes.get(cid) as Uint8Array)
@@ -161,7 +162,7 @@ describe('actors: re-execution of an aggregate', () => {
         },
       },
       model: { adapterState: async () => base, aggregatorOf: () => undefined },
-      training: { protocol },
+      training: { protocolAt: () => protocol },
     } as unknown as ReexecuteComponents
   }
 

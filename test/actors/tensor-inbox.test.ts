@@ -109,7 +109,7 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
     installTensorReceiver(receiver.activations, {
       self: key('miner-1').address,
       chain: new ChainReader(app.state),
-      tensorBytes,
+      tensorBytes: () => tensorBytes,
       inbox,
       logger: components('receiver').logger,
     })

@@ -112,7 +112,8 @@ export function saltFor(secretKey: Uint8Array, taskId: string): string {
 }
 
 function stageContext(c: MinerComponents, task: Task, windowSeed: string, shard: ShardPieces): StageContext {
-  const { protocol, data, kernels } = c.training
+  const { data, kernels } = c.training
+  const protocol = c.training.protocolAt(task.window)
   return {
     kernels,
     stage: shard.stage,
@@ -195,7 +196,7 @@ const computeBackward = fromPromise<StageResult, ComputeInput>(async ({ input })
   )
   c.metrics.trainingMs += c.clock.monotonicMs() - started
   c.metrics.tasksRun++
-  c.metrics.tokensTrained += taskTokens(c.training.protocol)
+  c.metrics.tokensTrained += taskTokens(c.training.protocolAt(input.task.window))
   if (c.misbehaviours.has('wrongGradient')) {
     // Planted fault: one value off by a little, as a bug or a shortcut would leave it.
     const first = [...result.grads.keys()].sort()[0] as string
@@ -230,7 +231,7 @@ const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(
   const withholds = c.misbehaviours.has('withholdingMiner')
   const store = async (bytes: Uint8Array): Promise<string> =>
     withholds ? c.content.cidOf(bytes) : c.content.store(bytes)
-  const gradient = encodeGradient(input.grads, input.task, taskTokens(c.training.protocol))
+  const gradient = encodeGradient(input.grads, input.task, taskTokens(c.training.protocolAt(input.task.window)))
   const cid = await store(gradient)
   const steps = await storeStepTrace(store, input.task.id, stepBytes(input.steps, gradient))
   const trace: StageTrace = {

@@ -3,8 +3,10 @@
  * gradient or an aggregator's new adapter state.
  *
  * An aggregate is recomputed as its aggregator had to compute it (aggregate-work.ts): the
- * gradients of the submissions it names, in its order, aggregated by tokens, clipped, one AdamW
- * step from the state it replaced; its bytes must equal the adapter state it published.
+ * pseudo-gradients of the submissions it names, in its order, averaged by tokens, one outer
+ * Nesterov step with its window's rates from the state it replaced; its bytes must equal the
+ * adapter state it published. Both branches compute with the protocol of the claim's window
+ * (the training parameters it recorded), whatever governance has changed since.
  *
  * A submission: From the claim's trace (by CID) it fetches the stage's inputs, runs the
  * stage again with the given kernels, and compares bytes with what the miner stored: its
@@ -47,7 +49,7 @@ export interface ReexecuteComponents {
   readonly chain: Pick<ChainReader, 'window' | 'tasks' | 'claim'>
   readonly content: Pick<ContentFetcher, 'fetch'>
   readonly model: Pick<ModelPieces, 'stageWeights' | 'adapterState' | 'aggregatorOf'>
-  readonly training: Pick<TrainingSetup, 'protocol' | 'data'>
+  readonly training: Pick<TrainingSetup, 'protocolAt' | 'data'>
 }
 
 export interface Recheck {
@@ -112,12 +114,13 @@ export async function reexecute(
     stateCid,
     stateCid === null ? undefined : model.aggregatorOf(stateCid),
   )
+  const protocol = training.protocolAt(task.window)
   const ctx: StageContext = {
     kernels,
     stage,
     adapters: adapterState.adapters,
-    protocol: training.protocol,
-    batch: taskBatch(training.protocol, training.data.train, training.data.shardCount, task, window.seed),
+    protocol,
+    batch: taskBatch(protocol, training.data.train, training.data.shardCount, task, window.seed),
   }
   if (dispute != null) {
     // Half the time for the challenger's trace: when it does not come (a challenger may withhold
@@ -141,7 +144,7 @@ export async function reexecute(
   const dOutput = await tensor(trace.dOutput, 'the output gradient')
   if (typeof dOutput === 'string') return { honest: false, reason: dOutput }
   const bw = tracedBackward(ctx, fw, dOutput)
-  const recomputed = encodeGradient(bw.grads, task, taskTokens(training.protocol))
+  const recomputed = encodeGradient(bw.grads, task, taskTokens(protocol))
   // The whole stage's steps, so a challenger can publish them for a dispute by bisection.
   const all = stepBytes(bw.steps, recomputed)
   const steps = keepSteps ? all : undefined
@@ -205,7 +208,7 @@ async function reexecuteAggregate(
     named.push(submission)
   }
   const inputs = await fetchInputs({ content, model }, claim.subnet, named, claim.previousCid, signal)
-  const next = aggregateState({ kernels, protocol: training.protocol }, inputs)
+  const next = aggregateState(kernels, training.protocolAt(claim.window).outer, inputs)
   if (!bytesEqual(encodeAdapterState(next), published))
     return { honest: false, reason: 'the aggregate differs from re-execution' }
   return { honest: true, reason: 'the aggregate re-executes bit for bit' }

@@ -1,5 +1,5 @@
 /**
- * What a node computes with: the model configuration, the training protocol, the approved
+ * What a node computes with: the model configuration, the training protocol of each window, the approved
  * data set's training bytes, and the kernels (the node's backend for training and L2
  * verification; the CPU backend for the L3 panel, so its verdict depends on no accelerator).
  */
@@ -15,7 +15,11 @@ export interface TrainingData {
 
 export interface TrainingSetup {
   readonly config: ModelConfig
-  readonly protocol: TrainingProtocol
+  /**
+   * The protocol of a window, from the training parameters it recorded when it opened
+   * (window-protocol.ts): what a task, an aggregate and their re-executions compute with.
+   */
+  readonly protocolAt: (window: number) => TrainingProtocol
   readonly data: TrainingData
   readonly kernels: Kernels
   /** The kernels of re-execution on the L3 panel: the CPU backend (or the reference). */

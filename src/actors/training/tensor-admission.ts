@@ -57,8 +57,8 @@ export interface TensorReceiverInit {
   readonly self: string
   /** The chain state the header is checked against. */
   readonly chain: Pick<ChainReader, 'currentWindow' | 'tasks' | 'staker' | 'stakers'>
-  /** Bytes of a tensor at a subnet boundary, either direction. */
-  readonly tensorBytes: number
+  /** Bytes of a tensor at a subnet boundary, either direction, in a window (its protocol sets the batch). */
+  readonly tensorBytes: (window: number) => number
   readonly inbox: TensorInbox
   readonly logger: Logger
 }
@@ -87,10 +87,11 @@ export function admitTensor(init: TensorReceiverInit, header: TensorHeader, send
       `window ${header.window} is neither the open window ${open} nor the next`,
       { window: header.window, open },
     )
-  if (header.sizeBytes !== init.tensorBytes)
+  const expected = init.tensorBytes(header.window)
+  if (header.sizeBytes !== expected)
     throw new TensorRefusedError(
       TensorRefusal.wrongSize,
-      `a boundary tensor is ${init.tensorBytes} bytes, not ${header.sizeBytes}`,
+      `a boundary tensor of window ${header.window} is ${expected} bytes, not ${header.sizeBytes}`,
       { sizeBytes: header.sizeBytes },
     )
   // Activations come from the subnet before this node's, activation-gradients from the one after.
