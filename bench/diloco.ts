@@ -20,9 +20,9 @@
  * training step of a testnet stage (4 of the 8 layers, cpu kernels), which bounds H by the window.
  */
 import { fileURLToPath } from 'node:url'
-import { deriveKey } from '../src/codec/prng.ts'
 import { brownFictionDataset } from '../src/actors/training/datasets.ts'
 import { shardBytes } from '../src/actors/training/protocol.ts'
+import { deriveKey } from '../src/codec/prng.ts'
 import { aggregateGradients } from '../src/ml/aggregate.ts'
 import { loadBackbone } from '../src/ml/artifacts.ts'
 import { defaultLora } from '../src/ml/config.ts'
@@ -242,6 +242,8 @@ export async function runDilocoBench(json: boolean, args: readonly string[]): Pr
   console.log(
     `drop: sync ${report.syncDrop.toFixed(4)}, DiLoCo ${report.dilocoDrop.toFixed(4)}, ratio ${report.dilocoVsSyncDrop.toFixed(3)}`,
   )
-  console.log(`one testnet stage step (4 layers, ${SEQUENCES}×${TOKENS} tokens): ${report.stageStepSeconds.toFixed(3)} s`)
+  console.log(
+    `one testnet stage step (4 layers, ${SEQUENCES}×${TOKENS} tokens): ${report.stageStepSeconds.toFixed(3)} s`,
+  )
   console.log(`${report.seconds.toFixed(1)} s`)
 }
