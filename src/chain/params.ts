@@ -40,11 +40,20 @@ export interface Params {
    * j. Must divide the step's sequences (4). @default 2
    */
   readonly microBatches: number
-  /** Learning rate of the inner AdamW steps, in millionths. @default 4000 (4e-3) */
+  /**
+   * Learning rate of the inner AdamW steps, in millionths. Half the single-process fine-tune's
+   * 4e-3: a fresh AdamW's first steps move every adapter by about the rate, and H of them
+   * from the same start are what the outer step averages (`npm run bench -- diloco`).
+   * @default 2000 (2e-3)
+   */
   readonly innerLrPpm: number
   /** Learning rate of the outer Nesterov step the aggregate applies, in millionths. @default 700000 (0.7, as DiLoCo) */
   readonly outerLrPpm: number
-  /** Momentum of the outer Nesterov step, in millionths. @default 900000 (0.9, as DiLoCo) */
+  /**
+   * Momentum of the outer Nesterov step, in millionths. Lower than DiLoCo's 0.9, which suits
+   * hundreds of inner steps: with a few replicas of a few steps each, 0.9 piles up their noise
+   * and held-out loss climbs (`npm run bench -- diloco`, docs/BENCHMARKS.md). @default 500000 (0.5)
+   */
   readonly outerMomentumPpm: number
   /** Reward for one accepted submission. @default 500 R3MES */
   readonly baseReward: bigint
@@ -165,9 +174,9 @@ export const defaultParams: Params = {
   shardsPerWindow: 8,
   innerSteps: 16,
   microBatches: 2,
-  innerLrPpm: 4000,
+  innerLrPpm: 2000,
   outerLrPpm: 700_000,
-  outerMomentumPpm: 900_000,
+  outerMomentumPpm: 500_000,
   baseReward: 500n * R,
   bondMultiple: 10,
   bountyMultiple: 15,
@@ -214,6 +223,8 @@ export const localTestnetParams: Params = {
   blockTimeMs: 1000,
   windowBlocks: 10,
   shardsPerWindow: 2,
+  // 8 inner steps: a task's share of a 20-block testnet window on a loaded 2-core machine.
+  innerSteps: 8,
   l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 6,
   challengePeriodBlocks: 10,
