@@ -89,7 +89,7 @@ function components(content: Store): ReexecuteComponents {
     },
     content,
     model: { stageWeights: async () => stage, adapterState: async () => state, aggregatorOf: () => undefined },
-    training: { protocol, data },
+    training: { protocolAt: () => protocol, data },
   } as unknown as ReexecuteComponents
 }
 
