@@ -21,16 +21,18 @@
  */
 import { fileURLToPath } from 'node:url'
 import { brownFictionDataset } from '../src/actors/training/datasets.ts'
-import { shardBytes } from '../src/actors/training/protocol.ts'
+import { shardBytes, trainingProtocol } from '../src/actors/training/protocol.ts'
+import { localTestnetParams } from '../src/chain/params.ts'
 import { deriveKey } from '../src/codec/prng.ts'
 import { aggregateGradients } from '../src/ml/aggregate.ts'
 import { loadBackbone } from '../src/ml/artifacts.ts'
-import { defaultLora } from '../src/ml/config.ts'
+import { defaultLora, getModelConfig } from '../src/ml/config.ts'
 import { evalBatches, sampleBatch } from '../src/ml/data/dataset.ts'
 import type { Kernels } from '../src/ml/kernels/contract.ts'
 import { getKernels } from '../src/ml/kernels/select.ts'
 import { type StageRun, stageBackward, stageForward } from '../src/ml/model.ts'
 import { adamwStep, defaultAdamW, initAdamW } from '../src/ml/optimizer.ts'
+import { nesterovStep, pseudoGradient } from '../src/ml/outer.ts'
 import { clipGradients, evaluate } from '../src/ml/train.ts'
 import { initAdapters, type Params, type StageWeights } from '../src/ml/weights.ts'
 
@@ -39,7 +41,6 @@ const SEQUENCES = 4
 const TOKENS = 64
 const SHARD_COUNT = 64
 const HELD_OUT_TOKENS = 4096
-const f = Math.fround
 
 export interface DilocoSetting {
   readonly replicas: number
@@ -72,19 +73,6 @@ export interface DilocoReport {
 }
 
 const copy = (p: Params): Params => new Map([...p].map(([k, v]) => [k, v.slice()]))
-
-function nesterov(params: Params, momentum: Params, delta: Params, lr: number, mu: number): void {
-  for (const name of [...delta.keys()].sort()) {
-    const p = params.get(name) as Float32Array
-    const v = momentum.get(name) as Float32Array
-    const d = delta.get(name) as Float32Array
-    for (let i = 0; i < p.length; i++) {
-      const vi = f(f(mu * (v[i] as number)) + (d[i] as number))
-      v[i] = vi
-      p[i] = f((p[i] as number) - f(lr * f((d[i] as number) + f(mu * vi))))
-    }
-  }
-}
 
 function trainSteps(
   K: Kernels,
@@ -135,17 +123,9 @@ export function runDiloco(s: DilocoSetting, K: Kernels = getKernels('auto'), wit
       const local = copy(theta)
       const batches = Array.from({ length: s.innerSteps }, (_, h) => batchOf(t, r, h))
       trainSteps(K, stage, local, initAdamW(local), s.innerLr, batches)
-      const delta: Params = new Map()
-      for (const [name, p] of theta) {
-        const end = local.get(name) as Float32Array
-        delta.set(
-          name,
-          p.map((v, i) => f(v - (end[i] as number))),
-        )
-      }
-      deltas.push({ grads: delta, tokens: s.innerSteps * tokensPerBatch })
+      deltas.push({ grads: pseudoGradient(K, theta, local), tokens: s.innerSteps * tokensPerBatch })
     }
-    nesterov(theta, momentum, aggregateGradients(K, deltas), s.outerLr, s.momentum)
+    nesterovStep(K, theta, momentum, aggregateGradients(K, deltas), { lr: s.outerLr, momentum: s.momentum })
     diloco.tokens.push((t + 1) * s.replicas * s.innerSteps * tokensPerBatch)
     diloco.loss.push(loss(theta))
   }
@@ -217,13 +197,15 @@ function numberArg(args: readonly string[], name: string, fallback: number): num
 }
 
 export async function runDilocoBench(json: boolean, args: readonly string[]): Promise<void> {
+  // The default testnet's setting: its shards per window, H and rates.
+  const p = trainingProtocol(getModelConfig('tiny'), localTestnetParams)
   const report = runDiloco({
-    replicas: numberArg(args, 'replicas', 2),
-    innerSteps: numberArg(args, 'inner', 8),
+    replicas: numberArg(args, 'replicas', localTestnetParams.shardsPerWindow),
+    innerSteps: numberArg(args, 'inner', p.innerSteps),
     rounds: numberArg(args, 'rounds', 8),
-    innerLr: numberArg(args, 'inner-lr', 4e-3),
-    outerLr: numberArg(args, 'outer-lr', 0.7),
-    momentum: numberArg(args, 'momentum', 0.9),
+    innerLr: numberArg(args, 'inner-lr', p.optimizer.lr),
+    outerLr: numberArg(args, 'outer-lr', p.outer.lr),
+    momentum: numberArg(args, 'momentum', p.outer.momentum),
     syncLr: numberArg(args, 'sync-lr', 4e-3),
   })
   if (json) {
