@@ -13,13 +13,13 @@ import { ArtifactError } from './errors.ts'
 import { type Bundle, decodeBundle, encodeBundle, verifyCid } from './serialize.ts'
 import { assertFinite, type Tensor, tensor } from './tensor.ts'
 import {
+  type LayerProjections,
   type LayerWeights,
+  matrixOf,
   NORMS,
   type NormName,
   normWidth,
   type Params,
-  type LayerProjections,
-  matrixOf,
   projectionShape,
   projectionsOf,
   type StageWeights,

@@ -102,7 +102,8 @@ export function validateModelConfig(c: ModelConfig): void {
       throw new MlConfigError('config.nKvHeads must be a positive integer dividing config.nHeads')
     }
   }
-  if (c.ffnGate !== undefined && typeof c.ffnGate !== 'boolean') throw new MlConfigError('config.ffnGate must be a boolean')
+  if (c.ffnGate !== undefined && typeof c.ffnGate !== 'boolean')
+    throw new MlConfigError('config.ffnGate must be a boolean')
   if (c.tieEmbeddings !== undefined && typeof c.tieEmbeddings !== 'boolean') {
     throw new MlConfigError('config.tieEmbeddings must be a boolean')
   }
