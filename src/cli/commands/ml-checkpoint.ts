@@ -27,7 +27,11 @@ function requireDir(positionals: readonly string[], action: string): string {
   return resolve(dir)
 }
 
-export async function checkpointCommand(args: ParsedCommandArgs, positionals: readonly string[], io: CliIo): Promise<number> {
+export async function checkpointCommand(
+  args: ParsedCommandArgs,
+  positionals: readonly string[],
+  io: CliIo,
+): Promise<number> {
   const [action, ...rest] = positionals
   const v = args.values
   const json = v.json === true
@@ -36,7 +40,9 @@ export async function checkpointCommand(args: ParsedCommandArgs, positionals: re
     if (json) io.out(JSON.stringify(result))
     else {
       io.out(`config: ${JSON.stringify(result.config)}`)
-      io.out(`weight_scale: ${result.linearClass} (${result.linearClass === 'autobitlinear' ? 'multiplies' : 'divides'})`)
+      io.out(
+        `weight_scale: ${result.linearClass} (${result.linearClass === 'autobitlinear' ? 'multiplies' : 'divides'})`,
+      )
       io.out(`parameters: ${result.parameters}`)
       for (const t of result.tensors) io.out(`  ${t.name} ${t.dtype}[${t.shape.join(', ')}] ${t.file}`)
       if (result.unused.length > 0) io.out(`unused tensors: ${result.unused.join(', ')}`)

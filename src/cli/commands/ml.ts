@@ -140,6 +140,8 @@ Options (checkpoint):
     if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
     if (action === 'finetune') return finetune(args, io)
     if (action === 'check') return check(args, io)
-    throw new InvalidArgumentError(`r3mes ml needs an action: finetune, check or checkpoint${action ? ` (got '${action}')` : ''}`)
+    throw new InvalidArgumentError(
+      `r3mes ml needs an action: finetune, check or checkpoint${action ? ` (got '${action}')` : ''}`,
+    )
   },
 }
