@@ -8,8 +8,9 @@
  *     neighbouring subnet's task on the same path step (upstream for activations, downstream
  *     for activation-gradients) of this node's task; for the next window, whose tasks are not
  *     drawn yet, a miner registered in the neighbouring subnet;
- *   - the size is the model's boundary shape (sequences × tokens × dModel float32), the only
- *     size an honest stage sends either way;
+ *   - the size is the model's boundary shape (sequences × tokens × dModel float32) under the
+ *     protocol of the tensor's window (the training parameters it recorded), the only size an
+ *     honest stage sends either way;
  *   - the inbox has room for it without evicting anything a stage may still need.
  *
  * Each refusal is a TensorRefusedError whose code the sender sees in its nack.
