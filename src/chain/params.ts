@@ -7,6 +7,7 @@
  *
  * Amounts are bigint base units: 1 R3MES = 10^6 ur3mes.
  */
+import { MAX_INBOX_TENSORS_PER_SENDER } from '../runtime/limits.ts'
 import { GenesisError } from './errors.ts'
 
 export const UNITS_PER_TOKEN = 1_000_000n
@@ -26,8 +27,19 @@ export interface Params {
   readonly windowBlocks: number
   /** Miners per task (L1 compares their CIDs). @default 2 */
   readonly replication: number
-  /** Data shards trained per window; each becomes one task per subnet (a pipeline path). @default 8 */
+  /**
+   * Most data shards a window trains (each is one task per subnet: a pipeline path). The
+   * window's shards follow its miners (`tasksPerMiner`); this cap bounds what one window adds
+   * to the state (shards × subnets tasks, × replication commitments and claims) and to the
+   * blocks (two transactions per submission). @default 512
+   */
   readonly shardsPerWindow: number
+  /**
+   * Tasks each miner of the subnet with the fewest miners trains per window: a window has
+   * ⌈that subnet's miners × tasksPerMiner / replication⌉ shards (at most `shardsPerWindow`),
+   * and every subnet shares its slots evenly among its miners (chain/task-slots.ts). @default 2
+   */
+  readonly tasksPerMiner: number
   /** Reward for one accepted submission. @default 500 R3MES */
   readonly baseReward: bigint
   /** L2 challenge bond, as a multiple of the base reward. @default 10 */
@@ -125,7 +137,8 @@ export const defaultParams: Params = {
   blockTimeMs: 5000,
   windowBlocks: 100,
   replication: 2,
-  shardsPerWindow: 8,
+  shardsPerWindow: 512,
+  tasksPerMiner: 2,
   baseReward: 500n * R,
   bondMultiple: 10,
   bountyMultiple: 15,
@@ -171,7 +184,6 @@ export const localTestnetParams: Params = {
   ...defaultParams,
   blockTimeMs: 1000,
   windowBlocks: 10,
-  shardsPerWindow: 2,
   l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 6,
   challengePeriodBlocks: 10,
@@ -194,12 +206,20 @@ const BIGINT_FIELDS = new Set<keyof Params>([
   'minStakeArbiter',
 ])
 
+/**
+ * Most tasks per miner a window may aim at. A miner holds at most tasksPerMiner + 1 tasks
+ * (task-slots.ts), and a pipeline neighbour sends it one tensor per shared task for the open
+ * window and the next, which its inbox must hold from that one sender.
+ */
+export const MAX_TASKS_PER_MINER = MAX_INBOX_TENSORS_PER_SENDER / 2 - 1
+
 /** Bounds for each integer field: [least, greatest]. */
 const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   blockTimeMs: [1, 3_600_000],
   windowBlocks: [2, 1_000_000],
   replication: [1, 16],
   shardsPerWindow: [0, 4096],
+  tasksPerMiner: [1, MAX_TASKS_PER_MINER],
   bondMultiple: [1, 1000],
   bountyMultiple: [0, 1000],
   bountyShareBps: [0, 10_000],
