@@ -61,6 +61,27 @@ function subnetIds(state: ChainState): number[] {
     .sort((a, b) => a - b)
 }
 
+/**
+ * The tasks of `window` (of one subnet, or of all), in id order, found by their keys: shards
+ * 0, 1, … each have a task on every subnet. Its cost follows the window's tasks, not the
+ * windows the state retains.
+ */
+export function tasksOf(state: ChainState, window: number, subnet?: number): Task[] {
+  const subnets = subnet === undefined ? subnetIds(state) : [subnet]
+  const out: Task[] = []
+  for (let shard = 0; ; shard++) {
+    let found = false
+    for (const s of subnets) {
+      const task = state.tasks.get(`${window}.${shard}.${s}`)
+      if (task === undefined) continue
+      found = true
+      out.push(task)
+    }
+    if (!found) break
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
+
 /** Start of block: close the window that ends here and open the next (the first at height 1). */
 export function beginWindows(state: ChainState, ctx: BlockContext): void {
   const cur = currentWindow(state)
@@ -125,7 +146,7 @@ function eligibleMiners(state: ChainState): { address: string; subnet: number }[
 }
 
 function closeWindow(state: ChainState, w: Window): void {
-  for (const [, task] of state.tasks.entries()) if (task.window === w.id) runL1(state, task, true)
+  for (const task of tasksOf(state, w.id)) runL1(state, task, true)
   state.windows.set(windowKey(w.id), { ...w, closed: true })
   for (const subnet of subnetIds(state))
     state.aggregations.set(aggregationKey(w.id, subnet), {
@@ -286,10 +307,14 @@ export function aggregationReadiness(
 }
 
 function submissionsOf(state: ChainState, window: number, subnet: number): Claim[] {
-  return state.claims
-    .entries()
-    .map(([, c]) => c)
-    .filter((c) => c.kind === 'submission' && c.window === window && c.subnet === subnet)
+  const out: Claim[] = []
+  for (const task of tasksOf(state, window, subnet))
+    for (const miner of task.miners) {
+      const c = state.claims.get(submissionId(task.id, miner))
+      if (c !== undefined) out.push(c)
+    }
+  // The chain's order is the claim ids' order, as the claims table lists them.
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
 /** The aggregate of `subnet` still in its challenge period (at most one: the next waits for it), or null. */

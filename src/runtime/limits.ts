@@ -197,7 +197,9 @@ export const MAX_INBOX_TENSORS = 64
 export const MAX_INBOX_BYTES = 512 * 1024 * 1024
 /**
  * Tensors held from one sender: a pipeline neighbour sends one per shard and direction of the
- * window now open and the next; a neighbour cannot crowd out the others.
+ * window now open and the next; a neighbour cannot crowd out the others. A miner holds at most
+ * `tasksPerMiner` + 1 tasks a window, so the chain bounds that parameter by half this, less
+ * one (chain/params.ts `MAX_TASKS_PER_MINER`): an honest neighbour's tensors always fit.
  */
 export const MAX_INBOX_TENSORS_PER_SENDER = 16
 /** Bytes held from one sender. */
