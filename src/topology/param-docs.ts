@@ -13,6 +13,11 @@ export const PARAM_DOCS: Readonly<Record<keyof Params, string>> = {
     'Most data shards a window trains (each is one task per subnet); bounds what a window adds to the chain.',
   tasksPerMiner:
     'Tasks each miner of the smallest subnet trains per window: shards = ceil(its miners × tasksPerMiner / replication), at most shardsPerWindow.',
+  innerSteps: 'Local optimizer steps per task (DiLoCo inner steps) before its pseudo-gradient is submitted.',
+  microBatches: 'Micro-batches per inner step, flowing through the pipeline stages one after another.',
+  innerLrPpm: 'Inner AdamW learning rate, in millionths.',
+  outerLrPpm: 'Outer Nesterov learning rate of the aggregate, in millionths.',
+  outerMomentumPpm: 'Outer Nesterov momentum, in millionths.',
   baseReward: 'Reward for one accepted submission.',
   bondMultiple: 'L2 challenge bond, as a multiple of the base reward.',
   bountyMultiple: 'Bounty paid to a challenger proven right at L3, as a multiple of the base reward.',
