@@ -174,6 +174,23 @@ describe('chain/windows: tasks on a real chain', () => {
     })
   })
 
+  it('stake gates eligibility: a miner slashed below the minimum gets no task from the next window', () => {
+    const miners = [keys('miner0', 3), keys('miner1', 2)]
+    const h = new Harness({ validators: keys('validator', 1), miners, params: { replication: 2 } })
+    h.block()
+    const slashed = (miners[0] as KeyPair[])[0] as KeyPair
+    assert.ok((h.app.query(`tasks/0/${slashed.address}`) as Task[]).length > 0)
+    // Convicted work takes a share of its stake (chain/game.ts); here it leaves less than the minimum.
+    const stake = h.app.state.stakers.get(slashed.address)?.stake as bigint
+    h.app.state.slash(slashed.address, stake - h.params.minStakeMiner + 1n)
+    h.runTo(h.params.windowBlocks + 1)
+    assert.deepEqual(h.app.query(`tasks/1/${slashed.address}`), [])
+    // The two miners left in subnet 0 decide the shards: ⌈2 × 2 / 2⌉ = 2, each holding both.
+    const subnet0 = (h.app.query('tasks/1') as Task[]).filter((t) => t.subnet === 0)
+    assert.equal(subnet0.length, 2)
+    for (const t of subnet0) assert.equal(t.miners.length, 2)
+  })
+
   it('a subnet with no miner: the window has no task (no path could be trained)', () => {
     const h = new Harness({ validators: keys('validator', 1), miners: [keys('miner0', 3)] })
     h.block()
