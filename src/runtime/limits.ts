@@ -517,13 +517,23 @@ export const MAX_REMEMBERED_VERIFICATIONS = 256
 export const MAX_QUEUED_REEXECUTIONS = 64
 
 /**
- * Steps a stage's step trace may list (src/ml/steps.ts: 2 per layer plus 3, so 61 layers in
- * one stage): a disputed trace's index is fetched, decoded and hashed into a Merkle tree.
+ * Steps a stage's step trace may list (step-trace.ts: one leaf per inner step of a task plus
+ * its pseudo-gradient, so tasks of up to 124 inner steps): a disputed trace's index is
+ * fetched, decoded and hashed into a Merkle tree.
  */
 export const MAX_TRACE_STEPS = 125
 
 /** Bytes of a step trace's index (each step a 64-hex leaf and a CID, about 140 bytes of JSON). */
 export const MAX_STEP_TRACE_BYTES = 32 * 1024
+
+/**
+ * Received tensors a stage trace may name per direction: one per inner step and micro-batch
+ * of a task (H·M), each a CID a verifier fetches in a whole re-execution.
+ */
+export const MAX_TRACE_TENSORS = 4096
+
+/** Bytes of a stage trace (two lists of up to MAX_TRACE_TENSORS CIDs of about 62 bytes of JSON each). */
+export const MAX_STAGE_TRACE_BYTES = 640 * 1024
 
 /** Largest config.toml read: a written one is about 2 KB; a file is read whole into memory. */
 export const MAX_CONFIG_FILE_BYTES = 64 * 1024
