@@ -365,7 +365,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         net,
         training: {
           config: modelConfig,
-          protocol: trainingProtocol(modelConfig),
+          protocol: trainingProtocol(modelConfig, genesis.params),
           data: { train: dataset.train, shardCount: approved.shardCount },
           kernels,
           cpuKernels,
