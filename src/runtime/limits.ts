@@ -518,22 +518,23 @@ export const MAX_QUEUED_REEXECUTIONS = 64
 
 /**
  * Steps a stage's step trace may list (step-trace.ts: one leaf per inner step of a task plus
- * its pseudo-gradient, so tasks of up to 124 inner steps): a disputed trace's index is
- * fetched, decoded and hashed into a Merkle tree.
+ * its pseudo-gradient, so the chain's largest `innerSteps`, 1024, plus one): a disputed
+ * trace's index is fetched, decoded and hashed into a Merkle tree.
  */
-export const MAX_TRACE_STEPS = 125
+export const MAX_TRACE_STEPS = 1025
 
 /** Bytes of a step trace's index (each step a 64-hex leaf and a CID, about 140 bytes of JSON). */
-export const MAX_STEP_TRACE_BYTES = 32 * 1024
+export const MAX_STEP_TRACE_BYTES = 160 * 1024
 
 /**
  * Received tensors a stage trace may name per direction: one per inner step and micro-batch
- * of a task (H·M), each a CID a verifier fetches in a whole re-execution.
+ * of a task (H·M, at most the chain's 1024 × 64), each a CID a verifier fetches in a whole
+ * re-execution.
  */
-export const MAX_TRACE_TENSORS = 4096
+export const MAX_TRACE_TENSORS = 65_536
 
 /** Bytes of a stage trace (two lists of up to MAX_TRACE_TENSORS CIDs of about 62 bytes of JSON each). */
-export const MAX_STAGE_TRACE_BYTES = 640 * 1024
+export const MAX_STAGE_TRACE_BYTES = 8 * 1024 * 1024
 
 /** Largest config.toml read: a written one is about 2 KB; a file is read whole into memory. */
 export const MAX_CONFIG_FILE_BYTES = 64 * 1024

@@ -106,8 +106,7 @@ export class StageTrainer {
       throw new InvalidArgumentError(`cannot resume at inner step ${resume.step} of ${innerSteps}`)
     this.#step = resume?.step ?? 0
     const adapters = copyParams(init.start)
-    this.#state =
-      resume === undefined ? { adapters, optimizer: initAdamW(adapters) } : copyInnerState(resume.state)
+    this.#state = resume === undefined ? { adapters, optimizer: initAdamW(adapters) } : copyInnerState(resume.state)
   }
 
   /** The inner step to run next (H once all have run). */
