@@ -192,7 +192,12 @@ describe('actors: the stage trainer of a task', () => {
     await runStage(
       trainer,
       { receive: async (_s, j) => inputs[j] as Float32Array, send: async () => undefined },
-      { steps: 1, onStep: (r) => void (again = r) },
+      {
+        steps: 1,
+        onStep: (r) => {
+          again = r
+        },
+      },
     )
     assert.equal(trainer.step, 4)
     assert.deepEqual(innerStepBytes(again as InnerStepRecord), innerStepBytes(records[1][3] as InnerStepRecord))

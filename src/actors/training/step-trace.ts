@@ -58,8 +58,8 @@ export function innerStepBytes(record: Pick<InnerStepRecord, 'step' | 'state' | 
   for (const [name, p] of record.state.adapters) all.set(`p:${name}`, p)
   for (const [name, m] of record.state.optimizer.m) all.set(`m:${name}`, m)
   for (const [name, v] of record.state.optimizer.v) all.set(`v:${name}`, v)
-  record.outputs.forEach((t, j) => all.set(`out:${j}`, t))
-  record.dInputs.forEach((t, j) => all.set(`din:${j}`, t))
+  for (const [j, t] of record.outputs.entries()) all.set(`out:${j}`, t)
+  for (const [j, t] of record.dInputs.entries()) all.set(`din:${j}`, t)
   return encodeParams(INNER_STEP_KIND, all, { step: record.step, optimizerStep: record.state.optimizer.step })
 }
 
