@@ -381,6 +381,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         self: keys.account.address,
         chain: chain.reader,
         tensorBytes: boundaryTensorBytes(modelConfig, pieces.training.protocol),
+        protocol: pieces.training.protocol,
         inbox: pieces.inbox,
         logger: components.logger,
       })

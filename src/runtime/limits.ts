@@ -191,15 +191,21 @@ export const MAX_INBOUND_TENSOR_BYTES_IN_FLIGHT = 512 * 1024 * 1024
  */
 export const TENSOR_STREAM_IDLE_MS = 10_000
 
-/** Tensors a miner holds for stages that have not asked for them yet, from all senders together. */
-export const MAX_INBOX_TENSORS = 64
+/**
+ * Tensors a miner holds for stages that have not asked for them yet, from all senders together:
+ * a pipeline in flight has up to M micro-batch tensors of one inner step per task and neighbour
+ * (a neighbour cannot run a step ahead: its next step waits for this stage's gradients).
+ */
+export const MAX_INBOX_TENSORS = 256
 /** Bytes of such tensors held, from all senders together. */
 export const MAX_INBOX_BYTES = 512 * 1024 * 1024
 /**
- * Tensors held from one sender: a pipeline neighbour sends one per shard and direction of the
- * window now open and the next; a neighbour cannot crowd out the others.
+ * Tensors held from one sender: a pipeline neighbour has up to M micro-batch tensors of one
+ * inner step in flight per task it shares with this node, in the window now open and the next;
+ * a neighbour cannot crowd out the others. Bytes stay bounded as before (a micro-batch tensor
+ * is 1/M of a step's boundary tensor).
  */
-export const MAX_INBOX_TENSORS_PER_SENDER = 16
+export const MAX_INBOX_TENSORS_PER_SENDER = 64
 /** Bytes held from one sender. */
 export const MAX_INBOX_BYTES_PER_SENDER = 128 * 1024 * 1024
 
