@@ -98,7 +98,9 @@ describe('net: activation streams', function () {
     assert.match(reply.reason ?? '', /header/)
 
     // Header with a field of the wrong type.
-    reply = await sendRaw([frame(encodeMessage({ v: 2, direction: 'sideways', window: 0, step: 0, innerStep: 0, microBatch: 0 }, 1024))])
+    reply = await sendRaw([
+      frame(encodeMessage({ v: 2, direction: 'sideways', window: 0, step: 0, innerStep: 0, microBatch: 0 }, 1024)),
+    ])
     assert.equal(reply.code, 'ERR_BAD_FRAME')
 
     // Announces a tensor over the cap: refused before anything is allocated.
