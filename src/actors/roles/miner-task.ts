@@ -112,7 +112,7 @@ export function saltFor(secretKey: Uint8Array, taskId: string): string {
 
 // ---- the default effects ------------------------------------------------------------------
 
-interface TrainInput {
+export interface TrainInput {
   readonly components: MinerComponents
   readonly task: Task
   readonly windowSeed: string
@@ -164,7 +164,7 @@ export function networkLinks(input: TrainInput, signal: AbortSignal): StageLinks
 }
 
 /** Train the stage's share of the task with its neighbours: every inner step, then Δ. */
-const trainStage = fromPromise<TrainedTask, TrainInput>(async ({ input, signal }) => {
+export const trainStage = fromPromise<TrainedTask, TrainInput>(async ({ input, signal }) => {
   const c = input.components
   const { protocol, data, kernels } = c.training
   const started = c.clock.monotonicMs()
@@ -432,10 +432,7 @@ export const minerTaskMachine = setup({
   initial: 'starting',
   states: {
     starting: {
-      always: [
-        { guard: 'copiesWork', target: 'copying' },
-        { target: 'training' },
-      ],
+      always: [{ guard: 'copiesWork', target: 'copying' }, { target: 'training' }],
     },
     copying: {
       on: closesEarly,
