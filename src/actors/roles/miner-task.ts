@@ -199,7 +199,7 @@ export const trainStage = fromPromise<TrainedTask, TrainInput>(async ({ input, s
   return { delta, steps, inputs, dOutputs }
 })
 
-interface StoreInput {
+export interface StoreInput {
   readonly components: MinerComponents
   readonly task: Task
   readonly pointer: string | null
@@ -215,7 +215,7 @@ interface StoreInput {
  * announced: inner-step leaves are asked of the miner, and only by a dispute that bisects to
  * them.
  */
-const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(async ({ input }) => {
+export const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(async ({ input }) => {
   const c = input.components
   const { trained } = input
   // Planted fault: a withholding miner names its content on chain but never stores it, so
