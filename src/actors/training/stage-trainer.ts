@@ -26,7 +26,7 @@ import type { Params, StageWeights } from '../../ml/weights.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { nextTurn } from '../../runtime/event-loop.ts'
 import { microBatchOf, type TrainingProtocol } from './protocol.ts'
-import { backward, forward, isFirstStage, isLastStage, type StageContext } from './stage-work.ts'
+import { backward, forward, type StageContext } from './stage-work.ts'
 
 export type LinkDirection = 'forward' | 'backward'
 
