@@ -155,13 +155,12 @@ describe('actors: the stage trainer of a task', () => {
     const [ts, cpu] = [await runPath(getKernels('ts')), await runPath(getKernels('cpu'))]
     for (const s of [0, 1]) {
       assert.deepEqual(bytesOf(ts.deltas[s] as Params), bytesOf(cpu.deltas[s] as Params))
-      ts.records[s]?.forEach((r, k) =>
+      for (const [k, r] of (ts.records[s] ?? []).entries())
         assert.deepEqual(
           innerStepBytes(r),
           innerStepBytes(cpu.records[s]?.[k] as InnerStepRecord),
           `stage ${s} step ${k}`,
-        ),
-      )
+        )
     }
   })
 

@@ -266,7 +266,7 @@ describe('tensor inbox: what it holds is bounded, and the open window is never e
       { step: 0, innerStep: 0, microBatch: 1 },
       { step: 0, innerStep: 1, microBatch: 0 },
     ]
-    slots.forEach((slot, i) => inbox.deliver(0, slot, 'forward', 'up', new Uint8Array([i]), 0))
+    for (const [i, slot] of slots.entries()) inbox.deliver(0, slot, 'forward', 'up', new Uint8Array([i]), 0)
     assert.equal(inbox.size, 3)
     for (const [i, slot] of [...slots.entries()].reverse())
       assert.deepEqual(await inbox.take(0, slot, 'forward', 'up', 10), new Uint8Array([i]))
