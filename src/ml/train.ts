@@ -84,6 +84,11 @@ export interface FinetuneOptions {
   readonly optimizer?: AdamWConfig
   readonly eval?: EvalOptions
   readonly onProgress?: (p: Progress) => void
+  /**
+   * Called after each step with the adapters as trained so far (to read, not to change);
+   * returning true ends the run after that step: a run boxed in time, evaluated on the way.
+   */
+  readonly onStep?: (step: number, adapters: Params) => boolean | undefined
 }
 
 export interface FinetuneResult {
@@ -91,6 +96,7 @@ export interface FinetuneResult {
   readonly before: number
   readonly after: number
   readonly tokensPerSecond: number
+  /** Steps run: fewer than asked when `onStep` ended the run. */
   readonly steps: number
   readonly adapters: Params
   readonly optimizerState: AdamWState
@@ -118,7 +124,9 @@ export function finetune(o: FinetuneOptions): FinetuneResult {
   const state = initAdamW(adapters)
   const dataKey = deriveKey(o.seed, 'finetune-data')
   const started = o.clock.monotonicMs()
-  for (let step = 0; step < o.steps; step++) {
+  let done = 0
+  while (done < o.steps) {
+    const step = done
     const batch = sampleBatch(o.train, dataKey, step, o.sequences, o.tokens)
     const run: StageRun = {
       kernels: o.kernels,
@@ -142,14 +150,16 @@ export function finetune(o: FinetuneOptions): FinetuneResult {
       loss: fw.loss as number,
       tokensPerSecond: ((step + 1) * o.sequences * o.tokens) / seconds,
     })
+    done = step + 1
+    if (o.onStep?.(done, adapters) === true) break
   }
   const seconds = (o.clock.monotonicMs() - started) / 1000
   const after = evaluate(o.kernels, o.backbone, adapters, lora, evalSet)
   return {
     before,
     after,
-    tokensPerSecond: (o.steps * o.sequences * o.tokens) / seconds,
-    steps: o.steps,
+    tokensPerSecond: (done * o.sequences * o.tokens) / seconds,
+    steps: done,
     adapters,
     optimizerState: state,
   }

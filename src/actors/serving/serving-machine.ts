@@ -29,7 +29,7 @@ import type { ServedModel, SwappableModelSource } from './model-source.ts'
 /** Held-out losses kept (one per model loaded; a testnet loads one a window). */
 const MAX_LOSS_HISTORY = 1_024
 /** Tokens of held-out text each evaluation reads. */
-const HELD_OUT_TOKENS = 2_048
+export const HELD_OUT_TOKENS = 2_048
 
 export interface LossRecord {
   readonly height: number
