@@ -13,7 +13,7 @@ import { MlConfigError } from './errors.ts'
 import type { Kernels } from './kernels/contract.ts'
 import { type StageRun, stageBackward, stageForward } from './model.ts'
 import { type AdamWConfig, type AdamWState, adamwStep, defaultAdamW, initAdamW } from './optimizer.ts'
-import { initAdapters, NORMS, type Params, PROJECTIONS, requantize, type StageWeights } from './weights.ts'
+import { initAdapters, matrixOf, NORMS, type Params, projectionsOf, requantize, type StageWeights } from './weights.ts'
 
 const f = Math.fround
 
@@ -170,8 +170,8 @@ export function backboneParams(stage: StageWeights): Params {
   const params: Params = new Map()
   stage.layers.forEach((layer, i) => {
     const li = stage.first + i
-    for (const proj of PROJECTIONS) {
-      const latent = layer.proj[proj].latent
+    for (const proj of projectionsOf(stage.config)) {
+      const latent = matrixOf(layer, proj).latent
       if (latent === undefined) throw new MlConfigError(`layer ${li} ${proj} has no latent weights to train`)
       params.set(`L${li}.${proj}.w`, latent)
     }

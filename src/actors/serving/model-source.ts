@@ -16,7 +16,7 @@ import { defaultLora, type LoraConfig } from '../../ml/config.ts'
 import { ArtifactError } from '../../ml/errors.ts'
 import type { GenerationModel } from '../../ml/generate.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
-import { loraNames, type Params, PROJECTIONS, projectionShape, type StageWeights } from '../../ml/weights.ts'
+import { loraNames, type Params, projectionShape, projectionsOf, type StageWeights } from '../../ml/weights.ts'
 
 /** A loaded model: the whole backbone and its adapters, named by what identifies it on the network. */
 export interface ServedModel extends GenerationModel {
@@ -51,7 +51,7 @@ export class SwappableModelSource implements ModelSource {
 export function zeroAdapters(backbone: StageWeights, lora: LoraConfig): Params {
   const params: Params = new Map()
   for (let li = backbone.first; li < backbone.end; li++) {
-    for (const proj of PROJECTIONS) {
+    for (const proj of projectionsOf(backbone.config)) {
       const [rows, cols] = projectionShape(backbone.config, proj)
       const names = loraNames(li, proj)
       params.set(names.a, new Float32Array(lora.rank * cols))
