@@ -70,8 +70,8 @@ function measureStage(kernels: Kernels, modelName: string, layers: readonly [num
   const stage = initStageWeights(config, first, end, deriveKey('bench/dispute', 'backbone'))
   const state = initialAdapterState(config, protocol, 'bench', 0, [first, end])
   const rows = protocol.sequences * protocol.tokens
-  const tokens = Uint8Array.from({ length: rows }, (_, i) => (i * 31 + 7) % config.vocabSize)
-  const targets = Uint8Array.from({ length: rows }, (_, i) => (i * 17 + 3) % config.vocabSize)
+  const tokens = Int32Array.from({ length: rows }, (_, i) => (i * 31 + 7) % config.vocabSize)
+  const targets = Int32Array.from({ length: rows }, (_, i) => (i * 17 + 3) % config.vocabSize)
   const ctx: StageContext = {
     kernels,
     stage,

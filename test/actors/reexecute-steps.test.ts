@@ -27,6 +27,7 @@ import { deriveKey } from '../../src/codec/prng.ts'
 import { modelConfigs } from '../../src/ml/config.ts'
 import { getKernels } from '../../src/ml/kernels/select.ts'
 import { stepPlan } from '../../src/ml/steps.ts'
+import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { initStageWeights, type Params } from '../../src/ml/weights.ts'
 import { DeadlineError } from '../../src/runtime/clock.ts'
 
@@ -35,7 +36,7 @@ const protocol = trainingProtocol(config)
 const kernels = getKernels('ts')
 const stage = initStageWeights(config, 0, config.nLayers, deriveKey('bisect-test', 'backbone'))
 const state = initialAdapterState(config, protocol, 'r3mes-test', 0, [0, config.nLayers])
-const data = { train: new TextEncoder().encode('all that glitters is not gold; '.repeat(40)), shardCount: 1 }
+const data = { train: bytesTokenizer.encode('all that glitters is not gold; '.repeat(40)), shardCount: 1 }
 const task: Task = {
   id: '1.0.0',
   window: 1,

@@ -1,6 +1,6 @@
 /**
  * What a node computes with: the model configuration, the training protocol, the approved
- * data set's training bytes, and the kernels (the node's backend for training and L2
+ * data set's training token ids, and the kernels (the node's backend for training and L2
  * verification; the CPU backend for the L3 panel, so its verdict depends on no accelerator).
  */
 import type { ModelConfig } from '../../ml/config.ts'
@@ -8,8 +8,8 @@ import type { Kernels } from '../../ml/kernels/contract.ts'
 import type { TrainingProtocol } from '../training/protocol.ts'
 
 export interface TrainingData {
-  /** The approved data set's training bytes (its CID is in the genesis). */
-  readonly train: Uint8Array
+  /** The approved data set's training token ids (the CID of its bytes is in the genesis). */
+  readonly train: Int32Array
   readonly shardCount: number
 }
 

@@ -16,12 +16,15 @@ import { defaultLora, type LoraConfig } from '../../ml/config.ts'
 import { ArtifactError } from '../../ml/errors.ts'
 import type { GenerationModel } from '../../ml/generate.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
+import type { Tokenizer } from '../../ml/tokenizer/tokenizer.ts'
 import { loraNames, type Params, PROJECTIONS, projectionShape, type StageWeights } from '../../ml/weights.ts'
 
 /** A loaded model: the whole backbone and its adapters, named by what identifies it on the network. */
 export interface ServedModel extends GenerationModel {
   /** The model's identifier, e.g. the model pointer or the adapters' CID; reported as `model`. */
   readonly id: string
+  /** Encodes prompts; its pieces are the model's `tokenPieces`. @default byte tokens */
+  readonly tokenizer?: Tokenizer
 }
 
 export interface ModelSource {

@@ -51,8 +51,8 @@ export interface ServingComponents {
   readonly chain: Pick<ChainReader, 'height' | 'subnets' | 'finalAdapterPointer' | 'currentWindow'>
   readonly model: Pick<ModelPieces, 'currentModel'>
   readonly training: TrainingSetup
-  /** The approved data set's held-out bytes. */
-  readonly heldOut: Uint8Array
+  /** The approved data set's held-out token ids. */
+  readonly heldOut: Int32Array
   readonly logger: Logger
 }
 

@@ -15,6 +15,7 @@ import { runGoldenCase } from '../golden.ts'
 import { GOLDEN_FILE, readGolden, writeGolden } from '../golden-file.ts'
 import { selectBackend } from '../kernels/select.ts'
 import { defaultAdamW, initAdamW } from '../optimizer.ts'
+import { bytesTokenizer } from '../tokenizer/bytes.ts'
 import { backboneParams, evaluate, finetune, pretrainStep } from '../train.ts'
 import { initAdapters, initStageWeights, type Params, requantize } from '../weights.ts'
 import type {
@@ -40,6 +41,7 @@ function kernelsFor(backend: string, emit: Emit) {
 function runFinetune(job: FinetuneJob, clock: Clock, emit: Emit): FinetuneResult {
   const kernels = kernelsFor(job.backend, emit)
   const { stage } = loadBackbone(job.backboneDir)
+  const tokenizer = bytesTokenizer
   const docs =
     job.dataFiles !== undefined && job.dataFiles.length > 0 ? loadTextFiles(job.dataFiles) : loadBrown(FICTION_GENRES)
   const data = splitDocuments('finetune', docs)
@@ -47,8 +49,8 @@ function runFinetune(job: FinetuneJob, clock: Clock, emit: Emit): FinetuneResult
     kernels,
     clock,
     backbone: stage,
-    train: data.trainBytes,
-    heldOut: data.heldOutBytes,
+    train: tokenizer.encode(data.trainBytes),
+    heldOut: tokenizer.encode(data.heldOutBytes),
     steps: job.steps,
     sequences: job.sequences,
     tokens: job.tokens,
@@ -80,6 +82,8 @@ function runPretrain(job: PretrainJob, clock: Clock, emit: Emit): PretrainResult
   const kernels = kernelsFor(job.backend, emit)
   const config = getModelConfig(job.config)
   const data = splitDocuments('pretrain', loadBrown(NON_FICTION_GENRES))
+  const tokenizer = bytesTokenizer
+  const trainIds = tokenizer.encode(data.trainBytes)
   const stage = initStageWeights(config, 0, config.nLayers, deriveKey(job.seed, 'backbone-init'))
   const adapters = initAdapters(config, defaultLora, 0, config.nLayers, deriveKey(job.seed, 'lora-init'))
   const params = backboneParams(stage)
@@ -140,7 +144,7 @@ function runPretrain(job: PretrainJob, clock: Clock, emit: Emit): PretrainResult
       stage,
       params,
       state,
-      train: data.trainBytes,
+      train: trainIds,
       dataKey,
       steps: job.steps,
       sequences: job.sequences,
@@ -154,7 +158,12 @@ function runPretrain(job: PretrainJob, clock: Clock, emit: Emit): PretrainResult
     emit({ type: 'progress', step: state.step, steps: job.steps, loss, tokensPerSecond })
   }
   const seconds = (clock.monotonicMs() - started) / 1000
-  const evalSet = evalBatches(data.heldOutBytes, Math.min(128, config.contextLength), 4, job.evalTokens)
+  const evalSet = evalBatches(
+    tokenizer.encode(data.heldOutBytes),
+    Math.min(128, config.contextLength),
+    4,
+    job.evalTokens,
+  )
   const heldOutLoss = evaluate(kernels, stage, adapters, defaultLora, evalSet)
   const manifest = saveBackbone(job.outDir, stage, {
     command: job.command,
