@@ -539,3 +539,14 @@ export const MAX_PASSPHRASE_FILE_BYTES = 4 * 1024
  * naming a huge N would otherwise make opening it take gigabytes. Ours asks for 32 MiB.
  */
 export const MAX_KEYSTORE_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024
+
+// ---- tokenizers ---------------------------------------------------------------------------
+
+/**
+ * Bytes of a tokenizer.json a node parses (a backbone names its tokenizer by CID or inline).
+ * Published byte-level BPE files (Llama 3, BitNet b1.58) are about 9 MB.
+ */
+export const MAX_TOKENIZER_JSON_BYTES = 32 * 1024 * 1024
+
+/** Highest token id + 1 a tokenizer may declare: bounds the id → bytes table built from it. */
+export const MAX_TOKENIZER_VOCAB = 262_144
