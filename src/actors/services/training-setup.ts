@@ -5,6 +5,7 @@
  */
 import type { ModelConfig } from '../../ml/config.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
+import type { Tokenizer } from '../../ml/tokenizer/tokenizer.ts'
 import type { TrainingProtocol } from '../training/protocol.ts'
 
 export interface TrainingData {
@@ -15,6 +16,8 @@ export interface TrainingData {
 
 export interface TrainingSetup {
   readonly config: ModelConfig
+  /** Turns text into the model's token ids (the data set, prompts). @default byte tokens */
+  readonly tokenizer?: Tokenizer
   readonly protocol: TrainingProtocol
   readonly data: TrainingData
   readonly kernels: Kernels

@@ -17,3 +17,12 @@ export interface Tokenizer {
   /** The bytes of a sequence of ids: the concatenation of each id's bytes. */
   decode(ids: ArrayLike<number>): Uint8Array
 }
+
+/**
+ * The bytes of every id, for generation (plain data: it crosses to a generation worker);
+ * undefined for byte tokens, whose id is their byte.
+ */
+export function tokenPiecesOf(tokenizer: Tokenizer): Uint8Array[] | undefined {
+  if (tokenizer.kind === 'bytes') return undefined
+  return Array.from({ length: tokenizer.vocabSize }, (_, id) => tokenizer.tokenBytes(id))
+}
