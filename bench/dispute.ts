@@ -26,6 +26,7 @@ import {
   stepLeaf,
   stepTree,
 } from '../src/actors/training/step-trace.ts'
+import { localTestnetParams } from '../src/chain/params.ts'
 import type { Task } from '../src/chain/state.ts'
 import { cidOf } from '../src/codec/cid.ts'
 import { firstDifference } from '../src/codec/merkle.ts'
@@ -65,7 +66,7 @@ interface StageFigures {
 
 function measureStage(kernels: Kernels, modelName: string, layers: readonly [number, number]): StageFigures {
   const config = getModelConfig(modelName)
-  const protocol = trainingProtocol(config)
+  const protocol = trainingProtocol(config, localTestnetParams)
   const [first, end] = layers
   const stage = initStageWeights(config, first, end, deriveKey('bench/dispute', 'backbone'))
   const state = initialAdapterState(config, protocol, 'bench', 0, [first, end])

@@ -14,6 +14,7 @@ const suites: Record<string, Suite> = {
   ml: async (json) => (await import('./ml.ts')).runMlBench(json),
   net: async (json) => (await import('./net.ts')).runNetBench(json),
   restart: async (json, args) => (await import('./restart.ts')).runRestartBench(json, args),
+  training: async (json, args) => (await import('./training.ts')).runTrainingBench(json, args),
 }
 
 const [suite, ...rest] = process.argv.slice(2)

@@ -368,7 +368,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         training: {
           config: modelConfig,
           tokenizer,
-          protocol: trainingProtocol(modelConfig),
+          protocol: trainingProtocol(modelConfig, genesis.params),
           data: { train: dataset.train, shardCount: approved.shardCount },
           kernels,
           cpuKernels,

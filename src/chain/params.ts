@@ -28,6 +28,24 @@ export interface Params {
   readonly replication: number
   /** Data shards trained per window; each becomes one task per subnet (a pipeline path). @default 8 */
   readonly shardsPerWindow: number
+  /**
+   * H: local optimizer steps a task runs over its data shard before it submits the change of
+   * its adapters (DiLoCo's inner steps): the network talks once per H steps, not once per step.
+   * @default 16
+   */
+  readonly innerSteps: number
+  /**
+   * M: micro-batches each inner step's batch is split into; they flow through the pipeline's
+   * stages one after another, so a stage computes micro-batch j + 1 while the next one computes
+   * j. Must divide the step's sequences (4). @default 2
+   */
+  readonly microBatches: number
+  /** Learning rate of the inner AdamW steps, in millionths. @default 4000 (4e-3) */
+  readonly innerLrPpm: number
+  /** Learning rate of the outer Nesterov step the aggregate applies, in millionths. @default 700000 (0.7, as DiLoCo) */
+  readonly outerLrPpm: number
+  /** Momentum of the outer Nesterov step, in millionths. @default 900000 (0.9, as DiLoCo) */
+  readonly outerMomentumPpm: number
   /** Reward for one accepted submission. @default 500 R3MES */
   readonly baseReward: bigint
   /** L2 challenge bond, as a multiple of the base reward. @default 10 */
@@ -126,6 +144,11 @@ export const defaultParams: Params = {
   windowBlocks: 100,
   replication: 2,
   shardsPerWindow: 8,
+  innerSteps: 16,
+  microBatches: 2,
+  innerLrPpm: 4000,
+  outerLrPpm: 700_000,
+  outerMomentumPpm: 900_000,
   baseReward: 500n * R,
   bondMultiple: 10,
   bountyMultiple: 15,
@@ -200,6 +223,11 @@ const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   windowBlocks: [2, 1_000_000],
   replication: [1, 16],
   shardsPerWindow: [0, 4096],
+  innerSteps: [1, 1024],
+  microBatches: [1, 64],
+  innerLrPpm: [1, 1_000_000],
+  outerLrPpm: [1, 10_000_000],
+  outerMomentumPpm: [0, 999_999],
   bondMultiple: [1, 1000],
   bountyMultiple: [0, 1000],
   bountyShareBps: [0, 10_000],

@@ -17,16 +17,16 @@ import { BpeTokenizer } from './tokenizer/bpe.ts'
 import { bytesTokenizer } from './tokenizer/bytes.ts'
 import type { Tokenizer } from './tokenizer/tokenizer.ts'
 import {
+  type LayerProjections,
   type LayerWeights,
+  matrixOf,
   NORMS,
   type NormName,
   normWidth,
   type Params,
-  PROJECTIONS,
-  type Projection,
   projectionShape,
+  projectionsOf,
   type StageWeights,
-  type TernaryMatrix,
 } from './weights.ts'
 
 export const MANIFEST_FILE = 'manifest.json'
@@ -98,8 +98,8 @@ function configJson(config: ModelConfig): { [key: string]: JsonValue } {
 
 export function encodeLayer(config: ModelConfig, index: number, layer: LayerWeights): Uint8Array {
   const tensors = new Map<string, Tensor>()
-  for (const proj of PROJECTIONS) {
-    const m = layer.proj[proj]
+  for (const proj of projectionsOf(config)) {
+    const m = matrixOf(layer, proj)
     tensors.set(`${proj}.w`, tensor('ternary', [m.rows, m.cols], m.w))
     tensors.set(`${proj}.gamma`, tensor('f32', [1], Float32Array.of(m.gamma)))
   }
@@ -124,8 +124,8 @@ export function decodeLayer(config: ModelConfig, index: number, bytes: Uint8Arra
       `expected the bundle of layer ${index}, got ${JSON.stringify(bundle.meta.kind)} ${bundle.meta.layer}`,
     )
   }
-  const proj = {} as Record<Projection, TernaryMatrix>
-  for (const name of PROJECTIONS) {
+  const proj = {} as LayerProjections
+  for (const name of projectionsOf(config)) {
     const [rows, cols] = projectionShape(config, name)
     const w = take(bundle, `${name}.w`, 'ternary', [rows, cols]).data as Int8Array
     const gamma = (take(bundle, `${name}.gamma`, 'f32', [1]).data as Float32Array)[0] as number

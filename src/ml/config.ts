@@ -20,6 +20,21 @@ export interface ModelConfig {
   readonly ropeBase: number
   /** RMSNorm epsilon. @default 1e-5 */
   readonly normEps: number
+  /**
+   * Key/value heads (grouped-query attention): each serves nHeads / nKvHeads consecutive query
+   * heads, as in Llama and BitNet b1.58 2B4T. Absent means nHeads (plain multi-head attention).
+   */
+  readonly nKvHeads?: number
+  /**
+   * Gated feed-forward: relu(gate(x))² · up(x), with a gate BitLinear (and its LoRA adapter), as
+   * BitNet b1.58 2B4T. Absent or false: relu(up(x))².
+   */
+  readonly ffnGate?: boolean
+  /**
+   * The output head is the embedding matrix (a published checkpoint without lm_head). The head
+   * is still stored in the head artifact, a copy, so the last stage needs no embedding.
+   */
+  readonly tieEmbeddings?: boolean
 }
 
 export interface LoraConfig {
@@ -83,6 +98,11 @@ export function getModelConfig(name: string): ModelConfig {
   return config
 }
 
+/** Key/value heads of a configuration (nHeads unless grouped-query attention). */
+export function kvHeadsOf(c: ModelConfig): number {
+  return c.nKvHeads ?? c.nHeads
+}
+
 /** Check the invariants the kernels rely on; throws a typed error naming the field. */
 export function validateModelConfig(c: ModelConfig): void {
   const positive = ['vocabSize', 'dModel', 'nLayers', 'nHeads', 'dFF', 'contextLength'] as const
@@ -96,6 +116,16 @@ export function validateModelConfig(c: ModelConfig): void {
   // The int32 accumulator of a ternary × int8 row is converted to float32 exactly only below 2^24.
   if (127 * Math.max(c.dModel, c.dFF) >= 2 ** 24)
     throw new MlConfigError('config.dModel/dFF too large for exact accumulation')
+  if (c.nKvHeads !== undefined) {
+    if (!Number.isInteger(c.nKvHeads) || c.nKvHeads <= 0 || c.nHeads % c.nKvHeads !== 0) {
+      throw new MlConfigError('config.nKvHeads must be a positive integer dividing config.nHeads')
+    }
+  }
+  if (c.ffnGate !== undefined && typeof c.ffnGate !== 'boolean')
+    throw new MlConfigError('config.ffnGate must be a boolean')
+  if (c.tieEmbeddings !== undefined && typeof c.tieEmbeddings !== 'boolean') {
+    throw new MlConfigError('config.tieEmbeddings must be a boolean')
+  }
   if (!(c.normEps > 0) || !(c.ropeBase > 1))
     throw new MlConfigError('config.normEps must be > 0 and config.ropeBase > 1')
 }

@@ -28,3 +28,13 @@ export class MlConfigError extends R3mesError {
     super('ERR_ML_CONFIG', message, details)
   }
 }
+
+/**
+ * A published checkpoint (config.json, safetensors, tokenizer.json) is missing, malformed or does
+ * not fit its configuration. The message names the file and, where there is one, the tensor.
+ */
+export class CheckpointError extends R3mesError {
+  constructor(message: string, details: { file?: string; tensor?: string } & Record<string, unknown> = {}) {
+    super('ERR_ML_CHECKPOINT', message, details)
+  }
+}

@@ -12,20 +12,29 @@
  * BitLinear quantizes its input per token to int8 (absmax) and multiplies by ternary weights
  * in exact integer arithmetic. Backward uses the straight-through estimator for both
  * quantizers.
+ *
+ * Two options of the configuration, for published BitNet b1.58 checkpoints (config.ts):
+ * grouped-query attention (k and v have nKvHeads heads; each serves nHeads / nKvHeads
+ * consecutive query heads, copied before attention and its gradient summed back over those
+ * heads in increasing head order) and a gated FFN (r = relu(gate(c))² · up(c), elementwise,
+ * each product rounded to float32).
  */
-import type { LoraConfig } from './config.ts'
+import { kvHeadsOf, type LoraConfig } from './config.ts'
 import { ShapeError } from './errors.ts'
 import { rsqrtf } from './fmath.ts'
 import type { Kernels } from './kernels/contract.ts'
 import { ropeTables } from './rope.ts'
 import { assertFinite } from './tensor.ts'
 import {
+  headDimOf,
   type LayerWeights,
   loraNames,
   loraScale,
+  matrixOf,
   type NormName,
   type Params,
   type Projection,
+  projectionsOf,
   type StageWeights,
   type TernaryMatrix,
 } from './weights.ts'
@@ -60,12 +69,16 @@ interface NormCache {
 
 export interface LayerCache {
   norms: Record<NormName, NormCache>
-  proj: Record<Projection, ProjCache>
+  proj: Partial<Record<Projection, ProjCache>>
   q: Float32Array
+  /** Keys and values as attention read them: expanded to nHeads heads. */
   k: Float32Array
   v: Float32Array
   probs: Float32Array[]
+  /** The up projection's output. */
   u: Float32Array
+  /** The gate projection's output (gated FFN only). */
+  gate?: Float32Array
 }
 
 export interface StageForward {
@@ -91,6 +104,8 @@ export interface StageBackward {
   /** Gradient of the input activations; absent for the first stage. */
   readonly dInput?: Float32Array
 }
+
+const f = Math.fround
 
 function rowsOf(run: StageRun): number {
   return run.sequences * run.tokens
@@ -123,9 +138,11 @@ function checkRun(run: StageRun, input: StageInput, targets?: Int32Array): void 
     throw new ShapeError(`the last stage needs ${rows} targets, got ${targets?.length ?? 'none'}`)
   }
   for (let li = stage.first; li < stage.end; li++) {
-    for (const proj of ['q', 'k', 'v', 'o', 'up', 'down'] as const) {
+    const layer = stage.layers[li - stage.first]
+    if (layer === undefined) throw new ShapeError(`stage [${stage.first}, ${stage.end}) lacks layer ${li}`)
+    for (const proj of projectionsOf(c)) {
       const names = loraNames(li, proj)
-      const m = stage.layers[li - stage.first]?.proj[proj] as TernaryMatrix
+      const m = matrixOf(layer, proj)
       const a = run.adapters.get(names.a)
       const b = run.adapters.get(names.b)
       if (a?.length !== run.lora.rank * m.cols || b?.length !== m.rows * run.lora.rank) {
@@ -218,12 +235,44 @@ function perSequence(
   for (let s = 0; s < run.sequences; s++) fn(s, (a) => a.subarray(s * span, (s + 1) * span))
 }
 
+/**
+ * Copy each of the `kvHeads` heads of x [t, kvHeads·headDim] to its `group` consecutive query
+ * heads: out [t, kvHeads·group·headDim] (Llama's repeat_kv).
+ */
+function expandKv(x: Float32Array, t: number, kvHeads: number, group: number, headDim: number): Float32Array {
+  const out = new Float32Array(t * kvHeads * group * headDim)
+  for (let i = 0; i < t; i++) {
+    for (let h = 0; h < kvHeads * group; h++) {
+      const from = (i * kvHeads + Math.floor(h / group)) * headDim
+      out.set(x.subarray(from, from + headDim), (i * kvHeads * group + h) * headDim)
+    }
+  }
+  return out
+}
+
+/** The gradient of `expandKv`: each kv head's sum over its query heads, a fold in increasing head order. */
+function reduceKv(dx: Float32Array, t: number, kvHeads: number, group: number, headDim: number): Float32Array {
+  const out = new Float32Array(t * kvHeads * headDim)
+  for (let i = 0; i < t; i++) {
+    for (let g = 0; g < kvHeads; g++) {
+      const to = (i * kvHeads + g) * headDim
+      for (let j = 0; j < group; j++) {
+        const from = (i * kvHeads * group + g * group + j) * headDim
+        for (let e = 0; e < headDim; e++) out[to + e] = f((out[to + e] as number) + (dx[from + e] as number))
+      }
+    }
+  }
+  return out
+}
+
 export function layerForward(run: StageRun, li: number, w: LayerWeights, x: Float32Array): [Float32Array, LayerCache] {
   const K = run.kernels
   const c = run.stage.config
   const rows = rowsOf(run)
   const T = run.tokens
-  const headDim = c.dModel / c.nHeads
+  const headDim = headDimOf(c)
+  const kvHeads = kvHeadsOf(c)
+  const group = c.nHeads / kvHeads
   const rope = ropeTables(c)
   const cos = rope.cos.subarray(0, (T * headDim) / 2)
   const sin = rope.sin.subarray(0, (T * headDim) / 2)
@@ -235,11 +284,20 @@ export function layerForward(run: StageRun, li: number, w: LayerWeights, x: Floa
   const attn = new Float32Array(rows * c.dModel)
   const probs: Float32Array[] = []
   const scale = rsqrtf(headDim)
-  perSequence(run, c.dModel, (_s, view) => {
+  const kvSpan = T * kvHeads * headDim
+  // Attention reads keys and values with nHeads heads: the projections' own when there is no grouping.
+  const kAttn = group === 1 ? k : new Float32Array(rows * c.dModel)
+  const vAttn = group === 1 ? v : new Float32Array(rows * c.dModel)
+  perSequence(run, c.dModel, (s, view) => {
+    const ks = k.subarray(s * kvSpan, (s + 1) * kvSpan)
     K.rope(view(q), cos, sin, T, c.nHeads, headDim, false)
-    K.rope(view(k), cos, sin, T, c.nHeads, headDim, false)
+    K.rope(ks, cos, sin, T, kvHeads, headDim, false)
+    if (group !== 1) {
+      view(kAttn).set(expandKv(ks, T, kvHeads, group, headDim))
+      view(vAttn).set(expandKv(v.subarray(s * kvSpan, (s + 1) * kvSpan), T, kvHeads, group, headDim))
+    }
     const p = new Float32Array(c.nHeads * T * T)
-    K.attentionForward(view(attn), p, view(q), view(k), view(v), T, c.nHeads, headDim, scale)
+    K.attentionForward(view(attn), p, view(q), view(kAttn), view(vAttn), T, c.nHeads, headDim, scale)
     probs.push(p)
   })
   const [b, attnSubNorm] = normForward(K, attn, w.norm.attnSubNorm, rows, c.normEps)
@@ -250,7 +308,15 @@ export function layerForward(run: StageRun, li: number, w: LayerWeights, x: Floa
   const [cn, ffnNorm] = normForward(K, h, w.norm.ffnNorm, rows, c.normEps)
   const [u, upc] = projForward(run, li, 'up', w.proj.up, cn)
   const r2 = new Float32Array(u.length)
-  K.relu2Forward(r2, u)
+  let gate: Float32Array | undefined
+  let gatec: ProjCache | undefined
+  if (c.ffnGate === true) {
+    ;[gate, gatec] = projForward(run, li, 'gate', matrixOf(w, 'gate'), cn)
+    K.relu2Forward(r2, gate)
+    for (let i = 0; i < r2.length; i++) r2[i] = f((r2[i] as number) * (u[i] as number))
+  } else {
+    K.relu2Forward(r2, u)
+  }
   const [e, ffnSubNorm] = normForward(K, r2, w.norm.ffnSubNorm, rows, c.normEps)
   const [dn, downc] = projForward(run, li, 'down', w.proj.down, e)
   const out = new Float32Array(rows * c.dModel)
@@ -259,12 +325,13 @@ export function layerForward(run: StageRun, li: number, w: LayerWeights, x: Floa
     out,
     {
       norms: { attnNorm, attnSubNorm, ffnNorm, ffnSubNorm },
-      proj: { q: qc, k: kc, v: vc, o: oc, up: upc, down: downc },
+      proj: { q: qc, k: kc, v: vc, o: oc, up: upc, down: downc, ...(gatec ? { gate: gatec } : {}) },
       q,
-      k,
-      v,
+      k: kAttn,
+      v: vAttn,
       probs,
       u,
+      ...(gate ? { gate } : {}),
     },
   ]
 }
@@ -299,33 +366,61 @@ export function layerBackward(
   const K = run.kernels
   const c = run.stage.config
   const T = run.tokens
-  const headDim = c.dModel / c.nHeads
+  const headDim = headDimOf(c)
+  const kvHeads = kvHeadsOf(c)
+  const group = c.nHeads / kvHeads
   const rope = ropeTables(c)
   const cos = rope.cos.subarray(0, (T * headDim) / 2)
   const sin = rope.sin.subarray(0, (T * headDim) / 2)
+  const projCache = (proj: Projection): ProjCache => {
+    const pc = cache.proj[proj]
+    if (pc === undefined) throw new ShapeError(`layer ${li} cache lacks the '${proj}' projection`)
+    return pc
+  }
 
   // out = h + down(e): the residual passes dOut to h unchanged.
-  const de = projBackward(run, li, 'down', w.proj.down, cache.proj.down, dOut, grads)
+  const de = projBackward(run, li, 'down', w.proj.down, projCache('down'), dOut, grads)
   const dr = normBackward(run, `L${li}.ffnSubNorm`, w.norm.ffnSubNorm, cache.norms.ffnSubNorm, de, grads)
   const du = new Float32Array(dr.length)
-  K.relu2Backward(du, cache.u, dr)
-  const dcn = projBackward(run, li, 'up', w.proj.up, cache.proj.up, du, grads)
+  let dcn: Float32Array
+  if (c.ffnGate === true) {
+    // r = relu(g)²·u: du = dr·relu(g)², d relu(g)² = dr·u; the up path's input gradient, then the gate's.
+    const gate = cache.gate as Float32Array
+    const act = new Float32Array(gate.length)
+    K.relu2Forward(act, gate)
+    const dact = new Float32Array(gate.length)
+    for (let i = 0; i < du.length; i++) {
+      du[i] = f((dr[i] as number) * (act[i] as number))
+      dact[i] = f((dr[i] as number) * (cache.u[i] as number))
+    }
+    const dg = new Float32Array(gate.length)
+    K.relu2Backward(dg, gate, dact)
+    dcn = projBackward(run, li, 'up', w.proj.up, projCache('up'), du, grads)
+    K.addScaled(dcn, dcn, projBackward(run, li, 'gate', matrixOf(w, 'gate'), projCache('gate'), dg, grads), 1)
+  } else {
+    K.relu2Backward(du, cache.u, dr)
+    dcn = projBackward(run, li, 'up', w.proj.up, projCache('up'), du, grads)
+  }
   const dhFfn = normBackward(run, `L${li}.ffnNorm`, w.norm.ffnNorm, cache.norms.ffnNorm, dcn, grads)
   const dh = new Float32Array(dOut.length)
   K.addScaled(dh, dOut, dhFfn, 1)
 
   // h = x + o(b)
-  const db = projBackward(run, li, 'o', w.proj.o, cache.proj.o, dh, grads)
+  const db = projBackward(run, li, 'o', w.proj.o, projCache('o'), dh, grads)
   const dattn = normBackward(run, `L${li}.attnSubNorm`, w.norm.attnSubNorm, cache.norms.attnSubNorm, db, grads)
   const dq = new Float32Array(dattn.length)
-  const dk = new Float32Array(dattn.length)
-  const dv = new Float32Array(dattn.length)
+  const dkAttn = new Float32Array(dattn.length)
+  const dvAttn = new Float32Array(dattn.length)
+  const kvSpan = T * kvHeads * headDim
+  const rows = rowsOf(run)
+  const dk = group === 1 ? dkAttn : new Float32Array(rows * kvHeads * headDim)
+  const dv = group === 1 ? dvAttn : new Float32Array(rows * kvHeads * headDim)
   const scale = rsqrtf(headDim)
   perSequence(run, c.dModel, (s, view) => {
     K.attentionBackward(
       view(dq),
-      view(dk),
-      view(dv),
+      view(dkAttn),
+      view(dvAttn),
       view(dattn),
       cache.probs[s] as Float32Array,
       view(cache.q),
@@ -336,12 +431,17 @@ export function layerBackward(
       headDim,
       scale,
     )
+    const dks = dk.subarray(s * kvSpan, (s + 1) * kvSpan)
+    if (group !== 1) {
+      dks.set(reduceKv(view(dkAttn), T, kvHeads, group, headDim))
+      dv.subarray(s * kvSpan, (s + 1) * kvSpan).set(reduceKv(view(dvAttn), T, kvHeads, group, headDim))
+    }
     K.rope(view(dq), cos, sin, T, c.nHeads, headDim, true)
-    K.rope(view(dk), cos, sin, T, c.nHeads, headDim, true)
+    K.rope(dks, cos, sin, T, kvHeads, headDim, true)
   })
-  const da = projBackward(run, li, 'q', w.proj.q, cache.proj.q, dq, grads)
-  K.addScaled(da, da, projBackward(run, li, 'k', w.proj.k, cache.proj.k, dk, grads), 1)
-  K.addScaled(da, da, projBackward(run, li, 'v', w.proj.v, cache.proj.v, dv, grads), 1)
+  const da = projBackward(run, li, 'q', w.proj.q, projCache('q'), dq, grads)
+  K.addScaled(da, da, projBackward(run, li, 'k', w.proj.k, projCache('k'), dk, grads), 1)
+  K.addScaled(da, da, projBackward(run, li, 'v', w.proj.v, projCache('v'), dv, grads), 1)
   const dxAttn = normBackward(run, `L${li}.attnNorm`, w.norm.attnNorm, cache.norms.attnNorm, da, grads)
   const dx = new Float32Array(dh.length)
   K.addScaled(dx, dh, dxAttn, 1)

@@ -20,7 +20,7 @@
  */
 import { ShapeError } from './errors.ts'
 import { embed, headGradient, layerBackward, layerForward, packLayerBackward, type StageRun } from './model.ts'
-import { type LayerWeights, loraNames, type Params, PROJECTIONS, type StageWeights } from './weights.ts'
+import { type LayerWeights, loraNames, matrixOf, type Params, projectionsOf, type StageWeights } from './weights.ts'
 
 export type StepKind = 'embed' | 'input' | 'layerForward' | 'headBackward' | 'dOutput' | 'layerBackward'
 
@@ -113,8 +113,8 @@ export function layerGradsOf(run: StageRun, layer: number, output: Float32Array)
   if (w === undefined) throw new ShapeError(`layer ${layer} is not in this stage`)
   const r = run.lora.rank
   const sizes = new Map<string, number>()
-  for (const proj of PROJECTIONS) {
-    const m = w.proj[proj]
+  for (const proj of projectionsOf(run.stage.config)) {
+    const m = matrixOf(w, proj)
     const names = loraNames(layer, proj)
     sizes.set(names.a, r * m.cols)
     sizes.set(names.b, m.rows * r)

@@ -13,7 +13,7 @@ import { MlConfigError } from './errors.ts'
 import type { Kernels } from './kernels/contract.ts'
 import { type StageRun, stageBackward, stageForward } from './model.ts'
 import { type AdamWConfig, type AdamWState, adamwStep, defaultAdamW, initAdamW } from './optimizer.ts'
-import { initAdapters, NORMS, type Params, PROJECTIONS, requantize, type StageWeights } from './weights.ts'
+import { initAdapters, matrixOf, NORMS, type Params, projectionsOf, requantize, type StageWeights } from './weights.ts'
 
 const f = Math.fround
 
@@ -86,6 +86,11 @@ export interface FinetuneOptions {
   readonly optimizer?: AdamWConfig
   readonly eval?: EvalOptions
   readonly onProgress?: (p: Progress) => void
+  /**
+   * Called after each step with the adapters as trained so far (to read, not to change);
+   * returning true ends the run after that step: a run boxed in time, evaluated on the way.
+   */
+  readonly onStep?: (step: number, adapters: Params) => boolean | undefined
 }
 
 export interface FinetuneResult {
@@ -93,6 +98,7 @@ export interface FinetuneResult {
   readonly before: number
   readonly after: number
   readonly tokensPerSecond: number
+  /** Steps run: fewer than asked when `onStep` ended the run. */
   readonly steps: number
   readonly adapters: Params
   readonly optimizerState: AdamWState
@@ -120,7 +126,9 @@ export function finetune(o: FinetuneOptions): FinetuneResult {
   const state = initAdamW(adapters)
   const dataKey = deriveKey(o.seed, 'finetune-data')
   const started = o.clock.monotonicMs()
-  for (let step = 0; step < o.steps; step++) {
+  let done = 0
+  while (done < o.steps) {
+    const step = done
     const batch = sampleBatch(o.train, dataKey, step, o.sequences, o.tokens)
     const run: StageRun = {
       kernels: o.kernels,
@@ -144,14 +152,16 @@ export function finetune(o: FinetuneOptions): FinetuneResult {
       loss: fw.loss as number,
       tokensPerSecond: ((step + 1) * o.sequences * o.tokens) / seconds,
     })
+    done = step + 1
+    if (o.onStep?.(done, adapters) === true) break
   }
   const seconds = (o.clock.monotonicMs() - started) / 1000
   const after = evaluate(o.kernels, o.backbone, adapters, lora, evalSet)
   return {
     before,
     after,
-    tokensPerSecond: (o.steps * o.sequences * o.tokens) / seconds,
-    steps: o.steps,
+    tokensPerSecond: (done * o.sequences * o.tokens) / seconds,
+    steps: done,
     adapters,
     optimizerState: state,
   }
@@ -162,8 +172,8 @@ export function backboneParams(stage: StageWeights): Params {
   const params: Params = new Map()
   stage.layers.forEach((layer, i) => {
     const li = stage.first + i
-    for (const proj of PROJECTIONS) {
-      const latent = layer.proj[proj].latent
+    for (const proj of projectionsOf(stage.config)) {
+      const latent = matrixOf(layer, proj).latent
       if (latent === undefined) throw new MlConfigError(`layer ${li} ${proj} has no latent weights to train`)
       params.set(`L${li}.${proj}.w`, latent)
     }

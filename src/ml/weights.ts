@@ -2,7 +2,7 @@
  * Backbone and adapter parameters, named so that every tensor has one place in an artifact:
  *
  *   embedding [V,d] · finalNorm [d] · head [V,d]
- *   L{i}.{q,k,v,o,up,down}.w (ternary [out,in]) and .gamma [1]
+ *   L{i}.{q,k,v,o,up,down}.w (ternary [out,in]) and .gamma [1]; also .gate with `ffnGate`
  *   L{i}.{attnNorm,attnSubNorm,ffnNorm,ffnSubNorm} [width]
  *   L{i}.{proj}.loraA [r,in] · L{i}.{proj}.loraB [out,r]
  *
@@ -12,22 +12,40 @@
 
 import type { PhiloxKey } from '../codec/prng.ts'
 import { PhiloxStream } from '../codec/prng.ts'
-import type { LoraConfig, ModelConfig } from './config.ts'
+import { kvHeadsOf, type LoraConfig, type ModelConfig } from './config.ts'
 import { MlConfigError } from './errors.ts'
 import { roundHalfAway, rsqrtf } from './fmath.ts'
 
 const f = Math.fround
 
+/** The projections of every configuration, in artifact and adapter order. */
 export const PROJECTIONS = ['q', 'k', 'v', 'o', 'up', 'down'] as const
-export type Projection = (typeof PROJECTIONS)[number]
+export type CoreProjection = (typeof PROJECTIONS)[number]
+export type Projection = CoreProjection | 'gate'
+/**
+ * Every projection, each with a fixed index that seeds its Philox streams: `gate` comes last so
+ * the streams of the others (and so the bytes of configurations without a gate) never move.
+ */
+export const ALL_PROJECTIONS: readonly Projection[] = [...PROJECTIONS, 'gate']
+
+/** The projections of a layer of `config`, in order (with `gate` when the FFN is gated). */
+export function projectionsOf(config: ModelConfig): readonly Projection[] {
+  return config.ffnGate === true ? ALL_PROJECTIONS : PROJECTIONS
+}
+
+/** Width of one attention head. */
+export function headDimOf(config: ModelConfig): number {
+  return config.dModel / config.nHeads
+}
 export const NORMS = ['attnNorm', 'attnSubNorm', 'ffnNorm', 'ffnSubNorm'] as const
 export type NormName = (typeof NORMS)[number]
 
 /** [out, in] of each projection. */
 export function projectionShape(config: ModelConfig, proj: Projection): [number, number] {
   const d = config.dModel
-  if (proj === 'up') return [config.dFF, d]
+  if (proj === 'up' || proj === 'gate') return [config.dFF, d]
   if (proj === 'down') return [d, config.dFF]
+  if (proj === 'k' || proj === 'v') return [kvHeadsOf(config) * headDimOf(config), d]
   return [d, d]
 }
 
@@ -46,9 +64,19 @@ export interface TernaryMatrix {
   latent?: Float32Array
 }
 
+/** A layer's projections: the core ones always, `gate` only in a gated-FFN configuration. */
+export type LayerProjections = Record<CoreProjection, TernaryMatrix> & { gate?: TernaryMatrix }
+
 export interface LayerWeights {
-  readonly proj: Record<Projection, TernaryMatrix>
+  readonly proj: LayerProjections
   readonly norm: Record<NormName, Float32Array>
+}
+
+/** A layer's matrix of `proj`; throws when the layer lacks it (a gate in an ungated layer). */
+export function matrixOf(layer: LayerWeights, proj: Projection): TernaryMatrix {
+  const m = layer.proj[proj]
+  if (m === undefined) throw new MlConfigError(`layer has no '${proj}' projection`)
+  return m
 }
 
 /** The backbone weights a stage needs: layers [first, end), plus the ends it owns. */
@@ -83,8 +111,8 @@ export function quantizeTernary(latent: Float32Array, out: Int8Array): number {
 /** Re-derive every ternary matrix of a stage from its latent weights (pretraining). */
 export function requantize(stage: StageWeights): void {
   for (const layer of stage.layers) {
-    for (const proj of PROJECTIONS) {
-      const m = layer.proj[proj]
+    for (const proj of projectionsOf(stage.config)) {
+      const m = matrixOf(layer, proj)
       if (m.latent !== undefined) m.gamma = quantizeTernary(m.latent, m.w)
     }
   }
@@ -106,8 +134,9 @@ export function initStageWeights(config: ModelConfig, first: number, end: number
   }
   const layers: LayerWeights[] = []
   for (let li = first; li < end; li++) {
-    const proj = {} as Record<Projection, TernaryMatrix>
-    PROJECTIONS.forEach((name, pi) => {
+    const proj = {} as LayerProjections
+    projectionsOf(config).forEach((name) => {
+      const pi = ALL_PROJECTIONS.indexOf(name)
       const [rows, cols] = projectionShape(config, name)
       const latent = uniform(rows * cols, rsqrtf(cols), li + 1, pi)
       const w = new Int8Array(rows * cols)
@@ -151,7 +180,8 @@ export function initAdapters(
 ): Params {
   const params: Params = new Map()
   for (let li = first; li < end; li++) {
-    PROJECTIONS.forEach((proj, pi) => {
+    projectionsOf(config).forEach((proj) => {
+      const pi = ALL_PROJECTIONS.indexOf(proj)
       const [rows, cols] = projectionShape(config, proj)
       const stream = new PhiloxStream(key, li, pi, 1)
       const bound = rsqrtf(cols)

@@ -501,6 +501,29 @@ export const MAX_TOPOLOGY_EXPANDED_VALUES = 100_000
 /** The `yaml` package's own alias bound (`toJS({ maxAliasCount })`), behind the count above. */
 export const MAX_TOPOLOGY_ALIAS_COUNT = 100
 
+// ---- published model checkpoints (src/ml/checkpoint/) ----------------------------------------
+
+/**
+ * Largest JSON header of a safetensors file, read whole and parsed: the format's own reference
+ * reader refuses headers over 100 MB; a header of a 2B-parameter model is about 60 KB.
+ */
+export const MAX_SAFETENSORS_HEADER_BYTES = 100 * 1024 * 1024
+
+/** Most tensors one safetensors file (or a sharded checkpoint's index) may list. */
+export const MAX_SAFETENSORS_TENSORS = 65_536
+
+/** Most elements of one checkpoint tensor (a 128k × 2560 embedding is 3.3·10⁸). */
+export const MAX_CHECKPOINT_TENSOR_ELEMENTS = 2 ** 30
+
+/** Largest config.json or model.safetensors.index.json of a checkpoint read whole into memory. */
+export const MAX_CHECKPOINT_JSON_BYTES = 16 * 1024 * 1024
+
+/** Largest tokenizer.json read whole (a 128k-token BPE vocabulary with its merges is about 9 MB). */
+export const MAX_TOKENIZER_FILE_BYTES = 64 * 1024 * 1024
+
+/** Most safetensors shards a checkpoint's index may name. */
+export const MAX_CHECKPOINT_SHARDS = 1024
+
 // Verification roles (src/actors/roles/): what peers' claims and challenges make a node remember.
 
 /**
@@ -541,12 +564,6 @@ export const MAX_PASSPHRASE_FILE_BYTES = 4 * 1024
 export const MAX_KEYSTORE_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024
 
 // ---- tokenizers ---------------------------------------------------------------------------
-
-/**
- * Bytes of a tokenizer.json a node parses (a backbone names its tokenizer by CID or inline).
- * Published byte-level BPE files (Llama 3, BitNet b1.58) are about 9 MB.
- */
-export const MAX_TOKENIZER_JSON_BYTES = 32 * 1024 * 1024
 
 /** Highest token id + 1 a tokenizer may declare: bounds the id → bytes table built from it. */
 export const MAX_TOKENIZER_VOCAB = 262_144

@@ -17,6 +17,8 @@ export interface TestnetReport {
   readonly windows: number
   /** Held-out loss (nats/token): the initial model first, then after each move of the pointer. */
   readonly lossPerWindow: readonly { window: number; height: number; loss: number }[]
+  /** What the run took off the held-out loss: its first evaluation against its last (null: fewer than two). */
+  readonly lossDrop: LossDrop | null
   readonly submissions: {
     readonly total: number
     readonly accepted: number
@@ -52,6 +54,23 @@ export interface TestnetReport {
   }
 }
 
+export interface LossDrop {
+  readonly first: number
+  readonly last: number
+  /** first − last, nats/byte: positive when the model got better. */
+  readonly drop: number
+  /** drop / first. */
+  readonly relative: number
+}
+
+/** The held-out loss drop over a run, from its first and last evaluations. */
+export function lossDropOf(losses: readonly { readonly loss: number }[]): LossDrop | null {
+  const first = losses[0]?.loss
+  const last = losses.at(-1)?.loss
+  if (losses.length < 2 || first === undefined || last === undefined) return null
+  return { first, last, drop: first - last, relative: (first - last) / first }
+}
+
 export async function buildReport(net: Testnet, finished: boolean): Promise<TestnetReport> {
   const layout = net.layout
   if (layout === undefined) throw new Error('no testnet layout')
@@ -82,6 +101,7 @@ export async function buildReport(net: Testnet, finished: boolean): Promise<Test
   const fullModelBytes = fullBackboneBytes(layout.modelDir)
   const moved = metrics.reduce((n, m) => n + (m.backboneBytes ?? 0) + (m.adapterBytes ?? 0), 0)
   const heights = statuses.map((s) => s?.height ?? 0)
+  const lossPerWindow = (serving?.loss ?? []).map((l) => ({ window: l.window, height: l.height, loss: l.loss }))
   return {
     name: net.plan.topology.name,
     seed: net.plan.topology.seed,
@@ -89,7 +109,8 @@ export async function buildReport(net: Testnet, finished: boolean): Promise<Test
     elapsedMs: Math.round(net.elapsedMs()),
     blocks: Math.max(0, ...heights),
     windows: new Set(aggregates.map((a) => a.window)).size,
-    lossPerWindow: (serving?.loss ?? []).map((l) => ({ window: l.window, height: l.height, loss: l.loss })),
+    lossPerWindow,
+    lossDrop: lossDropOf(lossPerWindow),
     submissions: {
       total: submissions.length,
       accepted: submissions.filter((c) => c.status === 'accepted').length,
@@ -123,8 +144,13 @@ export async function buildReport(net: Testnet, finished: boolean): Promise<Test
 export function formatReport(r: TestnetReport): string {
   const pct = (x: number): string => `${(100 * x).toFixed(1)}%`
   const losses = r.lossPerWindow.map((l) => l.loss.toFixed(4)).join(' → ')
+  const d = r.lossDrop
+  const drop =
+    d === null
+      ? 'held-out loss drop not measured (fewer than two evaluations)'
+      : `held-out loss ${d.drop >= 0 ? 'down' : 'up'} ${Math.abs(d.drop).toFixed(4)} nats/byte (${(100 * Math.abs(d.relative)).toFixed(2)}%: ${d.first.toFixed(4)} → ${d.last.toFixed(4)})`
   return [
-    `testnet ${r.name} (seed ${r.seed}): ${r.finished ? 'finished' : 'stopped early'} after ${(r.elapsedMs / 1000).toFixed(0)} s`,
+    `testnet ${r.name} (seed ${r.seed}): ${r.finished ? 'finished' : 'stopped early'} after ${(r.elapsedMs / 1000).toFixed(0)} s, ${drop}`,
     `  blocks ${r.blocks}, windows trained ${r.windows}`,
     `  held-out loss (nats/token): ${losses || 'not measured'}`,
     `  submissions ${r.submissions.total}: ${r.submissions.accepted} accepted, ${r.submissions.flagged} flagged (${r.submissions.flaggedCopied} as copies, ${r.submissions.flaggedMismatch} at L1), ${r.submissions.challenged} under challenge, ${r.submissions.slashed} slashed`,

@@ -21,6 +21,7 @@ import {
 } from '../../src/actors/training/protocol.ts'
 import { type StageContext, tracedBackward, tracedForward } from '../../src/actors/training/stage-work.ts'
 import { stepBytes, storeStepTrace } from '../../src/actors/training/step-trace.ts'
+import { localTestnetParams } from '../../src/chain/params.ts'
 import type { Claim, Task } from '../../src/chain/state.ts'
 import { cidOf } from '../../src/codec/cid.ts'
 import { deriveKey } from '../../src/codec/prng.ts'
@@ -32,7 +33,7 @@ import { initStageWeights, type Params } from '../../src/ml/weights.ts'
 import { DeadlineError } from '../../src/runtime/clock.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>
-const protocol = trainingProtocol(config)
+const protocol = trainingProtocol(config, localTestnetParams)
 const kernels = getKernels('ts')
 const stage = initStageWeights(config, 0, config.nLayers, deriveKey('bisect-test', 'backbone'))
 const state = initialAdapterState(config, protocol, 'r3mes-test', 0, [0, config.nLayers])

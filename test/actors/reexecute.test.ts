@@ -17,6 +17,7 @@ import {
   traceMetadata,
   trainingProtocol,
 } from '../../src/actors/training/protocol.ts'
+import { localTestnetParams } from '../../src/chain/params.ts'
 import type { Claim, Task } from '../../src/chain/state.ts'
 import { modelConfigs } from '../../src/ml/config.ts'
 import type { Kernels } from '../../src/ml/kernels/contract.ts'
@@ -107,7 +108,7 @@ describe('actors: re-execution verdicts', () => {
 
 describe('actors: re-execution of an aggregate', () => {
   const config = modelConfigs.micro as (typeof modelConfigs)['micro']
-  const protocol = trainingProtocol(config)
+  const protocol = trainingProtocol(config, localTestnetParams)
   const kernels = getKernels('ts')
   const base = initialAdapterState(config, protocol, 'r3mes-test', 0, [0, config.nLayers])
   const task = (id: string) => ({ id, window: 1, shard: 0, subnet: 0, miners: [] }) as unknown as Task

@@ -24,6 +24,7 @@ import { InboxFullError, TensorInbox } from '../../src/actors/training/tensor-in
 import { ChainApp } from '../../src/chain/app.ts'
 import { localTestnetGenesis } from '../../src/chain/genesis.ts'
 import { type KeyPair, keyPairFromSeed } from '../../src/chain/keys.ts'
+import { localTestnetParams } from '../../src/chain/params.ts'
 import { ChainReader } from '../../src/chain/reader.ts'
 import type { Task, Window } from '../../src/chain/state.ts'
 import { cidOf } from '../../src/codec/cid.ts'
@@ -99,7 +100,7 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
     assert.ok(mine !== undefined, 'miner-1 has a task in the open window')
     step = mine.shard
     const config = getModelConfig(genesis.model.config)
-    tensorBytes = boundaryTensorBytes(config, trainingProtocol(config))
+    tensorBytes = boundaryTensorBytes(config, trainingProtocol(config, localTestnetParams))
 
     receiver = await netFor('receiver', seedFor(`${CHAIN_ID}/miner-1`))
     upstream = await netFor('upstream', seedFor(`${CHAIN_ID}/miner-0`))

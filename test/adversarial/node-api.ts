@@ -1,3 +1,4 @@
+import { localTestnetParams } from '../../src/chain/params.ts'
 /**
  * The node API (src/actors/node-api.ts) of one validator of the adversarial network: the real
  * `NodeApi` over a real `R3mesNode` wrapped around that validator's `ChainNode` and libp2p
@@ -44,7 +45,7 @@ export async function serveNodeApi(
       net,
       training: {
         config,
-        protocol: trainingProtocol(config),
+        protocol: trainingProtocol(config, localTestnetParams),
         data: { train: new Int32Array(0), shardCount: 1 },
         kernels: getKernels('ts'),
         cpuKernels: getKernels('ts'),

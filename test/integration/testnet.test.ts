@@ -17,6 +17,7 @@ interface Report {
   readonly finished: boolean
   readonly windows: number
   readonly lossPerWindow: readonly { loss: number }[]
+  readonly lossDrop: { first: number; last: number; drop: number } | null
   readonly submissions: {
     total: number
     accepted: number
@@ -59,6 +60,12 @@ describe('r3mes testnet and r3mes chaos (one process per node on loopback)', fun
     // three windows ended at 2.1683 against 2.1685 on 28fc41a, and at 2.1762 in one run here),
     // so the check is that the loss fell below where it started, at some window.
     assert.ok(Math.min(...losses.slice(1)) < (losses[0] as number), `held-out loss ${losses.join(' → ')}`)
+    // The report states the drop over the run: first evaluation against last.
+    assert.deepEqual(
+      [r.lossDrop?.first, r.lossDrop?.last],
+      [losses[0], losses.at(-1)],
+      `loss drop ${JSON.stringify(r.lossDrop)}`,
+    )
     assert.ok(r.submissions.accepted > 0)
     // Bit-exact training: replicas of a task never disagree.
     assert.equal(r.submissions.flaggedMismatch, 0, 'honest replicas agree (L1)')

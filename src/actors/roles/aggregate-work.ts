@@ -18,8 +18,7 @@ import { assign, fromPromise, setup } from 'xstate'
 import type { Params as ChainParams } from '../../chain/params.ts'
 import type { Claim } from '../../chain/state.ts'
 import { aggregateGradients } from '../../ml/aggregate.ts'
-import { adamwStep } from '../../ml/optimizer.ts'
-import { clipGradients } from '../../ml/train.ts'
+import { nesterovStep } from '../../ml/outer.ts'
 import type { Params } from '../../ml/weights.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
@@ -81,7 +80,7 @@ export function copyAdapterState(a: AdapterState): AdapterState {
   return {
     ...a,
     adapters: copyParams(a.adapters),
-    optimizer: { step: a.optimizer.step, m: copyParams(a.optimizer.m), v: copyParams(a.optimizer.v) },
+    momentum: copyParams(a.momentum),
   }
 }
 
@@ -191,16 +190,16 @@ export async function fetchAvailableInputs(
 }
 
 /**
- * The new adapter state: `base` after one AdamW step on the token-weighted, clipped aggregate;
- * `base` unchanged when there is nothing to aggregate (every gradient was unavailable).
+ * The new adapter state: `base` after one outer Nesterov step on the token-weighted mean of the
+ * pseudo-gradients; `base` unchanged when there is nothing to aggregate (every pseudo-gradient
+ * was unavailable).
  */
 export function aggregateState(training: AggregationComponents['training'], inputs: FetchedInputs): AdapterState {
   const next = inputs.base
   if (inputs.contributions.length === 0) return next
-  const grads = aggregateGradients(training.kernels, [...inputs.contributions])
-  clipGradients(grads, training.protocol.clipNorm)
-  adamwStep(training.kernels, next.adapters, grads, next.optimizer, training.protocol.optimizer)
-  return next
+  const delta = aggregateGradients(training.kernels, [...inputs.contributions])
+  nesterovStep(training.kernels, next.adapters, next.momentum, delta, training.protocol.outer)
+  return { ...next, step: next.step + 1 }
 }
 
 interface AggregationContext extends AggregationInput {

@@ -17,7 +17,7 @@ import { ArtifactError } from '../../ml/errors.ts'
 import type { GenerationModel } from '../../ml/generate.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
 import { type Tokenizer, tokenPiecesOf } from '../../ml/tokenizer/tokenizer.ts'
-import { loraNames, type Params, PROJECTIONS, projectionShape, type StageWeights } from '../../ml/weights.ts'
+import { loraNames, type Params, projectionShape, projectionsOf, type StageWeights } from '../../ml/weights.ts'
 
 /** A loaded model: the whole backbone and its adapters, named by what identifies it on the network. */
 export interface ServedModel extends GenerationModel {
@@ -60,7 +60,7 @@ export class SwappableModelSource implements ModelSource {
 export function zeroAdapters(backbone: StageWeights, lora: LoraConfig): Params {
   const params: Params = new Map()
   for (let li = backbone.first; li < backbone.end; li++) {
-    for (const proj of PROJECTIONS) {
+    for (const proj of projectionsOf(backbone.config)) {
       const [rows, cols] = projectionShape(backbone.config, proj)
       const names = loraNames(li, proj)
       params.set(names.a, new Float32Array(lora.rank * cols))

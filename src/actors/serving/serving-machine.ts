@@ -30,7 +30,7 @@ import { type ServedModel, type SwappableModelSource, withTokenizer } from './mo
 /** Held-out losses kept (one per model loaded; a testnet loads one a window). */
 const MAX_LOSS_HISTORY = 1_024
 /** Tokens of held-out text each evaluation reads. */
-const HELD_OUT_TOKENS = 2_048
+export const HELD_OUT_TOKENS = 2_048
 
 export interface LossRecord {
   readonly height: number

@@ -9,35 +9,72 @@
  * - A pipeline path is one shard across the subnets in layer order; the miner at position i
  *   of subnet k's task works with the miner at position i (modulo the replica count) of the
  *   neighbouring subnets' tasks.
- * - The adapter state of a subnet (adapters plus AdamW moments and step) is one bundle in the
- *   content store; its CID is the subnet's model pointer on chain. Before the first
- *   aggregation the state is the deterministic initialization from the chain id.
+ * - A task is H inner steps (DiLoCo): each step's batch is drawn from the shard, split into M
+ *   micro-batches that flow through the path's stages, and ends with a local AdamW step on the
+ *   stage's adapters; the submission is the pseudo-gradient Δ = θ_start − θ_end.
+ * - The adapter state of a subnet (adapters plus the outer Nesterov momentum and the count of
+ *   outer steps) is one bundle in the content store; its CID is the subnet's model pointer on
+ *   chain. Before the first aggregation the state is the deterministic initialization from the
+ *   chain id.
  */
+import type { Params as ChainParams } from '../../chain/params.ts'
 import type { Task } from '../../chain/state.ts'
 import { deriveKey } from '../../codec/prng.ts'
 import { decodeParams, encodeParams } from '../../ml/artifacts.ts'
 import { defaultLora, type LoraConfig, type ModelConfig } from '../../ml/config.ts'
 import { type Batch, sampleBatch } from '../../ml/data/dataset.ts'
-import { type AdamWConfig, type AdamWState, defaultAdamW, initAdamW } from '../../ml/optimizer.ts'
+import { type AdamWConfig, defaultAdamW } from '../../ml/optimizer.ts'
+import type { NesterovConfig } from '../../ml/outer.ts'
 import { initAdapters, type Params } from '../../ml/weights.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 
 /** Shape and hyper-parameters every node uses for a model: consensus-critical constants. */
 export interface TrainingProtocol {
+  /** Sequences of one inner step's batch. */
   readonly sequences: number
   readonly tokens: number
   readonly lora: LoraConfig
+  /** H: local optimizer steps per task. */
+  readonly innerSteps: number
+  /** M: micro-batches per inner step (divides `sequences`). */
+  readonly microBatches: number
+  /** The inner (local, per task) AdamW. */
   readonly optimizer: AdamWConfig
-  /** Global L2 norm bound on a subnet's aggregated gradient. */
+  /** The outer Nesterov step an aggregate applies to the mean pseudo-gradient. */
+  readonly outer: NesterovConfig
+  /** Global L2 norm bound on each inner step's gradient. */
   readonly clipNorm: number
 }
 
-export function trainingProtocol(config: ModelConfig): TrainingProtocol {
+/** The chain parameters the protocol follows. */
+export type TrainingParams = Pick<
+  ChainParams,
+  'innerSteps' | 'microBatches' | 'innerLrPpm' | 'outerLrPpm' | 'outerMomentumPpm'
+>
+
+/** Sequences in one inner step's batch. */
+export const STEP_SEQUENCES = 4
+
+/** A rate in millionths (a chain parameter: integers only) as the float32 the kernels use. */
+function ppm(value: number): number {
+  return Math.fround(value / 1_000_000)
+}
+
+export function trainingProtocol(config: ModelConfig, params: TrainingParams): TrainingProtocol {
+  if (!(Number.isInteger(params.microBatches) && params.microBatches > 0 && STEP_SEQUENCES % params.microBatches === 0))
+    throw new InvalidArgumentError(
+      `microBatches ${params.microBatches} must divide the ${STEP_SEQUENCES} sequences of a step`,
+    )
+  if (!(Number.isInteger(params.innerSteps) && params.innerSteps > 0))
+    throw new InvalidArgumentError(`innerSteps ${params.innerSteps} must be a positive integer`)
   return {
-    sequences: 4,
+    sequences: STEP_SEQUENCES,
     tokens: Math.min(64, config.contextLength),
     lora: defaultLora,
-    optimizer: { ...defaultAdamW, lr: 4e-3 },
+    innerSteps: params.innerSteps,
+    microBatches: params.microBatches,
+    optimizer: { ...defaultAdamW, lr: ppm(params.innerLrPpm) },
+    outer: { lr: ppm(params.outerLrPpm), momentum: ppm(params.outerMomentumPpm) },
     clipNorm: 1,
   }
 }
@@ -64,9 +101,46 @@ export function taskBatch(
   return sampleBatch(bytes, deriveKey(windowSeed, 'r3mes/batch/1'), task.shard, protocol.sequences, protocol.tokens)
 }
 
-/** Tokens a task trains on: the weight of its gradient in the aggregate. */
+/**
+ * The batch of inner step `step` of `task`, rebuilt identically by every stage of its pipeline
+ * path: Philox keyed by the window seed, counter (task's shard · H + step), so no two steps of
+ * one window draw the same stream.
+ */
+export function stepBatch(
+  protocol: TrainingProtocol,
+  data: Int32Array,
+  shardCount: number,
+  task: Task,
+  windowSeed: string,
+  step: number,
+): Batch {
+  if (!(Number.isInteger(step) && step >= 0 && step < protocol.innerSteps))
+    throw new InvalidArgumentError(`inner step ${step} is not in [0, ${protocol.innerSteps})`)
+  const bytes = shardBytes(data, shardCount, task.datasetShard, protocol.tokens + 1)
+  const counter = task.shard * protocol.innerSteps + step
+  return sampleBatch(bytes, deriveKey(windowSeed, 'r3mes/batch/2'), counter, protocol.sequences, protocol.tokens)
+}
+
+/** Micro-batch `j` of `microBatches`: consecutive sequences of the step's batch (views, not copies). */
+export function microBatchOf(batch: Batch, j: number, microBatches: number): Batch {
+  if (!(Number.isInteger(microBatches) && microBatches > 0 && batch.sequences % microBatches === 0))
+    throw new InvalidArgumentError(`${microBatches} micro-batches do not divide ${batch.sequences} sequences`)
+  if (!(Number.isInteger(j) && j >= 0 && j < microBatches))
+    throw new InvalidArgumentError(`micro-batch ${j} is not in [0, ${microBatches})`)
+  const sequences = batch.sequences / microBatches
+  const from = j * sequences * batch.tokens
+  const to = from + sequences * batch.tokens
+  return {
+    sequences,
+    tokens: batch.tokens,
+    inputs: batch.inputs.subarray(from, to),
+    targets: batch.targets.subarray(from, to),
+  }
+}
+
+/** Tokens a task trains on (every inner step's batch): the weight of its pseudo-gradient in the aggregate. */
 export function taskTokens(protocol: TrainingProtocol): number {
-  return protocol.sequences * protocol.tokens
+  return protocol.sequences * protocol.tokens * protocol.innerSteps
 }
 
 // ---- adapter state ------------------------------------------------------------------------
@@ -78,7 +152,10 @@ export interface AdapterState {
   readonly first: number
   readonly end: number
   readonly adapters: Params
-  readonly optimizer: AdamWState
+  /** The outer Nesterov momentum buffer, one per adapter tensor. */
+  readonly momentum: Params
+  /** Outer steps (aggregates) applied so far. */
+  readonly step: number
 }
 
 /** The state of a subnet before its first aggregation: a function of the chain id alone. */
@@ -92,19 +169,20 @@ export function initialAdapterState(
   const [first, end] = layers
   // One key for the whole model, so a subnet's layers get the same init whatever the split.
   const adapters = initAdapters(config, protocol.lora, first, end, deriveKey(chainId, 'r3mes/lora-init/1'))
-  return { subnet, first, end, adapters, optimizer: initAdamW(adapters) }
+  const momentum: Params = new Map()
+  for (const [name, p] of adapters) momentum.set(name, new Float32Array(p.length))
+  return { subnet, first, end, adapters, momentum, step: 0 }
 }
 
 export function encodeAdapterState(s: AdapterState): Uint8Array {
   const all: Params = new Map()
   for (const [name, p] of s.adapters) all.set(`p:${name}`, p)
-  for (const [name, m] of s.optimizer.m) all.set(`m:${name}`, m)
-  for (const [name, v] of s.optimizer.v) all.set(`v:${name}`, v)
+  for (const [name, u] of s.momentum) all.set(`u:${name}`, u)
   return encodeParams(ADAPTER_STATE_KIND, all, {
     subnet: s.subnet,
     first: s.first,
     end: s.end,
-    step: s.optimizer.step,
+    step: s.step,
   })
 }
 
@@ -122,17 +200,15 @@ export function decodeAdapterState(bytes: Uint8Array): AdapterState {
     return v
   }
   const adapters = pick('p:')
-  const m = pick('m:')
-  const v = pick('v:')
-  for (const name of adapters.keys())
-    if (!m.has(name) || !v.has(name)) throw new InvalidArgumentError(`adapter state lacks the moments of '${name}'`)
-  return {
-    subnet: num('subnet'),
-    first: num('first'),
-    end: num('end'),
-    adapters,
-    optimizer: { step: num('step'), m, v },
-  }
+  const momentum = pick('u:')
+  if (momentum.size !== adapters.size)
+    throw new InvalidArgumentError('adapter state momentum does not match its adapters')
+  for (const [name, p] of adapters)
+    if (momentum.get(name)?.length !== p.length)
+      throw new InvalidArgumentError(`adapter state lacks the momentum of '${name}'`)
+  if (params.size !== adapters.size + momentum.size)
+    throw new InvalidArgumentError('adapter state holds tensors that are neither adapters nor momentum')
+  return { subnet: num('subnet'), first: num('first'), end: num('end'), adapters, momentum, step: num('step') }
 }
 
 // ---- gradients and stage traces -----------------------------------------------------------

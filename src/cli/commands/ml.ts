@@ -8,6 +8,7 @@ import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
 import { intOption, listOption, numberOption, oneOf, stringOption } from '../options.ts'
 import { progressPrinter } from '../progress.ts'
+import { checkpointCommand, checkpointHelp } from './ml-checkpoint.ts'
 
 /** Where the committed genesis backbones live: models/<config>/. */
 export function defaultBackboneDir(config: string): string {
@@ -78,12 +79,13 @@ async function check(args: ParsedCommandArgs, io: CliIo): Promise<number> {
 export const mlCommand: Command = {
   name: 'ml',
   summary: 'fine-tune LoRA adapters and check that every backend gives the same bytes',
-  usage: 'r3mes ml <finetune|check> [options]',
+  usage: 'r3mes ml <finetune|check|checkpoint> [options]',
   help: `Actions:
   finetune   LoRA fine-tuning of a backbone on the fiction genres of the Brown Corpus (or --data files);
              reports held-out loss before and after (nats/token) and tokens/s
   check      run seeded golden cases on every backend and compare SHA-256 of all outputs with each
              other and with the committed golden hashes; exits 1 on any mismatch
+${checkpointHelp}
 
 Options (finetune):
   --config NAME        model config whose committed backbone to use (default tiny)
@@ -103,7 +105,15 @@ Options (check):
   --backend NAME       all (default: every backend available here), ts, cpu or cuda
   --cases N            number of seeded cases (default 200)
   --update-golden      rewrite src/ml/golden-hashes.json from the ts backend
-  --json               print one JSON object: cases, backends, mismatches, …`,
+  --json               print one JSON object: cases, backends, mismatches, …
+
+Options (checkpoint):
+  --out DIR            import: where to write the backbone artifacts
+  --name NAME          import: the configuration's name (default: the checkpoint folder's name)
+  --prompt TEXT        generate: the text to continue
+  --max-tokens N       generate: tokens to generate (default 32)
+  --backend NAME       generate: ts, cpu, cuda or auto (default auto)
+  --json               print one JSON object`,
   options: {
     config: { type: 'string' },
     backbone: { type: 'string' },
@@ -118,14 +128,20 @@ Options (check):
     backend: { type: 'string' },
     cases: { type: 'string' },
     'update-golden': { type: 'boolean' },
+    name: { type: 'string' },
+    prompt: { type: 'string' },
+    'max-tokens': { type: 'string' },
     json: { type: 'boolean' },
   },
   allowPositionals: true,
   async run(args, io) {
     const [action, ...extra] = args.positionals
+    if (action === 'checkpoint') return checkpointCommand(args, extra, io)
     if (extra.length > 0) throw new InvalidArgumentError(`unexpected arguments: ${extra.join(' ')}`)
     if (action === 'finetune') return finetune(args, io)
     if (action === 'check') return check(args, io)
-    throw new InvalidArgumentError(`r3mes ml needs an action: finetune or check${action ? ` (got '${action}')` : ''}`)
+    throw new InvalidArgumentError(
+      `r3mes ml needs an action: finetune, check or checkpoint${action ? ` (got '${action}')` : ''}`,
+    )
   },
 }

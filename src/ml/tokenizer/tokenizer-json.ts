@@ -6,7 +6,7 @@
  * and every way it can be malformed gets an error that names the field.
  */
 import { z } from 'zod'
-import { MAX_TOKENIZER_JSON_BYTES, MAX_TOKENIZER_VOCAB } from '../../runtime/limits.ts'
+import { MAX_TOKENIZER_FILE_BYTES, MAX_TOKENIZER_VOCAB } from '../../runtime/limits.ts'
 import { ArtifactError } from '../errors.ts'
 import { BYTE_CHARS } from './byte-level.ts'
 
@@ -53,8 +53,8 @@ export interface ParsedTokenizerJson {
 /** Parse and check a tokenizer.json; throws ArtifactError naming what is wrong. */
 export function parseTokenizerJson(source: string | Uint8Array, where = 'tokenizer.json'): ParsedTokenizerJson {
   const size = typeof source === 'string' ? Buffer.byteLength(source, 'utf8') : source.length
-  if (size > MAX_TOKENIZER_JSON_BYTES)
-    throw new ArtifactError(`${where} holds ${size} bytes, over the ${MAX_TOKENIZER_JSON_BYTES} allowed`)
+  if (size > MAX_TOKENIZER_FILE_BYTES)
+    throw new ArtifactError(`${where} holds ${size} bytes, over the ${MAX_TOKENIZER_FILE_BYTES} allowed`)
   let data: unknown
   try {
     data = JSON.parse(typeof source === 'string' ? source : Buffer.from(source).toString('utf8'))

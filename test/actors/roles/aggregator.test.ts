@@ -17,6 +17,7 @@ import {
   initialAdapterState,
   trainingProtocol,
 } from '../../../src/actors/training/protocol.ts'
+import { localTestnetParams } from '../../../src/chain/params.ts'
 import type { Aggregation, Claim, Task } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
 import { getModelConfig } from '../../../src/ml/config.ts'
@@ -117,7 +118,8 @@ function fakes(fetch: (cid: string) => Promise<Uint8Array>, aggregations: () => 
 
 const config = getModelConfig('micro')
 /** A real adapter state (what the store step encodes). */
-const newState = (): AdapterState => initialAdapterState(config, trainingProtocol(config), 'testchain', 0, [0, 1])
+const newState = (): AdapterState =>
+  initialAdapterState(config, trainingProtocol(config, localTestnetParams), 'testchain', 0, [0, 1])
 
 /** A gradient as a miner stores it (what the real fetch step decodes). */
 const gradient = (): Uint8Array => encodeGradient(new Map([['w', new Float32Array([1, 2])]]), { id: 't' } as Task, 4096)
