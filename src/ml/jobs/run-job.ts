@@ -15,8 +15,8 @@ import { runGoldenCase } from '../golden.ts'
 import { GOLDEN_FILE, readGolden, writeGolden } from '../golden-file.ts'
 import { selectBackend } from '../kernels/select.ts'
 import { defaultAdamW, initAdamW } from '../optimizer.ts'
-import { trainBpeTokenizer } from '../tokenizer/bpe-train.ts'
 import { bytesTokenizer } from '../tokenizer/bytes.ts'
+import { tokenizerForConfig } from '../tokenizer/for-config.ts'
 import type { Tokenizer } from '../tokenizer/tokenizer.ts'
 import { backboneParams, evaluate, finetune, pretrainStep } from '../train.ts'
 import { initAdapters, initStageWeights, type Params, requantize } from '../weights.ts'
@@ -80,18 +80,11 @@ function runFinetune(job: FinetuneJob, clock: Clock, emit: Emit): FinetuneResult
 
 const CHECKPOINT_FILE = 'pretrain-checkpoint.r3b'
 
-/**
- * The tokenizer a pretraining run makes with its model: byte tokens for a 256-token vocabulary,
- * otherwise a byte-level BPE of `vocabSize` tokens trained on the training documents (never the
- * held-out ones). Training is deterministic, so a resumed run makes the same one again.
- */
+/** The tokenizer a pretraining run makes with its model (tokenizerForConfig), timed. */
 function pretrainTokenizer(config: ModelConfig, docs: readonly TextDocument[], clock: Clock, emit: Emit): Tokenizer {
   if (config.vocabSize === 256) return bytesTokenizer
   const started = clock.monotonicMs()
-  const tokenizer = trainBpeTokenizer(
-    docs.map((d) => Buffer.from(d.text).toString('utf8')),
-    config.vocabSize,
-  )
+  const tokenizer = tokenizerForConfig(config, docs)
   const seconds = (clock.monotonicMs() - started) / 1000
   emit({ type: 'log', message: `trained a byte-level BPE of ${tokenizer.vocabSize} tokens in ${seconds.toFixed(1)} s` })
   return tokenizer
