@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
+import { brownFictionDataset, resolveDataset } from '../../src/actors/training/datasets.ts'
 import { genesisTokenizer } from '../../src/actors/training/genesis-tokenizer.ts'
 import { encodeRangeManifest, rangeManifest } from '../../src/actors/training/model-store.ts'
 import { cidOf } from '../../src/codec/cid.ts'
@@ -15,6 +16,7 @@ import { deriveKey } from '../../src/codec/prng.ts'
 import { readManifest, saveBackbone } from '../../src/ml/artifacts.ts'
 import { type ModelConfig, modelConfigs } from '../../src/ml/config.ts'
 import { loadBrown, NON_FICTION_GENRES } from '../../src/ml/data/brown.ts'
+import { BpeTokenizer } from '../../src/ml/tokenizer/bpe.ts'
 import { trainBpeTokenizer } from '../../src/ml/tokenizer/bpe-train.ts'
 import { initStageWeights } from '../../src/ml/weights.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
@@ -73,5 +75,15 @@ describe('actors/training: the genesis model’s tokenizer', function () {
       genesisTokenizer({ config: 'small', backbone: backbone.slice(0, 1) }, undefined, content, clock),
       /no backbone range starting at layer 0/,
     )
+  })
+
+  it('tokenizes the approved data set once per tokenizer, its CID still that of its bytes', () => {
+    const bytes = brownFictionDataset()
+    const bpe = resolveDataset({ name: bytes.name, cid: bytes.cid }, tokenizer)
+    assert.equal(bpe.cid, bytes.cid)
+    assert.ok(bpe.train.length < bytes.train.length * 0.9, 'BPE ids are fewer than bytes')
+    assert.deepEqual(Buffer.from(tokenizer.decode(bpe.train)), Buffer.from(Uint8Array.from(bytes.train)))
+    // The same tokenizer.json read again (another node of the process) shares the ids.
+    assert.equal(brownFictionDataset(new BpeTokenizer(tokenizer.file)), bpe)
   })
 })

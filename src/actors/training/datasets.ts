@@ -9,6 +9,7 @@
 import { cidOf } from '../../codec/cid.ts'
 import { FICTION_GENRES, loadBrown } from '../../ml/data/brown.ts'
 import { splitDocuments } from '../../ml/data/dataset.ts'
+import { BpeTokenizer } from '../../ml/tokenizer/bpe.ts'
 import { bytesTokenizer } from '../../ml/tokenizer/bytes.ts'
 import type { Tokenizer } from '../../ml/tokenizer/tokenizer.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
@@ -24,12 +25,20 @@ export interface LocalDataset {
 }
 
 let brownFictionSplit: ReturnType<typeof splitDocuments> | undefined
-/** Tokenized once per tokenizer: a node uses one or two (its model's, and byte tokens in tests). */
-const brownFiction = new Map<Tokenizer, LocalDataset>()
+/**
+ * Tokenized once per tokenizer, keyed by what the tokenizer is (its tokenizer.json's CID), so
+ * the nodes of one process share the ids. A process holds one or two (its model's, and bytes).
+ */
+const brownFiction = new Map<string, LocalDataset>()
+
+function tokenizerKey(tokenizer: Tokenizer): string {
+  return tokenizer instanceof BpeTokenizer ? cidOf(tokenizer.file).toString() : tokenizer.kind
+}
 
 /** Fiction genres of the Brown Corpus, every 10th document held out (as `ml finetune` uses). */
 export function brownFictionDataset(tokenizer: Tokenizer = bytesTokenizer): LocalDataset {
-  let dataset = brownFiction.get(tokenizer)
+  const key = tokenizerKey(tokenizer)
+  let dataset = brownFiction.get(key)
   if (dataset === undefined) {
     brownFictionSplit ??= splitDocuments('brown-fiction', loadBrown(FICTION_GENRES))
     const split = brownFictionSplit
@@ -39,7 +48,7 @@ export function brownFictionDataset(tokenizer: Tokenizer = bytesTokenizer): Loca
       heldOut: tokenizer.encode(split.heldOutBytes),
       cid: cidOf(split.trainBytes).toString(),
     }
-    brownFiction.set(tokenizer, dataset)
+    brownFiction.set(key, dataset)
   }
   return dataset
 }
