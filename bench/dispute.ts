@@ -93,8 +93,8 @@ async function measureStage(
   const batch = {
     sequences: protocol.sequences,
     tokens: protocol.tokens,
-    inputs: Uint8Array.from({ length: rows }, (_, i) => (i * 31 + 7) % config.vocabSize),
-    targets: Uint8Array.from({ length: rows }, (_, i) => (i * 17 + 3) % config.vocabSize),
+    inputs: Int32Array.from({ length: rows }, (_, i) => (i * 31 + 7) % config.vocabSize),
+    targets: Int32Array.from({ length: rows }, (_, i) => (i * 17 + 3) % config.vocabSize),
   }
   const task = { id: '1.0.0' } as Task
   const M = protocol.microBatches

@@ -56,8 +56,8 @@ export function stepPlan(stage: StageWeights): StepSpec[] {
 
 /** What a step reads besides earlier steps: the batch's tokens (embedding) and targets (head). */
 export interface StepBatch {
-  readonly tokens: Uint8Array
-  readonly targets: Uint8Array
+  readonly tokens: Int32Array
+  readonly targets: Int32Array
 }
 
 /**

@@ -579,3 +579,8 @@ export const MAX_PASSPHRASE_FILE_BYTES = 4 * 1024
  * naming a huge N would otherwise make opening it take gigabytes. Ours asks for 32 MiB.
  */
 export const MAX_KEYSTORE_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024
+
+// ---- tokenizers ---------------------------------------------------------------------------
+
+/** Highest token id + 1 a tokenizer may declare: bounds the id → bytes table built from it. */
+export const MAX_TOKENIZER_VOCAB = 262_144

@@ -6,6 +6,7 @@
  * those of the stage trainer driven in memory, every tensor sent is taken, and the
  * wrongGradient misbehaviour leaves exactly one value off.
  */
+
 import { strict as assert } from 'node:assert'
 import { createActor, toPromise } from 'xstate'
 import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
@@ -20,6 +21,7 @@ import { deriveKey } from '../../src/codec/prng.ts'
 import { encodeParams } from '../../src/ml/artifacts.ts'
 import { modelConfigs } from '../../src/ml/config.ts'
 import { getKernels } from '../../src/ml/kernels/select.ts'
+import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { initAdapters, initStageWeights, type Params } from '../../src/ml/weights.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
 import { createLogger } from '../../src/runtime/logger.ts'
@@ -32,7 +34,7 @@ const stages = [initStageWeights(config, 0, 1, key), initStageWeights(config, 1,
 const loraKey = deriveKey('r3mes-test', 'r3mes/lora-init/1')
 const adaptersOf = (s: number) =>
   initAdapters(config, protocol.lora, stages[s]?.first as number, stages[s]?.end as number, loraKey)
-const data = { train: new TextEncoder().encode('a stitch in time saves nine. '.repeat(80)), shardCount: 1 }
+const data = { train: bytesTokenizer.encode('a stitch in time saves nine. '.repeat(80)), shardCount: 1 }
 const SEED = '22'.repeat(32)
 const WINDOW = 4
 const path: Task[] = [0, 1].map(

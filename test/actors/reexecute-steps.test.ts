@@ -30,6 +30,7 @@ import { deriveKey } from '../../src/codec/prng.ts'
 import { modelConfigs } from '../../src/ml/config.ts'
 import type { Kernels } from '../../src/ml/kernels/contract.ts'
 import { getKernels } from '../../src/ml/kernels/select.ts'
+import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { initAdapters, initStageWeights, type Params } from '../../src/ml/weights.ts'
 import { DeadlineError } from '../../src/runtime/clock.ts'
 
@@ -40,7 +41,7 @@ const backbone = deriveKey('bisect-test', 'backbone')
 const stages = [initStageWeights(config, 0, 1, backbone), initStageWeights(config, 1, 2, backbone)]
 const loraKey = deriveKey('r3mes-test', 'r3mes/lora-init/1')
 const adaptersOf = (s: number) => initAdapters(config, protocol.lora, s, s + 1, loraKey)
-const data = { train: new TextEncoder().encode('all that glitters is not gold; '.repeat(40)), shardCount: 1 }
+const data = { train: bytesTokenizer.encode('all that glitters is not gold; '.repeat(40)), shardCount: 1 }
 const SEED = '00'.repeat(32)
 const tasks: Task[] = [0, 1].map(
   (subnet) =>

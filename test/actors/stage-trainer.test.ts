@@ -4,6 +4,7 @@
  * byte for byte, what the same inner steps compute on the whole model at once; the `ts` and
  * native `cpu` kernels give the same bytes; and the path's loss falls over the inner steps.
  */
+
 import { strict as assert } from 'node:assert'
 import { stepBatch, trainingProtocol } from '../../src/actors/training/protocol.ts'
 import {
@@ -24,6 +25,7 @@ import { getKernels } from '../../src/ml/kernels/select.ts'
 import { stageBackward, stageForward } from '../../src/ml/model.ts'
 import { adamwStep, initAdamW } from '../../src/ml/optimizer.ts'
 import { pseudoGradient } from '../../src/ml/outer.ts'
+import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { clipGradients } from '../../src/ml/train.ts'
 import { initAdapters, initStageWeights, type Params, type StageWeights } from '../../src/ml/weights.ts'
 
@@ -34,7 +36,7 @@ const whole = initStageWeights(config, 0, 2, backboneKey)
 const stages = [initStageWeights(config, 0, 1, backboneKey), initStageWeights(config, 1, 2, backboneKey)]
 const loraKey = deriveKey('r3mes-test', 'r3mes/lora-init/1')
 const startOf = (first: number, end: number): Params => initAdapters(config, protocol.lora, first, end, loraKey)
-const data = new TextEncoder().encode('the quick brown fox jumps over the lazy dog. '.repeat(60))
+const data = bytesTokenizer.encode('the quick brown fox jumps over the lazy dog. '.repeat(60))
 const task = { id: '1.0.0', window: 1, shard: 0, datasetShard: 0, subnet: 0, miners: [] } as unknown as Task
 const SEED = '11'.repeat(32)
 const batchOf = (step: number) => stepBatch(protocol, data, 1, task, SEED, step)

@@ -81,8 +81,8 @@ export function trainingProtocol(config: ModelConfig, params: TrainingParams): T
   }
 }
 
-/** The bytes of shard `index` of `shardCount` equal slices of a data set's training bytes. */
-export function shardBytes(data: Uint8Array, shardCount: number, index: number, minBytes: number): Uint8Array {
+/** The token ids of shard `index` of `shardCount` equal slices of a data set's training ids. */
+export function shardBytes(data: Int32Array, shardCount: number, index: number, minBytes: number): Int32Array {
   if (!(Number.isInteger(shardCount) && shardCount > 0 && Number.isInteger(index) && index >= 0 && index < shardCount))
     throw new InvalidArgumentError(`shard ${index} of ${shardCount} does not exist`)
   const start = Math.floor((data.length * index) / shardCount)
@@ -94,7 +94,7 @@ export function shardBytes(data: Uint8Array, shardCount: number, index: number, 
 /** The batch of `task`, rebuilt identically by every stage of its pipeline path. */
 export function taskBatch(
   protocol: TrainingProtocol,
-  data: Uint8Array,
+  data: Int32Array,
   shardCount: number,
   task: Task,
   windowSeed: string,
@@ -110,7 +110,7 @@ export function taskBatch(
  */
 export function stepBatch(
   protocol: TrainingProtocol,
-  data: Uint8Array,
+  data: Int32Array,
   shardCount: number,
   task: Task,
   windowSeed: string,
