@@ -231,8 +231,10 @@ const BIGINT_FIELDS = new Set<keyof Params>([
 
 /**
  * Most tasks per miner a window may aim at. A miner holds at most tasksPerMiner + 1 tasks
- * (task-slots.ts), and a pipeline neighbour sends it one tensor per shared task for the open
- * window and the next, which its inbox must hold from that one sender.
+ * (task-slots.ts), and a pipeline neighbour has up to `microBatches` tensors in flight per
+ * shared task, for the open window and the next, which the miner's inbox must hold from that
+ * one sender: 2 × microBatches × (tasksPerMiner + 1) ≤ MAX_INBOX_TENSORS_PER_SENDER
+ * (`validateParams`). This is that bound at one micro-batch.
  */
 export const MAX_TASKS_PER_MINER = MAX_INBOX_TENSORS_PER_SENDER / 2 - 1
 
@@ -320,6 +322,11 @@ export function validateParams(p: Params, path = 'params'): Params {
   if (p.maxMetadataBytes >= p.maxSubmissionBytes)
     throw new GenesisError(`${path}.maxMetadataBytes`, 'must be smaller than maxSubmissionBytes')
   if (p.baseReward <= 0n) throw new GenesisError(`${path}.baseReward`, 'must be positive')
+  if (2 * p.microBatches * (p.tasksPerMiner + 1) > MAX_INBOX_TENSORS_PER_SENDER)
+    throw new GenesisError(
+      `${path}.tasksPerMiner`,
+      `with microBatches ${p.microBatches}, at most ${Math.floor(MAX_INBOX_TENSORS_PER_SENDER / (2 * p.microBatches)) - 1}: a pipeline neighbour's tensors for every task it shares with a miner must fit its inbox (${MAX_INBOX_TENSORS_PER_SENDER} per sender)`,
+    )
   if (p.verifierClaimBlocks >= p.l2DeadlineBlocks)
     throw new GenesisError(
       `${path}.verifierClaimBlocks`,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { labelCid } from '../../src/chain/genesis.ts'
 import { type KeyPair, testKey } from '../../src/chain/keys.ts'
-import { MAX_TASKS_PER_MINER } from '../../src/chain/params.ts'
+import { defaultParams, MAX_TASKS_PER_MINER, validateParams } from '../../src/chain/params.ts'
 import { encodeChainState } from '../../src/chain/snapshot.ts'
 import type { Task, Window } from '../../src/chain/state.ts'
 import { assignSlots, type SlotParams, shardCount } from '../../src/chain/task-slots.ts'
@@ -47,6 +47,17 @@ describe('chain/task-slots: shards follow the miners', () => {
     assert.equal(shardCount([5, 0, 5], p), 0, 'a subnet with no miner breaks every path: no shard')
     assert.equal(shardCount([], p), 0)
     assert.equal(shardCount([4, 4], { ...p, shardsPerWindow: 0 }), 0, 'a cap of 0 stops training')
+  })
+})
+
+describe('chain/params: tasksPerMiner fits the tensor inbox', () => {
+  it('refuses tasksPerMiner whose neighbours’ micro-batch tensors would overflow a miner’s inbox, naming the field', () => {
+    // 2 × M × (tasksPerMiner + 1) tensors from one neighbour must fit MAX_INBOX_TENSORS_PER_SENDER (64).
+    assert.equal(validateParams({ ...defaultParams, microBatches: 8, tasksPerMiner: 3 }).tasksPerMiner, 3)
+    assert.throws(
+      () => validateParams({ ...defaultParams, microBatches: 8, tasksPerMiner: 4 }),
+      (e: Error & { field?: string }) => e.field === 'params.tasksPerMiner' && /at most 3/.test(e.message),
+    )
   })
 })
 

@@ -8,8 +8,9 @@
  *     neighbouring subnet's task on the same path step (upstream for activations, downstream
  *     for activation-gradients) of this node's task; for the next window, whose tasks are not
  *     drawn yet, a miner registered in the neighbouring subnet;
- *   - the size is the model's boundary shape (sequences × tokens × dModel float32), the only
- *     size an honest stage sends either way;
+ *   - the inner step is one of the task's H and the micro-batch one of its M (chain params);
+ *   - the size is the model's boundary shape for one micro-batch ((sequences / M) × tokens ×
+ *     dModel float32), the only size an honest stage sends either way;
  *   - the inbox has room for it without evicting anything a stage may still need.
  *
  * Each refusal is a TensorRefusedError whose code the sender sees in its nack.
@@ -28,6 +29,7 @@ export const TensorRefusal = {
   wrongWindow: 'ERR_TENSOR_WRONG_WINDOW',
   notNeighbour: 'ERR_TENSOR_NOT_NEIGHBOUR',
   wrongSize: 'ERR_TENSOR_WRONG_SIZE',
+  wrongStep: 'ERR_TENSOR_WRONG_STEP',
   inboxFull: 'ERR_TENSOR_INBOX_FULL',
 } as const
 export type TensorRefusalCode = (typeof TensorRefusal)[keyof typeof TensorRefusal]
@@ -40,10 +42,11 @@ export class TensorRefusedError extends R3mesError {
 
 /**
  * Bytes of the tensor that crosses any subnet boundary, activations or their gradients: one
- * float32 per model dimension for each token of the task's batch.
+ * float32 per model dimension for each token of one micro-batch of an inner step's batch.
  */
 export function boundaryTensorBytes(config: ModelConfig, protocol: TrainingProtocol): number {
-  return protocol.sequences * protocol.tokens * config.dModel * Float32Array.BYTES_PER_ELEMENT
+  const sequences = protocol.sequences / protocol.microBatches
+  return sequences * protocol.tokens * config.dModel * Float32Array.BYTES_PER_ELEMENT
 }
 
 interface StakerView {
@@ -57,8 +60,10 @@ export interface TensorReceiverInit {
   readonly self: string
   /** The chain state the header is checked against. */
   readonly chain: Pick<ChainReader, 'currentWindow' | 'tasks' | 'staker' | 'stakers'>
-  /** Bytes of a tensor at a subnet boundary, either direction. */
+  /** Bytes of a micro-batch's tensor at a subnet boundary, either direction. */
   readonly tensorBytes: number
+  /** H and M: a tensor's inner step and micro-batch are below them. */
+  readonly protocol: Pick<TrainingProtocol, 'innerSteps' | 'microBatches'>
   readonly inbox: TensorInbox
   readonly logger: Logger
 }
@@ -86,6 +91,12 @@ export function admitTensor(init: TensorReceiverInit, header: TensorHeader, send
       TensorRefusal.wrongWindow,
       `window ${header.window} is neither the open window ${open} nor the next`,
       { window: header.window, open },
+    )
+  if (header.innerStep >= init.protocol.innerSteps || header.microBatch >= init.protocol.microBatches)
+    throw new TensorRefusedError(
+      TensorRefusal.wrongStep,
+      `inner step ${header.innerStep} micro-batch ${header.microBatch} is outside ${init.protocol.innerSteps} steps of ${init.protocol.microBatches}`,
+      { innerStep: header.innerStep, microBatch: header.microBatch },
     )
   if (header.sizeBytes !== init.tensorBytes)
     throw new TensorRefusedError(
@@ -132,7 +143,7 @@ export function installTensorReceiver(streams: ActivationStreams, init: TensorRe
     try {
       init.inbox.deliver(
         t.header.window,
-        t.header.step,
+        { step: t.header.step, innerStep: t.header.innerStep, microBatch: t.header.microBatch },
         t.header.direction,
         sender.address,
         t.bytes,
