@@ -80,7 +80,7 @@ function trainSteps(
   adapters: Params,
   state: ReturnType<typeof initAdamW>,
   lr: number,
-  batches: readonly { inputs: Uint8Array; targets: Uint8Array; sequences: number }[],
+  batches: readonly { inputs: Int32Array; targets: Int32Array; sequences: number }[],
 ): void {
   for (const batch of batches) {
     const run: StageRun = { kernels: K, stage, adapters, lora: defaultLora, sequences: batch.sequences, tokens: TOKENS }
@@ -137,8 +137,8 @@ export function runDiloco(s: DilocoSetting, K: Kernels = getKernels('auto'), wit
   for (let t = 0; withSync && t < s.rounds; t++) {
     for (let h = 0; h < s.innerSteps; h++) {
       const parts = Array.from({ length: s.replicas }, (_, r) => batchOf(t, r, h))
-      const inputs = new Uint8Array(parts.length * tokensPerBatch)
-      const targets = new Uint8Array(parts.length * tokensPerBatch)
+      const inputs = new Int32Array(parts.length * tokensPerBatch)
+      const targets = new Int32Array(parts.length * tokensPerBatch)
       parts.forEach((b, i) => {
         inputs.set(b.inputs, i * tokensPerBatch)
         targets.set(b.targets, i * tokensPerBatch)

@@ -1,32 +1,45 @@
 /**
  * `npm run bench -- dispute [--json]`: what an L3 arbiter spends on one dispute, on the
  * default testnet's model and stages (topology/default.yaml: `tiny`, subnets of layers [0, 4)
- * and [4, 8), the training protocol's batch), measured side by side in one run with the
- * arbiter's kernels (native CPU when built, else, or with `--ts`, the TypeScript reference):
+ * and [4, 8), the training protocol of its chain params: H inner steps of M micro-batches),
+ * measured side by side in one run with the arbiter's kernels (native CPU when built, else, or
+ * with `--ts`, the TypeScript reference):
  *
- * - fullSeconds: a whole-stage re-execution (forward, backward, gradient encoding), what a
- *   dispute without step traces costs.
+ * - fullSeconds: a whole-task re-execution of a stage (H inner steps from the received
+ *   tensors, every inner step's leaf and the pseudo-gradient encoded), what a challenger (and
+ *   a dispute without step traces) costs.
  * - bisectSeconds: a dispute by bisection, fetch-free: decode both step-trace indexes, build
- *   both Merkle trees and find the first difference, hash the step's inputs against their
- *   leaves, and re-execute the worst-case single step (the slowest of the stage's steps).
- * - fullOverBisect: their ratio.
+ *   both Merkle trees and find the first difference, hash the state before the step against
+ *   its leaf and decode it, and re-execute that one inner step (the last: any step costs the
+ *   same) and hash its leaf.
+ * - storedBytes: what a miner stores per task for a verifier (inner-step leaves, received
+ *   tensors, pseudo-gradient, index and trace).
  * - fullOverWindow, bisectOverWindow: each against the default window (windowBlocks ×
  *   blockTimeMs). Target: the L3 cost ≤ 0.5 × the window.
  *
  * Each figure is the median of several rounds, interleaved.
  */
 import { fileURLToPath } from 'node:url'
-import { encodeGradient, initialAdapterState, taskTokens, trainingProtocol } from '../src/actors/training/protocol.ts'
-import { type StageContext, stageRunOf, tracedBackward, tracedForward } from '../src/actors/training/stage-work.ts'
+import {
+  encodeGradient,
+  encodeTrace,
+  f32Bytes,
+  initialAdapterState,
+  taskTokens,
+  trainingProtocol,
+} from '../src/actors/training/protocol.ts'
+import { type InnerStepRecord, runStage, type StageLinks, StageTrainer } from '../src/actors/training/stage-trainer.ts'
 import {
   decodeStepTrace,
   encodeStepTrace,
+  innerStateOf,
+  innerStepBytes,
   STEP_TRACE_KIND,
-  stepBytes,
   stepLeaf,
+  stepRoot,
   stepTree,
 } from '../src/actors/training/step-trace.ts'
-import { localTestnetParams } from '../src/chain/params.ts'
+import type { Params as ChainParams } from '../src/chain/params.ts'
 import type { Task } from '../src/chain/state.ts'
 import { cidOf } from '../src/codec/cid.ts'
 import { firstDifference } from '../src/codec/merkle.ts'
@@ -35,16 +48,15 @@ import { getModelConfig } from '../src/ml/config.ts'
 import type { Kernels } from '../src/ml/kernels/contract.ts'
 import { cpuKernels, nativeStatus } from '../src/ml/kernels/native.ts'
 import { tsKernels } from '../src/ml/kernels/ts-kernels.ts'
-import { isGivenStep, layerGradsOf, runStep, type StepSpec, stepPlan } from '../src/ml/steps.ts'
-import { initStageWeights, type Params } from '../src/ml/weights.ts'
+import { initStageWeights } from '../src/ml/weights.ts'
 import { loadTopology } from '../src/topology/load.ts'
 
 const DEFAULT_TOPOLOGY = fileURLToPath(new URL('../topology/default.yaml', import.meta.url))
 const ROUNDS = 3
 
-function seconds(fn: () => void): number {
+async function seconds(fn: () => Promise<void>): Promise<number> {
   const t0 = process.hrtime.bigint()
-  fn()
+  await fn()
   return Number(process.hrtime.bigint() - t0) / 1e9
 }
 
@@ -55,127 +67,133 @@ function median(xs: readonly number[]): number {
 
 interface StageFigures {
   readonly layers: readonly [number, number]
-  readonly steps: number
+  readonly innerSteps: number
+  readonly microBatches: number
   readonly fullSeconds: number
-  readonly worstStep: string
-  readonly worstStepSeconds: number
+  readonly innerStepSeconds: number
   readonly locateSeconds: number
   readonly bisectSeconds: number
   readonly fullOverBisect: number
+  readonly storedBytes: number
+  readonly leafBytes: number
 }
 
-function measureStage(kernels: Kernels, modelName: string, layers: readonly [number, number]): StageFigures {
+async function measureStage(
+  kernels: Kernels,
+  modelName: string,
+  params: ChainParams,
+  layers: readonly [number, number],
+): Promise<StageFigures> {
   const config = getModelConfig(modelName)
-  const protocol = trainingProtocol(config, localTestnetParams)
+  const protocol = trainingProtocol(config, params)
   const [first, end] = layers
   const stage = initStageWeights(config, first, end, deriveKey('bench/dispute', 'backbone'))
   const state = initialAdapterState(config, protocol, 'bench', 0, [first, end])
   const rows = protocol.sequences * protocol.tokens
-  const tokens = Uint8Array.from({ length: rows }, (_, i) => (i * 31 + 7) % config.vocabSize)
-  const targets = Uint8Array.from({ length: rows }, (_, i) => (i * 17 + 3) % config.vocabSize)
-  const ctx: StageContext = {
-    kernels,
-    stage,
-    adapters: state.adapters,
-    protocol,
-    batch: { sequences: protocol.sequences, tokens: protocol.tokens, inputs: tokens, targets },
+  const batch = {
+    sequences: protocol.sequences,
+    tokens: protocol.tokens,
+    inputs: Int32Array.from({ length: rows }, (_, i) => (i * 31 + 7) % config.vocabSize),
+    targets: Int32Array.from({ length: rows }, (_, i) => (i * 17 + 3) % config.vocabSize),
   }
   const task = { id: '1.0.0' } as Task
-  const input =
-    first === 0 ? null : Float32Array.from({ length: rows * config.dModel }, (_, i) => Math.sin(i * 0.01) * 0.5)
-  const dOutput =
-    end === config.nLayers
-      ? null
-      : Float32Array.from({ length: rows * config.dModel }, (_, i) => Math.cos(i * 0.01) * 1e-3)
+  const M = protocol.microBatches
+  const width = (rows / M) * config.dModel
+  // The tensors the stage receives: activations from upstream, output gradients from downstream.
+  const received = (step: number, micro: number, direction: string): Float32Array =>
+    Float32Array.from({ length: width }, (_, i) =>
+      direction === 'forward'
+        ? Math.sin((i + step * 7 + micro * 3) * 0.01) * 0.5
+        : Math.cos((i + step * 5 + micro) * 0.01) * 1e-3,
+    )
+  const links: StageLinks = {
+    receive: async (step, micro, direction) => received(step, micro, direction),
+    send: async () => undefined,
+  }
+  const init = { kernels, stage, protocol, batchOf: () => batch, start: state.adapters }
 
-  // The honest run, whose steps both parties' traces are built from.
-  const fw = tracedForward(ctx, input)
-  const bw = tracedBackward(ctx, fw, dOutput)
-  const gradient = encodeGradient(bw.grads, task, taskTokens(protocol))
-  const bytes = stepBytes(bw.steps, gradient)
+  // The honest run, whose leaves both parties' traces are built from.
+  const records: InnerStepRecord[] = []
+  const honest = new StageTrainer(init)
+  await runStage(honest, links, { onStep: (r) => void records.push(r) })
+  const leafBytes = records.map(innerStepBytes)
+  const gradient = encodeGradient(honest.pseudoGradient(), task, taskTokens(protocol))
+  const bytes = [...leafBytes, gradient]
   const leaves = bytes.map(stepLeaf)
-  const plan = stepPlan(stage)
   const index = (ls: readonly string[]) =>
     encodeStepTrace({
-      v: 1,
+      v: 2,
       kind: STEP_TRACE_KIND,
       task: task.id,
       leaves: ls,
       tensors: bytes.map((b) => cidOf(b).toString()),
     })
 
-  const full = (): void => {
-    const f = tracedForward(ctx, input)
-    const b = tracedBackward(ctx, f, dOutput)
-    encodeGradient(b.grads, task, taskTokens(protocol))
+  const full = async (): Promise<void> => {
+    const t = new StageTrainer(init)
+    const all: Uint8Array[] = []
+    await runStage(t, links, { onStep: (r) => void all.push(innerStepBytes(r)) })
+    all.push(encodeGradient(t.pseudoGradient(), task, taskTokens(protocol)))
+    stepRoot(all.map(stepLeaf))
   }
-  // One step re-executed from its inputs' bytes, each hashed against its leaf first.
-  const run = stageRunOf(ctx)
-  const step = (spec: StepSpec | undefined): (() => void) => {
-    const reads = spec === undefined ? plan.filter((p) => p.kind === 'layerBackward').map((p) => p.index) : spec.deps
-    return () => {
-      for (const j of reads) stepLeaf(bytes[j] as Uint8Array)
-      if (spec === undefined) {
-        const grads: Params = new Map()
-        for (const p of plan.filter((s) => s.kind === 'layerBackward'))
-          for (const [n, g] of layerGradsOf(run, p.layer as number, bytesToF32(bytes[p.index] as Uint8Array)))
-            grads.set(n, g)
-        encodeGradient(grads, task, taskTokens(protocol))
-        return
-      }
-      runStep(
-        run,
-        spec,
-        spec.deps.map((j) => bytesToF32(bytes[j] as Uint8Array)),
-        { tokens, targets },
-      )
-    }
+  // The last inner step re-executed from the owner's state after the one before it.
+  const last = protocol.innerSteps - 1
+  const innerStep = async (): Promise<void> => {
+    const before = last === 0 ? undefined : (leafBytes[last - 1] as Uint8Array)
+    if (before !== undefined) stepLeaf(before)
+    const resume = before === undefined ? {} : { resume: { step: last, state: innerStateOf(before).state } }
+    const t = new StageTrainer({ ...init, ...resume })
+    await runStage(t, links, { steps: 1, onStep: (r) => void stepLeaf(innerStepBytes(r)) })
   }
-  const computed = [...plan.filter((s) => !isGivenStep(s)), undefined]
-  const stepTimes = computed.map(() => [] as number[])
-  const fullTimes: number[] = []
-  const locateTimes: number[] = []
-  // The worst case for locating: the traces part at the last step (the deepest descent).
+  // The worst case for locating: the traces part at the last leaf (the deepest descent).
   const owner = index(leaves)
   const challenger = index([...leaves.slice(0, -1), '00'.repeat(32)])
-  const locate = (): void => {
+  const locate = async (): Promise<void> => {
     const a = decodeStepTrace(owner)
     const b = decodeStepTrace(challenger)
     firstDifference(stepTree(a.leaves), stepTree(b.leaves))
   }
-  full()
+  const fullTimes: number[] = []
+  const stepTimes: number[] = []
+  const locateTimes: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
-    fullTimes.push(seconds(full))
-    locateTimes.push(seconds(locate))
-    computed.forEach((spec, i) => {
-      stepTimes[i]?.push(seconds(step(spec)))
-    })
+    fullTimes.push(await seconds(full))
+    locateTimes.push(await seconds(locate))
+    stepTimes.push(await seconds(innerStep))
   }
-  const medians = stepTimes.map(median)
-  let worst = 0
-  for (let i = 1; i < medians.length; i++) if ((medians[i] as number) > (medians[worst] as number)) worst = i
-  const worstSpec = computed[worst]
-  const worstStepSeconds = medians[worst] as number
   const locateSeconds = median(locateTimes)
+  const innerStepSeconds = median(stepTimes)
   const fullSeconds = median(fullTimes)
-  const bisectSeconds = locateSeconds + worstStepSeconds
+  const bisectSeconds = locateSeconds + innerStepSeconds
+  // What the miner stores for a verifier: every leaf, the tensors it received, the rest.
+  const directions = (first === 0 ? 0 : 1) + (end === config.nLayers ? 0 : 1)
+  const receivedBytes = directions * protocol.innerSteps * M * width * 4
+  const cids = Array.from({ length: protocol.innerSteps * M }, (_, i) =>
+    cidOf(f32Bytes(received(i, 0, 'x'))).toString(),
+  )
+  const trace = encodeTrace({
+    v: 3,
+    task: task.id,
+    adapterState: 'initial',
+    inputs: first === 0 ? null : cids,
+    dOutputs: end === config.nLayers ? null : cids,
+    steps: cidOf(owner).toString(),
+    stepRoot: stepRoot(leaves),
+  })
+  const storedBytes =
+    leafBytes.reduce((n, b) => n + b.length, 0) + receivedBytes + gradient.length + owner.length + trace.length
   return {
     layers,
-    steps: plan.length + 1,
+    innerSteps: protocol.innerSteps,
+    microBatches: M,
     fullSeconds,
-    worstStep:
-      worstSpec === undefined
-        ? 'gradient'
-        : `${worstSpec.index} ${worstSpec.kind}${worstSpec.layer === null ? '' : ` L${worstSpec.layer}`}`,
-    worstStepSeconds,
+    innerStepSeconds,
     locateSeconds,
     bisectSeconds,
     fullOverBisect: fullSeconds / bisectSeconds,
+    storedBytes,
+    leafBytes: leafBytes[0]?.length ?? 0,
   }
-}
-
-function bytesToF32(b: Uint8Array): Float32Array {
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))
 }
 
 export async function runDisputeBench(json: boolean, args: readonly string[]): Promise<void> {
@@ -184,7 +202,9 @@ export async function runDisputeBench(json: boolean, args: readonly string[]): P
   // `--ts`: the TypeScript reference kernels, what an arbiter without the native build runs.
   const native = nativeStatus().available && !args.includes('--ts')
   const kernels = native ? cpuKernels : tsKernels
-  const stages = topology.subnets.map((s) => measureStage(kernels, topology.model, s.layers))
+  const stages: StageFigures[] = []
+  for (const s of topology.subnets)
+    stages.push(await measureStage(kernels, topology.model, topology.chain.params, s.layers))
   // The L3 cost of a dispute: each arbiter settles it alone, in parallel; the slowest stage bounds it.
   const fullSeconds = Math.max(...stages.map((s) => s.fullSeconds))
   const bisectSeconds = Math.max(...stages.map((s) => s.bisectSeconds))
@@ -207,10 +227,15 @@ export async function runDisputeBench(json: boolean, args: readonly string[]): P
   }
   console.log(`dispute cost on ${result.model} (${result.backend} kernels), window ${windowSeconds} s`)
   for (const s of stages) {
-    console.log(`\n== stage [${s.layers[0]}, ${s.layers[1]}): ${s.steps} steps`)
+    console.log(
+      `\n== stage [${s.layers[0]}, ${s.layers[1]}): ${s.innerSteps} inner steps of ${s.microBatches} micro-batches`,
+    )
     console.log(`  full re-execution:     ${s.fullSeconds.toFixed(3)} s`)
     console.log(`  locate (2 indexes):    ${(s.locateSeconds * 1000).toFixed(3)} ms`)
-    console.log(`  worst step (${s.worstStep}): ${s.worstStepSeconds.toFixed(3)} s`)
+    console.log(`  one inner step:        ${s.innerStepSeconds.toFixed(3)} s`)
+    console.log(
+      `  stored per task:       ${(s.storedBytes / 2 ** 20).toFixed(2)} MiB (leaf ${(s.leafBytes / 1024).toFixed(0)} KiB)`,
+    )
     console.log(
       `  bisection dispute:     ${s.bisectSeconds.toFixed(3)} s (full / bisect ${s.fullOverBisect.toFixed(2)}×)`,
     )

@@ -30,8 +30,8 @@ export function trainStepThroughput(
   for (const layer of stage.layers) for (const m of Object.values(layer.proj)) delete m.latent
   const adapters = initAdapters(config, defaultLora, 0, config.nLayers, deriveKey('bench', 'lora'))
   const stream = new PhiloxStream(deriveKey('bench', 'data'))
-  const inputs = Uint8Array.from({ length: sequences * tokens }, () => stream.nextInt(256))
-  const targets = Uint8Array.from({ length: sequences * tokens }, () => stream.nextInt(256))
+  const inputs = Int32Array.from({ length: sequences * tokens }, () => stream.nextInt(256))
+  const targets = Int32Array.from({ length: sequences * tokens }, () => stream.nextInt(256))
   const state = initAdamW(adapters)
   const run: StageRun = { kernels: K, stage, adapters, lora: defaultLora, sequences, tokens }
   let best = Number.POSITIVE_INFINITY

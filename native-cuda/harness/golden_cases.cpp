@@ -249,7 +249,8 @@ void crossEntropyCase(const R3mesKernelTable& K, Inputs& x, Outputs& out) {
   const int vocab = x.integer(2, 300);
   const double scale = x.integer(0, 1) == 0 ? 3 : 60;
   const auto logits = x.floats(t * vocab, scale);
-  const auto targets = x.bytes(t, vocab < 256 ? vocab : 256);
+  const auto targetBytes = x.bytes(t, vocab < 256 ? vocab : 256);
+  const std::vector<int32_t> targets(targetBytes.begin(), targetBytes.end());
   std::vector<float> d(t * vocab);
   const float loss = K.crossEntropy(d.data(), logits.data(), targets.data(), t, vocab);
   out.set("loss", loss);

@@ -27,7 +27,7 @@ export interface HostedRole {
 
 export interface HostedRoleOptions {
   /** The approved data set's held-out bytes (the serving role evaluates on them). */
-  readonly heldOut?: Uint8Array
+  readonly heldOut?: Int32Array
   /** Share of other miners' submissions a challenger re-executes. @default 0.25 */
   readonly challengeFraction?: number
   /** The subnet a subnet peer seeds. */
@@ -86,7 +86,7 @@ export function minerComponents(p: NodePieces, presence: MinerPresence = minerPr
   }
 }
 
-export function servingComponents(p: NodePieces, heldOut: Uint8Array, source: SwappableModelSource): ServingComponents {
+export function servingComponents(p: NodePieces, heldOut: Int32Array, source: SwappableModelSource): ServingComponents {
   return {
     source,
     chain: p.reader,
@@ -180,7 +180,7 @@ export function hostedRoles(
     hosted.push({
       name: 'serving',
       logic: servingMachine,
-      input: servingComponents(pieces, options.heldOut ?? new Uint8Array(0), servingSource),
+      input: servingComponents(pieces, options.heldOut ?? new Int32Array(0), servingSource),
     })
   }
   return { hosted, servingSource }

@@ -41,6 +41,7 @@ import type { SwappableModelSource } from './serving/model-source.ts'
 import type { LossRecord, servingMachine } from './serving/serving-machine.ts'
 import type { SubnetDirectory } from './subnet/subnet-directory.ts'
 import { resolveDataset } from './training/datasets.ts'
+import { genesisTokenizer } from './training/genesis-tokenizer.ts'
 import { publishBackbone } from './training/model-store.ts'
 import { boundaryTensorBytes, installTensorReceiver } from './training/tensor-admission.ts'
 import { windowProtocols } from './training/window-protocol.ts'
@@ -350,7 +351,8 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     const modelConfig = getModelConfig(genesis.model.config)
     const approved = genesis.datasets[0]
     if (approved === undefined) throw new InvalidArgumentError('the genesis approves no data set to train on')
-    const dataset = resolveDataset(approved)
+    const tokenizer = await genesisTokenizer(genesis.model, config.modelDir, net.content, components.clock)
+    const dataset = resolveDataset(approved, tokenizer)
     const kernels = getKernels(config.backend ?? 'auto')
     let cpuKernels = kernels
     try {
@@ -365,6 +367,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         net,
         training: {
           config: modelConfig,
+          tokenizer,
           protocolAt: windowProtocols(modelConfig, chain.reader),
           data: { train: dataset.train, shardCount: approved.shardCount },
           kernels,
@@ -381,6 +384,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         self: keys.account.address,
         chain: chain.reader,
         tensorBytes: (window) => boundaryTensorBytes(modelConfig, pieces.training.protocolAt(window)),
+        protocolAt: pieces.training.protocolAt,
         inbox: pieces.inbox,
         logger: components.logger,
       })

@@ -7,6 +7,7 @@
  *
  * Amounts are bigint base units: 1 R3MES = 10^6 ur3mes.
  */
+import { MAX_INBOX_TENSORS_PER_SENDER } from '../runtime/limits.ts'
 import { GenesisError } from './errors.ts'
 
 export const UNITS_PER_TOKEN = 1_000_000n
@@ -26,8 +27,19 @@ export interface Params {
   readonly windowBlocks: number
   /** Miners per task (L1 compares their CIDs). @default 2 */
   readonly replication: number
-  /** Data shards trained per window; each becomes one task per subnet (a pipeline path). @default 8 */
+  /**
+   * Most data shards a window trains (each is one task per subnet: a pipeline path). The
+   * window's shards follow its miners (`tasksPerMiner`); this cap bounds what one window adds
+   * to the state (shards × subnets tasks, × replication commitments and claims) and to the
+   * blocks (two transactions per submission). @default 512
+   */
   readonly shardsPerWindow: number
+  /**
+   * Tasks each miner of the subnet with the fewest miners trains per window: a window has
+   * ⌈that subnet's miners × tasksPerMiner / replication⌉ shards (at most `shardsPerWindow`),
+   * and every subnet shares its slots evenly among its miners (chain/task-slots.ts). @default 2
+   */
+  readonly tasksPerMiner: number
   /**
    * H: local optimizer steps a task runs over its data shard before it submits the change of
    * its adapters (DiLoCo's inner steps): the network talks once per H steps, not once per step.
@@ -171,7 +183,8 @@ export const defaultParams: Params = {
   blockTimeMs: 5000,
   windowBlocks: 100,
   replication: 2,
-  shardsPerWindow: 8,
+  shardsPerWindow: 512,
+  tasksPerMiner: 2,
   innerSteps: 16,
   microBatches: 2,
   innerLrPpm: 2000,
@@ -222,7 +235,6 @@ export const localTestnetParams: Params = {
   ...defaultParams,
   blockTimeMs: 1000,
   windowBlocks: 10,
-  shardsPerWindow: 2,
   // 8 inner steps: a task's share of a 20-block testnet window on a loaded 2-core machine.
   innerSteps: 8,
   l2DeadlineBlocks: 5,
@@ -247,12 +259,22 @@ const BIGINT_FIELDS = new Set<keyof Params>([
   'minStakeArbiter',
 ])
 
+/**
+ * Most tasks per miner a window may aim at. A miner holds at most tasksPerMiner + 1 tasks
+ * (task-slots.ts), and a pipeline neighbour has up to `microBatches` tensors in flight per
+ * shared task, for the open window and the next, which the miner's inbox must hold from that
+ * one sender: 2 × microBatches × (tasksPerMiner + 1) ≤ MAX_INBOX_TENSORS_PER_SENDER
+ * (`validateParams`). This is that bound at one micro-batch.
+ */
+export const MAX_TASKS_PER_MINER = MAX_INBOX_TENSORS_PER_SENDER / 2 - 1
+
 /** Bounds for each integer field: [least, greatest]. */
 const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   blockTimeMs: [1, 3_600_000],
   windowBlocks: [2, 1_000_000],
   replication: [1, 16],
   shardsPerWindow: [0, 4096],
+  tasksPerMiner: [1, MAX_TASKS_PER_MINER],
   innerSteps: [1, 1024],
   microBatches: [1, 64],
   innerLrPpm: [1, 1_000_000],
@@ -330,6 +352,11 @@ export function validateParams(p: Params, path = 'params'): Params {
   if (p.maxMetadataBytes >= p.maxSubmissionBytes)
     throw new GenesisError(`${path}.maxMetadataBytes`, 'must be smaller than maxSubmissionBytes')
   if (p.baseReward <= 0n) throw new GenesisError(`${path}.baseReward`, 'must be positive')
+  if (2 * p.microBatches * (p.tasksPerMiner + 1) > MAX_INBOX_TENSORS_PER_SENDER)
+    throw new GenesisError(
+      `${path}.tasksPerMiner`,
+      `with microBatches ${p.microBatches}, at most ${Math.floor(MAX_INBOX_TENSORS_PER_SENDER / (2 * p.microBatches)) - 1}: a pipeline neighbour's tensors for every task it shares with a miner must fit its inbox (${MAX_INBOX_TENSORS_PER_SENDER} per sender)`,
+    )
   if (p.verifierClaimBlocks >= p.l2DeadlineBlocks)
     throw new GenesisError(
       `${path}.verifierClaimBlocks`,

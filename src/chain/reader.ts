@@ -17,6 +17,7 @@ import {
   finalAdapterPointer,
   pendingAggregate,
   submissionId,
+  tasksOf,
   windowKey,
 } from './windows.ts'
 
@@ -114,10 +115,7 @@ export class ChainReader {
   /** Every task of `window`, or only those `miner` is a replica of. */
   tasks(window: number, miner?: string): Task[] {
     this.#retained(`the tasks of window ${window}`, window)
-    return this.#state.tasks
-      .entries()
-      .map(([, t]) => t)
-      .filter((t) => t.window === window && (miner === undefined || t.miners.includes(miner)))
+    return tasksOf(this.#state, window).filter((t) => miner === undefined || t.miners.includes(miner))
   }
 
   task(id: string): Task | null {

@@ -96,6 +96,11 @@ export function encodeChainState(state: ChainState): Uint8Array {
   return packCanonical([SNAPSHOT_FORMAT, tables])
 }
 
+/** Bytes one table entry takes in a snapshot (its key and tagged value), for footprint measures. */
+export function encodedEntryBytes(key: string, value: unknown): number {
+  return packCanonical([key, tag(value, key)]).length
+}
+
 /**
  * The tables of encoded state bytes. Checks the layout only (format, one entry per table of
  * `expected`, keys sorted and unique); what the values mean is checked by the app hash.

@@ -3,13 +3,13 @@
  *
  * A window opens at block N (the first at height 1) and closes at N + W, where the next one
  * opens. Its seed is the beacon of the opening block (consensus/beacon.ts: its proposer's VRF
- * output, which it can withhold but not choose). Tasks are (data shard × subnet): for each of
- * `shardsPerWindow` shards, drawn from the approved data sets, every subnet gets one task, so
- * one shard's tasks across subnets form a pipeline path. Each task goes to `replication`
- * distinct miners of its subnet, drawn by stake (`replicaDraw`), so an operator's chance to
- * hold every replica of a task follows its stake, not its number of identities. The data draws
- * use Philox keyed by (seed, "r3mes/tasks/1"), so every node computes the same assignment and a
- * miner can compute its own.
+ * output, which it can withhold but not choose). Tasks are (data shard × subnet): for each
+ * shard, drawn from the approved data sets, every subnet gets one task, so one shard's tasks
+ * across subnets form a pipeline path. The number of shards follows the eligible miners and
+ * each task goes to `replication` distinct miners of its subnet, shared evenly among them
+ * (task-slots.ts), so every miner works every window. The data draws use Philox keyed by
+ * (seed, "r3mes/tasks/1"), so every node computes the same assignment and a miner can compute
+ * its own.
  *
  * Submissions are commit (a hash binding CID, miner, task and salt) then reveal, in a later
  * block. A reveal that repeats a CID revealed before earns nothing unless it is an honest
@@ -29,7 +29,6 @@
 
 import { fromHex } from '../codec/bytes.ts'
 import { canonicalJson } from '../codec/canonical-json.ts'
-import { sha256 } from '../codec/hash.ts'
 import { deriveKey, PhiloxStream } from '../codec/prng.ts'
 import { assert } from '../runtime/assert.ts'
 import type { BlockContext } from './context.ts'
@@ -38,6 +37,7 @@ import { isCid } from './genesis.ts'
 import { trainingParamsOf } from './params.ts'
 import { sortition, type Weighted } from './sortition.ts'
 import type { Aggregation, ChainState, Claim, Task, Window } from './state.ts'
+import { assignSlots, shardCount } from './task-slots.ts'
 import { commitmentOf, type Msg, type SignedTx } from './tx.ts'
 
 type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
@@ -60,6 +60,27 @@ function subnetIds(state: ChainState): number[] {
     .entries()
     .map(([, s]) => s.id)
     .sort((a, b) => a - b)
+}
+
+/**
+ * The tasks of `window` (of one subnet, or of all), in id order, found by their keys: shards
+ * 0, 1, … each have a task on every subnet. Its cost follows the window's tasks, not the
+ * windows the state retains.
+ */
+export function tasksOf(state: ChainState, window: number, subnet?: number): Task[] {
+  const subnets = subnet === undefined ? subnetIds(state) : [subnet]
+  const out: Task[] = []
+  for (let shard = 0; ; shard++) {
+    let found = false
+    for (const s of subnets) {
+      const task = state.tasks.get(`${window}.${shard}.${s}`)
+      if (task === undefined) continue
+      found = true
+      out.push(task)
+    }
+    if (!found) break
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
 /** Start of block: close the window that ends here and open the next (the first at height 1). */
@@ -94,42 +115,40 @@ export function aggregatorDraw(seed: Uint8Array, validators: readonly Weighted[]
 function assignTasks(state: ChainState, window: number, seed: Uint8Array): void {
   const datasets = state.datasets.entries().map(([, d]) => d)
   if (datasets.length === 0) return
+  const subnets = subnetIds(state)
+  const pools = new Map<number, string[]>(subnets.map((s) => [s, []]))
+  for (const m of eligibleMiners(state)) pools.get(m.subnet)?.push(m.address)
+  const shards = shardCount(
+    subnets.map((s) => (pools.get(s) as string[]).length),
+    state.params,
+  )
+  const replicas = new Map(
+    subnets.map((s) => [s, assignSlots(seed, s, pools.get(s) as string[], shards, state.params.replication)]),
+  )
   const stream = new PhiloxStream(deriveKey(seed, 'r3mes/tasks/1'))
-  const miners = state.withRole('miner').map((m) => ({ ...m, subnet: state.stakers.get(m.address)?.subnet ?? null }))
-  for (let shard = 0; shard < state.params.shardsPerWindow; shard++) {
+  for (let shard = 0; shard < shards; shard++) {
     const ds = datasets[stream.nextInt(datasets.length)] as (typeof datasets)[0]
     const datasetShard = stream.nextInt(ds.shardCount)
-    for (const subnet of subnetIds(state)) {
-      const pool = miners.filter((m) => m.subnet === subnet)
+    for (const subnet of subnets) {
       const id = `${window}.${shard}.${subnet}`
-      const chosen = replicaDraw(seed, id, pool, state.params.replication)
-      if (chosen.length === 0) continue
-      state.tasks.set(id, { id, window, shard, datasetCid: ds.cid, datasetShard, subnet, miners: chosen.sort() })
+      const miners = (replicas.get(subnet) as string[][])[shard] as string[]
+      state.tasks.set(id, { id, window, shard, datasetCid: ds.cid, datasetShard, subnet, miners })
     }
   }
 }
 
-/**
- * The `replication` distinct miners of task `taskId`, drawn by stake from the window seed.
- * Without replacement and by weight, an operator holding a share f of the subnet's miner
- * stake holds every one of two replicas with probability at most f² (f × (f − w)/(1 − w) for
- * a first pick of weight w), however it splits that stake into identities: one identity can
- * never be both replicas, and many small ones only approach f² from below. Each task has its
- * own draw (a hash of the seed and the task id), so one task's pick says nothing of another's.
- */
-export function replicaDraw(
-  seed: Uint8Array,
-  taskId: string,
-  miners: readonly Weighted[],
-  replication: number,
-): string[] {
-  return sortition(sha256(REPLICA_TAG, seed, new TextEncoder().encode(taskId)), miners, replication)
+/** Miners that may train: staked at least `minStakeMiner`, not jailed, with a subnet. */
+function eligibleMiners(state: ChainState): { address: string; subnet: number }[] {
+  const out: { address: string; subnet: number }[] = []
+  for (const m of state.withRole('miner')) {
+    const subnet = state.stakers.get(m.address)?.subnet ?? null
+    if (subnet !== null && m.weight >= state.params.minStakeMiner) out.push({ address: m.address, subnet })
+  }
+  return out
 }
 
-const REPLICA_TAG = new TextEncoder().encode('r3mes/replicas/1\0')
-
 function closeWindow(state: ChainState, w: Window): void {
-  for (const [, task] of state.tasks.entries()) if (task.window === w.id) runL1(state, task, true)
+  for (const task of tasksOf(state, w.id)) runL1(state, task, true)
   state.windows.set(windowKey(w.id), { ...w, closed: true })
   for (const subnet of subnetIds(state))
     state.aggregations.set(aggregationKey(w.id, subnet), {
@@ -290,10 +309,14 @@ export function aggregationReadiness(
 }
 
 function submissionsOf(state: ChainState, window: number, subnet: number): Claim[] {
-  return state.claims
-    .entries()
-    .map(([, c]) => c)
-    .filter((c) => c.kind === 'submission' && c.window === window && c.subnet === subnet)
+  const out: Claim[] = []
+  for (const task of tasksOf(state, window, subnet))
+    for (const miner of task.miners) {
+      const c = state.claims.get(submissionId(task.id, miner))
+      if (c !== undefined) out.push(c)
+    }
+  // The chain's order is the claim ids' order, as the claims table lists them.
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 }
 
 /** The aggregate of `subnet` still in its challenge period (at most one: the next waits for it), or null. */

@@ -1,7 +1,8 @@
 /**
  * Model artifacts on disk and on the wire: one bundle per backbone layer (so a subnet fetches
  * only its layers), one for the embedding, one for the output head, one for adapters, and a
- * manifest naming each by CID. Loading verifies every file against its CID and every tensor
+ * manifest naming each by CID, and the model's tokenizer (byte tokens, or a BPE tokenizer.json
+ * by CID: every node turns text into the same ids). Loading verifies every file against its CID and every tensor
  * against the configuration: a truncated, corrupt or mismatched artifact is a typed error.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
@@ -12,6 +13,9 @@ import { type ModelConfig, validateModelConfig } from './config.ts'
 import { ArtifactError } from './errors.ts'
 import { type Bundle, decodeBundle, encodeBundle, verifyCid } from './serialize.ts'
 import { assertFinite, type Tensor, tensor } from './tensor.ts'
+import { BpeTokenizer } from './tokenizer/bpe.ts'
+import { bytesTokenizer } from './tokenizer/bytes.ts'
+import type { Tokenizer } from './tokenizer/tokenizer.ts'
 import {
   type LayerProjections,
   type LayerWeights,
@@ -36,6 +40,56 @@ export interface BackboneManifest {
   readonly head: string
   /** Free-form provenance (command, steps, held-out loss). */
   readonly provenance: { [key: string]: JsonValue }
+  /** The model's tokenizer; absent in manifests written before tokenizers: byte tokens. */
+  readonly tokenizer?: TokenizerRef
+}
+
+/** How a manifest names its tokenizer: byte tokens, or a tokenizer.json file `<cid>.json` by CID. */
+export type TokenizerRef = { readonly kind: 'bytes' } | { readonly kind: 'bpe'; readonly cid: string }
+
+/** The file name of a BPE tokenizer.json in a backbone directory. */
+export function tokenizerFile(cid: string): string {
+  return `${cid}.json`
+}
+
+function checkTokenizerRef(ref: unknown, where: string): TokenizerRef {
+  const r = ref as { kind?: unknown; cid?: unknown } | null
+  if (r?.kind === 'bytes') return { kind: 'bytes' }
+  if (r?.kind === 'bpe' && typeof r.cid === 'string' && /^b[a-z2-7]{20,100}$/.test(r.cid))
+    return { kind: 'bpe', cid: r.cid }
+  throw new ArtifactError(
+    `${where}: tokenizer must be { kind: 'bytes' } or { kind: 'bpe', cid }, got ${JSON.stringify(ref)}`,
+  )
+}
+
+/** A tokenizer from its reference and, for BPE, the tokenizer.json bytes (checked against the CID). */
+export function tokenizerFromRef(ref: TokenizerRef, config: ModelConfig, file?: Uint8Array): Tokenizer {
+  let tokenizer: Tokenizer
+  if (ref.kind === 'bytes') tokenizer = bytesTokenizer
+  else {
+    if (file === undefined) throw new ArtifactError(`tokenizer ${ref.cid} is needed but was not given`)
+    verifyCid(ref.cid, file)
+    tokenizer = new BpeTokenizer(file, `tokenizer ${ref.cid}`)
+  }
+  if (tokenizer.vocabSize > config.vocabSize)
+    throw new ArtifactError(
+      `the ${ref.kind} tokenizer has ${tokenizer.vocabSize} tokens, more than config ${config.name}'s vocabSize ${config.vocabSize}`,
+    )
+  return tokenizer
+}
+
+/** The tokenizer a backbone directory's manifest names, read and checked. */
+export function loadTokenizer(dir: string): Tokenizer {
+  const manifest = readManifest(dir)
+  const ref = manifest.tokenizer ?? { kind: 'bytes' }
+  if (ref.kind === 'bytes') return tokenizerFromRef(ref, manifest.config)
+  let file: Uint8Array
+  try {
+    file = readFileSync(join(dir, tokenizerFile(ref.cid)))
+  } catch (error) {
+    throw new ArtifactError(`tokenizer ${ref.cid} missing in ${dir}: ${(error as Error).message}`)
+  }
+  return tokenizerFromRef(ref, manifest.config, file)
 }
 
 function configJson(config: ModelConfig): { [key: string]: JsonValue } {
@@ -105,6 +159,7 @@ export function saveBackbone(
   dir: string,
   stage: StageWeights,
   provenance: { [key: string]: JsonValue } = {},
+  tokenizer: Tokenizer = bytesTokenizer,
 ): BackboneManifest {
   const c = stage.config
   if (stage.first !== 0 || stage.end !== c.nLayers || !stage.embedding || !stage.head || !stage.finalNorm) {
@@ -134,7 +189,24 @@ export function saveBackbone(
       ]),
     }),
   )
-  const manifest: BackboneManifest = { kind: 'r3mes-backbone', config: c, layers, embedding, head, provenance }
+  let tokenizerRef: TokenizerRef | undefined
+  if (tokenizer instanceof BpeTokenizer) {
+    const cid = cidOf(tokenizer.file).toString()
+    writeAtomic(join(dir, tokenizerFile(cid)), tokenizer.file)
+    tokenizerRef = { kind: 'bpe', cid }
+  } else if (tokenizer.kind !== 'bytes') throw new ArtifactError(`cannot save a ${tokenizer.kind} tokenizer`)
+  if (tokenizer.vocabSize > c.vocabSize)
+    throw new ArtifactError(`the tokenizer has ${tokenizer.vocabSize} tokens, config.vocabSize is ${c.vocabSize}`)
+  // Byte tokens are named by leaving the field out, so byte-level manifests keep their bytes.
+  const manifest: BackboneManifest = {
+    kind: 'r3mes-backbone',
+    config: c,
+    layers,
+    embedding,
+    head,
+    provenance,
+    ...(tokenizerRef === undefined ? {} : { tokenizer: tokenizerRef }),
+  }
   writeAtomic(join(dir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`)
   return manifest
 }
@@ -150,6 +222,7 @@ export function readManifest(dir: string): BackboneManifest {
     throw new ArtifactError(`${join(dir, MANIFEST_FILE)} is not a backbone manifest`)
   }
   validateModelConfig(manifest.config)
+  if (manifest.tokenizer !== undefined) checkTokenizerRef(manifest.tokenizer, join(dir, MANIFEST_FILE))
   if (manifest.layers.length !== manifest.config.nLayers) {
     throw new ArtifactError(`manifest lists ${manifest.layers.length} layers, config has ${manifest.config.nLayers}`)
   }

@@ -2,11 +2,12 @@
  * Model configurations. A configuration is data: it is stored in every backbone and adapter
  * artifact, and the named ones below are the defaults the network and tests use.
  */
+import { MAX_TOKENIZER_VOCAB } from '../runtime/limits.ts'
 import { MlConfigError } from './errors.ts'
 
 export interface ModelConfig {
   readonly name: string
-  /** Byte-level tokens. @default 256 */
+  /** Token ids are 0 ≤ id < vocabSize: 256 for byte tokens, the BPE vocabulary otherwise. */
   readonly vocabSize: number
   readonly dModel: number
   readonly nLayers: number
@@ -68,6 +69,23 @@ export const modelConfigs: Readonly<Record<string, ModelConfig>> = {
     ropeBase: 10000,
     normEps: 1e-5,
   },
+  /**
+   * A real model size: 41 986 560 parameters (12 layers × 3 149 312: 3 145 728 ternary
+   * projection weights and 3 584 norm gains; embedding and head 4096 × 512 each; final norm
+   * 512), with a byte-level BPE of 4096 tokens trained on the pretraining split
+   * (`genesis pretrain --config small` makes both).
+   */
+  small: {
+    name: 'small',
+    vocabSize: 4096,
+    dModel: 512,
+    nLayers: 12,
+    nHeads: 8,
+    dFF: 2048,
+    contextLength: 256,
+    ropeBase: 10000,
+    normEps: 1e-5,
+  },
 }
 
 export const defaultLora: LoraConfig = { rank: 8, alpha: 16 }
@@ -91,7 +109,8 @@ export function validateModelConfig(c: ModelConfig): void {
   for (const key of positive) {
     if (!Number.isInteger(c[key]) || c[key] <= 0) throw new MlConfigError(`config.${key} must be a positive integer`)
   }
-  if (c.vocabSize > 256) throw new MlConfigError('config.vocabSize must be ≤ 256 (byte tokens)')
+  if (c.vocabSize > MAX_TOKENIZER_VOCAB)
+    throw new MlConfigError(`config.vocabSize must be ≤ ${MAX_TOKENIZER_VOCAB} (the largest tokenizer read)`)
   if (c.dModel % c.nHeads !== 0) throw new MlConfigError('config.dModel must be divisible by config.nHeads')
   if ((c.dModel / c.nHeads) % 2 !== 0) throw new MlConfigError('config head dimension must be even (rotary pairs)')
   // The int32 accumulator of a ternary × int8 row is converted to float32 exactly only below 2^24.

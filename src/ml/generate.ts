@@ -1,5 +1,6 @@
 /**
- * Text generation with the whole model (backbone + LoRA adapters), one byte token at a time.
+ * Text generation with the whole model (backbone + LoRA adapters), one token at a time; each
+ * token id stands for a fixed byte string (src/ml/tokenizer), so a completion is handed out as bytes.
  *
  * Each token recomputes the full context (the model is tiny, and there is no key/value cache
  * in the kernel contract). At the context limit the context is a sliding window: the model
@@ -34,10 +35,12 @@ export interface GenerationModel {
   readonly backbone: StageWeights
   readonly adapters: Params
   readonly lora: LoraConfig
+  /** The bytes each token id stands for (index = id); absent for byte tokens (id = byte). */
+  readonly tokenPieces?: readonly Uint8Array[]
 }
 
 export interface GenerationOptions {
-  /** Most tokens (bytes) to generate; at least 1. */
+  /** Most tokens to generate; at least 1. */
   readonly maxTokens: number
   /** Softmax temperature; 0 is greedy (argmax). */
   readonly temperature: number
@@ -52,7 +55,7 @@ export interface GenerationOptions {
 export type FinishReason = 'stop' | 'length'
 
 /** The logits of the next token after `context` (its last `contextLength` tokens are used). */
-export function nextTokenLogits(model: GenerationModel, context: Uint8Array): Float32Array {
+export function nextTokenLogits(model: GenerationModel, context: Int32Array): Float32Array {
   const { backbone } = model
   const c = backbone.config
   if (backbone.first !== 0 || backbone.end !== c.nLayers) {
@@ -65,7 +68,7 @@ export function nextTokenLogits(model: GenerationModel, context: Uint8Array): Fl
   const { output } = stageForward(
     { kernels: model.kernels, stage: backbone, adapters: model.adapters, lora: model.lora, sequences: 1, tokens },
     { kind: 'tokens', tokens: window },
-    new Uint8Array(tokens),
+    new Int32Array(tokens),
   )
   return output.slice((tokens - 1) * c.vocabSize, tokens * c.vocabSize)
 }
@@ -119,11 +122,23 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
   return order[kept - 1] as number
 }
 
-function endsWith(bytes: readonly number[], suffix: Uint8Array): boolean {
-  if (suffix.length > bytes.length) return false
-  const start = bytes.length - suffix.length
-  for (let i = 0; i < suffix.length; i++) if (bytes[start + i] !== suffix[i]) return false
-  return true
+/**
+ * Where the first stop string occurrence starts that ends at or after `from` (a token may add
+ * several bytes, so a stop can end inside the new piece), or undefined.
+ */
+function firstStop(bytes: readonly number[], stops: readonly Uint8Array[], from: number): number | undefined {
+  let first: number | undefined
+  for (const stop of stops) {
+    for (let start = Math.max(0, from - stop.length + 1); start + stop.length <= bytes.length; start++) {
+      let match = true
+      for (let i = 0; i < stop.length && match; i++) match = bytes[start + i] === stop[i]
+      if (match) {
+        if (first === undefined || start < first) first = start
+        break
+      }
+    }
+  }
+  return first
 }
 
 /** Length of the longest suffix of `bytes` that is a proper prefix of some stop string. */
@@ -154,11 +169,13 @@ export class Generation {
   readonly #context: number[]
   readonly #promptTokens: number
   readonly #completion: number[] = []
+  /** The bytes of the completion's tokens, in order. */
+  readonly #bytes: number[] = []
   #emitted = 0
   #finishReason: FinishReason | undefined
 
-  constructor(model: GenerationModel, prompt: Uint8Array, options: GenerationOptions) {
-    if (prompt.length === 0) throw new MlConfigError('prompt must hold at least one byte')
+  constructor(model: GenerationModel, prompt: Int32Array, options: GenerationOptions) {
+    if (prompt.length === 0) throw new MlConfigError('prompt must hold at least one token')
     if (!(Number.isInteger(options.maxTokens) && options.maxTokens >= 1)) {
       throw new MlConfigError(`maxTokens must be a positive integer, got ${options.maxTokens}`)
     }
@@ -195,27 +212,32 @@ export class Generation {
   step(): Uint8Array {
     if (this.done) throw new MlConfigError('generation already finished')
     const c = this.#model.backbone.config
-    const logits = nextTokenLogits(this.#model, Uint8Array.from(this.#context))
+    const logits = nextTokenLogits(this.#model, Int32Array.from(this.#context))
     const o = this.#options
     const uniform = o.temperature === 0 ? 0 : samplingDraw(this.#key, this.#completion.length)
     const token = sampleToken(logits, o.temperature, o.topP, uniform)
     this.#context.push(token)
     if (this.#context.length > c.contextLength) this.#context.shift()
     this.#completion.push(token)
-    // A stop string first completes with the token just added, so it is a suffix now.
-    const stop = o.stop.find((s) => endsWith(this.#completion, s))
+    const piece = this.#model.tokenPieces?.[token]
+    if (piece !== undefined) for (const b of piece) this.#bytes.push(b)
+    else if (token < 256) this.#bytes.push(token)
+    else throw new MlConfigError(`token ${token} has no bytes: the model names no tokenizer pieces`)
+    // A stop string completes with the bytes just added, so it ends within them: find the
+    // earliest occurrence that ends in the new piece.
+    const stopAt = firstStop(this.#bytes, o.stop, this.#bytes.length - (piece?.length ?? 1))
     let end: number
-    if (stop !== undefined) {
+    if (stopAt !== undefined) {
       this.#finishReason = 'stop'
-      end = this.#completion.length - stop.length
+      end = stopAt
     } else if (this.#completion.length >= o.maxTokens) {
       this.#finishReason = 'length'
-      end = this.#completion.length
+      end = this.#bytes.length
     } else {
-      end = this.#completion.length - heldBack(this.#completion, o.stop)
+      end = this.#bytes.length - heldBack(this.#bytes, o.stop)
     }
     // Held-back bytes cover every stop prefix, so a matched stop never starts before `emitted`.
-    const fresh = Uint8Array.from(this.#completion.slice(this.#emitted, Math.max(end, this.#emitted)))
+    const fresh = Uint8Array.from(this.#bytes.slice(this.#emitted, Math.max(end, this.#emitted)))
     this.#emitted = Math.max(end, this.#emitted)
     return fresh
   }
@@ -230,7 +252,7 @@ export interface GenerationResult {
 }
 
 /** Generate a whole completion synchronously. */
-export function generate(model: GenerationModel, prompt: Uint8Array, options: GenerationOptions): GenerationResult {
+export function generate(model: GenerationModel, prompt: Int32Array, options: GenerationOptions): GenerationResult {
   const generation = new Generation(model, prompt, options)
   const pieces: number[] = []
   while (!generation.done) pieces.push(...generation.step())

@@ -197,7 +197,7 @@ function crossEntropyCase(K: Kernels, x: Inputs, out: Outputs): void {
   const t = x.int(1, 10)
   const vocab = x.int(2, 300)
   const logits = x.floats(t * vocab, x.int(0, 1) === 0 ? 3 : 60)
-  const targets = x.bytes(t, Math.min(vocab, 256))
+  const targets = Int32Array.from(x.bytes(t, Math.min(vocab, 256)))
   const d = new Float32Array(t * vocab)
   const loss = K.crossEntropy(d, logits, targets, t, vocab)
   out.set('loss', loss).set('dlogits', d)
@@ -274,8 +274,8 @@ function stageCase(K: Kernels, x: Inputs, out: Outputs, problems: string[], inde
   const whole = initStageWeights(config, 0, config.nLayers, key)
   const adapters = initAdapters(config, defaultLora, 0, config.nLayers, deriveKey('golden', `lora-${index}`))
   perturbAdapters(adapters, x)
-  const inputs = x.bytes(rows, 256)
-  const targets = x.bytes(rows, 256)
+  const inputs = Int32Array.from(x.bytes(rows, 256))
+  const targets = Int32Array.from(x.bytes(rows, 256))
   const run = makeRun(K, whole, adapters, sequences, tokens)
   const fw = stageForward(run, { kind: 'tokens', tokens: inputs }, targets)
   const bw = stageBackward(run, fw)
@@ -310,7 +310,11 @@ function pretrainStepCase(K: Kernels, x: Inputs, out: Outputs, _problems: string
   const stage = initStageWeights(config, 0, config.nLayers, deriveKey('golden', `backbone-${index}`))
   const adapters = initAdapters(config, defaultLora, 0, config.nLayers, deriveKey('golden', `lora-${index}`))
   const run = makeRun(K, stage, adapters, sequences, tokens, true)
-  const fw = stageForward(run, { kind: 'tokens', tokens: x.bytes(tokens, 256) }, x.bytes(tokens, 256))
+  const fw = stageForward(
+    run,
+    { kind: 'tokens', tokens: Int32Array.from(x.bytes(tokens, 256)) },
+    Int32Array.from(x.bytes(tokens, 256)),
+  )
   const bw = stageBackward(run, fw)
   const loraGrads: Params = new Map([...bw.grads].filter(([name]) => name.includes('lora')))
   const state = initAdamW(adapters)

@@ -40,7 +40,7 @@ import {
 } from './weights.ts'
 
 /** What a stage receives: tokens for the first stage, activations for the others. */
-export type StageInput = { kind: 'tokens'; tokens: Uint8Array } | { kind: 'activations'; activations: Float32Array }
+export type StageInput = { kind: 'tokens'; tokens: Int32Array } | { kind: 'activations'; activations: Float32Array }
 
 export interface StageRun {
   readonly kernels: Kernels
@@ -111,7 +111,7 @@ function rowsOf(run: StageRun): number {
   return run.sequences * run.tokens
 }
 
-function checkRun(run: StageRun, input: StageInput, targets?: Uint8Array): void {
+function checkRun(run: StageRun, input: StageInput, targets?: Int32Array): void {
   const { stage, tokens, sequences } = run
   const c = stage.config
   if (!(Number.isInteger(sequences) && sequences > 0 && Number.isInteger(tokens) && tokens > 0)) {
@@ -123,7 +123,8 @@ function checkRun(run: StageRun, input: StageInput, targets?: Uint8Array): void 
     if (stage.first !== 0) throw new ShapeError(`stage [${stage.first}, ${stage.end}) takes activations, not tokens`)
     if (input.tokens.length !== rows) throw new ShapeError(`expected ${rows} input tokens, got ${input.tokens.length}`)
     for (let i = 0; i < rows; i++) {
-      if ((input.tokens[i] as number) >= c.vocabSize) throw new ShapeError(`token ${input.tokens[i]} ≥ vocab size`)
+      const id = input.tokens[i] as number
+      if (id < 0 || id >= c.vocabSize) throw new ShapeError(`token ${id} outside [0, ${c.vocabSize})`)
     }
   } else {
     if (stage.first === 0) throw new ShapeError('the first stage takes tokens, not activations')
@@ -454,7 +455,7 @@ export function layerBackward(
 export function stageForward(
   run: StageRun,
   input: StageInput,
-  targets?: Uint8Array,
+  targets?: Int32Array,
   onStep?: StepObserver,
 ): StageForward {
   checkRun(run, input, targets)
@@ -470,7 +471,7 @@ export function stageForward(
     onStep?.(x)
   }
   if (stage.end !== c.nLayers) return { output: x, cache: { layers, input } }
-  const head = headForward(run, x, targets as Uint8Array)
+  const head = headForward(run, x, targets as Int32Array)
   return {
     output: head.logits,
     loss: head.loss,
@@ -486,7 +487,7 @@ export function stageForward(
 export type StepObserver = (output: Float32Array) => void
 
 /** The first stage's input activations: each token's embedding row. */
-export function embed(run: StageRun, tokens: Uint8Array): Float32Array {
+export function embed(run: StageRun, tokens: Int32Array): Float32Array {
   const c = run.stage.config
   const emb = run.stage.embedding as Float32Array
   const x = new Float32Array(tokens.length * c.dModel)
@@ -506,7 +507,7 @@ interface HeadForward {
 }
 
 /** The last stage's head: final norm, logits and the loss with its gradient. */
-function headForward(run: StageRun, x: Float32Array, targets: Uint8Array): HeadForward {
+function headForward(run: StageRun, x: Float32Array, targets: Int32Array): HeadForward {
   const { stage, kernels: K } = run
   const c = stage.config
   const rows = rowsOf(run)
@@ -539,7 +540,7 @@ function headBackward(
 }
 
 /** The head's forward and backward from the last layer's output: that layer's output gradient. */
-export function headGradient(run: StageRun, x: Float32Array, targets: Uint8Array): Float32Array {
+export function headGradient(run: StageRun, x: Float32Array, targets: Int32Array): Float32Array {
   return headBackward(run, headForward(run, x, targets), new Map())
 }
 

@@ -1,7 +1,8 @@
 /**
- * A stage's computation as a list of steps, each one re-executable alone from the outputs of
- * the steps before it: what a dispute by bisection re-executes once the two parties' traces
- * are found to part at one step.
+ * A stage's forward and backward over one batch as a list of steps, each one re-executable
+ * alone from the outputs of the steps before it: the finer level a dispute could bisect
+ * inside one inner step of a task (disputes today stop at the inner step, stage-trainer.ts,
+ * whose re-execution costs one forward and backward of the stage per micro-batch).
  *
  * For a stage over layers [first, end) with n = end − first:
  *   0          the stage input: the token embeddings (first stage) or the given activations
@@ -55,8 +56,8 @@ export function stepPlan(stage: StageWeights): StepSpec[] {
 
 /** What a step reads besides earlier steps: the batch's tokens (embedding) and targets (head). */
 export interface StepBatch {
-  readonly tokens: Uint8Array
-  readonly targets: Uint8Array
+  readonly tokens: Int32Array
+  readonly targets: Int32Array
 }
 
 /**

@@ -24,7 +24,7 @@ export interface EvalOptions {
   readonly maxTokens?: number
 }
 
-/** Mean cross-entropy (nats per byte) over fixed held-out windows. */
+/** Mean cross-entropy (nats per token) over fixed held-out windows. */
 export function evaluate(
   K: Kernels,
   stage: StageWeights,
@@ -73,8 +73,10 @@ export interface FinetuneOptions {
   readonly kernels: Kernels
   readonly clock: Clock
   readonly backbone: StageWeights
-  readonly train: Uint8Array
-  readonly heldOut: Uint8Array
+  /** Training token ids. */
+  readonly train: Int32Array
+  /** Held-out token ids. */
+  readonly heldOut: Int32Array
   readonly steps: number
   readonly sequences: number
   readonly tokens: number
@@ -92,7 +94,7 @@ export interface FinetuneOptions {
 }
 
 export interface FinetuneResult {
-  /** Held-out loss before and after, nats per byte. */
+  /** Held-out loss before and after, nats per token. */
   readonly before: number
   readonly after: number
   readonly tokensPerSecond: number
@@ -193,7 +195,8 @@ export interface PretrainStepOptions {
   readonly stage: StageWeights
   readonly params: Params
   readonly state: PretrainState
-  readonly train: Uint8Array
+  /** Training token ids. */
+  readonly train: Int32Array
   readonly dataKey: readonly [number, number]
   readonly steps: number
   readonly sequences: number

@@ -5,7 +5,8 @@
  *
  * One tensor per stream, as length-prefixed frames (unsigned varint length, then bytes):
  *
- *   sender → receiver   header frame: msgpack { v: 1, direction, window, step, sizeBytes, cid }
+ *   sender → receiver   header frame: msgpack { v: 2, direction, window, step, innerStep, microBatch,
+ *                                                 sizeBytes, cid }
  *   sender → receiver   data frames: the tensor's bytes, each frame ≤ maxFrameBytes
  *   receiver → sender   ack frame: msgpack { ok: true } or { ok: false, code, reason }
  *
@@ -66,10 +67,15 @@ import { InFlightBytes, TensorReceiveBuffer, type TensorReceiveBufferInit } from
 export type TensorDirection = 'forward' | 'backward'
 
 export interface TensorHeader {
-  v: 1
+  v: 2
   direction: TensorDirection
   window: number
+  /** The pipeline path the tensor belongs to (the task's shard). */
   step: number
+  /** The task's inner step the tensor belongs to (the receiver bounds it by the chain's H). */
+  innerStep: number
+  /** The micro-batch of that inner step (the receiver bounds it by the chain's M). */
+  microBatch: number
   sizeBytes: number
   /** Raw sha2-256 CID of the tensor bytes, as a string. */
   cid: string
@@ -91,7 +97,12 @@ export interface ReceivedTensor {
 export interface SendTensor {
   direction: TensorDirection
   window: number
+  /** The pipeline path (the task's shard). */
   step: number
+  /** @default 0 */
+  innerStep?: number
+  /** @default 0 */
+  microBatch?: number
   bytes: Uint8Array
   /**
    * The raw CID of `bytes` when the caller already has it (pipeline stages content-address
@@ -265,10 +276,12 @@ export class ActivationStreams {
     const deadlineMs = options.deadlineMs ?? this.#deadlineMs
     const cid = tensor.cid ?? cidOf(tensor.bytes)
     const header: TensorHeader = {
-      v: 1,
+      v: 2,
       direction: tensor.direction,
       window: tensor.window,
       step: tensor.step,
+      innerStep: tensor.innerStep ?? 0,
+      microBatch: tensor.microBatch ?? 0,
       sizeBytes: tensor.bytes.byteLength,
       cid: cid.toString(),
     }
@@ -470,10 +483,12 @@ export function decodeHeader(bytes: Uint8Array): TensorHeader {
   if (
     typeof value !== 'object' ||
     value === null ||
-    value.v !== 1 ||
+    value.v !== 2 ||
     (value.direction !== 'forward' && value.direction !== 'backward') ||
     !isUint(value.window) ||
     !isUint(value.step) ||
+    !isUint(value.innerStep) ||
+    !isUint(value.microBatch) ||
     !isUint(value.sizeBytes) ||
     typeof value.cid !== 'string'
   )

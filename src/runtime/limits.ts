@@ -191,15 +191,23 @@ export const MAX_INBOUND_TENSOR_BYTES_IN_FLIGHT = 512 * 1024 * 1024
  */
 export const TENSOR_STREAM_IDLE_MS = 10_000
 
-/** Tensors a miner holds for stages that have not asked for them yet, from all senders together. */
-export const MAX_INBOX_TENSORS = 64
+/**
+ * Tensors a miner holds for stages that have not asked for them yet, from all senders together:
+ * a pipeline in flight has up to M micro-batch tensors of one inner step per task and neighbour
+ * (a neighbour cannot run a step ahead: its next step waits for this stage's gradients).
+ */
+export const MAX_INBOX_TENSORS = 256
 /** Bytes of such tensors held, from all senders together. */
 export const MAX_INBOX_BYTES = 512 * 1024 * 1024
 /**
- * Tensors held from one sender: a pipeline neighbour sends one per shard and direction of the
- * window now open and the next; a neighbour cannot crowd out the others.
+ * Tensors held from one sender: a pipeline neighbour has up to M micro-batch tensors of one
+ * inner step in flight per task it shares with this node, in the window now open and the next;
+ * a neighbour cannot crowd out the others. Bytes stay bounded as before (a micro-batch tensor
+ * is 1/M of a step's boundary tensor). A miner holds at most `tasksPerMiner` + 1 tasks a
+ * window, so the chain keeps 2 × M × (tasksPerMiner + 1) within this (chain/params.ts): an
+ * honest neighbour's tensors always fit.
  */
-export const MAX_INBOX_TENSORS_PER_SENDER = 16
+export const MAX_INBOX_TENSORS_PER_SENDER = 64
 /** Bytes held from one sender. */
 export const MAX_INBOX_BYTES_PER_SENDER = 128 * 1024 * 1024
 
@@ -540,13 +548,24 @@ export const MAX_REMEMBERED_VERIFICATIONS = 256
 export const MAX_QUEUED_REEXECUTIONS = 64
 
 /**
- * Steps a stage's step trace may list (src/ml/steps.ts: 2 per layer plus 3, so 61 layers in
- * one stage): a disputed trace's index is fetched, decoded and hashed into a Merkle tree.
+ * Steps a stage's step trace may list (step-trace.ts: one leaf per inner step of a task plus
+ * its pseudo-gradient, so the chain's largest `innerSteps`, 1024, plus one): a disputed
+ * trace's index is fetched, decoded and hashed into a Merkle tree.
  */
-export const MAX_TRACE_STEPS = 125
+export const MAX_TRACE_STEPS = 1025
 
 /** Bytes of a step trace's index (each step a 64-hex leaf and a CID, about 140 bytes of JSON). */
-export const MAX_STEP_TRACE_BYTES = 32 * 1024
+export const MAX_STEP_TRACE_BYTES = 160 * 1024
+
+/**
+ * Received tensors a stage trace may name per direction: one per inner step and micro-batch
+ * of a task (H·M, at most the chain's 1024 × 64), each a CID a verifier fetches in a whole
+ * re-execution.
+ */
+export const MAX_TRACE_TENSORS = 65_536
+
+/** Bytes of a stage trace (two lists of up to MAX_TRACE_TENSORS CIDs of about 62 bytes of JSON each). */
+export const MAX_STAGE_TRACE_BYTES = 8 * 1024 * 1024
 
 /** Largest config.toml read: a written one is about 2 KB; a file is read whole into memory. */
 export const MAX_CONFIG_FILE_BYTES = 64 * 1024
@@ -562,3 +581,8 @@ export const MAX_PASSPHRASE_FILE_BYTES = 4 * 1024
  * naming a huge N would otherwise make opening it take gigabytes. Ours asks for 32 MiB.
  */
 export const MAX_KEYSTORE_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024
+
+// ---- tokenizers ---------------------------------------------------------------------------
+
+/** Highest token id + 1 a tokenizer may declare: bounds the id → bytes table built from it. */
+export const MAX_TOKENIZER_VOCAB = 262_144

@@ -18,6 +18,7 @@ import { toHex } from '../codec/bytes.ts'
 import { deriveKey } from '../codec/prng.ts'
 import { saveBackbone } from '../ml/artifacts.ts'
 import { getModelConfig } from '../ml/config.ts'
+import { tokenizerForConfig } from '../ml/tokenizer/for-config.ts'
 import { initStageWeights } from '../ml/weights.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { Misbehaviour, NodeRole } from '../topology/roles.ts'
@@ -112,9 +113,12 @@ function backboneFor(model: string, seed: number, dir: string): string {
   if (existsSync(join(committed, 'manifest.json'))) return committed
   const out = join(dir, 'model')
   const c = getModelConfig(model)
-  saveBackbone(out, initStageWeights(c, 0, c.nLayers, deriveKey(`testnet-${seed}`, 'backbone')), {
-    source: 'seeded initialization (no pretrained backbone ships for this model)',
-  })
+  saveBackbone(
+    out,
+    initStageWeights(c, 0, c.nLayers, deriveKey(`testnet-${seed}`, 'backbone')),
+    { source: 'seeded initialization (no pretrained backbone ships for this model)' },
+    tokenizerForConfig(c),
+  )
   return out
 }
 

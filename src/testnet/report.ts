@@ -15,7 +15,7 @@ export interface TestnetReport {
   readonly blocks: number
   /** Windows whose aggregate moved the model pointer. */
   readonly windows: number
-  /** Held-out loss (nats/byte): the initial model first, then after each move of the pointer. */
+  /** Held-out loss (nats/token): the initial model first, then after each move of the pointer. */
   readonly lossPerWindow: readonly { window: number; height: number; loss: number }[]
   /** What the run took off the held-out loss: its first evaluation against its last (null: fewer than two). */
   readonly lossDrop: LossDrop | null
@@ -152,7 +152,7 @@ export function formatReport(r: TestnetReport): string {
   return [
     `testnet ${r.name} (seed ${r.seed}): ${r.finished ? 'finished' : 'stopped early'} after ${(r.elapsedMs / 1000).toFixed(0)} s, ${drop}`,
     `  blocks ${r.blocks}, windows trained ${r.windows}`,
-    `  held-out loss (nats/byte): ${losses || 'not measured'}`,
+    `  held-out loss (nats/token): ${losses || 'not measured'}`,
     `  submissions ${r.submissions.total}: ${r.submissions.accepted} accepted, ${r.submissions.flagged} flagged (${r.submissions.flaggedCopied} as copies, ${r.submissions.flaggedMismatch} at L1), ${r.submissions.challenged} under challenge, ${r.submissions.slashed} slashed`,
     `  challenges ${r.challenges.total} (${r.challenges.availability} availability disputes): ${r.challenges.upheld} upheld, ${r.challenges.unavailable} ruled unavailable, ${r.challenges.rejected} rejected, ${r.challenges.lapsed} lapsed`,
     `  minted ${r.supply.minted} ur3mes, slashed ${r.supply.slashed} ur3mes; cheaters slashed ${r.cheatersSlashed}/${r.cheaters.length}, honest slashed ${r.honestSlashed}`,

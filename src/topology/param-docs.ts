@@ -9,7 +9,10 @@ export const PARAM_DOCS: Readonly<Record<keyof Params, string>> = {
   blockTimeMs: 'Target time between blocks, in milliseconds.',
   windowBlocks: 'Length of a training window, in blocks.',
   replication: 'Miners that train each task; L1 compares their gradient CIDs.',
-  shardsPerWindow: 'Data shards trained per window; each is one task per subnet.',
+  shardsPerWindow:
+    'Most data shards a window trains (each is one task per subnet); bounds what a window adds to the chain.',
+  tasksPerMiner:
+    'Tasks each miner of the smallest subnet trains per window: shards = ceil(its miners × tasksPerMiner / replication), at most shardsPerWindow.',
   innerSteps: 'Local optimizer steps per task (DiLoCo inner steps) before its pseudo-gradient is submitted.',
   microBatches: 'Micro-batches per inner step, flowing through the pipeline stages one after another.',
   innerLrPpm: 'Inner AdamW learning rate, in millionths.',

@@ -24,6 +24,8 @@ function chain(): Harness {
   return new Harness({
     validators,
     miners,
+    // One subnet: a window trains only when every subnet has a miner.
+    subnetLayers: [[0, 8]],
     params: {
       windowBlocks: 4,
       shardsPerWindow: 1,

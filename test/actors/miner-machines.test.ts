@@ -14,7 +14,6 @@ import { minerWindowMachine } from '../../src/actors/roles/miner-window.ts'
 import { partners, receiveSources, sendTargets } from '../../src/actors/roles/pipeline.ts'
 import { TensorWaitTimeoutError } from '../../src/actors/training/tensor-inbox.ts'
 import type { Task, Window } from '../../src/chain/state.ts'
-import type { StageForward } from '../../src/ml/model.ts'
 import type { StageWeights } from '../../src/ml/weights.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
 import { createLogger } from '../../src/runtime/logger.ts'
@@ -50,10 +49,7 @@ function components(chain: Partial<MinerComponents['chain']> = {}): MinerCompone
 function effects(overrides: Record<string, unknown> = {}) {
   const sent = { commits: 0, reveals: 0 }
   const actors = {
-    receiveTensor: fromPromise(async () => new Float32Array(4)),
-    sendTensor: fromPromise(async () => {}),
-    computeForward: fromPromise(async () => ({ output: new Float32Array(4) }) as unknown as StageForward),
-    computeBackward: fromPromise(async () => ({ grads: new Map(), dInput: new Float32Array(4) })),
+    trainStage: fromPromise(async () => ({ delta: new Map(), steps: [], inputs: [], dOutputs: [] })),
     storeResults: fromPromise(async () => ({ cid: 'bafy-gradient', traceCid: 'bafy-trace' })),
     sendCommit: fromPromise(async () => {
       sent.commits++
@@ -112,15 +108,10 @@ async function runTask(at: number, overrides: Record<string, unknown> = {}, bloc
 }
 
 describe('actors: the miner task machine', () => {
-  it('runs a middle stage through every step, commits, reveals and watches its claim', async () => {
+  it('trains its stage, stores, commits, reveals and watches its claim', async () => {
     const { states, sent, reports } = await runTask(1)
     assert.deepEqual(states, [
-      'receivingInput',
-      'forward',
-      'sendingOutput',
-      'receivingOutputGradient',
-      'backward',
-      'sendingInputGradient',
+      'training',
       'storing',
       'committing',
       'awaitingReplicaCommits',
@@ -138,29 +129,30 @@ describe('actors: the miner task machine', () => {
     )
   })
 
-  it('on the first stage takes no input and sends no input gradient', async () => {
-    const { states } = await runTask(0)
-    assert.deepEqual(states.slice(0, 5), ['forward', 'sendingOutput', 'receivingOutputGradient', 'backward', 'storing'])
-    assert.equal(states.at(-1), 'submitted')
+  it('tells the training which neighbours it has: none upstream on the first stage, none downstream on the last', async () => {
+    const seen: { upstream?: Task; downstream?: Task }[] = []
+    const trainStage = fromPromise(async ({ input }: { input: { upstream?: Task; downstream?: Task } }) => {
+      seen.push(input)
+      return { delta: new Map(), steps: [], inputs: [], dOutputs: [] }
+    })
+    for (const at of [0, 1, 2]) assert.equal((await runTask(at, { trainStage })).states.at(-1), 'submitted')
+    assert.deepEqual(
+      seen.map((s) => [s.upstream?.subnet, s.downstream?.subnet]),
+      [
+        [undefined, 1],
+        [0, 2],
+        [1, undefined],
+      ],
+    )
   })
 
-  it('on the last stage sends no output and waits for no output gradient', async () => {
-    const { states } = await runTask(2)
-    assert.deepEqual(states.slice(0, 5), ['receivingInput', 'forward', 'backward', 'sendingInputGradient', 'storing'])
-    assert.equal(states.at(-1), 'submitted')
-  })
-
-  it('fails, committing nothing, when the downstream neighbour vanishes mid-task', async () => {
-    let waits = 0
+  it('fails, committing nothing, when a neighbour vanishes mid-task', async () => {
     const { states, sent, reports } = await runTask(1, {
-      receiveTensor: fromPromise(async ({ input }: { input: { direction: string } }) => {
-        waits++
-        if (input.direction === 'backward') throw new TensorWaitTimeoutError('0/0/backward', 1_000)
-        return new Float32Array(4)
+      trainStage: fromPromise(async () => {
+        throw new TensorWaitTimeoutError('0/0/3/1/backward', 1_000)
       }),
     })
-    assert.equal(waits, 2)
-    assert.deepEqual(states.slice(-2), ['receivingOutputGradient', 'failed'])
+    assert.deepEqual(states, ['training', 'failed'])
     assert.deepEqual(sent, { commits: 0, reveals: 0 })
     assert.equal(reports.at(-1)?.outcome.code, 'FAILED')
   })
@@ -168,15 +160,13 @@ describe('actors: the miner task machine', () => {
   it('is abandoned, sending no commit, when the window closes before it could commit', async () => {
     const { states, sent, reports } = await runTask(
       1,
-      // The upstream tensor never comes; only the close ends the wait.
+      // The neighbours' tensors never come; only the close ends the training.
       {
-        receiveTensor: fromPromise(
-          ({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', reject)),
-        ),
+        trainStage: fromPromise(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', reject))),
       },
       [9, 10],
     )
-    assert.deepEqual(states, ['receivingInput', 'abandoned'])
+    assert.deepEqual(states, ['training', 'abandoned'])
     assert.deepEqual(sent, { commits: 0, reveals: 0 })
     assert.equal(reports.at(-1)?.outcome.code, 'ABANDONED')
   })

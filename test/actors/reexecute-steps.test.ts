@@ -1,61 +1,62 @@
 /**
- * Disputes by bisection, with the real re-execution code on the `micro` model: a miner's step
- * trace is stored as the miner role stores it, a challenger's as the challenger role does
- * (from its own whole-stage re-execution), and the verifier bisects the two. Only the content
- * fetcher is a fake (a map by CID, which records what was asked).
+ * Re-execution of a task of H inner steps, whole and by bisection, with the real code on the
+ * `micro` model split into two stages: the path is trained through the stage trainer, each
+ * miner's work stored as the miner role stores it (its `storeResults` effect), a challenger's
+ * step trace as the challenger role does (from its own whole-task re-execution), and the
+ * verifier re-executes the whole task or bisects the two traces to one inner step. Only the
+ * content fetcher is a fake (a map by CID, which records what was asked).
  */
 import { strict as assert } from 'node:assert'
+import { createActor, toPromise } from 'xstate'
 import { ContentUnavailableError } from '../../src/actors/roles/availability.ts'
+import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
+import { storeResults, type TrainedTask } from '../../src/actors/roles/miner-task.ts'
 import { type ReexecuteComponents, reexecute } from '../../src/actors/roles/reexecute.ts'
 import type { Dispute } from '../../src/actors/roles/reexecute-steps.ts'
 import type { FetchOptions } from '../../src/actors/services/content-fetcher.ts'
 import {
+  decodeTrace,
   encodeGradient,
-  encodeTrace,
-  initialAdapterState,
-  type StageTrace,
-  taskBatch,
-  taskTokens,
-  traceMetadata,
+  stepBatch,
+  traceCidOf,
   trainingProtocol,
 } from '../../src/actors/training/protocol.ts'
-import { type StageContext, tracedBackward, tracedForward } from '../../src/actors/training/stage-work.ts'
-import { stepBytes, storeStepTrace } from '../../src/actors/training/step-trace.ts'
+import { runStage, type StageLinks, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
+import { innerStateOf, innerStepBytes, storeStepTrace } from '../../src/actors/training/step-trace.ts'
 import { localTestnetParams } from '../../src/chain/params.ts'
 import type { Claim, Task } from '../../src/chain/state.ts'
 import { cidOf } from '../../src/codec/cid.ts'
 import { deriveKey } from '../../src/codec/prng.ts'
 import { modelConfigs } from '../../src/ml/config.ts'
+import type { Kernels } from '../../src/ml/kernels/contract.ts'
 import { getKernels } from '../../src/ml/kernels/select.ts'
-import { stepPlan } from '../../src/ml/steps.ts'
-import { initStageWeights, type Params } from '../../src/ml/weights.ts'
+import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
+import { initAdapters, initStageWeights, type Params } from '../../src/ml/weights.ts'
 import { DeadlineError } from '../../src/runtime/clock.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>
-const protocol = trainingProtocol(config, localTestnetParams)
-const kernels = getKernels('ts')
-const stage = initStageWeights(config, 0, config.nLayers, deriveKey('bisect-test', 'backbone'))
-const state = initialAdapterState(config, protocol, 'r3mes-test', 0, [0, config.nLayers])
-const data = { train: new TextEncoder().encode('all that glitters is not gold; '.repeat(40)), shardCount: 1 }
-const task: Task = {
-  id: '1.0.0',
-  window: 1,
-  shard: 0,
-  datasetCid: 'bafy-data',
-  datasetShard: 0,
-  subnet: 0,
-  miners: ['r3mes1miner'],
-}
+const H = 4
+const protocol = trainingProtocol(config, { ...localTestnetParams, innerSteps: H, microBatches: 2 })
+const backbone = deriveKey('bisect-test', 'backbone')
+const stages = [initStageWeights(config, 0, 1, backbone), initStageWeights(config, 1, 2, backbone)]
+const loraKey = deriveKey('r3mes-test', 'r3mes/lora-init/1')
+const adaptersOf = (s: number) => initAdapters(config, protocol.lora, s, s + 1, loraKey)
+const data = { train: bytesTokenizer.encode('all that glitters is not gold; '.repeat(40)), shardCount: 1 }
 const SEED = '00'.repeat(32)
-const ctx: StageContext = {
-  kernels,
-  stage,
-  adapters: state.adapters,
-  protocol,
-  batch: taskBatch(protocol, data.train, data.shardCount, task, SEED),
-}
-// embed, 2 layer forwards, head backward, 2 layer backwards, then the gradient bundle.
-const STEPS = stepPlan(stage).length + 1
+const tasks: Task[] = [0, 1].map(
+  (subnet) =>
+    ({
+      id: `1.0.${subnet}`,
+      window: 1,
+      shard: 0,
+      datasetCid: 'bafy-data',
+      datasetShard: 0,
+      subnet,
+      miners: [`r3mes1miner${subnet}`],
+    }) as Task,
+)
+/** One leaf per inner step, then the pseudo-gradient. */
+const LEAVES = H + 1
 
 /** A content store by CID; `asked` records each fetch's CID and the holder it named. */
 function contentStore() {
@@ -69,6 +70,7 @@ function contentStore() {
       bytes.set(cid, b)
       return cid
     },
+    cidOf: (b: Uint8Array) => cidOf(b).toString(),
     fetch: async (cid: string, options?: FetchOptions): Promise<Uint8Array> => {
       asked.push({ cid, from: options?.from, deadlineMs: options?.deadlineMs })
       const b = bytes.get(cid)
@@ -83,192 +85,276 @@ type Store = ReturnType<typeof contentStore>
 function components(content: Store): ReexecuteComponents {
   return {
     chain: {
-      tasks: () => [task],
+      tasks: () => tasks,
       window: () => ({ id: 1, seed: SEED, closeHeight: 20 }),
       claim: () => null,
     },
     content,
-    model: { stageWeights: async () => stage, adapterState: async () => state, aggregatorOf: () => undefined },
+    model: {
+      stageWeights: async (subnet: number) => stages[subnet],
+      adapterState: async (subnet: number) => ({ adapters: adaptersOf(subnet) }),
+      aggregatorOf: () => undefined,
+    },
     training: { protocolAt: () => protocol, data },
   } as unknown as ReexecuteComponents
 }
 
-/** A miner's work as the miner role stores it; `tamper` changes its gradient or its steps first. */
+/** The path trained in memory: each stage's work as the miner's training effect returns it. */
+async function trainPath(kernels: Kernels): Promise<TrainedTask[]> {
+  const batchOf = (step: number) => stepBatch(protocol, data.train, 1, tasks[0] as Task, SEED, step)
+  const trainers = [0, 1].map(
+    (s) =>
+      new StageTrainer({ kernels, stage: stages[s] as (typeof stages)[0], protocol, batchOf, start: adaptersOf(s) }),
+  )
+  const held = new Map<string, Float32Array>()
+  const waiting = new Map<string, (t: Float32Array) => void>()
+  const links: StageLinks = {
+    receive: (step, j, d) => {
+      const t = held.get(`${step}/${j}/${d}`)
+      return t !== undefined ? Promise.resolve(t) : new Promise((r) => waiting.set(`${step}/${j}/${d}`, r))
+    },
+    send: async (step, j, d, t) => {
+      const w = waiting.get(`${step}/${j}/${d}`)
+      if (w === undefined) held.set(`${step}/${j}/${d}`, t)
+      else w(t)
+    },
+  }
+  const work = trainers.map(() => ({
+    steps: [] as Uint8Array[],
+    inputs: [] as Float32Array[],
+    dOutputs: [] as Float32Array[],
+  }))
+  await Promise.all(
+    trainers.map((t, s) =>
+      runStage(t, links, {
+        onStep: (r) => {
+          const w = work[s] as (typeof work)[0]
+          w.steps.push(innerStepBytes(r))
+          w.inputs.push(...r.inputs)
+          w.dOutputs.push(...r.dOutputs)
+        },
+      }),
+    ),
+  )
+  return trainers.map((t, s) => ({ ...(work[s] as (typeof work)[0]), delta: t.pseudoGradient() }))
+}
+
+const honestWork = await trainPath(getKernels('ts'))
+
+/** Stage `s`'s work stored as the miner role stores it; `tamper` changes its work first. */
 async function minerClaim(
   content: Store,
-  tamper: { grads?: (g: Params) => void; steps?: (steps: Float32Array[]) => void } = {},
-): Promise<Claim> {
-  const fw = tracedForward(ctx, null)
-  const bw = tracedBackward(ctx, fw, null)
-  tamper.grads?.(bw.grads)
-  const outputs = bw.steps.map((s) => new Float32Array(s))
-  tamper.steps?.(outputs)
-  const gradient = encodeGradient(bw.grads, task, taskTokens(protocol))
-  const cid = await content.store(gradient)
-  const steps = await storeStepTrace(content.store, task.id, stepBytes(outputs, gradient))
-  const trace: StageTrace = {
-    v: 2,
-    task: task.id,
-    adapterState: 'initial',
-    input: null,
-    output: null,
-    dOutput: null,
-    dInput: null,
-    steps: steps.index,
-    stepRoot: steps.root,
+  s: number,
+  tamper: (w: { delta: Params; steps: Uint8Array[] }) => void = () => {},
+) {
+  const honest = honestWork[s] as TrainedTask
+  const work = {
+    ...honest,
+    delta: new Map([...honest.delta].map(([n, d]) => [n, new Float32Array(d)])),
+    steps: [...honest.steps],
   }
-  const traceCid = await content.store(encodeTrace(trace))
+  tamper(work)
+  const storing = {
+    content,
+    misbehaviours: new Set(),
+    training: { protocolAt: () => protocol },
+  } as unknown as MinerComponents
+  const task = tasks[s] as Task
+  const { cid, traceCid } = await toPromise(
+    createActor(storeResults, {
+      input: { components: storing, task, pointer: null, trained: work, first: s === 0, last: s === 1 },
+    }).start(),
+  )
   return {
-    id: `${task.id}/r3mes1miner`,
+    id: `${task.id}/${task.miners[0]}`,
     kind: 'submission',
-    owner: 'r3mes1miner',
+    owner: task.miners[0],
     window: 1,
-    subnet: 0,
+    subnet: s,
     taskId: task.id,
     cid,
-    metadata: traceMetadata(traceCid),
+    metadata: JSON.stringify({ trace: traceCid }),
   } as unknown as Claim
 }
 
-/** What the challenger role does: re-execute the whole stage, and publish its steps when it finds a fault. */
+/** What the challenger role does: re-execute the whole task, and publish its steps. */
 async function challengerDispute(content: Store, claim: Claim, tamper?: (steps: Uint8Array[]) => void) {
-  const check = await reexecute(components(content), claim, kernels, undefined, { keepSteps: true })
+  const check = await reexecute(components(content), claim, getKernels('ts'), undefined, { keepSteps: true })
   const steps = [...(check.steps ?? [])]
   tamper?.(steps)
-  const stored = await storeStepTrace(content.store, task.id, steps)
+  const stored = await storeStepTrace(content.store, claim.taskId as string, steps)
   return { check, dispute: { challenger: 'r3mes1challenger', trace: stored.index } as Dispute }
 }
 
-const nudge = (a: Float32Array, i = 0): void => {
-  a[i] = Math.fround((a[i] as number) + 0.01)
+/** An inner step's leaf with its first adapter value a little off, as a wrong or skipped step leaves it. */
+function nudgedLeaf(bytes: Uint8Array): Uint8Array {
+  const { step, state } = innerStateOf(bytes)
+  const first = state.adapters.get([...state.adapters.keys()].sort()[0] as string) as Float32Array
+  first[0] = Math.fround((first[0] as number) + 0.01)
+  return innerStepBytes({ step, state, outputs: [], dInputs: [] })
 }
 
-describe('actors: disputes by bisection over step traces', function () {
-  this.timeout(60_000)
+const nudgeDelta = (d: Params): void => {
+  const g = d.get([...d.keys()].sort()[0] as string) as Float32Array
+  g[0] = Math.fround((g[0] as number) + 0.01)
+}
 
-  it('convicts a miner whose gradient is one value off: bisection lands on the gradient step, re-executed from the backward steps', async () => {
-    const content = contentStore()
-    const claim = await minerClaim(content, {
-      grads: (g) => nudge(g.get([...g.keys()].sort()[0] as string) as Float32Array),
-    })
-    const { check, dispute } = await challengerDispute(content, claim)
-    assert.equal(check.honest, false)
-    assert.equal(check.steps?.length, STEPS)
-    content.asked.length = 0
-    const verdict = await reexecute(components(content), claim, kernels, undefined, { dispute })
-    assert.equal(verdict.honest, false, verdict.reason)
-    assert.equal(verdict.bisected?.step, STEPS - 1)
-    assert.equal(verdict.bisected?.kind, 'gradient')
-    assert.match(verdict.reason, /re-executes to the challenger's leaf/)
-    assert.ok((verdict.bisected?.comparisons as number) <= 1 + Math.ceil(Math.log2(STEPS)))
-    // The challenger's index was asked of the challenger.
-    assert.ok(content.asked.some((a) => a.cid === dispute.trace && a.from?.[0] === 'r3mes1challenger'))
-  })
+describe('actors: re-execution of a task of inner steps, whole and by bisection', function () {
+  this.timeout(120_000)
+  const ts = getKernels('ts')
 
-  it('convicts a miner whose trace skips a layer (one forward step wrong): re-executes that step alone, fetching only its input', async () => {
+  it('clears both honest stages of the path, whole, on ts and on cpu, with the same step bytes', async () => {
     const content = contentStore()
-    const claim = await minerClaim(content, { steps: (s) => nudge(s[2] as Float32Array, 5) })
-    const { dispute } = await challengerDispute(content, claim)
-    const honestSteps = (await reexecute(components(content), claim, kernels, undefined, { keepSteps: true }))
-      .steps as readonly Uint8Array[]
-    const stepCids = new Set(honestSteps.map((b) => cidOf(b).toString()))
-    content.asked.length = 0
-    const verdict = await reexecute(components(content), claim, kernels, undefined, { dispute })
-    assert.equal(verdict.honest, false)
-    assert.equal(verdict.bisected?.step, 2)
-    assert.equal(verdict.bisected?.kind, 'layerForward')
-    // Of the step tensors, only step 1 (layer 1's input) was fetched (the gradient bundle is the claim's own).
-    const fetchedSteps = content.asked.filter((a) => stepCids.has(a.cid) && a.cid !== claim.cid).map((a) => a.cid)
-    assert.deepEqual(fetchedSteps, [cidOf(honestSteps[1] as Uint8Array).toString()])
-  })
-
-  it('clears an honest miner against a challenger whose trace is wrong at one step, at exactly that step', async () => {
-    const content = contentStore()
-    const claim = await minerClaim(content)
-    const full = await reexecute(components(content), claim, kernels)
-    assert.equal(full.honest, true, full.reason)
-    for (const bad of [0, 3, STEPS - 2]) {
-      // The griefing challenger publishes an honest trace but for one step's bytes.
-      const steps = stepBytes(
-        tracedBackward(ctx, tracedForward(ctx, null), null).steps.map((s, i) => {
-          const copy = new Float32Array(s)
-          if (i === bad) nudge(copy)
-          return copy
-        }),
-        new Uint8Array(0),
-      ).slice(0, STEPS - 1)
-      const gradient = content.bytes.get(claim.cid) as Uint8Array
-      const stored = await storeStepTrace(content.store, task.id, [...steps, gradient])
-      const verdict = await reexecute(components(content), claim, kernels, undefined, {
-        dispute: { challenger: 'r3mes1griefer', trace: stored.index },
-      })
-      assert.equal(verdict.honest, true, verdict.reason)
-      assert.equal(verdict.bisected?.step, bad)
-      assert.match(verdict.reason, /re-executes to the owner's leaf/)
+    for (const s of [0, 1]) {
+      const claim = await minerClaim(content, s)
+      const onTs = await reexecute(components(content), claim, ts, undefined, { keepSteps: true })
+      const onCpu = await reexecute(components(content), claim, getKernels('cpu'), undefined, { keepSteps: true })
+      assert.deepEqual([onTs.honest, onTs.reason], [true, 'the pseudo-gradient re-executes bit for bit'])
+      assert.deepEqual([onCpu.honest, onCpu.reason], [true, 'the pseudo-gradient re-executes bit for bit'])
+      assert.equal(onTs.steps?.length, LEAVES)
+      assert.deepEqual(onTs.steps, onCpu.steps)
     }
   })
 
-  it('clears the owner when both traces agree, or the challenger’s trace is not of this stage', async () => {
+  it('whole: convicts a wrong pseudo-gradient, and a trace whose inner step differs', async () => {
     const content = contentStore()
-    const claim = await minerClaim(content)
+    const wrong = await reexecute(components(content), await minerClaim(content, 1, (w) => nudgeDelta(w.delta)), ts)
+    assert.deepEqual([wrong.honest, wrong.reason], [false, 'the pseudo-gradient differs from re-execution'])
+    const lazy = await minerClaim(content, 1, (w) => {
+      w.steps[2] = nudgedLeaf(w.steps[2] as Uint8Array)
+    })
+    const verdict = await reexecute(components(content), lazy, ts)
+    assert.deepEqual([verdict.honest, verdict.reason], [false, 'the step trace differs from re-execution'])
+  })
+
+  it('whole: convicts a trace that names the wrong number of received tensors, or one not served intact', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, 1)
+    const trace = decodeTrace(content.bytes.get(traceCidOf(claim.metadata)) as Uint8Array)
+    const short = await content.store(
+      new TextEncoder().encode(JSON.stringify({ ...trace, inputs: trace.inputs?.slice(1) })),
+    )
+    const verdict = await reexecute(components(content), { ...claim, metadata: JSON.stringify({ trace: short }) }, ts)
+    assert.deepEqual(
+      [verdict.honest, verdict.reason],
+      [false, `the trace names ${2 * H - 1} input activations, not ${2 * H}`],
+    )
+    const odd = await content.store(new Uint8Array(3))
+    const inputs = [...(trace.inputs as string[])]
+    inputs[5] = odd
+    const bad = await content.store(new TextEncoder().encode(JSON.stringify({ ...trace, inputs })))
+    const served = await reexecute(components(content), { ...claim, metadata: JSON.stringify({ trace: bad }) }, ts)
+    assert.deepEqual(
+      [served.honest, served.reason],
+      [false, 'input of inner step 2 micro-batch 1 is not served intact'],
+    )
+  })
+
+  it('bisection: convicts a wrong pseudo-gradient at its leaf, re-executed from the last inner state', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, 1, (w) => nudgeDelta(w.delta))
+    const { check, dispute } = await challengerDispute(content, claim)
+    assert.equal(check.honest, false)
+    content.asked.length = 0
+    const verdict = await reexecute(components(content), claim, ts, undefined, { dispute })
+    assert.equal(verdict.honest, false, verdict.reason)
+    assert.deepEqual([verdict.bisected?.step, verdict.bisected?.kind], [H, 'pseudoGradient'])
+    assert.match(verdict.reason, /the pseudo-gradient re-executes to the challenger's leaf/)
+    assert.ok((verdict.bisected?.comparisons as number) <= 1 + Math.ceil(Math.log2(LEAVES)))
+    assert.ok(content.asked.some((a) => a.cid === dispute.trace && a.from?.[0] === 'r3mes1challenger'))
+    // No received tensor was fetched: the pseudo-gradient needs only the last inner state.
+    const trace = decodeTrace(content.bytes.get(traceCidOf(claim.metadata)) as Uint8Array)
+    assert.ok(!content.asked.some((a) => trace.inputs?.includes(a.cid)))
+  })
+
+  it('bisection: convicts a wrong inner step, re-executing that step alone from the tensors it received', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, 1, (w) => {
+      w.steps[2] = nudgedLeaf(w.steps[2] as Uint8Array)
+    })
     const { dispute } = await challengerDispute(content, claim)
-    const same = await reexecute(components(content), claim, kernels, undefined, { dispute })
+    const trace = decodeTrace(content.bytes.get(traceCidOf(claim.metadata)) as Uint8Array)
+    content.asked.length = 0
+    const verdict = await reexecute(components(content), claim, ts, undefined, { dispute })
+    assert.equal(verdict.honest, false)
+    assert.deepEqual([verdict.bisected?.step, verdict.bisected?.kind], [2, 'innerStep'])
+    assert.match(verdict.reason, /inner step 2 re-executes to the challenger's leaf/)
+    // Of the received tensors, only inner step 2's two micro-batches were fetched.
+    const fetched = content.asked.filter((a) => trace.inputs?.includes(a.cid)).map((a) => a.cid)
+    assert.deepEqual(fetched, trace.inputs?.slice(4, 6))
+  })
+
+  it('bisection: clears an honest miner against a challenger whose trace is wrong at one inner step, at that step', async () => {
+    const content = contentStore()
+    for (const s of [0, 1]) {
+      const claim = await minerClaim(content, s)
+      for (const bad of [0, H - 1]) {
+        const { dispute } = await challengerDispute(content, claim, (steps) => {
+          steps[bad] = nudgedLeaf(steps[bad] as Uint8Array)
+        })
+        const verdict = await reexecute(components(content), claim, ts, undefined, { dispute })
+        assert.equal(verdict.honest, true, verdict.reason)
+        assert.deepEqual([verdict.bisected?.step, verdict.bisected?.kind], [bad, 'innerStep'])
+        assert.match(verdict.reason, /re-executes to the owner's leaf/)
+      }
+    }
+  })
+
+  it('clears the owner when both traces agree, or the challenger’s trace is not of this task', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, 1)
+    const { dispute } = await challengerDispute(content, claim)
+    const same = await reexecute(components(content), claim, ts, undefined, { dispute })
     assert.deepEqual([same.honest, same.reason], [true, 'both step traces agree'])
-    const short = await storeStepTrace(content.store, task.id, [new Uint8Array(4)])
-    const verdict = await reexecute(components(content), claim, kernels, undefined, {
+    const short = await storeStepTrace(content.store, claim.taskId as string, [new Uint8Array(4)])
+    const verdict = await reexecute(components(content), claim, ts, undefined, {
       dispute: { challenger: 'r3mes1challenger', trace: short.index },
     })
-    assert.deepEqual([verdict.honest, verdict.reason], [true, "the challenger's step trace is not of this stage"])
+    assert.deepEqual([verdict.honest, verdict.reason], [true, "the challenger's step trace is not of this task"])
     const garbage = await content.store(new TextEncoder().encode('{"v":1}'))
-    const bad = await reexecute(components(content), claim, kernels, undefined, {
+    const bad = await reexecute(components(content), claim, ts, undefined, {
       dispute: { challenger: 'x', trace: garbage },
     })
     assert.equal(bad.honest, true)
     assert.match(bad.reason, /the challenger's step trace is malformed/)
   })
 
-  it('convicts without bisecting when the owner’s last leaf is not the claimed gradient', async () => {
+  it('convicts without bisecting when the owner’s last leaf is not the claimed pseudo-gradient', async () => {
     const content = contentStore()
-    const claim = await minerClaim(content)
-    const honestGradient = content.bytes.get(claim.cid) as Uint8Array
-    // The claim names another gradient than the one its step trace ends in.
-    const other = encodeGradient(new Map([['x', new Float32Array(1)]]), task, 1)
+    const claim = await minerClaim(content, 1)
+    const other = encodeGradient(new Map([['x', new Float32Array(1)]]), tasks[1] as Task, 1)
     const lying = { ...claim, cid: await content.store(other) } as Claim
     const { dispute } = await challengerDispute(content, claim)
-    const verdict = await reexecute(components(content), lying, kernels, undefined, { dispute })
+    const verdict = await reexecute(components(content), lying, ts, undefined, { dispute })
     assert.deepEqual(
       [verdict.honest, verdict.reason, verdict.bisected],
-      [false, 'the step trace does not end in the claimed gradient', undefined],
-    )
-    assert.ok(honestGradient.length > 0)
-  })
-
-  it('throws ContentUnavailableError, convicting nobody of a fault, when a step tensor cannot be had in time', async () => {
-    const content = contentStore()
-    const claim = await minerClaim(content, { steps: (s) => nudge(s[2] as Float32Array, 5) })
-    const { dispute, check } = await challengerDispute(content, claim)
-    // The one input the bisection needs (step 1) is gone from every holder.
-    content.bytes.delete(cidOf(check.steps?.[1] as Uint8Array).toString())
-    await assert.rejects(
-      reexecute(components(content), claim, kernels, undefined, { dispute }),
-      ContentUnavailableError,
+      [false, 'the step trace does not end in the claimed pseudo-gradient', undefined],
     )
   })
 
-  it('re-executes the whole stage when the challenger’s step trace cannot be had', async () => {
+  it('throws ContentUnavailableError, convicting nobody, when the inner state a bisection needs cannot be had', async () => {
     const content = contentStore()
-    const claim = await minerClaim(content, {
-      grads: (g) => nudge(g.get([...g.keys()].sort()[0] as string) as Float32Array),
+    const claim = await minerClaim(content, 1, (w) => {
+      w.steps[2] = nudgedLeaf(w.steps[2] as Uint8Array)
     })
+    const { dispute } = await challengerDispute(content, claim)
+    // The state after inner step 1, which the re-execution of step 2 starts from, is gone.
+    content.bytes.delete(cidOf(honestWork[1]?.steps[1] as Uint8Array).toString())
+    await assert.rejects(reexecute(components(content), claim, ts, undefined, { dispute }), ContentUnavailableError)
+  })
+
+  it('re-executes the whole task when the challenger’s step trace cannot be had', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, 1, (w) => nudgeDelta(w.delta))
     const { dispute } = await challengerDispute(content, claim)
     content.bytes.delete(dispute.trace)
     content.asked.length = 0
-    const verdict = await reexecute(components(content), claim, kernels, undefined, { dispute, fetchDeadlineMs: 8000 })
+    const verdict = await reexecute(components(content), claim, ts, undefined, { dispute, fetchDeadlineMs: 8000 })
     assert.deepEqual(
       [verdict.honest, verdict.reason, verdict.bisected],
-      [false, 'the gradient differs from re-execution', undefined],
+      [false, 'the pseudo-gradient differs from re-execution', undefined],
     )
-    // The challenger's trace gets half the time, so the whole stage still fits in the rest.
+    // The challenger's trace gets half the time, so the whole task still fits in the rest.
     const deadlines = (cid: string) => content.asked.filter((a) => a.cid === cid).map((a) => a.deadlineMs)
     assert.deepEqual(deadlines(dispute.trace), [4000])
     const owners = content.asked.filter((a) => a.cid !== dispute.trace)
@@ -276,14 +362,5 @@ describe('actors: disputes by bisection over step traces', function () {
       owners.length > 0 && owners.every((a) => a.deadlineMs === 8000),
       'the owner’s content keeps the whole time',
     )
-  })
-
-  it('without a challenger trace, re-executes the whole stage and also checks the step trace’s root', async () => {
-    const content = contentStore()
-    const honest = await minerClaim(content)
-    assert.equal((await reexecute(components(content), honest, kernels)).honest, true)
-    const lazy = await minerClaim(content, { steps: (s) => nudge(s[1] as Float32Array) })
-    const verdict = await reexecute(components(content), lazy, kernels)
-    assert.deepEqual([verdict.honest, verdict.reason], [false, 'the step trace differs from re-execution'])
   })
 })

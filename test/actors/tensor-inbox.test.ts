@@ -14,7 +14,7 @@ import * as lp from 'it-length-prefixed'
 import { installLibp2pIdentity, writeNodeKey } from '../../src/actors/identity.ts'
 import { localNetworkGenesis, nodeSeed } from '../../src/actors/local-network.ts'
 import { startNode } from '../../src/actors/node.ts'
-import { trainingProtocol } from '../../src/actors/training/protocol.ts'
+import { type TrainingProtocol, trainingProtocol } from '../../src/actors/training/protocol.ts'
 import {
   boundaryTensorBytes,
   installTensorReceiver,
@@ -40,6 +40,9 @@ import { seedFor } from '../consensus/helpers/fixtures.ts'
 import { components, connect, randomBytes } from '../net/helpers.ts'
 
 const MiB = 1024 * 1024
+/** Inner step 0, micro-batch 0 of path step `step`. */
+const at = (step: number) => ({ step, innerStep: 0, microBatch: 0 })
+
 const CHAIN_ID = 'r3mes-inbox-test'
 
 async function reply(stream: Stream): Promise<{ ok: boolean; code?: string }> {
@@ -58,6 +61,7 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
   let stranger: NetNode
   let inbox: TensorInbox
   let tensorBytes = 0
+  let protocol = {} as TrainingProtocol
   let open = -1
   let step = -1
   const keys = new Map<string, KeyPair>()
@@ -100,7 +104,8 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
     assert.ok(mine !== undefined, 'miner-1 has a task in the open window')
     step = mine.shard
     const config = getModelConfig(genesis.model.config)
-    tensorBytes = boundaryTensorBytes(config, trainingProtocol(config, localTestnetParams))
+    protocol = trainingProtocol(config, localTestnetParams)
+    tensorBytes = boundaryTensorBytes(config, protocol)
 
     receiver = await netFor('receiver', seedFor(`${CHAIN_ID}/miner-1`))
     upstream = await netFor('upstream', seedFor(`${CHAIN_ID}/miner-0`))
@@ -110,6 +115,7 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
       self: key('miner-1').address,
       chain: new ChainReader(app.state),
       tensorBytes: () => tensorBytes,
+      protocolAt: () => protocol,
       inbox,
       logger: components('receiver').logger,
     })
@@ -127,7 +133,16 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
     // Announces 200 MiB (under the stream's cap) and starts pushing it.
     const sizeBytes = 200 * MiB
     const head = encodeMessage(
-      { v: 1, direction: 'forward', window: open, step, sizeBytes, cid: cidOf(new Uint8Array(1)).toString() },
+      {
+        v: 2,
+        direction: 'forward',
+        window: open,
+        step,
+        innerStep: 0,
+        microBatch: 0,
+        sizeBytes,
+        cid: cidOf(new Uint8Array(1)).toString(),
+      },
       1024,
     )
     stream.send(lp.encode.single(head).subarray())
@@ -165,6 +180,18 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
       }),
       (e: unknown) => e instanceof ActivationRejectedError && e.remoteCode === TensorRefusal.wrongSize,
     )
+    // An inner step or micro-batch past the chain's H and M: refused on the header.
+    for (const past of [{ innerStep: protocol.innerSteps }, { microBatch: protocol.microBatches }])
+      await assert.rejects(
+        upstream.activations.send(receiver.peerId, {
+          direction: 'forward',
+          window: open,
+          step,
+          ...past,
+          bytes: randomBytes(tensorBytes, 7),
+        }),
+        (e: unknown) => e instanceof ActivationRejectedError && e.remoteCode === TensorRefusal.wrongStep,
+      )
     // Backward tensors come from downstream, which the upstream miner is not.
     await assert.rejects(
       upstream.activations.send(receiver.peerId, {
@@ -191,9 +218,9 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
       }
     }
     assert.equal(refused, TensorRefusal.inboxFull, 'the flood hit the per-sender bound')
-    assert.ok(inbox.size <= 16)
+    assert.ok(inbox.size <= 64)
     // The stage asks for its tensor: it is still there, byte for byte.
-    const got = await inbox.take(open, step, 'forward', (keys.get('miner-0') as KeyPair).address, 1000)
+    const got = await inbox.take(open, at(step), 'forward', (keys.get('miner-0') as KeyPair).address, 1000)
     assert.ok(Buffer.from(got).equals(Buffer.from(honest)))
   })
 
@@ -232,28 +259,42 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
 })
 
 describe('tensor inbox: what it holds is bounded, and the open window is never evicted', () => {
+  it('keys each micro-batch of each inner step apart: a pipeline in flight holds them all', async () => {
+    const inbox = new TensorInbox(components('inbox').clock)
+    const slots = [
+      { step: 0, innerStep: 0, microBatch: 0 },
+      { step: 0, innerStep: 0, microBatch: 1 },
+      { step: 0, innerStep: 1, microBatch: 0 },
+    ]
+    for (const [i, slot] of slots.entries()) inbox.deliver(0, slot, 'forward', 'up', new Uint8Array([i]), 0)
+    assert.equal(inbox.size, 3)
+    for (const [i, slot] of [...slots.entries()].reverse())
+      assert.deepEqual(await inbox.take(0, slot, 'forward', 'up', 10), new Uint8Array([i]))
+    assert.equal(inbox.size, 0)
+  })
+
   it('refuses a newcomer rather than evict an open-window tensor, far-future window or not', () => {
     const inbox = new TensorInbox(components('inbox').clock, { maxTensors: 4, maxTensorsPerSender: 4 })
     const honest = new Uint8Array([1, 2, 3])
-    inbox.deliver(5, 0, 'forward', 'honest', honest, 5)
-    for (let i = 0; i < 3; i++) inbox.deliver(6, i, 'forward', `other-${i}`, new Uint8Array(8), 5)
+    inbox.deliver(5, at(0), 'forward', 'honest', honest, 5)
+    for (let i = 0; i < 3; i++) inbox.deliver(6, at(i), 'forward', `other-${i}`, new Uint8Array(8), 5)
     assert.throws(
-      () => inbox.deliver(Number.MAX_SAFE_INTEGER, 0, 'forward', 'attacker', new Uint8Array(8), 5),
+      () => inbox.deliver(Number.MAX_SAFE_INTEGER, at(0), 'forward', 'attacker', new Uint8Array(8), 5),
       (e: unknown) => e instanceof InboxFullError,
     )
     assert.equal(inbox.size, 4)
     // Once window 6 opens, window 5's tensors are stale and make room.
-    inbox.deliver(7, 0, 'forward', 'late', new Uint8Array(8), 6)
+    inbox.deliver(7, at(0), 'forward', 'late', new Uint8Array(8), 6)
     assert.equal(inbox.size, 4)
   })
 
   it('bounds bytes per sender and in total', () => {
     const inbox = new TensorInbox(components('inbox').clock, { maxBytes: 100, maxBytesPerSender: 60 })
-    inbox.deliver(0, 0, 'forward', 'a', new Uint8Array(50), 0)
+    inbox.deliver(0, at(0), 'forward', 'a', new Uint8Array(50), 0)
     assert.equal(inbox.hasRoom('a', 20, 0), false, 'a would hold 70 bytes')
-    assert.throws(() => inbox.deliver(0, 1, 'forward', 'a', new Uint8Array(20), 0), InboxFullError)
-    inbox.deliver(0, 0, 'forward', 'b', new Uint8Array(50), 0)
-    assert.throws(() => inbox.deliver(0, 0, 'forward', 'c', new Uint8Array(1), 0), InboxFullError)
+    assert.throws(() => inbox.deliver(0, at(1), 'forward', 'a', new Uint8Array(20), 0), InboxFullError)
+    inbox.deliver(0, at(0), 'forward', 'b', new Uint8Array(50), 0)
+    assert.throws(() => inbox.deliver(0, at(0), 'forward', 'c', new Uint8Array(1), 0), InboxFullError)
     assert.equal(inbox.heldBytes, 100)
   })
 })

@@ -46,7 +46,7 @@ export async function serveNodeApi(
       training: {
         config,
         protocolAt: () => trainingProtocol(config, localTestnetParams),
-        data: { train: new Uint8Array(0), shardCount: 1 },
+        data: { train: new Int32Array(0), shardCount: 1 },
         kernels: getKernels('ts'),
         cpuKernels: getKernels('ts'),
       },

@@ -317,7 +317,8 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
   })
 
   it('a copied CID on a non-replicated task flags the later one, even when the same miner reuses it', () => {
-    const h = net({ replication: 1, shardsPerWindow: 4 })
+    // Six tasks per subnet, three for each of its two miners.
+    const h = net({ replication: 1, tasksPerMiner: 3, shardsPerWindow: 6 })
     h.block()
     const tasks = (h.app.query('tasks/0') as { id: string; miners: string[]; subnet: number }[]).filter(
       (t) => t.subnet === 0,
@@ -334,7 +335,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     h.ok(m0b, { type: 'reveal', taskId: t2.id, cid: A, salt: salt('b'), metadata: '' })
     assert.equal(claim(h, `${t1.id}/${m0a.address}`).status, 'accepted')
     assert.equal(claim(h, `${t2.id}/${m0b.address}`).flag, 'copied')
-    // The same miner reusing its own CID on a second task is a copy too (this seed gives a miner two more tasks).
+    // The same miner reusing its own CID on a second task is a copy too (each miner has two more tasks).
     const spare = (m: KeyPair) => tasks.filter((t) => t.miners[0] === m.address && t.id !== t1.id && t.id !== t2.id)
     const owner = [m0a, m0b].find((m) => spare(m).length >= 2) as KeyPair
     const [x, y] = spare(owner) as [(typeof tasks)[0], (typeof tasks)[0]]

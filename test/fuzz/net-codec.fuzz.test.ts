@@ -46,10 +46,12 @@ const payloads: { [K in TopicKind]: fc.Arbitrary<TopicPayloads[K]> } = {
 const kinds = Object.keys(payloads) as TopicKind[]
 
 const tensorHeader: fc.Arbitrary<TensorHeader> = rec({
-  v: fc.constant(1 as const),
+  v: fc.constant(2 as const),
   direction,
   window: uint,
   step: uint,
+  innerStep: uint,
+  microBatch: uint,
   sizeBytes: uint,
   cid: cidString,
 })

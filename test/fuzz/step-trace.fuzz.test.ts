@@ -15,7 +15,12 @@ import {
 import { toHex } from '../../src/codec/bytes.ts'
 import { cidOf } from '../../src/codec/cid.ts'
 import { InvalidArgumentError } from '../../src/runtime/errors.ts'
-import { MAX_STEP_TRACE_BYTES, MAX_TRACE_STEPS } from '../../src/runtime/limits.ts'
+import {
+  MAX_STAGE_TRACE_BYTES,
+  MAX_STEP_TRACE_BYTES,
+  MAX_TRACE_STEPS,
+  MAX_TRACE_TENSORS,
+} from '../../src/runtime/limits.ts'
 import { fuzzParams, hostileBytes, onlyTyped } from './helpers/bytes.ts'
 
 const leaf = fc.uint8Array({ minLength: 32, maxLength: 32 }).map(toHex)
@@ -24,23 +29,22 @@ const cid = fc.uint8Array({ maxLength: 16 }).map((b) => cidOf(b).toString())
 const indexArb: fc.Arbitrary<StepTraceIndex> = fc
   .tuple(fc.string({ minLength: 1, maxLength: 16 }), fc.array(fc.tuple(leaf, cid), { minLength: 1, maxLength: 12 }))
   .map(([task, steps]) => ({
-    v: 1,
+    v: 2,
     kind: STEP_TRACE_KIND,
     task,
     leaves: steps.map(([l]) => l),
     tensors: steps.map(([, c]) => c),
   }))
 
+const cids = fc.option(fc.array(cid, { minLength: 1, maxLength: 8 }), { nil: null })
 const traceArb: fc.Arbitrary<StageTrace> = fc
-  .tuple(fc.string({ maxLength: 16 }), fc.option(cid), fc.option(cid), cid, leaf)
-  .map(([task, input, dOutput, steps, stepRoot]) => ({
-    v: 2,
+  .tuple(fc.string({ maxLength: 16 }), cids, cids, cid, leaf)
+  .map(([task, inputs, dOutputs, steps, stepRoot]) => ({
+    v: 3,
     task,
     adapterState: 'initial',
-    input,
-    output: null,
-    dOutput,
-    dInput: null,
+    inputs,
+    dOutputs,
     steps,
     stepRoot,
   }))
@@ -69,13 +73,30 @@ describe('fuzz: step traces from a disputed party', () => {
   it('refuses an index over its byte bound unparsed, and one with too many steps', () => {
     assert.throws(() => decodeStepTrace(new Uint8Array(MAX_STEP_TRACE_BYTES + 1)), InvalidArgumentError)
     const many = {
-      v: 1,
+      v: 2,
       kind: STEP_TRACE_KIND,
       task: 't',
       leaves: Array.from({ length: MAX_TRACE_STEPS + 1 }, () => '00'.repeat(32)),
       tensors: Array.from({ length: MAX_TRACE_STEPS + 1 }, () => cidOf(new Uint8Array(0)).toString()),
     }
-    assert.throws(() => decodeStepTrace(new TextEncoder().encode(JSON.stringify(many))), /1 to 125 leaves/)
+    assert.throws(
+      () => decodeStepTrace(new TextEncoder().encode(JSON.stringify(many))),
+      new RegExp(`1 to ${MAX_TRACE_STEPS} leaves`),
+    )
+  })
+
+  it('refuses a stage trace over its byte bound unparsed, and one naming too many received tensors', () => {
+    assert.throws(() => decodeTrace(new Uint8Array(MAX_STAGE_TRACE_BYTES + 1)), /over/)
+    const many = {
+      v: 3,
+      task: 't',
+      adapterState: 'initial',
+      inputs: Array.from({ length: MAX_TRACE_TENSORS + 1 }, () => cidOf(new Uint8Array(0)).toString()),
+      dOutputs: null,
+      steps: cidOf(new Uint8Array(0)).toString(),
+      stepRoot: '00'.repeat(32),
+    }
+    assert.throws(() => decodeTrace(new TextEncoder().encode(JSON.stringify(many))), /wrong shape/)
   })
 
   it('hostile stage-trace bytes raise only InvalidArgumentError; valid ones round-trip', () => {

@@ -83,6 +83,10 @@ describe('a training network over real connections', function () {
         windowBlocks: 8,
         replication: 1,
         shardsPerWindow: 2,
+        // Tasks of a few inner steps of two micro-batches: the pipeline and disputes by inner
+        // step are exercised, and eight nodes' training fits the one event loop's windows.
+        innerSteps: 4,
+        microBatches: 2,
         l2DeadlineBlocks: 16,
         l3DeadlineBlocks: 16,
         challengePeriodBlocks: 24,

@@ -10,6 +10,7 @@ import { sampleBatch, splitDocuments } from '../../src/ml/data/dataset.ts'
 import { ArtifactError } from '../../src/ml/errors.ts'
 import type { PretrainResult } from '../../src/ml/jobs/job.ts'
 import { runJob } from '../../src/ml/jobs/run-job.ts'
+import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { initAdapters, initStageWeights } from '../../src/ml/weights.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
 
@@ -81,10 +82,12 @@ describe('ml/data: Brown Corpus', () => {
     assert.ok(data.train.length > 100 && data.heldOut.length > 10)
     assert.ok(!data.train.some((d) => data.heldOut.includes(d)))
     const key = deriveKey('seed', 'data')
-    const a = sampleBatch(data.trainBytes, key, 3, 4, 32)
-    const b = sampleBatch(data.trainBytes, key, 3, 4, 32)
+    const ids = bytesTokenizer.encode(data.trainBytes)
+    const a = sampleBatch(ids, key, 3, 4, 32)
+    const b = sampleBatch(ids, key, 3, 4, 32)
     assert.deepEqual(a, b)
-    assert.notDeepEqual(sampleBatch(data.trainBytes, key, 4, 4, 32).inputs, a.inputs)
+    assert.ok(a.inputs instanceof Int32Array && a.targets instanceof Int32Array)
+    assert.notDeepEqual(sampleBatch(ids, key, 4, 4, 32).inputs, a.inputs)
     for (let s = 0; s < 4; s++) {
       for (let t = 0; t < 31; t++)
         assert.equal(a.targets[s * 32 + t], a.inputs[s * 32 + t + 1], 'targets are the next bytes')

@@ -138,8 +138,8 @@ describe(`ml/checkpoint: Hugging Face BitNet b1.58 checkpoints${suffix}`, functi
       sequences: 1,
       tokens,
     }
-    const inputs = Uint8Array.from(PROMPT.slice(0, tokens))
-    const targets = Uint8Array.from(PROMPT.slice(1))
+    const inputs = Int32Array.from(PROMPT.slice(0, tokens))
+    const targets = Int32Array.from(PROMPT.slice(1))
     const state = initAdamW(run.adapters)
     const losses: number[] = []
     for (let step = 0; step < 15; step++) {

@@ -7,7 +7,7 @@ import { initStageWeights, type Params } from '../../src/ml/weights.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>
-const text = new TextEncoder().encode('the quick brown fox jumps over the lazy dog; '.repeat(40))
+const text = Int32Array.from(new TextEncoder().encode('the quick brown fox jumps over the lazy dog; '.repeat(40)))
 
 const copy = (p: Params): Params => new Map([...p].map(([n, t]) => [n, Float32Array.from(t)]))
 

@@ -12,6 +12,7 @@ import {
 } from '../../src/ml/generate.ts'
 import { availableBackends, getKernels } from '../../src/ml/kernels/select.ts'
 import { tsKernels } from '../../src/ml/kernels/ts-kernels.ts'
+import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { initAdapters, initStageWeights } from '../../src/ml/weights.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>
@@ -28,6 +29,8 @@ function microModel(kernels = tsKernels): GenerationModel {
 }
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
+/** Byte tokens of `text` (the micro model's tokenizer). */
+const ids = (text: string): Int32Array => bytesTokenizer.encode(text)
 const argmax = (a: Float32Array): number => a.indexOf(Math.max(...a))
 
 describe('ml/generate: text generation', () => {
@@ -35,9 +38,9 @@ describe('ml/generate: text generation', () => {
   const sampled: GenerationOptions = { maxTokens: 24, temperature: 1, topP: 0.95, seed: 'seven' }
 
   it('gives the same completion for the same seed, and another for another seed', () => {
-    const a = generate(model, bytes('Once upon a time'), sampled)
-    const b = generate(model, bytes('Once upon a time'), sampled)
-    const c = generate(model, bytes('Once upon a time'), { ...sampled, seed: 'eight' })
+    const a = generate(model, ids('Once upon a time'), sampled)
+    const b = generate(model, ids('Once upon a time'), sampled)
+    const c = generate(model, ids('Once upon a time'), { ...sampled, seed: 'eight' })
     assert.equal(a.bytes.length, 24)
     assert.equal(a.finishReason, 'length')
     assert.equal(a.completionTokens, 24)
@@ -47,11 +50,11 @@ describe('ml/generate: text generation', () => {
   })
 
   it('takes the argmax of the next-token logits at temperature 0', () => {
-    const prompt = bytes('The quick brown fox')
+    const prompt = ids('The quick brown fox')
     const result = generate(model, prompt, { maxTokens: 10, temperature: 0, seed: 'ignored' })
     const context = Array.from(prompt)
     for (const token of result.bytes) {
-      assert.equal(token, argmax(nextTokenLogits(model, Uint8Array.from(context))))
+      assert.equal(token, argmax(nextTokenLogits(model, Int32Array.from(context))))
       context.push(token)
     }
     // The seed plays no part in greedy decoding.
@@ -75,7 +78,7 @@ describe('ml/generate: text generation', () => {
   })
 
   it('slides the context window at the context limit', () => {
-    const long = bytes('abcdefghij'.repeat(10))
+    const long = ids('abcdefghij'.repeat(10))
     assert.ok(long.length > config.contextLength)
     const lastWindow = long.subarray(long.length - config.contextLength)
     assert.deepEqual(nextTokenLogits(model, long), nextTokenLogits(model, lastWindow))
@@ -89,7 +92,7 @@ describe('ml/generate: text generation', () => {
   })
 
   it('ends before a stop string and never hands out bytes it has to take back', () => {
-    const prompt = bytes('Hello')
+    const prompt = ids('Hello')
     const free = generate(model, prompt, { maxTokens: 20, temperature: 0, seed: 's' }).bytes
     const stop = free.slice(6, 9)
     const at = Buffer.from(free).indexOf(Buffer.from(stop))
@@ -112,17 +115,17 @@ describe('ml/generate: text generation', () => {
     const backends = availableBackends()
     if (backends.length < 2) this.skip()
     const texts = backends.map((name) =>
-      Buffer.from(generate(microModel(getKernels(name as 'ts' | 'cpu')), bytes('Backends agree'), sampled).bytes),
+      Buffer.from(generate(microModel(getKernels(name as 'ts' | 'cpu')), ids('Backends agree'), sampled).bytes),
     )
     for (const text of texts.slice(1)) assert.deepEqual(text, texts[0])
   })
 
   it('rejects bad options with an error that names them', () => {
-    assert.throws(() => new Generation(model, new Uint8Array(), sampled), /prompt/)
-    assert.throws(() => new Generation(model, bytes('x'), { ...sampled, maxTokens: 0 }), /maxTokens/)
-    assert.throws(() => new Generation(model, bytes('x'), { ...sampled, temperature: Number.NaN }), /temperature/)
-    assert.throws(() => new Generation(model, bytes('x'), { ...sampled, stop: [new Uint8Array()] }), /stop/)
+    assert.throws(() => new Generation(model, new Int32Array(), sampled), /prompt/)
+    assert.throws(() => new Generation(model, ids('x'), { ...sampled, maxTokens: 0 }), /maxTokens/)
+    assert.throws(() => new Generation(model, ids('x'), { ...sampled, temperature: Number.NaN }), /temperature/)
+    assert.throws(() => new Generation(model, ids('x'), { ...sampled, stop: [new Uint8Array()] }), /stop/)
     const stage = initStageWeights(config, 1, config.nLayers, deriveKey('generate-test', 'backbone'))
-    assert.throws(() => nextTokenLogits({ ...model, backbone: stage }, bytes('x')), /whole model/)
+    assert.throws(() => nextTokenLogits({ ...model, backbone: stage }, ids('x')), /whole model/)
   })
 })

@@ -26,10 +26,10 @@ const tokens = 12
 
 const bytesOf = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength)
 
-function batch(): { inputs: Uint8Array; targets: Uint8Array } {
+function batch(): { inputs: Int32Array; targets: Int32Array } {
   const text = Buffer.from('grouped heads share keys and values; gates open and close. '.repeat(3))
   const rows = sequences * tokens
-  return { inputs: new Uint8Array(text.subarray(0, rows)), targets: new Uint8Array(text.subarray(1, rows + 1)) }
+  return { inputs: Int32Array.from(text.subarray(0, rows)), targets: Int32Array.from(text.subarray(1, rows + 1)) }
 }
 
 function runOf(config: ModelConfig, kernels: Kernels = tsKernels): StageRun {

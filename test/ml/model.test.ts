@@ -10,12 +10,12 @@ import { initAdapters, initStageWeights } from '../../src/ml/weights.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>
 
-function setup(sequences = 2, tokens = 16): { run: StageRun; inputs: Uint8Array; targets: Uint8Array } {
+function setup(sequences = 2, tokens = 16): { run: StageRun; inputs: Int32Array; targets: Int32Array } {
   const stage = initStageWeights(config, 0, config.nLayers, deriveKey('test', 'backbone'))
   const adapters = initAdapters(config, defaultLora, 0, config.nLayers, deriveKey('test', 'lora'))
   const text = Buffer.from('a stitch in time saves nine; a stitch in time saves nine. '.repeat(4))
-  const inputs = new Uint8Array(sequences * tokens)
-  const targets = new Uint8Array(sequences * tokens)
+  const inputs = new Int32Array(sequences * tokens)
+  const targets = new Int32Array(sequences * tokens)
   for (let s = 0; s < sequences; s++) {
     for (let t = 0; t < tokens; t++) {
       inputs[s * tokens + t] = text[s * 5 + t] as number
@@ -73,8 +73,13 @@ describe('ml/model: BitNet b1.58 stage with LoRA', function () {
     const { run, inputs, targets } = setup()
     assert.throws(() => stageForward(run, { kind: 'tokens', tokens: inputs.subarray(1) }, targets), ShapeError)
     assert.throws(() => stageForward(run, { kind: 'tokens', tokens: inputs }), /targets/)
+    for (const bad of [-1, config.vocabSize]) {
+      const outside = Int32Array.from(inputs)
+      outside[3] = bad
+      assert.throws(() => stageForward(run, { kind: 'tokens', tokens: outside }, targets), /outside \[0, 256\)/)
+    }
     assert.throws(
-      () => stageForward({ ...run, tokens: 1000, sequences: 1 }, { kind: 'tokens', tokens: new Uint8Array(1000) }),
+      () => stageForward({ ...run, tokens: 1000, sequences: 1 }, { kind: 'tokens', tokens: new Int32Array(1000) }),
       /context/,
     )
     const last = { ...run.stage, first: 1, layers: run.stage.layers.slice(1) }

@@ -516,7 +516,7 @@ describe('cpu backend (native) vs ts reference, bytewise', function () {
             K.crossEntropy(
               dl as Float32Array,
               logits as Float32Array,
-              Uint8Array.from(targets as Float32Array),
+              Int32Array.from(targets as Float32Array),
               t,
               vocab,
             ),
@@ -649,7 +649,7 @@ describe('cpu backend: off the JS thread', function () {
     await Promise.all(jobs)
     const dl = new Float32Array(2 * 3)
     const logits = Float32Array.of(1, 2, 3, -1, 0.5, 4)
-    const targets = Uint8Array.of(2, 0)
+    const targets = Int32Array.of(2, 0)
     const loss = await cpuKernelsAsync.crossEntropy(dl, logits, targets, 2, 3)
     assert.equal(loss, tsKernels.crossEntropy(new Float32Array(6), logits, targets, 2, 3))
   })
@@ -691,7 +691,7 @@ describe('cpu backend: off the JS thread', function () {
       relu2Forward: () => [new Float32Array(33), F(33)],
       relu2Backward: () => [new Float32Array(33), F(33), F(33)],
       addScaled: () => [new Float32Array(33), F(33), F(33), 0.7],
-      crossEntropy: () => [new Float32Array(12), F(12, 5), Uint8Array.of(0, 3, 1), 3, 4],
+      crossEntropy: () => [new Float32Array(12), F(12, 5), Int32Array.of(0, 3, 1), 3, 4],
       adamw: () => [F(33), F(33), F(33, 0.1).map(Math.abs), F(33), 1e-3, 0.9, 0.999, 1e-8, 0.01, 0.1, 0.01],
       weightedSum: () => [new Float32Array(33), [F(33), F(33), F(33)], F(3)],
     }
@@ -702,7 +702,7 @@ describe('cpu backend: off the JS thread', function () {
       const args = make()
       const copies = (a: unknown[]) =>
         a.map((x) =>
-          x instanceof Float32Array || x instanceof Int8Array || x instanceof Uint8Array
+          x instanceof Float32Array || x instanceof Int8Array || x instanceof Uint8Array || x instanceof Int32Array
             ? x.slice()
             : Array.isArray(x)
               ? x.map((y: Float32Array) => y.slice())
@@ -783,7 +783,7 @@ describe('cpu backend: bad input', () => {
     assert.throws(() => K.relu2Forward(f32(3), f32(4)), ShapeError)
     assert.throws(() => K.relu2Backward(f32(4), f32(4), f32(3)), ShapeError)
     assert.throws(() => K.addScaled(f32(4), f32(4), f32(5), 1), ShapeError)
-    assert.throws(() => K.crossEntropy(f32(6), f32(6), new Uint8Array(3), 2, 3), ShapeError)
+    assert.throws(() => K.crossEntropy(f32(6), f32(6), new Int32Array(3), 2, 3), ShapeError)
     assert.throws(() => K.adamw(f32(4), f32(4), f32(3), f32(4), 1, 0.9, 0.9, 1e-8, 0, 1, 1), ShapeError)
     assert.throws(() => K.weightedSum(f32(4), [f32(4), f32(3)], f32(2)), ShapeError)
     assert.throws(() => K.weightedSum(f32(4), [f32(4)], f32(2)), ShapeError)
@@ -795,7 +795,10 @@ describe('cpu backend: bad input', () => {
     assert.throws(() => K.matmulNT(f32(6), f32(6), f32(9), 2, 3.5, 3), ShapeError)
     assert.throws(() => K.matmulNT(f32(0), f32(0), f32(0), -1, 0, 0), ShapeError)
     assert.throws(() => K.matmulNT(new Float64Array(6) as unknown as Float32Array, f32(6), f32(9), 2, 3, 3), ShapeError)
-    assert.throws(() => K.crossEntropy(f32(6), f32(6), Uint8Array.of(0, 3), 2, 3), ShapeError)
+    assert.throws(() => K.crossEntropy(f32(6), f32(6), Int32Array.of(0, 3), 2, 3), ShapeError)
+    assert.throws(() => K.crossEntropy(f32(6), f32(6), Int32Array.of(-1, 0), 2, 3), /outside \[0, 3\)/)
+    // Byte targets are not token ids: the element type is checked before C++ reads them.
+    assert.throws(() => K.crossEntropy(f32(6), f32(6), Uint8Array.of(0, 1) as unknown as Int32Array, 2, 3), ShapeError)
     const shared = f32(12)
     assert.throws(() => K.matmulNN(shared.subarray(0, 4), shared.subarray(2, 8), f32(6), 2, 3, 2), ShapeError)
     assert.throws(
@@ -812,9 +815,14 @@ describe('cpu backend: bad input', () => {
     )
     assert.throws(() => raw.matmulNT?.(new Float32Array(1), 'a', new Float32Array(1), 1, 1, 1), TypeError)
     assert.throws(
-      () => raw.crossEntropy?.(new Float32Array(2), new Float32Array(2), Uint8Array.of(5), 1, 2),
+      () => raw.crossEntropy?.(new Float32Array(2), new Float32Array(2), Int32Array.of(5), 1, 2),
       RangeError,
     )
+    assert.throws(
+      () => raw.crossEntropy?.(new Float32Array(2), new Float32Array(2), Int32Array.of(-1), 1, 2),
+      RangeError,
+    )
+    assert.throws(() => raw.crossEntropy?.(new Float32Array(2), new Float32Array(2), Uint8Array.of(1), 1, 2), TypeError)
     assert.throws(() => raw.matmulNT?.(new Float32Array(1)), TypeError)
   })
 })

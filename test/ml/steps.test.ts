@@ -23,7 +23,10 @@ function stageSetup(kernels: Kernels, first: number, end: number) {
   const adapters = initAdapters(config, defaultLora, first, end, deriveKey('steps-test', 'lora'))
   const run: StageRun = { kernels, stage, adapters, lora: defaultLora, sequences, tokens }
   const text = Buffer.from('the quick brown fox jumps over the lazy dog; '.repeat(3))
-  const batch = { tokens: new Uint8Array(text.subarray(0, rows)), targets: new Uint8Array(text.subarray(1, rows + 1)) }
+  const batch = {
+    tokens: Int32Array.from(text.subarray(0, rows)),
+    targets: Int32Array.from(text.subarray(1, rows + 1)),
+  }
   const wave = (seed: number): Float32Array =>
     Float32Array.from({ length: rows * config.dModel }, (_, i) => Math.fround(Math.sin(i * 0.37 + seed) * 0.5))
   const input: StageInput =

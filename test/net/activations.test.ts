@@ -82,7 +82,7 @@ describe('net: activation streams', function () {
   }
 
   const header = (sizeBytes: number, cid: string) =>
-    encodeMessage({ v: 1, direction: 'forward', window: 0, step: 0, sizeBytes, cid }, 1024)
+    encodeMessage({ v: 2, direction: 'forward', window: 0, step: 0, innerStep: 0, microBatch: 0, sizeBytes, cid }, 1024)
   const frame = (bytes: Uint8Array) => lp.encode.single(bytes).subarray()
 
   it('rejects bad input with a clear reason and stays up, memory bounded', async () => {
@@ -98,7 +98,9 @@ describe('net: activation streams', function () {
     assert.match(reply.reason ?? '', /header/)
 
     // Header with a field of the wrong type.
-    reply = await sendRaw([frame(encodeMessage({ v: 1, direction: 'sideways', window: 0, step: 0 }, 1024))])
+    reply = await sendRaw([
+      frame(encodeMessage({ v: 2, direction: 'sideways', window: 0, step: 0, innerStep: 0, microBatch: 0 }, 1024)),
+    ])
     assert.equal(reply.code, 'ERR_BAD_FRAME')
 
     // Announces a tensor over the cap: refused before anything is allocated.
@@ -221,7 +223,16 @@ describe('net: activation streams against senders that announce much and send li
   const headerFrame = (sizeBytes: number) =>
     frame(
       encodeMessage(
-        { v: 1, direction: 'forward', window: 0, step: 0, sizeBytes, cid: cidOf(randomBytes(32, 1)).toString() },
+        {
+          v: 2,
+          direction: 'forward',
+          window: 0,
+          step: 0,
+          innerStep: 0,
+          microBatch: 0,
+          sizeBytes,
+          cid: cidOf(randomBytes(32, 1)).toString(),
+        },
         1024,
       ),
     )

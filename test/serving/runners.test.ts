@@ -8,6 +8,7 @@ import { WorkerRunner } from '../../src/actors/serving/worker-runner.ts'
 import { type GenerationOptions, generate } from '../../src/ml/generate.ts'
 import type { Kernels } from '../../src/ml/kernels/contract.ts'
 import { tsKernels } from '../../src/ml/kernels/ts-kernels.ts'
+import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { writeAdapters, writeMicroBackbone } from './helpers.ts'
 
 /** The ts kernels, counting the calls made through them on this thread. */
@@ -35,7 +36,7 @@ async function complete(
   const pieces: Uint8Array[] = []
   const outcome = await runner.run(
     model,
-    new TextEncoder().encode('In the beginning'),
+    bytesTokenizer.encode('In the beginning'),
     options,
     (bytes) => pieces.push(bytes),
     signal ?? new AbortController().signal,
@@ -59,7 +60,7 @@ describe('serving: completion runners', function () {
   it('give the bytes of generate(), inline on this thread and in the worker off it', async () => {
     const counted = countingKernels()
     const model = loadLocalModel({ backboneDir: dir, adaptersFile, kernels: counted.kernels })
-    const expected = generate(model, new TextEncoder().encode('In the beginning'), options)
+    const expected = generate(model, bytesTokenizer.encode('In the beginning'), options)
     const callsByGenerate = counted.calls()
     assert.ok(callsByGenerate > 0)
 

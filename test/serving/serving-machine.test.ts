@@ -32,7 +32,7 @@ describe('serving: the role machine follows the model pointer', () => {
       chain: { height: 0, subnets: () => [], finalAdapterPointer: () => null, currentWindow: () => null },
       model: { currentModel: () => Promise.reject(new Error('the tests provide loadModel')) },
       training: {} as ServingComponents['training'],
-      heldOut: new Uint8Array(0),
+      heldOut: new Int32Array(0),
       logger: createLogger({ name: 'serving', level: 'silent', clock: new SimulatedClock() }),
     }
   }

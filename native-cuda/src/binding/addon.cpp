@@ -141,6 +141,9 @@ View<int8_t> i8(const Napi::CallbackInfo& info, size_t i, const char* name, Job&
 View<uint8_t> u8(const Napi::CallbackInfo& info, size_t i, const char* name, Job& job, bool keepAlive) {
   return typedArg<uint8_t>(info, i, napi_uint8_array, name, job, keepAlive);
 }
+View<int32_t> i32(const Napi::CallbackInfo& info, size_t i, const char* name, Job& job, bool keepAlive) {
+  return typedArg<int32_t>(info, i, napi_int32_array, name, job, keepAlive);
+}
 
 /** A dimension: an integer in [0, 2^31). */
 int64_t dimArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
@@ -434,14 +437,15 @@ std::unique_ptr<Job> prepCrossEntropy(const Napi::CallbackInfo& info, bool keep,
   auto job = std::make_unique<Job>();
   auto dl = f32(info, 0, "dlogits", *job, keep);
   auto logits = f32(info, 1, "logits", *job, keep);
-  auto targets = u8(info, 2, "targets", *job, keep);
+  auto targets = i32(info, 2, "targets", *job, keep);
   const int64_t t = dimArg(info, 3, "t");
   const int64_t vocab = dimArg(info, 4, "vocab");
   need(env, dl, mul(env, t, vocab), "dlogits");
   need(env, logits, mul(env, t, vocab), "logits");
   need(env, targets, t, "targets");
   for (int64_t r = 0; r < t; r++) {
-    if (targets.data[r] >= vocab) fail(env, "target " + std::to_string(targets.data[r]) + " ≥ vocab");
+    if (targets.data[r] < 0 || targets.data[r] >= vocab)
+      fail(env, "target " + std::to_string(targets.data[r]) + " outside [0, vocab)");
   }
   Job* self = job.get();
   job->hasResult = true;

@@ -438,7 +438,7 @@ void addScaled(float* out, const float* a, const float* b, double scale, int64_t
   });
 }
 
-float crossEntropy(float* dlogits, const float* logits, const uint8_t* targets, int64_t t, int64_t vocab) {
+float crossEntropy(float* dlogits, const float* logits, const int32_t* targets, int64_t t, int64_t vocab) {
   if (t == 0) return std::nanf("");  // reference: f(0 / 0)
   std::vector<float> rowLoss(static_cast<size_t>(t));
   parallelFor(t, 16, static_cast<double>(vocab) * 30.0, [&](int64_t r0, int64_t r1) {

@@ -32,7 +32,7 @@ void attentionBackward(float* dq, float* dk, float* dv, const float* dout, const
 void relu2Forward(float* y, const float* x, int64_t n);
 void relu2Backward(float* dx, const float* x, const float* dy, int64_t n);
 void addScaled(float* out, const float* a, const float* b, double scale, int64_t n);
-float crossEntropy(float* dlogits, const float* logits, const uint8_t* targets, int64_t t, int64_t vocab);
+float crossEntropy(float* dlogits, const float* logits, const int32_t* targets, int64_t t, int64_t vocab);
 void adamw(float* p, float* m, float* v, const float* g, int64_t n, double lr, double beta1, double beta2, double eps,
            double weightDecay, double bc1, double bc2);
 void weightedSum(float* out, const float* const* grads, const float* coef, int64_t count, int64_t n);

@@ -378,7 +378,7 @@ __global__ void addScaledKernel(float* out, const float* a, const float* b, doub
 }
 
 /** One block per row: max and Σ exp in order by thread 0, exponentials and gradients in parallel. */
-__global__ void crossEntropyKernel(float* dlogits, float* rowLoss, const float* logits, const uint8_t* targets,
+__global__ void crossEntropyKernel(float* dlogits, float* rowLoss, const float* logits, const int32_t* targets,
                                    int64_t t, int64_t vocab) {
   const int64_t r = blockIdx.x;
   const float* l = logits + r * vocab;
@@ -651,12 +651,12 @@ void addScaled(float* out, const float* a, const float* b, double scale, int64_t
   c.download(out, dOut, n);
 }
 
-float crossEntropy(float* dlogits, const float* logits, const uint8_t* targets, int64_t t, int64_t vocab) {
+float crossEntropy(float* dlogits, const float* logits, const int32_t* targets, int64_t t, int64_t vocab) {
   if (t == 0) return __builtin_nanf("");  // reference: f(0 / 0)
   Context& c = context();
   std::lock_guard<std::mutex> lock(c.mutex);
   const float* dL = c.upload(0, logits, t * vocab);
-  const uint8_t* dT = c.upload(1, targets, t);
+  const int32_t* dT = c.upload(1, targets, t);
   float* dD = c.slotOf<float>(2, t * vocab);
   float* dRow = c.slotOf<float>(3, t);
   float* dLoss = c.slotOf<float>(4, 1);

@@ -1,14 +1,13 @@
 /**
- * One task of a miner's window, as a machine: its stage of the task's pipeline path, run with
- * its neighbours over activation streams, what a verifier needs stored, then commit, reveal,
- * and watch the claim until the chain settles it.
+ * One task of a miner's window, as a machine: its stage of the task's pipeline path trained
+ * for H inner steps with its neighbours over activation streams (stage-trainer.ts: per inner
+ * step, M micro-batches forward then backward as a GPipe pipeline, then a local AdamW step),
+ * what a verifier needs stored, then commit, reveal, and watch the claim until the chain
+ * settles it. The submission is the pseudo-gradient Δ = θ_start − θ_end.
  *
- *   starting ─▶ receivingInput ─▶ forward ─▶ sendingOutput ─▶ receivingOutputGradient ─▶ backward
- *      │        (not first)                  (not last)        (not last)                    │
- *      │                                                                                      ▼
- *      │                        storing ◀─ sendingInputGradient (not first) ◀─────────────────┘
- *      │                           │
- *      └─▶ copying (copiedCid) ─▶ committing ─▶ awaitingReplicaCommits ─▶ revealing ─▶ watchingClaim ─▶ submitted
+ *   starting ─▶ training ─▶ storing ─▶ committing ─▶ awaitingReplicaCommits ─▶ revealing ─▶ watchingClaim ─▶ submitted
+ *      │                                   ▲
+ *      └─▶ copying (copiedCid) ────────────┘
  *
  *   a neighbour's tensor that does not come by the deadline, or any effect that throws ─▶ failed
  *   a block at or past the window's close before the commit ─▶ abandoned (no commit is sent)
@@ -32,13 +31,12 @@ import {
   f32Bytes,
   f32From,
   type StageTrace,
-  taskBatch,
+  stepBatch,
   taskTokens,
   traceMetadata,
 } from '../training/protocol.ts'
-import { type StageContext, type TracedForward, tracedBackward, tracedForward } from '../training/stage-work.ts'
-import { stepBytes, storeStepTrace } from '../training/step-trace.ts'
-import type { Direction } from '../training/tensor-inbox.ts'
+import { type LinkDirection, runStage, type StageLinks, StageTrainer } from '../training/stage-trainer.ts'
+import { innerStepBytes, storeStepTrace } from '../training/step-trace.ts'
 import type { BlockEvent } from './block-event.ts'
 import type { MinerComponents } from './miner-components.ts'
 import { pathOf, receiveSources, sendTargets } from './pipeline.ts'
@@ -74,9 +72,9 @@ export interface MinerTaskInput {
   readonly windowTasks: readonly Task[]
   readonly windowSeed: string
   readonly closeHeight: number
-  /** Each wait on a neighbour's tensor gives up after this long. */
+  /** Each wait on a neighbour's tensor gives up after this long (and never past `sendUntilMs`). */
   readonly waitMs: number
-  /** Monotonic time after which a send to a neighbour is given up. */
+  /** Monotonic time after which a send to a neighbour, or a wait for one, is given up. */
   readonly sendUntilMs: number
   /** Null only for a task that does no work (the copiedCid misbehaviour). */
   readonly shard: ShardPieces | null
@@ -84,22 +82,23 @@ export interface MinerTaskInput {
 
 export type MinerTaskEvent = BlockEvent
 
-interface StageResult {
-  readonly grads: Params
-  readonly dInput: Float32Array | null
-  /** Every step's output (src/ml/steps.ts), for the step trace. */
-  readonly steps: readonly Float32Array[]
+/** What a stage's share of a task came to, before it is stored. */
+export interface TrainedTask {
+  /** The pseudo-gradient Δ = θ_start − θ_end of the stage's adapters. */
+  readonly delta: Params
+  /** Each inner step's leaf bytes (step-trace.ts), in step order. */
+  readonly steps: readonly Uint8Array[]
+  /** The activations received, step-major (empty on the first stage). */
+  readonly inputs: readonly Float32Array[]
+  /** The output gradients received, step-major (empty on the last stage). */
+  readonly dOutputs: readonly Float32Array[]
 }
 
 interface MinerTaskContext extends MinerTaskInput {
   readonly replica: number
   readonly upstream: Task | undefined
   readonly downstream: Task | undefined
-  readonly input: Float32Array | null
-  readonly forwardPass: TracedForward | null
-  readonly output: Uint8Array | null
-  readonly dOutput: Float32Array | null
-  readonly stageResult: StageResult | null
+  readonly trained: TrainedTask | null
   readonly cid: string | null
   readonly traceCid: string | null
   readonly code: string
@@ -111,148 +110,145 @@ export function saltFor(secretKey: Uint8Array, taskId: string): string {
   return sha256Hex(secretKey, `r3mes/salt/1\0${taskId}`).slice(0, 32)
 }
 
-function stageContext(c: MinerComponents, task: Task, windowSeed: string, shard: ShardPieces): StageContext {
-  const { data, kernels } = c.training
-  const protocol = c.training.protocolAt(task.window)
-  return {
-    kernels,
-    stage: shard.stage,
-    adapters: shard.adapters,
-    protocol,
-    batch: taskBatch(protocol, data.train, data.shardCount, task, windowSeed),
-  }
-}
-
 // ---- the default effects ------------------------------------------------------------------
 
-interface ReceiveInput {
-  readonly components: MinerComponents
-  readonly task: Task
-  readonly neighbour: Task | undefined
-  readonly direction: Direction
-  readonly waitMs: number
-}
-
-/** The first tensor any replica of the neighbouring task sends; TensorWaitTimeoutError at the deadline. */
-const receiveTensor = fromPromise<Float32Array, ReceiveInput>(async ({ input, signal }) => {
-  const { components: c, task, neighbour } = input
-  const ready = neighbour === undefined ? undefined : c.presence?.readyMiners(neighbour.subnet, task.window)
-  const bytes = await c.inbox.takeFirst(
-    task.window,
-    task.shard,
-    input.direction,
-    receiveSources(neighbour, ready),
-    input.waitMs,
-    signal,
-  )
-  return f32From(bytes)
-})
-
-interface SendInput {
-  readonly components: MinerComponents
-  readonly task: Task
-  readonly replica: number
-  readonly neighbour: Task | undefined
-  readonly direction: Direction
-  readonly bytes: Uint8Array
-  readonly untilMs: number
-}
-
-/** Send a tensor to this replica's targets on the neighbouring task, all at once. */
-const sendTensor = fromPromise<void, SendInput>(async ({ input, signal }) => {
-  const { components: c, task, neighbour } = input
-  const ready = neighbour === undefined ? undefined : c.presence?.readyMiners(neighbour.subnet, task.window)
-  const tensor = { direction: input.direction, window: task.window, step: task.shard, bytes: input.bytes }
-  await Promise.all(
-    sendTargets(neighbour, task, input.replica, ready).map((to) => c.tensors.send(to, tensor, input.untilMs, signal)),
-  )
-})
-
-interface ComputeInput {
+export interface TrainInput {
   readonly components: MinerComponents
   readonly task: Task
   readonly windowSeed: string
+  readonly replica: number
+  readonly upstream: Task | undefined
+  readonly downstream: Task | undefined
   readonly shard: ShardPieces
-  readonly input: Float32Array | null
-  readonly forwardPass: TracedForward | null
-  readonly dOutput: Float32Array | null
-}
-
-const computeForward = fromPromise<TracedForward, ComputeInput>(async ({ input }) => {
-  const c = input.components
-  const started = c.clock.monotonicMs()
-  const forward = tracedForward(stageContext(c, input.task, input.windowSeed, input.shard), input.input)
-  c.metrics.trainingMs += c.clock.monotonicMs() - started
-  return forward
-})
-
-const computeBackward = fromPromise<StageResult, ComputeInput>(async ({ input }) => {
-  const c = input.components
-  const started = c.clock.monotonicMs()
-  const result = tracedBackward(
-    stageContext(c, input.task, input.windowSeed, input.shard),
-    input.forwardPass as TracedForward,
-    input.dOutput,
-  )
-  c.metrics.trainingMs += c.clock.monotonicMs() - started
-  c.metrics.tasksRun++
-  c.metrics.tokensTrained += taskTokens(c.training.protocolAt(input.task.window))
-  if (c.misbehaviours.has('wrongGradient')) {
-    // Planted fault: one value off by a little, as a bug or a shortcut would leave it.
-    const first = [...result.grads.keys()].sort()[0] as string
-    const g = result.grads.get(first) as Float32Array
-    g[0] = Math.fround((g[0] as number) + 0.01)
-  }
-  return result
-})
-
-interface StoreInput {
-  readonly components: MinerComponents
-  readonly task: Task
-  readonly pointer: string | null
-  readonly grads: Params
-  readonly input: Float32Array | null
-  readonly output: Uint8Array | null
-  readonly dOutput: Float32Array | null
-  readonly dInput: Float32Array | null
-  readonly steps: readonly Float32Array[]
+  readonly waitMs: number
+  readonly untilMs: number
 }
 
 /**
- * Store the gradient and the trace a verifier re-executes from: the boundary tensors by CID,
- * and the step trace (every step's output and the index over them, whose root the trace names).
- * Only the trace, the gradient and the index are announced: step tensors are asked of the
- * miner, and only by a dispute that bisects to them.
+ * The stage's links over the network: a tensor is taken from the inbox, the first to arrive
+ * from any replica of the neighbouring task, waiting no longer than `waitMs` nor past
+ * `untilMs` (TensorWaitTimeoutError then); one is sent to this replica's targets on the
+ * neighbouring task, all at once.
  */
-const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(async ({ input }) => {
+export function networkLinks(input: TrainInput, signal: AbortSignal): StageLinks {
+  const { components: c, task } = input
+  const neighbourOf = (direction: LinkDirection, receiving: boolean): Task | undefined =>
+    (direction === 'forward') === receiving ? input.upstream : input.downstream
+  const ready = (neighbour: Task | undefined) =>
+    neighbour === undefined ? undefined : c.presence?.readyMiners(neighbour.subnet, task.window)
+  return {
+    async receive(step, micro, direction) {
+      const neighbour = neighbourOf(direction, true)
+      const waitMs = Math.max(1, Math.min(input.waitMs, input.untilMs - c.clock.monotonicMs()))
+      const bytes = await c.inbox.takeFirst(
+        task.window,
+        { step: task.shard, innerStep: step, microBatch: micro },
+        direction,
+        receiveSources(neighbour, ready(neighbour)),
+        waitMs,
+        signal,
+      )
+      return f32From(bytes)
+    },
+    async send(step, micro, direction, tensor) {
+      const neighbour = neighbourOf(direction, false)
+      const out = { direction, window: task.window, step: task.shard, innerStep: step, microBatch: micro }
+      const bytes = f32Bytes(tensor)
+      await Promise.all(
+        sendTargets(neighbour, task, input.replica, ready(neighbour)).map((to) =>
+          c.tensors.send(to, { ...out, bytes }, input.untilMs, signal),
+        ),
+      )
+    },
+  }
+}
+
+/** Train the stage's share of the task with its neighbours: every inner step, then Δ. */
+export const trainStage = fromPromise<TrainedTask, TrainInput>(async ({ input, signal }) => {
   const c = input.components
+  const { data, kernels } = c.training
+  const protocol = c.training.protocolAt(input.task.window)
+  const started = c.clock.monotonicMs()
+  const trainer = new StageTrainer({
+    kernels,
+    stage: input.shard.stage,
+    protocol,
+    batchOf: (step) => stepBatch(protocol, data.train, data.shardCount, input.task, input.windowSeed, step),
+    start: input.shard.adapters,
+  })
+  const steps: Uint8Array[] = []
+  const inputs: Float32Array[] = []
+  const dOutputs: Float32Array[] = []
+  await runStage(trainer, networkLinks(input, signal), {
+    signal,
+    onStep: (record) => {
+      steps.push(innerStepBytes(record))
+      inputs.push(...record.inputs)
+      dOutputs.push(...record.dOutputs)
+    },
+  })
+  const delta = trainer.pseudoGradient()
+  c.metrics.trainingMs += c.clock.monotonicMs() - started
+  c.metrics.tasksRun++
+  c.metrics.tokensTrained += taskTokens(protocol)
+  if (c.misbehaviours.has('wrongGradient')) {
+    // Planted fault: one value of the pseudo-gradient off by a little, as a bug or a shortcut would leave it.
+    const first = [...delta.keys()].sort()[0] as string
+    const g = delta.get(first) as Float32Array
+    g[0] = Math.fround((g[0] as number) + 0.01)
+  }
+  return { delta, steps, inputs, dOutputs }
+})
+
+export interface StoreInput {
+  readonly components: MinerComponents
+  readonly task: Task
+  readonly pointer: string | null
+  readonly trained: TrainedTask
+  readonly first: boolean
+  readonly last: boolean
+}
+
+/**
+ * Store the pseudo-gradient and the trace a verifier re-executes from: the tensors received
+ * by CID, and the step trace (each inner step's leaf and the index over them, whose root the
+ * trace names). Only the trace, the pseudo-gradient, the index and the received tensors are
+ * announced: inner-step leaves are asked of the miner, and only by a dispute that bisects to
+ * them.
+ */
+export const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(async ({ input }) => {
+  const c = input.components
+  const { trained } = input
   // Planted fault: a withholding miner names its content on chain but never stores it, so
   // nobody can fetch it from this node, and it announces no holdings.
   const withholds = c.misbehaviours.has('withholdingMiner')
   const store = async (bytes: Uint8Array): Promise<string> =>
     withholds ? c.content.cidOf(bytes) : c.content.store(bytes)
-  const gradient = encodeGradient(input.grads, input.task, taskTokens(c.training.protocolAt(input.task.window)))
+  const gradient = encodeGradient(trained.delta, input.task, taskTokens(c.training.protocolAt(input.task.window)))
   const cid = await store(gradient)
-  const steps = await storeStepTrace(store, input.task.id, stepBytes(input.steps, gradient))
+  const steps = await storeStepTrace(store, input.task.id, [...trained.steps, gradient])
+  const storeAll = async (tensors: readonly Float32Array[]): Promise<string[]> => {
+    const cids: string[] = []
+    for (const t of tensors) cids.push(await store(f32Bytes(t)))
+    return cids
+  }
   const trace: StageTrace = {
-    v: 2,
+    v: 3,
     task: input.task.id,
     adapterState: input.pointer ?? 'initial',
-    input: input.input === null ? null : await store(f32Bytes(input.input)),
-    output: input.output === null ? null : await store(input.output),
-    dOutput: input.dOutput === null ? null : await store(f32Bytes(input.dOutput)),
-    dInput: input.dInput === null ? null : await store(f32Bytes(input.dInput)),
+    inputs: input.first ? null : await storeAll(trained.inputs),
+    dOutputs: input.last ? null : await storeAll(trained.dOutputs),
     steps: steps.index,
     stepRoot: steps.root,
   }
   const traceCid = await store(encodeTrace(trace))
-  const held = [cid, traceCid, trace.input, trace.output, trace.dOutput, trace.dInput, trace.steps]
   if (!withholds)
-    await c.presence?.announceHeld(
-      input.task.subnet,
-      input.task.window,
-      held.filter((x): x is string => x !== null),
-    )
+    await c.presence?.announceHeld(input.task.subnet, input.task.window, [
+      cid,
+      traceCid,
+      steps.index,
+      ...new Set([...(trace.inputs ?? []), ...(trace.dOutputs ?? [])]),
+    ])
   return { cid, traceCid }
 })
 
@@ -370,16 +366,6 @@ const submitInput = ({ context }: { context: MinerTaskContext }): SubmitInput =>
   closeHeight: context.closeHeight,
 })
 
-const computeInput = ({ context }: { context: MinerTaskContext }): ComputeInput => ({
-  components: context.components,
-  task: context.task,
-  windowSeed: context.windowSeed,
-  shard: context.shard as ShardPieces,
-  input: context.input,
-  forwardPass: context.forwardPass,
-  dOutput: context.dOutput,
-})
-
 /** Before the commit, a block at or past the close ends the task: its work can no longer count. */
 const closesEarly = { block: { guard: 'windowClosed', target: '#minerTask.abandoned' } } as const
 
@@ -405,10 +391,7 @@ export const minerTaskMachine = setup({
     events: {} as MinerTaskEvent,
   },
   actors: {
-    receiveTensor,
-    sendTensor,
-    computeForward,
-    computeBackward,
+    trainStage,
     storeResults,
     sendCommit,
     awaitReplicaCommits,
@@ -418,8 +401,6 @@ export const minerTaskMachine = setup({
   },
   guards: {
     copiesWork: ({ context }) => context.shard === null,
-    firstStage: ({ context }) => context.shard?.stage.first === 0,
-    lastStage: ({ context }) => context.shard?.stage.end === context.shard?.stage.config.nLayers,
     windowClosed: ({ context, event }) => event.height >= context.closeHeight,
   },
   actions: {
@@ -442,11 +423,7 @@ export const minerTaskMachine = setup({
       replica: input.task.miners.indexOf(input.components.key.address),
       upstream: path[at - 1],
       downstream: path[at + 1],
-      input: null,
-      forwardPass: null,
-      output: null,
-      dOutput: null,
-      stageResult: null,
+      trained: null,
       cid: null,
       traceCid: null,
       code: TaskStop.failed,
@@ -456,11 +433,7 @@ export const minerTaskMachine = setup({
   initial: 'starting',
   states: {
     starting: {
-      always: [
-        { guard: 'copiesWork', target: 'copying' },
-        { guard: 'firstStage', target: 'forward' },
-        { target: 'receivingInput' },
-      ],
+      always: [{ guard: 'copiesWork', target: 'copying' }, { target: 'training' }],
     },
     copying: {
       on: closesEarly,
@@ -485,98 +458,23 @@ export const minerTaskMachine = setup({
         onError: failOn('copying'),
       },
     },
-    receivingInput: {
+    training: {
       on: closesEarly,
       invoke: {
-        src: 'receiveTensor',
+        src: 'trainStage',
         input: ({ context }) => ({
           components: context.components,
           task: context.task,
-          neighbour: context.upstream,
-          direction: 'forward' as const,
-          waitMs: context.waitMs,
-        }),
-        onDone: { target: 'forward', actions: assign({ input: ({ event }) => event.output }) },
-        onError: failOn('receivingInput'),
-      },
-    },
-    forward: {
-      on: closesEarly,
-      invoke: {
-        src: 'computeForward',
-        input: computeInput,
-        onDone: [
-          { guard: 'lastStage', target: 'backward', actions: assign({ forwardPass: ({ event }) => event.output }) },
-          {
-            target: 'sendingOutput',
-            actions: assign({
-              forwardPass: ({ event }) => event.output,
-              output: ({ event }) => f32Bytes(event.output.output),
-            }),
-          },
-        ],
-        onError: failOn('forward'),
-      },
-    },
-    sendingOutput: {
-      on: closesEarly,
-      invoke: {
-        src: 'sendTensor',
-        input: ({ context }) => ({
-          components: context.components,
-          task: context.task,
+          windowSeed: context.windowSeed,
           replica: context.replica,
-          neighbour: context.downstream,
-          direction: 'forward' as const,
-          bytes: context.output as Uint8Array,
+          upstream: context.upstream,
+          downstream: context.downstream,
+          shard: context.shard as ShardPieces,
+          waitMs: context.waitMs,
           untilMs: context.sendUntilMs,
         }),
-        onDone: 'receivingOutputGradient',
-        onError: failOn('sendingOutput'),
-      },
-    },
-    receivingOutputGradient: {
-      on: closesEarly,
-      invoke: {
-        src: 'receiveTensor',
-        input: ({ context }) => ({
-          components: context.components,
-          task: context.task,
-          neighbour: context.downstream,
-          direction: 'backward' as const,
-          waitMs: context.waitMs,
-        }),
-        onDone: { target: 'backward', actions: assign({ dOutput: ({ event }) => event.output }) },
-        onError: failOn('receivingOutputGradient'),
-      },
-    },
-    backward: {
-      on: closesEarly,
-      invoke: {
-        src: 'computeBackward',
-        input: computeInput,
-        onDone: [
-          { guard: 'firstStage', target: 'storing', actions: assign({ stageResult: ({ event }) => event.output }) },
-          { target: 'sendingInputGradient', actions: assign({ stageResult: ({ event }) => event.output }) },
-        ],
-        onError: failOn('backward'),
-      },
-    },
-    sendingInputGradient: {
-      on: closesEarly,
-      invoke: {
-        src: 'sendTensor',
-        input: ({ context }) => ({
-          components: context.components,
-          task: context.task,
-          replica: context.replica,
-          neighbour: context.upstream,
-          direction: 'backward' as const,
-          bytes: f32Bytes(context.stageResult?.dInput as Float32Array),
-          untilMs: context.sendUntilMs,
-        }),
-        onDone: 'storing',
-        onError: failOn('sendingInputGradient'),
+        onDone: { target: 'storing', actions: assign({ trained: ({ event }) => event.output }) },
+        onError: failOn('training'),
       },
     },
     storing: {
@@ -587,12 +485,9 @@ export const minerTaskMachine = setup({
           components: context.components,
           task: context.task,
           pointer: context.shard?.pointer ?? null,
-          grads: context.stageResult?.grads as Params,
-          input: context.input,
-          output: context.output,
-          dOutput: context.dOutput,
-          dInput: context.stageResult?.dInput ?? null,
-          steps: context.stageResult?.steps ?? [],
+          trained: context.trained as TrainedTask,
+          first: context.upstream === undefined,
+          last: context.downstream === undefined,
         }),
         onDone: {
           target: 'committing',

@@ -8,12 +8,13 @@
  * adapter state it published. Both branches compute with the protocol of the claim's window
  * (the training parameters it recorded), whatever governance has changed since.
  *
- * A submission: From the claim's trace (by CID) it fetches the stage's inputs, runs the
- * stage again with the given kernels, and compares bytes with what the miner stored: its
- * boundary outputs, its gradient and the root of its step trace. Any difference, or content
- * that arrives corrupt, is a fault. A disputed submission whose challenger published its own
- * step trace is settled by bisection instead (reexecute-steps.ts): one step re-executed, not
- * the stage. Content that cannot be had in time is not a fault: the check throws a
+ * A submission: from the claim's trace (by CID) it fetches the tensors the stage received for
+ * every inner step and micro-batch, runs the stage's whole task again with the same stage
+ * trainer the miner ran (stage-trainer.ts) and the given kernels, and compares bytes with what
+ * the miner stored: its pseudo-gradient and the root of its step trace (one leaf per inner
+ * step: the state after it and the tensors it sent). Any difference, or content that arrives
+ * corrupt, is a fault. A disputed submission whose challenger published its own step trace is
+ * settled by bisection instead (reexecute-steps.ts): one inner step re-executed, not the task. Content that cannot be had in time is not a fault: the check throws a
  * `ContentUnavailableError` (availability.ts), asked of the owner and the replicas of its task
  * first, so a slow or cut network never convicts an honest miner of a fault. What the caller
  * does with it is the availability rule: a verifier or arbiter that still cannot get the
@@ -32,17 +33,16 @@ import {
   decodeTrace,
   encodeAdapterState,
   encodeGradient,
-  f32Bytes,
-  f32From,
-  taskBatch,
+  stepBatch,
   taskTokens,
   traceCidOf,
 } from '../training/protocol.ts'
-import { type StageContext, tracedBackward, tracedForward } from '../training/stage-work.ts'
-import { stepBytes, stepLeaf, stepRoot } from '../training/step-trace.ts'
+import { runStage, StageTrainer, type StageTrainerInit } from '../training/stage-trainer.ts'
+import { innerStepBytes, stepLeaf, stepRoot } from '../training/step-trace.ts'
 import { aggregateState, fetchInputs } from './aggregate-work.ts'
 import { fetchAvailable, holdersOf } from './availability.ts'
-import { type Bisected, type Dispute, disputeBySteps } from './reexecute-steps.ts'
+import { type Bisected, type Dispute, disputeBySteps, isComputeError } from './reexecute-steps.ts'
+import { receivedShapeFault, storedLinks, TensorNotServedError } from './stored-links.ts'
 
 /** What a re-execution reads: the claim's window and task, its content, the model pieces of its stage. */
 export interface ReexecuteComponents {
@@ -55,7 +55,7 @@ export interface ReexecuteComponents {
 export interface Recheck {
   readonly honest: boolean
   readonly reason: string
-  /** A whole-stage re-execution's step bytes (step-trace.ts), kept when asked (`keepSteps`): a challenger publishes them. */
+  /** A whole-task re-execution's step bytes (step-trace.ts), kept when asked (`keepSteps`): a challenger publishes them. */
   readonly steps?: readonly Uint8Array[]
   /** Where a dispute by bisection ended. */
   readonly bisected?: Bisected
@@ -64,7 +64,7 @@ export interface Recheck {
 export interface ReexecuteOptions {
   /** The challenger's step trace: the dispute is settled by bisection (reexecute-steps.ts). */
   readonly dispute?: Dispute | null
-  /** Return the whole-stage re-execution's step bytes (they are megabytes: only a challenger keeps them). */
+  /** Return the whole-task re-execution's step bytes (one state per inner step: only a challenger keeps them). */
   readonly keepSteps?: boolean
   /** How long each fetch may take before the content counts as unavailable. @default FETCH_DEADLINE_MS */
   readonly fetchDeadlineMs?: number
@@ -114,52 +114,68 @@ export async function reexecute(
     stateCid,
     stateCid === null ? undefined : model.aggregatorOf(stateCid),
   )
+  const { data } = training
   const protocol = training.protocolAt(task.window)
-  const ctx: StageContext = {
+  const trainerInit: StageTrainerInit = {
     kernels,
     stage,
-    adapters: adapterState.adapters,
     protocol,
-    batch: taskBatch(protocol, training.data.train, training.data.shardCount, task, window.seed),
+    batchOf: (step) => stepBatch(protocol, data.train, data.shardCount, task, window.seed, step),
+    start: adapterState.adapters,
   }
   if (dispute != null) {
     // Half the time for the challenger's trace: when it does not come (a challenger may withhold
-    // it), the whole-stage re-execution below still has the other half, so nobody is silent
+    // it), the whole-task re-execution below still has the other half, so nobody is silent
     // (and penalized) over the challenger's content, and the owner is not blamed for it.
     const challengerDeadlineMs = (fetchDeadlineMs ?? FETCH_DEADLINE_MS) / 2
     const fromChallenger = (cid: string) =>
       fetchOrFault(content, cid, [dispute.challenger], signal, challengerDeadlineMs)
-    const settled = await disputeBySteps({ claim, task, trace, ctx, dispute, fromOwner: fetch, fromChallenger, signal })
+    const settled = await disputeBySteps({
+      claim,
+      task,
+      trace,
+      init: trainerInit,
+      dispute,
+      fromOwner: fetch,
+      fromChallenger,
+      signal,
+    })
     if (settled !== null) return settled
-    // The challenger's step trace cannot be had: settle the dispute by re-executing the whole stage.
+    // The challenger's step trace cannot be had: settle the dispute by re-executing the whole task.
   }
-  const tensor = async (cid: string | null, what: string): Promise<Float32Array | null | string> => {
-    if (cid === null) return null
-    const bytes = await fetch(cid)
-    return bytes === undefined ? `${what} is not served` : f32From(bytes)
+  // The whole task: every inner step from the tensors the miner received, as the miner ran it.
+  const trainer = new StageTrainer(trainerInit)
+  const shapeFault = receivedShapeFault(
+    trace,
+    trainer.isFirst,
+    trainer.isLast,
+    trainer.innerSteps * trainer.microBatches,
+  )
+  if (shapeFault !== undefined) return { honest: false, reason: shapeFault }
+  const all: Uint8Array[] = []
+  try {
+    await runStage(trainer, storedLinks(trace, trainer.microBatches, fetch), {
+      onStep: (record) => {
+        all.push(innerStepBytes(record))
+      },
+      ...(signal === undefined ? {} : { signal }),
+    })
+  } catch (error) {
+    if (error instanceof TensorNotServedError) return { honest: false, reason: error.message }
+    // A received tensor of the wrong size or a non-finite value: the trace is not a re-execution.
+    if (isComputeError(error)) return { honest: false, reason: `the task cannot be re-executed: ${error.message}` }
+    throw error
   }
-  const input = await tensor(trace.input, 'the input')
-  if (typeof input === 'string') return { honest: false, reason: input }
-  const fw = tracedForward(ctx, input)
-  const dOutput = await tensor(trace.dOutput, 'the output gradient')
-  if (typeof dOutput === 'string') return { honest: false, reason: dOutput }
-  const bw = tracedBackward(ctx, fw, dOutput)
-  const recomputed = encodeGradient(bw.grads, task, taskTokens(protocol))
-  // The whole stage's steps, so a challenger can publish them for a dispute by bisection.
-  const all = stepBytes(bw.steps, recomputed)
+  const recomputed = encodeGradient(trainer.pseudoGradient(), task, taskTokens(protocol))
+  all.push(recomputed)
   const steps = keepSteps ? all : undefined
-  if (trace.output !== null) {
-    const stored = await fetch(trace.output)
-    if (stored === undefined || !bytesEqual(f32Bytes(fw.output), stored))
-      return { honest: false, reason: 'the stage output differs', steps }
-  }
   const claimed = await fetch(claim.cid)
   if (claimed === undefined) return { honest: false, reason: 'the gradient is not served', steps }
   if (!bytesEqual(recomputed, claimed))
-    return { honest: false, reason: 'the gradient differs from re-execution', steps }
+    return { honest: false, reason: 'the pseudo-gradient differs from re-execution', steps }
   if (stepRoot(all.map(stepLeaf)) !== trace.stepRoot)
     return { honest: false, reason: 'the step trace differs from re-execution', steps }
-  return { honest: true, reason: 'the gradient re-executes bit for bit', steps }
+  return { honest: true, reason: 'the pseudo-gradient re-executes bit for bit', steps }
 }
 
 /**

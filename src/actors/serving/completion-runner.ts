@@ -21,12 +21,12 @@ export interface CompletionOutcome {
 
 export interface CompletionRunner {
   /**
-   * Generate a completion of `prompt` with `model`, handing each final piece of bytes to
+   * Generate a completion of `prompt` (token ids) with `model`, handing each final piece of bytes to
    * `onPiece`. Rejects with the signal's reason once `signal` aborts (the client went away).
    */
   run(
     model: ServedModel,
-    prompt: Uint8Array,
+    prompt: Int32Array,
     options: GenerationOptions,
     onPiece: (bytes: Uint8Array) => void,
     signal: AbortSignal,

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { GenerationOptions } from '../../ml/generate.ts'
+import { bytesTokenizer } from '../../ml/tokenizer/bytes.ts'
 import type { Clock } from '../../runtime/clock.ts'
 import { MAX_HTTP_BODY_BYTES } from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
@@ -143,7 +144,7 @@ class CompletionsApiService implements CompletionsApi {
     })
     // Bytes may split a UTF-8 character between tokens: the streaming decoder holds such pieces.
     const decoder = new TextDecoder('utf-8')
-    const prompt = encoder.encode(parsed.prompt)
+    const prompt = (model.tokenizer ?? bytesTokenizer).encode(parsed.prompt)
 
     if (!parsed.stream) {
       let text = ''

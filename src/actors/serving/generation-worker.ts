@@ -66,6 +66,7 @@ port.on('message', (message: ToWorker) => {
         backbone: message.backbone,
         adapters: message.adapters,
         lora: message.lora,
+        ...(message.tokenPieces !== undefined ? { tokenPieces: message.tokenPieces } : {}),
       })
       break
     case 'drop':

@@ -11,22 +11,31 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { cidOf } from '../../codec/cid.ts'
-import { decodeParams, loadBackbone, MANIFEST_FILE } from '../../ml/artifacts.ts'
+import { decodeParams, loadBackbone, loadTokenizer, MANIFEST_FILE } from '../../ml/artifacts.ts'
 import { defaultLora, type LoraConfig } from '../../ml/config.ts'
 import { ArtifactError } from '../../ml/errors.ts'
 import type { GenerationModel } from '../../ml/generate.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
+import { type Tokenizer, tokenPiecesOf } from '../../ml/tokenizer/tokenizer.ts'
 import { loraNames, type Params, projectionShape, projectionsOf, type StageWeights } from '../../ml/weights.ts'
 
 /** A loaded model: the whole backbone and its adapters, named by what identifies it on the network. */
 export interface ServedModel extends GenerationModel {
   /** The model's identifier, e.g. the model pointer or the adapters' CID; reported as `model`. */
   readonly id: string
+  /** Encodes prompts; its pieces are the model's `tokenPieces`. @default byte tokens */
+  readonly tokenizer?: Tokenizer
 }
 
 export interface ModelSource {
   /** The model for a new request; undefined while none is loaded yet. */
   current(): ServedModel | undefined
+}
+
+/** `model` encoding prompts with `tokenizer` and handing out its tokens' bytes. */
+export function withTokenizer<M extends GenerationModel>(model: M, tokenizer: Tokenizer): M & { tokenizer: Tokenizer } {
+  const tokenPieces = tokenPiecesOf(tokenizer)
+  return { ...model, tokenizer, ...(tokenPieces === undefined ? {} : { tokenPieces }) }
 }
 
 /** A source whose model is replaced as a whole when the model pointer moves. */
@@ -123,10 +132,18 @@ export interface LocalModelInit {
  */
 export function loadLocalModel(init: LocalModelInit): ServedModel {
   const { stage: backbone } = loadBackbone(init.backboneDir)
+  const tokenizer = loadTokenizer(init.backboneDir)
   if (init.adaptersFile === undefined) {
     // loadBackbone has read and checked the manifest; its bytes name the backbone.
     const id = cidOf(readFileSync(join(init.backboneDir, MANIFEST_FILE))).toString()
-    return { id, kernels: init.kernels, backbone, adapters: zeroAdapters(backbone, defaultLora), lora: defaultLora }
+    const model = {
+      id,
+      kernels: init.kernels,
+      backbone,
+      adapters: zeroAdapters(backbone, defaultLora),
+      lora: defaultLora,
+    }
+    return withTokenizer(model, tokenizer)
   }
   let bytes: Uint8Array
   try {
@@ -134,5 +151,8 @@ export function loadLocalModel(init: LocalModelInit): ServedModel {
   } catch (error) {
     throw new ArtifactError(`cannot read adapters file ${init.adaptersFile}: ${(error as Error).message}`)
   }
-  return modelFromAdapterBytes({ backbone, adapters: bytes, kernels: init.kernels, what: init.adaptersFile })
+  return withTokenizer(
+    modelFromAdapterBytes({ backbone, adapters: bytes, kernels: init.kernels, what: init.adaptersFile }),
+    tokenizer,
+  )
 }

@@ -19,12 +19,13 @@
  */
 import { assign, fromPromise, raise, setup } from 'xstate'
 import type { ChainReader } from '../../chain/reader.ts'
+import { bytesTokenizer } from '../../ml/tokenizer/bytes.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { BlockEvent } from '../roles/block-event.ts'
 import type { ModelPieces } from '../services/model-pieces.ts'
 import type { TrainingSetup } from '../services/training-setup.ts'
 import { heldOutLoss } from '../training/evaluate.ts'
-import type { ServedModel, SwappableModelSource } from './model-source.ts'
+import { type ServedModel, type SwappableModelSource, withTokenizer } from './model-source.ts'
 
 /** Held-out losses kept (one per model loaded; a testnet loads one a window). */
 const MAX_LOSS_HISTORY = 1_024
@@ -51,8 +52,8 @@ export interface ServingComponents {
   readonly chain: Pick<ChainReader, 'height' | 'subnets' | 'finalAdapterPointer' | 'currentWindow'>
   readonly model: Pick<ModelPieces, 'currentModel'>
   readonly training: TrainingSetup
-  /** The approved data set's held-out bytes. */
-  readonly heldOut: Uint8Array
+  /** The approved data set's held-out token ids. */
+  readonly heldOut: Int32Array
   readonly logger: Logger
 }
 
@@ -75,13 +76,16 @@ const loadModel = fromPromise<LoadedModel, { components: ServingComponents; poin
   const loss = heldOutLoss(training.cpuKernels, current.model, current.adapters, protocol, heldOut, HELD_OUT_TOKENS)
   logger.info({ height, loss, model: modelIdOf(current.pointers) }, 'model loaded')
   return {
-    served: {
-      id: modelIdOf(current.pointers),
-      kernels: training.cpuKernels,
-      backbone: current.model,
-      adapters: current.adapters,
-      lora: protocol.lora,
-    },
+    served: withTokenizer(
+      {
+        id: modelIdOf(current.pointers),
+        kernels: training.cpuKernels,
+        backbone: current.model,
+        adapters: current.adapters,
+        lora: protocol.lora,
+      },
+      training.tokenizer ?? bytesTokenizer,
+    ),
     record: { height, window: chain.currentWindow()?.id ?? 0, pointers: current.pointers, loss },
   }
 })

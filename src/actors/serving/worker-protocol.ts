@@ -13,13 +13,15 @@ export type ToWorker =
       readonly backbone: StageWeights
       readonly adapters: Params
       readonly lora: LoraConfig
+      /** The bytes of each token id; absent for byte tokens. */
+      readonly tokenPieces?: readonly Uint8Array[] | undefined
     }
   | { readonly type: 'drop'; readonly key: number }
   | {
       readonly type: 'start'
       readonly id: number
       readonly key: number
-      readonly prompt: Uint8Array
+      readonly prompt: Int32Array
       readonly options: GenerationOptions
     }
   | { readonly type: 'cancel'; readonly id: number }

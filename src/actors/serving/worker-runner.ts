@@ -71,7 +71,7 @@ export class WorkerRunner implements CompletionRunner {
 
   run(
     model: ServedModel,
-    prompt: Uint8Array,
+    prompt: Int32Array,
     options: GenerationOptions,
     onPiece: (bytes: Uint8Array) => void,
     signal: AbortSignal,
@@ -82,8 +82,8 @@ export class WorkerRunner implements CompletionRunner {
     if (entry === undefined) {
       entry = { key: this.#nextKey++, users: 0 }
       this.#sent.set(model, entry)
-      const { backbone, adapters, lora } = model
-      this.#post({ type: 'model', key: entry.key, backend: model.kernels.name, backbone, adapters, lora })
+      const { backbone, adapters, lora, tokenPieces } = model
+      this.#post({ type: 'model', key: entry.key, backend: model.kernels.name, backbone, adapters, lora, tokenPieces })
     }
     entry.users++
     this.#latest = model

@@ -42,7 +42,7 @@ export function heldOutLoss(
   model: StageWeights,
   adapters: Params,
   protocol: TrainingProtocol,
-  heldOut: Uint8Array,
+  heldOut: Int32Array,
   maxTokens = 4096,
 ): number {
   const tokens = protocol.tokens

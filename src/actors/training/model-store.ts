@@ -3,15 +3,24 @@
  * layer range: a range manifest (canonical JSON) listing the CIDs of that range's layer
  * bundles, and the embedding and head bundles where the range owns them. A miner fetches its
  * range's manifest and bundles only, never the whole model: the bytes it counts are the
- * sharding saving.
+ * sharding saving. A model with a BPE tokenizer names its tokenizer.json by CID in every range
+ * manifest, so the genesis commits to it and any node can fetch it.
  */
 
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { canonicalJson } from '../../codec/canonical-json.ts'
 import { cidOf } from '../../codec/cid.ts'
-import { type BackboneManifest, readManifest, stageFromBundles } from '../../ml/artifacts.ts'
+import {
+  type BackboneManifest,
+  readManifest,
+  stageFromBundles,
+  type TokenizerRef,
+  tokenizerFile,
+  tokenizerFromRef,
+} from '../../ml/artifacts.ts'
 import type { ModelConfig } from '../../ml/config.ts'
+import type { Tokenizer } from '../../ml/tokenizer/tokenizer.ts'
 import type { StageWeights } from '../../ml/weights.ts'
 import type { ContentStore } from '../../net/content-store.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
@@ -24,6 +33,8 @@ export interface RangeManifest {
   readonly layers: readonly string[]
   readonly embedding: string | null
   readonly head: string | null
+  /** Absent for byte tokens (so byte-level ranges keep the CIDs they had before tokenizers). */
+  readonly tokenizer?: TokenizerRef
 }
 
 export function rangeManifest(m: BackboneManifest, first: number, end: number): RangeManifest {
@@ -37,6 +48,7 @@ export function rangeManifest(m: BackboneManifest, first: number, end: number): 
     layers: m.layers.slice(first, end),
     embedding: first === 0 ? m.embedding : null,
     head: end === m.config.nLayers ? m.head : null,
+    ...(m.tokenizer === undefined || m.tokenizer.kind === 'bytes' ? {} : { tokenizer: m.tokenizer }),
   }
 }
 
@@ -57,8 +69,10 @@ export async function publishBackbone(
   ranges: readonly (readonly [number, number])[],
 ): Promise<string[]> {
   const m = readManifest(dir)
-  for (const cid of [...m.layers, m.embedding, m.head]) {
-    const stored = await content.put(readFileSync(join(dir, `${cid}.r3b`)))
+  const files = [...m.layers, m.embedding, m.head].map((cid) => ({ cid, file: `${cid}.r3b` }))
+  if (m.tokenizer?.kind === 'bpe') files.push({ cid: m.tokenizer.cid, file: tokenizerFile(m.tokenizer.cid) })
+  for (const { cid, file } of files) {
+    const stored = await content.put(readFileSync(join(dir, file)))
     // Bundles under one chunk are stored as raw blocks, so the store's CID is the file's.
     if (stored.toString() !== cid)
       throw new InvalidArgumentError(`artifact ${cid} in ${dir} is stored as ${stored}: not a single-block bundle`)
@@ -105,6 +119,31 @@ export async function fetchStage(
   const embedding = r.embedding === null ? undefined : await fetchOne(r.embedding)
   const head = r.head === null ? undefined : await fetchOne(r.head)
   return { stage: stageFromBundles(r.config, r.first, r.end, layers, embedding, head), bytes }
+}
+
+/**
+ * The tokenizer a genesis model uses: the one its first range manifest names (byte tokens when
+ * it names none), fetched by CID and checked like every other piece of the model.
+ */
+export async function fetchTokenizer(
+  fetchPiece: FetchPiece,
+  rangeCid: string,
+  signal?: AbortSignal,
+): Promise<Tokenizer> {
+  const manifestBytes = await fetchPiece(rangeCid, { signal, rangeCid })
+  let r: RangeManifest
+  try {
+    r = JSON.parse(new TextDecoder().decode(manifestBytes)) as RangeManifest
+  } catch {
+    throw new InvalidArgumentError(`backbone range ${rangeCid} is not JSON`)
+  }
+  if (r?.kind !== 'r3mes-backbone-range') throw new InvalidArgumentError(`${rangeCid} is not a backbone range manifest`)
+  const ref = r.tokenizer ?? { kind: 'bytes' }
+  if (ref.kind === 'bytes') return tokenizerFromRef(ref, r.config)
+  if (ref.kind !== 'bpe' || typeof ref.cid !== 'string')
+    throw new InvalidArgumentError(`backbone range ${rangeCid} names an unknown tokenizer ${JSON.stringify(ref)}`)
+  const file = await fetchPiece(ref.cid, { signal, rangeCid })
+  return tokenizerFromRef(ref, r.config, file)
 }
 
 /** Bytes of the whole backbone (every bundle), for the sharding comparison. */

@@ -19,6 +19,7 @@
  */
 import type { TrainingParams } from '../../chain/params.ts'
 import type { Task } from '../../chain/state.ts'
+import { isCid } from '../../codec/cid.ts'
 import { deriveKey } from '../../codec/prng.ts'
 import { decodeParams, encodeParams } from '../../ml/artifacts.ts'
 import { defaultLora, type LoraConfig, type ModelConfig } from '../../ml/config.ts'
@@ -27,6 +28,7 @@ import { type AdamWConfig, defaultAdamW } from '../../ml/optimizer.ts'
 import type { NesterovConfig } from '../../ml/outer.ts'
 import { initAdapters, type Params } from '../../ml/weights.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
+import { MAX_STAGE_TRACE_BYTES, MAX_TRACE_TENSORS } from '../../runtime/limits.ts'
 
 /** Shape and hyper-parameters every node uses for a model: consensus-critical constants. */
 export interface TrainingProtocol {
@@ -76,8 +78,8 @@ export function trainingProtocol(config: ModelConfig, params: TrainingParams): T
   }
 }
 
-/** The bytes of shard `index` of `shardCount` equal slices of a data set's training bytes. */
-export function shardBytes(data: Uint8Array, shardCount: number, index: number, minBytes: number): Uint8Array {
+/** The token ids of shard `index` of `shardCount` equal slices of a data set's training ids. */
+export function shardBytes(data: Int32Array, shardCount: number, index: number, minBytes: number): Int32Array {
   if (!(Number.isInteger(shardCount) && shardCount > 0 && Number.isInteger(index) && index >= 0 && index < shardCount))
     throw new InvalidArgumentError(`shard ${index} of ${shardCount} does not exist`)
   const start = Math.floor((data.length * index) / shardCount)
@@ -89,7 +91,7 @@ export function shardBytes(data: Uint8Array, shardCount: number, index: number, 
 /** The batch of `task`, rebuilt identically by every stage of its pipeline path. */
 export function taskBatch(
   protocol: TrainingProtocol,
-  data: Uint8Array,
+  data: Int32Array,
   shardCount: number,
   task: Task,
   windowSeed: string,
@@ -105,7 +107,7 @@ export function taskBatch(
  */
 export function stepBatch(
   protocol: TrainingProtocol,
-  data: Uint8Array,
+  data: Int32Array,
   shardCount: number,
   task: Task,
   windowSeed: string,
@@ -225,20 +227,21 @@ export function decodeGradient(bytes: Uint8Array): { grads: Params; task: string
 }
 
 /**
- * What a verifier needs to re-execute one stage alone, by CID: the adapter state it ran with,
- * its input activations (absent on the first stage, which starts from tokens) and the
- * gradient of its output it received (absent on the last stage, which starts from the loss).
- * Version 2 adds the stage's step trace (step-trace.ts): the CID of its index and the Merkle
- * root of its leaves, so a dispute can bisect to one step instead of re-running the stage.
+ * What a verifier needs to re-execute a stage's share of a task alone, by CID: the adapter
+ * state it started from, the tensors it received from its neighbours for each inner step and
+ * micro-batch (step-major: step k's micro-batch j at k·M + j), and its step trace
+ * (step-trace.ts): the CID of its index and the Merkle root of its leaves, one per inner step
+ * and one for the pseudo-gradient, so a dispute bisects to one inner step.
+ * Version 3: tasks of H inner steps of M micro-batches.
  */
 export interface StageTrace {
-  readonly v: 2
+  readonly v: 3
   readonly task: string
   readonly adapterState: string
-  readonly input: string | null
-  readonly output: string | null
-  readonly dOutput: string | null
-  readonly dInput: string | null
+  /** The activations received, H·M CIDs; null on the first stage. */
+  readonly inputs: readonly string[] | null
+  /** The output gradients received, H·M CIDs; null on the last stage. */
+  readonly dOutputs: readonly string[] | null
   /** The CID of the step trace's index. */
   readonly steps: string
   /** The Merkle root (hex) over the step trace's leaves. */
@@ -266,22 +269,32 @@ export function encodeTrace(t: StageTrace): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(t))
 }
 
+/** A stage trace's list of received tensors: null, or at most MAX_TRACE_TENSORS CIDs. */
+function isTensorList(v: unknown): v is readonly string[] | null {
+  if (v === null) return true
+  return (
+    Array.isArray(v) &&
+    v.length > 0 &&
+    v.length <= MAX_TRACE_TENSORS &&
+    v.every((cid) => typeof cid === 'string' && cid.length <= 128 && isCid(cid))
+  )
+}
+
 export function decodeTrace(bytes: Uint8Array): StageTrace {
+  if (bytes.length > MAX_STAGE_TRACE_BYTES)
+    throw new InvalidArgumentError(`stage trace of ${bytes.length} bytes is over ${MAX_STAGE_TRACE_BYTES}`)
   let t: StageTrace
   try {
     t = JSON.parse(new TextDecoder().decode(bytes)) as StageTrace
   } catch {
     throw new InvalidArgumentError('stage trace is not JSON')
   }
-  const opt = (v: unknown): boolean => v === null || typeof v === 'string'
   if (
-    t?.v !== 2 ||
+    t?.v !== 3 ||
     typeof t.task !== 'string' ||
     typeof t.adapterState !== 'string' ||
-    !opt(t.input) ||
-    !opt(t.output) ||
-    !opt(t.dOutput) ||
-    !opt(t.dInput) ||
+    !isTensorList(t.inputs) ||
+    !isTensorList(t.dOutputs) ||
     typeof t.steps !== 'string' ||
     typeof t.stepRoot !== 'string' ||
     !/^[0-9a-f]{64}$/.test(t.stepRoot)

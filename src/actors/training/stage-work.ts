@@ -1,12 +1,11 @@
 /**
- * One pipeline stage's share of a task, as pure computation: forward from tokens or input
- * activations, backward from the loss or the output's gradient. Miners run it live; verifiers
- * and arbiters run it again from the stored trace and compare bytes.
+ * One pipeline stage's pass over one micro-batch, as pure computation: forward from tokens or
+ * input activations, backward from the loss or the output's gradient. The stage trainer
+ * (stage-trainer.ts) runs it for every micro-batch of every inner step of a task.
  */
 import type { Batch } from '../../ml/data/dataset.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
 import { type StageForward, type StageRun, stageBackward, stageForward } from '../../ml/model.ts'
-import { stepCollector } from '../../ml/steps.ts'
 import type { Params, StageWeights } from '../../ml/weights.ts'
 import type { TrainingProtocol } from './protocol.ts'
 
@@ -54,36 +53,4 @@ export function backward(
 ): { grads: Params; dInput: Float32Array | null } {
   const bw = stageBackward(runOf(c), fw, isLastStage(c) ? undefined : (dOutput ?? undefined))
   return { grads: bw.grads, dInput: bw.dInput ?? null }
-}
-
-/** A forward that kept its steps' outputs (src/ml/steps.ts), for the step trace. */
-export interface TracedForward extends StageForward {
-  readonly steps: readonly Float32Array[]
-}
-
-/** `forward`, keeping each step's output. */
-export function tracedForward(c: StageContext, input: Float32Array | null): TracedForward {
-  const steps = stepCollector()
-  const run = runOf(c)
-  const targets = isLastStage(c) ? c.batch.targets : undefined
-  const fw = isFirstStage(c)
-    ? stageForward(run, { kind: 'tokens', tokens: c.batch.inputs }, targets, steps.observe)
-    : stageForward(run, { kind: 'activations', activations: input ?? new Float32Array(0) }, targets, steps.observe)
-  return { ...fw, steps: steps.outputs }
-}
-
-/** `backward` after a traced forward: every step's output, the forward's then the backward's. */
-export function tracedBackward(
-  c: StageContext,
-  fw: TracedForward,
-  dOutput: Float32Array | null,
-): { grads: Params; dInput: Float32Array | null; steps: readonly Float32Array[] } {
-  const steps = stepCollector()
-  const bw = stageBackward(runOf(c), fw, isLastStage(c) ? undefined : (dOutput ?? undefined), steps.observe)
-  return { grads: bw.grads, dInput: bw.dInput ?? null, steps: [...fw.steps, ...steps.outputs] }
-}
-
-/** The run of one step alone (src/ml/steps.ts `runStep`) in this stage context. */
-export function stageRunOf(c: StageContext): StageRun {
-  return runOf(c)
 }

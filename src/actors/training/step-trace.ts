@@ -1,10 +1,11 @@
 /**
- * A stage's step trace: the output of every step of its computation (src/ml/steps.ts), then
- * the gradient bundle it claims, each stored by CID, and an index that lists for each step the
- * SHA-256 of its output bytes (the leaf) and its CID. The Merkle root over the leaves goes in
- * the stage trace, so a miner commits to every intermediate result when it reveals; a
- * challenger publishes its own index, and a dispute bisects the two trees to the first step
- * where they part (reexecute-steps.ts).
+ * A stage's step trace: one leaf per inner step of its task (stage-trainer.ts), then the
+ * pseudo-gradient bundle it claims, each stored by CID, and an index that lists for each the
+ * SHA-256 of its bytes (the leaf) and its CID. An inner step's bytes are what it came to: the
+ * adapters and inner AdamW state after it, and the tensors it sent its neighbours. The Merkle
+ * root over the leaves goes in the stage trace, so a miner commits to every inner step when it
+ * reveals; a challenger publishes its own index, and a dispute bisects the two trees to the
+ * first inner step where they part and re-executes that one (reexecute-steps.ts).
  *
  * The index is JSON, versioned, and decoded as hostile input: bounded in bytes and steps, each
  * leaf 32 bytes of lowercase hex, each tensor a CID.
@@ -13,19 +14,21 @@ import { fromHex, toHex } from '../../codec/bytes.ts'
 import { isCid } from '../../codec/cid.ts'
 import { sha256Hex } from '../../codec/hash.ts'
 import { MerkleTree } from '../../codec/merkle.ts'
+import { decodeParams, encodeParams } from '../../ml/artifacts.ts'
+import type { Params } from '../../ml/weights.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { MAX_STEP_TRACE_BYTES, MAX_TRACE_STEPS } from '../../runtime/limits.ts'
-import { f32Bytes } from './protocol.ts'
+import type { InnerState, InnerStepRecord } from './stage-trainer.ts'
 
 export const STEP_TRACE_KIND = 'r3mes-step-trace'
 
 export interface StepTraceIndex {
-  readonly v: 1
+  readonly v: 2
   readonly kind: typeof STEP_TRACE_KIND
   readonly task: string
-  /** SHA-256 (hex) of each step's output bytes, in step order; the last is the gradient bundle's. */
+  /** SHA-256 (hex) of each inner step's bytes, in step order; the last is the pseudo-gradient bundle's. */
   readonly leaves: readonly string[]
-  /** The CID of each step's output bytes, in step order. */
+  /** The CID of each inner step's bytes, in step order. */
   readonly tensors: readonly string[]
 }
 
@@ -43,9 +46,42 @@ export function stepRoot(leaves: readonly string[]): string {
   return toHex(stepTree(leaves).root)
 }
 
-/** The bytes of each step of a traced stage: the ml steps' float32 outputs, then the gradient bundle. */
-export function stepBytes(outputs: readonly Float32Array[], gradient: Uint8Array): Uint8Array[] {
-  return [...outputs.map(f32Bytes), gradient]
+export const INNER_STEP_KIND = 'r3mes-inner-step'
+
+/**
+ * The bytes of an inner step's leaf: the adapters (`p:`) and inner AdamW moments (`m:`, `v:`)
+ * after it, the activations sent by micro-batch (`out:j`) and the input gradients sent
+ * (`din:j`), with the inner step and the optimizer's step count.
+ */
+export function innerStepBytes(record: Pick<InnerStepRecord, 'step' | 'state' | 'outputs' | 'dInputs'>): Uint8Array {
+  const all: Params = new Map()
+  for (const [name, p] of record.state.adapters) all.set(`p:${name}`, p)
+  for (const [name, m] of record.state.optimizer.m) all.set(`m:${name}`, m)
+  for (const [name, v] of record.state.optimizer.v) all.set(`v:${name}`, v)
+  for (const [j, t] of record.outputs.entries()) all.set(`out:${j}`, t)
+  for (const [j, t] of record.dInputs.entries()) all.set(`din:${j}`, t)
+  return encodeParams(INNER_STEP_KIND, all, { step: record.step, optimizerStep: record.state.optimizer.step })
+}
+
+/** The inner state after an inner step, from its leaf's bytes (throws on anything malformed). */
+export function innerStateOf(bytes: Uint8Array): { step: number; state: InnerState } {
+  const { params, meta } = decodeParams(INNER_STEP_KIND, bytes)
+  const pick = (prefix: string): Params => {
+    const out: Params = new Map()
+    for (const [name, t] of params) if (name.startsWith(prefix)) out.set(name.slice(prefix.length), t)
+    return out
+  }
+  const { step, optimizerStep } = meta
+  if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0)
+    throw new InvalidArgumentError('inner step names no step')
+  if (typeof optimizerStep !== 'number' || !Number.isSafeInteger(optimizerStep) || optimizerStep < 0)
+    throw new InvalidArgumentError('inner step names no optimizer step')
+  const adapters = pick('p:')
+  const m = pick('m:')
+  const v = pick('v:')
+  for (const name of adapters.keys())
+    if (!m.has(name) || !v.has(name)) throw new InvalidArgumentError(`inner step lacks the moments of '${name}'`)
+  return { step, state: { adapters, optimizer: { step: optimizerStep, m, v } } }
 }
 
 /** What storing a step trace names: the index's CID and the root of its leaves. */
@@ -64,7 +100,7 @@ export async function storeStepTrace(
   const tensors: string[] = []
   for (const bytes of steps) tensors.push(await store(bytes))
   const leaves = steps.map(stepLeaf)
-  const index = await store(encodeStepTrace({ v: 1, kind: STEP_TRACE_KIND, task, leaves, tensors }))
+  const index = await store(encodeStepTrace({ v: 2, kind: STEP_TRACE_KIND, task, leaves, tensors }))
   return { index, root: stepRoot(leaves), tensors }
 }
 
@@ -88,7 +124,7 @@ export function decodeStepTrace(bytes: Uint8Array): StepTraceIndex {
   const o = t as Record<string, unknown>
   const keys = Object.keys(o).sort().join()
   if (keys !== 'kind,leaves,task,tensors,v') throw new InvalidArgumentError(`step trace has the fields ${keys}`)
-  if (o.v !== 1) throw new InvalidArgumentError(`step trace version ${String(o.v)} is not 1`)
+  if (o.v !== 2) throw new InvalidArgumentError(`step trace version ${String(o.v)} is not 2`)
   if (o.kind !== STEP_TRACE_KIND) throw new InvalidArgumentError('step trace is of another kind')
   if (typeof o.task !== 'string' || o.task.length === 0 || o.task.length > 64)
     throw new InvalidArgumentError('step trace names no task')
@@ -105,5 +141,5 @@ export function decodeStepTrace(bytes: Uint8Array): StepTraceIndex {
     if (typeof cid !== 'string' || cid.length > 128 || !isCid(cid))
       throw new InvalidArgumentError(`step trace tensor ${i} is not a CID`)
   })
-  return { v: 1, kind: STEP_TRACE_KIND, task: o.task, leaves, tensors }
+  return { v: 2, kind: STEP_TRACE_KIND, task: o.task, leaves, tensors }
 }

@@ -8,9 +8,10 @@
  *     neighbouring subnet's task on the same path step (upstream for activations, downstream
  *     for activation-gradients) of this node's task; for the next window, whose tasks are not
  *     drawn yet, a miner registered in the neighbouring subnet;
- *   - the size is the model's boundary shape (sequences × tokens × dModel float32) under the
- *     protocol of the tensor's window (the training parameters it recorded), the only size an
- *     honest stage sends either way;
+ *   - the inner step is one of the task's H and the micro-batch one of its M, and the size is
+ *     the model's boundary shape for one micro-batch ((sequences / M) × tokens × dModel
+ *     float32), the only size an honest stage sends either way: H and M as the tensor's window
+ *     recorded them (its protocol);
  *   - the inbox has room for it without evicting anything a stage may still need.
  *
  * Each refusal is a TensorRefusedError whose code the sender sees in its nack.
@@ -29,6 +30,7 @@ export const TensorRefusal = {
   wrongWindow: 'ERR_TENSOR_WRONG_WINDOW',
   notNeighbour: 'ERR_TENSOR_NOT_NEIGHBOUR',
   wrongSize: 'ERR_TENSOR_WRONG_SIZE',
+  wrongStep: 'ERR_TENSOR_WRONG_STEP',
   inboxFull: 'ERR_TENSOR_INBOX_FULL',
 } as const
 export type TensorRefusalCode = (typeof TensorRefusal)[keyof typeof TensorRefusal]
@@ -41,10 +43,11 @@ export class TensorRefusedError extends R3mesError {
 
 /**
  * Bytes of the tensor that crosses any subnet boundary, activations or their gradients: one
- * float32 per model dimension for each token of the task's batch.
+ * float32 per model dimension for each token of one micro-batch of an inner step's batch.
  */
 export function boundaryTensorBytes(config: ModelConfig, protocol: TrainingProtocol): number {
-  return protocol.sequences * protocol.tokens * config.dModel * Float32Array.BYTES_PER_ELEMENT
+  const sequences = protocol.sequences / protocol.microBatches
+  return sequences * protocol.tokens * config.dModel * Float32Array.BYTES_PER_ELEMENT
 }
 
 interface StakerView {
@@ -58,8 +61,10 @@ export interface TensorReceiverInit {
   readonly self: string
   /** The chain state the header is checked against. */
   readonly chain: Pick<ChainReader, 'currentWindow' | 'tasks' | 'staker' | 'stakers'>
-  /** Bytes of a tensor at a subnet boundary, either direction, in a window (its protocol sets the batch). */
+  /** Bytes of a micro-batch's tensor at a subnet boundary, either direction, in a window. */
   readonly tensorBytes: (window: number) => number
+  /** The protocol of a window: a tensor's inner step and micro-batch are below its H and M. */
+  readonly protocolAt: (window: number) => Pick<TrainingProtocol, 'innerSteps' | 'microBatches'>
   readonly inbox: TensorInbox
   readonly logger: Logger
 }
@@ -87,6 +92,13 @@ export function admitTensor(init: TensorReceiverInit, header: TensorHeader, send
       TensorRefusal.wrongWindow,
       `window ${header.window} is neither the open window ${open} nor the next`,
       { window: header.window, open },
+    )
+  const { innerSteps, microBatches } = init.protocolAt(header.window)
+  if (header.innerStep >= innerSteps || header.microBatch >= microBatches)
+    throw new TensorRefusedError(
+      TensorRefusal.wrongStep,
+      `inner step ${header.innerStep} micro-batch ${header.microBatch} is outside ${innerSteps} steps of ${microBatches}`,
+      { innerStep: header.innerStep, microBatch: header.microBatch },
     )
   const expected = init.tensorBytes(header.window)
   if (header.sizeBytes !== expected)
@@ -134,7 +146,7 @@ export function installTensorReceiver(streams: ActivationStreams, init: TensorRe
     try {
       init.inbox.deliver(
         t.header.window,
-        t.header.step,
+        { step: t.header.step, innerStep: t.header.innerStep, microBatch: t.header.microBatch },
         t.header.direction,
         sender.address,
         t.bytes,

@@ -2,7 +2,8 @@
  * Tensors that pipeline neighbours streamed to this node, held until the stage that needs
  * them asks. A tensor may arrive before its stage starts waiting, so arrivals are kept and a
  * waiter is answered at once when its tensor is already here. Keyed by window, path step (the
- * shard), direction and sender.
+ * shard), inner step, micro-batch, direction and sender: a pipeline in flight has several
+ * micro-batches of a neighbour's inner step on their way at once.
  *
  * What is held is bounded per sender and in total (entries and bytes, runtime/limits.ts).
  * Room is made only by dropping tensors of windows before the one now open (a stage that late
@@ -20,6 +21,13 @@ import {
 } from '../../runtime/limits.ts'
 
 export type Direction = 'forward' | 'backward'
+
+/** Where in a window's pipelines a tensor belongs: the path (shard), the inner step, the micro-batch. */
+export interface TensorAt {
+  readonly step: number
+  readonly innerStep: number
+  readonly microBatch: number
+}
 
 export class TensorWaitTimeoutError extends R3mesError {
   constructor(key: string, ms: number) {
@@ -45,8 +53,8 @@ export interface TensorInboxLimits {
   readonly maxBytesPerSender?: number
 }
 
-const keyOf = (window: number, step: number, direction: Direction, from: string): string =>
-  `${window}/${step}/${direction}/${from}`
+const keyOf = (window: number, at: TensorAt, direction: Direction, from: string): string =>
+  `${window}/${at.step}/${at.innerStep}/${at.microBatch}/${direction}/${from}`
 
 interface Held {
   readonly window: number
@@ -99,13 +107,13 @@ export class TensorInbox {
    */
   deliver(
     window: number,
-    step: number,
+    at: TensorAt,
     direction: Direction,
     from: string,
     bytes: Uint8Array,
     openWindow: number,
   ): void {
-    const key = keyOf(window, step, direction, from)
+    const key = keyOf(window, at, direction, from)
     const waiter = this.#waiters.get(key)
     if (waiter !== undefined) {
       this.#waiters.delete(key)
@@ -126,13 +134,13 @@ export class TensorInbox {
   /** The tensor from `from`, waiting up to `timeoutMs` for it to arrive. */
   take(
     window: number,
-    step: number,
+    at: TensorAt,
     direction: Direction,
     from: string,
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
-    return this.takeFirst(window, step, direction, [from], timeoutMs, signal)
+    return this.takeFirst(window, at, direction, [from], timeoutMs, signal)
   }
 
   /**
@@ -142,13 +150,13 @@ export class TensorInbox {
    */
   async takeFirst(
     window: number,
-    step: number,
+    at: TensorAt,
     direction: Direction,
     senders: readonly string[],
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
-    const keys = senders.map((from) => keyOf(window, step, direction, from))
+    const keys = senders.map((from) => keyOf(window, at, direction, from))
     for (const key of keys) {
       const held = this.#held.get(key)
       if (held !== undefined) {
@@ -156,7 +164,7 @@ export class TensorInbox {
         return held.bytes
       }
     }
-    const what = `${window}/${step}/${direction} from ${senders.join(' or ')}`
+    const what = `${window}/${at.step}/${at.innerStep}/${at.microBatch}/${direction} from ${senders.join(' or ')}`
     const abort = new AbortController()
     const onAbort = (): void => abort.abort()
     signal?.addEventListener('abort', onAbort, { once: true })

@@ -20,6 +20,10 @@ export interface OutgoingTensor {
   readonly window: number
   /** The path step: the task's shard. */
   readonly step: number
+  /** The task's inner step. */
+  readonly innerStep: number
+  /** The micro-batch of the inner step. */
+  readonly microBatch: number
   readonly bytes: Uint8Array
 }
 

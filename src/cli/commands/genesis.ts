@@ -49,7 +49,7 @@ async function pretrain(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   if (v.json === true) io.out(JSON.stringify(result))
   else {
     io.out(`backbone written to ${result.outDir} (${result.layerCids.length} layers)`)
-    io.out(`held-out loss ${result.heldOutLoss.toFixed(4)} nats/byte (uniform: ${result.uniformLoss.toFixed(4)})`)
+    io.out(`held-out loss ${result.heldOutLoss.toFixed(4)} nats/token (uniform: ${result.uniformLoss.toFixed(4)})`)
     io.out(
       `${result.steps} steps (resumed from ${result.resumedFrom}) on ${result.backend}, ${Math.round(result.tokensPerSecond)} tokens/s`,
     )

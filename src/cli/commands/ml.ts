@@ -45,7 +45,7 @@ async function finetune(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   if (v.json === true) io.out(JSON.stringify(result))
   else {
     io.out(
-      `held-out loss ${result.before.toFixed(4)} → ${result.after.toFixed(4)} nats/byte (${(100 * result.relativeImprovement).toFixed(2)}% lower)`,
+      `held-out loss ${result.before.toFixed(4)} → ${result.after.toFixed(4)} nats/token (${(100 * result.relativeImprovement).toFixed(2)}% lower)`,
     )
     io.out(`${result.steps} steps on the ${result.backend} backend, ${Math.round(result.tokensPerSecond)} tokens/s`)
     if (result.adaptersFile !== undefined) io.out(`adapters: ${result.adaptersFile} (${result.adaptersCid})`)
@@ -82,7 +82,7 @@ export const mlCommand: Command = {
   usage: 'r3mes ml <finetune|check|checkpoint> [options]',
   help: `Actions:
   finetune   LoRA fine-tuning of a backbone on the fiction genres of the Brown Corpus (or --data files);
-             reports held-out loss before and after (nats/byte) and tokens/s
+             reports held-out loss before and after (nats/token) and tokens/s
   check      run seeded golden cases on every backend and compare SHA-256 of all outputs with each
              other and with the committed golden hashes; exits 1 on any mismatch
 ${checkpointHelp}

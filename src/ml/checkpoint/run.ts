@@ -10,15 +10,15 @@ import type { Kernels } from '../kernels/contract.ts'
 import { stageForward } from '../model.ts'
 import { initAdapters, type StageWeights } from '../weights.ts'
 
-/** Token ids as the model takes them (byte-sized while vocabularies are at most 256). */
-function tokenArray(stage: StageWeights, ids: readonly number[]): Uint8Array {
+/** Token ids as the model takes them. */
+function tokenArray(stage: StageWeights, ids: readonly number[]): Int32Array {
   if (ids.length === 0) throw new ShapeError('no tokens to run')
   for (const id of ids) {
     if (!Number.isInteger(id) || id < 0 || id >= stage.config.vocabSize) {
       throw new ShapeError(`token id ${id} is outside the vocabulary of ${stage.config.vocabSize}`)
     }
   }
-  return Uint8Array.from(ids)
+  return Int32Array.from(ids)
 }
 
 function backboneOnly(kernels: Kernels, stage: StageWeights) {
@@ -38,7 +38,7 @@ export function checkpointLogits(kernels: Kernels, stage: StageWeights, ids: rea
   return stageForward(
     { kernels, stage, adapters: m.adapters, lora: m.lora, sequences: 1, tokens: tokens.length },
     { kind: 'tokens', tokens },
-    new Uint8Array(tokens.length),
+    new Int32Array(tokens.length),
   ).output
 }
 
@@ -53,7 +53,7 @@ export function greedyContinuation(
   const context = [...tokenArray(stage, prompt)]
   const out: number[] = []
   for (let i = 0; i < maxTokens; i++) {
-    const next = sampleToken(nextTokenLogits(m, Uint8Array.from(context)), 0, 1, 0)
+    const next = sampleToken(nextTokenLogits(m, Int32Array.from(context)), 0, 1, 0)
     out.push(next)
     context.push(next)
   }

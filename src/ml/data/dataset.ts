@@ -1,6 +1,6 @@
 /**
  * Data sets as documents of bytes, split deterministically into training and held-out
- * documents, sampled by a counter-based PRNG so that every node draws the same batch for the
+ * documents; once tokenized (src/ml/tokenizer) the token-id streams are sampled by a counter-based PRNG so that every node draws the same batch for the
  * same (seed, step), and evaluated on a fixed set of held-out windows.
  */
 import { readFileSync } from 'node:fs'
@@ -63,40 +63,40 @@ export function datasetCid(docs: readonly TextDocument[]): string {
 export interface Batch {
   readonly sequences: number
   readonly tokens: number
-  /** [sequences × tokens] input bytes. */
-  readonly inputs: Uint8Array
-  /** [sequences × tokens] next bytes. */
-  readonly targets: Uint8Array
+  /** [sequences × tokens] input token ids. */
+  readonly inputs: Int32Array
+  /** [sequences × tokens] next token ids. */
+  readonly targets: Int32Array
 }
 
 /**
  * Batch for `step`: sequence s starts at an offset drawn from Philox(key, counter (·, step, s)),
  * so any node can rebuild any batch from the key alone.
  */
-export function sampleBatch(bytes: Uint8Array, key: PhiloxKey, step: number, sequences: number, tokens: number): Batch {
-  if (bytes.length < tokens + 1)
-    throw new MlConfigError(`data holds ${bytes.length} bytes, a sequence needs ${tokens + 1}`)
-  const inputs = new Uint8Array(sequences * tokens)
-  const targets = new Uint8Array(sequences * tokens)
+export function sampleBatch(ids: Int32Array, key: PhiloxKey, step: number, sequences: number, tokens: number): Batch {
+  if (ids.length < tokens + 1)
+    throw new MlConfigError(`data holds ${ids.length} tokens, a sequence needs ${tokens + 1}`)
+  const inputs = new Int32Array(sequences * tokens)
+  const targets = new Int32Array(sequences * tokens)
   for (let s = 0; s < sequences; s++) {
-    const start = new PhiloxStream(key, step, s, 7).nextInt(bytes.length - tokens)
-    inputs.set(bytes.subarray(start, start + tokens), s * tokens)
-    targets.set(bytes.subarray(start + 1, start + tokens + 1), s * tokens)
+    const start = new PhiloxStream(key, step, s, 7).nextInt(ids.length - tokens)
+    inputs.set(ids.subarray(start, start + tokens), s * tokens)
+    targets.set(ids.subarray(start + 1, start + tokens + 1), s * tokens)
   }
   return { sequences, tokens, inputs, targets }
 }
 
 /** Fixed evaluation batches: consecutive non-overlapping windows from the start, at most `maxTokens`. */
-export function evalBatches(bytes: Uint8Array, tokens: number, sequences: number, maxTokens: number): Batch[] {
+export function evalBatches(ids: Int32Array, tokens: number, sequences: number, maxTokens: number): Batch[] {
   const batches: Batch[] = []
   let offset = 0
   let used = 0
-  while (used + sequences * tokens <= maxTokens && offset + sequences * tokens + 1 <= bytes.length) {
-    const inputs = new Uint8Array(sequences * tokens)
-    const targets = new Uint8Array(sequences * tokens)
+  while (used + sequences * tokens <= maxTokens && offset + sequences * tokens + 1 <= ids.length) {
+    const inputs = new Int32Array(sequences * tokens)
+    const targets = new Int32Array(sequences * tokens)
     for (let s = 0; s < sequences; s++) {
-      inputs.set(bytes.subarray(offset, offset + tokens), s * tokens)
-      targets.set(bytes.subarray(offset + 1, offset + tokens + 1), s * tokens)
+      inputs.set(ids.subarray(offset, offset + tokens), s * tokens)
+      targets.set(ids.subarray(offset + 1, offset + tokens + 1), s * tokens)
       offset += tokens
     }
     batches.push({ sequences, tokens, inputs, targets })

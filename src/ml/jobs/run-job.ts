@@ -6,15 +6,18 @@ import { cidOf } from '../../codec/cid.ts'
 import { deriveKey } from '../../codec/prng.ts'
 import { unreachable } from '../../runtime/assert.ts'
 import type { Clock } from '../../runtime/clock.ts'
-import { decodeParams, encodeParams, loadBackbone, saveBackbone } from '../artifacts.ts'
-import { defaultLora, getModelConfig } from '../config.ts'
+import { decodeParams, encodeParams, loadBackbone, loadTokenizer, saveBackbone } from '../artifacts.ts'
+import { defaultLora, getModelConfig, type ModelConfig } from '../config.ts'
 import { FICTION_GENRES, loadBrown, NON_FICTION_GENRES } from '../data/brown.ts'
-import { evalBatches, loadTextFiles, splitDocuments } from '../data/dataset.ts'
+import { evalBatches, loadTextFiles, splitDocuments, type TextDocument } from '../data/dataset.ts'
 import { ArtifactError, MlConfigError } from '../errors.ts'
 import { runGoldenCase } from '../golden.ts'
 import { GOLDEN_FILE, readGolden, writeGolden } from '../golden-file.ts'
 import { selectBackend } from '../kernels/select.ts'
 import { defaultAdamW, initAdamW } from '../optimizer.ts'
+import { bytesTokenizer } from '../tokenizer/bytes.ts'
+import { tokenizerForConfig } from '../tokenizer/for-config.ts'
+import type { Tokenizer } from '../tokenizer/tokenizer.ts'
 import { backboneParams, evaluate, finetune, pretrainStep } from '../train.ts'
 import { initAdapters, initStageWeights, type Params, requantize } from '../weights.ts'
 import type {
@@ -40,6 +43,7 @@ function kernelsFor(backend: string, emit: Emit) {
 function runFinetune(job: FinetuneJob, clock: Clock, emit: Emit): FinetuneResult {
   const kernels = kernelsFor(job.backend, emit)
   const { stage } = loadBackbone(job.backboneDir)
+  const tokenizer = loadTokenizer(job.backboneDir)
   const docs =
     job.dataFiles !== undefined && job.dataFiles.length > 0 ? loadTextFiles(job.dataFiles) : loadBrown(FICTION_GENRES)
   const data = splitDocuments('finetune', docs)
@@ -47,8 +51,8 @@ function runFinetune(job: FinetuneJob, clock: Clock, emit: Emit): FinetuneResult
     kernels,
     clock,
     backbone: stage,
-    train: data.trainBytes,
-    heldOut: data.heldOutBytes,
+    train: tokenizer.encode(data.trainBytes),
+    heldOut: tokenizer.encode(data.heldOutBytes),
     steps: job.steps,
     sequences: job.sequences,
     tokens: job.tokens,
@@ -76,10 +80,22 @@ function runFinetune(job: FinetuneJob, clock: Clock, emit: Emit): FinetuneResult
 
 const CHECKPOINT_FILE = 'pretrain-checkpoint.r3b'
 
+/** The tokenizer a pretraining run makes with its model (tokenizerForConfig), timed. */
+function pretrainTokenizer(config: ModelConfig, docs: readonly TextDocument[], clock: Clock, emit: Emit): Tokenizer {
+  if (config.vocabSize === 256) return bytesTokenizer
+  const started = clock.monotonicMs()
+  const tokenizer = tokenizerForConfig(config, docs)
+  const seconds = (clock.monotonicMs() - started) / 1000
+  emit({ type: 'log', message: `trained a byte-level BPE of ${tokenizer.vocabSize} tokens in ${seconds.toFixed(1)} s` })
+  return tokenizer
+}
+
 function runPretrain(job: PretrainJob, clock: Clock, emit: Emit): PretrainResult {
   const kernels = kernelsFor(job.backend, emit)
   const config = getModelConfig(job.config)
   const data = splitDocuments('pretrain', loadBrown(NON_FICTION_GENRES))
+  const tokenizer = pretrainTokenizer(config, data.train, clock, emit)
+  const trainIds = tokenizer.encode(data.trainBytes)
   const stage = initStageWeights(config, 0, config.nLayers, deriveKey(job.seed, 'backbone-init'))
   const adapters = initAdapters(config, defaultLora, 0, config.nLayers, deriveKey(job.seed, 'lora-init'))
   const params = backboneParams(stage)
@@ -140,7 +156,7 @@ function runPretrain(job: PretrainJob, clock: Clock, emit: Emit): PretrainResult
       stage,
       params,
       state,
-      train: data.trainBytes,
+      train: trainIds,
       dataKey,
       steps: job.steps,
       sequences: job.sequences,
@@ -154,16 +170,24 @@ function runPretrain(job: PretrainJob, clock: Clock, emit: Emit): PretrainResult
     emit({ type: 'progress', step: state.step, steps: job.steps, loss, tokensPerSecond })
   }
   const seconds = (clock.monotonicMs() - started) / 1000
-  const evalSet = evalBatches(data.heldOutBytes, Math.min(128, config.contextLength), 4, job.evalTokens)
+  const heldOutIds = tokenizer.encode(data.heldOutBytes)
+  const evalSet = evalBatches(heldOutIds, Math.min(128, config.contextLength), 4, job.evalTokens)
   const heldOutLoss = evaluate(kernels, stage, adapters, defaultLora, evalSet)
-  const manifest = saveBackbone(job.outDir, stage, {
-    command: job.command,
-    ...identity,
-    data: 'brown corpus genres a-j (non-fiction), every 10th document held out',
-    heldOutLoss,
-    heldOutTokens: evalSet.reduce((n, b) => n + b.sequences * b.tokens, 0),
-    backend: kernels.name,
-  })
+  const manifest = saveBackbone(
+    job.outDir,
+    stage,
+    {
+      command: job.command,
+      ...identity,
+      data: 'brown corpus genres a-j (non-fiction), every 10th document held out',
+      heldOutLoss,
+      heldOutTokens: evalSet.reduce((n, b) => n + b.sequences * b.tokens, 0),
+      backend: kernels.name,
+      // Loss is per token: with BPE tokens, nats per byte = loss / bytesPerToken.
+      ...(tokenizer.kind === 'bytes' ? {} : { bytesPerToken: data.heldOutBytes.length / heldOutIds.length }),
+    },
+    tokenizer,
+  )
   return {
     steps: state.step,
     resumedFrom,

@@ -160,11 +160,12 @@ export interface Kernels {
   addScaled(out: Float32Array, a: Float32Array, b: Float32Array, scale: number): void
 
   /**
-   * Softmax cross-entropy over logits [t, vocab] and integer targets. Per row: m = max;
+   * Softmax cross-entropy over logits [t, vocab] and integer targets (token ids, 0 ≤ id < vocab).
+   * Per row: m = max;
    * z = Σ_j exp(l_j − m); lse = m + log z; loss_row = lse − l_target; p_j = exp(l_j − m) / z;
    * dlogits_j = (p_j − [j = target]) / t. Returns Σ_rows loss_row / t (fold over rows).
    */
-  crossEntropy(dlogits: Float32Array, logits: Float32Array, targets: Uint8Array, t: number, vocab: number): number
+  crossEntropy(dlogits: Float32Array, logits: Float32Array, targets: Int32Array, t: number, vocab: number): number
 
   /**
    * AdamW, elementwise: m = β1·m + (1−β1)·g; v = β2·v + ((1−β2)·g)·g; mh = m / bc1; vh = v / bc2;

@@ -142,7 +142,7 @@ function dims(kernel: string, named: Record<string, number>): void {
   }
 }
 
-type View = Float32Array | Int8Array | Uint8Array
+type View = Float32Array | Int8Array | Uint8Array | Int32Array
 
 function len(kernel: string, name: string, a: unknown, type: { new (n: number): View }, expected: number): void {
   if (!(a instanceof type)) throw new ShapeError(`${kernel}: ${name} must be a ${type.name}`, { kernel, name })
@@ -176,7 +176,7 @@ function distinct(kernel: string, outputs: Record<string, View | null>, inputs: 
 
 const F32 = Float32Array
 const I8 = Int8Array
-const U8 = Uint8Array
+const I32 = Int32Array
 
 const validate: { readonly [K in KernelName]: (...args: Parameters<Kernels[K]>) => void } = {
   matmulNT(out, a, b, m, k, n) {
@@ -284,11 +284,12 @@ const validate: { readonly [K in KernelName]: (...args: Parameters<Kernels[K]>) 
     dims('crossEntropy', { t, vocab })
     len('crossEntropy', 'dlogits', dlogits, F32, t * vocab)
     len('crossEntropy', 'logits', logits, F32, t * vocab)
-    len('crossEntropy', 'targets', targets, U8, t)
+    len('crossEntropy', 'targets', targets, I32, t)
     distinct('crossEntropy', { dlogits }, { logits, targets })
     for (let r = 0; r < t; r++) {
       const target = targets[r] as number
-      if (target >= vocab) throw new ShapeError(`crossEntropy: target ${target} ≥ vocab ${vocab}`, { row: r, target })
+      if (target < 0 || target >= vocab)
+        throw new ShapeError(`crossEntropy: target ${target} outside [0, ${vocab})`, { row: r, target })
     }
   },
   adamw(p, m, v, g) {
