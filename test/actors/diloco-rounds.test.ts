@@ -1,7 +1,7 @@
 /**
  * Outer rounds of DiLoCo as the network runs them, on the real functions: replicas train H
- * inner AdamW steps from the subnet's adapter state on their tasks' batches, submit the
- * pseudo-gradient as the gradient bundle, and the aggregate applies the outer Nesterov step to
+ * inner AdamW steps of M micro-batches (the miner's stage trainer) from the subnet's adapter
+ * state on their tasks' batches, submit the pseudo-gradient as the gradient bundle, and the aggregate applies the outer Nesterov step to
  * their token-weighted mean (aggregate-work.ts), the momentum carried in the adapter state.
  */
 import { strict as assert } from 'node:assert'
@@ -20,6 +20,7 @@ import {
   taskTokens,
   trainingProtocol,
 } from '../../src/actors/training/protocol.ts'
+import { runStage, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
 import { localTestnetParams } from '../../src/chain/params.ts'
 import type { Task } from '../../src/chain/state.ts'
 import { cidOf } from '../../src/codec/cid.ts'
@@ -27,15 +28,11 @@ import { deriveKey } from '../../src/codec/prng.ts'
 import { getModelConfig } from '../../src/ml/config.ts'
 import type { Kernels } from '../../src/ml/kernels/contract.ts'
 import { getKernels } from '../../src/ml/kernels/select.ts'
-import { type StageRun, stageBackward, stageForward } from '../../src/ml/model.ts'
-import { adamwStep, initAdamW } from '../../src/ml/optimizer.ts'
-import { pseudoGradient } from '../../src/ml/outer.ts'
-import { clipGradients } from '../../src/ml/train.ts'
-import { initStageWeights, type Params, type StageWeights } from '../../src/ml/weights.ts'
+import { initStageWeights, type Params } from '../../src/ml/weights.ts'
 
 const config = getModelConfig('micro')
 const REPLICAS = 2
-const protocol = trainingProtocol(config, { ...localTestnetParams, innerSteps: 4 })
+const protocol = trainingProtocol(config, { ...localTestnetParams, innerSteps: 4, microBatches: 2 })
 const SHARDS = 16
 const data = brownFictionDataset()
 const backbone = initStageWeights(config, 0, config.nLayers, deriveKey('diloco-test', 'backbone'))
@@ -52,37 +49,33 @@ function task(window: number, shard: number): Task {
   }
 }
 
-/** A replica's task: H inner AdamW steps from `start` (a fresh optimizer), its pseudo-gradient as submitted. */
-function trainTask(K: Kernels, stage: StageWeights, p: TrainingProtocol, start: Params, t: Task): Uint8Array {
-  const adapters: Params = new Map([...start].map(([k, v]) => [k, v.slice()]))
-  const opt = initAdamW(adapters)
-  for (let step = 0; step < p.innerSteps; step++) {
-    const batch = stepBatch(p, data.train, SHARDS, t, `seed-${t.window}`, step)
-    const run: StageRun = {
-      kernels: K,
-      stage,
-      adapters,
-      lora: p.lora,
-      sequences: batch.sequences,
-      tokens: batch.tokens,
-    }
-    const fw = stageForward(run, { kind: 'tokens', tokens: batch.inputs }, batch.targets)
-    const { grads } = stageBackward(run, fw)
-    clipGradients(grads, p.clipNorm)
-    adamwStep(K, adapters, grads, opt, p.optimizer)
+/** A replica's task as a miner runs it (the stage trainer, M micro-batches an inner step): its pseudo-gradient as submitted. */
+async function trainTask(K: Kernels, p: TrainingProtocol, start: Params, t: Task): Promise<Uint8Array> {
+  const trainer = new StageTrainer({
+    kernels: K,
+    stage: backbone,
+    protocol: p,
+    batchOf: (step) => stepBatch(p, data.train, SHARDS, t, `seed-${t.window}`, step),
+    start,
+  })
+  // One stage holds the whole model: it neither receives nor sends a tensor.
+  const unused = (): never => {
+    throw new Error('a whole-model stage has no neighbour')
   }
-  return encodeGradient(pseudoGradient(K, start, adapters), t, taskTokens(p))
+  await runStage(trainer, { receive: unused, send: unused })
+  return encodeGradient(trainer.pseudoGradient(), t, taskTokens(p))
 }
 
 /** `rounds` windows of REPLICAS tasks each, aggregated: every adapter state's bytes, in order. */
-function outerRounds(K: Kernels, rounds: number): Uint8Array[] {
+async function outerRounds(K: Kernels, rounds: number): Promise<Uint8Array[]> {
   let state: AdapterState = initialAdapterState(config, protocol, 'r3mes-test', 0, [0, config.nLayers])
   const states = [encodeAdapterState(state)]
   for (let window = 0; window < rounds; window++) {
-    const contributions = Array.from({ length: REPLICAS }, (_, shard) => {
-      const g = decodeGradient(trainTask(K, backbone, protocol, state.adapters, task(window, shard)))
-      return { grads: g.grads, tokens: g.tokens }
-    })
+    const contributions = []
+    for (let shard = 0; shard < REPLICAS; shard++) {
+      const g = decodeGradient(await trainTask(K, protocol, state.adapters, task(window, shard)))
+      contributions.push({ grads: g.grads, tokens: g.tokens })
+    }
     state = aggregateState(K, protocol.outer, { contributions, base: copyAdapterState(state) })
     states.push(encodeAdapterState(state))
   }
@@ -92,8 +85,8 @@ function outerRounds(K: Kernels, rounds: number): Uint8Array[] {
 describe('actors: DiLoCo outer rounds', () => {
   const ts = getKernels('ts')
 
-  it('two outer rounds of 2 replicas × 4 inner steps lower held-out loss, and carry the outer momentum', () => {
-    const states = outerRounds(ts, 2).map(decodeAdapterState)
+  it('two outer rounds of 2 replicas × 4 inner steps lower held-out loss, and carry the outer momentum', async () => {
+    const states = (await outerRounds(ts, 2)).map(decodeAdapterState)
     const loss = (s: AdapterState): number => heldOutLoss(ts, backbone, s.adapters, protocol, data.heldOut, 1024)
     const [first, , last] = states as [AdapterState, AdapterState, AdapterState]
     assert.ok(loss(last) < loss(first) - 0.3, `held-out loss ${loss(first)} → ${loss(last)}`)
@@ -102,13 +95,13 @@ describe('actors: DiLoCo outer rounds', () => {
     assert.ok(moved, 'the momentum buffer is no longer zero')
   })
 
-  it('the adapter states are the same bytes on the ts and cpu kernels, and the same CID twice', () => {
-    const onTs = outerRounds(ts, 2)
-    const onCpu = outerRounds(getKernels('cpu'), 2)
+  it('the adapter states are the same bytes on the ts and cpu kernels, and the same CID twice', async () => {
+    const onTs = await outerRounds(ts, 2)
+    const onCpu = await outerRounds(getKernels('cpu'), 2)
     assert.equal(onTs.length, 3)
     for (const [i, bytes] of onTs.entries())
       assert.ok(Buffer.from(bytes).equals(onCpu[i] as Uint8Array), `state ${i} differs between ts and cpu`)
-    const again = outerRounds(ts, 2)
+    const again = await outerRounds(ts, 2)
     assert.equal(cidOf(again.at(-1) as Uint8Array).toString(), cidOf(onTs.at(-1) as Uint8Array).toString())
   })
 })
