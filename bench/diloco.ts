@@ -197,10 +197,11 @@ function numberArg(args: readonly string[], name: string, fallback: number): num
 }
 
 export async function runDilocoBench(json: boolean, args: readonly string[]): Promise<void> {
-  // The default testnet's setting: its shards per window, H and rates.
+  // The default testnet's setting: its shards per window (task slots for 2 miners a subnet), H and rates.
   const p = trainingProtocol(getModelConfig('tiny'), localTestnetParams)
+  const shards = Math.ceil((2 * localTestnetParams.tasksPerMiner) / localTestnetParams.replication)
   const report = runDiloco({
-    replicas: numberArg(args, 'replicas', localTestnetParams.shardsPerWindow),
+    replicas: numberArg(args, 'replicas', shards),
     innerSteps: numberArg(args, 'inner', p.innerSteps),
     rounds: numberArg(args, 'rounds', 8),
     innerLr: numberArg(args, 'inner-lr', p.optimizer.lr),
