@@ -235,8 +235,9 @@ export const localTestnetParams: Params = {
   ...defaultParams,
   blockTimeMs: 1000,
   windowBlocks: 10,
-  // 8 inner steps: a task's share of a 20-block testnet window on a loaded 2-core machine.
-  innerSteps: 8,
+  // 4 inner steps: the default testnet (20-block windows, 9 processes on 2 cores) got through
+  // 5 to 7 of 8 in a whole window, and a task must finish in about half of one.
+  innerSteps: 4,
   l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 6,
   challengePeriodBlocks: 10,
