@@ -376,8 +376,22 @@ export class ActivationStreams {
       reading = false
       watchdog?.cancel()
       stream.send(lp.encode.single(encodeMessage({ ok: true }, MAX_ACK_BYTES, 'ack')))
+      const acked = this.#clock.monotonicMs()
       await stream.close({ signal }).catch(() => {})
       this.received++
+      const { direction, window, step, innerStep, microBatch } = tensor.header
+      this.#log.debug(
+        {
+          peer: from.toString(),
+          direction,
+          window,
+          step,
+          innerStep,
+          microBatch,
+          closeMs: this.#clock.monotonicMs() - acked,
+        },
+        'tensor received',
+      )
       await this.#handler?.(tensor)
     } catch (error) {
       const failure = signal.aborted ? (signal.reason as Error) : toFrameError(error)

@@ -55,7 +55,7 @@ async function trainPath(misbehaving = false): Promise<{ results: TrainedTask[];
   const inboxes = [new TensorInbox(clock), new TensorInbox(clock)]
   const components = (s: number): MinerComponents =>
     ({
-      training: { protocol, data, kernels },
+      training: { protocolAt: () => protocol, data, kernels },
       inbox: inboxes[s],
       tensors: {
         send: async (to: string, t: OutgoingTensor) => {

@@ -130,7 +130,7 @@ export interface TrainInput {
  * `untilMs` (TensorWaitTimeoutError then); one is sent to this replica's targets on the
  * neighbouring task, all at once.
  */
-export function networkLinks(input: TrainInput, signal: AbortSignal): StageLinks {
+export function networkLinks(input: TrainInput, signal: AbortSignal, waits: LinkWaits = { ms: 0 }): StageLinks {
   const { components: c, task } = input
   const neighbourOf = (direction: LinkDirection, receiving: boolean): Task | undefined =>
     (direction === 'forward') === receiving ? input.upstream : input.downstream
@@ -139,16 +139,21 @@ export function networkLinks(input: TrainInput, signal: AbortSignal): StageLinks
   return {
     async receive(step, micro, direction) {
       const neighbour = neighbourOf(direction, true)
-      const waitMs = Math.max(1, Math.min(input.waitMs, input.untilMs - c.clock.monotonicMs()))
-      const bytes = await c.inbox.takeFirst(
-        task.window,
-        { step: task.shard, innerStep: step, microBatch: micro },
-        direction,
-        receiveSources(neighbour, ready(neighbour)),
-        waitMs,
-        signal,
-      )
-      return f32From(bytes)
+      const started = c.clock.monotonicMs()
+      const waitMs = Math.max(1, Math.min(input.waitMs, input.untilMs - started))
+      try {
+        const bytes = await c.inbox.takeFirst(
+          task.window,
+          { step: task.shard, innerStep: step, microBatch: micro },
+          direction,
+          receiveSources(neighbour, ready(neighbour)),
+          waitMs,
+          signal,
+        )
+        return f32From(bytes)
+      } finally {
+        waits.ms += c.clock.monotonicMs() - started
+      }
     },
     async send(step, micro, direction, tensor) {
       const neighbour = neighbourOf(direction, false)
@@ -161,6 +166,11 @@ export function networkLinks(input: TrainInput, signal: AbortSignal): StageLinks
       )
     },
   }
+}
+
+/** Time a stage's links spent waiting for its neighbours' tensors, added up. */
+export interface LinkWaits {
+  ms: number
 }
 
 /** Train the stage's share of the task with its neighbours: every inner step, then Δ. */
@@ -179,9 +189,27 @@ export const trainStage = fromPromise<TrainedTask, TrainInput>(async ({ input, s
   const steps: Uint8Array[] = []
   const inputs: Float32Array[] = []
   const dOutputs: Float32Array[] = []
-  await runStage(trainer, networkLinks(input, signal), {
+  // Each inner step's time, split into waiting for neighbours and the rest (computing, and
+  // handing tensors over): a pipeline that stalls shows which step waited on what.
+  const waits: LinkWaits = { ms: 0 }
+  let stepStarted = started
+  await runStage(trainer, networkLinks(input, signal, waits), {
     signal,
     onStep: (record) => {
+      const now = c.clock.monotonicMs()
+      const ms = now - stepStarted
+      c.logger.debug(
+        {
+          task: input.task.id,
+          step: record.step,
+          ms: Math.round(ms),
+          computeMs: Math.round(ms - waits.ms),
+          waitMs: Math.round(waits.ms),
+        },
+        'inner step done',
+      )
+      stepStarted = now
+      waits.ms = 0
       steps.push(innerStepBytes(record))
       inputs.push(...record.inputs)
       dOutputs.push(...record.dOutputs)

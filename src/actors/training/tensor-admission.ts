@@ -144,13 +144,12 @@ export function installTensorReceiver(streams: ActivationStreams, init: TensorRe
     const sender = stakerOfPeer(init.chain, t.from)
     if (sender === undefined) return
     try {
-      init.inbox.deliver(
-        t.header.window,
-        { step: t.header.step, innerStep: t.header.innerStep, microBatch: t.header.microBatch },
-        t.header.direction,
-        sender.address,
-        t.bytes,
-        openWindowOf(init.chain),
+      const { window, step, innerStep, microBatch, direction } = t.header
+      const open = openWindowOf(init.chain)
+      const fate = init.inbox.deliver(window, { step, innerStep, microBatch }, direction, sender.address, t.bytes, open)
+      init.logger.debug(
+        { from: sender.address, window, step, innerStep, microBatch, direction, open, fate, held: init.inbox.size },
+        'tensor delivered',
       )
     } catch (error) {
       // Another stream from the same sender took the room between its header and its end.

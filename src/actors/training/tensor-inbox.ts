@@ -103,7 +103,8 @@ export class TensorInbox {
   /**
    * Hand a tensor to its waiting stage, or hold it. `openWindow` is the window now open:
    * held tensors of earlier windows may be dropped to make room. Throws InboxFullError when
-   * the tensor does not fit within the bounds (nothing held is evicted for it).
+   * the tensor does not fit within the bounds (nothing held is evicted for it). Says whether
+   * a waiting stage took it or it is held.
    */
   deliver(
     window: number,
@@ -112,13 +113,13 @@ export class TensorInbox {
     from: string,
     bytes: Uint8Array,
     openWindow: number,
-  ): void {
+  ): 'taken' | 'held' {
     const key = keyOf(window, at, direction, from)
     const waiter = this.#waiters.get(key)
     if (waiter !== undefined) {
       this.#waiters.delete(key)
       waiter(bytes)
-      return
+      return 'taken'
     }
     // A sender's second copy of one tensor (a retried send) replaces the first.
     this.#remove(key)
@@ -129,6 +130,7 @@ export class TensorInbox {
     this.#bytes += bytes.byteLength
     const mine = this.#bySender.get(from) ?? { tensors: 0, bytes: 0 }
     this.#bySender.set(from, { tensors: mine.tensors + 1, bytes: mine.bytes + bytes.byteLength })
+    return 'held'
   }
 
   /** The tensor from `from`, waiting up to `timeoutMs` for it to arrive. */
