@@ -10,7 +10,7 @@
 import { strict as assert } from 'node:assert'
 import { createActor, toPromise } from 'xstate'
 import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
-import { type TrainedTask, type TrainInput, trainStage } from '../../src/actors/roles/miner-task.ts'
+import { storeResults, type TrainedTask, type TrainInput, trainStage } from '../../src/actors/roles/miner-task.ts'
 import { stepBatch, trainingProtocol } from '../../src/actors/training/protocol.ts'
 import { runStage, type StageLinks, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
 import { TensorInbox } from '../../src/actors/training/tensor-inbox.ts'
@@ -24,6 +24,7 @@ import { getKernels } from '../../src/ml/kernels/select.ts'
 import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { initAdapters, initStageWeights, type Params } from '../../src/ml/weights.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
+import { nextTurn } from '../../src/runtime/event-loop.ts'
 import { createLogger } from '../../src/runtime/logger.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>
@@ -142,5 +143,39 @@ describe('actors: the miner task trains its stage through its tensor inbox', () 
         if (x !== d[i]) differing++
       })
     assert.equal(differing, 1)
+  })
+
+  it('a task stopped while storing (abandoned at the close) stores nothing more and announces nothing', async () => {
+    const trained = (await trainPath()).results[0] as TrainedTask
+    const stored: number[] = []
+    const announced: string[][] = []
+    let stop = (): void => {}
+    const components = {
+      training: { protocolAt: () => protocol },
+      misbehaviours: new Set(),
+      content: {
+        store: async (bytes: Uint8Array) => {
+          stored.push(bytes.byteLength)
+          if (stored.length === 2) stop()
+          return `bafy${stored.length}`
+        },
+      },
+      presence: { announceHeld: async (_s: number, _w: number, cids: string[]) => void announced.push(cids) },
+    } as unknown as MinerComponents
+    const input = { components, task: path[0] as Task, pointer: null, trained, first: true, last: false }
+    const actor = createActor(storeResults, { input })
+    stop = () => actor.stop()
+    actor.start()
+    // The fake store answers at once: what a running effect would still store, it stores here.
+    for (let i = 0; i < 50; i++) await nextTurn()
+    assert.equal(stored.length, 2, 'stores after the stop')
+    assert.deepEqual(announced, [])
+    // Left alone, the same task stores every piece and announces them: the gradient, the H
+    // leaves and the gradient as the trace's last, the index, the H × M gradients received, the trace.
+    stored.length = 0
+    stop = () => {}
+    await toPromise(createActor(storeResults, { input }).start())
+    assert.equal(stored.length, 1 + protocol.innerSteps + 1 + 1 + protocol.innerSteps * protocol.microBatches + 1)
+    assert.equal(announced.length, 1)
   })
 })
