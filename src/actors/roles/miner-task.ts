@@ -244,14 +244,19 @@ export interface StoreInput {
  * announced: inner-step leaves are asked of the miner, and only by a dispute that bisects to
  * them.
  */
-export const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(async ({ input }) => {
+export const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(async ({ input, signal }) => {
   const c = input.components
   const { trained } = input
   // Planted fault: a withholding miner names its content on chain but never stores it, so
   // nobody can fetch it from this node, and it announces no holdings.
   const withholds = c.misbehaviours.has('withholdingMiner')
-  const store = async (bytes: Uint8Array): Promise<string> =>
-    withholds ? c.content.cidOf(bytes) : c.content.store(bytes)
+  // A task abandoned at the window's close stops here, between two pieces: its tens of
+  // MiB of leaves and tensors would otherwise go on being hashed and written, and announced,
+  // while the next window's stages train on the same cores.
+  const store = async (bytes: Uint8Array): Promise<string> => {
+    signal.throwIfAborted()
+    return withholds ? c.content.cidOf(bytes) : c.content.store(bytes)
+  }
   const gradient = encodeGradient(trained.delta, input.task, taskTokens(c.training.protocolAt(input.task.window)))
   const cid = await store(gradient)
   const steps = await storeStepTrace(store, input.task.id, [...trained.steps, gradient])
@@ -270,6 +275,7 @@ export const storeResults = fromPromise<{ cid: string; traceCid: string }, Store
     stepRoot: steps.root,
   }
   const traceCid = await store(encodeTrace(trace))
+  signal.throwIfAborted()
   if (!withholds)
     await c.presence?.announceHeld(input.task.subnet, input.task.window, [
       cid,
