@@ -51,4 +51,22 @@ describe('chain/submission-bytes: what one submission costs the chain', () => {
     assert.ok(owner.state <= 1000, `the state entries take ${owner.state} B`)
     assert.ok(other.state <= 860, `the state entries take ${other.state} B`)
   })
+  it('refuses a reveal larger than maxSubmissionBytes as encoded, whatever its metadata cap allows', () => {
+    const miners = [keys('miner0', 2), keys('miner1', 2)]
+    const h = new Harness({ validators: keys('val', 1), miners, params: { replication: 2, maxSubmissionBytes: 400 } })
+    h.block()
+    const task = (h.app.query('tasks/0') as Task[])[0] as Task
+    const key = miners.flat().find((k) => k.address === task.miners[0]) as KeyPair
+    const cid = labelCid(`gradient/${task.id}`)
+    const salt = saltFor(key.secretKey, task.id)
+    h.block([h.tx(key, { type: 'commit', taskId: task.id, commitment: commitmentOf(cid, key.address, task.id, salt) })])
+    // 250 bytes of metadata: under maxMetadataBytes (256), but the reveal is over 400 bytes.
+    const big = h.tx(key, { type: 'reveal', taskId: task.id, cid, salt, metadata: 'x'.repeat(250) })
+    assert.ok(big.length > 400 && big.length < 511, `the reveal is ${big.length} B`)
+    const [refused] = h.block([big])
+    assert.equal(refused?.code, 'ERR_METADATA_TOO_LARGE', refused?.log)
+    assert.match(refused?.log ?? '', /reveal is \d+ bytes, the limit is 400/)
+    const [ok] = h.block([h.tx(key, { type: 'reveal', taskId: task.id, cid, salt, metadata: 'x'.repeat(100) })])
+    assert.equal(ok?.code, 'OK', ok?.log)
+  })
 })
