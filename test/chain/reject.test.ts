@@ -132,7 +132,7 @@ describe('chain/reject: bad transactions are refused with a clear code and leave
     ))
   it('metadata over 256 bytes of UTF-8 (fewer characters) → ERR_METADATA_TOO_LARGE', () =>
     refused(
-      () => h.tx(m0a, { type: 'reveal', taskId: '1.0.0', cid: cid('x'), salt, metadata: 'é'.repeat(128) + 'x' }),
+      () => h.tx(m0a, { type: 'reveal', taskId: '1.0.0', cid: cid('x'), salt, metadata: `${'é'.repeat(128)}x` }),
       'ERR_METADATA_TOO_LARGE',
     ))
   it('reveal in the wrong window → ERR_WRONG_WINDOW', () =>
