@@ -129,8 +129,8 @@ function contentToWire(content: unknown): unknown {
 /** The wire form of a body (what is signed, and what `b` holds). */
 export function bodyToWire(body: object): Wire {
   return toWire(body, BODY_FIELDS, (name, v) =>
-    name === 'msg'
-      ? toWire(v as object, MSG_FIELDS, (n, x) => (n === 'content' ? contentToWire(x) : undefined))
+    name === 'msg' && v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? toWire(v, MSG_FIELDS, (n, x) => (n === 'content' ? contentToWire(x) : undefined))
       : undefined,
   )
 }
