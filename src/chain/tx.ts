@@ -353,7 +353,7 @@ export function decodeTx(bytes: Uint8Array, maxTxBytes: number): SignedTx {
     chainId: str(b.chainId, 'body.chainId', 64),
     nonce: int(b.nonce, 'body.nonce'),
     fee: amount(b.fee, 'body.fee'),
-    msg: decodeMsg(msgFromWire(b.msg)),
+    msg: decodeMsg(msgFromWire(obj(b.msg, 'body.msg'))),
   }
   const pubKey = field(top, TX_KEYS.pubKey, 'pubKey')
   const sig = field(top, TX_KEYS.sig, 'sig')
