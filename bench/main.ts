@@ -11,6 +11,7 @@ const suites: Record<string, Suite> = {
   consensus: async (json, args) => (await import('./consensus.ts')).runConsensusBench(json, args),
   cuda: async (json, args) => (await import('./cuda.ts')).runCudaBench(json, args),
   dispute: async (json, args) => (await import('./dispute.ts')).runDisputeBench(json, args),
+  diloco: async (json, args) => (await import('./diloco.ts')).runDilocoBench(json, args),
   ml: async (json) => (await import('./ml.ts')).runMlBench(json),
   net: async (json) => (await import('./net.ts')).runNetBench(json),
   restart: async (json, args) => (await import('./restart.ts')).runRestartBench(json, args),

@@ -43,8 +43,8 @@ import type { SubnetDirectory } from './subnet/subnet-directory.ts'
 import { resolveDataset } from './training/datasets.ts'
 import { genesisTokenizer } from './training/genesis-tokenizer.ts'
 import { publishBackbone } from './training/model-store.ts'
-import { trainingProtocol } from './training/protocol.ts'
 import { boundaryTensorBytes, installTensorReceiver } from './training/tensor-admission.ts'
+import { windowProtocols } from './training/window-protocol.ts'
 
 export interface NodeConfig {
   readonly home: string
@@ -368,7 +368,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
         training: {
           config: modelConfig,
           tokenizer,
-          protocol: trainingProtocol(modelConfig, genesis.params),
+          protocolAt: windowProtocols(modelConfig, chain.reader),
           data: { train: dataset.train, shardCount: approved.shardCount },
           kernels,
           cpuKernels,
@@ -383,8 +383,8 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       installTensorReceiver(net.activations, {
         self: keys.account.address,
         chain: chain.reader,
-        tensorBytes: boundaryTensorBytes(modelConfig, pieces.training.protocol),
-        protocol: pieces.training.protocol,
+        tensorBytes: (window) => boundaryTensorBytes(modelConfig, pieces.training.protocolAt(window)),
+        protocolAt: pieces.training.protocolAt,
         inbox: pieces.inbox,
         logger: components.logger,
       })

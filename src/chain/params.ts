@@ -52,11 +52,20 @@ export interface Params {
    * j. Must divide the step's sequences (4). @default 2
    */
   readonly microBatches: number
-  /** Learning rate of the inner AdamW steps, in millionths. @default 4000 (4e-3) */
+  /**
+   * Learning rate of the inner AdamW steps, in millionths. Half the single-process fine-tune's
+   * 4e-3: a fresh AdamW's first steps move every adapter by about the rate, and H of them
+   * from the same start are what the outer step averages (`npm run bench -- diloco`).
+   * @default 2000 (2e-3)
+   */
   readonly innerLrPpm: number
   /** Learning rate of the outer Nesterov step the aggregate applies, in millionths. @default 700000 (0.7, as DiLoCo) */
   readonly outerLrPpm: number
-  /** Momentum of the outer Nesterov step, in millionths. @default 900000 (0.9, as DiLoCo) */
+  /**
+   * Momentum of the outer Nesterov step, in millionths. Lower than DiLoCo's 0.9, which suits
+   * hundreds of inner steps: with a few replicas of a few steps each, 0.9 piles up their noise
+   * and held-out loss climbs (`npm run bench -- diloco`, docs/BENCHMARKS.md). @default 500000 (0.5)
+   */
   readonly outerMomentumPpm: number
   /** Reward for one accepted submission. @default 500 R3MES */
   readonly baseReward: bigint
@@ -149,6 +158,25 @@ export interface Params {
   readonly maxMetadataBytes: number
 }
 
+/**
+ * The parameters of training itself (local steps, micro-batches, inner and outer rates). A
+ * window records them when it opens (`Window.training`), so its tasks, aggregates and any
+ * later dispute of them compute with the values the window ran with, even after governance
+ * changes them: a change takes effect at the next window that opens.
+ */
+export const TRAINING_PARAMS = ['innerSteps', 'microBatches', 'innerLrPpm', 'outerLrPpm', 'outerMomentumPpm'] as const
+export type TrainingParams = Pick<Params, (typeof TRAINING_PARAMS)[number]>
+
+export function trainingParamsOf(params: Params): TrainingParams {
+  return {
+    innerSteps: params.innerSteps,
+    microBatches: params.microBatches,
+    innerLrPpm: params.innerLrPpm,
+    outerLrPpm: params.outerLrPpm,
+    outerMomentumPpm: params.outerMomentumPpm,
+  }
+}
+
 const R = UNITS_PER_TOKEN
 
 export const defaultParams: Params = {
@@ -159,9 +187,9 @@ export const defaultParams: Params = {
   tasksPerMiner: 2,
   innerSteps: 16,
   microBatches: 2,
-  innerLrPpm: 4000,
+  innerLrPpm: 2000,
   outerLrPpm: 700_000,
-  outerMomentumPpm: 900_000,
+  outerMomentumPpm: 500_000,
   baseReward: 500n * R,
   bondMultiple: 10,
   bountyMultiple: 15,
@@ -207,6 +235,9 @@ export const localTestnetParams: Params = {
   ...defaultParams,
   blockTimeMs: 1000,
   windowBlocks: 10,
+  // 4 inner steps: the default testnet (20-block windows, 9 processes on 2 cores) got through
+  // 5 to 7 of 8 in a whole window, and a task must finish in about half of one.
+  innerSteps: 4,
   l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 6,
   challengePeriodBlocks: 10,

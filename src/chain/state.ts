@@ -10,7 +10,7 @@
 import { assert } from '../runtime/assert.ts'
 import { reject, TxCode } from './errors.ts'
 import { isAddress } from './keys.ts'
-import type { Params, Role } from './params.ts'
+import type { Params, Role, TrainingParams } from './params.ts'
 import { hashTables, Journal, Table } from './store.ts'
 
 export interface Account {
@@ -66,6 +66,8 @@ export interface Window {
   /** Validator that submits this window's aggregates (drawn from the seed, by stake). */
   readonly aggregator: string | null
   readonly closed: boolean
+  /** The training parameters as they stood when the window opened: its tasks and aggregates use these. */
+  readonly training: TrainingParams
 }
 
 /**

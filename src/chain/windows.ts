@@ -34,6 +34,7 @@ import { assert } from '../runtime/assert.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isCid } from './genesis.ts'
+import { trainingParamsOf } from './params.ts'
 import { sortition, type Weighted } from './sortition.ts'
 import type { Aggregation, ChainState, Claim, Task, Window } from './state.ts'
 import { assignSlots, shardCount } from './task-slots.ts'
@@ -100,6 +101,7 @@ function openWindow(state: ChainState, ctx: BlockContext, id: number): void {
     seed: ctx.beacon,
     aggregator: aggregator ?? null,
     closed: false,
+    training: trainingParamsOf(state.params),
   })
   state.setMeta({ currentWindow: id })
   assignTasks(state, id, seed)

@@ -96,7 +96,7 @@ function components(content: Store): ReexecuteComponents {
       adapterState: async (subnet: number) => ({ adapters: adaptersOf(subnet) }),
       aggregatorOf: () => undefined,
     },
-    training: { protocol, data },
+    training: { protocolAt: () => protocol, data },
   } as unknown as ReexecuteComponents
 }
 
@@ -158,7 +158,7 @@ async function minerClaim(
   const storing = {
     content,
     misbehaviours: new Set(),
-    training: { protocol },
+    training: { protocolAt: () => protocol },
   } as unknown as MinerComponents
   const task = tasks[s] as Task
   const { cid, traceCid } = await toPromise(

@@ -126,16 +126,13 @@ describe('actors: re-execution of an aggregate', () => {
     ['bafy-g0', encodeGradient(gradient(1), task('1.0.0'), 256)],
     ['bafy-g1', encodeGradient(gradient(2), task('1.1.0'), 128)],
   ])
-  const honest = aggregateState(
-    { kernels, protocol },
-    {
-      contributions: ['bafy-g0', 'bafy-g1'].map((cid) => {
-        const g = decodeGradient(bytes.get(cid) as Uint8Array)
-        return { grads: g.grads, tokens: g.tokens }
-      }),
-      base: copyAdapterState(base),
-    },
-  )
+  const honest = aggregateState(kernels, protocol.outer, {
+    contributions: ['bafy-g0', 'bafy-g1'].map((cid) => {
+      const g = decodeGradient(bytes.get(cid) as Uint8Array)
+      return { grads: g.grads, tokens: g.tokens }
+    }),
+    base: copyAdapterState(base),
+  })
   const aggregate = (cid: string) =>
     ({
       id: 'agg/1/0',
@@ -161,7 +158,7 @@ describe('actors: re-execution of an aggregate', () => {
         },
       },
       model: { adapterState: async () => base, aggregatorOf: () => undefined },
-      training: { protocol },
+      training: { protocolAt: () => protocol },
     } as unknown as ReexecuteComponents
   }
 
@@ -182,6 +179,39 @@ describe('actors: re-execution of an aggregate', () => {
     values[0] = Math.fround((values[0] as number) + 0.01)
     bytes.set('bafy-wrong', encodeAdapterState(wrong))
     assert.deepEqual(await reexecute(components(), aggregate('bafy-wrong'), kernels), {
+      honest: false,
+      reason: 'the aggregate differs from re-execution',
+    })
+  })
+
+  it('the aggregate is one outer Nesterov step on the token-weighted mean pseudo-gradient, momentum kept in the state', () => {
+    const { lr, momentum: mu } = protocol.outer
+    const [g1, g2] = [gradient(1), gradient(2)]
+    for (const [name, before] of base.adapters) {
+      const after = honest.adapters.get(name) as Float32Array
+      const v = honest.momentum.get(name) as Float32Array
+      for (let i = 0; i < before.length; i++) {
+        // First step from zero momentum: v = Δ̄, θ' = θ − lr·(Δ̄ + μ·v).
+        const mean =
+          (256 * ((g1.get(name) as Float32Array)[i] as number) + 128 * ((g2.get(name) as Float32Array)[i] as number)) /
+          384
+        assert.ok(Math.abs((v[i] as number) - mean) < 1e-7, `${name}[${i}] momentum`)
+        const expected = (before[i] as number) - lr * (mean + mu * mean)
+        assert.ok(Math.abs((after[i] as number) - expected) < 1e-6, `${name}[${i}]: ${after[i]} vs ${expected}`)
+      }
+    }
+    assert.equal(honest.step, 1)
+  })
+
+  it('recomputes with the rates its window recorded: a later change does not convict it, another window’s rates do', async () => {
+    const changed = trainingProtocol(config, { ...localTestnetParams, outerLrPpm: 500_000, outerMomentumPpm: 0 })
+    bytes.set('bafy-honest', encodeAdapterState(honest))
+    const c = components()
+    ;(c.training as { protocolAt: (w: number) => unknown }).protocolAt = (w) => (w === 1 ? protocol : changed)
+    assert.equal((await reexecute(c, aggregate('bafy-honest'), kernels)).honest, true)
+    // The same inputs aggregated for window 2, but with window 1's rates: wrong for window 2.
+    const stale = { ...aggregate('bafy-honest'), id: 'agg/2/0', window: 2 } as Claim
+    assert.deepEqual(await reexecute(c, stale, kernels), {
       honest: false,
       reason: 'the aggregate differs from re-execution',
     })

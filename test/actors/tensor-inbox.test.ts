@@ -114,8 +114,8 @@ describe('tensor inbox: only pipeline neighbours, only this window or the next, 
     installTensorReceiver(receiver.activations, {
       self: key('miner-1').address,
       chain: new ChainReader(app.state),
-      tensorBytes,
-      protocol,
+      tensorBytes: () => tensorBytes,
+      protocolAt: () => protocol,
       inbox,
       logger: components('receiver').logger,
     })

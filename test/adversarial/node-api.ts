@@ -45,7 +45,7 @@ export async function serveNodeApi(
       net,
       training: {
         config,
-        protocol: trainingProtocol(config, localTestnetParams),
+        protocolAt: () => trainingProtocol(config, localTestnetParams),
         data: { train: new Int32Array(0), shardCount: 1 },
         kernels: getKernels('ts'),
         cpuKernels: getKernels('ts'),

@@ -5,6 +5,7 @@ import { encodeEvidence, signEvidenceVote } from '../../src/chain/evidence.ts'
 import { localTestnetGenesis, parseGenesis } from '../../src/chain/genesis.ts'
 import { addressOf, isAddress, type KeyPair, testKey } from '../../src/chain/keys.ts'
 import { defaultParams, localTestnetParams, paramsToJson, UNITS_PER_TOKEN } from '../../src/chain/params.ts'
+import type { Window } from '../../src/chain/state.ts'
 import { decodeTx, encodeTx } from '../../src/chain/tx.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
@@ -355,6 +356,30 @@ describe('chain/governance: data sets and parameters by stake-weighted vote', ()
     assert.equal(h.params.bountyMultiple, 20)
     assert.equal(h.params.baseReward, 600n * R3)
     assert.equal(h.params.windowBlocks, localTestnetParams.windowBlocks)
+  })
+
+  it('a change of the training parameters applies from the next window that opens; each window keeps those it opened with', () => {
+    const h = net()
+    h.run(1)
+    const opened = (h.app.query('window') as Window).training
+    assert.deepEqual(opened, {
+      innerSteps: localTestnetParams.innerSteps,
+      microBatches: localTestnetParams.microBatches,
+      innerLrPpm: localTestnetParams.innerLrPpm,
+      outerLrPpm: localTestnetParams.outerLrPpm,
+      outerMomentumPpm: localTestnetParams.outerMomentumPpm,
+    })
+    h.ok(alice, { type: 'propose', content: { kind: 'params', changes: { innerSteps: 3, outerLrPpm: 500_000 } } })
+    h.block(validators.map((v) => h.tx(v, { type: 'vote', proposalId: 'p-0', option: 'yes' })))
+    h.runTo((h.app.query('proposal/p-0') as { votingEnd: number }).votingEnd + 1)
+    assert.equal(h.params.innerSteps, 3)
+    const during = h.app.query('window') as Window
+    assert.deepEqual(during.training, opened, 'the window open when the change passed keeps its parameters')
+    h.runTo(during.closeHeight + 1)
+    const next = h.app.query('window') as Window
+    assert.ok(next.id > during.id)
+    assert.deepEqual(next.training, { ...opened, innerSteps: 3, outerLrPpm: 500_000 })
+    assert.deepEqual((h.app.query(`window/${during.id}`) as Window).training, opened)
   })
 
   it('rejects a proposal without quorum', () => {

@@ -143,7 +143,13 @@ describe('a training network over real connections', function () {
     const v0 = nodes[0] as R3mesNode
     const heldOut = brownFictionDataset().heldOut
     const initial = await v0.model.currentModel()
-    const before = heldOutLoss(v0.training.cpuKernels, initial.model, initial.adapters, v0.training.protocol, heldOut)
+    const before = heldOutLoss(
+      v0.training.cpuKernels,
+      initial.model,
+      initial.adapters,
+      v0.training.protocolAt(0),
+      heldOut,
+    )
     // Every adapter state each subnet's model pointer has named, in order.
     const pointers: string[][] = [[], []]
     const cheater = nodes[5] as R3mesNode
@@ -174,7 +180,13 @@ describe('a training network over real connections', function () {
     for (const [k, seen] of pointers.entries())
       assert.equal(new Set(seen).size, seen.length, `subnet ${k} never went back to an earlier state`)
     const current = await v0.model.currentModel()
-    const after = heldOutLoss(v0.training.cpuKernels, current.model, current.adapters, v0.training.protocol, heldOut)
+    const after = heldOutLoss(
+      v0.training.cpuKernels,
+      current.model,
+      current.adapters,
+      v0.training.protocolAt(0),
+      heldOut,
+    )
     assert.ok(after < before, `held-out loss ${before} → ${after}`)
 
     // Every honest submission was accepted; the cheater's were challenged through L2 and L3.

@@ -1,10 +1,11 @@
 /**
- * The aggregator's work at window close, for one subnet, as a machine: fetch the gradients of
- * the accepted submissions (one per task: replicas of a task carry the same bytes, so any of
- * them may serve it) and the adapter state the subnet's pointer names, aggregate the gradients
- * weighted by tokens in the chain's order, clip, apply AdamW, store the new state and name it
- * in an aggregate transaction. Every step is deterministic, so any node can recompute the
- * aggregate and dispute a wrong one.
+ * The aggregator's work at window close, for one subnet, as a machine: fetch the
+ * pseudo-gradients of the accepted submissions (one per task: replicas of a task carry the
+ * same bytes, so any of them may serve it) and the adapter state the subnet's pointer names,
+ * take their token-weighted mean in the chain's order, apply one outer Nesterov step with the
+ * window's rates (DiLoCo's outer optimizer; the momentum buffer travels in the state), store
+ * the new state and name it in an aggregate transaction. Every step is deterministic, so any
+ * node can recompute the aggregate and dispute a wrong one.
  *
  * Every gradient fetch has a deadline (`aggregationFetchDeadlineMs`): a gradient nobody served
  * in time is left out and listed as `unavailable` in the transaction, which opens an
@@ -18,7 +19,8 @@ import { assign, fromPromise, setup } from 'xstate'
 import type { Params as ChainParams } from '../../chain/params.ts'
 import type { Claim } from '../../chain/state.ts'
 import { aggregateGradients } from '../../ml/aggregate.ts'
-import { nesterovStep } from '../../ml/outer.ts'
+import type { Kernels } from '../../ml/kernels/contract.ts'
+import { type NesterovConfig, nesterovStep } from '../../ml/outer.ts'
 import type { Params } from '../../ml/weights.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
@@ -33,7 +35,7 @@ import { fetchAvailable } from './availability.ts'
 export interface AggregationComponents {
   readonly content: Pick<ContentFetcher, 'fetch' | 'store'>
   readonly model: Pick<ModelPieces, 'adapterState' | 'aggregatorOf'>
-  readonly training: Pick<TrainingSetup, 'kernels' | 'protocol'>
+  readonly training: Pick<TrainingSetup, 'kernels' | 'protocolAt'>
   readonly tx: Pick<TxSender, 'send'>
   readonly logger: Logger
   readonly misbehaviours: ReadonlySet<Misbehaviour>
@@ -190,15 +192,17 @@ export async function fetchAvailableInputs(
 }
 
 /**
- * The new adapter state: `base` after one outer Nesterov step on the token-weighted mean of the
- * pseudo-gradients; `base` unchanged when there is nothing to aggregate (every pseudo-gradient
- * was unavailable).
+ * The new adapter state: `base` after one outer Nesterov step (the window's `outer` rates, its
+ * momentum buffer carried in the state) on the token-weighted mean of the pseudo-gradients, in
+ * the chain's order; `base` unchanged when there is nothing to aggregate (every
+ * pseudo-gradient was unavailable). Every operation is a kernel of the contract, so any
+ * backend gives the same bytes, and any node can recompute the aggregate to dispute it.
  */
-export function aggregateState(training: AggregationComponents['training'], inputs: FetchedInputs): AdapterState {
+export function aggregateState(kernels: Kernels, outer: NesterovConfig, inputs: FetchedInputs): AdapterState {
   const next = inputs.base
   if (inputs.contributions.length === 0) return next
-  const delta = aggregateGradients(training.kernels, [...inputs.contributions])
-  nesterovStep(training.kernels, next.adapters, next.momentum, delta, training.protocol.outer)
+  const delta = aggregateGradients(kernels, [...inputs.contributions])
+  nesterovStep(kernels, next.adapters, next.momentum, delta, outer)
   return { ...next, step: next.step + 1 }
 }
 
@@ -230,9 +234,10 @@ export const aggregationMachine = setup({
     ),
     aggregate: fromPromise<
       AdapterState,
-      { training: AggregationComponents['training']; inputs: FetchedInputs; wrong: boolean }
+      { training: AggregationComponents['training']; window: number; inputs: FetchedInputs; wrong: boolean }
     >(async ({ input }) => {
-      const next = aggregateState(input.training, input.inputs)
+      const { kernels, protocolAt } = input.training
+      const next = aggregateState(kernels, protocolAt(input.window).outer, input.inputs)
       if (input.wrong) {
         // Planted fault: one adapter value off by a little, as a bug or a shortcut would leave it.
         const first = [...next.adapters.keys()].sort()[0] as string
@@ -324,6 +329,7 @@ export const aggregationMachine = setup({
         src: 'aggregate',
         input: ({ context }) => ({
           training: context.components.training,
+          window: context.window,
           inputs: context.inputs as FetchedInputs,
           wrong: context.components.misbehaviours.has('wrongAggregate'),
         }),

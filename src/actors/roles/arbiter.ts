@@ -38,7 +38,7 @@ import type { Dispute } from './reexecute-steps.ts'
 
 export interface ArbiterComponents extends ReexecuteComponents {
   readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'arbiterDuties' | 'params'>
-  readonly training: Pick<TrainingSetup, 'protocol' | 'data' | 'cpuKernels'>
+  readonly training: Pick<TrainingSetup, 'protocolAt' | 'data' | 'cpuKernels'>
   readonly tx: Pick<TxSender, 'send'>
   readonly key: Pick<KeyPair, 'address' | 'secretKey'>
   readonly metrics: Pick<NodeMetrics, 'verdicts'>

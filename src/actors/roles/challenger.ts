@@ -47,7 +47,7 @@ export interface ChallengerComponents extends ReexecuteComponents {
   readonly content: ReexecuteComponents['content'] & Pick<ContentFetcher, 'store'>
   readonly chain: ReexecuteComponents['chain'] &
     Pick<ChainReader, 'currentWindow' | 'claims' | 'claim' | 'openAggregations' | 'params'>
-  readonly training: Pick<TrainingSetup, 'protocol' | 'data' | 'kernels'>
+  readonly training: Pick<TrainingSetup, 'protocolAt' | 'data' | 'kernels'>
   readonly tx: Pick<TxSender, 'send'>
   readonly key: Pick<KeyPair, 'address'>
   readonly metrics: Pick<NodeMetrics, 'challengesMade'>

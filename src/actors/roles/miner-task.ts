@@ -167,7 +167,8 @@ export function networkLinks(input: TrainInput, signal: AbortSignal): StageLinks
 /** Train the stage's share of the task with its neighbours: every inner step, then Δ. */
 export const trainStage = fromPromise<TrainedTask, TrainInput>(async ({ input, signal }) => {
   const c = input.components
-  const { protocol, data, kernels } = c.training
+  const { data, kernels } = c.training
+  const protocol = c.training.protocolAt(input.task.window)
   const started = c.clock.monotonicMs()
   const trainer = new StageTrainer({
     kernels,
@@ -224,7 +225,7 @@ export const storeResults = fromPromise<{ cid: string; traceCid: string }, Store
   const withholds = c.misbehaviours.has('withholdingMiner')
   const store = async (bytes: Uint8Array): Promise<string> =>
     withholds ? c.content.cidOf(bytes) : c.content.store(bytes)
-  const gradient = encodeGradient(trained.delta, input.task, taskTokens(c.training.protocol))
+  const gradient = encodeGradient(trained.delta, input.task, taskTokens(c.training.protocolAt(input.task.window)))
   const cid = await store(gradient)
   const steps = await storeStepTrace(store, input.task.id, [...trained.steps, gradient])
   const storeAll = async (tensors: readonly Float32Array[]): Promise<string[]> => {

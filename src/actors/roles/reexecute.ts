@@ -3,8 +3,10 @@
  * gradient or an aggregator's new adapter state.
  *
  * An aggregate is recomputed as its aggregator had to compute it (aggregate-work.ts): the
- * gradients of the submissions it names, in its order, aggregated by tokens, clipped, one AdamW
- * step from the state it replaced; its bytes must equal the adapter state it published.
+ * pseudo-gradients of the submissions it names, in its order, averaged by tokens, one outer
+ * Nesterov step with its window's rates from the state it replaced; its bytes must equal the
+ * adapter state it published. Both branches compute with the protocol of the claim's window
+ * (the training parameters it recorded), whatever governance has changed since.
  *
  * A submission: from the claim's trace (by CID) it fetches the tensors the stage received for
  * every inner step and micro-batch, runs the stage's whole task again with the same stage
@@ -47,7 +49,7 @@ export interface ReexecuteComponents {
   readonly chain: Pick<ChainReader, 'window' | 'tasks' | 'claim'>
   readonly content: Pick<ContentFetcher, 'fetch'>
   readonly model: Pick<ModelPieces, 'stageWeights' | 'adapterState' | 'aggregatorOf'>
-  readonly training: Pick<TrainingSetup, 'protocol' | 'data'>
+  readonly training: Pick<TrainingSetup, 'protocolAt' | 'data'>
 }
 
 export interface Recheck {
@@ -112,7 +114,8 @@ export async function reexecute(
     stateCid,
     stateCid === null ? undefined : model.aggregatorOf(stateCid),
   )
-  const { protocol, data } = training
+  const { data } = training
+  const protocol = training.protocolAt(task.window)
   const trainerInit: StageTrainerInit = {
     kernels,
     stage,
@@ -221,7 +224,7 @@ async function reexecuteAggregate(
     named.push(submission)
   }
   const inputs = await fetchInputs({ content, model }, claim.subnet, named, claim.previousCid, signal)
-  const next = aggregateState({ kernels, protocol: training.protocol }, inputs)
+  const next = aggregateState(kernels, training.protocolAt(claim.window).outer, inputs)
   if (!bytesEqual(encodeAdapterState(next), published))
     return { honest: false, reason: 'the aggregate differs from re-execution' }
   return { honest: true, reason: 'the aggregate re-executes bit for bit' }

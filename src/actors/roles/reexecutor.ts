@@ -20,7 +20,7 @@ import type { Dispute } from './reexecute-steps.ts'
 /** What the verifier's re-executions use: the node's own kernels, and its misbehaviours. */
 export interface ReexecutorComponents extends ReexecuteComponents {
   readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'params'>
-  readonly training: Pick<TrainingSetup, 'protocol' | 'data' | 'kernels'>
+  readonly training: Pick<TrainingSetup, 'protocolAt' | 'data' | 'kernels'>
   readonly misbehaviours: ReadonlySet<Misbehaviour>
 }
 

@@ -105,8 +105,9 @@ export class ModelPieces {
   }
 
   initialAdapterState(subnet: number): AdapterState {
-    const { config, protocol } = this.#c.training
-    return initialAdapterState(config, protocol, this.#c.chain.chainId, subnet, this.subnetLayers(subnet))
+    const { config, protocolAt } = this.#c.training
+    // The state before any aggregate: window 0's protocol (only its LoRA shape matters here).
+    return initialAdapterState(config, protocolAt(0), this.#c.chain.chainId, subnet, this.subnetLayers(subnet))
   }
 
   /** The encoded initial adapter state of every subnet (stored by every node, so its CID resolves). */

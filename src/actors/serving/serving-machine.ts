@@ -72,14 +72,8 @@ const loadModel = fromPromise<LoadedModel, { components: ServingComponents; poin
   const { chain, model, training, heldOut, logger } = input.components
   const height = chain.height
   const current = await model.currentModel()
-  const loss = heldOutLoss(
-    training.cpuKernels,
-    current.model,
-    current.adapters,
-    training.protocol,
-    heldOut,
-    HELD_OUT_TOKENS,
-  )
+  const protocol = training.protocolAt(chain.currentWindow()?.id ?? 0)
+  const loss = heldOutLoss(training.cpuKernels, current.model, current.adapters, protocol, heldOut, HELD_OUT_TOKENS)
   logger.info({ height, loss, model: modelIdOf(current.pointers) }, 'model loaded')
   return {
     served: withTokenizer(
@@ -88,7 +82,7 @@ const loadModel = fromPromise<LoadedModel, { components: ServingComponents; poin
         kernels: training.cpuKernels,
         backbone: current.model,
         adapters: current.adapters,
-        lora: training.protocol.lora,
+        lora: protocol.lora,
       },
       training.tokenizer ?? bytesTokenizer,
     ),

@@ -17,7 +17,7 @@
  *   chain. Before the first aggregation the state is the deterministic initialization from the
  *   chain id.
  */
-import type { Params as ChainParams } from '../../chain/params.ts'
+import type { TrainingParams } from '../../chain/params.ts'
 import type { Task } from '../../chain/state.ts'
 import { isCid } from '../../codec/cid.ts'
 import { deriveKey } from '../../codec/prng.ts'
@@ -48,11 +48,8 @@ export interface TrainingProtocol {
   readonly clipNorm: number
 }
 
-/** The chain parameters the protocol follows. */
-export type TrainingParams = Pick<
-  ChainParams,
-  'innerSteps' | 'microBatches' | 'innerLrPpm' | 'outerLrPpm' | 'outerMomentumPpm'
->
+/** The chain parameters the protocol follows (a window records them when it opens). */
+export type { TrainingParams }
 
 /** Sequences in one inner step's batch. */
 export const STEP_SEQUENCES = 4

@@ -8,9 +8,10 @@
  *     neighbouring subnet's task on the same path step (upstream for activations, downstream
  *     for activation-gradients) of this node's task; for the next window, whose tasks are not
  *     drawn yet, a miner registered in the neighbouring subnet;
- *   - the inner step is one of the task's H and the micro-batch one of its M (chain params);
- *   - the size is the model's boundary shape for one micro-batch ((sequences / M) × tokens ×
- *     dModel float32), the only size an honest stage sends either way;
+ *   - the inner step is one of the task's H and the micro-batch one of its M, and the size is
+ *     the model's boundary shape for one micro-batch ((sequences / M) × tokens × dModel
+ *     float32), the only size an honest stage sends either way: H and M as the tensor's window
+ *     recorded them (its protocol);
  *   - the inbox has room for it without evicting anything a stage may still need.
  *
  * Each refusal is a TensorRefusedError whose code the sender sees in its nack.
@@ -60,10 +61,10 @@ export interface TensorReceiverInit {
   readonly self: string
   /** The chain state the header is checked against. */
   readonly chain: Pick<ChainReader, 'currentWindow' | 'tasks' | 'staker' | 'stakers'>
-  /** Bytes of a micro-batch's tensor at a subnet boundary, either direction. */
-  readonly tensorBytes: number
-  /** H and M: a tensor's inner step and micro-batch are below them. */
-  readonly protocol: Pick<TrainingProtocol, 'innerSteps' | 'microBatches'>
+  /** Bytes of a micro-batch's tensor at a subnet boundary, either direction, in a window. */
+  readonly tensorBytes: (window: number) => number
+  /** The protocol of a window: a tensor's inner step and micro-batch are below its H and M. */
+  readonly protocolAt: (window: number) => Pick<TrainingProtocol, 'innerSteps' | 'microBatches'>
   readonly inbox: TensorInbox
   readonly logger: Logger
 }
@@ -92,16 +93,18 @@ export function admitTensor(init: TensorReceiverInit, header: TensorHeader, send
       `window ${header.window} is neither the open window ${open} nor the next`,
       { window: header.window, open },
     )
-  if (header.innerStep >= init.protocol.innerSteps || header.microBatch >= init.protocol.microBatches)
+  const { innerSteps, microBatches } = init.protocolAt(header.window)
+  if (header.innerStep >= innerSteps || header.microBatch >= microBatches)
     throw new TensorRefusedError(
       TensorRefusal.wrongStep,
-      `inner step ${header.innerStep} micro-batch ${header.microBatch} is outside ${init.protocol.innerSteps} steps of ${init.protocol.microBatches}`,
+      `inner step ${header.innerStep} micro-batch ${header.microBatch} is outside ${innerSteps} steps of ${microBatches}`,
       { innerStep: header.innerStep, microBatch: header.microBatch },
     )
-  if (header.sizeBytes !== init.tensorBytes)
+  const expected = init.tensorBytes(header.window)
+  if (header.sizeBytes !== expected)
     throw new TensorRefusedError(
       TensorRefusal.wrongSize,
-      `a boundary tensor is ${init.tensorBytes} bytes, not ${header.sizeBytes}`,
+      `a boundary tensor of window ${header.window} is ${expected} bytes, not ${header.sizeBytes}`,
       { sizeBytes: header.sizeBytes },
     )
   // Activations come from the subnet before this node's, activation-gradients from the one after.

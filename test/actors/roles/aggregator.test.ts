@@ -13,6 +13,9 @@ import { aggregationFetchDeadlineMs, aggregationMachine } from '../../../src/act
 import { type AggregatorComponents, aggregatorMachine } from '../../../src/actors/roles/aggregator.ts'
 import {
   type AdapterState,
+  decodeAdapterState,
+  decodeGradient,
+  encodeAdapterState,
   encodeGradient,
   initialAdapterState,
   trainingProtocol,
@@ -21,6 +24,7 @@ import { localTestnetParams } from '../../../src/chain/params.ts'
 import type { Aggregation, Claim, Task } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
 import { getModelConfig } from '../../../src/ml/config.ts'
+import { getKernels } from '../../../src/ml/kernels/select.ts'
 import { DeadlineError } from '../../../src/runtime/clock.ts'
 import { settle, silentLogger, stateTrace } from './machine-trace.ts'
 
@@ -225,6 +229,56 @@ describe('actors: aggregator role machine', () => {
       [1, 1, [], ['d']],
     ])
     actor.stop()
+  })
+
+  it('runs the real aggregate step: the window’s outer rates on the mean pseudo-gradient; wrongAggregate stores other bytes', async () => {
+    /** Pseudo-gradients shaped like the state's adapters, as a miner stores them. */
+    const delta = (): Uint8Array =>
+      encodeGradient(
+        new Map([...newState().adapters].map(([name, p]) => [name, p.map((_, i) => Math.fround(0.001 * (i % 7)))])),
+        { id: 't' } as Task,
+        4096,
+      )
+    const rates = { ...localTestnetParams, outerLrPpm: 500_000, outerMomentumPpm: 0 }
+    const run = async (wrong: boolean): Promise<AdapterState> => {
+      const { components, stored } = fakes(async () => delta())
+      const windows: number[] = []
+      const training: AggregatorComponents['training'] = {
+        kernels: getKernels('ts'),
+        protocolAt: (window: number) => {
+          windows.push(window)
+          return trainingProtocol(config, rates)
+        },
+      }
+      const misbehaviours = new Set(wrong ? (['wrongAggregate'] as const) : [])
+      const actor = createActor(aggregationMachine, {
+        input: {
+          components: { ...components, training, misbehaviours },
+          window: 1,
+          subnet: 0,
+          claims: CLAIMS.filter((c) => c.subnet === 0 && c.status === 'accepted'),
+          pointer: null,
+          fetchDeadlineMs: 1000,
+        },
+      }).start()
+      await settle()
+      assert.equal(actor.getSnapshot().output?.outcome, 'submitted')
+      assert.deepEqual(windows, [1], 'the rates of the aggregated window')
+      return decodeAdapterState(stored[0] as Uint8Array)
+    }
+    const honest = await run(false)
+    const base = newState()
+    // Every task's Δ is the same, so the mean is Δ; with μ = 0 the step is θ − 0.5·Δ.
+    const d = decodeGradient(delta()).grads
+    for (const [name, p] of base.adapters)
+      for (let i = 0; i < p.length; i++)
+        assert.equal(
+          (honest.adapters.get(name) as Float32Array)[i],
+          Math.fround((p[i] as number) - Math.fround(0.5 * ((d.get(name) as Float32Array)[i] as number))),
+        )
+    assert.equal(honest.step, 1)
+    const wrong = await run(true)
+    assert.notDeepEqual(encodeAdapterState(wrong), encodeAdapterState(honest))
   })
 
   it('leaves alone an aggregation past its deadline, still waiting, or drawn to another validator', async () => {
