@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- diloco [--json] [--replicas N] [--inner H] [--rounds R] [--inner-lr X]
- * [--outer-lr X] [--momentum X] [--sync-lr X]`: the network's training maths in one process,
+ * [--outer-lr X] [--momentum X] [--sync-lr X] [--delay D]`: the network's training maths in one process,
  * beside synchronous training on the same number of tokens.
  *
  * The setting of the default testnet: the committed `tiny` backbone (models/tiny), LoRA
@@ -50,6 +50,13 @@ export interface DilocoSetting {
   readonly outerLr: number
   readonly momentum: number
   readonly syncLr: number
+  /**
+   * Outer rounds by which the replicas' start lags the state their pseudo-gradients are applied
+   * to. The network's is 1: a window's miners start from the last final aggregate, while the
+   * previous window's is still settling, so each aggregate lands on a state one round newer
+   * than the one its miners trained from.
+   */
+  readonly delay: number
 }
 
 export interface Curve {
@@ -117,15 +124,20 @@ export function runDiloco(s: DilocoSetting, K: Kernels = getKernels('auto'), wit
   const diloco: Curve = { tokens: [0], loss: [before] }
   const theta = copy(init)
   const momentum: Params = new Map([...theta].map(([k, v]) => [k, new Float32Array(v.length)]))
+  // The states of the last rounds, oldest first: the replicas of round t start from the one `delay` back.
+  const history: Params[] = [copy(init)]
   for (let t = 0; t < s.rounds; t++) {
     const deltas = []
+    const start = history[Math.max(0, history.length - 1 - s.delay)] as Params
     for (let r = 0; r < s.replicas; r++) {
-      const local = copy(theta)
+      const local = copy(start)
       const batches = Array.from({ length: s.innerSteps }, (_, h) => batchOf(t, r, h))
       trainSteps(K, stage, local, initAdamW(local), s.innerLr, batches)
-      deltas.push({ grads: pseudoGradient(K, theta, local), tokens: s.innerSteps * tokensPerBatch })
+      deltas.push({ grads: pseudoGradient(K, start, local), tokens: s.innerSteps * tokensPerBatch })
     }
     nesterovStep(K, theta, momentum, aggregateGradients(K, deltas), { lr: s.outerLr, momentum: s.momentum })
+    history.push(copy(theta))
+    if (history.length > s.delay + 1) history.shift()
     diloco.tokens.push((t + 1) * s.replicas * s.innerSteps * tokensPerBatch)
     diloco.loss.push(loss(theta))
   }
@@ -188,11 +200,12 @@ export function runDiloco(s: DilocoSetting, K: Kernels = getKernels('auto'), wit
   }
 }
 
-function numberArg(args: readonly string[], name: string, fallback: number): number {
+function numberArg(args: readonly string[], name: string, fallback: number, zeroAllowed = false): number {
   const i = args.indexOf(`--${name}`)
   if (i < 0) return fallback
   const v = Number(args[i + 1])
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number, got '${args[i + 1]}'`)
+  if (!Number.isFinite(v) || v < 0 || (v === 0 && !zeroAllowed))
+    throw new Error(`--${name} needs a ${zeroAllowed ? 'non-negative' : 'positive'} number, got '${args[i + 1]}'`)
   return v
 }
 
@@ -206,7 +219,8 @@ export async function runDilocoBench(json: boolean, args: readonly string[]): Pr
     rounds: numberArg(args, 'rounds', 8),
     innerLr: numberArg(args, 'inner-lr', p.optimizer.lr),
     outerLr: numberArg(args, 'outer-lr', p.outer.lr),
-    momentum: numberArg(args, 'momentum', p.outer.momentum),
+    momentum: numberArg(args, 'momentum', p.outer.momentum, true),
+    delay: numberArg(args, 'delay', 1, true),
     // The rate `ml finetune` uses, and the better of 2e-3 and 4e-3 for sync AdamW here (docs/BENCHMARKS.md).
     syncLr: numberArg(args, 'sync-lr', 2e-3),
   })
@@ -221,7 +235,7 @@ export async function runDilocoBench(json: boolean, args: readonly string[]): Pr
   console.log(`held-out loss before ${report.before.toFixed(4)}`)
   console.log(`sync AdamW (lr ${s.syncLr}):  ${report.sync.loss.map((x) => x.toFixed(4)).join(' ')}`)
   console.log(
-    `DiLoCo (inner lr ${s.innerLr}, outer lr ${s.outerLr}, μ ${s.momentum}): ${report.diloco.loss.map((x) => x.toFixed(4)).join(' ')}`,
+    `DiLoCo (inner lr ${s.innerLr}, outer lr ${s.outerLr}, μ ${s.momentum}, delay ${s.delay}): ${report.diloco.loss.map((x) => x.toFixed(4)).join(' ')}`,
   )
   console.log(
     `drop: sync ${report.syncDrop.toFixed(4)}, DiLoCo ${report.dilocoDrop.toFixed(4)}, ratio ${report.dilocoVsSyncDrop.toFixed(3)}`,

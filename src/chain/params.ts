@@ -152,7 +152,7 @@ export interface Params {
   readonly evidenceMaxAgeBlocks: number
   /** Largest encoded transaction. @default 2048 */
   readonly maxTxBytes: number
-  /** Largest reveal (CID + salt + task + metadata, canonical JSON); the seed's target is < 512 bytes. @default 511 */
+  /** Largest reveal transaction as encoded in blocks (a commit and a reveal together stay under 512 bytes). @default 511 */
   readonly maxSubmissionBytes: number
   /** Largest submission metadata (canonical JSON). @default 256 */
   readonly maxMetadataBytes: number

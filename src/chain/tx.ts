@@ -1,24 +1,25 @@
 /**
  * Transactions: types, canonical encoding, signing and decoding.
  *
- * Wire form: canonical JSON (keys sorted at every depth, no spaces; `canonicalJson` of
- * src/ml/serialize.ts) of `{ body, pubKey, sig }`, amounts as decimal strings, bytes as
- * lowercase hex. Decoding re-encodes and refuses anything that is not byte-identical, so one
+ * Wire form (tx-wire.ts): canonical msgpack of `{ b: body, k: pubKey, s: sig }`, short field
+ * names, keys sorted at every depth, amounts as decimal strings, keys, signatures, commitments
+ * and salts as raw bytes, CIDs in their binary form; a commit and a reveal together take under
+ * 512 bytes. Decoding re-encodes and refuses anything that is not byte-identical, so one
  * transaction has exactly one encoding (and one hash). The signature is ed25519 over
- * "r3mes/tx/1\0" ‖ canonicalJson(body); the body names the chain id and the sender's nonce,
- * so a transaction cannot be replayed on another chain or twice on this one.
+ * "r3mes/tx/2\0" ‖ the canonical msgpack of the wire body; the body names the chain id and the
+ * sender's nonce, so a transaction cannot be replayed on another chain or twice on this one.
  */
 
-import { fromHex, toHex } from '../codec/bytes.ts'
-import { canonicalJson, type JsonValue } from '../codec/canonical-json.ts'
+import { bytesEqual, fromHex, toHex } from '../codec/bytes.ts'
 import { isCid } from '../codec/cid.ts'
 import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
-import { NonCanonicalValueError } from '../codec/errors.ts'
 import { sha256 } from '../codec/hash.ts'
+import { packCanonical, unpackCanonical } from '../codec/msgpack.ts'
 import { reject, TxCode } from './errors.ts'
 import { addressOf, isPeerId, type KeyPair } from './keys.ts'
 import { ROLES, type Role } from './params.ts'
 import { L2_VERDICTS, type L2Verdict, type ProposalContent, VERDICTS, type Verdict } from './state.ts'
+import { bodyFromWire, bodyToWire, msgFromWire, sortedKeys, TX_KEYS } from './tx-wire.ts'
 
 export type Msg =
   | { readonly type: 'transfer'; readonly to: string; readonly amount: bigint }
@@ -88,24 +89,28 @@ export interface SignedTx {
   readonly id: string
 }
 
-function msgToJson(msg: Msg): JsonValue {
-  const out: { [k: string]: JsonValue } = {}
-  for (const [k, v] of Object.entries(msg)) out[k] = typeof v === 'bigint' ? v.toString() : (v as JsonValue)
+const SIGN_DOMAIN = new TextEncoder().encode('r3mes/tx/2\0')
+
+function signPayload(body: TxBody): Uint8Array {
+  const packed = packCanonical(bodyToWire(body))
+  const out = new Uint8Array(SIGN_DOMAIN.length + packed.length)
+  out.set(SIGN_DOMAIN)
+  out.set(packed, SIGN_DOMAIN.length)
   return out
 }
 
-function bodyToJson(body: TxBody): JsonValue {
-  return { chainId: body.chainId, nonce: body.nonce, fee: body.fee.toString(), msg: msgToJson(body.msg) }
-}
-
-function signPayload(body: TxBody): Uint8Array {
-  return new TextEncoder().encode(`r3mes/tx/1\0${canonicalJson(bodyToJson(body))}`)
+function packTx(body: TxBody, pubKey: Uint8Array, sig: Uint8Array): Uint8Array {
+  return packCanonical(
+    sortedKeys([
+      [TX_KEYS.body, bodyToWire(body)],
+      [TX_KEYS.pubKey, pubKey],
+      [TX_KEYS.sig, sig],
+    ]),
+  )
 }
 
 export function encodeTx(body: TxBody, key: KeyPair): Uint8Array {
-  const sig = ed25519Sign(key.secretKey, signPayload(body))
-  const json = { body: bodyToJson(body), pubKey: toHex(key.publicKey), sig: toHex(sig) }
-  return new TextEncoder().encode(canonicalJson(json))
+  return packTx(body, key.publicKey, ed25519Sign(key.secretKey, signPayload(body)))
 }
 
 /** Commitment of a submission: SHA-256("r3mes/commit/1" ‖ cid ‖ miner ‖ task ‖ salt), hex. */
@@ -117,9 +122,10 @@ export function commitmentOf(cid: string, miner: string, taskId: string, salt: s
 
 type Obj = Record<string, unknown>
 
-function field(o: Obj, name: string): unknown {
-  if (!Object.hasOwn(o, name)) reject(TxCode.invalidField, `missing field '${name}'`, { field: name })
-  return o[name]
+/** Field `key` of `o`; missing, it is refused under `name` (its in-memory name where the wire key is short). */
+function field(o: Obj, key: string, name = key): unknown {
+  if (!Object.hasOwn(o, key)) reject(TxCode.invalidField, `missing field '${name}'`, { field: name })
+  return o[key]
 }
 
 /** `o` has every one of `names`, may have the `optional` ones, and nothing else. */
@@ -329,36 +335,34 @@ function decodeMsg(m: Obj): Msg {
 export function decodeTx(bytes: Uint8Array, maxTxBytes: number): SignedTx {
   if (bytes.length > maxTxBytes)
     reject(TxCode.tooLarge, `transaction is ${bytes.length} bytes, the limit is ${maxTxBytes}`)
-  let json: unknown
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')
+  let wire: unknown
   try {
-    json = JSON.parse(text)
+    wire = unpackCanonical(bytes)
+    // Widths, number types and duplicate keys first: what msgpack itself encodes two ways.
+    if (!bytesEqual(packCanonical(wire), bytes)) throw new RangeError('not canonical')
   } catch {
-    return reject(TxCode.decode, 'transaction is not JSON')
+    return reject(TxCode.decode, 'transaction is not canonical msgpack')
   }
-  const top = obj(json, 'tx')
-  onlyFields(top, ['body', 'pubKey', 'sig'], 'tx')
-  let canonical: string
-  try {
-    canonical = canonicalJson(json as JsonValue)
-  } catch (error) {
-    if (error instanceof NonCanonicalValueError) return reject(TxCode.decode, 'transaction holds a non-finite number')
-    // JSON.parse takes nesting that the recursive encoder cannot: the stack runs out first.
-    if (error instanceof RangeError) return reject(TxCode.decode, 'transaction is nested too deeply')
-    throw error
-  }
-  if (canonical !== text) reject(TxCode.decode, 'transaction is not in canonical form (sorted keys, no spaces)')
-  const b = obj(top.body, 'body')
+  const top = obj(wire, 'tx')
+  for (const k of Object.keys(top))
+    if (k !== TX_KEYS.body && k !== TX_KEYS.pubKey && k !== TX_KEYS.sig)
+      reject(TxCode.invalidField, `unknown field 'tx.${k}'`, { field: `tx.${k}` })
+  const b = bodyFromWire(field(top, TX_KEYS.body, 'body'))
   onlyFields(b, ['chainId', 'nonce', 'fee', 'msg'], 'body')
   const body: TxBody = {
     chainId: str(b.chainId, 'body.chainId', 64),
     nonce: int(b.nonce, 'body.nonce'),
     fee: amount(b.fee, 'body.fee'),
-    msg: decodeMsg(obj(b.msg, 'body.msg')),
+    msg: decodeMsg(msgFromWire(obj(b.msg, 'body.msg'))),
   }
-  const pubKey = fromHex(top.pubKey, 32)
-  const sig = fromHex(top.sig, 64)
-  if (pubKey === undefined || sig === undefined) return reject(TxCode.badSignature, 'pubKey or sig is malformed')
-  if (!ed25519Verify(pubKey, signPayload(body), sig)) reject(TxCode.badSignature, 'signature does not verify')
-  return { body, pubKey, sender: addressOf(pubKey), bytes, id: toHex(sha256(bytes)) }
+  const pubKey = field(top, TX_KEYS.pubKey, 'pubKey')
+  const sig = field(top, TX_KEYS.sig, 'sig')
+  if (!(pubKey instanceof Uint8Array) || pubKey.length !== 32 || !(sig instanceof Uint8Array) || sig.length !== 64)
+    return reject(TxCode.badSignature, 'pubKey or sig is malformed')
+  const key = new Uint8Array(pubKey)
+  if (!bytesEqual(packTx(body, key, sig), bytes))
+    reject(TxCode.decode, 'transaction is not in canonical form (sorted keys, compact fields)')
+  if (!ed25519Verify(key, signPayload(body), new Uint8Array(sig)))
+    reject(TxCode.badSignature, 'signature does not verify')
+  return { body, pubKey: key, sender: addressOf(key), bytes, id: toHex(sha256(bytes)) }
 }

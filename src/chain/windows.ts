@@ -187,12 +187,9 @@ export function reveal(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: 
   const metaBytes = Buffer.byteLength(msg.metadata, 'utf8')
   if (metaBytes > p.maxMetadataBytes)
     reject(TxCode.metadataTooLarge, `metadata is ${metaBytes} bytes, the limit is ${p.maxMetadataBytes}`)
-  const submission = canonicalJson({ cid: msg.cid, metadata: msg.metadata, salt: msg.salt, taskId: msg.taskId })
-  if (Buffer.byteLength(submission) > p.maxSubmissionBytes)
-    reject(
-      TxCode.metadataTooLarge,
-      `submission is ${Buffer.byteLength(submission)} bytes, the limit is ${p.maxSubmissionBytes}`,
-    )
+  // The reveal as it stays in the block history: what a submission costs the chain for good.
+  if (tx.bytes.length > p.maxSubmissionBytes)
+    reject(TxCode.metadataTooLarge, `reveal is ${tx.bytes.length} bytes, the limit is ${p.maxSubmissionBytes}`)
   if (!isCid(msg.cid)) reject(TxCode.invalidField, "'msg.cid' is not a CID", { field: 'msg.cid' })
   const task = openTask(state, ctx, msg.taskId, tx.sender)
   const id = submissionId(msg.taskId, tx.sender)

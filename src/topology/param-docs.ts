@@ -52,6 +52,6 @@ export const PARAM_DOCS: Readonly<Record<keyof Params, string>> = {
   retentionBlocks: 'Blocks a finished window stays in the state before it is pruned.',
   evidenceMaxAgeBlocks: 'Oldest equivocation evidence accepted, in blocks.',
   maxTxBytes: 'Largest encoded transaction, in bytes.',
-  maxSubmissionBytes: 'Largest submission reveal, in bytes.',
+  maxSubmissionBytes: 'Largest reveal transaction as encoded in blocks, in bytes.',
   maxMetadataBytes: 'Largest submission metadata, in bytes.',
 }

@@ -14,6 +14,7 @@ import { testKey } from '../../src/chain/keys.ts'
 import { encodeTx, type Msg } from '../../src/chain/tx.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256Hex } from '../../src/codec/hash.ts'
+import { packCanonical } from '../../src/codec/msgpack.ts'
 import { createRuntimeComponents } from '../../src/runtime/components.ts'
 import { MAX_HTTP_BODY_BYTES } from '../../src/runtime/limits.ts'
 import { SkewedClock } from '../../src/runtime/skewed-clock.ts'
@@ -139,7 +140,13 @@ describe('node API: POST /tx and GET /tx/<id>', function () {
         'ERR_WRONG_CHAIN',
         /chain other/,
       ],
-      ['bytes that are no transaction', new TextEncoder().encode('{"hello":1}'), 'ERR_INVALID_FIELD', /unknown field/],
+      [
+        'bytes that are no transaction',
+        new TextEncoder().encode('{"hello":1}'),
+        'ERR_TX_DECODE',
+        /not canonical msgpack/,
+      ],
+      ['a map that is no transaction', packCanonical({ hello: 1 }), 'ERR_INVALID_FIELD', /unknown field 'tx.hello'/],
     ]
     for (const [what, tx, code, log] of cases) {
       const answer = await post({ tx: toHex(tx) })

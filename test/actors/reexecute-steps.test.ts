@@ -19,6 +19,7 @@ import {
   encodeGradient,
   stepBatch,
   traceCidOf,
+  traceMetadata,
   trainingProtocol,
 } from '../../src/actors/training/protocol.ts'
 import { runStage, type StageLinks, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
@@ -173,7 +174,7 @@ async function minerClaim(
     subnet: s,
     taskId: task.id,
     cid,
-    metadata: JSON.stringify({ trace: traceCid }),
+    metadata: traceMetadata(traceCid),
   } as unknown as Claim
 }
 
@@ -234,7 +235,7 @@ describe('actors: re-execution of a task of inner steps, whole and by bisection'
     const short = await content.store(
       new TextEncoder().encode(JSON.stringify({ ...trace, inputs: trace.inputs?.slice(1) })),
     )
-    const verdict = await reexecute(components(content), { ...claim, metadata: JSON.stringify({ trace: short }) }, ts)
+    const verdict = await reexecute(components(content), { ...claim, metadata: traceMetadata(short) }, ts)
     assert.deepEqual(
       [verdict.honest, verdict.reason],
       [false, `the trace names ${2 * H - 1} input activations, not ${2 * H}`],
@@ -243,7 +244,7 @@ describe('actors: re-execution of a task of inner steps, whole and by bisection'
     const inputs = [...(trace.inputs as string[])]
     inputs[5] = odd
     const bad = await content.store(new TextEncoder().encode(JSON.stringify({ ...trace, inputs })))
-    const served = await reexecute(components(content), { ...claim, metadata: JSON.stringify({ trace: bad }) }, ts)
+    const served = await reexecute(components(content), { ...claim, metadata: traceMetadata(bad) }, ts)
     assert.deepEqual(
       [served.honest, served.reason],
       [false, 'input of inner step 2 micro-batch 1 is not served intact'],

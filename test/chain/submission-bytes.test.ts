@@ -12,7 +12,8 @@ import { Harness, keys } from './harness.ts'
 describe('chain/submission-bytes: what one submission costs the chain', () => {
   it('counts the commit and reveal as encoded and the state entries of a real window’s replicated task', () => {
     const miners = [keys('miner0', 2), keys('miner1', 2)]
-    const h = new Harness({ validators: keys('val', 1), miners, params: { replication: 2 } })
+    // The default testnet's chain id (topology/default.yaml: r3mes-<name>), part of every body.
+    const h = new Harness({ validators: keys('val', 1), miners, chainId: 'r3mes-default', params: { replication: 2 } })
     h.block()
     const task = (h.app.query('tasks/0') as Task[])[0] as Task
     const keyOf = (address: string): KeyPair => miners.flat().find((k) => k.address === address) as KeyPair
@@ -41,9 +42,31 @@ describe('chain/submission-bytes: what one submission costs the chain', () => {
     const firstIndex = task.miners.indexOf(sighting.owner)
     const [owner, other] = firstIndex === 0 ? [first, second] : [second, first]
     assert.equal(owner.state - other.state, encodedEntryBytes(cid, sighting))
-    // Measured 1,730–1,868 B (commit 392, reveal 511, state 827–965): two signed JSON
-    // transactions with hex keys and signatures, and the claim record. The budget catches growth.
-    assert.ok(owner.total <= 1900, `a submission costs the chain ${owner.total} B`)
-    assert.ok(other.total <= 1800, `a submission costs the chain ${other.total} B`)
+    // Measured commit 191 + reveal 255 = 446 B (canonical msgpack, raw keys and signature,
+    // binary CIDs; the JSON encoding took 392 + 511 = 903 B), state 815–953 B.
+    for (const b of [owner, other]) {
+      assert.ok(b.commitTx + b.revealTx < 512, `commit ${b.commitTx} B + reveal ${b.revealTx} B`)
+      assert.ok(b.commitTx + b.revealTx <= 460, `commit ${b.commitTx} B + reveal ${b.revealTx} B: the margin shrank`)
+    }
+    assert.ok(owner.state <= 1000, `the state entries take ${owner.state} B`)
+    assert.ok(other.state <= 860, `the state entries take ${other.state} B`)
+  })
+  it('refuses a reveal larger than maxSubmissionBytes as encoded, whatever its metadata cap allows', () => {
+    const miners = [keys('miner0', 2), keys('miner1', 2)]
+    const h = new Harness({ validators: keys('val', 1), miners, params: { replication: 2, maxSubmissionBytes: 400 } })
+    h.block()
+    const task = (h.app.query('tasks/0') as Task[])[0] as Task
+    const key = miners.flat().find((k) => k.address === task.miners[0]) as KeyPair
+    const cid = labelCid(`gradient/${task.id}`)
+    const salt = saltFor(key.secretKey, task.id)
+    h.block([h.tx(key, { type: 'commit', taskId: task.id, commitment: commitmentOf(cid, key.address, task.id, salt) })])
+    // 250 bytes of metadata: under maxMetadataBytes (256), but the reveal is over 400 bytes.
+    const big = h.tx(key, { type: 'reveal', taskId: task.id, cid, salt, metadata: 'x'.repeat(250) })
+    assert.ok(big.length > 400 && big.length < 511, `the reveal is ${big.length} B`)
+    const [refused] = h.block([big])
+    assert.equal(refused?.code, 'ERR_METADATA_TOO_LARGE', refused?.log)
+    assert.match(refused?.log ?? '', /reveal is \d+ bytes, the limit is 400/)
+    const [ok] = h.block([h.tx(key, { type: 'reveal', taskId: task.id, cid, salt, metadata: 'x'.repeat(100) })])
+    assert.equal(ok?.code, 'OK', ok?.log)
   })
 })

@@ -33,6 +33,7 @@ import {
   type StageTrace,
   stepBatch,
   taskTokens,
+  traceCidOf,
   traceMetadata,
 } from '../training/protocol.ts'
 import { type LinkDirection, runStage, type StageLinks, StageTrainer } from '../training/stage-trainer.ts'
@@ -383,8 +384,7 @@ const findCopy = fromPromise<
   const { components: c, task } = input
   while (!signal.aborted && c.chain.height < input.closeHeight) {
     const other = c.chain.claims(task.window).find((cl) => cl.kind === 'submission' && cl.owner !== c.key.address)
-    if (other !== undefined)
-      return { cid: other.cid, traceCid: (JSON.parse(other.metadata) as { trace: string }).trace }
+    if (other !== undefined) return { cid: other.cid, traceCid: traceCidOf(other.metadata) }
     await sleep(c.clock, 250, signal)
   }
   return null
