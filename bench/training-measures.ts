@@ -44,8 +44,13 @@ export function lossDrop(curve: readonly LossPoint[]): number | null {
 }
 
 export interface MeasureInputs {
-  /** Whole-model tokens per second that reached the network's model (distinct tasks, aggregated). */
+  /**
+   * Whole-model tokens per second the miners trained (a token crosses every stage of its path;
+   * replicas of a task each count): the issue's "tokens trained by the testnet's miners".
+   */
   readonly networkTokensPerSecond: number
+  /** Whole-model tokens per second that reached the network's model (distinct tasks, aggregated). */
+  readonly modelTokensPerSecond: number
   readonly centralTokensPerSecond: number
   readonly networkLossDrop: number | null
   readonly centralLossDrop: number | null
@@ -58,6 +63,8 @@ export interface MeasureInputs {
 
 export interface TrainingMeasures {
   readonly networkVsCentralTokens: Measure
+  /** The same over the distinct tokens that reached the model: replication and settling lag cost this. */
+  readonly modelTokensVsCentral: Measure
   readonly lossDropVsCentral: Measure
   readonly downloadPerMinerVsModel: Measure
   readonly chainBytesPerSubmission: Measure
@@ -68,6 +75,7 @@ export function trainingMeasures(m: MeasureInputs): TrainingMeasures {
     a === null || b === null || !(b > 0) ? null : a / b
   return {
     networkVsCentralTokens: atLeast(ratio(m.networkTokensPerSecond, m.centralTokensPerSecond), 0.5),
+    modelTokensVsCentral: atLeast(ratio(m.modelTokensPerSecond, m.centralTokensPerSecond), 0.5),
     lossDropVsCentral: atLeast(ratio(m.networkLossDrop, m.centralLossDrop), 0.5),
     downloadPerMinerVsModel: atMost(
       m.minerDownloadFractions.length === 0 ? null : Math.max(...m.minerDownloadFractions),

@@ -301,7 +301,8 @@ export async function runTrainingBench(json: boolean, args: readonly string[]): 
     const centralDrop = lossDrop(central.curve)
     const networkDrop = lossDrop(network.curve)
     const measures: TrainingMeasures = trainingMeasures({
-      networkTokensPerSecond,
+      networkTokensPerSecond: trainedPerSecond / subnets,
+      modelTokensPerSecond: networkTokensPerSecond,
       centralTokensPerSecond: central.tokensPerSecond,
       networkLossDrop: networkDrop,
       centralLossDrop: centralDrop,
@@ -343,7 +344,7 @@ export async function runTrainingBench(json: boolean, args: readonly string[]): 
       },
       measures,
       ratioUses:
-        'networkVsCentralTokens: whole-model tokens that reached the model (each aggregated task once) per second, over central tokens per second',
+        'networkVsCentralTokens: whole-model tokens the miners trained per second (stage-tokens over the subnets; each replica counts), over central tokens per second; modelTokensVsCentral: whole-model tokens that reached the model (each aggregated task once) per second, over the same',
       chart: svgFile,
     }
     writeFileSync(

@@ -62,9 +62,12 @@ export interface Params {
   /** Learning rate of the outer Nesterov step the aggregate applies, in millionths. @default 700000 (0.7, as DiLoCo) */
   readonly outerLrPpm: number
   /**
-   * Momentum of the outer Nesterov step, in millionths. Lower than DiLoCo's 0.9, which suits
-   * hundreds of inner steps: with a few replicas of a few steps each, 0.9 piles up their noise
-   * and held-out loss climbs (`npm run bench -- diloco`, docs/BENCHMARKS.md). @default 500000 (0.5)
+   * Momentum of the outer Nesterov step, in millionths. Zero by default, unlike DiLoCo's 0.9:
+   * here every aggregate is one round stale (a window's miners start from the last final
+   * aggregate while the previous window's submissions are still in their challenge period),
+   * and momentum on stale pseudo-gradients overshoots: with 0.5 held-out loss climbs after a
+   * few windows, with 0 it falls steadily (`npm run bench -- diloco --delay 1`,
+   * docs/BENCHMARKS.md). Governance may raise it for long windows of many inner steps. @default 0
    */
   readonly outerMomentumPpm: number
   /** Reward for one accepted submission. @default 500 R3MES */
@@ -189,7 +192,7 @@ export const defaultParams: Params = {
   microBatches: 2,
   innerLrPpm: 2000,
   outerLrPpm: 700_000,
-  outerMomentumPpm: 500_000,
+  outerMomentumPpm: 0,
   baseReward: 500n * R,
   bondMultiple: 10,
   bountyMultiple: 15,

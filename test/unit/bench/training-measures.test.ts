@@ -58,6 +58,7 @@ describe('bench/training: the measures of the training benchmark', () => {
   it('compares the network with the central run against the goals, and fails what was not measured', () => {
     const m = trainingMeasures({
       networkTokensPerSecond: 25,
+      modelTokensPerSecond: 12.5,
       centralTokensPerSecond: 625,
       networkLossDrop: 0.009,
       centralLossDrop: 0.1,
@@ -68,6 +69,7 @@ describe('bench/training: the measures of the training benchmark', () => {
     assert.equal(m.networkVsCentralTokens.value, 0.04)
     assert.equal(m.networkVsCentralTokens.pass, false)
     assert.equal(m.networkVsCentralTokens.goal, '≥ 0.5')
+    assert.equal(m.modelTokensVsCentral.value, 0.02, 'the distinct tokens that reached the model')
     assert.ok(Math.abs((m.lossDropVsCentral.value as number) - 0.09) < 1e-12)
     assert.equal(m.downloadPerMinerVsModel.value, 0.52, 'the miner that fetched most')
     assert.equal(m.downloadPerMinerVsModel.goal, '≤ 1/2')
@@ -76,6 +78,7 @@ describe('bench/training: the measures of the training benchmark', () => {
 
     const good = trainingMeasures({
       networkTokensPerSecond: 400,
+      modelTokensPerSecond: 320,
       centralTokensPerSecond: 625,
       networkLossDrop: 0.08,
       centralLossDrop: 0.1,
@@ -85,10 +88,11 @@ describe('bench/training: the measures of the training benchmark', () => {
     })
     assert.deepEqual(
       Object.values(good).map((x) => x.pass),
-      [true, true, true, true],
+      [true, true, true, true, true],
     )
     const none = trainingMeasures({
       networkTokensPerSecond: 0,
+      modelTokensPerSecond: 0,
       centralTokensPerSecond: 625,
       networkLossDrop: null,
       centralLossDrop: 0,
@@ -100,7 +104,7 @@ describe('bench/training: the measures of the training benchmark', () => {
     assert.equal(none.downloadPerMinerVsModel.value, null)
     assert.deepEqual(
       Object.values(none).map((x) => x.pass),
-      [false, false, false, false],
+      [false, false, false, false, false],
     )
   })
 
