@@ -8,7 +8,7 @@ describe('actors: the training protocol of a window', () => {
   const config = getModelConfig('micro')
   const recorded = { ...trainingParamsOf(localTestnetParams), innerSteps: 5, innerLrPpm: 1500, outerMomentumPpm: 0 }
   const chain = {
-    params: { ...localTestnetParams, innerSteps: 12, outerLrPpm: 300_000 },
+    params: { ...localTestnetParams, innerSteps: 12, outerLrPpm: 300_000, outerMomentumPpm: 500_000 },
     window: (id: number) => (id === 2 ? ({ id, training: recorded } as unknown as Window) : null),
   }
   const protocolAt = windowProtocols(config, chain)
