@@ -82,7 +82,9 @@ async function outerRounds(K: Kernels, rounds: number): Promise<Uint8Array[]> {
   return states
 }
 
-describe('actors: DiLoCo outer rounds', () => {
+describe('actors: DiLoCo outer rounds', function () {
+  // Whole outer rounds on the TypeScript kernels: seconds here, much longer under coverage.
+  this.timeout(180_000)
   const ts = getKernels('ts')
 
   it('two outer rounds of 2 replicas × 4 inner steps lower held-out loss, and carry the outer momentum', async () => {
