@@ -1,3 +1,4 @@
+import { inMemoryLinks } from '../helpers/stage-links.ts'
 /**
  * The miner task's training effect, for real on the `micro` model: two miners on the two
  * stages of one path train their task through their own tensor inboxes (every tensor keyed by
@@ -12,7 +13,7 @@ import { createActor, toPromise } from 'xstate'
 import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
 import { storeResults, type TrainedTask, type TrainInput, trainStage } from '../../src/actors/roles/miner-task.ts'
 import { stepBatch, trainingProtocol } from '../../src/actors/training/protocol.ts'
-import { runStage, type StageLinks, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
+import { runStage, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
 import { TensorInbox } from '../../src/actors/training/tensor-inbox.ts'
 import type { OutgoingTensor } from '../../src/actors/training/tensor-sender.ts'
 import { localTestnetParams } from '../../src/chain/params.ts'
@@ -92,21 +93,7 @@ async function inMemory(): Promise<Params[]> {
     (s) =>
       new StageTrainer({ kernels, stage: stages[s] as (typeof stages)[0], protocol, batchOf, start: adaptersOf(s) }),
   )
-  const held = new Map<string, Float32Array>()
-  const waiting = new Map<string, (t: Float32Array) => void>()
-  const links: StageLinks = {
-    receive: (step, j, d) => {
-      const k = `${step}/${j}/${d}`
-      const t = held.get(k)
-      return t !== undefined ? Promise.resolve(t) : new Promise((r) => waiting.set(k, r))
-    },
-    send: async (step, j, d, t) => {
-      const k = `${step}/${j}/${d}`
-      const w = waiting.get(k)
-      if (w === undefined) held.set(k, t)
-      else w(t)
-    },
-  }
+  const links = inMemoryLinks()
   await Promise.all(trainers.map((t) => runStage(t, links)))
   return trainers.map((t) => t.pseudoGradient())
 }

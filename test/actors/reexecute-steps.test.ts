@@ -22,7 +22,7 @@ import {
   traceMetadata,
   trainingProtocol,
 } from '../../src/actors/training/protocol.ts'
-import { runStage, type StageLinks, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
+import { runStage, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
 import { innerStateOf, innerStepBytes, storeStepTrace } from '../../src/actors/training/step-trace.ts'
 import { localTestnetParams } from '../../src/chain/params.ts'
 import type { Claim, Task } from '../../src/chain/state.ts'
@@ -34,6 +34,7 @@ import { getKernels } from '../../src/ml/kernels/select.ts'
 import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { initAdapters, initStageWeights, type Params } from '../../src/ml/weights.ts'
 import { DeadlineError } from '../../src/runtime/clock.ts'
+import { inMemoryLinks } from '../helpers/stage-links.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>
 const H = 4
@@ -107,19 +108,7 @@ async function trainPath(kernels: Kernels): Promise<TrainedTask[]> {
     (s) =>
       new StageTrainer({ kernels, stage: stages[s] as (typeof stages)[0], protocol, batchOf, start: adaptersOf(s) }),
   )
-  const held = new Map<string, Float32Array>()
-  const waiting = new Map<string, (t: Float32Array) => void>()
-  const links: StageLinks = {
-    receive: (step, j, d) => {
-      const t = held.get(`${step}/${j}/${d}`)
-      return t !== undefined ? Promise.resolve(t) : new Promise((r) => waiting.set(`${step}/${j}/${d}`, r))
-    },
-    send: async (step, j, d, t) => {
-      const w = waiting.get(`${step}/${j}/${d}`)
-      if (w === undefined) held.set(`${step}/${j}/${d}`, t)
-      else w(t)
-    },
-  }
+  const links = inMemoryLinks()
   const work = trainers.map(() => ({
     steps: [] as Uint8Array[],
     inputs: [] as Float32Array[],

@@ -1,3 +1,4 @@
+import { inMemoryLinks } from '../helpers/stage-links.ts'
 /**
  * The stage trainer of a task (H inner steps of M micro-batches through a pipeline), on the
  * `micro` model: two stages driven side by side in one process through in-memory links give,
@@ -7,13 +8,7 @@
 
 import { strict as assert } from 'node:assert'
 import { stepBatch, trainingProtocol } from '../../src/actors/training/protocol.ts'
-import {
-  type InnerStepRecord,
-  type LinkDirection,
-  runStage,
-  type StageLinks,
-  StageTrainer,
-} from '../../src/actors/training/stage-trainer.ts'
+import { type InnerStepRecord, runStage, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
 import { innerStepBytes } from '../../src/actors/training/step-trace.ts'
 import { localTestnetParams } from '../../src/chain/params.ts'
 import type { Task } from '../../src/chain/state.ts'
@@ -41,29 +36,6 @@ const task = { id: '1.0.0', window: 1, shard: 0, datasetShard: 0, subnet: 0, min
 const SEED = '11'.repeat(32)
 const batchOf = (step: number) => stepBatch(protocol, data, 1, task, SEED, step)
 
-/** Two links joined back to back: what one side sends, the other receives. */
-function joined(): [StageLinks, StageLinks] {
-  const slots = new Map<string, { promise: Promise<Float32Array>; resolve: (t: Float32Array) => void }>()
-  const slot = (key: string) => {
-    let s = slots.get(key)
-    if (s === undefined) {
-      let resolve!: (t: Float32Array) => void
-      const promise = new Promise<Float32Array>((r) => {
-        resolve = r
-      })
-      s = { promise, resolve }
-      slots.set(key, s)
-    }
-    return s
-  }
-  const key = (step: number, micro: number, d: LinkDirection) => `${step}/${micro}/${d}`
-  const end = (): StageLinks => ({
-    receive: (step, micro, d) => slot(key(step, micro, d)).promise,
-    send: async (step, micro, d, t) => slot(key(step, micro, d)).resolve(new Float32Array(t)),
-  })
-  return [end(), end()]
-}
-
 interface PathRun {
   readonly deltas: [Params, Params]
   readonly records: [InnerStepRecord[], InnerStepRecord[]]
@@ -73,11 +45,11 @@ async function runPath(kernels: Kernels): Promise<PathRun> {
   const trainers = stages.map(
     (stage) => new StageTrainer({ kernels, stage, protocol, batchOf, start: startOf(stage.first, stage.end) }),
   ) as [StageTrainer, StageTrainer]
-  const [up, down] = joined()
+  const links = inMemoryLinks()
   const records: [InnerStepRecord[], InnerStepRecord[]] = [[], []]
   await Promise.all([
-    runStage(trainers[0], up, { onStep: (r) => void records[0].push(r) }),
-    runStage(trainers[1], down, { onStep: (r) => void records[1].push(r) }),
+    runStage(trainers[0], links, { onStep: (r) => void records[0].push(r) }),
+    runStage(trainers[1], links, { onStep: (r) => void records[1].push(r) }),
   ])
   return { deltas: [trainers[0].pseudoGradient(), trainers[1].pseudoGradient()], records }
 }
