@@ -88,18 +88,6 @@ export function shardBytes(data: Int32Array, shardCount: number, index: number, 
   return data.subarray(start, Math.min(data.length, Math.max(end, start + minBytes)))
 }
 
-/** The batch of `task`, rebuilt identically by every stage of its pipeline path. */
-export function taskBatch(
-  protocol: TrainingProtocol,
-  data: Int32Array,
-  shardCount: number,
-  task: Task,
-  windowSeed: string,
-): Batch {
-  const bytes = shardBytes(data, shardCount, task.datasetShard, protocol.tokens + 1)
-  return sampleBatch(bytes, deriveKey(windowSeed, 'r3mes/batch/1'), task.shard, protocol.sequences, protocol.tokens)
-}
-
 /**
  * The batch of inner step `step` of `task`, rebuilt identically by every stage of its pipeline
  * path: Philox keyed by the window seed, counter (task's shard · H + step), so no two steps of
