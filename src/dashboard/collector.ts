@@ -89,8 +89,8 @@ export function pipelineLinks(
     if (a !== undefined && b !== undefined) links.set(`${a}>${b}`, { from: a, to: b })
   }
   if (from.length === 0 || to.length === 0) return []
-  from.forEach((m, i) => add(m, to[i % to.length]))
-  to.forEach((m, j) => add(from[j % from.length], m))
+  for (const [i, m] of from.entries()) add(m, to[i % to.length])
+  for (const [j, m] of to.entries()) add(from[j % from.length], m)
   return [...links.values()]
 }
 

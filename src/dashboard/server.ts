@@ -22,10 +22,7 @@ const STATIC_FILES: Readonly<Record<string, readonly [URL, string]>> = {
   '/': [new URL('./static/index.html', import.meta.url), 'text/html; charset=utf-8'],
   '/app.js': [new URL('./static/app.js', import.meta.url), 'text/javascript; charset=utf-8'],
   '/style.css': [new URL('./static/style.css', import.meta.url), 'text/css; charset=utf-8'],
-  '/vendor/uPlot.esm.js': [
-    new URL(import.meta.resolve('uplot/dist/uPlot.esm.js')),
-    'text/javascript; charset=utf-8',
-  ],
+  '/vendor/uPlot.esm.js': [new URL(import.meta.resolve('uplot/dist/uPlot.esm.js')), 'text/javascript; charset=utf-8'],
   '/vendor/uPlot.min.css': [new URL(import.meta.resolve('uplot/dist/uPlot.min.css')), 'text/css; charset=utf-8'],
 }
 
@@ -60,7 +57,10 @@ export async function startDashboard(
   components: DashboardServerComponents,
 ): Promise<RunningDashboard> {
   const files = new Map(
-    Object.entries(STATIC_FILES).map(([path, [file, type]]) => [path, { body: readFileSync(fileURLToPath(file)), type }]),
+    Object.entries(STATIC_FILES).map(([path, [file, type]]) => [
+      path,
+      { body: readFileSync(fileURLToPath(file)), type },
+    ]),
   )
   const sse = new SseChannel(init.sse)
   let latest: DashboardSnapshot | undefined

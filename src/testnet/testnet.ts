@@ -58,6 +58,10 @@ export interface TestnetOptions {
   readonly signal?: AbortSignal
   readonly onProgress?: (p: Progress) => void
   readonly onStage?: (stage: string, detail: string) => void
+  /** Called with the run's Testnet as soon as it exists (the dashboard follows its nodes and faults). */
+  readonly onTestnet?: (net: Testnet) => void
+  /** Chaos runs: called with the invariants' results as soon as they are checked, before the nodes stop. */
+  readonly onInvariants?: (results: readonly InvariantResult[]) => void
 }
 
 export interface FaultRecord {
@@ -404,6 +408,7 @@ export async function runTestnet(
   options: TestnetOptions & { readonly chaos?: boolean },
 ): Promise<TestnetRun> {
   const net = new Testnet(plan, options)
+  options.onTestnet?.(net)
   const layout = await net.setup()
   try {
     await net.start()
@@ -417,6 +422,7 @@ export async function runTestnet(
       await net.settle(t.run.recoveryBlocks, Math.max(t.run.recoveryBlocks, gameBlocks) * p.blockTimeMs * 4 + 30_000)
       options.onStage?.('check', 'invariants')
       invariants = await checkInvariants(net, net.samples)
+      options.onInvariants?.(invariants)
     }
     const report = await buildReport(net, finished)
     const history = await net.histories()

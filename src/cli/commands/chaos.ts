@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { formatReport } from '../../testnet/report.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
+import { withDashboardPort } from './dashboard.ts'
 import { hostsRefused, loadPlan, runAllStages } from './testnet.ts'
 
 async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
@@ -29,6 +30,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const jsonFile = args.values.json
   if (typeof jsonFile === 'string')
     writeFileSync(jsonFile, `${JSON.stringify({ ...result.report, faults: result.faults, invariants }, null, 2)}\n`)
+  await result.finish()
   if (result.interrupted) return 130
   const broken = invariants.filter((i) => !i.ok)
   if (broken.length > 0 || invariants.length === 0) {
@@ -43,7 +45,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
 export const chaosCommand: Command = {
   name: 'chaos',
   summary: 'run a testnet under scheduled faults and check the invariants',
-  usage: 'r3mes chaos <scenario.yaml> [--json FILE] [--dir DIR] [--keep] [--hosts]',
+  usage: 'r3mes chaos <scenario.yaml> [--json FILE] [--dir DIR] [--keep] [--hosts] [--dashboard [PORT]]',
   help: `Runs the network a scenario file describes (topology/chaos/ has examples) with its fault
 schedule and misbehaving nodes, lets it settle after the last fault, then checks: one block
 and one app hash per height on every node, token conservation, every acknowledged submission
@@ -56,14 +58,18 @@ Options:
   --dir DIR          run folder (default: a new folder under the system temp folder)
   --keep             keep the run folder (node logs, stores) afterwards
   --log-level LEVEL  node log level in the run folder (default info)
-  --hosts            each node in its own network namespace on a virtual LAN (as r3mes testnet)`,
+  --hosts            each node in its own network namespace on a virtual LAN (as r3mes testnet)
+  --dashboard [PORT] serve a live page of the run (as r3mes testnet), with the fault timeline
+                     and each invariant's result`,
   options: {
     json: { type: 'string' },
     dir: { type: 'string' },
     keep: { type: 'boolean' },
     hosts: { type: 'boolean' },
     'log-level': { type: 'string' },
+    dashboard: { type: 'string' },
   },
   allowPositionals: true,
+  prepareArgs: withDashboardPort,
   run,
 }
