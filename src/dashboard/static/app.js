@@ -37,6 +37,7 @@ const charts = new Map()
 function chart(id, label, xLabel, data) {
   const box = $(id)
   box.dataset.points = String(data[0].length)
+  box.dataset.last = data[1].length > 0 ? String(data[1][data[1].length - 1]) : ''
   let plot = charts.get(id)
   if (plot === undefined) {
     plot = new uPlot(
