@@ -34,7 +34,7 @@ const tokens = (amount) => {
 }
 
 const charts = new Map()
-function chart(id, label, xLabel, data) {
+function chart(id, label, xLabel, data, wholeX = false) {
   const box = $(id)
   box.dataset.points = String(data[0].length)
   box.dataset.last = data[1].length > 0 ? String(data[1][data[1].length - 1]) : ''
@@ -46,7 +46,12 @@ function chart(id, label, xLabel, data) {
         height: 180,
         scales: { x: { time: false } },
         axes: [
-          { stroke: '#8a96a3', grid: { stroke: '#2a3440' }, label: xLabel },
+          {
+            stroke: '#8a96a3',
+            grid: { stroke: '#2a3440' },
+            label: xLabel,
+            ...(wholeX ? { incrs: [1, 2, 5, 10, 20, 50, 100] } : {}),
+          },
           { stroke: '#8a96a3', grid: { stroke: '#2a3440' } },
         ],
         series: [{ label: xLabel }, { label, stroke: '#5aa9e6', width: 2, points: { show: true, size: 6 } }],
@@ -190,7 +195,7 @@ function draw(snapshot) {
   drawClaims(snapshot.claims)
   drawDisputes(snapshot.disputes)
   drawChaos(snapshot)
-  chart('loss-chart', 'loss', 'window', [snapshot.loss.map((l) => l.window), snapshot.loss.map((l) => l.loss)])
+  chart('loss-chart', 'loss', 'window', [snapshot.loss.map((l) => l.window), snapshot.loss.map((l) => l.loss)], true)
   chart('tokens-chart', 'tokens/s', 's', [
     snapshot.tokensPerSecond.map((p) => p[0]),
     snapshot.tokensPerSecond.map((p) => p[1]),
