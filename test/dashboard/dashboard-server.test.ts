@@ -5,7 +5,7 @@
  * The nodes here are canned answers; test/integration/dashboard.test.ts follows a real testnet.
  */
 import assert from 'node:assert/strict'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { ExitCode } from '../../src/cli/command.ts'
 import { optionalValue } from '../../src/cli/options.ts'
@@ -14,6 +14,7 @@ import { type DashboardNode, httpNode } from '../../src/dashboard/node-source.ts
 import { startDashboard } from '../../src/dashboard/server.ts'
 import { SseChannel, sseFrame } from '../../src/dashboard/sse.ts'
 import { createRuntimeComponents } from '../../src/runtime/components.ts'
+import { nextTurn } from '../../src/runtime/event-loop.ts'
 import { cli } from '../helpers/cli.ts'
 
 const components = createRuntimeComponents({ name: 'dashboard-test', logLevel: 'silent' })
@@ -125,6 +126,33 @@ describe('dashboard: server-sent events', () => {
       assert.equal(second.status, 503)
       assert.match(await second.text(), /already serves 1 live pages/)
       await reader.cancel()
+    } finally {
+      sse.close()
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
+  })
+})
+
+describe('dashboard: a browser that does not read', () => {
+  it('is disconnected once more than the buffered bound is waiting for it', async () => {
+    const sse = new SseChannel({ maxBufferedBytes: 64 * 1024 })
+    const server = createServer((req, res) => sse.open(req, res))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    try {
+      // A client that takes the headers and then reads nothing.
+      const stalled = await new Promise<IncomingMessage>((resolve) =>
+        request({ port, host: '127.0.0.1' }, resolve).end(),
+      )
+      stalled.pause()
+      const big = 'x'.repeat(256 * 1024)
+      for (let i = 0; i < 256 && sse.clients > 0; i++) {
+        sse.send('snapshot', big)
+        await nextTurn()
+      }
+      assert.equal(sse.clients, 0, 'the stalled browser was let go')
+      stalled.destroy()
     } finally {
       sse.close()
       server.closeAllConnections()
