@@ -14,7 +14,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import puppeteer, { type Browser } from 'puppeteer-core'
 import { runCli } from '../../src/cli/main.ts'
+import { DashboardCollector } from '../../src/dashboard/collector.ts'
+import { httpNode } from '../../src/dashboard/node-source.ts'
 import { sleep } from '../../src/runtime/clock.ts'
+import { createRuntimeComponents } from '../../src/runtime/components.ts'
 import { SystemClock } from '../../src/runtime/system-clock.ts'
 import { RUN_FILE } from '../../src/testnet/layout.ts'
 import { repo } from './helpers/r3mes-process.ts'
@@ -151,6 +154,25 @@ describe('the live network page in a headless browser, during a testnet', functi
     assert.ok(losses.length >= 2, `the serving node evaluated ${losses.length} times`)
     assert.ok(losses.includes(shown.lastLoss), `the page's last loss ${shown.lastLoss} is one of ${losses.join(', ')}`)
     assert.deepEqual(pageErrors, [], 'the page ran without errors')
+
+    // `r3mes dashboard --nodes` reads the same nodes over their HTTP APIs.
+    const components = createRuntimeComponents({ name: 'dashboard-test', logLevel: 'silent' })
+    const byHand = await new DashboardCollector(
+      {
+        title: 'by hand',
+        kind: 'nodes',
+        nodes: Object.values(ports).map((p) => httpNode(`http://127.0.0.1:${p.api}`, components)),
+      },
+      components,
+    ).poll()
+    const latest = Math.max(...heights)
+    assert.ok(
+      byHand.nodes.every((n) => n.up),
+      `every node answers: ${byHand.nodes.map((n) => n.up).join(',')}`,
+    )
+    assert.ok(byHand.height >= latest, `by hand: height ${byHand.height}, the nodes ${latest}`)
+    assert.ok(byHand.window !== null && byHand.window.tasks > 0, 'the current window and its tasks are read')
+    assert.ok(byHand.loss.length >= 2, "and the serving node's loss")
 
     const out = join(repo, 'test-output')
     mkdirSync(out, { recursive: true })
