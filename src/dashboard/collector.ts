@@ -69,6 +69,9 @@ export interface CollectorComponents {
 /** Windows whose claim counts the page lists: the current one and the two before it (disputes land after a window closes). */
 const CLAIM_WINDOWS = 3
 
+/** The span over which tokens per second is measured. */
+const TOKEN_RATE_SPAN_MS = 10_000
+
 /** Keep the last `max` entries of `series` (in place). */
 export function pushBounded<T>(series: T[], point: T, max: number): void {
   series.push(point)
@@ -139,7 +142,10 @@ export class DashboardCollector {
   readonly #tokensPerSecond: [number, number][] = []
   /** Each node's tokens-trained counter at the last poll that had it, and when. */
   readonly #lastTokens = new Map<string, number>()
-  #lastTokensAtMs: number | undefined
+  /** Tokens trained over the network since the first poll. */
+  #trainedTotal = 0
+  /** [ms, #trainedTotal] over the last TOKEN_RATE_SPAN_MS (at least two points: bounded by the span). */
+  readonly #trained: [number, number][] = []
   /** Disputes by id, newest last; a settled one is not read again. */
   readonly #disputes = new Map<string, DisputeView>()
   /** The next challenge id to look for (`ch-<n>`). */
@@ -218,21 +224,27 @@ export class DashboardCollector {
     return { node, status, blocks }
   }
 
-  /** Network-wide tokens trained per second since the last poll, from each node's counter. */
+  /**
+   * Network-wide tokens trained per second over the last TOKEN_RATE_SPAN_MS, from each node's
+   * counter (a node adds its tokens when a stage's pass ends, so a rate between two polls would
+   * jump between zero and peaks).
+   */
   #recordTokens(reads: readonly NodeRead[], nowMs: number, seconds: number): void {
-    let trained = 0
     for (const r of reads) {
       const now = r.status?.metrics?.tokensTrained
       if (now === undefined) continue
       const before = this.#lastTokens.get(r.node.name)
       // A restarted node counts from zero again: all it has is new.
-      if (before !== undefined) trained += now >= before ? now - before : now
+      if (before !== undefined) this.#trainedTotal += now >= before ? now - before : now
       this.#lastTokens.set(r.node.name, now)
     }
-    const last = this.#lastTokensAtMs
-    this.#lastTokensAtMs = nowMs
-    if (last === undefined || nowMs <= last) return
-    pushBounded(this.#tokensPerSecond, [seconds, Math.round((trained * 1000) / (nowMs - last))], this.#historyPoints)
+    this.#trained.push([nowMs, this.#trainedTotal])
+    while (this.#trained.length > 2 && nowMs - (this.#trained[1] as [number, number])[0] >= TOKEN_RATE_SPAN_MS)
+      this.#trained.shift()
+    const [fromMs, fromTotal] = this.#trained[0] as [number, number]
+    if (nowMs <= fromMs) return
+    const rate = Math.round(((this.#trainedTotal - fromTotal) * 1000) / (nowMs - fromMs))
+    pushBounded(this.#tokensPerSecond, [seconds, rate], this.#historyPoints)
   }
 
   async #readChain(reader: NodeRead, names: ReadonlyMap<string, string>): Promise<ChainView | undefined> {

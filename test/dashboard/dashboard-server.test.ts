@@ -13,6 +13,7 @@ import { DashboardCollector, pipelineLinks } from '../../src/dashboard/collector
 import { type DashboardNode, httpNode } from '../../src/dashboard/node-source.ts'
 import { startDashboard } from '../../src/dashboard/server.ts'
 import { SseChannel, sseFrame } from '../../src/dashboard/sse.ts'
+import { SimulatedClock } from '../../src/runtime/clock.ts'
 import { createRuntimeComponents } from '../../src/runtime/components.ts'
 import { nextTurn } from '../../src/runtime/event-loop.ts'
 import { cli } from '../helpers/cli.ts'
@@ -169,6 +170,37 @@ describe('dashboard: collector', () => {
     const snapshot = await collector.poll()
     assert.equal(snapshot.heights.length, 3)
     assert.equal(snapshot.tokensPerSecond.length, 3)
+  })
+
+  it('measures tokens per second over the network across polls, a restarted node counting from zero', async () => {
+    const clock = new SimulatedClock()
+    let trained = 0
+    const node: DashboardNode = {
+      name: 'miner-0',
+      get: async (path) =>
+        path === '/status'
+          ? {
+              address: 'r3m0',
+              height: 1,
+              window: null,
+              peers: 1,
+              roles: ['miner'],
+              metrics: { tokensTrained: trained },
+            }
+          : undefined,
+    }
+    const collector = new DashboardCollector({ title: 't', kind: 'nodes', nodes: [node] }, { clock })
+    await collector.poll()
+    // 2000 tokens over two seconds, in one jump as a stage's pass ends: 1000 a second.
+    clock.advance(1000)
+    await collector.poll()
+    clock.advance(1000)
+    trained = 2000
+    assert.deepEqual((await collector.poll()).tokensPerSecond.at(-1), [2, 1000])
+    // Restarted: its counter is back to 500, all of it new.
+    clock.advance(1000)
+    trained = 500
+    assert.deepEqual((await collector.poll()).tokensPerSecond.at(-1), [3, 833])
   })
 
   it('reads the window, its pipeline and commits, claims, disputes with stakes and slashes', async () => {

@@ -16,6 +16,7 @@ import puppeteer, { type Browser } from 'puppeteer-core'
 import { runCli } from '../../src/cli/main.ts'
 import { DashboardCollector } from '../../src/dashboard/collector.ts'
 import { httpNode } from '../../src/dashboard/node-source.ts'
+import { startDashboard } from '../../src/dashboard/server.ts'
 import { sleep } from '../../src/runtime/clock.ts'
 import { createRuntimeComponents } from '../../src/runtime/components.ts'
 import { SystemClock } from '../../src/runtime/system-clock.ts'
@@ -60,13 +61,97 @@ describe('the live network page in a headless browser, during a testnet', functi
   let run: Promise<number> | undefined
   let progress = ''
 
-  before(function () {
+  before(async function () {
     if (executablePath === undefined) {
       // biome-ignore lint/suspicious/noConsole: the reason a test skips belongs in its output
       console.log(
         '      skipped: no Chromium found (set CHROME_PATH, or `apt-get install chromium`; .ci/run installs it)',
       )
       this.skip()
+    }
+    browser = await puppeteer.launch({
+      executablePath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    })
+  })
+
+  it("draws a chaos run's faults and invariants, a dispute, the pipeline links and a node that is down", async () => {
+    // The page alone, on canned node answers: the testnet below has no faults or disputes to show.
+    const components = createRuntimeComponents({ name: 'dashboard-test', logLevel: 'silent' })
+    const answers: Record<string, unknown> = {
+      '/status': { address: 'r3v0', height: 7, window: 0, peers: 1, roles: ['validator'], round: 0 },
+      '/query/window': { id: 0, openHeight: 1, closeHeight: 20, aggregator: 'r3v0', closed: false },
+      '/query/tasks/0': [
+        { id: 't0', shard: 0, subnet: 0, miners: ['r3m0'] },
+        { id: 't1', shard: 0, subnet: 1, miners: ['r3m1'] },
+      ],
+      '/query/claims/0': [],
+      '/query/challenges': [],
+      '/query/challenge/ch-0': {
+        id: 'ch-0',
+        kind: 'fault',
+        claimId: 'c0',
+        challenger: 'r3s0',
+        bond: '2000000',
+        stage: 'l3',
+        attempt: 1,
+        verifier: 'r3v0',
+        panel: ['r3a0', 'r3a1', 'r3a2'],
+        votes: { r3a0: 'fault' },
+        penalized: [],
+        outcome: null,
+        openedHeight: 5,
+        settledHeight: null,
+      },
+      '/query/challenge/ch-1': null,
+    }
+    const collector = new DashboardCollector(
+      {
+        title: 'chaos canned',
+        kind: 'chaos',
+        nodes: [
+          { name: 'validator-0', get: async (path) => answers[path] },
+          { name: 'miner-0', get: async () => undefined },
+        ],
+        run: {
+          stage: () => 'check',
+          faults: () => [{ action: 'kill', targets: ['miner-0'], heightAtFire: 5, firedAtMs: 12_000 }],
+          invariants: () => [
+            { name: 'agreement', ok: true, detail: '7 heights' },
+            { name: 'recovery', ok: false, detail: 'stalled' },
+          ],
+        },
+      },
+      components,
+    )
+    const dashboard = await startDashboard({ collector, pollIntervalMs: 200 }, components)
+    try {
+      const page = await (browser as Browser).newPage()
+      const errors: string[] = []
+      page.on('pageerror', (error) => errors.push(String(error)))
+      await page.goto(dashboard.url)
+      await page.waitForFunction("document.querySelectorAll('#invariants li[data-invariant]').length === 2")
+      const shown = (await page.evaluate(`({
+        stage: document.getElementById('stage').textContent,
+        faults: [...document.querySelectorAll('#faults li')].map((li) => li.textContent),
+        invariants: [...document.querySelectorAll('#invariants li')].map((li) => li.dataset.ok + ' ' + li.textContent),
+        dispute: document.querySelector('#disputes tr[data-dispute="ch-0"]').textContent,
+        links: document.querySelector('#pipelines .links').textContent,
+        down: document.querySelector('#nodes tr[data-node="miner-0"]').dataset.up,
+      })`)) as Record<string, unknown>
+      assert.deepEqual(shown, {
+        stage: 'check',
+        faults: ['12 s at height 5: kill miner-0'],
+        invariants: ['true ok agreement: 7 heights', 'false FAIL recovery: stalled'],
+        dispute: 'ch-0c0–r3s0 (2 R3MES)L3 panelvalidator-0r3a0: fault, r3a1, r3a2open––',
+        links: 'r3m0 → r3m1',
+        down: 'false',
+      })
+      assert.deepEqual(errors, [])
+      await page.close()
+    } finally {
+      await dashboard.close()
     }
   })
 
@@ -91,12 +176,7 @@ describe('the live network page in a headless browser, during a testnet', functi
       url = /dashboard: (http:\/\/\S+)/.exec(progress)?.[1]
       if (url === undefined) await sleep(clock, 200)
     }
-    browser = await puppeteer.launch({
-      executablePath: executablePath as string,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-    })
-    const page = await browser.newPage()
+    const page = await (browser as Browser).newPage()
     await page.setViewport({ width: 1400, height: 1100 })
     const pageErrors: string[] = []
     page.on('pageerror', (error) => pageErrors.push(String(error)))

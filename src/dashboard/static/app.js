@@ -144,7 +144,7 @@ function drawDisputes(disputes) {
           el('td', d.slashed.map(who).join(', ') || '–', d.slashed.length > 0 ? 'status-slashed' : ''),
           Object.entries(d.stakes)
             .map(([a, s]) => `${who(a)} ${tokens(s)}`)
-            .join(', '),
+            .join(', ') || '–',
         ],
         { 'data-dispute': d.id },
       ),
