@@ -30,16 +30,15 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const jsonFile = args.values.json
   if (typeof jsonFile === 'string')
     writeFileSync(jsonFile, `${JSON.stringify({ ...result.report, faults: result.faults, invariants }, null, 2)}\n`)
-  await result.finish()
-  if (result.interrupted) return 130
   const broken = invariants.filter((i) => !i.ok)
-  if (broken.length > 0 || invariants.length === 0) {
+  const failed = !result.interrupted && (broken.length > 0 || invariants.length === 0)
+  if (failed)
     io.err(
       `r3mes chaos: ${broken.length > 0 ? `invariants broken: ${broken.map((i) => i.name).join(', ')}` : 'the invariants were not checked'}; reproduce with: r3mes chaos ${file} (seed ${plan.topology.seed})`,
     )
-    return ExitCode.failure
-  }
-  return ExitCode.ok
+  await result.finish()
+  if (result.interrupted) return 130
+  return failed ? ExitCode.failure : ExitCode.ok
 }
 
 export const chaosCommand: Command = {
