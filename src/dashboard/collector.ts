@@ -31,6 +31,7 @@ import {
   windowAnswer,
 } from './node-answers.ts'
 import type { DashboardNode } from './node-source.ts'
+import { unlabelledSamples } from './prometheus-samples.ts'
 import type {
   ClaimCounts,
   DashboardSnapshot,
@@ -68,6 +69,11 @@ export interface CollectorComponents {
 
 /** Windows whose claim counts the page lists: the current one and the two before it (disputes land after a window closes). */
 const CLAIM_WINDOWS = 3
+
+/** `/metrics` is read every this many polls: a scrape is large next to a status. */
+const METRICS_EVERY_POLLS = 5
+const MEMORY_SAMPLE = 'process_resident_memory_bytes'
+const LAG_SAMPLE = 'nodejs_eventloop_lag_p99_seconds'
 
 /** The span over which tokens per second is measured. */
 const TOKEN_RATE_SPAN_MS = 10_000
@@ -153,6 +159,9 @@ export class DashboardCollector {
   #chain: ChainView = { proposer: null, window: null, claims: [], supply: null }
   #loss: DashboardSnapshot['loss'] = []
   #maxHeight = 0
+  #polls = 0
+  /** Each node's process figures from its last `/metrics` read (one entry per node followed). */
+  readonly #process = new Map<string, { memoryBytes: number | null; eventLoopLagMs: number | null }>()
 
   constructor(init: CollectorInit, components: CollectorComponents) {
     this.#init = init
@@ -169,6 +178,8 @@ export class DashboardCollector {
   /** Read every node once and return the page's new picture. */
   async poll(): Promise<DashboardSnapshot> {
     const reads = await Promise.all(this.#nodes().map((node) => this.#readNode(node)))
+    if (this.#polls++ % METRICS_EVERY_POLLS === 0)
+      await Promise.all(reads.filter((r) => r.status !== undefined).map((r) => this.#readMetrics(r.node)))
     const nowMs = this.#c.clock.monotonicMs()
     const seconds = Math.round((nowMs - this.#startedMs) / 100) / 10
     const names = new Map<string, string>()
@@ -202,7 +213,7 @@ export class DashboardCollector {
       stage: run?.stage() ?? null,
       height: this.#maxHeight,
       proposer: this.#chain.proposer,
-      nodes: reads.map(nodeView),
+      nodes: reads.map((r) => nodeView(r, r.status === undefined ? undefined : this.#process.get(r.node.name))),
       window: this.#chain.window,
       claims: this.#chain.claims,
       disputes: [...this.#disputes.values()].reverse(),
@@ -222,6 +233,17 @@ export class DashboardCollector {
     const from = Math.max(1, status.height - 1)
     const blocks = checked(historyAnswer, await node.get(`/chain/history?from=${from}&to=${status.height}`)) ?? []
     return { node, status, blocks }
+  }
+
+  async #readMetrics(node: DashboardNode): Promise<void> {
+    const text = await node.getText?.('/metrics')
+    if (text === undefined) return
+    const samples = unlabelledSamples(text, [MEMORY_SAMPLE, LAG_SAMPLE])
+    const lag = samples.get(LAG_SAMPLE)
+    this.#process.set(node.name, {
+      memoryBytes: samples.get(MEMORY_SAMPLE) ?? null,
+      eventLoopLagMs: lag === undefined ? null : Math.round(lag * 10_000) / 10,
+    })
   }
 
   /**
@@ -375,7 +397,10 @@ function linksOf(path: readonly TaskAnswer[]): PipelineView['links'] {
   return out
 }
 
-function nodeView(r: NodeRead): NodeView {
+function nodeView(
+  r: NodeRead,
+  process: { memoryBytes: number | null; eventLoopLagMs: number | null } | undefined,
+): NodeView {
   const s = r.status
   const [before, last] = r.blocks.length >= 2 ? r.blocks.slice(-2) : [undefined, r.blocks.at(-1)]
   return {
@@ -390,5 +415,7 @@ function nodeView(r: NodeRead): NodeView {
     blockIntervalMs: before !== undefined && last !== undefined ? last.timeMs - before.timeMs : null,
     lastBlockTimeMs: last?.timeMs ?? null,
     tokensTrained: s?.metrics?.tokensTrained ?? null,
+    memoryBytes: process?.memoryBytes ?? null,
+    eventLoopLagMs: process?.eventLoopLagMs ?? null,
   }
 }

@@ -13,6 +13,8 @@ export interface DashboardNode {
   readonly name: string
   /** The parsed JSON of a GET on the node's API, or undefined when there is none to have. */
   get(path: string): Promise<unknown>
+  /** The text of a GET (`/metrics`), where the node can be read so; undefined as for `get`. */
+  getText?(path: string): Promise<string | undefined>
 }
 
 export interface HttpNodeComponents {
@@ -50,21 +52,28 @@ export function httpNode(
 ): DashboardNode {
   const timeoutMs = bounds.timeoutMs ?? DASHBOARD_NODE_REQUEST_TIMEOUT_MS
   const maxBytes = bounds.maxBytes ?? MAX_DASHBOARD_NODE_ANSWER_BYTES
+  const getText = async (path: string): Promise<string | undefined> => {
+    try {
+      const response = await fetch(`${url}${path}`, {
+        signal: deadlineSignal(components.clock, timeoutMs, `GET ${url}${path}`),
+      })
+      if (response.ok) return await boundedText(response, maxBytes)
+      await response.body?.cancel()
+      return undefined
+    } catch {
+      // Unreachable, too slow or cut off: all the same to the page, a node that is down.
+      return undefined
+    }
+  }
   return {
     name: new URL(url).host,
+    getText,
     async get(path) {
+      const text = await getText(path)
+      if (text === undefined) return undefined
       try {
-        const response = await fetch(`${url}${path}`, {
-          signal: deadlineSignal(components.clock, timeoutMs, `GET ${url}${path}`),
-        })
-        if (!response.ok) {
-          await response.body?.cancel()
-          return undefined
-        }
-        const text = await boundedText(response, maxBytes)
-        return text === undefined ? undefined : (JSON.parse(text) as unknown)
+        return JSON.parse(text) as unknown
       } catch {
-        // Unreachable, too slow, cut off, or not JSON: all the same to the page, a node that is down.
         return undefined
       }
     },

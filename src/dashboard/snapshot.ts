@@ -18,6 +18,10 @@ export interface NodeView {
   /** Block time of its last block (ms since the epoch, the proposer's clock). */
   readonly lastBlockTimeMs: number | null
   readonly tokensTrained: number | null
+  /** Resident memory of the node's process (bytes), from its `/metrics`. */
+  readonly memoryBytes: number | null
+  /** p99 event-loop lag of the node's process (ms), from its `/metrics`: a busy node answers late. */
+  readonly eventLoopLagMs: number | null
 }
 
 /** One subnet's task of one shard: its replicas, who committed, and where their claims stand. */

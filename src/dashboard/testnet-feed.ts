@@ -7,12 +7,17 @@ import { DASHBOARD_NODE_REQUEST_TIMEOUT_MS } from '../runtime/limits.ts'
 import type { InvariantResult } from '../testnet/invariants.ts'
 import type { Testnet } from '../testnet/testnet.ts'
 import type { RunFeed } from './collector.ts'
-import type { DashboardNode } from './node-source.ts'
+import { type DashboardNode, type HttpNodeComponents, httpNode } from './node-source.ts'
 
 export class TestnetFeed implements RunFeed {
+  readonly #components: HttpNodeComponents
   #net: Testnet | undefined
   #stage: string | null = null
   #invariants: readonly InvariantResult[] | undefined
+
+  constructor(components: HttpNodeComponents) {
+    this.#components = components
+  }
 
   /** The run's Testnet, once made. */
   attach(net: Testnet): void {
@@ -28,10 +33,18 @@ export class TestnetFeed implements RunFeed {
   }
 
   nodes(): readonly DashboardNode[] {
-    return (this.#net?.nodes ?? []).map((n) => ({
-      name: n.name,
-      get: (path: string) => n.get<unknown>(path, DASHBOARD_NODE_REQUEST_TIMEOUT_MS),
-    }))
+    const onLan = this.#net?.lan !== undefined
+    return (this.#net?.nodes ?? []).map((n) => {
+      const api = n.ready?.api
+      // The process figures come from `/metrics` as text, over TCP: on `--hosts` the node's
+      // address is inside its namespace and only its JSON routes are read (through its socket).
+      const text = !onLan && api !== undefined && n.running && !n.paused ? httpNode(api, this.#components) : undefined
+      return {
+        name: n.name,
+        get: (path: string) => n.get<unknown>(path, DASHBOARD_NODE_REQUEST_TIMEOUT_MS),
+        ...(text?.getText !== undefined ? { getText: text.getText } : {}),
+      }
+    })
   }
 
   stage(): string | null {

@@ -11,6 +11,7 @@ import { ExitCode } from '../../src/cli/command.ts'
 import { optionalValue } from '../../src/cli/options.ts'
 import { DashboardCollector, pipelineLinks } from '../../src/dashboard/collector.ts'
 import { type DashboardNode, httpNode } from '../../src/dashboard/node-source.ts'
+import { unlabelledSamples } from '../../src/dashboard/prometheus-samples.ts'
 import { startDashboard } from '../../src/dashboard/server.ts'
 import { SseChannel, sseFrame } from '../../src/dashboard/sse.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
@@ -245,6 +246,37 @@ describe('dashboard: collector', () => {
     assert.equal(s.chainStale, true)
     assert.equal(s.window?.id, 1, 'the last window read stays')
     assert.equal(s.height, 40)
+  })
+
+  it("takes each node's memory and event-loop lag from its /metrics, every few polls", async () => {
+    const node = cannedNode('validator-0', validator(40))
+    let scrapes = 0
+    const withMetrics: DashboardNode = {
+      ...node,
+      get: node.get,
+      getText: async (path) => {
+        scrapes++
+        return path === '/metrics'
+          ? [
+              '# HELP process_resident_memory_bytes Resident memory size in bytes.',
+              '# TYPE process_resident_memory_bytes gauge',
+              'process_resident_memory_bytes 268435456',
+              'nodejs_eventloop_lag_p99_seconds 0.0123',
+              'r3mes_block_height{node="x"} 40',
+            ].join('\n')
+          : undefined
+      },
+    }
+    const collector = new DashboardCollector({ title: 't', kind: 'nodes', nodes: [withMetrics] }, components)
+    const s = await collector.poll()
+    assert.equal(s.nodes[0]?.memoryBytes, 268_435_456)
+    assert.equal(s.nodes[0]?.eventLoopLagMs, 12.3)
+    for (let i = 0; i < 4; i++) await collector.poll()
+    assert.equal(scrapes, 1, 'one scrape in five polls')
+    assert.deepEqual(
+      [...unlabelledSamples('a 1\nb{l="x"} 2\n# c 3\nc NaN\nd 4', ['a', 'b', 'c']).entries()],
+      [['a', 1]],
+    )
   })
 
   it('takes an answer that does not fit the schema as no answer', async () => {

@@ -252,6 +252,10 @@ describe('the live network page in a headless browser, during a testnet', functi
     )
     assert.ok(byHand.height >= latest, `by hand: height ${byHand.height}, the nodes ${latest}`)
     assert.ok(byHand.window !== null && byHand.window.tasks > 0, 'the current window and its tasks are read')
+    assert.ok(
+      byHand.nodes.every((n) => (n.memoryBytes ?? 0) > 0),
+      `each node's memory from its /metrics: ${byHand.nodes.map((n) => n.memoryBytes).join(',')}`,
+    )
     assert.ok(byHand.loss.length >= 2, "and the serving node's loss")
 
     const out = join(repo, 'test-output')

@@ -92,7 +92,7 @@ export async function runAllStages(
   const dir = stringOption(args.values, 'dir', join(tmpdir(), `r3mes-${kind}-${plan.topology.name}-${clock.nowMs()}`))
   const view = progressView(io)
   const port = dashboardPort(args)
-  const feed = new TestnetFeed()
+  const feed = new TestnetFeed({ clock })
   const dashboard =
     port === undefined ? undefined : await startRunDashboard(`${kind} ${plan.topology.name}`, kind, port, feed, io)
   try {

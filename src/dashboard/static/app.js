@@ -78,6 +78,8 @@ function drawNodes(snapshot) {
           n.round,
           n.blockIntervalMs === null ? null : `${n.blockIntervalMs} ms`,
           n.tokensTrained,
+          n.memoryBytes === null ? null : `${Math.round(n.memoryBytes / 1048576)} MiB`,
+          n.eventLoopLagMs === null ? null : `${n.eventLoopLagMs} ms`,
         ],
         { 'data-node': n.name, 'data-height': n.height ?? '', 'data-up': n.up },
       ),
