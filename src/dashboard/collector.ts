@@ -338,11 +338,12 @@ export class DashboardCollector {
   async #readDisputes(node: DashboardNode): Promise<void> {
     const open = checked(challengesAnswer, await node.get('/query/challenges')) ?? []
     const found: ChallengeAnswer[] = [...open]
-    for (;;) {
+    // At most a page's worth of new ids a poll: a node that answers for every id is not followed forever.
+    for (let probed = 0; probed < MAX_DASHBOARD_DISPUTES; probed++) {
       const next = checked(challengeAnswer.nullable(), await node.get(`/query/challenge/ch-${this.#nextChallenge}`))
       if (next === null || next === undefined) {
         // A pruned or unreadable id: skip to the oldest open one past it, if any.
-        const ahead = open.map((c) => Number(c.id.slice(3))).filter((n) => n > this.#nextChallenge)
+        const ahead = open.map((c) => challengeNumber(c.id)).filter((n) => n > this.#nextChallenge)
         if (next === undefined && ahead.length > 0) {
           this.#nextChallenge = Math.min(...ahead)
           continue
@@ -353,6 +354,9 @@ export class DashboardCollector {
       this.#nextChallenge++
     }
     if (found.length === 0) return
+    // The newest only: more than the page lists would be read for nothing.
+    found.sort((a, b) => challengeNumber(a.id) - challengeNumber(b.id))
+    found.splice(0, Math.max(0, found.length - MAX_DASHBOARD_DISPUTES))
     const stakers = checked(stakersAnswer, await node.get('/query/stakers')) ?? []
     const stakeOf = new Map(stakers.map((s) => [s.address, s.stake]))
     for (const c of found) {
@@ -381,10 +385,16 @@ export class DashboardCollector {
       })
     }
     // Newest by id last; drop the oldest past the bound.
-    const ordered = [...this.#disputes.values()].sort((a, b) => Number(a.id.slice(3)) - Number(b.id.slice(3)))
+    const ordered = [...this.#disputes.values()].sort((a, b) => challengeNumber(a.id) - challengeNumber(b.id))
     this.#disputes.clear()
     for (const d of ordered.slice(-MAX_DASHBOARD_DISPUTES)) this.#disputes.set(d.id, d)
   }
+}
+
+/** The n of a challenge id `ch-<n>` (-1 for an id not of that form). */
+function challengeNumber(id: string): number {
+  const match = /^ch-(0|[1-9][0-9]{0,15})$/.exec(id)
+  return match === null ? -1 : Number(match[1])
 }
 
 function linksOf(path: readonly TaskAnswer[]): PipelineView['links'] {

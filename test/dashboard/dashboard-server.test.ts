@@ -17,6 +17,7 @@ import { SseChannel, sseFrame } from '../../src/dashboard/sse.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
 import { createRuntimeComponents } from '../../src/runtime/components.ts'
 import { nextTurn } from '../../src/runtime/event-loop.ts'
+import { MAX_DASHBOARD_DISPUTES } from '../../src/runtime/limits.ts'
 import { cli } from '../helpers/cli.ts'
 
 const components = createRuntimeComponents({ name: 'dashboard-test', logLevel: 'silent' })
@@ -277,6 +278,22 @@ describe('dashboard: collector', () => {
       [...unlabelledSamples('a 1\nb{l="x"} 2\n# c 3\nc NaN\nd 4', ['a', 'b', 'c']).entries()],
       [['a', 1]],
     )
+  })
+
+  it('follows a node that answers a challenge for every id only a page at a time, listing the newest', async () => {
+    const answers = validator(40)
+    const node: DashboardNode = {
+      name: 'endless',
+      get: async (path) => {
+        const id = /^\/query\/challenge\/(ch-[0-9]+)$/.exec(path)?.[1]
+        return id === undefined ? answers[path] : { ...(answers['/query/challenge/ch-0'] as object), id }
+      },
+    }
+    const collector = new DashboardCollector({ title: 't', kind: 'nodes', nodes: [node] }, components)
+    await collector.poll()
+    const s = await collector.poll()
+    assert.equal(s.disputes.length, MAX_DASHBOARD_DISPUTES)
+    assert.equal(s.disputes[0]?.id, `ch-${2 * MAX_DASHBOARD_DISPUTES - 1}`, 'newest first')
   })
 
   it('takes an answer that does not fit the schema as no answer', async () => {
