@@ -353,6 +353,13 @@ export class DashboardCollector {
       found.push(next)
       this.#nextChallenge++
     }
+    // Those open at the last poll that are open no more: read their end (upheld, rejected, lapsed).
+    const seen = new Set(found.map((c) => c.id))
+    for (const d of this.#disputes.values()) {
+      if (seen.has(d.id) || (d.stage !== 'l2' && d.stage !== 'l3')) continue
+      const settled = checked(challengeAnswer.nullable(), await node.get(`/query/challenge/${d.id}`))
+      if (settled !== null && settled !== undefined) found.push(settled)
+    }
     if (found.length === 0) return
     // The newest only: more than the page lists would be read for nothing.
     found.sort((a, b) => challengeNumber(a.id) - challengeNumber(b.id))

@@ -236,6 +236,30 @@ describe('dashboard: collector', () => {
     assert.deepEqual(s.supply, { minted: '7', slashed: '3' })
   })
 
+  it('reads the end of a dispute that was open at the last poll', async () => {
+    const answers = validator(40)
+    const settled = answers['/query/challenge/ch-0'] as Record<string, unknown>
+    const open = { ...settled, stage: 'l3', outcome: null, settledHeight: null }
+    answers['/query/challenge/ch-0'] = open
+    answers['/query/challenges'] = [open]
+    const collector = new DashboardCollector(
+      { title: 't', kind: 'nodes', nodes: [cannedNode('validator-0', answers)] },
+      components,
+    )
+    assert.deepEqual(
+      (await collector.poll()).disputes.map((d) => [d.stage, d.outcome]),
+      [['l3', null]],
+    )
+    answers['/query/challenge/ch-0'] = settled
+    answers['/query/challenges'] = []
+    const s = await collector.poll()
+    assert.deepEqual(
+      s.disputes.map((d) => [d.stage, d.outcome, d.settledHeight]),
+      [['resolved', 'challenger', 33]],
+    )
+    assert.deepEqual(s.disputes[0]?.slashed, ['r3m0'])
+  })
+
   it('shows a node that stops answering as down and keeps the last chain view, marked stale', async () => {
     const node = cannedNode('validator-0', validator(40))
     const collector = new DashboardCollector({ title: 't', kind: 'nodes', nodes: [node] }, components)

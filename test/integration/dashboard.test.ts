@@ -73,6 +73,8 @@ describe('the live network page in a headless browser, during a testnet', functi
       executablePath,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+      // A wait for the testnet's second window outlasts puppeteer's default of 180 s on a loaded machine.
+      protocolTimeout: 15 * 60_000,
     })
   })
 
