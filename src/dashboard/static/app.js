@@ -158,8 +158,10 @@ function drawChaos(snapshot) {
   const chaos = snapshot.faults !== null || snapshot.invariants !== null
   $('chaos').hidden = !chaos
   if (!chaos) return
+  const faults = snapshot.faults ?? []
   $('faults').replaceChildren(
-    ...(snapshot.faults ?? []).map((f) =>
+    ...(faults.length === 0 ? [el('li', 'none fired', 'detail')] : []),
+    ...faults.map((f) =>
       el(
         'li',
         `${seconds(f.firedAtMs)} at height ${f.heightAtFire}: ${f.action} ${f.targets.join(', ')}`.trim(),
