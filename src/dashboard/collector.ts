@@ -160,6 +160,8 @@ export class DashboardCollector {
   #loss: DashboardSnapshot['loss'] = []
   #maxHeight = 0
   #polls = 0
+  /** Each node's address as it last answered (one entry per node followed). */
+  readonly #addresses = new Map<string, string>()
   /** Each node's process figures from its last `/metrics` read (one entry per node followed). */
   readonly #process = new Map<string, { memoryBytes: number | null; eventLoopLagMs: number | null }>()
 
@@ -183,7 +185,9 @@ export class DashboardCollector {
     const nowMs = this.#c.clock.monotonicMs()
     const seconds = Math.round((nowMs - this.#startedMs) / 100) / 10
     const names = new Map<string, string>()
-    for (const r of reads) if (r.status !== undefined) names.set(r.status.address, r.node.name)
+    for (const r of reads) if (r.status !== undefined) this.#addresses.set(r.node.name, r.status.address)
+    // A node that is down keeps the address it last answered with: the page still names it.
+    for (const [name, address] of this.#addresses) names.set(address, name)
     const live = reads.filter((r) => r.status !== undefined)
     this.#maxHeight = Math.max(this.#maxHeight, ...live.map((r) => r.status?.height ?? 0))
     pushBounded(this.#heights, [seconds, this.#maxHeight], this.#historyPoints)
@@ -213,7 +217,13 @@ export class DashboardCollector {
       stage: run?.stage() ?? null,
       height: this.#maxHeight,
       proposer: this.#chain.proposer,
-      nodes: reads.map((r) => nodeView(r, r.status === undefined ? undefined : this.#process.get(r.node.name))),
+      nodes: reads.map((r) =>
+        nodeView(
+          r,
+          this.#addresses.get(r.node.name) ?? null,
+          r.status === undefined ? undefined : this.#process.get(r.node.name),
+        ),
+      ),
       window: this.#chain.window,
       claims: this.#chain.claims,
       disputes: [...this.#disputes.values()].reverse(),
@@ -416,6 +426,7 @@ function linksOf(path: readonly TaskAnswer[]): PipelineView['links'] {
 
 function nodeView(
   r: NodeRead,
+  address: string | null,
   process: { memoryBytes: number | null; eventLoopLagMs: number | null } | undefined,
 ): NodeView {
   const s = r.status
@@ -423,7 +434,7 @@ function nodeView(
   return {
     name: r.node.name,
     up: s !== undefined,
-    address: s?.address ?? null,
+    address,
     roles: s?.roles ?? [],
     height: s?.height ?? null,
     window: s?.window ?? null,
