@@ -160,8 +160,8 @@ export class DashboardCollector {
   #loss: DashboardSnapshot['loss'] = []
   #maxHeight = 0
   #polls = 0
-  /** Each node's address as it last answered (one entry per node followed). */
-  readonly #addresses = new Map<string, string>()
+  /** Each node's address and roles as it last answered (one entry per node followed). */
+  readonly #identities = new Map<string, { address: string; roles: readonly string[] }>()
   /** Each node's process figures from its last `/metrics` read (one entry per node followed). */
   readonly #process = new Map<string, { memoryBytes: number | null; eventLoopLagMs: number | null }>()
 
@@ -185,9 +185,11 @@ export class DashboardCollector {
     const nowMs = this.#c.clock.monotonicMs()
     const seconds = Math.round((nowMs - this.#startedMs) / 100) / 10
     const names = new Map<string, string>()
-    for (const r of reads) if (r.status !== undefined) this.#addresses.set(r.node.name, r.status.address)
-    // A node that is down keeps the address it last answered with: the page still names it.
-    for (const [name, address] of this.#addresses) names.set(address, name)
+    for (const r of reads)
+      if (r.status !== undefined)
+        this.#identities.set(r.node.name, { address: r.status.address, roles: r.status.roles })
+    // A node that is down keeps the address and roles it last answered with: the page still names it.
+    for (const [name, { address }] of this.#identities) names.set(address, name)
     const live = reads.filter((r) => r.status !== undefined)
     this.#maxHeight = Math.max(this.#maxHeight, ...live.map((r) => r.status?.height ?? 0))
     pushBounded(this.#heights, [seconds, this.#maxHeight], this.#historyPoints)
@@ -220,7 +222,7 @@ export class DashboardCollector {
       nodes: reads.map((r) =>
         nodeView(
           r,
-          this.#addresses.get(r.node.name) ?? null,
+          this.#identities.get(r.node.name),
           r.status === undefined ? undefined : this.#process.get(r.node.name),
         ),
       ),
@@ -426,7 +428,7 @@ function linksOf(path: readonly TaskAnswer[]): PipelineView['links'] {
 
 function nodeView(
   r: NodeRead,
-  address: string | null,
+  identity: { address: string; roles: readonly string[] } | undefined,
   process: { memoryBytes: number | null; eventLoopLagMs: number | null } | undefined,
 ): NodeView {
   const s = r.status
@@ -434,8 +436,8 @@ function nodeView(
   return {
     name: r.node.name,
     up: s !== undefined,
-    address,
-    roles: s?.roles ?? [],
+    address: identity?.address ?? null,
+    roles: identity?.roles ?? [],
     height: s?.height ?? null,
     window: s?.window ?? null,
     peers: s?.peers ?? null,

@@ -6,6 +6,7 @@
 export interface NodeView {
   readonly name: string
   readonly up: boolean
+  /** Address and roles as the node last answered (kept while it is down). */
   readonly address: string | null
   readonly roles: readonly string[]
   readonly height: number | null

@@ -269,6 +269,7 @@ describe('dashboard: collector', () => {
     assert.equal(s.nodes[0]?.up, false)
     assert.equal(s.nodes[0]?.height, null)
     assert.equal(s.nodes[0]?.address, 'r3v0', 'a node that is down is still named')
+    assert.deepEqual(s.nodes[0]?.roles, ['validator'])
     assert.equal(s.chainStale, true)
     assert.equal(s.window?.id, 1, 'the last window read stays')
     assert.equal(s.height, 40)

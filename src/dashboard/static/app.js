@@ -129,6 +129,18 @@ function drawClaims(claims) {
   )
 }
 
+/** The owner's and the challenger's stake; every party's in the cell's tooltip. */
+function stakesCell(d) {
+  const line = (addresses) =>
+    addresses
+      .filter((a) => a !== null && d.stakes[a] !== undefined)
+      .map((a) => `${who(a)} ${tokens(d.stakes[a])}`)
+      .join(', ')
+  const cell = el('td', line([d.owner, d.challenger]) || '–')
+  cell.title = line(Object.keys(d.stakes))
+  return cell
+}
+
 function drawDisputes(disputes) {
   $('no-disputes').hidden = disputes.length > 0
   $('disputes').tBodies[0].replaceChildren(
@@ -144,9 +156,7 @@ function drawDisputes(disputes) {
           d.panel.map((p) => `${who(p)}${d.votes[p] ? `: ${d.votes[p]}` : ''}`).join(', ') || '–',
           d.outcome ?? 'open',
           el('td', d.slashed.map(who).join(', ') || '–', d.slashed.length > 0 ? 'status-slashed' : ''),
-          Object.entries(d.stakes)
-            .map(([a, s]) => `${who(a)} ${tokens(s)}`)
-            .join(', ') || '–',
+          stakesCell(d),
         ],
         { 'data-dispute': d.id },
       ),
