@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { ADMIN_TOKEN_FILE, readAdminToken, writeAdminToken } from '../actors/http/admin-access.ts'
 import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
+import { DEFAULT_SPOT_STEPS } from '../topology/roles.ts'
 import type { NodeLayout, TestnetLayout } from './layout.ts'
 
 const bin = fileURLToPath(new URL('../../bin/r3mes.js', import.meta.url))
@@ -220,6 +221,8 @@ export class NodeProcess {
       this.#logLevel,
       '--challenge-fraction',
       String(l.plan.challengeFraction ?? 0.25),
+      '--spot-steps',
+      String(l.plan.spotSteps ?? DEFAULT_SPOT_STEPS),
       '--admin-token-file',
       this.adminTokenFile,
       '--backend',

@@ -37,7 +37,8 @@ import type { TxResultInfo, TxSender } from '../tx-sender.ts'
 import { ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
-import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
+import type { Recheck, ReexecuteComponents } from './reexecute.ts'
+import { type ChallengerRecheck, challengerCheck, type Divergence, storeDivergentTrace } from './spot-check.ts'
 
 /** Checks under way at once. */
 export const PARALLEL_CHECKS = 2
@@ -55,6 +56,13 @@ export interface ChallengerComponents extends ReexecuteComponents {
   readonly misbehaviours: ReadonlySet<Misbehaviour>
   /** Share of other miners' submissions this node re-executes (flagged ones always). */
   readonly challengeFraction: number
+  /**
+   * Inner steps of a submission's task this node re-executes, drawn from `spotSecret`
+   * (spot-check.ts); 0 re-executes the whole task.
+   */
+  readonly spotSteps: number
+  /** The secret the drawn steps come from (spotSecretOf the node's key): never published. */
+  readonly spotSecret: Uint8Array
   /**
    * Tells a subnet's nodes this node holds `cids` (its step trace), so the verifier and the
    * arbiters find a challenger that has no stake, and so no peer id the chain can name.
@@ -146,10 +154,13 @@ interface CheckContext extends ClaimCheckInput {
   reason: string
   /** The re-execution's step bytes, published with the challenge so the dispute can bisect. */
   steps: readonly Uint8Array[] | null
+  /** Or the one leaf a spot check found diverging, published spliced into the owner's trace. */
+  divergence: Divergence | null
 }
 
 export interface ChallengeInput extends ClaimCheckInput {
   readonly steps: readonly Uint8Array[] | null
+  readonly divergence: Divergence | null
 }
 
 export const claimCheckMachine = setup({
@@ -159,17 +170,25 @@ export const claimCheckMachine = setup({
     output: {} as ClaimCheckOutput,
   },
   actors: {
-    reexecute: fromPromise<Recheck, ClaimCheckInput>(({ input, signal }) => {
+    reexecute: fromPromise<ChallengerRecheck, ClaimCheckInput>(({ input, signal }) => {
       const { components, claim } = input
       if (components.misbehaviours.has('griefingChallenger'))
         return Promise.resolve({ honest: false, reason: 'griefing' })
       if (components.misbehaviours.has('withholdAndChallenge')) return accompliceCheck(components, claim, signal)
-      return reexecute(components, claim, components.training.kernels, signal, { keepSteps: true })
+      const spot = { secret: components.spotSecret, steps: components.spotSteps }
+      return challengerCheck(components, claim, components.training.kernels, spot, signal)
     }),
     challenge: fromPromise<TxResultInfo, ChallengeInput>(async ({ input }) => {
-      const { components: c, claim, steps } = input
+      const { components: c, claim, steps, divergence } = input
       const params = c.chain.params
       const bond = params.baseReward * BigInt(params.bondMultiple)
+      // A spot check's divergence is published as the owner's trace with the challenger's leaf
+      // at that step: the bisection lands on it and re-executes that one step.
+      if (divergence !== null && claim.taskId !== null) {
+        const stored = await storeDivergentTrace((bytes) => c.content.store(bytes), divergence)
+        await c.holdings?.announceHeld(claim.subnet, stored.held)
+        return c.tx.send({ type: 'challenge', claimId: claim.id, bond, trace: stored.index })
+      }
       // A submission's re-execution is published as a step trace: verifier and arbiters then
       // bisect the two traces and re-execute one step instead of the stage.
       if (steps === null || claim.taskId === null) return c.tx.send({ type: 'challenge', claimId: claim.id, bond })
@@ -180,7 +199,7 @@ export const claimCheckMachine = setup({
   },
 }).createMachine({
   id: 'claimCheck',
-  context: ({ input }) => ({ ...input, reason: '', steps: null }),
+  context: ({ input }) => ({ ...input, reason: '', steps: null, divergence: null }),
   initial: 'reexecuting',
   states: {
     reexecuting: {
@@ -194,6 +213,7 @@ export const claimCheckMachine = setup({
             actions: assign({
               reason: ({ event }) => event.output.reason,
               steps: ({ event }) => event.output.steps ?? null,
+              divergence: ({ event }) => event.output.divergence ?? null,
             }),
           },
         ],
