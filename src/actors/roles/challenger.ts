@@ -1,9 +1,12 @@
 /**
  * The challenger role: check every other node's accepted aggregate and a fraction of other
- * miners' accepted or L1-flagged submissions by re-executing them, and challenge (with the
- * bond) those that do not reproduce, naming the step trace of its own re-execution (so the
- * dispute bisects to one step). Aggregates are always checked: one moves the whole
- * subnet's model, and recomputing it costs a few gradient fetches and one optimizer step.
+ * miners' accepted or L1-flagged submissions, and challenge (with the bond) those that do not
+ * reproduce, naming a step trace of its re-execution (so the dispute bisects to one step). A
+ * submission is spot-checked (spot-check.ts): its pseudo-gradient and `spotSteps` inner steps
+ * drawn from the node's secret are re-executed, not the whole task, and a divergence is
+ * published as the owner's trace with the challenger's leaf at that step. Aggregates are
+ * always checked, and recomputed whole: one moves the whole subnet's model, and recomputing it
+ * costs a few gradient fetches and one optimizer step.
  * Which submissions a node checks is a hash of the claim and the node's address, so different
  * challengers cover different claims. A griefing challenger (a misbehaviour for tests)
  * challenges what it checks whatever the result; a withholding miner's accomplice
@@ -17,7 +20,7 @@
  * forgotten and the claim collected again at a later block, while its challenge period lasts.
  *
  *   challenger: scanning (children: at most `PARALLEL_CHECKS` claimCheck actors)
- *   check:      reexecuting → challenging → challenged
+ *   check:      reexecuting (spot check or whole) → challenging → challenged
  *               reexecuting → cleared | failed (collected again later)
  */
 
