@@ -6,7 +6,8 @@
  * - app hashes: every node's application state hash agrees per height (determinism);
  * - conservation: every node's chain audit finds the token supply conserved;
  * - acknowledged submissions: every reveal a miner was told succeeded is on chain;
- * - cheats slashed: every planted cheat was caught the way the rules say it is;
+ * - cheats slashed: every planted cheat was caught the way the rules say it is; a scenario that
+ *   plants wrong aggregates fails unless at least one was challenged and convicted;
  * - honest not slashed: no node without a planted misbehaviour lost stake beyond the duty
  *   penalties a late verifier or arbiter, or an aggregator that left out work it could have
  *   fetched, pays (at most 5%);
@@ -323,6 +324,71 @@ export function checkAggregatesRedone(
   return missing.length === 0 ? pass(name, detail) : fail(name, missing.join('; '))
 }
 
+/** A validator planted with wrongAggregate: every aggregate it publishes is wrong. */
+export interface AggregateCheat {
+  readonly name: string
+  readonly address: string
+  /** Whether it holds less stake now than at genesis. */
+  readonly lost: boolean
+  readonly stake: bigint | undefined
+}
+
+/**
+ * The wrongAggregate part of "cheats slashed". Each planted aggregator's aggregates must not
+ * outlive their challenge period unchallenged, and one convicted must have cost it stake; one
+ * still inside its period or under challenge when the run ends is not judged yet. And the run
+ * must have judged at least one: some planted aggregator's aggregate challenged and convicted
+ * (slashed, with a challenge the challenger won). A validator aggregates only when the chain
+ * draws it, so without that the scenario would pass having tested nothing. `aggregations` are
+ * the chain's records of the run's (window, subnet) pairs: who was drawn, attempt by attempt.
+ */
+export function judgeWrongAggregates(
+  cheats: readonly AggregateCheat[],
+  claims: readonly Claim[],
+  challenges: readonly Challenge[],
+  aggregations: readonly Aggregation[],
+  height: number,
+  names: ReadonlyMap<string, string> = new Map(),
+): { caught: string[]; uncaught: string[] } {
+  const nameOf = (address: string): string => names.get(address) ?? address
+  const caught: string[] = []
+  const uncaught: string[] = []
+  const won = new Set(challenges.filter((c) => c.outcome === 'challenger').map((c) => c.claimId))
+  let judged = 0
+  for (const cheat of cheats) {
+    const drawn = aggregations
+      .filter((a) => a.aggregator === cheat.address || a.tried.includes(cheat.address))
+      .map((a) => `${a.window}/${a.subnet}`)
+    const aggregates = claims.filter((c) => c.owner === cheat.address && c.kind === 'aggregate')
+    const convicted = aggregates.filter((c) => c.status === 'slashed' && won.has(c.id)).length
+    const slashed = aggregates.filter((c) => c.status === 'slashed').length
+    const escaped = aggregates.filter((c) => c.status === 'accepted' && c.challengeUntil < height).length
+    const pending = aggregates.length - slashed - escaped
+    judged += convicted
+    const what = `drawn for ${drawn.length === 0 ? 'no (window, subnet)' : drawn.join(', ')}; ${aggregates.length} aggregates`
+    if (escaped === 0 && (slashed === 0 || cheat.lost))
+      caught.push(
+        `${cheat.name} wrongAggregate: ${what}, ${convicted} challenged and convicted, ${pending} not judged yet`,
+      )
+    else
+      uncaught.push(
+        `${cheat.name} wrongAggregate: ${what}, ${escaped} accepted past their challenge period, ${slashed} slashed, stake ${cheat.stake}`,
+      )
+  }
+  const draws = aggregations
+    .map(
+      (a) =>
+        `${a.window}/${a.subnet} ${[...a.tried, ...(a.aggregator === null ? [] : [a.aggregator])].map(nameOf).join(' → ')}`,
+    )
+    .join(', ')
+  if (cheats.length > 0 && judged === 0)
+    uncaught.push(
+      `no wrong aggregate was challenged and convicted in the run, so nothing was tested (aggregators drawn per window/subnet: ${draws || 'none'})`,
+    )
+  else if (cheats.length > 0) caught.push(`aggregators drawn per window/subnet: ${draws}`)
+  return { caught, uncaught }
+}
+
 /** Every check, read from the running network. `samples` is the height timeline of the run. */
 export async function checkInvariants(
   net: Testnet,
@@ -397,6 +463,8 @@ export async function checkInvariants(
   const caught: string[] = []
   const honestLost: string[] = []
   const penalized: string[] = []
+  const aggregateCheats: AggregateCheat[] = []
+  const names = new Map(layout.nodes.map((n) => [n.address, n.name]))
   for (const n of layout.nodes) {
     const before = genesisStake.get(n.address)
     const now = await stakeNow(n.address)
@@ -422,23 +490,10 @@ export async function checkInvariants(
           else uncaught.push(`${n.name} wrongGradient: ${own.length} claims, ${slashed} slashed, stake ${now}`)
           break
         }
-        case 'wrongAggregate': {
-          // Every aggregate this validator published is wrong. None may outlive its challenge
-          // period unchallenged, and each slashed one costs it stake. One still inside its
-          // period or under challenge when the run ends is not judged yet (a validator may
-          // be drawn to aggregate only the last window, or never).
-          const aggregates = claims.filter((c) => c.owner === n.address && c.kind === 'aggregate')
-          const slashed = aggregates.filter((c) => c.status === 'slashed').length
-          const escaped = aggregates.filter((c) => c.status === 'accepted' && c.challengeUntil < chainHeight).length
-          const pending = aggregates.length - slashed - escaped
-          if (escaped === 0 && (slashed === 0 || lost))
-            caught.push(`${n.name} wrongAggregate: ${slashed} aggregates slashed, ${pending} not judged yet`)
-          else
-            uncaught.push(
-              `${n.name} wrongAggregate: ${aggregates.length} aggregates, ${escaped} accepted past their challenge period, ${slashed} slashed, stake ${now}`,
-            )
+        case 'wrongAggregate':
+          // Judged below, over every planted aggregator together: the draw decides who aggregates.
+          aggregateCheats.push({ name: n.name, address: n.address, lost, stake: now })
           break
-        }
         case 'copiedCid': {
           // Caught when no copy is ever paid: flagged at reveal, or never in time to reveal.
           const paid = own.filter((c) => c.status === 'accepted' && c.flag !== 'copied')
@@ -516,6 +571,17 @@ export async function checkInvariants(
       }
     }
   }
+  if (aggregateCheats.length > 0) {
+    const aggregations: Aggregation[] = []
+    for (let w = 0; w <= window; w++)
+      for (let s = 0; s < t.subnets.length; s++) {
+        const a = await reader?.get<Aggregation | null>(`/query/aggregation/${w}/${s}`)
+        if (a !== undefined && a !== null) aggregations.push(a)
+      }
+    const verdict = judgeWrongAggregates(aggregateCheats, claims, challenges, aggregations, chainHeight, names)
+    caught.push(...verdict.caught)
+    uncaught.push(...verdict.uncaught)
+  }
   results.push(
     uncaught.length === 0
       ? pass('cheats slashed', caught.length === 0 ? 'no cheats planted' : caught.join('; '))
@@ -550,7 +616,6 @@ export async function checkInvariants(
     layout.nodes.filter((n) => n.misbehaviours.includes('withholdingMiner')).map((n) => n.address),
   )
   const honest = new Set(layout.nodes.filter((n) => n.misbehaviours.length === 0).map((n) => n.address))
-  const names = new Map(layout.nodes.map((n) => [n.address, n.name]))
   results.push(checkWithheldPenalties(challenges, claims, withholders, honest, names))
 
   const boundMs = t.run.recoveryBlocks * t.chain.params.blockTimeMs * 6 + 30_000
