@@ -275,7 +275,8 @@ export function checkServedModels(loaded: readonly LoadedModelRecord[], claims: 
 /**
  * Every (window, subnet) whose aggregate was slashed was aggregated again. Passes for one
  * only when the redo could not be expected: the run ended while an attempt was still within
- * its deadline (`height` ≤ its deadline), or every attempt went to a cheating validator
+ * its deadline (`height` ≤ its deadline) or its aggregate was still in its challenge period
+ * (submitted), or every attempt went to a cheating validator
  * (`cheats`) before the attempts ran out. An honest validator drawn that let its attempt lapse
  * is a failure. `aggregations` are the chain's records of those (window, subnet) pairs.
  */
@@ -310,6 +311,11 @@ export function checkAggregatesRedone(
     const honest = drawn.filter((v) => !cheats.has(v))
     if ((a.stage === 'due' || a.stage === 'waiting') && (a.deadline === null || a.deadline >= height))
       excused.push(`${pair}: attempt ${a.attempt} still open at the end of the run`)
+    // The claims were read before this record: an aggregate submitted in between is on chain.
+    else if (a.stage === 'submitted')
+      excused.push(
+        `${pair}: attempt ${a.attempt} submitted (${a.claimId}), in its challenge period at the end of the run`,
+      )
     else if (a.stage === 'spent' && honest.length === 0)
       excused.push(`${pair}: all ${a.attempt + 1} attempts drawn cheats`)
     else

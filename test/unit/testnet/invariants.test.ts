@@ -102,6 +102,17 @@ describe('testnet invariants: convicted work never served, slashed aggregates re
     const open = checkAggregatesRedone([slashed], new Map([['0/0', inTime]]), cheats, 100)
     assert.equal(open.ok, true)
     assert.match(open.detail, /still open at the end of the run/)
+    // Submitted after the claims were read: the record names the redo, still in its challenge period.
+    const submitted = record({
+      stage: 'submitted',
+      attempt: 2,
+      claimId: 'agg/0/0/2',
+      deadline: 90,
+      finishedHeight: null,
+    })
+    const late = checkAggregatesRedone([slashed], new Map([['0/0', submitted]]), cheats, 100)
+    assert.equal(late.ok, true, late.detail)
+    assert.match(late.detail, /attempt 2 submitted \(agg\/0\/0\/2\)/)
     assert.equal(checkAggregatesRedone([redo], none, cheats, 100).detail, 'no aggregate was slashed: nothing to redo')
   })
 })
