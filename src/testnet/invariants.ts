@@ -12,7 +12,8 @@
  *   penalties a late verifier or arbiter, or an aggregator that left out work it could have
  *   fetched, pays (at most 5%);
  * - withheld content: no honest verifier or arbiter was penalized in a challenge of a claim
- *   whose owner withholds its content (passes trivially when nobody withholds);
+ *   whose owner withholds its content (passes trivially when nobody withholds, fails when a
+ *   withholder's claims were never disputed);
  * - recovery: after the last fault, and after every heal, restart or resume, the chain
  *   committed `recoveryBlocks` more blocks within the bound;
  * - served models clean: no adapter state a serving node loaded comes from a slashed aggregate
@@ -213,6 +214,9 @@ export function checkWithheldPenalties(
     for (const who of [...c.tried, ...c.penalized])
       if (honest.has(who)) blamed.push(`${names.get(who) ?? who} in ${c.id} (${c.claimId})`)
   }
+  // A withheld claim is always disputed (an aggregate that leaves it out opens one): none at
+  // all means the run never put an honest verifier or arbiter in that spot.
+  if (disputes === 0) return fail(name, 'no challenge of a withheld claim in the run, so nothing was tested')
   return blamed.length === 0
     ? pass(name, `${disputes} challenges of withheld claims: no honest verifier or arbiter penalized`)
     : fail(name, `honest nodes penalized for withheld content: ${blamed.slice(0, 5).join('; ')}`)
@@ -328,6 +332,19 @@ export function checkAggregatesRedone(
     ...excused,
   ].join('; ')
   return missing.length === 0 ? pass(name, detail) : fail(name, missing.join('; '))
+}
+
+/**
+ * A miner planted with copiedCid, from its submissions (`own`): caught when no copy is ever
+ * paid (flagged at reveal, or never in time to reveal), provided it made a claim at all: a
+ * copier that revealed nothing copied nothing the chain could judge.
+ */
+export function judgeCopier(name: string, own: readonly Claim[]): { ok: boolean; detail: string } {
+  const paid = own.filter((c) => c.status === 'accepted' && c.flag !== 'copied')
+  const flagged = own.filter((c) => c.flag === 'copied').length
+  if (own.length === 0) return { ok: false, detail: `${name} copiedCid: it made no claim, so nothing was tested` }
+  if (paid.length > 0) return { ok: false, detail: `${name} copiedCid: ${own.length} claims, ${paid.length} paid` }
+  return { ok: true, detail: `${name} copiedCid: ${own.length} claims (${flagged} flagged as copies), none paid` }
 }
 
 /** A validator planted with wrongAggregate: every aggregate it publishes is wrong. */
@@ -501,12 +518,9 @@ export async function checkInvariants(
           aggregateCheats.push({ name: n.name, address: n.address, lost, stake: now })
           break
         case 'copiedCid': {
-          // Caught when no copy is ever paid: flagged at reveal, or never in time to reveal.
-          const paid = own.filter((c) => c.status === 'accepted' && c.flag !== 'copied')
-          const flagged = own.filter((c) => c.flag === 'copied').length
-          if (paid.length === 0)
-            caught.push(`${n.name} copiedCid: ${own.length} claims (${flagged} flagged as copies), none paid`)
-          else uncaught.push(`${n.name} copiedCid: ${own.length} claims, ${paid.length} paid`)
+          const verdict = judgeCopier(n.name, own)
+          if (verdict.ok) caught.push(verdict.detail)
+          else uncaught.push(verdict.detail)
           break
         }
         case 'griefingChallenger': {
