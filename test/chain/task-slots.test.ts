@@ -66,7 +66,8 @@ describe('chain/params: the step shape', () => {
     assert.equal(validateParams({ ...defaultParams, stepSequences: 12, microBatches: 3 }).microBatches, 3)
     assert.throws(
       () => validateParams({ ...defaultParams, stepSequences: 8, microBatches: 3 }),
-      (e: Error & { field?: string }) => e.field === 'params.microBatches' && /divide stepSequences \(8\)/.test(e.message),
+      (e: Error & { field?: string }) =>
+        e.field === 'params.microBatches' && /divide stepSequences \(8\)/.test(e.message),
     )
   })
 })
