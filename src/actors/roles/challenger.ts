@@ -16,10 +16,11 @@
  * On each block the role collects the claims now due and queues them: aggregates and L1
  * disagreements first, then the claims whose challenge period ends soonest. Two checks run
  * at a time: re-execution is mostly compute, and challenging each mismatch as soon as it is
- * found beats finding them all together, late. A check that throws (a fetch timed out, say) is
+ * found beats finding them all together, late. An aggregate may start in one more, reserved
+ * slot: its challenge period is short, and it must not wait it out behind submissions. A check that throws (a fetch timed out, say) is
  * forgotten and the claim collected again at a later block, while its challenge period lasts.
  *
- *   challenger: scanning (children: at most `PARALLEL_CHECKS` claimCheck actors)
+ *   challenger: scanning (children: at most `PARALLEL_CHECKS` + `RESERVED_AGGREGATE_CHECKS` claimCheck actors)
  *   check:      reexecuting (spot check or whole) → challenging → challenged
  *               reexecuting → cleared | failed (collected again later)
  */
@@ -45,6 +46,12 @@ import { type ChallengerRecheck, challengerCheck, type Divergence, storeDivergen
 
 /** Checks under way at once. */
 export const PARALLEL_CHECKS = 2
+/**
+ * Checks of aggregates that may run beside `PARALLEL_CHECKS` full ones. An aggregate's
+ * challenge period (`aggregateChallengeBlocks`) is short and a wrong one moves the whole
+ * subnet's model, so it must not wait out its period behind submissions being re-executed.
+ */
+export const RESERVED_AGGREGATE_CHECKS = 1
 
 export interface ChallengerComponents extends ReexecuteComponents {
   /** Fetches what it re-executes; stores the step trace a challenge names. */
@@ -268,8 +275,8 @@ interface ChallengerContext {
   readonly collected: ReadonlyMap<string, true>
   /** Claims waiting for a check, in check order. */
   readonly queue: readonly Claim[]
-  /** Checks under way, by claim. */
-  readonly running: ReadonlyMap<string, true>
+  /** Checks under way: the kind of each claim. */
+  readonly running: ReadonlyMap<string, Claim['kind']>
   /** Claims challenged, with the reason. */
   readonly challenged: ReadonlyMap<string, string>
 }
@@ -287,17 +294,25 @@ export const challengerMachine = setup({
   },
   actors: { check: claimCheckMachine },
   actions: {
-    /** Start checks from the head of the queue while fewer than `PARALLEL_CHECKS` run. */
+    /** Start checks from the head of the queue while fewer than `PARALLEL_CHECKS` run (an aggregate also in a reserved slot). */
     startChecks: enqueueActions(({ context, enqueue }) => {
       // Claims whose challenge period ended while they waited are dropped.
       const queue = context.queue.filter((c) => context.height <= c.challengeUntil)
       const running = new Map(context.running)
-      while (running.size < PARALLEL_CHECKS && queue.length > 0) {
-        const claim = queue.shift() as Claim
-        running.set(claim.id, true)
+      const aggregates = (): number => [...running.values()].filter((kind) => kind === 'aggregate').length
+      // The queue holds aggregates first: they take free slots first, and one more beyond them.
+      const mayStart = (claim: Claim): boolean =>
+        running.size < PARALLEL_CHECKS || (claim.kind === 'aggregate' && aggregates() < RESERVED_AGGREGATE_CHECKS)
+      const waiting: Claim[] = []
+      for (const claim of queue) {
+        if (!mayStart(claim)) {
+          waiting.push(claim)
+          continue
+        }
+        running.set(claim.id, claim.kind)
         enqueue.spawnChild('check', { id: checkActorId(claim.id), input: { components: context.components, claim } })
       }
-      enqueue.assign({ queue, running })
+      enqueue.assign({ queue: waiting, running })
     }),
   },
 }).createMachine({

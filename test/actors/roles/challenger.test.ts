@@ -204,6 +204,41 @@ describe('actors: challenger role machine', () => {
     assert.equal(h.sent.length, 1)
   })
 
+  it('starts an aggregate in its reserved slot while both usual slots re-execute submissions', async () => {
+    let release = (): void => undefined
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const busy = async (): Promise<Recheck> => {
+      await held
+      return { honest: true, reason: 'the gradient re-executes bit for bit' }
+    }
+    const aggregate: Claim = { ...claim('agg/1/0', 'accepted', 'r3mes1aggregator'), kind: 'aggregate', taskId: null }
+    const h = harness({
+      wrong: busy,
+      right: busy,
+      slow: busy,
+      'agg/1/0': async () => ({ honest: false, reason: 'the aggregate differs from its recomputation' }),
+    })
+    await h.block(20)
+    assert.deepEqual(h.checks, ['wrong', 'right'], 'two submissions fill the usual slots')
+    CLAIMS.push(aggregate)
+    try {
+      await h.block(21)
+      assert.deepEqual(h.checks, ['wrong', 'right', 'agg/1/0'], 'the aggregate does not wait behind them')
+      assert.deepEqual(
+        h.sent.map((m) => (m as { claimId?: string }).claimId),
+        ['agg/1/0'],
+      )
+      assert.equal(h.mostRunning(), 3)
+    } finally {
+      CLAIMS.pop()
+      release()
+    }
+    await h.block(22)
+    assert.deepEqual(h.checks, ['wrong', 'right', 'agg/1/0', 'slow'], 'a freed slot goes to the submission waiting')
+  })
+
   it('does not check again a claim whose challenge period is over', async () => {
     const h = harness({ slow: () => Promise.reject(new Error('deadline')) })
     await h.block(31)
