@@ -10,6 +10,7 @@
  * each node's API through a Unix socket in the node's home.
  */
 import { rmSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import type { HistoryEntry } from '../actors/node-api.ts'
 import type { Aggregation, Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
@@ -18,7 +19,7 @@ import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
 import { createVirtualLan, HostsError, hostsAvailable, type VirtualLan } from './hosts.ts'
 import { checkInvariants, type InvariantResult } from './invariants.ts'
 import { loadTestnet, setupTestnet, type TestnetLayout } from './layout.ts'
-import { NodeProcess } from './node-process.ts'
+import { kernelThreadsPerNode, NodeProcess } from './node-process.ts'
 import { buildReport, type TestnetReport } from './report.ts'
 
 /** One committed height as a node's `GET /chain/history` serves it. */
@@ -146,6 +147,7 @@ export class Testnet {
     // pipeline neighbours, verifiers and aggregators then reach a miner by its peer id at
     // once, instead of after a DHT walk that a young network may not answer in time.
     const everyone = this.layout.nodes.map((n) => n.multiaddr)
+    const kernelThreads = kernelThreadsPerNode(availableParallelism(), this.layout.nodes.length)
     this.nodes = this.layout.nodes.map(
       (l) =>
         new NodeProcess({
@@ -154,6 +156,7 @@ export class Testnet {
           clock: this.options.clock,
           bootstrap: everyone,
           logLevel: this.options.logLevel,
+          kernelThreads,
         }),
     )
   }
