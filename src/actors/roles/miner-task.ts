@@ -37,7 +37,7 @@ import {
   traceMetadata,
 } from '../training/protocol.ts'
 import { type LinkDirection, runStage, type StageLinks, StageTrainer } from '../training/stage-trainer.ts'
-import { innerStepBytes, storeStepTrace } from '../training/step-trace.ts'
+import { innerStepBytes, storeEach, storeStepTrace } from '../training/step-trace.ts'
 import type { BlockEvent } from './block-event.ts'
 import type { MinerComponents } from './miner-components.ts'
 import { type PipelineReadiness, pathOf, receiveSources, sendTargets } from './pipeline.ts'
@@ -281,19 +281,21 @@ export const storeResults = fromPromise<{ cid: string; traceCid: string }, Store
     return withholds ? c.content.cidOf(bytes) : c.content.store(bytes)
   }
   const gradient = encodeGradient(trained.delta, input.task, taskTokens(c.training.protocolAt(input.task.window)))
-  const cid = await store(gradient)
-  const steps = await storeStepTrace(store, input.task.id, [...trained.steps, gradient])
-  const storeAll = async (tensors: readonly Float32Array[]): Promise<string[]> => {
-    const cids: string[] = []
-    for (const t of tensors) cids.push(await store(f32Bytes(t)))
-    return cids
-  }
+  const storeAll = (tensors: readonly Float32Array[]): Promise<string[]> => storeEach(store, tensors.map(f32Bytes))
+  // The pieces go in together: each is a chain of small writes, and waiting on one at a time
+  // left most of a loaded node's storing time idle.
+  const [cid, steps, inputs, dOutputs] = await Promise.all([
+    store(gradient),
+    storeStepTrace(store, input.task.id, [...trained.steps, gradient]),
+    input.first ? null : storeAll(trained.inputs),
+    input.last ? null : storeAll(trained.dOutputs),
+  ])
   const trace: StageTrace = {
     v: 3,
     task: input.task.id,
     adapterState: input.pointer ?? 'initial',
-    inputs: input.first ? null : await storeAll(trained.inputs),
-    dOutputs: input.last ? null : await storeAll(trained.dOutputs),
+    inputs,
+    dOutputs,
     steps: steps.index,
     stepRoot: steps.root,
   }
@@ -326,6 +328,7 @@ const sendCommit = fromPromise<string, SubmitInput>(async ({ input }) => {
     taskId: input.task.id,
     commitment: commitmentOf(input.cid, c.key.address, input.task.id, salt),
   })
+  c.logger.debug({ task: input.task.id, code: result.code, height: c.chain.height }, 'task committed')
   return result.code
 })
 
@@ -341,6 +344,7 @@ const sendReveal = fromPromise<string, SubmitInput>(async ({ input }) => {
     metadata: traceMetadata(input.traceCid),
   })
   if (result.code === 'OK') c.metrics.submissions++
+  c.logger.debug({ task: input.task.id, code: result.code, height: c.chain.height }, 'task revealed')
   return result.code
 })
 
