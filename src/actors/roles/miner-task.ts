@@ -276,17 +276,21 @@ export const storeResults = fromPromise<{ cid: string; traceCid: string }, Store
   // A task abandoned at the window's close stops here, between two pieces: its tens of
   // MiB of leaves and tensors would otherwise go on being hashed and written, and announced,
   // while the next window's stages train on the same cores.
-  const store = async (bytes: Uint8Array): Promise<string> => {
+  const store = async (bytes: Uint8Array, announce = true): Promise<string> => {
     signal.throwIfAborted()
-    return withholds ? c.content.cidOf(bytes) : c.content.store(bytes)
+    return withholds ? c.content.cidOf(bytes) : c.content.store(bytes, { announce })
   }
+  // Leaves are asked of this miner by name (a dispute bisecting to them), and the tensors it
+  // received are announced to the subnets below: neither needs a DHT provider record.
+  const storeQuietly = (bytes: Uint8Array): Promise<string> => store(bytes, false)
   const gradient = encodeGradient(trained.delta, input.task, taskTokens(c.training.protocolAt(input.task.window)))
-  const storeAll = (tensors: readonly Float32Array[]): Promise<string[]> => storeEach(store, tensors.map(f32Bytes))
+  const storeAll = (tensors: readonly Float32Array[]): Promise<string[]> =>
+    storeEach(storeQuietly, tensors.map(f32Bytes))
   // The pieces go in together: each is a chain of small writes, and waiting on one at a time
   // left most of a loaded node's storing time idle.
   const [cid, steps, inputs, dOutputs] = await Promise.all([
     store(gradient),
-    storeStepTrace(store, input.task.id, [...trained.steps, gradient]),
+    storeStepTrace(store, input.task.id, [...trained.steps, gradient], storeQuietly),
     input.first ? null : storeAll(trained.inputs),
     input.last ? null : storeAll(trained.dOutputs),
   ])

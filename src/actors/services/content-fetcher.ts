@@ -37,10 +37,13 @@ export interface ContentFetcher {
   fetch(cid: string, options?: FetchOptions): Promise<Uint8Array>
   /**
    * Put bytes in the store (pinned) and return the CID. The provider record goes out in the
-   * background: connected peers find the bytes by bitswap at once, and a DHT round must not
-   * hold up a submission.
+   * background (unless `announce` is false): connected peers find the bytes by bitswap at
+   * once, and a DHT round must not hold up a submission. Pieces only ever asked of this node
+   * by name, or announced to a subnet's nodes otherwise, skip it: each record is a DHT query
+   * and a message to every close peer, and a task's tens of pieces at once saturated a loaded
+   * node's event loop for seconds.
    */
-  store(bytes: Uint8Array): Promise<string>
+  store(bytes: Uint8Array, options?: { readonly announce?: boolean }): Promise<string>
   /** The CID `store` would give `bytes`, storing nothing (a node that withholds its content). */
   cidOf(bytes: Uint8Array): string
 }
@@ -84,10 +87,10 @@ export function contentFetcher(components: ContentFetcherComponents): ContentFet
         providers: [...asked.values()],
       })
     },
-    async store(bytes) {
+    async store(bytes, options = {}) {
       const cid = await content.put(bytes, { announce: false })
       // Best effort: bitswap serves connected peers without it, and the next announce retries.
-      content.announce(cid).catch(() => {})
+      if (options.announce !== false) content.announce(cid).catch(() => {})
       return cid.toString()
     },
     cidOf(bytes) {

@@ -113,8 +113,10 @@ export async function storeStepTrace(
   store: (bytes: Uint8Array) => Promise<string>,
   task: string,
   steps: readonly Uint8Array[],
+  /** How the leaves are stored, when not as the index is (a miner's are asked of it by name). @default store */
+  storeLeaf: (bytes: Uint8Array) => Promise<string> = store,
 ): Promise<StoredStepTrace> {
-  const tensors = await storeEach(store, steps)
+  const tensors = await storeEach(storeLeaf, steps)
   const leaves = steps.map(stepLeaf)
   const index = await store(encodeStepTrace({ v: 2, kind: STEP_TRACE_KIND, task, leaves, tensors }))
   return { index, root: stepRoot(leaves), tensors }
