@@ -56,8 +56,6 @@ export interface FaultPlan {
   readonly crashes: readonly ScheduledCrash[]
 }
 
-export const NO_FAULTS: FaultPlan = { network: CALM_NETWORK, partitions: [], crashes: [] }
-
 /** Check a fault file's parsed JSON; `source` names it in errors. */
 export function parseFaultFile(json: unknown, source: string): FaultFile {
   const parsed = faultFileSchema.safeParse(json)

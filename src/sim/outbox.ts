@@ -13,7 +13,13 @@ import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 
 /** Blocks a sent transaction may stay out of the chain before its batch is sent again. */
-export const RESEND_AFTER_BLOCKS = 6
+export const RESEND_AFTER_BLOCKS = 2
+/** Sendings after which a transaction no block took is given up (the mempools keep refusing it). */
+export const MAX_SENDS = 3
+/** The code a given-up transaction settles with. */
+export const NOT_INCLUDED = 'SIM_NOT_INCLUDED'
+/** The code of a transaction dropped unsent because the block it had to reach has passed. */
+export const EXPIRED = 'SIM_EXPIRED'
 /** Most transactions one account sends at once. */
 const MAX_BATCH = 16
 
@@ -21,7 +27,10 @@ export interface Queued {
   readonly msg: Msg
   /** Runs once a block applied the transaction. */
   readonly then?: () => void
+  /** The last height at which the chain takes it (a deadline); unsent after that, it is dropped. */
+  readonly lastHeight?: number
   sent?: { readonly id: string; readonly height: number; readonly atMs: number }
+  sends: number
 }
 
 /** What one settled transaction says. */
@@ -50,8 +59,8 @@ export class Outbox {
     return this.#queue.length
   }
 
-  push(msg: Msg, then?: () => void): void {
-    this.#queue.push(then === undefined ? { msg } : { msg, then })
+  push(msg: Msg, options: { then?: () => void; lastHeight?: number } = {}): void {
+    this.#queue.push({ msg, sends: 0, ...options })
   }
 
   /** Settle the queued transactions that block `height` carried (results by transaction id). */
@@ -70,7 +79,18 @@ export class Outbox {
       out.push({ queued: q, code: r.code, log: r.log, latencyMs })
     }
     if (resend || this.#queue.some((q) => q.sent !== undefined && height - q.sent.height > RESEND_AFTER_BLOCKS))
-      for (const q of this.#queue) q.sent = undefined
+      for (const q of [...this.#queue]) {
+        if (q.sent !== undefined && q.sends >= MAX_SENDS) {
+          this.#queue.splice(this.#queue.indexOf(q), 1)
+          out.push({ queued: q, code: NOT_INCLUDED, log: 'no block took it', latencyMs: nowMs - q.sent.atMs })
+        }
+        q.sent = undefined
+      }
+    for (const q of [...this.#queue])
+      if (q.sent === undefined && q.lastHeight !== undefined && height >= q.lastHeight) {
+        this.#queue.splice(this.#queue.indexOf(q), 1)
+        out.push({ queued: q, code: EXPIRED, log: `its last block was ${q.lastHeight}`, latencyMs: 0 })
+      }
     return out
   }
 
@@ -85,6 +105,7 @@ export class Outbox {
       if (out.length >= MAX_BATCH) break
       const bytes = encodeTx({ chainId: this.#chainId, nonce, fee: this.#fee, msg: q.msg }, this.key)
       q.sent = { id: toHex(sha256(bytes)), height, atMs: nowMs }
+      q.sends++
       out.push(bytes)
       nonce++
     }

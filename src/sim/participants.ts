@@ -141,8 +141,8 @@ export class Participants {
     if (txs.length > 0) this.#c.submit(txs)
   }
 
-  #push(address: string, msg: Msg, then?: () => void): void {
-    ;(this.#outboxes.get(address) as Outbox).push(msg, then)
+  #push(address: string, msg: Msg, options: { then?: () => void; lastHeight?: number } = {}): void {
+    ;(this.#outboxes.get(address) as Outbox).push(msg, options)
   }
 
   /** Each sim miner trains its tasks of the window just opened; it commits when done, reveals after. */
@@ -159,15 +159,21 @@ export class Participants {
         const salt = toHex(sha256('r3mes/sim/salt/1\0', miner, '\0', task.id).subarray(0, 16))
         const id = submissionId(task.id, miner)
         this.#c.clock.setTimer(ms, () => {
-          this.#push(
-            miner,
-            { type: 'commit', taskId: task.id, commitment: commitmentOf(cid, miner, task.id, salt) },
-            () =>
-              this.#push(miner, { type: 'reveal', taskId: task.id, cid, salt, metadata: '{}' }, () => {
-                this.#toCheck.add(id)
-                if (cheat) this.cheats.set(id, { claimId: id, owner: miner, revealedHeight: this.#height })
-              }),
-          )
+          const lastHeight = w.closeHeight - 1
+          const reveal = (): void =>
+            this.#push(
+              miner,
+              { type: 'reveal', taskId: task.id, cid, salt, metadata: '{}' },
+              {
+                lastHeight,
+                then: () => {
+                  this.#toCheck.add(id)
+                  if (cheat) this.cheats.set(id, { claimId: id, owner: miner, revealedHeight: this.#height })
+                },
+              },
+            )
+          const commitment = commitmentOf(cid, miner, task.id, salt)
+          this.#push(miner, { type: 'commit', taskId: task.id, commitment }, { lastHeight, then: reveal })
           this.#flushAll()
         })
       }
@@ -190,7 +196,7 @@ export class Participants {
       if (rightfulCid(state, claim) === claim.cid) continue
       // Never a challenger that owns the claim (the chain refuses self-challenges).
       const who = this.#init.challengers.find((c) => c.address !== claim.owner) ?? challenger
-      this.#push(who.address, { type: 'challenge', claimId: id, bond })
+      this.#push(who.address, { type: 'challenge', claimId: id, bond }, { lastHeight: claim.challengeUntil })
     }
   }
 
@@ -207,13 +213,22 @@ export class Participants {
         if (this.#height < c.claimUntil && !this.#started.has(`claim/${tag}`)) {
           this.#started.add(`claim/${tag}`)
           const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
-          if (ticket.selected) this.#push(v.address, { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof })
+          if (ticket.selected)
+            this.#push(
+              v.address,
+              { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof },
+              { lastHeight: c.claimUntil },
+            )
         }
         if (c.verifier === v.address && this.#height >= c.claimUntil && !this.#started.has(`answer/${tag}`)) {
           this.#started.add(`answer/${tag}`)
           const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
           const verdict = rightfulCid(state, claim) === claim.cid ? 'owner' : 'challenger'
-          this.#push(v.address, { type: 'verifierResponse', challengeId: c.id, verdict, proof: ticket.proof })
+          this.#push(
+            v.address,
+            { type: 'verifierResponse', challengeId: c.id, verdict, proof: ticket.proof },
+            { lastHeight: c.deadline },
+          )
         }
       }
     }
@@ -236,7 +251,7 @@ export class Participants {
             ? ('no_fault' as const)
             : ('fault' as const)
         const proof = arbiterProof(key.secretKey, c.id, c.panelRound)
-        this.#push(address, { type: 'arbiterVote', challengeId: c.id, verdict, proof })
+        this.#push(address, { type: 'arbiterVote', challengeId: c.id, verdict, proof }, { lastHeight: c.deadline })
       }
     }
   }
@@ -258,14 +273,18 @@ export class Participants {
       const adapterCid = cidOf(
         sha256('r3mes/sim/adapter/1\0', String(a.window), '\0', String(a.subnet), ...claims),
       ).toString()
-      this.#push(a.aggregator, {
-        type: 'aggregate',
-        window: a.window,
-        subnet: a.subnet,
-        claims,
-        unavailable: [],
-        adapterCid,
-      })
+      this.#push(
+        a.aggregator,
+        {
+          type: 'aggregate',
+          window: a.window,
+          subnet: a.subnet,
+          claims,
+          unavailable: [],
+          adapterCid,
+        },
+        { lastHeight: a.deadline ?? undefined },
+      )
     }
   }
 }

@@ -33,7 +33,7 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { SeededRandom } from '../runtime/random.ts'
 import type { CostModel } from './cost-model.ts'
-import { type FaultPlan, healedAtMs, NO_FAULTS } from './faults.ts'
+import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
 import { Invariants, type Violation } from './invariants.ts'
 import { SimNetwork } from './network.ts'
 import { Participants } from './participants.ts'
@@ -49,7 +49,8 @@ export interface SimulationOptions {
   /** @default max(4, miners / 10) each */
   readonly verifiers?: number
   readonly arbiters?: number
-  readonly faults?: FaultPlan
+  /** Faults as a fault file gives them; the random ones are drawn from the seed. @default none */
+  readonly faults?: FaultFile
   /** Chain parameters over the local-testnet ones. */
   readonly params?: Partial<Params>
   readonly timeouts?: TimeoutConfig
@@ -171,7 +172,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     params.maxVerifierAttempts * params.l2DeadlineBlocks +
     params.l3DeadlineBlocks
   const expectedMs = endHeight * (timeouts.commitMs + 500)
-  const faults = opts.faults ?? NO_FAULTS
+  const faults = planFaults(opts.faults ?? {}, opts.validators, expectedMs, rng.fork('faults'))
   const net = new SimNetwork(
     { nodes: opts.validators, profile: faults.network, random: rng.fork('network') },
     { clock },
