@@ -1,9 +1,11 @@
 /**
- * One simulated account's transactions on their way into blocks. Messages are signed with
- * consecutive nonces as they are sent; each block's results settle them: applied ones leave
- * (and run their follow-up), ones refused for their nonce (an earlier one of the batch was
- * refused, or never arrived) are signed again, and any other refusal is counted and dropped.
- * A batch that no block has taken for RESEND_AFTER_BLOCKS is sent again from the chain's nonce.
+ * One simulated account's transactions on their way into blocks, the way a node's TxSender
+ * (src/actors/tx-sender.ts) sends them: one at a time, each signed with the chain's nonce once
+ * the previous one is in a block, checked against the sender's copy of the chain first (a
+ * refusal there settles it at once), sent again after RESEND_AFTER_BLOCKS and given up after
+ * GIVE_UP_AFTER_BLOCKS. Unlike TxSender, the queue is ordered: answers whose lateness is
+ * penalized go first, then by the last block each may reach, and one that can no longer reach
+ * its block is dropped unsent.
  */
 import { TxCode } from '../chain/errors.ts'
 import type { KeyPair } from '../chain/keys.ts'
@@ -12,25 +14,31 @@ import { encodeTx, type Msg } from '../chain/tx.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 
-/** Blocks a sent transaction may stay out of the chain before its batch is sent again. */
-export const RESEND_AFTER_BLOCKS = 2
-/** Sendings after which a transaction no block took is given up (the mempools keep refusing it). */
-export const MAX_SENDS = 3
+/** As TxSender's defaults. */
+export const RESEND_AFTER_BLOCKS = 4
+export const GIVE_UP_AFTER_BLOCKS = 20
 /** The code a given-up transaction settles with. */
 export const NOT_INCLUDED = 'SIM_NOT_INCLUDED'
 /** The code of a transaction dropped unsent because the block it had to reach has passed. */
 export const EXPIRED = 'SIM_EXPIRED'
-/** Most transactions one account sends at once. */
-const MAX_BATCH = 16
 
 export interface Queued {
   readonly msg: Msg
   /** Runs once a block applied the transaction. */
-  readonly then?: () => void
+  readonly onApplied?: () => void
   /** The last height at which the chain takes it (a deadline); unsent after that, it is dropped. */
   readonly lastHeight?: number
-  sent?: { readonly id: string; readonly height: number; readonly atMs: number }
-  sends: number
+  /** Sent before the others (an answer whose lateness is penalized). */
+  readonly urgent?: boolean
+}
+
+interface InFlight {
+  readonly queued: Queued
+  readonly bytes: Uint8Array
+  readonly id: string
+  readonly sentHeight: number
+  readonly sentMs: number
+  resentHeight: number
 }
 
 /** What one settled transaction says. */
@@ -38,16 +46,19 @@ export interface Settled {
   readonly queued: Queued
   readonly code: string
   readonly log: string
-  /** Simulated ms from its (last) sending to the block that settled it. */
+  /** Simulated ms from its sending to the block that settled it. */
   readonly latencyMs: number
 }
+
+/** The sender's own check of a transaction against its copy of the chain. */
+export type PreCheck = (bytes: Uint8Array) => { ok: true } | { ok: false; code: string; log: string }
 
 export class Outbox {
   readonly key: KeyPair
   readonly #chainId: string
   readonly #fee: bigint
   readonly #queue: Queued[] = []
-  #nextNonce = 0
+  #inFlight: InFlight | undefined
 
   constructor(key: KeyPair, chainId: string, fee: bigint) {
     this.key = key
@@ -56,60 +67,67 @@ export class Outbox {
   }
 
   get pending(): number {
-    return this.#queue.length
+    return this.#queue.length + (this.#inFlight === undefined ? 0 : 1)
   }
 
-  push(msg: Msg, options: { then?: () => void; lastHeight?: number } = {}): void {
-    this.#queue.push({ msg, sends: 0, ...options })
+  push(msg: Msg, options: Omit<Queued, 'msg'> = {}): void {
+    this.#queue.push({ msg, ...options })
+    // Urgent first, then by deadline (stable: otherwise in the order pushed).
+    const rank = (q: Queued): number => (q.urgent === true ? 0 : 1)
+    this.#queue.sort(
+      (a, b) =>
+        rank(a) - rank(b) || (a.lastHeight ?? Number.MAX_SAFE_INTEGER) - (b.lastHeight ?? Number.MAX_SAFE_INTEGER),
+    )
   }
 
-  /** Settle the queued transactions that block `height` carried (results by transaction id). */
-  settle(results: ReadonlyMap<string, { code: string; log: string }>, height: number, nowMs: number): Settled[] {
-    const out: Settled[] = []
-    let resend = false
-    for (const q of [...this.#queue]) {
-      if (q.sent === undefined) continue
-      const r = results.get(q.sent.id)
-      if (r === undefined) continue
-      const latencyMs = nowMs - q.sent.atMs
-      // A refused transaction took no nonce: whatever was signed after it must be signed again.
-      if (r.code !== TxCode.ok) resend = true
-      if (r.code === TxCode.wrongNonce) continue
-      this.#queue.splice(this.#queue.indexOf(q), 1)
-      out.push({ queued: q, code: r.code, log: r.log, latencyMs })
+  /**
+   * Block `height` carried these results (by transaction id): settle the one in flight, send
+   * it again or give it up when it is overdue, then send the next. Returns what settled and
+   * the bytes to send.
+   */
+  step(
+    state: ChainState,
+    results: ReadonlyMap<string, { code: string; log: string }>,
+    height: number,
+    nowMs: number,
+    check: PreCheck,
+  ): { settled: Settled[]; send: Uint8Array[] } {
+    const settled: Settled[] = []
+    const send: Uint8Array[] = []
+    const f = this.#inFlight
+    if (f !== undefined) {
+      const r = results.get(f.id)
+      if (r !== undefined) {
+        this.#inFlight = undefined
+        // Refused for its nonce: sign it again with the chain's.
+        if (r.code === TxCode.wrongNonce) this.#queue.unshift(f.queued)
+        else settled.push({ queued: f.queued, code: r.code, log: r.log, latencyMs: nowMs - f.sentMs })
+      } else if (height - f.sentHeight >= GIVE_UP_AFTER_BLOCKS || (f.queued.lastHeight ?? Infinity) < height) {
+        this.#inFlight = undefined
+        settled.push({ queued: f.queued, code: NOT_INCLUDED, log: 'no block took it', latencyMs: nowMs - f.sentMs })
+      } else if (height - f.resentHeight >= RESEND_AFTER_BLOCKS) {
+        f.resentHeight = height
+        send.push(f.bytes)
+      }
     }
-    if (resend || this.#queue.some((q) => q.sent !== undefined && height - q.sent.height > RESEND_AFTER_BLOCKS))
-      for (const q of [...this.#queue]) {
-        if (q.sent !== undefined && q.sends >= MAX_SENDS) {
-          this.#queue.splice(this.#queue.indexOf(q), 1)
-          out.push({ queued: q, code: NOT_INCLUDED, log: 'no block took it', latencyMs: nowMs - q.sent.atMs })
-        }
-        q.sent = undefined
+    while (this.#inFlight === undefined) {
+      const q = this.#queue.shift()
+      if (q === undefined) break
+      if (q.lastHeight !== undefined && height >= q.lastHeight) {
+        settled.push({ queued: q, code: EXPIRED, log: `its last block was ${q.lastHeight}`, latencyMs: 0 })
+        continue
       }
-    for (const q of [...this.#queue])
-      if (q.sent === undefined && q.lastHeight !== undefined && height >= q.lastHeight) {
-        this.#queue.splice(this.#queue.indexOf(q), 1)
-        out.push({ queued: q, code: EXPIRED, log: `its last block was ${q.lastHeight}`, latencyMs: 0 })
-      }
-    return out
-  }
-
-  /** Sign what has not been sent yet, after the nonces already in flight; the encoded transactions. */
-  flush(state: ChainState, height: number, nowMs: number): Uint8Array[] {
-    const chainNonce = state.accounts.get(this.key.address)?.nonce ?? 0
-    const inFlight = this.#queue.some((q) => q.sent !== undefined)
-    let nonce = inFlight ? Math.max(this.#nextNonce, chainNonce) : chainNonce
-    const out: Uint8Array[] = []
-    for (const q of this.#queue) {
-      if (q.sent !== undefined) continue
-      if (out.length >= MAX_BATCH) break
+      const nonce = state.accounts.get(this.key.address)?.nonce ?? 0
       const bytes = encodeTx({ chainId: this.#chainId, nonce, fee: this.#fee, msg: q.msg }, this.key)
-      q.sent = { id: toHex(sha256(bytes)), height, atMs: nowMs }
-      q.sends++
-      out.push(bytes)
-      nonce++
+      const verdict = check(bytes)
+      if (!verdict.ok) {
+        settled.push({ queued: q, code: verdict.code, log: verdict.log, latencyMs: 0 })
+        continue
+      }
+      const id = toHex(sha256(bytes))
+      this.#inFlight = { queued: q, bytes, id, sentHeight: height, sentMs: nowMs, resentHeight: height }
+      send.push(bytes)
     }
-    this.#nextNonce = nonce
-    return out
+    return { settled, send }
   }
 }

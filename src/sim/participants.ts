@@ -19,14 +19,14 @@ import { arbiterProof, drawOf } from '../chain/game.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Claim, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
-import { verifierTicket } from '../chain/verifier-draw.ts'
+import { betaBytes, betterTicket, verifierTicket } from '../chain/verifier-draw.ts'
 import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
 import { cidOf } from '../codec/cid.ts'
 import { sha256 } from '../codec/hash.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { type CostModel, expectedCid, gradientCid, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
-import { Outbox, type Settled } from './outbox.ts'
+import { Outbox, type PreCheck, type Queued, type Settled } from './outbox.ts'
 
 export interface ParticipantsInit {
   readonly chainId: string
@@ -79,6 +79,7 @@ export class Participants {
   readonly cheats = new Map<string, CheatRecord>()
   readonly stats: ParticipantStats = { applied: new Map(), refused: new Map(), latenciesMs: [] }
   #state: ChainState | undefined
+  #check: PreCheck | undefined
   #height = 0
   #lastWindow = -1
 
@@ -102,13 +103,19 @@ export class Participants {
 
   /**
    * Block `height` was executed and `state` is the chain after it; `results` are its
-   * transactions' outcomes by id. Settle, react, and send what is due.
+   * transactions' outcomes by id, and `check` is the chain's own check of a transaction against
+   * that state. Settle, react, and send what is due.
    */
-  onBlock(state: ChainState, height: number, results: ReadonlyMap<string, { code: string; log: string }>): void {
+  onBlock(
+    state: ChainState,
+    height: number,
+    results: ReadonlyMap<string, { code: string; log: string }>,
+    check: PreCheck,
+  ): void {
     this.#state = state
     this.#height = height
-    const now = this.#c.clock.monotonicMs()
-    for (const outbox of this.#outboxes.values()) for (const s of outbox.settle(results, height, now)) this.#settled(s)
+    this.#check = check
+    this.#stepAll(results)
     if (state.globals.currentWindow !== this.#lastWindow) {
       this.#lastWindow = state.globals.currentWindow
       if (this.#lastWindow < this.#init.trainWindows) this.#train(state, this.#lastWindow)
@@ -117,7 +124,7 @@ export class Participants {
     this.#verify(state)
     this.#arbitrate(state)
     this.#aggregate(state)
-    this.#flushAll()
+    this.#stepAll(new Map())
   }
 
   #settled(s: Settled): void {
@@ -125,23 +132,38 @@ export class Participants {
     if (s.code === TxCode.ok) {
       this.stats.applied.set(type, (this.stats.applied.get(type) ?? 0) + 1)
       this.stats.latenciesMs.push(s.latencyMs)
-      s.queued.then?.()
+      s.queued.onApplied?.()
       return
     }
     const key = `${type}:${s.code}`
     this.stats.refused.set(key, (this.stats.refused.get(key) ?? 0) + 1)
   }
 
-  #flushAll(): void {
-    const state = this.#state
-    if (state === undefined) return
-    const now = this.#c.clock.monotonicMs()
+  /** Settle and send for every account (a follow-up pushed while settling goes out in the same pass). */
+  #stepAll(results: ReadonlyMap<string, { code: string; log: string }>): void {
     const txs: Uint8Array[] = []
-    for (const outbox of this.#outboxes.values()) txs.push(...outbox.flush(state, this.#height, now))
+    for (const outbox of this.#outboxes.values()) txs.push(...this.#step(outbox, results))
     if (txs.length > 0) this.#c.submit(txs)
   }
 
-  #push(address: string, msg: Msg, options: { then?: () => void; lastHeight?: number } = {}): void {
+  #step(outbox: Outbox, results: ReadonlyMap<string, { code: string; log: string }>): Uint8Array[] {
+    const state = this.#state
+    const check = this.#check
+    if (state === undefined || check === undefined) return []
+    const now = this.#c.clock.monotonicMs()
+    const out: Uint8Array[] = []
+    let step = outbox.step(state, results, this.#height, now, check)
+    for (;;) {
+      out.push(...step.send)
+      for (const s of step.settled) this.#settled(s)
+      // A settled transaction's follow-up (a reveal after its commit) may be next in line.
+      if (step.settled.length === 0 || outbox.pending === 0) break
+      step = outbox.step(state, new Map(), this.#height, now, check)
+    }
+    return out
+  }
+
+  #push(address: string, msg: Msg, options: Omit<Queued, 'msg'> = {}): void {
     ;(this.#outboxes.get(address) as Outbox).push(msg, options)
   }
 
@@ -166,15 +188,16 @@ export class Participants {
               { type: 'reveal', taskId: task.id, cid, salt, metadata: '{}' },
               {
                 lastHeight,
-                then: () => {
+                onApplied: () => {
                   this.#toCheck.add(id)
                   if (cheat) this.cheats.set(id, { claimId: id, owner: miner, revealedHeight: this.#height })
                 },
               },
             )
           const commitment = commitmentOf(cid, miner, task.id, salt)
-          this.#push(miner, { type: 'commit', taskId: task.id, commitment }, { lastHeight, then: reveal })
-          this.#flushAll()
+          this.#push(miner, { type: 'commit', taskId: task.id, commitment }, { lastHeight, onApplied: reveal })
+          const txs = this.#step(this.#outboxes.get(miner) as Outbox, new Map())
+          if (txs.length > 0) this.#c.submit(txs)
         })
       }
   }
@@ -213,7 +236,13 @@ export class Participants {
         if (this.#height < c.claimUntil && !this.#started.has(`claim/${tag}`)) {
           this.#started.add(`claim/${tag}`)
           const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
-          if (ticket.selected)
+          // A seat already held with a better ticket is not worth a transaction the chain refuses.
+          const seat =
+            c.verifier === null || c.verifierBeta === null
+              ? undefined
+              : { beta: betaBytes(c.verifierBeta), stake: c.eligible[c.verifier] as bigint, address: c.verifier }
+          const mine = { beta: betaBytes(ticket.beta), stake, address: v.address }
+          if (ticket.selected && (seat === undefined || betterTicket(mine, seat)))
             this.#push(
               v.address,
               { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof },
@@ -227,7 +256,7 @@ export class Participants {
           this.#push(
             v.address,
             { type: 'verifierResponse', challengeId: c.id, verdict, proof: ticket.proof },
-            { lastHeight: c.deadline },
+            { lastHeight: c.deadline, urgent: true },
           )
         }
       }
@@ -251,7 +280,11 @@ export class Participants {
             ? ('no_fault' as const)
             : ('fault' as const)
         const proof = arbiterProof(key.secretKey, c.id, c.panelRound)
-        this.#push(address, { type: 'arbiterVote', challengeId: c.id, verdict, proof }, { lastHeight: c.deadline })
+        this.#push(
+          address,
+          { type: 'arbiterVote', challengeId: c.id, verdict, proof },
+          { lastHeight: c.deadline, urgent: true },
+        )
       }
     }
   }

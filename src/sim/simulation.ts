@@ -259,7 +259,10 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
           if (r !== undefined) results.set(toHex(sha256(tx)), r)
         })
         invariants.afterBlock(chain.state, block.height, now, participants.cheats)
-        participants.onBlock(chain.state, block.height, results)
+        participants.onBlock(chain.state, block.height, results, (bytes) => {
+          const r = chain.checkTx(bytes, { record: false })
+          return r.ok ? { ok: true } : r
+        })
         stopCheck(chain.state.globals.currentWindow, block.height)
       },
     })
