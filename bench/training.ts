@@ -15,10 +15,11 @@
  *   claims on chain (which tasks the aggregates took in), each miner's backbone bytes, and,
  *   once the nodes have stopped, every commit and reveal transaction in a validator's blocks.
  *
- * Measures (bench/training-measures.ts): networkVsCentralTokens uses the tokens that reached
- * the model (each aggregated task once, replicas not counted twice, whole-model tokens: a
- * task's tokens over the subnets of its path); the tokens the miners trained (replicas and
- * stages each counted) are reported beside it.
+ * Measures (bench/training-measures.ts): networkVsCentralTokens counts the tokens of every
+ * revealed submission (each replica; whole-model tokens: a task's tokens over the subnets of
+ * its path), so a task that trained but missed its window's close counts for nothing; the
+ * miners' own count of tokens trained is reported beside it. modelTokensVsCentral counts the
+ * tokens that reached the model (each aggregated task once).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
@@ -298,10 +299,13 @@ export async function runTrainingBench(json: boolean, args: readonly string[]): 
     const subnets = t.subnets.length
     const networkTokensPerSecond = network.reached.modelTokens / network.seconds
     const trainedPerSecond = network.minerTokensTrained / network.seconds
+    // Training only counts once it is submitted: a task that missed its window's close trained
+    // tokens no one will ever use. Each revealed submission is one task's stage; replicas count.
+    const submittedPerSecond = (network.chain.reveals * taskTokens(protocol)) / network.seconds
     const centralDrop = lossDrop(central.curve)
     const networkDrop = lossDrop(network.curve)
     const measures: TrainingMeasures = trainingMeasures({
-      networkTokensPerSecond: trainedPerSecond / subnets,
+      networkTokensPerSecond: submittedPerSecond / subnets,
       modelTokensPerSecond: networkTokensPerSecond,
       centralTokensPerSecond: central.tokensPerSecond,
       networkLossDrop: networkDrop,
@@ -333,6 +337,12 @@ export async function runTrainingBench(json: boolean, args: readonly string[]): 
           /** Over the subnets: a token passes through every stage of its path; replicas still counted. */
           modelTokensPerSecond: trainedPerSecond / subnets,
         },
+        submitted: {
+          reveals: network.chain.reveals,
+          stageTokensPerSecond: submittedPerSecond,
+          /** Over the subnets, replicas still counted: `networkVsCentralTokens`' numerator. */
+          modelTokensPerSecond: submittedPerSecond / subnets,
+        },
         reached: { ...network.reached, modelTokensPerSecond: networkTokensPerSecond },
         lossDrop: networkDrop,
         lossCurve: network.curve,
@@ -344,7 +354,7 @@ export async function runTrainingBench(json: boolean, args: readonly string[]): 
       },
       measures,
       ratioUses:
-        'networkVsCentralTokens: whole-model tokens the miners trained per second (stage-tokens over the subnets; each replica counts), over central tokens per second; modelTokensVsCentral: whole-model tokens that reached the model (each aggregated task once) per second, over the same',
+        'networkVsCentralTokens: whole-model tokens the miners trained and submitted per second (revealed submissions × tokens a task, over the subnets; each replica counts; tasks that missed their window do not), over central tokens per second; modelTokensVsCentral: whole-model tokens that reached the model (each aggregated task once) per second, over the same',
       chart: svgFile,
     }
     writeFileSync(
@@ -366,7 +376,7 @@ export async function runTrainingBench(json: boolean, args: readonly string[]): 
       `central: ${central.steps} steps, ${central.tokensPerSecond.toFixed(0)} tokens/s (${central.backend}), held-out loss ${curveText(central.curve)}`,
     )
     console.log(
-      `network: miners trained ${trainedPerSecond.toFixed(1)} stage-tokens/s; reached the model ${networkTokensPerSecond.toFixed(1)} tokens/s (${network.reached.tasks} tasks in ${network.reached.aggregates} aggregates); held-out loss ${curveText(network.curve)}`,
+      `network: miners trained ${trainedPerSecond.toFixed(1)} stage-tokens/s, submitted ${submittedPerSecond.toFixed(1)}; reached the model ${networkTokensPerSecond.toFixed(1)} tokens/s (${network.reached.tasks} tasks in ${network.reached.aggregates} aggregates); held-out loss ${curveText(network.curve)}`,
     )
     for (const [name, m] of Object.entries(measures))
       console.log(

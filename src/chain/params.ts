@@ -49,9 +49,17 @@ export interface Params {
   /**
    * M: micro-batches each inner step's batch is split into; they flow through the pipeline's
    * stages one after another, so a stage computes micro-batch j + 1 while the next one computes
-   * j. Must divide the step's sequences (4). @default 2
+   * j. Must divide `stepSequences`. @default 2
    */
   readonly microBatches: number
+  /**
+   * Sequences in one inner step's batch. A step's fixed costs (its trace leaf, the optimizer
+   * step, the pipeline's hand-offs) are paid once per step whatever its size, so steps as
+   * large as a single-process fine-tune's (8) keep them a small share of the work. @default 8
+   */
+  readonly stepSequences: number
+  /** Tokens in each sequence of a step (at most the model's context length, which caps it). @default 128 */
+  readonly sequenceTokens: number
   /**
    * Learning rate of the inner AdamW steps, in millionths. Half the single-process fine-tune's
    * 4e-3: a fresh AdamW's first steps move every adapter by about the rate, and H of them
@@ -167,13 +175,23 @@ export interface Params {
  * later dispute of them compute with the values the window ran with, even after governance
  * changes them: a change takes effect at the next window that opens.
  */
-export const TRAINING_PARAMS = ['innerSteps', 'microBatches', 'innerLrPpm', 'outerLrPpm', 'outerMomentumPpm'] as const
+export const TRAINING_PARAMS = [
+  'innerSteps',
+  'microBatches',
+  'stepSequences',
+  'sequenceTokens',
+  'innerLrPpm',
+  'outerLrPpm',
+  'outerMomentumPpm',
+] as const
 export type TrainingParams = Pick<Params, (typeof TRAINING_PARAMS)[number]>
 
 export function trainingParamsOf(params: Params): TrainingParams {
   return {
     innerSteps: params.innerSteps,
     microBatches: params.microBatches,
+    stepSequences: params.stepSequences,
+    sequenceTokens: params.sequenceTokens,
     innerLrPpm: params.innerLrPpm,
     outerLrPpm: params.outerLrPpm,
     outerMomentumPpm: params.outerMomentumPpm,
@@ -190,6 +208,8 @@ export const defaultParams: Params = {
   tasksPerMiner: 2,
   innerSteps: 16,
   microBatches: 2,
+  stepSequences: 8,
+  sequenceTokens: 128,
   innerLrPpm: 2000,
   outerLrPpm: 700_000,
   outerMomentumPpm: 0,
@@ -241,6 +261,8 @@ export const localTestnetParams: Params = {
   // 4 inner steps: the default testnet (20-block windows, 9 processes on 2 cores) got through
   // 5 to 7 of 8 in a whole window, and a task must finish in about half of one.
   innerSteps: 4,
+  stepSequences: 4,
+  sequenceTokens: 64,
   l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 6,
   challengePeriodBlocks: 10,
@@ -281,6 +303,8 @@ const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   tasksPerMiner: [1, MAX_TASKS_PER_MINER],
   innerSteps: [1, 1024],
   microBatches: [1, 64],
+  stepSequences: [1, 256],
+  sequenceTokens: [2, 8192],
   innerLrPpm: [1, 1_000_000],
   outerLrPpm: [1, 10_000_000],
   outerMomentumPpm: [0, 999_999],
@@ -360,6 +384,11 @@ export function validateParams(p: Params, path = 'params'): Params {
     throw new GenesisError(
       `${path}.tasksPerMiner`,
       `with microBatches ${p.microBatches}, at most ${Math.floor(MAX_INBOX_TENSORS_PER_SENDER / (2 * p.microBatches)) - 1}: a pipeline neighbour's tensors for every task it shares with a miner must fit its inbox (${MAX_INBOX_TENSORS_PER_SENDER} per sender)`,
+    )
+  if (p.stepSequences % p.microBatches !== 0)
+    throw new GenesisError(
+      `${path}.microBatches`,
+      `must divide stepSequences (${p.stepSequences}): every micro-batch holds the same number of sequences`,
     )
   if (p.verifierClaimBlocks >= p.l2DeadlineBlocks)
     throw new GenesisError(

@@ -15,6 +15,8 @@ export const PARAM_DOCS: Readonly<Record<keyof Params, string>> = {
     'Tasks each miner of the smallest subnet trains per window: shards = ceil(its miners × tasksPerMiner / replication), at most shardsPerWindow.',
   innerSteps: 'Local optimizer steps per task (DiLoCo inner steps) before its pseudo-gradient is submitted.',
   microBatches: 'Micro-batches per inner step, flowing through the pipeline stages one after another.',
+  stepSequences: "Sequences in one inner step's batch (a multiple of microBatches).",
+  sequenceTokens: "Tokens per sequence of a step, capped by the model's context length.",
   innerLrPpm: 'Inner AdamW learning rate, in millionths.',
   outerLrPpm: 'Outer Nesterov learning rate of the aggregate, in millionths.',
   outerMomentumPpm: 'Outer Nesterov momentum, in millionths.',

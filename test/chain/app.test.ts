@@ -365,6 +365,8 @@ describe('chain/governance: data sets and parameters by stake-weighted vote', ()
     assert.deepEqual(opened, {
       innerSteps: localTestnetParams.innerSteps,
       microBatches: localTestnetParams.microBatches,
+      stepSequences: localTestnetParams.stepSequences,
+      sequenceTokens: localTestnetParams.sequenceTokens,
       innerLrPpm: localTestnetParams.innerLrPpm,
       outerLrPpm: localTestnetParams.outerLrPpm,
       outerMomentumPpm: localTestnetParams.outerMomentumPpm,

@@ -61,6 +61,17 @@ describe('chain/params: tasksPerMiner fits the tensor inbox', () => {
   })
 })
 
+describe('chain/params: the step shape', () => {
+  it('refuses micro-batches that do not divide the step’s sequences, naming the field', () => {
+    assert.equal(validateParams({ ...defaultParams, stepSequences: 12, microBatches: 3 }).microBatches, 3)
+    assert.throws(
+      () => validateParams({ ...defaultParams, stepSequences: 8, microBatches: 3 }),
+      (e: Error & { field?: string }) =>
+        e.field === 'params.microBatches' && /divide stepSequences \(8\)/.test(e.message),
+    )
+  })
+})
+
 describe('chain/task-slots: every miner works every window', () => {
   const seed = sha256('window-seed')
 

@@ -36,7 +36,14 @@ export function joinAdapters(states: readonly AdapterState[]): Params {
   return out
 }
 
-/** Mean held-out cross-entropy (nats per byte) of the joined model. */
+/**
+ * The held-out evaluation's shape: fixed, not the training step's (a chain parameter), so a
+ * loss curve stays comparable across windows whatever governance does to the step shape.
+ */
+export const HELD_OUT_SEQUENCE_TOKENS = 64
+export const HELD_OUT_BATCH_SEQUENCES = 4
+
+/** Mean held-out cross-entropy (nats per token) of the joined model. */
 export function heldOutLoss(
   kernels: Kernels,
   model: StageWeights,
@@ -45,6 +52,12 @@ export function heldOutLoss(
   heldOut: Int32Array,
   maxTokens = 4096,
 ): number {
-  const tokens = protocol.tokens
-  return evaluate(kernels, model, adapters, protocol.lora, evalBatches(heldOut, tokens, protocol.sequences, maxTokens))
+  const tokens = Math.min(HELD_OUT_SEQUENCE_TOKENS, model.config.contextLength)
+  return evaluate(
+    kernels,
+    model,
+    adapters,
+    protocol.lora,
+    evalBatches(heldOut, tokens, HELD_OUT_BATCH_SEQUENCES, maxTokens),
+  )
 }

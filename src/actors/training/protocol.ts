@@ -51,27 +51,28 @@ export interface TrainingProtocol {
 /** The chain parameters the protocol follows (a window records them when it opens). */
 export type { TrainingParams }
 
-/** Sequences in one inner step's batch. */
-export const STEP_SEQUENCES = 4
-
 /** A rate in millionths (a chain parameter: integers only) as the float32 the kernels use. */
 function ppm(value: number): number {
   return Math.fround(value / 1_000_000)
 }
 
 export function trainingProtocol(config: ModelConfig, params: TrainingParams): TrainingProtocol {
-  if (!(Number.isInteger(params.microBatches) && params.microBatches > 0 && STEP_SEQUENCES % params.microBatches === 0))
-    throw new InvalidArgumentError(
-      `microBatches ${params.microBatches} must divide the ${STEP_SEQUENCES} sequences of a step`,
-    )
-  if (!(Number.isInteger(params.innerSteps) && params.innerSteps > 0))
-    throw new InvalidArgumentError(`innerSteps ${params.innerSteps} must be a positive integer`)
+  const { stepSequences, sequenceTokens, microBatches, innerSteps } = params
+  if (!(Number.isInteger(stepSequences) && stepSequences > 0))
+    throw new InvalidArgumentError(`stepSequences ${stepSequences} must be a positive integer`)
+  if (!(Number.isInteger(sequenceTokens) && sequenceTokens > 1))
+    throw new InvalidArgumentError(`sequenceTokens ${sequenceTokens} must be an integer above 1`)
+  if (!(Number.isInteger(microBatches) && microBatches > 0 && stepSequences % microBatches === 0))
+    throw new InvalidArgumentError(`microBatches ${microBatches} must divide the ${stepSequences} sequences of a step`)
+  if (!(Number.isInteger(innerSteps) && innerSteps > 0))
+    throw new InvalidArgumentError(`innerSteps ${innerSteps} must be a positive integer`)
   return {
-    sequences: STEP_SEQUENCES,
-    tokens: Math.min(64, config.contextLength),
+    sequences: stepSequences,
+    // The chain does not know the model; its context length caps what a sequence can hold.
+    tokens: Math.min(sequenceTokens, config.contextLength),
     lora: defaultLora,
-    innerSteps: params.innerSteps,
-    microBatches: params.microBatches,
+    innerSteps,
+    microBatches,
     optimizer: { ...defaultAdamW, lr: ppm(params.innerLrPpm) },
     outer: { lr: ppm(params.outerLrPpm), momentum: ppm(params.outerMomentumPpm) },
     clipNorm: 1,
