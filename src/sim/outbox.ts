@@ -26,6 +26,8 @@ export interface Queued {
   readonly msg: Msg
   /** Runs once a block applied the transaction. */
   readonly onApplied?: () => void
+  /** Runs when it settles any other way (refused, expired, given up). */
+  readonly onDropped?: () => void
   /** The last height at which the chain takes it (a deadline); unsent after that, it is dropped. */
   readonly lastHeight?: number
   /** Sent before the others (an answer whose lateness is penalized). */

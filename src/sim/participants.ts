@@ -76,6 +76,10 @@ export class Participants {
   readonly #started = new Set<string>()
   /** Submissions revealed, waiting for L1 before a challenger re-executes them. */
   readonly #toCheck = new Set<string>()
+  /** Submissions a challenger found wrong and that are not slashed yet. */
+  readonly #wrong = new Set<string>()
+  /** Wrong submissions with a challenge on its way into a block. */
+  readonly #challenging = new Set<string>()
   readonly cheats = new Map<string, CheatRecord>()
   readonly stats: ParticipantStats = { applied: new Map(), refused: new Map(), latenciesMs: [] }
   #state: ChainState | undefined
@@ -137,6 +141,7 @@ export class Participants {
     }
     const key = `${type}:${s.code}`
     this.stats.refused.set(key, (this.stats.refused.get(key) ?? 0) + 1)
+    s.queued.onDropped?.()
   }
 
   /** Settle and send for every account (a follow-up pushed while settling goes out in the same pass). */
@@ -202,11 +207,12 @@ export class Participants {
       }
   }
 
-  /** Challengers re-execute every submission L1 has settled and challenge the wrong ones. */
+  /**
+   * Challengers re-execute every submission L1 has settled and challenge the wrong ones; a
+   * challenge that lapses (no verifier or panel decided) is opened again while the claim can
+   * still be challenged.
+   */
   #challenge(state: ChainState): void {
-    const challenger = this.#init.challengers[0]
-    if (challenger === undefined) return
-    const bond = state.params.baseReward * BigInt(state.params.bondMultiple)
     for (const id of [...this.#toCheck]) {
       const claim = state.claims.get(id)
       if (claim === undefined) {
@@ -216,10 +222,28 @@ export class Participants {
       if (claim.status === 'revealed') continue
       this.#toCheck.delete(id)
       if (claim.flag === 'copied' || claim.status === 'slashed') continue
-      if (rightfulCid(state, claim) === claim.cid) continue
+      if (rightfulCid(state, claim) !== claim.cid) this.#wrong.add(id)
+    }
+    const bond = state.params.baseReward * BigInt(state.params.bondMultiple)
+    for (const id of [...this.#wrong]) {
+      const claim = state.claims.get(id)
+      if (claim === undefined || claim.status === 'slashed' || this.#height >= claim.challengeUntil) {
+        this.#wrong.delete(id)
+        continue
+      }
+      if (claim.status === 'challenged' || this.#challenging.has(id)) continue
       // Never a challenger that owns the claim (the chain refuses self-challenges).
-      const who = this.#init.challengers.find((c) => c.address !== claim.owner) ?? challenger
-      this.#push(who.address, { type: 'challenge', claimId: id, bond }, { lastHeight: claim.challengeUntil })
+      const who = this.#init.challengers.find((c) => c.address !== claim.owner)
+      if (who === undefined) continue
+      this.#challenging.add(id)
+      const done = (): void => {
+        this.#challenging.delete(id)
+      }
+      this.#push(
+        who.address,
+        { type: 'challenge', claimId: id, bond },
+        { lastHeight: claim.challengeUntil, onApplied: done, onDropped: done },
+      )
     }
   }
 

@@ -82,6 +82,14 @@ describe('sim: a whole network in one process', function () {
     }
   })
 
+  it('opens a lapsed challenge again, so a cheat whose verifiers were all too busy to claim the seat is still slashed (seed 6)', () => {
+    // Seed 6: the four verifiers' queues were too long for any claim of ch-8 to land within
+    // its two-block claim phase, three attempts in a row, and the challenge lapsed.
+    const r = runSimulation({ validators: 4, miners: 40, subnets: 2, windows: 2, seed: 6 })
+    assertClean(r)
+    assert.ok(r.game.challenges > r.game.cheats, `${r.game.challenges} challenges for ${r.game.cheats} cheats`)
+  })
+
   it('refuses sizes it cannot run, naming the option', () => {
     assert.throws(
       () => runSimulation({ ...SMALL, miners: 3, seed: 1 }),
