@@ -124,6 +124,8 @@ const GOSSIP_INTERVAL_MS = 200
 /** Blocks each node keeps in memory (older ones are pruned; a node further behind cannot catch up). */
 const KEEP_BLOCKS = 200
 const LIVENESS_BUDGET_MS = 60_000
+/** How long after the first validator executes a block the participants act on it. */
+const CLIENT_DELAY_MS = 150
 
 export function runSimulation(opts: SimulationOptions): SimulationReport {
   checkOptions(opts)
@@ -259,10 +261,16 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
           if (r !== undefined) results.set(toHex(sha256(tx)), r)
         })
         invariants.afterBlock(chain.state, block.height, now, participants.cheats)
-        participants.onBlock(chain.state, block.height, results, (bytes) => {
-          const r = chain.checkTx(bytes, { record: false })
-          return r.ok ? { ok: true } : r
-        })
+        // The participants act a moment later, as a role machine acts once its own node has
+        // executed the block: sent at once, a transaction reaches validators that have not
+        // executed it yet, whose mempools refuse it for its nonce.
+        const height = block.height
+        clock.setTimer(CLIENT_DELAY_MS, () =>
+          participants.onBlock(chain.state, height, results, (bytes) => {
+            const r = chain.checkTx(bytes, { record: false })
+            return r.ok ? { ok: true } : r
+          }),
+        )
         stopCheck(chain.state.globals.currentWindow, block.height)
       },
     })
