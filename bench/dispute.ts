@@ -12,6 +12,12 @@
  *   both Merkle trees and find the first difference, hash the state before the step against
  *   its leaf and decode it, and re-execute that one inner step (the last: any step costs the
  *   same) and hash its leaf.
+ * - spotSeconds: a challenger's spot check (spot-check.ts) with the default k drawn inner
+ *   steps, fetch-free: decode and check the owner's index against its commitments, hash and
+ *   decode the last inner state and recompute the pseudo-gradient from it, then for each drawn
+ *   step hash and decode the state before it, re-execute it and hash its leaf. Beside it, the
+ *   inner steps each check runs and the bytes it reads (a whole re-execution: the received
+ *   tensors; a spot check: also the states it starts from).
  * - storedBytes: what a miner stores per task for a verifier (inner-step leaves, received
  *   tensors, pseudo-gradient, index and trace).
  * - fullOverWindow, bisectOverWindow: each against the default window (windowBlocks ×
@@ -20,6 +26,7 @@
  * Each figure is the median of several rounds, interleaved.
  */
 import { fileURLToPath } from 'node:url'
+import { drawnSteps, spotCheckSteps } from '../src/actors/roles/spot-check.ts'
 import {
   encodeGradient,
   encodeTrace,
@@ -50,6 +57,7 @@ import { cpuKernels, nativeStatus } from '../src/ml/kernels/native.ts'
 import { tsKernels } from '../src/ml/kernels/ts-kernels.ts'
 import { initStageWeights } from '../src/ml/weights.ts'
 import { loadTopology } from '../src/topology/load.ts'
+import { DEFAULT_SPOT_STEPS } from '../src/topology/roles.ts'
 
 const DEFAULT_TOPOLOGY = fileURLToPath(new URL('../topology/default.yaml', import.meta.url))
 const ROUNDS = 3
@@ -74,6 +82,11 @@ interface StageFigures {
   readonly locateSeconds: number
   readonly bisectSeconds: number
   readonly fullOverBisect: number
+  readonly spotSteps: number
+  readonly spotSeconds: number
+  readonly fullOverSpot: number
+  readonly fullReadBytes: number
+  readonly spotReadBytes: number
   readonly storedBytes: number
   readonly leafBytes: number
 }
@@ -153,14 +166,53 @@ async function measureStage(
     const b = decodeStepTrace(challenger)
     firstDifference(stepTree(a.leaves), stepTree(b.leaves))
   }
+  // The spot check, over the owner's content held in memory by CID (every read counted).
+  const held = new Map<string, Uint8Array>()
+  const hold = (b: Uint8Array): string => {
+    const cid = cidOf(b).toString()
+    held.set(cid, b)
+    return cid
+  }
+  const receivedCids = (direction: string): string[] =>
+    Array.from({ length: protocol.innerSteps * M }, (_, i) =>
+      hold(f32Bytes(received(Math.floor(i / M), i % M, direction))),
+    )
+  bytes.forEach(hold)
+  const stageTrace = {
+    v: 3 as const,
+    task: task.id,
+    adapterState: 'initial' as const,
+    inputs: first === 0 ? null : receivedCids('forward'),
+    dOutputs: end === config.nLayers ? null : receivedCids('backward'),
+    steps: hold(index(leaves)),
+    stepRoot: stepRoot(leaves),
+  }
+  let readBytes = 0
+  const fetch = async (cid: string): Promise<Uint8Array | undefined> => {
+    const b = held.get(cid)
+    readBytes += b?.length ?? 0
+    return b
+  }
+  const drawn = drawnSteps(new TextEncoder().encode('bench'), 'bench-claim', protocol.innerSteps, DEFAULT_SPOT_STEPS)
+  const claim = { cid: cidOf(gradient).toString() }
+  const spot = async (): Promise<void> => {
+    const verdict = await spotCheckSteps({ task, claim, trace: stageTrace, init, fetch, steps: drawn })
+    if (verdict.kind !== 'reproduces') throw new Error(`the spot check of an honest trace ${verdict.kind}`)
+  }
+  readBytes = 0
+  await spot()
+  const spotReadBytes = readBytes
   const fullTimes: number[] = []
+  const spotTimes: number[] = []
   const stepTimes: number[] = []
   const locateTimes: number[] = []
   for (let r = 0; r < ROUNDS; r++) {
     fullTimes.push(await seconds(full))
     locateTimes.push(await seconds(locate))
     stepTimes.push(await seconds(innerStep))
+    spotTimes.push(await seconds(spot))
   }
+  const spotSeconds = median(spotTimes)
   const locateSeconds = median(locateTimes)
   const innerStepSeconds = median(stepTimes)
   const fullSeconds = median(fullTimes)
@@ -191,6 +243,11 @@ async function measureStage(
     locateSeconds,
     bisectSeconds,
     fullOverBisect: fullSeconds / bisectSeconds,
+    spotSteps: drawn.length,
+    spotSeconds,
+    fullOverSpot: fullSeconds / spotSeconds,
+    fullReadBytes: receivedBytes + gradient.length,
+    spotReadBytes,
     storedBytes,
     leafBytes: leafBytes[0]?.length ?? 0,
   }
@@ -208,6 +265,9 @@ export async function runDisputeBench(json: boolean, args: readonly string[]): P
   // The L3 cost of a dispute: each arbiter settles it alone, in parallel; the slowest stage bounds it.
   const fullSeconds = Math.max(...stages.map((s) => s.fullSeconds))
   const bisectSeconds = Math.max(...stages.map((s) => s.bisectSeconds))
+  // A challenger checks every stage's claims: its cost per window is the sum over stages.
+  const fullCheckSeconds = stages.reduce((n, s) => n + s.fullSeconds, 0)
+  const spotCheckSeconds = stages.reduce((n, s) => n + s.spotSeconds, 0)
   const result = {
     suite: 'dispute',
     model: topology.model,
@@ -219,6 +279,9 @@ export async function runDisputeBench(json: boolean, args: readonly string[]): P
     fullOverBisect: fullSeconds / bisectSeconds,
     fullOverWindow: fullSeconds / windowSeconds,
     bisectOverWindow: bisectSeconds / windowSeconds,
+    fullCheckSeconds,
+    spotCheckSeconds,
+    fullOverSpot: fullCheckSeconds / spotCheckSeconds,
     targetOverWindow: 0.5,
   }
   if (json) {
@@ -239,10 +302,18 @@ export async function runDisputeBench(json: boolean, args: readonly string[]): P
     console.log(
       `  bisection dispute:     ${s.bisectSeconds.toFixed(3)} s (full / bisect ${s.fullOverBisect.toFixed(2)}×)`,
     )
+    console.log(
+      `  spot check (k = ${s.spotSteps}):    ${s.spotSeconds.toFixed(3)} s (full / spot ${s.fullOverSpot.toFixed(2)}×, ` +
+        `inner steps ${s.innerSteps} → ${s.spotSteps}, read ${(s.fullReadBytes / 2 ** 20).toFixed(2)} → ${(s.spotReadBytes / 2 ** 20).toFixed(2)} MiB)`,
+    )
   }
   console.log(
     `\nL3 cost: full ${fullSeconds.toFixed(3)} s = ${result.fullOverWindow.toFixed(3)} × window; ` +
       `bisection ${bisectSeconds.toFixed(3)} s = ${result.bisectOverWindow.toFixed(3)} × window (target ≤ 0.5)`,
+  )
+  console.log(
+    `challenger, one claim of each stage: whole ${fullCheckSeconds.toFixed(3)} s, spot ${spotCheckSeconds.toFixed(3)} s ` +
+      `(${result.fullOverSpot.toFixed(2)}×)`,
   )
 }
 

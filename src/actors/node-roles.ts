@@ -5,13 +5,14 @@
  * is the consensus actor the chain node runs.
  */
 import type { AnyActorLogic } from 'xstate'
-import type { Misbehaviour } from '../topology/roles.ts'
+import { DEFAULT_SPOT_STEPS, type Misbehaviour } from '../topology/roles.ts'
 import type { NodePieces } from './node-pieces.ts'
 import { type AggregatorComponents, aggregatorMachine } from './roles/aggregator.ts'
 import { type ArbiterComponents, arbiterMachine } from './roles/arbiter.ts'
 import { type ChallengerComponents, challengerMachine } from './roles/challenger.ts'
 import { type MinerComponents, minerMachine } from './roles/miner.ts'
 import type { MinerPresence } from './roles/miner-components.ts'
+import { spotSecretOf } from './roles/spot-check.ts'
 import { type VerifierComponents, verifierMachine } from './roles/verifier.ts'
 import { SwappableModelSource } from './serving/model-source.ts'
 import { type ServingComponents, servingMachine } from './serving/serving-machine.ts'
@@ -30,6 +31,8 @@ export interface HostedRoleOptions {
   readonly heldOut?: Int32Array
   /** Share of other miners' submissions a challenger re-executes. @default 0.25 */
   readonly challengeFraction?: number
+  /** Inner steps of a task a challenger re-executes (0: the whole task). @default DEFAULT_SPOT_STEPS */
+  readonly spotSteps?: number
   /** The subnet a subnet peer seeds. */
   readonly subnet?: number
 }
@@ -124,11 +127,17 @@ export function arbiterComponents(p: NodePieces): ArbiterComponents {
   return verificationComponents(p, 'arbiter')
 }
 
-export function challengerComponents(p: NodePieces, challengeFraction: number): ChallengerComponents {
+export function challengerComponents(
+  p: NodePieces,
+  challengeFraction: number,
+  spotSteps = DEFAULT_SPOT_STEPS,
+): ChallengerComponents {
   const log = p.runtime.logger.child({ role: 'challenger' })
   return {
     ...verificationComponents(p, 'challenger'),
     challengeFraction,
+    spotSteps,
+    spotSecret: spotSecretOf(p.key.secretKey),
     // A hint, like the miner's: one that does not go out leaves the bytes to bitswap and the DHT.
     holdings: {
       announceHeld: (subnet, cids) =>
@@ -157,7 +166,7 @@ export function hostedRoles(
     hosted.push({
       name: 'challenger',
       logic: challengerMachine,
-      input: challengerComponents(pieces, options.challengeFraction ?? 0.25),
+      input: challengerComponents(pieces, options.challengeFraction ?? 0.25, options.spotSteps),
     })
   if (roles.includes('subnet-peer'))
     hosted.push({

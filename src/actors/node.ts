@@ -63,6 +63,8 @@ export interface NodeConfig {
   readonly backend?: BackendChoice
   /** Share of other miners' submissions a challenger re-executes. @default 0.25 */
   readonly challengeFraction?: number
+  /** Inner steps of a task a challenger re-executes (0: the whole task). @default DEFAULT_SPOT_STEPS */
+  readonly spotSteps?: number
   readonly misbehaviours?: readonly Misbehaviour[]
   /** A backbone folder to publish into the content store (the genesis model's seeders). */
   readonly modelDir?: string
@@ -422,6 +424,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       options: {
         heldOut: dataset.heldOut,
         challengeFraction: config.challengeFraction ?? 0.25,
+        ...(config.spotSteps === undefined ? {} : { spotSteps: config.spotSteps }),
         ...(config.subnet === undefined ? {} : { subnet: config.subnet }),
       },
     })

@@ -38,6 +38,8 @@ export interface Command {
   readonly options: ParseArgsOptionsConfig
   /** Whether positional arguments are accepted. */
   readonly allowPositionals: boolean
+  /** Rewrite the arguments before they are parsed (an option with an optional value). */
+  prepareArgs?(argv: readonly string[]): string[]
   run(args: ParsedCommandArgs, io: CliIo): Promise<number>
 }
 

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util'
 import { isR3mesError } from '../runtime/errors.ts'
 import { type CliIo, type Command, ExitCode } from './command.ts'
 import { chaosCommand } from './commands/chaos.ts'
+import { dashboardCommand } from './commands/dashboard.ts'
 import { genesisCommand } from './commands/genesis.ts'
 import { inferCommand } from './commands/infer.ts'
 import { initCommand } from './commands/init.ts'
@@ -30,6 +31,7 @@ export const commands: readonly Command[] = [
   queryCommand,
   chaosCommand,
   simCommand,
+  dashboardCommand,
   topologyCommand,
   genesisCommand,
   mlCommand,
@@ -79,7 +81,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   let parsed: ReturnType<typeof parseArgs>
   try {
     parsed = parseArgs({
-      args: [...rest],
+      args: command.prepareArgs?.(rest) ?? [...rest],
       options: command.options,
       allowPositionals: command.allowPositionals,
       strict: true,

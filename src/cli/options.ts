@@ -98,3 +98,34 @@ export function hostPortOption(values: Values, name: string, fallback: HostPort)
   const host = (match[1] as string).startsWith('[') ? (match[1] as string).slice(1, -1) : (match[1] as string)
   return { host, port }
 }
+
+/**
+ * Give `--name` an optional value: where it is not followed by a value `isValue` accepts (or
+ * written `--name=VALUE`), it becomes `--name=fallback`, so `--dashboard` and
+ * `--dashboard 8090` both parse. The next argument is left alone otherwise (a topology file).
+ */
+export function optionalValue(
+  argv: readonly string[],
+  name: string,
+  fallback: string,
+  isValue: (text: string) => boolean,
+): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (arg === '--') {
+      out.push(...argv.slice(i))
+      break
+    }
+    if (arg !== `--${name}`) {
+      out.push(arg)
+      continue
+    }
+    const next = argv[i + 1]
+    if (next !== undefined && isValue(next)) {
+      out.push(`--${name}=${next}`)
+      i++
+    } else out.push(`--${name}=${fallback}`)
+  }
+  return out
+}

@@ -54,6 +54,7 @@ const configSchema = z.strictObject({
       subnet: count.optional(),
       backend: text.optional(),
       challenge_fraction: z.number().min(0, 'must be in [0, 1]').max(1, 'must be in [0, 1]').optional(),
+      spot_steps: z.union([z.literal('all'), count]).optional(),
       model: text.optional(),
       genesis: text.optional(),
     })
@@ -91,6 +92,7 @@ export const FLAG_OF_CONFIG_KEY: Readonly<Record<string, { readonly flag: string
   'node.subnet': { flag: 'subnet' },
   'node.backend': { flag: 'backend' },
   'node.challenge_fraction': { flag: 'challenge-fraction' },
+  'node.spot_steps': { flag: 'spot-steps' },
   'node.model': { flag: 'model', path: true },
   'node.genesis': { flag: 'genesis', path: true },
   'storage.snapshot_interval': { flag: 'snapshot-interval' },
@@ -264,6 +266,8 @@ ${line('roles', choices.roles)}
 # backend = "auto"
 # Share of submissions a challenger re-executes, 0 to 1 (--challenge-fraction).
 # challenge_fraction = 0.25
+# Inner steps of a task a challenger re-executes, drawn in secret; "all" or 0: the whole task (--spot-steps).
+# spot_steps = 2
 # A backbone folder to publish (it must be the genesis model) (--model).
 # model = ""
 # The chain's genesis file (--genesis).

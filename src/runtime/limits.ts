@@ -586,3 +586,28 @@ export const MAX_KEYSTORE_SCRYPT_MEMORY_BYTES = 256 * 1024 * 1024
 
 /** Highest token id + 1 a tokenizer may declare: bounds the id → bytes table built from it. */
 export const MAX_TOKENIZER_VOCAB = 262_144
+
+// ---- the live network page (src/dashboard/) -----------------------------------------------
+
+/**
+ * Points each of the page's time series keeps (chain height, tokens trained per second, one a
+ * poll): the oldest is dropped first, so a dashboard left open for days holds no more.
+ */
+export const DASHBOARD_HISTORY_POINTS = 900
+/** Browsers following the page's server-sent events at once; one more gets 503. */
+export const MAX_DASHBOARD_SSE_CLIENTS = 32
+/**
+ * Bytes of events a browser may leave unread on its connection: one that reads no faster
+ * than the snapshots come is disconnected rather than buffered without end.
+ */
+export const MAX_DASHBOARD_SSE_BUFFERED_BYTES = 4 * 1024 * 1024
+/** Node APIs one dashboard follows (`r3mes dashboard --nodes`). */
+export const MAX_DASHBOARD_NODES = 256
+/** Longest answer the dashboard reads from a node's API; a longer one counts as no answer. */
+export const MAX_DASHBOARD_NODE_ANSWER_BYTES = 16 * 1024 * 1024
+/** How long a node has to answer one of the dashboard's requests before it shows as down. */
+export const DASHBOARD_NODE_REQUEST_TIMEOUT_MS = 3_000
+/** Disputes the page lists (the newest; older ones are forgotten). */
+export const MAX_DASHBOARD_DISPUTES = 64
+/** Pipelines (one per shard of the current window) the page draws; the rest are counted. */
+export const MAX_DASHBOARD_PIPELINES = 16

@@ -6,12 +6,14 @@
  * - app hashes: every node's application state hash agrees per height (determinism);
  * - conservation: every node's chain audit finds the token supply conserved;
  * - acknowledged submissions: every reveal a miner was told succeeded is on chain;
- * - cheats slashed: every planted cheat was caught the way the rules say it is;
+ * - cheats slashed: every planted cheat was caught the way the rules say it is; a scenario that
+ *   plants wrong aggregates fails unless at least one was challenged and convicted;
  * - honest not slashed: no node without a planted misbehaviour lost stake beyond the duty
  *   penalties a late verifier or arbiter, or an aggregator that left out work it could have
  *   fetched, pays (at most 5%);
  * - withheld content: no honest verifier or arbiter was penalized in a challenge of a claim
- *   whose owner withholds its content (passes trivially when nobody withholds);
+ *   whose owner withholds its content (passes trivially when nobody withholds, fails when a
+ *   withholder's claims were never disputed);
  * - recovery: after the last fault, and after every heal, restart or resume, the chain
  *   committed `recoveryBlocks` more blocks within the bound;
  * - served models clean: no adapter state a serving node loaded comes from a slashed aggregate
@@ -212,6 +214,9 @@ export function checkWithheldPenalties(
     for (const who of [...c.tried, ...c.penalized])
       if (honest.has(who)) blamed.push(`${names.get(who) ?? who} in ${c.id} (${c.claimId})`)
   }
+  // A withheld claim is always disputed (an aggregate that leaves it out opens one): none at
+  // all means the run never put an honest verifier or arbiter in that spot.
+  if (disputes === 0) return fail(name, 'no challenge of a withheld claim in the run, so nothing was tested')
   return blamed.length === 0
     ? pass(name, `${disputes} challenges of withheld claims: no honest verifier or arbiter penalized`)
     : fail(name, `honest nodes penalized for withheld content: ${blamed.slice(0, 5).join('; ')}`)
@@ -274,7 +279,8 @@ export function checkServedModels(loaded: readonly LoadedModelRecord[], claims: 
 /**
  * Every (window, subnet) whose aggregate was slashed was aggregated again. Passes for one
  * only when the redo could not be expected: the run ended while an attempt was still within
- * its deadline (`height` ≤ its deadline), or every attempt went to a cheating validator
+ * its deadline (`height` ≤ its deadline) or its aggregate was still in its challenge period
+ * (submitted), or every attempt went to a cheating validator
  * (`cheats`) before the attempts ran out. An honest validator drawn that let its attempt lapse
  * is a failure. `aggregations` are the chain's records of those (window, subnet) pairs.
  */
@@ -309,6 +315,11 @@ export function checkAggregatesRedone(
     const honest = drawn.filter((v) => !cheats.has(v))
     if ((a.stage === 'due' || a.stage === 'waiting') && (a.deadline === null || a.deadline >= height))
       excused.push(`${pair}: attempt ${a.attempt} still open at the end of the run`)
+    // The claims were read before this record: an aggregate submitted in between is on chain.
+    else if (a.stage === 'submitted')
+      excused.push(
+        `${pair}: attempt ${a.attempt} submitted (${a.claimId}), in its challenge period at the end of the run`,
+      )
     else if (a.stage === 'spent' && honest.length === 0)
       excused.push(`${pair}: all ${a.attempt + 1} attempts drawn cheats`)
     else
@@ -321,6 +332,84 @@ export function checkAggregatesRedone(
     ...excused,
   ].join('; ')
   return missing.length === 0 ? pass(name, detail) : fail(name, missing.join('; '))
+}
+
+/**
+ * A miner planted with copiedCid, from its submissions (`own`): caught when no copy is ever
+ * paid (flagged at reveal, or never in time to reveal), provided it made a claim at all: a
+ * copier that revealed nothing copied nothing the chain could judge.
+ */
+export function judgeCopier(name: string, own: readonly Claim[]): { ok: boolean; detail: string } {
+  const paid = own.filter((c) => c.status === 'accepted' && c.flag !== 'copied')
+  const flagged = own.filter((c) => c.flag === 'copied').length
+  if (own.length === 0) return { ok: false, detail: `${name} copiedCid: it made no claim, so nothing was tested` }
+  if (paid.length > 0) return { ok: false, detail: `${name} copiedCid: ${own.length} claims, ${paid.length} paid` }
+  return { ok: true, detail: `${name} copiedCid: ${own.length} claims (${flagged} flagged as copies), none paid` }
+}
+
+/** A validator planted with wrongAggregate: every aggregate it publishes is wrong. */
+export interface AggregateCheat {
+  readonly name: string
+  readonly address: string
+  /** Whether it holds less stake now than at genesis. */
+  readonly lost: boolean
+  readonly stake: bigint | undefined
+}
+
+/**
+ * The wrongAggregate part of "cheats slashed". Each planted aggregator's aggregates must not
+ * outlive their challenge period unchallenged, and one convicted must have cost it stake; one
+ * still inside its period or under challenge when the run ends is not judged yet. And the run
+ * must have judged at least one: some planted aggregator's aggregate challenged and convicted
+ * (slashed, with a challenge the challenger won). A validator aggregates only when the chain
+ * draws it, so without that the scenario would pass having tested nothing. `aggregations` are
+ * the chain's records of the run's (window, subnet) pairs: who was drawn, attempt by attempt.
+ */
+export function judgeWrongAggregates(
+  cheats: readonly AggregateCheat[],
+  claims: readonly Claim[],
+  challenges: readonly Challenge[],
+  aggregations: readonly Aggregation[],
+  height: number,
+  names: ReadonlyMap<string, string> = new Map(),
+): { caught: string[]; uncaught: string[] } {
+  const nameOf = (address: string): string => names.get(address) ?? address
+  const caught: string[] = []
+  const uncaught: string[] = []
+  const won = new Set(challenges.filter((c) => c.outcome === 'challenger').map((c) => c.claimId))
+  let judged = 0
+  for (const cheat of cheats) {
+    const drawn = aggregations
+      .filter((a) => a.aggregator === cheat.address || a.tried.includes(cheat.address))
+      .map((a) => `${a.window}/${a.subnet}`)
+    const aggregates = claims.filter((c) => c.owner === cheat.address && c.kind === 'aggregate')
+    const convicted = aggregates.filter((c) => c.status === 'slashed' && won.has(c.id)).length
+    const slashed = aggregates.filter((c) => c.status === 'slashed').length
+    const escaped = aggregates.filter((c) => c.status === 'accepted' && c.challengeUntil < height).length
+    const pending = aggregates.length - slashed - escaped
+    judged += convicted
+    const what = `drawn for ${drawn.length === 0 ? 'no (window, subnet)' : drawn.join(', ')}; ${aggregates.length} aggregates`
+    if (escaped === 0 && (slashed === 0 || cheat.lost))
+      caught.push(
+        `${cheat.name} wrongAggregate: ${what}, ${convicted} challenged and convicted, ${pending} not judged yet`,
+      )
+    else
+      uncaught.push(
+        `${cheat.name} wrongAggregate: ${what}, ${escaped} accepted past their challenge period, ${slashed} slashed, stake ${cheat.stake}`,
+      )
+  }
+  const draws = aggregations
+    .map(
+      (a) =>
+        `${a.window}/${a.subnet} ${[...a.tried, ...(a.aggregator === null ? [] : [a.aggregator])].map(nameOf).join(' → ')}`,
+    )
+    .join(', ')
+  if (cheats.length > 0 && judged === 0)
+    uncaught.push(
+      `no wrong aggregate was challenged and convicted in the run, so nothing was tested (aggregators drawn per window/subnet: ${draws || 'none'})`,
+    )
+  else if (cheats.length > 0) caught.push(`aggregators drawn per window/subnet: ${draws}`)
+  return { caught, uncaught }
 }
 
 /** Every check, read from the running network. `samples` is the height timeline of the run. */
@@ -397,6 +486,8 @@ export async function checkInvariants(
   const caught: string[] = []
   const honestLost: string[] = []
   const penalized: string[] = []
+  const aggregateCheats: AggregateCheat[] = []
+  const names = new Map(layout.nodes.map((n) => [n.address, n.name]))
   for (const n of layout.nodes) {
     const before = genesisStake.get(n.address)
     const now = await stakeNow(n.address)
@@ -422,30 +513,14 @@ export async function checkInvariants(
           else uncaught.push(`${n.name} wrongGradient: ${own.length} claims, ${slashed} slashed, stake ${now}`)
           break
         }
-        case 'wrongAggregate': {
-          // Every aggregate this validator published is wrong. None may outlive its challenge
-          // period unchallenged, and each slashed one costs it stake. One still inside its
-          // period or under challenge when the run ends is not judged yet (a validator may
-          // be drawn to aggregate only the last window, or never).
-          const aggregates = claims.filter((c) => c.owner === n.address && c.kind === 'aggregate')
-          const slashed = aggregates.filter((c) => c.status === 'slashed').length
-          const escaped = aggregates.filter((c) => c.status === 'accepted' && c.challengeUntil < chainHeight).length
-          const pending = aggregates.length - slashed - escaped
-          if (escaped === 0 && (slashed === 0 || lost))
-            caught.push(`${n.name} wrongAggregate: ${slashed} aggregates slashed, ${pending} not judged yet`)
-          else
-            uncaught.push(
-              `${n.name} wrongAggregate: ${aggregates.length} aggregates, ${escaped} accepted past their challenge period, ${slashed} slashed, stake ${now}`,
-            )
+        case 'wrongAggregate':
+          // Judged below, over every planted aggregator together: the draw decides who aggregates.
+          aggregateCheats.push({ name: n.name, address: n.address, lost, stake: now })
           break
-        }
         case 'copiedCid': {
-          // Caught when no copy is ever paid: flagged at reveal, or never in time to reveal.
-          const paid = own.filter((c) => c.status === 'accepted' && c.flag !== 'copied')
-          const flagged = own.filter((c) => c.flag === 'copied').length
-          if (paid.length === 0)
-            caught.push(`${n.name} copiedCid: ${own.length} claims (${flagged} flagged as copies), none paid`)
-          else uncaught.push(`${n.name} copiedCid: ${own.length} claims, ${paid.length} paid`)
+          const verdict = judgeCopier(n.name, own)
+          if (verdict.ok) caught.push(verdict.detail)
+          else uncaught.push(verdict.detail)
           break
         }
         case 'griefingChallenger': {
@@ -516,6 +591,17 @@ export async function checkInvariants(
       }
     }
   }
+  if (aggregateCheats.length > 0) {
+    const aggregations: Aggregation[] = []
+    for (let w = 0; w <= window; w++)
+      for (let s = 0; s < t.subnets.length; s++) {
+        const a = await reader?.get<Aggregation | null>(`/query/aggregation/${w}/${s}`)
+        if (a !== undefined && a !== null) aggregations.push(a)
+      }
+    const verdict = judgeWrongAggregates(aggregateCheats, claims, challenges, aggregations, chainHeight, names)
+    caught.push(...verdict.caught)
+    uncaught.push(...verdict.uncaught)
+  }
   results.push(
     uncaught.length === 0
       ? pass('cheats slashed', caught.length === 0 ? 'no cheats planted' : caught.join('; '))
@@ -550,7 +636,6 @@ export async function checkInvariants(
     layout.nodes.filter((n) => n.misbehaviours.includes('withholdingMiner')).map((n) => n.address),
   )
   const honest = new Set(layout.nodes.filter((n) => n.misbehaviours.length === 0).map((n) => n.address))
-  const names = new Map(layout.nodes.map((n) => [n.address, n.name]))
   results.push(checkWithheldPenalties(challenges, claims, withholders, honest, names))
 
   const boundMs = t.run.recoveryBlocks * t.chain.params.blockTimeMs * 6 + 30_000

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { ADMIN_TOKEN_FILE, readAdminToken, writeAdminToken } from '../actors/http/admin-access.ts'
 import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
+import { DEFAULT_SPOT_STEPS } from '../topology/roles.ts'
 import type { NodeLayout, TestnetLayout } from './layout.ts'
 
 const bin = fileURLToPath(new URL('../../bin/r3mes.js', import.meta.url))
@@ -98,12 +99,22 @@ export interface ReadyInfo {
   readonly api: string
 }
 
+/**
+ * Threads each node's native kernels may use when `nodes` node processes share `cores`: the
+ * cores split between them, at least one. Each node otherwise starts a thread per core for
+ * every kernel call, and nine nodes on two cores spend their time switching between threads.
+ */
+export function kernelThreadsPerNode(cores: number, nodes: number): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, nodes)))
+}
+
 export class NodeProcess {
   readonly layout: NodeLayout
   readonly #net: TestnetLayout
   readonly #clock: Clock
   readonly #bootstrap: readonly string[]
   readonly #logLevel: string
+  readonly #kernelThreads: number | undefined
   #child: ChildProcess | undefined
   #pid: number | undefined
   /** Started (or adopted) to outlive the command: a restart keeps it so. */
@@ -119,12 +130,15 @@ export class NodeProcess {
     clock: Clock
     bootstrap: readonly string[]
     logLevel?: string
+    /** `R3MES_NATIVE_THREADS` for the node, unless this process's environment sets it. */
+    kernelThreads?: number
   }) {
     this.layout = init.layout
     this.#net = init.net
     this.#clock = init.clock
     this.#bootstrap = init.bootstrap
     this.#logLevel = init.logLevel ?? 'info'
+    this.#kernelThreads = init.kernelThreads
   }
 
   get name(): string {
@@ -220,6 +234,8 @@ export class NodeProcess {
       this.#logLevel,
       '--challenge-fraction',
       String(l.plan.challengeFraction ?? 0.25),
+      '--spot-steps',
+      String(l.plan.spotSteps ?? DEFAULT_SPOT_STEPS),
       '--admin-token-file',
       this.adminTokenFile,
       '--backend',
@@ -243,7 +259,11 @@ export class NodeProcess {
     this.#detached = detached
     // In its own namespace through `ip netns exec`, which execs the node in place: the pid is the node's.
     const [cmd, ...prefix] = this.layout.host === undefined ? [process.execPath] : this.#inHost(process.execPath)
-    const child = spawn(cmd as string, [...prefix, bin, ...this.args()], { stdio: ['ignore', log, log], detached })
+    const env =
+      this.#kernelThreads === undefined || process.env.R3MES_NATIVE_THREADS !== undefined
+        ? process.env
+        : { ...process.env, R3MES_NATIVE_THREADS: String(this.#kernelThreads) }
+    const child = spawn(cmd as string, [...prefix, bin, ...this.args()], { stdio: ['ignore', log, log], detached, env })
     closeSync(log)
     if (detached) child.unref()
     this.#child = child

@@ -10,6 +10,7 @@
  * each node's API through a Unix socket in the node's home.
  */
 import { rmSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import type { HistoryEntry } from '../actors/node-api.ts'
 import type { Aggregation, Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
@@ -18,7 +19,7 @@ import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
 import { createVirtualLan, HostsError, hostsAvailable, type VirtualLan } from './hosts.ts'
 import { checkInvariants, type InvariantResult } from './invariants.ts'
 import { loadTestnet, setupTestnet, type TestnetLayout } from './layout.ts'
-import { NodeProcess } from './node-process.ts'
+import { kernelThreadsPerNode, NodeProcess } from './node-process.ts'
 import { buildReport, type TestnetReport } from './report.ts'
 
 /** One committed height as a node's `GET /chain/history` serves it. */
@@ -58,6 +59,10 @@ export interface TestnetOptions {
   readonly signal?: AbortSignal
   readonly onProgress?: (p: Progress) => void
   readonly onStage?: (stage: string, detail: string) => void
+  /** Called with the run's Testnet as soon as it exists (the dashboard follows its nodes and faults). */
+  readonly onTestnet?: (net: Testnet) => void
+  /** Chaos runs: called with the invariants' results as soon as they are checked, before the nodes stop. */
+  readonly onInvariants?: (results: readonly InvariantResult[]) => void
 }
 
 export interface FaultRecord {
@@ -142,6 +147,7 @@ export class Testnet {
     // pipeline neighbours, verifiers and aggregators then reach a miner by its peer id at
     // once, instead of after a DHT walk that a young network may not answer in time.
     const everyone = this.layout.nodes.map((n) => n.multiaddr)
+    const kernelThreads = kernelThreadsPerNode(availableParallelism(), this.layout.nodes.length)
     this.nodes = this.layout.nodes.map(
       (l) =>
         new NodeProcess({
@@ -150,6 +156,7 @@ export class Testnet {
           clock: this.options.clock,
           bootstrap: everyone,
           logLevel: this.options.logLevel,
+          kernelThreads,
         }),
     )
   }
@@ -404,6 +411,7 @@ export async function runTestnet(
   options: TestnetOptions & { readonly chaos?: boolean },
 ): Promise<TestnetRun> {
   const net = new Testnet(plan, options)
+  options.onTestnet?.(net)
   const layout = await net.setup()
   try {
     await net.start()
@@ -417,6 +425,7 @@ export async function runTestnet(
       await net.settle(t.run.recoveryBlocks, Math.max(t.run.recoveryBlocks, gameBlocks) * p.blockTimeMs * 4 + 30_000)
       options.onStage?.('check', 'invariants')
       invariants = await checkInvariants(net, net.samples)
+      options.onInvariants?.(invariants)
     }
     const report = await buildReport(net, finished)
     const history = await net.histories()

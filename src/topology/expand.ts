@@ -27,6 +27,7 @@ export function expandTopology(t: Topology): NetworkPlan {
         .filter((m) => m.node === n.name)
         .map((m) => ({ kind: m.kind, fromWindow: m.fromWindow })),
       ...(n.challengeFraction === undefined ? {} : { challengeFraction: n.challengeFraction }),
+      ...(n.spotSteps === undefined ? {} : { spotSteps: n.spotSteps }),
       ...(port === undefined ? {} : { servingPort: t.serving.port === 0 ? 0 : t.serving.port + port }),
       network: links.get(n.name) as LinkConditions,
     }

@@ -18,6 +18,8 @@ export interface InventoryNode extends NamedNode {
   /** The field that sets this node's stake (for error messages); absent for unstaked nodes. */
   readonly stakePath?: FieldPath
   challengeFraction?: number
+  /** Inner steps of a checked task re-executed (0: the whole task). */
+  spotSteps?: number
 }
 
 export const validatorName = (i: number): string => `validator-${i}`
@@ -131,6 +133,10 @@ export function nodeInventory(t: Topology): { nodes: InventoryNode[]; problems: 
       const node = byName.get(name) as InventoryNode
       node.roles.add('challenger')
       node.challengeFraction = Math.max(node.challengeFraction ?? 0, entry.fraction)
+      // A node named by several entries checks as thoroughly as the most thorough (0: the whole task).
+      const steps = node.spotSteps
+      node.spotSteps =
+        steps === undefined ? entry.steps : steps === 0 || entry.steps === 0 ? 0 : Math.max(steps, entry.steps)
     }
   })
   return { nodes, problems }

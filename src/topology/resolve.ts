@@ -8,6 +8,7 @@ import { GenesisError } from '../chain/errors.ts'
 import { defaultParams, localTestnetParams, type Params, parseParam, validateParams } from '../chain/params.ts'
 import { toBaseUnits } from './amount.ts'
 import { describeValue, type FieldPath, type FieldProblem } from './problems.ts'
+import { DEFAULT_SPOT_STEPS } from './roles.ts'
 import type { TopologyFile } from './schema.ts'
 import type { Topology } from './types.ts'
 
@@ -47,7 +48,12 @@ export function resolveTopology(file: string, parsed: TopologyFile): { topology:
     },
     aggregator: parsed.aggregator,
     serving: parsed.serving,
-    challengers: parsed.challengers ?? [{ nodes: ['verifiers'], fraction: 1 }],
+    challengers: (parsed.challengers ?? [{ nodes: ['verifiers'], fraction: 1, steps: DEFAULT_SPOT_STEPS }]).map(
+      (c) => ({
+        ...c,
+        steps: c.steps === 'all' ? 0 : c.steps,
+      }),
+    ),
     misbehaviours: parsed.misbehaviours,
     network: parsed.network,
     faults: parsed.faults,

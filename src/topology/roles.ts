@@ -66,6 +66,13 @@ export const MISBEHAVIOURS = [
 
 export type Misbehaviour = (typeof MISBEHAVIOURS)[number]
 
+/**
+ * Inner steps of a task a challenger re-executes, drawn in secret, beside the checks that cost
+ * no training (0: the whole task). Two of H = 16 catch a miner that fakes f steps with
+ * probability 1 − C(16 − f, 2) / C(16, 2), for an eighth of a whole re-execution.
+ */
+export const DEFAULT_SPOT_STEPS = 2
+
 export function parseMisbehaviour(name: string): Misbehaviour {
   if (!(MISBEHAVIOURS as readonly string[]).includes(name))
     throw new InvalidArgumentError(`unknown misbehaviour '${name}'; expected one of ${MISBEHAVIOURS.join(', ')}`)

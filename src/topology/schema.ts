@@ -10,9 +10,10 @@
 import { z } from 'zod'
 import { defaultParams, PARAM_NAMES, type Params } from '../chain/params.ts'
 import { modelConfigs } from '../ml/config.ts'
+import { MAX_TRACE_STEPS } from '../runtime/limits.ts'
 import { amountSchema } from './amount.ts'
 import { PARAM_DOCS } from './param-docs.ts'
-import { MISBEHAVIOURS } from './roles.ts'
+import { DEFAULT_SPOT_STEPS, MISBEHAVIOURS } from './roles.ts'
 
 const MODEL_NAMES = Object.keys(modelConfigs) as [string, ...string[]]
 
@@ -168,6 +169,12 @@ const challengerSchema = z
       .lte(1, { error: 'a number in (0, 1]' })
       .default(1)
       .describe('Share of the submissions each of these nodes re-checks, in (0, 1].'),
+    steps: z
+      .union([z.literal('all'), int(0, MAX_TRACE_STEPS)], { error: `all, or an integer in [0, ${MAX_TRACE_STEPS}]` })
+      .default(DEFAULT_SPOT_STEPS)
+      .describe(
+        'Inner steps of a checked task re-executed, drawn in secret, beside the pseudo-gradient check; all (or 0) re-executes the whole task.',
+      ),
   })
   .describe('Nodes that check a fraction of the submissions.')
 

@@ -39,7 +39,12 @@ export interface Topology {
   readonly arbiters: HostedRole
   readonly aggregator: { readonly on: readonly string[] }
   readonly serving: { readonly count: number; readonly port: number }
-  readonly challengers: readonly { readonly nodes: readonly string[]; readonly fraction: number }[]
+  readonly challengers: readonly {
+    readonly nodes: readonly string[]
+    readonly fraction: number
+    /** Inner steps of a checked task re-executed (0: the whole task). */
+    readonly steps: number
+  }[]
   readonly misbehaviours: readonly {
     readonly node: string
     readonly kind: MisbehaviourKind
@@ -68,6 +73,8 @@ export interface NodePlan {
   readonly misbehaviours: readonly { readonly kind: MisbehaviourKind; readonly fromWindow: number }[]
   /** Share of submissions this node re-checks, when it is a challenger. */
   readonly challengeFraction?: number
+  /** Inner steps of a checked task this node re-executes, when it is a challenger (0: the whole task). */
+  readonly spotSteps?: number
   /** HTTP port of a serving node (0: pick a free one). */
   readonly servingPort?: number
   readonly network: LinkConditions

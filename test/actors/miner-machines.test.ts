@@ -9,7 +9,7 @@ import { type AnyActorRef, assign, createActor, fromPromise, setup, waitFor } fr
 import { nodeMachine } from '../../src/actors/node-machine.ts'
 import { minerMachine } from '../../src/actors/roles/miner.ts'
 import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
-import { minerTaskMachine, type ShardPieces } from '../../src/actors/roles/miner-task.ts'
+import { minerTaskMachine, networkLinks, type ShardPieces, type TrainInput } from '../../src/actors/roles/miner-task.ts'
 import { minerWindowMachine } from '../../src/actors/roles/miner-window.ts'
 import { partners, receiveSources, sendTargets } from '../../src/actors/roles/pipeline.ts'
 import { TensorWaitTimeoutError } from '../../src/actors/training/tensor-inbox.ts'
@@ -254,11 +254,59 @@ describe('actors: pipeline neighbours', () => {
     assert.deepEqual(partners(down, mine, 1), ['b1'])
   })
 
-  it('the first ready replica also serves the neighbours whose usual partner is not ready', () => {
-    const ready = new Set(['a0', 'b0', 'b1'])
-    assert.deepEqual(sendTargets(down, mine, 0, ready).sort(), ['b0', 'b1'])
-    // a1 is not ready: it keeps its own partner (presence may lag) and serves nobody else.
-    assert.deepEqual(sendTargets(down, mine, 1, ready), ['b1'])
+  it('the first ready replica also serves the neighbours whose usual senders are not ready', () => {
+    // As a0 hears it with a1 dead: nothing from its own subnet (gossip does not echo a0's own
+    // presence), both replicas of the next stage ready.
+    assert.deepEqual(sendTargets(down, mine, 0, { mine: new Set(), neighbour: new Set(['b0', 'b1']) }).sort(), [
+      'b0',
+      'b1',
+    ])
+    // As a1 hears it with a0 alive: a0 is the stand-in, a1 keeps to its own partner.
+    assert.deepEqual(sendTargets(down, mine, 1, { mine: new Set(['a0']), neighbour: new Set(['b0', 'b1']) }), ['b1'])
+    // As a1 hears it with a0 dead: a1 is the stand-in.
+    assert.deepEqual(sendTargets(down, mine, 1, { mine: new Set(), neighbour: new Set(['b0']) }).sort(), ['b0', 'b1'])
+    // No extra copy to a neighbour that never said it is ready; nothing heard at all: partners only.
+    assert.deepEqual(sendTargets(down, mine, 0, { mine: new Set(), neighbour: new Set(['b0']) }), ['b0'])
+    assert.deepEqual(sendTargets(down, mine, 0, { mine: new Set(), neighbour: new Set() }), ['b0'])
+  })
+
+  it("a stage's links read both subnets' presence: a dead replica's neighbour is fed by the stand-in, a dead neighbour holds nothing up", async () => {
+    const sent: { to: string; untilMs: number }[] = []
+    const untilMs = clock.monotonicMs() + 600_000
+    const linksOf = (ready: Record<number, string[]>, hangTo: string) =>
+      networkLinks(
+        {
+          components: {
+            clock,
+            presence: { readyMiners: (subnet: number) => new Set(ready[subnet] ?? []) },
+            // A send to `hangTo` never gets through: it would try until its deadline.
+            tensors: {
+              send: (to: string, _tensor: unknown, until: number) => {
+                sent.push({ to, untilMs: until })
+                return to === hangTo ? new Promise<void>(() => {}) : Promise.resolve()
+              },
+            },
+          } as unknown as MinerComponents,
+          task: { ...mine, window: 0 },
+          replica: 0,
+          upstream: undefined,
+          downstream: { ...down, window: 0 },
+          untilMs,
+        } as unknown as TrainInput,
+        new AbortController().signal,
+      )
+    // a1 is dead (never said it is ready); b0 and b1 are ready: b1 gets a0's activations too.
+    await linksOf({ 0: [], 1: ['b0', 'b1'] }, 'none').send(0, 0, 'forward', new Float32Array(4))
+    assert.deepEqual(sent.map((s) => s.to).sort(), ['b0', 'b1'])
+    assert.ok(sent.every((s) => s.untilMs === untilMs))
+    // b0 is dead: the send to it gets a few seconds beside the stage, which does not wait for it.
+    sent.length = 0
+    await linksOf({ 0: ['a1'], 1: ['b1'] }, 'b0').send(0, 0, 'forward', new Float32Array(4))
+    assert.deepEqual(
+      sent.map((s) => s.to),
+      ['b0'],
+    )
+    assert.ok((sent[0]?.untilMs as number) <= clock.monotonicMs() + 3_000)
   })
 
   it('a stage takes its input from any replica of the neighbouring task, ready ones first', () => {

@@ -1,10 +1,11 @@
 /**
- * Re-execution of a task of H inner steps, whole and by bisection, with the real code on the
- * `micro` model split into two stages: the path is trained through the stage trainer, each
- * miner's work stored as the miner role stores it (its `storeResults` effect), a challenger's
- * step trace as the challenger role does (from its own whole-task re-execution), and the
- * verifier re-executes the whole task or bisects the two traces to one inner step. Only the
- * content fetcher is a fake (a map by CID, which records what was asked).
+ * Re-execution of a task of H inner steps, whole, by bisection and by spot check, with the
+ * real code on the `micro` model split into two stages: the path is trained through the stage
+ * trainer, each miner's work stored as the miner role stores it (its `storeResults` effect), a
+ * challenger's step trace as the challenger role does (from its own whole-task re-execution,
+ * or a spot check's divergence spliced into the owner's trace), and the verifier re-executes
+ * the whole task or bisects the two traces to one inner step. Only the content fetcher is a
+ * fake (a map by CID, which records what was asked).
  */
 import { strict as assert } from 'node:assert'
 import { createActor, toPromise } from 'xstate'
@@ -13,6 +14,8 @@ import type { MinerComponents } from '../../src/actors/roles/miner-components.ts
 import { storeResults, type TrainedTask } from '../../src/actors/roles/miner-task.ts'
 import { type ReexecuteComponents, reexecute } from '../../src/actors/roles/reexecute.ts'
 import type { Dispute } from '../../src/actors/roles/reexecute-steps.ts'
+import { challengerCheck, drawnSteps, storeDivergentTrace } from '../../src/actors/roles/spot-check.ts'
+import { storedLinks } from '../../src/actors/roles/stored-links.ts'
 import type { FetchOptions } from '../../src/actors/services/content-fetcher.ts'
 import {
   decodeTrace,
@@ -351,6 +354,177 @@ describe('actors: re-execution of a task of inner steps, whole and by bisection'
     assert.ok(
       owners.length > 0 && owners.every((a) => a.deadlineMs === 8000),
       'the owner’s content keeps the whole time',
+    )
+  })
+})
+
+/**
+ * Stage 1's work with inner step `faked` faked (its state a little off) and the steps after it
+ * trained honestly from the faked state: the one-step cheat a spot check has to land on.
+ */
+async function oneStepFake(faked: number): Promise<{ delta: Params; steps: Uint8Array[] }> {
+  const honest = honestWork[1] as TrainedTask
+  const nudged = nudgedLeaf(honest.steps[faked] as Uint8Array)
+  const steps = [...honest.steps.slice(0, faked), nudged]
+  const batchOf = (step: number) => stepBatch(protocol, data.train, 1, tasks[1] as Task, SEED, step)
+  const trainer = new StageTrainer({
+    kernels: getKernels('ts'),
+    stage: stages[1] as (typeof stages)[0],
+    protocol,
+    batchOf,
+    start: adaptersOf(1),
+    ...(faked + 1 < H ? { resume: { step: faked + 1, state: innerStateOf(nudged).state } } : {}),
+  })
+  if (faked + 1 < H) {
+    // The inputs stage 0 sent do not depend on stage 1's state: the honest ones serve.
+    const received = new Map(honest.inputs.map((t, i) => [String(i), new Uint8Array(t.buffer.slice(0))]))
+    const links = storedLinks({ inputs: [...received.keys()], dOutputs: null }, protocol.microBatches, async (i) =>
+      received.get(i),
+    )
+    await runStage(trainer, links, { onStep: (r) => void steps.push(innerStepBytes(r)) })
+  }
+  const delta = faked + 1 < H ? trainer.pseudoGradient() : honest.delta
+  return { delta, steps }
+}
+
+describe('actors: a challenger’s spot check of drawn inner steps', function () {
+  this.timeout(120_000)
+  const ts = getKernels('ts')
+  const secret = (i: number) => new TextEncoder().encode(`challenger-secret-${i}`)
+
+  it('draws k distinct inner steps per claim from the secret, each step about k/H of the time', () => {
+    const counts = new Array<number>(16).fill(0)
+    for (let i = 0; i < 800; i++) {
+      const drawn = drawnSteps(secret(0), `1.${i}.0/r3mes1miner`, 16, 2)
+      assert.equal(new Set(drawn).size, 2)
+      assert.deepEqual(
+        drawn,
+        [...drawn].sort((a, b) => a - b),
+      )
+      for (const s of drawn) counts[s] = (counts[s] as number) + 1
+    }
+    // 800 × 2 / 16 = 100 a step; a skewed draw (a step never or always drawn) lands far outside.
+    assert.ok(Math.min(...counts) > 60 && Math.max(...counts) < 140, `counts ${counts}`)
+    assert.notDeepEqual(
+      Array.from({ length: 8 }, (_, i) => drawnSteps(secret(1), `c${i}`, 16, 2)),
+      Array.from({ length: 8 }, (_, i) => drawnSteps(secret(2), `c${i}`, 16, 2)),
+      'another secret draws other steps',
+    )
+    assert.deepEqual(drawnSteps(secret(0), 'c', 4, 9), [0, 1, 2, 3], 'k ≥ H draws them all')
+  })
+
+  it('clears both honest stages on every draw, re-executing k inner steps and never the whole task', async () => {
+    const content = contentStore()
+    for (const s of [0, 1]) {
+      const claim = await minerClaim(content, s)
+      for (let i = 0; i < 4; i++) {
+        const check = await challengerCheck(components(content), claim, ts, { secret: secret(i), steps: 2 })
+        assert.equal(check.honest, true, check.reason)
+        assert.equal(check.innerStepsRun, 2)
+        assert.equal(check.steps, undefined)
+      }
+      const whole = await challengerCheck(components(content), claim, ts, { secret: secret(0), steps: 0 })
+      assert.deepEqual([whole.honest, whole.innerStepsRun, whole.steps?.length], [true, H, LEAVES])
+    }
+  })
+
+  it('catches a miner that fakes one inner step when the draw covers it, and the dispute convicts it at that step', async () => {
+    const faked = 1
+    const content = contentStore()
+    const fake = await oneStepFake(faked)
+    const claim = await minerClaim(content, 1, (w) => {
+      w.delta = fake.delta
+      w.steps.splice(0, w.steps.length, ...fake.steps)
+    })
+    // Only inner step `faked` differs from an honest re-execution of what the trace stores.
+    let caught = 0
+    let missed = 0
+    for (let i = 0; i < 12; i++) {
+      const check = await challengerCheck(components(content), claim, ts, { secret: secret(i), steps: 2 })
+      const covered = drawnSteps(secret(i), claim.id, H, 2).includes(faked)
+      assert.equal(check.honest, !covered, `draw ${i}: ${check.reason}`)
+      if (!covered) {
+        missed++
+        continue
+      }
+      caught++
+      assert.equal(check.divergence?.step, faked)
+      assert.equal(check.reason, `inner step ${faked} does not re-execute to the owner's leaf`)
+      if (caught > 1) continue
+      // The challenge: the owner's trace with the challenger's leaf at the faked step. The
+      // verifier (ts) and the arbiters (cpu) bisect to that step and convict the owner.
+      const stored = await storeDivergentTrace(content.store, check.divergence as NonNullable<typeof check.divergence>)
+      const dispute = { challenger: 'r3mes1challenger', trace: stored.index }
+      for (const kernels of [ts, getKernels('cpu')]) {
+        const verdict = await reexecute(components(content), claim, kernels, undefined, { dispute })
+        assert.equal(verdict.honest, false, verdict.reason)
+        assert.deepEqual([verdict.bisected?.step, verdict.bisected?.kind], [faked, 'innerStep'])
+        assert.match(verdict.reason, new RegExp(`inner step ${faked} re-executes to the challenger's leaf`))
+      }
+    }
+    assert.ok(caught > 0 && missed > 0, `caught ${caught}, missed ${missed}`)
+    // A whole re-execution catches it too, as before.
+    const whole = await challengerCheck(components(content), claim, ts, { secret: secret(0), steps: 0 })
+    assert.equal(whole.honest, false)
+  })
+
+  it('catches a wrong pseudo-gradient on every draw, without re-executing an inner step; the dispute convicts at its leaf', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, 1, (w) => nudgeDelta(w.delta))
+    for (let i = 0; i < 4; i++) {
+      const check = await challengerCheck(components(content), claim, ts, { secret: secret(i), steps: 2 })
+      assert.deepEqual(
+        [check.honest, check.reason, check.innerStepsRun, check.divergence?.step],
+        [false, 'the pseudo-gradient is not the change of the adapters over the inner steps', 0, H],
+      )
+      if (i > 0) continue
+      const stored = await storeDivergentTrace(content.store, check.divergence as NonNullable<typeof check.divergence>)
+      const verdict = await reexecute(components(content), claim, getKernels('cpu'), undefined, {
+        dispute: { challenger: 'r3mes1challenger', trace: stored.index },
+      })
+      assert.equal(verdict.honest, false)
+      assert.deepEqual([verdict.bisected?.step, verdict.bisected?.kind], [H, 'pseudoGradient'])
+    }
+  })
+
+  it('clears an honest miner against a spliced trace whose leaf is wrong', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, 1)
+    const check = await challengerCheck(components(content), claim, ts, { secret: secret(0), steps: 2 })
+    assert.equal(check.honest, true)
+    const index = JSON.parse(
+      new TextDecoder().decode(
+        content.bytes.get(decodeTrace(content.bytes.get(traceCidOf(claim.metadata)) as Uint8Array).steps),
+      ),
+    )
+    const bytes = nudgedLeaf(honestWork[1]?.steps[2] as Uint8Array)
+    const stored = await storeDivergentTrace(content.store, { step: 2, bytes, owner: index })
+    const verdict = await reexecute(components(content), claim, ts, undefined, {
+      dispute: { challenger: 'r3mes1challenger', trace: stored.index },
+    })
+    assert.equal(verdict.honest, true, verdict.reason)
+    assert.deepEqual([verdict.bisected?.step, verdict.reason], [2, "inner step 2 re-executes to the owner's leaf"])
+  })
+
+  it('re-executes the whole task, and challenges with its trace, when the trace breaks its commitments', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, 1)
+    const other = encodeGradient(new Map([['x', new Float32Array(1)]]), tasks[1] as Task, 1)
+    const lying = { ...claim, cid: await content.store(other) } as Claim
+    const check = await challengerCheck(components(content), lying, ts, { secret: secret(0), steps: 2 })
+    assert.deepEqual(
+      [check.honest, check.reason, check.steps?.length, check.innerStepsRun],
+      [false, 'the step trace does not end in the claimed pseudo-gradient', LEAVES, H],
+    )
+  })
+
+  it('throws ContentUnavailableError (the withholding path) when a stored inner state cannot be had', async () => {
+    const content = contentStore()
+    const claim = await minerClaim(content, 1)
+    content.bytes.delete(cidOf(honestWork[1]?.steps[H - 1] as Uint8Array).toString())
+    await assert.rejects(
+      challengerCheck(components(content), claim, ts, { secret: secret(0), steps: 2 }),
+      ContentUnavailableError,
     )
   })
 })

@@ -10,8 +10,9 @@ import {
   TensorRefusal,
   TensorRefusedError,
 } from '../../src/actors/training/tensor-admission.ts'
-import type { TensorInbox } from '../../src/actors/training/tensor-inbox.ts'
+import { TensorInbox } from '../../src/actors/training/tensor-inbox.ts'
 import type { TensorHeader } from '../../src/net/activation-stream.ts'
+import { SimulatedClock } from '../../src/runtime/clock.ts'
 import { silentLogger } from './roles/machine-trace.ts'
 
 const SELF = 'r3mes1self'
@@ -28,7 +29,7 @@ function init(tensorBytes: (window: number) => number): TensorReceiverInit {
     } as unknown as TensorReceiverInit['chain'],
     tensorBytes,
     protocolAt: (window) => ({ innerSteps: window === 3 ? 2 : 4, microBatches: 2 }),
-    inbox: { hasRoom: () => true } as unknown as TensorInbox,
+    inbox: { hasRoom: () => true, isSpare: () => false } as unknown as TensorInbox,
     logger: silentLogger,
   }
 }
@@ -60,6 +61,27 @@ describe('actors: tensor admission sizes per window', () => {
         e instanceof TensorRefusedError &&
         e.code === TensorRefusal.wrongSize &&
         /window 4 is 2048 bytes/.test(e.message),
+    )
+  })
+})
+
+describe('actors: tensor admission of spare copies', () => {
+  it('admits, and the inbox drops, a copy of a tensor a stage already took, even from a sender whose share is full', async () => {
+    const inbox = new TensorInbox(new SimulatedClock(), { maxTensorsPerSender: 1 })
+    const receiver = { ...init(() => 64), inbox }
+    const STAND_IN = { ...UPSTREAM, address: 'r3mes1up-stand-in' }
+    const at = (innerStep: number) => ({ step: 0, innerStep, microBatch: 1 })
+    // The stage took inner step 0 from UPSTREAM; the stand-in's share is full with step 1.
+    inbox.deliver(4, at(0), 'forward', UPSTREAM.address, new Uint8Array(64), 3)
+    await inbox.takeFirst(4, at(0), 'forward', [UPSTREAM.address, STAND_IN.address], 10)
+    inbox.deliver(4, at(1), 'forward', STAND_IN.address, new Uint8Array(64), 3)
+    assert.equal(admitTensor(receiver, header(4, 64, 0), STAND_IN), 3, 'a spare copy is not refused for room')
+    assert.equal(inbox.deliver(4, at(0), 'forward', STAND_IN.address, new Uint8Array(64), 3), 'spare')
+    assert.equal(inbox.size, 1)
+    // Anything else from it still needs room.
+    assert.throws(
+      () => admitTensor(receiver, { ...header(4, 64, 0), microBatch: 0 }, STAND_IN),
+      (e: unknown) => e instanceof TensorRefusedError && e.code === TensorRefusal.inboxFull,
     )
   })
 })

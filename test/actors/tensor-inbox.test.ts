@@ -288,6 +288,22 @@ describe('tensor inbox: what it holds is bounded, and the open window is never e
     assert.equal(inbox.size, 4)
   })
 
+  it("drops the other replicas' copies of a tensor once a stage took it, held or arriving later", async () => {
+    const inbox = new TensorInbox(components('inbox').clock)
+    inbox.deliver(0, at(0), 'forward', 'replica-0', new Uint8Array([1]), 0)
+    inbox.deliver(0, at(0), 'forward', 'replica-1', new Uint8Array([1]), 0)
+    assert.equal(inbox.size, 2)
+    assert.deepEqual(await inbox.takeFirst(0, at(0), 'forward', ['replica-0', 'replica-1'], 10), new Uint8Array([1]))
+    assert.equal(inbox.size, 0, 'the copy left over is dropped, not held until the window passes')
+    assert.equal(inbox.isSpare(0, at(0), 'forward', 'replica-2'), false, 'not a replica the stage took from')
+    assert.equal(inbox.deliver(0, at(0), 'forward', 'replica-1', new Uint8Array([1]), 0), 'spare')
+    assert.equal(inbox.deliver(0, at(1), 'forward', 'replica-1', new Uint8Array([2]), 0), 'held')
+    assert.equal(inbox.size, 1)
+    // Once the window passes, what was taken is forgotten with it.
+    inbox.deliver(1, at(0), 'forward', 'replica-1', new Uint8Array([3]), 1)
+    assert.equal(inbox.isSpare(0, at(0), 'forward', 'replica-1'), false)
+  })
+
   it('bounds bytes per sender and in total', () => {
     const inbox = new TensorInbox(components('inbox').clock, { maxBytes: 100, maxBytesPerSender: 60 })
     inbox.deliver(0, at(0), 'forward', 'a', new Uint8Array(50), 0)

@@ -4,13 +4,14 @@
  * one verifies, one challenges, two sit on the arbiter panel with a miner of the other
  * subnet) and 2 subnets × 2 miners on the `micro` model. One miner plants a wrong gradient. Over 3 windows: honest
  * submissions are accepted and credited, the model pointer moves every window, held-out loss
- * falls, the wrong gradient is challenged, goes through L2 and L3, and only its miner is slashed;
+ * falls, the wrong gradient is caught by a spot check and challenged, goes through L2 and L3, and only its miner is slashed;
  * the serving node (on validator-3) follows the model and answers a completion with the latest.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
 import { pino } from 'pino'
 import { writeNodeKey } from '../../src/actors/identity.ts'
 import { localNetworkGenesis, type NodeSpec, nodeSeed } from '../../src/actors/local-network.ts'
@@ -20,12 +21,14 @@ import { nodeApiBackend } from '../../src/actors/node-api-backend.ts'
 import { modelIdOf } from '../../src/actors/serving/serving-machine.ts'
 import { brownFictionDataset } from '../../src/actors/training/datasets.ts'
 import { heldOutLoss } from '../../src/actors/training/evaluate.ts'
+import { decodeTrace, traceCidOf } from '../../src/actors/training/protocol.ts'
+import { decodeStepTrace } from '../../src/actors/training/step-trace.ts'
 import type { Challenge, Claim } from '../../src/chain/state.ts'
 import { deriveKey } from '../../src/codec/prng.ts'
 import { saveBackbone } from '../../src/ml/artifacts.ts'
 import { modelConfigs } from '../../src/ml/config.ts'
 import { initStageWeights } from '../../src/ml/weights.ts'
-import { sleep } from '../../src/runtime/clock.ts'
+import { deadlineSignal, sleep } from '../../src/runtime/clock.ts'
 import { createLogger } from '../../src/runtime/logger.ts'
 import { SeededRandom } from '../../src/runtime/random.ts'
 import { SkewedClock } from '../../src/runtime/skewed-clock.ts'
@@ -209,6 +212,17 @@ describe('a training network over real connections', function () {
     assert.ok(challenge !== undefined, 'the slashed claim was challenged')
     assert.equal(challenge.outcome, 'challenger')
     assert.equal(Object.values(challenge.votes).filter((v) => v === 'fault').length >= 2, true, 'L3 found the fault')
+    // The challenger spot-checked: the step trace it named is the cheater's, leaf for leaf, but
+    // for the one it found diverging, the pseudo-gradient (its last).
+    const fetched = (cid: string) =>
+      (nodes[3] as R3mesNode).net.content.get(CID.parse(cid), {
+        signal: deadlineSignal(clock, 30_000, `fetching ${cid}`),
+      })
+    const challengerIndex = decodeStepTrace(await fetched(challenge.challengerTrace as string))
+    const ownerTrace = decodeTrace(await fetched(traceCidOf((slashed[0] as Claim).metadata)))
+    const ownerIndex = decodeStepTrace(await fetched(ownerTrace.steps))
+    const differing = ownerIndex.leaves.flatMap((leaf, i) => (leaf === challengerIndex.leaves[i] ? [] : [i]))
+    assert.deepEqual(differing, [ownerIndex.leaves.length - 1])
     // No honest staker was slashed. Honest miners keep every unit; a verifier or arbiter that
     // missed a duty's deadline on this loaded machine pays the chain's duty penalty (1% a
     // time), which is the rule working, not a slash for fraud.

@@ -21,6 +21,34 @@ async function readReply(stream: Stream): Promise<{ ok: boolean; code?: string; 
   throw new Error('no reply')
 }
 
+const lpFrame = (bytes: Uint8Array) => lp.encode.single(bytes).subarray()
+/** The header of a forward tensor of `sizeBytes`, framed. */
+const tensorHeaderFrame = (sizeBytes: number) =>
+  lpFrame(
+    encodeMessage(
+      {
+        v: 2,
+        direction: 'forward',
+        window: 0,
+        step: 0,
+        innerStep: 0,
+        microBatch: 0,
+        sizeBytes,
+        cid: cidOf(randomBytes(32, 1)).toString(),
+      },
+      1024,
+    ),
+  )
+/** A raw stream from `attacker` to `victim`, with the victim's reply (ack or nack) as it comes. */
+async function openRaw(
+  attacker: NetNode,
+  victim: NetNode,
+): Promise<{ stream: Stream; reply: Promise<{ ok: boolean; code?: string }> }> {
+  const stream = await attacker.libp2p.dialProtocol(victim.peerId, victim.activations.protocol)
+  const reply = readReply(stream).catch(() => ({ ok: false, code: 'no reply' }))
+  return { stream, reply }
+}
+
 describe('net: activation streams', function () {
   this.timeout(120_000)
   let cluster: Cluster
@@ -219,29 +247,7 @@ describe('net: activation streams against senders that announce much and send li
   })
   after(async () => cluster?.stop())
 
-  const frame = (bytes: Uint8Array) => lp.encode.single(bytes).subarray()
-  const headerFrame = (sizeBytes: number) =>
-    frame(
-      encodeMessage(
-        {
-          v: 2,
-          direction: 'forward',
-          window: 0,
-          step: 0,
-          innerStep: 0,
-          microBatch: 0,
-          sizeBytes,
-          cid: cidOf(randomBytes(32, 1)).toString(),
-        },
-        1024,
-      ),
-    )
-  /** A raw stream from `attacker` to the victim, with the victim's reply (ack or nack) as it comes. */
-  async function open(attacker: NetNode): Promise<{ stream: Stream; reply: Promise<{ ok: boolean; code?: string }> }> {
-    const stream = await attacker.libp2p.dialProtocol(victim.peerId, victim.activations.protocol)
-    const reply = readReply(stream).catch(() => ({ ok: false, code: 'no reply' }))
-    return { stream, reply }
-  }
+  const open = (attacker: NetNode) => openRaw(attacker, victim)
   const refusals = (code: string) => victim.activations.rejected.get(code) ?? 0
 
   it('headers announcing the largest tensor, then silence: nothing is taken, and the streams are closed when idle', async () => {
@@ -255,7 +261,7 @@ describe('net: activation streams against senders that announce much and send li
     for (let i = 0; i < 4; i++) {
       const { stream } = await open(attacker)
       // The header, and the first byte of a data frame's length prefix.
-      stream.send(headerFrame(maxTensor))
+      stream.send(tensorHeaderFrame(maxTensor))
       stream.send(Uint8Array.of(0x80))
       streams.push(stream)
     }
@@ -276,10 +282,10 @@ describe('net: activation streams against senders that announce much and send li
     const attacker = at(cluster.nodes, 1)
     const idleBefore = refusals('ERR_STREAM_IDLE')
     const { stream } = await open(attacker)
-    stream.send(headerFrame(256 * MiB))
+    stream.send(tensorHeaderFrame(256 * MiB))
     let sent = 0
     for (let i = 0; i < 6; i++) {
-      stream.send(frame(randomBytes(256 * 1024, 10 + i)))
+      stream.send(lpFrame(randomBytes(256 * 1024, 10 + i)))
       sent += 256 * 1024
       await waitFor(() => victim.activations.inFlightBytes > 0, 5_000, 'the bytes to arrive')
       assert.ok(
@@ -292,30 +298,60 @@ describe('net: activation streams against senders that announce much and send li
     await waitFor(() => refusals('ERR_STREAM_IDLE') === idleBefore + 1, 5_000, 'the stalled stream to be closed')
     assert.equal(victim.activations.inFlightBytes, 0)
   })
+})
 
-  it('streams holding the node-wide in-flight bound: the next is refused on its header, then honest tensors pass again', async () => {
+describe('net: activation streams holding the node-wide in-flight bound', function () {
+  this.timeout(60_000)
+  // Long enough that the holders stay open, on a loaded machine, while the bound fills and the
+  // next stream is refused; the test then waits this long for them to be closed as idle.
+  const IDLE_MS = 5_000
+  const MAX_IN_FLIGHT = 24 * MiB
+  let cluster: Cluster
+  let victim: NetNode
+  const received: ReceivedTensor[] = []
+
+  before(async () => {
+    cluster = await startNodes(3, (i) =>
+      i === 0 ? { activations: { idleMs: IDLE_MS, maxInFlightBytes: MAX_IN_FLIGHT } } : {},
+    )
+    victim = at(cluster.nodes, 0)
+    await connect(at(cluster.nodes, 1), victim)
+    await connect(at(cluster.nodes, 2), victim)
+    victim.activations.onTensor((tensor) => {
+      received.push(tensor)
+    })
+  })
+  after(async () => cluster?.stop())
+
+  const refusals = (code: string) => victim.activations.rejected.get(code) ?? 0
+
+  it('streams holding the bound: the next is refused on its header, then honest tensors pass again', async () => {
     const [first, second] = [at(cluster.nodes, 1), at(cluster.nodes, 2)]
     const limitBefore = refusals('ERR_IN_FLIGHT_BYTES_LIMIT')
+    const idleBefore = refusals('ERR_STREAM_IDLE')
     // Three streams (from two peers) each send 8 MiB of a 256 MiB tensor and stall: 24 MiB, the bound.
-    const holders = [await open(first), await open(first), await open(second)]
+    const holders = [await openRaw(first, victim), await openRaw(first, victim), await openRaw(second, victim)]
     for (const [i, { stream }] of holders.entries()) {
-      stream.send(headerFrame(256 * MiB))
-      for (let k = 0; k < 8; k++) stream.send(frame(randomBytes(MiB, 100 + 8 * i + k)))
+      stream.send(tensorHeaderFrame(256 * MiB))
+      for (let k = 0; k < 8; k++) stream.send(lpFrame(randomBytes(MiB, 100 + 8 * i + k)))
     }
-    await waitFor(() => victim.activations.inFlightBytes === MAX_IN_FLIGHT, 5_000, 'the holders to fill the bound')
+    await waitFor(() => victim.activations.inFlightBytes === MAX_IN_FLIGHT, 20_000, 'the holders to fill the bound')
     // A new stream, even for a small tensor, is refused on its header, its payload unread.
-    const next = await open(second)
-    next.stream.send(headerFrame(64 * 1024))
+    const next = await openRaw(second, victim)
+    next.stream.send(tensorHeaderFrame(64 * 1024))
     const reply = await next.reply
     assert.equal(reply.code, 'ERR_IN_FLIGHT_BYTES_LIMIT')
     assert.equal(refusals('ERR_IN_FLIGHT_BYTES_LIMIT'), limitBefore + 1)
+    // Refused for the bound the holders still held, not for room an idle close had made.
+    assert.equal(refusals('ERR_STREAM_IDLE'), idleBefore, 'a holder was closed as idle before the refusal')
     assert.equal(victim.activations.inFlightBytes, MAX_IN_FLIGHT)
     // The holders go idle and are closed; an honest tensor larger than a piece then passes.
-    await waitFor(() => victim.activations.inFlightBytes === 0, 5_000, 'the stalled holders to be closed')
+    await waitFor(() => victim.activations.inFlightBytes === 0, IDLE_MS + 15_000, 'the stalled holders to be closed')
+    assert.equal(refusals('ERR_STREAM_IDLE'), idleBefore + 3)
     const bytes = randomBytes(6 * MiB + 3, 99)
     const before = received.length
     await second.activations.send(victim.peerId, { direction: 'backward', window: 1, step: 2, bytes })
-    await waitFor(() => received.length === before + 1, 5_000, 'the honest tensor')
+    await waitFor(() => received.length === before + 1, 10_000, 'the honest tensor')
     assert.ok(Buffer.from(at(received, before).bytes).equals(Buffer.from(bytes)), 'bytes differ')
     for (const { stream } of [...holders, next]) stream.abort(new Error('test over'))
   })

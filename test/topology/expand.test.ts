@@ -75,6 +75,8 @@ describe('topology expansion', () => {
     assert.deepEqual(node(p, 'miner-1-2').roles, ['challenger', 'miner'])
     assert.equal(node(p, 'miner-1-2').challengeFraction, 0.5)
     assert.equal(node(p, 'verifier-0').challengeFraction, 1, 'the verifiers selector includes dedicated verifiers')
+    assert.equal(node(p, 'verifier-0').spotSteps, 2, 'a challenger spot-checks 2 inner steps by default')
+    assert.equal(node(p, 'miner-1-2').spotSteps, 0, '`steps: all` re-executes the whole task')
   })
 
   it('gives each node its stake in ur3mes, its subnet and its misbehaviours', () => {

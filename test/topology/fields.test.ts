@@ -59,6 +59,7 @@ const cases: Record<string, BadCase> = {
   challengers: { set: ['challengers'], value: { nodes: ['verifiers'] } },
   'challengers[].nodes': { set: ['challengers', 1, 'nodes'], value: ['miner-9-9'], names: 'challengers[1].nodes[0]' },
   'challengers[].fraction': { set: ['challengers', 0, 'fraction'], value: 0 },
+  'challengers[].steps': { set: ['challengers', 1, 'steps'], value: 'some' },
   misbehaviours: { set: ['misbehaviours'], value: 'none' },
   'misbehaviours[].node': { set: ['misbehaviours', 0, 'node'], value: 'validator-1' },
   'misbehaviours[].kind': { set: ['misbehaviours', 0, 'kind'], value: 'lazyMiner' },

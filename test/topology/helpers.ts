@@ -30,7 +30,7 @@ export function fullTopology(): Record<string, unknown> {
     serving: { count: 2, port: 8100 },
     challengers: [
       { nodes: ['verifiers'], fraction: 1 },
-      { nodes: ['miner-1-2'], fraction: 0.5 },
+      { nodes: ['miner-1-2'], fraction: 0.5, steps: 'all' },
     ],
     misbehaviours: [
       { node: 'miner-0-1', kind: 'wrongGradient', fromWindow: 1 },

@@ -247,7 +247,7 @@ describe('topology values', () => {
     assert.deepEqual(t.chain.params, localTestnetParams)
     assert.deepEqual(t.validators.stakes, Array(4).fill(2n * localTestnetParams.minStakeValidator))
     assert.equal(t.subnets[0]?.miners, 2)
-    assert.deepEqual(t.challengers, [{ nodes: ['verifiers'], fraction: 1 }])
+    assert.deepEqual(t.challengers, [{ nodes: ['verifiers'], fraction: 1, steps: 2 }])
     assert.deepEqual(t.run, { windows: 3, timeoutMs: 3 * 3 * 10 * 1000 + 120_000, recoveryBlocks: 20 })
   })
 

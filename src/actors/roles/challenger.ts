@@ -1,9 +1,12 @@
 /**
  * The challenger role: check every other node's accepted aggregate and a fraction of other
- * miners' accepted or L1-flagged submissions by re-executing them, and challenge (with the
- * bond) those that do not reproduce, naming the step trace of its own re-execution (so the
- * dispute bisects to one step). Aggregates are always checked: one moves the whole
- * subnet's model, and recomputing it costs a few gradient fetches and one optimizer step.
+ * miners' accepted or L1-flagged submissions, and challenge (with the bond) those that do not
+ * reproduce, naming a step trace of its re-execution (so the dispute bisects to one step). A
+ * submission is spot-checked (spot-check.ts): its pseudo-gradient and `spotSteps` inner steps
+ * drawn from the node's secret are re-executed, not the whole task, and a divergence is
+ * published as the owner's trace with the challenger's leaf at that step. Aggregates are
+ * always checked, and recomputed whole: one moves the whole subnet's model, and recomputing it
+ * costs a few gradient fetches and one optimizer step.
  * Which submissions a node checks is a hash of the claim and the node's address, so different
  * challengers cover different claims. A griefing challenger (a misbehaviour for tests)
  * challenges what it checks whatever the result; a withholding miner's accomplice
@@ -13,11 +16,12 @@
  * On each block the role collects the claims now due and queues them: aggregates and L1
  * disagreements first, then the claims whose challenge period ends soonest. Two checks run
  * at a time: re-execution is mostly compute, and challenging each mismatch as soon as it is
- * found beats finding them all together, late. A check that throws (a fetch timed out, say) is
+ * found beats finding them all together, late. An aggregate may start in one more, reserved
+ * slot: its challenge period is short, and it must not wait it out behind submissions. A check that throws (a fetch timed out, say) is
  * forgotten and the claim collected again at a later block, while its challenge period lasts.
  *
- *   challenger: scanning (children: at most `PARALLEL_CHECKS` claimCheck actors)
- *   check:      reexecuting → challenging → challenged
+ *   challenger: scanning (children: at most `PARALLEL_CHECKS` + `RESERVED_AGGREGATE_CHECKS` claimCheck actors)
+ *   check:      reexecuting (spot check or whole) → challenging → challenged
  *               reexecuting → cleared | failed (collected again later)
  */
 
@@ -37,10 +41,17 @@ import type { TxResultInfo, TxSender } from '../tx-sender.ts'
 import { ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
-import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
+import type { Recheck, ReexecuteComponents } from './reexecute.ts'
+import { type ChallengerRecheck, challengerCheck, type Divergence, storeDivergentTrace } from './spot-check.ts'
 
 /** Checks under way at once. */
 export const PARALLEL_CHECKS = 2
+/**
+ * Checks of aggregates that may run beside `PARALLEL_CHECKS` full ones. An aggregate's
+ * challenge period (`aggregateChallengeBlocks`) is short and a wrong one moves the whole
+ * subnet's model, so it must not wait out its period behind submissions being re-executed.
+ */
+export const RESERVED_AGGREGATE_CHECKS = 1
 
 export interface ChallengerComponents extends ReexecuteComponents {
   /** Fetches what it re-executes; stores the step trace a challenge names. */
@@ -55,6 +66,13 @@ export interface ChallengerComponents extends ReexecuteComponents {
   readonly misbehaviours: ReadonlySet<Misbehaviour>
   /** Share of other miners' submissions this node re-executes (flagged ones always). */
   readonly challengeFraction: number
+  /**
+   * Inner steps of a submission's task this node re-executes, drawn from `spotSecret`
+   * (spot-check.ts); 0 re-executes the whole task.
+   */
+  readonly spotSteps: number
+  /** The secret the drawn steps come from (spotSecretOf the node's key): never published. */
+  readonly spotSecret: Uint8Array
   /**
    * Tells a subnet's nodes this node holds `cids` (its step trace), so the verifier and the
    * arbiters find a challenger that has no stake, and so no peer id the chain can name.
@@ -146,10 +164,13 @@ interface CheckContext extends ClaimCheckInput {
   reason: string
   /** The re-execution's step bytes, published with the challenge so the dispute can bisect. */
   steps: readonly Uint8Array[] | null
+  /** Or the one leaf a spot check found diverging, published spliced into the owner's trace. */
+  divergence: Divergence | null
 }
 
 export interface ChallengeInput extends ClaimCheckInput {
   readonly steps: readonly Uint8Array[] | null
+  readonly divergence: Divergence | null
 }
 
 export const claimCheckMachine = setup({
@@ -159,17 +180,25 @@ export const claimCheckMachine = setup({
     output: {} as ClaimCheckOutput,
   },
   actors: {
-    reexecute: fromPromise<Recheck, ClaimCheckInput>(({ input, signal }) => {
+    reexecute: fromPromise<ChallengerRecheck, ClaimCheckInput>(({ input, signal }) => {
       const { components, claim } = input
       if (components.misbehaviours.has('griefingChallenger'))
         return Promise.resolve({ honest: false, reason: 'griefing' })
       if (components.misbehaviours.has('withholdAndChallenge')) return accompliceCheck(components, claim, signal)
-      return reexecute(components, claim, components.training.kernels, signal, { keepSteps: true })
+      const spot = { secret: components.spotSecret, steps: components.spotSteps }
+      return challengerCheck(components, claim, components.training.kernels, spot, signal)
     }),
     challenge: fromPromise<TxResultInfo, ChallengeInput>(async ({ input }) => {
-      const { components: c, claim, steps } = input
+      const { components: c, claim, steps, divergence } = input
       const params = c.chain.params
       const bond = params.baseReward * BigInt(params.bondMultiple)
+      // A spot check's divergence is published as the owner's trace with the challenger's leaf
+      // at that step: the bisection lands on it and re-executes that one step.
+      if (divergence !== null && claim.taskId !== null) {
+        const stored = await storeDivergentTrace((bytes) => c.content.store(bytes), divergence)
+        await c.holdings?.announceHeld(claim.subnet, stored.held)
+        return c.tx.send({ type: 'challenge', claimId: claim.id, bond, trace: stored.index })
+      }
       // A submission's re-execution is published as a step trace: verifier and arbiters then
       // bisect the two traces and re-execute one step instead of the stage.
       if (steps === null || claim.taskId === null) return c.tx.send({ type: 'challenge', claimId: claim.id, bond })
@@ -180,7 +209,7 @@ export const claimCheckMachine = setup({
   },
 }).createMachine({
   id: 'claimCheck',
-  context: ({ input }) => ({ ...input, reason: '', steps: null }),
+  context: ({ input }) => ({ ...input, reason: '', steps: null, divergence: null }),
   initial: 'reexecuting',
   states: {
     reexecuting: {
@@ -194,6 +223,7 @@ export const claimCheckMachine = setup({
             actions: assign({
               reason: ({ event }) => event.output.reason,
               steps: ({ event }) => event.output.steps ?? null,
+              divergence: ({ event }) => event.output.divergence ?? null,
             }),
           },
         ],
@@ -245,8 +275,8 @@ interface ChallengerContext {
   readonly collected: ReadonlyMap<string, true>
   /** Claims waiting for a check, in check order. */
   readonly queue: readonly Claim[]
-  /** Checks under way, by claim. */
-  readonly running: ReadonlyMap<string, true>
+  /** Checks under way: the kind of each claim. */
+  readonly running: ReadonlyMap<string, Claim['kind']>
   /** Claims challenged, with the reason. */
   readonly challenged: ReadonlyMap<string, string>
 }
@@ -264,17 +294,25 @@ export const challengerMachine = setup({
   },
   actors: { check: claimCheckMachine },
   actions: {
-    /** Start checks from the head of the queue while fewer than `PARALLEL_CHECKS` run. */
+    /** Start checks from the head of the queue while fewer than `PARALLEL_CHECKS` run (an aggregate also in a reserved slot). */
     startChecks: enqueueActions(({ context, enqueue }) => {
       // Claims whose challenge period ended while they waited are dropped.
       const queue = context.queue.filter((c) => context.height <= c.challengeUntil)
       const running = new Map(context.running)
-      while (running.size < PARALLEL_CHECKS && queue.length > 0) {
-        const claim = queue.shift() as Claim
-        running.set(claim.id, true)
+      const aggregates = (): number => [...running.values()].filter((kind) => kind === 'aggregate').length
+      // The queue holds aggregates first: they take free slots first, and one more beyond them.
+      const mayStart = (claim: Claim): boolean =>
+        running.size < PARALLEL_CHECKS || (claim.kind === 'aggregate' && aggregates() < RESERVED_AGGREGATE_CHECKS)
+      const waiting: Claim[] = []
+      for (const claim of queue) {
+        if (!mayStart(claim)) {
+          waiting.push(claim)
+          continue
+        }
+        running.set(claim.id, claim.kind)
         enqueue.spawnChild('check', { id: checkActorId(claim.id), input: { components: context.components, claim } })
       }
-      enqueue.assign({ queue, running })
+      enqueue.assign({ queue: waiting, running })
     }),
   },
 }).createMachine({

@@ -40,7 +40,7 @@ import { type LinkDirection, runStage, type StageLinks, StageTrainer } from '../
 import { innerStepBytes, storeStepTrace } from '../training/step-trace.ts'
 import type { BlockEvent } from './block-event.ts'
 import type { MinerComponents } from './miner-components.ts'
-import { pathOf, receiveSources, sendTargets } from './pipeline.ts'
+import { type PipelineReadiness, pathOf, receiveSources, sendTargets } from './pipeline.ts'
 
 /** What a task came to. `code` is the reveal's result ('OK': acknowledged), or why it stopped. */
 export interface TaskOutcome {
@@ -126,10 +126,21 @@ export interface TrainInput {
 }
 
 /**
+ * How long sends to a neighbour that presence does not show ready keep trying: long enough
+ * for a live one whose presence is still on its way to take the tensor (its inbox admits a
+ * tensor of the open window before its stage asks), short enough that a dead one costs a
+ * few attempts, not retries until the task's deadline.
+ */
+const UNCONFIRMED_SEND_MS = 3_000
+
+/**
  * The stage's links over the network: a tensor is taken from the inbox, the first to arrive
  * from any replica of the neighbouring task, waiting no longer than `waitMs` nor past
  * `untilMs` (TensorWaitTimeoutError then); one is sent to this replica's targets on the
- * neighbouring task, all at once.
+ * neighbouring task, all at once. The stage waits for the sends to neighbours presence shows
+ * ready (or to all when nothing is heard from their subnet); a send to one not shown ready
+ * goes on beside the stage for `UNCONFIRMED_SEND_MS` at most, so a dead neighbour holds
+ * nothing up.
  */
 export function networkLinks(input: TrainInput, signal: AbortSignal, waits: LinkWaits = { ms: 0 }): StageLinks {
   const { components: c, task } = input
@@ -137,6 +148,11 @@ export function networkLinks(input: TrainInput, signal: AbortSignal, waits: Link
     (direction === 'forward') === receiving ? input.upstream : input.downstream
   const ready = (neighbour: Task | undefined) =>
     neighbour === undefined ? undefined : c.presence?.readyMiners(neighbour.subnet, task.window)
+  const readiness = (neighbour: Task | undefined): PipelineReadiness | undefined => {
+    const there = ready(neighbour)
+    const here = c.presence?.readyMiners(task.subnet, task.window)
+    return there === undefined || here === undefined ? undefined : { mine: here, neighbour: there }
+  }
   return {
     async receive(step, micro, direction) {
       const neighbour = neighbourOf(direction, true)
@@ -160,10 +176,16 @@ export function networkLinks(input: TrainInput, signal: AbortSignal, waits: Link
       const neighbour = neighbourOf(direction, false)
       const out = { direction, window: task.window, step: task.shard, innerStep: step, microBatch: micro }
       const bytes = f32Bytes(tensor)
+      const known = readiness(neighbour)
+      const confirmed = (to: string): boolean =>
+        known === undefined || known.neighbour.size === 0 || known.neighbour.has(to)
+      const targets = sendTargets(neighbour, task, input.replica, known)
+      const shortUntil = Math.min(input.untilMs, c.clock.monotonicMs() + UNCONFIRMED_SEND_MS)
+      // The sender logs and gives up a send that never gets through: it never throws.
+      for (const to of targets.filter((t) => !confirmed(t)))
+        void c.tensors.send(to, { ...out, bytes }, shortUntil, signal)
       await Promise.all(
-        sendTargets(neighbour, task, input.replica, ready(neighbour)).map((to) =>
-          c.tensors.send(to, { ...out, bytes }, input.untilMs, signal),
-        ),
+        targets.filter(confirmed).map((to) => c.tensors.send(to, { ...out, bytes }, input.untilMs, signal)),
       )
     },
   }

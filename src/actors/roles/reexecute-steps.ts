@@ -82,17 +82,8 @@ export async function disputeBySteps(input: StepDisputeInput): Promise<Recheck |
   const innerSteps = probe.innerSteps
   const count = innerSteps + 1
 
-  const owner = await indexOf(fromOwner, trace.steps)
-  if (typeof owner === 'string') return fault(`the owner's ${owner}`)
-  if (owner.task !== task.id || owner.leaves.length !== count)
-    return fault(`the owner's step trace is not of this task (${owner.leaves.length} steps, ${count} expected)`)
-  if (stepRoot(owner.leaves) !== trace.stepRoot) return fault('the step trace does not hash to the root it committed')
-  const claimed = await fromOwner(claim.cid)
-  if (claimed === undefined) return fault('the gradient is not served')
-  if (stepLeaf(claimed) !== owner.leaves[count - 1])
-    return fault('the step trace does not end in the claimed pseudo-gradient')
-  const shapeFault = receivedShapeFault(trace, probe.isFirst, probe.isLast, innerSteps * probe.microBatches)
-  if (shapeFault !== undefined) return fault(shapeFault)
+  const owner = await ownerStepTrace(claim, task, trace, probe, fromOwner)
+  if (typeof owner === 'string') return fault(owner)
 
   // A challenger trace that cannot be had decides nothing: the caller re-executes the whole task.
   let challengerBytes: Uint8Array | undefined
@@ -151,8 +142,33 @@ export async function disputeBySteps(input: StepDisputeInput): Promise<Recheck |
   return fault(`${what} re-executes to ${whose} leaf`, bisected)
 }
 
+/**
+ * The owner's step-trace index, checked against everything it committed to: of this task, one
+ * leaf per inner step and one for the pseudo-gradient, hashing to the root its stage trace
+ * names, ending in the claimed pseudo-gradient's bytes, with received tensors of the stage's
+ * shape; or why it is not (the owner's fault, whatever a re-execution would give).
+ */
+export async function ownerStepTrace(
+  claim: Pick<Claim, 'cid'>,
+  task: Pick<Task, 'id'>,
+  trace: StageTrace,
+  probe: Pick<StageTrainer, 'innerSteps' | 'microBatches' | 'isFirst' | 'isLast'>,
+  fromOwner: PartyFetch,
+): Promise<StepTraceIndex | string> {
+  const count = probe.innerSteps + 1
+  const owner = await indexOf(fromOwner, trace.steps)
+  if (typeof owner === 'string') return `the owner's ${owner}`
+  if (owner.task !== task.id || owner.leaves.length !== count)
+    return `the owner's step trace is not of this task (${owner.leaves.length} steps, ${count} expected)`
+  if (stepRoot(owner.leaves) !== trace.stepRoot) return 'the step trace does not hash to the root it committed'
+  const claimed = await fromOwner(claim.cid)
+  if (claimed === undefined) return 'the gradient is not served'
+  if (stepLeaf(claimed) !== owner.leaves[count - 1]) return 'the step trace does not end in the claimed pseudo-gradient'
+  return receivedShapeFault(trace, probe.isFirst, probe.isLast, probe.innerSteps * probe.microBatches) ?? owner
+}
+
 /** The leaf bytes of inner step `step` alone, from the state before it and the tensors it received. */
-async function rerunInnerStep(
+export async function rerunInnerStep(
   init: StageTrainerInit,
   trace: StageTrace,
   step: number,

@@ -33,6 +33,7 @@ import {
   decodeTrace,
   encodeAdapterState,
   encodeGradient,
+  type StageTrace,
   stepBatch,
   taskTokens,
   traceCidOf,
@@ -41,7 +42,7 @@ import { runStage, StageTrainer, type StageTrainerInit } from '../training/stage
 import { innerStepBytes, stepLeaf, stepRoot } from '../training/step-trace.ts'
 import { aggregateState, fetchInputs } from './aggregate-work.ts'
 import { fetchAvailable, holdersOf } from './availability.ts'
-import { type Bisected, type Dispute, disputeBySteps, isComputeError } from './reexecute-steps.ts'
+import { type Bisected, type Dispute, disputeBySteps, isComputeError, type PartyFetch } from './reexecute-steps.ts'
 import { receivedShapeFault, storedLinks, TensorNotServedError } from './stored-links.ts'
 
 /** What a re-execution reads: the claim's window and task, its content, the model pieces of its stage. */
@@ -79,50 +80,11 @@ export async function reexecute(
 ): Promise<Recheck> {
   const { dispute, keepSteps = false, fetchDeadlineMs } = options
   if (claim.kind === 'aggregate') return reexecuteAggregate(components, claim, kernels, signal, fetchDeadlineMs)
-  if (claim.taskId === null) return { honest: true, reason: 'a submission names no task' }
-  const { chain, content, model, training } = components
-  const task = chain.tasks(claim.window).find((t: Task) => t.id === claim.taskId)
-  const window = chain.window(claim.window)
-  if (task === undefined || window === null) return { honest: true, reason: 'task no longer on chain' }
-  // Content that cannot be had in time is not proof of a fault (the network may be slow or
-  // cut, or the owner withholds): the check throws ContentUnavailableError. Content that
-  // arrives wrong is a fault.
-  const holders = holdersOf(chain, claim)
-  const fetch = (cid: string): Promise<Uint8Array | undefined> =>
-    fetchOrFault(content, cid, holders, signal, fetchDeadlineMs)
-  let traceCid: string
-  try {
-    traceCid = traceCidOf(claim.metadata)
-  } catch (error) {
-    return { honest: false, reason: `bad trace: ${(error as Error).message}` }
-  }
-  // Outside the try: a fetch that runs out of time throws, and must not read as a bad trace.
-  const traceBytes = await fetch(traceCid)
-  if (traceBytes === undefined) return { honest: false, reason: 'the trace is not served' }
-  let trace: ReturnType<typeof decodeTrace>
-  try {
-    trace = decodeTrace(traceBytes)
-  } catch (error) {
-    return { honest: false, reason: `bad trace: ${(error as Error).message}` }
-  }
-  if (trace.task !== task.id) return { honest: false, reason: 'the trace is of another task' }
-  const stage = await model.stageWeights(task.subnet)
-  // The adapter state the miner trained from, asked first of the node that aggregated it.
-  const stateCid = trace.adapterState === 'initial' ? null : trace.adapterState
-  const adapterState = await model.adapterState(
-    task.subnet,
-    stateCid,
-    stateCid === null ? undefined : model.aggregatorOf(stateCid),
-  )
-  const { data } = training
-  const protocol = training.protocolAt(task.window)
-  const trainerInit: StageTrainerInit = {
-    kernels,
-    stage,
-    protocol,
-    batchOf: (step) => stepBatch(protocol, data.train, data.shardCount, task, window.seed, step),
-    start: adapterState.adapters,
-  }
+  const prepared = await prepareSubmission(components, claim, kernels, signal, fetchDeadlineMs)
+  if ('verdict' in prepared) return prepared.verdict
+  const { task, trace, init: trainerInit, fetch } = prepared
+  const { content } = components
+  const protocol = trainerInit.protocol
   if (dispute != null) {
     // Half the time for the challenger's trace: when it does not come (a challenger may withhold
     // it), the whole-task re-execution below still has the other half, so nobody is silent
@@ -176,6 +138,74 @@ export async function reexecute(
   if (stepRoot(all.map(stepLeaf)) !== trace.stepRoot)
     return { honest: false, reason: 'the step trace differs from re-execution', steps }
   return { honest: true, reason: 'the pseudo-gradient re-executes bit for bit', steps }
+}
+
+/** A submission made ready to re-execute: its task, its trace, the stage trainer's start, a fetch that names its holders. */
+export interface PreparedSubmission {
+  readonly task: Task
+  readonly trace: StageTrace
+  readonly init: StageTrainerInit
+  /** Bytes by CID from the owner and the replicas of its task (undefined: arrived corrupt; throws when not in time). */
+  readonly fetch: PartyFetch
+}
+
+/**
+ * What every re-execution of a submission starts from: the task and window on chain, the
+ * claim's trace (fetched and decoded), the stage's weights and the adapter state it trained
+ * from. A claim that cannot name these is answered at once (`verdict`).
+ */
+export async function prepareSubmission(
+  components: ReexecuteComponents,
+  claim: Claim,
+  kernels: Kernels,
+  signal?: AbortSignal,
+  fetchDeadlineMs?: number,
+): Promise<PreparedSubmission | { readonly verdict: Recheck }> {
+  if (claim.taskId === null) return { verdict: { honest: true, reason: 'a submission names no task' } }
+  const { chain, content, model, training } = components
+  const task = chain.tasks(claim.window).find((t: Task) => t.id === claim.taskId)
+  const window = chain.window(claim.window)
+  if (task === undefined || window === null) return { verdict: { honest: true, reason: 'task no longer on chain' } }
+  // Content that cannot be had in time is not proof of a fault (the network may be slow or
+  // cut, or the owner withholds): the check throws ContentUnavailableError. Content that
+  // arrives wrong is a fault.
+  const holders = holdersOf(chain, claim)
+  const fetch = (cid: string): Promise<Uint8Array | undefined> =>
+    fetchOrFault(content, cid, holders, signal, fetchDeadlineMs)
+  let traceCid: string
+  try {
+    traceCid = traceCidOf(claim.metadata)
+  } catch (error) {
+    return { verdict: { honest: false, reason: `bad trace: ${(error as Error).message}` } }
+  }
+  // Outside the try: a fetch that runs out of time throws, and must not read as a bad trace.
+  const traceBytes = await fetch(traceCid)
+  if (traceBytes === undefined) return { verdict: { honest: false, reason: 'the trace is not served' } }
+  let trace: StageTrace
+  try {
+    trace = decodeTrace(traceBytes)
+  } catch (error) {
+    return { verdict: { honest: false, reason: `bad trace: ${(error as Error).message}` } }
+  }
+  if (trace.task !== task.id) return { verdict: { honest: false, reason: 'the trace is of another task' } }
+  const stage = await model.stageWeights(task.subnet)
+  // The adapter state the miner trained from, asked first of the node that aggregated it.
+  const stateCid = trace.adapterState === 'initial' ? null : trace.adapterState
+  const adapterState = await model.adapterState(
+    task.subnet,
+    stateCid,
+    stateCid === null ? undefined : model.aggregatorOf(stateCid),
+  )
+  const { data } = training
+  const protocol = training.protocolAt(task.window)
+  const init: StageTrainerInit = {
+    kernels,
+    stage,
+    protocol,
+    batchOf: (step) => stepBatch(protocol, data.train, data.shardCount, task, window.seed, step),
+    start: adapterState.adapters,
+  }
+  return { task, trace, init, fetch }
 }
 
 /**

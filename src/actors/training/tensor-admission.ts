@@ -12,7 +12,9 @@
  *     the model's boundary shape for one micro-batch ((sequences / M) × tokens × dModel
  *     float32), the only size an honest stage sends either way: H and M as the tensor's window
  *     recorded them (its protocol);
- *   - the inbox has room for it without evicting anything a stage may still need.
+ *   - the inbox has room for it without evicting anything a stage may still need, unless it is
+ *     a spare copy of one a stage already took (the inbox drops it: refused, its sender would
+ *     try again until its deadline).
  *
  * Each refusal is a TensorRefusedError whose code the sender sees in its nack.
  */
@@ -127,7 +129,11 @@ export function admitTensor(init: TensorReceiverInit, header: TensorHeader, send
         `${sender.address} is not a miner of the ${header.direction === 'forward' ? 'upstream' : 'downstream'} subnet`,
       )
   }
-  if (!init.inbox.hasRoom(sender.address, header.sizeBytes, open))
+  const at = { step: header.step, innerStep: header.innerStep, microBatch: header.microBatch }
+  if (
+    !init.inbox.isSpare(header.window, at, header.direction, sender.address) &&
+    !init.inbox.hasRoom(sender.address, header.sizeBytes, open)
+  )
     throw new TensorRefusedError(TensorRefusal.inboxFull, `no room for another tensor from ${sender.address}`)
   return open
 }

@@ -5,6 +5,12 @@
  * shard), inner step, micro-batch, direction and sender: a pipeline in flight has several
  * micro-batches of a neighbour's inner step on their way at once.
  *
+ * Once a stage took a tensor, the copies other replicas of the same neighbouring task send of
+ * it (a stand-in's, a retry's) are dropped, held or arriving: they would otherwise sit until
+ * the window passes and fill the sender's share, and the next tensor it sends would be
+ * refused. What a stage took is remembered until its window passes (only this node's stages
+ * add to it, never a peer).
+ *
  * What is held is bounded per sender and in total (entries and bytes, runtime/limits.ts).
  * Room is made only by dropping tensors of windows before the one now open (a stage that late
  * has missed its window anyway); a held tensor of the open window or the next is never
@@ -53,8 +59,16 @@ export interface TensorInboxLimits {
   readonly maxBytesPerSender?: number
 }
 
+const slotOf = (window: number, at: TensorAt, direction: Direction): string =>
+  `${window}/${at.step}/${at.innerStep}/${at.microBatch}/${direction}`
 const keyOf = (window: number, at: TensorAt, direction: Direction, from: string): string =>
-  `${window}/${at.step}/${at.innerStep}/${at.microBatch}/${direction}/${from}`
+  `${slotOf(window, at, direction)}/${from}`
+
+/** A tensor a stage took: of which window, and which senders' copies of it are now spare. */
+interface Taken {
+  readonly window: number
+  readonly senders: ReadonlySet<string>
+}
 
 interface Held {
   readonly window: number
@@ -70,6 +84,7 @@ export class TensorInbox {
   readonly #maxBytesPerSender: number
   readonly #held = new Map<string, Held>()
   readonly #waiters = new Map<string, (bytes: Uint8Array) => void>()
+  readonly #taken = new Map<string, Taken>()
   #bytes = 0
   readonly #bySender = new Map<string, { tensors: number; bytes: number }>()
 
@@ -92,6 +107,14 @@ export class TensorInbox {
   }
 
   /**
+   * Is a tensor from `from` a spare copy, one a stage already took from a replica of the same
+   * task? Delivering it drops it, so it needs no room.
+   */
+  isSpare(window: number, at: TensorAt, direction: Direction, from: string): boolean {
+    return this.#taken.get(slotOf(window, at, direction))?.senders.has(from) === true
+  }
+
+  /**
    * Would a tensor of `sizeBytes` from `from` fit, once tensors of windows before `openWindow`
    * are dropped? Asked on the stream's header, before the payload is read.
    */
@@ -104,7 +127,7 @@ export class TensorInbox {
    * Hand a tensor to its waiting stage, or hold it. `openWindow` is the window now open:
    * held tensors of earlier windows may be dropped to make room. Throws InboxFullError when
    * the tensor does not fit within the bounds (nothing held is evicted for it). Says whether
-   * a waiting stage took it or it is held.
+   * a waiting stage took it, it is held, or it was a spare copy and is dropped.
    */
   deliver(
     window: number,
@@ -113,7 +136,7 @@ export class TensorInbox {
     from: string,
     bytes: Uint8Array,
     openWindow: number,
-  ): 'taken' | 'held' {
+  ): 'taken' | 'held' | 'spare' {
     const key = keyOf(window, at, direction, from)
     const waiter = this.#waiters.get(key)
     if (waiter !== undefined) {
@@ -121,6 +144,7 @@ export class TensorInbox {
       waiter(bytes)
       return 'taken'
     }
+    if (this.isSpare(window, at, direction, from)) return 'spare'
     // A sender's second copy of one tensor (a retried send) replaces the first.
     this.#remove(key)
     this.#dropBefore(openWindow)
@@ -148,7 +172,7 @@ export class TensorInbox {
   /**
    * The first tensor from any of `senders` (the replicas of one neighbouring task, whose honest
    * members send identical bytes), waiting up to `timeoutMs` for one to arrive. The others'
-   * copies, if they come, stay held until their window passes.
+   * copies are spare from then on: dropped if held, and when they come.
    */
   async takeFirst(
     window: number,
@@ -159,21 +183,23 @@ export class TensorInbox {
     signal?: AbortSignal,
   ): Promise<Uint8Array> {
     const keys = senders.map((from) => keyOf(window, at, direction, from))
+    const took = (bytes: Uint8Array): Uint8Array => {
+      for (const key of keys) this.#remove(key)
+      this.#taken.set(slotOf(window, at, direction), { window, senders: new Set(senders) })
+      return bytes
+    }
     for (const key of keys) {
       const held = this.#held.get(key)
-      if (held !== undefined) {
-        this.#remove(key)
-        return held.bytes
-      }
+      if (held !== undefined) return took(held.bytes)
     }
     const what = `${window}/${at.step}/${at.innerStep}/${at.microBatch}/${direction} from ${senders.join(' or ')}`
     const abort = new AbortController()
     const onAbort = (): void => abort.abort()
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      return await Promise.race([
+      const bytes = await Promise.race([
         new Promise<Uint8Array>((resolve) => {
-          // The first arrival answers; a second replica's copy after it is held, not lost.
+          // The first arrival answers; a second replica's copy after it is spare.
           const answer = (bytes: Uint8Array): void => {
             for (const key of keys) this.#waiters.delete(key)
             resolve(bytes)
@@ -184,6 +210,7 @@ export class TensorInbox {
           throw new TensorWaitTimeoutError(what, timeoutMs)
         }),
       ])
+      return took(bytes)
     } finally {
       for (const key of keys) this.#waiters.delete(key)
       abort.abort()
@@ -203,6 +230,7 @@ export class TensorInbox {
 
   #dropBefore(openWindow: number): void {
     for (const [key, h] of this.#held) if (h.window < openWindow) this.#remove(key)
+    for (const [slot, t] of this.#taken) if (t.window < openWindow) this.#taken.delete(slot)
   }
 
   #remove(key: string): void {

@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { formatReport } from '../../testnet/report.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
+import { withDashboardPort } from './dashboard.ts'
 import { hostsRefused, loadPlan, runAllStages } from './testnet.ts'
 
 async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
@@ -29,21 +30,21 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const jsonFile = args.values.json
   if (typeof jsonFile === 'string')
     writeFileSync(jsonFile, `${JSON.stringify({ ...result.report, faults: result.faults, invariants }, null, 2)}\n`)
-  if (result.interrupted) return 130
   const broken = invariants.filter((i) => !i.ok)
-  if (broken.length > 0 || invariants.length === 0) {
+  const failed = !result.interrupted && (broken.length > 0 || invariants.length === 0)
+  if (failed)
     io.err(
       `r3mes chaos: ${broken.length > 0 ? `invariants broken: ${broken.map((i) => i.name).join(', ')}` : 'the invariants were not checked'}; reproduce with: r3mes chaos ${file} (seed ${plan.topology.seed})`,
     )
-    return ExitCode.failure
-  }
-  return ExitCode.ok
+  await result.finish()
+  if (result.interrupted) return 130
+  return failed ? ExitCode.failure : ExitCode.ok
 }
 
 export const chaosCommand: Command = {
   name: 'chaos',
   summary: 'run a testnet under scheduled faults and check the invariants',
-  usage: 'r3mes chaos <scenario.yaml> [--json FILE] [--dir DIR] [--keep] [--hosts]',
+  usage: 'r3mes chaos <scenario.yaml> [--json FILE] [--dir DIR] [--keep] [--hosts] [--dashboard [PORT]]',
   help: `Runs the network a scenario file describes (topology/chaos/ has examples) with its fault
 schedule and misbehaving nodes, lets it settle after the last fault, then checks: one block
 and one app hash per height on every node, token conservation, every acknowledged submission
@@ -56,14 +57,18 @@ Options:
   --dir DIR          run folder (default: a new folder under the system temp folder)
   --keep             keep the run folder (node logs, stores) afterwards
   --log-level LEVEL  node log level in the run folder (default info)
-  --hosts            each node in its own network namespace on a virtual LAN (as r3mes testnet)`,
+  --hosts            each node in its own network namespace on a virtual LAN (as r3mes testnet)
+  --dashboard [PORT] serve a live page of the run (as r3mes testnet), with the fault timeline
+                     and each invariant's result`,
   options: {
     json: { type: 'string' },
     dir: { type: 'string' },
     keep: { type: 'boolean' },
     hosts: { type: 'boolean' },
     'log-level': { type: 'string' },
+    dashboard: { type: 'string' },
   },
   allowPositionals: true,
+  prepareArgs: withDashboardPort,
   run,
 }

@@ -22,11 +22,19 @@ import { readPassphraseFile } from '../../operator/keystore.ts'
 import { sleep } from '../../runtime/clock.ts'
 import { writeFileDurable } from '../../runtime/durable-file.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
+import { MAX_TRACE_STEPS } from '../../runtime/limits.ts'
 import { createLogger } from '../../runtime/logger.ts'
 import { SeededRandom } from '../../runtime/random.ts'
 import { SkewedClock } from '../../runtime/skewed-clock.ts'
 import { SystemClock } from '../../runtime/system-clock.ts'
-import { MISBEHAVIOURS, type Misbehaviour, NODE_ROLES, type NodeRole, parseMisbehaviour } from '../../topology/roles.ts'
+import {
+  DEFAULT_SPOT_STEPS,
+  MISBEHAVIOURS,
+  type Misbehaviour,
+  NODE_ROLES,
+  type NodeRole,
+  parseMisbehaviour,
+} from '../../topology/roles.ts'
 import { BACKENDS } from '../../topology/schema.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
 import { readAgainstConfig, valuesWithConfig } from '../node-config.ts'
@@ -99,6 +107,8 @@ export interface NodeOptions {
   readonly bootstrap: string[]
   readonly backend: (typeof BACKENDS)[number]
   readonly challengeFraction: number
+  /** Inner steps of a task a challenger re-executes (0: the whole task). */
+  readonly spotSteps: number
   readonly modelDir?: string
   readonly heartbeatMs: number
   /** Where the HTTP API listens. */
@@ -160,6 +170,7 @@ export function readNodeOptions(home: string, v: ParsedCommandArgs['values']): N
     bootstrap: multiaddrsOption(v, 'bootstrap', { peer: true }),
     backend: oneOf(stringOption(v, 'backend', 'auto'), BACKENDS, '--backend'),
     challengeFraction: numberOption(v, 'challenge-fraction', 0.25, 0, 1),
+    spotSteps: spotStepsOption(v),
     ...(modelDir === undefined ? {} : { modelDir }),
     heartbeatMs: intOption(v, 'heartbeat-ms', 700, 50, 10_000),
     api: apiAddress(v),
@@ -218,6 +229,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
       bootstrap: o.bootstrap,
       backend: o.backend,
       challengeFraction: o.challengeFraction,
+      spotSteps: o.spotSteps,
       misbehaviours: o.misbehaviours,
       modelDir: o.modelDir,
       gossip: { heartbeatMs: o.heartbeatMs },
@@ -304,6 +316,8 @@ Options:
   --model DIR             publish this backbone folder (it must be the genesis model)
   --backend NAME          kernels to train and re-execute with: \${BACKENDS.join(', ')} (default auto)
   --challenge-fraction F  share of submissions a challenger re-executes (default 0.25)
+  --spot-steps N|all      inner steps of a task a challenger re-executes, drawn in secret, beside
+                          the pseudo-gradient check; all or 0: the whole task (default ${DEFAULT_SPOT_STEPS})
   --misbehave NAME        for tests only: ${MISBEHAVIOURS.join(', ')}
   --ready-file FILE       also write the ready line to FILE
   --name NAME             name in the logs (default node)
@@ -334,6 +348,7 @@ Options:
     model: { type: 'string' },
     backend: { type: 'string' },
     'challenge-fraction': { type: 'string' },
+    'spot-steps': { type: 'string' },
     misbehave: { type: 'string', multiple: true },
     'ready-file': { type: 'string' },
     name: { type: 'string' },
@@ -346,4 +361,19 @@ Options:
   },
   allowPositionals: false,
   run,
+}
+
+/** `--spot-steps N|all`: inner steps of a task a challenger re-executes; all (0) is the whole task. */
+function spotStepsOption(values: ParsedCommandArgs['values']): number {
+  const v = values['spot-steps']
+  if (v === undefined) return DEFAULT_SPOT_STEPS
+  if (v === 'all') return 0
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || Number(v) > MAX_TRACE_STEPS)
+    throw new InvalidArgumentError(
+      `--spot-steps must be 'all' or an integer in [0, ${MAX_TRACE_STEPS}], got '${String(v)}'`,
+      {
+        option: 'spot-steps',
+      },
+    )
+  return Number(v)
 }

@@ -2,6 +2,7 @@
 import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { TestnetFeed } from '../../dashboard/testnet-feed.ts'
 import { InvalidArgumentError } from '../../runtime/errors.ts'
 import { SystemClock } from '../../runtime/system-clock.ts'
 import { hostsAvailable } from '../../testnet/hosts.ts'
@@ -14,6 +15,13 @@ import { DEFAULT_TOPOLOGY_FILE, loadTopology } from '../../topology/load.ts'
 import type { NetworkPlan } from '../../topology/types.ts'
 import { type CliIo, type Command, ExitCode, type ParsedCommandArgs } from '../command.ts'
 import { oneOf, stringOption } from '../options.ts'
+import {
+  DEFAULT_DASHBOARD_PORT,
+  dashboardPort,
+  startRunDashboard,
+  untilInterrupted,
+  withDashboardPort,
+} from './dashboard.ts'
 
 /** Load and expand a topology, printing its problems (exit 65) when it is invalid. */
 export async function loadPlan(file: string, io: CliIo): Promise<NetworkPlan | number> {
@@ -68,32 +76,65 @@ export function hostsRefused(command: string, args: ParsedCommandArgs, io: CliIo
 
 const STAGES = ['setup', 'start', 'run', 'stop', 'cleanup'] as const
 
-/** Every stage in order with the progress view, for `testnet` and (with `chaos`) `r3mes chaos`. */
+/**
+ * Every stage in order with the progress view, for `testnet` and (with `chaos`) `r3mes chaos`;
+ * with `--dashboard`, the live page follows the run from its setup on. Once the report is
+ * printed, `finish` keeps the page up (showing the run's last state) until Ctrl-C.
+ */
 export async function runAllStages(
   plan: NetworkPlan,
   args: ParsedCommandArgs,
   io: CliIo,
   chaos: boolean,
-): Promise<TestnetRun> {
+): Promise<TestnetRun & { finish(): Promise<void> }> {
   const clock = new SystemClock()
   const kind = chaos ? 'chaos' : 'testnet'
   const dir = stringOption(args.values, 'dir', join(tmpdir(), `r3mes-${kind}-${plan.topology.name}-${clock.nowMs()}`))
   const view = progressView(io)
-  return runTestnet(plan, {
-    dir,
-    clock,
-    keep: args.values.keep === true,
-    logLevel: stringOption(args.values, 'log-level', 'info'),
-    hosts: args.values.hosts === true,
-    signal: io.signal,
-    chaos,
-    onProgress: (p) => view.update(p),
-    onStage: (s, d) => view.stage(s, d),
-  })
+  const port = dashboardPort(args)
+  const feed = new TestnetFeed({ clock })
+  const dashboard =
+    port === undefined ? undefined : await startRunDashboard(`${kind} ${plan.topology.name}`, kind, port, feed, io)
+  try {
+    const result = await runTestnet(plan, {
+      dir,
+      clock,
+      keep: args.values.keep === true,
+      logLevel: stringOption(args.values, 'log-level', 'info'),
+      hosts: args.values.hosts === true,
+      signal: io.signal,
+      chaos,
+      onProgress: (p) => view.update(p),
+      onStage: (s, d) => {
+        feed.setStage(s)
+        view.stage(s, d)
+      },
+      onTestnet: (net) => feed.attach(net),
+      onInvariants: (results) => feed.setInvariants(results),
+    })
+    feed.setStage(result.interrupted ? 'interrupted' : 'done')
+    return {
+      ...result,
+      async finish() {
+        if (dashboard === undefined) return
+        if (!result.interrupted) {
+          await dashboard.refresh()
+          io.progress.write(`dashboard: the run's last state stays at ${dashboard.url}; Ctrl-C to exit\n`)
+          await untilInterrupted(io)
+        }
+        await dashboard.close()
+      },
+    }
+  } catch (error) {
+    await dashboard?.close()
+    throw error
+  }
 }
 
 async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const stage = args.values.stage
+  if (stage !== undefined && args.values.dashboard !== undefined)
+    throw new InvalidArgumentError('--dashboard follows a whole run: it cannot be used with --stage')
   if (stage !== undefined && args.values.hosts === true)
     throw new InvalidArgumentError('--hosts runs every stage in one command: it cannot be used with --stage')
   const refused = hostsRefused('testnet', args, io)
@@ -108,6 +149,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   if (args.values.keep === true) io.out(`  run folder (logs, stores): ${result.layout.dir}`)
   const jsonFile = args.values.json
   if (typeof jsonFile === 'string') writeFileSync(jsonFile, `${JSON.stringify(result.report, null, 2)}\n`)
+  await result.finish()
   if (result.interrupted) return 130
   return result.report.finished ? ExitCode.ok : ExitCode.failure
 }
@@ -172,7 +214,8 @@ async function runStage(stage: (typeof STAGES)[number], args: ParsedCommandArgs,
 export const testnetCommand: Command = {
   name: 'testnet',
   summary: 'launch a local multi-node network from a topology file',
-  usage: 'r3mes testnet [topology.yaml] [--json FILE] [--dir DIR] [--keep] [--hosts] [--stage STAGE]',
+  usage:
+    'r3mes testnet [topology.yaml] [--json FILE] [--dir DIR] [--keep] [--hosts] [--dashboard [PORT]] [--stage STAGE]',
   help: `Launches the network a topology file describes (default: the embedded
 topology/default.yaml), one process per node on loopback, shows its progress (height,
 window, held-out loss, submissions, disputes), and ends with a report. Ctrl-C stops every
@@ -189,6 +232,9 @@ Options:
   --hosts            run each node in its own network namespace with its own address on a
                      virtual LAN (ip netns + veth, made by the run and removed after; needs
                      root and iproute2, refuses otherwise)
+  --dashboard [PORT] serve a live page of the run on http://127.0.0.1:PORT (default
+                     ${DEFAULT_DASHBOARD_PORT}; 0: any free port), as \`r3mes dashboard\` does, plus the
+                     run's stage; it stays up after the report until Ctrl-C
   --stage STAGE      run one stage alone: setup [topology.yaml], start, run, stop, cleanup
                      (each needs --dir)`,
   options: {
@@ -198,7 +244,9 @@ Options:
     keep: { type: 'boolean' },
     hosts: { type: 'boolean' },
     'log-level': { type: 'string' },
+    dashboard: { type: 'string' },
   },
   allowPositionals: true,
+  prepareArgs: withDashboardPort,
   run,
 }

@@ -13,9 +13,14 @@ import {
   claimCheckMachine,
   claimsDue,
 } from '../../../src/actors/roles/challenger.ts'
-import type { Recheck } from '../../../src/actors/roles/reexecute.ts'
+import type { ChallengerRecheck as Recheck } from '../../../src/actors/roles/spot-check.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
-import { decodeStepTrace, stepLeaf } from '../../../src/actors/training/step-trace.ts'
+import {
+  decodeStepTrace,
+  STEP_TRACE_KIND,
+  type StepTraceIndex,
+  stepLeaf,
+} from '../../../src/actors/training/step-trace.ts'
 import type { Claim } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
 import { cidOf } from '../../../src/codec/cid.ts'
@@ -142,6 +147,37 @@ describe('actors: challenger role machine', () => {
     assert.deepEqual(h.announced, [{ subnet: 0, cids: [msg?.trace, ...index.tensors] }])
   })
 
+  it('names, for a spot check’s divergence, the owner’s trace with its own leaf at that step, storing and announcing only that leaf and the index', async () => {
+    const ownerBytes = [new Uint8Array([1]), new Uint8Array([2]), new Uint8Array([3])]
+    const owner: StepTraceIndex = {
+      v: 2,
+      kind: STEP_TRACE_KIND,
+      task: 'wrong',
+      leaves: ownerBytes.map(stepLeaf),
+      tensors: ownerBytes.map((b) => cidOf(b).toString()),
+    }
+    const mine = new Uint8Array([9, 9])
+    const h = harness({
+      wrong: async () => ({
+        honest: false,
+        reason: 'inner step 1 does not re-execute to the owner’s leaf',
+        divergence: { step: 1, bytes: mine, owner },
+      }),
+      right: async () => ({ honest: true, reason: 'the drawn inner steps re-execute bit for bit' }),
+      slow: async () => ({ honest: true, reason: 'the drawn inner steps re-execute bit for bit' }),
+    })
+    await h.block(20)
+    const [msg] = h.sent as Extract<Msg, { type: 'challenge' }>[]
+    assert.deepEqual([h.sent.length, msg?.claimId, msg?.bond], [1, 'wrong', 100n])
+    const index = decodeStepTrace(h.stored.get(msg?.trace as string) as Uint8Array)
+    const mineCid = cidOf(mine).toString()
+    assert.deepEqual(index.leaves, [owner.leaves[0], stepLeaf(mine), owner.leaves[2]])
+    assert.deepEqual(index.tensors, [owner.tensors[0], mineCid, owner.tensors[2]])
+    assert.deepEqual(h.stored.get(mineCid), mine)
+    assert.ok(!h.stored.has(owner.tensors[0] as string), 'the owner’s leaves are named, not stored again')
+    assert.deepEqual(h.announced, [{ subnet: 0, cids: [msg?.trace, mineCid] }])
+  })
+
   it('challenges a mismatch with the bond, clears a match, and retries a failed fetch at a later block', async () => {
     let slowCalls = 0
     const h = harness({
@@ -166,6 +202,41 @@ describe('actors: challenger role machine', () => {
     await h.block(21)
     assert.deepEqual(h.checks.sort(), ['right', 'slow', 'slow', 'wrong'], 'only the failed check runs again')
     assert.equal(h.sent.length, 1)
+  })
+
+  it('starts an aggregate in its reserved slot while both usual slots re-execute submissions', async () => {
+    let release = (): void => undefined
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const busy = async (): Promise<Recheck> => {
+      await held
+      return { honest: true, reason: 'the gradient re-executes bit for bit' }
+    }
+    const aggregate: Claim = { ...claim('agg/1/0', 'accepted', 'r3mes1aggregator'), kind: 'aggregate', taskId: null }
+    const h = harness({
+      wrong: busy,
+      right: busy,
+      slow: busy,
+      'agg/1/0': async () => ({ honest: false, reason: 'the aggregate differs from its recomputation' }),
+    })
+    await h.block(20)
+    assert.deepEqual(h.checks, ['wrong', 'right'], 'two submissions fill the usual slots')
+    CLAIMS.push(aggregate)
+    try {
+      await h.block(21)
+      assert.deepEqual(h.checks, ['wrong', 'right', 'agg/1/0'], 'the aggregate does not wait behind them')
+      assert.deepEqual(
+        h.sent.map((m) => (m as { claimId?: string }).claimId),
+        ['agg/1/0'],
+      )
+      assert.equal(h.mostRunning(), 3)
+    } finally {
+      CLAIMS.pop()
+      release()
+    }
+    await h.block(22)
+    assert.deepEqual(h.checks, ['wrong', 'right', 'agg/1/0', 'slow'], 'a freed slot goes to the submission waiting')
   })
 
   it('does not check again a claim whose challenge period is over', async () => {

@@ -157,6 +157,14 @@ const CASES: readonly Case[] = [
     forbidden: ["import { main } from '../cli/main.ts'"],
     allowed: ["import { startNode } from '../actors/node.ts'", "import { loadTopology } from '../topology/load.ts'"],
   },
+  {
+    folder: 'dashboard',
+    forbidden: ["import { main } from '../cli/main.ts'", "import { createHash } from 'node:crypto'"],
+    allowed: [
+      "import { Router } from '../actors/http/http-server.ts'",
+      "import { Testnet } from '../testnet/testnet.ts'",
+    ],
+  },
 ]
 
 describe('lint: the dependency direction of docs/ARCHITECTURE.md §3', function () {

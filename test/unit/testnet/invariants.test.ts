@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import type { Aggregation, Claim } from '../../../src/chain/state.ts'
-import { checkAggregatesRedone, checkServedModels } from '../../../src/testnet/invariants.ts'
+import { checkAggregatesRedone, checkServedModels, judgeCopier } from '../../../src/testnet/invariants.ts'
 
 function submission(id: string, status: Claim['status']): Claim {
   return {
@@ -102,6 +102,26 @@ describe('testnet invariants: convicted work never served, slashed aggregates re
     const open = checkAggregatesRedone([slashed], new Map([['0/0', inTime]]), cheats, 100)
     assert.equal(open.ok, true)
     assert.match(open.detail, /still open at the end of the run/)
+    // Submitted after the claims were read: the record names the redo, still in its challenge period.
+    const submitted = record({
+      stage: 'submitted',
+      attempt: 2,
+      claimId: 'agg/0/0/2',
+      deadline: 90,
+      finishedHeight: null,
+    })
+    const late = checkAggregatesRedone([slashed], new Map([['0/0', submitted]]), cheats, 100)
+    assert.equal(late.ok, true, late.detail)
+    assert.match(late.detail, /attempt 2 submitted \(agg\/0\/0\/2\)/)
     assert.equal(checkAggregatesRedone([redo], none, cheats, 100).detail, 'no aggregate was slashed: nothing to redo')
+  })
+
+  it('a copier is caught when none of its claims is paid, and fails the check when it made none to judge', () => {
+    const copy = { ...submission('0.0.0/c', 'flagged'), flag: 'copied' } as Claim
+    assert.equal(judgeCopier('miner-1-1', [copy]).ok, true)
+    assert.equal(judgeCopier('miner-1-1', [submission('1.0.0/c', 'accepted')]).ok, false)
+    const none = judgeCopier('miner-1-1', [])
+    assert.equal(none.ok, false)
+    assert.match(none.detail, /made no claim, so nothing was tested/)
   })
 })

@@ -46,4 +46,16 @@ describe('testnet invariant: withheld content', () => {
     assert.equal(r.ok, true)
     assert.match(r.detail, /1 challenges of withheld claims/)
   })
+
+  it('fails, saying nothing was tested, when a withholder is planted but none of its claims was disputed', () => {
+    const r = checkWithheldPenalties(
+      [challenge('ch-0', 'h', ['verifier'], [])],
+      claims,
+      new Set(['withholder']),
+      honest,
+      names,
+    )
+    assert.equal(r.ok, false)
+    assert.match(r.detail, /no challenge of a withheld claim/)
+  })
 })
