@@ -142,6 +142,7 @@ const CASES: readonly Case[] = [
       "import { startTestnet } from '../testnet/testnet.ts'",
       "import { main } from '../cli/main.ts'",
       "import { minerMachine } from '../actors/roles/miner.ts'",
+      "import { startCollector } from '../dashboard/collector.ts'",
       "import { createLibp2p } from 'libp2p'",
       "import { createHash } from 'node:crypto'",
     ],
