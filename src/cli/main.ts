@@ -16,6 +16,7 @@ import { mlCommand } from './commands/ml.ts'
 import { nodeCommand } from './commands/node.ts'
 import { queryCommand } from './commands/query.ts'
 import { serveCommand } from './commands/serve.ts'
+import { simCommand } from './commands/sim.ts'
 import { testnetCommand } from './commands/testnet.ts'
 import { topologyCommand } from './commands/topology.ts'
 import { txCommand } from './commands/tx.ts'
@@ -29,6 +30,7 @@ export const commands: readonly Command[] = [
   txCommand,
   queryCommand,
   chaosCommand,
+  simCommand,
   dashboardCommand,
   topologyCommand,
   genesisCommand,

@@ -136,6 +136,24 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    folder: 'sim',
+    forbidden: [
+      "import { startNetNode } from '../net/node.ts'",
+      "import { startTestnet } from '../testnet/testnet.ts'",
+      "import { main } from '../cli/main.ts'",
+      "import { minerMachine } from '../actors/roles/miner.ts'",
+      "import { startCollector } from '../dashboard/collector.ts'",
+      "import { createLibp2p } from 'libp2p'",
+      "import { createHash } from 'node:crypto'",
+    ],
+    allowed: [
+      "import { ConsensusNode } from '../consensus/node.ts'",
+      "import { ChainApp } from '../chain/app.ts'",
+      "import { ChainApplication } from '../actors/chain-application.ts'",
+      "import { SimulatedClock } from '../runtime/clock.ts'",
+    ],
+  },
+  {
     folder: 'testnet',
     forbidden: ["import { main } from '../cli/main.ts'"],
     allowed: ["import { startNode } from '../actors/node.ts'", "import { loadTopology } from '../topology/load.ts'"],

@@ -1,0 +1,58 @@
+/**
+ * The deterministic cost model that stands in for training in the simulator. A task's
+ * "gradient" is a fixed-size byte string drawn from Philox keyed by exactly what determines a
+ * real task's result (the window seed, the task id, its data set and shard), so every honest
+ * replica of a task produces the same bytes, and its CID is computed by `cidOf`, as a real
+ * gradient bundle's is: the chain's L1 comparison, a verifier's re-execution and an arbiter's
+ * judgement see what they would see for real. A cheat perturbs one byte, so its CID differs
+ * from every honest replica's. Training time is `innerSteps × stepMs` of simulated time.
+ */
+
+import type { Task } from '../chain/state.ts'
+import { fromHex } from '../codec/bytes.ts'
+import { cidOf } from '../codec/cid.ts'
+import { deriveKey, PhiloxStream } from '../codec/prng.ts'
+
+/** Bytes of a modelled gradient: enough for distinct CIDs, small enough to cost nothing. */
+const GRADIENT_BYTES = 64
+
+export interface CostModel {
+  /** Simulated ms one optimizer step takes on a miner. */
+  readonly stepMs: number
+  /** Inner steps per task (the chain's `innerSteps`). */
+  readonly innerSteps: number
+}
+
+/** The gradient bytes an honest miner produces for `task` of the window opened with `windowSeed` (hex). */
+export function honestGradient(task: Task, windowSeed: string): Uint8Array {
+  const key = deriveKey(
+    fromHex(windowSeed, 32) as Uint8Array,
+    `r3mes/sim/gradient/1\0${task.id}\0${task.datasetCid}\0${task.datasetShard}`,
+  )
+  const stream = new PhiloxStream(key)
+  const out = new Uint8Array(GRADIENT_BYTES)
+  for (let i = 0; i < GRADIENT_BYTES; i++) out[i] = stream.nextInt(256)
+  return out
+}
+
+/** A wrong gradient: the honest one with one byte changed (which one, from `salt`). */
+export function wrongGradient(task: Task, windowSeed: string, salt: number): Uint8Array {
+  const out = honestGradient(task, windowSeed)
+  const at = salt % GRADIENT_BYTES
+  out[at] = ((out[at] as number) + 1 + (salt % 255)) & 0xff
+  return out
+}
+
+export function gradientCid(bytes: Uint8Array): string {
+  return cidOf(bytes).toString()
+}
+
+/** What re-executing `task` gives: the CID an honest replica reveals. */
+export function expectedCid(task: Task, windowSeed: string): string {
+  return gradientCid(honestGradient(task, windowSeed))
+}
+
+/** Simulated time one task takes to train. */
+export function trainingMs(model: CostModel): number {
+  return model.stepMs * model.innerSteps
+}

@@ -1,0 +1,362 @@
+/**
+ * Everyone in a simulated network who is not running consensus, acting on the chain state
+ * after each block, with the chain's own transactions, signatures and VRF proofs:
+ * - miners train each task the window assigns them (the cost model, cost-model.ts), commit,
+ *   then reveal in a later block; cheaters reveal a wrong gradient;
+ * - challengers re-execute every revealed submission and challenge each whose CID is not the
+ *   recomputed one, with the chain's minimum bond;
+ * - verifiers evaluate their private VRF ticket for every L2 attempt they are eligible for,
+ *   claim the seat when selected and, once seated, answer from their own re-execution;
+ * - arbiters seated on an L3 panel vote from their own re-execution (content is always
+ *   available here, so availability disputes get 'no_fault');
+ * - the drawn validator aggregates each (window, subnet) when it falls due.
+ * These are models of the role machines in src/actors/roles (which need libp2p, a content
+ * store and the trainer), not those machines: the decisions are the same, the transport is
+ * the simulated network and the training is the cost model.
+ */
+import { TxCode } from '../chain/errors.ts'
+import { arbiterProof, drawOf } from '../chain/game.ts'
+import type { KeyPair } from '../chain/keys.ts'
+import type { ChainState, Claim, Task } from '../chain/state.ts'
+import { commitmentOf, type Msg } from '../chain/tx.ts'
+import { betaBytes, betterTicket, verifierTicket } from '../chain/verifier-draw.ts'
+import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
+import { toHex } from '../codec/bytes.ts'
+import { cidOf } from '../codec/cid.ts'
+import { sha256 } from '../codec/hash.ts'
+import type { Clock } from '../runtime/clock.ts'
+import { type CostModel, expectedCid, gradientCid, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
+import { Outbox, type PreCheck, type Queued, type Settled } from './outbox.ts'
+
+export interface ParticipantsInit {
+  readonly chainId: string
+  readonly fee: bigint
+  readonly miners: readonly KeyPair[]
+  /** Addresses of the miners that reveal wrong gradients. */
+  readonly cheaters: ReadonlySet<string>
+  readonly verifiers: readonly KeyPair[]
+  readonly arbiters: readonly KeyPair[]
+  readonly challengers: readonly KeyPair[]
+  /** Validators' account keys (they aggregate). */
+  readonly validators: readonly KeyPair[]
+  readonly costModel: CostModel
+  /** Miners train windows 0 … trainWindows − 1 and then stop, so the run can settle. */
+  readonly trainWindows: number
+}
+
+export interface ParticipantsComponents {
+  readonly clock: Clock
+  /** Hand encoded transactions to the network (every validator's mempool). */
+  readonly submit: (txs: readonly Uint8Array[]) => void
+}
+
+/** A wrong submission that reached the chain: what the invariants hold the game to. */
+export interface CheatRecord {
+  readonly claimId: string
+  readonly owner: string
+  readonly revealedHeight: number
+}
+
+export interface ParticipantStats {
+  /** Applied transactions by message type. */
+  readonly applied: Map<string, number>
+  /** Refused transactions by message type and code (`type:code`). */
+  readonly refused: Map<string, number>
+  /** Simulated ms from sending to the block that applied it, per applied transaction. */
+  readonly latenciesMs: number[]
+}
+
+export class Participants {
+  readonly #init: ParticipantsInit
+  readonly #c: ParticipantsComponents
+  readonly #outboxes = new Map<string, Outbox>()
+  readonly #keys = new Map<string, KeyPair>()
+  readonly #minerSet: Set<string>
+  /** Work already started, so a block seen again (or a later one) starts it once: `kind/id`. */
+  readonly #started = new Set<string>()
+  /** Submissions revealed, waiting for L1 before a challenger re-executes them. */
+  readonly #toCheck = new Set<string>()
+  /** Submissions a challenger found wrong and that are not slashed yet. */
+  readonly #wrong = new Set<string>()
+  /** Wrong submissions with a challenge on its way into a block. */
+  readonly #challenging = new Set<string>()
+  readonly cheats = new Map<string, CheatRecord>()
+  readonly stats: ParticipantStats = { applied: new Map(), refused: new Map(), latenciesMs: [] }
+  #state: ChainState | undefined
+  #check: PreCheck | undefined
+  #height = 0
+  #lastWindow = -1
+
+  constructor(init: ParticipantsInit, components: ParticipantsComponents) {
+    this.#init = init
+    this.#c = components
+    this.#minerSet = new Set(init.miners.map((k) => k.address))
+    const all = [...init.validators, ...init.miners, ...init.verifiers, ...init.arbiters, ...init.challengers]
+    for (const k of all) {
+      this.#keys.set(k.address, k)
+      if (!this.#outboxes.has(k.address)) this.#outboxes.set(k.address, new Outbox(k, init.chainId, init.fee))
+    }
+  }
+
+  /** Transactions still waiting for a block, over all accounts. */
+  get pending(): number {
+    let n = 0
+    for (const o of this.#outboxes.values()) n += o.pending
+    return n
+  }
+
+  /**
+   * Block `height` was executed and `state` is the chain after it; `results` are its
+   * transactions' outcomes by id, and `check` is the chain's own check of a transaction against
+   * that state. Settle, react, and send what is due.
+   */
+  onBlock(
+    state: ChainState,
+    height: number,
+    results: ReadonlyMap<string, { code: string; log: string }>,
+    check: PreCheck,
+  ): void {
+    this.#state = state
+    this.#height = height
+    this.#check = check
+    this.#stepAll(results)
+    if (state.globals.currentWindow !== this.#lastWindow) {
+      this.#lastWindow = state.globals.currentWindow
+      if (this.#lastWindow < this.#init.trainWindows) this.#train(state, this.#lastWindow)
+    }
+    this.#challenge(state)
+    this.#verify(state)
+    this.#arbitrate(state)
+    this.#aggregate(state)
+    this.#stepAll(new Map())
+  }
+
+  #settled(s: Settled): void {
+    const type = s.queued.msg.type
+    if (s.code === TxCode.ok) {
+      this.stats.applied.set(type, (this.stats.applied.get(type) ?? 0) + 1)
+      this.stats.latenciesMs.push(s.latencyMs)
+      s.queued.onApplied?.()
+      return
+    }
+    const key = `${type}:${s.code}`
+    this.stats.refused.set(key, (this.stats.refused.get(key) ?? 0) + 1)
+    s.queued.onDropped?.()
+  }
+
+  /** Settle and send for every account (a follow-up pushed while settling goes out in the same pass). */
+  #stepAll(results: ReadonlyMap<string, { code: string; log: string }>): void {
+    const txs: Uint8Array[] = []
+    for (const outbox of this.#outboxes.values()) txs.push(...this.#step(outbox, results))
+    if (txs.length > 0) this.#c.submit(txs)
+  }
+
+  #step(outbox: Outbox, results: ReadonlyMap<string, { code: string; log: string }>): Uint8Array[] {
+    const state = this.#state
+    const check = this.#check
+    if (state === undefined || check === undefined) return []
+    const now = this.#c.clock.monotonicMs()
+    const out: Uint8Array[] = []
+    let step = outbox.step(state, results, this.#height, now, check)
+    for (;;) {
+      out.push(...step.send)
+      for (const s of step.settled) this.#settled(s)
+      // A settled transaction's follow-up (a reveal after its commit) may be next in line.
+      if (step.settled.length === 0 || outbox.pending === 0) break
+      step = outbox.step(state, new Map(), this.#height, now, check)
+    }
+    return out
+  }
+
+  #push(address: string, msg: Msg, options: Omit<Queued, 'msg'> = {}): void {
+    ;(this.#outboxes.get(address) as Outbox).push(msg, options)
+  }
+
+  /** Each sim miner trains its tasks of the window just opened; it commits when done, reveals after. */
+  #train(state: ChainState, window: number): void {
+    const w = state.windows.get(windowKey(window))
+    if (w === undefined) return
+    const ms = trainingMs(this.#init.costModel)
+    for (const task of tasksOf(state, window))
+      for (const miner of task.miners) {
+        if (!this.#minerSet.has(miner)) continue
+        const cheat = this.#init.cheaters.has(miner)
+        const bytes = cheat ? wrongGradient(task, w.seed, minerSalt(miner)) : honestGradient(task, w.seed)
+        const cid = gradientCid(bytes)
+        const salt = toHex(sha256('r3mes/sim/salt/1\0', miner, '\0', task.id).subarray(0, 16))
+        const id = submissionId(task.id, miner)
+        this.#c.clock.setTimer(ms, () => {
+          const lastHeight = w.closeHeight - 1
+          const reveal = (): void =>
+            this.#push(
+              miner,
+              { type: 'reveal', taskId: task.id, cid, salt, metadata: '{}' },
+              {
+                lastHeight,
+                onApplied: () => {
+                  this.#toCheck.add(id)
+                  if (cheat) this.cheats.set(id, { claimId: id, owner: miner, revealedHeight: this.#height })
+                },
+              },
+            )
+          const commitment = commitmentOf(cid, miner, task.id, salt)
+          this.#push(miner, { type: 'commit', taskId: task.id, commitment }, { lastHeight, onApplied: reveal })
+          const txs = this.#step(this.#outboxes.get(miner) as Outbox, new Map())
+          if (txs.length > 0) this.#c.submit(txs)
+        })
+      }
+  }
+
+  /**
+   * Challengers re-execute every submission L1 has settled and challenge the wrong ones; a
+   * challenge that lapses (no verifier or panel decided) is opened again while the claim can
+   * still be challenged.
+   */
+  #challenge(state: ChainState): void {
+    for (const id of [...this.#toCheck]) {
+      const claim = state.claims.get(id)
+      if (claim === undefined) {
+        this.#toCheck.delete(id)
+        continue
+      }
+      if (claim.status === 'revealed') continue
+      this.#toCheck.delete(id)
+      if (claim.flag === 'copied' || claim.status === 'slashed') continue
+      if (rightfulCid(state, claim) !== claim.cid) this.#wrong.add(id)
+    }
+    const bond = state.params.baseReward * BigInt(state.params.bondMultiple)
+    for (const id of [...this.#wrong]) {
+      const claim = state.claims.get(id)
+      if (claim === undefined || claim.status === 'slashed' || this.#height >= claim.challengeUntil) {
+        this.#wrong.delete(id)
+        continue
+      }
+      if (claim.status === 'challenged' || this.#challenging.has(id)) continue
+      // Never a challenger that owns the claim (the chain refuses self-challenges).
+      const who = this.#init.challengers.find((c) => c.address !== claim.owner)
+      if (who === undefined) continue
+      this.#challenging.add(id)
+      const done = (): void => {
+        this.#challenging.delete(id)
+      }
+      this.#push(
+        who.address,
+        { type: 'challenge', claimId: id, bond },
+        { lastHeight: claim.challengeUntil, onApplied: done, onDropped: done },
+      )
+    }
+  }
+
+  /** Verifiers: claim a seat their VRF ticket wins, then answer once the claim phase is over. */
+  #verify(state: ChainState): void {
+    for (const [, c] of state.challenges.entries()) {
+      if (c.stage !== 'l2') continue
+      const claim = state.claims.get(c.claimId)
+      if (claim === undefined) continue
+      for (const v of this.#init.verifiers) {
+        const stake = c.eligible[v.address]
+        if (stake === undefined) continue
+        const tag = `${c.id}/${c.attempt}/${v.address}`
+        if (this.#height < c.claimUntil && !this.#started.has(`claim/${tag}`)) {
+          this.#started.add(`claim/${tag}`)
+          const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
+          // A seat already held with a better ticket is not worth a transaction the chain refuses.
+          const seat =
+            c.verifier === null || c.verifierBeta === null
+              ? undefined
+              : { beta: betaBytes(c.verifierBeta), stake: c.eligible[c.verifier] as bigint, address: c.verifier }
+          const mine = { beta: betaBytes(ticket.beta), stake, address: v.address }
+          if (ticket.selected && (seat === undefined || betterTicket(mine, seat)))
+            this.#push(
+              v.address,
+              { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof },
+              { lastHeight: c.claimUntil },
+            )
+        }
+        if (c.verifier === v.address && this.#height >= c.claimUntil && !this.#started.has(`answer/${tag}`)) {
+          this.#started.add(`answer/${tag}`)
+          const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
+          const verdict = rightfulCid(state, claim) === claim.cid ? 'owner' : 'challenger'
+          this.#push(
+            v.address,
+            { type: 'verifierResponse', challengeId: c.id, verdict, proof: ticket.proof },
+            { lastHeight: c.deadline, urgent: true },
+          )
+        }
+      }
+    }
+  }
+
+  /** Arbiters on a panel vote from their own re-execution, once per round. */
+  #arbitrate(state: ChainState): void {
+    for (const [, c] of state.challenges.entries()) {
+      if (c.stage !== 'l3') continue
+      const claim = state.claims.get(c.claimId)
+      if (claim === undefined) continue
+      for (const address of c.panel) {
+        const key = this.#keys.get(address)
+        if (key === undefined || !this.#init.arbiters.includes(key) || c.votes[address] !== undefined) continue
+        const tag = `vote/${c.id}/${c.panelRound}/${address}`
+        if (this.#started.has(tag)) continue
+        this.#started.add(tag)
+        const verdict =
+          c.kind === 'availability' || rightfulCid(state, claim) === claim.cid
+            ? ('no_fault' as const)
+            : ('fault' as const)
+        const proof = arbiterProof(key.secretKey, c.id, c.panelRound)
+        this.#push(
+          address,
+          { type: 'arbiterVote', challengeId: c.id, verdict, proof },
+          { lastHeight: c.deadline, urgent: true },
+        )
+      }
+    }
+  }
+
+  /** The drawn validator aggregates a due (window, subnet): every accepted submission, in the chain's order. */
+  #aggregate(state: ChainState): void {
+    for (const [, a] of state.aggregations.entries()) {
+      if (a.stage !== 'due' || a.aggregator === null) continue
+      const tag = `aggregate/${aggregationKey(a.window, a.subnet)}/${a.attempt}`
+      if (!this.#keys.has(a.aggregator) || this.#started.has(tag)) continue
+      this.#started.add(tag)
+      const claims: string[] = []
+      for (const task of tasksOf(state, a.window, a.subnet))
+        for (const miner of task.miners) {
+          const c = state.claims.get(submissionId(task.id, miner))
+          if (c?.status === 'accepted') claims.push(c.id)
+        }
+      claims.sort()
+      const adapterCid = cidOf(
+        sha256('r3mes/sim/adapter/1\0', String(a.window), '\0', String(a.subnet), ...claims),
+      ).toString()
+      this.#push(
+        a.aggregator,
+        {
+          type: 'aggregate',
+          window: a.window,
+          subnet: a.subnet,
+          claims,
+          unavailable: [],
+          adapterCid,
+        },
+        { lastHeight: a.deadline ?? undefined },
+      )
+    }
+  }
+}
+
+/** What re-executing a submission's task gives (its own CID when the task is gone: nothing to dispute). */
+function rightfulCid(state: ChainState, claim: Claim): string {
+  if (claim.kind !== 'submission' || claim.taskId === null) return claim.cid
+  const task = state.tasks.get(claim.taskId) as Task | undefined
+  const w = task === undefined ? undefined : state.windows.get(windowKey(task.window))
+  if (task === undefined || w === undefined) return claim.cid
+  return expectedCid(task, w.seed)
+}
+
+/** A miner's own perturbation, so two cheaters on one task never agree by accident. */
+function minerSalt(address: string): number {
+  const h = sha256(address)
+  return ((h[0] as number) << 8) | (h[1] as number)
+}

@@ -1,0 +1,520 @@
+/**
+ * A whole network in one process, replayable from a seed: N validators, each the real
+ * consensus node (src/consensus: core, NodeIo, WAL, privval, mempool, evidence pool, in
+ * memory) running the real chain application (src/chain through the same adapter the nodes
+ * use), talking over the simulated network (network.ts) on one SimulatedClock; miners,
+ * challengers, verifiers, arbiters and aggregators as modelled participants
+ * (participants.ts) that send real signed transactions. One seed fixes keys, cheaters,
+ * network schedule and faults, so a run is byte for byte the same each time; the digest of
+ * every committed block (height, block hash, app hash after it) shows it.
+ */
+
+import { ChainApplication } from '../actors/chain-application.ts'
+import { ChainApp } from '../chain/app.ts'
+import { type Genesis as ChainGenesis, genesisValidators, localTestnetGenesis } from '../chain/genesis.ts'
+import { type KeyPair, testKey } from '../chain/keys.ts'
+import { type Params, UNITS_PER_TOKEN } from '../chain/params.ts'
+import { fromHex, toHex } from '../codec/bytes.ts'
+import { sha256 } from '../codec/hash.ts'
+import { hashBlock } from '../consensus/block.ts'
+import { DEFAULT_TIMEOUTS, type TimeoutConfig } from '../consensus/core-types.ts'
+import { EvidencePool } from '../consensus/evidence-pool.ts'
+import type { Genesis } from '../consensus/genesis.ts'
+import { addressOf as consensusAddressOf, signerFromSeed } from '../consensus/keys.ts'
+import { Mempool } from '../consensus/mempool.ts'
+import { ConsensusNode } from '../consensus/node.ts'
+import type { NodeComponents } from '../consensus/node-io.ts'
+import { MemoryLastSignedStore, PrivValidator } from '../consensus/privval.ts'
+import { MemoryBlockStore, MemoryStateStore } from '../consensus/stores.ts'
+import { ValidatorSet } from '../consensus/validator-set.ts'
+import { MemoryWal } from '../consensus/wal.ts'
+import { SimulatedClock } from '../runtime/clock.ts'
+import { InvalidArgumentError } from '../runtime/errors.ts'
+import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
+import { SeededRandom } from '../runtime/random.ts'
+import type { CostModel } from './cost-model.ts'
+import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
+import { Invariants, type Violation } from './invariants.ts'
+import { SimNetwork } from './network.ts'
+import { Participants } from './participants.ts'
+
+export interface SimulationOptions {
+  readonly seed: number
+  readonly validators: number
+  readonly miners: number
+  readonly subnets: number
+  readonly windows: number
+  /** Share of miners that reveal wrong gradients, drawn from the seed. @default 0.1 */
+  readonly cheaterShare?: number
+  /** @default max(4, miners / 10) each */
+  readonly verifiers?: number
+  readonly arbiters?: number
+  /** Faults as a fault file gives them; the random ones are drawn from the seed. @default none */
+  readonly faults?: FaultFile
+  /** Chain parameters over the local-testnet ones. */
+  readonly params?: Partial<Params>
+  readonly timeouts?: TimeoutConfig
+  readonly costModel?: CostModel
+  /** Stop at the first block that satisfies this (after its invariants were checked). */
+  readonly until?: StopCondition
+  /** Give up when this much simulated time has passed without reaching the end. @default 2 × the expected run */
+  readonly maxSimulatedMs?: number
+  /** Measures host time around the consensus and application work (absent: no CPU figures). */
+  readonly hostMs?: () => number
+  /** The planted fault for tests of the invariants: after block `height`, validator 0's app changes a balance. */
+  readonly plantedFault?: { readonly height: number }
+}
+
+export type StopCondition =
+  | { readonly kind: 'height'; readonly height: number }
+  | { readonly kind: 'window'; readonly window: number }
+  | { readonly kind: 'cheat-caught' }
+  | { readonly kind: 'violation' }
+
+export interface SimulationReport {
+  readonly seed: number
+  readonly validators: number
+  readonly miners: number
+  readonly subnets: number
+  readonly windows: number
+  readonly heights: number
+  readonly simulatedMs: number
+  /** SHA-256 over every block line, hex. */
+  readonly digest: string
+  /** `height blockHash appHashAfter`, one per committed height. */
+  readonly blocks: readonly string[]
+  readonly stoppedBy: string
+  readonly violations: readonly Violation[]
+  readonly consensus: {
+    readonly messagesPerHeightPerValidator: number
+    readonly bytesPerHeightPerValidator: number
+    readonly messagesByKind: Readonly<Record<string, number>>
+    /** Host ms per height per validator in consensus (signature checks included) and in the chain application. */
+    readonly consensusCpuMsPerHeightPerValidator: number | null
+    readonly appCpuMsPerHeightPerValidator: number | null
+    readonly dropped: number
+    readonly meanBlockIntervalMs: number
+  }
+  readonly transactions: {
+    readonly applied: Readonly<Record<string, number>>
+    readonly refused: Readonly<Record<string, number>>
+    /** Simulated ms from sending a transaction to the block that applied it. */
+    readonly finalityMeanMs: number
+    readonly finalityP99Ms: number
+    readonly pending: number
+  }
+  readonly game: {
+    readonly cheats: number
+    readonly caught: number
+    readonly missed: number
+    /** Cheats whose deadline lies beyond the end of the run, not yet slashed. */
+    readonly open: number
+    readonly honestSlashed: number
+    readonly challenges: number
+    readonly verifierAnswers: number
+    readonly arbiterVotes: number
+    readonly aggregates: number
+  }
+  readonly chainStateBytes: number
+}
+
+/** Stake units and balances: generous, so no honest account runs out over a long run. */
+const BALANCE = 10_000_000n * UNITS_PER_TOKEN
+const GOSSIP_INTERVAL_MS = 200
+/** Blocks each node keeps in memory (older ones are pruned; a node further behind cannot catch up). */
+const KEEP_BLOCKS = 200
+const LIVENESS_BUDGET_MS = 60_000
+/** How long after the first validator executes a block the participants act on it. */
+const CLIENT_DELAY_MS = 150
+
+export function runSimulation(opts: SimulationOptions): SimulationReport {
+  checkOptions(opts)
+  const rng = new SeededRandom(opts.seed)
+  const clock = new SimulatedClock()
+  const label = (role: string, i: number): KeyPair => testKey(`sim/${opts.seed}/${role}/${i}`)
+  const validatorKeys = Array.from({ length: opts.validators }, (_, i) => label('validator', i))
+  const minerKeys = Array.from({ length: opts.miners }, (_, i) => label('miner', i))
+  const nVerifiers = opts.verifiers ?? Math.max(4, Math.floor(opts.miners / 10))
+  const nArbiters = opts.arbiters ?? Math.max(4, Math.floor(opts.miners / 10))
+  const verifierKeys = Array.from({ length: nVerifiers }, (_, i) => label('verifier', i))
+  const arbiterKeys = Array.from({ length: nArbiters }, (_, i) => label('arbiter', i))
+  const challengerKeys = [label('challenger', 0), label('challenger', 1)]
+  const bySubnet = Array.from({ length: opts.subnets }, (_, s) => minerKeys.filter((_, i) => i % opts.subnets === s))
+  const layers = Array.from({ length: opts.subnets }, (_, s) => [s * 2, s * 2 + 2] as const)
+  const genesis: ChainGenesis = localTestnetGenesis({
+    chainId: `r3mes-sim-${opts.seed}`,
+    params: opts.params ?? {},
+    validators: validatorKeys,
+    miners: bySubnet,
+    verifiers: verifierKeys,
+    arbiters: arbiterKeys,
+    funded: challengerKeys,
+    balance: BALANCE,
+    subnetLayers: layers,
+  })
+  const params = genesis.params
+  const cheaterShare = opts.cheaterShare ?? 0.1
+  const cheaters = new Set(
+    rng
+      .fork('cheaters')
+      .shuffle(minerKeys.map((k) => k.address))
+      .slice(0, Math.round(opts.miners * cheaterShare)),
+  )
+  const honest = new Set(
+    [...validatorKeys, ...minerKeys, ...verifierKeys, ...arbiterKeys]
+      .map((k) => k.address)
+      .filter((a) => !cheaters.has(a)),
+  )
+  const consensus = consensusGenesisOf(genesis)
+  const validatorSet = ValidatorSet.create(consensus.validators)
+  const timeouts = opts.timeouts ?? DEFAULT_TIMEOUTS
+  const endHeight =
+    opts.windows * params.windowBlocks +
+    params.challengePeriodBlocks +
+    params.maxVerifierAttempts * params.l2DeadlineBlocks +
+    params.l3DeadlineBlocks
+  const expectedMs = endHeight * (timeouts.commitMs + 500)
+  const faults = planFaults(opts.faults ?? {}, opts.validators, expectedMs, rng.fork('faults'))
+  const net = new SimNetwork(
+    { nodes: opts.validators, profile: faults.network, random: rng.fork('network') },
+    { clock },
+  )
+  const invariants = new Invariants({ honest })
+  const txRng = rng.fork('clients')
+  const host = opts.hostMs
+  let consensusMs = 0
+  let appMs = 0
+  const timed = (fn: () => void): void => {
+    if (host === undefined) {
+      fn()
+      return
+    }
+    const t0 = host()
+    fn()
+    consensusMs += host() - t0
+  }
+
+  const participants = new Participants(
+    {
+      chainId: genesis.chainId,
+      fee: params.minFee,
+      miners: minerKeys,
+      cheaters,
+      verifiers: verifierKeys,
+      arbiters: arbiterKeys,
+      challengers: challengerKeys,
+      validators: validatorKeys,
+      costModel: opts.costModel ?? { stepMs: 500, innerSteps: params.innerSteps },
+      trainWindows: opts.windows,
+    },
+    {
+      clock,
+      // Clients reach every validator (as the transaction topic does), each copy with the network's latency and loss.
+      submit: (txs) => {
+        for (let to = 0; to < opts.validators; to++) {
+          if (txRng.chance(faults.network.loss)) continue
+          const delay =
+            faults.network.baseLatencyMs + txRng.nextInt(Math.max(1, Math.ceil(faults.network.jitterMs)) + 1)
+          clock.setTimer(delay, () => {
+            const node = nodes[to]
+            if (node !== undefined && up[to]) timed(() => node.receive({ kind: 'txs', txs }, 'client'))
+          })
+        }
+      },
+    },
+  )
+  let lastHeight = 0
+  let highestCommitted = 0
+  let lastCommitMs = 0
+  let firstCommitMs: number | undefined
+  let stoppedBy = ''
+  let stop = false
+  const nodes: (ConsensusNode | undefined)[] = []
+  const up: boolean[] = []
+  const componentsOf: NodeComponents[] = []
+  const apps: ChainApplication[] = []
+
+  for (let i = 0; i < opts.validators; i++) {
+    const key = validatorKeys[i] as KeyPair
+    const signer = signerFromSeed(key.secretKey)
+    const chain = new ChainApp(genesis)
+    const app = new ChainApplication({
+      chain,
+      validators: validatorSet,
+      onExecuted: (block, outcome) => {
+        const now = clock.monotonicMs()
+        invariants.executed(i, block.height, toHex(outcome.appHash), now)
+        if (block.height <= lastHeight) return
+        if (block.height === opts.plantedFault?.height) {
+          // A bug planted on purpose (tests of the invariants): one token unit out of nowhere.
+          const address = key.address
+          chain.state.accounts.set(address, {
+            ...chain.state.account(address),
+            balance: chain.state.account(address).balance + 1n,
+          })
+        }
+        // The first validator to execute a height speaks for the network to the participants.
+        lastHeight = block.height
+        const results = new Map<string, { code: string; log: string }>()
+        block.txs.forEach((tx, k) => {
+          const r = outcome.results[k]
+          if (r !== undefined) results.set(toHex(sha256(tx)), r)
+        })
+        invariants.afterBlock(chain.state, block.height, now, participants.cheats)
+        // The participants act a moment later, as a role machine acts once its own node has
+        // executed the block: sent at once, a transaction reaches validators that have not
+        // executed it yet, whose mempools refuse it for its nonce.
+        const height = block.height
+        clock.setTimer(CLIENT_DELAY_MS, () =>
+          participants.onBlock(chain.state, height, results, (bytes) => {
+            const r = chain.checkTx(bytes, { record: false })
+            return r.ok ? { ok: true } : r
+          }),
+        )
+        stopCheck(chain.state.globals.currentWindow, block.height)
+      },
+    })
+    const timedApp = withTiming(app, host, (ms) => {
+      appMs += ms
+    })
+    const components: NodeComponents = {
+      genesis: consensus,
+      config: {
+        chainId: consensus.chainId,
+        myAddress: consensusAddressOf(signer.publicKey),
+        timeouts,
+        maxBlockBytes: 4 * 1024 * 1024,
+        maxEvidenceAgeHeights: params.evidenceMaxAgeBlocks,
+        maxRoundsAhead: MAX_ROUNDS_AHEAD,
+      },
+      privval: new PrivValidator(signer, new MemoryLastSignedStore()),
+      wal: new MemoryWal(),
+      app: timedApp,
+      mempool: new Mempool(timedApp),
+      evidencePool: new EvidencePool(consensus.chainId, validatorSet),
+      blockStore: new MemoryBlockStore(),
+      stateStore: new MemoryStateStore(),
+      clock,
+      transport: net.transportFor(i),
+      onCommit: (committed) => {
+        const h = committed.block.header.height
+        const now = clock.monotonicMs()
+        invariants.committed(i, h, toHex(hashBlock(committed.block)), now)
+        if (h > highestCommitted) {
+          highestCommitted = h
+          lastCommitMs = now
+          firstCommitMs ??= now
+        }
+        if (h > KEEP_BLOCKS) components.blockStore.pruneBelow(h - KEEP_BLOCKS)
+      },
+    }
+    componentsOf.push(components)
+    apps.push(app)
+    up.push(true)
+    nodes.push(undefined)
+  }
+  const start = (i: number): void => {
+    timed(() => {
+      const node = ConsensusNode.open(componentsOf[i] as NodeComponents)
+      nodes[i] = node
+      up[i] = true
+      net.attach(i, (m, from) => timed(() => node.receive(m, from)))
+    })
+  }
+  for (let i = 0; i < opts.validators; i++) start(i)
+  const gossipRng = rng.fork('gossip')
+  for (let i = 0; i < opts.validators; i++) {
+    const tick = (): void => {
+      const node = nodes[i]
+      if (node !== undefined && up[i]) timed(() => node.gossip())
+      clock.setTimer(GOSSIP_INTERVAL_MS, tick)
+    }
+    clock.setTimer(1 + gossipRng.nextInt(GOSSIP_INTERVAL_MS), tick)
+  }
+
+  // Faults.
+  const partitionRng = rng.fork('partitions')
+  for (const p of faults.partitions)
+    net.cut({
+      fromMs: p.atMs,
+      untilMs: p.atMs + p.forMs,
+      groupOf: Array.from({ length: opts.validators }, () => partitionRng.nextInt(p.groups)),
+    })
+  for (const c of faults.crashes) {
+    clock.setTimer(c.atMs, () => {
+      if (!up[c.validator]) return
+      nodes[c.validator]?.stop()
+      up[c.validator] = false
+      net.attach(c.validator, undefined)
+      clock.setTimer(c.forMs, () => start(c.validator))
+    })
+  }
+  const healMs = healedAtMs(faults)
+  const livenessTick = (): void => {
+    const now = clock.monotonicMs()
+    if (now > healMs + LIVENESS_BUDGET_MS && now - lastCommitMs > LIVENESS_BUDGET_MS) {
+      invariants.report({
+        invariant: 'liveness',
+        height: lastHeight,
+        atMs: now,
+        detail: `no block for ${Math.round((now - lastCommitMs) / 1000)} s after the faults healed (at ${Math.round(healMs / 1000)} s)`,
+      })
+      stop = true
+      stoppedBy ||= 'liveness'
+      return
+    }
+    clock.setTimer(1000, livenessTick)
+  }
+  clock.setTimer(1000, livenessTick)
+
+  function stopCheck(window: number, height: number): void {
+    const u = opts.until
+    if (invariants.first !== undefined && (u === undefined || u.kind === 'violation')) {
+      stop = true
+      stoppedBy ||= `violation: ${invariants.first.invariant}`
+    }
+    if (u?.kind === 'height' && height >= u.height) stoppedBy ||= `height ${u.height}`
+    if (u?.kind === 'window' && window >= u.window) stoppedBy ||= `window ${u.window}`
+    if (u?.kind === 'cheat-caught' && invariants.caught.size > 0) stoppedBy ||= 'cheat-caught'
+    if (height >= endHeight) stoppedBy ||= 'end'
+    if (stoppedBy !== '') stop = true
+  }
+
+  const crashedNode = (): string | undefined => {
+    for (const [i, n] of nodes.entries())
+      if (n?.crashed !== undefined) {
+        const e = n.crashed
+        return `validator ${i}: ${e instanceof Error ? e.message : String(e)}`
+      }
+    return undefined
+  }
+  const maxMs = opts.maxSimulatedMs ?? 2 * expectedMs + healMs
+  clock.runUntil(maxMs, () => {
+    if (stop) return true
+    const crash = crashedNode()
+    if (crash !== undefined) {
+      invariants.report({ invariant: 'crash', height: lastHeight, atMs: clock.monotonicMs(), detail: crash })
+      stoppedBy ||= 'crash'
+      return true
+    }
+    return false
+  })
+  if (stoppedBy === '') {
+    stoppedBy = 'time limit'
+    invariants.report({
+      invariant: 'liveness',
+      height: lastHeight,
+      atMs: clock.monotonicMs(),
+      detail: `height ${lastHeight} of ${endHeight} after ${Math.round(maxMs / 1000)} simulated s`,
+    })
+  }
+  for (const n of nodes) n?.stop()
+
+  const observer = apps.find((_, i) => up[i]) ?? (apps[0] as ChainApplication)
+  const blocks: string[] = []
+  for (let h = 1; h <= lastHeight; h++)
+    blocks.push(`${h} ${invariants.blockHash(h) ?? '-'} ${invariants.appHashAfter(h) ?? '-'}`)
+  const open = [...participants.cheats.keys()].filter((id) => !invariants.caught.has(id) && !invariants.missed.has(id))
+  const heights = Math.max(1, lastHeight)
+  const perHV = (x: number): number => x / heights / opts.validators
+  const latencies = [...participants.stats.latenciesMs].sort((a, b) => a - b)
+  const applied = participants.stats.applied
+  return {
+    seed: opts.seed,
+    validators: opts.validators,
+    miners: opts.miners,
+    subnets: opts.subnets,
+    windows: opts.windows,
+    heights: lastHeight,
+    simulatedMs: clock.monotonicMs(),
+    digest: toHex(sha256(blocks.join('\n'))),
+    blocks,
+    stoppedBy,
+    violations: invariants.violations,
+    consensus: {
+      messagesPerHeightPerValidator: perHV(net.sent.messages),
+      bytesPerHeightPerValidator: perHV(net.sent.bytes),
+      messagesByKind: Object.fromEntries([...net.sent.byKind].sort()),
+      consensusCpuMsPerHeightPerValidator: host === undefined ? null : perHV(consensusMs - appMs),
+      appCpuMsPerHeightPerValidator: host === undefined ? null : perHV(appMs),
+      dropped: net.dropped,
+      meanBlockIntervalMs: lastHeight > 1 ? (lastCommitMs - (firstCommitMs ?? 0)) / (lastHeight - 1) : 0,
+    },
+    transactions: {
+      applied: Object.fromEntries([...applied].sort()),
+      refused: Object.fromEntries([...participants.stats.refused].sort()),
+      finalityMeanMs: latencies.length === 0 ? 0 : latencies.reduce((a, b) => a + b, 0) / latencies.length,
+      finalityP99Ms: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? 0,
+      pending: participants.pending,
+    },
+    game: {
+      cheats: participants.cheats.size,
+      caught: invariants.caught.size,
+      missed: invariants.missed.size,
+      open: open.length,
+      honestSlashed: invariants.honestSlashed.size,
+      challenges: applied.get('challenge') ?? 0,
+      verifierAnswers: applied.get('verifierResponse') ?? 0,
+      arbiterVotes: applied.get('arbiterVote') ?? 0,
+      aggregates: applied.get('aggregate') ?? 0,
+    },
+    chainStateBytes: observer.chain.snapshot().byteLength,
+  }
+}
+
+/**
+ * The consensus genesis of a chain genesis: its validator-role stakers with their power (the
+ * conversion the node does in src/actors/chain-node.ts, which this layer does not load).
+ */
+function consensusGenesisOf(g: ChainGenesis): Genesis {
+  const validators = genesisValidators(g).map((v) => ({
+    publicKey: fromHex(v.pubKey, 32) as Uint8Array,
+    power: Number(v.power),
+  }))
+  return { chainId: g.chainId, genesisTimeMs: g.genesisTimeMs, validators }
+}
+
+/** The application with the host time of its block executions added up (checkTx counts as consensus work). */
+function withTiming(
+  app: ChainApplication,
+  host: (() => number) | undefined,
+  add: (ms: number) => void,
+): ChainApplication {
+  if (host === undefined) return app
+  return new Proxy(app, {
+    get(target, prop) {
+      if (prop !== 'executeBlock') {
+        const v = Reflect.get(target, prop, target)
+        return typeof v === 'function' ? v.bind(target) : v
+      }
+      return (block: Parameters<ChainApplication['executeBlock']>[0]) => {
+        const t0 = host()
+        try {
+          return target.executeBlock(block)
+        } finally {
+          add(host() - t0)
+        }
+      }
+    },
+  })
+}
+
+function checkOptions(o: SimulationOptions): void {
+  const need = (ok: boolean, field: string, what: string): void => {
+    if (!ok) throw new InvalidArgumentError(`${field} ${what}`, { field })
+  }
+  const int = (v: number, field: string, min: number, max: number): void =>
+    need(Number.isSafeInteger(v) && v >= min && v <= max, field, `must be an integer in [${min}, ${max}], not ${v}`)
+  int(o.seed, 'seed', 0, 0xffff_ffff)
+  int(o.validators, 'validators', 1, 1000)
+  int(o.subnets, 'subnets', 1, 64)
+  int(o.miners, 'miners', 0, 100_000)
+  int(o.windows, 'windows', 1, 10_000)
+  need(
+    o.miners === 0 || o.miners >= 2 * o.subnets,
+    'miners',
+    'must be 0 or at least 2 per subnet (tasks are replicated)',
+  )
+  if (o.cheaterShare !== undefined)
+    need(o.cheaterShare >= 0 && o.cheaterShare <= 0.5, 'cheaterShare', 'must be between 0 and 0.5')
+}

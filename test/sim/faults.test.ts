@@ -1,0 +1,44 @@
+/** Fault files for `r3mes sim --faults`: checked field by field, planned from the seed. */
+import assert from 'node:assert/strict'
+import { InvalidArgumentError } from '../../src/runtime/errors.ts'
+import { SeededRandom } from '../../src/runtime/random.ts'
+import { healedAtMs, parseFaultFile, planFaults } from '../../src/sim/faults.ts'
+import { parseStopCondition } from '../../src/sim/report.ts'
+
+const refusedWith = (pattern: RegExp) => (e: unknown) => e instanceof InvalidArgumentError && pattern.test(e.message)
+
+describe('sim: fault files and stop events', () => {
+  it('refuses a bad fault file, naming the field', () => {
+    assert.throws(() => parseFaultFile({ network: { loss: 2 } }, 'f.json'), refusedWith(/f\.json: network\.loss/))
+    assert.throws(
+      () => parseFaultFile({ crashes: [{ validator: 1, atS: 3 }] }, 'f.json'),
+      refusedWith(/crashes\.0\.forS/),
+    )
+    assert.throws(() => parseFaultFile({ partition: [] }, 'f.json'), refusedWith(/f\.json/))
+    assert.throws(() => parseFaultFile([], 'f.json'), refusedWith(/\(top level\)/))
+  })
+
+  it('plans the file’s faults plus random ones from the seed, all within the first half of the run', () => {
+    const file = parseFaultFile(
+      { crashes: [{ validator: 2, atS: 1, forS: 2 }], random: { partitions: 3, crashes: 4, maxS: 5 } },
+      'f.json',
+    )
+    const plan = planFaults(file, 4, 100_000, new SeededRandom(9))
+    assert.deepEqual(planFaults(file, 4, 100_000, new SeededRandom(9)), plan)
+    assert.equal(plan.partitions.length, 3)
+    assert.equal(plan.crashes.length, 5)
+    assert.deepEqual(plan.crashes[0], { validator: 2, atMs: 1000, forMs: 2000 })
+    for (const c of plan.crashes) assert.ok(c.validator < 4 && c.atMs < 50_000 && c.forMs <= 6000)
+    assert.ok(healedAtMs(plan) <= 56_000)
+    assert.throws(() => planFaults(file, 2, 100_000, new SeededRandom(9)), refusedWith(/crashes\[0\]\.validator: 2/))
+  })
+
+  it('reads --until events and refuses others, listing those it knows', () => {
+    assert.deepEqual(parseStopCondition('height:40'), { kind: 'height', height: 40 })
+    assert.deepEqual(parseStopCondition('window:3'), { kind: 'window', window: 3 })
+    assert.deepEqual(parseStopCondition('cheat-caught'), { kind: 'cheat-caught' })
+    assert.deepEqual(parseStopCondition('violation'), { kind: 'violation' })
+    assert.throws(() => parseStopCondition('height:x'), refusedWith(/height needs a whole number/))
+    assert.throws(() => parseStopCondition('sunset'), refusedWith(/height:N, window:N, cheat-caught and violation/))
+  })
+})
