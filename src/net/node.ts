@@ -3,8 +3,7 @@
  * per-chain protocol, gossipsub, bootstrap, AutoNAT, the circuit relay v2 transport and, on a
  * node run as a relay, its server) inside one helia node (bitswap over an on-disk
  * blockstore), with the R3MES services built on top. Everything a node keeps between runs
- * lives in its home folder: `identity.key`, `blocks/`, `datastore/` (the DHT's records and
- * helia's pins; the peer store is kept in memory).
+ * lives in its home folder: `identity.key`, `blocks/`, `datastore/`.
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -22,10 +21,8 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { MemoryDatastore, MountDatastore } from 'datastore-core'
 import { FsDatastore } from 'datastore-fs'
 import { createHeliaLight, type Helia } from 'helia'
-import { Key } from 'interface-datastore'
 import type { Registry } from 'prom-client'
 import { sha256 } from '../codec/hash.ts'
 import { sleep } from '../runtime/clock.ts'
@@ -283,9 +280,6 @@ function withEmptyTableBackoff(factory: DhtFactory, runtime: RuntimeComponents):
   }
 }
 
-/** Where libp2p's peer store keeps its records in the datastore (@libp2p/peer-store's namespace). */
-const PEER_STORE_PREFIX = '/peers'
-
 /** Build, start and return a node. */
 export async function createNetNode(init: NetNodeInit, components: RuntimeComponents): Promise<NetNode> {
   if (!isValidChainId(init.chainId)) throw new InvalidArgumentError('bad chain id', { chainId: init.chainId })
@@ -293,18 +287,9 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
   await mkdir(init.homeDir, { recursive: true })
   const privateKey = await loadOrCreateIdentity(init.homeDir)
   const blockstore = new WholeBlockFsBlockstore(join(init.homeDir, 'blocks'))
-  const disk = new FsDatastore(join(init.homeDir, 'datastore'))
+  const datastore = new FsDatastore(join(init.homeDir, 'datastore'))
   await blockstore.open()
-  await disk.open()
-  // libp2p's peer store reads a peer's record on every lookup and rewrites it on every
-  // identify and address change: on disk each is a file read or an atomic write with fsync,
-  // which took about a tenth of a testnet node's CPU. Peers are learnt again from the bootstrap list
-  // and the DHT at start (libp2p's own default keeps them in memory); the DHT's records and
-  // helia's pins stay on disk.
-  const datastore = new MountDatastore([
-    { prefix: new Key(PEER_STORE_PREFIX), datastore: new MemoryDatastore() },
-    { prefix: new Key('/'), datastore: disk },
-  ])
+  await datastore.open()
 
   const faults = new FaultInjector(components)
   const traffic = init.registry === undefined ? uncountedTraffic : contentTraffic(init.registry)
@@ -537,7 +522,7 @@ export async function createNetNode(init: NetNodeInit, components: RuntimeCompon
       await exchange.stop()
       await helia.stop()
       await blockstore.close()
-      await disk.close()
+      await datastore.close()
     },
   }
 }
