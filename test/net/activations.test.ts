@@ -225,6 +225,25 @@ describe('net: activation streams', function () {
   })
 })
 
+/**
+ * Three nodes: node 0 receives (at the default tensor cap, 256 MiB, with these idle and
+ * in-flight bounds) into `received`; nodes 1 and 2 are connected to it to attack it.
+ */
+async function startVictim(
+  idleMs: number,
+  maxInFlightBytes: number,
+  received: ReceivedTensor[],
+): Promise<{ cluster: Cluster; victim: NetNode }> {
+  const cluster = await startNodes(3, (i) => (i === 0 ? { activations: { idleMs, maxInFlightBytes } } : {}))
+  const victim = at(cluster.nodes, 0)
+  await connect(at(cluster.nodes, 1), victim)
+  await connect(at(cluster.nodes, 2), victim)
+  victim.activations.onTensor((tensor) => {
+    received.push(tensor)
+  })
+  return { cluster, victim }
+}
+
 describe('net: activation streams against senders that announce much and send little', function () {
   this.timeout(60_000)
   const IDLE_MS = 500
@@ -234,16 +253,7 @@ describe('net: activation streams against senders that announce much and send li
   const received: ReceivedTensor[] = []
 
   before(async () => {
-    // Node 0 receives, at the default tensor cap (256 MiB); nodes 1 and 2 attack it.
-    cluster = await startNodes(3, (i) =>
-      i === 0 ? { activations: { idleMs: IDLE_MS, maxInFlightBytes: MAX_IN_FLIGHT } } : {},
-    )
-    victim = at(cluster.nodes, 0)
-    await connect(at(cluster.nodes, 1), victim)
-    await connect(at(cluster.nodes, 2), victim)
-    victim.activations.onTensor((tensor) => {
-      received.push(tensor)
-    })
+    ;({ cluster, victim } = await startVictim(IDLE_MS, MAX_IN_FLIGHT, received))
   })
   after(async () => cluster?.stop())
 
@@ -311,15 +321,7 @@ describe('net: activation streams holding the node-wide in-flight bound', functi
   const received: ReceivedTensor[] = []
 
   before(async () => {
-    cluster = await startNodes(3, (i) =>
-      i === 0 ? { activations: { idleMs: IDLE_MS, maxInFlightBytes: MAX_IN_FLIGHT } } : {},
-    )
-    victim = at(cluster.nodes, 0)
-    await connect(at(cluster.nodes, 1), victim)
-    await connect(at(cluster.nodes, 2), victim)
-    victim.activations.onTensor((tensor) => {
-      received.push(tensor)
-    })
+    ;({ cluster, victim } = await startVictim(IDLE_MS, MAX_IN_FLIGHT, received))
   })
   after(async () => cluster?.stop())
 
