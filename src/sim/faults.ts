@@ -9,6 +9,21 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { SeededRandom } from '../runtime/random.ts'
 import { CALM_NETWORK, type NetworkProfile } from './network.ts'
 
+/** The misbehaviours the topology format knows (src/topology/checks.ts), each a rate in the fault file. */
+export const SIM_MISBEHAVIOURS = [
+  'wrongGradient',
+  'copiedCid',
+  'wrongAggregate',
+  'withholdingMiner',
+  'withholdAndChallenge',
+  'lazyVerifier',
+  'griefingChallenger',
+  'equivocatingValidator',
+  'byzantineValidator',
+  'seedGrinder',
+] as const
+export type SimMisbehaviour = (typeof SIM_MISBEHAVIOURS)[number]
+
 const probability = z.number().min(0).max(1)
 const seconds = z.number().min(0).max(86_400)
 
@@ -34,6 +49,33 @@ const faultFileSchema = z.strictObject({
       maxS: seconds.optional(),
     })
     .optional(),
+  /**
+   * Rates of each misbehaviour (misbehaviours.ts says what each rate is a share of). Absent:
+   * only the `--cheaters` share of miners misbehaves (wrong gradients).
+   */
+  misbehaviours: z
+    .strictObject(
+      Object.fromEntries(SIM_MISBEHAVIOURS.map((k) => [k, probability.optional()])) as {
+        [K in SimMisbehaviour]: z.ZodOptional<typeof probability>
+      },
+    )
+    .optional(),
+  /** Validators whose wall clock is off by up to `maxOffsetMs` and drifts by up to `maxDriftPpm`, both drawn per validator. */
+  clockSkew: z
+    .strictObject({
+      validators: probability,
+      maxOffsetMs: z.number().int().min(0).max(3_600_000),
+      maxDriftPpm: z.number().int().min(0).max(100_000).optional(),
+    })
+    .optional(),
+  /** Validators with a slow disk: each input waits its WAL write, from `minMs` to `maxMs` (drawn per validator). */
+  slowDisks: z
+    .strictObject({
+      validators: probability,
+      minMs: z.number().int().min(0).max(10_000).optional(),
+      maxMs: z.number().int().min(0).max(10_000),
+    })
+    .optional(),
 })
 
 export type FaultFile = z.infer<typeof faultFileSchema>
@@ -50,10 +92,25 @@ export interface ScheduledCrash {
   readonly forMs: number
 }
 
+/** One validator's wall clock: `offsetMs` off the true time, gaining `driftPpm` millionths of every millisecond. */
+export interface ClockSkew {
+  readonly validator: number
+  readonly offsetMs: number
+  readonly driftPpm: number
+}
+
+/** One validator's slow disk: every input it takes waits `delayMs` (its WAL write) before the node acts on it. */
+export interface SlowDisk {
+  readonly validator: number
+  readonly delayMs: number
+}
+
 export interface FaultPlan {
   readonly network: NetworkProfile
   readonly partitions: readonly ScheduledPartition[]
   readonly crashes: readonly ScheduledCrash[]
+  readonly clockSkews: readonly ClockSkew[]
+  readonly slowDisks: readonly SlowDisk[]
 }
 
 /** Check a fault file's parsed JSON; `source` names it in errors. */
@@ -96,7 +153,46 @@ export function planFaults(file: FaultFile, validators: number, runMs: number, r
       atMs: random.nextInt(span),
       forMs: 1000 + random.nextInt(maxMs),
     })
-  return { network, partitions, crashes }
+  return {
+    network,
+    partitions,
+    crashes,
+    clockSkews: drawClockSkews(file, validators, random.fork('clock-skew')),
+    slowDisks: drawSlowDisks(file, validators, random.fork('slow-disks')),
+  }
+}
+
+/** The skewed validators (a `clockSkew.validators` share of them) and each one's offset (either way) and drift. */
+function drawClockSkews(file: FaultFile, validators: number, random: SeededRandom): ClockSkew[] {
+  const skew = file.clockSkew
+  if (skew === undefined) return []
+  const chosen = random
+    .shuffle(Array.from({ length: validators }, (_, i) => i))
+    .slice(0, Math.round(validators * skew.validators))
+  return chosen
+    .sort((a, b) => a - b)
+    .map((validator) => ({
+      validator,
+      offsetMs: random.nextInt(2 * skew.maxOffsetMs + 1) - skew.maxOffsetMs,
+      driftPpm: random.nextInt(2 * (skew.maxDriftPpm ?? 0) + 1) - (skew.maxDriftPpm ?? 0),
+    }))
+}
+
+/** The validators with slow disks (a `slowDisks.validators` share) and each one's write latency. */
+function drawSlowDisks(file: FaultFile, validators: number, random: SeededRandom): SlowDisk[] {
+  const slow = file.slowDisks
+  if (slow === undefined) return []
+  const min = slow.minMs ?? 0
+  if (min > slow.maxMs)
+    throw new InvalidArgumentError(`slowDisks.minMs: ${min} is above slowDisks.maxMs (${slow.maxMs})`, {
+      field: 'slowDisks.minMs',
+    })
+  const chosen = random
+    .shuffle(Array.from({ length: validators }, (_, i) => i))
+    .slice(0, Math.round(validators * slow.validators))
+  return chosen
+    .sort((a, b) => a - b)
+    .map((validator) => ({ validator, delayMs: min + random.nextInt(slow.maxMs - min + 1) }))
 }
 
 /** When the last fault ends (0: none). */

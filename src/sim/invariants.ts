@@ -2,13 +2,32 @@
  * What a simulated run must never do, checked as it runs (the first break is what a failing
  * seed reports): two blocks or two app hashes at one height, a block that breaks token
  * conservation, an honest staker losing stake, a wrong submission not slashed by the end of
- * the longest game the parameters allow, no commit for too long once the faults have healed.
+ * the longest game the parameters allow, no commit for too long once the faults have healed;
+ * and for the misbehaviours (misbehaviours.ts, validator-misbehaviours.ts): a copy paid, a
+ * withheld submission aggregated, an honest verifier or arbiter blamed for withheld content, a
+ * griefing challenge upheld, an equivocation left unpunished, a committed beacon that is not
+ * its proposer's VRF output or a block dated beyond what any clock allows.
  */
 import type { ChainState } from '../chain/state.ts'
+import { toHex } from '../codec/bytes.ts'
+import { beaconFault } from '../consensus/beacon.ts'
 import type { CheatRecord } from './participants.ts'
 
 export interface Violation {
-  readonly invariant: 'agreement' | 'conservation' | 'honest-slashed' | 'cheat-missed' | 'liveness' | 'crash'
+  readonly invariant:
+    | 'agreement'
+    | 'conservation'
+    | 'honest-slashed'
+    | 'cheat-missed'
+    | 'liveness'
+    | 'crash'
+    | 'copy-paid'
+    | 'withheld-aggregated'
+    | 'withheld-blamed'
+    | 'griefing-upheld'
+    | 'equivocation-unpunished'
+    | 'beacon-forged'
+    | 'block-time'
   readonly height: number
   readonly atMs: number
   readonly detail: string
@@ -17,6 +36,29 @@ export interface Violation {
 export interface InvariantInit {
   /** Stakers that follow the protocol (their stake may only grow). */
   readonly honest: ReadonlySet<string>
+}
+
+/** Heights an equivocation may stay unpunished: evidence is gossiped and goes in the next blocks. */
+export const EQUIVOCATION_DEADLINE_HEIGHTS = 20
+
+/** What the misbehaviour invariants watch after each block. */
+export interface MisbehaviourWatch {
+  /** Claim ids of copies on chain. */
+  readonly copies: ReadonlySet<string>
+  /** Claim ids of withheld submissions on chain. */
+  readonly withheld: ReadonlySet<string>
+  readonly griefers: ReadonlySet<string>
+  /** Equivocating validators' chain addresses → the first height each signed twice (absent: not yet). */
+  readonly equivocatedAt: ReadonlyMap<string, number>
+}
+
+/** A committed block's header as the beacon and time checks read it. */
+export interface CommittedHeader {
+  readonly height: number
+  readonly timeMs: number
+  readonly proposerKey: Uint8Array
+  readonly vrfProof: Uint8Array
+  readonly beacon: Uint8Array
 }
 
 export class Invariants {
@@ -30,6 +72,10 @@ export class Invariants {
   readonly honestSlashed = new Set<string>()
   /** Cheats past their deadline unslashed (each reported once). */
   readonly missed = new Set<string>()
+  /** Equivocators jailed, with the height it was seen. */
+  readonly punished = new Map<string, number>()
+  readonly #reported = new Set<string>()
+  readonly #beacons = new Map<number, Uint8Array>()
 
   constructor(init: InvariantInit) {
     this.#honest = init.honest
@@ -109,7 +155,9 @@ export class Invariants {
         this.caught.set(cheat.claimId, height)
         continue
       }
-      const deadline = this.deadlineOf(claim?.challengeUntil ?? cheat.revealedHeight, p)
+      const deadline =
+        this.deadlineOf(claim?.challengeUntil ?? cheat.revealedHeight, p) +
+        (cheat.kind === 'withholdingMiner' ? this.aggregationSlackOf(p) : 0)
       if (claim === undefined || height > deadline) {
         this.missed.add(cheat.claimId)
         this.report({
@@ -120,6 +168,94 @@ export class Invariants {
         })
       }
     }
+  }
+
+  /**
+   * The misbehaviour invariants after block `height`: each reported once, by the key of what
+   * broke (a claim, a challenge, a validator).
+   */
+  afterBlockMisbehaviours(state: ChainState, height: number, atMs: number, watch: MisbehaviourWatch): void {
+    const once = (key: string, v: Omit<Violation, 'height' | 'atMs'>): void => {
+      if (this.#reported.has(key)) return
+      this.#reported.add(key)
+      this.report({ ...v, height, atMs })
+    }
+    for (const id of watch.copies) {
+      const c = state.claims.get(id)
+      if ((c?.status === 'accepted' && c.flag !== 'copied') || state.credits.has(id))
+        once(`copy/${id}`, { invariant: 'copy-paid', detail: `copy ${id} is ${c?.status ?? 'gone'} and credited` })
+    }
+    for (const [, a] of state.aggregations.entries()) {
+      if (a.claimId === null) continue
+      const agg = state.claims.get(a.claimId)
+      for (const id of agg?.claims ?? [])
+        if (watch.withheld.has(id))
+          once(`withheld/${id}`, {
+            invariant: 'withheld-aggregated',
+            detail: `aggregate ${a.claimId} names ${id}, whose content nobody could fetch`,
+          })
+    }
+    for (const [, c] of state.challenges.entries()) {
+      if (watch.griefers.has(c.challenger) && (c.outcome === 'challenger' || c.outcome === 'unavailable'))
+        once(`grief/${c.id}`, {
+          invariant: 'griefing-upheld',
+          detail: `${c.id} by a griefing challenger of ${c.claimId}, which is right, ended '${c.outcome}'`,
+        })
+      if (!watch.withheld.has(c.claimId)) continue
+      for (const who of [...c.tried, ...c.penalized])
+        if (this.#honest.has(who))
+          once(`blame/${c.id}/${who}`, {
+            invariant: 'withheld-blamed',
+            detail: `${who} was penalized in ${c.id} for the withheld content of ${c.claimId}`,
+          })
+    }
+    for (const [address, first] of watch.equivocatedAt) {
+      if (this.punished.has(address)) continue
+      if (state.stakers.get(address)?.jailed === true) this.punished.set(address, height)
+      else if (height > first + EQUIVOCATION_DEADLINE_HEIGHTS)
+        once(`equivocation/${address}`, {
+          invariant: 'equivocation-unpunished',
+          detail: `${address} signed two prevotes at height ${first} and is not jailed by height ${height}`,
+        })
+    }
+  }
+
+  /**
+   * A height committed with this header (checked once per height): its beacon is its
+   * proposer's VRF output over the previous beacon (`genesisBeacon` before height 1), and its
+   * time no later than the true time `trueNowMs` plus `aheadMs` (the most any validator's clock
+   * runs ahead plus the drift the consensus allows).
+   */
+  committedHeader(h: CommittedHeader, genesisBeacon: Uint8Array, trueNowMs: number, aheadMs: number): void {
+    if (this.#beacons.has(h.height)) return
+    this.#beacons.set(h.height, h.beacon)
+    this.#beacons.delete(h.height - 2)
+    const previous = h.height === 1 ? genesisBeacon : this.#beacons.get(h.height - 1)
+    const fault = previous === undefined ? undefined : beaconFault(h.proposerKey, previous, h.vrfProof, h.beacon)
+    if (fault !== undefined)
+      this.report({
+        invariant: 'beacon-forged',
+        height: h.height,
+        atMs: trueNowMs,
+        detail: `proposer ${toHex(h.proposerKey).slice(0, 16)}: ${fault}`,
+      })
+    if (h.timeMs > trueNowMs + aheadMs)
+      this.report({
+        invariant: 'block-time',
+        height: h.height,
+        atMs: trueNowMs,
+        detail: `block dated ${h.timeMs - trueNowMs} ms ahead of the true time (at most ${aheadMs} ms allowed)`,
+      })
+  }
+
+  /** Blocks a withheld claim may wait after its challenge period: every aggregation attempt, then its availability panel. */
+  aggregationSlackOf(p: {
+    maxAggregationAttempts: number
+    aggregationDeadlineBlocks: number
+    maxPanelRounds: number
+    l3DeadlineBlocks: number
+  }): number {
+    return p.maxAggregationAttempts * p.aggregationDeadlineBlocks + p.maxPanelRounds * p.l3DeadlineBlocks
   }
 
   /** The last height by which a claim challengeable until `challengeUntil` is settled, with every attempt and panel round used. */

@@ -22,10 +22,10 @@ import { commitmentOf, type Msg } from '../chain/tx.ts'
 import { betaBytes, betterTicket, verifierTicket } from '../chain/verifier-draw.ts'
 import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
-import { cidOf } from '../codec/cid.ts'
 import { sha256 } from '../codec/hash.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { type CostModel, expectedCid, gradientCid, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
+import { adapterCidOf, type MisbehaviourModels } from './misbehaviours.ts'
 import { Outbox, type PreCheck, type Queued, type Settled } from './outbox.ts'
 
 export interface ParticipantsInit {
@@ -42,6 +42,8 @@ export interface ParticipantsInit {
   readonly costModel: CostModel
   /** Miners train windows 0 … trainWindows − 1 and then stop, so the run can settle. */
   readonly trainWindows: number
+  /** The other misbehaviours (misbehaviours.ts; its misbehaving challengers are among `challengers`). @default none */
+  readonly misbehaviours?: MisbehaviourModels
 }
 
 export interface ParticipantsComponents {
@@ -55,6 +57,8 @@ export interface CheatRecord {
   readonly claimId: string
   readonly owner: string
   readonly revealedHeight: number
+  /** What was wrong: a withheld claim is settled later (its aggregate lists it unavailable). @default 'wrongGradient' */
+  readonly kind?: 'wrongGradient' | 'withholdingMiner' | 'wrongAggregate'
 }
 
 export interface ParticipantStats {
@@ -80,6 +84,8 @@ export class Participants {
   readonly #wrong = new Set<string>()
   /** Wrong submissions with a challenge on its way into a block. */
   readonly #challenging = new Set<string>()
+  /** Aggregate claims the challengers have looked at. */
+  readonly #aggregatesSeen = new Set<string>()
   readonly cheats = new Map<string, CheatRecord>()
   readonly stats: ParticipantStats = { applied: new Map(), refused: new Map(), latenciesMs: [] }
   #state: ChainState | undefined
@@ -124,6 +130,8 @@ export class Participants {
       this.#lastWindow = state.globals.currentWindow
       if (this.#lastWindow < this.#init.trainWindows) this.#train(state, this.#lastWindow)
     }
+    for (const copy of this.#init.misbehaviours?.copiesDue(state, height) ?? [])
+      this.#commitAndReveal(copy.miner, copy.task, copy.cid, copy.lastHeight, false)
     this.#challenge(state)
     this.#verify(state)
     this.#arbitrate(state)
@@ -168,6 +176,11 @@ export class Participants {
     return out
   }
 
+  #misbehaving(address: string): boolean {
+    const cast = this.#init.misbehaviours?.cast
+    return cast !== undefined && [...cast.griefers, ...cast.accomplices].some((k) => k.address === address)
+  }
+
   #push(address: string, msg: Msg, options: Omit<Queued, 'msg'> = {}): void {
     ;(this.#outboxes.get(address) as Outbox).push(msg, options)
   }
@@ -180,31 +193,41 @@ export class Participants {
     for (const task of tasksOf(state, window))
       for (const miner of task.miners) {
         if (!this.#minerSet.has(miner)) continue
+        if (this.#init.misbehaviours?.copiesInstead(miner, task, w.closeHeight - 1) === true) continue
         const cheat = this.#init.cheaters.has(miner)
         const bytes = cheat ? wrongGradient(task, w.seed, minerSalt(miner)) : honestGradient(task, w.seed)
         const cid = gradientCid(bytes)
-        const salt = toHex(sha256('r3mes/sim/salt/1\0', miner, '\0', task.id).subarray(0, 16))
-        const id = submissionId(task.id, miner)
-        this.#c.clock.setTimer(ms, () => {
-          const lastHeight = w.closeHeight - 1
-          const reveal = (): void =>
-            this.#push(
-              miner,
-              { type: 'reveal', taskId: task.id, cid, salt, metadata: '{}' },
-              {
-                lastHeight,
-                onApplied: () => {
-                  this.#toCheck.add(id)
-                  if (cheat) this.cheats.set(id, { claimId: id, owner: miner, revealedHeight: this.#height })
-                },
-              },
-            )
-          const commitment = commitmentOf(cid, miner, task.id, salt)
-          this.#push(miner, { type: 'commit', taskId: task.id, commitment }, { lastHeight, onApplied: reveal })
-          const txs = this.#step(this.#outboxes.get(miner) as Outbox, new Map())
-          if (txs.length > 0) this.#c.submit(txs)
-        })
+        this.#c.clock.setTimer(ms, () => this.#commitAndReveal(miner, task, cid, w.closeHeight - 1, cheat))
       }
+  }
+
+  /** `miner` commits to `cid` for `task` and reveals it in a later block (a wrong one is a cheat to catch). */
+  #commitAndReveal(miner: string, task: Task, cid: string, lastHeight: number, cheat: boolean): void {
+    const salt = toHex(sha256('r3mes/sim/salt/1\0', miner, '\0', task.id).subarray(0, 16))
+    const id = submissionId(task.id, miner)
+    const reveal = (): void =>
+      this.#push(
+        miner,
+        { type: 'reveal', taskId: task.id, cid, salt, metadata: '{}' },
+        {
+          lastHeight,
+          onApplied: () => {
+            this.#toCheck.add(id)
+            this.#init.misbehaviours?.revealed(miner, id)
+            if (cheat || this.#init.misbehaviours?.isWithheld(id) === true)
+              this.cheats.set(id, {
+                claimId: id,
+                owner: miner,
+                revealedHeight: this.#height,
+                kind: cheat ? 'wrongGradient' : 'withholdingMiner',
+              })
+          },
+        },
+      )
+    const commitment = commitmentOf(cid, miner, task.id, salt)
+    this.#push(miner, { type: 'commit', taskId: task.id, commitment }, { lastHeight, onApplied: reveal })
+    const txs = this.#step(this.#outboxes.get(miner) as Outbox, new Map())
+    if (txs.length > 0) this.#c.submit(txs)
   }
 
   /**
@@ -223,6 +246,25 @@ export class Participants {
       this.#toCheck.delete(id)
       if (claim.flag === 'copied' || claim.status === 'slashed') continue
       if (rightfulCid(state, claim) !== claim.cid) this.#wrong.add(id)
+      else
+        for (const who of this.#init.misbehaviours?.disputersOf(claim) ?? [])
+          this.#push(
+            who.address,
+            { type: 'challenge', claimId: id, bond: state.params.baseReward * BigInt(state.params.bondMultiple) },
+            { lastHeight: claim.challengeUntil },
+          )
+    }
+    // Aggregates are checked the same way: re-derived from the submissions they name.
+    const models = this.#init.misbehaviours
+    for (const claim of models?.newAggregates(state, this.#aggregatesSeen) ?? []) {
+      if (models?.wrongAggregates.has(claim.id) === true)
+        this.cheats.set(claim.id, {
+          claimId: claim.id,
+          owner: claim.owner,
+          revealedHeight: this.#height,
+          kind: 'wrongAggregate',
+        })
+      if (rightfulCid(state, claim) !== claim.cid) this.#wrong.add(claim.id)
     }
     const bond = state.params.baseReward * BigInt(state.params.bondMultiple)
     for (const id of [...this.#wrong]) {
@@ -232,8 +274,8 @@ export class Participants {
         continue
       }
       if (claim.status === 'challenged' || this.#challenging.has(id)) continue
-      // Never a challenger that owns the claim (the chain refuses self-challenges).
-      const who = this.#init.challengers.find((c) => c.address !== claim.owner)
+      // Never a challenger that owns the claim (the chain refuses self-challenges), nor a misbehaving one.
+      const who = this.#init.challengers.find((c) => c.address !== claim.owner && !this.#misbehaving(c.address))
       if (who === undefined) continue
       this.#challenging.add(id)
       const done = (): void => {
@@ -276,7 +318,8 @@ export class Participants {
         if (c.verifier === v.address && this.#height >= c.claimUntil && !this.#started.has(`answer/${tag}`)) {
           this.#started.add(`answer/${tag}`)
           const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
-          const verdict = rightfulCid(state, claim) === claim.cid ? 'owner' : 'challenger'
+          const honest = rightfulCid(state, claim) === claim.cid ? 'owner' : 'challenger'
+          const verdict = this.#init.misbehaviours?.verifierVerdict(v.address, claim, honest) ?? honest
           this.#push(
             v.address,
             { type: 'verifierResponse', challengeId: c.id, verdict, proof: ticket.proof },
@@ -299,10 +342,11 @@ export class Participants {
         const tag = `vote/${c.id}/${c.panelRound}/${address}`
         if (this.#started.has(tag)) continue
         this.#started.add(tag)
-        const verdict =
+        const honest =
           c.kind === 'availability' || rightfulCid(state, claim) === claim.cid
             ? ('no_fault' as const)
             : ('fault' as const)
+        const verdict = this.#init.misbehaviours?.arbiterVerdict(claim, honest) ?? honest
         const proof = arbiterProof(key.secretKey, c.id, c.panelRound)
         this.#push(
           address,
@@ -321,15 +365,19 @@ export class Participants {
       if (!this.#keys.has(a.aggregator) || this.#started.has(tag)) continue
       this.#started.add(tag)
       const claims: string[] = []
+      const unavailable: string[] = []
       for (const task of tasksOf(state, a.window, a.subnet))
         for (const miner of task.miners) {
           const c = state.claims.get(submissionId(task.id, miner))
-          if (c?.status === 'accepted') claims.push(c.id)
+          if (c?.status !== 'accepted') continue
+          if (this.#init.misbehaviours?.isWithheld(c.id) === true) unavailable.push(c.id)
+          else claims.push(c.id)
         }
       claims.sort()
-      const adapterCid = cidOf(
-        sha256('r3mes/sim/adapter/1\0', String(a.window), '\0', String(a.subnet), ...claims),
-      ).toString()
+      unavailable.sort()
+      const adapterCid =
+        this.#init.misbehaviours?.adapterCid(a.aggregator, a.window, a.subnet, claims) ??
+        adapterCidOf(a.window, a.subnet, claims)
       this.#push(
         a.aggregator,
         {
@@ -337,7 +385,7 @@ export class Participants {
           window: a.window,
           subnet: a.subnet,
           claims,
-          unavailable: [],
+          unavailable,
           adapterCid,
         },
         { lastHeight: a.deadline ?? undefined },
@@ -346,8 +394,9 @@ export class Participants {
   }
 }
 
-/** What re-executing a submission's task gives (its own CID when the task is gone: nothing to dispute). */
+/** What re-executing a submission's task, or an aggregate's submissions, gives (its own CID when the task is gone: nothing to dispute). */
 function rightfulCid(state: ChainState, claim: Claim): string {
+  if (claim.kind === 'aggregate') return adapterCidOf(claim.window, claim.subnet, claim.claims)
   if (claim.kind !== 'submission' || claim.taskId === null) return claim.cid
   const task = state.tasks.get(claim.taskId) as Task | undefined
   const w = task === undefined ? undefined : state.windows.get(windowKey(task.window))

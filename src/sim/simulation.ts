@@ -16,6 +16,7 @@ import { type KeyPair, testKey } from '../chain/keys.ts'
 import { type Params, UNITS_PER_TOKEN } from '../chain/params.ts'
 import { fromHex, toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
+import { genesisBeacon } from '../consensus/beacon.ts'
 import { hashBlock } from '../consensus/block.ts'
 import { DEFAULT_TIMEOUTS, type TimeoutConfig } from '../consensus/core-types.ts'
 import { EvidencePool } from '../consensus/evidence-pool.ts'
@@ -30,13 +31,17 @@ import { ValidatorSet } from '../consensus/validator-set.ts'
 import { MemoryWal } from '../consensus/wal.ts'
 import { SimulatedClock } from '../runtime/clock.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
-import { MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
+import { MAX_BLOCK_TIME_DRIFT_MS, MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
+import { createLogger } from '../runtime/logger.ts'
 import { SeededRandom } from '../runtime/random.ts'
 import type { CostModel } from './cost-model.ts'
 import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
 import { Invariants, type Violation } from './invariants.ts'
+import { castMisbehaviours, MisbehaviourModels, misbehavingAddresses } from './misbehaviours.ts'
 import { SimNetwork } from './network.ts'
+import { skewedClock, throughSlowDisk } from './node-faults.ts'
 import { Participants } from './participants.ts'
+import { misbehavingTransport } from './validator-misbehaviours.ts'
 
 export interface SimulationOptions {
   readonly seed: number
@@ -115,6 +120,23 @@ export interface SimulationReport {
     readonly arbiterVotes: number
     readonly aggregates: number
   }
+  /** The fault file's misbehaviours and machine faults (absent when it names none). */
+  readonly misbehaviours?: {
+    readonly copies: number
+    readonly copiesPaid: number
+    readonly withheld: number
+    readonly withheldSlashed: number
+    readonly wrongAggregates: number
+    readonly wrongAggregatesSlashed: number
+    readonly griefingChallenges: number
+    readonly lazyAnswers: number
+    readonly equivocators: number
+    readonly equivocatorsJailed: number
+    readonly byzantineValidators: number
+    readonly seedGrinders: number
+    readonly skewedClocks: number
+    readonly slowDisks: number
+  }
   readonly chainStateBytes: number
 }
 
@@ -138,7 +160,30 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   const nArbiters = opts.arbiters ?? Math.max(4, Math.floor(opts.miners / 10))
   const verifierKeys = Array.from({ length: nVerifiers }, (_, i) => label('verifier', i))
   const arbiterKeys = Array.from({ length: nArbiters }, (_, i) => label('arbiter', i))
-  const challengerKeys = [label('challenger', 0), label('challenger', 1)]
+  const honestChallengers = [label('challenger', 0), label('challenger', 1)]
+  const rates = opts.faults?.misbehaviours
+  const cheaterShare = rates?.wrongGradient ?? opts.cheaterShare ?? 0.1
+  const cheaters = new Set(
+    rng
+      .fork('cheaters')
+      .shuffle(minerKeys.map((k) => k.address))
+      .slice(0, Math.round(opts.miners * cheaterShare)),
+  )
+  const cast =
+    rates === undefined
+      ? undefined
+      : castMisbehaviours(
+          {
+            rates,
+            miners: minerKeys.map((k) => k.address).filter((a) => !cheaters.has(a)),
+            verifiers: verifierKeys.map((k) => k.address),
+            validators: validatorKeys.map((k) => k.address),
+            challengerKey: (kind, i) => label(kind, i),
+          },
+          rng.fork('misbehaviours'),
+        )
+  const models = cast === undefined ? undefined : new MisbehaviourModels(cast)
+  const challengerKeys = [...honestChallengers, ...(cast?.griefers ?? []), ...(cast?.accomplices ?? [])]
   const bySubnet = Array.from({ length: opts.subnets }, (_, s) => minerKeys.filter((_, i) => i % opts.subnets === s))
   const layers = Array.from({ length: opts.subnets }, (_, s) => [s * 2, s * 2 + 2] as const)
   const genesis: ChainGenesis = localTestnetGenesis({
@@ -153,17 +198,17 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     subnetLayers: layers,
   })
   const params = genesis.params
-  const cheaterShare = opts.cheaterShare ?? 0.1
-  const cheaters = new Set(
-    rng
-      .fork('cheaters')
-      .shuffle(minerKeys.map((k) => k.address))
-      .slice(0, Math.round(opts.miners * cheaterShare)),
-  )
+  const misbehaving =
+    cast === undefined
+      ? new Set<string>()
+      : misbehavingAddresses(
+          cast,
+          validatorKeys.map((k) => k.address),
+        )
   const honest = new Set(
     [...validatorKeys, ...minerKeys, ...verifierKeys, ...arbiterKeys]
       .map((k) => k.address)
-      .filter((a) => !cheaters.has(a)),
+      .filter((a) => !cheaters.has(a) && !misbehaving.has(a)),
   )
   const consensus = consensusGenesisOf(genesis)
   const validatorSet = ValidatorSet.create(consensus.validators)
@@ -180,6 +225,17 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     { clock },
   )
   const invariants = new Invariants({ honest })
+  const firstBeacon = genesisBeacon(consensus, new ChainApp(genesis).appHash())
+  const keyOf = new Map(consensus.validators.map((v) => [toHex(consensusAddressOf(v.publicKey)), v.publicKey]))
+  // The furthest ahead a committed block may be dated: the fastest clock plus the drift consensus allows.
+  const maxDriftPpm = Math.max(0, ...faults.clockSkews.map((c) => c.driftPpm))
+  const aheadMs =
+    Math.max(0, ...faults.clockSkews.map((c) => c.offsetMs)) +
+    Math.ceil((maxDriftPpm * 2 * expectedMs) / 1_000_000) +
+    MAX_BLOCK_TIME_DRIFT_MS +
+    1000
+  const equivocatedAt = new Map<string, number>()
+  const silent = createLogger({ name: 'sim', level: 'silent', clock })
   const txRng = rng.fork('clients')
   const host = opts.hostMs
   let consensusMs = 0
@@ -206,6 +262,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       validators: validatorKeys,
       costModel: opts.costModel ?? { stepMs: 500, innerSteps: params.innerSteps },
       trainWindows: opts.windows,
+      ...(models === undefined ? {} : { misbehaviours: models }),
     },
     {
       clock,
@@ -217,7 +274,10 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
             faults.network.baseLatencyMs + txRng.nextInt(Math.max(1, Math.ceil(faults.network.jitterMs)) + 1)
           clock.setTimer(delay, () => {
             const node = nodes[to]
-            if (node !== undefined && up[to]) timed(() => node.receive({ kind: 'txs', txs }, 'client'))
+            if (node !== undefined && up[to])
+              disks[to]?.(() => {
+                if (nodes[to] === node && up[to]) timed(() => node.receive({ kind: 'txs', txs }, 'client'))
+              })
           })
         }
       },
@@ -233,6 +293,9 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   const up: boolean[] = []
   const componentsOf: NodeComponents[] = []
   const apps: ChainApplication[] = []
+  const disks = Array.from({ length: opts.validators }, (_, i) =>
+    throughSlowDisk(clock, faults.slowDisks.find((d) => d.validator === i)?.delayMs ?? 0),
+  )
 
   for (let i = 0; i < opts.validators; i++) {
     const key = validatorKeys[i] as KeyPair
@@ -261,6 +324,13 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
           if (r !== undefined) results.set(toHex(sha256(tx)), r)
         })
         invariants.afterBlock(chain.state, block.height, now, participants.cheats)
+        if (models !== undefined)
+          invariants.afterBlockMisbehaviours(chain.state, block.height, now, {
+            copies: models.copies,
+            withheld: models.withheld,
+            griefers: new Set(cast?.griefers.map((k) => k.address)),
+            equivocatedAt,
+          })
         // The participants act a moment later, as a role machine acts once its own node has
         // executed the block: sent at once, a transaction reaches validators that have not
         // executed it yet, whose mempools refuse it for its nonce.
@@ -277,6 +347,27 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     const timedApp = withTiming(app, host, (ms) => {
       appMs += ms
     })
+    const skew = faults.clockSkews.find((c) => c.validator === i)
+    const nodeClock = skew === undefined ? clock : skewedClock(clock, skew)
+    const blockStore = new MemoryBlockStore()
+    const link = net.transportFor(i)
+    const transport =
+      cast === undefined
+        ? link
+        : misbehavingTransport(link, {
+            index: i,
+            cast,
+            chainId: consensus.chainId,
+            signer,
+            validatorIndex: validatorSet.indexOf(consensusAddressOf(signer.publicKey)),
+            state: chain.state,
+            blockStore,
+            random: rng.fork(`byzantine/${i}`),
+            logger: silent,
+            onEquivocated: (height) => {
+              if (!equivocatedAt.has(key.address)) equivocatedAt.set(key.address, height)
+            },
+          })
     const components: NodeComponents = {
       genesis: consensus,
       config: {
@@ -292,14 +383,27 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       app: timedApp,
       mempool: new Mempool(timedApp),
       evidencePool: new EvidencePool(consensus.chainId, validatorSet),
-      blockStore: new MemoryBlockStore(),
+      blockStore,
       stateStore: new MemoryStateStore(),
-      clock,
-      transport: net.transportFor(i),
+      clock: nodeClock,
+      transport,
       onCommit: (committed) => {
         const h = committed.block.header.height
         const now = clock.monotonicMs()
         invariants.committed(i, h, toHex(hashBlock(committed.block)), now)
+        const header = committed.block.header
+        invariants.committedHeader(
+          {
+            height: h,
+            timeMs: header.timeMs,
+            proposerKey: keyOf.get(toHex(header.proposer)) ?? new Uint8Array(32),
+            vrfProof: header.vrfProof,
+            beacon: header.beacon,
+          },
+          firstBeacon,
+          clock.nowMs(),
+          aheadMs,
+        )
         if (h > highestCommitted) {
           highestCommitted = h
           lastCommitMs = now
@@ -318,7 +422,12 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       const node = ConsensusNode.open(componentsOf[i] as NodeComponents)
       nodes[i] = node
       up[i] = true
-      net.attach(i, (m, from) => timed(() => node.receive(m, from)))
+      const disk = disks[i] as (act: () => void) => void
+      net.attach(i, (m, from) =>
+        disk(() => {
+          if (nodes[i] === node && up[i]) timed(() => node.receive(m, from))
+        }),
+      )
     })
   }
   for (let i = 0; i < opts.validators; i++) start(i)
@@ -458,6 +567,29 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       arbiterVotes: applied.get('arbiterVote') ?? 0,
       aggregates: applied.get('aggregate') ?? 0,
     },
+    ...(cast === undefined && faults.clockSkews.length === 0 && faults.slowDisks.length === 0
+      ? {}
+      : {
+          misbehaviours: {
+            copies: models?.copies.size ?? 0,
+            copiesPaid: [...(models?.copies ?? [])].filter((id) => observer.chain.state.credits.has(id)).length,
+            withheld: models?.withheld.size ?? 0,
+            withheldSlashed: [...(models?.withheld ?? [])].filter((id) => invariants.caught.has(id)).length,
+            wrongAggregates: models?.wrongAggregates.size ?? 0,
+            wrongAggregatesSlashed: [...(models?.wrongAggregates ?? [])].filter((id) => invariants.caught.has(id))
+              .length,
+            griefingChallenges: [...observer.chain.state.challenges.entries()].filter(([, c]) =>
+              cast?.griefers.some((k) => k.address === c.challenger),
+            ).length,
+            lazyAnswers: models?.lazyAnswers ?? 0,
+            equivocators: cast?.equivocators.size ?? 0,
+            equivocatorsJailed: invariants.punished.size,
+            byzantineValidators: cast?.byzantine.size ?? 0,
+            seedGrinders: cast?.grinders.size ?? 0,
+            skewedClocks: faults.clockSkews.length,
+            slowDisks: faults.slowDisks.length,
+          },
+        }),
     chainStateBytes: observer.chain.snapshot().byteLength,
   }
 }
