@@ -151,7 +151,9 @@ export class Invariants {
     for (const cheat of cheats.values()) {
       if (this.caught.has(cheat.claimId) || this.missed.has(cheat.claimId)) continue
       const claim = state.claims.get(cheat.claimId)
-      if (claim?.status === 'slashed') {
+      // A withheld claim the chain took for a copy (its commit landed after its replica's
+      // reveal) is never credited nor aggregated: withholding it gained nothing.
+      if (claim?.status === 'slashed' || (cheat.kind === 'withholdingMiner' && claim?.flag === 'copied')) {
         this.caught.set(cheat.claimId, height)
         continue
       }

@@ -125,7 +125,7 @@ export interface SimulationReport {
     readonly copies: number
     readonly copiesPaid: number
     readonly withheld: number
-    readonly withheldSlashed: number
+    readonly withheldCaught: number
     readonly wrongAggregates: number
     readonly wrongAggregatesSlashed: number
     readonly griefingChallenges: number
@@ -217,7 +217,13 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     opts.windows * params.windowBlocks +
     params.challengePeriodBlocks +
     params.maxVerifierAttempts * params.l2DeadlineBlocks +
-    params.l3DeadlineBlocks
+    params.l3DeadlineBlocks +
+    // Withheld submissions are judged once aggregated, and aggregates have a challenge game of their own.
+    (cast === undefined
+      ? 0
+      : params.maxAggregationAttempts * params.aggregationDeadlineBlocks +
+        params.aggregateChallengeBlocks +
+        params.maxPanelRounds * params.l3DeadlineBlocks)
   const expectedMs = endHeight * (timeouts.commitMs + 500)
   const faults = planFaults(opts.faults ?? {}, opts.validators, expectedMs, rng.fork('faults'))
   const net = new SimNetwork(
@@ -574,7 +580,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
             copies: models?.copies.size ?? 0,
             copiesPaid: [...(models?.copies ?? [])].filter((id) => observer.chain.state.credits.has(id)).length,
             withheld: models?.withheld.size ?? 0,
-            withheldSlashed: [...(models?.withheld ?? [])].filter((id) => invariants.caught.has(id)).length,
+            withheldCaught: [...(models?.withheld ?? [])].filter((id) => invariants.caught.has(id)).length,
             wrongAggregates: models?.wrongAggregates.size ?? 0,
             wrongAggregatesSlashed: [...(models?.wrongAggregates ?? [])].filter((id) => invariants.caught.has(id))
               .length,

@@ -33,6 +33,51 @@ describe('sim: fault files and stop events', () => {
     assert.throws(() => planFaults(file, 2, 100_000, new SeededRandom(9)), refusedWith(/crashes\[0\]\.validator: 2/))
   })
 
+  it('refuses bad misbehaviour rates, clock skews and slow disks, naming the field', () => {
+    assert.throws(
+      () => parseFaultFile({ misbehaviours: { copiedCid: 1.5 } }, 'f.json'),
+      refusedWith(/f\.json: misbehaviours\.copiedCid/),
+    )
+    assert.throws(
+      () => parseFaultFile({ misbehaviours: { sybil: 0.1 } }, 'f.json'),
+      refusedWith(/f\.json: misbehaviours/),
+    )
+    assert.throws(
+      () => parseFaultFile({ clockSkew: { validators: 0.5, maxOffsetMs: -1 } }, 'f.json'),
+      refusedWith(/clockSkew\.maxOffsetMs/),
+    )
+    assert.throws(
+      () => parseFaultFile({ clockSkew: { maxOffsetMs: 10 } }, 'f.json'),
+      refusedWith(/clockSkew\.validators/),
+    )
+    assert.throws(
+      () => parseFaultFile({ slowDisks: { validators: 0.5, maxMs: 'slow' } }, 'f.json'),
+      refusedWith(/slowDisks\.maxMs/),
+    )
+    const inverted = parseFaultFile({ slowDisks: { validators: 1, minMs: 50, maxMs: 10 } }, 'f.json')
+    assert.throws(() => planFaults(inverted, 4, 100_000, new SeededRandom(1)), refusedWith(/slowDisks\.minMs: 50/))
+  })
+
+  it('draws skewed clocks and slow disks from the seed, within the file’s bounds; none when the file names none', () => {
+    const file = parseFaultFile(
+      {
+        clockSkew: { validators: 0.5, maxOffsetMs: 3000, maxDriftPpm: 200 },
+        slowDisks: { validators: 0.25, minMs: 5, maxMs: 80 },
+      },
+      'f.json',
+    )
+    const plan = planFaults(file, 8, 100_000, new SeededRandom(4))
+    assert.deepEqual(planFaults(file, 8, 100_000, new SeededRandom(4)), plan)
+    assert.equal(plan.clockSkews.length, 4)
+    assert.equal(new Set(plan.clockSkews.map((c) => c.validator)).size, 4)
+    for (const c of plan.clockSkews)
+      assert.ok(Math.abs(c.offsetMs) <= 3000 && Math.abs(c.driftPpm) <= 200 && c.validator < 8, JSON.stringify(c))
+    assert.equal(plan.slowDisks.length, 2)
+    for (const d of plan.slowDisks) assert.ok(d.delayMs >= 5 && d.delayMs <= 80, JSON.stringify(d))
+    const calm = planFaults(parseFaultFile({}, 'f.json'), 8, 100_000, new SeededRandom(4))
+    assert.deepEqual([calm.clockSkews, calm.slowDisks], [[], []])
+  })
+
   it('reads --until events and refuses others, listing those it knows', () => {
     assert.deepEqual(parseStopCondition('height:40'), { kind: 'height', height: 40 })
     assert.deepEqual(parseStopCondition('window:3'), { kind: 'window', window: 3 })

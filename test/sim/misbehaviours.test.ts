@@ -1,0 +1,113 @@
+/**
+ * The misbehaviours of a simulated run (src/sim/misbehaviours.ts, validator-misbehaviours.ts,
+ * node-faults.ts): who the seed draws for each, a skewed clock, and a small run with every
+ * misbehaviour, clock skew, slow disks, crashes, a partition and a lossy network at once, in
+ * which every cheat is caught and nobody honest is slashed.
+ */
+import assert from 'node:assert/strict'
+import { testKey } from '../../src/chain/keys.ts'
+import { SimulatedClock } from '../../src/runtime/clock.ts'
+import { SeededRandom } from '../../src/runtime/random.ts'
+import type { FaultFile } from '../../src/sim/faults.ts'
+import { byzantineBudget, castMisbehaviours, challengerCount } from '../../src/sim/misbehaviours.ts'
+import { skewedClock } from '../../src/sim/node-faults.ts'
+import { runSimulation } from '../../src/sim/simulation.ts'
+
+const addresses = (role: string, n: number): string[] =>
+  Array.from({ length: n }, (_, i) => testKey(`cast/${role}/${i}`).address)
+
+/** Every misbehaviour at a rate that draws at least one of each at 4 validators and 10 miners. */
+const EVERYTHING: FaultFile = {
+  network: { loss: 0.02, duplicate: 0.02, jitterMs: 40 },
+  random: { partitions: 1, crashes: 1, maxS: 8 },
+  misbehaviours: {
+    wrongGradient: 0.15,
+    copiedCid: 0.2,
+    wrongAggregate: 0.25,
+    withholdingMiner: 0.2,
+    withholdAndChallenge: 0.5,
+    lazyVerifier: 0.25,
+    griefingChallenger: 0.5,
+    equivocatingValidator: 1,
+    byzantineValidator: 1,
+    seedGrinder: 1,
+  },
+  clockSkew: { validators: 0.5, maxOffsetMs: 3000, maxDriftPpm: 200 },
+  slowDisks: { validators: 0.25, minMs: 5, maxMs: 80 },
+}
+
+describe('sim: misbehaviours drawn from the seed', function () {
+  this.timeout(60_000)
+
+  it('draws disjoint misbehaving miners, a share of verifiers and validators, and keeps Byzantine validators within ⌊(n − 1) / 3⌋', () => {
+    const init = {
+      rates: {
+        copiedCid: 0.1,
+        withholdingMiner: 0.2,
+        lazyVerifier: 0.5,
+        wrongAggregate: 0.3,
+        griefingChallenger: 0.2,
+        withholdAndChallenge: 1,
+        equivocatingValidator: 1,
+        byzantineValidator: 0.5,
+        seedGrinder: 1,
+      },
+      miners: addresses('miner', 50),
+      verifiers: addresses('verifier', 6),
+      validators: addresses('validator', 10),
+      challengerKey: (kind: string, i: number) => testKey(`cast/${kind}/${i}`),
+    }
+    const cast = castMisbehaviours(init, new SeededRandom(5))
+    assert.deepEqual(castMisbehaviours(init, new SeededRandom(5)), cast)
+    assert.equal(cast.copiers.size, 5)
+    assert.equal(cast.withholders.size, 10)
+    assert.ok([...cast.copiers].every((a) => !cast.withholders.has(a)))
+    assert.equal(cast.lazyVerifiers.size, 3)
+    assert.equal(cast.wrongAggregators.size, 3)
+    assert.equal(cast.griefers.length, 1)
+    assert.equal(cast.accomplices.length, 2)
+    assert.equal(byzantineBudget(10), 3)
+    assert.deepEqual([cast.grinders.size, cast.equivocators.size, cast.byzantine.size], [3, 3, 2])
+    assert.equal(new Set([...cast.grinders, ...cast.equivocators, ...cast.byzantine]).size, 3)
+    assert.equal(challengerCount(0), 0)
+    assert.equal(challengerCount(0.01), 1)
+    const none = castMisbehaviours({ ...init, rates: {} }, new SeededRandom(5))
+    assert.equal(none.copiers.size + none.equivocators.size + none.griefers.length, 0)
+  })
+
+  it('skews a validator’s wall clock by its offset and drift, and runs its timers at the drifted rate', () => {
+    const clock = new SimulatedClock()
+    const skewed = skewedClock(clock, { offsetMs: -1500, driftPpm: 1000 })
+    const fired: number[] = []
+    skewed.setTimer(1001, () => fired.push(clock.monotonicMs()))
+    clock.advance(999)
+    assert.deepEqual(fired, [], 'a fast clock’s 1001 ms are 1000 true ms')
+    clock.advance(2)
+    assert.deepEqual(fired.map(Math.round), [1000])
+    assert.equal(skewed.nowMs() - clock.nowMs(), -1500 + 1)
+    clock.advance(999_000)
+    assert.equal(skewed.nowMs() - clock.nowMs(), -1500 + 1000)
+  })
+
+  it('a small network with every misbehaviour and fault at once catches every cheat and slashes nobody honest', () => {
+    const r = runSimulation({ validators: 4, miners: 10, subnets: 2, windows: 1, seed: 1, faults: EVERYTHING })
+    assert.deepEqual(r.violations, [], JSON.stringify(r.violations))
+    assert.equal(r.stoppedBy, 'end')
+    assert.equal(r.game.honestSlashed, 0)
+    assert.equal(r.game.missed, 0)
+    assert.equal(r.game.caught, r.game.cheats)
+    const m = r.misbehaviours
+    assert.ok(m !== undefined)
+    assert.ok(m.copies > 0 && m.copiesPaid === 0, JSON.stringify(m))
+    assert.ok(m.withheld > 0 && m.withheldCaught === m.withheld, JSON.stringify(m))
+    assert.ok(m.wrongAggregates > 0 && m.wrongAggregatesSlashed === m.wrongAggregates, JSON.stringify(m))
+    assert.ok(m.griefingChallenges > 0 && m.lazyAnswers > 0, JSON.stringify(m))
+    assert.deepEqual([m.equivocators, m.equivocatorsJailed, m.byzantineValidators, m.seedGrinders], [1, 1, 1, 1])
+    assert.deepEqual([m.skewedClocks, m.slowDisks], [2, 1])
+    // Replays byte for byte.
+    assert.equal(
+      runSimulation({ validators: 4, miners: 10, subnets: 2, windows: 1, seed: 1, faults: EVERYTHING }).digest,
+      r.digest,
+    )
+  })
+})
