@@ -42,6 +42,12 @@ export function formatReport(r: SimulationReport, wallMs?: number): string[] {
     `  game workload: ${g.challenges} challenges, ${g.verifierAnswers} verifier answers, ${g.arbiterVotes} arbiter votes, ${g.aggregates} aggregates`,
     `  chain state ${fixed(r.chainStateBytes / 1024)} KiB; transactions applied ${sum(t.applied)}, refused ${sum(t.refused)}, pending ${t.pending}`,
   ]
+  const m = r.misbehaviours
+  if (m !== undefined)
+    lines.push(
+      `  misbehaviours: copies ${m.copies} (${m.copiesPaid} paid), withheld ${m.withheld} (${m.withheldCaught} caught), wrong aggregates ${m.wrongAggregates} (${m.wrongAggregatesSlashed} slashed), griefing challenges ${m.griefingChallenges}, lazy answers ${m.lazyAnswers}`,
+      `  validators: ${m.equivocators} equivocating (${m.equivocatorsJailed} jailed), ${m.byzantineValidators} Byzantine, ${m.seedGrinders} grinding the beacon; ${m.skewedClocks} skewed clocks, ${m.slowDisks} slow disks`,
+    )
   for (const v of r.violations.slice(0, 5))
     lines.push(`  BROKEN ${v.invariant} at height ${v.height} (${fixed(v.atMs / 1000)} s): ${v.detail}`)
   if (r.violations.length > 5) lines.push(`  … and ${r.violations.length - 5} more`)

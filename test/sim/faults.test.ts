@@ -1,9 +1,11 @@
 /** Fault files for `r3mes sim --faults`: checked field by field, planned from the seed. */
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { InvalidArgumentError } from '../../src/runtime/errors.ts'
 import { SeededRandom } from '../../src/runtime/random.ts'
-import { healedAtMs, parseFaultFile, planFaults } from '../../src/sim/faults.ts'
+import { healedAtMs, parseFaultFile, planFaults, SIM_MISBEHAVIOURS } from '../../src/sim/faults.ts'
 import { parseStopCondition } from '../../src/sim/report.ts'
+import { MISBEHAVIOUR_ROLE } from '../../src/topology/checks.ts'
 
 const refusedWith = (pattern: RegExp) => (e: unknown) => e instanceof InvalidArgumentError && pattern.test(e.message)
 
@@ -76,6 +78,17 @@ describe('sim: fault files and stop events', () => {
     for (const d of plan.slowDisks) assert.ok(d.delayMs >= 5 && d.delayMs <= 80, JSON.stringify(d))
     const calm = planFaults(parseFaultFile({}, 'f.json'), 8, 100_000, new SeededRandom(4))
     assert.deepEqual([calm.clockSkews, calm.slowDisks], [[], []])
+  })
+
+  it('the example with everything on names every misbehaviour the topology format knows, and machine faults', () => {
+    const file = parseFaultFile(
+      JSON.parse(readFileSync('topology/sim/all-faults.json', 'utf8')),
+      'topology/sim/all-faults.json',
+    )
+    assert.deepEqual(Object.keys(file.misbehaviours ?? {}).sort(), [...SIM_MISBEHAVIOURS].sort())
+    assert.deepEqual(Object.keys(MISBEHAVIOUR_ROLE).sort(), [...SIM_MISBEHAVIOURS].sort())
+    for (const [kind, rate] of Object.entries(file.misbehaviours ?? {})) assert.ok((rate ?? 0) > 0, kind)
+    assert.ok(file.clockSkew !== undefined && file.slowDisks !== undefined)
   })
 
   it('reads --until events and refuses others, listing those it knows', () => {
