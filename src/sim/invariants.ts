@@ -162,11 +162,14 @@ export class Invariants {
         (cheat.kind === 'withholdingMiner' ? this.aggregationSlackOf(p) : 0)
       if (claim === undefined || height > deadline) {
         this.missed.add(cheat.claimId)
+        const sidedWithOwner = [...state.challenges.entries()]
+          .filter(([, c]) => c.claimId === cheat.claimId && c.outcome === 'owner')
+          .map(([, c]) => `${c.id} by ${c.verifier ?? 'no verifier'}`)
         this.report({
           invariant: 'cheat-missed',
           height,
           atMs,
-          detail: `wrong submission ${cheat.claimId} is ${claim === undefined ? 'gone from the state' : `${claim.flag ?? claim.status}`}, not slashed by height ${deadline}`,
+          detail: `wrong submission ${cheat.claimId} is ${claim === undefined ? 'gone from the state' : `${claim.flag ?? claim.status}`}, not slashed by height ${deadline}${sidedWithOwner.length === 0 ? '' : `; the verifier sided with the owner in ${sidedWithOwner.join(', ')}`}`,
         })
       }
     }
