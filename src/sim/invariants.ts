@@ -1,7 +1,7 @@
 /**
  * What a simulated run must never do, checked as it runs (the first break is what a failing
  * seed reports): two blocks or two app hashes at one height, a block that breaks token
- * conservation, an honest staker losing stake, a wrong submission not slashed by the end of
+ * conservation, an honest staker losing stake (beyond the duty penalties of late answers), a wrong submission not slashed by the end of
  * the longest game the parameters allow, no commit for too long once the faults have healed;
  * and for the misbehaviours (misbehaviours.ts, validator-misbehaviours.ts): a copy paid, a
  * withheld submission aggregated, an honest verifier or arbiter blamed for withheld content, a
@@ -38,6 +38,9 @@ export interface InvariantInit {
   readonly honest: ReadonlySet<string>
 }
 
+/** Duty penalties an honest verifier, arbiter or validator may pay in all: 1 / this of its first stake (5 %). */
+export const DUTY_PENALTY_BOUND_DIVISOR = 20n
+
 /** Heights an equivocation may stay unpunished: evidence is gossiped and goes in the next blocks. */
 export const EQUIVOCATION_DEADLINE_HEIGHTS = 20
 
@@ -66,6 +69,9 @@ export class Invariants {
   readonly #blockAt = new Map<number, string>()
   readonly #appHashAfter = new Map<number, string>()
   readonly #stake = new Map<string, bigint>()
+  readonly #firstStake = new Map<string, bigint>()
+  /** Honest duty holders that paid duty penalties (late answers), within the bound. */
+  readonly dutyPenalized = new Set<string>()
   readonly violations: Violation[] = []
   /** Height at which each cheat was slashed. */
   readonly caught = new Map<string, number>()
@@ -136,14 +142,24 @@ export class Invariants {
     for (const [address, staker] of state.stakers.entries()) {
       if (!this.#honest.has(address)) continue
       const before = this.#stake.get(address)
+      const first = this.#firstStake.get(address)
+      if (first === undefined) this.#firstStake.set(address, staker.stake)
       if (before !== undefined && staker.stake < before && !this.honestSlashed.has(address)) {
-        this.honestSlashed.add(address)
-        this.report({
-          invariant: 'honest-slashed',
-          height,
-          atMs,
-          detail: `${address} (${staker.roles.join(',')}) went from ${before} to ${staker.stake}`,
-        })
+        // A verifier, arbiter or validator that missed a duty's deadline pays the chain's duty
+        // penalty (a percent a time): the rule working, not a slash (as the chaos harness
+        // judges it, src/testnet/invariants.ts), up to DUTY_PENALTY_BOUND of its first stake.
+        const duty = staker.roles.some((r) => r === 'verifier' || r === 'arbiter' || r === 'validator')
+        const lost = (first ?? before) - staker.stake
+        if (duty && lost * DUTY_PENALTY_BOUND_DIVISOR <= (first ?? before)) this.dutyPenalized.add(address)
+        else {
+          this.honestSlashed.add(address)
+          this.report({
+            invariant: 'honest-slashed',
+            height,
+            atMs,
+            detail: `${address} (${staker.roles.join(',')}) went from ${first ?? before} to ${staker.stake}`,
+          })
+        }
       }
       this.#stake.set(address, staker.stake)
     }

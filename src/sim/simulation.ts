@@ -115,6 +115,8 @@ export interface SimulationReport {
     /** Cheats whose deadline lies beyond the end of the run, not yet slashed. */
     readonly open: number
     readonly honestSlashed: number
+    /** Honest verifiers, arbiters and validators that paid a duty penalty (a late answer), within 5 % of their stake. */
+    readonly dutyPenalized: number
     readonly challenges: number
     readonly verifierAnswers: number
     readonly arbiterVotes: number
@@ -568,6 +570,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       missed: invariants.missed.size,
       open: open.length,
       honestSlashed: invariants.honestSlashed.size,
+      dutyPenalized: invariants.dutyPenalized.size,
       challenges: applied.get('challenge') ?? 0,
       verifierAnswers: applied.get('verifierResponse') ?? 0,
       arbiterVotes: applied.get('arbiterVote') ?? 0,

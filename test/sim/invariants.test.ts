@@ -205,6 +205,31 @@ describe('sim: the misbehaviour invariants', () => {
     assert.equal(inv.violations[1]?.height, 3)
   })
 
+  it('an honest verifier’s duty penalties up to 5 % of its stake are the rule working; more is honest-slashed', () => {
+    // Stakes changed by hand break the token audit too: only the stake invariant is looked at.
+    const slashes = (x: Invariants): string[] => kinds(x).filter((k) => k === 'honest-slashed')
+    const state = freshState()
+    const inv = new Invariants({ honest })
+    inv.afterBlock(state, 1, 0, new Map())
+    const staker = state.stakers.get(verifier.address)
+    assert.ok(staker !== undefined)
+    const first = staker.stake
+    state.stakers.set(verifier.address, { ...staker, stake: first - first / 100n })
+    inv.afterBlock(state, 2, 0, new Map())
+    assert.deepEqual(slashes(inv), [])
+    assert.deepEqual([...inv.dutyPenalized], [verifier.address])
+    state.stakers.set(verifier.address, { ...staker, stake: first - first / 10n })
+    inv.afterBlock(state, 3, 0, new Map())
+    assert.deepEqual(slashes(inv), ['honest-slashed'])
+    assert.equal(inv.violations.find((v) => v.invariant === 'honest-slashed')?.height, 3)
+    // A miner has no duty to be late for: any loss is a slash.
+    const m = state.stakers.get(miner.address)
+    assert.ok(m !== undefined)
+    state.stakers.set(miner.address, { ...m, stake: m.stake - 1n })
+    inv.afterBlock(state, 4, 0, new Map())
+    assert.deepEqual(slashes(inv), ['honest-slashed', 'honest-slashed'])
+  })
+
   it('a withheld submission has until its aggregation and availability panel, not just its challenge game', () => {
     const state = freshState()
     state.claims.set('w1', claim('w1', { challengeUntil: 10 }))
