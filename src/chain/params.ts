@@ -67,15 +67,21 @@ export interface Params {
    * @default 2000 (2e-3)
    */
   readonly innerLrPpm: number
-  /** Learning rate of the outer Nesterov step the aggregate applies, in millionths. @default 700000 (0.7, as DiLoCo) */
+  /**
+   * Learning rate of the outer Nesterov step the aggregate applies, in millionths. Every
+   * aggregate lands two rounds after the state its miners started from (a window's miners load
+   * the last final aggregate, which is window k − 3's, while window k's aggregate is applied on
+   * top of window k − 1's; docs/BENCHMARKS.md, "DiLoCo defaults"), and a delayed step is stable
+   * only at a smaller rate: the local testnet's 0.35 keeps held-out loss falling where
+   * DiLoCo's 0.7 makes it wander (`npm run bench -- diloco`). @default 700000 (0.7, as DiLoCo)
+   */
   readonly outerLrPpm: number
   /**
    * Momentum of the outer Nesterov step, in millionths. Zero by default, unlike DiLoCo's 0.9:
-   * here every aggregate is one round stale (a window's miners start from the last final
-   * aggregate while the previous window's submissions are still in their challenge period),
-   * and momentum on stale pseudo-gradients overshoots: with 0.5 held-out loss climbs after a
-   * few windows, with 0 it falls steadily (`npm run bench -- diloco --delay 1`,
-   * docs/BENCHMARKS.md). Governance may raise it for long windows of many inner steps. @default 0
+   * every aggregate is two rounds stale (see `outerLrPpm`), and momentum on stale
+   * pseudo-gradients overshoots: with 0.5 held-out loss climbs after a few windows, with 0 it
+   * falls steadily (`npm run bench -- diloco`, docs/BENCHMARKS.md). Governance may raise it
+   * for long windows of many inner steps. @default 0
    */
   readonly outerMomentumPpm: number
   /** Reward for one accepted submission. @default 500 R3MES */
@@ -258,9 +264,12 @@ export const localTestnetParams: Params = {
   ...defaultParams,
   blockTimeMs: 1000,
   windowBlocks: 10,
-  // 4 inner steps: the default testnet (20-block windows, 9 processes on 2 cores) got through
-  // 5 to 7 of 8 in a whole window, and a task must finish in about half of one.
+  // 4 inner steps for the preset's 10-block windows; the default testnet's 20-block windows
+  // run 8 (topology/default.yaml: a task's last step to its commit now takes 2–3 s).
   innerSteps: 4,
+  // Half DiLoCo's rate: each aggregate lands two rounds after its miners' start, where 0.7
+  // makes held-out loss wander and 0.35 keeps it falling at H 4 and H 8 (docs/BENCHMARKS.md).
+  outerLrPpm: 350_000,
   stepSequences: 4,
   sequenceTokens: 64,
   l2DeadlineBlocks: 5,
