@@ -17,9 +17,10 @@ import { sha256 } from '../codec/hash.ts'
 import { packCanonical, unpackCanonical } from '../codec/msgpack.ts'
 import { reject, TxCode } from './errors.ts'
 import { addressOf, isPeerId, type KeyPair } from './keys.ts'
-import { ROLES, type Role } from './params.ts'
+import { MAX_ACCEPTED_PER_AGGREGATION, ROLES, type Role } from './params.ts'
 import { L2_VERDICTS, type L2Verdict, type ProposalContent, VERDICTS, type Verdict } from './state.ts'
 import { bodyFromWire, bodyToWire, msgFromWire, sortedKeys, TX_KEYS } from './tx-wire.ts'
+import { unavailableBitmapBytes } from './unavailable-bitmap.ts'
 
 export type Msg =
   | { readonly type: 'transfer'; readonly to: string; readonly amount: bigint }
@@ -53,8 +54,13 @@ export type Msg =
        * 32 bytes however many there are, checked against the list the chain derives.
        */
       readonly claimsDigest: string
-      /** Accepted submissions left out because their gradient could not be fetched in time (each opens an availability dispute). */
-      readonly unavailable: readonly string[]
+      /**
+       * Hex of a bitmap over the accepted submissions of the window and subnet, in the chain's
+       * order (unavailable-bitmap.ts): bit i set leaves submission i out because its gradient
+       * could not be fetched in time, which opens an availability dispute for it. One bit each,
+       * so the fullest window's declaration fits `maxTxBytes`.
+       */
+      readonly unavailable: string
       readonly adapterCid: string
     }
   | {
@@ -171,15 +177,17 @@ function hex(v: unknown, name: string, bytes: number): string {
   return v as string
 }
 
-/** The most claim ids an aggregate may declare unavailable (a window's accepted submissions of one subnet). */
-const MAX_AGGREGATE_CLAIMS = 256
+/** The largest `unavailable` bitmap: a bit for each submission the fullest (window, subnet) can hold. */
+const MAX_UNAVAILABLE_BITMAP_BYTES = unavailableBitmapBytes(MAX_ACCEPTED_PER_AGGREGATION)
 
-function claimIds(v: unknown, name: string): string[] {
-  if (!Array.isArray(v) || v.length > MAX_AGGREGATE_CLAIMS)
-    reject(TxCode.invalidField, `'${name}' must be a list of at most ${MAX_AGGREGATE_CLAIMS} claim ids`, {
+/** Lowercase hex of at most `maxBytes` bytes (its exact length is the chain's to check). */
+function bitmap(v: unknown, name: string, maxBytes: number): string {
+  const bytes = fromHex(v)
+  if (bytes === undefined || bytes.length > maxBytes)
+    reject(TxCode.invalidField, `'${name}' must be a bitmap of at most ${maxBytes} bytes, as lowercase hex`, {
       field: name,
     })
-  return v.map((c, i) => str(c, `${name}[${i}]`, 160))
+  return v as string
 }
 
 /** A key and its proof come together: one without the other is refused. */
@@ -259,7 +267,7 @@ function decodeMsg(m: Obj): Msg {
         window: int(m.window, 'msg.window'),
         subnet: int(m.subnet, 'msg.subnet', 0, 1023),
         claimsDigest: hex(m.claimsDigest, 'msg.claimsDigest', 32),
-        unavailable: claimIds(m.unavailable, 'msg.unavailable'),
+        unavailable: bitmap(m.unavailable, 'msg.unavailable', MAX_UNAVAILABLE_BITMAP_BYTES),
         adapterCid: str(m.adapterCid, 'msg.adapterCid', 128),
       }
     }
