@@ -300,7 +300,8 @@ const MAX_SHARDS_PER_WINDOW = 4096
 /**
  * Most accepted submissions one (window, subnet) can hold: `shardsPerWindow` tasks of
  * `replication` miners each, at the greatest of both bounds (4,096 × 16). An aggregate's
- * `unavailable` bitmap has a bit for each, so it is at most 8,192 bytes (tx.ts bounds it so).
+ * `unavailable` bitmap has a bit for each: MAX_UNAVAILABLE_BITMAP_BYTES, which the decoder
+ * takes, is ⌈this / 8⌉ (test/chain/unavailable-bitmap.test.ts keeps the two together).
  */
 export const MAX_ACCEPTED_PER_AGGREGATION = MAX_SHARDS_PER_WINDOW * MAX_REPLICATION
 

@@ -13,10 +13,9 @@
  */
 import { CID } from 'multiformats/cid'
 import { fromHex, toHex } from '../codec/bytes.ts'
+import { MAX_UNAVAILABLE_BITMAP_BYTES } from '../runtime/limits.ts'
 import { reject, TxCode } from './errors.ts'
 import { isCid } from './genesis.ts'
-import { MAX_ACCEPTED_PER_AGGREGATION } from './params.ts'
-import { unavailableBitmapBytes } from './unavailable-bitmap.ts'
 
 /**
  * How a message field travels: its short wire key, and whether it is raw bytes (of a fixed
@@ -52,7 +51,7 @@ const MSG_FIELDS: Readonly<Record<string, FieldForm>> = {
   claimsDigest: { key: 'cl', bytes: 32 },
   // A bitmap over the window's accepted submissions (unavailable-bitmap.ts): its length is
   // checked against the chain's list when applied; here, against the most any window holds.
-  unavailable: { key: 'ub', maxBytes: unavailableBitmapBytes(MAX_ACCEPTED_PER_AGGREGATION) },
+  unavailable: { key: 'ub', maxBytes: MAX_UNAVAILABLE_BITMAP_BYTES },
   adapterCid: { key: 'ac', cid: true },
   claimId: { key: 'ci' },
   bond: { key: 'b' },

@@ -15,12 +15,12 @@ import { isCid } from '../codec/cid.ts'
 import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
 import { sha256 } from '../codec/hash.ts'
 import { packCanonical, unpackCanonical } from '../codec/msgpack.ts'
+import { MAX_UNAVAILABLE_BITMAP_BYTES } from '../runtime/limits.ts'
 import { reject, TxCode } from './errors.ts'
 import { addressOf, isPeerId, type KeyPair } from './keys.ts'
-import { MAX_ACCEPTED_PER_AGGREGATION, ROLES, type Role } from './params.ts'
+import { ROLES, type Role } from './params.ts'
 import { L2_VERDICTS, type L2Verdict, type ProposalContent, VERDICTS, type Verdict } from './state.ts'
 import { bodyFromWire, bodyToWire, msgFromWire, sortedKeys, TX_KEYS } from './tx-wire.ts'
-import { unavailableBitmapBytes } from './unavailable-bitmap.ts'
 
 export type Msg =
   | { readonly type: 'transfer'; readonly to: string; readonly amount: bigint }
@@ -176,9 +176,6 @@ function hex(v: unknown, name: string, bytes: number): string {
     reject(TxCode.invalidField, `'${name}' must be ${bytes} bytes of lowercase hex`, { field: name })
   return v as string
 }
-
-/** The largest `unavailable` bitmap: a bit for each submission the fullest (window, subnet) can hold. */
-const MAX_UNAVAILABLE_BITMAP_BYTES = unavailableBitmapBytes(MAX_ACCEPTED_PER_AGGREGATION)
 
 /** Lowercase hex of at most `maxBytes` bytes (its exact length is the chain's to check). */
 function bitmap(v: unknown, name: string, maxBytes: number): string {

@@ -17,6 +17,7 @@ import {
 } from '../../src/chain/params.ts'
 import { decodeTx, encodeTx } from '../../src/chain/tx.ts'
 import { declaredUnavailable, unavailableBitmap, unavailableBitmapBytes } from '../../src/chain/unavailable-bitmap.ts'
+import { MAX_UNAVAILABLE_BITMAP_BYTES } from '../../src/runtime/limits.ts'
 import { keys } from './harness.ts'
 
 const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `0.0.${String(i).padStart(5, '0')}/m`)
@@ -93,6 +94,7 @@ describe('chain: the unavailable bitmap of an aggregate', () => {
     }
     const fullest = unavailableBitmapBytes(MAX_ACCEPTED_PER_AGGREGATION)
     assert.equal(fullest, 8192, '4,096 shards × 16 replicas, a bit each')
+    assert.equal(fullest, MAX_UNAVAILABLE_BITMAP_BYTES, 'what the decoder takes')
     assert.equal(size(fullest), AGGREGATE_TX_FIXED_BYTES + fullest)
     assert.equal(size(256), AGGREGATE_TX_FIXED_BYTES + 256, 'bin16 from 256 bytes on')
     assert.equal(size(255), AGGREGATE_TX_FIXED_BYTES - 1 + 255, 'bin8 below: one byte less')
