@@ -77,7 +77,7 @@ describe('bench: the staleness of DiLoCo rounds on the chain', () => {
           window: w,
           subnet: 0,
           claimsDigest: claimListDigest(claims),
-          unavailable: [],
+          unavailable: '00', // a bitmap over the two accepted submissions: none left out
           adapterCid: label(w),
         })
       }
