@@ -20,6 +20,7 @@ import { arbiterProof, drawOf } from '../chain/game.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Claim, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
+import { unavailableBitmap } from '../chain/unavailable-bitmap.ts'
 import { betaBytes, betterTicket, verifierTicket } from '../chain/verifier-draw.ts'
 import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
@@ -365,17 +366,16 @@ export class Participants {
       const tag = `aggregate/${aggregationKey(a.window, a.subnet)}/${a.attempt}`
       if (!this.#keys.has(a.aggregator) || this.#started.has(tag)) continue
       this.#started.add(tag)
-      const claims: string[] = []
-      const unavailable: string[] = []
+      const accepted: string[] = []
       for (const task of tasksOf(state, a.window, a.subnet))
         for (const miner of task.miners) {
           const c = state.claims.get(submissionId(task.id, miner))
-          if (c?.status !== 'accepted') continue
-          if (this.#init.misbehaviours?.isWithheld(c.id) === true) unavailable.push(c.id)
-          else claims.push(c.id)
+          if (c?.status === 'accepted') accepted.push(c.id)
         }
-      claims.sort()
-      unavailable.sort()
+      accepted.sort()
+      // Withheld content cannot be fetched: declared unavailable, the rest aggregated.
+      const unavailable = accepted.filter((id) => this.#init.misbehaviours?.isWithheld(id) === true)
+      const claims = accepted.filter((id) => this.#init.misbehaviours?.isWithheld(id) !== true)
       const adapterCid =
         this.#init.misbehaviours?.adapterCid(a.aggregator, a.window, a.subnet, claims) ??
         adapterCidOf(a.window, a.subnet, claims)
@@ -386,7 +386,7 @@ export class Participants {
           window: a.window,
           subnet: a.subnet,
           claimsDigest: claimListDigest(claims),
-          unavailable,
+          unavailable: unavailableBitmap(accepted, unavailable),
           adapterCid,
         },
         { lastHeight: a.deadline ?? undefined },
