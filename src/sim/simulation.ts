@@ -177,7 +177,8 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   const faults = planFaults(opts.faults ?? {}, opts.validators, expectedMs, rng.fork('faults'))
   const net = new SimNetwork(
     { nodes: opts.validators, profile: faults.network, random: rng.fork('network') },
-    { clock },
+    // A received message's decoding is its receiver's consensus work, as consensus-link's is.
+    { clock, measure: (work) => timed(work) },
   )
   const invariants = new Invariants({ honest })
   const txRng = rng.fork('clients')
@@ -318,7 +319,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       const node = ConsensusNode.open(componentsOf[i] as NodeComponents)
       nodes[i] = node
       up[i] = true
-      net.attach(i, (m, from) => timed(() => node.receive(m, from)))
+      net.attach(i, (m, from) => node.receive(m, from))
     })
   }
   for (let i = 0; i < opts.validators; i++) start(i)
