@@ -6,7 +6,9 @@
  * timing on. A message counts when a validator decoded it and handed it to its node (a
  * duplicated copy dropped as seen before decoding does not count); its CPU is the decoding,
  * admission, signature check, core step and WAL append, less the chain application's block
- * execution (reported apart). The ed25519 figure is `ed25519Verify` (node:crypto) by 100
+ * execution (reported apart). The simulated validators share one process, so the memo of
+ * verified signatures (consensus/keys.ts) checks each vote once for all of them: a real
+ * validator pays about one verification more per vote. The ed25519 figure is `ed25519Verify` (node:crypto) by 100
  * signers over distinct messages, so no cache of verified signatures can answer it.
  */
 import { availableParallelism, loadavg } from 'node:os'
