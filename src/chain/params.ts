@@ -294,12 +294,42 @@ const BIGINT_FIELDS = new Set<keyof Params>([
  */
 export const MAX_TASKS_PER_MINER = MAX_INBOX_TENSORS_PER_SENDER / 2 - 1
 
+const MAX_REPLICATION = 16
+const MAX_SHARDS_PER_WINDOW = 4096
+
+/**
+ * Most accepted submissions one (window, subnet) can hold: `shardsPerWindow` tasks of
+ * `replication` miners each, at the greatest of both bounds (4,096 × 16). An aggregate's
+ * `unavailable` bitmap has a bit for each: MAX_UNAVAILABLE_BITMAP_BYTES, which the decoder
+ * takes, is ⌈this / 8⌉ (test/chain/unavailable-bitmap.test.ts keeps the two together).
+ */
+export const MAX_ACCEPTED_PER_AGGREGATION = MAX_SHARDS_PER_WINDOW * MAX_REPLICATION
+
+/**
+ * The most bytes of an aggregate transaction the chain can accept, less its `unavailable`
+ * bitmap's own bytes; `validateParams` keeps this plus ⌈shardsPerWindow × replication / 8⌉
+ * within `maxTxBytes`, so the aggregate of the fullest window always fits, however many of
+ * its submissions go unserved. Canonical msgpack, each part at its largest:
+ *   tx map {b, k, s}: fixmap 1 + three 1-character keys 6 + k bin8 2 + 32 + s bin8 2 + 64 = 107
+ *   body {c, f, m, n}: fixmap 1 + keys 8 + chainId (genesis: at most 48 ASCII characters;
+ *     any other is refused as the wrong chain) str8 2 + 48 + fee (at most 31 digits) fixstr
+ *     1 + 31 + nonce (at most 2^53 − 1) uint64 9 = 100
+ *   msg {ac, cl, n, t, ub, w}: fixmap 1 + keys 3 + 3 + 2 + 2 + 3 + 2 + adapterCid (canonical
+ *     text at most 128 characters: base32 of at most 79 bytes) bin8 2 + 79 + claimsDigest
+ *     bin8 2 + 32 + subnet (at most 1023) uint16 3 + type fixstr 1 + 9 + bitmap header
+ *     (bin16 past 255 bytes) 3 + window (at most 2^53 − 1) uint64 9 = 156
+ *   107 + 100 + 156 = 363. test/chain/unavailable-bitmap.test.ts builds this transaction.
+ * At the default maxTxBytes (2,048) a subnet's window may hold (2048 − 363) × 8 = 13,480
+ * submissions; the defaults (512 × 2) take 363 + 128 = 491 bytes.
+ */
+export const AGGREGATE_TX_FIXED_BYTES = 363
+
 /** Bounds for each integer field: [least, greatest]. */
 const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   blockTimeMs: [1, 3_600_000],
   windowBlocks: [2, 1_000_000],
-  replication: [1, 16],
-  shardsPerWindow: [0, 4096],
+  replication: [1, MAX_REPLICATION],
+  shardsPerWindow: [0, MAX_SHARDS_PER_WINDOW],
   tasksPerMiner: [1, MAX_TASKS_PER_MINER],
   innerSteps: [1, 1024],
   microBatches: [1, 64],
@@ -389,6 +419,12 @@ export function validateParams(p: Params, path = 'params'): Params {
     throw new GenesisError(
       `${path}.microBatches`,
       `must divide stepSequences (${p.stepSequences}): every micro-batch holds the same number of sequences`,
+    )
+  const bitmapBytes = Math.ceil((p.shardsPerWindow * p.replication) / 8)
+  if (AGGREGATE_TX_FIXED_BYTES + bitmapBytes > p.maxTxBytes)
+    throw new GenesisError(
+      `${path}.maxTxBytes`,
+      `must be at least ${AGGREGATE_TX_FIXED_BYTES + bitmapBytes}: an aggregate declaring any of the ${p.shardsPerWindow * p.replication} submissions a window's subnet can hold (shardsPerWindow ${p.shardsPerWindow} × replication ${p.replication}) unavailable takes up to ${AGGREGATE_TX_FIXED_BYTES} bytes plus a ${bitmapBytes}-byte bitmap`,
     )
   if (p.verifierClaimBlocks >= p.l2DeadlineBlocks)
     throw new GenesisError(
