@@ -15,6 +15,7 @@ const suites: Record<string, Suite> = {
   ml: async (json) => (await import('./ml.ts')).runMlBench(json),
   net: async (json) => (await import('./net.ts')).runNetBench(json),
   restart: async (json, args) => (await import('./restart.ts')).runRestartBench(json, args),
+  sim: async (json, args) => (await import('./sim.ts')).runSimBench(json, args),
   training: async (json, args) => (await import('./training.ts')).runTrainingBench(json, args),
 }
 

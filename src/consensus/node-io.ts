@@ -320,17 +320,25 @@ export class NodeIo {
   }
 
   /**
-   * One gossip tick, for a node that has been at the same height and round since the previous
-   * tick: it announces its height (a peer that is ahead answers with the decided block) and
-   * re-sends its own votes of the height and the proposals it holds. A node that moved on
-   * since the previous tick sent its votes of the new position moments ago and is not behind,
-   * so re-sending would only multiply traffic: every re-send is a new message that every peer
-   * checks (and relays, where its author is not connected to everyone).
+   * One gossip tick, for a node that has been at the same height, round and step since the
+   * previous tick: it announces its height (a peer that is ahead answers with the decided block)
+   * and re-sends its own votes of the height and the proposals it holds. A node that moved on
+   * since the previous tick (a new height, round or step: each step starts with the node's
+   * own proposal or vote of it) sent what it has moments ago and is not behind, so re-sending
+   * would only multiply traffic: every re-send is a new message that every peer decodes and
+   * checks (the consensus channel numbers each message, so no peer drops it as a duplicate).
+   * The commit wait (`newHeight`) is not being stuck either: the node waits by its own
+   * timeout, having just decided; the first tick past it without progress counts.
    */
   gossip(state: ConsensusState): void {
     const { transport } = this.components
-    const stuck = this.#lastGossip?.height === state.tip.height && this.#lastGossip.round === state.round
-    this.#lastGossip = { height: state.tip.height, round: state.round }
+    const last = this.#lastGossip
+    const stuck =
+      state.step !== 'newHeight' &&
+      last?.height === state.tip.height &&
+      last.round === state.round &&
+      last.step === state.step
+    this.#lastGossip = { height: state.tip.height, round: state.round, step: state.step }
     if (!stuck) return
     transport.broadcast({ kind: 'status', height: state.tip.height })
     const { proposals, votes } = gossipMessages(state)
@@ -338,7 +346,7 @@ export class NodeIo {
     for (const vote of votes) transport.broadcast({ kind: 'vote', vote })
   }
 
-  #lastGossip: { height: number; round: number } | undefined
+  #lastGossip: { height: number; round: number; step: ConsensusState['step'] } | undefined
   /** The height of the last decided block a peer sent this node (it is catching up). */
   #catchingUpFrom = -1
 

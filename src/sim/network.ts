@@ -1,13 +1,24 @@
 /**
  * The simulated network in place of libp2p: every message is the encoded consensus message a
  * real node sends (`encodeMessage`), decoded by each receiver (`decodeMessage`), as over the
- * consensus topic. One seeded stream decides each delivery, so a seed replays the same
- * schedule: latency (a base plus an exponential tail, which also reorders), loss, duplication,
- * partitions (timed cuts into groups), nodes that are down, and each node's upload bandwidth
- * (a broadcast queues its copies one after the other on the sender's link).
+ * consensus flood channel (src/net/flood-channel.ts) in a full mesh. One seeded stream decides
+ * each delivery, so a seed replays the same schedule: latency (a base plus an exponential tail,
+ * which also reorders), loss, duplication, partitions (timed cuts into groups), nodes that are
+ * down, and each node's upload bandwidth (a broadcast queues its copies one after the other on
+ * the sender's link).
+ *
+ * What the flood channel does with copies, modelled as it is: every publish (a broadcast or a
+ * send to one peer) is a new message, numbered by its author, so the same body published again
+ * (consensus re-sending its votes) reaches every peer again and is decoded there. A receiver
+ * drops a message it has seen before (a duplicated copy) before decoding it, and remembers
+ * FLOOD_SEEN_CACHE_SIZE message ids, the oldest forgotten first. The channel's id is a hash of
+ * the frame (sequence, author, addressee, body); honest authors never number two frames alike,
+ * so here the id is the author and its sequence number, which names the same frames without
+ * hashing each one. A full mesh relays nothing (every peer had the message from its author).
  */
 import { type ConsensusMessage, type ConsensusTransport, decodeMessage, encodeMessage } from '../consensus/messages.ts'
 import type { SimulatedClock } from '../runtime/clock.ts'
+import { FLOOD_SEEN_CACHE_SIZE } from '../runtime/limits.ts'
 import type { SeededRandom } from '../runtime/random.ts'
 
 export interface NetworkProfile {
@@ -50,10 +61,14 @@ export interface SimNetworkInit {
   readonly nodes: number
   readonly profile: NetworkProfile
   readonly random: SeededRandom
+  /** Message ids each node remembers. @default FLOOD_SEEN_CACHE_SIZE */
+  readonly seenCacheSize?: number
 }
 
 export interface SimNetworkComponents {
   readonly clock: SimulatedClock
+  /** Runs a receiver's decoding, so the caller can count it as that node's host time. @default runs it */
+  readonly measure?: (work: () => void) => void
 }
 
 /** Where received bytes go: the receiving node's handler (undefined while the node is down). */
@@ -70,17 +85,35 @@ export class SimNetwork {
   dropped = 0
   /** Received bytes that did not decode (none from honest senders). */
   undecodable = 0
+  /** Copies dropped by their receiver as seen before, undecoded. */
+  duplicates = 0
+  /** Messages decoded and handed to a receiver. */
+  delivered = 0
+  readonly #measure: (work: () => void) => void
+  /** Each node's next sequence number (kept across its restarts, as the channel's starts from the clock). */
+  readonly #nextSeq: number[]
+  /** Each node's seen message ids, oldest first. */
+  readonly #seen: Set<number>[]
+  readonly #seenCap: number
 
   constructor(init: SimNetworkInit, components: SimNetworkComponents) {
     this.#init = init
     this.#clock = components.clock
+    this.#measure = components.measure ?? ((work) => work())
     this.#receivers = Array.from({ length: init.nodes }, () => undefined)
     this.#uploadFreeAtMs = Array.from({ length: init.nodes }, () => 0)
+    this.#nextSeq = Array.from({ length: init.nodes }, () => 0)
+    this.#seen = Array.from({ length: init.nodes }, () => new Set<number>())
+    this.#seenCap = init.seenCacheSize ?? FLOOD_SEEN_CACHE_SIZE
   }
 
-  /** Route node `index`'s incoming messages to `receiver` (undefined: the node is down). */
+  /**
+   * Route node `index`'s incoming messages to `receiver` (undefined: the node is down, and
+   * forgets the messages it had seen, as a restarted process does).
+   */
   attach(index: number, receiver: Receiver | undefined): void {
     this.#receivers[index] = receiver
+    if (receiver === undefined) this.#seen[index]?.clear()
   }
 
   cut(partition: Partition): void {
@@ -92,18 +125,38 @@ export class SimNetwork {
     return {
       broadcast: (m) => {
         const bytes = encodeMessage(m)
-        for (let to = 0; to < this.#init.nodes; to++) if (to !== index) this.send(index, to, bytes, m.kind)
+        const id = this.#publish(index)
+        for (let to = 0; to < this.#init.nodes; to++) if (to !== index) this.send(index, to, bytes, m.kind, id)
       },
       send: (peer, m) => {
         const to = Number(peer.slice(1))
         if (!Number.isSafeInteger(to) || to < 0 || to >= this.#init.nodes || to === index) return
-        this.send(index, to, encodeMessage(m), m.kind)
+        this.send(index, to, encodeMessage(m), m.kind, this.#publish(index))
       },
     }
   }
 
-  /** One copy of `bytes` from `from` to `to`, subject to the network's faults. */
-  send(from: number, to: number, bytes: Uint8Array, kind: string): void {
+  /** A new message by `author`: its id, remembered as seen by its author (as the channel does). */
+  #publish(author: number): number {
+    const seq = this.#nextSeq[author] as number
+    this.#nextSeq[author] = seq + 1
+    const id = seq * this.#init.nodes + author
+    this.#remember(author, id)
+    return id
+  }
+
+  /** The id a receiver keeps of a message; a new message unless the same `id` is given again. */
+  #remember(node: number, id: number): void {
+    const seen = this.#seen[node] as Set<number>
+    seen.add(id)
+    if (seen.size > this.#seenCap) seen.delete(seen.values().next().value as number)
+  }
+
+  /**
+   * One copy of `bytes` from `from` to `to`, subject to the network's faults; `id` names the
+   * message it is a copy of (omitted: a message of its own).
+   */
+  send(from: number, to: number, bytes: Uint8Array, kind: string, id: number = this.#publish(from)): void {
     const { profile, random } = this.#init
     const now = this.#clock.monotonicMs()
     this.sent.messages++
@@ -124,24 +177,33 @@ export class SimNetwork {
     for (let c = 0; c < copies; c++) {
       const latency =
         profile.baseLatencyMs + (profile.jitterMs > 0 ? -Math.log(1 - random.nextFloat()) * profile.jitterMs : 0)
-      this.#clock.setTimer(Math.ceil(departMs - now + latency), () => this.#deliver(from, to, bytes))
+      this.#clock.setTimer(Math.ceil(departMs - now + latency), () => this.#deliver(from, to, bytes, id))
     }
   }
 
-  #deliver(from: number, to: number, bytes: Uint8Array): void {
+  #deliver(from: number, to: number, bytes: Uint8Array, id: number): void {
     const receiver = this.#receivers[to]
     if (receiver === undefined || this.#cutBetween(from, to, this.#clock.monotonicMs())) {
       this.dropped++
       return
     }
-    let message: ConsensusMessage
-    try {
-      message = decodeMessage(bytes)
-    } catch {
-      this.undecodable++
+    const seen = this.#seen[to] as Set<number>
+    if (seen.has(id)) {
+      this.duplicates++
       return
     }
-    receiver(message, `v${from}`)
+    this.#remember(to, id)
+    this.#measure(() => {
+      let message: ConsensusMessage
+      try {
+        message = decodeMessage(bytes)
+      } catch {
+        this.undecodable++
+        return
+      }
+      this.delivered++
+      receiver(message, `v${from}`)
+    })
   }
 
   #cutBetween(a: number, b: number, atMs: number): boolean {

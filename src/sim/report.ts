@@ -37,6 +37,9 @@ export function formatReport(r: SimulationReport, wallMs?: number): string[] {
       (c.consensusCpuMsPerHeightPerValidator === null
         ? ''
         : `, ${fixed(c.consensusCpuMsPerHeightPerValidator, 2)} ms CPU (+ ${fixed(c.appCpuMsPerHeightPerValidator ?? 0, 2)} ms in the chain application)`),
+    `  consensus messages received and processed per height per validator: ${fixed(c.messagesProcessedPerHeightPerValidator)}` +
+      (c.cpuUsPerMessageProcessed === null ? '' : `, ${fixed(c.cpuUsPerMessageProcessed)} µs CPU each`) +
+      `; ${c.duplicatesDropped} duplicate copies dropped undecoded`,
     `  block interval ${fixed(c.meanBlockIntervalMs / 1000, 2)} s; transaction finality mean ${fixed(t.finalityMeanMs / 1000, 2)} s, p99 ${fixed(t.finalityP99Ms / 1000, 2)} s; ${c.dropped} copies dropped`,
     `  cheats ${g.cheats}: ${g.caught} caught, ${g.missed} missed, ${g.open} still open; honest slashed ${g.honestSlashed} (${g.dutyPenalized} paid duty penalties)`,
     `  game workload: ${g.challenges} challenges, ${g.verifierAnswers} verifier answers, ${g.arbiterVotes} arbiter votes, ${g.aggregates} aggregates`,
