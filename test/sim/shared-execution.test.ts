@@ -15,7 +15,7 @@ describe('sim: shared execution', () => {
   const validators = keys('val', 4)
   const [alice, bob] = keys('user', 2) as [(typeof validators)[0], (typeof validators)[0]]
   const cast = () => new Harness({ validators, funded: [alice, bob] })
-  const blockOf = (h: Harness, height: number, txs: Uint8Array[], label = 'block'): ChainBlock => ({
+  const blockOf = (height: number, txs: Uint8Array[], label = 'block'): ChainBlock => ({
     height,
     timeMs: height * 1000,
     proposer: (validators[0] as (typeof validators)[0]).address,
@@ -34,7 +34,7 @@ describe('sim: shared execution', () => {
     const own = new ChainApp(h.genesis)
     assert.equal(toHex(a.appHash()), toHex(own.appHash()))
     for (let height = 1; height <= 3; height++) {
-      const block = blockOf(h, height, [send(h, height - 1, R3)])
+      const block = blockOf(height, [send(h, height - 1, R3)])
       const expected = own.executeBlock(block)
       const first = a.executeBlock(block)
       const second = b.executeBlock(block)
@@ -49,22 +49,22 @@ describe('sim: shared execution', () => {
     const h = cast()
     const shared = new SharedExecution({ genesis: h.genesis, keepHeights: 10 })
     const [a, b] = [shared.view(), shared.view()]
-    a.executeBlock(blockOf(h, 1, []))
+    a.executeBlock(blockOf(1, []))
     assert.throws(
-      () => b.executeBlock(blockOf(h, 1, [], 'fork')),
+      () => b.executeBlock(blockOf(1, [], 'fork')),
       (e: unknown) =>
         e instanceof SharedExecutionError && /block 1 is [0-9a-f]{64}, the shared lineage executed/.test(e.message),
     )
-    assert.throws(() => b.executeBlock(blockOf(h, 2, [])), /block 2 does not follow height 0/)
+    assert.throws(() => b.executeBlock(blockOf(2, [])), /block 2 does not follow height 0/)
   })
 
   it('refuses a view further behind than the lineage keeps', () => {
     const h = cast()
     const shared = new SharedExecution({ genesis: h.genesis, keepHeights: 2 })
     const [a, b] = [shared.view(), shared.view()]
-    for (let height = 1; height <= 4; height++) a.executeBlock(blockOf(h, height, []))
+    for (let height = 1; height <= 4; height++) a.executeBlock(blockOf(height, []))
     assert.throws(
-      () => b.executeBlock(blockOf(h, 1, [])),
+      () => b.executeBlock(blockOf(1, [])),
       (e: unknown) => e instanceof SharedExecutionError && /height 1 is not on the shared lineage/.test(e.message),
     )
   })
@@ -75,8 +75,8 @@ describe('sim: shared execution', () => {
     const [ahead, behind] = [shared.view(), shared.view()]
     const own = new ChainApp(h.genesis)
     const genesisBalance = own.state.account(bob.address).balance
-    ahead.executeBlock(blockOf(h, 1, [send(h, 0, 5n * R3)]))
-    ahead.executeBlock(blockOf(h, 2, [send(h, 1, 5n * R3)]))
+    ahead.executeBlock(blockOf(1, [send(h, 0, 5n * R3)]))
+    ahead.executeBlock(blockOf(2, [send(h, 1, 5n * R3)]))
     const hashAhead = toHex(shared.chain.state.hash())
     // `behind` is still at genesis: it sees bob's balance and alice's nonce as they were.
     assert.equal(
@@ -103,8 +103,8 @@ describe('sim: shared execution', () => {
     assert.equal(ahead.checkTx(send(h, 2, 1n), { record: false }).ok, true)
     assert.equal(toHex(shared.chain.state.hash()), hashAhead, 'the shared state is unchanged by the reads')
     // And it catches up from the lineage.
-    behind.executeBlock(blockOf(h, 1, [send(h, 0, 5n * R3)]))
-    behind.executeBlock(blockOf(h, 2, [send(h, 1, 5n * R3)]))
+    behind.executeBlock(blockOf(1, [send(h, 0, 5n * R3)]))
+    behind.executeBlock(blockOf(2, [send(h, 1, 5n * R3)]))
     assert.equal(toHex(behind.appHash()), toHex(ahead.appHash()))
   })
 
