@@ -30,7 +30,7 @@ export function formatReport(r: SimulationReport, wallMs?: number): string[] {
   const t = r.transactions
   const g = r.game
   const lines = [
-    `seed ${r.seed}: ${r.validators} validators, ${r.miners} miners, ${r.subnets} subnets, ${r.windows} windows`,
+    `seed ${r.seed}: ${r.validators} validators, ${r.miners} miners, ${r.subnets} subnets, ${r.windows} windows; ${r.witnesses} validators executing on their own${r.witnesses < r.validators ? `, ${r.validators - r.witnesses} sharing one execution` : ''}`,
     `  stopped at height ${r.heights} (${r.stoppedBy}) after ${fixed(r.simulatedMs / 1000)} simulated s${wallMs === undefined ? '' : ` in ${fixed(wallMs / 1000)} wall s (${fixed(r.simulatedMs / Math.max(1, wallMs))} simulated s per wall s)`}`,
     `  digest ${r.digest}`,
     `  consensus per height per validator: ${fixed(c.messagesPerHeightPerValidator)} messages, ${fixed(c.bytesPerHeightPerValidator / 1024)} KiB sent` +
