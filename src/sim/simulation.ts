@@ -26,7 +26,7 @@ import { Mempool } from '../consensus/mempool.ts'
 import { ConsensusNode } from '../consensus/node.ts'
 import type { NodeComponents } from '../consensus/node-io.ts'
 import { MemoryLastSignedStore, PrivValidator } from '../consensus/privval.ts'
-import { MemoryBlockStore, MemoryStateStore } from '../consensus/stores.ts'
+import { MemoryStateStore } from '../consensus/stores.ts'
 import { ValidatorSet } from '../consensus/validator-set.ts'
 import { MemoryWal } from '../consensus/wal.ts'
 import { SimulatedClock } from '../runtime/clock.ts'
@@ -38,6 +38,7 @@ import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
 import { Invariants, type Violation } from './invariants.ts'
 import { SimNetwork } from './network.ts'
 import { Participants } from './participants.ts'
+import { SharedBlocks } from './shared-blocks.ts'
 import { SharedChainView, SharedExecution } from './shared-execution.ts'
 
 export interface SimulationOptions {
@@ -250,6 +251,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   const apps: ChainApplication[] = []
   const witnesses = Math.min(opts.validators, opts.witnesses ?? DEFAULT_WITNESSES)
   // Kept as long as a block store keeps blocks: a validator further behind cannot catch up anyway.
+  const sharedBlocks = new SharedBlocks(KEEP_BLOCKS + 1)
   const shared =
     witnesses < opts.validators ? new SharedExecution({ genesis, keepHeights: KEEP_BLOCKS + 1 }) : undefined
 
@@ -319,7 +321,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       app: timedApp,
       mempool: new Mempool(timedApp),
       evidencePool: new EvidencePool(consensus.chainId, validatorSet),
-      blockStore: new MemoryBlockStore(),
+      blockStore: sharedBlocks.store(),
       stateStore: new MemoryStateStore(),
       clock,
       transport: net.transportFor(i),
