@@ -42,6 +42,11 @@ export function formatReport(r: SimulationReport, wallMs?: number): string[] {
     `  game workload: ${g.challenges} challenges, ${g.verifierAnswers} verifier answers, ${g.arbiterVotes} arbiter votes, ${g.aggregates} aggregates`,
     `  chain state ${fixed(r.chainStateBytes / 1024)} KiB; transactions applied ${sum(t.applied)}, refused ${sum(t.refused)}, pending ${t.pending}`,
   ]
+  const sh = r.sharing
+  if (sh !== undefined)
+    lines.push(
+      `  shared execution: ${sh.executed} blocks executed once for ${r.validators - r.witnesses} validators (${sh.reused} handed on), ${sh.checks} checks (${sh.checkHits} memoized), ${sh.readsBehind} reads behind the newest block`,
+    )
   for (const v of r.violations.slice(0, 5))
     lines.push(`  BROKEN ${v.invariant} at height ${v.height} (${fixed(v.atMs / 1000)} s): ${v.detail}`)
   if (r.violations.length > 5) lines.push(`  … and ${r.violations.length - 5} more`)

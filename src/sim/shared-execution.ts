@@ -86,8 +86,11 @@ export class SharedExecution {
   #showing: number
   readonly #checks = new BoundedMemo<string, CheckResult>(CHECK_MEMO_ENTRIES)
   readonly #decoded = new BoundedMemo<string, { sender: string; nonce: number } | null>(DECODED_MEMO_ENTRIES)
-  /** Blocks executed on the shared app, and blocks handed to a view from the lineage. */
-  readonly stats = { executed: 0, reused: 0, checks: 0, checkHits: 0 }
+  /**
+   * Blocks executed on the shared app and handed to a view from the lineage; checks asked and
+   * answered from the memo; reads (checks included) of a height below the shared app's.
+   */
+  readonly stats = { executed: 0, reused: 0, checks: 0, checkHits: 0, readsBehind: 0 }
 
   constructor(init: SharedExecutionInit) {
     this.chain = new ChainApp(init.genesis)
@@ -154,6 +157,7 @@ export class SharedExecution {
     if (height === this.#showing) return fn()
     if (height > this.#showing)
       throw new SharedExecutionError(`a read at height ${height} inside a read at height ${this.#showing}`)
+    this.stats.readsBehind++
     const journal = this.chain.state.journal
     const mark = journal.mark()
     const showing = this.#showing

@@ -131,6 +131,8 @@ export interface SimulationReport {
   readonly chainStateBytes: number
   /** Validators with a private chain application (the rest share one execution). */
   readonly witnesses: number
+  /** The shared execution's work (absent when every validator is a witness): see SharedExecution.stats. */
+  readonly sharing?: SharedExecution['stats']
 }
 
 /** Stake units and balances: generous, so no honest account runs out over a long run. */
@@ -489,6 +491,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     },
     chainStateBytes: observer.chain.snapshot().byteLength,
     witnesses,
+    ...(shared === undefined ? {} : { sharing: { ...shared.stats } }),
   }
 }
 
