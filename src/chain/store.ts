@@ -84,6 +84,11 @@ export class Table<V> {
   readonly #journal: Journal
   /** Bumped by every write and every undo: lets the state hash skip tables that did not change. */
   #version = 0
+  /**
+   * The keys in order, kept until a key comes or goes: most writes replace a value, and the
+   * state hash walks every changed table in key order after each block.
+   */
+  #sorted: string[] | undefined
 
   constructor(name: string, journal: Journal) {
     this.name = name
@@ -112,10 +117,14 @@ export class Table<V> {
     this.#journal.touched(this as Table<unknown>, key, had, old)
     this.#map.set(key, value)
     this.#version++
+    if (!had) this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
       if (had) this.#map.set(key, old as V)
-      else this.#map.delete(key)
+      else {
+        this.#map.delete(key)
+        this.#sorted = undefined
+      }
     })
   }
 
@@ -125,9 +134,11 @@ export class Table<V> {
     this.#journal.touched(this as Table<unknown>, key, true, old)
     this.#map.delete(key)
     this.#version++
+    this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
       this.#map.set(key, old)
+      this.#sorted = undefined
     })
   }
 
@@ -139,15 +150,21 @@ export class Table<V> {
     this.#map.clear()
     for (const [key, value] of entries) this.#map.set(key, value)
     this.#version++
+    this.#sorted = undefined
+  }
+
+  #keysInOrder(): readonly string[] {
+    this.#sorted ??= [...this.#map.keys()].sort()
+    return this.#sorted
   }
 
   sortedKeys(): string[] {
-    return [...this.#map.keys()].sort()
+    return this.#keysInOrder().slice()
   }
 
   /** Entries in key order. */
   entries(): [string, V][] {
-    return this.sortedKeys().map((k) => [k, this.#map.get(k) as V])
+    return this.#keysInOrder().map((k) => [k, this.#map.get(k) as V])
   }
 }
 
