@@ -134,6 +134,10 @@ export interface Claim {
   readonly metadata: string
   /** For an aggregate: the adapter CID it replaced, restored if the aggregate is proven faulty. */
   readonly previousCid: string | null
+  /**
+   * For an aggregate: the submissions it took, in the chain's order, as the chain derived them
+   * (the transaction names only their digest, claim-list.ts); empty for a submission.
+   */
   readonly claims: readonly string[]
 }
 

@@ -45,7 +45,7 @@ const MSG_FIELDS: Readonly<Record<string, FieldForm>> = {
   salt: { key: 's', bytes: 16 },
   metadata: { key: 'm', cidOrText: true },
   window: { key: 'w' },
-  claims: { key: 'l' },
+  claimsDigest: { key: 'cl', bytes: 32 },
   unavailable: { key: 'u' },
   adapterCid: { key: 'ac', cid: true },
   claimId: { key: 'ci' },

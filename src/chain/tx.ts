@@ -48,7 +48,11 @@ export type Msg =
       readonly type: 'aggregate'
       readonly window: number
       readonly subnet: number
-      readonly claims: readonly string[]
+      /**
+       * claimListDigest (claim-list.ts) of the accepted submissions it took, in the chain's order:
+       * 32 bytes however many there are, checked against the list the chain derives.
+       */
+      readonly claimsDigest: string
       /** Accepted submissions left out because their gradient could not be fetched in time (each opens an availability dispute). */
       readonly unavailable: readonly string[]
       readonly adapterCid: string
@@ -167,7 +171,7 @@ function hex(v: unknown, name: string, bytes: number): string {
   return v as string
 }
 
-/** The most claim ids one aggregate list may carry (a window's accepted submissions of one subnet). */
+/** The most claim ids an aggregate may declare unavailable (a window's accepted submissions of one subnet). */
 const MAX_AGGREGATE_CLAIMS = 256
 
 function claimIds(v: unknown, name: string): string[] {
@@ -249,12 +253,12 @@ function decodeMsg(m: Obj): Msg {
         metadata: m.metadata,
       }
     case 'aggregate': {
-      onlyFields(m, ['type', 'window', 'subnet', 'claims', 'unavailable', 'adapterCid'], 'msg')
+      onlyFields(m, ['type', 'window', 'subnet', 'claimsDigest', 'unavailable', 'adapterCid'], 'msg')
       return {
         type,
         window: int(m.window, 'msg.window'),
         subnet: int(m.subnet, 'msg.subnet', 0, 1023),
-        claims: claimIds(m.claims, 'msg.claims'),
+        claimsDigest: hex(m.claimsDigest, 'msg.claimsDigest', 32),
         unavailable: claimIds(m.unavailable, 'msg.unavailable'),
         adapterCid: str(m.adapterCid, 'msg.adapterCid', 128),
       }

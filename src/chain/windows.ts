@@ -31,6 +31,7 @@ import { fromHex } from '../codec/bytes.ts'
 import { canonicalJson } from '../codec/canonical-json.ts'
 import { deriveKey, PhiloxStream } from '../codec/prng.ts'
 import { assert } from '../runtime/assert.ts'
+import { claimListDigest } from './claim-list.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode } from './errors.ts'
 import { isCid } from './genesis.ts'
@@ -429,23 +430,29 @@ export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     reject(TxCode.wrongWindow, `the aggregation deadline of ${what} (attempt ${a.attempt}) was height ${a.deadline}`)
   if (tx.sender !== a.aggregator)
     reject(TxCode.notAggregator, `${a.aggregator} aggregates ${what} (attempt ${a.attempt})`)
-  const expected = submissionsOf(state, msg.window, msg.subnet)
+  const accepted = submissionsOf(state, msg.window, msg.subnet)
     .filter((c) => c.status === 'accepted')
     .map((c) => c.id)
   // Every accepted submission is either aggregated or declared unavailable (and disputed), in
-  // the chain's order: an aggregator cannot drop work silently, nor name work twice.
-  const inAggregate = new Set(msg.claims)
+  // the chain's order: an aggregator cannot drop work silently, nor name work twice. The
+  // unavailable ones are named; the rest are what the digest must cover, in that order.
   const declared = new Set(msg.unavailable)
   if (
-    inAggregate.size + declared.size !== expected.length ||
-    msg.claims.some((id) => declared.has(id)) ||
-    canonicalJson(expected.filter((id) => inAggregate.has(id))) !== canonicalJson([...msg.claims]) ||
-    canonicalJson(expected.filter((id) => declared.has(id))) !== canonicalJson([...msg.unavailable])
+    declared.size !== msg.unavailable.length ||
+    canonicalJson(accepted.filter((id) => declared.has(id))) !== canonicalJson([...msg.unavailable])
   )
     reject(
       TxCode.badAggregate,
-      'an aggregate must split exactly the accepted submissions between claims and unavailable, each in order',
-      { expected },
+      "'msg.unavailable' must list accepted submissions of the window and subnet, each once, in the chain's order",
+      { field: 'msg.unavailable' },
+    )
+  const taken = accepted.filter((id) => !declared.has(id))
+  const expectedDigest = claimListDigest(taken)
+  if (msg.claimsDigest !== expectedDigest)
+    reject(
+      TxCode.badAggregate,
+      `the aggregate's claim list digest ${msg.claimsDigest} is not ${expectedDigest}, the digest of the ${taken.length} accepted submissions not declared unavailable`,
+      { claimsDigest: msg.claimsDigest, expectedDigest, claims: taken.length },
     )
   const id = aggregateId(msg.window, msg.subnet, a.attempt)
   const previousCid = state.adapters.get(String(msg.subnet)) ?? null
@@ -464,7 +471,7 @@ export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     challengeUntil: ctx.height + state.params.aggregateChallengeBlocks,
     metadata: '',
     previousCid,
-    claims: msg.claims,
+    claims: taken,
   })
   state.aggregations.set(key, { ...a, stage: 'submitted', claimId: id })
 }

@@ -4,6 +4,13 @@
  * bound; here the reader pauses the stream (yamux then stops granting send window, so the
  * remote's `send` returns false and it waits for 'drain') once `highWaterBytes` are queued
  * and resumes when the consumer has drained half of them.
+ *
+ * A stream's 'end' fires once, and bytes can still come after it: multistream-select reads
+ * ahead while it negotiates a protocol, and when it hands the stream over it pushes back what it
+ * read past the protocol line. A remote that answers and closes at once (a receiver's ack or
+ * nack, a sender's whole tensor) has by then ended the stream. So the reader ends only once the
+ * stream has ended (or closed) AND its read buffer is empty; bytes still in the buffer come as
+ * 'message' events once a listener is attached or the read resumes.
  */
 import type { AbortOptions, MessageStream, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -20,7 +27,7 @@ export function streamSource(
   const highWater = options.highWaterBytes ?? 4 * 1024 * 1024
   const queue: (Uint8Array | Uint8ArrayList)[] = []
   let queuedBytes = 0
-  let ended = stream.readableEnded
+  let ended = false
   let failure: Error | undefined
   let wake: (() => void) | undefined
   const notify = (): void => {
@@ -59,7 +66,7 @@ export function streamSource(
           continue
         }
         if (failure !== undefined) throw failure
-        if (ended) return
+        if ((ended || stream.readableEnded) && stream.readBufferLength === 0) return
         await new Promise<void>((resolve) => {
           wake = resolve
         })

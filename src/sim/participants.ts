@@ -14,6 +14,7 @@
  * store and the trainer), not those machines: the decisions are the same, the transport is
  * the simulated network and the training is the cost model.
  */
+import { claimListDigest } from '../chain/claim-list.ts'
 import { TxCode } from '../chain/errors.ts'
 import { arbiterProof, drawOf } from '../chain/game.ts'
 import type { KeyPair } from '../chain/keys.ts'
@@ -336,7 +337,7 @@ export class Participants {
           type: 'aggregate',
           window: a.window,
           subnet: a.subnet,
-          claims,
+          claimsDigest: claimListDigest(claims),
           unavailable: [],
           adapterCid,
         },

@@ -4,11 +4,13 @@
  * finish the window; serving reads the final pointer. Over the real chain application.
  */
 import assert from 'node:assert/strict'
+import { claimListDigest } from '../../src/chain/claim-list.ts'
 import { arbiterProof } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Aggregation, Challenge, Claim, Window } from '../../src/chain/state.ts'
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
-import { cid, gameCast, type Harness, salt } from './harness.ts'
+import { tasksOf } from '../../src/chain/windows.ts'
+import { cid, gameCast, Harness, keys, salt } from './harness.ts'
 
 const cast = gameCast(1)
 const { miners, key } = cast
@@ -44,8 +46,16 @@ function submit(h: Harness): string[] {
   return both.map((m) => `${task}/${m.address}`).sort()
 }
 
-function aggregateMsg(window: number, claims: readonly string[], label: string): Msg {
-  return { type: 'aggregate', window, subnet: 0, claims: [...claims], unavailable: [], adapterCid: cid(label) }
+/** The aggregate of `window` taking `claims` (as their digest) and declaring `unavailable`. */
+function aggregateMsg(window: number, claims: readonly string[], label: string, unavailable: string[] = []): Msg {
+  return {
+    type: 'aggregate',
+    window,
+    subnet: 0,
+    claimsDigest: claimListDigest(claims),
+    unavailable,
+    adapterCid: cid(label),
+  }
 }
 
 /** Challenge `claimId`, have the verifier side with the challenger and the panel find a fault: the claim is slashed. */
@@ -195,5 +205,108 @@ describe('chain/aggregation: only settled work, on a final pointer, redone when 
     h.runTo((spent.finishedHeight as number) + h.params.retentionBlocks)
     assert.ok(h.app.state.globals.prunedWindows >= 1, 'the window is finished and pruned')
     assert.equal(h.app.state.aggregations.has('0000000000/000000'), false)
+  })
+
+  it('names a fixed-size digest of its claims: an aggregate over 200 submissions fits maxTxBytes and is applied', () => {
+    // One subnet of 100 miners, 2 tasks each, 2 replicas a task: 100 tasks, 200 submissions.
+    const crowd = keys('crowd', 100)
+    const big = new Harness({
+      validators: cast.validators,
+      miners: [crowd],
+      verifiers: cast.verifiers,
+      arbiters: cast.arbiters,
+      funded: [],
+      params: { replication: 2, tasksPerMiner: 2, shardsPerWindow: 100 },
+      subnetLayers: [[0, 8]],
+    })
+    const byAddress = new Map(crowd.map((k) => [k.address, k]))
+    big.block()
+    const tasks = tasksOf(big.app.state, 0, 0)
+    const work = tasks.flatMap((t) => t.miners.map((m) => ({ task: t.id, miner: byAddress.get(m) as KeyPair })))
+    assert.equal(work.length, 200)
+    big.block(
+      work.map(({ task, miner }) =>
+        big.tx(miner, {
+          type: 'commit',
+          taskId: task,
+          commitment: commitmentOf(cid(`grad-${task}`), miner.address, task, salt(miner.address)),
+        }),
+      ),
+    )
+    const revealed = big.block(
+      work.map(({ task, miner }) =>
+        big.tx(miner, {
+          type: 'reveal',
+          taskId: task,
+          cid: cid(`grad-${task}`),
+          salt: salt(miner.address),
+          metadata: '',
+        }),
+      ),
+    )
+    assert.ok(
+      revealed.every((r) => r.code === 'OK'),
+      revealed.find((r) => r.code !== 'OK')?.log,
+    )
+    const accepted = [...big.app.state.claims.entries()]
+      .map(([, c]) => c)
+      .filter((c) => c.kind === 'submission' && c.status === 'accepted')
+      .map((c) => c.id)
+      .sort()
+    assert.equal(accepted.length, 200)
+    big.runTo(Math.max(...accepted.map((id) => (big.app.state.claims.get(id) as Claim).challengeUntil)))
+    const due = big.app.query('aggregation/0/0') as Aggregation
+    assert.equal(due.stage, 'due')
+    const aggregator = cast.key(due.aggregator)
+    const tx = big.tx(aggregator, {
+      type: 'aggregate',
+      window: 0,
+      subnet: 0,
+      claimsDigest: claimListDigest(accepted),
+      unavailable: [],
+      adapterCid: cid('a-crowd'),
+    })
+    assert.ok(tx.length < 300, `${tx.length} bytes, whatever the number of claims`)
+    assert.ok(tx.length <= big.params.maxTxBytes)
+    assert.equal((big.block([tx])[0] as { code: string }).code, 'OK')
+    assert.deepEqual(
+      (big.app.state.claims.get('agg/0/0') as Claim).claims,
+      accepted,
+      'the chain records the list it derived',
+    )
+  })
+
+  it('refuses a digest of any other list (one dropped, one extra, reordered, an unavailable one kept), naming both digests', () => {
+    const h = net()
+    h.block()
+    const accepted = submit(h)
+    h.runTo(claim(h, accepted[0] as string).challengeUntil)
+    const agg = key(record(h, 0).aggregator)
+    const [a, b] = accepted as [string, string]
+    // All in one block (the aggregation deadline is a few blocks), on one nonce: a refused
+    // transaction does not use it up.
+    const nonce = h.nonceOf(agg.address)
+    const wrong = [[a], [a, b, `${b}x`], [b, a], []]
+    const results = h.block(wrong.map((list) => h.tx(agg, aggregateMsg(0, list, 'a0'), { nonce })))
+    results.forEach((r, i) => {
+      const list = wrong[i] as string[]
+      assert.equal(r.code, 'ERR_BAD_AGGREGATE', JSON.stringify(list))
+      assert.ok(r.log.includes(claimListDigest(list)) && r.log.includes(claimListDigest(accepted)), r.log)
+    })
+    // Declaring b unavailable, the digest covers a alone: the full list is refused, [a] taken;
+    // an unavailable list naming one twice, or no accepted submission, is refused too.
+    const declared = h.block(
+      [
+        aggregateMsg(0, [a, b], 'a0', [b]),
+        aggregateMsg(0, [a], 'a0', [b, b]),
+        aggregateMsg(0, [a], 'a0', ['nobody']),
+      ].map((m) => h.tx(agg, m, { nonce })),
+    )
+    assert.deepEqual(
+      declared.map((r) => r.code),
+      ['ERR_BAD_AGGREGATE', 'ERR_BAD_AGGREGATE', 'ERR_BAD_AGGREGATE'],
+    )
+    h.ok(agg, aggregateMsg(0, [a], 'a0', [b]))
+    assert.deepEqual(claim(h, 'agg/0/0').claims, [a])
   })
 })

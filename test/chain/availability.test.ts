@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { claimListDigest } from '../../src/chain/claim-list.ts'
 import { arbiterProof, bountyFor } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Challenge, Claim, Verdict } from '../../src/chain/state.ts'
@@ -62,7 +63,14 @@ function aggregateMsg(
   assert.equal(a.stage, 'due')
   return {
     agg: key(a.aggregator),
-    msg: { type: 'aggregate', window: 0, subnet: 0, claims, unavailable, adapterCid: cid('adapter-0-w0') },
+    msg: {
+      type: 'aggregate',
+      window: 0,
+      subnet: 0,
+      claimsDigest: claimListDigest(claims),
+      unavailable,
+      adapterCid: cid('adapter-0-w0'),
+    },
   }
 }
 
@@ -90,7 +98,7 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
       () => decode({ type: 'verifierResponse', challengeId: 'ch-0', verdict: 'fault', proof }),
       /'msg.verdict' must be one of owner, challenger, unavailable/,
     )
-    const agg = { type: 'aggregate', window: 0, subnet: 0, claims: ['a'], adapterCid: cid('x') }
+    const agg = { type: 'aggregate', window: 0, subnet: 0, claimsDigest: claimListDigest(['a']), adapterCid: cid('x') }
     assert.throws(() => decode(agg), /missing field 'unavailable'/)
     assert.deepEqual((decode({ ...agg, unavailable: ['b'] }) as unknown as { unavailable: string[] }).unavailable, [
       'b',
@@ -99,6 +107,13 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
       () => decode({ ...agg, unavailable: Array.from({ length: 257 }, (_, i) => `c${i}`) }),
       /'msg.unavailable' must be a list of at most 256 claim ids/,
     )
+    // The claims taken travel as their 32-byte digest, never as the list.
+    assert.throws(
+      () => decode({ ...agg, unavailable: [], claimsDigest: 'ab'.repeat(31) }),
+      /'msg.claimsDigest' must be 32 bytes/,
+    )
+    const { claimsDigest: _, ...listed } = agg
+    assert.throws(() => decode({ ...listed, claims: ['a'], unavailable: [] }), /unknown field 'msg.claims'/)
   })
 
   it('a verifier answering unavailable escalates; a panel quorum of unavailable slashes the withholder like a fault', () => {
@@ -158,7 +173,8 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
     // All in one block (the aggregation deadline is a few blocks), on one nonce: a refused
     // transaction does not use it up.
     const nonce = h.nonceOf(agg.address)
-    const attempt = (claims: string[], unavailable: string[]) => h.tx(agg, { ...msg, claims, unavailable }, { nonce })
+    const attempt = (claims: string[], unavailable: string[]) =>
+      h.tx(agg, { ...msg, claimsDigest: claimListDigest(claims), unavailable }, { nonce })
     const codes = h
       .block([
         attempt([first], []), // one dropped silently

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { claimListDigest } from '../../src/chain/claim-list.ts'
 import { arbiterProof, bountyFor, drawOf } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import { ChainReader } from '../../src/chain/reader.ts'
@@ -86,7 +87,14 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     assert.equal(h.balance(m0a.address), before, 'not before the aggregate: it may find the content unavailable')
     const accepted = [`0.0.0/${m0a.address}`, `0.0.0/${m0b.address}`].sort()
     const agg = key((h.app.query('aggregation/0/0') as { aggregator: string }).aggregator)
-    h.ok(agg, { type: 'aggregate', window: 0, subnet: 0, claims: accepted, unavailable: [], adapterCid: cid('a') })
+    h.ok(agg, {
+      type: 'aggregate',
+      window: 0,
+      subnet: 0,
+      claimsDigest: claimListDigest(accepted),
+      unavailable: [],
+      adapterCid: cid('a'),
+    })
     assert.equal(
       h.balance(m0a.address) - before,
       h.params.baseReward,
@@ -412,7 +420,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
       type: 'aggregate' as const,
       window: 0,
       subnet: 0,
-      claims: accepted,
+      claimsDigest: claimListDigest(accepted),
       unavailable: [],
       adapterCid: cid('adapter-0-w0'),
     }
@@ -420,7 +428,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     assert.equal(h.one(agg, msg).code, 'ERR_NOT_DUE')
     h.runTo(claim(h, accepted[0] as string).challengeUntil)
     assert.equal(h.one(other, msg).code, 'ERR_NOT_AGGREGATOR')
-    assert.equal(h.one(agg, { ...msg, claims: accepted.slice(1) }).code, 'ERR_BAD_AGGREGATE')
+    assert.equal(h.one(agg, { ...msg, claimsDigest: claimListDigest(accepted.slice(1)) }).code, 'ERR_BAD_AGGREGATE')
     assert.equal(h.one(agg, msg).code, 'OK')
     assert.equal((h.app.query('model') as { adapters: Record<string, string> }).adapters['0'], cid('adapter-0-w0'))
     assert.equal(h.one(agg, msg).code, 'ERR_DUPLICATE')

@@ -4,6 +4,7 @@
  * whatever state a chain is in, so seeded sequences reach windows, claims, challenges, games,
  * aggregations, proposals and pruning.
  */
+import { claimListDigest } from '../../src/chain/claim-list.ts'
 import { arbiterProof, drawOf } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import { ROLES, type Role } from '../../src/chain/params.ts'
@@ -160,7 +161,7 @@ export function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, strin
         type: 'aggregate',
         window: agg.window,
         subnet,
-        claims: claims.filter((id) => !out.has(id)),
+        claimsDigest: claimListDigest(claims.filter((id) => !out.has(id))),
         unavailable: claims.filter((id) => out.has(id)),
         adapterCid: cid(`adapter-${agg.window}-${rng.nextInt(2)}`),
       }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { claimListDigest } from '../../src/chain/claim-list.ts'
 import { type KeyPair, testKey } from '../../src/chain/keys.ts'
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
 import { toHex } from '../../src/codec/bytes.ts'
@@ -64,7 +65,14 @@ function everyType(): Msg[] {
     { type: 'register', roles: ['verifier'], subnet: null },
     { type: 'commit', taskId: '1.0.0', commitment: '00'.repeat(32) },
     { type: 'reveal', taskId: '1.0.0', cid: cid('x'), salt, metadata: '' },
-    { type: 'aggregate', window: 0, subnet: 0, claims: [], unavailable: [], adapterCid: cid('a') },
+    {
+      type: 'aggregate',
+      window: 0,
+      subnet: 0,
+      claimsDigest: claimListDigest([]),
+      unavailable: [],
+      adapterCid: cid('a'),
+    },
     { type: 'challenge', claimId: `0.0.0/${m0a.address}`, bond: 10n ** 12n },
     { type: 'verifierClaim', challengeId: 'ch-0', proof },
     { type: 'verifierResponse', challengeId: 'ch-0', verdict: 'owner', proof },
@@ -187,13 +195,29 @@ describe('chain/reject: bad transactions are refused with a clear code and leave
     const w = h.app.query('window/0') as { aggregator: string }
     const other = validators.find((v) => v.address !== w.aggregator) as KeyPair
     refused(
-      () => h.tx(other, { type: 'aggregate', window: 0, subnet: 0, claims: [], unavailable: [], adapterCid: cid('a') }),
+      () =>
+        h.tx(other, {
+          type: 'aggregate',
+          window: 0,
+          subnet: 0,
+          claimsDigest: claimListDigest([]),
+          unavailable: [],
+          adapterCid: cid('a'),
+        }),
       'ERR_NOT_AGGREGATOR',
     )
   })
   it('aggregate of an open window → ERR_WRONG_WINDOW', () =>
     refused(
-      () => h.tx(user, { type: 'aggregate', window: 1, subnet: 0, claims: [], unavailable: [], adapterCid: cid('a') }),
+      () =>
+        h.tx(user, {
+          type: 'aggregate',
+          window: 1,
+          subnet: 0,
+          claimsDigest: claimListDigest([]),
+          unavailable: [],
+          adapterCid: cid('a'),
+        }),
       'ERR_WRONG_WINDOW',
     ))
   it('verifier response to no challenge → ERR_UNKNOWN_CHALLENGE', () =>

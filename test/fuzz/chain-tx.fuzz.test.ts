@@ -52,7 +52,7 @@ const msg: fc.Arbitrary<Msg> = fc.oneof(
     type: c('aggregate'),
     window: uint(),
     subnet: uint(1023),
-    claims: fc.array(text(160), { maxLength: 4 }),
+    claimsDigest: hexOf(32),
     unavailable: fc.array(text(160), { maxLength: 4 }),
     adapterCid: cid,
   }),

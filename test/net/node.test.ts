@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { activationProtocol } from '../../src/net/activation-stream.ts'
@@ -7,7 +7,7 @@ import { IDENTITY_FILE } from '../../src/net/identity.ts'
 import { createNetNode, dhtProtocol, type NetNode } from '../../src/net/node.ts'
 import { deadlineSignal } from '../../src/runtime/clock.ts'
 import { CorruptDataError, InvalidArgumentError } from '../../src/runtime/errors.ts'
-import { at, CHAIN_ID, type Cluster, clock, components, startNodes, waitFor } from './helpers.ts'
+import { at, CHAIN_ID, type Cluster, clock, components, randomBytes, startNodes, waitFor } from './helpers.ts'
 
 /** The DHT's routing table is not on its published interface; tests read it anyway. */
 function routingTableSize(node: NetNode): number {
@@ -40,6 +40,55 @@ describe('net: node factory', function () {
       await writeFile(join(home, IDENTITY_FILE), key.subarray(0, 5))
       await assert.rejects(createNetNode({ chainId: CHAIN_ID, homeDir: home }, components('id')), CorruptDataError)
     } finally {
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+
+  it('keeps the peer store in memory: a restarted node has forgotten its peers, not its pins', async () => {
+    const seeds = await startNodes(1)
+    const home = await mkdtemp(join(tmpdir(), 'r3mes-net-peers-'))
+    try {
+      const seed = at(seeds.nodes, 0)
+      const bootstrap = [`${seed.multiaddrs()[0]?.toString()}`]
+      const first = await createNetNode({ chainId: CHAIN_ID, homeDir: home, lan: true, bootstrap }, components('p'))
+      let cid: Awaited<ReturnType<NetNode['content']['put']>>
+      try {
+        await waitFor(() => first.libp2p.getConnections(seed.peerId).length > 0, 10_000, 'bootstrapped')
+        // Identify has stored what the seed runs: the record the peer store keeps.
+        await waitFor(
+          async () => (await first.libp2p.peerStore.get(seed.peerId)).protocols.includes(dhtProtocol(CHAIN_ID)),
+          10_000,
+          'the seed identified',
+        )
+        cid = await first.content.put(randomBytes(1000, 7), { pin: true })
+      } finally {
+        await first.stop()
+      }
+      // Nothing of it reached the disk; the pin did.
+      const onDisk = await readdir(join(home, 'datastore'), { recursive: true })
+      assert.ok(!onDisk.some((path) => path === 'peers' || path.startsWith('peers/')), onDisk.join(', '))
+      assert.ok(
+        onDisk.some((path) => path.startsWith('pin/')),
+        onDisk.join(', '),
+      )
+
+      // Started again without a bootstrap list, it knows no peer; started with one, it rejoins.
+      const alone = await createNetNode({ chainId: CHAIN_ID, homeDir: home, lan: true }, components('p'))
+      try {
+        assert.deepEqual(await alone.libp2p.peerStore.all(), [])
+        assert.equal(await alone.libp2p.peerStore.has(seed.peerId), false)
+        assert.equal(await alone.content.isPinned(cid), true)
+      } finally {
+        await alone.stop()
+      }
+      const again = await createNetNode({ chainId: CHAIN_ID, homeDir: home, lan: true, bootstrap }, components('p'))
+      try {
+        await waitFor(() => again.libp2p.getConnections(seed.peerId).length > 0, 10_000, 'bootstrapped again')
+      } finally {
+        await again.stop()
+      }
+    } finally {
+      await seeds.stop()
       await rm(home, { recursive: true, force: true })
     }
   })

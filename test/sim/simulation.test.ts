@@ -113,6 +113,20 @@ describe('sim: a whole network in one process', function () {
     }
   })
 
+  it('every subnet aggregates every window, however many claims it took (36 per subnet here, over 2,048 bytes as a list of ids)', () => {
+    // Found with seed 1: 18 miners a subnet, 2 tasks each, 2 replicas a task, gave 36 accepted
+    // submissions per (window, subnet), and an aggregate naming each claim id (about 55 bytes)
+    // grew past maxTxBytes and was refused (ERR_TX_TOO_LARGE) every attempt: the model never
+    // moved. The aggregate names the digest of its claims now. The smallest failing run: 1
+    // subnet, 18 miners, 1 window.
+    const r = runSimulation({ validators: 4, miners: 36, subnets: 2, windows: 2, seed: 1, cheaterShare: 0 })
+    assertClean(r)
+    const refusedAggregates = Object.keys(r.transactions.refused).filter((k) => k.startsWith('aggregate:'))
+    assert.deepEqual(refusedAggregates, [], JSON.stringify(r.transactions.refused))
+    assert.equal(r.transactions.applied.reveal, 144, 'every miner revealed both its tasks, both windows')
+    assert.equal(r.game.aggregates, 2 * 2, 'one aggregate per subnet per window')
+  })
+
   it('opens a lapsed challenge again: one verifier for every challenge misses claim phases, and the cheats are still pursued', () => {
     // Found with seed 6 and four verifiers: their queues were too long for any claim of ch-8
     // to land within its two-block claim phase, three attempts in a row, and the challenge

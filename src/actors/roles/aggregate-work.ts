@@ -16,6 +16,7 @@
  *   (any step that throws → failed: no transaction goes out, the window's pointer stays)
  */
 import { assign, fromPromise, setup } from 'xstate'
+import { claimListDigest } from '../../chain/claim-list.ts'
 import type { Params as ChainParams } from '../../chain/params.ts'
 import type { Claim } from '../../chain/state.ts'
 import { aggregateGradients } from '../../ml/aggregate.ts'
@@ -264,7 +265,7 @@ export const aggregationMachine = setup({
         type: 'aggregate',
         window: input.window,
         subnet: input.subnet,
-        claims: input.claims.map((c) => c.id),
+        claimsDigest: claimListDigest(input.claims.map((c) => c.id)),
         unavailable: input.unavailable.map((c) => c.id),
         adapterCid: input.cid,
       }),

@@ -20,6 +20,7 @@ import {
   initialAdapterState,
   trainingProtocol,
 } from '../../../src/actors/training/protocol.ts'
+import { claimListDigest } from '../../../src/chain/claim-list.ts'
 import { localTestnetParams } from '../../../src/chain/params.ts'
 import type { Aggregation, Claim, Task } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
@@ -140,7 +141,7 @@ function startAggregator(components: ReturnType<typeof fakes>['components']) {
 }
 
 const aggregatesOf = (sent: Msg[]) =>
-  sent.map((m) => (m.type === 'aggregate' ? [m.window, m.subnet, m.claims, m.unavailable] : m.type)).sort()
+  sent.map((m) => (m.type === 'aggregate' ? [m.window, m.subnet, m.claimsDigest, m.unavailable] : m.type)).sort()
 
 describe('actors: aggregator role machine', () => {
   it('aggregates each subnet of a closed window once: fetch, aggregate, store, submit the claims in chain order', async () => {
@@ -163,13 +164,13 @@ describe('actors: aggregator role machine', () => {
     // subnets run side by side, so their order is whichever finished first.
     const aggregated = actor.getSnapshot().context.aggregated
     const aggregates = sent
-      .map((m) => (m.type === 'aggregate' ? [m.window, m.subnet, m.claims, m.unavailable, m.adapterCid] : m.type))
+      .map((m) => (m.type === 'aggregate' ? [m.window, m.subnet, m.claimsDigest, m.unavailable, m.adapterCid] : m.type))
       .sort()
     assert.deepEqual(
       aggregates,
       [
-        [1, 0, ['b', 'a', 'c'], [], aggregated.get('1/0')?.cid],
-        [1, 1, ['d'], [], aggregated.get('1/1')?.cid],
+        [1, 0, claimListDigest(['b', 'a', 'c']), [], aggregated.get('1/0')?.cid],
+        [1, 1, claimListDigest(['d']), [], aggregated.get('1/1')?.cid],
       ],
       'one aggregate per subnet, once, whatever the number of blocks',
     )
@@ -195,8 +196,8 @@ describe('actors: aggregator role machine', () => {
 
     assert.deepEqual(trace.statesOf('aggregation-1-1').at(-1), 'submitted')
     assert.deepEqual(aggregatesOf(sent), [
-      [1, 0, ['b', 'c'], ['a']],
-      [1, 1, [], ['d']],
+      [1, 0, claimListDigest(['b', 'c']), ['a']],
+      [1, 1, claimListDigest([]), ['d']],
     ])
     assert.deepEqual(actor.getSnapshot().context.aggregated.get('1/0')?.unavailable, ['a'])
     actor.stop()
@@ -225,8 +226,8 @@ describe('actors: aggregator role machine', () => {
     actor.send({ type: 'block', height: 21 })
     await settle()
     assert.deepEqual(aggregatesOf(sent), [
-      [1, 0, [], ['b', 'a', 'c']],
-      [1, 1, [], ['d']],
+      [1, 0, claimListDigest([]), ['b', 'a', 'c']],
+      [1, 1, claimListDigest([]), ['d']],
     ])
     actor.stop()
   })
@@ -321,10 +322,10 @@ describe('actors: aggregator role machine', () => {
       'submitted',
     ])
     assert.deepEqual(
-      sent.map((m) => m.type === 'aggregate' && [m.window, m.subnet, m.claims]),
+      sent.map((m) => m.type === 'aggregate' && [m.window, m.subnet, m.claimsDigest]),
       [
-        [1, 0, ['b', 'a', 'c']],
-        [1, 0, ['b', 'a', 'c']],
+        [1, 0, claimListDigest(['b', 'a', 'c'])],
+        [1, 0, claimListDigest(['b', 'a', 'c'])],
       ],
     )
     actor.stop()
