@@ -2,6 +2,8 @@
  * A memo of pure results with a fixed capacity: when full, the oldest entry is dropped (first
  * in, first out, O(1) through a Map's insertion order). Meant for caches a peer can fill with
  * junk: eviction costs the same whatever the keys, and a miss only costs the computation again.
+ * (lru-cache would also reorder on every hit; for pure results that recency buys little, and
+ * a Map in insertion order is all this needs.)
  */
 export class BoundedMemo<K, V> {
   readonly capacity: number
