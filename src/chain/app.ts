@@ -333,8 +333,7 @@ function dispatch(s: ChainState, ctx: BlockContext, tx: SignedTx): void {
       reveal(s, ctx, tx, msg)
       return
     case 'aggregate':
-      aggregate(s, ctx, tx, msg)
-      openAvailabilityDisputes(s, ctx, tx.sender, msg.unavailable)
+      openAvailabilityDisputes(s, ctx, tx.sender, aggregate(s, ctx, tx, msg))
       return
     case 'challenge':
       challenge(s, ctx, tx, msg)

@@ -67,15 +67,21 @@ export interface Params {
    * @default 2000 (2e-3)
    */
   readonly innerLrPpm: number
-  /** Learning rate of the outer Nesterov step the aggregate applies, in millionths. @default 700000 (0.7, as DiLoCo) */
+  /**
+   * Learning rate of the outer Nesterov step the aggregate applies, in millionths. Every
+   * aggregate lands two rounds after the state its miners started from (a window's miners load
+   * the last final aggregate, which is window k − 3's, while window k's aggregate is applied on
+   * top of window k − 1's; docs/BENCHMARKS.md, "DiLoCo defaults"), and a delayed step is stable
+   * only at a smaller rate: the local testnet's 0.35 keeps held-out loss falling where
+   * DiLoCo's 0.7 makes it wander (`npm run bench -- diloco`). @default 700000 (0.7, as DiLoCo)
+   */
   readonly outerLrPpm: number
   /**
    * Momentum of the outer Nesterov step, in millionths. Zero by default, unlike DiLoCo's 0.9:
-   * here every aggregate is one round stale (a window's miners start from the last final
-   * aggregate while the previous window's submissions are still in their challenge period),
-   * and momentum on stale pseudo-gradients overshoots: with 0.5 held-out loss climbs after a
-   * few windows, with 0 it falls steadily (`npm run bench -- diloco --delay 1`,
-   * docs/BENCHMARKS.md). Governance may raise it for long windows of many inner steps. @default 0
+   * every aggregate is two rounds stale (see `outerLrPpm`), and momentum on stale
+   * pseudo-gradients overshoots: with 0.5 held-out loss climbs after a few windows, with 0 it
+   * falls steadily (`npm run bench -- diloco`, docs/BENCHMARKS.md). Governance may raise it
+   * for long windows of many inner steps. @default 0
    */
   readonly outerMomentumPpm: number
   /** Reward for one accepted submission. @default 500 R3MES */
@@ -258,9 +264,12 @@ export const localTestnetParams: Params = {
   ...defaultParams,
   blockTimeMs: 1000,
   windowBlocks: 10,
-  // 4 inner steps: the default testnet (20-block windows, 9 processes on 2 cores) got through
-  // 5 to 7 of 8 in a whole window, and a task must finish in about half of one.
+  // 4 inner steps for the preset's 10-block windows; the default testnet's 20-block windows
+  // run 8 (topology/default.yaml: a task's last step to its commit now takes 2–3 s).
   innerSteps: 4,
+  // Half DiLoCo's rate: each aggregate lands two rounds after its miners' start, where 0.7
+  // makes held-out loss wander and 0.35 keeps it falling at H 4 and H 8 (docs/BENCHMARKS.md).
+  outerLrPpm: 350_000,
   stepSequences: 4,
   sequenceTokens: 64,
   l2DeadlineBlocks: 5,
@@ -294,12 +303,42 @@ const BIGINT_FIELDS = new Set<keyof Params>([
  */
 export const MAX_TASKS_PER_MINER = MAX_INBOX_TENSORS_PER_SENDER / 2 - 1
 
+const MAX_REPLICATION = 16
+const MAX_SHARDS_PER_WINDOW = 4096
+
+/**
+ * Most accepted submissions one (window, subnet) can hold: `shardsPerWindow` tasks of
+ * `replication` miners each, at the greatest of both bounds (4,096 × 16). An aggregate's
+ * `unavailable` bitmap has a bit for each: MAX_UNAVAILABLE_BITMAP_BYTES, which the decoder
+ * takes, is ⌈this / 8⌉ (test/chain/unavailable-bitmap.test.ts keeps the two together).
+ */
+export const MAX_ACCEPTED_PER_AGGREGATION = MAX_SHARDS_PER_WINDOW * MAX_REPLICATION
+
+/**
+ * The most bytes of an aggregate transaction the chain can accept, less its `unavailable`
+ * bitmap's own bytes; `validateParams` keeps this plus ⌈shardsPerWindow × replication / 8⌉
+ * within `maxTxBytes`, so the aggregate of the fullest window always fits, however many of
+ * its submissions go unserved. Canonical msgpack, each part at its largest:
+ *   tx map {b, k, s}: fixmap 1 + three 1-character keys 6 + k bin8 2 + 32 + s bin8 2 + 64 = 107
+ *   body {c, f, m, n}: fixmap 1 + keys 8 + chainId (genesis: at most 48 ASCII characters;
+ *     any other is refused as the wrong chain) str8 2 + 48 + fee (at most 31 digits) fixstr
+ *     1 + 31 + nonce (at most 2^53 − 1) uint64 9 = 100
+ *   msg {ac, cl, n, t, ub, w}: fixmap 1 + keys 3 + 3 + 2 + 2 + 3 + 2 + adapterCid (canonical
+ *     text at most 128 characters: base32 of at most 79 bytes) bin8 2 + 79 + claimsDigest
+ *     bin8 2 + 32 + subnet (at most 1023) uint16 3 + type fixstr 1 + 9 + bitmap header
+ *     (bin16 past 255 bytes) 3 + window (at most 2^53 − 1) uint64 9 = 156
+ *   107 + 100 + 156 = 363. test/chain/unavailable-bitmap.test.ts builds this transaction.
+ * At the default maxTxBytes (2,048) a subnet's window may hold (2048 − 363) × 8 = 13,480
+ * submissions; the defaults (512 × 2) take 363 + 128 = 491 bytes.
+ */
+export const AGGREGATE_TX_FIXED_BYTES = 363
+
 /** Bounds for each integer field: [least, greatest]. */
 const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   blockTimeMs: [1, 3_600_000],
   windowBlocks: [2, 1_000_000],
-  replication: [1, 16],
-  shardsPerWindow: [0, 4096],
+  replication: [1, MAX_REPLICATION],
+  shardsPerWindow: [0, MAX_SHARDS_PER_WINDOW],
   tasksPerMiner: [1, MAX_TASKS_PER_MINER],
   innerSteps: [1, 1024],
   microBatches: [1, 64],
@@ -389,6 +428,12 @@ export function validateParams(p: Params, path = 'params'): Params {
     throw new GenesisError(
       `${path}.microBatches`,
       `must divide stepSequences (${p.stepSequences}): every micro-batch holds the same number of sequences`,
+    )
+  const bitmapBytes = Math.ceil((p.shardsPerWindow * p.replication) / 8)
+  if (AGGREGATE_TX_FIXED_BYTES + bitmapBytes > p.maxTxBytes)
+    throw new GenesisError(
+      `${path}.maxTxBytes`,
+      `must be at least ${AGGREGATE_TX_FIXED_BYTES + bitmapBytes}: an aggregate declaring any of the ${p.shardsPerWindow * p.replication} submissions a window's subnet can hold (shardsPerWindow ${p.shardsPerWindow} × replication ${p.replication}) unavailable takes up to ${AGGREGATE_TX_FIXED_BYTES} bytes plus a ${bitmapBytes}-byte bitmap`,
     )
   if (p.verifierClaimBlocks >= p.l2DeadlineBlocks)
     throw new GenesisError(

@@ -13,17 +13,20 @@
  */
 import { CID } from 'multiformats/cid'
 import { fromHex, toHex } from '../codec/bytes.ts'
+import { MAX_UNAVAILABLE_BITMAP_BYTES } from '../runtime/limits.ts'
 import { reject, TxCode } from './errors.ts'
 import { isCid } from './genesis.ts'
 
 /**
- * How a message field travels: its short wire key, and whether it is raw bytes, a binary CID,
- * or text that travels as a binary CID exactly when it is the canonical text of one (reveal
- * metadata: the CID of the miner's step trace, or free text).
+ * How a message field travels: its short wire key, and whether it is raw bytes (of a fixed
+ * length, or of any length up to `maxBytes`), a binary CID, or text that travels as a binary
+ * CID exactly when it is the canonical text of one (reveal metadata: the CID of the miner's
+ * step trace, or free text).
  */
 interface FieldForm {
   readonly key: string
   readonly bytes?: number
+  readonly maxBytes?: number
   readonly cid?: true
   readonly cidOrText?: true
 }
@@ -46,7 +49,9 @@ const MSG_FIELDS: Readonly<Record<string, FieldForm>> = {
   metadata: { key: 'm', cidOrText: true },
   window: { key: 'w' },
   claimsDigest: { key: 'cl', bytes: 32 },
-  unavailable: { key: 'u' },
+  // A bitmap over the window's accepted submissions (unavailable-bitmap.ts): its length is
+  // checked against the chain's list when applied; here, against the most any window holds.
+  unavailable: { key: 'ub', maxBytes: MAX_UNAVAILABLE_BITMAP_BYTES },
   adapterCid: { key: 'ac', cid: true },
   claimId: { key: 'ci' },
   bond: { key: 'b' },
@@ -57,6 +62,14 @@ const MSG_FIELDS: Readonly<Record<string, FieldForm>> = {
   content: { key: 'co' },
   proposalId: { key: 'pr' },
   option: { key: 'op' },
+}
+
+/**
+ * Wire keys that fields no longer use, each refused with what took its place rather than as
+ * an unknown field: a transaction built to an older form learns what changed.
+ */
+const RETIRED_MSG_KEYS: Readonly<Record<string, string>> = {
+  u: "'msg.u', the aggregate's list of unavailable claim ids, is no longer accepted: 'msg.unavailable' (wire key 'ub') is a bitmap over the window's accepted submissions",
 }
 
 /** Fields of a proposal's content. */
@@ -102,6 +115,7 @@ export function sortedKeys(entries: Iterable<readonly [string, unknown]>): Wire 
 function compactValue(form: FieldForm | undefined, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString()
   if (form?.bytes !== undefined) return fromHex(value, form.bytes) ?? value
+  if (form?.maxBytes !== undefined) return fromHex(value) ?? value
   if (form?.cid === true || form?.cidOrText === true) return isCid(value) ? CID.parse(value).bytes : value
   return value
 }
@@ -145,6 +159,11 @@ function fromWireValue(form: FieldForm, v: unknown, field: string): unknown {
   if (form.bytes !== undefined) {
     if (!isBytes(v) || v.length !== form.bytes)
       reject(TxCode.invalidField, `'${field}' must be ${form.bytes} bytes`, { field })
+    return toHex(v)
+  }
+  if (form.maxBytes !== undefined) {
+    if (!isBytes(v) || v.length > form.maxBytes)
+      reject(TxCode.invalidField, `'${field}' must be bytes, at most ${form.maxBytes}`, { field })
     return toHex(v)
   }
   if (form.cid === true || (form.cidOrText === true && isBytes(v))) {
@@ -191,6 +210,9 @@ function fromWire(
 
 /** The message of a wire body, with in-memory field names and string forms, for `decodeMsg`. */
 export function msgFromWire(v: unknown): Record<string, unknown> {
+  for (const key of Object.keys(plainObject(v, 'msg')))
+    if (Object.hasOwn(RETIRED_MSG_KEYS, key))
+      reject(TxCode.invalidField, RETIRED_MSG_KEYS[key] as string, { field: `msg.${key}` })
   return fromWire(v, MSG_FIELDS, MSG_NAMES, 'msg', (name, x) =>
     name === 'content' ? fromWire(x, CONTENT_FIELDS, CONTENT_NAMES, 'msg.content') : undefined,
   )

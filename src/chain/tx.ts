@@ -15,6 +15,7 @@ import { isCid } from '../codec/cid.ts'
 import { ed25519Sign, ed25519Verify } from '../codec/ed25519.ts'
 import { sha256 } from '../codec/hash.ts'
 import { packCanonical, unpackCanonical } from '../codec/msgpack.ts'
+import { MAX_UNAVAILABLE_BITMAP_BYTES } from '../runtime/limits.ts'
 import { reject, TxCode } from './errors.ts'
 import { addressOf, isPeerId, type KeyPair } from './keys.ts'
 import { ROLES, type Role } from './params.ts'
@@ -53,8 +54,13 @@ export type Msg =
        * 32 bytes however many there are, checked against the list the chain derives.
        */
       readonly claimsDigest: string
-      /** Accepted submissions left out because their gradient could not be fetched in time (each opens an availability dispute). */
-      readonly unavailable: readonly string[]
+      /**
+       * Hex of a bitmap over the accepted submissions of the window and subnet, in the chain's
+       * order (unavailable-bitmap.ts): bit i set leaves submission i out because its gradient
+       * could not be fetched in time, which opens an availability dispute for it. One bit each,
+       * so the fullest window's declaration fits `maxTxBytes`.
+       */
+      readonly unavailable: string
       readonly adapterCid: string
     }
   | {
@@ -171,15 +177,14 @@ function hex(v: unknown, name: string, bytes: number): string {
   return v as string
 }
 
-/** The most claim ids an aggregate may declare unavailable (a window's accepted submissions of one subnet). */
-const MAX_AGGREGATE_CLAIMS = 256
-
-function claimIds(v: unknown, name: string): string[] {
-  if (!Array.isArray(v) || v.length > MAX_AGGREGATE_CLAIMS)
-    reject(TxCode.invalidField, `'${name}' must be a list of at most ${MAX_AGGREGATE_CLAIMS} claim ids`, {
+/** Lowercase hex of at most `maxBytes` bytes (its exact length is the chain's to check). */
+function bitmap(v: unknown, name: string, maxBytes: number): string {
+  const bytes = fromHex(v)
+  if (bytes === undefined || bytes.length > maxBytes)
+    reject(TxCode.invalidField, `'${name}' must be a bitmap of at most ${maxBytes} bytes, as lowercase hex`, {
       field: name,
     })
-  return v.map((c, i) => str(c, `${name}[${i}]`, 160))
+  return v as string
 }
 
 /** A key and its proof come together: one without the other is refused. */
@@ -259,7 +264,7 @@ function decodeMsg(m: Obj): Msg {
         window: int(m.window, 'msg.window'),
         subnet: int(m.subnet, 'msg.subnet', 0, 1023),
         claimsDigest: hex(m.claimsDigest, 'msg.claimsDigest', 32),
-        unavailable: claimIds(m.unavailable, 'msg.unavailable'),
+        unavailable: bitmap(m.unavailable, 'msg.unavailable', MAX_UNAVAILABLE_BITMAP_BYTES),
         adapterCid: str(m.adapterCid, 'msg.adapterCid', 128),
       }
     }

@@ -28,7 +28,6 @@
  */
 
 import { fromHex } from '../codec/bytes.ts'
-import { canonicalJson } from '../codec/canonical-json.ts'
 import { deriveKey, PhiloxStream } from '../codec/prng.ts'
 import { assert } from '../runtime/assert.ts'
 import { claimListDigest } from './claim-list.ts'
@@ -40,6 +39,7 @@ import { sortition, type Weighted } from './sortition.ts'
 import type { Aggregation, ChainState, Claim, Task, Window } from './state.ts'
 import { assignSlots, shardCount } from './task-slots.ts'
 import { commitmentOf, type Msg, type SignedTx } from './tx.ts'
+import { declaredUnavailable } from './unavailable-bitmap.ts'
 
 type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
 
@@ -393,7 +393,13 @@ export function runAggregations(state: ChainState, ctx: BlockContext): void {
   }
 }
 
-export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'aggregate'>): void {
+/** Apply an aggregate; answers the accepted submissions it declared unavailable, in the chain's order. */
+export function aggregate(
+  state: ChainState,
+  ctx: BlockContext,
+  tx: SignedTx,
+  msg: MsgOf<'aggregate'>,
+): readonly string[] {
   const w = state.windows.get(windowKey(msg.window))
   if (w === undefined && msg.window < state.globals.prunedWindows)
     reject(TxCode.wrongWindow, `window ${msg.window} was pruned after its aggregation finished`)
@@ -435,17 +441,10 @@ export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     .map((c) => c.id)
   // Every accepted submission is either aggregated or declared unavailable (and disputed), in
   // the chain's order: an aggregator cannot drop work silently, nor name work twice. The
-  // unavailable ones are named; the rest are what the digest must cover, in that order.
-  const declared = new Set(msg.unavailable)
-  if (
-    declared.size !== msg.unavailable.length ||
-    canonicalJson(accepted.filter((id) => declared.has(id))) !== canonicalJson([...msg.unavailable])
-  )
-    reject(
-      TxCode.badAggregate,
-      "'msg.unavailable' must list accepted submissions of the window and subnet, each once, in the chain's order",
-      { field: 'msg.unavailable' },
-    )
+  // bitmap marks the unavailable ones among the accepted; the rest are what the digest must
+  // cover, in that order.
+  const unavailable = declaredUnavailable(msg.unavailable, accepted, what)
+  const declared = new Set(unavailable)
   const taken = accepted.filter((id) => !declared.has(id))
   const expectedDigest = claimListDigest(taken)
   if (msg.claimsDigest !== expectedDigest)
@@ -474,6 +473,7 @@ export function aggregate(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     claims: taken,
   })
   state.aggregations.set(key, { ...a, stage: 'submitted', claimId: id })
+  return unavailable
 }
 
 /**

@@ -166,6 +166,13 @@ export const PARTIAL_FRAME_IDLE_MS = 10_000
 
 // ---- chain application --------------------------------------------------------------------
 
+/**
+ * Bytes of an aggregate's `unavailable` bitmap the decoder takes: one bit for each submission
+ * the fullest (window, subnet) can hold, 4,096 shards × 16 replicas at the greatest parameter
+ * bounds (chain/params.ts). The chain then checks its exact length against its own list.
+ */
+export const MAX_UNAVAILABLE_BITMAP_BYTES = 8192
+
 // ---- network: streams, inboxes, block exchange, HTTP --------------------------------------
 
 /**

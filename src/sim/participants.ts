@@ -20,6 +20,7 @@ import { arbiterProof, drawOf } from '../chain/game.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Claim, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
+import { unavailableBitmap } from '../chain/unavailable-bitmap.ts'
 import { betaBytes, betterTicket, verifierTicket } from '../chain/verifier-draw.ts'
 import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
@@ -338,7 +339,7 @@ export class Participants {
           window: a.window,
           subnet: a.subnet,
           claimsDigest: claimListDigest(claims),
-          unavailable: [],
+          unavailable: unavailableBitmap(claims, []),
           adapterCid,
         },
         { lastHeight: a.deadline ?? undefined },

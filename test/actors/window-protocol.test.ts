@@ -17,7 +17,7 @@ describe('actors: the training protocol of a window', () => {
     const p = protocolAt(2)
     assert.equal(p.innerSteps, 5)
     assert.equal(p.optimizer.lr, Math.fround(0.0015))
-    assert.deepEqual(p.outer, { lr: Math.fround(0.7), momentum: 0 })
+    assert.deepEqual(p.outer, { lr: Math.fround(0.35), momentum: 0 })
   })
 
   it('a window the chain does not hold (not open yet, or pruned) takes the current parameters', () => {

@@ -9,6 +9,7 @@ import { arbiterProof } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Aggregation, Challenge, Claim, Window } from '../../src/chain/state.ts'
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
+import { unavailableBitmap } from '../../src/chain/unavailable-bitmap.ts'
 import { tasksOf } from '../../src/chain/windows.ts'
 import { cid, gameCast, Harness, keys, salt } from './harness.ts'
 
@@ -46,8 +47,11 @@ function submit(h: Harness): string[] {
   return both.map((m) => `${task}/${m.address}`).sort()
 }
 
-/** The aggregate of `window` taking `claims` (as their digest) and declaring `unavailable`. */
-function aggregateMsg(window: number, claims: readonly string[], label: string, unavailable: string[] = []): Msg {
+/**
+ * The aggregate of `window` taking `claims` (as their digest) and declaring `unavailable` (hex
+ * bitmap over the accepted submissions; the default declares none of up to 8).
+ */
+function aggregateMsg(window: number, claims: readonly string[], label: string, unavailable = '00'): Msg {
   return {
     type: 'aggregate',
     window,
@@ -71,6 +75,63 @@ function convict(h: Harness, claimId: string): void {
       proof: arbiterProof(key(a).secretKey, id, 0),
     })
   assert.equal(claim(h, claimId).status, 'slashed')
+}
+
+/**
+ * One subnet of 100 miners, 2 tasks each, 2 replicas a task: 100 tasks, 200 accepted
+ * submissions, run until window 0's aggregation is due.
+ */
+function crowdDue(): { big: Harness; accepted: string[]; aggregator: KeyPair } {
+  const crowd = keys('crowd', 100)
+  const big = new Harness({
+    validators: cast.validators,
+    miners: [crowd],
+    verifiers: cast.verifiers,
+    arbiters: cast.arbiters,
+    funded: [],
+    params: { replication: 2, tasksPerMiner: 2, shardsPerWindow: 100 },
+    subnetLayers: [[0, 8]],
+  })
+  const byAddress = new Map(crowd.map((k) => [k.address, k]))
+  big.block()
+  const tasks = tasksOf(big.app.state, 0, 0)
+  const work = tasks.flatMap((t) => t.miners.map((m) => ({ task: t.id, miner: byAddress.get(m) as KeyPair })))
+  assert.equal(work.length, 200)
+  big.block(
+    work.map(({ task, miner }) =>
+      big.tx(miner, {
+        type: 'commit',
+        taskId: task,
+        commitment: commitmentOf(cid(`grad-${task}`), miner.address, task, salt(miner.address)),
+      }),
+    ),
+  )
+  const revealed = big.block(
+    work.map(({ task, miner }) =>
+      big.tx(miner, {
+        type: 'reveal',
+        taskId: task,
+        cid: cid(`grad-${task}`),
+        salt: salt(miner.address),
+        metadata: '',
+      }),
+    ),
+  )
+  assert.ok(
+    revealed.every((r) => r.code === 'OK'),
+    revealed.find((r) => r.code !== 'OK')?.log,
+  )
+  const accepted = [...big.app.state.claims.entries()]
+    .map(([, c]) => c)
+    .filter((c) => c.kind === 'submission' && c.status === 'accepted')
+    .map((c) => c.id)
+    .sort()
+  assert.equal(accepted.length, 200)
+  big.runTo(Math.max(...accepted.map((id) => (big.app.state.claims.get(id) as Claim).challengeUntil)))
+  const due = big.app.query('aggregation/0/0') as Aggregation
+  assert.equal(due.stage, 'due')
+  const aggregator = cast.key(due.aggregator)
+  return { big, accepted, aggregator }
 }
 
 describe('chain/aggregation: only settled work, on a final pointer, redone when slashed or missed', () => {
@@ -208,62 +269,13 @@ describe('chain/aggregation: only settled work, on a final pointer, redone when 
   })
 
   it('names a fixed-size digest of its claims: an aggregate over 200 submissions fits maxTxBytes and is applied', () => {
-    // One subnet of 100 miners, 2 tasks each, 2 replicas a task: 100 tasks, 200 submissions.
-    const crowd = keys('crowd', 100)
-    const big = new Harness({
-      validators: cast.validators,
-      miners: [crowd],
-      verifiers: cast.verifiers,
-      arbiters: cast.arbiters,
-      funded: [],
-      params: { replication: 2, tasksPerMiner: 2, shardsPerWindow: 100 },
-      subnetLayers: [[0, 8]],
-    })
-    const byAddress = new Map(crowd.map((k) => [k.address, k]))
-    big.block()
-    const tasks = tasksOf(big.app.state, 0, 0)
-    const work = tasks.flatMap((t) => t.miners.map((m) => ({ task: t.id, miner: byAddress.get(m) as KeyPair })))
-    assert.equal(work.length, 200)
-    big.block(
-      work.map(({ task, miner }) =>
-        big.tx(miner, {
-          type: 'commit',
-          taskId: task,
-          commitment: commitmentOf(cid(`grad-${task}`), miner.address, task, salt(miner.address)),
-        }),
-      ),
-    )
-    const revealed = big.block(
-      work.map(({ task, miner }) =>
-        big.tx(miner, {
-          type: 'reveal',
-          taskId: task,
-          cid: cid(`grad-${task}`),
-          salt: salt(miner.address),
-          metadata: '',
-        }),
-      ),
-    )
-    assert.ok(
-      revealed.every((r) => r.code === 'OK'),
-      revealed.find((r) => r.code !== 'OK')?.log,
-    )
-    const accepted = [...big.app.state.claims.entries()]
-      .map(([, c]) => c)
-      .filter((c) => c.kind === 'submission' && c.status === 'accepted')
-      .map((c) => c.id)
-      .sort()
-    assert.equal(accepted.length, 200)
-    big.runTo(Math.max(...accepted.map((id) => (big.app.state.claims.get(id) as Claim).challengeUntil)))
-    const due = big.app.query('aggregation/0/0') as Aggregation
-    assert.equal(due.stage, 'due')
-    const aggregator = cast.key(due.aggregator)
+    const { big, accepted, aggregator } = crowdDue()
     const tx = big.tx(aggregator, {
       type: 'aggregate',
       window: 0,
       subnet: 0,
       claimsDigest: claimListDigest(accepted),
-      unavailable: [],
+      unavailable: unavailableBitmap(accepted, []),
       adapterCid: cid('a-crowd'),
     })
     assert.ok(tx.length < 300, `${tx.length} bytes, whatever the number of claims`)
@@ -276,7 +288,37 @@ describe('chain/aggregation: only settled work, on a final pointer, redone when 
     )
   })
 
-  it('refuses a digest of any other list (one dropped, one extra, reordered, an unavailable one kept), naming both digests', () => {
+  it('declares 200 unavailable submissions in a 25-byte bitmap: the aggregate fits maxTxBytes and opens 200 availability disputes', () => {
+    // As ids (about 55 bytes each) 200 would take some 11 KB: past 2,048 bytes from about 33 on,
+    // so withholding that many miners kept every aggregate of their subnet off the chain.
+    const { big, accepted, aggregator } = crowdDue()
+    const next = big.app.state.globals.nextChallenge
+    const bitmap = unavailableBitmap(accepted, accepted)
+    assert.equal(bitmap, 'ff'.repeat(25))
+    const tx = big.tx(aggregator, {
+      type: 'aggregate',
+      window: 0,
+      subnet: 0,
+      claimsDigest: claimListDigest([]),
+      unavailable: bitmap,
+      adapterCid: cid('a-none'),
+    })
+    assert.ok(tx.length <= 300, `${tx.length} bytes`)
+    assert.ok(tx.length <= big.params.maxTxBytes)
+    const [result] = big.block([tx]) as [{ code: string; log: string }]
+    assert.equal(result.code, 'OK', result.log)
+    assert.deepEqual((big.app.state.claims.get('agg/0/0') as Claim).claims, [], 'nothing aggregated')
+    const disputes = Array.from({ length: 200 }, (_, i) => chal(big, `ch-${next + i}`))
+    assert.deepEqual(
+      disputes.map((c) => [c.claimId, c.kind, c.stage, c.challenger]),
+      accepted.map((id) => [id, 'availability', 'l3', aggregator.address]),
+      'one availability dispute per declared submission, in the chain’s order, at L3',
+    )
+    assert.ok(accepted.every((id) => (big.app.state.claims.get(id) as Claim).status === 'challenged'))
+    assert.equal(big.app.state.challenges.has(`ch-${next + 200}`), false, 'and no more')
+  })
+
+  it('refuses a digest of any other list (one dropped, one extra, reordered, an unavailable one kept), naming both digests, and a bitmap of the wrong length or with a padding bit set', () => {
     const h = net()
     h.block()
     const accepted = submit(h)
@@ -293,20 +335,28 @@ describe('chain/aggregation: only settled work, on a final pointer, redone when 
       assert.equal(r.code, 'ERR_BAD_AGGREGATE', JSON.stringify(list))
       assert.ok(r.log.includes(claimListDigest(list)) && r.log.includes(claimListDigest(accepted)), r.log)
     })
-    // Declaring b unavailable, the digest covers a alone: the full list is refused, [a] taken;
-    // an unavailable list naming one twice, or no accepted submission, is refused too.
+    // Declaring b (bit 1) unavailable, the digest covers a alone: the full list is refused, [a]
+    // taken; a bitmap of the wrong length, or with a padding bit set, is refused too.
     const declared = h.block(
       [
-        aggregateMsg(0, [a, b], 'a0', [b]),
-        aggregateMsg(0, [a], 'a0', [b, b]),
-        aggregateMsg(0, [a], 'a0', ['nobody']),
+        aggregateMsg(0, [a, b], 'a0', '02'),
+        aggregateMsg(0, [a], 'a0', '0200'),
+        aggregateMsg(0, [a], 'a0', ''),
+        aggregateMsg(0, [a], 'a0', '06'),
       ].map((m) => h.tx(agg, m, { nonce })),
     )
     assert.deepEqual(
       declared.map((r) => r.code),
-      ['ERR_BAD_AGGREGATE', 'ERR_BAD_AGGREGATE', 'ERR_BAD_AGGREGATE'],
+      ['ERR_BAD_AGGREGATE', 'ERR_BAD_AGGREGATE', 'ERR_BAD_AGGREGATE', 'ERR_BAD_AGGREGATE'],
     )
-    h.ok(agg, aggregateMsg(0, [a], 'a0', [b]))
+    assert.match(declared[0]?.log ?? '', /digest .* the 1 accepted submissions not declared unavailable/)
+    assert.match(
+      declared[1]?.log ?? '',
+      /'msg.unavailable' must be 1 byte, .* 2 accepted submissions .*; it is 2 bytes/,
+    )
+    assert.match(declared[2]?.log ?? '', /'msg.unavailable' must be 1 byte, .*; it is 0 bytes/)
+    assert.match(declared[3]?.log ?? '', /'msg.unavailable' sets a padding bit past the 2 accepted submissions/)
+    h.ok(agg, aggregateMsg(0, [a], 'a0', '02'))
     assert.deepEqual(claim(h, 'agg/0/0').claims, [a])
   })
 })

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { claimListDigest } from '../../src/chain/claim-list.ts'
+import { TxRejected } from '../../src/chain/errors.ts'
 import { arbiterProof, bountyFor } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Challenge, Claim, Verdict } from '../../src/chain/state.ts'
 import { commitmentOf, decodeTx, encodeTx, type Msg } from '../../src/chain/tx.ts'
+import { unavailableBitmap } from '../../src/chain/unavailable-bitmap.ts'
 import { cid, gameCast, type Harness, salt } from './harness.ts'
 
 const cast = gameCast(1)
@@ -52,7 +54,11 @@ function voteAs(h: Harness, address: string, id: string, verdict: Verdict): stri
   return h.one(a, { type: 'arbiterVote', challengeId: id, verdict, proof: arbiterProof(a.secretKey, id, round) }).code
 }
 
-/** Run until window 0's subnet 0 is due (its work settled) and return its aggregator and an aggregate message. */
+/**
+ * Run until window 0's subnet 0 is due (its work settled) and return its aggregator and an
+ * aggregate message taking `claims` and declaring `unavailable` (as the bitmap over the two
+ * accepted submissions, in the chain's order: their ids sorted).
+ */
 function aggregateMsg(
   h: Harness,
   claims: string[],
@@ -68,14 +74,14 @@ function aggregateMsg(
       window: 0,
       subnet: 0,
       claimsDigest: claimListDigest(claims),
-      unavailable,
+      unavailable: unavailableBitmap([claimA, claimB].sort(), unavailable),
       adapterCid: cid('adapter-0-w0'),
     },
   }
 }
 
 describe('chain: data availability (unavailable verdicts, aggregates that leave work out, availability disputes)', () => {
-  it('the tx schema takes the unavailable verdicts and the aggregate’s unavailable list, and refuses others', () => {
+  it('the tx schema takes the unavailable verdicts and the aggregate’s unavailable bitmap, and refuses others (the old id list by name)', () => {
     const v = verifiers[0] as KeyPair
     const body = (msg: Record<string, unknown>) => ({ chainId: 'c', nonce: 0, fee: 1n, msg: msg as unknown as Msg })
     const decode = (msg: Record<string, unknown>) => decodeTx(encodeTx(body(msg), v), 4096).body.msg
@@ -100,20 +106,40 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
     )
     const agg = { type: 'aggregate', window: 0, subnet: 0, claimsDigest: claimListDigest(['a']), adapterCid: cid('x') }
     assert.throws(() => decode(agg), /missing field 'unavailable'/)
-    assert.deepEqual((decode({ ...agg, unavailable: ['b'] }) as unknown as { unavailable: string[] }).unavailable, [
-      'b',
-    ])
+    assert.equal((decode({ ...agg, unavailable: '05' }) as { unavailable: string }).unavailable, '05')
+    assert.equal(
+      (decode({ ...agg, unavailable: '' }) as { unavailable: string }).unavailable,
+      '',
+      'its length is the chain’s to check',
+    )
+    // A bitmap past the fullest window's (4,096 shards × 16 replicas = 65,536 bits) is refused
+    // by the decoder itself, whatever maxTxBytes allows.
+    const wide = (msg: Record<string, unknown>) => decodeTx(encodeTx(body(msg), v), 1 << 20).body.msg
+    assert.equal(
+      (wide({ ...agg, unavailable: '00'.repeat(8192) }) as { unavailable: string }).unavailable.length,
+      16384,
+    )
     assert.throws(
-      () => decode({ ...agg, unavailable: Array.from({ length: 257 }, (_, i) => `c${i}`) }),
-      /'msg.unavailable' must be a list of at most 256 claim ids/,
+      () => wide({ ...agg, unavailable: '00'.repeat(8193) }),
+      /'msg.unavailable' must be bytes, at most 8192/,
+    )
+    // The list of claim ids it replaced is refused naming it: as the field's value, and under
+    // its old wire key.
+    assert.throws(() => decode({ ...agg, unavailable: ['b'] }), /'msg.unavailable' must be bytes, at most 8192/)
+    assert.throws(
+      () => decode({ ...agg, u: ['b'] }),
+      (e: Error) =>
+        e instanceof TxRejected &&
+        e.code === 'ERR_INVALID_FIELD' &&
+        /'msg.u', the aggregate's list of unavailable claim ids, is no longer accepted/.test(e.message),
     )
     // The claims taken travel as their 32-byte digest, never as the list.
     assert.throws(
-      () => decode({ ...agg, unavailable: [], claimsDigest: 'ab'.repeat(31) }),
+      () => decode({ ...agg, unavailable: '', claimsDigest: 'ab'.repeat(31) }),
       /'msg.claimsDigest' must be 32 bytes/,
     )
     const { claimsDigest: _, ...listed } = agg
-    assert.throws(() => decode({ ...listed, claims: ['a'], unavailable: [] }), /unknown field 'msg.claims'/)
+    assert.throws(() => decode({ ...listed, claims: ['a'], unavailable: '' }), /unknown field 'msg.claims'/)
   })
 
   it('a verifier answering unavailable escalates; a panel quorum of unavailable slashes the withholder like a fault', () => {
@@ -164,29 +190,42 @@ describe('chain: data availability (unavailable verdicts, aggregates that leave 
     assert.equal(h.app.state.globals.slashed, slashed0, 'a split panel penalizes nobody')
   })
 
-  it('an aggregate must split the accepted submissions exactly between claims and unavailable, in order', () => {
+  it('an aggregate must split the accepted submissions exactly between claims and the bitmap, one canonical bitmap', () => {
     const h = net()
     submitBoth(h)
     const both = [claimA, claimB].sort()
     const { agg, msg } = aggregateMsg(h, both, [])
     const [first, second] = both as [string, string]
     // All in one block (the aggregation deadline is a few blocks), on one nonce: a refused
-    // transaction does not use it up.
+    // transaction does not use it up. Bit 0 is `first`, bit 1 `second`.
     const nonce = h.nonceOf(agg.address)
-    const attempt = (claims: string[], unavailable: string[]) =>
+    const attempt = (claims: string[], unavailable: string) =>
       h.tx(agg, { ...msg, claimsDigest: claimListDigest(claims), unavailable }, { nonce })
-    const codes = h
-      .block([
-        attempt([first], []), // one dropped silently
-        attempt(both, [first]), // one named twice
-        attempt([first], [first]), // one named twice, one dropped
-        attempt([], [second, first]), // out of order
-        attempt([first], ['0.0.1/nobody']), // not an accepted submission
-        attempt([second], [first]),
-      ])
-      .map((r) => r.code)
-    assert.deepEqual(codes, [...Array(5).fill('ERR_BAD_AGGREGATE'), 'OK'])
-    assert.deepEqual(claim(h, 'agg/0/0').claims, [both[1]], 'the aggregate names only what it aggregated')
+    const results = h.block([
+      attempt([first], '00'), // one dropped silently: the digest does not match
+      attempt(both, '01'), // one both taken and declared: the digest does not match
+      attempt([second], '02'), // the other one declared: the digest does not match
+      attempt([second], '0100'), // two bytes for two submissions
+      attempt([second], ''), // no bytes for two submissions
+      attempt([second], '05'), // bit 2: a padding bit past the two submissions
+      attempt([second], '81'), // bit 7, the last padding bit
+      attempt([second], '01'),
+    ])
+    assert.deepEqual(
+      results.map((r) => r.code),
+      [...Array(7).fill('ERR_BAD_AGGREGATE'), 'OK'],
+    )
+    for (const r of results.slice(0, 3)) assert.match(r.log, /claim list digest [0-9a-f]{64} is not [0-9a-f]{64}/)
+    assert.match(
+      results[3]?.log ?? '',
+      /'msg.unavailable' must be 1 byte, one bit for each of the 2 accepted submissions of window 0 subnet 0; it is 2 bytes/,
+    )
+    assert.match(results[4]?.log ?? '', /'msg.unavailable' must be 1 byte, .*; it is 0 bytes/)
+    for (const r of results.slice(5, 7))
+      assert.match(r.log, /'msg.unavailable' sets a padding bit past the 2 accepted submissions of window 0 subnet 0/)
+    assert.deepEqual(claim(h, 'agg/0/0').claims, [second], 'the aggregate names only what it aggregated')
+    assert.equal(chal(h, 'ch-0').claimId, first, 'the declared one is disputed')
+    assert.equal(h.app.state.challenges.has('ch-1'), false, 'and nothing else')
   })
 
   it('an unavailable claim opens an availability dispute at L3; a quorum of unavailable excludes it, unpaid, owner slashed', () => {

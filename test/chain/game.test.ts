@@ -92,7 +92,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
       window: 0,
       subnet: 0,
       claimsDigest: claimListDigest(accepted),
-      unavailable: [],
+      unavailable: '00',
       adapterCid: cid('a'),
     })
     assert.equal(
@@ -421,7 +421,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
       window: 0,
       subnet: 0,
       claimsDigest: claimListDigest(accepted),
-      unavailable: [],
+      unavailable: '00',
       adapterCid: cid('adapter-0-w0'),
     }
     // The submissions are still challengeable: the aggregation waits for them to settle.

@@ -9,6 +9,7 @@ import { arbiterProof, drawOf } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import { ROLES, type Role } from '../../src/chain/params.ts'
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
+import { unavailableBitmap } from '../../src/chain/unavailable-bitmap.ts'
 import { verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
@@ -162,7 +163,7 @@ export function randomTx(h: Harness, rng: SeededRandom, picks: Map<string, strin
         window: agg.window,
         subnet,
         claimsDigest: claimListDigest(claims.filter((id) => !out.has(id))),
-        unavailable: claims.filter((id) => out.has(id)),
+        unavailable: unavailableBitmap(claims, out),
         adapterCid: cid(`adapter-${agg.window}-${rng.nextInt(2)}`),
       }
       break

@@ -53,7 +53,8 @@ const msg: fc.Arbitrary<Msg> = fc.oneof(
     window: uint(),
     subnet: uint(1023),
     claimsDigest: hexOf(32),
-    unavailable: fc.array(text(160), { maxLength: 4 }),
+    // A bitmap of any length up to past bin8's 255 bytes (the chain checks its exact length).
+    unavailable: fc.uint8Array({ maxLength: 300 }).map(toHex),
     adapterCid: cid,
   }),
   rec({ type: c('challenge'), claimId: text(160), bond: amount }),

@@ -8,7 +8,7 @@
  * node can recompute the aggregate and dispute a wrong one.
  *
  * Every gradient fetch has a deadline (`aggregationFetchDeadlineMs`): a gradient nobody served
- * in time is left out and listed as `unavailable` in the transaction, which opens an
+ * in time is left out and marked in the transaction's `unavailable` bitmap, which opens an
  * availability dispute for it, and the rest are aggregated without it. One withholding miner
  * no longer stops its subnet's training.
  *
@@ -19,6 +19,7 @@ import { assign, fromPromise, setup } from 'xstate'
 import { claimListDigest } from '../../chain/claim-list.ts'
 import type { Params as ChainParams } from '../../chain/params.ts'
 import type { Claim } from '../../chain/state.ts'
+import { unavailableBitmap } from '../../chain/unavailable-bitmap.ts'
 import { aggregateGradients } from '../../ml/aggregate.ts'
 import type { Kernels } from '../../ml/kernels/contract.ts'
 import { type NesterovConfig, nesterovStep } from '../../ml/outer.ts'
@@ -256,6 +257,8 @@ export const aggregationMachine = setup({
         tx: AggregationComponents['tx']
         window: number
         subnet: number
+        /** Every accepted submission, in the chain's order: what the bitmap's bits stand for. */
+        accepted: readonly Claim[]
         claims: readonly Claim[]
         unavailable: readonly Claim[]
         cid: string
@@ -266,7 +269,10 @@ export const aggregationMachine = setup({
         window: input.window,
         subnet: input.subnet,
         claimsDigest: claimListDigest(input.claims.map((c) => c.id)),
-        unavailable: input.unavailable.map((c) => c.id),
+        unavailable: unavailableBitmap(
+          input.accepted.map((c) => c.id),
+          input.unavailable.map((c) => c.id),
+        ),
         adapterCid: input.cid,
       }),
     ),
@@ -356,6 +362,7 @@ export const aggregationMachine = setup({
           tx: context.components.tx,
           window: context.window,
           subnet: context.subnet,
+          accepted: context.claims,
           claims: context.included,
           unavailable: context.unavailable,
           cid: context.cid as string,

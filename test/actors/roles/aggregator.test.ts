@@ -169,8 +169,8 @@ describe('actors: aggregator role machine', () => {
     assert.deepEqual(
       aggregates,
       [
-        [1, 0, claimListDigest(['b', 'a', 'c']), [], aggregated.get('1/0')?.cid],
-        [1, 1, claimListDigest(['d']), [], aggregated.get('1/1')?.cid],
+        [1, 0, claimListDigest(['b', 'a', 'c']), '00', aggregated.get('1/0')?.cid],
+        [1, 1, claimListDigest(['d']), '00', aggregated.get('1/1')?.cid],
       ],
       'one aggregate per subnet, once, whatever the number of blocks',
     )
@@ -195,9 +195,10 @@ describe('actors: aggregator role machine', () => {
     await settle()
 
     assert.deepEqual(trace.statesOf('aggregation-1-1').at(-1), 'submitted')
+    // The bitmap over each subnet's accepted claims in the chain's order (b, a, c; d): a is bit 1.
     assert.deepEqual(aggregatesOf(sent), [
-      [1, 0, claimListDigest(['b', 'c']), ['a']],
-      [1, 1, claimListDigest([]), ['d']],
+      [1, 0, claimListDigest(['b', 'c']), '02'],
+      [1, 1, claimListDigest([]), '01'],
     ])
     assert.deepEqual(actor.getSnapshot().context.aggregated.get('1/0')?.unavailable, ['a'])
     actor.stop()
@@ -226,8 +227,8 @@ describe('actors: aggregator role machine', () => {
     actor.send({ type: 'block', height: 21 })
     await settle()
     assert.deepEqual(aggregatesOf(sent), [
-      [1, 0, claimListDigest([]), ['b', 'a', 'c']],
-      [1, 1, claimListDigest([]), ['d']],
+      [1, 0, claimListDigest([]), '07'],
+      [1, 1, claimListDigest([]), '01'],
     ])
     actor.stop()
   })
