@@ -5,7 +5,7 @@
  * stakers by the `r3mes1…` address of their account key, and each staker records its
  * consensus key, so this adapter keeps the map from one to the other.
  */
-import type { BlockOutcome, ChainApp, Block as ChainBlock } from '../chain/app.ts'
+import type { BlockOutcome, ChainAppApi, Block as ChainBlock } from '../chain/app.ts'
 import { encodeEvidence } from '../chain/evidence.ts'
 import { hexToBytes, toHex } from '../codec/bytes.ts'
 import type { Application, CheckTxResult, ExecutedBlock } from '../consensus/application.ts'
@@ -16,7 +16,7 @@ import { type GenesisValidator, ValidatorSet, type ValidatorUpdate } from '../co
 import { assert } from '../runtime/assert.ts'
 
 export interface ChainApplicationInit {
-  readonly chain: ChainApp
+  readonly chain: ChainAppApi
   /** The consensus validator set at genesis, to turn a vote's validator index into its key. */
   readonly validators: ValidatorSet
   /**
@@ -33,7 +33,7 @@ export interface BeaconEvidence {
 }
 
 export class ChainApplication implements Application {
-  readonly chain: ChainApp
+  readonly chain: ChainAppApi
   readonly #onExecuted: ChainApplicationInit['onExecuted']
   /**
    * Membership of the consensus sets of the block being executed and of the next two heights

@@ -42,7 +42,7 @@ import { decodeTx, type SignedTx } from './tx.ts'
 import { aggregate, beginWindows, commit, payCredits, reveal, runAggregations } from './windows.ts'
 
 /** Bound on the checkTx cache (a mempool's worth of transactions). */
-const MAX_VERIFIED = 10_000
+export const MAX_VERIFIED = 10_000
 
 export interface Block {
   readonly height: number
@@ -91,6 +91,15 @@ export interface Application {
   query(path: string, data?: Uint8Array | string): unknown
 }
 
+/**
+ * What the consensus adapter (src/actors/chain-application.ts) and the simulator use of a chain
+ * application: a ChainApp, or a view that shares one ChainApp's execution (src/sim/shared-execution.ts).
+ */
+export type ChainAppApi = Pick<
+  ChainApp,
+  'state' | 'height' | 'checkTx' | 'executeBlock' | 'appHash' | 'snapshot' | 'restore' | 'query'
+>
+
 export class ChainApp implements Application {
   readonly state = new ChainState()
   #appHash: Uint8Array
@@ -128,7 +137,14 @@ export class ChainApp implements Application {
    * accepted transaction also reserves its sender's nonce for the block; a node asking about
    * its own transaction before sending it passes `record: false`.
    */
-  checkTx(bytes: Uint8Array, options: { record?: boolean } = {}): CheckResult {
+  checkTx(
+    bytes: Uint8Array,
+    options: {
+      record?: boolean
+      /** Next nonces to check against in place of this app's own (another mempool's, sharing this state). */
+      pendingNonce?: ReadonlyMap<string, number>
+    } = {},
+  ): CheckResult {
     const ctx: BlockContext = {
       height: this.height + 1,
       timeMs: this.state.globals.timeMs,
@@ -138,7 +154,7 @@ export class ChainApp implements Application {
     }
     const mark = this.state.journal.mark()
     try {
-      const tx = this.#deliver(ctx, bytes, this.#pendingNonce)
+      const tx = this.#deliver(ctx, bytes, options.pendingNonce ?? this.#pendingNonce)
       if (options.record !== false && this.#verified.size < MAX_VERIFIED) {
         this.#verified.set(tx.id, tx)
         this.#pendingNonce.set(tx.sender, tx.body.nonce + 1)

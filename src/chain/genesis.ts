@@ -3,9 +3,8 @@
  * strings) and refuses bad input with a GenesisError naming the field; `localTestnetGenesis`
  * builds one for tests and local testnets from deterministic keys.
  */
-import { CID } from 'multiformats/cid'
 import { fromHex, toHex } from '../codec/bytes.ts'
-import { cidOf } from '../codec/cid.ts'
+import { cidOf, isCanonicalCid } from '../codec/cid.ts'
 import { MAX_TOTAL_POWER } from '../consensus/validator-set.ts'
 import { GenesisError } from './errors.ts'
 import { addressOf, isAddress, isPeerId, type KeyPair, peerIdOfKey } from './keys.ts'
@@ -52,13 +51,9 @@ export interface Genesis {
   readonly datasets: readonly { readonly cid: string; readonly name: string; readonly shardCount: number }[]
 }
 
+/** A CID in canonical string form (see codec/cid.ts). */
 export function isCid(text: unknown): text is string {
-  if (typeof text !== 'string' || text.length > 128) return false
-  try {
-    return CID.parse(text).toString() === text
-  } catch {
-    return false
-  }
+  return isCanonicalCid(text)
 }
 
 function need(cond: unknown, field: string, message: string): asserts cond {

@@ -12,8 +12,24 @@
 import { canonicalJson, type JsonValue } from '../codec/canonical-json.ts'
 import { sha256 } from '../codec/hash.ts'
 
+/** A key's value before the writes since the last `takeChanges` (absent: the key did not exist). */
+export interface PriorValue {
+  readonly had: boolean
+  readonly old: unknown
+}
+
+/**
+ * What writes since the last `takeChanges` replaced, per table and key: applied back (newest
+ * set first), they give the state as it was, which is how one state answers for a reader that
+ * is some blocks behind it (src/sim/shared-execution.ts).
+ */
+export type StateChanges = ReadonlyMap<Table<unknown>, ReadonlyMap<string, PriorValue>>
+
 export class Journal {
   #undo: (() => void)[] = []
+  /** The first value each write replaced, when changes are tracked; undefined otherwise (the node's case). */
+  #changes: Map<Table<unknown>, Map<string, PriorValue>> | undefined
+  #paused = false
   mark(): number {
     return this.#undo.length
   }
@@ -27,6 +43,39 @@ export class Journal {
   record(undo: () => void): void {
     this.#undo.push(undo)
   }
+  /** Track what writes replace from now on (see `takeChanges`). */
+  trackChanges(): void {
+    this.#changes ??= new Map()
+  }
+  /** Writes during `fn` are not tracked (they are rolled back before it returns). */
+  untracked<T>(fn: () => T): T {
+    const was = this.#paused
+    this.#paused = true
+    try {
+      return fn()
+    } finally {
+      this.#paused = was
+    }
+  }
+  /** A write is about to replace `old` (or create `key`, when `had` is false). */
+  touched(table: Table<unknown>, key: string, had: boolean, old: unknown): void {
+    if (this.#changes === undefined || this.#paused) return
+    let byKey = this.#changes.get(table)
+    if (byKey === undefined) {
+      byKey = new Map()
+      this.#changes.set(table, byKey)
+    }
+    if (!byKey.has(key)) byKey.set(key, { had, old })
+  }
+  /**
+   * The first value each key had before the writes since the last call (a key written and
+   * rolled back appears with its unchanged value), and start again. Empty unless tracked.
+   */
+  takeChanges(): StateChanges {
+    const changes = this.#changes ?? new Map()
+    if (this.#changes !== undefined) this.#changes = new Map()
+    return changes
+  }
 }
 
 export class Table<V> {
@@ -35,6 +84,11 @@ export class Table<V> {
   readonly #journal: Journal
   /** Bumped by every write and every undo: lets the state hash skip tables that did not change. */
   #version = 0
+  /**
+   * The keys in order, kept until a key comes or goes: most writes replace a value, and the
+   * state hash walks every changed table in key order after each block.
+   */
+  #sorted: string[] | undefined
 
   constructor(name: string, journal: Journal) {
     this.name = name
@@ -60,23 +114,31 @@ export class Table<V> {
   set(key: string, value: V): void {
     const had = this.#map.has(key)
     const old = this.#map.get(key)
+    this.#journal.touched(this as Table<unknown>, key, had, old)
     this.#map.set(key, value)
     this.#version++
+    if (!had) this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
       if (had) this.#map.set(key, old as V)
-      else this.#map.delete(key)
+      else {
+        this.#map.delete(key)
+        this.#sorted = undefined
+      }
     })
   }
 
   delete(key: string): void {
     if (!this.#map.has(key)) return
     const old = this.#map.get(key) as V
+    this.#journal.touched(this as Table<unknown>, key, true, old)
     this.#map.delete(key)
     this.#version++
+    this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
       this.#map.set(key, old)
+      this.#sorted = undefined
     })
   }
 
@@ -88,15 +150,21 @@ export class Table<V> {
     this.#map.clear()
     for (const [key, value] of entries) this.#map.set(key, value)
     this.#version++
+    this.#sorted = undefined
+  }
+
+  #keysInOrder(): readonly string[] {
+    this.#sorted ??= [...this.#map.keys()].sort()
+    return this.#sorted
   }
 
   sortedKeys(): string[] {
-    return [...this.#map.keys()].sort()
+    return this.#keysInOrder().slice()
   }
 
   /** Entries in key order. */
   entries(): [string, V][] {
-    return this.sortedKeys().map((k) => [k, this.#map.get(k) as V])
+    return this.#keysInOrder().map((k) => [k, this.#map.get(k) as V])
   }
 }
 

@@ -6,8 +6,10 @@
  */
 import { createPrivateKey, createPublicKey, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
 import { assert } from '../runtime/assert.ts'
-import { ED25519_PUBLIC_KEY_CACHE_ENTRIES } from '../runtime/limits.ts'
+import { BoundedMemo } from '../runtime/bounded-memo.ts'
+import { ED25519_PUBLIC_KEY_CACHE_ENTRIES, ED25519_VERIFY_CACHE_ENTRIES } from '../runtime/limits.ts'
 import { toHex } from './bytes.ts'
+import { sha256 } from './hash.ts'
 
 export const ED25519_SEED_SIZE_BYTES = 32
 export const ED25519_PUBLIC_KEY_SIZE_BYTES = 32
@@ -53,10 +55,31 @@ export function ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
   return new Uint8Array(nodeSign(null, message, privateKeyObject(seed)))
 }
 
+/**
+ * Verification results by public key, signature and the SHA-256 of the message: a transaction
+ * is verified at mempool admission, at every recheck while it waits and at execution, and
+ * hashing its bytes costs far less than verifying. The digest stands for the message (finding
+ * two messages with one digest is breaking SHA-256), so a hit is the result verifying would give.
+ */
+const verified = new BoundedMemo<string, boolean>(ED25519_VERIFY_CACHE_ENTRIES)
+
 /** Whether `signature` is `publicKey`'s over `message`; false for keys or signatures of the wrong size. */
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== ED25519_PUBLIC_KEY_SIZE_BYTES || signature.byteLength !== ED25519_SIGNATURE_SIZE_BYTES)
     return false
+  const key = `${toHex(publicKey)}${toHex(signature)}${toHex(sha256(message))}`
+  return verified.getOrCompute(key, () => ed25519VerifyUncached(publicKey, message, signature))
+}
+
+/** ed25519Verify without the result cache (the reference the cache is tested against). */
+export function ed25519VerifyUncached(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.byteLength !== ED25519_PUBLIC_KEY_SIZE_BYTES || signature.byteLength !== ED25519_SIGNATURE_SIZE_BYTES)
+    return false
   // OpenSSL parses any 32 bytes as a key (a non-point just fails verification), so nothing here throws.
   return nodeVerify(null, message, publicKeyObject(publicKey), signature)
+}
+
+/** How many verification results are remembered (never above ED25519_VERIFY_CACHE_ENTRIES). */
+export function ed25519VerifyCacheSize(): number {
+  return verified.size
 }

@@ -12,7 +12,10 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { assert } from '../runtime/assert.ts'
-import { sha512 } from './hash.ts'
+import { BoundedMemo } from '../runtime/bounded-memo.ts'
+import { VRF_VERIFY_CACHE_ENTRIES } from '../runtime/limits.ts'
+import { toHex } from './bytes.ts'
+import { sha256, sha512 } from './hash.ts'
 
 type Point = ReturnType<typeof ed25519.Point.fromBytes>
 const Point = ed25519.Point
@@ -121,10 +124,30 @@ export function vrfProofToHash(pi: Uint8Array): Uint8Array | undefined {
 }
 
 /**
+ * Verification results (beta, or null for a refused proof) by public key, alpha digest and
+ * proof: every validator checks each block's beacon and the chain checks each verifier's draw,
+ * and one verification costs several scalar multiplications.
+ */
+const verified = new BoundedMemo<string, Uint8Array | null>(VRF_VERIFY_CACHE_ENTRIES)
+
+/**
  * ECVRF_verify (RFC 9381 §5.3) with validate_key = TRUE: the beta for (publicKey, alpha), or
- * undefined when the proof is invalid or the key is of small order.
+ * undefined when the proof is invalid or the key is of small order. Results are remembered
+ * (bounded); each call gets its own copy of beta.
  */
 export function vrfVerify(publicKey: Uint8Array, alpha: Uint8Array, pi: Uint8Array): Uint8Array | undefined {
+  const key = `${toHex(publicKey)}:${toHex(sha256(alpha))}:${toHex(pi)}`
+  const beta = verified.getOrCompute(key, () => vrfVerifyUncached(publicKey, alpha, pi) ?? null)
+  return beta === null ? undefined : beta.slice()
+}
+
+/** How many VRF verification results are remembered (never above VRF_VERIFY_CACHE_ENTRIES). */
+export function vrfVerifyCacheSize(): number {
+  return verified.size
+}
+
+/** vrfVerify without the result cache (the reference the cache is tested against). */
+export function vrfVerifyUncached(publicKey: Uint8Array, alpha: Uint8Array, pi: Uint8Array): Uint8Array | undefined {
   if (publicKey.length !== 32) return undefined
   const y = stringToPoint(publicKey)
   if (y === undefined || y.isSmallOrder()) return undefined

@@ -22,6 +22,19 @@ export const ED25519_PUBLIC_KEY_CACHE_ENTRIES = 4096
  */
 export const VERIFIED_SIGNATURE_MEMO_ENTRIES = 65_536
 
+/**
+ * ed25519 verification results (valid or not) by public key, signature and message digest: a
+ * node verifies a transaction at mempool admission, at each recheck and at execution. Anyone
+ * can fill it with junk, so the oldest entry goes when full (a miss just verifies again).
+ */
+export const ED25519_VERIFY_CACHE_ENTRIES = 65_536
+
+/** ECVRF verification results (the output or a failure) by public key, alpha and proof; oldest dropped when full. */
+export const VRF_VERIFY_CACHE_ENTRIES = 16_384
+
+/** Strings already parsed as CIDs (or refused), oldest dropped when full. */
+export const CID_PARSE_CACHE_ENTRIES = 65_536
+
 // ---- consensus core -------------------------------------------------------------------
 
 /**

@@ -30,7 +30,7 @@ export function formatReport(r: SimulationReport, wallMs?: number): string[] {
   const t = r.transactions
   const g = r.game
   const lines = [
-    `seed ${r.seed}: ${r.validators} validators, ${r.miners} miners, ${r.subnets} subnets, ${r.windows} windows`,
+    `seed ${r.seed}: ${r.validators} validators, ${r.miners} miners, ${r.subnets} subnets, ${r.windows} windows; ${r.witnesses} validators executing on their own${r.witnesses < r.validators ? `, ${r.validators - r.witnesses} sharing one execution` : ''}`,
     `  stopped at height ${r.heights} (${r.stoppedBy}) after ${fixed(r.simulatedMs / 1000)} simulated s${wallMs === undefined ? '' : ` in ${fixed(wallMs / 1000)} wall s (${fixed(r.simulatedMs / Math.max(1, wallMs))} simulated s per wall s)`}`,
     `  digest ${r.digest}`,
     `  consensus per height per validator: ${fixed(c.messagesPerHeightPerValidator)} messages, ${fixed(c.bytesPerHeightPerValidator / 1024)} KiB sent` +
@@ -50,6 +50,11 @@ export function formatReport(r: SimulationReport, wallMs?: number): string[] {
     lines.push(
       `  misbehaviours: copies ${m.copies} (${m.copiesPaid} paid), withheld ${m.withheld} (${m.withheldCaught} caught), wrong aggregates ${m.wrongAggregates} (${m.wrongAggregatesSlashed} slashed), griefing challenges ${m.griefingChallenges}, lazy answers ${m.lazyAnswers}`,
       `  validators: ${m.equivocators} equivocating (${m.equivocatorsJailed} jailed), ${m.byzantineValidators} Byzantine, ${m.seedGrinders} grinding the beacon; ${m.skewedClocks} skewed clocks, ${m.slowDisks} slow disks`,
+    )
+  const sh = r.sharing
+  if (sh !== undefined)
+    lines.push(
+      `  shared execution: ${sh.executed} blocks executed once for ${r.validators - r.witnesses} validators (${sh.reused} handed on), ${sh.checks} checks (${sh.checkHits} memoized), ${sh.readsBehind} reads behind the newest block`,
     )
   for (const v of r.violations.slice(0, 5))
     lines.push(`  BROKEN ${v.invariant} at height ${v.height} (${fixed(v.atMs / 1000)} s): ${v.detail}`)

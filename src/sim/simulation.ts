@@ -10,10 +10,11 @@
  */
 
 import { ChainApplication } from '../actors/chain-application.ts'
-import { ChainApp } from '../chain/app.ts'
+import { ChainApp, type ChainAppApi } from '../chain/app.ts'
 import { type Genesis as ChainGenesis, genesisValidators, localTestnetGenesis } from '../chain/genesis.ts'
 import { type KeyPair, testKey } from '../chain/keys.ts'
 import { type Params, UNITS_PER_TOKEN } from '../chain/params.ts'
+import type { ChainState } from '../chain/state.ts'
 import { fromHex, toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import { genesisBeacon } from '../consensus/beacon.ts'
@@ -26,7 +27,7 @@ import { Mempool } from '../consensus/mempool.ts'
 import { ConsensusNode } from '../consensus/node.ts'
 import type { NodeComponents } from '../consensus/node-io.ts'
 import { MemoryLastSignedStore, PrivValidator } from '../consensus/privval.ts'
-import { MemoryBlockStore, MemoryStateStore } from '../consensus/stores.ts'
+import { MemoryStateStore } from '../consensus/stores.ts'
 import { ValidatorSet } from '../consensus/validator-set.ts'
 import { MemoryWal } from '../consensus/wal.ts'
 import { SimulatedClock } from '../runtime/clock.ts'
@@ -41,6 +42,8 @@ import { castMisbehaviours, MisbehaviourModels, misbehavingAddresses } from './m
 import { SimNetwork } from './network.ts'
 import { skewedClock, throughSlowDisk } from './node-faults.ts'
 import { Participants } from './participants.ts'
+import { SharedBlocks } from './shared-blocks.ts'
+import { SharedChainView, SharedExecution } from './shared-execution.ts'
 import { misbehavingTransport } from './validator-misbehaviours.ts'
 
 export interface SimulationOptions {
@@ -66,6 +69,12 @@ export interface SimulationOptions {
   readonly maxSimulatedMs?: number
   /** Measures host time around the consensus and application work (absent: no CPU figures). */
   readonly hostMs?: () => number
+  /**
+   * Validators 0 … witnesses − 1 execute every block on a private chain application; the others
+   * share one execution (shared-execution.ts), which changes nothing the chain computes. As many
+   * as there are validators: every validator private (fully replicated). @default 3
+   */
+  readonly witnesses?: number
   /** The planted fault for tests of the invariants: after block `height`, validator 0's app changes a balance. */
   readonly plantedFault?: { readonly height: number }
 }
@@ -94,7 +103,11 @@ export interface SimulationReport {
     readonly messagesPerHeightPerValidator: number
     readonly bytesPerHeightPerValidator: number
     readonly messagesByKind: Readonly<Record<string, number>>
-    /** Host ms per height per validator in consensus (signature checks included) and in the chain application. */
+    /**
+     * Host ms per height per validator in consensus (signature checks included) and in the chain
+     * application: all validators' time divided among them, so with shared execution the
+     * application figure is the witnesses' executions and the shared one spread over every validator.
+     */
     readonly consensusCpuMsPerHeightPerValidator: number | null
     readonly appCpuMsPerHeightPerValidator: number | null
     /** Consensus messages decoded and handed to a node (not duplicates dropped before decoding). */
@@ -146,6 +159,10 @@ export interface SimulationReport {
     readonly slowDisks: number
   }
   readonly chainStateBytes: number
+  /** Validators with a private chain application (the rest share one execution). */
+  readonly witnesses: number
+  /** The shared execution's work (absent when every validator is a witness): see SharedExecution.stats. */
+  readonly sharing?: SharedExecution['stats']
 }
 
 /** Stake units and balances: generous, so no honest account runs out over a long run. */
@@ -156,6 +173,7 @@ const KEEP_BLOCKS = 200
 const LIVENESS_BUDGET_MS = 60_000
 /** How long after the first validator executes a block the participants act on it. */
 const CLIENT_DELAY_MS = 150
+const DEFAULT_WITNESSES = 3
 
 export function runSimulation(opts: SimulationOptions): SimulationReport {
   checkOptions(opts)
@@ -321,11 +339,19 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   const disks = Array.from({ length: opts.validators }, (_, i) =>
     throughSlowDisk(clock, faults.slowDisks.find((d) => d.validator === i)?.delayMs ?? 0),
   )
+  const witnesses = Math.min(opts.validators, opts.witnesses ?? DEFAULT_WITNESSES)
+  // Kept as long as a block store keeps blocks: a validator further behind cannot catch up anyway.
+  const sharedBlocks = new SharedBlocks(KEEP_BLOCKS + 1)
+  const shared =
+    witnesses < opts.validators ? new SharedExecution({ genesis, keepHeights: KEEP_BLOCKS + 1 }) : undefined
 
   for (let i = 0; i < opts.validators; i++) {
     const key = validatorKeys[i] as KeyPair
     const signer = signerFromSeed(key.secretKey)
-    const chain = new ChainApp(genesis)
+    const chain: ChainAppApi = shared === undefined || i < witnesses ? new ChainApp(genesis) : shared.view()
+    /** `fn` given this validator's state as of its own height (a shared view reads back to it). */
+    const readState = <T>(fn: (state: ChainState) => T): T =>
+      chain instanceof SharedChainView ? chain.read(fn) : fn(chain.state)
     const app = new ChainApplication({
       chain,
       validators: validatorSet,
@@ -348,25 +374,32 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
           const r = outcome.results[k]
           if (r !== undefined) results.set(toHex(sha256(tx)), r)
         })
-        invariants.afterBlock(chain.state, block.height, now, participants.cheats)
-        if (models !== undefined)
-          invariants.afterBlockMisbehaviours(chain.state, block.height, now, {
-            copies: models.copies,
-            withheld: models.withheld,
-            griefers: new Set(cast?.griefers.map((k) => k.address)),
-            equivocatedAt,
-          })
+        readState((state) => {
+          invariants.afterBlock(state, block.height, now, participants.cheats)
+          if (models !== undefined)
+            invariants.afterBlockMisbehaviours(state, block.height, now, {
+              copies: models.copies,
+              withheld: models.withheld,
+              griefers: new Set(cast?.griefers.map((k) => k.address)),
+              equivocatedAt,
+            })
+        })
         // The participants act a moment later, as a role machine acts once its own node has
         // executed the block: sent at once, a transaction reaches validators that have not
         // executed it yet, whose mempools refuse it for its nonce.
         const height = block.height
         clock.setTimer(CLIENT_DELAY_MS, () =>
-          participants.onBlock(chain.state, height, results, (bytes) => {
-            const r = chain.checkTx(bytes, { record: false })
-            return r.ok ? { ok: true } : r
-          }),
+          readState((state) =>
+            participants.onBlock(state, height, results, (bytes) => {
+              const r = chain.checkTx(bytes, { record: false })
+              return r.ok ? { ok: true } : r
+            }),
+          ),
         )
-        stopCheck(chain.state.globals.currentWindow, block.height)
+        stopCheck(
+          readState((state) => state.globals.currentWindow),
+          block.height,
+        )
       },
     })
     const timedApp = withTiming(app, host, (ms) => {
@@ -374,7 +407,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     })
     const skew = faults.clockSkews.find((c) => c.validator === i)
     const nodeClock = skew === undefined ? clock : skewedClock(clock, skew)
-    const blockStore = new MemoryBlockStore()
+    const blockStore = sharedBlocks.store()
     const link = net.transportFor(i)
     const transport =
       cast === undefined
@@ -626,6 +659,8 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
           },
         }),
     chainStateBytes: observer.chain.snapshot().byteLength,
+    witnesses,
+    ...(shared === undefined ? {} : { sharing: { ...shared.stats } }),
   }
 }
 
@@ -682,6 +717,12 @@ function checkOptions(o: SimulationOptions): void {
     'miners',
     'must be 0 or at least 2 per subnet (tasks are replicated)',
   )
+  if (o.witnesses !== undefined)
+    need(
+      Number.isSafeInteger(o.witnesses) && o.witnesses >= 0,
+      'witnesses',
+      `must be a whole number (0: every validator shares one execution), not ${o.witnesses}`,
+    )
   if (o.cheaterShare !== undefined)
     need(o.cheaterShare >= 0 && o.cheaterShare <= 0.5, 'cheaterShare', 'must be between 0 and 0.5')
 }

@@ -30,6 +30,11 @@ describe('cli: r3mes sim', function () {
     assert.equal(report.heights, 15)
     const b = await cli(...args, '--until', 'height:15')
     assert.equal(b.out.match(/digest ([0-9a-f]{64})/)?.[1], digest)
+    // Every validator executing every block itself computes the same chain.
+    const replicated = await cli(...args, '--until', 'height:15', '--replicated')
+    assert.equal(replicated.code, 0, replicated.err)
+    assert.match(replicated.out, /4 validators executing on their own/)
+    assert.equal(replicated.out.match(/digest ([0-9a-f]{64})/)?.[1], digest)
   })
 
   it('refuses bad arguments and fault files with the option or field that is wrong', async () => {
@@ -39,6 +44,12 @@ describe('cli: r3mes sim', function () {
     const miners = await cli('sim', '--miners', '3', '--subnets', '2')
     assert.equal(miners.code, 64)
     assert.match(miners.err, /--miners 3: at least 2 per subnet/)
+    const witnesses = await cli('sim', '--validators', '4', '--witnesses', '5')
+    assert.equal(witnesses.code, 64)
+    assert.match(witnesses.err, /--witnesses must be an integer in \[0, 4\], got '5'/)
+    const both = await cli('sim', '--witnesses', '1', '--replicated')
+    assert.equal(both.code, 64)
+    assert.match(both.err, /--replicated and --witnesses: give one/)
     const faults = join(dir, 'faults.json')
     await writeFile(faults, JSON.stringify({ network: { duplicate: -1 } }))
     const bad = await cli('sim', '--faults', faults)

@@ -41,11 +41,14 @@ describe('sim: a whole network in one process', function () {
   })
 
   it('stops at the first broken invariant: a token minted out of nowhere breaks conservation at its height', () => {
-    const r = runSimulation({ ...SMALL, seed: 3, plantedFault: { height: 6 } })
-    assert.equal(r.stoppedBy, 'violation: conservation')
-    assert.equal(r.violations[0]?.invariant, 'conservation')
-    assert.equal(r.violations[0]?.height, 6)
-    assert.equal(r.heights, 6)
+    // With validators sharing an execution and with none (the fault then lands in the shared state).
+    for (const witnesses of [3, 0]) {
+      const r = runSimulation({ ...SMALL, seed: 3, witnesses, plantedFault: { height: 6 } })
+      assert.equal(r.stoppedBy, 'violation: conservation', `${witnesses} witnesses`)
+      assert.equal(r.violations[0]?.invariant, 'conservation')
+      assert.equal(r.violations[0]?.height, 6)
+      assert.equal(r.heights, 6)
+    }
   })
 
   it('stops at the event --until names', () => {
@@ -70,6 +73,34 @@ describe('sim: a whole network in one process', function () {
     })
     assertClean(r)
     assert.ok(r.consensus.dropped > 0, 'copies were lost')
+  })
+
+  it('shared execution changes nothing the chain computes: fully replicated, one witness and none give the same run, faults included', () => {
+    // A wide latency tail, a crash and a partition make validators lag the shared execution,
+    // so some of their checks and reads go back to the state of their own height.
+    const opts = {
+      ...SMALL,
+      validators: 5,
+      seed: 11,
+      faults: {
+        network: { loss: 0.05, duplicate: 0.05, jitterMs: 400 },
+        crashes: [{ validator: 3, atS: 8, forS: 10 }],
+        partitions: [{ atS: 25, forS: 8, groups: 2 }],
+      },
+    }
+    const replicated = runSimulation({ ...opts, witnesses: 5 })
+    assertClean(replicated)
+    for (const witnesses of [1, 0]) {
+      const shared = runSimulation({ ...opts, witnesses })
+      assert.equal(shared.witnesses, witnesses)
+      assert.equal(shared.digest, replicated.digest, `${witnesses} witnesses`)
+      assert.deepEqual(shared.transactions, replicated.transactions)
+      assert.deepEqual(shared.game, replicated.game)
+      assert.equal(shared.chainStateBytes, replicated.chainStateBytes)
+      assert.ok((shared.sharing?.readsBehind ?? 0) > 0, 'some validator lagged the shared execution')
+      assert.ok((shared.sharing?.reused ?? 0) > shared.heights, 'blocks were handed on')
+    }
+    assert.equal(replicated.sharing, undefined)
   })
 
   it('a CI-sized network (7 validators, 40 miners, 2 subnets) catches every cheat on two seeds and slashes nobody honest', () => {

@@ -40,6 +40,14 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const firstSeed = intOption(v, 'seed', 1, 0, 0xffff_ffff)
   const seeds = intOption(v, 'seeds', 1, 1, 1_000_000)
   const cheaterShare = numberOption(v, 'cheaters', 0.1, 0, 0.5)
+  if (v.replicated === true && v.witnesses !== undefined)
+    throw new InvalidArgumentError(
+      '--replicated and --witnesses: give one (--replicated is every validator a witness)',
+      {
+        option: 'witnesses',
+      },
+    )
+  const witnesses = v.replicated === true ? validators : intOption(v, 'witnesses', 3, 0, validators)
   if (miners > 0 && miners < 2 * subnets)
     throw new InvalidArgumentError(`--miners ${miners}: at least 2 per subnet (${2 * subnets}), or 0`, {
       option: 'miners',
@@ -60,6 +68,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
       subnets,
       windows,
       cheaterShare,
+      witnesses,
       ...(faultFile === undefined ? {} : { faults: faultFile }),
       hostMs: machineMonotonicMs,
       ...(until === undefined ? {} : { until }),
@@ -99,7 +108,7 @@ export const simCommand: Command = {
   name: 'sim',
   summary: 'simulate a whole network in one process, replayable from a seed',
   usage:
-    'r3mes sim [--validators N] [--miners M] [--subnets S] [--windows W] [--seed N] [--seeds K] [--faults FILE] [--json FILE] [--until EVENT] [--blocks]',
+    'r3mes sim [--validators N] [--miners M] [--subnets S] [--windows W] [--seed N] [--seeds K] [--faults FILE] [--json FILE] [--until EVENT] [--witnesses K | --replicated] [--blocks]',
   help: `Runs N validators (the real consensus node and chain application, in memory) over a
 simulated network on a simulated clock, with M miners, verifiers, arbiters and challengers as
 modelled participants sending real transactions; a share of the miners reveal wrong
@@ -122,6 +131,11 @@ Options:
                    atS, forS}], random {partitions, crashes, maxS} drawn from the seed
   --until EVENT    stop at height:N, window:N, cheat-caught or violation (the default)
   --json FILE      write the report (a list of reports with --seeds) as JSON
+  --witnesses K    validators 0 to K-1 execute every block on their own chain application;
+                   the others share one execution of each block, which changes nothing the
+                   chain computes (same digest) but costs one execution instead of N
+                   (default 3, at most N)
+  --replicated     every validator executes every block itself (as --witnesses N)
   --blocks         print every committed block: height, block hash, app hash after it`,
   options: {
     validators: { type: 'string' },
@@ -135,6 +149,8 @@ Options:
     until: { type: 'string' },
     json: { type: 'string' },
     blocks: { type: 'boolean' },
+    witnesses: { type: 'string' },
+    replicated: { type: 'boolean' },
   },
   allowPositionals: true,
   run,

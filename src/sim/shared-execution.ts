@@ -1,0 +1,287 @@
+/**
+ * One chain execution shared by many simulated validators.
+ *
+ * Executing a block is deterministic: the same block from the same state gives the same state
+ * and outcome on every honest validator. So in the simulator the validators that are not
+ * witnesses share ONE real ChainApp (the same chain code, run once per block) instead of each
+ * holding and executing a copy; the witnesses keep private ChainApps and execute every block
+ * themselves, so the one-app-hash-per-height invariant still compares independent executions.
+ *
+ * Each sharing validator holds a `SharedChainView`: its own height, app hash and mempool
+ * reservations (the next nonce per sender its checks recorded), over the shared state.
+ * - Execution: the first view to execute height h runs the block on the shared app and the
+ *   outcome is kept with the block hash and the app hash before it (the lineage); a view that
+ *   executes h later gets that outcome. A view that would execute another block at h, or from
+ *   another app hash, is an error (a `SharedExecutionError`), never silently shared: it means
+ *   consensus forked or a view skipped a block, and the run stops on it as a node crash.
+ *   A restarted validator's handshake replays stored blocks the same way, from the lineage.
+ * - Reads at the view's own height: a view lagging the shared app (it has not executed the
+ *   newest block yet, or it is catching up after a crash) must check transactions against the
+ *   state of ITS height, exactly as a private app would, or its mempool (and so the blocks it
+ *   proposes) would differ from a replicated run. The shared state tracks what each block
+ *   replaced; a read at an older height applies those changes back (newest block first) inside
+ *   a journal mark and rolls them back after, leaving the shared state as it was.
+ * - Checks: the result of checking a transaction is a function of the state (its height, as
+ *   the lineage has one state per height), the bytes and the sender's next nonce as the
+ *   checking mempool has it; it is memoized on those, so a hundred mempools admitting and
+ *   rechecking the same pending transactions cost one check each.
+ *
+ * Shared execution changes nothing the chain computes (a test runs the same seed both ways and
+ * compares the digest). What it changes is host work: the simulator's per-validator
+ * application CPU figure is the shared work divided among the validators.
+ */
+import {
+  type BlockOutcome,
+  ChainApp,
+  type ChainAppApi,
+  type Block as ChainBlock,
+  type CheckResult,
+  MAX_VERIFIED,
+} from '../chain/app.ts'
+import type { Genesis as ChainGenesis } from '../chain/genesis.ts'
+import type { ChainState } from '../chain/state.ts'
+import type { StateChanges, Table } from '../chain/store.ts'
+import { decodeTx } from '../chain/tx.ts'
+import { bytesEqual, toHex } from '../codec/bytes.ts'
+import { sha256 } from '../codec/hash.ts'
+import { BoundedMemo } from '../runtime/bounded-memo.ts'
+import { R3mesError } from '../runtime/errors.ts'
+
+/** Check results kept (by height, transaction and the sender's reserved nonce): a few blocks' worth of mempool traffic. */
+const CHECK_MEMO_ENTRIES = 200_000
+/** Decoded senders and nonces by transaction hash (decoding verifies the signature). */
+const DECODED_MEMO_ENTRIES = 100_000
+
+/** A sharing validator left the shared lineage: another block, another pre-state, or too far behind. */
+export class SharedExecutionError extends R3mesError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super('ERR_SHARED_EXECUTION', message, details)
+  }
+}
+
+interface Executed {
+  readonly blockHash: string
+  readonly appHashBefore: Uint8Array
+  readonly outcome: BlockOutcome
+  /** What the block replaced in the shared state (with the dry runs before it, which changed nothing). */
+  readonly changes: StateChanges
+}
+
+export interface SharedExecutionInit {
+  readonly genesis: ChainGenesis
+  /**
+   * Heights of the lineage kept (outcomes and changes): how far behind the shared app a view
+   * may fall and still execute and read. A validator further behind than its block store keeps
+   * cannot catch up anyway, so the block store's bound is the natural value.
+   */
+  readonly keepHeights: number
+}
+
+export class SharedExecution {
+  readonly chain: ChainApp
+  readonly #keepHeights: number
+  readonly #lineage = new Map<number, Executed>()
+  readonly #genesisAppHash: Uint8Array
+  /** The height the shared state currently shows (below the app's while a read at an older height runs). */
+  #showing: number
+  readonly #checks = new BoundedMemo<string, CheckResult>(CHECK_MEMO_ENTRIES)
+  readonly #decoded = new BoundedMemo<string, { sender: string; nonce: number } | null>(DECODED_MEMO_ENTRIES)
+  /**
+   * Blocks executed on the shared app and handed to a view from the lineage; checks asked and
+   * answered from the memo; reads (checks included) of a height below the shared app's.
+   */
+  readonly stats = { executed: 0, reused: 0, checks: 0, checkHits: 0, readsBehind: 0 }
+
+  constructor(init: SharedExecutionInit) {
+    this.chain = new ChainApp(init.genesis)
+    this.chain.state.journal.trackChanges()
+    this.#keepHeights = init.keepHeights
+    this.#genesisAppHash = this.chain.appHash()
+    this.#showing = this.chain.height
+  }
+
+  view(): SharedChainView {
+    return new SharedChainView(this)
+  }
+
+  /** The app hash after `height` on the lineage. */
+  appHashAt(height: number): Uint8Array {
+    if (height === 0) return this.#genesisAppHash
+    const e = this.#lineage.get(height)
+    if (e === undefined) throw this.#gone(height)
+    return e.outcome.appHash
+  }
+
+  /** Block `block` executed from a view at `height - 1` whose app hash is `appHashBefore`. */
+  execute(block: ChainBlock, appHashBefore: Uint8Array): BlockOutcome {
+    const h = block.height
+    const known = this.#lineage.get(h)
+    if (known !== undefined) {
+      if (known.blockHash !== toHex(block.hash))
+        throw new SharedExecutionError(
+          `block ${h} is ${toHex(block.hash)}, the shared lineage executed ${known.blockHash} at that height`,
+          { height: h },
+        )
+      if (!bytesEqual(known.appHashBefore, appHashBefore))
+        throw new SharedExecutionError(
+          `block ${h} executed from app hash ${toHex(appHashBefore)}, the shared lineage from ${toHex(known.appHashBefore)}`,
+          { height: h },
+        )
+      this.stats.reused++
+      return known.outcome
+    }
+    if (h !== this.chain.height + 1) throw this.#gone(h)
+    if (!bytesEqual(this.chain.appHash(), appHashBefore))
+      throw new SharedExecutionError(
+        `block ${h} executed from app hash ${toHex(appHashBefore)}, the shared app is at ${toHex(this.chain.appHash())}`,
+        { height: h },
+      )
+    const outcome = this.chain.executeBlock(block)
+    this.#showing = this.chain.height
+    this.#lineage.set(h, {
+      blockHash: toHex(block.hash),
+      appHashBefore: appHashBefore.slice(),
+      outcome,
+      changes: this.chain.state.journal.takeChanges(),
+    })
+    this.#lineage.delete(h - this.#keepHeights)
+    this.stats.executed++
+    return outcome
+  }
+
+  /**
+   * `fn` run with the shared state as it was after `height`: the changes of every later block
+   * applied back, newest first, then rolled back. Nests (an inner read at the same height costs nothing).
+   */
+  at<T>(height: number, fn: () => T): T {
+    if (height === this.#showing) return fn()
+    if (height > this.#showing)
+      throw new SharedExecutionError(`a read at height ${height} inside a read at height ${this.#showing}`)
+    this.stats.readsBehind++
+    const journal = this.chain.state.journal
+    const mark = journal.mark()
+    const showing = this.#showing
+    try {
+      return journal.untracked(() => {
+        for (let h = showing; h > height; h--) {
+          const e = this.#lineage.get(h)
+          if (e === undefined) throw this.#gone(h)
+          for (const [table, byKey] of e.changes) revert(table, byKey)
+        }
+        this.#showing = height
+        return fn()
+      })
+    } finally {
+      journal.rollback(mark)
+      this.#showing = showing
+    }
+  }
+
+  /** `bytes` checked at `height` for a mempool whose reserved next nonces are `pendingNonce`. */
+  check(height: number, bytes: Uint8Array, pendingNonce: ReadonlyMap<string, number>): CheckOutcome {
+    const id = toHex(sha256(bytes))
+    const decoded = this.#decoded.getOrCompute(id, () => {
+      try {
+        const tx = decodeTx(bytes, bytes.byteLength)
+        return { sender: tx.sender, nonce: tx.body.nonce }
+      } catch {
+        return null
+      }
+    })
+    const reserved = decoded === null ? undefined : pendingNonce.get(decoded.sender)
+    const key = `${height}:${id}:${reserved ?? '-'}`
+    this.stats.checks++
+    let result = this.#checks.get(key)
+    if (result === undefined) {
+      result = this.at(height, () => this.chain.checkTx(bytes, { record: false, pendingNonce }))
+      this.#checks.set(key, result)
+    } else this.stats.checkHits++
+    return { result, id, tx: decoded }
+  }
+
+  #gone(height: number): SharedExecutionError {
+    return new SharedExecutionError(
+      `height ${height} is not on the shared lineage (the shared app is at ${this.chain.height}, the lineage keeps ${this.#keepHeights} heights)`,
+      { height },
+    )
+  }
+}
+
+interface CheckOutcome {
+  readonly result: CheckResult
+  readonly id: string
+  readonly tx: { readonly sender: string; readonly nonce: number } | null
+}
+
+function revert(table: Table<unknown>, byKey: ReadonlyMap<string, { had: boolean; old: unknown }>): void {
+  for (const [key, prior] of byKey)
+    if (prior.had) table.set(key, prior.old)
+    else table.delete(key)
+}
+
+/** One sharing validator's chain application: its height and mempool reservations over the shared state. */
+export class SharedChainView implements ChainAppApi {
+  readonly #shared: SharedExecution
+  #height = 0
+  #appHash: Uint8Array
+  /** As ChainApp's own: transactions this view's checks accepted since its last block, and the next nonces they reserve. */
+  readonly #checked = new Set<string>()
+  readonly #pendingNonce = new Map<string, number>()
+
+  constructor(shared: SharedExecution) {
+    this.#shared = shared
+    this.#appHash = shared.appHashAt(0)
+  }
+
+  /** The shared state as of the NEWEST executed block: read it at this view's height through `read`. */
+  get state(): ChainState {
+    return this.#shared.chain.state
+  }
+
+  get height(): number {
+    return this.#height
+  }
+
+  appHash(): Uint8Array {
+    return this.#appHash.slice()
+  }
+
+  /** `fn` given the state as of this view's height. */
+  read<T>(fn: (state: ChainState) => T): T {
+    return this.#shared.at(this.#height, () => fn(this.#shared.chain.state))
+  }
+
+  checkTx(bytes: Uint8Array, options: { record?: boolean } = {}): CheckResult {
+    const { result, id, tx } = this.#shared.check(this.#height, bytes, this.#pendingNonce)
+    if (result.ok && tx !== null && options.record !== false && this.#checked.size < MAX_VERIFIED) {
+      this.#checked.add(id)
+      this.#pendingNonce.set(tx.sender, tx.nonce + 1)
+    }
+    return result
+  }
+
+  executeBlock(block: ChainBlock): BlockOutcome {
+    if (block.height !== this.#height + 1)
+      throw new SharedExecutionError(`block ${block.height} does not follow height ${this.#height}`, {
+        height: block.height,
+      })
+    const outcome = this.#shared.execute(block, this.#appHash)
+    this.#height = block.height
+    this.#appHash = outcome.appHash.slice()
+    this.#checked.clear()
+    this.#pendingNonce.clear()
+    return { ...outcome, appHash: outcome.appHash.slice() }
+  }
+
+  snapshot(): Uint8Array {
+    return this.read(() => this.#shared.chain.snapshot())
+  }
+
+  restore(): void {
+    throw new SharedExecutionError('a validator sharing execution cannot restore a snapshot')
+  }
+
+  query(path: string, data?: Uint8Array | string): unknown {
+    return this.read(() => this.#shared.chain.query(path, data))
+  }
+}
