@@ -20,29 +20,21 @@
  * coming for as long as the validator runs and stop when it stops.
  */
 import type { PeerId, Stream } from '@libp2p/interface'
-import { hashBlock } from '../consensus/block.ts'
-import { addressOf, type Signer } from '../consensus/keys.ts'
+import type { Signer } from '../consensus/keys.ts'
 import { type ConsensusMessage, type ConsensusTransport, encodeMessage } from '../consensus/messages.ts'
-import { proposalSignBytes, voteSignBytes } from '../consensus/signing.ts'
 import type { BlockStore } from '../consensus/stores.ts'
-import type { Block, Proposal, UnsignedProposal, UnsignedVote, Vote } from '../consensus/types.ts'
 import { encodeMessageFrame } from '../net/flood-channel.ts'
 import type { NetNode } from '../net/node.ts'
 import { consensusProtocol } from '../net/node.ts'
 import { type Clock, deadlineSignal } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { SeededRandom } from '../runtime/random.ts'
+import { byzantineMessages } from './byzantine-messages.ts'
 
 /** An attack with every this many honest broadcasts (the core broadcasts a few times a gossip interval). */
 export const ATTACK_EVERY_BROADCASTS = 4
-/** How far ahead the far-future votes and proposals claim to be. */
-export const FAR_FUTURE_ROUNDS = 1_000_000
-export const FAR_FUTURE_HEIGHTS = 1_000_000
-/** How far ahead of the honest block time the twin proposal's block claims to be: a day. */
-export const FAR_FUTURE_BLOCK_TIME_MS = 24 * 3600 * 1000
-/** Junk transactions per flood, and the size of each. */
+/** Junk transactions per flood (each `JUNK_TX_BYTES`, byzantine-messages.ts). */
 export const JUNK_TXS_PER_FLOOD = 64
-export const JUNK_TX_BYTES = 200
 
 export const BYZANTINE_ATTACKS = [
   'farFutureRoundVote',
@@ -78,7 +70,7 @@ export interface ByzantineTransport extends ConsensusTransport {
 /** The consensus transport of a Byzantine validator: the honest link plus a running mix of attacks. */
 export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTransport {
   const { chainId, signer, validatorIndex, link, net, blockStore, random, clock, logger } = init
-  const myAddress = addressOf(signer.publicKey)
+  const build = byzantineMessages({ chainId, signer, validatorIndex, blockStore, random })
   const log = logger.child({ misbehaviour: 'byzantineValidator' })
   let broadcasts = 0
   let next = 0
@@ -87,17 +79,6 @@ export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTrans
   /** The height the honest core is deciding (from its own status messages and votes). */
   let height = 1
   const rawStreams = new Map<string, Stream>()
-  const junk = (n: number): Uint8Array => {
-    const out = new Uint8Array(n)
-    for (let i = 0; i < n; i++) out[i] = random.nextU32() & 0xff
-    return out
-  }
-  const signVote = (v: UnsignedVote): Vote => ({ ...v, signature: signer.sign(voteSignBytes(chainId, v)) })
-  const signProposal = (p: UnsignedProposal): Proposal => ({
-    ...p,
-    signature: signer.sign(proposalSignBytes(chainId, p)),
-  })
-
   /** A frame on the consensus protocol, on a stream of our own, naming `author` as its author. */
   const sendForged = async (peer: PeerId, author: string, message: ConsensusMessage): Promise<void> => {
     const key = peer.toString()
@@ -114,39 +95,19 @@ export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTrans
   const attack = (kind: ByzantineAttack): void => {
     switch (kind) {
       case 'farFutureRoundVote':
-        link.broadcast({
-          kind: 'vote',
-          vote: signVote({ type: 'prevote', height, round: FAR_FUTURE_ROUNDS, blockHash: null, validatorIndex }),
-        })
+        link.broadcast(build.farFutureRoundVote(height))
         return
       case 'farFutureHeightVote':
-        link.broadcast({
-          kind: 'vote',
-          vote: signVote({
-            type: 'precommit',
-            height: height + FAR_FUTURE_HEIGHTS,
-            round: 0,
-            blockHash: junk(32),
-            validatorIndex,
-          }),
-        })
+        link.broadcast(build.farFutureHeightVote(height))
         return
       case 'farFutureRoundProposal': {
-        const last = blockStore.load(blockStore.height())
-        if (last === undefined) return
-        const block: Block = { ...last.block, header: { ...last.block.header, height, proposer: myAddress } }
-        const proposal = signProposal({ height, round: FAR_FUTURE_ROUNDS, polRound: -1, blockHash: hashBlock(block) })
-        link.broadcast({ kind: 'proposal', proposal, block })
+        const proposal = build.farFutureRoundProposal(height)
+        if (proposal !== undefined) link.broadcast(proposal)
         return
       }
       case 'junkDecided': {
-        const last = blockStore.load(blockStore.height())
-        if (last === undefined) return
-        const commit = {
-          ...last.commit,
-          signatures: last.commit.signatures.map((s) => ({ validatorIndex: s.validatorIndex, signature: junk(64) })),
-        }
-        link.broadcast({ kind: 'decided', block: last.block, commit })
+        const decided = build.junkDecided()
+        if (decided !== undefined) link.broadcast(decided)
         return
       }
       case 'forgedStatusAuthor': {
@@ -162,7 +123,7 @@ export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTrans
         return
       }
       case 'junkTxFlood': {
-        const txs = Array.from({ length: JUNK_TXS_PER_FLOOD }, () => junk(JUNK_TX_BYTES))
+        const txs = build.junkTxs(JUNK_TXS_PER_FLOOD)
         link.broadcast({ kind: 'txs', txs })
         for (const tx of txs.slice(0, 4))
           net.gossip.publish('tx', { tx }).catch((error: unknown) => {
@@ -170,29 +131,10 @@ export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTrans
           })
         return
       }
-      case 'junkEvidence': {
-        const vote = (blockHash: Uint8Array | null): Vote => ({
-          type: 'prevote',
-          height: Math.max(1, height - 1),
-          round: 0,
-          blockHash,
-          validatorIndex: validatorIndex === 0 ? 1 : 0,
-          signature: junk(64),
-        })
-        link.broadcast({ kind: 'evidence', evidence: { voteA: vote(junk(32)), voteB: vote(null) } })
+      case 'junkEvidence':
+        link.broadcast(build.junkEvidence(height))
         return
-      }
     }
-  }
-
-  /** The honest proposal's twin, its block dated far in the future, signed for the same height and round. */
-  const farFutureTwin = (m: Extract<ConsensusMessage, { kind: 'proposal' }>): ConsensusMessage => {
-    const block: Block = {
-      ...m.block,
-      header: { ...m.block.header, timeMs: m.block.header.timeMs + FAR_FUTURE_BLOCK_TIME_MS },
-    }
-    const { signature: _, ...unsigned } = m.proposal
-    return { kind: 'proposal', proposal: signProposal({ ...unsigned, blockHash: hashBlock(block) }), block }
   }
 
   const observe = (message: ConsensusMessage): void => {
@@ -205,8 +147,8 @@ export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTrans
     send: (peer, message) => link.send(peer, message),
     broadcast: (message) => {
       observe(message)
-      const mine = message.kind === 'proposal' && Buffer.from(message.block.header.proposer).equals(myAddress)
-      link.broadcast(mine ? farFutureTwin(message) : message)
+      const mine = build.isOwnProposal(message)
+      link.broadcast(mine ? build.farFutureTwin(message) : message)
       if (mine) count('farFutureBlockTime')
       broadcasts++
       if (broadcasts % ATTACK_EVERY_BROADCASTS !== 0) return

@@ -7,7 +7,8 @@
  * proposed must not carry its far-future time.
  */
 import assert from 'node:assert/strict'
-import { BYZANTINE_ATTACKS, FAR_FUTURE_BLOCK_TIME_MS } from '../../src/actors/byzantine-validator.ts'
+import { FAR_FUTURE_BLOCK_TIME_MS } from '../../src/actors/byzantine-messages.ts'
+import { BYZANTINE_ATTACKS } from '../../src/actors/byzantine-validator.ts'
 import { clock } from '../net/helpers.ts'
 import { assertMemoryBounded, liveBytes, startValidatorNetwork, type ValidatorNetwork } from './network.ts'
 
