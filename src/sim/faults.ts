@@ -7,21 +7,11 @@
 import { z } from 'zod'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import type { SeededRandom } from '../runtime/random.ts'
+import { MISBEHAVIOURS } from '../topology/roles.ts'
 import { CALM_NETWORK, type NetworkProfile } from './network.ts'
 
-/** The misbehaviours the topology format knows (src/topology/checks.ts), each a rate in the fault file. */
-export const SIM_MISBEHAVIOURS = [
-  'wrongGradient',
-  'copiedCid',
-  'wrongAggregate',
-  'withholdingMiner',
-  'withholdAndChallenge',
-  'lazyVerifier',
-  'griefingChallenger',
-  'equivocatingValidator',
-  'byzantineValidator',
-  'seedGrinder',
-] as const
+/** The misbehaviours the topology format knows, each a rate in the fault file. */
+export const SIM_MISBEHAVIOURS = MISBEHAVIOURS
 export type SimMisbehaviour = (typeof SIM_MISBEHAVIOURS)[number]
 
 const probability = z.number().min(0).max(1)
