@@ -344,9 +344,13 @@ export class ChainNode {
     return this.app.chain.query(path)
   }
 
-  /** The application's check of a signed transaction against the state now, recording nothing. */
-  checkTx(tx: Uint8Array): ReturnType<ChainApp['checkTx']> {
-    return this.app.chain.checkTx(tx, { record: false })
+  /**
+   * The application's check of a signed transaction against the state now, recording nothing.
+   * `pendingNonce` gives the nonce a sender's next transaction takes in place of what this
+   * node's mempool reserved (a sender checking its own transactions ahead of the chain).
+   */
+  checkTx(tx: Uint8Array, pendingNonce?: ReadonlyMap<string, number>): ReturnType<ChainApp['checkTx']> {
+    return this.app.chain.checkTx(tx, pendingNonce === undefined ? { record: false } : { record: false, pendingNonce })
   }
 
   /** The state's app hash after the last executed block. */

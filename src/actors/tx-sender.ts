@@ -1,13 +1,20 @@
 /**
- * A node's outgoing transactions, one at a time: the next is signed with the account's next
- * nonce only when the previous one is in a block (accepted or rejected), so nonces never
- * race or leave gaps. A transaction not in a block after `resendAfterBlocks` is sent again
- * (gossip may have lost it); one still not in after `giveUpAfterBlocks` is dropped and the
- * nonce taken again from the chain. Each caller learns its transaction's result code.
+ * A node's outgoing transactions, up to `maxInFlight` at once, signed with consecutive nonces
+ * n, n+1, … ahead of the chain (validators' mempools admit a sender's next nonces for the
+ * coming block), so a node with many duties per block is not held to one transaction per block.
+ * They are handed to the network in nonce order. A transaction rejected at execution changes
+ * nothing (no fee, no nonce), so the ones after it no longer fit the chain's nonce: whenever
+ * those in flight stop running on from the chain's nonce, the ones not yet in a block are
+ * signed again from it, each keeping its caller. A transaction not in a block after
+ * `resendAfterBlocks` is sent again (gossip may have lost it); the first in line still not in
+ * after `giveUpAfterBlocks` is dropped and the rest signed again. Each caller learns its own
+ * transaction's result code, once.
  */
 import { TxCode } from '../chain/errors.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import { encodeTx, type Msg } from '../chain/tx.ts'
+import { InvalidArgumentError } from '../runtime/errors.ts'
+import { MAX_PENDING_TXS_PER_SENDER, TX_MAX_IN_FLIGHT } from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { type ChainNode, type ExecutedBlock, txIdOf } from './chain-node.ts'
 
@@ -20,13 +27,19 @@ export interface TxResultInfo {
 interface Pending {
   readonly msg: Msg
   readonly resolve: (r: TxResultInfo) => void
+  settled: boolean
 }
 
-interface InFlight extends Pending {
+interface InFlight {
+  readonly pending: Pending
+  readonly nonce: number
   readonly id: string
   readonly bytes: Uint8Array
-  readonly sentAt: number
+  /** The height it was signed at (with this nonce): give-up counts from here. */
+  readonly signedAt: number
   resentAt: number
+  /** A block carried it, refused for its nonce (one before it was rejected): it must be signed again. */
+  stale: boolean
 }
 
 export interface TxSenderInit {
@@ -37,6 +50,8 @@ export interface TxSenderInit {
   readonly resendAfterBlocks?: number
   /** @default 20 */
   readonly giveUpAfterBlocks?: number
+  /** Transactions in flight at once, 1 to MAX_PENDING_TXS_PER_SENDER. @default TX_MAX_IN_FLIGHT */
+  readonly maxInFlight?: number
 }
 
 export class TxSender {
@@ -46,7 +61,9 @@ export class TxSender {
   readonly #queue: Pending[] = []
   readonly #resendAfter: number
   readonly #giveUpAfter: number
-  #inFlight: InFlight | undefined
+  readonly #maxInFlight: number
+  /** In nonce order. */
+  #inFlight: InFlight[] = []
   #stop: () => void
 
   constructor(init: TxSenderInit) {
@@ -55,94 +72,142 @@ export class TxSender {
     this.#log = init.logger
     this.#resendAfter = init.resendAfterBlocks ?? 4
     this.#giveUpAfter = init.giveUpAfterBlocks ?? 20
+    this.#maxInFlight = init.maxInFlight ?? TX_MAX_IN_FLIGHT
+    if (
+      !Number.isInteger(this.#maxInFlight) ||
+      this.#maxInFlight < 1 ||
+      this.#maxInFlight > MAX_PENDING_TXS_PER_SENDER
+    )
+      throw new InvalidArgumentError(
+        `maxInFlight must be an integer from 1 to ${MAX_PENDING_TXS_PER_SENDER} (validators admit no more per sender), got ${this.#maxInFlight}`,
+        { field: 'maxInFlight' },
+      )
     this.#stop = init.chain.onBlock((b) => this.#onBlock(b))
   }
 
   /** Queue `msg`; resolves with its result once it is in a block (or dropped: code 'DROPPED'). */
   send(msg: Msg): Promise<TxResultInfo> {
     return new Promise((resolve) => {
-      this.#queue.push({ msg, resolve })
-      if (this.#inFlight === undefined) this.#next()
+      this.#queue.push({ msg, resolve, settled: false })
+      this.#fill()
     })
   }
 
   get pending(): number {
-    return this.#queue.length + (this.#inFlight === undefined ? 0 : 1)
+    return this.#queue.length + this.#inFlight.length
+  }
+
+  /** Transactions signed and sent, not yet settled. */
+  get inFlight(): number {
+    return this.#inFlight.length
   }
 
   close(): void {
     this.#stop()
     const dropped = { code: 'DROPPED', log: 'the node stopped', height: this.#chain.height }
-    this.#inFlight?.resolve(dropped)
-    for (const p of this.#queue.splice(0)) p.resolve(dropped)
-    this.#inFlight = undefined
+    for (const f of this.#inFlight.splice(0)) this.#settle(f.pending, dropped)
+    for (const p of this.#queue.splice(0)) this.#settle(p, dropped)
   }
 
-  #next(): void {
-    const p = this.#queue.shift()
-    if (p === undefined) return
-    const reader = this.#chain.reader
-    const bytes = encodeTx(
-      {
-        chainId: reader.chainId,
-        nonce: reader.account(this.#key.address).nonce,
-        fee: reader.params.minFee,
-        msg: p.msg,
-      },
-      this.#key,
-    )
-    const height = this.#chain.height
-    // What this node's copy of the chain refuses, the validators would too: answer at once
-    // rather than hold the queue until the transaction is given up on.
-    const check = this.#chain.checkTx(bytes)
-    if (!check.ok) {
-      this.#log.info({ code: check.code, type: p.msg.type }, 'transaction refused before sending')
-      p.resolve({ code: check.code, log: check.log, height })
-      queueMicrotask(() => {
-        if (this.#inFlight === undefined) this.#next()
+  #settle(p: Pending, r: TxResultInfo): void {
+    if (p.settled) return
+    p.settled = true
+    p.resolve(r)
+  }
+
+  /** Sign and send from the queue while fewer than maxInFlight are in flight. */
+  #fill(): void {
+    while (this.#inFlight.length < this.#maxInFlight) {
+      const p = this.#queue.shift()
+      if (p === undefined) return
+      const reader = this.#chain.reader
+      const last = this.#inFlight.at(-1)
+      const nonce = last === undefined ? reader.account(this.#key.address).nonce : last.nonce + 1
+      const bytes = encodeTx({ chainId: reader.chainId, nonce, fee: reader.params.minFee, msg: p.msg }, this.#key)
+      const height = this.#chain.height
+      // What this node's copy of the chain refuses, the validators would too: answer at once
+      // rather than hold the queue until the transaction is given up on. The check runs on the
+      // committed state, which does not show what those still in flight will do (a seat they
+      // claim, say): while any are, a refused one waits for them and is checked again.
+      const check = this.#chain.checkTx(bytes, new Map([[this.#key.address, nonce]]))
+      if (!check.ok) {
+        if (this.#inFlight.length > 0) {
+          this.#queue.unshift(p)
+          return
+        }
+        this.#log.info({ code: check.code, type: p.msg.type }, 'transaction refused before sending')
+        this.#settle(p, { code: check.code, log: check.log, height })
+        continue
+      }
+      this.#inFlight.push({
+        pending: p,
+        nonce,
+        id: txIdOf(bytes),
+        bytes,
+        signedAt: height,
+        resentAt: height,
+        stale: false,
       })
-      return
+      void this.#chain.submit(bytes)
     }
-    this.#inFlight = { ...p, id: txIdOf(bytes), bytes, sentAt: height, resentAt: height }
-    void this.#chain.submit(bytes)
   }
 
   #onBlock(b: ExecutedBlock): void {
-    const f = this.#inFlight
-    if (f === undefined) return
-    const at = b.txIds.indexOf(f.id)
+    if (this.#inFlight.length === 0) return
     const height = b.block.height
-    if (at >= 0) {
+    for (const f of this.#inFlight) {
+      const at = b.txIds.indexOf(f.id)
+      if (at < 0) continue
       const r = b.outcome.results[at] ?? { code: TxCode.ok, log: '' }
-      if (r.code !== TxCode.ok) this.#log.info({ code: r.code, log: r.log, type: f.msg.type }, 'transaction rejected')
-      this.#inFlight = undefined
-      f.resolve({ code: r.code, log: r.log, height })
-      // Let the block finish before signing the next (its nonce comes from the new state).
-      queueMicrotask(() => {
-        if (this.#inFlight === undefined) this.#next()
-      })
-      return
+      if (r.code === TxCode.wrongNonce) {
+        f.stale = true
+        continue
+      }
+      if (r.code !== TxCode.ok) this.#log.info({ code: r.code, log: r.log, type: f.pending.msg.type }, 'transaction rejected')
+      this.#settle(f.pending, { code: r.code, log: r.log, height })
     }
-    if (height - f.sentAt >= this.#giveUpAfter) {
-      this.#log.warn({ type: f.msg.type }, 'transaction never made it into a block; dropped')
-      this.#inFlight = undefined
-      f.resolve({ code: 'DROPPED', log: `not in a block after ${this.#giveUpAfter} blocks`, height })
-      queueMicrotask(() => {
-        if (this.#inFlight === undefined) this.#next()
+    this.#inFlight = this.#inFlight.filter((f) => !f.pending.settled)
+    // Let the block finish before signing again (nonces come from the new state).
+    queueMicrotask(() => this.#afterBlock(height))
+  }
+
+  #afterBlock(height: number): void {
+    const head = this.#inFlight[0]
+    if (head !== undefined && height - head.signedAt >= this.#giveUpAfter) {
+      // Those after it cannot go in before it, so only the first in line is given up on.
+      this.#log.warn({ type: head.pending.msg.type }, 'transaction never made it into a block; dropped')
+      this.#settle(head.pending, {
+        code: 'DROPPED',
+        log: `not in a block after ${this.#giveUpAfter} blocks`,
+        height,
       })
-    } else if (height - f.resentAt >= this.#resendAfter) {
+      this.#inFlight.shift()
+    }
+    this.#resendDue(height)
+    const chainNonce = this.#chain.reader.account(this.#key.address).nonce
+    if (this.#inFlight.some((f, i) => f.stale || f.nonce !== chainNonce + i)) {
+      // One before them was rejected, dropped or refused: the chain's nonce is not where they
+      // start. Sign them again from it, in the same order, ahead of the queue.
+      this.#log.info({ count: this.#inFlight.length, nonce: chainNonce }, 'signing transactions again from the chain nonce')
+      this.#queue.unshift(...this.#inFlight.map((f) => f.pending))
+      this.#inFlight = []
+    }
+    this.#fill()
+  }
+
+  /** Send again, in nonce order, those in flight for `resendAfterBlocks` that still pass the check. */
+  #resendDue(height: number): void {
+    for (const f of this.#inFlight) {
+      if (height - f.resentAt < this.#resendAfter) continue
       f.resentAt = height
-      const check = this.#chain.checkTx(f.bytes)
+      const check = this.#chain.checkTx(f.bytes, new Map([[this.#key.address, f.nonce]]))
       if (check.ok) {
         void this.#chain.submit(f.bytes)
-        return
+        continue
       }
-      // No longer valid (its window closed, say): give it up now.
-      this.#inFlight = undefined
-      f.resolve({ code: check.code, log: check.log, height })
-      queueMicrotask(() => {
-        if (this.#inFlight === undefined) this.#next()
-      })
+      // No longer valid (its window closed, say): give it up now (those after it are signed again).
+      this.#settle(f.pending, { code: check.code, log: check.log, height })
     }
+    this.#inFlight = this.#inFlight.filter((f) => !f.pending.settled)
   }
 }

@@ -18,6 +18,7 @@ import { bytesEqual, fromHex, toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import { assert } from '../runtime/assert.ts'
 import { CorruptDataError } from '../runtime/errors.ts'
+import { MAX_PENDING_TXS_PER_SENDER } from '../runtime/limits.ts'
 import type { BlockContext } from './context.ts'
 import { reject, TxCode, TxRejected } from './errors.ts'
 import { applyEvidence } from './evidence.ts'
@@ -112,7 +113,8 @@ export class ChainApp implements Application {
   #verified = new Map<string, SignedTx>()
   /**
    * Next nonce per sender as the mempool sees it: checkTx accepts a sender's second and third
-   * transaction for the coming block (nonce n+1, n+2) while the committed state still says n.
+   * transaction for the coming block (nonce n+1, n+2) while the committed state still says n,
+   * up to MAX_PENDING_TXS_PER_SENDER of them.
    * The dry run itself runs on the committed state (so it cannot see what the earlier pending
    * transactions spend; executeBlock checks again). Cleared every block.
    */
@@ -290,6 +292,13 @@ export class ChainApp implements Application {
     const expected = pendingNonce?.get(tx.sender) ?? account.nonce
     if (tx.body.nonce !== expected)
       reject(TxCode.wrongNonce, `nonce is ${tx.body.nonce}, the account expects ${expected}`)
+    // Admission only (a block's execution passes no pending nonces): a bound on how far one
+    // sender may run ahead of the chain in a mempool.
+    if (pendingNonce !== undefined && tx.body.nonce - account.nonce >= MAX_PENDING_TXS_PER_SENDER)
+      reject(
+        TxCode.tooManyPending,
+        `the account has ${MAX_PENDING_TXS_PER_SENDER} transactions waiting for the block already (nonce ${account.nonce} to ${tx.body.nonce - 1})`,
+      )
     if (tx.body.fee < s.params.minFee) reject(TxCode.feeTooLow, `fee ${tx.body.fee} is below ${s.params.minFee}`)
     s.debit(tx.sender, tx.body.fee)
     s.payOrPool(ctx.proposer, tx.body.fee)

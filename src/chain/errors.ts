@@ -13,6 +13,8 @@ export const TxCode = {
   wrongChain: 'ERR_WRONG_CHAIN',
   unknownAccount: 'ERR_UNKNOWN_ACCOUNT',
   wrongNonce: 'ERR_WRONG_NONCE',
+  /** Refused at admission only: the sender already has MAX_PENDING_TXS_PER_SENDER waiting for the block. */
+  tooManyPending: 'ERR_TOO_MANY_PENDING',
   feeTooLow: 'ERR_FEE_TOO_LOW',
   insufficientFunds: 'ERR_INSUFFICIENT_FUNDS',
   invalidField: 'ERR_INVALID_FIELD',

@@ -1,9 +1,10 @@
 /**
  * One simulated account's transactions on their way into blocks, the way a node's TxSender
- * (src/actors/tx-sender.ts) sends them: one at a time, each signed with the chain's nonce once
- * the previous one is in a block, checked against the sender's copy of the chain first (a
- * refusal there settles it at once), sent again after RESEND_AFTER_BLOCKS and given up after
- * GIVE_UP_AFTER_BLOCKS. Unlike TxSender, the queue is ordered: answers whose lateness is
+ * (src/actors/tx-sender.ts) sends them: up to TX_MAX_IN_FLIGHT at once with consecutive nonces
+ * ahead of the chain's, signed again from the chain's nonce when one before them was rejected or
+ * given up, checked against the sender's copy of the chain first (a refusal there settles it at
+ * once, or waits while others are in flight), sent again after RESEND_AFTER_BLOCKS and the first
+ * in line given up after GIVE_UP_AFTER_BLOCKS. Unlike TxSender, the queue is ordered: answers whose lateness is
  * penalized go first, then by the last block each may reach, and one that can no longer reach
  * its block is dropped unsent.
  */
@@ -13,6 +14,7 @@ import type { ChainState } from '../chain/state.ts'
 import { encodeTx, type Msg } from '../chain/tx.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
+import { TX_MAX_IN_FLIGHT } from '../runtime/limits.ts'
 
 /** As TxSender's defaults. */
 export const RESEND_AFTER_BLOCKS = 4
@@ -36,11 +38,14 @@ export interface Queued {
 
 interface InFlight {
   readonly queued: Queued
+  readonly nonce: number
   readonly bytes: Uint8Array
   readonly id: string
   readonly sentHeight: number
   readonly sentMs: number
   resentHeight: number
+  /** A block carried it, refused for its nonce: it is signed again. */
+  stale: boolean
 }
 
 /** What one settled transaction says. */
@@ -52,15 +57,22 @@ export interface Settled {
   readonly latencyMs: number
 }
 
-/** The sender's own check of a transaction against its copy of the chain. */
-export type PreCheck = (bytes: Uint8Array) => { ok: true } | { ok: false; code: string; log: string }
+/**
+ * The sender's own check of a transaction against its copy of the chain, its nonce checked
+ * against `pendingNonce` (the sender's next, ahead of the chain's while others are in flight).
+ */
+export type PreCheck = (
+  bytes: Uint8Array,
+  pendingNonce: ReadonlyMap<string, number>,
+) => { ok: true } | { ok: false; code: string; log: string }
 
 export class Outbox {
   readonly key: KeyPair
   readonly #chainId: string
   readonly #fee: bigint
   readonly #queue: Queued[] = []
-  #inFlight: InFlight | undefined
+  /** In nonce order. */
+  #inFlight: InFlight[] = []
 
   constructor(key: KeyPair, chainId: string, fee: bigint) {
     this.key = key
@@ -69,7 +81,12 @@ export class Outbox {
   }
 
   get pending(): number {
-    return this.#queue.length + (this.#inFlight === undefined ? 0 : 1)
+    return this.#queue.length + this.#inFlight.length
+  }
+
+  /** Transactions signed and sent, not yet settled. */
+  get inFlight(): number {
+    return this.#inFlight.length
   }
 
   push(msg: Msg, options: Omit<Queued, 'msg'> = {}): void {
@@ -83,9 +100,10 @@ export class Outbox {
   }
 
   /**
-   * Block `height` carried these results (by transaction id): settle the one in flight, send
-   * it again or give it up when it is overdue, then send the next. Returns what settled and
-   * the bytes to send.
+   * Block `height` carried these results (by transaction id): settle those in flight it
+   * carried, give up the first in line when it is overdue, send again those due, sign again from
+   * the chain's nonce those whose nonces no longer run on from it, then sign and send from the
+   * queue up to TX_MAX_IN_FLIGHT. Returns what settled and the bytes to send, in nonce order.
    */
   step(
     state: ChainState,
@@ -96,38 +114,68 @@ export class Outbox {
   ): { settled: Settled[]; send: Uint8Array[] } {
     const settled: Settled[] = []
     const send: Uint8Array[] = []
-    const f = this.#inFlight
-    if (f !== undefined) {
+    const settle = (f: InFlight, code: string, log: string): void => {
+      settled.push({ queued: f.queued, code, log, latencyMs: nowMs - f.sentMs })
+    }
+    this.#inFlight = this.#inFlight.filter((f) => {
       const r = results.get(f.id)
-      if (r !== undefined) {
-        this.#inFlight = undefined
-        // Refused for its nonce: sign it again with the chain's.
-        if (r.code === TxCode.wrongNonce) this.#queue.unshift(f.queued)
-        else settled.push({ queued: f.queued, code: r.code, log: r.log, latencyMs: nowMs - f.sentMs })
-      } else if (height - f.sentHeight >= GIVE_UP_AFTER_BLOCKS || (f.queued.lastHeight ?? Infinity) < height) {
-        this.#inFlight = undefined
-        settled.push({ queued: f.queued, code: NOT_INCLUDED, log: 'no block took it', latencyMs: nowMs - f.sentMs })
-      } else if (height - f.resentHeight >= RESEND_AFTER_BLOCKS) {
+      if (r === undefined) return true
+      // Refused for its nonce (one before it was rejected): sign it again with the chain's.
+      if (r.code === TxCode.wrongNonce) {
+        f.stale = true
+        return true
+      }
+      settle(f, r.code, r.log)
+      return false
+    })
+    // Those after the first in line cannot go in before it, so only it is given up on for age;
+    // any is given up once the block it had to reach has passed.
+    this.#inFlight = this.#inFlight.filter((f, i) => {
+      const tooOld = i === 0 && height - f.sentHeight >= GIVE_UP_AFTER_BLOCKS
+      if (!tooOld && (f.queued.lastHeight ?? Infinity) >= height) return true
+      settle(f, NOT_INCLUDED, 'no block took it')
+      return false
+    })
+    const nonce = state.accounts.get(this.key.address)?.nonce ?? 0
+    if (this.#inFlight.some((f, i) => f.stale || f.nonce !== nonce + i)) {
+      this.#queue.unshift(...this.#inFlight.map((f) => f.queued))
+      this.#inFlight = []
+    }
+    for (const f of this.#inFlight)
+      if (height - f.resentHeight >= RESEND_AFTER_BLOCKS) {
         f.resentHeight = height
         send.push(f.bytes)
       }
-    }
-    while (this.#inFlight === undefined) {
+    while (this.#inFlight.length < TX_MAX_IN_FLIGHT) {
       const q = this.#queue.shift()
       if (q === undefined) break
       if (q.lastHeight !== undefined && height >= q.lastHeight) {
         settled.push({ queued: q, code: EXPIRED, log: `its last block was ${q.lastHeight}`, latencyMs: 0 })
         continue
       }
-      const nonce = state.accounts.get(this.key.address)?.nonce ?? 0
-      const bytes = encodeTx({ chainId: this.#chainId, nonce, fee: this.#fee, msg: q.msg }, this.key)
-      const verdict = check(bytes)
+      const next = nonce + this.#inFlight.length
+      const bytes = encodeTx({ chainId: this.#chainId, nonce: next, fee: this.#fee, msg: q.msg }, this.key)
+      const verdict = check(bytes, new Map([[this.key.address, next]]))
       if (!verdict.ok) {
+        // The check cannot see what those in flight will do: while any are, it waits for them.
+        if (this.#inFlight.length > 0) {
+          this.#queue.unshift(q)
+          break
+        }
         settled.push({ queued: q, code: verdict.code, log: verdict.log, latencyMs: 0 })
         continue
       }
       const id = toHex(sha256(bytes))
-      this.#inFlight = { queued: q, bytes, id, sentHeight: height, sentMs: nowMs, resentHeight: height }
+      this.#inFlight.push({
+        queued: q,
+        nonce: next,
+        bytes,
+        id,
+        sentHeight: height,
+        sentMs: nowMs,
+        resentHeight: height,
+        stale: false,
+      })
       send.push(bytes)
     }
     return { settled, send }

@@ -251,8 +251,11 @@ export class SharedChainView implements ChainAppApi {
     return this.#shared.at(this.#height, () => fn(this.#shared.chain.state))
   }
 
-  checkTx(bytes: Uint8Array, options: { record?: boolean } = {}): CheckResult {
-    const { result, id, tx } = this.#shared.check(this.#height, bytes, this.#pendingNonce)
+  checkTx(
+    bytes: Uint8Array,
+    options: { record?: boolean; pendingNonce?: ReadonlyMap<string, number> } = {},
+  ): CheckResult {
+    const { result, id, tx } = this.#shared.check(this.#height, bytes, options.pendingNonce ?? this.#pendingNonce)
     if (result.ok && tx !== null && options.record !== false && this.#checked.size < MAX_VERIFIED) {
       this.#checked.add(id)
       this.#pendingNonce.set(tx.sender, tx.nonce + 1)

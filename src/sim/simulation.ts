@@ -390,8 +390,8 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
         const height = block.height
         clock.setTimer(CLIENT_DELAY_MS, () =>
           readState((state) =>
-            participants.onBlock(state, height, results, (bytes) => {
-              const r = chain.checkTx(bytes, { record: false })
+            participants.onBlock(state, height, results, (bytes, pendingNonce) => {
+              const r = chain.checkTx(bytes, { record: false, pendingNonce })
               return r.ok ? { ok: true } : r
             }),
           ),
