@@ -40,6 +40,8 @@ interface InFlight {
   resentAt: number
   /** A block carried it, refused for its nonce (one before it was rejected): it must be signed again. */
   stale: boolean
+  /** Sent again already because one before it went into a block. */
+  resentOnProgress: boolean
 }
 
 export interface TxSenderInit {
@@ -73,11 +75,7 @@ export class TxSender {
     this.#resendAfter = init.resendAfterBlocks ?? 4
     this.#giveUpAfter = init.giveUpAfterBlocks ?? 20
     this.#maxInFlight = init.maxInFlight ?? TX_MAX_IN_FLIGHT
-    if (
-      !Number.isInteger(this.#maxInFlight) ||
-      this.#maxInFlight < 1 ||
-      this.#maxInFlight > MAX_PENDING_TXS_PER_SENDER
-    )
+    if (!Number.isInteger(this.#maxInFlight) || this.#maxInFlight < 1 || this.#maxInFlight > MAX_PENDING_TXS_PER_SENDER)
       throw new InvalidArgumentError(
         `maxInFlight must be an integer from 1 to ${MAX_PENDING_TXS_PER_SENDER} (validators admit no more per sender), got ${this.#maxInFlight}`,
         { field: 'maxInFlight' },
@@ -147,6 +145,7 @@ export class TxSender {
         signedAt: height,
         resentAt: height,
         stale: false,
+        resentOnProgress: false,
       })
       void this.#chain.submit(bytes)
     }
@@ -155,23 +154,27 @@ export class TxSender {
   #onBlock(b: ExecutedBlock): void {
     if (this.#inFlight.length === 0) return
     const height = b.block.height
+    let carried = false
     for (const f of this.#inFlight) {
       const at = b.txIds.indexOf(f.id)
       if (at < 0) continue
+      carried = true
       const r = b.outcome.results[at] ?? { code: TxCode.ok, log: '' }
       if (r.code === TxCode.wrongNonce) {
         f.stale = true
         continue
       }
-      if (r.code !== TxCode.ok) this.#log.info({ code: r.code, log: r.log, type: f.pending.msg.type }, 'transaction rejected')
+      if (r.code !== TxCode.ok)
+        this.#log.info({ code: r.code, log: r.log, type: f.pending.msg.type }, 'transaction rejected')
       this.#settle(f.pending, { code: r.code, log: r.log, height })
     }
     this.#inFlight = this.#inFlight.filter((f) => !f.pending.settled)
     // Let the block finish before signing again (nonces come from the new state).
-    queueMicrotask(() => this.#afterBlock(height))
+    queueMicrotask(() => this.#afterBlock(height, carried))
   }
 
-  #afterBlock(height: number): void {
+  /** `carried`: the block carried some of those in flight. */
+  #afterBlock(height: number, carried: boolean): void {
     const head = this.#inFlight[0]
     if (head !== undefined && height - head.signedAt >= this.#giveUpAfter) {
       // Those after it cannot go in before it, so only the first in line is given up on.
@@ -183,22 +186,38 @@ export class TxSender {
       })
       this.#inFlight.shift()
     }
-    this.#resendDue(height)
-    const chainNonce = this.#chain.reader.account(this.#key.address).nonce
-    if (this.#inFlight.some((f, i) => f.stale || f.nonce !== chainNonce + i)) {
-      // One before them was rejected, dropped or refused: the chain's nonce is not where they
-      // start. Sign them again from it, in the same order, ahead of the queue.
-      this.#log.info({ count: this.#inFlight.length, nonce: chainNonce }, 'signing transactions again from the chain nonce')
-      this.#queue.unshift(...this.#inFlight.map((f) => f.pending))
-      this.#inFlight = []
-    }
+    this.#realign()
+    this.#resendDue(height, carried)
+    this.#realign()
     this.#fill()
   }
 
-  /** Send again, in nonce order, those in flight for `resendAfterBlocks` that still pass the check. */
-  #resendDue(height: number): void {
+  /**
+   * Those in flight must run on from the chain's nonce. When they do not (one before them was
+   * rejected, dropped or refused), sign them again from it, in the same order, ahead of the queue.
+   */
+  #realign(): void {
+    const chainNonce = this.#chain.reader.account(this.#key.address).nonce
+    if (this.#inFlight.every((f, i) => !f.stale && f.nonce === chainNonce + i)) return
+    this.#log.info(
+      { count: this.#inFlight.length, nonce: chainNonce },
+      'signing transactions again from the chain nonce',
+    )
+    this.#queue.unshift(...this.#inFlight.map((f) => f.pending))
+    this.#inFlight = []
+  }
+
+  /**
+   * Send again, in nonce order, those in flight for `resendAfterBlocks` that still pass the
+   * check; and, once, each sent before a block that carried one ahead of it: a mempool it
+   * reached before its predecessor (gossip does not keep order) refused it for its nonce, and
+   * takes it now.
+   */
+  #resendDue(height: number, carried: boolean): void {
     for (const f of this.#inFlight) {
-      if (height - f.resentAt < this.#resendAfter) continue
+      const onProgress = carried && !f.resentOnProgress && f.resentAt < height
+      if (height - f.resentAt < this.#resendAfter && !onProgress) continue
+      if (carried) f.resentOnProgress = true
       f.resentAt = height
       const check = this.#chain.checkTx(f.bytes, new Map([[this.#key.address, f.nonce]]))
       if (check.ok) {

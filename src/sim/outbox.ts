@@ -14,7 +14,8 @@ import type { ChainState } from '../chain/state.ts'
 import { encodeTx, type Msg } from '../chain/tx.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
-import { TX_MAX_IN_FLIGHT } from '../runtime/limits.ts'
+import { InvalidArgumentError } from '../runtime/errors.ts'
+import { MAX_PENDING_TXS_PER_SENDER, TX_MAX_IN_FLIGHT } from '../runtime/limits.ts'
 
 /** As TxSender's defaults. */
 export const RESEND_AFTER_BLOCKS = 4
@@ -46,6 +47,8 @@ interface InFlight {
   resentHeight: number
   /** A block carried it, refused for its nonce: it is signed again. */
   stale: boolean
+  /** Sent again already because one before it went into a block. */
+  resentOnProgress: boolean
 }
 
 /** What one settled transaction says. */
@@ -70,14 +73,21 @@ export class Outbox {
   readonly key: KeyPair
   readonly #chainId: string
   readonly #fee: bigint
+  readonly #maxInFlight: number
   readonly #queue: Queued[] = []
   /** In nonce order. */
   #inFlight: InFlight[] = []
 
-  constructor(key: KeyPair, chainId: string, fee: bigint) {
+  constructor(key: KeyPair, chainId: string, fee: bigint, maxInFlight = TX_MAX_IN_FLIGHT) {
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > MAX_PENDING_TXS_PER_SENDER)
+      throw new InvalidArgumentError(
+        `transactions in flight must be an integer from 1 to ${MAX_PENDING_TXS_PER_SENDER}, got ${maxInFlight}`,
+        { field: 'txsInFlight' },
+      )
     this.key = key
     this.#chainId = chainId
     this.#fee = fee
+    this.#maxInFlight = maxInFlight
   }
 
   get pending(): number {
@@ -103,7 +113,7 @@ export class Outbox {
    * Block `height` carried these results (by transaction id): settle those in flight it
    * carried, give up the first in line when it is overdue, send again those due, sign again from
    * the chain's nonce those whose nonces no longer run on from it, then sign and send from the
-   * queue up to TX_MAX_IN_FLIGHT. Returns what settled and the bytes to send, in nonce order.
+   * queue up to its maximum in flight (TX_MAX_IN_FLIGHT unless told). Returns what settled and the bytes to send, in nonce order.
    */
   step(
     state: ChainState,
@@ -117,9 +127,11 @@ export class Outbox {
     const settle = (f: InFlight, code: string, log: string): void => {
       settled.push({ queued: f.queued, code, log, latencyMs: nowMs - f.sentMs })
     }
+    let carried = false
     this.#inFlight = this.#inFlight.filter((f) => {
       const r = results.get(f.id)
       if (r === undefined) return true
+      carried = true
       // Refused for its nonce (one before it was rejected): sign it again with the chain's.
       if (r.code === TxCode.wrongNonce) {
         f.stale = true
@@ -142,11 +154,14 @@ export class Outbox {
       this.#inFlight = []
     }
     for (const f of this.#inFlight)
-      if (height - f.resentHeight >= RESEND_AFTER_BLOCKS) {
+      if (height - f.resentHeight >= RESEND_AFTER_BLOCKS || (carried && !f.resentOnProgress && f.sentHeight < height)) {
+        // Sent again once as soon as one before it is in a block: a mempool it reached ahead of
+        // its predecessor refused it for its nonce, and takes it now.
+        if (carried) f.resentOnProgress = true
         f.resentHeight = height
         send.push(f.bytes)
       }
-    while (this.#inFlight.length < TX_MAX_IN_FLIGHT) {
+    while (this.#inFlight.length < this.#maxInFlight) {
       const q = this.#queue.shift()
       if (q === undefined) break
       if (q.lastHeight !== undefined && height >= q.lastHeight) {
@@ -175,6 +190,7 @@ export class Outbox {
         sentMs: nowMs,
         resentHeight: height,
         stale: false,
+        resentOnProgress: false,
       })
       send.push(bytes)
     }

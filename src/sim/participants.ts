@@ -44,6 +44,8 @@ export interface ParticipantsInit {
   readonly costModel: CostModel
   /** Miners train windows 0 … trainWindows − 1 and then stop, so the run can settle. */
   readonly trainWindows: number
+  /** Transactions each account keeps in flight. @default TX_MAX_IN_FLIGHT */
+  readonly txsInFlight?: number
   /** The other misbehaviours (misbehaviours.ts; its misbehaving challengers are among `challengers`). @default none */
   readonly misbehaviours?: MisbehaviourModels
 }
@@ -102,7 +104,8 @@ export class Participants {
     const all = [...init.validators, ...init.miners, ...init.verifiers, ...init.arbiters, ...init.challengers]
     for (const k of all) {
       this.#keys.set(k.address, k)
-      if (!this.#outboxes.has(k.address)) this.#outboxes.set(k.address, new Outbox(k, init.chainId, init.fee))
+      if (!this.#outboxes.has(k.address))
+        this.#outboxes.set(k.address, new Outbox(k, init.chainId, init.fee, init.txsInFlight))
     }
   }
 

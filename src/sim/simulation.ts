@@ -57,6 +57,8 @@ export interface SimulationOptions {
   /** @default max(4, miners / 10) each */
   readonly verifiers?: number
   readonly arbiters?: number
+  /** Transactions each account keeps in flight (1: one a block, as senders did once). @default TX_MAX_IN_FLIGHT */
+  readonly txsInFlight?: number
   /** Faults as a fault file gives them; the random ones are drawn from the seed. @default none */
   readonly faults?: FaultFile
   /** Chain parameters over the local-testnet ones. */
@@ -305,6 +307,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       validators: validatorKeys,
       costModel: opts.costModel ?? { stepMs: 500, innerSteps: params.innerSteps },
       trainWindows: opts.windows,
+      ...(opts.txsInFlight === undefined ? {} : { txsInFlight: opts.txsInFlight }),
       ...(models === undefined ? {} : { misbehaviours: models }),
     },
     {

@@ -130,13 +130,36 @@ describe('sim: a whole network in one process', function () {
   it('opens a lapsed challenge again: one verifier for every challenge misses claim phases, and the cheats are still pursued', () => {
     // Found with seed 6 and four verifiers: their queues were too long for any claim of ch-8
     // to land within its two-block claim phase, three attempts in a row, and the challenge
-    // lapsed with the cheat unslashed. A lone verifier makes such lapses certain.
-    const r = runSimulation({ validators: 4, miners: 40, subnets: 2, windows: 2, seed: 6, verifiers: 1 })
+    // lapsed with the cheat unslashed. A lone verifier sending one transaction a block (as all
+    // senders did before several went in flight) makes such lapses certain.
+    const r = runSimulation({
+      validators: 4,
+      miners: 40,
+      subnets: 2,
+      windows: 2,
+      seed: 6,
+      verifiers: 1,
+      txsInFlight: 1,
+    })
+    assert.ok((r.transactions.refused['verifierClaim:SIM_EXPIRED'] ?? 0) > 0, 'some seat claims expired unsent')
     assert.deepEqual(r.violations, [])
     assert.equal(r.stoppedBy, 'end')
     assert.equal(r.game.missed, 0)
     assert.ok(r.game.challenges > r.game.cheats, `${r.game.challenges} challenges for ${r.game.cheats} cheats`)
     assert.ok(r.game.caught >= r.game.cheats - 2, `${r.game.caught} of ${r.game.cheats} slashed`)
+  })
+
+  it('several transactions in flight per account: the same lone verifier claims every seat in time, and no challenge lapses', () => {
+    const r = runSimulation({ validators: 4, miners: 40, subnets: 2, windows: 2, seed: 6, verifiers: 1 })
+    assertClean(r)
+    assert.deepEqual(
+      Object.keys(r.transactions.refused).filter((k) => k.startsWith('verifierClaim:')),
+      [],
+      JSON.stringify(r.transactions.refused),
+    )
+    assert.equal(r.game.challenges, r.game.cheats, 'one challenge per cheat, none opened again')
+    assert.equal(r.game.verifierAnswers, r.game.challenges)
+    assert.equal(r.game.caught, r.game.cheats)
   })
 
   it('refuses sizes it cannot run, naming the option', () => {
@@ -147,6 +170,10 @@ describe('sim: a whole network in one process', function () {
     assert.throws(
       () => runSimulation({ ...SMALL, validators: 0, seed: 1 }),
       (e: unknown) => e instanceof InvalidArgumentError && /validators/.test(e.message),
+    )
+    assert.throws(
+      () => runSimulation({ ...SMALL, txsInFlight: 17, seed: 1 }),
+      (e: unknown) => e instanceof InvalidArgumentError && /in flight must be an integer from 1 to 16/.test(e.message),
     )
   })
 })
