@@ -9,7 +9,10 @@ import type { Window } from '../../src/chain/state.ts'
 import { decodeTx, encodeTx } from '../../src/chain/tx.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
+import { TxRejectedError } from '../../src/consensus/errors.ts'
+import { Mempool } from '../../src/consensus/mempool.ts'
 import { AssertionFailure } from '../../src/runtime/assert.ts'
+import { MAX_PENDING_TXS_PER_SENDER } from '../../src/runtime/limits.ts'
 import { cid, Harness, keys, R3 } from './harness.ts'
 
 const validators = keys('val', 4)
@@ -427,6 +430,74 @@ describe('chain/app: the application interface', () => {
       ['OK', 'OK'],
     )
     assert.equal((h.app.checkTx(t1) as { code: string }).code, 'ERR_WRONG_NONCE')
+  })
+
+  it('a mempool holds at most MAX_PENDING_TXS_PER_SENDER of one sender: one fee’s balance cannot fill it with a run of nonces', () => {
+    // The attack: admission is a dry run on the committed state, which cannot see what the
+    // earlier pending transactions spend, so an account with the balance for one fee could
+    // line up nonce after nonce; all but the first fail at execution, unpaid.
+    const app = new ChainApp(localTestnetGenesis({ validators, funded: [alice, bob] }))
+    const fee = app.state.params.minFee
+    const spender = testKey('one-fee')
+    const fund = encodeTx(
+      {
+        chainId: app.state.globals.chainId,
+        nonce: 0,
+        fee,
+        msg: { type: 'transfer', to: spender.address, amount: fee + 1n },
+      },
+      alice,
+    )
+    app.executeBlock({
+      height: 1,
+      timeMs: 1,
+      proposer: (validators[0] as KeyPair).address,
+      hash: sha256('b1'),
+      beacon: sha256('r1'),
+      txs: [fund],
+      evidence: [],
+    })
+    assert.equal(app.state.account(spender.address).balance, fee + 1n, 'enough for one transfer of 1 and its fee')
+    const pool = new Mempool(app)
+    const run = Array.from({ length: MAX_PENDING_TXS_PER_SENDER + 24 }, (_, nonce) =>
+      encodeTx(
+        { chainId: app.state.globals.chainId, nonce, fee, msg: { type: 'transfer', to: bob.address, amount: 1n } },
+        spender,
+      ),
+    )
+    const refusals: string[] = []
+    for (const tx of run)
+      try {
+        pool.add(tx)
+      } catch (error) {
+        assert.ok(error instanceof TxRejectedError)
+        refusals.push(error.message)
+      }
+    assert.equal(pool.size, MAX_PENDING_TXS_PER_SENDER, refusals[0])
+    assert.equal(refusals.length, 24)
+    assert.ok(refusals.every((m) => m.startsWith('transaction rejected')))
+    const other = encodeTx(
+      { chainId: app.state.globals.chainId, nonce: 1, fee, msg: { type: 'transfer', to: alice.address, amount: 1n } },
+      alice,
+    )
+    pool.add(other)
+    assert.equal(pool.size, MAX_PENDING_TXS_PER_SENDER + 1, 'other senders still get in')
+    // The check names the code, and with the sender's own next nonce given (a sender checking ahead) too.
+    const ahead = run[MAX_PENDING_TXS_PER_SENDER] as Uint8Array
+    assert.deepEqual(app.checkTx(ahead, { record: false }), {
+      ok: false,
+      code: 'ERR_TOO_MANY_PENDING',
+      log: 'the account has 16 transactions waiting for the block already (nonce 0 to 15)',
+    })
+    assert.equal(
+      (
+        app.checkTx(ahead, {
+          record: false,
+          pendingNonce: new Map([[spender.address, MAX_PENDING_TXS_PER_SENDER]]),
+        }) as { code: string }
+      ).code,
+      'ERR_TOO_MANY_PENDING',
+    )
   })
 
   it('reports validator power changes to the consensus engine, and nothing when none changed', () => {
