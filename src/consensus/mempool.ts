@@ -35,14 +35,14 @@ export class Mempool {
   readonly maxBytes: number
   readonly maxTxBytes: number
   readonly #committedCacheSize: number
-  readonly #app: Application
+  readonly #app: Pick<Application, 'checkTx'>
   readonly #txs = new Map<string, Uint8Array>()
   readonly #committed = new Set<string>()
   /** Hashes of txs the application refused since the last block, oldest first. */
   readonly #refused = new Set<string>()
   #bytes = 0
 
-  constructor(app: Application, init: MempoolInit = {}) {
+  constructor(app: Pick<Application, 'checkTx'>, init: MempoolInit = {}) {
     this.#app = app
     this.maxTxs = init.maxTxs ?? MAX_MEMPOOL_TXS
     this.maxBytes = init.maxBytes ?? MAX_MEMPOOL_BYTES

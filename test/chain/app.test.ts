@@ -458,7 +458,13 @@ describe('chain/app: the application interface', () => {
       evidence: [],
     })
     assert.equal(app.state.account(spender.address).balance, fee + 1n, 'enough for one transfer of 1 and its fee')
-    const pool = new Mempool(app)
+    // As a validator's mempool: admission is the chain's check, its code and log the reason of a refusal.
+    const pool = new Mempool({
+      checkTx: (tx) => {
+        const r = app.checkTx(tx)
+        return r.ok ? { ok: true } : { ok: false, reason: `${r.code}: ${r.log}` }
+      },
+    })
     const run = Array.from({ length: MAX_PENDING_TXS_PER_SENDER + 24 }, (_, nonce) =>
       encodeTx(
         { chainId: app.state.globals.chainId, nonce, fee, msg: { type: 'transfer', to: bob.address, amount: 1n } },
@@ -475,7 +481,12 @@ describe('chain/app: the application interface', () => {
       }
     assert.equal(pool.size, MAX_PENDING_TXS_PER_SENDER, refusals[0])
     assert.equal(refusals.length, 24)
-    assert.ok(refusals.every((m) => m.startsWith('transaction rejected')))
+    // The first past the bound is refused for it; the rest then leave a gap.
+    assert.equal(
+      refusals[0],
+      'transaction rejected: ERR_TOO_MANY_PENDING: the account has 16 transactions waiting for the block already (nonce 0 to 15)',
+    )
+    assert.ok(refusals.slice(1).every((m) => m.includes('ERR_WRONG_NONCE')))
     const other = encodeTx(
       { chainId: app.state.globals.chainId, nonce: 1, fee, msg: { type: 'transfer', to: alice.address, amount: 1n } },
       alice,
