@@ -280,6 +280,8 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   const equivocatedAt = new Map<string, number>()
   const silent = createLogger({ name: 'sim', level: 'silent', clock })
   const txRng = rng.fork('clients')
+  /** When the last client transactions sent to each validator arrive there (later ones arrive after). */
+  const txsArriveAt: number[] = []
   const host = opts.hostMs
   let consensusMs = 0
   let appMs = 0
@@ -312,13 +314,18 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     },
     {
       clock,
-      // Clients reach every validator (as the transaction topic does), each copy with the network's latency and loss.
+      // Clients reach every validator (as the transaction topic does), each copy with the network's
+      // latency and loss, and in the order sent (one connection keeps its order): a sender's
+      // nonce n+1 sent after n does not overtake it and find the mempool refusing a gap.
       submit: (txs) => {
+        const now = clock.monotonicMs()
         for (let to = 0; to < opts.validators; to++) {
           if (txRng.chance(faults.network.loss)) continue
           const delay =
             faults.network.baseLatencyMs + txRng.nextInt(Math.max(1, Math.ceil(faults.network.jitterMs)) + 1)
-          clock.setTimer(delay, () => {
+          const at = Math.max(now + delay, txsArriveAt[to] ?? 0)
+          txsArriveAt[to] = at
+          clock.setTimer(at - now, () => {
             const node = nodes[to]
             if (node !== undefined && up[to])
               disks[to]?.(() => {
