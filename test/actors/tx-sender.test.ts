@@ -299,7 +299,8 @@ describe('TxSender: several transactions in flight per account', () => {
       assert.throws(
         () => sender(chain, { maxInFlight }),
         (e: unknown) =>
-          e instanceof InvalidArgumentError && /maxInFlight must be an integer from 1 to 16/.test(e.message),
+          e instanceof InvalidArgumentError &&
+          e.message.includes(`maxInFlight must be an integer from 1 to ${MAX_PENDING_TXS_PER_SENDER}`),
       )
   })
 })

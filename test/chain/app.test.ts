@@ -484,7 +484,7 @@ describe('chain/app: the application interface', () => {
     // The first past the bound is refused for it; the rest then leave a gap.
     assert.equal(
       refusals[0],
-      'transaction rejected: ERR_TOO_MANY_PENDING: the account has 16 transactions waiting for the block already (nonce 0 to 15)',
+      `transaction rejected: ERR_TOO_MANY_PENDING: the account has ${MAX_PENDING_TXS_PER_SENDER} transactions waiting for the block already (nonce 0 to ${MAX_PENDING_TXS_PER_SENDER - 1})`,
     )
     assert.ok(refusals.slice(1).every((m) => m.includes('ERR_WRONG_NONCE')))
     const other = encodeTx(
@@ -498,7 +498,7 @@ describe('chain/app: the application interface', () => {
     assert.deepEqual(app.checkTx(ahead, { record: false }), {
       ok: false,
       code: 'ERR_TOO_MANY_PENDING',
-      log: 'the account has 16 transactions waiting for the block already (nonce 0 to 15)',
+      log: `the account has ${MAX_PENDING_TXS_PER_SENDER} transactions waiting for the block already (nonce 0 to ${MAX_PENDING_TXS_PER_SENDER - 1})`,
     })
     assert.equal(
       (

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { InvalidArgumentError } from '../../src/runtime/errors.ts'
+import { MAX_PENDING_TXS_PER_SENDER } from '../../src/runtime/limits.ts'
 import { runSimulation, type SimulationReport } from '../../src/sim/simulation.ts'
 
 const SMALL = { validators: 4, miners: 8, subnets: 2, windows: 1 } as const
@@ -175,8 +176,10 @@ describe('sim: a whole network in one process', function () {
       (e: unknown) => e instanceof InvalidArgumentError && /validators/.test(e.message),
     )
     assert.throws(
-      () => runSimulation({ ...SMALL, txsInFlight: 17, seed: 1 }),
-      (e: unknown) => e instanceof InvalidArgumentError && /in flight must be an integer from 1 to 16/.test(e.message),
+      () => runSimulation({ ...SMALL, txsInFlight: MAX_PENDING_TXS_PER_SENDER + 1, seed: 1 }),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        e.message.includes(`in flight must be an integer from 1 to ${MAX_PENDING_TXS_PER_SENDER}`),
     )
   })
 })
