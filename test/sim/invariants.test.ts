@@ -70,6 +70,8 @@ function challenge(id: string, claimId: string, over: Partial<Challenge> = {}): 
     tried: [],
     deadline: 5,
     verifierBeta: null,
+    verifierVerdict: null,
+    appealBond: 0n,
     panelSeed: null,
     panel: [],
     panelRound: 0,
