@@ -13,8 +13,13 @@
  * could not fetch the claim's content answers 'unavailable' (paid like any answer), which
  * escalates like a verdict for the challenger: the panel rules on availability too.
  *
+ * Appeal: a verifier's 'owner' does not settle the challenge at once, since a verifier could
+ * answer it without re-executing. The challenge waits `appealBlocks` in stage 'appealable', and
+ * the challenger alone may `appeal` with a second bond (≥ the least challenge bond), which
+ * opens the L3 panel exactly as an escalation does. No appeal by the deadline → the owner wins.
+ *
  * L3, a public draw from unsteerable randomness: the panel is drawn by stake from SHA-256 of
- * the answering verifier's VRF output and the hash of the block that escalated, so nobody (the
+ * the answering verifier's VRF output and the beacon of the block that escalated or appealed, so nobody (the
  * verifier included) can predict or pick it before the L2 verdict is on chain, and every node
  * knows exactly who sits on it: that is what lets the chain count 2 of 3 and penalize an absent
  * arbiter. Each arbiter's vote carries its VRF proof over (challenge id, round), binding the
@@ -28,6 +33,9 @@
  * baseReward, but never more than bountyShareBps of what the owner lost (`bountyFor`).
  * A quorum of 'unavailable' (the content could not be fetched) convicts the owner the same
  * way, the claim flagged 'unavailable'; a panel whose every seat voted without a quorum lapses.
+ * After an appeal both bonds go together (back with the bounty, split, or back on a lapse), and
+ * a panel that finds a fault overturns the verifier's 'owner': the verifier is slashed
+ * (overturnedVerifierSlashBps), its signed verdict proven false by bit-exact re-execution.
  * Nothing is slashed for a fault before L3. Verifiers that answer and arbiters on the deciding
  * side are paid (minted). An arbiter that misses a round's deadline is penalized
  * (arbiterPenaltyBps of its stake) and replaced by a fresh draw; a vote after its seat was
