@@ -122,7 +122,9 @@ export class SimNetwork {
 
   /** The transport node `index` sends through: peers are named `v<index>`. */
   transportFor(index: number): ConsensusTransport {
+    const peers = Array.from({ length: this.#init.nodes }, (_, i) => `v${i}`).filter((_, i) => i !== index)
     return {
+      peers: () => peers,
       broadcast: (m) => {
         const bytes = encodeMessage(m)
         const id = this.#publish(index)

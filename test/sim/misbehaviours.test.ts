@@ -94,8 +94,10 @@ describe('sim: misbehaviours drawn from the seed', function () {
     // Seed 1 (before the aggregate named its unavailable claims by bitmap) found a withholding
     // miner's claim the chain took for a copy (its commit landed after its replica's reveal):
     // never credited nor aggregated, so never disputed either; it counts as caught, as a copy
-    // does, instead of a cheat missed. Seed 4 draws every misbehaviour into play (seed 5 did, until
-    // the appeal of a verifier's 'owner' changed the runs).
+    // does, instead of a cheat missed. Seed 4 draws every misbehaviour into play, an appeal of a
+    // lazy verifier's 'owner' included (it was seed 5, then seed 7, until the run's trajectory
+    // changed: a stuck node stopped re-sending proposals unasked, and the chain's state gained
+    // the appeal).
     // Run to the end whatever breaks, to judge every misbehaviour's outcome.
     const opts = { validators: 4, miners: 10, subnets: 2, windows: 1, seed: 4, faults: EVERYTHING } as const
     const r = runSimulation({ ...opts, until: { kind: 'height', height: 10_000 } })
@@ -120,9 +122,10 @@ describe('sim: misbehaviours drawn from the seed', function () {
 
   it("a lazy verifier's 'owner' on a wrong claim is appealed and overturned: nothing escapes at L2", () => {
     // Found with seed 3 at 7 validators, 40 miners, 2 windows and the example fault file: a
-    // lazy verifier seated on ch-15 and ch-20 answered 'owner' on two wrong submissions, which
-    // ended both games at L2 and both cheats went unslashed. The challenger now appeals each to
-    // a panel, which convicts the owner and slashes the verifier.
+    // lazy verifier seated on ch-17 and ch-33 (ch-15 and ch-20 before a consensus change moved
+    // the run) answered 'owner' on wrong submissions, which ended those games at L2, and the
+    // cheats went unslashed. The challenger now appeals each to a panel, which convicts the
+    // owner and slashes the verifier.
     const faults = parseFaultFile(JSON.parse(readFileSync('topology/sim/all-faults.json', 'utf8')), 'all-faults.json')
     const r = runSimulation({ validators: 7, miners: 40, subnets: 2, windows: 2, seed: 3, faults })
     assert.deepEqual(r.violations, [], JSON.stringify(r.violations))
