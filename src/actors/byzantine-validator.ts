@@ -144,7 +144,11 @@ export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTrans
 
   return {
     sent,
-    send: (peer, message) => link.send(peer, message),
+    send: (peer, message) => {
+      observe(message)
+      link.send(peer, message)
+    },
+    peers: link.peers?.bind(link),
     broadcast: (message) => {
       observe(message)
       const mine = build.isOwnProposal(message)

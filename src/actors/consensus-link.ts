@@ -54,6 +54,7 @@ export function consensusLink(init: ConsensusLinkInit): ConsensusLink {
   return {
     broadcast: (message) => publish(message, ''),
     send: (peer, message) => publish(message, peer),
+    peers: () => channel.peers(),
     subscribe(handler) {
       handlers.add(handler)
       return () => handlers.delete(handler)

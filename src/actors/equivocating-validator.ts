@@ -23,6 +23,7 @@ export function equivocatingTransport(init: EquivocatingTransportInit): Consensu
   const { chainId, signer, validatorIndex, link, logger } = init
   return {
     send: (peer, message) => link.send(peer, message),
+    peers: link.peers?.bind(link),
     broadcast: (message) => {
       link.broadcast(message)
       if (message.kind !== 'vote') return

@@ -122,6 +122,7 @@ export function seedGrinderTransport(init: SeedGrinderInit): SeedGrinderTranspor
 
   return {
     moves,
+    peers: link.peers?.bind(link),
     send: (peer, message) => {
       const out = steer(message)
       if (out !== null) link.send(peer, out)

@@ -23,6 +23,7 @@ import type { BlockContext } from './context.ts'
 import { reject, TxCode, TxRejected } from './errors.ts'
 import { applyEvidence } from './evidence.ts'
 import {
+  appeal,
   arbiterVote,
   challenge,
   openAvailabilityDisputes,
@@ -352,6 +353,9 @@ function dispatch(s: ChainState, ctx: BlockContext, tx: SignedTx): void {
       return
     case 'verifierResponse':
       verifierResponse(s, ctx, tx, msg)
+      return
+    case 'appeal':
+      appeal(s, ctx, tx, msg)
       return
     case 'arbiterVote':
       arbiterVote(s, ctx, tx, msg)

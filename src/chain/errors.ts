@@ -31,6 +31,8 @@ export const TxCode = {
   challengeClosed: 'ERR_CHALLENGE_CLOSED',
   bondTooSmall: 'ERR_BOND_TOO_SMALL',
   selfChallenge: 'ERR_SELF_CHALLENGE',
+  /** An appeal by anyone but the challenge's challenger. */
+  notChallenger: 'ERR_NOT_CHALLENGER',
   unknownChallenge: 'ERR_UNKNOWN_CHALLENGE',
   notSelected: 'ERR_NOT_SELECTED',
   badVrfProof: 'ERR_BAD_VRF_PROOF',

@@ -13,8 +13,13 @@
  * could not fetch the claim's content answers 'unavailable' (paid like any answer), which
  * escalates like a verdict for the challenger: the panel rules on availability too.
  *
+ * Appeal: a verifier's 'owner' does not settle the challenge at once, since a verifier could
+ * answer it without re-executing. The challenge waits `appealBlocks` in stage 'appealable', and
+ * the challenger alone may `appeal` with a second bond (≥ the least challenge bond), which
+ * opens the L3 panel exactly as an escalation does. No appeal by the deadline → the owner wins.
+ *
  * L3, a public draw from unsteerable randomness: the panel is drawn by stake from SHA-256 of
- * the answering verifier's VRF output and the hash of the block that escalated, so nobody (the
+ * the answering verifier's VRF output and the beacon of the block that escalated or appealed, so nobody (the
  * verifier included) can predict or pick it before the L2 verdict is on chain, and every node
  * knows exactly who sits on it: that is what lets the chain count 2 of 3 and penalize an absent
  * arbiter. Each arbiter's vote carries its VRF proof over (challenge id, round), binding the
@@ -28,6 +33,9 @@
  * baseReward, but never more than bountyShareBps of what the owner lost (`bountyFor`).
  * A quorum of 'unavailable' (the content could not be fetched) convicts the owner the same
  * way, the claim flagged 'unavailable'; a panel whose every seat voted without a quorum lapses.
+ * After an appeal both bonds go together (back with the bounty, split, or back on a lapse), and
+ * a panel that finds a fault overturns the verifier's 'owner': the verifier is slashed
+ * (overturnedVerifierSlashBps), its signed verdict proven false by bit-exact re-execution.
  * Nothing is slashed for a fault before L3. Verifiers that answer and arbiters on the deciding
  * side are paid (minted). An arbiter that misses a round's deadline is penalized
  * (arbiterPenaltyBps of its stake) and replaced by a fresh draw; a vote after its seat was
@@ -110,6 +118,7 @@ function openAttempt(
     eligibleStake,
     verifier: null,
     verifierBeta: null,
+    verifierVerdict: null,
   }
 }
 
@@ -157,7 +166,11 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
   state.claims.set(claim.id, { ...claim, status: 'challenged' })
 }
 
-function liveChallenge(state: ChainState, id: string, stage: 'l2' | 'l3'): { c: Challenge; claim: Claim } {
+function liveChallenge(
+  state: ChainState,
+  id: string,
+  stage: 'l2' | 'appealable' | 'l3',
+): { c: Challenge; claim: Claim } {
   const c = state.challenges.get(id)
   if (c === undefined) reject(TxCode.unknownChallenge, `no challenge ${id}`)
   if (c.stage !== stage) reject(TxCode.wrongStage, `challenge ${id} is at stage ${c.stage}`)
@@ -215,14 +228,39 @@ export function verifierResponse(
   // Any answer is paid, 'unavailable' included: a verifier that could not fetch withheld
   // content must have an answer that costs it nothing.
   state.mint(tx.sender, state.params.verifierReward)
+  const answered: Challenge = { ...c, verifierVerdict: msg.verdict }
   if (msg.verdict === 'owner') {
-    resolve(state, ctx, c, claim, 'owner')
+    // Not final: a verifier could answer 'owner' without re-executing, and only the challenger
+    // (who re-executed) knows better. It may appeal to a panel until the window ends.
+    state.challenges.set(c.id, {
+      ...answered,
+      stage: 'appealable',
+      deadline: ctx.height + state.params.appealBlocks,
+    })
     return
   }
   // The verifier sides with the challenger, or could not fetch the content: escalate to an L3
   // panel drawn from its VRF output and this block's beacon (neither the verifier nor this
   // block's proposer can choose either; the panel rules on both).
-  openPanel(state, ctx, c, claim, beta)
+  openPanel(state, ctx, answered, claim, beta)
+}
+
+/**
+ * The challenger appeals the verifier's 'owner' with a second bond (at least the least
+ * challenge bond), escrowed beside the first: the challenge goes to an L3 panel exactly as an
+ * escalation does, drawn from the verifier's VRF output and this block's beacon.
+ */
+export function appeal(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: MsgOf<'appeal'>): void {
+  const p = state.params
+  const { c, claim } = liveChallenge(state, msg.challengeId, 'appealable')
+  if (tx.sender !== c.challenger)
+    reject(TxCode.notChallenger, `only the challenger of ${c.id} (${c.challenger}) may appeal its verdict`)
+  if (ctx.height > c.deadline) reject(TxCode.deadlinePassed, `the appeal deadline of ${c.id} was height ${c.deadline}`)
+  const minBond = p.baseReward * BigInt(p.bondMultiple)
+  if (msg.bond < minBond)
+    reject(TxCode.bondTooSmall, `appeal bond ${msg.bond} is below ${minBond} (${p.bondMultiple}× base reward)`)
+  state.debit(tx.sender, msg.bond)
+  openPanel(state, ctx, { ...c, appealBond: msg.bond }, claim, fromHex(c.verifierBeta ?? '') as Uint8Array)
 }
 
 /**
@@ -300,6 +338,8 @@ function draftChallenge(
     tried: [],
     deadline: ctx.height,
     verifierBeta: null,
+    verifierVerdict: null,
+    appealBond: 0n,
     panelSeed: null,
     panel: [],
     panelRound: 0,
@@ -357,10 +397,12 @@ function resolve(
     const side = VOTE_OF[winner]
     for (const a of Object.keys(c.votes).sort()) if (c.votes[a] === side) state.mint(a, p.arbiterReward)
   }
+  // An appeal the panel rejected loses its bond with the first one.
+  const bonds = c.bond + c.appealBond
   if (winner === 'owner') {
-    const toOwner = c.bond / 2n
+    const toOwner = bonds / 2n
     state.credit(claim.owner, toOwner)
-    state.payOrPool(ctx.proposer, c.bond - toOwner)
+    state.payOrPool(ctx.proposer, bonds - toOwner)
     state.claims.set(claim.id, { ...claim, status: 'accepted', flag: null })
     creditClaim(state, claim.id)
     // The content was there: the aggregator left out work it could have had. Penalized like a
@@ -381,10 +423,15 @@ function resolve(
       if (claim.previousCid === null) state.adapters.delete(String(claim.subnet))
       else state.adapters.set(String(claim.subnet), claim.previousCid)
     }
-    state.credit(c.challenger, c.bond)
+    state.credit(c.challenger, bonds)
     // No bounty for an availability dispute: an aggregator could otherwise mint bounties by
     // excluding an accomplice that withholds on purpose.
     if (c.kind === 'fault') state.mint(c.challenger, bountyFor(p, slashed))
+    // The verifier answered 'owner' and the panel's bit-exact re-execution found the fault: it
+    // signed a false verdict, so answering without re-executing costs stake. Not for
+    // 'unavailable': an owner could serve the verifier and withhold from the panel after.
+    if (winner === 'challenger' && c.verifierVerdict === 'owner' && c.verifier !== null)
+      state.slash(c.verifier, bpsOf(state.bondedOf(c.verifier), p.overturnedVerifierSlashBps))
   }
   state.challenges.set(c.id, { ...c, stage: 'resolved', outcome: winner, settledHeight: ctx.height })
 }
@@ -399,9 +446,9 @@ export function bountyFor(p: Params, slashed: bigint): bigint {
   return share < cap ? share : cap
 }
 
-/** No verdict could be reached: the bond goes back and the claim returns to where it was. */
+/** No verdict could be reached: the bonds go back and the claim returns to where it was. */
 function lapse(state: ChainState, ctx: BlockContext, c: Challenge, claim: Claim): void {
-  state.credit(c.challenger, c.bond)
+  state.credit(c.challenger, c.bond + c.appealBond)
   state.claims.set(claim.id, { ...claim, status: c.priorStatus })
   state.challenges.set(c.id, { ...c, stage: 'lapsed', outcome: 'lapsed', settledHeight: ctx.height })
 }
@@ -430,6 +477,11 @@ export function runDeadlines(state: ChainState, ctx: BlockContext): void {
         state.slash(silent, bpsOf(state.bondedOf(silent), p.verifierPenaltyBps))
         nextAttempt(state, ctx, { ...c, tried: [...c.tried, silent] }, claim)
       }
+      continue
+    }
+    if (c.stage === 'appealable') {
+      // Nobody appealed the verifier's 'owner': it stands.
+      if (c.deadline === ctx.height) resolve(state, ctx, c, state.claims.get(c.claimId) as Claim, 'owner')
       continue
     }
     if (c.stage !== 'l3' || c.deadline !== ctx.height) continue

@@ -101,6 +101,11 @@ export interface Params {
   /** Blocks the L3 panel has to reach 2 of 3. @default 50 */
   readonly l3DeadlineBlocks: number
   /**
+   * Blocks after the seated verifier answers 'owner' during which the challenger may appeal to
+   * an L3 panel with a second bond; with no appeal the owner wins when they end. @default 5
+   */
+  readonly appealBlocks: number
+  /**
    * Expected number of verifiers the VRF sortition selects per L2 attempt: a verifier holding
    * stake w of the eligible total W is selected with probability min(1, expected × w / W), so
    * one verifier (or one holding ≥ W / expected) is always selected, and with many equal ones
@@ -144,6 +149,13 @@ export interface Params {
   readonly arbiterPenaltyBps: number
   /** Share of stake slashed from a verifier that claimed the L2 seat and did not answer by the deadline, basis points. @default 100 */
   readonly verifierPenaltyBps: number
+  /**
+   * Share of a verifier's stake slashed when it answered 'owner' and the appealed panel found
+   * the claim faulty, basis points: it signed a verdict the bit-exact re-execution proved
+   * false. As much as a faulty miner's slash, so answering 'owner' unchecked costs what
+   * cheating does. @default 1000
+   */
+  readonly overturnedVerifierSlashBps: number
   /** Paid (minted) to a verifier that answers. @default 50 R3MES */
   readonly verifierReward: bigint
   /** Paid (minted) to each arbiter on the winning side. @default 100 R3MES */
@@ -225,6 +237,7 @@ export const defaultParams: Params = {
   bountyShareBps: 5000,
   l2DeadlineBlocks: 5,
   l3DeadlineBlocks: 50,
+  appealBlocks: 5,
   verifierExpectedCount: 5,
   verifierClaimBlocks: 2,
   maxVerifierAttempts: 3,
@@ -238,6 +251,7 @@ export const defaultParams: Params = {
   equivocationSlashBps: 500,
   arbiterPenaltyBps: 100,
   verifierPenaltyBps: 100,
+  overturnedVerifierSlashBps: 1000,
   verifierReward: 50n * R,
   arbiterReward: 100n * R,
   minFee: R / 100n,
@@ -352,6 +366,7 @@ const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   bountyShareBps: [0, 10_000],
   l2DeadlineBlocks: [1, 100_000],
   l3DeadlineBlocks: [1, 1_000_000],
+  appealBlocks: [1, 100_000],
   verifierExpectedCount: [1, 1000],
   verifierClaimBlocks: [1, 100_000],
   maxVerifierAttempts: [1, 100],
@@ -365,6 +380,7 @@ const INT_BOUNDS: Partial<Record<keyof Params, readonly [number, number]>> = {
   equivocationSlashBps: [0, 10_000],
   arbiterPenaltyBps: [0, 10_000],
   verifierPenaltyBps: [0, 10_000],
+  overturnedVerifierSlashBps: [0, 10_000],
   unbondingBlocks: [0, 10_000_000],
   votingPeriodBlocks: [1, 10_000_000],
   quorumBps: [0, 10_000],

@@ -10,7 +10,19 @@
 import { R3mesError } from '../runtime/errors.ts'
 import type { Params, Role } from './params.ts'
 import { isWindowPruned, windowOfClaim, windowOfTask } from './pruning.ts'
-import type { Account, Aggregation, ChainState, Challenge, Claim, Meta, Staker, Subnet, Task, Window } from './state.ts'
+import {
+  type Account,
+  type Aggregation,
+  type ChainState,
+  type Challenge,
+  type Claim,
+  isOpenChallenge,
+  type Meta,
+  type Staker,
+  type Subnet,
+  type Task,
+  type Window,
+} from './state.ts'
 import {
   aggregationKey,
   currentWindow,
@@ -207,12 +219,20 @@ export class ChainReader {
       .filter((a) => a.stage === 'waiting' || a.stage === 'due' || a.stage === 'submitted')
   }
 
-  /** Challenges at L2 or L3. */
+  /** Challenges at L2, waiting for an appeal, or at L3. */
   openChallenges(): Challenge[] {
     return this.#state.challenges
       .entries()
       .map(([, c]) => c)
-      .filter((c) => c.stage === 'l2' || c.stage === 'l3')
+      .filter(isOpenChallenge)
+  }
+
+  /** Challenges `challenger` opened whose verifier answered 'owner', still open to its appeal. */
+  appealable(challenger: string): Challenge[] {
+    return this.#state.challenges
+      .entries()
+      .map(([, c]) => c)
+      .filter((c) => c.stage === 'appealable' && c.challenger === challenger)
   }
 
   challenge(id: string): Challenge | null {

@@ -170,7 +170,11 @@ export interface Challenge {
   readonly openedHeight: number
   /** Hex beacon of the block that opened the challenge: part of every attempt's VRF input. */
   readonly seed: string
-  readonly stage: 'l2' | 'l3' | 'resolved' | 'lapsed'
+  /**
+   * 'appealable': the seated verifier answered 'owner'; until `deadline` the challenger may
+   * appeal (a second bond) to an L3 panel, else the owner wins.
+   */
+  readonly stage: 'l2' | 'appealable' | 'l3' | 'resolved' | 'lapsed'
   /** L2 attempt: each is a fresh VRF sortition (verifier-draw.ts). */
   readonly attempt: number
   /** Last height at which selected verifiers may claim the current attempt's seat. */
@@ -182,10 +186,14 @@ export interface Challenge {
   readonly verifier: string | null
   /** Verifiers that held a seat and did not answer: penalized, and not eligible again in this challenge. */
   readonly tried: readonly string[]
-  /** End of the current stage: the seated verifier's answer (L2) or the panel round (L3). */
+  /** End of the current stage: the seated verifier's answer (L2), the appeal window, or the panel round (L3). */
   readonly deadline: number
   /** The seated verifier's VRF output (hex). */
   readonly verifierBeta: string | null
+  /** The seated verifier's answer; null until it answers. A panel convicting after 'owner' overturns it. */
+  readonly verifierVerdict: L2Verdict | null
+  /** The challenger's second bond, escrowed when it appealed the verifier's 'owner' (0: no appeal). */
+  readonly appealBond: bigint
   /** Seed of the L3 panel draws (hex): hash of the answering verifier's VRF output and of the block that escalated. */
   readonly panelSeed: string | null
   readonly panel: readonly string[]
@@ -197,6 +205,11 @@ export interface Challenge {
   readonly outcome: 'owner' | 'challenger' | 'unavailable' | 'lapsed' | null
   /** Height at which the challenge was resolved or lapsed; null while open. */
   readonly settledHeight: number | null
+}
+
+/** A challenge still holding its bonds: not resolved nor lapsed. */
+export function isOpenChallenge(c: Pick<Challenge, 'stage'>): boolean {
+  return c.stage === 'l2' || c.stage === 'appealable' || c.stage === 'l3'
 }
 
 export type ProposalContent =
@@ -401,7 +414,7 @@ export class ChainState {
     for (const [, a] of this.accounts.entries()) held += a.balance
     for (const [, s] of this.stakers.entries()) held += s.stake
     for (const [, u] of this.unbonding.entries()) held += u.amount
-    for (const [, c] of this.challenges.entries()) if (c.stage === 'l2' || c.stage === 'l3') held += c.bond
+    for (const [, c] of this.challenges.entries()) if (isOpenChallenge(c)) held += c.bond + c.appealBond
     const expected = this.globals.genesisSupply + this.globals.minted - this.globals.slashed
     return {
       ok: held === this.globals.supply && this.globals.supply === expected,

@@ -77,6 +77,8 @@ export type Msg =
       readonly verdict: L2Verdict
       readonly proof: string
     }
+  /** The challenger appeals the verifier's 'owner' to an L3 panel, with a second bond. */
+  | { readonly type: 'appeal'; readonly challengeId: string; readonly bond: bigint }
   | { readonly type: 'arbiterVote'; readonly challengeId: string; readonly verdict: Verdict; readonly proof: string }
   | { readonly type: 'propose'; readonly content: ProposalContent }
   | { readonly type: 'vote'; readonly proposalId: string; readonly option: 'yes' | 'no' | 'abstain' }
@@ -290,6 +292,9 @@ function decodeMsg(m: Obj): Msg {
         verdict: m.verdict as L2Verdict,
         proof: hex(m.proof, 'msg.proof', 80),
       }
+    case 'appeal':
+      onlyFields(m, ['type', 'challengeId', 'bond'], 'msg')
+      return { type, challengeId: str(m.challengeId, 'msg.challengeId', 32), bond: amount(m.bond, 'msg.bond') }
     case 'arbiterVote':
       onlyFields(m, ['type', 'challengeId', 'verdict', 'proof'], 'msg')
       if (!(VERDICTS as readonly unknown[]).includes(m.verdict))

@@ -23,7 +23,7 @@ export interface TxPlan {
   build(params: ChainParamsJson): Msg
 }
 
-export const TX_ACTIONS = ['send', 'stake', 'unbond', 'register', 'challenge', 'propose', 'vote'] as const
+export const TX_ACTIONS = ['send', 'stake', 'unbond', 'register', 'challenge', 'appeal', 'propose', 'vote'] as const
 export type TxAction = (typeof TX_ACTIONS)[number]
 
 const AMOUNT_HELP = 'an amount of R3MES (e.g. 10, 0.5 or 2.25r3mes) or of base units (e.g. 500ur3mes)'
@@ -125,6 +125,22 @@ export function planTx(action: string, args: readonly string[], values: ParsedCo
           // The least bond the chain takes: bondMultiple × baseReward.
           bond: bond ?? BigInt(params.baseReward ?? 0) * BigInt(params.bondMultiple ?? 0),
           ...(trace === undefined ? {} : { trace }),
+        }),
+      }
+    }
+    case 'appeal': {
+      arity(a, args, 1, 1, '<challengeId>')
+      const challengeId = args[0] as string
+      if (challengeId.length === 0 || challengeId.length > 32)
+        throw new InvalidArgumentError(`the challenge id must be 1 to 32 characters, got '${challengeId}'`)
+      const bond = values.bond === undefined ? undefined : parseAmountArg(stringOption(values, 'bond', ''), '--bond')
+      return {
+        summary: `appeal the verifier's verdict on challenge ${challengeId}`,
+        build: (params) => ({
+          type: 'appeal',
+          challengeId,
+          // The least bond the chain takes, as for a challenge: bondMultiple × baseReward.
+          bond: bond ?? BigInt(params.baseReward ?? 0) * BigInt(params.bondMultiple ?? 0),
         }),
       }
     }

@@ -681,6 +681,21 @@ function withItem(set: ReadonlySet<number>, item: number): ReadonlySet<number> {
 export const GOSSIP_ROUNDS = 32
 
 /**
+ * The round of this height whose proposal the node lacks and needs, if any: first a round
+ * whose +2/3 precommits name a block it has not seen (it cannot decide without it), else the
+ * current round while its proposal has not arrived. What a node asks its peers for when it
+ * makes no progress (`status.proposalRound`).
+ */
+export function missingProposalRound(state: ConsensusState): number | undefined {
+  if (state.decision !== null || state.step === 'newHeight') return undefined
+  for (const [r, set] of [...state.precommits].sort(([a], [b]) => a - b)) {
+    const key = twoThirdsMajority(set, state.tip.validators)
+    if (key !== undefined && key !== 'nil' && !state.blocks.has(key)) return r
+  }
+  return state.proposals.has(state.round) ? undefined : state.round
+}
+
+/**
  * Messages this node re-sends so that peers that missed them (drops, partitions) catch up:
  * the proposals it holds for the current and valid rounds, and its own votes of this height.
  * Old rounds matter: a re-proposal with polRound vr is accepted only by a peer that holds

@@ -45,6 +45,7 @@ export class MemoryHub {
         for (const peer of this.#handlers.keys()) if (peer !== id) deliver(peer, bytes)
       },
       send: (peer, m) => deliver(peer, encodeMessage(m)),
+      peers: () => [...this.#handlers.keys()].filter((peer) => peer !== id),
       subscribe: (handler) => {
         const set = this.#handlers.get(id) as Set<Handler>
         set.add(handler)

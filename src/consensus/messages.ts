@@ -28,8 +28,12 @@ export type ConsensusMessage =
   | { readonly kind: 'evidence'; readonly evidence: DuplicateVoteEvidence }
   /** Transactions for the mempool, batched (one message per burst, not per tx). */
   | { readonly kind: 'txs'; readonly txs: readonly Uint8Array[] }
-  /** The height a node is deciding; a peer that has decided it answers with `decided`. */
-  | { readonly kind: 'status'; readonly height: number }
+  /**
+   * The height a node is deciding, sent to a few peers when it makes no progress: a peer that
+   * has decided it answers with `decided`. `proposalRound`, when present, is the round of this
+   * height whose proposal the node lacks: a peer holding it answers with that proposal.
+   */
+  | { readonly kind: 'status'; readonly height: number; readonly proposalRound?: number }
 
 export function encodeMessage(m: ConsensusMessage): Uint8Array {
   switch (m.kind) {
@@ -44,7 +48,7 @@ export function encodeMessage(m: ConsensusMessage): Uint8Array {
     case 'txs':
       return encode([m.kind, m.txs])
     case 'status':
-      return encode([m.kind, m.height])
+      return encode(m.proposalRound === undefined ? [m.kind, m.height] : [m.kind, m.height, m.proposalRound])
   }
 }
 
@@ -69,10 +73,14 @@ export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
       if (a[1].reduce((n: number, t: Uint8Array) => n + t.byteLength, 0) > MAX_TX_MESSAGE_BYTES)
         throw new InvalidConsensusDataError(`txs message over ${MAX_TX_MESSAGE_BYTES} bytes of txs`)
       return { kind: 'txs', txs: a[1] as Uint8Array[] }
-    case 'status':
+    case 'status': {
       if (typeof a[1] !== 'number' || !Number.isSafeInteger(a[1]) || a[1] < 1)
         throw new InvalidConsensusDataError('malformed status message')
-      return { kind: 'status', height: a[1] }
+      if (a.length === 2) return { kind: 'status', height: a[1] }
+      if (a.length !== 3 || typeof a[2] !== 'number' || !Number.isSafeInteger(a[2]) || a[2] < 0)
+        throw new InvalidConsensusDataError('malformed status message: its proposal round')
+      return { kind: 'status', height: a[1], proposalRound: a[2] }
+    }
     default:
       throw new InvalidConsensusDataError('unknown consensus message kind')
   }
@@ -82,4 +90,10 @@ export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
 export interface ConsensusTransport {
   broadcast(message: ConsensusMessage): void
   send(peer: string, message: ConsensusMessage): void
+  /**
+   * The peers `send` reaches directly, in a stable order. A node asks a few of them for what it
+   * lacks rather than all: at 100 validators, asking everyone for a 400 KiB block brings 99 copies.
+   * Without it, asking is a broadcast.
+   */
+  peers?(): readonly string[]
 }

@@ -14,6 +14,7 @@
  */
 
 import { bytesEqual } from '../codec/bytes.ts'
+import { sha256 } from '../codec/hash.ts'
 import { assert } from '../runtime/assert.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { nextTurn } from '../runtime/event-loop.ts'
@@ -31,7 +32,7 @@ import type { Logger } from '../runtime/logger.ts'
 import { admitPeerInput } from './admission.ts'
 import type { Application, ExecutedBlock } from './application.ts'
 import { blockSizeBytes } from './block.ts'
-import { gossipMessages, initialState, nextTip, step } from './core.ts'
+import { gossipMessages, initialState, missingProposalRound, nextTip, step } from './core.ts'
 import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
 import { DoubleSignRefusedError, StoreCorruptError, TxRejectedError } from './errors.ts'
 import type { EvidencePool } from './evidence-pool.ts'
@@ -42,6 +43,12 @@ import type { PrivValidator } from './privval.ts'
 import type { BlockStore, StateStore } from './stores.ts'
 import type { Block, CommittedBlock, Proposal, Vote } from './types.ts'
 import type { Wal } from './wal.ts'
+
+/**
+ * Peers a node that makes no progress asks per gossip tick, for its height and a proposal it
+ * lacks. Two: an answer may be lost or the peer as stuck; each tick asks two others.
+ */
+export const STATUS_PEERS_PER_TICK = 2
 
 export interface NodeComponents {
   genesis: Genesis
@@ -229,10 +236,11 @@ export class NodeIo {
           this.components.config.maxEvidenceAgeHeights,
         )
         this.components.wal.startHeight(effect.tip.height)
-        // Catching up: ask for the next decided block at once rather than at the next gossip
-        // tick, or a lagging node would never close the gap to a chain faster than its ticks.
-        if (!replaying && this.#catchingUpFrom === effect.tip.height - 1)
-          this.components.transport.broadcast({ kind: 'status', height: effect.tip.height })
+        // Catching up: ask the peer that sent the block for the next one at once rather than at
+        // the next gossip tick, or a lagging node would never close the gap to a chain faster
+        // than its ticks. Only that peer: every peer ahead would answer a broadcast.
+        if (!replaying && this.#catchingUp?.height === effect.tip.height - 1)
+          this.components.transport.send(this.#catchingUp.peer, { kind: 'status', height: effect.tip.height })
         return []
       case 'evidence':
         if (this.components.evidencePool.add(effect.evidence) && !replaying)
@@ -269,6 +277,9 @@ export class NodeIo {
    * with a whole block cost more than the rest of a height's traffic.
    */
   receive(message: ConsensusMessage, from: string, state: ConsensusState): ConsensusInput | undefined {
+    const height =
+      message.kind === 'proposal' ? message.proposal.height : message.kind === 'vote' ? message.vote.height : 0
+    if (height >= state.tip.height + 2) this.#askAhead(from, state)
     switch (message.kind) {
       case 'proposal':
         return this.#admit(
@@ -284,14 +295,16 @@ export class NodeIo {
         return this.#admit({ type: 'vote', vote: message.vote }, state)
       case 'decided': {
         const input = this.#admit({ type: 'decided', block: message.block, commit: message.commit }, state)
-        if (input !== undefined) this.#catchingUpFrom = state.tip.height
+        if (input !== undefined) this.#catchingUp = { height: state.tip.height, peer: from }
         return input
       }
       case 'evidence':
         this.components.evidencePool.add(message.evidence)
         return undefined
       case 'status':
-        this.#helpIfBehind(message.height, from, state)
+        if (message.height === state.tip.height && message.proposalRound !== undefined)
+          this.#sendProposal(message.proposalRound, from, state)
+        else this.#helpIfBehind(message.height, from, state)
         return undefined
       case 'txs':
         this.addTxs(message.txs)
@@ -321,14 +334,19 @@ export class NodeIo {
 
   /**
    * One gossip tick, for a node that has been at the same height, round and step since the
-   * previous tick: it announces its height (a peer that is ahead answers with the decided block)
-   * and re-sends its own votes of the height and the proposals it holds. A node that moved on
-   * since the previous tick (a new height, round or step: each step starts with the node's
-   * own proposal or vote of it) sent what it has moments ago and is not behind, so re-sending
-   * would only multiply traffic: every re-send is a new message that every peer decodes and
-   * checks (the consensus channel numbers each message, so no peer drops it as a duplicate).
-   * The commit wait (`newHeight`) is not being stuck either: the node waits by its own
-   * timeout, having just decided; the first tick past it without progress counts.
+   * previous tick: it re-sends its own votes of the height (and the polka behind its valid
+   * block), and asks STATUS_PEERS_PER_TICK peers, a different few each tick, for what it lacks:
+   * a peer that is ahead answers with the decided block, one that holds the proposal the node
+   * is missing (`missingProposalRound`) answers with it. Proposals are never re-sent unasked: a
+   * block is the largest message there is, and at 100 validators each holder re-sending it to
+   * every peer on every stuck tick queued hundreds of megabytes per height on every link.
+   * A node that moved on since the previous tick (a new height, round or step: each step starts
+   * with the node's own proposal or vote of it) sent what it has moments ago and is not
+   * behind, so re-sending would only multiply traffic: every re-send is a new message that
+   * every peer decodes and checks (the consensus channel numbers each message, so no peer
+   * drops it as a duplicate). The commit wait (`newHeight`) is not being stuck either: the
+   * node waits by its own timeout, having just decided; the first tick past it without
+   * progress counts.
    */
   gossip(state: ConsensusState): void {
     const { transport } = this.components
@@ -340,15 +358,79 @@ export class NodeIo {
       last.step === state.step
     this.#lastGossip = { height: state.tip.height, round: state.round, step: state.step }
     if (!stuck) return
-    transport.broadcast({ kind: 'status', height: state.tip.height })
-    const { proposals, votes } = gossipMessages(state)
-    for (const p of proposals) transport.broadcast({ kind: 'proposal', proposal: p.proposal, block: p.block })
-    for (const vote of votes) transport.broadcast({ kind: 'vote', vote })
+    const proposalRound = missingProposalRound(state)
+    const status: ConsensusMessage =
+      proposalRound === undefined
+        ? { kind: 'status', height: state.tip.height }
+        : { kind: 'status', height: state.tip.height, proposalRound }
+    const asked = this.#peersToAsk()
+    if (asked === undefined) transport.broadcast(status)
+    else for (const peer of asked) transport.send(peer, status)
+    for (const vote of gossipMessages(state).votes) transport.broadcast({ kind: 'vote', vote })
   }
 
+  /**
+   * The next STATUS_PEERS_PER_TICK of the transport's peers, turn by turn, from a start that
+   * differs between nodes (so lagging nodes do not all ask the same few first); undefined when
+   * the transport cannot name its peers (then a node asks by broadcast).
+   */
+  #peersToAsk(): readonly string[] | undefined {
+    const peers = this.components.transport.peers?.()
+    if (peers === undefined) return undefined
+    if (peers.length <= STATUS_PEERS_PER_TICK) return peers
+    if (this.#askStart === undefined) {
+      // A node is never its own peer, so the list itself differs between nodes.
+      const seed = sha256(this.components.config.myAddress ?? new Uint8Array(0), peers.join('\n'))
+      this.#askStart = new DataView(seed.buffer, seed.byteOffset, 4).getUint32(0)
+    }
+    const from = (this.#askStart + this.#askTurn++ * STATUS_PEERS_PER_TICK) % peers.length
+    return Array.from({ length: STATUS_PEERS_PER_TICK }, (_, j) => peers[(from + j) % peers.length] as string)
+  }
+
+  /**
+   * A peer at this height lacks the proposal of `round`: send it, if this node holds it, at most
+   * once a second per peer and round (a lost copy is asked for again at the peer's next stuck
+   * tick; a peer asking faster gets nothing more). Keyed by the authenticated neighbour, at most
+   * MAX_HELPED_PEERS entries, least recently answered first out.
+   */
+  #sendProposal(round: number, from: string, state: ConsensusState): void {
+    const entry = state.proposals.get(round)
+    if (entry === undefined) return
+    const nowMs = this.components.clock.monotonicMs()
+    const last = this.#proposalsSent.get(from)
+    if (last !== undefined && last.height === state.tip.height && last.round === round && nowMs - last.atMs < 1000)
+      return
+    this.#proposalsSent.delete(from)
+    this.#proposalsSent.set(from, { height: state.tip.height, round, atMs: nowMs })
+    if (this.#proposalsSent.size > MAX_HELPED_PEERS) {
+      const oldest = this.#proposalsSent.keys().next().value
+      if (oldest !== undefined) this.#proposalsSent.delete(oldest)
+    }
+    this.components.transport.send(from, { kind: 'proposal', proposal: entry.proposal, block: entry.block })
+  }
+
+  /**
+   * A peer's vote or proposal two heights ahead: this node is a whole height behind, so it asks
+   * that peer for the decided block at once (once per height) rather than after a gossip tick
+   * without progress, by which time a fast chain is further ahead still. A message one height
+   * ahead proves nothing of the kind: the fastest peers routinely move on while this node's
+   * last precommits are still arriving.
+   */
+  #askAhead(from: string, state: ConsensusState): void {
+    if (this.#askedAheadAt === state.tip.height) return
+    this.#askedAheadAt = state.tip.height
+    this.components.transport.send(from, { kind: 'status', height: state.tip.height })
+  }
+
+  #askedAheadAt = -1
   #lastGossip: { height: number; round: number; step: ConsensusState['step'] } | undefined
-  /** The height of the last decided block a peer sent this node (it is catching up). */
-  #catchingUpFrom = -1
+  /** The height of the last decided block a peer sent this node (it is catching up), and that peer. */
+  #catchingUp: { height: number; peer: string } | undefined
+  /** Where this node's turn through its peers starts, and how many turns it took. */
+  #askStart: number | undefined
+  #askTurn = 0
+  /** The last proposal sent to each peer that asked for one. */
+  readonly #proposalsSent = new Map<string, { height: number; round: number; atMs: number }>()
 
   /** Admit gossiped or submitted txs; returns those the mempool took. */
   addTxs(txs: readonly Uint8Array[]): Uint8Array[] {

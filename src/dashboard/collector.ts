@@ -368,7 +368,7 @@ export class DashboardCollector {
     // Those open at the last poll that are open no more: read their end (upheld, rejected, lapsed).
     const seen = new Set(found.map((c) => c.id))
     for (const d of this.#disputes.values()) {
-      if (seen.has(d.id) || (d.stage !== 'l2' && d.stage !== 'l3')) continue
+      if (seen.has(d.id) || (d.stage !== 'l2' && d.stage !== 'appealable' && d.stage !== 'l3')) continue
       const settled = checked(challengeAnswer.nullable(), await node.get(`/query/challenge/${d.id}`))
       if (settled !== null && settled !== undefined) found.push(settled)
     }

@@ -65,7 +65,7 @@ export const challengeAnswer = z.object({
   claimId: text,
   challenger: text,
   bond: amount,
-  stage: z.enum(['l2', 'l3', 'resolved', 'lapsed']),
+  stage: z.enum(['l2', 'appealable', 'l3', 'resolved', 'lapsed']),
   attempt: count,
   verifier: text.nullable(),
   panel: list(text),

@@ -5,8 +5,9 @@
  * the longest game the parameters allow, no commit for too long once the faults have healed;
  * and for the misbehaviours (misbehaviours.ts, validator-misbehaviours.ts): a copy paid, a
  * withheld submission aggregated, an honest verifier or arbiter blamed for withheld content, a
- * griefing challenge upheld, an equivocation left unpunished, a committed beacon that is not
- * its proposer's VRF output or a block dated beyond what any clock allows.
+ * griefing challenge upheld, an honest verifier's 'owner' overturned by a panel (it is slashed
+ * for it: only a lazy verifier may be), an equivocation left unpunished, a committed beacon
+ * that is not its proposer's VRF output or a block dated beyond what any clock allows.
  */
 import type { ChainState } from '../chain/state.ts'
 import { toHex } from '../codec/bytes.ts'
@@ -25,6 +26,7 @@ export interface Violation {
     | 'withheld-aggregated'
     | 'withheld-blamed'
     | 'griefing-upheld'
+    | 'honest-verifier-overturned'
     | 'equivocation-unpunished'
     | 'beacon-forged'
     | 'block-time'
@@ -78,6 +80,11 @@ export class Invariants {
   readonly honestSlashed = new Set<string>()
   /** Cheats past their deadline unslashed (each reported once). */
   readonly missed = new Set<string>()
+  /**
+   * Challenges whose panel, on appeal, overturned the verifier's 'owner' (the verifier slashed
+   * for it), by challenge id → the verifier: a misbehaving verifier caught.
+   */
+  readonly overturned = new Map<string, string>()
   /** Equivocators jailed, with the height it was seen. */
   readonly punished = new Map<string, number>()
   readonly #reported = new Set<string>()
@@ -162,6 +169,18 @@ export class Invariants {
         }
       }
       this.#stake.set(address, staker.stake)
+    }
+    for (const [, c] of state.challenges.entries()) {
+      if (c.outcome !== 'challenger' || c.verifierVerdict !== 'owner' || c.verifier === null) continue
+      if (this.overturned.has(c.id)) continue
+      this.overturned.set(c.id, c.verifier)
+      if (this.#honest.has(c.verifier))
+        this.report({
+          invariant: 'honest-verifier-overturned',
+          height,
+          atMs,
+          detail: `${c.verifier} answered 'owner' on ${c.claimId} in ${c.id} and the panel found a fault: an honest verifier slashed`,
+        })
     }
     const p = state.params
     for (const cheat of cheats.values()) {
@@ -279,11 +298,22 @@ export class Invariants {
     return p.maxAggregationAttempts * p.aggregationDeadlineBlocks + p.maxPanelRounds * p.l3DeadlineBlocks
   }
 
-  /** The last height by which a claim challengeable until `challengeUntil` is settled, with every attempt and panel round used. */
+  /** The last height by which a claim challengeable until `challengeUntil` is settled, with every attempt, the appeal window and every panel round used. */
   deadlineOf(
     challengeUntil: number,
-    p: { maxVerifierAttempts: number; l2DeadlineBlocks: number; maxPanelRounds: number; l3DeadlineBlocks: number },
+    p: {
+      maxVerifierAttempts: number
+      l2DeadlineBlocks: number
+      appealBlocks: number
+      maxPanelRounds: number
+      l3DeadlineBlocks: number
+    },
   ): number {
-    return challengeUntil + p.maxVerifierAttempts * p.l2DeadlineBlocks + p.maxPanelRounds * p.l3DeadlineBlocks
+    return (
+      challengeUntil +
+      p.maxVerifierAttempts * p.l2DeadlineBlocks +
+      p.appealBlocks +
+      p.maxPanelRounds * p.l3DeadlineBlocks
+    )
   }
 }

@@ -4,7 +4,9 @@
  * - miners train each task the window assigns them (the cost model, cost-model.ts), commit,
  *   then reveal in a later block; cheaters reveal a wrong gradient;
  * - challengers re-execute every revealed submission and challenge each whose CID is not the
- *   recomputed one, with the chain's minimum bond;
+ *   recomputed one, with the chain's minimum bond; when the verifier answers 'owner' on one
+ *   (a lazy verifier), the honest challenger appeals it to a panel with a second bond
+ *   (misbehaving challengers never appeal);
  * - verifiers evaluate their private VRF ticket for every L2 attempt they are eligible for,
  *   claim the seat when selected and, once seated, answer from their own re-execution;
  * - arbiters seated on an L3 panel vote from their own re-execution (content is always
@@ -138,6 +140,7 @@ export class Participants {
     for (const copy of this.#init.misbehaviours?.copiesDue(state, height) ?? [])
       this.#commitAndReveal(copy.miner, copy.task, copy.cid, copy.lastHeight, false)
     this.#challenge(state)
+    this.#appeal(state)
     this.#verify(state)
     this.#arbitrate(state)
     this.#aggregate(state)
@@ -291,6 +294,22 @@ export class Participants {
         { type: 'challenge', claimId: id, bond },
         { lastHeight: claim.challengeUntil, onApplied: done, onDropped: done },
       )
+    }
+  }
+
+  /**
+   * An honest challenger whose challenge the verifier answered 'owner' appeals, once, with the
+   * least bond, when its own re-execution still finds the claim wrong.
+   */
+  #appeal(state: ChainState): void {
+    const bond = state.params.baseReward * BigInt(state.params.bondMultiple)
+    for (const [, c] of state.challenges.entries()) {
+      if (c.stage !== 'appealable' || this.#started.has(`appeal/${c.id}`)) continue
+      if (this.#misbehaving(c.challenger) || !this.#init.challengers.some((k) => k.address === c.challenger)) continue
+      const claim = state.claims.get(c.claimId)
+      if (claim === undefined || rightfulCid(state, claim) === claim.cid) continue
+      this.#started.add(`appeal/${c.id}`)
+      this.#push(c.challenger, { type: 'appeal', challengeId: c.id, bond }, { lastHeight: c.deadline, urgent: true })
     }
   }
 

@@ -140,6 +140,10 @@ export interface SimulationReport {
     readonly dutyPenalized: number
     readonly challenges: number
     readonly verifierAnswers: number
+    /** Appeals of a verifier's 'owner' applied. */
+    readonly appeals: number
+    /** Verifiers whose 'owner' a panel overturned on appeal (slashed for it). */
+    readonly overturnedVerifiers: number
     readonly arbiterVotes: number
     readonly aggregates: number
   }
@@ -245,6 +249,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     opts.windows * params.windowBlocks +
     params.challengePeriodBlocks +
     params.maxVerifierAttempts * params.l2DeadlineBlocks +
+    params.appealBlocks +
     params.l3DeadlineBlocks +
     // Withheld submissions are judged once aggregated, and aggregates have a challenge game of their own.
     (cast === undefined
@@ -642,6 +647,8 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       dutyPenalized: invariants.dutyPenalized.size,
       challenges: applied.get('challenge') ?? 0,
       verifierAnswers: applied.get('verifierResponse') ?? 0,
+      appeals: applied.get('appeal') ?? 0,
+      overturnedVerifiers: invariants.overturned.size,
       arbiterVotes: applied.get('arbiterVote') ?? 0,
       aggregates: applied.get('aggregate') ?? 0,
     },

@@ -19,7 +19,7 @@ import { seedGrinderTransport } from '../actors/seed-grinder.ts'
 import { ChainReader } from '../chain/reader.ts'
 import type { ChainState } from '../chain/state.ts'
 import type { Signer } from '../consensus/keys.ts'
-import type { ConsensusTransport } from '../consensus/messages.ts'
+import type { ConsensusMessage, ConsensusTransport } from '../consensus/messages.ts'
 import type { BlockStore } from '../consensus/stores.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { SeededRandom } from '../runtime/random.ts'
@@ -62,6 +62,7 @@ export function misbehavingTransport(link: ConsensusTransport, init: Misbehaving
     // Every prevote for a block it sends gets a nil twin: note the height the chain must punish.
     const noting: ConsensusTransport = {
       send: (peer, m) => link.send(peer, m),
+      peers: link.peers?.bind(link),
       broadcast: (m) => {
         if (
           m.kind === 'vote' &&
@@ -114,11 +115,18 @@ function byzantineSimTransport(link: ConsensusTransport, init: MisbehavingValida
         return
     }
   }
+  const observe = (m: ConsensusMessage): void => {
+    if (m.kind === 'status') height = m.height
+    else if (m.kind === 'vote' && m.vote.validatorIndex === validatorIndex) height = m.vote.height
+  }
   return {
-    send: (peer, m) => link.send(peer, m),
+    send: (peer, m) => {
+      observe(m)
+      link.send(peer, m)
+    },
+    peers: link.peers?.bind(link),
     broadcast: (m) => {
-      if (m.kind === 'status') height = m.height
-      else if (m.kind === 'vote' && m.vote.validatorIndex === validatorIndex) height = m.vote.height
+      observe(m)
       link.broadcast(build.isOwnProposal(m) ? build.farFutureTwin(m) : m)
       if (++broadcasts % ATTACK_EVERY_BROADCASTS !== 0) return
       attack(ATTACKS[next++ % ATTACKS.length] as (typeof ATTACKS)[number])

@@ -421,7 +421,8 @@ export async function runTestnet(
       const t = plan.topology
       options.onStage?.('settle', `${t.run.recoveryBlocks} blocks after the last fault, disputes played out`)
       const p = t.chain.params
-      const gameBlocks = p.challengePeriodBlocks + p.l2DeadlineBlocks + p.l3DeadlineBlocks + p.windowBlocks
+      const gameBlocks =
+        p.challengePeriodBlocks + p.l2DeadlineBlocks + p.appealBlocks + p.l3DeadlineBlocks + p.windowBlocks
       await net.settle(t.run.recoveryBlocks, Math.max(t.run.recoveryBlocks, gameBlocks) * p.blockTimeMs * 4 + 30_000)
       options.onStage?.('check', 'invariants')
       invariants = await checkInvariants(net, net.samples)

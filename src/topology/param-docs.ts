@@ -25,6 +25,8 @@ export const PARAM_DOCS: Readonly<Record<keyof Params, string>> = {
   bountyMultiple: 'Bounty paid to a challenger proven right at L3, as a multiple of the base reward.',
   bountyShareBps: "Most of the convicted owner's slash the bounty may be, in basis points.",
   l2DeadlineBlocks: 'Blocks a selected verifier has to answer a challenge.',
+  appealBlocks:
+    "Blocks after a verifier answers 'owner' during which the challenger may appeal to an L3 panel with a second bond.",
   l3DeadlineBlocks: 'Blocks the L3 arbiter panel has to reach 2 of 3.',
   verifierExpectedCount: 'Verifiers the VRF sortition selects per L2 attempt, on average (weighted by stake).',
   verifierClaimBlocks: 'Blocks at the start of an L2 attempt during which selected verifiers claim the seat.',
@@ -41,6 +43,8 @@ export const PARAM_DOCS: Readonly<Record<keyof Params, string>> = {
   equivocationSlashBps: "Share of an equivocating validator's stake slashed, in basis points.",
   arbiterPenaltyBps: 'Share of stake slashed from an arbiter that misses its panel deadline, in basis points.',
   verifierPenaltyBps: 'Share of stake slashed from a seated verifier that does not answer in time, in basis points.',
+  overturnedVerifierSlashBps:
+    "Share of stake slashed from a verifier that answered 'owner' when the appealed panel found a fault, in basis points.",
   verifierReward: 'Paid to a verifier that answers.',
   arbiterReward: 'Paid to each arbiter on the winning side.',
   minFee: 'Least fee per transaction.',

@@ -75,6 +75,7 @@ function resolveParams(chain: TopologyFile['chain'], problems: FieldProblem[]): 
   if (chain.preset !== 'production' && chain.windowBlocks !== undefined) {
     const half = Math.ceil(chain.windowBlocks / 2)
     out.l2DeadlineBlocks = Math.max(base.l2DeadlineBlocks, half)
+    out.appealBlocks = Math.max(base.appealBlocks, half)
     out.l3DeadlineBlocks = Math.max(base.l3DeadlineBlocks, half)
     out.aggregationDeadlineBlocks = Math.max(base.aggregationDeadlineBlocks, half)
     out.challengePeriodBlocks = Math.max(base.challengePeriodBlocks, chain.windowBlocks)

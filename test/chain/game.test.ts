@@ -117,7 +117,10 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
     assert.equal(claim(h, target).status, 'challenged')
     const stakeBefore = h.stake(m0a.address)
     assert.equal(respond(h, 'ch-0', 'owner'), 'OK')
-    assert.equal(chal(h, 'ch-0').outcome, 'owner')
+    assert.equal(chal(h, 'ch-0').stage, 'appealable', "'owner' waits for the challenger's appeal")
+    assert.equal(h.stake(m0a.address), stakeBefore)
+    h.runTo(chal(h, 'ch-0').deadline)
+    assert.equal(chal(h, 'ch-0').outcome, 'owner', 'no appeal: the verdict stands')
     assert.equal(claim(h, target).status, 'accepted')
     assert.equal(h.stake(m0a.address), stakeBefore, 'no slashing')
     assert.equal(h.balance(griefer.address), g0 - bond(h) - h.params.minFee, 'griefer lost the bond (and its fee)')
@@ -239,6 +242,7 @@ describe('chain/game: the three-layer verification game, scenario by scenario', 
       'late answer refused; excluded from new attempts; an old attempt’s proof does not verify',
     )
     assert.equal(respond(h, 'ch-0', 'owner'), 'OK')
+    h.runTo(chal(h, 'ch-0').deadline)
     assert.equal(chal(h, 'ch-0').outcome, 'owner')
   })
 

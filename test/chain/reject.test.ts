@@ -76,6 +76,7 @@ function everyType(): Msg[] {
     { type: 'challenge', claimId: `0.0.0/${m0a.address}`, bond: 10n ** 12n },
     { type: 'verifierClaim', challengeId: 'ch-0', proof },
     { type: 'verifierResponse', challengeId: 'ch-0', verdict: 'owner', proof },
+    { type: 'appeal', challengeId: 'ch-0', bond: 10n ** 12n },
     { type: 'arbiterVote', challengeId: 'ch-0', verdict: 'fault', proof },
     { type: 'propose', content: { kind: 'params', changes: { bountyMultiple: 20 } } },
     { type: 'vote', proposalId: 'p-0', option: 'yes' },

@@ -124,6 +124,7 @@ describe('chain/verifier-draw: claiming the seat and answering', () => {
       h.ok(solo, { type: 'verifierClaim', challengeId: 'ch-0', proof: t.proof })
       h.runTo(chal(h).claimUntil)
       h.ok(solo, { type: 'verifierResponse', challengeId: 'ch-0', verdict: 'owner', proof: t.proof })
+      h.runTo(chal(h).deadline)
       assert.equal(chal(h).outcome, 'owner')
     }
   })

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sha256 } from '../../src/codec/hash.ts'
 import { hashBlock, makeBlock } from '../../src/consensus/block.ts'
+import { encode } from '../../src/consensus/codec.ts'
 import { DoubleSignRefusedError, StoreCorruptError } from '../../src/consensus/errors.ts'
 import { genesisTip } from '../../src/consensus/genesis.ts'
 import type { Signer } from '../../src/consensus/keys.ts'
@@ -157,10 +158,16 @@ describe('privval, stores and messages', () => {
       { kind: 'evidence', evidence: { voteA: vote, voteB: { ...vote, blockHash: null } } },
       { kind: 'txs', txs: [new Uint8Array([1, 2, 3])] },
       { kind: 'status', height: 9 },
+      { kind: 'status', height: 9, proposalRound: 2 },
     ]
     for (const m of messages) assert.deepEqual(decodeMessage(encodeMessage(m)), m)
     assert.throws(() => decodeMessage(new Uint8Array([0xc1])), /malformed/)
     assert.throws(() => decodeMessage(encodeMessage({ kind: 'status', height: 0 })), /malformed/)
+    assert.throws(
+      () => decodeMessage(encodeMessage({ kind: 'status', height: 9, proposalRound: -1 })),
+      /malformed status message: its proposal round/,
+    )
+    assert.throws(() => decodeMessage(encode(['status', 9, 0, 'extra'])), /its proposal round/)
     assert.throws(() => decodeMessage(new Uint8Array(9 * 1024 * 1024)), /too large/)
   })
 })

@@ -66,6 +66,7 @@ const msg: fc.Arbitrary<Msg> = fc.oneof(
     verdict: fc.constantFrom('owner' as const, 'challenger' as const, 'unavailable' as const),
     proof: hexOf(80),
   }),
+  rec({ type: c('appeal'), challengeId: text(32), bond: amount }),
   rec({
     type: c('arbiterVote'),
     challengeId: text(32),

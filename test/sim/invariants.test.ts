@@ -70,6 +70,8 @@ function challenge(id: string, claimId: string, over: Partial<Challenge> = {}): 
     tried: [],
     deadline: 5,
     verifierBeta: null,
+    verifierVerdict: null,
+    appealBond: 0n,
     panelSeed: null,
     panel: [],
     panelRound: 0,
@@ -152,6 +154,28 @@ describe('sim: the misbehaviour invariants', () => {
     state.challenges.set('ch-1', challenge('ch-1', 'h2', { outcome: 'challenger' }))
     inv.afterBlockMisbehaviours(state, 4, 0, watch)
     assert.deepEqual(kinds(inv), ['griefing-upheld'])
+  })
+
+  it("a panel overturning an honest verifier's 'owner' breaks honest-verifier-overturned; a lazy one's is a verifier caught", () => {
+    const state = freshState()
+    const lazy = testKey('inv/verifier/lazy').address
+    const overturned = { outcome: 'challenger' as const, verifierVerdict: 'owner' as const }
+    state.challenges.set('ch-0', challenge('ch-0', 'w1', { ...overturned, verifier: lazy }))
+    // Upheld 'owner', and a 'challenger' answer confirmed, are no overturn.
+    state.challenges.set('ch-1', challenge('ch-1', 'h1', { verifierVerdict: 'owner', verifier: verifier.address }))
+    state.challenges.set(
+      'ch-2',
+      challenge('ch-2', 'w2', { outcome: 'challenger', verifierVerdict: 'challenger', verifier: verifier.address }),
+    )
+    const inv = new Invariants({ honest })
+    inv.afterBlock(state, 3, 0, new Map())
+    assert.deepEqual(kinds(inv), [])
+    assert.deepEqual([...inv.overturned], [['ch-0', lazy]])
+    state.challenges.set('ch-3', challenge('ch-3', 'w3', { ...overturned, verifier: verifier.address }))
+    inv.afterBlock(state, 4, 0, new Map())
+    inv.afterBlock(state, 5, 0, new Map())
+    assert.deepEqual(kinds(inv), ['honest-verifier-overturned'], 'reported once')
+    assert.match(inv.violations[0]?.detail ?? '', /ch-3/)
   })
 
   it('an equivocator not jailed within the deadline breaks equivocation-unpunished; one jailed in time is punished', () => {

@@ -13,6 +13,12 @@
  * (`withholdAndChallenge`) looks at every submission and challenges, without re-executing,
  * those whose content it cannot fetch: its partners'.
  *
+ * A verifier may answer 'owner' without re-executing: when one does so on a challenge this node
+ * opened (it did so only because its own re-execution found a fault), the node appeals to an
+ * arbiter panel with a second bond, once per challenge, within the chain's appeal window. The
+ * chain's record of who challenged decides, so a restarted node still appeals. A griefing
+ * challenger or an accomplice never appeals: it has no re-execution that says fault.
+ *
  * On each block the role collects the claims now due and queues them: aggregates and L1
  * disagreements first, then the claims whose challenge period ends soonest. Two checks run
  * at a time: re-execution is mostly compute, and challenging each mismatch as soon as it is
@@ -20,7 +26,8 @@
  * slot: its challenge period is short, and it must not wait it out behind submissions. A check that throws (a fetch timed out, say) is
  * forgotten and the claim collected again at a later block, while its challenge period lasts.
  *
- *   challenger: scanning (children: at most `PARALLEL_CHECKS` + `RESERVED_AGGREGATE_CHECKS` claimCheck actors)
+ *   challenger: scanning (children: at most `PARALLEL_CHECKS` + `RESERVED_AGGREGATE_CHECKS` claimCheck actors,
+ *                        and one appeal actor per challenge appealed)
  *   check:      reexecuting (spot check or whole) → challenging → challenged
  *               reexecuting → cleared | failed (collected again later)
  */
@@ -57,7 +64,7 @@ export interface ChallengerComponents extends ReexecuteComponents {
   /** Fetches what it re-executes; stores the step trace a challenge names. */
   readonly content: ReexecuteComponents['content'] & Pick<ContentFetcher, 'store'>
   readonly chain: ReexecuteComponents['chain'] &
-    Pick<ChainReader, 'currentWindow' | 'claims' | 'claim' | 'openAggregations' | 'params'>
+    Pick<ChainReader, 'currentWindow' | 'claims' | 'claim' | 'openAggregations' | 'params' | 'appealable'>
   readonly training: Pick<TrainingSetup, 'protocolAt' | 'data' | 'kernels'>
   readonly tx: Pick<TxSender, 'send'>
   readonly key: Pick<KeyPair, 'address'>
@@ -266,6 +273,39 @@ export const claimCheckMachine = setup({
   }),
 })
 
+// ---- an appeal -------------------------------------------------------------------------------
+
+export interface AppealInput {
+  readonly components: ChallengerComponents
+  readonly challengeId: string
+}
+
+export interface AppealOutput {
+  readonly challengeId: string
+  /** The chain's code for the appeal, or why it did not go out. */
+  readonly code: string
+  readonly log: string
+}
+
+/** The child actor id of a challenge's appeal. */
+export const appealActorId = (challengeId: string): string => `appeal:${challengeId}`
+
+/** Appeal the verifier's 'owner' on `challengeId` with the chain's least bond; never throws. */
+const appealActor = fromPromise<AppealOutput, AppealInput>(async ({ input }) => {
+  const { components: c, challengeId } = input
+  const params = c.chain.params
+  try {
+    const r = await c.tx.send({ type: 'appeal', challengeId, bond: params.baseReward * BigInt(params.bondMultiple) })
+    return { challengeId, code: r.code, log: r.log }
+  } catch (error) {
+    return { challengeId, code: 'NOT_SENT', log: error instanceof Error ? error.message : String(error) }
+  }
+})
+
+/** Whether this node appeals a verifier's 'owner': only a node whose own re-execution opened the challenge. */
+const appeals = (c: ChallengerComponents): boolean =>
+  !c.misbehaviours.has('griefingChallenger') && !c.misbehaviours.has('withholdAndChallenge')
+
 // ---- the role -------------------------------------------------------------------------------
 
 interface ChallengerContext {
@@ -279,9 +319,15 @@ interface ChallengerContext {
   readonly running: ReadonlyMap<string, Claim['kind']>
   /** Claims challenged, with the reason. */
   readonly challenged: ReadonlyMap<string, string>
+  /** Challenges appealed (each once). */
+  readonly appealed: ReadonlyMap<string, true>
 }
 
 type CheckDoneEvent = { type: `xstate.done.actor.${string}`; output: ClaimCheckOutput }
+type AppealDoneEvent = { type: `xstate.done.actor.appeal:${string}`; output: AppealOutput }
+
+const isAppealDone = (event: { type: string }): event is AppealDoneEvent =>
+  event.type.startsWith(`xstate.done.actor.${appealActorId('')}`)
 
 /** The child actor id of a claim's check. */
 export const checkActorId = (claimId: string): string => `check:${claimId}`
@@ -290,10 +336,22 @@ export const challengerMachine = setup({
   types: {
     input: {} as ChallengerComponents,
     context: {} as ChallengerContext,
-    events: {} as BlockEvent | CheckDoneEvent,
+    events: {} as BlockEvent | CheckDoneEvent | AppealDoneEvent,
   },
-  actors: { check: claimCheckMachine },
+  actors: { check: claimCheckMachine, appeal: appealActor },
   actions: {
+    /** Appeal each verifier's 'owner' on a challenge this node opened, once, while the window is open. */
+    appealOwnerVerdicts: enqueueActions(({ context, enqueue }) => {
+      const c = context.components
+      if (!appeals(c)) return
+      let appealed = context.appealed
+      for (const ch of c.chain.appealable(c.key.address)) {
+        if (appealed.has(ch.id) || context.height > ch.deadline) continue
+        appealed = remembered(appealed, ch.id, true)
+        enqueue.spawnChild('appeal', { id: appealActorId(ch.id), input: { components: c, challengeId: ch.id } })
+      }
+      if (appealed !== context.appealed) enqueue.assign({ appealed })
+    }),
     /** Start checks from the head of the queue while fewer than `PARALLEL_CHECKS` run (an aggregate also in a reserved slot). */
     startChecks: enqueueActions(({ context, enqueue }) => {
       // Claims whose challenge period ended while they waited are dropped.
@@ -324,6 +382,7 @@ export const challengerMachine = setup({
     queue: [],
     running: new Map(),
     challenged: new Map(),
+    appealed: new Map(),
   }),
   initial: 'scanning',
   states: {
@@ -346,23 +405,33 @@ export const challengerMachine = setup({
               }
             }),
             'startChecks',
+            'appealOwnerVerdicts',
           ],
         },
-        'xstate.done.actor.*': {
-          actions: [
-            assign(({ context, event }) => {
-              const { claimId, outcome, reason } = event.output
-              return {
-                running: forgotten(context.running, claimId),
-                // A check that failed is forgotten: the claim is collected again at a later block.
-                collected: outcome === 'failed' ? forgotten(context.collected, claimId) : context.collected,
-                challenged:
-                  outcome === 'challenged' ? remembered(context.challenged, claimId, reason) : context.challenged,
-              }
-            }),
-            'startChecks',
-          ],
-        },
+        'xstate.done.actor.*': [
+          {
+            guard: ({ event }) => isAppealDone(event),
+            actions: ({ context, event }) => {
+              const { challengeId, code, log } = (event as AppealDoneEvent).output
+              context.components.logger.info({ challenge: challengeId, code, log }, "appealed the verifier's 'owner'")
+            },
+          },
+          {
+            actions: [
+              assign(({ context, event }) => {
+                const { claimId, outcome, reason } = (event as CheckDoneEvent).output
+                return {
+                  running: forgotten(context.running, claimId),
+                  // A check that failed is forgotten: the claim is collected again at a later block.
+                  collected: outcome === 'failed' ? forgotten(context.collected, claimId) : context.collected,
+                  challenged:
+                    outcome === 'challenged' ? remembered(context.challenged, claimId, reason) : context.challenged,
+                }
+              }),
+              'startChecks',
+            ],
+          },
+        ],
       },
     },
   },

@@ -34,7 +34,7 @@ export interface MetricsScrape {
 }
 
 const CLAIM_STATUSES: readonly ClaimStatus[] = ['revealed', 'accepted', 'flagged', 'challenged', 'slashed']
-const CHALLENGE_LEVELS = ['l2', 'l3'] as const
+const CHALLENGE_LEVELS = ['l2', 'appealable', 'l3'] as const
 
 /** Block intervals (s): from well under a local testnet's block time to a stalled chain's. */
 const BLOCK_INTERVAL_BUCKETS_SECONDS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120]
@@ -116,7 +116,7 @@ export class NodePrometheus {
     })
     new Gauge({
       name: 'r3mes_open_challenges',
-      help: 'Challenges open on chain, by level (l2: one seated verifier, l3: the arbiter panel)',
+      help: 'Challenges open on chain, by level (l2: one seated verifier, appealable: its owner verdict open to appeal, l3: the arbiter panel)',
       labelNames: ['level'] as const,
       registers: [registry],
       collect() {

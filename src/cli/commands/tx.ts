@@ -176,6 +176,9 @@ Actions:
                                            when they are not the account key's)
   challenge <claimId> [--bond AMOUNT] [--trace CID]
                                            dispute a miner's claim (bond: the chain's least)
+  appeal <challengeId> [--bond AMOUNT]     take a verifier's 'owner' on your challenge to an
+                                           arbiter panel, with a second bond (within
+                                           appealBlocks of the answer)
   propose param <name> <value> [...]       propose parameter changes (values as
                                            \`r3mes query params\` shows them)
   propose dataset <cid> <name> <shards>    propose a training data set

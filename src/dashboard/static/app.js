@@ -151,7 +151,13 @@ function drawDisputes(disputes) {
           `${short(d.claimId)}${d.kind === 'availability' ? ' (availability)' : ''}`,
           who(d.owner),
           `${who(d.challenger)} (${tokens(d.bond)})`,
-          d.stage === 'l2' ? `L2, attempt ${d.attempt}` : d.stage === 'l3' ? 'L3 panel' : d.stage,
+          d.stage === 'l2'
+            ? `L2, attempt ${d.attempt}`
+            : d.stage === 'l3'
+              ? 'L3 panel'
+              : d.stage === 'appealable'
+                ? 'open to appeal'
+                : d.stage,
           who(d.verifier),
           d.panel.map((p) => `${who(p)}${d.votes[p] ? `: ${d.votes[p]}` : ''}`).join(', ') || '–',
           d.outcome ?? 'open',

@@ -21,7 +21,7 @@ import {
   type StepTraceIndex,
   stepLeaf,
 } from '../../../src/actors/training/step-trace.ts'
-import type { Claim } from '../../../src/chain/state.ts'
+import type { Challenge, Claim } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
 import { cidOf } from '../../../src/codec/cid.ts'
 import { DeadlineError } from '../../../src/runtime/clock.ts'
@@ -55,7 +55,13 @@ const CLAIMS = [
   claim('mine', 'accepted', SELF),
 ]
 
-function harness(verdicts: Record<string, () => Promise<Recheck>>) {
+interface HarnessOptions {
+  /** What `chain.appealable` answers: challenges whose verifier answered 'owner'. */
+  readonly appealable?: readonly Pick<Challenge, 'id' | 'claimId' | 'challenger' | 'stage' | 'deadline'>[]
+  readonly misbehaviours?: readonly string[]
+}
+
+function harness(verdicts: Record<string, () => Promise<Recheck>>, options: HarnessOptions = {}) {
   const sent: Msg[] = []
   const stored = new Map<string, Uint8Array>()
   const announced: { subnet: number; cids: readonly string[] }[] = []
@@ -69,6 +75,7 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>) {
       claims: (window: number) => (window === 1 ? CLAIMS : []),
       openAggregations: () => [],
       params: { baseReward: 10n, bondMultiple: 10 },
+      appealable: (address: string) => (options.appealable ?? []).filter((c) => c.challenger === address),
     },
     tx: {
       send: async (msg: Msg) => {
@@ -91,7 +98,7 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>) {
     key: { address: SELF },
     metrics,
     logger: silentLogger,
-    misbehaviours: new Set(),
+    misbehaviours: new Set(options.misbehaviours ?? []),
     challengeFraction: 1,
   } as unknown as ChallengerComponents
   const machine = challengerMachine.provide({
@@ -237,6 +244,39 @@ describe('actors: challenger role machine', () => {
     }
     await h.block(22)
     assert.deepEqual(h.checks, ['wrong', 'right', 'agg/1/0', 'slow'], 'a freed slot goes to the submission waiting')
+  })
+
+  const OWNER_ANSWERED = [
+    { id: 'ch-3', claimId: 'wrong', challenger: SELF, stage: 'appealable' as const, deadline: 24 },
+    { id: 'ch-4', claimId: 'slow', challenger: SELF, stage: 'appealable' as const, deadline: 19 },
+  ]
+  const allRight = {
+    wrong: async () => ({ honest: true, reason: '' }),
+    right: async () => ({ honest: true, reason: '' }),
+    slow: async () => ({ honest: true, reason: '' }),
+  }
+
+  it("appeals a verifier's 'owner' on its own challenge once, with the least bond, while the window is open", async () => {
+    const h = harness(allRight, { appealable: OWNER_ANSWERED })
+    await h.block(20)
+    await h.block(21)
+    assert.deepEqual(
+      h.sent.filter((m) => m.type === 'appeal'),
+      [{ type: 'appeal', challengeId: 'ch-3', bond: 100n }],
+      'ch-3 once; ch-4’s window closed at height 19',
+    )
+  })
+
+  it('a griefing challenger or an accomplice never appeals', async () => {
+    for (const misbehaviour of ['griefingChallenger', 'withholdAndChallenge']) {
+      const h = harness(allRight, { appealable: OWNER_ANSWERED, misbehaviours: [misbehaviour] })
+      await h.block(20)
+      assert.deepEqual(
+        h.sent.filter((m) => m.type === 'appeal'),
+        [],
+        misbehaviour,
+      )
+    }
   })
 
   it('does not check again a claim whose challenge period is over', async () => {

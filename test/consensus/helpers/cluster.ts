@@ -55,6 +55,7 @@ export class Cluster {
         this.sent[me]?.push(m)
         deliver(Number(peer.slice(1)), m)
       },
+      peers: () => this.nodes.map((_, i) => `v${i}`).filter((_, i) => i !== me),
     }
   }
 

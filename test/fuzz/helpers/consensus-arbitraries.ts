@@ -84,6 +84,7 @@ export const message: fc.Arbitrary<ConsensusMessage> = fc.oneof(
   rec({ kind: fc.constant('evidence' as const), evidence }),
   rec({ kind: fc.constant('txs' as const), txs }),
   rec({ kind: fc.constant('status' as const), height }),
+  rec({ kind: fc.constant('status' as const), height, proposalRound: fc.nat({ max: 1000 }) }),
 )
 
 export const input: fc.Arbitrary<ConsensusInput> = fc.oneof(

@@ -38,6 +38,16 @@ describe('r3mes tx messages', () => {
       claimId: 'c',
       bond: 6_000_000_000n,
     })
+    assert.deepEqual(planTx('appeal', ['ch-7'], {}).build(params), {
+      type: 'appeal',
+      challengeId: 'ch-7',
+      bond: localTestnetParams.baseReward * BigInt(localTestnetParams.bondMultiple),
+    })
+    assert.deepEqual(planTx('appeal', ['ch-7'], { bond: '6000' }).build(params), {
+      type: 'appeal',
+      challengeId: 'ch-7',
+      bond: 6_000_000_000n,
+    })
     assert.deepEqual(planTx('propose', ['param', 'minFee', '20000', 'windowBlocks', '12'], {}).build(params), {
       type: 'propose',
       content: { kind: 'params', changes: { minFee: '20000', windowBlocks: 12 } },
@@ -64,6 +74,8 @@ describe('r3mes tx messages', () => {
     assert.throws(() => planTx('propose', ['dataset', 'nocid', 'n', '1'], {}), /must be named by its CID/)
     assert.throws(() => planTx('propose', ['budget'], {}), /takes 'param <name> <value>…' or 'dataset/)
     assert.throws(() => planTx('challenge', ['c'], { trace: 'nocid' }), /--trace must be the CID/)
+    assert.throws(() => planTx('appeal', [], {}), /r3mes tx appeal takes <challengeId>; got 0 argument/)
+    assert.throws(() => planTx('appeal', ['x'.repeat(33)], {}), /the challenge id must be 1 to 32 characters/)
     assert.throws(() => planTx('register', ['miner'], { subnet: '1024' }), /--subnet must be an integer in \[0, 1023\]/)
   })
 })
