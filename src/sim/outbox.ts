@@ -3,10 +3,10 @@
  * (src/actors/tx-sender.ts) sends them: up to TX_MAX_IN_FLIGHT at once with consecutive nonces
  * ahead of the chain's, signed again from the chain's nonce when one before them was rejected or
  * given up, checked against the sender's copy of the chain first (a refusal there settles it at
- * once, or waits while others are in flight), sent again after RESEND_AFTER_BLOCKS and the first
- * in line given up after GIVE_UP_AFTER_BLOCKS. Unlike TxSender, the queue is ordered: answers whose lateness is
- * penalized go first, then by the last block each may reach, and one that can no longer reach
- * its block is dropped unsent.
+ * once, or waits while others are in flight), sent again after RESEND_AFTER_BLOCKS (and once
+ * when one before it lands) and the first in line given up after GIVE_UP_AFTER_BLOCKS. Unlike
+ * TxSender, the queue is ordered: answers whose lateness is penalized go first, then by the last
+ * block each may reach, and one that can no longer reach its block is dropped unsent.
  */
 import { TxCode } from '../chain/errors.ts'
 import type { KeyPair } from '../chain/keys.ts'
@@ -111,9 +111,10 @@ export class Outbox {
 
   /**
    * Block `height` carried these results (by transaction id): settle those in flight it
-   * carried, give up the first in line when it is overdue, send again those due, sign again from
-   * the chain's nonce those whose nonces no longer run on from it, then sign and send from the
-   * queue up to its maximum in flight (TX_MAX_IN_FLIGHT unless told). Returns what settled and the bytes to send, in nonce order.
+   * carried, give up the first in line when it is overdue, sign again from the chain's nonce
+   * those whose nonces no longer run on from it, send again those due, then sign and send from
+   * the queue up to its maximum in flight (TX_MAX_IN_FLIGHT unless told). Returns what settled
+   * and the bytes to send, in nonce order.
    */
   step(
     state: ChainState,
