@@ -20,7 +20,7 @@
  * `verifierTicket` to learn whether it is selected and to get the proof it sends.
  */
 import { fromHex, toHex } from '../codec/bytes.ts'
-import { vrfProofToHash, vrfProve } from '../codec/vrf.ts'
+import { type VrfSecret, vrfOutput, vrfProofToHash, vrfProve } from '../codec/vrf.ts'
 import type { Params } from './params.ts'
 
 /** What the chain fixes for one L2 attempt (the `verifier-draws` query answers it). */
@@ -76,7 +76,7 @@ export function betterTicket(
  * query (its stake and the total, both as fixed when the attempt opened).
  */
 export function verifierTicket(
-  secretKey: Uint8Array,
+  secretKey: Uint8Array | VrfSecret,
   draw: VerifierDraw,
   stake: bigint,
   totalStake: bigint,
@@ -89,6 +89,22 @@ export function verifierTicket(
     proof: toHex(proof),
     beta: toHex(beta),
   }
+}
+
+/**
+ * Whether a verifier is selected, and its beta, without the proof: the same answer as
+ * `verifierTicket` at a third of its cost, for a verifier that builds the proof only when it
+ * claims the seat.
+ */
+export function verifierLot(
+  secretKey: Uint8Array | VrfSecret,
+  draw: VerifierDraw,
+  stake: bigint,
+  totalStake: bigint,
+  params: Pick<Params, 'verifierExpectedCount'>,
+): Omit<VerifierTicket, 'proof'> {
+  const beta = vrfOutput(secretKey, verifierAlpha(draw))
+  return { selected: isSelected(beta, stake, totalStake, params.verifierExpectedCount), beta: toHex(beta) }
 }
 
 /** The beta of a hex ticket already checked by the chain (stored on the challenge). */

@@ -72,21 +72,29 @@ function challenge(points: Point[]): bigint {
   return leToInt(sha512(...parts).subarray(0, C_LEN))
 }
 
-interface Expanded {
+/**
+ * A secret key expanded as RFC 8032 §5.1.5 does (the scalar x, the nonce prefix, the public
+ * key). Expanding costs a base-point multiplication; a key that evaluates many inputs keeps it.
+ */
+export interface VrfSecret {
   readonly x: bigint
   readonly prefix: Uint8Array
   readonly publicKey: Uint8Array
 }
 
-function expand(secretKey: Uint8Array): Expanded {
+export function vrfSecretOf(secretKey: Uint8Array): VrfSecret {
   assert(secretKey.length === 32, 'VRF secret key must be 32 bytes')
   const ext = ed25519.utils.getExtendedPublicKey(secretKey)
   return { x: ext.scalar, prefix: ext.prefix, publicKey: ext.pointBytes }
 }
 
+function expanded(key: Uint8Array | VrfSecret): VrfSecret {
+  return key instanceof Uint8Array ? vrfSecretOf(key) : key
+}
+
 /** ECVRF_prove (RFC 9381 §5.1): pi = Gamma ‖ c (16 bytes) ‖ s (32 bytes). */
-export function vrfProve(secretKey: Uint8Array, alpha: Uint8Array): Uint8Array {
-  const { x, prefix, publicKey } = expand(secretKey)
+export function vrfProve(secretKey: Uint8Array | VrfSecret, alpha: Uint8Array): Uint8Array {
+  const { x, prefix, publicKey } = expanded(secretKey)
   const h = encodeToCurve(publicKey, alpha)
   const hBytes = h.toBytes()
   const gamma = h.multiply(x)
@@ -120,7 +128,21 @@ function decodeProof(pi: Uint8Array): DecodedProof | undefined {
 export function vrfProofToHash(pi: Uint8Array): Uint8Array | undefined {
   const d = decodeProof(pi)
   if (d === undefined) return undefined
-  return sha512(Uint8Array.of(SUITE, 0x03), d.gamma.multiplyUnsafe(COFACTOR).toBytes(), Uint8Array.of(0x00))
+  return gammaToHash(d.gamma)
+}
+
+function gammaToHash(gamma: Point): Uint8Array {
+  return sha512(Uint8Array.of(SUITE, 0x03), gamma.multiplyUnsafe(COFACTOR).toBytes(), Uint8Array.of(0x00))
+}
+
+/**
+ * The output beta of `vrfProve(secretKey, alpha)` without the proof: beta depends on Gamma
+ * = x·H alone, so it costs one of the proof's three secret-scalar multiplications. For a holder
+ * that needs the proof only when beta is worth showing (a verifier not drawn sends nothing).
+ */
+export function vrfOutput(secretKey: Uint8Array | VrfSecret, alpha: Uint8Array): Uint8Array {
+  const { x, publicKey } = expanded(secretKey)
+  return gammaToHash(encodeToCurve(publicKey, alpha).multiply(x))
 }
 
 /**

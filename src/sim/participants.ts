@@ -23,10 +23,11 @@ import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Claim, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
 import { unavailableBitmap } from '../chain/unavailable-bitmap.ts'
-import { betaBytes, betterTicket, verifierTicket } from '../chain/verifier-draw.ts'
+import { betaBytes, betterTicket, verifierLot, verifierTicket } from '../chain/verifier-draw.ts'
 import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
+import { type VrfSecret, vrfSecretOf } from '../codec/vrf.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { type CostModel, expectedCid, gradientCid, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
 import { adapterCidOf, type MisbehaviourModels } from './misbehaviours.ts'
@@ -94,6 +95,8 @@ export class Participants {
   readonly #aggregatesSeen = new Set<string>()
   readonly cheats = new Map<string, CheatRecord>()
   readonly stats: ParticipantStats = { applied: new Map(), refused: new Map(), latenciesMs: [] }
+  /** Each verifier's key, expanded once: it evaluates a ticket for every attempt. */
+  readonly #vrfSecrets = new Map<string, VrfSecret>()
   #state: ChainState | undefined
   #check: PreCheck | undefined
   #height = 0
@@ -109,6 +112,7 @@ export class Participants {
       if (!this.#outboxes.has(k.address))
         this.#outboxes.set(k.address, new Outbox(k, init.chainId, init.fee, init.txsInFlight))
     }
+    for (const v of init.verifiers) this.#vrfSecrets.set(v.address, vrfSecretOf(v.secretKey))
   }
 
   /** Transactions still waiting for a block, over all accounts. */
@@ -325,23 +329,28 @@ export class Participants {
         const tag = `${c.id}/${c.attempt}/${v.address}`
         if (this.#height < c.claimUntil && !this.#started.has(`claim/${tag}`)) {
           this.#started.add(`claim/${tag}`)
-          const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
+          const secret = this.#vrfSecrets.get(v.address) as VrfSecret
+          // Most verifiers are not drawn: beta alone tells, and the proof is built only for a claim.
+          const lot = verifierLot(secret, drawOf(c), stake, c.eligibleStake, state.params)
           // A seat already held with a better ticket is not worth a transaction the chain refuses.
           const seat =
             c.verifier === null || c.verifierBeta === null
               ? undefined
               : { beta: betaBytes(c.verifierBeta), stake: c.eligible[c.verifier] as bigint, address: c.verifier }
-          const mine = { beta: betaBytes(ticket.beta), stake, address: v.address }
-          if (ticket.selected && (seat === undefined || betterTicket(mine, seat)))
+          const mine = { beta: betaBytes(lot.beta), stake, address: v.address }
+          if (lot.selected && (seat === undefined || betterTicket(mine, seat))) {
+            const ticket = verifierTicket(secret, drawOf(c), stake, c.eligibleStake, state.params)
             this.#push(
               v.address,
               { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof },
               { lastHeight: c.claimUntil },
             )
+          }
         }
         if (c.verifier === v.address && this.#height >= c.claimUntil && !this.#started.has(`answer/${tag}`)) {
           this.#started.add(`answer/${tag}`)
-          const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
+          const secret = this.#vrfSecrets.get(v.address) as VrfSecret
+          const ticket = verifierTicket(secret, drawOf(c), stake, c.eligibleStake, state.params)
           const honest = rightfulCid(state, claim) === claim.cid ? 'owner' : 'challenger'
           const verdict = this.#init.misbehaviours?.verifierVerdict(v.address, claim, honest) ?? honest
           this.#push(

@@ -4,7 +4,7 @@ import { drawOf } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Challenge } from '../../src/chain/state.ts'
 import { commitmentOf } from '../../src/chain/tx.ts'
-import { betterTicket, isSelected, verifierAlpha, verifierTicket } from '../../src/chain/verifier-draw.ts'
+import { betterTicket, isSelected, verifierAlpha, verifierLot, verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
 import { vrfVerify } from '../../src/codec/vrf.ts'
@@ -70,6 +70,16 @@ describe('chain/verifier-draw: stake-weighted VRF sortition of L2 verifiers', ()
     assert.equal(toHex(checked as Uint8Array), t.beta)
     const other = verifierTicket(v.secretKey, { ...draw, attempt: 3 }, 10n, 10n, { verifierExpectedCount: 1 })
     assert.notEqual(other.beta, t.beta, 'each attempt is a fresh draw')
+    for (const [stake, total] of [
+      [10n, 10n],
+      [1n, 1000n],
+      [3n, 40n],
+    ] as const)
+      for (const d of [draw, { ...draw, attempt: 3 }]) {
+        const ticket = verifierTicket(v.secretKey, d, stake, total, { verifierExpectedCount: 2 })
+        const lot = verifierLot(v.secretKey, d, stake, total, { verifierExpectedCount: 2 })
+        assert.deepEqual(lot, { selected: ticket.selected, beta: ticket.beta }, 'the lot is the ticket less its proof')
+      }
   })
 })
 

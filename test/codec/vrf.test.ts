@@ -4,7 +4,7 @@ import { ed25519 } from '@noble/curves/ed25519.js'
 import { keyPairFromSeed } from '../../src/chain/keys.ts'
 import { sortition } from '../../src/chain/sortition.ts'
 import { toHex } from '../../src/codec/bytes.ts'
-import { encodeToCurve, vrfProofToHash, vrfProve, vrfVerify } from '../../src/codec/vrf.ts'
+import { encodeToCurve, vrfOutput, vrfProofToHash, vrfProve, vrfSecretOf, vrfVerify } from '../../src/codec/vrf.ts'
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'))
 const le = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).reverse().toString('hex') || '0'}`)
@@ -64,6 +64,10 @@ describe('codec/vrf: ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381)', () => {
       const pi = vrfProve(hex(v.sk), hex(v.alpha))
       assert.equal(toHex(pi), v.pi)
       assert.equal(toHex(vrfProofToHash(pi) as Uint8Array), v.beta)
+      assert.equal(toHex(vrfOutput(hex(v.sk), hex(v.alpha))), v.beta, 'beta without the proof')
+      const secret = vrfSecretOf(hex(v.sk))
+      assert.equal(toHex(vrfProve(secret, hex(v.alpha))), v.pi, 'a kept expanded key proves the same')
+      assert.equal(toHex(vrfOutput(secret, hex(v.alpha))), v.beta)
       assert.equal(toHex(vrfVerify(hex(v.pk), hex(v.alpha), hex(v.pi)) as Uint8Array), v.beta)
       // Intermediates: the secret scalar x, the nonce k = SHA-512(prefix ‖ H) mod q, U = k·B, V = k·H.
       const ext = ed25519.utils.getExtendedPublicKey(hex(v.sk))
