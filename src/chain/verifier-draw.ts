@@ -94,16 +94,17 @@ export function verifierTicket(
 /**
  * Whether a verifier is selected, and its beta, without the proof: the same answer as
  * `verifierTicket` at a third of its cost, for a verifier that builds the proof only when it
- * claims the seat.
+ * claims the seat. `output` computes beta (`vrfOutput`, or an equal faster one).
  */
 export function verifierLot(
-  secretKey: Uint8Array | VrfSecret,
+  secret: VrfSecret,
   draw: VerifierDraw,
   stake: bigint,
   totalStake: bigint,
   params: Pick<Params, 'verifierExpectedCount'>,
+  output: (secret: VrfSecret, alpha: Uint8Array) => Uint8Array = vrfOutput,
 ): Omit<VerifierTicket, 'proof'> {
-  const beta = vrfOutput(secretKey, verifierAlpha(draw))
+  const beta = output(secret, verifierAlpha(draw))
   return { selected: isSelected(beta, stake, totalStake, params.verifierExpectedCount), beta: toHex(beta) }
 }
 

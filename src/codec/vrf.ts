@@ -78,6 +78,8 @@ function challenge(points: Point[]): bigint {
  */
 export interface VrfSecret {
   readonly x: bigint
+  /** The clamped scalar bytes x is reduced from (≡ x modulo the group order). */
+  readonly head: Uint8Array
   readonly prefix: Uint8Array
   readonly publicKey: Uint8Array
 }
@@ -85,7 +87,7 @@ export interface VrfSecret {
 export function vrfSecretOf(secretKey: Uint8Array): VrfSecret {
   assert(secretKey.length === 32, 'VRF secret key must be 32 bytes')
   const ext = ed25519.utils.getExtendedPublicKey(secretKey)
-  return { x: ext.scalar, prefix: ext.prefix, publicKey: ext.pointBytes }
+  return { x: ext.scalar, head: ext.head, prefix: ext.prefix, publicKey: ext.pointBytes }
 }
 
 function expanded(key: Uint8Array | VrfSecret): VrfSecret {

@@ -28,6 +28,7 @@ import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windo
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import { type VrfSecret, vrfSecretOf } from '../codec/vrf.ts'
+import { vrfOutputX25519 } from '../codec/vrf-output-x25519.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { type CostModel, expectedCid, gradientCid, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
 import { adapterCidOf, type MisbehaviourModels } from './misbehaviours.ts'
@@ -330,8 +331,9 @@ export class Participants {
         if (this.#height < c.claimUntil && !this.#started.has(`claim/${tag}`)) {
           this.#started.add(`claim/${tag}`)
           const secret = this.#vrfSecrets.get(v.address) as VrfSecret
-          // Most verifiers are not drawn: beta alone tells, and the proof is built only for a claim.
-          const lot = verifierLot(secret, drawOf(c), stake, c.eligibleStake, state.params)
+          // Most verifiers are not drawn: beta alone tells (by native X25519, the same bytes),
+          // and the proof is built only for a claim.
+          const lot = verifierLot(secret, drawOf(c), stake, c.eligibleStake, state.params, vrfOutputX25519)
           // A seat already held with a better ticket is not worth a transaction the chain refuses.
           const seat =
             c.verifier === null || c.verifierBeta === null

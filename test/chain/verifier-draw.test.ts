@@ -7,7 +7,7 @@ import { commitmentOf } from '../../src/chain/tx.ts'
 import { betterTicket, isSelected, verifierAlpha, verifierLot, verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
-import { vrfVerify } from '../../src/codec/vrf.ts'
+import { vrfSecretOf, vrfVerify } from '../../src/codec/vrf.ts'
 import { cid, Harness, keys } from './harness.ts'
 
 /** Deterministic stand-ins for VRF outputs: uniform 64-byte strings. */
@@ -77,7 +77,7 @@ describe('chain/verifier-draw: stake-weighted VRF sortition of L2 verifiers', ()
     ] as const)
       for (const d of [draw, { ...draw, attempt: 3 }]) {
         const ticket = verifierTicket(v.secretKey, d, stake, total, { verifierExpectedCount: 2 })
-        const lot = verifierLot(v.secretKey, d, stake, total, { verifierExpectedCount: 2 })
+        const lot = verifierLot(vrfSecretOf(v.secretKey), d, stake, total, { verifierExpectedCount: 2 })
         assert.deepEqual(lot, { selected: ticket.selected, beta: ticket.beta }, 'the lot is the ticket less its proof')
       }
   })
