@@ -28,6 +28,15 @@ export interface MempoolInit {
   maxTxBytes?: number
   /** How many committed tx hashes to remember against replays. @default 100_000 */
   committedCacheSize?: number
+  /**
+   * A tx's key: its hex SHA-256. A caller that hands the same bytes object to many mempools
+   * (the simulator) passes one that remembers it. @default hex SHA-256 of the bytes
+   */
+  txKey?: (tx: Uint8Array) => string
+}
+
+function hexSha256(tx: Uint8Array): string {
+  return toHex(sha256(tx))
 }
 
 export class Mempool {
@@ -36,6 +45,7 @@ export class Mempool {
   readonly maxTxBytes: number
   readonly #committedCacheSize: number
   readonly #app: Pick<Application, 'checkTx'>
+  readonly #txKey: (tx: Uint8Array) => string
   readonly #txs = new Map<string, Uint8Array>()
   readonly #committed = new Set<string>()
   /** Hashes of txs the application refused since the last block, oldest first. */
@@ -48,6 +58,7 @@ export class Mempool {
     this.maxBytes = init.maxBytes ?? MAX_MEMPOOL_BYTES
     this.maxTxBytes = init.maxTxBytes ?? MAX_MEMPOOL_TX_BYTES
     this.#committedCacheSize = init.committedCacheSize ?? MEMPOOL_COMMITTED_CACHE_SIZE
+    this.#txKey = init.txKey ?? hexSha256
     if (this.maxTxs <= 0 || this.maxBytes <= 0 || this.maxTxBytes <= 0)
       throw new InvalidArgumentError('mempool bounds must be positive')
   }
@@ -64,7 +75,7 @@ export class Mempool {
   add(tx: Uint8Array): void {
     if (tx.byteLength === 0 || tx.byteLength > this.maxTxBytes)
       throw new TxRejectedError('size out of bounds', { sizeBytes: tx.byteLength }, true)
-    const key = toHex(sha256(tx))
+    const key = this.#txKey(tx)
     if (this.#txs.has(key) || this.#committed.has(key)) throw new TxRejectedError('duplicate')
     if (this.#refused.has(key)) throw new TxRejectedError('refused before', {}, true)
     if (this.#txs.size >= this.maxTxs) throw new TxRejectedError('mempool full (count)')
@@ -99,7 +110,7 @@ export class Mempool {
     // The new state may make a refused tx valid (an account funded, a nonce reached).
     this.#refused.clear()
     for (const tx of committedTxs) {
-      const key = toHex(sha256(tx))
+      const key = this.#txKey(tx)
       const held = this.#txs.get(key)
       if (held !== undefined) {
         this.#txs.delete(key)

@@ -43,9 +43,9 @@ import type { ChainState } from '../chain/state.ts'
 import type { StateChanges, Table } from '../chain/store.ts'
 import { decodeTx } from '../chain/tx.ts'
 import { bytesEqual, toHex } from '../codec/bytes.ts'
-import { sha256 } from '../codec/hash.ts'
 import { BoundedMemo } from '../runtime/bounded-memo.ts'
 import { R3mesError } from '../runtime/errors.ts'
+import { txIdOf } from './tx-ids.ts'
 
 /** Check results kept (by height, transaction and the sender's reserved nonce): a few blocks' worth of mempool traffic. */
 const CHECK_MEMO_ENTRIES = 200_000
@@ -179,7 +179,7 @@ export class SharedExecution {
 
   /** `bytes` checked at `height` for a mempool whose reserved next nonces are `pendingNonce`. */
   check(height: number, bytes: Uint8Array, pendingNonce: ReadonlyMap<string, number>): CheckOutcome {
-    const id = toHex(sha256(bytes))
+    const id = txIdOf(bytes)
     const decoded = this.#decoded.getOrCompute(id, () => {
       try {
         const tx = decodeTx(bytes, bytes.byteLength)

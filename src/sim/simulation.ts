@@ -44,6 +44,7 @@ import { skewedClock, throughSlowDisk } from './node-faults.ts'
 import { Participants } from './participants.ts'
 import { SharedBlocks } from './shared-blocks.ts'
 import { SharedChainView, SharedExecution } from './shared-execution.ts'
+import { txIdOf } from './tx-ids.ts'
 import { misbehavingTransport } from './validator-misbehaviours.ts'
 
 export interface SimulationOptions {
@@ -454,7 +455,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       privval: new PrivValidator(signer, new MemoryLastSignedStore()),
       wal: new MemoryWal(),
       app: timedApp,
-      mempool: new Mempool(timedApp),
+      mempool: new Mempool(timedApp, { txKey: txIdOf }),
       evidencePool: new EvidencePool(consensus.chainId, validatorSet),
       blockStore,
       stateStore: new MemoryStateStore(),
