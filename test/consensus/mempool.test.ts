@@ -46,6 +46,23 @@ describe('Mempool and the key-value application', () => {
     assert.throws(() => pool.add(tx('a=1')), /duplicate/)
   })
 
+  it('keys txs with the txKey it is given, for duplicates and commits alike', () => {
+    const keyed: string[] = []
+    const pool = new Mempool(new KvApplication(), {
+      txKey: (t) => {
+        const key = new TextDecoder().decode(t).split('=')[0] as string
+        keyed.push(key)
+        return key
+      },
+    })
+    pool.add(tx('a=1'))
+    assert.throws(() => pool.add(tx('a=2')), /duplicate/, 'the same key is the same tx')
+    pool.add(tx('b=1'))
+    pool.update([tx('b=9')])
+    assert.equal(pool.size, 1)
+    assert.deepEqual(keyed, ['a', 'a', 'b', 'b'])
+  })
+
   it('the application executes blocks in order into a deterministic app hash, and answers queries', () => {
     const block = (height: number, txs: string[]) =>
       ({
