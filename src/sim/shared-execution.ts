@@ -189,7 +189,12 @@ export class SharedExecution {
       }
     })
     const reserved = decoded === null ? undefined : pendingNonce.get(decoded.sender)
-    const key = `${height}:${id}:${reserved ?? '-'}`
+    // The chain reads a reservation only as the nonce it expects (the reserved one, else the
+    // account's own), so checks expecting the same nonce share a result: a client's pre-check
+    // with its next nonce and a mempool holding nothing of that sender, say. The account's own
+    // is read only at the height on show (behind it, a read would cost a revert): elsewhere '-'.
+    const expected = reserved ?? (decoded === null ? undefined : this.#ownNonceOnShow(height, decoded.sender))
+    const key = `${height}:${id}:${expected ?? '-'}`
     this.stats.checks++
     let result = this.#checks.get(key)
     if (result === undefined) {
@@ -197,6 +202,12 @@ export class SharedExecution {
       this.#checks.set(key, result)
     } else this.stats.checkHits++
     return { result, id, tx: decoded }
+  }
+
+  /** The account's nonce, when `height` is the one on show; 'none' for no account. */
+  #ownNonceOnShow(height: number, address: string): number | 'none' | undefined {
+    if (height !== this.#showing) return undefined
+    return this.chain.state.accounts.get(address)?.nonce ?? 'none'
   }
 
   #gone(height: number): SharedExecutionError {
