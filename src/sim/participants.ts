@@ -90,6 +90,8 @@ export class Participants {
   readonly #wrong = new Set<string>()
   /** Wrong submissions with a challenge on its way into a block. */
   readonly #challenging = new Set<string>()
+  /** Challenges sent by honest challengers so far: whose turn the next one is. */
+  #challengesSent = 0
   /** Aggregate claims the challengers have looked at. */
   readonly #aggregatesSeen = new Set<string>()
   readonly cheats = new Map<string, CheatRecord>()
@@ -282,8 +284,10 @@ export class Participants {
         continue
       }
       if (claim.status === 'challenged' || this.#challenging.has(id)) continue
-      // Never a challenger that owns the claim (the chain refuses self-challenges), nor a misbehaving one.
-      const who = this.#init.challengers.find((c) => c.address !== claim.owner && !this.#misbehaving(c.address))
+      // Never a challenger that owns the claim (the chain refuses self-challenges), nor a
+      // misbehaving one; the honest ones take wrong claims in turn, so their transactions share the load.
+      const able = this.#init.challengers.filter((c) => c.address !== claim.owner && !this.#misbehaving(c.address))
+      const who = able[this.#challengesSent++ % Math.max(1, able.length)]
       if (who === undefined) continue
       this.#challenging.add(id)
       const done = (): void => {
