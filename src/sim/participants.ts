@@ -23,7 +23,7 @@ import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Claim, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
 import { unavailableBitmap } from '../chain/unavailable-bitmap.ts'
-import { betaBytes, betterTicket, verifierTicket } from '../chain/verifier-draw.ts'
+import { betaBytes, betterTicket, isVerifierSelected, verifierTicket } from '../chain/verifier-draw.ts'
 import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
@@ -329,19 +329,22 @@ export class Participants {
         const tag = `${c.id}/${c.attempt}/${v.address}`
         if (this.#height < c.claimUntil && !this.#started.has(`claim/${tag}`)) {
           this.#started.add(`claim/${tag}`)
-          const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
-          // A seat already held with a better ticket is not worth a transaction the chain refuses.
-          const seat =
-            c.verifier === null || c.verifierBeta === null
-              ? undefined
-              : { beta: betaBytes(c.verifierBeta), stake: c.eligible[c.verifier] as bigint, address: c.verifier }
-          const mine = { beta: betaBytes(ticket.beta), stake, address: v.address }
-          if (ticket.selected && (seat === undefined || betterTicket(mine, seat)))
-            this.#push(
-              v.address,
-              { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof },
-              { lastHeight: c.claimUntil },
-            )
+          // The output decides; the proof (three times the work) only for a ticket that selects.
+          if (isVerifierSelected(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)) {
+            const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
+            // A seat already held with a better ticket is not worth a transaction the chain refuses.
+            const seat =
+              c.verifier === null || c.verifierBeta === null
+                ? undefined
+                : { beta: betaBytes(c.verifierBeta), stake: c.eligible[c.verifier] as bigint, address: c.verifier }
+            const mine = { beta: betaBytes(ticket.beta), stake, address: v.address }
+            if (ticket.selected && (seat === undefined || betterTicket(mine, seat)))
+              this.#push(
+                v.address,
+                { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof },
+                { lastHeight: c.claimUntil },
+              )
+          }
         }
         if (c.verifier === v.address && this.#height >= c.claimUntil && !this.#started.has(`answer/${tag}`)) {
           this.#started.add(`answer/${tag}`)

@@ -4,7 +4,13 @@ import { drawOf } from '../../src/chain/game.ts'
 import type { KeyPair } from '../../src/chain/keys.ts'
 import type { Challenge } from '../../src/chain/state.ts'
 import { commitmentOf } from '../../src/chain/tx.ts'
-import { betterTicket, isSelected, verifierAlpha, verifierTicket } from '../../src/chain/verifier-draw.ts'
+import {
+  betterTicket,
+  isSelected,
+  isVerifierSelected,
+  verifierAlpha,
+  verifierTicket,
+} from '../../src/chain/verifier-draw.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
 import { vrfVerify } from '../../src/codec/vrf.ts'
@@ -21,6 +27,17 @@ describe('chain/verifier-draw: stake-weighted VRF sortition of L2 verifiers', ()
       assert.ok(isSelected(beta(i), 50n, 100n, 2), 'two equal verifiers, expected 2')
     }
     assert.equal(isSelected(beta(0), 0n, 100n, 5), false, 'no stake, never')
+  })
+
+  it('a ticket selects exactly when its output alone says so (no proof made for the rest)', () => {
+    const draw = { challengeId: 'ch-7', seed: toHex(sha256('seed')), attempt: 1 }
+    let selected = 0
+    for (const key of keys('draw-verifier', 60)) {
+      const ticket = verifierTicket(key.secretKey, draw, 10n, 200n, { verifierExpectedCount: 3 })
+      assert.equal(isVerifierSelected(key.secretKey, draw, 10n, 200n, { verifierExpectedCount: 3 }), ticket.selected)
+      if (ticket.selected) selected++
+    }
+    assert.ok(selected > 0 && selected < 60, `${selected} of 60 selected: both answers were checked`)
   })
 
   it('selects `expected` verifiers on average, weighted by stake, and rarely nobody', () => {
