@@ -78,10 +78,21 @@ interface Expanded {
   readonly publicKey: Uint8Array
 }
 
+/**
+ * Expanded keys by the key object (not its bytes): a verifier evaluates its ticket for every
+ * draw, and expanding costs a hash and a base-point multiplication each time. Held only as long
+ * as the key object itself.
+ */
+const expandedKeys = new WeakMap<Uint8Array, Expanded>()
+
 function expand(secretKey: Uint8Array): Expanded {
   assert(secretKey.length === 32, 'VRF secret key must be 32 bytes')
+  const known = expandedKeys.get(secretKey)
+  if (known !== undefined) return known
   const ext = ed25519.utils.getExtendedPublicKey(secretKey)
-  return { x: ext.scalar, prefix: ext.prefix, publicKey: ext.pointBytes }
+  const expanded = { x: ext.scalar, prefix: ext.prefix, publicKey: ext.pointBytes }
+  expandedKeys.set(secretKey, expanded)
+  return expanded
 }
 
 /** ECVRF_prove (RFC 9381 §5.1): pi = Gamma ‖ c (16 bytes) ‖ s (32 bytes). */
