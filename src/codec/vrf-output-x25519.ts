@@ -15,8 +15,9 @@
  */
 import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
+import { assert } from '../runtime/assert.ts'
 import { sha512 } from './hash.ts'
-import { encodeToCurve, intToLe, leToInt, type VrfSecret, vrfOutput } from './vrf.ts'
+import { encodeToCurve, intToLe, leToInt, vrfOutput } from './vrf.ts'
 
 type Point = ReturnType<typeof ed25519.Point.fromBytes>
 const Point = ed25519.Point
@@ -29,25 +30,33 @@ const X25519_SPKI_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
 
 interface NativeKey {
   readonly privateKey: KeyObject
+  /** The public key's bytes, the salt of encode_to_curve. */
+  readonly publicKey: Uint8Array
   /** A = head·B, the public key as a point. */
   readonly publicPoint: Point
 }
 
-/** Parsed keys per expanded secret: parsing DER costs as much as the multiplication. */
-const nativeKeys = new WeakMap<VrfSecret, NativeKey>()
+/**
+ * Parsed keys per secret key object: expanding the key and parsing DER cost as much as the
+ * multiplication. Held only as long as the key object itself.
+ */
+const nativeKeys = new WeakMap<Uint8Array, NativeKey>()
 
-function nativeKeyOf(secret: VrfSecret): NativeKey {
-  let key = nativeKeys.get(secret)
+function nativeKeyOf(secretKey: Uint8Array): NativeKey {
+  let key = nativeKeys.get(secretKey)
   if (key === undefined) {
+    assert(secretKey.length === 32, 'VRF secret key must be 32 bytes')
+    const ext = ed25519.utils.getExtendedPublicKey(secretKey)
     key = {
       privateKey: createPrivateKey({
-        key: Buffer.concat([X25519_PKCS8_PREFIX, secret.head]),
+        key: Buffer.concat([X25519_PKCS8_PREFIX, ext.head]),
         format: 'der',
         type: 'pkcs8',
       }),
-      publicPoint: Point.fromBytes(secret.publicKey),
+      publicKey: ext.pointBytes,
+      publicPoint: ext.point,
     }
-    nativeKeys.set(secret, key)
+    nativeKeys.set(secretKey, key)
   }
   return key
 }
@@ -78,9 +87,9 @@ function hasU(p: Point, u: bigint): boolean {
 }
 
 /** 8·Gamma for (secret, alpha), or undefined when a degenerate case leaves it to the reference. */
-function cofactorGamma(secret: VrfSecret, alpha: Uint8Array): Point | undefined {
-  const { privateKey, publicPoint } = nativeKeyOf(secret)
-  const q = encodeToCurve(secret.publicKey, alpha).multiplyUnsafe(COFACTOR)
+function cofactorGamma(secretKey: Uint8Array, alpha: Uint8Array): Point | undefined {
+  const { privateKey, publicKey, publicPoint } = nativeKeyOf(secretKey)
+  const q = encodeToCurve(publicKey, alpha).multiplyUnsafe(COFACTOR)
   const uQ = montgomeryU(q)
   const uQB = montgomeryU(q.add(Point.BASE))
   if (uQ === undefined || uQB === undefined) return undefined
@@ -101,9 +110,9 @@ function cofactorGamma(secret: VrfSecret, alpha: Uint8Array): Point | undefined 
   return undefined
 }
 
-/** `vrfOutput(secret, alpha)`, the same 64 bytes, by X25519. */
-export function vrfOutputX25519(secret: VrfSecret, alpha: Uint8Array): Uint8Array {
-  const p = cofactorGamma(secret, alpha)
-  if (p === undefined) return vrfOutput(secret, alpha)
+/** `vrfOutput(secretKey, alpha)`, the same 64 bytes, by X25519. */
+export function vrfOutputX25519(secretKey: Uint8Array, alpha: Uint8Array): Uint8Array {
+  const p = cofactorGamma(secretKey, alpha)
+  if (p === undefined) return vrfOutput(secretKey, alpha)
   return sha512(Uint8Array.of(SUITE, 0x03), p.toBytes(), Uint8Array.of(0x00))
 }

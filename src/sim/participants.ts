@@ -23,11 +23,10 @@ import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Claim, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
 import { unavailableBitmap } from '../chain/unavailable-bitmap.ts'
-import { betaBytes, betterTicket, verifierLot, verifierTicket } from '../chain/verifier-draw.ts'
+import { betaBytes, betterTicket, isVerifierSelected, verifierTicket } from '../chain/verifier-draw.ts'
 import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
-import { type VrfSecret, vrfSecretOf } from '../codec/vrf.ts'
 import { vrfOutputX25519 } from '../codec/vrf-output-x25519.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { type CostModel, expectedCid, gradientCid, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
@@ -92,12 +91,12 @@ export class Participants {
   readonly #wrong = new Set<string>()
   /** Wrong submissions with a challenge on its way into a block. */
   readonly #challenging = new Set<string>()
+  /** Challenges sent by honest challengers so far: whose turn the next one is. */
+  #challengesSent = 0
   /** Aggregate claims the challengers have looked at. */
   readonly #aggregatesSeen = new Set<string>()
   readonly cheats = new Map<string, CheatRecord>()
   readonly stats: ParticipantStats = { applied: new Map(), refused: new Map(), latenciesMs: [] }
-  /** Each verifier's key, expanded once: it evaluates a ticket for every attempt. */
-  readonly #vrfSecrets = new Map<string, VrfSecret>()
   #state: ChainState | undefined
   #check: PreCheck | undefined
   #height = 0
@@ -113,7 +112,6 @@ export class Participants {
       if (!this.#outboxes.has(k.address))
         this.#outboxes.set(k.address, new Outbox(k, init.chainId, init.fee, init.txsInFlight))
     }
-    for (const v of init.verifiers) this.#vrfSecrets.set(v.address, vrfSecretOf(v.secretKey))
   }
 
   /** Transactions still waiting for a block, over all accounts. */
@@ -287,8 +285,10 @@ export class Participants {
         continue
       }
       if (claim.status === 'challenged' || this.#challenging.has(id)) continue
-      // Never a challenger that owns the claim (the chain refuses self-challenges), nor a misbehaving one.
-      const who = this.#init.challengers.find((c) => c.address !== claim.owner && !this.#misbehaving(c.address))
+      // Never a challenger that owns the claim (the chain refuses self-challenges), nor a
+      // misbehaving one; the honest ones take wrong claims in turn, so their transactions share the load.
+      const able = this.#init.challengers.filter((c) => c.address !== claim.owner && !this.#misbehaving(c.address))
+      const who = able[this.#challengesSent++ % Math.max(1, able.length)]
       if (who === undefined) continue
       this.#challenging.add(id)
       const done = (): void => {
@@ -330,29 +330,27 @@ export class Participants {
         const tag = `${c.id}/${c.attempt}/${v.address}`
         if (this.#height < c.claimUntil && !this.#started.has(`claim/${tag}`)) {
           this.#started.add(`claim/${tag}`)
-          const secret = this.#vrfSecrets.get(v.address) as VrfSecret
-          // Most verifiers are not drawn: beta alone tells (by native X25519, the same bytes),
-          // and the proof is built only for a claim.
-          const lot = verifierLot(secret, drawOf(c), stake, c.eligibleStake, state.params, vrfOutputX25519)
-          // A seat already held with a better ticket is not worth a transaction the chain refuses.
-          const seat =
-            c.verifier === null || c.verifierBeta === null
-              ? undefined
-              : { beta: betaBytes(c.verifierBeta), stake: c.eligible[c.verifier] as bigint, address: c.verifier }
-          const mine = { beta: betaBytes(lot.beta), stake, address: v.address }
-          if (lot.selected && (seat === undefined || betterTicket(mine, seat))) {
-            const ticket = verifierTicket(secret, drawOf(c), stake, c.eligibleStake, state.params)
-            this.#push(
-              v.address,
-              { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof },
-              { lastHeight: c.claimUntil },
-            )
+          // The output decides (by native X25519, the same bytes); the proof (three times the
+          // work) only for a ticket that selects.
+          if (isVerifierSelected(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params, vrfOutputX25519)) {
+            const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
+            // A seat already held with a better ticket is not worth a transaction the chain refuses.
+            const seat =
+              c.verifier === null || c.verifierBeta === null
+                ? undefined
+                : { beta: betaBytes(c.verifierBeta), stake: c.eligible[c.verifier] as bigint, address: c.verifier }
+            const mine = { beta: betaBytes(ticket.beta), stake, address: v.address }
+            if (ticket.selected && (seat === undefined || betterTicket(mine, seat)))
+              this.#push(
+                v.address,
+                { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof },
+                { lastHeight: c.claimUntil },
+              )
           }
         }
         if (c.verifier === v.address && this.#height >= c.claimUntil && !this.#started.has(`answer/${tag}`)) {
           this.#started.add(`answer/${tag}`)
-          const secret = this.#vrfSecrets.get(v.address) as VrfSecret
-          const ticket = verifierTicket(secret, drawOf(c), stake, c.eligibleStake, state.params)
+          const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
           const honest = rightfulCid(state, claim) === claim.cid ? 'owner' : 'challenger'
           const verdict = this.#init.misbehaviours?.verifierVerdict(v.address, claim, honest) ?? honest
           this.#push(

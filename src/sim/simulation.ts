@@ -58,6 +58,12 @@ export interface SimulationOptions {
   /** @default max(4, miners / 10) each */
   readonly verifiers?: number
   readonly arbiters?: number
+  /**
+   * Honest challengers: one per 100 miners, at least 2. Wrong submissions arrive in proportion
+   * to the miners, and each challenge is a transaction of its own.
+   * @default max(2, ⌈miners / 100⌉)
+   */
+  readonly challengers?: number
   /** Transactions each account keeps in flight (1: one a block, as senders did once). @default TX_MAX_IN_FLIGHT */
   readonly txsInFlight?: number
   /** Faults as a fault file gives them; the random ones are drawn from the seed. @default none */
@@ -193,7 +199,10 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   const nArbiters = opts.arbiters ?? Math.max(4, Math.floor(opts.miners / 10))
   const verifierKeys = Array.from({ length: nVerifiers }, (_, i) => label('verifier', i))
   const arbiterKeys = Array.from({ length: nArbiters }, (_, i) => label('arbiter', i))
-  const honestChallengers = [label('challenger', 0), label('challenger', 1)]
+  const honestChallengers = Array.from(
+    { length: opts.challengers ?? Math.max(2, Math.ceil(opts.miners / 100)) },
+    (_, i) => label('challenger', i),
+  )
   const rates = opts.faults?.misbehaviours
   const cheaterShare = rates?.wrongGradient ?? opts.cheaterShare ?? 0.1
   const cheaters = new Set(
@@ -743,4 +752,5 @@ function checkOptions(o: SimulationOptions): void {
     )
   if (o.cheaterShare !== undefined)
     need(o.cheaterShare >= 0 && o.cheaterShare <= 0.5, 'cheaterShare', 'must be between 0 and 0.5')
+  if (o.challengers !== undefined) int(o.challengers, 'challengers', 1, 10_000)
 }

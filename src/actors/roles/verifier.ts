@@ -20,7 +20,7 @@
 import { assign, enqueueActions, setup } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader, VerifierDraw } from '../../chain/reader.ts'
-import { type VerifierTicket, verifierTicket } from '../../chain/verifier-draw.ts'
+import { isVerifierSelected, type VerifierTicket, verifierTicket } from '../../chain/verifier-draw.ts'
 import { ContentUnavailableError } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
@@ -41,7 +41,8 @@ export interface VerifierComponents extends ReexecutorComponents, VerifierAttemp
 interface VerifierContext {
   readonly components: VerifierComponents
   /** Tickets by attempt (`challenge/attempt`): a VRF proof is computed once per attempt. */
-  readonly tickets: ReadonlyMap<string, VerifierTicket>
+  /** Each attempt's ticket once evaluated: null when it does not select this verifier (no proof made). */
+  readonly tickets: ReadonlyMap<string, VerifierTicket | null>
   /** Verdicts by claim. */
   readonly verdicts: ReadonlyMap<string, Recheck>
   /** Attempts under way by attempt key, with the claim each disputes. */
@@ -97,12 +98,15 @@ export const verifierMachine = setup({
               if (height >= draw.deadline || context.finished.has(id)) continue
               let ticket = tickets.get(id)
               if (ticket === undefined) {
-                ticket = verifierTicket(key.secretKey, draw, draw.stakes[key.address] ?? 0n, draw.totalStake, {
-                  verifierExpectedCount: draw.expectedCount,
-                })
+                const stake = draw.stakes[key.address] ?? 0n
+                const params = { verifierExpectedCount: draw.expectedCount }
+                // The output decides; the proof (three times the work) only for a ticket that selects.
+                ticket = isVerifierSelected(key.secretKey, draw, stake, draw.totalStake, params)
+                  ? verifierTicket(key.secretKey, draw, stake, draw.totalStake, params)
+                  : null
                 tickets = remembered(tickets, id, ticket)
               }
-              if (!ticket.selected) continue
+              if (ticket === null || !ticket.selected) continue
               selected.push(draw)
               attempts = remembered(attempts, id, draw.claimId)
               enqueue.spawnChild('attempt', {
