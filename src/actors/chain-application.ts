@@ -6,6 +6,7 @@
  * consensus key, so this adapter keeps the map from one to the other.
  */
 import type { BlockOutcome, ChainAppApi, Block as ChainBlock } from '../chain/app.ts'
+import { TxCode } from '../chain/errors.ts'
 import { encodeEvidence } from '../chain/evidence.ts'
 import { hexToBytes, toHex } from '../codec/bytes.ts'
 import type { Application, CheckTxResult, ExecutedBlock } from '../consensus/application.ts'
@@ -71,7 +72,9 @@ export class ChainApplication implements Application {
 
   checkTx(tx: Uint8Array): CheckTxResult {
     const result = this.chain.checkTx(tx)
-    return result.ok ? { ok: true } : { ok: false, reason: `${result.code}: ${result.log}` }
+    if (result.ok) return { ok: true }
+    const notYet = result.code === TxCode.wrongNonce || result.code === TxCode.tooManyPending
+    return { ok: false, reason: `${result.code}: ${result.log}`, notYet }
   }
 
   executeBlock(block: Block): ExecutedBlock {

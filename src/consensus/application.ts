@@ -22,6 +22,13 @@ export interface ExecutedBlock {
 export interface CheckTxResult {
   readonly ok: boolean
   readonly reason?: string
+  /**
+   * Refused for now, not for what it is: it may be admitted later (a nonce ahead of its
+   * sender's next, that sender's pending transactions at their cap). A peer relaying it did
+   * nothing wrong: transactions of one sender routinely reach a node out of order by
+   * different peers.
+   */
+  readonly notYet?: boolean
 }
 
 export interface Application {

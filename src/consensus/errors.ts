@@ -52,8 +52,11 @@ export class TxRejectedError extends R3mesError {
    * that gossips many of these is misbehaving. False for duplicates and a full pool.
    */
   readonly invalid: boolean
-  constructor(reason: string, details: Record<string, unknown> = {}, invalid = false) {
+  /** Refused by the application for now (`CheckTxResult.notYet`): it may be admitted later. */
+  readonly notYet: boolean
+  constructor(reason: string, details: Record<string, unknown> = {}, invalid = false, notYet = false) {
     super('ERR_CONSENSUS_TX_REJECTED', `transaction rejected: ${reason}`, { reason, ...details })
     this.invalid = invalid
+    this.notYet = notYet
   }
 }

@@ -48,8 +48,8 @@ export class Mempool {
   readonly #txKey: (tx: Uint8Array) => string
   readonly #txs = new Map<string, Uint8Array>()
   readonly #committed = new Set<string>()
-  /** Hashes of txs the application refused since the last block, oldest first. */
-  readonly #refused = new Set<string>()
+  /** Hashes of txs the application refused since the last block, oldest first, each with whether it was refused only for now (`notYet`). */
+  readonly #refused = new Map<string, boolean>()
   #bytes = 0
 
   constructor(app: Pick<Application, 'checkTx'>, init: MempoolInit = {}) {
@@ -77,17 +77,19 @@ export class Mempool {
       throw new TxRejectedError('size out of bounds', { sizeBytes: tx.byteLength }, true)
     const key = this.#txKey(tx)
     if (this.#txs.has(key) || this.#committed.has(key)) throw new TxRejectedError('duplicate')
-    if (this.#refused.has(key)) throw new TxRejectedError('refused before', {}, true)
+    const refusedNotYet = this.#refused.get(key)
+    if (refusedNotYet !== undefined) throw new TxRejectedError('refused before', {}, !refusedNotYet, refusedNotYet)
     if (this.#txs.size >= this.maxTxs) throw new TxRejectedError('mempool full (count)')
     if (this.#bytes + tx.byteLength > this.maxBytes) throw new TxRejectedError('mempool full (bytes)')
     const check = this.#app.checkTx(tx)
     if (!check.ok) {
-      this.#refused.add(key)
+      const notYet = check.notYet === true
+      this.#refused.set(key, notYet)
       if (this.#refused.size > REFUSED_TX_CACHE_SIZE) {
-        const oldest = this.#refused.values().next().value
+        const oldest = this.#refused.keys().next().value
         if (oldest !== undefined) this.#refused.delete(oldest)
       }
-      throw new TxRejectedError(check.reason ?? 'refused by the application', {}, true)
+      throw new TxRejectedError(check.reason ?? 'refused by the application', {}, !notYet, notYet)
     }
     this.#txs.set(key, tx)
     this.#bytes += tx.byteLength

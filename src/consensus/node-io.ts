@@ -25,6 +25,7 @@ import {
   MAX_REFUSED_TXS_PER_PEER,
   MAX_WAL_SEGMENT_PEER_BYTES,
   MIN_HELP_INTERVAL_PER_PEER_MS,
+  NOT_YET_TXS_PER_REFUSAL,
   TX_CHECK_BATCH,
   TX_REFUSAL_WINDOW_MS,
 } from '../runtime/limits.ts'
@@ -437,10 +438,14 @@ export class NodeIo {
     return this.#addTxs(txs).added
   }
 
-  /** The txs the mempool took, and how many were invalid (refused by the application or out of bounds: not merely duplicate or late). */
-  #addTxs(txs: readonly Uint8Array[]): { added: Uint8Array[]; invalid: number } {
+  /**
+   * The txs the mempool took, and how many were invalid (refused by the application or out of
+   * bounds: not merely duplicate or late) and refused for now (`notYet`).
+   */
+  #addTxs(txs: readonly Uint8Array[]): { added: Uint8Array[]; invalid: number; notYet: number } {
     const added: Uint8Array[] = []
     let invalid = 0
+    let notYet = 0
     for (const tx of txs) {
       try {
         this.components.mempool.add(tx)
@@ -449,9 +454,10 @@ export class NodeIo {
         // Duplicate, full or invalid: a gossiped tx is simply not kept.
         if (!(error instanceof TxRejectedError)) throw error
         if (error.invalid) invalid++
+        else if (error.notYet) notYet++
       }
     }
-    return { added, invalid }
+    return { added, invalid, notYet }
   }
 
   /**
@@ -459,7 +465,10 @@ export class NodeIo {
    * the event loop between batches (each check is a signature verification and more), so a
    * flood of txs never holds the loop for long. Resolves true while `from` stays under
    * MAX_REFUSED_TXS_PER_PEER invalid txs per TX_REFUSAL_WINDOW_MS; false once it went over
-   * (the caller disconnects it; its remaining txs are not checked).
+   * (the caller disconnects it; its remaining txs are not checked). A tx refused for now (a
+   * nonce ahead: one sender's txs reach a node out of order by different peers) counts
+   * 1 / NOT_YET_TXS_PER_REFUSAL of an invalid one: an honest relay is not cut off for the order
+   * txs reached it in, and a peer flooding such txs still is, ten times later.
    */
   async addGossipedTxs(
     txs: readonly Uint8Array[],
@@ -469,13 +478,17 @@ export class NodeIo {
     for (let i = 0; i < txs.length; i += TX_CHECK_BATCH) {
       if (i > 0) await nextTurn()
       if (isStopped()) return true
-      const { invalid } = this.#addTxs(txs.slice(i, i + TX_CHECK_BATCH))
-      if (invalid > 0 && this.#countRefused(from, invalid) > MAX_REFUSED_TXS_PER_PEER) return false
+      const { invalid, notYet } = this.#addTxs(txs.slice(i, i + TX_CHECK_BATCH))
+      // Counted in parts of an invalid tx, in whole numbers.
+      const parts = invalid * NOT_YET_TXS_PER_REFUSAL + notYet
+      if (parts > 0 && this.#countRefused(from, parts) > MAX_REFUSED_TXS_PER_PEER * NOT_YET_TXS_PER_REFUSAL)
+        return false
     }
     return true
   }
 
-  #countRefused(from: string, invalid: number): number {
+  /** Adds `parts` (1 / NOT_YET_TXS_PER_REFUSAL of a refused tx each) to `from`'s count in the window; returns the count. */
+  #countRefused(from: string, parts: number): number {
     const nowMs = this.components.clock.monotonicMs()
     let entry = this.#refusedTxs.get(from)
     if (entry === undefined || nowMs - entry.sinceMs > TX_REFUSAL_WINDOW_MS) {
@@ -485,7 +498,7 @@ export class NodeIo {
         if (nowMs - e.sinceMs > TX_REFUSAL_WINDOW_MS) this.#refusedTxs.delete(peer)
       this.#refusedTxs.set(from, entry)
     }
-    entry.count += invalid
+    entry.count += parts
     return entry.count
   }
 

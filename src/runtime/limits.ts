@@ -167,6 +167,13 @@ export const REFUSED_TX_CACHE_SIZE = 100_000
  */
 export const MAX_REFUSED_TXS_PER_PEER = 200
 
+/**
+ * Gossiped txs refused for now (a nonce ahead of the sender's next, the sender's pending txs at
+ * their cap) that count as one refused tx against `MAX_REFUSED_TXS_PER_PEER`: honest relays
+ * pass on a sender's txs out of order at times; a peer flooding them is cut off ten times later.
+ */
+export const NOT_YET_TXS_PER_REFUSAL = 10
+
 /** The window over which a peer's refused gossiped txs are counted. */
 export const TX_REFUSAL_WINDOW_MS = 10_000
 
