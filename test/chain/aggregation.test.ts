@@ -11,7 +11,7 @@ import type { Aggregation, Challenge, Claim, Window } from '../../src/chain/stat
 import { commitmentOf, type Msg } from '../../src/chain/tx.ts'
 import { unavailableBitmap } from '../../src/chain/unavailable-bitmap.ts'
 import { tasksOf } from '../../src/chain/windows.ts'
-import { cid, gameCast, Harness, keys, salt } from './harness.ts'
+import { cid, gameCast, Harness, keys, salt, submitPair } from './harness.ts'
 
 const cast = gameCast(1)
 const { miners, key } = cast
@@ -27,25 +27,7 @@ const record = (h: Harness, window: number, subnet = 0): Aggregation =>
 const windowOf = (h: Harness, id: number): Window => h.app.query(`window/${id}`) as Window
 
 /** Both miners of subnet 0 commit to the current window's task and reveal the same CID (both accepted at L1). */
-function submit(h: Harness): string[] {
-  const w = h.app.state.globals.currentWindow
-  const task = `${w}.0.0`
-  const c = cid(`grad-${task}`)
-  const both = [m0a, m0b]
-  h.block(
-    both.map((m) =>
-      h.tx(m, { type: 'commit', taskId: task, commitment: commitmentOf(c, m.address, task, salt(m.address)) }),
-    ),
-  )
-  const results = h.block(
-    both.map((m) => h.tx(m, { type: 'reveal', taskId: task, cid: c, salt: salt(m.address), metadata: '' })),
-  )
-  assert.deepEqual(
-    results.map((r) => r.log),
-    ['', ''],
-  )
-  return both.map((m) => `${task}/${m.address}`).sort()
-}
+const submit = (h: Harness): string[] => submitPair(h, [m0a, m0b])
 
 /**
  * The aggregate of `window` taking `claims` (as their digest) and declaring `unavailable` (hex

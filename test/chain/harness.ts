@@ -10,7 +10,7 @@ import { drawOf } from '../../src/chain/game.ts'
 import { type Genesis, type LocalTestnetOptions, labelCid, localTestnetGenesis } from '../../src/chain/genesis.ts'
 import { type KeyPair, testKey } from '../../src/chain/keys.ts'
 import type { Challenge, L2Verdict } from '../../src/chain/state.ts'
-import { encodeTx, type Msg } from '../../src/chain/tx.ts'
+import { commitmentOf, encodeTx, type Msg } from '../../src/chain/tx.ts'
 import { verifierTicket } from '../../src/chain/verifier-draw.ts'
 import { toHex } from '../../src/codec/bytes.ts'
 import { sha256 } from '../../src/codec/hash.ts'
@@ -189,3 +189,25 @@ export class Harness {
 }
 
 export const cid = labelCid
+
+/**
+ * Both miners of subnet 0 commit to the current window's task and reveal the same CID, in two
+ * blocks; both reveals must be accepted (L1). Returns the two claim ids, sorted.
+ */
+export function submitPair(h: Harness, pair: readonly [KeyPair, KeyPair]): string[] {
+  const task = `${h.app.state.globals.currentWindow}.0.0`
+  const c = cid(`grad-${task}`)
+  h.block(
+    pair.map((m) =>
+      h.tx(m, { type: 'commit', taskId: task, commitment: commitmentOf(c, m.address, task, salt(m.address)) }),
+    ),
+  )
+  const results = h.block(
+    pair.map((m) => h.tx(m, { type: 'reveal', taskId: task, cid: c, salt: salt(m.address), metadata: '' })),
+  )
+  assert.deepEqual(
+    results.map((r) => r.log),
+    ['', ''],
+  )
+  return pair.map((m) => `${task}/${m.address}`).sort()
+}

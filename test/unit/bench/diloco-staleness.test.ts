@@ -8,27 +8,14 @@ import { staleRounds } from '../../../bench/diloco.ts'
 import { claimListDigest } from '../../../src/chain/claim-list.ts'
 import { defaultParams, localTestnetParams, type Params } from '../../../src/chain/params.ts'
 import type { Aggregation, Claim, Window } from '../../../src/chain/state.ts'
-import { commitmentOf } from '../../../src/chain/tx.ts'
 import { DEFAULT_TOPOLOGY_FILE, loadTopology } from '../../../src/topology/load.ts'
-import { cid, gameCast, type Harness, salt } from '../../chain/harness.ts'
+import { cid, gameCast, type Harness, submitPair } from '../../chain/harness.ts'
 
 const cast = gameCast(0)
 const [m0a, m0b] = cast.miners[0] as [(typeof cast.miners)[0][0], (typeof cast.miners)[0][0]]
 
 /** Both miners of subnet 0 commit to the current window's task and reveal one CID: the accepted claim ids. */
-function submit(h: Harness): string[] {
-  const w = h.app.state.globals.currentWindow
-  const task = `${w}.0.0`
-  const c = cid(`grad-${task}`)
-  const both = [m0a, m0b]
-  h.block(
-    both.map((m) =>
-      h.tx(m, { type: 'commit', taskId: task, commitment: commitmentOf(c, m.address, task, salt(m.address)) }),
-    ),
-  )
-  h.block(both.map((m) => h.tx(m, { type: 'reveal', taskId: task, cid: c, salt: salt(m.address), metadata: '' })))
-  return both.map((m) => `${task}/${m.address}`).sort()
-}
+const submit = (h: Harness): string[] => submitPair(h, [m0a, m0b])
 
 describe('bench: the staleness of DiLoCo rounds on the chain', () => {
   let timing: Params
