@@ -124,3 +124,38 @@ export function byzantineMessages(init: ByzantineMessagesInit): ByzantineMessage
       m.kind === 'proposal' && Buffer.from(m.block.header.proposer).equals(me),
   }
 }
+
+/** The attacks whose message is built here whole, sent to every peer (the others need the network or a count). */
+export type ChannelAttack =
+  | 'farFutureRoundVote'
+  | 'farFutureHeightVote'
+  | 'farFutureRoundProposal'
+  | 'junkDecided'
+  | 'junkEvidence'
+
+/** The message of `kind` at `height`, or undefined when there is none yet (nothing committed to build on). */
+export function channelAttackMessage(
+  build: ByzantineMessages,
+  kind: ChannelAttack,
+  height: number,
+): ConsensusMessage | undefined {
+  switch (kind) {
+    case 'farFutureRoundVote':
+      return build.farFutureRoundVote(height)
+    case 'farFutureHeightVote':
+      return build.farFutureHeightVote(height)
+    case 'farFutureRoundProposal':
+      return build.farFutureRoundProposal(height)
+    case 'junkDecided':
+      return build.junkDecided()
+    case 'junkEvidence':
+      return build.junkEvidence(height)
+  }
+}
+
+/** The height a validator is deciding, as its own outgoing `message` tells (a status names it, its own vote carries it); else `height`. */
+export function heightSent(message: ConsensusMessage, validatorIndex: number, height: number): number {
+  if (message.kind === 'status') return message.height
+  if (message.kind === 'vote' && message.vote.validatorIndex === validatorIndex) return message.vote.height
+  return height
+}

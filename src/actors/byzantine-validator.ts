@@ -29,7 +29,7 @@ import { consensusProtocol } from '../net/node.ts'
 import { type Clock, deadlineSignal } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { SeededRandom } from '../runtime/random.ts'
-import { byzantineMessages } from './byzantine-messages.ts'
+import { byzantineMessages, channelAttackMessage, heightSent } from './byzantine-messages.ts'
 
 /** An attack with every this many honest broadcasts (the core broadcasts a few times a gossip interval). */
 export const ATTACK_EVERY_BROADCASTS = 4
@@ -94,22 +94,6 @@ export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTrans
 
   const attack = (kind: ByzantineAttack): void => {
     switch (kind) {
-      case 'farFutureRoundVote':
-        link.broadcast(build.farFutureRoundVote(height))
-        return
-      case 'farFutureHeightVote':
-        link.broadcast(build.farFutureHeightVote(height))
-        return
-      case 'farFutureRoundProposal': {
-        const proposal = build.farFutureRoundProposal(height)
-        if (proposal !== undefined) link.broadcast(proposal)
-        return
-      }
-      case 'junkDecided': {
-        const decided = build.junkDecided()
-        if (decided !== undefined) link.broadcast(decided)
-        return
-      }
       case 'forgedStatusAuthor': {
         const peers = net.libp2p.getPeers()
         for (const [i, peer] of peers.entries()) {
@@ -131,15 +115,15 @@ export function byzantineTransport(init: ByzantineValidatorInit): ByzantineTrans
           })
         return
       }
-      case 'junkEvidence':
-        link.broadcast(build.junkEvidence(height))
-        return
+      default: {
+        const message = channelAttackMessage(build, kind, height)
+        if (message !== undefined) link.broadcast(message)
+      }
     }
   }
 
   const observe = (message: ConsensusMessage): void => {
-    if (message.kind === 'status') height = message.height
-    else if (message.kind === 'vote' && message.vote.validatorIndex === validatorIndex) height = message.vote.height
+    height = heightSent(message, validatorIndex, height)
   }
 
   return {

@@ -13,7 +13,7 @@
  *   ahead, `decided` messages with junk commit signatures, junk transactions, junk evidence.
  *   Nothing of it is a double sign: peers must refuse it and slash nobody.
  */
-import { byzantineMessages } from '../actors/byzantine-messages.ts'
+import { byzantineMessages, channelAttackMessage, heightSent } from '../actors/byzantine-messages.ts'
 import { equivocatingTransport } from '../actors/equivocating-validator.ts'
 import { seedGrinderTransport } from '../actors/seed-grinder.ts'
 import { ChainReader } from '../chain/reader.ts'
@@ -90,34 +90,15 @@ function byzantineSimTransport(link: ConsensusTransport, init: MisbehavingValida
   let next = 0
   let height = 1
   const attack = (kind: (typeof ATTACKS)[number]): void => {
-    switch (kind) {
-      case 'farFutureRoundVote':
-        link.broadcast(build.farFutureRoundVote(height))
-        return
-      case 'farFutureHeightVote':
-        link.broadcast(build.farFutureHeightVote(height))
-        return
-      case 'farFutureRoundProposal': {
-        const proposal = build.farFutureRoundProposal(height)
-        if (proposal !== undefined) link.broadcast(proposal)
-        return
-      }
-      case 'junkDecided': {
-        const decided = build.junkDecided()
-        if (decided !== undefined) link.broadcast(decided)
-        return
-      }
-      case 'junkTxs':
-        link.broadcast({ kind: 'txs', txs: build.junkTxs(JUNK_TXS) })
-        return
-      case 'junkEvidence':
-        link.broadcast(build.junkEvidence(height))
-        return
+    if (kind === 'junkTxs') {
+      link.broadcast({ kind: 'txs', txs: build.junkTxs(JUNK_TXS) })
+      return
     }
+    const message = channelAttackMessage(build, kind, height)
+    if (message !== undefined) link.broadcast(message)
   }
   const observe = (m: ConsensusMessage): void => {
-    if (m.kind === 'status') height = m.height
-    else if (m.kind === 'vote' && m.vote.validatorIndex === validatorIndex) height = m.vote.height
+    height = heightSent(m, validatorIndex, height)
   }
   return {
     send: (peer, m) => {
