@@ -65,6 +65,11 @@ type MsgOf<T extends Msg['type']> = Extract<Msg, { type: T }>
 
 export const PANEL_SIZE = 3
 
+/** The least bond a challenge or an appeal takes: bondMultiple × baseReward. */
+export function leastBond(p: Pick<Params, 'baseReward' | 'bondMultiple'>): bigint {
+  return p.baseReward * BigInt(p.bondMultiple)
+}
+
 export function arbiterAlpha(challengeId: string, round: number): Uint8Array {
   return new TextEncoder().encode(`r3mes/arbiter/1\0${challengeId}\0${round}`)
 }
@@ -150,7 +155,7 @@ export function challenge(state: ChainState, ctx: BlockContext, tx: SignedTx, ms
     claim.flag === 'copied'
   )
     reject(TxCode.notChallengeable, `claim ${msg.claimId} is ${claim.flag ?? claim.status}`)
-  const minBond = p.baseReward * BigInt(p.bondMultiple)
+  const minBond = leastBond(p)
   if (msg.bond < minBond)
     reject(TxCode.bondTooSmall, `bond ${msg.bond} is below ${minBond} (${p.bondMultiple}× base reward)`)
   state.debit(tx.sender, msg.bond)
@@ -256,7 +261,7 @@ export function appeal(state: ChainState, ctx: BlockContext, tx: SignedTx, msg: 
   if (tx.sender !== c.challenger)
     reject(TxCode.notChallenger, `only the challenger of ${c.id} (${c.challenger}) may appeal its verdict`)
   if (ctx.height > c.deadline) reject(TxCode.deadlinePassed, `the appeal deadline of ${c.id} was height ${c.deadline}`)
-  const minBond = p.baseReward * BigInt(p.bondMultiple)
+  const minBond = leastBond(p)
   if (msg.bond < minBond)
     reject(TxCode.bondTooSmall, `appeal bond ${msg.bond} is below ${minBond} (${p.bondMultiple}× base reward)`)
   state.debit(tx.sender, msg.bond)

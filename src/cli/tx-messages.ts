@@ -23,6 +23,11 @@ export interface TxPlan {
   build(params: ChainParamsJson): Msg
 }
 
+/** The least bond a challenge or an appeal takes (bondMultiple × baseReward), from the params a node answers. */
+function leastBondOf(params: ChainParamsJson): bigint {
+  return BigInt(params.baseReward ?? 0) * BigInt(params.bondMultiple ?? 0)
+}
+
 export const TX_ACTIONS = ['send', 'stake', 'unbond', 'register', 'challenge', 'appeal', 'propose', 'vote'] as const
 export type TxAction = (typeof TX_ACTIONS)[number]
 
@@ -122,8 +127,7 @@ export function planTx(action: string, args: readonly string[], values: ParsedCo
         build: (params) => ({
           type: 'challenge',
           claimId,
-          // The least bond the chain takes: bondMultiple × baseReward.
-          bond: bond ?? BigInt(params.baseReward ?? 0) * BigInt(params.bondMultiple ?? 0),
+          bond: bond ?? leastBondOf(params),
           ...(trace === undefined ? {} : { trace }),
         }),
       }
@@ -139,8 +143,7 @@ export function planTx(action: string, args: readonly string[], values: ParsedCo
         build: (params) => ({
           type: 'appeal',
           challengeId,
-          // The least bond the chain takes, as for a challenge: bondMultiple × baseReward.
-          bond: bond ?? BigInt(params.baseReward ?? 0) * BigInt(params.bondMultiple ?? 0),
+          bond: bond ?? leastBondOf(params),
         }),
       }
     }

@@ -18,7 +18,7 @@
  */
 import { claimListDigest } from '../chain/claim-list.ts'
 import { TxCode } from '../chain/errors.ts'
-import { arbiterProof, drawOf } from '../chain/game.ts'
+import { arbiterProof, drawOf, leastBond } from '../chain/game.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Claim, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
@@ -261,7 +261,7 @@ export class Participants {
         for (const who of this.#init.misbehaviours?.disputersOf(claim) ?? [])
           this.#push(
             who.address,
-            { type: 'challenge', claimId: id, bond: state.params.baseReward * BigInt(state.params.bondMultiple) },
+            { type: 'challenge', claimId: id, bond: leastBond(state.params) },
             { lastHeight: claim.challengeUntil },
           )
     }
@@ -277,7 +277,7 @@ export class Participants {
         })
       if (rightfulCid(state, claim) !== claim.cid) this.#wrong.add(claim.id)
     }
-    const bond = state.params.baseReward * BigInt(state.params.bondMultiple)
+    const bond = leastBond(state.params)
     for (const id of [...this.#wrong]) {
       const claim = state.claims.get(id)
       if (claim === undefined || claim.status === 'slashed' || this.#height >= claim.challengeUntil) {
@@ -307,7 +307,7 @@ export class Participants {
    * least bond, when its own re-execution still finds the claim wrong.
    */
   #appeal(state: ChainState): void {
-    const bond = state.params.baseReward * BigInt(state.params.bondMultiple)
+    const bond = leastBond(state.params)
     for (const [, c] of state.challenges.entries()) {
       if (c.stage !== 'appealable' || this.#started.has(`appeal/${c.id}`)) continue
       if (this.#misbehaving(c.challenger) || !this.#init.challengers.some((k) => k.address === c.challenger)) continue

@@ -33,6 +33,7 @@
  */
 
 import { assign, enqueueActions, fromPromise, setup } from 'xstate'
+import { leastBond } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
@@ -198,7 +199,7 @@ export const claimCheckMachine = setup({
     challenge: fromPromise<TxResultInfo, ChallengeInput>(async ({ input }) => {
       const { components: c, claim, steps, divergence } = input
       const params = c.chain.params
-      const bond = params.baseReward * BigInt(params.bondMultiple)
+      const bond = leastBond(params)
       // A spot check's divergence is published as the owner's trace with the challenger's leaf
       // at that step: the bisection lands on it and re-executes that one step.
       if (divergence !== null && claim.taskId !== null) {
@@ -295,7 +296,7 @@ const appealActor = fromPromise<AppealOutput, AppealInput>(async ({ input }) => 
   const { components: c, challengeId } = input
   const params = c.chain.params
   try {
-    const r = await c.tx.send({ type: 'appeal', challengeId, bond: params.baseReward * BigInt(params.bondMultiple) })
+    const r = await c.tx.send({ type: 'appeal', challengeId, bond: leastBond(params) })
     return { challengeId, code: r.code, log: r.log }
   } catch (error) {
     return { challengeId, code: 'NOT_SENT', log: error instanceof Error ? error.message : String(error) }
