@@ -25,6 +25,12 @@ export interface CliIo {
   readonly progress: { readonly isTTY: boolean; write(text: string): void }
   /** Aborted when the user interrupts (Ctrl-C). */
   readonly signal?: AbortSignal
+  /**
+   * Called by a command before work that runs without returning to the event loop (a
+   * simulation), which could never see `signal`: from then on an interrupt or SIGTERM ends the
+   * process at once instead of waiting for the work to look.
+   */
+  readonly blocking?: () => void
 }
 
 export interface Command {

@@ -109,5 +109,11 @@ export function processIo(signal?: AbortSignal): CliIo {
     write: (text) => process.stdout.write(text),
     progress: { isTTY: process.stderr.isTTY === true, write: (text) => process.stderr.write(text) },
     ...(signal !== undefined ? { signal } : {}),
+    // The graceful handlers only run between turns of the event loop; without them the
+    // signals' default action ends the process.
+    blocking: () => {
+      process.removeAllListeners('SIGINT')
+      process.removeAllListeners('SIGTERM')
+    },
   }
 }

@@ -1,9 +1,14 @@
 /** `r3mes sim` as a user runs it: a small network's report, a replay's digest, and clear errors. */
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sleep } from '../../src/runtime/clock.ts'
+import { SystemClock } from '../../src/runtime/system-clock.ts'
 import { cli } from '../helpers/cli.ts'
+import { bin, repo, userEnv } from '../integration/helpers/r3mes-process.ts'
 
 describe('cli: r3mes sim', function () {
   this.timeout(120_000)
@@ -35,6 +40,27 @@ describe('cli: r3mes sim', function () {
     assert.equal(replicated.code, 0, replicated.err)
     assert.match(replicated.out, /4 validators executing on their own/)
     assert.equal(replicated.out.match(/digest ([0-9a-f]{64})/)?.[1], digest)
+  })
+
+  it('ends at once on Ctrl-C, though a run never returns to the event loop', async () => {
+    // Large enough to run for minutes; the process is interrupted once the run is under way.
+    const child = spawn(
+      process.execPath,
+      [bin, 'sim', '--validators', '50', '--miners', '500', '--subnets', '4', '--windows', '50'],
+      { cwd: repo, env: userEnv(), stdio: 'ignore' },
+    )
+    const exited = once(child, 'exit')
+    await new Promise((resolve) => child.once('spawn', resolve))
+    // Startup (loading the sources) takes about a second; the simulation begins right after.
+    const clock = new SystemClock()
+    await sleep(clock, 4000)
+    child.kill('SIGINT')
+    const [code, signal] = (await Promise.race([
+      exited,
+      sleep(clock, 5000).then(() => ['still running after 5 s', null]),
+    ])) as [number | string | null, NodeJS.Signals | null]
+    if (code !== null) child.kill('SIGKILL')
+    assert.deepEqual([code, signal], [null, 'SIGINT'], 'the process ended by the interrupt')
   })
 
   it('refuses bad arguments and fault files with the option or field that is wrong', async () => {
