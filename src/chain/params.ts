@@ -72,8 +72,9 @@ export interface Params {
    * aggregate lands two rounds after the state its miners started from (a window's miners load
    * the last final aggregate, which is window k − 3's, while window k's aggregate is applied on
    * top of window k − 1's; docs/BENCHMARKS.md, "DiLoCo defaults"), and a delayed step is stable
-   * only at a smaller rate: the local testnet's 0.35 keeps held-out loss falling where
-   * DiLoCo's 0.7 makes it wander (`npm run bench -- diloco`). @default 700000 (0.7, as DiLoCo)
+   * only at a smaller rate: 0.35 keeps held-out loss falling where DiLoCo's 0.7 makes it
+   * wander, both on the local testnet's 8 inner steps and on these defaults' 16 (the
+   * production windows are two rounds stale too; `npm run bench -- diloco`). @default 350000
    */
   readonly outerLrPpm: number
   /**
@@ -229,7 +230,7 @@ export const defaultParams: Params = {
   stepSequences: 8,
   sequenceTokens: 128,
   innerLrPpm: 2000,
-  outerLrPpm: 700_000,
+  outerLrPpm: 350_000,
   outerMomentumPpm: 0,
   baseReward: 500n * R,
   bondMultiple: 10,

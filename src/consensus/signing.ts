@@ -21,10 +21,22 @@ export function proposalSignBytes(chainId: string, p: UnsignedProposal): Uint8Ar
   return encode(['r3mes/proposal/1', chainId, p.height, p.round, p.polRound, p.blockHash])
 }
 
+/**
+ * Votes whose signature was found valid, per vote object, with the chain id and key it was
+ * checked under. A node checks each vote it receives twice (admission, then the core), and a
+ * vote decoded once for many receivers is checked by each: a vote object is never changed, so
+ * the verdict holds for as long as the object lives, without re-encoding its sign bytes.
+ */
+const verifiedVotes = new WeakMap<Vote, { readonly chainId: string; readonly publicKey: Uint8Array }>()
+
 export function verifyVote(chainId: string, vals: ValidatorSet, v: Vote): boolean {
   const val = vals.at(v.validatorIndex)
   if (val === undefined) return false
-  return verifySignature(val.publicKey, voteSignBytes(chainId, v), v.signature)
+  const known = verifiedVotes.get(v)
+  if (known !== undefined && known.chainId === chainId && bytesEqual(known.publicKey, val.publicKey)) return true
+  const valid = verifySignature(val.publicKey, voteSignBytes(chainId, v), v.signature)
+  if (valid) verifiedVotes.set(v, { chainId, publicKey: val.publicKey })
+  return valid
 }
 
 /**

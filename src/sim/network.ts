@@ -102,6 +102,8 @@ export class SimNetwork {
    * includes the decoding; the others' does not (docs/BENCHMARKS.md says so of the figures).
    */
   readonly #decoded = new WeakMap<Uint8Array, ConsensusMessage | 'undecodable'>()
+  /** Encoded proposal and decided messages by block and by proposal or commit (`#encodeBlockMessage`). */
+  readonly #blockFrames = new WeakMap<object, WeakMap<object, Uint8Array>>()
 
   constructor(init: SimNetworkInit, components: SimNetworkComponents) {
     this.#init = init
@@ -133,16 +135,46 @@ export class SimNetwork {
     return {
       peers: () => peers,
       broadcast: (m) => {
-        const bytes = encodeMessage(m)
+        const bytes = this.#encodeBlockMessage(m)
         const id = this.#publish(index)
         for (let to = 0; to < this.#init.nodes; to++) if (to !== index) this.send(index, to, bytes, m.kind, id)
       },
       send: (peer, m) => {
         const to = Number(peer.slice(1))
         if (!Number.isSafeInteger(to) || to < 0 || to >= this.#init.nodes || to === index) return
-        this.send(index, to, encodeMessage(m), m.kind, this.#publish(index))
+        this.send(index, to, this.#encodeBlockMessage(m), m.kind, this.#publish(index))
       },
     }
+  }
+
+  /**
+   * `encodeMessage(m)`, the same bytes object for a block's proposal or decided message sent
+   * again (a node answers each peer that lacks a proposal with a copy of its own): the copies
+   * then decode once, to one block object, whose body is hashed against its header once for
+   * all its receivers instead of once per answer.
+   */
+  #encodeBlockMessage(m: ConsensusMessage): Uint8Array {
+    if (m.kind !== 'proposal' && m.kind !== 'decided') return encodeMessage(m)
+    const known = this.#blockFrames.get(m.block)?.get(m.kind === 'proposal' ? m.proposal : m.commit)
+    if (known !== undefined) return known
+    const bytes = encodeMessage(m)
+    this.#rememberBlockFrame(m, bytes)
+    return bytes
+  }
+
+  /**
+   * Remembers `bytes` as the encoding of block message `m`. Decoded messages are remembered
+   * too: a node that passes on a proposal it received re-sends the frame it decoded (the
+   * encoding is canonical, so the bytes are the same), and its receivers share that decoding.
+   */
+  #rememberBlockFrame(m: ConsensusMessage, bytes: Uint8Array): void {
+    if (m.kind !== 'proposal' && m.kind !== 'decided') return
+    let bySecond = this.#blockFrames.get(m.block)
+    if (bySecond === undefined) {
+      bySecond = new WeakMap()
+      this.#blockFrames.set(m.block, bySecond)
+    }
+    bySecond.set(m.kind === 'proposal' ? m.proposal : m.commit, bytes)
   }
 
   /** A new message by `author`: its id, remembered as seen by its author (as the channel does). */
@@ -207,6 +239,7 @@ export class SimNetwork {
       if (message === undefined) {
         try {
           message = decodeMessage(bytes)
+          this.#rememberBlockFrame(message, bytes)
         } catch {
           message = 'undecodable'
         }

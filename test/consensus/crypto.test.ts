@@ -76,6 +76,10 @@ describe('consensus crypto and encoding', () => {
     assert.ok(!verifyVote('other-chain', chain.validators, vote))
     assert.ok(!verifyVote('r3mes-test', chain.validators, { ...vote, validatorIndex: 2 }))
     assert.ok(!verifyVote('r3mes-test', chain.validators, { ...vote, validatorIndex: 99 }))
+    // The verdict remembered for this vote object holds for its chain id and key only.
+    const otherKeys = makeChain(4, undefined, 'r3mes-test-other-keys').validators
+    assert.ok(!verifyVote('r3mes-test', otherKeys, vote))
+    assert.ok(verifyVote('r3mes-test', chain.validators, vote))
   })
 
   it('Merkle root: leaf/node separation, order matters', () => {
