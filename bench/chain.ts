@@ -7,7 +7,9 @@
  * over all tables) is counted after windows 20, 40 and 60: with pruning it stays flat, without
  * it it grows with every window. Counts, not times, so the figures do not move with the load of
  * the machine. The VRF figures are times: proving a ticket (the verifier node) and checking it
- * (every validator, once per claim and once per answer).
+ * (every validator, once per claim and once per answer), and µs per prove, output and verify
+ * call on libsodium (`vrf.ts`) and on the @noble/curves reference (`vrf-reference.ts`), side by
+ * side over the same keys and inputs.
  */
 import { availableParallelism, loadavg } from 'node:os'
 import { ChainApp } from '../src/chain/app.ts'
@@ -18,13 +20,15 @@ import { commitmentOf, encodeTx, type Msg } from '../src/chain/tx.ts'
 import { verifierAlpha, verifierTicket } from '../src/chain/verifier-draw.ts'
 import { toHex } from '../src/codec/bytes.ts'
 import { sha256 } from '../src/codec/hash.ts'
-import { vrfVerify } from '../src/codec/vrf.ts'
+import { vrfOutput, vrfProve, vrfVerify, vrfVerifyUncached } from '../src/codec/vrf.ts'
+import { vrfOutputReference, vrfProveReference, vrfVerifyReference } from '../src/codec/vrf-reference.ts'
 import { SystemClock } from '../src/runtime/system-clock.ts'
 
 const WINDOWS = 60
 const WINDOW_BLOCKS = 10
 const MINERS_PER_SUBNET = 8
 const VRF_SAMPLES = 40
+const VRF_CALLS = 100
 
 const round = (x: number, digits = 2): number => Number(x.toFixed(digits))
 const keys = (prefix: string, n: number): KeyPair[] => Array.from({ length: n }, (_, i) => testKey(`${prefix}-${i}`))
@@ -97,6 +101,55 @@ function run(retentionBlocks: number): RunResult {
   }
 }
 
+interface NativeVsReference {
+  readonly nativeUs: number
+  readonly referenceUs: number
+  readonly speedup: number
+}
+
+/** µs per call of prove, output and verify, native and reference, over the same inputs. */
+function vrfCallCost(clock: SystemClock): {
+  prove: NativeVsReference
+  output: NativeVsReference
+  verify: NativeVsReference
+} {
+  const keys = Array.from({ length: 10 }, (_, i) => testKey(`bench-vrf-${i}`))
+  const inputs = Array.from({ length: VRF_CALLS }, (_, i) => ({
+    key: keys[i % keys.length] as KeyPair,
+    alpha: sha256(`alpha/${i}`),
+  }))
+  const proofs = inputs.map(({ key, alpha }) => vrfProve(key.secretKey, alpha))
+  const time = (f: (i: number) => unknown): number => {
+    const start = clock.monotonicMs()
+    for (let i = 0; i < VRF_CALLS; i++) f(i)
+    return ((clock.monotonicMs() - start) * 1000) / VRF_CALLS
+  }
+  const side = (native: (i: number) => unknown, reference: (i: number) => unknown): NativeVsReference => {
+    const nativeUs = time(native)
+    const referenceUs = time(reference)
+    return {
+      nativeUs: round(nativeUs, 0),
+      referenceUs: round(referenceUs, 0),
+      speedup: round(referenceUs / nativeUs, 1),
+    }
+  }
+  const at = (i: number) => inputs[i] as (typeof inputs)[0]
+  return {
+    prove: side(
+      (i) => vrfProve(at(i).key.secretKey, at(i).alpha),
+      (i) => vrfProveReference(at(i).key.secretKey, at(i).alpha),
+    ),
+    output: side(
+      (i) => vrfOutput(at(i).key.secretKey, at(i).alpha),
+      (i) => vrfOutputReference(at(i).key.secretKey, at(i).alpha),
+    ),
+    verify: side(
+      (i) => vrfVerifyUncached(at(i).key.publicKey, at(i).alpha, proofs[i] as Uint8Array),
+      (i) => vrfVerifyReference(at(i).key.publicKey, at(i).alpha, proofs[i] as Uint8Array),
+    ),
+  }
+}
+
 function vrfCost(clock: SystemClock): { ticketMs: number; verifyMs: number } {
   const k = testKey('bench-verifier')
   const draws = Array.from({ length: VRF_SAMPLES }, (_, i) => ({
@@ -120,7 +173,7 @@ export async function runChainBench(json: boolean): Promise<void> {
   const clock = new SystemClock()
   const pruned = run(30)
   const unpruned = run(10_000_000)
-  const vrf = vrfCost(clock)
+  const vrf = { ...vrfCost(clock), perCall: vrfCallCost(clock) }
   const result = {
     suite: 'chain',
     workload: `${WINDOWS} windows of ${WINDOW_BLOCKS} blocks, 2 subnets × ${MINERS_PER_SUBNET} miners, 8 shards, replication 2`,
@@ -138,5 +191,7 @@ export async function runChainBench(json: boolean): Promise<void> {
         `retention ${r.retentionBlocks} blocks: state entries after windows 20/40/60: ${r.stateEntries.join(' / ')} (${r.prunedWindows} windows pruned, ×${r.growth60vs20} from 20 to 60)`,
       )
     console.log(`VRF ticket (prove) ${vrf.ticketMs} ms, check (verify) ${vrf.verifyMs} ms`)
+    for (const [name, c] of Object.entries(vrf.perCall))
+      console.log(`VRF ${name}: ${c.nativeUs} µs native, ${c.referenceUs} µs reference (×${c.speedup})`)
   }
 }

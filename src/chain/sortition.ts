@@ -1,6 +1,6 @@
 /** Stake-weighted draws without replacement: aggregators, replicas, verifiers, arbiters. */
 import { sha512 } from '../codec/hash.ts'
-import { intToLe, leToInt } from '../codec/vrf.ts'
+import { intToLe, leToInt } from '../codec/little-endian.ts'
 
 export interface Weighted {
   readonly address: string

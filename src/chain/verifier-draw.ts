@@ -102,10 +102,8 @@ export function isVerifierSelected(
   stake: bigint,
   totalStake: bigint,
   params: Pick<Params, 'verifierExpectedCount'>,
-  /** Computes beta: `vrfOutput`, or one that gives the same bytes faster. */
-  output: (secretKey: Uint8Array, alpha: Uint8Array) => Uint8Array = vrfOutput,
 ): boolean {
-  return isSelected(output(secretKey, verifierAlpha(draw)), stake, totalStake, params.verifierExpectedCount)
+  return isSelected(vrfOutput(secretKey, verifierAlpha(draw)), stake, totalStake, params.verifierExpectedCount)
 }
 
 /** The beta of a hex ticket already checked by the chain (stored on the challenge). */

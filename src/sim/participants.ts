@@ -27,7 +27,6 @@ import { betaBytes, betterTicket, isVerifierSelected, verifierTicket } from '../
 import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
-import { vrfOutputX25519 } from '../codec/vrf-output-x25519.ts'
 import type { Clock } from '../runtime/clock.ts'
 import { type CostModel, expectedCid, gradientCid, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
 import { adapterCidOf, type MisbehaviourModels } from './misbehaviours.ts'
@@ -330,9 +329,8 @@ export class Participants {
         const tag = `${c.id}/${c.attempt}/${v.address}`
         if (this.#height < c.claimUntil && !this.#started.has(`claim/${tag}`)) {
           this.#started.add(`claim/${tag}`)
-          // The output decides (by native X25519, the same bytes); the proof (three times the
-          // work) only for a ticket that selects.
-          if (isVerifierSelected(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params, vrfOutputX25519)) {
+          // The output decides; the proof (three times the work) only for a ticket that selects.
+          if (isVerifierSelected(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)) {
             const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
             // A seat already held with a better ticket is not worth a transaction the chain refuses.
             const seat =

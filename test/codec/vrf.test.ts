@@ -5,7 +5,14 @@ import fc from 'fast-check'
 import { keyPairFromSeed } from '../../src/chain/keys.ts'
 import { sortition } from '../../src/chain/sortition.ts'
 import { toHex } from '../../src/codec/bytes.ts'
-import { encodeToCurve, vrfOutput, vrfProofToHash, vrfProve, vrfVerify } from '../../src/codec/vrf.ts'
+import { vrfOutput, vrfProofToHash, vrfProve, vrfVerify, vrfVerifyUncached } from '../../src/codec/vrf.ts'
+import {
+  encodeToCurve,
+  vrfOutputReference,
+  vrfProofToHashReference,
+  vrfProveReference,
+  vrfVerifyReference,
+} from '../../src/codec/vrf-reference.ts'
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'))
 const le = (b: Uint8Array): bigint => BigInt(`0x${Buffer.from(b).reverse().toString('hex') || '0'}`)
@@ -58,15 +65,21 @@ const B3 = [
 
 describe('codec/vrf: ECVRF-EDWARDS25519-SHA512-TAI (RFC 9381)', () => {
   for (const v of B3) {
-    it(`reproduces RFC 9381 B.3 ${v.name}`, () => {
+    it(`reproduces RFC 9381 B.3 ${v.name}, natively and by the reference`, () => {
       const kp = keyPairFromSeed(hex(v.sk))
       assert.equal(toHex(kp.publicKey), v.pk)
       assert.equal(toHex(encodeToCurve(kp.publicKey, hex(v.alpha)).toBytes()), v.h)
-      const pi = vrfProve(hex(v.sk), hex(v.alpha))
-      assert.equal(toHex(pi), v.pi)
-      assert.equal(toHex(vrfProofToHash(pi) as Uint8Array), v.beta)
-      assert.equal(toHex(vrfOutput(hex(v.sk), hex(v.alpha))), v.beta, 'the output without a proof')
-      assert.equal(toHex(vrfVerify(hex(v.pk), hex(v.alpha), hex(v.pi)) as Uint8Array), v.beta)
+      for (const [path, prove, output, toHash, verify] of [
+        ['native', vrfProve, vrfOutput, vrfProofToHash, vrfVerifyUncached],
+        ['cached', vrfProve, vrfOutput, vrfProofToHash, vrfVerify],
+        ['reference', vrfProveReference, vrfOutputReference, vrfProofToHashReference, vrfVerifyReference],
+      ] as const) {
+        const pi = prove(hex(v.sk), hex(v.alpha))
+        assert.equal(toHex(pi), v.pi, path)
+        assert.equal(toHex(toHash(pi) as Uint8Array), v.beta, path)
+        assert.equal(toHex(output(hex(v.sk), hex(v.alpha))), v.beta, `${path}: the output without a proof`)
+        assert.equal(toHex(verify(hex(v.pk), hex(v.alpha), hex(v.pi)) as Uint8Array), v.beta, path)
+      }
       // Intermediates: the secret scalar x, the nonce k = SHA-512(prefix ‖ H) mod q, U = k·B, V = k·H.
       const ext = ed25519.utils.getExtendedPublicKey(hex(v.sk))
       assert.equal(ext.scalar, le(hex(v.x)) % ed25519.Point.Fn.ORDER)
