@@ -282,8 +282,8 @@ export const localTestnetParams: Params = {
   // 4 inner steps for the preset's 10-block windows; the default testnet's 20-block windows
   // run 8 (topology/default.yaml: a task's last step to its commit now takes 2–3 s).
   innerSteps: 4,
-  // Half DiLoCo's rate: each aggregate lands two rounds after its miners' start, where 0.7
-  // makes held-out loss wander and 0.35 keeps it falling at H 4 and H 8 (docs/BENCHMARKS.md).
+  // As the defaults (half DiLoCo's rate): each aggregate lands two rounds after its miners'
+  // start, where 0.7 makes held-out loss wander and 0.35 keeps it falling at H 4, 8 and 16.
   outerLrPpm: 350_000,
   stepSequences: 4,
   sequenceTokens: 64,
