@@ -343,12 +343,31 @@ function decodeMsg(m: Obj): Msg {
 }
 
 /**
+ * Transactions decoded, per bytes object. A node decodes the same bytes at admission, at every
+ * recheck while the transaction waits, and when its own proposal executes it, and each decoding
+ * re-encodes the transaction twice and hashes the signed payload. Bytes are never written once
+ * received or encoded (a change makes a new array), decoding is a pure function of them, and the
+ * result is never changed; the map holds nothing alive. Refusals are not remembered.
+ */
+const decodedTxs = new WeakMap<Uint8Array, SignedTx>()
+
+/**
  * Stateless admission: size, canonical form, shape, signature. Throws TxRejected with the
  * code of the first problem found.
  */
 export function decodeTx(bytes: Uint8Array, maxTxBytes: number): SignedTx {
   if (bytes.length > maxTxBytes)
     reject(TxCode.tooLarge, `transaction is ${bytes.length} bytes, the limit is ${maxTxBytes}`)
+  let tx = decodedTxs.get(bytes)
+  if (tx === undefined) {
+    tx = decodeTxUncached(bytes)
+    decodedTxs.set(bytes, tx)
+  }
+  return tx
+}
+
+/** `decodeTx` without the size bound or the memo of decoded transactions. */
+function decodeTxUncached(bytes: Uint8Array): SignedTx {
   let wire: unknown
   try {
     wire = unpackCanonical(bytes)
