@@ -89,6 +89,13 @@ export class Table<V> {
    * state hash walks every changed table in key order after each block.
    */
   #sorted: string[] | undefined
+  /**
+   * The entries split into DIGEST_BUCKETS by key (`bucketOf`), built on the first `digest()`
+   * and kept up to date by every write and undo from then on: a block rehashes only the buckets
+   * it touched, where one digest over the whole table cost time in proportion to the state.
+   */
+  #buckets: DigestBucket[] | undefined
+  #digest: { readonly version: number; readonly value: Uint8Array } | undefined
 
   constructor(name: string, journal: Journal) {
     this.name = name
@@ -117,12 +124,16 @@ export class Table<V> {
     this.#journal.touched(this as Table<unknown>, key, had, old)
     this.#map.set(key, value)
     this.#version++
+    this.#changed(key, had ? 'kept' : 'added')
     if (!had) this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
-      if (had) this.#map.set(key, old as V)
-      else {
+      if (had) {
+        this.#map.set(key, old as V)
+        this.#changed(key, 'kept')
+      } else {
         this.#map.delete(key)
+        this.#changed(key, 'removed')
         this.#sorted = undefined
       }
     })
@@ -134,10 +145,12 @@ export class Table<V> {
     this.#journal.touched(this as Table<unknown>, key, true, old)
     this.#map.delete(key)
     this.#version++
+    this.#changed(key, 'removed')
     this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
       this.#map.set(key, old)
+      this.#changed(key, 'added')
       this.#sorted = undefined
     })
   }
@@ -151,6 +164,50 @@ export class Table<V> {
     for (const [key, value] of entries) this.#map.set(key, value)
     this.#version++
     this.#sorted = undefined
+    this.#buckets = undefined
+  }
+
+  /** Keeps the digest buckets (once built) in step with a write or undo of `key`. */
+  #changed(key: string, how: 'kept' | 'added' | 'removed'): void {
+    if (this.#buckets === undefined) return
+    const bucket = this.#buckets[bucketOf(key)] as DigestBucket
+    bucket.digest = undefined
+    if (how === 'kept') return
+    if (how === 'added') bucket.keys.add(key)
+    else bucket.keys.delete(key)
+    bucket.sorted = undefined
+  }
+
+  /**
+   * SHA-256 over the digests of the table's DIGEST_BUCKETS buckets in bucket order, each the
+   * SHA-256 of its entries in key order, one `key-json:value-json` line each (an empty bucket:
+   * the hash of nothing). One content, one digest, whatever order the writes came in.
+   */
+  digest(): Uint8Array {
+    if (this.#digest !== undefined && this.#digest.version === this.#version) return this.#digest.value
+    if (this.#buckets === undefined) {
+      const buckets: DigestBucket[] = Array.from({ length: DIGEST_BUCKETS }, () => ({
+        keys: new Set<string>(),
+        sorted: undefined,
+        digest: undefined,
+      }))
+      for (const key of this.#map.keys()) buckets[bucketOf(key)]?.keys.add(key)
+      this.#buckets = buckets
+    }
+    const parts: Uint8Array[] = []
+    for (const bucket of this.#buckets) {
+      if (bucket.digest === undefined) {
+        bucket.sorted ??= [...bucket.keys].sort()
+        // One update of the joined text: many tiny native hash updates cost more than the join.
+        bucket.digest = sha256(
+          bucket.sorted.map((k) => `${JSON.stringify(k)}:${encodeValue(this.#map.get(k))}\n`).join(''),
+        )
+      }
+      parts.push(bucket.digest)
+    }
+    const value = sha256(...parts)
+    this.#digest = { version: this.#version, value }
+    return value
   }
 
   #keysInOrder(): readonly string[] {
@@ -191,25 +248,38 @@ function encodeValue(value: unknown): string {
   return text
 }
 
-const tableDigests = new WeakMap<Table<unknown>, { version: number; digest: Uint8Array }>()
-
-/** SHA-256 over a table's entries in key order, one `key-json:value-json` line each. */
-function tableDigest(t: Table<unknown>): Uint8Array {
-  const cached = tableDigests.get(t)
-  if (cached !== undefined && cached.version === t.version) return cached.digest
-  // One update of the joined text: thousands of tiny native hash updates cost more than the join.
-  const lines = t.entries().map(([k, v]) => `${JSON.stringify(k)}:${encodeValue(v)}\n`)
-  const digest = sha256(lines.join(''))
-  tableDigests.set(t, { version: t.version, digest })
-  return digest
+/**
+ * The state hash: SHA-256("r3mes/state/2" ‖ for each table in name order: name ‖ 0 ‖ table
+ * digest, `Table.digest`). One state, one hash, whatever order the writes came in.
+ */
+export function hashTables(tables: readonly Table<unknown>[]): Uint8Array {
+  const parts: (string | Uint8Array)[] = ['r3mes/state/2\0']
+  for (const t of [...tables].sort((a, b) => (a.name < b.name ? -1 : 1))) parts.push(t.name, '\0', t.digest())
+  return sha256(...parts)
 }
 
 /**
- * The state hash: SHA-256("r3mes/state/1" ‖ for each table in name order: name ‖ 0 ‖ table
- * digest). One state, one hash, whatever order the writes came in.
+ * Buckets a table's digest is split into: a block that changes a few entries rehashes a few
+ * buckets, each about 1/256 of the table. Part of the state hash: changing it changes every app
+ * hash.
  */
-export function hashTables(tables: readonly Table<unknown>[]): Uint8Array {
-  const parts: (string | Uint8Array)[] = ['r3mes/state/1\0']
-  for (const t of [...tables].sort((a, b) => (a.name < b.name ? -1 : 1))) parts.push(t.name, '\0', tableDigest(t))
-  return sha256(...parts)
+const DIGEST_BUCKETS = 256
+
+interface DigestBucket {
+  readonly keys: Set<string>
+  /** `keys` in order, until a key comes or goes. */
+  sorted: string[] | undefined
+  /** Until one of its entries changes. */
+  digest: Uint8Array | undefined
+}
+
+/**
+ * A key's digest bucket: 32-bit FNV-1a over its UTF-16 code units, modulo DIGEST_BUCKETS. Plain
+ * integer arithmetic, so every node puts every key in the same bucket. Keys chosen to share a
+ * bucket only make that bucket's rehash as slow as a whole table's was.
+ */
+function bucketOf(key: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % DIGEST_BUCKETS
 }
