@@ -20,7 +20,9 @@
  *   state of ITS height, exactly as a private app would, or its mempool (and so the blocks it
  *   proposes) would differ from a replicated run. The shared state tracks what each block
  *   replaced; a read at an older height applies those changes back (newest block first) inside
- *   a journal mark and rolls them back after, leaving the shared state as it was.
+ *   a journal mark and leaves them so (parked) for the next reads at that height; a read at
+ *   another height, an execution, a view's `state` or the end of the simulation's event rolls
+ *   them back, so between events the shared state is the newest block's.
  * - Checks: the result of checking a transaction is a function of the state (its height, as
  *   the lineage has one state per height), the bytes and the sender's next nonce as the
  *   checking mempool has it; it is memoized on those, so a hundred mempools admitting and
@@ -82,22 +84,35 @@ export class SharedExecution {
   readonly #keepHeights: number
   readonly #lineage = new Map<number, Executed>()
   readonly #genesisAppHash: Uint8Array
-  /** The height the shared state currently shows (below the app's while a read at an older height runs). */
+  /** The height of the newest block executed (the app's own height reads the state, which may be parked). */
+  #newest: number
+  /** The height the shared state currently shows (below `#newest` while it is parked at an older one). */
   #showing: number
+  /**
+   * Where the shared state is parked: the changes of the blocks after `#showing` applied back,
+   * undone by rolling the journal back to `mark`. Reads at one older height come in runs (a
+   * lagging validator admits a burst of transactions), and applying back and undoing a block's
+   * changes for each read cost more than the reads.
+   */
+  #parkedAt: number | undefined
+  /** Reads in progress (a read's function may read again, at the same height only). */
+  #reading = 0
   readonly #checks = new BoundedMemo<string, CheckResult>(CHECK_MEMO_ENTRIES)
   readonly #decoded = new BoundedMemo<string, { sender: string; nonce: number } | null>(DECODED_MEMO_ENTRIES)
   /**
    * Blocks executed on the shared app and handed to a view from the lineage; checks asked and
-   * answered from the memo; reads (checks included) of a height below the shared app's.
+   * answered from the memo; reads (checks included) of a height below the shared app's, and
+   * the times the state was parked at such a height for them.
    */
-  readonly stats = { executed: 0, reused: 0, checks: 0, checkHits: 0, readsBehind: 0 }
+  readonly stats = { executed: 0, reused: 0, checks: 0, checkHits: 0, readsBehind: 0, parked: 0 }
 
   constructor(init: SharedExecutionInit) {
     this.chain = new ChainApp(init.genesis)
     this.chain.state.journal.trackChanges()
     this.#keepHeights = init.keepHeights
     this.#genesisAppHash = this.chain.appHash()
-    this.#showing = this.chain.height
+    this.#newest = this.chain.height
+    this.#showing = this.#newest
   }
 
   view(): SharedChainView {
@@ -130,14 +145,16 @@ export class SharedExecution {
       this.stats.reused++
       return known.outcome
     }
-    if (h !== this.chain.height + 1) throw this.#gone(h)
+    if (h !== this.#newest + 1) throw this.#gone(h)
+    this.showNewest()
     if (!bytesEqual(this.chain.appHash(), appHashBefore))
       throw new SharedExecutionError(
         `block ${h} executed from app hash ${toHex(appHashBefore)}, the shared app is at ${toHex(this.chain.appHash())}`,
         { height: h },
       )
     const outcome = this.chain.executeBlock(block)
-    this.#showing = this.chain.height
+    this.#newest = this.chain.height
+    this.#showing = this.#newest
     this.#lineage.set(h, {
       blockHash: toHex(block.hash),
       appHashBefore: appHashBefore.slice(),
@@ -151,30 +168,57 @@ export class SharedExecution {
 
   /**
    * `fn` run with the shared state as it was after `height`: the changes of every later block
-   * applied back, newest first, then rolled back. Nests (an inner read at the same height costs nothing).
+   * applied back, newest first, and left so (parked) for the next read at that height, until a
+   * read at another height, an execution or `showNewest`. Writes `fn` makes while parked are not
+   * tracked as the next block's changes (they are dry runs, rolled back). Nests at one height.
    */
   at<T>(height: number, fn: () => T): T {
-    if (height === this.#showing) return fn()
-    if (height > this.#showing)
-      throw new SharedExecutionError(`a read at height ${height} inside a read at height ${this.#showing}`)
-    this.stats.readsBehind++
+    if (height !== this.#showing) {
+      if (height > this.#newest)
+        throw new SharedExecutionError(`a read at height ${height} above the shared app's ${this.#newest}`)
+      if (this.#reading > 0)
+        throw new SharedExecutionError(`a read at height ${height} inside a read at height ${this.#showing}`)
+      this.showNewest()
+      if (height < this.#showing) this.#park(height)
+    }
+    if (this.#showing < this.#newest) this.stats.readsBehind++
+    this.#reading++
+    try {
+      return this.#parkedAt === undefined ? fn() : this.chain.state.journal.untracked(fn)
+    } finally {
+      this.#reading--
+    }
+  }
+
+  /**
+   * The shared state at the newest executed block again (a parked read undone). Called before
+   * anything reads the shared state other than through `at`: the simulation calls it after each
+   * event, so between events the state shows the newest block, as it did before parking.
+   */
+  showNewest(): void {
+    if (this.#parkedAt === undefined) return
+    if (this.#reading > 0) throw new SharedExecutionError('the shared state cannot move inside a read')
+    this.chain.state.journal.rollback(this.#parkedAt)
+    this.#parkedAt = undefined
+    this.#showing = this.#newest
+  }
+
+  #park(height: number): void {
     const journal = this.chain.state.journal
     const mark = journal.mark()
-    const showing = this.#showing
-    try {
-      return journal.untracked(() => {
-        for (let h = showing; h > height; h--) {
-          const e = this.#lineage.get(h)
-          if (e === undefined) throw this.#gone(h)
-          for (const [table, byKey] of e.changes) revert(table, byKey)
+    journal.untracked(() => {
+      for (let h = this.#showing; h > height; h--) {
+        const e = this.#lineage.get(h)
+        if (e === undefined) {
+          journal.rollback(mark)
+          throw this.#gone(h)
         }
-        this.#showing = height
-        return fn()
-      })
-    } finally {
-      journal.rollback(mark)
-      this.#showing = showing
-    }
+        for (const [table, byKey] of e.changes) revert(table, byKey)
+      }
+    })
+    this.#parkedAt = mark
+    this.#showing = height
+    this.stats.parked++
   }
 
   /** `bytes` checked at `height` for a mempool whose reserved next nonces are `pendingNonce`. */
@@ -212,7 +256,7 @@ export class SharedExecution {
 
   #gone(height: number): SharedExecutionError {
     return new SharedExecutionError(
-      `height ${height} is not on the shared lineage (the shared app is at ${this.chain.height}, the lineage keeps ${this.#keepHeights} heights)`,
+      `height ${height} is not on the shared lineage (the shared app is at ${this.#newest}, the lineage keeps ${this.#keepHeights} heights)`,
       { height },
     )
   }
@@ -246,6 +290,7 @@ export class SharedChainView implements ChainAppApi {
 
   /** The shared state as of the NEWEST executed block: read it at this view's height through `read`. */
   get state(): ChainState {
+    this.#shared.showNewest()
     return this.#shared.chain.state
   }
 

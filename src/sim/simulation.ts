@@ -588,6 +588,8 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
   }
   const maxMs = opts.maxSimulatedMs ?? 2 * expectedMs + healMs
   clock.runUntil(maxMs, () => {
+    // Between events the shared state shows the newest block (a read may have parked it older).
+    shared?.showNewest()
     if (stop) return true
     const crash = crashedNode()
     if (crash !== undefined) {

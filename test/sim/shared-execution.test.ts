@@ -108,6 +108,36 @@ describe('sim: shared execution', () => {
     assert.equal(toHex(behind.appHash()), toHex(ahead.appHash()))
   })
 
+  it('reads at one older height share one parking of the state, and the newest block shows again for anything else', () => {
+    const h = cast()
+    const shared = new SharedExecution({ genesis: h.genesis, keepHeights: 10 })
+    const [ahead, behind] = [shared.view(), shared.view()]
+    const own = new ChainApp(h.genesis)
+    ahead.executeBlock(blockOf(1, [send(h, 0, 5n * R3)]))
+    const hashAhead = toHex(shared.chain.state.hash())
+    for (let nonce = 0; nonce < 5; nonce++)
+      assert.deepEqual(
+        behind.checkTx(send(h, nonce, 1n), { record: false }),
+        own.checkTx(send(h, nonce, 1n), { record: false }),
+      )
+    assert.equal(shared.stats.parked, 1, 'five reads at genesis parked the state once')
+    assert.equal(shared.stats.readsBehind, 5)
+    // A view's `state` is the newest block's, so reading it ends the parking.
+    assert.equal(ahead.state.globals.height, 1)
+    assert.equal(toHex(shared.chain.state.hash()), hashAhead)
+    // Parked again, then a block executes: it runs on the newest state, as a private app's does.
+    behind.read((s) => s.globals.height)
+    own.executeBlock(blockOf(1, [send(h, 0, 5n * R3)]))
+    const second = blockOf(2, [send(h, 1, 5n * R3)])
+    assert.equal(toHex(ahead.executeBlock(second).appHash), toHex(own.executeBlock(second).appHash))
+    // A read at another height inside a read is refused by name, and leaves nothing parked.
+    assert.throws(
+      () => ahead.read(() => behind.read((s) => s.globals.height)),
+      (e: unknown) => e instanceof SharedExecutionError && /inside a read/.test(e.message),
+    )
+    assert.equal(toHex(shared.chain.state.hash()), toHex(own.state.hash()))
+  })
+
   it('a view reserves nonces as a private mempool does, and a check memoized for one view answers another', () => {
     const h = cast()
     const shared = new SharedExecution({ genesis: h.genesis, keepHeights: 10 })
