@@ -10,6 +10,7 @@ import { BoundedMemo } from '../runtime/bounded-memo.ts'
 import { ED25519_PUBLIC_KEY_CACHE_ENTRIES, ED25519_VERIFY_CACHE_ENTRIES } from '../runtime/limits.ts'
 import { toHex } from './bytes.ts'
 import { sha256 } from './hash.ts'
+import { memoScope } from './memo-scope.ts'
 
 export const ED25519_SEED_SIZE_BYTES = 32
 export const ED25519_PUBLIC_KEY_SIZE_BYTES = 32
@@ -67,7 +68,7 @@ const verified = new BoundedMemo<string, boolean>(ED25519_VERIFY_CACHE_ENTRIES)
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== ED25519_PUBLIC_KEY_SIZE_BYTES || signature.byteLength !== ED25519_SIGNATURE_SIZE_BYTES)
     return false
-  const key = `${toHex(publicKey)}${toHex(signature)}${toHex(sha256(message))}`
+  const key = `${memoScope()}${toHex(publicKey)}${toHex(signature)}${toHex(sha256(message))}`
   return verified.getOrCompute(key, () => ed25519VerifyUncached(publicKey, message, signature))
 }
 

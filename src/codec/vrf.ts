@@ -33,6 +33,7 @@ import {
 } from './edwards25519-native.ts'
 import { sha256, sha512 } from './hash.ts'
 import { intToLe, leToInt } from './little-endian.ts'
+import { memoScope } from './memo-scope.ts'
 import {
   CHALLENGE_BYTES,
   GROUP_ORDER,
@@ -178,7 +179,7 @@ const verified = new BoundedMemo<string, Uint8Array | null>(VRF_VERIFY_CACHE_ENT
  * (bounded); each call gets its own copy of beta.
  */
 export function vrfVerify(publicKey: Uint8Array, alpha: Uint8Array, pi: Uint8Array): Uint8Array | undefined {
-  const key = `${toHex(publicKey)}:${toHex(sha256(alpha))}:${toHex(pi)}`
+  const key = `${memoScope()}${toHex(publicKey)}:${toHex(sha256(alpha))}:${toHex(pi)}`
   const beta = verified.getOrCompute(key, () => vrfVerifyUncached(publicKey, alpha, pi) ?? null)
   return beta === null ? undefined : beta.slice()
 }

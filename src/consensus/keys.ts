@@ -11,6 +11,7 @@ import {
   ed25519Verify,
 } from '../codec/ed25519.ts'
 import { sha256 } from '../codec/hash.ts'
+import { memoScope } from '../codec/memo-scope.ts'
 import { vrfProve } from '../codec/vrf.ts'
 import { assert } from '../runtime/assert.ts'
 import { VERIFIED_SIGNATURE_MEMO_ENTRIES } from '../runtime/limits.ts'
@@ -54,7 +55,7 @@ const verified = new Set<string>()
 
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== PUBLIC_KEY_SIZE_BYTES || signature.byteLength !== SIGNATURE_SIZE_BYTES) return false
-  const memoKey = `${toHex(publicKey)}:${toHex(signature)}:${toHex(message)}`
+  const memoKey = `${memoScope()}${toHex(publicKey)}:${toHex(signature)}:${toHex(message)}`
   if (verified.has(memoKey)) return true
   const valid = ed25519Verify(publicKey, message, signature)
   if (valid) {

@@ -11,6 +11,7 @@ import {
   ed25519VerifyCacheSize,
   ed25519VerifyUncached,
 } from '../../src/codec/ed25519.ts'
+import { inMemoScope } from '../../src/codec/memo-scope.ts'
 import { vrfProve, vrfVerify, vrfVerifyCacheSize, vrfVerifyUncached } from '../../src/codec/vrf.ts'
 import { BoundedMemo } from '../../src/runtime/bounded-memo.ts'
 import { ED25519_VERIFY_CACHE_ENTRIES, VRF_VERIFY_CACHE_ENTRIES } from '../../src/runtime/limits.ts'
@@ -127,5 +128,42 @@ describe('codec verification caches', () => {
     get(0)
     assert.equal(computed, 5, 'the oldest entry (0) was dropped, so it is computed again')
     assert.throws(() => new BoundedMemo(0), /positive integer/)
+  })
+
+  it('a memo scope keeps its own verifications: each scope verifies once, and answers as verifying does', () => {
+    const seed = seedOf(21)
+    const key = ed25519PublicKey(seed)
+    const message = new TextEncoder().encode('scoped')
+    const signature = ed25519Sign(seed, message)
+    const alpha = new TextEncoder().encode('scoped alpha')
+    const pi = vrfProve(seed, alpha)
+    const sizes = () => [ed25519VerifyCacheSize(), vrfVerifyCacheSize()]
+    const verifyBoth = () => {
+      assert.equal(ed25519Verify(key, message, signature), true)
+      assert.equal(ed25519Verify(key, message, flip(signature, 3)), false)
+      assert.deepEqual(vrfVerify(key, alpha, pi), vrfVerifyUncached(key, alpha, pi))
+    }
+    const start = sizes()
+    verifyBoth()
+    const unscoped = sizes()
+    assert.deepEqual(
+      unscoped.map((n, i) => n - (start[i] as number)),
+      [2, 1],
+    )
+    inMemoScope('node-a', verifyBoth)
+    const a = sizes()
+    assert.deepEqual(
+      a.map((n, i) => n - (unscoped[i] as number)),
+      [2, 1],
+      'a new scope verifies again',
+    )
+    inMemoScope('node-a', verifyBoth)
+    verifyBoth()
+    assert.deepEqual(sizes(), a, 'the same scope (and no scope) answers from its memo')
+    inMemoScope('node-b', verifyBoth)
+    assert.deepEqual(
+      sizes().map((n, i) => n - (a[i] as number)),
+      [2, 1],
+    )
   })
 })

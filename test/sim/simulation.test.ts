@@ -105,6 +105,10 @@ describe('sim: a whole network in one process', function () {
       assert.ok((shared.sharing?.reused ?? 0) > shared.heights, 'blocks were handed on')
     }
     assert.equal(replicated.sharing, undefined)
+    // Validators decoding and verifying each on their own (as separate processes) compute the same.
+    const isolated = runSimulation({ ...opts, isolateValidators: true })
+    assert.equal(isolated.digest, replicated.digest, 'isolated validators')
+    assert.deepEqual(isolated.game, replicated.game)
   })
 
   it('a CI-sized network (7 validators, 40 miners, 2 subnets) catches every cheat on two seeds and slashes nobody honest', () => {
