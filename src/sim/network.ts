@@ -82,6 +82,8 @@ export interface SimNetworkComponents {
 /** Where received bytes go: the receiving node's handler (undefined while the node is down). */
 export type Receiver = (message: ConsensusMessage, from: string) => void
 
+let nextInstance = 0
+
 export class SimNetwork {
   readonly #init: SimNetworkInit
   readonly #clock: SimulatedClock
@@ -98,6 +100,8 @@ export class SimNetwork {
   /** Messages decoded and handed to a receiver. */
   delivered = 0
   readonly #measure: (work: () => void) => void
+  /** Names this network's memo scopes apart from another run's in the same process (whose memos would answer). */
+  readonly #instance = nextInstance++
   /** Each node's next sequence number (kept across its restarts, as the channel's starts from the clock). */
   readonly #nextSeq: number[]
   /** Each node's seen message ids, oldest first. */
@@ -243,7 +247,7 @@ export class SimNetwork {
     }
     this.#remember(to, id)
     if (this.#init.isolateReceivers === true) {
-      this.#measure(() => inMemoScope(`v${to}`, () => this.#hand(receiver, from, bytes)))
+      this.#measure(() => inMemoScope(`sim${this.#instance}/v${to}`, () => this.#hand(receiver, from, bytes)))
       return
     }
     this.#measure(() => {
