@@ -68,8 +68,18 @@ const verified = new BoundedMemo<string, boolean>(ED25519_VERIFY_CACHE_ENTRIES)
 export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== ED25519_PUBLIC_KEY_SIZE_BYTES || signature.byteLength !== ED25519_SIGNATURE_SIZE_BYTES)
     return false
-  const key = `${memoScope()}${toHex(publicKey)}${toHex(signature)}${toHex(sha256(message))}`
-  return verified.getOrCompute(key, () => ed25519VerifyUncached(publicKey, message, signature))
+  return verified.getOrCompute(memoKey(publicKey, message, signature), () =>
+    ed25519VerifyUncached(publicKey, message, signature),
+  )
+}
+
+function memoKey(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): string {
+  return `${memoScope()}${toHex(publicKey)}${toHex(signature)}${toHex(sha256(message))}`
+}
+
+/** Whether the memo holds the verdict for these inputs in the current memo scope (for tests). */
+export function ed25519VerifyIsMemoized(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  return verified.get(memoKey(publicKey, message, signature)) !== undefined
 }
 
 /** ed25519Verify without the result cache (the reference the cache is tested against). */

@@ -33,7 +33,12 @@ export function verifyVote(chainId: string, vals: ValidatorSet, v: Vote): boolea
   const val = vals.at(v.validatorIndex)
   if (val === undefined) return false
   const known = verifiedVotes.get(v)
-  if (known !== undefined && known.chainId === chainId && bytesEqual(known.publicKey, val.publicKey)) return true
+  if (
+    known !== undefined &&
+    known.chainId === chainId &&
+    (known.publicKey === val.publicKey || bytesEqual(known.publicKey, val.publicKey))
+  )
+    return true
   const valid = verifySignature(val.publicKey, voteSignBytes(chainId, v), v.signature)
   if (valid) verifiedVotes.set(v, { chainId, publicKey: val.publicKey })
   return valid

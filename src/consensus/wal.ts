@@ -31,6 +31,7 @@ import { crc32 } from 'node:zlib'
 import { assert } from '../runtime/assert.ts'
 import { fsyncDir, type WriteFn, writeAll } from '../runtime/durable-file.ts'
 import { MAX_WAL_RECORD_BYTES } from '../runtime/limits.ts'
+import { encode } from './codec.ts'
 import type { ConsensusInput } from './core-types.ts'
 import { WalCorruptError } from './errors.ts'
 import { type FaultHook, injected, noFaults } from './faults.ts'
@@ -68,6 +69,26 @@ export interface Wal {
   close(): void
 }
 
+/**
+ * Encoded sizes of vote and proposal inputs, per vote and per proposal object. A memory WAL only
+ * counts bytes (its cap on peers' inputs is in bytes), and in a simulation one decoded message
+ * is appended by every node that receives it: its size is the same for all of them, but for a
+ * proposal's arrival time, whose own size is added.
+ */
+const inputBytes = new WeakMap<object, number>()
+
+function encodedBytes(input: ConsensusInput): number {
+  if (input.type !== 'vote' && input.type !== 'proposal') return encodeInput(input).byteLength
+  const key = input.type === 'vote' ? input.vote : input.proposal
+  let n = inputBytes.get(key)
+  if (n === undefined) {
+    n = encodeInput(input.type === 'vote' ? input : { ...input, receivedMs: undefined }).byteLength
+    inputBytes.set(key, n)
+  }
+  // One element more in a short array: its header is one byte either way.
+  return input.type === 'proposal' && input.receivedMs !== undefined ? n + encode([input.receivedMs]).byteLength - 1 : n
+}
+
 export class MemoryWal implements Wal {
   readonly #segments = new Map<number, ConsensusInput[]>()
   #current = 0
@@ -75,7 +96,7 @@ export class MemoryWal implements Wal {
   append(input: ConsensusInput): void {
     assert(this.#current > 0, 'WAL append before startHeight')
     this.#segments.get(this.#current)?.push(input)
-    this.#bytes += WAL_HEADER_BYTES + encodeInput(input).byteLength
+    this.#bytes += WAL_HEADER_BYTES + encodedBytes(input)
   }
   get segmentBytes(): number {
     return this.#bytes
@@ -83,10 +104,7 @@ export class MemoryWal implements Wal {
   startHeight(height: number): void {
     if (!this.#segments.has(height)) this.#segments.set(height, [])
     if (height !== this.#current)
-      this.#bytes = (this.#segments.get(height) ?? []).reduce(
-        (n, i) => n + WAL_HEADER_BYTES + encodeInput(i).byteLength,
-        0,
-      )
+      this.#bytes = (this.#segments.get(height) ?? []).reduce((n, i) => n + WAL_HEADER_BYTES + encodedBytes(i), 0)
     this.#current = height
     for (const h of this.#segments.keys()) if (h < height - 1) this.#segments.delete(h)
   }

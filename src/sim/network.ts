@@ -104,8 +104,15 @@ export class SimNetwork {
   readonly #instance = nextInstance++
   /** Each node's next sequence number (kept across its restarts, as the channel's starts from the clock). */
   readonly #nextSeq: number[]
-  /** Each node's seen message ids, oldest first. */
+  /** Each node's seen message ids. */
   readonly #seen: Set<number>[]
+  /**
+   * Each node's seen ids in arrival order, a ring of `#seenCap` whose next slot holds the oldest:
+   * evicting through the set's own order (`values().next()`) walks past every deleted entry
+   * the set has not compacted yet, which with one eviction per message cost more than the rest
+   * of a delivery.
+   */
+  readonly #seenOrder: { ids: number[]; next: number }[]
   readonly #seenCap: number
   /**
    * Each published frame decoded once, for all its receivers: messages are never changed once
@@ -125,6 +132,7 @@ export class SimNetwork {
     this.#uploadFreeAtMs = Array.from({ length: init.nodes }, () => 0)
     this.#nextSeq = Array.from({ length: init.nodes }, () => 0)
     this.#seen = Array.from({ length: init.nodes }, () => new Set<number>())
+    this.#seenOrder = Array.from({ length: init.nodes }, () => ({ ids: [], next: 0 }))
     this.#seenCap = init.seenCacheSize ?? FLOOD_SEEN_CACHE_SIZE
   }
 
@@ -134,7 +142,10 @@ export class SimNetwork {
    */
   attach(index: number, receiver: Receiver | undefined): void {
     this.#receivers[index] = receiver
-    if (receiver === undefined) this.#seen[index]?.clear()
+    if (receiver === undefined) {
+      this.#seen[index]?.clear()
+      this.#seenOrder[index] = { ids: [], next: 0 }
+    }
   }
 
   cut(partition: Partition): void {
@@ -201,8 +212,15 @@ export class SimNetwork {
   /** The id a receiver keeps of a message; a new message unless the same `id` is given again. */
   #remember(node: number, id: number): void {
     const seen = this.#seen[node] as Set<number>
+    if (seen.has(id)) return
+    const order = this.#seenOrder[node] as { ids: number[]; next: number }
+    if (order.ids.length < this.#seenCap) order.ids.push(id)
+    else {
+      seen.delete(order.ids[order.next] as number)
+      order.ids[order.next] = id
+      order.next = (order.next + 1) % this.#seenCap
+    }
     seen.add(id)
-    if (seen.size > this.#seenCap) seen.delete(seen.values().next().value as number)
   }
 
   /**

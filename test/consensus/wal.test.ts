@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import type { ConsensusInput } from '../../src/consensus/core-types.ts'
 import { WalCorruptError } from '../../src/consensus/errors.ts'
 import { crashAtWrite } from '../../src/consensus/faults.ts'
-import { FileWal, WAL_HEADER_BYTES } from '../../src/consensus/wal.ts'
+import { encodeInput } from '../../src/consensus/input-codec.ts'
+import { FileWal, MemoryWal, WAL_HEADER_BYTES } from '../../src/consensus/wal.ts'
 
 const inputs: ConsensusInput[] = [
   { type: 'start' },
@@ -98,5 +99,56 @@ describe('FileWal', () => {
     wal.close()
     appendFileSync(join(dir, '000000000001.wal'), new Uint8Array([0, 0, 0, 9, 1]))
     assert.throws(() => new FileWal({ dir }).readFrom(1), WalCorruptError)
+  })
+})
+
+describe('MemoryWal', () => {
+  it('counts each input as its encoding, with one vote or proposal object appended many times at different arrival times', () => {
+    const vote = {
+      type: 'prevote' as const,
+      height: 1,
+      round: 0,
+      blockHash: new Uint8Array(32).fill(1),
+      validatorIndex: 2,
+      signature: new Uint8Array(64).fill(9),
+    }
+    const block = {
+      header: {
+        chainId: 'wal-test',
+        height: 1,
+        timeMs: 1_767_225_601_000,
+        previousBlockHash: new Uint8Array(32),
+        txsRoot: new Uint8Array(32),
+        evidenceRoot: new Uint8Array(32),
+        lastCommitHash: new Uint8Array(32),
+        appHash: new Uint8Array(32),
+        proposer: new Uint8Array(20),
+        vrfProof: new Uint8Array(80),
+        beacon: new Uint8Array(64),
+      },
+      txs: [new Uint8Array(300).fill(4), new Uint8Array(70_000).fill(5)],
+      evidence: [],
+      lastCommit: null,
+    }
+    const proposal = { height: 1, round: 0, polRound: -1, blockHash: new Uint8Array(32), signature: new Uint8Array(64) }
+    const appended: ConsensusInput[] = [
+      { type: 'vote', vote },
+      { type: 'vote', vote },
+      ...[undefined, 0, 127, 128, 65_535, 2 ** 32 - 1, 2 ** 32, 1_767_225_601_234].map(
+        (receivedMs): ConsensusInput =>
+          receivedMs === undefined
+            ? { type: 'proposal', proposal, block }
+            : { type: 'proposal', proposal, block, receivedMs },
+      ),
+      ...inputs,
+    ]
+    const wal = new MemoryWal()
+    wal.startHeight(1)
+    let expected = 0
+    for (const input of appended) {
+      wal.append(input)
+      expected += WAL_HEADER_BYTES + encodeInput(input).byteLength
+      assert.equal(wal.segmentBytes, expected, input.type)
+    }
   })
 })
