@@ -65,26 +65,25 @@ export function isIdentity(bytes: Uint8Array): boolean {
   return true
 }
 
-/** p + q for any two encodings that decode onto the curve; undefined when one does not. */
-export function addPoints(p: Uint8Array, q: Uint8Array): Uint8Array | undefined {
+/** The point one libsodium call writes, or undefined when libsodium refuses (sodium-native throws). */
+function pointFrom(call: (out: Buffer) => void): Uint8Array | undefined {
   const r = new Uint8Array(POINT_BYTES)
   try {
-    sodium.crypto_core_ed25519_add(view(r), view(p), view(q))
+    call(view(r))
   } catch {
     return undefined
   }
   return r
 }
 
+/** p + q for any two encodings that decode onto the curve; undefined when one does not. */
+export function addPoints(p: Uint8Array, q: Uint8Array): Uint8Array | undefined {
+  return pointFrom((r) => sodium.crypto_core_ed25519_add(r, view(p), view(q)))
+}
+
 /** p − q, on the same terms as `addPoints`. */
 export function subtractPoints(p: Uint8Array, q: Uint8Array): Uint8Array | undefined {
-  const r = new Uint8Array(POINT_BYTES)
-  try {
-    sodium.crypto_core_ed25519_sub(view(r), view(p), view(q))
-  } catch {
-    return undefined
-  }
-  return r
+  return pointFrom((r) => sodium.crypto_core_ed25519_sub(r, view(p), view(q)))
 }
 
 /**
@@ -100,24 +99,12 @@ export function timesCofactor(p: Uint8Array): Uint8Array | undefined {
 
 /** n·p for a reduced scalar n and a point of the prime-order subgroup; undefined on refusal. */
 export function multiply(n: Uint8Array, p: Uint8Array): Uint8Array | undefined {
-  const r = new Uint8Array(POINT_BYTES)
-  try {
-    sodium.crypto_scalarmult_ed25519_noclamp(view(r), view(n), view(p))
-  } catch {
-    return undefined
-  }
-  return r
+  return pointFrom((r) => sodium.crypto_scalarmult_ed25519_noclamp(r, view(n), view(p)))
 }
 
 /** n·B for a reduced scalar n; undefined on refusal (n ≡ 0). */
 export function multiplyBase(n: Uint8Array): Uint8Array | undefined {
-  const r = new Uint8Array(POINT_BYTES)
-  try {
-    sodium.crypto_scalarmult_ed25519_base_noclamp(view(r), view(n))
-  } catch {
-    return undefined
-  }
-  return r
+  return pointFrom((r) => sodium.crypto_scalarmult_ed25519_base_noclamp(r, view(n)))
 }
 
 /** A 64-octet little-endian integer reduced modulo q. */
