@@ -1,8 +1,7 @@
 /**
  * Validator keys: a signer over a raw 32-byte ed25519 seed (codec/ed25519.ts, the same bytes as
- * @noble/curves), CometBFT-style addresses, and signature checks memoised for the core.
+ * @noble/curves), CometBFT-style addresses, and signature checks (remembered by codec/ed25519.ts).
  */
-import { toHex } from '../codec/bytes.ts'
 import {
   ED25519_PUBLIC_KEY_SIZE_BYTES,
   ED25519_SIGNATURE_SIZE_BYTES,
@@ -11,10 +10,8 @@ import {
   ed25519Verify,
 } from '../codec/ed25519.ts'
 import { sha256 } from '../codec/hash.ts'
-import { memoScope } from '../codec/memo-scope.ts'
 import { vrfProve } from '../codec/vrf.ts'
 import { assert } from '../runtime/assert.ts'
-import { VERIFIED_SIGNATURE_MEMO_ENTRIES } from '../runtime/limits.ts'
 
 export const SEED_SIZE_BYTES = 32
 export const PUBLIC_KEY_SIZE_BYTES = ED25519_PUBLIC_KEY_SIZE_BYTES
@@ -47,20 +44,10 @@ export function addressOf(publicKey: Uint8Array): Uint8Array {
 }
 
 /**
- * Memo of signatures already found valid. Verification is a pure function of (key, message,
- * signature), and the key of this set holds all three in full, so a hit can never accept
- * anything that verification would reject. Only successes are memoised; bounded.
+ * Whether `signature` is `publicKey`'s over `message`. Results are remembered by `ed25519Verify`
+ * (codec/ed25519.ts), so a vote checked at admission is not verified again by the core.
  */
-const verified = new Set<string>()
-
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== PUBLIC_KEY_SIZE_BYTES || signature.byteLength !== SIGNATURE_SIZE_BYTES) return false
-  const memoKey = `${memoScope()}${toHex(publicKey)}:${toHex(signature)}:${toHex(message)}`
-  if (verified.has(memoKey)) return true
-  const valid = ed25519Verify(publicKey, message, signature)
-  if (valid) {
-    if (verified.size >= VERIFIED_SIGNATURE_MEMO_ENTRIES) verified.clear()
-    verified.add(memoKey)
-  }
-  return valid
+  return ed25519Verify(publicKey, message, signature)
 }

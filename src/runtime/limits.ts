@@ -16,11 +16,6 @@
  */
 export const ED25519_PUBLIC_KEY_CACHE_ENTRIES = 4096
 
-/**
- * Consensus signatures already found valid, remembered so a vote checked at admission is not
- * verified again by the core. Cleared when full.
- */
-export const VERIFIED_SIGNATURE_MEMO_ENTRIES = 65_536
 
 /**
  * ed25519 verification results (valid or not) by public key, signature and message digest: a
