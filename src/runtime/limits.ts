@@ -16,7 +16,6 @@
  */
 export const ED25519_PUBLIC_KEY_CACHE_ENTRIES = 4096
 
-
 /**
  * ed25519 verification results (valid or not) by public key, signature and message digest: a
  * node verifies a transaction at mempool admission, at each recheck and at execution. Anyone
