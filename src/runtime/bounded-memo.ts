@@ -1,12 +1,12 @@
 /**
  * A memo of pure results with a fixed capacity: when full, the oldest entry is dropped (first
- * in, first out, O(1) through a Map's insertion order). Meant for caches a peer can fill with
+ * in, first out, O(1)). Meant for caches a peer can fill with
  * junk: eviction costs the same whatever the keys, and a miss only costs the computation again.
  * The order of arrival is kept in a ring beside the map: finding the oldest through the map's
  * own order (`keys().next()`) walks past every entry deleted since the map last compacted, one
  * eviction per miss made that the larger cost of a full memo.
  * (lru-cache would also reorder on every hit; for pure results that recency buys little, and
- * a Map in insertion order is all this needs.)
+ * a Map with a ring of keys is all this needs.)
  */
 export class BoundedMemo<K, V> {
   readonly capacity: number
