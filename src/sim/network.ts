@@ -19,6 +19,7 @@
 
 import { inMemoScope } from '../codec/memo-scope.ts'
 import { type ConsensusMessage, type ConsensusTransport, decodeMessage, encodeMessage } from '../consensus/messages.ts'
+import { BoundedMemo } from '../runtime/bounded-memo.ts'
 import type { SimulatedClock } from '../runtime/clock.ts'
 import { FLOOD_SEEN_CACHE_SIZE } from '../runtime/limits.ts'
 import type { SeededRandom } from '../runtime/random.ts'
@@ -104,16 +105,8 @@ export class SimNetwork {
   readonly #instance = nextInstance++
   /** Each node's next sequence number (kept across its restarts, as the channel's starts from the clock). */
   readonly #nextSeq: number[]
-  /** Each node's seen message ids. */
-  readonly #seen: Set<number>[]
-  /**
-   * Each node's seen ids in arrival order, a ring of `#seenCap` whose next slot holds the oldest:
-   * evicting through the set's own order (`values().next()`) walks past every deleted entry
-   * the set has not compacted yet, which with one eviction per message cost more than the rest
-   * of a delivery.
-   */
-  readonly #seenOrder: { ids: number[]; next: number }[]
-  readonly #seenCap: number
+  /** Each node's seen message ids, the oldest forgotten first (a BoundedMemo evicts in O(1)). */
+  readonly #seen: BoundedMemo<number, true>[]
   /**
    * Each published frame decoded once, for all its receivers: messages are never changed once
    * decoded, so every receiver can hold the same object, and per-object memos (a block's body
@@ -131,9 +124,10 @@ export class SimNetwork {
     this.#receivers = Array.from({ length: init.nodes }, () => undefined)
     this.#uploadFreeAtMs = Array.from({ length: init.nodes }, () => 0)
     this.#nextSeq = Array.from({ length: init.nodes }, () => 0)
-    this.#seen = Array.from({ length: init.nodes }, () => new Set<number>())
-    this.#seenOrder = Array.from({ length: init.nodes }, () => ({ ids: [], next: 0 }))
-    this.#seenCap = init.seenCacheSize ?? FLOOD_SEEN_CACHE_SIZE
+    this.#seen = Array.from(
+      { length: init.nodes },
+      () => new BoundedMemo<number, true>(init.seenCacheSize ?? FLOOD_SEEN_CACHE_SIZE),
+    )
   }
 
   /**
@@ -142,10 +136,7 @@ export class SimNetwork {
    */
   attach(index: number, receiver: Receiver | undefined): void {
     this.#receivers[index] = receiver
-    if (receiver === undefined) {
-      this.#seen[index]?.clear()
-      this.#seenOrder[index] = { ids: [], next: 0 }
-    }
+    if (receiver === undefined) this.#seen[index]?.clear()
   }
 
   cut(partition: Partition): void {
@@ -211,16 +202,7 @@ export class SimNetwork {
 
   /** The id a receiver keeps of a message; a new message unless the same `id` is given again. */
   #remember(node: number, id: number): void {
-    const seen = this.#seen[node] as Set<number>
-    if (seen.has(id)) return
-    const order = this.#seenOrder[node] as { ids: number[]; next: number }
-    if (order.ids.length < this.#seenCap) order.ids.push(id)
-    else {
-      seen.delete(order.ids[order.next] as number)
-      order.ids[order.next] = id
-      order.next = (order.next + 1) % this.#seenCap
-    }
-    seen.add(id)
+    this.#seen[node]?.set(id, true)
   }
 
   /**
@@ -258,8 +240,7 @@ export class SimNetwork {
       this.dropped++
       return
     }
-    const seen = this.#seen[to] as Set<number>
-    if (seen.has(id)) {
+    if (this.#seen[to]?.get(id) === true) {
       this.duplicates++
       return
     }
