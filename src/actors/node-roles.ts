@@ -122,7 +122,7 @@ export function aggregatorComponents(p: NodePieces): AggregatorComponents {
 
 export function verifierComponents(p: NodePieces): VerifierComponents {
   const base = verificationComponents(p, 'verifier')
-  return { ...base, reexecution: kernelReexecution(base, p.training.kernels) }
+  return { ...base, reexecution: kernelReexecution(base, p.training.kernels), clock: p.runtime.clock }
 }
 
 export function arbiterComponents(p: NodePieces): ArbiterComponents {

@@ -31,6 +31,8 @@ export interface Queued {
   readonly onApplied?: () => void
   /** Runs when it settles any other way (refused, expired, given up). */
   readonly onDropped?: () => void
+  /** Runs when it settles, however, with the code and log it settled with. */
+  readonly onSettled?: (code: string, log: string) => void
   /** The last height at which the chain takes it (a deadline); unsent after that, it is dropped. */
   readonly lastHeight?: number
   /** Sent before the others (an answer whose lateness is penalized). */
