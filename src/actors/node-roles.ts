@@ -13,7 +13,7 @@ import { type ChallengerComponents, challengerMachine } from './roles/challenger
 import { type MinerComponents, minerMachine } from './roles/miner.ts'
 import type { MinerPresence } from './roles/miner-components.ts'
 import { kernelReexecution } from './roles/reexecute.ts'
-import { spotSecretOf } from './roles/spot-check.ts'
+import { kernelClaimCheck, spotSecretOf } from './roles/spot-check.ts'
 import { type VerifierComponents, verifierMachine } from './roles/verifier.ts'
 import { SwappableModelSource } from './serving/model-source.ts'
 import { type ServingComponents, servingMachine } from './serving/serving-machine.ts'
@@ -137,11 +137,11 @@ export function challengerComponents(
   spotSteps = DEFAULT_SPOT_STEPS,
 ): ChallengerComponents {
   const log = p.runtime.logger.child({ role: 'challenger' })
+  const base = verificationComponents(p, 'challenger')
   return {
-    ...verificationComponents(p, 'challenger'),
+    ...base,
     challengeFraction,
-    spotSteps,
-    spotSecret: spotSecretOf(p.key.secretKey),
+    claimCheck: kernelClaimCheck(base, p.training.kernels, { secret: spotSecretOf(p.key.secretKey), steps: spotSteps }),
     // A hint, like the miner's: one that does not go out leaves the bytes to bitswap and the DHT.
     holdings: {
       announceHeld: (subnet, cids) =>
