@@ -12,6 +12,7 @@ import { type ArbiterComponents, arbiterMachine } from './roles/arbiter.ts'
 import { type ChallengerComponents, challengerMachine } from './roles/challenger.ts'
 import { type MinerComponents, minerMachine } from './roles/miner.ts'
 import type { MinerPresence } from './roles/miner-components.ts'
+import { kernelReexecution } from './roles/reexecute.ts'
 import { spotSecretOf } from './roles/spot-check.ts'
 import { type VerifierComponents, verifierMachine } from './roles/verifier.ts'
 import { SwappableModelSource } from './serving/model-source.ts'
@@ -120,11 +121,14 @@ export function aggregatorComponents(p: NodePieces): AggregatorComponents {
 }
 
 export function verifierComponents(p: NodePieces): VerifierComponents {
-  return verificationComponents(p, 'verifier')
+  const base = verificationComponents(p, 'verifier')
+  return { ...base, reexecution: kernelReexecution(base, p.training.kernels) }
 }
 
 export function arbiterComponents(p: NodePieces): ArbiterComponents {
-  return verificationComponents(p, 'arbiter')
+  const base = verificationComponents(p, 'arbiter')
+  // On the CPU kernels: the panel's verdict depends on no accelerator.
+  return { ...base, reexecution: kernelReexecution(base, p.training.cpuKernels) }
 }
 
 export function challengerComponents(

@@ -13,14 +13,13 @@ import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
 import { MAX_QUEUED_REEXECUTIONS } from '../../runtime/limits.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
-import type { TrainingSetup } from '../services/training-setup.ts'
-import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
+import type { ClaimReexecution, Recheck } from './reexecute.ts'
 import type { Dispute } from './reexecute-steps.ts'
 
-/** What the verifier's re-executions use: the node's own kernels, and its misbehaviours. */
-export interface ReexecutorComponents extends ReexecuteComponents {
-  readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'params'>
-  readonly training: Pick<TrainingSetup, 'protocolAt' | 'data' | 'kernels'>
+/** What the verifier's re-executions use: the node's re-execution (its own kernels), and its misbehaviours. */
+export interface ReexecutorComponents {
+  readonly chain: Pick<ChainReader, 'params'>
+  readonly reexecution: ClaimReexecution
   readonly misbehaviours: ReadonlySet<Misbehaviour>
 }
 
@@ -72,7 +71,8 @@ export const reexecutorMachine = setup({
         // Content that has not come within an L2 deadline's time will not come in time for the
         // answer: fail as unavailable then, instead of holding up the queue behind it.
         const { l2DeadlineBlocks, blockTimeMs } = components.chain.params
-        return reexecute(components, claim, components.training.kernels, signal, {
+        return components.reexecution.check(claim, {
+          signal,
           dispute: input.dispute,
           fetchDeadlineMs: l2DeadlineBlocks * blockTimeMs,
         })

@@ -34,7 +34,9 @@ import {
 } from './verifier-attempt.ts'
 
 export interface VerifierComponents extends ReexecutorComponents, VerifierAttemptComponents {
-  readonly chain: ReexecutorComponents['chain'] & Pick<ChainReader, 'verifierDraws'>
+  readonly chain: ReexecutorComponents['chain'] &
+    VerifierAttemptComponents['chain'] &
+    Pick<ChainReader, 'verifierDraws'>
   readonly key: Pick<KeyPair, 'address' | 'secretKey'>
 }
 
