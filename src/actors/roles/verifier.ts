@@ -27,7 +27,7 @@ import { enqueueActions, setup } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader, VerifierDraw } from '../../chain/reader.ts'
 import { isVerifierSelected, type VerifierTicket, verifierTicket } from '../../chain/verifier-draw.ts'
-import { ContentUnavailableError, TX_INCLUSION_BLOCKS } from './availability.ts'
+import { ContentUnavailableError } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
 import type { Recheck } from './reexecute.ts'
@@ -61,13 +61,20 @@ interface VerifierContext {
   readonly reexecutionMs: number | null
 }
 
+/** Blocks an answer takes to land once sent, on a network that keeps up. */
+const ANSWER_LANDS_BLOCKS = 1
+
 /** Weight of the newest re-execution in the running mean of their times. */
 const REEXECUTION_MS_WEIGHT = 0.25
 
 /**
  * Whether this node can take one more seat of an attempt due at `deadline`: its re-executions
- * still owed (`owed`, one at a time) and this one must be done when the answer has to go out,
- * TX_INCLUSION_BLOCKS before the deadline. A seat it cannot answer in time costs it the
+ * still owed (`owed`, one at a time) and this one must be done a block before the deadline,
+ * for the answer to land in the block after it goes out. (Not TX_INCLUSION_BLOCKS, the margin
+ * of a busy network that the attempt keeps for answers it can give in any case: with the
+ * chain's two-block claim phase and a deadline three blocks after it, that margin would leave
+ * no time at all, every verifier would decline, and a wrong aggregate's short challenge period
+ * ran out with nobody seated, as the simulator found.) A seat it cannot answer in time costs it the
  * chain's penalty, and would have gone to the next best ticket; declined, the attempt goes to
  * another verifier, or is drawn again later. Before its first re-execution a node does not
  * know its pace, and takes one seat at a time.
@@ -80,7 +87,7 @@ export function canAnswerInTime(
   blockTimeMs: number,
 ): boolean {
   if (reexecutionMs === null) return owed === 0
-  return (owed + 1) * reexecutionMs <= (deadline - TX_INCLUSION_BLOCKS - height) * blockTimeMs
+  return (owed + 1) * reexecutionMs <= (deadline - ANSWER_LANDS_BLOCKS - height) * blockTimeMs
 }
 
 type AttemptDoneEvent = { type: `xstate.done.actor.${string}`; output: VerifierAttemptOutput }
@@ -120,7 +127,21 @@ export const verifierMachine = setup({
             let { tickets, attempts } = context
             const selected: VerifierDraw[] = []
             const open = new Set<string>()
-            for (const draw of chain.verifierDraws(key.address)) {
+            const draws = chain.verifierDraws(key.address)
+            // Claims owed: those of its open attempts whose seat it holds, or that no claim has
+            // taken yet, with no verdict (each re-executed once). A seat a better ticket holds
+            // owes nothing: counting every claim sent would decline seats it has time for.
+            const owed = new Set(
+              draws
+                .filter(
+                  (d) =>
+                    attempts.has(attemptKey(d.challengeId, d.attempt)) &&
+                    (d.seat === null || d.seat === key.address) &&
+                    !context.verdicts.has(d.claimId),
+                )
+                .map((d) => d.claimId),
+            )
+            for (const draw of draws) {
               const id = attemptKey(draw.challengeId, draw.attempt)
               open.add(id)
               if (attempts.has(id)) {
@@ -142,14 +163,13 @@ export const verifierMachine = setup({
                 tickets = remembered(tickets, id, ticket)
               }
               if (ticket === null || !ticket.selected) continue
-              // Claims owed: those of the open attempts with no verdict yet, each re-executed once.
-              const owed = new Set([...attempts.values()].filter((c) => !context.verdicts.has(c)))
               const known = context.verdicts.has(draw.claimId) || owed.has(draw.claimId)
               if (
                 !known &&
                 !canAnswerInTime(context.reexecutionMs, owed.size, height, draw.deadline, chain.params.blockTimeMs)
               )
                 continue
+              owed.add(draw.claimId)
               selected.push(draw)
               attempts = remembered(attempts, id, draw.claimId)
               enqueue.spawnChild('attempt', {

@@ -244,10 +244,10 @@ describe('actors: verifier role machine', () => {
     // Before any re-execution: one seat at a time.
     assert.equal(canAnswerInTime(null, 0, 10, 20, 1000), true)
     assert.equal(canAnswerInTime(null, 1, 10, 20, 1000), false)
-    // Answers go out TX_INCLUSION_BLOCKS before the deadline: 20 − 3 − 10 = 7 blocks of 1 s.
-    assert.equal(canAnswerInTime(2000, 2, 10, 20, 1000), true, '3 re-executions of 2 s fit in 7 s')
-    assert.equal(canAnswerInTime(2000, 3, 10, 20, 1000), false, '4 do not')
-    assert.equal(canAnswerInTime(100, 0, 17, 20, 1000), false, 'too late for any answer')
+    // The verdict is due a block before the deadline: 20 − 1 − 10 = 9 blocks of 1 s.
+    assert.equal(canAnswerInTime(2000, 3, 10, 20, 1000), true, '4 re-executions of 2 s fit in 9 s')
+    assert.equal(canAnswerInTime(2000, 4, 10, 20, 1000), false, '5 do not')
+    assert.equal(canAnswerInTime(100, 0, 19, 20, 1000), false, 'too late for any answer')
   })
 })
 
