@@ -174,14 +174,6 @@ export class Participants {
   }
 
   #settled(s: Settled): void {
-    if (process.env.DBG)
-      console.log(
-        'TX',
-        this.#height,
-        s.queued.msg.type,
-        s.code,
-        JSON.stringify(s.queued.msg, (_k, v) => (typeof v === 'bigint' ? String(v) : v)).slice(0, 110),
-      )
     s.queued.onSettled?.(s.code, s.log)
     const type = s.queued.msg.type
     if (s.code === TxCode.ok) {
