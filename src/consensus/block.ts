@@ -85,6 +85,11 @@ export interface ChainTip {
   validators: ValidatorSet
   /** Who signed the previous block's commit (null at height 1). */
   lastValidators: ValidatorSet | null
+  /**
+   * The commit this node decided the previous block with, its signatures checked when taken
+   * (null at height 1, or when not at hand): a block's last commit needs no second check of those.
+   */
+  lastCommit?: Commit | null
   /** Evidence already put in a committed block (keys from `evidenceKey`): never again. */
   committedEvidence: ReadonlySet<string>
   maxBlockBytes: number
@@ -151,7 +156,14 @@ export function validateBlock(tip: ChainTip, block: Block): void {
   } else if (tip.lastValidators === null) {
     bad('no validator set for the last commit')
   } else {
-    verifyCommit(tip.chainId, tip.lastValidators, h.height - 1, tip.previousBlockHash, block.lastCommit)
+    verifyCommit(
+      tip.chainId,
+      tip.lastValidators,
+      h.height - 1,
+      tip.previousBlockHash,
+      block.lastCommit,
+      tip.lastCommit ?? null,
+    )
   }
   const keys = new Set<string>()
   for (const e of block.evidence) {
