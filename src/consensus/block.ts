@@ -16,8 +16,21 @@ import type { Block, BlockHeader, Commit, DuplicateVoteEvidence } from './types.
 import type { ValidatorSet } from './validator-set.ts'
 import { commitToArray, evidenceToArray, headerToArray } from './wire.ts'
 
+/**
+ * Header hashes per header object. Headers are never changed once built or decoded, and a
+ * validator names the same block by its hash a dozen times a height (admission, the core's
+ * rules and validity verdicts, the commit, the next tip), each time encoding the header again.
+ */
+const headerHashes = new WeakMap<BlockHeader, Uint8Array>()
+
 export function hashHeader(header: BlockHeader): Uint8Array {
-  return sha256(encode(headerToArray(header)))
+  let hash = headerHashes.get(header)
+  if (hash === undefined) {
+    hash = sha256(encode(headerToArray(header)))
+    headerHashes.set(header, hash)
+  }
+  // A copy: a caller may keep or change what it is given.
+  return hash.slice()
 }
 
 export function hashBlock(block: Block): Uint8Array {

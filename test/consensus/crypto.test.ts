@@ -4,6 +4,7 @@ import { toHex } from '../../src/codec/bytes.ts'
 import { ed25519VerifyIsMemoized } from '../../src/codec/ed25519.ts'
 import { sha256 } from '../../src/codec/hash.ts'
 import { merkleRoot } from '../../src/codec/merkle.ts'
+import { hashHeader, makeBlock } from '../../src/consensus/block.ts'
 import { decode, encode } from '../../src/consensus/codec.ts'
 import { signerFromSeed, verifySignature } from '../../src/consensus/keys.ts'
 import { MemoryLastSignedStore, PrivValidator } from '../../src/consensus/privval.ts'
@@ -156,6 +157,27 @@ describe('consensus crypto and encoding', () => {
       () => verifyCommit('r3mes-test', chain.validators, 3, sha256('other'), otherBlock, commit),
       /bad signature/,
     )
+  })
+
+  it('a header hash is remembered per header object, and each caller gets its own copy', () => {
+    const block = makeBlock({
+      chainId: 'r3mes-test',
+      height: 1,
+      timeMs: 1,
+      previousBlockHash: new Uint8Array(32),
+      appHash: new Uint8Array(32),
+      proposer: new Uint8Array(20),
+      vrfProof: new Uint8Array(80),
+      beacon: new Uint8Array(32),
+      txs: [],
+      evidence: [],
+      lastCommit: null,
+    })
+    const first = hashHeader(block.header)
+    const expected = toHex(first)
+    first.fill(0)
+    assert.equal(toHex(hashHeader(block.header)), expected)
+    assert.notEqual(toHex(hashHeader({ ...block.header, height: 2 })), expected)
   })
 
   it('Merkle root: leaf/node separation, order matters', () => {
