@@ -70,16 +70,16 @@ function ed25519VerifyUs(): number {
   return us
 }
 
-function runSize(
+async function runSize(
   validators: number,
   miners: number,
   subnets: number,
   height: number,
   verifyUs: number,
   isolated = false,
-): SizeResult {
+): Promise<SizeResult> {
   const t0 = performance.now()
-  const r = runSimulation({
+  const r = await runSimulation({
     isolateValidators: isolated,
     seed: 1,
     validators,
@@ -110,12 +110,12 @@ function runSize(
 
 export async function runSimBench(json: boolean, args: readonly string[]): Promise<void> {
   // A run to warm the code paths up (the first run's figures are mostly compilation), discarded.
-  runSize(4, 20, 2, 20, 1, true)
+  await runSize(4, 20, 2, 20, 1, true)
   const verifyBefore = ed25519VerifyUs()
   const sizes = [
-    runSize(4, 20, 2, 100, verifyBefore, true),
-    runSize(4, 20, 2, 100, verifyBefore),
-    ...(args.includes('--small') ? [] : [runSize(100, 100, 8, 5, verifyBefore)]),
+    await runSize(4, 20, 2, 100, verifyBefore, true),
+    await runSize(4, 20, 2, 100, verifyBefore),
+    ...(args.includes('--small') ? [] : [await runSize(100, 100, 8, 5, verifyBefore)]),
   ]
   // Timed again after the runs: the ratio uses the mean, and a large spread says the machine was busy.
   const verifyAfter = ed25519VerifyUs()

@@ -12,7 +12,8 @@ import { type ArbiterComponents, arbiterMachine } from './roles/arbiter.ts'
 import { type ChallengerComponents, challengerMachine } from './roles/challenger.ts'
 import { type MinerComponents, minerMachine } from './roles/miner.ts'
 import type { MinerPresence } from './roles/miner-components.ts'
-import { spotSecretOf } from './roles/spot-check.ts'
+import { kernelReexecution } from './roles/reexecute.ts'
+import { kernelClaimCheck, spotSecretOf } from './roles/spot-check.ts'
 import { type VerifierComponents, verifierMachine } from './roles/verifier.ts'
 import { SwappableModelSource } from './serving/model-source.ts'
 import { type ServingComponents, servingMachine } from './serving/serving-machine.ts'
@@ -120,11 +121,14 @@ export function aggregatorComponents(p: NodePieces): AggregatorComponents {
 }
 
 export function verifierComponents(p: NodePieces): VerifierComponents {
-  return verificationComponents(p, 'verifier')
+  const base = verificationComponents(p, 'verifier')
+  return { ...base, reexecution: kernelReexecution(base, p.training.kernels), clock: p.runtime.clock }
 }
 
 export function arbiterComponents(p: NodePieces): ArbiterComponents {
-  return verificationComponents(p, 'arbiter')
+  const base = verificationComponents(p, 'arbiter')
+  // On the CPU kernels: the panel's verdict depends on no accelerator.
+  return { ...base, reexecution: kernelReexecution(base, p.training.cpuKernels) }
 }
 
 export function challengerComponents(
@@ -133,11 +137,11 @@ export function challengerComponents(
   spotSteps = DEFAULT_SPOT_STEPS,
 ): ChallengerComponents {
   const log = p.runtime.logger.child({ role: 'challenger' })
+  const base = verificationComponents(p, 'challenger')
   return {
-    ...verificationComponents(p, 'challenger'),
+    ...base,
     challengeFraction,
-    spotSteps,
-    spotSecret: spotSecretOf(p.key.secretKey),
+    claimCheck: kernelClaimCheck(base, p.training.kernels, { secret: spotSecretOf(p.key.secretKey), steps: spotSteps }),
     // A hint, like the miner's: one that does not go out leaves the bytes to bitswap and the DHT.
     holdings: {
       announceHeld: (subnet, cids) =>

@@ -312,6 +312,8 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       throw new InvalidArgumentError(`unknown role '${r}'; expected some of ${NODE_ROLES.join(', ')}`)
   const genesis = config.genesis
   const keys = await nodeKeys(config)
+  // Start-up stages are logged so that a node that never reports ready says where it stopped.
+  components.logger.info({ listen: config.listen, bootstrap: config.bootstrap?.length ?? 0 }, 'starting libp2p')
   // One registry per node: libp2p's metrics and the content traffic, then the node's own.
   const registry = new Registry()
   const net = await createNetNode(
@@ -333,6 +335,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     components,
   )
   try {
+    components.logger.info({ peerId: net.peerId.toString() }, 'libp2p started; opening the chain')
     const log = new ActorEventLog(components)
     const chain = new ChainNode(
       {
@@ -353,6 +356,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
     const modelConfig = getModelConfig(genesis.model.config)
     const approved = genesis.datasets[0]
     if (approved === undefined) throw new InvalidArgumentError('the genesis approves no data set to train on')
+    components.logger.info({ height: chain.reader.height }, 'chain opened; loading the tokenizer')
     const tokenizer = await genesisTokenizer(genesis.model, config.modelDir, net.content, components.clock)
     const dataset = resolveDataset(approved, tokenizer)
     const kernels = getKernels(config.backend ?? 'auto')

@@ -7,7 +7,8 @@
  * those in flight stop running on from the chain's nonce, the ones not yet in a block are
  * signed again from it, each keeping its caller. A transaction not in a block after
  * `resendAfterBlocks` is sent again (gossip may have lost it); the first in line still not in
- * after `giveUpAfterBlocks` is dropped and the rest signed again. Each caller learns its own
+ * after `giveUpAfterBlocks`, or refused by the chain after a block, is dropped and the rest
+ * signed again. Each caller learns its own
  * transaction's result code, once.
  */
 import { TxCode } from '../chain/errors.ts'
@@ -186,10 +187,29 @@ export class TxSender {
       })
       this.#inFlight.shift()
     }
+    this.#dropRefusedHead(height)
     this.#realign()
     this.#resendDue(height, carried)
     this.#realign()
     this.#fill()
+  }
+
+  /**
+   * The first in line, checked again after every block: one the chain now refuses (the
+   * challenge it answers moved on, say) no mempool keeps, and those after it could go in only
+   * after it, so it is given up at once instead of at its next resend, and they are signed
+   * again. Only the first: the check runs on the committed state, which is exact for it alone
+   * (those after it may depend on what it does). A simulated network found arbiters' votes held
+   * four blocks behind such a vote, landing after their round's deadline.
+   */
+  #dropRefusedHead(height: number): void {
+    const head = this.#inFlight[0]
+    if (head === undefined || head.stale) return
+    const check = this.#chain.checkTx(head.bytes, new Map([[this.#key.address, head.nonce]]))
+    if (check.ok || check.code === TxCode.wrongNonce) return
+    this.#log.info({ code: check.code, type: head.pending.msg.type }, 'transaction refused while in flight')
+    this.#settle(head.pending, { code: check.code, log: check.log, height })
+    this.#inFlight.shift()
   }
 
   /**

@@ -5,13 +5,19 @@
  * replica of a task produces the same bytes, and its CID is computed by `cidOf`, as a real
  * gradient bundle's is: the chain's L1 comparison, a verifier's re-execution and an arbiter's
  * judgement see what they would see for real. A cheat perturbs one byte, so its CID differs
- * from every honest replica's. Training time is `innerSteps × stepMs` of simulated time.
+ * from every honest replica's. Training time is `innerSteps × stepMs` of simulated time; so is
+ * re-executing a submission's task (a verifier or an arbiter runs the whole task again), and
+ * re-deriving an aggregate costs one step (its fetches and one optimizer step), and so does a
+ * dispute the challenger's step trace bisects to one inner step.
  */
 
-import type { Task } from '../chain/state.ts'
+import type { ChainState, Claim, Task } from '../chain/state.ts'
+import { windowKey } from '../chain/windows.ts'
 import { fromHex } from '../codec/bytes.ts'
 import { cidOf } from '../codec/cid.ts'
+import { sha256 } from '../codec/hash.ts'
 import { deriveKey, PhiloxStream } from '../codec/prng.ts'
+import { adapterCidOf } from './misbehaviours.ts'
 
 /** Bytes of a modelled gradient: enough for distinct CIDs, small enough to cost nothing. */
 const GRADIENT_BYTES = 64
@@ -55,4 +61,31 @@ export function expectedCid(task: Task, windowSeed: string): string {
 /** Simulated time one task takes to train. */
 export function trainingMs(model: CostModel): number {
   return model.stepMs * model.innerSteps
+}
+
+/**
+ * Simulated time re-executing `claim` takes: an aggregate's one outer step; a submission
+ * disputed with the challenger's step trace, the one inner step the bisection ends on; else its
+ * whole task again.
+ */
+export function reexecutionMs(model: CostModel, claim: Pick<Claim, 'kind'>, disputed: boolean): number {
+  return claim.kind === 'aggregate' || disputed ? model.stepMs : trainingMs(model)
+}
+
+/** The step trace a challenger of `claimId` publishes (the cost model's: a digest naming both). */
+export function stepTraceBytes(claimId: string, challenger: string): Uint8Array {
+  return sha256('r3mes/sim/step-trace/1\0', claimId, '\0', challenger)
+}
+
+/**
+ * The CID re-executing `claim` gives: an aggregate's re-derived adapter state, a submission's
+ * task trained again (its own CID when the task is gone: nothing to dispute).
+ */
+export function reexecutedCid(state: ChainState, claim: Claim): string {
+  if (claim.kind === 'aggregate') return adapterCidOf(claim.window, claim.subnet, claim.claims)
+  if (claim.kind !== 'submission' || claim.taskId === null) return claim.cid
+  const task = state.tasks.get(claim.taskId) as Task | undefined
+  const w = task === undefined ? undefined : state.windows.get(windowKey(task.window))
+  if (task === undefined || w === undefined) return claim.cid
+  return expectedCid(task, w.seed)
 }

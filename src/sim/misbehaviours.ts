@@ -133,14 +133,19 @@ export function misbehavingAddresses(cast: MisbehaviourCast, validators: readonl
   ])
 }
 
-/** The adapter CID an honest aggregate of `claims` (sorted) names: what a re-execution of it gives. */
-export function adapterCidOf(window: number, subnet: number, claims: readonly string[]): string {
-  return cidOf(sha256('r3mes/sim/adapter/1\0', String(window), '\0', String(subnet), ...claims)).toString()
+/** The adapter state an honest aggregate of `claims` (sorted) publishes (the cost model's: a digest of what it averages). */
+export function adapterBytesOf(window: number, subnet: number, claims: readonly string[]): Uint8Array {
+  return sha256('r3mes/sim/adapter/1\0', String(window), '\0', String(subnet), ...claims)
 }
 
-/** A wrong aggregator's adapter CID: another state than the honest one. */
-export function wrongAdapterCidOf(aggregator: string, window: number, subnet: number): string {
-  return cidOf(sha256('r3mes/sim/wrong-adapter/1\0', aggregator, '\0', String(window), '\0', String(subnet))).toString()
+/** The adapter CID an honest aggregate of `claims` (sorted) names: what a re-execution of it gives. */
+export function adapterCidOf(window: number, subnet: number, claims: readonly string[]): string {
+  return cidOf(adapterBytesOf(window, subnet, claims)).toString()
+}
+
+/** A wrong aggregator's adapter state: another state than the honest one. */
+export function wrongAdapterBytesOf(aggregator: string, window: number, subnet: number): Uint8Array {
+  return sha256('r3mes/sim/wrong-adapter/1\0', aggregator, '\0', String(window), '\0', String(subnet))
 }
 
 /** A copy a copier is waiting to make: it commits once some CID of the window is public. */
@@ -168,8 +173,6 @@ export class MisbehaviourModels {
   readonly copies = new Set<string>()
   /** Claim ids of wrong aggregates that reached the chain. */
   readonly wrongAggregates = new Set<string>()
-  /** Answers a lazy verifier gave without re-executing. */
-  lazyAnswers = 0
 
   constructor(cast: MisbehaviourCast) {
     this.cast = cast
@@ -217,34 +220,16 @@ export class MisbehaviourModels {
     if (this.cast.copiers.has(miner)) this.copies.add(claimId)
   }
 
-  /** The seated verifier's answer: a lazy one says 'owner' unchecked; withheld content cannot be re-executed. */
-  verifierVerdict(
-    verifier: string,
-    claim: Claim,
-    honest: 'owner' | 'challenger',
-  ): 'owner' | 'challenger' | 'unavailable' {
-    if (this.cast.lazyVerifiers.has(verifier)) {
-      this.lazyAnswers++
-      return 'owner'
-    }
-    return this.withheld.has(claim.id) ? 'unavailable' : honest
-  }
-
-  /** An arbiter's vote: content withheld is 'unavailable' whatever the dispute. */
-  arbiterVerdict(claim: Claim, honest: 'fault' | 'no_fault'): 'fault' | 'no_fault' | 'unavailable' {
-    return this.withheld.has(claim.id) ? 'unavailable' : honest
-  }
-
   /** Which accepted submissions an aggregator could not fetch. */
   isWithheld(claimId: string): boolean {
     return this.withheld.has(claimId)
   }
 
-  /** The adapter CID `aggregator` names for an aggregate of `claims`. */
-  adapterCid(aggregator: string, window: number, subnet: number, claims: readonly string[]): string {
+  /** The adapter state `aggregator` publishes for an aggregate of `claims`. */
+  adapterBytes(aggregator: string, window: number, subnet: number, claims: readonly string[]): Uint8Array {
     return this.cast.wrongAggregators.has(aggregator)
-      ? wrongAdapterCidOf(aggregator, window, subnet)
-      : adapterCidOf(window, subnet, claims)
+      ? wrongAdapterBytesOf(aggregator, window, subnet)
+      : adapterBytesOf(window, subnet, claims)
   }
 
   /**

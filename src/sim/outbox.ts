@@ -3,7 +3,8 @@
  * (src/actors/tx-sender.ts) sends them: up to TX_MAX_IN_FLIGHT at once with consecutive nonces
  * ahead of the chain's, signed again from the chain's nonce when one before them was rejected or
  * given up, checked against the sender's copy of the chain first (a refusal there settles it at
- * once, or waits while others are in flight), sent again after RESEND_AFTER_BLOCKS (and once
+ * once, or waits while others are in flight) and, first in line, again at every step (one the
+ * chain now refuses is given up at once), sent again after RESEND_AFTER_BLOCKS (and once
  * when one before it lands) and the first in line given up after GIVE_UP_AFTER_BLOCKS. Unlike
  * TxSender, the queue is ordered: answers whose lateness is penalized go first, then by the last
  * block each may reach, and one that can no longer reach its block is dropped unsent.
@@ -31,6 +32,8 @@ export interface Queued {
   readonly onApplied?: () => void
   /** Runs when it settles any other way (refused, expired, given up). */
   readonly onDropped?: () => void
+  /** Runs when it settles, however, with the code and log it settled with. */
+  readonly onSettled?: (code: string, log: string) => void
   /** The last height at which the chain takes it (a deadline); unsent after that, it is dropped. */
   readonly lastHeight?: number
   /** Sent before the others (an answer whose lateness is penalized). */
@@ -150,6 +153,16 @@ export class Outbox {
       return false
     })
     const nonce = state.accounts.get(this.key.address)?.nonce ?? 0
+    // As TxSender: the first in line, checked again, is given up at once when the chain now
+    // refuses it (no mempool keeps it, and those after it wait on it).
+    const head = this.#inFlight[0]
+    if (head !== undefined && !head.stale && head.nonce === nonce) {
+      const verdict = check(head.bytes, new Map([[this.key.address, head.nonce]]))
+      if (!verdict.ok && verdict.code !== TxCode.wrongNonce) {
+        settle(head, verdict.code, verdict.log)
+        this.#inFlight.shift()
+      }
+    }
     if (this.#inFlight.some((f, i) => f.stale || f.nonce !== nonce + i)) {
       this.#queue.unshift(...this.#inFlight.map((f) => f.queued))
       this.#inFlight = []

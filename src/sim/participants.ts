@@ -1,35 +1,43 @@
 /**
- * Everyone in a simulated network who is not running consensus, acting on the chain state
+ * The participants of a simulated network whose roles are modelled, acting on the chain state
  * after each block, with the chain's own transactions, signatures and VRF proofs:
- * - miners train each task the window assigns them (the cost model, cost-model.ts), commit,
- *   then reveal in a later block; cheaters reveal a wrong gradient;
+ * - miners train each task the window assigns them (the cost model, cost-model.ts), publish
+ *   the gradient's bytes (content.ts), commit, then reveal in a later block; cheaters reveal a
+ *   wrong gradient;
  * - challengers re-execute every revealed submission and challenge each whose CID is not the
- *   recomputed one, with the chain's minimum bond; when the verifier answers 'owner' on one
+ *   recomputed one, with the chain's minimum bond and the step trace of their re-execution
+ *   (published, so a dispute bisects to one step); when the verifier answers 'owner' on one
  *   (a lazy verifier), the honest challenger appeals it to a panel with a second bond
  *   (misbehaving challengers never appeal);
- * - verifiers evaluate their private VRF ticket for every L2 attempt they are eligible for,
- *   claim the seat when selected and, once seated, answer from their own re-execution;
- * - arbiters seated on an L3 panel vote from their own re-execution (content is always
- *   available here, so availability disputes get 'no_fault');
  * - the drawn validator aggregates each (window, subnet) when it falls due.
- * These are models of the role machines in src/actors/roles (which need libp2p, a content
- * store and the trainer), not those machines: the decisions are the same, the transport is
- * the simulated network and the training is the cost model.
+ * These are models of the miner, challenger and aggregator machines in src/actors/roles (which
+ * train, and store step traces, through the trainer and a content store): the decisions are the
+ * same, the training is the cost model. Verifiers and arbiters are the real machines
+ * (hosted-roles.ts); every account's transactions, theirs included, go out through its outbox.
  */
+
+import type { TxResultInfo } from '../actors/tx-sender.ts'
 import { claimListDigest } from '../chain/claim-list.ts'
 import { TxCode } from '../chain/errors.ts'
-import { arbiterProof, drawOf, leastBond } from '../chain/game.ts'
+import { leastBond } from '../chain/game.ts'
 import type { KeyPair } from '../chain/keys.ts'
-import type { ChainState, Claim, Task } from '../chain/state.ts'
+import type { ChainState, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
 import { unavailableBitmap } from '../chain/unavailable-bitmap.ts'
-import { betaBytes, betterTicket, isVerifierSelected, verifierTicket } from '../chain/verifier-draw.ts'
 import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import type { Clock } from '../runtime/clock.ts'
-import { type CostModel, expectedCid, gradientCid, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
-import { adapterCidOf, type MisbehaviourModels } from './misbehaviours.ts'
+import type { SimContent } from './content.ts'
+import {
+  type CostModel,
+  honestGradient,
+  reexecutedCid,
+  stepTraceBytes,
+  trainingMs,
+  wrongGradient,
+} from './cost-model.ts'
+import { adapterBytesOf, type MisbehaviourModels } from './misbehaviours.ts'
 import { Outbox, type PreCheck, type Queued, type Settled } from './outbox.ts'
 
 export interface ParticipantsInit {
@@ -56,6 +64,8 @@ export interface ParticipantsComponents {
   readonly clock: Clock
   /** Hand encoded transactions to the network (every validator's mempool). */
   readonly submit: (txs: readonly Uint8Array[]) => void
+  /** Where miners and aggregators publish the bytes they name. */
+  readonly content: SimContent
 }
 
 /** A wrong submission that reached the chain: what the invariants hold the game to. */
@@ -143,13 +153,28 @@ export class Participants {
       this.#commitAndReveal(copy.miner, copy.task, copy.cid, copy.lastHeight, false)
     this.#challenge(state)
     this.#appeal(state)
-    this.#verify(state)
-    this.#arbitrate(state)
     this.#aggregate(state)
     this.#stepAll(new Map())
   }
 
+  /**
+   * Send `msg` from `address`'s account, as a role machine's `TxSender.send`: `settled` gets
+   * the chain's answer (or the outbox's, for one refused before a block or given up).
+   */
+  send(address: string, msg: Msg, settled: (result: TxResultInfo) => void): void {
+    const outbox = this.#outboxes.get(address)
+    if (outbox === undefined) throw new Error(`no simulated account ${address}`)
+    outbox.push(msg, {
+      // Answers whose lateness the chain penalizes go first, as the modelled roles send them.
+      urgent: msg.type === 'verifierResponse' || msg.type === 'arbiterVote',
+      onSettled: (code, log) => settled({ code, log, height: this.#height }),
+    })
+    const txs = this.#step(outbox, new Map())
+    if (txs.length > 0) this.#c.submit(txs)
+  }
+
   #settled(s: Settled): void {
+    s.queued.onSettled?.(s.code, s.log)
     const type = s.queued.msg.type
     if (s.code === TxCode.ok) {
       this.stats.applied.set(type, (this.stats.applied.get(type) ?? 0) + 1)
@@ -206,7 +231,7 @@ export class Participants {
         if (this.#init.misbehaviours?.copiesInstead(miner, task, w.closeHeight - 1) === true) continue
         const cheat = this.#init.cheaters.has(miner)
         const bytes = cheat ? wrongGradient(task, w.seed, minerSalt(miner)) : honestGradient(task, w.seed)
-        const cid = gradientCid(bytes)
+        const cid = this.#c.content.publish(bytes)
         this.#c.clock.setTimer(ms, () => this.#commitAndReveal(miner, task, cid, w.closeHeight - 1, cheat))
       }
   }
@@ -255,7 +280,7 @@ export class Participants {
       if (claim.status === 'revealed') continue
       this.#toCheck.delete(id)
       if (claim.flag === 'copied' || claim.status === 'slashed') continue
-      if (rightfulCid(state, claim) !== claim.cid) this.#wrong.add(id)
+      if (reexecutedCid(state, claim) !== claim.cid) this.#wrong.add(id)
       else
         for (const who of this.#init.misbehaviours?.disputersOf(claim) ?? [])
           this.#push(
@@ -274,7 +299,7 @@ export class Participants {
           revealedHeight: this.#height,
           kind: 'wrongAggregate',
         })
-      if (rightfulCid(state, claim) !== claim.cid) this.#wrong.add(claim.id)
+      if (reexecutedCid(state, claim) !== claim.cid) this.#wrong.add(claim.id)
     }
     const bond = leastBond(state.params)
     for (const id of [...this.#wrong]) {
@@ -293,9 +318,12 @@ export class Participants {
       const done = (): void => {
         this.#challenging.delete(id)
       }
+      // As the challenger role does, it names the step trace of its re-execution, which the
+      // dispute bisects against the owner's (an aggregate is recomputed whole: no trace).
+      const trace = claim.kind === 'submission' ? this.#c.content.publish(stepTraceBytes(id, who.address)) : undefined
       this.#push(
         who.address,
-        { type: 'challenge', claimId: id, bond },
+        { type: 'challenge', claimId: id, bond, ...(trace === undefined ? {} : { trace }) },
         { lastHeight: claim.challengeUntil, onApplied: done, onDropped: done },
       )
     }
@@ -311,80 +339,9 @@ export class Participants {
       if (c.stage !== 'appealable' || this.#started.has(`appeal/${c.id}`)) continue
       if (this.#misbehaving(c.challenger) || !this.#init.challengers.some((k) => k.address === c.challenger)) continue
       const claim = state.claims.get(c.claimId)
-      if (claim === undefined || rightfulCid(state, claim) === claim.cid) continue
+      if (claim === undefined || reexecutedCid(state, claim) === claim.cid) continue
       this.#started.add(`appeal/${c.id}`)
       this.#push(c.challenger, { type: 'appeal', challengeId: c.id, bond }, { lastHeight: c.deadline, urgent: true })
-    }
-  }
-
-  /** Verifiers: claim a seat their VRF ticket wins, then answer once the claim phase is over. */
-  #verify(state: ChainState): void {
-    for (const [, c] of state.challenges.entries()) {
-      if (c.stage !== 'l2') continue
-      const claim = state.claims.get(c.claimId)
-      if (claim === undefined) continue
-      for (const v of this.#init.verifiers) {
-        const stake = c.eligible[v.address]
-        if (stake === undefined) continue
-        const tag = `${c.id}/${c.attempt}/${v.address}`
-        if (this.#height < c.claimUntil && !this.#started.has(`claim/${tag}`)) {
-          this.#started.add(`claim/${tag}`)
-          // The output decides; the proof (three times the work) only for a ticket that selects.
-          if (isVerifierSelected(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)) {
-            const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
-            // A seat already held with a better ticket is not worth a transaction the chain refuses.
-            const seat =
-              c.verifier === null || c.verifierBeta === null
-                ? undefined
-                : { beta: betaBytes(c.verifierBeta), stake: c.eligible[c.verifier] as bigint, address: c.verifier }
-            const mine = { beta: betaBytes(ticket.beta), stake, address: v.address }
-            if (ticket.selected && (seat === undefined || betterTicket(mine, seat)))
-              this.#push(
-                v.address,
-                { type: 'verifierClaim', challengeId: c.id, proof: ticket.proof },
-                { lastHeight: c.claimUntil },
-              )
-          }
-        }
-        if (c.verifier === v.address && this.#height >= c.claimUntil && !this.#started.has(`answer/${tag}`)) {
-          this.#started.add(`answer/${tag}`)
-          const ticket = verifierTicket(v.secretKey, drawOf(c), stake, c.eligibleStake, state.params)
-          const honest = rightfulCid(state, claim) === claim.cid ? 'owner' : 'challenger'
-          const verdict = this.#init.misbehaviours?.verifierVerdict(v.address, claim, honest) ?? honest
-          this.#push(
-            v.address,
-            { type: 'verifierResponse', challengeId: c.id, verdict, proof: ticket.proof },
-            { lastHeight: c.deadline, urgent: true },
-          )
-        }
-      }
-    }
-  }
-
-  /** Arbiters on a panel vote from their own re-execution, once per round. */
-  #arbitrate(state: ChainState): void {
-    for (const [, c] of state.challenges.entries()) {
-      if (c.stage !== 'l3') continue
-      const claim = state.claims.get(c.claimId)
-      if (claim === undefined) continue
-      for (const address of c.panel) {
-        const key = this.#keys.get(address)
-        if (key === undefined || !this.#init.arbiters.includes(key) || c.votes[address] !== undefined) continue
-        const tag = `vote/${c.id}/${c.panelRound}/${address}`
-        if (this.#started.has(tag)) continue
-        this.#started.add(tag)
-        const honest =
-          c.kind === 'availability' || rightfulCid(state, claim) === claim.cid
-            ? ('no_fault' as const)
-            : ('fault' as const)
-        const verdict = this.#init.misbehaviours?.arbiterVerdict(claim, honest) ?? honest
-        const proof = arbiterProof(key.secretKey, c.id, c.panelRound)
-        this.#push(
-          address,
-          { type: 'arbiterVote', challengeId: c.id, verdict, proof },
-          { lastHeight: c.deadline, urgent: true },
-        )
-      }
     }
   }
 
@@ -405,9 +362,10 @@ export class Participants {
       // Withheld content cannot be fetched: declared unavailable, the rest aggregated.
       const unavailable = accepted.filter((id) => this.#init.misbehaviours?.isWithheld(id) === true)
       const claims = accepted.filter((id) => this.#init.misbehaviours?.isWithheld(id) !== true)
-      const adapterCid =
-        this.#init.misbehaviours?.adapterCid(a.aggregator, a.window, a.subnet, claims) ??
-        adapterCidOf(a.window, a.subnet, claims)
+      const adapterCid = this.#c.content.publish(
+        this.#init.misbehaviours?.adapterBytes(a.aggregator, a.window, a.subnet, claims) ??
+          adapterBytesOf(a.window, a.subnet, claims),
+      )
       this.#push(
         a.aggregator,
         {
@@ -422,16 +380,6 @@ export class Participants {
       )
     }
   }
-}
-
-/** What re-executing a submission's task, or an aggregate's submissions, gives (its own CID when the task is gone: nothing to dispute). */
-function rightfulCid(state: ChainState, claim: Claim): string {
-  if (claim.kind === 'aggregate') return adapterCidOf(claim.window, claim.subnet, claim.claims)
-  if (claim.kind !== 'submission' || claim.taskId === null) return claim.cid
-  const task = state.tasks.get(claim.taskId) as Task | undefined
-  const w = task === undefined ? undefined : state.windows.get(windowKey(task.window))
-  if (task === undefined || w === undefined) return claim.cid
-  return expectedCid(task, w.seed)
 }
 
 /** A miner's own perturbation, so two cheaters on one task never agree by accident. */

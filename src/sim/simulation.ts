@@ -35,8 +35,10 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import { MAX_BLOCK_TIME_DRIFT_MS, MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { createLogger } from '../runtime/logger.ts'
 import { SeededRandom } from '../runtime/random.ts'
+import { SimContent } from './content.ts'
 import type { CostModel } from './cost-model.ts'
 import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
+import { HostedRoles } from './hosted-roles.ts'
 import { Invariants, type Violation } from './invariants.ts'
 import { castMisbehaviours, MisbehaviourModels, misbehavingAddresses } from './misbehaviours.ts'
 import { SimNetwork } from './network.ts'
@@ -44,6 +46,7 @@ import { skewedClock, throughSlowDisk } from './node-faults.ts'
 import { Participants } from './participants.ts'
 import { SharedBlocks } from './shared-blocks.ts'
 import { SharedChainView, SharedExecution } from './shared-execution.ts'
+import { Turns } from './turns.ts'
 import { txIdOf } from './tx-ids.ts'
 import { misbehavingTransport } from './validator-misbehaviours.ts'
 
@@ -159,6 +162,8 @@ export interface SimulationReport {
     /** Verifiers whose 'owner' a panel overturned on appeal (slashed for it). */
     readonly overturnedVerifiers: number
     readonly arbiterVotes: number
+    /** Re-executions the verifier and arbiter machines ran (a lazy verifier's answers run none). */
+    readonly reexecutions: number
     readonly aggregates: number
   }
   /** The fault file's misbehaviours and machine faults (absent when it names none). */
@@ -195,7 +200,7 @@ const LIVENESS_BUDGET_MS = 60_000
 const CLIENT_DELAY_MS = 150
 const DEFAULT_WITNESSES = 3
 
-export function runSimulation(opts: SimulationOptions): SimulationReport {
+export async function runSimulation(opts: SimulationOptions): Promise<SimulationReport> {
   checkOptions(opts)
   const rng = new SeededRandom(opts.seed)
   const clock = new SimulatedClock()
@@ -324,6 +329,9 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     consensusMs += host() - t0
   }
 
+  const turns = new Turns(clock)
+  const content = new SimContent({ turns, withholders: cast?.withholders ?? new Set() })
+  const costModel = opts.costModel ?? { stepMs: 500, innerSteps: params.innerSteps }
   const participants = new Participants(
     {
       chainId: genesis.chainId,
@@ -334,13 +342,14 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       arbiters: arbiterKeys,
       challengers: challengerKeys,
       validators: validatorKeys,
-      costModel: opts.costModel ?? { stepMs: 500, innerSteps: params.innerSteps },
+      costModel,
       trainWindows: opts.windows,
       ...(opts.txsInFlight === undefined ? {} : { txsInFlight: opts.txsInFlight }),
       ...(models === undefined ? {} : { misbehaviours: models }),
     },
     {
       clock,
+      content,
       // Clients reach every validator (as the transaction topic does), each copy with the network's
       // latency and loss, and in the order sent (one connection keeps its order): a sender's
       // nonce n+1 sent after n does not overtake it and find the mempool refusing a gap.
@@ -361,6 +370,21 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
           })
         }
       },
+    },
+  )
+  const roles = new HostedRoles(
+    {
+      verifiers: verifierKeys,
+      arbiters: arbiterKeys,
+      lazyVerifiers: cast?.lazyVerifiers ?? new Set(),
+      costModel,
+    },
+    {
+      clock,
+      turns,
+      content,
+      send: (address, msg, settled) => participants.send(address, msg, settled),
+      logger: silent,
     },
   )
   let lastHeight = 0
@@ -426,12 +450,13 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
         // executed it yet, whose mempools refuse it for its nonce.
         const height = block.height
         clock.setTimer(CLIENT_DELAY_MS, () =>
-          readState((state) =>
+          readState((state) => {
             participants.onBlock(state, height, results, (bytes, pendingNonce) => {
               const r = chain.checkTx(bytes, { record: false, pendingNonce })
               return r.ok ? { ok: true } : r
-            }),
-          ),
+            })
+            roles.onBlock(state, height)
+          }),
         )
         stopCheck(
           readState((state) => state.globals.currentWindow),
@@ -599,18 +624,25 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
     return undefined
   }
   const maxMs = opts.maxSimulatedMs ?? 2 * expectedMs + healMs
-  clock.runUntil(maxMs, () => {
-    // Between events the shared state shows the newest block (a read may have parked it older).
-    shared?.showNewest()
-    if (stop) return true
-    const crash = crashedNode()
-    if (crash !== undefined) {
-      invariants.report({ invariant: 'crash', height: lastHeight, atMs: clock.monotonicMs(), detail: crash })
-      stoppedBy ||= 'crash'
-      return true
-    }
-    return false
-  })
+  let halted = false
+  for (;;) {
+    clock.runUntil(maxMs, () => {
+      // Between events the shared state shows the newest block (a read may have parked it older).
+      shared?.showNewest()
+      if (stop) halted = true
+      const crash = halted ? undefined : crashedNode()
+      if (crash !== undefined) {
+        invariants.report({ invariant: 'crash', height: lastHeight, atMs: clock.monotonicMs(), detail: crash })
+        stoppedBy ||= 'crash'
+        halted = true
+      }
+      // The hosted machines' settled work runs before the next event, at this instant.
+      return halted || turns.due
+    })
+    if (halted || !turns.due) break
+    await turns.take()
+  }
+  roles.stop()
   if (stoppedBy === '') {
     stoppedBy = 'time limit'
     invariants.report({
@@ -674,6 +706,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
       appeals: applied.get('appeal') ?? 0,
       overturnedVerifiers: invariants.overturned.size,
       arbiterVotes: applied.get('arbiterVote') ?? 0,
+      reexecutions: roles.stats.reexecutions,
       aggregates: applied.get('aggregate') ?? 0,
     },
     ...(cast === undefined && faults.clockSkews.length === 0 && faults.slowDisks.length === 0
@@ -690,7 +723,7 @@ export function runSimulation(opts: SimulationOptions): SimulationReport {
             griefingChallenges: [...observer.chain.state.challenges.entries()].filter(([, c]) =>
               cast?.griefers.some((k) => k.address === c.challenger),
             ).length,
-            lazyAnswers: models?.lazyAnswers ?? 0,
+            lazyAnswers: roles.stats.lazyAnswers,
             equivocators: cast?.equivocators.size ?? 0,
             equivocatorsJailed: invariants.punished.size,
             byzantineValidators: cast?.byzantine.size ?? 0,

@@ -89,6 +89,25 @@ export function sweepStaleNamespaces(): string[] {
   return removed
 }
 
+/**
+ * What the kernel of `host`'s namespace holds, for a failed run's report: its links and
+ * addresses, and its TCP sockets (listening and connected). Never throws: a namespace already
+ * gone, or a command that fails, is said in the text instead.
+ */
+export function describeHostNetwork(host: VirtualHost): string {
+  const run = (args: readonly string[]): string => {
+    try {
+      return ip(args).trimEnd()
+    } catch (error) {
+      return (error as Error).message
+    }
+  }
+  return [
+    run(['-n', host.namespace, '-br', 'addr']),
+    run(['netns', 'exec', host.namespace, 'ss', '-tanH']) || '(no TCP sockets)',
+  ].join('\n')
+}
+
 /** Whether namespaces can be made here, and why not when they cannot. */
 export function hostsAvailable(): { ok: true } | { ok: false; reason: string } {
   if (process.platform !== 'linux')

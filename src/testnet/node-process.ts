@@ -42,7 +42,7 @@ export class NodeStartError extends R3mesError {
 }
 
 /** The last `lines` lines of a log, indented; empty when it cannot be read (the reason must not hide). */
-function logTail(file: string, lines: number): string {
+export function logTail(file: string, lines: number): string {
   try {
     const text = readFileSync(file, 'utf8').trimEnd()
     if (text === '') return ''
@@ -123,6 +123,8 @@ export class NodeProcess {
   paused = false
   /** Times this node was started (1 after the first start). */
   starts = 0
+  /** When the current start began waiting for the ready file (undefined once ready, or before any start). */
+  #waitingSinceMs: number | undefined
 
   constructor(init: {
     layout: NodeLayout
@@ -272,12 +274,14 @@ export class NodeProcess {
     this.paused = false
     this.starts++
     const started = this.#clock.monotonicMs()
+    this.#waitingSinceMs = started
     for (;;) {
       // A node writes its ready file whole (write, then rename); one written by an older
       // node may still be seen half-written, so a file that does not parse yet is waited on.
       const ready = readReady(readyFile)
       if (ready !== undefined) {
         this.ready = ready
+        this.#waitingSinceMs = undefined
         return ready
       }
       if (!this.running)
@@ -286,6 +290,25 @@ export class NodeProcess {
         throw new NodeStartError(this.name, `not ready within ${timeoutMs} ms`, this.logFile)
       await sleep(this.#clock, 100, undefined, { keepAlive: true })
     }
+  }
+
+  /**
+   * Where the node stands, in one line, for a harness that must say why a run failed: ready
+   * (and where it listens), still starting (waiting for its ready file, for how long), exited,
+   * or never started.
+   */
+  state(): string {
+    const pid = this.#pid === undefined ? '' : `pid ${this.#pid}, `
+    const child = this.#child
+    if (this.#pid !== undefined && !this.running) {
+      const how = child === undefined ? 'is gone' : `exited with ${child.exitCode ?? child.signalCode}`
+      return `${pid}${how}${this.ready === undefined ? ' before it was ready' : ''}`
+    }
+    if (this.#waitingSinceMs !== undefined)
+      return `${pid}not ready: waited ${Math.round(this.#clock.monotonicMs() - this.#waitingSinceMs)} ms for ${join(this.layout.home, 'ready.json')}`
+    if (this.ready !== undefined)
+      return `${pid}ready${this.paused ? ' (paused)' : ''}, listening on ${this.ready.multiaddrs.join(' ')}`
+    return 'not started'
   }
 
   /** Ask the node to stop (SIGTERM), and kill it if it has not exited within `graceMs`. */

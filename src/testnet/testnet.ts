@@ -14,12 +14,13 @@ import { availableParallelism } from 'node:os'
 import type { HistoryEntry } from '../actors/node-api.ts'
 import type { Aggregation, Claim } from '../chain/state.ts'
 import { type Clock, sleep } from '../runtime/clock.ts'
+import { R3mesError } from '../runtime/errors.ts'
 import { MAX_CHAIN_HISTORY_HEIGHTS_PER_REQUEST } from '../runtime/limits.ts'
 import type { FaultPlan, NetworkPlan } from '../topology/types.ts'
-import { createVirtualLan, HostsError, hostsAvailable, type VirtualLan } from './hosts.ts'
+import { createVirtualLan, describeHostNetwork, HostsError, hostsAvailable, type VirtualLan } from './hosts.ts'
 import { checkInvariants, type InvariantResult } from './invariants.ts'
 import { loadTestnet, setupTestnet, type TestnetLayout } from './layout.ts'
-import { kernelThreadsPerNode, NodeProcess } from './node-process.ts'
+import { kernelThreadsPerNode, logTail, NodeProcess } from './node-process.ts'
 import { buildReport, type TestnetReport } from './report.ts'
 
 /** One committed height as a node's `GET /chain/history` serves it. */
@@ -81,6 +82,23 @@ export interface TestnetRun {
   readonly interrupted: boolean
   /** `r3mes chaos` only: the invariant checks, in order. */
   readonly invariants?: readonly InvariantResult[]
+}
+
+/** How long `start` waits for each node to report ready, unless told otherwise. */
+export const DEFAULT_NODE_READY_MS = 120_000
+
+/** Some nodes did not report ready; the message names them and ends with every node's state and log tail. */
+export class TestnetStartError extends R3mesError {
+  constructor(failures: readonly { name: string; reason: string }[], diagnosis: string) {
+    const names = failures.map((f) => `${f.name} (${f.reason})`).join(', ')
+    super('ERR_TESTNET_START', `${failures.length} node(s) did not start: ${names}\n${diagnosis}`, {
+      nodes: failures.map((f) => f.name),
+    })
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? ''
 }
 
 function validatorsOf(nodes: readonly NodeProcess[]): NodeProcess[] {
@@ -161,12 +179,21 @@ export class Testnet {
     )
   }
 
-  /** Start every node (validators first); `detached` nodes outlive this process. */
-  async start(options: { detached?: boolean } = {}): Promise<void> {
+  /**
+   * Start every node (validators first); `detached` nodes outlive this process. Each node has
+   * `readyTimeoutMs` to report ready; when one does not (or exits), the others of its group are
+   * still waited for (each within the same bound) and a TestnetStartError names every node that
+   * failed and why, with every node's state and log tail: a caller's own deadline (a test
+   * framework's) would otherwise end the run first and say nothing of the nodes.
+   */
+  async start(options: { detached?: boolean; readyTimeoutMs?: number } = {}): Promise<void> {
     this.options.onStage?.('start', `${this.nodes.length} nodes`)
     const validators = validatorsOf(this.nodes)
-    await Promise.all(validators.map((n) => n.start(120_000, options)))
-    await Promise.all(this.nodes.filter((n) => !validators.includes(n)).map((n) => n.start(120_000, options)))
+    await this.#startGroup(validators, options)
+    await this.#startGroup(
+      this.nodes.filter((n) => !validators.includes(n)),
+      options,
+    )
     // Apply the link conditions each node's plan names, on its links to every other node.
     for (const n of this.nodes) {
       const c = n.layout.plan.network
@@ -175,6 +202,44 @@ export class Testnet {
       if (c.lossPercent > 0)
         await n.post('/admin/faults', { action: 'loss', peers: others, fraction: c.lossPercent / 100 })
     }
+  }
+
+  async #startGroup(
+    nodes: readonly NodeProcess[],
+    options: { detached?: boolean; readyTimeoutMs?: number },
+  ): Promise<void> {
+    const timeoutMs = options.readyTimeoutMs ?? DEFAULT_NODE_READY_MS
+    const detached = options.detached === undefined ? {} : { detached: options.detached }
+    const results = await Promise.allSettled(nodes.map((n) => n.start(timeoutMs, detached)))
+    const failures = results.flatMap((r, i) =>
+      r.status === 'fulfilled'
+        ? []
+        : [{ name: (nodes[i] as NodeProcess).name, reason: firstLine((r.reason as Error).message) }],
+    )
+    if (failures.length > 0) throw new TestnetStartError(failures, this.diagnose())
+  }
+
+  /**
+   * Every node's state (ready, still waiting for its ready file, exited) and the last
+   * `lines` lines of its log; under `hosts`, also what the kernel of its namespace holds (its
+   * addresses, its TCP sockets). For the message of a failed start or test.
+   */
+  diagnose(lines = 20): string {
+    return this.nodes
+      .map((n) => {
+        const host = n.layout.host
+        const where = host === undefined ? '' : ` on ${host.name} ${host.address}`
+        const parts = [`node ${n.name}${where}: ${n.state()}`, logTail(n.logFile, lines) || '  | (empty log)']
+        if (host !== undefined && this.lan !== undefined)
+          parts.push(
+            `  ${host.namespace}:`,
+            ...describeHostNetwork(host)
+              .split('\n')
+              .map((l) => `  : ${l}`),
+          )
+        return parts.join('\n')
+      })
+      .join('\n')
   }
 
   /** Every node's status now (undefined: it did not answer in time). */

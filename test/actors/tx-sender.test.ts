@@ -34,10 +34,13 @@ class OneValidatorChain {
   /** As a validator's: admission is the chain's check, its code and log the reason of a refusal. */
   readonly mempool = new Mempool({
     checkTx: (tx) => {
+      if (this.refused.has(txIdOf(tx))) return { ok: false, reason: 'ERR_WRONG_STAGE: no longer open' }
       const r = this.app.checkTx(tx)
       return r.ok ? { ok: true } : { ok: false, reason: `${r.code}: ${r.log}` }
     },
   })
+  /** Transactions (by id) the chain refuses from now on, as one whose challenge moved on. */
+  readonly refused = new Set<string>()
   readonly reader = new ChainReader(this.app.state)
   /** Every submission, in order (resends included). */
   readonly submitted: Uint8Array[] = []
@@ -50,6 +53,7 @@ class OneValidatorChain {
   }
 
   checkTx(tx: Uint8Array, pendingNonce?: ReadonlyMap<string, number>) {
+    if (this.refused.has(txIdOf(tx))) return { ok: false as const, code: 'ERR_WRONG_STAGE', log: 'no longer open' }
     return this.app.checkTx(tx, pendingNonce === undefined ? { record: false } : { record: false, pendingNonce })
   }
 
@@ -224,6 +228,22 @@ describe('TxSender: several transactions in flight per account', () => {
       ],
     )
     assert.equal(chain.reader.account(bob.address).balance, 5n)
+    tx.close()
+  })
+
+  it('the first in line, refused by the chain after a block, is given up at once: those behind it do not wait for its resend', async () => {
+    const chain = new OneValidatorChain()
+    const tx = sender(chain, { resendAfterBlocks: 4, giveUpAfterBlocks: 20 })
+    const results = track([tx.send(pay(1n)), tx.send(pay(2n))])
+    // The state moves on before a block takes the first: no mempool keeps it any more.
+    const first = chain.submitted[0] as Uint8Array
+    chain.refused.add(txIdOf(first))
+    chain.mempool.update([])
+    assert.equal((await chain.block()).block.txs.length, 0, 'the second waits on the first (a nonce gap)')
+    assert.deepEqual([results[0]?.code, results[0]?.height], ['ERR_WRONG_STAGE', 1], 'given up after the block')
+    const next = await chain.block()
+    assert.equal(next.block.txs.length, 1, 'the second, signed again from nonce 0, lands at the next block')
+    assert.deepEqual([results[1]?.code, results[1]?.height], ['OK', 2])
     tx.close()
   })
 

@@ -20,6 +20,13 @@ import { loadTopology } from '../../src/topology/load.ts'
 const clock = new SystemClock()
 const available = hostsAvailable()
 
+/**
+ * The test's own bounds, well inside mocha's: a node that never reports ready, or blocks that
+ * never commit, fail with the nodes' states and logs instead of a bare timeout.
+ */
+const READY_TIMEOUT_MS = 40_000
+const COMMIT_TIMEOUT_MS = 45_000
+
 /** The established TCP connections in a namespace: [local, peer] as `address:port`. */
 function tcpConnections(namespace: string): [string, string][] {
   const out = execFileSync('ip', ['netns', 'exec', namespace, 'ss', '-tnH', 'state', 'established'], {
@@ -40,6 +47,11 @@ describe(`r3mes testnet --hosts: nodes in their own namespaces${available.ok ? '
     if (!available.ok) this.skip()
     root = await mkdtemp(join(tmpdir(), 'r3mes-hosts-'))
   })
+  afterEach(function () {
+    // Also after mocha's own timeout, while the test body may still be waiting.
+    if (this.currentTest?.state === 'failed' && net !== undefined)
+      process.stderr.write(`--- ${this.currentTest.title}: the nodes at the failure\n${net.diagnose(40)}\n`)
+  })
   after(async () => {
     await net?.stop()
     net?.destroyHosts()
@@ -54,12 +66,12 @@ describe(`r3mes testnet --hosts: nodes in their own namespaces${available.ok ? '
       'name: three\nmodel: micro\nbackend: ts\nchain: { blockTimeMs: 500 }\nvalidators: { count: 2, stake: 20000 }\nsubnets:\n  - { layers: [0, 2], miners: 1 }\n',
     )
     const plan = expandTopology(await loadTopology(file))
-    net = new Testnet(plan, { dir: join(root, 'run'), clock, hosts: true, logLevel: 'warn' })
+    net = new Testnet(plan, { dir: join(root, 'run'), clock, hosts: true, logLevel: 'info' })
     const layout = await net.setup()
     const lan = net.lan
     assert.ok(lan !== undefined)
     assert.equal(layout.nodes.length, 3)
-    await net.start()
+    await net.start({ readyTimeoutMs: READY_TIMEOUT_MS })
     const addresses = new Set(layout.nodes.map((n) => n.host?.address))
     for (const n of net.nodes) {
       assert.ok(n.layout.host !== undefined)
@@ -70,14 +82,22 @@ describe(`r3mes testnet --hosts: nodes in their own namespaces${available.ok ? '
     }
     // Blocks commit on every node.
     let heights: number[] = []
-    for (let i = 0; i < 90; i++) {
-      heights = (await net.statuses()).map((s) => s?.height ?? 0)
+    let seen: string[] = []
+    const until = clock.monotonicMs() + COMMIT_TIMEOUT_MS
+    while (clock.monotonicMs() < until) {
+      const statuses = await net.statuses()
+      heights = statuses.map((s) => s?.height ?? 0)
+      seen = statuses.map((s, i) =>
+        s === undefined
+          ? `${net?.nodes[i]?.name}: no answer`
+          : `${net?.nodes[i]?.name}: height ${s.height}, ${s.peers} peers`,
+      )
       if (heights.every((h) => h >= 3)) break
       await sleep(clock, 500)
     }
     assert.ok(
       heights.every((h) => h >= 3),
-      `every node committed 3 blocks: ${heights.join(', ')}`,
+      `every node committed 3 blocks within ${COMMIT_TIMEOUT_MS} ms: ${seen.join('; ')}`,
     )
     // The kernel's view: each node's libp2p connections run between LAN addresses.
     const p2pPorts = new Set(layout.nodes.map((n) => String(n.p2pPort)))

@@ -90,7 +90,7 @@ describe('sim: misbehaviours drawn from the seed', function () {
     assert.equal(skewed.nowMs() - clock.nowMs(), -1500 + 1000)
   })
 
-  it('a small network with every misbehaviour and fault at once catches every cheat and slashes nobody honest', () => {
+  it('a small network with every misbehaviour and fault at once catches every cheat and slashes nobody honest', async () => {
     // Seed 1 (before the aggregate named its unavailable claims by bitmap) found a withholding
     // miner's claim the chain took for a copy (its commit landed after its replica's reveal):
     // never credited nor aggregated, so never disputed either; it counts as caught, as a copy
@@ -100,7 +100,7 @@ describe('sim: misbehaviours drawn from the seed', function () {
     // the appeal).
     // Run to the end whatever breaks, to judge every misbehaviour's outcome.
     const opts = { validators: 4, miners: 10, subnets: 2, windows: 1, seed: 4, faults: EVERYTHING } as const
-    const r = runSimulation({ ...opts, until: { kind: 'height', height: 10_000 } })
+    const r = await runSimulation({ ...opts, until: { kind: 'height', height: 10_000 } })
     assert.equal(r.stoppedBy, 'end')
     // A lazy verifier seated on a wrong claim answers 'owner'; the challenger appeals it.
     assert.deepEqual(r.violations, [], JSON.stringify(r.violations))
@@ -117,17 +117,17 @@ describe('sim: misbehaviours drawn from the seed', function () {
     assert.deepEqual([m.equivocators, m.equivocatorsJailed, m.byzantineValidators, m.seedGrinders], [1, 1, 1, 1])
     assert.deepEqual([m.skewedClocks, m.slowDisks], [2, 1])
     // Replays byte for byte.
-    assert.equal(runSimulation({ ...opts, until: { kind: 'height', height: 10_000 } }).digest, r.digest)
+    assert.equal((await runSimulation({ ...opts, until: { kind: 'height', height: 10_000 } })).digest, r.digest)
   })
 
-  it("a lazy verifier's 'owner' on a wrong claim is appealed and overturned: nothing escapes at L2", () => {
+  it("a lazy verifier's 'owner' on a wrong claim is appealed and overturned: nothing escapes at L2", async () => {
     // Found with seed 3 at 7 validators, 40 miners, 2 windows and the example fault file: a
     // lazy verifier seated on ch-17 and ch-33 (ch-15 and ch-20 before a consensus change moved
     // the run) answered 'owner' on wrong submissions, which ended those games at L2, and the
     // cheats went unslashed. The challenger now appeals each to a panel, which convicts the
     // owner and slashes the verifier.
     const faults = parseFaultFile(JSON.parse(readFileSync('topology/sim/all-faults.json', 'utf8')), 'all-faults.json')
-    const r = runSimulation({ validators: 7, miners: 40, subnets: 2, windows: 2, seed: 3, faults })
+    const r = await runSimulation({ validators: 7, miners: 40, subnets: 2, windows: 2, seed: 3, faults })
     assert.deepEqual(r.violations, [], JSON.stringify(r.violations))
     assert.equal(r.stoppedBy, 'end')
     assert.equal(r.game.missed, 0)
@@ -138,13 +138,13 @@ describe('sim: misbehaviours drawn from the seed', function () {
     assert.ok(r.game.overturnedVerifiers > 0, 'the panels overturned the lazy verifiers')
   })
 
-  it('judges an honest verifier that answered late under a flood of griefing challenges by the duty penalty, not as slashed', () => {
+  it('judges an honest verifier that answered late under a flood of griefing challenges by the duty penalty, not as slashed', async () => {
     // Found with the example fault file at 7 validators: four verifiers, some 25 challenges (a
     // third of them griefing), one seated verifier's answer missed its deadline and it paid the
     // chain's 1 % duty penalty, which the chaos harness counts as the rule working. (A cheat a
     // lazy verifier lets through is the game's own limit, reported and not judged here.)
     const faults = parseFaultFile(JSON.parse(readFileSync('topology/sim/all-faults.json', 'utf8')), 'all-faults.json')
-    const r = runSimulation({
+    const r = await runSimulation({
       validators: 7,
       miners: 40,
       subnets: 2,

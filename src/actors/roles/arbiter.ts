@@ -28,17 +28,22 @@ import type { Claim, Verdict } from '../../chain/state.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import { FETCH_DEADLINE_MS } from '../services/content-fetcher.ts'
 import type { NodeMetrics } from '../services/metrics.ts'
-import type { TrainingSetup } from '../services/training-setup.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
-import { ContentUnavailableError, fetchClaimContent, TX_INCLUSION_BLOCKS } from './availability.ts'
+import {
+  type AvailabilityComponents,
+  ContentUnavailableError,
+  fetchClaimContent,
+  TX_INCLUSION_BLOCKS,
+} from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
-import { type Recheck, type ReexecuteComponents, reexecute } from './reexecute.ts'
+import type { ClaimReexecution, Recheck } from './reexecute.ts'
 import type { Dispute } from './reexecute-steps.ts'
 
-export interface ArbiterComponents extends ReexecuteComponents {
-  readonly chain: ReexecuteComponents['chain'] & Pick<ChainReader, 'arbiterDuties' | 'params'>
-  readonly training: Pick<TrainingSetup, 'protocolAt' | 'data' | 'cpuKernels'>
+export interface ArbiterComponents extends AvailabilityComponents {
+  readonly chain: AvailabilityComponents['chain'] & Pick<ChainReader, 'arbiterDuties' | 'params'>
+  /** The node's re-execution on its CPU kernels, so the panel's verdict depends on no accelerator. */
+  readonly reexecution: ClaimReexecution
   readonly tx: Pick<TxSender, 'send'>
   readonly key: Pick<KeyPair, 'address' | 'secretKey'>
   readonly metrics: Pick<NodeMetrics, 'verdicts'>
@@ -103,7 +108,8 @@ export const arbiterSeatMachine = setup({
     ),
     reexecute: fromPromise<Recheck, { components: ArbiterComponents; claim: Claim; dispute: Dispute | null }>(
       ({ input, signal }) =>
-        reexecute(input.components, input.claim, input.components.training.cpuKernels, signal, {
+        input.components.reexecution.check(input.claim, {
+          signal,
           dispute: input.dispute,
           // Bounded like the first fetch: content still missing comes back as unavailable in
           // time for the round's last vote, instead of keeping the seat silent to its deadline.

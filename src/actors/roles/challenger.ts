@@ -43,14 +43,13 @@ import type { Logger } from '../../runtime/logger.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
 import type { NodeMetrics } from '../services/metrics.ts'
-import type { TrainingSetup } from '../services/training-setup.ts'
 import { storeStepTrace } from '../training/step-trace.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
-import { ContentUnavailableError, fetchClaimContent } from './availability.ts'
+import { type AvailabilityComponents, ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
-import type { Recheck, ReexecuteComponents } from './reexecute.ts'
-import { type ChallengerRecheck, challengerCheck, type Divergence, storeDivergentTrace } from './spot-check.ts'
+import type { Recheck } from './reexecute.ts'
+import { type ChallengerRecheck, type ClaimCheck, type Divergence, storeDivergentTrace } from './spot-check.ts'
 
 /** Checks under way at once. */
 export const PARALLEL_CHECKS = 2
@@ -61,12 +60,16 @@ export const PARALLEL_CHECKS = 2
  */
 export const RESERVED_AGGREGATE_CHECKS = 1
 
-export interface ChallengerComponents extends ReexecuteComponents {
-  /** Fetches what it re-executes; stores the step trace a challenge names. */
-  readonly content: ReexecuteComponents['content'] & Pick<ContentFetcher, 'store'>
-  readonly chain: ReexecuteComponents['chain'] &
+export interface ChallengerComponents extends AvailabilityComponents {
+  /** Fetches what an accomplice probes; stores the step trace a challenge names. */
+  readonly content: AvailabilityComponents['content'] & Pick<ContentFetcher, 'store'>
+  readonly chain: AvailabilityComponents['chain'] &
     Pick<ChainReader, 'currentWindow' | 'claims' | 'claim' | 'openAggregations' | 'params' | 'appealable'>
-  readonly training: Pick<TrainingSetup, 'protocolAt' | 'data' | 'kernels'>
+  /**
+   * The node's check of a claim (spot-check.ts): a submission's pseudo-gradient and some inner
+   * steps drawn from the node's secret re-executed, an aggregate recomputed whole.
+   */
+  readonly claimCheck: ClaimCheck
   readonly tx: Pick<TxSender, 'send'>
   readonly key: Pick<KeyPair, 'address'>
   readonly metrics: Pick<NodeMetrics, 'challengesMade'>
@@ -74,13 +77,6 @@ export interface ChallengerComponents extends ReexecuteComponents {
   readonly misbehaviours: ReadonlySet<Misbehaviour>
   /** Share of other miners' submissions this node re-executes (flagged ones always). */
   readonly challengeFraction: number
-  /**
-   * Inner steps of a submission's task this node re-executes, drawn from `spotSecret`
-   * (spot-check.ts); 0 re-executes the whole task.
-   */
-  readonly spotSteps: number
-  /** The secret the drawn steps come from (spotSecretOf the node's key): never published. */
-  readonly spotSecret: Uint8Array
   /**
    * Tells a subnet's nodes this node holds `cids` (its step trace), so the verifier and the
    * arbiters find a challenger that has no stake, and so no peer id the chain can name.
@@ -193,8 +189,7 @@ export const claimCheckMachine = setup({
       if (components.misbehaviours.has('griefingChallenger'))
         return Promise.resolve({ honest: false, reason: 'griefing' })
       if (components.misbehaviours.has('withholdAndChallenge')) return accompliceCheck(components, claim, signal)
-      const spot = { secret: components.spotSecret, steps: components.spotSteps }
-      return challengerCheck(components, claim, components.training.kernels, spot, signal)
+      return components.claimCheck.check(claim, signal)
     }),
     challenge: fromPromise<TxResultInfo, ChallengeInput>(async ({ input }) => {
       const { components: c, claim, steps, divergence } = input

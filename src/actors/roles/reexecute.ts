@@ -71,6 +71,21 @@ export interface ReexecuteOptions {
   readonly fetchDeadlineMs?: number
 }
 
+/**
+ * How a verifier or an arbiter re-executes a claim: on a node, `reexecute` with the role's
+ * kernels (`kernelReexecution`); in the simulator, its cost model (src/sim/cost-model.ts). The
+ * role machines decide what to do with the answer (answer, vote, 'unavailable' when it throws
+ * a `ContentUnavailableError`), so they run the same whatever re-executes.
+ */
+export interface ClaimReexecution {
+  check(claim: Claim, options: ReexecuteOptions & { readonly signal?: AbortSignal }): Promise<Recheck>
+}
+
+/** Re-execution on this node: `reexecute` with `kernels` (a verifier's own, an arbiter's CPU ones). */
+export function kernelReexecution(components: ReexecuteComponents, kernels: Kernels): ClaimReexecution {
+  return { check: (claim, { signal, ...options }) => reexecute(components, claim, kernels, signal, options) }
+}
+
 export async function reexecute(
   components: ReexecuteComponents,
   claim: Claim,

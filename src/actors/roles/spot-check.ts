@@ -193,6 +193,25 @@ export interface ChallengerRecheck extends Recheck {
 }
 
 /**
+ * How a challenger checks a claim: on a node, `challengerCheck` with its kernels and its spot
+ * secret (`kernelClaimCheck`); in the simulator, its cost model (src/sim/cost-model.ts). The
+ * challenger machine decides what to do with the answer (challenge with the trace or the
+ * divergence it carries, or clear), so it runs the same whatever checks.
+ */
+export interface ClaimCheck {
+  check(claim: Claim, signal?: AbortSignal): Promise<ChallengerRecheck>
+}
+
+/** The check on this node: `challengerCheck` with `kernels`, spot-checking `spot.steps` steps drawn from `spot.secret`. */
+export function kernelClaimCheck(
+  components: ReexecuteComponents,
+  kernels: Kernels,
+  spot: { readonly secret: Uint8Array; readonly steps: number },
+): ClaimCheck {
+  return { check: (claim, signal) => challengerCheck(components, claim, kernels, spot, signal) }
+}
+
+/**
  * A challenger's check of a claim: aggregates are recomputed as ever; a submission is
  * spot-checked on the k steps drawn from `secret`, or re-executed whole when k is 0 or covers
  * every step, or when the spot check cannot decide (its trace keeps the whole re-execution's

@@ -12,7 +12,7 @@
  * penalizes it.
  *
  *   fetchingContent → claimingSeat → reexecuting → awaitingClaimPhaseEnd → answering → answered
- *                                                                         ↘ notSeated (another ticket won the seat)
+ *                                                  ↘ notSeated (another ticket won the seat) ↙
  *   (any state) → expired (the deadline passed) | closed (the attempt is no longer open)
  */
 import { assign, fromPromise, not, setup } from 'xstate'
@@ -195,6 +195,8 @@ export const verifierAttemptMachine = setup({
     },
     reexecuting: {
       always: [
+        // Another ticket holds the seat: nothing to answer, and the verdict is not waited for.
+        { guard: 'lostSeat', target: 'notSeated' },
         { guard: 'hasVerdict', target: 'awaitingClaimPhaseEnd' },
         { guard: 'contentMissing', target: 'awaitingClaimPhaseEnd' },
       ],

@@ -9,19 +9,25 @@
  * at once. A claim phase lasts a couple of blocks, and a claim that waited on a re-execution of
  * another challenge (seconds on a busy machine) came too late: the attempt passed and the seat
  * went unclaimed. Then the re-executions: each selected attempt's claim goes to the
- * `reexecutorMachine` (reexecutor.ts), which runs them one at a time, earliest deadline first,
- * from the moment the node knows it is selected. Verdicts are kept per claim: a re-execution is
+ * `reexecutorMachine` (reexecutor.ts), which runs them one at a time, those of seats it holds
+ * first, then earliest deadline first, from the moment the node knows it is selected; an
+ * attempt that ends (the seat went to a better ticket, say) takes its re-execution with it
+ * when no other attempt of this node needs the claim. A node takes no more seats than it can
+ * answer in time (`canAnswerInTime`, from how long its re-executions take): under a burst of
+ * challenges, a verifier that claimed every seat its ticket won was penalized for the answers it
+ * could not give by their deadlines (found by the simulator, src/sim, with eight challenges in
+ * one block); the seats it declines go to other verifiers or are drawn again. Verdicts are kept per claim: a re-execution is
  * deterministic, so a later attempt of the same challenge reuses it. A re-execution that throws
  * convicts nobody: the claim is queued again at the next block; one that throws because the
  * content was not served in time also tells the claim's attempts, which answer 'unavailable'.
  *
  *   watching (children: reexecutor, one verifierAttempt per selected open attempt)
  */
-import { assign, enqueueActions, setup } from 'xstate'
+import { enqueueActions, setup } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader, VerifierDraw } from '../../chain/reader.ts'
 import { isVerifierSelected, type VerifierTicket, verifierTicket } from '../../chain/verifier-draw.ts'
-import { ContentUnavailableError } from './availability.ts'
+import { ContentUnavailableError, TX_INCLUSION_BLOCKS } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
 import type { Recheck } from './reexecute.ts'
@@ -34,7 +40,9 @@ import {
 } from './verifier-attempt.ts'
 
 export interface VerifierComponents extends ReexecutorComponents, VerifierAttemptComponents {
-  readonly chain: ReexecutorComponents['chain'] & Pick<ChainReader, 'verifierDraws'>
+  readonly chain: ReexecutorComponents['chain'] &
+    VerifierAttemptComponents['chain'] &
+    Pick<ChainReader, 'verifierDraws'>
   readonly key: Pick<KeyPair, 'address' | 'secretKey'>
 }
 
@@ -49,6 +57,30 @@ interface VerifierContext {
   readonly attempts: ReadonlyMap<string, string>
   /** Attempts finished, with how (never started again). */
   readonly finished: ReadonlyMap<string, AttemptOutcome>
+  /** How long a re-execution takes here (a running mean of those done), or null before the first. */
+  readonly reexecutionMs: number | null
+}
+
+/** Weight of the newest re-execution in the running mean of their times. */
+const REEXECUTION_MS_WEIGHT = 0.25
+
+/**
+ * Whether this node can take one more seat of an attempt due at `deadline`: its re-executions
+ * still owed (`owed`, one at a time) and this one must be done when the answer has to go out,
+ * TX_INCLUSION_BLOCKS before the deadline. A seat it cannot answer in time costs it the
+ * chain's penalty, and would have gone to the next best ticket; declined, the attempt goes to
+ * another verifier, or is drawn again later. Before its first re-execution a node does not
+ * know its pace, and takes one seat at a time.
+ */
+export function canAnswerInTime(
+  reexecutionMs: number | null,
+  owed: number,
+  height: number,
+  deadline: number,
+  blockTimeMs: number,
+): boolean {
+  if (reexecutionMs === null) return owed === 0
+  return (owed + 1) * reexecutionMs <= (deadline - TX_INCLUSION_BLOCKS - height) * blockTimeMs
 }
 
 type AttemptDoneEvent = { type: `xstate.done.actor.${string}`; output: VerifierAttemptOutput }
@@ -72,6 +104,7 @@ export const verifierMachine = setup({
     verdicts: new Map(),
     attempts: new Map(),
     finished: new Map(),
+    reexecutionMs: null,
   }),
   initial: 'watching',
   entry: enqueueActions(({ context, enqueue }) =>
@@ -96,6 +129,8 @@ export const verifierMachine = setup({
                 continue
               }
               if (height >= draw.deadline || context.finished.has(id)) continue
+              // Past the claim phase only a seat this node holds is worth an attempt.
+              if (height >= draw.claimUntil && draw.seat !== key.address) continue
               let ticket = tickets.get(id)
               if (ticket === undefined) {
                 const stake = draw.stakes[key.address] ?? 0n
@@ -107,6 +142,14 @@ export const verifierMachine = setup({
                 tickets = remembered(tickets, id, ticket)
               }
               if (ticket === null || !ticket.selected) continue
+              // Claims owed: those of the open attempts with no verdict yet, each re-executed once.
+              const owed = new Set([...attempts.values()].filter((c) => !context.verdicts.has(c)))
+              const known = context.verdicts.has(draw.claimId) || owed.has(draw.claimId)
+              if (
+                !known &&
+                !canAnswerInTime(context.reexecutionMs, owed.size, height, draw.deadline, chain.params.blockTimeMs)
+              )
+                continue
               selected.push(draw)
               attempts = remembered(attempts, id, draw.claimId)
               enqueue.spawnChild('attempt', {
@@ -129,14 +172,23 @@ export const verifierMachine = setup({
               if (draw.claim !== null && !context.verdicts.has(draw.claimId))
                 enqueue.sendTo('reexecutor', {
                   type: 'reexecute',
-                  request: { claim: draw.claim, deadline: draw.deadline, dispute: draw.dispute },
+                  request: {
+                    claim: draw.claim,
+                    deadline: draw.deadline,
+                    dispute: draw.dispute,
+                    seated: draw.seat === key.address,
+                  },
                 } as const)
             enqueue.assign({ tickets, attempts })
           }),
         },
         reexecuted: {
           actions: enqueueActions(({ context, event, enqueue }) => {
-            enqueue.assign({ verdicts: remembered(context.verdicts, event.claimId, event.check) })
+            const mean = context.reexecutionMs
+            enqueue.assign({
+              verdicts: remembered(context.verdicts, event.claimId, event.check),
+              reexecutionMs: mean === null ? event.ms : mean + REEXECUTION_MS_WEIGHT * (event.ms - mean),
+            })
             for (const [id, claimId] of context.attempts)
               if (claimId === event.claimId)
                 enqueue.sendTo(attemptActorId(id), {
@@ -157,12 +209,14 @@ export const verifierMachine = setup({
           }),
         },
         'xstate.done.actor.*': {
-          actions: assign(({ context, event }) => {
+          actions: enqueueActions(({ context, event, enqueue }) => {
             const id = attemptKey(event.output.challengeId, event.output.attempt)
-            return {
-              attempts: forgotten(context.attempts, id),
-              finished: remembered(context.finished, id, event.output.outcome),
-            }
+            const claimId = context.attempts.get(id)
+            const attempts = forgotten(context.attempts, id)
+            enqueue.assign({ attempts, finished: remembered(context.finished, id, event.output.outcome) })
+            // A re-execution no open attempt of this node waits for is dropped (reexecutor.ts).
+            if (claimId !== undefined && ![...attempts.values()].includes(claimId))
+              enqueue.sendTo('reexecutor', { type: 'forget', claimId } as const)
           }),
         },
       },

@@ -254,6 +254,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
     ...(o.apiSocket === undefined ? {} : { socketPath: o.apiSocket }),
     ...(adminToken === undefined ? {} : { admin: { token: adminToken, hosts: o.adminHosts } }),
   })
+  components.logger.info({ api: `${o.api.host}:${o.api.port}` }, 'node started; opening the API')
   const apiUrl = await nodeApi.listen()
   const ready = {
     name,

@@ -57,13 +57,13 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const printBlocks = v.blocks === true
   const reports: SimulationReport[] = []
   const failed: number[] = []
-  // A run never yields to the event loop: Ctrl-C must end the process rather than wait for it.
+  // A run yields to the event loop only for its role machines' turns: Ctrl-C ends the process at once.
   io.blocking?.()
   for (let k = 0; k < seeds; k++) {
     if (io.signal?.aborted === true) return 130
     const seed = firstSeed + k
     const wallStart = machineMonotonicMs()
-    const report = runSimulation({
+    const report = await runSimulation({
       seed,
       validators,
       miners,

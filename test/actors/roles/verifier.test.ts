@@ -9,14 +9,20 @@ import { strict as assert } from 'node:assert'
 import { createActor, fromPromise } from 'xstate'
 import { ContentUnavailableError } from '../../../src/actors/roles/availability.ts'
 import type { Recheck } from '../../../src/actors/roles/reexecute.ts'
-import { reexecutorMachine } from '../../../src/actors/roles/reexecutor.ts'
-import { attemptActorId, type VerifierComponents, verifierMachine } from '../../../src/actors/roles/verifier.ts'
+import { enqueued, type ReexecutionRequest, reexecutorMachine } from '../../../src/actors/roles/reexecutor.ts'
+import {
+  attemptActorId,
+  canAnswerInTime,
+  type VerifierComponents,
+  verifierMachine,
+} from '../../../src/actors/roles/verifier.ts'
 import { verifierAttemptMachine } from '../../../src/actors/roles/verifier-attempt.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
 import { testKey } from '../../../src/chain/keys.ts'
 import type { VerifierDraw } from '../../../src/chain/reader.ts'
 import type { Claim } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
+import { SimulatedClock } from '../../../src/runtime/clock.ts'
 import { settle, silentLogger, stateTrace } from './machine-trace.ts'
 
 const key = testKey('verifier')
@@ -42,15 +48,16 @@ function draw(seat: string | null): VerifierDraw {
 }
 
 function harness(
-  reexecute: () => Promise<Recheck>,
+  reexecute: (signal: AbortSignal) => Promise<Recheck>,
   fetchContent: () => Promise<Uint8Array> = async () => new Uint8Array([1]),
 ) {
   const chainView = { draws: [draw(null)] }
   const sent: Msg[] = []
   const metrics = newNodeMetrics()
   let reexecutions = 0
+  const clock = new SimulatedClock()
   const components = {
-    chain: { verifierDraws: () => chainView.draws },
+    chain: { verifierDraws: () => chainView.draws, params: { blockTimeMs: 1000, l2DeadlineBlocks: 5 } },
     tx: {
       send: async (msg: Msg) => {
         sent.push(msg)
@@ -61,15 +68,16 @@ function harness(
     metrics,
     logger: silentLogger,
     misbehaviours: new Set(),
+    clock,
   } as unknown as VerifierComponents
   const machine = verifierMachine.provide({
     actors: {
       attempt: verifierAttemptMachine.provide({ actors: { fetchContent: fromPromise(fetchContent) } }),
       reexecutor: reexecutorMachine.provide({
         actors: {
-          reexecute: fromPromise(() => {
+          reexecute: fromPromise(({ signal }) => {
             reexecutions++
-            return reexecute()
+            return reexecute(signal)
           }),
         },
       }),
@@ -81,7 +89,7 @@ function harness(
     actor.send({ type: 'block', height })
     await settle()
   }
-  return { actor, chainView, sent, metrics, trace, block, reexecutions: () => reexecutions }
+  return { actor, chainView, sent, metrics, trace, block, clock, reexecutions: () => reexecutions }
 }
 
 const types = (sent: Msg[]) => sent.map((m) => m.type)
@@ -211,5 +219,53 @@ describe('actors: verifier role machine', () => {
     await h.block(12)
     const answer = h.sent.at(-1)
     assert.equal(answer?.type === 'verifierResponse' && answer.verdict, 'unavailable')
+  })
+
+  it('stops the re-execution of a seat it lost: the seats it holds must not wait behind it', async () => {
+    let aborted = false
+    const h = harness(
+      (signal) =>
+        new Promise(() => {
+          signal.addEventListener('abort', () => {
+            aborted = true
+          })
+        }),
+    )
+    await h.block(10)
+    assert.equal(h.reexecutions(), 1, 'the re-execution starts as soon as the node is selected')
+    h.chainView.draws = [draw('r3mes1othervalidator')]
+    await h.block(12)
+    assert.equal(h.actor.getSnapshot().context.finished.get('ch1/0'), 'notSeated')
+    assert.ok(aborted, 'no open attempt of this node needs the verdict: the re-execution is stopped')
+    h.actor.stop()
+  })
+
+  it('claims no more seats than it can answer in time, from how long its re-executions take', async () => {
+    // Before any re-execution: one seat at a time.
+    assert.equal(canAnswerInTime(null, 0, 10, 20, 1000), true)
+    assert.equal(canAnswerInTime(null, 1, 10, 20, 1000), false)
+    // Answers go out TX_INCLUSION_BLOCKS before the deadline: 20 − 3 − 10 = 7 blocks of 1 s.
+    assert.equal(canAnswerInTime(2000, 2, 10, 20, 1000), true, '3 re-executions of 2 s fit in 7 s')
+    assert.equal(canAnswerInTime(2000, 3, 10, 20, 1000), false, '4 do not')
+    assert.equal(canAnswerInTime(100, 0, 17, 20, 1000), false, 'too late for any answer')
+  })
+})
+
+describe('actors: reexecutor queue', () => {
+  const request = (id: string, deadline: number, seated?: boolean): ReexecutionRequest => ({
+    claim: { ...claim, id } as Claim,
+    deadline,
+    ...(seated === undefined ? {} : { seated }),
+  })
+  const ids = (q: readonly ReexecutionRequest[]) => q.map((r) => r.claim.id)
+
+  it('runs the seats it holds first, then by deadline; a claim asked again takes its newer seat and deadline', () => {
+    let q = enqueued([], null, request('a', 15))
+    q = enqueued(q, null, request('b', 12))
+    q = enqueued(q, null, request('c', 20, true))
+    assert.deepEqual(ids(q), ['c', 'b', 'a'])
+    q = enqueued(q, null, request('a', 15, true))
+    assert.deepEqual(ids(q), ['a', 'c', 'b'], 'a is seated now: before c (later deadline), b after both')
+    assert.deepEqual(ids(enqueued(q, request('d', 1), request('d', 1, true))), ['a', 'c', 'b'], 'd is running already')
   })
 })
