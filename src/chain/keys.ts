@@ -35,8 +35,14 @@ export function addressOf(publicKey: Uint8Array): string {
   return bech32.encode(ADDRESS_PREFIX, bech32.toWords(sha256(publicKey).subarray(0, 20)))
 }
 
+/** What every address text starts with: its prefix and bech32's separator. */
+const ADDRESS_START = `${ADDRESS_PREFIX}1`
+
 export function isAddress(text: unknown): text is string {
   if (typeof text !== 'string' || text.length > 90) return false
+  // Anything else is refused before decoding: a refusal by the decoder is a thrown error, and
+  // the mempool's every check asks about the empty proposer it checks against.
+  if (!text.startsWith(ADDRESS_START)) return false
   try {
     const decoded = bech32.decode(text as `${string}1${string}`)
     return (

@@ -1,10 +1,14 @@
 /**
- * ed25519 (RFC 8032) through node:crypto, the native path (about 50× faster than pure JS), with
- * raw keys: a 32-byte secret seed and a 32-byte public key, the same bytes @noble/curves uses,
- * so a key made here signs what noble verifies and the reverse (the chain's VRF proves with the
- * same seed). node:crypto wants DER, so raw keys are wrapped in the fixed PKCS#8 / SPKI prefixes.
+ * ed25519 (RFC 8032) on native code, with raw keys: a 32-byte secret seed and a 32-byte public
+ * key, the same bytes @noble/curves uses, so a key made here signs what noble verifies and the
+ * reverse (the chain's VRF proves with the same seed). Verification is node:crypto's (OpenSSL),
+ * which wants DER, so raw public keys are wrapped in the fixed SPKI prefix. Signing is
+ * libsodium's (sodium-native): RFC 8032 signatures are deterministic, so the bytes are the ones
+ * OpenSSL would give, in about half the time (its base-point multiplication reads precomputed
+ * tables), and a validator signs two votes a height.
  */
-import { createPrivateKey, createPublicKey, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
+import { createPublicKey, type KeyObject, verify as nodeVerify } from 'node:crypto'
+import sodium from 'sodium-native'
 import { assert } from '../runtime/assert.ts'
 import { BoundedMemo } from '../runtime/bounded-memo.ts'
 import { ED25519_PUBLIC_KEY_CACHE_ENTRIES, ED25519_VERIFY_CACHE_ENTRIES } from '../runtime/limits.ts'
@@ -16,20 +20,28 @@ export const ED25519_SEED_SIZE_BYTES = 32
 export const ED25519_PUBLIC_KEY_SIZE_BYTES = 32
 export const ED25519_SIGNATURE_SIZE_BYTES = 64
 
-const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 
-/** Parsed private keys per seed array: parsing DER costs as much as signing. */
-const privateKeys = new WeakMap<Uint8Array, KeyObject>()
+/**
+ * libsodium's secret keys (seed ‖ public key) per seed array: deriving one costs a base-point
+ * multiplication, as much as a signature.
+ */
+const secretKeys = new WeakMap<Uint8Array, Buffer>()
 /** Parsed public keys by hex: a node verifies the same few hundred signers over and over. */
 const publicKeys = new Map<string, KeyObject>()
 
-function privateKeyObject(seed: Uint8Array): KeyObject {
-  let key = privateKeys.get(seed)
+/** A Buffer over the same memory (the bindings' types ask for Buffers; no copy). */
+function view(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+function secretKeyOf(seed: Uint8Array): Buffer {
+  let key = secretKeys.get(seed)
   if (key === undefined) {
     assert(seed.byteLength === ED25519_SEED_SIZE_BYTES, 'an ed25519 seed is 32 bytes')
-    key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
-    privateKeys.set(seed, key)
+    key = Buffer.alloc(sodium.crypto_sign_SECRETKEYBYTES)
+    sodium.crypto_sign_seed_keypair(Buffer.alloc(sodium.crypto_sign_PUBLICKEYBYTES), key, view(seed))
+    secretKeys.set(seed, key)
   }
   return key
 }
@@ -47,20 +59,21 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject {
 
 /** The public key of a 32-byte seed. */
 export function ed25519PublicKey(seed: Uint8Array): Uint8Array {
-  const spki = createPublicKey(privateKeyObject(seed)).export({ format: 'der', type: 'spki' })
-  return new Uint8Array(spki.subarray(SPKI_PREFIX.length))
+  return new Uint8Array(secretKeyOf(seed).subarray(ED25519_SEED_SIZE_BYTES))
 }
 
 /** The 64-byte signature of `message` by the key of `seed`. */
 export function ed25519Sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
-  return new Uint8Array(nodeSign(null, message, privateKeyObject(seed)))
+  const signature = new Uint8Array(ED25519_SIGNATURE_SIZE_BYTES)
+  sodium.crypto_sign_detached(view(signature), view(message), secretKeyOf(seed))
+  return signature
 }
 
 /**
- * Verification results by public key, signature and the SHA-256 of the message: a transaction
- * is verified at mempool admission, at every recheck while it waits and at execution, and
- * hashing its bytes costs far less than verifying. The digest stands for the message (finding
- * two messages with one digest is breaking SHA-256), so a hit is the result verifying would give.
+ * Verification results by the SHA-256 of public key, signature and message: a transaction is
+ * verified at mempool admission, at every recheck while it waits and at execution, and hashing
+ * its bytes costs far less than verifying. The digest stands for the three (finding two inputs
+ * with one digest is breaking SHA-256), so a hit is the result verifying would give.
  */
 const verified = new BoundedMemo<string, boolean>(ED25519_VERIFY_CACHE_ENTRIES)
 
@@ -73,8 +86,13 @@ export function ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signat
   )
 }
 
+/**
+ * One SHA-256 over key, signature and message (the first two of fixed sizes, so the parts
+ * cannot shift): a short key is cheaper to build, hash into the map and keep than the three
+ * in hex.
+ */
 function memoKey(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): string {
-  return `${memoScope()}${toHex(publicKey)}${toHex(signature)}${toHex(sha256(message))}`
+  return `${memoScope()}${toHex(sha256(publicKey, signature, message))}`
 }
 
 /** Whether the memo holds the verdict for these inputs in the current memo scope (for tests). */

@@ -16,8 +16,21 @@ import type { Block, BlockHeader, Commit, DuplicateVoteEvidence } from './types.
 import type { ValidatorSet } from './validator-set.ts'
 import { commitToArray, evidenceToArray, headerToArray } from './wire.ts'
 
+/**
+ * Header hashes per header object. Headers are never changed once built or decoded, and a
+ * validator names the same block by its hash a dozen times a height (admission, the core's
+ * rules and validity verdicts, the commit, the next tip), each time encoding the header again.
+ */
+const headerHashes = new WeakMap<BlockHeader, Uint8Array>()
+
 export function hashHeader(header: BlockHeader): Uint8Array {
-  return sha256(encode(headerToArray(header)))
+  let hash = headerHashes.get(header)
+  if (hash === undefined) {
+    hash = sha256(encode(headerToArray(header)))
+    headerHashes.set(header, hash)
+  }
+  // A copy: a caller may keep or change what it is given.
+  return hash.slice()
 }
 
 export function hashBlock(block: Block): Uint8Array {
@@ -85,6 +98,11 @@ export interface ChainTip {
   validators: ValidatorSet
   /** Who signed the previous block's commit (null at height 1). */
   lastValidators: ValidatorSet | null
+  /**
+   * The commit this node decided the previous block with, its signatures checked when taken
+   * (null at height 1, or when not at hand): a block's last commit needs no second check of those.
+   */
+  lastCommit?: Commit | null
   /** Evidence already put in a committed block (keys from `evidenceKey`): never again. */
   committedEvidence: ReadonlySet<string>
   maxBlockBytes: number
@@ -151,7 +169,14 @@ export function validateBlock(tip: ChainTip, block: Block): void {
   } else if (tip.lastValidators === null) {
     bad('no validator set for the last commit')
   } else {
-    verifyCommit(tip.chainId, tip.lastValidators, h.height - 1, tip.previousBlockHash, block.lastCommit)
+    verifyCommit(
+      tip.chainId,
+      tip.lastValidators,
+      h.height - 1,
+      tip.previousBlockHash,
+      block.lastCommit,
+      tip.lastCommit ?? null,
+    )
   }
   const keys = new Set<string>()
   for (const e of block.evidence) {

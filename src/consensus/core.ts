@@ -216,6 +216,7 @@ function chainTip(s: Draft) {
     appHash: s.tip.appHash,
     validators: s.tip.validators,
     lastValidators: s.tip.lastValidators,
+    lastCommit: s.tip.lastCommit,
     committedEvidence: new Set(s.tip.committedEvidence.keys()),
     maxBlockBytes: s.config.maxBlockBytes,
     maxEvidenceAgeHeights: s.config.maxEvidenceAgeHeights,

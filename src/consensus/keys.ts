@@ -21,6 +21,7 @@ export const ADDRESS_SIZE_BYTES = 20
 export interface Signer {
   readonly publicKey: Uint8Array
   readonly address: Uint8Array
+  /** `publicKey`'s valid signature of `message` (the privval takes its own signatures as valid unchecked). */
   sign(message: Uint8Array): Uint8Array
   /** ECVRF proof (RFC 9381) over `alpha` with the same key: one proof, one output, per input. */
   proveVrf(alpha: Uint8Array): Uint8Array

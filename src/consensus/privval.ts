@@ -16,7 +16,7 @@ import { decode, encode } from './codec.ts'
 import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
 import { type FaultHook, injected, noFaults } from './faults.ts'
 import type { Signer } from './keys.ts'
-import { proposalSignBytes, voteSignBytes } from './signing.ts'
+import { proposalSignBytes, rememberOwnSigned, voteSignBytes } from './signing.ts'
 import type { Proposal, UnsignedProposal, UnsignedVote, Vote } from './types.ts'
 
 export interface LastSigned {
@@ -161,8 +161,10 @@ export class PrivValidator {
 
   signVote(chainId: string, vote: UnsignedVote): Vote {
     const step = vote.type === 'prevote' ? 1 : 2
-    const signature = this.#sign(vote.height, vote.round, step, voteSignBytes(chainId, vote))
-    return { ...vote, signature }
+    const { signature, fresh } = this.#sign(vote.height, vote.round, step, voteSignBytes(chainId, vote))
+    const signed = { ...vote, signature }
+    if (fresh) rememberOwnSigned(chainId, this.#signer.publicKey, signed)
+    return signed
   }
 
   /**
@@ -174,11 +176,24 @@ export class PrivValidator {
   }
 
   signProposal(chainId: string, proposal: UnsignedProposal): Proposal {
-    const signature = this.#sign(proposal.height, proposal.round, STEP_PROPOSAL, proposalSignBytes(chainId, proposal))
-    return { ...proposal, signature }
+    const signBytes = proposalSignBytes(chainId, proposal)
+    const { signature, fresh } = this.#sign(proposal.height, proposal.round, STEP_PROPOSAL, signBytes)
+    const signed = { ...proposal, signature }
+    if (fresh) rememberOwnSigned(chainId, this.#signer.publicKey, signed)
+    return signed
   }
 
-  #sign(height: number, round: number, step: number, signBytes: Uint8Array): Uint8Array {
+  /**
+   * The signature, and whether the signer made it just now (a signature handed back from the
+   * store after a restart is only as good as the store, so only a fresh one is taken as valid
+   * without a check).
+   */
+  #sign(
+    height: number,
+    round: number,
+    step: number,
+    signBytes: Uint8Array,
+  ): { readonly signature: Uint8Array; readonly fresh: boolean } {
     const last = this.#last
     if (last !== undefined) {
       const cmp = height - last.height || round - last.round || step - last.step
@@ -190,7 +205,7 @@ export class PrivValidator {
           last: [last.height, last.round, last.step],
         })
       if (cmp === 0) {
-        if (bytesEqual(signBytes, last.signBytes)) return last.signature
+        if (bytesEqual(signBytes, last.signBytes)) return { signature: last.signature, fresh: false }
         throw new DoubleSignRefusedError('conflicting data at the same height/round/step', { height, round, step })
       }
     }
@@ -198,6 +213,6 @@ export class PrivValidator {
     const next = { height, round, step, signBytes, signature }
     this.#store.save(next)
     this.#last = next
-    return signature
+    return { signature, fresh: true }
   }
 }

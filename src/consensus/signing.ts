@@ -29,16 +29,25 @@ export function proposalSignBytes(chainId: string, p: UnsignedProposal): Uint8Ar
  */
 const verifiedVotes = new WeakMap<Vote, { readonly chainId: string; readonly publicKey: Uint8Array }>()
 
+/** Proposals whose signature was found valid (or made by this node's privval), as `verifiedVotes`. */
+const verifiedProposals = new WeakMap<Proposal, { readonly chainId: string; readonly publicKey: Uint8Array }>()
+
+function knownValid(
+  known: { readonly chainId: string; readonly publicKey: Uint8Array } | undefined,
+  chainId: string,
+  publicKey: Uint8Array,
+): boolean {
+  return (
+    known !== undefined &&
+    known.chainId === chainId &&
+    (known.publicKey === publicKey || bytesEqual(known.publicKey, publicKey))
+  )
+}
+
 export function verifyVote(chainId: string, vals: ValidatorSet, v: Vote): boolean {
   const val = vals.at(v.validatorIndex)
   if (val === undefined) return false
-  const known = verifiedVotes.get(v)
-  if (
-    known !== undefined &&
-    known.chainId === chainId &&
-    (known.publicKey === val.publicKey || bytesEqual(known.publicKey, val.publicKey))
-  )
-    return true
+  if (knownValid(verifiedVotes.get(v), chainId, val.publicKey)) return true
   const valid = verifySignature(val.publicKey, voteSignBytes(chainId, v), v.signature)
   if (valid) verifiedVotes.set(v, { chainId, publicKey: val.publicKey })
   return valid
@@ -52,7 +61,21 @@ export function verifyProposal(chainId: string, valsAtRoundZero: ValidatorSet, p
   if (!Number.isSafeInteger(p.round) || p.round < 0 || p.round > MAX_CONSENSUS_ROUND) return false
   if (p.polRound < -1 || p.polRound >= p.round) return false
   const proposer = valsAtRoundZero.proposerForRound(p.round)
-  return verifySignature(proposer.publicKey, proposalSignBytes(chainId, p), p.signature)
+  if (knownValid(verifiedProposals.get(p), chainId, proposer.publicKey)) return true
+  const valid = verifySignature(proposer.publicKey, proposalSignBytes(chainId, p), p.signature)
+  if (valid) verifiedProposals.set(p, { chainId, publicKey: proposer.publicKey })
+  return valid
+}
+
+/**
+ * A vote or proposal this node's privval has just signed with `publicKey` over its sign bytes
+ * under `chainId`: its signature is valid by construction, so the node's own core takes it
+ * without verifying what it signed a moment ago (two of the seven signatures a validator
+ * checked per height).
+ */
+export function rememberOwnSigned(chainId: string, publicKey: Uint8Array, signed: Vote | Proposal): void {
+  if ('type' in signed) verifiedVotes.set(signed, { chainId, publicKey })
+  else verifiedProposals.set(signed, { chainId, publicKey })
 }
 
 /** A key naming the value a vote is for: the block hash in hex, or 'nil'. */
@@ -60,17 +83,26 @@ export function valueKey(blockHash: Uint8Array | null): string {
   return blockHash === null ? 'nil' : toHex(blockHash)
 }
 
-/** Throws unless `commit` holds valid precommits from more than 2/3 of `vals` for `blockHash` at `height`. */
+/**
+ * Throws unless `commit` holds valid precommits from more than 2/3 of `vals` for `blockHash` at
+ * `height`. `known` is a commit this node already holds for the same block and round (the one
+ * it decided with): a signature found there, the same bytes from the same validator over the
+ * same sign bytes, was checked when the node took it (or made by its own privval) and is not
+ * verified again. A proposer's last commit mostly repeats the receiver's own, its own precommit
+ * included.
+ */
 export function verifyCommit(
   chainId: string,
   vals: ValidatorSet,
   height: number,
   blockHash: Uint8Array,
   commit: Commit,
+  known: Commit | null = null,
 ): void {
   if (commit.height !== height) throw new InvalidConsensusDataError('commit for another height', { height })
   if (!bytesEqual(commit.blockHash, blockHash))
     throw new InvalidConsensusDataError('commit for another block', { height })
+  const knownSignatures = signaturesOf(known, height, commit.round, blockHash)
   const seen = new Set<number>()
   let power = 0
   for (const s of commit.signatures) {
@@ -78,6 +110,11 @@ export function verifyCommit(
     if (val === undefined || seen.has(s.validatorIndex))
       throw new InvalidConsensusDataError('commit names an unknown or repeated validator', { height })
     seen.add(s.validatorIndex)
+    const same = knownSignatures?.get(s.validatorIndex)
+    if (same !== undefined && bytesEqual(same, s.signature)) {
+      power += val.power
+      continue
+    }
     const vote: Vote = {
       type: 'precommit',
       height,
@@ -92,6 +129,18 @@ export function verifyCommit(
   }
   if (!vals.hasTwoThirds(power))
     throw new InvalidConsensusDataError('commit lacks more than 2/3 of voting power', { height, power })
+}
+
+/** `known`'s signatures by validator index when it commits `blockHash` at (`height`, `round`); else undefined. */
+function signaturesOf(
+  known: Commit | null,
+  height: number,
+  round: number,
+  blockHash: Uint8Array,
+): Map<number, Uint8Array> | undefined {
+  if (known === null || known.height !== height || known.round !== round || !bytesEqual(known.blockHash, blockHash))
+    return undefined
+  return new Map(known.signatures.map((s) => [s.validatorIndex, s.signature]))
 }
 
 /** Canonical order of the two votes (by value key) so one equivocation has one encoding. */

@@ -40,6 +40,8 @@ describe('chain/accounts: addresses, encoding, transfers and fees', () => {
     assert.ok(!isAddress(k.address.toUpperCase()))
     assert.ok(!isAddress(`${k.address.slice(0, -1)}q`), 'checksum')
     assert.ok(!isAddress('cosmos1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq'))
+    assert.ok(!isAddress(''))
+    assert.ok(!isAddress(`r3mes${k.address}`), 'another prefix that starts the same')
   })
 
   it('encodes one transaction one way, and signs it for one chain', () => {

@@ -1,12 +1,21 @@
 import assert from 'node:assert/strict'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { toHex } from '../../src/codec/bytes.ts'
+import { ed25519VerifyIsMemoized } from '../../src/codec/ed25519.ts'
 import { sha256 } from '../../src/codec/hash.ts'
 import { merkleRoot } from '../../src/codec/merkle.ts'
+import { hashHeader, makeBlock } from '../../src/consensus/block.ts'
 import { decode, encode } from '../../src/consensus/codec.ts'
 import { signerFromSeed, verifySignature } from '../../src/consensus/keys.ts'
-import { proposalSignBytes, verifyVote, voteSignBytes } from '../../src/consensus/signing.ts'
-import type { Vote } from '../../src/consensus/types.ts'
+import { MemoryLastSignedStore, PrivValidator } from '../../src/consensus/privval.ts'
+import {
+  proposalSignBytes,
+  verifyCommit,
+  verifyProposal,
+  verifyVote,
+  voteSignBytes,
+} from '../../src/consensus/signing.ts'
+import type { Commit, Vote } from '../../src/consensus/types.ts'
 import { voteFromArray, voteToArray } from '../../src/consensus/wire.ts'
 import { makeChain, seedFor } from './helpers/fixtures.ts'
 
@@ -80,6 +89,95 @@ describe('consensus crypto and encoding', () => {
     const otherKeys = makeChain(4, undefined, 'r3mes-test-other-keys').validators
     assert.ok(!verifyVote('r3mes-test', otherKeys, vote))
     assert.ok(verifyVote('r3mes-test', chain.validators, vote))
+  })
+
+  it("a privval's own fresh votes and proposals are taken unverified; a stored signature handed back is checked", () => {
+    const chain = makeChain(4)
+    const signer = chain.signerByIndex[2] as (typeof chain.signerByIndex)[number]
+    const store = new MemoryLastSignedStore()
+    const privval = new PrivValidator(signer, store)
+    const unsigned = { type: 'precommit' as const, height: 5, round: 0, blockHash: sha256('b'), validatorIndex: 2 }
+    const vote = privval.signVote('r3mes-test', unsigned)
+    assert.ok(verifyVote('r3mes-test', chain.validators, vote))
+    const signBytes = voteSignBytes('r3mes-test', unsigned)
+    assert.ok(!ed25519VerifyIsMemoized(signer.publicKey, signBytes, vote.signature), 'no verification ran')
+    // Only for its own key and chain: another copy, chain or key is checked as any vote is.
+    assert.ok(!verifyVote('other-chain', chain.validators, vote))
+    assert.ok(!verifyVote('r3mes-test', chain.validators, { ...vote, validatorIndex: 1 }))
+    // After a restart the same vote comes back from the store: that signature is verified.
+    const again = new PrivValidator(signer, store).signVote('r3mes-test', unsigned)
+    assert.ok(verifyVote('r3mes-test', chain.validators, again))
+    assert.ok(ed25519VerifyIsMemoized(signer.publicKey, signBytes, again.signature), 'the stored one was verified')
+
+    const proposer = chain.validators.proposerForRound(0)
+    const proposerSigner = chain.signerByIndex[chain.validators.indexOf(proposer.address)] as typeof signer
+    const unsignedProposal = { height: 6, round: 0, polRound: -1, blockHash: sha256('p') }
+    const proposal = new PrivValidator(proposerSigner, new MemoryLastSignedStore()).signProposal(
+      'r3mes-test',
+      unsignedProposal,
+    )
+    assert.ok(verifyProposal('r3mes-test', chain.validators, proposal))
+    const proposalBytes = proposalSignBytes('r3mes-test', unsignedProposal)
+    assert.ok(!ed25519VerifyIsMemoized(proposer.publicKey, proposalBytes, proposal.signature), 'no verification ran')
+    assert.ok(!verifyProposal('other-chain', chain.validators, proposal))
+  })
+
+  it("a commit's signatures found in the node's own commit are not verified again; any other is", () => {
+    const chain = makeChain(4)
+    const blockHash = sha256('decided')
+    const sig = (i: number, round = 0) =>
+      chain.signerByIndex[i]?.sign(
+        voteSignBytes('r3mes-test', { type: 'precommit', height: 3, round, blockHash, validatorIndex: i }),
+      ) as Uint8Array
+    const commit: Commit = {
+      height: 3,
+      round: 0,
+      blockHash,
+      signatures: [0, 1, 2].map((i) => ({ validatorIndex: i, signature: sig(i) })),
+    }
+    verifyCommit('r3mes-test', chain.validators, 3, blockHash, commit, commit)
+    const signBytesOf = (i: number) =>
+      voteSignBytes('r3mes-test', { type: 'precommit', height: 3, round: 0, blockHash, validatorIndex: i })
+    for (const i of [0, 1, 2])
+      assert.ok(!ed25519VerifyIsMemoized(chain.signerByIndex[i]?.publicKey as Uint8Array, signBytesOf(i), sig(i)))
+    // A signature not in the known commit (another validator, or other bytes) is verified, and a bad one refused.
+    const wider: Commit = { ...commit, signatures: [...commit.signatures, { validatorIndex: 3, signature: sig(3) }] }
+    verifyCommit('r3mes-test', chain.validators, 3, blockHash, wider, commit)
+    assert.ok(ed25519VerifyIsMemoized(chain.signerByIndex[3]?.publicKey as Uint8Array, signBytesOf(3), sig(3)))
+    const forged: Commit = {
+      ...commit,
+      signatures: [{ validatorIndex: 0, signature: sig(1) }, ...commit.signatures.slice(1)],
+    }
+    assert.throws(() => verifyCommit('r3mes-test', chain.validators, 3, blockHash, forged, commit), /bad signature/)
+    // A known commit of another round or block vouches for nothing.
+    const otherRound: Commit = { ...commit, round: 1 }
+    assert.throws(() => verifyCommit('r3mes-test', chain.validators, 3, blockHash, otherRound, commit), /bad signature/)
+    const otherBlock: Commit = { ...commit, blockHash: sha256('other') }
+    assert.throws(
+      () => verifyCommit('r3mes-test', chain.validators, 3, sha256('other'), otherBlock, commit),
+      /bad signature/,
+    )
+  })
+
+  it('a header hash is remembered per header object, and each caller gets its own copy', () => {
+    const block = makeBlock({
+      chainId: 'r3mes-test',
+      height: 1,
+      timeMs: 1,
+      previousBlockHash: new Uint8Array(32),
+      appHash: new Uint8Array(32),
+      proposer: new Uint8Array(20),
+      vrfProof: new Uint8Array(80),
+      beacon: new Uint8Array(32),
+      txs: [],
+      evidence: [],
+      lastCommit: null,
+    })
+    const first = hashHeader(block.header)
+    const expected = toHex(first)
+    first.fill(0)
+    assert.equal(toHex(hashHeader(block.header)), expected)
+    assert.notEqual(toHex(hashHeader({ ...block.header, height: 2 })), expected)
   })
 
   it('Merkle root: leaf/node separation, order matters', () => {
