@@ -13,6 +13,7 @@
  *
  *   fetchingContent → claimingSeat → reexecuting → awaitingClaimPhaseEnd → answering → answered
  *                                                  ↘ notSeated (another ticket won the seat) ↙
+ *   (a better ticket's seat is lost as soon as this node's own claim has settled)
  *   (any state) → expired (the deadline passed) | closed (the attempt is no longer open)
  */
 import { assign, fromPromise, not, setup } from 'xstate'
@@ -67,6 +68,8 @@ interface AttemptContext extends VerifierAttemptInput {
   readonly contentArrived: boolean
   /** The claim's content was not served in time (or has not come when the answer must go out). */
   readonly contentMissing: boolean
+  /** This node's claim of the seat settled (applied or refused): the seat it shows is final for it. */
+  readonly claimSettled: boolean
 }
 
 const claimPhaseOver = (c: AttemptContext): boolean => c.height >= c.draw.claimUntil
@@ -116,12 +119,15 @@ export const verifierAttemptMachine = setup({
     contentMissing: ({ context }) => context.contentMissing,
     contentKnown: ({ context }) => context.contentArrived || context.contentMissing || context.draw.claim === null,
     mayAnswer: ({ context }) => claimPhaseOver(context) && seated(context),
-    lostSeat: ({ context }) => claimPhaseOver(context) && !seated(context),
+    // The chain keeps the best ticket: once this node's claim settled, a seat another holds is
+    // lost for good (its ticket is better), and the re-execution need not go on.
+    lostSeat: ({ context }) =>
+      !seated(context) && (claimPhaseOver(context) || (context.claimSettled && context.draw.seat !== null)),
     pastDeadline: ({ event }) => event.type === 'draw' && event.height >= event.draw.deadline,
   },
 }).createMachine({
   id: 'verifierAttempt',
-  context: ({ input }) => ({ ...input, contentArrived: false, contentMissing: false }),
+  context: ({ input }) => ({ ...input, contentArrived: false, contentMissing: false, claimSettled: false }),
   initial: 'fetchingContent',
   // The fetch runs for the whole attempt: the seat may have to be claimed before it ends.
   invoke: {
@@ -177,11 +183,14 @@ export const verifierAttemptMachine = setup({
         }),
         onDone: {
           target: 'reexecuting',
-          actions: ({ context, event }) =>
-            context.components.logger.info(
-              { challenge: context.draw.challengeId, attempt: context.draw.attempt, code: event.output.code },
-              'verifier claimed the seat',
-            ),
+          actions: [
+            assign({ claimSettled: true }),
+            ({ context, event }) =>
+              context.components.logger.info(
+                { challenge: context.draw.challengeId, attempt: context.draw.attempt, code: event.output.code },
+                'verifier claimed the seat',
+              ),
+          ],
         },
         onError: {
           target: 'reexecuting',

@@ -240,6 +240,25 @@ describe('actors: verifier role machine', () => {
     h.actor.stop()
   })
 
+  it('gives a seat up as soon as its own claim has settled and a better ticket holds it, inside the claim phase', async () => {
+    let aborted = false
+    const h = harness(
+      (signal) =>
+        new Promise(() => {
+          signal.addEventListener('abort', () => {
+            aborted = true
+          })
+        }),
+    )
+    await h.block(10)
+    assert.deepEqual(types(h.sent), ['verifierClaim'])
+    h.chainView.draws = [draw('r3mes1othervalidator')]
+    await h.block(11) // the claim phase lasts until 12
+    assert.equal(h.actor.getSnapshot().context.finished.get('ch1/0'), 'notSeated')
+    assert.ok(aborted, 'its re-execution stopped a block early, for the seats it holds')
+    h.actor.stop()
+  })
+
   it('claims no more seats than it can answer in time, from how long its re-executions take', async () => {
     // Before any re-execution: one seat at a time.
     assert.equal(canAnswerInTime(null, 0, 10, 20, 1000), true)
