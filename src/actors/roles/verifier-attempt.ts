@@ -16,7 +16,7 @@
  *   (a better ticket's seat is lost as soon as this node's own claim has settled)
  *   (any state) → expired (the deadline passed) | closed (the attempt is no longer open)
  */
-import { assign, fromPromise, not, setup } from 'xstate'
+import { assign, fromPromise, not, sendParent, setup } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader, VerifierDraw } from '../../chain/reader.ts'
 import type { Claim, L2Verdict } from '../../chain/state.ts'
@@ -133,7 +133,13 @@ export const verifierAttemptMachine = setup({
   invoke: {
     src: 'fetchContent',
     input: ({ context }) => ({ components: context.components, claim: context.draw.claim }),
-    onDone: { actions: assign({ contentArrived: true }) },
+    // The parent's re-execution waits for the content to be here (verifier.ts).
+    onDone: {
+      actions: [
+        assign({ contentArrived: true }),
+        sendParent(({ context }) => ({ type: 'contentArrived', draw: context.draw }) as const),
+      ],
+    },
     // Content that arrived corrupt is for the re-execution to judge (a fault); content that
     // was not served in time is unavailable.
     onError: {

@@ -10,7 +10,8 @@
  * another challenge (seconds on a busy machine) came too late: the attempt passed and the seat
  * went unclaimed. Then the re-executions: each selected attempt's claim goes to the
  * `reexecutorMachine` (reexecutor.ts), which runs them one at a time, those of seats it holds
- * first, then earliest deadline first, from the moment the node knows it is selected; an
+ * first, then earliest deadline first, as soon as an attempt has fetched the claim's content
+ * (content that never comes, withheld, would hold the queue up to its fetch's deadline); an
  * attempt that ends (the seat went to a better ticket, say) takes its re-execution with it
  * when no other attempt of this node needs the claim. A node takes no more seats than it can
  * answer in time (`canAnswerInTime`, from how long its re-executions take): under a burst of
@@ -26,6 +27,7 @@
 import { enqueueActions, setup } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader, VerifierDraw } from '../../chain/reader.ts'
+import type { Claim } from '../../chain/state.ts'
 import { isVerifierSelected, type VerifierTicket, verifierTicket } from '../../chain/verifier-draw.ts'
 import { ContentUnavailableError } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
@@ -57,6 +59,8 @@ interface VerifierContext {
   readonly attempts: ReadonlyMap<string, string>
   /** Attempts finished, with how (never started again). */
   readonly finished: ReadonlyMap<string, AttemptOutcome>
+  /** Claims whose content an attempt fetched: only those are re-executed. */
+  readonly arrived: ReadonlyMap<string, true>
   /** How long a re-execution takes here (a running mean of those done), or null before the first. */
   readonly reexecutionMs: number | null
 }
@@ -77,7 +81,8 @@ const REEXECUTION_MS_WEIGHT = 0.25
  * ran out with nobody seated, as the simulator found.) A seat it cannot answer in time costs it the
  * chain's penalty, and would have gone to the next best ticket; declined, the attempt goes to
  * another verifier, or is drawn again later. Before its first re-execution a node does not
- * know its pace, and takes one seat at a time.
+ * know its pace, and counts a block for each. (Taking one seat at a time then left a burst of
+ * challenges at a run's start unseated through all their attempts: seed 15, every fault.)
  */
 export function canAnswerInTime(
   reexecutionMs: number | null,
@@ -86,11 +91,24 @@ export function canAnswerInTime(
   deadline: number,
   blockTimeMs: number,
 ): boolean {
-  if (reexecutionMs === null) return owed === 0
-  return (owed + 1) * reexecutionMs <= (deadline - ANSWER_LANDS_BLOCKS - height) * blockTimeMs
+  return (owed + 1) * (reexecutionMs ?? blockTimeMs) <= (deadline - ANSWER_LANDS_BLOCKS - height) * blockTimeMs
 }
 
 type AttemptDoneEvent = { type: `xstate.done.actor.${string}`; output: VerifierAttemptOutput }
+/** An attempt fetched its claim's content. */
+type ContentArrivedEvent = { type: 'contentArrived'; draw: VerifierDraw }
+
+/** What the reexecutor needs for `draw`'s claim. */
+const reexecuteRequest = (draw: VerifierDraw, address: string) =>
+  ({
+    type: 'reexecute',
+    request: {
+      claim: draw.claim as Claim,
+      deadline: draw.deadline,
+      dispute: draw.dispute,
+      seated: draw.seat === address,
+    },
+  }) as const
 
 const attemptKey = (challengeId: string, attempt: number): string => `${challengeId}/${attempt}`
 /** The child actor id of an attempt. */
@@ -100,7 +118,7 @@ export const verifierMachine = setup({
   types: {
     input: {} as VerifierComponents,
     context: {} as VerifierContext,
-    events: {} as BlockEvent | ReexecutionResultEvent | AttemptDoneEvent,
+    events: {} as BlockEvent | ReexecutionResultEvent | AttemptDoneEvent | ContentArrivedEvent,
   },
   actors: { reexecutor: reexecutorMachine, attempt: verifierAttemptMachine },
 }).createMachine({
@@ -111,6 +129,7 @@ export const verifierMachine = setup({
     verdicts: new Map(),
     attempts: new Map(),
     finished: new Map(),
+    arrived: new Map(),
     reexecutionMs: null,
   }),
   initial: 'watching',
@@ -186,20 +205,22 @@ export const verifierMachine = setup({
             // The attempts that left the chain's open attempts end here.
             for (const id of attempts.keys())
               if (!open.has(id)) enqueue.sendTo(attemptActorId(id), { type: 'closed' } as const)
-            // Claims first (above), then the re-executions still needed, earliest deadline first.
+            // Claims first (above), then the re-executions still needed, earliest deadline first,
+            // of the claims whose content is here: one that may never come (withheld) does not
+            // hold the one-at-a-time re-execution up to its fetch's deadline.
             selected.sort((a, b) => a.deadline - b.deadline)
             for (const draw of selected)
-              if (draw.claim !== null && !context.verdicts.has(draw.claimId))
-                enqueue.sendTo('reexecutor', {
-                  type: 'reexecute',
-                  request: {
-                    claim: draw.claim,
-                    deadline: draw.deadline,
-                    dispute: draw.dispute,
-                    seated: draw.seat === key.address,
-                  },
-                } as const)
+              if (draw.claim !== null && !context.verdicts.has(draw.claimId) && context.arrived.has(draw.claimId))
+                enqueue.sendTo('reexecutor', reexecuteRequest(draw, key.address))
             enqueue.assign({ tickets, attempts })
+          }),
+        },
+        contentArrived: {
+          actions: enqueueActions(({ context, event, enqueue }) => {
+            const { draw } = event
+            enqueue.assign({ arrived: remembered(context.arrived, draw.claimId, true) })
+            if (draw.claim !== null && !context.verdicts.has(draw.claimId))
+              enqueue.sendTo('reexecutor', reexecuteRequest(draw, context.components.key.address))
           }),
         },
         reexecuted: {

@@ -260,9 +260,9 @@ describe('actors: verifier role machine', () => {
   })
 
   it('claims no more seats than it can answer in time, from how long its re-executions take', async () => {
-    // Before any re-execution: one seat at a time.
-    assert.equal(canAnswerInTime(null, 0, 10, 20, 1000), true)
-    assert.equal(canAnswerInTime(null, 1, 10, 20, 1000), false)
+    // Before any re-execution: a block for each.
+    assert.equal(canAnswerInTime(null, 8, 10, 20, 1000), true, '9 blocks for 9')
+    assert.equal(canAnswerInTime(null, 9, 10, 20, 1000), false)
     // The verdict is due a block before the deadline: 20 − 1 − 10 = 9 blocks of 1 s.
     assert.equal(canAnswerInTime(2000, 3, 10, 20, 1000), true, '4 re-executions of 2 s fit in 9 s')
     assert.equal(canAnswerInTime(2000, 4, 10, 20, 1000), false, '5 do not')
