@@ -325,24 +325,24 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
    * commit: the block's hash, the beacon's proof): not a validator's work, so not counted as it.
    */
   let simMs = 0
-  const untimed = (fn: () => void): void => {
+  /** Run `fn`, handing its host time to `add` (when the run measures host time). */
+  const measured = (fn: () => void, add: (ms: number) => void): void => {
     if (host === undefined) {
       fn()
       return
     }
     const t0 = host()
     fn()
-    simMs += host() - t0
+    add(host() - t0)
   }
-  const timed = (fn: () => void): void => {
-    if (host === undefined) {
-      fn()
-      return
-    }
-    const t0 = host()
-    fn()
-    consensusMs += host() - t0
-  }
+  const untimed = (fn: () => void): void =>
+    measured(fn, (ms) => {
+      simMs += ms
+    })
+  const timed = (fn: () => void): void =>
+    measured(fn, (ms) => {
+      consensusMs += ms
+    })
 
   const turns = new Turns(clock)
   const content = new SimContent({ turns, withholders: cast?.withholders ?? new Set() })

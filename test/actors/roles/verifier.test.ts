@@ -94,6 +94,20 @@ function harness(
 
 const types = (sent: Msg[]) => sent.map((m) => m.type)
 
+/** A re-execution that never ends by itself, and whether it was stopped. */
+function hangingReexecution() {
+  let aborted = false
+  return {
+    reexecute: (signal: AbortSignal) =>
+      new Promise<Recheck>(() => {
+        signal.addEventListener('abort', () => {
+          aborted = true
+        })
+      }),
+    aborted: () => aborted,
+  }
+}
+
 describe('actors: verifier role machine', () => {
   it('claims the seat at once, re-executes, and answers once the claim phase is over', async () => {
     let release: (check: Recheck) => void = () => {}
@@ -222,40 +236,26 @@ describe('actors: verifier role machine', () => {
   })
 
   it('stops the re-execution of a seat it lost: the seats it holds must not wait behind it', async () => {
-    let aborted = false
-    const h = harness(
-      (signal) =>
-        new Promise(() => {
-          signal.addEventListener('abort', () => {
-            aborted = true
-          })
-        }),
-    )
+    const hanging = hangingReexecution()
+    const h = harness(hanging.reexecute)
     await h.block(10)
-    assert.equal(h.reexecutions(), 1, 'the re-execution starts as soon as the node is selected')
+    assert.equal(h.reexecutions(), 1, 'the re-execution starts as soon as the content is here')
     h.chainView.draws = [draw('r3mes1othervalidator')]
     await h.block(12)
     assert.equal(h.actor.getSnapshot().context.finished.get('ch1/0'), 'notSeated')
-    assert.ok(aborted, 'no open attempt of this node needs the verdict: the re-execution is stopped')
+    assert.ok(hanging.aborted(), 'no open attempt of this node needs the verdict: the re-execution is stopped')
     h.actor.stop()
   })
 
   it('gives a seat up as soon as its own claim has settled and a better ticket holds it, inside the claim phase', async () => {
-    let aborted = false
-    const h = harness(
-      (signal) =>
-        new Promise(() => {
-          signal.addEventListener('abort', () => {
-            aborted = true
-          })
-        }),
-    )
+    const hanging = hangingReexecution()
+    const h = harness(hanging.reexecute)
     await h.block(10)
     assert.deepEqual(types(h.sent), ['verifierClaim'])
     h.chainView.draws = [draw('r3mes1othervalidator')]
     await h.block(11) // the claim phase lasts until 12
     assert.equal(h.actor.getSnapshot().context.finished.get('ch1/0'), 'notSeated')
-    assert.ok(aborted, 'its re-execution stopped a block early, for the seats it holds')
+    assert.ok(hanging.aborted(), 'its re-execution stopped a block early, for the seats it holds')
     h.actor.stop()
   })
 
