@@ -109,7 +109,9 @@ function wholeModel(kernels: Kernels): [Params, Params] {
 
 const bytesOf = (p: Params) => encodeParams('delta', p)
 
-describe('actors: the stage trainer of a task', () => {
+describe('actors: the stage trainer of a task', function () {
+  // Whole-model inner steps on two kernels: 2 s here, over 20 s under coverage on a busy 2-core runner.
+  this.timeout(120_000)
   it('two stages driven through their links equal, byte for byte, the same inner steps on the whole model', async () => {
     const kernels = getKernels('ts')
     const path = await runPath(kernels)
