@@ -40,11 +40,6 @@ export class SimContent {
     return cid
   }
 
-  /** Published CIDs. */
-  get size(): number {
-    return this.#bytes.size
-  }
-
   fetch(cid: string, options: FetchOptions = {}): Promise<Uint8Array> {
     const bytes = this.#bytes.get(cid)
     const owner = options.from?.[0]

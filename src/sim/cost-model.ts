@@ -49,7 +49,7 @@ export function wrongGradient(task: Task, windowSeed: string, salt: number): Uin
   return out
 }
 
-export function gradientCid(bytes: Uint8Array): string {
+function gradientCid(bytes: Uint8Array): string {
   return cidOf(bytes).toString()
 }
 

@@ -157,10 +157,6 @@ class SimChainView implements Pick<ChainReader, 'verifierDraws' | 'arbiterDuties
   #draws: VerifierDraw[] | undefined
   #panelists: Set<string> | undefined
 
-  get height(): number {
-    return this.#height
-  }
-
   get state(): ChainState {
     if (this.#state === undefined) throw new Error('no block shown yet')
     return this.#state
