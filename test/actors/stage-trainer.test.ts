@@ -23,6 +23,7 @@ import { pseudoGradient } from '../../src/ml/outer.ts'
 import { bytesTokenizer } from '../../src/ml/tokenizer/bytes.ts'
 import { clipGradients } from '../../src/ml/train.ts'
 import { initAdapters, initStageWeights, type Params, type StageWeights } from '../../src/ml/weights.ts'
+import { onNextTurn } from '../../src/runtime/event-loop.ts'
 
 const config = modelConfigs.micro as NonNullable<typeof modelConfigs.micro>
 const protocol = trainingProtocol(config, { ...localTestnetParams, innerSteps: 6, microBatches: 2 })
@@ -108,6 +109,9 @@ function wholeModel(kernels: Kernels): [Params, Params] {
 }
 
 const bytesOf = (p: Params) => encodeParams('delta', p)
+const unused = async (): Promise<never> => {
+  throw new Error('a stage with no neighbours uses no link')
+}
 
 describe('actors: the stage trainer of a task', function () {
   // Whole-model inner steps on two kernels: 2 s here, over 20 s under coverage on a busy 2-core runner.
@@ -176,6 +180,33 @@ describe('actors: the stage trainer of a task', function () {
     )
     assert.equal(trainer.step, 4)
     assert.deepEqual(innerStepBytes(again as InnerStepRecord), innerStepBytes(records[1][3] as InnerStepRecord))
+  })
+
+  it('on a node that trains the whole path, lets the event loop run between micro-batches', async () => {
+    // A stage with no neighbours awaits no link: without its own yields, a node training the
+    // whole model would answer neither its peers nor its API until the task ended.
+    const trainer = new StageTrainer({
+      kernels: getKernels('ts'),
+      stage: whole,
+      protocol,
+      batchOf,
+      start: startOf(0, 2),
+    })
+    let turns = 0
+    let training = true
+    const count = (): void => {
+      if (!training) return
+      turns++
+      onNextTurn(count)
+    }
+    onNextTurn(count)
+    await runStage(trainer, { receive: unused, send: unused })
+    training = false
+    assert.equal(trainer.step, protocol.innerSteps)
+    assert.ok(
+      turns >= protocol.innerSteps * protocol.microBatches * 2 - 1,
+      `${turns} event-loop turns in ${protocol.innerSteps} inner steps of ${protocol.microBatches} micro-batches`,
+    )
   })
 
   it('refuses calls out of order: a backward before its forward, a step ended early, a missing input', () => {

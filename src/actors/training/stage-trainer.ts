@@ -291,9 +291,11 @@ export async function runStage(trainer: StageTrainer, links: StageLinks, options
       if (output !== null) {
         outputs.push(output)
         sends.push(settled(links.send(step, j, 'forward', output)))
-        // Let the stream carry this micro-batch's output while the next one computes.
-        await nextTurn()
       }
+      // Let the stream carry this micro-batch's output while the next one computes; and, on
+      // a stage with no neighbours (the whole path on one node), let the node answer its
+      // peers and its API between micro-batches instead of only after the whole task.
+      await nextTurn()
     }
     for (let j = 0; j < trainer.microBatches; j++) {
       const dOutput = trainer.isLast ? null : await links.receive(step, j, 'backward')
@@ -302,8 +304,8 @@ export async function runStage(trainer: StageTrainer, links: StageLinks, options
       if (dInput !== null) {
         dInputs.push(dInput)
         sends.push(settled(links.send(step, j, 'backward', dInput)))
-        await nextTurn()
       }
+      await nextTurn()
     }
     await Promise.all(sends)
     const result = trainer.endStep()
