@@ -35,12 +35,13 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import { MAX_BLOCK_TIME_DRIFT_MS, MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { createLogger } from '../runtime/logger.ts'
 import { SeededRandom } from '../runtime/random.ts'
+import { DEFAULT_CHALLENGE_FRACTION, DEFAULT_SPOT_STEPS, type Misbehaviour } from '../topology/roles.ts'
 import { SimContent } from './content.ts'
 import type { CostModel } from './cost-model.ts'
 import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
 import { HostedRoles } from './hosted-roles.ts'
 import { Invariants, type Violation } from './invariants.ts'
-import { castMisbehaviours, MisbehaviourModels, misbehavingAddresses } from './misbehaviours.ts'
+import { castMisbehaviours, GRIEF_ONE_IN, MisbehaviourModels, misbehavingAddresses } from './misbehaviours.ts'
 import { SimNetwork } from './network.ts'
 import { skewedClock, throughSlowDisk } from './node-faults.ts'
 import { Participants } from './participants.ts'
@@ -392,7 +393,26 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       verifiers: verifierKeys,
       arbiters: arbiterKeys,
       lazyVerifiers: cast?.lazyVerifiers ?? new Set(),
+      challengers: [
+        ...honestChallengers.map((key) => ({
+          key,
+          misbehaviours: new Set<Misbehaviour>(),
+          challengeFraction: DEFAULT_CHALLENGE_FRACTION,
+        })),
+        // A griefer challenges whatever it checks: its share sets how often it grieves.
+        ...(cast?.griefers ?? []).map((key) => ({
+          key,
+          misbehaviours: new Set<Misbehaviour>(['griefingChallenger']),
+          challengeFraction: 1 / GRIEF_ONE_IN,
+        })),
+        ...(cast?.accomplices ?? []).map((key) => ({
+          key,
+          misbehaviours: new Set<Misbehaviour>(['withholdAndChallenge']),
+          challengeFraction: DEFAULT_CHALLENGE_FRACTION,
+        })),
+      ],
       costModel,
+      spotSteps: DEFAULT_SPOT_STEPS,
     },
     {
       clock,
