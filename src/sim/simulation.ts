@@ -477,6 +477,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               copies: models.copies,
               withheld: models.withheld,
               griefers: new Set(cast?.griefers.map((k) => k.address)),
+              cheats: participants.cheats,
               equivocatedAt,
             })
         })

@@ -37,6 +37,7 @@
  */
 
 import { assign, enqueueActions, fromPromise, setup } from 'xstate'
+import { TxCode } from '../../chain/errors.ts'
 import { leastBond } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader } from '../../chain/reader.ts'
@@ -265,16 +266,26 @@ export const claimCheckMachine = setup({
       invoke: {
         src: 'challenge',
         input: ({ context }) => context,
-        onDone: {
-          target: 'challenged',
-          actions: ({ context, event }) => {
-            context.components.metrics.challengesMade++
-            context.components.logger.info(
-              { claim: context.claim.id, reason: context.reason, code: event.output.code },
-              'challenged',
-            )
+        onDone: [
+          {
+            guard: ({ event }) => event.output.code === TxCode.ok,
+            target: 'challenged',
+            actions: ({ context }) => {
+              context.components.metrics.challengesMade++
+              context.components.logger.info({ claim: context.claim.id, reason: context.reason }, 'challenged')
+            },
           },
-        },
+          {
+            // Refused (another node's challenge got there first, say): collected again at a
+            // later block, and challenged then if it is open to challenges again.
+            target: 'failed',
+            actions: ({ context, event }) =>
+              context.components.logger.info(
+                { claim: context.claim.id, code: event.output.code, log: event.output.log },
+                'challenge refused',
+              ),
+          },
+        ],
         // The challenge did not go out: check the claim again later, while its period lasts.
         onError: { target: 'failed' },
       },
@@ -380,19 +391,25 @@ export const challengerMachine = setup({
       const mayStart = (claim: Claim): boolean =>
         running.size < PARALLEL_CHECKS || (claim.kind === 'aggregate' && aggregates() < RESERVED_AGGREGATE_CHECKS)
       const waiting: Claim[] = []
+      let collected = context.collected
       for (const queued of queue) {
         if (!mayStart(queued)) {
           waiting.push(queued)
           continue
         }
         // Read again as it starts: another node may have challenged it (or a panel settled
-        // it) while it waited, and a check that can lead to no challenge is wasted.
+        // it) while it waited, and a check that can lead to no challenge is wasted. It is
+        // forgotten, not dropped for good: a challenge that ends undecided gives the claim
+        // back to every challenger, with the blocks it held it (chain/game.ts).
         const claim = chain.claim(queued.id)
-        if (claim === null || !challengeable(claim)) continue
+        if (claim === null || !challengeable(claim)) {
+          collected = forgotten(collected, queued.id)
+          continue
+        }
         running.set(claim.id, claim.kind)
         enqueue.spawnChild('check', { id: checkActorId(claim.id), input: { components: context.components, claim } })
       }
-      enqueue.assign({ queue: waiting, running })
+      enqueue.assign({ queue: waiting, running, collected })
     }),
   },
 }).createMachine({

@@ -62,6 +62,8 @@ interface HarnessOptions {
   readonly misbehaviours?: readonly string[]
   /** The claim as the chain has it when a check starts (undefined: as collected). */
   readonly current?: (id: string) => Claim | null | undefined
+  /** The chain's code for a challenge sent (undefined: OK). */
+  readonly refuse?: (msg: Msg) => string | undefined
   readonly address?: string
 }
 
@@ -85,7 +87,7 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
     tx: {
       send: async (msg: Msg) => {
         sent.push(msg)
-        return { code: 'OK', log: '', height: 0 }
+        return { code: options.refuse?.(msg) ?? 'OK', log: '', height: 0 }
       },
     },
     content: {
@@ -383,6 +385,36 @@ describe('actors: challenger role machine', () => {
         inCheckOrder([claim('late', 'accepted'), early, claim('f', 'flagged')], address).map((c) => c.id),
         ['f', 'early', 'late'],
       )
+  })
+
+  it('collects again a claim whose challenge was refused, and one skipped while challenged once it is open again', async () => {
+    let refusals = 1
+    let status: Claim['status'] = 'challenged'
+    const h = harness(
+      {
+        wrong: async () => ({ honest: false, reason: 'the gradient differs' }),
+        right: async () => ({ honest: true, reason: '' }),
+        slow: async () => ({ honest: false, reason: 'the gradient differs' }),
+      },
+      {
+        // 'slow' is under another node's challenge at first; 'wrong''s first challenge is refused.
+        current: (id) => (id === 'slow' ? { ...claim('slow', 'accepted'), status } : undefined),
+        refuse: () => (refusals-- > 0 ? 'ERR_NOT_CHALLENGEABLE' : undefined),
+      },
+    )
+    await h.block(20)
+    assert.deepEqual([...h.checks].sort(), ['right', 'wrong'], "'slow' is skipped while challenged")
+    await h.block(21)
+    assert.equal(h.checks.filter((id) => id === 'wrong').length, 2, 'the refused one is checked again')
+    // The other node's challenge ended undecided: the claim is accepted again, with blocks given back.
+    status = 'accepted'
+    await h.block(22)
+    assert.ok(h.checks.includes('slow'))
+    assert.deepEqual(
+      h.sent.map((m) => (m as { claimId?: string }).claimId),
+      ['wrong', 'wrong', 'slow'],
+    )
+    assert.equal(h.metrics.challengesMade, 2, 'a refused challenge is not counted as made')
   })
 
   it('skips, as its check would start, a claim another node challenged while it waited', async () => {
