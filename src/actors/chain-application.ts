@@ -103,7 +103,8 @@ export class ChainApplication implements Application {
     })
     this.#sets = [next, next.applyUpdates(updates)]
     this.#lastUpdates = updates
-    return { appHash: outcome.appHash, validatorUpdates: updates }
+    const rejected = outcome.results.flatMap((r, i) => (r.code === TxCode.ok ? [] : [i]))
+    return { appHash: outcome.appHash, validatorUpdates: updates, rejected }
   }
 
   /**

@@ -8,8 +8,10 @@
  * signed again from it, each keeping its caller. A transaction not in a block after
  * `resendAfterBlocks` is sent again (gossip may have lost it); the first in line still not in
  * after `giveUpAfterBlocks`, or refused by the chain after a block, is dropped and the rest
- * signed again. Each caller learns its own
- * transaction's result code, once.
+ * signed again. Answers whose lateness the chain penalizes (`URGENT_TX_TYPES`) are signed before
+ * the others waiting, and go first again whenever those in flight are signed again: each
+ * refusal ahead of one costs it a block. Each caller learns its own transaction's result code,
+ * once.
  */
 import { TxCode } from '../chain/errors.ts'
 import type { KeyPair } from '../chain/keys.ts'
@@ -18,6 +20,18 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import { MAX_PENDING_TXS_PER_SENDER, TX_MAX_IN_FLIGHT } from '../runtime/limits.ts'
 import type { Logger } from '../runtime/logger.ts'
 import { type ChainNode, type ExecutedBlock, txIdOf } from './chain-node.ts'
+
+/**
+ * Transactions whose lateness the chain penalizes: a seated verifier's answer and an arbiter's
+ * vote, each due by a deadline. A simulated network found a verifier's 'unavailable' signed
+ * again behind two seat claims the chain refused in turn, landing a block after its deadline.
+ */
+export const URGENT_TX_TYPES: ReadonlySet<Msg['type']> = new Set(['verifierResponse', 'arbiterVote'])
+
+/** See `TxSenderInit.resendAfterBlocks`. */
+export const DEFAULT_RESEND_AFTER_BLOCKS = 1
+
+const isUrgent = (p: { readonly msg: Msg }): boolean => URGENT_TX_TYPES.has(p.msg.type)
 
 export interface TxResultInfo {
   readonly code: string
@@ -49,7 +63,14 @@ export interface TxSenderInit {
   readonly chain: Pick<ChainNode, 'reader' | 'height' | 'checkTx' | 'submit' | 'onBlock'>
   readonly key: KeyPair
   readonly logger: Logger
-  /** @default 4 */
+  /**
+   * Blocks a transaction may stay out before it is sent again. One: a transaction sent as a
+   * block lands reaches validators that have not executed that block yet, whose state still
+   * refuses it (its nonce ahead of theirs, a claim still under the challenge that block ended)
+   * and who keep nothing they refused; a deadline a few blocks off passes before a later
+   * resend. A resend costs one more gossip of the same bytes, which peers that hold them drop.
+   * @default DEFAULT_RESEND_AFTER_BLOCKS
+   */
   readonly resendAfterBlocks?: number
   /** @default 20 */
   readonly giveUpAfterBlocks?: number
@@ -73,7 +94,7 @@ export class TxSender {
     this.#chain = init.chain
     this.#key = init.key
     this.#log = init.logger
-    this.#resendAfter = init.resendAfterBlocks ?? 4
+    this.#resendAfter = init.resendAfterBlocks ?? DEFAULT_RESEND_AFTER_BLOCKS
     this.#giveUpAfter = init.giveUpAfterBlocks ?? 20
     this.#maxInFlight = init.maxInFlight ?? TX_MAX_IN_FLIGHT
     if (!Number.isInteger(this.#maxInFlight) || this.#maxInFlight < 1 || this.#maxInFlight > MAX_PENDING_TXS_PER_SENDER)
@@ -87,7 +108,11 @@ export class TxSender {
   /** Queue `msg`; resolves with its result once it is in a block (or dropped: code 'DROPPED'). */
   send(msg: Msg): Promise<TxResultInfo> {
     return new Promise((resolve) => {
-      this.#queue.push({ msg, resolve, settled: false })
+      const p = { msg, resolve, settled: false }
+      // An urgent one goes after the urgent ones waiting, ahead of the rest.
+      const at = isUrgent(p) ? this.#queue.findIndex((q) => !isUrgent(q)) : -1
+      if (at < 0) this.#queue.push(p)
+      else this.#queue.splice(at, 0, p)
       this.#fill()
     })
   }
@@ -214,7 +239,8 @@ export class TxSender {
 
   /**
    * Those in flight must run on from the chain's nonce. When they do not (one before them was
-   * rejected, dropped or refused), sign them again from it, in the same order, ahead of the queue.
+   * rejected, dropped or refused), sign them again from it, in the same order, ahead of the
+   * queue, but for the urgent ones, which go first of all.
    */
   #realign(): void {
     const chainNonce = this.#chain.reader.account(this.#key.address).nonce
@@ -223,7 +249,8 @@ export class TxSender {
       { count: this.#inFlight.length, nonce: chainNonce },
       'signing transactions again from the chain nonce',
     )
-    this.#queue.unshift(...this.#inFlight.map((f) => f.pending))
+    const waiting = [...this.#inFlight.map((f) => f.pending), ...this.#queue]
+    this.#queue.splice(0, this.#queue.length, ...waiting.filter(isUrgent), ...waiting.filter((p) => !isUrgent(p)))
     this.#inFlight = []
   }
 

@@ -17,6 +17,12 @@ export interface ExecutedBlock {
    * at most once; removing a non-member or emptying the set stops the node (an application bug).
    */
   readonly validatorUpdates: readonly ValidatorUpdate[]
+  /**
+   * Indices of the block's txs the application refused at execution. They changed nothing (no
+   * fee, no nonce), so the very same bytes may be valid in a later block: the mempool does not
+   * take them for committed (a sender re-signing one gets the same bytes back). @default none
+   */
+  readonly rejected?: readonly number[]
 }
 
 export interface CheckTxResult {

@@ -107,20 +107,26 @@ export class Mempool {
     return out
   }
 
-  /** Drop the txs of a committed block, then re-check the rest against the new state. */
-  update(committedTxs: readonly Uint8Array[]): void {
+  /**
+   * Drop the txs of a committed block, then re-check the rest against the new state. Those the
+   * application refused at execution (`rejected`, indices into the block) are not remembered as
+   * committed: they changed nothing, and the same bytes may be sent again and be valid.
+   */
+  update(committedTxs: readonly Uint8Array[], rejected: readonly number[] = []): void {
     // The new state may make a refused tx valid (an account funded, a nonce reached).
     this.#refused.clear()
-    for (const tx of committedTxs) {
+    const refusedAt = new Set(rejected)
+    committedTxs.forEach((tx, i) => {
       const key = this.#txKey(tx)
       const held = this.#txs.get(key)
       if (held !== undefined) {
         this.#txs.delete(key)
         this.#bytes -= held.byteLength
       }
+      if (refusedAt.has(i)) return
       if (this.#committed.size >= this.#committedCacheSize) this.#committed.clear()
       this.#committed.add(key)
-    }
+    })
     for (const [key, tx] of this.#txs) {
       if (!this.#app.checkTx(tx).ok) {
         this.#txs.delete(key)

@@ -130,8 +130,8 @@ export class NodeIo {
           { height: h, base: blockStore.base() },
         )
       if (stored === undefined) throw new StoreCorruptError('block store is behind the state store', { height: h })
-      app.executeBlock(stored.block)
-      this.components.mempool.update(stored.block.txs)
+      const replayed = app.executeBlock(stored.block)
+      this.components.mempool.update(stored.block.txs, replayed.rejected)
     }
     if (!bytesEqual(app.info().appHash, tip.appHash))
       throw new StoreCorruptError('application state does not match the stored app hash', { height: tip.height - 1 })
@@ -139,7 +139,7 @@ export class NodeIo {
     // decided: apply them rather than wait to decide them again, so the committed height never goes back.
     for (let stored = blockStore.load(tip.height); stored !== undefined; stored = blockStore.load(tip.height)) {
       const executed = app.executeBlock(stored.block)
-      this.components.mempool.update(stored.block.txs)
+      this.components.mempool.update(stored.block.txs, executed.rejected)
       this.components.evidencePool.markCommitted(stored.block.evidence)
       tip = nextTip(config, tip, stored.block, stored.commit, executed.appHash, executed.validatorUpdates)
       stateStore.save(tip)
@@ -258,7 +258,7 @@ export class NodeIo {
     const info = app.info()
     if (info.height === height - 1) {
       const executed = app.executeBlock(block)
-      this.components.mempool.update(block.txs)
+      this.components.mempool.update(block.txs, executed.rejected)
       this.components.evidencePool.markCommitted(block.evidence)
       this.components.onCommit?.(committed)
       return executed

@@ -579,6 +579,14 @@ export const MAX_CHECKPOINT_SHARDS = 1024
 export const MAX_REMEMBERED_VERIFICATIONS = 256
 
 /**
+ * Claims a challenger remembers having collected for a check: those of the three newest
+ * windows it looks at, 10,000 and more a window. Fewer, and a large network's claims would push
+ * each other out and be collected, and checked, again and again. Claims come from the chain's
+ * state (bounded by consensus), not from any one peer.
+ */
+export const MAX_COLLECTED_CLAIMS = 32_768
+
+/**
  * Re-executions waiting their turn (a verifier's one-at-a-time queue, a challenger's checks).
  * Over it the one whose deadline is latest waits outside and is asked for again at a later block.
  */

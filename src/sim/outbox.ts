@@ -9,6 +9,7 @@
  * TxSender, the queue is ordered: answers whose lateness is penalized go first, then by the last
  * block each may reach, and one that can no longer reach its block is dropped unsent.
  */
+import { DEFAULT_RESEND_AFTER_BLOCKS } from '../actors/tx-sender.ts'
 import { TxCode } from '../chain/errors.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState } from '../chain/state.ts'
@@ -19,7 +20,7 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import { MAX_PENDING_TXS_PER_SENDER, TX_MAX_IN_FLIGHT } from '../runtime/limits.ts'
 
 /** As TxSender's defaults. */
-export const RESEND_AFTER_BLOCKS = 4
+export const RESEND_AFTER_BLOCKS = DEFAULT_RESEND_AFTER_BLOCKS
 export const GIVE_UP_AFTER_BLOCKS = 20
 /** The code a given-up transaction settles with. */
 export const NOT_INCLUDED = 'SIM_NOT_INCLUDED'
@@ -104,7 +105,11 @@ export class Outbox {
 
   push(msg: Msg, options: Omit<Queued, 'msg'> = {}): void {
     this.#queue.push({ msg, ...options })
-    // Urgent first, then by deadline (stable: otherwise in the order pushed).
+    this.#sortQueue()
+  }
+
+  /** Urgent first, then by deadline (stable: otherwise in the order pushed or signed). */
+  #sortQueue(): void {
     const rank = (q: Queued): number => (q.urgent === true ? 0 : 1)
     this.#queue.sort(
       (a, b) =>
@@ -164,7 +169,9 @@ export class Outbox {
       }
     }
     if (this.#inFlight.some((f, i) => f.stale || f.nonce !== nonce + i)) {
+      // Signed again: urgent ones first, as TxSender does.
       this.#queue.unshift(...this.#inFlight.map((f) => f.queued))
+      this.#sortQueue()
       this.#inFlight = []
     }
     for (const f of this.#inFlight)

@@ -12,7 +12,7 @@
  * that reach the chain are recorded here for the invariants.
  */
 
-import type { TxResultInfo } from '../actors/tx-sender.ts'
+import { type TxResultInfo, URGENT_TX_TYPES } from '../actors/tx-sender.ts'
 import { claimListDigest } from '../chain/claim-list.ts'
 import { TxCode } from '../chain/errors.ts'
 import type { KeyPair } from '../chain/keys.ts'
@@ -145,9 +145,14 @@ export class Participants {
     if (outbox === undefined) throw new Error(`no simulated account ${address}`)
     outbox.push(msg, {
       // Answers whose lateness the chain penalizes go first, as the modelled roles send them.
-      urgent: msg.type === 'verifierResponse' || msg.type === 'arbiterVote',
+      urgent: URGENT_TX_TYPES.has(msg.type),
       onSettled: (code, log) => settled({ code, log, height: this.#height }),
     })
+    // The state held is the executing validator's own, which may be a block past the last one
+    // handed over (the participants act CLIENT_DELAY_MS after it): stepping now would read the
+    // nonces that block moved without its results, and sign again what it already carried. The
+    // transaction goes out with that block's step, a moment later.
+    if (this.#state !== undefined && this.#state.globals.height > this.#height) return
     const txs = this.#step(outbox, new Map())
     if (txs.length > 0) this.#c.submit(txs)
   }

@@ -213,7 +213,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const verifierKeys = Array.from({ length: nVerifiers }, (_, i) => label('verifier', i))
   const arbiterKeys = Array.from({ length: nArbiters }, (_, i) => label('arbiter', i))
   const honestChallengers = Array.from(
-    { length: opts.challengers ?? Math.max(2, Math.ceil(opts.miners / 100)) },
+    { length: opts.challengers ?? Math.max(2, Math.ceil(opts.miners / 10)) },
     (_, i) => label('challenger', i),
   )
   const rates = opts.faults?.misbehaviours

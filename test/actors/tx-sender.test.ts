@@ -247,6 +247,38 @@ describe('TxSender: several transactions in flight per account', () => {
     tx.close()
   })
 
+  it('signs an answer the chain penalizes for lateness first, also when those in flight are signed again', async () => {
+    const chain = new OneValidatorChain()
+    // The answer's challenge is not on this chain: the check lets it through, as a node's would
+    // for an open challenge; only the order of signing is under test.
+    const check = chain.checkTx.bind(chain)
+    chain.checkTx = (bytes, pending) =>
+      decodeTx(bytes, MAX_TX_BYTES).body.msg.type === 'verifierResponse' ? { ok: true as const } : check(bytes, pending)
+    const tx = sender(chain, { maxInFlight: 2 })
+    const answer: Msg = {
+      type: 'verifierResponse',
+      challengeId: 'ch-0',
+      verdict: 'unavailable',
+      proof: '00'.repeat(80),
+    }
+    track([tx.send(pay(1n)), tx.send(pay(2n)), tx.send(pay(3n)), tx.send(answer)])
+    const typeOf = (bytes: Uint8Array) => decodeTx(bytes, MAX_TX_BYTES).body.msg.type
+    assert.deepEqual(chain.submitted.map(typeOf), ['transfer', 'transfer'], 'two in flight, the answer waits')
+    // The first in flight is refused after a block: the rest are signed again from nonce 0.
+    chain.refused.add(txIdOf(chain.submitted[0] as Uint8Array))
+    chain.mempool.update([])
+    chain.mempool.update(chain.mempool.reap(1 << 20))
+    await chain.block([])
+    const again = chain.submitted.slice(2)
+    assert.deepEqual(
+      again.map(typeOf),
+      ['verifierResponse', 'transfer'],
+      'the answer first, ahead of the transfers waiting',
+    )
+    assert.deepEqual(chain.nonces(again), [0, 1])
+    tx.close()
+  })
+
   it('one that reached the mempool ahead of its predecessor (refused for its nonce) is sent again as soon as the predecessor lands', async () => {
     const chain = new OneValidatorChain()
     const tx = sender(chain, { resendAfterBlocks: 4 })

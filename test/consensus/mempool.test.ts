@@ -46,6 +46,18 @@ describe('Mempool and the key-value application', () => {
     assert.throws(() => pool.add(tx('a=1')), /duplicate/)
   })
 
+  it('takes again a tx the application refused at execution: it changed nothing, and may be valid now', () => {
+    const pool = new Mempool(new KvApplication())
+    pool.add(tx('a=1'))
+    pool.add(tx('b=2'))
+    // Both in a block; the application refused the second (index 1).
+    pool.update([tx('a=1'), tx('b=2')], [1])
+    assert.equal(pool.size, 0)
+    assert.throws(() => pool.add(tx('a=1')), /duplicate/, 'the one applied is a replay')
+    pool.add(tx('b=2'))
+    assert.equal(pool.size, 1, 'the one refused is admitted again')
+  })
+
   it('keys txs with the txKey it is given, for duplicates and commits alike', () => {
     const keyed: string[] = []
     const pool = new Mempool(new KvApplication(), {

@@ -17,6 +17,37 @@ export function remembered<K, V>(map: ReadonlyMap<K, V>, key: K, value: V): Read
   return next
 }
 
+/**
+ * `map` with every key of `keys` set to `value` (newest last), less its oldest entries past
+ * `bound`: one copy for the lot, where a block brings hundreds.
+ */
+export function rememberedAll<K, V>(
+  map: ReadonlyMap<K, V>,
+  keys: readonly K[],
+  value: V,
+  bound: number = MAX_REMEMBERED_VERIFICATIONS,
+): ReadonlyMap<K, V> {
+  if (keys.length === 0) return map
+  const next = new Map(map)
+  for (const key of keys) {
+    next.delete(key)
+    next.set(key, value)
+  }
+  for (const oldest of next.keys()) {
+    if (next.size <= bound) break
+    next.delete(oldest)
+  }
+  return next
+}
+
+/** `map` without any of `keys`: one copy for the lot. */
+export function forgottenAll<K, V>(map: ReadonlyMap<K, V>, keys: readonly K[]): ReadonlyMap<K, V> {
+  if (!keys.some((key) => map.has(key))) return map
+  const next = new Map(map)
+  for (const key of keys) next.delete(key)
+  return next
+}
+
 /** `map` without `key`. */
 export function forgotten<K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, V> {
   if (!map.has(key)) return map

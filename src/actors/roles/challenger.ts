@@ -43,7 +43,7 @@ import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
 import { sha256 } from '../../codec/hash.ts'
-import { MAX_QUEUED_REEXECUTIONS } from '../../runtime/limits.ts'
+import { MAX_COLLECTED_CLAIMS, MAX_QUEUED_REEXECUTIONS } from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
@@ -52,7 +52,7 @@ import { storeStepTrace } from '../training/step-trace.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
 import { type AvailabilityComponents, ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
-import { forgotten, remembered } from './bounded-memory.ts'
+import { forgotten, forgottenAll, remembered, rememberedAll } from './bounded-memory.ts'
 import type { Recheck } from './reexecute.ts'
 import { type ChallengerRecheck, type ClaimCheck, type Divergence, storeDivergentTrace } from './spot-check.ts'
 
@@ -100,35 +100,91 @@ export function claimsDue(
   components: ChallengerComponents,
   height: number,
   collected: ReadonlyMap<string, true>,
-): { due: Claim[]; seen: string[] } {
+  suspects: ReadonlyMap<string, true> = new Map(),
+): { due: Claim[]; seen: string[]; unconfirmed: string[] } {
   const { chain, key, challengeFraction } = components
   const current = chain.currentWindow()
-  if (current === null) return { due: [], seen: [] }
+  if (current === null) return { due: [], seen: [], unconfirmed: [] }
   const due: Claim[] = []
   const seen: string[] = []
-  const consider = (claim: Claim): void => {
-    if (claim.owner === key.address || collected.has(claim.id)) return
+  const unconfirmed: string[] = []
+  let replicas: Map<string, Claim[]> | undefined
+  const consider = (claim: Claim, window: readonly Claim[]): void => {
+    if (claim.owner === key.address) return
     if (!challengeable(claim) || height > claim.challengeUntil) return
+    // An accepted submission no replica agrees with was never compared (a lone reveal, its
+    // replicas copies or silent; or a disagreement a challenge gave back, perhaps while it
+    // waited in this node's queue): as suspect as one L1 flagged, and checked the same way.
+    let lone = false
+    if (claim.kind === 'submission' && claim.status === 'accepted' && claim.taskId !== null) {
+      replicas ??= byTask(window)
+      lone = !confirmedByReplica(claim, replicas.get(claim.taskId) ?? [])
+      if (lone && !suspects.has(claim.id)) unconfirmed.push(claim.id)
+    }
+    if (collected.has(claim.id)) return
     seen.push(claim.id)
-    // Aggregates and flagged claims are always worth a look; the rest by the per-node draw.
-    // An accomplice looks at every submission, for its partners'.
+    // Aggregates, flagged, unconfirmed and suspect claims are always worth a look; the rest by
+    // the per-node draw. An accomplice looks at every submission, for its partners'.
     if (
       firstChecked(claim) ||
+      lone ||
+      suspects.has(claim.id) ||
       sampled(key.address, claim.id, challengeFraction) ||
       components.misbehaviours.has('withholdAndChallenge')
     )
       due.push(claim)
   }
   const oldest = Math.max(0, current.id - 2)
-  for (let id = oldest; id <= current.id; id++) for (const claim of chain.claims(id)) consider(claim)
+  for (let id = oldest; id <= current.id; id++) {
+    const window = chain.claims(id)
+    replicas = undefined
+    for (const claim of window) consider(claim, window)
+  }
   // An aggregate lands windows after its own (it waits for settled work and a final pointer):
   // every one still in its challenge period is checked, whatever its window.
   for (const a of chain.openAggregations()) {
     if (a.stage !== 'submitted' || a.window >= oldest || a.claimId === null) continue
     const claim = chain.claim(a.claimId)
-    if (claim !== null) consider(claim)
+    if (claim !== null) consider(claim, [])
   }
-  return { due, seen }
+  return { due, seen, unconfirmed }
+}
+
+/**
+ * Queued claims as the chain has them now: a challenge that ended undecided while one waited
+ * moved its period on (chain/game.ts), and its old end must not drop it. Gone ones are left out.
+ */
+function asNow(chain: Pick<ChainReader, 'claim'>, queue: readonly Claim[]): Claim[] {
+  const out: Claim[] = []
+  for (const queued of queue) {
+    const claim = chain.claim(queued.id)
+    if (claim !== null) out.push(claim)
+  }
+  return out
+}
+
+/** A window's submissions by task. */
+function byTask(claims: readonly Claim[]): Map<string, Claim[]> {
+  const out = new Map<string, Claim[]>()
+  for (const c of claims) {
+    if (c.taskId === null) continue
+    const list = out.get(c.taskId)
+    if (list === undefined) out.set(c.taskId, [c])
+    else list.push(c)
+  }
+  return out
+}
+
+/** Whether another replica of `claim`'s task, not a copy, revealed the same CID and was not slashed for it. */
+function confirmedByReplica(claim: Claim, replicas: readonly Claim[]): boolean {
+  return replicas.some(
+    (r) =>
+      r.id !== claim.id &&
+      r.cid === claim.cid &&
+      r.flag !== 'copied' &&
+      r.status !== 'slashed' &&
+      r.status !== 'revealed',
+  )
 }
 
 /** Whether a challenge of `claim` may be opened: accepted, or flagged by an L1 disagreement (not as a copy). */
@@ -138,20 +194,26 @@ const challengeable = (claim: Claim): boolean =>
 /** Aggregates (they move the model) and L1 disagreements (most likely a fault): always checked, first. */
 const firstChecked = (claim: Claim): boolean => claim.kind === 'aggregate' || claim.status === 'flagged'
 
-const checkOrder = (a: Claim, b: Claim): number =>
-  Number(firstChecked(b)) - Number(firstChecked(a)) || a.challengeUntil - b.challengeUntil
-
 /** `address`'s own rank for `claimId` among claims alike in `checkOrder`. */
 function ownRank(address: string, claimId: string): number {
   const h = sha256(`r3mes/check-order/1\0${address}\0${claimId}`)
   return new DataView(h.buffer, h.byteOffset, 4).getUint32(0)
 }
 
-/** `claims` in the order `address` checks them: `checkOrder`, then the node's own rank. */
-export function inCheckOrder(claims: readonly Claim[], address: string): Claim[] {
+/**
+ * `claims` in the order `address` checks them: aggregates, L1 disagreements and `suspects`
+ * first, then the claims whose challenge period ends soonest, then the node's own rank.
+ */
+export function inCheckOrder(
+  claims: readonly Claim[],
+  address: string,
+  suspects: ReadonlyMap<string, true> = new Map(),
+): Claim[] {
   return claims
-    .map((claim) => ({ claim, rank: ownRank(address, claim.id) }))
-    .sort((a, b) => checkOrder(a.claim, b.claim) || a.rank - b.rank)
+    .map((claim) => ({ claim, first: firstChecked(claim) || suspects.has(claim.id), rank: ownRank(address, claim.id) }))
+    .sort(
+      (a, b) => Number(b.first) - Number(a.first) || a.claim.challengeUntil - b.claim.challengeUntil || a.rank - b.rank,
+    )
     .map((r) => r.claim)
 }
 
@@ -178,7 +240,12 @@ export interface ClaimCheckInput {
   readonly claim: Claim
 }
 
-export type CheckOutcome = 'challenged' | 'cleared' | 'failed'
+/**
+ * How a check ended: 'refused' when it found a fault but the chain refused the challenge
+ * (another node's challenge held the claim): the claim is a suspect, checked again whatever
+ * the draw once it is open to challenges again.
+ */
+export type CheckOutcome = 'challenged' | 'cleared' | 'failed' | 'refused'
 
 export interface ClaimCheckOutput {
   readonly claimId: string
@@ -278,7 +345,7 @@ export const claimCheckMachine = setup({
           {
             // Refused (another node's challenge got there first, say): collected again at a
             // later block, and challenged then if it is open to challenges again.
-            target: 'failed',
+            target: 'refused',
             actions: ({ context, event }) =>
               context.components.logger.info(
                 { claim: context.claim.id, code: event.output.code, log: event.output.log },
@@ -293,6 +360,7 @@ export const claimCheckMachine = setup({
     challenged: { type: 'final', output: 'challenged' },
     cleared: { type: 'final', output: 'cleared' },
     failed: { type: 'final', output: 'failed' },
+    refused: { type: 'final', output: 'refused' },
   },
   output: ({ context, event }) => ({
     claimId: context.claim.id,
@@ -341,6 +409,14 @@ interface ChallengerContext {
   readonly height: number
   /** Claims collected (queued, checked or under way): not collected again unless their check failed. */
   readonly collected: ReadonlyMap<string, true>
+  /**
+   * Claims checked whatever the draw, and first: accepted submissions no replica confirmed
+   * (`claimsDue`), and those this node would have challenged but could not, another node's
+   * challenge holding them (its own refused, or skipped as its check would start), once that
+   * challenge ends undecided and gives them back (chain/game.ts). A check that ends otherwise
+   * takes a claim off.
+   */
+  readonly suspects: ReadonlyMap<string, true>
   /** Claims waiting for a check, in check order. */
   readonly queue: readonly Claim[]
   /** Checks under way: the kind of each claim. */
@@ -382,16 +458,21 @@ export const challengerMachine = setup({
     }),
     /** Start checks from the head of the queue while fewer than `PARALLEL_CHECKS` run (an aggregate also in a reserved slot). */
     startChecks: enqueueActions(({ context, enqueue }) => {
-      // Claims whose challenge period ended while they waited are dropped.
-      const queue = context.queue.filter((c) => context.height <= c.challengeUntil)
       const chain = context.components.chain
+      // Claims whose challenge period ended while they waited are dropped, and forgotten: one
+      // that a challenge held past its end gets the blocks back when that challenge ends
+      // undecided (chain/game.ts), and is collected again then.
+      const now = asNow(chain, context.queue)
+      const queue = now.filter((c) => context.height <= c.challengeUntil)
+      const ended = now.filter((c) => context.height > c.challengeUntil).map((c) => c.id)
       const running = new Map(context.running)
       const aggregates = (): number => [...running.values()].filter((kind) => kind === 'aggregate').length
       // The queue holds aggregates first: they take free slots first, and one more beyond them.
       const mayStart = (claim: Claim): boolean =>
         running.size < PARALLEL_CHECKS || (claim.kind === 'aggregate' && aggregates() < RESERVED_AGGREGATE_CHECKS)
       const waiting: Claim[] = []
-      let collected = context.collected
+      let collected = forgottenAll(context.collected, ended)
+      let suspects = context.suspects
       for (const queued of queue) {
         if (!mayStart(queued)) {
           waiting.push(queued)
@@ -404,12 +485,14 @@ export const challengerMachine = setup({
         const claim = chain.claim(queued.id)
         if (claim === null || !challengeable(claim)) {
           collected = forgotten(collected, queued.id)
+          if (claim?.status === 'challenged')
+            suspects = rememberedAll(suspects, [queued.id], true, MAX_COLLECTED_CLAIMS)
           continue
         }
         running.set(claim.id, claim.kind)
         enqueue.spawnChild('check', { id: checkActorId(claim.id), input: { components: context.components, claim } })
       }
-      enqueue.assign({ queue: waiting, running, collected })
+      enqueue.assign({ queue: waiting, running, collected, suspects })
     }),
   },
 }).createMachine({
@@ -418,6 +501,7 @@ export const challengerMachine = setup({
     components: input,
     height: 0,
     collected: new Map(),
+    suspects: new Map(),
     queue: [],
     running: new Map(),
     challenged: new Map(),
@@ -430,17 +514,22 @@ export const challengerMachine = setup({
         block: {
           actions: [
             assign(({ context, event }) => {
-              const { due, seen } = claimsDue(context.components, event.height, context.collected)
-              const queue = inCheckOrder([...context.queue, ...due], context.components.key.address)
+              const found = claimsDue(context.components, event.height, context.collected, context.suspects)
+              const { due, seen } = found
+              const suspects = rememberedAll(context.suspects, found.unconfirmed, true, MAX_COLLECTED_CLAIMS)
+              const queued = asNow(context.components.chain, context.queue)
+              const queue = inCheckOrder([...queued, ...due], context.components.key.address, suspects)
               // Past the bound, the claims due last wait outside and are collected at a later block.
               const waiting = queue.slice(MAX_QUEUED_REEXECUTIONS).map((c) => c.id)
-              let collected = context.collected
-              for (const id of seen) collected = remembered(collected, id, true)
-              for (const id of waiting) collected = forgotten(collected, id)
+              const collected = forgottenAll(
+                rememberedAll(context.collected, seen, true, MAX_COLLECTED_CLAIMS),
+                waiting,
+              )
               return {
                 height: event.height,
                 queue: queue.slice(0, MAX_QUEUED_REEXECUTIONS),
                 collected,
+                suspects,
               }
             }),
             'startChecks',
@@ -459,10 +548,16 @@ export const challengerMachine = setup({
             actions: [
               assign(({ context, event }) => {
                 const { claimId, outcome, reason } = (event as CheckDoneEvent).output
+                const again = outcome === 'failed' || outcome === 'refused'
                 return {
                   running: forgotten(context.running, claimId),
-                  // A check that failed is forgotten: the claim is collected again at a later block.
-                  collected: outcome === 'failed' ? forgotten(context.collected, claimId) : context.collected,
+                  // A check that failed, or whose challenge was refused, is forgotten: the claim
+                  // is collected again at a later block.
+                  collected: again ? forgotten(context.collected, claimId) : context.collected,
+                  suspects:
+                    outcome === 'refused'
+                      ? rememberedAll(context.suspects, [claimId], true, MAX_COLLECTED_CLAIMS)
+                      : forgotten(context.suspects, claimId),
                   challenged:
                     outcome === 'challenged' ? remembered(context.challenged, claimId, reason) : context.challenged,
                 }

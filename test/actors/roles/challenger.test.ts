@@ -49,6 +49,9 @@ function claim(id: string, status: Claim['status'], owner = 'r3mes1miner'): Clai
   }
 }
 
+/** Another miner's replica of `c`'s task, with the same CID (what L1 confirms). */
+const replicaOf = (c: Claim): Claim => ({ ...c, id: `${c.id}/replica`, owner: 'r3mes1replica' })
+
 const CLAIMS = [
   claim('wrong', 'accepted'),
   claim('right', 'accepted'),
@@ -65,6 +68,10 @@ interface HarnessOptions {
   /** The chain's code for a challenge sent (undefined: OK). */
   readonly refuse?: (msg: Msg) => string | undefined
   readonly address?: string
+  /** @default 1 */
+  readonly challengeFraction?: number
+  /** What `chain.claims` lists (default: CLAIMS). */
+  readonly claims?: () => readonly Claim[]
 }
 
 function harness(verdicts: Record<string, () => Promise<Recheck>>, options: HarnessOptions = {}) {
@@ -78,8 +85,8 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
   const components = {
     chain: {
       currentWindow: () => ({ id: 1 }),
-      claims: (window: number) => (window === 1 ? CLAIMS : []),
-      claim: (id: string) => options.current?.(id) ?? CLAIMS.find((c) => c.id === id) ?? null,
+      claims: (window: number) => (window === 1 ? (options.claims?.() ?? CLAIMS) : []),
+      claim: (id: string) => options.current?.(id) ?? (options.claims?.() ?? CLAIMS).find((c) => c.id === id) ?? null,
       openAggregations: () => [],
       params: { baseReward: 10n, bondMultiple: 10 },
       appealable: (address: string) => (options.appealable ?? []).filter((c) => c.challenger === address),
@@ -106,7 +113,7 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
     metrics,
     logger: silentLogger,
     misbehaviours: new Set(options.misbehaviours ?? []),
-    challengeFraction: 1,
+    challengeFraction: options.challengeFraction ?? 1,
   } as unknown as ChallengerComponents
   const machine = challengerMachine.provide({
     actors: {
@@ -301,7 +308,7 @@ describe('actors: challenger role machine', () => {
     const components = {
       chain: {
         currentWindow: () => ({ id: 1 }),
-        claims: (w: number) => (w === 1 ? [...CLAIMS, aggregate, own] : []),
+        claims: (w: number) => (w === 1 ? [...CLAIMS, ...CLAIMS.map(replicaOf), aggregate, own] : []),
         openAggregations: () => [],
       },
       key: { address: SELF },
@@ -312,9 +319,38 @@ describe('actors: challenger role machine', () => {
     assert.deepEqual(
       due.map((c) => c.id),
       ['agg/1/0'],
-      'a fraction of 0 samples no submission, and the node skips its own aggregate',
+      'a fraction of 0 samples no submission a replica confirmed, and the node skips its own aggregate',
     )
     assert.ok(seen.includes('wrong') && !seen.includes('agg/1/1'))
+  })
+
+  it('checks, whatever the draw and first, an accepted submission no replica confirmed', () => {
+    const lone = claim('lone', 'accepted')
+    const copied = claim('copied', 'accepted')
+    const confirmed = claim('confirmed', 'accepted')
+    const window = [
+      lone,
+      copied,
+      { ...replicaOf(copied), status: 'flagged' as const, flag: 'copied' as const },
+      confirmed,
+      replicaOf(confirmed),
+    ]
+    const components = {
+      chain: {
+        currentWindow: () => ({ id: 1 }),
+        claims: (w: number) => (w === 1 ? window : []),
+        openAggregations: () => [],
+      },
+      key: { address: SELF },
+      challengeFraction: 0,
+      misbehaviours: new Set(),
+    } as unknown as ChallengerComponents
+    const found = claimsDue(components, 20, new Map())
+    assert.deepEqual(found.due.map((c) => c.id).sort(), ['copied', 'lone'], 'a copy confirms nothing')
+    assert.deepEqual([...found.unconfirmed].sort(), ['copied', 'lone'])
+    // Checked before the flagged ones' equals: unconfirmed go first with them.
+    const order = inCheckOrder([confirmed, lone], SELF, new Map([['lone', true]])).map((c) => c.id)
+    assert.deepEqual(order, ['lone', 'confirmed'])
   })
 
   it('checks an aggregate in its challenge period whatever its window, since aggregates land windows late', () => {
@@ -415,6 +451,57 @@ describe('actors: challenger role machine', () => {
       ['wrong', 'wrong', 'slow'],
     )
     assert.equal(h.metrics.challengesMade, 2, 'a refused challenge is not counted as made')
+  })
+
+  it('checks a suspect again once another node’s challenge gives it back, whatever the draw', async () => {
+    // Flagged: checked whatever the draw; its challenge refused (another node's holds it);
+    // then back as accepted, which a node drawing nothing would not look at.
+    let wrong = claim('wrong', 'flagged')
+    const h = harness(
+      { wrong: async () => ({ honest: false, reason: 'the gradient differs' }) },
+      {
+        challengeFraction: 0,
+        claims: () => [wrong],
+        refuse: (msg) => (h.sent.length === 1 && msg.type === 'challenge' ? 'ERR_NOT_CHALLENGEABLE' : undefined),
+      },
+    )
+    await h.block(20)
+    assert.deepEqual(h.checks, ['wrong'])
+    wrong = { ...wrong, status: 'challenged' }
+    await h.block(21)
+    assert.deepEqual(h.checks, ['wrong'], 'not collected while challenged')
+    wrong = { ...claim('wrong', 'accepted'), challengeUntil: 36 }
+    await h.block(30)
+    assert.deepEqual(h.checks, ['wrong', 'wrong'], 'a suspect is checked again, with a fraction of 0')
+    assert.equal(h.metrics.challengesMade, 1)
+  })
+
+  it('keeps a queued claim whose period a challenge ending undecided moved on, and checks it after its old end', async () => {
+    let release = (): void => undefined
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const busy = async (): Promise<Recheck> => {
+      await held
+      return { honest: true, reason: '' }
+    }
+    const [first, second, third] = inCheckOrder(CLAIMS.slice(0, 3), SELF).map((c) => c.id) as [string, string, string]
+    const h = harness(
+      { [first]: busy, [second]: busy, [third]: async () => ({ honest: false, reason: 'the gradient differs' }) },
+      // The third was challenged by another node meanwhile, which ended undecided: its period runs to 40 now.
+      { current: (id) => (id === third ? { ...claim(third, 'accepted'), challengeUntil: 40 } : undefined) },
+    )
+    await h.block(20)
+    assert.deepEqual(h.checks, [first, second])
+    // Both slots still busy at block 35, past the third's first period; then they free.
+    await h.block(35)
+    release()
+    await settle(10)
+    assert.deepEqual(h.checks, [first, second, third], 'not dropped at its first period’s end (30)')
+    assert.deepEqual(
+      h.sent.map((m) => (m as { claimId?: string }).claimId),
+      [third],
+    )
   })
 
   it('skips, as its check would start, a claim another node challenged while it waited', async () => {
