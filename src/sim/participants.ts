@@ -8,23 +8,21 @@
  *   recomputed one, with the chain's minimum bond and the step trace of their re-execution
  *   (published, so a dispute bisects to one step); when the verifier answers 'owner' on one
  *   (a lazy verifier), the honest challenger appeals it to a panel with a second bond
- *   (misbehaving challengers never appeal);
- * - the drawn validator aggregates each (window, subnet) when it falls due.
- * These are models of the miner, challenger and aggregator machines in src/actors/roles (which
- * train, and store step traces, through the trainer and a content store): the decisions are the
- * same, the training is the cost model. Verifiers and arbiters are the real machines
- * (hosted-roles.ts); every account's transactions, theirs included, go out through its outbox.
+ *   (misbehaving challengers never appeal).
+ * These are models of the miner and challenger machines in src/actors/roles (which train, and
+ * store step traces, through the trainer and a content store): the decisions are the same, the
+ * training is the cost model. Verifiers and arbiters (hosted-roles.ts) and aggregators
+ * (hosted-aggregators.ts) are the real machines; every account's transactions, theirs
+ * included, go out through its outbox.
  */
 
 import type { TxResultInfo } from '../actors/tx-sender.ts'
-import { claimListDigest } from '../chain/claim-list.ts'
 import { TxCode } from '../chain/errors.ts'
 import { leastBond } from '../chain/game.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
-import { unavailableBitmap } from '../chain/unavailable-bitmap.ts'
-import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
+import { submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import type { Clock } from '../runtime/clock.ts'
@@ -37,7 +35,7 @@ import {
   trainingMs,
   wrongGradient,
 } from './cost-model.ts'
-import { adapterBytesOf, type MisbehaviourModels } from './misbehaviours.ts'
+import type { MisbehaviourModels } from './misbehaviours.ts'
 import { Outbox, type PreCheck, type Queued, type Settled } from './outbox.ts'
 
 export interface ParticipantsInit {
@@ -49,7 +47,7 @@ export interface ParticipantsInit {
   readonly verifiers: readonly KeyPair[]
   readonly arbiters: readonly KeyPair[]
   readonly challengers: readonly KeyPair[]
-  /** Validators' account keys (they aggregate). */
+  /** Validators' account keys (their aggregators send through their outboxes). */
   readonly validators: readonly KeyPair[]
   readonly costModel: CostModel
   /** Miners train windows 0 … trainWindows − 1 and then stop, so the run can settle. */
@@ -64,7 +62,7 @@ export interface ParticipantsComponents {
   readonly clock: Clock
   /** Hand encoded transactions to the network (every validator's mempool). */
   readonly submit: (txs: readonly Uint8Array[]) => void
-  /** Where miners and aggregators publish the bytes they name. */
+  /** Where miners publish the bytes they name. */
   readonly content: SimContent
 }
 
@@ -90,7 +88,6 @@ export class Participants {
   readonly #init: ParticipantsInit
   readonly #c: ParticipantsComponents
   readonly #outboxes = new Map<string, Outbox>()
-  readonly #keys = new Map<string, KeyPair>()
   readonly #minerSet: Set<string>
   /** Work already started, so a block seen again (or a later one) starts it once: `kind/id`. */
   readonly #started = new Set<string>()
@@ -117,7 +114,6 @@ export class Participants {
     this.#minerSet = new Set(init.miners.map((k) => k.address))
     const all = [...init.validators, ...init.miners, ...init.verifiers, ...init.arbiters, ...init.challengers]
     for (const k of all) {
-      this.#keys.set(k.address, k)
       if (!this.#outboxes.has(k.address))
         this.#outboxes.set(k.address, new Outbox(k, init.chainId, init.fee, init.txsInFlight))
     }
@@ -153,7 +149,6 @@ export class Participants {
       this.#commitAndReveal(copy.miner, copy.task, copy.cid, copy.lastHeight, false)
     this.#challenge(state)
     this.#appeal(state)
-    this.#aggregate(state)
     this.#stepAll(new Map())
   }
 
@@ -342,42 +337,6 @@ export class Participants {
       if (claim === undefined || reexecutedCid(state, claim) === claim.cid) continue
       this.#started.add(`appeal/${c.id}`)
       this.#push(c.challenger, { type: 'appeal', challengeId: c.id, bond }, { lastHeight: c.deadline, urgent: true })
-    }
-  }
-
-  /** The drawn validator aggregates a due (window, subnet): every accepted submission, in the chain's order. */
-  #aggregate(state: ChainState): void {
-    for (const [, a] of state.aggregations.entries()) {
-      if (a.stage !== 'due' || a.aggregator === null) continue
-      const tag = `aggregate/${aggregationKey(a.window, a.subnet)}/${a.attempt}`
-      if (!this.#keys.has(a.aggregator) || this.#started.has(tag)) continue
-      this.#started.add(tag)
-      const accepted: string[] = []
-      for (const task of tasksOf(state, a.window, a.subnet))
-        for (const miner of task.miners) {
-          const c = state.claims.get(submissionId(task.id, miner))
-          if (c?.status === 'accepted') accepted.push(c.id)
-        }
-      accepted.sort()
-      // Withheld content cannot be fetched: declared unavailable, the rest aggregated.
-      const unavailable = accepted.filter((id) => this.#init.misbehaviours?.isWithheld(id) === true)
-      const claims = accepted.filter((id) => this.#init.misbehaviours?.isWithheld(id) !== true)
-      const adapterCid = this.#c.content.publish(
-        this.#init.misbehaviours?.adapterBytes(a.aggregator, a.window, a.subnet, claims) ??
-          adapterBytesOf(a.window, a.subnet, claims),
-      )
-      this.#push(
-        a.aggregator,
-        {
-          type: 'aggregate',
-          window: a.window,
-          subnet: a.subnet,
-          claimsDigest: claimListDigest(claims),
-          unavailable: unavailableBitmap(accepted, unavailable),
-          adapterCid,
-        },
-        { lastHeight: a.deadline ?? undefined },
-      )
     }
   }
 }

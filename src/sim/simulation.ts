@@ -2,11 +2,12 @@
  * A whole network in one process, replayable from a seed: N validators, each the real
  * consensus node (src/consensus: core, NodeIo, WAL, privval, mempool, evidence pool, in
  * memory) running the real chain application (src/chain through the same adapter the nodes
- * use), talking over the simulated network (network.ts) on one SimulatedClock; miners,
- * challengers, verifiers, arbiters and aggregators as modelled participants
- * (participants.ts) that send real signed transactions. One seed fixes keys, cheaters,
- * network schedule and faults, so a run is byte for byte the same each time; the digest of
- * every committed block (height, block hash, app hash after it) shows it.
+ * use), talking over the simulated network (network.ts) on one SimulatedClock; miners and
+ * challengers as modelled participants (participants.ts), verifiers and arbiters
+ * (hosted-roles.ts) and aggregators (hosted-aggregators.ts) as the nodes' role machines, all
+ * sending real signed transactions. One seed fixes keys, cheaters, network schedule and
+ * faults, so a run is byte for byte the same each time; the digest of every committed block
+ * (height, block hash, app hash after it) shows it.
  */
 
 import { ChainApplication } from '../actors/chain-application.ts'
@@ -38,6 +39,7 @@ import { SeededRandom } from '../runtime/random.ts'
 import { SimContent } from './content.ts'
 import type { CostModel } from './cost-model.ts'
 import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
+import { HostedAggregators } from './hosted-aggregators.ts'
 import { HostedRoles } from './hosted-roles.ts'
 import { Invariants, type Violation } from './invariants.ts'
 import { castMisbehaviours, MisbehaviourModels, misbehavingAddresses } from './misbehaviours.ts'
@@ -402,6 +404,15 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       logger: silent,
     },
   )
+  const aggregators = new HostedAggregators(
+    { validators: validatorKeys, wrongAggregators: cast?.wrongAggregators ?? new Set(), costModel },
+    {
+      turns,
+      content,
+      send: (address, msg, settled) => participants.send(address, msg, settled),
+      logger: silent,
+    },
+  )
   let lastHeight = 0
   let highestCommitted = 0
   let lastCommitMs = 0
@@ -471,6 +482,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               return r.ok ? { ok: true } : r
             })
             roles.onBlock(state, height)
+            aggregators.onBlock(state, height)
           }),
         )
         stopCheck(
@@ -660,6 +672,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     await turns.take()
   }
   roles.stop()
+  aggregators.stop()
   if (stoppedBy === '') {
     stoppedBy = 'time limit'
     invariants.report({
