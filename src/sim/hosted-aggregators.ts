@@ -54,14 +54,12 @@ export interface HostedAggregatorsComponents {
 
 /** What the hosted aggregators did, for the report. */
 export interface HostedAggregatorStats {
-  /** Aggregates the machines computed (each attempt they were drawn for with work to aggregate). */
-  aggregations: number
-  /** Accepted submissions they declared unavailable (nobody served the gradient in time). */
+  /** Accepted submissions the machines declared unavailable (nobody served the gradient in time). */
   declaredUnavailable: number
 }
 
 export class HostedAggregators {
-  readonly stats: HostedAggregatorStats = { aggregations: 0, declaredUnavailable: 0 }
+  readonly stats: HostedAggregatorStats = { declaredUnavailable: 0 }
   readonly #actors: Actor<typeof aggregatorMachine>[] = []
   readonly #chain = new SimAggregatorView()
 
@@ -131,7 +129,6 @@ function simAggregation(
       const unavailable: Claim[] = []
       for (const [i, claim] of job.claims.entries())
         (fetched[i]?.status === 'fulfilled' ? included : unavailable).push(claim)
-      s.stats.aggregations++
       s.stats.declaredUnavailable += unavailable.length
       return {
         included,

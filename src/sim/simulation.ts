@@ -167,6 +167,8 @@ export interface SimulationReport {
     /** Re-executions the verifier and arbiter machines ran (a lazy verifier's answers run none). */
     readonly reexecutions: number
     readonly aggregates: number
+    /** Accepted submissions the aggregator machines declared unavailable (their gradient not served in time). */
+    readonly declaredUnavailable: number
   }
   /** The fault file's misbehaviours and machine faults (absent when it names none). */
   readonly misbehaviours?: {
@@ -738,6 +740,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       arbiterVotes: applied.get('arbiterVote') ?? 0,
       reexecutions: roles.stats.reexecutions,
       aggregates: applied.get('aggregate') ?? 0,
+      declaredUnavailable: aggregators.stats.declaredUnavailable,
     },
     ...(cast === undefined && faults.clockSkews.length === 0 && faults.slowDisks.length === 0
       ? {}
