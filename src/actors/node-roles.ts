@@ -5,7 +5,7 @@
  * is the consensus actor the chain node runs.
  */
 import type { AnyActorLogic } from 'xstate'
-import { DEFAULT_SPOT_STEPS, type Misbehaviour } from '../topology/roles.ts'
+import { DEFAULT_CHALLENGE_FRACTION, DEFAULT_SPOT_STEPS, type Misbehaviour } from '../topology/roles.ts'
 import type { NodePieces } from './node-pieces.ts'
 import { kernelAggregation } from './roles/aggregate-work.ts'
 import { type AggregatorComponents, aggregatorMachine } from './roles/aggregator.ts'
@@ -172,7 +172,7 @@ export function hostedRoles(
     hosted.push({
       name: 'challenger',
       logic: challengerMachine,
-      input: challengerComponents(pieces, options.challengeFraction ?? 0.25, options.spotSteps),
+      input: challengerComponents(pieces, options.challengeFraction ?? DEFAULT_CHALLENGE_FRACTION, options.spotSteps),
     })
   if (roles.includes('subnet-peer'))
     hosted.push({

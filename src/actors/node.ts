@@ -24,7 +24,7 @@ import { KEYS_DIR, loadOperatorKeys, type OperatorKeys } from '../operator/home.
 import type { RuntimeComponents } from '../runtime/components.ts'
 import { InvalidArgumentError } from '../runtime/errors.ts'
 import { onNextTurn } from '../runtime/event-loop.ts'
-import { type Misbehaviour, NODE_ROLES, type NodeRole } from '../topology/roles.ts'
+import { DEFAULT_CHALLENGE_FRACTION, type Misbehaviour, NODE_ROLES, type NodeRole } from '../topology/roles.ts'
 import { ActorEventLog, type ActorEventRecord } from './actor-events.ts'
 import { ChainNode, DEFAULT_GC_INTERVAL_BLOCKS, type StorageOptions, type StorageStatus } from './chain-node.ts'
 import { installLibp2pIdentity, loadNodeKey } from './identity.ts'
@@ -427,7 +427,7 @@ export async function startNode(config: NodeConfig, components: RuntimeComponent
       registry,
       options: {
         heldOut: dataset.heldOut,
-        challengeFraction: config.challengeFraction ?? 0.25,
+        challengeFraction: config.challengeFraction ?? DEFAULT_CHALLENGE_FRACTION,
         ...(config.spotSteps === undefined ? {} : { spotSteps: config.spotSteps }),
         ...(config.subnet === undefined ? {} : { subnet: config.subnet }),
       },

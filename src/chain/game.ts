@@ -17,6 +17,11 @@
  * answer it without re-executing. The challenge waits `appealBlocks` in stage 'appealable', and
  * the challenger alone may `appeal` with a second bond (≥ the least challenge bond), which
  * opens the L3 panel exactly as an escalation does. No appeal by the deadline → the owner wins.
+ * That settles nothing for anyone else: the claim's challenge period gets back the blocks the
+ * challenge held it (as it does when a challenge lapses), since nobody else could challenge it
+ * meanwhile. Otherwise a friendly challenge (a cheat's accomplice's, or a griefer's that
+ * happened on a wrong claim), answered 'owner' by a lazy verifier and never appealed, would run
+ * out the period of a wrong claim with every honest challenger locked out.
  *
  * L3, a public draw from unsteerable randomness: the panel is drawn by stake from SHA-256 of
  * the answering verifier's VRF output and the beacon of the block that escalated or appealed, so nobody (the
@@ -408,7 +413,9 @@ function resolve(
     const toOwner = bonds / 2n
     state.credit(claim.owner, toOwner)
     state.payOrPool(ctx.proposer, bonds - toOwner)
-    state.claims.set(claim.id, { ...claim, status: 'accepted', flag: null })
+    // A panel's 'owner' is final; a verifier's unappealed one binds only its challenger.
+    const period = c.stage === 'l3' ? claim : withHeldBlocksBack(claim, c, ctx.height)
+    state.claims.set(claim.id, { ...period, status: 'accepted', flag: null })
     creditClaim(state, claim.id)
     // The content was there: the aggregator left out work it could have had. Penalized like a
     // silent verifier, so excluding honest work is never free.
@@ -454,8 +461,19 @@ export function bountyFor(p: Params, slashed: bigint): bigint {
 /** No verdict could be reached: the bonds go back and the claim returns to where it was. */
 function lapse(state: ChainState, ctx: BlockContext, c: Challenge, claim: Claim): void {
   state.credit(c.challenger, c.bond + c.appealBond)
-  state.claims.set(claim.id, { ...claim, status: c.priorStatus })
+  state.claims.set(claim.id, { ...withHeldBlocksBack(claim, c, ctx.height), status: c.priorStatus })
   state.challenges.set(c.id, { ...c, stage: 'lapsed', outcome: 'lapsed', settledHeight: ctx.height })
+}
+
+/**
+ * `claim` with the blocks challenge `c` held it (from its opening to `height`) added to its
+ * challenge period: a challenge that ends without a panel's verdict decided nothing, and while
+ * it was open nobody else could challenge the claim (see the file comment). An availability
+ * dispute opens after the period and holds nothing.
+ */
+function withHeldBlocksBack(claim: Claim, c: Challenge, height: number): Claim {
+  if (c.kind !== 'fault') return claim
+  return { ...claim, challengeUntil: claim.challengeUntil + (height - c.openedHeight) }
 }
 
 /** The next L2 attempt, or a lapse when attempts are spent or no verifier is left. */

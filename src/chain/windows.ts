@@ -492,7 +492,8 @@ export function payCredits(state: ChainState, ctx: BlockContext): void {
   for (const [id, credit] of state.credits.entries()) {
     if (credit.payableHeight > ctx.height) continue
     const claim = state.claims.get(id) as Claim
-    if (claim.status === 'challenged' || awaitingAggregate(state, claim)) continue
+    // A challenge that ended undecided gave the claim its held blocks back: paid after those.
+    if (claim.status === 'challenged' || claim.challengeUntil > ctx.height || awaitingAggregate(state, claim)) continue
     state.credits.delete(id)
     if (claim.status === 'accepted') state.mint(credit.address, credit.amount)
   }

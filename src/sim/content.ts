@@ -40,6 +40,11 @@ export class SimContent {
     return cid
   }
 
+  /** Store `bytes` as a node's content store does: resolves to their CID. */
+  store(bytes: Uint8Array): Promise<string> {
+    return Promise.resolve(this.publish(bytes))
+  }
+
   fetch(cid: string, options: FetchOptions = {}): Promise<Uint8Array> {
     const bytes = this.#bytes.get(cid)
     const owner = options.from?.[0]

@@ -81,6 +81,16 @@ export function aggregationMs(model: CostModel): number {
   return model.stepMs
 }
 
+/**
+ * Simulated time a challenger's check of `claim` takes: an aggregate's one outer step; a
+ * submission's `spotSteps` inner steps drawn from its trace (spot-check.ts), or its whole task
+ * when the spot check covers every step or is off (0).
+ */
+export function claimCheckMs(model: CostModel, claim: Pick<Claim, 'kind'>, spotSteps: number): number {
+  if (claim.kind === 'aggregate') return model.stepMs
+  return spotSteps <= 0 || spotSteps >= model.innerSteps ? trainingMs(model) : spotSteps * model.stepMs
+}
+
 /** The step trace a challenger of `claimId` publishes (the cost model's: a digest naming both). */
 export function stepTraceBytes(claimId: string, challenger: string): Uint8Array {
   return sha256('r3mes/sim/step-trace/1\0', claimId, '\0', challenger)

@@ -5,8 +5,9 @@
  * one `aggregationMachine` (aggregate-work.ts) per due (window, subnet, attempt), declares the
  * gradients not served in time unavailable, stores the new state and sends the aggregate. Only
  * what lies outside a node's machines is the simulation's:
- * - the chain: a `ChainReader` over the state of the validator that executed the block first,
- *   its open aggregations and each window's claims listed once a block for all machines;
+ * - the chain: the hosted machines' view (hosted-roles.ts, `SimChainView`), a `ChainReader`
+ *   over the state of the validator that executed the block first, its open aggregations and
+ *   each window's claims and tasks listed once a block for all machines;
  * - transactions: each validator's outbox (participants.ts, sent as `TxSender` sends them);
  * - content: `SimContent` (content.ts); the new state is published there;
  * - the computation (`AggregateComputation`): each claim's gradient fetched as the node fetches
@@ -26,13 +27,13 @@ import { type AggregatorComponents, aggregatorMachine } from '../actors/roles/ag
 import { fetchClaimContent } from '../actors/roles/availability.ts'
 import type { TxResultInfo } from '../actors/tx-sender.ts'
 import type { KeyPair } from '../chain/keys.ts'
-import { ChainReader } from '../chain/reader.ts'
-import type { Aggregation, ChainState, Claim, Task } from '../chain/state.ts'
+import type { ChainState, Claim } from '../chain/state.ts'
 import type { Msg } from '../chain/tx.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { Misbehaviour } from '../topology/roles.ts'
 import type { SimContent } from './content.ts'
 import { aggregationMs, type CostModel } from './cost-model.ts'
+import type { SimChainView } from './hosted-roles.ts'
 import { adapterBytesOf, wrongAdapterBytesOf } from './misbehaviours.ts'
 import type { Turns } from './turns.ts'
 
@@ -45,6 +46,8 @@ export interface HostedAggregatorsInit {
 }
 
 export interface HostedAggregatorsComponents {
+  /** The hosted machines' chain view (hosted-roles.ts): its lists are made once a block for all of them. */
+  readonly chain: SimChainView
   readonly turns: Turns
   readonly content: SimContent
   /** Send `msg` from `address`'s account; `settled` gets the chain's answer (as `TxSender.send` resolves). */
@@ -61,10 +64,11 @@ export interface HostedAggregatorStats {
 export class HostedAggregators {
   readonly stats: HostedAggregatorStats = { declaredUnavailable: 0 }
   readonly #actors: Actor<typeof aggregatorMachine>[] = []
-  readonly #chain = new SimAggregatorView()
+  readonly #chain: SimChainView
 
   constructor(init: HostedAggregatorsInit, c: HostedAggregatorsComponents) {
-    const chain = this.#chain
+    this.#chain = c.chain
+    const chain = c.chain
     const stats = this.stats
     const content = {
       store: async (bytes: Uint8Array): Promise<string> => c.content.publish(bytes),
@@ -111,7 +115,7 @@ export class HostedAggregators {
 function simAggregation(
   aggregator: string,
   s: {
-    chain: SimAggregatorView
+    chain: SimChainView
     content: SimContent
     turns: Turns
     init: HostedAggregatorsInit
@@ -148,69 +152,5 @@ function simAggregation(
           ),
       }
     },
-  }
-}
-
-/**
- * The chain as the hosted aggregators read it: a `ChainReader` over the newest state shown. The
- * open aggregations, and a window's claims and tasks, are listed once a block for all machines
- * (a hundred validators each asking would walk them a hundred times a block).
- */
-class SimAggregatorView
-  implements Pick<ChainReader, 'openAggregations' | 'claims' | 'tasks' | 'adapterPointer' | 'params'>
-{
-  #state: ChainState | undefined
-  #height = -1
-  #reader: ChainReader | undefined
-  #open: Aggregation[] | undefined
-  readonly #claims = new Map<number, Claim[]>()
-  readonly #tasks = new Map<number, Task[]>()
-
-  show(state: ChainState, height: number): void {
-    if (state === this.#state && height === this.#height) return
-    this.#state = state
-    this.#height = height
-    this.#reader = new ChainReader(state)
-    this.#open = undefined
-    this.#claims.clear()
-    this.#tasks.clear()
-  }
-
-  get #chain(): ChainReader {
-    if (this.#reader === undefined) throw new Error('no block shown yet')
-    return this.#reader
-  }
-
-  get params(): ChainReader['params'] {
-    return this.#chain.params
-  }
-
-  openAggregations(): Aggregation[] {
-    this.#open ??= this.#chain.openAggregations()
-    return this.#open
-  }
-
-  claims(window: number): Claim[] {
-    let claims = this.#claims.get(window)
-    if (claims === undefined) {
-      claims = this.#chain.claims(window)
-      this.#claims.set(window, claims)
-    }
-    return claims
-  }
-
-  /** A window's tasks (`holdersOf` asks for them once per claim fetched); only all of them are listed once. */
-  tasks(window: number, miner?: string): Task[] {
-    if (miner !== undefined) return this.#chain.tasks(window, miner)
-    let tasks = this.#tasks.get(window)
-    if (tasks === undefined) {
-      tasks = this.#chain.tasks(window)
-      this.#tasks.set(window, tasks)
-    }
-    return tasks
-  }
-
-  adapterPointer(subnet: number): string | null {
-    return this.#chain.adapterPointer(subnet)
   }
 }

@@ -1,8 +1,9 @@
 /**
  * The verification roles of a simulated network, run by the machines the nodes run: one
- * `verifierMachine` (src/actors/roles/verifier.ts) per verifier and one `arbiterMachine`
- * (arbiter.ts) per arbiter, each handed every block as a node hands its roles one. Only what
- * lies outside a node's machines is the simulation's:
+ * `verifierMachine` (src/actors/roles/verifier.ts) per verifier, one `arbiterMachine`
+ * (arbiter.ts) per arbiter and one `challengerMachine` (challenger.ts) per challenger, each
+ * handed every block as a node hands its roles one. Only what lies outside a node's machines
+ * is the simulation's:
  * - the chain: a `ChainReader` over the state of the validator that executed the block first;
  * - transactions: each account's outbox (participants.ts, sent as `TxSender` sends them);
  * - content: `SimContent` (content.ts), served on the simulated clock or withheld;
@@ -10,8 +11,13 @@
  *   dispute, fetched as `reexecute` fetches them (availability.ts: unavailable when nobody
  *   serves them in time), then the cost model's time and CID (cost-model.ts: one step for a
  *   bisected dispute, the whole task without a trace), compared with the claim's as the real
- *   one compares bytes.
- * A lazy verifier is the machine with its `lazyVerifier` misbehaviour, as a node configured so.
+ *   one compares bytes;
+ * - a challenger's check (`ClaimCheck`): the claim's content fetched as `challengerCheck`
+ *   fetches it, then the cost model's time for a spot check of `spotSteps` inner steps (an
+ *   aggregate: one step) and its CID; a wrong claim comes with the cost model's step trace,
+ *   which the machine stores and names in its challenge, as it does a real one.
+ * Misbehaving verifiers and challengers (lazy, griefing, withholding accomplices) are the
+ * machines configured with their misbehaviour, as a node configured so.
  * The machines wait on promises that the simulated clock settles; the simulation hands the
  * event loop a turn after each settlement (turns.ts), so they act at the simulated instant
  * their work settled.
@@ -20,19 +26,21 @@ import { type Actor, createActor } from 'xstate'
 import type { ArbiterComponents } from '../actors/roles/arbiter.ts'
 import { arbiterMachine } from '../actors/roles/arbiter.ts'
 import { fetchAvailable, fetchClaimContent } from '../actors/roles/availability.ts'
+import { type ChallengerComponents, challengerMachine } from '../actors/roles/challenger.ts'
 import type { ClaimReexecution, Recheck } from '../actors/roles/reexecute.ts'
+import type { ChallengerRecheck, ClaimCheck } from '../actors/roles/spot-check.ts'
 import type { VerifierComponents } from '../actors/roles/verifier.ts'
 import { verifierMachine } from '../actors/roles/verifier.ts'
 import type { TxResultInfo } from '../actors/tx-sender.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import { type ArbiterDuty, ChainReader, type VerifierDraw } from '../chain/reader.ts'
-import type { ChainState, Claim } from '../chain/state.ts'
+import type { Aggregation, ChainState, Challenge, Claim, Task, Window } from '../chain/state.ts'
 import type { Msg } from '../chain/tx.ts'
 import type { Clock } from '../runtime/clock.ts'
 import type { Logger } from '../runtime/logger.ts'
 import type { Misbehaviour } from '../topology/roles.ts'
 import type { SimContent } from './content.ts'
-import { type CostModel, reexecutedCid, reexecutionMs } from './cost-model.ts'
+import { type CostModel, claimCheckMs, reexecutedCid, reexecutionMs, stepTraceBytes } from './cost-model.ts'
 import type { Turns } from './turns.ts'
 
 export interface HostedRolesInit {
@@ -40,7 +48,17 @@ export interface HostedRolesInit {
   readonly arbiters: readonly KeyPair[]
   /** Verifiers that answer 'owner' without re-executing. */
   readonly lazyVerifiers: ReadonlySet<string>
+  readonly challengers: readonly HostedChallenger[]
   readonly costModel: CostModel
+  /** Inner steps a challenger's spot check re-executes (spot-check.ts). */
+  readonly spotSteps: number
+}
+
+/** A challenger node: its account, its misbehaviours (none for an honest one) and the share of submissions it checks. */
+export interface HostedChallenger {
+  readonly key: KeyPair
+  readonly misbehaviours: ReadonlySet<Misbehaviour>
+  readonly challengeFraction: number
 }
 
 export interface HostedRolesComponents {
@@ -60,11 +78,15 @@ export interface HostedRoleStats {
   lazyAnswers: number
   /** Re-executions the machines ran (a lazy verifier runs none). */
   reexecutions: number
+  /** Claims the challengers checked (spot checks, aggregates recomputed; an accomplice's probes not counted). */
+  checks: number
+  /** Challenges the challengers sent (`NodeMetrics.challengesMade`). */
+  challengesMade: number
 }
 
 export class HostedRoles {
-  readonly stats: HostedRoleStats = { verdicts: 0, lazyAnswers: 0, reexecutions: 0 }
-  readonly #actors: Actor<typeof verifierMachine | typeof arbiterMachine>[] = []
+  readonly stats: HostedRoleStats = { verdicts: 0, lazyAnswers: 0, reexecutions: 0, checks: 0, challengesMade: 0 }
+  readonly #actors: Actor<typeof verifierMachine | typeof arbiterMachine | typeof challengerMachine>[] = []
   readonly #chain: SimChainView
 
   constructor(init: HostedRolesInit, c: HostedRolesComponents) {
@@ -123,6 +145,35 @@ export class HostedRoles {
       }
       this.#actors.push(createActor(arbiterMachine, { id: `arbiter:${key.address}`, input: components }).start())
     }
+    for (const challenger of init.challengers) {
+      const { key } = challenger
+      // The cost model's check, as `challengerCheck` runs it: the content first, then the steps.
+      const claimCheck: ClaimCheck = {
+        check: async (claim, signal) => {
+          stats.checks++
+          await fetchClaimContent({ chain, content: c.content }, claim, signal === undefined ? {} : { signal })
+          const ms = claimCheckMs(init.costModel, claim, init.spotSteps)
+          return c.turns.after(ms, () => checkOf(chain.state, claim, key.address), signal)
+        },
+      }
+      const components: ChallengerComponents = {
+        chain,
+        content: c.content,
+        claimCheck,
+        tx: tx(key, false),
+        key,
+        metrics: stats,
+        logger: c.logger,
+        misbehaviours: challenger.misbehaviours,
+        challengeFraction: challenger.challengeFraction,
+      }
+      this.#actors.push(createActor(challengerMachine, { id: `challenger:${key.address}`, input: components }).start())
+    }
+  }
+
+  /** The chain view the machines read (shown each block; other hosted machines may read it too). */
+  get chain(): SimChainView {
+    return this.#chain
   }
 
   /** Block `height` was executed and `state` is the chain after it: every machine gets the block. */
@@ -145,17 +196,49 @@ function recheckOf(state: ChainState, claim: Claim): Recheck {
 }
 
 /**
+ * The cost model's check of `claim` by `challenger`: a wrong claim comes with the step trace
+ * the challenger publishes (a submission's; an aggregate is recomputed whole and names none).
+ */
+function checkOf(state: ChainState, claim: Claim, challenger: string): ChallengerRecheck {
+  const recheck = recheckOf(state, claim)
+  if (recheck.honest || claim.kind !== 'submission') return recheck
+  return { ...recheck, steps: [stepTraceBytes(claim.id, challenger)] }
+}
+
+/**
  * The chain as the hosted machines read it: a `ChainReader` over the newest state shown. A
  * block's open L2 attempts and L3 seats are listed once for all machines (the reader walks
  * every challenge for each call, and a hundred verifiers each asking for theirs would walk
  * them a hundred times a block); each machine gets the reader's own answer for its address.
+ * The hosted aggregators (hosted-aggregators.ts) read the same view.
  */
-class SimChainView implements Pick<ChainReader, 'verifierDraws' | 'arbiterDuties' | 'tasks' | 'params'> {
+export class SimChainView
+  implements
+    Pick<
+      ChainReader,
+      | 'verifierDraws'
+      | 'arbiterDuties'
+      | 'tasks'
+      | 'params'
+      | 'currentWindow'
+      | 'claims'
+      | 'claim'
+      | 'openAggregations'
+      | 'adapterPointer'
+      | 'appealable'
+    >
+{
   #state: ChainState | undefined
   #reader: ChainReader | undefined
   #height = -1
   #draws: VerifierDraw[] | undefined
   #panelists: Set<string> | undefined
+  // Lists every machine of a kind asks for in a block, made once per block.
+  #window: Window | null | undefined
+  readonly #claims = new Map<number, Claim[]>()
+  readonly #tasks = new Map<number, Task[]>()
+  #aggregations: Aggregation[] | undefined
+  #appealable: Challenge[] | undefined
 
   get state(): ChainState {
     if (this.#state === undefined) throw new Error('no block shown yet')
@@ -169,6 +252,11 @@ class SimChainView implements Pick<ChainReader, 'verifierDraws' | 'arbiterDuties
     this.#reader = new ChainReader(state)
     this.#draws = undefined
     this.#panelists = undefined
+    this.#window = undefined
+    this.#claims.clear()
+    this.#tasks.clear()
+    this.#aggregations = undefined
+    this.#appealable = undefined
   }
 
   get #chain(): ChainReader {
@@ -180,8 +268,49 @@ class SimChainView implements Pick<ChainReader, 'verifierDraws' | 'arbiterDuties
     return this.#chain.params
   }
 
-  tasks(window: number, miner?: string): ReturnType<ChainReader['tasks']> {
-    return this.#chain.tasks(window, miner)
+  tasks(window: number, miner?: string): Task[] {
+    let all = this.#tasks.get(window)
+    if (all === undefined) {
+      all = this.#chain.tasks(window)
+      this.#tasks.set(window, all)
+    }
+    return miner === undefined ? all : all.filter((t) => t.miners.includes(miner))
+  }
+
+  currentWindow(): Window | null {
+    if (this.#window === undefined) this.#window = this.#chain.currentWindow()
+    return this.#window
+  }
+
+  claims(window: number): Claim[] {
+    let claims = this.#claims.get(window)
+    if (claims === undefined) {
+      claims = this.#chain.claims(window)
+      this.#claims.set(window, claims)
+    }
+    return claims
+  }
+
+  claim(id: string): Claim | null {
+    return this.#chain.claim(id)
+  }
+
+  openAggregations(): Aggregation[] {
+    this.#aggregations ??= this.#chain.openAggregations()
+    return this.#aggregations
+  }
+
+  adapterPointer(subnet: number): string | null {
+    return this.#chain.adapterPointer(subnet)
+  }
+
+  appealable(challenger: string): Challenge[] {
+    // The reader's filter, for every challenger at once.
+    this.#appealable ??= this.state.challenges
+      .entries()
+      .map(([, c]) => c)
+      .filter((c) => c.stage === 'appealable')
+    return this.#appealable.filter((c) => c.challenger === challenger)
   }
 
   /** The reader's draws for `address` (the attempts whose eligible stakes name it), listed once a block. */

@@ -53,6 +53,11 @@ export interface MisbehaviourWatch {
   /** Claim ids of withheld submissions on chain. */
   readonly withheld: ReadonlySet<string>
   readonly griefers: ReadonlySet<string>
+  /**
+   * Wrong claims on chain (participants.ts `cheats`): a griefer challenges whatever it checks,
+   * and one that happens on a wrong claim is right to win.
+   */
+  readonly cheats: ReadonlyMap<string, unknown>
   /** Equivocating validators' chain addresses → the first height each signed twice (absent: not yet). */
   readonly equivocatedAt: ReadonlyMap<string, number>
 }
@@ -236,7 +241,11 @@ export class Invariants {
           })
     }
     for (const [, c] of state.challenges.entries()) {
-      if (watch.griefers.has(c.challenger) && (c.outcome === 'challenger' || c.outcome === 'unavailable'))
+      if (
+        watch.griefers.has(c.challenger) &&
+        !watch.cheats.has(c.claimId) &&
+        (c.outcome === 'challenger' || c.outcome === 'unavailable')
+      )
         once(`grief/${c.id}`, {
           invariant: 'griefing-upheld',
           detail: `${c.id} by a griefing challenger of ${c.claimId}, which is right, ended '${c.outcome}'`,

@@ -3,22 +3,17 @@
  * after each block, with the chain's own transactions, signatures and VRF proofs:
  * - miners train each task the window assigns them (the cost model, cost-model.ts), publish
  *   the gradient's bytes (content.ts), commit, then reveal in a later block; cheaters reveal a
- *   wrong gradient;
- * - challengers re-execute every revealed submission and challenge each whose CID is not the
- *   recomputed one, with the chain's minimum bond and the step trace of their re-execution
- *   (published, so a dispute bisects to one step); when the verifier answers 'owner' on one
- *   (a lazy verifier), the honest challenger appeals it to a panel with a second bond
- *   (misbehaving challengers never appeal).
- * These are models of the miner and challenger machines in src/actors/roles (which train, and
- * store step traces, through the trainer and a content store): the decisions are the same, the
- * training is the cost model. Verifiers and arbiters (hosted-roles.ts) and aggregators
- * (hosted-aggregators.ts) are the real machines; every account's transactions, theirs
- * included, go out through its outbox.
+ *   wrong gradient.
+ * This is a model of the miner machine in src/actors/roles (which trains through the trainer
+ * and a content store): the decisions are the same, the training is the cost model.
+ * Verifiers, arbiters and challengers (hosted-roles.ts) and aggregators (hosted-aggregators.ts)
+ * are the real machines; every account's transactions, theirs included, go out through its
+ * outbox, and the cheats that reach the chain (wrong gradients, withheld content, a planted
+ * wrong aggregator's aggregates) are recorded here for the invariants.
  */
 
 import type { TxResultInfo } from '../actors/tx-sender.ts'
 import { TxCode } from '../chain/errors.ts'
-import { leastBond } from '../chain/game.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
@@ -27,14 +22,7 @@ import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import type { Clock } from '../runtime/clock.ts'
 import type { SimContent } from './content.ts'
-import {
-  type CostModel,
-  honestGradient,
-  reexecutedCid,
-  stepTraceBytes,
-  trainingMs,
-  wrongGradient,
-} from './cost-model.ts'
+import { type CostModel, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
 import type { MisbehaviourModels } from './misbehaviours.ts'
 import { Outbox, type PreCheck, type Queued, type Settled } from './outbox.ts'
 
@@ -89,17 +77,7 @@ export class Participants {
   readonly #c: ParticipantsComponents
   readonly #outboxes = new Map<string, Outbox>()
   readonly #minerSet: Set<string>
-  /** Work already started, so a block seen again (or a later one) starts it once: `kind/id`. */
-  readonly #started = new Set<string>()
-  /** Submissions revealed, waiting for L1 before a challenger re-executes them. */
-  readonly #toCheck = new Set<string>()
-  /** Submissions a challenger found wrong and that are not slashed yet. */
-  readonly #wrong = new Set<string>()
-  /** Wrong submissions with a challenge on its way into a block. */
-  readonly #challenging = new Set<string>()
-  /** Challenges sent by honest challengers so far: whose turn the next one is. */
-  #challengesSent = 0
-  /** Aggregate claims the challengers have looked at. */
+  /** Aggregate claims seen on chain (each noted once). */
   readonly #aggregatesSeen = new Set<string>()
   readonly cheats = new Map<string, CheatRecord>()
   readonly stats: ParticipantStats = { applied: new Map(), refused: new Map(), latenciesMs: [] }
@@ -147,8 +125,7 @@ export class Participants {
     }
     for (const copy of this.#init.misbehaviours?.copiesDue(state, height) ?? [])
       this.#commitAndReveal(copy.miner, copy.task, copy.cid, copy.lastHeight, false)
-    this.#challenge(state)
-    this.#appeal(state)
+    this.#noteAggregates(state)
     this.#stepAll(new Map())
   }
 
@@ -206,11 +183,6 @@ export class Participants {
     return out
   }
 
-  #misbehaving(address: string): boolean {
-    const cast = this.#init.misbehaviours?.cast
-    return cast !== undefined && [...cast.griefers, ...cast.accomplices].some((k) => k.address === address)
-  }
-
   #push(address: string, msg: Msg, options: Omit<Queued, 'msg'> = {}): void {
     ;(this.#outboxes.get(address) as Outbox).push(msg, options)
   }
@@ -242,7 +214,6 @@ export class Participants {
         {
           lastHeight,
           onApplied: () => {
-            this.#toCheck.add(id)
             this.#init.misbehaviours?.revealed(miner, id)
             if (cheat || this.#init.misbehaviours?.isWithheld(id) === true)
               this.cheats.set(id, {
@@ -260,33 +231,10 @@ export class Participants {
     if (txs.length > 0) this.#c.submit(txs)
   }
 
-  /**
-   * Challengers re-execute every submission L1 has settled and challenge the wrong ones; a
-   * challenge that lapses (no verifier or panel decided) is opened again while the claim can
-   * still be challenged.
-   */
-  #challenge(state: ChainState): void {
-    for (const id of [...this.#toCheck]) {
-      const claim = state.claims.get(id)
-      if (claim === undefined) {
-        this.#toCheck.delete(id)
-        continue
-      }
-      if (claim.status === 'revealed') continue
-      this.#toCheck.delete(id)
-      if (claim.flag === 'copied' || claim.status === 'slashed') continue
-      if (reexecutedCid(state, claim) !== claim.cid) this.#wrong.add(id)
-      else
-        for (const who of this.#init.misbehaviours?.disputersOf(claim) ?? [])
-          this.#push(
-            who.address,
-            { type: 'challenge', claimId: id, bond: leastBond(state.params) },
-            { lastHeight: claim.challengeUntil },
-          )
-    }
-    // Aggregates are checked the same way: re-derived from the submissions they name.
+  /** Aggregates new on chain: a planted wrong aggregator's is a cheat the challengers must catch. */
+  #noteAggregates(state: ChainState): void {
     const models = this.#init.misbehaviours
-    for (const claim of models?.newAggregates(state, this.#aggregatesSeen) ?? []) {
+    for (const claim of models?.newAggregates(state, this.#aggregatesSeen) ?? [])
       if (models?.wrongAggregates.has(claim.id) === true)
         this.cheats.set(claim.id, {
           claimId: claim.id,
@@ -294,50 +242,6 @@ export class Participants {
           revealedHeight: this.#height,
           kind: 'wrongAggregate',
         })
-      if (reexecutedCid(state, claim) !== claim.cid) this.#wrong.add(claim.id)
-    }
-    const bond = leastBond(state.params)
-    for (const id of [...this.#wrong]) {
-      const claim = state.claims.get(id)
-      if (claim === undefined || claim.status === 'slashed' || this.#height >= claim.challengeUntil) {
-        this.#wrong.delete(id)
-        continue
-      }
-      if (claim.status === 'challenged' || this.#challenging.has(id)) continue
-      // Never a challenger that owns the claim (the chain refuses self-challenges), nor a
-      // misbehaving one; the honest ones take wrong claims in turn, so their transactions share the load.
-      const able = this.#init.challengers.filter((c) => c.address !== claim.owner && !this.#misbehaving(c.address))
-      const who = able[this.#challengesSent++ % Math.max(1, able.length)]
-      if (who === undefined) continue
-      this.#challenging.add(id)
-      const done = (): void => {
-        this.#challenging.delete(id)
-      }
-      // As the challenger role does, it names the step trace of its re-execution, which the
-      // dispute bisects against the owner's (an aggregate is recomputed whole: no trace).
-      const trace = claim.kind === 'submission' ? this.#c.content.publish(stepTraceBytes(id, who.address)) : undefined
-      this.#push(
-        who.address,
-        { type: 'challenge', claimId: id, bond, ...(trace === undefined ? {} : { trace }) },
-        { lastHeight: claim.challengeUntil, onApplied: done, onDropped: done },
-      )
-    }
-  }
-
-  /**
-   * An honest challenger whose challenge the verifier answered 'owner' appeals, once, with the
-   * least bond, when its own re-execution still finds the claim wrong.
-   */
-  #appeal(state: ChainState): void {
-    const bond = leastBond(state.params)
-    for (const [, c] of state.challenges.entries()) {
-      if (c.stage !== 'appealable' || this.#started.has(`appeal/${c.id}`)) continue
-      if (this.#misbehaving(c.challenger) || !this.#init.challengers.some((k) => k.address === c.challenger)) continue
-      const claim = state.claims.get(c.claimId)
-      if (claim === undefined || reexecutedCid(state, claim) === claim.cid) continue
-      this.#started.add(`appeal/${c.id}`)
-      this.#push(c.challenger, { type: 'appeal', challengeId: c.id, bond }, { lastHeight: c.deadline, urgent: true })
-    }
   }
 }
 

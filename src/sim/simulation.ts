@@ -2,8 +2,8 @@
  * A whole network in one process, replayable from a seed: N validators, each the real
  * consensus node (src/consensus: core, NodeIo, WAL, privval, mempool, evidence pool, in
  * memory) running the real chain application (src/chain through the same adapter the nodes
- * use), talking over the simulated network (network.ts) on one SimulatedClock; miners and
- * challengers as modelled participants (participants.ts), verifiers and arbiters
+ * use), talking over the simulated network (network.ts) on one SimulatedClock; miners as
+ * modelled participants (participants.ts), verifiers, arbiters and challengers
  * (hosted-roles.ts) and aggregators (hosted-aggregators.ts) as the nodes' role machines, all
  * sending real signed transactions. One seed fixes keys, cheaters, network schedule and
  * faults, so a run is byte for byte the same each time; the digest of every committed block
@@ -36,13 +36,14 @@ import { InvalidArgumentError } from '../runtime/errors.ts'
 import { MAX_BLOCK_TIME_DRIFT_MS, MAX_ROUNDS_AHEAD } from '../runtime/limits.ts'
 import { createLogger } from '../runtime/logger.ts'
 import { SeededRandom } from '../runtime/random.ts'
+import { DEFAULT_CHALLENGE_FRACTION, DEFAULT_SPOT_STEPS, type Misbehaviour } from '../topology/roles.ts'
 import { SimContent } from './content.ts'
 import type { CostModel } from './cost-model.ts'
 import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
 import { HostedAggregators } from './hosted-aggregators.ts'
 import { HostedRoles } from './hosted-roles.ts'
 import { Invariants, type Violation } from './invariants.ts'
-import { castMisbehaviours, MisbehaviourModels, misbehavingAddresses } from './misbehaviours.ts'
+import { castMisbehaviours, GRIEF_ONE_IN, MisbehaviourModels, misbehavingAddresses } from './misbehaviours.ts'
 import { SimNetwork } from './network.ts'
 import { skewedClock, throughSlowDisk } from './node-faults.ts'
 import { Participants } from './participants.ts'
@@ -396,7 +397,26 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       verifiers: verifierKeys,
       arbiters: arbiterKeys,
       lazyVerifiers: cast?.lazyVerifiers ?? new Set(),
+      challengers: [
+        ...honestChallengers.map((key) => ({
+          key,
+          misbehaviours: new Set<Misbehaviour>(),
+          challengeFraction: DEFAULT_CHALLENGE_FRACTION,
+        })),
+        // A griefer challenges whatever it checks: its share sets how often it grieves.
+        ...(cast?.griefers ?? []).map((key) => ({
+          key,
+          misbehaviours: new Set<Misbehaviour>(['griefingChallenger']),
+          challengeFraction: 1 / GRIEF_ONE_IN,
+        })),
+        ...(cast?.accomplices ?? []).map((key) => ({
+          key,
+          misbehaviours: new Set<Misbehaviour>(['withholdAndChallenge']),
+          challengeFraction: DEFAULT_CHALLENGE_FRACTION,
+        })),
+      ],
       costModel,
+      spotSteps: DEFAULT_SPOT_STEPS,
     },
     {
       clock,
@@ -409,6 +429,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const aggregators = new HostedAggregators(
     { validators: validatorKeys, wrongAggregators: cast?.wrongAggregators ?? new Set(), costModel },
     {
+      chain: roles.chain,
       turns,
       content,
       send: (address, msg, settled) => participants.send(address, msg, settled),
@@ -470,6 +491,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               copies: models.copies,
               withheld: models.withheld,
               griefers: new Set(cast?.griefers.map((k) => k.address)),
+              cheats: participants.cheats,
               equivocatedAt,
             })
         })

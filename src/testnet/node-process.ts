@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import { ADMIN_TOKEN_FILE, readAdminToken, writeAdminToken } from '../actors/http/admin-access.ts'
 import { type Clock, deadlineSignal, sleep } from '../runtime/clock.ts'
 import { R3mesError } from '../runtime/errors.ts'
-import { DEFAULT_SPOT_STEPS } from '../topology/roles.ts'
+import { DEFAULT_CHALLENGE_FRACTION, DEFAULT_SPOT_STEPS } from '../topology/roles.ts'
 import type { NodeLayout, TestnetLayout } from './layout.ts'
 
 const bin = fileURLToPath(new URL('../../bin/r3mes.js', import.meta.url))
@@ -235,7 +235,7 @@ export class NodeProcess {
       '--log-level',
       this.#logLevel,
       '--challenge-fraction',
-      String(l.plan.challengeFraction ?? 0.25),
+      String(l.plan.challengeFraction ?? DEFAULT_CHALLENGE_FRACTION),
       '--spot-steps',
       String(l.plan.spotSteps ?? DEFAULT_SPOT_STEPS),
       '--admin-token-file',

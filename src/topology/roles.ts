@@ -73,6 +73,9 @@ export type Misbehaviour = (typeof MISBEHAVIOURS)[number]
  */
 export const DEFAULT_SPOT_STEPS = 2
 
+/** Share of other miners' submissions a challenger checks (aggregates and L1-flagged ones always). */
+export const DEFAULT_CHALLENGE_FRACTION = 0.25
+
 export function parseMisbehaviour(name: string): Misbehaviour {
   if (!(MISBEHAVIOURS as readonly string[]).includes(name))
     throw new InvalidArgumentError(`unknown misbehaviour '${name}'; expected one of ${MISBEHAVIOURS.join(', ')}`)

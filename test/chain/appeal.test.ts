@@ -145,6 +145,47 @@ describe("chain/appeal: the challenger appeals a verifier's 'owner' to an L3 pan
     assert.equal(h.stake(verifier.address), vstake0)
   })
 
+  it("no appeal: the claim's challenge period gets back the blocks the challenge held it, and another challenger convicts it", () => {
+    // A friendly challenge of a wrong claim, a verifier answering 'owner', no appeal by its challenger.
+    const { h, target } = ownerAnswered()
+    const until0 = claim(h, target).challengeUntil
+    const opened = chal(h).openedHeight
+    h.runTo(chal(h).deadline)
+    assert.equal(chal(h).outcome, 'owner')
+    const reopened = claim(h, target)
+    assert.equal(reopened.status, 'accepted')
+    assert.equal(reopened.challengeUntil, until0 + (h.height - opened))
+    // Past the first period, inside the blocks given back.
+    h.runTo(until0 + 1)
+    assert.ok(h.height <= reopened.challengeUntil)
+    assert.equal(claim(h, target).status, 'accepted')
+    // Another node that re-executed it challenges it in the blocks given back, and its verifier convicts.
+    const again = h.one(bystander, { type: 'challenge', claimId: target, bond: minBond(h) })
+    assert.equal(again.code, 'OK', again.log)
+    const answer = cast.answer(h, 'ch-1', 'challenger')
+    assert.equal(answer.code, 'OK')
+    const c1 = h.app.state.challenges.get('ch-1') as Challenge
+    assert.equal(c1.stage, 'l3')
+    for (const [i, a] of c1.panel.entries())
+      if (i < 2)
+        h.ok(key(a), {
+          type: 'arbiterVote',
+          challengeId: 'ch-1',
+          verdict: 'fault',
+          proof: arbiterProof(key(a).secretKey, 'ch-1', 0),
+        })
+    assert.equal(claim(h, target).status, 'slashed')
+  })
+
+  it("a panel's 'owner' is final: the period is not given back", () => {
+    const { h, target } = ownerAnswered(cid('grad-A'))
+    const until0 = claim(h, target).challengeUntil
+    assert.equal(appeal(h, challenger).code, 'OK')
+    panelVotes(h, ['no_fault', 'no_fault'])
+    assert.equal(chal(h).outcome, 'owner')
+    assert.equal(claim(h, target).challengeUntil, until0)
+  })
+
   it('the panel convicts: owner slashed, the overturned verifier slashed, the challenger gets both bonds and the bounty', () => {
     const { h, target, verifier, balance0 } = ownerAnswered()
     const stake0 = h.stake(m0b.address)
@@ -196,11 +237,17 @@ describe("chain/appeal: the challenger appeals a verifier's 'owner' to an L3 pan
 
   it('a panel that cannot decide lapses and returns both bonds', () => {
     const { h, target, verifier, balance0 } = ownerAnswered()
+    const until0 = claim(h, target).challengeUntil
     const vstake0 = h.stake(verifier.address)
     assert.equal(appeal(h, challenger).code, 'OK')
     panelVotes(h, ['fault', 'no_fault', 'unavailable'])
     assert.equal(chal(h).outcome, 'lapsed')
     assert.equal(claim(h, target).status, 'flagged', 'back to what it was (L1 mismatch)')
+    assert.equal(
+      claim(h, target).challengeUntil - until0,
+      h.height - chal(h).openedHeight,
+      'and its period given the blocks the challenge held it',
+    )
     assert.equal(h.balance(challenger.address), balance0 - 2n * h.params.minFee, 'both bonds back')
     assert.equal(h.stake(verifier.address), vstake0)
   })

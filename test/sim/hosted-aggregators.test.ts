@@ -23,6 +23,7 @@ import { SimContent } from '../../src/sim/content.ts'
 import { aggregationMs } from '../../src/sim/cost-model.ts'
 import type { FaultFile } from '../../src/sim/faults.ts'
 import { HostedAggregators } from '../../src/sim/hosted-aggregators.ts'
+import { SimChainView } from '../../src/sim/hosted-roles.ts'
 import { adapterCidOf, wrongAdapterBytesOf } from '../../src/sim/misbehaviours.ts'
 import { runSimulation } from '../../src/sim/simulation.ts'
 import { Turns } from '../../src/sim/turns.ts'
@@ -98,6 +99,7 @@ describe('sim: the hosted aggregator machines', () => {
     const aggregators = new HostedAggregators(
       { validators: [honest, wrong, idle], wrongAggregators: new Set([wrong.address]), costModel: COST },
       {
+        chain: new SimChainView(),
         turns,
         content,
         send: (from: string, msg: Msg, settled: (r: TxResultInfo) => void) => {

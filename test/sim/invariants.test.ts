@@ -88,6 +88,7 @@ const none: MisbehaviourWatch = {
   copies: new Set(),
   withheld: new Set(),
   griefers: new Set(),
+  cheats: new Map(),
   equivocatedAt: new Map(),
 }
 const honest = new Set([validator.address, miner.address, verifier.address])
@@ -153,6 +154,10 @@ describe('sim: the misbehaviour invariants', () => {
     assert.deepEqual(kinds(inv), [])
     state.challenges.set('ch-1', challenge('ch-1', 'h2', { outcome: 'challenger' }))
     inv.afterBlockMisbehaviours(state, 4, 0, watch)
+    assert.deepEqual(kinds(inv), ['griefing-upheld'])
+    // A griefer challenges what it checks, wrong claims too: winning on a cheat is the game working.
+    state.challenges.set('ch-2', challenge('ch-2', 'cheat', { outcome: 'challenger' }))
+    inv.afterBlockMisbehaviours(state, 5, 0, { ...watch, cheats: new Map([['cheat', {}]]) })
     assert.deepEqual(kinds(inv), ['griefing-upheld'])
   })
 

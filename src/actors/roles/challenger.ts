@@ -20,7 +20,11 @@
  * challenger or an accomplice never appeals: it has no re-execution that says fault.
  *
  * On each block the role collects the claims now due and queues them: aggregates and L1
- * disagreements first, then the claims whose challenge period ends soonest. Two checks run
+ * disagreements first, then the claims whose challenge period ends soonest, and claims alike in
+ * both in an order of the node's own (a hash of its address and the claim). Every challenger
+ * checks every L1 disagreement, so in one shared order they would all re-execute the same claim
+ * at once; in orders of their own, the first to find a fault challenges it, and the others,
+ * reading the chain again before each check starts, skip a claim already challenged. Two checks run
  * at a time: re-execution is mostly compute, and challenging each mismatch as soon as it is
  * found beats finding them all together, late. An aggregate may start in one more, reserved
  * slot: its challenge period is short, and it must not wait it out behind submissions. A check that throws (a fetch timed out, say) is
@@ -33,6 +37,7 @@
  */
 
 import { assign, enqueueActions, fromPromise, setup } from 'xstate'
+import { TxCode } from '../../chain/errors.ts'
 import { leastBond } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader } from '../../chain/reader.ts'
@@ -103,8 +108,7 @@ export function claimsDue(
   const seen: string[] = []
   const consider = (claim: Claim): void => {
     if (claim.owner === key.address || collected.has(claim.id)) return
-    const challengeable = claim.status === 'accepted' || (claim.status === 'flagged' && claim.flag === 'mismatch')
-    if (!challengeable || height > claim.challengeUntil) return
+    if (!challengeable(claim) || height > claim.challengeUntil) return
     seen.push(claim.id)
     // Aggregates and flagged claims are always worth a look; the rest by the per-node draw.
     // An accomplice looks at every submission, for its partners'.
@@ -127,11 +131,29 @@ export function claimsDue(
   return { due, seen }
 }
 
+/** Whether a challenge of `claim` may be opened: accepted, or flagged by an L1 disagreement (not as a copy). */
+const challengeable = (claim: Claim): boolean =>
+  claim.status === 'accepted' || (claim.status === 'flagged' && claim.flag === 'mismatch')
+
 /** Aggregates (they move the model) and L1 disagreements (most likely a fault): always checked, first. */
 const firstChecked = (claim: Claim): boolean => claim.kind === 'aggregate' || claim.status === 'flagged'
 
 const checkOrder = (a: Claim, b: Claim): number =>
   Number(firstChecked(b)) - Number(firstChecked(a)) || a.challengeUntil - b.challengeUntil
+
+/** `address`'s own rank for `claimId` among claims alike in `checkOrder`. */
+function ownRank(address: string, claimId: string): number {
+  const h = sha256(`r3mes/check-order/1\0${address}\0${claimId}`)
+  return new DataView(h.buffer, h.byteOffset, 4).getUint32(0)
+}
+
+/** `claims` in the order `address` checks them: `checkOrder`, then the node's own rank. */
+export function inCheckOrder(claims: readonly Claim[], address: string): Claim[] {
+  return claims
+    .map((claim) => ({ claim, rank: ownRank(address, claim.id) }))
+    .sort((a, b) => checkOrder(a.claim, b.claim) || a.rank - b.rank)
+    .map((r) => r.claim)
+}
 
 // ---- one claim's check ----------------------------------------------------------------------
 
@@ -244,16 +266,26 @@ export const claimCheckMachine = setup({
       invoke: {
         src: 'challenge',
         input: ({ context }) => context,
-        onDone: {
-          target: 'challenged',
-          actions: ({ context, event }) => {
-            context.components.metrics.challengesMade++
-            context.components.logger.info(
-              { claim: context.claim.id, reason: context.reason, code: event.output.code },
-              'challenged',
-            )
+        onDone: [
+          {
+            guard: ({ event }) => event.output.code === TxCode.ok,
+            target: 'challenged',
+            actions: ({ context }) => {
+              context.components.metrics.challengesMade++
+              context.components.logger.info({ claim: context.claim.id, reason: context.reason }, 'challenged')
+            },
           },
-        },
+          {
+            // Refused (another node's challenge got there first, say): collected again at a
+            // later block, and challenged then if it is open to challenges again.
+            target: 'failed',
+            actions: ({ context, event }) =>
+              context.components.logger.info(
+                { claim: context.claim.id, code: event.output.code, log: event.output.log },
+                'challenge refused',
+              ),
+          },
+        ],
         // The challenge did not go out: check the claim again later, while its period lasts.
         onError: { target: 'failed' },
       },
@@ -352,21 +384,32 @@ export const challengerMachine = setup({
     startChecks: enqueueActions(({ context, enqueue }) => {
       // Claims whose challenge period ended while they waited are dropped.
       const queue = context.queue.filter((c) => context.height <= c.challengeUntil)
+      const chain = context.components.chain
       const running = new Map(context.running)
       const aggregates = (): number => [...running.values()].filter((kind) => kind === 'aggregate').length
       // The queue holds aggregates first: they take free slots first, and one more beyond them.
       const mayStart = (claim: Claim): boolean =>
         running.size < PARALLEL_CHECKS || (claim.kind === 'aggregate' && aggregates() < RESERVED_AGGREGATE_CHECKS)
       const waiting: Claim[] = []
-      for (const claim of queue) {
-        if (!mayStart(claim)) {
-          waiting.push(claim)
+      let collected = context.collected
+      for (const queued of queue) {
+        if (!mayStart(queued)) {
+          waiting.push(queued)
+          continue
+        }
+        // Read again as it starts: another node may have challenged it (or a panel settled
+        // it) while it waited, and a check that can lead to no challenge is wasted. It is
+        // forgotten, not dropped for good: a challenge that ends undecided gives the claim
+        // back to every challenger, with the blocks it held it (chain/game.ts).
+        const claim = chain.claim(queued.id)
+        if (claim === null || !challengeable(claim)) {
+          collected = forgotten(collected, queued.id)
           continue
         }
         running.set(claim.id, claim.kind)
         enqueue.spawnChild('check', { id: checkActorId(claim.id), input: { components: context.components, claim } })
       }
-      enqueue.assign({ queue: waiting, running })
+      enqueue.assign({ queue: waiting, running, collected })
     }),
   },
 }).createMachine({
@@ -388,7 +431,7 @@ export const challengerMachine = setup({
           actions: [
             assign(({ context, event }) => {
               const { due, seen } = claimsDue(context.components, event.height, context.collected)
-              const queue = [...context.queue, ...due].sort(checkOrder)
+              const queue = inCheckOrder([...context.queue, ...due], context.components.key.address)
               // Past the bound, the claims due last wait outside and are collected at a later block.
               const waiting = queue.slice(MAX_QUEUED_REEXECUTIONS).map((c) => c.id)
               let collected = context.collected

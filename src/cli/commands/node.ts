@@ -28,6 +28,7 @@ import { SeededRandom } from '../../runtime/random.ts'
 import { SkewedClock } from '../../runtime/skewed-clock.ts'
 import { SystemClock } from '../../runtime/system-clock.ts'
 import {
+  DEFAULT_CHALLENGE_FRACTION,
   DEFAULT_SPOT_STEPS,
   MISBEHAVIOURS,
   type Misbehaviour,
@@ -169,7 +170,7 @@ export function readNodeOptions(home: string, v: ParsedCommandArgs['values']): N
     ...(apiSocket === undefined ? {} : { apiSocket }),
     bootstrap: multiaddrsOption(v, 'bootstrap', { peer: true }),
     backend: oneOf(stringOption(v, 'backend', 'auto'), BACKENDS, '--backend'),
-    challengeFraction: numberOption(v, 'challenge-fraction', 0.25, 0, 1),
+    challengeFraction: numberOption(v, 'challenge-fraction', DEFAULT_CHALLENGE_FRACTION, 0, 1),
     spotSteps: spotStepsOption(v),
     ...(modelDir === undefined ? {} : { modelDir }),
     heartbeatMs: intOption(v, 'heartbeat-ms', 700, 50, 10_000),
@@ -316,7 +317,7 @@ Options:
                           that carry the token in FILE (written mode 0600 by r3mes testnet)
   --model DIR             publish this backbone folder (it must be the genesis model)
   --backend NAME          kernels to train and re-execute with: \${BACKENDS.join(', ')} (default auto)
-  --challenge-fraction F  share of submissions a challenger re-executes (default 0.25)
+  --challenge-fraction F  share of submissions a challenger re-executes (default ${DEFAULT_CHALLENGE_FRACTION})
   --spot-steps N|all      inner steps of a task a challenger re-executes, drawn in secret, beside
                           the pseudo-gradient check; all or 0: the whole task (default ${DEFAULT_SPOT_STEPS})
   --misbehave NAME        for tests only: ${MISBEHAVIOURS.join(', ')}

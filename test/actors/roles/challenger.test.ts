@@ -12,6 +12,7 @@ import {
   checkActorId,
   claimCheckMachine,
   claimsDue,
+  inCheckOrder,
 } from '../../../src/actors/roles/challenger.ts'
 import type { ChallengerRecheck as Recheck } from '../../../src/actors/roles/spot-check.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
@@ -59,6 +60,11 @@ interface HarnessOptions {
   /** What `chain.appealable` answers: challenges whose verifier answered 'owner'. */
   readonly appealable?: readonly Pick<Challenge, 'id' | 'claimId' | 'challenger' | 'stage' | 'deadline'>[]
   readonly misbehaviours?: readonly string[]
+  /** The claim as the chain has it when a check starts (undefined: as collected). */
+  readonly current?: (id: string) => Claim | null | undefined
+  /** The chain's code for a challenge sent (undefined: OK). */
+  readonly refuse?: (msg: Msg) => string | undefined
+  readonly address?: string
 }
 
 function harness(verdicts: Record<string, () => Promise<Recheck>>, options: HarnessOptions = {}) {
@@ -73,6 +79,7 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
     chain: {
       currentWindow: () => ({ id: 1 }),
       claims: (window: number) => (window === 1 ? CLAIMS : []),
+      claim: (id: string) => options.current?.(id) ?? CLAIMS.find((c) => c.id === id) ?? null,
       openAggregations: () => [],
       params: { baseReward: 10n, bondMultiple: 10 },
       appealable: (address: string) => (options.appealable ?? []).filter((c) => c.challenger === address),
@@ -80,7 +87,7 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
     tx: {
       send: async (msg: Msg) => {
         sent.push(msg)
-        return { code: 'OK', log: '', height: 0 }
+        return { code: options.refuse?.(msg) ?? 'OK', log: '', height: 0 }
       },
     },
     content: {
@@ -95,7 +102,7 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
         announced.push({ subnet, cids })
       },
     },
-    key: { address: SELF },
+    key: { address: options.address ?? SELF },
     metrics,
     logger: silentLogger,
     misbehaviours: new Set(options.misbehaviours ?? []),
@@ -228,11 +235,13 @@ describe('actors: challenger role machine', () => {
       'agg/1/0': async () => ({ honest: false, reason: 'the aggregate differs from its recomputation' }),
     })
     await h.block(20)
-    assert.deepEqual(h.checks, ['wrong', 'right'], 'two submissions fill the usual slots')
+    // The node's own order of the three alike (inCheckOrder): the first two fill the usual slots.
+    const [first, second, third] = inCheckOrder(CLAIMS.slice(0, 3), SELF).map((c) => c.id)
+    assert.deepEqual(h.checks, [first, second], 'two submissions fill the usual slots')
     CLAIMS.push(aggregate)
     try {
       await h.block(21)
-      assert.deepEqual(h.checks, ['wrong', 'right', 'agg/1/0'], 'the aggregate does not wait behind them')
+      assert.deepEqual(h.checks, [first, second, 'agg/1/0'], 'the aggregate does not wait behind them')
       assert.deepEqual(
         h.sent.map((m) => (m as { claimId?: string }).claimId),
         ['agg/1/0'],
@@ -243,7 +252,7 @@ describe('actors: challenger role machine', () => {
       release()
     }
     await h.block(22)
-    assert.deepEqual(h.checks, ['wrong', 'right', 'agg/1/0', 'slow'], 'a freed slot goes to the submission waiting')
+    assert.deepEqual(h.checks, [first, second, 'agg/1/0', third], 'a freed slot goes to the submission waiting')
   })
 
   const OWNER_ANSWERED = [
@@ -337,7 +346,7 @@ describe('actors: challenger role machine', () => {
   })
 
   /** The order in which the role checks the usual claims and `extra`, all of which re-execute. */
-  async function checkOrderWith(extra: Claim): Promise<string[]> {
+  async function checkOrderWith(extra: Claim, options: HarnessOptions = {}): Promise<string[]> {
     CLAIMS.push(extra)
     try {
       const order: string[] = []
@@ -345,7 +354,10 @@ describe('actors: challenger role machine', () => {
         order.push(id)
         return { honest: true, reason: '' }
       }
-      const h = harness(Object.fromEntries(['wrong', 'right', 'slow', extra.id].map((id) => [id, verdict(id)])))
+      const h = harness(
+        Object.fromEntries(['wrong', 'right', 'slow', extra.id].map((id) => [id, verdict(id)])),
+        options,
+      )
       await h.block(20)
       return order
     } finally {
@@ -355,7 +367,61 @@ describe('actors: challenger role machine', () => {
 
   it('checks an aggregate first', async () => {
     const aggregate: Claim = { ...claim('agg/1/0', 'accepted', 'r3mes1aggregator'), kind: 'aggregate', taskId: null }
-    assert.deepEqual(await checkOrderWith(aggregate), ['agg/1/0', 'wrong', 'right', 'slow'])
+    const order = await checkOrderWith(aggregate)
+    assert.equal(order[0], 'agg/1/0')
+    assert.deepEqual([...order.slice(1)].sort(), ['right', 'slow', 'wrong'])
+  })
+
+  it('orders claims alike in its own way, so challengers start on different ones', async () => {
+    const flagged = ['f1', 'f2', 'f3', 'f4', 'f5', 'f6'].map((id) => claim(id, 'flagged'))
+    const orders = ['r3mes1one', 'r3mes1two', 'r3mes1three'].map((address) =>
+      inCheckOrder(flagged, address).map((c) => c.id),
+    )
+    assert.ok(new Set(orders.map((o) => o.join())).size > 1, orders.join(' | '))
+    // The rank only breaks ties: a flagged claim still goes before an accepted one, an earlier deadline before a later.
+    const early = { ...claim('early', 'accepted'), challengeUntil: 20 }
+    for (const address of ['r3mes1one', 'r3mes1two'])
+      assert.deepEqual(
+        inCheckOrder([claim('late', 'accepted'), early, claim('f', 'flagged')], address).map((c) => c.id),
+        ['f', 'early', 'late'],
+      )
+  })
+
+  it('collects again a claim whose challenge was refused, and one skipped while challenged once it is open again', async () => {
+    let refusals = 1
+    let status: Claim['status'] = 'challenged'
+    const h = harness(
+      {
+        wrong: async () => ({ honest: false, reason: 'the gradient differs' }),
+        right: async () => ({ honest: true, reason: '' }),
+        slow: async () => ({ honest: false, reason: 'the gradient differs' }),
+      },
+      {
+        // 'slow' is under another node's challenge at first; 'wrong''s first challenge is refused.
+        current: (id) => (id === 'slow' ? { ...claim('slow', 'accepted'), status } : undefined),
+        refuse: () => (refusals-- > 0 ? 'ERR_NOT_CHALLENGEABLE' : undefined),
+      },
+    )
+    await h.block(20)
+    assert.deepEqual([...h.checks].sort(), ['right', 'wrong'], "'slow' is skipped while challenged")
+    await h.block(21)
+    assert.equal(h.checks.filter((id) => id === 'wrong').length, 2, 'the refused one is checked again')
+    // The other node's challenge ended undecided: the claim is accepted again, with blocks given back.
+    status = 'accepted'
+    await h.block(22)
+    assert.ok(h.checks.includes('slow'))
+    assert.deepEqual(
+      h.sent.map((m) => (m as { claimId?: string }).claimId),
+      ['wrong', 'wrong', 'slow'],
+    )
+    assert.equal(h.metrics.challengesMade, 2, 'a refused challenge is not counted as made')
+  })
+
+  it('skips, as its check would start, a claim another node challenged while it waited', async () => {
+    const order = await checkOrderWith(claim('flagged', 'flagged'), {
+      current: (id) => (id === 'flagged' ? { ...claim('flagged', 'flagged'), status: 'challenged' } : undefined),
+    })
+    assert.deepEqual([...order].sort(), ['right', 'slow', 'wrong'])
   })
 
   it('checks flagged claims first', async () => {
