@@ -7,6 +7,7 @@
 import type { AnyActorLogic } from 'xstate'
 import { DEFAULT_CHALLENGE_FRACTION, DEFAULT_SPOT_STEPS, type Misbehaviour } from '../topology/roles.ts'
 import type { NodePieces } from './node-pieces.ts'
+import { kernelAggregation } from './roles/aggregate-work.ts'
 import { type AggregatorComponents, aggregatorMachine } from './roles/aggregator.ts'
 import { type ArbiterComponents, arbiterMachine } from './roles/arbiter.ts'
 import { type ChallengerComponents, challengerMachine } from './roles/challenger.ts'
@@ -117,7 +118,8 @@ function verificationComponents(p: NodePieces, role: string) {
 }
 
 export function aggregatorComponents(p: NodePieces): AggregatorComponents {
-  return verificationComponents(p, 'aggregator')
+  const base = verificationComponents(p, 'aggregator')
+  return { ...base, aggregation: kernelAggregation(base, p.training.kernels) }
 }
 
 export function verifierComponents(p: NodePieces): VerifierComponents {

@@ -7,8 +7,9 @@
  * judgement see what they would see for real. A cheat perturbs one byte, so its CID differs
  * from every honest replica's. Training time is `innerSteps × stepMs` of simulated time; so is
  * re-executing a submission's task (a verifier or an arbiter runs the whole task again), and
- * re-deriving an aggregate costs one step (its fetches and one optimizer step), and so does a
- * dispute the challenger's step trace bisects to one inner step.
+ * computing an aggregate, or re-deriving one, costs one step once its gradients are fetched
+ * (one optimizer step), and so does a dispute the challenger's step trace bisects to one inner
+ * step.
  */
 
 import type { ChainState, Claim, Task } from '../chain/state.ts'
@@ -70,6 +71,14 @@ export function trainingMs(model: CostModel): number {
  */
 export function reexecutionMs(model: CostModel, claim: Pick<Claim, 'kind'>, disputed: boolean): number {
   return claim.kind === 'aggregate' || disputed ? model.stepMs : trainingMs(model)
+}
+
+/**
+ * Simulated time an aggregator takes to compute an aggregate once its gradients are in: one
+ * outer optimizer step, as re-deriving it does (`reexecutionMs`).
+ */
+export function aggregationMs(model: CostModel): number {
+  return model.stepMs
 }
 
 /**

@@ -171,6 +171,11 @@ export class HostedRoles {
     }
   }
 
+  /** The chain view the machines read (shown each block; other hosted machines may read it too). */
+  get chain(): SimChainView {
+    return this.#chain
+  }
+
   /** Block `height` was executed and `state` is the chain after it: every machine gets the block. */
   onBlock(state: ChainState, height: number): void {
     this.#chain.show(state, height)
@@ -205,8 +210,9 @@ function checkOf(state: ChainState, claim: Claim, challenger: string): Challenge
  * block's open L2 attempts and L3 seats are listed once for all machines (the reader walks
  * every challenge for each call, and a hundred verifiers each asking for theirs would walk
  * them a hundred times a block); each machine gets the reader's own answer for its address.
+ * The hosted aggregators (hosted-aggregators.ts) read the same view.
  */
-class SimChainView
+export class SimChainView
   implements
     Pick<
       ChainReader,
@@ -218,6 +224,7 @@ class SimChainView
       | 'claims'
       | 'claim'
       | 'openAggregations'
+      | 'adapterPointer'
       | 'appealable'
     >
 {
@@ -291,6 +298,10 @@ class SimChainView
   openAggregations(): Aggregation[] {
     this.#aggregations ??= this.#chain.openAggregations()
     return this.#aggregations
+  }
+
+  adapterPointer(subnet: number): string | null {
+    return this.#chain.adapterPointer(subnet)
   }
 
   appealable(challenger: string): Challenge[] {

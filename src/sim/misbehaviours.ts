@@ -13,8 +13,9 @@
  * - griefingChallenger (extra challengers): challenges honest submissions it never checked
  *   (one in `GRIEF_ONE_IN`), losing its bond each time;
  * - lazyVerifier (a share of the verifiers): once seated, answers 'owner' without re-executing;
- * - wrongAggregate (a share of the validators): every aggregate it publishes names a wrong
- *   adapter CID (honest challengers re-derive it and dispute it);
+ * - wrongAggregate (a share of the validators): the aggregator machine with its `wrongAggregate`
+ *   misbehaviour (hosted-aggregators.ts), so every aggregate it publishes names a wrong adapter
+ *   CID (honest challengers re-derive it and dispute it);
  * - wrongGradient stays the `--cheaters` share (its rate here, when given, replaces it).
  * The validators' misbehaviours (equivocation, Byzantine messages, beacon grinding) are in
  * validator-misbehaviours.ts.
@@ -220,16 +221,9 @@ export class MisbehaviourModels {
     if (this.cast.copiers.has(miner)) this.copies.add(claimId)
   }
 
-  /** Which accepted submissions an aggregator could not fetch. */
+  /** Whether `claimId` is a withheld submission that reached the chain (nobody can fetch its content). */
   isWithheld(claimId: string): boolean {
     return this.withheld.has(claimId)
-  }
-
-  /** The adapter state `aggregator` publishes for an aggregate of `claims`. */
-  adapterBytes(aggregator: string, window: number, subnet: number, claims: readonly string[]): Uint8Array {
-    return this.cast.wrongAggregators.has(aggregator)
-      ? wrongAdapterBytesOf(aggregator, window, subnet)
-      : adapterBytesOf(window, subnet, claims)
   }
 
   /**

@@ -3,29 +3,27 @@
  * after each block, with the chain's own transactions, signatures and VRF proofs:
  * - miners train each task the window assigns them (the cost model, cost-model.ts), publish
  *   the gradient's bytes (content.ts), commit, then reveal in a later block; cheaters reveal a
- *   wrong gradient;
- * - the drawn validator aggregates each (window, subnet) when it falls due.
- * These are models of the miner and aggregator machines in src/actors/roles (which train
- * through the trainer and a content store): the decisions are the same, the training is the
- * cost model. Verifiers, arbiters and challengers are the real machines (hosted-roles.ts);
- * every account's transactions, theirs included, go out through its outbox, and the cheats
- * that reach the chain are recorded here for the invariants.
+ *   wrong gradient.
+ * This is a model of the miner machine in src/actors/roles (which trains through the trainer
+ * and a content store): the decisions are the same, the training is the cost model.
+ * Verifiers, arbiters and challengers (hosted-roles.ts) and aggregators (hosted-aggregators.ts)
+ * are the real machines; every account's transactions, theirs included, go out through its
+ * outbox, and the cheats that reach the chain (wrong gradients, withheld content, a planted
+ * wrong aggregator's aggregates) are recorded here for the invariants.
  */
 
 import { type TxResultInfo, URGENT_TX_TYPES } from '../actors/tx-sender.ts'
-import { claimListDigest } from '../chain/claim-list.ts'
 import { TxCode } from '../chain/errors.ts'
 import type { KeyPair } from '../chain/keys.ts'
 import type { ChainState, Task } from '../chain/state.ts'
 import { commitmentOf, type Msg } from '../chain/tx.ts'
-import { unavailableBitmap } from '../chain/unavailable-bitmap.ts'
-import { aggregationKey, submissionId, tasksOf, windowKey } from '../chain/windows.ts'
+import { submissionId, tasksOf, windowKey } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
 import { sha256 } from '../codec/hash.ts'
 import type { Clock } from '../runtime/clock.ts'
 import type { SimContent } from './content.ts'
 import { type CostModel, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
-import { adapterBytesOf, type MisbehaviourModels } from './misbehaviours.ts'
+import type { MisbehaviourModels } from './misbehaviours.ts'
 import { Outbox, type PreCheck, type Queued, type Settled } from './outbox.ts'
 
 export interface ParticipantsInit {
@@ -37,7 +35,7 @@ export interface ParticipantsInit {
   readonly verifiers: readonly KeyPair[]
   readonly arbiters: readonly KeyPair[]
   readonly challengers: readonly KeyPair[]
-  /** Validators' account keys (they aggregate). */
+  /** Validators' account keys (their aggregators send through their outboxes). */
   readonly validators: readonly KeyPair[]
   readonly costModel: CostModel
   /** Miners train windows 0 … trainWindows − 1 and then stop, so the run can settle. */
@@ -52,7 +50,7 @@ export interface ParticipantsComponents {
   readonly clock: Clock
   /** Hand encoded transactions to the network (every validator's mempool). */
   readonly submit: (txs: readonly Uint8Array[]) => void
-  /** Where miners and aggregators publish the bytes they name. */
+  /** Where miners publish the bytes they name. */
   readonly content: SimContent
 }
 
@@ -78,10 +76,7 @@ export class Participants {
   readonly #init: ParticipantsInit
   readonly #c: ParticipantsComponents
   readonly #outboxes = new Map<string, Outbox>()
-  readonly #keys = new Map<string, KeyPair>()
   readonly #minerSet: Set<string>
-  /** Work already started, so a block seen again (or a later one) starts it once: `kind/id`. */
-  readonly #started = new Set<string>()
   /** Aggregate claims seen on chain (each noted once). */
   readonly #aggregatesSeen = new Set<string>()
   readonly cheats = new Map<string, CheatRecord>()
@@ -97,7 +92,6 @@ export class Participants {
     this.#minerSet = new Set(init.miners.map((k) => k.address))
     const all = [...init.validators, ...init.miners, ...init.verifiers, ...init.arbiters, ...init.challengers]
     for (const k of all) {
-      this.#keys.set(k.address, k)
       if (!this.#outboxes.has(k.address))
         this.#outboxes.set(k.address, new Outbox(k, init.chainId, init.fee, init.txsInFlight))
     }
@@ -132,7 +126,6 @@ export class Participants {
     for (const copy of this.#init.misbehaviours?.copiesDue(state, height) ?? [])
       this.#commitAndReveal(copy.miner, copy.task, copy.cid, copy.lastHeight, false)
     this.#noteAggregates(state)
-    this.#aggregate(state)
     this.#stepAll(new Map())
   }
 
@@ -254,42 +247,6 @@ export class Participants {
           revealedHeight: this.#height,
           kind: 'wrongAggregate',
         })
-  }
-
-  /** The drawn validator aggregates a due (window, subnet): every accepted submission, in the chain's order. */
-  #aggregate(state: ChainState): void {
-    for (const [, a] of state.aggregations.entries()) {
-      if (a.stage !== 'due' || a.aggregator === null) continue
-      const tag = `aggregate/${aggregationKey(a.window, a.subnet)}/${a.attempt}`
-      if (!this.#keys.has(a.aggregator) || this.#started.has(tag)) continue
-      this.#started.add(tag)
-      const accepted: string[] = []
-      for (const task of tasksOf(state, a.window, a.subnet))
-        for (const miner of task.miners) {
-          const c = state.claims.get(submissionId(task.id, miner))
-          if (c?.status === 'accepted') accepted.push(c.id)
-        }
-      accepted.sort()
-      // Withheld content cannot be fetched: declared unavailable, the rest aggregated.
-      const unavailable = accepted.filter((id) => this.#init.misbehaviours?.isWithheld(id) === true)
-      const claims = accepted.filter((id) => this.#init.misbehaviours?.isWithheld(id) !== true)
-      const adapterCid = this.#c.content.publish(
-        this.#init.misbehaviours?.adapterBytes(a.aggregator, a.window, a.subnet, claims) ??
-          adapterBytesOf(a.window, a.subnet, claims),
-      )
-      this.#push(
-        a.aggregator,
-        {
-          type: 'aggregate',
-          window: a.window,
-          subnet: a.subnet,
-          claimsDigest: claimListDigest(claims),
-          unavailable: unavailableBitmap(accepted, unavailable),
-          adapterCid,
-        },
-        { lastHeight: a.deadline ?? undefined },
-      )
-    }
   }
 }
 

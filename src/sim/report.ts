@@ -42,7 +42,7 @@ export function formatReport(r: SimulationReport, wallMs?: number): string[] {
       `; ${c.duplicatesDropped} duplicate copies dropped undecoded`,
     `  block interval ${fixed(c.meanBlockIntervalMs / 1000, 2)} s; transaction finality mean ${fixed(t.finalityMeanMs / 1000, 2)} s, p99 ${fixed(t.finalityP99Ms / 1000, 2)} s; ${c.dropped} copies dropped`,
     `  cheats ${g.cheats}: ${g.caught} caught, ${g.missed} missed, ${g.open} still open; honest slashed ${g.honestSlashed} (${g.dutyPenalized} paid duty penalties)`,
-    `  game workload: ${g.challenges} challenges, ${g.verifierAnswers} verifier answers, ${g.appeals} appeals (${g.overturnedVerifiers} verifiers overturned), ${g.arbiterVotes} arbiter votes, ${g.aggregates} aggregates; ${g.reexecutions} re-executions by the verifier and arbiter machines`,
+    `  game workload: ${g.challenges} challenges, ${g.verifierAnswers} verifier answers, ${g.appeals} appeals (${g.overturnedVerifiers} verifiers overturned), ${g.arbiterVotes} arbiter votes, ${g.aggregates} aggregates (${g.declaredUnavailable} gradients declared unavailable); ${g.reexecutions} re-executions by the verifier and arbiter machines`,
     `  chain state ${fixed(r.chainStateBytes / 1024)} KiB; transactions applied ${sum(t.applied)}, refused ${sum(t.refused)}, pending ${t.pending}`,
   ]
   const m = r.misbehaviours

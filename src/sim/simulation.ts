@@ -2,11 +2,12 @@
  * A whole network in one process, replayable from a seed: N validators, each the real
  * consensus node (src/consensus: core, NodeIo, WAL, privval, mempool, evidence pool, in
  * memory) running the real chain application (src/chain through the same adapter the nodes
- * use), talking over the simulated network (network.ts) on one SimulatedClock; miners,
- * challengers, verifiers, arbiters and aggregators as modelled participants
- * (participants.ts) that send real signed transactions. One seed fixes keys, cheaters,
- * network schedule and faults, so a run is byte for byte the same each time; the digest of
- * every committed block (height, block hash, app hash after it) shows it.
+ * use), talking over the simulated network (network.ts) on one SimulatedClock; miners as
+ * modelled participants (participants.ts), verifiers, arbiters and challengers
+ * (hosted-roles.ts) and aggregators (hosted-aggregators.ts) as the nodes' role machines, all
+ * sending real signed transactions. One seed fixes keys, cheaters, network schedule and
+ * faults, so a run is byte for byte the same each time; the digest of every committed block
+ * (height, block hash, app hash after it) shows it.
  */
 
 import { ChainApplication } from '../actors/chain-application.ts'
@@ -39,6 +40,7 @@ import { DEFAULT_CHALLENGE_FRACTION, DEFAULT_SPOT_STEPS, type Misbehaviour } fro
 import { SimContent } from './content.ts'
 import type { CostModel } from './cost-model.ts'
 import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
+import { HostedAggregators } from './hosted-aggregators.ts'
 import { HostedRoles } from './hosted-roles.ts'
 import { Invariants, type Violation } from './invariants.ts'
 import { castMisbehaviours, GRIEF_ONE_IN, MisbehaviourModels, misbehavingAddresses } from './misbehaviours.ts'
@@ -166,6 +168,8 @@ export interface SimulationReport {
     /** Re-executions the verifier and arbiter machines ran (a lazy verifier's answers run none). */
     readonly reexecutions: number
     readonly aggregates: number
+    /** Accepted submissions the aggregator machines declared unavailable (their gradient not served in time). */
+    readonly declaredUnavailable: number
   }
   /** The fault file's misbehaviours and machine faults (absent when it names none). */
   readonly misbehaviours?: {
@@ -422,6 +426,16 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       logger: silent,
     },
   )
+  const aggregators = new HostedAggregators(
+    { validators: validatorKeys, wrongAggregators: cast?.wrongAggregators ?? new Set(), costModel },
+    {
+      chain: roles.chain,
+      turns,
+      content,
+      send: (address, msg, settled) => participants.send(address, msg, settled),
+      logger: silent,
+    },
+  )
   let lastHeight = 0
   let highestCommitted = 0
   let lastCommitMs = 0
@@ -492,6 +506,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               return r.ok ? { ok: true } : r
             })
             roles.onBlock(state, height)
+            aggregators.onBlock(state, height)
           }),
         )
         stopCheck(
@@ -681,6 +696,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     await turns.take()
   }
   roles.stop()
+  aggregators.stop()
   if (stoppedBy === '') {
     stoppedBy = 'time limit'
     invariants.report({
@@ -746,6 +762,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       arbiterVotes: applied.get('arbiterVote') ?? 0,
       reexecutions: roles.stats.reexecutions,
       aggregates: applied.get('aggregate') ?? 0,
+      declaredUnavailable: aggregators.stats.declaredUnavailable,
     },
     ...(cast === undefined && faults.clockSkews.length === 0 && faults.slowDisks.length === 0
       ? {}

@@ -12,6 +12,11 @@
  * availability dispute for it, and the rest are aggregated without it. One withholding miner
  * no longer stops its subnet's training.
  *
+ * The fetch and the computation are an `AggregateComputation`: on a node, `kernelAggregation`
+ * (the gradients' bytes, the kernels); in the simulator, its cost model (src/sim). The machine
+ * decides the rest (what to declare unavailable, store, submit), so it runs the same whatever
+ * computes.
+ *
  *   fetchingGradients → aggregating → storing → submitting → submitted | rejected
  *   (any step that throws → failed: no transaction goes out, the window's pointer stays)
  */
@@ -33,11 +38,79 @@ import { type AdapterState, decodeGradient, encodeAdapterState } from '../traini
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
 import { fetchAvailable } from './availability.ts'
 
+/** What an aggregation's fetch got: the claims it aggregates, those it declares unavailable, and the step to the new state. */
+export interface FetchedAggregate {
+  /** The claims aggregated, in the chain's order. */
+  readonly included: readonly Claim[]
+  /** The claims whose gradient nobody served in time, in the chain's order. */
+  readonly unavailable: readonly Claim[]
+  /**
+   * The new adapter state's bytes, computed from what was fetched (`wrong`: the planted
+   * `wrongAggregate` fault, a state off by a little). Called once; the fetched inputs go with it.
+   */
+  compute(options: { readonly wrong: boolean }): Promise<Uint8Array>
+}
+
+/** One aggregation's job: which (window, subnet), over which accepted claims, from which state. */
+export type AggregationJob = Pick<AggregationInput, 'window' | 'subnet' | 'claims' | 'pointer'>
+
+/**
+ * How an aggregator fetches a subnet's gradients and computes its new adapter state: on a
+ * node, the gradients' bytes and its kernels (`kernelAggregation`); in the simulator, its cost
+ * model (src/sim). The aggregation machine decides what to declare, store and submit.
+ */
+export interface AggregateComputation {
+  /** The inputs of `job`'s aggregate, each gradient within `deadlineMs` (those that do not come are unavailable). */
+  fetch(
+    job: AggregationJob,
+    options: { readonly deadlineMs: number; readonly signal?: AbortSignal },
+  ): Promise<FetchedAggregate>
+}
+
+/** What `kernelAggregation` reads: the gradients and base state, the window's outer rates. */
+export interface KernelAggregationComponents extends AggregateSources {
+  readonly training: Pick<TrainingSetup, 'protocolAt'>
+}
+
+/**
+ * Aggregation on this node: `fetchAvailableInputs`, then `aggregateState` with `kernels` and
+ * the window's outer rates, encoded as the adapter state the aggregate names.
+ */
+export function kernelAggregation(components: KernelAggregationComponents, kernels: Kernels): AggregateComputation {
+  return {
+    fetch: async (job, { deadlineMs, signal }) => {
+      const got = await fetchAvailableInputs(components, job.subnet, job.claims, job.pointer, {
+        deadlineMs,
+        ...(signal === undefined ? {} : { signal }),
+      })
+      let inputs: FetchedInputs | null = got.inputs
+      return {
+        included: got.included,
+        unavailable: got.unavailable,
+        compute: async ({ wrong }) => {
+          if (inputs === null) throw new Error('an aggregate is computed once')
+          const next = aggregateState(kernels, components.training.protocolAt(job.window).outer, inputs)
+          // The gradients are not needed past this point: let them go before encoding.
+          inputs = null
+          if (wrong) perturb(next)
+          return encodeAdapterState(next)
+        },
+      }
+    },
+  }
+}
+
+/** The planted `wrongAggregate` fault: one adapter value off by a little, as a bug or a shortcut would leave it. */
+function perturb(state: AdapterState): void {
+  const first = [...state.adapters.keys()].sort()[0] as string
+  const values = state.adapters.get(first) as Float32Array
+  values[0] = Math.fround((values[0] as number) + 0.01)
+}
+
 /** What one subnet's aggregation uses. */
 export interface AggregationComponents {
-  readonly content: Pick<ContentFetcher, 'fetch' | 'store'>
-  readonly model: Pick<ModelPieces, 'adapterState' | 'aggregatorOf'>
-  readonly training: Pick<TrainingSetup, 'kernels' | 'protocolAt'>
+  readonly aggregation: AggregateComputation
+  readonly content: Pick<ContentFetcher, 'store'>
   readonly tx: Pick<TxSender, 'send'>
   readonly logger: Logger
   readonly misbehaviours: ReadonlySet<Misbehaviour>
@@ -209,11 +282,12 @@ export function aggregateState(kernels: Kernels, outer: NesterovConfig, inputs: 
 }
 
 interface AggregationContext extends AggregationInput {
-  inputs: FetchedInputs | null
+  fetched: FetchedAggregate | null
   /** The claims aggregated and those declared unavailable, once the gradients are fetched. */
   included: readonly Claim[]
   unavailable: readonly Claim[]
-  next: AdapterState | null
+  /** The new adapter state's bytes, once computed. */
+  next: Uint8Array | null
   cid: string | null
   outcome: AggregationResult['outcome']
   reason: string
@@ -228,28 +302,14 @@ export const aggregationMachine = setup({
     output: {} as AggregationResult,
   },
   actors: {
-    fetchGradients: fromPromise<AvailableInputs, AggregationInput>(({ input, signal }) =>
-      fetchAvailableInputs(input.components, input.subnet, input.claims, input.pointer, {
-        deadlineMs: input.fetchDeadlineMs,
-        signal,
-      }),
+    fetchGradients: fromPromise<FetchedAggregate, AggregationInput>(({ input, signal }) =>
+      input.components.aggregation.fetch(input, { deadlineMs: input.fetchDeadlineMs, signal }),
     ),
-    aggregate: fromPromise<
-      AdapterState,
-      { training: AggregationComponents['training']; window: number; inputs: FetchedInputs; wrong: boolean }
-    >(async ({ input }) => {
-      const { kernels, protocolAt } = input.training
-      const next = aggregateState(kernels, protocolAt(input.window).outer, input.inputs)
-      if (input.wrong) {
-        // Planted fault: one adapter value off by a little, as a bug or a shortcut would leave it.
-        const first = [...next.adapters.keys()].sort()[0] as string
-        const values = next.adapters.get(first) as Float32Array
-        values[0] = Math.fround((values[0] as number) + 0.01)
-      }
-      return next
-    }),
-    store: fromPromise<string, { content: AggregationComponents['content']; state: AdapterState }>(({ input }) =>
-      input.content.store(encodeAdapterState(input.state)),
+    aggregate: fromPromise<Uint8Array, { fetched: FetchedAggregate; wrong: boolean }>(({ input }) =>
+      input.fetched.compute({ wrong: input.wrong }),
+    ),
+    store: fromPromise<string, { content: AggregationComponents['content']; state: Uint8Array }>(({ input }) =>
+      input.content.store(input.state),
     ),
     submit: fromPromise<
       TxResultInfo,
@@ -288,7 +348,7 @@ export const aggregationMachine = setup({
   id: 'aggregation',
   context: ({ input }) => ({
     ...input,
-    inputs: null,
+    fetched: null,
     included: [],
     unavailable: [],
     next: null,
@@ -311,7 +371,7 @@ export const aggregationMachine = setup({
           target: 'aggregating',
           actions: [
             assign({
-              inputs: ({ event }) => event.output.inputs,
+              fetched: ({ event }) => event.output,
               included: ({ event }) => event.output.included,
               unavailable: ({ event }) => event.output.unavailable,
             }),
@@ -335,20 +395,18 @@ export const aggregationMachine = setup({
       invoke: {
         src: 'aggregate',
         input: ({ context }) => ({
-          training: context.components.training,
-          window: context.window,
-          inputs: context.inputs as FetchedInputs,
+          fetched: context.fetched as FetchedAggregate,
           wrong: context.components.misbehaviours.has('wrongAggregate'),
         }),
         // The fetched gradients are not needed past this point: the context lets them go.
-        onDone: { target: 'storing', actions: assign({ next: ({ event }) => event.output, inputs: null }) },
+        onDone: { target: 'storing', actions: assign({ next: ({ event }) => event.output, fetched: null }) },
         onError: { target: 'failed', actions: assign({ reason: ({ event }) => failureOf(event.error) }) },
       },
     },
     storing: {
       invoke: {
         src: 'store',
-        input: ({ context }) => ({ content: context.components.content, state: context.next as AdapterState }),
+        input: ({ context }) => ({ content: context.components.content, state: context.next as Uint8Array }),
         onDone: { target: 'submitting', actions: assign({ cid: ({ event }) => event.output, next: null }) },
         onError: { target: 'failed', actions: assign({ reason: ({ event }) => failureOf(event.error) }) },
       },

@@ -9,8 +9,14 @@
  */
 import { strict as assert } from 'node:assert'
 import { createActor, fromPromise } from 'xstate'
-import { aggregationFetchDeadlineMs, aggregationMachine } from '../../../src/actors/roles/aggregate-work.ts'
+import {
+  aggregationFetchDeadlineMs,
+  aggregationMachine,
+  kernelAggregation,
+} from '../../../src/actors/roles/aggregate-work.ts'
 import { type AggregatorComponents, aggregatorMachine } from '../../../src/actors/roles/aggregator.ts'
+import type { ContentFetcher } from '../../../src/actors/services/content-fetcher.ts'
+import type { TrainingSetup } from '../../../src/actors/services/training-setup.ts'
 import {
   type AdapterState,
   decodeAdapterState,
@@ -86,6 +92,20 @@ function fakes(fetch: (cid: string) => Promise<Uint8Array>, aggregations: () => 
   const sent: Msg[] = []
   const stored: Uint8Array[] = []
   const fetched: string[] = []
+  const content: Pick<ContentFetcher, 'fetch' | 'store'> = {
+    fetch: (cid) => {
+      fetched.push(cid)
+      return fetch(cid)
+    },
+    store: async (bytes) => {
+      stored.push(bytes)
+      return `bafy-new-${stored.length}`
+    },
+  }
+  const model = {
+    adapterState: async () => newState(),
+    aggregatorOf: () => undefined,
+  }
   const components: AggregatorComponents = {
     chain: {
       openAggregations: aggregations,
@@ -93,21 +113,9 @@ function fakes(fetch: (cid: string) => Promise<Uint8Array>, aggregations: () => 
       claims: (window: number) => (window === 1 ? CLAIMS : []),
       adapterPointer: (subnet: number) => (subnet === 0 ? 'bafy-pointer-0' : null),
     },
-    content: {
-      fetch: (cid) => {
-        fetched.push(cid)
-        return fetch(cid)
-      },
-      store: async (bytes) => {
-        stored.push(bytes)
-        return `bafy-new-${stored.length}`
-      },
-    },
-    model: {
-      adapterState: async () => newState(),
-      aggregatorOf: () => undefined,
-    },
-    training: {} as AggregatorComponents['training'],
+    content,
+    // The real fetch step over the fake content; the compute is faked where a test says so.
+    aggregation: kernelAggregation({ content, model, training: {} as TrainingSetup }, getKernels('ts')),
     tx: {
       send: async (msg) => {
         sent.push(msg)
@@ -118,7 +126,7 @@ function fakes(fetch: (cid: string) => Promise<Uint8Array>, aggregations: () => 
     logger: silentLogger,
     misbehaviours: new Set(),
   }
-  return { components, sent, stored, fetched }
+  return { components, content, model, sent, stored, fetched }
 }
 
 const config = getModelConfig('micro')
@@ -130,7 +138,9 @@ const newState = (): AdapterState =>
 const gradient = (): Uint8Array => encodeGradient(new Map([['w', new Float32Array([1, 2])]]), { id: 't' } as Task, 4096)
 
 /** The aggregation's compute over the fetched inputs: the new state is an initial one. */
-const fakeCompute = aggregationMachine.provide({ actors: { aggregate: fromPromise(async () => newState()) } })
+const fakeCompute = aggregationMachine.provide({
+  actors: { aggregate: fromPromise(async () => encodeAdapterState(newState())) },
+})
 
 /** The role machine over `components`, with the fake compute, started and traced. */
 function startAggregator(components: ReturnType<typeof fakes>['components']) {
@@ -206,8 +216,8 @@ describe('actors: aggregator role machine', () => {
 
   it('asks every replica of a task for its gradient, within the deadline the chain parameters give', async () => {
     const asked: { cid: string; from: readonly string[]; deadlineMs: number | undefined }[] = []
-    const { components } = fakes(async () => gradient())
-    components.content.fetch = async (cid, options) => {
+    const { components, content } = fakes(async () => gradient())
+    content.fetch = async (cid, options) => {
       asked.push({ cid, from: options?.from ?? [], deadlineMs: options?.deadlineMs })
       return gradient()
     }
@@ -243,10 +253,9 @@ describe('actors: aggregator role machine', () => {
       )
     const rates = { ...localTestnetParams, outerLrPpm: 500_000, outerMomentumPpm: 0 }
     const run = async (wrong: boolean): Promise<AdapterState> => {
-      const { components, stored } = fakes(async () => delta())
+      const { components, content, model, stored } = fakes(async () => delta())
       const windows: number[] = []
-      const training: AggregatorComponents['training'] = {
-        kernels: getKernels('ts'),
+      const training: Pick<TrainingSetup, 'protocolAt'> = {
         protocolAt: (window: number) => {
           windows.push(window)
           return trainingProtocol(config, rates)
@@ -255,7 +264,11 @@ describe('actors: aggregator role machine', () => {
       const misbehaviours = new Set(wrong ? (['wrongAggregate'] as const) : [])
       const actor = createActor(aggregationMachine, {
         input: {
-          components: { ...components, training, misbehaviours },
+          components: {
+            ...components,
+            aggregation: kernelAggregation({ content, model, training }, getKernels('ts')),
+            misbehaviours,
+          },
           window: 1,
           subnet: 0,
           claims: CLAIMS.filter((c) => c.subnet === 0 && c.status === 'accepted'),
