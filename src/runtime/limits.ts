@@ -587,7 +587,15 @@ export const MAX_REMEMBERED_VERIFICATIONS = 256
 export const MAX_COLLECTED_CLAIMS = 32_768
 
 /**
- * Re-executions waiting their turn (a verifier's one-at-a-time queue, a challenger's checks).
+ * Claims a challenger's queue holds for a check, in check order (past it the last in order
+ * wait outside and are collected again at a later block). Every challenger queues every
+ * flagged claim, a large network's hundreds a window: fewer, and the overflow would be
+ * dropped and collected again at every block. Claims come from the chain's state.
+ */
+export const MAX_QUEUED_CHECKS = 4096
+
+/**
+ * Re-executions waiting their turn (a verifier's one-at-a-time queue).
  * Over it the one whose deadline is latest waits outside and is asked for again at a later block.
  */
 export const MAX_QUEUED_REEXECUTIONS = 64

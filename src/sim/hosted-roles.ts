@@ -223,6 +223,7 @@ export class SimChainView
       | 'currentWindow'
       | 'claims'
       | 'claim'
+      | 'task'
       | 'openAggregations'
       | 'adapterPointer'
       | 'appealable'
@@ -293,6 +294,10 @@ export class SimChainView
 
   claim(id: string): Claim | null {
     return this.#chain.claim(id)
+  }
+
+  task(id: string): Task | null {
+    return this.#chain.task(id)
   }
 
   openAggregations(): Aggregation[] {

@@ -65,9 +65,11 @@ export interface SimulationOptions {
   readonly verifiers?: number
   readonly arbiters?: number
   /**
-   * Honest challengers: one per 100 miners, at least 2. Wrong submissions arrive in proportion
-   * to the miners, and each challenge is a transaction of its own.
-   * @default max(2, ⌈miners / 100⌉)
+   * Honest challengers: one per 10 miners, at least 2. Each checks every flagged claim and a
+   * quarter of the rest, a check takes the cost model's time, and flagged claims arrive in
+   * proportion to the miners: one per 100 left a window's wrong claims unchallenged at 400
+   * miners (docs/ARCHITECTURE.md §14).
+   * @default max(2, ⌈miners / 10⌉)
    */
   readonly challengers?: number
   /** Transactions each account keeps in flight (1: one a block, as senders did once). @default TX_MAX_IN_FLIGHT */

@@ -42,8 +42,9 @@ import { leastBond } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
+import { submissionId } from '../../chain/windows.ts'
 import { sha256 } from '../../codec/hash.ts'
-import { MAX_COLLECTED_CLAIMS, MAX_QUEUED_REEXECUTIONS } from '../../runtime/limits.ts'
+import { MAX_COLLECTED_CLAIMS, MAX_QUEUED_CHECKS } from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
 import type { ContentFetcher } from '../services/content-fetcher.ts'
@@ -69,7 +70,7 @@ export interface ChallengerComponents extends AvailabilityComponents {
   /** Fetches what an accomplice probes; stores the step trace a challenge names. */
   readonly content: AvailabilityComponents['content'] & Pick<ContentFetcher, 'store'>
   readonly chain: AvailabilityComponents['chain'] &
-    Pick<ChainReader, 'currentWindow' | 'claims' | 'claim' | 'openAggregations' | 'params' | 'appealable'>
+    Pick<ChainReader, 'currentWindow' | 'claims' | 'claim' | 'task' | 'openAggregations' | 'params' | 'appealable'>
   /**
    * The node's check of a claim (spot-check.ts): a submission's pseudo-gradient and some inner
    * steps drawn from the node's secret re-executed, an aggregate recomputed whole.
@@ -108,21 +109,12 @@ export function claimsDue(
   const due: Claim[] = []
   const seen: string[] = []
   const unconfirmed: string[] = []
-  let replicas: Map<string, Claim[]> | undefined
-  const consider = (claim: Claim, window: readonly Claim[]): void => {
-    if (claim.owner === key.address) return
+  const consider = (claim: Claim): void => {
+    if (claim.owner === key.address || collected.has(claim.id)) return
     if (!challengeable(claim) || height > claim.challengeUntil) return
-    // An accepted submission no replica agrees with was never compared (a lone reveal, its
-    // replicas copies or silent; or a disagreement a challenge gave back, perhaps while it
-    // waited in this node's queue): as suspect as one L1 flagged, and checked the same way.
-    let lone = false
-    if (claim.kind === 'submission' && claim.status === 'accepted' && claim.taskId !== null) {
-      replicas ??= byTask(window)
-      lone = !confirmedByReplica(claim, replicas.get(claim.taskId) ?? [])
-      if (lone && !suspects.has(claim.id)) unconfirmed.push(claim.id)
-    }
-    if (collected.has(claim.id)) return
     seen.push(claim.id)
+    const lone = unconfirmedClaim(chain, claim)
+    if (lone) unconfirmed.push(claim.id)
     // Aggregates, flagged, unconfirmed and suspect claims are always worth a look; the rest by
     // the per-node draw. An accomplice looks at every submission, for its partners'.
     if (
@@ -135,17 +127,13 @@ export function claimsDue(
       due.push(claim)
   }
   const oldest = Math.max(0, current.id - 2)
-  for (let id = oldest; id <= current.id; id++) {
-    const window = chain.claims(id)
-    replicas = undefined
-    for (const claim of window) consider(claim, window)
-  }
+  for (let id = oldest; id <= current.id; id++) for (const claim of chain.claims(id)) consider(claim)
   // An aggregate lands windows after its own (it waits for settled work and a final pointer):
   // every one still in its challenge period is checked, whatever its window.
   for (const a of chain.openAggregations()) {
     if (a.stage !== 'submitted' || a.window >= oldest || a.claimId === null) continue
     const claim = chain.claim(a.claimId)
-    if (claim !== null) consider(claim, [])
+    if (claim !== null) consider(claim)
   }
   return { due, seen, unconfirmed }
 }
@@ -163,28 +151,21 @@ function asNow(chain: Pick<ChainReader, 'claim'>, queue: readonly Claim[]): Clai
   return out
 }
 
-/** A window's submissions by task. */
-function byTask(claims: readonly Claim[]): Map<string, Claim[]> {
-  const out = new Map<string, Claim[]>()
-  for (const c of claims) {
-    if (c.taskId === null) continue
-    const list = out.get(c.taskId)
-    if (list === undefined) out.set(c.taskId, [c])
-    else list.push(c)
-  }
-  return out
-}
-
-/** Whether another replica of `claim`'s task, not a copy, revealed the same CID and was not slashed for it. */
-function confirmedByReplica(claim: Claim, replicas: readonly Claim[]): boolean {
-  return replicas.some(
-    (r) =>
-      r.id !== claim.id &&
-      r.cid === claim.cid &&
-      r.flag !== 'copied' &&
-      r.status !== 'slashed' &&
-      r.status !== 'revealed',
-  )
+/**
+ * Whether `claim` is an accepted submission no replica confirmed: no other replica of its
+ * task, not a copy, revealed the same CID and stands. Such a claim was never compared (a lone
+ * reveal, its replicas copies or silent; or a disagreement a challenge gave back), and is as
+ * suspect as one L1 flagged. Read claim by claim (a task's few replicas), not window by window.
+ */
+function unconfirmedClaim(chain: Pick<ChainReader, 'task' | 'claim'>, claim: Claim): boolean {
+  if (claim.kind !== 'submission' || claim.status !== 'accepted' || claim.taskId === null) return false
+  const task = chain.task(claim.taskId)
+  if (task === null) return false
+  return !task.miners.some((miner) => {
+    if (miner === claim.owner) return false
+    const r = chain.claim(submissionId(claim.taskId as string, miner))
+    return r !== null && r.cid === claim.cid && r.flag !== 'copied' && r.status !== 'slashed' && r.status !== 'revealed'
+  })
 }
 
 /** Whether a challenge of `claim` may be opened: accepted, or flagged by an L1 disagreement (not as a copy). */
@@ -194,10 +175,15 @@ const challengeable = (claim: Claim): boolean =>
 /** Aggregates (they move the model) and L1 disagreements (most likely a fault): always checked, first. */
 const firstChecked = (claim: Claim): boolean => claim.kind === 'aggregate' || claim.status === 'flagged'
 
-/** `address`'s own rank for `claimId` among claims alike in `checkOrder`. */
+/**
+ * `address`'s own rank for `claimId` among claims alike (FNV-1a over both): an order, not a
+ * secret, and computed for every queued claim at every block, so cheaper than SHA-256.
+ */
 function ownRank(address: string, claimId: string): number {
-  const h = sha256(`r3mes/check-order/1\0${address}\0${claimId}`)
-  return new DataView(h.buffer, h.byteOffset, 4).getUint32(0)
+  let h = 0x811c9dc5
+  for (const text of [address, '\0', claimId])
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  return h >>> 0
 }
 
 /**
@@ -514,20 +500,28 @@ export const challengerMachine = setup({
         block: {
           actions: [
             assign(({ context, event }) => {
+              const { chain } = context.components
               const found = claimsDue(context.components, event.height, context.collected, context.suspects)
               const { due, seen } = found
-              const suspects = rememberedAll(context.suspects, found.unconfirmed, true, MAX_COLLECTED_CLAIMS)
-              const queued = asNow(context.components.chain, context.queue)
+              const queued = asNow(chain, context.queue)
+              // A queued claim a challenge gave back with no replica agreeing is a suspect too.
+              const returned = queued.filter((c) => !context.suspects.has(c.id) && unconfirmedClaim(chain, c))
+              const suspects = rememberedAll(
+                context.suspects,
+                [...found.unconfirmed, ...returned.map((c) => c.id)],
+                true,
+                MAX_COLLECTED_CLAIMS,
+              )
               const queue = inCheckOrder([...queued, ...due], context.components.key.address, suspects)
               // Past the bound, the claims due last wait outside and are collected at a later block.
-              const waiting = queue.slice(MAX_QUEUED_REEXECUTIONS).map((c) => c.id)
+              const waiting = queue.slice(MAX_QUEUED_CHECKS).map((c) => c.id)
               const collected = forgottenAll(
                 rememberedAll(context.collected, seen, true, MAX_COLLECTED_CLAIMS),
                 waiting,
               )
               return {
                 height: event.height,
-                queue: queue.slice(0, MAX_QUEUED_REEXECUTIONS),
+                queue: queue.slice(0, MAX_QUEUED_CHECKS),
                 collected,
                 suspects,
               }

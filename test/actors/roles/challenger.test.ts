@@ -49,6 +49,22 @@ function claim(id: string, status: Claim['status'], owner = 'r3mes1miner'): Clai
   }
 }
 
+/**
+ * The chain's lookups of a window's `claims` by id and by task, as `ChainReader` answers them
+ * (a submission's id is `task/miner`; these test claims' own ids stand for their owner's).
+ */
+function lookups(claims: () => readonly Claim[]) {
+  return {
+    claim: (id: string) => claims().find((c) => c.id === id || `${c.taskId}/${c.owner}` === id) ?? null,
+    task: (id: string) => {
+      const miners = claims()
+        .filter((c) => c.taskId === id)
+        .map((c) => c.owner)
+      return miners.length === 0 ? null : { id, miners }
+    },
+  }
+}
+
 /** Another miner's replica of `c`'s task, with the same CID (what L1 confirms). */
 const replicaOf = (c: Claim): Claim => ({ ...c, id: `${c.id}/replica`, owner: 'r3mes1replica' })
 
@@ -87,6 +103,8 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
       currentWindow: () => ({ id: 1 }),
       claims: (window: number) => (window === 1 ? (options.claims?.() ?? CLAIMS) : []),
       claim: (id: string) => options.current?.(id) ?? (options.claims?.() ?? CLAIMS).find((c) => c.id === id) ?? null,
+      // Tasks unknown: no claim is taken for unconfirmed (tests of that give their own).
+      task: () => null,
       openAggregations: () => [],
       params: { baseReward: 10n, bondMultiple: 10 },
       appealable: (address: string) => (options.appealable ?? []).filter((c) => c.challenger === address),
@@ -309,6 +327,7 @@ describe('actors: challenger role machine', () => {
       chain: {
         currentWindow: () => ({ id: 1 }),
         claims: (w: number) => (w === 1 ? [...CLAIMS, ...CLAIMS.map(replicaOf), aggregate, own] : []),
+        ...lookups(() => [...CLAIMS, ...CLAIMS.map(replicaOf)]),
         openAggregations: () => [],
       },
       key: { address: SELF },
@@ -339,6 +358,7 @@ describe('actors: challenger role machine', () => {
       chain: {
         currentWindow: () => ({ id: 1 }),
         claims: (w: number) => (w === 1 ? window : []),
+        ...lookups(() => window),
         openAggregations: () => [],
       },
       key: { address: SELF },
@@ -366,6 +386,7 @@ describe('actors: challenger role machine', () => {
         currentWindow: () => ({ id: 5 }),
         claims: () => [],
         claim: (id: string) => (id === late.id ? late : null),
+        task: () => null,
         openAggregations: () => [
           { ...record, stage: 'submitted' },
           { ...record, subnet: 1, stage: 'due', claimId: null },
@@ -524,6 +545,7 @@ describe('actors: challenger role machine', () => {
       chain: {
         currentWindow: () => ({ id: 1 }),
         claims: (w: number) => (w === 1 ? CLAIMS : []),
+        task: () => null,
         openAggregations: () => [],
         tasks: () => [],
         params: { blockTimeMs: 1000, baseReward: 1n, bondMultiple: 1 },
