@@ -65,11 +65,12 @@ export interface SimulationOptions {
   readonly verifiers?: number
   readonly arbiters?: number
   /**
-   * Honest challengers: one per 10 miners, at least 2. Each checks every flagged claim and a
+   * Honest challengers: one per 5 miners, at least 2. Each checks every flagged claim and a
    * quarter of the rest, a check takes the cost model's time, and flagged claims arrive in
    * proportion to the miners: one per 100 left a window's wrong claims unchallenged at 400
-   * miners (docs/ARCHITECTURE.md §14).
-   * @default max(2, ⌈miners / 10⌉)
+   * miners, and one per 10 some of the claims a griefer's unappealed challenge gave back,
+   * behind the next window's flagged claims (docs/ARCHITECTURE.md §14).
+   * @default max(2, ⌈miners / 5⌉)
    */
   readonly challengers?: number
   /** Transactions each account keeps in flight (1: one a block, as senders did once). @default TX_MAX_IN_FLIGHT */
@@ -219,7 +220,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
   const verifierKeys = Array.from({ length: nVerifiers }, (_, i) => label('verifier', i))
   const arbiterKeys = Array.from({ length: nArbiters }, (_, i) => label('arbiter', i))
   const honestChallengers = Array.from(
-    { length: opts.challengers ?? Math.max(2, Math.ceil(opts.miners / 10)) },
+    { length: opts.challengers ?? Math.max(2, Math.ceil(opts.miners / 5)) },
     (_, i) => label('challenger', i),
   )
   const rates = opts.faults?.misbehaviours
