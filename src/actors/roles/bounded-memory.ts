@@ -1,20 +1,14 @@
 /**
  * The bounded memories of the verification roles, as values an `assign` can return: each
  * update returns a new collection and leaves the old one as it was (a machine's context is
- * never changed in place), and past `MAX_REMEMBERED_VERIFICATIONS` the oldest entry goes.
+ * never changed in place), and past its bound (`MAX_REMEMBERED_VERIFICATIONS` unless told) the
+ * oldest entries go.
  */
 import { MAX_REMEMBERED_VERIFICATIONS } from '../../runtime/limits.ts'
 
 /** `map` with `key` set to `value` (newest last), less its oldest entries past the bound. */
 export function remembered<K, V>(map: ReadonlyMap<K, V>, key: K, value: V): ReadonlyMap<K, V> {
-  const next = new Map(map)
-  next.delete(key)
-  next.set(key, value)
-  for (const oldest of next.keys()) {
-    if (next.size <= MAX_REMEMBERED_VERIFICATIONS) break
-    next.delete(oldest)
-  }
-  return next
+  return rememberedAll(map, [key], value)
 }
 
 /**

@@ -464,15 +464,14 @@ export const challengerMachine = setup({
           waiting.push(queued)
           continue
         }
-        // Read again as it starts: another node may have challenged it (or a panel settled
-        // it) while it waited, and a check that can lead to no challenge is wasted. It is
-        // forgotten, not dropped for good: a challenge that ends undecided gives the claim
+        // As the chain has it now (`asNow`): another node may have challenged it (or a panel
+        // settled it) while it waited, and a check that can lead to no challenge is wasted. It
+        // is forgotten, not dropped for good: a challenge that ends undecided gives the claim
         // back to every challenger, with the blocks it held it (chain/game.ts).
-        const claim = chain.claim(queued.id)
-        if (claim === null || !challengeable(claim)) {
-          collected = forgotten(collected, queued.id)
-          if (claim?.status === 'challenged')
-            suspects = rememberedAll(suspects, [queued.id], true, MAX_COLLECTED_CLAIMS)
+        const claim = queued
+        if (!challengeable(claim)) {
+          collected = forgotten(collected, claim.id)
+          if (claim.status === 'challenged') suspects = rememberedAll(suspects, [claim.id], true, MAX_COLLECTED_CLAIMS)
           continue
         }
         running.set(claim.id, claim.kind)
