@@ -33,7 +33,7 @@ import type { Logger } from '../runtime/logger.ts'
 import type { Misbehaviour } from '../topology/roles.ts'
 import type { SimContent } from './content.ts'
 import { aggregationMs, type CostModel } from './cost-model.ts'
-import type { SimChainView } from './hosted-roles.ts'
+import { outboxSender, type SimChainView } from './hosted-roles.ts'
 import { adapterBytesOf, wrongAdapterBytesOf } from './misbehaviours.ts'
 import type { Turns } from './turns.ts'
 
@@ -70,24 +70,13 @@ export class HostedAggregators {
     this.#chain = c.chain
     const chain = c.chain
     const stats = this.stats
-    const content = {
-      store: async (bytes: Uint8Array): Promise<string> => c.content.publish(bytes),
-    }
     for (const key of init.validators) {
       const wrong = init.wrongAggregators.has(key.address)
       const components: AggregatorComponents = {
         chain,
         aggregation: simAggregation(key.address, { chain, content: c.content, turns: c.turns, init, stats }),
-        content,
-        tx: {
-          send: (msg: Msg): Promise<TxResultInfo> =>
-            new Promise<TxResultInfo>((resolve) => {
-              c.send(key.address, msg, (result) => {
-                c.turns.settled()
-                resolve(result)
-              })
-            }),
-        },
+        content: c.content,
+        tx: outboxSender(c, key.address),
         key,
         logger: c.logger,
         misbehaviours: new Set<Misbehaviour>(wrong ? ['wrongAggregate'] : []),

@@ -108,16 +108,10 @@ export class HostedRoles {
         return c.turns.after(ms, () => recheckOf(chain.state, claim), signal)
       },
     }
-    const tx = (key: KeyPair, lazy: boolean) => ({
-      send: (msg: Msg): Promise<TxResultInfo> =>
-        new Promise<TxResultInfo>((resolve) => {
-          if (lazy && msg.type === 'verifierResponse') stats.lazyAnswers++
-          c.send(key.address, msg, (result) => {
-            c.turns.settled()
-            resolve(result)
-          })
-        }),
-    })
+    const tx = (key: KeyPair, lazy: boolean) =>
+      outboxSender(c, key.address, (msg) => {
+        if (lazy && msg.type === 'verifierResponse') stats.lazyAnswers++
+      })
     for (const key of init.verifiers) {
       const lazy = init.lazyVerifiers.has(key.address)
       const components: VerifierComponents = {
@@ -184,6 +178,27 @@ export class HostedRoles {
 
   stop(): void {
     for (const actor of this.#actors) actor.stop()
+  }
+}
+
+/**
+ * A hosted machine's `TxSender.send` for `address`: through the account's outbox, resolving
+ * with the chain's answer on a turn the simulation takes (`onSend` sees each message first).
+ */
+export function outboxSender(
+  c: Pick<HostedRolesComponents, 'send' | 'turns'>,
+  address: string,
+  onSend?: (msg: Msg) => void,
+): { send(msg: Msg): Promise<TxResultInfo> } {
+  return {
+    send: (msg) =>
+      new Promise<TxResultInfo>((resolve) => {
+        onSend?.(msg)
+        c.send(address, msg, (result) => {
+          c.turns.settled()
+          resolve(result)
+        })
+      }),
   }
 }
 
