@@ -158,6 +158,7 @@ export class HostedRoles {
         key,
         metrics: stats,
         logger: c.logger,
+        clock: c.clock,
         misbehaviours: challenger.misbehaviours,
         challengeFraction: challenger.challengeFraction,
       }
@@ -253,6 +254,9 @@ export class SimChainView
   #window: Window | null | undefined
   readonly #claims = new Map<number, Claim[]>()
   readonly #tasks = new Map<number, Task[]>()
+  /** Claims and tasks read by id: two hundred challengers read the same few thousand each block. */
+  readonly #claimById = new Map<string, Claim | null>()
+  readonly #taskById = new Map<string, Task | null>()
   #aggregations: Aggregation[] | undefined
   #appealable: Challenge[] | undefined
 
@@ -271,6 +275,8 @@ export class SimChainView
     this.#window = undefined
     this.#claims.clear()
     this.#tasks.clear()
+    this.#claimById.clear()
+    this.#taskById.clear()
     this.#aggregations = undefined
     this.#appealable = undefined
   }
@@ -308,11 +314,21 @@ export class SimChainView
   }
 
   claim(id: string): Claim | null {
-    return this.#chain.claim(id)
+    let claim = this.#claimById.get(id)
+    if (claim === undefined) {
+      claim = this.#chain.claim(id)
+      this.#claimById.set(id, claim)
+    }
+    return claim
   }
 
   task(id: string): Task | null {
-    return this.#chain.task(id)
+    let task = this.#taskById.get(id)
+    if (task === undefined) {
+      task = this.#chain.task(id)
+      this.#taskById.set(id, task)
+    }
+    return task
   }
 
   openAggregations(): Aggregation[] {
