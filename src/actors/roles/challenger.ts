@@ -7,8 +7,8 @@
  * published as the owner's trace with the challenger's leaf at that step. Aggregates are
  * always checked, and recomputed whole: one moves the whole subnet's model, and recomputing it
  * costs a few gradient fetches and one optimizer step.
- * Which submissions a node checks is a hash of the claim and the node's address, so different
- * challengers cover different claims. A griefing challenger (a misbehaviour for tests)
+ * Which other submissions a node checks is a hash of the claim and the node's address, so
+ * different challengers cover different claims. A griefing challenger (a misbehaviour for tests)
  * challenges what it checks whatever the result; a withholding miner's accomplice
  * (`withholdAndChallenge`) looks at every submission and challenges, without re-executing,
  * those whose content it cannot fetch: its partners'.
@@ -19,12 +19,17 @@
  * chain's record of who challenged decides, so a restarted node still appeals. A griefing
  * challenger or an accomplice never appeals: it has no re-execution that says fault.
  *
- * On each block the role collects the claims now due and queues them: aggregates and L1
- * disagreements first, then the claims whose challenge period ends soonest, and claims alike in
- * both in an order of the node's own (a hash of its address and the claim). Every challenger
- * checks every L1 disagreement, so in one shared order they would all re-execute the same claim
- * at once; in orders of their own, the first to find a fault challenges it, and the others,
- * reading the chain again before each check starts, skip a claim already challenged. Two checks run
+ * On each block the role collects the claims now due and queues them: aggregates and suspects
+ * first, then the claims whose challenge period ends soonest, and claims alike in both in an
+ * order of the node's own (a hash of its address and the claim). Suspects are the claims no
+ * replica confirms: a lone reveal, or the odd one out of an L1 disagreement (the replicas that
+ * agree are drawn like accepted claims, and become suspects once the odd one is found right),
+ * and those a challenge held and gave back. Every challenger checks every suspect, so in one
+ * shared order they would all re-execute the same claim at once; in orders of their own, the
+ * first to find a fault challenges it, and the others, reading the chain again before each
+ * check starts, skip a claim already challenged. The queue holds no more drawn claims than the
+ * node can check before their periods end (from how long its checks take): past that, the
+ * other challengers' draws cover them. Two checks run
  * at a time: re-execution is mostly compute, and challenging each mismatch as soon as it is
  * found beats finding them all together, late. An aggregate may start in one more, reserved
  * slot: its challenge period is short, and it must not wait it out behind submissions. A check that throws (a fetch timed out, say) is
@@ -36,7 +41,7 @@
  *               reexecuting → cleared | failed (collected again later)
  */
 
-import { assign, enqueueActions, fromPromise, setup } from 'xstate'
+import { assign, enqueueActions, fromPromise, setup, stopChild } from 'xstate'
 import { TxCode } from '../../chain/errors.ts'
 import { leastBond } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
@@ -55,6 +60,7 @@ import type { TxResultInfo, TxSender } from '../tx-sender.ts'
 import { type AvailabilityComponents, ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { BoundedSet, forgotten, remembered, rememberedAll } from './bounded-memory.ts'
+import { childIdOf } from './finished-child.ts'
 import type { Recheck } from './reexecute.ts'
 import { type ChallengerRecheck, type ClaimCheck, type Divergence, storeDivergentTrace } from './spot-check.ts'
 
@@ -593,10 +599,13 @@ export const challengerMachine = setup({
         'xstate.done.actor.*': [
           {
             guard: ({ event }) => isAppealDone(event),
-            actions: ({ context, event }) => {
-              const { challengeId, code, log } = (event as AppealDoneEvent).output
-              context.components.logger.info({ challenge: challengeId, code, log }, "appealed the verifier's 'owner'")
-            },
+            actions: [
+              ({ context, event }) => {
+                const { challengeId, code, log } = (event as AppealDoneEvent).output
+                context.components.logger.info({ challenge: challengeId, code, log }, "appealed the verifier's 'owner'")
+              },
+              stopChild(({ event }) => childIdOf(event)),
+            ],
           },
           {
             actions: [
@@ -631,6 +640,7 @@ export const challengerMachine = setup({
                     outcome === 'challenged' ? remembered(context.challenged, claimId, reason) : context.challenged,
                 }
               }),
+              stopChild(({ event }) => childIdOf(event)),
               'startChecks',
             ],
           },

@@ -32,6 +32,7 @@ import { isVerifierSelected, type VerifierTicket, verifierTicket } from '../../c
 import { ContentUnavailableError } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
+import { childIdOf } from './finished-child.ts'
 import type { Recheck } from './reexecute.ts'
 import { type ReexecutionResultEvent, type ReexecutorComponents, reexecutorMachine } from './reexecutor.ts'
 import {
@@ -286,6 +287,7 @@ export const verifierMachine = setup({
             // A re-execution no open attempt of this node waits for is dropped (reexecutor.ts).
             if (claimId !== undefined && ![...attempts.values()].includes(claimId))
               enqueue.sendTo('reexecutor', { type: 'forget', claimId } as const)
+            enqueue.stopChild(childIdOf(event))
           }),
         },
       },

@@ -567,6 +567,18 @@ describe('actors: challenger role machine', () => {
     assert.deepEqual(h.sent.map((m) => (m as { claimId?: string }).claimId).sort(), ['T/r3mes1a', 'T/r3mes1b'])
   })
 
+  it('stops each check once it is done: no finished check stays among its children', async () => {
+    const h = harness({
+      wrong: async () => ({ honest: false, reason: 'the gradient differs' }),
+      right: async () => ({ honest: true, reason: '' }),
+      slow: async () => ({ honest: true, reason: '' }),
+    })
+    await h.block(20)
+    await h.block(21)
+    assert.deepEqual([...h.checks].sort(), ['right', 'slow', 'wrong'])
+    assert.deepEqual(Object.keys(h.actor.getSnapshot().children), [])
+  })
+
   it('queues no more drawn claims than it can check before their periods end; suspects and aggregates whatever', () => {
     const at = (id: string, until: number): Claim => ({ ...claim(id, 'accepted'), challengeUntil: until })
     const aggregate: Claim = { ...at('agg', 30), kind: 'aggregate', taskId: null }
