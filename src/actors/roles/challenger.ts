@@ -48,7 +48,6 @@ import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
 import { submissionId } from '../../chain/windows.ts'
-import { sha256 } from '../../codec/hash.ts'
 import type { Clock } from '../../runtime/clock.ts'
 import { MAX_COLLECTED_CLAIMS, MAX_QUEUED_CHECKS } from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
@@ -99,10 +98,14 @@ export interface ChallengerComponents extends AvailabilityComponents {
   readonly holdings?: { announceHeld(subnet: number, cids: readonly string[]): Promise<void> }
 }
 
-/** Whether this node checks `claimId`: a stable per-node draw, so challengers cover different claims. */
+/**
+ * Whether this node checks `claimId`: a stable per-node draw, so challengers cover different
+ * claims. Everything it hashes is public (anyone can compute any node's draw), so a keyed
+ * digest would hide nothing: FNV-1a with MurmurHash3's finalizer spreads the bits well enough
+ * at a tenth of SHA-256's cost, which every challenger pays for every claim it sees.
+ */
 export function sampled(address: string, claimId: string, fraction: number): boolean {
-  const h = sha256(`r3mes/check/1\0${address}\0${claimId}`)
-  return new DataView(h.buffer, h.byteOffset, 4).getUint32(0) / 2 ** 32 < fraction
+  return mixed(fnv1a(['r3mes/check/1\0', address, '\0', claimId])) / 2 ** 32 < fraction
 }
 
 /** The claims of the last windows that are newly due for a check at `height` (the role queues them by `checkOrder`). */
@@ -238,10 +241,21 @@ export function withinCapacity(
  * secret, and computed for every queued claim at every block, so cheaper than SHA-256.
  */
 function ownRank(address: string, claimId: string): number {
+  return fnv1a([address, '\0', claimId])
+}
+
+/** 32-bit FNV-1a over the UTF-16 code units of `texts`, one after another. */
+function fnv1a(texts: readonly string[]): number {
   let h = 0x811c9dc5
-  for (const text of [address, '\0', claimId])
-    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  for (const text of texts) for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
   return h >>> 0
+}
+
+/** MurmurHash3's 32-bit finalizer: every input bit moves every output bit. */
+function mixed(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
+  return (h ^ (h >>> 16)) >>> 0
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   claimCheckMachine,
   claimsDue,
   inCheckOrder,
+  sampled,
   withinCapacity,
 } from '../../../src/actors/roles/challenger.ts'
 import type { ChallengerRecheck as Recheck } from '../../../src/actors/roles/spot-check.ts'
@@ -565,6 +566,22 @@ describe('actors: challenger role machine', () => {
     await h.block(21)
     assert.deepEqual(h.checks.slice(1).sort(), ['T/r3mes1a', 'T/r3mes1b'])
     assert.deepEqual(h.sent.map((m) => (m as { claimId?: string }).claimId).sort(), ['T/r3mes1a', 'T/r3mes1b'])
+  })
+
+  it('draws about its fraction of claims, independently of another address’s draw', () => {
+    let drawn = 0
+    let both = 0
+    const total = 20_000
+    for (let i = 0; i < total; i++) {
+      const id = `${i % 50}.${i % 7}.${i % 3}/r3mes1miner${i}`
+      const a = sampled('r3mes1one', id, 0.25)
+      if (a) drawn++
+      if (a && sampled('r3mes1two', id, 0.25)) both++
+    }
+    assert.ok(Math.abs(drawn / total - 0.25) < 0.015, `drew ${drawn / total}`)
+    assert.ok(Math.abs(both / total - 0.0625) < 0.01, `both drew ${both / total}`)
+    assert.equal(sampled('r3mes1one', 'x', 0), false)
+    assert.equal(sampled('r3mes1one', 'x', 1), true)
   })
 
   it('stops each check once it is done: no finished check stays among its children', async () => {
