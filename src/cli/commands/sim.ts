@@ -40,6 +40,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
   const firstSeed = intOption(v, 'seed', 1, 0, 0xffff_ffff)
   const seeds = intOption(v, 'seeds', 1, 1, 1_000_000)
   const cheaterShare = numberOption(v, 'cheaters', 0.1, 0, 0.5)
+  const challengers = v.challengers === undefined ? undefined : intOption(v, 'challengers', 2, 1, 10_000)
   if (v.replicated === true && v.witnesses !== undefined)
     throw new InvalidArgumentError(
       '--replicated and --witnesses: give one (--replicated is every validator a witness)',
@@ -71,6 +72,7 @@ async function run(args: ParsedCommandArgs, io: CliIo): Promise<number> {
       windows,
       cheaterShare,
       witnesses,
+      ...(challengers === undefined ? {} : { challengers }),
       ...(faultFile === undefined ? {} : { faults: faultFile }),
       hostMs: machineMonotonicMs,
       ...(until === undefined ? {} : { until }),
@@ -110,7 +112,7 @@ export const simCommand: Command = {
   name: 'sim',
   summary: 'simulate a whole network in one process, replayable from a seed',
   usage:
-    'r3mes sim [--validators N] [--miners M] [--subnets S] [--windows W] [--seed N] [--seeds K] [--faults FILE] [--json FILE] [--until EVENT] [--witnesses K | --replicated] [--blocks]',
+    'r3mes sim [--validators N] [--miners M] [--subnets S] [--windows W] [--seed N] [--seeds K] [--cheaters F] [--challengers C] [--faults FILE] [--json FILE] [--until EVENT] [--witnesses K | --replicated] [--blocks]',
   help: `Runs N validators (the real consensus node and chain application, in memory) over a
 simulated network on a simulated clock, with M miners as modelled participants, and
 verifiers, arbiters, challengers and aggregators as the nodes' own role machines, all sending
@@ -129,6 +131,8 @@ Options:
   --seed N         seed of the run (default 1)
   --seeds K        run K seeds from --seed on and list the ones that fail (default 1)
   --cheaters F     share of miners that cheat, 0 to 0.5 (default 0.1)
+  --challengers C  honest challengers (default one per 5 miners, at least 2); griefers and
+                   accomplices come on top, as the fault file draws them
   --faults FILE    JSON fault file: network {baseLatencyMs, jitterMs, loss, duplicate,
                    uploadBytesPerS}, partitions [{atS, forS, groups}], crashes [{validator,
                    atS, forS}], random {partitions, crashes, maxS} drawn from the seed
@@ -148,6 +152,7 @@ Options:
     seed: { type: 'string' },
     seeds: { type: 'string' },
     cheaters: { type: 'string' },
+    challengers: { type: 'string' },
     faults: { type: 'string' },
     until: { type: 'string' },
     json: { type: 'string' },
