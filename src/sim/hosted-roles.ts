@@ -225,7 +225,7 @@ function checkOf(state: ChainState, claim: Claim, challenger: string): Challenge
  * block's open L2 attempts and L3 seats are listed once for all machines (the reader walks
  * every challenge for each call, and a hundred verifiers each asking for theirs would walk
  * them a hundred times a block); each machine gets the reader's own answer for its address.
- * The hosted aggregators (hosted-aggregators.ts) read the same view.
+ * The hosted aggregators (hosted-aggregators.ts) and miners (hosted-miners.ts) read the same view.
  */
 export class SimChainView
   implements
@@ -242,6 +242,10 @@ export class SimChainView
       | 'openAggregations'
       | 'adapterPointer'
       | 'appealable'
+      | 'height'
+      | 'window'
+      | 'commits'
+      | 'finalAdapterPointer'
     >
 {
   #state: ChainState | undefined
@@ -253,6 +257,8 @@ export class SimChainView
   #window: Window | null | undefined
   readonly #claims = new Map<number, Claim[]>()
   readonly #tasks = new Map<number, Task[]>()
+  /** Each window's tasks by miner (a hundred miners each asking for theirs would filter them a hundred times). */
+  readonly #tasksByMiner = new Map<number, Map<string, Task[]>>()
   #aggregations: Aggregation[] | undefined
   #appealable: Challenge[] | undefined
 
@@ -271,6 +277,7 @@ export class SimChainView
     this.#window = undefined
     this.#claims.clear()
     this.#tasks.clear()
+    this.#tasksByMiner.clear()
     this.#aggregations = undefined
     this.#appealable = undefined
   }
@@ -284,13 +291,41 @@ export class SimChainView
     return this.#chain.params
   }
 
+  get height(): number {
+    return this.#chain.height
+  }
+
+  window(id: number): Window | null {
+    return this.#chain.window(id)
+  }
+
+  commits(taskId: string): string[] {
+    return this.#chain.commits(taskId)
+  }
+
+  finalAdapterPointer(subnet: number): string | null {
+    return this.#chain.finalAdapterPointer(subnet)
+  }
+
   tasks(window: number, miner?: string): Task[] {
     let all = this.#tasks.get(window)
     if (all === undefined) {
       all = this.#chain.tasks(window)
       this.#tasks.set(window, all)
     }
-    return miner === undefined ? all : all.filter((t) => t.miners.includes(miner))
+    if (miner === undefined) return all
+    let byMiner = this.#tasksByMiner.get(window)
+    if (byMiner === undefined) {
+      byMiner = new Map()
+      for (const t of all)
+        for (const m of new Set(t.miners)) {
+          const mine = byMiner.get(m)
+          if (mine === undefined) byMiner.set(m, [t])
+          else mine.push(t)
+        }
+      this.#tasksByMiner.set(window, byMiner)
+    }
+    return byMiner.get(miner) ?? []
   }
 
   currentWindow(): Window | null {

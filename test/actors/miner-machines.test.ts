@@ -7,11 +7,17 @@
 import assert from 'node:assert/strict'
 import { type AnyActorRef, assign, createActor, fromPromise, setup, waitFor } from 'xstate'
 import { nodeMachine } from '../../src/actors/node-machine.ts'
+import {
+  type KernelTaskWorkComponents,
+  networkLinks,
+  type ShardPieces,
+} from '../../src/actors/roles/kernel-task-work.ts'
 import { minerMachine } from '../../src/actors/roles/miner.ts'
 import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
-import { minerTaskMachine, networkLinks, type ShardPieces, type TrainInput } from '../../src/actors/roles/miner-task.ts'
+import { minerTaskMachine } from '../../src/actors/roles/miner-task.ts'
 import { minerWindowMachine } from '../../src/actors/roles/miner-window.ts'
 import { partners, receiveSources, sendTargets } from '../../src/actors/roles/pipeline.ts'
+import type { TaskShard, TrainRequest } from '../../src/actors/roles/task-work.ts'
 import { TensorWaitTimeoutError } from '../../src/actors/training/tensor-inbox.ts'
 import type { Task, Window } from '../../src/chain/state.ts'
 import type { StageWeights } from '../../src/ml/weights.ts'
@@ -187,7 +193,7 @@ describe('actors: the miner window and role machines', () => {
       tasks: () => [task(1)],
     }
     const failingFetch = fromPromise<
-      ReadonlyMap<number, ShardPieces>,
+      ReadonlyMap<number, TaskShard>,
       { components: MinerComponents; subnets: number[]; window: number }
     >(async () => {
       fetches++
@@ -276,23 +282,23 @@ describe('actors: pipeline neighbours', () => {
     const linksOf = (ready: Record<number, string[]>, hangTo: string) =>
       networkLinks(
         {
-          components: {
-            clock,
-            presence: { readyMiners: (subnet: number) => new Set(ready[subnet] ?? []) },
-            // A send to `hangTo` never gets through: it would try until its deadline.
-            tensors: {
-              send: (to: string, _tensor: unknown, until: number) => {
-                sent.push({ to, untilMs: until })
-                return to === hangTo ? new Promise<void>(() => {}) : Promise.resolve()
-              },
+          clock,
+          presence: { readyMiners: (subnet: number) => new Set(ready[subnet] ?? []) },
+          // A send to `hangTo` never gets through: it would try until its deadline.
+          tensors: {
+            send: (to: string, _tensor: unknown, until: number) => {
+              sent.push({ to, untilMs: until })
+              return to === hangTo ? new Promise<void>(() => {}) : Promise.resolve()
             },
-          } as unknown as MinerComponents,
+          },
+        } as unknown as KernelTaskWorkComponents,
+        {
           task: { ...mine, window: 0 },
           replica: 0,
           upstream: undefined,
           downstream: { ...down, window: 0 },
           untilMs,
-        } as unknown as TrainInput,
+        } as unknown as TrainRequest,
         new AbortController().signal,
       )
     // a1 is dead (never said it is ready); b0 and b1 are ready: b1 gets a0's activations too.
