@@ -158,12 +158,12 @@ export class HostedMiners {
 }
 
 /** A gradient the cost model trains: its bytes, until they are stored. */
-interface SimTrained {
+export interface SimTrained {
   readonly gradient: Uint8Array
 }
 
 /** The cost model's task work for `miner` (see the file's comment). */
-function simTaskWork(
+export function simTaskWork(
   miner: string,
   s: {
     chain: SimChainView
