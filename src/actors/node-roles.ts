@@ -150,6 +150,7 @@ export function challengerComponents(
   const base = verificationComponents(p, 'challenger')
   return {
     ...base,
+    clock: p.runtime.clock,
     challengeFraction,
     claimCheck: kernelClaimCheck(base, p.training.kernels, { secret: spotSecretOf(p.key.secretKey), steps: spotSteps }),
     // A hint, like the miner's: one that does not go out leaves the bytes to bitswap and the DHT.

@@ -35,6 +35,20 @@ export interface MempoolInit {
   txKey?: (tx: Uint8Array) => string
 }
 
+/** Why the mempool did not take a tx (`TxRejectedError` carries the same). */
+export interface TxRefusal {
+  readonly reason: string
+  readonly details?: Record<string, unknown>
+  /** The tx itself is at fault (out of bounds, refused by the application). */
+  readonly invalid: boolean
+  /** Refused by the application for now: it may be admitted later. */
+  readonly notYet: boolean
+}
+
+const DUPLICATE: TxRefusal = { reason: 'duplicate', invalid: false, notYet: false }
+const FULL_BY_COUNT: TxRefusal = { reason: 'mempool full (count)', invalid: false, notYet: false }
+const FULL_BY_BYTES: TxRefusal = { reason: 'mempool full (bytes)', invalid: false, notYet: false }
+
 function hexSha256(tx: Uint8Array): string {
   return toHex(sha256(tx))
 }
@@ -73,14 +87,25 @@ export class Mempool {
 
   /** Admit `tx` or throw TxRejectedError saying why. */
   add(tx: Uint8Array): void {
+    const refusal = this.admit(tx)
+    if (refusal !== null)
+      throw new TxRejectedError(refusal.reason, refusal.details ?? {}, refusal.invalid, refusal.notYet)
+  }
+
+  /**
+   * Admit `tx`: null when taken, else why not. Gossip brings every tx from several peers, so
+   * most refusals are duplicates: answered with a value, not an error whose stack trace would
+   * cost more than the lookup that refused it.
+   */
+  admit(tx: Uint8Array): TxRefusal | null {
     if (tx.byteLength === 0 || tx.byteLength > this.maxTxBytes)
-      throw new TxRejectedError('size out of bounds', { sizeBytes: tx.byteLength }, true)
+      return { reason: 'size out of bounds', details: { sizeBytes: tx.byteLength }, invalid: true, notYet: false }
     const key = this.#txKey(tx)
-    if (this.#txs.has(key) || this.#committed.has(key)) throw new TxRejectedError('duplicate')
+    if (this.#txs.has(key) || this.#committed.has(key)) return DUPLICATE
     const refusedNotYet = this.#refused.get(key)
-    if (refusedNotYet !== undefined) throw new TxRejectedError('refused before', {}, !refusedNotYet, refusedNotYet)
-    if (this.#txs.size >= this.maxTxs) throw new TxRejectedError('mempool full (count)')
-    if (this.#bytes + tx.byteLength > this.maxBytes) throw new TxRejectedError('mempool full (bytes)')
+    if (refusedNotYet !== undefined) return { reason: 'refused before', invalid: !refusedNotYet, notYet: refusedNotYet }
+    if (this.#txs.size >= this.maxTxs) return FULL_BY_COUNT
+    if (this.#bytes + tx.byteLength > this.maxBytes) return FULL_BY_BYTES
     const check = this.#app.checkTx(tx)
     if (!check.ok) {
       const notYet = check.notYet === true
@@ -89,10 +114,11 @@ export class Mempool {
         const oldest = this.#refused.keys().next().value
         if (oldest !== undefined) this.#refused.delete(oldest)
       }
-      throw new TxRejectedError(check.reason ?? 'refused by the application', {}, !notYet, notYet)
+      return { reason: check.reason ?? 'refused by the application', invalid: !notYet, notYet }
     }
     this.#txs.set(key, tx)
     this.#bytes += tx.byteLength
+    return null
   }
 
   /** The oldest txs whose total size fits `maxBytes` (kept in the pool until committed). */

@@ -35,7 +35,7 @@ import type { Application, ExecutedBlock } from './application.ts'
 import { blockSizeBytes } from './block.ts'
 import { gossipMessages, initialState, missingProposalRound, nextTip, step } from './core.ts'
 import type { ConsensusConfig, ConsensusEffect, ConsensusInput, ConsensusState, Tip } from './core-types.ts'
-import { DoubleSignRefusedError, StoreCorruptError, TxRejectedError } from './errors.ts'
+import { DoubleSignRefusedError, StoreCorruptError } from './errors.ts'
 import type { EvidencePool } from './evidence-pool.ts'
 import { type Genesis, genesisTip } from './genesis.ts'
 import type { Mempool } from './mempool.ts'
@@ -447,15 +447,11 @@ export class NodeIo {
     let invalid = 0
     let notYet = 0
     for (const tx of txs) {
-      try {
-        this.components.mempool.add(tx)
-        added.push(tx)
-      } catch (error) {
-        // Duplicate, full or invalid: a gossiped tx is simply not kept.
-        if (!(error instanceof TxRejectedError)) throw error
-        if (error.invalid) invalid++
-        else if (error.notYet) notYet++
-      }
+      // Duplicate, full or invalid: a gossiped tx is simply not kept.
+      const refusal = this.components.mempool.admit(tx)
+      if (refusal === null) added.push(tx)
+      else if (refusal.invalid) invalid++
+      else if (refusal.notYet) notYet++
     }
     return { added, invalid, notYet }
   }

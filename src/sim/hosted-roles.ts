@@ -158,6 +158,7 @@ export class HostedRoles {
         key,
         metrics: stats,
         logger: c.logger,
+        clock: c.clock,
         misbehaviours: challenger.misbehaviours,
         challengeFraction: challenger.challengeFraction,
       }
@@ -259,6 +260,9 @@ export class SimChainView
   readonly #tasks = new Map<number, Task[]>()
   /** Each window's tasks by miner (a hundred miners each asking for theirs would filter them a hundred times). */
   readonly #tasksByMiner = new Map<number, Map<string, Task[]>>()
+  /** Claims and tasks read by id: two hundred challengers read the same few thousand each block. */
+  readonly #claimById = new Map<string, Claim | null>()
+  readonly #taskById = new Map<string, Task | null>()
   #aggregations: Aggregation[] | undefined
   #appealable: Challenge[] | undefined
 
@@ -278,6 +282,8 @@ export class SimChainView
     this.#claims.clear()
     this.#tasks.clear()
     this.#tasksByMiner.clear()
+    this.#claimById.clear()
+    this.#taskById.clear()
     this.#aggregations = undefined
     this.#appealable = undefined
   }
@@ -343,11 +349,21 @@ export class SimChainView
   }
 
   claim(id: string): Claim | null {
-    return this.#chain.claim(id)
+    let claim = this.#claimById.get(id)
+    if (claim === undefined) {
+      claim = this.#chain.claim(id)
+      this.#claimById.set(id, claim)
+    }
+    return claim
   }
 
   task(id: string): Task | null {
-    return this.#chain.task(id)
+    let task = this.#taskById.get(id)
+    if (task === undefined) {
+      task = this.#chain.task(id)
+      this.#taskById.set(id, task)
+    }
+    return task
   }
 
   openAggregations(): Aggregation[] {

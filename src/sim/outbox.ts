@@ -73,6 +73,12 @@ export type PreCheck = (
   pendingNonce: ReadonlyMap<string, number>,
 ) => { ok: true } | { ok: false; code: string; log: string }
 
+/** What a step of an idle outbox returns (never changed). */
+const NOTHING = Object.freeze({
+  settled: Object.freeze([]) as unknown as Settled[],
+  send: Object.freeze([]) as unknown as Uint8Array[],
+})
+
 export class Outbox {
   readonly key: KeyPair
   readonly #chainId: string
@@ -131,6 +137,8 @@ export class Outbox {
     nowMs: number,
     check: PreCheck,
   ): { settled: Settled[]; send: Uint8Array[] } {
+    // Most accounts have nothing waiting at most blocks: nothing to read, settle or sign.
+    if (this.#inFlight.length === 0 && this.#queue.length === 0) return NOTHING
     const settled: Settled[] = []
     const send: Uint8Array[] = []
     const settle = (f: InFlight, code: string, log: string): void => {

@@ -22,6 +22,20 @@ describe('Mempool and the key-value application', () => {
     )
   })
 
+  it('answers admit with why it refused, as add throws it, and takes nothing it refused', () => {
+    const pool = new Mempool(new KvApplication(), { maxTxs: 2 })
+    assert.equal(pool.admit(tx('a=1')), null)
+    assert.deepEqual(pool.admit(tx('a=1')), { reason: 'duplicate', invalid: false, notYet: false })
+    const bad = pool.admit(tx('no equals sign'))
+    assert.equal(bad?.invalid, true)
+    assert.match(bad?.reason ?? '', /key=value/)
+    assert.deepEqual(pool.admit(tx('no equals sign')), { reason: 'refused before', invalid: true, notYet: false })
+    assert.equal(pool.admit(tx('b=1')), null)
+    assert.equal(pool.admit(tx('c=1'))?.reason, 'mempool full (count)')
+    assert.equal(pool.admit(new Uint8Array(0))?.invalid, true)
+    assert.equal(pool.size, 2)
+  })
+
   it('is bounded by count and by bytes, and reaps within a byte budget', () => {
     const byCount = new Mempool(new KvApplication(), { maxTxs: 2 })
     byCount.add(tx('a=1'))

@@ -12,7 +12,7 @@
  *
  *   watching (on each block: spawn the aggregations now due to this node; collect their results)
  */
-import { assign, enqueueActions, setup } from 'xstate'
+import { assign, enqueueActions, setup, stopChild } from 'xstate'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader } from '../../chain/reader.ts'
 import {
@@ -24,6 +24,7 @@ import {
 } from './aggregate-work.ts'
 import type { BlockEvent } from './block-event.ts'
 import { remembered } from './bounded-memory.ts'
+import { childIdOf } from './finished-child.ts'
 
 export interface AggregatorComponents extends AggregationComponents {
   readonly chain: Pick<ChainReader, 'openAggregations' | 'claims' | 'adapterPointer' | 'params'>
@@ -100,10 +101,13 @@ export const aggregatorMachine = setup({
           }),
         },
         'xstate.done.actor.*': {
-          actions: assign({
-            aggregated: ({ context, event }) =>
-              remembered(context.aggregated, `${event.output.window}/${event.output.subnet}`, event.output),
-          }),
+          actions: [
+            assign({
+              aggregated: ({ context, event }) =>
+                remembered(context.aggregated, `${event.output.window}/${event.output.subnet}`, event.output),
+            }),
+            stopChild(({ event }) => childIdOf(event)),
+          ],
         },
       },
     },

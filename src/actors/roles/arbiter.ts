@@ -19,7 +19,7 @@
  *            voting → retryingVote → (next block) voting
  *            (any) → expired | closed
  */
-import { assign, enqueueActions, fromPromise, setup } from 'xstate'
+import { assign, enqueueActions, fromPromise, setup, stopChild } from 'xstate'
 import { arbiterProof } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { Params as ChainParams } from '../../chain/params.ts'
@@ -37,6 +37,7 @@ import {
 } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
+import { childIdOf } from './finished-child.ts'
 import type { ClaimReexecution, Recheck } from './reexecute.ts'
 import type { Dispute } from './reexecute-steps.ts'
 
@@ -312,13 +313,16 @@ export const arbiterMachine = setup({
           }),
         },
         'xstate.done.actor.*': {
-          actions: assign(({ context, event }) => {
-            const id = seatKey(event.output.challengeId, event.output.round)
-            return {
-              seats: forgotten(context.seats, id),
-              finished: remembered(context.finished, id, event.output.outcome),
-            }
-          }),
+          actions: [
+            assign(({ context, event }) => {
+              const id = seatKey(event.output.challengeId, event.output.round)
+              return {
+                seats: forgotten(context.seats, id),
+                finished: remembered(context.finished, id, event.output.outcome),
+              }
+            }),
+            stopChild(({ event }) => childIdOf(event)),
+          ],
         },
       },
     },

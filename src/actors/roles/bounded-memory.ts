@@ -49,3 +49,40 @@ export function forgotten<K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, 
   next.delete(key)
   return next
 }
+
+/**
+ * A set of keys bounded by count, changed in place: the oldest added go past `bound`. For a
+ * role's memory that is large and touched at every block (a challenger's collected claims, tens
+ * of thousands at a thousand miners): the copy per change the values above make cost more than
+ * everything else the role did. It belongs to one machine, which alone changes it, in its own
+ * actions; nothing reads it from a snapshot.
+ */
+export class BoundedSet<K> {
+  readonly bound: number
+  readonly #keys = new Set<K>()
+
+  constructor(bound: number) {
+    this.bound = bound
+  }
+
+  get size(): number {
+    return this.#keys.size
+  }
+
+  has(key: K): boolean {
+    return this.#keys.has(key)
+  }
+
+  /** Add `keys` (newest last); past the bound the oldest go. */
+  addAll(keys: Iterable<K>): void {
+    for (const key of keys) this.#keys.add(key)
+    for (const oldest of this.#keys) {
+      if (this.#keys.size <= this.bound) break
+      this.#keys.delete(oldest)
+    }
+  }
+
+  deleteAll(keys: Iterable<K>): void {
+    for (const key of keys) this.#keys.delete(key)
+  }
+}

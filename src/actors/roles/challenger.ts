@@ -7,8 +7,8 @@
  * published as the owner's trace with the challenger's leaf at that step. Aggregates are
  * always checked, and recomputed whole: one moves the whole subnet's model, and recomputing it
  * costs a few gradient fetches and one optimizer step.
- * Which submissions a node checks is a hash of the claim and the node's address, so different
- * challengers cover different claims. A griefing challenger (a misbehaviour for tests)
+ * Which other submissions a node checks is a hash of the claim and the node's address, so
+ * different challengers cover different claims. A griefing challenger (a misbehaviour for tests)
  * challenges what it checks whatever the result; a withholding miner's accomplice
  * (`withholdAndChallenge`) looks at every submission and challenges, without re-executing,
  * those whose content it cannot fetch: its partners'.
@@ -19,12 +19,17 @@
  * chain's record of who challenged decides, so a restarted node still appeals. A griefing
  * challenger or an accomplice never appeals: it has no re-execution that says fault.
  *
- * On each block the role collects the claims now due and queues them: aggregates and L1
- * disagreements first, then the claims whose challenge period ends soonest, and claims alike in
- * both in an order of the node's own (a hash of its address and the claim). Every challenger
- * checks every L1 disagreement, so in one shared order they would all re-execute the same claim
- * at once; in orders of their own, the first to find a fault challenges it, and the others,
- * reading the chain again before each check starts, skip a claim already challenged. Two checks run
+ * On each block the role collects the claims now due and queues them: aggregates and suspects
+ * first, then the claims whose challenge period ends soonest, and claims alike in both in an
+ * order of the node's own (a hash of its address and the claim). Suspects are the claims no
+ * replica confirms: a lone reveal, or the odd one out of an L1 disagreement (the replicas that
+ * agree are drawn like accepted claims, and become suspects once the odd one is found right),
+ * and those a challenge held and gave back. Every challenger checks every suspect, so in one
+ * shared order they would all re-execute the same claim at once; in orders of their own, the
+ * first to find a fault challenges it, and the others, reading the chain again before each
+ * check starts, skip a claim already challenged. The queue holds no more drawn claims than the
+ * node can check before their periods end (from how long its checks take): past that, the
+ * other challengers' draws cover them. Two checks run
  * at a time: re-execution is mostly compute, and challenging each mismatch as soon as it is
  * found beats finding them all together, late. An aggregate may start in one more, reserved
  * slot: its challenge period is short, and it must not wait it out behind submissions. A check that throws (a fetch timed out, say) is
@@ -36,14 +41,14 @@
  *               reexecuting → cleared | failed (collected again later)
  */
 
-import { assign, enqueueActions, fromPromise, setup } from 'xstate'
+import { assign, enqueueActions, fromPromise, setup, stopChild } from 'xstate'
 import { TxCode } from '../../chain/errors.ts'
 import { leastBond } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
 import type { ChainReader } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
 import { submissionId } from '../../chain/windows.ts'
-import { sha256 } from '../../codec/hash.ts'
+import type { Clock } from '../../runtime/clock.ts'
 import { MAX_COLLECTED_CLAIMS, MAX_QUEUED_CHECKS } from '../../runtime/limits.ts'
 import type { Logger } from '../../runtime/logger.ts'
 import type { Misbehaviour } from '../../topology/roles.ts'
@@ -53,7 +58,8 @@ import { storeStepTrace } from '../training/step-trace.ts'
 import type { TxResultInfo, TxSender } from '../tx-sender.ts'
 import { type AvailabilityComponents, ContentUnavailableError, fetchClaimContent } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
-import { forgotten, forgottenAll, remembered, rememberedAll } from './bounded-memory.ts'
+import { BoundedSet, forgotten, remembered, rememberedAll } from './bounded-memory.ts'
+import { childIdOf } from './finished-child.ts'
 import type { Recheck } from './reexecute.ts'
 import { type ChallengerRecheck, type ClaimCheck, type Divergence, storeDivergentTrace } from './spot-check.ts'
 
@@ -80,8 +86,10 @@ export interface ChallengerComponents extends AvailabilityComponents {
   readonly key: Pick<KeyPair, 'address'>
   readonly metrics: Pick<NodeMetrics, 'challengesMade'>
   readonly logger: Logger
+  /** Times checks, so the queue holds no more than the node can check before their periods end. */
+  readonly clock: Pick<Clock, 'monotonicMs'>
   readonly misbehaviours: ReadonlySet<Misbehaviour>
-  /** Share of other miners' submissions this node re-executes (flagged ones always). */
+  /** Share of other miners' submissions this node re-executes (those no replica confirms always). */
   readonly challengeFraction: number
   /**
    * Tells a subnet's nodes this node holds `cids` (its step trace), so the verifier and the
@@ -90,17 +98,21 @@ export interface ChallengerComponents extends AvailabilityComponents {
   readonly holdings?: { announceHeld(subnet: number, cids: readonly string[]): Promise<void> }
 }
 
-/** Whether this node checks `claimId`: a stable per-node draw, so challengers cover different claims. */
+/**
+ * Whether this node checks `claimId`: a stable per-node draw, so challengers cover different
+ * claims. Everything it hashes is public (anyone can compute any node's draw), so a keyed
+ * digest would hide nothing: FNV-1a with MurmurHash3's finalizer spreads the bits well enough
+ * at a tenth of SHA-256's cost, which every challenger pays for every claim it sees.
+ */
 export function sampled(address: string, claimId: string, fraction: number): boolean {
-  const h = sha256(`r3mes/check/1\0${address}\0${claimId}`)
-  return new DataView(h.buffer, h.byteOffset, 4).getUint32(0) / 2 ** 32 < fraction
+  return mixed(fnv1a(['r3mes/check/1\0', address, '\0', claimId])) / 2 ** 32 < fraction
 }
 
 /** The claims of the last windows that are newly due for a check at `height` (the role queues them by `checkOrder`). */
 export function claimsDue(
   components: ChallengerComponents,
   height: number,
-  collected: ReadonlyMap<string, true>,
+  collected: { has(claimId: string): boolean },
   suspects: ReadonlyMap<string, true> = new Map(),
 ): { due: Claim[]; seen: string[]; unconfirmed: string[] } {
   const { chain, key, challengeFraction } = components
@@ -115,8 +127,8 @@ export function claimsDue(
     seen.push(claim.id)
     const lone = unconfirmedClaim(chain, claim)
     if (lone) unconfirmed.push(claim.id)
-    // Aggregates, flagged, unconfirmed and suspect claims are always worth a look; the rest by
-    // the per-node draw. An accomplice looks at every submission, for its partners'.
+    // Aggregates, unconfirmed and suspect claims are always worth a look; the rest by the
+    // per-node draw. An accomplice looks at every submission, for its partners'.
     if (
       firstChecked(claim) ||
       lone ||
@@ -152,13 +164,18 @@ function asNow(chain: Pick<ChainReader, 'claim'>, queue: readonly Claim[]): Clai
 }
 
 /**
- * Whether `claim` is an accepted submission no replica confirmed: no other replica of its
- * task, not a copy, revealed the same CID and stands. Such a claim was never compared (a lone
- * reveal, its replicas copies or silent; or a disagreement a challenge gave back), and is as
- * suspect as one L1 flagged. Read claim by claim (a task's few replicas), not window by window.
+ * Whether `claim` is an accepted or L1-flagged submission no replica confirmed: no other
+ * replica of its task, not a copy, revealed the same CID and stands. Such a claim was never
+ * compared (a lone reveal, its replicas copies or silent; a disagreement a challenge gave
+ * back), or it is the odd one out of a disagreement: checked first, by every challenger. The
+ * replicas of a disagreement that agree with each other are drawn like accepted claims: a cheat
+ * among three replicas leaves one claim for every challenger to check, not three, and one
+ * that two colluders tie (the honest replica the odd one out) makes the colluders suspects of
+ * whoever clears it (`disputedBy`). Read claim by claim (a task's few replicas), not window
+ * by window.
  */
 function unconfirmedClaim(chain: Pick<ChainReader, 'task' | 'claim'>, claim: Claim): boolean {
-  if (claim.kind !== 'submission' || claim.status !== 'accepted' || claim.taskId === null) return false
+  if (claim.kind !== 'submission' || claim.taskId === null || !challengeable(claim)) return false
   const task = chain.task(claim.taskId)
   if (task === null) return false
   return !task.miners.some((miner) => {
@@ -172,18 +189,73 @@ function unconfirmedClaim(chain: Pick<ChainReader, 'task' | 'claim'>, claim: Cla
 const challengeable = (claim: Claim): boolean =>
   claim.status === 'accepted' || (claim.status === 'flagged' && claim.flag === 'mismatch')
 
-/** Aggregates (they move the model) and L1 disagreements (most likely a fault): always checked, first. */
-const firstChecked = (claim: Claim): boolean => claim.kind === 'aggregate' || claim.status === 'flagged'
+/** Aggregates (they move the whole model): always checked, first, beside suspects. */
+const firstChecked = (claim: Claim): boolean => claim.kind === 'aggregate'
+
+/**
+ * The other replicas of `cleared`'s task that are open to a challenge and revealed another
+ * CID: a check found `cleared` right, so they are wrong, whatever they agree on among
+ * themselves.
+ */
+export function disputedBy(chain: Pick<ChainReader, 'task' | 'claim'>, cleared: Claim): string[] {
+  if (cleared.kind !== 'submission' || cleared.taskId === null) return []
+  const task = chain.task(cleared.taskId)
+  if (task === null) return []
+  const out: string[] = []
+  for (const miner of task.miners) {
+    if (miner === cleared.owner) continue
+    const replica = chain.claim(submissionId(cleared.taskId, miner))
+    if (replica !== null && replica.cid !== cleared.cid && challengeable(replica)) out.push(replica.id)
+  }
+  return out
+}
+
+/**
+ * `queue` (in check order) less the claims drawn by the per-node draw that this node could not
+ * start before their challenge periods end: each check takes about `checkMs`, `PARALLEL_CHECKS`
+ * at a time, and the challenge must land a block before the end. Aggregates and suspects are
+ * kept whatever their place: the game's safety rests on them. Claims left out stay collected:
+ * the other challengers, each in an order of its own, check them. Without this a challenger
+ * with a thousand miners' claims drawn held a queue of thousands it could never reach, read
+ * and sorted again at every block. All kept while no check has been timed.
+ */
+export function withinCapacity(
+  queue: readonly Claim[],
+  suspects: ReadonlyMap<string, true>,
+  height: number,
+  blockTimeMs: number,
+  checkMs: number | null,
+): Claim[] {
+  if (checkMs === null) return [...queue]
+  const out: Claim[] = []
+  for (const claim of queue) {
+    const startsInMs = Math.floor(out.length / PARALLEL_CHECKS) * checkMs
+    const leftMs = (claim.challengeUntil - height) * blockTimeMs
+    if (firstChecked(claim) || suspects.has(claim.id) || startsInMs + checkMs + blockTimeMs <= leftMs) out.push(claim)
+  }
+  return out
+}
 
 /**
  * `address`'s own rank for `claimId` among claims alike (FNV-1a over both): an order, not a
  * secret, and computed for every queued claim at every block, so cheaper than SHA-256.
  */
 function ownRank(address: string, claimId: string): number {
+  return fnv1a([address, '\0', claimId])
+}
+
+/** 32-bit FNV-1a over the UTF-16 code units of `texts`, one after another. */
+function fnv1a(texts: readonly string[]): number {
   let h = 0x811c9dc5
-  for (const text of [address, '\0', claimId])
-    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  for (const text of texts) for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
   return h >>> 0
+}
+
+/** MurmurHash3's 32-bit finalizer: every input bit moves every output bit. */
+function mixed(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b)
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35)
+  return (h ^ (h >>> 16)) >>> 0
 }
 
 /**
@@ -393,8 +465,11 @@ const appeals = (c: ChallengerComponents): boolean =>
 interface ChallengerContext {
   readonly components: ChallengerComponents
   readonly height: number
-  /** Claims collected (queued, checked or under way): not collected again unless their check failed. */
-  readonly collected: ReadonlyMap<string, true>
+  /**
+   * Claims collected (queued, checked, under way, or left to others past this node's
+   * capacity): not collected again unless their check failed. Changed in place (BoundedSet).
+   */
+  readonly collected: BoundedSet<string>
   /**
    * Claims checked whatever the draw, and first: accepted submissions no replica confirmed
    * (`claimsDue`), and those this node would have challenged but could not, another node's
@@ -405,13 +480,23 @@ interface ChallengerContext {
   readonly suspects: ReadonlyMap<string, true>
   /** Claims waiting for a check, in check order. */
   readonly queue: readonly Claim[]
-  /** Checks under way: the kind of each claim. */
-  readonly running: ReadonlyMap<string, Claim['kind']>
+  /** Checks under way: the kind of each claim, and when its check started (monotonic ms). */
+  readonly running: ReadonlyMap<string, RunningCheck>
+  /** How long a check takes here, a moving mean (null until one ended). */
+  readonly checkMs: number | null
   /** Claims challenged, with the reason. */
   readonly challenged: ReadonlyMap<string, string>
   /** Challenges appealed (each once). */
   readonly appealed: ReadonlyMap<string, true>
 }
+
+interface RunningCheck {
+  readonly kind: Claim['kind']
+  readonly startedMs: number
+}
+
+/** Weight of the newest check in `checkMs`'s moving mean. */
+const CHECK_MS_WEIGHT = 0.25
 
 type CheckDoneEvent = { type: `xstate.done.actor.${string}`; output: ClaimCheckOutput }
 type AppealDoneEvent = { type: `xstate.done.actor.appeal:${string}`; output: AppealOutput }
@@ -452,12 +537,13 @@ export const challengerMachine = setup({
       const queue = now.filter((c) => context.height <= c.challengeUntil)
       const ended = now.filter((c) => context.height > c.challengeUntil).map((c) => c.id)
       const running = new Map(context.running)
-      const aggregates = (): number => [...running.values()].filter((kind) => kind === 'aggregate').length
+      const aggregates = (): number => [...running.values()].filter((r) => r.kind === 'aggregate').length
       // The queue holds aggregates first: they take free slots first, and one more beyond them.
       const mayStart = (claim: Claim): boolean =>
         running.size < PARALLEL_CHECKS || (claim.kind === 'aggregate' && aggregates() < RESERVED_AGGREGATE_CHECKS)
       const waiting: Claim[] = []
-      let collected = forgottenAll(context.collected, ended)
+      const { collected } = context
+      collected.deleteAll(ended)
       let suspects = context.suspects
       for (const queued of queue) {
         if (!mayStart(queued)) {
@@ -470,14 +556,14 @@ export const challengerMachine = setup({
         // back to every challenger, with the blocks it held it (chain/game.ts).
         const claim = queued
         if (!challengeable(claim)) {
-          collected = forgotten(collected, claim.id)
+          collected.deleteAll([claim.id])
           if (claim.status === 'challenged') suspects = rememberedAll(suspects, [claim.id], true, MAX_COLLECTED_CLAIMS)
           continue
         }
-        running.set(claim.id, claim.kind)
+        running.set(claim.id, { kind: claim.kind, startedMs: context.components.clock.monotonicMs() })
         enqueue.spawnChild('check', { id: checkActorId(claim.id), input: { components: context.components, claim } })
       }
-      enqueue.assign({ queue: waiting, running, collected, suspects })
+      enqueue.assign({ queue: waiting, running, suspects })
     }),
   },
 }).createMachine({
@@ -485,10 +571,11 @@ export const challengerMachine = setup({
   context: ({ input }) => ({
     components: input,
     height: 0,
-    collected: new Map(),
+    collected: new BoundedSet(MAX_COLLECTED_CLAIMS),
     suspects: new Map(),
     queue: [],
     running: new Map(),
+    checkMs: null,
     challenged: new Map(),
     appealed: new Map(),
   }),
@@ -500,7 +587,8 @@ export const challengerMachine = setup({
           actions: [
             assign(({ context, event }) => {
               const { chain } = context.components
-              const found = claimsDue(context.components, event.height, context.collected, context.suspects)
+              const { collected } = context
+              const found = claimsDue(context.components, event.height, collected, context.suspects)
               const { due, seen } = found
               const queued = asNow(chain, context.queue)
               // A queued claim a challenge gave back with no replica agreeing is a suspect too.
@@ -511,19 +599,12 @@ export const challengerMachine = setup({
                 true,
                 MAX_COLLECTED_CLAIMS,
               )
-              const queue = inCheckOrder([...queued, ...due], context.components.key.address, suspects)
+              const ordered = inCheckOrder([...queued, ...due], context.components.key.address, suspects)
+              const queue = withinCapacity(ordered, suspects, event.height, chain.params.blockTimeMs, context.checkMs)
+              collected.addAll(seen)
               // Past the bound, the claims due last wait outside and are collected at a later block.
-              const waiting = queue.slice(MAX_QUEUED_CHECKS).map((c) => c.id)
-              const collected = forgottenAll(
-                rememberedAll(context.collected, seen, true, MAX_COLLECTED_CLAIMS),
-                waiting,
-              )
-              return {
-                height: event.height,
-                queue: queue.slice(0, MAX_QUEUED_CHECKS),
-                collected,
-                suspects,
-              }
+              collected.deleteAll(queue.slice(MAX_QUEUED_CHECKS).map((c) => c.id))
+              return { height: event.height, queue: queue.slice(0, MAX_QUEUED_CHECKS), suspects }
             }),
             'startChecks',
             'appealOwnerVerdicts',
@@ -532,29 +613,48 @@ export const challengerMachine = setup({
         'xstate.done.actor.*': [
           {
             guard: ({ event }) => isAppealDone(event),
-            actions: ({ context, event }) => {
-              const { challengeId, code, log } = (event as AppealDoneEvent).output
-              context.components.logger.info({ challenge: challengeId, code, log }, "appealed the verifier's 'owner'")
-            },
+            actions: [
+              ({ context, event }) => {
+                const { challengeId, code, log } = (event as AppealDoneEvent).output
+                context.components.logger.info({ challenge: challengeId, code, log }, "appealed the verifier's 'owner'")
+              },
+              stopChild(({ event }) => childIdOf(event)),
+            ],
           },
           {
             actions: [
               assign(({ context, event }) => {
+                const c = context.components
                 const { claimId, outcome, reason } = (event as CheckDoneEvent).output
-                const again = outcome === 'failed' || outcome === 'refused'
+                const started = context.running.get(claimId)
+                const ms = started === undefined ? null : c.clock.monotonicMs() - started.startedMs
+                const mean = context.checkMs
+                // A check that failed, or whose challenge was refused, is forgotten: the claim
+                // is collected again at a later block.
+                if (outcome === 'failed' || outcome === 'refused') context.collected.deleteAll([claimId])
+                // A claim found right convicts the replicas of its task that revealed otherwise:
+                // suspects, collected again (at the next block) and checked first.
+                const cleared = outcome === 'cleared' ? c.chain.claim(claimId) : null
+                const convicted = cleared === null ? [] : disputedBy(c.chain, cleared)
+                context.collected.deleteAll(convicted)
+                const suspects = forgotten(context.suspects, claimId)
                 return {
                   running: forgotten(context.running, claimId),
-                  // A check that failed, or whose challenge was refused, is forgotten: the claim
-                  // is collected again at a later block.
-                  collected: again ? forgotten(context.collected, claimId) : context.collected,
+                  checkMs:
+                    ms === null || outcome === 'failed'
+                      ? mean
+                      : mean === null
+                        ? ms
+                        : mean + CHECK_MS_WEIGHT * (ms - mean),
                   suspects:
                     outcome === 'refused'
                       ? rememberedAll(context.suspects, [claimId], true, MAX_COLLECTED_CLAIMS)
-                      : forgotten(context.suspects, claimId),
+                      : rememberedAll(suspects, convicted, true, MAX_COLLECTED_CLAIMS),
                   challenged:
                     outcome === 'challenged' ? remembered(context.challenged, claimId, reason) : context.challenged,
                 }
               }),
+              stopChild(({ event }) => childIdOf(event)),
               'startChecks',
             ],
           },

@@ -8,7 +8,7 @@
  * The outcome of every task (the latest `MAX_REMEMBERED_OUTCOMES`) is kept in the context by
  * task id: `/status` lists the acknowledged reveals from it.
  */
-import { type ActorRefFrom, assign, enqueueActions, setup } from 'xstate'
+import { type ActorRefFrom, assign, enqueueActions, setup, stopChild } from 'xstate'
 import type { BlockEvent } from './block-event.ts'
 import type { MinerComponents } from './miner-components.ts'
 import type { TaskOutcome } from './miner-task.ts'
@@ -107,7 +107,10 @@ export const minerMachine = setup({
       always: { guard: 'noWindows', target: 'waitingForWindow' },
       on: {
         block: [{ guard: 'opensWindow', actions: ['forwardBlock', 'startWindow'] }, { actions: 'forwardBlock' }],
-        'window.finished': { actions: 'forget' },
+        // A finished window's machine is stopped too: it would stay among the miner's children.
+        'window.finished': {
+          actions: ['forget', stopChild(({ event }) => `window-${(event as { window: number }).window}`)],
+        },
       },
     },
   },

@@ -32,6 +32,7 @@ import { isVerifierSelected, type VerifierTicket, verifierTicket } from '../../c
 import { ContentUnavailableError } from './availability.ts'
 import type { BlockEvent } from './block-event.ts'
 import { forgotten, remembered } from './bounded-memory.ts'
+import { childIdOf } from './finished-child.ts'
 import type { Recheck } from './reexecute.ts'
 import { type ReexecutionResultEvent, type ReexecutorComponents, reexecutorMachine } from './reexecutor.ts'
 import {
@@ -50,8 +51,10 @@ export interface VerifierComponents extends ReexecutorComponents, VerifierAttemp
 
 interface VerifierContext {
   readonly components: VerifierComponents
-  /** Tickets by attempt (`challenge/attempt`): a VRF proof is computed once per attempt. */
-  /** Each attempt's ticket once evaluated: null when it does not select this verifier (no proof made). */
+  /**
+   * Each open attempt's ticket (by `challenge/attempt`) once evaluated, so its VRF is computed
+   * once: null when it does not select this verifier (no proof made).
+   */
   readonly tickets: ReadonlyMap<string, VerifierTicket | null>
   /** Verdicts by claim. */
   readonly verdicts: ReadonlyMap<string, Recheck>
@@ -114,6 +117,30 @@ const attemptKey = (challengeId: string, attempt: number): string => `${challeng
 /** The child actor id of an attempt. */
 export const attemptActorId = (key: string): string => `attempt:${key}`
 
+/**
+ * The tickets of the draws still open: `fresh` added, closed ones gone. Bounded by the chain's
+ * open attempts (consensus bounds those) rather than by a count: at a thousand open challenges
+ * a count of the latest few evicted tickets still open, and every block evaluated their VRF
+ * again. Unchanged (the same map) when nothing was added or closed.
+ */
+function ticketsOfOpen(
+  tickets: ReadonlyMap<string, VerifierTicket | null>,
+  fresh: readonly [string, VerifierTicket | null][],
+  open: ReadonlySet<string>,
+): ReadonlyMap<string, VerifierTicket | null> {
+  let closed = false
+  for (const id of tickets.keys())
+    if (!open.has(id)) {
+      closed = true
+      break
+    }
+  if (!closed && fresh.length === 0) return tickets
+  const next = new Map<string, VerifierTicket | null>()
+  for (const [id, ticket] of tickets) if (open.has(id)) next.set(id, ticket)
+  for (const [id, ticket] of fresh) next.set(id, ticket)
+  return next
+}
+
 export const verifierMachine = setup({
   types: {
     input: {} as VerifierComponents,
@@ -143,7 +170,9 @@ export const verifierMachine = setup({
           actions: enqueueActions(({ context, event, enqueue }) => {
             const { chain, key } = context.components
             const { height } = event
-            let { tickets, attempts } = context
+            let { attempts } = context
+            const { tickets } = context
+            const fresh: [string, VerifierTicket | null][] = []
             const selected: VerifierDraw[] = []
             const open = new Set<string>()
             const draws = chain.verifierDraws(key.address)
@@ -179,7 +208,7 @@ export const verifierMachine = setup({
                 ticket = isVerifierSelected(key.secretKey, draw, stake, draw.totalStake, params)
                   ? verifierTicket(key.secretKey, draw, stake, draw.totalStake, params)
                   : null
-                tickets = remembered(tickets, id, ticket)
+                fresh.push([id, ticket])
               }
               if (ticket === null || !ticket.selected) continue
               const known = context.verdicts.has(draw.claimId) || owed.has(draw.claimId)
@@ -212,7 +241,7 @@ export const verifierMachine = setup({
             for (const draw of selected)
               if (draw.claim !== null && !context.verdicts.has(draw.claimId) && context.arrived.has(draw.claimId))
                 enqueue.sendTo('reexecutor', reexecuteRequest(draw, key.address))
-            enqueue.assign({ tickets, attempts })
+            enqueue.assign({ tickets: ticketsOfOpen(tickets, fresh, open), attempts })
           }),
         },
         contentArrived: {
@@ -258,6 +287,7 @@ export const verifierMachine = setup({
             // A re-execution no open attempt of this node waits for is dropped (reexecutor.ts).
             if (claimId !== undefined && ![...attempts.values()].includes(claimId))
               enqueue.sendTo('reexecutor', { type: 'forget', claimId } as const)
+            enqueue.stopChild(childIdOf(event))
           }),
         },
       },

@@ -13,6 +13,8 @@ import {
   claimCheckMachine,
   claimsDue,
   inCheckOrder,
+  sampled,
+  withinCapacity,
 } from '../../../src/actors/roles/challenger.ts'
 import type { ChallengerRecheck as Recheck } from '../../../src/actors/roles/spot-check.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
@@ -88,6 +90,8 @@ interface HarnessOptions {
   readonly challengeFraction?: number
   /** What `chain.claims` lists (default: CLAIMS). */
   readonly claims?: () => readonly Claim[]
+  /** Tasks known, made of the listed claims (`lookups`): L1's agreement is read. @default false */
+  readonly withTasks?: boolean
 }
 
 function harness(verdicts: Record<string, () => Promise<Recheck>>, options: HarnessOptions = {}) {
@@ -102,11 +106,11 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
     chain: {
       currentWindow: () => ({ id: 1 }),
       claims: (window: number) => (window === 1 ? (options.claims?.() ?? CLAIMS) : []),
-      claim: (id: string) => options.current?.(id) ?? (options.claims?.() ?? CLAIMS).find((c) => c.id === id) ?? null,
-      // Tasks unknown: no claim is taken for unconfirmed (tests of that give their own).
-      task: () => null,
+      claim: (id: string) => options.current?.(id) ?? lookups(() => options.claims?.() ?? CLAIMS).claim(id) ?? null,
+      // Unless asked, tasks unknown: no claim is taken for unconfirmed.
+      task: options.withTasks === true ? lookups(() => options.claims?.() ?? CLAIMS).task : () => null,
       openAggregations: () => [],
-      params: { baseReward: 10n, bondMultiple: 10 },
+      params: { baseReward: 10n, bondMultiple: 10, blockTimeMs: 1000 },
       appealable: (address: string) => (options.appealable ?? []).filter((c) => c.challenger === address),
     },
     tx: {
@@ -130,6 +134,7 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
     key: { address: options.address ?? SELF },
     metrics,
     logger: silentLogger,
+    clock: { monotonicMs: () => 0 },
     misbehaviours: new Set(options.misbehaviours ?? []),
     challengeFraction: options.challengeFraction ?? 1,
   } as unknown as ChallengerComponents
@@ -435,11 +440,13 @@ describe('actors: challenger role machine', () => {
       inCheckOrder(flagged, address).map((c) => c.id),
     )
     assert.ok(new Set(orders.map((o) => o.join())).size > 1, orders.join(' | '))
-    // The rank only breaks ties: a flagged claim still goes before an accepted one, an earlier deadline before a later.
+    // The rank only breaks ties: a suspect still goes before the rest, an earlier deadline before a later.
     const early = { ...claim('early', 'accepted'), challengeUntil: 20 }
     for (const address of ['r3mes1one', 'r3mes1two'])
       assert.deepEqual(
-        inCheckOrder([claim('late', 'accepted'), early, claim('f', 'flagged')], address).map((c) => c.id),
+        inCheckOrder([claim('late', 'accepted'), early, claim('f', 'flagged')], address, new Map([['f', true]])).map(
+          (c) => c.id,
+        ),
         ['f', 'early', 'late'],
       )
   })
@@ -475,13 +482,14 @@ describe('actors: challenger role machine', () => {
   })
 
   it('checks a suspect again once another node’s challenge gives it back, whatever the draw', async () => {
-    // Flagged: checked whatever the draw; its challenge refused (another node's holds it);
-    // then back as accepted, which a node drawing nothing would not look at.
+    // Flagged and no replica agrees: checked whatever the draw; its challenge refused (another
+    // node's holds it); then back as accepted.
     let wrong = claim('wrong', 'flagged')
     const h = harness(
       { wrong: async () => ({ honest: false, reason: 'the gradient differs' }) },
       {
         challengeFraction: 0,
+        withTasks: true,
         claims: () => [wrong],
         refuse: (msg) => (h.sent.length === 1 && msg.type === 'challenge' ? 'ERR_NOT_CHALLENGEABLE' : undefined),
       },
@@ -532,10 +540,79 @@ describe('actors: challenger role machine', () => {
     assert.deepEqual([...order].sort(), ['right', 'slow', 'wrong'])
   })
 
-  it('checks flagged claims first', async () => {
-    const order = await checkOrderWith(claim('flagged', 'flagged'))
-    assert.equal(order[0], 'flagged')
-    assert.equal(order.length, 4)
+  it('checks first the odd one out of a disagreement, the replicas that agree by the draw, and them once it is cleared', async () => {
+    // Task T: two replicas agree on one CID, the third differs; and an accepted claim its replica confirms.
+    const replica = (owner: string, cid: string, status: Claim['status'] = 'flagged'): Claim => ({
+      ...claim(`T/${owner}`, status, owner),
+      taskId: 'T',
+      cid,
+    })
+    const listed = [
+      replica('r3mes1a', 'cid-x'),
+      replica('r3mes1b', 'cid-x'),
+      replica('r3mes1c', 'cid-y'),
+      { ...claim('acc', 'accepted'), taskId: 'U' },
+      { ...claim('acc/replica', 'accepted', 'r3mes1replica'), taskId: 'U', cid: 'cid-acc' },
+    ]
+    const right = async () => ({ honest: true, reason: '' })
+    const wrong = async () => ({ honest: false, reason: 'the gradient differs' })
+    const h = harness(
+      { 'T/r3mes1c': right, 'T/r3mes1a': wrong, 'T/r3mes1b': wrong },
+      { challengeFraction: 0, withTasks: true, claims: () => listed },
+    )
+    await h.block(20)
+    assert.deepEqual(h.checks, ['T/r3mes1c'], 'only the odd one out, with a draw of 0')
+    // Found right: the two that agree on another CID are colluders, checked at the next block.
+    await h.block(21)
+    assert.deepEqual(h.checks.slice(1).sort(), ['T/r3mes1a', 'T/r3mes1b'])
+    assert.deepEqual(h.sent.map((m) => (m as { claimId?: string }).claimId).sort(), ['T/r3mes1a', 'T/r3mes1b'])
+  })
+
+  it('draws about its fraction of claims, independently of another address’s draw', () => {
+    let drawn = 0
+    let both = 0
+    const total = 20_000
+    for (let i = 0; i < total; i++) {
+      const id = `${i % 50}.${i % 7}.${i % 3}/r3mes1miner${i}`
+      const a = sampled('r3mes1one', id, 0.25)
+      if (a) drawn++
+      if (a && sampled('r3mes1two', id, 0.25)) both++
+    }
+    assert.ok(Math.abs(drawn / total - 0.25) < 0.015, `drew ${drawn / total}`)
+    assert.ok(Math.abs(both / total - 0.0625) < 0.01, `both drew ${both / total}`)
+    assert.equal(sampled('r3mes1one', 'x', 0), false)
+    assert.equal(sampled('r3mes1one', 'x', 1), true)
+  })
+
+  it('stops each check once it is done: no finished check stays among its children', async () => {
+    const h = harness({
+      wrong: async () => ({ honest: false, reason: 'the gradient differs' }),
+      right: async () => ({ honest: true, reason: '' }),
+      slow: async () => ({ honest: true, reason: '' }),
+    })
+    await h.block(20)
+    await h.block(21)
+    assert.deepEqual([...h.checks].sort(), ['right', 'slow', 'wrong'])
+    assert.deepEqual(Object.keys(h.actor.getSnapshot().children), [])
+  })
+
+  it('queues no more drawn claims than it can check before their periods end; suspects and aggregates whatever', () => {
+    const at = (id: string, until: number): Claim => ({ ...claim(id, 'accepted'), challengeUntil: until })
+    const aggregate: Claim = { ...at('agg', 30), kind: 'aggregate', taskId: null }
+    // Checks of 1 s, two at a time, a block of 1 s, at height 20: a check starting n s in ends n + 1
+    // s in, and its challenge lands a block later, so a claim ending at 23 fits starts up to 1 s in.
+    const queue = [aggregate, at('s', 21), at('a', 23), at('b', 23), at('c', 23), at('d', 24), at('e', 24)]
+    const kept = withinCapacity(queue, new Map([['s', true]]), 20, 1000, 1000)
+    assert.deepEqual(
+      kept.map((c) => c.id),
+      ['agg', 's', 'a', 'b', 'd', 'e'],
+      'c would start 2 s in (behind four) and end too late; d and e, ending later, fit there',
+    )
+    assert.equal(
+      withinCapacity(queue, new Map(), 20, 1000, null).length,
+      queue.length,
+      'all kept until a check is timed',
+    )
   })
 
   it('an accomplice looks at every submission and challenges, unchecked, only those whose content is not served', async () => {

@@ -23,6 +23,7 @@ import type { VerifierDraw } from '../../../src/chain/reader.ts'
 import type { Claim } from '../../../src/chain/state.ts'
 import type { Msg } from '../../../src/chain/tx.ts'
 import { SimulatedClock } from '../../../src/runtime/clock.ts'
+import { MAX_REMEMBERED_VERIFICATIONS } from '../../../src/runtime/limits.ts'
 import { settle, silentLogger, stateTrace } from './machine-trace.ts'
 
 const key = testKey('verifier')
@@ -186,6 +187,29 @@ describe('actors: verifier role machine', () => {
     assert.deepEqual(h.trace.actorsLike('attempt:'), [])
     assert.deepEqual(h.sent, [])
     assert.equal(h.reexecutions(), 0)
+  })
+
+  it('keeps the ticket of every open draw, past MAX_REMEMBERED_VERIFICATIONS, and drops those of closed ones', async () => {
+    const h = harness(async () => ({ honest: true, reason: '' }))
+    // Draws that select nobody (no stake here): each evaluated once and kept as null.
+    const many = Array.from({ length: MAX_REMEMBERED_VERIFICATIONS + 44 }, (_, i) => ({
+      ...draw(null),
+      challengeId: `ch${i}`,
+      stakes: { [key.address]: 0n },
+    }))
+    h.chainView.draws = many
+    await h.block(10)
+    const tickets = () => h.actor.getSnapshot().context.tickets
+    assert.equal(tickets().size, many.length)
+    const kept = tickets()
+    await h.block(11)
+    assert.equal(tickets(), kept, 'nothing opened or closed: the same tickets, none evaluated again')
+    h.chainView.draws = many.slice(0, 10)
+    await h.block(12)
+    assert.deepEqual(
+      [...tickets().keys()],
+      many.slice(0, 10).map((d) => `${d.challengeId}/0`),
+    )
   })
 
   it('content that never arrives: waits for it while a claim can still land, then claims and answers unavailable in time', async () => {
