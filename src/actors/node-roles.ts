@@ -11,8 +11,8 @@ import { kernelAggregation } from './roles/aggregate-work.ts'
 import { type AggregatorComponents, aggregatorMachine } from './roles/aggregator.ts'
 import { type ArbiterComponents, arbiterMachine } from './roles/arbiter.ts'
 import { type ChallengerComponents, challengerMachine } from './roles/challenger.ts'
+import { type KernelTaskWorkComponents, kernelTaskWork, type MinerPresence } from './roles/kernel-task-work.ts'
 import { type MinerComponents, minerMachine } from './roles/miner.ts'
-import type { MinerPresence } from './roles/miner-components.ts'
 import { kernelReexecution } from './roles/reexecute.ts'
 import { kernelClaimCheck, spotSecretOf } from './roles/spot-check.ts'
 import { type VerifierComponents, verifierMachine } from './roles/verifier.ts'
@@ -73,10 +73,9 @@ export function minerPresence(subnets: SubnetDirectory, p: NodePieces): MinerPre
 }
 
 export function minerComponents(p: NodePieces, presence: MinerPresence = minerPresence(p.subnets, p)): MinerComponents {
-  return {
+  const logger = p.runtime.logger.child({ role: 'miner' })
+  const work: KernelTaskWorkComponents = {
     chain: p.reader,
-    pace: p.chain,
-    tx: p.tx,
     content: p.content,
     model: p.model,
     training: p.training,
@@ -84,9 +83,18 @@ export function minerComponents(p: NodePieces, presence: MinerPresence = minerPr
     tensors: p.tensors,
     ...(presence === undefined ? {} : { presence }),
     metrics: p.metrics,
+    clock: p.runtime.clock,
+    logger,
+  }
+  return {
+    chain: p.reader,
+    pace: p.chain,
+    tx: p.tx,
+    work: kernelTaskWork(work),
+    metrics: p.metrics,
     key: p.key,
     clock: p.runtime.clock,
-    logger: p.runtime.logger.child({ role: 'miner' }),
+    logger,
     misbehaviours: p.misbehaviours,
   }
 }

@@ -91,6 +91,11 @@ export function claimCheckMs(model: CostModel, claim: Pick<Claim, 'kind'>, spotS
   return spotSteps <= 0 || spotSteps >= model.innerSteps ? trainingMs(model) : spotSteps * model.stepMs
 }
 
+/** The trace a miner stores beside its gradient of `taskId` (the cost model's: a digest naming both). */
+export function taskTraceBytes(taskId: string, gradientCid: string): Uint8Array {
+  return sha256('r3mes/sim/task-trace/1\0', taskId, '\0', gradientCid)
+}
+
 /** The step trace a challenger of `claimId` publishes (the cost model's: a digest naming both). */
 export function stepTraceBytes(claimId: string, challenger: string): Uint8Array {
   return sha256('r3mes/sim/step-trace/1\0', claimId, '\0', challenger)

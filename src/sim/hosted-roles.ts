@@ -226,7 +226,7 @@ function checkOf(state: ChainState, claim: Claim, challenger: string): Challenge
  * block's open L2 attempts and L3 seats are listed once for all machines (the reader walks
  * every challenge for each call, and a hundred verifiers each asking for theirs would walk
  * them a hundred times a block); each machine gets the reader's own answer for its address.
- * The hosted aggregators (hosted-aggregators.ts) read the same view.
+ * The hosted aggregators (hosted-aggregators.ts) and miners (hosted-miners.ts) read the same view.
  */
 export class SimChainView
   implements
@@ -243,6 +243,10 @@ export class SimChainView
       | 'openAggregations'
       | 'adapterPointer'
       | 'appealable'
+      | 'height'
+      | 'window'
+      | 'commits'
+      | 'finalAdapterPointer'
     >
 {
   #state: ChainState | undefined
@@ -254,6 +258,8 @@ export class SimChainView
   #window: Window | null | undefined
   readonly #claims = new Map<number, Claim[]>()
   readonly #tasks = new Map<number, Task[]>()
+  /** Each window's tasks by miner (a hundred miners each asking for theirs would filter them a hundred times). */
+  readonly #tasksByMiner = new Map<number, Map<string, Task[]>>()
   /** Claims and tasks read by id: two hundred challengers read the same few thousand each block. */
   readonly #claimById = new Map<string, Claim | null>()
   readonly #taskById = new Map<string, Task | null>()
@@ -275,6 +281,7 @@ export class SimChainView
     this.#window = undefined
     this.#claims.clear()
     this.#tasks.clear()
+    this.#tasksByMiner.clear()
     this.#claimById.clear()
     this.#taskById.clear()
     this.#aggregations = undefined
@@ -290,13 +297,41 @@ export class SimChainView
     return this.#chain.params
   }
 
+  get height(): number {
+    return this.#chain.height
+  }
+
+  window(id: number): Window | null {
+    return this.#chain.window(id)
+  }
+
+  commits(taskId: string): string[] {
+    return this.#chain.commits(taskId)
+  }
+
+  finalAdapterPointer(subnet: number): string | null {
+    return this.#chain.finalAdapterPointer(subnet)
+  }
+
   tasks(window: number, miner?: string): Task[] {
     let all = this.#tasks.get(window)
     if (all === undefined) {
       all = this.#chain.tasks(window)
       this.#tasks.set(window, all)
     }
-    return miner === undefined ? all : all.filter((t) => t.miners.includes(miner))
+    if (miner === undefined) return all
+    let byMiner = this.#tasksByMiner.get(window)
+    if (byMiner === undefined) {
+      byMiner = new Map()
+      for (const t of all)
+        for (const m of new Set(t.miners)) {
+          const mine = byMiner.get(m)
+          if (mine === undefined) byMiner.set(m, [t])
+          else mine.push(t)
+        }
+      this.#tasksByMiner.set(window, byMiner)
+    }
+    return byMiner.get(miner) ?? []
   }
 
   currentWindow(): Window | null {

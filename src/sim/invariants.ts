@@ -10,6 +10,7 @@
  * that is not its proposer's VRF output or a block dated beyond what any clock allows.
  */
 import type { ChainState } from '../chain/state.ts'
+import { isSettled } from '../chain/windows.ts'
 import { toHex } from '../codec/bytes.ts'
 import { beaconFault } from '../consensus/beacon.ts'
 import type { CheatRecord } from './participants.ts'
@@ -191,9 +192,12 @@ export class Invariants {
     for (const cheat of cheats.values()) {
       if (this.caught.has(cheat.claimId) || this.missed.has(cheat.claimId)) continue
       const claim = state.claims.get(cheat.claimId)
-      // A withheld claim the chain took for a copy (its commit landed after its replica's
-      // reveal) is never credited nor aggregated: withholding it gained nothing.
-      if (claim?.status === 'slashed' || (cheat.kind === 'withholdingMiner' && claim?.flag === 'copied')) {
+      // A withheld claim the chain flagged and no challenge reached by its period's end (taken
+      // for a copy, its commit after its replica's reveal; or tied with a replica that cheated,
+      // who is slashed for it) is final: never credited nor aggregated, so withholding it
+      // gained nothing. Only a challenge the owner wins accepts a flagged claim.
+      const flaggedForGood = claim?.flag === 'copied' || (claim?.status === 'flagged' && isSettled(claim, height))
+      if (claim?.status === 'slashed' || (cheat.kind === 'withholdingMiner' && flaggedForGood)) {
         this.caught.set(cheat.claimId, height)
         continue
       }

@@ -1,13 +1,15 @@
 /**
- * The participants' misbehaviours in a simulated run, modelled on the role machines that plant
- * them for real (src/actors/roles): who misbehaves, drawn from the seed at the fault file's
- * rates, and what each does in place of the honest move.
+ * The participants' misbehaviours in a simulated run: who misbehaves, drawn from the seed at
+ * the fault file's rates, and what each does in place of the honest move (most are the role
+ * machines of src/actors/roles configured with the misbehaviour, as a node configured so).
  *
- * - copiedCid (a share of the miners): does no work; once another submission of the window is
- *   revealed, commits to its CID and reveals it (the chain flags it a copy, never pays it);
- * - withholdingMiner (a share of the miners): reveals the right gradient and serves nobody its
- *   content: aggregators list it unavailable, honest verifiers answer 'unavailable', arbiters
- *   vote 'unavailable' (the chain slashes it as for a fault);
+ * - copiedCid (a share of the miners): the miner machine with its `copiedCid` misbehaviour
+ *   (hosted-miners.ts): it does no work, and once another submission of the window is revealed
+ *   it commits to that CID and reveals it (`findCopy`; the chain flags it a copy, never pays it);
+ * - withholdingMiner (a share of the miners): the miner machine with its `withholdingMiner`
+ *   misbehaviour: it reveals the right gradient and publishes none of its content, and nobody
+ *   serves a claim of it (content.ts): aggregators list it unavailable, honest verifiers answer
+ *   'unavailable', arbiters vote 'unavailable' (the chain slashes it as for a fault);
  * - withholdAndChallenge (extra challengers, see `challengerCount`): challenges every withheld
  *   claim without re-executing, hoping an honest verifier is blamed for the missing content;
  * - griefingChallenger (extra challengers): challenges honest submissions it never checked
@@ -16,13 +18,13 @@
  * - wrongAggregate (a share of the validators): the aggregator machine with its `wrongAggregate`
  *   misbehaviour (hosted-aggregators.ts), so every aggregate it publishes names a wrong adapter
  *   CID (honest challengers re-derive it and dispute it);
- * - wrongGradient stays the `--cheaters` share (its rate here, when given, replaces it).
+ * - wrongGradient stays the `--cheaters` share (its rate here, when given, replaces it): the
+ *   miner machine with its `wrongGradient` misbehaviour.
  * The validators' misbehaviours (equivocation, Byzantine messages, beacon grinding) are in
  * validator-misbehaviours.ts.
  */
 import type { KeyPair } from '../chain/keys.ts'
-import type { ChainState, Claim, Task } from '../chain/state.ts'
-import { submissionId, tasksOf } from '../chain/windows.ts'
+import type { ChainState, Claim } from '../chain/state.ts'
 import { cidOf } from '../codec/cid.ts'
 import { sha256 } from '../codec/hash.ts'
 import type { SeededRandom } from '../runtime/random.ts'
@@ -149,25 +151,9 @@ export function wrongAdapterBytesOf(aggregator: string, window: number, subnet: 
   return sha256('r3mes/sim/wrong-adapter/1\0', aggregator, '\0', String(window), '\0', String(subnet))
 }
 
-/** A copy a copier is waiting to make: it commits once some CID of the window is public. */
-interface PendingCopy {
-  readonly miner: string
-  readonly task: Task
-  readonly lastHeight: number
-}
-
-/** A copy ready to go: commit to `cid` on `task`, reveal it after. */
-export interface CopyDue {
-  readonly miner: string
-  readonly task: Task
-  readonly cid: string
-  readonly lastHeight: number
-}
-
 /** The participants' misbehaving moves, asked by participants.ts where an honest role decides. */
 export class MisbehaviourModels {
   readonly cast: MisbehaviourCast
-  readonly #pending: PendingCopy[] = []
   /** Claim ids of withheld submissions that reached the chain. */
   readonly withheld = new Set<string>()
   /** Claim ids of copies that reached the chain. */
@@ -177,42 +163,6 @@ export class MisbehaviourModels {
 
   constructor(cast: MisbehaviourCast) {
     this.cast = cast
-  }
-
-  /** Whether `miner` copies in place of training `task` (the copy then waits for a CID to copy). */
-  copiesInstead(miner: string, task: Task, lastHeight: number): boolean {
-    if (!this.cast.copiers.has(miner)) return false
-    this.#pending.push({ miner, task, lastHeight })
-    return true
-  }
-
-  /**
-   * The copies that can be made after block `height`: each takes the CID its task's other
-   * replica revealed, or else the first revealed in its window (a copy either way).
-   */
-  copiesDue(state: ChainState, height: number): CopyDue[] {
-    if (this.#pending.length === 0) return []
-    const due: CopyDue[] = []
-    const firstOfWindow = new Map<number, string | null>()
-    for (let i = this.#pending.length - 1; i >= 0; i--) {
-      const p = this.#pending[i] as PendingCopy
-      if (height >= p.lastHeight) {
-        this.#pending.splice(i, 1)
-        continue
-      }
-      let cid = p.task.miners
-        .filter((m) => m !== p.miner)
-        .map((m) => state.claims.get(submissionId(p.task.id, m))?.cid)
-        .find((c) => c !== undefined)
-      if (cid === undefined) {
-        if (!firstOfWindow.has(p.task.window)) firstOfWindow.set(p.task.window, firstRevealed(state, p.task.window))
-        cid = firstOfWindow.get(p.task.window) ?? undefined
-      }
-      if (cid === undefined) continue
-      this.#pending.splice(i, 1)
-      due.push({ miner: p.miner, task: p.task, cid, lastHeight: p.lastHeight })
-    }
-    return due.reverse()
   }
 
   /** A misbehaving miner's reveal reached the chain. */
@@ -257,14 +207,4 @@ export class MisbehaviourModels {
     const who = this.cast.griefers[(h[1] as number) % this.cast.griefers.length] as KeyPair
     return who.address === claim.owner ? [] : [who]
   }
-}
-
-/** The CID of the first submission revealed in `window` (null: none yet). */
-function firstRevealed(state: ChainState, window: number): string | null {
-  for (const task of tasksOf(state, window))
-    for (const miner of task.miners) {
-      const c = state.claims.get(submissionId(task.id, miner))
-      if (c !== undefined) return c.cid
-    }
-  return null
 }

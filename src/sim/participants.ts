@@ -1,45 +1,34 @@
 /**
- * The participants of a simulated network whose roles are modelled, acting on the chain state
- * after each block, with the chain's own transactions, signatures and VRF proofs:
- * - miners train each task the window assigns them (the cost model, cost-model.ts), publish
- *   the gradient's bytes (content.ts), commit, then reveal in a later block; cheaters reveal a
- *   wrong gradient.
- * This is a model of the miner machine in src/actors/roles (which trains through the trainer
- * and a content store): the decisions are the same, the training is the cost model.
- * Verifiers, arbiters and challengers (hosted-roles.ts) and aggregators (hosted-aggregators.ts)
- * are the real machines; every account's transactions, theirs included, go out through its
- * outbox, and the cheats that reach the chain (wrong gradients, withheld content, a planted
- * wrong aggregator's aggregates) are recorded here for the invariants.
+ * The accounts of a simulated network and what the invariants are told about them: every
+ * account's transactions (validators', miners', verifiers', arbiters' and challengers') go out
+ * through its outbox, with the chain's own transactions, signatures and nonces, as a node's
+ * `TxSender` sends them; every role is a hosted machine that sends through here (miners:
+ * hosted-miners.ts; verifiers, arbiters and challengers: hosted-roles.ts; aggregators:
+ * hosted-aggregators.ts). The cheats that reach the chain (a planted wrong gradient's or
+ * withheld content's reveal, a planted wrong aggregator's aggregates) are recorded here for
+ * the invariants.
  */
 
 import { type TxResultInfo, URGENT_TX_TYPES } from '../actors/tx-sender.ts'
 import { TxCode } from '../chain/errors.ts'
 import type { KeyPair } from '../chain/keys.ts'
-import type { ChainState, Task } from '../chain/state.ts'
-import { commitmentOf, type Msg } from '../chain/tx.ts'
-import { submissionId, tasksOf, windowKey } from '../chain/windows.ts'
-import { toHex } from '../codec/bytes.ts'
-import { sha256 } from '../codec/hash.ts'
+import type { ChainState } from '../chain/state.ts'
+import type { Msg } from '../chain/tx.ts'
 import type { Clock } from '../runtime/clock.ts'
-import type { SimContent } from './content.ts'
-import { type CostModel, honestGradient, trainingMs, wrongGradient } from './cost-model.ts'
 import type { MisbehaviourModels } from './misbehaviours.ts'
-import { Outbox, type PreCheck, type Queued, type Settled } from './outbox.ts'
+import { Outbox, type PreCheck, type Settled } from './outbox.ts'
 
 export interface ParticipantsInit {
   readonly chainId: string
   readonly fee: bigint
   readonly miners: readonly KeyPair[]
-  /** Addresses of the miners that reveal wrong gradients. */
+  /** Addresses of the miners that reveal wrong gradients (`wrongGradient`). */
   readonly cheaters: ReadonlySet<string>
   readonly verifiers: readonly KeyPair[]
   readonly arbiters: readonly KeyPair[]
   readonly challengers: readonly KeyPair[]
   /** Validators' account keys (their aggregators send through their outboxes). */
   readonly validators: readonly KeyPair[]
-  readonly costModel: CostModel
-  /** Miners train windows 0 … trainWindows − 1 and then stop, so the run can settle. */
-  readonly trainWindows: number
   /** Transactions each account keeps in flight. @default TX_MAX_IN_FLIGHT */
   readonly txsInFlight?: number
   /** The other misbehaviours (misbehaviours.ts; its misbehaving challengers are among `challengers`). @default none */
@@ -50,8 +39,6 @@ export interface ParticipantsComponents {
   readonly clock: Clock
   /** Hand encoded transactions to the network (every validator's mempool). */
   readonly submit: (txs: readonly Uint8Array[]) => void
-  /** Where miners publish the bytes they name. */
-  readonly content: SimContent
 }
 
 /** A wrong submission that reached the chain: what the invariants hold the game to. */
@@ -76,7 +63,6 @@ export class Participants {
   readonly #init: ParticipantsInit
   readonly #c: ParticipantsComponents
   readonly #outboxes = new Map<string, Outbox>()
-  readonly #minerSet: Set<string>
   /** Aggregate claims seen on chain (each noted once). */
   readonly #aggregatesSeen = new Set<string>()
   readonly cheats = new Map<string, CheatRecord>()
@@ -84,12 +70,10 @@ export class Participants {
   #state: ChainState | undefined
   #check: PreCheck | undefined
   #height = 0
-  #lastWindow = -1
 
   constructor(init: ParticipantsInit, components: ParticipantsComponents) {
     this.#init = init
     this.#c = components
-    this.#minerSet = new Set(init.miners.map((k) => k.address))
     const all = [...init.validators, ...init.miners, ...init.verifiers, ...init.arbiters, ...init.challengers]
     for (const k of all) {
       if (!this.#outboxes.has(k.address))
@@ -119,12 +103,6 @@ export class Participants {
     this.#height = height
     this.#check = check
     this.#stepAll(results)
-    if (state.globals.currentWindow !== this.#lastWindow) {
-      this.#lastWindow = state.globals.currentWindow
-      if (this.#lastWindow < this.#init.trainWindows) this.#train(state, this.#lastWindow)
-    }
-    for (const copy of this.#init.misbehaviours?.copiesDue(state, height) ?? [])
-      this.#commitAndReveal(copy.miner, copy.task, copy.cid, copy.lastHeight, false)
     this.#noteAggregates(state)
     this.#stepAll(new Map())
   }
@@ -188,52 +166,21 @@ export class Participants {
     return out
   }
 
-  #push(address: string, msg: Msg, options: Omit<Queued, 'msg'> = {}): void {
-    ;(this.#outboxes.get(address) as Outbox).push(msg, options)
-  }
-
-  /** Each sim miner trains its tasks of the window just opened; it commits when done, reveals after. */
-  #train(state: ChainState, window: number): void {
-    const w = state.windows.get(windowKey(window))
-    if (w === undefined) return
-    const ms = trainingMs(this.#init.costModel)
-    for (const task of tasksOf(state, window))
-      for (const miner of task.miners) {
-        if (!this.#minerSet.has(miner)) continue
-        if (this.#init.misbehaviours?.copiesInstead(miner, task, w.closeHeight - 1) === true) continue
-        const cheat = this.#init.cheaters.has(miner)
-        const bytes = cheat ? wrongGradient(task, w.seed, minerSalt(miner)) : honestGradient(task, w.seed)
-        const cid = this.#c.content.publish(bytes)
-        this.#c.clock.setTimer(ms, () => this.#commitAndReveal(miner, task, cid, w.closeHeight - 1, cheat))
-      }
-  }
-
-  /** `miner` commits to `cid` for `task` and reveals it in a later block (a wrong one is a cheat to catch). */
-  #commitAndReveal(miner: string, task: Task, cid: string, lastHeight: number, cheat: boolean): void {
-    const salt = toHex(sha256('r3mes/sim/salt/1\0', miner, '\0', task.id).subarray(0, 16))
-    const id = submissionId(task.id, miner)
-    const reveal = (): void =>
-      this.#push(
-        miner,
-        { type: 'reveal', taskId: task.id, cid, salt, metadata: '{}' },
-        {
-          lastHeight,
-          onApplied: () => {
-            this.#init.misbehaviours?.revealed(miner, id)
-            if (cheat || this.#init.misbehaviours?.isWithheld(id) === true)
-              this.cheats.set(id, {
-                claimId: id,
-                owner: miner,
-                revealedHeight: this.#height,
-                kind: cheat ? 'wrongGradient' : 'withholdingMiner',
-              })
-          },
-        },
-      )
-    const commitment = commitmentOf(cid, miner, task.id, salt)
-    this.#push(miner, { type: 'commit', taskId: task.id, commitment }, { lastHeight, onApplied: reveal })
-    const txs = this.#step(this.#outboxes.get(miner) as Outbox, new Map())
-    if (txs.length > 0) this.#c.submit(txs)
+  /**
+   * `miner`'s reveal of `claimId` was applied in block `height`: a planted wrong gradient, or
+   * content its owner withholds, is a cheat the game must catch.
+   */
+  minerRevealed(miner: string, claimId: string, height: number): void {
+    const models = this.#init.misbehaviours
+    models?.revealed(miner, claimId)
+    const wrong = this.#init.cheaters.has(miner)
+    if (wrong || models?.isWithheld(claimId) === true)
+      this.cheats.set(claimId, {
+        claimId,
+        owner: miner,
+        revealedHeight: height,
+        kind: wrong ? 'wrongGradient' : 'withholdingMiner',
+      })
   }
 
   /** Aggregates new on chain: a planted wrong aggregator's is a cheat the challengers must catch. */
@@ -248,10 +195,4 @@ export class Participants {
           kind: 'wrongAggregate',
         })
   }
-}
-
-/** A miner's own perturbation, so two cheaters on one task never agree by accident. */
-function minerSalt(address: string): number {
-  const h = sha256(address)
-  return ((h[0] as number) << 8) | (h[1] as number)
 }

@@ -43,6 +43,7 @@ export function formatReport(r: SimulationReport, wallMs?: number): string[] {
     `  block interval ${fixed(c.meanBlockIntervalMs / 1000, 2)} s; transaction finality mean ${fixed(t.finalityMeanMs / 1000, 2)} s, p99 ${fixed(t.finalityP99Ms / 1000, 2)} s; ${c.dropped} copies dropped`,
     `  cheats ${g.cheats}: ${g.caught} caught, ${g.missed} missed, ${g.open} still open; honest slashed ${g.honestSlashed} (${g.dutyPenalized} paid duty penalties)`,
     `  game workload: ${g.challenges} challenges, ${g.verifierAnswers} verifier answers, ${g.appeals} appeals (${g.overturnedVerifiers} verifiers overturned), ${g.arbiterVotes} arbiter votes, ${g.aggregates} aggregates (${g.declaredUnavailable} gradients declared unavailable); ${g.reexecutions} re-executions by the verifier and arbiter machines`,
+    `  miner machines: ${g.tasksTrained} tasks trained, ${g.minerReveals} reveals acknowledged; task outcomes ${outcomes(g.minerOutcomes)}`,
     `  chain state ${fixed(r.chainStateBytes / 1024)} KiB; transactions applied ${sum(t.applied)}, refused ${sum(t.refused)}, pending ${t.pending}`,
   ]
   const m = r.misbehaviours
@@ -60,6 +61,11 @@ export function formatReport(r: SimulationReport, wallMs?: number): string[] {
     lines.push(`  BROKEN ${v.invariant} at height ${v.height} (${fixed(v.atMs / 1000)} s): ${v.detail}`)
   if (r.violations.length > 5) lines.push(`  … and ${r.violations.length - 5} more`)
   return lines
+}
+
+function outcomes(counts: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(counts)
+  return entries.length === 0 ? 'none' : entries.map(([code, n]) => `${code} ${n}`).join(', ')
 }
 
 function sum(counts: Readonly<Record<string, number>>): number {

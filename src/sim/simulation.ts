@@ -2,10 +2,13 @@
  * A whole network in one process, replayable from a seed: N validators, each the real
  * consensus node (src/consensus: core, NodeIo, WAL, privval, mempool, evidence pool, in
  * memory) running the real chain application (src/chain through the same adapter the nodes
- * use), talking over the simulated network (network.ts) on one SimulatedClock; miners as
- * modelled participants (participants.ts), verifiers, arbiters and challengers
- * (hosted-roles.ts) and aggregators (hosted-aggregators.ts) as the nodes' role machines, all
- * sending real signed transactions. One seed fixes keys, cheaters, network schedule and
+ * use), talking over the simulated network (network.ts) on one SimulatedClock; miners
+ * (hosted-miners.ts), verifiers, arbiters and challengers (hosted-roles.ts) and aggregators
+ * (hosted-aggregators.ts) as the nodes' role machines, each through a narrow seam whose
+ * simulated side is the deterministic cost model (cost-model.ts: a miner's `TaskWork`, a
+ * verifier's `ClaimReexecution`, a challenger's `ClaimCheck`, an aggregator's
+ * `AggregateComputation`), all sending real signed transactions through their accounts'
+ * outboxes (participants.ts). One seed fixes keys, cheaters, network schedule and
  * faults, so a run is byte for byte the same each time; the digest of every committed block
  * (height, block hash, app hash after it) shows it.
  */
@@ -41,6 +44,7 @@ import { SimContent } from './content.ts'
 import type { CostModel } from './cost-model.ts'
 import { type FaultFile, healedAtMs, planFaults } from './faults.ts'
 import { HostedAggregators } from './hosted-aggregators.ts'
+import { HostedMiners } from './hosted-miners.ts'
 import { HostedRoles } from './hosted-roles.ts'
 import { Invariants, type Violation } from './invariants.ts'
 import { castMisbehaviours, GRIEF_ONE_IN, MisbehaviourModels, misbehavingAddresses } from './misbehaviours.ts'
@@ -173,6 +177,12 @@ export interface SimulationReport {
     readonly aggregates: number
     /** Accepted submissions the aggregator machines declared unavailable (their gradient not served in time). */
     readonly declaredUnavailable: number
+    /** Tasks the miner machines trained (the cost model's time each; a copier trains none). */
+    readonly tasksTrained: number
+    /** Reveals the chain acknowledged to the miner machines. */
+    readonly minerReveals: number
+    /** The miner machines' task outcomes by code ('OK': revealed; FAILED, ABANDONED, NOTHING_TO_COPY, or a refusal's code). */
+    readonly minerOutcomes: Readonly<Record<string, number>>
   }
   /** The fault file's misbehaviours and machine faults (absent when it names none). */
   readonly misbehaviours?: {
@@ -365,14 +375,11 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       arbiters: arbiterKeys,
       challengers: challengerKeys,
       validators: validatorKeys,
-      costModel,
-      trainWindows: opts.windows,
       ...(opts.txsInFlight === undefined ? {} : { txsInFlight: opts.txsInFlight }),
       ...(models === undefined ? {} : { misbehaviours: models }),
     },
     {
       clock,
-      content,
       // Clients reach every validator (as the transaction topic does), each copy with the network's
       // latency and loss, and in the order sent (one connection keeps its order): a sender's
       // nonce n+1 sent after n does not overtake it and find the mempool refusing a gap.
@@ -436,6 +443,31 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       turns,
       content,
       send: (address, msg, settled) => participants.send(address, msg, settled),
+      logger: silent,
+    },
+  )
+  const minerMisbehaviours = new Map<string, Set<Misbehaviour>>()
+  const plant = (miners: Iterable<string>, m: Misbehaviour): void => {
+    for (const a of miners) minerMisbehaviours.set(a, new Set([...(minerMisbehaviours.get(a) ?? []), m]))
+  }
+  plant(cheaters, 'wrongGradient')
+  plant(cast?.copiers ?? [], 'copiedCid')
+  plant(cast?.withholders ?? [], 'withholdingMiner')
+  const miners = new HostedMiners(
+    {
+      miners: minerKeys,
+      misbehaviours: minerMisbehaviours,
+      costModel,
+      trainWindows: opts.windows,
+      blockTimeMs: params.blockTimeMs,
+    },
+    {
+      chain: roles.chain,
+      clock,
+      turns,
+      content,
+      send: (address, msg, settled) => participants.send(address, msg, settled),
+      revealed: (miner, claimId, height) => participants.minerRevealed(miner, claimId, height),
       logger: silent,
     },
   )
@@ -508,6 +540,7 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
               const r = chain.checkTx(bytes, { record: false, pendingNonce })
               return r.ok ? { ok: true } : r
             })
+            miners.onBlock(state, height)
             roles.onBlock(state, height)
             aggregators.onBlock(state, height)
           }),
@@ -698,6 +731,8 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
     if (halted || !turns.due) break
     await turns.take()
   }
+  const minerOutcomes = miners.outcomes()
+  miners.stop()
   roles.stop()
   aggregators.stop()
   if (stoppedBy === '') {
@@ -766,6 +801,9 @@ export async function runSimulation(opts: SimulationOptions): Promise<Simulation
       reexecutions: roles.stats.reexecutions,
       aggregates: applied.get('aggregate') ?? 0,
       declaredUnavailable: aggregators.stats.declaredUnavailable,
+      tasksTrained: miners.stats.tasksTrained,
+      minerReveals: miners.stats.submissions,
+      minerOutcomes: Object.fromEntries([...minerOutcomes].sort()),
     },
     ...(cast === undefined && faults.clockSkews.length === 0 && faults.slowDisks.length === 0
       ? {}

@@ -56,6 +56,27 @@ export class Turns {
     })
   }
 
+  /**
+   * `clock`, with every timer's firing marked as a settlement: a machine that sleeps on its
+   * clock (a miner polling the chain) wakes at the simulated instant its timer fired.
+   */
+  clock(): Clock {
+    const clock = this.#clock
+    return {
+      nowMs: () => clock.nowMs(),
+      monotonicMs: () => clock.monotonicMs(),
+      setTimer: (delayMs, callback, options) =>
+        clock.setTimer(
+          delayMs,
+          () => {
+            this.settled()
+            callback()
+          },
+          options,
+        ),
+    }
+  }
+
   /** Hand the event loop a turn: every continuation of what settled runs before this resolves. */
   async take(): Promise<void> {
     this.#due = false

@@ -7,16 +7,23 @@
 import assert from 'node:assert/strict'
 import { type AnyActorRef, assign, createActor, fromPromise, setup, waitFor } from 'xstate'
 import { nodeMachine } from '../../src/actors/node-machine.ts'
+import {
+  type KernelTaskWorkComponents,
+  networkLinks,
+  type ShardPieces,
+} from '../../src/actors/roles/kernel-task-work.ts'
 import { minerMachine } from '../../src/actors/roles/miner.ts'
 import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
-import { minerTaskMachine, networkLinks, type ShardPieces, type TrainInput } from '../../src/actors/roles/miner-task.ts'
+import { minerTaskMachine, storeResults, trainStage } from '../../src/actors/roles/miner-task.ts'
 import { minerWindowMachine } from '../../src/actors/roles/miner-window.ts'
 import { partners, receiveSources, sendTargets } from '../../src/actors/roles/pipeline.ts'
+import type { StoreRequest, TaskShard, TaskWork, TrainRequest } from '../../src/actors/roles/task-work.ts'
 import { TensorWaitTimeoutError } from '../../src/actors/training/tensor-inbox.ts'
 import type { Task, Window } from '../../src/chain/state.ts'
 import type { StageWeights } from '../../src/ml/weights.ts'
 import { SimulatedClock } from '../../src/runtime/clock.ts'
 import { createLogger } from '../../src/runtime/logger.ts'
+import type { Misbehaviour } from '../../src/topology/roles.ts'
 
 const ME = 'r3mes1me'
 const N_LAYERS = 3
@@ -34,14 +41,18 @@ function shardOf(subnet: number): ShardPieces {
 }
 
 /** The components the machines read outside their effects; the effects themselves are fakes. */
-function components(chain: Partial<MinerComponents['chain']> = {}): MinerComponents {
+function components(
+  chain: Partial<MinerComponents['chain']> = {},
+  more: Partial<MinerComponents> = {},
+): MinerComponents {
   return {
+    ...more,
     chain: chain as MinerComponents['chain'],
     pace: { blockIntervalMs: 1_000 },
     key: { address: ME, secretKey: new Uint8Array(32), publicKey: new Uint8Array(32) },
     clock,
     logger,
-    misbehaviours: new Set(),
+    misbehaviours: more.misbehaviours ?? new Set(),
   } as unknown as MinerComponents
 }
 
@@ -67,7 +78,12 @@ function effects(overrides: Record<string, unknown> = {}) {
 }
 
 /** Run one task of `PATH` to its end; the states it went through, in order, and its parent's reports. */
-async function runTask(at: number, overrides: Record<string, unknown> = {}, blocks: number[] = []) {
+async function runTask(
+  at: number,
+  overrides: Record<string, unknown> = {},
+  blocks: number[] = [],
+  more: Partial<MinerComponents> = {},
+) {
   const { actors, sent } = effects(overrides)
   const states: string[] = []
   const reports: { type: string; outcome: { code: string } }[] = []
@@ -79,7 +95,7 @@ async function runTask(at: number, overrides: Record<string, unknown> = {}, bloc
       ref: spawn('task', {
         id: 'task',
         input: {
-          components: components(),
+          components: components({}, more),
           task: PATH[at] as Task,
           windowTasks: PATH,
           windowSeed: 'seed',
@@ -173,6 +189,35 @@ describe('actors: the miner task machine', () => {
 })
 
 describe('actors: the miner window and role machines', () => {
+  it('hands its task work the planted faults it runs with: wrongGradient to the training, withholdingMiner to the storing', async () => {
+    const asked: unknown[][] = []
+    const work = {
+      trainStage: async (r: TrainRequest) => {
+        asked.push(['train', r.task.id, r.wrongGradient])
+        return 'trained'
+      },
+      storeResults: async (r: StoreRequest) => {
+        asked.push(['store', r.trained, r.first, r.last, r.withhold])
+        return { cid: 'bafy-gradient', traceCid: 'bafy-trace' }
+      },
+    } as unknown as TaskWork
+    // The machine's own effects, through the work; the transactions are fakes.
+    const throughWork = { trainStage, storeResults }
+    for (const planted of [[], ['wrongGradient'], ['withholdingMiner']] as const) {
+      const misbehaviours = new Set<Misbehaviour>(planted)
+      const { states } = await runTask(0, throughWork, [], { work, misbehaviours })
+      assert.equal(states.at(-1), 'submitted')
+    }
+    assert.deepEqual(asked, [
+      ['train', '0.0.0', false],
+      ['store', 'trained', true, false, false],
+      ['train', '0.0.0', true],
+      ['store', 'trained', true, false, false],
+      ['train', '0.0.0', false],
+      ['store', 'trained', true, false, true],
+    ])
+  })
+
   it('a failed shard fetch fails the window; the next window fetches again', async () => {
     const windows: Window[] = [0, 1].map(
       (id) =>
@@ -187,7 +232,7 @@ describe('actors: the miner window and role machines', () => {
       tasks: () => [task(1)],
     }
     const failingFetch = fromPromise<
-      ReadonlyMap<number, ShardPieces>,
+      ReadonlyMap<number, TaskShard>,
       { components: MinerComponents; subnets: number[]; window: number }
     >(async () => {
       fetches++
@@ -276,23 +321,23 @@ describe('actors: pipeline neighbours', () => {
     const linksOf = (ready: Record<number, string[]>, hangTo: string) =>
       networkLinks(
         {
-          components: {
-            clock,
-            presence: { readyMiners: (subnet: number) => new Set(ready[subnet] ?? []) },
-            // A send to `hangTo` never gets through: it would try until its deadline.
-            tensors: {
-              send: (to: string, _tensor: unknown, until: number) => {
-                sent.push({ to, untilMs: until })
-                return to === hangTo ? new Promise<void>(() => {}) : Promise.resolve()
-              },
+          clock,
+          presence: { readyMiners: (subnet: number) => new Set(ready[subnet] ?? []) },
+          // A send to `hangTo` never gets through: it would try until its deadline.
+          tensors: {
+            send: (to: string, _tensor: unknown, until: number) => {
+              sent.push({ to, untilMs: until })
+              return to === hangTo ? new Promise<void>(() => {}) : Promise.resolve()
             },
-          } as unknown as MinerComponents,
+          },
+        } as unknown as KernelTaskWorkComponents,
+        {
           task: { ...mine, window: 0 },
           replica: 0,
           upstream: undefined,
           downstream: { ...down, window: 0 },
           untilMs,
-        } as unknown as TrainInput,
+        } as unknown as TrainRequest,
         new AbortController().signal,
       )
     // a1 is dead (never said it is ready); b0 and b1 are ready: b1 gets a0's activations too.

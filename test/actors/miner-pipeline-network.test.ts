@@ -7,10 +7,14 @@
  */
 
 import { strict as assert } from 'node:assert'
-import { createActor, toPromise } from 'xstate'
-import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
-import { type TrainedTask, type TrainInput, trainStage } from '../../src/actors/roles/miner-task.ts'
+import {
+  type KernelTaskWorkComponents,
+  kernelTaskWork,
+  type ShardPieces,
+  type TrainedTask,
+} from '../../src/actors/roles/kernel-task-work.ts'
 import { pathOf } from '../../src/actors/roles/pipeline.ts'
+import type { TrainRequest } from '../../src/actors/roles/task-work.ts'
 import { trainingProtocol } from '../../src/actors/training/protocol.ts'
 import { TensorInbox } from '../../src/actors/training/tensor-inbox.ts'
 import { tensorSender } from '../../src/actors/training/tensor-sender.ts'
@@ -87,14 +91,12 @@ describe('actors: miners train their stages over activation streams', function (
         inbox: at(inboxes, i),
         tensors: tensorSender({ activations: at(cluster.nodes, i).activations, peers, clock, logger }),
         metrics: { trainingMs: 0, tasksRun: 0, tokensTrained: 0 },
-        misbehaviours: new Set(),
         clock,
         logger,
-      } as unknown as MinerComponents
+      } as unknown as KernelTaskWorkComponents
       return SHARDS.map((shard) => {
         const path = pathOf(tasks, shard)
-        const input: TrainInput = {
-          components,
+        const input: TrainRequest<ShardPieces> = {
           task: path[subnet] as Task,
           windowSeed: SEED,
           replica: subnet === 0 ? i : i - 2,
@@ -103,8 +105,9 @@ describe('actors: miners train their stages over activation streams', function (
           shard: { stage: stages[subnet] as (typeof stages)[0], adapters: adaptersOf(subnet), pointer: null },
           waitMs: 20_000,
           untilMs: clock.monotonicMs() + 20_000,
+          wrongGradient: false,
         }
-        return toPromise(createActor(trainStage, { input }).start())
+        return kernelTaskWork(components).trainStage(input, new AbortController().signal)
       })
     })
     return Promise.all(runs)

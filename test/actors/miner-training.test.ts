@@ -9,9 +9,13 @@ import { inMemoryLinks } from '../helpers/stage-links.ts'
  */
 
 import { strict as assert } from 'node:assert'
-import { createActor, toPromise } from 'xstate'
-import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
-import { storeResults, type TrainedTask, type TrainInput, trainStage } from '../../src/actors/roles/miner-task.ts'
+import {
+  type KernelTaskWorkComponents,
+  kernelTaskWork,
+  type ShardPieces,
+  type TrainedTask,
+} from '../../src/actors/roles/kernel-task-work.ts'
+import type { TrainRequest } from '../../src/actors/roles/task-work.ts'
 import { stepBatch, trainingProtocol } from '../../src/actors/training/protocol.ts'
 import { runStage, StageTrainer } from '../../src/actors/training/stage-trainer.ts'
 import { TensorInbox } from '../../src/actors/training/tensor-inbox.ts'
@@ -55,7 +59,7 @@ const logger = createLogger({ name: 'miner-training-test', level: 'silent', cloc
 
 async function trainPath(misbehaving = false): Promise<{ results: TrainedTask[]; inboxes: TensorInbox[] }> {
   const inboxes = [new TensorInbox(clock), new TensorInbox(clock)]
-  const components = (s: number): MinerComponents =>
+  const components = (s: number): KernelTaskWorkComponents =>
     ({
       training: { protocolAt: () => protocol, data, kernels },
       inbox: inboxes[s],
@@ -66,12 +70,10 @@ async function trainPath(misbehaving = false): Promise<{ results: TrainedTask[];
         },
       },
       metrics: { trainingMs: 0, tasksRun: 0, tokensTrained: 0 },
-      misbehaviours: new Set(misbehaving && s === 1 ? ['wrongGradient'] : []),
       clock,
       logger,
-    }) as unknown as MinerComponents
-  const inputOf = (s: number): TrainInput => ({
-    components: components(s),
+    }) as unknown as KernelTaskWorkComponents
+  const inputOf = (s: number): TrainRequest<ShardPieces> => ({
     task: path[s] as Task,
     windowSeed: SEED,
     replica: 0,
@@ -80,9 +82,11 @@ async function trainPath(misbehaving = false): Promise<{ results: TrainedTask[];
     shard: { stage: stages[s] as (typeof stages)[0], adapters: adaptersOf(s), pointer: null },
     waitMs: 60_000,
     untilMs: 60_000,
+    wrongGradient: misbehaving && s === 1,
   })
-  const actors = [0, 1].map((s) => createActor(trainStage, { input: inputOf(s) }).start())
-  const results = await Promise.all(actors.map((a) => toPromise(a)))
+  const results = await Promise.all(
+    [0, 1].map((s) => kernelTaskWork(components(s)).trainStage(inputOf(s), new AbortController().signal)),
+  )
   return { results, inboxes }
 }
 
@@ -139,7 +143,6 @@ describe('actors: the miner task trains its stage through its tensor inbox', () 
     let stop = (): void => {}
     const components = {
       training: { protocolAt: () => protocol },
-      misbehaviours: new Set(),
       content: {
         store: async (bytes: Uint8Array) => {
           stored.push(bytes.byteLength)
@@ -148,11 +151,12 @@ describe('actors: the miner task trains its stage through its tensor inbox', () 
         },
       },
       presence: { announceHeld: async (_s: number, _w: number, cids: string[]) => void announced.push(cids) },
-    } as unknown as MinerComponents
-    const input = { components, task: path[0] as Task, pointer: null, trained, first: true, last: false }
-    const actor = createActor(storeResults, { input })
-    stop = () => actor.stop()
-    actor.start()
+    } as unknown as KernelTaskWorkComponents
+    const work = kernelTaskWork(components)
+    const input = { task: path[0] as Task, pointer: null, trained, first: true, last: false, withhold: false }
+    const abort = new AbortController()
+    stop = () => abort.abort()
+    work.storeResults(input, abort.signal).catch(() => {})
     // The fake store answers at once: what a running effect would still store, it stores here.
     for (let i = 0; i < 50; i++) await nextTurn()
     assert.equal(stored.length, 2, 'stores after the stop')
@@ -161,7 +165,7 @@ describe('actors: the miner task trains its stage through its tensor inbox', () 
     // leaves and the gradient as the trace's last, the index, the H × M gradients received, the trace.
     stored.length = 0
     stop = () => {}
-    await toPromise(createActor(storeResults, { input }).start())
+    await work.storeResults(input, new AbortController().signal)
     assert.equal(stored.length, 1 + protocol.innerSteps + 1 + 1 + protocol.innerSteps * protocol.microBatches + 1)
     assert.equal(announced.length, 1)
   })

@@ -8,10 +8,12 @@
  * fake (a map by CID, which records what was asked).
  */
 import { strict as assert } from 'node:assert'
-import { createActor, toPromise } from 'xstate'
 import { ContentUnavailableError } from '../../src/actors/roles/availability.ts'
-import type { MinerComponents } from '../../src/actors/roles/miner-components.ts'
-import { storeResults, type TrainedTask } from '../../src/actors/roles/miner-task.ts'
+import {
+  type KernelTaskWorkComponents,
+  kernelTaskWork,
+  type TrainedTask,
+} from '../../src/actors/roles/kernel-task-work.ts'
 import { type ReexecuteComponents, reexecute } from '../../src/actors/roles/reexecute.ts'
 import type { Dispute } from '../../src/actors/roles/reexecute-steps.ts'
 import { challengerCheck, drawnSteps, storeDivergentTrace } from '../../src/actors/roles/spot-check.ts'
@@ -149,14 +151,12 @@ async function minerClaim(
   tamper(work)
   const storing = {
     content,
-    misbehaviours: new Set(),
     training: { protocolAt: () => protocol },
-  } as unknown as MinerComponents
+  } as unknown as KernelTaskWorkComponents
   const task = tasks[s] as Task
-  const { cid, traceCid } = await toPromise(
-    createActor(storeResults, {
-      input: { components: storing, task, pointer: null, trained: work, first: s === 0, last: s === 1 },
-    }).start(),
+  const { cid, traceCid } = await kernelTaskWork(storing).storeResults(
+    { task, pointer: null, trained: work, first: s === 0, last: s === 1, withhold: false },
+    new AbortController().signal,
   )
   return {
     id: `${task.id}/${task.miners[0]}`,

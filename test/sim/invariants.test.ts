@@ -259,6 +259,27 @@ describe('sim: the misbehaviour invariants', () => {
     assert.deepEqual(slashes(inv), ['honest-slashed', 'honest-slashed'])
   })
 
+  it('a withheld submission flagged for good (tied with a replica that cheated, unchallenged by its period’s end) is caught: it gained nothing', () => {
+    // Seed 1 of 4 validators, 20 miners, 2 subnets, 3 windows, wrongGradient and withholdingMiner
+    // at 0.1 each: a withholder's only replica cheated, L1 flagged both, the cheat was slashed and
+    // the withheld claim stayed flagged, never credited nor aggregated.
+    const state = freshState()
+    state.claims.set('w1', claim('w1', { status: 'flagged', flag: 'mismatch', challengeUntil: 10 }))
+    const inv = new Invariants({ honest })
+    const cheats = new Map([
+      ['w1', { claimId: 'w1', owner: miner.address, revealedHeight: 2, kind: 'withholdingMiner' as const }],
+    ])
+    inv.afterBlock(state, 9, 0, cheats)
+    assert.equal(inv.caught.has('w1'), false, 'a challenge may still reach it')
+    inv.afterBlock(state, 10, 0, cheats)
+    assert.equal(inv.caught.get('w1'), 10)
+    // A wrong gradient flagged for good is not caught: it must be slashed.
+    const wrong = new Invariants({ honest })
+    const wrongCheats = new Map([['w1', { claimId: 'w1', owner: miner.address, revealedHeight: 2 }]])
+    wrong.afterBlock(state, 10, 0, wrongCheats)
+    assert.equal(wrong.caught.has('w1'), false)
+  })
+
   it('a withheld submission has until its aggregation and availability panel, not just its challenge game', () => {
     const state = freshState()
     state.claims.set('w1', claim('w1', { challengeUntil: 10 }))

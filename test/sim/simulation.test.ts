@@ -1,6 +1,6 @@
 /**
  * Whole simulated networks (src/sim): the real consensus nodes and chain application over the
- * simulated network, with the modelled participants. A seed replays byte for byte; a planted
+ * simulated network, with the nodes' role machines. A seed replays byte for byte; a planted
  * fault breaks an invariant at the height it is planted; faults heal and the chain goes on; a
  * CI-sized network catches every cheat and slashes nobody honest.
  */

@@ -1,9 +1,10 @@
 /**
  * One task of a miner's window, as a machine: its stage of the task's pipeline path trained
- * for H inner steps with its neighbours over activation streams (stage-trainer.ts: per inner
- * step, M micro-batches forward then backward as a GPipe pipeline, then a local AdamW step),
- * what a verifier needs stored, then commit, reveal, and watch the claim until the chain
- * settles it. The submission is the pseudo-gradient Δ = θ_start − θ_end.
+ * with its neighbours, what a verifier needs stored, then commit, wait for the task's other
+ * replicas to commit, reveal, and watch the claim until the chain settles it. The training
+ * and the storing are the miner's task work (task-work.ts: the kernels and the network on a
+ * node, kernel-task-work.ts; the cost model in the simulator); the machine decides the rest,
+ * the planted faults included, so it runs the same whatever computes.
  *
  *   starting ─▶ training ─▶ storing ─▶ committing ─▶ awaitingReplicaCommits ─▶ revealing ─▶ watchingClaim ─▶ submitted
  *      │                                   ▲
@@ -23,24 +24,12 @@ import type { ClaimStatus, Task } from '../../chain/state.ts'
 import { commitmentOf } from '../../chain/tx.ts'
 import { submissionId } from '../../chain/windows.ts'
 import { sha256Hex } from '../../codec/hash.ts'
-import type { Params, StageWeights } from '../../ml/weights.ts'
 import { sleep } from '../../runtime/clock.ts'
-import {
-  encodeGradient,
-  encodeTrace,
-  f32Bytes,
-  f32From,
-  type StageTrace,
-  stepBatch,
-  taskTokens,
-  traceCidOf,
-  traceMetadata,
-} from '../training/protocol.ts'
-import { type LinkDirection, runStage, type StageLinks, StageTrainer } from '../training/stage-trainer.ts'
-import { innerStepBytes, storeEach, storeStepTrace } from '../training/step-trace.ts'
+import { traceCidOf, traceMetadata } from '../training/protocol.ts'
 import type { BlockEvent } from './block-event.ts'
 import type { MinerComponents } from './miner-components.ts'
-import { type PipelineReadiness, pathOf, receiveSources, sendTargets } from './pipeline.ts'
+import { pathOf } from './pipeline.ts'
+import type { StoredTask, StoreRequest, TaskShard, TrainRequest } from './task-work.ts'
 
 /** What a task came to. `code` is the reveal's result ('OK': acknowledged), or why it stopped. */
 export interface TaskOutcome {
@@ -58,14 +47,6 @@ export const TaskStop = {
   nothingToCopy: 'NOTHING_TO_COPY',
 } as const
 
-/** The backbone range and adapters a task computes with (fetched once per window). */
-export interface ShardPieces {
-  readonly stage: StageWeights
-  readonly adapters: Params
-  /** The adapter-state CID the subnet's pointer named (null: the initial state). */
-  readonly pointer: string | null
-}
-
 export interface MinerTaskInput {
   readonly components: MinerComponents
   readonly task: Task
@@ -78,28 +59,17 @@ export interface MinerTaskInput {
   /** Monotonic time after which a send to a neighbour, or a wait for one, is given up. */
   readonly sendUntilMs: number
   /** Null only for a task that does no work (the copiedCid misbehaviour). */
-  readonly shard: ShardPieces | null
+  readonly shard: TaskShard | null
 }
 
 export type MinerTaskEvent = BlockEvent
-
-/** What a stage's share of a task came to, before it is stored. */
-export interface TrainedTask {
-  /** The pseudo-gradient Δ = θ_start − θ_end of the stage's adapters. */
-  readonly delta: Params
-  /** Each inner step's leaf bytes (step-trace.ts), in step order. */
-  readonly steps: readonly Uint8Array[]
-  /** The activations received, step-major (empty on the first stage). */
-  readonly inputs: readonly Float32Array[]
-  /** The output gradients received, step-major (empty on the last stage). */
-  readonly dOutputs: readonly Float32Array[]
-}
 
 interface MinerTaskContext extends MinerTaskInput {
   readonly replica: number
   readonly upstream: Task | undefined
   readonly downstream: Task | undefined
-  readonly trained: TrainedTask | null
+  /** What the work's training gave (the work's own business), until it is stored. */
+  readonly trained: unknown
   readonly cid: string | null
   readonly traceCid: string | null
   readonly code: string
@@ -113,207 +83,21 @@ export function saltFor(secretKey: Uint8Array, taskId: string): string {
 
 // ---- the default effects ------------------------------------------------------------------
 
-export interface TrainInput {
-  readonly components: MinerComponents
-  readonly task: Task
-  readonly windowSeed: string
-  readonly replica: number
-  readonly upstream: Task | undefined
-  readonly downstream: Task | undefined
-  readonly shard: ShardPieces
-  readonly waitMs: number
-  readonly untilMs: number
-}
+/** The training effect's input: the request, with the components whose work runs it. */
+export type TrainInput = TrainRequest & { readonly components: MinerComponents }
 
-/**
- * How long sends to a neighbour that presence does not show ready keep trying: long enough
- * for a live one whose presence is still on its way to take the tensor (its inbox admits a
- * tensor of the open window before its stage asks), short enough that a dead one costs a
- * few attempts, not retries until the task's deadline.
- */
-const UNCONFIRMED_SEND_MS = 3_000
+/** Train the stage's share of the task through the miner's task work (task-work.ts). */
+export const trainStage = fromPromise<unknown, TrainInput>(({ input: { components, ...request }, signal }) =>
+  components.work.trainStage(request, signal),
+)
 
-/**
- * The stage's links over the network: a tensor is taken from the inbox, the first to arrive
- * from any replica of the neighbouring task, waiting no longer than `waitMs` nor past
- * `untilMs` (TensorWaitTimeoutError then); one is sent to this replica's targets on the
- * neighbouring task, all at once. The stage waits for the sends to neighbours presence shows
- * ready (or to all when nothing is heard from their subnet); a send to one not shown ready
- * goes on beside the stage for `UNCONFIRMED_SEND_MS` at most, so a dead neighbour holds
- * nothing up.
- */
-export function networkLinks(input: TrainInput, signal: AbortSignal, waits: LinkWaits = { ms: 0 }): StageLinks {
-  const { components: c, task } = input
-  const neighbourOf = (direction: LinkDirection, receiving: boolean): Task | undefined =>
-    (direction === 'forward') === receiving ? input.upstream : input.downstream
-  const ready = (neighbour: Task | undefined) =>
-    neighbour === undefined ? undefined : c.presence?.readyMiners(neighbour.subnet, task.window)
-  const readiness = (neighbour: Task | undefined): PipelineReadiness | undefined => {
-    const there = ready(neighbour)
-    const here = c.presence?.readyMiners(task.subnet, task.window)
-    return there === undefined || here === undefined ? undefined : { mine: here, neighbour: there }
-  }
-  return {
-    async receive(step, micro, direction) {
-      const neighbour = neighbourOf(direction, true)
-      const started = c.clock.monotonicMs()
-      const waitMs = Math.max(1, Math.min(input.waitMs, input.untilMs - started))
-      try {
-        const bytes = await c.inbox.takeFirst(
-          task.window,
-          { step: task.shard, innerStep: step, microBatch: micro },
-          direction,
-          receiveSources(neighbour, ready(neighbour)),
-          waitMs,
-          signal,
-        )
-        return f32From(bytes)
-      } finally {
-        waits.ms += c.clock.monotonicMs() - started
-      }
-    },
-    async send(step, micro, direction, tensor) {
-      const neighbour = neighbourOf(direction, false)
-      const out = { direction, window: task.window, step: task.shard, innerStep: step, microBatch: micro }
-      const bytes = f32Bytes(tensor)
-      const known = readiness(neighbour)
-      const confirmed = (to: string): boolean =>
-        known === undefined || known.neighbour.size === 0 || known.neighbour.has(to)
-      const targets = sendTargets(neighbour, task, input.replica, known)
-      const shortUntil = Math.min(input.untilMs, c.clock.monotonicMs() + UNCONFIRMED_SEND_MS)
-      // The sender logs and gives up a send that never gets through: it never throws.
-      for (const to of targets.filter((t) => !confirmed(t)))
-        void c.tensors.send(to, { ...out, bytes }, shortUntil, signal)
-      await Promise.all(
-        targets.filter(confirmed).map((to) => c.tensors.send(to, { ...out, bytes }, input.untilMs, signal)),
-      )
-    },
-  }
-}
+/** The storing effect's input: the request, with the components whose work runs it. */
+export type StoreInput = StoreRequest & { readonly components: MinerComponents }
 
-/** Time a stage's links spent waiting for its neighbours' tensors, added up. */
-export interface LinkWaits {
-  ms: number
-}
-
-/** Train the stage's share of the task with its neighbours: every inner step, then Δ. */
-export const trainStage = fromPromise<TrainedTask, TrainInput>(async ({ input, signal }) => {
-  const c = input.components
-  const { data, kernels } = c.training
-  const protocol = c.training.protocolAt(input.task.window)
-  const started = c.clock.monotonicMs()
-  const trainer = new StageTrainer({
-    kernels,
-    stage: input.shard.stage,
-    protocol,
-    batchOf: (step) => stepBatch(protocol, data.train, data.shardCount, input.task, input.windowSeed, step),
-    start: input.shard.adapters,
-  })
-  const steps: Uint8Array[] = []
-  const inputs: Float32Array[] = []
-  const dOutputs: Float32Array[] = []
-  // Each inner step's time, split into waiting for neighbours and the rest (computing, and
-  // handing tensors over): a pipeline that stalls shows which step waited on what.
-  const waits: LinkWaits = { ms: 0 }
-  let stepStarted = started
-  await runStage(trainer, networkLinks(input, signal, waits), {
-    signal,
-    onStep: (record) => {
-      const now = c.clock.monotonicMs()
-      const ms = now - stepStarted
-      c.logger.debug(
-        {
-          task: input.task.id,
-          step: record.step,
-          ms: Math.round(ms),
-          computeMs: Math.round(ms - waits.ms),
-          waitMs: Math.round(waits.ms),
-        },
-        'inner step done',
-      )
-      stepStarted = now
-      waits.ms = 0
-      steps.push(innerStepBytes(record))
-      inputs.push(...record.inputs)
-      dOutputs.push(...record.dOutputs)
-    },
-  })
-  const delta = trainer.pseudoGradient()
-  c.metrics.trainingMs += c.clock.monotonicMs() - started
-  c.metrics.tasksRun++
-  c.metrics.tokensTrained += taskTokens(protocol)
-  if (c.misbehaviours.has('wrongGradient')) {
-    // Planted fault: one value of the pseudo-gradient off by a little, as a bug or a shortcut would leave it.
-    const first = [...delta.keys()].sort()[0] as string
-    const g = delta.get(first) as Float32Array
-    g[0] = Math.fround((g[0] as number) + 0.01)
-  }
-  return { delta, steps, inputs, dOutputs }
-})
-
-export interface StoreInput {
-  readonly components: MinerComponents
-  readonly task: Task
-  readonly pointer: string | null
-  readonly trained: TrainedTask
-  readonly first: boolean
-  readonly last: boolean
-}
-
-/**
- * Store the pseudo-gradient and the trace a verifier re-executes from: the tensors received
- * by CID, and the step trace (each inner step's leaf and the index over them, whose root the
- * trace names). Only the trace, the pseudo-gradient, the index and the received tensors are
- * announced: inner-step leaves are asked of the miner, and only by a dispute that bisects to
- * them.
- */
-export const storeResults = fromPromise<{ cid: string; traceCid: string }, StoreInput>(async ({ input, signal }) => {
-  const c = input.components
-  const { trained } = input
-  // Planted fault: a withholding miner names its content on chain but never stores it, so
-  // nobody can fetch it from this node, and it announces no holdings.
-  const withholds = c.misbehaviours.has('withholdingMiner')
-  // A task abandoned at the window's close stops here, between two pieces: its tens of
-  // MiB of leaves and tensors would otherwise go on being hashed and written, and announced,
-  // while the next window's stages train on the same cores.
-  const store = async (bytes: Uint8Array, announce = true): Promise<string> => {
-    signal.throwIfAborted()
-    return withholds ? c.content.cidOf(bytes) : c.content.store(bytes, { announce })
-  }
-  // Leaves are asked of this miner by name (a dispute bisecting to them), and the tensors it
-  // received are announced to the subnets below: neither needs a DHT provider record.
-  const storeQuietly = (bytes: Uint8Array): Promise<string> => store(bytes, false)
-  const gradient = encodeGradient(trained.delta, input.task, taskTokens(c.training.protocolAt(input.task.window)))
-  const storeAll = (tensors: readonly Float32Array[]): Promise<string[]> =>
-    storeEach(storeQuietly, tensors.map(f32Bytes))
-  // The pieces go in together: each is a chain of small writes, and waiting on one at a time
-  // left most of a loaded node's storing time idle.
-  const [cid, steps, inputs, dOutputs] = await Promise.all([
-    store(gradient),
-    storeStepTrace(store, input.task.id, [...trained.steps, gradient], storeQuietly),
-    input.first ? null : storeAll(trained.inputs),
-    input.last ? null : storeAll(trained.dOutputs),
-  ])
-  const trace: StageTrace = {
-    v: 3,
-    task: input.task.id,
-    adapterState: input.pointer ?? 'initial',
-    inputs,
-    dOutputs,
-    steps: steps.index,
-    stepRoot: steps.root,
-  }
-  const traceCid = await store(encodeTrace(trace))
-  signal.throwIfAborted()
-  if (!withholds)
-    await c.presence?.announceHeld(input.task.subnet, input.task.window, [
-      cid,
-      traceCid,
-      steps.index,
-      ...new Set([...(trace.inputs ?? []), ...(trace.dOutputs ?? [])]),
-    ])
-  return { cid, traceCid }
-})
+/** Store what a verifier needs through the miner's task work: the CIDs the reveal names. */
+export const storeResults = fromPromise<StoredTask, StoreInput>(({ input: { components, ...request }, signal }) =>
+  components.work.storeResults(request, signal),
+)
 
 interface SubmitInput {
   readonly components: MinerComponents
@@ -533,9 +317,10 @@ export const minerTaskMachine = setup({
           replica: context.replica,
           upstream: context.upstream,
           downstream: context.downstream,
-          shard: context.shard as ShardPieces,
+          shard: context.shard as TaskShard,
           waitMs: context.waitMs,
           untilMs: context.sendUntilMs,
+          wrongGradient: context.components.misbehaviours.has('wrongGradient'),
         }),
         onDone: { target: 'storing', actions: assign({ trained: ({ event }) => event.output }) },
         onError: failOn('training'),
@@ -549,9 +334,10 @@ export const minerTaskMachine = setup({
           components: context.components,
           task: context.task,
           pointer: context.shard?.pointer ?? null,
-          trained: context.trained as TrainedTask,
+          trained: context.trained,
           first: context.upstream === undefined,
           last: context.downstream === undefined,
+          withhold: context.components.misbehaviours.has('withholdingMiner'),
         }),
         onDone: {
           target: 'committing',

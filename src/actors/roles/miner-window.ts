@@ -1,8 +1,8 @@
 /**
  * One window of a miner, as a machine: fetch the layer range and the adapter state its
- * subnet's pointer names, then run every task the chain assigned it in the window, all at
- * once (a path's stages wait on each other, so running them one after another could leave a
- * neighbour waiting on a task not begun).
+ * subnet's pointer names (through the miner's task work, task-work.ts), then run every task
+ * the chain assigned it in the window, all at once (a path's stages wait on each other, so
+ * running them one after another could leave a neighbour waiting on a task not begun).
  *
  *   fetchingShard ──fetched──▶ training ──every task finished──▶ done
  *        └──fetch failed, or the window closed first──▶ failed   (the next window fetches again)
@@ -14,7 +14,8 @@ import { type ActorRefFrom, assign, enqueueActions, fromPromise, sendParent, set
 import type { Task, Window } from '../../chain/state.ts'
 import type { BlockEvent } from './block-event.ts'
 import type { MinerComponents } from './miner-components.ts'
-import { minerTaskMachine, type ShardPieces, type TaskOutcome } from './miner-task.ts'
+import { minerTaskMachine, type TaskOutcome } from './miner-task.ts'
+import type { TaskShard } from './task-work.ts'
 
 export interface MinerWindowInput {
   readonly components: MinerComponents
@@ -34,32 +35,17 @@ export type MinerWindowEvent = BlockEvent | TaskReport
 
 interface MinerWindowContext extends MinerWindowInput {
   /** The pieces of each subnet this miner has a task in, once fetched. */
-  readonly shards: ReadonlyMap<number, ShardPieces>
+  readonly shards: ReadonlyMap<number, TaskShard>
   readonly running: readonly ActorRefFrom<typeof minerTaskMachine>[]
   readonly unfinished: number
   readonly error: string | undefined
 }
 
-/**
- * The backbone range and the adapters at the final pointer, for each subnet the tasks are in; then
- * this miner tells each subnet it is ready for the window.
- */
+/** The pieces of each subnet the tasks are in, through the miner's task work (task-work.ts). */
 const fetchShard = fromPromise<
-  ReadonlyMap<number, ShardPieces>,
+  ReadonlyMap<number, TaskShard>,
   { components: MinerComponents; subnets: number[]; window: number }
->(async ({ input, signal }) => {
-  const { chain, model, presence } = input.components
-  const out = new Map<number, ShardPieces>()
-  for (const subnet of input.subnets) {
-    // Train from the final state: one still in its challenge period may be undone.
-    const pointer = chain.finalAdapterPointer(subnet)
-    const stage = await model.stageWeights(subnet, signal)
-    const state = await model.adapterState(subnet, pointer, pointer === null ? undefined : model.aggregatorOf(pointer))
-    out.set(subnet, { stage, adapters: state.adapters, pointer })
-  }
-  for (const [subnet, shard] of out) await presence?.announceReady(subnet, input.window, shard.pointer)
-  return out
-})
+>(({ input, signal }) => input.components.work.fetchShards(input.subnets, input.window, signal))
 
 export const minerWindowMachine = setup({
   types: {

@@ -114,9 +114,10 @@ export const simCommand: Command = {
   usage:
     'r3mes sim [--validators N] [--miners M] [--subnets S] [--windows W] [--seed N] [--seeds K] [--cheaters F] [--challengers C] [--faults FILE] [--json FILE] [--until EVENT] [--witnesses K | --replicated] [--blocks]',
   help: `Runs N validators (the real consensus node and chain application, in memory) over a
-simulated network on a simulated clock, with M miners as modelled participants, and
-verifiers, arbiters, challengers and aggregators as the nodes' own role machines, all sending
-real transactions; a share of the miners reveal wrong gradients. Invariants are checked
+simulated network on a simulated clock, with M miners, verifiers, arbiters, challengers
+and aggregators as the nodes' own role machines (training and re-execution by a
+deterministic cost model), all sending real transactions; a share of the miners reveal
+wrong gradients. Invariants are checked
 after every block: one block and one app hash per height, token conservation, no honest
 staker slashed, every wrong submission slashed within the longest game the parameters allow,
 blocks again within a minute once faults heal. The same seed gives the same run byte for

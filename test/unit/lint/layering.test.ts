@@ -146,7 +146,7 @@ const CASES: readonly Case[] = [
       "import { startNetNode } from '../net/node.ts'",
       "import { startTestnet } from '../testnet/testnet.ts'",
       "import { main } from '../cli/main.ts'",
-      "import { minerMachine } from '../actors/roles/miner.ts'",
+      "import { kernelTaskWork } from '../actors/roles/kernel-task-work.ts'",
       "import { startCollector } from '../dashboard/collector.ts'",
       "import { createLibp2p } from 'libp2p'",
       "import { createHash } from 'node:crypto'",
@@ -156,6 +156,7 @@ const CASES: readonly Case[] = [
       "import { ChainApp } from '../chain/app.ts'",
       "import { ChainApplication } from '../actors/chain-application.ts'",
       "import { SimulatedClock } from '../runtime/clock.ts'",
+      "import { minerMachine } from '../actors/roles/miner.ts'",
     ],
   },
   {
