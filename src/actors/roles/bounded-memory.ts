@@ -34,14 +34,6 @@ export function rememberedAll<K, V>(
   return next
 }
 
-/** `map` without any of `keys`: one copy for the lot. */
-export function forgottenAll<K, V>(map: ReadonlyMap<K, V>, keys: readonly K[]): ReadonlyMap<K, V> {
-  if (!keys.some((key) => map.has(key))) return map
-  const next = new Map(map)
-  for (const key of keys) next.delete(key)
-  return next
-}
-
 /** `map` without `key`. */
 export function forgotten<K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, V> {
   if (!map.has(key)) return map
