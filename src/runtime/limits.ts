@@ -572,9 +572,11 @@ export const MAX_CHECKPOINT_SHARDS = 1024
 // Verification roles (src/actors/roles/): what peers' claims and challenges make a node remember.
 
 /**
- * Entries each memory of a verification role keeps (a verifier's tickets, verdicts and
- * finished attempts; an arbiter's seats; a challenger's checked claims; an aggregator's
- * results): anyone who bonds can open challenges, so the oldest entry is forgotten first.
+ * Entries each memory of a verification role keeps (a verifier's verdicts and finished
+ * attempts; an arbiter's seats; a challenger's appeals and challenges; an aggregator's
+ * results): anyone who bonds can open challenges, so the oldest entry is forgotten first. A
+ * verifier's tickets are kept while their draws are open instead: the chain's open
+ * challenges bound them, and a ticket forgotten while open was evaluated again every block.
  */
 export const MAX_REMEMBERED_VERIFICATIONS = 256
 
