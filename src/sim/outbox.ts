@@ -6,8 +6,7 @@
  * once, or waits while others are in flight) and, first in line, again at every step (one the
  * chain now refuses is given up at once), sent again after RESEND_AFTER_BLOCKS (and once
  * when one before it lands) and the first in line given up after GIVE_UP_AFTER_BLOCKS. Unlike
- * TxSender, the queue is ordered: answers whose lateness is penalized go first, then by the last
- * block each may reach, and one that can no longer reach its block is dropped unsent.
+ * TxSender, the queue is ordered: answers whose lateness is penalized go first.
  */
 import { DEFAULT_RESEND_AFTER_BLOCKS } from '../actors/tx-sender.ts'
 import { TxCode } from '../chain/errors.ts'
@@ -24,19 +23,11 @@ export const RESEND_AFTER_BLOCKS = DEFAULT_RESEND_AFTER_BLOCKS
 export const GIVE_UP_AFTER_BLOCKS = 20
 /** The code a given-up transaction settles with. */
 export const NOT_INCLUDED = 'SIM_NOT_INCLUDED'
-/** The code of a transaction dropped unsent because the block it had to reach has passed. */
-export const EXPIRED = 'SIM_EXPIRED'
 
 export interface Queued {
   readonly msg: Msg
-  /** Runs once a block applied the transaction. */
-  readonly onApplied?: () => void
-  /** Runs when it settles any other way (refused, expired, given up). */
-  readonly onDropped?: () => void
   /** Runs when it settles, however, with the code and log it settled with. */
   readonly onSettled?: (code: string, log: string) => void
-  /** The last height at which the chain takes it (a deadline); unsent after that, it is dropped. */
-  readonly lastHeight?: number
   /** Sent before the others (an answer whose lateness is penalized). */
   readonly urgent?: boolean
 }
@@ -114,13 +105,10 @@ export class Outbox {
     this.#sortQueue()
   }
 
-  /** Urgent first, then by deadline (stable: otherwise in the order pushed or signed). */
+  /** Urgent first (stable: otherwise in the order pushed or signed). */
   #sortQueue(): void {
     const rank = (q: Queued): number => (q.urgent === true ? 0 : 1)
-    this.#queue.sort(
-      (a, b) =>
-        rank(a) - rank(b) || (a.lastHeight ?? Number.MAX_SAFE_INTEGER) - (b.lastHeight ?? Number.MAX_SAFE_INTEGER),
-    )
+    this.#queue.sort((a, b) => rank(a) - rank(b))
   }
 
   /**
@@ -157,11 +145,10 @@ export class Outbox {
       settle(f, r.code, r.log)
       return false
     })
-    // Those after the first in line cannot go in before it, so only it is given up on for age;
-    // any is given up once the block it had to reach has passed.
+    // Those after the first in line cannot go in before it, so only it is given up on for age.
     this.#inFlight = this.#inFlight.filter((f, i) => {
       const tooOld = i === 0 && height - f.sentHeight >= GIVE_UP_AFTER_BLOCKS
-      if (!tooOld && (f.queued.lastHeight ?? Infinity) >= height) return true
+      if (!tooOld) return true
       settle(f, NOT_INCLUDED, 'no block took it')
       return false
     })
@@ -193,10 +180,6 @@ export class Outbox {
     while (this.#inFlight.length < this.#maxInFlight) {
       const q = this.#queue.shift()
       if (q === undefined) break
-      if (q.lastHeight !== undefined && height >= q.lastHeight) {
-        settled.push({ queued: q, code: EXPIRED, log: `its last block was ${q.lastHeight}`, latencyMs: 0 })
-        continue
-      }
       const next = nonce + this.#inFlight.length
       const bytes = encodeTx({ chainId: this.#chainId, nonce: next, fee: this.#fee, msg: q.msg }, this.key)
       const verdict = check(bytes, new Map([[this.key.address, next]]))

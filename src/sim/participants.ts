@@ -149,12 +149,10 @@ export class Participants {
     if (s.code === TxCode.ok) {
       this.stats.applied.set(type, (this.stats.applied.get(type) ?? 0) + 1)
       this.stats.latenciesMs.push(s.latencyMs)
-      s.queued.onApplied?.()
       return
     }
     const key = `${type}:${s.code}`
     this.stats.refused.set(key, (this.stats.refused.get(key) ?? 0) + 1)
-    s.queued.onDropped?.()
   }
 
   /** Settle and send for every account (a follow-up pushed while settling goes out in the same pass). */
