@@ -143,9 +143,13 @@ export class HostedRoles {
       const { key } = challenger
       // The cost model's check, as `challengerCheck` runs it: the content first, then the steps.
       const claimCheck: ClaimCheck = {
-        check: async (claim, signal) => {
+        check: async (claim, options = {}) => {
+          const { signal, fetchDeadlineMs } = options
           stats.checks++
-          await fetchClaimContent({ chain, content: c.content }, claim, signal === undefined ? {} : { signal })
+          await fetchClaimContent({ chain, content: c.content }, claim, {
+            ...(signal === undefined ? {} : { signal }),
+            ...(fetchDeadlineMs === undefined ? {} : { deadlineMs: fetchDeadlineMs }),
+          })
           const ms = claimCheckMs(init.costModel, claim, init.spotSteps)
           return c.turns.after(ms, () => checkOf(chain.state, claim, key.address), signal)
         },

@@ -527,4 +527,24 @@ describe('actors: a challenger’s spot check of drawn inner steps', function ()
       ContentUnavailableError,
     )
   })
+
+  it('asks every fetch with the deadline the challenger gives its check, spot check and whole re-execution alike', async () => {
+    for (const steps of [2, 0]) {
+      const content = contentStore()
+      const claim = await minerClaim(content, 1)
+      content.asked.length = 0
+      const check = await challengerCheck(
+        components(content),
+        claim,
+        ts,
+        { secret: secret(0), steps },
+        {
+          fetchDeadlineMs: 2_000,
+        },
+      )
+      assert.equal(check.honest, true, check.reason)
+      assert.ok(content.asked.length > 0)
+      assert.deepEqual(new Set(content.asked.map((a) => a.deadlineMs)), new Set([2_000]), `spot steps ${steps}`)
+    }
+  })
 })

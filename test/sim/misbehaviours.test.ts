@@ -121,6 +121,18 @@ describe('sim: misbehaviours drawn from the seed', function () {
     assert.equal((await runSimulation({ ...opts, until: { kind: 'height', height: 10_000 } })).digest, r.digest)
   })
 
+  it('every misbehaviour on the smallest network: withheld claims no longer hold the two honest challengers’ slots while wrong ones run out their periods', async () => {
+    // Seeds 1, 3, 7, 24 and 31 each missed a wrong claim a griefer had challenged and a lazy
+    // verifier cleared: both honest challengers sat on withheld claims, each check waiting out
+    // the whole fetch deadline and starting over, until the claim's given-back period ended.
+    for (const seed of [1, 3, 7, 24, 31]) {
+      const r = await runSimulation({ validators: 4, miners: 10, subnets: 2, windows: 1, seed, faults: EVERYTHING })
+      assert.equal(r.stoppedBy, 'end', `seed ${seed}: ${JSON.stringify(r.violations)}`)
+      assert.deepEqual([r.game.missed, r.game.honestSlashed], [0, 0], `seed ${seed}`)
+      assert.equal(r.game.caught, r.game.cheats, `seed ${seed}`)
+    }
+  })
+
   it('every misbehaviour, with the verifier machines hosted: the seeds that found their faults catch every cheat', async function () {
     this.timeout(120_000)
     // Found when the verifier and arbiter machines first ran here (7 validators, 40 miners, 5

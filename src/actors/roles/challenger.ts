@@ -32,13 +32,21 @@
  * other challengers' draws cover them. Two checks run
  * at a time: re-execution is mostly compute, and challenging each mismatch as soon as it is
  * found beats finding them all together, late. An aggregate may start in one more, reserved
- * slot: its challenge period is short, and it must not wait it out behind submissions. A check that throws (a fetch timed out, say) is
+ * slot: its challenge period is short, and it must not wait it out behind submissions. A check that throws is
  * forgotten and the claim collected again at a later block, while its challenge period lasts.
+ *
+ * Content that does not come within `CHECK_FETCH_BLOCKS` blocks ends the check as 'unavailable'.
+ * Waiting longer would hand a withholding miner the node's check slots: two withheld claims
+ * once held both for a minute each, again and again, while the wrong claims behind them ran out
+ * their periods. Not being served is not a fault the node can prove (the owner may serve the
+ * verifier and win the bond), so it does not challenge: it tries again `UNAVAILABLE_TRIES` times
+ * in all, blocks apart (a partition heals), and then leaves the claim to the availability game,
+ * whose aggregators cannot include what nobody serves.
  *
  *   challenger: scanning (children: at most `PARALLEL_CHECKS` + `RESERVED_AGGREGATE_CHECKS` claimCheck actors,
  *                        and one appeal actor per challenge appealed)
  *   check:      reexecuting (spot check or whole) → challenging → challenged
- *               reexecuting → cleared | failed (collected again later)
+ *               reexecuting → cleared | failed (collected again later) | unavailable (tried again, a few times)
  */
 
 import { assign, enqueueActions, fromPromise, setup, stopChild } from 'xstate'
@@ -71,6 +79,13 @@ export const PARALLEL_CHECKS = 2
  * subnet's model, so it must not wait out its period behind submissions being re-executed.
  */
 export const RESERVED_AGGREGATE_CHECKS = 1
+/**
+ * Blocks a check waits for a claim's content before it ends as 'unavailable': as long as an
+ * accomplice's probe waits (served content comes within a block).
+ */
+export const CHECK_FETCH_BLOCKS = 2
+/** Checks of a claim whose content did not come, blocks apart, before the node leaves it to the availability game. */
+export const UNAVAILABLE_TRIES = 3
 
 export interface ChallengerComponents extends AvailabilityComponents {
   /** Fetches what an accomplice probes; stores the step trace a challenge names. */
@@ -303,9 +318,14 @@ export interface ClaimCheckInput {
 /**
  * How a check ended: 'refused' when it found a fault but the chain refused the challenge
  * (another node's challenge held the claim): the claim is a suspect, checked again whatever
- * the draw once it is open to challenges again.
+ * the draw once it is open to challenges again; 'unavailable' when the claim's content did not
+ * come within `CHECK_FETCH_BLOCKS` blocks.
  */
-export type CheckOutcome = 'challenged' | 'cleared' | 'failed' | 'refused'
+export type CheckOutcome = 'challenged' | 'cleared' | 'failed' | 'refused' | 'unavailable'
+
+/** How long a check waits for a claim's content. */
+export const checkFetchMs = (params: { readonly blockTimeMs: number }): number =>
+  CHECK_FETCH_BLOCKS * params.blockTimeMs
 
 export interface ClaimCheckOutput {
   readonly claimId: string
@@ -338,7 +358,7 @@ export const claimCheckMachine = setup({
       if (components.misbehaviours.has('griefingChallenger'))
         return Promise.resolve({ honest: false, reason: 'griefing' })
       if (components.misbehaviours.has('withholdAndChallenge')) return accompliceCheck(components, claim, signal)
-      return components.claimCheck.check(claim, signal)
+      return components.claimCheck.check(claim, { signal, fetchDeadlineMs: checkFetchMs(components.chain.params) })
     }),
     challenge: fromPromise<TxResultInfo, ChallengeInput>(async ({ input }) => {
       const { components: c, claim, steps, divergence } = input
@@ -379,14 +399,22 @@ export const claimCheckMachine = setup({
             }),
           },
         ],
-        onError: {
-          target: 'failed',
-          actions: ({ context, event }) =>
-            context.components.logger.warn(
-              { err: event.error, claim: context.claim.id },
-              'could not re-execute a claim',
-            ),
-        },
+        onError: [
+          {
+            guard: ({ event }) => event.error instanceof ContentUnavailableError,
+            target: 'unavailable',
+            actions: ({ context }) =>
+              context.components.logger.info({ claim: context.claim.id }, 'the claim’s content was not served in time'),
+          },
+          {
+            target: 'failed',
+            actions: ({ context, event }) =>
+              context.components.logger.warn(
+                { err: event.error, claim: context.claim.id },
+                'could not re-execute a claim',
+              ),
+          },
+        ],
       },
     },
     challenging: {
@@ -421,6 +449,7 @@ export const claimCheckMachine = setup({
     cleared: { type: 'final', output: 'cleared' },
     failed: { type: 'final', output: 'failed' },
     refused: { type: 'final', output: 'refused' },
+    unavailable: { type: 'final', output: 'unavailable' },
   },
   output: ({ context, event }) => ({
     claimId: context.claim.id,
@@ -464,6 +493,24 @@ const appeals = (c: ChallengerComponents): boolean =>
 
 // ---- the role -------------------------------------------------------------------------------
 
+/**
+ * `unavailable` with the claims due to be tried again at `height` released: forgotten by
+ * `collected`, so this block collects them again. Their tries are kept, and counted on.
+ */
+function retried(
+  unavailable: ReadonlyMap<string, UnavailableClaim>,
+  collected: BoundedSet<string>,
+  height: number,
+): ReadonlyMap<string, UnavailableClaim> {
+  let out = unavailable
+  for (const [claimId, u] of unavailable) {
+    if (u.retryAt > height) continue
+    collected.deleteAll([claimId])
+    out = remembered(out, claimId, { ...u, retryAt: Number.POSITIVE_INFINITY })
+  }
+  return out
+}
+
 interface ChallengerContext {
   readonly components: ChallengerComponents
   readonly height: number
@@ -490,6 +537,13 @@ interface ChallengerContext {
   readonly challenged: ReadonlyMap<string, string>
   /** Challenges appealed (each once). */
   readonly appealed: ReadonlyMap<string, true>
+  /** Claims whose content did not come: the checks tried, and the height to try again (none after the last). */
+  readonly unavailable: ReadonlyMap<string, UnavailableClaim>
+}
+
+interface UnavailableClaim {
+  readonly tries: number
+  readonly retryAt: number
 }
 
 interface RunningCheck {
@@ -580,6 +634,7 @@ export const challengerMachine = setup({
     checkMs: null,
     challenged: new Map(),
     appealed: new Map(),
+    unavailable: new Map(),
   }),
   initial: 'scanning',
   states: {
@@ -590,6 +645,7 @@ export const challengerMachine = setup({
             assign(({ context, event }) => {
               const { chain } = context.components
               const { collected } = context
+              const unavailable = retried(context.unavailable, collected, event.height)
               const found = claimsDue(context.components, event.height, collected, context.suspects)
               const { due, seen } = found
               const queued = asNow(chain, context.queue)
@@ -606,7 +662,7 @@ export const challengerMachine = setup({
               collected.addAll(seen)
               // Past the bound, the claims due last wait outside and are collected at a later block.
               collected.deleteAll(queue.slice(MAX_QUEUED_CHECKS).map((c) => c.id))
-              return { height: event.height, queue: queue.slice(0, MAX_QUEUED_CHECKS), suspects }
+              return { height: event.height, queue: queue.slice(0, MAX_QUEUED_CHECKS), suspects, unavailable }
             }),
             'startChecks',
             'appealOwnerVerdicts',
@@ -634,6 +690,18 @@ export const challengerMachine = setup({
                 // A check that failed, or whose challenge was refused, is forgotten: the claim
                 // is collected again at a later block.
                 if (outcome === 'failed' || outcome === 'refused') context.collected.deleteAll([claimId])
+                // One whose content did not come stays collected until it is tried again.
+                const tried = context.unavailable.get(claimId)?.tries ?? 0
+                const unavailable =
+                  outcome === 'unavailable'
+                    ? remembered(context.unavailable, claimId, {
+                        tries: tried + 1,
+                        retryAt:
+                          tried + 1 < UNAVAILABLE_TRIES
+                            ? context.height + CHECK_FETCH_BLOCKS
+                            : Number.POSITIVE_INFINITY,
+                      })
+                    : context.unavailable
                 // A claim found right convicts the replicas of its task that revealed otherwise:
                 // suspects, collected again (at the next block) and checked first.
                 const cleared = outcome === 'cleared' ? c.chain.claim(claimId) : null
@@ -654,6 +722,7 @@ export const challengerMachine = setup({
                       : rememberedAll(suspects, convicted, true, MAX_COLLECTED_CLAIMS),
                   challenged:
                     outcome === 'challenged' ? remembered(context.challenged, claimId, reason) : context.challenged,
+                  unavailable,
                 }
               }),
               stopChild(({ event }) => childIdOf(event)),

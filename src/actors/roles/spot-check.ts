@@ -199,7 +199,13 @@ export interface ChallengerRecheck extends Recheck {
  * divergence it carries, or clear), so it runs the same whatever checks.
  */
 export interface ClaimCheck {
-  check(claim: Claim, signal?: AbortSignal): Promise<ChallengerRecheck>
+  check(claim: Claim, options?: ClaimCheckOptions): Promise<ChallengerRecheck>
+}
+
+export interface ClaimCheckOptions {
+  readonly signal?: AbortSignal
+  /** How long each fetch may take before the content counts as unavailable (a `ContentUnavailableError`). @default FETCH_DEADLINE_MS */
+  readonly fetchDeadlineMs?: number
 }
 
 /** The check on this node: `challengerCheck` with `kernels`, spot-checking `spot.steps` steps drawn from `spot.secret`. */
@@ -208,7 +214,7 @@ export function kernelClaimCheck(
   kernels: Kernels,
   spot: { readonly secret: Uint8Array; readonly steps: number },
 ): ClaimCheck {
-  return { check: (claim, signal) => challengerCheck(components, claim, kernels, spot, signal) }
+  return { check: (claim, options) => challengerCheck(components, claim, kernels, spot, options) }
 }
 
 /**
@@ -223,14 +229,18 @@ export async function challengerCheck(
   claim: Claim,
   kernels: Kernels,
   spot: { readonly secret: Uint8Array; readonly steps: number },
-  signal?: AbortSignal,
+  options: ClaimCheckOptions = {},
 ): Promise<ChallengerRecheck> {
+  const { signal, fetchDeadlineMs } = options
   const whole = async (): Promise<ChallengerRecheck> => {
-    const check = await reexecute(components, claim, kernels, signal, { keepSteps: true })
+    const check = await reexecute(components, claim, kernels, signal, {
+      keepSteps: true,
+      ...(fetchDeadlineMs === undefined ? {} : { fetchDeadlineMs }),
+    })
     return { ...check, innerStepsRun: check.steps === undefined ? 0 : check.steps.length - 1 }
   }
   if (claim.kind === 'aggregate' || spot.steps <= 0) return whole()
-  const prepared = await prepareSubmission(components, claim, kernels, signal)
+  const prepared = await prepareSubmission(components, claim, kernels, signal, fetchDeadlineMs)
   if ('verdict' in prepared) return prepared.verdict
   const H = prepared.init.protocol.innerSteps
   if (spot.steps >= H) return whole()

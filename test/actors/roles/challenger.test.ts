@@ -1,11 +1,14 @@
 /**
  * The challenger role machine over a fake chain: a claim that does not re-execute is
- * challenged with the bond, one that does is cleared, one whose content cannot be had is
- * checked again at a later block; never more than two checks run at once.
+ * challenged with the bond, one that does is cleared, one whose check fails is checked again
+ * at a later block, one whose content is not served a few times, blocks apart; never more than
+ * two checks run at once.
  */
 import { strict as assert } from 'node:assert'
 import { createActor, fromPromise } from 'xstate'
+import { ContentUnavailableError } from '../../../src/actors/roles/availability.ts'
 import {
+  CHECK_FETCH_BLOCKS,
   type ChallengerComponents,
   type ClaimCheckInput,
   challengerMachine,
@@ -14,9 +17,10 @@ import {
   claimsDue,
   inCheckOrder,
   sampled,
+  UNAVAILABLE_TRIES,
   withinCapacity,
 } from '../../../src/actors/roles/challenger.ts'
-import type { ChallengerRecheck as Recheck } from '../../../src/actors/roles/spot-check.ts'
+import type { ClaimCheckOptions, ChallengerRecheck as Recheck } from '../../../src/actors/roles/spot-check.ts'
 import { newNodeMetrics } from '../../../src/actors/services/metrics.ts'
 import {
   decodeStepTrace,
@@ -246,6 +250,45 @@ describe('actors: challenger role machine', () => {
     await h.block(21)
     assert.deepEqual(h.checks.sort(), ['right', 'slow', 'slow', 'wrong'], 'only the failed check runs again')
     assert.equal(h.sent.length, 1)
+  })
+
+  it('ends a check whose content is not served in time as unavailable, tries it again blocks apart, and then leaves it', async () => {
+    const h = harness({
+      wrong: async () => ({ honest: false, reason: 'the gradient differs from re-execution' }),
+      right: async () => ({ honest: true, reason: 'the gradient re-executes bit for bit' }),
+      slow: async () => {
+        throw new ContentUnavailableError('cid-slow', ['r3mes1miner'])
+      },
+    })
+    for (let height = 20; height <= 29; height++) await h.block(height)
+    const slow = h.checks.filter((id) => id === 'slow').length
+    assert.equal(slow, UNAVAILABLE_TRIES, 'tried again, a bounded number of times')
+    assert.deepEqual(h.trace.statesOf(checkActorId('slow')).slice(-2), ['reexecuting', 'unavailable'])
+    assert.deepEqual(h.sent, [{ type: 'challenge', claimId: 'wrong', bond: 100n }], 'not being served is no proof')
+    assert.deepEqual(h.actor.getSnapshot().context.unavailable.get('slow'), {
+      tries: UNAVAILABLE_TRIES,
+      retryAt: Number.POSITIVE_INFINITY,
+    })
+  })
+
+  it('gives the claim check a fetch deadline of CHECK_FETCH_BLOCKS blocks, and reads a ContentUnavailableError as unavailable', async () => {
+    const asked: (ClaimCheckOptions | undefined)[] = []
+    const components = {
+      chain: { params: { blockTimeMs: 1500 } },
+      claimCheck: {
+        check: async (c: Claim, options?: ClaimCheckOptions) => {
+          asked.push(options)
+          throw new ContentUnavailableError(c.cid, [c.owner])
+        },
+      },
+      misbehaviours: new Set(),
+      logger: silentLogger,
+    } as unknown as ChallengerComponents
+    const actor = createActor(claimCheckMachine, { input: { components, claim: claim('slow', 'accepted') } }).start()
+    await settle(5)
+    assert.deepEqual(actor.getSnapshot().output, { claimId: 'slow', outcome: 'unavailable', reason: '' })
+    assert.equal(asked[0]?.fetchDeadlineMs, CHECK_FETCH_BLOCKS * 1500)
+    assert.ok(asked[0]?.signal instanceof AbortSignal)
   })
 
   it('starts an aggregate in its reserved slot while both usual slots re-execute submissions', async () => {
