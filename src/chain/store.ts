@@ -90,11 +90,12 @@ export class Table<V> {
    */
   #sorted: string[] | undefined
   /**
-   * The entries split into DIGEST_BUCKETS by key (`bucketOf`), built on the first `digest()`
-   * and kept up to date by every write and undo from then on: a block rehashes only the buckets
-   * it touched, where one digest over the whole table cost time in proportion to the state.
+   * The entries split into DIGEST_LEAVES leaves by key (`leafOf`), under DIGEST_GROUPS group
+   * digests, built on the first `digest()` and kept up to date by every write and undo from then
+   * on: a block rehashes only the leaves it touched and their groups, where one digest over the
+   * whole table cost time in proportion to the state.
    */
-  #buckets: DigestBucket[] | undefined
+  #tree: DigestTree | undefined
   #digest: { readonly version: number; readonly value: Uint8Array } | undefined
 
   constructor(name: string, journal: Journal) {
@@ -164,50 +165,64 @@ export class Table<V> {
     for (const [key, value] of entries) this.#map.set(key, value)
     this.#version++
     this.#sorted = undefined
-    this.#buckets = undefined
+    this.#tree = undefined
   }
 
-  /** Keeps the digest buckets (once built) in step with a write or undo of `key`. */
+  /** Keeps the digest tree (once built) in step with a write or undo of `key`. */
   #changed(key: string, how: 'kept' | 'added' | 'removed'): void {
-    if (this.#buckets === undefined) return
-    const bucket = this.#buckets[bucketOf(key)] as DigestBucket
-    bucket.digest = undefined
+    const tree = this.#tree
+    if (tree === undefined) return
+    const i = leafOf(key)
+    tree.groups[groupOf(i)] = undefined
+    const leaf = leafAt(tree, i)
+    leaf.digest = undefined
     if (how === 'kept') return
-    if (how === 'added') bucket.keys.add(key)
-    else bucket.keys.delete(key)
-    bucket.sorted = undefined
+    if (how === 'added') leaf.keys.add(key)
+    else leaf.keys.delete(key)
+    leaf.sorted = undefined
   }
 
   /**
-   * SHA-256 over the digests of the table's DIGEST_BUCKETS buckets in bucket order, each the
-   * SHA-256 of its entries in key order, one `key-json:value-json` line each (an empty bucket:
-   * the hash of nothing). One content, one digest, whatever order the writes came in.
+   * SHA-256 over the table's DIGEST_GROUPS group digests in order; a group's is SHA-256 over
+   * its LEAVES_PER_GROUP leaf digests in order, and a leaf's the SHA-256 of its entries in key
+   * order, one `key-json:value-json` line each (an empty leaf: the hash of nothing). One
+   * content, one digest, whatever order the writes came in.
    */
   digest(): Uint8Array {
     if (this.#digest !== undefined && this.#digest.version === this.#version) return this.#digest.value
-    if (this.#buckets === undefined) {
-      const buckets: DigestBucket[] = Array.from({ length: DIGEST_BUCKETS }, () => ({
-        keys: new Set<string>(),
-        sorted: undefined,
-        digest: undefined,
-      }))
-      for (const key of this.#map.keys()) buckets[bucketOf(key)]?.keys.add(key)
-      this.#buckets = buckets
-    }
-    const parts: Uint8Array[] = []
-    for (const bucket of this.#buckets) {
-      if (bucket.digest === undefined) {
-        bucket.sorted ??= [...bucket.keys].sort()
-        // One update of the joined text: many tiny native hash updates cost more than the join.
-        bucket.digest = sha256(
-          bucket.sorted.map((k) => `${JSON.stringify(k)}:${encodeValue(this.#map.get(k))}\n`).join(''),
-        )
+    if (this.#tree === undefined) this.#tree = this.#builtTree()
+    const tree = this.#tree
+    const groups: Uint8Array[] = []
+    for (let g = 0; g < DIGEST_GROUPS; g++) {
+      let group = tree.groups[g]
+      if (group === undefined) {
+        const leaves: Uint8Array[] = []
+        for (let i = g * LEAVES_PER_GROUP; i < (g + 1) * LEAVES_PER_GROUP; i++)
+          leaves.push(this.#leafDigest(tree.leaves[i]))
+        group = sha256(...leaves)
+        tree.groups[g] = group
       }
-      parts.push(bucket.digest)
+      groups.push(group)
     }
-    const value = sha256(...parts)
+    const value = sha256(...groups)
     this.#digest = { version: this.#version, value }
     return value
+  }
+
+  #builtTree(): DigestTree {
+    const tree: DigestTree = { leaves: new Array(DIGEST_LEAVES), groups: new Array(DIGEST_GROUPS) }
+    for (const key of this.#map.keys()) leafAt(tree, leafOf(key)).keys.add(key)
+    return tree
+  }
+
+  #leafDigest(leaf: DigestLeaf | undefined): Uint8Array {
+    if (leaf === undefined || leaf.keys.size === 0) return EMPTY_LEAF
+    if (leaf.digest === undefined) {
+      leaf.sorted ??= [...leaf.keys].sort()
+      // One update of the joined text: many tiny native hash updates cost more than the join.
+      leaf.digest = sha256(leaf.sorted.map((k) => `${JSON.stringify(k)}:${encodeValue(this.#map.get(k))}\n`).join(''))
+    }
+    return leaf.digest
   }
 
   #keysInOrder(): readonly string[] {
@@ -249,23 +264,38 @@ function encodeValue(value: unknown): string {
 }
 
 /**
- * The state hash: SHA-256("r3mes/state/2" ‖ for each table in name order: name ‖ 0 ‖ table
+ * The state hash: SHA-256("r3mes/state/3" ‖ for each table in name order: name ‖ 0 ‖ table
  * digest, `Table.digest`). One state, one hash, whatever order the writes came in.
  */
 export function hashTables(tables: readonly Table<unknown>[]): Uint8Array {
-  const parts: (string | Uint8Array)[] = ['r3mes/state/2\0']
+  const parts: (string | Uint8Array)[] = ['r3mes/state/3\0']
   for (const t of [...tables].sort((a, b) => (a.name < b.name ? -1 : 1))) parts.push(t.name, '\0', t.digest())
   return sha256(...parts)
 }
 
 /**
- * Buckets a table's digest is split into: a block that changes a few entries rehashes a few
- * buckets, each about 1/256 of the table. Part of the state hash: changing it changes every app
- * hash.
+ * Leaves a table's digest is split into: a block that changes a few entries rehashes a few
+ * leaves, each about 1/4096 of the table, and the groups above them. With 256 flat buckets a
+ * block of a large network's few hundred writes touched nearly every bucket, and so rehashed
+ * nearly the whole table at every block (a hundred thousand claims: the largest cost of
+ * executing a block). Part of the state hash: changing either number changes every app hash.
  */
-const DIGEST_BUCKETS = 256
+const DIGEST_LEAVES = 4096
+/** Leaf digests under one group digest: a group's rehash reads 2 KiB, the table's 2 KiB. */
+const LEAVES_PER_GROUP = 64
+const DIGEST_GROUPS = DIGEST_LEAVES / LEAVES_PER_GROUP
 
-interface DigestBucket {
+/** The digest of a leaf with no entry. */
+const EMPTY_LEAF = sha256('')
+
+interface DigestTree {
+  /** By leaf index; undefined for a leaf no key has fallen in yet. */
+  readonly leaves: (DigestLeaf | undefined)[]
+  /** By group index; undefined until computed, and again once one of its leaves changes. */
+  readonly groups: (Uint8Array | undefined)[]
+}
+
+interface DigestLeaf {
   readonly keys: Set<string>
   /** `keys` in order, until a key comes or goes. */
   sorted: string[] | undefined
@@ -273,13 +303,25 @@ interface DigestBucket {
   digest: Uint8Array | undefined
 }
 
+/** Leaf `i` of `tree`, made (empty) if no key has fallen in it yet. */
+function leafAt(tree: DigestTree, i: number): DigestLeaf {
+  let leaf = tree.leaves[i]
+  if (leaf === undefined) {
+    leaf = { keys: new Set<string>(), sorted: undefined, digest: undefined }
+    tree.leaves[i] = leaf
+  }
+  return leaf
+}
+
+const groupOf = (leaf: number): number => Math.floor(leaf / LEAVES_PER_GROUP)
+
 /**
- * A key's digest bucket: 32-bit FNV-1a over its UTF-16 code units, modulo DIGEST_BUCKETS. Plain
- * integer arithmetic, so every node puts every key in the same bucket. Keys chosen to share a
- * bucket only make that bucket's rehash as slow as a whole table's was.
+ * A key's digest leaf: 32-bit FNV-1a over its UTF-16 code units, modulo DIGEST_LEAVES. Plain
+ * integer arithmetic, so every node puts every key in the same leaf. Keys chosen to share a
+ * leaf only make that leaf's rehash as slow as a whole table's was.
  */
-function bucketOf(key: string): number {
+function leafOf(key: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
-  return (h >>> 0) % DIGEST_BUCKETS
+  return (h >>> 0) % DIGEST_LEAVES
 }

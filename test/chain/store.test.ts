@@ -1,6 +1,7 @@
 /**
- * The journaled tables' digest: kept bucket by bucket as writes and undos come, it must equal
- * the digest of a table built afresh with the same content, whatever the order of writes.
+ * The journaled tables' digest: kept leaf by leaf (and group by group) as writes and undos
+ * come, it must equal the digest of a table built afresh with the same content, whatever the
+ * order of writes.
  */
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
@@ -14,9 +15,26 @@ type Op =
   | { readonly kind: 'rollback' }
   | { readonly kind: 'digest' }
 
-/** Keys from a small pool (so writes hit existing keys and shared buckets), some long. */
+/** A key's digest leaf, as the state hash defines it: 32-bit FNV-1a of its UTF-16 code units, modulo 4096. */
+function leafOf(key: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return (h >>> 0) % 4096
+}
+
+/** Keys that share a leaf with `k-0`, and keys in other leaves of its group (64 leaves a group). */
+const sameLeaf: string[] = []
+const sameGroup: string[] = []
+for (let i = 1; sameLeaf.length < 6 || sameGroup.length < 6; i++) {
+  const k = `k-${i}`
+  if (leafOf(k) === leafOf('k-0')) sameLeaf.push(k)
+  else if (Math.floor(leafOf(k) / 64) === Math.floor(leafOf('k-0') / 64) && sameGroup.length < 6) sameGroup.push(k)
+}
+
+/** Keys from a small pool (so writes hit existing keys, shared leaves and shared groups), some long. */
 const key = fc.oneof(
   fc.integer({ min: 0, max: 40 }).map((i) => `k-${i}`),
+  fc.constantFrom('k-0', ...sameLeaf, ...sameGroup),
   fc.string({ minLength: 0, maxLength: 30 }),
 )
 const op: fc.Arbitrary<Op> = fc.oneof(
