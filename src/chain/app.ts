@@ -214,6 +214,7 @@ export class ChainApp implements Application {
     payCredits(s, ctx)
     pruneFinished(s, ctx)
     payValidators(s)
+    s.claimWrites.record(block.height, s.claims.takeWritten())
     const audit = s.audit()
     assert(
       audit.ok,
@@ -253,6 +254,8 @@ export class ChainApp implements Application {
       )
     this.state.journal.commit()
     for (const t of this.state.allTables()) t.replaceAll(tables.get(t.name) ?? [])
+    this.state.claims.takeWritten()
+    this.state.claimWrites.clear()
     this.#verified.clear()
     this.#pendingNonce.clear()
     this.#lastEvidence = []

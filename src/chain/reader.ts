@@ -151,6 +151,22 @@ export class ChainReader {
       .filter((c) => c.window === window)
   }
 
+  /**
+   * The claims the blocks after `from` wrote, as they are now (deleted ones left out; one may
+   * come twice, or unchanged), or undefined when this node cannot tell (chain/write-log.ts):
+   * then read the windows' claims.
+   */
+  claimsWrittenSince(from: number): readonly Claim[] | undefined {
+    const ids = this.#state.claimWrites.since(from, this.height)
+    if (ids === undefined) return undefined
+    const out: Claim[] = []
+    for (const id of ids) {
+      const claim = this.#state.claims.get(id)
+      if (claim !== undefined) out.push(claim)
+    }
+    return out
+  }
+
   claim(id: string): Claim | null {
     const claim = this.#state.claims.get(id)
     if (claim === undefined) this.#retained(`claim ${id}`, windowOfClaim(id))

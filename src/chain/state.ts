@@ -8,10 +8,12 @@
  *     = supply = genesis supply + minted − slashed.
  */
 import { assert } from '../runtime/assert.ts'
+import { CLAIM_WRITE_LOG_HEIGHTS } from '../runtime/limits.ts'
 import { reject, TxCode } from './errors.ts'
 import { isAddress } from './keys.ts'
 import type { Params, Role, TrainingParams } from './params.ts'
 import { hashTables, Journal, Table } from './store.ts'
+import { WriteLog } from './write-log.ts'
 
 export interface Account {
   readonly balance: bigint
@@ -276,6 +278,15 @@ export class ChainState {
   readonly proposals = new Table<Proposal>('proposals', this.journal)
   /** Equivocations already punished, key `${validator}/${height}`: evidence slashes once. */
   readonly evidence = new Table<{ readonly round: number; readonly slashed: bigint }>('evidence', this.journal)
+  /**
+   * The claims each recent block wrote (not state: see write-log.ts), so a challenger reads a
+   * block's changes instead of three windows' claims (`ChainReader.claimsWrittenSince`).
+   */
+  readonly claimWrites = new WriteLog(CLAIM_WRITE_LOG_HEIGHTS)
+
+  constructor() {
+    this.claims.trackWrites()
+  }
 
   allTables(): Table<unknown>[] {
     return [

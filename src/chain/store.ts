@@ -97,6 +97,8 @@ export class Table<V> {
    */
   #tree: DigestTree | undefined
   #digest: { readonly version: number; readonly value: Uint8Array } | undefined
+  /** Keys written since the last `takeWritten` (writes and undos alike), when tracked. */
+  #written: Set<string> | undefined
 
   constructor(name: string, journal: Journal) {
     this.name = name
@@ -125,10 +127,12 @@ export class Table<V> {
     this.#journal.touched(this as Table<unknown>, key, had, old)
     this.#map.set(key, value)
     this.#version++
+    this.#written?.add(key)
     this.#changed(key, had ? 'kept' : 'added')
     if (!had) this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
+      this.#written?.add(key)
       if (had) {
         this.#map.set(key, old as V)
         this.#changed(key, 'kept')
@@ -146,10 +150,12 @@ export class Table<V> {
     this.#journal.touched(this as Table<unknown>, key, true, old)
     this.#map.delete(key)
     this.#version++
+    this.#written?.add(key)
     this.#changed(key, 'removed')
     this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
+      this.#written?.add(key)
       this.#map.set(key, old)
       this.#changed(key, 'added')
       this.#sorted = undefined
@@ -166,6 +172,19 @@ export class Table<V> {
     this.#version++
     this.#sorted = undefined
     this.#tree = undefined
+  }
+
+  /** Remember the keys written from now on (`takeWritten`). */
+  trackWrites(): void {
+    this.#written ??= new Set()
+  }
+
+  /** The keys written (set, deleted, or put back by an undo) since the last call, and start again. Empty unless tracked. */
+  takeWritten(): string[] {
+    if (this.#written === undefined || this.#written.size === 0) return []
+    const keys = [...this.#written]
+    this.#written.clear()
+    return keys
   }
 
   /** Keeps the digest tree (once built) in step with a write or undo of `key`. */

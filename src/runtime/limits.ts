@@ -589,6 +589,14 @@ export const MAX_REMEMBERED_VERIFICATIONS = 256
 export const MAX_COLLECTED_CLAIMS = 32_768
 
 /**
+ * Blocks whose written claims a node's chain state remembers (chain/write-log.ts), so a
+ * challenger reads what changed since its last block instead of three windows' claims. A
+ * reader further behind walks the windows as before. Written by the node's own execution, not
+ * by any peer; a block writes each claim key once.
+ */
+export const CLAIM_WRITE_LOG_HEIGHTS = 64
+
+/**
  * Claims a challenger's queue holds for a check, in check order (past it the last in order
  * wait outside and are collected again at a later block). Every challenger queues every
  * flagged claim, a large network's hundreds a window: fewer, and the overflow would be

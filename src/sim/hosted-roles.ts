@@ -242,6 +242,7 @@ export class SimChainView
       | 'params'
       | 'currentWindow'
       | 'claims'
+      | 'claimsWrittenSince'
       | 'claim'
       | 'task'
       | 'openAggregations'
@@ -261,6 +262,8 @@ export class SimChainView
   // Lists every machine of a kind asks for in a block, made once per block.
   #window: Window | null | undefined
   readonly #claims = new Map<number, Claim[]>()
+  /** The claims written since a height, by that height: every challenger asks for the same. */
+  readonly #written = new Map<number, readonly Claim[] | undefined>()
   readonly #tasks = new Map<number, Task[]>()
   /** Each window's tasks by miner (a hundred miners each asking for theirs would filter them a hundred times). */
   readonly #tasksByMiner = new Map<number, Map<string, Task[]>>()
@@ -284,6 +287,7 @@ export class SimChainView
     this.#panelists = undefined
     this.#window = undefined
     this.#claims.clear()
+    this.#written.clear()
     this.#tasks.clear()
     this.#tasksByMiner.clear()
     this.#claimById.clear()
@@ -350,6 +354,11 @@ export class SimChainView
       this.#claims.set(window, claims)
     }
     return claims
+  }
+
+  claimsWrittenSince(from: number): readonly Claim[] | undefined {
+    if (!this.#written.has(from)) this.#written.set(from, this.#chain.claimsWrittenSince(from))
+    return this.#written.get(from)
   }
 
   claim(id: string): Claim | null {

@@ -52,6 +52,8 @@ export function forgotten<K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, 
 export class BoundedSet<K> {
   readonly bound: number
   readonly #keys = new Set<K>()
+  /** Keys `deleteAll` took out since the last `takeReleased` (null: more than `bound`). */
+  #released: K[] | null = []
 
   constructor(bound: number) {
     this.bound = bound
@@ -74,7 +76,22 @@ export class BoundedSet<K> {
     }
   }
 
+  /** Take `keys` out; they are released (`takeReleased`). The oldest going past the bound are not. */
   deleteAll(keys: Iterable<K>): void {
-    for (const key of keys) this.#keys.delete(key)
+    for (const key of keys) {
+      if (!this.#keys.delete(key) || this.#released === null) continue
+      if (this.#released.length < this.bound) this.#released.push(key)
+      else this.#released = null
+    }
+  }
+
+  /**
+   * The keys taken out by `deleteAll` since the last call (a key may come twice), or null when
+   * there were more than `bound` of them; and start again.
+   */
+  takeReleased(): K[] | null {
+    const released = this.#released
+    this.#released = []
+    return released
   }
 }

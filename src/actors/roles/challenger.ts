@@ -53,7 +53,7 @@ import { assign, enqueueActions, fromPromise, setup, stopChild } from 'xstate'
 import { TxCode } from '../../chain/errors.ts'
 import { leastBond } from '../../chain/game.ts'
 import type { KeyPair } from '../../chain/keys.ts'
-import type { ChainReader } from '../../chain/reader.ts'
+import { type ChainReader, PrunedError } from '../../chain/reader.ts'
 import type { Claim } from '../../chain/state.ts'
 import { submissionId } from '../../chain/windows.ts'
 import type { Clock } from '../../runtime/clock.ts'
@@ -91,7 +91,17 @@ export interface ChallengerComponents extends AvailabilityComponents {
   /** Fetches what an accomplice probes; stores the step trace a challenge names. */
   readonly content: AvailabilityComponents['content'] & Pick<ContentFetcher, 'store'>
   readonly chain: AvailabilityComponents['chain'] &
-    Pick<ChainReader, 'currentWindow' | 'claims' | 'claim' | 'task' | 'openAggregations' | 'params' | 'appealable'>
+    Pick<
+      ChainReader,
+      | 'currentWindow'
+      | 'claims'
+      | 'claimsWrittenSince'
+      | 'claim'
+      | 'task'
+      | 'openAggregations'
+      | 'params'
+      | 'appealable'
+    >
   /**
    * The node's check of a claim (spot-check.ts): a submission's pseudo-gradient and some inner
    * steps drawn from the node's secret re-executed, an aggregate recomputed whole.
@@ -123,12 +133,19 @@ export function sampled(address: string, claimId: string, fraction: number): boo
   return mixed(fnv1a(['r3mes/check/1\0', address, '\0', claimId])) / 2 ** 32 < fraction
 }
 
-/** The claims of the last windows that are newly due for a check at `height` (the role queues them by `checkOrder`). */
+/**
+ * The claims of the last windows that are newly due for a check at `height` (the role queues
+ * them by `checkOrder`). With `changed`, the claims that may have changed since the block the
+ * role last read (written by the blocks since, or released from `collected`), only those are
+ * read: a claim not collected and open to a challenge is collected the first time it is read,
+ * so one that did not change cannot have become due. Without, every claim of the windows is.
+ */
 export function claimsDue(
   components: ChallengerComponents,
   height: number,
   collected: { has(claimId: string): boolean },
   suspects: ReadonlyMap<string, true> = new Map(),
+  changed?: readonly Claim[],
 ): { due: Claim[]; seen: string[]; unconfirmed: string[] } {
   const { chain, key, challengeFraction } = components
   const current = chain.currentWindow()
@@ -156,7 +173,17 @@ export function claimsDue(
       due.push(claim)
   }
   const oldest = Math.max(0, current.id - 2)
-  for (let id = oldest; id <= current.id; id++) for (const claim of chain.claims(id)) consider(claim)
+  if (changed === undefined)
+    for (let id = oldest; id <= current.id; id++) for (const claim of chain.claims(id)) consider(claim)
+  else {
+    // A claim written by two blocks, or written and released, comes more than once.
+    const read = new Set<string>()
+    for (const claim of changed) {
+      if (claim.window < oldest || claim.window > current.id || read.has(claim.id)) continue
+      read.add(claim.id)
+      consider(claim)
+    }
+  }
   // An aggregate lands windows after its own (it waits for settled work and a final pointer):
   // every one still in its challenge period is checked, whatever its window.
   for (const a of chain.openAggregations()) {
@@ -494,6 +521,33 @@ const appeals = (c: ChallengerComponents): boolean =>
 // ---- the role -------------------------------------------------------------------------------
 
 /**
+ * The claims that may have changed since the role last read the chain at `scannedAt`: those
+ * the blocks since wrote, and those released from `collected` (null: too many to list). Or
+ * undefined when the chain cannot tell (first read, or further behind than its write log
+ * reaches), and every claim of the windows is read again.
+ */
+function changedSince(
+  chain: ChallengerComponents['chain'],
+  scannedAt: number | null,
+  released: readonly string[] | null,
+): readonly Claim[] | undefined {
+  if (scannedAt === null || released === null) return undefined
+  const written = chain.claimsWrittenSince(scannedAt)
+  if (written === undefined || released.length === 0) return written
+  const out = [...written]
+  for (const id of released) {
+    try {
+      const claim = chain.claim(id)
+      if (claim !== null) out.push(claim)
+    } catch (error) {
+      // Released as its window was pruned: nothing left to check.
+      if (!(error instanceof PrunedError)) throw error
+    }
+  }
+  return out
+}
+
+/**
  * `unavailable` with the claims due to be tried again at `height` released: forgotten by
  * `collected`, so this block collects them again. Their tries are kept, and counted on.
  */
@@ -514,6 +568,8 @@ function retried(
 interface ChallengerContext {
   readonly components: ChallengerComponents
   readonly height: number
+  /** The height whose claims were last read for checks (null: none yet). */
+  readonly scannedAt: number | null
   /**
    * Claims collected (queued, checked, under way, or left to others past this node's
    * capacity): not collected again unless their check failed. Changed in place (BoundedSet).
@@ -627,6 +683,7 @@ export const challengerMachine = setup({
   context: ({ input }) => ({
     components: input,
     height: 0,
+    scannedAt: null,
     collected: new BoundedSet(MAX_COLLECTED_CLAIMS),
     suspects: new Map(),
     queue: [],
@@ -646,7 +703,8 @@ export const challengerMachine = setup({
               const { chain } = context.components
               const { collected } = context
               const unavailable = retried(context.unavailable, collected, event.height)
-              const found = claimsDue(context.components, event.height, collected, context.suspects)
+              const changed = changedSince(chain, context.scannedAt, collected.takeReleased())
+              const found = claimsDue(context.components, event.height, collected, context.suspects, changed)
               const { due, seen } = found
               const queued = asNow(chain, context.queue)
               // A queued claim a challenge gave back with no replica agreeing is a suspect too.
@@ -662,7 +720,13 @@ export const challengerMachine = setup({
               collected.addAll(seen)
               // Past the bound, the claims due last wait outside and are collected at a later block.
               collected.deleteAll(queue.slice(MAX_QUEUED_CHECKS).map((c) => c.id))
-              return { height: event.height, queue: queue.slice(0, MAX_QUEUED_CHECKS), suspects, unavailable }
+              return {
+                height: event.height,
+                scannedAt: event.height,
+                queue: queue.slice(0, MAX_QUEUED_CHECKS),
+                suspects,
+                unavailable,
+              }
             }),
             'startChecks',
             'appealOwnerVerdicts',

@@ -96,6 +96,8 @@ interface HarnessOptions {
   readonly claims?: () => readonly Claim[]
   /** Tasks known, made of the listed claims (`lookups`): L1's agreement is read. @default false */
   readonly withTasks?: boolean
+  /** The chain cannot tell which claims a block wrote (restored from a snapshot, say). @default false */
+  readonly noWriteLog?: boolean
 }
 
 function harness(verdicts: Record<string, () => Promise<Recheck>>, options: HarnessOptions = {}) {
@@ -106,11 +108,34 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
   const checks: string[] = []
   let running = 0
   let mostRunning = 0
+  const listed = (): readonly Claim[] => options.claims?.() ?? CLAIMS
+  const claimNow = (id: string): Claim | null => options.current?.(id) ?? lookups(listed).claim(id) ?? null
+  // The chain's write log: the claims whose value differs from the last block's, as a block
+  // that wrote them would list them (`ChainReader.claimsWrittenSince`).
+  let lastBlock = new Map<string, string>()
+  let written: Claim[] = []
+  const writeBlock = (): void => {
+    const now = new Map<string, string>()
+    written = []
+    for (const listedClaim of listed()) {
+      const c = claimNow(listedClaim.id)
+      if (c === null) continue
+      const json = JSON.stringify(c)
+      now.set(c.id, json)
+      if (lastBlock.get(c.id) !== json) written.push(c)
+    }
+    lastBlock = now
+  }
+  let windowReads = 0
   const components = {
     chain: {
       currentWindow: () => ({ id: 1 }),
-      claims: (window: number) => (window === 1 ? (options.claims?.() ?? CLAIMS) : []),
-      claim: (id: string) => options.current?.(id) ?? lookups(() => options.claims?.() ?? CLAIMS).claim(id) ?? null,
+      claims: (window: number) => {
+        windowReads++
+        return window === 1 ? listed() : []
+      },
+      claimsWrittenSince: () => (options.noWriteLog === true ? undefined : written),
+      claim: claimNow,
       // Unless asked, tasks unknown: no claim is taken for unconfirmed.
       task: options.withTasks === true ? lookups(() => options.claims?.() ?? CLAIMS).task : () => null,
       openAggregations: () => [],
@@ -165,10 +190,22 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
   const trace = stateTrace()
   const actor = createActor(machine, { id: 'challenger', input: components, inspect: trace.inspect }).start()
   const block = async (height: number): Promise<void> => {
+    writeBlock()
     actor.send({ type: 'block', height })
     await settle(10)
   }
-  return { actor, sent, stored, announced, metrics, trace, block, checks, mostRunning: () => mostRunning }
+  return {
+    actor,
+    sent,
+    stored,
+    announced,
+    metrics,
+    trace,
+    block,
+    checks,
+    mostRunning: () => mostRunning,
+    windowReads: () => windowReads,
+  }
 }
 
 describe('actors: challenger role machine', () => {
@@ -250,6 +287,43 @@ describe('actors: challenger role machine', () => {
     await h.block(21)
     assert.deepEqual(h.checks.sort(), ['right', 'slow', 'slow', 'wrong'], 'only the failed check runs again')
     assert.equal(h.sent.length, 1)
+  })
+
+  it('reads the windows’ claims once, then only those the blocks wrote and those its own checks released', async () => {
+    let slowCalls = 0
+    let given = false
+    const verdicts = {
+      wrong: async () => ({ honest: false, reason: 'the gradient differs from re-execution' }),
+      right: async () => ({ honest: true, reason: 'the gradient re-executes bit for bit' }),
+      slow: async () => {
+        slowCalls++
+        if (slowCalls === 1) throw new Error('fetching cid-slow: deadline')
+        return { honest: true, reason: 'the gradient re-executes bit for bit' }
+      },
+      held: async () => ({ honest: false, reason: 'the gradient differs from re-execution' }),
+    }
+    // 'held' is under another node's challenge until block 23 gives it back.
+    const held = claim('held', 'challenged')
+    const claims = () => [...CLAIMS, given ? { ...held, status: 'accepted' as const, challengeUntil: 35 } : held]
+    const h = harness(verdicts, { claims })
+    await h.block(20)
+    const reads = h.windowReads()
+    assert.ok(reads > 0)
+    await h.block(21)
+    await h.block(22)
+    given = true
+    await h.block(23)
+    await h.block(24)
+    assert.equal(h.windowReads(), reads, 'the windows are read once')
+    assert.deepEqual(
+      h.checks.sort(),
+      ['held', 'right', 'slow', 'slow', 'wrong'],
+      'the failed check is collected again (released), the given-back claim as the block wrote it',
+    )
+    const full = harness(verdicts, { claims, noWriteLog: true })
+    await full.block(20)
+    await full.block(21)
+    assert.ok(full.windowReads() > reads, 'without the write log every block reads the windows')
   })
 
   it('ends a check whose content is not served in time as unavailable, tries it again blocks apart, and then leaves it', async () => {
