@@ -128,7 +128,7 @@ export class Table<V> {
     this.#map.set(key, value)
     this.#version++
     this.#written?.add(key)
-    this.#changed(key, had ? 'kept' : 'added')
+    const prior = this.#changed(key, had ? 'kept' : 'added')
     if (!had) this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
@@ -141,6 +141,7 @@ export class Table<V> {
         this.#changed(key, 'removed')
         this.#sorted = undefined
       }
+      this.#restore(prior)
     })
   }
 
@@ -151,7 +152,7 @@ export class Table<V> {
     this.#map.delete(key)
     this.#version++
     this.#written?.add(key)
-    this.#changed(key, 'removed')
+    const prior = this.#changed(key, 'removed')
     this.#sorted = undefined
     this.#journal.record(() => {
       this.#version++
@@ -159,6 +160,7 @@ export class Table<V> {
       this.#map.set(key, old)
       this.#changed(key, 'added')
       this.#sorted = undefined
+      this.#restore(prior)
     })
   }
 
@@ -187,18 +189,35 @@ export class Table<V> {
     return keys
   }
 
-  /** Keeps the digest tree (once built) in step with a write or undo of `key`. */
-  #changed(key: string, how: 'kept' | 'added' | 'removed'): void {
+  /**
+   * Keeps the digest tree (once built) in step with a write or undo of `key`, and returns the
+   * digests the write made stale (`#restore` puts them back when it is undone).
+   */
+  #changed(key: string, how: 'kept' | 'added' | 'removed'): PriorDigests | undefined {
     const tree = this.#tree
-    if (tree === undefined) return
+    if (tree === undefined) return undefined
     const i = leafOf(key)
-    tree.groups[groupOf(i)] = undefined
+    const g = groupOf(i)
     const leaf = leafAt(tree, i)
+    const prior: PriorDigests = { tree, leaf, group: g, leafDigest: leaf.digest, groupDigest: tree.groups[g] }
+    tree.groups[g] = undefined
     leaf.digest = undefined
-    if (how === 'kept') return
+    if (how === 'kept') return prior
     if (how === 'added') leaf.keys.add(key)
     else leaf.keys.delete(key)
     leaf.sorted = undefined
+    return prior
+  }
+
+  /**
+   * After a write is undone, the digests it made stale hold again: undos run newest first, so
+   * the leaf and its group are back to the content those digests were taken of. A dry run
+   * (`checkTx`, rolled back) then costs the next block's state hash nothing.
+   */
+  #restore(prior: PriorDigests | undefined): void {
+    if (prior === undefined || prior.tree !== this.#tree) return
+    prior.leaf.digest = prior.leafDigest
+    prior.tree.groups[prior.group] = prior.groupDigest
   }
 
   /**
@@ -320,6 +339,15 @@ interface DigestLeaf {
   sorted: string[] | undefined
   /** Until one of its entries changes. */
   digest: Uint8Array | undefined
+}
+
+/** The digests a write made stale, as they were before it. */
+interface PriorDigests {
+  readonly tree: DigestTree
+  readonly leaf: DigestLeaf
+  readonly group: number
+  readonly leafDigest: Uint8Array | undefined
+  readonly groupDigest: Uint8Array | undefined
 }
 
 /** Leaf `i` of `tree`, made (empty) if no key has fallen in it yet. */

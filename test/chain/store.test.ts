@@ -77,6 +77,33 @@ describe('chain/store: table digests', () => {
     )
   })
 
+  it('keeps the right digest through nested dry runs of one leaf rolled back one by one', () => {
+    const journal = new Journal()
+    const t = new Table<{ n: number }>('claims', journal)
+    for (let i = 0; i < 200; i++) t.set(`claim-${i}`, { n: i })
+    for (const k of [...sameLeaf, ...sameGroup]) t.set(k, { n: -1 })
+    journal.commit()
+    const digestOf = (): string => toHex(t.digest())
+    const original = digestOf()
+    const outer = journal.mark()
+    // Written and not digested: the leaf's digest is stale when the inner dry run begins.
+    t.set('k-0', { n: 1 })
+    const inner = journal.mark()
+    t.set(sameLeaf[0] as string, { n: 3 })
+    t.set('k-0', { n: 2 })
+    t.delete(sameLeaf[1] as string)
+    t.set('k-new', { n: 4 })
+    assert.equal(digestOf(), toHex(fresh(t.entries()).digest()))
+    journal.rollback(inner)
+    assert.equal(digestOf(), toHex(fresh(t.entries()).digest()), 'back to the first write')
+    const inner2 = journal.mark()
+    t.set(sameLeaf[2] as string, { n: 5 })
+    journal.rollback(inner2)
+    assert.equal(digestOf(), toHex(fresh(t.entries()).digest()), 'a digested leaf written and rolled back')
+    journal.rollback(outer)
+    assert.equal(digestOf(), original, 'back to the committed content')
+  })
+
   it('changes when any value changes, a key comes or goes, and comes back when the change is rolled back', () => {
     const journal = new Journal()
     const t = new Table<{ n: number }>('claims', journal)
