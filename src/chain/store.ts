@@ -197,10 +197,10 @@ export class Table<V> {
     const tree = this.#tree
     if (tree === undefined) return undefined
     const i = leafOf(key)
-    const g = groupOf(i)
-    const leaf = leafAt(tree, i)
-    const prior: PriorDigests = { tree, leaf, group: g, leafDigest: leaf.digest, groupDigest: tree.groups[g] }
-    tree.groups[g] = undefined
+    const group = groupAt(tree, Math.floor(i / LEAVES_PER_GROUP))
+    const leaf = leafAt(group, i % LEAVES_PER_GROUP)
+    const prior: PriorDigests = { tree, group, leaf, leafDigest: leaf.digest, groupDigest: group.digest }
+    group.digest = undefined
     leaf.digest = undefined
     if (how === 'kept') return prior
     if (how === 'added') leaf.keys.add(key)
@@ -217,7 +217,7 @@ export class Table<V> {
   #restore(prior: PriorDigests | undefined): void {
     if (prior === undefined || prior.tree !== this.#tree) return
     prior.leaf.digest = prior.leafDigest
-    prior.tree.groups[prior.group] = prior.groupDigest
+    prior.group.digest = prior.groupDigest
   }
 
   /**
@@ -231,16 +231,18 @@ export class Table<V> {
     if (this.#tree === undefined) this.#tree = this.#builtTree()
     const tree = this.#tree
     const groups: Uint8Array[] = []
-    for (let g = 0; g < DIGEST_GROUPS; g++) {
-      let group = tree.groups[g]
+    for (const group of tree.groups) {
       if (group === undefined) {
-        const leaves: Uint8Array[] = []
-        for (let i = g * LEAVES_PER_GROUP; i < (g + 1) * LEAVES_PER_GROUP; i++)
-          leaves.push(this.#leafDigest(tree.leaves[i]))
-        group = sha256(...leaves)
-        tree.groups[g] = group
+        // Most groups of a small table have no key: their digest is a constant.
+        groups.push(EMPTY_GROUP)
+        continue
       }
-      groups.push(group)
+      if (group.digest === undefined) {
+        const leaves: Uint8Array[] = []
+        for (const leaf of group.leaves) leaves.push(this.#leafDigest(leaf))
+        group.digest = sha256(...leaves)
+      }
+      groups.push(group.digest)
     }
     const value = sha256(...groups)
     this.#digest = { version: this.#version, value }
@@ -248,8 +250,11 @@ export class Table<V> {
   }
 
   #builtTree(): DigestTree {
-    const tree: DigestTree = { leaves: new Array(DIGEST_LEAVES), groups: new Array(DIGEST_GROUPS) }
-    for (const key of this.#map.keys()) leafAt(tree, leafOf(key)).keys.add(key)
+    const tree: DigestTree = { groups: Array.from({ length: DIGEST_GROUPS }, () => undefined) }
+    for (const key of this.#map.keys()) {
+      const i = leafOf(key)
+      leafAt(groupAt(tree, Math.floor(i / LEAVES_PER_GROUP)), i % LEAVES_PER_GROUP).keys.add(key)
+    }
     return tree
   }
 
@@ -313,24 +318,32 @@ export function hashTables(tables: readonly Table<unknown>[]): Uint8Array {
 
 /**
  * Leaves a table's digest is split into: a block that changes a few entries rehashes a few
- * leaves, each about 1/4096 of the table, and the groups above them. With 256 flat buckets a
- * block of a large network's few hundred writes touched nearly every bucket, and so rehashed
- * nearly the whole table at every block (a hundred thousand claims: the largest cost of
- * executing a block). Part of the state hash: changing either number changes every app hash.
+ * leaves, each about 1/32768 of the table (a few entries of a hundred thousand), and the
+ * groups above them. With 256 flat buckets a block of a large network's thousand writes
+ * touched nearly every bucket, and so rehashed nearly the whole table at every block (the
+ * largest cost of executing a block); with 4096 leaves, still a fifth of it. Part of the state
+ * hash: changing either number changes every app hash.
  */
-const DIGEST_LEAVES = 4096
-/** Leaf digests under one group digest: a group's rehash reads 2 KiB, the table's 2 KiB. */
-const LEAVES_PER_GROUP = 64
+const DIGEST_LEAVES = 32_768
+/** Leaf digests under one group digest: a group's rehash reads 4 KiB, the table's 8 KiB. */
+const LEAVES_PER_GROUP = 128
 const DIGEST_GROUPS = DIGEST_LEAVES / LEAVES_PER_GROUP
 
 /** The digest of a leaf with no entry. */
 const EMPTY_LEAF = sha256('')
+/** The digest of a group whose leaves have no entry. */
+const EMPTY_GROUP = sha256(...Array.from({ length: LEAVES_PER_GROUP }, () => EMPTY_LEAF))
 
 interface DigestTree {
-  /** By leaf index; undefined for a leaf no key has fallen in yet. */
+  /** By group index; undefined for a group no key has fallen in yet. */
+  readonly groups: (DigestGroup | undefined)[]
+}
+
+interface DigestGroup {
+  /** LEAVES_PER_GROUP leaves by index in the group; undefined for one no key has fallen in yet. */
   readonly leaves: (DigestLeaf | undefined)[]
-  /** By group index; undefined until computed, and again once one of its leaves changes. */
-  readonly groups: (Uint8Array | undefined)[]
+  /** Until one of its leaves changes. */
+  digest: Uint8Array | undefined
 }
 
 interface DigestLeaf {
@@ -344,23 +357,31 @@ interface DigestLeaf {
 /** The digests a write made stale, as they were before it. */
 interface PriorDigests {
   readonly tree: DigestTree
+  readonly group: DigestGroup
   readonly leaf: DigestLeaf
-  readonly group: number
   readonly leafDigest: Uint8Array | undefined
   readonly groupDigest: Uint8Array | undefined
 }
 
-/** Leaf `i` of `tree`, made (empty) if no key has fallen in it yet. */
-function leafAt(tree: DigestTree, i: number): DigestLeaf {
-  let leaf = tree.leaves[i]
+/** Group `g` of `tree`, made (empty) if no key has fallen in it yet. */
+function groupAt(tree: DigestTree, g: number): DigestGroup {
+  let group = tree.groups[g]
+  if (group === undefined) {
+    group = { leaves: Array.from({ length: LEAVES_PER_GROUP }, () => undefined), digest: undefined }
+    tree.groups[g] = group
+  }
+  return group
+}
+
+/** Leaf `i` of `group`, made (empty) if no key has fallen in it yet. */
+function leafAt(group: DigestGroup, i: number): DigestLeaf {
+  let leaf = group.leaves[i]
   if (leaf === undefined) {
     leaf = { keys: new Set<string>(), sorted: undefined, digest: undefined }
-    tree.leaves[i] = leaf
+    group.leaves[i] = leaf
   }
   return leaf
 }
-
-const groupOf = (leaf: number): number => Math.floor(leaf / LEAVES_PER_GROUP)
 
 /**
  * A key's digest leaf: 32-bit FNV-1a over its UTF-16 code units, modulo DIGEST_LEAVES. Plain

@@ -13,7 +13,8 @@
  *   bisected dispute, the whole task without a trace), compared with the claim's as the real
  *   one compares bytes;
  * - a challenger's check (`ClaimCheck`): the claim's content fetched as `challengerCheck`
- *   fetches it, then the cost model's time for a spot check of `spotSteps` inner steps (an
+ *   fetches it (within the deadline the machine gives, `CHECK_FETCH_BLOCKS`), then the cost
+ *   model's time for a spot check of `spotSteps` inner steps (an
  *   aggregate: one step) and its CID; a wrong claim comes with the cost model's step trace,
  *   which the machine stores and names in its challenge, as it does a real one.
  * Misbehaving verifiers and challengers (lazy, griefing, withholding accomplices) are the
