@@ -15,20 +15,20 @@ type Op =
   | { readonly kind: 'rollback' }
   | { readonly kind: 'digest' }
 
-/** A key's digest leaf, as the state hash defines it: 32-bit FNV-1a of its UTF-16 code units, modulo 32,768. */
+/** A key's digest leaf, as the state hash defines it: 32-bit FNV-1a of its UTF-16 code units, modulo 4096. */
 function leafOf(key: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
-  return (h >>> 0) % 32_768
+  return (h >>> 0) % 4096
 }
 
-/** Keys that share a leaf with `k-0`, and keys in other leaves of its group (128 leaves a group). */
+/** Keys that share a leaf with `k-0`, and keys in other leaves of its group (64 leaves a group). */
 const sameLeaf: string[] = []
 const sameGroup: string[] = []
 for (let i = 1; sameLeaf.length < 6 || sameGroup.length < 6; i++) {
   const k = `k-${i}`
   if (leafOf(k) === leafOf('k-0')) sameLeaf.push(k)
-  else if (Math.floor(leafOf(k) / 128) === Math.floor(leafOf('k-0') / 128) && sameGroup.length < 6) sameGroup.push(k)
+  else if (Math.floor(leafOf(k) / 64) === Math.floor(leafOf('k-0') / 64) && sameGroup.length < 6) sameGroup.push(k)
 }
 
 /** Keys from a small pool (so writes hit existing keys, shared leaves and shared groups), some long. */
