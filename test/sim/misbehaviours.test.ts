@@ -17,25 +17,14 @@ import { runSimulation } from '../../src/sim/simulation.ts'
 const addresses = (role: string, n: number): string[] =>
   Array.from({ length: n }, (_, i) => testKey(`cast/${role}/${i}`).address)
 
-/** Every misbehaviour at a rate that draws at least one of each at 4 validators and 10 miners. */
-const EVERYTHING: FaultFile = {
-  network: { loss: 0.02, duplicate: 0.02, jitterMs: 40 },
-  random: { partitions: 1, crashes: 1, maxS: 8 },
-  misbehaviours: {
-    wrongGradient: 0.15,
-    copiedCid: 0.2,
-    wrongAggregate: 0.25,
-    withholdingMiner: 0.2,
-    withholdAndChallenge: 0.5,
-    lazyVerifier: 0.25,
-    griefingChallenger: 0.5,
-    equivocatingValidator: 1,
-    byzantineValidator: 1,
-    seedGrinder: 1,
-  },
-  clockSkew: { validators: 0.5, maxOffsetMs: 3000, maxDriftPpm: 200 },
-  slowDisks: { validators: 0.25, minMs: 5, maxMs: 80 },
-}
+/**
+ * Every fault and every misbehaviour at a rate that draws at least one of each at 4 validators
+ * and 10 miners (`npx r3mes sim --faults topology/sim/every-fault.json`).
+ */
+const EVERYTHING: FaultFile = parseFaultFile(
+  JSON.parse(readFileSync('topology/sim/every-fault.json', 'utf8')),
+  'every-fault.json',
+)
 
 describe('sim: misbehaviours drawn from the seed', function () {
   this.timeout(60_000)
