@@ -208,6 +208,20 @@ function harness(verdicts: Record<string, () => Promise<Recheck>>, options: Harn
   }
 }
 
+/** Verdicts for CLAIMS: 'wrong' does not reproduce, 'right' does, 'slow' fails its first check (a fetch deadline) and reproduces after. */
+function slowFailsOnce(): Record<string, () => Promise<Recheck>> {
+  let slowCalls = 0
+  return {
+    wrong: async () => ({ honest: false, reason: 'the gradient differs from re-execution' }),
+    right: async () => ({ honest: true, reason: 'the gradient re-executes bit for bit' }),
+    slow: async () => {
+      slowCalls++
+      if (slowCalls === 1) throw new Error('fetching cid-slow: deadline')
+      return { honest: true, reason: 'the gradient re-executes bit for bit' }
+    },
+  }
+}
+
 describe('actors: challenger role machine', () => {
   it('names the step trace of its own re-execution in the challenge: every step stored and announced, the index by CID', async () => {
     const steps = [new Uint8Array([1, 2, 3, 4]), new Uint8Array([5, 6, 7, 8]), new Uint8Array([9])]
@@ -264,16 +278,7 @@ describe('actors: challenger role machine', () => {
   })
 
   it('challenges a mismatch with the bond, clears a match, and retries a failed fetch at a later block', async () => {
-    let slowCalls = 0
-    const h = harness({
-      wrong: async () => ({ honest: false, reason: 'the gradient differs from re-execution' }),
-      right: async () => ({ honest: true, reason: 'the gradient re-executes bit for bit' }),
-      slow: async () => {
-        slowCalls++
-        if (slowCalls === 1) throw new Error('fetching cid-slow: deadline')
-        return { honest: true, reason: 'the gradient re-executes bit for bit' }
-      },
-    })
+    const h = harness(slowFailsOnce())
     await h.block(20)
     assert.deepEqual(h.trace.statesOf(checkActorId('wrong')), ['reexecuting', 'challenging', 'challenged'])
     assert.deepEqual(h.trace.statesOf(checkActorId('right')), ['reexecuting', 'cleared'])
@@ -290,16 +295,9 @@ describe('actors: challenger role machine', () => {
   })
 
   it('reads the windows’ claims once, then only those the blocks wrote and those its own checks released', async () => {
-    let slowCalls = 0
     let given = false
     const verdicts = {
-      wrong: async () => ({ honest: false, reason: 'the gradient differs from re-execution' }),
-      right: async () => ({ honest: true, reason: 'the gradient re-executes bit for bit' }),
-      slow: async () => {
-        slowCalls++
-        if (slowCalls === 1) throw new Error('fetching cid-slow: deadline')
-        return { honest: true, reason: 'the gradient re-executes bit for bit' }
-      },
+      ...slowFailsOnce(),
       held: async () => ({ honest: false, reason: 'the gradient differs from re-execution' }),
     }
     // 'held' is under another node's challenge until block 23 gives it back.
